@@ -1,0 +1,126 @@
+// Registry: the typed, validated operations on privcast's model, on top of a Store.
+//
+// Every public mutation is exactly one Store Txn (so it is all-or-nothing and a crash never
+// leaves half a change); read-modify-write operations compare the mod_revision they read and
+// retry a bounded number of times on conflict. Errors name what went wrong and what exists:
+// "unknown app 'foo' (apps: web, db)", "org 'acme' already exists".
+//
+// Allocation rules:
+//   - network ids: random net32 != 0, unique (checked in the same Txn via /netids/).
+//   - flycast addresses: fdaa:<net32>:0:1::<n>, n from a per-network counter; a released
+//     address is reused only after `released_cooldown` (>= the DNS TTL clients may cache),
+//     oldest first.
+//   - machine32: random, unique per host; link_slot: lowest free slot on the host.
+//
+// Thread-safety: all methods are thread-safe (the Store serialises; the Registry holds no
+// mutable state besides options). The Registry does not own the Store or the Clock.
+#pragma once
+
+#include <chrono>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "common/clock.h"
+#include "common/result.h"
+#include "store/model.h"
+#include "store/store.h"
+
+namespace privcast::store {
+
+struct RegistryOptions {
+  Duration released_cooldown = std::chrono::seconds(60);
+  int max_cas_retries = 16;
+};
+
+// Everything the routing snapshot and the reconciler need, read at one revision.
+struct StateView {
+  int64_t revision = 0;
+  std::vector<Host> hosts;
+  std::vector<Org> orgs;
+  std::vector<Network> networks;
+  std::vector<App> apps;
+  std::vector<Machine> machines;
+  std::vector<IpAssignment> ips;
+  std::vector<Release> current_releases;  // each app's current release (if deployed)
+};
+
+struct MachineSpec {
+  std::string app;
+  std::string region;              // empty = the host's region
+  std::string process_group = "app";
+  int64_t release_version = 0;
+  std::vector<std::string> cmd;
+  std::vector<std::pair<std::string, std::string>> env;
+  bool auto_destroy = false;
+  std::optional<std::string> org;      // machine run --org: that org's default network
+  std::optional<std::string> network;  // machine run --network: a named network of the app's org
+  MachineState initial_state = MachineState::kCreated;
+};
+
+class Registry {
+ public:
+  Registry(Store* store, const Clock* clock, RegistryOptions opts = {});
+
+  // Makes sure this host's record exists and that org "personal" with its default network
+  // exists. Idempotent; returns the host (its id is kept across restarts).
+  Result<Host> Bootstrap(const std::string& region, const std::string& hostname);
+  Result<Host> GetLocalHost();  // the host Bootstrap created
+
+  // Orgs. Slugs are DNS labels.
+  Result<Org> CreateOrg(const std::string& slug);
+  Result<Org> GetOrg(const std::string& slug);
+  Result<std::vector<Org>> ListOrgs();
+
+  // Networks. Names are DNS labels, unique within an org; "default" is each org's default.
+  Result<Network> CreateNetwork(const std::string& org, const std::string& name);
+  Result<Network> GetNetwork(const std::string& org, const std::string& name);
+  Result<std::vector<Network>> ListNetworks(const std::optional<std::string>& org);
+
+  // Apps. Names are DNS labels, unique per host/cluster. org defaults to "personal";
+  // network to the org's default network.
+  Result<App> CreateApp(const std::string& name, const std::optional<std::string>& org,
+                        const std::optional<std::string>& network);
+  Result<App> GetApp(const std::string& name);
+  Result<std::vector<App>> ListApps();
+  // Removes the app, its releases, its IP assignments (into cooldown) and its machine
+  // records. Fails with kFailedPrecondition while any machine is not stopped/destroyed.
+  Status DestroyApp(const std::string& name);
+
+  // Releases: each deploy stores the parsed, validated config; becomes the app's current.
+  Result<Release> CreateRelease(const std::string& app, const std::string& config_json,
+                                const std::string& source);
+  Result<Release> GetRelease(const std::string& app, int64_t version);
+  Result<std::optional<Release>> CurrentRelease(const std::string& app);
+
+  // Machines.
+  Result<Machine> CreateMachine(const MachineSpec& spec);
+  Result<Machine> GetMachine(const std::string& id);  // by id, any app
+  Result<std::vector<Machine>> ListMachines(const std::optional<std::string>& app);
+  // Compare-and-set state change: fails with kConflict if the machine is not in one of
+  // `from` (empty = any) or the transition is illegal. `event` becomes last_event.
+  Result<Machine> TransitionMachine(const std::string& id, const std::vector<MachineState>& from,
+                                    MachineState to, const std::string& event);
+  // Replace the machine's release/cmd (deploy updates machines in place).
+  Result<Machine> UpdateMachineRelease(const std::string& id, int64_t release_version);
+  Status DeleteMachine(const std::string& id);  // the record; teardown is the supervisor's
+
+  // IP assignments (flycast addresses). With neither org nor network: the app's network.
+  // org: that org's default network. network: a named network of the app's org.
+  Result<IpAssignment> AllocateFlycast(const std::string& app, const std::optional<std::string>& org,
+                                       const std::optional<std::string>& network);
+  Result<std::vector<IpAssignment>> ListIps(const std::optional<std::string>& app);
+  Status ReleaseIp(const std::string& app, const std::string& address);
+
+  // Everything, at one revision (for the routing snapshot and the reconciler).
+  Result<StateView> LoadState();
+
+  Store* store() const { return store_; }
+
+ private:
+  Store* store_;
+  const Clock* clock_;
+  RegistryOptions opts_;
+};
+
+}  // namespace privcast::store
