@@ -1,0 +1,38 @@
+// DataDir: privcastd's state directory and the exclusive lock that keeps a second daemon
+// off it. Layout:
+//   <dir>/lock                 flock(LOCK_EX) held for the daemon's lifetime; holds the pid
+//   <dir>/store.db             the SQLite store (+ -wal, -shm)
+//   <dir>/machines/<id>/       per-machine state (supervisor runtime record, log, files)
+//   <dir>/apps/<app>/events.log proxy and lifecycle events shown by `privcast logs`
+//   <dir>/run/netns/<id>       bind-mounted machine network namespaces
+// Not thread-safe; created once by main.
+#pragma once
+
+#include <string>
+
+#include "common/fd.h"
+#include "common/result.h"
+
+namespace privcast::daemon {
+
+class DataDir {
+ public:
+  // Creates the directory tree and takes the lock; kFailedPrecondition naming the other
+  // daemon's pid when the lock is held.
+  static Result<DataDir> Open(const std::string& path);
+
+  const std::string& path() const { return path_; }
+  std::string store_path() const { return path_ + "/store.db"; }
+  std::string machines_dir() const { return path_ + "/machines"; }
+  std::string machine_dir(const std::string& id) const { return machines_dir() + "/" + id; }
+  std::string apps_dir() const { return path_ + "/apps"; }
+  std::string app_events_path(const std::string& app) const { return apps_dir() + "/" + app + "/events.log"; }
+  std::string run_dir() const { return path_ + "/run"; }
+  std::string netns_dir() const { return run_dir() + "/netns"; }
+
+ private:
+  std::string path_;
+  UniqueFd lock_;
+};
+
+}  // namespace privcast::daemon

@@ -1,0 +1,44 @@
+// DaemonOptions: privcastd's command line (BRIEF §3), parsed with CLI11.
+// Defaults are documented in docs/daemon.md. Values only.
+#pragma once
+
+#include <chrono>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "common/result.h"
+
+namespace privcast::daemon {
+
+inline constexpr const char* kDefaultDataDir = "/var/lib/privcast";
+inline constexpr const char* kDefaultApi = "unix:/run/privcast/privcast.sock";
+inline constexpr const char* kDefaultRegion = "ams";
+
+struct DaemonOptions {
+  std::string data_dir = kDefaultDataDir;
+  std::string region = kDefaultRegion;
+  std::string api = kDefaultApi;            // "unix:PATH"
+  std::string api_socket_path() const { return api.substr(5); }
+  int proxy_workers = 0;                    // 0 = one per core
+  std::chrono::milliseconds autostop_interval{60'000};
+  std::chrono::milliseconds autostop_idle{300'000};
+  std::chrono::milliseconds wake_timeout{30'000};
+  std::chrono::milliseconds drain_timeout{10'000};
+  bool dns = true;
+  std::vector<std::string> dns_listen;      // extra "addr:port" listeners (host use)
+  std::string upstream_resolv_conf = "/etc/resolv.conf";
+  bool prewarm = true;
+  bool firewall = true;
+  std::string log_level = "info";
+  std::string instance;                     // cgroup/netns naming; default from data dir
+};
+
+// Parses argv; on --help prints usage and returns exit code 0 via `exit_code`.
+// Usage errors print to stderr and set exit_code 2.
+std::optional<DaemonOptions> ParseDaemonArgs(int argc, char** argv, int* exit_code);
+
+// "90s", "5m", "250ms", "2h", or a bare integer (seconds).
+Result<std::chrono::milliseconds> ParseDuration(const std::string& text);
+
+}  // namespace privcast::daemon

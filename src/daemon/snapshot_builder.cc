@@ -1,0 +1,104 @@
+#include "daemon/snapshot_builder.h"
+
+#include <unordered_map>
+
+#include "common/log.h"
+
+namespace privcast::daemon {
+
+MachineRunState ToRunState(store::MachineState s) {
+  using S = store::MachineState;
+  switch (s) {
+    case S::kStarted: return MachineRunState::kStarted;
+    case S::kStarting: return MachineRunState::kStarting;
+    case S::kStopping: return MachineRunState::kStopping;
+    case S::kSuspended:
+    case S::kSuspending: return MachineRunState::kSuspended;
+    case S::kCreated:
+    case S::kStopped: return MachineRunState::kStopped;
+    case S::kDestroying:
+    case S::kDestroyed: return MachineRunState::kOther;
+  }
+  return MachineRunState::kOther;
+}
+
+Snapshot BuildSnapshot(const store::StateView& state, uint32_t local_host_id,
+                       const std::string& local_region, const ReleaseDecoder& decode) {
+  Snapshot s;
+  s.revision = state.revision;
+  s.local_host_id = local_host_id;
+  s.local_region = local_region;
+
+  for (const auto& n : state.networks) s.networks.push_back(NetworkView{n.net32, n.org, n.name});
+
+  std::unordered_map<std::string, const store::Release*> release_of;
+  for (const auto& r : state.current_releases) release_of[r.app] = &r;
+  std::unordered_map<std::string, uint32_t> net32_of;  // "org/name" → net32
+  for (const auto& n : state.networks) net32_of[n.org + "/" + n.name] = n.net32;
+
+  std::unordered_map<std::string, ReleaseInfo> info_of;
+  for (const auto& a : state.apps) {
+    AppView v;
+    v.index = static_cast<uint32_t>(s.apps.size());
+    v.name = a.name;
+    v.org = a.org;
+    auto net = net32_of.find(a.org + "/" + a.network);
+    v.net32 = net == net32_of.end() ? 0 : net->second;
+    v.primary_region = local_region;
+    auto rel = release_of.find(a.name);
+    if (rel != release_of.end()) {
+      auto info = decode(*rel->second);
+      if (info.ok()) {
+        if (!info->primary_region.empty()) v.primary_region = info->primary_region;
+        v.services = info->services;
+        info_of.emplace(a.name, std::move(info).value());
+      } else {
+        log::Error("daemon", "release does not decode; app has no services",
+                   {{"app", a.name}, {"version", rel->second->version}, {"error", info.status().message()}});
+      }
+    }
+    s.apps.push_back(std::move(v));
+  }
+  s.Index();
+
+  for (const auto& m : state.machines) {
+    auto app = s.app_by_name.find(m.app);
+    if (app == s.app_by_name.end()) continue;  // orphan record: ignore for routing
+    if (m.state == store::MachineState::kDestroyed || m.state == store::MachineState::kDestroying) continue;
+    MachineView mv;
+    mv.index = static_cast<uint32_t>(s.machines.size());
+    mv.id = m.id;
+    mv.app_index = app->second;
+    mv.region = m.region;
+    mv.process_group = m.process_group;
+    mv.state = ToRunState(m.state);
+    mv.host_id = m.host_id;
+    mv.six_pn = addr::SixPnAddress(m.net32, m.host_id, m.machine32);
+    mv.link_v4 = addr::LinkV4Machine(m.link_slot);
+    mv.created_at = m.created_at;
+    auto info = info_of.find(m.app);
+    if (info != info_of.end()) {
+      mv.kill_signal = info->second.kill_signal;
+      mv.kill_timeout_ms = info->second.kill_timeout_ms;
+    }
+    s.apps[app->second].machines.push_back(mv.index);
+    s.machines.push_back(std::move(mv));
+  }
+
+  for (const auto& ip : state.ips) {
+    auto app = s.app_by_name.find(ip.app);
+    if (app == s.app_by_name.end()) continue;
+    auto a = Ip6::Parse(ip.address);
+    if (!a) {
+      log::Error("daemon", "stored ip assignment is not an IPv6 address", {{"app", ip.app}, {"ip", ip.address}});
+      continue;
+    }
+    FlycastEntry e{*a, ip.net32, app->second};
+    s.apps[app->second].flycast.push_back(static_cast<uint32_t>(s.flycast.size()));
+    s.flycast.push_back(e);
+  }
+  s.Index();
+  return s;
+}
+
+}  // namespace privcast::daemon
