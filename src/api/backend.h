@@ -1,0 +1,111 @@
+// api::Backend: everything the control-plane API needs from the daemon that the Registry
+// alone cannot give it. The daemon (src/daemon) implements it; tests use a fake.
+//
+// What the API does by itself, through the Registry: orgs, networks, apps, IP assignments,
+// storing releases, recording lifecycle intent (TransitionMachine to starting / stopping /
+// suspending / destroying) and waiting for a machine to reach a state (it watches the
+// Store's revisions). What goes through this interface: acting on a deploy (reconcile the
+// app's machines to a release), scaling, running ad-hoc machines (detached, or attached to
+// the CLI's stdio), streaming logs, per-machine live data (load, checks) and metrics text.
+//
+// Threading: the API server calls every method from its per-connection threads, possibly
+// concurrently; implementations must be thread-safe. Blocking methods (RunAttached,
+// StreamLogs with follow) block only the calling connection thread and must return soon
+// after `client.Gone()` turns true or Server::Stop() is called (client.Gone() turns true
+// then too). No exceptions: errors are Status values whose Code the API maps to HTTP.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "common/fd.h"
+#include "common/result.h"
+#include "store/model.h"
+#include "store/registry.h"
+
+namespace privcast::api {
+
+// Tells a long-running backend call whether the API client is still there. Gone() is cheap
+// (a non-blocking poll of the connection) and thread-safe; fd() may be added to a poll set
+// (POLLIN|POLLRDHUP: readable/hang-up means the client went away or the server is stopping).
+class ClientWatch {
+ public:
+  virtual ~ClientWatch() = default;
+  virtual bool Gone() const = 0;
+  virtual int fd() const = 0;
+};
+
+struct DeployOptions {
+  bool ha = true;        // 2 machines per process group with services; false: 1
+  bool flycast = false;  // the API has already made sure a flycast address exists
+};
+
+struct DeployResult {
+  std::vector<std::string> warnings;        // appended to the config's own warnings
+  std::vector<store::Machine> machines;     // the app's machines after reconciling
+};
+
+// The stdio of an attached machine (machine run --shell), received from the CLI by
+// SCM_RIGHTS. With tty=true the CLI's stdin is a terminal it has put in raw mode: the
+// backend should allocate a pty for the machine and relay between it and these fds
+// (rows/cols give the initial window size). With tty=false, hand the fds to the process.
+struct AttachedStdio {
+  UniqueFd in, out, err;
+  bool tty = false;
+  uint16_t rows = 0, cols = 0;
+};
+
+// Live, non-stored facts about a machine (for `status`).
+struct MachineLive {
+  int64_t load = 0;                  // open connections or in-flight requests
+  std::string checks;                // e.g. "1 total, 1 passing"; empty when none
+};
+
+struct LogOptions {
+  bool follow = false;
+  std::string machine_id;            // empty: every machine of the app and the proxy's events
+  int64_t tail = 100;                // lines of history before following (0 = none)
+};
+
+class Backend {
+ public:
+  virtual ~Backend() = default;
+
+  // A release was stored and became the app's current one: create/update/replace the app's
+  // machines to match it (2 per process group with services, 1 without ha). May block until
+  // the machines are created (not necessarily started). Returns extra warnings (e.g. an app
+  // listening only on its 6PN address) and the machines after reconciling.
+  virtual Result<DeployResult> Deploy(const store::App& app, const store::Release& release,
+                                      const DeployOptions& opts) = 0;
+
+  // Make the app have `count` machines (per process group of its current release).
+  virtual Result<std::vector<store::Machine>> Scale(const store::App& app, int count) = 0;
+
+  // Create and start an ad-hoc machine (machine run without --shell). Returns it created.
+  virtual Result<store::Machine> RunMachine(const store::MachineSpec& spec) = 0;
+
+  // machine run --shell: create a machine with spec (auto_destroy set), attach `stdio`,
+  // start it, call `on_started` once it runs, block until it exits (or client.Gone(): then
+  // kill it), destroy it, and return its exit status (0..255; 128+signal when killed).
+  virtual Result<int> RunAttached(const store::MachineSpec& spec, AttachedStdio stdio,
+                                  const ClientWatch& client,
+                                  const std::function<void(const store::Machine&)>& on_started) = 0;
+
+  // Write log lines (each without its trailing newline, formatted for people:
+  // "<ISO time> <machine id|proxy> <text>") to `sink` until history is exhausted, or, with
+  // follow, until client.Gone() or `sink` returns false. Unknown app → NotFound.
+  virtual Status StreamLogs(const store::App& app, const LogOptions& opts, const ClientWatch& client,
+                            const std::function<bool(std::string_view line)>& sink) = 0;
+
+  // Live facts for the app's machines, keyed by machine id (missing ids: zero load, no checks).
+  virtual std::map<std::string, MachineLive> Live(const store::App& app) = 0;
+
+  // Prometheus text exposition format for GET /metrics.
+  virtual std::string MetricsText() = 0;
+};
+
+}  // namespace privcast::api
