@@ -147,16 +147,23 @@ struct ResponseHead {
   const Header* Find(std::string_view name) const;
 };
 
+// Offsets a parser remembers between kIncomplete calls (never pointers).
+struct HeadScanState {
+  size_t scanned = 0;       // bytes already searched for the end of the head
+  size_t start = 0;         // first byte after leading empty lines
+  bool seen_line = false;   // the start line has been terminated (and checked)
+};
+
 class RequestParser {
  public:
   explicit RequestParser(const ParseLimits& limits = {});
   // data: all bytes of this message received so far (see the contract above).
   ParseResult Parse(std::string_view data, RequestHead* out);
-  void Reset() { scanned_ = 0; }
+  void Reset() { scan_ = {}; }
 
  private:
   ParseLimits limits_;
-  size_t scanned_ = 0;  // bytes already scanned for the end of the head
+  HeadScanState scan_;
 };
 
 // What the response framing depends on besides the response itself.
@@ -170,11 +177,11 @@ class ResponseParser {
   // Same contract as RequestParser::Parse. A 1xx (other than 101) is kDone with
   // informational() true and framing kNone: forward it and parse the next head.
   ParseResult Parse(std::string_view data, const ResponseContext& ctx, ResponseHead* out);
-  void Reset() { scanned_ = 0; }
+  void Reset() { scan_ = {}; }
 
  private:
   ParseLimits limits_;
-  size_t scanned_ = 0;
+  HeadScanState scan_;
 };
 
 // Case-insensitive ASCII comparison; exposed for the engine and tests.
