@@ -1,0 +1,85 @@
+// The API's JSON: decoding request bodies (untrusted: every failure is an InvalidArgument
+// that names the field, nothing throws) and encoding model records for responses.
+// Shapes are documented in docs/api.md. nlohmann::json is confined to the control plane.
+//
+// Pure functions; thread-safe.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "common/result.h"
+#include "store/model.h"
+#include "store/registry.h"
+
+namespace privcast::api {
+
+struct CreateOrgRequest {
+  std::string slug;
+};
+struct CreateNetworkRequest {
+  std::string org;
+  std::string name;
+};
+struct CreateAppRequest {
+  std::string name;
+  std::optional<std::string> org;
+  std::optional<std::string> network;
+};
+struct ReleaseRequest {
+  std::string source;            // fly.toml text
+  std::string path = "fly.toml"; // for diagnostics
+  bool flycast = false;
+  bool ha = true;
+};
+struct MachineRequest {          // POST /machines and POST /machines/run
+  std::string region;
+  std::string process_group = "app";
+  std::vector<std::string> cmd;
+  std::vector<std::pair<std::string, std::string>> env;
+  bool rm = false;               // auto_destroy
+  std::optional<std::string> org;
+  std::optional<std::string> network;
+  bool shell = false;            // run only: attach the fds passed with the request
+  bool tty = false;
+  uint16_t rows = 0, cols = 0;
+};
+struct ScaleRequest {
+  int count = 0;
+};
+struct IpRequest {
+  std::string type = "private_v6";
+  std::optional<std::string> org;
+  std::optional<std::string> network;
+};
+
+Result<nlohmann::json> ParseJsonObject(std::string_view body);  // "" → {}
+Result<CreateOrgRequest> DecodeCreateOrg(std::string_view body);
+Result<CreateNetworkRequest> DecodeCreateNetwork(std::string_view body);
+Result<CreateAppRequest> DecodeCreateApp(std::string_view body);
+Result<ReleaseRequest> DecodeRelease(std::string_view body);
+Result<MachineRequest> DecodeMachine(std::string_view body, bool run);
+Result<ScaleRequest> DecodeScale(std::string_view body);
+Result<IpRequest> DecodeIp(std::string_view body);
+
+// Unix ms → "2026-11-22T03:17:19Z" (UTC, seconds).
+std::string FormatTime(int64_t unix_ms);
+
+nlohmann::json ToJson(const store::Org& o);
+nlohmann::json ToJson(const store::Network& n);
+nlohmann::json ToJson(const store::App& a);
+nlohmann::json ToJson(const store::Machine& m);
+nlohmann::json ToJson(const store::IpAssignment& ip);
+nlohmann::json ToJson(const store::Release& r);  // without the config json (see docs)
+std::string SixPnOf(const store::Machine& m);
+
+// {"error": message}
+std::string ErrorBody(std::string_view message);
+
+}  // namespace privcast::api

@@ -1,0 +1,591 @@
+#include "api/routes.h"
+
+#include <algorithm>
+#include <chrono>
+#include <mutex>
+
+#include <nlohmann/json.hpp>
+
+#include "api/codec.h"
+#include "api/release_config.h"
+#include "common/addr.h"
+#include "common/ids.h"
+#include "common/log.h"
+
+namespace privcast::api {
+namespace {
+
+using nlohmann::json;
+using store::MachineState;
+
+std::string Dump(const json& j) { return j.dump(-1, ' ', false, json::error_handler_t::replace); }
+
+constexpr std::string_view kJson = "application/json";
+
+
+void Reply(Exchange& ex, int status, const json& j) { ex.Respond(status, kJson, Dump(j)); }
+void Fail(Exchange& ex, const Status& st) { ex.Respond(HttpStatusFor(st.code()), kJson, ErrorBody(st.message())); }
+void Fail(Exchange& ex, int status, std::string_view msg) { ex.Respond(status, kJson, ErrorBody(msg)); }
+
+template <typename T>
+json List(const std::vector<T>& v) {
+  json a = json::array();
+  for (auto& x : v) a.push_back(ToJson(x));
+  return a;
+}
+
+bool Truthy(const std::string* v) { return v && (*v == "1" || *v == "true" || *v == "yes"); }
+
+bool In(MachineState s, std::initializer_list<MachineState> set) {
+  return std::find(set.begin(), set.end(), s) != set.end();
+}
+
+}  // namespace
+
+int HttpStatusFor(Code code) {
+  switch (code) {
+    case Code::kOk: return 200;
+    case Code::kInvalidArgument: return 400;
+    case Code::kNotFound: return 404;
+    case Code::kAlreadyExists: return 409;
+    case Code::kConflict: return 409;
+    case Code::kFailedPrecondition: return 409;
+    case Code::kUnavailable: return 503;
+    case Code::kInternal: return 500;
+    case Code::kIo: return 500;
+  }
+  return 500;
+}
+
+namespace {
+
+class Handler {
+ public:
+  Handler(store::Registry* r, Backend* b, const ServerOptions* o, const http::Request& req, Exchange& ex)
+      : reg_(r), backend_(b), opts_(o), req_(req), ex_(ex) {}
+
+  void Run() {
+    auto parts = http::SplitPath(req_.path);
+    if (!parts) return Fail(ex_, 400, "malformed path '" + req_.path + "'");
+    const auto& s = *parts;
+    const std::string& m = req_.method;
+    size_t n = s.size();
+
+    if (n == 1 && s[0] == "metrics") return Method({"GET"}) ? Metrics() : void();
+    if (n < 2 || s[0] != "v1") return NotFoundRoute();
+    if (n == 2 && s[1] == "version") {
+      if (!Method({"GET"})) return;
+      return Reply(ex_, 200, {{"version", opts_->version}});
+    }
+    if (n == 2 && s[1] == "orgs") {
+      if (!Method({"GET", "POST"})) return;
+      return m == "GET" ? ListOrgs() : CreateOrg();
+    }
+    if (n == 2 && s[1] == "networks") {
+      if (!Method({"GET", "POST"})) return;
+      return m == "GET" ? ListNetworks() : CreateNetwork();
+    }
+    if (s[1] != "apps") return NotFoundRoute();
+    if (n == 2) {
+      if (!Method({"GET", "POST"})) return;
+      return m == "GET" ? ListApps() : CreateApp();
+    }
+    const std::string& app = s[2];
+    if (n == 3) {
+      if (!Method({"GET", "DELETE"})) return;
+      return m == "GET" ? GetApp(app) : DestroyApp(app);
+    }
+    const std::string& what = s[3];
+    if (n == 4) {
+      if (what == "releases") return Method({"POST"}) ? Deploy(app) : void();
+      if (what == "machines") {
+        if (!Method({"GET", "POST"})) return;
+        return m == "GET" ? ListMachines(app) : CreateMachine(app, false);
+      }
+      if (what == "ip_assignments") {
+        if (!Method({"GET", "POST"})) return;
+        return m == "GET" ? ListIps(app) : AllocateIp(app);
+      }
+      if (what == "status") return Method({"GET"}) ? AppStatus(app) : void();
+      if (what == "logs") return Method({"GET"}) ? Logs(app) : void();
+      if (what == "scale") return Method({"POST"}) ? Scale(app) : void();
+      return NotFoundRoute();
+    }
+    if (n == 5 && what == "ip_assignments") return Method({"DELETE"}) ? ReleaseIp(app, s[4]) : void();
+    if (what != "machines") return NotFoundRoute();
+    if (n == 5 && s[4] == "run") return Method({"POST"}) ? CreateMachine(app, true) : void();
+    const std::string& id = s[4];
+    if (n == 5) {
+      if (!Method({"GET", "DELETE"})) return;
+      return m == "GET" ? GetMachine(app, id) : DestroyMachine(app, id);
+    }
+    if (n == 6) {
+      const std::string& verb = s[5];
+      if (verb == "start" || verb == "stop" || verb == "suspend")
+        return Method({"POST"}) ? Lifecycle(app, id, verb) : void();
+      if (verb == "wait") return Method({"GET"}) ? Wait(app, id) : void();
+    }
+    return NotFoundRoute();
+  }
+
+ private:
+  bool Method(std::initializer_list<const char*> allowed) {
+    for (const char* a : allowed)
+      if (req_.method == a) return true;
+    std::string list;
+    for (const char* a : allowed) list += std::string(list.empty() ? "" : ", ") + a;
+    ex_.Respond(405, kJson, ErrorBody("method " + req_.method + " not allowed on " + req_.path + " (allowed: " + list + ")"));
+    return false;
+  }
+
+  void NotFoundRoute() { Fail(ex_, 404, "no such route: " + req_.method + " " + req_.path + " (see docs/api.md)"); }
+
+  void Metrics() { ex_.Respond(200, "text/plain; version=0.0.4", backend_->MetricsText()); }
+
+  void ListOrgs() {
+    auto r = reg_->ListOrgs();
+    if (!r.ok()) return Fail(ex_, r.status());
+    Reply(ex_, 200, List(*r));
+  }
+  void CreateOrg() {
+    auto q = DecodeCreateOrg(req_.body);
+    if (!q.ok()) return Fail(ex_, q.status());
+    if (!ids::IsDnsLabel(q->slug))
+      return Fail(ex_, 400, "field 'slug': '" + q->slug + "' is not a valid org slug (lowercase letters, digits and '-', at most 63)");
+    auto r = reg_->CreateOrg(q->slug);
+    if (!r.ok()) return Fail(ex_, r.status());
+    Reply(ex_, 201, ToJson(*r));
+  }
+
+  void ListNetworks() {
+    std::optional<std::string> org;
+    if (auto* o = req_.Query("org"); o && !o->empty()) org = *o;
+    auto r = reg_->ListNetworks(org);
+    if (!r.ok()) return Fail(ex_, r.status());
+    Reply(ex_, 200, List(*r));
+  }
+  void CreateNetwork() {
+    auto q = DecodeCreateNetwork(req_.body);
+    if (!q.ok()) return Fail(ex_, q.status());
+    if (!ids::IsDnsLabel(q->name))
+      return Fail(ex_, 400, "field 'name': '" + q->name + "' is not a valid network name (lowercase letters, digits and '-', at most 63)");
+    auto r = reg_->CreateNetwork(q->org, q->name);
+    if (!r.ok()) return Fail(ex_, r.status());
+    Reply(ex_, 201, ToJson(*r));
+  }
+
+  void ListApps() {
+    auto r = reg_->ListApps();
+    if (!r.ok()) return Fail(ex_, r.status());
+    std::vector<store::App> apps;
+    auto* org = req_.Query("org");
+    for (auto& a : *r)
+      if (!org || org->empty() || a.org == *org) apps.push_back(a);
+    Reply(ex_, 200, List(apps));
+  }
+  void CreateApp() {
+    auto q = DecodeCreateApp(req_.body);
+    if (!q.ok()) return Fail(ex_, q.status());
+    if (!ids::IsDnsLabel(q->name))
+      return Fail(ex_, 400, "field 'app_name': '" + q->name + "' is not a valid app name (lowercase letters, digits and '-', at most 63)");
+    auto r = reg_->CreateApp(q->name, q->org, q->network);
+    if (!r.ok()) return Fail(ex_, r.status());
+    Reply(ex_, 201, ToJson(*r));
+  }
+
+  // The app, or a 404 response already sent.
+  std::optional<store::App> App(const std::string& name) {
+    auto r = reg_->GetApp(name);
+    if (!r.ok()) {
+      Fail(ex_, r.status());
+      return std::nullopt;
+    }
+    return *r;
+  }
+
+  void GetApp(const std::string& name) {
+    auto a = App(name);
+    if (!a) return;
+    json j = ToJson(*a);
+    auto ms = reg_->ListMachines(name);
+    if (ms.ok()) j["machine_count"] = ms->size();
+    Reply(ex_, 200, j);
+  }
+
+  void DestroyApp(const std::string& name) {
+    auto a = App(name);
+    if (!a) return;
+    auto ms = reg_->ListMachines(name);
+    if (!ms.ok()) return Fail(ex_, ms.status());
+    // Machines first: record the intent, then wait for the daemon to tear them down.
+    for (auto& m : *ms) {
+      if (m.state == MachineState::kDestroyed || m.state == MachineState::kDestroying) continue;
+      auto t = reg_->TransitionMachine(m.id, {}, MachineState::kDestroying, "destroy requested (app destroyed)");
+      if (!t.ok() && t.status().code() != Code::kNotFound) return Fail(ex_, t.status());
+    }
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+    for (auto& m : *ms) {
+      auto left = std::chrono::duration_cast<Duration>(deadline - std::chrono::steady_clock::now());
+      auto w = WaitFor(m.id, {MachineState::kDestroyed}, std::max(left, Duration(0)));
+      if (!w.ok() && w.status().code() != Code::kNotFound) {
+        return Fail(ex_, 503, "app '" + name + "': machine " + m.id + " is still being destroyed (" +
+                                  w.status().message() + "); try again");
+      }
+    }
+    Status st = reg_->DestroyApp(name);
+    if (!st.ok()) return Fail(ex_, st);
+    Reply(ex_, 200, {{"destroyed", name}});
+  }
+
+  void Deploy(const std::string& name) {
+    auto a = App(name);
+    if (!a) return;
+    auto q = DecodeRelease(req_.body);
+    if (!q.ok()) return Fail(ex_, q.status());
+    auto v = ValidateFlyToml(q->source, q->path, name);
+    if (!v.ok()) {
+      json j = {{"error", v.status().message()}};
+      return ex_.Respond(400, kJson, Dump(j));
+    }
+    json out;
+    json warnings = json::array();
+    for (auto& w : v->warnings) warnings.push_back(w);
+    // The flycast address first (idempotent): a deploy that fails later still leaves the app
+    // reachable as soon as it has machines.
+    if (q->flycast) {
+      auto ip = EnsureFlycast(*a);
+      if (!ip.ok()) return Fail(ex_, ip.status());
+      out["flycast"] = ToJson(*ip);
+    }
+    auto rel = reg_->CreateRelease(name, v->config_json, q->source);
+    if (!rel.ok()) return Fail(ex_, rel.status());
+    auto a2 = reg_->GetApp(name);
+    if (!a2.ok()) return Fail(ex_, a2.status());
+    DeployOptions dopts;
+    dopts.ha = q->ha;
+    dopts.flycast = q->flycast;
+    auto d = backend_->Deploy(*a2, *rel, dopts);
+    out["release"] = ToJson(*rel);
+    if (!d.ok()) {
+      // The release is stored; the reconciler will retry. Say so rather than hide it.
+      return Fail(ex_, Status(d.status().code(), "release v" + std::to_string(rel->version) +
+                                                     " stored but machines were not updated: " +
+                                                     d.status().message()));
+    }
+    for (auto& w : d->warnings) warnings.push_back(w);
+    out["warnings"] = warnings;
+    out["machines"] = List(d->machines);
+    Reply(ex_, 201, out);
+  }
+
+  Result<store::IpAssignment> EnsureFlycast(const store::App& a) {
+    auto ips = reg_->ListIps(a.name);
+    if (!ips.ok()) return ips.status();
+    for (auto& ip : *ips)
+      if (ip.org == a.org && ip.network == a.network) return ip;
+    return reg_->AllocateFlycast(a.name, std::nullopt, std::nullopt);
+  }
+
+  // Machine `id` of app `app`, or a 404 naming the app's machines (already sent).
+  std::optional<store::Machine> MachineOf(const std::string& app, const std::string& id) {
+    auto m = reg_->GetMachine(id);
+    if (m.ok() && m->app == app) return *m;
+    if (!m.ok() && m.status().code() != Code::kNotFound) {
+      Fail(ex_, m.status());
+      return std::nullopt;
+    }
+    auto all = reg_->ListMachines(app);
+    std::string names;
+    if (all.ok())
+      for (auto& x : *all) names += (names.empty() ? "" : ", ") + x.id;
+    Fail(ex_, 404, "unknown machine '" + id + "' in app '" + app + "' (machines: " +
+                       (names.empty() ? "none" : names) + ")");
+    return std::nullopt;
+  }
+
+  void ListMachines(const std::string& app) {
+    if (!App(app)) return;
+    auto r = reg_->ListMachines(app);
+    if (!r.ok()) return Fail(ex_, r.status());
+    Reply(ex_, 200, List(*r));
+  }
+
+  void GetMachine(const std::string& app, const std::string& id) {
+    if (!App(app)) return;
+    auto m = MachineOf(app, id);
+    if (!m) return;
+    Reply(ex_, 200, ToJson(*m));
+  }
+
+  store::MachineSpec SpecFrom(const store::App& a, const MachineRequest& q, bool adhoc) {
+    store::MachineSpec spec;
+    spec.app = a.name;
+    spec.region = q.region;
+    spec.process_group = q.process_group;
+    spec.release_version = (adhoc || !q.cmd.empty()) ? 0 : a.current_release;
+    spec.cmd = q.cmd;
+    spec.env = q.env;
+    spec.auto_destroy = q.rm || q.shell;
+    spec.org = q.org;
+    spec.network = q.network;
+    return spec;
+  }
+
+  void CreateMachine(const std::string& app, bool run) {
+    auto a = App(app);
+    if (!a) return;
+    auto q = DecodeMachine(req_.body, run);
+    if (!q.ok()) return Fail(ex_, q.status());
+    if (!q->region.empty() && !ids::IsRegionCode(q->region))
+      return Fail(ex_, 400, "field 'region': '" + q->region + "' is not a region code (3 lowercase letters, e.g. ams)");
+    if (!run && q->cmd.empty() && a->current_release == 0)
+      return Fail(ex_, 400, "app '" + app + "' has no release yet: deploy it first, or give field 'cmd'");
+    auto spec = SpecFrom(*a, *q, run);
+    if (!q->shell) {
+      auto m = backend_->RunMachine(spec);
+      if (!m.ok()) return Fail(ex_, m.status());
+      return Reply(ex_, 201, ToJson(*m));
+    }
+    RunAttached(spec, *q);
+  }
+
+  void RunAttached(const store::MachineSpec& spec, const MachineRequest& q) {
+    auto fds = ex_.TakeFds();
+    if (fds.size() != 3)
+      return Fail(ex_, 400, "field 'shell': the request must carry stdin, stdout and stderr (3 file descriptors by SCM_RIGHTS), got " +
+                                std::to_string(fds.size()));
+    AttachedStdio io;
+    io.in = std::move(fds[0]);
+    io.out = std::move(fds[1]);
+    io.err = std::move(fds[2]);
+    io.tty = q.tty;
+    io.rows = q.rows;
+    io.cols = q.cols;
+    std::mutex mu;
+    bool streaming = false;
+    auto on_started = [&](const store::Machine& m) {
+      std::lock_guard<std::mutex> l(mu);
+      if (streaming) return;
+      streaming = ex_.BeginStream(200, "application/x-ndjson");
+      if (streaming) ex_.WriteChunk(Dump(json{{"event", "started"}, {"machine", ToJson(m)}}) + "\n");
+    };
+    auto r = backend_->RunAttached(spec, std::move(io), ex_.watch(), on_started);
+    std::lock_guard<std::mutex> l(mu);
+    if (!streaming) {
+      if (!r.ok()) return Fail(ex_, r.status());
+      streaming = ex_.BeginStream(200, "application/x-ndjson");
+    }
+    if (r.ok()) {
+      ex_.WriteChunk(Dump(json{{"event", "exit"}, {"exit_code", *r}}) + "\n");
+    } else {
+      ex_.WriteChunk(Dump(json{{"event", "error"}, {"status", HttpStatusFor(r.status().code())},
+                               {"error", r.status().message()}}) + "\n");
+    }
+    ex_.EndStream();
+  }
+
+  void Lifecycle(const std::string& app, const std::string& id, const std::string& verb) {
+    if (!App(app)) return;
+    auto m = MachineOf(app, id);
+    if (!m) return;
+    MachineState to;
+    std::string event;
+    if (verb == "start") {
+      if (In(m->state, {MachineState::kStarted, MachineState::kStarting})) return Reply(ex_, 200, ToJson(*m));
+      to = MachineState::kStarting;
+      event = "start requested";
+    } else if (verb == "stop") {
+      if (In(m->state, {MachineState::kStopped, MachineState::kStopping})) return Reply(ex_, 200, ToJson(*m));
+      to = MachineState::kStopping;
+      event = "stop requested";
+    } else {
+      if (In(m->state, {MachineState::kSuspended, MachineState::kSuspending})) return Reply(ex_, 200, ToJson(*m));
+      if (m->state != MachineState::kStarted)
+        return Fail(ex_, 409, "machine " + id + " is " + store::MachineStateName(m->state) +
+                                  ": only a started machine can be suspended (start it first)");
+      to = MachineState::kSuspending;
+      event = "suspend requested";
+    }
+    if (In(m->state, {MachineState::kDestroying, MachineState::kDestroyed}))
+      return Fail(ex_, 409, "machine " + id + " is " + store::MachineStateName(m->state) + ": cannot " + verb + " it");
+    auto t = reg_->TransitionMachine(id, {m->state}, to, event);
+    if (!t.ok()) return Fail(ex_, t.status());
+    Reply(ex_, 200, ToJson(*t));
+  }
+
+  void DestroyMachine(const std::string& app, const std::string& id) {
+    if (!App(app)) return;
+    auto m = MachineOf(app, id);
+    if (!m) return;
+    bool force = Truthy(req_.Query("force"));
+    if (In(m->state, {MachineState::kDestroying, MachineState::kDestroyed})) return Reply(ex_, 200, ToJson(*m));
+    if (!force && !In(m->state, {MachineState::kStopped, MachineState::kCreated, MachineState::kSuspended}))
+      return Fail(ex_, 409, "machine " + id + " is " + store::MachineStateName(m->state) +
+                                ": stop it first, or destroy with force (privcast machine destroy --force)");
+    auto t = reg_->TransitionMachine(id, {m->state}, MachineState::kDestroying,
+                                     force ? "destroy requested (force)" : "destroy requested");
+    if (!t.ok()) return Fail(ex_, t.status());
+    Reply(ex_, 200, ToJson(*t));
+  }
+
+  // Waits until machine `id` is in one of `states`; NotFound when its record is gone,
+  // Unavailable("timed out ...") on timeout or when the client left.
+  Result<store::Machine> WaitFor(const std::string& id, std::vector<MachineState> states, Duration timeout) {
+    auto deadline = std::chrono::steady_clock::now() + timeout;
+    store::Store* st = reg_->store();
+    for (;;) {
+      auto rev = st->Revision();
+      if (!rev.ok()) return rev.status();
+      auto m = reg_->GetMachine(id);
+      if (!m.ok()) return m.status();
+      if (std::find(states.begin(), states.end(), m->state) != states.end()) return *m;
+      auto now = std::chrono::steady_clock::now();
+      if (now >= deadline || ex_.watch().Gone())
+        return Unavailable("timed out waiting for machine " + id + " (it is " +
+                           store::MachineStateName(m->state) + ")");
+      auto left = std::chrono::duration_cast<Duration>(deadline - now);
+      auto w = st->WaitForRevision(*rev, std::min<Duration>(left, std::chrono::milliseconds(500)));
+      if (!w.ok()) return w.status();
+    }
+  }
+
+  void Wait(const std::string& app, const std::string& id) {
+    if (!App(app)) return;
+    auto m = MachineOf(app, id);
+    if (!m) return;
+    std::string state = "started";
+    if (auto* s = req_.Query("state")) state = *s;
+    auto target = store::ParseMachineState(state);
+    if (!target) return Fail(ex_, 400, "query 'state': unknown machine state '" + state + "'");
+    int64_t secs = 60;
+    if (auto* t = req_.Query("timeout")) {
+      try {
+        size_t used = 0;
+        secs = std::stoll(*t, &used);
+        if (used != t->size() || secs < 0) throw std::invalid_argument("x");
+      } catch (...) {
+        return Fail(ex_, 400, "query 'timeout': expected whole seconds, got '" + *t + "'");
+      }
+    }
+    Duration timeout = std::min<Duration>(std::chrono::seconds(secs), opts_->max_wait);
+    auto r = WaitFor(id, {*target}, timeout);
+    if (r.ok()) return Reply(ex_, 200, ToJson(*r));
+    if (r.status().code() == Code::kNotFound && *target == MachineState::kDestroyed) {
+      json j = ToJson(*m);
+      j["state"] = "destroyed";
+      return Reply(ex_, 200, j);
+    }
+    if (r.status().code() == Code::kUnavailable) return Fail(ex_, 408, r.status().message());
+    Fail(ex_, r.status());
+  }
+
+  void ListIps(const std::string& app) {
+    if (!App(app)) return;
+    auto r = reg_->ListIps(app);
+    if (!r.ok()) return Fail(ex_, r.status());
+    Reply(ex_, 200, List(*r));
+  }
+
+  void AllocateIp(const std::string& app) {
+    if (!App(app)) return;
+    auto q = DecodeIp(req_.body);
+    if (!q.ok()) return Fail(ex_, q.status());
+    auto r = reg_->AllocateFlycast(app, q->org, q->network);
+    if (!r.ok()) return Fail(ex_, r.status());
+    Reply(ex_, 201, ToJson(*r));
+  }
+
+  void ReleaseIp(const std::string& app, const std::string& ip) {
+    if (!App(app)) return;
+    auto parsed = Ip6::Parse(ip);
+    if (!parsed) return Fail(ex_, 400, "'" + ip + "' is not an IPv6 address");
+    Status st = reg_->ReleaseIp(app, parsed->ToString());
+    if (!st.ok()) return Fail(ex_, st);
+    Reply(ex_, 200, {{"released", parsed->ToString()}});
+  }
+
+  void AppStatus(const std::string& name) {
+    auto a = App(name);
+    if (!a) return;
+    auto ms = reg_->ListMachines(name);
+    if (!ms.ok()) return Fail(ex_, ms.status());
+    auto ips = reg_->ListIps(name);
+    if (!ips.ok()) return Fail(ex_, ips.status());
+    auto live = backend_->Live(*a);
+    json machines = json::array();
+    for (auto& m : *ms) {
+      json j = ToJson(m);
+      auto it = live.find(m.id);
+      j["load"] = it == live.end() ? 0 : it->second.load;
+      j["checks"] = it == live.end() ? "" : it->second.checks;
+      machines.push_back(j);
+    }
+    json out = ToJson(*a);
+    out["hostname"] = name + ".flycast";
+    out["ips"] = List(*ips);
+    out["machines"] = machines;
+    Reply(ex_, 200, out);
+  }
+
+  void Scale(const std::string& app) {
+    auto a = App(app);
+    if (!a) return;
+    auto q = DecodeScale(req_.body);
+    if (!q.ok()) return Fail(ex_, q.status());
+    if (a->current_release == 0)
+      return Fail(ex_, 409, "app '" + app + "' has no release yet: deploy it first (privcast deploy)");
+    auto r = backend_->Scale(*a, q->count);
+    if (!r.ok()) return Fail(ex_, r.status());
+    Reply(ex_, 200, {{"count", q->count}, {"machines", List(*r)}});
+  }
+
+  void Logs(const std::string& app) {
+    auto a = App(app);
+    if (!a) return;
+    LogOptions lo;
+    lo.follow = Truthy(req_.Query("follow"));
+    if (auto* m = req_.Query("machine")) lo.machine_id = *m;
+    if (auto* t = req_.Query("tail")) {
+      try {
+        size_t used = 0;
+        lo.tail = std::stoll(*t, &used);
+        if (used != t->size() || lo.tail < 0) throw std::invalid_argument("x");
+      } catch (...) {
+        return Fail(ex_, 400, "query 'tail': expected a number of lines, got '" + *t + "'");
+      }
+    }
+    bool started = false;
+    bool alive = true;
+    auto sink = [&](std::string_view line) {
+      if (!started) {
+        started = true;
+        alive = ex_.BeginStream(200, "text/plain; charset=utf-8");
+      }
+      if (alive) alive = ex_.WriteChunk(std::string(line) + "\n");
+      return alive;
+    };
+    Status st = backend_->StreamLogs(*a, lo, ex_.watch(), sink);
+    if (!started) {
+      if (!st.ok()) return Fail(ex_, st);
+      if (!ex_.BeginStream(200, "text/plain; charset=utf-8")) return;
+    } else if (!st.ok() && alive) {
+      ex_.WriteChunk("error: " + st.message() + "\n");
+    }
+    ex_.EndStream();
+  }
+
+  store::Registry* reg_;
+  Backend* backend_;
+  const ServerOptions* opts_;
+  const http::Request& req_;
+  Exchange& ex_;
+};
+
+}  // namespace
+
+void Routes::Handle(const http::Request& req, Exchange& ex) {
+  Handler h(registry_, backend_, opts_, req, ex);
+  h.Run();
+}
+
+}  // namespace privcast::api
