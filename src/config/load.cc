@@ -1,0 +1,865 @@
+// fly.toml → AppConfig. The only translation unit that includes toml++ (it is heavy to
+// compile). toml++ is the distro's shared build, which throws; every call into it is
+// wrapped here so nothing escapes the module.
+#include "config/load.h"
+
+#include <algorithm>
+#include <cerrno>
+#include <charconv>
+#include <climits>
+#include <cstdint>
+#include <cstdio>
+#include <fstream>
+#include <initializer_list>
+#include <iterator>
+
+#include <toml++/toml.h>
+
+#include "common/ids.h"
+
+namespace privcast::config {
+namespace {
+
+bool IsBareKey(std::string_view k) {
+  if (k.empty()) return false;
+  for (char c : k)
+    if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+          c == '_' || c == '-'))
+      return false;
+  return true;
+}
+
+// A short printable rendering of untrusted text for messages (never more than ~40 chars).
+std::string Printable(std::string_view s) {
+  std::string out;
+  for (size_t i = 0; i < s.size() && out.size() < 40; ++i) {
+    unsigned char c = static_cast<unsigned char>(s[i]);
+    if (c == '"' || c == '\\') {
+      out += '\\';
+      out += static_cast<char>(c);
+    } else if (c < 0x20 || c == 0x7f) {
+      char buf[8];
+      std::snprintf(buf, sizeof buf, "\\x%02x", c);
+      out += buf;
+    } else {
+      out += static_cast<char>(c);
+    }
+  }
+  if (out.size() >= 40 && s.size() > 40) out += "...";
+  return out;
+}
+
+std::string Quoted(std::string_view s) { return "\"" + Printable(s) + "\""; }
+
+std::string Join(const std::string& parent, std::string_view key) {
+  std::string k = IsBareKey(key) ? std::string(key) : Quoted(key);
+  return parent.empty() ? k : parent + "." + k;
+}
+
+std::string At(const std::string& parent, size_t i) {
+  return parent + "[" + std::to_string(i) + "]";
+}
+
+SourcePos PosOf(const toml::source_region& r) {
+  return SourcePos{static_cast<int>(r.begin.line), static_cast<int>(r.begin.column)};
+}
+
+std::string FormatDouble(double d) {
+  char buf[64];
+  auto res = std::to_chars(buf, buf + sizeof buf, d);
+  if (res.ec != std::errc()) return "a number";
+  return std::string(buf, res.ptr);
+}
+
+// What a value is, for "expected X, got Y".
+std::string Describe(const toml::node& n) {
+  switch (n.type()) {
+    case toml::node_type::string: return Quoted(n.as_string()->get());
+    case toml::node_type::integer: return std::to_string(n.as_integer()->get());
+    case toml::node_type::floating_point: return FormatDouble(n.as_floating_point()->get());
+    case toml::node_type::boolean: return n.as_boolean()->get() ? "true" : "false";
+    case toml::node_type::array: return "an array";
+    case toml::node_type::table: return "a table";
+    case toml::node_type::date: return "a date";
+    case toml::node_type::time: return "a time";
+    case toml::node_type::date_time: return "a date-time";
+    default: return "nothing";
+  }
+}
+
+template <typename E>
+struct EnumName {
+  std::string_view name;
+  E value;
+};
+
+template <typename E, size_t N>
+std::string EnumChoices(const EnumName<E> (&names)[N]) {
+  std::string out;
+  for (size_t i = 0; i < N; ++i) {
+    if (i > 0) out += (i + 1 == N) ? " or " : ", ";
+    out += "\"" + std::string(names[i].name) + "\"";
+  }
+  return out;
+}
+
+constexpr EnumName<AutoStop> kAutoStop[] = {
+    {"off", AutoStop::kOff}, {"stop", AutoStop::kStop}, {"suspend", AutoStop::kSuspend}};
+constexpr EnumName<ConcurrencyType> kConcurrency[] = {
+    {"connections", ConcurrencyType::kConnections}, {"requests", ConcurrencyType::kRequests}};
+constexpr EnumName<RestartPolicy> kRestart[] = {{"always", RestartPolicy::kAlways},
+                                                {"never", RestartPolicy::kNever},
+                                                {"on-failure", RestartPolicy::kOnFailure}};
+constexpr EnumName<CheckType> kCheckType[] = {{"tcp", CheckType::kTcp}, {"http", CheckType::kHttp}};
+constexpr EnumName<int> kProtocol[] = {{"tcp", 0}, {"udp", 1}};
+constexpr EnumName<int> kCheckProtocol[] = {{"http", 0}, {"https", 1}};
+constexpr EnumName<int> kProxyProto[] = {{"v1", 1}, {"v2", 2}};
+constexpr EnumName<int> kCpuKind[] = {{"shared", 0}, {"performance", 1}};
+constexpr EnumName<int> kTlsVersion[] = {{"TLSv1.2", 0}, {"TLSv1.3", 1}};
+
+class Loader {
+ public:
+  Loader(std::string file, AppConfig* cfg) : file_(std::move(file)), cfg_(cfg) {
+    cfg_->source.file = file_;
+  }
+
+  void Root(const toml::table& root);
+
+  std::vector<Diagnostic> errors;
+  std::vector<Diagnostic> warnings;
+
+ private:
+  void Err(const toml::source_region& at, const std::string& path, std::string msg) {
+    errors.push_back(Diagnostic{file_, PosOf(at), path, std::move(msg)});
+  }
+  void Expected(const toml::node& n, const std::string& path, const std::string& what) {
+    Err(n.source(), path, "expected " + what + ", got " + Describe(n));
+  }
+  void Mark(const toml::node& n, const std::string& path) {
+    cfg_->source.values[path] = PosOf(n.source());
+  }
+
+  // Warn about keys of `t` that are neither known nor known-and-ignored.
+  void Keys(const toml::table& t, const std::string& path,
+            std::initializer_list<std::string_view> known,
+            std::initializer_list<std::string_view> ignored = {}) {
+    for (auto&& [k, v] : t) {
+      std::string_view name = k.str();
+      if (std::find(known.begin(), known.end(), name) != known.end()) continue;
+      if (std::find(ignored.begin(), ignored.end(), name) != ignored.end()) continue;
+      warnings.push_back(Diagnostic{file_, PosOf(k.source()), Join(path, name),
+                                    "unknown key, ignored"});
+    }
+  }
+
+  const toml::node* Get(const toml::table& t, std::string_view key, const std::string& parent,
+                        std::string* path) {
+    const toml::node* n = t.get(key);
+    if (n == nullptr) return nullptr;
+    *path = Join(parent, key);
+    Mark(*n, *path);
+    return n;
+  }
+
+  bool Str(const toml::table& t, std::string_view key, const std::string& parent,
+           std::string* out) {
+    std::string path;
+    const toml::node* n = Get(t, key, parent, &path);
+    if (n == nullptr) return false;
+    if (!n->is_string()) {
+      Expected(*n, path, "a string");
+      return false;
+    }
+    *out = n->as_string()->get();
+    return true;
+  }
+
+  bool Bool(const toml::table& t, std::string_view key, const std::string& parent, bool* out) {
+    std::string path;
+    const toml::node* n = Get(t, key, parent, &path);
+    if (n == nullptr) return false;
+    if (!n->is_boolean()) {
+      Expected(*n, path, "true or false");
+      return false;
+    }
+    *out = n->as_boolean()->get();
+    return true;
+  }
+
+  bool IntNode(const toml::node& n, const std::string& path, int64_t min, int64_t max,
+               const std::string& what, int64_t* out) {
+    if (!n.is_integer() || n.as_integer()->get() < min || n.as_integer()->get() > max) {
+      Expected(n, path, what);
+      return false;
+    }
+    *out = n.as_integer()->get();
+    return true;
+  }
+
+  bool Int(const toml::table& t, std::string_view key, const std::string& parent, int64_t min,
+           int64_t max, const std::string& what, int64_t* out) {
+    std::string path;
+    const toml::node* n = Get(t, key, parent, &path);
+    if (n == nullptr) return false;
+    return IntNode(*n, path, min, max, what, out);
+  }
+
+  bool U32(const toml::table& t, std::string_view key, const std::string& parent, bool positive,
+           uint32_t* out) {
+    int64_t v = 0;
+    if (!Int(t, key, parent, positive ? 1 : 0, UINT32_MAX,
+             positive ? "a positive integer" : "a non-negative integer", &v))
+      return false;
+    *out = static_cast<uint32_t>(v);
+    return true;
+  }
+
+  bool Port(const toml::table& t, std::string_view key, const std::string& parent,
+            uint16_t* out) {
+    int64_t v = 0;
+    if (!Int(t, key, parent, 1, 65535, "a port number (1-65535)", &v)) return false;
+    *out = static_cast<uint16_t>(v);
+    return true;
+  }
+
+  // A duration: a Go-style string ("10s", "1m30s") or an integer in `int_unit_ms` units
+  // (kill_timeout counts seconds, legacy check timings count milliseconds).
+  bool Duration(const toml::table& t, std::string_view key, const std::string& parent,
+                int64_t int_unit_ms, int64_t* out, const toml::node** node = nullptr) {
+    std::string path;
+    const toml::node* n = Get(t, key, parent, &path);
+    if (n == nullptr) return false;
+    if (node != nullptr) *node = n;
+    const std::string what = std::string("a duration like \"10s\" or an integer number of ") +
+                             (int_unit_ms == 1000 ? "seconds" : "milliseconds");
+    if (n->is_integer()) {
+      int64_t v = n->as_integer()->get();
+      if (v < 0 || v > INT64_MAX / int_unit_ms / 1000) {
+        Expected(*n, path, what);
+        return false;
+      }
+      *out = v * int_unit_ms;
+      return true;
+    }
+    if (n->is_string()) {
+      auto ms = ParseDurationMs(n->as_string()->get());
+      if (!ms) {
+        Expected(*n, path, what);
+        return false;
+      }
+      *out = *ms;
+      return true;
+    }
+    Expected(*n, path, what);
+    return false;
+  }
+
+  template <typename E, size_t N>
+  bool Enum(const toml::node& n, const std::string& path, const EnumName<E> (&names)[N],
+            E* out) {
+    if (n.is_string()) {
+      for (const auto& e : names) {
+        if (n.as_string()->get() == e.name) {
+          *out = e.value;
+          return true;
+        }
+      }
+    }
+    Expected(n, path, "one of " + EnumChoices(names));
+    return false;
+  }
+
+  template <typename E, size_t N>
+  bool Enum(const toml::table& t, std::string_view key, const std::string& parent,
+            const EnumName<E> (&names)[N], E* out) {
+    std::string path;
+    const toml::node* n = Get(t, key, parent, &path);
+    if (n == nullptr) return false;
+    return Enum(*n, path, names, out);
+  }
+
+  // An array of strings; each element's position is recorded as path[i].
+  bool StrArray(const toml::table& t, std::string_view key, const std::string& parent,
+                std::vector<std::string>* out) {
+    std::string path;
+    const toml::node* n = Get(t, key, parent, &path);
+    if (n == nullptr) return false;
+    if (!n->is_array()) {
+      Expected(*n, path, "an array of strings");
+      return false;
+    }
+    const toml::array& arr = *n->as_array();
+    std::vector<std::string> v;
+    bool ok = true;
+    for (size_t i = 0; i < arr.size(); ++i) {
+      const toml::node& e = arr[i];
+      std::string ep = At(path, i);
+      Mark(e, ep);
+      if (!e.is_string()) {
+        Expected(e, ep, "a string");
+        ok = false;
+        continue;
+      }
+      v.push_back(e.as_string()->get());
+    }
+    if (ok) *out = std::move(v);
+    return ok;
+  }
+
+  // A table of name → string (scalars_ok: numbers and booleans are turned into strings,
+  // as Fly does for [env]).
+  bool StrMap(const toml::node& n, const std::string& path, bool scalars_ok,
+              std::vector<std::pair<std::string, std::string>>* out) {
+    if (!n.is_table()) {
+      Expected(n, path, "a table");
+      return false;
+    }
+    std::vector<std::pair<std::string, std::string>> v;
+    bool ok = true;
+    for (auto&& [k, val] : *n.as_table()) {
+      std::string kp = Join(path, k.str());
+      Mark(val, kp);
+      std::string s;
+      if (val.is_string()) {
+        s = val.as_string()->get();
+      } else if (scalars_ok && val.is_integer()) {
+        s = std::to_string(val.as_integer()->get());
+      } else if (scalars_ok && val.is_floating_point()) {
+        s = FormatDouble(val.as_floating_point()->get());
+      } else if (scalars_ok && val.is_boolean()) {
+        s = val.as_boolean()->get() ? "true" : "false";
+      } else {
+        Expected(val, kp, "a string");
+        ok = false;
+        continue;
+      }
+      v.emplace_back(std::string(k.str()), std::move(s));
+    }
+    std::sort(v.begin(), v.end());
+    if (ok) *out = std::move(v);
+    return ok;
+  }
+
+  const toml::table* SubTable(const toml::table& t, std::string_view key,
+                              const std::string& parent, std::string* path) {
+    const toml::node* n = Get(t, key, parent, path);
+    if (n == nullptr) return nullptr;
+    if (!n->is_table()) {
+      Expected(*n, *path, "a table");
+      return nullptr;
+    }
+    return n->as_table();
+  }
+
+  // [[key]] (an array of tables) or, leniently, a single [key] table as one element.
+  template <typename F>
+  void Tables(const toml::table& t, std::string_view key, const std::string& parent, F&& fn) {
+    std::string path;
+    const toml::node* n = Get(t, key, parent, &path);
+    if (n == nullptr) return;
+    if (n->is_table()) {
+      Mark(*n, At(path, 0));
+      fn(*n->as_table(), At(path, 0));
+      return;
+    }
+    if (!n->is_array()) {
+      Expected(*n, path, "an array of tables ([[" + path + "]])");
+      return;
+    }
+    const toml::array& arr = *n->as_array();
+    for (size_t i = 0; i < arr.size(); ++i) {
+      std::string ep = At(path, i);
+      Mark(arr[i], ep);
+      if (!arr[i].is_table()) {
+        Expected(arr[i], ep, "a table");
+        continue;
+      }
+      fn(*arr[i].as_table(), ep);
+    }
+  }
+
+  void AutoStopKey(const toml::table& t, const std::string& parent, AutoStop* out) {
+    std::string path;
+    const toml::node* n = Get(t, "auto_stop_machines", parent, &path);
+    if (n == nullptr) return;
+    if (n->is_boolean()) {  // the old spelling: true = "stop", false = "off"
+      *out = n->as_boolean()->get() ? AutoStop::kStop : AutoStop::kOff;
+      return;
+    }
+    if (n->is_string()) {
+      for (const auto& e : kAutoStop) {
+        if (n->as_string()->get() == e.name) {
+          *out = e.value;
+          return;
+        }
+      }
+    }
+    Expected(*n, path, "one of " + EnumChoices(kAutoStop) + " (or true/false)");
+  }
+
+  void Common(const toml::table& t, const std::string& p, ServiceCommon* c);
+  void Concurrency(const toml::table& t, const std::string& p, ConcurrencyConfig* c);
+  void Check(const toml::table& t, const std::string& p, bool http, CheckConfig* c);
+  void CheckFields(const toml::table& t, const std::string& p, bool http, CheckConfig* c);
+  void HttpOpts(const toml::table& t, const std::string& p, HttpOptions* o);
+  void TlsOpts(const toml::table& t, const std::string& p, TlsOptions* o);
+  void PortEntry(const toml::table& t, const std::string& p, PortConfig* port);
+  void HttpService(const toml::table& t, const std::string& p);
+  void Service(const toml::table& t, const std::string& p, ServiceConfig* s);
+  void Vm(const toml::table& t, const std::string& p, VmConfig* vm);
+  void Restart(const toml::table& t, const std::string& p, RestartConfig* r);
+  void Processes(const toml::table& t, const std::string& p);
+  void NamedChecks(const toml::table& t, const std::string& p);
+
+  std::string file_;
+  AppConfig* cfg_;
+};
+
+void Loader::Root(const toml::table& root) {
+  Keys(root, "",
+       {"app", "primary_region", "kill_signal", "kill_timeout", "env", "processes", "vm",
+        "restart", "http_service", "services", "checks"},
+       {"build", "deploy", "mounts", "statics", "metrics", "files", "experimental",
+        "console_command", "swap_size_mb", "host_dedication_id", "machine_checks"});
+  AppConfig& c = *cfg_;
+  Str(root, "app", "", &c.app);
+  Str(root, "primary_region", "", &c.primary_region);
+
+  std::string path;
+  if (const toml::node* n = Get(root, "kill_signal", "", &path)) {
+    int signo = n->is_string() ? SignalFromName(n->as_string()->get()) : 0;
+    if (signo == 0) {
+      Expected(*n, path,
+               "a signal name (SIGINT, SIGTERM, SIGQUIT, SIGUSR1, SIGUSR2, SIGKILL, SIGSTOP "
+               "or SIGHUP)");
+    } else {
+      c.kill_signal = signo;
+    }
+  }
+  const toml::node* kt = nullptr;
+  int64_t kill_ms = 0;
+  if (Duration(root, "kill_timeout", "", 1000, &kill_ms, &kt)) {
+    if (kill_ms > kMaxKillTimeoutMs) {
+      Expected(*kt, "kill_timeout", "at most 300s");
+    } else {
+      c.kill_timeout_ms = kill_ms;
+    }
+  }
+  if (const toml::node* n = Get(root, "env", "", &path)) StrMap(*n, path, true, &c.env);
+  if (const toml::table* t = SubTable(root, "processes", "", &path)) Processes(*t, path);
+  Tables(root, "vm", "", [&](const toml::table& t, const std::string& p) {
+    c.vm.emplace_back();
+    Vm(t, p, &c.vm.back());
+  });
+  Tables(root, "restart", "", [&](const toml::table& t, const std::string& p) {
+    c.restart.emplace_back();
+    Restart(t, p, &c.restart.back());
+  });
+  if (const toml::table* t = SubTable(root, "http_service", "", &path)) HttpService(*t, path);
+  Tables(root, "services", "", [&](const toml::table& t, const std::string& p) {
+    c.services.emplace_back();
+    Service(t, p, &c.services.back());
+  });
+  if (const toml::table* t = SubTable(root, "checks", "", &path)) NamedChecks(*t, path);
+}
+
+void Loader::Processes(const toml::table& t, const std::string& p) {
+  for (auto&& [k, v] : t) {
+    std::string kp = Join(p, k.str());
+    Mark(v, kp);
+    if (!ids::IsDnsLabel(k.str())) {
+      errors.push_back(Diagnostic{file_, PosOf(k.source()), kp,
+                                  "a process group name must be 1-63 lowercase letters, digits "
+                                  "or '-' (a DNS label)"});
+      continue;
+    }
+    if (!v.is_string() || v.as_string()->get().empty()) {
+      Expected(v, kp, "a non-empty command string");
+      continue;
+    }
+    cfg_->processes.emplace_back(std::string(k.str()), v.as_string()->get());
+  }
+  std::sort(cfg_->processes.begin(), cfg_->processes.end());
+}
+
+void Loader::Common(const toml::table& t, const std::string& p, ServiceCommon* c) {
+  Port(t, "internal_port", p, &c->internal_port);
+  AutoStopKey(t, p, &c->auto_stop);
+  Bool(t, "auto_start_machines", p, &c->auto_start);
+  U32(t, "min_machines_running", p, false, &c->min_machines_running);
+  StrArray(t, "processes", p, &c->processes);
+  std::string path;
+  if (const toml::table* ct = SubTable(t, "concurrency", p, &path)) {
+    Concurrency(*ct, path, &c->concurrency);
+  }
+}
+
+void Loader::Concurrency(const toml::table& t, const std::string& p, ConcurrencyConfig* c) {
+  Keys(t, p, {"type", "soft_limit", "hard_limit"});
+  Enum(t, "type", p, kConcurrency, &c->type);
+  U32(t, "soft_limit", p, true, &c->soft_limit);
+  uint32_t hard = 0;
+  if (U32(t, "hard_limit", p, true, &hard)) c->hard_limit = hard;
+}
+
+void Loader::CheckFields(const toml::table& t, const std::string& p, bool http,
+                         CheckConfig* c) {
+  Duration(t, "grace_period", p, 1, &c->grace_period_ms);
+  const toml::node* n = nullptr;
+  int64_t v = 0;
+  if (Duration(t, "interval", p, 1, &v, &n)) {
+    if (v <= 0) Expected(*n, Join(p, "interval"), "a positive duration");
+    else c->interval_ms = v;
+  }
+  if (Duration(t, "timeout", p, 1, &v, &n)) {
+    if (v <= 0) Expected(*n, Join(p, "timeout"), "a positive duration");
+    else c->timeout_ms = v;
+  }
+  if (!http) return;
+  std::string path;
+  if (const toml::node* m = Get(t, "method", p, &path)) {
+    bool ok = m->is_string() && !m->as_string()->get().empty() &&
+              m->as_string()->get().size() <= 16;
+    if (ok) {
+      for (char ch : m->as_string()->get())
+        if (!((ch >= 'A' && ch <= 'Z') || (ch >= 'a' && ch <= 'z'))) ok = false;
+    }
+    if (!ok) {
+      Expected(*m, path, "an HTTP method like \"GET\"");
+    } else {
+      std::string up = m->as_string()->get();
+      for (char& ch : up) ch = static_cast<char>(ch >= 'a' && ch <= 'z' ? ch - 32 : ch);
+      c->method = up;
+    }
+  }
+  if (const toml::node* m = Get(t, "path", p, &path)) {
+    bool ok = m->is_string() && !m->as_string()->get().empty() &&
+              m->as_string()->get()[0] == '/';
+    if (ok) {
+      for (char ch : m->as_string()->get())
+        if (static_cast<unsigned char>(ch) <= 0x20 || ch == 0x7f) ok = false;
+    }
+    if (!ok) Expected(*m, path, "a path starting with \"/\" (no spaces)");
+    else c->path = m->as_string()->get();
+  }
+  int proto = 0;
+  if (Enum(t, "protocol", p, kCheckProtocol, &proto)) c->protocol = proto == 1 ? "https" : "http";
+  Bool(t, "tls_skip_verify", p, &c->tls_skip_verify);
+  Str(t, "tls_server_name", p, &c->tls_server_name);
+  if (const toml::node* h = Get(t, "headers", p, &path)) StrMap(*h, path, false, &c->headers);
+}
+
+void Loader::Check(const toml::table& t, const std::string& p, bool http, CheckConfig* c) {
+  if (http) {
+    Keys(t, p,
+         {"grace_period", "interval", "timeout", "method", "path", "protocol",
+          "tls_skip_verify", "tls_server_name", "headers"},
+         {"restart_limit", "type"});
+  } else {
+    Keys(t, p, {"grace_period", "interval", "timeout"}, {"restart_limit", "type"});
+  }
+  CheckFields(t, p, http, c);
+}
+
+void Loader::NamedChecks(const toml::table& t, const std::string& p) {
+  for (auto&& [k, v] : t) {
+    std::string kp = Join(p, k.str());
+    Mark(v, kp);
+    if (!v.is_table()) {
+      Expected(v, kp, "a table ([" + kp + "])");
+      continue;
+    }
+    const toml::table& ct = *v.as_table();
+    NamedCheck nc;
+    nc.name = std::string(k.str());
+    std::string path;
+    const toml::node* type = Get(ct, "type", kp, &path);
+    if (type == nullptr) {
+      Err(v.source(), kp, "missing key \"type\" (\"tcp\" or \"http\")");
+      continue;
+    }
+    if (!Enum(*type, path, kCheckType, &nc.type)) continue;
+    bool http = nc.type == CheckType::kHttp;
+    if (http) {
+      Keys(ct, kp,
+           {"type", "port", "processes", "grace_period", "interval", "timeout", "method", "path",
+            "protocol", "tls_skip_verify", "tls_server_name", "headers"},
+           {"restart_limit"});
+    } else {
+      Keys(ct, kp, {"type", "port", "processes", "grace_period", "interval", "timeout"},
+           {"restart_limit"});
+    }
+    uint16_t port = 0;
+    if (Port(ct, "port", kp, &port)) nc.port = port;
+    StrArray(ct, "processes", kp, &nc.processes);
+    CheckFields(ct, kp, http, &nc.check);
+    cfg_->checks.push_back(std::move(nc));
+  }
+  std::sort(cfg_->checks.begin(), cfg_->checks.end(),
+            [](const NamedCheck& a, const NamedCheck& b) { return a.name < b.name; });
+}
+
+void Loader::HttpOpts(const toml::table& t, const std::string& p, HttpOptions* o) {
+  Keys(t, p, {"h2_backend", "response"}, {"compress", "idle_timeout"});
+  Bool(t, "h2_backend", p, &o->h2_backend);
+  std::string path;
+  if (const toml::table* r = SubTable(t, "response", p, &path)) {
+    Keys(*r, path, {"pristine", "headers"});
+    Bool(*r, "pristine", path, &o->response_pristine);
+    std::string hp;
+    if (const toml::node* h = Get(*r, "headers", path, &hp)) {
+      StrMap(*h, hp, false, &o->response_headers);
+    }
+  }
+}
+
+void Loader::TlsOpts(const toml::table& t, const std::string& p, TlsOptions* o) {
+  Keys(t, p, {"alpn", "versions"}, {"default_self_signed"});
+  StrArray(t, "alpn", p, &o->alpn);
+  std::vector<std::string> versions;
+  if (StrArray(t, "versions", p, &versions)) {
+    std::string vp = Join(p, "versions");
+    bool ok = true;
+    for (size_t i = 0; i < versions.size(); ++i) {
+      int ignored = 0;
+      const toml::node& e = (*t.get("versions")->as_array())[i];
+      if (!Enum(e, At(vp, i), kTlsVersion, &ignored)) ok = false;
+    }
+    if (ok) o->versions = std::move(versions);
+  }
+}
+
+void Loader::PortEntry(const toml::table& t, const std::string& p, PortConfig* port) {
+  Keys(t, p,
+       {"port", "start_port", "end_port", "handlers", "force_https", "proxy_proto_options",
+        "tls_options", "http_options"});
+  const toml::node* single = t.get("port");
+  const toml::node* start = t.get("start_port");
+  const toml::node* end = t.get("end_port");
+  if (single != nullptr && (start != nullptr || end != nullptr)) {
+    const toml::node* other = start != nullptr ? start : end;
+    Err(other->source(), Join(p, start != nullptr ? "start_port" : "end_port"),
+        "use either port or start_port/end_port, not both");
+  } else if (single != nullptr) {
+    uint16_t v = 0;
+    if (Port(t, "port", p, &v)) port->start_port = port->end_port = v;
+  } else if (start != nullptr || end != nullptr) {
+    uint16_t s = 0, e = 0;
+    bool ok_s = Port(t, "start_port", p, &s);
+    bool ok_e = Port(t, "end_port", p, &e);
+    if (start == nullptr) {
+      Err(end->source(), Join(p, "end_port"), "end_port needs start_port");
+    } else if (end == nullptr) {
+      Err(start->source(), Join(p, "start_port"), "start_port needs end_port");
+    } else if (ok_s && ok_e) {
+      if (s > e) {
+        Err(start->source(), Join(p, "start_port"),
+            "start_port (" + std::to_string(s) + ") is greater than end_port (" +
+                std::to_string(e) + ")");
+      } else {
+        port->start_port = s;
+        port->end_port = e;
+      }
+    }
+  } else {
+    Err(t.source(), p, "missing key \"port\" (or \"start_port\" and \"end_port\")");
+  }
+
+  std::vector<std::string> handlers;
+  if (StrArray(t, "handlers", p, &handlers)) {
+    std::string hp = Join(p, "handlers");
+    bool ok = true;
+    for (size_t i = 0; i < handlers.size(); ++i) {
+      const toml::node& e = (*t.get("handlers")->as_array())[i];
+      const std::string& h = handlers[i];
+      if (h != "http" && h != "tls" && h != "proxy_proto") {
+        Err(e.source(), At(hp, i),
+            "unknown handler " + Quoted(h) + "; expected any of \"http\", \"tls\", "
+            "\"proxy_proto\" (none for raw TCP)");
+        ok = false;
+      } else if (std::find(handlers.begin(), handlers.begin() + static_cast<long>(i), h) !=
+                 handlers.begin() + static_cast<long>(i)) {
+        Err(e.source(), At(hp, i), "duplicate handler " + Quoted(h));
+        ok = false;
+      }
+    }
+    if (ok) port->handlers = std::move(handlers);
+  }
+  Bool(t, "force_https", p, &port->force_https);
+  std::string path;
+  if (const toml::table* pp = SubTable(t, "proxy_proto_options", p, &path)) {
+    Keys(*pp, path, {"version"});
+    Enum(*pp, "version", path, kProxyProto, &port->proxy_proto_version);
+  }
+  if (const toml::table* tls = SubTable(t, "tls_options", p, &path)) {
+    TlsOpts(*tls, path, &port->tls_options);
+  }
+  if (const toml::table* ho = SubTable(t, "http_options", p, &path)) {
+    HttpOpts(*ho, path, &port->http_options);
+  }
+}
+
+void Loader::HttpService(const toml::table& t, const std::string& p) {
+  Keys(t, p,
+       {"internal_port", "force_https", "auto_stop_machines", "auto_start_machines",
+        "min_machines_running", "processes", "concurrency", "checks", "http_options",
+        "tls_options"},
+       {"machine_checks"});
+  HttpServiceConfig hs;
+  Common(t, p, &hs.common);
+  Bool(t, "force_https", p, &hs.force_https);
+  Tables(t, "checks", p, [&](const toml::table& ct, const std::string& cp) {
+    hs.checks.emplace_back();
+    Check(ct, cp, true, &hs.checks.back());
+  });
+  std::string path;
+  if (const toml::table* ho = SubTable(t, "http_options", p, &path)) {
+    HttpOpts(*ho, path, &hs.http_options);
+  }
+  if (const toml::table* tls = SubTable(t, "tls_options", p, &path)) {
+    TlsOpts(*tls, path, &hs.tls_options);
+  }
+  cfg_->http_service = std::move(hs);
+}
+
+void Loader::Service(const toml::table& t, const std::string& p, ServiceConfig* s) {
+  Keys(t, p,
+       {"protocol", "internal_port", "auto_stop_machines", "auto_start_machines",
+        "min_machines_running", "processes", "ports", "concurrency", "tcp_checks",
+        "http_checks"},
+       {"script_checks", "machine_checks"});
+  int proto = 0;
+  if (Enum(t, "protocol", p, kProtocol, &proto)) s->protocol = proto == 1 ? "udp" : "tcp";
+  Common(t, p, &s->common);
+  Tables(t, "ports", p, [&](const toml::table& pt, const std::string& pp) {
+    s->ports.emplace_back();
+    PortEntry(pt, pp, &s->ports.back());
+  });
+  Tables(t, "tcp_checks", p, [&](const toml::table& ct, const std::string& cp) {
+    s->tcp_checks.emplace_back();
+    Check(ct, cp, false, &s->tcp_checks.back());
+  });
+  Tables(t, "http_checks", p, [&](const toml::table& ct, const std::string& cp) {
+    s->http_checks.emplace_back();
+    Check(ct, cp, true, &s->http_checks.back());
+  });
+}
+
+void Loader::Vm(const toml::table& t, const std::string& p, VmConfig* vm) {
+  Keys(t, p, {"size", "memory", "memory_mb", "cpus", "cpu_kind", "processes"},
+       {"gpus", "gpu_kind", "kernel_args", "host_dedication_id", "persist_rootfs"});
+  std::string size;
+  if (Str(t, "size", p, &size)) vm->size = size;
+  std::string path;
+  const toml::node* mem = Get(t, "memory", p, &path);
+  const toml::node* mem_mb = t.get("memory_mb");
+  if (mem != nullptr && mem_mb != nullptr) {
+    Err(mem_mb->source(), Join(p, "memory_mb"), "use either memory or memory_mb, not both");
+  } else if (mem != nullptr) {
+    std::optional<uint64_t> mb;
+    if (mem->is_integer() && mem->as_integer()->get() > 0) {
+      mb = static_cast<uint64_t>(mem->as_integer()->get());
+    } else if (mem->is_string()) {
+      mb = ParseMemoryMb(mem->as_string()->get());
+    }
+    if (!mb || *mb == 0 || *mb > 1024 * 1024) {
+      Expected(*mem, path, "a memory size like \"256mb\", \"1gb\" or an integer number of MB");
+    } else {
+      vm->memory_mb = static_cast<uint32_t>(*mb);
+    }
+  } else if (mem_mb != nullptr) {
+    int64_t v = 0;
+    if (Int(t, "memory_mb", p, 1, 1024 * 1024, "a positive integer number of MB", &v)) {
+      vm->memory_mb = static_cast<uint32_t>(v);
+    }
+  }
+  int64_t cpus = 0;
+  if (Int(t, "cpus", p, 1, 128, "a number of CPUs (1-128)", &cpus)) {
+    vm->cpus = static_cast<uint32_t>(cpus);
+  }
+  int kind = 0;
+  if (Enum(t, "cpu_kind", p, kCpuKind, &kind)) vm->cpu_kind = kind == 1 ? "performance" : "shared";
+  StrArray(t, "processes", p, &vm->processes);
+}
+
+void Loader::Restart(const toml::table& t, const std::string& p, RestartConfig* r) {
+  Keys(t, p, {"policy", "retries", "processes"});
+  Enum(t, "policy", p, kRestart, &r->policy);
+  int64_t retries = 0;
+  if (Int(t, "retries", p, 0, 1000, "a number of retries (0-1000)", &retries)) {
+    r->retries = static_cast<uint32_t>(retries);
+  }
+  StrArray(t, "processes", p, &r->processes);
+}
+
+bool PosLess(const Diagnostic& a, const Diagnostic& b) {
+  // Diagnostics without a position sort last.
+  int la = a.pos.line == 0 ? INT32_MAX : a.pos.line;
+  int lb = b.pos.line == 0 ? INT32_MAX : b.pos.line;
+  if (la != lb) return la < lb;
+  return a.pos.column < b.pos.column;
+}
+
+Result<LoadedConfig> ParseImpl(std::string_view text, const std::string& file) {
+  if (text.size() > kMaxFlyTomlBytes) {
+    return InvalidArgument(file + ": file is too large (" + std::to_string(text.size()) +
+                           " bytes; the limit is " + std::to_string(kMaxFlyTomlBytes) + ")");
+  }
+  toml::table root;
+  try {
+    root = toml::parse(text, file);
+  } catch (const toml::parse_error& e) {
+    SourcePos pos = PosOf(e.source());
+    std::string desc(e.description());
+    // toml++ descriptions are one line already; keep the contract if that ever changes.
+    std::replace(desc.begin(), desc.end(), '\n', ' ');
+    Diagnostic d{file, pos, "", "syntax error: " + desc};
+    return InvalidArgument(d.ToString());
+  }
+
+  LoadedConfig out;
+  Loader loader(file, &out.config);
+  loader.Root(root);
+  if (!loader.errors.empty()) {
+    std::stable_sort(loader.errors.begin(), loader.errors.end(), PosLess);
+    return InvalidArgument(loader.errors.front().ToString());
+  }
+  std::vector<Diagnostic> errs = ValidateAppConfig(out.config);
+  if (!errs.empty()) return InvalidArgument(errs.front().ToString());
+
+  out.warnings = std::move(loader.warnings);
+  for (auto& w : ConfigWarnings(out.config)) out.warnings.push_back(std::move(w));
+  std::stable_sort(out.warnings.begin(), out.warnings.end(), PosLess);
+  return out;
+}
+
+}  // namespace
+
+Result<LoadedConfig> ParseFlyToml(std::string_view text, std::string_view filename) {
+  std::string file = filename.empty() ? std::string("fly.toml") : std::string(filename);
+  try {
+    return ParseImpl(text, file);
+  } catch (const std::exception& e) {
+    // bad_alloc or a toml++ surprise: still an answer, never an escape.
+    return Internal(file + ": cannot load: " + e.what());
+  } catch (...) {
+    return Internal(file + ": cannot load: unknown error");
+  }
+}
+
+Result<LoadedConfig> LoadFlyToml(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) {
+    return NotFound(path + ": cannot open (is there a fly.toml here? use -c FILE)");
+  }
+  std::string text;
+  char buf[65536];
+  while (in.read(buf, sizeof buf) || in.gcount() > 0) {
+    text.append(buf, static_cast<size_t>(in.gcount()));
+    if (text.size() > kMaxFlyTomlBytes) break;  // ParseFlyToml refuses it with a clear message
+  }
+  if (in.bad()) return ErrnoStatus(path + ": read", errno);
+  return ParseFlyToml(text, path);
+}
+
+}  // namespace privcast::config
