@@ -41,6 +41,10 @@ struct Compare {
     kNotExists,       // key absent
     kModRevisionEq,   // key's mod_revision == revision (0 means "absent")
     kValueEq,         // key exists and value == value
+    // Every key starting with `key` has mod_revision <= revision (true for an empty range).
+    // etcd: Compare{MOD, LESS, revision + 1, key, range_end = prefix end}. Lets a Txn that
+    // read a whole prefix at revision R prove nothing was added or changed under it since.
+    kPrefixModRevisionLe,
   };
   Kind kind = Kind::kExists;
   std::string key;
