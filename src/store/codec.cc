@@ -203,6 +203,7 @@ Status FromJson(const json& j, Machine* o) {
   r.I64("created_at", &o->created_at);
   r.I64("updated_at", &o->updated_at);
   r.Str("last_event", &o->last_event);
+  if (o->process_group.empty()) o->process_group = "app";  // Fly's default group
   r.Require(!o->id.empty(), "id");
   r.Require(!o->app.empty(), "app");
   return r.status();
