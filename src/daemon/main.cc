@@ -1,6 +1,49 @@
-// privcastd entry point (placeholder until the daemon wiring lands).
+// privcastd: foreground daemon. Logs to stderr. SIGTERM drains and exits 0; SIGINT exits fast.
+#include <signal.h>
+
 #include <cstdio>
-int main() {
-  std::fprintf(stderr, "privcastd: not wired yet\n");
-  return 1;
+#include <cstring>
+
+#include "common/log.h"
+#include "daemon/daemon.h"
+#include "daemon/options.h"
+
+int main(int argc, char** argv) {
+  using namespace privcast;
+  int code = 0;
+  auto opts = daemon::ParseDaemonArgs(argc, argv, &code);
+  if (!opts) return code;
+  if (opts->log_level == "debug") log::SetMinLevel(log::Level::kDebug);
+  else if (opts->log_level == "warn") log::SetMinLevel(log::Level::kWarn);
+  else if (opts->log_level == "error") log::SetMinLevel(log::Level::kError);
+
+  // Every thread inherits this mask; only main receives the signals, through sigwait.
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGTERM);
+  sigaddset(&set, SIGINT);
+  sigaddset(&set, SIGHUP);
+  pthread_sigmask(SIG_BLOCK, &set, nullptr);
+  signal(SIGPIPE, SIG_IGN);
+
+  auto d = daemon::Daemon::Create(*opts);
+  if (!d.ok()) {
+    std::fprintf(stderr, "Error: %s\n", d.status().message().c_str());
+    return 1;
+  }
+  auto st = (*d)->Start();
+  if (!st.ok()) {
+    log::Error("daemon", "cannot start", {{"error", st.message()}});
+    std::fprintf(stderr, "Error: %s\n", st.message().c_str());
+    (*d)->Stop(false);
+    return 1;
+  }
+  for (;;) {
+    int sig = 0;
+    if (sigwait(&set, &sig) != 0) continue;
+    if (sig == SIGHUP) continue;
+    log::Info("daemon", "signal", {{"signal", strsignal(sig)}});
+    (*d)->Stop(/*drain=*/sig == SIGTERM);
+    return 0;
+  }
 }

@@ -12,7 +12,7 @@
 namespace privcast::daemon {
 
 inline constexpr const char* kDefaultDataDir = "/var/lib/privcast";
-inline constexpr const char* kDefaultApi = "unix:/run/privcast/privcast.sock";
+inline constexpr const char* kDefaultApi = "unix:/run/privcast/privcastd.sock";  // = api::kDefaultSocketPath
 inline constexpr const char* kDefaultRegion = "ams";
 
 struct DaemonOptions {

@@ -1,0 +1,121 @@
+#include "daemon/backend.h"
+
+#include <sys/inotify.h>
+#include <poll.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <fstream>
+#include <map>
+
+#include "common/log.h"
+
+namespace privcast::daemon {
+
+Result<api::DeployResult> DaemonBackend::Deploy(const store::App& app, const store::Release& release,
+                                                const api::DeployOptions& opts) {
+  auto r = manager_->Deploy(app, release, opts.ha);
+  if (!r.ok()) return r.status();
+  api::DeployResult out;
+  out.warnings = r->warnings;
+  out.machines = r->machines;
+  for (const auto& w : out.warnings) events_->Append(app.name, "deploy", "warning: " + w);
+  events_->Append(app.name, "deploy", "release v" + std::to_string(release.version) + " deployed");
+  return out;
+}
+
+Result<std::vector<store::Machine>> DaemonBackend::Scale(const store::App& app, int count) {
+  return manager_->Scale(app, count);
+}
+
+Result<store::Machine> DaemonBackend::RunMachine(const store::MachineSpec& spec) { return manager_->RunMachine(spec); }
+
+Result<int> DaemonBackend::RunAttached(const store::MachineSpec& spec, api::AttachedStdio stdio,
+                                       const api::ClientWatch& client,
+                                       const std::function<void(const store::Machine&)>& on_started) {
+  // The fds stay owned here until the machine has exited (the supervisor dups them).
+  return manager_->RunAttached(spec, stdio.in.get(), stdio.out.get(), stdio.err.get(), stdio.tty,
+                               [&client] { return client.Gone(); }, on_started);
+}
+
+namespace {
+
+struct Source {
+  std::string label;   // machine id or "proxy"/"deploy" (already in event lines)
+  std::string path;
+  bool events = false; // lines already carry "<time> <source> <text>"
+  std::streamoff offset = 0;
+};
+
+// Reads whole lines appended since `offset`; keeps a partial last line for later.
+std::vector<std::string> ReadNew(Source& s) {
+  std::vector<std::string> out;
+  std::ifstream in(s.path, std::ios::binary);
+  if (!in) return out;
+  in.seekg(s.offset);
+  std::string line;
+  while (true) {
+    std::streamoff before = in.tellg();
+    if (!std::getline(in, line)) break;
+    if (in.eof()) {  // no trailing newline: partial, read again later
+      s.offset = before;
+      return out;
+    }
+    out.push_back(line);
+    s.offset = in.tellg();
+  }
+  return out;
+}
+
+}  // namespace
+
+Status DaemonBackend::StreamLogs(const store::App& app, const api::LogOptions& opts, const api::ClientWatch& client,
+                                 const std::function<bool(std::string_view line)>& sink) {
+  auto machines = registry_->ListMachines(app.name);
+  if (!machines.ok()) return machines.status();
+  std::vector<Source> sources;
+  if (opts.machine_id.empty()) sources.push_back({"", events_->PathFor(app.name), true});
+  for (const auto& m : machines.value()) {
+    if (!opts.machine_id.empty() && m.id != opts.machine_id) continue;
+    sources.push_back({m.id, manager_->LogPath(m.id), false});
+  }
+  if (!opts.machine_id.empty() && sources.empty())
+    return NotFound("unknown machine " + opts.machine_id + " in app " + app.name);
+  // History: the last `tail` lines over all sources (events first, then each machine).
+  std::vector<std::string> history;
+  for (auto& s : sources) {
+    for (auto& l : ReadNew(s)) history.push_back(s.events ? l : "app[" + s.label + "] " + l);
+  }
+  size_t start = opts.tail > 0 && history.size() > static_cast<size_t>(opts.tail) ? history.size() - opts.tail : 0;
+  if (opts.tail == 0) start = history.size();
+  for (size_t i = start; i < history.size(); ++i)
+    if (!sink(history[i])) return Status::Ok();
+  if (!opts.follow) return Status::Ok();
+  // Follow: inotify on the files' directories would miss new machines; poll sizes on a
+  // short interval instead (control plane, one thread per follower) and wake early when
+  // the client goes away.
+  while (!client.Gone()) {
+    pollfd p{client.fd(), POLLIN | POLLRDHUP, 0};
+    ::poll(&p, 1, 200);
+    auto now = registry_->ListMachines(app.name);
+    if (now.ok()) {
+      for (const auto& m : now.value()) {
+        if (!opts.machine_id.empty() && m.id != opts.machine_id) continue;
+        bool known = std::any_of(sources.begin(), sources.end(), [&](const Source& s) { return s.label == m.id; });
+        if (!known) sources.push_back({m.id, manager_->LogPath(m.id), false});
+      }
+    }
+    for (auto& s : sources)
+      for (auto& l : ReadNew(s))
+        if (!sink(s.events ? l : "app[" + s.label + "] " + l)) return Status::Ok();
+  }
+  return Status::Ok();
+}
+
+std::map<std::string, api::MachineLive> DaemonBackend::Live(const store::App& app) {
+  return live_ ? live_(app) : std::map<std::string, api::MachineLive>{};
+}
+
+std::string DaemonBackend::MetricsText() { return metrics_ ? metrics_() : std::string(); }
+
+}  // namespace privcast::daemon

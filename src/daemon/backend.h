@@ -1,0 +1,43 @@
+// DaemonBackend: api::Backend implemented by the daemon — deploys, scale, ad-hoc and attached
+// machines go to the MachineManager; logs are read from machine log files and the app's
+// event log; live load and metrics come from the proxy and DNS.
+// Thread-safe (called from API connection threads); holds no state of its own besides
+// borrowed pointers.
+#pragma once
+
+#include <functional>
+#include <string>
+
+#include "api/backend.h"
+#include "daemon/app_events.h"
+#include "daemon/machine_manager.h"
+
+namespace privcast::daemon {
+
+class DaemonBackend final : public api::Backend {
+ public:
+  DaemonBackend(store::Registry* registry, MachineManager* manager, AppEvents* events,
+                std::function<std::string()> metrics,
+                std::function<std::map<std::string, api::MachineLive>(const store::App&)> live)
+      : registry_(registry), manager_(manager), events_(events), metrics_(std::move(metrics)), live_(std::move(live)) {}
+
+  Result<api::DeployResult> Deploy(const store::App& app, const store::Release& release,
+                                   const api::DeployOptions& opts) override;
+  Result<std::vector<store::Machine>> Scale(const store::App& app, int count) override;
+  Result<store::Machine> RunMachine(const store::MachineSpec& spec) override;
+  Result<int> RunAttached(const store::MachineSpec& spec, api::AttachedStdio stdio, const api::ClientWatch& client,
+                          const std::function<void(const store::Machine&)>& on_started) override;
+  Status StreamLogs(const store::App& app, const api::LogOptions& opts, const api::ClientWatch& client,
+                    const std::function<bool(std::string_view line)>& sink) override;
+  std::map<std::string, api::MachineLive> Live(const store::App& app) override;
+  std::string MetricsText() override;
+
+ private:
+  store::Registry* registry_;
+  MachineManager* manager_;
+  AppEvents* events_;
+  std::function<std::string()> metrics_;
+  std::function<std::map<std::string, api::MachineLive>(const store::App&)> live_;
+};
+
+}  // namespace privcast::daemon

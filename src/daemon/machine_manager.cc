@@ -1,0 +1,892 @@
+#include "daemon/machine_manager.h"
+
+#include <algorithm>
+#include <cstdio>
+#include <future>
+
+#include "common/log.h"
+
+namespace privcast::daemon {
+
+using store::Machine;
+using store::MachineState;
+using S = store::MachineState;
+
+namespace {
+std::string Ms(Duration d) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.1f", std::chrono::duration<double, std::milli>(d).count());
+  return buf;
+}
+bool IsWildcardOrLink(const Listener& l, const Machine& m) {
+  return l.address == "0.0.0.0" || l.address == "::" || l.address == "*" ||
+         l.address == addr::V4ToString(addr::LinkV4Machine(m.link_slot));
+}
+}  // namespace
+
+const AppPlan::Group* AppPlan::FindGroup(const std::string& name) const {
+  for (const auto& g : groups)
+    if (g.name == name) return &g;
+  return nullptr;
+}
+
+MachineManager::MachineManager(store::Registry* registry, MachineRuntime* runtime, ControlLoop* loop,
+                               AppEvents* events, const Clock* clock, ManagerOptions opts, PlanDecoder decode,
+                               std::function<void(SnapshotPtr)> publish)
+    : registry_(registry),
+      runtime_(runtime),
+      loop_(loop),
+      events_(events),
+      clock_(clock),
+      opts_(std::move(opts)),
+      decode_(std::move(decode)),
+      publish_(std::move(publish)) {
+  snapshot_ = std::make_shared<Snapshot>();
+}
+
+MachineManager::~MachineManager() = default;
+
+void MachineManager::NoteEvent(const std::string& app, const std::string& source, const std::string& text) {
+  if (events_) events_->Append(app, source, text);
+}
+
+Status MachineManager::Start() {
+  PC_CHECK(loop_->InLoop());
+  runtime_->SetExitCallback([this](const ExitInfo& e) { loop_->Post([this, e] { OnExit(e); }); });
+  PC_RETURN_IF_ERROR(runtime_->SetupHost());
+  auto st = registry_->LoadState();
+  if (!st.ok()) return st.status();
+  state_ = std::move(st).value();
+  // Adopt: machines of this host that should have processes.
+  for (const auto& m : state_.machines) {
+    if (m.host_id != opts_.host_id) continue;
+    machines_[m.id] = m;
+    switch (m.state) {
+      case S::kStarted:
+      case S::kStarting:
+      case S::kStopping:
+      case S::kSuspending:
+      case S::kSuspended: {
+        auto plan = BuildPlan(m);
+        Result<bool> alive = plan.ok() ? runtime_->Adopt(plan.value()) : Result<bool>(false);
+        if (alive.ok() && *alive) {
+          log::Info("daemon", "adopted machine", {{"machine", m.id}, {"app", m.app}, {"state", store::MachineStateName(m.state)}});
+          if (m.state == S::kStarted) StartProbing(m.id);
+        } else {
+          log::Warn("daemon", "machine exited while privcastd was down", {{"machine", m.id}, {"app", m.app}});
+          NoteEvent(m.app, "machine " + m.id, "exited while privcastd was down");
+          auto t = Transition(m.id, {}, S::kStopped, "exited while privcastd was down");
+          if (t.ok() && (m.state == S::kStarted || m.state == S::kStarting)) {
+            const AppPlan* plan = PlanFor(m.app);
+            const AppPlan::Group* g = plan ? plan->FindGroup(m.process_group) : nullptr;
+            std::string policy = g ? g->restart_policy : (m.release_version ? "on-failure" : "never");
+            if (policy != "never" && !m.auto_destroy)
+              (void)Transition(m.id, {S::kStopped}, S::kStarting, "restarted after privcastd restart");
+          }
+        }
+        break;
+      }
+      default:
+        break;
+    }
+  }
+  Reconcile();
+  return Status::Ok();
+}
+
+void MachineManager::Shutdown() {
+  PC_CHECK(loop_->InLoop());
+  shut_down_ = true;
+  for (auto& [id, rt] : rt_) {
+    for (auto& w : rt.waiters) {
+      auto done = std::move(w.done);
+      w.poster->Post([done] { done(Unavailable("privcastd is shutting down")); });
+    }
+    rt.waiters.clear();
+  }
+  runtime_->Detach();
+}
+
+void MachineManager::NotifyStoreChanged() {
+  if (reconcile_pending_.exchange(true)) return;
+  loop_->Post([this] {
+    reconcile_pending_ = false;
+    if (!shut_down_) Reconcile();
+  });
+}
+
+Result<Machine> MachineManager::Transition(const std::string& id, std::vector<MachineState> from, MachineState to,
+                                           const std::string& event) {
+  auto r = registry_->TransitionMachine(id, from, to, event);
+  if (r.ok()) {
+    machines_[id] = r.value();
+    log::Debug("daemon", "machine transition", {{"machine", id}, {"to", store::MachineStateName(to)}, {"why", event}});
+  }
+  return r;
+}
+
+const AppPlan* MachineManager::PlanFor(const std::string& app) {
+  const store::Release* rel = nullptr;
+  for (const auto& r : state_.current_releases)
+    if (r.app == app) rel = &r;
+  if (!rel) return nullptr;
+  auto it = plans_.find(app);
+  if (it != plans_.end() && it->second.first == rel->version) return it->second.second.get();
+  auto plan = decode_(*rel);
+  if (!plan.ok()) {
+    log::Error("daemon", "cannot decode release", {{"app", app}, {"error", plan.status().message()}});
+    return nullptr;
+  }
+  auto sp = std::make_shared<AppPlan>(std::move(plan).value());
+  plans_[app] = {rel->version, sp};
+  return sp.get();
+}
+
+std::vector<uint16_t> MachineManager::PortsFor(const Machine& m) {
+  const AppPlan* plan = PlanFor(m.app);
+  if (!plan) return {};
+  const AppPlan::Group* g = plan->FindGroup(m.process_group);
+  return g ? g->internal_ports : std::vector<uint16_t>{};
+}
+
+bool MachineManager::IsReady(const Machine& m) {
+  auto ports = PortsFor(m);
+  auto it = rt_.find(m.id);
+  for (uint16_t p : ports)
+    if (it == rt_.end() || !it->second.ready_ports.count(p)) return false;
+  return true;
+}
+
+void MachineManager::Reconcile() {
+  auto st = registry_->LoadState();
+  if (!st.ok()) {
+    log::Error("daemon", "cannot load state", {{"error", st.status().message()}});
+    return;
+  }
+  state_ = std::move(st).value();
+  std::unordered_map<std::string, Machine> now;
+  for (const auto& m : state_.machines)
+    if (m.host_id == opts_.host_id) now[m.id] = m;
+  // Machines whose records vanished (app destroyed): make sure nothing is left behind.
+  for (auto& [id, old] : machines_) {
+    if (!now.count(id)) {
+      (void)runtime_->Destroy(old);
+      FailWaiters(id, NotFound("machine " + id + " was destroyed"));
+      rt_.erase(id);
+    }
+  }
+  machines_ = std::move(now);
+  SyncHost();
+  std::vector<Machine> todo;
+  for (const auto& [id, m] : machines_) todo.push_back(m);
+  for (const auto& m : todo) Act(m);
+  Publish();
+}
+
+void MachineManager::Act(const Machine& m) {
+  Rt& rt = rt_[m.id];
+  switch (m.state) {
+    case S::kStarting:
+      LaunchMachine(m);
+      break;
+    case S::kStarted:
+      if (!runtime_->IsRunning(m.id) && !runtime_->IsSuspended(m.id)) {
+        // Lost its process without an exit event (should not happen; be safe).
+        (void)Transition(m.id, {S::kStarted}, S::kStopped, "process not found");
+      } else if (!IsReady(m) && !rt.probing && !rt.not_listening) {
+        StartProbing(m.id);
+      }
+      break;
+    case S::kStopping:
+      if (!runtime_->IsRunning(m.id)) {
+        if (runtime_->IsSuspended(m.id)) (void)runtime_->Resume(m.id);
+        if (!runtime_->IsRunning(m.id)) (void)Transition(m.id, {S::kStopping}, S::kStopped, "stopped");
+      } else {
+        const AppPlan* plan = PlanFor(m.app);
+        int sig = plan ? plan->info.kill_signal : 2;
+        auto timeout = std::chrono::milliseconds(plan ? plan->info.kill_timeout_ms : 5000);
+        if (runtime_->IsSuspended(m.id)) (void)runtime_->Resume(m.id);
+        auto st = runtime_->Stop(m.id, sig, timeout);
+        if (!st.ok()) log::Warn("daemon", "stop failed", {{"machine", m.id}, {"error", st.message()}});
+      }
+      break;
+    case S::kSuspending: {
+      if (!runtime_->IsRunning(m.id)) {
+        (void)Transition(m.id, {S::kSuspending}, S::kStopped, "not running");
+        break;
+      }
+      auto st = runtime_->Suspend(m.id);
+      if (st.ok()) {
+        (void)Transition(m.id, {S::kSuspending}, S::kSuspended, "suspended");
+        NoteEvent(m.app, "proxy", "machine " + m.id + " suspended");
+      } else {
+        log::Warn("daemon", "suspend failed; stopping instead", {{"machine", m.id}, {"error", st.message()}});
+        (void)Transition(m.id, {S::kSuspending}, S::kStarted, "suspend failed: " + st.message());
+      }
+      break;
+    }
+    case S::kStopped:
+    case S::kSuspended:
+      if (rt.wake_pending || rt.restart_after_stop || !rt.waiters.empty()) {
+        rt.wake_pending = false;
+        rt.restart_after_stop = false;
+        auto t = Transition(m.id, {m.state}, S::kStarting, "started again");
+        if (t.ok()) LaunchMachine(t.value());
+      }
+      break;
+    case S::kDestroying: {
+      FailWaiters(m.id, NotFound("machine " + m.id + " is being destroyed"));
+      auto st = runtime_->Destroy(m);
+      if (!st.ok()) {
+        log::Error("daemon", "destroy failed", {{"machine", m.id}, {"error", st.message()}});
+        break;
+      }
+      NoteEvent(m.app, "machine " + m.id, "destroyed");
+      auto on_exit = std::move(rt.on_exit);
+      rt_.erase(m.id);
+      (void)registry_->DeleteMachine(m.id);
+      machines_.erase(m.id);
+      for (auto& f : on_exit) f(-1);
+      break;
+    }
+    default:
+      break;
+  }
+}
+
+Result<LaunchPlan> MachineManager::BuildPlan(const Machine& m) {
+  LaunchPlan plan;
+  plan.machine = m;
+  const AppPlan* ap = PlanFor(m.app);
+  const AppPlan::Group* g = ap ? ap->FindGroup(m.process_group) : nullptr;
+  if (!m.cmd.empty()) {
+    plan.argv = m.cmd;
+  } else if (g && !g->command.empty()) {
+    plan.shell_command = g->command;
+  } else {
+    return FailedPrecondition("machine " + m.id +
+                              " has no command: set [processes] in fly.toml or pass -- CMD to machine run");
+  }
+  if (ap) {
+    plan.env = ap->env;
+    plan.kill_signal = ap->info.kill_signal;
+    plan.kill_timeout = std::chrono::milliseconds(ap->info.kill_timeout_ms);
+    plan.primary_region = ap->info.primary_region;
+  }
+  if (g) {
+    plan.memory_mb = g->memory_mb;
+    plan.cpus = g->cpus;
+    plan.restart_policy = g->restart_policy;
+    plan.restart_retries = g->restart_retries;
+  }
+  if (m.auto_destroy || m.release_version == 0) plan.restart_policy = "never";
+  for (const auto& kv : m.env) plan.env.push_back(kv);
+  return plan;
+}
+
+void MachineManager::LaunchMachine(const Machine& m) {
+  Rt& rt = rt_[m.id];
+  auto t0 = clock_->Now();
+  if (runtime_->IsSuspended(m.id)) {
+    auto st = runtime_->Resume(m.id);
+    if (!st.ok()) {
+      FailWaiters(m.id, st);
+      (void)Transition(m.id, {S::kStarting}, S::kStopped, "resume failed: " + st.message());
+      return;
+    }
+    (void)Transition(m.id, {S::kStarting}, S::kStarted, "resumed");
+    NoteEvent(m.app, "proxy", "machine " + m.id + " resumed in " + Ms(clock_->Now() - t0) + " ms");
+    if (!rt.waiters.empty()) AnswerWaiters(m.id);
+    return;
+  }
+  if (runtime_->IsRunning(m.id)) {
+    (void)Transition(m.id, {S::kStarting}, S::kStarted, "already running");
+    StartProbing(m.id);
+    return;
+  }
+  auto built = BuildPlan(m);
+  if (!built.ok()) {
+    FailWaiters(m.id, built.status());
+    (void)Transition(m.id, {S::kStarting}, S::kStopped, built.status().message());
+    NoteEvent(m.app, "machine " + m.id, "cannot start: " + built.status().message());
+    auto on_exit = std::move(rt.on_exit);
+    for (auto& f : on_exit) f(127);
+    return;
+  }
+  LaunchPlan plan = std::move(built).value();
+  if (rt.has_stdio) {
+    plan.stdin_fd = rt.pending_plan_stdio.stdin_fd;
+    plan.stdout_fd = rt.pending_plan_stdio.stdout_fd;
+    plan.stderr_fd = rt.pending_plan_stdio.stderr_fd;
+    plan.tty = rt.pending_plan_stdio.tty;
+  }
+  Status st = runtime_->EnsureNetwork(m);
+  if (st.ok()) st = runtime_->Launch(plan);
+  rt.has_stdio = false;
+  if (!st.ok()) {
+    log::Error("daemon", "machine failed to start", {{"machine", m.id}, {"app", m.app}, {"error", st.message()}});
+    NoteEvent(m.app, "machine " + m.id, "failed to start: " + st.message());
+    FailWaiters(m.id, st);
+    (void)Transition(m.id, {S::kStarting}, S::kStopped, "failed to start: " + st.message());
+    auto on_exit = std::move(rt.on_exit);
+    for (auto& f : on_exit) f(127);
+    return;
+  }
+  ++starts_;
+  rt.ready_ports.clear();
+  rt.not_listening = false;
+  rt.warned_6pn = false;
+  (void)Transition(m.id, {S::kStarting}, S::kStarted, rt.waiters.empty() ? "started" : "started by proxy");
+  log::Info("daemon", "machine started", {{"machine", m.id}, {"app", m.app}, {"launch_ms", Ms(clock_->Now() - t0)}});
+  StartProbing(m.id);
+}
+
+void MachineManager::OnExit(const ExitInfo& e) {
+  auto it = machines_.find(e.machine_id);
+  if (it == machines_.end()) return;
+  Machine m = it->second;
+  Rt& rt = rt_[m.id];
+  rt.ready_ports.clear();
+  std::string what = e.code >= 0 ? "exited with code " + std::to_string(e.code) : "exited";
+  NoteEvent(m.app, "machine " + m.id, what + (e.restarting ? " (restarting)" : ""));
+  if (e.restarting) {
+    StartProbing(m.id);
+    Publish();
+    return;
+  }
+  auto on_exit = std::move(rt.on_exit);
+  rt.on_exit.clear();
+  if (m.state == S::kDestroying) {
+    // Act() handles it.
+  } else if (m.auto_destroy) {
+    (void)Transition(m.id, {}, S::kDestroying, what);
+  } else if (m.state == S::kStarted || m.state == S::kStopping || m.state == S::kStarting ||
+             m.state == S::kSuspending) {
+    auto t = Transition(m.id, {}, S::kStopped, m.state == S::kStopping ? "stopped" : what);
+    if (t.ok()) {
+      Act(t.value());  // a pending wake restarts it at once
+      if (m.state == S::kStopping) NoteEvent(m.app, "proxy", "machine " + m.id + " stopped");
+    }
+  }
+  for (auto& f : on_exit) f(e.code);
+  Publish();
+}
+
+void MachineManager::Wake(const std::string& machine_id, uint16_t internal_port, proxy::Poster* reply_to,
+                          std::function<void(Status)> done) {
+  Waiter w{internal_port, reply_to, std::move(done), clock_->Now() + opts_.wake_timeout};
+  loop_->Post([this, machine_id, w = std::move(w)]() mutable { HandleWake(machine_id, std::move(w)); });
+}
+
+void MachineManager::HandleWake(const std::string& id, Waiter w) {
+  ++wakes_;
+  if (shut_down_) {
+    auto done = std::move(w.done);
+    w.poster->Post([done] { done(Unavailable("privcastd is shutting down")); });
+    return;
+  }
+  auto it = machines_.find(id);
+  if (it == machines_.end()) {
+    auto done = std::move(w.done);
+    w.poster->Post([done, id] { done(NotFound("no machine " + id + " on this host")); });
+    return;
+  }
+  Machine m = it->second;
+  Rt& rt = rt_[id];
+  if (m.state == S::kStarted && rt.ready_ports.count(w.port)) {
+    auto done = std::move(w.done);
+    w.poster->Post([done] { done(Status::Ok()); });
+    return;
+  }
+  bool first = rt.waiters.empty();
+  rt.waiters.push_back(std::move(w));
+  switch (m.state) {
+    case S::kStopped:
+    case S::kCreated:
+    case S::kSuspended: {
+      rt.wake_started = clock_->Now();
+      bool resume = m.state == S::kSuspended;
+      NoteEvent(m.app, "proxy", std::string(resume ? "Resuming machine " : "Starting machine ") + id);
+      log::Info("proxy", resume ? "resuming machine" : "starting machine", {{"machine", id}, {"app", m.app}});
+      auto t = Transition(id, {m.state}, S::kStarting, resume ? "resumed by proxy" : "started by proxy");
+      if (t.ok()) {
+        LaunchMachine(t.value());
+      } else {
+        FailWaiters(id, t.status());
+      }
+      break;
+    }
+    case S::kStopping:
+    case S::kSuspending:
+      rt.wake_pending = true;
+      if (first) rt.wake_started = clock_->Now();
+      break;
+    case S::kStarting:
+      LaunchMachine(m);
+      break;
+    case S::kStarted:
+      if (first) rt.wake_started = clock_->Now();
+      if (!rt.probing) {
+        rt.not_listening = false;
+        StartProbing(id);
+      }
+      break;
+    default:
+      FailWaiters(id, FailedPrecondition("machine " + id + " is " + store::MachineStateName(m.state)));
+  }
+}
+
+void MachineManager::Stop(const std::string& machine_id, bool suspend, const std::string& reason) {
+  loop_->Post([this, machine_id, suspend, reason] { HandleStop(machine_id, suspend, reason); });
+}
+
+void MachineManager::HandleStop(const std::string& id, bool suspend, const std::string& reason) {
+  if (shut_down_) return;
+  auto it = machines_.find(id);
+  if (it == machines_.end() || it->second.state != S::kStarted) return;
+  if (!rt_[id].waiters.empty()) return;  // someone is waiting for it: not idle
+  ++autostops_;
+  const Machine& m = it->second;
+  NoteEvent(m.app, "proxy", std::string(suspend ? "suspending " : "stopping ") + id + " (" + reason + ")");
+  auto t = Transition(id, {S::kStarted}, suspend ? S::kSuspending : S::kStopping, reason);
+  if (t.ok()) Act(t.value());
+  Publish();
+}
+
+void MachineManager::StartProbing(const std::string& id) {
+  auto it = machines_.find(id);
+  if (it == machines_.end()) return;
+  Rt& rt = rt_[id];
+  if (PortsFor(it->second).empty() && rt.waiters.empty()) {
+    std::lock_guard<std::mutex> l(readiness_mu_);
+    readiness_[id] = "ready";
+    readiness_cv_.notify_all();
+    return;
+  }
+  rt.probing = true;
+  rt.probe_deadline = clock_->Now() + opts_.wake_timeout;
+  ProbeTick();
+}
+
+void MachineManager::ProbeTick() {
+  bool any = false;
+  bool changed = false;
+  for (auto& [id, rt] : rt_) {
+    if (!rt.probing) continue;
+    auto mit = machines_.find(id);
+    if (mit == machines_.end() || (mit->second.state != S::kStarted && mit->second.state != S::kStarting)) {
+      rt.probing = false;
+      continue;
+    }
+    const Machine& m = mit->second;
+    std::set<uint16_t> want;
+    for (uint16_t p : PortsFor(m)) want.insert(p);
+    for (const auto& w : rt.waiters) want.insert(w.port);
+    auto ls = runtime_->Listeners(id);
+    if (ls.ok()) {
+      for (uint16_t p : want) {
+        if (rt.ready_ports.count(p)) continue;
+        bool ok = false;
+        std::string only6pn;
+        for (const auto& l : ls.value()) {
+          if (l.port != p) continue;
+          if (IsWildcardOrLink(l, m)) ok = true;
+          else only6pn = "[" + l.address + "]:" + std::to_string(p);
+        }
+        if (ok) {
+          rt.ready_ports.insert(p);
+          changed = true;
+        } else if (!only6pn.empty() && !rt.warned_6pn) {
+          rt.warned_6pn = true;
+          rt.listener_warning = "app " + m.app + " machine " + m.id + " listens on " + only6pn +
+                                " only; flycast cannot reach it: bind 0.0.0.0:" + std::to_string(p) +
+                                " or [::]:" + std::to_string(p);
+          log::Warn("daemon", "app listens only on its 6PN address",
+                    {{"app", m.app}, {"machine", m.id}, {"listener", only6pn}});
+          NoteEvent(m.app, "machine " + m.id, rt.listener_warning);
+          std::lock_guard<std::mutex> l(readiness_mu_);
+          readiness_[id] = rt.listener_warning;
+          readiness_cv_.notify_all();
+        }
+      }
+    }
+    bool ready = std::all_of(want.begin(), want.end(), [&](uint16_t p) { return rt.ready_ports.count(p) > 0; });
+    if (ready) {
+      rt.probing = false;
+      if (rt.wake_started != MonoTime{}) {
+        NoteEvent(m.app, "proxy", "machine " + id + " started in " + Ms(clock_->Now() - rt.wake_started) + " ms");
+        rt.wake_started = MonoTime{};
+      }
+      AnswerWaiters(id);
+      std::lock_guard<std::mutex> l(readiness_mu_);
+      readiness_[id] = "ready";
+      readiness_cv_.notify_all();
+      continue;
+    }
+    auto now = clock_->Now();
+    // Expire individual waiters; give up probing at the deadline.
+    std::vector<Waiter> keep;
+    for (auto& w : rt.waiters) {
+      if (w.deadline <= now) {
+        ++wake_failures_;
+        auto done = std::move(w.done);
+        w.poster->Post([done] { done(Unavailable("machine did not start listening in time")); });
+      } else {
+        keep.push_back(std::move(w));
+      }
+    }
+    rt.waiters = std::move(keep);
+    if (now >= rt.probe_deadline && rt.waiters.empty()) {
+      rt.probing = false;
+      rt.not_listening = true;
+      if (rt.listener_warning.empty()) {
+        std::string ports;
+        for (uint16_t p : want) ports += (ports.empty() ? "" : ",") + std::to_string(p);
+        rt.listener_warning = "app " + m.app + " machine " + m.id + " is not listening on port " + ports;
+        NoteEvent(m.app, "machine " + m.id, rt.listener_warning);
+      }
+      std::lock_guard<std::mutex> l(readiness_mu_);
+      readiness_[id] = rt.listener_warning;
+      readiness_cv_.notify_all();
+      continue;
+    }
+    any = true;
+  }
+  if (changed) Publish();
+  if (any && !probe_scheduled_) {
+    probe_scheduled_ = true;
+    loop_->PostAfter(opts_.probe_interval, [this] {
+      probe_scheduled_ = false;
+      if (!shut_down_) ProbeTick();
+    });
+  }
+}
+
+void MachineManager::AnswerWaiters(const std::string& id) {
+  auto& rt = rt_[id];
+  auto waiters = std::move(rt.waiters);
+  rt.waiters.clear();
+  for (auto& w : waiters) {
+    if (!rt.ready_ports.count(w.port) && !PortsFor(machines_[id]).empty() && w.port != 0) {
+      rt.waiters.push_back(std::move(w));  // still waiting on another port
+      continue;
+    }
+    auto done = std::move(w.done);
+    w.poster->Post([done] { done(Status::Ok()); });
+  }
+  Publish();
+}
+
+void MachineManager::FailWaiters(const std::string& id, const Status& st) {
+  auto it = rt_.find(id);
+  if (it == rt_.end()) return;
+  auto waiters = std::move(it->second.waiters);
+  it->second.waiters.clear();
+  for (auto& w : waiters) {
+    ++wake_failures_;
+    auto done = std::move(w.done);
+    w.poster->Post([done, st] { done(st); });
+  }
+}
+
+void MachineManager::Publish() {
+  Snapshot s = BuildSnapshot(state_, opts_.host_id, opts_.region, [this](const store::Release& r) -> Result<ReleaseInfo> {
+    const AppPlan* p = PlanFor(r.app);
+    if (!p) return InvalidArgument("release " + std::to_string(r.version) + " does not decode");
+    return p->info;
+  });
+  // The store says `started` once the process runs; routing wants "accepts connections".
+  for (auto& mv : s.machines) {
+    auto it = machines_.find(mv.id);
+    if (it == machines_.end()) continue;
+    mv.state = ToRunState(it->second.state);
+    if (mv.state == MachineRunState::kStarted && !IsReady(it->second)) mv.state = MachineRunState::kStarting;
+  }
+  auto sp = std::make_shared<const Snapshot>(std::move(s));
+  {
+    std::lock_guard<std::mutex> l(snap_mu_);
+    snapshot_ = sp;
+  }
+  if (publish_) publish_(sp);
+}
+
+SnapshotPtr MachineManager::snapshot() const {
+  std::lock_guard<std::mutex> l(snap_mu_);
+  return snapshot_;
+}
+
+void MachineManager::SyncHost() {
+  std::set<std::string> want;
+  for (const auto& ip : state_.ips) want.insert(ip.address);
+  for (const auto& a : want) {
+    if (flycast_applied_.count(a)) continue;
+    auto ip = Ip6::Parse(a);
+    if (!ip) continue;
+    auto st = runtime_->AddFlycast(*ip);
+    if (st.ok()) flycast_applied_.insert(a);
+    else log::Error("daemon", "cannot add flycast address", {{"ip", a}, {"error", st.message()}});
+  }
+  for (auto it = flycast_applied_.begin(); it != flycast_applied_.end();) {
+    if (want.count(*it)) {
+      ++it;
+      continue;
+    }
+    if (auto ip = Ip6::Parse(*it)) (void)runtime_->RemoveFlycast(*ip);
+    it = flycast_applied_.erase(it);
+  }
+  if (!opts_.firewall) return;
+  std::string key;
+  for (const auto& n : state_.networks) key += std::to_string(n.net32) + ",";
+  key += "|";
+  for (const auto& m : state_.machines)
+    if (m.host_id == opts_.host_id) key += m.id + ":" + std::to_string(m.link_slot) + ":" + std::to_string(m.net32) + ",";
+  key += "|";
+  for (const auto& a : want) key += a + ",";
+  if (key == firewall_key_) return;
+  auto st = runtime_->SyncFirewall(state_);
+  if (st.ok()) firewall_key_ = key;
+  else log::Error("daemon", "firewall sync failed", {{"error", st.message()}});
+}
+
+// ---- blocking API-side operations ------------------------------------------------------
+
+Result<DeployOutcome> MachineManager::ReconcileAppMachines(const store::App& app, const store::Release& release,
+                                                           int per_group) {
+  // Runs on the control thread.
+  auto st = registry_->LoadState();
+  if (!st.ok()) return st.status();
+  state_ = std::move(st).value();
+  plans_.erase(app.name);
+  const AppPlan* plan = PlanFor(app.name);
+  if (!plan) return InvalidArgument("release " + std::to_string(release.version) + " of " + app.name + " does not decode");
+  DeployOutcome out;
+  std::vector<std::string> touched;
+  for (const auto& g : plan->groups) {
+    int want = per_group > 0 ? per_group : 1;
+    std::vector<Machine> have;
+    for (const auto& m : state_.machines)
+      if (m.app == app.name && m.process_group == g.name && m.release_version != 0 && !m.auto_destroy &&
+          m.state != S::kDestroying && m.state != S::kDestroyed)
+        have.push_back(m);
+    std::sort(have.begin(), have.end(), [](const Machine& a, const Machine& b) { return a.created_at < b.created_at; });
+    for (size_t i = 0; i < have.size(); ++i) {
+      const Machine& m = have[i];
+      if (static_cast<int>(i) >= want) {
+        auto t = Transition(m.id, {}, S::kDestroying, "scaled down");
+        if (t.ok()) Act(t.value());
+        continue;
+      }
+      touched.push_back(m.id);
+      if (m.release_version == release.version) {
+        if (m.state == S::kStopped || m.state == S::kCreated) {
+          auto t = Transition(m.id, {m.state}, S::kStarting, "deploy");
+          if (t.ok()) LaunchMachine(t.value());
+        }
+        continue;
+      }
+      auto u = registry_->UpdateMachineRelease(m.id, release.version);
+      if (!u.ok()) return u.status();
+      machines_[m.id] = u.value();
+      if (m.state == S::kStarted || m.state == S::kStarting) {
+        rt_[m.id].restart_after_stop = true;
+        auto t = Transition(m.id, {}, S::kStopping, "deploy: replacing config");
+        if (t.ok()) Act(t.value());
+      } else if (m.state == S::kStopped || m.state == S::kCreated) {
+        auto t = Transition(m.id, {m.state}, S::kStarting, "deploy");
+        if (t.ok()) LaunchMachine(t.value());
+      }
+    }
+    for (int i = static_cast<int>(have.size()); i < want; ++i) {
+      store::MachineSpec spec;
+      spec.app = app.name;
+      spec.region = opts_.region;
+      spec.process_group = g.name;
+      spec.release_version = release.version;
+      spec.initial_state = S::kStarting;
+      auto m = registry_->CreateMachine(spec);
+      if (!m.ok()) return m.status();
+      machines_[m->id] = m.value();
+      NoteEvent(app.name, "deploy", "created machine " + m->id + " (" + g.name + ")");
+      touched.push_back(m->id);
+      LaunchMachine(m.value());
+    }
+  }
+  {
+    std::lock_guard<std::mutex> l(readiness_mu_);
+    for (const auto& id : touched) readiness_.erase(id);
+  }
+  for (const auto& id : touched) {
+    auto it = machines_.find(id);
+    if (it != machines_.end()) out.machines.push_back(it->second);
+    // Machines with nothing to listen on are ready at once.
+    if (it != machines_.end() && PortsFor(it->second).empty()) {
+      std::lock_guard<std::mutex> l(readiness_mu_);
+      readiness_[id] = "ready";
+    }
+  }
+  Publish();
+  return out;
+}
+
+Result<DeployOutcome> MachineManager::Deploy(const store::App& app, const store::Release& release, bool ha) {
+  PC_CHECK(!loop_->InLoop());
+  std::promise<Result<DeployOutcome>> p;
+  loop_->Post([&] {
+    int per_group = 1;
+    const AppPlan* plan = nullptr;
+    auto st = registry_->LoadState();
+    if (st.ok()) state_ = std::move(st).value();
+    plans_.erase(app.name);
+    plan = PlanFor(app.name);
+    bool any_services = false;
+    if (plan)
+      for (const auto& g : plan->groups) any_services |= g.has_services;
+    per_group = (ha && any_services) ? 2 : 1;
+    p.set_value(ReconcileAppMachines(app, release, per_group));
+  });
+  auto r = p.get_future().get();
+  if (!r.ok()) return r;
+  DeployOutcome out = std::move(r).value();
+  // Wait (bounded) for each started machine to listen, to report listener problems now.
+  auto deadline = std::chrono::steady_clock::now() + opts_.deploy_wait;
+  std::unique_lock<std::mutex> l(readiness_mu_);
+  for (const auto& m : out.machines) {
+    readiness_cv_.wait_until(l, deadline, [&] { return readiness_.count(m.id) > 0; });
+    auto it = readiness_.find(m.id);
+    if (it == readiness_.end()) {
+      out.warnings.push_back("machine " + m.id + " is not listening yet on its internal port");
+    } else if (it->second != "ready") {
+      out.warnings.push_back(it->second);
+    }
+  }
+  l.unlock();
+  // Re-read machines for fresh states.
+  auto ms = registry_->ListMachines(app.name);
+  if (ms.ok()) {
+    out.machines.clear();
+    for (auto& m : ms.value())
+      if (m.release_version != 0) out.machines.push_back(m);
+  }
+  return out;
+}
+
+Result<std::vector<Machine>> MachineManager::Scale(const store::App& app, int count) {
+  PC_CHECK(!loop_->InLoop());
+  if (count < 0 || count > 1000) return InvalidArgument("count must be between 0 and 1000");
+  auto rel = registry_->CurrentRelease(app.name);
+  if (!rel.ok()) return rel.status();
+  if (!rel->has_value()) return FailedPrecondition("app " + app.name + " has no release yet; run privcast deploy first");
+  store::Release release = **rel;
+  std::promise<Result<DeployOutcome>> p;
+  loop_->Post([&] {
+    if (count == 0) {
+      // Zero machines: destroy every deployed machine of the app.
+      auto st = registry_->LoadState();
+      if (st.ok()) state_ = std::move(st).value();
+      for (const auto& m : state_.machines)
+        if (m.app == app.name && m.release_version != 0 && m.state != S::kDestroying) {
+          auto t = Transition(m.id, {}, S::kDestroying, "scaled to 0");
+          if (t.ok()) Act(t.value());
+        }
+      p.set_value(DeployOutcome{});
+      return;
+    }
+    p.set_value(ReconcileAppMachines(app, release, count));
+  });
+  auto r = p.get_future().get();
+  if (!r.ok()) return r.status();
+  auto ms = registry_->ListMachines(app.name);
+  if (!ms.ok()) return ms.status();
+  return ms.value();
+}
+
+Result<Machine> MachineManager::RunMachine(const store::MachineSpec& spec_in) {
+  PC_CHECK(!loop_->InLoop());
+  store::MachineSpec spec = spec_in;
+  if (spec.region.empty()) spec.region = opts_.region;
+  spec.initial_state = S::kStarting;
+  std::promise<Result<Machine>> p;
+  loop_->Post([&] {
+    auto m = registry_->CreateMachine(spec);
+    if (!m.ok()) {
+      p.set_value(m.status());
+      return;
+    }
+    machines_[m->id] = m.value();
+    LaunchMachine(m.value());
+    p.set_value(machines_[m->id]);
+  });
+  return p.get_future().get();
+}
+
+Result<int> MachineManager::RunAttached(const store::MachineSpec& spec_in, int in_fd, int out_fd, int err_fd, bool tty,
+                                        const std::function<bool()>& client_gone,
+                                        const std::function<void(const Machine&)>& on_started) {
+  PC_CHECK(!loop_->InLoop());
+  store::MachineSpec spec = spec_in;
+  if (spec.region.empty()) spec.region = opts_.region;
+  spec.auto_destroy = true;
+  spec.initial_state = S::kStarting;
+  auto exit_p = std::make_shared<std::promise<int>>();
+  auto exit_f = exit_p->get_future();
+  std::promise<Result<Machine>> started;
+  loop_->Post([&, exit_p] {
+    auto m = registry_->CreateMachine(spec);
+    if (!m.ok()) {
+      started.set_value(m.status());
+      return;
+    }
+    machines_[m->id] = m.value();
+    Rt& rt = rt_[m->id];
+    rt.has_stdio = true;
+    rt.pending_plan_stdio.stdin_fd = in_fd;
+    rt.pending_plan_stdio.stdout_fd = out_fd;
+    rt.pending_plan_stdio.stderr_fd = err_fd;
+    rt.pending_plan_stdio.tty = tty;
+    auto once = std::make_shared<std::once_flag>();
+    rt.on_exit.push_back([exit_p, once](int code) { std::call_once(*once, [&] { exit_p->set_value(code); }); });
+    LaunchMachine(m.value());
+    auto it = machines_.find(m->id);
+    if (it == machines_.end() || it->second.state != S::kStarted) {
+      // Failed to launch: LaunchMachine already resolved on_exit with 127.
+      started.set_value(it == machines_.end() ? Result<Machine>(m.value()) : Result<Machine>(it->second));
+      if (it != machines_.end()) {
+        auto t = Transition(m->id, {}, S::kDestroying, "machine run failed");
+        if (t.ok()) Act(t.value());
+      }
+      return;
+    }
+    started.set_value(it->second);
+  });
+  auto m = started.get_future().get();
+  if (!m.ok()) return m.status();
+  on_started(m.value());
+  std::string id = m->id;
+  while (exit_f.wait_for(std::chrono::milliseconds(50)) != std::future_status::ready) {
+    if (client_gone()) {
+      loop_->Post([this, id] {
+        auto t = Transition(id, {}, S::kDestroying, "client went away");
+        if (t.ok()) Act(t.value());
+      });
+      exit_f.wait();
+      break;
+    }
+  }
+  int code = exit_f.get();
+  return code < 0 ? 137 : code;
+}
+
+std::string MachineManager::LogPath(const std::string& machine_id) { return runtime_->LogPath(machine_id); }
+
+std::string MachineManager::MetricsText() const {
+  std::string out;
+  out += "# TYPE privcast_wakes_total counter\nprivcast_wakes_total " + std::to_string(wakes_.load()) + "\n";
+  out += "# TYPE privcast_wake_failures_total counter\nprivcast_wake_failures_total " +
+         std::to_string(wake_failures_.load()) + "\n";
+  out += "# TYPE privcast_autostops_total counter\nprivcast_autostops_total " + std::to_string(autostops_.load()) + "\n";
+  out += "# TYPE privcast_machine_starts_total counter\nprivcast_machine_starts_total " +
+         std::to_string(starts_.load()) + "\n";
+  return out;
+}
+
+}  // namespace privcast::daemon

@@ -1,0 +1,181 @@
+// MachineManager: the reconciler. It makes the machines on this host match the store.
+//
+// The API records intent (a machine in `starting`, `stopping`, `suspending`, `destroying`);
+// the manager, on the control thread, acts through MachineRuntime and writes the resting
+// state (`started`, `stopped`, `suspended`, record deleted). It also:
+//   - implements proxy::MachineWaker: wake a stopped/suspended machine and answer once the
+//     app accepts on its internal port (readiness = sock_diag listeners in the machine's
+//     netns, polled every 250 µs while someone waits; no fixed back-off), coalescing
+//     concurrent wakes of a machine into one start;
+//   - implements proxy::MachineStopper (autostop);
+//   - reconciles deploys and scale (machines per process group) and ad-hoc machines;
+//   - publishes a fresh routing Snapshot after every change (store or readiness);
+//   - keeps host plumbing in sync: flycast addresses local to the host, nftables rules.
+//
+// Threading: every private member is touched on the control thread only. Public methods
+// are safe from any thread: they post to the control loop (and the blocking ones — Deploy,
+// Scale, RunAttached — wait on the caller's thread, never on the control thread).
+#pragma once
+
+#include <condition_variable>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <set>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "common/clock.h"
+#include "common/snapshot.h"
+#include "daemon/app_events.h"
+#include "daemon/control_loop.h"
+#include "daemon/runtime.h"
+#include "daemon/snapshot_builder.h"
+#include "proxy/waker.h"
+#include "store/registry.h"
+
+namespace privcast::daemon {
+
+// What the manager needs to know about an app's current release (decoded from its config).
+struct AppPlan {
+  ReleaseInfo info;
+  struct Group {
+    std::string name;
+    std::string command;               // [processes] command; empty = none
+    bool has_services = false;
+    std::vector<uint16_t> internal_ports;
+    uint64_t memory_mb = 0;
+    double cpus = 0;
+    std::string restart_policy = "on-failure";
+    int restart_retries = 10;
+  };
+  std::vector<Group> groups;
+  std::vector<std::pair<std::string, std::string>> env;
+  const Group* FindGroup(const std::string& name) const;
+};
+using PlanDecoder = std::function<Result<AppPlan>(const store::Release&)>;
+
+struct ManagerOptions {
+  uint32_t host_id = 0;
+  std::string region;
+  Duration wake_timeout = std::chrono::seconds(30);
+  Duration deploy_wait = std::chrono::seconds(10);  // how long deploy waits for listeners
+  Duration probe_interval = std::chrono::microseconds(250);
+  bool firewall = true;
+};
+
+struct DeployOutcome {
+  std::vector<std::string> warnings;
+  std::vector<store::Machine> machines;
+};
+
+class MachineManager final : public proxy::MachineWaker, public proxy::MachineStopper {
+ public:
+  MachineManager(store::Registry* registry, MachineRuntime* runtime, ControlLoop* loop, AppEvents* events,
+                 const Clock* clock, ManagerOptions opts, PlanDecoder decode,
+                 std::function<void(SnapshotPtr)> publish);
+  ~MachineManager() override;
+
+  // Control thread: adopt running machines, set up the host, first reconcile.
+  Status Start();
+  // Any thread: the store changed (coalesced: one reconcile per burst).
+  void NotifyStoreChanged();
+  // Control thread, at shutdown: stop acting (running machines keep running).
+  void Shutdown();
+
+  // proxy::MachineWaker / MachineStopper (any thread).
+  void Wake(const std::string& machine_id, uint16_t internal_port, proxy::Poster* reply_to,
+            std::function<void(Status)> done) override;
+  void Stop(const std::string& machine_id, bool suspend, const std::string& reason) override;
+
+  // Blocking calls for the API backend (any thread except the control thread).
+  Result<DeployOutcome> Deploy(const store::App& app, const store::Release& release, bool ha);
+  Result<std::vector<store::Machine>> Scale(const store::App& app, int count);
+  Result<store::Machine> RunMachine(const store::MachineSpec& spec);
+  // Runs an attached machine to completion; returns its exit status.
+  Result<int> RunAttached(const store::MachineSpec& spec, int in_fd, int out_fd, int err_fd, bool tty,
+                          const std::function<bool()>& client_gone,
+                          const std::function<void(const store::Machine&)>& on_started);
+
+  SnapshotPtr snapshot() const;
+  std::string LogPath(const std::string& machine_id);
+  std::string MetricsText() const;
+
+ private:
+  struct Waiter {
+    uint16_t port;
+    proxy::Poster* poster;
+    std::function<void(Status)> done;
+    MonoTime deadline;
+  };
+  struct Rt {  // runtime facts the store does not hold
+    std::set<uint16_t> ready_ports;
+    std::vector<Waiter> waiters;
+    bool probing = false;
+    MonoTime probe_deadline{};
+    MonoTime wake_started{};
+    bool wake_pending = false;        // a wake arrived while stopping: start again after
+    bool restart_after_stop = false;  // deploy replaced the config of a running machine
+    bool warned_6pn = false;
+    bool not_listening = false;       // probing gave up
+    std::string listener_warning;
+    std::vector<std::function<void(int)>> on_exit;  // RunAttached
+    LaunchPlan pending_plan_stdio;    // attached stdio for the next launch
+    bool has_stdio = false;
+  };
+
+  void Reconcile();
+  void Act(const store::Machine& m);
+  void LaunchMachine(const store::Machine& m);
+  // What a machine runs: its command, env, limits, signals, restart policy.
+  Result<LaunchPlan> BuildPlan(const store::Machine& m);
+  void OnExit(const ExitInfo& e);
+  void HandleWake(const std::string& id, Waiter w);
+  void HandleStop(const std::string& id, bool suspend, const std::string& reason);
+  void StartProbing(const std::string& id);
+  void ProbeTick();
+  void FailWaiters(const std::string& id, const Status& st);
+  void AnswerWaiters(const std::string& id);
+  void Publish();
+  void SyncHost();
+  Result<store::Machine> Transition(const std::string& id, std::vector<store::MachineState> from,
+                                    store::MachineState to, const std::string& event);
+  const AppPlan* PlanFor(const std::string& app);
+  std::vector<uint16_t> PortsFor(const store::Machine& m);
+  bool IsReady(const store::Machine& m);
+  Result<DeployOutcome> ReconcileAppMachines(const store::App& app, const store::Release& release, int per_group);
+  void NoteEvent(const std::string& app, const std::string& source, const std::string& text);
+
+  store::Registry* registry_;
+  MachineRuntime* runtime_;
+  ControlLoop* loop_;
+  AppEvents* events_;
+  const Clock* clock_;
+  ManagerOptions opts_;
+  PlanDecoder decode_;
+  std::function<void(SnapshotPtr)> publish_;
+
+  // control thread
+  store::StateView state_;
+  std::unordered_map<std::string, store::Machine> machines_;  // by id (this host's view)
+  std::unordered_map<std::string, Rt> rt_;
+  std::unordered_map<std::string, std::pair<int64_t, std::shared_ptr<AppPlan>>> plans_;  // app → (version, plan)
+  std::set<std::string> flycast_applied_;
+  std::string firewall_key_;
+  bool probe_scheduled_ = false;
+  bool shut_down_ = false;
+
+  std::atomic<bool> reconcile_pending_{false};
+  mutable std::mutex snap_mu_;
+  SnapshotPtr snapshot_;
+  mutable std::mutex readiness_mu_;   // for Deploy waiting on readiness from an API thread
+  std::condition_variable readiness_cv_;
+  std::map<std::string, std::string> readiness_;  // machine id → "ready" | warning text
+
+  // metrics (control thread writes, any thread reads)
+  std::atomic<uint64_t> wakes_{0}, wake_failures_{0}, autostops_{0}, starts_{0};
+};
+
+}  // namespace privcast::daemon

@@ -1,0 +1,87 @@
+// MachineRuntime: the daemon's seam to the kernel — machine networks (netns module), machine
+// processes (supervisor module) and host plumbing (privcast0, flycast addresses, nftables).
+//
+// The reconciler (MachineManager) drives it from the control thread only; it never talks to
+// netns/supervisor directly. runtime_linux.cc implements it for real; tests use a fake, so
+// reconcile logic, wakes and failure paths are unit-testable in microseconds.
+//
+// Thread-safety: called on the control thread. Exit notifications arrive on the supervisor's
+// thread through the callback given to SetExitCallback (the manager re-posts them).
+#pragma once
+
+#include <chrono>
+#include <functional>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "common/addr.h"
+#include "common/clock.h"
+#include "common/fd.h"
+#include "common/result.h"
+#include "store/model.h"
+#include "store/registry.h"
+
+namespace privcast::daemon {
+
+struct LaunchPlan {
+  store::Machine machine;
+  std::vector<std::string> argv;   // empty → command from shell_command
+  std::string shell_command;       // run with /bin/sh -c
+  std::vector<std::pair<std::string, std::string>> env;
+  uint64_t memory_mb = 0;          // 0 = no limit
+  double cpus = 0;                 // 0 = no limit
+  int kill_signal = 2;
+  Duration kill_timeout = std::chrono::seconds(5);
+  std::string restart_policy = "on-failure";  // always | on-failure | never
+  int restart_retries = 10;
+  std::string primary_region;
+  // Attached stdio (machine run --shell); invalid fds → the machine's log file.
+  int stdin_fd = -1, stdout_fd = -1, stderr_fd = -1;
+  bool tty = false;
+};
+
+struct Listener {
+  std::string address;  // "0.0.0.0", "::", "fdaa:…"
+  uint16_t port = 0;
+};
+
+struct ExitInfo {
+  std::string machine_id;
+  int code = -1;        // exit status, 128+signal, or -1 unknown (adopted process)
+  bool restarting = false;  // the supervisor's restart policy will start it again
+};
+
+class MachineRuntime {
+ public:
+  virtual ~MachineRuntime() = default;
+
+  // Host plumbing (once at start; torn down on clean shutdown).
+  virtual Status SetupHost() = 0;
+  virtual void TeardownHost() = 0;
+  virtual Status AddFlycast(const Ip6& a) = 0;
+  virtual Status RemoveFlycast(const Ip6& a) = 0;
+  // Rebuild the isolation rules from the whole state (atomic).
+  virtual Status SyncFirewall(const store::StateView& state) = 0;
+
+  // Machines. Network setup is idempotent and kept while the machine is stopped (fast wakes).
+  virtual Status EnsureNetwork(const store::Machine& m) = 0;
+  virtual Status Launch(const LaunchPlan& plan) = 0;                // running on return
+  virtual Status Stop(const std::string& id, int sig, Duration timeout) = 0;  // exit via callback
+  virtual Status Suspend(const std::string& id) = 0;
+  virtual Status Resume(const std::string& id) = 0;
+  virtual bool IsRunning(const std::string& id) = 0;
+  virtual bool IsSuspended(const std::string& id) = 0;
+  // Kill everything, remove cgroups, files, network. Idempotent.
+  virtual Status Destroy(const store::Machine& m) = 0;
+  // Find a machine's processes again after a daemon restart; false when they are gone.
+  // The plan is what the machine was started with (kept for restarts).
+  virtual Result<bool> Adopt(const LaunchPlan& plan) = 0;
+  virtual Result<std::vector<Listener>> Listeners(const std::string& id) = 0;
+  virtual std::string LogPath(const std::string& id) = 0;
+  virtual void SetExitCallback(std::function<void(const ExitInfo&)> cb) = 0;
+  // Stop watching (daemon shutdown) without touching running machines.
+  virtual void Detach() = 0;
+};
+
+}  // namespace privcast::daemon

@@ -1,0 +1,195 @@
+#include "daemon/runtime_linux.h"
+
+#include <sys/stat.h>
+
+#include <filesystem>
+
+#include "common/log.h"
+#include "netns/host_network.h"
+#include "netns/machine_network.h"
+#include "netns/net_ops.h"
+#include "supervisor/launch.h"
+#include "supervisor/supervisor.h"
+
+namespace privcast::daemon {
+
+struct LinuxRuntime::Impl {
+  LinuxRuntimeOptions opts;
+  std::unique_ptr<netns::KernelNetOps> ops;
+  std::unique_ptr<netns::HostNetwork> host;
+  std::unique_ptr<netns::MachineNetwork> machines;
+  std::unique_ptr<supervisor::Supervisor> sup;
+  std::mutex cb_mu;
+  std::function<void(const ExitInfo&)> exit_cb;
+  std::set<std::string> networks_ready;  // machine ids whose netns exists
+
+  void OnEvent(const supervisor::MachineEvent& ev) {
+    ExitInfo e;
+    e.machine_id = ev.machine_id;
+    switch (ev.kind) {
+      case supervisor::EventKind::kExited:
+      case supervisor::EventKind::kRestartFailed:
+        e.restarting = false;
+        break;
+      case supervisor::EventKind::kRestartScheduled:
+        e.restarting = true;
+        break;
+      case supervisor::EventKind::kRestarted:
+        return;
+    }
+    if (ev.exit.known) e.code = ev.exit.signal ? 128 + ev.exit.signal : ev.exit.code;
+    std::function<void(const ExitInfo&)> cb;
+    {
+      std::lock_guard<std::mutex> l(cb_mu);
+      cb = exit_cb;
+    }
+    if (cb) cb(e);
+  }
+
+  supervisor::LaunchSpec SpecFor(const LaunchPlan& p) {
+    const store::Machine& m = p.machine;
+    supervisor::LaunchSpec s;
+    s.machine_id = m.id;
+    s.netns_path = machines->NetnsPath(m.id);
+    s.hostname = m.id;
+    s.argv = p.argv;
+    s.shell_command = p.shell_command;
+    std::string six_pn = addr::SixPnAddress(m.net32, m.host_id, m.machine32).ToString();
+    supervisor::MachineEnvInputs env;
+    env.app = m.app;
+    env.machine_id = m.id;
+    env.region = m.region;
+    env.private_ip = six_pn;
+    env.process_group = m.process_group;
+    env.primary_region = p.primary_region.empty() ? opts.region : p.primary_region;
+    env.extra = p.env;
+    s.env = supervisor::BuildMachineEnv(env);
+    s.resolv_conf = supervisor::RenderResolvConf();
+    s.hosts = supervisor::RenderHosts(six_pn, m.id);
+    s.limits.memory_mb = static_cast<int64_t>(p.memory_mb);
+    s.limits.cpus = p.cpus;
+    s.log_path = opts.logs_dir + "/" + m.id + ".log";
+    if (p.stdin_fd >= 0 || p.stdout_fd >= 0 || p.stderr_fd >= 0)
+      s.stdio = supervisor::StdioFds{p.stdin_fd, p.stdout_fd, p.stderr_fd};
+    s.kill_signal = p.kill_signal;
+    s.kill_timeout = p.kill_timeout;
+    auto mode = supervisor::ParseRestartMode(p.restart_policy);
+    s.restart.mode = mode ? *mode : supervisor::RestartMode::kOnFailure;
+    s.restart.max_retries = p.restart_retries;
+    return s;
+  }
+};
+
+LinuxRuntime::LinuxRuntime(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+LinuxRuntime::~LinuxRuntime() = default;
+
+Result<std::unique_ptr<LinuxRuntime>> LinuxRuntime::Create(const LinuxRuntimeOptions& o) {
+  auto impl = std::make_unique<Impl>();
+  impl->opts = o;
+  std::error_code ec;
+  std::filesystem::create_directories(o.logs_dir, ec);
+  std::filesystem::create_directories(o.state_root, ec);
+  auto ops = netns::KernelNetOps::Create();
+  if (!ops.ok()) return ops.status();
+  impl->ops = std::move(ops).value();
+  impl->host = std::make_unique<netns::HostNetwork>(*impl->ops);
+  impl->machines = std::make_unique<netns::MachineNetwork>(*impl->ops, o.netns_dir);
+  supervisor::SupervisorOptions so;
+  so.state_root = o.state_root;
+  so.cgroups.root_name = "privcast-" + o.instance;
+  Impl* raw = impl.get();
+  so.on_event = [raw](const supervisor::MachineEvent& ev) { raw->OnEvent(ev); };
+  auto sup = supervisor::Supervisor::Create(std::move(so));
+  if (!sup.ok()) return sup.status();
+  impl->sup = std::move(sup).value();
+  return std::unique_ptr<LinuxRuntime>(new LinuxRuntime(std::move(impl)));
+}
+
+Status LinuxRuntime::SetupHost() { return impl_->host->Setup(); }
+
+void LinuxRuntime::TeardownHost() {
+  auto st = impl_->host->Teardown();
+  if (!st.ok()) log::Warn("daemon", "host network teardown", {{"error", st.message()}});
+}
+
+Status LinuxRuntime::AddFlycast(const Ip6& a) { return impl_->host->AddFlycastAddress(a); }
+Status LinuxRuntime::RemoveFlycast(const Ip6& a) { return impl_->host->RemoveFlycastAddress(a); }
+
+Status LinuxRuntime::SyncFirewall(const store::StateView& /*state*/) {
+  return Status::Ok();  // FIREWALL: filled in when netns/firewall.h lands
+}
+
+Status LinuxRuntime::EnsureNetwork(const store::Machine& m) {
+  if (impl_->networks_ready.count(m.id)) return Status::Ok();
+  struct stat sb;
+  std::string path = impl_->machines->NetnsPath(m.id);
+  if (::stat(path.c_str(), &sb) == 0) {
+    impl_->networks_ready.insert(m.id);  // adopted (daemon restart) or kept while stopped
+    return Status::Ok();
+  }
+  netns::MachineNetSpec spec{m.id, m.net32, m.host_id, m.machine32, m.link_slot};
+  auto st = impl_->machines->Setup(spec);
+  if (st.ok() || st.code() == Code::kAlreadyExists) {
+    impl_->networks_ready.insert(m.id);
+    return Status::Ok();
+  }
+  return st;
+}
+
+Status LinuxRuntime::Launch(const LaunchPlan& plan) {
+  auto r = impl_->sup->Start(impl_->SpecFor(plan));
+  if (!r.ok()) return r.status();
+  log::Debug("supervisor", "machine exec'd", {{"machine", plan.machine.id}, {"pid", static_cast<int64_t>(r->pid)},
+                                              {"latency_us", static_cast<int64_t>(r->latency.count() / 1000)}});
+  return Status::Ok();
+}
+
+Status LinuxRuntime::Stop(const std::string& id, int sig, Duration timeout) {
+  return impl_->sup->Stop(id, sig, timeout);
+}
+Status LinuxRuntime::Suspend(const std::string& id) { return impl_->sup->Suspend(id); }
+Status LinuxRuntime::Resume(const std::string& id) { return impl_->sup->Resume(id); }
+
+bool LinuxRuntime::IsRunning(const std::string& id) {
+  auto d = impl_->sup->Describe(id);
+  return d && (d->state == supervisor::RunState::kRunning || d->state == supervisor::RunState::kStopping ||
+               d->state == supervisor::RunState::kBackoff);
+}
+
+bool LinuxRuntime::IsSuspended(const std::string& id) {
+  auto d = impl_->sup->Describe(id);
+  return d && d->state == supervisor::RunState::kSuspended;
+}
+
+Status LinuxRuntime::Destroy(const store::Machine& m) {
+  auto st = impl_->sup->Destroy(m.id, /*force=*/true);
+  if (!st.ok()) return st;
+  impl_->networks_ready.erase(m.id);
+  return impl_->machines->Teardown(m.id, m.link_slot);
+}
+
+Result<bool> LinuxRuntime::Adopt(const LaunchPlan& plan) {
+  auto r = impl_->sup->Adopt(impl_->SpecFor(plan));
+  if (!r.ok()) return r.status();
+  if (r->outcome == supervisor::AdoptOutcome::kAdopted) return true;
+  log::Info("supervisor", "machine not adopted", {{"machine", plan.machine.id}, {"reason", r->reason}});
+  return false;
+}
+
+Result<std::vector<Listener>> LinuxRuntime::Listeners(const std::string& /*id*/) {
+  return std::vector<Listener>{};  // PROBE: filled in when netns listener probe lands
+}
+
+std::string LinuxRuntime::LogPath(const std::string& id) { return impl_->opts.logs_dir + "/" + id + ".log"; }
+
+void LinuxRuntime::SetExitCallback(std::function<void(const ExitInfo&)> cb) {
+  std::lock_guard<std::mutex> l(impl_->cb_mu);
+  impl_->exit_cb = std::move(cb);
+}
+
+void LinuxRuntime::Detach() {
+  std::lock_guard<std::mutex> l(impl_->cb_mu);
+  impl_->exit_cb = nullptr;
+}
+
+}  // namespace privcast::daemon

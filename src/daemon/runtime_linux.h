@@ -1,0 +1,61 @@
+// LinuxRuntime: MachineRuntime on the real kernel — netns module for networks, host plumbing
+// and nftables; supervisor module for processes, cgroups, freezer, restart and adoption.
+//
+// Owns the NetOps, HostNetwork, MachineNetwork, Firewall, ListenerProbe and Supervisor.
+// Machine logs live in <data-dir>/logs/<machine id>.log and outlive the machine.
+// Thread-safety: control thread only (see runtime.h); the supervisor's events arrive on its
+// own thread and are forwarded to the exit callback.
+#pragma once
+
+#include <memory>
+#include <mutex>
+#include <set>
+#include <string>
+#include <unordered_map>
+
+#include "daemon/runtime.h"
+
+namespace privcast::daemon {
+
+struct LinuxRuntimeOptions {
+  std::string state_root;    // supervisor state dirs: <data-dir>/machines
+  std::string netns_dir;     // <data-dir>/run/netns
+  std::string logs_dir;      // <data-dir>/logs
+  std::string instance;      // cgroup root "privcast-<instance>"
+  uint32_t host_id = 0;
+  std::string region;
+  bool firewall = true;
+};
+
+class LinuxRuntime final : public MachineRuntime {
+ public:
+  static Result<std::unique_ptr<LinuxRuntime>> Create(const LinuxRuntimeOptions& o);
+  ~LinuxRuntime() override;
+
+  Status SetupHost() override;
+  void TeardownHost() override;
+  Status AddFlycast(const Ip6& a) override;
+  Status RemoveFlycast(const Ip6& a) override;
+  Status SyncFirewall(const store::StateView& state) override;
+  Status EnsureNetwork(const store::Machine& m) override;
+  Status Launch(const LaunchPlan& plan) override;
+  Status Stop(const std::string& id, int sig, Duration timeout) override;
+  Status Suspend(const std::string& id) override;
+  Status Resume(const std::string& id) override;
+  bool IsRunning(const std::string& id) override;
+  bool IsSuspended(const std::string& id) override;
+  Status Destroy(const store::Machine& m) override;
+  Result<bool> Adopt(const LaunchPlan& plan) override;
+  Result<std::vector<Listener>> Listeners(const std::string& id) override;
+  std::string LogPath(const std::string& id) override;
+  void SetExitCallback(std::function<void(const ExitInfo&)> cb) override;
+  void Detach() override;
+
+  struct Impl;
+
+ private:
+  explicit LinuxRuntime(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace privcast::daemon

@@ -1,0 +1,208 @@
+"""E2E harness: a real privcastd inside a network namespace this test creates.
+
+Every test host is:
+  - a fresh netns `pce2e-<pid>-<n>` (lo up, unreachable routes for privcast's prefixes),
+  - a temp data dir and API socket,
+  - privcastd started inside the netns (`ip netns exec`), killed by pid on teardown.
+Teardown is exhaustive and runs on every path: destroy apps through the CLI, SIGTERM the
+daemon, kill any process left in this instance's cgroups (by pid), remove the cgroups,
+unmount machine netns files, delete the netns (which removes its links, routes and nftables
+table). Nothing is sent outside loopback or our own namespaces.
+"""
+import contextlib
+import glob
+import json
+import os
+import shutil
+import signal
+import subprocess
+import tempfile
+import time
+import unittest
+
+BUILD = os.environ.get("PRIVCAST_BUILD", os.path.join(os.path.dirname(__file__), "..", "..", "build"))
+PRIVCASTD = os.environ.get("PRIVCASTD", os.path.join(BUILD, "src", "daemon", "privcastd"))
+PRIVCAST = os.environ.get("PRIVCAST", os.path.join(BUILD, "cli", "privcast"))
+
+_counter = [0]
+
+
+def is_root():
+    return os.geteuid() == 0
+
+
+def run(cmd, check=True, timeout=60, **kw):
+    p = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, **kw)
+    if check and p.returncode != 0:
+        raise AssertionError(f"{cmd} exited {p.returncode}\nstdout:{p.stdout}\nstderr:{p.stderr}")
+    return p
+
+
+def wait_for(pred, timeout=20.0, what="condition"):
+    """Waits for an observable event (not a fixed sleep): polls pred until true or deadline."""
+    deadline = time.monotonic() + timeout
+    delay = 0.005
+    while time.monotonic() < deadline:
+        v = pred()
+        if v:
+            return v
+        time.sleep(delay)
+        delay = min(delay * 2, 0.2)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+
+
+class Host:
+    """One privcastd in its own netns."""
+
+    def __init__(self, region="ams", extra_args=()):
+        _counter[0] += 1
+        self.name = f"pce2e-{os.getpid()}-{_counter[0]}"
+        self.instance = self.name
+        self.region = region
+        self.extra_args = list(extra_args)
+        self.tmp = tempfile.mkdtemp(prefix="privcast-e2e-")
+        self.data_dir = os.path.join(self.tmp, "data")
+        self.sock = os.path.join(self.tmp, "api.sock")
+        self.log_path = os.path.join(self.tmp, "privcastd.log")
+        self.workdir = os.path.join(self.tmp, "work")
+        os.makedirs(self.workdir)
+        self.proc = None
+        self._log = None
+
+    # -- lifecycle -------------------------------------------------------------
+    def __enter__(self):
+        try:
+            run(["ip", "netns", "add", self.name])
+            self.nsexec(["ip", "link", "set", "lo", "up"])
+            # BRIEF §9: nothing for privcast's prefixes may follow a default route out.
+            self.nsexec(["ip", "-6", "route", "add", "unreachable", "fdaa::/16"], check=False)
+            self.nsexec(["ip", "route", "add", "unreachable", "172.19.0.0/16"], check=False)
+            self.start_daemon()
+        except BaseException:
+            self.cleanup()
+            raise
+        return self
+
+    def __exit__(self, *exc):
+        self.cleanup()
+        return False
+
+    def start_daemon(self, wait=True):
+        self._log = open(self.log_path, "ab")
+        cmd = ["ip", "netns", "exec", self.name, PRIVCASTD, "--data-dir", self.data_dir,
+               "--region", self.region, "--api", "unix:" + self.sock, "--instance", self.instance,
+               "--log-level", "debug"] + self.extra_args
+        self.proc = subprocess.Popen(cmd, stdout=self._log, stderr=self._log, stdin=subprocess.DEVNULL)
+        if wait:
+            wait_for(lambda: self.proc.poll() is not None or self.api_ready(), 30, "privcastd API socket")
+            if self.proc.poll() is not None:
+                raise AssertionError(f"privcastd exited {self.proc.returncode}:\n{self.daemon_log()}")
+
+    def api_ready(self):
+        if not os.path.exists(self.sock):
+            return False
+        return self.cli(["orgs", "list"], check=False).returncode == 0
+
+    def stop_daemon(self, sig=signal.SIGTERM, timeout=30):
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        rc = self.proc.returncode if self.proc else None
+        if self._log:
+            self._log.close()
+            self._log = None
+        return rc
+
+    def daemon_log(self):
+        try:
+            with open(self.log_path, "r", errors="replace") as f:
+                return f.read()
+        except OSError:
+            return ""
+
+    def cleanup(self):
+        with contextlib.suppress(Exception):
+            if self.proc and self.proc.poll() is None:
+                for app in self.app_names():
+                    self.cli(["apps", "destroy", app, "--yes"], check=False, timeout=60)
+        with contextlib.suppress(Exception):
+            self.stop_daemon(signal.SIGTERM)
+        self._kill_cgroups()
+        self._unmount_netns()
+        run(["ip", "netns", "del", self.name], check=False)
+        if os.environ.get("PRIVCAST_E2E_KEEP") is None:
+            shutil.rmtree(self.tmp, ignore_errors=True)
+
+    def _kill_cgroups(self):
+        dirs = sorted(glob.glob(f"/sys/fs/cgroup/*/{self.instance}") +
+                      glob.glob(f"/sys/fs/cgroup/*/privcast-{self.instance}") +
+                      glob.glob(f"/sys/fs/cgroup/{self.instance}") +
+                      glob.glob(f"/sys/fs/cgroup/privcast-{self.instance}"))
+        for d in dirs:
+            for _ in range(50):
+                pids = []
+                for procs in glob.glob(os.path.join(d, "**", "cgroup.procs"), recursive=True):
+                    with contextlib.suppress(OSError), open(procs) as f:
+                        pids += [int(x) for x in f.read().split()]
+                if not pids:
+                    break
+                for fz in glob.glob(os.path.join(d, "**", "freezer.state"), recursive=True):
+                    with contextlib.suppress(OSError), open(fz, "w") as f:
+                        f.write("THAWED")
+                for pid in pids:
+                    with contextlib.suppress(ProcessLookupError, PermissionError):
+                        os.kill(pid, signal.SIGKILL)
+                time.sleep(0.02)
+            for sub in sorted(glob.glob(os.path.join(d, "**", ""), recursive=True), key=len, reverse=True):
+                with contextlib.suppress(OSError):
+                    os.rmdir(sub)
+
+    def _unmount_netns(self):
+        for f in glob.glob(os.path.join(self.data_dir, "run", "netns", "*")):
+            run(["umount", "-l", f], check=False)
+            with contextlib.suppress(OSError):
+                os.unlink(f)
+
+    # -- helpers ---------------------------------------------------------------
+    def nsexec(self, cmd, check=True, timeout=60, **kw):
+        return run(["ip", "netns", "exec", self.name] + cmd, check=check, timeout=timeout, **kw)
+
+    def env(self):
+        e = dict(os.environ)
+        e["PRIVCAST_API"] = "unix:" + self.sock
+        return e
+
+    def cli(self, args, check=True, timeout=60, cwd=None, input=None):
+        return run([PRIVCAST] + args, check=check, timeout=timeout, cwd=cwd or self.workdir,
+                   env=self.env(), input=input)
+
+    def cli_json(self, args, **kw):
+        p = self.cli(args + ["--json"], **kw)
+        return json.loads(p.stdout)
+
+    def app_names(self):
+        p = self.cli(["apps", "list", "--json"], check=False, timeout=20)
+        if p.returncode != 0:
+            return []
+        try:
+            return [a.get("name") for a in json.loads(p.stdout)]
+        except ValueError:
+            return []
+
+
+def require_root(test):
+    """Root e2e tests: CI runs as root; elsewhere they are skipped with the reason."""
+    return unittest.skipUnless(is_root(), "needs root for network namespaces, cgroups and nftables")(test)
+
+
+def main():
+    import sys
+    runner = unittest.TextTestRunner(verbosity=2)
+    result = unittest.main(module="__main__", testRunner=runner, exit=False).result
+    passed = result.testsRun - len(result.failures) - len(result.errors) - len(result.skipped)
+    print(f"{passed} passed, {len(result.failures) + len(result.errors)} failed, {len(result.skipped)} skipped")
+    sys.exit(0 if result.wasSuccessful() else 1)
