@@ -5,6 +5,7 @@
 #include <filesystem>
 
 #include "common/log.h"
+#include "daemon/cgroup_mounts.h"
 #include "netns/host_network.h"
 #include "netns/machine_network.h"
 #include "netns/net_ops.h"
@@ -89,6 +90,7 @@ Result<std::unique_ptr<LinuxRuntime>> LinuxRuntime::Create(const LinuxRuntimeOpt
   std::error_code ec;
   std::filesystem::create_directories(o.logs_dir, ec);
   std::filesystem::create_directories(o.state_root, ec);
+  PC_RETURN_IF_ERROR(EnsureCgroupMounts());
   auto ops = netns::KernelNetOps::Create();
   if (!ops.ok()) return ops.status();
   impl->ops = std::move(ops).value();
