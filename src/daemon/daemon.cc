@@ -2,7 +2,10 @@
 
 #include <unistd.h>
 
+#include <cstdlib>
 #include <functional>
+#include <map>
+#include <mutex>
 
 #include "api/server.h"
 #include "common/log.h"
@@ -13,6 +16,8 @@
 #include "daemon/machine_manager.h"
 #include "daemon/plan.h"
 #include "daemon/runtime_linux.h"
+#include "dns/server.h"
+#include "proxy/proxy.h"
 #include "store/registry.h"
 #include "store/store.h"
 
@@ -30,15 +35,43 @@ struct Daemon::Impl {
   std::unique_ptr<MachineManager> manager;
   std::unique_ptr<DaemonBackend> backend;
   std::unique_ptr<api::Server> api;
+  std::unique_ptr<proxy::Proxy> proxy;
+  std::unique_ptr<dns::Server> dns;
+  struct Prewarm final : dns::PrewarmHook {
+    MachineManager* m = nullptr;
+    void OnFlycastLookup(const std::string& app) override { m->Prewarm(app); }
+  } prewarm;
   std::thread watcher;
   std::atomic<bool> stopping{false};
   bool started = false;
 
+  std::mutex publish_mu;
   void Publish(SnapshotPtr s) {
-    (void)s;  // proxy and DNS are wired in below when present
+    std::lock_guard<std::mutex> l(publish_mu);
+    if (proxy) proxy->Publish(s);
+    if (dns) dns->Publish(s);
   }
 
-  std::string Metrics() { return manager ? manager->MetricsText() : std::string(); }
+  std::string Metrics() {
+    std::string out = manager ? manager->MetricsText() : std::string();
+    if (proxy) out += proxy->RenderMetrics();
+    if (dns) out += dns->MetricsText();
+    return out;
+  }
+
+  std::map<std::string, api::MachineLive> Live(const store::App& app) {
+    std::map<std::string, api::MachineLive> out;
+    if (!proxy) return out;
+    auto ms = registry->ListMachines(app.name);
+    if (!ms.ok()) return out;
+    for (const auto& m : ms.value()) {
+      api::MachineLive l;
+      l.load = proxy->MachineLoad(m.id);
+      if (m.state == store::MachineState::kStarted) l.checks = proxy->MachineHealthy(m.id) ? "passing" : "critical";
+      out[m.id] = l;
+    }
+    return out;
+  }
 
   void WatchStore() {
     auto rev = store->Revision();
@@ -106,13 +139,52 @@ Status Daemon::Start() {
   d.manager = std::make_unique<MachineManager>(d.registry.get(), d.runtime.get(), &d.loop, d.events.get(),
                                                RealClock::Get(), mo, DecodePlan,
                                                [raw](SnapshotPtr s) { raw->Publish(std::move(s)); });
+  // The data path first (so the first Snapshot reaches it), then the manager publishes.
+  proxy::ProxyOptions po;
+  po.workers = d.opts.proxy_workers;
+  po.wake_timeout = d.opts.wake_timeout;
+  po.autostop_interval = d.opts.autostop_interval;
+  po.autostop_idle = d.opts.autostop_idle;
+  {
+    std::lock_guard<std::mutex> l(d.publish_mu);
+    d.proxy = std::make_unique<proxy::Proxy>(po, d.manager.get(), d.manager.get());
+  }
+  AppEvents* events = d.events.get();
+  d.proxy->SetEventCallback([events](const proxy::ProxyEvent& e) {
+    if (!e.app.empty()) events->Append(e.app, "proxy", e.message);
+  });
+  if (d.opts.dns) {
+    dns::ServerOptions dopt;
+    dopt.listen.push_back({addr::DnsAddress().ToString(), 53});
+    for (const auto& l : d.opts.dns_listen) {
+      auto colon = l.rfind(':');
+      if (colon == std::string::npos) return InvalidArgument("--dns-listen wants [addr]:port, got " + l);
+      std::string ip = l.substr(0, colon);
+      if (ip.size() >= 2 && ip.front() == '[' && ip.back() == ']') ip = ip.substr(1, ip.size() - 2);
+      dopt.listen.push_back({ip, static_cast<uint16_t>(std::atoi(l.c_str() + colon + 1))});
+    }
+    dopt.resolv_conf = d.opts.upstream_resolv_conf;
+    dopt.prewarm = d.opts.prewarm;
+    d.prewarm.m = d.manager.get();
+    auto dns = dns::Server::Create(dopt, &d.prewarm);
+    if (!dns.ok()) return Status(dns.status().code(), "dns: " + dns.status().message());
+    std::lock_guard<std::mutex> l(d.publish_mu);
+    d.dns = std::move(dns).value();
+  }
   d.loop.Start();
   Status start_st;
   d.loop.RunSync([&] { start_st = d.manager->Start(); });
   if (!start_st.ok()) return Status(start_st.code(), "machine manager: " + start_st.message());
 
+  d.proxy->Publish(d.manager->snapshot());
+  PC_RETURN_IF_ERROR(d.proxy->Start());
+  if (d.dns) {
+    d.dns->Publish(d.manager->snapshot());
+    PC_RETURN_IF_ERROR(d.dns->Start());
+  }
   d.backend = std::make_unique<DaemonBackend>(d.registry.get(), d.manager.get(), d.events.get(),
-                                              [raw] { return raw->Metrics(); }, nullptr);
+                                              [raw] { return raw->Metrics(); },
+                                              [raw](const store::App& a) { return raw->Live(a); });
   api::ServerOptions ao;
   ao.socket_path = d.opts.api_socket_path();
   d.api = std::make_unique<api::Server>(d.registry.get(), d.backend.get(), ao);
@@ -127,12 +199,25 @@ void Daemon::Stop(bool drain) {
   Impl& d = *impl_;
   if (d.stopping.exchange(true)) return;
   log::Info("daemon", drain ? "draining" : "stopping");
+  if (d.proxy) {
+    d.proxy->StopAccepting();
+    if (drain) {
+      bool all = d.proxy->Drain(d.opts.drain_timeout);
+      log::Info("daemon", "proxy drained", {{"clean", all ? "yes" : "no"}});
+    }
+  }
   if (d.api) d.api->Stop();
   if (d.watcher.joinable()) d.watcher.join();
+  if (d.dns) d.dns->Stop();
   if (d.manager) {
     d.loop.RunSync([&] { d.manager->Shutdown(); });
   }
   d.loop.Stop();
+  {
+    std::lock_guard<std::mutex> l(d.publish_mu);
+    d.proxy.reset();
+    d.dns.reset();
+  }
   log::Info("daemon", "stopped; machines keep running");
 }
 

@@ -440,6 +440,34 @@ void MachineManager::Stop(const std::string& machine_id, bool suspend, const std
   loop_->Post([this, machine_id, suspend, reason] { HandleStop(machine_id, suspend, reason); });
 }
 
+void MachineManager::Prewarm(const std::string& app) {
+  loop_->Post([this, app] {
+    if (shut_down_) return;
+    const AppPlan* plan = PlanFor(app);
+    if (!plan) return;
+    bool auto_start = false;
+    for (const auto& svc : plan->info.services) auto_start |= svc.auto_start;
+    if (!auto_start) return;
+    const Machine* pick = nullptr;
+    for (const auto& [id, m] : machines_) {
+      if (m.app != app || m.release_version == 0) continue;
+      if (m.state == S::kStarted || m.state == S::kStarting) return;  // something runs already
+      if (m.state == S::kStopped || m.state == S::kSuspended || m.state == S::kCreated) {
+        if (!pick || (m.region == opts_.region && pick->region != opts_.region) ||
+            (m.state == S::kSuspended && pick->state != S::kSuspended))
+          pick = &m;
+      }
+    }
+    if (!pick) return;
+    ++prewarms_;
+    Machine m = *pick;
+    rt_[m.id].wake_started = clock_->Now();
+    NoteEvent(app, "proxy", "Starting machine " + m.id + " (pre-warmed by a DNS lookup)");
+    auto t = Transition(m.id, {m.state}, S::kStarting, "pre-warmed by DNS lookup");
+    if (t.ok()) LaunchMachine(t.value());
+  });
+}
+
 void MachineManager::HandleStop(const std::string& id, bool suspend, const std::string& reason) {
   if (shut_down_) return;
   auto it = machines_.find(id);
@@ -884,6 +912,8 @@ std::string MachineManager::MetricsText() const {
   out += "# TYPE privcast_wake_failures_total counter\nprivcast_wake_failures_total " +
          std::to_string(wake_failures_.load()) + "\n";
   out += "# TYPE privcast_autostops_total counter\nprivcast_autostops_total " + std::to_string(autostops_.load()) + "\n";
+  out += "# TYPE privcast_dns_prewarm_starts_total counter\nprivcast_dns_prewarm_starts_total " +
+         std::to_string(prewarms_.load()) + "\n";
   out += "# TYPE privcast_machine_starts_total counter\nprivcast_machine_starts_total " +
          std::to_string(starts_.load()) + "\n";
   return out;

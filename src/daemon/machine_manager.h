@@ -89,6 +89,9 @@ class MachineManager final : public proxy::MachineWaker, public proxy::MachineSt
   void Wake(const std::string& machine_id, uint16_t internal_port, proxy::Poster* reply_to,
             std::function<void(Status)> done) override;
   void Stop(const std::string& machine_id, bool suspend, const std::string& reason) override;
+  // DNS pre-warm: `<app>.flycast` was resolved and nothing runs: start the nearest stopped or
+  // suspended machine now (any thread; returns at once).
+  void Prewarm(const std::string& app);
 
   // Blocking calls for the API backend (any thread except the control thread).
   Result<DeployOutcome> Deploy(const store::App& app, const store::Release& release, bool ha);
@@ -175,7 +178,7 @@ class MachineManager final : public proxy::MachineWaker, public proxy::MachineSt
   std::map<std::string, std::string> readiness_;  // machine id → "ready" | warning text
 
   // metrics (control thread writes, any thread reads)
-  std::atomic<uint64_t> wakes_{0}, wake_failures_{0}, autostops_{0}, starts_{0};
+  std::atomic<uint64_t> wakes_{0}, wake_failures_{0}, autostops_{0}, starts_{0}, prewarms_{0};
 };
 
 }  // namespace privcast::daemon
