@@ -440,7 +440,8 @@ void Loader::Root(const toml::table& root) {
   int64_t kill_ms = 0;
   if (Duration(root, "kill_timeout", "", 1000, &kill_ms, &kt)) {
     if (kill_ms > kMaxKillTimeoutMs) {
-      Expected(*kt, "kill_timeout", "at most 300s");
+      Err(kt->source(), "kill_timeout",
+          "expected at most 300s, got " + FormatDurationMs(kill_ms));
     } else {
       c.kill_timeout_ms = kill_ms;
     }
