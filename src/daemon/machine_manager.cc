@@ -18,10 +18,6 @@ std::string Ms(Duration d) {
   std::snprintf(buf, sizeof buf, "%.1f", std::chrono::duration<double, std::milli>(d).count());
   return buf;
 }
-bool IsWildcardOrLink(const Listener& l, const Machine& m) {
-  return l.address == "0.0.0.0" || l.address == "::" || l.address == "*" ||
-         l.address == addr::V4ToString(addr::LinkV4Machine(m.link_slot));
-}
 }  // namespace
 
 const AppPlan::Group* AppPlan::FindGroup(const std::string& name) const {
@@ -105,6 +101,7 @@ void MachineManager::Shutdown() {
     rt.waiters.clear();
   }
   runtime_->Detach();
+  runtime_->TeardownHost();
 }
 
 void MachineManager::NotifyStoreChanged() {
@@ -518,7 +515,7 @@ void MachineManager::ProbeTick() {
         std::string only6pn;
         for (const auto& l : ls.value()) {
           if (l.port != p) continue;
-          if (IsWildcardOrLink(l, m)) ok = true;
+          if (l.reachable) ok = true;
           else only6pn = "[" + l.address + "]:" + std::to_string(p);
         }
         if (ok) {

@@ -42,8 +42,9 @@ struct LaunchPlan {
 };
 
 struct Listener {
-  std::string address;  // "0.0.0.0", "::", "fdaa:…"
+  std::string address;     // "0.0.0.0", "::", "fdaa:…"
   uint16_t port = 0;
+  bool reachable = false;  // the proxy (over the machine's IPv4 link) can connect to it
 };
 
 struct ExitInfo {
@@ -56,7 +57,8 @@ class MachineRuntime {
  public:
   virtual ~MachineRuntime() = default;
 
-  // Host plumbing (once at start; torn down on clean shutdown).
+  // Host plumbing (once at start). TeardownHost (clean shutdown) removes the nftables table;
+  // links and routes stay for the machines that keep running.
   virtual Status SetupHost() = 0;
   virtual void TeardownHost() = 0;
   virtual Status AddFlycast(const Ip6& a) = 0;

@@ -6,7 +6,10 @@
 
 #include "common/log.h"
 #include "daemon/cgroup_mounts.h"
+#include "netns/firewall.h"
 #include "netns/host_network.h"
+#include "netns/listener_probe.h"
+#include "netns/netns.h"
 #include "netns/machine_network.h"
 #include "netns/net_ops.h"
 #include "supervisor/launch.h"
@@ -23,6 +26,9 @@ struct LinuxRuntime::Impl {
   std::mutex cb_mu;
   std::function<void(const ExitInfo&)> exit_cb;
   std::set<std::string> networks_ready;  // machine ids whose netns exists
+  std::unique_ptr<netns::Firewall> firewall;
+  std::unordered_map<std::string, uint32_t> slots;  // machine id → link slot
+  std::unordered_map<std::string, std::pair<netns::ListenerProbe, uint32_t>> probes;  // id → (probe, link slot)
 
   void OnEvent(const supervisor::MachineEvent& ev) {
     ExitInfo e;
@@ -110,18 +116,36 @@ Result<std::unique_ptr<LinuxRuntime>> LinuxRuntime::Create(const LinuxRuntimeOpt
 Status LinuxRuntime::SetupHost() { return impl_->host->Setup(); }
 
 void LinuxRuntime::TeardownHost() {
-  auto st = impl_->host->Teardown();
-  if (!st.ok()) log::Warn("daemon", "host network teardown", {{"error", st.message()}});
+  if (impl_->firewall) {
+    auto fw = impl_->firewall->Remove();
+    if (!fw.ok()) log::Warn("daemon", "firewall removal", {{"error", fw.message()}});
+  }
+  // privcast0, its addresses and the unreachable routes stay: machines keep running across
+  // a daemon restart and the next privcastd adopts them (Setup is idempotent).
 }
 
 Status LinuxRuntime::AddFlycast(const Ip6& a) { return impl_->host->AddFlycastAddress(a); }
 Status LinuxRuntime::RemoveFlycast(const Ip6& a) { return impl_->host->RemoveFlycastAddress(a); }
 
-Status LinuxRuntime::SyncFirewall(const store::StateView& /*state*/) {
-  return Status::Ok();  // FIREWALL: filled in when netns/firewall.h lands
+Status LinuxRuntime::SyncFirewall(const store::StateView& state) {
+  if (!impl_->opts.firewall) return Status::Ok();
+  if (!impl_->firewall) {
+    auto fw = netns::Firewall::Create();
+    if (!fw.ok()) return fw.status();
+    impl_->firewall = std::move(fw).value();
+  }
+  netns::FirewallState fs;
+  for (const auto& n : state.networks) fs.networks.insert(n.net32);
+  for (const auto& m : state.machines)
+    if (m.host_id == impl_->opts.host_id)
+      fs.machine_ifs[netns::MachineNetwork::HostIfName(m.link_slot)] = m.net32;
+  for (const auto& ip : state.ips)
+    if (auto a = Ip6::Parse(ip.address)) fs.flycast.insert(*a);
+  return impl_->firewall->Apply(fs);
 }
 
 Status LinuxRuntime::EnsureNetwork(const store::Machine& m) {
+  impl_->slots[m.id] = m.link_slot;
   if (impl_->networks_ready.count(m.id)) return Status::Ok();
   struct stat sb;
   std::string path = impl_->machines->NetnsPath(m.id);
@@ -167,10 +191,13 @@ Status LinuxRuntime::Destroy(const store::Machine& m) {
   auto st = impl_->sup->Destroy(m.id, /*force=*/true);
   if (!st.ok()) return st;
   impl_->networks_ready.erase(m.id);
+  impl_->probes.erase(m.id);
+  impl_->slots.erase(m.id);
   return impl_->machines->Teardown(m.id, m.link_slot);
 }
 
 Result<bool> LinuxRuntime::Adopt(const LaunchPlan& plan) {
+  impl_->slots[plan.machine.id] = plan.machine.link_slot;
   auto r = impl_->sup->Adopt(impl_->SpecFor(plan));
   if (!r.ok()) return r.status();
   if (r->outcome == supervisor::AdoptOutcome::kAdopted) return true;
@@ -178,8 +205,27 @@ Result<bool> LinuxRuntime::Adopt(const LaunchPlan& plan) {
   return false;
 }
 
-Result<std::vector<Listener>> LinuxRuntime::Listeners(const std::string& /*id*/) {
-  return std::vector<Listener>{};  // PROBE: filled in when netns listener probe lands
+Result<std::vector<Listener>> LinuxRuntime::Listeners(const std::string& id) {
+  auto it = impl_->probes.find(id);
+  if (it == impl_->probes.end()) {
+    auto ns = netns::Open(impl_->machines->NetnsPath(id));
+    if (!ns.ok()) return ns.status();
+    auto probe = netns::ListenerProbe::Open(ns->get());
+    if (!probe.ok()) return probe.status();
+    uint32_t slot = 0;
+    auto d = impl_->slots.find(id);
+    if (d != impl_->slots.end()) slot = d->second;
+    it = impl_->probes.emplace(id, std::make_pair(std::move(probe).value(), slot)).first;
+  }
+  auto ls = it->second.first.List();
+  if (!ls.ok()) {
+    impl_->probes.erase(it);
+    return ls.status();
+  }
+  netns::IpAddr link = netns::IpAddr::V4(addr::LinkV4Machine(it->second.second));
+  std::vector<Listener> out;
+  for (const auto& l : ls.value()) out.push_back({l.addr.ToString(), l.port, l.ReachableOverV4(link)});
+  return out;
 }
 
 std::string LinuxRuntime::LogPath(const std::string& id) { return impl_->opts.logs_dir + "/" + id + ".log"; }
