@@ -201,8 +201,11 @@ ParseResult ScanHead(std::string_view d, HeadScanState* st, size_t limit, uint16
                      CheckStart&& check_start_line) {
   size_t i = st->scanned;
   const char* base = d.data();
-  while (i < d.size()) {
-    const void* lf = std::memchr(base + i, '\n', d.size() - i);
+  // Never look past the limit: a one-shot parse and a byte-by-byte one then see the same
+  // bytes and reach the same verdict.
+  const size_t scan_end = d.size() < limit ? d.size() : limit;
+  while (i < scan_end) {
+    const void* lf = std::memchr(base + i, '\n', scan_end - i);
     if (lf == nullptr) break;
     size_t p = static_cast<size_t>(static_cast<const char*>(lf) - base);
     if (p == 0 || base[p - 1] != '\r') return Err(too_large == 431 ? 400 : 502, "bare LF");
@@ -214,7 +217,6 @@ ParseResult ScanHead(std::string_view d, HeadScanState* st, size_t limit, uint16
         continue;
       }
       st->scanned = i;
-      if (i > limit) return Err(too_large, "head too large");
       ParseResult r;
       r.status = ParseStatus::kDone;
       r.consumed = i;
@@ -226,12 +228,11 @@ ParseResult ScanHead(std::string_view d, HeadScanState* st, size_t limit, uint16
       if (r.error()) return r;
     }
   }
-  st->scanned = d.size();
-  if (d.size() >= limit) return Err(too_large, "head too large");
+  st->scanned = scan_end;
   if (!st->seen_line) {
     // Reject obvious garbage (TLS handshakes, binary) before the first line ends: the
     // start line must begin with a token (method or "HTTP").
-    size_t n = d.size() - st->start;
+    size_t n = scan_end - st->start;
     if (n > 32) n = 32;
     for (size_t k = 0; k < n; ++k) {
       char c = base[st->start + k];
@@ -240,6 +241,7 @@ ParseResult ScanHead(std::string_view d, HeadScanState* st, size_t limit, uint16
       if (!Is(c, kTok) && c != '/') return Err(too_large == 431 ? 400 : 502, "invalid start line");
     }
   }
+  if (d.size() >= limit) return Err(too_large, "head too large");
   return ParseResult{};
 }
 
