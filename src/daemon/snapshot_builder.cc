@@ -65,6 +65,8 @@ Snapshot BuildSnapshot(const store::StateView& state, uint32_t local_host_id,
     auto app = s.app_by_name.find(m.app);
     if (app == s.app_by_name.end()) continue;  // orphan record: ignore for routing
     if (m.state == store::MachineState::kDestroyed || m.state == store::MachineState::kDestroying) continue;
+    // Throwaway machines (machine run --shell / --rm) are clients, never backends.
+    if (m.auto_destroy) continue;
     MachineView mv;
     mv.index = static_cast<uint32_t>(s.machines.size());
     mv.id = m.id;

@@ -1,0 +1,376 @@
+// MachineManager against a FakeRuntime and a real (in-memory SQLite) Registry: the
+// reconcile, wake, stop, deploy and failure paths, synchronised on the control loop.
+#include "daemon/machine_manager.h"
+
+#include <gtest/gtest.h>
+
+#include <deque>
+#include <future>
+#include <mutex>
+
+#include "fake_runtime.h"
+#include "store/registry.h"
+#include "store/store.h"
+
+namespace privcast::daemon {
+namespace {
+
+using store::MachineState;
+
+// Runs posted closures when the test drains it (the "worker" side of a wake).
+class QueuePoster final : public proxy::Poster {
+ public:
+  void Post(std::function<void()> fn) override {
+    std::lock_guard<std::mutex> l(mu_);
+    q_.push_back(std::move(fn));
+  }
+  int Drain() {
+    std::deque<std::function<void()>> q;
+    {
+      std::lock_guard<std::mutex> l(mu_);
+      q.swap(q_);
+    }
+    for (auto& f : q) f();
+    return static_cast<int>(q.size());
+  }
+
+ private:
+  std::mutex mu_;
+  std::deque<std::function<void()>> q_;
+};
+
+AppPlan TestPlan(bool services = true) {
+  AppPlan p;
+  AppPlan::Group g;
+  g.name = "app";
+  g.command = "sleep 1000";
+  g.has_services = services;
+  if (services) g.internal_ports = {8080};
+  p.groups.push_back(g);
+  ServiceSpec s;
+  s.internal_port = 8080;
+  s.auto_start = true;
+  if (services) p.info.services.push_back(s);
+  p.info.kill_signal = 15;
+  return p;
+}
+
+class ManagerTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    auto st = store::OpenSqliteStore({":memory:"});
+    ASSERT_TRUE(st.ok()) << st.status().ToString();
+    store_ = std::move(st).value();
+    registry_ = std::make_unique<store::Registry>(store_.get(), &clock_);
+    auto host = registry_->Bootstrap("ams", "test");
+    ASSERT_TRUE(host.ok()) << host.status().ToString();
+    host_ = host.value();
+    ManagerOptions mo;
+    mo.host_id = host_.id;
+    mo.region = "ams";
+    mo.wake_timeout = std::chrono::seconds(5);
+    mo.deploy_wait = std::chrono::milliseconds(500);
+    mo.probe_interval = std::chrono::microseconds(100);
+    manager_ = std::make_unique<MachineManager>(
+        registry_.get(), &rt_, &loop_, nullptr, &clock_, mo,
+        [this](const store::Release&) -> Result<AppPlan> { return plan_; },
+        [this](SnapshotPtr s) {
+          std::lock_guard<std::mutex> l(mu_);
+          last_ = s;
+        });
+    loop_.Start();
+    Status s;
+    loop_.RunSync([&] { s = manager_->Start(); });
+    ASSERT_TRUE(s.ok()) << s.ToString();
+  }
+  void TearDown() override {
+    loop_.RunSync([&] { manager_->Shutdown(); });
+    loop_.Stop();
+  }
+
+  store::App MakeApp(const std::string& name) {
+    auto a = registry_->CreateApp(name, std::nullopt, std::nullopt);
+    EXPECT_TRUE(a.ok()) << a.status().ToString();
+    return a.value();
+  }
+  store::Release Release(const std::string& app) {
+    auto r = registry_->CreateRelease(app, "{}", "app = \"" + app + "\"\n");
+    EXPECT_TRUE(r.ok()) << r.status().ToString();
+    return r.value();
+  }
+  store::Machine Get(const std::string& id) {
+    auto m = registry_->GetMachine(id);
+    EXPECT_TRUE(m.ok()) << m.status().ToString();
+    return m.ok() ? m.value() : store::Machine{};
+  }
+  // Waits on the control loop until pred holds (bounded; each round is one loop turn).
+  bool Until(const std::function<bool()>& pred) {
+    for (int i = 0; i < 20000; ++i) {
+      bool ok = false;
+      loop_.RunSync([&] { ok = pred(); });
+      if (ok) return true;
+    }
+    return false;
+  }
+  void Sync() { loop_.RunSync([] {}); }
+
+  FakeClock clock_;
+  std::unique_ptr<store::Store> store_;
+  std::unique_ptr<store::Registry> registry_;
+  store::Host host_;
+  FakeRuntime rt_;
+  ControlLoop loop_;
+  AppPlan plan_ = TestPlan();
+  std::unique_ptr<MachineManager> manager_;
+  std::mutex mu_;
+  SnapshotPtr last_;
+};
+
+TEST_F(ManagerTest, DeployCreatesTwoMachinesPerServiceGroupAndStartsThem) {
+  auto app = MakeApp("web");
+  auto out = manager_->Deploy(app, Release("web"), /*ha=*/true);
+  ASSERT_TRUE(out.ok()) << out.status().ToString();
+  ASSERT_EQ(out->machines.size(), 2u);
+  EXPECT_TRUE(out->warnings.empty()) << out->warnings[0];
+  for (const auto& m : out->machines) {
+    EXPECT_EQ(Get(m.id).state, MachineState::kStarted);
+    EXPECT_EQ(rt_.launches[m.id], 1);
+    EXPECT_EQ(m.process_group, "app");
+  }
+  EXPECT_EQ(rt_.last_plan.shell_command, "sleep 1000");
+}
+
+TEST_F(ManagerTest, DeployWithoutHaCreatesOne) {
+  auto app = MakeApp("solo");
+  auto out = manager_->Deploy(app, Release("solo"), /*ha=*/false);
+  ASSERT_TRUE(out.ok());
+  EXPECT_EQ(out->machines.size(), 1u);
+}
+
+TEST_F(ManagerTest, DeployWarnsWhenAppListensOnlyOn6pn) {
+  rt_.listen_on_launch = false;
+  auto app = MakeApp("sixpn");
+  // Make every launched machine listen on its 6PN address only.
+  loop_.RunSync([&] {});
+  auto rel = Release("sixpn");
+  std::thread t([&] {
+    // The fake gets its listener once the machine exists (as a real app would bind later).
+    for (int i = 0; i < 2000; ++i) {
+      bool done = false;
+      loop_.RunSync([&] {
+        for (auto& [id, n] : rt_.launches) {
+          (void)n;
+          rt_.listeners[id] = {{"fdaa:1:2:0:3:4:5:2", 8080, false}};
+          done = true;
+        }
+      });
+      if (done) return;
+      std::this_thread::yield();
+    }
+  });
+  auto out = manager_->Deploy(app, rel, false);
+  t.join();
+  ASSERT_TRUE(out.ok());
+  ASSERT_EQ(out->warnings.size(), 1u);
+  EXPECT_NE(out->warnings[0].find("listens on [fdaa:1:2:0:3:4:5:2]:8080 only"), std::string::npos) << out->warnings[0];
+  EXPECT_NE(out->warnings[0].find("0.0.0.0:8080"), std::string::npos);
+}
+
+TEST_F(ManagerTest, WakeStartsStoppedMachineAndCoalescesConcurrentWakes) {
+  auto app = MakeApp("wake");
+  auto out = manager_->Deploy(app, Release("wake"), false);
+  ASSERT_TRUE(out.ok());
+  std::string id = out->machines[0].id;
+  // Stop it for real first (autostop path).
+  manager_->Stop(id, false, "idle 300s");
+  ASSERT_TRUE(Until([&] { return !rt_.stops.empty(); }));
+  EXPECT_EQ(rt_.last_stop_signal, 15);  // kill_signal from the release
+  rt_.Exit(id, 0);
+  ASSERT_TRUE(Until([&] { return Get(id).state == MachineState::kStopped; }));
+
+  rt_.listen_on_launch = false;  // the app needs a moment to listen
+  QueuePoster poster;
+  int ok = 0, failed = 0;
+  for (int i = 0; i < 5; ++i)
+    manager_->Wake(id, 8080, &poster, [&](Status st) { st.ok() ? ++ok : ++failed; });
+  ASSERT_TRUE(Until([&] { return rt_.running.count(id) > 0; }));
+  Sync();
+  poster.Drain();
+  EXPECT_EQ(ok, 0) << "answered before the app listened";
+  EXPECT_EQ(rt_.launches[id], 2);  // one deploy launch + exactly one wake launch
+  loop_.RunSync([&] { rt_.listeners[id] = {{"0.0.0.0", 8080, true}}; });
+  ASSERT_TRUE(Until([&] { return poster.Drain() > 0 || ok > 0; }));
+  poster.Drain();
+  EXPECT_EQ(ok, 5);
+  EXPECT_EQ(failed, 0);
+  EXPECT_EQ(Get(id).state, MachineState::kStarted);
+  EXPECT_EQ(rt_.launches[id], 2);
+}
+
+TEST_F(ManagerTest, WakeOfReadyMachineAnswersAtOnce) {
+  auto app = MakeApp("ready");
+  auto out = manager_->Deploy(app, Release("ready"), false);
+  ASSERT_TRUE(out.ok());
+  QueuePoster poster;
+  int ok = 0;
+  manager_->Wake(out->machines[0].id, 8080, &poster, [&](Status st) { ok += st.ok(); });
+  Sync();
+  poster.Drain();
+  EXPECT_EQ(ok, 1);
+}
+
+TEST_F(ManagerTest, FailedLaunchFailsWaitersAndLeavesMachineStopped) {
+  auto app = MakeApp("broken");
+  auto out = manager_->Deploy(app, Release("broken"), false);
+  ASSERT_TRUE(out.ok());
+  std::string id = out->machines[0].id;
+  manager_->Stop(id, false, "idle");
+  ASSERT_TRUE(Until([&] { return !rt_.stops.empty(); }));
+  rt_.Exit(id, 0);
+  ASSERT_TRUE(Until([&] { return Get(id).state == MachineState::kStopped; }));
+  rt_.fail_launch = true;
+  QueuePoster poster;
+  Status got;
+  bool called = false;
+  manager_->Wake(id, 8080, &poster, [&](Status st) {
+    got = st;
+    called = true;
+  });
+  ASSERT_TRUE(Until([&] { return poster.Drain() > 0 || called; }));
+  EXPECT_FALSE(got.ok());
+  EXPECT_NE(got.message().find("injected launch failure"), std::string::npos);
+  EXPECT_EQ(Get(id).state, MachineState::kStopped);
+}
+
+TEST_F(ManagerTest, WakeTimesOutWhenAppNeverListens) {
+  auto app = MakeApp("deaf");
+  rt_.listen_on_launch = false;
+  auto out = manager_->Deploy(app, Release("deaf"), false);
+  ASSERT_TRUE(out.ok());
+  ASSERT_EQ(out->warnings.size(), 1u);  // deploy says it is not listening
+  QueuePoster poster;
+  Status got;
+  bool called = false;
+  manager_->Wake(out->machines[0].id, 8080, &poster, [&](Status st) {
+    got = st;
+    called = true;
+  });
+  Sync();
+  clock_.Advance(std::chrono::seconds(6));  // past wake_timeout
+  ASSERT_TRUE(Until([&] { return poster.Drain() > 0 || called; }));
+  EXPECT_EQ(got.code(), Code::kUnavailable);
+}
+
+TEST_F(ManagerTest, WakeWhileStoppingStartsAgainAfterExit) {
+  auto app = MakeApp("race");
+  auto out = manager_->Deploy(app, Release("race"), false);
+  ASSERT_TRUE(out.ok());
+  std::string id = out->machines[0].id;
+  manager_->Stop(id, false, "idle");
+  ASSERT_TRUE(Until([&] { return Get(id).state == MachineState::kStopping; }));
+  QueuePoster poster;
+  int ok = 0;
+  manager_->Wake(id, 8080, &poster, [&](Status st) { ok += st.ok(); });
+  Sync();
+  rt_.Exit(id, 0);
+  ASSERT_TRUE(Until([&] { return poster.Drain() > 0 || ok > 0; }));
+  EXPECT_EQ(ok, 1);
+  EXPECT_EQ(Get(id).state, MachineState::kStarted);
+}
+
+TEST_F(ManagerTest, AutostopNeverStopsAMachineSomeoneWaitsFor) {
+  auto app = MakeApp("busy");
+  rt_.listen_on_launch = false;
+  auto out = manager_->Deploy(app, Release("busy"), false);
+  ASSERT_TRUE(out.ok());
+  std::string id = out->machines[0].id;
+  QueuePoster poster;
+  manager_->Wake(id, 8080, &poster, [](Status) {});
+  Sync();
+  manager_->Stop(id, false, "idle");
+  Sync();
+  EXPECT_TRUE(rt_.stops.empty());
+  EXPECT_EQ(Get(id).state, MachineState::kStarted);
+}
+
+TEST_F(ManagerTest, SuspendAndResumeThroughWake) {
+  auto app = MakeApp("susp");
+  auto out = manager_->Deploy(app, Release("susp"), false);
+  ASSERT_TRUE(out.ok());
+  std::string id = out->machines[0].id;
+  manager_->Stop(id, /*suspend=*/true, "idle");
+  ASSERT_TRUE(Until([&] { return Get(id).state == MachineState::kSuspended; }));
+  EXPECT_TRUE(rt_.IsSuspended(id));
+  QueuePoster poster;
+  int ok = 0;
+  manager_->Wake(id, 8080, &poster, [&](Status st) { ok += st.ok(); });
+  ASSERT_TRUE(Until([&] { return poster.Drain() > 0 || ok > 0; }));
+  EXPECT_EQ(ok, 1);
+  EXPECT_EQ(rt_.resumes, 1);
+  EXPECT_EQ(Get(id).state, MachineState::kStarted);
+}
+
+TEST_F(ManagerTest, PrewarmStartsOneStoppedMachine) {
+  auto app = MakeApp("warm");
+  auto out = manager_->Deploy(app, Release("warm"), true);
+  ASSERT_TRUE(out.ok());
+  for (const auto& m : out->machines) {
+    manager_->Stop(m.id, false, "idle");
+    ASSERT_TRUE(Until([&] { return Get(m.id).state == MachineState::kStopping; }));
+    rt_.Exit(m.id, 0);
+    ASSERT_TRUE(Until([&] { return Get(m.id).state == MachineState::kStopped; }));
+  }
+  manager_->Prewarm("warm");
+  ASSERT_TRUE(Until([&] {
+    int started = 0;
+    for (const auto& m : out->machines) started += Get(m.id).state == MachineState::kStarted;
+    return started == 1;
+  }));
+  manager_->Prewarm("warm");  // something runs now: no second start
+  Sync();
+  int started = 0;
+  for (const auto& m : out->machines) started += Get(m.id).state == MachineState::kStarted;
+  EXPECT_EQ(started, 1);
+}
+
+TEST_F(ManagerTest, DestroyRemovesRuntimeAndRecord) {
+  auto app = MakeApp("gone");
+  auto out = manager_->Deploy(app, Release("gone"), false);
+  ASSERT_TRUE(out.ok());
+  std::string id = out->machines[0].id;
+  auto t = registry_->TransitionMachine(id, {}, MachineState::kDestroying, "test");
+  ASSERT_TRUE(t.ok());
+  manager_->NotifyStoreChanged();
+  ASSERT_TRUE(Until([&] { return rt_.destroyed.count(id) > 0; }));
+  EXPECT_FALSE(registry_->GetMachine(id).ok());
+}
+
+TEST_F(ManagerTest, UnexpectedExitMarksStoppedAndSnapshotFollows) {
+  auto app = MakeApp("crash");
+  auto out = manager_->Deploy(app, Release("crash"), false);
+  ASSERT_TRUE(out.ok());
+  std::string id = out->machines[0].id;
+  rt_.Exit(id, 3);
+  ASSERT_TRUE(Until([&] { return Get(id).state == MachineState::kStopped; }));
+  EXPECT_NE(Get(id).last_event.find("exited with code 3"), std::string::npos) << Get(id).last_event;
+  SnapshotPtr snap = manager_->snapshot();
+  ASSERT_TRUE(snap);
+  auto it = snap->machine_by_id.find(id);
+  ASSERT_NE(it, snap->machine_by_id.end());
+  EXPECT_EQ(snap->machines[it->second].state, MachineRunState::kStopped);
+}
+
+TEST_F(ManagerTest, FlycastAddressesFollowTheStore) {
+  MakeApp("fly");
+  auto ip = registry_->AllocateFlycast("fly", std::nullopt, std::nullopt);
+  ASSERT_TRUE(ip.ok());
+  manager_->NotifyStoreChanged();
+  ASSERT_TRUE(Until([&] { return rt_.flycast.count(ip->address) > 0; }));
+  ASSERT_TRUE(registry_->ReleaseIp("fly", ip->address).ok());
+  manager_->NotifyStoreChanged();
+  ASSERT_TRUE(Until([&] { return rt_.flycast.count(ip->address) == 0; }));
+  EXPECT_GT(rt_.firewall_syncs, 0);
+}
+
+}  // namespace
+}  // namespace privcast::daemon

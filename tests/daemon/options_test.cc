@@ -1,0 +1,53 @@
+#include "daemon/options.h"
+
+#include <gtest/gtest.h>
+
+namespace privcast::daemon {
+namespace {
+
+std::optional<DaemonOptions> Parse(std::vector<std::string> args, int* code) {
+  args.insert(args.begin(), "privcastd");
+  std::vector<char*> argv;
+  for (auto& a : args) argv.push_back(a.data());
+  return ParseDaemonArgs(static_cast<int>(argv.size()), argv.data(), code);
+}
+
+TEST(OptionsTest, DefaultsAndFlags) {
+  int code = -1;
+  auto o = Parse({}, &code);
+  ASSERT_TRUE(o);
+  EXPECT_EQ(o->data_dir, "/var/lib/privcast");
+  EXPECT_EQ(o->api_socket_path(), "/run/privcast/privcastd.sock");
+  o = Parse({"--data-dir", "/tmp/x", "--region", "fra", "--api", "unix:/tmp/a.sock", "--autostop-idle", "2s",
+             "--autostop-interval", "250ms"},
+            &code);
+  ASSERT_TRUE(o);
+  EXPECT_EQ(o->region, "fra");
+  EXPECT_EQ(o->api_socket_path(), "/tmp/a.sock");
+  EXPECT_EQ(o->autostop_idle.count(), 2000);
+  EXPECT_EQ(o->autostop_interval.count(), 250);
+}
+
+TEST(OptionsTest, UsageErrorsExit2) {
+  int code = 0;
+  EXPECT_FALSE(Parse({"--region", "AMSTERDAM"}, &code));
+  EXPECT_EQ(code, 2);
+  EXPECT_FALSE(Parse({"--api", "tcp:1.2.3.4"}, &code));
+  EXPECT_EQ(code, 2);
+  EXPECT_FALSE(Parse({"--autostop-idle", "soon"}, &code));
+  EXPECT_EQ(code, 2);
+  EXPECT_FALSE(Parse({"--no-such-flag"}, &code));
+  EXPECT_EQ(code, 2);
+}
+
+TEST(OptionsTest, Durations) {
+  EXPECT_EQ(ParseDuration("90s")->count(), 90000);
+  EXPECT_EQ(ParseDuration("5m")->count(), 300000);
+  EXPECT_EQ(ParseDuration("7")->count(), 7000);
+  EXPECT_FALSE(ParseDuration("").ok());
+  EXPECT_FALSE(ParseDuration("1d").ok());
+  EXPECT_FALSE(ParseDuration("99999999999999s").ok());
+}
+
+}  // namespace
+}  // namespace privcast::daemon

@@ -1,0 +1,72 @@
+#include "daemon/snapshot_builder.h"
+
+#include <gtest/gtest.h>
+
+namespace privcast::daemon {
+namespace {
+
+TEST(SnapshotBuilderTest, IndexesAppsMachinesAndFlycast) {
+  store::StateView st;
+  st.revision = 7;
+  st.networks.push_back({"personal", "default", 0x11, true, 0});
+  st.networks.push_back({"other", "default", 0x22, true, 0});
+  st.apps.push_back({"web", "personal", "default", 0, 1});
+  store::Machine m;
+  m.id = "0123456789abcd";
+  m.app = "web";
+  m.net32 = 0x11;
+  m.host_id = 5;
+  m.machine32 = 9;
+  m.link_slot = 3;
+  m.region = "ams";
+  m.state = store::MachineState::kStarted;
+  st.machines.push_back(m);
+  store::IpAssignment a;
+  a.address = addr::FlycastAddress(0x22, 1).ToString();
+  a.app = "web";
+  a.net32 = 0x22;
+  st.ips.push_back(a);
+  st.current_releases.push_back({"web", 1, "{}", "", 0});
+  Snapshot s = BuildSnapshot(st, 5, "ams", [](const store::Release&) -> Result<ReleaseInfo> {
+    ReleaseInfo i;
+    i.services.push_back(ServiceSpec{});
+    i.kill_signal = 15;
+    return i;
+  });
+  EXPECT_EQ(s.revision, 7);
+  const AppView* app = s.FindApp("web");
+  ASSERT_NE(app, nullptr);
+  EXPECT_EQ(app->net32, 0x11u);
+  EXPECT_EQ(app->services.size(), 1u);
+  ASSERT_EQ(app->machines.size(), 1u);
+  const MachineView& mv = s.machines[app->machines[0]];
+  EXPECT_EQ(mv.six_pn, addr::SixPnAddress(0x11, 5, 9));
+  EXPECT_EQ(mv.link_v4, addr::LinkV4Machine(3));
+  EXPECT_EQ(mv.kill_signal, 15);
+  EXPECT_EQ(mv.state, MachineRunState::kStarted);
+  const FlycastEntry* f = s.FindFlycast(addr::FlycastAddress(0x22, 1));
+  ASSERT_NE(f, nullptr);
+  EXPECT_EQ(f->net32, 0x22u);  // admitted from the network it was allocated on
+  EXPECT_EQ(s.apps[f->app_index].name, "web");
+}
+
+TEST(SnapshotBuilderTest, BadReleaseKeepsAddressesButNoServices) {
+  store::StateView st;
+  st.networks.push_back({"personal", "default", 0x11, true, 0});
+  st.apps.push_back({"web", "personal", "default", 0, 1});
+  store::IpAssignment a;
+  a.address = addr::FlycastAddress(0x11, 1).ToString();
+  a.app = "web";
+  a.net32 = 0x11;
+  st.ips.push_back(a);
+  st.current_releases.push_back({"web", 1, "garbage", "", 0});
+  Snapshot s = BuildSnapshot(st, 5, "ams", [](const store::Release&) -> Result<ReleaseInfo> {
+    return InvalidArgument("bad");
+  });
+  ASSERT_NE(s.FindApp("web"), nullptr);
+  EXPECT_TRUE(s.FindApp("web")->services.empty());
+  EXPECT_NE(s.FindFlycast(addr::FlycastAddress(0x11, 1)), nullptr);
+}
+
+}  // namespace
+}  // namespace privcast::daemon
