@@ -1,0 +1,19 @@
+#include "proxy/balancer.h"
+
+#include <algorithm>
+
+namespace privcast::proxy {
+
+bool ServesService(const MachineView& m, const ServiceSpec& svc) {
+  if (svc.processes.empty()) return true;
+  return std::find(svc.processes.begin(), svc.processes.end(), m.process_group) != svc.processes.end();
+}
+
+int TierOf(const Snapshot& snap, const MachineView& m, const RoutingHints& hints) {
+  if (!hints.prefer_instance.empty() && m.id == hints.prefer_instance) return 0;
+  if (!hints.prefer_region.empty() && m.region == hints.prefer_region) return 1;
+  if (m.region == snap.local_region) return 2;
+  return 3;
+}
+
+}  // namespace privcast::proxy

@@ -1,0 +1,116 @@
+// EventLoop: one raw-epoll loop, owned by exactly one worker thread (docs/adr/0001-event-loop.md).
+//
+// Ownership: the loop does not own handlers; whoever registers an fd keeps the handler alive
+// until it calls Del(). Handlers that die while an epoll batch is being dispatched must go
+// through Defer() (their memory is freed after the batch), so a stale event pointer from the
+// same batch never reaches freed memory.
+//
+// Thread-safety: everything except Post() and Stop() is loop-thread only. Post() is the Poster
+// seam (proxy/waker.h): an eventfd plus a mutex-protected queue; closures run on the loop
+// thread between event batches, in FIFO order.
+//
+// Timers: a binary heap keyed by deadline drives the epoll timeout. Cancel is O(1) (lazy: the
+// entry is dropped when it reaches the top). Connection timeouts that re-arm per request use
+// their own deadline field and one heap entry (see Conn), so the heap sees no per-request churn.
+#pragma once
+
+#include <sys/epoll.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <mutex>
+#include <queue>
+#include <unordered_map>
+#include <vector>
+
+#include "common/clock.h"
+#include "common/fd.h"
+#include "common/result.h"
+#include "proxy/waker.h"
+
+namespace privcast::proxy {
+
+class EventHandler {
+ public:
+  virtual ~EventHandler() = default;
+  virtual void OnEvents(uint32_t events) = 0;
+};
+
+class EventLoop final : public Poster {
+ public:
+  EventLoop();
+  ~EventLoop() override;
+  EventLoop(const EventLoop&) = delete;
+  EventLoop& operator=(const EventLoop&) = delete;
+
+  Status Init();
+
+  // Registration (loop thread). Events are EPOLLIN/EPOLLOUT/EPOLLRDHUP...; level-triggered.
+  bool Add(int fd, uint32_t events, EventHandler* h);
+  bool Modify(int fd, uint32_t events, EventHandler* h);
+  void Del(int fd);
+
+  // Thread-safe: run fn on the loop thread. Closures posted after Stop() still run if the
+  // loop runs again; closures left in the queue when the loop is destroyed are dropped.
+  void Post(std::function<void()> fn) override;
+
+  using TimerId = uint64_t;
+  TimerId AddTimer(MonoTime when, std::function<void()> fn);
+  TimerId AddTimerAfter(Duration d, std::function<void()> fn) { return AddTimer(Now() + d, std::move(fn)); }
+  void CancelTimer(TimerId id);
+  size_t PendingTimers() const { return timer_fns_.size(); }
+
+  // Frees `p` after the current batch (or at once if not dispatching).
+  void Defer(std::function<void()> fn) { deferred_.push_back(std::move(fn)); }
+  // Runs deferred closures now (loop thread, outside a batch; used at teardown).
+  void FlushDeferred() {
+    while (!deferred_.empty()) {
+      auto d = std::move(deferred_);
+      deferred_.clear();
+      for (auto& fn : d) fn();
+    }
+  }
+
+  // Loop-thread time, refreshed once per wakeup (cheap, good enough for timeouts).
+  MonoTime Now() const { return now_; }
+  MonoTime RefreshNow() { return now_ = std::chrono::steady_clock::now(); }
+
+  // Runs until Stop(). Loop thread.
+  void Run();
+  // Thread-safe.
+  void Stop();
+  bool InLoopThread() const;
+
+ private:
+  void RunPosted();
+  void RunTimers();
+  int TimeoutMs();
+
+  struct PostedHandler final : EventHandler {
+    EventLoop* loop;
+    void OnEvents(uint32_t) override { loop->RunPosted(); }
+  };
+  struct TimerEntry {
+    MonoTime when;
+    TimerId id;
+    bool operator>(const TimerEntry& o) const { return when > o.when; }
+  };
+
+  UniqueFd epfd_;
+  UniqueFd evfd_;
+  PostedHandler posted_handler_;
+  std::mutex mu_;
+  std::vector<std::function<void()>> posted_;  // guarded by mu_
+  std::atomic<bool> stop_{false};
+  std::atomic<bool> wake_pending_{false};
+  std::priority_queue<TimerEntry, std::vector<TimerEntry>, std::greater<>> timers_;
+  std::unordered_map<TimerId, std::function<void()>> timer_fns_;
+  TimerId next_timer_ = 1;
+  std::vector<std::function<void()>> deferred_;
+  MonoTime now_ = std::chrono::steady_clock::now();
+  std::atomic<uint64_t> thread_id_{0};
+};
+
+}  // namespace privcast::proxy

@@ -1,0 +1,189 @@
+#include "proxy/health.h"
+
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <future>
+
+#include "common/log.h"
+#include "proxy/proxy_impl.h"
+#include "proxy/worker.h"
+
+namespace privcast::proxy {
+
+struct HealthChecker::Check final : EventHandler {
+  HealthChecker* hc = nullptr;
+  std::shared_ptr<MachineState> st;
+  std::string key;
+  uint32_t link_v4 = 0;
+  uint16_t port = 0;
+  bool http = false;
+  std::string request;  // http check request bytes
+  Duration interval{}, timeout{}, grace{};
+  MonoTime first{};
+  bool passing = true;
+  int fd = -1;
+  bool connected = false;
+  std::string resp;
+  EventLoop::TimerId timer = 0;
+
+  EventLoop& loop() { return hc->w_->loop(); }
+  void Schedule(Duration d) {
+    timer = loop().AddTimerAfter(d, [this] {
+      timer = 0;
+      Run();
+    });
+  }
+  void Run() {
+    int err = 0;
+    fd = ConnectV4(link_v4, port, &err);
+    if (fd < 0) return Done(false);
+    connected = false;
+    resp.clear();
+    loop().Add(fd, EPOLLOUT, this);
+    timer = loop().AddTimerAfter(timeout, [this] {
+      timer = 0;
+      Done(false);
+    });
+  }
+  void OnEvents(uint32_t ev) override {
+    if (!connected) {
+      int err = 0;
+      socklen_t len = sizeof err;
+      ::getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len);
+      if (err || (ev & EPOLLERR)) return Done(false);
+      connected = true;
+      if (!http) return Done(true);
+      if (::send(fd, request.data(), request.size(), MSG_NOSIGNAL) != static_cast<ssize_t>(request.size()))
+        return Done(false);
+      loop().Modify(fd, EPOLLIN, this);
+      return;
+    }
+    char buf[512];
+    ssize_t n = ::recv(fd, buf, sizeof buf, 0);
+    if (n < 0 && errno == EAGAIN) return;
+    if (n > 0) resp.append(buf, static_cast<size_t>(n));
+    if (resp.size() >= 12 || n <= 0) {
+      int status = 0;
+      bool ok = resp.size() >= 12 && std::sscanf(resp.c_str(), "HTTP/1.%*c %d", &status) == 1 && status >= 200 &&
+                status < 400;
+      Done(ok);
+    }
+  }
+  void Done(bool ok) {
+    if (timer) loop().CancelTimer(timer);
+    timer = 0;
+    if (fd >= 0) {
+      loop().Del(fd);
+      ::close(fd);
+      fd = -1;
+    }
+    if (!ok && loop().Now() - first < grace) ok = true;
+    if (ok != passing) {
+      passing = ok;
+      log::Info("proxy", ok ? "health check passing" : "health check failing",
+                {{"app", st->app}, {"machine", st->id}, {"check", key}});
+      hc->proxy_->Emit(st->app, st->id, std::string("health check ") + key + (ok ? " passing" : " failing"));
+    }
+    hc->Recompute(st.get());
+    Schedule(interval);
+  }
+  ~Check() override {
+    if (timer) loop().CancelTimer(timer);
+    if (fd >= 0) {
+      loop().Del(fd);
+      ::close(fd);
+    }
+  }
+};
+
+HealthChecker::HealthChecker(ProxyImpl* proxy, Worker* worker)
+    : proxy_(proxy), w_(worker), alive_(std::make_shared<bool>(true)) {
+  if (auto rs = proxy_->Current()) Update(rs);
+}
+
+HealthChecker::~HealthChecker() {
+  // Checks live on the worker's loop: destroy them there.
+  std::promise<void> done;
+  auto f = done.get_future();
+  w_->loop().Post([this, &done] {
+    checks_.clear();
+    done.set_value();
+  });
+  f.wait();
+}
+
+void HealthChecker::Update(RoutingStatePtr rs) {
+  w_->loop().Post([this, rs] { Apply(rs); });
+}
+
+void HealthChecker::Apply(RoutingStatePtr rs) {
+  std::map<std::string, std::unique_ptr<Check>> next;
+  const Snapshot& snap = *rs->snap;
+  for (const MachineView& m : snap.machines) {
+    const MachineState& ms = *rs->machines[m.index];
+    if (!EffectivelyStarted(m, ms, snap.revision)) continue;
+    const AppView& app = snap.apps[m.app_index];
+    for (size_t si = 0; si < app.services.size(); ++si) {
+      const ServiceSpec& svc = app.services[si];
+      if (!svc.processes.empty() &&
+          std::find(svc.processes.begin(), svc.processes.end(), m.process_group) == svc.processes.end())
+        continue;
+      size_t n = svc.tcp_checks.size() + svc.http_checks.size();
+      for (size_t ci = 0; ci < n; ++ci) {
+        bool http = ci >= svc.tcp_checks.size();
+        std::string key = m.id + "/" + std::to_string(si) + (http ? "/http" : "/tcp") + std::to_string(ci);
+        auto it = checks_.find(key);
+        if (it != checks_.end()) {
+          next.emplace(key, std::move(it->second));
+          continue;
+        }
+        auto c = std::make_unique<Check>();
+        c->hc = this;
+        c->st = rs->machines[m.index];
+        c->key = key;
+        c->link_v4 = m.link_v4;
+        c->port = svc.internal_port;
+        c->http = http;
+        if (http) {
+          const HttpCheckSpec& h = svc.http_checks[ci - svc.tcp_checks.size()];
+          c->interval = std::chrono::milliseconds(h.interval_ms);
+          c->timeout = std::chrono::milliseconds(h.timeout_ms);
+          c->grace = std::chrono::milliseconds(h.grace_period_ms);
+          c->request = h.method + " " + h.path + " HTTP/1.1\r\nHost: " + app.name + ".flycast\r\n";
+          for (auto& [k, v] : h.headers) c->request += k + ": " + v + "\r\n";
+          c->request += "User-Agent: privcast-health\r\nConnection: close\r\n\r\n";
+        } else {
+          const TcpCheckSpec& t = svc.tcp_checks[ci];
+          c->interval = std::chrono::milliseconds(t.interval_ms);
+          c->timeout = std::chrono::milliseconds(t.timeout_ms);
+          c->grace = std::chrono::milliseconds(t.grace_period_ms);
+        }
+        c->first = w_->loop().Now();
+        c->Schedule(Duration(0));
+        next.emplace(key, std::move(c));
+      }
+    }
+  }
+  // Machines whose checks disappeared (stopped, config changed) go back to healthy.
+  for (auto& [key, c] : checks_) {
+    std::string id = key.substr(0, key.find('/'));
+    bool still = false;
+    for (auto& [k2, c2] : next)
+      if (c2->st == c->st) still = true;
+    if (!still) c->st->healthy.store(true);
+  }
+  checks_.swap(next);
+}
+
+void HealthChecker::Recompute(MachineState* st) {
+  bool ok = true;
+  for (auto& [k, c] : checks_)
+    if (c->st.get() == st && !c->passing) ok = false;
+  st->healthy.store(ok, std::memory_order_relaxed);
+}
+
+}  // namespace privcast::proxy

@@ -1,0 +1,40 @@
+// HealthChecker: runs a ServiceSpec's tcp_checks / http_checks against started machines and
+// sets MachineState::healthy, which the balancer reads (unhealthy machines get no traffic).
+// It never restarts anything. A machine is healthy while every check's last result passed
+// (no result yet counts as passing; failures inside grace_period after the machine was first
+// checked are ignored).
+//
+// Threads: Update() from the control thread posts to worker 0's loop; all checks run there as
+// non-blocking sockets with a timer per check. Destroyed before the workers stop.
+#pragma once
+
+#include <map>
+#include <memory>
+#include <string>
+
+#include "proxy/state.h"
+
+namespace privcast::proxy {
+
+class ProxyImpl;
+class Worker;
+
+class HealthChecker {
+ public:
+  HealthChecker(ProxyImpl* proxy, Worker* worker);
+  ~HealthChecker();
+  void Update(RoutingStatePtr rs);  // thread-safe
+
+  struct Check;
+
+ private:
+  void Apply(RoutingStatePtr rs);  // loop thread
+  void Recompute(MachineState* st);
+
+  ProxyImpl* proxy_;
+  Worker* w_;
+  std::shared_ptr<bool> alive_;
+  std::map<std::string, std::unique_ptr<Check>> checks_;  // key: machine id / service / check#
+};
+
+}  // namespace privcast::proxy

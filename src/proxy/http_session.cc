@@ -1,0 +1,769 @@
+#include "proxy/http_session.h"
+
+#include <arpa/inet.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+
+#include "proxy/codec/rewrite.h"
+
+namespace privcast::proxy {
+
+namespace {
+
+const char* Reason(int status) {
+  switch (status) {
+    case 301: return "Moved Permanently";
+    case 400: return "Bad Request";
+    case 408: return "Request Timeout";
+    case 431: return "Request Header Fields Too Large";
+    case 501: return "Not Implemented";
+    case 502: return "Bad Gateway";
+    case 503: return "Service Unavailable";
+    case 505: return "HTTP Version Not Supported";
+    default: return "Error";
+  }
+}
+
+void FormatIp(const sockaddr_in6& a, char* buf, size_t n) {
+  if (IN6_IS_ADDR_V4MAPPED(&a.sin6_addr)) ::inet_ntop(AF_INET, &a.sin6_addr.s6_addr[12], buf, n);
+  else ::inet_ntop(AF_INET6, &a.sin6_addr, buf, n);
+}
+
+// Writes `head` (from offset) then `n2` bytes of `body`; returns bytes written or -1 (errno).
+ssize_t Send2(int fd, const char* p1, size_t n1, const char* p2, size_t n2) {
+  iovec iov[2];
+  int cnt = 0;
+  if (n1) iov[cnt++] = {const_cast<char*>(p1), n1};
+  if (n2) iov[cnt++] = {const_cast<char*>(p2), n2};
+  msghdr mh{};
+  mh.msg_iov = iov;
+  mh.msg_iovlen = cnt;
+  return ::sendmsg(fd, &mh, MSG_NOSIGNAL);
+}
+
+}  // namespace
+
+HttpSession::~HttpSession() {
+  cin_.Release(w->pool());
+  uin_.Release(w->pool());
+  uout_.Release(w->pool());
+  cout_.Release(w->pool());
+  if (w->req_head_owner == this) w->req_head_owner = nullptr;
+}
+
+void HttpSession::Start() {
+  cend_.s = uend_.s = this;
+  uend_.upstream = true;
+  req_parser_ = codec::RequestParser(codec::ParseLimits{w->opts().max_head_bytes, codec::kMaxHeaders});
+  int one = 1;
+  ::setsockopt(cfd.get(), IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  cmask_ = EPOLLIN;
+  w->loop().Add(cfd.get(), cmask_, &cend_);
+  SetDeadline(w->loop().Now() + w->opts().header_timeout);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Interest
+
+void HttpSession::SetInterest(bool ci, bool co, bool ui, bool uo) {
+  uint32_t cm = (ci ? uint32_t{EPOLLIN} : 0u) | (co ? uint32_t{EPOLLOUT} : 0u);
+  if (cm != cmask_) {
+    w->loop().Modify(cfd.get(), cm, &cend_);
+    cmask_ = cm;
+  }
+  if (!ufd_) return;
+  uint32_t um = (ui ? uint32_t{EPOLLIN} : 0u) | (uo ? uint32_t{EPOLLOUT} : 0u);
+  if (!ureg_) {
+    w->loop().Add(ufd_.get(), um, &uend_);
+    ureg_ = true;
+    umask_ = um;
+  } else if (um != umask_) {
+    w->loop().Modify(ufd_.get(), um, &uend_);
+    umask_ = um;
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Client side
+
+void HttpSession::OnClient(uint32_t ev) {
+  if (dead) return;
+  if (ev & EPOLLOUT) {
+    if (!FlushClient()) return;
+    if (phase_ == Phase::kTunnel) return PumpTunnel();
+    if (phase_ == Phase::kExchange) MaybeFinishExchange();
+    else if (phase_ == Phase::kClosing && cout_.empty() && !c_shut_) {
+      ::shutdown(cfd.get(), SHUT_WR);
+      c_shut_ = true;
+      SetInterest(true, false, false, false);
+    } else if (phase_ == Phase::kHead) {
+      SetInterest(true, !cout_.empty(), false, false);
+    }
+    if (dead) return;
+  }
+  if (ev & (EPOLLIN | EPOLLHUP | EPOLLERR)) ReadClient();
+}
+
+void HttpSession::ReadClient() {
+  if (phase_ == Phase::kTunnel) return PumpTunnel();
+  if (phase_ == Phase::kRouting || phase_ == Phase::kConnecting) return;  // not reading now
+  char* p = cin_.Reserve(w->pool(), 2048);
+  ssize_t n = ::recv(cfd.get(), p, cin_.tail_room(), 0);
+  if (n < 0) {
+    if (errno == EAGAIN || errno == EINTR) return;
+    return Close(true);
+  }
+  if (n == 0) {
+    cin_eof_ = true;
+    cin_.ReleaseIfEmpty(w->pool());
+    if (phase_ == Phase::kHead || phase_ == Phase::kClosing) return Close(false);
+    if (!req_done_) return Close(true);  // request truncated: abort both sides
+    SetInterest(false, !cout_.empty() || resp_ready_ > 0, !resp_done_, false);
+    return;
+  }
+  cin_.Commit(static_cast<size_t>(n));
+  switch (phase_) {
+    case Phase::kHead:
+      return ProcessHead();
+    case Phase::kExchange:
+      FrameRequestBody();
+      if (dead) return;
+      if (!FlushUpstream()) return;
+      return MaybeFinishExchange();
+    case Phase::kClosing:
+      cin_.Consume(cin_.size());  // lingering close: discard
+      cin_.ReleaseIfEmpty(w->pool());
+      return;
+    default:
+      return;
+  }
+}
+
+void HttpSession::ProcessHead() {
+  if (cin_.empty()) {
+    cin_.ReleaseIfEmpty(w->pool());
+    SetInterest(!cin_eof_, !cout_.empty(), false, false);
+    if (cin_eof_ && cout_.empty()) return Close(false);
+    if (draining_ || w->draining()) {
+      if (cout_.empty()) return Close(false);
+    }
+    return;
+  }
+  codec::RequestHead& h = w->req_head;
+  codec::ParseResult r = req_parser_.Parse(cin_.view(), &h);
+  w->req_head_owner = r.done() ? this : nullptr;
+  if (r.incomplete()) {
+    SetDeadline(w->loop().Now() + w->opts().header_timeout);
+    if (cin_eof_) return Close(false);
+    return SetInterest(true, !cout_.empty(), false, false);
+  }
+  if (r.error()) {
+    if (r.error_status == 431) w->http_431.fetch_add(1, std::memory_order_relaxed);
+    else w->http_400.fetch_add(1, std::memory_order_relaxed);
+    return SendError(r.error_status);
+  }
+  w->http_requests.fetch_add(1, std::memory_order_relaxed);
+  req_head_len_ = r.consumed;
+  req_framing_ = h.framing;
+  req_remaining_ = h.content_length;
+  req_method_ = h.method_id;
+  req_ka_ = h.keep_alive;
+  req_http10_ = h.version_minor == 0;
+  req_upgrade_ = h.upgrade;
+  req_done_ = false;
+  req_ready_ = 0;
+  req_chunks_.Reset();
+  resp_started_ = resp_head_done_ = resp_done_ = false;
+  resp_ready_ = 0;
+  uout_written_ = 0;
+  attempts_ = 0;
+  tried.clear();
+  preference_unavailable = false;
+  std::string_view hv[4] = {h.fly_prefer_region, h.fly_force_region, h.fly_prefer_instance_id,
+                            h.fly_force_instance_id};
+  std::string_view* dst[4] = {&hints.prefer_region, &hints.force_region, &hints.prefer_instance,
+                              &hints.force_instance};
+  for (int i = 0; i < 4; ++i) {
+    if (hv[i].empty()) {
+      *dst[i] = {};
+    } else {
+      hint_storage[i].assign(hv[i]);
+      *dst[i] = hint_storage[i];
+    }
+  }
+  req_start_us_ = std::chrono::duration_cast<std::chrono::microseconds>(
+                      std::chrono::system_clock::now().time_since_epoch())
+                      .count();
+  w->NewRequestId(req_id_);
+  ClearDeadline();
+
+  if (port->force_https) {
+    w->http_301.fetch_add(1, std::memory_order_relaxed);
+    if (h.host.empty()) return SendError(400);
+    bool has_body = req_framing_ != codec::Framing::kNone;
+    char* out = cout_.Reserve(w->pool(), 256 + h.host.size() + h.target.size());
+    int n = std::snprintf(out, cout_.tail_room(),
+                          "HTTP/1.1 301 Moved Permanently\r\nLocation: https://%.*s%.*s\r\nContent-Length: 0\r\n"
+                          "Fly-Request-Id: %.*s\r\nServer: privcast\r\n%s\r\n",
+                          static_cast<int>(h.host.size()), h.host.data(), static_cast<int>(h.target.size()),
+                          h.target.data(), 26, req_id_, has_body || !req_ka_ ? "Connection: close\r\n" : "");
+    cout_.Commit(static_cast<size_t>(n));
+    cin_.Consume(req_head_len_);
+    w->req_head_owner = nullptr;
+    req_parser_.Reset();
+    if (has_body || !req_ka_) {
+      phase_ = Phase::kClosing;
+      SetDeadline(w->loop().Now() + std::chrono::seconds(2));
+      if (!FlushClient()) return;
+      if (cout_.empty()) {
+        ::shutdown(cfd.get(), SHUT_WR);
+        c_shut_ = true;
+      }
+      return SetInterest(true, !cout_.empty(), false, false);
+    }
+    if (!FlushClient()) return;
+    SetDeadline(w->loop().Now() + w->opts().idle_timeout);
+    return ProcessHead();
+  }
+
+  phase_ = Phase::kRouting;
+  SetInterest(false, false, false, false);
+  if (!WantsReqLease() && conn_lease_.valid()) return Dispatch();
+  w->Route(this);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Routing and the app connection
+
+void HttpSession::OnRouted(Lease lease) {
+  if (lease.st) lease.st->connections_total.fetch_add(1, std::memory_order_relaxed);
+  if (WantsReqLease()) up_lease_ = std::move(lease);
+  else conn_lease_ = std::move(lease);
+  Dispatch();
+}
+
+void HttpSession::OnRouteFailed(int) {
+  w->http_503.fetch_add(1, std::memory_order_relaxed);
+  char extra[64];
+  std::snprintf(extra, sizeof extra, "Retry-After: %u\r\n", w->opts().retry_after_seconds);
+  SendError(503, extra);
+}
+
+void HttpSession::Dispatch() {
+  Lease& L = WantsReqLease() ? up_lease_ : conn_lease_;
+  ++attempts_;
+  if (ufd_) {  // connections concurrency: the connection's own app connection
+    reused_ = true;
+    return SendRequest();
+  }
+  if (WantsReqLease()) {
+    int fd = w->TakePooled(L.st.get());
+    if (fd >= 0) {
+      ufd_.reset(fd);
+      ureg_ = false;
+      reused_ = true;
+      return SendRequest();
+    }
+  }
+  reused_ = false;
+  int err = 0;
+  int fd = ConnectV4(L.link_v4, L.port, &err);
+  if (fd < 0) return UpstreamFailed(true);
+  ufd_.reset(fd);
+  ureg_ = false;
+  phase_ = Phase::kConnecting;
+  SetInterest(false, false, false, true);
+  SetDeadline(w->loop().Now() + w->opts().connect_timeout);
+}
+
+void HttpSession::SendRequest() {
+  phase_ = Phase::kExchange;
+  ClearDeadline();
+  if (uout_.empty()) {  // not a replay: rewrite the head now
+    codec::RequestHead& h = w->req_head;
+    if (w->req_head_owner != this) {
+      req_parser_.Reset();
+      codec::ParseResult r = req_parser_.Parse(cin_.view(), &h);
+      PC_CHECK(r.done());
+      w->req_head_owner = this;
+    }
+    char ip[INET6_ADDRSTRLEN];
+    FormatIp(peer, ip, sizeof ip);
+    codec::RequestFacts f;
+    f.client_ip = ip;
+    f.forwarded_port = PortOf(local);
+    f.tls = false;
+    f.region = rs->snap->local_region;
+    f.request_id = std::string_view(req_id_, 26);
+    f.request_start_us = req_start_us_;
+    size_t max = codec::MaxRewrittenRequestSize(h, f);
+    char* out = uout_.Reserve(w->pool(), max);
+    size_t n = codec::RewriteRequest(h, f, std::span<char>(out, max));
+    PC_CHECK(n > 0);
+    uout_.Commit(n);
+    cin_.Consume(req_head_len_);
+    w->req_head_owner = nullptr;
+    req_parser_.Reset();
+  }
+  uout_written_ = 0;
+  FrameRequestBody();
+  if (dead) return;
+  if (!FlushUpstream()) return;
+  MaybeFinishExchange();
+}
+
+void HttpSession::FrameRequestBody() {
+  if (req_done_) return;
+  switch (req_framing_) {
+    case codec::Framing::kContentLength: {
+      uint64_t avail = cin_.size() - req_ready_;
+      uint64_t take = std::min<uint64_t>(avail, req_remaining_);
+      req_ready_ += take;
+      req_remaining_ -= take;
+      if (req_remaining_ == 0) req_done_ = true;
+      return;
+    }
+    case codec::Framing::kChunked: {
+      auto r = req_chunks_.Feed(cin_.view().substr(req_ready_));
+      if (r.status == codec::ChunkedFramer::Status::kError) {
+        w->http_400.fetch_add(1, std::memory_order_relaxed);
+        if (!resp_started_) return SendError(400);
+        return Close(true);
+      }
+      req_ready_ += r.consumed;
+      if (r.status == codec::ChunkedFramer::Status::kDone) req_done_ = true;
+      return;
+    }
+    default:
+      req_done_ = true;  // no body (upgrades: the tunnel takes what follows)
+      return;
+  }
+}
+
+bool HttpSession::FlushUpstream() {
+  size_t n1 = uout_.size() - uout_written_;
+  size_t n2 = req_ready_;
+  if (n1 + n2 == 0 || !ufd_) return true;
+  ssize_t n = Send2(ufd_.get(), uout_.data() + uout_written_, n1, cin_.data(), n2);
+  if (n < 0) {
+    if (errno == EAGAIN || errno == EINTR) {
+      SetInterest(false, cmask_ & EPOLLOUT, !resp_done_, true);
+      return true;
+    }
+    UpstreamFailed(false);
+    return false;
+  }
+  size_t k = static_cast<size_t>(n);
+  size_t a = std::min(k, n1);
+  uout_written_ += a;
+  k -= a;
+  if (k) {
+    cin_.Consume(k);
+    req_ready_ -= k;
+  }
+  // Keep the head of a body-less request until the response starts (replay on a stale
+  // pooled connection); otherwise drop what was written.
+  if (uout_written_ == uout_.size() && (req_framing_ != codec::Framing::kNone || resp_started_ || phase_ == Phase::kTunnel)) {
+    uout_.Consume(uout_.size());
+    uout_written_ = 0;
+  }
+  return true;
+}
+
+void HttpSession::OnUpstream(uint32_t ev) {
+  if (dead) return;
+  if (phase_ == Phase::kConnecting) {
+    int err = 0;
+    socklen_t len = sizeof err;
+    ::getsockopt(ufd_.get(), SOL_SOCKET, SO_ERROR, &err, &len);
+    if (err != 0 || (ev & (EPOLLERR | EPOLLHUP))) return UpstreamFailed(true);
+    return SendRequest();
+  }
+  if (phase_ == Phase::kTunnel) return PumpTunnel();
+  if (phase_ != Phase::kExchange) return;
+  if (ev & EPOLLOUT) {
+    if (!FlushUpstream()) return;
+    if (dead) return;
+  }
+  if (ev & (EPOLLIN | EPOLLHUP | EPOLLERR)) ReadUpstream();
+  else MaybeFinishExchange();
+}
+
+void HttpSession::ReadUpstream() {
+  char* p = uin_.Reserve(w->pool(), 2048);
+  ssize_t n = ::recv(ufd_.get(), p, uin_.tail_room(), 0);
+  if (n <= 0) {
+    if (n < 0 && (errno == EAGAIN || errno == EINTR)) return;
+    uin_eof_ = true;
+    if (!resp_started_) return UpstreamFailed(false);
+    if (resp_head_done_ && resp_framing_ == codec::Framing::kCloseDelimited && n == 0) {
+      resp_done_ = true;
+      if (!FlushClient()) return;
+      return MaybeFinishExchange();
+    }
+    return Close(true);  // truncated response
+  }
+  uin_.Commit(static_cast<size_t>(n));
+  if (!resp_started_) {
+    resp_started_ = true;
+    if (uout_written_ == uout_.size()) {  // the kept head is no longer needed
+      uout_.Consume(uout_.size());
+      uout_written_ = 0;
+    }
+  }
+  if (!ProcessResponse()) return;
+  if (!FlushClient()) return;
+  MaybeFinishExchange();
+}
+
+bool HttpSession::ProcessResponse() {
+  while (!resp_head_done_) {
+    codec::ResponseHead& h = w->resp_head;
+    codec::ResponseContext ctx;
+    ctx.request_method = req_method_;
+    codec::ParseResult r = resp_parser_.Parse(uin_.view(), ctx, &h);
+    if (r.incomplete()) return true;
+    if (r.error()) {
+      w->http_502.fetch_add(1, std::memory_order_relaxed);
+      if (cout_.empty()) SendError(502);
+      else Close(true);
+      return false;
+    }
+    if (h.informational()) {  // 100 Continue & co: forward as received
+      cout_.Append(w->pool(), uin_.view().substr(0, r.consumed));
+      uin_.Consume(r.consumed);
+      resp_parser_.Reset();
+      continue;
+    }
+    Lease& L = WantsReqLease() ? up_lease_ : conn_lease_;
+    if (L.st) L.st->requests_by_class[std::min<int>(h.status / 100, kStatusClasses - 1)].fetch_add(1, std::memory_order_relaxed);
+    if (h.status == 101 || h.framing == codec::Framing::kTunnel) {
+      // The upgrade's own Connection/Upgrade fields must reach the client: forward the head as is.
+      cout_.Append(w->pool(), uin_.view().substr(0, r.consumed));
+      uin_.Consume(r.consumed);
+      resp_parser_.Reset();
+      StartTunnel();
+      return false;
+    }
+    client_ka_ = req_ka_ && !draining_ && !w->draining() && !cin_eof_;
+    codec::HeaderOverride ov[32];
+    size_t nov = 0;
+    for (auto& [k, v] : svc->response_headers) {
+      if (nov == 32) break;
+      ov[nov++] = codec::HeaderOverride{k, v, false};
+    }
+    codec::ResponseFacts f;
+    f.request_id = std::string_view(req_id_, 26);
+    f.pristine = svc->response_pristine;
+    f.overrides = std::span<const codec::HeaderOverride>(ov, nov);
+    f.client_keep_alive = client_ka_;
+    f.client_http10 = req_http10_;
+    static constexpr std::string_view kUnavail = "Fly-Preferred-Instance-Unavailable: true\r\n\r\n";
+    size_t max = codec::MaxRewrittenResponseSize(h, f) + kUnavail.size();
+    char* out = cout_.Reserve(w->pool(), max);
+    size_t n = codec::RewriteResponse(h, f, std::span<char>(out, max));
+    PC_CHECK(n >= 4);
+    if (preference_unavailable) {  // insert before the final CRLF of the head
+      std::memcpy(out + n - 2, kUnavail.data(), kUnavail.size());
+      n += kUnavail.size() - 2;
+    }
+    cout_.Commit(n);
+    resp_framing_ = h.framing;
+    resp_remaining_ = h.content_length;
+    resp_ka_ = h.keep_alive;
+    uin_.Consume(r.consumed);
+    resp_parser_.Reset();
+    resp_head_done_ = true;
+    resp_ready_ = 0;
+    resp_chunks_.Reset();
+  }
+  FrameResponseBody();
+  return !dead;
+}
+
+void HttpSession::FrameResponseBody() {
+  if (resp_done_) return;
+  switch (resp_framing_) {
+    case codec::Framing::kContentLength: {
+      uint64_t avail = uin_.size() - resp_ready_;
+      uint64_t take = std::min<uint64_t>(avail, resp_remaining_);
+      resp_ready_ += take;
+      resp_remaining_ -= take;
+      if (resp_remaining_ == 0) resp_done_ = true;
+      return;
+    }
+    case codec::Framing::kChunked: {
+      auto r = resp_chunks_.Feed(uin_.view().substr(resp_ready_));
+      if (r.status == codec::ChunkedFramer::Status::kError) return Close(true);
+      resp_ready_ += r.consumed;
+      if (r.status == codec::ChunkedFramer::Status::kDone) resp_done_ = true;
+      return;
+    }
+    case codec::Framing::kCloseDelimited:
+      resp_ready_ = uin_.size();
+      return;
+    default:
+      resp_done_ = true;
+      return;
+  }
+}
+
+bool HttpSession::FlushClient() {
+  size_t n1 = cout_.size();
+  size_t n2 = resp_ready_;
+  if (n1 + n2 == 0) return true;
+  ssize_t n = Send2(cfd.get(), cout_.data(), n1, uin_.data(), n2);
+  if (n < 0) {
+    if (errno == EAGAIN || errno == EINTR) {
+      uint32_t want = cmask_ | EPOLLOUT;
+      if (want != cmask_) {
+        w->loop().Modify(cfd.get(), want, &cend_);
+        cmask_ = want;
+      }
+      return true;
+    }
+    Close(true);
+    return false;
+  }
+  size_t k = static_cast<size_t>(n);
+  size_t a = std::min(k, n1);
+  cout_.Consume(a);
+  k -= a;
+  if (k) {
+    uin_.Consume(k);
+    resp_ready_ -= k;
+  }
+  cout_.ReleaseIfEmpty(w->pool());
+  return true;
+}
+
+void HttpSession::MaybeFinishExchange() {
+  if (dead || phase_ != Phase::kExchange) return;
+  bool up_pending = uout_.size() > uout_written_ || req_ready_ > 0;
+  bool c_pending = !cout_.empty() || resp_ready_ > 0;
+  if (!resp_done_ || c_pending) {
+    // Backpressure: read the client only while nothing waits to go up, the app only while
+    // nothing waits to go down.
+    SetInterest(!req_done_ && !up_pending && !cin_eof_, c_pending, !resp_done_ && !c_pending && !uin_eof_, up_pending);
+    return;
+  }
+  // The response is complete and delivered.
+  bool up_reusable = resp_ka_ && req_done_ && !up_pending && !uin_eof_ && uin_.empty() &&
+                     resp_framing_ != codec::Framing::kCloseDelimited;
+  if (WantsReqLease()) {
+    DropUpstream(up_reusable);
+    w->Release(up_lease_, rs->snap->apps[app_index].name);
+  } else if (!up_reusable) {
+    DropUpstream(false);
+  } else if (ureg_ && umask_ != 0) {
+    w->loop().Modify(ufd_.get(), 0, &uend_);
+    umask_ = 0;
+  }
+  uout_.Consume(uout_.size());
+  uout_written_ = 0;
+  uout_.ReleaseIfEmpty(w->pool());
+  uin_.ReleaseIfEmpty(w->pool());
+  if (!client_ka_ || !req_done_) return Close(false);
+  phase_ = Phase::kHead;
+  resp_head_done_ = resp_done_ = resp_started_ = false;
+  SetDeadline(w->loop().Now() + (cin_.empty() ? w->opts().idle_timeout : w->opts().header_timeout));
+  ProcessHead();
+}
+
+void HttpSession::DropUpstream(bool reuse) {
+  if (!ufd_) return;
+  if (ureg_) w->loop().Del(ufd_.get());
+  ureg_ = false;
+  umask_ = 0;
+  Lease& L = WantsReqLease() ? up_lease_ : conn_lease_;
+  if (reuse && L.st) w->PutPooled(L.st, ufd_.release());
+  else ufd_.reset();
+  uin_.Consume(uin_.size());
+  uin_.ReleaseIfEmpty(w->pool());
+  uin_eof_ = false;
+  u_shut_ = false;
+}
+
+void HttpSession::UpstreamFailed(bool connect_error) {
+  Lease& L = WantsReqLease() ? up_lease_ : conn_lease_;
+  if (connect_error && L.st) L.st->upstream_connect_failures.fetch_add(1, std::memory_order_relaxed);
+  bool stale_reuse = reused_ && !resp_started_ && req_framing_ == codec::Framing::kNone;
+  bool replay = !resp_started_ && (connect_error || stale_reuse);
+  DropUpstream(false);
+  uin_.Consume(uin_.size());
+  if (replay && attempts_ < w->opts().max_attempts) {
+    w->retries.fetch_add(1, std::memory_order_relaxed);
+    uout_written_ = 0;
+    resp_head_done_ = resp_done_ = false;
+    resp_parser_.Reset();
+    if (stale_reuse && !connect_error) {
+      // A pooled connection the app had closed: not the machine's fault, try it again fresh.
+      return Dispatch();
+    }
+    tried.push_back(L.st.get());
+    w->Release(L, rs->snap->apps[app_index].name);
+    phase_ = Phase::kRouting;
+    SetInterest(false, false, false, false);
+    return w->Route(this);
+  }
+  w->http_502.fetch_add(1, std::memory_order_relaxed);
+  if (!resp_started_ && cout_.empty()) return SendError(502);
+  Close(true);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Tunnel (after 101 Switching Protocols)
+
+void HttpSession::StartTunnel() {
+  phase_ = Phase::kTunnel;
+  ClearDeadline();
+  req_ready_ = cin_.size();  // bytes the client sent after the upgrade request
+  resp_ready_ = uin_.size();
+  PumpTunnel();
+}
+
+void HttpSession::PumpTunnel() {
+  for (int round = 0; round < 8 && !dead; ++round) {
+    bool progress = false;
+    // Up: cin_ → app.
+    size_t before = uout_.size() + req_ready_;
+    if (!FlushUpstream()) return;
+    if (uout_.size() + req_ready_ < before) progress = true;
+    if (uout_.size() == 0 && req_ready_ == 0) {
+      if (!cin_eof_) {
+        char* p = cin_.Reserve(w->pool(), 2048);
+        ssize_t n = ::recv(cfd.get(), p, cin_.tail_room(), 0);
+        if (n > 0) {
+          cin_.Commit(static_cast<size_t>(n));
+          req_ready_ = cin_.size();
+          progress = true;
+        } else if (n == 0) {
+          cin_eof_ = true;
+        } else if (errno != EAGAIN && errno != EINTR) {
+          return Close(true);
+        }
+      }
+      if (cin_eof_ && !u_shut_) {
+        ::shutdown(ufd_.get(), SHUT_WR);
+        u_shut_ = true;
+      }
+    }
+    // Down: uin_ → client.
+    before = cout_.size() + resp_ready_;
+    if (!FlushClient()) return;
+    if (cout_.size() + resp_ready_ < before) progress = true;
+    if (cout_.empty() && resp_ready_ == 0) {
+      if (!uin_eof_) {
+        char* p = uin_.Reserve(w->pool(), 2048);
+        ssize_t n = ::recv(ufd_.get(), p, uin_.tail_room(), 0);
+        if (n > 0) {
+          uin_.Commit(static_cast<size_t>(n));
+          resp_ready_ = uin_.size();
+          progress = true;
+        } else if (n == 0) {
+          uin_eof_ = true;
+        } else if (errno != EAGAIN && errno != EINTR) {
+          return Close(true);
+        }
+      }
+      if (uin_eof_ && !c_shut_) {
+        ::shutdown(cfd.get(), SHUT_WR);
+        c_shut_ = true;
+      }
+    }
+    if (!progress) break;
+  }
+  if (dead) return;
+  if (u_shut_ && c_shut_) return Close(false);
+  cin_.ReleaseIfEmpty(w->pool());
+  uin_.ReleaseIfEmpty(w->pool());
+  bool up_pending = uout_.size() > 0 || req_ready_ > 0;
+  bool c_pending = !cout_.empty() || resp_ready_ > 0;
+  SetInterest(!cin_eof_ && !up_pending, c_pending, !uin_eof_ && !c_pending, up_pending);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Errors, deadlines, close
+
+void HttpSession::SendError(int status, const char* extra) {
+  // Give the app side back first: the exchange is over.
+  DropUpstream(false);
+  if (up_lease_.valid()) w->Release(up_lease_, rs->snap->apps[app_index].name);
+  if (waiting) w->CancelWait(this);
+  const char* reason = Reason(status);
+  char* out = cout_.Reserve(w->pool(), 512);
+  int n = std::snprintf(out, cout_.tail_room(),
+                        "HTTP/1.1 %d %s\r\nContent-Type: text/plain\r\nContent-Length: %zu\r\n%sServer: privcast\r\n"
+                        "Connection: close\r\n\r\n%s\n",
+                        status, reason, std::strlen(reason) + 1, extra, reason);
+  cout_.Commit(static_cast<size_t>(n));
+  cin_.Consume(cin_.size());
+  req_ready_ = 0;
+  resp_ready_ = 0;
+  phase_ = Phase::kClosing;
+  SetDeadline(w->loop().Now() + std::chrono::seconds(2));
+  if (!FlushClient()) return;
+  if (cout_.empty()) {
+    ::shutdown(cfd.get(), SHUT_WR);
+    c_shut_ = true;
+  }
+  SetInterest(true, !cout_.empty(), false, false);
+}
+
+void HttpSession::OnDrain() {
+  draining_ = true;
+  if (phase_ == Phase::kHead && cin_.empty() && cout_.empty()) Close(false);
+}
+
+void HttpSession::OnDeadline() {
+  switch (phase_) {
+    case Phase::kHead:
+      if (cin_.empty()) return Close(false);  // idle keep-alive connection
+      w->http_408.fetch_add(1, std::memory_order_relaxed);
+      return SendError(408);
+    case Phase::kRouting:
+      if (waiting) {
+        w->CancelWait(this);
+        rs->apps[app_index]->queue_timeouts.fetch_add(1, std::memory_order_relaxed);
+        return OnRouteFailed(503);
+      }
+      return;
+    case Phase::kConnecting:
+      return UpstreamFailed(true);
+    case Phase::kClosing:
+      return Close(false);
+    default:
+      return;
+  }
+}
+
+void HttpSession::Close(bool reset) {
+  if (dead) return;
+  if (waiting) w->CancelWait(this);
+  w->loop().Del(cfd.get());
+  if (reset) ResetClose(cfd.release());
+  else cfd.reset();
+  if (ufd_) {
+    if (ureg_) w->loop().Del(ufd_.get());
+    if (reset) ResetClose(ufd_.release());
+    else ufd_.reset();
+  }
+  const std::string& app = rs->snap->apps[app_index].name;
+  if (up_lease_.valid()) w->Release(up_lease_, app);
+  if (conn_lease_.valid()) w->Release(conn_lease_, app);
+  cin_.Release(w->pool());
+  uin_.Release(w->pool());
+  uout_.Release(w->pool());
+  cout_.Release(w->pool());
+  w->Unregister(this);
+}
+
+}  // namespace privcast::proxy

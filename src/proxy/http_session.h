@@ -1,0 +1,109 @@
+// HttpSession: the `http` handler. HTTP/1.1 from the client, HTTP/1.1 to the machine.
+//
+// One exchange at a time per client connection (pipelined requests wait in the input buffer,
+// so responses can never be reordered). Per request: parse the head (codec), route
+// (per request with `requests` concurrency, once per connection with `connections`), take a
+// pooled connection to the machine or connect, write the rewritten head (codec rewriter) and
+// stream the body (content-length or chunked, framed by the codec, never buffered whole);
+// read the response head, rewrite it, stream its body; then return the app connection to the
+// worker's pool (requests concurrency) or keep it (connections), and go back to reading the
+// client. 101 / CONNECT-2xx switches to a raw tunnel both ways. 1xx (100-continue) are
+// forwarded as they come.
+//
+// Failure before the app saw a byte of a body-less request (connect error, reset of a reused
+// connection with no response byte) → retried on another machine (max_attempts); otherwise
+// 502 if the client has seen nothing, else the client connection is closed.
+// Errors of the client: malformed → 400, head too large → 431, stalled mid-head → 408; each
+// closes after the response (lingering close).
+//
+// Memory: an idle keep-alive session holds no buffer (all four are returned to the worker
+// pool when empty); the object itself is a few hundred bytes.
+// Owned by its Worker; loop thread only.
+#pragma once
+
+#include "proxy/codec/chunked.h"
+#include "proxy/codec/http1.h"
+#include "proxy/worker.h"
+
+namespace privcast::proxy {
+
+class HttpSession final : public Session {
+ public:
+  using Session::Session;
+  ~HttpSession() override;
+
+  void Start();
+  void OnRouted(Lease lease) override;
+  void OnRouteFailed(int status) override;
+  void Abort() override { Close(true); }
+  void OnDrain() override;
+  void OnDeadline() override;
+
+ private:
+  struct End final : EventHandler {
+    HttpSession* s;
+    bool upstream;
+    void OnEvents(uint32_t ev) override {
+      if (upstream) s->OnUpstream(ev);
+      else s->OnClient(ev);
+    }
+  };
+  enum class Phase : uint8_t {
+    kHead,        // reading a request head (idle keep-alive when cin_ is empty)
+    kRouting,     // waiting for a machine (wake / queue)
+    kConnecting,  // connect() to the machine in progress
+    kExchange,    // request going up / response coming down
+    kTunnel,      // after 101: raw bytes both ways
+    kClosing,     // error response written; lingering close
+  };
+
+  void OnClient(uint32_t ev);
+  void OnUpstream(uint32_t ev);
+  void ReadClient();
+  void ProcessHead();
+  void Dispatch();          // have a machine (lease): get an app connection
+  void SendRequest();       // app connection ready: write head + body
+  void ReadUpstream();
+  bool ProcessResponse();   // false when the session ended
+  void FrameRequestBody();
+  void FrameResponseBody();
+  bool FlushUpstream();     // false on a write error (handled)
+  bool FlushClient();       // false on a write error (handled)
+  void MaybeFinishExchange();
+  void UpstreamFailed(bool connect_error);
+  void DropUpstream(bool reuse);
+  void SendError(int status, const char* extra_headers = "");
+  void Close(bool reset);
+  void SetInterest(bool client_in, bool client_out, bool up_in, bool up_out);
+  void StartTunnel();
+  void PumpTunnel();
+  bool WantsReqLease() const { return svc->concurrency == ConcurrencyType::kRequests; }
+
+  End cend_{}, uend_{};
+  Phase phase_ = Phase::kHead;
+  UniqueFd ufd_;
+  Lease up_lease_;    // per request (requests concurrency)
+  Lease conn_lease_;  // per connection (connections concurrency)
+  Buffer cin_, uin_, uout_, cout_;
+  size_t req_ready_ = 0;   // framed body bytes at the front of cin_ not yet sent up
+  size_t resp_ready_ = 0;  // framed body bytes at the front of uin_ not yet sent down
+  size_t uout_written_ = 0;  // bytes of uout_ already written (kept for a replay)
+  codec::RequestParser req_parser_;
+  codec::ResponseParser resp_parser_;
+  codec::ChunkedFramer req_chunks_, resp_chunks_;
+  uint64_t req_remaining_ = 0, resp_remaining_ = 0;
+  codec::Framing req_framing_ = codec::Framing::kNone, resp_framing_ = codec::Framing::kNone;
+  codec::Method req_method_ = codec::Method::kGet;
+  size_t req_head_len_ = 0;
+  char req_id_[26];
+  uint32_t cmask_ = 0, umask_ = 0;
+  int attempts_ = 0;
+  bool ureg_ = false;  // ufd_ registered in epoll
+  bool req_ka_ = true, req_http10_ = false, req_upgrade_ = false, req_done_ = false;
+  bool resp_started_ = false, resp_head_done_ = false, resp_done_ = false, resp_ka_ = true;
+  bool client_ka_ = true, reused_ = false, draining_ = false;
+  bool cin_eof_ = false, uin_eof_ = false, c_shut_ = false, u_shut_ = false;
+  int64_t req_start_us_ = 0;
+};
+
+}  // namespace privcast::proxy

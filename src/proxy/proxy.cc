@@ -1,0 +1,333 @@
+#include "proxy/proxy.h"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <sstream>
+
+#include "common/log.h"
+#include "proxy/autostop.h"
+#include "proxy/health.h"
+#include "proxy/proxy_impl.h"
+
+namespace privcast::proxy {
+
+// ---------------------------------------------------------------------------------------------
+// ProxyImpl
+
+ProxyImpl::ProxyImpl(ProxyOptions o, MachineWaker* wk, MachineStopper* st, Clock* c)
+    : opts(std::move(o)), waker(wk), stopper(st), clock(c) {
+  if (opts.workers <= 0) opts.workers = std::max(1, static_cast<int>(::sysconf(_SC_NPROCESSORS_ONLN)));
+}
+
+ProxyImpl::~ProxyImpl() { Shutdown(); }
+
+Status ProxyImpl::Start() {
+  std::lock_guard<std::mutex> l(mu);
+  if (started) return FailedPrecondition("proxy already started");
+  for (int i = 0; i < opts.workers; ++i) {
+    auto w = std::make_unique<Worker>(this, i);
+    PC_RETURN_IF_ERROR(w->Init());
+    workers.push_back(std::move(w));
+  }
+  for (auto& w : workers) {
+    Worker* wp = w.get();
+    RoutingStatePtr rs = current;
+    bool acc = accepting;
+    wp->loop().Post([wp, rs, acc] {
+      if (rs) wp->Apply(rs);
+      wp->SetAccepting(acc);
+    });
+    wp->StartThread();
+  }
+  if (opts.health_checks) health = std::make_unique<HealthChecker>(this, workers[0].get());
+  if (opts.autostop_thread) autostop_thread = std::thread([this] { AutostopLoop(); });
+  started = true;
+  return Status::Ok();
+}
+
+void ProxyImpl::Publish(SnapshotPtr snap) {
+  int64_t now_ns = clock->Now().time_since_epoch().count();
+  RoutingStatePtr rs = table.Build(std::move(snap), now_ns);
+  std::lock_guard<std::mutex> l(mu);
+  current = rs;
+  for (auto& w : workers) {
+    Worker* wp = w.get();
+    wp->loop().Post([wp, rs] { wp->Apply(rs); });
+  }
+  if (health) health->Update(rs);
+}
+
+void ProxyImpl::KickQueues(int from, const std::string& app) {
+  for (auto& w : workers) {
+    if (w->index() == from) continue;
+    Worker* wp = w.get();
+    wp->loop().Post([wp, app] { wp->DispatchQueue(app); });
+  }
+}
+
+void ProxyImpl::StopAccepting() {
+  std::lock_guard<std::mutex> l(mu);
+  accepting = false;
+  for (auto& w : workers) {
+    Worker* wp = w.get();
+    wp->loop().Post([wp] { wp->SetAccepting(false); });
+  }
+}
+
+bool ProxyImpl::Drain(Duration deadline) {
+  {
+    std::lock_guard<std::mutex> l(mu);
+    for (auto& w : workers) {
+      Worker* wp = w.get();
+      wp->loop().Post([wp] { wp->BeginDrain(); });
+    }
+  }
+  auto until = std::chrono::steady_clock::now() + deadline;
+  auto open = [&] {
+    int64_t n = 0;
+    for (auto& w : workers) n += w->open_sessions();
+    return n;
+  };
+  while (open() > 0 && std::chrono::steady_clock::now() < until)
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  if (open() == 0) return true;
+  std::atomic<int> done{0};
+  for (auto& w : workers) {
+    Worker* wp = w.get();
+    wp->loop().Post([wp, &done] {
+      wp->AbortAll();
+      done.fetch_add(1);
+    });
+  }
+  auto until2 = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  while (done.load() < static_cast<int>(workers.size()) && std::chrono::steady_clock::now() < until2)
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  return false;
+}
+
+void ProxyImpl::Shutdown() {
+  {
+    std::lock_guard<std::mutex> l(stop_mu);
+    stopping = true;
+  }
+  stop_cv.notify_all();
+  if (autostop_thread.joinable()) autostop_thread.join();
+  health.reset();
+  for (auto& w : workers) w->Join();
+  workers.clear();  // closes listeners and sessions on this thread (loops stopped)
+}
+
+void ProxyImpl::AutostopLoop() {
+  std::unique_lock<std::mutex> l(stop_mu);
+  while (!stopping) {
+    stop_cv.wait_for(l, opts.autostop_interval);
+    if (stopping) break;
+    l.unlock();
+    RunAutostopPass();
+    l.lock();
+  }
+}
+
+int ProxyImpl::RunAutostopPass() {
+  RoutingStatePtr rs = Current();
+  if (!rs) return 0;
+  const Snapshot& snap = *rs->snap;
+  int64_t now = clock->Now().time_since_epoch().count();
+  auto status = [&](uint32_t i) {
+    const MachineState& st = *rs->machines[i];
+    AutostopMachine a;
+    a.started = EffectivelyStarted(snap.machines[i], st, snap.revision) &&
+                st.stop_requested_revision.load() < snap.revision;
+    a.load = st.load.load();
+    a.open_conns = st.open_conns.load();
+    a.idle_for = a.load > 0 ? Duration(0) : Duration(now - st.idle_since_ns.load());
+    a.stop_pending = st.stop_requested_revision.load() >= snap.revision;
+    return a;
+  };
+  auto plan = PlanAutostop(snap, status, opts.autostop_idle);
+  for (const AutostopDecision& d : plan) {
+    const MachineView& m = snap.machines[d.machine];
+    MachineState& st = *rs->machines[d.machine];
+    // Re-check right before acting: a connection may have arrived since the plan.
+    if (st.load.load() != 0 || st.open_conns.load() != 0) continue;
+    st.stop_requested_revision.store(snap.revision);
+    st.woken_through_revision.store(-1);
+    rs->apps[m.app_index]->autostops.fetch_add(1);
+    autostops_total.fetch_add(1);
+    long secs = static_cast<long>(std::chrono::duration_cast<std::chrono::seconds>(d.idle_for).count());
+    std::string reason = "idle " + std::to_string(secs) + "s";
+    std::string app = snap.apps[m.app_index].name;
+    Emit(app, m.id, (d.suspend ? "suspending " : "stopping ") + m.id + " (" + reason + ")");
+    log::Info("proxy", "autostop", {{"app", app}, {"machine", m.id}, {"idle_s", static_cast<int64_t>(secs)},
+                                    {"action", d.suspend ? "suspend" : "stop"}});
+    if (stopper) stopper->Stop(m.id, d.suspend, reason);
+  }
+  return static_cast<int>(plan.size());
+}
+
+// ---------------------------------------------------------------------------------------------
+// Metrics: Prometheus text exposition.
+
+namespace {
+std::string Esc(const std::string& s) {
+  std::string o;
+  for (char c : s) {
+    if (c == '\\' || c == '"') o.push_back('\\');
+    if (c == '\n') {
+      o += "\\n";
+      continue;
+    }
+    o.push_back(c);
+  }
+  return o;
+}
+}  // namespace
+
+std::string ProxyImpl::RenderMetrics() const {
+  std::ostringstream o;
+  auto apps = table.Apps();
+  auto machines = table.Machines();
+  uint64_t accepted = 0, refused = 0, refused_unknown = 0, reqs = 0, retries = 0;
+  uint64_t st[6] = {0, 0, 0, 0, 0, 0};  // 301 400 408 431 502 503
+  int64_t open = 0;
+  for (auto& w : workers) {
+    accepted += w->accepted.load();
+    refused += w->refused.load();
+    refused_unknown += w->refused_unknown.load();
+    reqs += w->http_requests.load();
+    retries += w->retries.load();
+    st[0] += w->http_301.load();
+    st[1] += w->http_400.load();
+    st[2] += w->http_408.load();
+    st[3] += w->http_431.load();
+    st[4] += w->http_502.load();
+    st[5] += w->http_503.load();
+    open += w->open_sessions();
+  }
+  o << "# HELP privcast_proxy_accepted_total Client connections accepted by the proxy.\n"
+       "# TYPE privcast_proxy_accepted_total counter\n"
+    << "privcast_proxy_accepted_total " << accepted << "\n";
+  o << "# TYPE privcast_proxy_open_connections gauge\nprivcast_proxy_open_connections " << open << "\n";
+  o << "# TYPE privcast_proxy_http_requests_total counter\nprivcast_proxy_http_requests_total " << reqs << "\n";
+  o << "# TYPE privcast_proxy_retries_total counter\nprivcast_proxy_retries_total " << retries << "\n";
+  o << "# HELP privcast_proxy_generated_responses_total Responses written by the proxy itself.\n"
+       "# TYPE privcast_proxy_generated_responses_total counter\n";
+  const int codes[6] = {301, 400, 408, 431, 502, 503};
+  for (int i = 0; i < 6; ++i)
+    o << "privcast_proxy_generated_responses_total{status=\"" << codes[i] << "\"} " << st[i] << "\n";
+  o << "# HELP privcast_proxy_admission_refused_total Connections refused by flycast admission.\n"
+       "# TYPE privcast_proxy_admission_refused_total counter\n";
+  o << "privcast_proxy_admission_refused_total{app=\"\",source_network=\"\"} " << refused_unknown << "\n";
+  for (auto& a : apps) {
+    std::lock_guard<std::mutex> l(a->mu);
+    for (auto& [net, n] : a->refused_by_net) {
+      char buf[16];
+      std::snprintf(buf, sizeof buf, "%x", net);
+      o << "privcast_proxy_admission_refused_total{app=\"" << Esc(a->name) << "\",source_network=\"" << buf << "\"} "
+        << n << "\n";
+    }
+  }
+  auto per_app = [&](const char* name, const char* type, const char* help, auto get) {
+    o << "# HELP " << name << " " << help << "\n# TYPE " << name << " " << type << "\n";
+    for (auto& a : apps) o << name << "{app=\"" << Esc(a->name) << "\"} " << get(*a) << "\n";
+  };
+  per_app("privcast_proxy_queue_depth", "gauge", "Connections/requests waiting for capacity.",
+          [](const AppState& a) { return a.queued.load(); });
+  per_app("privcast_proxy_queued_total", "counter", "Connections/requests that had to wait for capacity.",
+          [](const AppState& a) { return a.queued_total.load(); });
+  per_app("privcast_proxy_queue_timeouts_total", "counter", "Waiters refused (queue full or timeout).",
+          [](const AppState& a) { return a.queue_timeouts.load(); });
+  per_app("privcast_proxy_queue_wait_seconds_total", "counter", "Total time spent waiting in the queue.",
+          [](const AppState& a) { return static_cast<double>(a.queue_wait_us_total.load()) / 1e6; });
+  per_app("privcast_proxy_cold_starts_total", "counter", "Machines woken by the proxy.",
+          [](const AppState& a) { return a.cold_starts.load(); });
+  per_app("privcast_proxy_wake_failures_total", "counter", "Wakes that failed or timed out.",
+          [](const AppState& a) { return a.wake_failures.load(); });
+  per_app("privcast_proxy_autostops_total", "counter", "Machines stopped or suspended by autostop.",
+          [](const AppState& a) { return a.autostops.load(); });
+  per_app("privcast_proxy_no_machine_total", "counter", "Connections with no machine to serve them.",
+          [](const AppState& a) { return a.rejected_no_machine.load(); });
+  o << "# HELP privcast_proxy_wake_seconds Time from wake request to the app accepting.\n"
+       "# TYPE privcast_proxy_wake_seconds histogram\n";
+  for (auto& a : apps) {
+    uint64_t cum = 0;
+    for (size_t i = 0; i < AppState::kWakeBucketsMs.size(); ++i) {
+      cum += a->wake_ms_buckets[i].load();
+      o << "privcast_proxy_wake_seconds_bucket{app=\"" << Esc(a->name) << "\",le=\""
+        << AppState::kWakeBucketsMs[i] / 1000.0 << "\"} " << cum << "\n";
+    }
+    cum += a->wake_ms_buckets[AppState::kWakeBucketsMs.size()].load();
+    o << "privcast_proxy_wake_seconds_bucket{app=\"" << Esc(a->name) << "\",le=\"+Inf\"} " << cum << "\n";
+    o << "privcast_proxy_wake_seconds_sum{app=\"" << Esc(a->name) << "\"} "
+      << static_cast<double>(a->wake_ms_sum_us.load()) / 1e6 << "\n";
+    o << "privcast_proxy_wake_seconds_count{app=\"" << Esc(a->name) << "\"} " << a->wake_count.load() << "\n";
+  }
+  o << "# HELP privcast_proxy_machine_connections_total Connections (or requests) routed to a machine.\n"
+       "# TYPE privcast_proxy_machine_connections_total counter\n";
+  for (auto& m : machines)
+    o << "privcast_proxy_machine_connections_total{app=\"" << Esc(m->app) << "\",machine=\"" << m->id << "\"} "
+      << m->connections_total.load() << "\n";
+  o << "# HELP privcast_proxy_requests_total HTTP responses from machines by status class.\n"
+       "# TYPE privcast_proxy_requests_total counter\n";
+  for (auto& m : machines)
+    for (int c = 1; c < kStatusClasses; ++c)
+      if (uint64_t n = m->requests_by_class[c].load())
+        o << "privcast_proxy_requests_total{app=\"" << Esc(m->app) << "\",machine=\"" << m->id << "\",status=\"" << c
+          << "xx\"} " << n << "\n";
+  o << "# TYPE privcast_proxy_machine_load gauge\n";
+  for (auto& m : machines)
+    o << "privcast_proxy_machine_load{app=\"" << Esc(m->app) << "\",machine=\"" << m->id << "\"} " << m->load.load()
+      << "\n";
+  o << "# TYPE privcast_proxy_machine_healthy gauge\n";
+  for (auto& m : machines)
+    o << "privcast_proxy_machine_healthy{app=\"" << Esc(m->app) << "\",machine=\"" << m->id << "\"} "
+      << (m->healthy.load() ? 1 : 0) << "\n";
+  o << "# TYPE privcast_proxy_upstream_connect_failures_total counter\n";
+  for (auto& m : machines)
+    o << "privcast_proxy_upstream_connect_failures_total{app=\"" << Esc(m->app) << "\",machine=\"" << m->id << "\"} "
+      << m->upstream_connect_failures.load() << "\n";
+  return o.str();
+}
+
+// ---------------------------------------------------------------------------------------------
+// Proxy
+
+Proxy::Proxy(ProxyOptions options, MachineWaker* waker, MachineStopper* stopper, Clock* clock)
+    : impl_(std::make_unique<ProxyImpl>(std::move(options), waker, stopper, clock)) {}
+
+Proxy::~Proxy() { impl_->Shutdown(); }
+
+void Proxy::SetEventCallback(ProxyEventFn fn) { impl_->event_fn = std::move(fn); }
+Status Proxy::Start() { return impl_->Start(); }
+void Proxy::Publish(SnapshotPtr snapshot) { impl_->Publish(std::move(snapshot)); }
+void Proxy::StopAccepting() { impl_->StopAccepting(); }
+bool Proxy::Drain(Duration deadline) { return impl_->Drain(deadline); }
+std::string Proxy::RenderMetrics() const { return impl_->RenderMetrics(); }
+int Proxy::RunAutostopPass() { return impl_->RunAutostopPass(); }
+
+void Proxy::SetMachineHealthy(const std::string& id, bool healthy) {
+  for (auto& m : impl_->table.Machines())
+    if (m->id == id) m->healthy.store(healthy);
+}
+
+int64_t Proxy::OpenConnections() const {
+  int64_t n = 0;
+  for (auto& w : impl_->workers) n += w->open_sessions();
+  return n;
+}
+
+int32_t Proxy::MachineLoad(const std::string& id) const {
+  for (auto& m : impl_->table.Machines())
+    if (m->id == id) return m->load.load();
+  return -1;
+}
+
+bool Proxy::MachineHealthy(const std::string& id) const {
+  for (auto& m : impl_->table.Machines())
+    if (m->id == id) return m->healthy.load();
+  return false;
+}
+
+}  // namespace privcast::proxy

@@ -1,0 +1,102 @@
+// Proxy: the flycast proxy engine (BRIEF §6, issue 4). The daemon constructs one, publishes
+// Snapshots to it, and implements MachineWaker / MachineStopper (proxy/waker.h).
+//
+//   ProxyOptions o;  o.workers = 0 (one per core); ...
+//   Proxy p(o, &waker, &stopper);            // waker/stopper must outlive p
+//   p.SetEventCallback(fn);                  // optional, before Start
+//   p.Publish(snapshot);                     // any time, from any one control thread
+//   p.Start();                               // worker threads + autostop thread
+//   ...  p.RenderMetrics() → Prometheus text
+//   p.StopAccepting(); p.Drain(deadline);    // graceful shutdown; then destroy
+//
+// Threads: `workers` event-loop threads (raw epoll, one SO_REUSEPORT listener per external port
+// each; a connection stays on the worker that accepted it), one autostop thread (optional).
+// Publish/StopAccepting/Drain/RenderMetrics are thread-safe with respect to the workers but
+// meant for one control thread. The event callback is called from worker and autostop threads
+// and must be thread-safe and quick.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "common/clock.h"
+#include "common/result.h"
+#include "common/snapshot.h"
+#include "proxy/waker.h"
+
+namespace privcast::proxy {
+
+struct ProxyOptions {
+  int workers = 0;                                     // 0 = number of online CPUs
+  std::string listen_address = "::";                   // listeners bind [listen_address]:port
+  uint32_t queue_depth = 256;                          // per app, across workers (hard_limit queue)
+  Duration queue_timeout = std::chrono::seconds(10);   // then 503 (http) / close (tcp)
+  Duration wake_timeout = std::chrono::seconds(30);    // a wake taking longer fails over
+  Duration connect_timeout = std::chrono::seconds(5);  // to a machine's internal port
+  Duration header_timeout = std::chrono::seconds(10);  // client stalls mid-head → 408
+  Duration idle_timeout = std::chrono::seconds(60);    // idle keep-alive client connection
+  Duration upstream_idle_timeout = std::chrono::seconds(30);  // pooled app connection
+  size_t max_head_bytes = 16 * 1024;                   // over → 431
+  int max_attempts = 3;                                // machines tried before giving up
+  uint32_t retry_after_seconds = 1;                    // Retry-After on queue 503s
+  size_t upstream_pool_per_machine = 64;               // idle app connections kept per worker
+  bool splice = true;                                  // raw TCP through pipes (zero-copy)
+  size_t pipe_size = 0;                                // F_SETPIPE_SZ for splice pipes; 0 = default
+  // Autostop (BRIEF §6): pass every interval, machines idle at least `autostop_idle`.
+  bool autostop_thread = true;
+  Duration autostop_interval = std::chrono::seconds(60);
+  Duration autostop_idle = std::chrono::minutes(5);
+  // Health checks (tcp/http checks in ServiceSpec), run by worker 0.
+  bool health_checks = true;
+  Duration refusal_log_interval = std::chrono::seconds(1);  // ≤ 5 refusal lines per app per interval
+};
+
+// Events for the app's log ("Starting machine <id>", "machine <id> started in <ms> ms",
+// "stopping <id> (idle <s>s)", refusals). Thread-safe callback.
+struct ProxyEvent {
+  std::string app;
+  std::string machine_id;  // may be empty
+  std::string message;
+};
+using ProxyEventFn = std::function<void(const ProxyEvent&)>;
+
+class ProxyImpl;
+
+class Proxy {
+ public:
+  Proxy(ProxyOptions options, MachineWaker* waker, MachineStopper* stopper, Clock* clock = RealClock::Get());
+  ~Proxy();  // stops accepting, closes every connection, joins the threads
+  Proxy(const Proxy&) = delete;
+  Proxy& operator=(const Proxy&) = delete;
+
+  void SetEventCallback(ProxyEventFn fn);  // before Start()
+  Status Start();
+  // Hand a new snapshot to every worker (they swap between events; listeners follow the set of
+  // external ports of apps that have a flycast address). Returns at once.
+  void Publish(SnapshotPtr snapshot);
+  // Close every listener (connections keep going). Idempotent.
+  void StopAccepting();
+  // Waits until no connection is open or `deadline` passes, closing idle keep-alive connections
+  // and not reusing others; then closes what is left. Returns true when everything closed.
+  bool Drain(Duration deadline);
+
+  // Prometheus text exposition of the proxy's counters and histograms.
+  std::string RenderMetrics() const;
+  // One autostop pass now (the thread calls it every autostop_interval). Returns machines asked to stop.
+  int RunAutostopPass();
+  // Health overrides from outside (e.g. the daemon's own checks); the built-in checker uses it too.
+  void SetMachineHealthy(const std::string& machine_id, bool healthy);
+
+  // Observability for tests and status: open client connections, listening ports of worker 0.
+  int64_t OpenConnections() const;
+  int32_t MachineLoad(const std::string& machine_id) const;
+  bool MachineHealthy(const std::string& machine_id) const;
+
+ private:
+  std::unique_ptr<ProxyImpl> impl_;
+};
+
+}  // namespace privcast::proxy

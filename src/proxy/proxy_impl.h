@@ -1,0 +1,64 @@
+// ProxyImpl: the state behind Proxy (proxy.h). Internal to privcast_proxy.
+#pragma once
+
+#include <condition_variable>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#include "proxy/proxy.h"
+#include "proxy/state.h"
+#include "proxy/worker.h"
+
+namespace privcast::proxy {
+
+class HealthChecker;
+
+class ProxyImpl {
+ public:
+  ProxyImpl(ProxyOptions o, MachineWaker* waker, MachineStopper* stopper, Clock* clock);
+  ~ProxyImpl();
+
+  ProxyOptions opts;
+  MachineWaker* waker;
+  MachineStopper* stopper;
+  Clock* clock;
+  ProxyEventFn event_fn;
+  StateTable table;
+
+  void Emit(const std::string& app, const std::string& machine, const std::string& msg) {
+    if (event_fn) event_fn(ProxyEvent{app, machine, msg});
+  }
+  RoutingStatePtr Current() const {
+    std::lock_guard<std::mutex> l(mu);
+    return current;
+  }
+  // Post a queue kick for `app` to every worker but `from`.
+  void KickQueues(int from, const std::string& app);
+
+  Status Start();
+  void Publish(SnapshotPtr snap);
+  void StopAccepting();
+  bool Drain(Duration deadline);
+  void Shutdown();
+  int RunAutostopPass();
+  std::string RenderMetrics() const;
+
+  std::vector<std::unique_ptr<Worker>> workers;
+  std::unique_ptr<HealthChecker> health;
+
+ private:
+  void AutostopLoop();
+
+  mutable std::mutex mu;
+  RoutingStatePtr current;  // guarded by mu
+  bool started = false;
+  bool accepting = true;
+  std::thread autostop_thread;
+  std::mutex stop_mu;
+  std::condition_variable stop_cv;
+  bool stopping = false;  // guarded by stop_mu
+  std::atomic<uint64_t> autostops_total{0};
+};
+
+}  // namespace privcast::proxy

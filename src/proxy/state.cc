@@ -1,0 +1,60 @@
+#include "proxy/state.h"
+
+#include <algorithm>
+#include <set>
+
+namespace privcast::proxy {
+
+RoutingStatePtr StateTable::Build(SnapshotPtr snap, int64_t now_ns) {
+  auto rs = std::make_shared<RoutingState>();
+  std::lock_guard<std::mutex> l(mu_);
+  std::map<std::string, std::shared_ptr<AppState>> apps;
+  std::map<std::string, std::shared_ptr<MachineState>> machines;
+  std::set<uint16_t> ports;
+  rs->apps.reserve(snap->apps.size());
+  for (const AppView& a : snap->apps) {
+    auto it = apps_.find(a.name);
+    auto st = it != apps_.end() ? it->second : std::make_shared<AppState>(a.name);
+    apps.emplace(a.name, st);
+    rs->apps.push_back(st);
+    // Only apps reachable through a flycast address need listeners.
+    if (a.flycast.empty()) continue;
+    for (const ServiceSpec& s : a.services)
+      for (const PortSpec& p : s.ports)
+        for (uint32_t port = p.start_port; port <= p.end_port && port != 0; ++port) ports.insert(static_cast<uint16_t>(port));
+  }
+  rs->machines.reserve(snap->machines.size());
+  for (const MachineView& m : snap->machines) {
+    auto it = machines_.find(m.id);
+    std::shared_ptr<MachineState> st;
+    if (it != machines_.end()) {
+      st = it->second;
+    } else {
+      st = std::make_shared<MachineState>(m.id, snap->apps[m.app_index].name);
+      st->idle_since_ns.store(now_ns);
+    }
+    machines.emplace(m.id, st);
+    rs->machines.push_back(st);
+  }
+  apps_.swap(apps);
+  machines_.swap(machines);
+  rs->ports.assign(ports.begin(), ports.end());
+  rs->snap = std::move(snap);
+  return rs;
+}
+
+std::vector<std::shared_ptr<AppState>> StateTable::Apps() const {
+  std::lock_guard<std::mutex> l(mu_);
+  std::vector<std::shared_ptr<AppState>> v;
+  for (auto& [k, a] : apps_) v.push_back(a);
+  return v;
+}
+
+std::vector<std::shared_ptr<MachineState>> StateTable::Machines() const {
+  std::lock_guard<std::mutex> l(mu_);
+  std::vector<std::shared_ptr<MachineState>> v;
+  for (auto& [k, m] : machines_) v.push_back(m);
+  return v;
+}
+
+}  // namespace privcast::proxy

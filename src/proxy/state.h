@@ -1,0 +1,136 @@
+// Dynamic per-machine and per-app state shared by all workers, living OUTSIDE the immutable
+// Snapshot: load counters (hard_limit is global across workers), health flags, wake overrides,
+// idle tracking for autostop and the per-machine metrics.
+//
+// Ownership: StateTable owns one MachineState per machine id and one AppState per app name,
+// created on Publish (control thread) and kept while any snapshot still names them. Objects
+// are held by shared_ptr so a connection that outlives a snapshot keeps its counters valid.
+//
+// Thread-safety: MachineState/AppState fields are atomics (data path: relaxed increments);
+// the few maps inside AppState are guarded by its mutex and touched only on rare paths
+// (refusals). StateTable's own maps are control-thread only plus the metrics renderer under mu_.
+#pragma once
+
+#include <array>
+#include <atomic>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "common/snapshot.h"
+
+namespace privcast::proxy {
+
+inline constexpr int kStatusClasses = 6;  // index by status/100 (0 = no response / aborted)
+
+struct MachineState {
+  explicit MachineState(std::string machine_id, std::string app_name)
+      : id(std::move(machine_id)), app(std::move(app_name)) {}
+  const std::string id;
+  const std::string app;
+
+  // Routing load: open connections or in-flight requests (per the service's concurrency type).
+  std::atomic<int32_t> load{0};
+  // Open client connections routed to the machine (autostop never stops one that has any).
+  std::atomic<int32_t> open_conns{0};
+  // Health verdict of the checker; machines without checks stay healthy.
+  std::atomic<bool> healthy{true};
+  // A wake completed while the snapshot still said stopped: route to it as started while the
+  // published snapshot revision is <= this value (until a newer snapshot says otherwise).
+  std::atomic<int64_t> woken_through_revision{-1};
+  // Idle tracking for autostop: steady-clock ns when load last dropped to 0 (or first seen).
+  std::atomic<int64_t> idle_since_ns{0};
+  // Autostop asked to stop it at this snapshot revision (no repeat until the snapshot moves).
+  std::atomic<int64_t> stop_requested_revision{-1};
+
+  // Metrics.
+  std::atomic<uint64_t> connections_total{0};
+  std::array<std::atomic<uint64_t>, kStatusClasses> requests_by_class{};
+  std::atomic<uint64_t> upstream_connect_failures{0};
+
+  void AddLoad(int64_t now_ns) {
+    (void)now_ns;
+    load.fetch_add(1, std::memory_order_relaxed);
+  }
+  void SubLoad(int64_t now_ns) {
+    if (load.fetch_sub(1, std::memory_order_relaxed) == 1) idle_since_ns.store(now_ns, std::memory_order_relaxed);
+  }
+  // Reserve one unit of load unless that would exceed hard_limit (0 = none). Global across workers.
+  bool TryAcquire(uint32_t hard_limit) {
+    int32_t v = load.fetch_add(1, std::memory_order_relaxed);
+    if (hard_limit != 0 && v >= static_cast<int32_t>(hard_limit)) {
+      load.fetch_sub(1, std::memory_order_relaxed);
+      return false;
+    }
+    return true;
+  }
+};
+
+struct AppState {
+  explicit AppState(std::string n) : name(std::move(n)) {}
+  const std::string name;
+  std::atomic<int32_t> queued{0};  // connections/requests waiting in the hard_limit queue (all workers)
+  std::atomic<uint64_t> queued_total{0};
+  std::atomic<uint64_t> queue_timeouts{0};
+  std::atomic<uint64_t> queue_wait_us_total{0};
+  std::atomic<uint64_t> cold_starts{0};
+  std::atomic<uint64_t> wake_failures{0};
+  std::atomic<uint64_t> autostops{0};
+  std::atomic<uint64_t> rejected_no_machine{0};
+  // Wake latency histogram (ms buckets, cumulative rendering).
+  static constexpr std::array<double, 10> kWakeBucketsMs{1, 2, 5, 10, 25, 50, 100, 250, 1000, 5000};
+  std::array<std::atomic<uint64_t>, kWakeBucketsMs.size() + 1> wake_ms_buckets{};
+  std::atomic<uint64_t> wake_ms_sum_us{0};
+  std::atomic<uint64_t> wake_count{0};
+
+  std::mutex mu;
+  std::map<uint32_t, uint64_t> refused_by_net;  // guarded by mu; source net32 (0 = not a privcast network)
+  int64_t refused_log_window_ns = 0;             // guarded by mu; log rate limiting
+  int refused_logged_in_window = 0;              // guarded by mu
+
+  void ObserveWakeMs(double ms) {
+    size_t i = 0;
+    while (i < kWakeBucketsMs.size() && ms > kWakeBucketsMs[i]) ++i;
+    wake_ms_buckets[i].fetch_add(1, std::memory_order_relaxed);
+    wake_ms_sum_us.fetch_add(static_cast<uint64_t>(ms * 1000), std::memory_order_relaxed);
+    wake_count.fetch_add(1, std::memory_order_relaxed);
+  }
+};
+
+// The per-snapshot routing view that workers consume: the immutable Snapshot plus the
+// shared state objects resolved by index. Built once per Publish on the control thread.
+struct RoutingState {
+  SnapshotPtr snap;
+  std::vector<std::shared_ptr<MachineState>> machines;  // by MachineView::index
+  std::vector<std::shared_ptr<AppState>> apps;          // by AppView::index
+  std::vector<uint16_t> ports;                          // sorted, unique external ports
+};
+using RoutingStatePtr = std::shared_ptr<const RoutingState>;
+
+class StateTable {
+ public:
+  // Builds the RoutingState for `snap`, creating state for new machines/apps. States of
+  // machines no longer in the snapshot are dropped from the table (connections keep theirs).
+  RoutingStatePtr Build(SnapshotPtr snap, int64_t now_ns);
+
+  // Copies of the current entries (metrics, autostop). Thread-safe.
+  std::vector<std::shared_ptr<AppState>> Apps() const;
+  std::vector<std::shared_ptr<MachineState>> Machines() const;
+
+ private:
+  mutable std::mutex mu_;
+  std::map<std::string, std::shared_ptr<MachineState>> machines_;
+  std::map<std::string, std::shared_ptr<AppState>> apps_;
+};
+
+// Effective run state for routing, with the wake override applied.
+inline bool EffectivelyStarted(const MachineView& m, const MachineState& st, int64_t revision) {
+  if (m.state == MachineRunState::kStarted) return true;
+  return st.woken_through_revision.load(std::memory_order_relaxed) >= revision;
+}
+
+}  // namespace privcast::proxy

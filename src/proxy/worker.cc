@@ -1,0 +1,651 @@
+#include "proxy/worker.h"
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+
+#include "common/addr.h"
+#include "common/ids.h"
+#include "common/log.h"
+#include "proxy/http_session.h"
+#include "proxy/proxy_impl.h"
+#include "proxy/tcp_session.h"
+
+namespace privcast::proxy {
+
+// ---------------------------------------------------------------------------------------------
+// Helpers
+
+void ResetClose(int fd) {
+  linger lg{1, 0};
+  ::setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
+  ::close(fd);
+}
+
+int ConnectV4(uint32_t addr, uint16_t port, int* err) {
+  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0) {
+    *err = errno;
+    return -1;
+  }
+  int one = 1;
+  ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  sockaddr_in sa{};
+  sa.sin_family = AF_INET;
+  sa.sin_port = htons(port);
+  sa.sin_addr.s_addr = htonl(addr);
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&sa), sizeof sa) < 0 && errno != EINPROGRESS) {
+    *err = errno;
+    ::close(fd);
+    return -1;
+  }
+  *err = 0;
+  return fd;
+}
+
+std::string PeerIp(const sockaddr_in6& a) {
+  char buf[INET6_ADDRSTRLEN];
+  if (IN6_IS_ADDR_V4MAPPED(&a.sin6_addr)) {
+    ::inet_ntop(AF_INET, &a.sin6_addr.s6_addr[12], buf, sizeof buf);
+  } else {
+    ::inet_ntop(AF_INET6, &a.sin6_addr, buf, sizeof buf);
+  }
+  return buf;
+}
+
+uint16_t PortOf(const sockaddr_in6& a) { return ntohs(a.sin6_port); }
+
+static Ip6 ToIp6(const sockaddr_in6& a) {
+  Ip6 ip;
+  std::memcpy(ip.b.data(), &a.sin6_addr, 16);
+  return ip;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Session
+
+Session::Session(Worker* wk, RoutingStatePtr r, uint32_t ai, const ServiceSpec* s, const PortSpec* p, int fd,
+                 const sockaddr_in6& pe, const sockaddr_in6& lo)
+    : w(wk), rs(std::move(r)), app_index(ai), svc(s), port(p), cfd(fd), peer(pe), local(lo) {}
+
+Session::~Session() {
+  if (timer_) w->loop().CancelTimer(timer_);
+}
+
+void Session::SetDeadline(MonoTime t) {
+  deadline_ = t;
+  if (t == MonoTime::max()) return;
+  if (timer_ && armed_ <= t) return;  // the armed timer fires first and re-arms lazily
+  if (timer_) w->loop().CancelTimer(timer_);
+  armed_ = t;
+  timer_ = w->loop().AddTimer(t, [this] { FireTimer(); });
+}
+
+void Session::FireTimer() {
+  timer_ = 0;
+  armed_ = MonoTime::max();
+  if (dead) return;
+  if (deadline_ == MonoTime::max()) return;
+  if (w->loop().Now() < deadline_) {
+    SetDeadline(deadline_);
+    return;
+  }
+  deadline_ = MonoTime::max();
+  OnDeadline();
+}
+
+// ---------------------------------------------------------------------------------------------
+// Worker
+
+Worker::Worker(ProxyImpl* proxy, int index) : proxy_(proxy), index_(index) {
+  rng_ = ids::RandomU64() | 1;
+}
+
+Worker::~Worker() {
+  AbortAll();
+  loop_.FlushDeferred();  // the loop is not running anymore: free what Abort deferred
+  listeners_.clear();
+  for (auto& [st, v] : upool_)
+    for (auto& pc : v) ::close(pc->fd);
+  upool_.clear();
+  for (auto& p : pipes_) {
+    ::close(p.first);
+    ::close(p.second);
+  }
+}
+
+const ProxyOptions& Worker::opts() const { return proxy_->opts; }
+
+Status Worker::Init() { return loop_.Init(); }
+
+void Worker::StartThread() {
+  thread_ = std::thread([this] { loop_.Run(); });
+}
+
+void Worker::Join() {
+  loop_.Stop();
+  if (thread_.joinable()) thread_.join();
+}
+
+uint64_t Worker::NextRandom() {
+  rng_ ^= rng_ << 13;
+  rng_ ^= rng_ >> 7;
+  rng_ ^= rng_ << 17;
+  return rng_;
+}
+
+void Worker::NewRequestId(char out[26]) {
+  static const char kAlphabet[] = "0123456789ABCDEFGHJKMNPQRSTVWXYZ";  // Crockford base32
+  uint64_t ms = static_cast<uint64_t>(proxy_->clock->WallUnixMillis());
+  for (int i = 9; i >= 0; --i) {
+    out[i] = kAlphabet[ms & 31];
+    ms >>= 5;
+  }
+  uint64_t r = NextRandom();
+  uint64_t c = (static_cast<uint64_t>(index_) << 40) ^ ++req_counter_;
+  for (int i = 10; i < 26; ++i) {
+    uint64_t& src = i < 18 ? r : c;
+    out[i] = kAlphabet[src & 31];
+    src >>= 5;
+  }
+}
+
+void Worker::Apply(RoutingStatePtr rs) {
+  rs_ = std::move(rs);
+  ReconcileListeners();
+  // A new snapshot may make queued sessions routable (new machines) — try them.
+  std::vector<std::string> apps;
+  for (auto& [app, q] : queues_)
+    if (!q.empty()) apps.push_back(app);
+  for (auto& a : apps) DispatchQueue(a);
+}
+
+void Worker::SetAccepting(bool on) {
+  accepting_ = on;
+  ReconcileListeners();
+}
+
+void Worker::ReconcileListeners() {
+  std::vector<uint16_t> want;
+  if (accepting_ && rs_) want = rs_->ports;
+  // Close listeners no longer wanted (accept what is already queued first, so no client that
+  // completed its handshake is reset by the close).
+  for (auto it = listeners_.begin(); it != listeners_.end();) {
+    if (!std::binary_search(want.begin(), want.end(), it->first)) {
+      OnAccept(it->second.get());
+      loop_.Del(it->second->fd.get());
+      it = listeners_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+  for (uint16_t port : want) {
+    if (listeners_.count(port)) continue;
+    int fd = ::socket(AF_INET6, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0) continue;
+    auto l = std::make_unique<Listener>();
+    l->w = this;
+    l->port = port;
+    l->fd.reset(fd);
+    int one = 1;
+    ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    ::setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
+    ::setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
+    ::setsockopt(fd, IPPROTO_IPV6, IPV6_FREEBIND, &one, sizeof one);
+    sockaddr_in6 sa{};
+    sa.sin6_family = AF_INET6;
+    sa.sin6_port = htons(port);
+    if (::inet_pton(AF_INET6, opts().listen_address.c_str(), &sa.sin6_addr) != 1) sa.sin6_addr = in6addr_any;
+    if (::bind(fd, reinterpret_cast<sockaddr*>(&sa), sizeof sa) < 0 || ::listen(fd, 4096) < 0) {
+      log::Warn("proxy", "cannot listen", {{"port", static_cast<int>(port)}, {"error", std::strerror(errno)},
+                                           {"worker", index_}});
+      continue;
+    }
+    loop_.Add(fd, EPOLLIN, l.get());
+    listeners_.emplace(port, std::move(l));
+  }
+}
+
+void Worker::OnAccept(Listener* l) {
+  for (int i = 0; i < 64; ++i) {
+    sockaddr_in6 peer{};
+    socklen_t len = sizeof peer;
+    int fd = ::accept4(l->fd.get(), reinterpret_cast<sockaddr*>(&peer), &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    if (fd < 0) {
+      if (errno == EINTR || errno == ECONNABORTED) continue;
+      return;  // EAGAIN, EMFILE...
+    }
+    sockaddr_in6 local{};
+    len = sizeof local;
+    if (::getsockname(fd, reinterpret_cast<sockaddr*>(&local), &len) < 0 || local.sin6_family != AF_INET6) {
+      ResetClose(fd);
+      continue;
+    }
+    Admit(fd, peer, local);
+  }
+}
+
+void Worker::Refuse(int fd, const AppView* app, uint32_t src_net, const sockaddr_in6& peer) {
+  ResetClose(fd);
+  refused.fetch_add(1, std::memory_order_relaxed);
+  if (!app) {
+    refused_unknown.fetch_add(1, std::memory_order_relaxed);
+    return;
+  }
+  AppState& as = *rs_->apps[app->index];
+  bool log_it = false;
+  {
+    std::lock_guard<std::mutex> g(as.mu);
+    ++as.refused_by_net[src_net];
+    int64_t now = NowNs();
+    if (now - as.refused_log_window_ns > opts().refusal_log_interval.count()) {
+      as.refused_log_window_ns = now;
+      as.refused_logged_in_window = 0;
+    }
+    log_it = as.refused_logged_in_window++ < 5;
+  }
+  if (log_it) {
+    char net[16];
+    std::snprintf(net, sizeof net, "%x", src_net);
+    log::Warn("proxy", "flycast admission refused",
+              {{"app", app->name}, {"client", PeerIp(peer)}, {"client_network", net}});
+  }
+}
+
+void Worker::Admit(int fd, const sockaddr_in6& peer, const sockaddr_in6& local) {
+  accepted.fetch_add(1, std::memory_order_relaxed);
+  if (!rs_) return ResetClose(fd);
+  const Snapshot& snap = *rs_->snap;
+  const FlycastEntry* fe = snap.FindFlycast(ToIp6(local));
+  if (!fe) return Refuse(fd, nullptr, 0, peer);
+  const AppView& app = snap.apps[fe->app_index];
+  auto net = addr::NetworkOf(ToIp6(peer));
+  if (!net || *net != fe->net32) return Refuse(fd, &app, net.value_or(0), peer);
+  uint16_t lport = PortOf(local);
+  const ServiceSpec* svc = nullptr;
+  const PortSpec* ps = nullptr;
+  for (const ServiceSpec& s : app.services) {
+    for (const PortSpec& p : s.ports)
+      if (lport >= p.start_port && lport <= p.end_port) {
+        svc = &s;
+        ps = &p;
+        break;
+      }
+    if (svc) break;
+  }
+  if (!svc) return Refuse(fd, &app, *net, peer);
+  if (ps->tls) {  // TLS termination is not implemented (docs/proxy.md): refuse rather than misroute
+    log::Warn("proxy", "tls handler not supported; connection closed", {{"app", app.name}, {"port", int(lport)}});
+    return ResetClose(fd);
+  }
+  Session* s;
+  if (ps->http) s = new HttpSession(this, rs_, app.index, svc, ps, fd, peer, local);
+  else s = new TcpSession(this, rs_, app.index, svc, ps, fd, peer, local);
+  Register(s);
+  if (draining_) s->OnDrain();
+}
+
+void Worker::Register(Session* s) {
+  s->next = sessions_;
+  if (sessions_) sessions_->prev = s;
+  sessions_ = s;
+  open_sessions_.fetch_add(1, std::memory_order_relaxed);
+  if (auto* h = dynamic_cast<HttpSession*>(s)) h->Start();
+  else static_cast<TcpSession*>(s)->Start();
+}
+
+void Worker::Unregister(Session* s) {
+  if (s->dead) return;
+  s->dead = true;
+  if (s->waiting) CancelWait(s);
+  if (s->prev) s->prev->next = s->next;
+  else sessions_ = s->next;
+  if (s->next) s->next->prev = s->prev;
+  open_sessions_.fetch_sub(1, std::memory_order_relaxed);
+  loop_.Defer([s] { delete s; });
+}
+
+void Worker::BeginDrain() {
+  draining_ = true;
+  for (Session* s = sessions_; s;) {
+    Session* n = s->next;
+    s->OnDrain();
+    s = n;
+  }
+  for (auto& [st, v] : upool_)
+    for (auto& pc : v) {
+      loop_.Del(pc->fd);
+      ::close(pc->fd);
+    }
+  upool_.clear();
+}
+
+void Worker::AbortAll() {
+  while (sessions_) sessions_->Abort();  // Abort unregisters (and defers the delete)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Routing
+
+bool Worker::ResolveApp(Session* s) {
+  if (s->rs == rs_) return true;
+  const std::string& name = s->rs->snap->apps[s->app_index].name;
+  const AppView* app = rs_->snap->FindApp(name);
+  if (!app) return false;
+  uint16_t lport = PortOf(s->local);
+  for (const ServiceSpec& svc : app->services)
+    for (const PortSpec& p : svc.ports)
+      if (lport >= p.start_port && lport <= p.end_port) {
+        s->rs = rs_;
+        s->app_index = app->index;
+        s->svc = &svc;
+        s->port = &p;
+        return true;
+      }
+  return false;
+}
+
+void Worker::Route(Session* s) {
+  if (!ResolveApp(s)) return s->OnRouteFailed(0);
+  const RoutingState& rs = *s->rs;
+  const Snapshot& snap = *rs.snap;
+  const AppView& app = snap.apps[s->app_index];
+  const int64_t rev = snap.revision;
+  std::vector<const MachineState*> raced;  // lost the hard_limit race on these
+  for (int round = 0; round < 8; ++round) {
+    auto status = [&](uint32_t i) {
+      const MachineView& m = snap.machines[i];
+      const MachineState& st = *rs.machines[i];
+      MachineStatus ms;
+      bool failed = std::find(s->tried.begin(), s->tried.end(), &st) != s->tried.end();
+      bool stopping = st.stop_requested_revision.load(std::memory_order_relaxed) >= rev;
+      ms.started = !failed && !stopping && EffectivelyStarted(m, st, rev);
+      ms.wakeable = !failed && !ms.started &&
+                    (m.state == MachineRunState::kStopped || m.state == MachineRunState::kSuspended ||
+                     m.state == MachineRunState::kStopping || m.state == MachineRunState::kStarting || stopping);
+      ms.healthy = st.healthy.load(std::memory_order_relaxed);
+      ms.load = st.load.load(std::memory_order_relaxed);
+      if (std::find(raced.begin(), raced.end(), &st) != raced.end() && s->svc->hard_limit)
+        ms.load = static_cast<int32_t>(s->svc->hard_limit);
+      return ms;
+    };
+    Choice c = ChooseMachine(snap, app, *s->svc, status, s->hints, NextRandom());
+    s->preference_unavailable = c.preference_unavailable;
+    switch (c.kind) {
+      case Choice::kRoute: {
+        auto& st = rs.machines[c.machine];
+        if (!st->TryAcquire(s->svc->hard_limit)) {
+          raced.push_back(st.get());
+          continue;
+        }
+        st->open_conns.fetch_add(1, std::memory_order_relaxed);
+        if (c.also_wake >= 0) StartWake(static_cast<uint32_t>(c.also_wake), nullptr);
+        Lease lease;
+        lease.st = st;
+        lease.link_v4 = snap.machines[c.machine].link_v4;
+        lease.port = s->svc->internal_port;
+        return s->OnRouted(std::move(lease));
+      }
+      case Choice::kWake:
+        return StartWake(c.machine, s);
+      case Choice::kQueue:
+        return Enqueue(s, app);
+      case Choice::kReject:
+        rs.apps[s->app_index]->rejected_no_machine.fetch_add(1, std::memory_order_relaxed);
+        return s->OnRouteFailed(503);
+    }
+  }
+  Enqueue(s, app);
+}
+
+void Worker::Enqueue(Session* s, const AppView& app) {
+  AppState& as = *s->rs->apps[app.index];
+  if (as.queued.fetch_add(1, std::memory_order_relaxed) >= static_cast<int32_t>(opts().queue_depth)) {
+    as.queued.fetch_sub(1, std::memory_order_relaxed);
+    as.queue_timeouts.fetch_add(1, std::memory_order_relaxed);
+    return s->OnRouteFailed(503);
+  }
+  as.queued_total.fetch_add(1, std::memory_order_relaxed);
+  s->waiting = true;
+  s->queued_at = loop_.Now();
+  s->SetDeadline(loop_.Now() + opts().queue_timeout);
+  queues_[app.name].push_back(s);
+}
+
+void Worker::CancelWait(Session* s) {
+  if (!s->waiting) return;
+  s->waiting = false;
+  const std::string& name = s->rs->snap->apps[s->app_index].name;
+  auto q = queues_.find(name);
+  if (q != queues_.end()) {
+    auto it = std::find(q->second.begin(), q->second.end(), s);
+    if (it != q->second.end()) {
+      q->second.erase(it);
+      s->rs->apps[s->app_index]->queued.fetch_sub(1, std::memory_order_relaxed);
+      return;
+    }
+  }
+  for (auto& [id, g] : wakes_) {
+    auto it = std::find(g.waiters.begin(), g.waiters.end(), s);
+    if (it != g.waiters.end()) {
+      g.waiters.erase(it);
+      return;
+    }
+  }
+}
+
+void Worker::DispatchQueue(const std::string& app) {
+  auto q = queues_.find(app);
+  if (q == queues_.end()) return;
+  // Route queued sessions in FIFO order while capacity lasts; a session that is queued again
+  // goes back to the tail, so stop after one pass.
+  size_t n = q->second.size();
+  for (size_t i = 0; i < n && !q->second.empty(); ++i) {
+    Session* s = q->second.front();
+    q->second.pop_front();
+    s->waiting = false;
+    AppState& as = *s->rs->apps[s->app_index];
+    as.queued.fetch_sub(1, std::memory_order_relaxed);
+    as.queue_wait_us_total.fetch_add(
+        std::chrono::duration_cast<std::chrono::microseconds>(loop_.Now() - s->queued_at).count(),
+        std::memory_order_relaxed);
+    s->ClearDeadline();
+    Route(s);
+    // Still no capacity: Route re-queued it at the tail; the rest would fare the same.
+    if (s->waiting && !q->second.empty() && q->second.back() == s) break;
+  }
+}
+
+void Worker::Release(Lease& lease, const std::string& app) {
+  if (!lease.st) return;
+  lease.st->open_conns.fetch_sub(1, std::memory_order_relaxed);
+  lease.st->SubLoad(NowNs());
+  AppState* as = nullptr;
+  if (rs_) {
+    const AppView* a = rs_->snap->FindApp(app);
+    if (a) as = rs_->apps[a->index].get();
+  }
+  lease.st.reset();
+  if (as && as->queued.load(std::memory_order_relaxed) > 0) {
+    DispatchQueue(app);
+    proxy_->KickQueues(index_, app);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Wakes
+
+void Worker::StartWake(uint32_t machine_index, Session* waiter) {
+  const Snapshot& snap = *rs_->snap;
+  const MachineView& m = snap.machines[machine_index];
+  auto it = wakes_.find(m.id);
+  if (it != wakes_.end()) {
+    if (waiter) {
+      waiter->waiting = true;
+      it->second.waiters.push_back(waiter);
+    }
+    return;
+  }
+  WakeGroup g;
+  g.st = rs_->machines[machine_index];
+  g.app = snap.apps[m.app_index].name;
+  g.app_index = m.app_index;
+  g.internal_port = waiter ? waiter->svc->internal_port : 0;
+  if (!waiter) {
+    // Background wake: use the first service of the app that this machine serves.
+    for (const ServiceSpec& svc : snap.apps[m.app_index].services)
+      if (ServesService(m, svc)) {
+        g.internal_port = svc.internal_port;
+        break;
+      }
+  }
+  g.started = loop_.Now();
+  g.gen = ++wake_gen_;
+  if (waiter) {
+    waiter->waiting = true;
+    g.waiters.push_back(waiter);
+  }
+  std::string id = m.id;
+  uint64_t gen = g.gen;
+  g.timer = loop_.AddTimerAfter(opts().wake_timeout, [this, id, gen] {
+    WakeDone(id, gen, Unavailable("wake timeout"));
+  });
+  rs_->apps[m.app_index]->cold_starts.fetch_add(1, std::memory_order_relaxed);
+  wakes_.emplace(id, std::move(g));
+  proxy_->Emit(snap.apps[m.app_index].name, id, "Starting machine " + id);
+  log::Info("proxy", "waking machine", {{"app", snap.apps[m.app_index].name}, {"machine", id}});
+  proxy_->waker->Wake(id, wakes_[id].internal_port, &loop_, [this, id, gen](Status st) { WakeDone(id, gen, st); });
+}
+
+void Worker::WakeDone(const std::string& id, uint64_t gen, Status st) {
+  auto it = wakes_.find(id);
+  if (it == wakes_.end() || it->second.gen != gen) return;  // late answer after a timeout
+  WakeGroup g = std::move(it->second);
+  wakes_.erase(it);
+  if (g.timer) loop_.CancelTimer(g.timer);
+  double ms = std::chrono::duration<double, std::milli>(loop_.Now() - g.started).count();
+  AppState* as = nullptr;
+  if (rs_) {
+    if (const AppView* a = rs_->snap->FindApp(g.app)) as = rs_->apps[a->index].get();
+  }
+  if (st.ok()) {
+    g.st->woken_through_revision.store(rs_ ? rs_->snap->revision : 0, std::memory_order_relaxed);
+    g.st->stop_requested_revision.store(-1, std::memory_order_relaxed);
+    g.st->idle_since_ns.store(NowNs(), std::memory_order_relaxed);
+    if (as) as->ObserveWakeMs(ms);
+    char buf[64];
+    std::snprintf(buf, sizeof buf, "%.1f", ms);
+    proxy_->Emit(g.app, id, "machine " + id + " started in " + buf + " ms");
+    log::Info("proxy", "machine woke", {{"app", g.app}, {"machine", id}, {"ms", ms}});
+  } else {
+    if (as) as->wake_failures.fetch_add(1, std::memory_order_relaxed);
+    proxy_->Emit(g.app, id, "machine " + id + " failed to start: " + st.message());
+    log::Warn("proxy", "wake failed", {{"app", g.app}, {"machine", id}, {"error", st.message()}});
+  }
+  // Release the waiters one by one through the balancer: they take the machine up to its
+  // limits (then queue) — never all at once past hard_limit.
+  for (Session* s : g.waiters) {
+    if (s->dead || !s->waiting) continue;
+    s->waiting = false;
+    if (!st.ok()) s->tried.push_back(g.st.get());
+    Route(s);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Upstream pool and pipes
+
+void Worker::PooledConn::OnEvents(uint32_t) {
+  // An idle pooled connection became readable: the app closed it (or sent garbage). Drop it.
+  Worker* wk = w;
+  auto& v = wk->upool_[st.get()];
+  for (auto it = v.begin(); it != v.end(); ++it)
+    if (it->get() == this) {
+      wk->loop_.Del(fd);
+      ::close(fd);
+      std::unique_ptr<PooledConn> self = std::move(*it);
+      v.erase(it);
+      wk->loop_.Defer([p = self.release()] { delete p; });
+      return;
+    }
+}
+
+int Worker::TakePooled(MachineState* st) {
+  auto it = upool_.find(st);
+  if (it == upool_.end() || it->second.empty()) return -1;
+  std::unique_ptr<PooledConn> pc = std::move(it->second.back());
+  it->second.pop_back();
+  loop_.Del(pc->fd);
+  int fd = pc->fd;
+  loop_.Defer([p = pc.release()] { delete p; });
+  return fd;
+}
+
+void Worker::PutPooled(const std::shared_ptr<MachineState>& st, int fd) {
+  auto& v = upool_[st.get()];
+  if (draining_ || v.size() >= opts().upstream_pool_per_machine) {
+    ::close(fd);
+    return;
+  }
+  auto pc = std::make_unique<PooledConn>();
+  pc->w = this;
+  pc->st = st;
+  pc->fd = fd;
+  pc->since = loop_.Now();
+  loop_.Add(fd, EPOLLIN | EPOLLRDHUP, pc.get());
+  v.push_back(std::move(pc));
+  if (!pool_sweep_timer_) pool_sweep_timer_ = loop_.AddTimerAfter(opts().upstream_idle_timeout, [this] { SweepPool(); });
+}
+
+void Worker::SweepPool() {
+  pool_sweep_timer_ = 0;
+  MonoTime cutoff = loop_.Now() - opts().upstream_idle_timeout;
+  bool any = false;
+  for (auto it = upool_.begin(); it != upool_.end();) {
+    auto& v = it->second;
+    for (auto p = v.begin(); p != v.end();) {
+      if ((*p)->since <= cutoff) {
+        loop_.Del((*p)->fd);
+        ::close((*p)->fd);
+        p = v.erase(p);
+      } else {
+        ++p;
+      }
+    }
+    if (v.empty()) it = upool_.erase(it);
+    else {
+      any = true;
+      ++it;
+    }
+  }
+  if (any) pool_sweep_timer_ = loop_.AddTimerAfter(opts().upstream_idle_timeout, [this] { SweepPool(); });
+}
+
+bool Worker::TakePipe(int fds[2]) {
+  if (!pipes_.empty()) {
+    fds[0] = pipes_.back().first;
+    fds[1] = pipes_.back().second;
+    pipes_.pop_back();
+    return true;
+  }
+  if (::pipe2(fds, O_NONBLOCK | O_CLOEXEC) < 0) return false;
+  if (opts().pipe_size) ::fcntl(fds[0], F_SETPIPE_SZ, static_cast<int>(opts().pipe_size));
+  return true;
+}
+
+void Worker::PutPipe(int fds[2]) {
+  if (pipes_.size() < 64) {
+    pipes_.emplace_back(fds[0], fds[1]);
+  } else {
+    ::close(fds[0]);
+    ::close(fds[1]);
+  }
+}
+
+}  // namespace privcast::proxy

@@ -1,0 +1,218 @@
+// Worker: one event-loop thread of the proxy. Internal to privcast_proxy.
+//
+// A Worker owns its EventLoop, its listening sockets (one SO_REUSEPORT socket per external
+// port on [::]:port), every session it accepted (connections never migrate), its upstream
+// connection pool, its wake groups and its part of the hard_limit queue.
+//
+// Routing state: `rs_` is the latest RoutingState posted by Proxy::Publish; a session keeps
+// the RoutingState it was accepted under alive (its AppView/ServiceSpec pointers point into
+// it) and re-resolves its app by name when it routes again after a swap.
+//
+// Thread-safety: everything here runs on the worker's thread, except the atomics that
+// Proxy reads (open_sessions_) and Loop().Post().
+#pragma once
+
+#include <netinet/in.h>
+
+#include <atomic>
+#include <deque>
+#include <map>
+#include <memory>
+#include <string>
+#include <thread>
+#include <unordered_map>
+#include <vector>
+
+#include "common/fd.h"
+#include "proxy/balancer.h"
+#include "proxy/buffer.h"
+#include "proxy/codec/http1.h"
+#include "proxy/event_loop.h"
+#include "proxy/proxy.h"
+#include "proxy/state.h"
+
+namespace privcast::proxy {
+
+class ProxyImpl;
+class Worker;
+
+// One unit of machine load (and one open connection to it), held while a connection (or a
+// request, with `requests` concurrency) uses a machine. Worker::Route takes it, Release gives it back.
+struct Lease {
+  std::shared_ptr<MachineState> st;
+  uint32_t link_v4 = 0;
+  uint16_t port = 0;
+  bool valid() const { return st != nullptr; }
+};
+
+// Base of client-side sessions (TcpSession, HttpSession).
+class Session {
+ public:
+  Session(Worker* w, RoutingStatePtr rs, uint32_t app_index, const ServiceSpec* svc, const PortSpec* port, int fd,
+          const sockaddr_in6& peer, const sockaddr_in6& local);
+  virtual ~Session();
+
+  // Routing results (see Worker::Route). The session owns the lease from then on.
+  virtual void OnRouted(Lease lease) = 0;
+  // reason: 503 for queue timeout / no capacity / wake failure, 0 for "no machine at all".
+  virtual void OnRouteFailed(int status) = 0;
+  // Close now (drain deadline, worker shutdown).
+  virtual void Abort() = 0;
+  // Draining: close if idle, else finish the current exchange without keep-alive.
+  virtual void OnDrain() = 0;
+  // The session's timer fired (deadline reached).
+  virtual void OnDeadline() = 0;
+
+  // Deadline with lazy re-arming: moving a deadline later costs nothing.
+  void SetDeadline(MonoTime t);
+  void ClearDeadline() { deadline_ = MonoTime::max(); }
+
+  Worker* w;
+  RoutingStatePtr rs;          // the state app/svc point into
+  uint32_t app_index;
+  const ServiceSpec* svc;
+  const PortSpec* port;
+  UniqueFd cfd;
+  sockaddr_in6 peer, local;
+  // Routing context.
+  RoutingHints hints;                       // views into hint_storage
+  std::string hint_storage[4];
+  std::vector<const MachineState*> tried;   // machines that failed for this request
+  MonoTime queued_at{};
+  bool waiting = false;                     // in a wake group or the queue
+  bool preference_unavailable = false;
+  // Worker bookkeeping (intrusive list of live sessions).
+  Session* prev = nullptr;
+  Session* next = nullptr;
+  bool dead = false;
+
+ protected:
+  void FireTimer();
+  MonoTime deadline_ = MonoTime::max();
+  MonoTime armed_ = MonoTime::max();
+  EventLoop::TimerId timer_ = 0;
+};
+
+struct WakeGroup {
+  std::shared_ptr<MachineState> st;
+  std::string app;
+  uint32_t app_index = 0;
+  uint16_t internal_port = 0;
+  MonoTime started{};
+  uint64_t gen = 0;
+  EventLoop::TimerId timer = 0;
+  std::vector<Session*> waiters;  // empty for a background wake
+};
+
+class Worker {
+ public:
+  Worker(ProxyImpl* proxy, int index);
+  ~Worker();
+
+  Status Init();
+  void StartThread();
+  void Join();
+
+  EventLoop& loop() { return loop_; }
+  BufferPool& pool() { return pool_; }
+  const ProxyOptions& opts() const;
+  ProxyImpl* proxy() { return proxy_; }
+  int index() const { return index_; }
+  const RoutingStatePtr& rs() const { return rs_; }
+
+  // Loop thread.
+  void Apply(RoutingStatePtr rs);
+  void SetAccepting(bool on);
+  void BeginDrain();
+  void AbortAll();
+  int64_t open_sessions() const { return open_sessions_.load(std::memory_order_relaxed); }
+
+  // Route a session (its app/svc/hints/tried). Completes synchronously (OnRouted/OnRouteFailed)
+  // or later (wake, queue). A waiting session that closes must call CancelWait.
+  void Route(Session* s);
+  void CancelWait(Session* s);
+  // Give a lease back; dispatches queued sessions of the app.
+  void Release(Lease& lease, const std::string& app);
+  // Kick this worker's queue for `app` (posted by other workers).
+  void DispatchQueue(const std::string& app);
+
+  void Register(Session* s);
+  void Unregister(Session* s);  // and delete after the batch
+
+  // Upstream pool (HTTP, requests concurrency): idle connections per machine.
+  int TakePooled(MachineState* st);
+  void PutPooled(const std::shared_ptr<MachineState>& st, int fd);
+  // Pipes for splice.
+  bool TakePipe(int fds[2]);
+  void PutPipe(int fds[2]);
+
+  uint64_t NextRandom();
+  // Request ids: 26 chars, time prefix + worker + counter (no syscall per request).
+  void NewRequestId(char out[26]);
+  int64_t NowNs() const { return loop_.Now().time_since_epoch().count(); }
+
+  // Scratch heads for the HTTP sessions (4 KiB each: kept per worker, never per connection).
+  codec::RequestHead req_head;
+  codec::ResponseHead resp_head;
+  const void* req_head_owner = nullptr;  // session whose head req_head currently describes
+  bool draining() const { return draining_; }
+
+  // Metrics (worker-local, summed by Proxy).
+  std::atomic<uint64_t> accepted{0}, refused{0}, refused_unknown{0}, http_requests{0};
+  std::atomic<uint64_t> http_400{0}, http_408{0}, http_431{0}, http_502{0}, http_503{0}, http_301{0};
+  std::atomic<uint64_t> retries{0};
+
+ private:
+  friend class ProxyImpl;
+  struct Listener final : EventHandler {
+    Worker* w;
+    uint16_t port;
+    UniqueFd fd;
+    void OnEvents(uint32_t) override { w->OnAccept(this); }
+  };
+  struct PooledConn final : EventHandler {
+    Worker* w;
+    std::shared_ptr<MachineState> st;
+    int fd;
+    MonoTime since;
+    void OnEvents(uint32_t) override;  // readable/hup while idle = the app closed it
+  };
+
+  void OnAccept(Listener* l);
+  void Admit(int fd, const sockaddr_in6& peer, const sockaddr_in6& local);
+  void Refuse(int fd, const AppView* app, uint32_t src_net, const sockaddr_in6& peer);
+  void ReconcileListeners();
+  void StartWake(uint32_t machine_index, Session* waiter);
+  void WakeDone(const std::string& machine_id, uint64_t gen, Status st);
+  void Enqueue(Session* s, const AppView& app);
+  void SweepPool();
+  bool ResolveApp(Session* s);
+
+  ProxyImpl* proxy_;
+  int index_;
+  EventLoop loop_;
+  std::thread thread_;
+  BufferPool pool_;
+  RoutingStatePtr rs_;
+  bool accepting_ = false;
+  bool draining_ = false;
+  std::map<uint16_t, std::unique_ptr<Listener>> listeners_;
+  Session* sessions_ = nullptr;
+  std::atomic<int64_t> open_sessions_{0};
+  std::unordered_map<std::string, WakeGroup> wakes_;  // by machine id
+  uint64_t wake_gen_ = 0;
+  std::unordered_map<std::string, std::deque<Session*>> queues_;  // by app name
+  std::unordered_map<MachineState*, std::vector<std::unique_ptr<PooledConn>>> upool_;
+  EventLoop::TimerId pool_sweep_timer_ = 0;
+  std::vector<std::pair<int, int>> pipes_;
+  uint64_t rng_;
+  uint64_t req_counter_ = 0;
+};
+
+// Helpers shared by the sessions.
+void ResetClose(int fd);  // SO_LINGER 0 + close: TCP RST
+int ConnectV4(uint32_t addr_host_order, uint16_t port, int* err);
+std::string PeerIp(const sockaddr_in6& a);
+uint16_t PortOf(const sockaddr_in6& a);
+
+}  // namespace privcast::proxy
