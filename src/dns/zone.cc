@@ -1,0 +1,158 @@
+#include "dns/zone.h"
+
+#include <algorithm>
+#include <map>
+#include <tuple>
+
+#include "dns/regions.h"
+
+namespace privcast::dns {
+namespace {
+
+std::string Lower(std::string_view s) {
+  std::string r(s);
+  for (auto& c : r)
+    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c + 32);
+  return r;
+}
+
+void AppendInstances(const Zone& z, const ZoneApp& a, std::string* out) {
+  for (uint32_t mi : a.started) {
+    const ZoneMachine& m = z.machines[mi];
+    if (!out->empty()) out->push_back(';');
+    out->append("instance=").append(m.id).append(",app=").append(a.name);
+    out->append(",ip=").append(m.six_pn.ToString()).append(",region=").append(m.region);
+  }
+}
+
+}  // namespace
+
+size_t StringViewHash::operator()(std::string_view s) const noexcept {
+  // FNV-1a: names are short; this beats std::hash's out-of-line call on the hot path.
+  uint64_t h = 1469598103934665603ull;
+  for (unsigned char c : s) h = (h ^ c) * 1099511628211ull;
+  return static_cast<size_t>(h ^ (h >> 32));
+}
+
+std::shared_ptr<const Zone> Zone::Build(const SnapshotPtr& snap) {
+  auto z = std::make_shared<Zone>();
+  if (!snap) return z;
+  const Snapshot& s = *snap;
+  z->revision_ = s.revision;
+  const std::string local = Lower(s.local_region);
+
+  z->machines.reserve(s.machines.size());
+  for (const MachineView& m : s.machines) {
+    ZoneMachine zm;
+    zm.id = Lower(m.id);
+    zm.region = Lower(m.region);
+    zm.group = Lower(m.process_group);
+    zm.six_pn = m.six_pn;
+    zm.started = m.state == MachineRunState::kStarted;
+    zm.app = m.app_index;
+    z->machines.push_back(std::move(zm));
+  }
+  auto nearer = [&](uint32_t x, uint32_t y) {
+    const ZoneMachine& a = z->machines[x];
+    const ZoneMachine& b = z->machines[y];
+    double da = RegionDistanceKm(local, a.region), db = RegionDistanceKm(local, b.region);
+    return std::tie(da, a.region, a.id) < std::tie(db, b.region, b.id);
+  };
+
+  z->apps.resize(s.apps.size());
+  for (size_t i = 0; i < s.apps.size(); ++i) {
+    const AppView& av = s.apps[i];
+    ZoneApp& a = z->apps[i];
+    a.name = Lower(av.name);
+    a.net32 = av.net32;
+    for (uint32_t fi : av.flycast)
+      if (fi < s.flycast.size()) a.flycast.emplace_back(s.flycast[fi].net32, s.flycast[fi].address);
+    std::sort(a.flycast.begin(), a.flycast.end());
+    for (uint32_t mi : av.machines) {
+      if (mi >= s.machines.size()) continue;
+      a.machines.push_back(mi);
+      MachineRunState st = s.machines[mi].state;
+      if (st == MachineRunState::kStarted) a.started.push_back(mi);
+      if (st == MachineRunState::kStarted || st == MachineRunState::kStarting) a.waking_or_started = true;
+    }
+    std::sort(a.machines.begin(), a.machines.end(), nearer);
+    std::sort(a.started.begin(), a.started.end(), nearer);
+    std::vector<std::string> regions;
+    for (uint32_t mi : a.started) {
+      const ZoneMachine& m = z->machines[mi];
+      if (std::find(regions.begin(), regions.end(), m.region) == regions.end()) regions.push_back(m.region);
+      if (!a.vms_txt.empty()) a.vms_txt.push_back(',');
+      a.vms_txt.append(m.id).append(" ").append(m.region);
+    }
+    std::sort(regions.begin(), regions.end());
+    for (const auto& r : regions) {
+      if (!a.regions_txt.empty()) a.regions_txt.push_back(',');
+      a.regions_txt.append(r);
+    }
+    z->apps_by_name_.emplace(a.name, static_cast<uint32_t>(i));
+  }
+
+  // Per-network texts, apps in name order.
+  std::vector<uint32_t> order(z->apps.size());
+  for (uint32_t i = 0; i < order.size(); ++i) order[i] = i;
+  std::sort(order.begin(), order.end(), [&](uint32_t x, uint32_t y) { return z->apps[x].name < z->apps[y].name; });
+  for (const NetworkView& n : s.networks) {
+    if (z->networks_.count(n.net32)) continue;
+    z->networks_.emplace(n.net32, static_cast<uint32_t>(z->apps_txt_.size()));
+    z->apps_txt_.emplace_back();
+    z->instances_txt_.emplace_back();
+  }
+  for (uint32_t i : order) {
+    const ZoneApp& a = z->apps[i];
+    if (!z->host_apps_txt_.empty()) z->host_apps_txt_.push_back(',');
+    z->host_apps_txt_.append(a.name);
+    AppendInstances(*z, a, &z->host_instances_txt_);
+    auto it = z->networks_.find(a.net32);
+    if (it == z->networks_.end()) continue;
+    std::string& at = z->apps_txt_[it->second];
+    if (!at.empty()) at.push_back(',');
+    at.append(a.name);
+    AppendInstances(*z, a, &z->instances_txt_[it->second]);
+  }
+  return z;
+}
+
+const ZoneApp* Zone::FindApp(std::string_view lower_name) const {
+  auto it = apps_by_name_.find(lower_name);
+  return it == apps_by_name_.end() ? nullptr : &apps[it->second];
+}
+
+const std::string& Zone::AppsTxt(const ClientView& v) const {
+  if (v.kind == ClientView::kHost) return host_apps_txt_;
+  auto it = networks_.find(v.net32);
+  return (v.kind == ClientView::kNetwork && it != networks_.end()) ? apps_txt_[it->second] : empty_;
+}
+
+const std::string& Zone::InstancesTxt(const ClientView& v) const {
+  if (v.kind == ClientView::kHost) return host_instances_txt_;
+  auto it = networks_.find(v.net32);
+  return (v.kind == ClientView::kNetwork && it != networks_.end()) ? instances_txt_[it->second] : empty_;
+}
+
+ClientView ViewOf(const Zone& z, const Ip6& a, bool outside_is_host) {
+  ClientView v;
+  if (auto net = addr::NetworkOf(a)) {
+    if (z.KnownNetwork(*net)) {
+      v.kind = ClientView::kNetwork;
+      v.net32 = *net;
+    }
+    return v;  // a privcast address on a network we do not know: nothing
+  }
+  static const Ip6 kLoop6 = [] {
+    Ip6 x;
+    x.b[15] = 1;
+    return x;
+  }();
+  bool own_prefix = a.Group(0) == 0xfdaa && a.Group(1) == 0 && a.Group(2) == 0;  // fdaa:0:0::/48
+  bool v4_loop = a.Group(0) == 0 && a.Group(1) == 0 && a.Group(2) == 0 && a.Group(3) == 0 &&
+                 a.Group(4) == 0 && a.Group(5) == 0xffff && a.b[12] == 127;
+  if (a == kLoop6 || own_prefix || v4_loop || outside_is_host) v.kind = ClientView::kHost;
+  return v;
+}
+
+}  // namespace privcast::dns
