@@ -615,6 +615,14 @@ void MachineManager::FailWaiters(const std::string& id, const Status& st) {
 }
 
 void MachineManager::Publish() {
+  // machines_ is the freshest view of this host's machines (every transition updates it);
+  // state_ may predate machines created or deleted since the last full reload.
+  std::vector<Machine> merged;
+  for (const auto& m : state_.machines)
+    if (m.host_id != opts_.host_id) merged.push_back(m);
+  for (const auto& [id, m] : machines_) merged.push_back(m);
+  std::sort(merged.begin(), merged.end(), [](const Machine& a, const Machine& b) { return a.id < b.id; });
+  state_.machines = std::move(merged);
   Snapshot s = BuildSnapshot(state_, opts_.host_id, opts_.region, [this](const store::Release& r) -> Result<ReleaseInfo> {
     const AppPlan* p = PlanFor(r.app);
     if (!p) return InvalidArgument("release " + std::to_string(r.version) + " does not decode");
@@ -686,6 +694,12 @@ Result<DeployOutcome> MachineManager::ReconcileAppMachines(const store::App& app
   if (!plan) return InvalidArgument("release " + std::to_string(release.version) + " of " + app.name + " does not decode");
   DeployOutcome out;
   std::vector<std::string> touched;
+  {
+    // Fresh readiness for this deploy: results arrive while we launch below.
+    std::lock_guard<std::mutex> l(readiness_mu_);
+    for (const auto& m : state_.machines)
+      if (m.app == app.name) readiness_.erase(m.id);
+  }
   for (const auto& g : plan->groups) {
     int want = per_group > 0 ? per_group : 1;
     std::vector<Machine> have;
@@ -735,10 +749,6 @@ Result<DeployOutcome> MachineManager::ReconcileAppMachines(const store::App& app
       touched.push_back(m->id);
       LaunchMachine(m.value());
     }
-  }
-  {
-    std::lock_guard<std::mutex> l(readiness_mu_);
-    for (const auto& id : touched) readiness_.erase(id);
   }
   for (const auto& id : touched) {
     auto it = machines_.find(id);

@@ -115,6 +115,7 @@ class ManagerTest : public ::testing::Test {
   void Sync() { loop_.RunSync([] {}); }
 
   FakeClock clock_;
+  QueuePoster poster_;  // outlives TearDown: Shutdown answers pending waiters through it
   std::unique_ptr<store::Store> store_;
   std::unique_ptr<store::Registry> registry_;
   store::Host host_;
@@ -189,7 +190,7 @@ TEST_F(ManagerTest, WakeStartsStoppedMachineAndCoalescesConcurrentWakes) {
   ASSERT_TRUE(Until([&] { return Get(id).state == MachineState::kStopped; }));
 
   rt_.listen_on_launch = false;  // the app needs a moment to listen
-  QueuePoster poster;
+  QueuePoster& poster = poster_;
   int ok = 0, failed = 0;
   for (int i = 0; i < 5; ++i)
     manager_->Wake(id, 8080, &poster, [&](Status st) { st.ok() ? ++ok : ++failed; });
@@ -211,7 +212,7 @@ TEST_F(ManagerTest, WakeOfReadyMachineAnswersAtOnce) {
   auto app = MakeApp("ready");
   auto out = manager_->Deploy(app, Release("ready"), false);
   ASSERT_TRUE(out.ok());
-  QueuePoster poster;
+  QueuePoster& poster = poster_;
   int ok = 0;
   manager_->Wake(out->machines[0].id, 8080, &poster, [&](Status st) { ok += st.ok(); });
   Sync();
@@ -229,7 +230,7 @@ TEST_F(ManagerTest, FailedLaunchFailsWaitersAndLeavesMachineStopped) {
   rt_.Exit(id, 0);
   ASSERT_TRUE(Until([&] { return Get(id).state == MachineState::kStopped; }));
   rt_.fail_launch = true;
-  QueuePoster poster;
+  QueuePoster& poster = poster_;
   Status got;
   bool called = false;
   manager_->Wake(id, 8080, &poster, [&](Status st) {
@@ -248,7 +249,7 @@ TEST_F(ManagerTest, WakeTimesOutWhenAppNeverListens) {
   auto out = manager_->Deploy(app, Release("deaf"), false);
   ASSERT_TRUE(out.ok());
   ASSERT_EQ(out->warnings.size(), 1u);  // deploy says it is not listening
-  QueuePoster poster;
+  QueuePoster& poster = poster_;
   Status got;
   bool called = false;
   manager_->Wake(out->machines[0].id, 8080, &poster, [&](Status st) {
@@ -268,7 +269,7 @@ TEST_F(ManagerTest, WakeWhileStoppingStartsAgainAfterExit) {
   std::string id = out->machines[0].id;
   manager_->Stop(id, false, "idle");
   ASSERT_TRUE(Until([&] { return Get(id).state == MachineState::kStopping; }));
-  QueuePoster poster;
+  QueuePoster& poster = poster_;
   int ok = 0;
   manager_->Wake(id, 8080, &poster, [&](Status st) { ok += st.ok(); });
   Sync();
@@ -284,7 +285,7 @@ TEST_F(ManagerTest, AutostopNeverStopsAMachineSomeoneWaitsFor) {
   auto out = manager_->Deploy(app, Release("busy"), false);
   ASSERT_TRUE(out.ok());
   std::string id = out->machines[0].id;
-  QueuePoster poster;
+  QueuePoster& poster = poster_;
   manager_->Wake(id, 8080, &poster, [](Status) {});
   Sync();
   manager_->Stop(id, false, "idle");
@@ -301,7 +302,7 @@ TEST_F(ManagerTest, SuspendAndResumeThroughWake) {
   manager_->Stop(id, /*suspend=*/true, "idle");
   ASSERT_TRUE(Until([&] { return Get(id).state == MachineState::kSuspended; }));
   EXPECT_TRUE(rt_.IsSuspended(id));
-  QueuePoster poster;
+  QueuePoster& poster = poster_;
   int ok = 0;
   manager_->Wake(id, 8080, &poster, [&](Status st) { ok += st.ok(); });
   ASSERT_TRUE(Until([&] { return poster.Drain() > 0 || ok > 0; }));
