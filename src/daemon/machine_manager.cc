@@ -395,15 +395,13 @@ void MachineManager::HandleWake(const std::string& id, Waiter w) {
     w.poster->Post([done] { done(Status::Ok()); });
     return;
   }
-  bool first = rt.waiters.empty();
   rt.waiters.push_back(std::move(w));
   switch (m.state) {
     case S::kStopped:
     case S::kCreated:
     case S::kSuspended: {
-      rt.wake_started = clock_->Now();
+      // The proxy writes "Starting machine …" / "… started in … ms" to the app log itself.
       bool resume = m.state == S::kSuspended;
-      NoteEvent(m.app, "proxy", std::string(resume ? "Resuming machine " : "Starting machine ") + id);
       log::Info("proxy", resume ? "resuming machine" : "starting machine", {{"machine", id}, {"app", m.app}});
       auto t = Transition(id, {m.state}, S::kStarting, resume ? "resumed by proxy" : "started by proxy");
       if (t.ok()) {
@@ -416,13 +414,11 @@ void MachineManager::HandleWake(const std::string& id, Waiter w) {
     case S::kStopping:
     case S::kSuspending:
       rt.wake_pending = true;
-      if (first) rt.wake_started = clock_->Now();
       break;
     case S::kStarting:
       LaunchMachine(m);
       break;
     case S::kStarted:
-      if (first) rt.wake_started = clock_->Now();
       if (!rt.probing) {
         rt.not_listening = false;
         StartProbing(id);
@@ -471,8 +467,7 @@ void MachineManager::HandleStop(const std::string& id, bool suspend, const std::
   if (it == machines_.end() || it->second.state != S::kStarted) return;
   if (!rt_[id].waiters.empty()) return;  // someone is waiting for it: not idle
   ++autostops_;
-  const Machine& m = it->second;
-  NoteEvent(m.app, "proxy", std::string(suspend ? "suspending " : "stopping ") + id + " (" + reason + ")");
+  // The proxy's autostop writes "stopping <id> (idle …)" to the app log itself.
   auto t = Transition(id, {S::kStarted}, suspend ? S::kSuspending : S::kStopping, reason);
   if (t.ok()) Act(t.value());
   Publish();
@@ -539,7 +534,8 @@ void MachineManager::ProbeTick() {
     if (ready) {
       rt.probing = false;
       if (rt.wake_started != MonoTime{}) {
-        NoteEvent(m.app, "proxy", "machine " + id + " started in " + Ms(clock_->Now() - rt.wake_started) + " ms");
+        NoteEvent(m.app, "proxy", "machine " + id + " started in " + Ms(clock_->Now() - rt.wake_started) +
+                                      " ms (pre-warmed)");
         rt.wake_started = MonoTime{};
       }
       AnswerWaiters(id);
