@@ -1,6 +1,8 @@
 // PROXY protocol v1/v2 writer and reader (HAProxy proxy-protocol.txt).
 #include "proxy/codec/proxy_protocol.h"
 
+#include "proxy/codec/ip_text.h"
+
 #include <arpa/inet.h>
 #include <netinet/in.h>
 
@@ -227,13 +229,15 @@ size_t WriteProxyV1(const sockaddr_storage& client, const sockaddr_storage& dest
     const bool v4 = ap.family == AF_INET;
     std::memcpy(buf, v4 ? "PROXY TCP4 " : "PROXY TCP6 ", 11);
     n = 11;
-    const void* s = v4 ? static_cast<const void*>(&ap.src4) : &ap.src6;
-    const void* d = v4 ? static_cast<const void*>(&ap.dst4) : &ap.dst6;
-    if (inet_ntop(ap.family, s, buf + n, INET6_ADDRSTRLEN) == nullptr) return 0;
-    n += std::strlen(buf + n);
-    buf[n++] = ' ';
-    if (inet_ntop(ap.family, d, buf + n, INET6_ADDRSTRLEN) == nullptr) return 0;
-    n += std::strlen(buf + n);
+    if (v4) {
+      n += FormatIp4(reinterpret_cast<const uint8_t*>(&ap.src4), buf + n);
+      buf[n++] = ' ';
+      n += FormatIp4(reinterpret_cast<const uint8_t*>(&ap.dst4), buf + n);
+    } else {
+      n += FormatIp6(ap.src6.s6_addr, buf + n);
+      buf[n++] = ' ';
+      n += FormatIp6(ap.dst6.s6_addr, buf + n);
+    }
     buf[n++] = ' ';
     n += PutPort(buf + n, ap.sport);
     buf[n++] = ' ';
