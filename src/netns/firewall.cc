@@ -1,0 +1,155 @@
+#include "netns/firewall.h"
+
+#include <fcntl.h>
+#include <nftables/libnftables.h>
+
+#include <cctype>
+#include <cerrno>
+#include <cstdio>
+#include <cstdlib>
+
+#include "netns/netns.h"
+
+namespace privcast::netns {
+namespace {
+
+std::string NetCidr(uint32_t net32) { return addr::NetworkCidr(net32); }
+
+}  // namespace
+
+std::string Firewall::NetworkCounterName(uint32_t net32) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "xnet_%08x", net32);
+  return buf;
+}
+
+std::string Firewall::Render(const FirewallState& s) {
+  std::string t;
+  t += "table inet privcast {}\n";
+  t += "delete table inet privcast\n";
+  t += "table inet privcast {\n";
+  for (const char* c : {"input_drop", "fwd_drop", "fwd4_drop", "spoof_drop"})
+    t += std::string("  counter ") + c + " {}\n";
+  for (uint32_t n : s.networks) t += "  counter " + NetworkCounterName(n) + " {}\n";
+
+  t += "  set flycast {\n    type ipv6_addr\n";
+  if (!s.flycast.empty()) {
+    t += "    elements = { ";
+    bool first = true;
+    for (const Ip6& a : s.flycast) {
+      if (!first) t += ", ";
+      first = false;
+      t += a.ToString();
+    }
+    t += " }\n";
+  }
+  t += "  }\n";
+
+  t += "  set machine_src {\n    type ifname . ipv6_addr\n    flags interval\n";
+  if (!s.machine_ifs.empty()) {
+    t += "    elements = { ";
+    bool first = true;
+    for (const auto& [ifname, net] : s.machine_ifs) {
+      if (!first) t += ", ";
+      first = false;
+      t += "\"" + ifname + "\" . " + NetCidr(net);
+    }
+    t += " }\n";
+  }
+  t += "  }\n";
+
+  t += "  chain forward {\n"
+       "    type filter hook forward priority filter; policy accept;\n"
+       "    iifname \"pcv*\" jump from_machine\n"
+       "    oifname \"pcv*\" jump to_machine\n"
+       "  }\n";
+  t += "  chain from_machine {\n"
+       "    meta nfproto ipv4 counter name \"fwd4_drop\" drop\n"
+       "    iifname . ip6 saddr != @machine_src counter name \"spoof_drop\" drop\n";
+  for (uint32_t n : s.networks) {
+    std::string c = NetCidr(n);
+    t += "    ip6 saddr " + c + " ip6 daddr " + c + " accept\n";
+    t += "    ip6 saddr " + c + " counter name \"" + NetworkCounterName(n) + "\" drop\n";
+  }
+  t += "    counter name \"fwd_drop\" drop\n"
+       "  }\n";
+  t += "  chain to_machine {\n"
+       "    meta nfproto ipv4 counter name \"fwd4_drop\" drop\n"
+       "    counter name \"fwd_drop\" drop\n"
+       "  }\n";
+  t += "  chain input {\n"
+       "    type filter hook input priority filter; policy accept;\n"
+       "    iifname \"pcv*\" jump machine_input\n"
+       "  }\n";
+  t += "  chain machine_input {\n"
+       "    ct state established,related accept\n"
+       "    icmpv6 type { nd-neighbor-solicit, nd-neighbor-advert, nd-router-solicit } accept\n"
+       "    iifname . ip6 saddr != @machine_src counter name \"spoof_drop\" drop\n"
+       "    ip6 daddr fdaa::3 meta l4proto { tcp, udp } th dport 53 accept\n"
+       "    ip6 daddr fdaa::3 icmpv6 type echo-request accept\n"
+       "    ip6 daddr @flycast meta l4proto tcp accept\n"
+       "    ip6 daddr @flycast icmpv6 type echo-request accept\n"
+       "    counter name \"input_drop\" drop\n"
+       "  }\n";
+  t += "}\n";
+  return t;
+}
+
+Result<std::unique_ptr<Firewall>> Firewall::Create() {
+  PC_ASSIGN_OR_RETURN(UniqueFd ns, OpenCurrent());
+  return std::unique_ptr<Firewall>(new Firewall(std::move(ns)));
+}
+
+Result<std::unique_ptr<Firewall>> Firewall::CreateFor(int nsfd) {
+  int fd = ::fcntl(nsfd, F_DUPFD_CLOEXEC, 0);
+  if (fd < 0) return ErrnoStatus("dup netns fd", errno);
+  return std::unique_ptr<Firewall>(new Firewall(UniqueFd(fd)));
+}
+
+Result<std::string> Firewall::Run(const std::string& script) {
+  std::string out, err;
+  int rc = -1;
+  Status st = RunIn(ns_.get(), [&]() -> Status {
+    nft_ctx* ctx = nft_ctx_new(NFT_CTX_DEFAULT);
+    if (!ctx) return Internal("nft_ctx_new failed");
+    nft_ctx_buffer_output(ctx);
+    nft_ctx_buffer_error(ctx);
+    rc = nft_run_cmd_from_buffer(ctx, script.c_str());
+    if (const char* o = nft_ctx_get_output_buffer(ctx)) out = o;
+    if (const char* e = nft_ctx_get_error_buffer(ctx)) err = e;
+    nft_ctx_free(ctx);
+    return Status::Ok();
+  });
+  PC_RETURN_IF_ERROR(st);
+  if (rc != 0) {
+    while (!err.empty() && err.back() == '\n') err.pop_back();
+    return Status(Code::kIo, "nft: " + err);
+  }
+  return out;
+}
+
+Status Firewall::Apply(const FirewallState& state) {
+  std::lock_guard<std::mutex> lock(mu_);
+  Result<std::string> r = Run(Render(state));
+  return r.ok() ? Status::Ok() : r.status();
+}
+
+Status Firewall::Remove() {
+  std::lock_guard<std::mutex> lock(mu_);
+  Result<std::string> r = Run("table inet privcast {}\ndelete table inet privcast\n");
+  return r.ok() ? Status::Ok() : r.status();
+}
+
+Result<uint64_t> Firewall::CounterPackets(const std::string& name) {
+  for (char c : name)
+    if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '_'))
+      return InvalidArgument("bad counter name '" + name + "'");
+  std::lock_guard<std::mutex> lock(mu_);
+  Result<std::string> r = Run("list counter inet privcast " + name + "\n");
+  if (!r.ok()) return NotFound("counter " + name + ": " + r.status().message());
+  size_t p = r->find("packets ");
+  if (p == std::string::npos) return Internal("unexpected nft output: " + *r);
+  return std::strtoull(r->c_str() + p + 8, nullptr, 10);
+}
+
+}  // namespace privcast::netns

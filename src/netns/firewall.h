@@ -1,0 +1,72 @@
+// Firewall: the nftables table `inet privcast`, owned by privcast and rebuilt whole.
+//
+// Apply(state) replaces the table with the one rendered from `state` in ONE nft transaction
+// (create-if-missing, delete, add), so there is never a moment with half a ruleset, and a
+// rejected ruleset leaves the previous one in place. Counters restart from 0 on every Apply.
+// Remove() deletes the table (clean shutdown); it is Ok when the table is absent.
+//
+// The rules (docs/netns.md has the rendered text):
+//   forward, from a machine interface (iifname pcv*):
+//     IPv4 (only the /31 proxy link exists)   drop, counter fwd4_drop
+//     source not the interface's network      drop, counter spoof_drop   (anti-spoofing)
+//     same /48 network as the destination     accept
+//     any other destination                   drop, counter xnet_<net32 as 8 hex digits>
+//   forward, to a machine interface from elsewhere: drop, counter fwd_drop (fwd4_drop for v4)
+//   input, from a machine interface:
+//     established/related; ICMPv6 ND (NS/NA/RS) accept
+//     spoofed source                          drop, counter spoof_drop
+//     fdaa::3 udp/tcp 53 and echo-request     accept (internal DNS)
+//     flycast addresses: tcp and echo-request accept (the proxy decides who is admitted)
+//     everything else                         drop, counter input_drop
+//   Output (host -> machine, e.g. the proxy over the IPv4 link) is not filtered.
+// Only packets entering or leaving pcv* interfaces are matched; the rest of the host's
+// traffic is untouched (base chains have policy accept).
+//
+// The table lives in the netns the Firewall was created for (captured as an fd); every nft
+// call runs on a helper thread inside it. Thread-safe (internal mutex).
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <set>
+#include <string>
+
+#include "common/addr.h"
+#include "common/fd.h"
+#include "common/result.h"
+
+namespace privcast::netns {
+
+struct FirewallState {
+  std::set<uint32_t> networks;                  // net32 of every network with machines here
+  std::map<std::string, uint32_t> machine_ifs;  // "pcv<slot>" -> net32
+  std::set<Ip6> flycast;                        // flycast addresses local to this host
+};
+
+class Firewall {
+ public:
+  static constexpr const char* kTable = "privcast";  // family inet
+  static Result<std::unique_ptr<Firewall>> Create();           // calling thread's netns
+  static Result<std::unique_ptr<Firewall>> CreateFor(int nsfd);
+
+  Status Apply(const FirewallState& state);
+  Status Remove();
+  // Packets counted so far by the named counter (see above); NotFound if no such counter.
+  Result<uint64_t> CounterPackets(const std::string& name);
+
+  static std::string NetworkCounterName(uint32_t net32);  // "xnet_0000abcd"
+  // The nft script Apply runs (for tests and docs).
+  static std::string Render(const FirewallState& state);
+
+ private:
+  explicit Firewall(UniqueFd ns) : ns_(std::move(ns)) {}
+  // Runs an nft script inside ns_; returns its output or the error text.
+  Result<std::string> Run(const std::string& script);
+
+  std::mutex mu_;
+  UniqueFd ns_;
+};
+
+}  // namespace privcast::netns

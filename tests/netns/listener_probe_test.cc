@@ -1,0 +1,86 @@
+// ListenerProbe: sees exactly the listeners of its netns, classifies reachability.
+#include "netns/listener_probe.h"
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+
+#include "netns/netns.h"
+#include "test_env.h"
+
+namespace privcast::netns {
+namespace {
+
+using testing::ListenTcp;
+using testing::TestHost;
+
+TEST(ListenerProbeTest, ListsListenersOfItsNetnsOnly) {
+  TestHost host;
+  ASSERT_TRUE(host.ok());
+  ASSERT_TRUE(Create(host.ns_dir(), "m", [] {
+                return WriteSysctl("net/ipv6/conf/all/disable_ipv6", "0");
+              }).ok());
+  auto m = Open(host.ns_dir() + "/m");
+  ASSERT_TRUE(m.ok());
+  ASSERT_EQ(host.In("ip link set lo up", host.ns_dir() + "/m").rc, 0);
+
+  auto probe = ListenerProbe::Open(m->get());
+  ASSERT_TRUE(probe.ok()) << probe.status().ToString();
+  auto empty = probe->List();
+  ASSERT_TRUE(empty.ok());
+  EXPECT_TRUE(empty->empty());
+
+  uint16_t p4 = 0, p6 = 0, p6only = 0, pspecific = 0;
+  auto l1 = ListenTcp(m->get(), IpAddr::V4(0), &p4);
+  auto l2 = ListenTcp(m->get(), IpAddr::V6(Ip6{}), &p6);
+  auto l3 = ListenTcp(m->get(), IpAddr::V6(Ip6{}), &p6only, /*v6only=*/true);
+  auto l4 = ListenTcp(m->get(), *IpAddr::Parse("::1"), &pspecific);
+  ASSERT_TRUE(l1.ok() && l2.ok() && l3.ok() && l4.ok());
+  // A listener in another netns (the test host) must not show up.
+  uint16_t other = 0;
+  auto lh = ListenTcp(host.nsfd(), IpAddr::V4(0), &other);
+  ASSERT_TRUE(lh.ok());
+
+  auto all = probe->List();
+  ASSERT_TRUE(all.ok()) << all.status().ToString();
+  EXPECT_EQ(all->size(), 4u);
+  const IpAddr link = *IpAddr::Parse("172.19.0.3");
+  auto one = [&](uint16_t port) {
+    auto f = probe->Find(port);
+    EXPECT_TRUE(f.ok());
+    EXPECT_EQ(f->size(), 1u) << port;
+    return f->empty() ? Listener{} : f->front();
+  };
+  Listener a = one(p4), b = one(p6), c = one(p6only), d = one(pspecific);
+  EXPECT_EQ(a.ToString(), "0.0.0.0:" + std::to_string(p4));
+  EXPECT_TRUE(a.ReachableOverV4(link));
+  EXPECT_EQ(b.ToString(), "[::]:" + std::to_string(p6));
+  EXPECT_FALSE(b.v6only);
+  EXPECT_TRUE(b.ReachableOverV4(link));
+  EXPECT_TRUE(c.v6only);
+  EXPECT_FALSE(c.ReachableOverV4(link));
+  EXPECT_EQ(d.ToString(), "[::1]:" + std::to_string(pspecific));
+  EXPECT_FALSE(d.ReachableOverV4(link));
+  auto none = probe->Find(other);
+  ASSERT_TRUE(none.ok());
+  EXPECT_TRUE(none->empty());
+
+  // Cost of one probe (printed, not asserted: no timing thresholds in tests).
+  constexpr int kN = 2000;
+  auto t0 = std::chrono::steady_clock::now();
+  for (int i = 0; i < kN; ++i) ASSERT_TRUE(probe->Find(p4).ok());
+  auto us = std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - t0).count() / kN;
+  std::printf("ListenerProbe::Find: %.1f us per probe (4 listeners)\n", us);
+  RecordProperty("probe_us", std::to_string(us));
+
+  l1->reset();
+  auto after = probe->Find(p4);
+  ASSERT_TRUE(after.ok());
+  EXPECT_TRUE(after->empty());
+  ASSERT_TRUE(Delete(host.ns_dir() + "/m").ok());
+}
+
+}  // namespace
+}  // namespace privcast::netns

@@ -1,0 +1,120 @@
+// Named namespaces, helper-thread semantics, rtnetlink error texts, sysctls per netns.
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <gtest/gtest.h>
+
+#include "netns/netns.h"
+#include "netns/rtnl.h"
+#include "test_env.h"
+
+namespace privcast::netns {
+namespace {
+
+using testing::TestHost;
+
+ino_t InodeOf(int fd) {
+  struct stat st;
+  fstat(fd, &st);
+  return st.st_ino;
+}
+
+TEST(NetnsTest, CreateOpenDeleteNeverTouchesCallerThread) {
+  TestHost host;
+  ASSERT_TRUE(host.ok());
+  auto before = OpenCurrent();
+  ASSERT_TRUE(before.ok());
+  ASSERT_TRUE(Create(host.ns_dir(), "a").ok());
+  EXPECT_TRUE(Exists(host.ns_dir() + "/a"));
+  EXPECT_EQ(Create(host.ns_dir(), "a").code(), Code::kAlreadyExists);
+  auto a = Open(host.ns_dir() + "/a");
+  ASSERT_TRUE(a.ok()) << a.status().ToString();
+  EXPECT_NE(InodeOf(a->get()), InodeOf(before->get()));
+  EXPECT_NE(InodeOf(a->get()), InodeOf(host.nsfd()));
+
+  // RunIn runs inside, and the caller's thread stays where it was.
+  ino_t inside = 0;
+  ASSERT_TRUE(RunIn(a->get(), [&] {
+                auto cur = OpenCurrent();
+                if (!cur.ok()) return cur.status();
+                inside = InodeOf(cur->get());
+                return Status::Ok();
+              }).ok());
+  EXPECT_EQ(inside, InodeOf(a->get()));
+  auto after = OpenCurrent();
+  EXPECT_EQ(InodeOf(after->get()), InodeOf(before->get()));
+
+  ASSERT_TRUE(Delete(host.ns_dir() + "/a").ok());
+  EXPECT_FALSE(Exists(host.ns_dir() + "/a"));
+  EXPECT_TRUE(Delete(host.ns_dir() + "/a").ok());  // idempotent
+  EXPECT_EQ(Open(host.ns_dir() + "/a").status().code(), Code::kNotFound);
+  EXPECT_EQ(host.MountsUnder(), std::vector<std::string>{host.host_path()});
+}
+
+TEST(NetnsTest, InitFailureRemovesTheNamespace) {
+  TestHost host;
+  ASSERT_TRUE(host.ok());
+  Status st = Create(host.ns_dir(), "b", [] { return Internal("boom"); });
+  EXPECT_EQ(st.code(), Code::kInternal);
+  EXPECT_FALSE(Exists(host.ns_dir() + "/b"));
+  EXPECT_EQ(host.NetnsFiles(), std::vector<std::string>{"host"});
+}
+
+TEST(NetnsTest, SysctlIsPerNamespace) {
+  TestHost host;
+  ASSERT_TRUE(host.ok());
+  ASSERT_TRUE(Create(host.ns_dir(), "c").ok());
+  auto c = Open(host.ns_dir() + "/c");
+  ASSERT_TRUE(c.ok());
+  ASSERT_TRUE(RunIn(c->get(), [] { return WriteSysctl("net/ipv6/conf/all/forwarding", "1"); }).ok());
+  std::string in_c, in_host;
+  ASSERT_TRUE(RunIn(c->get(), [&] {
+                auto v = ReadSysctl("net/ipv6/conf/all/forwarding");
+                if (v.ok()) in_c = *v;
+                return v.status();
+              }).ok());
+  ASSERT_TRUE(RunIn(host.nsfd(), [&] {
+                auto v = ReadSysctl("net/ipv6/conf/all/forwarding");
+                if (v.ok()) in_host = *v;
+                return v.status();
+              }).ok());
+  EXPECT_EQ(in_c, "1");
+  EXPECT_EQ(in_host, "0");
+  EXPECT_EQ(host.In("sysctl -n net.ipv6.conf.all.forwarding", host.ns_dir() + "/c").out, "1\n");
+  ASSERT_TRUE(Delete(host.ns_dir() + "/c").ok());
+}
+
+TEST(RtnlTest, ErrorsNameTheOperationAndTheKernelText) {
+  TestHost host;
+  ASSERT_TRUE(host.ok());
+  auto r = Rtnl::OpenIn(host.nsfd());
+  ASSERT_TRUE(r.ok());
+  Status st = r->DeleteLink("nope0");
+  EXPECT_EQ(st.code(), Code::kNotFound);
+  EXPECT_NE(st.message().find("delete link nope0"), std::string::npos) << st.message();
+  EXPECT_NE(st.message().find("No such device"), std::string::npos) << st.message();
+
+  ASSERT_TRUE(r->CreateVeth("va0", -1, "vb0").ok());
+  st = r->CreateVeth("va0", -1, "vb1");
+  EXPECT_EQ(st.code(), Code::kAlreadyExists) << st.message();
+  EXPECT_NE(st.message().find("File exists"), std::string::npos) << st.message();
+
+  // A gateway that is not on-link is refused by the kernel: Status, with its reason.
+  Route bad{Route::Kind::kUnicast, IpPrefix::V6(*Ip6::Parse("fdaa:9::"), 48),
+            IpAddr::V6(*Ip6::Parse("fdaa:7::1")), "va0"};
+  st = r->AddRoute(bad);
+  EXPECT_FALSE(st.ok());
+  EXPECT_NE(st.message().find("add route fdaa:9::/48 via fdaa:7::1 dev va0"), std::string::npos)
+      << st.message();
+
+  // Rtnl acts in its own netns only: the link is in the test host, listed there.
+  auto links = r->ListLinks();
+  ASSERT_TRUE(links.ok());
+  EXPECT_NE(std::find(links->begin(), links->end(), "va0"), links->end());
+  EXPECT_NE(host.In("ip -o link show va0").out.find("va0"), std::string::npos);
+  ASSERT_TRUE(r->DeleteLink("va0").ok());
+  EXPECT_FALSE(r->LinkExists("vb0"));
+}
+
+}  // namespace
+}  // namespace privcast::netns
