@@ -24,7 +24,7 @@ ProxyImpl::ProxyImpl(ProxyOptions o, MachineWaker* wk, MachineStopper* st, Clock
 ProxyImpl::~ProxyImpl() { Shutdown(); }
 
 Status ProxyImpl::Start() {
-  std::lock_guard<std::mutex> l(mu);
+  std::unique_lock<std::mutex> l(mu);
   if (started) return FailedPrecondition("proxy already started");
   for (int i = 0; i < opts.workers; ++i) {
     auto w = std::make_unique<Worker>(this, i);
@@ -41,9 +41,15 @@ Status ProxyImpl::Start() {
     });
     wp->StartThread();
   }
-  if (opts.health_checks) health = std::make_unique<HealthChecker>(this, workers[0].get());
-  if (opts.autostop_thread) autostop_thread = std::thread([this] { AutostopLoop(); });
   started = true;
+  if (opts.autostop_thread) autostop_thread = std::thread([this] { AutostopLoop(); });
+  l.unlock();
+  // HealthChecker's constructor reads Current(), which takes mu: build it unlocked.
+  if (opts.health_checks) {
+    auto h = std::make_unique<HealthChecker>(this, workers[0].get());
+    std::lock_guard<std::mutex> g(mu);
+    health = std::move(h);
+  }
   return Status::Ok();
 }
 
