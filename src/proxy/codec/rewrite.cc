@@ -177,12 +177,43 @@ size_t RewriteResponse(const ResponseHead& head, const ResponseFacts& facts, std
   } else if (!informational) {
     if (!facts.client_keep_alive) {
       w.Put("Connection: close\r\n");
-    } else if (facts.client_http10) {
+    } else if (facts.client_http10 || head.version_minor == 0) {
+      // An HTTP/1.0 status line is not persistent by default for the client either.
       w.Put("Connection: keep-alive\r\n");
     }
   }
   w.Put("\r\n");
   return w.Finish();
 }
+
+#define PC_ERR(code, text, extra)                                                        \
+  case code:                                                                             \
+    return close ? std::string_view("HTTP/1.1 " #code " " text                           \
+                                    "\r\nServer: privcast\r\nContent-Length: 0\r\n" extra   \
+                                    "Connection: close\r\n\r\n")                         \
+                 : std::string_view("HTTP/1.1 " #code " " text                           \
+                                    "\r\nServer: privcast\r\nContent-Length: 0\r\n" extra "\r\n");
+
+std::string_view ErrorResponse(uint16_t status, bool close) {
+  switch (status) {
+    PC_ERR(400, "Bad Request", "")
+    PC_ERR(403, "Forbidden", "")
+    PC_ERR(404, "Not Found", "")
+    PC_ERR(408, "Request Timeout", "")
+    PC_ERR(413, "Content Too Large", "")
+    PC_ERR(417, "Expectation Failed", "")
+    PC_ERR(421, "Misdirected Request", "")
+    PC_ERR(431, "Request Header Fields Too Large", "")
+    PC_ERR(501, "Not Implemented", "")
+    PC_ERR(502, "Bad Gateway", "")
+    PC_ERR(503, "Service Unavailable", "Retry-After: 1\r\n")
+    PC_ERR(504, "Gateway Timeout", "")
+    PC_ERR(505, "HTTP Version Not Supported", "")
+    PC_ERR(500, "Internal Server Error", "")
+    default:
+      return ErrorResponse(500, close);
+  }
+}
+#undef PC_ERR
 
 }  // namespace privcast::codec

@@ -76,6 +76,16 @@ struct ResponseFacts {
 };
 
 size_t MaxRewrittenResponseSize(const ResponseHead& head, const ResponseFacts& facts);
+// Set facts.client_keep_alive = false when the response is close-delimited or a tunnel
+// refusal, or when the client asked for close: the proxy closes after the body.
 size_t RewriteResponse(const ResponseHead& head, const ResponseFacts& facts, std::span<char> out);
+
+// Complete responses the proxy answers itself (empty body, "Server: privcast"): 400, 403,
+// 404, 408, 413, 417, 421, 431, 500, 501, 502, 503 (with "Retry-After: 1"), 504, 505; any
+// other code gives the 500 response. close=true adds "Connection: close" (use it for every
+// parse error: the stream cannot be resynchronised). Static storage, never freed.
+std::string_view ErrorResponse(uint16_t status, bool close = true);
+// Interim response for "Expect: 100-continue" when the proxy answers it itself.
+inline constexpr std::string_view kContinueResponse = "HTTP/1.1 100 Continue\r\n\r\n";
 
 }  // namespace privcast::codec

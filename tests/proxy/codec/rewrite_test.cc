@@ -263,3 +263,41 @@ TEST(RewriteResponse, InformationalPassesThroughUndecorated) {
 
 }  // namespace
 }  // namespace privcast::codec
+
+namespace privcast::codec {
+namespace {
+
+TEST(ErrorResponse, CannedResponsesParse) {
+  for (uint16_t code : {400, 403, 404, 408, 413, 417, 421, 431, 500, 501, 502, 503, 504, 505, 599}) {
+    for (bool close : {true, false}) {
+      std::string_view s = ErrorResponse(code, close);
+      ResponseHead h;
+      ResponseParser p;
+      ParseResult r = p.Parse(s, ResponseContext{}, &h);
+      ASSERT_TRUE(r.done()) << s;
+      EXPECT_EQ(r.consumed, s.size());
+      EXPECT_EQ(h.status, code == 599 ? 500 : code);
+      EXPECT_EQ(h.framing, Framing::kContentLength);
+      EXPECT_EQ(h.keep_alive, !close);
+      EXPECT_EQ(h.Find("Retry-After") != nullptr, code == 503);
+    }
+  }
+  EXPECT_EQ(ErrorResponse(431), "HTTP/1.1 431 Request Header Fields Too Large\r\nServer: privcast\r\n"
+                                "Content-Length: 0\r\nConnection: close\r\n\r\n");
+}
+
+TEST(RewriteResponse, Http10ResponseToKeepAliveClientSaysKeepAlive) {
+  ResponseHead h;
+  ResponseParser p;
+  const std::string s = "HTTP/1.0 200 OK\r\nContent-Length: 2\r\nConnection: keep-alive\r\n\r\n";
+  ASSERT_TRUE(p.Parse(s, ResponseContext{}, &h).done());
+  ResponseFacts f;
+  f.request_id = "r";
+  f.pristine = true;
+  char out[256];
+  size_t n = RewriteResponse(h, f, out);
+  EXPECT_EQ(std::string(out, n), "HTTP/1.0 200 OK\r\nContent-Length: 2\r\nConnection: keep-alive\r\n\r\n");
+}
+
+}  // namespace
+}  // namespace privcast::codec
