@@ -303,6 +303,11 @@ void MachineManager::LaunchMachine(const Machine& m) {
   }
   auto built = BuildPlan(m);
   if (!built.ok()) {
+    {
+      std::lock_guard<std::mutex> l(readiness_mu_);
+      readiness_[m.id] = built.status().message();
+      readiness_cv_.notify_all();
+    }
     FailWaiters(m.id, built.status());
     (void)Transition(m.id, {S::kStarting}, S::kStopped, built.status().message());
     NoteEvent(m.app, "machine " + m.id, "cannot start: " + built.status().message());
@@ -322,6 +327,11 @@ void MachineManager::LaunchMachine(const Machine& m) {
   rt.has_stdio = false;
   if (!st.ok()) {
     log::Error("daemon", "machine failed to start", {{"machine", m.id}, {"app", m.app}, {"error", st.message()}});
+    {
+      std::lock_guard<std::mutex> l(readiness_mu_);
+      readiness_[m.id] = "machine " + m.id + " failed to start: " + st.message();
+      readiness_cv_.notify_all();
+    }
     NoteEvent(m.app, "machine " + m.id, "failed to start: " + st.message());
     FailWaiters(m.id, st);
     (void)Transition(m.id, {S::kStarting}, S::kStopped, "failed to start: " + st.message());
