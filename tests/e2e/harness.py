@@ -206,3 +206,53 @@ def main():
     passed = result.testsRun - len(result.failures) - len(result.errors) - len(result.skipped)
     print(f"{passed} passed, {len(result.failures) + len(result.errors)} failed, {len(result.skipped)} skipped")
     sys.exit(0 if result.wasSuccessful() else 1)
+
+
+# -- app helpers shared by the e2e suites ---------------------------------------------------
+REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+HELLO = os.path.join(REPO, "scripts", "demo", "hello-nginx")
+
+
+def write_fly_toml(dirpath, app, command, internal_port=80, extra="", http_service=True,
+                   auto_stop="stop", min_running=0):
+    os.makedirs(dirpath, exist_ok=True)
+    text = f'app = "{app}"\nprimary_region = "ams"\n\n[processes]\napp = "{command}"\n'
+    if http_service:
+        text += (f"\n[http_service]\ninternal_port = {internal_port}\nforce_https = false\n"
+                 f'auto_stop_machines = "{auto_stop}"\nauto_start_machines = true\n'
+                 f"min_machines_running = {min_running}\nprocesses = [\"app\"]\n")
+    text += extra
+    with open(os.path.join(dirpath, "fly.toml"), "w") as f:
+        f.write(text)
+    return os.path.join(dirpath, "fly.toml")
+
+
+def deploy(host, app, command, internal_port=80, ha=True, **kw):
+    """Creates the app, writes its fly.toml and deploys with a flycast address; returns its dir."""
+    d = os.path.join(host.workdir, app)
+    write_fly_toml(d, app, command, internal_port, **kw)
+    host.cli(["apps", "create", app], check=False)
+    args = ["deploy", "--flycast"] + ([] if ha else ["--ha=false"])
+    host.cli(args, cwd=d, timeout=120)
+    return d
+
+
+def shell(host, app, script, org=None, network=None, timeout=120, check=False):
+    """Runs `sh -c script` in a throwaway machine of `app` (optionally in another org's network)."""
+    args = ["machine", "run", "--shell", "-a", app]
+    if org:
+        args += ["--org", org]
+    if network:
+        args += ["--network", network]
+    return host.cli(args + ["--", "sh", "-c", script], check=check, timeout=timeout)
+
+
+def machines(host, app):
+    return [m for m in host.cli_json(["machine", "list", "-a", app]) if not m.get("auto_destroy")]
+
+
+def flycast_ip(host, app, org=None):
+    for ip in host.cli_json(["ips", "list", "-a", app]):
+        if org is None or ip.get("org") == org:
+            return ip.get("ip") or ip.get("address")
+    return None
