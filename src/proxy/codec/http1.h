@@ -24,6 +24,11 @@
 // Responses: malformed heads and ambiguous framing are kError with status 502 (bad gateway);
 // framing follows RFC 9112 §6.3 (HEAD, 1xx, 204, 304, CONNECT 2xx, 101, close-delimited).
 //
+// Memory: a parser is 40 bytes and can live in each connection; a RequestHead/ResponseHead
+// holds the fixed header array (~4 KiB): keep one per worker and fill it when a head is
+// complete (Parse writes `out` only once the whole head is there: never while kIncomplete),
+// not one per idle connection. ChunkedFramer is 32 bytes.
+//
 // Thread-safety: a parser and its heads are plain values used by one worker thread.
 // No exceptions, no allocation, no blocking.
 #pragma once
