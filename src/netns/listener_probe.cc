@@ -92,6 +92,56 @@ Status ListenerProbe::Dump(uint8_t family, std::vector<Listener>* out) {
   }
 }
 
+Result<std::optional<Listener>> ListenerProbe::Accepts(const IpAddr& addr, uint16_t port) {
+  struct {
+    nlmsghdr nlh;
+    inet_diag_req_v2 req;
+  } msg{};
+  msg.nlh.nlmsg_len = sizeof msg;
+  msg.nlh.nlmsg_type = SOCK_DIAG_BY_FAMILY;
+  msg.nlh.nlmsg_flags = NLM_F_REQUEST;
+  msg.nlh.nlmsg_seq = ++seq_;
+  msg.req.sdiag_family = addr.family;
+  msg.req.sdiag_protocol = IPPROTO_TCP;
+  msg.req.idiag_states = 1u << kTcpListen;
+  // Exact lookup as if a SYN came from [::]:0 to addr:port: no established socket matches
+  // a zero source, so the kernel's listener lookup answers.
+  std::memcpy(msg.req.id.idiag_src, addr.b.data(), addr.size());
+  msg.req.id.idiag_sport = htons(port);
+  msg.req.id.idiag_cookie[0] = INET_DIAG_NOCOOKIE;
+  msg.req.id.idiag_cookie[1] = INET_DIAG_NOCOOKIE;
+  sockaddr_nl kernel{};
+  kernel.nl_family = AF_NETLINK;
+  if (::sendto(fd_.get(), &msg, sizeof msg, 0, reinterpret_cast<sockaddr*>(&kernel), sizeof kernel) < 0)
+    return ErrnoStatus("sock_diag lookup: sendto", errno);
+  for (;;) {
+    ssize_t n = ::recv(fd_.get(), buf_.get(), kBufSize, 0);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return ErrnoStatus("sock_diag lookup: recv", errno);
+    }
+    const nlmsghdr* h = reinterpret_cast<const nlmsghdr*>(buf_.get());
+    int left = static_cast<int>(n);
+    for (; mnl_nlmsg_ok(h, left); h = mnl_nlmsg_next(h, &left)) {
+      if (h->nlmsg_seq != msg.nlh.nlmsg_seq) continue;
+      if (h->nlmsg_type == NLMSG_ERROR) {
+        int err = -static_cast<const nlmsgerr*>(mnl_nlmsg_get_payload(h))->error;
+        if (err == ENOENT) return std::optional<Listener>();
+        return ErrnoStatus("sock_diag lookup", err);
+      }
+      if (h->nlmsg_type == SOCK_DIAG_BY_FAMILY) {
+        const auto* m = static_cast<const inet_diag_msg*>(mnl_nlmsg_get_payload(h));
+        if (m->idiag_state != kTcpListen) return std::optional<Listener>();
+        Listener l;
+        l.addr.family = m->idiag_family;
+        std::memcpy(l.addr.b.data(), m->id.idiag_src, m->idiag_family == AF_INET ? 4 : 16);
+        l.port = ntohs(m->id.idiag_sport);
+        return std::optional<Listener>(l);
+      }
+    }
+  }
+}
+
 Result<std::vector<Listener>> ListenerProbe::List() {
   std::vector<Listener> out;
   PC_RETURN_IF_ERROR(Dump(AF_INET, &out));

@@ -1,9 +1,11 @@
 // ListenerProbe: which TCP sockets are in LISTEN inside one netns (NETLINK_SOCK_DIAG).
 //
 // The daemon opens one probe per machine it is waking (the socket is created inside the
-// machine's netns and keeps it) and polls List()/Find(port) every few hundred µs until the
-// app accepts on its internal port; a probe is two small inet_diag dumps (AF_INET, AF_INET6)
-// on an already-open socket, about 10-20 µs (docs/netns.md). It is also how privcast warns
+// machine's netns and keeps it) and polls Accepts(link address, port) every few hundred µs
+// until the app accepts on its internal port: one exact inet_diag lookup on an open socket
+// (a few µs, docs/netns.md). List()/Find() dump every listener; the kernel walks its whole
+// (host-wide) listener hash for a dump, so they cost ~50 µs per family on a large host: use
+// them once, for diagnostics, not in a polling loop. List() is also how privcast warns
 // about an app that listens only on its 6PN address: the proxy reaches machines over the
 // IPv4 link, so only 0.0.0.0 or a dual-stack [::] (v6only = 0) listener is reachable.
 //
@@ -12,6 +14,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -40,6 +43,10 @@ class ListenerProbe {
   Result<std::vector<Listener>> List();
   // Listeners on `port` only (same cost; filtered here).
   Result<std::vector<Listener>> Find(uint16_t port);
+  // The listener that would accept a TCP connection to addr:port right now, or nullopt.
+  // One exact sock_diag lookup (the kernel's own listener hash lookup, O(1)): this is the
+  // call to poll during a wake, with addr = the machine's LinkV4Machine address.
+  Result<std::optional<Listener>> Accepts(const IpAddr& addr, uint16_t port);
 
  private:
   explicit ListenerProbe(UniqueFd fd);

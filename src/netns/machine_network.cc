@@ -25,6 +25,10 @@ Status MachineNetwork::SetupWith(NetOps& ops, const MachineNetSpec& s) {
   const IpPrefix h6 = IpPrefix::V6(addr::SixPnGateway(s.net32, s.host32, s.machine32), 112);
   const IpPrefix m4 = IpPrefix::V4(addr::LinkV4Machine(s.slot), 31);
   const IpPrefix h4 = IpPrefix::V4(addr::LinkV4Host(s.slot), 31);
+  // The host side's kernel-made link-local is tentative (DAD) for ~1 s, and the kernel sends
+  // no neighbour solicitation without a usable link-local: forwarding to a fresh machine would
+  // stall. fe80::1 with NODAD is usable at once (link-local: the same on every pcv is fine).
+  const IpPrefix hll = IpPrefix::V6(*Ip6::Parse("fe80::1"), 64);
   Route def6{Route::Kind::kUnicast, IpPrefix{IpAddr::V6(Ip6{}), 0}, h6.addr, eth0};
   Route def4{Route::Kind::kUnicast, IpPrefix{IpAddr::V4(0), 0}, h4.addr, eth0};
 
@@ -60,6 +64,7 @@ Status MachineNetwork::SetupWith(NetOps& ops, const MachineNetSpec& s) {
   PC_STEP(ops.SetLinkUp(kHost, host_if, true), ops.SetLinkUp(kHost, host_if, false));
   PC_STEP(ops.AddAddress(ns, eth0, m6), ops.DelAddress(ns, eth0, m6));
   PC_STEP(ops.AddAddress(ns, eth0, m4), ops.DelAddress(ns, eth0, m4));
+  PC_STEP(ops.AddAddress(kHost, host_if, hll), ops.DelAddress(kHost, host_if, hll));
   PC_STEP(ops.AddAddress(kHost, host_if, h6), ops.DelAddress(kHost, host_if, h6));
   PC_STEP(ops.AddAddress(kHost, host_if, h4), ops.DelAddress(kHost, host_if, h4));
   PC_STEP(ops.AddRoute(ns, def6), ops.DelRoute(ns, def6));

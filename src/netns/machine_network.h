@@ -5,7 +5,8 @@
 //   veth       pcv<slot> (host netns)  <->  eth0 (machine netns)
 //   machine    lo up; eth0 up; 6PN ...::2/112 and LinkV4Machine(slot)/31 on eth0;
 //              default via ...::1 (v6) and via LinkV4Host(slot) (v4)
-//   host       pcv<slot> up; ...::1/112 and LinkV4Host(slot)/31 on pcv<slot>
+//   host       pcv<slot> up; fe80::1/64 (NODAD), ...::1/112 and LinkV4Host(slot)/31 on
+//              pcv<slot>
 //              (their connected routes are the host's routes to the machine)
 // Setup is transactional: if primitive k fails, the undo of primitives k-1..1 runs in reverse
 // order and the error of step k is returned (undo errors are logged). Setup on an existing
