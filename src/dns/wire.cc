@@ -410,7 +410,7 @@ bool Builder::AddRecord(Section s, const Name& owner, uint16_t type, uint16_t kl
   };
   auto fixed = [&](size_t k) {
     if (rp + k > rdlen || !Fits(k)) return false;
-    std::memcpy(buf_ + pos_, rdata + rp, k);
+    if (k) std::memcpy(buf_ + pos_, rdata + rp, k);  // rdata may be null when empty
     pos_ += k;
     rp += k;
     return true;
