@@ -29,6 +29,14 @@
 // complete (Parse writes `out` only once the whole head is there: never while kIncomplete),
 // not one per idle connection. ChunkedFramer is 32 bytes.
 //
+// Typical use in a worker (one RequestHead per worker, one RequestParser per connection):
+//   ParseResult r = conn.parser.Parse(conn.in.readable(), &worker.head);
+//   if (r.incomplete()) wait for more bytes (408 after the header timeout);
+//   if (r.error()) write ErrorResponse(r.error_status) (rewrite.h) and close;
+//   else RewriteRequest(worker.head, facts, out) -> upstream; consume r.consumed bytes;
+//        body per head.framing (content_length bytes, or ChunkedFramer until kDone);
+//        conn.parser.Reset() before the next request (pipelined bytes may already be there).
+//
 // Thread-safety: a parser and its heads are plain values used by one worker thread.
 // No exceptions, no allocation, no blocking.
 #pragma once
