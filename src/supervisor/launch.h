@@ -1,0 +1,117 @@
+// What a machine is started with (LaunchSpec), the pure builders for its environment,
+// /etc/resolv.conf and /etc/hosts, and the low-level spawn of its main process.
+//
+// Spawn (docs/supervisor.md#launch): clone3(CLONE_PIDFD [| CLONE_INTO_CGROUP when
+// cgroup_dir_fd is set; the Supervisor does not, see supervisor.cc]); the child, before execve:
+//   1. resets signal mask and ignored signals, setsid()
+//   2. writes itself into every machine cgroup.procs (fds opened by the parent), so it is in
+//      its cgroups before the program runs
+//   3. setns(netns) when a netns path is given, unshare(CLONE_NEWNS | CLONE_NEWUTS)
+//   4. mount --make-rslave /, bind-mounts the machine's resolv.conf and hosts over /etc's,
+//      then tmpfs on /tmp and /run (binds first: the state dir may live under /tmp)
+//   5. sethostname, stdio (caller's fds, or /dev/null + the log file in append mode), chdir
+//   6. marks every other fd close-on-exec and execs.
+// Any failure is written as {step, errno} to a CLOEXEC pipe and the child exits 127; the
+// parent turns it into a Status. EOF on that pipe means execve succeeded, so Spawn returns
+// only once the program runs. The child only makes raw system calls between clone and
+// execve (no allocation): everything is prepared by the parent.
+//
+// Thread-safety: pure functions; Spawn may be called from any thread.
+#pragma once
+
+#include <signal.h>
+#include <sys/types.h>
+
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "common/clock.h"
+#include "common/fd.h"
+#include "common/result.h"
+#include "supervisor/cgroup.h"
+#include "supervisor/restart.h"
+
+namespace privcast::supervisor {
+
+// Standard streams to hand to the machine instead of /dev/null + log file (machine run
+// --shell: the CLI's own fds, received over the API socket). Borrowed: the caller keeps
+// ownership; the supervisor duplicates them for the child.
+struct StdioFds {
+  int in = -1;
+  int out = -1;
+  int err = -1;
+};
+
+struct LaunchSpec {
+  std::string machine_id;          // 14 hex chars; also the cgroup and state dir name
+  std::string netns_path;          // bind-mounted netns file; empty = the caller's netns
+  std::string hostname;            // empty = machine_id
+  std::vector<std::string> argv;   // argv[0] without '/' is looked up in the env's PATH
+  std::string shell_command;       // non-empty: run `/bin/sh -c shell_command` (argv unused)
+  std::vector<std::string> env;    // complete "K=V" list (BuildMachineEnv)
+  std::string resolv_conf;         // contents of the machine's /etc/resolv.conf
+  std::string hosts;               // contents of the machine's /etc/hosts
+  CgroupLimits limits;             // [[vm]] memory / cpus
+  std::string log_path;            // stdout+stderr, append; created if missing
+  std::optional<StdioFds> stdio;   // instead of /dev/null + log file
+  std::string working_dir = "/";
+  int kill_signal = SIGINT;        // fly.toml kill_signal
+  Duration kill_timeout = std::chrono::seconds(5);  // fly.toml kill_timeout (max 300 s)
+  RestartPolicy restart;           // [[restart]]
+};
+
+Status ValidateSpec(const LaunchSpec& s);
+
+struct MachineEnvInputs {
+  std::string app;
+  std::string machine_id;
+  std::string region;
+  std::string private_ip;          // the 6PN address, textual
+  std::string process_group;
+  std::string primary_region;
+  std::vector<std::pair<std::string, std::string>> extra;  // [env] (and machine env)
+};
+
+inline constexpr const char* kDefaultPath =
+    "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+// PATH (kDefaultPath) and HOME=/root first, then the FLY_* variables and PRIMARY_REGION, then
+// `extra` in order. A later key replaces an earlier one in place (so [env] may set PATH, but
+// cannot hide FLY_MACHINE_ID: the FLY_* keys and PRIMARY_REGION are re-applied last).
+std::vector<std::string> BuildMachineEnv(const MachineEnvInputs& in);
+// "nameserver fdaa::3\n" (the internal DNS, BRIEF §7).
+std::string RenderResolvConf();
+// localhost lines, then "<6pn> fly-local-6pn" and "<6pn> <machine id>".
+std::string RenderHosts(const std::string& six_pn, const std::string& machine_id);
+
+// Everything the child needs, prepared by the parent (fds are the parent's, inherited).
+struct SpawnPlan {
+  std::string exec_path;                 // resolved program
+  std::vector<std::string> argv;
+  std::vector<std::string> env;
+  int netns_fd = -1;                     // -1: do not setns
+  std::string hostname;
+  bool new_mount_ns = true;              // false only for tests of plain spawning
+  std::string resolv_path;               // generated files to bind; empty = skip
+  std::string hosts_path;
+  int stdin_fd = -1, stdout_fd = -1, stderr_fd = -1;
+  std::vector<int> cgroup_procs_fds;     // written with "0" by the child
+  int cgroup_dir_fd = -1;                // v2: CLONE_INTO_CGROUP target (optional)
+  std::string working_dir = "/";
+};
+
+struct Spawned {
+  pid_t pid = -1;
+  UniqueFd pidfd;
+};
+
+// Clones, sets up and execs; returns once execve succeeded (or the child reported failure,
+// in which case it has been reaped and the Status names the step and errno).
+Result<Spawned> Spawn(const SpawnPlan& plan);
+
+// Resolve argv[0] through PATH from env (or kDefaultPath) when it has no '/'.
+Result<std::string> ResolveProgram(const std::string& argv0, const std::vector<std::string>& env);
+
+}  // namespace privcast::supervisor

@@ -1,0 +1,694 @@
+#include "supervisor/supervisor.h"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/timerfd.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cerrno>
+#include <condition_variable>
+#include <map>
+#include <mutex>
+#include <thread>
+#include <unordered_map>
+
+#include "common/fd.h"
+#include "common/log.h"
+#include "supervisor/record.h"
+
+namespace privcast::supervisor {
+namespace {
+
+constexpr const char* kComp = "supervisor";
+constexpr uint64_t kWakeToken = 0;
+constexpr uint64_t kPidfdKind = 0, kTimerKind = 1;
+
+int PidfdOpen(pid_t pid) { return static_cast<int>(::syscall(SYS_pidfd_open, pid, 0)); }
+int PidfdSignal(int pidfd, int sig) {
+  return static_cast<int>(::syscall(SYS_pidfd_send_signal, pidfd, sig, nullptr, 0));
+}
+
+bool PidfdReadable(int pidfd) {
+  struct pollfd p = {pidfd, POLLIN, 0};
+  return ::poll(&p, 1, 0) == 1 && (p.revents & POLLIN);
+}
+
+void ArmTimer(int tfd, Duration d) {
+  struct itimerspec its = {};
+  if (d <= Duration::zero()) d = Duration(1);  // 0 would disarm
+  its.it_value.tv_sec = std::chrono::duration_cast<std::chrono::seconds>(d).count();
+  its.it_value.tv_nsec = (d - std::chrono::seconds(its.it_value.tv_sec)).count();
+  ::timerfd_settime(tfd, 0, &its, nullptr);
+}
+void DisarmTimer(int tfd) {
+  struct itimerspec its = {};
+  ::timerfd_settime(tfd, 0, &its, nullptr);
+}
+
+Status WriteNewFile(const std::string& path, const std::string& data) {
+  UniqueFd fd(::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
+  if (!fd) return ErrnoStatus("open " + path, errno);
+  if (::write(fd.get(), data.data(), data.size()) != static_cast<ssize_t>(data.size())) {
+    return ErrnoStatus("write " + path, errno);
+  }
+  return Status::Ok();
+}
+
+constexpr const char* kStateFiles[] = {"resolv.conf", "hosts", "runtime", "runtime.tmp"};
+
+}  // namespace
+
+const char* SetupStepName(SetupStep s) {
+  switch (s) {
+    case SetupStep::kStateDir: return "state_dir";
+    case SetupStep::kCgroupCreate: return "cgroup_create";
+    case SetupStep::kCgroupLimits: return "cgroup_limits";
+    case SetupStep::kFiles: return "files";
+    case SetupStep::kLogFile: return "log_file";
+    case SetupStep::kNetns: return "netns";
+    case SetupStep::kSpawn: return "spawn";
+    case SetupStep::kRecord: return "record";
+  }
+  return "?";
+}
+
+const char* EventKindName(EventKind k) {
+  switch (k) {
+    case EventKind::kExited: return "exited";
+    case EventKind::kRestartScheduled: return "restart_scheduled";
+    case EventKind::kRestarted: return "restarted";
+    case EventKind::kRestartFailed: return "restart_failed";
+  }
+  return "?";
+}
+
+const char* RunStateName(RunState s) {
+  switch (s) {
+    case RunState::kRunning: return "running";
+    case RunState::kSuspended: return "suspended";
+    case RunState::kStopping: return "stopping";
+    case RunState::kBackoff: return "backoff";
+    case RunState::kExited: return "exited";
+  }
+  return "?";
+}
+
+struct Entry {
+  LaunchSpec spec;
+  MachineCgroup cg;
+  uint64_t serial = 0;
+  RunState state = RunState::kExited;
+  pid_t pid = -1;
+  UniqueFd pidfd;
+  UniqueFd timer;
+  bool adopted = false;
+  bool stop_requested = false;
+  bool killed_after_timeout = false;
+  int attempts = 0;
+  MonoTime started_at{};
+  std::optional<ExitInfo> last_exit;
+};
+
+struct Supervisor::Impl {
+  SupervisorOptions opt;
+  Clock* clock = nullptr;
+  CgroupManager cgm;
+  UniqueFd epoll;
+  UniqueFd wake;
+  std::thread loop;
+  std::atomic<bool> quit{false};
+
+  mutable std::mutex mu;
+  std::condition_variable cv;
+  std::map<std::string, std::unique_ptr<Entry>> machines;
+  std::unordered_map<uint64_t, std::string> by_serial;
+  std::vector<MachineEvent> pending;
+  uint64_t next_serial = 1;
+
+  std::string StateDir(const std::string& id) const { return opt.state_root + "/" + id; }
+  std::string RecordPath(const std::string& id) const { return StateDir(id) + "/runtime"; }
+
+  Status Fault(SetupStep s) { return opt.fault ? opt.fault(s) : Status::Ok(); }
+
+  Entry* Find(const std::string& id) {
+    auto it = machines.find(id);
+    return it == machines.end() ? nullptr : it->second.get();
+  }
+
+  Result<Entry*> GetOrCreate(const LaunchSpec& spec) {
+    Entry* e = Find(spec.machine_id);
+    if (!e) {
+      auto up = std::make_unique<Entry>();
+      up->serial = next_serial++;
+      up->timer.reset(::timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC));
+      if (!up->timer) return ErrnoStatus("timerfd_create", errno);
+      struct epoll_event ev = {};
+      ev.events = EPOLLIN;
+      ev.data.u64 = up->serial << 2 | kTimerKind;
+      if (::epoll_ctl(epoll.get(), EPOLL_CTL_ADD, up->timer.get(), &ev) != 0) {
+        return ErrnoStatus("epoll_ctl timer", errno);
+      }
+      e = up.get();
+      by_serial[e->serial] = spec.machine_id;
+      machines[spec.machine_id] = std::move(up);
+    }
+    e->spec = spec;
+    e->cg = cgm.For(spec.machine_id);
+    return e;
+  }
+
+  void Forget(const std::string& id) {
+    auto it = machines.find(id);
+    if (it == machines.end()) return;
+    Entry& e = *it->second;
+    if (e.pidfd) ::epoll_ctl(epoll.get(), EPOLL_CTL_DEL, e.pidfd.get(), nullptr);
+    if (e.timer) ::epoll_ctl(epoll.get(), EPOLL_CTL_DEL, e.timer.get(), nullptr);
+    by_serial.erase(e.serial);
+    machines.erase(it);
+  }
+
+  void Post(MachineEvent ev) {
+    pending.push_back(std::move(ev));
+    uint64_t one = 1;
+    (void)!::write(wake.get(), &one, sizeof one);
+  }
+
+  // Runs every OS step of bringing the machine up; on failure undoes the earlier ones.
+  Status Setup(Entry& e) {
+    const LaunchSpec& s = e.spec;
+    std::vector<std::function<void()>> undo;
+    auto fail = [&undo](Status st) {
+      for (auto it = undo.rbegin(); it != undo.rend(); ++it) (*it)();
+      return st;
+    };
+#define PC_STEP(step)                                   \
+  do {                                                  \
+    Status _f = Fault(step);                            \
+    if (!_f.ok()) return fail(_f);                      \
+  } while (0)
+
+    std::string exec_path;
+    std::vector<std::string> argv;
+    if (!s.shell_command.empty()) {
+      exec_path = "/bin/sh";
+      argv = {"/bin/sh", "-c", s.shell_command};
+    } else {
+      auto r = ResolveProgram(s.argv[0], s.env);
+      if (!r.ok()) return r.status();
+      exec_path = *r;
+      argv = s.argv;
+    }
+    const std::string dir = StateDir(s.machine_id);
+
+    PC_STEP(SetupStep::kStateDir);
+    if (::mkdir(dir.c_str(), 0755) != 0 && errno != EEXIST) return fail(ErrnoStatus("mkdir " + dir, errno));
+    undo.push_back([dir] {
+      for (const char* f : kStateFiles) ::unlink((dir + "/" + f).c_str());
+      ::rmdir(dir.c_str());
+    });
+
+    PC_STEP(SetupStep::kCgroupCreate);
+    undo.push_back([this, cg = e.cg] {
+      (void)cg.KillAll(opt.kernel_wait);
+      (void)cg.Remove(opt.kernel_wait);
+    });
+    if (Status st = e.cg.Create(); !st.ok()) return fail(st);
+
+    PC_STEP(SetupStep::kCgroupLimits);
+    if (Status st = e.cg.ApplyLimits(s.limits); !st.ok()) return fail(st);
+
+    PC_STEP(SetupStep::kFiles);
+    if (Status st = WriteNewFile(dir + "/resolv.conf", s.resolv_conf); !st.ok()) return fail(st);
+    if (Status st = WriteNewFile(dir + "/hosts", s.hosts); !st.ok()) return fail(st);
+
+    PC_STEP(SetupStep::kLogFile);
+    UniqueFd log_fd;
+    if (!s.log_path.empty()) {
+      bool created = ::access(s.log_path.c_str(), F_OK) != 0;
+      log_fd.reset(::open(s.log_path.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640));
+      if (!log_fd) return fail(ErrnoStatus("open log " + s.log_path, errno));
+      if (created) undo.push_back([p = s.log_path] { ::unlink(p.c_str()); });
+    }
+    UniqueFd null_fd(::open("/dev/null", O_RDWR | O_CLOEXEC));
+    if (!null_fd) return fail(ErrnoStatus("open /dev/null", errno));
+
+    PC_STEP(SetupStep::kNetns);
+    UniqueFd netns_fd;
+    if (!s.netns_path.empty()) {
+      netns_fd.reset(::open(s.netns_path.c_str(), O_RDONLY | O_CLOEXEC));
+      if (!netns_fd) return fail(ErrnoStatus("open netns " + s.netns_path, errno));
+    }
+
+    PC_STEP(SetupStep::kSpawn);
+    // Private duplicates >= 3 so the child's dup2 onto 0..2 cannot clobber a source.
+    auto dupfd = [](int fd) { return UniqueFd(::fcntl(fd, F_DUPFD_CLOEXEC, 3)); };
+    UniqueFd in, out, err;
+    if (s.stdio) {
+      in = dupfd(s.stdio->in >= 0 ? s.stdio->in : null_fd.get());
+      out = dupfd(s.stdio->out >= 0 ? s.stdio->out : (log_fd ? log_fd.get() : null_fd.get()));
+      err = dupfd(s.stdio->err >= 0 ? s.stdio->err : (log_fd ? log_fd.get() : null_fd.get()));
+    } else {
+      in = dupfd(null_fd.get());
+      out = dupfd(log_fd.get());
+      err = dupfd(log_fd.get());
+    }
+    if (!in || !out || !err) return fail(ErrnoStatus("dup stdio", errno));
+    std::vector<UniqueFd> procs_fds;
+    SpawnPlan plan;
+    // The child writes itself into every cgroup.procs (v1 and v2). Not CLONE_INTO_CGROUP on
+    // v2: on the 6.18 kernel here a child cloned into a cgroup that once received
+    // cgroup.kill is SIGKILLed at fork (kill_seq mismatch), which breaks restarts after a
+    // kill_timeout escalation. Self-attach costs one write and has no such state.
+    for (const auto& d : e.cg.dirs()) {
+      UniqueFd fd(::open((d + "/cgroup.procs").c_str(), O_WRONLY | O_CLOEXEC));
+      if (!fd) return fail(ErrnoStatus("open " + d + "/cgroup.procs", errno));
+      plan.cgroup_procs_fds.push_back(fd.get());
+      procs_fds.push_back(std::move(fd));
+    }
+    plan.exec_path = exec_path;
+    plan.argv = std::move(argv);
+    plan.env = s.env;
+    plan.netns_fd = netns_fd.get();
+    plan.hostname = s.hostname.empty() ? s.machine_id : s.hostname;
+    plan.resolv_path = dir + "/resolv.conf";
+    plan.hosts_path = dir + "/hosts";
+    plan.stdin_fd = in.get();
+    plan.stdout_fd = out.get();
+    plan.stderr_fd = err.get();
+    plan.working_dir = s.working_dir;
+    auto spawned = Spawn(plan);
+    if (!spawned.ok()) return fail(spawned.status());
+    e.pid = spawned->pid;
+    e.pidfd = std::move(spawned->pidfd);
+    undo.push_back([&e] {
+      PidfdSignal(e.pidfd.get(), SIGKILL);
+      siginfo_t si;
+      ::waitid(P_PIDFD, static_cast<id_t>(e.pidfd.get()), &si, WEXITED);
+      e.pidfd.reset();
+      e.pid = -1;
+    });
+
+    PC_STEP(SetupStep::kRecord);
+    auto st = ReadProcStat(e.pid);
+    if (!st.ok()) return fail(st.status());
+    RuntimeRecord rec{e.pid, st->start_time, e.cg.dirs()};
+    if (Status s2 = SaveRecord(RecordPath(s.machine_id), rec); !s2.ok()) return fail(s2);
+#undef PC_STEP
+
+    struct epoll_event ev = {};
+    ev.events = EPOLLIN;
+    ev.data.u64 = e.serial << 2 | kPidfdKind;
+    if (::epoll_ctl(epoll.get(), EPOLL_CTL_ADD, e.pidfd.get(), &ev) != 0) {
+      return fail(ErrnoStatus("epoll_ctl pidfd", errno));
+    }
+    e.state = RunState::kRunning;
+    e.adopted = false;
+    e.stop_requested = false;
+    e.killed_after_timeout = false;
+    e.started_at = clock->Now();
+    return Status::Ok();
+  }
+
+  // The main process of `e` is gone (pidfd readable): collect, clean up, decide.
+  void HandleExit(const std::string& id, Entry& e) {
+    ExitInfo exit;
+    siginfo_t si = {};
+    if (::waitid(P_PIDFD, static_cast<id_t>(e.pidfd.get()), &si, WEXITED | WNOHANG) == 0) {
+      if (si.si_pid == 0) return;  // spurious: still running
+      exit.known = true;
+      if (si.si_code == CLD_EXITED) {
+        exit.code = si.si_status;
+      } else {
+        exit.signal = si.si_status;
+      }
+    } else if (!PidfdReadable(e.pidfd.get())) {
+      return;  // not our child and not exited yet
+    }
+    ::epoll_ctl(epoll.get(), EPOLL_CTL_DEL, e.pidfd.get(), nullptr);
+    e.pidfd.reset();
+    pid_t old_pid = e.pid;
+    e.pid = -1;
+    DisarmTimer(e.timer.get());
+    // A machine is its whole process tree: nothing outlives its main process.
+    if (Status st = e.cg.KillAll(opt.kernel_wait); !st.ok()) {
+      log::Warn(kComp, "leftover processes not killed", {{"machine", id}, {"error", st.ToString()}});
+    }
+    ::unlink(RecordPath(id).c_str());
+    Duration ran_for = clock->Now() - e.started_at;
+    RestartDecision d = DecideRestart(e.spec.restart, exit, e.stop_requested, e.attempts, ran_for);
+    e.attempts = d.attempts_after;
+    e.last_exit = exit;
+    MachineEvent ev;
+    ev.machine_id = id;
+    ev.pid = old_pid;
+    ev.exit = exit;
+    ev.stop_requested = e.stop_requested;
+    ev.killed_after_timeout = e.killed_after_timeout;
+    if (d.restart) {
+      e.state = RunState::kBackoff;
+      ArmTimer(e.timer.get(), d.delay);
+      ev.kind = EventKind::kRestartScheduled;
+      ev.attempt = d.attempt;
+      ev.delay = d.delay;
+    } else {
+      e.state = RunState::kExited;
+      ev.kind = EventKind::kExited;
+    }
+    log::Info(kComp, "machine exited",
+              {{"machine", id}, {"pid", static_cast<int64_t>(old_pid)}, {"code", exit.code},
+               {"signal", exit.signal}, {"known", exit.known ? "true" : "false"},
+               {"next", EventKindName(ev.kind)}});
+    Post(std::move(ev));
+    cv.notify_all();
+  }
+
+  void HandleTimer(const std::string& id, Entry& e) {
+    uint64_t n;
+    if (::read(e.timer.get(), &n, sizeof n) != sizeof n) return;  // stale
+    if (e.state == RunState::kStopping) {
+      e.killed_after_timeout = true;
+      log::Info(kComp, "kill_timeout passed, killing cgroup", {{"machine", id}});
+      (void)e.cg.KillAll(opt.kernel_wait);  // the pidfd then reports the exit
+    } else if (e.state == RunState::kBackoff) {
+      int attempt = e.attempts;
+      Status st = Setup(e);
+      MachineEvent ev;
+      ev.machine_id = id;
+      ev.attempt = attempt;
+      if (st.ok()) {
+        ev.kind = EventKind::kRestarted;
+        ev.pid = e.pid;
+      } else {
+        e.state = RunState::kExited;
+        ev.kind = EventKind::kRestartFailed;
+        ev.error = st.ToString();
+      }
+      Post(std::move(ev));
+      cv.notify_all();
+    }
+  }
+
+  void Loop() {
+    struct epoll_event evs[32];
+    while (!quit.load()) {
+      int n = ::epoll_wait(epoll.get(), evs, 32, -1);
+      if (n < 0) {
+        if (errno == EINTR) continue;
+        log::Error(kComp, "epoll_wait failed", {{"errno", errno}});
+        return;
+      }
+      for (int i = 0; i < n; ++i) {
+        uint64_t tok = evs[i].data.u64;
+        if (tok == kWakeToken) {
+          uint64_t v;
+          (void)!::read(wake.get(), &v, sizeof v);
+          continue;
+        }
+        std::lock_guard<std::mutex> lock(mu);
+        auto it = by_serial.find(tok >> 2);
+        if (it == by_serial.end()) continue;
+        std::string id = it->second;
+        Entry* e = Find(id);
+        if (!e) continue;
+        if ((tok & 3) == kPidfdKind) {
+          if (e->pidfd) HandleExit(id, *e);
+        } else {
+          HandleTimer(id, *e);
+        }
+      }
+      std::vector<MachineEvent> out;
+      {
+        std::lock_guard<std::mutex> lock(mu);
+        out.swap(pending);
+      }
+      for (const auto& ev : out) {
+        if (opt.on_event) opt.on_event(ev);
+      }
+    }
+  }
+
+  Status StopLocked(const std::string& id, std::optional<int> signal, std::optional<Duration> timeout) {
+    Entry* e = Find(id);
+    if (!e) return Status::Ok();
+    switch (e->state) {
+      case RunState::kExited:
+        return Status::Ok();
+      case RunState::kBackoff: {
+        DisarmTimer(e->timer.get());
+        e->state = RunState::kExited;
+        MachineEvent ev;
+        ev.machine_id = id;
+        ev.kind = EventKind::kExited;
+        ev.stop_requested = true;
+        if (e->last_exit) ev.exit = *e->last_exit;
+        Post(std::move(ev));
+        cv.notify_all();
+        return Status::Ok();
+      }
+      case RunState::kSuspended:
+        PC_RETURN_IF_ERROR(e->cg.Thaw());  // a frozen task cannot act on its kill_signal
+        [[fallthrough]];
+      case RunState::kRunning:
+      case RunState::kStopping: {
+        int sig = signal.value_or(e->spec.kill_signal);
+        Duration to = timeout.value_or(e->spec.kill_timeout);
+        e->stop_requested = true;
+        e->state = RunState::kStopping;
+        if (PidfdSignal(e->pidfd.get(), sig) != 0 && errno != ESRCH) {
+          return ErrnoStatus("pidfd_send_signal", errno);
+        }
+        if (sig == SIGKILL || to <= Duration::zero()) {
+          e->killed_after_timeout = sig != SIGKILL;
+          (void)e->cg.KillAll(opt.kernel_wait);
+        } else {
+          ArmTimer(e->timer.get(), to);
+        }
+        return Status::Ok();
+      }
+    }
+    return Status::Ok();
+  }
+
+  // Waits (condition variable) until the machine is neither running nor stopping.
+  Status WaitSettled(std::unique_lock<std::mutex>& lock, const std::string& id, Duration max_wait) {
+    bool ok = cv.wait_for(lock, max_wait, [&] {
+      Entry* e = Find(id);
+      return !e || e->state == RunState::kExited || e->state == RunState::kBackoff;
+    });
+    return ok ? Status::Ok() : Unavailable("machine " + id + " did not stop in time");
+  }
+
+  Status RemoveStateDir(const std::string& id) {
+    std::string dir = StateDir(id);
+    for (const char* f : kStateFiles) ::unlink((dir + "/" + f).c_str());
+    if (::rmdir(dir.c_str()) != 0 && errno != ENOENT) return ErrnoStatus("rmdir " + dir, errno);
+    return Status::Ok();
+  }
+};
+
+Supervisor::Supervisor(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+
+Result<std::unique_ptr<Supervisor>> Supervisor::Create(SupervisorOptions o) {
+  if (o.state_root.empty() || o.state_root.front() != '/') {
+    return InvalidArgument("supervisor state_root must be an absolute path");
+  }
+  auto impl = std::make_unique<Impl>();
+  impl->clock = o.clock ? o.clock : RealClock::Get();
+  if (::mkdir(o.state_root.c_str(), 0755) != 0 && errno != EEXIST) {
+    return ErrnoStatus("mkdir " + o.state_root, errno);
+  }
+  PC_ASSIGN_OR_RETURN(impl->cgm, CgroupManager::Open(o.cgroups));
+  impl->opt = std::move(o);
+  impl->epoll.reset(::epoll_create1(EPOLL_CLOEXEC));
+  if (!impl->epoll) return ErrnoStatus("epoll_create1", errno);
+  impl->wake.reset(::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC));
+  if (!impl->wake) return ErrnoStatus("eventfd", errno);
+  struct epoll_event ev = {};
+  ev.events = EPOLLIN;
+  ev.data.u64 = kWakeToken;
+  if (::epoll_ctl(impl->epoll.get(), EPOLL_CTL_ADD, impl->wake.get(), &ev) != 0) {
+    return ErrnoStatus("epoll_ctl eventfd", errno);
+  }
+  Impl* raw = impl.get();
+  impl->loop = std::thread([raw] { raw->Loop(); });
+  return std::unique_ptr<Supervisor>(new Supervisor(std::move(impl)));
+}
+
+Supervisor::~Supervisor() {
+  impl_->quit = true;
+  uint64_t one = 1;
+  (void)!::write(impl_->wake.get(), &one, sizeof one);
+  impl_->loop.join();
+  // Entries (pidfds, timers) close here; the processes keep running.
+}
+
+Result<StartInfo> Supervisor::Start(const LaunchSpec& spec) {
+  auto t0 = std::chrono::steady_clock::now();
+  PC_RETURN_IF_ERROR(ValidateSpec(spec));
+  std::lock_guard<std::mutex> lock(impl_->mu);
+  Entry* existing = impl_->Find(spec.machine_id);
+  if (existing && existing->state != RunState::kExited && existing->state != RunState::kBackoff) {
+    return Conflict("machine " + spec.machine_id + " is " + RunStateName(existing->state));
+  }
+  PC_ASSIGN_OR_RETURN(Entry * e, impl_->GetOrCreate(spec));
+  DisarmTimer(e->timer.get());
+  e->attempts = 0;
+  Status st = impl_->Setup(*e);
+  if (!st.ok()) {
+    e->state = RunState::kExited;
+    log::Warn(kComp, "machine start failed", {{"machine", spec.machine_id}, {"error", st.ToString()}});
+    return st;
+  }
+  StartInfo info;
+  info.pid = e->pid;
+  info.latency = std::chrono::steady_clock::now() - t0;
+  log::Info(kComp, "machine started",
+            {{"machine", spec.machine_id}, {"pid", static_cast<int64_t>(e->pid)},
+             {"ms", std::chrono::duration<double, std::milli>(info.latency).count()}});
+  return info;
+}
+
+Status Supervisor::Stop(const std::string& id, std::optional<int> signal, std::optional<Duration> timeout) {
+  std::lock_guard<std::mutex> lock(impl_->mu);
+  return impl_->StopLocked(id, signal, timeout);
+}
+
+Status Supervisor::StopAndWait(const std::string& id, Duration max_wait, std::optional<int> signal,
+                               std::optional<Duration> timeout) {
+  std::unique_lock<std::mutex> lock(impl_->mu);
+  PC_RETURN_IF_ERROR(impl_->StopLocked(id, signal, timeout));
+  return impl_->WaitSettled(lock, id, max_wait);
+}
+
+Status Supervisor::Suspend(const std::string& id) {
+  std::lock_guard<std::mutex> lock(impl_->mu);
+  Entry* e = impl_->Find(id);
+  if (!e) return NotFound("machine " + id + " is not supervised here");
+  if (e->state == RunState::kSuspended) return Status::Ok();
+  if (e->state != RunState::kRunning) return Conflict("machine " + id + " is " + RunStateName(e->state));
+  Status st = e->cg.Freeze(impl_->opt.kernel_wait);
+  if (!st.ok()) {
+    (void)e->cg.Thaw();
+    return st;
+  }
+  e->state = RunState::kSuspended;
+  return Status::Ok();
+}
+
+Status Supervisor::Resume(const std::string& id) {
+  std::lock_guard<std::mutex> lock(impl_->mu);
+  Entry* e = impl_->Find(id);
+  if (!e) return NotFound("machine " + id + " is not supervised here");
+  if (e->state == RunState::kRunning) return Status::Ok();
+  if (e->state != RunState::kSuspended) return Conflict("machine " + id + " is " + RunStateName(e->state));
+  PC_RETURN_IF_ERROR(e->cg.Thaw());
+  e->state = RunState::kRunning;
+  return Status::Ok();
+}
+
+Status Supervisor::Destroy(const std::string& id, bool force) {
+  std::unique_lock<std::mutex> lock(impl_->mu);
+  Entry* e = impl_->Find(id);
+  MachineCgroup cg = impl_->cgm.For(id);
+  if (e) {
+    Duration wait = e->spec.kill_timeout + 2 * impl_->opt.kernel_wait;
+    PC_RETURN_IF_ERROR(impl_->StopLocked(id, force ? std::optional<int>(SIGKILL) : std::nullopt,
+                                         force ? std::optional<Duration>(Duration::zero()) : std::nullopt));
+    PC_RETURN_IF_ERROR(impl_->WaitSettled(lock, id, wait));
+    e = impl_->Find(id);
+    if (e) DisarmTimer(e->timer.get());
+  }
+  Status first;
+  if (Status st = cg.KillAll(impl_->opt.kernel_wait); !st.ok()) first = st;
+  if (Status st = cg.Remove(impl_->opt.kernel_wait); !st.ok() && first.ok()) first = st;
+  if (Status st = impl_->RemoveStateDir(id); !st.ok() && first.ok()) first = st;
+  if (first.ok()) impl_->Forget(id);
+  return first;
+}
+
+Result<AdoptResult> Supervisor::Adopt(const LaunchSpec& spec) {
+  PC_RETURN_IF_ERROR(ValidateSpec(spec));
+  std::lock_guard<std::mutex> lock(impl_->mu);
+  Entry* existing = impl_->Find(spec.machine_id);
+  if (existing && existing->state != RunState::kExited) {
+    return Conflict("machine " + spec.machine_id + " is already supervised");
+  }
+  const std::string& id = spec.machine_id;
+  MachineCgroup cg = impl_->cgm.For(id);
+  AdoptResult res;
+  auto gone = [&](std::string why) -> Result<AdoptResult> {
+    // Leftovers of a dead machine would otherwise run on unsupervised.
+    (void)cg.KillAll(impl_->opt.kernel_wait);
+    ::unlink(impl_->RecordPath(id).c_str());
+    auto r = impl_->GetOrCreate(spec);
+    if (r.ok()) (*r)->state = RunState::kExited;
+    res.outcome = AdoptOutcome::kGone;
+    res.reason = std::move(why);
+    log::Info(kComp, "machine not adopted", {{"machine", id}, {"reason", res.reason}});
+    return res;
+  };
+  auto rec = LoadRecord(impl_->RecordPath(id));
+  if (!rec.ok()) return gone(rec.status().message());
+  auto a = rec->cgroups, b = cg.dirs();
+  std::sort(a.begin(), a.end());
+  std::sort(b.begin(), b.end());
+  if (a != b) return gone("cgroup paths differ from the runtime record");
+  auto st = ReadProcStat(rec->pid);
+  if (!st.ok() || st->state == 'Z' || st->state == 'X') return gone("process exited");
+  if (st->start_time != rec->start_time) return gone("pid reused by another process");
+  UniqueFd pidfd(PidfdOpen(rec->pid));
+  if (!pidfd) return gone("pidfd_open failed: process exited");
+  // Re-check after the pidfd pins the process: the pid could have been reused in between.
+  auto st2 = ReadProcStat(rec->pid);
+  if (!st2.ok() || st2->start_time != rec->start_time || st2->state == 'Z') return gone("process exited");
+  if (!cg.Contains(rec->pid)) return gone("process is not in the machine's cgroups");
+
+  PC_ASSIGN_OR_RETURN(Entry * e, impl_->GetOrCreate(spec));
+  e->pid = rec->pid;
+  e->pidfd = std::move(pidfd);
+  struct epoll_event ev = {};
+  ev.events = EPOLLIN;
+  ev.data.u64 = e->serial << 2 | kPidfdKind;
+  if (::epoll_ctl(impl_->epoll.get(), EPOLL_CTL_ADD, e->pidfd.get(), &ev) != 0) {
+    return ErrnoStatus("epoll_ctl pidfd", errno);
+  }
+  auto frozen = cg.Frozen();
+  e->state = frozen.ok() && *frozen ? RunState::kSuspended : RunState::kRunning;
+  e->adopted = true;
+  e->stop_requested = false;
+  e->killed_after_timeout = false;
+  e->attempts = 0;
+  e->started_at = impl_->clock->Now();  // run time counts from adoption
+  res.outcome = AdoptOutcome::kAdopted;
+  res.pid = e->pid;
+  log::Info(kComp, "machine adopted", {{"machine", id}, {"pid", static_cast<int64_t>(e->pid)}});
+  return res;
+}
+
+std::optional<MachineStatus> Supervisor::Describe(const std::string& id) const {
+  std::lock_guard<std::mutex> lock(impl_->mu);
+  auto it = impl_->machines.find(id);
+  if (it == impl_->machines.end()) return std::nullopt;
+  const Entry& e = *it->second;
+  MachineStatus s;
+  s.state = e.state;
+  s.pid = e.pid;
+  s.adopted = e.adopted;
+  s.restarts = e.attempts;
+  s.last_exit = e.last_exit;
+  return s;
+}
+
+std::string Supervisor::StateDir(const std::string& id) const { return impl_->StateDir(id); }
+MachineCgroup Supervisor::CgroupOf(const std::string& id) const { return impl_->cgm.For(id); }
+const CgroupManager& Supervisor::cgroups() const { return impl_->cgm; }
+Status Supervisor::RemoveCgroupRoot() const { return impl_->cgm.RemoveRootIfEmpty(); }
+
+}  // namespace privcast::supervisor

@@ -1,0 +1,530 @@
+// Supervisor with real processes, cgroups (v1 here; v2 on the hybrid host's unified
+// hierarchy when available) and network namespaces. Needs root (label "root").
+//
+// Safety: every cgroup lives under privcast-test-sup-<pid>, every netns is pcs-<pid>-<n>,
+// every process is one we started; all are removed in TearDown, failures included.
+#include "supervisor/supervisor.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <condition_variable>
+#include <cstdlib>
+#include <fstream>
+#include <mutex>
+#include <set>
+#include <sstream>
+#include <thread>
+
+#include "common/ids.h"
+#include "supervisor/log_tail.h"
+#include "supervisor/record.h"
+
+namespace privcast::supervisor {
+namespace {
+
+using namespace std::chrono_literals;
+
+bool Exists(const std::string& p) {
+  struct stat st;
+  return ::stat(p.c_str(), &st) == 0;
+}
+
+std::string Slurp(const std::string& p) {
+  std::ifstream in(p);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+int Sh(const std::string& cmd) { return std::system(cmd.c_str()); }
+
+// A throwaway named netns (the test is the only place that may use `ip`).
+class ScopedNetns {
+ public:
+  explicit ScopedNetns(int n) : name_("pcs-" + std::to_string(::getpid()) + "-" + std::to_string(n)) {
+    ok_ = Sh("ip netns add " + name_ + " 2>/dev/null") == 0;
+  }
+  ~ScopedNetns() {
+    if (ok_) Sh("ip netns del " + name_ + " 2>/dev/null");
+  }
+  bool ok() const { return ok_; }
+  std::string path() const { return "/run/netns/" + name_; }
+
+ private:
+  std::string name_;
+  bool ok_ = false;
+};
+
+// Leftover pcs-<pid>-* namespaces of test processes that no longer exist.
+void CleanStaleNetns() {
+  DIR* d = ::opendir("/run/netns");
+  if (!d) return;
+  std::vector<std::string> stale;
+  while (dirent* e = ::readdir(d)) {
+    std::string n = e->d_name;
+    if (n.rfind("pcs-", 0) != 0) continue;
+    pid_t pid = static_cast<pid_t>(std::atol(n.c_str() + 4));
+    if (pid > 0 && ::kill(pid, 0) != 0 && errno == ESRCH) stale.push_back(n);
+  }
+  ::closedir(d);
+  for (const auto& n : stale) Sh("ip netns del " + n + " 2>/dev/null");
+}
+
+// Our children, from /proc (to prove rollback leaves no process behind).
+std::set<pid_t> Children() {
+  std::set<pid_t> out;
+  std::string base = "/proc/" + std::to_string(::getpid()) + "/task";
+  DIR* d = ::opendir(base.c_str());
+  if (!d) return out;
+  while (dirent* e = ::readdir(d)) {
+    if (e->d_name[0] == '.') continue;
+    std::istringstream in(Slurp(base + "/" + e->d_name + "/children"));
+    pid_t p;
+    while (in >> p) {
+      auto st = ReadProcStat(p);
+      if (st.ok() && st->state != 'Z') out.insert(p);
+    }
+  }
+  ::closedir(d);
+  return out;
+}
+
+class Events {
+ public:
+  void Push(const MachineEvent& e) {
+    std::lock_guard<std::mutex> l(mu_);
+    events_.push_back(e);
+    cv_.notify_all();
+  }
+  // Waits for an event matching pred; returns it.
+  std::optional<MachineEvent> WaitFor(std::function<bool(const MachineEvent&)> pred, Duration d = 20s) {
+    std::unique_lock<std::mutex> l(mu_);
+    std::optional<MachineEvent> out;
+    cv_.wait_for(l, d, [&] {
+      for (const auto& e : events_) {
+        if (pred(e)) {
+          out = e;
+          return true;
+        }
+      }
+      return false;
+    });
+    return out;
+  }
+  std::optional<MachineEvent> WaitKind(const std::string& id, EventKind k, Duration d = 20s) {
+    return WaitFor([&](const MachineEvent& e) { return e.machine_id == id && e.kind == k; }, d);
+  }
+  std::vector<MachineEvent> All() {
+    std::lock_guard<std::mutex> l(mu_);
+    return events_;
+  }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::vector<MachineEvent> events_;
+};
+
+struct Param {
+  CgroupVersion version;
+};
+
+class SupervisorTest : public ::testing::TestWithParam<Param> {
+ protected:
+  void SetUp() override {
+    if (::geteuid() != 0) GTEST_SKIP() << "needs root";
+    CleanStaleNetns();
+    char tmpl[] = "/tmp/pcs-sup-XXXXXX";
+    ASSERT_NE(::mkdtemp(tmpl), nullptr);
+    dir_ = tmpl;
+    opts_.state_root = dir_ + "/state";
+    opts_.cgroups.root_name = "privcast-test-sup-" + std::to_string(::getpid());
+    if (GetParam().version == CgroupVersion::kV2) {
+      std::string m = Exists("/sys/fs/cgroup/cgroup.controllers") ? "/sys/fs/cgroup" : "/sys/fs/cgroup/unified";
+      if (!Exists(m + "/cgroup.controllers")) GTEST_SKIP() << "no cgroup v2 hierarchy";
+      opts_.cgroups.mount = m;
+      opts_.cgroups.version = CgroupVersion::kV2;
+    } else if (Exists("/sys/fs/cgroup/cgroup.controllers")) {
+      GTEST_SKIP() << "no cgroup v1 on this host";
+    }
+    opts_.on_event = [this](const MachineEvent& e) { events_.Push(e); };
+    MakeSupervisor();
+  }
+
+  void TearDown() override {
+    if (sup_) {
+      for (const auto& id : ids_) EXPECT_TRUE(sup_->Destroy(id, /*force=*/true).ok()) << id;
+      for (const auto& r : sup_->cgroups().root_dirs()) (void)r;
+      EXPECT_TRUE(sup_->RemoveCgroupRoot().ok());
+      for (const auto& r : sup_->cgroups().root_dirs()) EXPECT_FALSE(Exists(r)) << r << " left behind";
+      sup_.reset();
+    }
+    if (!dir_.empty()) Sh("rm -rf " + dir_);
+  }
+
+  void MakeSupervisor() {
+    auto s = Supervisor::Create(opts_);
+    ASSERT_TRUE(s.ok()) << s.status().ToString();
+    sup_ = std::move(*s);
+  }
+
+  LaunchSpec Spec(const std::string& shell) {
+    LaunchSpec s;
+    s.machine_id = ids::NewMachineId();
+    ids_.push_back(s.machine_id);
+    s.shell_command = shell;
+    MachineEnvInputs in;
+    in.app = "web";
+    in.machine_id = s.machine_id;
+    in.region = "ams";
+    in.private_ip = "fdaa:0:1:0:2:0:1::2";
+    in.process_group = "app";
+    in.primary_region = "ams";
+    in.extra = {{"GREETING", "hello world"}};
+    s.env = BuildMachineEnv(in);
+    s.resolv_conf = RenderResolvConf();
+    s.hosts = RenderHosts(in.private_ip, s.machine_id);
+    s.log_path = dir_ + "/" + s.machine_id + ".log";
+    s.restart.mode = RestartMode::kNever;
+    return s;
+  }
+
+  // Waits until the machine's log has a line equal to `want` (inotify, bounded).
+  bool WaitLogLine(const std::string& path, const std::string& want, Duration d = 10s) {
+    auto t = LogTail::Open(path, LogTail::kAll);
+    if (!t.ok()) return false;
+    auto deadline = std::chrono::steady_clock::now() + d;
+    while (std::chrono::steady_clock::now() < deadline) {
+      auto lines = t->Read();
+      if (!lines.ok()) return false;
+      for (const auto& l : *lines) if (l == want) return true;
+      (void)t->Wait(100ms);
+    }
+    return false;
+  }
+
+  std::string dir_;
+  SupervisorOptions opts_;
+  std::unique_ptr<Supervisor> sup_;
+  std::vector<std::string> ids_;
+  Events events_;
+};
+
+TEST_P(SupervisorTest, InsideTheMachine) {
+  ScopedNetns ns(1);
+  ASSERT_TRUE(ns.ok());
+  std::string marker = "/tmp/pcs-host-marker-" + std::to_string(::getpid());
+  ASSERT_EQ(Sh("touch " + marker), 0);
+  LaunchSpec s = Spec(
+      "cat /etc/resolv.conf; echo ---; cat /etc/hosts; echo ---; cat /proc/sys/kernel/hostname;"
+      "echo ---; ls -A /tmp /run | tr '\\n' ' '; echo; touch /tmp/inside; echo ---;"
+      "readlink /proc/self/ns/net; echo ---; tr '\\0' '\\n' < /proc/$$/environ; echo ---; pwd");
+  s.netns_path = ns.path();
+  auto st = sup_->Start(s);
+  ASSERT_TRUE(st.ok()) << st.status().ToString();
+  auto ev = events_.WaitKind(s.machine_id, EventKind::kExited);
+  ASSERT_TRUE(ev);
+  EXPECT_TRUE(ev->exit.known);
+  EXPECT_EQ(ev->exit.code, 0);
+  std::string out = Slurp(s.log_path);
+  std::vector<std::string> parts;
+  size_t pos = 0;
+  for (size_t sep; (sep = out.find("---\n", pos)) != std::string::npos; pos = sep + 4) {
+    parts.push_back(out.substr(pos, sep - pos));
+  }
+  parts.push_back(out.substr(pos));
+  ASSERT_EQ(parts.size(), 7u) << out;
+  EXPECT_EQ(parts[0], "nameserver fdaa::3\n");
+  EXPECT_EQ(parts[1], s.hosts);
+  EXPECT_EQ(parts[2], s.machine_id + "\n");
+  EXPECT_EQ(parts[3], "/run:  /tmp: \n") << "private /tmp and /run must start empty";
+  struct stat nst;
+  ASSERT_EQ(::stat(ns.path().c_str(), &nst), 0);
+  EXPECT_EQ(parts[4], "net:[" + std::to_string(nst.st_ino) + "]\n");
+  std::string env;
+  for (const auto& e : s.env) env += e + "\n";
+  EXPECT_EQ(parts[5], env);
+  EXPECT_EQ(parts[6], "/\n");
+  // Nothing leaked to the host: its /tmp still has our marker and not the machine's file,
+  // its hostname and resolv.conf are untouched.
+  EXPECT_TRUE(Exists(marker));
+  EXPECT_FALSE(Exists("/tmp/inside"));
+  EXPECT_NE(Slurp("/proc/sys/kernel/hostname"), s.machine_id + "\n");
+  EXPECT_NE(Slurp("/etc/resolv.conf"), "nameserver fdaa::3\n");
+  ::unlink(marker.c_str());
+}
+
+TEST_P(SupervisorTest, InItsCgroupsWithLimitsThenDestroyLeavesNothing) {
+  LaunchSpec s = Spec("echo ready; exec sleep 1000");
+  s.limits.memory_mb = 64;
+  s.limits.cpus = 0.5;
+  s.limits.pids_max = 32;
+  auto st = sup_->Start(s);
+  ASSERT_TRUE(st.ok()) << st.status().ToString();
+  MachineCgroup cg = sup_->CgroupOf(s.machine_id);
+  ASSERT_FALSE(cg.empty());
+  EXPECT_TRUE(cg.Contains(st->pid));
+  std::string self_cg = Slurp("/proc/" + std::to_string(st->pid) + "/cgroup");
+  EXPECT_NE(self_cg.find(opts_.cgroups.root_name + "/" + s.machine_id), std::string::npos) << self_cg;
+  if (cg.version() == CgroupVersion::kV1) {
+    for (const auto& d : cg.dirs()) {
+      if (Exists(d + "/memory.limit_in_bytes")) {
+        EXPECT_EQ(Slurp(d + "/memory.limit_in_bytes"), "67108864\n");
+      }
+      if (Exists(d + "/cpu.cfs_quota_us")) {
+        EXPECT_EQ(Slurp(d + "/cpu.cfs_quota_us"), "50000\n");
+      }
+      if (Exists(d + "/pids.max")) {
+        EXPECT_EQ(Slurp(d + "/pids.max"), "32\n");
+      }
+    }
+  } else if (Exists(cg.dirs()[0] + "/memory.max")) {
+    EXPECT_EQ(Slurp(cg.dirs()[0] + "/memory.max"), "67108864\n");
+  }
+  std::string state = sup_->StateDir(s.machine_id);
+  EXPECT_TRUE(Exists(state + "/runtime"));
+  EXPECT_TRUE(Exists(state + "/resolv.conf"));
+  ASSERT_TRUE(sup_->Destroy(s.machine_id).ok());
+  for (const auto& d : cg.dirs()) EXPECT_FALSE(Exists(d)) << d;
+  EXPECT_FALSE(Exists(state));
+  EXPECT_FALSE(sup_->Describe(s.machine_id));
+  EXPECT_NE(::kill(st->pid, 0) == 0 && ReadProcStat(st->pid)->state != 'Z', true);
+}
+
+TEST_P(SupervisorTest, SuspendFreezesCounterAndResumeContinues) {
+  LaunchSpec s = Spec("i=0; while :; do i=$((i+1)); echo $i; sleep 0.005; done");
+  ASSERT_TRUE(sup_->Start(s).ok());
+  ASSERT_TRUE(WaitLogLine(s.log_path, "5"));
+  ASSERT_TRUE(sup_->Suspend(s.machine_id).ok());
+  EXPECT_EQ(sup_->Describe(s.machine_id)->state, RunState::kSuspended);
+  EXPECT_TRUE(*sup_->CgroupOf(s.machine_id).Frozen());
+  std::string frozen_at = Slurp(s.log_path);
+  // The observation window itself is the measurement: a running loop writes ~40 lines here.
+  std::this_thread::sleep_for(200ms);
+  EXPECT_EQ(Slurp(s.log_path), frozen_at) << "counter advanced while frozen";
+  auto t0 = std::chrono::steady_clock::now();
+  ASSERT_TRUE(sup_->Resume(s.machine_id).ok());
+  auto resume = std::chrono::steady_clock::now() - t0;
+  RecordProperty("resume_us", std::to_string(std::chrono::duration_cast<std::chrono::microseconds>(resume).count()));
+  // Advances again: the next number after the last one written.
+  std::istringstream in(frozen_at);
+  std::string line, last;
+  while (std::getline(in, line)) last = line;
+  ASSERT_TRUE(WaitLogLine(s.log_path, std::to_string(std::stoi(last) + 3)));
+  EXPECT_EQ(sup_->Describe(s.machine_id)->state, RunState::kRunning);
+}
+
+TEST_P(SupervisorTest, KillTimeoutSigkillsAProcessIgnoringSigint) {
+  LaunchSpec s = Spec("trap '' INT; echo ready; while :; do sleep 0.05; done");
+  s.kill_timeout = 300ms;
+  ASSERT_TRUE(sup_->Start(s).ok());
+  ASSERT_TRUE(WaitLogLine(s.log_path, "ready"));
+  auto t0 = std::chrono::steady_clock::now();
+  ASSERT_TRUE(sup_->Stop(s.machine_id).ok());
+  auto ev = events_.WaitKind(s.machine_id, EventKind::kExited);
+  auto took = std::chrono::steady_clock::now() - t0;
+  ASSERT_TRUE(ev);
+  EXPECT_TRUE(ev->stop_requested);
+  EXPECT_TRUE(ev->killed_after_timeout);
+  EXPECT_EQ(ev->exit.signal, SIGKILL);
+  EXPECT_GE(took, 300ms);
+  EXPECT_TRUE(sup_->CgroupOf(s.machine_id).Procs()->empty());
+  // The cgroup that was just killed (v2: cgroup.kill) takes a new start.
+  ::truncate(s.log_path.c_str(), 0);
+  auto again = sup_->Start(s);
+  ASSERT_TRUE(again.ok()) << again.status().ToString();
+  ASSERT_TRUE(WaitLogLine(s.log_path, "ready"));
+  EXPECT_EQ(sup_->Describe(s.machine_id)->state, RunState::kRunning);
+  EXPECT_EQ(::kill(again->pid, 0), 0);
+}
+
+TEST_P(SupervisorTest, KillSignalEndsACooperativeProcessEarly) {
+  LaunchSpec s = Spec("trap 'echo got-int; exit 3' INT; echo ready; while :; do sleep 0.05; done");
+  s.kill_timeout = 30s;
+  ASSERT_TRUE(sup_->Start(s).ok());
+  ASSERT_TRUE(WaitLogLine(s.log_path, "ready"));
+  auto t0 = std::chrono::steady_clock::now();
+  ASSERT_TRUE(sup_->StopAndWait(s.machine_id, 20s).ok());
+  auto took = std::chrono::steady_clock::now() - t0;
+  auto ev = events_.WaitKind(s.machine_id, EventKind::kExited);
+  ASSERT_TRUE(ev);
+  EXPECT_FALSE(ev->killed_after_timeout);
+  EXPECT_EQ(ev->exit.code, 3);
+  EXPECT_LT(took, 10s);
+  EXPECT_NE(Slurp(s.log_path).find("got-int"), std::string::npos);
+}
+
+TEST_P(SupervisorTest, ExitCallbackCarriesCodeAndChildrenAreKilled) {
+  // The background sleep would outlive its parent: the supervisor kills the tree.
+  LaunchSpec s = Spec("sleep 1000 & echo $!; exit 7");
+  ASSERT_TRUE(sup_->Start(s).ok());
+  auto ev = events_.WaitKind(s.machine_id, EventKind::kExited);
+  ASSERT_TRUE(ev);
+  EXPECT_TRUE(ev->exit.known);
+  EXPECT_EQ(ev->exit.code, 7);
+  EXPECT_FALSE(ev->stop_requested);
+  EXPECT_TRUE(sup_->CgroupOf(s.machine_id).Procs()->empty());
+  EXPECT_EQ(sup_->Describe(s.machine_id)->state, RunState::kExited);
+}
+
+TEST_P(SupervisorTest, OnFailureRestartsUntilMaxRetries) {
+  LaunchSpec s = Spec("echo run; exit 1");
+  s.restart.mode = RestartMode::kOnFailure;
+  s.restart.max_retries = 2;
+  s.restart.initial_backoff = 10ms;
+  ASSERT_TRUE(sup_->Start(s).ok());
+  auto ev = events_.WaitKind(s.machine_id, EventKind::kExited);
+  ASSERT_TRUE(ev);
+  int scheduled = 0, restarted = 0;
+  for (const auto& e : events_.All()) {
+    if (e.machine_id != s.machine_id) continue;
+    if (e.kind == EventKind::kRestartScheduled) {
+      ++scheduled;
+      EXPECT_EQ(e.attempt, scheduled);
+      EXPECT_EQ(e.delay, scheduled == 1 ? Duration(10ms) : Duration(20ms));
+    }
+    if (e.kind == EventKind::kRestarted) ++restarted;
+  }
+  EXPECT_EQ(scheduled, 2);
+  EXPECT_EQ(restarted, 2);
+  EXPECT_EQ(ev->exit.code, 1);
+  EXPECT_EQ(Slurp(s.log_path), "run\nrun\nrun\n");
+}
+
+TEST_P(SupervisorTest, OnFailureDoesNotRestartSuccess) {
+  LaunchSpec s = Spec("exit 0");
+  s.restart.mode = RestartMode::kOnFailure;
+  s.restart.initial_backoff = 1ms;
+  ASSERT_TRUE(sup_->Start(s).ok());
+  ASSERT_TRUE(events_.WaitKind(s.machine_id, EventKind::kExited));
+  for (const auto& e : events_.All()) EXPECT_NE(e.kind, EventKind::kRestartScheduled);
+}
+
+TEST_P(SupervisorTest, AdoptAfterSupervisorRestart) {
+  LaunchSpec s = Spec("echo ready; exec sleep 1000");
+  auto st = sup_->Start(s);
+  ASSERT_TRUE(st.ok());
+  sup_.reset();  // the daemon goes away; the machine does not
+  ASSERT_EQ(::kill(st->pid, 0), 0);
+  MakeSupervisor();
+  auto a = sup_->Adopt(s);
+  ASSERT_TRUE(a.ok()) << a.status().ToString();
+  EXPECT_EQ(a->outcome, AdoptOutcome::kAdopted) << a->reason;
+  EXPECT_EQ(a->pid, st->pid);
+  EXPECT_EQ(sup_->Describe(s.machine_id)->state, RunState::kRunning);
+  EXPECT_TRUE(sup_->Describe(s.machine_id)->adopted);
+  // Suspend/resume/stop work on the adopted machine.
+  ASSERT_TRUE(sup_->Suspend(s.machine_id).ok());
+  ASSERT_TRUE(sup_->Resume(s.machine_id).ok());
+  ASSERT_TRUE(sup_->StopAndWait(s.machine_id, 20s, SIGTERM).ok());
+  auto ev = events_.WaitKind(s.machine_id, EventKind::kExited);
+  ASSERT_TRUE(ev);
+  EXPECT_EQ(ev->pid, st->pid);
+  EXPECT_TRUE(ev->stop_requested);
+}
+
+TEST_P(SupervisorTest, AdoptReportsGoneWhenKilledMeanwhile) {
+  LaunchSpec s = Spec("exec sleep 1000");
+  auto st = sup_->Start(s);
+  ASSERT_TRUE(st.ok());
+  sup_.reset();
+  ASSERT_EQ(::kill(st->pid, SIGKILL), 0);  // our own child
+  siginfo_t si;
+  ASSERT_EQ(::waitid(P_PID, static_cast<id_t>(st->pid), &si, WEXITED), 0);
+  MakeSupervisor();
+  auto a = sup_->Adopt(s);
+  ASSERT_TRUE(a.ok());
+  EXPECT_EQ(a->outcome, AdoptOutcome::kGone);
+  EXPECT_EQ(sup_->Describe(s.machine_id)->state, RunState::kExited);
+  EXPECT_FALSE(Exists(sup_->StateDir(s.machine_id) + "/runtime"));
+  // And the daemon may start it again.
+  ASSERT_TRUE(sup_->Start(s).ok());
+}
+
+TEST_P(SupervisorTest, AdoptRefusesAReusedPid) {
+  LaunchSpec s = Spec("exec sleep 1000");
+  auto st = sup_->Start(s);
+  ASSERT_TRUE(st.ok());
+  sup_.reset();
+  std::string rec_path = opts_.state_root + "/" + s.machine_id + "/runtime";
+  auto rec = LoadRecord(rec_path);
+  ASSERT_TRUE(rec.ok());
+  rec->start_time += 1;  // as if the pid now belonged to another process
+  ASSERT_TRUE(SaveRecord(rec_path, *rec).ok());
+  MakeSupervisor();
+  auto a = sup_->Adopt(s);
+  ASSERT_TRUE(a.ok());
+  EXPECT_EQ(a->outcome, AdoptOutcome::kGone);
+  EXPECT_NE(a->reason.find("reused"), std::string::npos) << a->reason;
+}
+
+TEST_P(SupervisorTest, FaultAtEachSetupStepRollsBack) {
+  for (int k = 0; k < kSetupStepCount; ++k) {
+    SCOPED_TRACE(SetupStepName(static_cast<SetupStep>(k)));
+    opts_.fault = [k](SetupStep s) {
+      return static_cast<int>(s) == k ? Internal(std::string("injected at ") + SetupStepName(s)) : Status::Ok();
+    };
+    sup_.reset();
+    MakeSupervisor();
+    auto before = Children();
+    LaunchSpec s = Spec("exec sleep 1000");
+    auto st = sup_->Start(s);
+    ASSERT_FALSE(st.ok());
+    EXPECT_NE(st.status().message().find("injected"), std::string::npos);
+    MachineCgroup cg = sup_->CgroupOf(s.machine_id);
+    for (const auto& d : cg.dirs()) EXPECT_FALSE(Exists(d)) << d;
+    EXPECT_FALSE(Exists(sup_->StateDir(s.machine_id)));
+    EXPECT_FALSE(Exists(s.log_path));
+    EXPECT_EQ(Children(), before) << "a process survived the rollback";
+  }
+  opts_.fault = nullptr;
+  sup_.reset();
+  MakeSupervisor();
+}
+
+TEST_P(SupervisorTest, ExecFailureIsAStatusAndRollsBack) {
+  LaunchSpec s = Spec("");
+  s.shell_command.clear();
+  s.argv = {"/nonexistent/program"};
+  auto st = sup_->Start(s);
+  ASSERT_FALSE(st.ok());
+  EXPECT_NE(st.status().message().find("execve"), std::string::npos) << st.status().ToString();
+  EXPECT_NE(st.status().message().find("No such file"), std::string::npos) << st.status().ToString();
+  MachineCgroup cg = sup_->CgroupOf(s.machine_id);
+  for (const auto& d : cg.dirs()) EXPECT_FALSE(Exists(d)) << d;
+  EXPECT_FALSE(Exists(sup_->StateDir(s.machine_id)));
+}
+
+TEST_P(SupervisorTest, CallerStdioForMachineRun) {
+  int in[2], out[2];
+  ASSERT_EQ(::pipe2(in, O_CLOEXEC), 0);
+  ASSERT_EQ(::pipe2(out, O_CLOEXEC), 0);
+  LaunchSpec s = Spec("read line; echo \"got $line\"; echo err >&2; exit 4");
+  s.stdio = StdioFds{in[0], out[1], out[1]};
+  ASSERT_TRUE(sup_->Start(s).ok());
+  ::close(in[0]);
+  ::close(out[1]);
+  ASSERT_EQ(::write(in[1], "abc\n", 4), 4);
+  ::close(in[1]);
+  std::string got;
+  char buf[256];
+  for (ssize_t n; (n = ::read(out[0], buf, sizeof buf)) > 0;) got.append(buf, static_cast<size_t>(n));
+  ::close(out[0]);
+  EXPECT_EQ(got, "got abc\nerr\n");
+  auto ev = events_.WaitKind(s.machine_id, EventKind::kExited);
+  ASSERT_TRUE(ev);
+  EXPECT_EQ(ev->exit.code, 4);
+}
+
+INSTANTIATE_TEST_SUITE_P(Cgroups, SupervisorTest,
+                         ::testing::Values(Param{CgroupVersion::kV1}, Param{CgroupVersion::kV2}),
+                         [](const auto& info) { return info.param.version == CgroupVersion::kV1 ? "v1" : "v2"; });
+
+}  // namespace
+}  // namespace privcast::supervisor
