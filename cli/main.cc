@@ -1,6 +1,12 @@
-// privcast CLI entry point (placeholder until the CLI lands).
-#include <cstdio>
-int main() {
-  std::fprintf(stderr, "Error: privcast CLI not built yet\n");
-  return 1;
+// privcast: the CLI entry point. Everything but process setup lives in RunCli (cli/cli.h).
+#include <cstdlib>
+#include <iostream>
+
+#include "cli/cli.h"
+
+int main(int argc, char** argv) {
+  const char* env = std::getenv("PRIVCAST_API");
+  int rc = privcast::cli::RunCli(argc, argv, std::cout, std::cerr, env ? env : "");
+  std::cout.flush();
+  return rc;
 }

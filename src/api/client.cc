@@ -51,9 +51,10 @@ int SendWithFds(int sock, std::string_view data, const std::vector<int>& fds) {
 
 Status Client::Connect() {
   if (fd_.valid()) return Status::Ok();
-  auto unreachable = [&](const std::string& why) {
-    return Unavailable("cannot reach privcastd at unix:" + path_ + " (" + why +
-                       "; is it running? set --api or PRIVCAST_API)");
+  // The exact wording is part of the CLI's contract (BRIEF §3, docs/cli.md).
+  auto unreachable = [&](const std::string&) {
+    return Unavailable("cannot reach privcastd at unix:" + path_ +
+                       " (is it running? set --api or PRIVCAST_API)");
   };
   UniqueFd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
   if (!fd.valid()) return ErrnoStatus("socket", errno);

@@ -1,0 +1,855 @@
+// The privcast commands: argument parsing (CLI11) and one function per command, each a few
+// API calls and some formatting. See cli/cli.h for the exit-code contract.
+#include <netdb.h>
+#include <signal.h>
+#include <sys/ioctl.h>
+#include <termios.h>
+#include <unistd.h>
+
+#include <CLI/CLI.hpp>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <nlohmann/json.hpp>
+
+#include "api/client.h"
+#include "api/endpoint.h"
+#include "api/http.h"
+#include "cli/cli.h"
+#include "cli/flytoml.h"
+#include "cli/forward.h"
+#include "cli/table.h"
+#include "common/addr.h"
+#include "common/ids.h"
+#include "config/launch.h"
+
+namespace privcast::cli {
+namespace {
+
+using nlohmann::json;
+namespace fs = std::filesystem;
+
+std::string Enc(const std::string& s) { return api::http::PercentEncode(s); }
+
+// A failed command: its message becomes "Error: <message>" and exit code 1.
+struct Failure {
+  std::string message;
+};
+
+class Api {
+ public:
+  explicit Api(std::string path) : client_(std::move(path)) {}
+
+  json Get(const std::string& target) { return Call("GET", target, ""); }
+  json Post(const std::string& target, const json& body) { return Call("POST", target, Dump(body)); }
+  json Delete(const std::string& target) { return Call("DELETE", target, ""); }
+
+  // Status code and parsed body (null when the body is not JSON); transport errors throw Failure.
+  std::pair<int, json> Raw(const std::string& method, const std::string& target, const std::string& body) {
+    auto r = client_.Call(method, target, body);
+    if (!r.ok()) throw Failure{r.status().message()};
+    json j = json::parse(r->body, nullptr, false);
+    if (j.is_discarded()) j = nullptr;
+    return {r->status, j};
+  }
+
+  json Call(const std::string& method, const std::string& target, const std::string& body) {
+    auto [status, j] = Raw(method, target, body);
+    if (status >= 200 && status < 300) return j;
+    throw Failure{ErrorOf(status, j)};
+  }
+
+  static std::string ErrorOf(int status, const json& j) {
+    if (j.is_object() && j.contains("error") && j["error"].is_string()) return j["error"].get<std::string>();
+    return "privcastd answered HTTP " + std::to_string(status);
+  }
+
+  static std::string Dump(const json& j) { return j.dump(-1, ' ', false, json::error_handler_t::replace); }
+
+  api::Client& client() { return client_; }
+
+ private:
+  api::Client client_;
+};
+
+// Accessors tolerant of missing fields (the CLI must not crash on an older/newer daemon).
+std::string S(const json& j, const char* k) {
+  if (!j.is_object()) return "";
+  auto it = j.find(k);
+  if (it == j.end() || it->is_null()) return "";
+  if (it->is_string()) return it->get<std::string>();
+  if (it->is_boolean()) return it->get<bool>() ? "true" : "false";
+  return it->dump();
+}
+int64_t I(const json& j, const char* k) {
+  if (!j.is_object()) return 0;
+  auto it = j.find(k);
+  return it != j.end() && it->is_number_integer() ? it->get<int64_t>() : 0;
+}
+const json& Arr(const json& j, const char* k) {
+  static const json kEmpty = json::array();
+  if (!j.is_object()) return kEmpty;
+  auto it = j.find(k);
+  return it != j.end() && it->is_array() ? *it : kEmpty;
+}
+const json& AsArray(const json& j) {
+  static const json kEmpty = json::array();
+  return j.is_array() ? j : kEmpty;
+}
+std::string Dash(std::string s) { return s.empty() ? "-" : s; }
+std::string TypeName(const std::string& t) { return t == "private_v6" ? "private" : t; }
+
+Row IpRow(const json& ip) {
+  return {Dash(S(ip, "version")), S(ip, "ip"), TypeName(S(ip, "type")), Dash(S(ip, "network")),
+          Dash(S(ip, "org")), Dash(S(ip, "region")), Dash(S(ip, "created_at"))};
+}
+const Row kIpHeader = {"VERSION", "IP", "TYPE", "NETWORK", "ORG", "REGION", "CREATED AT"};
+
+const Row kMachineHeader = {"ID", "STATE", "REGION", "PROCESS GROUP", "IP ADDRESS", "RELEASE", "CREATED",
+                            "LAST UPDATED"};
+Row MachineRow(const json& m) {
+  int64_t v = I(m, "release_version");
+  return {S(m, "id"), S(m, "state"), Dash(S(m, "region")), Dash(S(m, "process_group")),
+          Dash(S(m, "private_ip")), v > 0 ? "v" + std::to_string(v) : "-", Dash(S(m, "created_at")),
+          Dash(S(m, "updated_at"))};
+}
+
+struct Globals {
+  std::string api;
+};
+
+struct AppOpts {
+  std::string app;
+  std::string config;
+  std::string Resolve() const {
+    auto r = ResolveApp(app, config);
+    if (!r.ok()) throw Failure{r.status().message()};
+    return *r;
+  }
+};
+
+class Cli {
+ public:
+  Cli(std::ostream& out, std::ostream& err, std::string api_env)
+      : out_(out), err_(err), api_env_(std::move(api_env)) {}
+
+  int Run(int argc, const char* const* argv);
+
+ private:
+  Api& api() {
+    if (!api_) {
+      std::string spec = !g_.api.empty() ? g_.api : !api_env_.empty() ? api_env_ : std::string("unix:") + api::kDefaultSocketPath;
+      auto path = api::ParseApiEndpoint(spec);
+      if (!path)
+        throw Failure{"'" + spec + "' is not an API address: use unix:/path/to/privcastd.sock (--api or PRIVCAST_API)"};
+      api_ = std::make_unique<Api>(*path);
+    }
+    return *api_;
+  }
+
+  void PrintJson(const json& j) { out_ << j.dump(2, ' ', false, json::error_handler_t::replace) << "\n"; }
+
+  void AddApp(CLI::App* c, AppOpts* o) {
+    c->add_option("-a,--app", o->app, "App name (default: app in ./fly.toml)");
+    c->add_option("-c,--config", o->config, "Path to fly.toml (for the app name)");
+  }
+  CLI::App* Sub(CLI::App* parent, const std::string& name, const std::string& desc,
+                std::function<int()> action) {
+    auto* c = parent->add_subcommand(name, desc);
+    c->callback([this, action] { action_ = action; });
+    return c;
+  }
+
+  // ---- orgs / networks / apps ----
+  int OrgsCreate(const std::string& slug) {
+    json o = api().Post("/v1/orgs", {{"slug", slug}});
+    out_ << "Created org " << S(o, "slug") << " (default network " << S(o, "default_network") << ")\n";
+    return 0;
+  }
+  int OrgsList(bool as_json) {
+    json a = api().Get("/v1/orgs");
+    if (as_json) return PrintJson(a), 0;
+    std::vector<Row> rows;
+    for (auto& o : AsArray(a)) rows.push_back({S(o, "slug"), Dash(S(o, "default_network")), Dash(S(o, "created_at"))});
+    out_ << FormatTable({"SLUG", "DEFAULT NETWORK", "CREATED AT"}, rows);
+    return 0;
+  }
+  int NetworksCreate(const std::string& name, const std::string& org) {
+    json n = api().Post("/v1/networks", {{"name", name}, {"org", org}});
+    out_ << "Created network " << S(n, "name") << " in org " << S(n, "org") << " (" << S(n, "prefix") << ")\n";
+    return 0;
+  }
+  int NetworksList(const std::string& org, bool as_json) {
+    json a = api().Get("/v1/networks" + (org.empty() ? "" : "?org=" + Enc(org)));
+    if (as_json) return PrintJson(a), 0;
+    std::vector<Row> rows;
+    for (auto& n : AsArray(a))
+      rows.push_back({S(n, "name"), S(n, "org"), Dash(S(n, "prefix")), S(n, "default") == "true" ? "yes" : "no",
+                      Dash(S(n, "created_at"))});
+    out_ << FormatTable({"NAME", "ORG", "PREFIX", "DEFAULT", "CREATED AT"}, rows);
+    return 0;
+  }
+  int AppsCreate(const std::string& name, const std::string& org, const std::string& network) {
+    json body = {{"app_name", name}};
+    if (!org.empty()) body["org"] = org;
+    if (!network.empty()) body["network"] = network;
+    json a = api().Post("/v1/apps", body);
+    out_ << "New app created: " << S(a, "name") << " (org " << S(a, "org") << ", network " << S(a, "network") << ")\n";
+    return 0;
+  }
+  int AppsList(const std::string& org, bool as_json) {
+    json a = api().Get("/v1/apps" + (org.empty() ? "" : "?org=" + Enc(org)));
+    if (as_json) return PrintJson(a), 0;
+    std::vector<Row> rows;
+    for (auto& x : AsArray(a)) {
+      int64_t v = I(x, "current_release");
+      rows.push_back({S(x, "name"), S(x, "org"), Dash(S(x, "network")), Dash(S(x, "status")),
+                      v > 0 ? "v" + std::to_string(v) : "-", Dash(S(x, "created_at"))});
+    }
+    out_ << FormatTable({"NAME", "ORG", "NETWORK", "STATUS", "RELEASE", "CREATED AT"}, rows);
+    return 0;
+  }
+  int AppsDestroy(const std::string& name) {
+    api().Delete("/v1/apps/" + Enc(name));
+    out_ << "Destroyed app " << name << "\n";
+    return 0;
+  }
+
+  // ---- launch / deploy ----
+  struct LaunchArgs {
+    std::string name, org, region, command;
+    bool flycast = false, no_deploy = false, ha = true;
+    int internal_port = 8080;
+  };
+  int Launch(const LaunchArgs& a) {
+    std::string name = a.name;
+    if (name.empty()) {
+      // Like flyctl: default to the folder's name, made into a DNS label.
+      std::string base = fs::current_path().filename().string();
+      for (char& c : base) {
+        c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+        if (!std::isalnum(static_cast<unsigned char>(c))) c = '-';
+      }
+      while (!base.empty() && base.front() == '-') base.erase(base.begin());
+      while (!base.empty() && base.back() == '-') base.pop_back();
+      name = base.substr(0, 63);
+      if (!ids::IsDnsLabel(name)) throw Failure{"cannot derive an app name from this folder: pass --name NAME"};
+    }
+    if (!ids::IsDnsLabel(name))
+      throw Failure{"'" + name + "' is not a valid app name (lowercase letters, digits and '-', at most 63): pass another --name"};
+    if (!a.region.empty() && !ids::IsRegionCode(a.region))
+      throw Failure{"'" + a.region + "' is not a region code (3 lowercase letters, e.g. ams): fix --region"};
+    if (fs::exists("fly.toml"))
+      throw Failure{"fly.toml already exists in " + fs::current_path().string() +
+                    ": deploy it with privcast deploy, or remove it to launch a new app"};
+    json body = {{"app_name", name}};
+    if (!a.org.empty()) body["org"] = a.org;
+    json app = api().Post("/v1/apps", body);
+    out_ << "Created app " << name << " in org " << S(app, "org") << "\n";
+
+    config::LaunchOptions lo;
+    lo.app = name;
+    lo.primary_region = a.region;
+    lo.internal_port = static_cast<uint16_t>(a.internal_port);
+    lo.flycast = a.flycast;
+    lo.command = a.command;
+    std::string toml = config::RenderLaunchToml(lo);
+    {
+      std::ofstream f("fly.toml", std::ios::binary | std::ios::trunc);
+      f << toml;
+      if (!f) throw Failure{"cannot write fly.toml in " + fs::current_path().string() + ": check permissions"};
+    }
+    out_ << "Wrote config file fly.toml\n";
+    if (a.flycast) {
+      // The flycast address is allocated now, so a later plain `privcast deploy` finds it.
+      json ip = api().Post("/v1/apps/" + Enc(name) + "/ip_assignments", {{"type", "private_v6"}});
+      out_ << "Allocated flycast address " << S(ip, "ip") << " (" << name << ".flycast)\n";
+    }
+    if (a.no_deploy) {
+      out_ << "Your app is ready! Deploy with `privcast deploy`\n";
+      return 0;
+    }
+    return Deploy(name, "fly.toml", a.flycast, a.ha);
+  }
+
+  int Deploy(const std::string& app_flag, const std::string& config, bool flycast, bool ha) {
+    std::string path = config.empty() ? "fly.toml" : config;
+    auto text = ReadFile(path);
+    if (!text.ok()) {
+      if (text.status().code() == Code::kNotFound)
+        throw Failure{path + " not found: run privcast launch first, or pass -c FILE"};
+      throw Failure{text.status().message()};
+    }
+    std::string app = app_flag;
+    if (app.empty()) {
+      auto a = AppFromFlyTomlText(*text);
+      if (!a) throw Failure{path + " does not set app = \"...\": pass -a APP or add it to the file"};
+      app = *a;
+    }
+    out_ << "==> Deploying " << app << " from " << path << "\n";
+    json r = api().Post("/v1/apps/" + Enc(app) + "/releases",
+                        {{"source", *text}, {"path", path}, {"flycast", flycast}, {"ha", ha}});
+    for (auto& w : Arr(r, "warnings"))
+      if (w.is_string()) err_ << "Warning: " << w.get<std::string>() << "\n";
+    if (r.contains("flycast") && r["flycast"].is_object())
+      out_ << "Flycast address: " << S(r["flycast"], "ip") << " (" << app << ".flycast)\n";
+    const json& ms = Arr(r, "machines");
+    out_ << "Release v" << I(r.value("release", json::object()), "version") << " of " << app << " deployed: "
+         << ms.size() << (ms.size() == 1 ? " machine" : " machines") << "\n";
+    for (auto& m : ms)
+      out_ << "  Machine " << S(m, "id") << " [" << S(m, "process_group") << "] " << S(m, "state") << " "
+           << S(m, "private_ip") << "\n";
+    return 0;
+  }
+
+  // ---- ips ----
+  int IpsAllocate(const AppOpts& o, const std::string& org, const std::string& network) {
+    std::string app = o.Resolve();
+    json body = {{"type", "private_v6"}};
+    if (!org.empty()) body["org"] = org;
+    if (!network.empty()) body["network"] = network;
+    json ip = api().Post("/v1/apps/" + Enc(app) + "/ip_assignments", body);
+    out_ << FormatTable(kIpHeader, {IpRow(ip)});
+    return 0;
+  }
+  int IpsList(const AppOpts& o, bool as_json) {
+    std::string app = o.Resolve();
+    json a = api().Get("/v1/apps/" + Enc(app) + "/ip_assignments");
+    if (as_json) return PrintJson(a), 0;
+    std::vector<Row> rows;
+    for (auto& ip : AsArray(a)) rows.push_back(IpRow(ip));
+    out_ << FormatTable(kIpHeader, rows);
+    return 0;
+  }
+  int IpsRelease(const AppOpts& o, const std::vector<std::string>& ips) {
+    std::string app = o.Resolve();
+    for (auto& ip : ips) {
+      api().Delete("/v1/apps/" + Enc(app) + "/ip_assignments/" + Enc(ip));
+      out_ << "Released " << ip << " from " << app << "\n";
+    }
+    return 0;
+  }
+  int IpsPrivate(const AppOpts& o, bool as_json) {
+    std::string app = o.Resolve();
+    json a = api().Get("/v1/apps/" + Enc(app) + "/machines");
+    if (as_json) {
+      json out = json::array();
+      for (auto& m : AsArray(a))
+        out.push_back({{"id", S(m, "id")}, {"region", S(m, "region")}, {"process_group", S(m, "process_group")},
+                       {"state", S(m, "state")}, {"private_ip", S(m, "private_ip")}});
+      return PrintJson(out), 0;
+    }
+    std::vector<Row> rows;
+    for (auto& m : AsArray(a))
+      rows.push_back({S(m, "id"), Dash(S(m, "region")), Dash(S(m, "process_group")), Dash(S(m, "private_ip"))});
+    out_ << FormatTable({"ID", "REGION", "PROCESS GROUP", "IP"}, rows);
+    return 0;
+  }
+
+  // ---- machines ----
+  std::string MPath(const std::string& app, const std::string& id = "") {
+    return "/v1/apps/" + Enc(app) + "/machines" + (id.empty() ? "" : "/" + Enc(id));
+  }
+
+  int MachineList(const AppOpts& o, bool as_json) {
+    std::string app = o.Resolve();
+    json a = api().Get(MPath(app));
+    if (as_json) return PrintJson(a), 0;
+    std::vector<Row> rows;
+    for (auto& m : AsArray(a)) rows.push_back(MachineRow(m));
+    out_ << AsArray(a).size() << " machines have been retrieved from app " << app << ".\n";
+    out_ << FormatTable(kMachineHeader, rows);
+    return 0;
+  }
+
+  int MachineStatus(const AppOpts& o, const std::string& id, bool as_json) {
+    std::string app = o.Resolve();
+    json m = api().Get(MPath(app, id));
+    if (as_json) return PrintJson(m), 0;
+    std::string cmd;
+    for (auto& c : Arr(m, "cmd")) cmd += (cmd.empty() ? "" : " ") + (c.is_string() ? c.get<std::string>() : c.dump());
+    int64_t v = I(m, "release_version");
+    out_ << "Machine " << S(m, "id") << "\n"
+         << FormatKeyValues({{"App", S(m, "app")},
+                             {"State", S(m, "state")},
+                             {"Region", S(m, "region")},
+                             {"Process Group", S(m, "process_group")},
+                             {"Private IP", S(m, "private_ip")},
+                             {"Org", S(m, "org")},
+                             {"Network", S(m, "network")},
+                             {"Release", v > 0 ? "v" + std::to_string(v) : "-"},
+                             {"Command", cmd.empty() ? "(release's process command)" : cmd},
+                             {"Auto Destroy", S(m, "auto_destroy")},
+                             {"Created", S(m, "created_at")},
+                             {"Updated", S(m, "updated_at")},
+                             {"Last Event", S(m, "last_event")}});
+    return 0;
+  }
+
+  // Waits (bounded) for a resting state; returns the state reached or "" on timeout.
+  std::string WaitState(const std::string& app, const std::string& id, const std::string& state, int timeout_s) {
+    if (timeout_s <= 0) return "";
+    auto [status, j] = api().Raw("GET", MPath(app, id) + "/wait?state=" + state + "&timeout=" + std::to_string(timeout_s), "");
+    if (status == 200) return S(j, "state");
+    if (status == 408) return "";
+    throw Failure{Api::ErrorOf(status, j)};
+  }
+
+  int MachineLifecycle(const AppOpts& o, const std::vector<std::string>& ids, const std::string& verb,
+                       int wait_timeout) {
+    std::string app = o.Resolve();
+    static const std::map<std::string, std::pair<std::string, std::string>> kTarget = {
+        {"start", {"started", "Starting"}}, {"stop", {"stopped", "Stopping"}}, {"suspend", {"suspended", "Suspending"}}};
+    auto [target, gerund] = kTarget.at(verb);
+    for (auto& id : ids) {
+      json m = api().Post(MPath(app, id) + "/" + verb, json::object());
+      out_ << gerund << " machine " << id << "\n";
+      std::string got = S(m, "state") == target ? target : WaitState(app, id, target, wait_timeout);
+      if (got == target)
+        out_ << "Machine " << id << " is " << target << "\n";
+      else
+        out_ << "Machine " << id << " is " << (wait_timeout > 0 ? "still " : "") << S(m, "state")
+             << " (requested " << verb << ")\n";
+    }
+    return 0;
+  }
+
+  int MachineDestroy(const AppOpts& o, const std::vector<std::string>& ids, bool force, int wait_timeout) {
+    std::string app = o.Resolve();
+    for (auto& id : ids) {
+      api().Delete(MPath(app, id) + (force ? "?force=true" : ""));
+      std::string got = WaitState(app, id, "destroyed", wait_timeout);
+      out_ << "Machine " << id << (got == "destroyed" ? " destroyed" : " is being destroyed") << "\n";
+    }
+    return 0;
+  }
+
+  struct RunArgs {
+    AppOpts app;
+    std::string region, org, network;
+    bool shell = false, rm = false;
+    std::vector<std::string> cmd;
+  };
+
+  int MachineRun(const RunArgs& r) {
+    std::string app = r.app.Resolve();
+    if (!r.org.empty() && !r.network.empty())
+      throw Failure{"--org and --network are exclusive: pass one (--org uses that org's default network)"};
+    json body = json::object();
+    if (!r.region.empty()) body["region"] = r.region;
+    if (!r.org.empty()) body["org"] = r.org;
+    if (!r.network.empty()) body["network"] = r.network;
+    if (!r.cmd.empty()) body["cmd"] = r.cmd;
+    body["rm"] = r.rm;
+    if (!r.shell) {
+      if (r.cmd.empty()) throw Failure{"machine run needs a command: privcast machine run -- CMD ARGS... (or --shell)"};
+      json m = api().Post("/v1/apps/" + Enc(app) + "/machines/run", body);
+      std::string id = S(m, "id");
+      out_ << "Machine " << id << " created in app " << app << " (" << S(m, "private_ip") << ")\n";
+      std::string got = S(m, "state") == "started" ? "started" : WaitState(app, id, "started", 30);
+      out_ << "Machine " << id << " is " << (got.empty() ? S(m, "state") : got) << "\n";
+      return 0;
+    }
+    return Shell(app, body);
+  }
+
+  // machine run --shell: hand our stdio to the daemon (SCM_RIGHTS) and wait for the exit code.
+  int Shell(const std::string& app, json body) {
+    bool tty = ::isatty(0) && ::isatty(1);
+    struct termios saved {};
+    body["shell"] = true;
+    body["tty"] = tty;
+    if (tty) {
+      struct winsize ws {};
+      if (::ioctl(1, TIOCGWINSZ, &ws) == 0) {
+        body["rows"] = ws.ws_row;
+        body["cols"] = ws.ws_col;
+      }
+      ::tcgetattr(0, &saved);
+      struct termios raw = saved;
+      ::cfmakeraw(&raw);
+      ::tcsetattr(0, TCSANOW, &raw);
+    }
+    int exit_code = -1;
+    std::string error, pending;
+    auto on_data = [&](std::string_view d) {
+      pending.append(d);
+      size_t nl;
+      while ((nl = pending.find('\n')) != std::string::npos) {
+        json ev = json::parse(pending.substr(0, nl), nullptr, false);
+        pending.erase(0, nl + 1);
+        if (!ev.is_object()) continue;
+        std::string e = S(ev, "event");
+        if (e == "exit") exit_code = static_cast<int>(I(ev, "exit_code"));
+        if (e == "error") error = S(ev, "error");
+      }
+      return true;
+    };
+    api::Client& c = api().client();
+    auto st = c.Stream("POST", "/v1/apps/" + Enc(app) + "/machines/run", Api::Dump(body), on_data, {0, 1, 2});
+    if (tty) ::tcsetattr(0, TCSANOW, &saved);
+    if (!st.ok()) throw Failure{st.status().message()};
+    if (*st != 200) {
+      json j = json::parse(pending, nullptr, false);
+      throw Failure{Api::ErrorOf(*st, j.is_discarded() ? json() : j)};
+    }
+    if (!error.empty()) throw Failure{error};
+    if (exit_code < 0) throw Failure{"privcastd ended the shell without an exit code: see privcast logs -a " + app};
+    return exit_code;
+  }
+
+  // ---- scale / status / logs ----
+  int ScaleCount(const AppOpts& o, int count) {
+    std::string app = o.Resolve();
+    json r = api().Post("/v1/apps/" + Enc(app) + "/scale", {{"count", count}});
+    out_ << "Scaled " << app << " to " << count << (count == 1 ? " machine" : " machines") << "\n";
+    std::vector<Row> rows;
+    for (auto& m : Arr(r, "machines")) rows.push_back(MachineRow(m));
+    if (!rows.empty()) out_ << FormatTable(kMachineHeader, rows);
+    return 0;
+  }
+
+  int AppStatus(const AppOpts& o, bool as_json) {
+    std::string app = o.Resolve();
+    json s = api().Get("/v1/apps/" + Enc(app) + "/status");
+    if (as_json) return PrintJson(s), 0;
+    int64_t v = I(s, "current_release");
+    out_ << "App\n"
+         << FormatKeyValues({{"Name", S(s, "name")},
+                             {"Org", S(s, "org")},
+                             {"Network", S(s, "network")},
+                             {"Hostname", S(s, "hostname")},
+                             {"Release", v > 0 ? "v" + std::to_string(v) : "- (not deployed)"}})
+         << "\nAddresses\n";
+    std::vector<Row> rows;
+    for (auto& ip : Arr(s, "ips")) rows.push_back(IpRow(ip));
+    out_ << FormatTable(kIpHeader, rows) << "\nMachines\n";
+    rows.clear();
+    for (auto& m : Arr(s, "machines")) {
+      int64_t rv = I(m, "release_version");
+      rows.push_back({Dash(S(m, "process_group")), S(m, "id"), rv > 0 ? "v" + std::to_string(rv) : "-",
+                      Dash(S(m, "region")), S(m, "state"), Dash(S(m, "checks")), std::to_string(I(m, "load")),
+                      Dash(S(m, "private_ip")), Dash(S(m, "updated_at"))});
+    }
+    out_ << FormatTable({"PROCESS", "ID", "VERSION", "REGION", "STATE", "CHECKS", "LOAD", "IP ADDRESS", "LAST UPDATED"},
+                        rows);
+    return 0;
+  }
+
+  int Logs(const AppOpts& o, bool follow, const std::string& machine, int tail) {
+    std::string app = o.Resolve();
+    std::string target = "/v1/apps/" + Enc(app) + "/logs?follow=" + (follow ? "1" : "0") + "&tail=" + std::to_string(tail);
+    if (!machine.empty()) target += "&machine=" + Enc(machine);
+    std::string body;
+    int status = 0;
+    auto st = api().client().Stream("GET", target, "", [&](std::string_view d) {
+      if (status == 0) status = 1;
+      body.append(d);
+      // Text streams go straight out; keep only what could be an error body.
+      if (body.size() > 4096 || body.front() != '{') {
+        out_ << body;
+        out_.flush();
+        body.clear();
+      }
+      return true;
+    });
+    if (!st.ok()) throw Failure{st.status().message()};
+    if (*st != 200) {
+      json j = json::parse(body, nullptr, false);
+      throw Failure{Api::ErrorOf(*st, j.is_discarded() ? json() : j)};
+    }
+    out_ << body;
+    return 0;
+  }
+
+  // ---- proxy ----
+  int Proxy(const AppOpts& o, const std::string& ports, const std::string& host_arg, const std::string& bind) {
+    auto pp = ParsePortPair(ports);
+    if (!pp.ok()) throw Failure{pp.status().message()};
+    std::string host = host_arg;
+    if (host.empty()) host = o.Resolve() + ".flycast";
+    std::string target = ResolveHost(host);
+    // Wait for a signal with sigwait: block them before the forwarder's threads start.
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGHUP);
+    pthread_sigmask(SIG_BLOCK, &set, nullptr);
+    Forwarder f;
+    Status st = f.Start(bind, pp->local, target, pp->remote);
+    if (!st.ok()) throw Failure{st.message()};
+    out_ << "Proxying " << bind << ":" << f.local_port() << " to [" << target << "]:" << pp->remote << " (" << host
+         << ")\n";
+    out_.flush();
+    int sig = 0;
+    sigwait(&set, &sig);
+    f.Stop();
+    return 0;
+  }
+
+  // HOST → numeric address: an IP literal as is; <app>.flycast through the API (the app's
+  // flycast address on its own network); anything else through the system resolver.
+  std::string ResolveHost(const std::string& host) {
+    std::string h = host;
+    if (h.size() > 2 && h.front() == '[' && h.back() == ']') h = h.substr(1, h.size() - 2);
+    if (Ip6::Parse(h) || addr::ParseV4(h)) return h;
+    const std::string suffix = ".flycast";
+    if (h.size() > suffix.size() && h.compare(h.size() - suffix.size(), suffix.size(), suffix) == 0) {
+      std::string app = h.substr(0, h.size() - suffix.size());
+      json a = api().Get("/v1/apps/" + Enc(app));
+      json ips = api().Get("/v1/apps/" + Enc(app) + "/ip_assignments");
+      std::string first;
+      for (auto& ip : AsArray(ips)) {
+        if (first.empty()) first = S(ip, "ip");
+        if (S(ip, "org") == S(a, "org") && S(ip, "network") == S(a, "network")) return S(ip, "ip");
+      }
+      if (!first.empty()) return first;
+      throw Failure{"app " + app + " has no flycast address: run privcast ips allocate-v6 --private -a " + app};
+    }
+    struct addrinfo hints {};
+    hints.ai_socktype = SOCK_STREAM;
+    struct addrinfo* res = nullptr;
+    if (::getaddrinfo(h.c_str(), nullptr, &hints, &res) != 0 || !res)
+      throw Failure{"cannot resolve " + h + ": give an IP address or <app>.flycast"};
+    char buf[NI_MAXHOST];
+    ::getnameinfo(res->ai_addr, res->ai_addrlen, buf, sizeof buf, nullptr, 0, NI_NUMERICHOST);
+    ::freeaddrinfo(res);
+    return buf;
+  }
+
+  std::ostream& out_;
+  std::ostream& err_;
+  std::string api_env_;
+  Globals g_;
+  std::unique_ptr<Api> api_;
+  std::function<int()> action_;
+};
+
+int Cli::Run(int argc, const char* const* argv) {
+  CLI::App app{"privcast: Fly-style private services (flycast) on your own host"};
+  app.name("privcast");
+  app.require_subcommand(1);
+  app.fallthrough();
+  app.add_option("--api", g_.api, "privcastd API address, unix:PATH (env PRIVCAST_API; default unix:" +
+                                      std::string(api::kDefaultSocketPath) + ")");
+  app.set_version_flag("--version", std::string("privcast ") + kVersion);
+  app.footer("Docs: docs/cli.md. Errors print `Error: ...` and exit 1; usage errors exit 2.");
+
+  Sub(&app, "version", "Print the version", [this] {
+    out_ << "privcast " << kVersion << "\n";
+    return 0;
+  });
+
+  // orgs
+  auto* orgs = app.add_subcommand("orgs", "Manage orgs")->require_subcommand(1);
+  std::string slug;
+  Sub(orgs, "create", "Create an org (with its default network)", [&] { return OrgsCreate(slug); })
+      ->add_option("slug", slug, "Org slug (a DNS label)")
+      ->required();
+  bool orgs_json = false;
+  Sub(orgs, "list", "List orgs", [&] { return OrgsList(orgs_json); })->add_flag("--json", orgs_json, "JSON output");
+
+  // networks
+  auto* nets = app.add_subcommand("networks", "Manage custom private networks")->require_subcommand(1);
+  std::string net_name, net_org;
+  auto* nc = Sub(nets, "create", "Create a custom network in an org", [&] { return NetworksCreate(net_name, net_org); });
+  nc->add_option("name", net_name, "Network name (a DNS label)")->required();
+  nc->add_option("--org", net_org, "Org that owns the network")->required();
+  bool nets_json = false;
+  std::string nets_org;
+  auto* nl = Sub(nets, "list", "List networks", [&] { return NetworksList(nets_org, nets_json); });
+  nl->add_option("--org", nets_org, "Only this org's networks");
+  nl->add_flag("--json", nets_json, "JSON output");
+
+  // apps
+  auto* apps = app.add_subcommand("apps", "Manage apps")->require_subcommand(1);
+  std::string app_name, app_org, app_net;
+  auto* ac = Sub(apps, "create", "Create an app", [&] { return AppsCreate(app_name, app_org, app_net); });
+  ac->add_option("name", app_name, "App name (a DNS label)")->required();
+  ac->add_option("--org", app_org, "Org (default: personal)");
+  ac->add_option("--network", app_net, "Network of the org (default: the org's default network)");
+  bool apps_json = false;
+  std::string apps_org;
+  auto* al = Sub(apps, "list", "List apps", [&] { return AppsList(apps_org, apps_json); });
+  al->add_option("--org", apps_org, "Only this org's apps");
+  al->add_flag("--json", apps_json, "JSON output");
+  std::string destroy_name;
+  bool destroy_yes = false;
+  auto* ad = Sub(apps, "destroy", "Destroy an app, its machines and addresses", [&] { return AppsDestroy(destroy_name); });
+  ad->add_option("name", destroy_name, "App name")->required();
+  ad->add_flag("-y,--yes", destroy_yes, "Accepted for flyctl compatibility (privcast does not prompt)");
+
+  // launch
+  LaunchArgs la;
+  auto* lc = Sub(&app, "launch", "Write fly.toml here, create the app and deploy it", [&] { return Launch(la); });
+  lc->add_option("--name", la.name, "App name (default: this folder's name)");
+  lc->add_option("--org", la.org, "Org (default: personal)");
+  lc->add_option("--region", la.region, "Primary region");
+  lc->add_flag("--flycast", la.flycast, "Private app: force_https = false and a flycast address");
+  lc->add_option("--internal-port", la.internal_port, "Port the app listens on")->check(CLI::Range(1, 65535));
+  lc->add_option("--command", la.command, "The app's command ([processes] app)");
+  lc->add_flag("--no-deploy", la.no_deploy, "Only write fly.toml and create the app");
+  lc->add_flag("--ha", la.ha, "2 machines per process group with services (--ha=false: 1)");
+
+  // deploy
+  AppOpts dep_app;
+  bool dep_flycast = false, dep_ha = true;
+  auto* dc = Sub(&app, "deploy", "Validate fly.toml and create or update the app's machines",
+                 [&] { return Deploy(dep_app.app, dep_app.config, dep_flycast, dep_ha); });
+  AddApp(dc, &dep_app);
+  dc->add_flag("--flycast", dep_flycast, "Make sure the app has a flycast address");
+  dc->add_flag("--ha", dep_ha, "2 machines per process group with services (--ha=false: 1)");
+
+  // ips
+  auto* ips = app.add_subcommand("ips", "Manage flycast addresses")->require_subcommand(1);
+  AppOpts ipa_app;
+  bool ipa_private = false;
+  std::string ipa_org, ipa_net;
+  auto* ia = Sub(ips, "allocate-v6", "Allocate a flycast (private IPv6) address",
+                 [&] { return IpsAllocate(ipa_app, ipa_org, ipa_net); });
+  AddApp(ia, &ipa_app);
+  ia->add_flag("--private", ipa_private, "A private (flycast) address: the only kind privcast has")->required();
+  auto* ipa_org_opt = ia->add_option("--org", ipa_org, "On this org's default network");
+  ia->add_option("--network", ipa_net, "On this named network of the app's org")->excludes(ipa_org_opt);
+  AppOpts ipl_app;
+  bool ipl_json = false;
+  auto* il = Sub(ips, "list", "List the app's addresses", [&] { return IpsList(ipl_app, ipl_json); });
+  AddApp(il, &ipl_app);
+  il->add_flag("--json", ipl_json, "JSON output");
+  AppOpts ipr_app;
+  std::vector<std::string> ipr_ips;
+  auto* ir = Sub(ips, "release", "Release addresses", [&] { return IpsRelease(ipr_app, ipr_ips); });
+  AddApp(ir, &ipr_app);
+  ir->add_option("ip", ipr_ips, "Addresses to release")->required();
+  AppOpts ipp_app;
+  bool ipp_json = false;
+  auto* ip = Sub(ips, "private", "List each machine's 6PN address", [&] { return IpsPrivate(ipp_app, ipp_json); });
+  AddApp(ip, &ipp_app);
+  ip->add_flag("--json", ipp_json, "JSON output");
+
+  // machine
+  auto* mach = app.add_subcommand("machine", "Manage machines")->require_subcommand(1);
+  mach->alias("machines");
+  RunArgs ra;
+  auto* mr = Sub(mach, "run", "Run a machine (--shell: attached to this terminal)", [&] { return MachineRun(ra); });
+  AddApp(mr, &ra.app);
+  mr->add_option("--region", ra.region, "Region");
+  auto* mr_org = mr->add_option("--org", ra.org, "On this org's default network");
+  mr->add_option("--network", ra.network, "On this named network of the app's org")->excludes(mr_org);
+  mr->add_flag("--shell", ra.shell, "Interactive shell (or CMD) in the network; exit code propagated");
+  mr->add_flag("--rm", ra.rm, "Destroy the machine when it exits");
+  mr->add_option("cmd", ra.cmd, "Command and arguments (after --)");
+  AppOpts ml_app;
+  bool ml_json = false;
+  auto* ml = Sub(mach, "list", "List the app's machines", [&] { return MachineList(ml_app, ml_json); });
+  ml->alias("ls");
+  AddApp(ml, &ml_app);
+  ml->add_flag("--json", ml_json, "JSON output");
+  AppOpts ms_app;
+  std::string ms_id;
+  bool ms_json = false;
+  auto* ms = Sub(mach, "status", "Show a machine", [&] { return MachineStatus(ms_app, ms_id, ms_json); });
+  AddApp(ms, &ms_app);
+  ms->add_option("id", ms_id, "Machine ID")->required();
+  ms->add_flag("--json", ms_json, "JSON output");
+  struct LifeArgs {
+    AppOpts app;
+    std::vector<std::string> ids;
+    int wait = 60;
+    bool force = false;
+  };
+  static const char* kVerbs[] = {"start", "stop", "suspend", "destroy"};
+  static const char* kDescs[] = {"Start machines", "Stop machines (kill_signal, then kill_timeout)",
+                                 "Suspend machines (freeze)", "Destroy machines"};
+  LifeArgs life[4];
+  for (int i = 0; i < 4; ++i) {
+    std::string verb = kVerbs[i];
+    LifeArgs* la_i = &life[i];
+    auto* c = Sub(mach, verb, kDescs[i], [this, la_i, verb] {
+      if (verb == "destroy") return MachineDestroy(la_i->app, la_i->ids, la_i->force, la_i->wait);
+      return MachineLifecycle(la_i->app, la_i->ids, verb, la_i->wait);
+    });
+    AddApp(c, &la_i->app);
+    c->add_option("id", la_i->ids, "Machine IDs")->required();
+    c->add_option("--wait-timeout", la_i->wait, "Seconds to wait for the machine to get there (0: don't wait)")
+        ->check(CLI::Range(0, 3600));
+    if (verb == "destroy") c->add_flag("-f,--force", la_i->force, "Destroy even if it is running");
+  }
+
+  // scale
+  auto* scale = app.add_subcommand("scale", "Scale the app")->require_subcommand(1);
+  AppOpts sc_app;
+  int sc_count = 0;
+  auto* sc = Sub(scale, "count", "Set the number of machines", [&] { return ScaleCount(sc_app, sc_count); });
+  AddApp(sc, &sc_app);
+  sc->add_option("count", sc_count, "Number of machines")->required()->check(CLI::Range(0, 1000));
+
+  // status, logs, proxy
+  AppOpts st_app;
+  bool st_json = false;
+  auto* stc = Sub(&app, "status", "Show the app: addresses, machines with state, region, load",
+                  [&] { return AppStatus(st_app, st_json); });
+  AddApp(stc, &st_app);
+  stc->add_flag("--json", st_json, "JSON output");
+  AppOpts lg_app;
+  bool lg_follow = false;
+  std::string lg_machine;
+  int lg_tail = 100;
+  auto* lgc = Sub(&app, "logs", "Machine output and proxy events", [&] { return Logs(lg_app, lg_follow, lg_machine, lg_tail); });
+  AddApp(lgc, &lg_app);
+  lgc->add_flag("-f,--follow", lg_follow, "Keep streaming new lines");
+  lgc->add_option("--machine", lg_machine, "Only this machine");
+  lgc->add_option("-n,--lines", lg_tail, "Lines of history")->check(CLI::Range(0, 1000000));
+  AppOpts px_app;
+  std::string px_ports, px_host, px_bind = "127.0.0.1";
+  auto* pxc = Sub(&app, "proxy", "Forward a local port into the private network (default HOST <app>.flycast)",
+                  [&] { return Proxy(px_app, px_ports, px_host, px_bind); });
+  AddApp(pxc, &px_app);
+  pxc->add_option("ports", px_ports, "LOCAL[:REMOTE]")->required();
+  pxc->add_option("host", px_host, "Target (default <app>.flycast; an IP or <app>.flycast)");
+  pxc->add_option("-b,--bind-addr", px_bind, "Local address to listen on (default 127.0.0.1)");
+
+  std::vector<std::string> args;
+  for (int i = argc - 1; i > 0; --i) args.emplace_back(argv[i]);
+  try {
+    app.parse(args);
+  } catch (const CLI::CallForHelp& e) {
+    return app.exit(e, out_, err_);
+  } catch (const CLI::CallForAllHelp& e) {
+    return app.exit(e, out_, err_);
+  } catch (const CLI::CallForVersion& e) {
+    return app.exit(e, out_, err_);
+  } catch (const CLI::ParseError& e) {
+    // Usage error: say what, show the usage of the command that was being parsed, exit 2.
+    err_ << "Error: " << e.what() << "\n";
+    std::string usage = app.help();  // the selected subcommand's, with its full path
+    err_ << usage << (usage.empty() || usage.back() == '\n' ? "" : "\n");
+    return 2;
+  }
+  if (!action_) {
+    err_ << app.help();
+    return 2;
+  }
+  try {
+    return action_();
+  } catch (const Failure& f) {
+    out_.flush();
+    err_ << "Error: " << f.message << "\n";
+    return 1;
+  } catch (const std::exception& e) {
+    out_.flush();
+    err_ << "Error: " << e.what() << "\n";
+    return 1;
+  }
+}
+
+}  // namespace
+
+int RunCli(int argc, const char* const* argv, std::ostream& out, std::ostream& err, const std::string& api_env) {
+  Cli cli(out, err, api_env);
+  return cli.Run(argc, argv);
+}
+
+}  // namespace privcast::cli

@@ -1,0 +1,27 @@
+// How the CLI finds the app a command is about: `-a APP`, else `app = "..."` in ./fly.toml
+// (or the file given with -c). The file is scanned for its top-level `app` key only (before
+// the first [table]), so a fly.toml with an error elsewhere still names its app; `deploy`
+// validates the whole file separately.
+//
+// Pure functions (plus one file read); thread-safe.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "common/result.h"
+
+namespace privcast::cli {
+
+// The top-level `app` of a fly.toml text, nullopt when absent.
+std::optional<std::string> AppFromFlyTomlText(std::string_view text);
+
+// -a wins; else the app of `config_path` (default "fly.toml" in the current folder).
+// Errors name both ways to fix it.
+Result<std::string> ResolveApp(const std::string& flag_app, const std::string& config_path);
+
+// Reads a whole file (kNotFound when missing).
+Result<std::string> ReadFile(const std::string& path);
+
+}  // namespace privcast::cli
