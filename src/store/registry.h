@@ -3,7 +3,7 @@
 // Every public mutation is exactly one Store Txn (so it is all-or-nothing and a crash never
 // leaves half a change); read-modify-write operations compare the mod_revision they read and
 // retry a bounded number of times on conflict. Errors name what went wrong and what exists:
-// "unknown app 'foo' (apps: web, db)", "org 'acme' already exists".
+// `unknown app "foo" (apps: db, web)`, `org "acme" already exists` (docs/store.md lists them).
 //
 // Allocation rules:
 //   - network ids: random net32 != 0, unique (checked in the same Txn via /netids/).

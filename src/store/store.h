@@ -94,7 +94,8 @@ class Store {
   virtual Result<RangeResult> Range(const std::string& prefix) = 0;
   virtual Result<TxnResponse> Txn(const TxnRequest& txn) = 0;
   virtual Result<int64_t> Revision() = 0;
-  // Events with revision > after_revision, oldest first, at most `limit`.
+  // Events with revision > after_revision, oldest first, at most `limit` (0 = no limit) except
+  // that a revision is never split: the last revision returned is always complete.
   virtual Result<std::vector<Event>> Changes(int64_t after_revision, size_t limit) = 0;
   // Blocks until Revision() > after_revision or timeout; returns the current revision.
   virtual Result<int64_t> WaitForRevision(int64_t after_revision, Duration timeout) = 0;
