@@ -101,9 +101,7 @@ struct HealthChecker::Check final : EventHandler {
 };
 
 HealthChecker::HealthChecker(ProxyImpl* proxy, Worker* worker)
-    : proxy_(proxy), w_(worker), alive_(std::make_shared<bool>(true)) {
-  if (auto rs = proxy_->Current()) Update(rs);
-}
+    : proxy_(proxy), w_(worker), alive_(std::make_shared<bool>(true)) {}
 
 HealthChecker::~HealthChecker() {
   // Checks live on the worker's loop: destroy them there.

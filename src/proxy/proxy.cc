@@ -44,11 +44,12 @@ Status ProxyImpl::Start() {
   started = true;
   if (opts.autostop_thread) autostop_thread = std::thread([this] { AutostopLoop(); });
   l.unlock();
-  // HealthChecker's constructor reads Current(), which takes mu: build it unlocked.
+  // Built unlocked (Publish calls health->Update under mu), then fed the current state.
   if (opts.health_checks) {
     auto h = std::make_unique<HealthChecker>(this, workers[0].get());
     std::lock_guard<std::mutex> g(mu);
     health = std::move(h);
+    if (current) health->Update(current);
   }
   return Status::Ok();
 }

@@ -649,3 +649,7 @@ void Worker::PutPipe(int fds[2]) {
 }
 
 }  // namespace privcast::proxy
+
+namespace privcast::proxy {
+int64_t Worker::NowNs() const { return proxy_->clock->Now().time_since_epoch().count(); }
+}  // namespace privcast::proxy

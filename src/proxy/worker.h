@@ -149,7 +149,7 @@ class Worker {
   uint64_t NextRandom();
   // Request ids: 26 chars, time prefix + worker + counter (no syscall per request).
   void NewRequestId(char out[26]);
-  int64_t NowNs() const { return loop_.Now().time_since_epoch().count(); }
+  int64_t NowNs() const;  // the proxy Clock (FakeClock in tests), for idle tracking
 
   // Scratch heads for the HTTP sessions (4 KiB each: kept per worker, never per connection).
   codec::RequestHead req_head;

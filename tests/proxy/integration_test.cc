@@ -1,0 +1,634 @@
+// Root integration tests of the proxy engine: the Proxy runs in-process inside a private
+// network namespace (test_util.h) with a hand-built Snapshot, real backends on 127.0.0.x and
+// real clients bound to 6PN-style source addresses on lo.
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <gtest/gtest.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <future>
+#include <random>
+#include <sstream>
+
+#include "proxy/http_session.h"
+#include "proxy/proxy.h"
+#include "test_util.h"
+
+namespace privcast::proxy {
+namespace {
+
+using namespace privcast::proxy::testing;
+using namespace std::chrono_literals;
+
+constexpr uint32_t kLo1 = 0x7f000001;  // 127.0.0.1
+constexpr uint32_t kLo2 = 0x7f000002;
+constexpr uint32_t kLo3 = 0x7f000003;
+
+// Counts LISTEN sockets on `port` in this namespace (/proc/net/tcp6).
+int Listening(uint16_t port) {
+  std::ifstream f("/proc/net/tcp6");
+  std::string line;
+  int n = 0;
+  char want[8];
+  std::snprintf(want, sizeof want, ":%04X", port);
+  std::getline(f, line);
+  while (std::getline(f, line)) {
+    std::istringstream is(line);
+    std::string sl, local, rem, st;
+    is >> sl >> local >> rem >> st;
+    if (st == "0A" && local.size() > 5 && local.substr(local.size() - 5) == want) ++n;
+  }
+  return n;
+}
+
+class FakeWaker : public MachineWaker {
+ public:
+  std::function<bool(const std::string&)> on_wake;  // returns success
+  std::chrono::milliseconds delay{50};
+  std::atomic<int> wakes{0};
+  ~FakeWaker() override { Join(); }
+  void Join() {
+    std::lock_guard<std::mutex> l(mu_);
+    for (auto& t : threads_) t.join();
+    threads_.clear();
+  }
+  void Wake(const std::string& id, uint16_t, Poster* reply_to, std::function<void(Status)> done) override {
+    wakes++;
+    std::lock_guard<std::mutex> l(mu_);
+    threads_.emplace_back([this, id, reply_to, done] {
+      std::this_thread::sleep_for(delay);
+      bool ok = on_wake ? on_wake(id) : true;
+      reply_to->Post([done, ok] { done(ok ? Status::Ok() : Unavailable("start failed")); });
+    });
+  }
+
+ private:
+  std::mutex mu_;
+  std::vector<std::thread> threads_;
+};
+
+class FakeStopper : public MachineStopper {
+ public:
+  void Stop(const std::string& id, bool suspend, const std::string& reason) override {
+    std::lock_guard<std::mutex> l(mu);
+    stops.push_back(id + (suspend ? " suspend " : " stop ") + reason);
+  }
+  std::mutex mu;
+  std::vector<std::string> stops;
+};
+
+class ProxyIT : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() { ok_ = EnterTestNetns(&why_); }
+  void SetUp() override {
+    if (!ok_) GTEST_SKIP() << why_;
+  }
+  std::unique_ptr<Proxy> Make(ProxyOptions o = {}) {
+    o.workers = 2;
+    o.autostop_thread = false;
+    auto p = std::make_unique<Proxy>(o, &waker_, &stopper_);
+    p->SetEventCallback([this](const ProxyEvent& e) {
+      std::lock_guard<std::mutex> l(ev_mu_);
+      events_.push_back(e.message);
+    });
+    return p;
+  }
+  bool Up(Proxy& p, SnapshotPtr s, uint16_t port) {
+    p.Publish(s);
+    if (!p.Start().ok()) return false;
+    return WaitFor([&] { return Listening(port) == 2; });
+  }
+  std::vector<std::string> Events() {
+    std::lock_guard<std::mutex> l(ev_mu_);
+    return events_;
+  }
+  static inline bool ok_ = false;
+  static inline std::string why_;
+  FakeWaker waker_;
+  FakeStopper stopper_;
+  std::mutex ev_mu_;
+  std::vector<std::string> events_;
+};
+
+const std::string kGet = "GET / HTTP/1.1\r\nHost: web.flycast\r\n\r\n";
+
+TEST_F(ProxyIT, AdmitsOwnNetworkRefusesOthersWithReset) {
+  uint16_t bp = FreePort(kLo1);
+  HttpBackend be(kLo1, bp, "m1");
+  ASSERT_TRUE(be.ok());
+  auto p = Make();
+  ASSERT_TRUE(Up(*p, MakeSnapshot(1, HttpService(80, bp), {{"m1", kLo1}}), 80));
+
+  int st = 0;
+  std::string r = Request(kClientNet1, 80, kGet, &st);
+  EXPECT_EQ(st, 200);
+  EXPECT_EQ(BodyOf(r), "m1");
+
+  // Another network: the handshake completes in the kernel, then the proxy resets at once.
+  int fd = Dial(kClientNet2, kFlycast, 80);
+  ASSERT_GE(fd, 0);
+  SendAll(fd, kGet);
+  char buf[64];
+  ssize_t n = ::recv(fd, buf, sizeof buf, 0);
+  EXPECT_EQ(n, -1);
+  EXPECT_EQ(errno, ECONNRESET);
+  ::close(fd);
+
+  // An address that is not an allocated flycast address: reset too.
+  fd = Dial(kClientNet1, kFlycastUnknown, 80);
+  ASSERT_GE(fd, 0);
+  SendAll(fd, kGet);
+  n = ::recv(fd, buf, sizeof buf, 0);
+  EXPECT_EQ(n, -1);
+  EXPECT_EQ(errno, ECONNRESET);
+  ::close(fd);
+
+  std::string m = p->RenderMetrics();
+  EXPECT_NE(m.find("privcast_proxy_admission_refused_total{app=\"web\",source_network=\"2\"} 1"), std::string::npos) << m;
+  EXPECT_EQ(be.requests.load(), 1);
+}
+
+TEST_F(ProxyIT, ReleasingTheAddressStopsNewConnections) {
+  uint16_t bp = FreePort(kLo1);
+  HttpBackend be(kLo1, bp, "m1");
+  auto p = Make();
+  auto snap = MakeSnapshot(1, HttpService(80, bp), {{"m1", kLo1}});
+  ASSERT_TRUE(Up(*p, snap, 80));
+  // Same app, no flycast entry any more (but another app keeps port 80 open).
+  auto s2 = std::make_shared<Snapshot>(*snap);
+  s2->revision = 2;
+  s2->flycast.clear();
+  s2->apps[0].flycast.clear();
+  AppView other = s2->apps[0];
+  other.name = "other";
+  other.machines.clear();
+  other.flycast = {0};
+  s2->apps.push_back(other);
+  FlycastEntry fe;
+  fe.address = *Ip6::Parse("fdaa:0:1:0:1::7");
+  fe.net32 = kNet1;
+  fe.app_index = 1;
+  s2->flycast.push_back(fe);
+  s2->Index();
+  p->Publish(s2);
+  EXPECT_TRUE(WaitFor([&] {
+    int fd = Dial(kClientNet1, kFlycast, 80);
+    if (fd < 0) return false;
+    SendAll(fd, kGet);
+    char c;
+    bool reset = ::recv(fd, &c, 1, 0) < 0 && errno == ECONNRESET;
+    ::close(fd);
+    return reset;
+  }));
+}
+
+TEST_F(ProxyIT, FlyHeadersReachTheAppAndComeBack) {
+  uint16_t bp = FreePort(kLo1);
+  HttpBackend be(kLo1, bp, "m1");
+  auto p = Make();
+  ASSERT_TRUE(Up(*p, MakeSnapshot(1, HttpService(80, bp), {{"m1", kLo1}}), 80));
+  int st = 0;
+  std::string r = Request(kClientNet1, 80,
+                          "GET /headers HTTP/1.1\r\nHost: web.flycast\r\nFly-Client-IP: 6.6.6.6\r\n"
+                          "X-Forwarded-For: 10.0.0.1\r\n\r\n",
+                          &st);
+  ASSERT_EQ(st, 200);
+  std::string head = BodyOf(r);
+  EXPECT_EQ(HeaderValue("x\r\n" + head, "Fly-Client-IP"), kClientNet1) << head;
+  EXPECT_EQ(HeaderValue("x\r\n" + head, "X-Forwarded-For"), std::string("10.0.0.1, ") + kClientNet1) << head;
+  EXPECT_EQ(HeaderValue("x\r\n" + head, "Fly-Region"), "ams");
+  EXPECT_EQ(HeaderValue("x\r\n" + head, "X-Forwarded-Port"), "80");
+  EXPECT_EQ(HeaderValue("x\r\n" + head, "Fly-Forwarded-Port"), "80");
+  EXPECT_EQ(HeaderValue("x\r\n" + head, "X-Forwarded-Proto"), "http");
+  EXPECT_EQ(HeaderValue("x\r\n" + head, "Via"), "1.1 privcast");
+  EXPECT_FALSE(HeaderValue("x\r\n" + head, "X-Request-Start").empty());
+  std::string rid = HeaderValue("x\r\n" + head, "Fly-Request-Id");
+  EXPECT_EQ(rid.size(), 26u);
+  EXPECT_EQ(HeaderValue(r, "Fly-Request-Id"), rid);
+  EXPECT_EQ(HeaderValue(r, "Server"), "privcast");
+}
+
+TEST_F(ProxyIT, KeepAliveBothSidesReusesAppConnections) {
+  uint16_t bp = FreePort(kLo1);
+  HttpBackend be(kLo1, bp, "m1");
+  auto p = Make();
+  ASSERT_TRUE(Up(*p, MakeSnapshot(1, HttpService(80, bp), {{"m1", kLo1}}), 80));
+  int fd = Dial(kClientNet1, kFlycast, 80);
+  ASSERT_GE(fd, 0);
+  for (int i = 0; i < 20; ++i) {
+    ASSERT_TRUE(SendAll(fd, kGet));
+    int st = 0;
+    EXPECT_EQ(BodyOf(ReadResponse(fd, &st)), "m1");
+    EXPECT_EQ(st, 200);
+  }
+  // Pipelined: three requests in one write, three responses in order.
+  ASSERT_TRUE(SendAll(fd, "GET /echo HTTP/1.1\r\nHost: a\r\nContent-Length: 1\r\n\r\nA"
+                          "GET /echo HTTP/1.1\r\nHost: a\r\nContent-Length: 1\r\n\r\nB"
+                          "GET /echo HTTP/1.1\r\nHost: a\r\nContent-Length: 1\r\n\r\nC"));
+  EXPECT_EQ(BodyOf(ReadResponse(fd)), "A");
+  EXPECT_EQ(BodyOf(ReadResponse(fd)), "B");
+  EXPECT_EQ(BodyOf(ReadResponse(fd)), "C");
+  ::close(fd);
+  EXPECT_EQ(be.connections.load(), 1);
+  EXPECT_EQ(be.requests.load(), 23);
+  EXPECT_TRUE(WaitFor([&] { return p->MachineLoad("m1") == 0; }));
+}
+
+TEST_F(ProxyIT, ChunkedAndLargeBodiesStream) {
+  uint16_t bp = FreePort(kLo1);
+  HttpBackend be(kLo1, bp, "m1");
+  auto p = Make();
+  ASSERT_TRUE(Up(*p, MakeSnapshot(1, HttpService(80, bp), {{"m1", kLo1}}), 80));
+  int fd = Dial(kClientNet1, kFlycast, 80);
+  ASSERT_GE(fd, 0);
+  SendAll(fd, "POST /echo HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n4\r\nabcd\r\n");
+  std::this_thread::sleep_for(10ms);  // a second TCP segment, not synchronisation
+  SendAll(fd, "3\r\nefg\r\n0\r\n\r\n");
+  int st = 0;
+  EXPECT_EQ(BodyOf(ReadResponse(fd, &st)), "abcdefg");
+  EXPECT_EQ(st, 200);
+  SendAll(fd, "GET /chunked HTTP/1.1\r\nHost: a\r\n\r\n");
+  std::string r = ReadResponse(fd, &st);
+  EXPECT_EQ(HeaderValue(r, "Transfer-Encoding"), "chunked");
+  EXPECT_EQ(BodyOf(r), "hello world!");
+  // 4 MiB content-length body both ways (bigger than every buffer).
+  std::string big(4 << 20, 'x');
+  std::mt19937 rng(7);
+  for (auto& c : big) c = static_cast<char>('a' + rng() % 26);
+  std::thread sender([&] {
+    SendAll(fd, "POST /echo HTTP/1.1\r\nHost: a\r\nExpect: 100-continue\r\nContent-Length: " +
+                    std::to_string(big.size()) + "\r\n\r\n" + big);
+  });
+  r = ReadResponse(fd, &st);
+  sender.join();
+  EXPECT_EQ(st, 200);
+  EXPECT_TRUE(BodyOf(r) == big);
+  ::close(fd);
+}
+
+TEST_F(ProxyIT, MalformedTooLargeAndStalledHeads) {
+  uint16_t bp = FreePort(kLo1);
+  HttpBackend be(kLo1, bp, "m1");
+  ProxyOptions o;
+  o.header_timeout = 200ms;
+  auto p = Make(o);
+  ASSERT_TRUE(Up(*p, MakeSnapshot(1, HttpService(80, bp), {{"m1", kLo1}}), 80));
+  int st = 0;
+  Request(kClientNet1, 80, "GET / HTTP/1.1\r\nHost: a\r\nBad Header\r\n\r\n", &st);
+  EXPECT_EQ(st, 400);
+  st = 0;
+  Request(kClientNet1, 80, "GET / HTTP/1.1\r\nHost: a\r\nX-Big: " + std::string(20000, 'b') + "\r\n\r\n", &st);
+  EXPECT_EQ(st, 431);
+  int fd = Dial(kClientNet1, kFlycast, 80);
+  SendAll(fd, "GET / HTTP/1.1\r\nHost: a\r\n");
+  st = 0;
+  ReadResponse(fd, &st);
+  EXPECT_EQ(st, 408);
+  ::close(fd);
+  // The worker keeps serving everyone else.
+  st = 0;
+  EXPECT_EQ(BodyOf(Request(kClientNet1, 80, kGet, &st)), "m1");
+  EXPECT_EQ(be.requests.load(), 1);
+}
+
+TEST_F(ProxyIT, ForceHttpsRedirects) {
+  uint16_t bp = FreePort(kLo1);
+  HttpBackend be(kLo1, bp, "m1");
+  auto svc = HttpService(80, bp);
+  svc.ports[0].force_https = true;
+  auto p = Make();
+  ASSERT_TRUE(Up(*p, MakeSnapshot(1, svc, {{"m1", kLo1}}), 80));
+  int st = 0;
+  std::string r = Request(kClientNet1, 80, "GET /x?y=1 HTTP/1.1\r\nHost: web.flycast\r\n\r\n", &st);
+  EXPECT_EQ(st, 301);
+  EXPECT_EQ(HeaderValue(r, "Location"), "https://web.flycast/x?y=1");
+}
+
+TEST_F(ProxyIT, HardLimitQueuesThen503) {
+  uint16_t bp = FreePort(kLo1);
+  HttpBackend be(kLo1, bp, "m1");
+  auto svc = HttpService(80, bp);
+  svc.soft_limit = 1;
+  svc.hard_limit = 1;
+  ProxyOptions o;
+  o.queue_timeout = 300ms;
+  auto p = Make(o);
+  ASSERT_TRUE(Up(*p, MakeSnapshot(1, svc, {{"m1", kLo1}}), 80));
+  auto slow = std::async(std::launch::async, [] {
+    int st = 0;
+    Request(kClientNet1, 80, "GET /slow HTTP/1.1\r\nHost: a\r\n\r\n", &st);
+    return st;
+  });
+  ASSERT_TRUE(WaitFor([&] { return p->MachineLoad("m1") == 1; }));
+  int st = 0;
+  std::string r = Request(kClientNet1, 80, kGet, &st);
+  EXPECT_EQ(st, 503);
+  EXPECT_EQ(HeaderValue(r, "Retry-After"), "1");
+  // A queued request is served as soon as capacity frees up.
+  auto queued = std::async(std::launch::async, [] {
+    int s = 0;
+    Request(kClientNet1, 80, kGet, &s);
+    return s;
+  });
+  ASSERT_TRUE(WaitFor([&] {
+    return p->RenderMetrics().find("privcast_proxy_queue_depth{app=\"web\"} 1") != std::string::npos;
+  }));
+  be.Release();
+  EXPECT_EQ(slow.get(), 200);
+  EXPECT_EQ(queued.get(), 200);
+}
+
+TEST_F(ProxyIT, ColdStartWakesOnceAndServesEveryoneWithZero5xx) {
+  uint16_t bp = FreePort(kLo1);
+  std::unique_ptr<HttpBackend> be;
+  std::mutex mu;
+  waker_.delay = 100ms;
+  waker_.on_wake = [&](const std::string&) {
+    std::lock_guard<std::mutex> l(mu);
+    if (!be) be = std::make_unique<HttpBackend>(kLo1, bp, "woken");
+    return be->ok();
+  };
+  auto p = Make();
+  ASSERT_TRUE(Up(*p, MakeSnapshot(1, HttpService(80, bp), {{"m1", kLo1, MachineRunState::kStopped}}), 80));
+  std::vector<std::future<std::pair<int, std::string>>> fs;
+  for (int i = 0; i < 30; ++i)
+    fs.push_back(std::async(std::launch::async, [] {
+      int st = 0;
+      std::string r = Request(kClientNet1, 80, kGet, &st);
+      return std::make_pair(st, BodyOf(r));
+    }));
+  for (auto& f : fs) {
+    auto [st, body] = f.get();
+    EXPECT_EQ(st, 200);
+    EXPECT_EQ(body, "woken");
+  }
+  EXPECT_GE(waker_.wakes.load(), 1);
+  EXPECT_LE(waker_.wakes.load(), 2);  // one per worker at most; the daemon coalesces those
+  waker_.Join();
+  auto ev = Events();
+  bool starting = false, started = false;
+  for (auto& e : ev) {
+    starting |= e == "Starting machine m1";
+    started |= e.rfind("machine m1 started in ", 0) == 0;
+  }
+  EXPECT_TRUE(starting);
+  EXPECT_TRUE(started);
+  EXPECT_NE(p->RenderMetrics().find("privcast_proxy_wake_seconds_count{app=\"web\"}"), std::string::npos);
+  p.reset();
+  std::lock_guard<std::mutex> l(mu);
+  be.reset();
+}
+
+TEST_F(ProxyIT, WakeFailureFailsOverThen503) {
+  uint16_t bp = FreePort(kLo1);
+  waker_.delay = 10ms;
+  waker_.on_wake = [](const std::string&) { return false; };
+  auto p = Make();
+  ASSERT_TRUE(Up(*p, MakeSnapshot(1, HttpService(80, bp), {{"m1", kLo1, MachineRunState::kStopped},
+                                                          {"m2", kLo2, MachineRunState::kSuspended}}),
+                 80));
+  int st = 0;
+  Request(kClientNet1, 80, kGet, &st);
+  EXPECT_EQ(st, 503);
+  waker_.Join();
+  EXPECT_EQ(waker_.wakes.load(), 2);  // tried m1, then m2
+}
+
+TEST_F(ProxyIT, ConnectFailureRetriesAnotherMachine) {
+  uint16_t bp = FreePort(kLo1);
+  HttpBackend be(kLo1, bp, "good");
+  auto p = Make();
+  // m-dead has nothing listening; every request must still succeed.
+  ASSERT_TRUE(Up(*p, MakeSnapshot(1, HttpService(80, bp), {{"m-dead", kLo3}, {"m-good", kLo1}}), 80));
+  for (int i = 0; i < 20; ++i) {
+    int st = 0;
+    EXPECT_EQ(BodyOf(Request(kClientNet1, 80, kGet, &st)), "good");
+    EXPECT_EQ(st, 200);
+  }
+}
+
+TEST_F(ProxyIT, WebSocketUpgradeTunnels) {
+  uint16_t bp = FreePort(kLo1);
+  HttpBackend be(kLo1, bp, "m1");
+  auto p = Make();
+  ASSERT_TRUE(Up(*p, MakeSnapshot(1, HttpService(80, bp), {{"m1", kLo1}}), 80));
+  int fd = Dial(kClientNet1, kFlycast, 80);
+  SendAll(fd,
+          "GET /ws HTTP/1.1\r\nHost: a\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+          "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n");
+  int st = 0;
+  std::string head = ReadResponse(fd, &st);
+  EXPECT_EQ(st, 101);
+  EXPECT_EQ(HeaderValue(head, "Upgrade"), "websocket");
+  for (int i = 0; i < 3; ++i) {
+    std::string msg = "frame-" + std::to_string(i);
+    SendAll(fd, msg);
+    std::string got;
+    char buf[64];
+    while (got.size() < msg.size()) {
+      ssize_t n = ::recv(fd, buf, sizeof buf, 0);
+      if (n <= 0) break;
+      got.append(buf, static_cast<size_t>(n));
+    }
+    EXPECT_EQ(got, msg);
+  }
+  ::shutdown(fd, SHUT_WR);
+  char c;
+  EXPECT_EQ(::recv(fd, &c, 1, 0), 0);  // half-close propagated, app closed its side
+  ::close(fd);
+}
+
+void TcpRoundTrip(bool splice) {
+  uint16_t bp = FreePort(kLo1);
+  EchoBackend be(kLo1, bp);
+  FakeWaker w;
+  FakeStopper s;
+  ProxyOptions o;
+  o.workers = 2;
+  o.autostop_thread = false;
+  o.splice = splice;
+  Proxy p(o, &w, &s);
+  p.Publish(MakeSnapshot(1, TcpService(5432, bp), {{"m1", kLo1}}));
+  ASSERT_TRUE(p.Start().ok());
+  ASSERT_TRUE(WaitFor([&] { return Listening(5432) == 2; }));
+  std::string data(3 << 20, 0);
+  std::mt19937 rng(3);
+  for (auto& c : data) c = static_cast<char>(rng());
+  int fd = Dial(kClientNet1, kFlycast, 5432);
+  ASSERT_GE(fd, 0);
+  std::thread sender([&] {
+    SendAll(fd, data);
+    ::shutdown(fd, SHUT_WR);  // half-close: the app sees EOF, then answers
+  });
+  std::string got;
+  char buf[65536];
+  for (;;) {
+    ssize_t n = ::recv(fd, buf, sizeof buf, 0);
+    if (n <= 0) break;
+    got.append(buf, static_cast<size_t>(n));
+  }
+  sender.join();
+  ::close(fd);
+  EXPECT_EQ(got.size(), data.size());
+  EXPECT_TRUE(got == data);
+  EXPECT_TRUE(WaitFor([&] { return p.OpenConnections() == 0 && p.MachineLoad("m1") == 0; }));
+}
+
+TEST_F(ProxyIT, RawTcpSpliceRelaysExactlyWithHalfClose) { TcpRoundTrip(true); }
+TEST_F(ProxyIT, RawTcpCopyRelaysExactlyWithHalfClose) { TcpRoundTrip(false); }
+
+TEST_F(ProxyIT, ProxyProtocolV1AndV2ParsedByNginx) {
+  uint16_t np = FreePort(kLo1);
+  char dir[] = "/tmp/pc-proxy-nginx-XXXXXX";
+  ASSERT_NE(::mkdtemp(dir), nullptr);
+  std::string d = dir;
+  {
+    std::ofstream c(d + "/nginx.conf");
+    c << "daemon off; master_process off; worker_processes 1; pid " << d << "/nginx.pid;\n"
+      << "error_log " << d << "/error.log;\nevents {}\nhttp { access_log off;\n"
+      << " client_body_temp_path " << d << "; proxy_temp_path " << d << "; fastcgi_temp_path " << d
+      << "; uwsgi_temp_path " << d << "; scgi_temp_path " << d << ";\n"
+      << " server { listen 127.0.0.1:" << np << " proxy_protocol;\n"
+      << "  location / { return 200 \"$proxy_protocol_addr $proxy_protocol_port\"; } } }\n";
+  }
+  int pid = Spawn({"nginx", "-p", d, "-c", d + "/nginx.conf"}, d + "/out.log");
+  ServiceSpec svc = TcpService(8001, np);
+  PortSpec v2 = svc.ports[0];
+  v2.start_port = v2.end_port = 8002;
+  v2.proxy_proto = true;
+  v2.proxy_proto_version = 2;
+  svc.ports[0].proxy_proto = true;
+  svc.ports.push_back(v2);
+  auto p = Make();
+  p->Publish(MakeSnapshot(1, svc, {{"m1", kLo1}}));
+  ASSERT_TRUE(p->Start().ok());
+  ASSERT_TRUE(WaitFor([&] { return Listening(8001) == 2 && Listening(8002) == 2; }));
+  ASSERT_TRUE(WaitFor([&] {
+    int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in sa{};
+    sa.sin_family = AF_INET;
+    sa.sin_port = htons(np);
+    sa.sin_addr.s_addr = htonl(kLo1);
+    bool ok = ::connect(fd, reinterpret_cast<sockaddr*>(&sa), sizeof sa) == 0;
+    ::close(fd);
+    return ok;
+  }));
+  for (uint16_t port : {8001, 8002}) {
+    int fd = Dial(kClientNet1, kFlycast, port);
+    ASSERT_GE(fd, 0);
+    sockaddr_in6 me{};
+    socklen_t len = sizeof me;
+    ::getsockname(fd, reinterpret_cast<sockaddr*>(&me), &len);
+    SendAll(fd, "GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n");
+    int st = 0;
+    std::string r = ReadResponse(fd, &st);
+    ::close(fd);
+    EXPECT_EQ(st, 200) << "port " << port;
+    EXPECT_EQ(BodyOf(r), std::string(kClientNet1) + " " + std::to_string(ntohs(me.sin6_port))) << "port " << port;
+  }
+  KillPid(pid);
+  std::system(("rm -rf " + d).c_str());
+}
+
+TEST_F(ProxyIT, AutostopStopsIdleMachineNeverWithOpenConnection) {
+  uint16_t bp = FreePort(kLo1);
+  EchoBackend be(kLo1, bp);
+  FakeClock clock;
+  ProxyOptions o;
+  o.workers = 2;
+  o.autostop_thread = false;
+  o.autostop_idle = std::chrono::minutes(5);
+  Proxy p(o, &waker_, &stopper_, &clock);
+  auto svc = TcpService(5433, bp);
+  svc.auto_stop = AutoStop::kStop;
+  p.Publish(MakeSnapshot(1, svc, {{"m1", kLo1}}));
+  ASSERT_TRUE(p.Start().ok());
+  ASSERT_TRUE(WaitFor([&] { return Listening(5433) == 2; }));
+  int fd = Dial(kClientNet1, kFlycast, 5433);
+  ASSERT_TRUE(WaitFor([&] { return p.MachineLoad("m1") == 1; }));
+  clock.Advance(std::chrono::minutes(10));
+  EXPECT_EQ(p.RunAutostopPass(), 0);  // open connection
+  ::shutdown(fd, SHUT_WR);
+  char c;
+  while (::recv(fd, &c, 1, 0) > 0) {
+  }
+  ::close(fd);
+  ASSERT_TRUE(WaitFor([&] { return p.MachineLoad("m1") == 0; }));
+  clock.Advance(std::chrono::minutes(4));
+  EXPECT_EQ(p.RunAutostopPass(), 0);  // idle 4 min < 5
+  clock.Advance(std::chrono::minutes(2));
+  EXPECT_EQ(p.RunAutostopPass(), 1);
+  std::lock_guard<std::mutex> l(stopper_.mu);
+  ASSERT_EQ(stopper_.stops.size(), 1u);
+  EXPECT_EQ(stopper_.stops[0], "m1 stop idle 360s");
+  EXPECT_EQ(p.RunAutostopPass(), 0);  // asked once per snapshot revision
+}
+
+TEST_F(ProxyIT, HealthCheckFailureRemovesMachineFromRotation) {
+  uint16_t bp = FreePort(kLo1);
+  HttpBackend good(kLo1, bp, "good");
+  auto svc = HttpService(80, bp);
+  TcpCheckSpec tc;
+  tc.interval_ms = 50;
+  tc.timeout_ms = 200;
+  svc.tcp_checks.push_back(tc);
+  ProxyOptions o;
+  o.health_checks = true;
+  auto p = Make(o);
+  ASSERT_TRUE(Up(*p, MakeSnapshot(1, svc, {{"m-bad", kLo3}, {"m-good", kLo1}}), 80));
+  ASSERT_TRUE(WaitFor([&] { return !p->MachineHealthy("m-bad"); }));
+  EXPECT_TRUE(p->MachineHealthy("m-good"));
+  for (int i = 0; i < 10; ++i) {
+    int st = 0;
+    EXPECT_EQ(BodyOf(Request(kClientNet1, 80, kGet, &st)), "good");
+  }
+  EXPECT_NE(p->RenderMetrics().find("privcast_proxy_machine_healthy{app=\"web\",machine=\"m-bad\"} 0"), std::string::npos);
+}
+
+TEST_F(ProxyIT, PreferInstanceHeaderAndUnavailableFlag) {
+  uint16_t bp = FreePort(kLo1);
+  HttpBackend a(kLo1, bp, "a");
+  HttpBackend b(kLo2, bp, "b");
+  auto p = Make();
+  ASSERT_TRUE(Up(*p, MakeSnapshot(1, HttpService(80, bp), {{"ma", kLo1}, {"mb", kLo2}}), 80));
+  for (int i = 0; i < 5; ++i) {
+    int st = 0;
+    std::string r = Request(kClientNet1, 80, "GET / HTTP/1.1\r\nHost: a\r\nfly-force-instance-id: mb\r\n\r\n", &st);
+    EXPECT_EQ(BodyOf(r), "b");
+  }
+  int st = 0;
+  std::string r = Request(kClientNet1, 80, "GET / HTTP/1.1\r\nHost: a\r\nfly-prefer-instance-id: nope\r\n\r\n", &st);
+  EXPECT_EQ(st, 200);
+  EXPECT_EQ(HeaderValue(r, "Fly-Preferred-Instance-Unavailable"), "true");
+}
+
+TEST_F(ProxyIT, DrainClosesIdleKeepAliveAndFinishes) {
+  uint16_t bp = FreePort(kLo1);
+  HttpBackend be(kLo1, bp, "m1");
+  auto p = Make();
+  ASSERT_TRUE(Up(*p, MakeSnapshot(1, HttpService(80, bp), {{"m1", kLo1}}), 80));
+  int fd = Dial(kClientNet1, kFlycast, 80);
+  SendAll(fd, kGet);
+  ASSERT_FALSE(ReadResponse(fd).empty());
+  p->StopAccepting();
+  ASSERT_TRUE(WaitFor([&] { return Listening(80) == 0; }));
+  EXPECT_TRUE(p->Drain(2s));
+  char c;
+  EXPECT_EQ(::recv(fd, &c, 1, 0), 0);
+  ::close(fd);
+}
+
+TEST(ProxyMemory, IdleKeepAliveSessionIsSmall) {
+  // An idle keep-alive client connection holds its HttpSession and no buffer (buffers go back
+  // to the worker pool when empty). Budget: 8 KiB per idle connection (issue 4).
+  EXPECT_LE(sizeof(HttpSession), 1024u) << sizeof(HttpSession);
+  RecordProperty("http_session_bytes", static_cast<int>(sizeof(HttpSession)));
+}
+
+}  // namespace
+}  // namespace privcast::proxy

@@ -1,0 +1,480 @@
+#include "test_util.h"
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <sched.h>
+#include <signal.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstring>
+#include <map>
+
+#include "common/addr.h"
+
+namespace privcast::proxy::testing {
+
+bool EnterTestNetns(std::string* why) {
+  static int state = 0;  // 0 unknown, 1 ok, 2 failed
+  static std::string reason;
+  if (state == 0) {
+    if (::geteuid() != 0) {
+      state = 2;
+      reason = "needs root (network namespaces)";
+    } else if (::unshare(CLONE_NEWNET) != 0) {
+      state = 2;
+      reason = std::string("unshare(CLONE_NEWNET): ") + std::strerror(errno);
+    } else {
+      state = 1;
+      const char* cmds[] = {
+          "ip link set lo up",
+          "ip -6 addr add fdaa:0:1:0:1::5/128 dev lo nodad",
+          "ip -6 addr add fdaa:0:1:0:2:0:3:2/128 dev lo nodad",
+          "ip -6 addr add fdaa:0:2:0:2:0:3:2/128 dev lo nodad",
+          // The unknown flycast address is local too (the whole range is local on a host).
+          "ip -6 addr add fdaa:0:1:0:1::99/128 dev lo nodad",
+      };
+      for (const char* c : cmds)
+        if (std::system(c) != 0) {
+          state = 2;
+          reason = std::string("failed: ") + c;
+        }
+    }
+  }
+  if (why) *why = reason;
+  return state == 1;
+}
+
+static void SetTimeouts(int fd) {
+  timeval tv{5, 0};
+  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  ::setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+}
+
+static int ListenV4(uint32_t v4, uint16_t port) {
+  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  int one = 1;
+  ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  sockaddr_in sa{};
+  sa.sin_family = AF_INET;
+  sa.sin_port = htons(port);
+  sa.sin_addr.s_addr = htonl(v4);
+  if (::bind(fd, reinterpret_cast<sockaddr*>(&sa), sizeof sa) < 0 || ::listen(fd, 512) < 0) {
+    ::close(fd);
+    return -1;
+  }
+  return fd;
+}
+
+uint16_t FreePort(uint32_t v4) {
+  int fd = ListenV4(v4, 0);
+  sockaddr_in sa{};
+  socklen_t len = sizeof sa;
+  ::getsockname(fd, reinterpret_cast<sockaddr*>(&sa), &len);
+  ::close(fd);
+  return ntohs(sa.sin_port);
+}
+
+// Accept loop shared by the backends: poll on the listener and a stop eventfd.
+static void AcceptLoop(int lfd, int stopfd, const std::function<void(int)>& on_conn) {
+  for (;;) {
+    pollfd p[2] = {{lfd, POLLIN, 0}, {stopfd, POLLIN, 0}};
+    if (::poll(p, 2, -1) < 0) continue;
+    if (p[1].revents) return;
+    int fd = ::accept4(lfd, nullptr, nullptr, SOCK_CLOEXEC);
+    if (fd < 0) continue;
+    on_conn(fd);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+
+HttpBackend::HttpBackend(uint32_t v4, uint16_t port, std::string tag) : tag_(std::move(tag)) {
+  lfd_ = ListenV4(v4, port);
+  stopfd_ = ::eventfd(0, EFD_CLOEXEC);
+  if (lfd_ >= 0) acceptor_ = std::thread([this] { AcceptLoop(); });
+}
+
+HttpBackend::~HttpBackend() {
+  Release();
+  uint64_t one = 1;
+  ssize_t r = ::write(stopfd_, &one, sizeof one);
+  (void)r;
+  if (acceptor_.joinable()) acceptor_.join();
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    for (int fd : fds_) ::shutdown(fd, SHUT_RDWR);
+  }
+  for (auto& t : conns_) t.join();
+  if (lfd_ >= 0) ::close(lfd_);
+  ::close(stopfd_);
+}
+
+void HttpBackend::Release() {
+  std::lock_guard<std::mutex> l(mu_);
+  released_ = true;
+  cv_.notify_all();
+}
+
+std::string HttpBackend::LastHead() {
+  std::lock_guard<std::mutex> l(mu_);
+  return last_head_;
+}
+
+void HttpBackend::AcceptLoop() {
+  testing::AcceptLoop(lfd_, stopfd_, [this](int fd) {
+    connections++;
+    std::lock_guard<std::mutex> l(mu_);
+    fds_.push_back(fd);
+    conns_.emplace_back([this, fd] { Serve(fd); });
+  });
+}
+
+static bool ReadMore(int fd, std::string& buf) {
+  char tmp[65536];
+  ssize_t n = ::recv(fd, tmp, sizeof tmp, 0);
+  if (n <= 0) return false;
+  buf.append(tmp, static_cast<size_t>(n));
+  return true;
+}
+
+// Reads a chunked body from buf (+socket) into out; returns false on EOF.
+static bool ReadChunked(int fd, std::string& buf, std::string* out) {
+  size_t pos = 0;
+  for (;;) {
+    size_t eol;
+    while ((eol = buf.find("\r\n", pos)) == std::string::npos)
+      if (!ReadMore(fd, buf)) return false;
+    size_t sz = std::strtoul(buf.c_str() + pos, nullptr, 16);
+    pos = eol + 2;
+    if (sz == 0) {
+      while (buf.find("\r\n", pos) == std::string::npos)
+        if (!ReadMore(fd, buf)) return false;
+      // Assume no trailers.
+      pos = buf.find("\r\n", pos) + 2;
+      buf.erase(0, pos);
+      return true;
+    }
+    while (buf.size() < pos + sz + 2)
+      if (!ReadMore(fd, buf)) return false;
+    out->append(buf, pos, sz);
+    pos += sz + 2;
+  }
+}
+
+void HttpBackend::Serve(int fd) {
+  std::string buf;
+  for (;;) {
+    size_t end;
+    while ((end = buf.find("\r\n\r\n")) == std::string::npos)
+      if (!ReadMore(fd, buf)) return;
+    std::string head = buf.substr(0, end + 4);
+    buf.erase(0, end + 4);
+    requests++;
+    {
+      std::lock_guard<std::mutex> l(mu_);
+      last_head_ = head;
+    }
+    std::string lower = head;
+    std::transform(lower.begin(), lower.end(), lower.begin(), ::tolower);
+    std::string body;
+    if (lower.find("transfer-encoding: chunked") != std::string::npos) {
+      if (!ReadChunked(fd, buf, &body)) return;
+    } else if (size_t p = lower.find("content-length:"); p != std::string::npos) {
+      size_t n = std::strtoul(lower.c_str() + p + 15, nullptr, 10);
+      if (lower.find("expect: 100-continue") != std::string::npos) SendAll(fd, "HTTP/1.1 100 Continue\r\n\r\n");
+      while (buf.size() < n)
+        if (!ReadMore(fd, buf)) return;
+      body = buf.substr(0, n);
+      buf.erase(0, n);
+    }
+    std::string path = head.substr(head.find(' ') + 1);
+    path = path.substr(0, path.find(' '));
+    std::string resp;
+    if (path == "/slow") {
+      std::unique_lock<std::mutex> l(mu_);
+      cv_.wait(l, [&] { return released_; });
+    }
+    if (path == "/ws") {
+      SendAll(fd, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n");
+      if (!buf.empty()) SendAll(fd, buf);
+      char tmp[4096];
+      for (;;) {
+        ssize_t n = ::recv(fd, tmp, sizeof tmp, 0);
+        if (n <= 0) break;
+        SendAll(fd, std::string(tmp, static_cast<size_t>(n)));
+      }
+      ::shutdown(fd, SHUT_WR);
+      return;
+    }
+    if (path == "/chunked") {
+      resp = "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n";
+      SendAll(fd, resp);
+      SendAll(fd, "5\r\nhello\r\n");
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+      SendAll(fd, "1\r\n \r\n6\r\nworld!\r\n0\r\n\r\n");
+      continue;
+    }
+    std::string out = path == "/echo" ? body : path == "/headers" ? head : tag_;
+    resp = "HTTP/1.1 200 OK\r\nContent-Length: " + std::to_string(out.size()) + "\r\nServer: testbackend\r\n\r\n" + out;
+    if (!SendAll(fd, resp)) return;
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+
+EchoBackend::EchoBackend(uint32_t v4, uint16_t port) {
+  lfd_ = ListenV4(v4, port);
+  stopfd_ = ::eventfd(0, EFD_CLOEXEC);
+  if (lfd_ < 0) return;
+  t_ = std::thread([this] {
+    testing::AcceptLoop(lfd_, stopfd_, [this](int fd) {
+      connections++;
+      conns_.emplace_back([fd] {
+        SetTimeouts(fd);
+        std::string all;
+        while (ReadMore(fd, all)) {
+        }
+        SendAll(fd, all);
+        ::close(fd);
+      });
+    });
+  });
+}
+
+EchoBackend::~EchoBackend() {
+  uint64_t one = 1;
+  ssize_t r = ::write(stopfd_, &one, sizeof one);
+  (void)r;
+  if (t_.joinable()) t_.join();
+  for (auto& t : conns_) t.join();
+  if (lfd_ >= 0) ::close(lfd_);
+  ::close(stopfd_);
+}
+
+// ---------------------------------------------------------------------------------------------
+
+int Dial(const char* src, const char* dst, uint16_t port) {
+  int fd = ::socket(AF_INET6, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  SetTimeouts(fd);
+  sockaddr_in6 s{};
+  s.sin6_family = AF_INET6;
+  ::inet_pton(AF_INET6, src, &s.sin6_addr);
+  if (::bind(fd, reinterpret_cast<sockaddr*>(&s), sizeof s) < 0) {
+    int e = errno;
+    ::close(fd);
+    return -e;
+  }
+  sockaddr_in6 d{};
+  d.sin6_family = AF_INET6;
+  d.sin6_port = htons(port);
+  ::inet_pton(AF_INET6, dst, &d.sin6_addr);
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&d), sizeof d) < 0) {
+    int e = errno;
+    ::close(fd);
+    return -e;
+  }
+  return fd;
+}
+
+bool SendAll(int fd, const std::string& s) {
+  size_t off = 0;
+  while (off < s.size()) {
+    ssize_t n = ::send(fd, s.data() + off, s.size() - off, MSG_NOSIGNAL);
+    if (n <= 0) return false;
+    off += static_cast<size_t>(n);
+  }
+  return true;
+}
+
+std::string ReadResponse(int fd, int* status) {
+  static thread_local std::map<int, std::string> leftovers;  // pipelined bytes per fd
+  std::string buf = std::move(leftovers[fd]);
+  leftovers.erase(fd);
+  for (;;) {
+    size_t end;
+    while ((end = buf.find("\r\n\r\n")) == std::string::npos)
+      if (!ReadMore(fd, buf)) return "";
+    int st = std::atoi(buf.c_str() + 9);
+    if (st >= 100 && st < 200 && st != 101) {  // skip informational
+      buf.erase(0, end + 4);
+      continue;
+    }
+    if (status) *status = st;
+    std::string head = buf.substr(0, end + 4);
+    std::string rest = buf.substr(end + 4);
+    std::string lower = head;
+    std::transform(lower.begin(), lower.end(), lower.begin(), ::tolower);
+    std::string body;
+    if (st == 101) return head;
+    if (lower.find("transfer-encoding: chunked") != std::string::npos) {
+      if (!ReadChunked(fd, rest, &body)) return "";
+    } else if (size_t p = lower.find("content-length:"); p != std::string::npos) {
+      size_t n = std::strtoul(lower.c_str() + p + 15, nullptr, 10);
+      while (rest.size() < n)
+        if (!ReadMore(fd, rest)) return "";
+      body = rest.substr(0, n);
+      rest.erase(0, n);
+    } else {
+      while (ReadMore(fd, rest)) {
+      }
+      body = rest;
+      rest.clear();
+    }
+    if (!rest.empty()) leftovers[fd] = rest;
+    return head + body;
+  }
+}
+
+std::string Request(const char* src, uint16_t port, const std::string& req, int* status) {
+  int fd = Dial(src, kFlycast, port);
+  if (fd < 0) return "";
+  std::string r;
+  if (SendAll(fd, req)) r = ReadResponse(fd, status);
+  ::close(fd);
+  return r;
+}
+
+std::string HeaderValue(const std::string& resp, const std::string& name) {
+  std::string lower = resp.substr(0, resp.find("\r\n\r\n") + 2);
+  std::transform(lower.begin(), lower.end(), lower.begin(), ::tolower);
+  std::string key = "\r\n" + name + ":";
+  std::transform(key.begin(), key.end(), key.begin(), ::tolower);
+  size_t p = lower.find(key);
+  if (p == std::string::npos) return "";
+  size_t v = p + key.size();
+  size_t e = resp.find("\r\n", v);
+  std::string val = resp.substr(v, e - v);
+  while (!val.empty() && val.front() == ' ') val.erase(0, 1);
+  return val;
+}
+
+std::string BodyOf(const std::string& resp) {
+  size_t p = resp.find("\r\n\r\n");
+  return p == std::string::npos ? "" : resp.substr(p + 4);
+}
+
+SnapshotPtr MakeSnapshot(int64_t revision, const ServiceSpec& svc, const std::vector<TestMachine>& machines) {
+  auto s = std::make_shared<Snapshot>();
+  s->revision = revision;
+  s->local_host_id = 2;
+  s->local_region = "ams";
+  s->networks.push_back(NetworkView{kNet1, "personal", "default"});
+  s->networks.push_back(NetworkView{2, "other", "default"});
+  AppView app;
+  app.name = "web";
+  app.org = "personal";
+  app.net32 = kNet1;
+  app.primary_region = "ams";
+  app.services.push_back(svc);
+  for (auto& tm : machines) {
+    MachineView m;
+    m.id = tm.id;
+    m.region = tm.region;
+    m.process_group = "app";
+    m.state = tm.state;
+    m.host_id = 2;
+    m.link_v4 = tm.v4;
+    app.machines.push_back(static_cast<uint32_t>(s->machines.size()));
+    s->machines.push_back(m);
+  }
+  FlycastEntry fe;
+  fe.address = *Ip6::Parse(kFlycast);
+  fe.net32 = kNet1;
+  fe.app_index = 0;
+  app.flycast.push_back(0);
+  s->flycast.push_back(fe);
+  s->apps.push_back(app);
+  s->Index();
+  return s;
+}
+
+ServiceSpec HttpService(uint16_t port, uint16_t internal_port) {
+  ServiceSpec svc;
+  svc.protocol = "tcp";
+  svc.internal_port = internal_port;
+  PortSpec p;
+  p.start_port = p.end_port = port;
+  p.http = true;
+  svc.ports.push_back(p);
+  svc.concurrency = ConcurrencyType::kRequests;
+  return svc;
+}
+
+ServiceSpec TcpService(uint16_t port, uint16_t internal_port) {
+  ServiceSpec svc;
+  svc.internal_port = internal_port;
+  PortSpec p;
+  p.start_port = p.end_port = port;
+  svc.ports.push_back(p);
+  return svc;
+}
+
+bool WaitFor(const std::function<bool()>& pred, int timeout_ms) {
+  auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
+  while (std::chrono::steady_clock::now() < until) {
+    if (pred()) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  }
+  return pred();
+}
+
+int Spawn(const std::vector<std::string>& argv, const std::string& out_file) {
+  pid_t pid = ::fork();
+  if (pid == 0) {
+    if (!out_file.empty()) {
+      int fd = ::open(out_file.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+      ::dup2(fd, 1);
+      ::dup2(fd, 2);
+    }
+    std::vector<char*> a;
+    for (auto& s : argv) a.push_back(const_cast<char*>(s.c_str()));
+    a.push_back(nullptr);
+    ::execvp(a[0], a.data());
+    ::_exit(127);
+  }
+  return pid;
+}
+
+int WaitPid(int pid) {
+  int st = 0;
+  ::waitpid(pid, &st, 0);
+  return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+void KillPid(int pid) {
+  if (pid > 0) {
+    ::kill(pid, SIGTERM);
+    WaitPid(pid);
+  }
+}
+
+std::string RunCapture(const std::vector<std::string>& argv, int* exit_code) {
+  int p[2];
+  if (::pipe2(p, O_CLOEXEC) < 0) return "";
+  pid_t pid = ::fork();
+  if (pid == 0) {
+    ::dup2(p[1], 1);
+    std::vector<char*> a;
+    for (auto& s : argv) a.push_back(const_cast<char*>(s.c_str()));
+    a.push_back(nullptr);
+    ::execvp(a[0], a.data());
+    ::_exit(127);
+  }
+  ::close(p[1]);
+  std::string out;
+  char buf[4096];
+  ssize_t n;
+  while ((n = ::read(p[0], buf, sizeof buf)) > 0) out.append(buf, static_cast<size_t>(n));
+  ::close(p[0]);
+  int ec = WaitPid(pid);
+  if (exit_code) *exit_code = ec;
+  return out;
+}
+
+}  // namespace privcast::proxy::testing
