@@ -1,0 +1,197 @@
+#!/usr/bin/env bash
+# Side-by-side proxy benchmark (issue 4, method of ../shared/PERF-ANCHORS.md).
+#
+# Topology (all namespaces created here, named pc-bench-<pid>-*, deleted on every exit path):
+#   client netns ──veth── proxy netns ──veth── machine netns
+#   fdaa:0:1:0:2:0:3:2     fdaa:0:1:0:1::5         10.77.2.2 (nginx backend :8080, iperf3 :5201)
+#   10.77.1.2              10.77.1.1 / 10.77.2.1   (proxy netns forwards for the "direct" rows)
+# In the proxy netns: privcast (:80 http, :5201 tcp), HAProxy 2.6 (:81 http-reuse always, :5202 tcp),
+# nginx (:82, upstream keepalive 128). wrk / iperf3 clients pinned to CPU 0, every server to CPU 1.
+# CPU µs per request of a proxy = Δ(utime+stime) of its pid during the run ÷ requests.
+#
+# Usage: bench/proxy/run.sh BUILD_DIR [seconds=3] [repeats=3]   (root; output: markdown on stdout)
+set -euo pipefail
+ulimit -n 65536 2>/dev/null || true
+BUILD=${1:?build dir}
+DUR=${2:-3}
+REP=${3:-3}
+SERVER=$BUILD/bench/proxy/privcast_proxy_bench_server
+[ -x "$SERVER" ] || { echo "missing $SERVER" >&2; exit 1; }
+P=pc-bench-$$
+NC=$P-c; NP=$P-p; NM=$P-m
+TMP=$(mktemp -d /tmp/pc-bench-XXXXXX)
+PIDS=()
+cleanup() {
+  for pid in "${PIDS[@]:-}"; do [ -n "$pid" ] && kill "$pid" 2>/dev/null || true; done
+  for pid in "${PIDS[@]:-}"; do [ -n "$pid" ] && wait "$pid" 2>/dev/null || true; done
+  for n in $NC $NP $NM; do ip netns del "$n" 2>/dev/null || true; done
+  rm -rf "$TMP"
+}
+trap cleanup EXIT INT TERM
+# Leftovers of earlier runs of this script whose shell is gone.
+for n in $(ip netns list | awk '{print $1}' | grep '^pc-bench-' || true); do
+  owner=${n#pc-bench-}; owner=${owner%%-*}
+  kill -0 "$owner" 2>/dev/null || ip netns del "$n" 2>/dev/null || true
+done
+
+ip netns add $NC; ip netns add $NP; ip netns add $NM
+ip link add c0 netns $NC type veth peer name p0 netns $NP
+ip link add p1 netns $NP type veth peer name m0 netns $NM
+for n in $NC $NP $NM; do ip -n $n link set lo up; done
+ip -n $NC link set c0 up; ip -n $NP link set p0 up; ip -n $NP link set p1 up; ip -n $NM link set m0 up
+ip -n $NC -6 addr add fdaa:0:1:0:2:0:3:2/64 dev c0 nodad
+ip -n $NP -6 addr add fdaa:0:1:0:1::5/64 dev p0 nodad
+ip -n $NC addr add 10.77.1.2/24 dev c0
+ip -n $NP addr add 10.77.1.1/24 dev p0
+ip -n $NP addr add 10.77.2.1/24 dev p1
+ip -n $NM addr add 10.77.2.2/24 dev m0
+ip -n $NC route add 10.77.2.0/24 via 10.77.1.1
+ip -n $NM route add 10.77.1.0/24 via 10.77.2.1
+ip netns exec $NP sysctl -qw net.ipv4.ip_forward=1
+# Nothing may leave towards a default route (BRIEF §9).
+for n in $NC $NP $NM; do ip -n $n -6 route add unreachable fdaa::/16 metric 4096 2>/dev/null || true; done
+for n in $NC $NP $NM; do ip netns exec $n sysctl -qw net.ipv4.ip_local_port_range="1024 65000"; \
+  ip netns exec $n sysctl -qw net.ipv4.tcp_tw_reuse=1; done
+
+BODY=$(head -c 100 /dev/zero | tr '\0' 'x')
+mkdir -p $TMP/be $TMP/ng $TMP/ha
+cat > $TMP/be/nginx.conf <<CONF
+daemon off; master_process off; worker_processes 1; pid $TMP/be/pid; error_log $TMP/be/err.log;
+worker_rlimit_nofile 65536;
+events { worker_connections 16384; }
+http { access_log off; keepalive_requests 100000000; client_body_temp_path $TMP/be; proxy_temp_path $TMP/be;
+  fastcgi_temp_path $TMP/be; uwsgi_temp_path $TMP/be; scgi_temp_path $TMP/be;
+  server { listen 10.77.2.2:8080 backlog=4096 reuseport; location / { return 200 "$BODY"; } } }
+CONF
+cat > $TMP/ng/nginx.conf <<CONF
+daemon off; master_process off; worker_processes 1; pid $TMP/ng/pid; error_log $TMP/ng/err.log;
+worker_rlimit_nofile 65536;
+events { worker_connections 16384; }
+http { access_log off; keepalive_requests 100000000; client_body_temp_path $TMP/ng; proxy_temp_path $TMP/ng;
+  fastcgi_temp_path $TMP/ng; uwsgi_temp_path $TMP/ng; scgi_temp_path $TMP/ng;
+  upstream app { server 10.77.2.2:8080; keepalive 128; keepalive_requests 100000000; }
+  server { listen [fdaa:0:1:0:1::5]:82 backlog=4096; location / { proxy_pass http://app; proxy_http_version 1.1;
+    proxy_set_header Connection ""; } } }
+CONF
+cat > $TMP/ha/haproxy.cfg <<CONF
+global
+  nbthread 1
+  maxconn 8000
+defaults
+  timeout connect 5s
+  timeout client 30s
+  timeout server 30s
+frontend fe_http
+  mode http
+  bind [fdaa:0:1:0:1::5]:81
+  option http-keep-alive
+  default_backend be_http
+backend be_http
+  mode http
+  http-reuse always
+  server app 10.77.2.2:8080
+frontend fe_tcp
+  mode tcp
+  bind [fdaa:0:1:0:1::5]:5202
+  default_backend be_tcp
+backend be_tcp
+  mode tcp
+  server app 10.77.2.2:5201
+CONF
+
+start() {  # start NETNS LOGFILE CMD...: a server pinned to CPU 1, pid appended to PIDS
+  local ns=$1 log=$2; shift 2
+  ip netns exec "$ns" setsid taskset -c 1 "$@" >"$log" 2>&1 &
+  PIDS+=($!)
+}
+start $NM $TMP/be/out.log nginx -p $TMP/be -c $TMP/be/nginx.conf
+BE_PID=${PIDS[-1]}
+start $NM $TMP/iperf.log iperf3 -s -B 10.77.2.2 -p 5201
+start $NP $TMP/pc.log $SERVER --flycast fdaa:0:1:0:1::5 --net32 1 --backend 10.77.2.2 --internal-port 8080 \
+  --http-port 80 --tcp-port 5201 --tcp-internal-port 5201 --workers 1
+PC_PID=${PIDS[-1]}
+start $NP $TMP/ha/out.log haproxy -db -f $TMP/ha/haproxy.cfg
+HA_PID=${PIDS[-1]}
+start $NP $TMP/ng/out.log nginx -p $TMP/ng -c $TMP/ng/nginx.conf
+NG_PID=${PIDS[-1]}
+sleep 1
+for t in "http://10.77.2.2:8080/" "http://[fdaa:0:1:0:1::5]:80/" "http://[fdaa:0:1:0:1::5]:81/" "http://[fdaa:0:1:0:1::5]:82/"; do
+  ip netns exec $NC curl -sf -o /dev/null "$t" || { echo "target $t not answering" >&2; cat $TMP/*.log $TMP/*/*.log >&2; exit 1; }
+done
+
+cpu_ticks() { awk '{print $14+$15}' /proc/$1/stat; }
+HZ=$(getconf CLK_TCK)
+
+# run_wrk NAME URL PID CONNS EXTRA... → prints "reqs rps p50us p99us cpu_us_per_req"
+run_wrk() {
+  local url=$1 pid=$2 conns=$3; shift 3
+  [ "$conns" -gt 1 ] && ip netns exec $NC taskset -c 0 wrk -t1 -c$conns -d1s "$@" "$url" >/dev/null 2>&1 || true
+  local t0=0; [ "$pid" != 0 ] && t0=$(cpu_ticks $pid)
+  local out; out=$(ip netns exec $NC taskset -c 0 wrk -t1 -c$conns -d${DUR}s --latency "$@" "$url" 2>&1)
+  local t1=0; [ "$pid" != 0 ] && t1=$(cpu_ticks $pid)
+  local reqs; reqs=$(echo "$out" | awk '/requests in/{print $1}')
+  local rps; rps=$(echo "$out" | awk '/Requests\/sec/{print $2}')
+  local p50; p50=$(echo "$out" | awk '$1=="50%"{print $2}')
+  local p99; p99=$(echo "$out" | awk '$1=="99%"{print $2}')
+  local cpu="-"; [ "$pid" != 0 ] && cpu=$(awk -v d=$((t1-t0)) -v hz=$HZ -v r=$reqs 'BEGIN{printf "%.1f", d*1e6/hz/r}')
+  echo "$reqs $rps $(to_us $p50) $(to_us $p99) $cpu"
+}
+to_us() { awk -v v="$1" 'BEGIN{ if (v ~ /us$/) {sub(/us/,"",v); print v+0} else if (v ~ /ms$/) {sub(/ms/,"",v); print v*1000} else if (v ~ /s$/) {sub(/s/,"",v); print v*1e6} else print v }'; }
+median() { sort -n | awk '{a[NR]=$1} END{print a[int((NR+1)/2)]}'; }
+
+declare -A TARGET=( [direct]="http://10.77.2.2:8080/" [privcast]="http://[fdaa:0:1:0:1::5]:80/" [haproxy]="http://[fdaa:0:1:0:1::5]:81/" [nginx]="http://[fdaa:0:1:0:1::5]:82/" )
+declare -A PIDOF=( [direct]=0 [privcast]=$PC_PID [haproxy]=$HA_PID [nginx]=$NG_PID )
+ORDER="direct privcast haproxy nginx"
+
+workload() {  # workload TITLE CONNS EXTRA...
+  local title=$1 conns=$2; shift 2
+  echo
+  echo "### $title"
+  echo
+  echo "| target | req/s | ratio to HAProxy | p50 µs | p99 µs | proxy CPU µs/req |"
+  echo "|---|---:|---:|---:|---:|---:|"
+  declare -A R
+  for name in $ORDER; do
+    local rs=() p50=() p99=() cpu=()
+    for i in $(seq $REP); do
+      read -r _ a b c d < <(run_wrk "${TARGET[$name]}" "${PIDOF[$name]}" $conns "$@")
+      rs+=("$a"); p50+=("$b"); p99+=("$c"); cpu+=("$d")
+    done
+    R[$name]="$(printf '%s\n' "${rs[@]}" | median) $(printf '%s\n' "${p50[@]}" | median) $(printf '%s\n' "${p99[@]}" | median) $(printf '%s\n' "${cpu[@]}" | median)"
+  done
+  local ha_rps; ha_rps=$(echo ${R[haproxy]} | awk '{print $1}')
+  for name in $ORDER; do
+    read -r a b c d <<<"${R[$name]}"
+    echo "| $name | $a | $(awk -v x=$a -v y=$ha_rps 'BEGIN{printf "%.2f×", x/y}') | $b | $c | ${d:--} |"
+  done
+}
+
+echo "## Proxy benchmark run $(date -u +%Y-%m-%dT%H:%MZ) — ${DUR}s × $REP, medians; $(nproc) CPUs, $(uname -r)"
+workload "HTTP keep-alive, wrk -t1 -c50" 50
+workload "HTTP keep-alive, 1 connection (latency)" 1
+workload "New connection per request, c50 (Connection: close)" 50 -H "Connection: close"
+workload "One fresh connection at a time (Connection: close, c1)" 1 -H "Connection: close"
+
+echo
+echo "### Raw TCP, iperf3 1 stream, ${DUR}s"
+echo
+echo "| target | Gbit/s | proxy CPU % of a core | Gbit/s per proxy core |"
+echo "|---|---:|---:|---:|"
+iperf_run() {  # host port pid
+  local t0=0; [ "$3" != 0 ] && t0=$(cpu_ticks $3)
+  local out; out=$(ip netns exec $NC taskset -c 0 iperf3 -c "$1" -p "$2" -t $DUR -J 2>/dev/null)
+  local t1=0; [ "$3" != 0 ] && t1=$(cpu_ticks $3)
+  local gbps; gbps=$(echo "$out" | python3 -c 'import json,sys; print("%.1f" % (json.load(sys.stdin)["end"]["sum_received"]["bits_per_second"]/1e9))')
+  local cpu="-"; [ "$3" != 0 ] && cpu=$(awk -v d=$((t1-t0)) -v hz=$HZ -v s=$DUR 'BEGIN{printf "%.0f", d*100/hz/s}')
+  echo "$gbps $cpu"
+}
+for spec in "direct 10.77.2.2 5201 0" "privcast fdaa:0:1:0:1::5 5201 $PC_PID" "haproxy fdaa:0:1:0:1::5 5202 $HA_PID"; do
+  read -r name host port pid <<<"$spec"
+  g=(); c=()
+  for i in $(seq $REP); do read -r a b < <(iperf_run $host $port $pid); g+=("$a"); c+=("$b"); done
+  gm=$(printf '%s\n' "${g[@]}" | median); cm=$(printf '%s\n' "${c[@]}" | median)
+  per="-"; [ "$cm" != "-" ] && per=$(awk -v g=$gm -v c=$cm 'BEGIN{ if (c>0) printf "%.1f", g*100/c; else print "-"}')
+  echo "| $name | $gm | $cm | $per |"
+done
+echo
+echo "privcast RSS after the run: $(awk '/VmRSS/{print $2" "$3}' /proc/$PC_PID/status)"
