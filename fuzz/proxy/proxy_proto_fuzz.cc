@@ -26,7 +26,29 @@ bool SameAddr(const sockaddr_storage& a, const sockaddr_storage& b) {
   return x.sin6_port == y.sin6_port && std::memcmp(&x.sin6_addr, &y.sin6_addr, 16) == 0;
 }
 
-void RoundTrip(const sockaddr_storage& c, const sockaddr_storage& d, int family) {
+bool Mapped(const sockaddr_storage& s) {
+  return s.ss_family == AF_INET6 && IN6_IS_ADDR_V4MAPPED(&reinterpret_cast<const sockaddr_in6&>(s).sin6_addr);
+}
+sockaddr_storage Unmap(const sockaddr_storage& s) {
+  if (!Mapped(s)) return s;
+  const auto& in6 = reinterpret_cast<const sockaddr_in6&>(s);
+  sockaddr_storage out{};
+  auto& in4 = reinterpret_cast<sockaddr_in&>(out);
+  in4.sin_family = AF_INET;
+  in4.sin_port = in6.sin6_port;
+  std::memcpy(&in4.sin_addr, &in6.sin6_addr.s6_addr[12], 4);
+  return out;
+}
+
+// The writer reports an all-IPv4 connection (both sides IPv4 or v4-mapped) as IPv4.
+void RoundTrip(const sockaddr_storage& c_in, const sockaddr_storage& d_in, int family) {
+  sockaddr_storage c = c_in, d = d_in;
+  bool v4c = c.ss_family == AF_INET || Mapped(c), v4d = d.ss_family == AF_INET || Mapped(d);
+  if (v4c && v4d) {
+    c = Unmap(c);
+    d = Unmap(d);
+    family = AF_INET;
+  }
   char buf[kProxyV1MaxLen];
   for (int v = 1; v <= 2; ++v) {
     size_t n = v == 1 ? WriteProxyV1(c, d, buf) : WriteProxyV2(c, d, buf);

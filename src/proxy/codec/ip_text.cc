@@ -38,7 +38,7 @@ size_t FormatIp4(const uint8_t* a, char* out) {
   return static_cast<size_t>(q - out);
 }
 
-size_t FormatIp6(const uint8_t* a, char* out) {
+size_t FormatIp6(const uint8_t* a, char* out, bool dotted_v4) {
   unsigned w[8];
   for (int i = 0; i < 8; ++i) w[i] = static_cast<unsigned>(a[2 * i]) << 8 | a[2 * i + 1];
   // Longest run of zero groups (first on a tie); runs of one group are not compressed.
@@ -65,7 +65,7 @@ size_t FormatIp6(const uint8_t* a, char* out) {
     }
     if (i != 0) *q++ = ':';
     // Embedded IPv4: v4-compatible (::a.b.c.d) and v4-mapped (::ffff:a.b.c.d), as glibc.
-    if (i == 6 && best == 0 && (best_len == 6 || (best_len == 5 && w[5] == 0xffff))) {
+    if (dotted_v4 && i == 6 && best == 0 && (best_len == 6 || (best_len == 5 && w[5] == 0xffff))) {
       q += FormatIp4(a + 12, q);
       return static_cast<size_t>(q - out);
     }

@@ -53,6 +53,12 @@ bool Normalize(const sockaddr_storage& c, const sockaddr_storage& d, AddrPair* p
   };
   to6(c, &p->src6);
   to6(d, &p->dst6);
+  if (IN6_IS_ADDR_V4MAPPED(&p->src6) && IN6_IS_ADDR_V4MAPPED(&p->dst6)) {
+    // An IPv4 connection seen through a dual-stack socket: tell the app it was IPv4.
+    p->family = AF_INET;
+    std::memcpy(&p->src4, &p->src6.s6_addr[12], 4);
+    std::memcpy(&p->dst4, &p->dst6.s6_addr[12], 4);
+  }
   return true;
 }
 
@@ -234,9 +240,11 @@ size_t WriteProxyV1(const sockaddr_storage& client, const sockaddr_storage& dest
       buf[n++] = ' ';
       n += FormatIp4(reinterpret_cast<const uint8_t*>(&ap.dst4), buf + n);
     } else {
-      n += FormatIp6(ap.src6.s6_addr, buf + n);
+      // Pure hex groups (no dotted tail for a v4-mapped side): the v1 grammar allows only
+      // "4 hexadecimal digits ... delimited by colons" with one "::".
+      n += FormatIp6(ap.src6.s6_addr, buf + n, /*dotted_v4=*/false);
       buf[n++] = ' ';
-      n += FormatIp6(ap.dst6.s6_addr, buf + n);
+      n += FormatIp6(ap.dst6.s6_addr, buf + n, /*dotted_v4=*/false);
     }
     buf[n++] = ' ';
     n += PutPort(buf + n, ap.sport);

@@ -56,8 +56,14 @@ TEST(ProxyV1, ExactFormat) {
             "PROXY TCP4 192.168.0.1 192.168.0.11 56324 443\r\n");
   EXPECT_EQ(W1(V6("fdaa:0:1:a7b:5::2", 40000), V6("fdaa:0:1:0:1::3", 80)),
             "PROXY TCP6 fdaa:0:1:a7b:5::2 fdaa:0:1:0:1::3 40000 80\r\n");
-  // Mixed families: IPv4 side is v4-mapped.
-  EXPECT_EQ(W1(V4("10.0.0.1", 1), V6("::1", 2)), "PROXY TCP6 ::ffff:10.0.0.1 ::1 1 2\r\n");
+  // Mixed families: the IPv4 side is v4-mapped, written in hex groups (v1 grammar).
+  EXPECT_EQ(W1(V4("10.0.0.1", 1), V6("::1", 2)), "PROXY TCP6 ::ffff:a00:1 ::1 1 2\r\n");
+  // Both v4-mapped (IPv4 client on a dual-stack socket): written as TCP4.
+  EXPECT_EQ(W1(V6("::ffff:10.0.0.1", 1), V6("::ffff:10.0.0.2", 2)), "PROXY TCP4 10.0.0.1 10.0.0.2 1 2\r\n");
+  EXPECT_EQ(W1(V4("10.0.0.1", 1), V6("::ffff:10.0.0.2", 2)), "PROXY TCP4 10.0.0.1 10.0.0.2 1 2\r\n");
+  std::string mapped2 = W2(V6("::ffff:10.0.0.1", 1), V6("::ffff:10.0.0.2", 2));
+  ASSERT_EQ(mapped2.size(), 28u);
+  EXPECT_EQ(static_cast<unsigned char>(mapped2[13]), 0x11);
   sockaddr_storage unix_addr{};
   unix_addr.ss_family = AF_UNIX;
   EXPECT_EQ(W1(unix_addr, V4("1.2.3.4", 5)), "PROXY UNKNOWN\r\n");
