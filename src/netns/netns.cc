@@ -95,6 +95,24 @@ Status Create(const std::string& dir, const std::string& name,
   return Status::Ok();
 }
 
+Status Adopt(const std::string& dir, const std::string& name, int pid) {
+  if (name.empty() || name.find('/') != std::string::npos || name == "." || name == "..")
+    return InvalidArgument("bad netns name '" + name + "'");
+  PC_RETURN_IF_ERROR(PrepareDir(dir));
+  std::string path = dir + "/" + name;
+  if (Exists(path)) return Status::Ok();
+  int fd = ::open(path.c_str(), O_RDONLY | O_CREAT | O_CLOEXEC, 0);
+  if (fd < 0) return ErrnoStatus("create " + path, errno);
+  ::close(fd);
+  std::string src = "/proc/" + std::to_string(pid) + "/ns/net";
+  if (::mount(src.c_str(), path.c_str(), "none", MS_BIND, nullptr) != 0) {
+    int e = errno;
+    ::unlink(path.c_str());
+    return ErrnoStatus("bind-mount " + src + " on " + path, e);
+  }
+  return Status::Ok();
+}
+
 Status Delete(const std::string& path) {
   if (::umount2(path.c_str(), MNT_DETACH) != 0 && errno != EINVAL && errno != ENOENT)
     return ErrnoStatus("umount " + path, errno);

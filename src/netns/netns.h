@@ -38,6 +38,10 @@ Status ReleaseDir(const std::string& dir);
 // returns; its failure deletes the namespace again. AlreadyExists if the file exists.
 Status Create(const std::string& dir, const std::string& name,
               const std::function<Status()>& init = nullptr);
+// Re-creates <dir>/<name> from the netns of a running process (/proc/<pid>/ns/net): how a
+// restarted daemon (whose old mount namespace, and so its bind mounts, died with it) gets
+// its running machines' namespaces back. Ok if <dir>/<name> already is a netns.
+Status Adopt(const std::string& dir, const std::string& name, int pid);
 // Unmounts and unlinks <path>. Ok when it does not exist (idempotent). The namespace itself
 // goes away when the last process/fd/socket holding it is gone.
 Status Delete(const std::string& path);

@@ -1,5 +1,8 @@
 // Named namespaces, helper-thread semantics, rtnetlink error texts, sysctls per netns.
+#include <sched.h>
+#include <signal.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <gtest/gtest.h>
@@ -49,6 +52,37 @@ TEST(NetnsTest, CreateOpenDeleteNeverTouchesCallerThread) {
   EXPECT_TRUE(Delete(host.ns_dir() + "/a").ok());  // idempotent
   EXPECT_EQ(Open(host.ns_dir() + "/a").status().code(), Code::kNotFound);
   EXPECT_EQ(host.MountsUnder(), std::vector<std::string>{host.host_path()});
+}
+
+TEST(NetnsTest, AdoptRebindsARunningProcessNetns) {
+  TestHost host;
+  ASSERT_TRUE(host.ok());
+  // A process (sleep, started by us, killed by pid) inside the test host netns.
+  pid_t pid = fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    if (setns(host.nsfd(), CLONE_NEWNET) != 0) _exit(1);
+    execlp("sleep", "sleep", "30", nullptr);
+    _exit(1);
+  }
+  // Wait (bounded) until the child is in the netns.
+  auto want = InodeOf(host.nsfd());
+  bool in = false;
+  for (int i = 0; i < 2000 && !in; ++i) {
+    struct stat st;
+    in = stat(("/proc/" + std::to_string(pid) + "/ns/net").c_str(), &st) == 0 && st.st_ino == want;
+    if (!in) usleep(1000);
+  }
+  EXPECT_TRUE(in);
+  Status st = Adopt(host.ns_dir(), "adopted", pid);
+  EXPECT_TRUE(st.ok()) << st.ToString();
+  auto fd = Open(host.ns_dir() + "/adopted");
+  ASSERT_TRUE(fd.ok());
+  EXPECT_EQ(InodeOf(fd->get()), want);
+  EXPECT_TRUE(Adopt(host.ns_dir(), "adopted", pid).ok());  // idempotent
+  kill(pid, SIGKILL);
+  waitpid(pid, nullptr, 0);
+  EXPECT_TRUE(Delete(host.ns_dir() + "/adopted").ok());
 }
 
 TEST(NetnsTest, InitFailureRemovesTheNamespace) {
