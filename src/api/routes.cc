@@ -451,12 +451,18 @@ class Handler {
 
   void Wait(const std::string& app, const std::string& id) {
     if (!App(app)) return;
-    auto m = MachineOf(app, id);
-    if (!m) return;
     std::string state = "started";
     if (auto* s = req_.Query("state")) state = *s;
     auto target = store::ParseMachineState(state);
     if (!target) return Fail(ex_, 400, "query 'state': unknown machine state '" + state + "'");
+    if (*target == MachineState::kDestroyed) {
+      // A destroyed machine's record may already be gone: that is the state reached.
+      auto g = reg_->GetMachine(id);
+      if (!g.ok() && g.status().code() == Code::kNotFound)
+        return Reply(ex_, 200, {{"id", id}, {"app", app}, {"state", "destroyed"}});
+    }
+    auto m = MachineOf(app, id);
+    if (!m) return;
     int64_t secs = 60;
     if (auto* t = req_.Query("timeout")) {
       try {
