@@ -1,5 +1,6 @@
 #include "supervisor/cgroup.h"
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
@@ -351,6 +352,14 @@ Result<CgroupManager> CgroupManager::Open(const CgroupOptions& o) {
     m.root_dirs_.push_back(root);
     m.controllers_.push_back(c);
   }
+  std::string pin = m.root_dirs_.back() + "/" + kFreezerPin;
+  if (Status st = Mkdir(pin); st.ok()) {
+    if (Status fz = WriteFile(pin + "/freezer.state", "FROZEN"); !fz.ok()) {
+      log::Warn(kComp, "freezer pin not frozen; suspend/resume will be slow", {{"error", fz.ToString()}});
+    }
+  } else {
+    log::Warn(kComp, "freezer pin not created; suspend/resume will be slow", {{"error", st.ToString()}});
+  }
   return m;
 }
 
@@ -361,6 +370,25 @@ MachineCgroup CgroupManager::For(const std::string& machine_id) const {
 }
 
 Status CgroupManager::RemoveRootIfEmpty() const {
+  // Any machine cgroup left (in any hierarchy): keep everything, including the pin.
+  for (const auto& r : root_dirs_) {
+    DIR* d = ::opendir(r.c_str());
+    if (!d) continue;
+    bool busy = false;
+    while (dirent* e = ::readdir(d)) {
+      std::string n = e->d_name;
+      if (e->d_type == DT_DIR && n != "." && n != ".." && n != kFreezerPin) busy = true;
+    }
+    ::closedir(d);
+    if (busy) return Status::Ok();
+  }
+  if (version_ == CgroupVersion::kV1 && !root_dirs_.empty()) {
+    std::string pin = root_dirs_.back() + "/" + kFreezerPin;
+    if (Exists(pin)) {
+      (void)WriteFile(pin + "/freezer.state", "THAWED");
+      if (::rmdir(pin.c_str()) != 0 && errno != ENOENT) return ErrnoStatus("rmdir " + pin, errno);
+    }
+  }
   for (const auto& r : root_dirs_) {
     if (::rmdir(r.c_str()) != 0 && errno != ENOENT && errno != ENOTEMPTY && errno != EBUSY) {
       return ErrnoStatus("rmdir " + r, errno);

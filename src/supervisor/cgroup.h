@@ -88,8 +88,9 @@ class CgroupManager {
   CgroupVersion version() const { return version_; }
   // The machine's cgroup paths (nothing is created).
   MachineCgroup For(const std::string& machine_id) const;
-  // rmdir the <root_name> directories when empty (clean shutdown / tests). ENOTEMPTY/EBUSY
-  // are not errors: machines are still there.
+  // rmdir the <root_name> directories when no machine cgroup is left (clean shutdown /
+  // tests); then the v1 freezer pin is thawed and removed too. Machines still there: Ok,
+  // nothing is removed.
   Status RemoveRootIfEmpty() const;
   const std::vector<std::string>& root_dirs() const { return root_dirs_; }
 
@@ -98,6 +99,12 @@ class CgroupManager {
   std::vector<std::string> root_dirs_;  // v1: per controller, freezer last; v2: one
   std::vector<std::string> controllers_;  // v1: controller of root_dirs_[i]
 };
+
+// v1 only: an empty cgroup <freezer root>/.freezer-pin kept FROZEN while the manager's root
+// exists. The v1 freezer flips a kernel static key (text patching on every CPU) whenever the
+// number of frozen cgroups goes 0 <-> 1, which made each suspend and resume cost 10-20 ms;
+// with one permanently frozen (empty) cgroup they cost tens of µs (docs/supervisor.md).
+inline constexpr const char* kFreezerPin = ".freezer-pin";
 
 // v1 controllers privcast uses, in the order of MachineCgroup::dirs(): freezer is last.
 inline constexpr const char* kV1Controllers[] = {"memory", "cpu", "pids", "freezer"};
