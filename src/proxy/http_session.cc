@@ -60,34 +60,56 @@ HttpSession::~HttpSession() {
 }
 
 void HttpSession::Start() {
-  cend_.s = uend_.s = this;
-  uend_.upstream = true;
+  cend_.s = this;
   req_parser_ = codec::RequestParser(codec::ParseLimits{w->opts().max_head_bytes, codec::kMaxHeaders});
   int one = 1;
   ::setsockopt(cfd.get(), IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-  cmask_ = EPOLLIN;
-  w->loop().Add(cfd.get(), cmask_, &cend_);
+  w->loop().Add(cfd.get(), EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET, &cend_);
   SetDeadline(w->loop().Now() + w->opts().header_timeout);
 }
 
 // ---------------------------------------------------------------------------------------------
-// Interest
+// Readiness
 
-void HttpSession::SetInterest(bool ci, bool co, bool ui, bool uo) {
-  uint32_t cm = (ci ? uint32_t{EPOLLIN} : 0u) | (co ? uint32_t{EPOLLOUT} : 0u);
-  if (cm != cmask_) {
-    w->loop().Modify(cfd.get(), cm, &cend_);
-    cmask_ = cm;
+bool HttpSession::WantClientRead() const {
+  bool up_pending = uout_.size() > uout_written_ || req_ready_ > 0;
+  switch (phase_) {
+    case Phase::kHead:
+    case Phase::kClosing:
+      return true;
+    case Phase::kExchange:
+      return !req_done_ && !up_pending && !cin_eof_;
+    case Phase::kTunnel:
+      return !cin_eof_ && !up_pending;
+    default:
+      return false;
   }
-  if (!ufd_) return;
-  uint32_t um = (ui ? uint32_t{EPOLLIN} : 0u) | (uo ? uint32_t{EPOLLOUT} : 0u);
-  if (!ureg_) {
-    w->loop().Add(ufd_.get(), um, &uend_);
-    ureg_ = true;
-    umask_ = um;
-  } else if (um != umask_) {
-    w->loop().Modify(ufd_.get(), um, &uend_);
-    umask_ = um;
+}
+
+bool HttpSession::WantUpstreamRead() const {
+  if (!up_) return false;
+  bool c_pending = !cout_.empty() || resp_ready_ > 0;
+  switch (phase_) {
+    case Phase::kExchange:
+      return !resp_done_ && !c_pending && !uin_eof_;
+    case Phase::kTunnel:
+      return !uin_eof_ && !c_pending;
+    default:
+      return false;
+  }
+}
+
+void HttpSession::Drive() {
+  for (int i = 0; i < 64 && !dead; ++i) {
+    if (c_readable_ && WantClientRead()) {
+      ReadClient();
+      continue;
+    }
+    if (up_ && up_->readable && WantUpstreamRead()) {
+      ReadUpstream();
+      continue;
+    }
+    break;
   }
 }
 
@@ -96,37 +118,39 @@ void HttpSession::SetInterest(bool ci, bool co, bool ui, bool uo) {
 
 void HttpSession::OnClient(uint32_t ev) {
   if (dead) return;
-  if (ev & EPOLLOUT) {
+  if (ev & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) c_readable_ = true;
+  if (ev & (EPOLLOUT | EPOLLERR)) {
     if (!FlushClient()) return;
-    if (phase_ == Phase::kTunnel) return PumpTunnel();
-    if (phase_ == Phase::kExchange) MaybeFinishExchange();
+    if (phase_ == Phase::kTunnel) TunnelCheck();
+    else if (phase_ == Phase::kExchange) MaybeFinishExchange();
     else if (phase_ == Phase::kClosing && cout_.empty() && !c_shut_) {
       ::shutdown(cfd.get(), SHUT_WR);
       c_shut_ = true;
-      SetInterest(true, false, false, false);
-    } else if (phase_ == Phase::kHead) {
-      SetInterest(true, !cout_.empty(), false, false);
     }
-    if (dead) return;
   }
-  if (ev & (EPOLLIN | EPOLLHUP | EPOLLERR)) ReadClient();
+  Drive();
 }
 
 void HttpSession::ReadClient() {
-  if (phase_ == Phase::kTunnel) return PumpTunnel();
-  if (phase_ == Phase::kRouting || phase_ == Phase::kConnecting) return;  // not reading now
   char* p = cin_.Reserve(w->pool(), 2048);
-  ssize_t n = ::recv(cfd.get(), p, cin_.tail_room(), 0);
+  size_t room = cin_.tail_room();
+  ssize_t n = ::recv(cfd.get(), p, room, 0);
   if (n < 0) {
-    if (errno == EAGAIN || errno == EINTR) return;
+    if (errno == EAGAIN || errno == EINTR) {
+      c_readable_ = false;
+      cin_.ReleaseIfEmpty(w->pool());
+      return;
+    }
     return Close(true);
   }
+  if (static_cast<size_t>(n) < room) c_readable_ = false;  // drained (nginx's rule)
   if (n == 0) {
     cin_eof_ = true;
+    c_readable_ = false;
     cin_.ReleaseIfEmpty(w->pool());
     if (phase_ == Phase::kHead || phase_ == Phase::kClosing) return Close(false);
+    if (phase_ == Phase::kTunnel) return TunnelCheck();
     if (!req_done_) return Close(true);  // request truncated: abort both sides
-    SetInterest(false, !cout_.empty() || resp_ready_ > 0, !resp_done_, false);
     return;
   }
   cin_.Commit(static_cast<size_t>(n));
@@ -138,6 +162,10 @@ void HttpSession::ReadClient() {
       if (dead) return;
       if (!FlushUpstream()) return;
       return MaybeFinishExchange();
+    case Phase::kTunnel:
+      req_ready_ = cin_.size();
+      if (!FlushUpstream()) return;
+      return TunnelCheck();
     case Phase::kClosing:
       cin_.Consume(cin_.size());  // lingering close: discard
       cin_.ReleaseIfEmpty(w->pool());
@@ -150,7 +178,6 @@ void HttpSession::ReadClient() {
 void HttpSession::ProcessHead() {
   if (cin_.empty()) {
     cin_.ReleaseIfEmpty(w->pool());
-    SetInterest(!cin_eof_, !cout_.empty(), false, false);
     if (cin_eof_ && cout_.empty()) return Close(false);
     if (draining_ || w->draining()) {
       if (cout_.empty()) return Close(false);
@@ -163,7 +190,7 @@ void HttpSession::ProcessHead() {
   if (r.incomplete()) {
     SetDeadline(w->loop().Now() + w->opts().header_timeout);
     if (cin_eof_) return Close(false);
-    return SetInterest(true, !cout_.empty(), false, false);
+    return;
   }
   if (r.error()) {
     if (r.error_status == 431) w->http_431.fetch_add(1, std::memory_order_relaxed);
@@ -227,7 +254,7 @@ void HttpSession::ProcessHead() {
         ::shutdown(cfd.get(), SHUT_WR);
         c_shut_ = true;
       }
-      return SetInterest(true, !cout_.empty(), false, false);
+      return;
     }
     if (!FlushClient()) return;
     SetDeadline(w->loop().Now() + w->opts().idle_timeout);
@@ -235,7 +262,6 @@ void HttpSession::ProcessHead() {
   }
 
   phase_ = Phase::kRouting;
-  SetInterest(false, false, false, false);
   if (!WantsReqLease() && conn_lease_.valid()) return Dispatch();
   w->Route(this);
 }
@@ -248,6 +274,7 @@ void HttpSession::OnRouted(Lease lease) {
   if (WantsReqLease()) up_lease_ = std::move(lease);
   else conn_lease_ = std::move(lease);
   Dispatch();
+  Drive();  // may run outside this session's own events (wake, queue)
 }
 
 void HttpSession::OnRouteFailed(int) {
@@ -260,15 +287,13 @@ void HttpSession::OnRouteFailed(int) {
 void HttpSession::Dispatch() {
   Lease& L = WantsReqLease() ? up_lease_ : conn_lease_;
   ++attempts_;
-  if (ufd_) {  // connections concurrency: the connection's own app connection
+  if (up_) {  // connections concurrency: the connection's own app connection
     reused_ = true;
     return SendRequest();
   }
   if (WantsReqLease()) {
-    int fd = w->TakePooled(L.st.get());
-    if (fd >= 0) {
-      ufd_.reset(fd);
-      ureg_ = false;
+    if (UpConn* c = w->TakePooled(L.st.get(), this)) {
+      up_ = c;
       reused_ = true;
       return SendRequest();
     }
@@ -277,10 +302,8 @@ void HttpSession::Dispatch() {
   int err = 0;
   int fd = ConnectV4(L.link_v4, L.port, &err);
   if (fd < 0) return UpstreamFailed(true);
-  ufd_.reset(fd);
-  ureg_ = false;
+  up_ = w->NewUpConn(L.st, fd, this);
   phase_ = Phase::kConnecting;
-  SetInterest(false, false, false, true);
   SetDeadline(w->loop().Now() + w->opts().connect_timeout);
 }
 
@@ -351,12 +374,13 @@ void HttpSession::FrameRequestBody() {
 bool HttpSession::FlushUpstream() {
   size_t n1 = uout_.size() - uout_written_;
   size_t n2 = req_ready_;
-  if (n1 + n2 == 0 || !ufd_) return true;
-  ssize_t n = Send2(ufd_.get(), uout_.data() + uout_written_, n1, cin_.data(), n2);
+  if (n1 + n2 == 0 || !up_) return true;
+  ssize_t n = Send2(up_->fd, uout_.data() + uout_written_, n1, cin_.data(), n2);
   if (n < 0) {
-    if (errno == EAGAIN || errno == EINTR) {
-      SetInterest(false, cmask_ & EPOLLOUT, !resp_done_, true);
-      return true;
+    if (errno == EAGAIN || errno == EINTR) return true;  // the EPOLLOUT edge resumes
+    if (phase_ == Phase::kTunnel) {
+      Close(true);
+      return false;
     }
     UpstreamFailed(false);
     return false;
@@ -381,27 +405,47 @@ bool HttpSession::FlushUpstream() {
 void HttpSession::OnUpstream(uint32_t ev) {
   if (dead) return;
   if (phase_ == Phase::kConnecting) {
+    if (!(ev & (EPOLLOUT | EPOLLERR | EPOLLHUP))) return;
     int err = 0;
     socklen_t len = sizeof err;
-    ::getsockopt(ufd_.get(), SOL_SOCKET, SO_ERROR, &err, &len);
+    ::getsockopt(up_->fd, SOL_SOCKET, SO_ERROR, &err, &len);
     if (err != 0 || (ev & (EPOLLERR | EPOLLHUP))) return UpstreamFailed(true);
-    return SendRequest();
+    up_->readable = false;
+    SendRequest();
+    return Drive();
   }
-  if (phase_ == Phase::kTunnel) return PumpTunnel();
-  if (phase_ != Phase::kExchange) return;
-  if (ev & EPOLLOUT) {
+  if (ev & (EPOLLOUT | EPOLLERR)) {
     if (!FlushUpstream()) return;
     if (dead) return;
+    if (phase_ == Phase::kTunnel) TunnelCheck();
+    else if (phase_ == Phase::kExchange) MaybeFinishExchange();
   }
-  if (ev & (EPOLLIN | EPOLLHUP | EPOLLERR)) ReadUpstream();
-  else MaybeFinishExchange();
+  Drive();
 }
 
 void HttpSession::ReadUpstream() {
   char* p = uin_.Reserve(w->pool(), 2048);
-  ssize_t n = ::recv(ufd_.get(), p, uin_.tail_room(), 0);
+  size_t room = uin_.tail_room();
+  ssize_t n = ::recv(up_->fd, p, room, 0);
+  if (n < 0 && (errno == EAGAIN || errno == EINTR)) {
+    up_->readable = false;
+    uin_.ReleaseIfEmpty(w->pool());
+    return;
+  }
+  if (n >= 0 && static_cast<size_t>(n) < room) up_->readable = false;
+  if (phase_ == Phase::kTunnel) {
+    if (n < 0) return Close(true);
+    if (n == 0) {
+      uin_eof_ = true;
+      up_->readable = false;
+      return TunnelCheck();
+    }
+    uin_.Commit(static_cast<size_t>(n));
+    resp_ready_ = uin_.size();
+    if (!FlushClient()) return;
+    return TunnelCheck();
+  }
   if (n <= 0) {
-    if (n < 0 && (errno == EAGAIN || errno == EINTR)) return;
     uin_eof_ = true;
     if (!resp_started_) return UpstreamFailed(false);
     if (resp_head_done_ && resp_framing_ == codec::Framing::kCloseDelimited && n == 0) {
@@ -522,14 +566,7 @@ bool HttpSession::FlushClient() {
   if (n1 + n2 == 0) return true;
   ssize_t n = Send2(cfd.get(), cout_.data(), n1, uin_.data(), n2);
   if (n < 0) {
-    if (errno == EAGAIN || errno == EINTR) {
-      uint32_t want = cmask_ | EPOLLOUT;
-      if (want != cmask_) {
-        w->loop().Modify(cfd.get(), want, &cend_);
-        cmask_ = want;
-      }
-      return true;
-    }
+    if (errno == EAGAIN || errno == EINTR) return true;  // the EPOLLOUT edge resumes
     Close(true);
     return false;
   }
@@ -549,12 +586,8 @@ void HttpSession::MaybeFinishExchange() {
   if (dead || phase_ != Phase::kExchange) return;
   bool up_pending = uout_.size() > uout_written_ || req_ready_ > 0;
   bool c_pending = !cout_.empty() || resp_ready_ > 0;
-  if (!resp_done_ || c_pending) {
-    // Backpressure: read the client only while nothing waits to go up, the app only while
-    // nothing waits to go down.
-    SetInterest(!req_done_ && !up_pending && !cin_eof_, c_pending, !resp_done_ && !c_pending && !uin_eof_, up_pending);
-    return;
-  }
+  // Backpressure lives in WantClientRead / WantUpstreamRead (Drive).
+  if (!resp_done_ || c_pending) return;
   // The response is complete and delivered.
   bool up_reusable = resp_ka_ && req_done_ && !up_pending && !uin_eof_ && uin_.empty() &&
                      resp_framing_ != codec::Framing::kCloseDelimited;
@@ -563,9 +596,6 @@ void HttpSession::MaybeFinishExchange() {
     w->Release(up_lease_, rs->snap->apps[app_index].name);
   } else if (!up_reusable) {
     DropUpstream(false);
-  } else if (ureg_ && umask_ != 0) {
-    w->loop().Modify(ufd_.get(), 0, &uend_);
-    umask_ = 0;
   }
   uout_.Consume(uout_.size());
   uout_written_ = 0;
@@ -579,13 +609,11 @@ void HttpSession::MaybeFinishExchange() {
 }
 
 void HttpSession::DropUpstream(bool reuse) {
-  if (!ufd_) return;
-  if (ureg_) w->loop().Del(ufd_.get());
-  ureg_ = false;
-  umask_ = 0;
-  Lease& L = WantsReqLease() ? up_lease_ : conn_lease_;
-  if (reuse && L.st) w->PutPooled(L.st, ufd_.release());
-  else ufd_.reset();
+  if (!up_) return;
+  UpConn* c = up_;
+  up_ = nullptr;
+  if (reuse && WantsReqLease()) w->PutPooled(c);
+  else w->DropUpConn(c);
   uin_.Consume(uin_.size());
   uin_.ReleaseIfEmpty(w->pool());
   uin_eof_ = false;
@@ -611,7 +639,6 @@ void HttpSession::UpstreamFailed(bool connect_error) {
     tried.push_back(L.st.get());
     w->Release(L, rs->snap->apps[app_index].name);
     phase_ = Phase::kRouting;
-    SetInterest(false, false, false, false);
     return w->Route(this);
   }
   w->http_502.fetch_add(1, std::memory_order_relaxed);
@@ -627,67 +654,24 @@ void HttpSession::StartTunnel() {
   ClearDeadline();
   req_ready_ = cin_.size();  // bytes the client sent after the upgrade request
   resp_ready_ = uin_.size();
-  PumpTunnel();
+  if (!FlushClient()) return;
+  if (!FlushUpstream()) return;
+  TunnelCheck();
 }
 
-void HttpSession::PumpTunnel() {
-  for (int round = 0; round < 8 && !dead; ++round) {
-    bool progress = false;
-    // Up: cin_ → app.
-    size_t before = uout_.size() + req_ready_;
-    if (!FlushUpstream()) return;
-    if (uout_.size() + req_ready_ < before) progress = true;
-    if (uout_.size() == 0 && req_ready_ == 0) {
-      if (!cin_eof_) {
-        char* p = cin_.Reserve(w->pool(), 2048);
-        ssize_t n = ::recv(cfd.get(), p, cin_.tail_room(), 0);
-        if (n > 0) {
-          cin_.Commit(static_cast<size_t>(n));
-          req_ready_ = cin_.size();
-          progress = true;
-        } else if (n == 0) {
-          cin_eof_ = true;
-        } else if (errno != EAGAIN && errno != EINTR) {
-          return Close(true);
-        }
-      }
-      if (cin_eof_ && !u_shut_) {
-        ::shutdown(ufd_.get(), SHUT_WR);
-        u_shut_ = true;
-      }
-    }
-    // Down: uin_ → client.
-    before = cout_.size() + resp_ready_;
-    if (!FlushClient()) return;
-    if (cout_.size() + resp_ready_ < before) progress = true;
-    if (cout_.empty() && resp_ready_ == 0) {
-      if (!uin_eof_) {
-        char* p = uin_.Reserve(w->pool(), 2048);
-        ssize_t n = ::recv(ufd_.get(), p, uin_.tail_room(), 0);
-        if (n > 0) {
-          uin_.Commit(static_cast<size_t>(n));
-          resp_ready_ = uin_.size();
-          progress = true;
-        } else if (n == 0) {
-          uin_eof_ = true;
-        } else if (errno != EAGAIN && errno != EINTR) {
-          return Close(true);
-        }
-      }
-      if (uin_eof_ && !c_shut_) {
-        ::shutdown(cfd.get(), SHUT_WR);
-        c_shut_ = true;
-      }
-    }
-    if (!progress) break;
-  }
+void HttpSession::TunnelCheck() {
   if (dead) return;
+  if (cin_eof_ && !u_shut_ && uout_.empty() && req_ready_ == 0 && up_) {
+    ::shutdown(up_->fd, SHUT_WR);
+    u_shut_ = true;
+  }
+  if (uin_eof_ && !c_shut_ && cout_.empty() && resp_ready_ == 0) {
+    ::shutdown(cfd.get(), SHUT_WR);
+    c_shut_ = true;
+  }
   if (u_shut_ && c_shut_) return Close(false);
   cin_.ReleaseIfEmpty(w->pool());
   uin_.ReleaseIfEmpty(w->pool());
-  bool up_pending = uout_.size() > 0 || req_ready_ > 0;
-  bool c_pending = !cout_.empty() || resp_ready_ > 0;
-  SetInterest(!cin_eof_ && !up_pending, c_pending, !uin_eof_ && !c_pending, up_pending);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -715,7 +699,6 @@ void HttpSession::SendError(int status, const char* extra) {
     ::shutdown(cfd.get(), SHUT_WR);
     c_shut_ = true;
   }
-  SetInterest(true, !cout_.empty(), false, false);
 }
 
 void HttpSession::OnDrain() {
@@ -751,10 +734,13 @@ void HttpSession::Close(bool reset) {
   w->loop().Del(cfd.get());
   if (reset) ResetClose(cfd.release());
   else cfd.reset();
-  if (ufd_) {
-    if (ureg_) w->loop().Del(ufd_.get());
-    if (reset) ResetClose(ufd_.release());
-    else ufd_.reset();
+  if (up_) {
+    if (reset) {
+      linger lg{1, 0};
+      ::setsockopt(up_->fd, SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
+    }
+    w->DropUpConn(up_);
+    up_ = nullptr;
   }
   const std::string& app = rs->snap->apps[app_index].name;
   if (up_lease_.valid()) w->Release(up_lease_, app);

@@ -16,6 +16,10 @@
 // Errors of the client: malformed → 400, head too large → 431, stalled mid-head → 408; each
 // closes after the response (lingering close).
 //
+// I/O: both sockets are registered once, edge-triggered (EPOLLIN|EPOLLOUT|EPOLLRDHUP), so a
+// keep-alive request costs no epoll_ctl at all; a read shorter than the buffer (or EAGAIN)
+// clears the "readable" flag (nginx's rule), a write that hits EAGAIN waits for the EPOLLOUT edge.
+//
 // Memory: an idle keep-alive session holds no buffer (all four are returned to the worker
 // pool when empty); the object itself is a few hundred bytes.
 // Owned by its Worker; loop thread only.
@@ -38,15 +42,12 @@ class HttpSession final : public Session {
   void Abort() override { Close(true); }
   void OnDrain() override;
   void OnDeadline() override;
+  void OnUpstream(uint32_t ev);  // events of up_ (UpConn forwards them)
 
  private:
   struct End final : EventHandler {
     HttpSession* s;
-    bool upstream;
-    void OnEvents(uint32_t ev) override {
-      if (upstream) s->OnUpstream(ev);
-      else s->OnClient(ev);
-    }
+    void OnEvents(uint32_t ev) override { s->OnClient(ev); }
   };
   enum class Phase : uint8_t {
     kHead,        // reading a request head (idle keep-alive when cin_ is empty)
@@ -58,7 +59,11 @@ class HttpSession final : public Session {
   };
 
   void OnClient(uint32_t ev);
-  void OnUpstream(uint32_t ev);
+  // Edge-triggered: read while a side is known readable and the phase wants its bytes.
+  void Drive();
+  bool WantClientRead() const;
+  bool WantUpstreamRead() const;
+  void TunnelCheck();
   void ReadClient();
   void ProcessHead();
   void Dispatch();          // have a machine (lease): get an app connection
@@ -74,14 +79,13 @@ class HttpSession final : public Session {
   void DropUpstream(bool reuse);
   void SendError(int status, const char* extra_headers = "");
   void Close(bool reset);
-  void SetInterest(bool client_in, bool client_out, bool up_in, bool up_out);
   void StartTunnel();
-  void PumpTunnel();
   bool WantsReqLease() const { return svc->concurrency == ConcurrencyType::kRequests; }
 
-  End cend_{}, uend_{};
+  End cend_{};
   Phase phase_ = Phase::kHead;
-  UniqueFd ufd_;
+  UpConn* up_ = nullptr;   // the app connection in use (owner == this)
+  bool c_readable_ = false;  // client EPOLLIN edge not yet drained
   Lease up_lease_;    // per request (requests concurrency)
   Lease conn_lease_;  // per connection (connections concurrency)
   Buffer cin_, uin_, uout_, cout_;
@@ -96,9 +100,7 @@ class HttpSession final : public Session {
   codec::Method req_method_ = codec::Method::kGet;
   size_t req_head_len_ = 0;
   char req_id_[26];
-  uint32_t cmask_ = 0, umask_ = 0;
   int attempts_ = 0;
-  bool ureg_ = false;  // ufd_ registered in epoll
   bool req_ka_ = true, req_http10_ = false, req_upgrade_ = false, req_done_ = false;
   bool resp_started_ = false, resp_head_done_ = false, resp_done_ = false, resp_ka_ = true;
   bool client_ka_ = true, reused_ = false, draining_ = false;

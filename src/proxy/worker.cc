@@ -112,7 +112,10 @@ Worker::~Worker() {
   loop_.FlushDeferred();  // the loop is not running anymore: free what Abort deferred
   listeners_.clear();
   for (auto& [st, v] : upool_)
-    for (auto& pc : v) ::close(pc->fd);
+    for (UpConn* c : v) {
+      ::close(c->fd);
+      delete c;
+    }
   upool_.clear();
   for (auto& p : pipes_) {
     ::close(p.first);
@@ -232,11 +235,10 @@ void Worker::OnAccept(Listener* l) {
 }
 
 void Worker::Refuse(int fd, const AppView* app, uint32_t src_net, const sockaddr_in6& peer) {
-  ResetClose(fd);
   refused.fetch_add(1, std::memory_order_relaxed);
   if (!app) {
     refused_unknown.fetch_add(1, std::memory_order_relaxed);
-    return;
+    return ResetClose(fd);
   }
   AppState& as = *rs_->apps[app->index];
   bool log_it = false;
@@ -250,6 +252,7 @@ void Worker::Refuse(int fd, const AppView* app, uint32_t src_net, const sockaddr
     }
     log_it = as.refused_logged_in_window++ < 5;
   }
+  ResetClose(fd);  // after counting, so whoever saw the reset can see the counter
   if (log_it) {
     char net[16];
     std::snprintf(net, sizeof net, "%x", src_net);
@@ -319,9 +322,9 @@ void Worker::BeginDrain() {
     s = n;
   }
   for (auto& [st, v] : upool_)
-    for (auto& pc : v) {
-      loop_.Del(pc->fd);
-      ::close(pc->fd);
+    for (UpConn* c : v) {
+      c->owner = nullptr;
+      DropUpConn(c);
     }
   upool_.clear();
 }
@@ -561,45 +564,54 @@ void Worker::WakeDone(const std::string& id, uint64_t gen, Status st) {
 // ---------------------------------------------------------------------------------------------
 // Upstream pool and pipes
 
-void Worker::PooledConn::OnEvents(uint32_t) {
-  // An idle pooled connection became readable: the app closed it (or sent garbage). Drop it.
-  Worker* wk = w;
-  auto& v = wk->upool_[st.get()];
-  for (auto it = v.begin(); it != v.end(); ++it)
-    if (it->get() == this) {
-      wk->loop_.Del(fd);
-      ::close(fd);
-      std::unique_ptr<PooledConn> self = std::move(*it);
-      v.erase(it);
-      wk->loop_.Defer([p = self.release()] { delete p; });
-      return;
-    }
-}
-
-int Worker::TakePooled(MachineState* st) {
-  auto it = upool_.find(st);
-  if (it == upool_.end() || it->second.empty()) return -1;
-  std::unique_ptr<PooledConn> pc = std::move(it->second.back());
-  it->second.pop_back();
-  loop_.Del(pc->fd);
-  int fd = pc->fd;
-  loop_.Defer([p = pc.release()] { delete p; });
-  return fd;
-}
-
-void Worker::PutPooled(const std::shared_ptr<MachineState>& st, int fd) {
-  auto& v = upool_[st.get()];
-  if (draining_ || v.size() >= opts().upstream_pool_per_machine) {
-    ::close(fd);
-    return;
+void UpConn::OnEvents(uint32_t ev) {
+  if (closed) return;
+  if (ev & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) readable = true;
+  if (owner) return owner->OnUpstream(ev);
+  // Idle in the pool: any input (EOF, reset, stray bytes) makes it unusable.
+  if (!readable) return;
+  auto it = w->upool_.find(st.get());
+  if (it != w->upool_.end()) {
+    auto& v = it->second;
+    v.erase(std::remove(v.begin(), v.end(), this), v.end());
   }
-  auto pc = std::make_unique<PooledConn>();
-  pc->w = this;
-  pc->st = st;
-  pc->fd = fd;
-  pc->since = loop_.Now();
-  loop_.Add(fd, EPOLLIN | EPOLLRDHUP, pc.get());
-  v.push_back(std::move(pc));
+  w->DropUpConn(this);
+}
+
+UpConn* Worker::NewUpConn(std::shared_ptr<MachineState> st, int fd, HttpSession* owner) {
+  auto* c = new UpConn();
+  c->w = this;
+  c->st = std::move(st);
+  c->fd = fd;
+  c->owner = owner;
+  loop_.Add(fd, EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET, c);
+  return c;
+}
+
+void Worker::DropUpConn(UpConn* c) {
+  if (c->closed) return;
+  c->closed = true;
+  c->owner = nullptr;
+  ::close(c->fd);  // also leaves the epoll set
+  c->fd = -1;
+  loop_.Defer([c] { delete c; });
+}
+
+UpConn* Worker::TakePooled(MachineState* st, HttpSession* owner) {
+  auto it = upool_.find(st);
+  if (it == upool_.end() || it->second.empty()) return nullptr;
+  UpConn* c = it->second.back();
+  it->second.pop_back();
+  c->owner = owner;
+  return c;
+}
+
+void Worker::PutPooled(UpConn* c) {
+  c->owner = nullptr;
+  auto& v = upool_[c->st.get()];
+  if (draining_ || c->readable || v.size() >= opts().upstream_pool_per_machine) return DropUpConn(c);
+  c->since = loop_.Now();
+  v.push_back(c);
   if (!pool_sweep_timer_) pool_sweep_timer_ = loop_.AddTimerAfter(opts().upstream_idle_timeout, [this] { SweepPool(); });
 }
 
@@ -611,8 +623,7 @@ void Worker::SweepPool() {
     auto& v = it->second;
     for (auto p = v.begin(); p != v.end();) {
       if ((*p)->since <= cutoff) {
-        loop_.Del((*p)->fd);
-        ::close((*p)->fd);
+        DropUpConn(*p);
         p = v.erase(p);
       } else {
         ++p;

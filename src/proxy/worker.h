@@ -35,6 +35,22 @@ namespace privcast::proxy {
 
 class ProxyImpl;
 class Worker;
+class HttpSession;
+
+// One connection to a machine's internal port, for the http handler. Registered in epoll once
+// (edge-triggered, EPOLLIN|EPOLLOUT|EPOLLRDHUP) for its whole life, so handing it between a
+// session and the worker's idle pool costs no epoll_ctl. Events go to `owner`, or while idle in
+// the pool mean "the app closed it" and drop it.
+struct UpConn final : EventHandler {
+  Worker* w = nullptr;
+  std::shared_ptr<MachineState> st;
+  int fd = -1;
+  HttpSession* owner = nullptr;
+  bool readable = false;  // an EPOLLIN edge not yet drained
+  bool closed = false;
+  MonoTime since{};
+  void OnEvents(uint32_t ev) override;
+};
 
 // One unit of machine load (and one open connection to it), held while a connection (or a
 // request, with `requests` concurrency) uses a machine. Worker::Route takes it, Release gives it back.
@@ -139,9 +155,12 @@ class Worker {
   void Register(Session* s);
   void Unregister(Session* s);  // and delete after the batch
 
-  // Upstream pool (HTTP, requests concurrency): idle connections per machine.
-  int TakePooled(MachineState* st);
-  void PutPooled(const std::shared_ptr<MachineState>& st, int fd);
+  // App connections (HTTP): create (registered), pool (requests concurrency), drop (closed,
+  // freed after the batch).
+  UpConn* NewUpConn(std::shared_ptr<MachineState> st, int fd, HttpSession* owner);
+  UpConn* TakePooled(MachineState* st, HttpSession* owner);
+  void PutPooled(UpConn* c);
+  void DropUpConn(UpConn* c);
   // Pipes for splice.
   bool TakePipe(int fds[2]);
   void PutPipe(int fds[2]);
@@ -164,18 +183,12 @@ class Worker {
 
  private:
   friend class ProxyImpl;
+  friend struct UpConn;
   struct Listener final : EventHandler {
     Worker* w;
     uint16_t port;
     UniqueFd fd;
     void OnEvents(uint32_t) override { w->OnAccept(this); }
-  };
-  struct PooledConn final : EventHandler {
-    Worker* w;
-    std::shared_ptr<MachineState> st;
-    int fd;
-    MonoTime since;
-    void OnEvents(uint32_t) override;  // readable/hup while idle = the app closed it
   };
 
   void OnAccept(Listener* l);
@@ -202,7 +215,7 @@ class Worker {
   std::unordered_map<std::string, WakeGroup> wakes_;  // by machine id
   uint64_t wake_gen_ = 0;
   std::unordered_map<std::string, std::deque<Session*>> queues_;  // by app name
-  std::unordered_map<MachineState*, std::vector<std::unique_ptr<PooledConn>>> upool_;
+  std::unordered_map<MachineState*, std::vector<UpConn*>> upool_;
   EventLoop::TimerId pool_sweep_timer_ = 0;
   std::vector<std::pair<int, int>> pipes_;
   uint64_t rng_;
