@@ -7,6 +7,9 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <cstdio>
+
 #include "netns/netns.h"
 #include "netns/rtnl.h"
 #include "test_env.h"
@@ -138,6 +141,7 @@ TEST(RtnlTest, ErrorsNameTheOperationAndTheKernelText) {
             IpAddr::V6(*Ip6::Parse("fdaa:7::1")), "va0"};
   st = r->AddRoute(bad);
   EXPECT_FALSE(st.ok());
+  std::printf("route error: %s\n", st.message().c_str());
   EXPECT_NE(st.message().find("add route fdaa:9::/48 via fdaa:7::1 dev va0"), std::string::npos)
       << st.message();
 
