@@ -9,6 +9,7 @@
 #include <climits>
 #include <cstdint>
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
 #include <initializer_list>
 #include <iterator>
@@ -849,6 +850,10 @@ Result<LoadedConfig> ParseFlyToml(std::string_view text, std::string_view filena
 }
 
 Result<LoadedConfig> LoadFlyToml(const std::string& path) {
+  std::error_code ec;
+  if (std::filesystem::is_directory(path, ec)) {
+    return InvalidArgument(path + ": is a directory, not a fly.toml (use -c FILE)");
+  }
   std::ifstream in(path, std::ios::binary);
   if (!in) {
     return NotFound(path + ": cannot open (is there a fly.toml here? use -c FILE)");

@@ -168,6 +168,9 @@ TEST(ConfigLoad, ReadsFileAndNamesItInMessages) {
   {
     std::ofstream(path) << "app = \"web\"\n";
   }
+  auto dir_err = LoadFlyToml(dir.string());
+  ASSERT_FALSE(dir_err.ok());
+  EXPECT_EQ(dir_err.status().message(), dir.string() + ": is a directory, not a fly.toml (use -c FILE)");
   auto ok = LoadFlyToml(path);
   ASSERT_TRUE(ok.ok()) << ok.status().message();
   EXPECT_EQ(ok->config.app, "web");
