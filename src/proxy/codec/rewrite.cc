@@ -134,7 +134,7 @@ size_t MaxRewrittenResponseSize(const ResponseHead& head, const ResponseFacts& f
   size_t n = head.head_len + 2 * static_cast<size_t>(head.header_count) + kFixedResponseExtra +
              facts.request_id.size() + kViaToken.size() + kServerName.size();
   for (const HeaderOverride& o : facts.overrides) n += o.name.size() + o.value.size() + 4;
-  return n;
+  return n + facts.extra_fields.size();
 }
 
 size_t RewriteResponse(const ResponseHead& head, const ResponseFacts& facts, std::span<char> out) {
@@ -169,9 +169,11 @@ size_t RewriteResponse(const ResponseHead& head, const ResponseFacts& facts, std
     if (last_via < 0) w.Field("Via", kViaToken);
     w.Field("Server", kServerName);
   }
-  if (!informational)
+  if (!informational) {
     for (const HeaderOverride& o : facts.overrides)
       if (!o.remove) w.Field(o.name, o.value);
+    w.Put(facts.extra_fields);
+  }
   if (switching) {
     w.Put("Connection: upgrade\r\n");
   } else if (!informational) {

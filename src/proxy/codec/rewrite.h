@@ -73,6 +73,9 @@ struct ResponseFacts {
   std::span<const HeaderOverride> overrides;  // http_options.response.headers
   bool client_keep_alive = true;  // false: write "Connection: close" (proxy closes after)
   bool client_http10 = false;     // client spoke HTTP/1.0: keep-alive must be explicit
+  // Preformatted "Name: value\r\n" lines the proxy adds itself, written verbatim after the
+  // overrides, e.g. "Fly-Preferred-Instance-Unavailable: 1\r\n". Trusted: never client input.
+  std::string_view extra_fields;
 };
 
 size_t MaxRewrittenResponseSize(const ResponseHead& head, const ResponseFacts& facts);

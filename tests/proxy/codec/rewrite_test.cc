@@ -237,6 +237,21 @@ TEST(RewriteResponse, PristineOverridesAndConnection) {
             "\r\n");
 }
 
+TEST(RewriteResponse, ExtraFieldsAppendedVerbatim) {
+  ResponseFacts f;
+  f.request_id = "rid";
+  f.extra_fields = "Fly-Preferred-Instance-Unavailable: 1\r\n";
+  std::string out = RewriteResp("HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n", f);
+  EXPECT_EQ(out,
+            "HTTP/1.1 200 OK\r\n"
+            "Content-Length: 0\r\n"
+            "Fly-Request-Id: rid\r\n"
+            "Via: 1.1 privcast\r\n"
+            "Server: privcast\r\n"
+            "Fly-Preferred-Instance-Unavailable: 1\r\n"
+            "\r\n");
+}
+
 TEST(RewriteResponse, SwitchingProtocolsKeepsUpgrade) {
   ResponseFacts f;
   f.request_id = "rid";
