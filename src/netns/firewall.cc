@@ -129,6 +129,15 @@ Result<std::string> Firewall::Run(const std::string& script) {
 }
 
 Status Firewall::Apply(const FirewallState& state) {
+  // Interface names go into the nft script: only what IFNAMSIZ and our naming allow.
+  for (const auto& [ifname, net] : state.machine_ifs) {
+    bool ok = !ifname.empty() && ifname.size() < 16;
+    for (char c : ifname) ok = ok && (std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_');
+    if (!ok) return InvalidArgument("bad machine interface name '" + ifname + "'");
+    if (net == 0) return InvalidArgument("machine interface " + ifname + " on network 0");
+  }
+  for (uint32_t n : state.networks)
+    if (n == 0) return InvalidArgument("network 0 is privcast's own, not a network");
   std::lock_guard<std::mutex> lock(mu_);
   Result<std::string> r = Run(Render(state));
   return r.ok() ? Status::Ok() : r.status();

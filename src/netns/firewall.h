@@ -51,6 +51,8 @@ class Firewall {
   static Result<std::unique_ptr<Firewall>> Create();           // calling thread's netns
   static Result<std::unique_ptr<Firewall>> CreateFor(int nsfd);
 
+  // InvalidArgument (nothing changed) for an interface name that is not [A-Za-z0-9_-]{1,15}
+  // or for network 0.
   Status Apply(const FirewallState& state);
   Status Remove();
   // Packets counted so far by the named counter (see above); NotFound if no such counter.

@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <cstdio>
 
+#include "netns/firewall.h"
 #include "netns/netns.h"
 #include "netns/rtnl.h"
 #include "test_env.h"
@@ -152,6 +153,33 @@ TEST(RtnlTest, ErrorsNameTheOperationAndTheKernelText) {
   EXPECT_NE(host.In("ip -o link show va0").out.find("va0"), std::string::npos);
   ASSERT_TRUE(r->DeleteLink("va0").ok());
   EXPECT_FALSE(r->LinkExists("vb0"));
+}
+
+TEST(FirewallTest, EmptyStateBadInputAndRemove) {
+  TestHost host;
+  ASSERT_TRUE(host.ok());
+  auto fw = Firewall::CreateFor(host.nsfd());
+  ASSERT_TRUE(fw.ok());
+  ASSERT_TRUE((*fw)->Apply(FirewallState{}).ok());  // no networks, no machines: still valid
+  EXPECT_NE(host.In("nft list table inet privcast").out.find("chain machine_input"), std::string::npos);
+  auto v = (*fw)->CounterPackets("input_drop");
+  ASSERT_TRUE(v.ok()) << v.status().ToString();
+  EXPECT_EQ(*v, 0u);
+  EXPECT_EQ((*fw)->CounterPackets("no_such").status().code(), Code::kNotFound);
+  EXPECT_EQ((*fw)->CounterPackets("x; flush ruleset").status().code(), Code::kInvalidArgument);
+
+  FirewallState bad;
+  bad.networks = {1};
+  bad.machine_ifs["pcv1\" . ::/0 }"] = 1;
+  EXPECT_EQ((*fw)->Apply(bad).code(), Code::kInvalidArgument);
+  bad.machine_ifs.clear();
+  bad.networks = {0};
+  EXPECT_EQ((*fw)->Apply(bad).code(), Code::kInvalidArgument);
+  // The table from the first Apply is still there, untouched.
+  EXPECT_TRUE((*fw)->CounterPackets("input_drop").ok());
+
+  ASSERT_TRUE((*fw)->Remove().ok());
+  EXPECT_EQ(host.In("nft list ruleset").out, "");
 }
 
 }  // namespace
