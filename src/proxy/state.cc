@@ -31,6 +31,7 @@ RoutingStatePtr StateTable::Build(SnapshotPtr snap, int64_t now_ns) {
       st = it->second;
     } else {
       st = std::make_shared<MachineState>(m.id, snap->apps[m.app_index].name);
+      st->app_state = rs->apps[m.app_index];
       st->idle_since_ns.store(now_ns);
     }
     machines.emplace(m.id, st);

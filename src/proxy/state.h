@@ -27,11 +27,14 @@ namespace privcast::proxy {
 
 inline constexpr int kStatusClasses = 6;  // index by status/100 (0 = no response / aborted)
 
+struct AppState;
+
 struct MachineState {
   explicit MachineState(std::string machine_id, std::string app_name)
       : id(std::move(machine_id)), app(std::move(app_name)) {}
   const std::string id;
   const std::string app;
+  std::shared_ptr<AppState> app_state;  // set when created (StateTable::Build), never changed
 
   // Routing load: open connections or in-flight requests (per the service's concurrency type).
   std::atomic<int32_t> load{0};

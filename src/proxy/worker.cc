@@ -469,11 +469,7 @@ void Worker::Release(Lease& lease, const std::string& app) {
   if (!lease.st) return;
   lease.st->open_conns.fetch_sub(1, std::memory_order_relaxed);
   lease.st->SubLoad(NowNs());
-  AppState* as = nullptr;
-  if (rs_) {
-    const AppView* a = rs_->snap->FindApp(app);
-    if (a) as = rs_->apps[a->index].get();
-  }
+  AppState* as = lease.st->app_state.get();
   lease.st.reset();
   if (as && as->queued.load(std::memory_order_relaxed) > 0) {
     DispatchQueue(app);
