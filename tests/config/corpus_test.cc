@@ -40,6 +40,14 @@ std::vector<std::string> Cases(const char* sub) {
   return out;
 }
 
+// GoogleTest names allow only [A-Za-z0-9_].
+std::string TestName(const ::testing::TestParamInfo<std::string>& info) {
+  std::string n = info.param;
+  for (char& c : n)
+    if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9'))) c = '_';
+  return n;
+}
+
 fs::path Data(const char* sub, const std::string& name, const char* ext) {
   return fs::path(PRIVCAST_CONFIG_TESTDATA) / sub / (name + ext);
 }
@@ -58,7 +66,7 @@ TEST_P(BadFile, RefusedWithExactMessage) {
 }
 
 INSTANTIATE_TEST_SUITE_P(ConfigCorpus, BadFile, ::testing::ValuesIn(Cases("bad")),
-                         [](const auto& info) { return info.param; });
+                         TestName);
 
 class GoodFile : public ::testing::TestWithParam<std::string> {};
 
@@ -85,7 +93,7 @@ TEST_P(GoodFile, LoadsWithExpectedWarningsAndJson) {
 }
 
 INSTANTIATE_TEST_SUITE_P(ConfigCorpus, GoodFile, ::testing::ValuesIn(Cases("good")),
-                         [](const auto& info) { return info.param; });
+                         TestName);
 
 TEST(ConfigCorpusSize, EnoughBadCases) { EXPECT_GE(Cases("bad").size(), 25u); }
 
