@@ -5,8 +5,8 @@
 // private stack, posix_spawn-style (a fork-style clone cost 10+ ms per start on the loaded
 // test host, this ~0.5 ms); the child, before execve:
 //   1. resets signal dispositions and mask, setpgid(0, 0) (own process group)
-//   2. writes itself into every machine cgroup.procs (fds opened by the parent), so it is in
-//      its cgroups before the program runs
+//   2. writes "0" into every cgroup attach fd the parent opened (v1 `tasks`, v2
+//      `cgroup.procs`), so it is in its cgroups before the program runs
 //   3. setns(netns) when a netns path is given, unshare(CLONE_NEWNS | CLONE_NEWUTS)
 //   4. mount --make-rslave /, bind-mounts the machine's resolv.conf and hosts over /etc's,
 //      then tmpfs on /tmp and /run (binds first: the state dir may live under /tmp)
@@ -98,7 +98,7 @@ struct SpawnPlan {
   std::string resolv_path;               // generated files to bind; empty = skip
   std::string hosts_path;
   int stdin_fd = -1, stdout_fd = -1, stderr_fd = -1;
-  std::vector<int> cgroup_procs_fds;     // written with "0" by the child
+  std::vector<int> cgroup_procs_fds;     // v1 tasks / v2 cgroup.procs; child writes "0"
   std::string working_dir = "/";
 };
 

@@ -262,13 +262,17 @@ struct Supervisor::Impl {
     if (!in || !out || !err) return fail(ErrnoStatus("dup stdio", errno));
     std::vector<UniqueFd> procs_fds;
     SpawnPlan plan;
-    // The child writes itself into every cgroup.procs (v1 and v2). Not CLONE_INTO_CGROUP on
-    // v2: on the 6.18 kernel here a child cloned into a cgroup that once received
-    // cgroup.kill is SIGKILLed at fork (kill_seq mismatch), which breaks restarts after a
-    // kill_timeout escalation. Self-attach costs one write and has no such state.
+    // The child moves itself into every machine cgroup before exec. v1: through `tasks`, not
+    // `cgroup.procs`: the child is a single thread, so that moves the whole process, and a
+    // `cgroup.procs` write takes cgroup_threadgroup_rwsem for writing, i.e. waits for an RCU
+    // grace period (measured 3-30 ms per start on this host, `tasks` 0.1 ms). v2 has only
+    // `cgroup.procs`. Not CLONE_INTO_CGROUP on v2: on the 6.18 kernel here a child cloned into
+    // a cgroup that once received cgroup.kill is SIGKILLed at fork, which broke restarts after
+    // a kill_timeout escalation (docs/supervisor.md#launch).
+    const char* attach_file = e.cg.version() == CgroupVersion::kV1 ? "/tasks" : "/cgroup.procs";
     for (const auto& d : e.cg.dirs()) {
-      UniqueFd fd(::open((d + "/cgroup.procs").c_str(), O_WRONLY | O_CLOEXEC));
-      if (!fd) return fail(ErrnoStatus("open " + d + "/cgroup.procs", errno));
+      UniqueFd fd(::open((d + attach_file).c_str(), O_WRONLY | O_CLOEXEC));
+      if (!fd) return fail(ErrnoStatus("open " + d + attach_file, errno));
       plan.cgroup_procs_fds.push_back(fd.get());
       procs_fds.push_back(std::move(fd));
     }
