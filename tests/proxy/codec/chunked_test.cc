@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "proxy/codec/chunked.h"
+#include "proxy/codec/http1.h"
 
 namespace privcast::codec {
 namespace {
@@ -161,6 +162,65 @@ TEST(Chunked, LimitsBoundLinesAndTrailers) {
   // An endless stream of leading zeros or extension bytes cannot grow without bound.
   EXPECT_EQ(FeedSplit(std::string(100000, '0'), {4096}).status, ChunkedFramer::Status::kError);
   EXPECT_EQ(FeedSplit("1;" + std::string(100000, 'x'), {4096}).status, ChunkedFramer::Status::kError);
+}
+
+}  // namespace
+}  // namespace privcast::codec
+
+namespace privcast::codec {
+namespace {
+
+// The engine's loop: head, body framed by the head's framing, next head — all in one buffer.
+TEST(ChunkedWithParser, PipelinedChunkedRequestThenGet) {
+  const std::string buf =
+      "POST /up HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n"
+      "4\r\nWiki\r\n5;x=y\r\npedia\r\n0\r\nX-T: 1\r\n\r\n"
+      "GET /next HTTP/1.1\r\nHost: a\r\n\r\n";
+  std::string_view rest = buf;
+  RequestHead h;
+  RequestParser p;
+  ParseResult r = p.Parse(rest, &h);
+  ASSERT_TRUE(r.done());
+  ASSERT_EQ(h.framing, Framing::kChunked);
+  rest.remove_prefix(r.consumed);
+  ChunkedFramer f;
+  ChunkedFramer::Result c = f.Feed(rest);
+  ASSERT_EQ(c.status, ChunkedFramer::Status::kDone);
+  EXPECT_EQ(c.data_bytes, 9u);
+  rest.remove_prefix(c.consumed);
+  p.Reset();
+  r = p.Parse(rest, &h);
+  ASSERT_TRUE(r.done());
+  EXPECT_EQ(h.target, "/next");
+  EXPECT_EQ(r.consumed, rest.size());
+}
+
+TEST(ChunkedWithParser, ContinueThenChunkedResponseThenNext) {
+  const std::string buf =
+      "HTTP/1.1 100 Continue\r\n\r\n"
+      "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n"
+      "HTTP/1.1 204 No Content\r\n\r\n";
+  std::string_view rest = buf;
+  ResponseHead h;
+  ResponseParser p;
+  ParseResult r = p.Parse(rest, {}, &h);
+  ASSERT_TRUE(r.done());
+  EXPECT_TRUE(h.informational());
+  rest.remove_prefix(r.consumed);
+  p.Reset();
+  r = p.Parse(rest, {}, &h);
+  ASSERT_TRUE(r.done());
+  ASSERT_EQ(h.framing, Framing::kChunked);
+  rest.remove_prefix(r.consumed);
+  ChunkedFramer f;
+  ChunkedFramer::Result c = f.Feed(rest);
+  ASSERT_EQ(c.status, ChunkedFramer::Status::kDone);
+  rest.remove_prefix(c.consumed);
+  p.Reset();
+  r = p.Parse(rest, {}, &h);
+  ASSERT_TRUE(r.done());
+  EXPECT_EQ(h.status, 204);
+  EXPECT_EQ(h.framing, Framing::kNone);
 }
 
 }  // namespace
