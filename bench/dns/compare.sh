@@ -95,6 +95,7 @@ run_one() {
 
 median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 
+LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
 declare -A RES
 for napps in 4 10000; do
   qf=$TMP/q$napps.txt
@@ -120,6 +121,8 @@ for napps in 4 10000; do
   done
 done
 
+echo "load average before: $LOAD_BEFORE, after: $(cut -d' ' -f1-3 /proc/loadavg); $(date -u +%FT%TZ); ${SECS}s per run, $RUNS runs"
+echo
 echo "| apps | server | q/s (median of $RUNS) | avg latency µs | CPU µs/query | q/s vs unbound | CPU vs unbound |"
 echo "|---:|---|---:|---:|---:|---:|---:|"
 for napps in 4 10000; do
