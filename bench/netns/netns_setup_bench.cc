@@ -8,6 +8,7 @@
 // (/tmp/pcnb-<pid>/ns/host for the library run, /run/netns/pcnb-<pid>-host for the ip run,
 // since `ip -n` only knows /run/netns); both are removed on exit, signals included. No
 // traffic is sent.
+#include <dirent.h>
 #include <signal.h>
 #include <spawn.h>
 #include <sys/stat.h>
@@ -16,6 +17,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -57,6 +59,34 @@ void Cleanup() {
   // ip netns del of our own pid-named namespaces only; errors (absent) are fine.
   if (!g_ip_machine.empty()) (void)Delete("/run/netns/" + g_ip_machine);
   if (!g_ip_host.empty()) (void)Delete("/run/netns/" + g_ip_host);
+}
+
+// Leftovers of earlier runs that were SIGKILLed (prefix pcnb-<pid>, pid no longer alive).
+void SweepLeftovers() {
+  auto dead = [](const char* name, const char* fmt) {
+    int pid = 0;
+    return std::sscanf(name, fmt, &pid) == 1 && pid > 0 && kill(pid, 0) != 0 && errno == ESRCH;
+  };
+  if (DIR* d = opendir("/run/netns")) {
+    while (dirent* e = readdir(d))
+      if (dead(e->d_name, "pcnb-%d-")) (void)Delete(std::string("/run/netns/") + e->d_name);
+    closedir(d);
+  }
+  if (DIR* d = opendir("/tmp")) {
+    while (dirent* e = readdir(d)) {
+      if (!dead(e->d_name, "pcnb-%d")) continue;
+      std::string ns = std::string("/tmp/") + e->d_name + "/ns";
+      if (DIR* nd = opendir(ns.c_str())) {
+        while (dirent* f = readdir(nd))
+          if (f->d_name[0] != '.') (void)Delete(ns + "/" + f->d_name);
+        closedir(nd);
+      }
+      (void)ReleaseDir(ns);
+      rmdir(ns.c_str());
+      rmdir((std::string("/tmp/") + e->d_name).c_str());
+    }
+    closedir(d);
+  }
 }
 
 void OnSignal(int) {
@@ -150,6 +180,7 @@ int main(int argc, char** argv) {
   g_base = "/tmp/pcnb-" + pid;
   g_ip_host = "pcnb-" + pid + "-host";
   g_ip_machine = "pcnb-" + pid + "-m";
+  SweepLeftovers();
   std::atexit(Cleanup);
   signal(SIGINT, OnSignal);
   signal(SIGTERM, OnSignal);
