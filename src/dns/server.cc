@@ -6,6 +6,7 @@
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -159,7 +160,7 @@ struct Server::Impl {
   std::thread thread;
   std::atomic<bool> stop{false};
   bool started = false;
-  std::mutex mu;             // guards pending_zone
+  mutable std::mutex mu;     // guards pending_zone, ups_public
   ZonePtr pending_zone;      // set by Publish, taken by the loop
   ZonePtr zone;              // loop thread only
   std::atomic<int64_t> revision{-1};
@@ -223,6 +224,18 @@ struct Server::Impl {
 
   // ------------------------------------------------------------------------------------
   Status Bind();
+  struct FileId {
+    uint64_t dev = 0, ino = 0;
+    int64_t mtime_ns = 0, size = -1;
+    bool operator==(const FileId&) const = default;
+  };
+  FileId resolv_id;
+  MonoTime next_resolv_check, next_housekeeping;
+  std::vector<Endpoint> ups_public;  // guarded by mu
+  bool FromResolvConf() const;
+  std::vector<Endpoint> ReadResolvConf();
+  Status SetUpstreams(const std::vector<Endpoint>& up);
+  void MaybeReloadResolvConf(MonoTime now);
   void Loop();
   void HandleUdp(int li);
   void HandleAccept(int li);
@@ -264,6 +277,82 @@ struct Server::Impl {
   }
 };
 
+bool Server::Impl::FromResolvConf() const { return opts.forward && opts.upstreams.empty(); }
+
+std::vector<Endpoint> Server::Impl::ReadResolvConf() {
+  struct stat st {};
+  if (stat(opts.resolv_conf.c_str(), &st) == 0)
+    resolv_id = {st.st_dev, st.st_ino, st.st_mtim.tv_sec * 1'000'000'000ll + st.st_mtim.tv_nsec,
+                 static_cast<int64_t>(st.st_size)};
+  std::ifstream f(opts.resolv_conf);
+  std::stringstream ss;
+  ss << f.rdbuf();
+  return ParseResolvConf(ss.str());
+}
+
+// Replaces the upstream set (pending forwards are answered SERVFAIL first: their upstream
+// indices would be stale). Upstreams equal to one of our own endpoints are skipped (loops).
+Status Server::Impl::SetUpstreams(const std::vector<Endpoint>& up) {
+  for (size_t id = 0; id < pending.size(); ++id)
+    if (pending[id].used) FailPending(static_cast<uint16_t>(id));
+  deadlines.clear();
+  for (auto& u : ups) epoll_ctl(epfd.get(), EPOLL_CTL_DEL, u.fd.get(), nullptr);
+  ups.clear();
+  for (const Endpoint& e : up) {
+    Upstream u;
+    u.ep = e;
+    if (!ToSock(e, &u.addr)) continue;
+    bool self = false;
+    for (const auto& l : listeners) {
+      Sock ls;
+      if (ToSock(l.bound, &ls) && SameSock(ls, u.addr)) self = true;
+    }
+    if (self) {
+      log::Warn("dns", "upstream is this server, ignored", {{"upstream", e.ip}});
+      continue;
+    }
+    u.fd.reset(socket(u.addr.ss.ss_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
+    if (!u.fd) return ErrnoStatus("dns: upstream socket", errno);
+    if (connect(u.fd.get(), reinterpret_cast<sockaddr*>(&u.addr.ss), u.addr.len) != 0) {
+      log::Warn("dns", "upstream unreachable, ignored", {{"upstream", e.ip}, {"errno", errno}});
+      continue;
+    }
+    epoll_event ev{};
+    ev.events = EPOLLIN;
+    ev.data.u64 = Tag(kUpstream, ups.size());
+    if (epoll_ctl(epfd.get(), EPOLL_CTL_ADD, u.fd.get(), &ev) != 0) return ErrnoStatus("dns: epoll_ctl", errno);
+    ups.push_back(std::move(u));
+  }
+  std::vector<Endpoint> pub;
+  for (const auto& u : ups) pub.push_back(u.ep);
+  std::lock_guard<std::mutex> g(mu);
+  ups_public = std::move(pub);
+  return Status::Ok();
+}
+
+void Server::Impl::MaybeReloadResolvConf(MonoTime now) {
+  if (!FromResolvConf() || now < next_resolv_check) return;
+  next_resolv_check = now + opts.resolv_conf_check_interval;
+  struct stat st {};
+  if (stat(opts.resolv_conf.c_str(), &st) != 0) return;  // gone: keep what we have
+  FileId id{st.st_dev, st.st_ino, st.st_mtim.tv_sec * 1'000'000'000ll + st.st_mtim.tv_nsec,
+            static_cast<int64_t>(st.st_size)};
+  if (id == resolv_id) return;
+  std::vector<Endpoint> up = ReadResolvConf();
+  std::vector<Endpoint> cur;
+  for (const auto& u : ups) cur.push_back(u.ep);
+  auto same = [](const std::vector<Endpoint>& a, const std::vector<Endpoint>& b) {
+    if (a.size() != b.size()) return false;
+    for (size_t i = 0; i < a.size(); ++i)
+      if (a[i].ip != b[i].ip || a[i].port != b[i].port) return false;
+    return true;
+  };
+  if (same(up, cur)) return;
+  Status st2 = SetUpstreams(up);
+  log::Info("dns", "resolv.conf changed, upstreams reloaded",
+            {{"upstreams", static_cast<uint64_t>(ups.size())}, {"status", st2.ToString()}});
+}
+
 Status Server::Impl::Bind() {
   for (const Endpoint& e : opts.listen) {
     Sock addr;
@@ -303,36 +392,6 @@ Status Server::Impl::Bind() {
     }
     listeners.push_back(std::move(l));
   }
-  // Upstreams: never one of our own endpoints (that would loop).
-  std::vector<Endpoint> up = opts.upstreams;
-  if (up.empty() && opts.forward) {
-    std::ifstream f(opts.resolv_conf);
-    std::stringstream ss;
-    ss << f.rdbuf();
-    up = ParseResolvConf(ss.str());
-  }
-  if (!opts.forward) up.clear();
-  for (const Endpoint& e : up) {
-    Upstream u;
-    u.ep = e;
-    if (!ToSock(e, &u.addr)) continue;
-    bool self = false;
-    for (const auto& l : listeners) {
-      Sock ls;
-      if (ToSock(l.bound, &ls) && SameSock(ls, u.addr)) self = true;
-    }
-    if (self) {
-      log::Warn("dns", "upstream is this server, ignored", {{"upstream", e.ip}});
-      continue;
-    }
-    u.fd.reset(socket(u.addr.ss.ss_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
-    if (!u.fd) return ErrnoStatus("dns: upstream socket", errno);
-    if (connect(u.fd.get(), reinterpret_cast<sockaddr*>(&u.addr.ss), u.addr.len) != 0) {
-      log::Warn("dns", "upstream unreachable, ignored", {{"upstream", e.ip}, {"errno", errno}});
-      continue;
-    }
-    ups.push_back(std::move(u));
-  }
   epfd.reset(epoll_create1(EPOLL_CLOEXEC));
   evfd.reset(eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC));
   if (!epfd || !evfd) return ErrnoStatus("dns: epoll/eventfd", errno);
@@ -347,8 +406,12 @@ Status Server::Impl::Bind() {
     ok = ok && add(listeners[i].udp.get(), Tag(kUdp, i));
     ok = ok && add(listeners[i].tcp.get(), Tag(kTcpListen, i));
   }
-  for (size_t i = 0; i < ups.size(); ++i) ok = ok && add(ups[i].fd.get(), Tag(kUpstream, i));
   if (!ok) return ErrnoStatus("dns: epoll_ctl", errno);
+  std::vector<Endpoint> up = opts.upstreams;
+  if (FromResolvConf()) up = ReadResolvConf();
+  if (!opts.forward) up.clear();
+  PC_RETURN_IF_ERROR(SetUpstreams(up));
+  next_resolv_check = clock->Now() + opts.resolv_conf_check_interval;
   rng = ids::RandomU64() | 1;
   for (int i = 0; i < kBatch; ++i) {
     rx_iov[i] = {rx[i], kRxCap};
@@ -574,6 +637,7 @@ void Server::Impl::ReplyPending(Pending& p, const uint8_t* msg, size_t len) {
 }
 
 void Server::Impl::HandleUpstream(int ui) {
+  if (ui < 0 || static_cast<size_t>(ui) >= ups.size()) return;
   for (int round = 0; round < 64; ++round) {
     ssize_t n = recv(ups[ui].fd.get(), big.data(), big.size(), MSG_DONTWAIT);
     if (n < 0) return;  // EAGAIN, or ICMP errors (the timeout handles those)
@@ -616,6 +680,9 @@ void Server::Impl::Tick() {
     }
     if (!resent) FailPending(d.id);
   }
+  if (now < next_housekeeping) return;
+  next_housekeeping = now + std::chrono::milliseconds(100);
+  MaybeReloadResolvConf(now);
   // Idle TCP connections.
   std::vector<uint32_t> idle;
   for (auto& [id, c] : conns)
@@ -813,9 +880,8 @@ std::vector<Endpoint> Server::endpoints() const {
 }
 
 std::vector<Endpoint> Server::upstreams() const {
-  std::vector<Endpoint> out;
-  for (const auto& u : impl_->ups) out.push_back(u.ep);
-  return out;
+  std::lock_guard<std::mutex> g(impl_->mu);
+  return impl_->ups_public;
 }
 
 std::string Server::MetricsText() const {
@@ -860,7 +926,12 @@ std::string Server::MetricsText() const {
        m.tcp_idle_closed.Get());
   line("send_errors_total", "counter", "Replies the socket refused.", m.send_errors.Get());
   line("tcp_open_connections", "gauge", "Open TCP connections.", m.tcp_open.load(std::memory_order_relaxed));
-  line("upstreams", "gauge", "Upstream resolvers in use.", m.ups.size());
+  size_t nups;
+  {
+    std::lock_guard<std::mutex> g(m.mu);
+    nups = m.ups_public.size();
+  }
+  line("upstreams", "gauge", "Upstream resolvers in use.", nups);
   s += "# HELP privcast_dns_snapshot_revision Store revision of the published snapshot.\n";
   s += "# TYPE privcast_dns_snapshot_revision gauge\n";
   s += "privcast_dns_snapshot_revision " + std::to_string(m.revision.load(std::memory_order_relaxed)) + "\n";

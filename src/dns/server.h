@@ -54,6 +54,7 @@ struct Endpoint {
 struct ServerOptions {
   std::vector<Endpoint> listen;                    // UDP and TCP on each (same port)
   std::string resolv_conf = "/etc/resolv.conf";    // upstreams: its `nameserver` lines (≤ 3)
+  std::chrono::milliseconds resolv_conf_check_interval{5000};  // re-read when it changes
   std::vector<Endpoint> upstreams;                 // if non-empty, used instead of resolv_conf
   bool forward = true;                             // false: no upstream, REFUSED at once
   std::chrono::milliseconds forward_timeout{1500}; // per upstream try; then next, then SERVFAIL

@@ -519,6 +519,45 @@ TEST_F(DnsServerTest, StopWithPendingForwards) {
   EXPECT_EQ(m.header.rcode(), kServFail);
 }
 
+TEST_F(DnsServerTest, ResolvConfChangeIsPickedUp) {
+  FakeUpstream up1(53);  // 127.0.0.1:53 answers 192.0.2.1
+  ASSERT_TRUE(up1.ok());
+  char dir[] = "/tmp/pc-dns-rc-XXXXXX";
+  ASSERT_NE(mkdtemp(dir), nullptr);
+  std::string path = std::string(dir) + "/resolv.conf";
+  auto write_file = [&](const std::string& text) {  // atomic replace, like resolvconf does
+    std::string tmp = path + ".tmp";
+    std::ofstream(tmp) << text;
+    ASSERT_EQ(rename(tmp.c_str(), path.c_str()), 0);
+  };
+  write_file("nameserver 127.0.0.1\n");
+  ServerOptions o;
+  o.resolv_conf = path;
+  o.resolv_conf_check_interval = std::chrono::milliseconds(50);
+  o.listen = {{"fdaa::3", 0}};
+  auto s = Server::Create(o, nullptr);
+  ASSERT_TRUE(s.ok()) << s.status().ToString();
+  server_ = std::move(s.value());
+  server_->Publish(TwoOrgs());
+  ASSERT_TRUE(server_->Start().ok());
+  port_ = server_->endpoints()[0].port;
+  EXPECT_THAT(Dig(kAcmeClient, "a.example", "A").answers, ElementsAre("192.0.2.1"));
+  // Now no nameserver at all: REFUSED once the change is seen (bounded wait).
+  write_file("# nothing\n");
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  while (!server_->upstreams().empty() && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  EXPECT_TRUE(server_->upstreams().empty());
+  EXPECT_EQ(Dig(kAcmeClient, "b.example", "A").status, "REFUSED");
+  write_file("nameserver 127.0.0.1\n");
+  deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  while (server_->upstreams().empty() && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  EXPECT_THAT(Dig(kAcmeClient, "c.example", "A").answers, ElementsAre("192.0.2.1"));
+  unlink(path.c_str());
+  rmdir(dir);
+}
+
 TEST(DnsResolvConfTest, Parse) {
   auto v = ParseResolvConf("# c\nnameserver 10.0.0.1\nnameserver  ::1\nsearch x\nnameserver bogus\n"
                            "nameserver 10.0.0.2\nnameserver 10.0.0.3\n");
