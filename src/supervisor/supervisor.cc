@@ -566,6 +566,9 @@ Status Supervisor::Stop(const std::string& id, std::optional<int> signal, std::o
 
 Status Supervisor::StopAndWait(const std::string& id, Duration max_wait, std::optional<int> signal,
                                std::optional<Duration> timeout) {
+  if (std::this_thread::get_id() == impl_->loop.get_id()) {
+    return FailedPrecondition("StopAndWait called from on_event would wait for itself");
+  }
   std::unique_lock<std::mutex> lock(impl_->mu);
   PC_RETURN_IF_ERROR(impl_->StopLocked(id, signal, timeout));
   return impl_->WaitSettled(lock, id, max_wait);
@@ -598,6 +601,9 @@ Status Supervisor::Resume(const std::string& id) {
 }
 
 Status Supervisor::Destroy(const std::string& id, bool force) {
+  if (std::this_thread::get_id() == impl_->loop.get_id()) {
+    return FailedPrecondition("Destroy called from on_event would wait for itself");
+  }
   std::unique_lock<std::mutex> lock(impl_->mu);
   Entry* e = impl_->Find(id);
   MachineCgroup cg = impl_->cgm.For(id);

@@ -17,8 +17,9 @@
 //
 // Thread-safety: all public methods are thread-safe. Operations on the same machine should
 // be serialised by the caller (the daemon's control thread does). on_event runs on the loop
-// thread with no Supervisor lock held; it may call back into the Supervisor, but must not
-// block for long (it delays exit handling of other machines).
+// thread with no Supervisor lock held; it may call the non-waiting methods (Start, Stop,
+// Suspend, Resume, Describe), but never StopAndWait or Destroy (they wait for the loop thread
+// that is running the callback), and must not block for long. The daemon should just enqueue.
 #pragma once
 
 #include <sys/types.h>

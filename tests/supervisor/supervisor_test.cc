@@ -522,6 +522,25 @@ TEST_P(SupervisorTest, CallerStdioForMachineRun) {
   EXPECT_EQ(ev->exit.code, 4);
 }
 
+TEST_P(SupervisorTest, WaitingCallsFromTheCallbackAreRefusedNotDeadlocked) {
+  std::mutex mu;
+  std::optional<Status> seen;
+  std::condition_variable cv;
+  sup_.reset();
+  opts_.on_event = [&](const MachineEvent& e) {
+    Status st = sup_->Destroy(e.machine_id);
+    std::lock_guard<std::mutex> l(mu);
+    seen = st;
+    cv.notify_all();
+  };
+  MakeSupervisor();
+  LaunchSpec s = Spec("exit 0");
+  ASSERT_TRUE(sup_->Start(s).ok());
+  std::unique_lock<std::mutex> l(mu);
+  ASSERT_TRUE(cv.wait_for(l, 20s, [&] { return seen.has_value(); }));
+  EXPECT_EQ(seen->code(), Code::kFailedPrecondition);
+}
+
 INSTANTIATE_TEST_SUITE_P(Cgroups, SupervisorTest,
                          ::testing::Values(Param{CgroupVersion::kV1}, Param{CgroupVersion::kV2}),
                          [](const auto& info) { return info.param.version == CgroupVersion::kV1 ? "v1" : "v2"; });
