@@ -38,6 +38,7 @@ int main(int argc, char** argv) {
   uint32_t net32 = 1;
   int internal_port = 8080, http_port = 80, tcp_port = 5201, tcp_internal = 5201, workers = 1;
   bool splice = true;
+  size_t pipe_size = 1 << 20;
   for (int i = 1; i + 1 < argc; i += 2) {
     std::string k = argv[i], v = argv[i + 1];
     if (k == "--flycast") flycast = v;
@@ -49,6 +50,7 @@ int main(int argc, char** argv) {
     else if (k == "--tcp-internal-port") tcp_internal = std::stoi(v);
     else if (k == "--workers") workers = std::stoi(v);
     else if (k == "--splice") splice = v != "0";
+    else if (k == "--pipe-size") pipe_size = std::stoul(v);
     else {
       std::fprintf(stderr, "unknown flag %s\n", k.c_str());
       return 2;
@@ -115,6 +117,7 @@ int main(int argc, char** argv) {
   o.autostop_thread = false;
   o.health_checks = false;
   o.splice = splice;
+  o.pipe_size = pipe_size;
   proxy::Proxy p(o, &waker, &stopper);
   p.Publish(s);
   Status st = p.Start();

@@ -10,6 +10,7 @@
 # CPU µs per request of a proxy = Δ(utime+stime) of its pid during the run ÷ requests.
 #
 # Usage: bench/proxy/run.sh BUILD_DIR [seconds=3] [repeats=3]   (root; output: markdown on stdout)
+# Env: PC_ARGS="--splice 0 --pipe-size N" extra privcast flags; ONLY=http|tcp to run one part.
 set -euo pipefail
 ulimit -n 65536 2>/dev/null || true
 BUILD=${1:?build dir}
@@ -108,7 +109,7 @@ start $NM $TMP/be/out.log nginx -p $TMP/be -c $TMP/be/nginx.conf
 BE_PID=${PIDS[-1]}
 start $NM $TMP/iperf.log iperf3 -s -B 10.77.2.2 -p 5201
 start $NP $TMP/pc.log $SERVER --flycast fdaa:0:1:0:1::5 --net32 1 --backend 10.77.2.2 --internal-port 8080 \
-  --http-port 80 --tcp-port 5201 --tcp-internal-port 5201 --workers 1
+  --http-port 80 --tcp-port 5201 --tcp-internal-port 5201 --workers 1 ${PC_ARGS:-}
 PC_PID=${PIDS[-1]}
 start $NP $TMP/ha/out.log haproxy -db -f $TMP/ha/haproxy.cfg
 HA_PID=${PIDS[-1]}
@@ -166,11 +167,14 @@ workload() {  # workload TITLE CONNS EXTRA...
   done
 }
 
-echo "## Proxy benchmark run $(date -u +%Y-%m-%dT%H:%MZ) — ${DUR}s × $REP, medians; $(nproc) CPUs, $(uname -r)"
+echo "## Proxy benchmark run $(date -u +%Y-%m-%dT%H:%MZ) — ${DUR}s × $REP, medians; $(nproc) CPUs, $(uname -r) ${PC_ARGS:-}"
+if [ "${ONLY:-}" != tcp ]; then
 workload "HTTP keep-alive, wrk -t1 -c50" 50
 workload "HTTP keep-alive, 1 connection (latency)" 1
 workload "New connection per request, c50 (Connection: close)" 50 -H "Connection: close"
 workload "One fresh connection at a time (Connection: close, c1)" 1 -H "Connection: close"
+fi
+[ "${ONLY:-}" = http ] && exit 0
 
 echo
 echo "### Raw TCP, iperf3 1 stream, ${DUR}s"
