@@ -9,11 +9,13 @@
 // KernelNetOps was created in (captured as an fd at creation, NOT the caller's current one),
 // any other value is the path of a named netns (netns::Create).
 //
-// Not thread-safe: callers serialise (MachineNetwork holds a mutex). A KernelNetOps caches
-// one rtnetlink socket per named netns it touched; DeleteNetns and Forget drop it.
+// KernelNetOps is thread-safe (one internal mutex: HostNetwork and MachineNetwork may share
+// one); FaultInjectingNetOps is not (one per test). A KernelNetOps caches one rtnetlink
+// socket per named netns it touched; DeleteNetns and Forget drop it.
 #pragma once
 
 #include <map>
+#include <mutex>
 #include <memory>
 #include <string>
 
@@ -72,7 +74,6 @@ class KernelNetOps : public NetOps {
   void Forget(const std::string& path) override;
 
   int host_nsfd() const { return host_ns_.get(); }
-  Rtnl& host_rtnl() { return host_; }
 
  private:
   struct Ns {
@@ -83,6 +84,7 @@ class KernelNetOps : public NetOps {
   Result<Ns*> Named(const std::string& path);
   Result<Rtnl*> RtnlFor(const std::string& where);
 
+  std::mutex mu_;
   UniqueFd host_ns_;
   Rtnl host_;
   std::map<std::string, Ns> named_;

@@ -3,8 +3,13 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
+#include <thread>
+#include <vector>
+
 #include "common/addr.h"
 #include "common/ids.h"
+#include "netns/host_network.h"
 #include "netns/netns.h"
 #include "test_env.h"
 
@@ -107,6 +112,32 @@ TEST_F(MachineNetworkTest, FaultAtEveryStepRollsBackEverything) {
   ASSERT_TRUE(net_->Setup(s).ok());
   EXPECT_EQ(host_.In("ping -6 -c1 -W2 " + addr::SixPnAddress(0x12, 2, 5).ToString()).rc, 0);
   ASSERT_TRUE(net_->Teardown(s.machine_id, s.slot).ok());
+  EXPECT_EQ(host_.Snapshot(), before);
+}
+
+TEST_F(MachineNetworkTest, ConcurrentCallersShareOneKernelNetOps) {
+  const std::string before = host_.Snapshot();
+  HostNetwork hostnet(*ops_);  // shares ops_ with net_, as in the daemon
+  ASSERT_TRUE(hostnet.Setup().ok());
+  std::atomic<int> failures{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 3; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < 4; ++i) {
+        MachineNetSpec s = Spec(0x20 + t, 100 + i, 10 * (t + 1) + i);
+        if (!net_->Setup(s).ok() || !net_->Teardown(s.machine_id, s.slot).ok()) ++failures;
+      }
+    });
+  }
+  threads.emplace_back([&] {
+    for (uint32_t n = 1; n <= 20; ++n) {
+      Ip6 fc = addr::FlycastAddress(0x20, n);
+      if (!hostnet.AddFlycastAddress(fc).ok() || !hostnet.RemoveFlycastAddress(fc).ok()) ++failures;
+    }
+  });
+  for (auto& th : threads) th.join();
+  EXPECT_EQ(failures.load(), 0);
+  ASSERT_TRUE(hostnet.Teardown().ok());
   EXPECT_EQ(host_.Snapshot(), before);
 }
 
