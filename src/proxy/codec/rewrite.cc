@@ -11,6 +11,7 @@ class Writer {
  public:
   explicit Writer(std::span<char> out) : p_(out.data()), end_(out.data() + out.size()), begin_(out.data()) {}
   void Put(std::string_view s) {
+    if (s.empty()) return;  // data() may be null: memcpy(dst, nullptr, 0) is UB
     if (static_cast<size_t>(end_ - p_) < s.size()) {
       ok_ = false;
       p_ = end_;
