@@ -10,7 +10,7 @@
 # CPU µs per request of a proxy = Δ(utime+stime) of its pid during the run ÷ requests.
 #
 # Usage: bench/proxy/run.sh BUILD_DIR [seconds=3] [repeats=3]   (root; output: markdown on stdout)
-# Env: PC_ARGS="--splice 0 --pipe-size N" extra privcast flags; ONLY=http|tcp to run one part.
+# Env: PC_ARGS="--splice 0 --pipe-size N" extra privcast flags; ONLY=http|tcp|mem to run one part.
 set -euo pipefail
 ulimit -n 65536 2>/dev/null || true
 BUILD=${1:?build dir}
@@ -168,13 +168,14 @@ workload() {  # workload TITLE CONNS EXTRA...
 }
 
 echo "## Proxy benchmark run $(date -u +%Y-%m-%dT%H:%MZ) — ${DUR}s × $REP, medians; $(nproc) CPUs, $(uname -r) ${PC_ARGS:-}"
-if [ "${ONLY:-}" != tcp ]; then
+want() { [ -z "${ONLY:-}" ] || [ "$ONLY" = "$1" ]; }
+if want http; then
 workload "HTTP keep-alive, wrk -t1 -c50" 50
 workload "HTTP keep-alive, 1 connection (latency)" 1
 workload "New connection per request, c50 (Connection: close)" 50 -H "Connection: close"
 workload "One fresh connection at a time (Connection: close, c1)" 1 -H "Connection: close"
 fi
-[ "${ONLY:-}" = http ] && exit 0
+if want tcp; then
 
 echo
 echo "### Raw TCP, iperf3 1 stream, ${DUR}s"
@@ -197,5 +198,21 @@ for spec in "direct 10.77.2.2 5201 0" "privcast fdaa:0:1:0:1::5 5201 $PC_PID" "h
   per="-"; [ "$cm" != "-" ] && per=$(awk -v g=$gm -v c=$cm 'BEGIN{ if (c>0) printf "%.1f", g*100/c; else print "-"}')
   echo "| $name | $gm | $cm | $per |"
 done
+fi
+if want mem; then
 echo
-echo "privcast RSS after the run: $(awk '/VmRSS/{print $2" "$3}' /proc/$PC_PID/status)"
+echo "### Memory per idle keep-alive client connection (RSS delta ÷ 2000 connections)"
+echo
+echo "| proxy | KiB per idle connection |"
+echo "|---|---:|"
+rss() { awk '/VmRSS/{print $2}' /proc/$1/status; }
+for spec in "privcast 80 $PC_PID" "haproxy 81 $HA_PID" "nginx 82 $NG_PID"; do
+  read -r name port pid <<<"$spec"
+  r0=$(rss $pid)
+  coproc IDLE { ip netns exec $NC python3 "$(dirname "$0")/idle_conns.py" fdaa:0:1:0:1::5 $port 2000; }
+  read -r _ <&"${IDLE[0]}"
+  r1=$(rss $pid)
+  exec {IDLE[1]}>&-; wait $IDLE_PID 2>/dev/null || true
+  echo "| $name | $(awk -v a=$r0 -v b=$r1 'BEGIN{printf "%.2f", (b-a)/2000}') |"
+done
+fi
