@@ -102,10 +102,10 @@ class Reader {
 
 }  // namespace
 
-json ToJson(const Host& v) {
+json RecordToJson(const Host& v) {
   return {{"id", v.id}, {"region", v.region}, {"hostname", v.hostname}, {"created_at", v.created_at}};
 }
-Status FromJson(const json& j, Host* o) {
+Status RecordFromJson(const json& j, Host* o) {
   Reader r(j, "host");
   r.U32("id", &o->id);
   r.Str("region", &o->region);
@@ -115,11 +115,11 @@ Status FromJson(const json& j, Host* o) {
   return r.status();
 }
 
-json ToJson(const Org& v) {
+json RecordToJson(const Org& v) {
   return {{"slug", v.slug}, {"name", v.name}, {"default_network", v.default_network},
           {"created_at", v.created_at}};
 }
-Status FromJson(const json& j, Org* o) {
+Status RecordFromJson(const json& j, Org* o) {
   Reader r(j, "org");
   r.Str("slug", &o->slug);
   r.Str("name", &o->name);
@@ -129,11 +129,11 @@ Status FromJson(const json& j, Org* o) {
   return r.status();
 }
 
-json ToJson(const Network& v) {
+json RecordToJson(const Network& v) {
   return {{"org", v.org}, {"name", v.name}, {"net32", v.net32}, {"is_default", v.is_default},
           {"created_at", v.created_at}};
 }
-Status FromJson(const json& j, Network* o) {
+Status RecordFromJson(const json& j, Network* o) {
   Reader r(j, "network");
   r.Str("org", &o->org);
   r.Str("name", &o->name);
@@ -146,11 +146,11 @@ Status FromJson(const json& j, Network* o) {
   return r.status();
 }
 
-json ToJson(const App& v) {
+json RecordToJson(const App& v) {
   return {{"name", v.name}, {"org", v.org}, {"network", v.network}, {"created_at", v.created_at},
           {"current_release", v.current_release}};
 }
-Status FromJson(const json& j, App* o) {
+Status RecordFromJson(const json& j, App* o) {
   Reader r(j, "app");
   r.Str("name", &o->name);
   r.Str("org", &o->org);
@@ -161,7 +161,7 @@ Status FromJson(const json& j, App* o) {
   return r.status();
 }
 
-json ToJson(const Machine& v) {
+json RecordToJson(const Machine& v) {
   json env = json::array();
   for (const auto& [k, val] : v.env) env.push_back({k, val});
   return {{"id", v.id},
@@ -183,7 +183,7 @@ json ToJson(const Machine& v) {
           {"updated_at", v.updated_at},
           {"last_event", v.last_event}};
 }
-Status FromJson(const json& j, Machine* o) {
+Status RecordFromJson(const json& j, Machine* o) {
   Reader r(j, "machine");
   r.Str("id", &o->id);
   r.Str("app", &o->app);
@@ -209,12 +209,12 @@ Status FromJson(const json& j, Machine* o) {
   return r.status();
 }
 
-json ToJson(const IpAssignment& v) {
+json RecordToJson(const IpAssignment& v) {
   return {{"address", v.address}, {"app", v.app},         {"type", v.type},
           {"org", v.org},         {"network", v.network}, {"net32", v.net32},
           {"region", v.region},   {"created_at", v.created_at}};
 }
-Status FromJson(const json& j, IpAssignment* o) {
+Status RecordFromJson(const json& j, IpAssignment* o) {
   Reader r(j, "ip assignment");
   r.Str("address", &o->address);
   r.Str("app", &o->app);
@@ -229,11 +229,11 @@ Status FromJson(const json& j, IpAssignment* o) {
   return r.status();
 }
 
-json ToJson(const Release& v) {
+json RecordToJson(const Release& v) {
   return {{"app", v.app}, {"version", v.version}, {"config_json", v.config_json},
           {"source", v.source}, {"created_at", v.created_at}};
 }
-Status FromJson(const json& j, Release* o) {
+Status RecordFromJson(const json& j, Release* o) {
   Reader r(j, "release");
   r.Str("app", &o->app);
   r.I64("version", &o->version);
@@ -245,11 +245,11 @@ Status FromJson(const json& j, Release* o) {
   return r.status();
 }
 
-json ToJson(const ReleasedAddress& v) {
+json RecordToJson(const ReleasedAddress& v) {
   return {{"address", v.address}, {"net32", v.net32}, {"n", v.n}, {"app", v.app},
           {"released_at", v.released_at}};
 }
-Status FromJson(const json& j, ReleasedAddress* o) {
+Status RecordFromJson(const json& j, ReleasedAddress* o) {
   Reader r(j, "released address");
   r.Str("address", &o->address);
   r.U32("net32", &o->net32);

@@ -28,28 +28,30 @@ struct ReleasedAddress {
   int64_t released_at = 0;   // unix ms (Clock::WallUnixMillis), persisted across restarts
 };
 
-nlohmann::json ToJson(const Host& v);
-nlohmann::json ToJson(const Org& v);
-nlohmann::json ToJson(const Network& v);
-nlohmann::json ToJson(const App& v);
-nlohmann::json ToJson(const Machine& v);
-nlohmann::json ToJson(const IpAssignment& v);
-nlohmann::json ToJson(const Release& v);
-nlohmann::json ToJson(const ReleasedAddress& v);
+// Named Record* (not ToJson) so they never collide, through argument-dependent lookup, with
+// another module's own ToJson(const store::X&) for its wire format.
+nlohmann::json RecordToJson(const Host& v);
+nlohmann::json RecordToJson(const Org& v);
+nlohmann::json RecordToJson(const Network& v);
+nlohmann::json RecordToJson(const App& v);
+nlohmann::json RecordToJson(const Machine& v);
+nlohmann::json RecordToJson(const IpAssignment& v);
+nlohmann::json RecordToJson(const Release& v);
+nlohmann::json RecordToJson(const ReleasedAddress& v);
 
-Status FromJson(const nlohmann::json& j, Host* out);
-Status FromJson(const nlohmann::json& j, Org* out);
-Status FromJson(const nlohmann::json& j, Network* out);
-Status FromJson(const nlohmann::json& j, App* out);
-Status FromJson(const nlohmann::json& j, Machine* out);
-Status FromJson(const nlohmann::json& j, IpAssignment* out);
-Status FromJson(const nlohmann::json& j, Release* out);
-Status FromJson(const nlohmann::json& j, ReleasedAddress* out);
+Status RecordFromJson(const nlohmann::json& j, Host* out);
+Status RecordFromJson(const nlohmann::json& j, Org* out);
+Status RecordFromJson(const nlohmann::json& j, Network* out);
+Status RecordFromJson(const nlohmann::json& j, App* out);
+Status RecordFromJson(const nlohmann::json& j, Machine* out);
+Status RecordFromJson(const nlohmann::json& j, IpAssignment* out);
+Status RecordFromJson(const nlohmann::json& j, Release* out);
+Status RecordFromJson(const nlohmann::json& j, ReleasedAddress* out);
 
 template <typename T>
 std::string Encode(const T& v) {
   // Invalid UTF-8 (e.g. in a user's env value) is replaced, never thrown.
-  return ToJson(v).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+  return RecordToJson(v).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
 }
 
 // Parses text and decodes it into *out. Errors are kInvalidArgument.
@@ -58,7 +60,7 @@ Status Decode(std::string_view text, T* out) {
   nlohmann::json j = nlohmann::json::parse(text.begin(), text.end(), nullptr, /*allow_exceptions=*/false);
   if (j.is_discarded()) return InvalidArgument("record is not valid JSON");
   *out = T{};
-  return FromJson(j, out);
+  return RecordFromJson(j, out);
 }
 
 }  // namespace privcast::store

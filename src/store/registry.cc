@@ -190,15 +190,16 @@ Result<Loaded<Network>> ResolveNetwork(Store* s, const App& app, const std::opti
 
 // Ops that free a live machine's per-host indexes (machine32, link slot), each guarded so a
 // slot already handed to another machine is never touched.
-void AddFreeIndexOps(Store* s, const Machine& m, TxnRequest* t) {
-  if (m.state == MachineState::kDestroyed) return;  // freed when it became destroyed
+Status AddFreeIndexOps(Store* s, const Machine& m, TxnRequest* t) {
+  if (m.state == MachineState::kDestroyed) return Status::Ok();  // freed when it became destroyed
   for (const std::string& k : {keys::Machine32(m.host_id, m.machine32), keys::LinkSlot(m.host_id, m.link_slot)}) {
-    Result<std::optional<KeyValue>> kv = s->Get(k);
-    if (kv.ok() && kv->has_value() && (*kv)->value == m.id) {
+    PC_ASSIGN_OR_RETURN(std::optional<KeyValue> kv, s->Get(k));
+    if (kv && kv->value == m.id) {
       t->compares.push_back(ValueEq(k, m.id));
       t->success.push_back(Op::Delete(k));
     }
   }
+  return Status::Ok();
 }
 
 uint32_t FlycastN(const Ip6& a) {
@@ -388,17 +389,21 @@ Status Registry::DestroyApp(const std::string& name) {
     t.compares = {ModRevEq(keys::App(name), app.rev),
                   PrefixUnchanged(keys::MachinePrefix(name), machines.revision),
                   PrefixUnchanged(keys::FlycastIndexPrefix(name), flycast.revision)};
+    std::vector<Machine> ms;
     std::vector<std::string> busy;
     for (const KeyValue& kv : machines.kvs) {
       PC_ASSIGN_OR_RETURN(Machine m, DecodeKv<Machine>(kv));
       if (m.state != MachineState::kStopped && m.state != MachineState::kDestroyed)
         busy.push_back(m.id + " (" + MachineStateName(m.state) + ")");
-      AddFreeIndexOps(store_, m, &t);
-      t.success.push_back(Op::Delete(keys::MachineId(m.id)));
+      ms.push_back(std::move(m));
     }
     if (!busy.empty())
       return FailedPrecondition("app " + Q(name) + " has machines that are not stopped: " + NameList(busy) +
                                 "; stop or destroy them first");
+    for (const Machine& m : ms) {
+      PC_RETURN_IF_ERROR(AddFreeIndexOps(store_, m, &t));
+      t.success.push_back(Op::Delete(keys::MachineId(m.id)));
+    }
     int64_t now = clock_->WallUnixMillis();
     for (const KeyValue& kv : flycast.kvs) {
       PC_ASSIGN_OR_RETURN(std::optional<Loaded<IpAssignment>> ip, Load<IpAssignment>(store_, keys::Ip(kv.value)));
@@ -560,7 +565,7 @@ Result<Machine> Registry::TransitionMachine(const std::string& id, const std::ve
     TxnRequest t;
     t.compares.push_back(ModRevEq(keys::Machine(m.app, id), lm.rev));
     // A destroyed machine gives back its machine32 and link slot (its /112 and /31 are gone).
-    if (to == MachineState::kDestroyed) AddFreeIndexOps(store_, m, &t);
+    if (to == MachineState::kDestroyed) PC_RETURN_IF_ERROR(AddFreeIndexOps(store_, m, &t));
     m.state = to;
     m.updated_at = clock_->WallUnixMillis();
     m.last_event = event;
@@ -600,7 +605,7 @@ Status Registry::DeleteMachine(const std::string& id) {
            PC_ASSIGN_OR_RETURN(Loaded<Machine> lm, RequireMachine(store_, id));
            TxnRequest t;
            t.compares.push_back(ModRevEq(keys::Machine(lm.v.app, id), lm.rev));
-           AddFreeIndexOps(store_, lm.v, &t);
+           PC_RETURN_IF_ERROR(AddFreeIndexOps(store_, lm.v, &t));
            t.success.push_back(Op::Delete(keys::Machine(lm.v.app, id)));
            t.success.push_back(Op::Delete(keys::MachineId(id)));
            PC_ASSIGN_OR_RETURN(TxnResponse r, store_->Txn(t));
