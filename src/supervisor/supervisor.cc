@@ -456,11 +456,16 @@ struct Supervisor::Impl {
         cv.notify_all();
         return Status::Ok();
       }
-      case RunState::kSuspended:
-        PC_RETURN_IF_ERROR(e->cg.Thaw());  // a frozen task cannot act on its kill_signal
+      case RunState::kStopping:
+        // Already stopping: a plain repeat must not push the kill_timeout deadline back.
+        if (!signal && !timeout) return Status::Ok();
         [[fallthrough]];
-      case RunState::kRunning:
-      case RunState::kStopping: {
+      case RunState::kSuspended:
+        if (e->state == RunState::kSuspended) {
+          PC_RETURN_IF_ERROR(e->cg.Thaw());  // a frozen task cannot act on its kill_signal
+        }
+        [[fallthrough]];
+      case RunState::kRunning: {
         int sig = signal.value_or(e->spec.kill_signal);
         Duration to = timeout.value_or(e->spec.kill_timeout);
         e->stop_requested = true;

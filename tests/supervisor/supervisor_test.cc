@@ -522,6 +522,19 @@ TEST_P(SupervisorTest, CallerStdioForMachineRun) {
   EXPECT_EQ(ev->exit.code, 4);
 }
 
+TEST_P(SupervisorTest, StopOfASuspendedMachineThawsAndStops) {
+  LaunchSpec s = Spec("echo ready; exec sleep 1000");
+  ASSERT_TRUE(sup_->Start(s).ok());
+  ASSERT_TRUE(WaitLogLine(s.log_path, "ready"));
+  ASSERT_TRUE(sup_->Suspend(s.machine_id).ok());
+  ASSERT_TRUE(sup_->StopAndWait(s.machine_id, 20s).ok());
+  auto ev = events_.WaitKind(s.machine_id, EventKind::kExited);
+  ASSERT_TRUE(ev);
+  EXPECT_EQ(ev->exit.signal, SIGINT);
+  EXPECT_FALSE(ev->killed_after_timeout);
+  EXPECT_FALSE(*sup_->CgroupOf(s.machine_id).Frozen());
+}
+
 TEST_P(SupervisorTest, WaitingCallsFromTheCallbackAreRefusedNotDeadlocked) {
   std::mutex mu;
   std::optional<Status> seen;
