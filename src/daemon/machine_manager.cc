@@ -5,6 +5,7 @@
 #include <future>
 
 #include "common/log.h"
+#include "daemon/plan.h"
 
 namespace privcast::daemon {
 
@@ -259,7 +260,9 @@ Result<LaunchPlan> MachineManager::BuildPlan(const Machine& m) {
   if (!m.cmd.empty()) {
     plan.argv = m.cmd;
   } else if (g && !g->command.empty()) {
-    plan.shell_command = g->command;
+    // Fly execs the command itself (so it gets kill_signal); a shell only when it needs one.
+    if (auto argv = SplitCommand(g->command)) plan.argv = std::move(*argv);
+    else plan.shell_command = g->command;
   } else {
     return FailedPrecondition("machine " + m.id +
                               " has no command: set [processes] in fly.toml or pass -- CMD to machine run");

@@ -7,6 +7,78 @@
 
 namespace privcast::daemon {
 
+std::optional<std::vector<std::string>> SplitCommand(const std::string& command) {
+  std::vector<std::string> argv;
+  std::string cur;
+  bool in_word = false;
+  enum { kNone, kSingle, kDouble } quote = kNone;
+  for (size_t i = 0; i < command.size(); ++i) {
+    char c = command[i];
+    if (quote == kSingle) {
+      if (c == '\'') quote = kNone;
+      else cur.push_back(c);
+      continue;
+    }
+    if (quote == kDouble) {
+      if (c == '"') {
+        quote = kNone;
+      } else if (c == '\\' && i + 1 < command.size() && std::string_view("\"\\$`").find(command[i + 1]) != std::string_view::npos) {
+        cur.push_back(command[++i]);
+      } else if (c == '$' || c == '`') {
+        return std::nullopt;  // expansion: needs a shell
+      } else {
+        cur.push_back(c);
+      }
+      continue;
+    }
+    switch (c) {
+      case ' ':
+      case '\t':
+        if (in_word) argv.push_back(std::move(cur));
+        cur.clear();
+        in_word = false;
+        break;
+      case '\'':
+        quote = kSingle;
+        in_word = true;
+        break;
+      case '"':
+        quote = kDouble;
+        in_word = true;
+        break;
+      case '\\':
+        if (i + 1 >= command.size()) return std::nullopt;
+        cur.push_back(command[++i]);
+        in_word = true;
+        break;
+      case '|': case '&': case ';': case '<': case '>': case '(': case ')': case '$': case '`':
+      case '*': case '?': case '[': case '#': case '~': case '\n': case '{': case '}': case '=':
+        if (c == '=' && in_word) {  // VAR=x prefix needs a shell; '=' inside an argument is fine
+          if (!argv.empty()) {
+            cur.push_back(c);
+            break;
+          }
+          return std::nullopt;
+        }
+        if (c == '=' || c == '#' || c == '~') {
+          if (c == '=' || in_word) {
+            cur.push_back(c);
+            in_word = true;
+            break;
+          }
+        }
+        return std::nullopt;
+      default:
+        cur.push_back(c);
+        in_word = true;
+    }
+  }
+  if (quote != kNone) return std::nullopt;
+  if (in_word) argv.push_back(std::move(cur));
+  if (argv.empty()) return std::nullopt;
+  return argv;
+}
+
 Result<AppPlan> DecodePlan(const store::Release& release) {
   auto cfg = config::FromJson(release.config_json);
   if (!cfg.ok()) return cfg.status();

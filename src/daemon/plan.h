@@ -3,11 +3,21 @@
 // ReleaseInfo: services, kill signal/timeout, primary region). Pure; thread-safe.
 #pragma once
 
+#include <optional>
+#include <string>
+#include <vector>
+
 #include "daemon/machine_manager.h"
 #include "store/model.h"
 
 namespace privcast::daemon {
 
 Result<AppPlan> DecodePlan(const store::Release& release);
+
+// A [processes] command as Fly runs it: split into argv with shell quoting rules (quotes and
+// backslashes), so the program itself is the machine's main process and receives
+// kill_signal. nullopt when the command needs a shell (pipes, redirections, variables,
+// globs, `;`, `&&`...): the caller then runs it with /bin/sh -c.
+std::optional<std::vector<std::string>> SplitCommand(const std::string& command);
 
 }  // namespace privcast::daemon

@@ -138,7 +138,8 @@ TEST_F(ManagerTest, DeployCreatesTwoMachinesPerServiceGroupAndStartsThem) {
     EXPECT_EQ(rt_.launches[m.id], 1);
     EXPECT_EQ(m.process_group, "app");
   }
-  EXPECT_EQ(rt_.last_plan.shell_command, "sleep 1000");
+  EXPECT_EQ(rt_.last_plan.argv, (std::vector<std::string>{"sleep", "1000"}));  // exec, not sh -c
+  EXPECT_TRUE(rt_.last_plan.shell_command.empty());
 }
 
 TEST_F(ManagerTest, DeployWithoutHaCreatesOne) {
