@@ -1,6 +1,7 @@
 #include "daemon/runtime_linux.h"
 
 #include <sys/stat.h>
+#include <sys/statfs.h>
 
 #include <filesystem>
 
@@ -16,6 +17,13 @@
 #include "supervisor/supervisor.h"
 
 namespace privcast::daemon {
+namespace {
+// A live network namespace file (nsfs), not the empty placeholder a dead mount leaves behind.
+bool IsNetnsMount(const std::string& path) {
+  struct statfs fs;
+  return ::statfs(path.c_str(), &fs) == 0 && static_cast<uint64_t>(fs.f_type) == 0x6e736673ull;  // NSFS_MAGIC
+}
+}  // namespace
 
 struct LinuxRuntime::Impl {
   LinuxRuntimeOptions opts;
@@ -147,12 +155,14 @@ Status LinuxRuntime::SyncFirewall(const store::StateView& state) {
 Status LinuxRuntime::EnsureNetwork(const store::Machine& m) {
   impl_->slots[m.id] = m.link_slot;
   if (impl_->networks_ready.count(m.id)) return Status::Ok();
-  struct stat sb;
   std::string path = impl_->machines->NetnsPath(m.id);
-  if (::stat(path.c_str(), &sb) == 0) {
+  if (IsNetnsMount(path)) {
     impl_->networks_ready.insert(m.id);  // adopted (daemon restart) or kept while stopped
     return Status::Ok();
   }
+  // The mount died with a previous daemon's mount namespace (`ip netns exec` gives each
+  // daemon its own) and no process kept the netns: clear leftovers and build it again.
+  (void)impl_->machines->Teardown(m.id, m.link_slot);
   netns::MachineNetSpec spec{m.id, m.net32, m.host_id, m.machine32, m.link_slot};
   auto st = impl_->machines->Setup(spec);
   if (st.ok() || st.code() == Code::kAlreadyExists) {
@@ -200,7 +210,16 @@ Result<bool> LinuxRuntime::Adopt(const LaunchPlan& plan) {
   impl_->slots[plan.machine.id] = plan.machine.link_slot;
   auto r = impl_->sup->Adopt(impl_->SpecFor(plan));
   if (!r.ok()) return r.status();
-  if (r->outcome == supervisor::AdoptOutcome::kAdopted) return true;
+  if (r->outcome == supervisor::AdoptOutcome::kAdopted) {
+    // Re-attach the running machine's netns at its path if our mount namespace lost it.
+    std::string path = impl_->machines->NetnsPath(plan.machine.id);
+    if (!IsNetnsMount(path)) {
+      auto st = netns::Adopt(impl_->machines->netns_dir(), plan.machine.id, r->pid);
+      if (!st.ok()) log::Warn("daemon", "cannot re-attach machine netns", {{"machine", plan.machine.id}, {"error", st.message()}});
+    }
+    impl_->networks_ready.insert(plan.machine.id);
+    return true;
+  }
   log::Info("supervisor", "machine not adopted", {{"machine", plan.machine.id}, {"reason", r->reason}});
   return false;
 }

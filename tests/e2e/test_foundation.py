@@ -23,7 +23,7 @@ class DaemonLifecycle(unittest.TestCase):
             nets = h.cli_json(["networks", "list"])
             personal = [n for n in nets if n["org"] == "personal"]
             self.assertEqual(len(personal), 1, nets)
-            self.assertTrue(personal[0].get("is_default"), personal)
+            self.assertTrue(personal[0].get("default"), personal)
 
     def test_second_daemon_on_same_data_dir_refuses(self):
         with Host() as h:
