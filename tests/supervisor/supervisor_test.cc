@@ -221,6 +221,10 @@ TEST_P(SupervisorTest, InsideTheMachine) {
   ASSERT_TRUE(ns.ok());
   std::string marker = "/tmp/pcs-host-marker-" + std::to_string(::getpid());
   ASSERT_EQ(Sh("touch " + marker), 0);
+  struct Unlink {
+    std::string p;
+    ~Unlink() { ::unlink(p.c_str()); }
+  } unlink_marker{marker};
   LaunchSpec s = Spec(
       "cat /etc/resolv.conf; echo ---; cat /etc/hosts; echo ---; cat /proc/sys/kernel/hostname;"
       "echo ---; ls -A /tmp /run | tr '\\n' ' '; echo; touch /tmp/inside; echo ---;"
@@ -257,7 +261,6 @@ TEST_P(SupervisorTest, InsideTheMachine) {
   EXPECT_FALSE(Exists("/tmp/inside"));
   EXPECT_NE(Slurp("/proc/sys/kernel/hostname"), s.machine_id + "\n");
   EXPECT_NE(Slurp("/etc/resolv.conf"), "nameserver fdaa::3\n");
-  ::unlink(marker.c_str());
 }
 
 TEST_P(SupervisorTest, InItsCgroupsWithLimitsThenDestroyLeavesNothing) {
