@@ -54,8 +54,10 @@ Status MachineManager::Start() {
   auto st = registry_->LoadState();
   if (!st.ok()) return st.status();
   state_ = std::move(st).value();
-  // Adopt: machines of this host that should have processes.
-  for (const auto& m : state_.machines) {
+  // Adopt: machines of this host that should have processes. Iterate a copy: probing an
+  // adopted machine may Publish(), which refreshes state_.machines.
+  const std::vector<Machine> stored = state_.machines;
+  for (const auto& m : stored) {
     if (m.host_id != opts_.host_id) continue;
     machines_[m.id] = m;
     switch (m.state) {

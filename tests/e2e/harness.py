@@ -203,7 +203,7 @@ def main():
     import sys
     runner = unittest.TextTestRunner(verbosity=2)
     result = unittest.main(module="__main__", testRunner=runner, exit=False).result
-    passed = result.testsRun - len(result.failures) - len(result.errors) - len(result.skipped)
+    passed = max(0, result.testsRun - len(result.failures) - len(result.errors) - len(result.skipped))
     print(f"{passed} passed, {len(result.failures) + len(result.errors)} failed, {len(result.skipped)} skipped")
     sys.exit(0 if result.wasSuccessful() else 1)
 

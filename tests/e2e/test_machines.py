@@ -101,8 +101,9 @@ class Machines(unittest.TestCase):
         self.h.start_daemon()
         after = {m["id"]: cgroup_pids(self.h.instance, m["id"]) for m in machines(self.h, "svc")
                  if m["state"] == "started"}
+        states = {m["id"]: (m["state"], m.get("last_event")) for m in machines(self.h, "svc")}
         for mid, pids in before.items():
-            self.assertEqual(after.get(mid), pids, f"machine {mid} was not adopted with the same pids")
+            self.assertEqual(after.get(mid), pids, f"machine {mid} was not adopted with the same pids: {states}")
         p = shell(self.h, "svc", "curl -sS --max-time 20 http://svc.flycast/")
         self.assertIn("Server name:", p.stdout, p.stderr)
 
