@@ -3,7 +3,6 @@
 #include <netdb.h>
 #include <signal.h>
 #include <sys/ioctl.h>
-#include <termios.h>
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
@@ -456,8 +455,10 @@ class Cli {
 
   // machine run --shell: hand our stdio to the daemon (SCM_RIGHTS) and wait for the exit code.
   int Shell(const std::string& app, json body) {
+    // The machine gets our terminal (or pipes) as its stdio, as they are: the terminal stays
+    // in cooked mode, so echo, line editing and Ctrl-C (which ends this CLI, and the daemon
+    // then kills the machine) behave as for any local program.
     bool tty = ::isatty(0) && ::isatty(1);
-    struct termios saved {};
     body["shell"] = true;
     body["tty"] = tty;
     if (tty) {
@@ -466,10 +467,6 @@ class Cli {
         body["rows"] = ws.ws_row;
         body["cols"] = ws.ws_col;
       }
-      ::tcgetattr(0, &saved);
-      struct termios raw = saved;
-      ::cfmakeraw(&raw);
-      ::tcsetattr(0, TCSANOW, &raw);
     }
     int exit_code = -1;
     std::string error, pending;
@@ -488,7 +485,6 @@ class Cli {
     };
     api::Client& c = api().client();
     auto st = c.Stream("POST", "/v1/apps/" + Enc(app) + "/machines/run", Api::Dump(body), on_data, {0, 1, 2});
-    if (tty) ::tcsetattr(0, TCSANOW, &saved);
     if (!st.ok()) throw Failure{st.status().message()};
     if (*st != 200) {
       json j = json::parse(pending, nullptr, false);

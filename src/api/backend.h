@@ -50,9 +50,9 @@ struct DeployResult {
 };
 
 // The stdio of an attached machine (machine run --shell), received from the CLI by
-// SCM_RIGHTS. With tty=true the CLI's stdin is a terminal it has put in raw mode: the
-// backend should allocate a pty for the machine and relay between it and these fds
-// (rows/cols give the initial window size). With tty=false, hand the fds to the process.
+// SCM_RIGHTS. Hand the fds to the machine's process as its stdin/stdout/stderr. tty=true
+// says they are the user's terminal (left in its normal, cooked mode by the CLI, so echo
+// and line editing work without a pty relay); rows/cols give its window size.
 struct AttachedStdio {
   UniqueFd in, out, err;
   bool tty = false;
