@@ -53,8 +53,10 @@ void ControlLoop::Run() {
   std::unique_lock<std::mutex> l(mu_);
   for (;;) {
     auto now = std::chrono::steady_clock::now();
+    // Due timers jump the queue: they are the latency-critical work (readiness probes while
+    // a request is held); a queued reconcile can wait a tick.
     while (!delayed_.empty() && delayed_.begin()->first <= now) {
-      queue_.push_back(std::move(delayed_.begin()->second));
+      queue_.push_front(std::move(delayed_.begin()->second));
       delayed_.erase(delayed_.begin());
     }
     if (!queue_.empty()) {

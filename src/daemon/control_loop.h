@@ -2,6 +2,8 @@
 // delayed closures. Everything that mutates machines (reconcile, wakes, exits, autostop)
 // runs here, so that logic needs no locks of its own.
 //
+// Ordering: Post() is FIFO; a PostAfter() closure that is due runs before queued Post()s
+// (timers are the latency-critical work: readiness probes while a request is held).
 // Thread-safety: Post/PostAfter from any thread. Closures run on the loop thread only.
 // Lifecycle: Start() spawns the thread; Stop() runs what is queued, drops delayed closures
 // that are not yet due, and joins. Closures must not block for long (they may do control-

@@ -296,9 +296,11 @@ void MachineManager::LaunchMachine(const Machine& m) {
       (void)Transition(m.id, {S::kStarting}, S::kStopped, "resume failed: " + st.message());
       return;
     }
+    // The app never stopped listening: release held connections first, write the store after.
+    if (!rt.waiters.empty()) AnswerWaiters(m.id);
     (void)Transition(m.id, {S::kStarting}, S::kStarted, "resumed");
     NoteEvent(m.app, "proxy", "machine " + m.id + " resumed in " + Ms(clock_->Now() - t0) + " ms");
-    if (!rt.waiters.empty()) AnswerWaiters(m.id);
+    Publish();
     return;
   }
   if (runtime_->IsRunning(m.id)) {
@@ -499,6 +501,7 @@ void MachineManager::StartProbing(const std::string& id) {
     return;
   }
   rt.probing = true;
+  rt.probe_ticks = 0;
   rt.probe_deadline = clock_->Now() + opts_.wake_timeout;
   ProbeTick();
 }
@@ -517,21 +520,25 @@ void MachineManager::ProbeTick() {
     std::set<uint16_t> want;
     for (uint16_t p : PortsFor(m)) want.insert(p);
     for (const auto& w : rt.waiters) want.insert(w.port);
-    auto ls = runtime_->Listeners(id);
-    if (ls.ok()) {
-      for (uint16_t p : want) {
-        if (rt.ready_ports.count(p)) continue;
-        bool ok = false;
+    ++rt.probe_ticks;
+    for (uint16_t p : want) {
+      if (rt.ready_ports.count(p)) continue;
+      auto acc = runtime_->Accepts(id, p);
+      if (acc.ok() && acc.value()) {
+        rt.ready_ports.insert(p);
+        changed = true;
+        continue;
+      }
+      // Not reachable yet: every 16th tick (~4 ms) look at every listener, to name an app
+      // that listens only on its 6PN address.
+      if (rt.warned_6pn || rt.probe_ticks % 16 != 1) continue;
+      auto ls = runtime_->Listeners(id);
+      if (!ls.ok()) continue;
+      {
         std::string only6pn;
-        for (const auto& l : ls.value()) {
-          if (l.port != p) continue;
-          if (l.reachable) ok = true;
-          else only6pn = "[" + l.address + "]:" + std::to_string(p);
-        }
-        if (ok) {
-          rt.ready_ports.insert(p);
-          changed = true;
-        } else if (!only6pn.empty() && !rt.warned_6pn) {
+        for (const auto& l : ls.value())
+          if (l.port == p && !l.reachable) only6pn = "[" + l.address + "]:" + std::to_string(p);
+        if (!only6pn.empty()) {
           rt.warned_6pn = true;
           rt.listener_warning = "app " + m.app + " machine " + m.id + " listens on " + only6pn +
                                 " only; flycast cannot reach it: bind 0.0.0.0:" + std::to_string(p) +
@@ -610,7 +617,8 @@ void MachineManager::AnswerWaiters(const std::string& id) {
     auto done = std::move(w.done);
     w.poster->Post([done] { done(Status::Ok()); });
   }
-  Publish();
+  // No Publish() here: the answered workers treat the machine as started already; the next
+  // snapshot follows from the store transition.
 }
 
 void MachineManager::FailWaiters(const std::string& id, const Status& st) {

@@ -117,6 +117,7 @@ class MachineManager final : public proxy::MachineWaker, public proxy::MachineSt
     std::set<uint16_t> ready_ports;
     std::vector<Waiter> waiters;
     bool probing = false;
+    uint32_t probe_ticks = 0;
     MonoTime probe_deadline{};
     MonoTime wake_started{};
     bool wake_pending = false;        // a wake arrived while stopping: start again after

@@ -80,6 +80,8 @@ class MachineRuntime {
   // The plan is what the machine was started with (kept for restarts).
   virtual Result<bool> Adopt(const LaunchPlan& plan) = 0;
   virtual Result<std::vector<Listener>> Listeners(const std::string& id) = 0;
+  // Fast readiness check: does something the proxy can reach accept on `port`? (~10 µs)
+  virtual Result<bool> Accepts(const std::string& id, uint16_t port) = 0;
   virtual std::string LogPath(const std::string& id) = 0;
   virtual void SetExitCallback(std::function<void(const ExitInfo&)> cb) = 0;
   // Stop watching (daemon shutdown) without touching running machines.

@@ -224,7 +224,21 @@ Result<bool> LinuxRuntime::Adopt(const LaunchPlan& plan) {
   return false;
 }
 
-Result<std::vector<Listener>> LinuxRuntime::Listeners(const std::string& id) {
+Result<bool> LinuxRuntime::Accepts(const std::string& id, uint16_t port) {
+  auto ls = Listeners(id, /*probe_only=*/true);
+  if (!ls.ok()) return ls.status();
+  auto& entry = impl_->probes.at(id);
+  auto r = entry.first.Accepts(netns::IpAddr::V4(addr::LinkV4Machine(entry.second)), port);
+  if (!r.ok()) {
+    impl_->probes.erase(id);
+    return r.status();
+  }
+  return r->has_value();
+}
+
+Result<std::vector<Listener>> LinuxRuntime::Listeners(const std::string& id) { return Listeners(id, false); }
+
+Result<std::vector<Listener>> LinuxRuntime::Listeners(const std::string& id, bool probe_only) {
   auto it = impl_->probes.find(id);
   if (it == impl_->probes.end()) {
     auto ns = netns::Open(impl_->machines->NetnsPath(id));
@@ -236,6 +250,7 @@ Result<std::vector<Listener>> LinuxRuntime::Listeners(const std::string& id) {
     if (d != impl_->slots.end()) slot = d->second;
     it = impl_->probes.emplace(id, std::make_pair(std::move(probe).value(), slot)).first;
   }
+  if (probe_only) return std::vector<Listener>{};
   auto ls = it->second.first.List();
   if (!ls.ok()) {
     impl_->probes.erase(it);

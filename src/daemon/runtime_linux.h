@@ -47,6 +47,7 @@ class LinuxRuntime final : public MachineRuntime {
   Status Destroy(const store::Machine& m) override;
   Result<bool> Adopt(const LaunchPlan& plan) override;
   Result<std::vector<Listener>> Listeners(const std::string& id) override;
+  Result<bool> Accepts(const std::string& id, uint16_t port) override;
   std::string LogPath(const std::string& id) override;
   void SetExitCallback(std::function<void(const ExitInfo&)> cb) override;
   void Detach() override;
@@ -54,6 +55,8 @@ class LinuxRuntime final : public MachineRuntime {
   struct Impl;
 
  private:
+  // probe_only: make sure the machine's probe socket is open, list nothing.
+  Result<std::vector<Listener>> Listeners(const std::string& id, bool probe_only);
   explicit LinuxRuntime(std::unique_ptr<Impl> impl);
   std::unique_ptr<Impl> impl_;
 };

@@ -74,6 +74,14 @@ class FakeRuntime final : public MachineRuntime {
     auto it = listeners.find(id);
     return it == listeners.end() ? std::vector<Listener>{} : it->second;
   }
+  Result<bool> Accepts(const std::string& id, uint16_t port) override {
+    ++probes;
+    auto it = listeners.find(id);
+    if (it == listeners.end()) return false;
+    for (const auto& l : it->second)
+      if (l.port == port && l.reachable) return true;
+    return false;
+  }
   std::string LogPath(const std::string& id) override { return "/nonexistent/" + id + ".log"; }
   void SetExitCallback(std::function<void(const ExitInfo&)> cb) override { exit_cb = std::move(cb); }
   void Detach() override { exit_cb = nullptr; }
