@@ -1,0 +1,68 @@
+#!/usr/bin/env python3
+"""Many machines on one host (issue 3): start N small machines (`sleep`), list them, stop them
+all, through a real privcastd in its own network namespace; report wall times and the
+daemon's memory (VmRSS) before and with N machines.
+
+  bench/e2e/many_machines.py --build-dir build [-n 1000]
+"""
+import argparse
+import concurrent.futures
+import os
+import sys
+import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "..", "tests", "e2e"))
+import harness  # noqa: E402
+
+
+def rss_kib(pid):
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    return 0
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--build-dir", default="build")
+    ap.add_argument("-n", type=int, default=1000)
+    a = ap.parse_args()
+    b = os.path.abspath(a.build_dir)
+    harness.PRIVCASTD = os.path.join(b, "src", "daemon", "privcastd")
+    harness.PRIVCAST = os.path.join(b, "cli", "privcast")
+    with harness.Host() as h:
+        pid = int(open(os.path.join(h.data_dir, "lock")).read().split()[0])
+        rss0 = rss_kib(pid)
+        d = os.path.join(h.workdir, "many")
+        harness.write_fly_toml(d, "many", "sleep 100000", http_service=False)
+        h.cli(["apps", "create", "many"])
+        h.cli(["deploy", "--ha=false"], cwd=d, timeout=120)
+        t = time.monotonic()
+        h.cli(["scale", "count", str(a.n), "-a", "many"], cwd=d, timeout=3600)
+        harness.wait_for(lambda: sum(m["state"] == "started" for m in harness.machines(h, "many")) == a.n, 3600,
+                         f"{a.n} machines started")
+        t_start = time.monotonic() - t
+        t = time.monotonic()
+        ms = harness.machines(h, "many")
+        t_list = time.monotonic() - t
+        rss1 = rss_kib(pid)
+        t = time.monotonic()
+        with concurrent.futures.ThreadPoolExecutor(8) as ex:
+            list(ex.map(lambda m: h.cli(["machine", "stop", m["id"], "-a", "many"], timeout=600), ms))
+        harness.wait_for(lambda: all(m["state"] == "stopped" for m in harness.machines(h, "many")), 3600,
+                         "all stopped")
+        t_stop = time.monotonic() - t
+        print(f"machines: {a.n}")
+        print(f"start all (scale count {a.n} → every machine started): {t_start:.1f} s "
+              f"({t_start / a.n * 1000:.1f} ms per machine)")
+        print(f"list ({len(ms)} machines, privcast machine list --json): {t_list * 1000:.0f} ms")
+        print(f"stop all (8 CLI clients in parallel): {t_stop:.1f} s")
+        print(f"privcastd VmRSS: {rss0 / 1024:.1f} MiB idle, {rss1 / 1024:.1f} MiB with {a.n} machines "
+              f"({(rss1 - rss0) / a.n:.1f} KiB per machine)")
+        h.cli(["scale", "count", "0", "-a", "many"], cwd=d, timeout=3600)
+        harness.wait_for(lambda: not harness.machines(h, "many"), 3600, "all destroyed")
+
+
+if __name__ == "__main__":
+    main()
