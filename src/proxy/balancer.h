@@ -31,6 +31,7 @@ struct MachineStatus {
   bool wakeable = false;  // stopped / suspended (not starting, stopping, destroyed)
   bool healthy = true;
   int32_t load = 0;
+  bool starting = false;  // wakeable and already being started (a wake, a DNS pre-warm): join it
 };
 
 struct RoutingHints {

@@ -18,6 +18,7 @@ Choice ChooseMachine(const Snapshot& snap, const AppView& app, const ServiceSpec
   bool any_started = false;
   bool any_below_soft = false;
   int wake_tier = 1 << 30;
+  bool wake_starting = false;
   bool have_wake = false;
   bool pref_met = hints.prefer_instance.empty() && hints.prefer_region.empty();
   uint64_t rnd = random | 1;
@@ -55,9 +56,12 @@ Choice ChooseMachine(const Snapshot& snap, const AppView& app, const ServiceSpec
         out.machine = idx;
       }
     } else if (st.wakeable && svc.auto_start) {
-      if (!have_wake || tier < wake_tier) {
+      // Concurrent arrivals share one start: within a tier, a machine that is already
+      // starting beats a stopped one.
+      if (!have_wake || tier < wake_tier || (tier == wake_tier && st.starting && !wake_starting)) {
         have_wake = true;
         wake_tier = tier;
+        wake_starting = st.starting;
         out.also_wake = idx;
       }
     }

@@ -372,6 +372,7 @@ void Worker::Route(Session* s) {
       ms.wakeable = !failed && !ms.started &&
                     (m.state == MachineRunState::kStopped || m.state == MachineRunState::kSuspended ||
                      m.state == MachineRunState::kStopping || m.state == MachineRunState::kStarting || stopping);
+      ms.starting = ms.wakeable && (m.state == MachineRunState::kStarting || wakes_.count(m.id) > 0);
       ms.healthy = st.healthy.load(std::memory_order_relaxed);
       ms.load = st.load.load(std::memory_order_relaxed);
       if (std::find(raced.begin(), raced.end(), &st) != raced.end() && s->svc->hard_limit)

@@ -80,6 +80,23 @@ class Flycast(unittest.TestCase):
         p = shell(self.h, "web", script, timeout=60)
         self.assertIn("HTTP/1.1 200", p.stdout, p.stderr)
 
+    def test_proxy_command_forwards_a_host_port_and_wakes(self):
+        # `privcast proxy` runs where privcastd's network is (here: its namespace).
+        import subprocess
+        import time
+        cmd = ["ip", "netns", "exec", self.h.name, harness.PRIVCAST, "proxy", "0:80", "-a", "web"]
+        p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=self.h.env())
+        try:
+            line = p.stdout.readline()
+            m = re.search(r":(\d+) to \[", line)
+            self.assertTrue(m, line + p.stderr.read() if p.poll() is not None else line)
+            port = m.group(1)
+            out = self.h.nsexec(["curl", "-sS", "--max-time", "30", f"http://127.0.0.1:{port}/"], check=False)
+            self.assertIn("Server name:", out.stdout, out.stderr)
+        finally:
+            p.terminate()
+            p.wait(10)
+
 
 if __name__ == "__main__":
     harness.main()

@@ -114,6 +114,23 @@ TEST(Balancer, NoAutoStartRejects) {
   EXPECT_EQ(f.Choose().kind, Choice::kReject);
 }
 
+TEST(Balancer, WakeJoinsAMachineThatIsAlreadyStarting) {
+  Fixture f;
+  f.Add("stopped-a", "ams", false);
+  uint32_t starting = f.Add("starting-b", "ams", false);
+  f.Add("stopped-c", "ams", false);
+  f.st[starting].starting = true;  // e.g. pre-warmed by a DNS lookup a moment ago
+  Choice c = f.Choose();
+  EXPECT_EQ(c.kind, Choice::kWake);
+  EXPECT_EQ(c.machine, starting);
+  // A nearer stopped machine still beats a farther starting one.
+  Fixture g;
+  uint32_t near = g.Add("near", "ams", false);
+  uint32_t far = g.Add("far", "ord", false);
+  g.st[far].starting = true;
+  EXPECT_EQ(g.Choose().machine, near);
+}
+
 TEST(Balancer, AllOverSoftWakesInBackground) {
   Fixture f;
   uint32_t a = f.Add("a", "ams", true, 3);
