@@ -1,5 +1,6 @@
 // privcastd: foreground daemon. Logs to stderr. SIGTERM drains and exits 0; SIGINT exits fast.
 #include <signal.h>
+#include <sys/resource.h>
 
 #include <cstdio>
 #include <cstring>
@@ -16,6 +17,13 @@ int main(int argc, char** argv) {
   if (opts->log_level == "debug") log::SetMinLevel(log::Level::kDebug);
   else if (opts->log_level == "warn") log::SetMinLevel(log::Level::kWarn);
   else if (opts->log_level == "error") log::SetMinLevel(log::Level::kError);
+
+  // Machines hold file descriptors here (pidfds, probe sockets): allow what the host allows.
+  rlimit nofile{};
+  if (getrlimit(RLIMIT_NOFILE, &nofile) == 0 && nofile.rlim_cur < nofile.rlim_max) {
+    nofile.rlim_cur = nofile.rlim_max;
+    (void)setrlimit(RLIMIT_NOFILE, &nofile);
+  }
 
   // Every thread inherits this mask; only main receives the signals, through sigwait.
   sigset_t set;

@@ -229,10 +229,8 @@ Result<bool> LinuxRuntime::Accepts(const std::string& id, uint16_t port) {
   if (!ls.ok()) return ls.status();
   auto& entry = impl_->probes.at(id);
   auto r = entry.first.Accepts(netns::IpAddr::V4(addr::LinkV4Machine(entry.second)), port);
-  if (!r.ok()) {
-    impl_->probes.erase(id);
-    return r.status();
-  }
+  if (!r.ok() || r->has_value()) impl_->probes.erase(id);  // ready (or broken): free the socket
+  if (!r.ok()) return r.status();
   return r->has_value();
 }
 
@@ -259,7 +257,7 @@ Result<std::vector<Listener>> LinuxRuntime::Listeners(const std::string& id, boo
   netns::IpAddr link = netns::IpAddr::V4(addr::LinkV4Machine(it->second.second));
   std::vector<Listener> out;
   for (const auto& l : ls.value()) out.push_back({l.addr.ToString(), l.port, l.ReachableOverV4(link)});
-  return out;
+  return out;  // the probe stays open: Accepts() polls next and closes it when ready
 }
 
 std::string LinuxRuntime::LogPath(const std::string& id) { return impl_->opts.logs_dir + "/" + id + ".log"; }

@@ -1,5 +1,10 @@
 #include "netns/firewall.h"
 
+#include <sched.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
 #include <fcntl.h>
 #include <nftables/libnftables.h>
 
@@ -106,7 +111,76 @@ Result<std::unique_ptr<Firewall>> Firewall::CreateFor(int nsfd) {
   return std::unique_ptr<Firewall>(new Firewall(UniqueFd(fd)));
 }
 
+namespace {
+
+// libnftables talks netlink through select(), which aborts (glibc FORTIFY) when its socket's
+// fd number is >= FD_SETSIZE — and a daemon with ~1000 machines holds that many pidfds. Then we
+// run the same script through the `nft` binary in a child whose fd table is closed down to
+// stdio first (only async-signal-safe calls between fork and exec).
+bool LowFdsExhausted() {
+  int fd = ::fcntl(0, F_DUPFD_CLOEXEC, 0);
+  if (fd < 0) return true;
+  ::close(fd);
+  return fd >= 900;
+}
+
+Result<std::string> RunNftProcess(int nsfd, const std::string& script) {
+  int in[2], out[2];
+  if (::pipe2(in, O_CLOEXEC) != 0) return ErrnoStatus("pipe", errno);
+  if (::pipe2(out, O_CLOEXEC) != 0) {
+    ::close(in[0]);
+    ::close(in[1]);
+    return ErrnoStatus("pipe", errno);
+  }
+  pid_t pid = ::fork();
+  if (pid < 0) {
+    int e = errno;
+    for (int f : {in[0], in[1], out[0], out[1]}) ::close(f);
+    return ErrnoStatus("fork nft", e);
+  }
+  if (pid == 0) {
+    if (::setns(nsfd, CLONE_NEWNET) != 0) ::_exit(126);
+    ::dup2(in[0], 0);
+    ::dup2(out[1], 1);
+    ::dup2(out[1], 2);
+    ::syscall(SYS_close_range, 3u, ~0u, 0u);
+    const char* argv[] = {"nft", "-f", "-", nullptr};
+    ::execv("/usr/sbin/nft", const_cast<char* const*>(argv));
+    ::_exit(127);
+  }
+  ::close(in[0]);
+  ::close(out[1]);
+  size_t off = 0;
+  while (off < script.size()) {
+    ssize_t n = ::write(in[1], script.data() + off, script.size() - off);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    off += static_cast<size_t>(n);
+  }
+  ::close(in[1]);
+  std::string text;
+  char buf[4096];
+  for (;;) {
+    ssize_t n = ::read(out[0], buf, sizeof buf);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    text.append(buf, static_cast<size_t>(n));
+  }
+  ::close(out[0]);
+  int status = 0;
+  while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+  }
+  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+    while (!text.empty() && text.back() == '\n') text.pop_back();
+    return Status(Code::kIo, "nft: " + text);
+  }
+  return text;
+}
+
+}  // namespace
+
 Result<std::string> Firewall::Run(const std::string& script) {
+  if (LowFdsExhausted()) return RunNftProcess(ns_.get(), script);
   std::string out, err;
   int rc = -1;
   Status st = RunIn(ns_.get(), [&]() -> Status {

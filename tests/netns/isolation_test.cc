@@ -1,4 +1,5 @@
 // Host plumbing + firewall + machines, with real traffic: who can reach whom.
+#include <fcntl.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -227,6 +228,38 @@ TEST_F(IsolationTest, TeardownOfEverythingLeavesNothing) {
   EXPECT_EQ(host_.NetnsFiles(), std::vector<std::string>{"host"});
   EXPECT_EQ(host_.MountsUnder(), std::vector<std::string>{host_.host_path()});
   EXPECT_EQ(fw_->CounterPackets("input_drop").status().code(), Code::kNotFound);
+}
+
+}  // namespace
+}  // namespace privcast::netns
+
+namespace privcast::netns {
+namespace {
+
+// A daemon with ~1000 machines holds ~1000 pidfds: libnftables' select() would abort on an fd
+// number >= FD_SETSIZE. Apply must still work (it switches to the nft binary then).
+TEST(FirewallManyFds, AppliesWhenLowFdsAreExhausted) {
+  testing::TestHost host;
+  ASSERT_TRUE(host.ok());
+  std::vector<UniqueFd> hold;
+  for (int i = 0; i < 1100; ++i) {
+    int fd = ::fcntl(0, F_DUPFD_CLOEXEC, 0);
+    ASSERT_GE(fd, 0);
+    hold.emplace_back(fd);
+  }
+  auto fw = Firewall::CreateFor(host.nsfd());
+  ASSERT_TRUE(fw.ok()) << fw.status().ToString();
+  FirewallState st;
+  st.networks = {0x1234};
+  st.machine_ifs = {{"pcv7", 0x1234}};
+  st.flycast = {addr::FlycastAddress(0x1234, 1)};
+  Status s = (*fw)->Apply(st);
+  ASSERT_TRUE(s.ok()) << s.ToString();
+  auto listed = host.In("nft list table inet privcast");
+  EXPECT_EQ(listed.rc, 0);
+  EXPECT_NE(listed.out.find("fdaa:0:1234:0:1::1"), std::string::npos) << listed.out;
+  ASSERT_TRUE((*fw)->Remove().ok());
+  hold.clear();
 }
 
 }  // namespace
