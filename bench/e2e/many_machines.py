@@ -28,9 +28,7 @@ def main():
     ap.add_argument("--build-dir", default="build")
     ap.add_argument("-n", type=int, default=1000)
     a = ap.parse_args()
-    b = os.path.abspath(a.build_dir)
-    harness.PRIVCASTD = os.path.join(b, "src", "daemon", "privcastd")
-    harness.PRIVCAST = os.path.join(b, "cli", "privcast")
+    b = harness.use_build_dir(a.build_dir)
     with harness.Host() as h:
         pid = int(open(os.path.join(h.data_dir, "lock")).read().split()[0])
         rss0 = rss_kib(pid)

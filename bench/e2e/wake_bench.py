@@ -24,9 +24,7 @@ def main():
     ap.add_argument("--build-dir", default="build")
     ap.add_argument("--runs", type=int, default=20)
     a = ap.parse_args()
-    b = os.path.abspath(a.build_dir)
-    harness.PRIVCASTD = os.path.join(b, "src", "daemon", "privcastd")
-    harness.PRIVCAST = os.path.join(b, "cli", "privcast")
+    b = harness.use_build_dir(a.build_dir)
     app_bin = os.path.join(b, "bench", "e2e", "instant_listener")
     results = {}
     with harness.Host() as h:

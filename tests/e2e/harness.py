@@ -27,6 +27,15 @@ PRIVCAST = os.environ.get("PRIVCAST", os.path.join(BUILD, "cli", "privcast"))
 _counter = [0]
 
 
+def use_build_dir(build_dir):
+    """Points the harness at the binaries of a CMake build dir; returns its absolute path."""
+    global PRIVCASTD, PRIVCAST
+    b = os.path.abspath(build_dir)
+    PRIVCASTD = os.path.join(b, "src", "daemon", "privcastd")
+    PRIVCAST = os.path.join(b, "cli", "privcast")
+    return b
+
+
 def is_root():
     return os.geteuid() == 0
 
