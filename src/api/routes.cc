@@ -455,13 +455,16 @@ class Handler {
     if (auto* s = req_.Query("state")) state = *s;
     auto target = store::ParseMachineState(state);
     if (!target) return Fail(ex_, 400, "query 'state': unknown machine state '" + state + "'");
+    std::optional<store::Machine> m;
     if (*target == MachineState::kDestroyed) {
-      // A destroyed machine's record may already be gone: that is the state reached.
+      // A destroyed machine's record may already be gone: that is the state reached. Use this
+      // one read (a second lookup could race with the daemon deleting the record).
       auto g = reg_->GetMachine(id);
       if (!g.ok() && g.status().code() == Code::kNotFound)
         return Reply(ex_, 200, {{"id", id}, {"app", app}, {"state", "destroyed"}});
+      if (g.ok() && g->app == app) m = *g;
     }
-    auto m = MachineOf(app, id);
+    if (!m) m = MachineOf(app, id);
     if (!m) return;
     int64_t secs = 60;
     if (auto* t = req_.Query("timeout")) {
