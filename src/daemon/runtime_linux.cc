@@ -129,7 +129,9 @@ void LinuxRuntime::TeardownHost() {
     if (!fw.ok()) log::Warn("daemon", "firewall removal", {{"error", fw.message()}});
   }
   // privcast0, its addresses and the unreachable routes stay: machines keep running across
-  // a daemon restart and the next privcastd adopts them (Setup is idempotent).
+  // a daemon restart and the next privcastd adopts them (Setup is idempotent). The cgroup
+  // root goes only when no machine is left in it.
+  (void)impl_->sup->RemoveCgroupRoot();
 }
 
 Status LinuxRuntime::AddFlycast(const Ip6& a) { return impl_->host->AddFlycastAddress(a); }

@@ -166,9 +166,10 @@ class Host:
                     with contextlib.suppress(ProcessLookupError, PermissionError):
                         os.kill(pid, signal.SIGKILL)
                 time.sleep(0.02)
-            for sub in sorted(glob.glob(os.path.join(d, "**", ""), recursive=True), key=len, reverse=True):
+            # Bottom-up, hidden dirs included (the supervisor's .freezer-pin).
+            for root, _, _ in sorted(os.walk(d), key=lambda w: len(w[0]), reverse=True):
                 with contextlib.suppress(OSError):
-                    os.rmdir(sub)
+                    os.rmdir(root)
 
     def _unmount_netns(self):
         for f in glob.glob(os.path.join(self.data_dir, "run", "netns", "*")):
