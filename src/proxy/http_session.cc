@@ -49,6 +49,36 @@ ssize_t Send2(int fd, const char* p1, size_t n1, const char* p2, size_t n2) {
   return ::sendmsg(fd, &mh, MSG_NOSIGNAL);
 }
 
+// One message body's framing, the same for requests and responses: moves `ready` over the
+// bytes of `buffered` (from `ready` on) that belong to the body, sets `done` at its end.
+// Forwarded as is (chunked stays chunked); false on a malformed chunked body.
+bool AdvanceBody(codec::Framing framing, std::string_view buffered, size_t& ready, uint64_t& remaining, bool& done,
+                 codec::ChunkedFramer& chunks) {
+  if (done) return true;
+  switch (framing) {
+    case codec::Framing::kContentLength: {
+      uint64_t take = std::min<uint64_t>(buffered.size() - ready, remaining);
+      ready += take;
+      remaining -= take;
+      done = remaining == 0;
+      return true;
+    }
+    case codec::Framing::kChunked: {
+      auto r = chunks.Feed(buffered.substr(ready));
+      if (r.status == codec::ChunkedFramer::Status::kError) return false;
+      ready += r.consumed;
+      done = r.status == codec::ChunkedFramer::Status::kDone;
+      return true;
+    }
+    case codec::Framing::kCloseDelimited:  // responses only: everything until the app closes
+      ready = buffered.size();
+      return true;
+    default:  // no body (an upgrade's tunnel takes what follows)
+      done = true;
+      return true;
+  }
+}
+
 }  // namespace
 
 HttpSession::~HttpSession() {
@@ -344,31 +374,10 @@ void HttpSession::SendRequest() {
 }
 
 void HttpSession::FrameRequestBody() {
-  if (req_done_) return;
-  switch (req_framing_) {
-    case codec::Framing::kContentLength: {
-      uint64_t avail = cin_.size() - req_ready_;
-      uint64_t take = std::min<uint64_t>(avail, req_remaining_);
-      req_ready_ += take;
-      req_remaining_ -= take;
-      if (req_remaining_ == 0) req_done_ = true;
-      return;
-    }
-    case codec::Framing::kChunked: {
-      auto r = req_chunks_.Feed(cin_.view().substr(req_ready_));
-      if (r.status == codec::ChunkedFramer::Status::kError) {
-        w->http_400.fetch_add(1, std::memory_order_relaxed);
-        if (!resp_started_) return SendError(400);
-        return Close(true);
-      }
-      req_ready_ += r.consumed;
-      if (r.status == codec::ChunkedFramer::Status::kDone) req_done_ = true;
-      return;
-    }
-    default:
-      req_done_ = true;  // no body (upgrades: the tunnel takes what follows)
-      return;
-  }
+  if (AdvanceBody(req_framing_, cin_.view(), req_ready_, req_remaining_, req_done_, req_chunks_)) return;
+  w->http_400.fetch_add(1, std::memory_order_relaxed);
+  if (!resp_started_) return SendError(400);
+  Close(true);
 }
 
 bool HttpSession::FlushUpstream() {
@@ -534,30 +543,7 @@ bool HttpSession::ProcessResponse() {
 }
 
 void HttpSession::FrameResponseBody() {
-  if (resp_done_) return;
-  switch (resp_framing_) {
-    case codec::Framing::kContentLength: {
-      uint64_t avail = uin_.size() - resp_ready_;
-      uint64_t take = std::min<uint64_t>(avail, resp_remaining_);
-      resp_ready_ += take;
-      resp_remaining_ -= take;
-      if (resp_remaining_ == 0) resp_done_ = true;
-      return;
-    }
-    case codec::Framing::kChunked: {
-      auto r = resp_chunks_.Feed(uin_.view().substr(resp_ready_));
-      if (r.status == codec::ChunkedFramer::Status::kError) return Close(true);
-      resp_ready_ += r.consumed;
-      if (r.status == codec::ChunkedFramer::Status::kDone) resp_done_ = true;
-      return;
-    }
-    case codec::Framing::kCloseDelimited:
-      resp_ready_ = uin_.size();
-      return;
-    default:
-      resp_done_ = true;
-      return;
-  }
+  if (!AdvanceBody(resp_framing_, uin_.view(), resp_ready_, resp_remaining_, resp_done_, resp_chunks_)) Close(true);
 }
 
 bool HttpSession::FlushClient() {
