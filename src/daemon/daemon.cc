@@ -149,9 +149,12 @@ Status Daemon::Start() {
     std::lock_guard<std::mutex> l(d.publish_mu);
     d.proxy = std::make_unique<proxy::Proxy>(po, d.manager.get(), d.manager.get());
   }
+  // Proxy events arrive on worker threads: the file append happens on the control thread.
   AppEvents* events = d.events.get();
-  d.proxy->SetEventCallback([events](const proxy::ProxyEvent& e) {
-    if (!e.app.empty()) events->Append(e.app, "proxy", e.message);
+  ControlLoop* loop = &d.loop;
+  d.proxy->SetEventCallback([events, loop](const proxy::ProxyEvent& e) {
+    if (e.app.empty()) return;
+    loop->Post([events, e] { events->Append(e.app, "proxy", e.message); });
   });
   if (d.opts.dns) {
     dns::ServerOptions dopt;
