@@ -703,7 +703,7 @@ void MachineManager::SyncHost() {
 // ---- blocking API-side operations ------------------------------------------------------
 
 Result<DeployOutcome> MachineManager::ReconcileAppMachines(const store::App& app, const store::Release& release,
-                                                           int per_group) {
+                                                           std::optional<int> count) {
   // Runs on the control thread.
   auto st = registry_->LoadState();
   if (!st.ok()) return st.status();
@@ -711,6 +711,11 @@ Result<DeployOutcome> MachineManager::ReconcileAppMachines(const store::App& app
   plans_.erase(app.name);
   const AppPlan* plan = PlanFor(app.name);
   if (!plan) return InvalidArgument("release " + std::to_string(release.version) + " of " + app.name + " does not decode");
+  int per_group = count.value_or(1);
+  if (!count) {
+    for (const auto& g : plan->groups)
+      if (g.has_services) per_group = 2;
+  }
   DeployOutcome out;
   std::vector<std::string> touched;
   {
@@ -720,7 +725,7 @@ Result<DeployOutcome> MachineManager::ReconcileAppMachines(const store::App& app
       if (m.app == app.name) readiness_.erase(m.id);
   }
   for (const auto& g : plan->groups) {
-    int want = per_group > 0 ? per_group : 1;
+    int want = per_group;
     std::vector<Machine> have;
     for (const auto& m : state_.machines)
       if (m.app == app.name && m.process_group == g.name && m.release_version != 0 && !m.auto_destroy &&
@@ -785,19 +790,7 @@ Result<DeployOutcome> MachineManager::ReconcileAppMachines(const store::App& app
 Result<DeployOutcome> MachineManager::Deploy(const store::App& app, const store::Release& release, bool ha) {
   PC_CHECK(!loop_->InLoop());
   std::promise<Result<DeployOutcome>> p;
-  loop_->Post([&] {
-    int per_group = 1;
-    const AppPlan* plan = nullptr;
-    auto st = registry_->LoadState();
-    if (st.ok()) state_ = std::move(st).value();
-    plans_.erase(app.name);
-    plan = PlanFor(app.name);
-    bool any_services = false;
-    if (plan)
-      for (const auto& g : plan->groups) any_services |= g.has_services;
-    per_group = (ha && any_services) ? 2 : 1;
-    p.set_value(ReconcileAppMachines(app, release, per_group));
-  });
+  loop_->Post([&] { p.set_value(ReconcileAppMachines(app, release, ha ? std::nullopt : std::optional<int>(1))); });
   auto r = p.get_future().get();
   if (!r.ok()) return r;
   DeployOutcome out = std::move(r).value();

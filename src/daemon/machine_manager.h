@@ -22,6 +22,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <string>
 #include <unordered_map>
@@ -149,7 +150,10 @@ class MachineManager final : public proxy::MachineWaker, public proxy::MachineSt
   const AppPlan* PlanFor(const std::string& app);
   std::vector<uint16_t> PortsFor(const store::Machine& m);
   bool IsReady(const store::Machine& m);
-  Result<DeployOutcome> ReconcileAppMachines(const store::App& app, const store::Release& release, int per_group);
+  // count: machines per process group; nullopt = Fly's HA default (2 when the app has
+  // services, else 1).
+  Result<DeployOutcome> ReconcileAppMachines(const store::App& app, const store::Release& release,
+                                             std::optional<int> count);
   void NoteEvent(const std::string& app, const std::string& source, const std::string& text);
 
   store::Registry* registry_;
