@@ -445,9 +445,11 @@ void MachineManager::HandleWake(const std::string& id, Waiter w) {
   }
   rt.waiters.push_back(std::move(w));
   switch (m.state) {
+    case S::kSuspended:
+      if (ResumeFirst(m)) break;
+      [[fallthrough]];
     case S::kStopped:
-    case S::kCreated:
-    case S::kSuspended: {
+    case S::kCreated: {
       // The proxy writes "Starting machine …" / "… started in … ms" to the app log itself.
       bool resume = m.state == S::kSuspended;
       log::Info("proxy", resume ? "resuming machine" : "starting machine", {{"machine", id}, {"app", m.app}});
@@ -475,6 +477,24 @@ void MachineManager::HandleWake(const std::string& id, Waiter w) {
     default:
       FailWaiters(id, FailedPrecondition("machine " + id + " is " + store::MachineStateName(m.state)));
   }
+}
+
+bool MachineManager::ResumeFirst(const Machine& m) {
+  // A frozen app still listens: thawing it is all a waiting connection needs. Release the
+  // waiters first and write the store after (two writes off the connection's path). A crash
+  // in between leaves a running machine recorded as suspended; the next wake thaws it again,
+  // which is harmless.
+  if (!runtime_->IsSuspended(m.id)) return false;
+  auto t0 = clock_->Now();
+  if (!runtime_->Resume(m.id).ok()) return false;  // the start path below reports it
+  log::Info("proxy", "resumed machine", {{"machine", m.id}, {"app", m.app}});
+  AnswerWaiters(m.id);
+  auto t = Transition(m.id, {S::kSuspended}, S::kStarting, "resumed by proxy");
+  if (t.ok()) t = Transition(m.id, {S::kStarting}, S::kStarted, "resumed");
+  if (!t.ok()) log::Warn("daemon", "resumed machine not recorded", {{"machine", m.id}, {"error", t.status().message()}});
+  NoteEvent(m.app, "proxy", "machine " + m.id + " resumed in " + Ms(clock_->Now() - t0) + " ms");
+  Publish();
+  return true;
 }
 
 void MachineManager::Stop(const std::string& machine_id, bool suspend, const std::string& reason) {

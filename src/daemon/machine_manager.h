@@ -150,6 +150,9 @@ class MachineManager final : public proxy::MachineWaker, public proxy::MachineSt
   void OnExit(const ExitInfo& e);
   void HandleWake(const std::string& id, Waiter w);
   void HandleStop(const std::string& id, bool suspend, const std::string& reason);
+  // Wake of a suspended machine: thaw, answer the waiters, then record. False: not frozen
+  // here or the thaw failed (the caller takes the start path).
+  bool ResumeFirst(const store::Machine& m);
   void StartProbing(const std::string& id);
   void ProbeTick();
   void FailWaiters(const std::string& id, const Status& st);

@@ -21,6 +21,7 @@ using store::MachineState;
 class QueuePoster final : public proxy::Poster {
  public:
   void Post(std::function<void()> fn) override {
+    if (on_post) on_post();
     std::lock_guard<std::mutex> l(mu_);
     q_.push_back(std::move(fn));
   }
@@ -33,6 +34,8 @@ class QueuePoster final : public proxy::Poster {
     for (auto& f : q) f();
     return static_cast<int>(q.size());
   }
+
+  std::function<void()> on_post;  // runs on the posting thread, before the answer is queued
 
  private:
   std::mutex mu_;
@@ -372,11 +375,16 @@ TEST_F(ManagerTest, SuspendAndResumeThroughWake) {
   ASSERT_TRUE(Until([&] { return Get(id).state == MachineState::kSuspended; }));
   EXPECT_TRUE(rt_.IsSuspended(id));
   QueuePoster& poster = poster_;
+  // The held connection is released as soon as the machine thaws, before any store write.
+  MachineState recorded_at_answer = MachineState::kDestroyed;
+  poster.on_post = [&] { recorded_at_answer = Get(id).state; };
   int ok = 0;
   manager_->Wake(id, 8080, &poster, [&](Status st) { ok += st.ok(); });
   ASSERT_TRUE(Until([&] { return poster.Drain() > 0 || ok > 0; }));
+  poster.on_post = nullptr;
   EXPECT_EQ(ok, 1);
   EXPECT_EQ(rt_.resumes, 1);
+  EXPECT_EQ(recorded_at_answer, MachineState::kSuspended);
   EXPECT_EQ(Get(id).state, MachineState::kStarted);
 }
 
