@@ -12,6 +12,7 @@
 #include <cstdio>
 #include <cstring>
 
+#include "proxy/codec/ip_text.h"
 #include "proxy/codec/rewrite.h"
 
 namespace privcast::proxy {
@@ -32,9 +33,14 @@ const char* Reason(int status) {
   }
 }
 
+// The client address as Fly-Client-IP / X-Forwarded-For show it (a v4-mapped peer as plain
+// IPv4). codec's formatter, not inet_ntop: glibc formats IPv6 groups with sprintf, which
+// showed in the keep-alive profile.
 void FormatIp(const sockaddr_in6& a, char* buf, size_t n) {
-  if (IN6_IS_ADDR_V4MAPPED(&a.sin6_addr)) ::inet_ntop(AF_INET, &a.sin6_addr.s6_addr[12], buf, n);
-  else ::inet_ntop(AF_INET6, &a.sin6_addr, buf, n);
+  PC_CHECK(n > codec::kMaxIpTextLen);
+  size_t len = IN6_IS_ADDR_V4MAPPED(&a.sin6_addr) ? codec::FormatIp4(&a.sin6_addr.s6_addr[12], buf)
+                                                  : codec::FormatIp6(a.sin6_addr.s6_addr, buf);
+  buf[len] = '\0';
 }
 
 // Writes `head` (from offset) then `n2` bytes of `body`; returns bytes written or -1 (errno).
