@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <pthread.h>
 #include <sched.h>
+#include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
@@ -24,14 +25,15 @@ namespace {
 
 // Steps the child reports on failure; names index kStepNames.
 enum ChildStep : int32_t {
-  kStepSignals, kStepSetsid, kStepCgroup, kStepSetns, kStepUnshare, kStepRslave, kStepTmp,
+  kStepSignals, kStepSetpgid, kStepCgroup, kStepSetns, kStepUnshare, kStepRslave, kStepTmp,
   kStepRun, kStepResolv, kStepHosts, kStepHostname, kStepStdio, kStepChdir, kStepCloexec,
-  kStepExec,
+  kStepExec, kStepSetsid, kStepCtty,
 };
 const char* const kStepNames[] = {
     "reset signals", "setpgid", "join cgroup", "setns(netns)", "unshare(mount|uts)",
     "make / rslave", "mount tmpfs /tmp", "mount tmpfs /run", "bind /etc/resolv.conf",
     "bind /etc/hosts", "sethostname", "stdio", "chdir", "close fds", "execve",
+    "setsid", "set controlling terminal (TIOCSCTTY)",
 };
 
 struct ChildError {
@@ -76,8 +78,14 @@ struct ChildArgs {
   if (sigprocmask(SIG_SETMASK, &none, nullptr) != 0) ChildFail(rep, kStepSignals);
   // Own process group, so terminal signals aimed at the daemon's group never reach the
   // machine. Not setsid(): a new session creates a scheduler autogroup, which measured
-  // 6-8 ms per start here against ~0.4 ms for the whole clone+exec.
-  if (::setpgid(0, 0) != 0) ChildFail(rep, kStepSetsid);
+  // 6-8 ms per start here against ~0.4 ms for the whole clone+exec. Only a machine with a
+  // pty (machine run --shell on a terminal) pays for it: a controlling terminal needs a
+  // session of its own, and its leader's group becomes the pty's foreground group.
+  if (p.controlling_tty) {
+    if (::setsid() < 0) ChildFail(rep, kStepSetsid);
+  } else if (::setpgid(0, 0) != 0) {
+    ChildFail(rep, kStepSetpgid);
+  }
   for (int fd : p.cgroup_procs_fds) {
     if (::write(fd, "0", 1) != 1) ChildFail(rep, kStepCgroup);
   }
@@ -98,6 +106,9 @@ struct ChildArgs {
   if (p.stdin_fd >= 0 && ::dup2(p.stdin_fd, 0) < 0) ChildFail(rep, kStepStdio);
   if (p.stdout_fd >= 0 && ::dup2(p.stdout_fd, 1) < 0) ChildFail(rep, kStepStdio);
   if (p.stderr_fd >= 0 && ::dup2(p.stderr_fd, 2) < 0) ChildFail(rep, kStepStdio);
+  // The pty slave on stdin becomes the session's controlling terminal (job control, Ctrl-C
+  // as SIGINT to the foreground job, SIGWINCH on resize). 0: never steal another session's.
+  if (p.controlling_tty && ::ioctl(0, TIOCSCTTY, 0) != 0) ChildFail(rep, kStepCtty);
   if (::chdir(p.working_dir.c_str()) != 0) ChildFail(rep, kStepChdir);
   if (::syscall(SYS_close_range, 3U, ~0U, CLOSE_RANGE_CLOEXEC) != 0) ChildFail(rep, kStepCloexec);
   ::execve(p.exec_path.c_str(), rep->argv, rep->envp);
@@ -116,6 +127,8 @@ Status ValidateSpec(const LaunchSpec& s) {
   }
   if (s.argv.empty() && s.shell_command.empty()) return InvalidArgument("machine has no command");
   if (s.log_path.empty() && !s.stdio) return InvalidArgument("machine has no log path");
+  if (s.stdio && s.stdio->controlling_tty && s.stdio->in < 0)
+    return InvalidArgument("a controlling terminal needs stdin (the pty slave)");
   if (s.kill_signal <= 0 || s.kill_signal >= NSIG) return InvalidArgument("bad kill_signal");
   if (s.kill_timeout < Duration::zero() || s.kill_timeout > std::chrono::seconds(300)) {
     return InvalidArgument("kill_timeout must be within 0..300 s");

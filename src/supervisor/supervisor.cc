@@ -286,6 +286,7 @@ struct Supervisor::Impl {
     plan.stdin_fd = in.get();
     plan.stdout_fd = out.get();
     plan.stderr_fd = err.get();
+    plan.controlling_tty = s.stdio && s.stdio->controlling_tty;
     plan.working_dir = s.working_dir;
     auto spawned = Spawn(plan);
     if (!spawned.ok()) return fail(spawned.status());
