@@ -75,10 +75,12 @@ bool WaitUntil(const std::function<bool()>& pred) {
   return pred();
 }
 
-// Waits for the relay to end, bounded by kHang; true when it ended.
+// Waits for the relay to end, bounded by kHang; true when it ended by itself.
 bool Ends(AttachPty& pty) {
   auto f = std::async(std::launch::async, [&] { pty.Wait(); });
-  return f.wait_for(kHang) == std::future_status::ready;
+  if (f.wait_for(kHang) == std::future_status::ready) return true;
+  pty.Stop();  // so the failure is reported instead of hanging in the future's destructor
+  return false;
 }
 
 // Writes all of `data` to a blocking fd (a slave: it blocks while the relay does not drain).
