@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <poll.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <sys/stat.h>
@@ -132,6 +133,24 @@ TEST(Spawn, WithoutTheFlagNoSessionAndNoControllingTty) {
   siginfo_t si = Reap(*s);
   EXPECT_EQ(si.si_code, CLD_EXITED);
   EXPECT_EQ(si.si_status, 3);
+}
+
+TEST(Spawn, TheProgramGetsTheSpawnersCpuMaskNotThePinUsedForTheClone) {
+  // Spawn runs the child on the spawner's CPU until exec; the program must not stay pinned.
+  cpu_set_t mine;
+  ASSERT_EQ(::sched_getaffinity(0, sizeof mine, &mine), 0);
+  if (CPU_COUNT(&mine) < 2) GTEST_SKIP() << "one CPU: nothing is pinned";
+  Pty pty = OpenPty();
+  auto s = SpawnOnPty("exec sleep 100", pty.slave.get(), /*ctty=*/false);
+  ASSERT_TRUE(s.ok()) << s.status().ToString();
+  cpu_set_t child;
+  EXPECT_EQ(::sched_getaffinity(s->pid, sizeof child, &child), 0);
+  EXPECT_TRUE(CPU_EQUAL(&child, &mine)) << "child has " << CPU_COUNT(&child) << " CPUs, spawner " << CPU_COUNT(&mine);
+  cpu_set_t after;
+  ASSERT_EQ(::sched_getaffinity(0, sizeof after, &after), 0);
+  EXPECT_TRUE(CPU_EQUAL(&after, &mine)) << "the spawner stayed pinned";
+  ::kill(s->pid, SIGKILL);
+  Reap(*s);
 }
 
 TEST(Spawn, ControllingTtyNeedsAFreshTerminal) {
