@@ -404,7 +404,9 @@ void MachineManager::OnExit(const ExitInfo& e) {
   if (m.state == S::kDestroying) {
     // Act() handles it.
   } else if (m.auto_destroy) {
-    (void)Transition(m.id, {}, S::kDestroying, what);
+    // Act now: the manager's own transitions trigger no reconcile (NotifyStoreChanged).
+    auto t = Transition(m.id, {}, S::kDestroying, what);
+    if (t.ok()) Act(t.value());
   } else if (m.state == S::kStarted || m.state == S::kStopping || m.state == S::kStarting ||
              m.state == S::kSuspending) {
     auto t = Transition(m.id, {}, S::kStopped, m.state == S::kStopping ? "stopped" : what);

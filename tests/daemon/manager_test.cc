@@ -438,6 +438,21 @@ TEST_F(ManagerTest, UnexpectedExitMarksStoppedAndSnapshotFollows) {
   EXPECT_EQ(snap->machines[it->second].state, MachineRunState::kStopped);
 }
 
+TEST_F(ManagerTest, ThrowawayMachineThatExitsIsDestroyedWithoutAReconcile) {
+  // machine run --rm / --shell: its exit alone removes it (no store notification follows the
+  // manager's own writes, so nothing else would act on `destroying`).
+  MakeApp("tmp");
+  store::MachineSpec spec;
+  spec.app = "tmp";
+  spec.cmd = {"/bin/true"};
+  spec.auto_destroy = true;
+  auto m = manager_->RunMachine(spec);
+  ASSERT_TRUE(m.ok()) << m.status().ToString();
+  loop_.RunSync([&] { rt_.Exit(m->id, 0); });
+  ASSERT_TRUE(Until([&] { return rt_.destroyed.count(m->id) > 0; }));
+  EXPECT_FALSE(registry_->GetMachine(m->id).ok());
+}
+
 TEST_F(ManagerTest, FlycastAddressesFollowTheStore) {
   MakeApp("fly");
   auto ip = registry_->AllocateFlycast("fly", std::nullopt, std::nullopt);
