@@ -15,43 +15,47 @@
 
 namespace privcast::proxy {
 
+// The socket BIO of every TlsStream. Its data is the TlsStream: reads record whether they
+// drained the socket.
+struct TlsBio {
+  static int Write(BIO* b, const char* p, int n) {
+    BIO_clear_retry_flags(b);
+    int fd = static_cast<TlsStream*>(BIO_get_data(b))->fd_;
+    ssize_t r;
+    do r = ::send(fd, p, static_cast<size_t>(n), MSG_NOSIGNAL);
+    while (r < 0 && errno == EINTR);
+    if (r < 0 && errno == EAGAIN) BIO_set_retry_write(b);
+    return static_cast<int>(r);
+  }
+  static int Read(BIO* b, char* p, int n) {
+    BIO_clear_retry_flags(b);
+    auto* s = static_cast<TlsStream*>(BIO_get_data(b));
+    ssize_t r;
+    do r = ::recv(s->fd_, p, static_cast<size_t>(n), 0);
+    while (r < 0 && errno == EINTR);
+    if (r < 0 && errno == EAGAIN) BIO_set_retry_read(b);
+    // nginx's rule at the socket: a read shorter than asked (read-ahead asks for a whole
+    // buffer), EOF or EAGAIN means nothing more was there.
+    s->socket_drained_ = r < n;
+    return static_cast<int>(r);
+  }
+  static long Ctrl(BIO*, int cmd, long, void*) { return cmd == BIO_CTRL_FLUSH ? 1 : 0; }
+  // Created once, kept for the process's life.
+  static BIO_METHOD* Method() {
+    static BIO_METHOD* method = [] {
+      BIO_METHOD* m = BIO_meth_new(BIO_get_new_index() | BIO_TYPE_SOURCE_SINK, "privcast socket");
+      if (m) {
+        BIO_meth_set_write(m, Write);
+        BIO_meth_set_read(m, Read);
+        BIO_meth_set_ctrl(m, Ctrl);
+      }
+      return m;
+    }();
+    return method;
+  }
+};
+
 namespace {
-
-int FdOf(BIO* b) { return static_cast<int>(reinterpret_cast<intptr_t>(BIO_get_data(b))); }
-
-int BioWrite(BIO* b, const char* p, int n) {
-  BIO_clear_retry_flags(b);
-  ssize_t r;
-  do r = ::send(FdOf(b), p, static_cast<size_t>(n), MSG_NOSIGNAL);
-  while (r < 0 && errno == EINTR);
-  if (r < 0 && errno == EAGAIN) BIO_set_retry_write(b);
-  return static_cast<int>(r);
-}
-
-int BioRead(BIO* b, char* p, int n) {
-  BIO_clear_retry_flags(b);
-  ssize_t r;
-  do r = ::recv(FdOf(b), p, static_cast<size_t>(n), 0);
-  while (r < 0 && errno == EINTR);
-  if (r < 0 && errno == EAGAIN) BIO_set_retry_read(b);
-  return static_cast<int>(r);
-}
-
-long BioCtrl(BIO*, int cmd, long, void*) { return cmd == BIO_CTRL_FLUSH ? 1 : 0; }
-
-// The socket BIO of every TlsStream, created once (kept for the process's life).
-BIO_METHOD* SocketBio() {
-  static BIO_METHOD* method = [] {
-    BIO_METHOD* m = BIO_meth_new(BIO_get_new_index() | BIO_TYPE_SOURCE_SINK, "privcast socket");
-    if (m) {
-      BIO_meth_set_write(m, BioWrite);
-      BIO_meth_set_read(m, BioRead);
-      BIO_meth_set_ctrl(m, BioCtrl);
-    }
-    return m;
-  }();
-  return method;
-}
 
 // `want` among the client's ALPN offer (wire format); points *out into `in` when found.
 bool Offered(std::string_view want, const unsigned char* in, unsigned int inlen, const unsigned char** out,
@@ -86,7 +90,7 @@ int AlpnCallback(SSL* ssl, const unsigned char** out, unsigned char* outlen, con
 }
 
 std::unique_ptr<TlsStream> TlsStream::New(SSL_CTX* ctx, int fd, const PortSpec& port) {
-  BIO_METHOD* method = SocketBio();
+  BIO_METHOD* method = TlsBio::Method();
   if (!method) return nullptr;
   SSL* ssl = SSL_new(ctx);
   if (!ssl) return nullptr;
@@ -95,15 +99,16 @@ std::unique_ptr<TlsStream> TlsStream::New(SSL_CTX* ctx, int fd, const PortSpec& 
     SSL_free(ssl);
     return nullptr;
   }
-  BIO_set_data(bio, reinterpret_cast<void*>(static_cast<intptr_t>(fd)));
+  std::unique_ptr<TlsStream> s(new TlsStream());
+  s->ssl_ = ssl;
+  s->fd_ = fd;
+  s->port_ = &port;
+  BIO_set_data(bio, s.get());
   BIO_set_init(bio, 1);
   SSL_set_bio(ssl, bio, bio);  // one reference, consumed
   SSL_set_accept_state(ssl);
   SSL_set_min_proto_version(ssl, port.tls_min_version);
   SSL_set_max_proto_version(ssl, port.tls_max_version);
-  std::unique_ptr<TlsStream> s(new TlsStream());
-  s->ssl_ = ssl;
-  s->port_ = &port;
   SSL_set_app_data(ssl, s.get());
   return s;
 }
@@ -192,17 +197,34 @@ ssize_t TlsStream::Write(const char* p, size_t n) {
 }
 
 ssize_t TlsStream::Write2(const char* p1, size_t n1, const char* p2, size_t n2) {
+  // One record (one send) per SSL_write: a short p1 (a response head) and the start of p2 (its
+  // body) share a record through a per-thread scratch copy instead of costing two. The bytes
+  // at any offset are the caller's, so a retry after EAGAIN presents the same bytes first.
+  constexpr size_t kRecord = 16384;
+  thread_local char scratch[kRecord];
+  const size_t total = n1 + n2;
   size_t done = 0;
-  if (n1) {
-    ssize_t r = Write(p1, n1);
-    if (r < 0) return r;
-    done = static_cast<size_t>(r);
-    if (done < n1) return static_cast<ssize_t>(done);  // partial: the rest waits for EPOLLOUT
+  while (done < total) {
+    const char* p;
+    size_t n;
+    if (done < n1 && n2 && n1 - done < kRecord) {
+      size_t a = n1 - done;
+      n = std::min(total - done, kRecord);
+      std::memcpy(scratch, p1 + done, a);
+      std::memcpy(scratch + a, p2, n - a);
+      p = scratch;
+    } else if (done < n1) {
+      p = p1 + done;
+      n = n1 - done;
+    } else {
+      p = p2 + (done - n1);
+      n = total - done;
+    }
+    ssize_t r = Write(p, n);
+    if (r < 0) return done ? static_cast<ssize_t>(done) : r;  // an error shows again on the next call
+    done += static_cast<size_t>(r);
   }
-  if (!n2) return static_cast<ssize_t>(done);
-  ssize_t r = Write(p2, n2);
-  if (r < 0) return done ? static_cast<ssize_t>(done) : r;  // the error shows again on the next call
-  return static_cast<ssize_t>(done + static_cast<size_t>(r));
+  return static_cast<ssize_t>(done);
 }
 
 void TlsStream::CloseNotify() {
@@ -212,6 +234,8 @@ void TlsStream::CloseNotify() {
 }
 
 bool TlsStream::HasBufferedInput() const { return SSL_has_pending(ssl_) == 1; }
+
+bool TlsStream::Drained() const { return socket_drained_ && !HasBufferedInput(); }
 
 std::string_view TlsStream::alpn() const {
   const unsigned char* p = nullptr;

@@ -42,7 +42,8 @@ class TlsStream {
 
   ssize_t Read(char* p, size_t n);
   ssize_t Write(const char* p, size_t n);
-  // p1 then p2 (each may be empty), like one sendmsg of two iovecs; returns bytes taken.
+  // p1 then p2 (each may be empty), like one sendmsg of two iovecs: records until EAGAIN;
+  // returns bytes taken (a short p1 shares its record with the start of p2).
   ssize_t Write2(const char* p1, size_t n1, const char* p2, size_t n2);
   // Sends close_notify once, best effort (never after a failure; a full socket drops it).
   void CloseNotify();
@@ -53,6 +54,9 @@ class TlsStream {
   // Decrypted or raw bytes are buffered inside OpenSSL (read-ahead): a level-triggered reader
   // must read again without waiting for the socket.
   bool HasBufferedInput() const;
+  // Edge-triggered readers may stop: the last socket read came back short or EAGAIN, and
+  // OpenSSL holds nothing (nginx's rule, applied below the TLS records).
+  bool Drained() const;
 
   // Why the handshake or the stream failed (for the log line): OpenSSL's reason, e.g.
   // "wrong version number", "tlsv1 alert unknown ca", "no application protocol".
@@ -63,15 +67,18 @@ class TlsStream {
  private:
   TlsStream() = default;
   ssize_t Fail(int ret, bool reading);
+  friend struct TlsBio;  // the socket BIO (tls_stream.cc)
   friend int AlpnCallback(SSL*, const unsigned char**, unsigned char*, const unsigned char*, unsigned int, void*);
 
   SSL* ssl_ = nullptr;
+  int fd_ = -1;
   const PortSpec* port_ = nullptr;  // ALPN during the handshake only
   std::string error_;
   bool established_ = false;
   bool failed_ = false;
   bool close_notify_sent_ = false;
   bool read_wants_write_ = false;
+  bool socket_drained_ = false;
 };
 
 // The ALPN selection of NewServerTlsContext (registered on every context it builds).

@@ -5,8 +5,8 @@
 // branch on a null pointer (no virtual call, no copy), so the plain path does not get slower.
 // TLS: a TlsStream over the same fd with the same return conventions as recv/send.
 // Edge-triggered readers: a short plain read means the socket is drained (nginx's rule); a
-// short TLS read does not (a read ends at a record boundary, and read-ahead may hold more),
-// so only EAGAIN means drained there — see Drained().
+// short TLS read does not (a read ends at a record boundary, and read-ahead may hold more), so
+// there the rule is applied to the socket reads below OpenSSL — see Drained().
 //
 // The handshake runs before the session's handler starts (TcpSession: before routing, so a
 // failed handshake never wakes a machine; HttpSession: before the first request head).
@@ -48,7 +48,7 @@ struct ClientTransport {
     return tls ? tls->Write2(p1, n1, p2, n2) : SendV2(fd, p1, n1, p2, n2);
   }
   // After a read of n bytes into `room`: is the socket known drained (edge-triggered readers stop)?
-  bool Drained(ssize_t n, size_t room) const { return !tls && static_cast<size_t>(n) < room; }
+  bool Drained(ssize_t n, size_t room) const { return tls ? tls->Drained() : static_cast<size_t>(n) < room; }
   // Half-close towards the client: close_notify first on TLS, then FIN.
   void ShutdownWrite() {
     if (tls) tls->CloseNotify();

@@ -198,6 +198,47 @@ TEST_F(TlsStreamTest, BigPayloadsSurvivePartialWritesAndSmallReads) {
   EXPECT_TRUE(ReadExactly(*s, up.size(), 1000) == up);  // reads shorter than a record
 }
 
+TEST_F(TlsStreamTest, Write2OfAHeadAndAGrowingBodyKeepsTheBytesInOrder) {
+  // As HttpSession::FlushClient does: a head and a body that grows while writes block; what
+  // was taken is consumed from the head first, then from the body.
+  const std::string head = "HTTP/1.1 200 OK\r\nContent-Length: 4194304\r\n\r\n";
+  const std::string body = Pattern(4 << 20);
+  int small = 4096;
+  ::setsockopt(sv_[0], SOL_SOCKET, SO_SNDBUF, &small, sizeof small);
+  std::promise<std::string> received;
+  RunClient(Verified(), [&](TlsClient* c) {
+    std::string in;
+    char buf[65536];
+    while (c && in.size() < head.size() + body.size()) {
+      int r = c->Read(buf, sizeof buf);
+      if (r <= 0) break;
+      in.append(buf, static_cast<size_t>(r));
+    }
+    received.set_value(std::move(in));
+  });
+  auto s = Server();
+  ASSERT_EQ(Handshake(*s), TlsStream::Step::kDone) << s->error();
+  size_t h = 0, b = 0, avail = 1000;  // body bytes "received from the app" so far
+  int eagains = 0;
+  while (h < head.size() || b < body.size()) {
+    ssize_t r = s->Write2(head.data() + h, head.size() - h, body.data() + b, avail - b);
+    if (r < 0) {
+      ASSERT_EQ(errno, EAGAIN);
+      ++eagains;
+      avail = std::min(body.size(), avail + 100000);  // more arrives while we wait
+      pollfd p{sv_[0], POLLOUT, 0};
+      ASSERT_GT(::poll(&p, 1, 10000), 0);
+      continue;
+    }
+    size_t k = static_cast<size_t>(r), a = std::min(k, head.size() - h);
+    h += a;
+    b += k - a;
+    if (b == avail) avail = std::min(body.size(), avail + 100000);
+  }
+  EXPECT_GT(eagains, 0);
+  EXPECT_TRUE(received.get_future().get() == head + body);
+}
+
 TEST_F(TlsStreamTest, PeerCloseWithoutCloseNotifyIsEofAndLaterWritesFailWithoutSigpipe) {
   RunClient(Verified(), [&](TlsClient* c) {
     if (c) ::shutdown(c->fd(), SHUT_RDWR);  // TCP-level close, no close_notify
