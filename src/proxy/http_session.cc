@@ -130,8 +130,13 @@ void HttpSession::Drive() {
       ReadUpstream();
       continue;
     }
-    break;
+    return;
   }
+  // Out of turns with bytes still to move: go on after this batch. An edge-triggered wakeup
+  // for them will not come again (TLS makes this common: reads end at record boundaries).
+  if (!dead) w->loop().Defer([this] {
+      if (!dead) Drive();
+    });
 }
 
 // ---------------------------------------------------------------------------------------------
