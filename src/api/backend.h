@@ -50,11 +50,14 @@ struct DeployResult {
 };
 
 // The stdio of an attached machine (machine run --shell), received from the CLI by
-// SCM_RIGHTS. Hand the fds to the machine's process as its stdin/stdout/stderr. tty=true
-// says they are the user's terminal (left in its normal, cooked mode by the CLI, so echo
-// and line editing work without a pty relay); rows/cols give its window size.
+// SCM_RIGHTS. tty=false: pipes (or files), handed to the machine's process as its
+// stdin/stdout/stderr as they are. tty=true: they are the user's terminal, which the CLI
+// put in raw mode; the machine gets a pty of its own, rows×cols, relayed to them, and
+// `resize` (optional: the read end of a pipe the CLI writes a byte to on SIGWINCH) says
+// when to copy the terminal's new size to the pty (docs/api.md, docs/cli.md).
 struct AttachedStdio {
   UniqueFd in, out, err;
+  UniqueFd resize;
   bool tty = false;
   uint16_t rows = 0, cols = 0;
 };

@@ -351,13 +351,15 @@ class Handler {
 
   void RunAttached(const store::MachineSpec& spec, const MachineRequest& q) {
     auto fds = ex_.TakeFds();
-    if (fds.size() != 3)
-      return Fail(ex_, 400, "field 'shell': the request must carry stdin, stdout and stderr (3 file descriptors by SCM_RIGHTS), got " +
+    if (fds.size() != 3 && fds.size() != 4)
+      return Fail(ex_, 400, "field 'shell': the request must carry stdin, stdout and stderr (3 file descriptors by "
+                            "SCM_RIGHTS, and with 'tty' optionally a 4th: the read end of a window-resize pipe), got " +
                                 std::to_string(fds.size()));
     AttachedStdio io;
     io.in = std::move(fds[0]);
     io.out = std::move(fds[1]);
     io.err = std::move(fds[2]);
+    if (fds.size() == 4 && q.tty) io.resize = std::move(fds[3]);  // without a tty: unused, closed here
     io.tty = q.tty;
     io.rows = q.rows;
     io.cols = q.cols;

@@ -9,6 +9,7 @@
 #include <map>
 
 #include "common/log.h"
+#include "daemon/attach_pty.h"
 
 namespace privcast::daemon {
 
@@ -34,8 +35,20 @@ Result<int> DaemonBackend::RunAttached(const store::MachineSpec& spec, api::Atta
                                        const api::ClientWatch& client,
                                        const std::function<void(const store::Machine&)>& on_started) {
   // The fds stay owned here until the machine has exited (the supervisor dups them).
-  return manager_->RunAttached(spec, stdio.in.get(), stdio.out.get(), stdio.err.get(), stdio.tty,
-                               [&client] { return client.Gone(); }, on_started);
+  auto gone = [&client] { return client.Gone(); };
+  if (!stdio.tty)
+    return manager_->RunAttached(spec, stdio.in.get(), stdio.out.get(), stdio.err.get(), false, gone, on_started);
+  // A terminal: the machine gets a pty of its own, relayed to the user's (AttachPty).
+  auto pty = AttachPty::Open(stdio.rows, stdio.cols);
+  if (!pty.ok()) return Status(pty.status().code(), "allocating a terminal for the shell: " + pty.status().message());
+  AttachPty& p = **pty;
+  p.Start({stdio.in.get(), stdio.out.get(), stdio.resize.get(), client.fd()}, gone);
+  auto r = manager_->RunAttached(spec, p.slave(), p.slave(), p.slave(), /*tty=*/true, gone, on_started);
+  // The machine's processes are gone (or never started): with our copy closed too, the
+  // master reads EIO once the output is drained, and the relay ends.
+  p.CloseSlave();
+  p.Wait();
+  return r;
 }
 
 namespace {

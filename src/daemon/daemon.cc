@@ -83,7 +83,7 @@ struct Daemon::Impl {
       if (!r.ok()) continue;
       if (r.value() > seen) {
         seen = r.value();
-        manager->NotifyStoreChanged();
+        manager->NotifyStoreChanged(seen);
       }
     }
   }

@@ -107,18 +107,44 @@ void MachineManager::Shutdown() {
   runtime_->TeardownHost();
 }
 
-void MachineManager::NotifyStoreChanged() {
+void MachineManager::NotifyStoreChanged(int64_t revision) {
+  {
+    std::lock_guard<std::mutex> l(notify_mu_);
+    if (revision <= 0) notify_force_ = true;
+    notify_revision_ = std::max(notify_revision_, revision);
+  }
   if (reconcile_pending_.exchange(true)) return;
   loop_->Post([this] {
     reconcile_pending_ = false;
-    if (!shut_down_) Reconcile();
+    int64_t rev;
+    bool force;
+    {
+      std::lock_guard<std::mutex> l(notify_mu_);
+      rev = notify_revision_;
+      force = notify_force_;
+      notify_force_ = false;
+    }
+    if (shut_down_) return;
+    if (!force && OnlyOwnWritesThrough(rev)) return;
+    Reconcile();
   });
+}
+
+bool MachineManager::OnlyOwnWritesThrough(int64_t rev) {
+  if (rev <= seen_revision_) return true;
+  if (rev - seen_revision_ > static_cast<int64_t>(own_revisions_.size())) return false;
+  for (int64_t r = seen_revision_ + 1; r <= rev; ++r)
+    if (!own_revisions_.count(r)) return false;
+  seen_revision_ = rev;
+  own_revisions_.erase(own_revisions_.begin(), own_revisions_.upper_bound(rev));
+  return true;
 }
 
 Result<Machine> MachineManager::Transition(const std::string& id, std::vector<MachineState> from, MachineState to,
                                            const std::string& event) {
   auto r = registry_->TransitionMachine(id, from, to, event);
   if (r.ok()) {
+    own_revisions_.insert(r->mod_revision);
     machines_[id] = r.value();
     log::Debug("daemon", "machine transition", {{"machine", id}, {"to", store::MachineStateName(to)}, {"why", event}});
   }
@@ -143,6 +169,9 @@ const AppPlan* MachineManager::PlanFor(const std::string& app) {
 }
 
 std::vector<uint16_t> MachineManager::PortsFor(const Machine& m) {
+  // Throwaway machines (machine run --shell / --rm) are clients, never backends: nothing
+  // waits for them to listen.
+  if (m.auto_destroy) return {};
   const AppPlan* plan = PlanFor(m.app);
   if (!plan) return {};
   const AppPlan::Group* g = plan->FindGroup(m.process_group);
@@ -164,6 +193,8 @@ void MachineManager::Reconcile() {
     return;
   }
   state_ = std::move(st).value();
+  seen_revision_ = std::max(seen_revision_, state_.revision);
+  own_revisions_.erase(own_revisions_.begin(), own_revisions_.upper_bound(seen_revision_));
   std::unordered_map<std::string, Machine> now;
   for (const auto& m : state_.machines)
     if (m.host_id == opts_.host_id) now[m.id] = m;
@@ -414,9 +445,11 @@ void MachineManager::HandleWake(const std::string& id, Waiter w) {
   }
   rt.waiters.push_back(std::move(w));
   switch (m.state) {
+    case S::kSuspended:
+      if (ResumeFirst(m)) break;
+      [[fallthrough]];
     case S::kStopped:
-    case S::kCreated:
-    case S::kSuspended: {
+    case S::kCreated: {
       // The proxy writes "Starting machine …" / "… started in … ms" to the app log itself.
       bool resume = m.state == S::kSuspended;
       log::Info("proxy", resume ? "resuming machine" : "starting machine", {{"machine", id}, {"app", m.app}});
@@ -444,6 +477,24 @@ void MachineManager::HandleWake(const std::string& id, Waiter w) {
     default:
       FailWaiters(id, FailedPrecondition("machine " + id + " is " + store::MachineStateName(m.state)));
   }
+}
+
+bool MachineManager::ResumeFirst(const Machine& m) {
+  // A frozen app still listens: thawing it is all a waiting connection needs. Release the
+  // waiters first and write the store after (two writes off the connection's path). A crash
+  // in between leaves a running machine recorded as suspended; the next wake thaws it again,
+  // which is harmless.
+  if (!runtime_->IsSuspended(m.id)) return false;
+  auto t0 = clock_->Now();
+  if (!runtime_->Resume(m.id).ok()) return false;  // the start path below reports it
+  log::Info("proxy", "resumed machine", {{"machine", m.id}, {"app", m.app}});
+  AnswerWaiters(m.id);
+  auto t = Transition(m.id, {S::kSuspended}, S::kStarting, "resumed by proxy");
+  if (t.ok()) t = Transition(m.id, {S::kStarting}, S::kStarted, "resumed");
+  if (!t.ok()) log::Warn("daemon", "resumed machine not recorded", {{"machine", m.id}, {"error", t.status().message()}});
+  NoteEvent(m.app, "proxy", "machine " + m.id + " resumed in " + Ms(clock_->Now() - t0) + " ms");
+  Publish();
+  return true;
 }
 
 void MachineManager::Stop(const std::string& machine_id, bool suspend, const std::string& reason) {
@@ -502,15 +553,31 @@ void MachineManager::StartProbing(const std::string& id) {
   }
   rt.probing = true;
   rt.probe_ticks = 0;
+  rt.idle_gap = 1;
+  rt.next_idle_tick = 0;
   rt.probe_deadline = clock_->Now() + opts_.wake_timeout;
   ProbeTick();
 }
 
 void MachineManager::ProbeTick() {
-  bool any = false;
   bool changed = false;
+  const MonoTime now = clock_->Now();
+  // Ticks are counted in probe intervals (not read from a clock), so the back-off below
+  // behaves the same with the real and the fake clock.
+  probe_tick_ += probe_tick_step_;
+  probe_tick_step_ = 1;
+  uint64_t next = 0;  // ticks until the earliest next probe; 0 = nothing left to probe
+  auto want_next = [&next](uint64_t in) {
+    if (next == 0 || in < next) next = in;
+  };
   for (auto& [id, rt] : rt_) {
     if (!rt.probing) continue;
+    // Someone waits: every tick. Nobody (a deploy, a restart): back off to one probe per
+    // kIdleProbeGapMax ticks, so a machine that never listens does not spin for wake_timeout.
+    if (rt.waiters.empty() && probe_tick_ < rt.next_idle_tick && now < rt.probe_deadline) {
+      want_next(rt.next_idle_tick - probe_tick_);
+      continue;
+    }
     auto mit = machines_.find(id);
     if (mit == machines_.end() || (mit->second.state != S::kStarted && mit->second.state != S::kStarting)) {
       rt.probing = false;
@@ -566,7 +633,6 @@ void MachineManager::ProbeTick() {
       readiness_cv_.notify_all();
       continue;
     }
-    auto now = clock_->Now();
     // Expire individual waiters; give up probing at the deadline.
     std::vector<Waiter> keep;
     for (auto& w : rt.waiters) {
@@ -593,13 +659,20 @@ void MachineManager::ProbeTick() {
       readiness_cv_.notify_all();
       continue;
     }
-    any = true;
+    if (rt.waiters.empty()) {
+      rt.next_idle_tick = probe_tick_ + rt.idle_gap;
+      want_next(rt.idle_gap);
+      rt.idle_gap = std::min<uint64_t>(rt.idle_gap * 2, kIdleProbeGapMax);
+    } else {
+      want_next(1);
+    }
   }
   if (changed) Publish();
-  if (any && !probe_scheduled_) {
+  if (next != 0 && !probe_scheduled_) {
     probe_scheduled_ = true;
-    loop_->PostAfter(opts_.probe_interval, [this] {
+    loop_->PostAfter(opts_.probe_interval * next, [this, next] {
       probe_scheduled_ = false;
+      probe_tick_step_ = next;
       if (!shut_down_) ProbeTick();
     });
   }

@@ -63,7 +63,7 @@ struct ManagerOptions {
   std::string region;
   Duration wake_timeout = std::chrono::seconds(30);
   Duration deploy_wait = std::chrono::seconds(10);  // how long deploy waits for listeners
-  Duration probe_interval = std::chrono::microseconds(250);
+  Duration probe_interval = std::chrono::microseconds(250);  // while a connection waits
   bool firewall = true;
 };
 
@@ -81,8 +81,11 @@ class MachineManager final : public proxy::MachineWaker, public proxy::MachineSt
 
   // Control thread: adopt running machines, set up the host, first reconcile.
   Status Start();
-  // Any thread: the store changed (coalesced: one reconcile per burst).
-  void NotifyStoreChanged();
+  // Any thread: the store is now at `revision` (coalesced: one reconcile per burst). A
+  // burst made only of the manager's own writes (its transitions, already applied to its
+  // view) needs no reconcile: no full reload, no snapshot rebuild on the wake path.
+  // revision <= 0: unknown, always reconcile.
+  void NotifyStoreChanged(int64_t revision = 0);
   // Control thread, at shutdown: stop acting (running machines keep running).
   void Shutdown();
 
@@ -120,6 +123,8 @@ class MachineManager final : public proxy::MachineWaker, public proxy::MachineSt
     bool probing = false;
     uint32_t probe_ticks = 0;
     MonoTime probe_deadline{};
+    uint64_t next_idle_tick = 0;      // nobody waits: not before this probe tick
+    uint64_t idle_gap = 1;            // nobody waits: next gap in ticks (doubles)
     MonoTime wake_started{};
     bool wake_pending = false;        // a wake arrived while stopping: start again after
     bool restart_after_stop = false;  // deploy replaced the config of a running machine
@@ -131,7 +136,13 @@ class MachineManager final : public proxy::MachineWaker, public proxy::MachineSt
     bool has_stdio = false;
   };
 
+  // Probing a machine nobody waits for (deploy, restart) backs off to one probe per this
+  // many probe intervals (80 × 250 µs = 20 ms).
+  static constexpr uint64_t kIdleProbeGapMax = 80;
+
   void Reconcile();
+  // True when every store revision in (seen_revision_, rev] is one of own_revisions_.
+  bool OnlyOwnWritesThrough(int64_t rev);
   void Act(const store::Machine& m);
   void LaunchMachine(const store::Machine& m);
   // What a machine runs: its command, env, limits, signals, restart policy.
@@ -139,6 +150,9 @@ class MachineManager final : public proxy::MachineWaker, public proxy::MachineSt
   void OnExit(const ExitInfo& e);
   void HandleWake(const std::string& id, Waiter w);
   void HandleStop(const std::string& id, bool suspend, const std::string& reason);
+  // Wake of a suspended machine: thaw, answer the waiters, then record. False: not frozen
+  // here or the thaw failed (the caller takes the start path).
+  bool ResumeFirst(const store::Machine& m);
   void StartProbing(const std::string& id);
   void ProbeTick();
   void FailWaiters(const std::string& id, const Status& st);
@@ -173,9 +187,17 @@ class MachineManager final : public proxy::MachineWaker, public proxy::MachineSt
   std::set<std::string> flycast_applied_;
   std::string firewall_key_;
   bool probe_scheduled_ = false;
+  uint64_t probe_tick_ = 0;       // probe intervals elapsed (advanced by each ProbeTick)
+  uint64_t probe_tick_step_ = 1;  // intervals the next ProbeTick stands for
   bool shut_down_ = false;
 
+  int64_t seen_revision_ = 0;          // store revision the manager's view reflects
+  std::set<int64_t> own_revisions_;    // revisions of its own writes not yet seen as notified
+
   std::atomic<bool> reconcile_pending_{false};
+  std::mutex notify_mu_;
+  int64_t notify_revision_ = 0;
+  bool notify_force_ = false;
   mutable std::mutex snap_mu_;
   SnapshotPtr snapshot_;
   mutable std::mutex readiness_mu_;   // for Deploy waiting on readiness from an API thread

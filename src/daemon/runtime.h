@@ -38,6 +38,8 @@ struct LaunchPlan {
   std::string primary_region;
   // Attached stdio (machine run --shell); invalid fds → the machine's log file.
   int stdin_fd = -1, stdout_fd = -1, stderr_fd = -1;
+  // stdin is the slave of a pty the daemon allocated (AttachPty): it becomes the main
+  // process's controlling terminal, in a session of its own.
   bool tty = false;
 };
 

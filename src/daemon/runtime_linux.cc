@@ -85,7 +85,7 @@ struct LinuxRuntime::Impl {
     s.limits.cpus = p.cpus;
     s.log_path = opts.logs_dir + "/" + m.id + ".log";
     if (p.stdin_fd >= 0 || p.stdout_fd >= 0 || p.stderr_fd >= 0)
-      s.stdio = supervisor::StdioFds{p.stdin_fd, p.stdout_fd, p.stderr_fd};
+      s.stdio = supervisor::StdioFds{p.stdin_fd, p.stdout_fd, p.stderr_fd, p.tty};
     s.kill_signal = p.kill_signal;
     s.kill_timeout = p.kill_timeout;
     auto mode = supervisor::ParseRestartMode(p.restart_policy);

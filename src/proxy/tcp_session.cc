@@ -257,7 +257,7 @@ void TcpSession::OnEvents(bool upstream, uint32_t ev) {
 void TcpSession::Finish(bool reset) {
   if (dead) return;
   if (waiting) w->CancelWait(this);
-  w->loop().Del(cfd.get());
+  // No EPOLL_CTL_DEL: these are the only references to the sockets; close leaves the set.
   if (reset) {
     ResetClose(cfd.release());
   } else {
@@ -265,7 +265,6 @@ void TcpSession::Finish(bool reset) {
     cfd.reset();
   }
   if (ufd_) {
-    w->loop().Del(ufd_.get());
     if (reset) ResetClose(ufd_.release());
     else ufd_.reset();
   }

@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <pthread.h>
 #include <sched.h>
+#include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
@@ -24,14 +25,15 @@ namespace {
 
 // Steps the child reports on failure; names index kStepNames.
 enum ChildStep : int32_t {
-  kStepSignals, kStepSetsid, kStepCgroup, kStepSetns, kStepUnshare, kStepRslave, kStepTmp,
+  kStepSignals, kStepSetpgid, kStepCgroup, kStepSetns, kStepUnshare, kStepRslave, kStepTmp,
   kStepRun, kStepResolv, kStepHosts, kStepHostname, kStepStdio, kStepChdir, kStepCloexec,
-  kStepExec,
+  kStepExec, kStepSetsid, kStepCtty, kStepAffinity,
 };
 const char* const kStepNames[] = {
     "reset signals", "setpgid", "join cgroup", "setns(netns)", "unshare(mount|uts)",
     "make / rslave", "mount tmpfs /tmp", "mount tmpfs /run", "bind /etc/resolv.conf",
     "bind /etc/hosts", "sethostname", "stdio", "chdir", "close fds", "execve",
+    "setsid", "set controlling terminal (TIOCSCTTY)", "restore cpu affinity",
 };
 
 struct ChildError {
@@ -47,6 +49,7 @@ struct ChildArgs {
   char* const* envp;
   const char* resolv;
   const char* hosts;
+  const cpu_set_t* restore_mask = nullptr;  // the parent's CPU mask, restored before exec
   volatile int32_t step = -1;
   volatile int32_t err = 0;
 };
@@ -76,8 +79,14 @@ struct ChildArgs {
   if (sigprocmask(SIG_SETMASK, &none, nullptr) != 0) ChildFail(rep, kStepSignals);
   // Own process group, so terminal signals aimed at the daemon's group never reach the
   // machine. Not setsid(): a new session creates a scheduler autogroup, which measured
-  // 6-8 ms per start here against ~0.4 ms for the whole clone+exec.
-  if (::setpgid(0, 0) != 0) ChildFail(rep, kStepSetsid);
+  // 6-8 ms per start here against ~0.4 ms for the whole clone+exec. Only a machine with a
+  // pty (machine run --shell on a terminal) pays for it: a controlling terminal needs a
+  // session of its own, and its leader's group becomes the pty's foreground group.
+  if (p.controlling_tty) {
+    if (::setsid() < 0) ChildFail(rep, kStepSetsid);
+  } else if (::setpgid(0, 0) != 0) {
+    ChildFail(rep, kStepSetpgid);
+  }
   for (int fd : p.cgroup_procs_fds) {
     if (::write(fd, "0", 1) != 1) ChildFail(rep, kStepCgroup);
   }
@@ -98,8 +107,13 @@ struct ChildArgs {
   if (p.stdin_fd >= 0 && ::dup2(p.stdin_fd, 0) < 0) ChildFail(rep, kStepStdio);
   if (p.stdout_fd >= 0 && ::dup2(p.stdout_fd, 1) < 0) ChildFail(rep, kStepStdio);
   if (p.stderr_fd >= 0 && ::dup2(p.stderr_fd, 2) < 0) ChildFail(rep, kStepStdio);
+  // The pty slave on stdin becomes the session's controlling terminal (job control, Ctrl-C
+  // as SIGINT to the foreground job, SIGWINCH on resize). 0: never steal another session's.
+  if (p.controlling_tty && ::ioctl(0, TIOCSCTTY, 0) != 0) ChildFail(rep, kStepCtty);
   if (::chdir(p.working_dir.c_str()) != 0) ChildFail(rep, kStepChdir);
   if (::syscall(SYS_close_range, 3U, ~0U, CLOSE_RANGE_CLOEXEC) != 0) ChildFail(rep, kStepCloexec);
+  if (rep->restore_mask && ::sched_setaffinity(0, sizeof(cpu_set_t), rep->restore_mask) != 0)
+    ChildFail(rep, kStepAffinity);
   ::execve(p.exec_path.c_str(), rep->argv, rep->envp);
   ChildFail(rep, kStepExec);
 }
@@ -116,6 +130,8 @@ Status ValidateSpec(const LaunchSpec& s) {
   }
   if (s.argv.empty() && s.shell_command.empty()) return InvalidArgument("machine has no command");
   if (s.log_path.empty() && !s.stdio) return InvalidArgument("machine has no log path");
+  if (s.stdio && s.stdio->controlling_tty && s.stdio->in < 0)
+    return InvalidArgument("a controlling terminal needs stdin (the pty slave)");
   if (s.kill_signal <= 0 || s.kill_signal >= NSIG) return InvalidArgument("bad kill_signal");
   if (s.kill_timeout < Duration::zero() || s.kill_timeout > std::chrono::seconds(300)) {
     return InvalidArgument("kill_timeout must be within 0..300 s");
@@ -212,6 +228,21 @@ Result<Spawned> Spawn(const SpawnPlan& p) {
   ca.envp = envp.data();
   ca.resolv = resolv_src.empty() ? nullptr : resolv_src.c_str();
   ca.hosts = hosts_src.empty() ? nullptr : hosts_src.c_str();
+  // Run the child on this CPU: we sleep until it execs (vfork), so this CPU is free for it at
+  // once, whereas placing it on an idle CPU means waking a vCPU first (0.1-4 ms on this VM,
+  // measured: docs/supervisor.md#launch). The child restores our mask just before exec.
+  cpu_set_t mask;
+  bool pinned = false;
+  if (::sched_getaffinity(0, sizeof mask, &mask) == 0 && CPU_COUNT(&mask) > 1) {
+    int cpu = ::sched_getcpu();
+    if (cpu >= 0 && CPU_ISSET(cpu, &mask)) {
+      cpu_set_t one;
+      CPU_ZERO(&one);
+      CPU_SET(cpu, &one);
+      pinned = ::sched_setaffinity(0, sizeof one, &one) == 0;
+    }
+  }
+  ca.restore_mask = pinned ? &mask : nullptr;
   int pidfd = -1;
   sigset_t all, old;
   sigfillset(&all);
@@ -219,6 +250,7 @@ Result<Spawned> Spawn(const SpawnPlan& p) {
   int pid = ::clone(ChildEntry, static_cast<char*>(stack) + kStack, CLONE_VM | CLONE_VFORK | CLONE_PIDFD | SIGCHLD,
                     &ca, &pidfd);
   int clone_err = errno;
+  if (pinned) (void)::sched_setaffinity(0, sizeof mask, &mask);
   ::pthread_sigmask(SIG_SETMASK, &old, nullptr);
   ::munmap(stack, kStack);
   if (pid < 0) return ErrnoStatus("clone", clone_err);

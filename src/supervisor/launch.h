@@ -4,13 +4,16 @@
 // Spawn (docs/supervisor.md#launch): clone(CLONE_VM | CLONE_VFORK | CLONE_PIDFD) on a
 // private stack, posix_spawn-style (a fork-style clone cost 10+ ms per start on the loaded
 // test host, this ~0.5 ms); the child, before execve:
-//   1. resets signal dispositions and mask, setpgid(0, 0) (own process group)
+//   1. resets signal dispositions and mask, setpgid(0, 0) (own process group); setsid()
+//      instead when the plan asks for a controlling terminal
 //   2. writes "0" into every cgroup attach fd the parent opened (v1 `tasks`, v2
 //      `cgroup.procs`), so it is in its cgroups before the program runs
 //   3. setns(netns) when a netns path is given, unshare(CLONE_NEWNS | CLONE_NEWUTS)
 //   4. mount --make-rslave /, bind-mounts the machine's resolv.conf and hosts over /etc's,
 //      then tmpfs on /tmp and /run (binds first: the state dir may live under /tmp)
-//   5. sethostname, stdio (caller's fds, or /dev/null + the log file in append mode), chdir
+//   5. sethostname, stdio (caller's fds, or /dev/null + the log file in append mode), with
+//      controlling_tty ioctl(0, TIOCSCTTY) (stdin, a pty slave, becomes the session's
+//      controlling terminal), chdir
 //   6. marks every other fd close-on-exec and execs.
 // Any failure is written as {step, errno} into the shared report and the child exits 127;
 // the parent (resumed by CLONE_VFORK on exit or on a successful execve) turns it into a
@@ -37,12 +40,15 @@
 namespace privcast::supervisor {
 
 // Standard streams to hand to the machine instead of /dev/null + log file (machine run
-// --shell: the CLI's own fds, received over the API socket). Borrowed: the caller keeps
-// ownership; the supervisor duplicates them for the child.
+// --shell: the CLI's own fds received over the API socket, or the slave of the daemon's
+// pty). Borrowed: the caller keeps ownership; the supervisor duplicates them for the child.
+// controlling_tty: `in` is a pty slave that is nobody's controlling terminal yet; the main
+// process gets a session of its own with it as controlling terminal (docs/supervisor.md).
 struct StdioFds {
   int in = -1;
   int out = -1;
   int err = -1;
+  bool controlling_tty = false;
 };
 
 struct LaunchSpec {
@@ -98,6 +104,7 @@ struct SpawnPlan {
   std::string resolv_path;               // generated files to bind; empty = skip
   std::string hosts_path;
   int stdin_fd = -1, stdout_fd = -1, stderr_fd = -1;
+  bool controlling_tty = false;          // setsid + TIOCSCTTY on stdin (a pty slave)
   std::vector<int> cgroup_procs_fds;     // v1 tasks / v2 cgroup.procs; child writes "0"
   std::string working_dir = "/";
 };

@@ -21,6 +21,7 @@ using store::MachineState;
 class QueuePoster final : public proxy::Poster {
  public:
   void Post(std::function<void()> fn) override {
+    if (on_post) on_post();
     std::lock_guard<std::mutex> l(mu_);
     q_.push_back(std::move(fn));
   }
@@ -33,6 +34,8 @@ class QueuePoster final : public proxy::Poster {
     for (auto& f : q) f();
     return static_cast<int>(q.size());
   }
+
+  std::function<void()> on_post;  // runs on the posting thread, before the answer is queued
 
  private:
   std::mutex mu_;
@@ -77,6 +80,7 @@ class ManagerTest : public ::testing::Test {
         [this](SnapshotPtr s) {
           std::lock_guard<std::mutex> l(mu_);
           last_ = s;
+          ++publishes_;
         });
     loop_.Start();
     Status s;
@@ -125,6 +129,7 @@ class ManagerTest : public ::testing::Test {
   std::unique_ptr<MachineManager> manager_;
   std::mutex mu_;
   SnapshotPtr last_;
+  int publishes_ = 0;
 };
 
 TEST_F(ManagerTest, DeployCreatesTwoMachinesPerServiceGroupAndStartsThem) {
@@ -176,6 +181,72 @@ TEST_F(ManagerTest, DeployWarnsWhenAppListensOnlyOn6pn) {
   ASSERT_EQ(out->warnings.size(), 1u);
   EXPECT_NE(out->warnings[0].find("listens on [fdaa:1:2:0:3:4:5:2]:8080 only"), std::string::npos) << out->warnings[0];
   EXPECT_NE(out->warnings[0].find("0.0.0.0:8080"), std::string::npos);
+}
+
+TEST_F(ManagerTest, ProbingBacksOffWhenNobodyWaits) {
+  // A machine that never listens and that no connection waits for: deploy waits
+  // deploy_wait (500 ms) for it. Probing every interval (100 µs) would make ~5000 probes;
+  // the back-off (1, 2, 4 … 80 intervals) makes at most 7 + 5000/80 ≈ 70.
+  rt_.listen_on_launch = false;
+  auto app = MakeApp("deaf");
+  auto out = manager_->Deploy(app, Release("deaf"), false);
+  ASSERT_TRUE(out.ok());
+  ASSERT_EQ(out->warnings.size(), 1u);
+  EXPECT_NE(out->warnings[0].find("is not listening yet"), std::string::npos) << out->warnings[0];
+  int probes = 0;
+  loop_.RunSync([&] { probes = rt_.probes; });
+  EXPECT_GT(probes, 0);
+  EXPECT_LT(probes, 200);
+}
+
+TEST_F(ManagerTest, OwnWritesDoNotTriggerAReconcileOtherWritesDo) {
+  auto app = MakeApp("own");
+  auto out = manager_->Deploy(app, Release("own"), false);
+  ASSERT_TRUE(out.ok());
+  std::string id = out->machines[0].id;
+  auto rev = store_->Revision();  // the test's own writes above: seen once
+  ASSERT_TRUE(rev.ok());
+  manager_->NotifyStoreChanged(*rev);
+  loop_.RunSync([] {});
+  manager_->Stop(id, /*suspend=*/true, "idle");  // the manager's own transitions
+  ASSERT_TRUE(Until([&] { return Get(id).state == MachineState::kSuspended; }));
+  auto publishes = [&] {
+    std::lock_guard<std::mutex> l(mu_);
+    return publishes_;
+  };
+  int before = publishes();
+  rev = store_->Revision();
+  ASSERT_TRUE(rev.ok());
+  manager_->NotifyStoreChanged(*rev);
+  loop_.RunSync([] {});
+  EXPECT_EQ(publishes(), before) << "a burst of the manager's own writes reloaded and republished";
+  // A write the manager did not make (an API call) is reconciled.
+  ASSERT_TRUE(registry_->CreateApp("other", std::nullopt, std::nullopt).ok());
+  rev = store_->Revision();
+  ASSERT_TRUE(rev.ok());
+  manager_->NotifyStoreChanged(*rev);
+  loop_.RunSync([] {});
+  EXPECT_GT(publishes(), before);
+}
+
+TEST_F(ManagerTest, ThrowawayMachinesAreNotProbedForServicePorts) {
+  // machine run --shell in an app with services: a client, never a backend, so nothing
+  // waits for it to listen on the service's internal port.
+  auto app = MakeApp("svc");
+  ASSERT_TRUE(manager_->Deploy(app, Release("svc"), false).ok());
+  int before = 0;
+  loop_.RunSync([&] { before = rt_.probes; });
+  store::MachineSpec spec;
+  spec.app = "svc";
+  spec.process_group = "app";
+  spec.cmd = {"/bin/true"};
+  spec.auto_destroy = true;
+  rt_.listen_on_launch = false;
+  auto m = manager_->RunMachine(spec);
+  ASSERT_TRUE(m.ok()) << m.status().ToString();
+  int after = 0;
+  loop_.RunSync([&] { after = rt_.probes; });
+  EXPECT_EQ(after, before);
 }
 
 TEST_F(ManagerTest, WakeStartsStoppedMachineAndCoalescesConcurrentWakes) {
@@ -304,11 +375,16 @@ TEST_F(ManagerTest, SuspendAndResumeThroughWake) {
   ASSERT_TRUE(Until([&] { return Get(id).state == MachineState::kSuspended; }));
   EXPECT_TRUE(rt_.IsSuspended(id));
   QueuePoster& poster = poster_;
+  // The held connection is released as soon as the machine thaws, before any store write.
+  MachineState recorded_at_answer = MachineState::kDestroyed;
+  poster.on_post = [&] { recorded_at_answer = Get(id).state; };
   int ok = 0;
   manager_->Wake(id, 8080, &poster, [&](Status st) { ok += st.ok(); });
   ASSERT_TRUE(Until([&] { return poster.Drain() > 0 || ok > 0; }));
+  poster.on_post = nullptr;
   EXPECT_EQ(ok, 1);
   EXPECT_EQ(rt_.resumes, 1);
+  EXPECT_EQ(recorded_at_answer, MachineState::kSuspended);
   EXPECT_EQ(Get(id).state, MachineState::kStarted);
 }
 

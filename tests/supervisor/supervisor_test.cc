@@ -9,10 +9,13 @@
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <signal.h>
+#include <poll.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <array>
 #include <condition_variable>
 #include <cstdlib>
 #include <fstream>
@@ -523,6 +526,65 @@ TEST_P(SupervisorTest, CallerStdioForMachineRun) {
   auto ev = events_.WaitKind(s.machine_id, EventKind::kExited);
   ASSERT_TRUE(ev);
   EXPECT_EQ(ev->exit.code, 4);
+}
+
+// machine run --shell on a terminal: the daemon's pty slave is the machine's stdio and
+// controlling terminal (a session of its own), Ctrl-C on the pty is SIGINT to its
+// foreground job, and Stop still works on a session leader.
+TEST_P(SupervisorTest, PtySlaveBecomesTheControllingTerminal) {
+  UniqueFd master(::posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC));
+  ASSERT_TRUE(master.valid());
+  ASSERT_EQ(::grantpt(master.get()), 0);
+  ASSERT_EQ(::unlockpt(master.get()), 0);
+  std::string name = ::ptsname(master.get());
+  UniqueFd slave(::open(name.c_str(), O_RDWR | O_NOCTTY | O_CLOEXEC));
+  ASSERT_TRUE(slave.valid());
+  struct stat sst;
+  ASSERT_EQ(::fstat(slave.get(), &sst), 0);
+  long want_tty_nr = static_cast<long>((minor(sst.st_rdev) & 0xff) | (major(sst.st_rdev) << 8) |
+                                       ((minor(sst.st_rdev) & ~0xffu) << 12));
+  auto read_line = [&] {
+    std::string got;
+    char c;
+    while (got.find('\n') == std::string::npos) {
+      struct pollfd p {master.get(), POLLIN, 0};
+      if (::poll(&p, 1, 20000) <= 0 || ::read(master.get(), &c, 1) != 1) break;
+      got.push_back(c);
+    }
+    got = got.substr(0, got.find_first_of("\r\n"));
+    return got.substr(std::min(got.size(), got.find("/dev/")));  // after an echoed "^C"
+  };
+  // Fields 6 (session), 7 (tty_nr), 8 (tpgid) of /proc/<pid>/stat.
+  auto stat_of = [](pid_t pid) {
+    std::string text = Slurp("/proc/" + std::to_string(pid) + "/stat");
+    std::istringstream in(text.substr(text.rfind(')') + 2));
+    std::string skip;
+    long session = 0, tty_nr = 0, tpgid = 0;
+    in >> skip >> skip >> skip >> session >> tty_nr >> tpgid;
+    return std::array<long, 3>{session, tty_nr, tpgid};
+  };
+
+  LaunchSpec s = Spec("tty; exec sleep 1000");
+  s.stdio = StdioFds{slave.get(), slave.get(), slave.get(), /*controlling_tty=*/true};
+  ASSERT_TRUE(sup_->Start(s).ok());
+  EXPECT_EQ(read_line(), name);
+  pid_t pid = sup_->Describe(s.machine_id)->pid;
+  EXPECT_EQ(stat_of(pid), (std::array<long, 3>{pid, want_tty_nr, pid}));
+  ASSERT_EQ(::write(master.get(), "\x03", 1), 1);
+  auto ev = events_.WaitKind(s.machine_id, EventKind::kExited);
+  ASSERT_TRUE(ev);
+  EXPECT_EQ(ev->exit.signal, SIGINT);
+  EXPECT_FALSE(ev->stop_requested);
+
+  LaunchSpec s2 = Spec("tty; exec sleep 1000");
+  s2.stdio = StdioFds{slave.get(), slave.get(), slave.get(), /*controlling_tty=*/true};
+  ASSERT_TRUE(sup_->Start(s2).ok()) << "the pty is free again once the first session ended";
+  EXPECT_EQ(read_line(), name);
+  ASSERT_TRUE(sup_->StopAndWait(s2.machine_id, 20s).ok());
+  auto ev2 = events_.WaitKind(s2.machine_id, EventKind::kExited);
+  ASSERT_TRUE(ev2);
+  EXPECT_TRUE(ev2->stop_requested);
+  EXPECT_EQ(ev2->exit.signal, SIGINT);
 }
 
 TEST_P(SupervisorTest, StopOfASuspendedMachineThawsAndStops) {
