@@ -1,12 +1,15 @@
 // privcast_proxy_bench_server: runs the proxy engine on a static snapshot, for side-by-side
 // benchmarks (bench/proxy/run.sh). One app "bench" on network <net32> with one flycast address
 // and one machine at <backend_v4>; an http service on --http-port and a raw TCP service on
-// --tcp-port, both to --internal-port (tcp: --tcp-internal-port).
+// --tcp-port, both to --internal-port (tcp: --tcp-internal-port); with --tls-port, an http+tls
+// port (like 443 of [http_service]) serving --tls-cert / --tls-key (PEM files).
 //
 //   privcast_proxy_bench_server --flycast fdaa:0:1:0:1::5 --net32 1 --backend 10.77.2.2
 //       --internal-port 8080 --http-port 80 --tcp-port 5201 --tcp-internal-port 5201 --workers 1
+//       [--tls-port 443 --tls-cert cert.pem --tls-key key.pem]
 //
 // Runs until SIGINT/SIGTERM. Prints "ready" on stdout once listening.
+#include <openssl/pem.h>
 #include <signal.h>
 
 #include <cstdio>
@@ -31,12 +34,36 @@ class NoStopper : public proxy::MachineStopper {
  public:
   void Stop(const std::string&, bool, const std::string&) override {}
 };
+// One certificate for every app (the bench has one).
+class PemProvider : public proxy::TlsContextProvider {
+ public:
+  proxy::TlsContextPtr ctx;
+  proxy::TlsContextPtr ForApp(const std::string&, const std::vector<Ip6>&) override { return ctx; }
+};
+proxy::TlsContextPtr LoadPem(const std::string& cert_path, const std::string& key_path) {
+  FILE* f = std::fopen(cert_path.c_str(), "r");
+  X509* cert = f ? PEM_read_X509(f, nullptr, nullptr, nullptr) : nullptr;
+  if (f) std::fclose(f);
+  f = std::fopen(key_path.c_str(), "r");
+  EVP_PKEY* key = f ? PEM_read_PrivateKey(f, nullptr, nullptr, nullptr) : nullptr;
+  if (f) std::fclose(f);
+  proxy::TlsContextPtr ctx;
+  if (cert && key) {
+    auto r = proxy::NewServerTlsContext(cert, key);
+    if (r.ok()) ctx = r.value();
+    else std::fprintf(stderr, "tls: %s\n", r.status().message().c_str());
+  }
+  X509_free(cert);
+  EVP_PKEY_free(key);
+  return ctx;
+}
 }  // namespace
 
 int main(int argc, char** argv) {
   std::string flycast = "fdaa:0:1:0:1::5", backend = "10.77.2.2";
   uint32_t net32 = 1;
-  int internal_port = 8080, http_port = 80, tcp_port = 5201, tcp_internal = 5201, workers = 1;
+  int internal_port = 8080, http_port = 80, tcp_port = 5201, tcp_internal = 5201, workers = 1, tls_port = 0;
+  std::string tls_cert, tls_key;
   bool splice = true;
   size_t pipe_size = 1 << 20;
   for (int i = 1; i + 1 < argc; i += 2) {
@@ -51,6 +78,9 @@ int main(int argc, char** argv) {
     else if (k == "--workers") workers = std::stoi(v);
     else if (k == "--splice") splice = v != "0";
     else if (k == "--pipe-size") pipe_size = std::stoul(v);
+    else if (k == "--tls-port") tls_port = std::stoi(v);
+    else if (k == "--tls-cert") tls_cert = v;
+    else if (k == "--tls-key") tls_key = v;
     else {
       std::fprintf(stderr, "unknown flag %s\n", k.c_str());
       return 2;
@@ -75,6 +105,11 @@ int main(int argc, char** argv) {
   hp.start_port = hp.end_port = static_cast<uint16_t>(http_port);
   hp.http = true;
   http.ports.push_back(hp);
+  if (tls_port) {
+    hp.start_port = hp.end_port = static_cast<uint16_t>(tls_port);
+    hp.tls = true;
+    http.ports.push_back(hp);
+  }
   ServiceSpec tcp;
   tcp.internal_port = static_cast<uint16_t>(tcp_internal);
   tcp.soft_limit = 1000000;
@@ -119,6 +154,15 @@ int main(int argc, char** argv) {
   o.splice = splice;
   o.pipe_size = pipe_size;
   proxy::Proxy p(o, &waker, &stopper);
+  PemProvider tls;
+  if (tls_port) {
+    tls.ctx = LoadPem(tls_cert, tls_key);
+    if (!tls.ctx) {
+      std::fprintf(stderr, "cannot load --tls-cert %s / --tls-key %s\n", tls_cert.c_str(), tls_key.c_str());
+      return 2;
+    }
+    p.SetTlsContextProvider(&tls);
+  }
   p.Publish(s);
   Status st = p.Start();
   if (!st.ok()) {

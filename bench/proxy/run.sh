@@ -7,10 +7,13 @@
 #   10.77.1.2              10.77.1.1 / 10.77.2.1   (proxy netns forwards for the "direct" rows)
 # In the proxy netns: privcast (:80 http, :5201 tcp), HAProxy 2.6 (:81 http-reuse always, :5202 tcp),
 # nginx (:82, upstream keepalive 128). wrk / iperf3 clients pinned to CPU 0, every server to CPU 1.
+# ONLY=tls adds privcast :443 (http+tls) and HAProxy :444 (`bind ... ssl crt`), one EC P-256
+# certificate for both (made here with the openssl CLI), and runs only the https workloads.
 # CPU µs per request of a proxy = Δ(utime+stime) of its pid during the run ÷ requests.
 #
 # Usage: bench/proxy/run.sh BUILD_DIR [seconds=3] [repeats=3]   (root; output: markdown on stdout)
-# Env: PC_ARGS="--splice 0 --pipe-size N" extra privcast flags; ONLY=http|tcp|mem to run one part.
+# Env: PC_ARGS="--splice 0 --pipe-size N" extra privcast flags; ONLY=http|tcp|mem|tls to run one part
+# (tls runs only when asked: ONLY=tls).
 set -euo pipefail
 ulimit -n 65536 2>/dev/null || true
 BUILD=${1:?build dir}
@@ -54,6 +57,7 @@ for n in $NC $NP $NM; do ip -n $n -6 route add unreachable fdaa::/16 metric 4096
 for n in $NC $NP $NM; do ip netns exec $n sysctl -qw net.ipv4.ip_local_port_range="1024 65000"; \
   ip netns exec $n sysctl -qw net.ipv4.tcp_tw_reuse=1; done
 
+want() { [ -z "${ONLY:-}" ] || [ "$ONLY" = "$1" ]; }
 BODY=$(head -c 100 /dev/zero | tr '\0' 'x')
 mkdir -p $TMP/be $TMP/ng $TMP/ha
 cat > $TMP/be/nginx.conf <<CONF
@@ -99,6 +103,21 @@ backend be_tcp
   mode tcp
   server app 10.77.2.2:5201
 CONF
+TLS_ARGS=()
+if [ "${ONLY:-}" = tls ]; then
+  openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 -subj /CN=bench.flycast \
+    -addext "subjectAltName=DNS:bench.flycast,IP:fdaa:0:1:0:1::5" \
+    -keyout $TMP/key.pem -out $TMP/cert.pem 2>/dev/null
+  cat $TMP/cert.pem $TMP/key.pem > $TMP/ha/site.pem
+  cat >> $TMP/ha/haproxy.cfg <<CONF
+frontend fe_https
+  mode http
+  bind [fdaa:0:1:0:1::5]:444 ssl crt $TMP/ha/site.pem alpn http/1.1
+  option http-keep-alive
+  default_backend be_http
+CONF
+  TLS_ARGS=(--tls-port 443 --tls-cert $TMP/cert.pem --tls-key $TMP/key.pem)
+fi
 
 start() {  # start NETNS LOGFILE CMD...: a server pinned to CPU 1, pid appended to PIDS
   local ns=$1 log=$2; shift 2
@@ -109,7 +128,7 @@ start $NM $TMP/be/out.log nginx -p $TMP/be -c $TMP/be/nginx.conf
 BE_PID=${PIDS[-1]}
 start $NM $TMP/iperf.log iperf3 -s -B 10.77.2.2 -p 5201
 start $NP $TMP/pc.log $SERVER --flycast fdaa:0:1:0:1::5 --net32 1 --backend 10.77.2.2 --internal-port 8080 \
-  --http-port 80 --tcp-port 5201 --tcp-internal-port 5201 --workers 1 ${PC_ARGS:-}
+  --http-port 80 --tcp-port 5201 --tcp-internal-port 5201 --workers 1 "${TLS_ARGS[@]}" ${PC_ARGS:-}
 PC_PID=${PIDS[-1]}
 start $NP $TMP/ha/out.log haproxy -db -f $TMP/ha/haproxy.cfg
 HA_PID=${PIDS[-1]}
@@ -119,6 +138,11 @@ sleep 1
 for t in "http://10.77.2.2:8080/" "http://[fdaa:0:1:0:1::5]:80/" "http://[fdaa:0:1:0:1::5]:81/" "http://[fdaa:0:1:0:1::5]:82/"; do
   ip netns exec $NC curl -sf -o /dev/null "$t" || { echo "target $t not answering" >&2; cat $TMP/*.log $TMP/*/*.log >&2; exit 1; }
 done
+if [ "${ONLY:-}" = tls ]; then
+  for t in "https://[fdaa:0:1:0:1::5]:443/" "https://[fdaa:0:1:0:1::5]:444/"; do
+    ip netns exec $NC curl -sf --cacert $TMP/cert.pem -o /dev/null "$t" || { echo "target $t not answering" >&2; cat $TMP/*.log $TMP/*/*.log >&2; exit 1; }
+  done
+fi
 
 cpu_ticks() { awk '{print $14+$15}' /proc/$1/stat; }
 HZ=$(getconf CLK_TCK)
@@ -168,7 +192,6 @@ workload() {  # workload TITLE CONNS EXTRA...
 }
 
 echo "## Proxy benchmark run $(date -u +%Y-%m-%dT%H:%MZ) — ${DUR}s × $REP, medians; $(nproc) CPUs, $(uname -r) ${PC_ARGS:-}"
-want() { [ -z "${ONLY:-}" ] || [ "$ONLY" = "$1" ]; }
 if want http; then
 workload "HTTP keep-alive, wrk -t1 -c50" 50
 workload "HTTP keep-alive, 1 connection (latency)" 1
@@ -215,4 +238,15 @@ for spec in "privcast 80 $PC_PID" "haproxy 81 $HA_PID" "nginx 82 $NG_PID"; do
   exec {IDLE[1]}>&-; wait $IDLE_PID 2>/dev/null || true
   echo "| $name | $(awk -v a=$r0 -v b=$r1 'BEGIN{printf "%.2f", (b-a)/2000}') |"
 done
+fi
+if [ "${ONLY:-}" = tls ]; then
+# TLS termination: the same backend behind privcast :443 (http+tls) and HAProxy :444 (ssl crt),
+# TLS 1.3, EC P-256 certificate, ALPN http/1.1. wrk does no session resumption, so
+# "Connection: close" measures one full handshake per request.
+TARGET[privcast]="https://[fdaa:0:1:0:1::5]:443/"
+TARGET[haproxy]="https://[fdaa:0:1:0:1::5]:444/"
+ORDER="privcast haproxy"
+workload "HTTPS keep-alive, wrk -t1 -c50" 50
+workload "HTTPS keep-alive, 1 connection (latency)" 1
+workload "HTTPS new connection per request (full TLS 1.3 handshake), c50" 50 -H "Connection: close"
 fi

@@ -35,6 +35,11 @@ struct PortSpec {
   bool proxy_proto = false;
   int proxy_proto_version = 1;  // 1 or 2
   bool force_https = false;
+  // tls_options (only with `tls`): ALPN protocols in server preference order, and the
+  // protocol version range as wire values (0x0303 = TLS 1.2, 0x0304 = TLS 1.3).
+  std::vector<std::string> tls_alpn;
+  uint16_t tls_min_version = 0x0303;
+  uint16_t tls_max_version = 0x0304;
 };
 
 struct HttpCheckSpec {

@@ -31,6 +31,19 @@ TcpCheckSpec ToTcpCheck(const CheckConfig& c) {
   return t;
 }
 
+// tls_options → PortSpec: ALPN as given; versions → the range they span (default 1.2–1.3).
+void FillTls(const TlsOptions& t, PortSpec* p) {
+  p->tls_alpn = t.alpn;
+  if (t.versions.empty()) return;
+  p->tls_min_version = 0xffff;
+  p->tls_max_version = 0;
+  for (const std::string& v : t.versions) {
+    uint16_t wire = v == "TLSv1.3" ? 0x0304 : 0x0303;
+    p->tls_min_version = std::min(p->tls_min_version, wire);
+    p->tls_max_version = std::max(p->tls_max_version, wire);
+  }
+}
+
 void FillCommon(const ServiceCommon& c, ServiceSpec* s) {
   s->internal_port = c.internal_port;
   s->concurrency = c.concurrency.type;
@@ -86,6 +99,7 @@ std::vector<ServiceSpec> ToServiceSpecs(const AppConfig& c) {
     p443.start_port = p443.end_port = 443;
     p443.http = true;
     p443.tls = true;
+    FillTls(h.tls_options, &p443);
     s.ports = {p80, p443};
     for (const CheckConfig& ck : h.checks) s.http_checks.push_back(ToHttpCheck(ck));
     s.response_pristine = h.http_options.response_pristine;
@@ -106,6 +120,7 @@ std::vector<ServiceSpec> ToServiceSpecs(const AppConfig& c) {
       p.proxy_proto = pc.HasHandler("proxy_proto");
       p.proxy_proto_version = pc.proxy_proto_version;
       p.force_https = pc.force_https;
+      if (p.tls) FillTls(pc.tls_options, &p);
       s.ports.push_back(p);
       // ServiceSpec carries response options per service: the first http port's win.
       if (p.http && !have_http_options) {

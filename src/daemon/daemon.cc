@@ -16,6 +16,7 @@
 #include "daemon/machine_manager.h"
 #include "daemon/plan.h"
 #include "daemon/runtime_linux.h"
+#include "daemon/tls_certs.h"
 #include "dns/server.h"
 #include "proxy/proxy.h"
 #include "store/registry.h"
@@ -35,6 +36,7 @@ struct Daemon::Impl {
   std::unique_ptr<MachineManager> manager;
   std::unique_ptr<DaemonBackend> backend;
   std::unique_ptr<api::Server> api;
+  std::unique_ptr<TlsCertificates> certs;  // outlives proxy (its TlsContextProvider)
   std::unique_ptr<proxy::Proxy> proxy;
   std::unique_ptr<dns::Server> dns;
   struct Prewarm final : dns::PrewarmHook {
@@ -149,6 +151,8 @@ Status Daemon::Start() {
     std::lock_guard<std::mutex> l(d.publish_mu);
     d.proxy = std::make_unique<proxy::Proxy>(po, d.manager.get(), d.manager.get());
   }
+  d.certs = std::make_unique<TlsCertificates>(d.dir->tls_dir(), std::string("privcast CA ") + hostname);
+  d.proxy->SetTlsContextProvider(d.certs.get());
   // Proxy events arrive on worker threads: the file append happens on the control thread.
   AppEvents* events = d.events.get();
   ControlLoop* loop = &d.loop;

@@ -5,6 +5,7 @@
 //   <dir>/machines/<id>/       per-machine state (supervisor runtime record, log, files)
 //   <dir>/apps/<app>/events.log proxy and lifecycle events shown by `privcast logs`
 //   <dir>/run/netns/<id>       bind-mounted machine network namespaces
+//   <dir>/tls/ca.crt, ca.key   the local CA of `tls` ports (daemon/tls_certs.h), made on first need
 // Not thread-safe; created once by main.
 #pragma once
 
@@ -29,6 +30,7 @@ class DataDir {
   std::string app_events_path(const std::string& app) const { return apps_dir() + "/" + app + "/events.log"; }
   std::string run_dir() const { return path_ + "/run"; }
   std::string netns_dir() const { return run_dir() + "/netns"; }
+  std::string tls_dir() const { return path_ + "/tls"; }
 
  private:
   std::string path_;

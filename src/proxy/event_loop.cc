@@ -91,6 +91,7 @@ void EventLoop::RunTimers() {
 }
 
 int EventLoop::TimeoutMs() {
+  if (!deferred_.empty()) return 0;  // work deferred by the last closures: do not sleep on it
   while (!timers_.empty() && !timer_fns_.count(timers_.top().id)) timers_.pop();
   if (timers_.empty()) return -1;
   auto d = timers_.top().when - now_;

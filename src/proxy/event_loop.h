@@ -62,7 +62,8 @@ class EventLoop final : public Poster {
   void CancelTimer(TimerId id);
   size_t PendingTimers() const { return timer_fns_.size(); }
 
-  // Frees `p` after the current batch (or at once if not dispatching).
+  // Runs fn after the current batch, in order (frees of dead handlers; a session's "go on"
+  // after its turn). The loop does not sleep while a deferred closure is queued.
   void Defer(std::function<void()> fn) { deferred_.push_back(std::move(fn)); }
   // Runs deferred closures now (loop thread, outside a batch; used at teardown).
   void FlushDeferred() {

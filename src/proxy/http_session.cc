@@ -3,7 +3,6 @@
 #include <arpa/inet.h>
 #include <netinet/tcp.h>
 #include <sys/socket.h>
-#include <sys/uio.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -41,18 +40,6 @@ void FormatIp(const sockaddr_in6& a, char* buf, size_t n) {
   size_t len = IN6_IS_ADDR_V4MAPPED(&a.sin6_addr) ? codec::FormatIp4(&a.sin6_addr.s6_addr[12], buf)
                                                   : codec::FormatIp6(a.sin6_addr.s6_addr, buf);
   buf[len] = '\0';
-}
-
-// Writes `head` (from offset) then `n2` bytes of `body`; returns bytes written or -1 (errno).
-ssize_t Send2(int fd, const char* p1, size_t n1, const char* p2, size_t n2) {
-  iovec iov[2];
-  int cnt = 0;
-  if (n1) iov[cnt++] = {const_cast<char*>(p1), n1};
-  if (n2) iov[cnt++] = {const_cast<char*>(p2), n2};
-  msghdr mh{};
-  mh.msg_iov = iov;
-  mh.msg_iovlen = cnt;
-  return ::sendmsg(fd, &mh, MSG_NOSIGNAL);
 }
 
 // One message body's framing, the same for requests and responses: moves `ready` over the
@@ -99,6 +86,10 @@ void HttpSession::Start() {
   cend_.s = this;
   req_parser_ = codec::RequestParser(codec::ParseLimits{w->opts().max_head_bytes, codec::kMaxHeaders});
   w->loop().Add(cfd.get(), EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET, &cend_);  // TCP_NODELAY: from the listener
+  if (io.tls) {
+    phase_ = Phase::kHandshake;  // the registration reports the ClientHello if it is there
+    return SetDeadline(w->loop().Now() + w->opts().tls_handshake_timeout);
+  }
   SetDeadline(w->loop().Now() + w->opts().header_timeout);
 }
 
@@ -143,8 +134,13 @@ void HttpSession::Drive() {
       ReadUpstream();
       continue;
     }
-    break;
+    return;
   }
+  // Out of turns with bytes still to move: go on after this batch. An edge-triggered wakeup
+  // for them will not come again (TLS makes this common: reads end at record boundaries).
+  if (!dead) w->loop().Defer([this] {
+      if (!dead) Drive();
+    });
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -152,13 +148,15 @@ void HttpSession::Drive() {
 
 void HttpSession::OnClient(uint32_t ev) {
   if (dead) return;
+  if (phase_ == Phase::kHandshake) return ContinueHandshake();
   if (ev & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) c_readable_ = true;
+  if ((ev & EPOLLOUT) && io.tls && io.tls->read_wants_write()) c_readable_ = true;
   if (ev & (EPOLLOUT | EPOLLERR)) {
     if (!FlushClient()) return;
     if (phase_ == Phase::kTunnel) TunnelCheck();
     else if (phase_ == Phase::kExchange) MaybeFinishExchange();
     else if (phase_ == Phase::kClosing && cout_.empty() && !c_shut_) {
-      ::shutdown(cfd.get(), SHUT_WR);
+      io.ShutdownWrite();
       c_shut_ = true;
     }
   }
@@ -168,7 +166,7 @@ void HttpSession::OnClient(uint32_t ev) {
 void HttpSession::ReadClient() {
   char* p = cin_.Reserve(w->pool(), 2048);
   size_t room = cin_.tail_room();
-  ssize_t n = ::recv(cfd.get(), p, room, 0);
+  ssize_t n = io.Recv(p, room);
   if (n < 0) {
     if (errno == EAGAIN || errno == EINTR) {
       c_readable_ = false;
@@ -177,7 +175,7 @@ void HttpSession::ReadClient() {
     }
     return Close(true);
   }
-  if (static_cast<size_t>(n) < room) c_readable_ = false;  // drained (nginx's rule)
+  if (io.Drained(n, room)) c_readable_ = false;  // drained (nginx's rule; TLS: EAGAIN only)
   if (n == 0) {
     cin_eof_ = true;
     c_readable_ = false;
@@ -266,7 +264,7 @@ void HttpSession::ProcessHead() {
   w->NewRequestId(req_id_);
   ClearDeadline();
 
-  if (port->force_https) {
+  if (port->force_https && !io.tls) {
     w->http_301.fetch_add(1, std::memory_order_relaxed);
     if (h.host.empty()) return SendError(400);
     bool has_body = req_framing_ != codec::Framing::kNone;
@@ -285,7 +283,7 @@ void HttpSession::ProcessHead() {
       SetDeadline(w->loop().Now() + std::chrono::seconds(2));
       if (!FlushClient()) return;
       if (cout_.empty()) {
-        ::shutdown(cfd.get(), SHUT_WR);
+        io.ShutdownWrite();
         c_shut_ = true;
       }
       return;
@@ -357,7 +355,7 @@ void HttpSession::SendRequest() {
     codec::RequestFacts f;
     f.client_ip = ip;
     f.forwarded_port = PortOf(local);
-    f.tls = false;
+    f.tls = io.tls != nullptr;
     f.region = rs->snap->local_region;
     f.request_id = std::string_view(req_id_, 26);
     f.request_start_us = req_start_us_;
@@ -388,7 +386,7 @@ bool HttpSession::FlushUpstream() {
   size_t n1 = uout_.size() - uout_written_;
   size_t n2 = req_ready_;
   if (n1 + n2 == 0 || !up_) return true;
-  ssize_t n = Send2(up_->fd, uout_.data() + uout_written_, n1, cin_.data(), n2);
+  ssize_t n = SendV2(up_->fd, uout_.data() + uout_written_, n1, cin_.data(), n2);
   if (n < 0) {
     if (errno == EAGAIN || errno == EINTR) return true;  // the EPOLLOUT edge resumes
     if (phase_ == Phase::kTunnel) {
@@ -554,7 +552,7 @@ bool HttpSession::FlushClient() {
   size_t n1 = cout_.size();
   size_t n2 = resp_ready_;
   if (n1 + n2 == 0) return true;
-  ssize_t n = Send2(cfd.get(), cout_.data(), n1, uin_.data(), n2);
+  ssize_t n = io.Send2(cout_.data(), n1, uin_.data(), n2);
   if (n < 0) {
     if (errno == EAGAIN || errno == EINTR) return true;  // the EPOLLOUT edge resumes
     Close(true);
@@ -656,7 +654,7 @@ void HttpSession::TunnelCheck() {
     u_shut_ = true;
   }
   if (uin_eof_ && !c_shut_ && cout_.empty() && resp_ready_ == 0) {
-    ::shutdown(cfd.get(), SHUT_WR);
+    io.ShutdownWrite();
     c_shut_ = true;
   }
   if (u_shut_ && c_shut_) return Close(false);
@@ -686,18 +684,22 @@ void HttpSession::SendError(int status, const char* extra) {
   SetDeadline(w->loop().Now() + std::chrono::seconds(2));
   if (!FlushClient()) return;
   if (cout_.empty()) {
-    ::shutdown(cfd.get(), SHUT_WR);
+    io.ShutdownWrite();
     c_shut_ = true;
   }
 }
 
 void HttpSession::OnDrain() {
   draining_ = true;
+  if (phase_ == Phase::kHandshake) return Close(false);
   if (phase_ == Phase::kHead && cin_.empty() && cout_.empty()) Close(false);
 }
 
 void HttpSession::OnDeadline() {
   switch (phase_) {
+    case Phase::kHandshake:
+      TlsHandshakeTimedOut(*this);
+      return Close(false);
     case Phase::kHead:
       if (cin_.empty()) return Close(false);  // idle keep-alive connection
       w->http_408.fetch_add(1, std::memory_order_relaxed);
@@ -723,8 +725,12 @@ void HttpSession::Close(bool reset) {
   if (waiting) w->CancelWait(this);
   // No EPOLL_CTL_DEL: the session holds the only reference to the socket, and its close
   // leaves the epoll set (one system call less per connection).
-  if (reset) ResetClose(cfd.release());
-  else cfd.reset();
+  if (reset) {
+    ResetClose(cfd.release());
+  } else {
+    io.CloseNotify();
+    cfd.reset();
+  }
   if (up_) {
     if (reset) {
       linger lg{1, 0};
@@ -741,6 +747,28 @@ void HttpSession::Close(bool reset) {
   uout_.Release(w->pool());
   cout_.Release(w->pool());
   w->Unregister(this);
+}
+
+}  // namespace privcast::proxy
+
+namespace privcast::proxy {
+
+// ---------------------------------------------------------------------------------------------
+// TLS handshake (before the first request head)
+
+void HttpSession::ContinueHandshake() {
+  switch (ContinueTlsHandshake(*this)) {
+    case TlsProgress::kDone:
+      phase_ = Phase::kHead;
+      SetDeadline(w->loop().Now() + w->opts().header_timeout);
+      c_readable_ = true;  // the request may have come with the handshake's last flight
+      return Drive();
+    case TlsProgress::kWantRead:
+    case TlsProgress::kWantWrite:
+      return;  // edge-triggered IN|OUT: the next edge continues
+    case TlsProgress::kFailed:
+      return Close(false);
+  }
 }
 
 }  // namespace privcast::proxy

@@ -20,6 +20,10 @@
 // keep-alive request costs no epoll_ctl at all; a read shorter than the buffer (or EAGAIN)
 // clears the "readable" flag (nginx's rule), a write that hits EAGAIN waits for the EPOLLOUT edge.
 //
+// TLS (`tls` on the port): the client side is a TlsStream (transport.h); phase kHandshake comes
+// first, bounded by tls_handshake_timeout; then X-Forwarded-Proto https / X-Forwarded-SSL on,
+// and force_https never redirects.
+//
 // Memory: an idle keep-alive session holds no buffer (all four are returned to the worker
 // pool when empty); the object itself is a few hundred bytes.
 // Owned by its Worker; loop thread only.
@@ -50,6 +54,7 @@ class HttpSession final : public Session {
     void OnEvents(uint32_t ev) override { s->OnClient(ev); }
   };
   enum class Phase : uint8_t {
+    kHandshake,   // TLS ports: handshake before the first request
     kHead,        // reading a request head (idle keep-alive when cin_ is empty)
     kRouting,     // waiting for a machine (wake / queue)
     kConnecting,  // connect() to the machine in progress
@@ -59,6 +64,7 @@ class HttpSession final : public Session {
   };
 
   void OnClient(uint32_t ev);
+  void ContinueHandshake();
   // Edge-triggered: read while a side is known readable and the phase wants its bytes.
   void Drive();
   bool WantClientRead() const;

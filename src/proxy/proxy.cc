@@ -56,7 +56,7 @@ Status ProxyImpl::Start() {
 
 void ProxyImpl::Publish(SnapshotPtr snap) {
   int64_t now_ns = clock->Now().time_since_epoch().count();
-  RoutingStatePtr rs = table.Build(std::move(snap), now_ns);
+  RoutingStatePtr rs = table.Build(std::move(snap), now_ns, tls);
   std::lock_guard<std::mutex> l(mu);
   current = rs;
   for (auto& w : workers) {
@@ -256,6 +256,11 @@ std::string ProxyImpl::RenderMetrics() const {
           [](const AppState& a) { return a.autostops.load(); });
   per_app("privcast_proxy_no_machine_total", "counter", "Connections with no machine to serve them.",
           [](const AppState& a) { return a.rejected_no_machine.load(); });
+  per_app("privcast_proxy_tls_handshakes_total", "counter", "TLS handshakes completed on tls ports.",
+          [](const AppState& a) { return a.tls_handshakes.load(); });
+  per_app("privcast_proxy_tls_handshake_failures_total", "counter",
+          "TLS handshakes that failed, timed out or had no certificate.",
+          [](const AppState& a) { return a.tls_handshake_failures.load(); });
   o << "# HELP privcast_proxy_wake_seconds Time from wake request to the app accepting.\n"
        "# TYPE privcast_proxy_wake_seconds histogram\n";
   for (auto& a : apps) {
@@ -307,6 +312,7 @@ Proxy::Proxy(ProxyOptions options, MachineWaker* waker, MachineStopper* stopper,
 Proxy::~Proxy() { impl_->Shutdown(); }
 
 void Proxy::SetEventCallback(ProxyEventFn fn) { impl_->event_fn = std::move(fn); }
+void Proxy::SetTlsContextProvider(TlsContextProvider* provider) { impl_->tls = provider; }
 Status Proxy::Start() { return impl_->Start(); }
 void Proxy::Publish(SnapshotPtr snapshot) { impl_->Publish(std::move(snapshot)); }
 void Proxy::StopAccepting() { impl_->StopAccepting(); }

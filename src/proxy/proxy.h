@@ -4,6 +4,7 @@
 //   ProxyOptions o;  o.workers = 0 (one per core); ...
 //   Proxy p(o, &waker, &stopper);            // waker/stopper must outlive p
 //   p.SetEventCallback(fn);                  // optional, before Start
+//   p.SetTlsContextProvider(&certs);         // for `tls` ports, before the first Publish
 //   p.Publish(snapshot);                     // any time, from any one control thread
 //   p.Start();                               // worker threads + autostop thread
 //   ...  p.RenderMetrics() → Prometheus text
@@ -25,6 +26,7 @@
 #include "common/clock.h"
 #include "common/result.h"
 #include "common/snapshot.h"
+#include "proxy/tls_context.h"
 #include "proxy/waker.h"
 
 namespace privcast::proxy {
@@ -38,6 +40,7 @@ struct ProxyOptions {
   Duration connect_timeout = std::chrono::seconds(5);  // to a machine's internal port
   Duration header_timeout = std::chrono::seconds(10);  // client stalls mid-head → 408
   Duration idle_timeout = std::chrono::seconds(60);    // idle keep-alive client connection
+  Duration tls_handshake_timeout = std::chrono::seconds(10);  // `tls` ports: accept → handshake done
   Duration upstream_idle_timeout = std::chrono::seconds(30);  // pooled app connection
   size_t max_head_bytes = 16 * 1024;                   // over → 431
   int max_attempts = 3;                                // machines tried before giving up
@@ -73,6 +76,9 @@ class Proxy {
   Proxy& operator=(const Proxy&) = delete;
 
   void SetEventCallback(ProxyEventFn fn);  // before Start()
+  // Certificates for `tls` ports (proxy/tls_context.h); before the first Publish, must outlive
+  // the Proxy. Without one, TLS connections are closed and counted as handshake failures.
+  void SetTlsContextProvider(TlsContextProvider* provider);
   Status Start();
   // Hand a new snapshot to every worker (they swap between events; listeners follow the set of
   // external ports of apps that have a flycast address). Returns at once.

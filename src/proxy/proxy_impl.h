@@ -24,6 +24,7 @@ class ProxyImpl {
   MachineStopper* stopper;
   Clock* clock;
   ProxyEventFn event_fn;
+  TlsContextProvider* tls = nullptr;  // set before the first Publish
   StateTable table;
 
   void Emit(const std::string& app, const std::string& machine, const std::string& msg) {

@@ -5,13 +5,14 @@
 
 namespace privcast::proxy {
 
-RoutingStatePtr StateTable::Build(SnapshotPtr snap, int64_t now_ns) {
+RoutingStatePtr StateTable::Build(SnapshotPtr snap, int64_t now_ns, TlsContextProvider* tls) {
   auto rs = std::make_shared<RoutingState>();
   std::lock_guard<std::mutex> l(mu_);
   std::map<std::string, std::shared_ptr<AppState>> apps;
   std::map<std::string, std::shared_ptr<MachineState>> machines;
   std::set<uint16_t> ports;
   rs->apps.reserve(snap->apps.size());
+  rs->tls.resize(snap->apps.size());
   for (const AppView& a : snap->apps) {
     auto it = apps_.find(a.name);
     auto st = it != apps_.end() ? it->second : std::make_shared<AppState>(a.name);
@@ -19,9 +20,18 @@ RoutingStatePtr StateTable::Build(SnapshotPtr snap, int64_t now_ns) {
     rs->apps.push_back(st);
     // Only apps reachable through a flycast address need listeners.
     if (a.flycast.empty()) continue;
+    bool has_tls = false;
     for (const ServiceSpec& s : a.services)
-      for (const PortSpec& p : s.ports)
+      for (const PortSpec& p : s.ports) {
+        has_tls |= p.tls;
         for (uint32_t port = p.start_port; port <= p.end_port && port != 0; ++port) ports.insert(static_cast<uint16_t>(port));
+      }
+    if (has_tls && tls) {
+      std::vector<Ip6> addrs;
+      for (uint32_t f : a.flycast) addrs.push_back(snap->flycast[f].address);
+      std::sort(addrs.begin(), addrs.end());
+      rs->tls[a.index] = tls->ForApp(a.name, addrs);
+    }
   }
   rs->machines.reserve(snap->machines.size());
   for (const MachineView& m : snap->machines) {

@@ -22,6 +22,7 @@
 #include <vector>
 
 #include "common/snapshot.h"
+#include "proxy/tls_context.h"
 
 namespace privcast::proxy {
 
@@ -84,6 +85,8 @@ struct AppState {
   std::atomic<uint64_t> wake_failures{0};
   std::atomic<uint64_t> autostops{0};
   std::atomic<uint64_t> rejected_no_machine{0};
+  std::atomic<uint64_t> tls_handshakes{0};          // completed
+  std::atomic<uint64_t> tls_handshake_failures{0};  // failed, timed out, or no certificate
   // Wake latency histogram (ms buckets, cumulative rendering).
   static constexpr std::array<double, 10> kWakeBucketsMs{1, 2, 5, 10, 25, 50, 100, 250, 1000, 5000};
   std::array<std::atomic<uint64_t>, kWakeBucketsMs.size() + 1> wake_ms_buckets{};
@@ -94,6 +97,8 @@ struct AppState {
   std::map<uint32_t, uint64_t> refused_by_net;  // guarded by mu; source net32 (0 = not a privcast network)
   int64_t refused_log_window_ns = 0;             // guarded by mu; log rate limiting
   int refused_logged_in_window = 0;              // guarded by mu
+  int64_t tls_log_window_ns = 0;                 // guarded by mu; handshake-failure log limiting
+  int tls_logged_in_window = 0;                  // guarded by mu
 
   void ObserveWakeMs(double ms) {
     size_t i = 0;
@@ -111,6 +116,7 @@ struct RoutingState {
   std::vector<std::shared_ptr<MachineState>> machines;  // by MachineView::index
   std::vector<std::shared_ptr<AppState>> apps;          // by AppView::index
   std::vector<uint16_t> ports;                          // sorted, unique external ports
+  std::vector<TlsContextPtr> tls;                       // by AppView::index; null: no tls port / certificate
 };
 using RoutingStatePtr = std::shared_ptr<const RoutingState>;
 
@@ -118,7 +124,8 @@ class StateTable {
  public:
   // Builds the RoutingState for `snap`, creating state for new machines/apps. States of
   // machines no longer in the snapshot are dropped from the table (connections keep theirs).
-  RoutingStatePtr Build(SnapshotPtr snap, int64_t now_ns);
+  // `tls` (may be null) supplies the contexts of apps with a tls port and a flycast address.
+  RoutingStatePtr Build(SnapshotPtr snap, int64_t now_ns, TlsContextProvider* tls = nullptr);
 
   // Copies of the current entries (metrics, autostop). Thread-safe.
   std::vector<std::shared_ptr<AppState>> Apps() const;

@@ -19,7 +19,15 @@ TcpSession::~TcpSession() {
 void TcpSession::Start() {
   cend_.s = uend_.s = this;
   uend_.upstream = true;
-  splice_ = w->opts().splice;
+  c2u_.from_client = true;
+  splice_ = w->opts().splice && !io.tls;
+  if (io.tls) {
+    state_ = State::kHandshake;
+    cmask_ = EPOLLIN;
+    w->loop().Add(cfd.get(), cmask_, &cend_);
+    SetDeadline(w->loop().Now() + w->opts().tls_handshake_timeout);
+    return ContinueHandshake();
+  }
   // Nothing is read from the client until a machine is connected: its bytes wait in the
   // kernel. Register with no events so a reset (EPOLLERR/EPOLLHUP) still ends the session.
   w->loop().Add(cfd.get(), 0, &cend_);
@@ -63,7 +71,35 @@ void TcpSession::OnRouteFailed(int) { Finish(false); }
 
 void TcpSession::Abort() { Finish(true); }
 
+void TcpSession::ContinueHandshake() {
+  uint32_t want = 0;
+  switch (ContinueTlsHandshake(*this)) {
+    case TlsProgress::kDone:
+      ClearDeadline();
+      state_ = State::kRouting;
+      cmask_ = 0;  // as for plain TCP: the client's bytes wait (in the kernel or OpenSSL) until connected
+      w->loop().Modify(cfd.get(), cmask_, &cend_);
+      return w->Route(this);
+    case TlsProgress::kWantRead:
+      want = EPOLLIN;
+      break;
+    case TlsProgress::kWantWrite:
+      want = EPOLLOUT;
+      break;
+    case TlsProgress::kFailed:
+      return Finish(false);
+  }
+  if (want != cmask_) {
+    cmask_ = want;
+    w->loop().Modify(cfd.get(), cmask_, &cend_);
+  }
+}
+
 void TcpSession::OnDeadline() {
+  if (state_ == State::kHandshake) {
+    TlsHandshakeTimedOut(*this);
+    return Finish(false);
+  }
   if (state_ == State::kConnecting) return ConnectFailed(ETIMEDOUT);
   if (waiting) {  // queue timeout: TCP gets a close
     w->CancelWait(this);
@@ -98,7 +134,9 @@ void TcpSession::Connected() {
 }
 
 bool TcpSession::Pump(Dir& d, int src, int dst) {
-  for (int round = 0; round < 16; ++round) {
+  // TLS: bytes OpenSSL already holds raise no epoll event, so read them before giving up the turn.
+  auto more_buffered = [&] { return d.from_client && io.tls && !d.src_eof && io.tls->HasBufferedInput(); };
+  for (int round = 0; round < 16 || more_buffered(); ++round) {
     if (splice_) {
       if (d.pending) {
         ssize_t n = ::splice(d.pipe[0], nullptr, dst, nullptr, d.pending, SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
@@ -126,7 +164,8 @@ bool TcpSession::Pump(Dir& d, int src, int dst) {
       d.pending += static_cast<size_t>(n);
     } else {
       if (!d.buf.empty()) {
-        ssize_t n = ::send(dst, d.buf.data(), d.buf.size(), MSG_NOSIGNAL);
+        ssize_t n = d.from_client ? ::send(dst, d.buf.data(), d.buf.size(), MSG_NOSIGNAL)
+                                  : io.Send(d.buf.data(), d.buf.size());
         if (n < 0) {
           if (errno == EAGAIN) {
             d.blocked = true;
@@ -140,7 +179,7 @@ bool TcpSession::Pump(Dir& d, int src, int dst) {
       }
       if (d.src_eof) break;
       d.buf.Ensure(w->pool());
-      ssize_t n = ::recv(src, d.buf.tail(), d.buf.tail_room(), 0);
+      ssize_t n = d.from_client ? io.Recv(d.buf.tail(), d.buf.tail_room()) : ::recv(src, d.buf.tail(), d.buf.tail_room(), 0);
       if (n == 0) {
         d.src_eof = true;
         break;
@@ -155,7 +194,8 @@ bool TcpSession::Pump(Dir& d, int src, int dst) {
   if (!splice_) d.buf.ReleaseIfEmpty(w->pool());
   size_t left = splice_ ? d.pending : d.buf.size();
   if (d.src_eof && left == 0 && !d.shut) {
-    ::shutdown(dst, SHUT_WR);
+    if (d.from_client) ::shutdown(dst, SHUT_WR);
+    else io.ShutdownWrite();
     d.shut = true;
   }
   return true;
@@ -166,7 +206,7 @@ void TcpSession::UpdateInterest() {
   auto left = [&](Dir& d) { return splice_ ? d.pending : d.buf.size(); };
   uint32_t cm = 0, um = 0;
   if (!c2u_.src_eof && left(c2u_) == 0) cm |= EPOLLIN;
-  if (left(u2c_) > 0) cm |= EPOLLOUT;
+  if (left(u2c_) > 0 || (io.tls && io.tls->read_wants_write())) cm |= EPOLLOUT;
   if (!u2c_.src_eof && left(u2c_) == 0) um |= EPOLLIN;
   if (left(c2u_) > 0) um |= EPOLLOUT;
   if (cm != cmask_) {
@@ -181,6 +221,10 @@ void TcpSession::UpdateInterest() {
 
 void TcpSession::OnEvents(bool upstream, uint32_t ev) {
   if (dead) return;
+  if (state_ == State::kHandshake) {
+    if (!upstream) ContinueHandshake();
+    return;
+  }
   if (state_ == State::kRouting) {
     // Only errors are reported while routing: the client went away.
     if (!upstream && (ev & (EPOLLERR | EPOLLHUP))) Finish(false);
@@ -201,6 +245,7 @@ void TcpSession::OnEvents(bool upstream, uint32_t ev) {
   if (!upstream) {
     if (ev & (EPOLLIN | EPOLLHUP | EPOLLERR)) ok = Pump(c2u_, cfd.get(), ufd_.get());
     if (ok && (ev & (EPOLLOUT | EPOLLERR))) ok = Pump(u2c_, ufd_.get(), cfd.get());
+    if (ok && (ev & EPOLLOUT) && io.tls && io.tls->read_wants_write()) ok = Pump(c2u_, cfd.get(), ufd_.get());
   } else {
     if (ev & (EPOLLIN | EPOLLHUP | EPOLLERR)) ok = Pump(u2c_, ufd_.get(), cfd.get());
     if (ok && (ev & (EPOLLOUT | EPOLLERR))) ok = Pump(c2u_, cfd.get(), ufd_.get());
@@ -213,8 +258,12 @@ void TcpSession::Finish(bool reset) {
   if (dead) return;
   if (waiting) w->CancelWait(this);
   // No EPOLL_CTL_DEL: these are the only references to the sockets; close leaves the set.
-  if (reset) ResetClose(cfd.release());
-  else cfd.reset();
+  if (reset) {
+    ResetClose(cfd.release());
+  } else {
+    io.CloseNotify();
+    cfd.reset();
+  }
   if (ufd_) {
     if (reset) ResetClose(ufd_.release());
     else ufd_.reset();

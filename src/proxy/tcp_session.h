@@ -7,6 +7,9 @@
 // session ends when both directions are shut. A reset on one side resets the other.
 // A connect failure (before the app saw a byte) is retried on another machine (max_attempts).
 // Load: one unit for the connection's lifetime (both concurrency types).
+// TLS (`tls` on the port): the handshake completes before routing (a failed one never wakes a
+// machine), then the client side is read and written through the TlsStream (transport.h) and
+// the relay copies through pool buffers (no splice: the bytes must pass through OpenSSL).
 // Owned by its Worker; loop thread only.
 #pragma once
 
@@ -33,6 +36,7 @@ class TcpSession final : public Session {
     void OnEvents(uint32_t ev) override { s->OnEvents(upstream, ev); }
   };
   struct Dir {
+    bool from_client = false;
     int pipe[2] = {-1, -1};
     Buffer buf;           // when not splicing
     size_t pending = 0;   // bytes in the pipe
@@ -41,6 +45,7 @@ class TcpSession final : public Session {
     bool blocked = false;  // dst returned EAGAIN
   };
   void OnEvents(bool upstream, uint32_t ev);
+  void ContinueHandshake();
   void Connected();
   void ConnectFailed(int err);
   // Moves bytes src → dst. Returns false on a fatal error.
@@ -48,7 +53,7 @@ class TcpSession final : public Session {
   void UpdateInterest();
   void Finish(bool reset);
 
-  enum class State { kRouting, kConnecting, kRelay } state_ = State::kRouting;
+  enum class State { kHandshake, kRouting, kConnecting, kRelay } state_ = State::kRouting;
   End cend_{}, uend_{};
   UniqueFd ufd_;
   Lease lease_;

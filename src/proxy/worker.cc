@@ -72,7 +72,9 @@ static Ip6 ToIp6(const sockaddr_in6& a) {
 
 Session::Session(Worker* wk, RoutingStatePtr r, uint32_t ai, const ServiceSpec* s, const PortSpec* p, int fd,
                  const sockaddr_in6& pe, const sockaddr_in6& lo)
-    : w(wk), rs(std::move(r)), app_index(ai), svc(s), port(p), cfd(fd), peer(pe), local(lo) {}
+    : w(wk), rs(std::move(r)), app_index(ai), svc(s), port(p), cfd(fd), peer(pe), local(lo) {
+  io.fd = fd;
+}
 
 Session::~Session() {
   if (timer_) w->loop().CancelTimer(timer_);
@@ -286,13 +288,12 @@ void Worker::Admit(int fd, const sockaddr_in6& peer, const sockaddr_in6& local) 
     if (svc) break;
   }
   if (!svc) return Refuse(fd, &app, *net, peer);
-  if (ps->tls) {  // TLS termination is not implemented (docs/proxy.md): refuse rather than misroute
-    log::Warn("proxy", "tls handler not supported; connection closed", {{"app", app.name}, {"port", int(lport)}});
-    return ResetClose(fd);
-  }
+  std::unique_ptr<TlsStream> tls;
+  if (ps->tls && !(tls = AcceptTls(*this, app.index, *ps, fd, peer))) return;  // closed, counted, logged
   Session* s;
   if (ps->http) s = new HttpSession(this, rs_, app.index, svc, ps, fd, peer, local);
   else s = new TcpSession(this, rs_, app.index, svc, ps, fd, peer, local);
+  s->io.tls = std::move(tls);
   Register(s);
   if (draining_) s->OnDrain();
 }

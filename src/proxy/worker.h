@@ -30,6 +30,7 @@
 #include "proxy/event_loop.h"
 #include "proxy/proxy.h"
 #include "proxy/state.h"
+#include "proxy/transport.h"
 
 namespace privcast::proxy {
 
@@ -89,6 +90,7 @@ class Session {
   const ServiceSpec* svc;
   const PortSpec* port;
   UniqueFd cfd;
+  ClientTransport io;  // client I/O over cfd: plain, or TLS on `tls` ports (transport.h)
   sockaddr_in6 peer, local;
   // Routing context.
   RoutingHints hints;                       // views into hint_storage

@@ -15,6 +15,40 @@ AppConfig MustParse(const std::string& text) {
   return r.ok() ? r->config : AppConfig{};
 }
 
+TEST(ConfigServiceSpecs, TlsOptionsReachTheTlsPorts) {
+  AppConfig c = MustParse(R"(
+[http_service]
+  internal_port = 3000
+  [http_service.tls_options]
+    alpn = ["h2", "http/1.1"]
+    versions = ["TLSv1.3"]
+
+[[services]]
+  internal_port = 5432
+  [[services.ports]]
+    port = 5433
+    handlers = ["tls", "proxy_proto"]
+    [services.ports.tls_options]
+      alpn = ["postgresql"]
+  [[services.ports]]
+    port = 5434
+    handlers = ["tls"]
+)");
+  auto specs = ToServiceSpecs(c);
+  ASSERT_EQ(specs.size(), 2u);
+  const PortSpec& p443 = specs[0].ports[1];
+  EXPECT_EQ(p443.tls_alpn, (std::vector<std::string>{"h2", "http/1.1"}));
+  EXPECT_EQ(p443.tls_min_version, 0x0304);
+  EXPECT_EQ(p443.tls_max_version, 0x0304);
+  EXPECT_TRUE(specs[0].ports[0].tls_alpn.empty());  // port 80 has no TLS
+  const PortSpec& pg = specs[1].ports[0];
+  EXPECT_TRUE(pg.tls && pg.proxy_proto && !pg.http);
+  EXPECT_EQ(pg.tls_alpn, (std::vector<std::string>{"postgresql"}));
+  EXPECT_EQ(pg.tls_min_version, 0x0303);  // default: TLS 1.2 and 1.3
+  EXPECT_EQ(pg.tls_max_version, 0x0304);
+  EXPECT_TRUE(specs[1].ports[1].tls_alpn.empty());
+}
+
 TEST(ConfigServiceSpecs, HttpServiceExpandsTo80And443) {
   AppConfig c = MustParse(R"(
 [http_service]

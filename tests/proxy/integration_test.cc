@@ -29,23 +29,6 @@ constexpr uint32_t kLo1 = 0x7f000001;  // 127.0.0.1
 constexpr uint32_t kLo2 = 0x7f000002;
 constexpr uint32_t kLo3 = 0x7f000003;
 
-// Counts LISTEN sockets on `port` in this namespace (/proc/net/tcp6).
-int Listening(uint16_t port) {
-  std::ifstream f("/proc/net/tcp6");
-  std::string line;
-  int n = 0;
-  char want[8];
-  std::snprintf(want, sizeof want, ":%04X", port);
-  std::getline(f, line);
-  while (std::getline(f, line)) {
-    std::istringstream is(line);
-    std::string sl, local, rem, st;
-    is >> sl >> local >> rem >> st;
-    if (st == "0A" && local.size() > 5 && local.substr(local.size() - 5) == want) ++n;
-  }
-  return n;
-}
-
 class FakeWaker : public MachineWaker {
  public:
   std::function<bool(const std::string&)> on_wake;  // returns success
@@ -484,21 +467,8 @@ TEST_F(ProxyIT, RawTcpSpliceRelaysExactlyWithHalfClose) { TcpRoundTrip(true); }
 TEST_F(ProxyIT, RawTcpCopyRelaysExactlyWithHalfClose) { TcpRoundTrip(false); }
 
 TEST_F(ProxyIT, ProxyProtocolV1AndV2ParsedByNginx) {
-  uint16_t np = FreePort(kLo1);
-  char dir[] = "/tmp/pc-proxy-nginx-XXXXXX";
-  ASSERT_NE(::mkdtemp(dir), nullptr);
-  std::string d = dir;
-  {
-    std::ofstream c(d + "/nginx.conf");
-    c << "daemon off; master_process off; worker_processes 1; pid " << d << "/nginx.pid;\n"
-      << "error_log " << d << "/error.log;\nevents {}\nhttp { access_log off;\n"
-      << " client_body_temp_path " << d << "; proxy_temp_path " << d << "; fastcgi_temp_path " << d
-      << "; uwsgi_temp_path " << d << "; scgi_temp_path " << d << ";\n"
-      << " server { listen 127.0.0.1:" << np << " proxy_protocol;\n"
-      << "  location / { return 200 \"$proxy_protocol_addr $proxy_protocol_port\"; } } }\n";
-  }
-  int pid = Spawn({"nginx", "-p", d, "-c", d + "/nginx.conf"}, d + "/out.log");
-  ServiceSpec svc = TcpService(8001, np);
+  ProxyProtocolNginx nginx;
+  ServiceSpec svc = TcpService(8001, nginx.port);
   PortSpec v2 = svc.ports[0];
   v2.start_port = v2.end_port = 8002;
   v2.proxy_proto = true;
@@ -509,16 +479,7 @@ TEST_F(ProxyIT, ProxyProtocolV1AndV2ParsedByNginx) {
   p->Publish(MakeSnapshot(1, svc, {{"m1", kLo1}}));
   ASSERT_TRUE(p->Start().ok());
   ASSERT_TRUE(WaitFor([&] { return Listening(8001) == 2 && Listening(8002) == 2; }));
-  ASSERT_TRUE(WaitFor([&] {
-    int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in sa{};
-    sa.sin_family = AF_INET;
-    sa.sin_port = htons(np);
-    sa.sin_addr.s_addr = htonl(kLo1);
-    bool ok = ::connect(fd, reinterpret_cast<sockaddr*>(&sa), sizeof sa) == 0;
-    ::close(fd);
-    return ok;
-  }));
+  ASSERT_TRUE(nginx.WaitReady());
   for (uint16_t port : {8001, 8002}) {
     int fd = Dial(kClientNet1, kFlycast, port);
     ASSERT_GE(fd, 0);
@@ -532,8 +493,6 @@ TEST_F(ProxyIT, ProxyProtocolV1AndV2ParsedByNginx) {
     EXPECT_EQ(st, 200) << "port " << port;
     EXPECT_EQ(BodyOf(r), std::string(kClientNet1) + " " + std::to_string(ntohs(me.sin6_port))) << "port " << port;
   }
-  KillPid(pid);
-  std::system(("rm -rf " + d).c_str());
 }
 
 TEST_F(ProxyIT, AutostopStopsIdleMachineNeverWithOpenConnection) {

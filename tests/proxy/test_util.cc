@@ -13,7 +13,9 @@
 #include <algorithm>
 #include <chrono>
 #include <cstring>
+#include <fstream>
 #include <map>
+#include <sstream>
 
 #include "common/addr.h"
 
@@ -413,6 +415,59 @@ ServiceSpec TcpService(uint16_t port, uint16_t internal_port) {
   p.start_port = p.end_port = port;
   svc.ports.push_back(p);
   return svc;
+}
+
+ProxyProtocolNginx::ProxyProtocolNginx() {
+  port = FreePort(0x7f000001);
+  char dir[] = "/tmp/pc-proxy-nginx-XXXXXX";
+  if (!::mkdtemp(dir)) return;
+  dir_ = dir;
+  const std::string& d = dir_;
+  {
+    std::ofstream c(d + "/nginx.conf");
+    c << "daemon off; master_process off; worker_processes 1; pid " << d << "/nginx.pid;\n"
+      << "error_log " << d << "/error.log;\nevents {}\nhttp { access_log off;\n"
+      << " client_body_temp_path " << d << "; proxy_temp_path " << d << "; fastcgi_temp_path " << d
+      << "; uwsgi_temp_path " << d << "; scgi_temp_path " << d << ";\n"
+      << " server { listen 127.0.0.1:" << port << " proxy_protocol;\n"
+      << "  location / { return 200 \"$proxy_protocol_addr $proxy_protocol_port\"; } } }\n";
+  }
+  pid_ = Spawn({"nginx", "-p", d, "-c", d + "/nginx.conf"}, d + "/out.log");
+}
+
+ProxyProtocolNginx::~ProxyProtocolNginx() {
+  KillPid(pid_);
+  if (!dir_.empty()) std::system(("rm -rf " + dir_).c_str());
+}
+
+bool ProxyProtocolNginx::WaitReady() {
+  return WaitFor([&] {
+    int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_in sa{};
+    sa.sin_family = AF_INET;
+    sa.sin_port = htons(port);
+    sa.sin_addr.s_addr = htonl(0x7f000001);
+    bool ok = ::connect(fd, reinterpret_cast<sockaddr*>(&sa), sizeof sa) == 0;
+    ::close(fd);
+    return ok;
+  });
+}
+
+// Counts LISTEN sockets on `port` in this namespace (/proc/net/tcp6).
+int Listening(uint16_t port) {
+  std::ifstream f("/proc/net/tcp6");
+  std::string line;
+  int n = 0;
+  char want[8];
+  std::snprintf(want, sizeof want, ":%04X", port);
+  std::getline(f, line);
+  while (std::getline(f, line)) {
+    std::istringstream is(line);
+    std::string sl, local, rem, st;
+    is >> sl >> local >> rem >> st;
+    if (st == "0A" && local.size() > 5 && local.substr(local.size() - 5) == want) ++n;
+  }
+  return n;
 }
 
 bool WaitFor(const std::function<bool()>& pred, int timeout_ms) {

@@ -81,6 +81,21 @@ class EchoBackend {
   std::vector<std::thread> conns_;
 };
 
+// nginx on 127.0.0.1:<free port> with `listen ... proxy_protocol`, answering every request with
+// "$proxy_protocol_addr $proxy_protocol_port" (a real PROXY v1/v2 parser). Started by pid,
+// killed by pid; its temp dir is removed.
+class ProxyProtocolNginx {
+ public:
+  ProxyProtocolNginx();
+  ~ProxyProtocolNginx();
+  bool WaitReady();  // accepts connections
+  uint16_t port = 0;
+
+ private:
+  std::string dir_;
+  int pid_ = -1;
+};
+
 uint16_t FreePort(uint32_t v4);
 // Connects from src (IPv6, bound) to dst:port; returns fd or -errno. Blocking, 5 s timeouts.
 int Dial(const char* src, const char* dst, uint16_t port);
@@ -104,6 +119,8 @@ SnapshotPtr MakeSnapshot(int64_t revision, const ServiceSpec& svc, const std::ve
 ServiceSpec HttpService(uint16_t port, uint16_t internal_port);
 ServiceSpec TcpService(uint16_t port, uint16_t internal_port);
 
+// Counts LISTEN sockets on `port` in this namespace (/proc/net/tcp6).
+int Listening(uint16_t port);
 // Waits (bounded) until pred() is true.
 bool WaitFor(const std::function<bool()>& pred, int timeout_ms = 5000);
 
