@@ -204,6 +204,23 @@ class Host:
             return []
 
 
+class HostTestCase(unittest.TestCase):
+    """A suite sharing one Host (cls.h): HOST_ARGS are privcastd's extra flags; setUpHost()
+    (a classmethod to override) prepares it once. The Host is cleaned up on every path,
+    including a setUpHost that fails."""
+    HOST_ARGS = ()
+
+    @classmethod
+    def setUpClass(cls):
+        cls.h = Host(extra_args=cls.HOST_ARGS).__enter__()
+        cls.addClassCleanup(cls.h.cleanup)
+        cls.setUpHost()
+
+    @classmethod
+    def setUpHost(cls):
+        pass
+
+
 def require_root(test):
     """Root e2e tests: CI runs as root; elsewhere they are skipped with the reason."""
     return unittest.skipUnless(is_root(), "needs root for network namespaces, cgroups and nftables")(test)

@@ -1,29 +1,19 @@
 """Issue 5 end to end: the internal DNS at fdaa::3 answers per client network, from inside
 real machines, with dig and kdig."""
 import re
-import unittest
 
 import harness
-from harness import Host, deploy, flycast_ip, machines, require_root, shell
+from harness import deploy, flycast_ip, machines, require_root, shell
 
 
 @require_root
-class Dns(unittest.TestCase):
+class Dns(harness.HostTestCase):
     @classmethod
-    def setUpClass(cls):
-        cls.h = Host().__enter__()
-        try:
-            deploy(cls.h, "api", harness.HELLO, 80)
-            cls.ip = flycast_ip(cls.h, "api")
-            cls.ms = machines(cls.h, "api")
-            cls.h.cli(["orgs", "create", "orgb"])
-        except BaseException:
-            cls.h.cleanup()
-            raise
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.h.cleanup()
+    def setUpHost(cls):
+        deploy(cls.h, "api", harness.HELLO, 80)
+        cls.ip = flycast_ip(cls.h, "api")
+        cls.ms = machines(cls.h, "api")
+        cls.h.cli(["orgs", "create", "orgb"])
 
     def dig(self, name, qtype="AAAA", org=None, extra=""):
         # +timeout=10: sanitizer builds are slow; dig's own ';;' retry notices are not answers.

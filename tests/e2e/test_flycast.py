@@ -3,27 +3,19 @@ Fly headers, raw TCP to PostgreSQL, hard-limit queueing."""
 import concurrent.futures
 import os
 import re
-import unittest
 
 import harness
-from harness import Host, deploy, flycast_ip, machines, require_root, shell
+from harness import deploy, flycast_ip, machines, require_root, shell
 
 
 @require_root
-class Flycast(unittest.TestCase):
-    @classmethod
-    def setUpClass(cls):
-        cls.h = Host(extra_args=["--autostop-interval", "500ms", "--autostop-idle", "3s"]).__enter__()
-        try:
-            deploy(cls.h, "web", harness.HELLO, 80)
-            cls.ip = flycast_ip(cls.h, "web")
-        except BaseException:
-            cls.h.cleanup()
-            raise
+class Flycast(harness.HostTestCase):
+    HOST_ARGS = ["--autostop-interval", "500ms", "--autostop-idle", "3s"]
 
     @classmethod
-    def tearDownClass(cls):
-        cls.h.cleanup()
+    def setUpHost(cls):
+        deploy(cls.h, "web", harness.HELLO, 80)
+        cls.ip = flycast_ip(cls.h, "web")
 
     def test_curl_through_flycast_reaches_a_machine_with_fly_headers(self):
         p = shell(self.h, "web", "curl -sS -D /dev/stderr --max-time 30 http://web.flycast/hello")

@@ -20,19 +20,10 @@ def cgroup_pids(instance, machine_id):
 
 
 @require_root
-class Machines(unittest.TestCase):
+class Machines(harness.HostTestCase):
     @classmethod
-    def setUpClass(cls):
-        cls.h = Host().__enter__()
-        try:
-            deploy(cls.h, "svc", harness.HELLO, 80)
-        except BaseException:
-            cls.h.cleanup()
-            raise
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.h.cleanup()
+    def setUpHost(cls):
+        deploy(cls.h, "svc", harness.HELLO, 80)
 
     def test_deploy_runs_two_started_machines_with_6pn_addresses(self):
         ms = machines(self.h, "svc")

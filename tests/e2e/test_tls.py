@@ -5,10 +5,9 @@ module inside machines of the org's network."""
 import os
 import re
 import stat
-import unittest
 
 import harness
-from harness import Host, deploy, flycast_ip, require_root, shell
+from harness import deploy, flycast_ip, require_root, shell
 
 APP = os.path.join(os.path.dirname(os.path.abspath(__file__)), "apps", "tls_backend.py")
 
@@ -29,24 +28,15 @@ def with_ca(ca_pem, script):
 
 
 @require_root
-class Tls(unittest.TestCase):
+class Tls(harness.HostTestCase):
     @classmethod
-    def setUpClass(cls):
-        cls.h = Host().__enter__()
-        try:
-            deploy(cls.h, "web", f"python3 {APP}", 8080, extra=RAW_TLS_SERVICE)
-            cls.ip = flycast_ip(cls.h, "web")
-            cls.ca_path = os.path.join(cls.h.data_dir, "tls", "ca.crt")
-            harness.wait_for(lambda: os.path.exists(cls.ca_path), 30, "the local CA")
-            with open(cls.ca_path) as f:
-                cls.ca = f.read()
-        except BaseException:
-            cls.h.cleanup()
-            raise
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.h.cleanup()
+    def setUpHost(cls):
+        deploy(cls.h, "web", f"python3 {APP}", 8080, extra=RAW_TLS_SERVICE)
+        cls.ip = flycast_ip(cls.h, "web")
+        cls.ca_path = os.path.join(cls.h.data_dir, "tls", "ca.crt")
+        harness.wait_for(lambda: os.path.exists(cls.ca_path), 30, "the local CA")
+        with open(cls.ca_path) as f:
+            cls.ca = f.read()
 
     def metric(self, series):
         out = self.h.nsexec(["curl", "-sS", "--unix-socket", self.h.sock, "http://privcastd/metrics"]).stdout
