@@ -723,8 +723,10 @@ void HttpSession::OnDeadline() {
 void HttpSession::Close(bool reset) {
   if (dead) return;
   if (waiting) w->CancelWait(this);
-  // No EPOLL_CTL_DEL: the session holds the only reference to the socket, and its close
-  // leaves the epoll set (one system call less per connection).
+  // EPOLL_CTL_DEL before close: close() leaves the epoll set only when the last reference to
+  // the socket goes, and a child forked by this process (a machine being spawned, before its
+  // exec) briefly holds one; its later event would reach a freed session (ASan saw it).
+  w->loop().Del(cfd.get());
   if (reset) {
     ResetClose(cfd.release());
   } else {

@@ -257,7 +257,8 @@ void TcpSession::OnEvents(bool upstream, uint32_t ev) {
 void TcpSession::Finish(bool reset) {
   if (dead) return;
   if (waiting) w->CancelWait(this);
-  // No EPOLL_CTL_DEL: these are the only references to the sockets; close leaves the set.
+  // EPOLL_CTL_DEL before close: a forked child may still hold the sockets (see HttpSession).
+  w->loop().Del(cfd.get());
   if (reset) {
     ResetClose(cfd.release());
   } else {
@@ -265,6 +266,7 @@ void TcpSession::Finish(bool reset) {
     cfd.reset();
   }
   if (ufd_) {
+    w->loop().Del(ufd_.get());
     if (reset) ResetClose(ufd_.release());
     else ufd_.reset();
   }

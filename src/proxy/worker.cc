@@ -593,7 +593,8 @@ void Worker::DropUpConn(UpConn* c) {
   if (c->closed) return;
   c->closed = true;
   c->owner = nullptr;
-  ::close(c->fd);  // also leaves the epoll set
+  loop_.Del(c->fd);  // close() alone may not leave the set: a forking child can hold the fd
+  ::close(c->fd);
   c->fd = -1;
   loop_.Defer([c] { delete c; });
 }
