@@ -102,6 +102,13 @@ class ManagerTest : public ::testing::Test {
     EXPECT_TRUE(r.ok()) << r.status().ToString();
     return r.value();
   }
+  // An app with one deployed machine (Deploy with ha=false); its id, or "" on failure.
+  std::string DeployOne(const std::string& name) {
+    auto app = MakeApp(name);
+    auto out = manager_->Deploy(app, Release(name), false);
+    EXPECT_TRUE(out.ok()) << out.status().ToString();
+    return out.ok() && !out->machines.empty() ? out->machines[0].id : std::string();
+  }
   store::Machine Get(const std::string& id) {
     auto m = registry_->GetMachine(id);
     EXPECT_TRUE(m.ok()) << m.status().ToString();
@@ -200,10 +207,8 @@ TEST_F(ManagerTest, ProbingBacksOffWhenNobodyWaits) {
 }
 
 TEST_F(ManagerTest, OwnWritesDoNotTriggerAReconcileOtherWritesDo) {
-  auto app = MakeApp("own");
-  auto out = manager_->Deploy(app, Release("own"), false);
-  ASSERT_TRUE(out.ok());
-  std::string id = out->machines[0].id;
+  std::string id = DeployOne("own");
+  ASSERT_FALSE(id.empty());
   auto rev = store_->Revision();  // the test's own writes above: seen once
   ASSERT_TRUE(rev.ok());
   manager_->NotifyStoreChanged(*rev);
@@ -293,10 +298,8 @@ TEST_F(ManagerTest, WakeOfReadyMachineAnswersAtOnce) {
 }
 
 TEST_F(ManagerTest, FailedLaunchFailsWaitersAndLeavesMachineStopped) {
-  auto app = MakeApp("broken");
-  auto out = manager_->Deploy(app, Release("broken"), false);
-  ASSERT_TRUE(out.ok());
-  std::string id = out->machines[0].id;
+  std::string id = DeployOne("broken");
+  ASSERT_FALSE(id.empty());
   manager_->Stop(id, false, "idle");
   ASSERT_TRUE(Until([&] { return !rt_.stops.empty(); }));
   rt_.Exit(id, 0);
@@ -335,10 +338,8 @@ TEST_F(ManagerTest, WakeTimesOutWhenAppNeverListens) {
 }
 
 TEST_F(ManagerTest, WakeWhileStoppingStartsAgainAfterExit) {
-  auto app = MakeApp("race");
-  auto out = manager_->Deploy(app, Release("race"), false);
-  ASSERT_TRUE(out.ok());
-  std::string id = out->machines[0].id;
+  std::string id = DeployOne("race");
+  ASSERT_FALSE(id.empty());
   manager_->Stop(id, false, "idle");
   ASSERT_TRUE(Until([&] { return Get(id).state == MachineState::kStopping; }));
   QueuePoster& poster = poster_;
@@ -367,10 +368,8 @@ TEST_F(ManagerTest, AutostopNeverStopsAMachineSomeoneWaitsFor) {
 }
 
 TEST_F(ManagerTest, SuspendAndResumeThroughWake) {
-  auto app = MakeApp("susp");
-  auto out = manager_->Deploy(app, Release("susp"), false);
-  ASSERT_TRUE(out.ok());
-  std::string id = out->machines[0].id;
+  std::string id = DeployOne("susp");
+  ASSERT_FALSE(id.empty());
   manager_->Stop(id, /*suspend=*/true, "idle");
   ASSERT_TRUE(Until([&] { return Get(id).state == MachineState::kSuspended; }));
   EXPECT_TRUE(rt_.IsSuspended(id));
@@ -412,10 +411,8 @@ TEST_F(ManagerTest, PrewarmStartsOneStoppedMachine) {
 }
 
 TEST_F(ManagerTest, DestroyRemovesRuntimeAndRecord) {
-  auto app = MakeApp("gone");
-  auto out = manager_->Deploy(app, Release("gone"), false);
-  ASSERT_TRUE(out.ok());
-  std::string id = out->machines[0].id;
+  std::string id = DeployOne("gone");
+  ASSERT_FALSE(id.empty());
   auto t = registry_->TransitionMachine(id, {}, MachineState::kDestroying, "test");
   ASSERT_TRUE(t.ok());
   manager_->NotifyStoreChanged();
@@ -424,10 +421,8 @@ TEST_F(ManagerTest, DestroyRemovesRuntimeAndRecord) {
 }
 
 TEST_F(ManagerTest, UnexpectedExitMarksStoppedAndSnapshotFollows) {
-  auto app = MakeApp("crash");
-  auto out = manager_->Deploy(app, Release("crash"), false);
-  ASSERT_TRUE(out.ok());
-  std::string id = out->machines[0].id;
+  std::string id = DeployOne("crash");
+  ASSERT_FALSE(id.empty());
   rt_.Exit(id, 3);
   ASSERT_TRUE(Until([&] { return Get(id).state == MachineState::kStopped; }));
   EXPECT_NE(Get(id).last_event.find("exited with code 3"), std::string::npos) << Get(id).last_event;
