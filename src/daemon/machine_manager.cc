@@ -402,7 +402,7 @@ void MachineManager::OnExit(const ExitInfo& e) {
   auto on_exit = std::move(rt.on_exit);
   rt.on_exit.clear();
   if (m.state == S::kDestroying) {
-    // Act() handles it.
+    // Whoever recorded `destroying` acted on it already (Act: destroy, delete the record).
   } else if (m.auto_destroy) {
     // Act now: the manager's own transitions trigger no reconcile (NotifyStoreChanged).
     auto t = Transition(m.id, {}, S::kDestroying, what);
@@ -692,8 +692,8 @@ void MachineManager::AnswerWaiters(const std::string& id) {
     auto done = std::move(w.done);
     w.poster->Post([done] { done(Status::Ok()); });
   }
-  // No Publish() here: the answered workers treat the machine as started already; the next
-  // snapshot follows from the store transition.
+  // No Publish() here: the answered workers treat the machine as started already; the caller
+  // publishes (ProbeTick once readiness changed, ResumeFirst / LaunchMachine after recording).
 }
 
 void MachineManager::FailWaiters(const std::string& id, const Status& st) {

@@ -12,6 +12,10 @@
 //   - publishes a fresh routing Snapshot after every change (store or readiness);
 //   - keeps host plumbing in sync: flycast addresses local to the host, nftables rules.
 //
+// Invariant: the manager acts on every transition it writes itself, at once. The store
+// watcher's notifications skip bursts made only of its own writes (NotifyStoreChanged), so
+// nothing else would pick such a transition up.
+//
 // Threading: every private member is touched on the control thread only. Public methods
 // are safe from any thread: they post to the control loop (and the blocking ones — Deploy,
 // Scale, RunAttached — wait on the caller's thread, never on the control thread).

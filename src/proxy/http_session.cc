@@ -751,10 +751,6 @@ void HttpSession::Close(bool reset) {
   w->Unregister(this);
 }
 
-}  // namespace privcast::proxy
-
-namespace privcast::proxy {
-
 // ---------------------------------------------------------------------------------------------
 // TLS handshake (before the first request head)
 
