@@ -19,6 +19,7 @@ namespace privcast::netns {
 namespace {
 
 std::string NetCidr(uint32_t net32) { return addr::NetworkCidr(net32); }
+std::string MachineSrcElement(const std::string& ifname, uint32_t net) { return "\"" + ifname + "\" . " + NetCidr(net); }
 
 }  // namespace
 
@@ -57,7 +58,7 @@ std::string Firewall::Render(const FirewallState& s) {
     for (const auto& [ifname, net] : s.machine_ifs) {
       if (!first) t += ", ";
       first = false;
-      t += "\"" + ifname + "\" . " + NetCidr(net);
+      t += MachineSrcElement(ifname, net);
     }
     t += " }\n";
   }
@@ -98,6 +99,26 @@ std::string Firewall::Render(const FirewallState& s) {
        "  }\n";
   t += "}\n";
   return t;
+}
+
+std::string Firewall::RenderDelta(const FirewallState& from, const FirewallState& to) {
+  // Deletions first: a slot reused for another network is a delete and an add of one key.
+  std::string del, add;
+  for (const auto& [ifname, net] : from.machine_ifs) {
+    auto it = to.machine_ifs.find(ifname);
+    if (it == to.machine_ifs.end() || it->second != net)
+      del += "delete element inet privcast machine_src { " + MachineSrcElement(ifname, net) + " }\n";
+  }
+  for (const auto& [ifname, net] : to.machine_ifs) {
+    auto it = from.machine_ifs.find(ifname);
+    if (it == from.machine_ifs.end() || it->second != net)
+      add += "add element inet privcast machine_src { " + MachineSrcElement(ifname, net) + " }\n";
+  }
+  for (const Ip6& a : from.flycast)
+    if (!to.flycast.count(a)) del += "delete element inet privcast flycast { " + a.ToString() + " }\n";
+  for (const Ip6& a : to.flycast)
+    if (!from.flycast.count(a)) add += "add element inet privcast flycast { " + a.ToString() + " }\n";
+  return del + add;
 }
 
 Result<std::unique_ptr<Firewall>> Firewall::Create() {
@@ -213,12 +234,25 @@ Status Firewall::Apply(const FirewallState& state) {
   for (uint32_t n : state.networks)
     if (n == 0) return InvalidArgument("network 0 is privcast's own, not a network");
   std::lock_guard<std::mutex> lock(mu_);
+  if (applied_ && applied_->networks == state.networks) {
+    std::string delta = RenderDelta(*applied_, state);
+    if (delta.empty()) return Status::Ok();
+    if (Run(delta).ok()) {
+      applied_ = state;
+      return Status::Ok();
+    }
+    // The table is not what we last applied (deleted or edited by hand): rebuild it whole.
+  }
+  applied_.reset();
   Result<std::string> r = Run(Render(state));
-  return r.ok() ? Status::Ok() : r.status();
+  if (!r.ok()) return r.status();
+  applied_ = state;
+  return Status::Ok();
 }
 
 Status Firewall::Remove() {
   std::lock_guard<std::mutex> lock(mu_);
+  applied_.reset();
   Result<std::string> r = Run("table inet privcast {}\ndelete table inet privcast\n");
   return r.ok() ? Status::Ok() : r.status();
 }

@@ -1,8 +1,13 @@
-// Firewall: the nftables table `inet privcast`, owned by privcast and rebuilt whole.
+// Firewall: the nftables table `inet privcast`, owned by privcast.
 //
-// Apply(state) replaces the table with the one rendered from `state` in ONE nft transaction
-// (create-if-missing, delete, add), so there is never a moment with half a ruleset, and a
-// rejected ruleset leaves the previous one in place. Counters restart from 0 on every Apply.
+// Apply(state) makes the table match `state` in ONE nft transaction, so there is never a
+// moment with half a ruleset, and a rejected transaction leaves the previous one in place.
+// When only set members changed since the last successful Apply (machines came or went,
+// flycast addresses were allocated or released), the transaction only deletes and adds those
+// set elements (sub-millisecond, counters kept). Otherwise (first Apply, the set of networks
+// changed, or the element update was rejected because someone changed the table behind our
+// back) the table is rebuilt whole (create-if-missing, delete, add: ~12 ms, the kernel waits
+// for an RCU grace period) and counters restart from 0.
 // Remove() deletes the table (clean shutdown); it is Ok when the table is absent.
 //
 // The rules (docs/netns.md has the rendered text):
@@ -30,6 +35,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <string>
 
@@ -59,8 +65,11 @@ class Firewall {
   Result<uint64_t> CounterPackets(const std::string& name);
 
   static std::string NetworkCounterName(uint32_t net32);  // "xnet_0000abcd"
-  // The nft script Apply runs (for tests and docs).
+  // The nft script of a whole rebuild (for tests and docs).
   static std::string Render(const FirewallState& state);
+  // The element-only script that turns `from` into `to` ("" when nothing changed). Only valid
+  // when from.networks == to.networks.
+  static std::string RenderDelta(const FirewallState& from, const FirewallState& to);
 
  private:
   explicit Firewall(UniqueFd ns) : ns_(std::move(ns)) {}
@@ -69,6 +78,7 @@ class Firewall {
 
   std::mutex mu_;
   UniqueFd ns_;
+  std::optional<FirewallState> applied_;  // what the table holds after our last Apply; guarded by mu_
 };
 
 }  // namespace privcast::netns

@@ -143,6 +143,38 @@ TEST_F(IsolationTest, OtherNetworkIsDroppedAndCounted) {
   EXPECT_GE(Counter("spoof_drop"), spoof + 1);
 }
 
+TEST_F(IsolationTest, MachineChangesUpdateSetElementsOnlyAndKeepCounters) {
+  // A leaves: only its set element goes (counters survive: no rebuild), so its traffic is now
+  // spoofed-source traffic; B is untouched.
+  uint64_t spoof = Counter("spoof_drop");
+  ASSERT_GE(Counter(Firewall::NetworkCounterName(2)), 0u);
+  EXPECT_NE(host_.In("ping -6 -c1 -W1 " + a_.six().ToString(), c_.path).rc, 0);
+  uint64_t xnet2 = Counter(Firewall::NetworkCounterName(2));
+  ASSERT_GE(xnet2, 1u);
+  std::string a_if = MachineNetwork::HostIfName(a_.spec.slot);
+  state_.machine_ifs.erase(a_if);
+  ASSERT_TRUE(Apply().ok());
+  EXPECT_EQ(Counter(Firewall::NetworkCounterName(2)), xnet2) << "an element change rebuilt the table";
+  EXPECT_NE(host_.In("ping -6 -c1 -W1 " + b_.six().ToString(), a_.path).rc, 0);
+  EXPECT_GE(Counter("spoof_drop"), spoof + 1);
+  EXPECT_NE(host_.In("ping -6 -c1 -W1 " + a_.six().ToString(), b_.path).rc, 0);  // A's echo reply is dropped
+
+  // A comes back: reachable again at once.
+  state_.machine_ifs[a_if] = 1;
+  ASSERT_TRUE(Apply().ok());
+  EXPECT_EQ(host_.In("ping -6 -c1 -W2 " + b_.six().ToString(), a_.path).rc, 0);
+
+  // Someone deletes the table behind our back: the next change cannot be applied as elements,
+  // so Apply rebuilds the whole table, and isolation holds again.
+  ASSERT_EQ(host_.In("nft delete table inet privcast").rc, 0);
+  state_.flycast.insert(addr::FlycastAddress(1, 9));
+  ASSERT_TRUE(Apply().ok());
+  EXPECT_EQ(Counter(Firewall::NetworkCounterName(2)), 0u);  // rebuilt: counters from 0
+  EXPECT_NE(host_.In("ping -6 -c1 -W1 " + a_.six().ToString(), c_.path).rc, 0);
+  EXPECT_GE(Counter(Firewall::NetworkCounterName(2)), 1u);
+  EXPECT_EQ(host_.In("ping -6 -c1 -W2 " + b_.six().ToString(), a_.path).rc, 0);
+}
+
 TEST_F(IsolationTest, MachineReachesDnsAddressButNotOtherHostAddresses) {
   uint16_t port = 53;
   auto l = ListenTcp(host_.nsfd(), IpAddr::V6(Ip6{}), &port);  // [::]:53, dual-stack
