@@ -39,6 +39,7 @@ class PemProvider : public proxy::TlsContextProvider {
  public:
   proxy::TlsContextPtr ctx;
   proxy::TlsContextPtr ForApp(const std::string&, const std::vector<Ip6>&) override { return ctx; }
+  void ForgetAllBut(const std::vector<std::string>&) override {}  // one fixed context
 };
 proxy::TlsContextPtr LoadPem(const std::string& cert_path, const std::string& key_path) {
   FILE* f = std::fopen(cert_path.c_str(), "r");

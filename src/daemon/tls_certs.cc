@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <ctime>
 
@@ -233,6 +234,11 @@ proxy::TlsContextPtr TlsCertificates::ForApp(const std::string& app, const std::
   e.ctx = ctx;
   log::Info("daemon", "issued TLS certificate", {{"app", app}, {"addresses", static_cast<uint64_t>(addresses.size())}});
   return ctx;
+}
+
+void TlsCertificates::ForgetAllBut(const std::vector<std::string>& apps) {
+  std::lock_guard<std::mutex> l(mu_);
+  std::erase_if(leaves_, [&](const auto& e) { return !std::binary_search(apps.begin(), apps.end(), e.first); });
 }
 
 std::string TlsCertificates::LeafPem(const std::string& app) const {

@@ -11,7 +11,8 @@
 // Per app a leaf, kept in memory only (reissued at every daemon start; clients pin the CA, not
 // the leaf): a fresh P-256 key, CN <app>.flycast, SANs <app>.flycast, <app>.internal and every
 // flycast address of the app (IP SANs), serverAuth, 397 days. It is issued again when the
-// app's flycast addresses change and when it has less than 30 days left.
+// app's flycast addresses change and when it has less than 30 days left, and dropped when a
+// publish no longer names the app (destroyed, flycast released, no tls port).
 //
 // Thread-safety: ForApp is internally locked (the daemon publishes from its control thread,
 // and once from main at start). Issuing a leaf is a P-256 keygen and a signature (well under a
@@ -60,6 +61,7 @@ class TlsCertificates final : public proxy::TlsContextProvider {
   ~TlsCertificates() override;
 
   proxy::TlsContextPtr ForApp(const std::string& app, const std::vector<Ip6>& addresses) override;
+  void ForgetAllBut(const std::vector<std::string>& apps) override;  // drops other apps' leaves
 
   // Loads the CA from `dir`, or creates and writes it. Idempotent.
   Status EnsureCa();

@@ -13,6 +13,7 @@ RoutingStatePtr StateTable::Build(SnapshotPtr snap, int64_t now_ns, TlsContextPr
   std::set<uint16_t> ports;
   rs->apps.reserve(snap->apps.size());
   rs->tls.resize(snap->apps.size());
+  std::vector<std::string> tls_apps;
   for (const AppView& a : snap->apps) {
     auto it = apps_.find(a.name);
     auto st = it != apps_.end() ? it->second : std::make_shared<AppState>(a.name);
@@ -31,7 +32,12 @@ RoutingStatePtr StateTable::Build(SnapshotPtr snap, int64_t now_ns, TlsContextPr
       for (uint32_t f : a.flycast) addrs.push_back(snap->flycast[f].address);
       std::sort(addrs.begin(), addrs.end());
       rs->tls[a.index] = tls->ForApp(a.name, addrs);
+      tls_apps.push_back(a.name);
     }
+  }
+  if (tls) {
+    std::sort(tls_apps.begin(), tls_apps.end());
+    tls->ForgetAllBut(tls_apps);
   }
   rs->machines.reserve(snap->machines.size());
   for (const MachineView& m : snap->machines) {

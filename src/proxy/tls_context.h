@@ -37,6 +37,9 @@ class TlsContextProvider {
   // must be quick when nothing changed (return the same context). nullptr = no certificate:
   // TLS connections to the app are closed and counted as handshake failures.
   virtual TlsContextPtr ForApp(const std::string& app, const std::vector<Ip6>& addresses) = 0;
+  // Called after the ForApp calls of one publish with every app they named (sorted): the
+  // provider may drop what it keeps for any other app (destroyed, or no tls port any more).
+  virtual void ForgetAllBut(const std::vector<std::string>& apps) = 0;
 };
 
 // A server context for `cert` (+ intermediate `chain`, usually empty) and its `key`, with the

@@ -139,6 +139,18 @@ TEST_F(TlsCertificatesTest, LeafIsIssuedAgainOnlyWhenAddressesChangeOrExpiryNear
   EXPECT_NE(c, b);
 }
 
+TEST_F(TlsCertificatesTest, LeavesOfAppsNoLongerPublishedAreForgotten) {
+  TlsCertificates certs(dir_, "privcast CA test", &clock_);
+  auto web = certs.ForApp("web", {Ip("fdaa:0:1:0:1::5")});
+  ASSERT_NE(certs.ForApp("api", {Ip("fdaa:0:1:0:1::6")}), nullptr);
+  certs.ForgetAllBut({"web"});
+  EXPECT_EQ(certs.LeafPem("api"), "");
+  EXPECT_NE(certs.LeafPem("web"), "");
+  EXPECT_EQ(certs.ForApp("web", {Ip("fdaa:0:1:0:1::5")}), web);  // kept, not reissued
+  certs.ForgetAllBut({});
+  EXPECT_EQ(certs.LeafPem("web"), "");
+}
+
 TEST_F(TlsCertificatesTest, AnUnreadableCaKeyIsAnErrorAndTheCaIsNeverReplaced) {
   {
     TlsCertificates certs(dir_, "privcast CA test", &clock_);

@@ -44,7 +44,9 @@ class FixedProvider : public TlsContextProvider {
     last_addresses = addresses;
     return ctx;
   }
+  void ForgetAllBut(const std::vector<std::string>& apps) override { last_kept = apps; }
   TlsContextPtr ctx;
+  std::vector<std::string> last_kept;
   std::atomic<int> calls{0};
   std::string last_app;
   std::vector<Ip6> last_addresses;
@@ -129,6 +131,7 @@ TEST_F(TlsIT, HttpsReachesTheAppWithForwardedHeadersAndKeepsTheConnection) {
   EXPECT_EQ(provider_->last_app, "web");
   ASSERT_EQ(provider_->last_addresses.size(), 1u);
   EXPECT_EQ(provider_->last_addresses[0].ToString(), kFlycast);
+  EXPECT_EQ(provider_->last_kept, std::vector<std::string>{"web"});
   int code = -1;
   std::string out = Curl({"--cacert", pki_->ca_file, "-w", "\n%{http_code} %{http_version} %{num_connects}\n",
                           Url(443, "/headers"), Url(443, "/")},
