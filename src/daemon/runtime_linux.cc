@@ -110,6 +110,12 @@ Result<std::unique_ptr<LinuxRuntime>> LinuxRuntime::Create(const LinuxRuntimeOpt
   impl->ops = std::move(ops).value();
   impl->host = std::make_unique<netns::HostNetwork>(*impl->ops);
   impl->machines = std::make_unique<netns::MachineNetwork>(*impl->ops, o.netns_dir);
+  if (o.firewall) {
+    // Now, before adoption opens a pidfd per machine: see netns/firewall.h on fd numbers.
+    auto fw = netns::Firewall::Create();
+    if (!fw.ok()) return fw.status();
+    impl->firewall = std::move(fw).value();
+  }
   supervisor::SupervisorOptions so;
   so.state_root = o.state_root;
   so.cgroups.root_name = "privcast-" + o.instance;
@@ -138,12 +144,7 @@ Status LinuxRuntime::AddFlycast(const Ip6& a) { return impl_->host->AddFlycastAd
 Status LinuxRuntime::RemoveFlycast(const Ip6& a) { return impl_->host->RemoveFlycastAddress(a); }
 
 Status LinuxRuntime::SyncFirewall(const store::StateView& state) {
-  if (!impl_->opts.firewall) return Status::Ok();
-  if (!impl_->firewall) {
-    auto fw = netns::Firewall::Create();
-    if (!fw.ok()) return fw.status();
-    impl_->firewall = std::move(fw).value();
-  }
+  if (!impl_->firewall) return Status::Ok();  // --no-firewall
   netns::FirewallState fs;
   for (const auto& n : state.networks) fs.networks.insert(n.net32);
   for (const auto& m : state.machines)

@@ -123,13 +123,17 @@ std::string Firewall::RenderDelta(const FirewallState& from, const FirewallState
 
 Result<std::unique_ptr<Firewall>> Firewall::Create() {
   PC_ASSIGN_OR_RETURN(UniqueFd ns, OpenCurrent());
-  return std::unique_ptr<Firewall>(new Firewall(std::move(ns)));
+  std::unique_ptr<Firewall> fw(new Firewall(std::move(ns)));
+  fw->OpenNft();
+  return fw;
 }
 
 Result<std::unique_ptr<Firewall>> Firewall::CreateFor(int nsfd) {
   int fd = ::fcntl(nsfd, F_DUPFD_CLOEXEC, 0);
   if (fd < 0) return ErrnoStatus("dup netns fd", errno);
-  return std::unique_ptr<Firewall>(new Firewall(UniqueFd(fd)));
+  std::unique_ptr<Firewall> fw(new Firewall(UniqueFd(fd)));
+  fw->OpenNft();
+  return fw;
 }
 
 namespace {
@@ -200,19 +204,37 @@ Result<std::string> RunNftProcess(int nsfd, const std::string& script) {
 
 }  // namespace
 
+void Firewall::NftCtxFree::operator()(nft_ctx* c) const { nft_ctx_free(c); }
+
+Firewall::~Firewall() = default;
+
+bool Firewall::in_process() {
+  std::lock_guard<std::mutex> lock(mu_);
+  return nft_ != nullptr;
+}
+
+void Firewall::OpenNft() {
+  if (nft_ || LowFdsExhausted()) return;
+  // The context's netlink socket is opened here, inside ns_, at a low fd number (header).
+  Status st = RunIn(ns_.get(), [&]() -> Status {
+    nft_.reset(nft_ctx_new(NFT_CTX_DEFAULT));
+    if (!nft_) return Internal("nft_ctx_new failed");
+    nft_ctx_buffer_output(nft_.get());
+    nft_ctx_buffer_error(nft_.get());
+    return Status::Ok();
+  });
+  if (!st.ok()) nft_.reset();
+}
+
 Result<std::string> Firewall::Run(const std::string& script) {
-  if (LowFdsExhausted()) return RunNftProcess(ns_.get(), script);
+  OpenNft();
+  if (!nft_) return RunNftProcess(ns_.get(), script);
   std::string out, err;
   int rc = -1;
   Status st = RunIn(ns_.get(), [&]() -> Status {
-    nft_ctx* ctx = nft_ctx_new(NFT_CTX_DEFAULT);
-    if (!ctx) return Internal("nft_ctx_new failed");
-    nft_ctx_buffer_output(ctx);
-    nft_ctx_buffer_error(ctx);
-    rc = nft_run_cmd_from_buffer(ctx, script.c_str());
-    if (const char* o = nft_ctx_get_output_buffer(ctx)) out = o;
-    if (const char* e = nft_ctx_get_error_buffer(ctx)) err = e;
-    nft_ctx_free(ctx);
+    rc = nft_run_cmd_from_buffer(nft_.get(), script.c_str());
+    if (const char* o = nft_ctx_get_output_buffer(nft_.get())) out = o;
+    if (const char* e = nft_ctx_get_error_buffer(nft_.get())) err = e;
     return Status::Ok();
   });
   PC_RETURN_IF_ERROR(st);

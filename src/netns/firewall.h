@@ -29,6 +29,13 @@
 //
 // The table lives in the netns the Firewall was created for (captured as an fd); every nft
 // call runs on a helper thread inside it. Thread-safe (internal mutex).
+//
+// One libnftables context is kept for the Firewall's life: its netlink socket is opened when the
+// Firewall is created (the daemon creates it at start, before adopting machines), while the
+// daemon's fd numbers are still low. libnftables waits on that socket
+// with select(), which aborts for fd numbers >= FD_SETSIZE, and a daemon with ~1000 machines
+// holds that many pidfds; a context opened early keeps working, and one that could only be
+// opened late is never opened: those calls run the `nft` binary instead (a fork and exec, ~4 ms).
 #pragma once
 
 #include <cstdint>
@@ -43,6 +50,8 @@
 #include "common/fd.h"
 #include "common/result.h"
 
+struct nft_ctx;
+
 namespace privcast::netns {
 
 struct FirewallState {
@@ -56,6 +65,7 @@ class Firewall {
   static constexpr const char* kTable = "privcast";  // family inet
   static Result<std::unique_ptr<Firewall>> Create();           // calling thread's netns
   static Result<std::unique_ptr<Firewall>> CreateFor(int nsfd);
+  ~Firewall();
 
   // InvalidArgument (nothing changed) for an interface name that is not [A-Za-z0-9_-]{1,15}
   // or for network 0.
@@ -63,6 +73,10 @@ class Firewall {
   Status Remove();
   // Packets counted so far by the named counter (see above); NotFound if no such counter.
   Result<uint64_t> CounterPackets(const std::string& name);
+
+  // True once calls run through libnftables in this process (false: not used yet, or first
+  // used when only the `nft` binary could be; see above). Diagnostics and tests.
+  bool in_process();
 
   static std::string NetworkCounterName(uint32_t net32);  // "xnet_0000abcd"
   // The nft script of a whole rebuild (for tests and docs).
@@ -75,9 +89,17 @@ class Firewall {
   explicit Firewall(UniqueFd ns) : ns_(std::move(ns)) {}
   // Runs an nft script inside ns_; returns its output or the error text.
   Result<std::string> Run(const std::string& script);
+  // Creates nft_ unless it exists or fd numbers are already too high. Callers hold mu_ (or
+  // own the only reference, in the factories).
+  void OpenNft();
+
+  struct NftCtxFree {
+    void operator()(nft_ctx* c) const;
+  };
 
   std::mutex mu_;
   UniqueFd ns_;
+  std::unique_ptr<nft_ctx, NftCtxFree> nft_;  // guarded by mu_; see above
   std::optional<FirewallState> applied_;  // what the table holds after our last Apply; guarded by mu_
 };
 

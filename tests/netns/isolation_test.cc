@@ -270,6 +270,41 @@ namespace {
 
 // A daemon with ~1000 machines holds ~1000 pidfds: libnftables' select() would abort on an fd
 // number >= FD_SETSIZE. Apply must still work (it switches to the nft binary then).
+// Used once while fds are low, the Firewall keeps its libnftables socket at a low number and
+// goes on working (in process) after the daemon's fd table has grown past FD_SETSIZE.
+TEST(FirewallManyFds, KeepsWorkingAfterLowFdsAreExhausted) {
+  testing::TestHost host;
+  ASSERT_TRUE(host.ok());
+  auto fw = Firewall::CreateFor(host.nsfd());
+  ASSERT_TRUE(fw.ok()) << fw.status().ToString();
+  FirewallState st;
+  st.networks = {0x1234};
+  st.machine_ifs = {{"pcv7", 0x1234}};
+  ASSERT_TRUE((*fw)->Apply(st).ok());
+  std::vector<UniqueFd> hold;
+  for (int i = 0; i < 1100; ++i) {
+    int fd = ::fcntl(0, F_DUPFD_CLOEXEC, 0);
+    ASSERT_GE(fd, 0);
+    hold.emplace_back(fd);
+  }
+  for (uint32_t n = 1; n <= 3; ++n) {  // element updates, then a whole rebuild
+    st.flycast.insert(addr::FlycastAddress(0x1234, n));
+    if (n == 3) st.networks.insert(0x99);
+    Status s = (*fw)->Apply(st);
+    ASSERT_TRUE(s.ok()) << s.ToString();
+  }
+  EXPECT_TRUE((*fw)->in_process());
+  // A rejected transaction is an error, not an abort, and the next Apply still works.
+  EXPECT_FALSE((*fw)->CounterPackets("no_such_counter").ok());
+  st.flycast.insert(addr::FlycastAddress(0x1234, 4));
+  ASSERT_TRUE((*fw)->Apply(st).ok());
+  auto listed = host.In("nft list table inet privcast");
+  EXPECT_NE(listed.out.find("fdaa:0:1234:0:1::4"), std::string::npos) << listed.out;
+  EXPECT_NE(listed.out.find("xnet_00000099"), std::string::npos) << listed.out;
+  ASSERT_TRUE((*fw)->Remove().ok());
+  hold.clear();
+}
+
 TEST(FirewallManyFds, AppliesWhenLowFdsAreExhausted) {
   testing::TestHost host;
   ASSERT_TRUE(host.ok());
@@ -287,6 +322,7 @@ TEST(FirewallManyFds, AppliesWhenLowFdsAreExhausted) {
   st.flycast = {addr::FlycastAddress(0x1234, 1)};
   Status s = (*fw)->Apply(st);
   ASSERT_TRUE(s.ok()) << s.ToString();
+  EXPECT_FALSE((*fw)->in_process());  // the nft binary did it
   auto listed = host.In("nft list table inet privcast");
   EXPECT_EQ(listed.rc, 0);
   EXPECT_NE(listed.out.find("fdaa:0:1234:0:1::1"), std::string::npos) << listed.out;
