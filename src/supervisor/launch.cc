@@ -7,6 +7,7 @@
 #include <sys/mman.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
+#include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -27,13 +28,14 @@ namespace {
 enum ChildStep : int32_t {
   kStepSignals, kStepSetpgid, kStepCgroup, kStepSetns, kStepUnshare, kStepRslave, kStepTmp,
   kStepRun, kStepResolv, kStepHosts, kStepHostname, kStepStdio, kStepChdir, kStepCloexec,
-  kStepExec, kStepSetsid, kStepCtty, kStepAffinity,
+  kStepExec, kStepSetsid, kStepCtty, kStepAffinity, kStepCaps,
 };
 const char* const kStepNames[] = {
     "reset signals", "setpgid", "join cgroup", "setns(netns)", "unshare(mount|uts)",
     "make / rslave", "mount tmpfs /tmp", "mount tmpfs /run", "bind /etc/resolv.conf",
     "bind /etc/hosts", "sethostname", "stdio", "chdir", "close fds", "execve",
     "setsid", "set controlling terminal (TIOCSCTTY)", "restore cpu affinity",
+    "drop capabilities",
 };
 
 struct ChildError {
@@ -114,6 +116,12 @@ struct ChildArgs {
   if (::syscall(SYS_close_range, 3U, ~0U, CLOSE_RANGE_CLOEXEC) != 0) ChildFail(rep, kStepCloexec);
   if (rep->restore_mask && ::sched_setaffinity(0, sizeof(cpu_set_t), rep->restore_mask) != 0)
     ChildFail(rep, kStepAffinity);
+  // Last, since the steps above need CAP_SYS_ADMIN. EINVAL: past the kernel's last capability.
+  // EPERM: we lack CAP_SETPCAP, i.e. are not root, and then have nothing to drop.
+  for (int cap = 0; cap < 64; ++cap) {
+    if (p.capability_bounding & (1ULL << cap)) continue;
+    if (::prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) != 0 && errno != EINVAL && errno != EPERM) ChildFail(rep, kStepCaps);
+  }
   ::execve(p.exec_path.c_str(), rep->argv, rep->envp);
   ChildFail(rep, kStepExec);
 }

@@ -26,6 +26,7 @@
 #include <signal.h>
 #include <sys/types.h>
 
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <utility>
@@ -94,6 +95,17 @@ std::string RenderResolvConf();
 std::string RenderHosts(const std::string& six_pn, const std::string& machine_id);
 
 // Everything the child needs, prepared by the parent (fds are the parent's, inherited).
+// A machine's root keeps Docker's default capability set: enough for programs that start as
+// root and drop privileges (nginx, su/runuser for PostgreSQL), bind low ports, chown and ping;
+// not CAP_SYS_ADMIN (setns into the host's or another machine's network, mount), not
+// CAP_NET_ADMIN (its own addresses, routes and firewall), not CAP_SYS_MODULE, SYS_PTRACE, ...
+// Bits are capability numbers (linux/capability.h).
+inline constexpr uint64_t kMachineCapabilities =
+    (1ULL << 0) /*CHOWN*/ | (1ULL << 1) /*DAC_OVERRIDE*/ | (1ULL << 3) /*FOWNER*/ | (1ULL << 4) /*FSETID*/ |
+    (1ULL << 5) /*KILL*/ | (1ULL << 6) /*SETGID*/ | (1ULL << 7) /*SETUID*/ | (1ULL << 8) /*SETPCAP*/ |
+    (1ULL << 10) /*NET_BIND_SERVICE*/ | (1ULL << 13) /*NET_RAW*/ | (1ULL << 18) /*SYS_CHROOT*/ |
+    (1ULL << 27) /*MKNOD*/ | (1ULL << 29) /*AUDIT_WRITE*/ | (1ULL << 31) /*SETFCAP*/;
+
 struct SpawnPlan {
   std::string exec_path;                 // resolved program
   std::vector<std::string> argv;
@@ -107,6 +119,9 @@ struct SpawnPlan {
   bool controlling_tty = false;          // setsid + TIOCSCTTY on stdin (a pty slave)
   std::vector<int> cgroup_procs_fds;     // v1 tasks / v2 cgroup.procs; child writes "0"
   std::string working_dir = "/";
+  // Capabilities the program may ever hold: every other one leaves the bounding set just
+  // before execve (after our own setns/mount, which need them). Default: kMachineCapabilities.
+  uint64_t capability_bounding = kMachineCapabilities;
 };
 
 struct Spawned {

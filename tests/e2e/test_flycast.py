@@ -7,6 +7,8 @@ import re
 import harness
 from harness import deploy, flycast_ip, machines, require_root, shell
 
+POSTGRES = os.path.join(os.path.dirname(__file__), "apps", "postgres-machine")
+
 
 @require_root
 class Flycast(harness.HostTestCase):
@@ -92,3 +94,39 @@ class Flycast(harness.HostTestCase):
 
 if __name__ == "__main__":
     harness.main()
+
+
+@require_root
+class Postgres(harness.HostTestCase):
+    """psql through flycast to a real PostgreSQL machine behind a raw TCP service (no handlers)."""
+
+    @classmethod
+    def setUpHost(cls):
+        extra = ('\n[[services]]\nprotocol = "tcp"\ninternal_port = 5432\nauto_stop_machines = "off"\n'
+                 'auto_start_machines = true\nprocesses = ["app"]\n'
+                 '[[services.ports]]\nport = 5432\n'
+                 '[services.concurrency]\ntype = "connections"\nsoft_limit = 50\nhard_limit = 100\n')
+        deploy(cls.h, "pg", POSTGRES, 5432, ha=False, http_service=False, extra=extra)
+
+    def psql(self, sql):
+        return shell(self.h, "pg", f"PGCONNECT_TIMEOUT=60 psql -h pg.flycast -p 5432 -U postgres -Atc \"{sql}\"",
+                     timeout=180)
+
+    def test_psql_reaches_postgres_through_flycast_and_wakes_it(self):
+        p = self.psql("create table t(x int); insert into t values (40), (2); select sum(x) from t")
+        self.assertEqual(p.returncode, 0, (p.stdout, p.stderr, self.h.daemon_log()[-3000:]))
+        self.assertEqual(p.stdout.strip().splitlines()[-1], "42", p.stdout)
+        # Stopped: the raw TCP connection is held until PostgreSQL listens again (a fresh,
+        # empty cluster: the machine's /tmp is private and gone with the old process).
+        mid = machines(self.h, "pg")[0]["id"]
+        self.h.cli(["machine", "stop", mid, "-a", "pg"])
+        harness.wait_for(lambda: machines(self.h, "pg")[0]["state"] == "stopped", 60, "stopped")
+        # PostgreSQL listens a moment before it takes queries ("the database system is starting
+        # up"): the proxy's promise ends at the listen, so a client retries that answer, as
+        # with any PostgreSQL that is starting.
+        p = shell(self.h, "pg", "for i in $(seq 50); do PGCONNECT_TIMEOUT=60 psql -h pg.flycast -U postgres -Atc "
+                  "\"select count(*) from pg_tables where tablename = 't'\" 2>/tmp/err && exit 0; "
+                  "grep -q 'starting up' /tmp/err || break; sleep 0.2; done; cat /tmp/err; exit 1", timeout=180)
+        self.assertEqual(p.returncode, 0, (p.stdout, p.stderr))
+        self.assertEqual(p.stdout.strip().splitlines()[-1], "0", p.stdout)
+        self.assertEqual(machines(self.h, "pg")[0]["state"], "started")

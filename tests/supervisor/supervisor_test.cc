@@ -266,6 +266,26 @@ TEST_P(SupervisorTest, InsideTheMachine) {
   EXPECT_NE(Slurp("/etc/resolv.conf"), "nameserver fdaa::3\n");
 }
 
+TEST_P(SupervisorTest, RootInTheMachineHasOnlyTheDefaultCapabilities) {
+  // Docker's default set (CapBnd a80425fb): no way into another network namespace, no
+  // changing its own addresses; binding low ports and changing user still work.
+  ScopedNetns ns(1);
+  ASSERT_TRUE(ns.ok());
+  LaunchSpec s = Spec(
+      "grep CapBnd /proc/self/status; "
+      "nsenter --net=/proc/" + std::to_string(::getpid()) + "/ns/net true 2>/dev/null && echo setns-ok || "
+      "echo setns-refused; "
+      "ip -6 addr add fdaa::99/128 dev lo 2>/dev/null && echo addr-ok || echo addr-refused; "
+      "setpriv --reuid=65534 --regid=65534 --clear-groups id -u");
+  s.netns_path = ns.path();
+  auto st = sup_->Start(s);
+  ASSERT_TRUE(st.ok()) << st.status().ToString();
+  auto ev = events_.WaitKind(s.machine_id, EventKind::kExited);
+  ASSERT_TRUE(ev);
+  EXPECT_EQ(ev->exit.code, 0);
+  EXPECT_EQ(Slurp(s.log_path), "CapBnd:\t00000000a80425fb\nsetns-refused\naddr-refused\n65534\n");
+}
+
 TEST_P(SupervisorTest, InItsCgroupsWithLimitsThenDestroyLeavesNothing) {
   LaunchSpec s = Spec("echo ready; exec sleep 1000");
   s.limits.memory_mb = 64;
