@@ -30,12 +30,13 @@
 // The table lives in the netns the Firewall was created for (captured as an fd); every nft
 // call runs on a helper thread inside it. Thread-safe (internal mutex).
 //
-// One libnftables context is kept for the Firewall's life: its netlink socket is opened when the
-// Firewall is created (the daemon creates it at start, before adopting machines), while the
-// daemon's fd numbers are still low. libnftables waits on that socket
-// with select(), which aborts for fd numbers >= FD_SETSIZE, and a daemon with ~1000 machines
-// holds that many pidfds; a context opened early keeps working, and one that could only be
-// opened late is never opened: those calls run the `nft` binary instead (a fork and exec, ~4 ms).
+// One libnftables context is kept for the Firewall's life. libnftables waits on its netlink
+// socket with select(), which aborts for fd numbers >= FD_SETSIZE, and a daemon with ~1000
+// machines holds that many pidfds. So the context is opened only while fd numbers are low:
+// when the Firewall is created (the daemon creates it at start, before adopting machines), or
+// at a later call if they are low again. Its socket then keeps its low number for good (this
+// libnftables never reopens it); calls made while no context could be opened run the `nft`
+// binary instead (a fork and exec, ~4 ms).
 #pragma once
 
 #include <cstdint>
@@ -74,8 +75,8 @@ class Firewall {
   // Packets counted so far by the named counter (see above); NotFound if no such counter.
   Result<uint64_t> CounterPackets(const std::string& name);
 
-  // True once calls run through libnftables in this process (false: not used yet, or first
-  // used when only the `nft` binary could be; see above). Diagnostics and tests.
+  // True when calls run through libnftables in this process, false while they run the `nft`
+  // binary (see above). Diagnostics and tests.
   bool in_process();
 
   static std::string NetworkCounterName(uint32_t net32);  // "xnet_0000abcd"
