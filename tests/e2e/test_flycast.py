@@ -54,6 +54,25 @@ class Flycast(harness.HostTestCase):
         p = shell(self.h, "web", f"curl -sS --max-time 3 http://[{self.ip}]/ && echo REACHED", org="partner")
         self.assertNotIn("REACHED", p.stdout)
 
+    def test_custom_network_address_admits_exactly_that_network(self):
+        # A custom network of the app's own org: its flycast address there is a separate
+        # admission domain from the org's default network.
+        self.h.cli(["networks", "create", "backend", "--org", "personal"], check=False)
+        out = self.h.cli(["ips", "allocate-v6", "--private", "--network", "backend", "-a", "web"]).stdout
+        other = re.search(r"fdaa:[0-9a-f:]+", out).group(0)
+        rows = [r for r in self.h.cli_json(["ips", "list", "-a", "web"]) if (r.get("ip") or r.get("address")) == other]
+        self.assertEqual(len(rows), 1, rows)
+        self.assertEqual(rows[0].get("network"), "backend", rows)
+        p = shell(self.h, "web", "dig +short AAAA web.flycast; curl -sS --max-time 30 http://web.flycast/",
+                  network="backend")
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertIn(other, p.stdout)
+        self.assertIn("Server name:", p.stdout)
+        p = shell(self.h, "web", f"curl -sS --max-time 3 http://[{other}]/ && echo REACHED")
+        self.assertNotIn("REACHED", p.stdout)
+        p = shell(self.h, "web", f"curl -sS --max-time 3 http://[{self.ip}]/ && echo REACHED", network="backend")
+        self.assertNotIn("REACHED", p.stdout)
+
     def test_stopped_app_serves_50_concurrent_requests_without_errors(self):
         harness.wait_for(lambda: all(m["state"] == "stopped" for m in machines(self.h, "web")), 60,
                          "autostop of every machine")
