@@ -111,9 +111,6 @@ class Flycast(harness.HostTestCase):
             p.wait(10)
 
 
-if __name__ == "__main__":
-    harness.main()
-
 
 @require_root
 class Postgres(harness.HostTestCase):
@@ -149,3 +146,7 @@ class Postgres(harness.HostTestCase):
         self.assertEqual(p.returncode, 0, (p.stdout, p.stderr))
         self.assertEqual(p.stdout.strip().splitlines()[-1], "0", p.stdout)
         self.assertEqual(machines(self.h, "pg")[0]["state"], "started")
+
+
+if __name__ == "__main__":
+    harness.main()
