@@ -26,8 +26,10 @@
 
 namespace privcast::proxy {
 
-// One sendmsg of two buffers (either may be empty): bytes written or -1 (errno).
+// One sendmsg of two buffers (either may be empty): bytes written or -1 (errno). With one
+// buffer, send(): the kernel then skips copying and checking a msghdr and an iovec array.
 inline ssize_t SendV2(int fd, const char* p1, size_t n1, const char* p2, size_t n2) {
+  if (n1 == 0 || n2 == 0) return ::send(fd, n1 ? p1 : p2, n1 ? n1 : n2, MSG_NOSIGNAL);
   iovec iov[2];
   int cnt = 0;
   if (n1) iov[cnt++] = {const_cast<char*>(p1), n1};
