@@ -66,6 +66,7 @@ int main(int argc, char** argv) {
   int internal_port = 8080, http_port = 80, tcp_port = 5201, tcp_internal = 5201, workers = 1, tls_port = 0;
   std::string tls_cert, tls_key;
   bool splice = true;
+  bool batch_sends = true;
   size_t pipe_size = 1 << 20;
   for (int i = 1; i + 1 < argc; i += 2) {
     std::string k = argv[i], v = argv[i + 1];
@@ -78,6 +79,7 @@ int main(int argc, char** argv) {
     else if (k == "--tcp-internal-port") tcp_internal = std::stoi(v);
     else if (k == "--workers") workers = std::stoi(v);
     else if (k == "--splice") splice = v != "0";
+    else if (k == "--batch-sends") batch_sends = v != "0";
     else if (k == "--pipe-size") pipe_size = std::stoul(v);
     else if (k == "--tls-port") tls_port = std::stoi(v);
     else if (k == "--tls-cert") tls_cert = v;
@@ -153,6 +155,7 @@ int main(int argc, char** argv) {
   o.autostop_thread = false;
   o.health_checks = false;
   o.splice = splice;
+  o.batch_sends = batch_sends;
   o.pipe_size = pipe_size;
   proxy::Proxy p(o, &waker, &stopper);
   PemProvider tls;

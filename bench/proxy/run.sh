@@ -13,7 +13,10 @@
 #
 # Usage: bench/proxy/run.sh BUILD_DIR [seconds=3] [repeats=3]   (root; output: markdown on stdout)
 # Env: PC_ARGS="--splice 0 --pipe-size N" extra privcast flags; ONLY=http|tcp|mem|tls to run one part
-# (tls runs only when asked: ONLY=tls).
+# (ONLY=keepalive: the keep-alive c50 table alone, for A/B runs)
+# (tls runs only when asked: ONLY=tls). FLOOR=1 adds three rows: privcast-direct (:87, privcast
+# with --batch-sends 0: one send() per write), floor-epoll (:83) and floor-uring (:84):
+# privcast_floor_forwarder, a byte copier with no HTTP at all, i.e. the kernel's share.
 set -euo pipefail
 ulimit -n 65536 2>/dev/null || true
 BUILD=${1:?build dir}
@@ -134,6 +137,15 @@ start $NP $TMP/ha/out.log haproxy -db -f $TMP/ha/haproxy.cfg
 HA_PID=${PIDS[-1]}
 start $NP $TMP/ng/out.log nginx -p $TMP/ng -c $TMP/ng/nginx.conf
 NG_PID=${PIDS[-1]}
+if [ -n "${FLOOR:-}" ]; then
+  start $NP $TMP/fe.log $BUILD/bench/proxy/privcast_floor_forwarder epoll fdaa:0:1:0:1::5 83 10.77.2.2 8080
+  FE_PID=${PIDS[-1]}
+  start $NP $TMP/fu.log $BUILD/bench/proxy/privcast_floor_forwarder uring fdaa:0:1:0:1::5 84 10.77.2.2 8080
+  FU_PID=${PIDS[-1]}
+  start $NP $TMP/pcd.log $SERVER --flycast fdaa:0:1:0:1::5 --net32 1 --backend 10.77.2.2 --internal-port 8080 \
+    --http-port 87 --tcp-port 5203 --tcp-internal-port 5201 --workers 1 --batch-sends 0 ${PC_ARGS:-}
+  PD_PID=${PIDS[-1]}
+fi
 sleep 1
 for t in "http://10.77.2.2:8080/" "http://[fdaa:0:1:0:1::5]:80/" "http://[fdaa:0:1:0:1::5]:81/" "http://[fdaa:0:1:0:1::5]:82/"; do
   ip netns exec $NC curl -sf -o /dev/null "$t" || { echo "target $t not answering" >&2; cat $TMP/*.log $TMP/*/*.log >&2; exit 1; }
@@ -145,21 +157,27 @@ if [ "${ONLY:-}" = tls ]; then
 fi
 
 cpu_ticks() { awk '{print $14+$15}' /proc/$1/stat; }
+ctx_switches() { cat /proc/$1/task/*/status 2>/dev/null | awk '/ctxt_switches/{n+=$2} END{print n}'; }  # every thread
 HZ=$(getconf CLK_TCK)
 
-# run_wrk NAME URL PID CONNS EXTRA... → prints "reqs rps p50us p99us cpu_us_per_req"
+# run_wrk NAME URL PID CONNS EXTRA... → prints "reqs rps p50us p99us cpu_us_per_req switches_per_req
+# backend_cpu_us_per_req"
 run_wrk() {
   local url=$1 pid=$2 conns=$3; shift 3
   [ "$conns" -gt 1 ] && ip netns exec $NC taskset -c 0 wrk -t1 -c$conns -d1s "$@" "$url" >/dev/null 2>&1 || true
-  local t0=0; [ "$pid" != 0 ] && t0=$(cpu_ticks $pid)
+  local t0=0 s0=0 b0; [ "$pid" != 0 ] && t0=$(cpu_ticks $pid) && s0=$(ctx_switches $pid)
+  b0=$(cpu_ticks $BE_PID)
   local out; out=$(ip netns exec $NC taskset -c 0 wrk -t1 -c$conns -d${DUR}s --latency "$@" "$url" 2>&1)
-  local t1=0; [ "$pid" != 0 ] && t1=$(cpu_ticks $pid)
+  local t1=0 s1=0 b1; [ "$pid" != 0 ] && t1=$(cpu_ticks $pid) && s1=$(ctx_switches $pid)
+  b1=$(cpu_ticks $BE_PID)
   local reqs; reqs=$(echo "$out" | awk '/requests in/{print $1}')
   local rps; rps=$(echo "$out" | awk '/Requests\/sec/{print $2}')
   local p50; p50=$(echo "$out" | awk '$1=="50%"{print $2}')
   local p99; p99=$(echo "$out" | awk '$1=="99%"{print $2}')
   local cpu="-"; [ "$pid" != 0 ] && cpu=$(awk -v d=$((t1-t0)) -v hz=$HZ -v r=$reqs 'BEGIN{printf "%.1f", d*1e6/hz/r}')
-  echo "$reqs $rps $(to_us $p50) $(to_us $p99) $cpu"
+  local sw="-"; [ "$pid" != 0 ] && sw=$(awk -v d=$((s1-s0)) -v r=$reqs 'BEGIN{printf "%.3f", d/r}')
+  local be; be=$(awk -v d=$((b1-b0)) -v hz=$HZ -v r=$reqs 'BEGIN{printf "%.1f", d*1e6/hz/r}')
+  echo "$reqs $rps $(to_us $p50) $(to_us $p99) $cpu $sw $be"
 }
 to_us() { awk -v v="$1" 'BEGIN{ if (v ~ /us$/) {sub(/us/,"",v); print v+0} else if (v ~ /ms$/) {sub(/ms/,"",v); print v*1000} else if (v ~ /s$/) {sub(/s/,"",v); print v*1e6} else print v }'; }
 median() { sort -n | awk '{a[NR]=$1} END{print a[int((NR+1)/2)]}'; }
@@ -167,31 +185,41 @@ median() { sort -n | awk '{a[NR]=$1} END{print a[int((NR+1)/2)]}'; }
 declare -A TARGET=( [direct]="http://10.77.2.2:8080/" [privcast]="http://[fdaa:0:1:0:1::5]:80/" [haproxy]="http://[fdaa:0:1:0:1::5]:81/" [nginx]="http://[fdaa:0:1:0:1::5]:82/" )
 declare -A PIDOF=( [direct]=0 [privcast]=$PC_PID [haproxy]=$HA_PID [nginx]=$NG_PID )
 ORDER="direct privcast haproxy nginx"
+if [ -n "${FLOOR:-}" ]; then
+  TARGET[floor-epoll]="http://[fdaa:0:1:0:1::5]:83/"; PIDOF[floor-epoll]=$FE_PID
+  TARGET[floor-uring]="http://[fdaa:0:1:0:1::5]:84/"; PIDOF[floor-uring]=$FU_PID
+  TARGET[privcast-direct]="http://[fdaa:0:1:0:1::5]:87/"; PIDOF[privcast-direct]=$PD_PID
+  ORDER="${XORDER:-$ORDER privcast-direct floor-epoll floor-uring}"
+fi
 
 workload() {  # workload TITLE CONNS EXTRA...
   local title=$1 conns=$2; shift 2
   echo
   echo "### $title"
   echo
-  echo "| target | req/s | ratio to HAProxy | p50 µs | p99 µs | proxy CPU µs/req |"
-  echo "|---|---:|---:|---:|---:|---:|"
-  declare -A R
-  for name in $ORDER; do
-    local rs=() p50=() p99=() cpu=()
-    for i in $(seq $REP); do
-      read -r _ a b c d < <(run_wrk "${TARGET[$name]}" "${PIDOF[$name]}" $conns "$@")
-      rs+=("$a"); p50+=("$b"); p99+=("$c"); cpu+=("$d")
+  echo "| target | req/s | ratio to HAProxy | p50 µs | p99 µs | proxy CPU µs/req | proxy context switches/req | backend CPU µs/req |"
+  echo "|---|---:|---:|---:|---:|---:|---:|---:|"
+  # Repeats are interleaved (every target once per round) so that drift in the shared VM's speed
+  # during the run lands on every target alike; medians per target.
+  declare -A R RS P50 P99 CPU SW BE
+  for i in $(seq $REP); do
+    for name in $ORDER; do
+      read -r _ a b c d e f < <(run_wrk "${TARGET[$name]}" "${PIDOF[$name]}" $conns "$@")
+      RS[$name]+="$a "; P50[$name]+="$b "; P99[$name]+="$c "; CPU[$name]+="$d "; SW[$name]+="$e "; BE[$name]+="$f "
     done
-    R[$name]="$(printf '%s\n' "${rs[@]}" | median) $(printf '%s\n' "${p50[@]}" | median) $(printf '%s\n' "${p99[@]}" | median) $(printf '%s\n' "${cpu[@]}" | median)"
+  done
+  for name in $ORDER; do
+    R[$name]="$(tr ' ' '\n' <<<"${RS[$name]}" | grep . | median) $(tr ' ' '\n' <<<"${P50[$name]}" | grep . | median) $(tr ' ' '\n' <<<"${P99[$name]}" | grep . | median) $(tr ' ' '\n' <<<"${CPU[$name]}" | grep . | median) $(tr ' ' '\n' <<<"${SW[$name]}" | grep . | median) $(tr ' ' '\n' <<<"${BE[$name]}" | grep . | median)"
   done
   local ha_rps; ha_rps=$(echo ${R[haproxy]} | awk '{print $1}')
   for name in $ORDER; do
-    read -r a b c d <<<"${R[$name]}"
-    echo "| $name | $a | $(awk -v x=$a -v y=$ha_rps 'BEGIN{printf "%.2f×", x/y}') | $b | $c | ${d:--} |"
+    read -r a b c d e f <<<"${R[$name]}"
+    echo "| $name | $a | $(awk -v x=$a -v y=$ha_rps 'BEGIN{printf "%.2f×", x/y}') | $b | $c | ${d:--} | ${e:--} | ${f:--} |"
   done
 }
 
 echo "## Proxy benchmark run $(date -u +%Y-%m-%dT%H:%MZ) — ${DUR}s × $REP, medians; $(nproc) CPUs, $(uname -r) ${PC_ARGS:-}"
+if [ "${ONLY:-}" = keepalive ]; then workload "HTTP keep-alive, wrk -t1 -c50" 50; fi
 if want http; then
 workload "HTTP keep-alive, wrk -t1 -c50" 50
 workload "HTTP keep-alive, 1 connection (latency)" 1

@@ -14,7 +14,8 @@ EventLoop::EventLoop() { posted_handler_.loop = this; }
 
 EventLoop::~EventLoop() = default;
 
-Status EventLoop::Init() {
+Status EventLoop::Init(bool batch_sends) {
+  batch_sends_ = batch_sends;
   epfd_.reset(::epoll_create1(EPOLL_CLOEXEC));
   if (!epfd_) return ErrnoStatus("epoll_create1", errno);
   evfd_.reset(::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC));
@@ -91,7 +92,8 @@ void EventLoop::RunTimers() {
 }
 
 int EventLoop::TimeoutMs() {
-  if (!deferred_.empty()) return 0;  // work deferred by the last closures: do not sleep on it
+  // Work deferred or writes queued by the last closures: do not sleep on it.
+  if (!deferred_.empty() || !sends_.empty()) return 0;
   while (!timers_.empty() && !timer_fns_.count(timers_.top().id)) timers_.pop();
   if (timers_.empty()) return -1;
   auto d = timers_.top().when - now_;
@@ -107,6 +109,11 @@ bool EventLoop::InLoopThread() const {
 void EventLoop::Run() {
   thread_id_.store(static_cast<uint64_t>(pthread_self()));
   stop_.store(false);
+  if (batch_sends_) {  // the ring belongs to this thread (SendBatch is single-issuer)
+    Status st = sends_.Init();
+    if (!st.ok())
+      log::Warn("proxy", "io_uring unavailable: writes go out one send() at a time", {{"error", st.ToString()}});
+  }
   epoll_event events[256];
   RefreshNow();
   while (!stop_.load(std::memory_order_acquire)) {
@@ -118,17 +125,23 @@ void EventLoop::Run() {
       break;
     }
     for (int i = 0; i < n; ++i) static_cast<EventHandler*>(events[i].data.ptr)->OnEvents(events[i].events);
-    if (!deferred_.empty()) {
-      auto d = std::move(deferred_);
-      deferred_.clear();
-      for (auto& fn : d) fn();
-    }
+    EndOfTurn();
     RunTimers();
-    if (!deferred_.empty()) {
-      auto d = std::move(deferred_);
-      deferred_.clear();
-      for (auto& fn : d) fn();
-    }
+    EndOfTurn();
+  }
+  sends_.Shutdown();  // what is queued goes out; from here on writers send() directly
+}
+
+void EventLoop::EndOfTurn() {
+  // Writes first: a send's completion may free or defer; deferred closures may write again.
+  // Bounded, so one busy session cannot starve the others' events (TimeoutMs keeps the loop
+  // from sleeping on what is left).
+  for (int round = 0; round < 16 && (!sends_.empty() || !deferred_.empty()); ++round) {
+    sends_.Flush();
+    if (deferred_.empty()) continue;
+    auto d = std::move(deferred_);
+    deferred_.clear();
+    for (auto& fn : d) fn();
   }
 }
 

@@ -9,6 +9,10 @@
 // seam (proxy/waker.h): an eventfd plus a mutex-protected queue; closures run on the loop
 // thread between event batches, in FIFO order.
 //
+// Writes: sessions queue their sends on sends() (proxy/send_batch.h); after each batch of events
+// the loop issues them all in one io_uring_enter, then runs deferred closures, and repeats while
+// either produced more (bounded), so a turn ends with nothing queued.
+//
 // Timers: a binary heap keyed by deadline drives the epoll timeout. Cancel is O(1) (lazy: the
 // entry is dropped when it reaches the top). Connection timeouts that re-arm per request use
 // their own deadline field and one heap entry (see Conn), so the heap sees no per-request churn.
@@ -28,6 +32,7 @@
 #include "common/clock.h"
 #include "common/fd.h"
 #include "common/result.h"
+#include "proxy/send_batch.h"
 #include "proxy/waker.h"
 
 namespace privcast::proxy {
@@ -45,7 +50,11 @@ class EventLoop final : public Poster {
   EventLoop(const EventLoop&) = delete;
   EventLoop& operator=(const EventLoop&) = delete;
 
-  Status Init();
+  // batch_sends: Run() sets up sends() (io_uring) on the loop thread and closes it when it
+  // returns; where that fails, or outside Run, sends().enabled() is false and writers send()
+  // directly.
+  Status Init(bool batch_sends = true);
+  SendBatch& sends() { return sends_; }
 
   // Registration (loop thread). Events are EPOLLIN/EPOLLOUT/EPOLLRDHUP...; level-triggered.
   bool Add(int fd, uint32_t events, EventHandler* h);
@@ -65,7 +74,7 @@ class EventLoop final : public Poster {
   // Runs fn after the current batch, in order (frees of dead handlers; a session's "go on"
   // after its turn). The loop does not sleep while a deferred closure is queued.
   void Defer(std::function<void()> fn) { deferred_.push_back(std::move(fn)); }
-  // Runs deferred closures now (loop thread, outside a batch; used at teardown).
+  // Runs deferred closures now (outside a batch, the loop not running; used at teardown).
   void FlushDeferred() {
     while (!deferred_.empty()) {
       auto d = std::move(deferred_);
@@ -87,6 +96,7 @@ class EventLoop final : public Poster {
  private:
   void RunPosted();
   void RunTimers();
+  void EndOfTurn();
   int TimeoutMs();
 
   struct PostedHandler final : EventHandler {
@@ -110,6 +120,8 @@ class EventLoop final : public Poster {
   std::unordered_map<TimerId, std::function<void()>> timer_fns_;
   TimerId next_timer_ = 1;
   std::vector<std::function<void()>> deferred_;
+  SendBatch sends_;
+  bool batch_sends_ = false;
   MonoTime now_ = std::chrono::steady_clock::now();
   std::atomic<uint64_t> thread_id_{0};
 };

@@ -75,6 +75,8 @@ bool AdvanceBody(codec::Framing framing, std::string_view buffered, size_t& read
 }  // namespace
 
 HttpSession::~HttpSession() {
+  w->loop().sends().Cancel(&cw_);
+  w->loop().sends().Cancel(&uw_);
   cin_.Release(w->pool());
   uin_.Release(w->pool());
   uout_.Release(w->pool());
@@ -84,6 +86,8 @@ HttpSession::~HttpSession() {
 
 void HttpSession::Start() {
   cend_.s = this;
+  cw_.s = this;
+  uw_.s = this;
   req_parser_ = codec::RequestParser(codec::ParseLimits{w->opts().max_head_bytes, codec::kMaxHeaders});
   w->loop().Add(cfd.get(), EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET, &cend_);  // TCP_NODELAY: from the listener
   if (io.tls) {
@@ -153,14 +157,21 @@ void HttpSession::OnClient(uint32_t ev) {
   if ((ev & EPOLLOUT) && io.tls && io.tls->read_wants_write()) c_readable_ = true;
   if (ev & (EPOLLOUT | EPOLLERR)) {
     if (!FlushClient()) return;
-    if (phase_ == Phase::kTunnel) TunnelCheck();
-    else if (phase_ == Phase::kExchange) MaybeFinishExchange();
-    else if (phase_ == Phase::kClosing && cout_.empty() && !c_shut_) {
-      io.ShutdownWrite();
-      c_shut_ = true;
-    }
+    AfterClientWrite();
   }
   Drive();
+}
+
+// What a write towards the client makes possible: the exchange may be complete, the tunnel may
+// half-close, an error response may be out (then FIN).
+void HttpSession::AfterClientWrite() {
+  if (dead) return;
+  if (phase_ == Phase::kTunnel) TunnelCheck();
+  else if (phase_ == Phase::kExchange) MaybeFinishExchange();
+  else if (phase_ == Phase::kClosing && cout_.empty() && !c_shut_) {
+    io.ShutdownWrite();
+    c_shut_ = true;
+  }
 }
 
 void HttpSession::ReadClient() {
@@ -326,6 +337,7 @@ void HttpSession::Dispatch() {
   if (WantsReqLease()) {
     if (UpConn* c = w->TakePooled(L.st.get(), this)) {
       up_ = c;
+      ++up_gen_;
       reused_ = true;
       return SendRequest();
     }
@@ -335,6 +347,7 @@ void HttpSession::Dispatch() {
   int fd = ConnectV4(L.link_v4, L.port, &err);
   if (fd < 0) return UpstreamFailed(true);
   up_ = w->NewUpConn(L.st, fd, this);
+  ++up_gen_;
   phase_ = Phase::kConnecting;
   SetDeadline(w->loop().Now() + w->opts().connect_timeout);
 }
@@ -386,17 +399,56 @@ bool HttpSession::FlushUpstream() {
   size_t n1 = uout_.size() - uout_written_;
   size_t n2 = req_ready_;
   if (n1 + n2 == 0 || !up_) return true;
+  if (w->loop().sends().enabled()) {
+    w->loop().sends().Queue(&uw_);
+    return true;  // as if the socket were full: UpstreamSent goes on
+  }
   ssize_t n = SendV2(up_->fd, uout_.data() + uout_written_, n1, cin_.data(), n2);
-  if (n < 0) {
-    if (errno == EAGAIN || errno == EINTR) return true;  // the EPOLLOUT edge resumes
-    if (phase_ == Phase::kTunnel) {
-      Close(true);
-      return false;
-    }
-    UpstreamFailed(false);
+  if (n < 0) return UpstreamWriteFailed(errno);
+  WroteUpstream(static_cast<size_t>(n));
+  return true;
+}
+
+bool HttpSession::UpstreamWriteFailed(int err) {
+  if (err == EAGAIN || err == EINTR) return true;  // the EPOLLOUT edge resumes
+  if (phase_ == Phase::kTunnel) {
+    Close(true);
     return false;
   }
-  size_t k = static_cast<size_t>(n);
+  UpstreamFailed(false);
+  return false;
+}
+
+bool HttpSession::PrepareUpstreamWrite(int* fd, iovec iov[2]) {
+  if (dead || !up_) return false;
+  size_t n1 = uout_.size() - uout_written_;
+  size_t n2 = req_ready_;
+  if (n1 + n2 == 0) return false;
+  *fd = up_->fd;
+  iov[0] = {const_cast<char*>(uout_.data()) + uout_written_, n1};
+  iov[1] = {const_cast<char*>(cin_.data()), n2};
+  uw_gen_ = up_gen_;
+  return true;
+}
+
+void HttpSession::UpstreamSent(ssize_t r) {
+  if (dead) return;
+  // The app connection the bytes went to was dropped meanwhile (another callback of the same
+  // flush failed or finished the exchange): the result belongs to a closed socket.
+  if (uw_gen_ != up_gen_) return;
+  if (r == -EINTR) return w->loop().sends().Queue(&uw_);  // no EPOLLOUT edge would follow
+  if (r < 0) {
+    UpstreamWriteFailed(static_cast<int>(-r));
+    return;
+  }
+  WroteUpstream(static_cast<size_t>(r));
+  AfterUpstreamWrite();
+  Drive();
+}
+
+void HttpSession::WroteUpstream(size_t k) {
+  size_t n1 = uout_.size() - uout_written_;
+  PC_CHECK(k <= n1 + req_ready_);
   size_t a = std::min(k, n1);
   uout_written_ += a;
   k -= a;
@@ -410,7 +462,6 @@ bool HttpSession::FlushUpstream() {
     uout_.Consume(uout_.size());
     uout_written_ = 0;
   }
-  return true;
 }
 
 void HttpSession::OnUpstream(uint32_t ev) {
@@ -427,11 +478,15 @@ void HttpSession::OnUpstream(uint32_t ev) {
   }
   if (ev & (EPOLLOUT | EPOLLERR)) {
     if (!FlushUpstream()) return;
-    if (dead) return;
-    if (phase_ == Phase::kTunnel) TunnelCheck();
-    else if (phase_ == Phase::kExchange) MaybeFinishExchange();
+    AfterUpstreamWrite();
   }
   Drive();
+}
+
+void HttpSession::AfterUpstreamWrite() {
+  if (dead) return;
+  if (phase_ == Phase::kTunnel) TunnelCheck();
+  else if (phase_ == Phase::kExchange) MaybeFinishExchange();
 }
 
 void HttpSession::ReadUpstream() {
@@ -552,13 +607,48 @@ bool HttpSession::FlushClient() {
   size_t n1 = cout_.size();
   size_t n2 = resp_ready_;
   if (n1 + n2 == 0) return true;
-  ssize_t n = io.Send2(cout_.data(), n1, uin_.data(), n2);
-  if (n < 0) {
-    if (errno == EAGAIN || errno == EINTR) return true;  // the EPOLLOUT edge resumes
-    Close(true);
-    return false;
+  if (!io.tls && w->loop().sends().enabled()) {
+    w->loop().sends().Queue(&cw_);
+    return true;  // as if the socket were full: ClientSent goes on
   }
-  size_t k = static_cast<size_t>(n);
+  ssize_t n = io.Send2(cout_.data(), n1, uin_.data(), n2);
+  if (n < 0) return ClientWriteFailed(errno);
+  WroteClient(static_cast<size_t>(n));
+  return true;
+}
+
+bool HttpSession::ClientWriteFailed(int err) {
+  if (err == EAGAIN || err == EINTR) return true;  // the EPOLLOUT edge resumes
+  Close(true);
+  return false;
+}
+
+bool HttpSession::PrepareClientWrite(int* fd, iovec iov[2]) {
+  if (dead) return false;
+  size_t n1 = cout_.size();
+  size_t n2 = resp_ready_;
+  if (n1 + n2 == 0) return false;
+  *fd = cfd.get();
+  iov[0] = {const_cast<char*>(cout_.data()), n1};
+  iov[1] = {const_cast<char*>(uin_.data()), n2};
+  return true;
+}
+
+void HttpSession::ClientSent(ssize_t r) {
+  if (dead) return;
+  if (r == -EINTR) return w->loop().sends().Queue(&cw_);  // no EPOLLOUT edge would follow
+  if (r < 0) {
+    ClientWriteFailed(static_cast<int>(-r));
+    return;
+  }
+  WroteClient(static_cast<size_t>(r));
+  AfterClientWrite();
+  Drive();
+}
+
+void HttpSession::WroteClient(size_t k) {
+  size_t n1 = cout_.size();
+  PC_CHECK(k <= n1 + resp_ready_);
   size_t a = std::min(k, n1);
   cout_.Consume(a);
   k -= a;
@@ -567,7 +657,6 @@ bool HttpSession::FlushClient() {
     resp_ready_ -= k;
   }
   cout_.ReleaseIfEmpty(w->pool());
-  return true;
 }
 
 void HttpSession::MaybeFinishExchange() {
@@ -600,6 +689,7 @@ void HttpSession::DropUpstream(bool reuse) {
   if (!up_) return;
   UpConn* c = up_;
   up_ = nullptr;
+  ++up_gen_;
   if (reuse && WantsReqLease()) w->PutPooled(c);
   else w->DropUpConn(c);
   uin_.Consume(uin_.size());
@@ -723,6 +813,12 @@ void HttpSession::OnDeadline() {
 void HttpSession::Close(bool reset) {
   if (dead) return;
   if (waiting) w->CancelWait(this);
+  // A graceful close delivers what is still queued for the client (an error response, the end
+  // of a close-delimited reply): written directly now, as an unbatched session would have.
+  if (!reset && !io.tls && cfd && (!cout_.empty() || resp_ready_ > 0))
+    SendV2(cfd.get(), cout_.data(), cout_.size(), uin_.data(), resp_ready_);
+  w->loop().sends().Cancel(&cw_);
+  w->loop().sends().Cancel(&uw_);
   // EPOLL_CTL_DEL before close: close() leaves the epoll set only when the last reference to
   // the socket goes, and a child forked by this process (a machine being spawned, before its
   // exec) briefly holds one; its later event would reach a freed session (ASan saw it).

@@ -19,6 +19,10 @@
 // I/O: both sockets are registered once, edge-triggered (EPOLLIN|EPOLLOUT|EPOLLRDHUP), so a
 // keep-alive request costs no epoll_ctl at all; a read shorter than the buffer (or EAGAIN)
 // clears the "readable" flag (nginx's rule), a write that hits EAGAIN waits for the EPOLLOUT edge.
+// Writes of plain sockets go through the loop's SendBatch when it is enabled: FlushClient /
+// FlushUpstream queue the direction's writer and return as if the socket were full; at the end
+// of the turn the writer sends what is pending then, and its result is handled like a send()
+// result followed by an EPOLLOUT edge (ClientSent / UpstreamSent). TLS writes go directly.
 //
 // TLS (`tls` on the port): the client side is a TlsStream (transport.h); phase kHandshake comes
 // first, bounded by tls_handshake_timeout; then X-Forwarded-Proto https / X-Forwarded-SSL on,
@@ -53,6 +57,16 @@ class HttpSession final : public Session {
     HttpSession* s;
     void OnEvents(uint32_t ev) override { s->OnClient(ev); }
   };
+  struct ClientWriter final : BatchedWriter {
+    HttpSession* s;
+    bool Prepare(int* fd, iovec iov[2]) override { return s->PrepareClientWrite(fd, iov); }
+    void Done(ssize_t r) override { s->ClientSent(r); }
+  };
+  struct UpstreamWriter final : BatchedWriter {
+    HttpSession* s;
+    bool Prepare(int* fd, iovec iov[2]) override { return s->PrepareUpstreamWrite(fd, iov); }
+    void Done(ssize_t r) override { s->UpstreamSent(r); }
+  };
   enum class Phase : uint8_t {
     kHandshake,   // TLS ports: handshake before the first request
     kHead,        // reading a request head (idle keep-alive when cin_ is empty)
@@ -80,6 +94,16 @@ class HttpSession final : public Session {
   void FrameResponseBody();
   bool FlushUpstream();     // false on a write error (handled)
   bool FlushClient();       // false on a write error (handled)
+  bool PrepareClientWrite(int* fd, iovec iov[2]);
+  bool PrepareUpstreamWrite(int* fd, iovec iov[2]);
+  void WroteClient(size_t n);    // n bytes of cout_ + response body went to the client
+  void WroteUpstream(size_t n);  // n bytes of uout_ + request body went to the app
+  bool ClientWriteFailed(int err);    // false when the session ended
+  bool UpstreamWriteFailed(int err);  // false when the session ended
+  void ClientSent(ssize_t r);    // a batched write's result, then what an EPOLLOUT edge does
+  void UpstreamSent(ssize_t r);
+  void AfterClientWrite();
+  void AfterUpstreamWrite();
   void MaybeFinishExchange();
   void UpstreamFailed(bool connect_error);
   void DropUpstream(bool reuse);
@@ -89,6 +113,8 @@ class HttpSession final : public Session {
   bool WantsReqLease() const { return svc->concurrency == ConcurrencyType::kRequests; }
 
   End cend_{};
+  ClientWriter cw_{};
+  UpstreamWriter uw_{};
   Phase phase_ = Phase::kHead;
   UpConn* up_ = nullptr;   // the app connection in use (owner == this)
   bool c_readable_ = false;  // client EPOLLIN edge not yet drained
@@ -112,6 +138,8 @@ class HttpSession final : public Session {
   bool client_ka_ = true, reused_ = false, draining_ = false;
   bool cin_eof_ = false, uin_eof_ = false, c_shut_ = false, u_shut_ = false;
   int64_t req_start_us_ = 0;
+  uint32_t up_gen_ = 0;  // changes whenever up_ does
+  uint32_t uw_gen_ = 0;  // up_gen_ when uw_ last prepared a write
 };
 
 }  // namespace privcast::proxy

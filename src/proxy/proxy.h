@@ -47,6 +47,7 @@ struct ProxyOptions {
   uint32_t retry_after_seconds = 1;                    // Retry-After on queue 503s
   size_t upstream_pool_per_machine = 64;               // idle app connections kept per worker
   bool splice = true;                                  // raw TCP through pipes (zero-copy)
+  bool batch_sends = true;                             // http writes of a turn in one io_uring_enter (send_batch.h)
   size_t pipe_size = 1 << 20;                          // F_SETPIPE_SZ for splice pipes (0 = kernel default 64 KiB)
   // Autostop (BRIEF §6): pass every interval, machines idle at least `autostop_idle`.
   bool autostop_thread = true;

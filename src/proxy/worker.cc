@@ -127,7 +127,7 @@ Worker::~Worker() {
 
 const ProxyOptions& Worker::opts() const { return proxy_->opts; }
 
-Status Worker::Init() { return loop_.Init(); }
+Status Worker::Init() { return loop_.Init(opts().batch_sends); }
 
 void Worker::StartThread() {
   thread_ = std::thread([this] { loop_.Run(); });

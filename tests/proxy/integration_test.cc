@@ -65,7 +65,9 @@ class FakeStopper : public MachineStopper {
   std::vector<std::string> stops;
 };
 
-class ProxyIT : public ::testing::Test {
+// Every test runs twice: writes batched through io_uring (the default) and one send() per
+// write (batch_sends = false, and what hosts without io_uring get).
+class ProxyIT : public ::testing::TestWithParam<bool> {
  protected:
   static void SetUpTestSuite() { ok_ = EnterTestNetns(&why_); }
   void SetUp() override {
@@ -74,6 +76,7 @@ class ProxyIT : public ::testing::Test {
   std::unique_ptr<Proxy> Make(ProxyOptions o = {}) {
     o.workers = 2;
     o.autostop_thread = false;
+    o.batch_sends = GetParam();
     auto p = std::make_unique<Proxy>(o, &waker_, &stopper_);
     p->SetEventCallback([this](const ProxyEvent& e) {
       std::lock_guard<std::mutex> l(ev_mu_);
@@ -98,17 +101,22 @@ class ProxyIT : public ::testing::Test {
   std::vector<std::string> events_;
 };
 
+INSTANTIATE_TEST_SUITE_P(Writes, ProxyIT, ::testing::Bool(),
+                         [](const ::testing::TestParamInfo<bool>& i) { return i.param ? "Batched" : "Direct"; });
+
 const std::string kGet = "GET / HTTP/1.1\r\nHost: web.flycast\r\n\r\n";
 
 // True when the peer reset the connection (seen by send or by recv, whichever comes first).
 bool GotReset(int fd) {
+  if (fd == -ECONNRESET) return true;  // Dial's connect() already saw the reset
+  if (fd < 0) return false;
   if (::send(fd, kGet.data(), kGet.size(), MSG_NOSIGNAL) < 0) return errno == ECONNRESET || errno == EPIPE;
   char buf[64];
   ssize_t n = ::recv(fd, buf, sizeof buf, 0);
   return n < 0 && errno == ECONNRESET;
 }
 
-TEST_F(ProxyIT, AdmitsOwnNetworkRefusesOthersWithReset) {
+TEST_P(ProxyIT, AdmitsOwnNetworkRefusesOthersWithReset) {
   uint16_t bp = FreePort(kLo1);
   HttpBackend be(kLo1, bp, "m1");
   ASSERT_TRUE(be.ok());
@@ -120,17 +128,16 @@ TEST_F(ProxyIT, AdmitsOwnNetworkRefusesOthersWithReset) {
   EXPECT_EQ(st, 200);
   EXPECT_EQ(BodyOf(r), "m1");
 
-  // Another network: the handshake completes in the kernel, then the proxy resets at once.
+  // Another network: the handshake completes in the kernel, then the proxy resets at once
+  // (so quickly that connect() itself may report it).
   int fd = Dial(kClientNet2, kFlycast, 80);
-  ASSERT_GE(fd, 0);
   EXPECT_TRUE(GotReset(fd));
-  ::close(fd);
+  if (fd >= 0) ::close(fd);
 
   // An address that is not an allocated flycast address: reset too.
   fd = Dial(kClientNet1, kFlycastUnknown, 80);
-  ASSERT_GE(fd, 0);
   EXPECT_TRUE(GotReset(fd));
-  ::close(fd);
+  if (fd >= 0) ::close(fd);
 
   EXPECT_TRUE(WaitFor([&] {
     return p->RenderMetrics().find("privcast_proxy_admission_refused_total{app=\"web\",source_network=\"2\"} 1") !=
@@ -139,7 +146,7 @@ TEST_F(ProxyIT, AdmitsOwnNetworkRefusesOthersWithReset) {
   EXPECT_EQ(be.requests.load(), 1);
 }
 
-TEST_F(ProxyIT, ReleasingTheAddressStopsNewConnections) {
+TEST_P(ProxyIT, ReleasingTheAddressStopsNewConnections) {
   uint16_t bp = FreePort(kLo1);
   HttpBackend be(kLo1, bp, "m1");
   auto p = Make();
@@ -164,14 +171,13 @@ TEST_F(ProxyIT, ReleasingTheAddressStopsNewConnections) {
   p->Publish(s2);
   EXPECT_TRUE(WaitFor([&] {
     int fd = Dial(kClientNet1, kFlycast, 80);
-    if (fd < 0) return false;
     bool reset = GotReset(fd);
-    ::close(fd);
+    if (fd >= 0) ::close(fd);
     return reset;
   }));
 }
 
-TEST_F(ProxyIT, FlyHeadersReachTheAppAndComeBack) {
+TEST_P(ProxyIT, FlyHeadersReachTheAppAndComeBack) {
   uint16_t bp = FreePort(kLo1);
   HttpBackend be(kLo1, bp, "m1");
   auto p = Make();
@@ -197,7 +203,7 @@ TEST_F(ProxyIT, FlyHeadersReachTheAppAndComeBack) {
   EXPECT_EQ(HeaderValue(r, "Server"), "privcast");
 }
 
-TEST_F(ProxyIT, KeepAliveBothSidesReusesAppConnections) {
+TEST_P(ProxyIT, KeepAliveBothSidesReusesAppConnections) {
   uint16_t bp = FreePort(kLo1);
   HttpBackend be(kLo1, bp, "m1");
   auto p = Make();
@@ -223,7 +229,7 @@ TEST_F(ProxyIT, KeepAliveBothSidesReusesAppConnections) {
   EXPECT_TRUE(WaitFor([&] { return p->MachineLoad("m1") == 0; }));
 }
 
-TEST_F(ProxyIT, ChunkedAndLargeBodiesStream) {
+TEST_P(ProxyIT, ChunkedAndLargeBodiesStream) {
   uint16_t bp = FreePort(kLo1);
   HttpBackend be(kLo1, bp, "m1");
   auto p = Make();
@@ -255,7 +261,7 @@ TEST_F(ProxyIT, ChunkedAndLargeBodiesStream) {
   ::close(fd);
 }
 
-TEST_F(ProxyIT, MalformedTooLargeAndStalledHeads) {
+TEST_P(ProxyIT, MalformedTooLargeAndStalledHeads) {
   uint16_t bp = FreePort(kLo1);
   HttpBackend be(kLo1, bp, "m1");
   ProxyOptions o;
@@ -280,7 +286,7 @@ TEST_F(ProxyIT, MalformedTooLargeAndStalledHeads) {
   EXPECT_EQ(be.requests.load(), 1);
 }
 
-TEST_F(ProxyIT, ForceHttpsRedirects) {
+TEST_P(ProxyIT, ForceHttpsRedirects) {
   uint16_t bp = FreePort(kLo1);
   HttpBackend be(kLo1, bp, "m1");
   auto svc = HttpService(80, bp);
@@ -293,7 +299,7 @@ TEST_F(ProxyIT, ForceHttpsRedirects) {
   EXPECT_EQ(HeaderValue(r, "Location"), "https://web.flycast/x?y=1");
 }
 
-TEST_F(ProxyIT, HardLimitQueuesThen503) {
+TEST_P(ProxyIT, HardLimitQueuesThen503) {
   uint16_t bp = FreePort(kLo1);
   HttpBackend be(kLo1, bp, "m1");
   auto svc = HttpService(80, bp);
@@ -327,7 +333,7 @@ TEST_F(ProxyIT, HardLimitQueuesThen503) {
   EXPECT_EQ(queued.get(), 200);
 }
 
-TEST_F(ProxyIT, ColdStartWakesOnceAndServesEveryoneWithZero5xx) {
+TEST_P(ProxyIT, ColdStartWakesOnceAndServesEveryoneWithZero5xx) {
   uint16_t bp = FreePort(kLo1);
   std::unique_ptr<HttpBackend> be;
   std::mutex mu;
@@ -368,7 +374,7 @@ TEST_F(ProxyIT, ColdStartWakesOnceAndServesEveryoneWithZero5xx) {
   be.reset();
 }
 
-TEST_F(ProxyIT, WakeFailureFailsOverThen503) {
+TEST_P(ProxyIT, WakeFailureFailsOverThen503) {
   uint16_t bp = FreePort(kLo1);
   waker_.delay = 10ms;
   waker_.on_wake = [](const std::string&) { return false; };
@@ -383,7 +389,7 @@ TEST_F(ProxyIT, WakeFailureFailsOverThen503) {
   EXPECT_EQ(waker_.wakes.load(), 2);  // tried m1, then m2
 }
 
-TEST_F(ProxyIT, ConnectFailureRetriesAnotherMachine) {
+TEST_P(ProxyIT, ConnectFailureRetriesAnotherMachine) {
   uint16_t bp = FreePort(kLo1);
   HttpBackend be(kLo1, bp, "good");
   auto p = Make();
@@ -396,7 +402,7 @@ TEST_F(ProxyIT, ConnectFailureRetriesAnotherMachine) {
   }
 }
 
-TEST_F(ProxyIT, WebSocketUpgradeTunnels) {
+TEST_P(ProxyIT, WebSocketUpgradeTunnels) {
   uint16_t bp = FreePort(kLo1);
   HttpBackend be(kLo1, bp, "m1");
   auto p = Make();
@@ -463,10 +469,10 @@ void TcpRoundTrip(bool splice) {
   EXPECT_TRUE(WaitFor([&] { return p.OpenConnections() == 0 && p.MachineLoad("m1") == 0; }));
 }
 
-TEST_F(ProxyIT, RawTcpSpliceRelaysExactlyWithHalfClose) { TcpRoundTrip(true); }
-TEST_F(ProxyIT, RawTcpCopyRelaysExactlyWithHalfClose) { TcpRoundTrip(false); }
+TEST_P(ProxyIT, RawTcpSpliceRelaysExactlyWithHalfClose) { TcpRoundTrip(true); }
+TEST_P(ProxyIT, RawTcpCopyRelaysExactlyWithHalfClose) { TcpRoundTrip(false); }
 
-TEST_F(ProxyIT, ProxyProtocolV1AndV2ParsedByNginx) {
+TEST_P(ProxyIT, ProxyProtocolV1AndV2ParsedByNginx) {
   ProxyProtocolNginx nginx;
   ServiceSpec svc = TcpService(8001, nginx.port);
   PortSpec v2 = svc.ports[0];
@@ -495,7 +501,7 @@ TEST_F(ProxyIT, ProxyProtocolV1AndV2ParsedByNginx) {
   }
 }
 
-TEST_F(ProxyIT, AutostopStopsIdleMachineNeverWithOpenConnection) {
+TEST_P(ProxyIT, AutostopStopsIdleMachineNeverWithOpenConnection) {
   uint16_t bp = FreePort(kLo1);
   EchoBackend be(kLo1, bp);
   FakeClock clock;
@@ -529,7 +535,7 @@ TEST_F(ProxyIT, AutostopStopsIdleMachineNeverWithOpenConnection) {
   EXPECT_EQ(p.RunAutostopPass(), 0);  // asked once per snapshot revision
 }
 
-TEST_F(ProxyIT, HealthCheckFailureRemovesMachineFromRotation) {
+TEST_P(ProxyIT, HealthCheckFailureRemovesMachineFromRotation) {
   uint16_t bp = FreePort(kLo1);
   HttpBackend good(kLo1, bp, "good");
   auto svc = HttpService(80, bp);
@@ -550,7 +556,7 @@ TEST_F(ProxyIT, HealthCheckFailureRemovesMachineFromRotation) {
   EXPECT_NE(p->RenderMetrics().find("privcast_proxy_machine_healthy{app=\"web\",machine=\"m-bad\"} 0"), std::string::npos);
 }
 
-TEST_F(ProxyIT, PreferInstanceHeaderAndUnavailableFlag) {
+TEST_P(ProxyIT, PreferInstanceHeaderAndUnavailableFlag) {
   uint16_t bp = FreePort(kLo1);
   HttpBackend a(kLo1, bp, "a");
   HttpBackend b(kLo2, bp, "b");
@@ -567,7 +573,7 @@ TEST_F(ProxyIT, PreferInstanceHeaderAndUnavailableFlag) {
   EXPECT_EQ(HeaderValue(r, "Fly-Preferred-Instance-Unavailable"), "true");
 }
 
-TEST_F(ProxyIT, DrainClosesIdleKeepAliveAndFinishes) {
+TEST_P(ProxyIT, DrainClosesIdleKeepAliveAndFinishes) {
   uint16_t bp = FreePort(kLo1);
   HttpBackend be(kLo1, bp, "m1");
   auto p = Make();
