@@ -70,11 +70,12 @@ class SendBatch {
   void Cancel(BatchedWriter* w);  // no-op when not queued or in flight
   bool empty() const { return live_ == 0; }
 
-  // Issues every queued writer's send (one io_uring_enter per `entries` writers) and delivers
-  // the results. Returns the number of sends issued.
+  // Issues every queued writer's send (one io_uring_enter per `entries` writers; a lone
+  // writer gets a plain send()) and delivers the results. Returns the number of sends issued.
   size_t Flush();
 
  private:
+  size_t FlushOne();
   io_uring ring_{};
   bool ring_ok_ = false;
   unsigned entries_ = 0;

@@ -1,6 +1,6 @@
-// SendBatch: queued writers' sends go out together at Flush, results reach Done, a full socket
-// completes at once with -EAGAIN (never parks in the ring), cancel means no send and no Done,
-// writers queued from Done go to the next Flush. Real sockets (AF_UNIX stream pairs), real
+// SendBatch: queued writers' sends go out together at Flush (a lone writer by plain send()),
+// results reach Done, a full socket completes at once with -EAGAIN (never parks in the ring),
+// cancel means no send and no Done, writers queued from Done go to the next Flush. Real sockets (AF_UNIX stream pairs), real
 // io_uring; skipped only where the kernel refuses io_uring.
 #include "proxy/send_batch.h"
 
@@ -111,21 +111,40 @@ TEST_F(SendBatchTest, AFullSocketCompletesAtOnceWithEagainOrAShortCount) {
   while (::send(p.a, block.data(), block.size(), MSG_NOSIGNAL) > 0) {
   }
   ASSERT_EQ(errno, EAGAIN);
-  Writer w;
-  w.fd = p.a;
-  w.first = block;
-  batch_.Queue(&w);
-  batch_.Flush();  // must not wait for the reader
-  ASSERT_EQ(w.results.size(), 1u);
-  EXPECT_EQ(w.results[0], -EAGAIN);
+  // Each case twice: alone (a lone writer is a plain send()) and beside another writer (the
+  // ring, where MSG_DONTWAIT must keep the send from parking until the reader drains).
+  Pair other;
+  for (bool alone : {true, false}) {
+    SCOPED_TRACE(alone ? "alone" : "in the ring");
+    Writer w, o;
+    w.fd = p.a;
+    w.first = block;
+    o.fd = other.a;
+    o.first = "o";
+    batch_.Queue(&w);
+    if (!alone) batch_.Queue(&o);
+    EXPECT_EQ(batch_.Flush(), alone ? 1u : 2u);  // must not wait for the reader
+    ASSERT_EQ(w.results.size(), 1u);
+    EXPECT_EQ(w.results[0], -EAGAIN);
+    EXPECT_EQ(o.results.size(), alone ? 0u : 1u);
+  }
+  EXPECT_EQ(other.Drain(), "o");
   // A closed peer is an error result, not a signal.
   ::close(p.b);
   p.b = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
-  w.results.clear();
-  batch_.Queue(&w);
-  batch_.Flush();
-  ASSERT_EQ(w.results.size(), 1u);
-  EXPECT_EQ(w.results[0], -EPIPE);
+  for (bool alone : {true, false}) {
+    SCOPED_TRACE(alone ? "alone" : "in the ring");
+    Writer w, o;
+    w.fd = p.a;
+    w.first = "x";
+    o.fd = other.a;
+    o.first = "o";
+    batch_.Queue(&w);
+    if (!alone) batch_.Queue(&o);
+    batch_.Flush();
+    ASSERT_EQ(w.results.size(), 1u);
+    EXPECT_EQ(w.results[0], -EPIPE);
+  }
 }
 
 TEST_F(SendBatchTest, CancelledWritersSendNothingAndHearNothing) {
