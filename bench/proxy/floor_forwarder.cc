@@ -6,12 +6,17 @@
 // completion loop in this topology, so bench/proxy/run.sh (FLOOR=1) runs it beside privcast and
 // HAProxy to show how far from the floor each one is.
 //
-//   floor_forwarder epoll|uring LISTEN_V6 PORT BACKEND_V4 BACKEND_PORT
+//   floor_forwarder epoll|epoll-defer|epoll-usend|uring LISTEN_V6 PORT BACKEND_V4 BACKEND_PORT
 //
-// epoll: one edge-triggered registration per socket, recv then send, like privcast's HTTP path.
-// uring: io_uring with multishot accept and multishot recv into a provided-buffer ring, sends
-//        issued from the completion loop, DEFER_TASKRUN (all work in this thread, one
-//        io_uring_enter per loop turn).
+// epoll:       one edge-triggered registration per socket, recv then send (privcast's shape
+//              before ADR 0006).
+// epoll-defer: the same, but the sends of one epoll batch are made after the batch, one send()
+//              each (does not help: every send is still a syscall exit after a wakeup).
+// epoll-usend: the same, but the sends of one epoll batch go out in one io_uring_enter (the
+//              shape of ADR 0006).
+// uring:       io_uring only: multishot accept and multishot recv into a provided-buffer ring,
+//              sends issued from the completion loop, DEFER_TASKRUN (one io_uring_enter per turn).
+// run.sh FLOOR=1 runs epoll (:83) and uring (:84); the other two are started by hand for A/B.
 // Single-threaded, no error recovery beyond closing the pair: a bench tool, never a product path.
 #include <arpa/inet.h>
 #include <fcntl.h>
@@ -19,7 +24,6 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/epoll.h>
-#include <sys/mman.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
