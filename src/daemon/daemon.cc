@@ -144,6 +144,7 @@ Status Daemon::Start() {
   // The data path first (so the first Snapshot reaches it), then the manager publishes.
   proxy::ProxyOptions po;
   po.workers = d.opts.proxy_workers;
+  po.batch_sends = d.opts.proxy_batch_writes;
   po.wake_timeout = d.opts.wake_timeout;
   po.autostop_interval = d.opts.autostop_interval;
   po.autostop_idle = d.opts.autostop_idle;

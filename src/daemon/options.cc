@@ -28,11 +28,12 @@ std::optional<DaemonOptions> ParseDaemonArgs(int argc, char** argv, int* exit_co
   CLI::App app{"privcastd: the privcast daemon (store, API, machines, flycast proxy, internal DNS)"};
   app.name("privcastd");
   std::string autostop_interval = "60s", autostop_idle = "5m", wake_timeout = "30s", drain = "10s";
-  bool no_dns = false, no_prewarm = false, no_firewall = false;
+  bool no_dns = false, no_prewarm = false, no_firewall = false, no_io_uring = false;
   app.add_option("--data-dir", o.data_dir, "state directory (store, machine logs)")->capture_default_str();
   app.add_option("--region", o.region, "this host's region code (3 lowercase letters)")->capture_default_str();
   app.add_option("--api", o.api, "API endpoint, unix:PATH")->capture_default_str();
   app.add_option("--proxy-workers", o.proxy_workers, "proxy worker threads (0 = one per core)");
+  app.add_flag("--no-proxy-io-uring", no_io_uring, "proxy: one send() per HTTP write instead of batching them through io_uring");
   app.add_option("--autostop-interval", autostop_interval, "how often the autostop pass runs")->capture_default_str();
   app.add_option("--autostop-idle", autostop_idle, "idle time before a machine may be stopped")->capture_default_str();
   app.add_option("--wake-timeout", wake_timeout, "how long a request waits for a machine to start")->capture_default_str();
@@ -67,6 +68,7 @@ std::optional<DaemonOptions> ParseDaemonArgs(int argc, char** argv, int* exit_co
   o.dns = !no_dns;
   o.prewarm = !no_prewarm;
   o.firewall = !no_firewall;
+  o.proxy_batch_writes = !no_io_uring;
   *exit_code = 0;
   return o;
 }

@@ -21,6 +21,7 @@ struct DaemonOptions {
   std::string api = kDefaultApi;            // "unix:PATH"
   std::string api_socket_path() const { return api.substr(5); }
   int proxy_workers = 0;                    // 0 = one per core
+  bool proxy_batch_writes = true;           // HTTP writes of a turn in one io_uring_enter (ADR 0006)
   std::chrono::milliseconds autostop_interval{60'000};
   std::chrono::milliseconds autostop_idle{300'000};
   std::chrono::milliseconds wake_timeout{30'000};
