@@ -4,6 +4,8 @@
 #include <cstring>
 #include <string>
 
+#include "proxy/transport.h"  // SendV2: the direct path's one-or-two-buffer send
+
 namespace privcast::proxy {
 
 SendBatch::~SendBatch() { PC_CHECK(!ring_ok_); }  // the owning thread calls Shutdown()
@@ -52,17 +54,8 @@ size_t SendBatch::FlushOne() {
   int fd = -1;
   iovec iov[2] = {};
   if (!w->Prepare(&fd, iov)) return 0;
-  constexpr int kFlags = MSG_NOSIGNAL | MSG_DONTWAIT;
-  ssize_t n;
-  if (iov[0].iov_len == 0 || iov[1].iov_len == 0) {
-    const iovec& one = iov[0].iov_len ? iov[0] : iov[1];
-    n = ::send(fd, one.iov_base, one.iov_len, kFlags);
-  } else {
-    msghdr mh{};
-    mh.msg_iov = iov;
-    mh.msg_iovlen = 2;
-    n = ::sendmsg(fd, &mh, kFlags);
-  }
+  ssize_t n = SendV2(fd, static_cast<const char*>(iov[0].iov_base), iov[0].iov_len,
+                     static_cast<const char*>(iov[1].iov_base), iov[1].iov_len);
   w->Done(n >= 0 ? n : -errno);
   return 1;
 }

@@ -16,6 +16,7 @@
 // before; nothing ever completes later, so no buffer is referenced after Flush returns.
 // Writers queued by Done() callbacks go into the next Flush.
 //
+// Writers' sockets are non-blocking (every proxy socket is): a lone writer is sent directly.
 // Ownership: writers are not owned; a writer that dies must Cancel() first (after Cancel its
 // Done is never called). Thread-safety: one thread only, from Init to Shutdown (the ring is
 // SINGLE_ISSUER); outside that window enabled() is false and writers send() directly.
