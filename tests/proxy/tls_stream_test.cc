@@ -13,6 +13,8 @@
 
 #include <atomic>
 #include <cerrno>
+#include <csignal>
+#include <cstring>
 #include <functional>
 #include <future>
 #include <string>
@@ -239,21 +241,46 @@ TEST_F(TlsStreamTest, Write2OfAHeadAndAGrowingBodyKeepsTheBytesInOrder) {
   EXPECT_TRUE(received.get_future().get() == head + body);
 }
 
-TEST_F(TlsStreamTest, PeerCloseWithoutCloseNotifyIsEofAndLaterWritesFailWithoutSigpipe) {
+TEST_F(TlsStreamTest, PeerCloseWithoutCloseNotifyIsEofAndLaterWritesFail) {
+  // The client's TCP-level FIN comes first and its close only after the server has seen the
+  // EOF: closed at once, the client would drop the server's unread session tickets, and the
+  // kernel reports that close as a reset (ECONNRESET), not as EOF.
+  std::promise<void> eof_seen;
   RunClient(Verified(), [&](TlsClient* c) {
-    if (c) ::shutdown(c->fd(), SHUT_RDWR);  // TCP-level close, no close_notify
+    if (c) ::shutdown(c->fd(), SHUT_WR);  // no close_notify
+    eof_seen.get_future().wait();
   });
   auto s = Server();
   ASSERT_EQ(Handshake(*s), TlsStream::Step::kDone) << s->error();
   char c;
-  EXPECT_EQ(Read(*s, &c, 1), 0);
-  client_.join();
-  // The peer is gone: a write fails (EPIPE/ECONNRESET), and no SIGPIPE kills the process.
+  ssize_t eof = Read(*s, &c, 1);
+  int eof_errno = errno;
+  eof_seen.set_value();
+  client_.join();  // the client has closed its socket now
+  EXPECT_EQ(eof, 0) << std::strerror(eof_errno) << ": " << s->error();
+  // The peer is gone: a write fails (EPIPE/ECONNRESET), never EAGAIN.
   std::string big = Pattern(1 << 20);
   ssize_t r = 0;
   for (int i = 0; i < 64 && r >= 0; ++i) r = s->Write(big.data(), big.size());
   EXPECT_LT(r, 0);
   EXPECT_NE(errno, EAGAIN);
+}
+
+TEST_F(TlsStreamTest, WritesToAPeerThatClosedFailWithoutSigpipe) {
+  RunClient(Verified(), [&](TlsClient*) {});  // handshakes, then closes without reading
+  auto s = Server();
+  ASSERT_EQ(Handshake(*s), TlsStream::Step::kDone) << s->error();
+  client_.join();
+  // SIGPIPE back at its default (the test client ignores it): a write that raised it would
+  // kill this test instead of failing with EPIPE.
+  auto old = ::signal(SIGPIPE, SIG_DFL);
+  std::string big = Pattern(1 << 20);
+  ssize_t r = 0;
+  for (int i = 0; i < 64 && r >= 0; ++i) r = s->Write(big.data(), big.size());
+  int write_errno = errno;
+  ::signal(SIGPIPE, old);
+  EXPECT_LT(r, 0);
+  EXPECT_TRUE(write_errno == EPIPE || write_errno == ECONNRESET) << std::strerror(write_errno);
 }
 
 TEST_F(TlsStreamTest, GarbageInsteadOfAClientHelloFailsCleanly) {
