@@ -95,6 +95,12 @@ void HttpSession::Start() {
     return SetDeadline(w->loop().Now() + w->opts().tls_handshake_timeout);
   }
   SetDeadline(w->loop().Now() + w->opts().header_timeout);
+  // Speculative first read (HAProxy's speculative I/O): an HTTP client speaks first, and by the
+  // time the worker has woken and accepted, its request is usually there. Reading it now saves
+  // the loop turn that waiting for the registration's first event would cost; when nothing is
+  // there yet, the recv() answers EAGAIN and the edge-triggered registration reports the rest.
+  c_readable_ = true;
+  Drive();
 }
 
 // ---------------------------------------------------------------------------------------------

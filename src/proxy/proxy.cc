@@ -196,11 +196,12 @@ std::string ProxyImpl::RenderMetrics() const {
   std::ostringstream o;
   auto apps = table.Apps();
   auto machines = table.Machines();
-  uint64_t accepted = 0, refused = 0, refused_unknown = 0, reqs = 0, retries = 0;
+  uint64_t accepted = 0, accept_errors = 0, refused = 0, refused_unknown = 0, reqs = 0, retries = 0;
   uint64_t st[6] = {0, 0, 0, 0, 0, 0};  // 301 400 408 431 502 503
   int64_t open = 0;
   for (auto& w : workers) {
     accepted += w->accepted.load();
+    accept_errors += w->accept_errors.load();
     refused += w->refused.load();
     refused_unknown += w->refused_unknown.load();
     reqs += w->http_requests.load();
@@ -216,6 +217,10 @@ std::string ProxyImpl::RenderMetrics() const {
   o << "# HELP privcast_proxy_accepted_total Client connections accepted by the proxy.\n"
        "# TYPE privcast_proxy_accepted_total counter\n"
     << "privcast_proxy_accepted_total " << accepted << "\n";
+  o << "# HELP privcast_proxy_accept_errors_total accept() failures for want of descriptors or memory "
+       "(the listener pauses 100 ms after each).\n"
+       "# TYPE privcast_proxy_accept_errors_total counter\n"
+    << "privcast_proxy_accept_errors_total " << accept_errors << "\n";
   o << "# TYPE privcast_proxy_open_connections gauge\nprivcast_proxy_open_connections " << open << "\n";
   o << "# TYPE privcast_proxy_http_requests_total counter\nprivcast_proxy_http_requests_total " << reqs << "\n";
   o << "# TYPE privcast_proxy_retries_total counter\nprivcast_proxy_retries_total " << retries << "\n";

@@ -183,7 +183,8 @@ void Worker::ReconcileListeners() {
   // completed its handshake is reset by the close).
   for (auto it = listeners_.begin(); it != listeners_.end();) {
     if (!std::binary_search(want.begin(), want.end(), it->first)) {
-      OnAccept(it->second.get());
+      for (int i = 0; i < 4096 && AcceptOne(it->second.get()); ++i) {
+      }
       loop_.Del(it->second->fd.get());
       it = listeners_.erase(it);
     } else {
@@ -220,23 +221,50 @@ void Worker::ReconcileListeners() {
   }
 }
 
-void Worker::OnAccept(Listener* l) {
-  for (int i = 0; i < 64; ++i) {
-    sockaddr_in6 peer{};
-    socklen_t len = sizeof peer;
-    int fd = ::accept4(l->fd.get(), reinterpret_cast<sockaddr*>(&peer), &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
-    if (fd < 0) {
-      if (errno == EINTR || errno == ECONNABORTED) continue;
-      return;  // EAGAIN, EMFILE...
-    }
-    sockaddr_in6 local{};
-    len = sizeof local;
-    if (::getsockname(fd, reinterpret_cast<sockaddr*>(&local), &len) < 0 || local.sin6_family != AF_INET6) {
-      ResetClose(fd);
-      continue;
-    }
-    Admit(fd, peer, local);
+bool Worker::AcceptOne(Listener* l) {
+  sockaddr_in6 peer{};
+  socklen_t len = sizeof peer;
+  int fd = ::accept4(l->fd.get(), reinterpret_cast<sockaddr*>(&peer), &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
+  if (fd < 0) {
+    if (errno == EINTR || errno == ECONNABORTED) return true;
+    if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) PauseListener(l, errno);
+    return false;  // EAGAIN: empty (or another worker took it)
   }
+  sockaddr_in6 local{};
+  len = sizeof local;
+  if (::getsockname(fd, reinterpret_cast<sockaddr*>(&local), &len) < 0 || local.sin6_family != AF_INET6) {
+    ResetClose(fd);
+    return true;
+  }
+  Admit(fd, peer, local);
+  return true;
+}
+
+void Worker::OnAccept(Listener* l) {
+  // One connection per readiness event (nginx's `multi_accept off`): the listener is
+  // level-triggered, so the next epoll_wait reports it again while its queue is not empty, and
+  // no accept4() is spent learning that the queue is empty. The connection's first request is
+  // served before the next accept, which is what a lone fresh connection waits on.
+  AcceptOne(l);
+}
+
+void Worker::PauseListener(Listener* l, int err) {
+  // Out of descriptors or memory: a level-triggered listener would report the same full queue
+  // on every turn and spin the worker. Stop watching it for a moment (nginx does the same);
+  // connections wait in the kernel's queue meanwhile.
+  accept_errors.fetch_add(1, std::memory_order_relaxed);
+  if (l->paused) return;
+  l->paused = true;
+  loop_.Modify(l->fd.get(), 0, l);
+  log::Warn("proxy", "accept failed, listener paused", {{"port", static_cast<int>(l->port)},
+                                                         {"error", std::strerror(err)}, {"worker", index_}});
+  uint16_t port = l->port;
+  loop_.AddTimer(loop_.Now() + std::chrono::milliseconds(100), [this, port] {
+    auto it = listeners_.find(port);
+    if (it == listeners_.end() || !it->second->paused) return;
+    it->second->paused = false;
+    loop_.Modify(it->second->fd.get(), EPOLLIN, it->second.get());
+  });
 }
 
 void Worker::Refuse(int fd, const AppView* app, uint32_t src_net, const sockaddr_in6& peer) {
@@ -295,7 +323,7 @@ void Worker::Admit(int fd, const sockaddr_in6& peer, const sockaddr_in6& local) 
   else s = new TcpSession(this, rs_, app.index, svc, ps, fd, peer, local);
   s->io.tls = std::move(tls);
   Register(s);
-  if (draining_) s->OnDrain();
+  if (draining_ && !s->dead) s->OnDrain();
 }
 
 void Worker::Register(Session* s) {

@@ -179,7 +179,7 @@ class Worker {
   bool draining() const { return draining_; }
 
   // Metrics (worker-local, summed by Proxy).
-  std::atomic<uint64_t> accepted{0}, refused{0}, refused_unknown{0}, http_requests{0};
+  std::atomic<uint64_t> accepted{0}, accept_errors{0}, refused{0}, refused_unknown{0}, http_requests{0};
   std::atomic<uint64_t> http_400{0}, http_408{0}, http_431{0}, http_502{0}, http_503{0}, http_301{0};
   std::atomic<uint64_t> retries{0};
 
@@ -190,10 +190,13 @@ class Worker {
     Worker* w;
     uint16_t port;
     UniqueFd fd;
+    bool paused = false;  // out of descriptors: not watched until a timer re-arms it
     void OnEvents(uint32_t) override { w->OnAccept(this); }
   };
 
   void OnAccept(Listener* l);
+  bool AcceptOne(Listener* l);  // false once the queue is empty (or accepting failed)
+  void PauseListener(Listener* l, int err);
   void Admit(int fd, const sockaddr_in6& peer, const sockaddr_in6& local);
   void Refuse(int fd, const AppView* app, uint32_t src_net, const sockaddr_in6& peer);
   void ReconcileListeners();

@@ -3,6 +3,7 @@
 // real clients bound to 6PN-style source addresses on lo.
 #include <arpa/inet.h>
 #include <fcntl.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -586,6 +587,69 @@ TEST_P(ProxyIT, DrainClosesIdleKeepAliveAndFinishes) {
   EXPECT_TRUE(p->Drain(2s));
   char c;
   EXPECT_EQ(::recv(fd, &c, 1, 0), 0);
+  ::close(fd);
+}
+
+// Counter value from the metrics text ("name value" line), or -1.
+long long Metric(const std::string& text, const std::string& name) {
+  auto at = text.find("\n" + name + " ");
+  return at == std::string::npos ? -1 : std::atoll(text.c_str() + at + name.size() + 2);
+}
+
+TEST_P(ProxyIT, OutOfDescriptorsPausesTheListenerThenServes) {
+  uint16_t bp = FreePort(kLo1);
+  HttpBackend be(kLo1, bp, "m1");
+  ASSERT_TRUE(be.ok());
+  auto p = Make();
+  ASSERT_TRUE(Up(*p, MakeSnapshot(1, HttpService(80, bp), {{"m1", kLo1}}), 80));
+  // The client socket exists before the descriptors run out; connect() needs no new one.
+  int fd = ::socket(AF_INET6, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  ASSERT_GE(fd, 0);
+  timeval tv{5, 0};
+  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  sockaddr_in6 src{}, dst{};
+  src.sin6_family = dst.sin6_family = AF_INET6;
+  ::inet_pton(AF_INET6, kClientNet1, &src.sin6_addr);
+  ::inet_pton(AF_INET6, kFlycast, &dst.sin6_addr);
+  dst.sin6_port = htons(80);
+  ASSERT_EQ(::bind(fd, reinterpret_cast<sockaddr*>(&src), sizeof src), 0);
+
+  // Use up every descriptor: the limit just above the highest open one, the holes filled.
+  rlimit saved{};
+  ASSERT_EQ(::getrlimit(RLIMIT_NOFILE, &saved), 0);
+  int top = ::dup(fd);
+  ASSERT_GE(top, 0);
+  rlimit low = saved;
+  low.rlim_cur = static_cast<rlim_t>(top) + 1;
+  ASSERT_EQ(::setrlimit(RLIMIT_NOFILE, &low), 0);
+  std::vector<int> fillers{top};
+  for (int f; (f = ::dup(fd)) >= 0;) fillers.push_back(f);
+  auto restore = [&] {
+    for (int f : fillers) ::close(f);
+    fillers.clear();
+    ::setrlimit(RLIMIT_NOFILE, &saved);
+  };
+
+  bool connected = ::connect(fd, reinterpret_cast<sockaddr*>(&dst), sizeof dst) == 0;  // the kernel's handshake
+  bool paused = connected && WaitFor([&] { return Metric(p->RenderMetrics(), "privcast_proxy_accept_errors_total") >= 1; });
+  // While paused the worker does not spin on the full queue: at most one failed accept per
+  // listener per 100 ms pause (plus the one that paused it), whatever the elapsed time was.
+  long long e0 = Metric(p->RenderMetrics(), "privcast_proxy_accept_errors_total");
+  auto t0 = std::chrono::steady_clock::now();
+  std::this_thread::sleep_for(300ms);  // time passing is what is tested, not a synchronisation
+  long long e1 = Metric(p->RenderMetrics(), "privcast_proxy_accept_errors_total");
+  auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0).count();
+  restore();
+  ASSERT_TRUE(connected) << std::strerror(errno);
+  ASSERT_TRUE(paused) << p->RenderMetrics();
+  EXPECT_LE(e1 - e0, 2 * (ms / 100 + 2)) << "accept errors in " << ms << " ms";
+
+  // Descriptors back: the paused listener resumes by itself and the waiting client is served.
+  ASSERT_TRUE(SendAll(fd, kGet));
+  int st = 0;
+  std::string r = ReadResponse(fd, &st);
+  EXPECT_EQ(st, 200) << r;
+  EXPECT_EQ(BodyOf(r), "m1");
   ::close(fd);
 }
 
