@@ -89,18 +89,32 @@ void HttpSession::Start() {
   cw_.s = this;
   uw_.s = this;
   req_parser_ = codec::RequestParser(codec::ParseLimits{w->opts().max_head_bytes, codec::kMaxHeaders});
-  w->loop().Add(cfd.get(), EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET, &cend_);  // TCP_NODELAY: from the listener
   if (io.tls) {
     phase_ = Phase::kHandshake;  // the registration reports the ClientHello if it is there
+    c_out_armed_ = true;         // the handshake writes as much as it reads
+    WatchClient();
     return SetDeadline(w->loop().Now() + w->opts().tls_handshake_timeout);
   }
   SetDeadline(w->loop().Now() + w->opts().header_timeout);
   // Speculative first read (HAProxy's speculative I/O): an HTTP client speaks first, and by the
-  // time the worker has woken and accepted, its request is usually there. Reading it now saves
-  // the loop turn that waiting for the registration's first event would cost; when nothing is
-  // there yet, the recv() answers EAGAIN and the edge-triggered registration reports the rest.
+  // time the worker has woken and accepted, its request is usually there. Reading it before
+  // registering saves the loop turn the registration's readiness would cost; whatever is still
+  // unread (or arrives later) the registration reports, since EPOLL_CTL_ADD checks readiness.
   c_readable_ = true;
   Drive();
+  if (!dead) WatchClient();
+}
+
+void HttpSession::WatchClient() {
+  if (c_watched_) return;
+  c_watched_ = true;
+  w->loop().Add(cfd.get(), EPOLLIN | EPOLLRDHUP | EPOLLET | (c_out_armed_ ? EPOLLOUT : 0u), &cend_);
+}
+
+void HttpSession::ArmClientOut() {
+  if (c_out_armed_) return;
+  c_out_armed_ = true;  // edge-triggered from here on: no further epoll_ctl, however many writes wait
+  if (c_watched_) w->loop().Modify(cfd.get(), EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET, &cend_);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -624,7 +638,10 @@ bool HttpSession::FlushClient() {
 }
 
 bool HttpSession::ClientWriteFailed(int err) {
-  if (err == EAGAIN || err == EINTR) return true;  // the EPOLLOUT edge resumes
+  if (err == EAGAIN || err == EINTR) {
+    ArmClientOut();
+    return true;  // the EPOLLOUT edge resumes
+  }
   Close(true);
   return false;
 }
@@ -663,6 +680,7 @@ void HttpSession::WroteClient(size_t k) {
     resp_ready_ -= k;
   }
   cout_.ReleaseIfEmpty(w->pool());
+  if (!cout_.empty() || resp_ready_ > 0) ArmClientOut();  // a short write: the socket is full
 }
 
 void HttpSession::MaybeFinishExchange() {
@@ -828,7 +846,7 @@ void HttpSession::Close(bool reset) {
   // EPOLL_CTL_DEL before close: close() leaves the epoll set only when the last reference to
   // the socket goes, and a child forked by this process (a machine being spawned, before its
   // exec) briefly holds one; its later event would reach a freed session (ASan saw it).
-  w->loop().Del(cfd.get());
+  if (c_watched_) w->loop().Del(cfd.get());
   if (reset) {
     ResetClose(cfd.release());
   } else {

@@ -16,9 +16,13 @@
 // Errors of the client: malformed → 400, head too large → 431, stalled mid-head → 408; each
 // closes after the response (lingering close).
 //
-// I/O: both sockets are registered once, edge-triggered (EPOLLIN|EPOLLOUT|EPOLLRDHUP), so a
-// keep-alive request costs no epoll_ctl at all; a read shorter than the buffer (or EAGAIN)
+// I/O: both sockets are registered once, edge-triggered (EPOLLIN|EPOLLRDHUP, and EPOLLOUT), so
+// a keep-alive request costs no epoll_ctl at all; a read shorter than the buffer (or EAGAIN)
 // clears the "readable" flag (nginx's rule), a write that hits EAGAIN waits for the EPOLLOUT edge.
+// A plain client socket is read speculatively before it is registered, and registered without
+// EPOLLOUT until a write first leaves bytes behind (one EPOLL_CTL_MOD then): registered earlier,
+// or writable-armed, it would report a readiness nobody waits for in the next epoll_wait, a
+// loop turn between routing a fresh connection's request and sleeping so the app can answer.
 // Writes of plain sockets go through the loop's SendBatch when it is enabled: FlushClient /
 // FlushUpstream queue the direction's writer and return as if the socket were full; at the end
 // of the turn the writer sends what is pending then, and its result is handled like a send()
@@ -99,6 +103,8 @@ class HttpSession final : public Session {
   void WroteClient(size_t n);    // n bytes of cout_ + response body went to the client
   void WroteUpstream(size_t n);  // n bytes of uout_ + request body went to the app
   bool ClientWriteFailed(int err);    // false when the session ended
+  void WatchClient();                 // registers cfd (once)
+  void ArmClientOut();                // EPOLLOUT from now on: a client write left bytes behind
   bool UpstreamWriteFailed(int err);  // false when the session ended
   void ClientSent(ssize_t r);    // a batched write's result, then what an EPOLLOUT edge does
   void UpstreamSent(ssize_t r);
@@ -118,6 +124,8 @@ class HttpSession final : public Session {
   Phase phase_ = Phase::kHead;
   UpConn* up_ = nullptr;   // the app connection in use (owner == this)
   bool c_readable_ = false;  // client EPOLLIN edge not yet drained
+  bool c_watched_ = false;   // cfd is in the loop's epoll set
+  bool c_out_armed_ = false;  // ... with EPOLLOUT (TLS: from the start; plain: after a short write)
   Lease up_lease_;    // per request (requests concurrency)
   Lease conn_lease_;  // per connection (connections concurrency)
   Buffer cin_, uin_, uout_, cout_;

@@ -262,6 +262,43 @@ TEST_P(ProxyIT, ChunkedAndLargeBodiesStream) {
   ::close(fd);
 }
 
+TEST_P(ProxyIT, ASlowReaderGetsALargeResponseWhole) {
+  // A client with a tiny receive window: the proxy's socket to it fills long before 16 MiB are
+  // through, so the rest goes out only on EPOLLOUT edges (registered once the first write
+  // comes up short), and the app side waits meanwhile (backpressure, nothing buffered whole).
+  uint16_t bp = FreePort(kLo1);
+  HttpBackend be(kLo1, bp, "m1");
+  auto p = Make();
+  ASSERT_TRUE(Up(*p, MakeSnapshot(1, HttpService(80, bp), {{"m1", kLo1}}), 80));
+  int fd = ::socket(AF_INET6, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  ASSERT_GE(fd, 0);
+  int small = 4096;
+  ::setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof small);
+  timeval tv{5, 0};
+  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  sockaddr_in6 src{}, dst{};
+  src.sin6_family = dst.sin6_family = AF_INET6;
+  ::inet_pton(AF_INET6, kClientNet1, &src.sin6_addr);
+  ::inet_pton(AF_INET6, kFlycast, &dst.sin6_addr);
+  dst.sin6_port = htons(80);
+  ASSERT_EQ(::bind(fd, reinterpret_cast<sockaddr*>(&src), sizeof src), 0);
+  ASSERT_EQ(::connect(fd, reinterpret_cast<sockaddr*>(&dst), sizeof dst), 0);
+  const size_t n = 16 << 20;
+  ASSERT_TRUE(SendAll(fd, "GET /big/" + std::to_string(n) + " HTTP/1.1\r\nHost: a\r\n\r\n"));
+  int st = 0;
+  std::string r = ReadResponse(fd, &st);
+  EXPECT_EQ(st, 200);
+  std::string body = BodyOf(r);
+  ASSERT_EQ(body.size(), n);
+  bool intact = true;
+  for (size_t i = 0; i < n && intact; ++i) intact = body[i] == static_cast<char>('a' + i % 26);
+  EXPECT_TRUE(intact);
+  // The connection is still good for the next request.
+  ASSERT_TRUE(SendAll(fd, kGet));
+  EXPECT_EQ(BodyOf(ReadResponse(fd, &st)), "m1");
+  ::close(fd);
+}
+
 TEST_P(ProxyIT, MalformedTooLargeAndStalledHeads) {
   uint16_t bp = FreePort(kLo1);
   HttpBackend be(kLo1, bp, "m1");

@@ -223,6 +223,10 @@ void HttpBackend::Serve(int fd) {
       continue;
     }
     std::string out = path == "/echo" ? body : path == "/headers" ? head : tag_;
+    if (path.rfind("/big/", 0) == 0) {  // /big/N: N bytes of a repeating alphabet
+      out.resize(std::strtoul(path.c_str() + 5, nullptr, 10));
+      for (size_t i = 0; i < out.size(); ++i) out[i] = static_cast<char>('a' + i % 26);
+    }
     resp = "HTTP/1.1 200 OK\r\nContent-Length: " + std::to_string(out.size()) + "\r\nServer: testbackend\r\n\r\n" + out;
     if (!SendAll(fd, resp)) return;
   }

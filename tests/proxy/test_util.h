@@ -41,6 +41,7 @@ inline constexpr uint32_t kNet1 = 1;
 //   GET /slow       → waits until Release() then 200
 //   GET /ws         → 101 then echoes bytes until EOF
 //   GET /headers    → 200, body = the request head as received
+//   GET /big/N      → 200, body = N bytes "abc…zabc…"
 class HttpBackend {
  public:
   HttpBackend(uint32_t v4, uint16_t port, std::string tag);
