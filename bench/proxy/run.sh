@@ -13,10 +13,13 @@
 #
 # Usage: bench/proxy/run.sh BUILD_DIR [seconds=3] [repeats=3]   (root; output: markdown on stdout)
 # Env: PC_ARGS="--splice 0 --pipe-size N" extra privcast flags; ONLY=http|tcp|mem|tls to run one part
-# (ONLY=keepalive: the keep-alive c50 table alone, for A/B runs)
+# (ONLY=keepalive: the keep-alive c50 table alone, ONLY=fresh: the two new-connection tables,
+# for A/B runs)
 # (tls runs only when asked: ONLY=tls). FLOOR=1 adds three rows: privcast-direct (:87, privcast
 # with --batch-sends 0: one send() per write), floor-epoll (:83) and floor-uring (:84):
 # privcast_floor_forwarder, a byte copier with no HTTP at all, i.e. the kernel's share.
+# ALT=path/to/privcast_proxy_bench_server adds a row privcast-alt (:88): another build (an older
+# commit, say) measured in the same run.
 set -euo pipefail
 ulimit -n 65536 2>/dev/null || true
 BUILD=${1:?build dir}
@@ -146,6 +149,11 @@ if [ -n "${FLOOR:-}" ]; then
     --http-port 87 --tcp-port 5203 --tcp-internal-port 5201 --workers 1 --batch-sends 0 ${PC_ARGS:-}
   PD_PID=${PIDS[-1]}
 fi
+if [ -n "${ALT:-}" ]; then  # another build of the bench server, for A/B in the same run
+  start $NP $TMP/alt.log "$ALT" --flycast fdaa:0:1:0:1::5 --net32 1 --backend 10.77.2.2 --internal-port 8080 \
+    --http-port 88 --tcp-port 5204 --tcp-internal-port 5201 --workers 1 ${PC_ARGS:-}
+  ALT_PID=${PIDS[-1]}
+fi
 sleep 1
 for t in "http://10.77.2.2:8080/" "http://[fdaa:0:1:0:1::5]:80/" "http://[fdaa:0:1:0:1::5]:81/" "http://[fdaa:0:1:0:1::5]:82/"; do
   ip netns exec $NC curl -sf -o /dev/null "$t" || { echo "target $t not answering" >&2; cat $TMP/*.log $TMP/*/*.log >&2; exit 1; }
@@ -191,6 +199,10 @@ if [ -n "${FLOOR:-}" ]; then
   TARGET[privcast-direct]="http://[fdaa:0:1:0:1::5]:87/"; PIDOF[privcast-direct]=$PD_PID
   ORDER="${XORDER:-$ORDER privcast-direct floor-epoll floor-uring}"
 fi
+if [ -n "${ALT:-}" ]; then
+  TARGET[privcast-alt]="http://[fdaa:0:1:0:1::5]:88/"; PIDOF[privcast-alt]=$ALT_PID
+  ORDER="$ORDER privcast-alt"
+fi
 
 workload() {  # workload TITLE CONNS EXTRA...
   local title=$1 conns=$2; shift 2
@@ -220,6 +232,10 @@ workload() {  # workload TITLE CONNS EXTRA...
 
 echo "## Proxy benchmark run $(date -u +%Y-%m-%dT%H:%MZ) — ${DUR}s × $REP, medians; $(nproc) CPUs, $(uname -r) ${PC_ARGS:-}"
 if [ "${ONLY:-}" = keepalive ]; then workload "HTTP keep-alive, wrk -t1 -c50" 50; fi
+if [ "${ONLY:-}" = fresh ]; then
+workload "New connection per request, c50 (Connection: close)" 50 -H "Connection: close"
+workload "One fresh connection at a time (Connection: close, c1)" 1 -H "Connection: close"
+fi
 if want http; then
 workload "HTTP keep-alive, wrk -t1 -c50" 50
 workload "HTTP keep-alive, 1 connection (latency)" 1
