@@ -18,6 +18,7 @@
 # (tls runs only when asked: ONLY=tls). FLOOR=1 adds three rows: privcast-direct (:87, privcast
 # with --batch-sends 0: one send() per write), floor-epoll (:83) and floor-uring (:84):
 # privcast_floor_forwarder, a byte copier with no HTTP at all, i.e. the kernel's share.
+# HOLD=N: set everything up, print the namespaces and pids, wait N seconds, tear down.
 # ALT=path/to/privcast_proxy_bench_server adds a row privcast-alt (:88): another build (an older
 # commit, say) measured in the same run.
 set -euo pipefail
@@ -230,6 +231,12 @@ workload() {  # workload TITLE CONNS EXTRA...
   done
 }
 
+if [ -n "${HOLD:-}" ]; then  # keep the topology up for profiling by hand (strace, perf), then exit
+  echo "holding ${HOLD}s: client netns $NC, proxy netns $NP; pids privcast=$PC_PID haproxy=$HA_PID" \
+    "nginx=$NG_PID backend=$BE_PID ${PD_PID:+privcast-direct=$PD_PID} ${ALT_PID:+privcast-alt=$ALT_PID}" >&2
+  sleep "$HOLD"
+  exit 0
+fi
 echo "## Proxy benchmark run $(date -u +%Y-%m-%dT%H:%MZ) — ${DUR}s × $REP, medians; $(nproc) CPUs, $(uname -r) ${PC_ARGS:-}"
 if [ "${ONLY:-}" = keepalive ]; then workload "HTTP keep-alive, wrk -t1 -c50" 50; fi
 if [ "${ONLY:-}" = fresh ]; then

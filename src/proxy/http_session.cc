@@ -631,7 +631,7 @@ bool HttpSession::FlushClient() {
     w->loop().sends().Queue(&cw_);
     return true;  // as if the socket were full: ClientSent goes on
   }
-  ssize_t n = io.Send2(cout_.data(), n1, uin_.data(), n2);
+  ssize_t n = io.Send2(cout_.data(), n1, uin_.data(), n2, LastWriteFlags());
   if (n < 0) return ClientWriteFailed(errno);
   WroteClient(static_cast<size_t>(n));
   return true;
@@ -646,12 +646,25 @@ bool HttpSession::ClientWriteFailed(int err) {
   return false;
 }
 
-bool HttpSession::PrepareClientWrite(int* fd, iovec iov[2]) {
+// A response after which the connection closes (Connection: close, HTTP/1.0, draining): its
+// last bytes go with MSG_MORE and leave with the FIN of the close that follows in the same turn
+// (MaybeFinishExchange), one segment instead of two, and the client wakes once for both. Only
+// once the app's response is complete (every byte of it is in this write: nothing still to come
+// is held back), and only with nothing unread from the client: a close with unread input is a
+// reset, which would discard the held bytes instead of sending them.
+int HttpSession::LastWriteFlags() const {
+  bool closes_after = phase_ == Phase::kExchange && resp_done_ && !client_ka_ && req_done_;
+  bool nothing_unread = cin_.empty() && !c_readable_;
+  return closes_after && nothing_unread && !io.tls ? MSG_MORE : 0;
+}
+
+bool HttpSession::PrepareClientWrite(int* fd, iovec iov[2], int* flags) {
   if (dead) return false;
   size_t n1 = cout_.size();
   size_t n2 = resp_ready_;
   if (n1 + n2 == 0) return false;
   *fd = cfd.get();
+  *flags = LastWriteFlags();
   iov[0] = {const_cast<char*>(cout_.data()), n1};
   iov[1] = {const_cast<char*>(uin_.data()), n2};
   return true;

@@ -63,12 +63,12 @@ class HttpSession final : public Session {
   };
   struct ClientWriter final : BatchedWriter {
     HttpSession* s;
-    bool Prepare(int* fd, iovec iov[2]) override { return s->PrepareClientWrite(fd, iov); }
+    bool Prepare(int* fd, iovec iov[2], int* flags) override { return s->PrepareClientWrite(fd, iov, flags); }
     void Done(ssize_t r) override { s->ClientSent(r); }
   };
   struct UpstreamWriter final : BatchedWriter {
     HttpSession* s;
-    bool Prepare(int* fd, iovec iov[2]) override { return s->PrepareUpstreamWrite(fd, iov); }
+    bool Prepare(int* fd, iovec iov[2], int*) override { return s->PrepareUpstreamWrite(fd, iov); }
     void Done(ssize_t r) override { s->UpstreamSent(r); }
   };
   enum class Phase : uint8_t {
@@ -98,7 +98,8 @@ class HttpSession final : public Session {
   void FrameResponseBody();
   bool FlushUpstream();     // false on a write error (handled)
   bool FlushClient();       // false on a write error (handled)
-  bool PrepareClientWrite(int* fd, iovec iov[2]);
+  bool PrepareClientWrite(int* fd, iovec iov[2], int* flags);
+  int LastWriteFlags() const;  // MSG_MORE when this write ends the connection (its FIN joins it)
   bool PrepareUpstreamWrite(int* fd, iovec iov[2]);
   void WroteClient(size_t n);    // n bytes of cout_ + response body went to the client
   void WroteUpstream(size_t n);  // n bytes of uout_ + request body went to the app

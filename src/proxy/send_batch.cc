@@ -51,11 +51,11 @@ size_t SendBatch::FlushOne() {
   live_ = 0;
   w->where_ = BatchedWriter::Where::kNone;
   w->slot_ = -1;
-  int fd = -1;
+  int fd = -1, flags = 0;
   iovec iov[2] = {};
-  if (!w->Prepare(&fd, iov)) return 0;
+  if (!w->Prepare(&fd, iov, &flags)) return 0;
   ssize_t n = SendV2(fd, static_cast<const char*>(iov[0].iov_base), iov[0].iov_len,
-                     static_cast<const char*>(iov[1].iov_base), iov[1].iov_len);
+                     static_cast<const char*>(iov[1].iov_base), iov[1].iov_len, flags);
   w->Done(n >= 0 ? n : -errno);
   return 1;
 }
@@ -114,10 +114,10 @@ size_t SendBatch::Flush() {
       if (!w) continue;
       flushing_[next] = nullptr;
       size_t k = inflight_.size();
-      int fd = -1;
+      int fd = -1, extra = 0;
       iovec* iov = &iovs_[2 * k];
       iov[0] = iov[1] = iovec{};
-      if (!w->Prepare(&fd, iov)) {
+      if (!w->Prepare(&fd, iov, &extra)) {
         w->where_ = BatchedWriter::Where::kNone;
         continue;
       }
@@ -125,7 +125,7 @@ size_t SendBatch::Flush() {
       PC_CHECK(sqe != nullptr);  // at most entries_ per submit
       // MSG_DONTWAIT: a full socket completes with -EAGAIN now instead of waiting in the ring,
       // so every result is delivered inside this Flush (and no buffer is used after it).
-      constexpr int kFlags = MSG_NOSIGNAL | MSG_DONTWAIT;
+      const int kFlags = MSG_NOSIGNAL | MSG_DONTWAIT | extra;
       if (iov[0].iov_len == 0 || iov[1].iov_len == 0) {
         const iovec& one = iov[0].iov_len ? iov[0] : iov[1];
         io_uring_prep_send(sqe, fd, one.iov_base, one.iov_len, kFlags);

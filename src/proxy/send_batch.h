@@ -39,9 +39,10 @@ namespace privcast::proxy {
 class BatchedWriter {
  public:
   virtual ~BatchedWriter() = default;
-  // The bytes to send now: the fd and up to two buffers (iov[0] may be empty). False = nothing
-  // to send any more (the writer drained, closed or lost its socket since Queue).
-  virtual bool Prepare(int* fd, iovec iov[2]) = 0;
+  // The bytes to send now: the fd, up to two buffers (iov[0] may be empty) and send flags to
+  // add (*flags starts at 0; MSG_MORE, say). False = nothing to send any more (the writer
+  // drained, closed or lost its socket since Queue).
+  virtual bool Prepare(int* fd, iovec iov[2], int* flags) = 0;
   // The send's result: bytes written (maybe short) or -errno (-EAGAIN: the socket is full).
   virtual void Done(ssize_t result) = 0;
 

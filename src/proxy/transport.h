@@ -28,8 +28,9 @@ namespace privcast::proxy {
 
 // One sendmsg of two buffers (either may be empty): bytes written or -1 (errno). With one
 // buffer, send(): the kernel then skips copying and checking a msghdr and an iovec array.
-inline ssize_t SendV2(int fd, const char* p1, size_t n1, const char* p2, size_t n2) {
-  if (n1 == 0 || n2 == 0) return ::send(fd, n1 ? p1 : p2, n1 ? n1 : n2, MSG_NOSIGNAL);
+// `flags` adds to MSG_NOSIGNAL (MSG_MORE for a connection's last bytes before its close).
+inline ssize_t SendV2(int fd, const char* p1, size_t n1, const char* p2, size_t n2, int flags = 0) {
+  if (n1 == 0 || n2 == 0) return ::send(fd, n1 ? p1 : p2, n1 ? n1 : n2, MSG_NOSIGNAL | flags);
   iovec iov[2];
   int cnt = 0;
   if (n1) iov[cnt++] = {const_cast<char*>(p1), n1};
@@ -37,7 +38,7 @@ inline ssize_t SendV2(int fd, const char* p1, size_t n1, const char* p2, size_t 
   msghdr mh{};
   mh.msg_iov = iov;
   mh.msg_iovlen = cnt;
-  return ::sendmsg(fd, &mh, MSG_NOSIGNAL);
+  return ::sendmsg(fd, &mh, MSG_NOSIGNAL | flags);
 }
 
 struct ClientTransport {
@@ -46,8 +47,8 @@ struct ClientTransport {
 
   ssize_t Recv(char* p, size_t n) { return tls ? tls->Read(p, n) : ::recv(fd, p, n, 0); }
   ssize_t Send(const char* p, size_t n) { return tls ? tls->Write(p, n) : ::send(fd, p, n, MSG_NOSIGNAL); }
-  ssize_t Send2(const char* p1, size_t n1, const char* p2, size_t n2) {
-    return tls ? tls->Write2(p1, n1, p2, n2) : SendV2(fd, p1, n1, p2, n2);
+  ssize_t Send2(const char* p1, size_t n1, const char* p2, size_t n2, int flags = 0) {
+    return tls ? tls->Write2(p1, n1, p2, n2) : SendV2(fd, p1, n1, p2, n2, flags);
   }
   // After a read of n bytes into `room`: is the socket known drained (edge-triggered readers stop)?
   bool Drained(ssize_t n, size_t room) const { return tls ? tls->Drained() : static_cast<size_t>(n) < room; }

@@ -3,6 +3,9 @@
 // real clients bound to 6PN-style source addresses on lo.
 #include <arpa/inet.h>
 #include <fcntl.h>
+#include <linux/if_ether.h>
+#include <linux/if_packet.h>
+#include <net/if.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -297,6 +300,62 @@ TEST_P(ProxyIT, ASlowReaderGetsALargeResponseWhole) {
   ASSERT_TRUE(SendAll(fd, kGet));
   EXPECT_EQ(BodyOf(ReadResponse(fd, &st)), "m1");
   ::close(fd);
+}
+
+// The TCP flags of every segment with a payload sent from `sport` to `dport` on lo, read from an
+// AF_PACKET capture (lo frames: a 14-byte zero Ethernet header, IPv6, TCP).
+std::vector<uint8_t> PayloadSegmentFlags(int cap, uint16_t sport, uint16_t dport) {
+  std::vector<uint8_t> flags;
+  unsigned char f[2048];
+  for (;;) {
+    ssize_t n = ::recv(cap, f, sizeof f, MSG_DONTWAIT);
+    if (n < 0) break;
+    if (n < 14 + 40 + 20 || f[12] != 0x86 || f[13] != 0xdd || f[14 + 6] != IPPROTO_TCP) continue;
+    const unsigned char* t = f + 14 + 40;
+    size_t ip_payload = (size_t{f[14 + 4]} << 8) | f[14 + 5];
+    size_t tcp_header = (t[12] >> 4) * 4u;
+    uint16_t sp = static_cast<uint16_t>((t[0] << 8) | t[1]), dp = static_cast<uint16_t>((t[2] << 8) | t[3]);
+    if (sp == sport && dp == dport && ip_payload > tcp_header) flags.push_back(t[13]);
+  }
+  return flags;
+}
+
+TEST_P(ProxyIT, ALastResponseLeavesWithTheFin) {
+  // Connection: close → the response's last bytes are sent with MSG_MORE and leave in the
+  // same segment as the FIN of the close that follows (one segment, one client wakeup).
+  uint16_t bp = FreePort(kLo1);
+  HttpBackend be(kLo1, bp, "m1");
+  auto p = Make();
+  ASSERT_TRUE(Up(*p, MakeSnapshot(1, HttpService(80, bp), {{"m1", kLo1}}), 80));
+  int cap = ::socket(AF_PACKET, SOCK_RAW | SOCK_CLOEXEC, htons(ETH_P_ALL));
+  ASSERT_GE(cap, 0) << std::strerror(errno);
+  sockaddr_ll ll{};
+  ll.sll_family = AF_PACKET;
+  ll.sll_protocol = htons(ETH_P_ALL);
+  ll.sll_ifindex = static_cast<int>(::if_nametoindex("lo"));
+  ASSERT_EQ(::bind(cap, reinterpret_cast<sockaddr*>(&ll), sizeof ll), 0);
+  for (bool keep_alive : {true, false}) {
+    int fd = Dial(kClientNet1, kFlycast, 80);
+    ASSERT_GE(fd, 0);
+    sockaddr_in6 me{};
+    socklen_t len = sizeof me;
+    ::getsockname(fd, reinterpret_cast<sockaddr*>(&me), &len);
+    ASSERT_TRUE(SendAll(fd, keep_alive ? kGet : "GET / HTTP/1.1\r\nHost: web.flycast\r\nConnection: close\r\n\r\n"));
+    int st = 0;
+    std::string r = ReadResponse(fd, &st);
+    EXPECT_EQ(st, 200);
+    EXPECT_EQ(BodyOf(r), "m1");
+    if (!keep_alive) {
+      char c;
+      EXPECT_EQ(::recv(fd, &c, 1, 0), 0);  // the FIN came (ReadResponse stops at Content-Length)
+    }
+    std::vector<uint8_t> segs = PayloadSegmentFlags(cap, 80, ntohs(me.sin6_port));
+    ASSERT_FALSE(segs.empty());
+    constexpr uint8_t kFin = 0x01;
+    EXPECT_EQ((segs.back() & kFin) != 0, !keep_alive) << (keep_alive ? "keep-alive" : "close");
+    ::close(fd);
+  }
+  ::close(cap);
 }
 
 TEST_P(ProxyIT, MalformedTooLargeAndStalledHeads) {

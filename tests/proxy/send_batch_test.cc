@@ -43,7 +43,7 @@ struct Writer final : BatchedWriter {
   std::string first, second;  // what Prepare hands out
   std::vector<ssize_t> results;
   std::function<void()> on_done;
-  bool Prepare(int* f, iovec iov[2]) override {
+  bool Prepare(int* f, iovec iov[2], int*) override {
     if (first.empty() && second.empty()) return false;
     *f = fd;
     iov[0] = {first.data(), first.size()};
