@@ -125,16 +125,16 @@ size_t SendBatch::Flush() {
       PC_CHECK(sqe != nullptr);  // at most entries_ per submit
       // MSG_DONTWAIT: a full socket completes with -EAGAIN now instead of waiting in the ring,
       // so every result is delivered inside this Flush (and no buffer is used after it).
-      const int kFlags = MSG_NOSIGNAL | MSG_DONTWAIT | extra;
+      const int flags = MSG_NOSIGNAL | MSG_DONTWAIT | extra;
       if (iov[0].iov_len == 0 || iov[1].iov_len == 0) {
         const iovec& one = iov[0].iov_len ? iov[0] : iov[1];
-        io_uring_prep_send(sqe, fd, one.iov_base, one.iov_len, kFlags);
+        io_uring_prep_send(sqe, fd, one.iov_base, one.iov_len, flags);
       } else {
         msghdr& mh = msgs_[k];
         mh = msghdr{};
         mh.msg_iov = iov;
         mh.msg_iovlen = 2;
-        io_uring_prep_sendmsg(sqe, fd, &mh, kFlags);
+        io_uring_prep_sendmsg(sqe, fd, &mh, flags);
       }
       io_uring_sqe_set_data64(sqe, k);
       w->where_ = BatchedWriter::Where::kInFlight;

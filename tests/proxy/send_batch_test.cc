@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstring>
 #include <functional>
 #include <string>
 #include <vector>
@@ -43,9 +44,11 @@ struct Writer final : BatchedWriter {
   std::string first, second;  // what Prepare hands out
   std::vector<ssize_t> results;
   std::function<void()> on_done;
-  bool Prepare(int* f, iovec iov[2], int*) override {
+  int flags = 0;  // added to the send's
+  bool Prepare(int* f, iovec iov[2], int* extra) override {
     if (first.empty() && second.empty()) return false;
     *f = fd;
+    *extra = flags;
     iov[0] = {first.data(), first.size()};
     iov[1] = {second.data(), second.size()};
     return true;
@@ -85,6 +88,38 @@ TEST_F(SendBatchTest, QueuedWritersGoOutTogetherAtFlush) {
   EXPECT_EQ(p2.Drain(), "one buffer");
   EXPECT_EQ(w1.results, (std::vector<ssize_t>{11}));
   EXPECT_EQ(w2.results, (std::vector<ssize_t>{10}));
+}
+
+// The flags a writer adds reach the send, in the ring and alone. MSG_OOB is the one an AF_UNIX
+// stream shows (the last byte becomes out-of-band, Linux 5.15+); the proxy adds MSG_MORE.
+TEST_F(SendBatchTest, WriterFlagsReachTheSend) {
+  auto oob = [](const Pair& p) {
+    char c = 0;
+    return ::recv(p.b, &c, 1, MSG_OOB) == 1 ? std::string(1, c) : std::string();
+  };
+  {
+    Pair probe;
+    if (::send(probe.a, "x", 1, MSG_OOB) < 0) GTEST_SKIP() << "no MSG_OOB on AF_UNIX here: " << std::strerror(errno);
+  }
+  Pair p1, p2, p3;
+  Writer w1, w2, w3;
+  w1.fd = p1.a;
+  w1.first = "head ";
+  w1.second = "tail!";  // sendmsg in the ring
+  w1.flags = MSG_OOB;
+  w2.fd = p2.a;
+  w2.second = "plain.";  // no flags
+  batch_.Queue(&w1);
+  batch_.Queue(&w2);
+  EXPECT_EQ(batch_.Flush(), 2u);
+  EXPECT_EQ(oob(p1), "!");
+  EXPECT_EQ(oob(p2), "");
+  w3.fd = p3.a;
+  w3.second = "alone?";  // a lone writer: plain send()
+  w3.flags = MSG_OOB;
+  batch_.Queue(&w3);
+  EXPECT_EQ(batch_.Flush(), 1u);
+  EXPECT_EQ(oob(p3), "?");
 }
 
 TEST_F(SendBatchTest, PrepareReadsTheStateAtFlushTime) {
