@@ -273,19 +273,11 @@ TEST_P(ProxyIT, ASlowReaderGetsALargeResponseWhole) {
   HttpBackend be(kLo1, bp, "m1");
   auto p = Make();
   ASSERT_TRUE(Up(*p, MakeSnapshot(1, HttpService(80, bp), {{"m1", kLo1}}), 80));
-  int fd = ::socket(AF_INET6, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  int fd = BoundSocket(kClientNet1);
   ASSERT_GE(fd, 0);
   int small = 4096;
-  ::setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof small);
-  timeval tv{5, 0};
-  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-  sockaddr_in6 src{}, dst{};
-  src.sin6_family = dst.sin6_family = AF_INET6;
-  ::inet_pton(AF_INET6, kClientNet1, &src.sin6_addr);
-  ::inet_pton(AF_INET6, kFlycast, &dst.sin6_addr);
-  dst.sin6_port = htons(80);
-  ASSERT_EQ(::bind(fd, reinterpret_cast<sockaddr*>(&src), sizeof src), 0);
-  ASSERT_EQ(::connect(fd, reinterpret_cast<sockaddr*>(&dst), sizeof dst), 0);
+  ::setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof small);  // before connect: sets the window
+  ASSERT_EQ(Connect(fd, kFlycast, 80), 0);
   const size_t n = 16 << 20;
   ASSERT_TRUE(SendAll(fd, "GET /big/" + std::to_string(n) + " HTTP/1.1\r\nHost: a\r\n\r\n"));
   int st = 0;
@@ -699,16 +691,8 @@ TEST_P(ProxyIT, OutOfDescriptorsPausesTheListenerThenServes) {
   auto p = Make();
   ASSERT_TRUE(Up(*p, MakeSnapshot(1, HttpService(80, bp), {{"m1", kLo1}}), 80));
   // The client socket exists before the descriptors run out; connect() needs no new one.
-  int fd = ::socket(AF_INET6, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  int fd = BoundSocket(kClientNet1);
   ASSERT_GE(fd, 0);
-  timeval tv{5, 0};
-  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-  sockaddr_in6 src{}, dst{};
-  src.sin6_family = dst.sin6_family = AF_INET6;
-  ::inet_pton(AF_INET6, kClientNet1, &src.sin6_addr);
-  ::inet_pton(AF_INET6, kFlycast, &dst.sin6_addr);
-  dst.sin6_port = htons(80);
-  ASSERT_EQ(::bind(fd, reinterpret_cast<sockaddr*>(&src), sizeof src), 0);
 
   // Use up every descriptor: the limit just above the highest open one, the holes filled.
   rlimit saved{};
@@ -726,7 +710,8 @@ TEST_P(ProxyIT, OutOfDescriptorsPausesTheListenerThenServes) {
     ::setrlimit(RLIMIT_NOFILE, &saved);
   };
 
-  bool connected = ::connect(fd, reinterpret_cast<sockaddr*>(&dst), sizeof dst) == 0;  // the kernel's handshake
+  int connect_error = Connect(fd, kFlycast, 80);  // the kernel's handshake
+  bool connected = connect_error == 0;
   bool paused = connected && WaitFor([&] { return Metric(p->RenderMetrics(), "privcast_proxy_accept_errors_total") >= 1; });
   // While paused the worker does not spin on the full queue: at most one failed accept per
   // listener per 100 ms pause (plus the one that paused it), whatever the elapsed time was.
@@ -736,7 +721,7 @@ TEST_P(ProxyIT, OutOfDescriptorsPausesTheListenerThenServes) {
   long long e1 = Metric(p->RenderMetrics(), "privcast_proxy_accept_errors_total");
   auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0).count();
   restore();
-  ASSERT_TRUE(connected) << std::strerror(errno);
+  ASSERT_TRUE(connected) << std::strerror(-connect_error);
   ASSERT_TRUE(paused) << p->RenderMetrics();
   EXPECT_LE(e1 - e0, 2 * (ms / 100 + 2)) << "accept errors in " << ms << " ms";
 

@@ -265,8 +265,9 @@ EchoBackend::~EchoBackend() {
 
 // ---------------------------------------------------------------------------------------------
 
-int Dial(const char* src, const char* dst, uint16_t port) {
+int BoundSocket(const char* src) {
   int fd = ::socket(AF_INET6, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return -errno;
   SetTimeouts(fd);
   sockaddr_in6 s{};
   s.sin6_family = AF_INET6;
@@ -276,14 +277,23 @@ int Dial(const char* src, const char* dst, uint16_t port) {
     ::close(fd);
     return -e;
   }
+  return fd;
+}
+
+int Connect(int fd, const char* dst, uint16_t port) {
   sockaddr_in6 d{};
   d.sin6_family = AF_INET6;
   d.sin6_port = htons(port);
   ::inet_pton(AF_INET6, dst, &d.sin6_addr);
-  if (::connect(fd, reinterpret_cast<sockaddr*>(&d), sizeof d) < 0) {
-    int e = errno;
+  return ::connect(fd, reinterpret_cast<sockaddr*>(&d), sizeof d) < 0 ? -errno : 0;
+}
+
+int Dial(const char* src, const char* dst, uint16_t port) {
+  int fd = BoundSocket(src);
+  if (fd < 0) return fd;
+  if (int e = Connect(fd, dst, port); e < 0) {
     ::close(fd);
-    return -e;
+    return e;
   }
   return fd;
 }

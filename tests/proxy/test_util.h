@@ -100,6 +100,10 @@ class ProxyProtocolNginx {
 uint16_t FreePort(uint32_t v4);
 // Connects from src (IPv6, bound) to dst:port; returns fd or -errno. Blocking, 5 s timeouts.
 int Dial(const char* src, const char* dst, uint16_t port);
+// Dial in two steps, for a socket to set up before it connects: a blocking TCP socket bound to
+// src with 5 s timeouts (fd or -errno), then connect (0 or -errno).
+int BoundSocket(const char* src);
+int Connect(int fd, const char* dst, uint16_t port);
 bool SendAll(int fd, const std::string& s);
 // Reads one HTTP response (head + body by content-length / chunked / until EOF).
 // Returns "" on error/timeout. `status` gets the status code.
