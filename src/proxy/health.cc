@@ -29,6 +29,7 @@ struct HealthChecker::Check final : EventHandler {
   bool connected = false;
   std::string resp;
   EventLoop::TimerId timer = 0;
+  bool retired = false;
 
   EventLoop& loop() { return hc->w_->loop(); }
   void Schedule(Duration d) {
@@ -50,6 +51,7 @@ struct HealthChecker::Check final : EventHandler {
     });
   }
   void OnEvents(uint32_t ev) override {
+    if (retired) return;
     if (!connected) {
       int err = 0;
       socklen_t len = sizeof err;
@@ -91,13 +93,19 @@ struct HealthChecker::Check final : EventHandler {
     hc->Recompute(st.get());
     Schedule(interval);
   }
-  ~Check() override {
+  // Stops the timer and closes the socket; afterwards nothing touches hc or the loop, so the
+  // memory may outlive both (HealthChecker::Retire).
+  void Disarm() {
+    retired = true;
     if (timer) loop().CancelTimer(timer);
+    timer = 0;
     if (fd >= 0) {
       loop().Del(fd);
       ::close(fd);
+      fd = -1;
     }
   }
+  ~Check() override { Disarm(); }
 };
 
 HealthChecker::HealthChecker(ProxyImpl* proxy, Worker* worker)
@@ -108,6 +116,7 @@ HealthChecker::~HealthChecker() {
   std::promise<void> done;
   auto f = done.get_future();
   w_->loop().Post([this, &done] {
+    Retire(std::move(checks_));
     checks_.clear();
     done.set_value();
   });
@@ -175,6 +184,14 @@ void HealthChecker::Apply(RoutingStatePtr rs) {
     if (!still) c->st->healthy.store(true);
   }
   checks_.swap(next);
+  Retire(std::move(next));
+}
+
+void HealthChecker::Retire(std::map<std::string, std::unique_ptr<Check>> dead) {
+  if (dead.empty()) return;
+  for (auto& [key, c] : dead) c->Disarm();
+  auto keep = std::make_shared<std::map<std::string, std::unique_ptr<Check>>>(std::move(dead));
+  w_->loop().Defer([keep] {});
 }
 
 void HealthChecker::Recompute(MachineState* st) {

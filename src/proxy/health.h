@@ -30,6 +30,9 @@ class HealthChecker {
  private:
   void Apply(RoutingStatePtr rs);  // loop thread
   void Recompute(MachineState* st);
+  // Checks dropped inside an event batch: disarmed now, freed after the batch (a stale event
+  // for one may still be in it).
+  void Retire(std::map<std::string, std::unique_ptr<Check>> dead);
 
   ProxyImpl* proxy_;
   Worker* w_;

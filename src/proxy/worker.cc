@@ -185,7 +185,12 @@ void Worker::ReconcileListeners() {
     if (!std::binary_search(want.begin(), want.end(), it->first)) {
       for (int i = 0; i < 4096; ++i)  // bounded: a listener under a flood still closes
         if (!AcceptOne(it->second.get())) break;
+      // The port is released now; the handler's memory only after this batch, which may still
+      // hold an event for it (we run inside a posted closure).
       loop_.Del(it->second->fd.get());
+      it->second->fd.reset();
+      std::shared_ptr<Listener> dead = std::move(it->second);
+      loop_.Defer([dead] {});
       it = listeners_.erase(it);
     } else {
       ++it;

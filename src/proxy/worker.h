@@ -191,7 +191,9 @@ class Worker {
     uint16_t port;
     UniqueFd fd;
     bool paused = false;  // out of descriptors: not watched until a timer re-arms it
-    void OnEvents(uint32_t) override { w->OnAccept(this); }
+    void OnEvents(uint32_t) override {
+      if (fd) w->OnAccept(this);  // closed earlier in this batch: a stale event
+    }
   };
 
   void OnAccept(Listener* l);

@@ -38,6 +38,7 @@ class FakeWaker : public MachineWaker {
   std::function<bool(const std::string&)> on_wake;  // returns success
   std::chrono::milliseconds delay{50};
   std::atomic<int> wakes{0};
+  std::function<void()> on_call;  // runs on the worker's thread, inside Wake()
   ~FakeWaker() override { Join(); }
   void Join() {
     std::lock_guard<std::mutex> l(mu_);
@@ -46,6 +47,7 @@ class FakeWaker : public MachineWaker {
   }
   void Wake(const std::string& id, uint16_t, Poster* reply_to, std::function<void(Status)> done) override {
     wakes++;
+    if (on_call) on_call();
     std::lock_guard<std::mutex> l(mu_);
     threads_.emplace_back([this, id, reply_to, done] {
       std::this_thread::sleep_for(delay);
@@ -77,8 +79,8 @@ class ProxyIT : public ::testing::TestWithParam<bool> {
   void SetUp() override {
     if (!ok_) GTEST_SKIP() << why_;
   }
-  std::unique_ptr<Proxy> Make(ProxyOptions o = {}) {
-    o.workers = 2;
+  std::unique_ptr<Proxy> Make(ProxyOptions o = {}, int workers = 2) {
+    o.workers = workers;
     o.autostop_thread = false;
     o.batch_sends = GetParam();
     auto p = std::make_unique<Proxy>(o, &waker_, &stopper_);
@@ -88,10 +90,10 @@ class ProxyIT : public ::testing::TestWithParam<bool> {
     });
     return p;
   }
-  bool Up(Proxy& p, SnapshotPtr s, uint16_t port) {
+  bool Up(Proxy& p, SnapshotPtr s, uint16_t port, int workers = 2) {
     p.Publish(s);
     if (!p.Start().ok()) return false;
-    return WaitFor([&] { return Listening(port) == 2; });
+    return WaitFor([&] { return Listening(port) == workers; });
   }
   std::vector<std::string> Events() {
     std::lock_guard<std::mutex> l(ev_mu_);
@@ -732,6 +734,51 @@ TEST_P(ProxyIT, OutOfDescriptorsPausesTheListenerThenServes) {
   EXPECT_EQ(st, 200) << r;
   EXPECT_EQ(BodyOf(r), "m1");
   ::close(fd);
+}
+
+TEST_P(ProxyIT, AListenerClosedWithAnEventPendingIsFreedAfterTheBatch) {
+  // One epoll batch holding, in this order, the posted snapshot that releases port 80 and the
+  // port-80 listener's readiness: the listener must outlive the batch (ASan sees it if not).
+  // The worker is held inside an earlier batch — a first client's wake call — while both are
+  // set up. That batch must not include the listener (epoll would queue it again at once, ahead
+  // of the post), so the first request is completed only after its start has been read.
+  std::promise<void> release;
+  std::shared_future<void> released = release.get_future().share();
+  std::atomic<bool> held{false};
+  waker_.on_call = [&] {
+    held = true;
+    released.wait();
+  };
+  uint16_t bp = FreePort(kLo1);
+  auto p = Make({}, 1);
+  ASSERT_TRUE(Up(*p, MakeSnapshot(1, HttpService(80, bp), {{"m1", kLo1, MachineRunState::kStopped}}), 80, 1));
+  int first = Dial(kClientNet1, kFlycast, 80);
+  ASSERT_GE(first, 0);
+  ASSERT_TRUE(SendAll(first, "GET / HTTP/1.1\r\n"));
+  ASSERT_TRUE(WaitFor([] { return Unread(80) == 0; }));  // accepted and read by the worker
+  ASSERT_TRUE(SendAll(first, "Host: web.flycast\r\n\r\n"));
+  bool was_held = WaitFor([&] { return held.load(); });
+  int second = -1;
+  bool queued = false;
+  if (was_held) {
+    p->Publish(MakeSnapshot(2, HttpService(81, bp), {{"m1", kLo1, MachineRunState::kStopped}}));
+    second = Dial(kClientNet1, kFlycast, 80);  // waits on the listener being released
+    queued = second >= 0 && WaitFor([] { return AcceptQueue(80) == 1; });
+  }
+  release.set_value();
+  ASSERT_TRUE(was_held);
+  ASSERT_TRUE(queued);
+  EXPECT_TRUE(GotReset(second));  // accepted by the release's drain, then refused: port gone
+  ::close(second);
+  ::close(first);
+  // The worker lives on: the port comes back and serves.
+  HttpBackend be(kLo1, bp, "m1");
+  p->Publish(MakeSnapshot(3, HttpService(80, bp), {{"m1", kLo1}}));
+  ASSERT_TRUE(WaitFor([] { return Listening(80) == 1; }));
+  int st = 0;
+  std::string r = Request(kClientNet1, 80, kGet, &st);
+  EXPECT_EQ(st, 200) << r;
+  waker_.Join();  // its reply goes to the worker's loop: before the proxy goes
 }
 
 TEST(ProxyMemory, IdleKeepAliveSessionIsSmall) {

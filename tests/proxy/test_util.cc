@@ -467,22 +467,40 @@ bool ProxyProtocolNginx::WaitReady() {
   });
 }
 
-// Counts LISTEN sockets on `port` in this namespace (/proc/net/tcp6).
-int Listening(uint16_t port) {
-  std::ifstream f("/proc/net/tcp6");
+namespace {
+// Sums f(tx_queue:rx_queue field) over the sockets in `state` ("0A" LISTEN, "01" ESTABLISHED)
+// whose local port is `port`, in this namespace; -1 when there is none.
+int ForSockets(uint16_t port, const char* state, int (*f)(const std::string& queues)) {
+  std::ifstream in("/proc/net/tcp6");
   std::string line;
-  int n = 0;
+  int n = -1;
   char want[8];
   std::snprintf(want, sizeof want, ":%04X", port);
-  std::getline(f, line);
-  while (std::getline(f, line)) {
+  std::getline(in, line);
+  while (std::getline(in, line)) {
     std::istringstream is(line);
-    std::string sl, local, rem, st;
-    is >> sl >> local >> rem >> st;
-    if (st == "0A" && local.size() > 5 && local.substr(local.size() - 5) == want) ++n;
+    std::string sl, local, rem, st, queues;
+    is >> sl >> local >> rem >> st >> queues;
+    if (st == state && local.size() > 5 && local.substr(local.size() - 5) == want) n = std::max(n, 0) + f(queues);
   }
   return n;
 }
+
+int RxQueue(const std::string& q) {
+  auto colon = q.find(':');
+  return colon == std::string::npos ? 0 : static_cast<int>(std::strtoul(q.c_str() + colon + 1, nullptr, 16));
+}
+}  // namespace
+
+// Counts LISTEN sockets on `port` in this namespace (/proc/net/tcp6).
+int Listening(uint16_t port) {
+  return std::max(0, ForSockets(port, "0A", [](const std::string&) { return 1; }));
+}
+
+// For a listener, rx_queue is the accept backlog's length.
+int AcceptQueue(uint16_t port) { return std::max(0, ForSockets(port, "0A", RxQueue)); }
+
+int Unread(uint16_t port) { return ForSockets(port, "01", RxQueue); }
 
 bool WaitFor(const std::function<bool()>& pred, int timeout_ms) {
   auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);

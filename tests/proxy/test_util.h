@@ -126,6 +126,11 @@ ServiceSpec TcpService(uint16_t port, uint16_t internal_port);
 
 // Counts LISTEN sockets on `port` in this namespace (/proc/net/tcp6).
 int Listening(uint16_t port);
+// Connections waiting in the accept queues of `port`'s LISTEN sockets (/proc/net/tcp6 rx_queue).
+int AcceptQueue(uint16_t port);
+// Bytes not yet read by the accepting side on the established connections whose local port is
+// `port`; -1 when there is no such connection.
+int Unread(uint16_t port);
 // Waits (bounded) until pred() is true.
 bool WaitFor(const std::function<bool()>& pred, int timeout_ms = 5000);
 
