@@ -69,7 +69,7 @@ write_unbound() {  # napps conf
 
 wait_ready() {  # port
   for _ in $(seq 100); do
-    if ip netns exec "$NS" dig +tries=1 +time=1 @127.0.0.1 -p "$1" app0.flycast AAAA 2>/dev/null | grep -q "status: NOERROR"; then return 0; fi
+    if ip netns exec "$NS" dig +tries=1 +time=1 @127.0.0.1 -p "$1" app0.flycast AAAA 2>/dev/null | grep "status: NOERROR" >/dev/null; then return 0; fi
     sleep 0.1
   done
   echo "server on port $1 did not come up" >&2
