@@ -2,8 +2,8 @@
 //
 // Ownership: the loop does not own handlers; whoever registers an fd keeps the handler alive
 // until it calls Del(). Handlers that die while an epoll batch is being dispatched must go
-// through Defer() (their memory is freed after the batch), so a stale event pointer from the
-// same batch never reaches freed memory.
+// through Retire() or Defer() (their memory is freed after the batch), so a stale event pointer
+// from the same batch never reaches freed memory.
 //
 // Thread-safety: everything except Post() and Stop() is loop-thread only. Post() is the Poster
 // seam (proxy/waker.h): an eventfd plus a mutex-protected queue; closures run on the loop
@@ -24,6 +24,7 @@
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <mutex>
 #include <queue>
 #include <unordered_map>
@@ -74,6 +75,13 @@ class EventLoop final : public Poster {
   // Runs fn after the current batch, in order (frees of dead handlers; a session's "go on"
   // after its turn). The loop does not sleep while a deferred closure is queued.
   void Defer(std::function<void()> fn) { deferred_.push_back(std::move(fn)); }
+  // Frees a handler after the current batch, which may still hold an event for it (the caller
+  // has already Del()'d its fd; a stale event must find the handler inert, not freed).
+  template <class T>
+  void Retire(std::unique_ptr<T> h) {
+    std::shared_ptr<T> keep = std::move(h);
+    Defer([keep] {});
+  }
   // Runs deferred closures now (outside a batch, the loop not running; used at teardown).
   void FlushDeferred() {
     while (!deferred_.empty()) {

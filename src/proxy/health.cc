@@ -188,10 +188,10 @@ void HealthChecker::Apply(RoutingStatePtr rs) {
 }
 
 void HealthChecker::Retire(std::map<std::string, std::unique_ptr<Check>> dead) {
-  if (dead.empty()) return;
-  for (auto& [key, c] : dead) c->Disarm();
-  auto keep = std::make_shared<std::map<std::string, std::unique_ptr<Check>>>(std::move(dead));
-  w_->loop().Defer([keep] {});
+  for (auto& [key, c] : dead) {
+    c->Disarm();
+    w_->loop().Retire(std::move(c));
+  }
 }
 
 void HealthChecker::Recompute(MachineState* st) {

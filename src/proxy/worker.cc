@@ -189,8 +189,7 @@ void Worker::ReconcileListeners() {
       // hold an event for it (we run inside a posted closure).
       loop_.Del(it->second->fd.get());
       it->second->fd.reset();
-      std::shared_ptr<Listener> dead = std::move(it->second);
-      loop_.Defer([dead] {});
+      loop_.Retire(std::move(it->second));
       it = listeners_.erase(it);
     } else {
       ++it;
