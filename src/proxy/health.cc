@@ -29,7 +29,6 @@ struct HealthChecker::Check final : EventHandler {
   bool connected = false;
   std::string resp;
   EventLoop::TimerId timer = 0;
-  bool retired = false;
 
   EventLoop& loop() { return hc->w_->loop(); }
   void Schedule(Duration d) {
@@ -51,7 +50,7 @@ struct HealthChecker::Check final : EventHandler {
     });
   }
   void OnEvents(uint32_t ev) override {
-    if (retired) return;
+    if (fd < 0) return;  // disarmed earlier in this batch: a stale event
     if (!connected) {
       int err = 0;
       socklen_t len = sizeof err;
@@ -96,7 +95,6 @@ struct HealthChecker::Check final : EventHandler {
   // Stops the timer and closes the socket; afterwards nothing touches hc or the loop, so the
   // memory may outlive both (HealthChecker::Retire).
   void Disarm() {
-    retired = true;
     if (timer) loop().CancelTimer(timer);
     timer = 0;
     if (fd >= 0) {
