@@ -347,12 +347,17 @@ std::string ReadResponse(int fd, int* status) {
   }
 }
 
-std::string Request(const char* src, uint16_t port, const std::string& req, int* status) {
+std::string Request(const char* src, uint16_t port, const std::string& req, int* status, std::string* why) {
+  std::string r, failed;
   int fd = Dial(src, kFlycast, port);
-  if (fd < 0) return "";
-  std::string r;
-  if (SendAll(fd, req)) r = ReadResponse(fd, status);
-  ::close(fd);
+  if (fd < 0) {
+    failed = std::string("connect: ") + std::strerror(-fd);
+  } else {
+    if (!SendAll(fd, req)) failed = std::string("send: ") + std::strerror(errno);
+    else if ((r = ReadResponse(fd, status)).empty()) failed = std::string("no response: ") + std::strerror(errno);
+    ::close(fd);
+  }
+  if (why) *why = failed;
   return r;
 }
 

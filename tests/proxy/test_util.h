@@ -108,7 +108,9 @@ bool SendAll(int fd, const std::string& s);
 // Reads one HTTP response (head + body by content-length / chunked / until EOF).
 // Returns "" on error/timeout. `status` gets the status code.
 std::string ReadResponse(int fd, int* status = nullptr);
-std::string Request(const char* src, uint16_t port, const std::string& req, int* status = nullptr);
+// *why (if given) says how a request that got no response failed (connect, send or read error).
+std::string Request(const char* src, uint16_t port, const std::string& req, int* status = nullptr,
+                    std::string* why = nullptr);
 std::string HeaderValue(const std::string& resp, const std::string& name);
 std::string BodyOf(const std::string& resp);
 
