@@ -776,6 +776,9 @@ TEST_P(ProxyIT, AListenerClosedWithAnEventPendingIsFreedAfterTheBatch) {
   EXPECT_TRUE(GotReset(second));  // accepted by the release's drain, then refused: port gone
   ::close(second);
   ::close(first);
+  // The port is released only once the drain has emptied the old queue; a client dialling before
+  // that lands in the old listener and is refused, as it should be (snapshot 2 has no port 80).
+  ASSERT_TRUE(WaitFor([] { return Listening(80) == 0; }));
   // The worker lives on: the port comes back and serves.
   HttpBackend be(kLo1, bp, "m1");
   p->Publish(MakeSnapshot(3, HttpService(80, bp), {{"m1", kLo1}}));
