@@ -7,6 +7,7 @@
 #include <cstdio>
 #include <cstring>
 #include <future>
+#include <set>
 
 #include "common/log.h"
 #include "proxy/proxy_impl.h"
@@ -25,6 +26,7 @@ struct HealthChecker::Check final : EventHandler {
   Duration interval{}, timeout{}, grace{};
   MonoTime first{};
   bool passing = true;
+  std::string output = "no result yet";  // why the last result was what it was (status)
   int fd = -1;
   bool connected = false;
   std::string resp;
@@ -40,13 +42,13 @@ struct HealthChecker::Check final : EventHandler {
   void Run() {
     int err = 0;
     fd = ConnectV4(link_v4, port, &err);
-    if (fd < 0) return Done(false);
+    if (fd < 0) return Done(false, std::string("connect: ") + std::strerror(err));
     connected = false;
     resp.clear();
     loop().Add(fd, EPOLLOUT, this);
     timer = loop().AddTimerAfter(timeout, [this] {
       timer = 0;
-      Done(false);
+      Done(false, "timed out");
     });
   }
   void OnEvents(uint32_t ev) override {
@@ -55,11 +57,11 @@ struct HealthChecker::Check final : EventHandler {
       int err = 0;
       socklen_t len = sizeof err;
       ::getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len);
-      if (err || (ev & EPOLLERR)) return Done(false);
+      if (err || (ev & EPOLLERR)) return Done(false, std::string("connect: ") + std::strerror(err ? err : ECONNREFUSED));
       connected = true;
-      if (!http) return Done(true);
+      if (!http) return Done(true, "connected");
       if (::send(fd, request.data(), request.size(), MSG_NOSIGNAL) != static_cast<ssize_t>(request.size()))
-        return Done(false);
+        return Done(false, "send failed");
       loop().Modify(fd, EPOLLIN, this);
       return;
     }
@@ -71,10 +73,10 @@ struct HealthChecker::Check final : EventHandler {
       int status = 0;
       bool ok = resp.size() >= 12 && std::sscanf(resp.c_str(), "HTTP/1.%*c %d", &status) == 1 && status >= 200 &&
                 status < 400;
-      Done(ok);
+      Done(ok, resp.size() >= 12 && status ? "HTTP " + std::to_string(status) : std::string("no HTTP response"));
     }
   }
-  void Done(bool ok) {
+  void Done(bool ok, std::string why) {
     if (timer) loop().CancelTimer(timer);
     timer = 0;
     if (fd >= 0) {
@@ -82,7 +84,11 @@ struct HealthChecker::Check final : EventHandler {
       ::close(fd);
       fd = -1;
     }
-    if (!ok && loop().Now() - first < grace) ok = true;
+    if (!ok && loop().Now() - first < grace) {
+      ok = true;
+      why += " (in grace period)";
+    }
+    output = std::move(why);
     if (ok != passing) {
       passing = ok;
       log::Info("proxy", ok ? "health check passing" : "health check failing",
@@ -141,9 +147,10 @@ void HealthChecker::Apply(RoutingStatePtr rs) {
       for (size_t ci = 0; ci < n; ++ci) {
         bool http = ci >= svc.tcp_checks.size();
         std::string key = m.id + "/" + std::to_string(si) + (http ? "/http" : "/tcp") + std::to_string(ci);
-        auto it = checks_.find(key);
-        if (it != checks_.end()) {
-          next.emplace(key, std::move(it->second));
+        // A check that already runs keeps its socket, timer and verdict: its node moves to
+        // `next`, so what stays in checks_ afterwards is exactly what this snapshot dropped.
+        if (auto node = checks_.extract(key)) {
+          next.insert(std::move(node));
           continue;
         }
         auto c = std::make_unique<Check>();
@@ -173,16 +180,36 @@ void HealthChecker::Apply(RoutingStatePtr rs) {
       }
     }
   }
-  // Machines whose checks disappeared (stopped, config changed) go back to healthy.
+  // Machines left with no check at all (stopped, config changed) go back to healthy; machines
+  // that lost some checks but kept others get their verdict from the ones that remain.
+  std::set<MachineState*> still_checked;
+  for (auto& [key, c] : next) still_checked.insert(c->st.get());
+  std::set<MachineState*> recompute;
   for (auto& [key, c] : checks_) {
-    std::string id = key.substr(0, key.find('/'));
-    bool still = false;
-    for (auto& [k2, c2] : next)
-      if (c2->st == c->st) still = true;
-    if (!still) c->st->healthy.store(true);
+    if (still_checked.count(c->st.get())) recompute.insert(c->st.get());
+    else c->st->healthy.store(true, std::memory_order_relaxed);
   }
+  std::map<std::string, std::unique_ptr<Check>> dropped;
+  dropped.swap(checks_);
   checks_.swap(next);
-  Retire(std::move(next));
+  for (MachineState* st : recompute) Recompute(st);
+  Retire(std::move(dropped));
+}
+
+std::vector<HealthCheckStatus> HealthChecker::Statuses() const {
+  std::vector<HealthCheckStatus> out;
+  out.reserve(checks_.size());
+  for (auto& [key, c] : checks_) {
+    HealthCheckStatus s;
+    s.machine_id = c->st->id;
+    s.app = c->st->app;
+    s.name = key.substr(key.find('/') + 1);
+    s.http = c->http;
+    s.passing = c->passing;
+    s.output = c->output;
+    out.push_back(std::move(s));
+  }
+  return out;
 }
 
 void HealthChecker::Retire(std::map<std::string, std::unique_ptr<Check>> dead) {

@@ -11,7 +11,9 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <vector>
 
+#include "proxy/proxy.h"
 #include "proxy/state.h"
 
 namespace privcast::proxy {
@@ -24,6 +26,8 @@ class HealthChecker {
   HealthChecker(ProxyImpl* proxy, Worker* worker);
   ~HealthChecker();
   void Update(RoutingStatePtr rs);  // thread-safe
+  // Every running check's verdict. Loop thread only (Proxy::HealthChecks posts it there).
+  std::vector<HealthCheckStatus> Statuses() const;
 
   struct Check;
 

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <future>
 #include <sstream>
 
 #include "common/log.h"
@@ -64,6 +65,18 @@ void ProxyImpl::Publish(SnapshotPtr snap) {
     wp->loop().Post([wp, rs] { wp->Apply(rs); });
   }
   if (health) health->Update(rs);
+}
+
+std::vector<HealthCheckStatus> ProxyImpl::HealthChecks() const {
+  std::promise<std::vector<HealthCheckStatus>> result;
+  auto f = result.get_future();
+  {
+    std::lock_guard<std::mutex> l(mu);
+    if (!health) return {};
+    HealthChecker* h = health.get();
+    workers[0]->loop().Post([h, &result] { result.set_value(h->Statuses()); });
+  }
+  return f.get();
 }
 
 void ProxyImpl::KickQueues(int from, const std::string& app) {
@@ -341,6 +354,8 @@ int32_t Proxy::MachineLoad(const std::string& id) const {
     if (m->id == id) return m->load.load();
   return -1;
 }
+
+std::vector<HealthCheckStatus> Proxy::HealthChecks() const { return impl_->HealthChecks(); }
 
 bool Proxy::MachineHealthy(const std::string& id) const {
   for (auto& m : impl_->table.Machines())

@@ -22,6 +22,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "common/clock.h"
 #include "common/result.h"
@@ -67,6 +68,16 @@ struct ProxyEvent {
 };
 using ProxyEventFn = std::function<void(const ProxyEvent&)>;
 
+// One check's last verdict, for `status` and tests.
+struct HealthCheckStatus {
+  std::string machine_id;
+  std::string app;
+  std::string name;  // "<service index>/tcp<n>" or "<service index>/http<n>"
+  bool http = false;
+  bool passing = true;
+  std::string output;  // "connected", "HTTP 200", "connect: Connection refused", "timed out", …
+};
+
 class ProxyImpl;
 
 class Proxy {
@@ -101,6 +112,9 @@ class Proxy {
   int64_t OpenConnections() const;
   int32_t MachineLoad(const std::string& machine_id) const;
   bool MachineHealthy(const std::string& machine_id) const;
+  // Every running health check's last verdict (empty without checks or before Start). Asks the
+  // checker's loop and waits for it, so it also orders after every earlier Publish. Not from a worker thread.
+  std::vector<HealthCheckStatus> HealthChecks() const;
 
  private:
   std::unique_ptr<ProxyImpl> impl_;

@@ -15,6 +15,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
+#include <map>
 #include <future>
 #include <random>
 #include <sstream>
@@ -650,6 +651,65 @@ TEST_P(ProxyIT, HealthCheckFailureRemovesMachineFromRotation) {
     EXPECT_EQ(BodyOf(Request(kClientNet1, 80, kGet, &st)), "good");
   }
   EXPECT_NE(p->RenderMetrics().find("privcast_proxy_machine_healthy{app=\"web\",machine=\"m-bad\"} 0"), std::string::npos);
+}
+
+// Issue 20 item 0: every snapshot after the first used to crash the checker (it read entries it
+// had just moved out). Publish many snapshots while tcp and http checks run: the checks that
+// stay keep their verdict, dropped ones go, re-added ones start over, traffic follows.
+TEST_P(ProxyIT, HealthChecksSurviveManySnapshots) {
+  uint16_t bp = FreePort(kLo1);
+  HttpBackend good(kLo1, bp, "good");
+  auto svc = HttpService(80, bp);
+  TcpCheckSpec tc;
+  tc.interval_ms = 20;
+  tc.timeout_ms = 200;
+  svc.tcp_checks.push_back(tc);
+  HttpCheckSpec hc;
+  hc.interval_ms = 20;
+  hc.timeout_ms = 200;
+  hc.path = "/healthz";
+  svc.http_checks.push_back(hc);
+  ProxyOptions o;
+  o.health_checks = true;
+  auto p = Make(o);
+  const std::vector<TestMachine> both = {{"m-bad", kLo3}, {"m-good", kLo1}};
+  ASSERT_TRUE(Up(*p, MakeSnapshot(1, svc, both), 80));
+  ASSERT_TRUE(WaitFor([&] { return !p->MachineHealthy("m-bad"); }));
+  auto verdicts = [&] {
+    std::map<std::string, std::string> v;  // "machine name" → output
+    for (const HealthCheckStatus& c : p->HealthChecks()) v[c.machine_id + " " + c.name] = c.output;
+    return v;
+  };
+  for (int rev = 2; rev <= 40; ++rev) {
+    p->Publish(MakeSnapshot(rev, svc, both));
+    auto v = verdicts();  // also waits until the checker applied `rev`
+    ASSERT_EQ(v.size(), 4u) << "revision " << rev;
+    EXPECT_FALSE(p->MachineHealthy("m-bad")) << "a kept check lost its verdict at revision " << rev;
+    EXPECT_TRUE(p->MachineHealthy("m-good"));
+    int st = 0;
+    EXPECT_EQ(BodyOf(Request(kClientNet1, 80, kGet, &st)), "good");
+  }
+  EXPECT_EQ(verdicts()["m-good 0/tcp0"], "connected");
+  // m-bad stops: its checks go and it is no longer held unhealthy.
+  p->Publish(MakeSnapshot(41, svc, {{"m-bad", kLo3, MachineRunState::kStopped}, {"m-good", kLo1}}));
+  EXPECT_EQ(verdicts().size(), 2u);
+  EXPECT_TRUE(p->MachineHealthy("m-bad"));
+  // It starts again: fresh checks, failing again.
+  p->Publish(MakeSnapshot(42, svc, both));
+  EXPECT_EQ(verdicts().size(), 4u);
+  ASSERT_TRUE(WaitFor([&] { return !p->MachineHealthy("m-bad"); }));
+  // The config drops the http check: the tcp one stays and still decides.
+  auto tcp_only = svc;
+  tcp_only.http_checks.clear();
+  p->Publish(MakeSnapshot(43, tcp_only, both));
+  auto v = verdicts();
+  EXPECT_EQ(v.size(), 2u);
+  EXPECT_EQ(v.count("m-bad 0/tcp0"), 1u);
+  EXPECT_FALSE(p->MachineHealthy("m-bad"));
+  // No checks at all: every machine healthy.
+  p->Publish(MakeSnapshot(44, HttpService(80, bp), both));
+  EXPECT_TRUE(verdicts().empty());
+  EXPECT_TRUE(p->MachineHealthy("m-bad"));
 }
 
 TEST_P(ProxyIT, PreferInstanceHeaderAndUnavailableFlag) {
