@@ -742,6 +742,20 @@ SnapshotPtr MachineManager::snapshot() const {
   return snapshot_;
 }
 
+FlycastPortMap MachineManager::FlycastPorts() {
+  FlycastPortMap out;
+  for (const auto& ip : state_.ips) {
+    auto& ranges = out[ip.address];  // an app without a release or services: no port at all
+    const AppPlan* plan = PlanFor(ip.app);
+    if (!plan) continue;
+    for (const ServiceSpec& svc : plan->info.services) {
+      if (svc.protocol != "tcp") continue;
+      for (const PortSpec& p : svc.ports) ranges.emplace_back(p.start_port, p.end_port);
+    }
+  }
+  return out;
+}
+
 void MachineManager::SyncHost() {
   std::set<std::string> want;
   for (const auto& ip : state_.ips) want.insert(ip.address);
@@ -769,8 +783,12 @@ void MachineManager::SyncHost() {
     if (m.host_id == opts_.host_id) key += m.id + ":" + std::to_string(m.link_slot) + ":" + std::to_string(m.net32) + ",";
   key += "|";
   for (const auto& a : want) key += a + ",";
+  key += "|";
+  FlycastPortMap ports = FlycastPorts();
+  for (const auto& [ip, ranges] : ports)
+    for (const auto& [first, last] : ranges) key += ip + "." + std::to_string(first) + "-" + std::to_string(last) + ",";
   if (key == firewall_key_) return;
-  auto st = runtime_->SyncFirewall(state_);
+  auto st = runtime_->SyncFirewall(state_, ports);
   if (st.ok()) firewall_key_ = key;
   else log::Error("daemon", "firewall sync failed", {{"error", st.message()}});
 }

@@ -163,6 +163,8 @@ class MachineManager final : public proxy::MachineWaker, public proxy::MachineSt
   void AnswerWaiters(const std::string& id);
   void Publish();
   void SyncHost();
+  // Each flycast address → the TCP ports of its app's current services (the firewall admits only those).
+  FlycastPortMap FlycastPorts();
   Result<store::Machine> Transition(const std::string& id, std::vector<store::MachineState> from,
                                     store::MachineState to, const std::string& event);
   const AppPlan* PlanFor(const std::string& app);

@@ -8,6 +8,7 @@
 #include "common/log.h"
 #include "daemon/daemon.h"
 #include "daemon/options.h"
+#include "daemon/uninstall.h"
 
 int main(int argc, char** argv) {
   using namespace privcast;
@@ -33,6 +34,16 @@ int main(int argc, char** argv) {
   sigaddset(&set, SIGHUP);
   pthread_sigmask(SIG_BLOCK, &set, nullptr);
   signal(SIGPIPE, SIG_IGN);
+
+  if (opts->uninstall) {
+    auto done = daemon::Uninstall(opts->data_dir);
+    if (!done.ok()) {
+      std::fprintf(stderr, "Error: %s\n", done.status().message().c_str());
+      return 1;
+    }
+    std::fprintf(stderr, "privcastd: %s\n", done->c_str());
+    return 0;
+  }
 
   auto d = daemon::Daemon::Create(*opts);
   if (!d.ok()) {

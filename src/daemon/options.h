@@ -33,6 +33,7 @@ struct DaemonOptions {
   bool firewall = true;
   std::string log_level = "info";
   std::string instance;                     // cgroup/netns naming; default from data dir
+  bool uninstall = false;                   // remove the isolation table and exit (daemon/uninstall.h)
 };
 
 // Parses argv; on --help prints usage and returns exit code 0 via `exit_code`.

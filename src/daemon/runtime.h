@@ -11,8 +11,10 @@
 
 #include <chrono>
 #include <functional>
+#include <map>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "common/addr.h"
@@ -55,18 +57,22 @@ struct ExitInfo {
   bool restarting = false;  // the supervisor's restart policy will start it again
 };
 
+// Flycast address (text) → TCP port ranges [first, last] the proxy serves there.
+using FlycastPortMap = std::map<std::string, std::vector<std::pair<uint16_t, uint16_t>>>;
+
 class MachineRuntime {
  public:
   virtual ~MachineRuntime() = default;
 
-  // Host plumbing (once at start). TeardownHost (clean shutdown) removes the nftables table;
-  // links and routes stay for the machines that keep running.
+  // Host plumbing (once at start). TeardownHost (clean shutdown) keeps the nftables table,
+  // links and routes for the machines that keep running (isolation fails closed).
   virtual Status SetupHost() = 0;
   virtual void TeardownHost() = 0;
   virtual Status AddFlycast(const Ip6& a) = 0;
   virtual Status RemoveFlycast(const Ip6& a) = 0;
-  // Rebuild the isolation rules from the whole state (atomic).
-  virtual Status SyncFirewall(const store::StateView& state) = 0;
+  // Rebuild the isolation rules from the whole state (atomic). `ports`: for each flycast
+  // address, the TCP port ranges of its app's services — the only ports admitted to it.
+  virtual Status SyncFirewall(const store::StateView& state, const FlycastPortMap& ports) = 0;
 
   // Machines. Network setup is idempotent and kept while the machine is stopped (fast wakes).
   virtual Status EnsureNetwork(const store::Machine& m) = 0;

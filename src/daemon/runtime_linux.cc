@@ -130,10 +130,8 @@ Result<std::unique_ptr<LinuxRuntime>> LinuxRuntime::Create(const LinuxRuntimeOpt
 Status LinuxRuntime::SetupHost() { return impl_->host->Setup(); }
 
 void LinuxRuntime::TeardownHost() {
-  if (impl_->firewall) {
-    auto fw = impl_->firewall->Remove();
-    if (!fw.ok()) log::Warn("daemon", "firewall removal", {{"error", fw.message()}});
-  }
+  // The nftables table stays (fail closed): machines keep running without the daemon, and
+  // their isolation must not depend on it. `privcastd --uninstall` removes it.
   // privcast0, its addresses and the unreachable routes stay: machines keep running across
   // a daemon restart and the next privcastd adopts them (Setup is idempotent). The cgroup
   // root goes only when no machine is left in it.
@@ -143,7 +141,7 @@ void LinuxRuntime::TeardownHost() {
 Status LinuxRuntime::AddFlycast(const Ip6& a) { return impl_->host->AddFlycastAddress(a); }
 Status LinuxRuntime::RemoveFlycast(const Ip6& a) { return impl_->host->RemoveFlycastAddress(a); }
 
-Status LinuxRuntime::SyncFirewall(const store::StateView& state) {
+Status LinuxRuntime::SyncFirewall(const store::StateView& state, const FlycastPortMap& ports) {
   if (!impl_->firewall) return Status::Ok();  // --no-firewall
   netns::FirewallState fs;
   for (const auto& n : state.networks) fs.networks.insert(n.net32);
@@ -152,6 +150,9 @@ Status LinuxRuntime::SyncFirewall(const store::StateView& state) {
       fs.machine_ifs[netns::MachineNetwork::HostIfName(m.link_slot)] = m.net32;
   for (const auto& ip : state.ips)
     if (auto a = Ip6::Parse(ip.address)) fs.flycast.insert(*a);
+  for (const auto& [ip, ranges] : ports)
+    if (auto a = Ip6::Parse(ip))
+      for (const auto& [first, last] : ranges) fs.flycast_tcp.insert({*a, first, last});
   return impl_->firewall->Apply(fs);
 }
 

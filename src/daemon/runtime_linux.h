@@ -36,7 +36,7 @@ class LinuxRuntime final : public MachineRuntime {
   void TeardownHost() override;
   Status AddFlycast(const Ip6& a) override;
   Status RemoveFlycast(const Ip6& a) override;
-  Status SyncFirewall(const store::StateView& state) override;
+  Status SyncFirewall(const store::StateView& state, const FlycastPortMap& ports) override;
   Status EnsureNetwork(const store::Machine& m) override;
   Status Launch(const LaunchPlan& plan) override;
   Status Stop(const std::string& id, int sig, Duration timeout) override;

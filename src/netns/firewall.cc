@@ -20,6 +20,34 @@ namespace {
 
 std::string NetCidr(uint32_t net32) { return addr::NetworkCidr(net32); }
 std::string MachineSrcElement(const std::string& ifname, uint32_t net) { return "\"" + ifname + "\" . " + NetCidr(net); }
+std::string FlycastTcpElement(const FlycastPorts& p) {
+  std::string e = p.address.ToString() + " . " + std::to_string(p.first);
+  if (p.last != p.first) e += "-" + std::to_string(p.last);
+  return e;
+}
+
+// "    elements = { a, b }\n" (nothing for an empty set: nft refuses an empty list).
+template <typename Set, typename Fn>
+std::string Elements(const Set& set, Fn element) {
+  if (set.empty()) return "";
+  std::string t = "    elements = { ";
+  bool first = true;
+  for (const auto& e : set) {
+    if (!first) t += ", ";
+    first = false;
+    t += element(e);
+  }
+  return t + " }\n";
+}
+
+// Element-only changes of one set: deletions into *del, additions into *add.
+template <typename Set, typename Fn>
+void DeltaOf(const Set& from, const Set& to, const char* set_name, Fn element, std::string* del, std::string* add) {
+  for (const auto& e : from)
+    if (!to.count(e)) *del += std::string("delete element inet privcast ") + set_name + " { " + element(e) + " }\n";
+  for (const auto& e : to)
+    if (!from.count(e)) *add += std::string("add element inet privcast ") + set_name + " { " + element(e) + " }\n";
+}
 
 }  // namespace
 
@@ -38,30 +66,15 @@ std::string Firewall::Render(const FirewallState& s) {
     t += std::string("  counter ") + c + " {}\n";
   for (uint32_t n : s.networks) t += "  counter " + NetworkCounterName(n) + " {}\n";
 
+  t += "  counter flycast_port_drop {}\n";
   t += "  set flycast {\n    type ipv6_addr\n";
-  if (!s.flycast.empty()) {
-    t += "    elements = { ";
-    bool first = true;
-    for (const Ip6& a : s.flycast) {
-      if (!first) t += ", ";
-      first = false;
-      t += a.ToString();
-    }
-    t += " }\n";
-  }
+  t += Elements(s.flycast, [](const Ip6& a) { return a.ToString(); });
   t += "  }\n";
-
+  t += "  set flycast_tcp {\n    type ipv6_addr . inet_service\n    flags interval\n";
+  t += Elements(s.flycast_tcp, FlycastTcpElement);
+  t += "  }\n";
   t += "  set machine_src {\n    type ifname . ipv6_addr\n    flags interval\n";
-  if (!s.machine_ifs.empty()) {
-    t += "    elements = { ";
-    bool first = true;
-    for (const auto& [ifname, net] : s.machine_ifs) {
-      if (!first) t += ", ";
-      first = false;
-      t += MachineSrcElement(ifname, net);
-    }
-    t += " }\n";
-  }
+  t += Elements(s.machine_ifs, [](const auto& kv) { return MachineSrcElement(kv.first, kv.second); });
   t += "  }\n";
 
   t += "  chain forward {\n"
@@ -93,8 +106,9 @@ std::string Firewall::Render(const FirewallState& s) {
        "    iifname . ip6 saddr != @machine_src counter name \"spoof_drop\" drop\n"
        "    ip6 daddr fdaa::3 meta l4proto { tcp, udp } th dport 53 accept\n"
        "    ip6 daddr fdaa::3 icmpv6 type echo-request accept\n"
-       "    ip6 daddr @flycast meta l4proto tcp accept\n"
+       "    ip6 daddr . tcp dport @flycast_tcp accept\n"
        "    ip6 daddr @flycast icmpv6 type echo-request accept\n"
+       "    ip6 daddr @flycast counter name \"flycast_port_drop\" drop\n"
        "    counter name \"input_drop\" drop\n"
        "  }\n";
   t += "}\n";
@@ -114,10 +128,8 @@ std::string Firewall::RenderDelta(const FirewallState& from, const FirewallState
     if (it == from.machine_ifs.end() || it->second != net)
       add += "add element inet privcast machine_src { " + MachineSrcElement(ifname, net) + " }\n";
   }
-  for (const Ip6& a : from.flycast)
-    if (!to.flycast.count(a)) del += "delete element inet privcast flycast { " + a.ToString() + " }\n";
-  for (const Ip6& a : to.flycast)
-    if (!from.flycast.count(a)) add += "add element inet privcast flycast { " + a.ToString() + " }\n";
+  DeltaOf(from.flycast, to.flycast, "flycast", [](const Ip6& a) { return a.ToString(); }, &del, &add);
+  DeltaOf(from.flycast_tcp, to.flycast_tcp, "flycast_tcp", FlycastTcpElement, &del, &add);
   return del + add;
 }
 

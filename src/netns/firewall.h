@@ -8,7 +8,10 @@
 // changed, or the element update was rejected because someone changed the table behind our
 // back) the table is rebuilt whole (create-if-missing, delete, add: ~12 ms, the kernel waits
 // for an RCU grace period) and counters restart from 0.
-// Remove() deletes the table (clean shutdown); it is Ok when the table is absent.
+// The table outlives the daemon (stop, crash, upgrade, kill -9): isolation never depends on
+// privcastd running, and the next daemon's first Apply replaces it in one transaction (no
+// moment without rules). Remove() deletes it: only `privcastd --uninstall` calls it; it is Ok
+// when the table is absent.
 //
 // The rules (docs/netns.md has the rendered text):
 //   forward, from a machine interface (iifname pcv*):
@@ -21,7 +24,9 @@
 //     established/related; ICMPv6 ND (NS/NA/RS) accept
 //     spoofed source                          drop, counter spoof_drop
 //     fdaa::3 udp/tcp 53 and echo-request     accept (internal DNS)
-//     flycast addresses: tcp and echo-request accept (the proxy decides who is admitted)
+//     flycast address . tcp port of one of its app's services  accept (the proxy then
+//                                             decides which networks are admitted)
+//     flycast addresses: echo-request accept; any other port: drop, counter flycast_port_drop
 //     everything else                         drop, counter input_drop
 //   Output (host -> machine, e.g. the proxy over the IPv4 link) is not filtered.
 // Only packets entering or leaving pcv* interfaces are matched; the rest of the host's
@@ -55,10 +60,19 @@ struct nft_ctx;
 
 namespace privcast::netns {
 
+// A TCP port range [first, last] that the proxy serves on one flycast address.
+struct FlycastPorts {
+  Ip6 address;
+  uint16_t first = 0;
+  uint16_t last = 0;
+  auto operator<=>(const FlycastPorts&) const = default;
+};
+
 struct FirewallState {
   std::set<uint32_t> networks;                  // net32 of every network with machines here
   std::map<std::string, uint32_t> machine_ifs;  // "pcv<slot>" -> net32
   std::set<Ip6> flycast;                        // flycast addresses local to this host
+  std::set<FlycastPorts> flycast_tcp;           // the only TCP ports admitted to them
 };
 
 class Firewall {

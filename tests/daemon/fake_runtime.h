@@ -22,7 +22,8 @@ class FakeRuntime final : public MachineRuntime {
     flycast.erase(a.ToString());
     return Status::Ok();
   }
-  Status SyncFirewall(const store::StateView&) override {
+  Status SyncFirewall(const store::StateView&, const FlycastPortMap& ports) override {
+    flycast_ports = ports;
     ++firewall_syncs;
     return Status::Ok();
   }
@@ -96,6 +97,7 @@ class FakeRuntime final : public MachineRuntime {
   bool fail_network = false, fail_launch = false, listen_on_launch = true, torn_down = false;
   uint16_t listen_port = 8080;
   int firewall_syncs = 0, resumes = 0, probes = 0, last_stop_signal = 0;
+  FlycastPortMap flycast_ports;  // from the last SyncFirewall
   std::set<std::string> flycast, networks, running, suspended, destroyed, adoptable;
   std::map<std::string, int> launches;
   std::map<std::string, std::vector<Listener>> listeners;

@@ -460,5 +460,32 @@ TEST_F(ManagerTest, FlycastAddressesFollowTheStore) {
   EXPECT_GT(rt_.firewall_syncs, 0);
 }
 
+// Issue 14 item 2: the firewall admits only the TCP ports of the address's app's services.
+TEST_F(ManagerTest, FirewallAdmitsOnlyTheServicePortsOfEachFlycastAddress) {
+  PortSpec http;
+  http.start_port = http.end_port = 80;
+  PortSpec range;
+  range.start_port = 8000;
+  range.end_port = 8010;
+  plan_.info.services[0].ports = {http, range};
+  ServiceSpec udp;
+  udp.protocol = "udp";
+  PortSpec dns;
+  dns.start_port = dns.end_port = 5353;
+  udp.ports = {dns};
+  plan_.info.services.push_back(udp);
+  MakeApp("fly");
+  Release("fly");
+  MakeApp("bare");  // no release: its address admits no port at all
+  auto ip = registry_->AllocateFlycast("fly", std::nullopt, std::nullopt);
+  auto bare = registry_->AllocateFlycast("bare", std::nullopt, std::nullopt);
+  ASSERT_TRUE(ip.ok() && bare.ok());
+  manager_->NotifyStoreChanged();
+  using Ranges = std::vector<std::pair<uint16_t, uint16_t>>;
+  ASSERT_TRUE(Until([&] { return rt_.flycast_ports.count(ip->address) && rt_.flycast_ports.count(bare->address); }));
+  EXPECT_EQ(rt_.flycast_ports[ip->address], (Ranges{{80, 80}, {8000, 8010}}));
+  EXPECT_EQ(rt_.flycast_ports[bare->address], Ranges{});
+}
+
 }  // namespace
 }  // namespace privcast::daemon

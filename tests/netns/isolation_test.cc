@@ -202,11 +202,29 @@ TEST_F(IsolationTest, FlycastAddressLocalThenGone) {
   Ip6 fc = addr::FlycastAddress(1, 5);
   ASSERT_TRUE(hostnet_->AddFlycastAddress(fc).ok());
   ASSERT_TRUE(hostnet_->AddFlycastAddress(fc).ok());  // idempotent
-  state_.flycast.insert(fc);
-  ASSERT_TRUE(Apply().ok());
   uint16_t port = 0;
   auto l = ListenTcp(host_.nsfd(), IpAddr::V6(Ip6{}), &port);
   ASSERT_TRUE(l.ok());
+  // Issue 14 item 2: a host service on another [::] port (the daemon's API, a socat…) is not
+  // reachable through a flycast address: only the ports of its app's services are.
+  uint16_t other = 0;
+  auto ol = ListenTcp(host_.nsfd(), IpAddr::V6(Ip6{}), &other);
+  ASSERT_TRUE(ol.ok());
+  state_.flycast.insert(fc);
+  state_.flycast_tcp.insert({fc, port, port});
+  ASSERT_TRUE(Apply().ok());
+  uint64_t port_drops = Counter("flycast_port_drop");
+  EXPECT_FALSE(ConnectTcp(a_.fd.get(), IpAddr::V6(fc), other, 300).ok());
+  EXPECT_FALSE(ConnectTcp(c_.fd.get(), IpAddr::V6(fc), other, 300).ok());
+  EXPECT_GE(Counter("flycast_port_drop"), port_drops + 2);
+  // A range admits each of its ports (element-only update).
+  state_.flycast_tcp.insert({fc, static_cast<uint16_t>(other - 1), other});
+  ASSERT_TRUE(Apply().ok());
+  EXPECT_TRUE(ConnectTcp(a_.fd.get(), IpAddr::V6(fc), other, 5000).ok());
+  EXPECT_TRUE(AcceptOne(ol->get(), 5000).ok());
+  state_.flycast_tcp.erase({fc, static_cast<uint16_t>(other - 1), other});
+  ASSERT_TRUE(Apply().ok());
+  EXPECT_FALSE(ConnectTcp(a_.fd.get(), IpAddr::V6(fc), other, 300).ok());
   auto conn = ConnectTcp(a_.fd.get(), IpAddr::V6(fc), port, 5000);
   EXPECT_TRUE(conn.ok()) << conn.status().ToString();
   EXPECT_TRUE(AcceptOne(l->get(), 5000).ok());
