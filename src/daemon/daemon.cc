@@ -107,15 +107,29 @@ Status Daemon::Start() {
     // Stable per data dir, short enough for cgroup names.
     d.opts.instance = std::to_string(std::hash<std::string>{}(d.dir->path()) % 1000000007ull);
   }
+  std::string prior = d.dir->PriorState();  // before the store file is (re)created
+  PC_RETURN_IF_ERROR(d.dir->SecureStoreFiles());
   auto st = store::OpenSqliteStore({d.dir->store_path()});
   if (!st.ok()) return Status(st.status().code(), "cannot open store " + d.dir->store_path() + ": " + st.status().message());
   d.store = std::move(st).value();
+  PC_RETURN_IF_ERROR(d.dir->SecureStoreFiles());  // the -wal and -shm SQLite just made
   d.registry = std::make_unique<store::Registry>(d.store.get(), RealClock::Get());
+  // An empty or missing store next to earlier state is a lost store, not a first start: a new
+  // host id would orphan every machine still running from the old one (issue 14).
+  if (!d.registry->GetLocalHost().ok() && !prior.empty()) {
+    if (!d.opts.reset_store)
+      return FailedPrecondition("the store " + d.dir->store_path() + " is empty or missing, but the data dir " +
+                                "shows earlier state (" + prior + "); restore store.db from a backup, or start " +
+                                "with --reset-store to begin again as a new host");
+    log::Warn("daemon", "--reset-store: starting a new host on a data dir with earlier state",
+              {{"data_dir", d.dir->path()}, {"earlier", prior}});
+  }
   char hostname[256] = {};
   gethostname(hostname, sizeof hostname - 1);
   auto host = d.registry->Bootstrap(d.opts.region, hostname);
   if (!host.ok()) return host.status();
   d.host = host.value();
+  PC_RETURN_IF_ERROR(d.dir->RecordHostId(d.host.id));
   log::Info("daemon", "store ready", {{"data_dir", d.dir->path()}, {"host_id", static_cast<uint64_t>(d.host.id)},
                                       {"region", d.host.region}});
 

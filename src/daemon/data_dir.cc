@@ -6,8 +6,11 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdio>
 #include <filesystem>
+#include <fstream>
 #include <string>
+#include <vector>
 
 namespace privcast::daemon {
 
@@ -15,6 +18,9 @@ Result<DataDir> DataDir::Open(const std::string& path) {
   std::error_code ec;
   std::filesystem::create_directories(path, ec);
   if (ec) return Status(Code::kIo, "cannot create data dir " + path + ": " + ec.message());
+  struct stat sb{};
+  if (::stat(path.c_str(), &sb) != 0) return ErrnoStatus("stat " + path, errno);
+  if ((sb.st_mode & 077) != 0 && ::chmod(path.c_str(), 0700) != 0) return ErrnoStatus("chmod 0700 " + path, errno);
   DataDir d;
   d.path_ = std::filesystem::absolute(path).lexically_normal().string();
   if (d.path_.size() > 1 && d.path_.back() == '/') d.path_.pop_back();
@@ -38,6 +44,46 @@ Result<DataDir> DataDir::Open(const std::string& path) {
   if (ftruncate(fd, 0) != 0 || pwrite(fd, me.data(), me.size(), 0) != static_cast<ssize_t>(me.size()))
     return ErrnoStatus("write " + lock_path, errno);
   return d;
+}
+
+Status DataDir::SecureStoreFiles() const {
+  std::string db = store_path();
+  int fd = ::open(db.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+  if (fd < 0) return ErrnoStatus("open " + db, errno);
+  ::close(fd);
+  for (const std::string& f : {db, db + "-wal", db + "-shm"})
+    if (::chmod(f.c_str(), 0600) != 0 && errno != ENOENT) return ErrnoStatus("chmod 0600 " + f, errno);
+  return Status::Ok();
+}
+
+std::string DataDir::PriorState() const {
+  std::vector<std::string> seen;
+  std::ifstream id(host_id_path());
+  std::string hex;
+  if (id >> hex) seen.push_back("host-id " + hex);
+  std::error_code ec;
+  size_t machines = 0;
+  for (auto it = std::filesystem::directory_iterator(machines_dir(), ec); !ec && it != std::filesystem::directory_iterator();
+       it.increment(ec))
+    ++machines;
+  if (machines) seen.push_back(std::to_string(machines) + " machine director" + (machines == 1 ? "y" : "ies"));
+  if (std::filesystem::exists(tls_dir() + "/ca.key", ec)) seen.push_back("a TLS CA");
+  std::string out;
+  for (const auto& s : seen) out += (out.empty() ? "" : ", ") + s;
+  return out;
+}
+
+Status DataDir::RecordHostId(uint32_t host_id) const {
+  char hex[16];
+  std::snprintf(hex, sizeof hex, "%08x\n", host_id);
+  std::string tmp = host_id_path() + ".tmp";
+  {
+    std::ofstream f(tmp, std::ios::trunc);
+    f << hex;
+    if (!f.flush()) return Status(Code::kIo, "cannot write " + tmp);
+  }
+  if (::rename(tmp.c_str(), host_id_path().c_str()) != 0) return ErrnoStatus("rename " + tmp, errno);
+  return Status::Ok();
 }
 
 }  // namespace privcast::daemon

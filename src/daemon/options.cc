@@ -44,6 +44,8 @@ std::optional<DaemonOptions> ParseDaemonArgs(int argc, char** argv, int* exit_co
   app.add_flag("--no-prewarm", no_prewarm, "do not wake machines on <app>.flycast lookups");
   app.add_flag("--no-firewall", no_firewall, "do not install the nftables isolation table (testing only)");
   app.add_option("--log-level", o.log_level, "debug|info|warn|error")->capture_default_str();
+  app.add_flag("--reset-store", o.reset_store,
+               "start as a new host even though the store is empty or missing and the data dir shows earlier state");
   app.add_flag("--uninstall", o.uninstall,
                "remove privcast's nftables table from this network namespace and exit (refused while machines run)");
   app.add_option("--instance", o.instance, "name for this daemon's cgroups (default: derived from --data-dir)");

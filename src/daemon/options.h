@@ -33,6 +33,7 @@ struct DaemonOptions {
   bool firewall = true;
   std::string log_level = "info";
   std::string instance;                     // cgroup/netns naming; default from data dir
+  bool reset_store = false;                 // start as a new host although the data dir shows earlier state
   bool uninstall = false;                   // remove the isolation table and exit (daemon/uninstall.h)
 };
 
