@@ -38,7 +38,8 @@ struct CgroupOptions {
 
 struct CgroupLimits {
   int64_t memory_mb = 0;   // 0 = unlimited
-  double cpus = 0;         // 0 = unlimited; 1.5 = one and a half CPUs of CFS quota
+  double cpus = 0;         // 0 = unlimited; 1.5 = one and a half CPUs of CFS quota, and a
+                           // weight of 1.5 CPUs (v1 cpu.shares 1536, v2 cpu.weight 150)
   int64_t pids_max = 0;    // 0 = unlimited
 };
 

@@ -74,6 +74,11 @@ struct SupervisorOptions {
   // Test seam: called before each setup step; a non-ok Status fails that step.
   std::function<Status(SetupStep)> fault;
   Duration kernel_wait = std::chrono::seconds(5);  // bound on freeze/kill-all/rmdir waits
+  // privcast-init (statically linked), PID 1 of sandboxed machines. Opened once at Create;
+  // required for specs with a sandbox.
+  std::string init_path;
+  // How long Start waits for privcast-init to report that the program exec'd.
+  Duration exec_wait = std::chrono::seconds(10);
 };
 
 enum class RunState { kRunning, kSuspended, kStopping, kBackoff, kExited };
