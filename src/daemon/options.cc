@@ -45,6 +45,9 @@ std::optional<DaemonOptions> ParseDaemonArgs(int argc, char** argv, int* exit_co
   app.add_flag("--no-firewall", no_firewall, "do not install the nftables isolation table (testing only)");
   app.add_option("--log-level", o.log_level, "debug|info|warn|error")->capture_default_str();
   app.add_option("--instance", o.instance, "name for this daemon's cgroups (default: derived from --data-dir)");
+  app.add_option("--id-base", o.id_base, "first host uid/gid of machines' user namespaces (65536 per machine)")
+      ->capture_default_str();
+  app.add_option("--init", o.init_path, "privcast-init, PID 1 of every machine (default: next to privcastd)");
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

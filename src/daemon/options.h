@@ -3,6 +3,7 @@
 #pragma once
 
 #include <chrono>
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <vector>
@@ -33,6 +34,8 @@ struct DaemonOptions {
   bool firewall = true;
   std::string log_level = "info";
   std::string instance;                     // cgroup/netns naming; default from data dir
+  uint32_t id_base = 524288;                // first host uid/gid of machines' user namespaces
+  std::string init_path;                    // privcast-init; default: next to privcastd
 };
 
 // Parses argv; on --help prints usage and returns exit code 0 via `exit_code`.

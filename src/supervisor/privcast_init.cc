@@ -25,6 +25,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -57,6 +58,8 @@ int main(int argc, char** argv) {
     return 127;
   }
   char** prog = argv + i;
+  // It is exec'd as /.privcast-init; show as what it is in ps and /proc/1/comm.
+  (void)prctl(PR_SET_NAME, "privcast-init", 0, 0, 0);
   // The program must not inherit the report pipe: the supervisor waits for its EOF.
   (void)fcntl(kReportFd, F_SETFD, FD_CLOEXEC);
 

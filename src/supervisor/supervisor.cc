@@ -377,6 +377,19 @@ struct Supervisor::Impl {
       sb.ping_group_range = std::to_string(sb.ids.base) + " " + std::to_string(sb.ids.base + sb.ids.count - 1);
       if (::getrlimit(RLIMIT_NOFILE, &own) == 0 && own.rlim_max < sb.nofile) sb.nofile = own.rlim_max;
       plan.sandbox = sb;
+      // The machine's root must be able to reopen its own stdio (/dev/stdout, /dev/stderr
+      // are /proc/self/fd links; a reopen checks the file's owner): the ids of its root get
+      // what is the machine's anyway — its log file, the daemon's pty slave and anonymous
+      // pipes and sockets — never a file or terminal of the caller's (runc does the same).
+      for (int fd : {in.get(), out.get(), err.get()}) {
+        struct stat st;
+        if (::fstat(fd, &st) != 0) continue;
+        bool log = log_fd && fd != in.get() && !s.stdio;
+        if (log || plan.controlling_tty || S_ISFIFO(st.st_mode) || S_ISSOCK(st.st_mode)) {
+          if (S_ISCHR(st.st_mode) && !plan.controlling_tty) continue;  // /dev/null
+          (void)::fchown(fd, sb.ids.base, sb.ids.base);
+        }
+      }
       std::vector<std::string> init_argv = {"privcast-init"};
       if (plan.controlling_tty) init_argv.push_back("-t");
       init_argv.push_back("--");
