@@ -62,6 +62,10 @@ std::optional<DaemonOptions> ParseDaemonArgs(int argc, char** argv, int* exit_co
   };
   if (!ids::IsRegionCode(o.region)) return bad("--region must be 3 lowercase letters, e.g. ams");
   if (o.api.rfind("unix:", 0) != 0 || o.api.size() <= 5) return bad("--api must be unix:PATH");
+  // Machine ids must never be host users' (< 65536) and the last slot's range must end below
+  // (uid_t)-1: id_base + 2^15 × 65536 ≤ 2^32 - 1.
+  if (o.id_base < 65536 || o.id_base > 0x7FFF0000u)
+    return bad("--id-base must be within 65536..2147418112 (machines get 65536 ids each above it)");
   for (auto [text, out] : {std::pair{&autostop_interval, &o.autostop_interval}, {&autostop_idle, &o.autostop_idle},
                            {&wake_timeout, &o.wake_timeout}, {&drain, &o.drain_timeout}}) {
     auto d = ParseDuration(*text);
