@@ -55,6 +55,8 @@ class MachineCgroup {
   CgroupVersion version() const { return version_; }
   // Absolute directories: v1 one per controller (freezer always included), v2 exactly one.
   const std::vector<std::string>& dirs() const { return dirs_; }
+  // v1: the controller of each of dirs(); v2: empty.
+  const std::vector<std::string>& controllers() const { return controllers_; }
   // The directory whose cgroup.procs a child writes itself into / the v2 dir for
   // CLONE_INTO_CGROUP.
   const std::string& freezer_dir() const { return freezer_dir_; }

@@ -349,6 +349,18 @@ RootfsPlan BuildRootfsPlan(const RootfsInputs& in) {
   // Read-only /sys of the machine's network namespace.
   mkdir("/sys", 0555, false);
   mount("sysfs", "/sys", MS_NOSUID | MS_NODEV | MS_NOEXEC | MS_RDONLY, "");
+  // Its own cgroups, read-only (the tmpfs holding the v1 mount points belongs to host root,
+  // so nothing can be created there either).
+  const unsigned long cg_flags = MS_NOSUID | MS_NODEV | MS_NOEXEC;
+  if (!in.cgroups.empty() && in.cgroups.front().first.empty()) {
+    bind(in.cgroups.front().second, "/sys/fs/cgroup", true, cg_flags);
+  } else if (!in.cgroups.empty()) {
+    mount("tmpfs", "/sys/fs/cgroup", cg_flags, "mode=755,size=4k");
+    for (const auto& [name, dir] : in.cgroups) {
+      mkdir("/sys/fs/cgroup/" + name, 0755, false);
+      bind(dir, "/sys/fs/cgroup/" + name, true, cg_flags);
+    }
+  }
   for (const char* p : kMaskedPaths) simple(RootfsOp::kMask, p);
   for (const char* p : kReadOnlyPaths) simple(RootfsOp::kReadOnly, p);
 

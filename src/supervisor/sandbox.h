@@ -120,6 +120,11 @@ struct RootfsInputs {
   // as stdio ("/dev/pts/N"). It appears at the same path inside, so `tty` names it; the
   // machine's own devpts instance then lives at /dev/pts/.machine (ptmx points there).
   std::string tty_slave;
+  // The machine's own cgroup directories, bound read-only under /sys/fs/cgroup so programs
+  // can read their limits (JVMs, Go, ...): (name, host dir) — v1: ("memory", ".../<id>"),
+  // one per controller; v2: ("", ".../<id>") at /sys/fs/cgroup itself. Nothing else of the
+  // hierarchy is visible (and /proc/self/cgroup says "/": own cgroup namespace).
+  std::vector<std::pair<std::string, std::string>> cgroups;
 };
 
 // Where privcast-init is inside every machine (a read-only bind, like Docker's

@@ -351,6 +351,13 @@ struct Supervisor::Impl {
       ri.resolv_conf = s.resolv_conf;
       ri.etc = &host_etc;
       ri.init_path = opt.init_path;
+      for (size_t i = 0; i < e.cg.dirs().size(); ++i) {
+        if (e.cg.version() == CgroupVersion::kV2) {
+          ri.cgroups.emplace_back("", e.cg.dirs()[i]);
+        } else if (i < e.cg.controllers().size()) {
+          ri.cgroups.emplace_back(e.cg.controllers()[i], e.cg.dirs()[i]);
+        }
+      }
       if (plan.controlling_tty) {
         char link[256];
         ssize_t n = ::readlink(("/proc/self/fd/" + std::to_string(s.stdio->in)).c_str(), link, sizeof link - 1);

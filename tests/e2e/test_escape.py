@@ -129,7 +129,9 @@ class Escape(harness.HostTestCase):
             f"  echo FROZEN > $f 2>/dev/null && echo ESCAPED-freeze-$f; echo 1 > $f 2>/dev/null && echo ESCAPED-freeze; done; "
             "mkdir -p /tmp/cg && mount -t cgroup -o freezer none /tmp/cg 2>/dev/null && echo ESCAPED-cgroupfs; "
             "mount -t cgroup2 none /tmp/cg 2>/dev/null && echo ESCAPED-cgroup2; "
-            "ls /sys/fs/cgroup | grep . && echo ESCAPED-cgroup-visible; "
+            f"find /sys/fs/cgroup -name {self.a_id} | grep . && echo ESCAPED-cgroup-visible; "
+            "for f in $(find /sys/fs/cgroup -name freezer.state -o -name cgroup.freeze); do "
+            "  echo FROZEN > $f 2>/dev/null && echo ESCAPED-own-freeze; echo 1 > $f 2>/dev/null && echo ESCAPED-own-freeze; done; "
             "grep -v ':/$' /proc/self/cgroup && echo ESCAPED-cgroup-path; true")
         for d in self.a_cgroups:
             if os.path.exists(d + "/freezer.state"):

@@ -316,7 +316,10 @@ TEST_P(SupervisorTest, TheSandboxHidesTheHostAndLocksTheMachineDown) {
       "touch /usr/x 2>/dev/null && echo usr-rw || echo usr-ro; "
       "(echo core > /proc/sys/kernel/core_pattern) 2>/dev/null && echo sysctl-rw || echo sysctl-ro; "
       "wc -c < /proc/timer_list; ls -A /proc/acpi | wc -l; id -u; stat -c %u /etc/passwd /tmp; echo ok > /etc/x && cat /etc/x; "
-      "cat /proc/sys/net/ipv4/ping_group_range /proc/sys/net/ipv4/ip_unprivileged_port_start | tr '\\t' ' '");
+      "cat /proc/sys/net/ipv4/ping_group_range /proc/sys/net/ipv4/ip_unprivileged_port_start | tr '\\t' ' '; "
+      "p=/sys/fs/cgroup/freezer/cgroup.procs; test -e $p || p=/sys/fs/cgroup/cgroup.procs; "
+      "grep -qx $$ $p && echo own-cgroup-visible; (echo $$ > $p) 2>/dev/null && echo cgroup-rw || echo cgroup-ro; "
+      "ls /sys/fs/cgroup/freezer 2>/dev/null | grep -c '^[0-9a-f]\\{14\\}$' || true");
   std::string base = std::to_string(s.sandbox->ids.base);
   EXPECT_EQ(RunInNetns(s),
             "         0 " + std::string(10 - base.size(), ' ') + base + "      65536\n"
@@ -329,7 +332,8 @@ TEST_P(SupervisorTest, TheSandboxHidesTheHostAndLocksTheMachineDown) {
             "/home:  /root:  /var/lib: \n"
             "usr-ro\nsysctl-ro\n"
             "0\n0\n0\n0\n0\nok\n"              // masked /proc paths; root inside owns its files
-            "0 65535\n0\n");                       // ping for the machine's groups, low ports
+            "0 65535\n0\n"                         // ping for the machine's groups, low ports
+            "own-cgroup-visible\ncgroup-ro\n0\n");  // its own cgroup only, read-only
 }
 
 TEST_P(SupervisorTest, InItsCgroupsWithLimitsThenDestroyLeavesNothing) {
