@@ -118,6 +118,8 @@ class Escape(harness.HostTestCase):
             "grep -c . /etc/passwd; grep -q ':\\$' /etc/passwd && echo ESCAPED-hash; "
             "mount -t proc proc /mnt 2>/dev/null && echo ESCAPED-mount; "
             "unshare -Urm true 2>/dev/null && echo ESCAPED-userns; "
+            "python3 -c 'import ctypes; l=ctypes.CDLL(None); "
+            "print(\"ESCAPED-io_uring\" if l.syscall(425, 1, ctypes.create_string_buffer(120)) >= 0 else \"\")'; "
             "nsenter -t 1 -m true 2>/dev/null; true")
         self.assertGreater(int(p.stdout.split()[-1] if p.stdout.split() else 0), 3, p.stdout)
 

@@ -82,6 +82,8 @@ TEST(RootfsPlan, BuildsTheRootAsTheIssueSays) {
 }
 
 TEST(Seccomp, DefaultProgramBuilds) {
+  // (What it allows and refuses is tested inside real machines: supervisor_root_test and
+  // tests/e2e/test_escape.py.)
   auto p = DefaultSeccomp();
   ASSERT_TRUE(p.ok()) << p.status().ToString();
   EXPECT_GT((*p)->insns.size(), 100u);
