@@ -543,6 +543,21 @@ TEST_P(SupervisorTest, AdoptRefusesAReusedPid) {
   EXPECT_NE(a->reason.find("reused"), std::string::npos) << a->reason;
 }
 
+TEST_P(SupervisorTest, AdoptRefusesAMachineRunningWithAnotherIdRange) {
+  // The range follows from the machine's link slot; a process in another range is not it.
+  LaunchSpec s = Spec("exec sleep 1000");
+  auto st = sup_->Start(s);
+  ASSERT_TRUE(st.ok()) << st.status().ToString();
+  sup_.reset();
+  MakeSupervisor();
+  LaunchSpec other = s;
+  other.sandbox->ids.base += kIdsPerMachine;
+  auto a = sup_->Adopt(other);
+  ASSERT_TRUE(a.ok());
+  EXPECT_EQ(a->outcome, AdoptOutcome::kGone);
+  EXPECT_NE(a->reason.find("id range"), std::string::npos) << a->reason;
+}
+
 TEST_P(SupervisorTest, FaultAtEachSetupStepRollsBack) {
   for (int k = 0; k < kSetupStepCount; ++k) {
     SCOPED_TRACE(SetupStepName(static_cast<SetupStep>(k)));
