@@ -25,7 +25,8 @@ def main():
     ap.add_argument("--runs", type=int, default=20)
     a = ap.parse_args()
     b = harness.use_build_dir(a.build_dir)
-    app_bin = os.path.join(b, "bench", "e2e", "instant_listener")
+    # Machines see the host's /usr, not the build dir: install the listener where they can.
+    app_bin = harness.install_app("instant_listener", os.path.join(b, "bench", "e2e", "instant_listener"))
     results = {}
     with harness.Host() as h:
         extra = '\n[env]\nPORT = "8080"\n'

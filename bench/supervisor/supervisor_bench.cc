@@ -1,7 +1,10 @@
 // supervisor_bench: latency of machine start, stop, destroy, suspend and resume over N
 // iterations (default 200), p50/p99/max. Needs root. Figures go to docs/supervisor.md.
 //
-//   supervisor_bench [--iterations N] [--v2] [--no-netns]
+//   supervisor_bench [--iterations N] [--v2] [--no-netns] [--no-sandbox]
+//
+// Machines are sandboxed as the daemon's are (own user/PID/mount/... namespaces, built root,
+// privcast-init, seccomp); --no-sandbox measures the plain launch for comparison.
 //
 // start    Supervisor::Start() call → the machine's program has exec'd (Start returns then)
 // first    Start() call → first byte the program writes (its stdout is a pipe here)
@@ -62,13 +65,14 @@ bool MakeNetns(const std::string& file) {
 
 int main(int argc, char** argv) {
   int iterations = 200;
-  bool v2 = false, netns = true;
+  bool v2 = false, netns = true, sandbox = true;
   for (int i = 1; i < argc; ++i) {
     if (!std::strcmp(argv[i], "--iterations") && i + 1 < argc) iterations = std::atoi(argv[++i]);
     else if (!std::strcmp(argv[i], "--v2")) v2 = true;
     else if (!std::strcmp(argv[i], "--no-netns")) netns = false;
+    else if (!std::strcmp(argv[i], "--no-sandbox")) sandbox = false;
     else {
-      std::fprintf(stderr, "usage: %s [--iterations N] [--v2] [--no-netns]\n", argv[0]);
+      std::fprintf(stderr, "usage: %s [--iterations N] [--v2] [--no-netns] [--no-sandbox]\n", argv[0]);
       return 2;
     }
   }
@@ -93,6 +97,7 @@ int main(int argc, char** argv) {
   SupervisorOptions o;
   o.state_root = dir + "/state";
   o.cgroups.root_name = "privcast-bench-" + std::to_string(::getpid());
+  o.init_path = PRIVCAST_INIT_PATH;
   if (v2) {
     o.cgroups.mount = "/sys/fs/cgroup/unified";
     o.cgroups.version = CgroupVersion::kV2;
@@ -121,6 +126,8 @@ int main(int argc, char** argv) {
     s.log_path = dir + "/m.log";
     if (netns) s.netns_path = ns_file;
     s.restart.mode = RestartMode::kNever;
+    // Far above the daemon's default range (systemd's container range starts at 524288).
+    if (sandbox) s.sandbox = SandboxSpec{IdRange{1u << 30, kIdsPerMachine}};
     int p[2];
     if (::pipe2(p, O_CLOEXEC) != 0) return 1;
     s.stdio = StdioFds{-1, p[1], p[1]};
@@ -158,8 +165,8 @@ int main(int argc, char** argv) {
     if ((*sup)->Destroy(s.machine_id, true).ok()) destroy.push_back(Us(SteadyClock::now() - t6));
     else ++failures;
   }
-  std::printf("supervisor_bench: %d iterations, cgroup %s, netns %s, failures %d\n", iterations,
-              v2 ? "v2 (unified)" : "v1", netns ? "yes" : "no", failures);
+  std::printf("supervisor_bench: %d iterations, cgroup %s, netns %s, sandbox %s, failures %d\n", iterations,
+              v2 ? "v2 (unified)" : "v1", netns ? "yes" : "no", sandbox ? "yes" : "no", failures);
   Report("start (to execve)", start);
   Report("start (to first byte)", first);
   Report("suspend", suspend);

@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <cstdlib>
+#include <filesystem>
 #include <functional>
 #include <map>
 #include <mutex>
@@ -142,6 +143,13 @@ Status Daemon::Start() {
   ro.host_id = d.host.id;
   ro.region = d.opts.region;
   ro.firewall = d.opts.firewall;
+  ro.id_base = d.opts.id_base;
+  ro.init_path = d.opts.init_path;
+  if (ro.init_path.empty()) {
+    std::error_code ec;
+    auto exe = std::filesystem::read_symlink("/proc/self/exe", ec);
+    if (!ec) ro.init_path = (exe.parent_path() / "privcast-init").string();
+  }
   auto rt = LinuxRuntime::Create(ro);
   if (!rt.ok()) return Status(rt.status().code(), "machine runtime: " + rt.status().message());
   d.runtime = std::move(rt).value();

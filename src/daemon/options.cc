@@ -49,6 +49,9 @@ std::optional<DaemonOptions> ParseDaemonArgs(int argc, char** argv, int* exit_co
   app.add_flag("--uninstall", o.uninstall,
                "remove privcast's nftables table from this network namespace and exit (refused while machines run)");
   app.add_option("--instance", o.instance, "name for this daemon's cgroups (default: derived from --data-dir)");
+  app.add_option("--id-base", o.id_base, "first host uid/gid of machines' user namespaces (65536 per machine)")
+      ->capture_default_str();
+  app.add_option("--init", o.init_path, "privcast-init, PID 1 of every machine (default: next to privcastd)");
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -63,6 +66,10 @@ std::optional<DaemonOptions> ParseDaemonArgs(int argc, char** argv, int* exit_co
   };
   if (!ids::IsRegionCode(o.region)) return bad("--region must be 3 lowercase letters, e.g. ams");
   if (o.api.rfind("unix:", 0) != 0 || o.api.size() <= 5) return bad("--api must be unix:PATH");
+  // Machine ids must never be host users' (< 65536) and the last slot's range must end below
+  // (uid_t)-1: id_base + 2^15 × 65536 ≤ 2^32 - 1.
+  if (o.id_base < 65536 || o.id_base > 0x7FFF0000u)
+    return bad("--id-base must be within 65536..2147418112 (machines get 65536 ids each above it)");
   for (auto [text, out] : {std::pair{&autostop_interval, &o.autostop_interval}, {&autostop_idle, &o.autostop_idle},
                            {&wake_timeout, &o.wake_timeout}, {&drain, &o.drain_timeout}}) {
     auto d = ParseDuration(*text);

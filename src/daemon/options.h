@@ -3,6 +3,7 @@
 #pragma once
 
 #include <chrono>
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <vector>
@@ -35,6 +36,8 @@ struct DaemonOptions {
   std::string instance;                     // cgroup/netns naming; default from data dir
   bool reset_store = false;                 // start as a new host although the data dir shows earlier state
   bool uninstall = false;                   // remove the isolation table and exit (daemon/uninstall.h)
+  uint32_t id_base = 524288;                // first host uid/gid of machines' user namespaces
+  std::string init_path;                    // privcast-init; default: next to privcastd
 };
 
 // Parses argv; on --help prints usage and returns exit code 0 via `exit_code`.

@@ -83,6 +83,10 @@ struct LinuxRuntime::Impl {
     s.hosts = supervisor::RenderHosts(six_pn, m.id);
     s.limits.memory_mb = static_cast<int64_t>(p.memory_mb);
     s.limits.cpus = p.cpus;
+    s.limits.pids_max = supervisor::kMachinePidsMax;
+    // Every machine is sandboxed; its id range follows from its link slot, which the store
+    // keeps, so a restarted daemon derives the same range (docs/security.md).
+    s.sandbox = supervisor::SandboxSpec{supervisor::MachineIdRange(opts.id_base, m.link_slot)};
     s.log_path = opts.logs_dir + "/" + m.id + ".log";
     if (p.stdin_fd >= 0 || p.stdout_fd >= 0 || p.stderr_fd >= 0)
       s.stdio = supervisor::StdioFds{p.stdin_fd, p.stdout_fd, p.stderr_fd, p.tty};
@@ -119,6 +123,7 @@ Result<std::unique_ptr<LinuxRuntime>> LinuxRuntime::Create(const LinuxRuntimeOpt
   supervisor::SupervisorOptions so;
   so.state_root = o.state_root;
   so.cgroups.root_name = "privcast-" + o.instance;
+  so.init_path = o.init_path;
   Impl* raw = impl.get();
   so.on_event = [raw](const supervisor::MachineEvent& ev) { raw->OnEvent(ev); };
   auto sup = supervisor::Supervisor::Create(std::move(so));

@@ -25,6 +25,8 @@ struct LinuxRuntimeOptions {
   uint32_t host_id = 0;
   std::string region;
   bool firewall = true;
+  uint32_t id_base = 524288;   // machine uid/gid ranges: id_base + link_slot × 65536
+  std::string init_path;       // privcast-init
 };
 
 class LinuxRuntime final : public MachineRuntime {

@@ -7,6 +7,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cmath>
 #include <cstring>
@@ -157,6 +158,9 @@ Status MachineCgroup::ApplyLimits(const CgroupLimits& l) const {
                                        std::to_string(period)
                                  : "max " + std::to_string(period);
     PC_RETURN_IF_ERROR(warn_or(d + "/cpu.max", WriteFile(d + "/cpu.max", cpu)));
+    // Weight in proportion to the CPUs asked for (100 = one CPU, the kernel's default).
+    std::string weight = std::to_string(l.cpus > 0 ? std::clamp<long long>(std::llround(l.cpus * 100), 1, 10000) : 100);
+    PC_RETURN_IF_ERROR(warn_or(d + "/cpu.weight", WriteFile(d + "/cpu.weight", weight)));
     std::string pids = l.pids_max > 0 ? std::to_string(l.pids_max) : "max";
     PC_RETURN_IF_ERROR(warn_or(d + "/pids.max", WriteFile(d + "/pids.max", pids)));
     return Status::Ok();
@@ -174,6 +178,8 @@ Status MachineCgroup::ApplyLimits(const CgroupLimits& l) const {
       std::string quota = l.cpus > 0 ? std::to_string(std::llround(l.cpus * period)) : "-1";
       PC_RETURN_IF_ERROR(
           warn_or(d + "/cpu.cfs_quota_us", WriteFile(d + "/cpu.cfs_quota_us", quota)));
+      std::string shares = std::to_string(l.cpus > 0 ? std::max<long long>(2, std::llround(l.cpus * 1024)) : 1024);
+      PC_RETURN_IF_ERROR(warn_or(d + "/cpu.shares", WriteFile(d + "/cpu.shares", shares)));
     } else if (c == "pids") {
       std::string pids = l.pids_max > 0 ? std::to_string(l.pids_max) : "max";
       PC_RETURN_IF_ERROR(warn_or(d + "/pids.max", WriteFile(d + "/pids.max", pids)));

@@ -38,7 +38,8 @@ struct CgroupOptions {
 
 struct CgroupLimits {
   int64_t memory_mb = 0;   // 0 = unlimited
-  double cpus = 0;         // 0 = unlimited; 1.5 = one and a half CPUs of CFS quota
+  double cpus = 0;         // 0 = unlimited; 1.5 = one and a half CPUs of CFS quota, and a
+                           // weight of 1.5 CPUs (v1 cpu.shares 1536, v2 cpu.weight 150)
   int64_t pids_max = 0;    // 0 = unlimited
 };
 
@@ -54,6 +55,8 @@ class MachineCgroup {
   CgroupVersion version() const { return version_; }
   // Absolute directories: v1 one per controller (freezer always included), v2 exactly one.
   const std::vector<std::string>& dirs() const { return dirs_; }
+  // v1: the controller of each of dirs(); v2: empty.
+  const std::vector<std::string>& controllers() const { return controllers_; }
   // The directory whose cgroup.procs a child writes itself into / the v2 dir for
   // CLONE_INTO_CGROUP.
   const std::string& freezer_dir() const { return freezer_dir_; }

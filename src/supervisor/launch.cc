@@ -3,7 +3,9 @@
 #include <fcntl.h>
 #include <pthread.h>
 #include <sched.h>
+#include <linux/seccomp.h>
 #include <sys/ioctl.h>
+#include <sys/resource.h>
 #include <sys/mman.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
@@ -29,13 +31,17 @@ enum ChildStep : int32_t {
   kStepSignals, kStepSetpgid, kStepCgroup, kStepSetns, kStepUnshare, kStepRslave, kStepTmp,
   kStepRun, kStepResolv, kStepHosts, kStepHostname, kStepStdio, kStepChdir, kStepCloexec,
   kStepExec, kStepSetsid, kStepCtty, kStepAffinity, kStepCaps,
+  kStepCgroupns, kStepSysctl, kStepRootfs, kStepPivot, kStepRlimit, kStepUserns, kStepIds,
+  kStepReport, kStepNoNewPrivs, kStepSeccomp,
 };
 const char* const kStepNames[] = {
     "reset signals", "setpgid", "join cgroup", "setns(netns)", "unshare(mount|uts)",
     "make / rslave", "mount tmpfs /tmp", "mount tmpfs /run", "bind /etc/resolv.conf",
     "bind /etc/hosts", "sethostname", "stdio", "chdir", "close fds", "execve",
     "setsid", "set controlling terminal (TIOCSCTTY)", "restore cpu affinity",
-    "drop capabilities",
+    "drop capabilities", "unshare(cgroup)", "machine netns sysctls", "build the root",
+    "pivot_root", "RLIMIT_NOFILE", "setns(user)", "become root of the user namespace",
+    "report fd", "no_new_privs", "seccomp filter",
 };
 
 struct ChildError {
@@ -54,6 +60,7 @@ struct ChildArgs {
   const cpu_set_t* restore_mask = nullptr;  // the parent's CPU mask, restored before exec
   volatile int32_t step = -1;
   volatile int32_t err = 0;
+  volatile int32_t op = -1;                 // kStepRootfs: index of the failed RootfsOp
 };
 
 #define PC_CHILD_CODE __attribute__((no_sanitize("address", "undefined")))
@@ -63,6 +70,129 @@ struct ChildArgs {
   a->err = errno;
   a->step = step;
   ::_exit(127);
+}
+
+PC_CHILD_CODE bool WriteAll(int fd, const char* data, size_t n) {
+  while (n > 0) {
+    ssize_t w = ::write(fd, data, n);
+    if (w < 0 && errno == EINTR) continue;
+    if (w <= 0) return false;
+    data += w;
+    n -= static_cast<size_t>(w);
+  }
+  return true;
+}
+
+PC_CHILD_CODE bool WriteSysctl(const char* path, const char* value) {
+  int fd = ::open(path, O_WRONLY | O_CLOEXEC);
+  if (fd < 0) return false;
+  bool ok = WriteAll(fd, value, std::strlen(value));
+  ::close(fd);
+  return ok;
+}
+
+// One step of building the machine's root (RootfsOp), as host root in the new mount ns.
+PC_CHILD_CODE bool RunRootfsOp(const RootfsOp& o, uid_t owner) {
+  const char* path = o.path.c_str();
+  struct stat st;
+  switch (o.kind) {
+    case RootfsOp::kMkdir:
+      if (::mkdir(path, o.mode) != 0 && errno != EEXIST) return false;
+      if (::chmod(path, o.mode) != 0) return false;  // umask-free, sticky bits included
+      return !o.chown || ::lchown(path, owner, owner) == 0;
+    case RootfsOp::kSymlink:
+      if (::symlink(o.target.c_str(), path) != 0) return false;
+      return !o.chown || ::lchown(path, owner, owner) == 0;
+    case RootfsOp::kFile: {
+      int fd = ::open(path, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, o.mode);
+      if (fd < 0) return false;
+      bool ok = WriteAll(fd, o.data.data(), o.data.size()) && ::fchmod(fd, o.mode) == 0 &&
+                (!o.chown || ::fchown(fd, owner, owner) == 0);
+      ::close(fd);
+      return ok;
+    }
+    case RootfsOp::kMount:
+      return ::mount(o.target.c_str(), path, o.target.c_str(), o.flags, o.data.empty() ? nullptr : o.data.c_str()) == 0;
+    case RootfsOp::kBind:
+      if (::mount(o.target.c_str(), path, nullptr, MS_BIND, nullptr) != 0) return false;
+      return !o.ro || ::mount(nullptr, path, nullptr, MS_BIND | MS_REMOUNT | MS_RDONLY | o.flags, nullptr) == 0;
+    case RootfsOp::kMask:
+      if (::stat(path, &st) != 0) return errno == ENOENT;
+      if (S_ISDIR(st.st_mode)) return ::mount("tmpfs", path, "tmpfs", MS_RDONLY, "size=0") == 0;
+      return ::mount("/dev/null", path, nullptr, MS_BIND, nullptr) == 0;
+    case RootfsOp::kReadOnly:
+      if (::stat(path, &st) != 0) return errno == ENOENT;
+      if (::mount(path, path, nullptr, MS_BIND | MS_REC, nullptr) != 0) return false;
+      return ::mount(nullptr, path, nullptr, MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC,
+                     nullptr) == 0;
+  }
+  return false;
+}
+
+// The sandbox part of the child (docs/supervisor.md#sandbox), after it joined its cgroups
+// and network namespace: it is PID 1 of a new PID namespace, in new mount, UTS and IPC
+// namespaces, still host root. Builds the root, pivots into it, joins the machine's user
+// namespace as its root, locks itself down and execs privcast-init. Never returns.
+[[noreturn]] PC_CHILD_CODE void ChildSandbox(ChildArgs* rep) {
+  const SpawnPlan& p = *rep->p;
+  const SpawnSandbox& sb = *p.sandbox;
+  // Only the machine's cgroup is visible from here on (/proc/self/cgroup shows "/").
+  if (::unshare(CLONE_NEWCGROUP) != 0) ChildFail(rep, kStepCgroupns);
+  // The machine's netns belongs to the host's user namespace, so root inside has no
+  // CAP_NET_RAW / CAP_NET_BIND_SERVICE there: ICMP echo sockets (ping) for its groups, and
+  // every port bindable, in this machine's netns only (what Docker and Podman set too).
+  if (!WriteSysctl("/proc/sys/net/ipv4/ping_group_range", sb.ping_group_range.c_str()) ||
+      !WriteSysctl("/proc/sys/net/ipv4/ip_unprivileged_port_start", "0")) {
+    ChildFail(rep, kStepSysctl);
+  }
+  ::umask(0);
+  if (::mount(nullptr, "/", nullptr, MS_REC | MS_SLAVE, nullptr) != 0) ChildFail(rep, kStepRslave);
+  const RootfsPlan& rp = *sb.rootfs;
+  for (size_t i = 0; i < rp.ops.size(); ++i) {
+    rep->op = static_cast<int32_t>(i);
+    if (!RunRootfsOp(rp.ops[i], sb.ids.base)) ChildFail(rep, kStepRootfs);
+  }
+  rep->op = -1;
+  if (!p.hostname.empty() && ::sethostname(p.hostname.data(), p.hostname.size()) != 0) ChildFail(rep, kStepHostname);
+  // pivot_root(".", "."): the old root ends up on top of the new one and is detached at
+  // once; nothing of the host's mount tree stays reachable.
+  if (::chdir(rp.root.c_str()) != 0 || ::syscall(SYS_pivot_root, ".", ".") != 0 ||
+      ::umount2(".", MNT_DETACH) != 0 || ::chdir("/") != 0) {
+    ChildFail(rep, kStepPivot);
+  }
+  // Raising a hard limit needs CAP_SYS_RESOURCE in the host's user namespace: set it now.
+  struct rlimit nofile = {sb.nofile, sb.nofile};
+  if (::setrlimit(RLIMIT_NOFILE, &nofile) != 0) ChildFail(rep, kStepRlimit);
+  // Root of the machine's user namespace (host ids sb.ids.base...). Raw system calls: the
+  // libc wrappers would try to apply the change to every thread of the daemon we share
+  // memory with.
+  if (::setns(sb.userns_fd, CLONE_NEWUSER) != 0) ChildFail(rep, kStepUserns);
+  if (::syscall(SYS_setgroups, 0, nullptr) != 0 || ::syscall(SYS_setresgid, 0, 0, 0) != 0 ||
+      ::syscall(SYS_setresuid, 0, 0, 0) != 0) {
+    ChildFail(rep, kStepIds);
+  }
+  if (p.stdin_fd >= 0 && ::dup2(p.stdin_fd, 0) < 0) ChildFail(rep, kStepStdio);
+  if (p.stdout_fd >= 0 && ::dup2(p.stdout_fd, 1) < 0) ChildFail(rep, kStepStdio);
+  if (p.stderr_fd >= 0 && ::dup2(p.stderr_fd, 2) < 0) ChildFail(rep, kStepStdio);
+  if (::chdir(p.working_dir.c_str()) != 0) ChildFail(rep, kStepChdir);
+  if (::syscall(SYS_close_range, 3U, ~0U, CLOSE_RANGE_CLOEXEC) != 0) ChildFail(rep, kStepCloexec);
+  // The parent made report_fd >= 10, so this dup2 makes a fresh, inheritable fd 3.
+  if (::dup2(sb.report_fd, 3) != 3) ChildFail(rep, kStepReport);
+  if (rep->restore_mask && ::sched_setaffinity(0, sizeof(cpu_set_t), rep->restore_mask) != 0)
+    ChildFail(rep, kStepAffinity);
+  for (int cap = 0; cap < 64; ++cap) {
+    if (p.capability_bounding & (1ULL << cap)) continue;
+    if (::prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) != 0 && errno != EINVAL) ChildFail(rep, kStepCaps);
+  }
+  (void)::prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0);
+  ::umask(022);
+  if (::prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) ChildFail(rep, kStepNoNewPrivs);
+  if (sb.seccomp) {
+    sock_fprog prog = sb.seccomp->prog();
+    if (::prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog, 0, 0) != 0) ChildFail(rep, kStepSeccomp);
+  }
+  ::execve(sb.init_in_root, rep->argv, rep->envp);
+  ChildFail(rep, kStepExec);
 }
 
 // Runs in the cloned child: raw system calls only, everything prepared by the parent.
@@ -84,7 +214,7 @@ struct ChildArgs {
   // 6-8 ms per start here against ~0.4 ms for the whole clone+exec. Only a machine with a
   // pty (machine run --shell on a terminal) pays for it: a controlling terminal needs a
   // session of its own, and its leader's group becomes the pty's foreground group.
-  if (p.controlling_tty) {
+  if (p.controlling_tty && !p.sandbox) {  // sandboxed: privcast-init gives the program its session
     if (::setsid() < 0) ChildFail(rep, kStepSetsid);
   } else if (::setpgid(0, 0) != 0) {
     ChildFail(rep, kStepSetpgid);
@@ -93,6 +223,7 @@ struct ChildArgs {
     if (::write(fd, "0", 1) != 1) ChildFail(rep, kStepCgroup);
   }
   if (p.netns_fd >= 0 && ::setns(p.netns_fd, CLONE_NEWNET) != 0) ChildFail(rep, kStepSetns);
+  if (p.sandbox) ChildSandbox(rep);
   if (p.new_mount_ns) {
     if (::unshare(CLONE_NEWNS | CLONE_NEWUTS) != 0) ChildFail(rep, kStepUnshare);
     // Before any mount of ours: nothing we mount may propagate back to the host.
@@ -200,8 +331,7 @@ Result<std::string> ResolveProgram(const std::string& argv0, const std::vector<s
   while (start <= path.size()) {
     size_t end = path.find(':', start);
     if (end == std::string::npos) end = path.size();
-    std::string dir = path.substr(start, end - start);
-    if (dir.empty()) dir = ".";
+    std::string dir = end > start ? path.substr(start, end - start) : std::string(1, '.');
     std::string cand = dir + "/" + argv0;
     struct stat st;
     if (::stat(cand.c_str(), &st) == 0 && S_ISREG(st.st_mode) && ::access(cand.c_str(), X_OK) == 0) {
@@ -255,8 +385,9 @@ Result<Spawned> Spawn(const SpawnPlan& p) {
   sigset_t all, old;
   sigfillset(&all);
   ::pthread_sigmask(SIG_SETMASK, &all, &old);
-  int pid = ::clone(ChildEntry, static_cast<char*>(stack) + kStack, CLONE_VM | CLONE_VFORK | CLONE_PIDFD | SIGCHLD,
-                    &ca, &pidfd);
+  int flags = CLONE_VM | CLONE_VFORK | CLONE_PIDFD | SIGCHLD;
+  if (p.sandbox) flags |= CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC;
+  int pid = ::clone(ChildEntry, static_cast<char*>(stack) + kStack, flags, &ca, &pidfd);
   int clone_err = errno;
   if (pinned) (void)::sched_setaffinity(0, sizeof mask, &mask);
   ::pthread_sigmask(SIG_SETMASK, &old, nullptr);
@@ -273,9 +404,13 @@ Result<Spawned> Spawn(const SpawnPlan& p) {
   ::waitid(P_PIDFD, static_cast<id_t>(out.pidfd.get()), &si, WEXITED);  // reap the 127 exit
   ChildError e{step, ca.err};
   if (e.step > static_cast<int32_t>(std::size(kStepNames)) - 1) return Internal("machine child failed before exec");
-  return ErrnoStatus(std::string("machine setup: ") + kStepNames[e.step] +
-                         (e.step == kStepExec ? " " + p.exec_path : std::string()),
-                     e.err);
+  std::string what = kStepNames[e.step];
+  if (e.step == kStepExec) what.append(" ").append(p.sandbox ? std::string("privcast-init") : p.exec_path);
+  int32_t op = ca.op;
+  if (e.step == kStepRootfs && p.sandbox && op >= 0 && static_cast<size_t>(op) < p.sandbox->rootfs->ops.size()) {
+    what.append(" (").append(p.sandbox->rootfs->ops[static_cast<size_t>(op)].path).append(")");
+  }
+  return ErrnoStatus("machine setup: " + what, e.err);
 }
 
 }  // namespace privcast::supervisor

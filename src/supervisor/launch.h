@@ -15,6 +15,12 @@
 //      controlling_tty ioctl(0, TIOCSCTTY) (stdin, a pty slave, becomes the session's
 //      controlling terminal), chdir
 //   6. marks every other fd close-on-exec and execs.
+// With a sandbox (SpawnPlan::sandbox, docs/supervisor.md#sandbox) the clone also creates
+// PID, mount, UTS and IPC namespaces; after step 2 the child unshares its cgroup namespace,
+// sets its netns's ping/low-port sysctls, builds the machine's root (RootfsPlan), pivots
+// into it, sets RLIMIT_NOFILE, joins the machine's user namespace as its root, drops
+// capabilities, sets no_new_privs and the seccomp filter and execs privcast-init, which
+// starts the program and reports on fd 3 (Supervisor waits for that report).
 // Any failure is written as {step, errno} into the shared report and the child exits 127;
 // the parent (resumed by CLONE_VFORK on exit or on a successful execve) turns it into a
 // Status. No report means execve succeeded, so Spawn returns only once the program runs. The child only makes raw system calls between clone and
@@ -37,6 +43,7 @@
 #include "common/result.h"
 #include "supervisor/cgroup.h"
 #include "supervisor/restart.h"
+#include "supervisor/sandbox.h"
 
 namespace privcast::supervisor {
 
@@ -68,6 +75,10 @@ struct LaunchSpec {
   int kill_signal = SIGINT;        // fly.toml kill_signal
   Duration kill_timeout = std::chrono::seconds(5);  // fly.toml kill_timeout (max 300 s)
   RestartPolicy restart;           // [[restart]]
+  // Set: the machine runs in the sandbox (docs/supervisor.md#sandbox): own user, PID, mount,
+  // cgroup, UTS and IPC namespaces, its own root, privcast-init as PID 1, seccomp. Unset: the
+  // plain launch (private mount/UTS namespaces on the host's root; tests of process handling).
+  std::optional<SandboxSpec> sandbox;
 };
 
 Status ValidateSpec(const LaunchSpec& s);
@@ -106,6 +117,20 @@ inline constexpr uint64_t kMachineCapabilities =
     (1ULL << 10) /*NET_BIND_SERVICE*/ | (1ULL << 13) /*NET_RAW*/ | (1ULL << 18) /*SYS_CHROOT*/ |
     (1ULL << 27) /*MKNOD*/ | (1ULL << 29) /*AUDIT_WRITE*/ | (1ULL << 31) /*SETFCAP*/;
 
+// The sandbox part of a plan (all prepared by the parent; see ChildSandbox in launch.cc).
+// With it, the clone also creates PID, mount, UTS and IPC namespaces, and the child execs
+// privcast-init (at init_in_root, after pivot_root) with `argv` instead of exec_path.
+struct SpawnSandbox {
+  IdRange ids;
+  int userns_fd = -1;                    // joined after pivot_root (CreateUserNamespace)
+  const RootfsPlan* rootfs = nullptr;    // built, then pivot_root into rootfs->root
+  const char* init_in_root = nullptr;    // privcast-init's path inside the root (kInitInRoot)
+  int report_fd = -1;                    // becomes init's fd 3 (its "ok"/"E<errno>" report)
+  const SeccompProgram* seccomp = nullptr;
+  uint64_t nofile = kMachineNofile;
+  std::string ping_group_range;          // "<base> <base+count-1>": the machine's groups
+};
+
 struct SpawnPlan {
   std::string exec_path;                 // resolved program
   std::vector<std::string> argv;
@@ -122,6 +147,7 @@ struct SpawnPlan {
   // Capabilities the program may ever hold: every other one leaves the bounding set just
   // before execve (after our own setns/mount, which need them). Default: kMachineCapabilities.
   uint64_t capability_bounding = kMachineCapabilities;
+  std::optional<SpawnSandbox> sandbox;
 };
 
 struct Spawned {

@@ -4,6 +4,7 @@
 #include <poll.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/timerfd.h>
@@ -62,6 +63,38 @@ Status WriteNewFile(const std::string& path, const std::string& data) {
 }
 
 constexpr const char* kStateFiles[] = {"resolv.conf", "hosts", "runtime", "runtime.tmp"};
+// The mount point of a sandboxed machine's root (only ever mounted in its own mount ns).
+constexpr const char* kRootfsDir = "rootfs";
+
+void RemoveStateFiles(const std::string& dir) {
+  for (const char* f : kStateFiles) ::unlink((dir + "/" + f).c_str());
+  ::rmdir((dir + "/" + kRootfsDir).c_str());
+}
+
+// privcast-init's report on the pipe (launch.h): "ok" once the program exec'd, "E<errno>"
+// when it could not. Waits at most `wait`.
+Status ReadInitReport(int fd, Duration wait, const std::string& program) {
+  std::string got;
+  auto deadline = std::chrono::steady_clock::now() + wait;
+  for (;;) {
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+    if (left.count() <= 0) return Unavailable("machine setup: program did not start within the exec wait");
+    struct pollfd p = {fd, POLLIN, 0};
+    int n = ::poll(&p, 1, static_cast<int>(left.count()) + 1);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) continue;
+    char buf[32];
+    ssize_t r = ::read(fd, buf, sizeof buf);
+    if (r < 0 && errno == EINTR) continue;
+    if (r <= 0) break;
+    got.append(buf, static_cast<size_t>(r));
+  }
+  if (got == "ok") return Status::Ok();
+  if (got.size() > 1 && got[0] == 'E') {
+    return ErrnoStatus("machine setup: execve " + program, std::atoi(got.c_str() + 1));
+  }
+  return Internal("machine setup: privcast-init exited before starting " + program);
+}
 
 }  // namespace
 
@@ -108,6 +141,8 @@ struct Entry {
   pid_t pid = -1;
   UniqueFd pidfd;
   UniqueFd timer;
+  UniqueFd userns;               // sandbox: the machine's user namespace (kept across restarts)
+  IdRange userns_ids;
   bool adopted = false;
   bool stop_requested = false;
   bool killed_after_timeout = false;
@@ -120,6 +155,8 @@ struct Supervisor::Impl {
   SupervisorOptions opt;
   Clock* clock = nullptr;
   CgroupManager cgm;
+  HostEtc host_etc;                   // what machines' /etc is generated from
+  const SeccompProgram* seccomp = nullptr;
   UniqueFd epoll;
   UniqueFd wake;
   std::thread loop;
@@ -199,6 +236,10 @@ struct Supervisor::Impl {
     if (!s.shell_command.empty()) {
       exec_path = "/bin/sh";
       argv = {"/bin/sh", "-c", s.shell_command};
+    } else if (s.sandbox) {
+      // Looked up inside the machine's root by privcast-init (the machine's PATH).
+      exec_path = s.argv[0];
+      argv = s.argv;
     } else {
       auto r = ResolveProgram(s.argv[0], s.env);
       if (!r.ok()) return r.status();
@@ -210,9 +251,13 @@ struct Supervisor::Impl {
     PC_STEP(SetupStep::kStateDir);
     if (::mkdir(dir.c_str(), 0755) != 0 && errno != EEXIST) return fail(ErrnoStatus("mkdir " + dir, errno));
     undo.push_back([dir] {
-      for (const char* f : kStateFiles) ::unlink((dir + "/" + f).c_str());
+      RemoveStateFiles(dir);
       ::rmdir(dir.c_str());
     });
+    if (s.sandbox) {
+      std::string root = dir + "/" + kRootfsDir;
+      if (::mkdir(root.c_str(), 0755) != 0 && errno != EEXIST) return fail(ErrnoStatus("mkdir " + root, errno));
+    }
 
     PC_STEP(SetupStep::kCgroupCreate);
     undo.push_back([this, cg = e.cg] {
@@ -288,6 +333,76 @@ struct Supervisor::Impl {
     plan.stderr_fd = err.get();
     plan.controlling_tty = s.stdio && s.stdio->controlling_tty;
     plan.working_dir = s.working_dir;
+    RootfsPlan rootfs;
+    UniqueFd report_rd, report_wr;
+    if (s.sandbox) {
+      if (opt.init_path.empty()) return fail(FailedPrecondition("sandboxed machine but no privcast-init (SupervisorOptions::init_path)"));
+      if (!e.userns || !(e.userns_ids == s.sandbox->ids)) {
+        auto ns = CreateUserNamespace(s.sandbox->ids);
+        if (!ns.ok()) return fail(ns.status());
+        e.userns = std::move(*ns);
+        e.userns_ids = s.sandbox->ids;
+      }
+      RootfsInputs ri;
+      ri.root = dir + "/" + kRootfsDir;
+      ri.ids = s.sandbox->ids;
+      ri.hostname = plan.hostname;
+      ri.hosts = s.hosts;
+      ri.resolv_conf = s.resolv_conf;
+      ri.etc = &host_etc;
+      ri.init_path = opt.init_path;
+      for (size_t i = 0; i < e.cg.dirs().size(); ++i) {
+        if (e.cg.version() == CgroupVersion::kV2) {
+          ri.cgroups.emplace_back("", e.cg.dirs()[i]);
+        } else if (i < e.cg.controllers().size()) {
+          ri.cgroups.emplace_back(e.cg.controllers()[i], e.cg.dirs()[i]);
+        }
+      }
+      if (plan.controlling_tty) {
+        char link[256];
+        ssize_t n = ::readlink(("/proc/self/fd/" + std::to_string(s.stdio->in)).c_str(), link, sizeof link - 1);
+        if (n > 0) ri.tty_slave.assign(link, static_cast<size_t>(n));
+      }
+      rootfs = BuildRootfsPlan(ri);
+      int fds[2];
+      if (::pipe2(fds, O_CLOEXEC) != 0) return fail(ErrnoStatus("pipe2", errno));
+      report_rd.reset(fds[0]);
+      report_wr.reset(::fcntl(fds[1], F_DUPFD_CLOEXEC, 10));  // never 3: the child dup2s it to 3
+      ::close(fds[1]);
+      if (!report_wr) return fail(ErrnoStatus("dup report fd", errno));
+      SpawnSandbox sb;
+      sb.ids = s.sandbox->ids;
+      sb.userns_fd = e.userns.get();
+      sb.rootfs = &rootfs;
+      sb.init_in_root = kInitInRoot;
+      sb.report_fd = report_wr.get();
+      sb.seccomp = seccomp;
+      // Never above our own hard limit: raising it needs CAP_SYS_RESOURCE, which a daemon in
+      // a container (this VM's root, for one) may lack.
+      struct rlimit own;
+      sb.nofile = s.sandbox->nofile;
+      sb.ping_group_range = std::to_string(sb.ids.base) + " " + std::to_string(sb.ids.base + sb.ids.count - 1);
+      if (::getrlimit(RLIMIT_NOFILE, &own) == 0 && own.rlim_max < sb.nofile) sb.nofile = own.rlim_max;
+      plan.sandbox = sb;
+      // The machine's root must be able to reopen its own stdio (/dev/stdout, /dev/stderr
+      // are /proc/self/fd links; a reopen checks the file's owner): the ids of its root get
+      // what is the machine's anyway — its log file, the daemon's pty slave and anonymous
+      // pipes and sockets — never a file or terminal of the caller's (runc does the same).
+      for (int fd : {in.get(), out.get(), err.get()}) {
+        struct stat st;
+        if (::fstat(fd, &st) != 0) continue;
+        bool log = log_fd && fd != in.get() && !s.stdio;
+        if (log || plan.controlling_tty || S_ISFIFO(st.st_mode) || S_ISSOCK(st.st_mode)) {
+          if (S_ISCHR(st.st_mode) && !plan.controlling_tty) continue;  // /dev/null
+          (void)::fchown(fd, sb.ids.base, sb.ids.base);
+        }
+      }
+      std::vector<std::string> init_argv = {"privcast-init"};
+      if (plan.controlling_tty) init_argv.push_back("-t");
+      init_argv.push_back("--");
+      init_argv.insert(init_argv.end(), plan.argv.begin(), plan.argv.end());
+      plan.argv = std::move(init_argv);
+    }
     auto spawned = Spawn(plan);
     if (!spawned.ok()) return fail(spawned.status());
     e.pid = spawned->pid;
@@ -299,6 +414,10 @@ struct Supervisor::Impl {
       e.pidfd.reset();
       e.pid = -1;
     });
+    if (s.sandbox) {
+      report_wr.reset();  // only privcast-init holds the write end now
+      if (Status st = ReadInitReport(report_rd.get(), opt.exec_wait, exec_path); !st.ok()) return fail(st);
+    }
 
     PC_STEP(SetupStep::kRecord);
     auto st = ReadProcStat(e.pid);
@@ -501,7 +620,7 @@ struct Supervisor::Impl {
 
   Status RemoveStateDir(const std::string& id) {
     std::string dir = StateDir(id);
-    for (const char* f : kStateFiles) ::unlink((dir + "/" + f).c_str());
+    RemoveStateFiles(dir);
     if (::rmdir(dir.c_str()) != 0 && errno != ENOENT) return ErrnoStatus("rmdir " + dir, errno);
     return Status::Ok();
   }
@@ -519,6 +638,11 @@ Result<std::unique_ptr<Supervisor>> Supervisor::Create(SupervisorOptions o) {
     return ErrnoStatus("mkdir " + o.state_root, errno);
   }
   PC_ASSIGN_OR_RETURN(impl->cgm, CgroupManager::Open(o.cgroups));
+  if (!o.init_path.empty()) {
+    if (::access(o.init_path.c_str(), X_OK) != 0) return ErrnoStatus("privcast-init " + o.init_path, errno);
+    PC_ASSIGN_OR_RETURN(impl->seccomp, DefaultSeccomp());
+    impl->host_etc = ReadHostEtc();
+  }
   impl->opt = std::move(o);
   impl->epoll.reset(::epoll_create1(EPOLL_CLOEXEC));
   if (!impl->epoll) return ErrnoStatus("epoll_create1", errno);
@@ -669,6 +793,10 @@ Result<AdoptResult> Supervisor::Adopt(const LaunchSpec& spec) {
   auto st2 = ReadProcStat(rec->pid);
   if (!st2.ok() || st2->start_time != rec->start_time || st2->state == 'Z') return gone("process exited");
   if (!cg.Contains(rec->pid)) return gone("process is not in the machine's cgroups");
+  if (spec.sandbox) {
+    auto ids = ProcessIdRange(rec->pid);
+    if (!ids.ok() || !(*ids == spec.sandbox->ids)) return gone("process runs with another id range than the machine's");
+  }
 
   PC_ASSIGN_OR_RETURN(Entry * e, impl_->GetOrCreate(spec));
   e->pid = rec->pid;

@@ -5,7 +5,11 @@
 // processes, enforces kill_timeout, applies [[restart]] and reports through on_event.
 //
 // Ownership: the Supervisor owns, per machine, a state dir <state_root>/<machine id>/
-// (resolv.conf, hosts, runtime), the machine's cgroup directories and the pidfd. It does
+// (resolv.conf, hosts, runtime, and rootfs/: the mount point of a sandboxed machine's root,
+// mounted only inside the machine's own mount namespace), the machine's cgroup directories,
+// the pidfd and, for sandboxed machines, an fd of its user namespace (kept across restarts,
+// closed on Destroy; docs/supervisor.md#sandbox). A sandboxed machine's main process is
+// privcast-init (SupervisorOptions::init_path), which runs the program. It does
 // not own the netns (the netns module creates and deletes it) nor the log file's lifetime
 // (it creates/appends; Destroy leaves it for `privcast logs`).
 //
@@ -74,6 +78,11 @@ struct SupervisorOptions {
   // Test seam: called before each setup step; a non-ok Status fails that step.
   std::function<Status(SetupStep)> fault;
   Duration kernel_wait = std::chrono::seconds(5);  // bound on freeze/kill-all/rmdir waits
+  // privcast-init (statically linked), PID 1 of sandboxed machines. Opened once at Create;
+  // required for specs with a sandbox.
+  std::string init_path;
+  // How long Start waits for privcast-init to report that the program exec'd.
+  Duration exec_wait = std::chrono::seconds(10);
 };
 
 enum class RunState { kRunning, kSuspended, kStopping, kBackoff, kExited };

@@ -32,6 +32,23 @@ TEST(OptionsTest, DefaultsAndFlags) {
   EXPECT_EQ(o->autostop_interval.count(), 250);
 }
 
+TEST(OptionsTest, SandboxIdBaseAndInit) {
+  int code = -1;
+  auto o = Parse({}, &code);
+  ASSERT_TRUE(o);
+  EXPECT_EQ(o->id_base, 524288u) << "systemd's container range";
+  EXPECT_TRUE(o->init_path.empty()) << "default: next to privcastd";
+  o = Parse({"--id-base", "1048576", "--init", "/opt/privcast/privcast-init"}, &code);
+  ASSERT_TRUE(o);
+  EXPECT_EQ(o->id_base, 1048576u);
+  EXPECT_EQ(o->init_path, "/opt/privcast/privcast-init");
+  for (const char* bad : {"-5", "1000", "4000000000"}) {
+    code = -1;
+    EXPECT_FALSE(Parse({"--id-base", bad}, &code)) << bad;
+    EXPECT_EQ(code, 2) << bad;
+  }
+}
+
 TEST(OptionsTest, UsageErrorsExit2) {
   int code = 0;
   EXPECT_FALSE(Parse({"--region", "AMSTERDAM"}, &code));

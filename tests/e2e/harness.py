@@ -1,5 +1,8 @@
 """E2E harness: a real privcastd inside a network namespace this test creates.
 
+Machines are sandboxed, so the programs they run (hello-nginx, the PostgreSQL and TLS apps) are
+installed for the test process under /usr/local/libexec/privcast-test/<pid>/ (install_apps).
+
 Every test host is:
   - a fresh netns `pce2e-<pid>-<n>` (lo up, unreachable routes for privcast's prefixes),
   - a temp data dir and API socket,
@@ -9,6 +12,7 @@ daemon, kill any process left in this instance's cgroups (by pid), remove the cg
 unmount machine netns files, delete the netns (which removes its links, routes and nftables
 table). Nothing is sent outside loopback or our own namespaces.
 """
+import atexit
 import contextlib
 import glob
 import json
@@ -81,6 +85,7 @@ class Host:
     # -- lifecycle -------------------------------------------------------------
     def __enter__(self):
         try:
+            install_apps()
             run(["ip", "netns", "add", self.name])
             self.nsexec(["ip", "link", "set", "lo", "up"])
             # BRIEF §9: nothing for privcast's prefixes may follow a default route out.
@@ -237,7 +242,58 @@ def main():
 
 # -- app helpers shared by the e2e suites ---------------------------------------------------
 REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
-HELLO = os.path.join(REPO, "scripts", "demo", "hello-nginx")
+
+# Machines are sandboxed: they see the host's /usr read-only and nothing of this checkout.
+# So the programs the tests run as machines are installed, for the duration of the test
+# process, under /usr/local/libexec/privcast-test/<pid>/ (one directory per test process, so
+# parallel runs never share or remove each other's), and removed at exit; directories of
+# test processes that are gone are removed at the next install.
+APPS_ROOT = "/usr/local/libexec/privcast-test"
+APPS_DIR = os.path.join(APPS_ROOT, str(os.getpid()))
+_APP_SOURCES = {
+    "hello-nginx": os.path.join(REPO, "scripts", "demo", "hello-nginx"),
+    "postgres-machine": os.path.join(REPO, "tests", "e2e", "apps", "postgres-machine"),
+    "tls_backend.py": os.path.join(REPO, "tests", "e2e", "apps", "tls_backend.py"),
+}
+_installed = [False]
+
+
+def app_path(name):
+    """Where a test app is inside a machine (and on the host while the test runs)."""
+    assert name in _APP_SOURCES, name
+    return os.path.join(APPS_DIR, name)
+
+
+def install_apps():
+    if _installed[0]:
+        return
+    with contextlib.suppress(OSError):
+        for d in os.listdir(APPS_ROOT):
+            if d.isdigit() and not os.path.exists(f"/proc/{d}"):
+                shutil.rmtree(os.path.join(APPS_ROOT, d), ignore_errors=True)
+    os.makedirs(APPS_DIR, exist_ok=True)
+    _installed[0] = True
+    atexit.register(remove_apps)
+    for name, src in _APP_SOURCES.items():
+        install_app(name, src)
+
+
+def install_app(name, src):
+    """Copies a program into this process's app dir (see APPS_ROOT); returns its path."""
+    install_apps()
+    dst = os.path.join(APPS_DIR, name)
+    shutil.copyfile(src, dst)
+    os.chmod(dst, 0o755)
+    return dst
+
+
+def remove_apps():
+    shutil.rmtree(APPS_DIR, ignore_errors=True)
+    with contextlib.suppress(OSError):
+        os.rmdir(APPS_ROOT)  # only when no other test process uses it
+
+
+HELLO = app_path("hello-nginx")
 
 
 def write_fly_toml(dirpath, app, command, internal_port=80, extra="", http_service=True,
@@ -272,6 +328,16 @@ def shell(host, app, script, org=None, network=None, timeout=120, check=False):
     if network:
         args += ["--network", network]
     return host.cli(args + ["--", "sh", "-c", script], check=check, timeout=timeout)
+
+
+def cgroup_pids(instance, machine_id):
+    """Host pids of every process in a machine's cgroups."""
+    pids = set()
+    for procs in glob.glob(f"/sys/fs/cgroup/freezer/**/privcast-{instance}/{machine_id}/cgroup.procs", recursive=True) + \
+            glob.glob(f"/sys/fs/cgroup/**/privcast-{instance}/{machine_id}/cgroup.procs", recursive=True):
+        with open(procs) as f:
+            pids |= {int(x) for x in f.read().split()}
+    return pids
 
 
 def machines(host, app):

@@ -7,7 +7,7 @@ import re
 import harness
 from harness import deploy, flycast_ip, machines, require_root, shell
 
-POSTGRES = os.path.join(os.path.dirname(__file__), "apps", "postgres-machine")
+POSTGRES = harness.app_path("postgres-machine")
 
 
 @require_root

@@ -7,16 +7,7 @@ import signal
 import unittest
 
 import harness
-from harness import Host, deploy, machines, require_root, shell
-
-
-def cgroup_pids(instance, machine_id):
-    pids = set()
-    for procs in glob.glob(f"/sys/fs/cgroup/freezer/**/privcast-{instance}/{machine_id}/cgroup.procs", recursive=True) + \
-            glob.glob(f"/sys/fs/cgroup/**/privcast-{instance}/{machine_id}/cgroup.procs", recursive=True):
-        with open(procs) as f:
-            pids |= {int(x) for x in f.read().split()}
-    return pids
+from harness import Host, cgroup_pids, deploy, machines, require_root, shell
 
 
 @require_root

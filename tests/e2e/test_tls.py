@@ -9,7 +9,7 @@ import stat
 import harness
 from harness import deploy, flycast_ip, require_root, shell
 
-APP = os.path.join(os.path.dirname(os.path.abspath(__file__)), "apps", "tls_backend.py")
+APP = harness.app_path("tls_backend.py")
 
 RAW_TLS_SERVICE = """
 [[services]]

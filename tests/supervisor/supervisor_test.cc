@@ -134,6 +134,14 @@ class Events {
   std::vector<MachineEvent> events_;
 };
 
+// 1 GiB: above every range a daemon with the default base hands out to its first slots.
+constexpr uint32_t kTestIdBase = 1u << 30;
+
+// A sandboxed machine's main process is privcast-init (PID 1 of the machine), which ends
+// with the program's status: a program killed by `sig` shows as exit code 128 + sig, and
+// only a SIGKILL of init itself (the cgroup kill) as a signal.
+bool EndedBySignal(const MachineEvent& e, int sig) { return e.exit.signal == sig || e.exit.code == 128 + sig; }
+
 struct Param {
   CgroupVersion version;
 };
@@ -157,6 +165,7 @@ class SupervisorTest : public ::testing::TestWithParam<Param> {
       GTEST_SKIP() << "no cgroup v1 on this host";
     }
     opts_.on_event = [this](const MachineEvent& e) { events_.Push(e); };
+    opts_.init_path = PRIVCAST_INIT_PATH;
     MakeSupervisor();
   }
 
@@ -195,7 +204,27 @@ class SupervisorTest : public ::testing::TestWithParam<Param> {
     s.hosts = RenderHosts(in.private_ip, s.machine_id);
     s.log_path = dir_ + "/" + s.machine_id + ".log";
     s.restart.mode = RestartMode::kNever;
+    // Every machine here is sandboxed, as the daemon's are; the range is far from the
+    // daemon's default base so a test never shares ids with a machine of a real daemon.
+    s.sandbox = SandboxSpec{MachineIdRange(kTestIdBase, static_cast<uint32_t>(ids_.size()))};
     return s;
+  }
+
+  // Runs `script` in a sandboxed machine with a netns of its own until it exits 0; returns
+  // its output (empty on failure, with the failure recorded).
+  std::string RunInNetns(LaunchSpec& s) {
+    ScopedNetns ns(1);
+    EXPECT_TRUE(ns.ok());
+    if (!ns.ok()) return "";
+    s.netns_path = ns.path();
+    auto st = sup_->Start(s);
+    EXPECT_TRUE(st.ok()) << st.status().ToString();
+    if (!st.ok()) return "";
+    auto ev = events_.WaitKind(s.machine_id, EventKind::kExited);
+    EXPECT_TRUE(ev);
+    if (!ev) return "";
+    EXPECT_EQ(ev->exit.code, 0);
+    return Slurp(s.log_path);
   }
 
   // Waits until the machine's log has a line equal to `want` (inotify, bounded).
@@ -250,7 +279,7 @@ TEST_P(SupervisorTest, InsideTheMachine) {
   EXPECT_EQ(parts[0], "nameserver fdaa::3\n");
   EXPECT_EQ(parts[1], s.hosts);
   EXPECT_EQ(parts[2], s.machine_id + "\n");
-  EXPECT_EQ(parts[3], "/run:  /tmp: \n") << "private /tmp and /run must start empty";
+  EXPECT_EQ(parts[3], "/run: lock  /tmp: \n") << "private /tmp and /run must start (nearly) empty";
   struct stat nst;
   ASSERT_EQ(::stat(ns.path().c_str(), &nst), 0);
   EXPECT_EQ(parts[4], "net:[" + std::to_string(nst.st_ino) + "]\n");
@@ -269,21 +298,42 @@ TEST_P(SupervisorTest, InsideTheMachine) {
 TEST_P(SupervisorTest, RootInTheMachineHasOnlyTheDefaultCapabilities) {
   // Docker's default set (CapBnd a80425fb): no way into another network namespace, no
   // changing its own addresses; binding low ports and changing user still work.
-  ScopedNetns ns(1);
-  ASSERT_TRUE(ns.ok());
   LaunchSpec s = Spec(
       "grep CapBnd /proc/self/status; "
       "nsenter --net=/proc/" + std::to_string(::getpid()) + "/ns/net true 2>/dev/null && echo setns-ok || "
       "echo setns-refused; "
       "ip -6 addr add fdaa::99/128 dev lo 2>/dev/null && echo addr-ok || echo addr-refused; "
       "setpriv --reuid=65534 --regid=65534 --clear-groups id -u");
-  s.netns_path = ns.path();
-  auto st = sup_->Start(s);
-  ASSERT_TRUE(st.ok()) << st.status().ToString();
-  auto ev = events_.WaitKind(s.machine_id, EventKind::kExited);
-  ASSERT_TRUE(ev);
-  EXPECT_EQ(ev->exit.code, 0);
-  EXPECT_EQ(Slurp(s.log_path), "CapBnd:\t00000000a80425fb\nsetns-refused\naddr-refused\n65534\n");
+  EXPECT_EQ(RunInNetns(s), "CapBnd:\t00000000a80425fb\nsetns-refused\naddr-refused\n65534\n");
+}
+
+TEST_P(SupervisorTest, TheSandboxHidesTheHostAndLocksTheMachineDown) {
+  LaunchSpec s = Spec(
+      "cat /proc/self/uid_map; echo $$; tr '\\0' ' ' < /proc/1/cmdline; echo; "
+      "grep -E '^(NoNewPrivs|Seccomp):' /proc/self/status | tr -d '\\t'; "
+      "ls /proc | grep -cE '^[0-9]+$'; cat /proc/self/cgroup | grep -v ':/$' | wc -l; "
+      "test -e /etc/shadow && echo shadow || echo no-shadow; ls -A /home /root /var/lib | tr '\\n' ' '; echo; "
+      "touch /usr/x 2>/dev/null && echo usr-rw || echo usr-ro; "
+      "(echo core > /proc/sys/kernel/core_pattern) 2>/dev/null && echo sysctl-rw || echo sysctl-ro; "
+      "wc -c < /proc/timer_list; ls -A /proc/acpi | wc -l; id -u; stat -c %u /etc/passwd /tmp; echo ok > /etc/x && cat /etc/x; "
+      "cat /proc/sys/net/ipv4/ping_group_range /proc/sys/net/ipv4/ip_unprivileged_port_start | tr '\\t' ' '; "
+      "p=/sys/fs/cgroup/freezer/cgroup.procs; test -e $p || p=/sys/fs/cgroup/cgroup.procs; "
+      "grep -qx $$ $p && echo own-cgroup-visible; (echo $$ > $p) 2>/dev/null && echo cgroup-rw || echo cgroup-ro; "
+      "ls /sys/fs/cgroup/freezer 2>/dev/null | grep -c '^[0-9a-f]\\{14\\}$' || true");
+  std::string base = std::to_string(s.sandbox->ids.base);
+  EXPECT_EQ(RunInNetns(s),
+            "         0 " + std::string(10 - base.size(), ' ') + base + "      65536\n"
+            "2\n"                                   // the program; privcast-init is PID 1
+            "privcast-init -- /bin/sh -c " + s.shell_command + " \n"
+            "NoNewPrivs:1\nSeccomp:2\n"
+            "4\n"                                   // init, sh, ls and grep: nothing of the host
+            "0\n"                                   // every cgroup shows as the machine's root
+            "no-shadow\n"
+            "/home:  /root:  /var/lib: \n"
+            "usr-ro\nsysctl-ro\n"
+            "0\n0\n0\n0\n0\nok\n"              // masked /proc paths; root inside owns its files
+            "0 65535\n0\n"                         // ping for the machine's groups, low ports
+            "own-cgroup-visible\ncgroup-ro\n0\n");  // its own cgroup only, read-only
 }
 
 TEST_P(SupervisorTest, InItsCgroupsWithLimitsThenDestroyLeavesNothing) {
@@ -305,6 +355,9 @@ TEST_P(SupervisorTest, InItsCgroupsWithLimitsThenDestroyLeavesNothing) {
       }
       if (Exists(d + "/cpu.cfs_quota_us")) {
         EXPECT_EQ(Slurp(d + "/cpu.cfs_quota_us"), "50000\n");
+      }
+      if (Exists(d + "/cpu.shares")) {
+        EXPECT_EQ(Slurp(d + "/cpu.shares"), "512\n");
       }
       if (Exists(d + "/pids.max")) {
         EXPECT_EQ(Slurp(d + "/pids.max"), "32\n");
@@ -490,6 +543,21 @@ TEST_P(SupervisorTest, AdoptRefusesAReusedPid) {
   EXPECT_NE(a->reason.find("reused"), std::string::npos) << a->reason;
 }
 
+TEST_P(SupervisorTest, AdoptRefusesAMachineRunningWithAnotherIdRange) {
+  // The range follows from the machine's link slot; a process in another range is not it.
+  LaunchSpec s = Spec("exec sleep 1000");
+  auto st = sup_->Start(s);
+  ASSERT_TRUE(st.ok()) << st.status().ToString();
+  sup_.reset();
+  MakeSupervisor();
+  LaunchSpec other = s;
+  other.sandbox->ids.base += kIdsPerMachine;
+  auto a = sup_->Adopt(other);
+  ASSERT_TRUE(a.ok());
+  EXPECT_EQ(a->outcome, AdoptOutcome::kGone);
+  EXPECT_NE(a->reason.find("id range"), std::string::npos) << a->reason;
+}
+
 TEST_P(SupervisorTest, FaultAtEachSetupStepRollsBack) {
   for (int k = 0; k < kSetupStepCount; ++k) {
     SCOPED_TRACE(SetupStepName(static_cast<SetupStep>(k)));
@@ -588,12 +656,17 @@ TEST_P(SupervisorTest, PtySlaveBecomesTheControllingTerminal) {
   s.stdio = StdioFds{slave.get(), slave.get(), slave.get(), /*controlling_tty=*/true};
   ASSERT_TRUE(sup_->Start(s).ok());
   EXPECT_EQ(read_line(), name);
-  pid_t pid = sup_->Describe(s.machine_id)->pid;
+  // The program is privcast-init's child (init is the machine's PID 1): a session of its
+  // own with the pty as controlling terminal and itself as the foreground group.
+  pid_t init = sup_->Describe(s.machine_id)->pid;
+  pid_t pid = 0;
+  std::istringstream(Slurp("/proc/" + std::to_string(init) + "/task/" + std::to_string(init) + "/children")) >> pid;
+  ASSERT_GT(pid, 0);
   EXPECT_EQ(stat_of(pid), (std::array<long, 3>{pid, want_tty_nr, pid}));
   ASSERT_EQ(::write(master.get(), "\x03", 1), 1);
   auto ev = events_.WaitKind(s.machine_id, EventKind::kExited);
   ASSERT_TRUE(ev);
-  EXPECT_EQ(ev->exit.signal, SIGINT);
+  EXPECT_TRUE(EndedBySignal(*ev, SIGINT)) << ev->exit.code;
   EXPECT_FALSE(ev->stop_requested);
 
   LaunchSpec s2 = Spec("tty; exec sleep 1000");
@@ -604,7 +677,7 @@ TEST_P(SupervisorTest, PtySlaveBecomesTheControllingTerminal) {
   auto ev2 = events_.WaitKind(s2.machine_id, EventKind::kExited);
   ASSERT_TRUE(ev2);
   EXPECT_TRUE(ev2->stop_requested);
-  EXPECT_EQ(ev2->exit.signal, SIGINT);
+  EXPECT_TRUE(EndedBySignal(*ev2, SIGINT)) << ev2->exit.code;
 }
 
 TEST_P(SupervisorTest, StopOfASuspendedMachineThawsAndStops) {
@@ -615,7 +688,7 @@ TEST_P(SupervisorTest, StopOfASuspendedMachineThawsAndStops) {
   ASSERT_TRUE(sup_->StopAndWait(s.machine_id, 20s).ok());
   auto ev = events_.WaitKind(s.machine_id, EventKind::kExited);
   ASSERT_TRUE(ev);
-  EXPECT_EQ(ev->exit.signal, SIGINT);
+  EXPECT_TRUE(EndedBySignal(*ev, SIGINT)) << ev->exit.code;
   EXPECT_FALSE(ev->killed_after_timeout);
   EXPECT_FALSE(*sup_->CgroupOf(s.machine_id).Frozen());
 }

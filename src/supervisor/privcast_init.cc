@@ -1,0 +1,127 @@
+// privcast-init: PID 1 of every sandboxed machine (docs/supervisor.md#sandbox).
+//
+//   privcast-init [-t] -- PROGRAM [ARGS...]
+//
+// The supervisor execs this (statically linked, by file descriptor: it is not inside the
+// machine's root) as the last step of a machine's setup, with the machine's environment,
+// stdio, namespaces, seccomp filter and capabilities already in place. It
+//   1. installs a no-op handler for every catchable signal and blocks them all: the kernel
+//      drops a signal with the default action aimed at a PID namespace's init, so without
+//      handlers kill_signal (SIGINT by default) would never arrive;
+//   2. vforks the program (PATH lookup with the machine's PATH): with -t it gets a session of
+//      its own with stdin (a pty slave) as controlling terminal, so Ctrl-C is SIGINT to its
+//      foreground job; without it it stays in init's process group;
+//   3. reports on fd 3 to the supervisor: "ok" once the program has exec'd, or "E<errno>" if
+//      execvp failed (then exits 127); fd 3 is closed afterwards;
+//   4. forwards every signal it receives to the program (SIGCHLD excepted), reaps every
+//      child (orphans are re-parented to it), and exits with the program's status when the
+//      program ends: its exit code, or 128 + signal. The kernel then kills whatever else is
+//      left in the PID namespace.
+// Only libc system-call wrappers are used: no allocation after start, no C++ runtime.
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+namespace {
+
+constexpr int kReportFd = 3;
+
+void Noop(int) {}
+
+void Report(const char* msg) {
+  (void)!write(kReportFd, msg, strlen(msg));
+  close(kReportFd);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  volatile bool tty = false;
+  int i = 1;
+  for (; i < argc; ++i) {
+    if (strcmp(argv[i], "-t") == 0) {
+      tty = true;
+    } else if (strcmp(argv[i], "--") == 0) {
+      ++i;
+      break;
+    }
+  }
+  if (i >= argc) {
+    Report("E22");
+    return 127;
+  }
+  char** prog = argv + i;
+  // It is exec'd as /.privcast-init; show as what it is in ps and /proc/1/comm.
+  (void)prctl(PR_SET_NAME, "privcast-init", 0, 0, 0);
+  // The program must not inherit the report pipe: the supervisor waits for its EOF.
+  (void)fcntl(kReportFd, F_SETFD, FD_CLOEXEC);
+
+  struct sigaction sa;
+  memset(&sa, 0, sizeof sa);
+  sa.sa_handler = Noop;
+  sigset_t all;
+  sigfillset(&all);
+  sigprocmask(SIG_SETMASK, &all, nullptr);
+  for (int s = 1; s < NSIG; ++s) {
+    if (s == SIGKILL || s == SIGSTOP) continue;
+    (void)sigaction(s, &sa, nullptr);
+  }
+
+  // Shared with the vfork child: it writes its execvp errno here before _exit.
+  volatile int exec_errno = 0;
+  pid_t child = vfork();
+  if (child == 0) {
+    if (tty) {
+      if (setsid() < 0 || ioctl(0, TIOCSCTTY, 0) != 0) {
+        exec_errno = errno;
+        _exit(127);
+      }
+    }
+    // Handlers are reset to the default by exec; the mask is inherited, so clear it.
+    sigset_t none;
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, nullptr);
+    execvp(prog[0], prog);
+    exec_errno = errno;
+    _exit(127);
+  }
+  if (child < 0) {
+    char msg[16];
+    snprintf(msg, sizeof msg, "E%d", errno);
+    Report(msg);
+    return 127;
+  }
+  if (exec_errno != 0) {
+    char msg[16];
+    snprintf(msg, sizeof msg, "E%d", exec_errno);
+    Report(msg);
+    waitpid(child, nullptr, 0);
+    return 127;
+  }
+  Report("ok");
+
+  for (;;) {
+    siginfo_t si;
+    int sig = sigwaitinfo(&all, &si);
+    if (sig < 0) continue;
+    if (sig != SIGCHLD) {
+      kill(child, sig);
+      continue;
+    }
+    for (;;) {
+      int status = 0;
+      pid_t p = waitpid(-1, &status, WNOHANG);
+      if (p <= 0) break;
+      if (p != child) continue;
+      if (WIFEXITED(status)) return WEXITSTATUS(status);
+      if (WIFSIGNALED(status)) return 128 + WTERMSIG(status);
+    }
+  }
+}
