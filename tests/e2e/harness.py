@@ -254,6 +254,7 @@ _APP_SOURCES = {
     "hello-nginx": os.path.join(REPO, "scripts", "demo", "hello-nginx"),
     "postgres-machine": os.path.join(REPO, "tests", "e2e", "apps", "postgres-machine"),
     "tls_backend.py": os.path.join(REPO, "tests", "e2e", "apps", "tls_backend.py"),
+    "health_app.py": os.path.join(REPO, "tests", "e2e", "apps", "health_app.py"),
 }
 _installed = [False]
 

@@ -5,13 +5,12 @@ autostop) crashed privcastd in HealthChecker::Apply. Here one machine's check fa
 recovers while many routing updates are published (each throwaway shell machine is one, and so
 is a second deploy): the daemon stays up, the failing machine leaves the rotation and comes back.
 """
-import os
 import re
 
 import harness
 from harness import deploy, machines, require_root, shell
 
-APP = os.path.join(os.path.dirname(__file__), "apps", "health_app.py")
+APP = harness.app_path("health_app.py")
 CHECKS = ('\n[[http_service.checks]]\ninterval = "300ms"\ntimeout = "1s"\ngrace_period = "0s"\n'
           'method = "GET"\npath = "/healthz"\n')
 
