@@ -13,7 +13,8 @@ commands on its stdin), dialling the flycast address: port 80 = privcastd, 81 = 
 No other sysctl is changed: the daemon runs with the kernel's defaults, as users run it.
 
 CPU per request = Δ(utime+stime) of the whole process (privcastd: every thread) ÷ requests wrk
-completed. Workloads: keep-alive (1 s warm-up, then --dur s), `Connection: close` (--dur s, no
+completed; "app CPU" is the nginx machine's, the other half of the shared core's
+req/s ≈ 1e6 / (proxy µs + app µs). Workloads: keep-alive (1 s warm-up, then --dur s), `Connection: close` (--dur s, no
 warm-up, runs back to back so a leak shows as decay), and one long `Connection: close` run per
 target split in 10 s segments (wrk restarted each segment, no pause between them): first vs
 last segment; privcastd's long run sits between two of HAProxy's, compared with their mean.
@@ -22,6 +23,7 @@ are counted (`ss`), i.e. upstream connections the proxy closed first.
 Markdown on stdout. Cleans up everything (namespaces, cgroups, HAProxy by pid) on every path.
 """
 import argparse
+import glob
 import os
 import re
 import signal
@@ -85,21 +87,35 @@ def parse_wrk(out):
     return reqs, rps, errors
 
 
+def app_pid(h):
+    """The nginx of this Host's app machine: found through the Host's own cgroups."""
+    procs = glob.glob(f"/sys/fs/cgroup/*/privcast-{h.instance}/**/cgroup.procs", recursive=True) + \
+        glob.glob(f"/sys/fs/cgroup/privcast-{h.instance}/**/cgroup.procs", recursive=True)
+    for f in procs:
+        for pid in open(f).read().split():
+            try:
+                if open(f"/proc/{pid}/comm").read().strip() == "nginx":
+                    return int(pid)
+            except OSError:
+                pass
+    raise SystemExit("no nginx in the app machine's cgroup")
+
+
 class Bench:
-    def __init__(self, h, client, targets, dur):
-        self.h, self.c, self.targets, self.dur = h, client, targets, dur
+    def __init__(self, h, client, targets, app):
+        self.h, self.c, self.targets, self.app = h, client, targets, app
 
     def wrk(self, name, secs, close):
         url, pid = self.targets[name]
         hdr = ' -H "Connection: close"' if close else ""
-        t0 = cpu_ticks(pid)
+        t0, b0 = cpu_ticks(pid), cpu_ticks(self.app)
         rc, out = self.c.run(f"taskset -c 0 wrk -t1 -c50 -d{secs}s{hdr} {url}")
-        t1 = cpu_ticks(pid)
+        t1, b1 = cpu_ticks(pid), cpu_ticks(self.app)
         if rc != 0 or "requests in" not in out:
             raise RuntimeError(f"wrk against {name} failed ({rc}): {out}")
         reqs, rps, errors = parse_wrk(out)
         return {"reqs": reqs, "rps": rps, "errors": errors,
-                "cpu_us": (t1 - t0) * 1e6 / HZ / max(reqs, 1)}
+                "cpu_us": (t1 - t0) * 1e6 / HZ / max(reqs, 1), "app_us": (b1 - b0) * 1e6 / HZ / max(reqs, 1)}
 
     def time_wait(self):
         p = self.h.nsexec(["ss", "-Htan", "state", "time-wait", "dst", "172.19.0.0/16"], check=False)
@@ -118,13 +134,14 @@ def main():
     ap.add_argument("--dur", type=int, default=5, help="seconds per keep-alive / close run")
     ap.add_argument("--long", type=int, default=60, help="seconds of the long close run (0: skip)")
     ap.add_argument("--segment", type=int, default=10)
+    ap.add_argument("--daemon-arg", action="append", default=[], help="extra privcastd flag (repeatable)")
     a = ap.parse_args()
     harness.use_build_dir(a.build_dir)
     if a.privcastd:
         harness.PRIVCASTD = os.path.abspath(a.privcastd)
     ha_pid = None
     client = None
-    with harness.Host(daemon_prefix=["taskset", "-c", "1"]) as h:
+    with harness.Host(daemon_prefix=["taskset", "-c", "1"], extra_args=a.daemon_arg) as h:
         try:
             extra = f'\n[env]\nPORT = "{APP_PORT}"\n'
             harness.deploy(h, "web", os.path.join(HERE, "bench_nginx"), APP_PORT, ha=False, auto_stop="off",
@@ -171,7 +188,7 @@ backend be
                     ha_log.flush()
                     print(open(ha_log.name).read(), client.run(f"curl -sv {url}")[1], file=sys.stderr)
                     raise
-            b = Bench(h, client, targets, a.dur)
+            b = Bench(h, client, targets, app_pid(h))
             order = list(targets)
             print(f"HTTP through privcastd vs HAProxy 2.6: {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, "
                   f"load {' '.join(open('/proc/loadavg').read().split()[:3])} at the start, daemon {harness.PRIVCASTD}")
@@ -191,8 +208,9 @@ backend be
             def med(rs, k):
                 return statistics.median(r[k] for r in rs)
             print(f"\n### wrk -t1 -c50, {a.dur} s × {a.runs} (interleaved), medians\n")
-            print("| workload | target | req/s | × HAProxy | CPU µs/req | errors | runs (req/s) | TIME-WAIT towards machines in the netns after each run |")
-            print("|---|---|---:|---:|---:|---:|---|---|")
+            print("| workload | target | req/s | × HAProxy | CPU µs/req | app CPU µs/req | errors | runs (req/s) | "
+                  "TIME-WAIT towards machines in the netns after each run |")
+            print("|---|---|---:|---:|---:|---:|---:|---|---|")
             for title, res in (("keep-alive", ka), ("`Connection: close`", cl)):
                 ha_rps = med(res["HAProxy"], "rps")
                 for n in order:
@@ -200,7 +218,8 @@ backend be
                     runs = ", ".join(fmt(r["rps"]) for r in rs)
                     tws = ", ".join(str(x) for x in tw[n]) if res is cl else "-"
                     print(f"| {title} | {n} | {fmt(med(rs, 'rps'))} | {med(rs, 'rps') / ha_rps:.2f}× | "
-                          f"{med(rs, 'cpu_us'):.1f} | {sum(r['errors'] for r in rs)} | {runs} | {tws} |")
+                          f"{med(rs, 'cpu_us'):.1f} | {med(rs, 'app_us'):.1f} | {sum(r['errors'] for r in rs)} | "
+                          f"{runs} | {tws} |")
 
             if a.long:
                 # privcastd's minute is bracketed by two HAProxy minutes (HAProxy first, so that it
@@ -210,10 +229,10 @@ backend be
                 secs = segs * a.segment
                 print(f"\n### `Connection: close`, {secs} s per run ({segs} back-to-back {a.segment} s wrk runs): "
                       f"HAProxy, privcastd, HAProxy\n")
-                print("| run | req/s over the run | × HAProxy (mean of its two runs) | CPU µs/conn | errors | "
+                print("| run | req/s over the run | × HAProxy (mean of its two runs) | CPU µs/conn | app CPU µs/conn | errors | "
                       f"first {a.segment} s req/s | last {a.segment} s req/s | last ÷ first | "
                       "TIME-WAIT towards machines in the netns at the end |")
-                print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+                print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
                 long = []
                 for label, n in (("HAProxy, before", "HAProxy"), ("privcastd", "privcastd"), ("HAProxy, after", "HAProxy")):
                     rs = [b.wrk(n, a.segment, True) for _ in range(segs)]
@@ -222,8 +241,9 @@ backend be
                 for label, rs, t in (long[1], long[0], long[2]):
                     reqs = sum(r["reqs"] for r in rs)
                     cpu = sum(r["cpu_us"] * r["reqs"] for r in rs) / max(reqs, 1)
+                    app = sum(r["app_us"] * r["reqs"] for r in rs) / max(reqs, 1)
                     rps = reqs / secs
-                    print(f"| {label} | {fmt(rps)} | {rps / ha_mean:.2f}× | {cpu:.1f} | {sum(r['errors'] for r in rs)} | "
+                    print(f"| {label} | {fmt(rps)} | {rps / ha_mean:.2f}× | {cpu:.1f} | {app:.1f} | {sum(r['errors'] for r in rs)} | "
                           f"{fmt(rs[0]['rps'])} | {fmt(rs[-1]['rps'])} | {rs[-1]['rps'] / rs[0]['rps']:.2f} | {t} |")
                 print(f"\nPer {a.segment} s (req/s): " + "; ".join(
                     f"{label} " + ", ".join(fmt(r["rps"]) for r in rs) for label, rs, _ in long))
