@@ -354,13 +354,12 @@ void HttpSession::Dispatch() {
     reused_ = true;
     return SendRequest();
   }
-  if (WantsReqLease()) {
-    if (UpConn* c = w->TakePooled(L.st.get(), this)) {
-      up_ = c;
-      ++up_gen_;
-      reused_ = true;
-      return SendRequest();
-    }
+  // Either concurrency: app connections outlive client connections (ADR 0007).
+  if (UpConn* c = w->TakePooled(L.st.get(), this)) {
+    up_ = c;
+    ++up_gen_;
+    reused_ = true;
+    return SendRequest();
   }
   reused_ = false;
   int err = 0;
@@ -705,17 +704,16 @@ void HttpSession::MaybeFinishExchange() {
   // The response is complete and delivered.
   bool up_reusable = resp_ka_ && req_done_ && !up_pending && !uin_eof_ && uin_.empty() &&
                      resp_framing_ != codec::Framing::kCloseDelimited;
-  if (WantsReqLease()) {
-    DropUpstream(up_reusable);
-    w->Release(up_lease_, rs->snap->apps[app_index].name);
-  } else if (!up_reusable) {
-    DropUpstream(false);
-  }
+  bool client_closes = !client_ka_ || !req_done_;
+  // The app connection goes back to the pool after each exchange (requests concurrency) or
+  // when the client connection ends (connections): the client's close is not the app's.
+  if (WantsReqLease() || client_closes || !up_reusable) DropUpstream(up_reusable);
+  if (WantsReqLease()) w->Release(up_lease_, rs->snap->apps[app_index].name);
   uout_.Consume(uout_.size());
   uout_written_ = 0;
   uout_.ReleaseIfEmpty(w->pool());
   uin_.ReleaseIfEmpty(w->pool());
-  if (!client_ka_ || !req_done_) return Close(false);
+  if (client_closes) return Close(false);
   phase_ = Phase::kHead;
   resp_head_done_ = resp_done_ = resp_started_ = false;
   SetDeadline(w->loop().Now() + (cin_.empty() ? w->opts().idle_timeout : w->opts().header_timeout));
@@ -727,7 +725,7 @@ void HttpSession::DropUpstream(bool reuse) {
   UpConn* c = up_;
   up_ = nullptr;
   ++up_gen_;
-  if (reuse && WantsReqLease()) w->PutPooled(c);
+  if (reuse) w->PutPooled(c);
   else w->DropUpConn(c);
   uin_.Consume(uin_.size());
   uin_.ReleaseIfEmpty(w->pool());
@@ -793,8 +791,9 @@ void HttpSession::TunnelCheck() {
 // Errors, deadlines, close
 
 void HttpSession::SendError(int status, const char* extra) {
-  // Give the app side back first: the exchange is over.
-  DropUpstream(false);
+  // Give the app side back first: the exchange is over (between requests its connection is
+  // idle and clean: pooled).
+  DropUpstream(phase_ == Phase::kHead);
   if (up_lease_.valid()) w->Release(up_lease_, rs->snap->apps[app_index].name);
   if (waiting) w->CancelWait(this);
   const char* reason = Reason(status);
@@ -867,12 +866,14 @@ void HttpSession::Close(bool reset) {
     cfd.reset();
   }
   if (up_) {
-    if (reset) {
-      linger lg{1, 0};
-      ::setsockopt(up_->fd, SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
+    // Between requests (connections concurrency) the app connection is idle and clean: pooled.
+    // A tunnel both sides shut down closes in order; anything else is reset (worker.h).
+    if (!reset && phase_ == Phase::kHead) {
+      DropUpstream(true);
+    } else {
+      w->DropUpConn(up_, !reset && phase_ == Phase::kTunnel);
+      up_ = nullptr;
     }
-    w->DropUpConn(up_);
-    up_ = nullptr;
   }
   const std::string& app = rs->snap->apps[app_index].name;
   if (up_lease_.valid()) w->Release(up_lease_, app);

@@ -6,9 +6,10 @@
 // pooled connection to the machine or connect, write the rewritten head (codec rewriter) and
 // stream the body (content-length or chunked, framed by the codec, never buffered whole);
 // read the response head, rewrite it, stream its body; then return the app connection to the
-// worker's pool (requests concurrency) or keep it (connections), and go back to reading the
-// client. 101 / CONNECT-2xx switches to a raw tunnel both ways. 1xx (100-continue) are
-// forwarded as they come.
+// worker's pool (requests concurrency) or keep it until the client connection ends and pool it
+// then (connections) — whatever the client's Connection header (ADR 0007) — and go back to
+// reading the client. 101 / CONNECT-2xx switches to a raw tunnel both ways. 1xx (100-continue)
+// are forwarded as they come.
 //
 // Failure before the app saw a byte of a body-less request (connect error, reset of a reused
 // connection with no response byte) → retried on another machine (max_attempts); otherwise

@@ -115,7 +115,7 @@ Worker::~Worker() {
   listeners_.clear();
   for (auto& [st, v] : upool_)
     for (UpConn* c : v) {
-      ::close(c->fd);
+      ResetClose(c->fd);  // DropUpConn's rule, without the loop that is gone
       delete c;
     }
   upool_.clear();
@@ -621,12 +621,13 @@ UpConn* Worker::NewUpConn(std::shared_ptr<MachineState> st, int fd, HttpSession*
   return c;
 }
 
-void Worker::DropUpConn(UpConn* c) {
+void Worker::DropUpConn(UpConn* c, bool orderly) {
   if (c->closed) return;
   c->closed = true;
   c->owner = nullptr;
   loop_.Del(c->fd);  // close() alone may not leave the set: a forking child can hold the fd
-  ::close(c->fd);
+  if (orderly) ::close(c->fd);
+  else ResetClose(c->fd);
   c->fd = -1;
   loop_.Defer([c] { delete c; });
 }

@@ -157,12 +157,19 @@ class Worker {
   void Register(Session* s);
   void Unregister(Session* s);  // and delete after the batch
 
-  // App connections (HTTP): create (registered), pool (requests concurrency), drop (closed,
-  // freed after the batch).
+  // App connections (HTTP): create (registered), pool, drop (closed, freed after the batch).
+  // The pool outlives client connections: an app connection goes back to it after every
+  // exchange (requests concurrency) or when its client connection ends (connections), whatever
+  // the client's Connection header, and is dropped past `upstream_pool_per_machine` idle ones
+  // per machine, after `upstream_idle_timeout` idle, or when the app closes it.
+  // Dropping is a reset (SO_LINGER {1, 0}): the proxy never leaves an app connection in
+  // TIME-WAIT, where it would hold one of the ~28k ephemeral ports towards that machine for
+  // 60 s (docs/adr/0007-upstream-connections-outlive-clients.md). `orderly`: a plain close, for
+  // a tunnel that both sides have shut down.
   UpConn* NewUpConn(std::shared_ptr<MachineState> st, int fd, HttpSession* owner);
   UpConn* TakePooled(MachineState* st, HttpSession* owner);
   void PutPooled(UpConn* c);
-  void DropUpConn(UpConn* c);
+  void DropUpConn(UpConn* c, bool orderly = false);
   // Pipes for splice.
   bool TakePipe(int fds[2]);
   void PutPipe(int fds[2]);

@@ -67,12 +67,14 @@ def wait_for(pred, timeout=20.0, what="condition"):
 class Host:
     """One privcastd in its own netns."""
 
-    def __init__(self, region="ams", extra_args=()):
+    def __init__(self, region="ams", extra_args=(), daemon_prefix=()):
+        """daemon_prefix: argv that execs privcastd (e.g. taskset -c 1), so the pid stays its."""
         _counter[0] += 1
         self.name = f"pce2e-{os.getpid()}-{_counter[0]}"
         self.instance = self.name
         self.region = region
         self.extra_args = list(extra_args)
+        self.daemon_prefix = list(daemon_prefix)
         self.tmp = tempfile.mkdtemp(prefix="privcast-e2e-")
         self.data_dir = os.path.join(self.tmp, "data")
         self.sock = os.path.join(self.tmp, "api.sock")
@@ -103,7 +105,7 @@ class Host:
 
     def start_daemon(self, wait=True):
         self._log = open(self.log_path, "ab")
-        cmd = ["ip", "netns", "exec", self.name, PRIVCASTD, "--data-dir", self.data_dir,
+        cmd = ["ip", "netns", "exec", self.name] + self.daemon_prefix + [PRIVCASTD, "--data-dir", self.data_dir,
                "--region", self.region, "--api", "unix:" + self.sock, "--instance", self.instance,
                "--log-level", "debug"] + self.extra_args
         self.proc = subprocess.Popen(cmd, stdout=self._log, stderr=self._log, stdin=subprocess.DEVNULL)

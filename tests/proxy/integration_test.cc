@@ -12,6 +12,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
@@ -352,6 +353,75 @@ TEST_P(ProxyIT, ALastResponseLeavesWithTheFin) {
     ::close(fd);
   }
   ::close(cap);
+}
+
+// Issue 20 item 7: a client's `Connection: close` (or HTTP/1.0, or a keep-alive client that
+// hangs up) ends the client connection, not the app connection. In both concurrency modes the
+// app connection goes back to the pool, the app never sees the client's close, and the proxy
+// never leaves an app connection in TIME-WAIT (the daemon ran out of ephemeral ports with
+// 16 599 of them after 5 s of new-connection-per-request load).
+TEST_P(ProxyIT, ClientsThatCloseLeaveTheAppConnectionPooled) {
+  constexpr uint32_t kBe = 0x7f000009;  // 127.0.0.9: this test's own backend address
+  const std::string kClose = "GET / HTTP/1.1\r\nHost: web.flycast\r\nConnection: close\r\n\r\n";
+  const std::string kHttp10 = "GET / HTTP/1.0\r\nHost: web.flycast\r\n\r\n";
+  const std::string kSlowClose = "GET /slow HTTP/1.1\r\nHost: web.flycast\r\nConnection: close\r\n\r\n";
+  for (ConcurrencyType type : {ConcurrencyType::kConnections, ConcurrencyType::kRequests}) {
+    SCOPED_TRACE(type == ConcurrencyType::kConnections ? "connections concurrency" : "requests concurrency");
+    uint16_t bp = FreePort(kBe);
+    HttpBackend be(kBe, bp, "m1");
+    ASSERT_TRUE(be.ok());
+    ProxyOptions o;
+    o.upstream_pool_per_machine = 2;
+    auto p = Make(o);  // two workers, each with its own pool
+    ServiceSpec svc = HttpService(80, bp);
+    svc.concurrency = type;
+    ASSERT_TRUE(Up(*p, MakeSnapshot(1, svc, {{"m1", kBe}}), 80));
+
+    // One client at a time, one request each: close, HTTP/1.0, keep-alive then hang up.
+    constexpr int kClients = 30;
+    for (int i = 0; i < kClients; ++i) {
+      int kind = i % 3;
+      int fd = Dial(kClientNet1, kFlycast, 80);
+      ASSERT_GE(fd, 0);
+      ASSERT_TRUE(SendAll(fd, kind == 0 ? kClose : kind == 1 ? kHttp10 : kGet));
+      int st = 0;
+      EXPECT_EQ(BodyOf(ReadResponse(fd, &st)), "m1");
+      EXPECT_EQ(st, 200);
+      if (kind != 2) {
+        char c;
+        EXPECT_EQ(::recv(fd, &c, 1, 0), 0) << "the client's connection ends after its response";
+      }
+      std::string head = be.LastHead();
+      std::transform(head.begin(), head.end(), head.begin(), ::tolower);
+      EXPECT_EQ(head.find("connection: close"), std::string::npos) << head;
+      if (kind == 1) {
+        EXPECT_NE(head.find("connection: keep-alive"), std::string::npos) << head;
+      }
+      ::close(fd);
+      // The session is gone, so its app connection is back in its worker's pool.
+      ASSERT_TRUE(WaitFor([&] { return p->OpenConnections() == 0; }));
+    }
+    EXPECT_EQ(be.requests.load(), kClients);
+    EXPECT_LE(be.connections.load(), 2) << "at most one app connection per worker";
+
+    // Six at once, held by the app until all six are there: six app connections, then more
+    // idle ones than the pools keep (2 per worker): the proxy closes the rest.
+    std::vector<std::future<int>> fs;
+    for (int i = 0; i < 6; ++i)
+      fs.push_back(std::async(std::launch::async, [&] {
+        int fd = Dial(kClientNet1, kFlycast, 80);
+        int st = 0;
+        if (fd >= 0 && SendAll(fd, kSlowClose)) ReadResponse(fd, &st);
+        if (fd >= 0) ::close(fd);
+        return st;
+      }));
+    ASSERT_TRUE(WaitFor([&] { return be.requests.load() == kClients + 6; }));
+    be.Release();
+    for (auto& f : fs) EXPECT_EQ(f.get(), 200);
+    ASSERT_TRUE(WaitFor([&] { return p->OpenConnections() == 0; }));
+    p.reset();  // and the pooled ones go with the proxy
+    EXPECT_EQ(ClosedFirstTowards(kBe, bp), 0) << "app connections the proxy closed first (TIME-WAIT & co)";
+  }
 }
 
 TEST_P(ProxyIT, MalformedTooLargeAndStalledHeads) {

@@ -507,6 +507,23 @@ int AcceptQueue(uint16_t port) { return std::max(0, ForSockets(port, "0A", RxQue
 
 int Unread(uint16_t port) { return ForSockets(port, "01", RxQueue); }
 
+int ClosedFirstTowards(uint32_t v4, uint16_t port) {
+  std::ifstream in("/proc/net/tcp");
+  char want[16];  // the kernel prints the address's network-order bytes as a native u32
+  std::snprintf(want, sizeof want, "%08X:%04X", htonl(v4), port);
+  std::string line;
+  std::getline(in, line);
+  int n = 0;
+  while (std::getline(in, line)) {
+    std::istringstream is(line);
+    std::string sl, local, rem, st;
+    is >> sl >> local >> rem >> st;
+    // include/net/tcp_states.h: 04 FIN_WAIT1, 05 FIN_WAIT2, 06 TIME_WAIT, 0B CLOSING
+    if (rem == want && (st == "04" || st == "05" || st == "06" || st == "0B")) ++n;
+  }
+  return n;
+}
+
 bool WaitFor(const std::function<bool()>& pred, int timeout_ms) {
   auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
   while (std::chrono::steady_clock::now() < until) {

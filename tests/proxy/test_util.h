@@ -133,6 +133,9 @@ int AcceptQueue(uint16_t port);
 // Bytes not yet read by the accepting side on the established connections whose local port is
 // `port`; -1 when there is no such connection.
 int Unread(uint16_t port);
+// Sockets in this namespace towards v4:port (IPv4, /proc/net/tcp) that closed first and still
+// exist: FIN_WAIT1, FIN_WAIT2, TIME_WAIT, CLOSING. For a proxy, each is a port towards that app.
+int ClosedFirstTowards(uint32_t v4, uint16_t port);
 // Waits (bounded) until pred() is true.
 bool WaitFor(const std::function<bool()>& pred, int timeout_ms = 5000);
 
