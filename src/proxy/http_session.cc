@@ -354,7 +354,7 @@ void HttpSession::Dispatch() {
     reused_ = true;
     return SendRequest();
   }
-  // Either concurrency: app connections outlive client connections (ADR 0007).
+  // Either concurrency: app connections outlive client connections (ADR 0008).
   if (UpConn* c = w->TakePooled(L.st.get(), this)) {
     up_ = c;
     ++up_gen_;

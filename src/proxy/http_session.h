@@ -7,7 +7,7 @@
 // stream the body (content-length or chunked, framed by the codec, never buffered whole);
 // read the response head, rewrite it, stream its body; then return the app connection to the
 // worker's pool (requests concurrency) or keep it until the client connection ends and pool it
-// then (connections) — whatever the client's Connection header (ADR 0007) — and go back to
+// then (connections) — whatever the client's Connection header (ADR 0008) — and go back to
 // reading the client. 101 / CONNECT-2xx switches to a raw tunnel both ways. 1xx (100-continue)
 // are forwarded as they come.
 //

@@ -164,7 +164,7 @@ class Worker {
   // per machine, after `upstream_idle_timeout` idle, or when the app closes it.
   // Dropping is a reset (SO_LINGER {1, 0}): the proxy never leaves an app connection in
   // TIME-WAIT, where it would hold one of the ~28k ephemeral ports towards that machine for
-  // 60 s (docs/adr/0007-upstream-connections-outlive-clients.md). `orderly`: a plain close, for
+  // 60 s (docs/adr/0008-upstream-connections-outlive-clients.md). `orderly`: a plain close, for
   // a tunnel that both sides have shut down.
   UpConn* NewUpConn(std::shared_ptr<MachineState> st, int fd, HttpSession* owner);
   UpConn* TakePooled(MachineState* st, HttpSession* owner);
