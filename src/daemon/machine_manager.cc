@@ -361,6 +361,9 @@ void MachineManager::LaunchMachine(const Machine& m) {
     plan.tty = rt.pending_plan_stdio.tty;
   }
   Status st = runtime_->EnsureNetwork(m);
+  // Admitted by the firewall before it runs: its first packet (often a DNS query) must not
+  // count as spoofed and be dropped (one element update; nothing when already admitted).
+  if (st.ok()) SyncFirewall();
   if (st.ok()) st = runtime_->Launch(plan);
   rt.has_stdio = false;
   if (!st.ok()) {
@@ -761,16 +764,28 @@ void MachineManager::SyncHost() {
     if (auto ip = Ip6::Parse(*it)) (void)runtime_->RemoveFlycast(*ip);
     it = flycast_applied_.erase(it);
   }
+  SyncFirewall();
+}
+
+void MachineManager::SyncFirewall() {
   if (!opts_.firewall) return;
+  // machines_ is this host's freshest view: a machine created since the last full reload is in
+  // it (and must be admitted before its process sends its first packet), state_ may lag.
+  store::StateView fw;
+  fw.networks = state_.networks;
+  fw.ips = state_.ips;
+  for (const auto& [id, m] : machines_) fw.machines.push_back(m);
+  std::sort(fw.machines.begin(), fw.machines.end(),
+            [](const Machine& a, const Machine& b) { return a.id < b.id; });
   std::string key;
-  for (const auto& n : state_.networks) key += std::to_string(n.net32) + ",";
+  for (const auto& n : fw.networks) key += std::to_string(n.net32) + ",";
   key += "|";
-  for (const auto& m : state_.machines)
-    if (m.host_id == opts_.host_id) key += m.id + ":" + std::to_string(m.link_slot) + ":" + std::to_string(m.net32) + ",";
+  for (const auto& m : fw.machines)
+    key += m.id + ":" + std::to_string(m.link_slot) + ":" + std::to_string(m.net32) + ",";
   key += "|";
-  for (const auto& a : want) key += a + ",";
+  for (const auto& ip : fw.ips) key += ip.address + ",";
   if (key == firewall_key_) return;
-  auto st = runtime_->SyncFirewall(state_);
+  auto st = runtime_->SyncFirewall(fw);
   if (st.ok()) firewall_key_ = key;
   else log::Error("daemon", "firewall sync failed", {{"error", st.message()}});
 }

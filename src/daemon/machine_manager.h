@@ -163,6 +163,9 @@ class MachineManager final : public proxy::MachineWaker, public proxy::MachineSt
   void AnswerWaiters(const std::string& id);
   void Publish();
   void SyncHost();
+  // nftables from the networks, this host's machines (machines_) and flycast addresses;
+  // nothing when they are as last applied.
+  void SyncFirewall();
   Result<store::Machine> Transition(const std::string& id, std::vector<store::MachineState> from,
                                     store::MachineState to, const std::string& event);
   const AppPlan* PlanFor(const std::string& app);

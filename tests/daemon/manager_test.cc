@@ -254,6 +254,25 @@ TEST_F(ManagerTest, ThrowawayMachinesAreNotProbedForServicePorts) {
   EXPECT_EQ(after, before);
 }
 
+TEST_F(ManagerTest, EveryMachineIsAdmittedByTheFirewallBeforeItsProcessStarts) {
+  // Its first packet (a DNS query) would otherwise be dropped as spoofed (issue 20, item 5).
+  auto app = MakeApp("adm");
+  auto out = manager_->Deploy(app, Release("adm"), /*ha=*/true);
+  ASSERT_TRUE(out.ok()) << out.status().ToString();
+  store::MachineSpec spec;
+  spec.app = "adm";
+  spec.cmd = {"/bin/true"};
+  auto adhoc = manager_->RunMachine(spec);
+  ASSERT_TRUE(adhoc.ok()) << adhoc.status().ToString();
+  spec.auto_destroy = true;
+  auto throwaway = manager_->RunMachine(spec);
+  ASSERT_TRUE(throwaway.ok()) << throwaway.status().ToString();
+  loop_.RunSync([&] {
+    EXPECT_EQ(rt_.launches.size(), 4u);
+    EXPECT_TRUE(rt_.launched_unadmitted.empty()) << *rt_.launched_unadmitted.begin() << " ran before it was admitted";
+  });
+}
+
 TEST_F(ManagerTest, WakeStartsStoppedMachineAndCoalescesConcurrentWakes) {
   auto app = MakeApp("wake");
   auto out = manager_->Deploy(app, Release("wake"), false);
