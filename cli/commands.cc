@@ -476,6 +476,12 @@ class Cli {
     throw Failure{Api::ErrorOf(status, j)};
   }
 
+  // A machine whose start failed: the error, with the reason its record gives.
+  [[noreturn]] void ThrowFailedStart(const std::string& app, const std::string& id) {
+    json m = api().Get(MPath(app, id));
+    throw Failure{"machine " + id + " " + Dash(S(m, "last_event")) + " (privcast status -a " + app + ")"};
+  }
+
   int MachineLifecycle(const AppOpts& o, const std::vector<std::string>& ids, const std::string& verb,
                        int wait_timeout) {
     std::string app = o.Resolve();
@@ -486,6 +492,7 @@ class Cli {
       json m = api().Post(MPath(app, id) + "/" + verb, json::object());
       out_ << gerund << " machine " << id << "\n";
       std::string got = S(m, "state") == target ? target : WaitState(app, id, target, wait_timeout);
+      if (got == "failed") ThrowFailedStart(app, id);
       if (got == target)
         out_ << "Machine " << id << " is " << target << "\n";
       else
@@ -528,6 +535,7 @@ class Cli {
       std::string id = S(m, "id");
       out_ << "Machine " << id << " created in app " << app << " (" << S(m, "private_ip") << ")\n";
       std::string got = S(m, "state") == "started" ? "started" : WaitState(app, id, "started", 30);
+      if (S(m, "state") == "failed" || got == "failed") ThrowFailedStart(app, id);
       out_ << "Machine " << id << " is " << (got.empty() ? S(m, "state") : got) << "\n";
       return 0;
     }
@@ -617,6 +625,14 @@ class Cli {
     }
     out_ << FormatTable({"PROCESS", "ID", "VERSION", "REGION", "STATE", "CHECKS", "LOAD", "IP ADDRESS", "LAST UPDATED"},
                         rows);
+    // Why each failed machine failed (its last event): the reason a deploy reported.
+    bool header = false;
+    for (auto& m : Arr(s, "machines")) {
+      if (S(m, "state") != "failed") continue;
+      if (!header) out_ << "\nFailed machines\n";
+      header = true;
+      out_ << "  " << S(m, "id") << " " << Dash(S(m, "last_event")) << "\n";
+    }
     return 0;
   }
 

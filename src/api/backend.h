@@ -47,6 +47,10 @@ struct DeployOptions {
 struct DeployResult {
   std::vector<std::string> warnings;        // appended to the config's own warnings
   std::vector<store::Machine> machines;     // the app's machines after reconciling
+  // Machines that could not start (state `failed`) and each distinct reason once, naming its
+  // machines. Any failure fails the deploy (like flyctl): the API answers 422.
+  int failed = 0;
+  std::vector<std::string> errors;
 };
 
 // The stdio of an attached machine (machine run --shell), received from the CLI by

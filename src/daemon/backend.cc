@@ -20,8 +20,12 @@ Result<api::DeployResult> DaemonBackend::Deploy(const store::App& app, const sto
   api::DeployResult out;
   out.warnings = r->warnings;
   out.machines = r->machines;
+  out.failed = r->failed;
+  out.errors = r->errors;
   for (const auto& w : out.warnings) events_->Append(app.name, "deploy", "warning: " + w);
-  events_->Append(app.name, "deploy", "release v" + std::to_string(release.version) + " deployed");
+  std::string rel = "release v" + std::to_string(release.version);
+  if (out.errors.empty()) events_->Append(app.name, "deploy", rel + " deployed");
+  for (const auto& e : out.errors) events_->Append(app.name, "deploy", rel + " failed: machine failed to start: " + e);
   return out;
 }
 

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <cstring>
 #include <future>
 
 #include "common/log.h"
@@ -14,6 +15,11 @@ using store::MachineState;
 using S = store::MachineState;
 
 namespace {
+// readiness_ value of a machine whose start failed (its record says why).
+constexpr const char* kReadinessFailed = "failed";
+// The last_event of a failed machine: this prefix, then the error.
+constexpr const char* kFailedToStart = "failed to start: ";
+
 std::string Ms(Duration d) {
   char buf[32];
   std::snprintf(buf, sizeof buf, "%.1f", std::chrono::duration<double, std::milli>(d).count());
@@ -340,19 +346,7 @@ void MachineManager::LaunchMachine(const Machine& m) {
     return;
   }
   auto built = BuildPlan(m);
-  if (!built.ok()) {
-    {
-      std::lock_guard<std::mutex> l(readiness_mu_);
-      readiness_[m.id] = built.status().message();
-      readiness_cv_.notify_all();
-    }
-    FailWaiters(m.id, built.status());
-    (void)Transition(m.id, {S::kStarting}, S::kStopped, built.status().message());
-    NoteEvent(m.app, "machine " + m.id, "cannot start: " + built.status().message());
-    auto on_exit = std::move(rt.on_exit);
-    for (auto& f : on_exit) f(127);
-    return;
-  }
+  if (!built.ok()) return FailLaunch(m, built.status());
   LaunchPlan plan = std::move(built).value();
   if (rt.has_stdio) {
     plan.stdin_fd = rt.pending_plan_stdio.stdin_fd;
@@ -366,20 +360,7 @@ void MachineManager::LaunchMachine(const Machine& m) {
   if (st.ok()) SyncFirewall();
   if (st.ok()) st = runtime_->Launch(plan);
   rt.has_stdio = false;
-  if (!st.ok()) {
-    log::Error("daemon", "machine failed to start", {{"machine", m.id}, {"app", m.app}, {"error", st.message()}});
-    {
-      std::lock_guard<std::mutex> l(readiness_mu_);
-      readiness_[m.id] = "machine " + m.id + " failed to start: " + st.message();
-      readiness_cv_.notify_all();
-    }
-    NoteEvent(m.app, "machine " + m.id, "failed to start: " + st.message());
-    FailWaiters(m.id, st);
-    (void)Transition(m.id, {S::kStarting}, S::kStopped, "failed to start: " + st.message());
-    auto on_exit = std::move(rt.on_exit);
-    for (auto& f : on_exit) f(127);
-    return;
-  }
+  if (!st.ok()) return FailLaunch(m, st);
   ++starts_;
   rt.ready_ports.clear();
   rt.not_listening = false;
@@ -387,6 +368,21 @@ void MachineManager::LaunchMachine(const Machine& m) {
   (void)Transition(m.id, {S::kStarting}, S::kStarted, rt.waiters.empty() ? "started" : "started by proxy");
   log::Info("daemon", "machine started", {{"machine", m.id}, {"app", m.app}, {"launch_ms", Ms(clock_->Now() - t0)}});
   StartProbing(m.id);
+}
+
+void MachineManager::FailLaunch(const Machine& m, const Status& st) {
+  log::Error("daemon", "machine failed to start", {{"machine", m.id}, {"app", m.app}, {"error", st.message()}});
+  {
+    std::lock_guard<std::mutex> l(readiness_mu_);
+    readiness_[m.id] = kReadinessFailed;
+    readiness_cv_.notify_all();
+  }
+  NoteEvent(m.app, "machine " + m.id, "failed to start: " + st.message());
+  FailWaiters(m.id, Status(st.code(), "machine " + m.id + " failed to start: " + st.message()));
+  (void)Transition(m.id, {S::kStarting}, S::kFailed, kFailedToStart + st.message());
+  auto on_exit = std::move(rt_[m.id].on_exit);
+  for (auto& f : on_exit) f(127);
+  Publish();  // not wakeable any more: the proxy must not pick it again
 }
 
 void MachineManager::OnExit(const ExitInfo& e) {
@@ -480,7 +476,8 @@ void MachineManager::HandleWake(const std::string& id, Waiter w) {
       }
       break;
     default:
-      FailWaiters(id, FailedPrecondition("machine " + id + " is " + store::MachineStateName(m.state)));
+      FailWaiters(id, FailedPrecondition("machine " + id + " is " + store::MachineStateName(m.state) +
+                                         (m.last_event.empty() ? "" : " (" + m.last_event + ")")));
   }
 }
 
@@ -831,7 +828,7 @@ Result<DeployOutcome> MachineManager::ReconcileAppMachines(const store::App& app
       }
       touched.push_back(m.id);
       if (m.release_version == release.version) {
-        if (m.state == S::kStopped || m.state == S::kCreated) {
+        if (m.state == S::kStopped || m.state == S::kCreated || m.state == S::kFailed) {
           auto t = Transition(m.id, {m.state}, S::kStarting, "deploy");
           if (t.ok()) LaunchMachine(t.value());
         }
@@ -844,7 +841,7 @@ Result<DeployOutcome> MachineManager::ReconcileAppMachines(const store::App& app
         rt_[m.id].restart_after_stop = true;
         auto t = Transition(m.id, {}, S::kStopping, "deploy: replacing config");
         if (t.ok()) Act(t.value());
-      } else if (m.state == S::kStopped || m.state == S::kCreated) {
+      } else if (m.state == S::kStopped || m.state == S::kCreated || m.state == S::kFailed) {
         auto t = Transition(m.id, {m.state}, S::kStarting, "deploy");
         if (t.ok()) LaunchMachine(t.value());
       }
@@ -887,11 +884,14 @@ Result<DeployOutcome> MachineManager::Deploy(const store::App& app, const store:
   // Wait (bounded) for each started machine to listen, to report listener problems now.
   auto deadline = std::chrono::steady_clock::now() + opts_.deploy_wait;
   std::unique_lock<std::mutex> l(readiness_mu_);
+  std::set<std::string> failed;
   for (const auto& m : out.machines) {
     readiness_cv_.wait_until(l, deadline, [&] { return readiness_.count(m.id) > 0; });
     auto it = readiness_.find(m.id);
     if (it == readiness_.end()) {
       out.warnings.push_back("machine " + m.id + " is not listening yet on its internal port");
+    } else if (it->second == kReadinessFailed) {
+      failed.insert(m.id);
     } else if (it->second != "ready") {
       out.warnings.push_back(it->second);
     }
@@ -903,6 +903,23 @@ Result<DeployOutcome> MachineManager::Deploy(const store::App& app, const store:
     out.machines.clear();
     for (auto& m : ms.value())
       if (m.release_version != 0) out.machines.push_back(m);
+  }
+  // Like flyctl, a deploy whose machines cannot start fails: each distinct reason once, with
+  // the machines it stopped.
+  std::vector<std::pair<std::string, std::vector<std::string>>> reasons;  // in first-seen order
+  for (const auto& m : out.machines) {
+    if (!failed.count(m.id) || m.state != S::kFailed) continue;
+    std::string why = m.last_event.rfind(kFailedToStart, 0) == 0 ? m.last_event.substr(std::strlen(kFailedToStart))
+                                                                  : m.last_event;
+    auto r = std::find_if(reasons.begin(), reasons.end(), [&](const auto& x) { return x.first == why; });
+    if (r == reasons.end()) reasons.push_back({why, {m.id}});
+    else r->second.push_back(m.id);
+    ++out.failed;
+  }
+  for (const auto& [why, ids] : reasons) {
+    std::string list;
+    for (const auto& id : ids) list += (list.empty() ? "" : ", ") + id;
+    out.errors.push_back(why + " (machine" + (ids.size() == 1 ? " " : "s ") + list + ")");
   }
   return out;
 }

@@ -74,6 +74,10 @@ struct ManagerOptions {
 struct DeployOutcome {
   std::vector<std::string> warnings;
   std::vector<store::Machine> machines;
+  // Machines that failed to start (state `failed`): how many, and each distinct reason once,
+  // naming its machines ("<error> (machines a, b)"). Non-empty = the deploy failed.
+  int failed = 0;
+  std::vector<std::string> errors;
 };
 
 class MachineManager final : public proxy::MachineWaker, public proxy::MachineStopper {
@@ -151,6 +155,8 @@ class MachineManager final : public proxy::MachineWaker, public proxy::MachineSt
   void LaunchMachine(const store::Machine& m);
   // What a machine runs: its command, env, limits, signals, restart policy.
   Result<LaunchPlan> BuildPlan(const store::Machine& m);
+  // The start of `m` failed: record `failed` with the reason, fail waiters and attached runs.
+  void FailLaunch(const store::Machine& m, const Status& st);
   void OnExit(const ExitInfo& e);
   void HandleWake(const std::string& id, Waiter w);
   void HandleStop(const std::string& id, bool suspend, const std::string& reason);

@@ -17,7 +17,8 @@ MachineRunState ToRunState(store::MachineState s) {
     case S::kCreated:
     case S::kStopped: return MachineRunState::kStopped;
     case S::kDestroying:
-    case S::kDestroyed: return MachineRunState::kOther;
+    case S::kDestroyed:
+    case S::kFailed: return MachineRunState::kOther;  // never woken: a start just failed
   }
   return MachineRunState::kOther;
 }

@@ -57,6 +57,7 @@ struct App {
 enum class MachineState {
   kCreated, kStarting, kStarted, kStopping, kStopped, kSuspending, kSuspended,
   kDestroying, kDestroyed,
+  kFailed,  // the start failed (no process); last_event says why. Started again by a deploy or `machine start`.
 };
 const char* MachineStateName(MachineState s);
 std::optional<MachineState> ParseMachineState(std::string_view s);

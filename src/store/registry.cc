@@ -393,7 +393,7 @@ Status Registry::DestroyApp(const std::string& name) {
     std::vector<std::string> busy;
     for (const KeyValue& kv : machines.kvs) {
       PC_ASSIGN_OR_RETURN(Machine m, DecodeKv<Machine>(kv));
-      if (m.state != MachineState::kStopped && m.state != MachineState::kDestroyed)
+      if (m.state != MachineState::kStopped && m.state != MachineState::kDestroyed && m.state != MachineState::kFailed)
         busy.push_back(m.id + " (" + MachineStateName(m.state) + ")");
       ms.push_back(std::move(m));
     }

@@ -316,7 +316,7 @@ TEST_F(ManagerTest, WakeOfReadyMachineAnswersAtOnce) {
   EXPECT_EQ(ok, 1);
 }
 
-TEST_F(ManagerTest, FailedLaunchFailsWaitersAndLeavesMachineStopped) {
+TEST_F(ManagerTest, FailedLaunchFailsWaitersAndLeavesMachineFailed) {
   std::string id = DeployOne("broken");
   ASSERT_FALSE(id.empty());
   manager_->Stop(id, false, "idle");
@@ -334,7 +334,37 @@ TEST_F(ManagerTest, FailedLaunchFailsWaitersAndLeavesMachineStopped) {
   ASSERT_TRUE(Until([&] { return poster.Drain() > 0 || called; }));
   EXPECT_FALSE(got.ok());
   EXPECT_NE(got.message().find("injected launch failure"), std::string::npos);
-  EXPECT_EQ(Get(id).state, MachineState::kStopped);
+  EXPECT_EQ(Get(id).state, MachineState::kFailed);
+  EXPECT_EQ(Get(id).last_event, "failed to start: injected launch failure");
+  // The proxy never wakes a failed machine again by itself: it is not wakeable.
+  SnapshotPtr s = manager_->snapshot();
+  EXPECT_EQ(s->machines.at(s->machine_by_id.at(id)).state, MachineRunState::kOther);
+}
+
+TEST_F(ManagerTest, DeployWhoseMachinesCannotStartFailsNamingEachReasonOnce) {
+  // Issue 20, item 3: `Release v1 ... deployed: 2 machines` with none started.
+  rt_.fail_launch = true;
+  auto app = MakeApp("nostart");
+  auto out = manager_->Deploy(app, Release("nostart"), /*ha=*/true);
+  ASSERT_TRUE(out.ok()) << out.status().ToString();
+  ASSERT_EQ(out->machines.size(), 2u);
+  EXPECT_EQ(out->failed, 2);
+  ASSERT_EQ(out->errors.size(), 1u) << "one distinct reason";
+  const std::string& e = out->errors[0];
+  EXPECT_EQ(e.find("injected launch failure (machines "), 0u) << e;
+  for (const auto& m : out->machines) {
+    EXPECT_EQ(m.state, MachineState::kFailed);
+    EXPECT_NE(e.find(m.id), std::string::npos) << e;
+  }
+  EXPECT_TRUE(out->warnings.empty()) << "the reason is an error, not also a warning: " << out->warnings[0];
+  // A deploy that can start them (the config fixed) starts the failed machines again.
+  rt_.fail_launch = false;
+  auto again = manager_->Deploy(app, Release("nostart"), /*ha=*/true);
+  ASSERT_TRUE(again.ok()) << again.status().ToString();
+  EXPECT_EQ(again->failed, 0);
+  EXPECT_TRUE(again->errors.empty());
+  ASSERT_EQ(again->machines.size(), 2u);
+  for (const auto& m : again->machines) EXPECT_EQ(m.state, MachineState::kStarted);
 }
 
 TEST_F(ManagerTest, WakeTimesOutWhenAppNeverListens) {

@@ -12,7 +12,7 @@ namespace {
 
 using S = MachineState;
 constexpr S kAll[] = {S::kCreated,  S::kStarting,   S::kStarted,   S::kStopping,   S::kStopped,
-                      S::kSuspending, S::kSuspended, S::kDestroying, S::kDestroyed};
+                      S::kSuspending, S::kSuspended, S::kDestroying, S::kDestroyed, S::kFailed};
 
 TEST(MachineState, NamesRoundTrip) {
   for (S s : kAll) {
@@ -21,6 +21,7 @@ TEST(MachineState, NamesRoundTrip) {
     EXPECT_EQ(*p, s);
   }
   EXPECT_STREQ(MachineStateName(S::kSuspended), "suspended");
+  EXPECT_STREQ(MachineStateName(S::kFailed), "failed");
   EXPECT_FALSE(ParseMachineState("running").has_value());
   EXPECT_FALSE(ParseMachineState("").has_value());
   EXPECT_FALSE(ParseMachineState("Started").has_value());
@@ -36,6 +37,7 @@ TEST(MachineState, TransitionsAreExactlyFlys) {
       {S::kSuspending, S::kSuspended}, {S::kSuspending, S::kStopped},   {S::kSuspending, S::kDestroying},
       {S::kSuspended, S::kStarting},   {S::kSuspended, S::kStopping},   {S::kSuspended, S::kDestroying},
       {S::kDestroying, S::kDestroyed},
+      {S::kStarting, S::kFailed},      {S::kFailed, S::kStarting},      {S::kFailed, S::kDestroying},
   };
   for (S from : kAll)
     for (S to : kAll)
