@@ -89,6 +89,15 @@ class Backend {
   virtual Result<DeployResult> Deploy(const store::App& app, const store::Release& release,
                                       const DeployOptions& opts) = 0;
 
+  // Before a validated config is stored as a release: can this host run it at all? (Every
+  // process group's command must exist inside a machine.) An error refuses the deploy with
+  // that message and nothing changes. Default: nothing to check.
+  virtual Status CheckConfig(const store::App& app, const std::string& config_json) {
+    (void)app;
+    (void)config_json;
+    return Status::Ok();
+  }
+
   // Make the app have `count` machines (per process group of its current release).
   virtual Result<std::vector<store::Machine>> Scale(const store::App& app, int count) = 0;
 

@@ -247,6 +247,7 @@ class Handler {
       json j = {{"error", v.status().message()}};
       return ex_.Respond(400, kJson, Dump(j));
     }
+    if (Status c = backend_->CheckConfig(*a, v->config_json); !c.ok()) return Fail(ex_, c);
     json out;
     json warnings = json::array();
     for (auto& w : v->warnings) warnings.push_back(w);

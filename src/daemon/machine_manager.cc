@@ -954,6 +954,14 @@ Result<std::vector<Machine>> MachineManager::Scale(const store::App& app, int co
   return ms.value();
 }
 
+Status MachineManager::CheckRunCommand(const store::MachineSpec& spec) {
+  if (spec.cmd.empty()) return Status::Ok();  // the release's command: checked at deploy
+  std::vector<std::pair<std::string, std::string>> env;
+  if (const AppPlan* plan = PlanFor(spec.app)) env = plan->env;
+  env.insert(env.end(), spec.env.begin(), spec.env.end());
+  return CheckMachineCommand(spec.cmd, env);
+}
+
 Result<Machine> MachineManager::RunMachine(const store::MachineSpec& spec_in) {
   PC_CHECK(!loop_->InLoop());
   store::MachineSpec spec = spec_in;
@@ -961,6 +969,7 @@ Result<Machine> MachineManager::RunMachine(const store::MachineSpec& spec_in) {
   spec.initial_state = S::kStarting;
   std::promise<Result<Machine>> p;
   loop_->Post([&] {
+    if (Status c = CheckRunCommand(spec); !c.ok()) return p.set_value(c);
     auto m = registry_->CreateMachine(spec);
     if (!m.ok()) {
       p.set_value(m.status());
@@ -985,6 +994,7 @@ Result<int> MachineManager::RunAttached(const store::MachineSpec& spec_in, int i
   auto exit_f = exit_p->get_future();
   std::promise<Result<Machine>> started;
   loop_->Post([&, exit_p] {
+    if (Status c = CheckRunCommand(spec); !c.ok()) return started.set_value(c);
     auto m = registry_->CreateMachine(spec);
     if (!m.ok()) {
       started.set_value(m.status());

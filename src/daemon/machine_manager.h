@@ -179,6 +179,8 @@ class MachineManager final : public proxy::MachineWaker, public proxy::MachineSt
   bool IsReady(const store::Machine& m);
   // count: machines per process group; nullopt = Fly's HA default (2 when the app has
   // services, else 1).
+  // machine run with a command: refused (InvalidArgument, why) when a machine cannot exec it.
+  Status CheckRunCommand(const store::MachineSpec& spec);
   Result<DeployOutcome> ReconcileAppMachines(const store::App& app, const store::Release& release,
                                              std::optional<int> count);
   void NoteEvent(const std::string& app, const std::string& source, const std::string& text);

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <climits>
 #include <cstring>
 
 #include "common/ids.h"
@@ -210,6 +211,71 @@ Result<std::string> ResolveProgram(const std::string& argv0, const std::vector<s
     start = end + 1;
   }
   return NotFound("program '" + argv0 + "' not found in PATH " + path);
+}
+
+namespace {
+
+// The private directory `path` (absolute, normalised) is in, or nullptr.
+const char* PrivateDirOf(const std::string& path) {
+  for (const char* d : kMachinePrivateDirs) {
+    size_t n = std::strlen(d);
+    if (path.compare(0, n, d) == 0 && (path.size() == n || path[n] == '/')) return d;
+  }
+  return nullptr;
+}
+
+std::string PrivateDirsText() {
+  std::string s;
+  for (const char* d : kMachinePrivateDirs) s += std::string(s.empty() ? "" : " and ") + d;
+  return s;
+}
+
+// Why the machine cannot exec the file at host path `path` ("" = it can).
+std::string WhyNotExecutable(const std::string& path) {
+  std::string lexical = path.front() == '/' ? path : "/" + path;  // working directory "/"
+  char real[PATH_MAX];
+  const char* priv = PrivateDirOf(lexical);
+  if (!priv && ::realpath(lexical.c_str(), real)) priv = PrivateDirOf(real);
+  if (priv)
+    return "does not exist inside the machine: machines get a private " + PrivateDirsText() +
+           " (the host's files under " + priv + " are not visible there); put the program elsewhere, "
+           "e.g. under /usr/local";
+  struct stat st;
+  if (::stat(lexical.c_str(), &st) != 0) return "does not exist inside the machine (" + std::string(std::strerror(errno)) + ")";
+  if (!S_ISREG(st.st_mode) || ::access(lexical.c_str(), X_OK) != 0) return "is not an executable file";
+  return "";
+}
+
+}  // namespace
+
+Status CheckProgramInMachine(const std::string& argv0, const std::vector<std::string>& env) {
+  if (argv0.empty()) return InvalidArgument("the command is empty");
+  if (argv0.find('/') != std::string::npos) {
+    std::string why = WhyNotExecutable(argv0);
+    if (why.empty()) return Status::Ok();
+    return InvalidArgument("command \"" + argv0 + "\" " + why);
+  }
+  std::string path = kDefaultPath;
+  for (const auto& e : env)
+    if (e.rfind("PATH=", 0) == 0) path = e.substr(5);
+  std::string hidden;  // a private directory of PATH that has it on the host
+  size_t start = 0;
+  while (start <= path.size()) {
+    size_t end = path.find(':', start);
+    if (end == std::string::npos) end = path.size();
+    std::string dir = path.substr(start, end - start);
+    start = end + 1;
+    if (dir.empty()) dir = "/";  // "" is the working directory
+    std::string cand = (dir.back() == '/' ? dir : dir + "/") + argv0;
+    std::string why = WhyNotExecutable(cand);
+    if (why.empty()) return Status::Ok();
+    if (hidden.empty() && why.rfind("does not exist inside the machine: ", 0) == 0 && ::access(cand.c_str(), X_OK) == 0)
+      hidden = cand;
+  }
+  if (!hidden.empty())
+    return InvalidArgument("command \"" + argv0 + "\" is found only at " + hidden + ", which " +
+                           WhyNotExecutable(hidden));
+  return InvalidArgument("command \"" + argv0 + "\" is not found in the machine's PATH (" + path + ")");
 }
 
 Result<Spawned> Spawn(const SpawnPlan& p) {

@@ -136,4 +136,16 @@ Result<Spawned> Spawn(const SpawnPlan& plan);
 // Resolve argv[0] through PATH from env (or kDefaultPath) when it has no '/'.
 Result<std::string> ResolveProgram(const std::string& argv0, const std::vector<std::string>& env);
 
+// The host directories a machine does not see: it gets an empty tmpfs of its own on each.
+inline constexpr const char* kMachinePrivateDirs[] = {"/tmp", "/run"};
+
+// Can a machine exec `argv0`? Checked before a machine is created (deploy, machine run), so a
+// command that cannot work is refused with the reason instead of failing at every start.
+// A machine sees the host's filesystem except kMachinePrivateDirs (symlinks resolved, so
+// /var/run counts as /run); its working directory is "/". `argv0` without '/' is looked up in
+// env's PATH (or kDefaultPath), skipping private directories. InvalidArgument naming the
+// command and why: under a private directory, does not exist, is not an executable file, not
+// in PATH. (Machines running OCI images will check against the image's root instead.)
+Status CheckProgramInMachine(const std::string& argv0, const std::vector<std::string>& env);
+
 }  // namespace privcast::supervisor

@@ -273,6 +273,27 @@ TEST_F(ManagerTest, EveryMachineIsAdmittedByTheFirewallBeforeItsProcessStarts) {
   });
 }
 
+TEST_F(ManagerTest, MachineRunRefusesACommandTheMachineCannotSee) {
+  // Issue 20, item 2: refused before any machine exists, saying why.
+  MakeApp("run");
+  store::MachineSpec spec;
+  spec.app = "run";
+  spec.cmd = {"/tmp/privcast-checkout/scripts/demo/hello-nginx"};
+  auto m = manager_->RunMachine(spec);
+  ASSERT_FALSE(m.ok());
+  EXPECT_EQ(m.status().code(), Code::kInvalidArgument);
+  EXPECT_NE(m.status().message().find("does not exist inside the machine: machines get a private /tmp"),
+            std::string::npos)
+      << m.status().message();
+  auto code = manager_->RunAttached(spec, -1, -1, -1, false, [] { return false; }, [](const store::Machine&) {});
+  ASSERT_FALSE(code.ok());
+  EXPECT_EQ(code.status().message(), m.status().message());
+  auto all = registry_->ListMachines("run");
+  ASSERT_TRUE(all.ok());
+  EXPECT_TRUE(all->empty());
+  EXPECT_TRUE(rt_.launches.empty());
+}
+
 TEST_F(ManagerTest, WakeStartsStoppedMachineAndCoalescesConcurrentWakes) {
   auto app = MakeApp("wake");
   auto out = manager_->Deploy(app, Release("wake"), false);

@@ -1,5 +1,10 @@
 // Pure parts of launching: environment, generated files, runtime record, /proc parsing.
 #include <gtest/gtest.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <fstream>
 
 #include "supervisor/launch.h"
 #include "supervisor/record.h"
@@ -32,6 +37,42 @@ TEST(MachineFiles, ResolvAndHosts) {
   EXPECT_NE(h.find("127.0.0.1\tlocalhost\n"), std::string::npos);
   EXPECT_NE(h.find("fdaa:1:2:3::2\tfly-local-6pn\n"), std::string::npos);
   EXPECT_NE(h.find("fdaa:1:2:3::2\t0123456789abcd\n"), std::string::npos);
+}
+
+// Issue 20, item 2: a command under the host's /tmp (a checkout cloned there) does not exist
+// inside a machine, which has a private /tmp; it is refused up front, saying why.
+TEST(ProgramInMachine, RefusesWhatTheMachineCannotSeeOrRun) {
+  char dir[] = "/tmp/pc-prog-XXXXXX";
+  ASSERT_NE(::mkdtemp(dir), nullptr);
+  std::string prog = std::string(dir) + "/hello";
+  std::ofstream(prog) << "#!/bin/sh\necho hi\n";
+  ASSERT_EQ(::chmod(prog.c_str(), 0755), 0);
+
+  EXPECT_TRUE(CheckProgramInMachine("/bin/sh", {}).ok());
+  EXPECT_TRUE(CheckProgramInMachine("sh", {}).ok());  // kDefaultPath
+  EXPECT_TRUE(CheckProgramInMachine("bin/sh", {}).ok());  // relative to the working directory "/"
+
+  Status st = CheckProgramInMachine(prog, {});
+  EXPECT_EQ(st.code(), Code::kInvalidArgument);
+  EXPECT_EQ(st.message(), "command \"" + prog +
+                              "\" does not exist inside the machine: machines get a private /tmp and /run (the "
+                              "host's files under /tmp are not visible there); put the program elsewhere, e.g. "
+                              "under /usr/local");
+  st = CheckProgramInMachine("hello", {"PATH=" + std::string(dir) + ":/usr/bin"});
+  EXPECT_NE(st.message().find("is found only at " + prog + ", which does not exist inside the machine"),
+            std::string::npos)
+      << st.message();
+  st = CheckProgramInMachine("/nonexistent/privcast-prog", {});
+  EXPECT_EQ(st.message(),
+            "command \"/nonexistent/privcast-prog\" does not exist inside the machine (No such file or directory)");
+  st = CheckProgramInMachine("/etc/passwd", {});
+  EXPECT_EQ(st.message(), "command \"/etc/passwd\" is not an executable file");
+  st = CheckProgramInMachine("privcast-no-such-program", {"PATH=/usr/bin:/bin"});
+  EXPECT_EQ(st.message(), "command \"privcast-no-such-program\" is not found in the machine's PATH (/usr/bin:/bin)");
+  EXPECT_FALSE(CheckProgramInMachine("", {}).ok());
+
+  ::unlink(prog.c_str());
+  ::rmdir(dir);
 }
 
 TEST(Spec, Validation) {
