@@ -515,7 +515,7 @@ class Cli {
   struct RunArgs {
     AppOpts app;
     std::string region, org, network;
-    bool shell = false, rm = false;
+    bool shell = false, rm = false, services = false;
     std::vector<std::string> cmd;
   };
 
@@ -529,6 +529,7 @@ class Cli {
     if (!r.network.empty()) body["network"] = r.network;
     if (!r.cmd.empty()) body["cmd"] = r.cmd;
     body["rm"] = r.rm;
+    if (r.services) body["services"] = true;
     if (!r.shell) {
       if (r.cmd.empty()) throw Failure{"machine run needs a command: privcast machine run -- CMD ARGS... (or --shell)"};
       json m = api().Post("/v1/apps/" + Enc(app) + "/machines/run", body);
@@ -839,6 +840,8 @@ int Cli::Run(int argc, const char* const* argv) {
   mr->add_option("--network", ra.network, "On this named network of the app's org")->excludes(mr_org);
   mr->add_flag("--shell", ra.shell, "Interactive shell (or CMD) in the network; exit code propagated");
   mr->add_flag("--rm", ra.rm, "Destroy the machine when it exits");
+  mr->add_flag("--services", ra.services,
+               "Carry the app's services (of its process group): take their traffic (default: none)");
   mr->add_option("cmd", ra.cmd, "Command and arguments (after --)");
   AppOpts ml_app;
   bool ml_json = false;

@@ -66,10 +66,19 @@ struct AttachedStdio {
   uint16_t rows = 0, cols = 0;
 };
 
+// One health check of a machine, as the proxy's checker last saw it.
+struct MachineCheck {
+  std::string name;                  // servicecheck-00-tcp-8080
+  std::string status;                // passing | critical | pending (no result yet) | not running
+};
+
 // Live, non-stored facts about a machine (for `status`).
 struct MachineLive {
   int64_t load = 0;                  // open connections or in-flight requests
-  std::string checks;                // e.g. "1 total, 1 passing"; empty when none
+  // "no checks" (its services have none, or it carries no services), "2 total, 1 passing,
+  // 1 critical", "1 total, not running"; empty: unknown.
+  std::string checks;
+  std::vector<MachineCheck> check_list;
 };
 
 struct LogOptions {

@@ -337,6 +337,7 @@ class Handler {
     spec.cmd = q.cmd;
     spec.env = q.env;
     spec.auto_destroy = q.rm || q.shell;
+    spec.carries_services = q.services && !spec.auto_destroy;  // a throwaway machine is a client
     spec.org = q.org;
     spec.network = q.network;
     return spec;
@@ -544,6 +545,10 @@ class Handler {
       auto it = live.find(m.id);
       j["load"] = it == live.end() ? 0 : it->second.load;
       j["checks"] = it == live.end() ? "" : it->second.checks;
+      json cl = json::array();
+      if (it != live.end())
+        for (const auto& c : it->second.check_list) cl.push_back({{"name", c.name}, {"status", c.status}});
+      j["check_results"] = cl;
       machines.push_back(j);
     }
     json out = ToJson(*a);

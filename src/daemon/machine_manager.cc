@@ -20,6 +20,10 @@ constexpr const char* kReadinessFailed = "failed";
 // The last_event of a failed machine: this prefix, then the error.
 constexpr const char* kFailedToStart = "failed to start: ";
 
+// Deploy and scale manage (count, update, replace, destroy) the machines of a release that
+// carry its services; machines from `machine run` are the user's.
+bool IsDeployManaged(const Machine& m) { return m.release_version != 0 && m.carries_services && !m.auto_destroy; }
+
 std::string Ms(Duration d) {
   char buf[32];
   std::snprintf(buf, sizeof buf, "%.1f", std::chrono::duration<double, std::milli>(d).count());
@@ -175,9 +179,10 @@ const AppPlan* MachineManager::PlanFor(const std::string& app) {
 }
 
 std::vector<uint16_t> MachineManager::PortsFor(const Machine& m) {
-  // Throwaway machines (machine run --shell / --rm) are clients, never backends: nothing
-  // waits for them to listen.
-  if (m.auto_destroy) return {};
+  // Throwaway machines (machine run --shell / --rm) are clients, never backends, and a
+  // machine that carries no services (machine run) takes no service traffic: nothing waits
+  // for them to listen.
+  if (m.auto_destroy || !m.carries_services) return {};
   const AppPlan* plan = PlanFor(m.app);
   if (!plan) return {};
   const AppPlan::Group* g = plan->FindGroup(m.process_group);
@@ -513,7 +518,7 @@ void MachineManager::Prewarm(const std::string& app) {
     if (!auto_start) return;
     const Machine* pick = nullptr;
     for (const auto& [id, m] : machines_) {
-      if (m.app != app || m.release_version == 0) continue;
+      if (m.app != app || !m.carries_services) continue;
       if (m.state == S::kStarted || m.state == S::kStarting) return;  // something runs already
       if (m.state == S::kStopped || m.state == S::kSuspended || m.state == S::kCreated) {
         if (!pick || (m.region == opts_.region && pick->region != opts_.region) ||
@@ -815,7 +820,7 @@ Result<DeployOutcome> MachineManager::ReconcileAppMachines(const store::App& app
     int want = per_group;
     std::vector<Machine> have;
     for (const auto& m : state_.machines)
-      if (m.app == app.name && m.process_group == g.name && m.release_version != 0 && !m.auto_destroy &&
+      if (m.app == app.name && m.process_group == g.name && IsDeployManaged(m) &&
           m.state != S::kDestroying && m.state != S::kDestroyed)
         have.push_back(m);
     std::sort(have.begin(), have.end(), [](const Machine& a, const Machine& b) { return a.created_at < b.created_at; });
@@ -852,6 +857,7 @@ Result<DeployOutcome> MachineManager::ReconcileAppMachines(const store::App& app
       spec.region = opts_.region;
       spec.process_group = g.name;
       spec.release_version = release.version;
+      spec.carries_services = true;  // the group's services, like Fly Launch's machines
       spec.initial_state = S::kStarting;
       auto m = registry_->CreateMachine(spec);
       if (!m.ok()) return m.status();
@@ -902,7 +908,7 @@ Result<DeployOutcome> MachineManager::Deploy(const store::App& app, const store:
   if (ms.ok()) {
     out.machines.clear();
     for (auto& m : ms.value())
-      if (m.release_version != 0) out.machines.push_back(m);
+      if (IsDeployManaged(m)) out.machines.push_back(m);
   }
   // Like flyctl, a deploy whose machines cannot start fails: each distinct reason once, with
   // the machines it stopped.
@@ -938,7 +944,7 @@ Result<std::vector<Machine>> MachineManager::Scale(const store::App& app, int co
       auto st = registry_->LoadState();
       if (st.ok()) state_ = std::move(st).value();
       for (const auto& m : state_.machines)
-        if (m.app == app.name && m.release_version != 0 && m.state != S::kDestroying) {
+        if (m.app == app.name && IsDeployManaged(m) && m.state != S::kDestroying) {
           auto t = Transition(m.id, {}, S::kDestroying, "scaled to 0");
           if (t.ok()) Act(t.value());
         }

@@ -74,6 +74,7 @@ Snapshot BuildSnapshot(const store::StateView& state, uint32_t local_host_id,
     mv.app_index = app->second;
     mv.region = m.region;
     mv.process_group = m.process_group;
+    mv.carries_services = m.carries_services;
     mv.state = ToRunState(m.state);
     mv.host_id = m.host_id;
     mv.six_pn = addr::SixPnAddress(m.net32, m.host_id, m.machine32);

@@ -9,6 +9,7 @@
 #include <future>
 
 #include "common/log.h"
+#include "proxy/balancer.h"
 #include "proxy/proxy_impl.h"
 #include "proxy/worker.h"
 
@@ -18,6 +19,8 @@ struct HealthChecker::Check final : EventHandler {
   HealthChecker* hc = nullptr;
   std::shared_ptr<MachineState> st;
   std::string key;
+  std::string name;  // CheckNamesFor
+  bool checked = false;  // completed at least once
   uint32_t link_v4 = 0;
   uint16_t port = 0;
   bool http = false;
@@ -83,13 +86,17 @@ struct HealthChecker::Check final : EventHandler {
       fd = -1;
     }
     if (!ok && loop().Now() - first < grace) ok = true;
-    if (ok != passing) {
+    bool first_result = !checked;
+    checked = true;
+    bool changed = ok != passing;
+    if (changed) {
       passing = ok;
       log::Info("proxy", ok ? "health check passing" : "health check failing",
                 {{"app", st->app}, {"machine", st->id}, {"check", key}});
       hc->proxy_->Emit(st->app, st->id, std::string("health check ") + key + (ok ? " passing" : " failing"));
     }
     hc->Recompute(st.get());
+    if (first_result || changed) hc->PublishResults();
     Schedule(interval);
   }
   // Stops the timer and closes the socket; afterwards nothing touches hc or the loop, so the
@@ -125,6 +132,34 @@ void HealthChecker::Update(RoutingStatePtr rs) {
   w_->loop().Post([this, rs] { Apply(rs); });
 }
 
+std::vector<std::string> CheckNamesFor(const Snapshot& snap, const MachineView& m) {
+  std::vector<std::string> names;
+  for (const ServiceSpec& svc : snap.apps[m.app_index].services) {
+    if (!ServesService(m, svc)) continue;
+    size_t n = svc.tcp_checks.size() + svc.http_checks.size();
+    for (size_t ci = 0; ci < n; ++ci) {
+      char buf[64];
+      std::snprintf(buf, sizeof buf, "servicecheck-%02zu-%s-%u", names.size(), ci < svc.tcp_checks.size() ? "tcp" : "http",
+                    static_cast<unsigned>(svc.internal_port));
+      names.push_back(buf);
+    }
+  }
+  return names;
+}
+
+std::vector<CheckResult> HealthChecker::Results() const {
+  std::lock_guard<std::mutex> l(results_mu_);
+  return results_;
+}
+
+void HealthChecker::PublishResults() {
+  std::vector<CheckResult> r;
+  for (const auto& [key, c] : checks_)
+    if (c) r.push_back({c->st->id, c->name, !c->checked ? "pending" : c->passing ? "passing" : "critical"});
+  std::lock_guard<std::mutex> l(results_mu_);
+  results_ = std::move(r);
+}
+
 void HealthChecker::Apply(RoutingStatePtr rs) {
   std::map<std::string, std::unique_ptr<Check>> next;
   const Snapshot& snap = *rs->snap;
@@ -132,15 +167,16 @@ void HealthChecker::Apply(RoutingStatePtr rs) {
     const MachineState& ms = *rs->machines[m.index];
     if (!EffectivelyStarted(m, ms, snap.revision)) continue;
     const AppView& app = snap.apps[m.app_index];
+    const std::vector<std::string> names = CheckNamesFor(snap, m);
+    size_t name_index = 0;
     for (size_t si = 0; si < app.services.size(); ++si) {
       const ServiceSpec& svc = app.services[si];
-      if (!svc.processes.empty() &&
-          std::find(svc.processes.begin(), svc.processes.end(), m.process_group) == svc.processes.end())
-        continue;
+      if (!ServesService(m, svc)) continue;
       size_t n = svc.tcp_checks.size() + svc.http_checks.size();
       for (size_t ci = 0; ci < n; ++ci) {
         bool http = ci >= svc.tcp_checks.size();
         std::string key = m.id + "/" + std::to_string(si) + (http ? "/http" : "/tcp") + std::to_string(ci);
+        const std::string& name = names[name_index++];
         auto it = checks_.find(key);
         if (it != checks_.end()) {
           next.emplace(key, std::move(it->second));
@@ -150,6 +186,7 @@ void HealthChecker::Apply(RoutingStatePtr rs) {
         c->hc = this;
         c->st = rs->machines[m.index];
         c->key = key;
+        c->name = name;
         c->link_v4 = m.link_v4;
         c->port = svc.internal_port;
         c->http = http;
@@ -175,6 +212,7 @@ void HealthChecker::Apply(RoutingStatePtr rs) {
   }
   // Machines whose checks disappeared (stopped, config changed) go back to healthy.
   for (auto& [key, c] : checks_) {
+    if (!c) continue;  // moved into `next` above (local guard; the lead's fix on main replaces it)
     std::string id = key.substr(0, key.find('/'));
     bool still = false;
     for (auto& [k2, c2] : next)
@@ -183,10 +221,12 @@ void HealthChecker::Apply(RoutingStatePtr rs) {
   }
   checks_.swap(next);
   Retire(std::move(next));
+  PublishResults();
 }
 
 void HealthChecker::Retire(std::map<std::string, std::unique_ptr<Check>> dead) {
   for (auto& [key, c] : dead) {
+    if (!c) continue;  // moved-from (kept by Apply): local guard, see above
     c->Disarm();
     w_->loop().Retire(std::move(c));
   }

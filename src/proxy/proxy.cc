@@ -348,4 +348,6 @@ bool Proxy::MachineHealthy(const std::string& id) const {
   return false;
 }
 
+std::vector<CheckResult> Proxy::HealthChecks() const { return impl_->HealthResults(); }
+
 }  // namespace privcast::proxy

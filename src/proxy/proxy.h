@@ -22,10 +22,12 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "common/clock.h"
 #include "common/result.h"
 #include "common/snapshot.h"
+#include "proxy/health.h"
 #include "proxy/tls_context.h"
 #include "proxy/waker.h"
 
@@ -101,6 +103,8 @@ class Proxy {
   int64_t OpenConnections() const;
   int32_t MachineLoad(const std::string& machine_id) const;
   bool MachineHealthy(const std::string& machine_id) const;
+  // The built-in checker's last result of every check of every started machine (`status`).
+  std::vector<CheckResult> HealthChecks() const;
 
  private:
   std::unique_ptr<ProxyImpl> impl_;

@@ -34,6 +34,11 @@ class ProxyImpl {
     std::lock_guard<std::mutex> l(mu);
     return current;
   }
+  // The health checker's results (none before Start or without checks).
+  std::vector<CheckResult> HealthResults() const {
+    std::lock_guard<std::mutex> l(mu);
+    return health ? health->Results() : std::vector<CheckResult>{};
+  }
   // Post a queue kick for `app` to every worker but `from`.
   void KickQueues(int from, const std::string& app);
 

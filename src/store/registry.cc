@@ -513,6 +513,7 @@ Result<Machine> Registry::CreateMachine(const MachineSpec& spec) {
     m.cmd = spec.cmd;
     m.env = spec.env;
     m.auto_destroy = spec.auto_destroy;
+    m.carries_services = spec.carries_services;
     m.created_at = now;
     m.updated_at = now;
     m.last_event = std::string("created ") + MachineStateName(m.state);

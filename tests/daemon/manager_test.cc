@@ -254,6 +254,46 @@ TEST_F(ManagerTest, ThrowawayMachinesAreNotProbedForServicePorts) {
   EXPECT_EQ(after, before);
 }
 
+TEST_F(ManagerTest, MachineRunMachinesCarryNoServicesUnlessAsked) {
+  // Issue 20, item 9: `machine run -- sleep 600` in an app with an [http_service] got its
+  // traffic (and a 30 s wait for it to listen). Only machines that carry the services do.
+  auto app = MakeApp("pool");
+  auto out = manager_->Deploy(app, Release("pool"), /*ha=*/false);
+  ASSERT_TRUE(out.ok()) << out.status().ToString();
+  ASSERT_EQ(out->machines.size(), 1u);
+  EXPECT_TRUE(out->machines[0].carries_services);
+  int before = 0;
+  loop_.RunSync([&] { before = rt_.probes; });
+  rt_.listen_on_launch = false;  // like `sleep 600`
+  store::MachineSpec spec;
+  spec.app = "pool";
+  spec.cmd = {"/bin/sleep", "600"};
+  auto sleeper = manager_->RunMachine(spec);
+  ASSERT_TRUE(sleeper.ok()) << sleeper.status().ToString();
+  spec.carries_services = true;  // machine run --services
+  auto member = manager_->RunMachine(spec);
+  ASSERT_TRUE(member.ok()) << member.status().ToString();
+  ASSERT_TRUE(Until([&] { return rt_.probes > before; })) << "the --services machine is probed for its port";
+  manager_->NotifyStoreChanged();  // what the store watcher does after an API write
+  SnapshotPtr s;
+  ASSERT_TRUE(Until([&] {
+    s = manager_->snapshot();
+    return s->machine_by_id.count(sleeper->id) && s->machine_by_id.count(member->id);
+  }));
+  auto view = [&](const std::string& id) { return s->machines.at(s->machine_by_id.at(id)); };
+  EXPECT_TRUE(view(out->machines[0].id).carries_services);
+  EXPECT_FALSE(view(sleeper->id).carries_services);
+  EXPECT_EQ(view(sleeper->id).state, MachineRunState::kStarted) << "ready at once: nothing to listen on";
+  EXPECT_TRUE(view(member->id).carries_services);
+  EXPECT_EQ(view(member->id).state, MachineRunState::kStarting) << "waits for its service port";
+  // A redeploy manages only its own machines: the machine run ones are left alone.
+  auto again = manager_->Deploy(app, Release("pool"), /*ha=*/false);
+  ASSERT_TRUE(again.ok());
+  ASSERT_EQ(again->machines.size(), 1u);
+  EXPECT_EQ(again->machines[0].id, out->machines[0].id);
+  EXPECT_EQ(Get(sleeper->id).state, MachineState::kStarted);
+}
+
 TEST_F(ManagerTest, EveryMachineIsAdmittedByTheFirewallBeforeItsProcessStarts) {
   // Its first packet (a DNS query) would otherwise be dropped as spoofed (issue 20, item 5).
   auto app = MakeApp("adm");

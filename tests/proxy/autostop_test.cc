@@ -138,6 +138,13 @@ TEST(Autostop, StoppedMachinesIgnoredAndPendingNotRepeated) {
   EXPECT_TRUE(f.Plan().empty());
 }
 
+TEST(Autostop, MachinesWithoutTheServicesAreNotTheirsToStop) {
+  Fixture f;
+  uint32_t a = f.Add("adhoc", "ams", 0, minutes(100));
+  f.snap.machines[a].carries_services = false;
+  EXPECT_TRUE(f.Plan().empty());
+}
+
 // The idle clock restarts when a machine starts (or resumes): a machine pre-warmed by a DNS
 // lookup right after it was stopped is not stopped again before its request arrives (issue 20,
 // item 4). Driven through Proxy::Publish / RunAutostopPass on a FakeClock; no sockets.

@@ -16,6 +16,7 @@
 #include <cstdlib>
 #include <fstream>
 #include <future>
+#include <map>
 #include <random>
 #include <sstream>
 #include <tuple>
@@ -639,10 +640,15 @@ TEST_P(ProxyIT, HealthCheckFailureRemovesMachineFromRotation) {
   tc.interval_ms = 50;
   tc.timeout_ms = 200;
   svc.tcp_checks.push_back(tc);
+  // A machine of the app that carries no services (machine run) gets neither checks nor traffic,
+  // even though it listens on the internal port (issue 20, item 9).
+  HttpBackend adhoc(kLo2, bp, "adhoc");
   ProxyOptions o;
   o.health_checks = true;
   auto p = Make(o);
-  ASSERT_TRUE(Up(*p, MakeSnapshot(1, svc, {{"m-bad", kLo3}, {"m-good", kLo1}}), 80));
+  auto snap = std::make_shared<Snapshot>(*MakeSnapshot(1, svc, {{"m-bad", kLo3}, {"m-good", kLo1}, {"m-adhoc", kLo2}}));
+  snap->machines[2].carries_services = false;
+  ASSERT_TRUE(Up(*p, snap, 80));
   ASSERT_TRUE(WaitFor([&] { return !p->MachineHealthy("m-bad"); }));
   EXPECT_TRUE(p->MachineHealthy("m-good"));
   for (int i = 0; i < 10; ++i) {
@@ -650,6 +656,17 @@ TEST_P(ProxyIT, HealthCheckFailureRemovesMachineFromRotation) {
     EXPECT_EQ(BodyOf(Request(kClientNet1, 80, kGet, &st)), "good");
   }
   EXPECT_NE(p->RenderMetrics().find("privcast_proxy_machine_healthy{app=\"web\",machine=\"m-bad\"} 0"), std::string::npos);
+  // What `status` shows: each check's last result, by machine (exposed through the API).
+  std::map<std::string, std::string> got;
+  ASSERT_TRUE(WaitFor([&] {
+    got.clear();
+    for (const auto& r : p->HealthChecks()) got[r.machine_id + " " + r.name] = r.status;
+    return got.size() == 2 && got.begin()->second != "pending" && std::next(got.begin())->second != "pending";
+  }));
+  std::string name = "servicecheck-00-tcp-" + std::to_string(bp);
+  EXPECT_EQ(got["m-bad " + name], "critical");
+  EXPECT_EQ(got["m-good " + name], "passing");
+  EXPECT_EQ(got.count("m-adhoc " + name), 0u);
 }
 
 TEST_P(ProxyIT, PreferInstanceHeaderAndUnavailableFlag) {

@@ -152,6 +152,22 @@ TEST(Codec, MissingOptionalFieldsTakeDefaults) {
   EXPECT_EQ(m.process_group, "app");
   EXPECT_EQ(m.state, S::kCreated);
   EXPECT_TRUE(m.cmd.empty());
+  EXPECT_FALSE(m.carries_services);
+}
+
+TEST(Codec, MachinesFromBeforeCarriesServicesKeepWhatDeployMeant) {
+  // Deploy and scale machines (a release, not --rm) carried the services; machine run ones not.
+  Machine deployed, adhoc, throwaway, explicit_off;
+  ASSERT_TRUE(Decode(R"({"id":"0123456789abcd","app":"web","release_version":3})", &deployed).ok());
+  EXPECT_TRUE(deployed.carries_services);
+  ASSERT_TRUE(Decode(R"({"id":"0123456789abcd","app":"web","release_version":0})", &adhoc).ok());
+  EXPECT_FALSE(adhoc.carries_services);
+  ASSERT_TRUE(Decode(R"({"id":"0123456789abcd","app":"web","release_version":3,"auto_destroy":true})", &throwaway).ok());
+  EXPECT_FALSE(throwaway.carries_services);
+  ASSERT_TRUE(Decode(R"({"id":"0123456789abcd","app":"web","release_version":3,"carries_services":false})",
+                     &explicit_off)
+                  .ok());
+  EXPECT_FALSE(explicit_off.carries_services);
 }
 
 TEST(Codec, BadInputIsAStatusNeverAThrow) {
