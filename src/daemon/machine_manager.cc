@@ -870,8 +870,8 @@ Result<DeployOutcome> MachineManager::ReconcileAppMachines(const store::App& app
   for (const auto& id : touched) {
     auto it = machines_.find(id);
     if (it != machines_.end()) out.machines.push_back(it->second);
-    // Machines with nothing to listen on are ready at once.
-    if (it != machines_.end() && PortsFor(it->second).empty()) {
+    // Machines with nothing to listen on are ready at once (if they started at all).
+    if (it != machines_.end() && PortsFor(it->second).empty() && it->second.state != S::kFailed) {
       std::lock_guard<std::mutex> l(readiness_mu_);
       readiness_[id] = "ready";
     }

@@ -428,6 +428,19 @@ TEST_F(ManagerTest, DeployWhoseMachinesCannotStartFailsNamingEachReasonOnce) {
   for (const auto& m : again->machines) EXPECT_EQ(m.state, MachineState::kStarted);
 }
 
+TEST_F(ManagerTest, DeployOfAGroupWithoutServicesFailsToo) {
+  // Nothing to listen on is "ready at once" only for a machine that started.
+  plan_ = TestPlan(/*services=*/false);
+  rt_.fail_launch = true;
+  auto app = MakeApp("worker");
+  auto out = manager_->Deploy(app, Release("worker"), /*ha=*/true);
+  ASSERT_TRUE(out.ok()) << out.status().ToString();
+  ASSERT_EQ(out->machines.size(), 1u);
+  EXPECT_EQ(out->failed, 1);
+  ASSERT_EQ(out->errors.size(), 1u);
+  EXPECT_EQ(out->errors[0], "injected launch failure (machine " + out->machines[0].id + ")");
+}
+
 TEST_F(ManagerTest, WakeTimesOutWhenAppNeverListens) {
   auto app = MakeApp("deaf");
   rt_.listen_on_launch = false;
