@@ -237,7 +237,27 @@ def main():
 
 # -- app helpers shared by the e2e suites ---------------------------------------------------
 REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
-HELLO = os.path.join(REPO, "scripts", "demo", "hello-nginx")
+
+
+def machine_visible(path):
+    """A path to `path` that machines can exec. Machines have a private /tmp and /run, so a
+    checkout there is invisible to them (deploy refuses such a command): then a copy goes to
+    /usr/local/libexec/privcast/e2e/ (replaced by a rename, so a concurrent run never execs a
+    half-written file), like the quickstart's demo program."""
+    real = os.path.realpath(path)
+    if not any(real == d or real.startswith(d + "/") for d in ("/tmp", "/run")):
+        return path
+    dest_dir = "/usr/local/libexec/privcast/e2e"
+    os.makedirs(dest_dir, exist_ok=True)
+    dest = os.path.join(dest_dir, os.path.basename(path))
+    tmp = f"{dest}.{os.getpid()}"
+    shutil.copy2(real, tmp)
+    os.chmod(tmp, 0o755)
+    os.replace(tmp, dest)
+    return dest
+
+
+HELLO = machine_visible(os.path.join(REPO, "scripts", "demo", "hello-nginx"))
 
 
 def write_fly_toml(dirpath, app, command, internal_port=80, extra="", http_service=True,

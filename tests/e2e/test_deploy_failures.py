@@ -11,7 +11,7 @@ import shutil
 import harness
 from harness import require_root, write_fly_toml
 
-BAD_INTERPRETER = os.path.join(harness.REPO, "tests", "e2e", "apps", "bad-interpreter")
+BAD_INTERPRETER = harness.machine_visible(os.path.join(harness.REPO, "tests", "e2e", "apps", "bad-interpreter"))
 
 
 @require_root
