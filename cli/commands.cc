@@ -476,6 +476,12 @@ class Cli {
     throw Failure{Api::ErrorOf(status, j)};
   }
 
+  // A machine whose start failed: the error, with the reason its record gives.
+  [[noreturn]] void ThrowFailedStart(const std::string& app, const std::string& id) {
+    json m = api().Get(MPath(app, id));
+    throw Failure{"machine " + id + " " + Dash(S(m, "last_event")) + " (privcast status -a " + app + ")"};
+  }
+
   int MachineLifecycle(const AppOpts& o, const std::vector<std::string>& ids, const std::string& verb,
                        int wait_timeout) {
     std::string app = o.Resolve();
@@ -486,6 +492,7 @@ class Cli {
       json m = api().Post(MPath(app, id) + "/" + verb, json::object());
       out_ << gerund << " machine " << id << "\n";
       std::string got = S(m, "state") == target ? target : WaitState(app, id, target, wait_timeout);
+      if (got == "failed") ThrowFailedStart(app, id);
       if (got == target)
         out_ << "Machine " << id << " is " << target << "\n";
       else
@@ -508,7 +515,7 @@ class Cli {
   struct RunArgs {
     AppOpts app;
     std::string region, org, network;
-    bool shell = false, rm = false;
+    bool shell = false, rm = false, services = false;
     std::vector<std::string> cmd;
   };
 
@@ -522,12 +529,14 @@ class Cli {
     if (!r.network.empty()) body["network"] = r.network;
     if (!r.cmd.empty()) body["cmd"] = r.cmd;
     body["rm"] = r.rm;
+    if (r.services) body["services"] = true;
     if (!r.shell) {
       if (r.cmd.empty()) throw Failure{"machine run needs a command: privcast machine run -- CMD ARGS... (or --shell)"};
       json m = api().Post("/v1/apps/" + Enc(app) + "/machines/run", body);
       std::string id = S(m, "id");
       out_ << "Machine " << id << " created in app " << app << " (" << S(m, "private_ip") << ")\n";
       std::string got = S(m, "state") == "started" ? "started" : WaitState(app, id, "started", 30);
+      if (S(m, "state") == "failed" || got == "failed") ThrowFailedStart(app, id);
       out_ << "Machine " << id << " is " << (got.empty() ? S(m, "state") : got) << "\n";
       return 0;
     }
@@ -617,6 +626,14 @@ class Cli {
     }
     out_ << FormatTable({"PROCESS", "ID", "VERSION", "REGION", "STATE", "CHECKS", "LOAD", "IP ADDRESS", "LAST UPDATED"},
                         rows);
+    // Why each failed machine failed (its last event): the reason a deploy reported.
+    bool header = false;
+    for (auto& m : Arr(s, "machines")) {
+      if (S(m, "state") != "failed") continue;
+      if (!header) out_ << "\nFailed machines\n";
+      header = true;
+      out_ << "  " << S(m, "id") << " " << Dash(S(m, "last_event")) << "\n";
+    }
     return 0;
   }
 
@@ -823,6 +840,8 @@ int Cli::Run(int argc, const char* const* argv) {
   mr->add_option("--network", ra.network, "On this named network of the app's org")->excludes(mr_org);
   mr->add_flag("--shell", ra.shell, "Interactive shell (or CMD) in the network; exit code propagated");
   mr->add_flag("--rm", ra.rm, "Destroy the machine when it exits");
+  mr->add_flag("--services", ra.services,
+               "Carry the app's services (of its process group): take their traffic (default: none)");
   mr->add_option("cmd", ra.cmd, "Command and arguments (after --)");
   AppOpts ml_app;
   bool ml_json = false;

@@ -47,6 +47,10 @@ struct DeployOptions {
 struct DeployResult {
   std::vector<std::string> warnings;        // appended to the config's own warnings
   std::vector<store::Machine> machines;     // the app's machines after reconciling
+  // Machines that could not start (state `failed`) and each distinct reason once, naming its
+  // machines. Any failure fails the deploy (like flyctl): the API answers 422.
+  int failed = 0;
+  std::vector<std::string> errors;
 };
 
 // The stdio of an attached machine (machine run --shell), received from the CLI by
@@ -62,10 +66,19 @@ struct AttachedStdio {
   uint16_t rows = 0, cols = 0;
 };
 
+// One health check of a machine, as the proxy's checker last saw it.
+struct MachineCheck {
+  std::string name;                  // servicecheck-00-tcp-8080
+  std::string status;                // passing | critical | pending (no result yet) | not running
+};
+
 // Live, non-stored facts about a machine (for `status`).
 struct MachineLive {
   int64_t load = 0;                  // open connections or in-flight requests
-  std::string checks;                // e.g. "1 total, 1 passing"; empty when none
+  // "no checks" (its services have none, or it carries no services), "2 total, 1 passing,
+  // 1 critical", "1 total, not running"; empty: unknown.
+  std::string checks;
+  std::vector<MachineCheck> check_list;
 };
 
 struct LogOptions {
@@ -84,6 +97,15 @@ class Backend {
   // listening only on its 6PN address) and the machines after reconciling.
   virtual Result<DeployResult> Deploy(const store::App& app, const store::Release& release,
                                       const DeployOptions& opts) = 0;
+
+  // Before a validated config is stored as a release: can this host run it at all? (Every
+  // process group's command must exist inside a machine.) An error refuses the deploy with
+  // that message and nothing changes. Default: nothing to check.
+  virtual Status CheckConfig(const store::App& app, const std::string& config_json) {
+    (void)app;
+    (void)config_json;
+    return Status::Ok();
+  }
 
   // Make the app have `count` machines (per process group of its current release).
   virtual Result<std::vector<store::Machine>> Scale(const store::App& app, int count) = 0;

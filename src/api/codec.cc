@@ -193,10 +193,10 @@ Result<MachineRequest> DecodeMachine(std::string_view body, bool run) {
   PC_ASSIGN_OR_RETURN(json j, ParseJsonObject(body));
   Fields f(j);
   if (run) {
-    PC_RETURN_IF_ERROR(f.Allow({"region", "process_group", "cmd", "env", "rm", "auto_destroy", "org",
+    PC_RETURN_IF_ERROR(f.Allow({"region", "process_group", "cmd", "env", "rm", "auto_destroy", "services", "org",
                                 "org_slug", "network", "shell", "tty", "rows", "cols"}));
   } else {
-    PC_RETURN_IF_ERROR(f.Allow({"region", "process_group", "cmd", "env", "rm", "auto_destroy", "org",
+    PC_RETURN_IF_ERROR(f.Allow({"region", "process_group", "cmd", "env", "rm", "auto_destroy", "services", "org",
                                 "org_slug", "network"}));
   }
   MachineRequest r;
@@ -209,6 +209,7 @@ Result<MachineRequest> DecodeMachine(std::string_view body, bool run) {
   bool ad = false;
   PC_RETURN_IF_ERROR(f.Bool("auto_destroy", &ad));
   r.rm = r.rm || ad;
+  PC_RETURN_IF_ERROR(f.Bool("services", &r.services));
   PC_RETURN_IF_ERROR(OrgField(f, &r.org));
   PC_RETURN_IF_ERROR(f.OptString("network", &r.network));
   if (r.org && r.network) return InvalidArgument("fields 'org' and 'network' are exclusive: give one");
@@ -298,6 +299,7 @@ json ToJson(const store::Machine& m) {
           {"cmd", m.cmd},
           {"env", env},
           {"auto_destroy", m.auto_destroy},
+          {"services", m.carries_services},
           {"created_at", FormatTime(m.created_at)},
           {"updated_at", FormatTime(m.updated_at)},
           {"last_event", m.last_event}};

@@ -44,6 +44,7 @@ struct MachineRequest {          // POST /machines and POST /machines/run
   std::vector<std::string> cmd;
   std::vector<std::pair<std::string, std::string>> env;
   bool rm = false;               // auto_destroy
+  bool services = false;         // carries the app's services of its process group
   std::optional<std::string> org;
   std::optional<std::string> network;
   bool shell = false;            // run only: attach the fds passed with the request

@@ -247,6 +247,7 @@ class Handler {
       json j = {{"error", v.status().message()}};
       return ex_.Respond(400, kJson, Dump(j));
     }
+    if (Status c = backend_->CheckConfig(*a, v->config_json); !c.ok()) return Fail(ex_, c);
     json out;
     json warnings = json::array();
     for (auto& w : v->warnings) warnings.push_back(w);
@@ -275,6 +276,16 @@ class Handler {
     for (auto& w : d->warnings) warnings.push_back(w);
     out["warnings"] = warnings;
     out["machines"] = List(d->machines);
+    if (!d->errors.empty()) {
+      // Like flyctl: machines that cannot start fail the deploy (the release stays stored; a
+      // fixed config deployed again starts them).
+      std::string why;
+      for (auto& e : d->errors) why += (why.empty() ? "" : "; ") + e;
+      out["error"] = "release v" + std::to_string(rel->version) + " of " + name + " did not start: " +
+                     std::to_string(d->failed) + " of " + std::to_string(d->machines.size()) + " machine" +
+                     (d->machines.size() == 1 ? "" : "s") + " failed to start: " + why;
+      return ex_.Respond(422, kJson, Dump(out));
+    }
     Reply(ex_, 201, out);
   }
 
@@ -326,6 +337,7 @@ class Handler {
     spec.cmd = q.cmd;
     spec.env = q.env;
     spec.auto_destroy = q.rm || q.shell;
+    spec.carries_services = q.services && !spec.auto_destroy;  // a throwaway machine is a client
     spec.org = q.org;
     spec.network = q.network;
     return spec;
@@ -421,7 +433,8 @@ class Handler {
     if (!m) return;
     bool force = Truthy(req_.Query("force"));
     if (In(m->state, {MachineState::kDestroying, MachineState::kDestroyed})) return Reply(ex_, 200, ToJson(*m));
-    if (!force && !In(m->state, {MachineState::kStopped, MachineState::kCreated, MachineState::kSuspended}))
+    if (!force && !In(m->state, {MachineState::kStopped, MachineState::kCreated, MachineState::kSuspended,
+                                 MachineState::kFailed}))
       return Fail(ex_, 409, "machine " + id + " is " + store::MachineStateName(m->state) +
                                 ": stop it first, or destroy with force (privcast machine destroy --force)");
     auto t = reg_->TransitionMachine(id, {m->state}, MachineState::kDestroying,
@@ -479,7 +492,10 @@ class Handler {
       }
     }
     Duration timeout = std::min<Duration>(std::chrono::seconds(secs), opts_->max_wait);
-    auto r = WaitFor(id, {*target}, timeout);
+    // Waiting for `started` ends at `failed` too: the start failed and nothing will retry it.
+    std::vector<MachineState> states = {*target};
+    if (*target == MachineState::kStarted) states.push_back(MachineState::kFailed);
+    auto r = WaitFor(id, states, timeout);
     if (r.ok()) return Reply(ex_, 200, ToJson(*r));
     if (r.status().code() == Code::kNotFound && *target == MachineState::kDestroyed) {
       json j = ToJson(*m);
@@ -529,6 +545,10 @@ class Handler {
       auto it = live.find(m.id);
       j["load"] = it == live.end() ? 0 : it->second.load;
       j["checks"] = it == live.end() ? "" : it->second.checks;
+      json cl = json::array();
+      if (it != live.end())
+        for (const auto& c : it->second.check_list) cl.push_back({{"name", c.name}, {"status", c.status}});
+      j["check_results"] = cl;
       machines.push_back(j);
     }
     json out = ToJson(*a);

@@ -81,6 +81,7 @@ struct MachineView {
   uint32_t app_index = 0;
   std::string region;
   std::string process_group;
+  bool carries_services = true;  // takes the app's services' traffic (store::Machine::carries_services)
   MachineRunState state = MachineRunState::kStopped;
   uint32_t host_id = 0;
   Ip6 six_pn;

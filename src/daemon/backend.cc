@@ -10,6 +10,7 @@
 
 #include "common/log.h"
 #include "daemon/attach_pty.h"
+#include "daemon/plan.h"
 
 namespace privcast::daemon {
 
@@ -20,9 +21,22 @@ Result<api::DeployResult> DaemonBackend::Deploy(const store::App& app, const sto
   api::DeployResult out;
   out.warnings = r->warnings;
   out.machines = r->machines;
+  out.failed = r->failed;
+  out.errors = r->errors;
   for (const auto& w : out.warnings) events_->Append(app.name, "deploy", "warning: " + w);
-  events_->Append(app.name, "deploy", "release v" + std::to_string(release.version) + " deployed");
+  std::string rel = "release v" + std::to_string(release.version);
+  if (out.errors.empty()) events_->Append(app.name, "deploy", rel + " deployed");
+  for (const auto& e : out.errors) events_->Append(app.name, "deploy", rel + " failed: machine failed to start: " + e);
   return out;
+}
+
+Status DaemonBackend::CheckConfig(const store::App& app, const std::string& config_json) {
+  store::Release r;
+  r.app = app.name;
+  r.config_json = config_json;
+  auto plan = DecodePlan(r);
+  if (!plan.ok()) return plan.status();
+  return CheckPlanCommands(*plan);
 }
 
 Result<std::vector<store::Machine>> DaemonBackend::Scale(const store::App& app, int count) {

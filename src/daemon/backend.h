@@ -23,6 +23,8 @@ class DaemonBackend final : public api::Backend {
 
   Result<api::DeployResult> Deploy(const store::App& app, const store::Release& release,
                                    const api::DeployOptions& opts) override;
+  // Every process group's command exists inside a machine (CheckPlanCommands).
+  Status CheckConfig(const store::App& app, const std::string& config_json) override;
   Result<std::vector<store::Machine>> Scale(const store::App& app, int count) override;
   Result<store::Machine> RunMachine(const store::MachineSpec& spec) override;
   Result<int> RunAttached(const store::MachineSpec& spec, api::AttachedStdio stdio, const api::ClientWatch& client,

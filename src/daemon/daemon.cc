@@ -19,6 +19,7 @@
 #include "daemon/runtime_linux.h"
 #include "daemon/tls_certs.h"
 #include "dns/server.h"
+#include "proxy/health.h"
 #include "proxy/proxy.h"
 #include "store/registry.h"
 #include "store/store.h"
@@ -62,15 +63,34 @@ struct Daemon::Impl {
     return out;
   }
 
+  // Load from the proxy; checks: the machine's configured checks (the snapshot's services it
+  // carries) with the proxy checker's last result of each — never a verdict without a check.
   std::map<std::string, api::MachineLive> Live(const store::App& app) {
     std::map<std::string, api::MachineLive> out;
     if (!proxy) return out;
     auto ms = registry->ListMachines(app.name);
     if (!ms.ok()) return out;
+    SnapshotPtr snap = manager->snapshot();
+    std::map<std::pair<std::string, std::string>, std::string> result;  // (machine, check) → status
+    for (const auto& r : proxy->HealthChecks()) result[{r.machine_id, r.name}] = r.status;
     for (const auto& m : ms.value()) {
       api::MachineLive l;
       l.load = proxy->MachineLoad(m.id);
-      if (m.state == store::MachineState::kStarted) l.checks = proxy->MachineHealthy(m.id) ? "passing" : "critical";
+      auto mv = snap->machine_by_id.find(m.id);
+      std::vector<std::string> names;
+      if (mv != snap->machine_by_id.end()) names = proxy::CheckNamesFor(*snap, snap->machines[mv->second]);
+      bool running = m.state == store::MachineState::kStarted;
+      std::map<std::string, int> count;
+      for (const auto& n : names) {
+        auto r = result.find({m.id, n});
+        std::string st = !running ? "not running" : r == result.end() ? "pending" : r->second;
+        ++count[st];
+        l.check_list.push_back({n, st});
+      }
+      l.checks = names.empty() ? "no checks" : std::to_string(names.size()) + " total";
+      for (const char* st : {"passing", "critical", "pending"})
+        if (count[st]) l.checks += ", " + std::to_string(count[st]) + " " + st;
+      if (count["not running"]) l.checks += ", not running";
       out[m.id] = l;
     }
     return out;

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <cstring>
 #include <future>
 
 #include "common/log.h"
@@ -14,6 +15,15 @@ using store::MachineState;
 using S = store::MachineState;
 
 namespace {
+// readiness_ value of a machine whose start failed (its record says why).
+constexpr const char* kReadinessFailed = "failed";
+// The last_event of a failed machine: this prefix, then the error.
+constexpr const char* kFailedToStart = "failed to start: ";
+
+// Deploy and scale manage (count, update, replace, destroy) the machines of a release that
+// carry its services; machines from `machine run` are the user's.
+bool IsDeployManaged(const Machine& m) { return m.release_version != 0 && m.carries_services && !m.auto_destroy; }
+
 std::string Ms(Duration d) {
   char buf[32];
   std::snprintf(buf, sizeof buf, "%.1f", std::chrono::duration<double, std::milli>(d).count());
@@ -169,9 +179,10 @@ const AppPlan* MachineManager::PlanFor(const std::string& app) {
 }
 
 std::vector<uint16_t> MachineManager::PortsFor(const Machine& m) {
-  // Throwaway machines (machine run --shell / --rm) are clients, never backends: nothing
-  // waits for them to listen.
-  if (m.auto_destroy) return {};
+  // Throwaway machines (machine run --shell / --rm) are clients, never backends, and a
+  // machine that carries no services (machine run) takes no service traffic: nothing waits
+  // for them to listen.
+  if (m.auto_destroy || !m.carries_services) return {};
   const AppPlan* plan = PlanFor(m.app);
   if (!plan) return {};
   const AppPlan::Group* g = plan->FindGroup(m.process_group);
@@ -340,19 +351,7 @@ void MachineManager::LaunchMachine(const Machine& m) {
     return;
   }
   auto built = BuildPlan(m);
-  if (!built.ok()) {
-    {
-      std::lock_guard<std::mutex> l(readiness_mu_);
-      readiness_[m.id] = built.status().message();
-      readiness_cv_.notify_all();
-    }
-    FailWaiters(m.id, built.status());
-    (void)Transition(m.id, {S::kStarting}, S::kStopped, built.status().message());
-    NoteEvent(m.app, "machine " + m.id, "cannot start: " + built.status().message());
-    auto on_exit = std::move(rt.on_exit);
-    for (auto& f : on_exit) f(127);
-    return;
-  }
+  if (!built.ok()) return FailLaunch(m, built.status());
   LaunchPlan plan = std::move(built).value();
   if (rt.has_stdio) {
     plan.stdin_fd = rt.pending_plan_stdio.stdin_fd;
@@ -361,22 +360,12 @@ void MachineManager::LaunchMachine(const Machine& m) {
     plan.tty = rt.pending_plan_stdio.tty;
   }
   Status st = runtime_->EnsureNetwork(m);
+  // Admitted by the firewall before it runs: its first packet (often a DNS query) must not
+  // count as spoofed and be dropped (one element update; nothing when already admitted).
+  if (st.ok()) SyncFirewall();
   if (st.ok()) st = runtime_->Launch(plan);
   rt.has_stdio = false;
-  if (!st.ok()) {
-    log::Error("daemon", "machine failed to start", {{"machine", m.id}, {"app", m.app}, {"error", st.message()}});
-    {
-      std::lock_guard<std::mutex> l(readiness_mu_);
-      readiness_[m.id] = "machine " + m.id + " failed to start: " + st.message();
-      readiness_cv_.notify_all();
-    }
-    NoteEvent(m.app, "machine " + m.id, "failed to start: " + st.message());
-    FailWaiters(m.id, st);
-    (void)Transition(m.id, {S::kStarting}, S::kStopped, "failed to start: " + st.message());
-    auto on_exit = std::move(rt.on_exit);
-    for (auto& f : on_exit) f(127);
-    return;
-  }
+  if (!st.ok()) return FailLaunch(m, st);
   ++starts_;
   rt.ready_ports.clear();
   rt.not_listening = false;
@@ -384,6 +373,21 @@ void MachineManager::LaunchMachine(const Machine& m) {
   (void)Transition(m.id, {S::kStarting}, S::kStarted, rt.waiters.empty() ? "started" : "started by proxy");
   log::Info("daemon", "machine started", {{"machine", m.id}, {"app", m.app}, {"launch_ms", Ms(clock_->Now() - t0)}});
   StartProbing(m.id);
+}
+
+void MachineManager::FailLaunch(const Machine& m, const Status& st) {
+  log::Error("daemon", "machine failed to start", {{"machine", m.id}, {"app", m.app}, {"error", st.message()}});
+  {
+    std::lock_guard<std::mutex> l(readiness_mu_);
+    readiness_[m.id] = kReadinessFailed;
+    readiness_cv_.notify_all();
+  }
+  NoteEvent(m.app, "machine " + m.id, "failed to start: " + st.message());
+  FailWaiters(m.id, Status(st.code(), "machine " + m.id + " failed to start: " + st.message()));
+  (void)Transition(m.id, {S::kStarting}, S::kFailed, kFailedToStart + st.message());
+  auto on_exit = std::move(rt_[m.id].on_exit);
+  for (auto& f : on_exit) f(127);
+  Publish();  // not wakeable any more: the proxy must not pick it again
 }
 
 void MachineManager::OnExit(const ExitInfo& e) {
@@ -477,7 +481,8 @@ void MachineManager::HandleWake(const std::string& id, Waiter w) {
       }
       break;
     default:
-      FailWaiters(id, FailedPrecondition("machine " + id + " is " + store::MachineStateName(m.state)));
+      FailWaiters(id, FailedPrecondition("machine " + id + " is " + store::MachineStateName(m.state) +
+                                         (m.last_event.empty() ? "" : " (" + m.last_event + ")")));
   }
 }
 
@@ -513,7 +518,7 @@ void MachineManager::Prewarm(const std::string& app) {
     if (!auto_start) return;
     const Machine* pick = nullptr;
     for (const auto& [id, m] : machines_) {
-      if (m.app != app || m.release_version == 0) continue;
+      if (m.app != app || !m.carries_services) continue;
       if (m.state == S::kStarted || m.state == S::kStarting) return;  // something runs already
       if (m.state == S::kStopped || m.state == S::kSuspended || m.state == S::kCreated) {
         if (!pick || (m.region == opts_.region && pick->region != opts_.region) ||
@@ -775,20 +780,32 @@ void MachineManager::SyncHost() {
     if (auto ip = Ip6::Parse(*it)) (void)runtime_->RemoveFlycast(*ip);
     it = flycast_applied_.erase(it);
   }
+  SyncFirewall();
+}
+
+void MachineManager::SyncFirewall() {
   if (!opts_.firewall) return;
+  // machines_ is this host's freshest view: a machine created since the last full reload is in
+  // it (and must be admitted before its process sends its first packet), state_ may lag.
+  store::StateView fw;
+  fw.networks = state_.networks;
+  fw.ips = state_.ips;
+  for (const auto& [id, m] : machines_) fw.machines.push_back(m);
+  std::sort(fw.machines.begin(), fw.machines.end(),
+            [](const Machine& a, const Machine& b) { return a.id < b.id; });
   std::string key;
-  for (const auto& n : state_.networks) key += std::to_string(n.net32) + ",";
+  for (const auto& n : fw.networks) key += std::to_string(n.net32) + ",";
   key += "|";
-  for (const auto& m : state_.machines)
-    if (m.host_id == opts_.host_id) key += m.id + ":" + std::to_string(m.link_slot) + ":" + std::to_string(m.net32) + ",";
+  for (const auto& m : fw.machines)
+    key += m.id + ":" + std::to_string(m.link_slot) + ":" + std::to_string(m.net32) + ",";
   key += "|";
-  for (const auto& a : want) key += a + ",";
+  for (const auto& ip : fw.ips) key += ip.address + ",";
   key += "|";
   FlycastPortMap ports = FlycastPorts();
   for (const auto& [ip, ranges] : ports)
     for (const auto& [first, last] : ranges) key += ip + "." + std::to_string(first) + "-" + std::to_string(last) + ",";
   if (key == firewall_key_) return;
-  auto st = runtime_->SyncFirewall(state_, ports);
+  auto st = runtime_->SyncFirewall(fw, ports);
   if (st.ok()) firewall_key_ = key;
   else log::Error("daemon", "firewall sync failed", {{"error", st.message()}});
 }
@@ -821,7 +838,7 @@ Result<DeployOutcome> MachineManager::ReconcileAppMachines(const store::App& app
     int want = per_group;
     std::vector<Machine> have;
     for (const auto& m : state_.machines)
-      if (m.app == app.name && m.process_group == g.name && m.release_version != 0 && !m.auto_destroy &&
+      if (m.app == app.name && m.process_group == g.name && IsDeployManaged(m) &&
           m.state != S::kDestroying && m.state != S::kDestroyed)
         have.push_back(m);
     std::sort(have.begin(), have.end(), [](const Machine& a, const Machine& b) { return a.created_at < b.created_at; });
@@ -834,7 +851,7 @@ Result<DeployOutcome> MachineManager::ReconcileAppMachines(const store::App& app
       }
       touched.push_back(m.id);
       if (m.release_version == release.version) {
-        if (m.state == S::kStopped || m.state == S::kCreated) {
+        if (m.state == S::kStopped || m.state == S::kCreated || m.state == S::kFailed) {
           auto t = Transition(m.id, {m.state}, S::kStarting, "deploy");
           if (t.ok()) LaunchMachine(t.value());
         }
@@ -847,7 +864,7 @@ Result<DeployOutcome> MachineManager::ReconcileAppMachines(const store::App& app
         rt_[m.id].restart_after_stop = true;
         auto t = Transition(m.id, {}, S::kStopping, "deploy: replacing config");
         if (t.ok()) Act(t.value());
-      } else if (m.state == S::kStopped || m.state == S::kCreated) {
+      } else if (m.state == S::kStopped || m.state == S::kCreated || m.state == S::kFailed) {
         auto t = Transition(m.id, {m.state}, S::kStarting, "deploy");
         if (t.ok()) LaunchMachine(t.value());
       }
@@ -858,6 +875,7 @@ Result<DeployOutcome> MachineManager::ReconcileAppMachines(const store::App& app
       spec.region = opts_.region;
       spec.process_group = g.name;
       spec.release_version = release.version;
+      spec.carries_services = true;  // the group's services, like Fly Launch's machines
       spec.initial_state = S::kStarting;
       auto m = registry_->CreateMachine(spec);
       if (!m.ok()) return m.status();
@@ -870,8 +888,8 @@ Result<DeployOutcome> MachineManager::ReconcileAppMachines(const store::App& app
   for (const auto& id : touched) {
     auto it = machines_.find(id);
     if (it != machines_.end()) out.machines.push_back(it->second);
-    // Machines with nothing to listen on are ready at once.
-    if (it != machines_.end() && PortsFor(it->second).empty()) {
+    // Machines with nothing to listen on are ready at once (if they started at all).
+    if (it != machines_.end() && PortsFor(it->second).empty() && it->second.state != S::kFailed) {
       std::lock_guard<std::mutex> l(readiness_mu_);
       readiness_[id] = "ready";
     }
@@ -890,11 +908,14 @@ Result<DeployOutcome> MachineManager::Deploy(const store::App& app, const store:
   // Wait (bounded) for each started machine to listen, to report listener problems now.
   auto deadline = std::chrono::steady_clock::now() + opts_.deploy_wait;
   std::unique_lock<std::mutex> l(readiness_mu_);
+  std::set<std::string> failed;
   for (const auto& m : out.machines) {
     readiness_cv_.wait_until(l, deadline, [&] { return readiness_.count(m.id) > 0; });
     auto it = readiness_.find(m.id);
     if (it == readiness_.end()) {
       out.warnings.push_back("machine " + m.id + " is not listening yet on its internal port");
+    } else if (it->second == kReadinessFailed) {
+      failed.insert(m.id);
     } else if (it->second != "ready") {
       out.warnings.push_back(it->second);
     }
@@ -905,7 +926,24 @@ Result<DeployOutcome> MachineManager::Deploy(const store::App& app, const store:
   if (ms.ok()) {
     out.machines.clear();
     for (auto& m : ms.value())
-      if (m.release_version != 0) out.machines.push_back(m);
+      if (IsDeployManaged(m)) out.machines.push_back(m);
+  }
+  // Like flyctl, a deploy whose machines cannot start fails: each distinct reason once, with
+  // the machines it stopped.
+  std::vector<std::pair<std::string, std::vector<std::string>>> reasons;  // in first-seen order
+  for (const auto& m : out.machines) {
+    if (!failed.count(m.id) || m.state != S::kFailed) continue;
+    std::string why = m.last_event.rfind(kFailedToStart, 0) == 0 ? m.last_event.substr(std::strlen(kFailedToStart))
+                                                                  : m.last_event;
+    auto r = std::find_if(reasons.begin(), reasons.end(), [&](const auto& x) { return x.first == why; });
+    if (r == reasons.end()) reasons.push_back({why, {m.id}});
+    else r->second.push_back(m.id);
+    ++out.failed;
+  }
+  for (const auto& [why, ids] : reasons) {
+    std::string list;
+    for (const auto& id : ids) list += (list.empty() ? "" : ", ") + id;
+    out.errors.push_back(why + " (machine" + (ids.size() == 1 ? " " : "s ") + list + ")");
   }
   return out;
 }
@@ -924,7 +962,7 @@ Result<std::vector<Machine>> MachineManager::Scale(const store::App& app, int co
       auto st = registry_->LoadState();
       if (st.ok()) state_ = std::move(st).value();
       for (const auto& m : state_.machines)
-        if (m.app == app.name && m.release_version != 0 && m.state != S::kDestroying) {
+        if (m.app == app.name && IsDeployManaged(m) && m.state != S::kDestroying) {
           auto t = Transition(m.id, {}, S::kDestroying, "scaled to 0");
           if (t.ok()) Act(t.value());
         }
@@ -940,6 +978,14 @@ Result<std::vector<Machine>> MachineManager::Scale(const store::App& app, int co
   return ms.value();
 }
 
+Status MachineManager::CheckRunCommand(const store::MachineSpec& spec) {
+  if (spec.cmd.empty()) return Status::Ok();  // the release's command: checked at deploy
+  std::vector<std::pair<std::string, std::string>> env;
+  if (const AppPlan* plan = PlanFor(spec.app)) env = plan->env;
+  env.insert(env.end(), spec.env.begin(), spec.env.end());
+  return CheckMachineCommand(spec.cmd, env);
+}
+
 Result<Machine> MachineManager::RunMachine(const store::MachineSpec& spec_in) {
   PC_CHECK(!loop_->InLoop());
   store::MachineSpec spec = spec_in;
@@ -947,6 +993,7 @@ Result<Machine> MachineManager::RunMachine(const store::MachineSpec& spec_in) {
   spec.initial_state = S::kStarting;
   std::promise<Result<Machine>> p;
   loop_->Post([&] {
+    if (Status c = CheckRunCommand(spec); !c.ok()) return p.set_value(c);
     auto m = registry_->CreateMachine(spec);
     if (!m.ok()) {
       p.set_value(m.status());
@@ -971,6 +1018,7 @@ Result<int> MachineManager::RunAttached(const store::MachineSpec& spec_in, int i
   auto exit_f = exit_p->get_future();
   std::promise<Result<Machine>> started;
   loop_->Post([&, exit_p] {
+    if (Status c = CheckRunCommand(spec); !c.ok()) return started.set_value(c);
     auto m = registry_->CreateMachine(spec);
     if (!m.ok()) {
       started.set_value(m.status());

@@ -74,6 +74,10 @@ struct ManagerOptions {
 struct DeployOutcome {
   std::vector<std::string> warnings;
   std::vector<store::Machine> machines;
+  // Machines that failed to start (state `failed`): how many, and each distinct reason once,
+  // naming its machines ("<error> (machines a, b)"). Non-empty = the deploy failed.
+  int failed = 0;
+  std::vector<std::string> errors;
 };
 
 class MachineManager final : public proxy::MachineWaker, public proxy::MachineStopper {
@@ -151,6 +155,8 @@ class MachineManager final : public proxy::MachineWaker, public proxy::MachineSt
   void LaunchMachine(const store::Machine& m);
   // What a machine runs: its command, env, limits, signals, restart policy.
   Result<LaunchPlan> BuildPlan(const store::Machine& m);
+  // The start of `m` failed: record `failed` with the reason, fail waiters and attached runs.
+  void FailLaunch(const store::Machine& m, const Status& st);
   void OnExit(const ExitInfo& e);
   void HandleWake(const std::string& id, Waiter w);
   void HandleStop(const std::string& id, bool suspend, const std::string& reason);
@@ -165,6 +171,9 @@ class MachineManager final : public proxy::MachineWaker, public proxy::MachineSt
   void SyncHost();
   // Each flycast address → the TCP ports of its app's current services (the firewall admits only those).
   FlycastPortMap FlycastPorts();
+  // nftables from the networks, this host's machines (machines_) and flycast addresses;
+  // nothing when they are as last applied.
+  void SyncFirewall();
   Result<store::Machine> Transition(const std::string& id, std::vector<store::MachineState> from,
                                     store::MachineState to, const std::string& event);
   const AppPlan* PlanFor(const std::string& app);
@@ -172,6 +181,8 @@ class MachineManager final : public proxy::MachineWaker, public proxy::MachineSt
   bool IsReady(const store::Machine& m);
   // count: machines per process group; nullopt = Fly's HA default (2 when the app has
   // services, else 1).
+  // machine run with a command: refused (InvalidArgument, why) when a machine cannot exec it.
+  Status CheckRunCommand(const store::MachineSpec& spec);
   Result<DeployOutcome> ReconcileAppMachines(const store::App& app, const store::Release& release,
                                              std::optional<int> count);
   void NoteEvent(const std::string& app, const std::string& source, const std::string& text);

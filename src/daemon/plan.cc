@@ -4,6 +4,7 @@
 
 #include "config/json.h"
 #include "config/services.h"
+#include "supervisor/launch.h"
 
 namespace privcast::daemon {
 
@@ -77,6 +78,24 @@ std::optional<std::vector<std::string>> SplitCommand(const std::string& command)
   if (in_word) argv.push_back(std::move(cur));
   if (argv.empty()) return std::nullopt;
   return argv;
+}
+
+Status CheckMachineCommand(const std::vector<std::string>& argv,
+                           const std::vector<std::pair<std::string, std::string>>& env) {
+  if (argv.empty()) return InvalidArgument("the command is empty");
+  std::vector<std::string> kv;
+  for (const auto& [k, v] : env) kv.push_back(k + "=" + v);
+  return supervisor::CheckProgramInMachine(argv[0], kv);
+}
+
+Status CheckPlanCommands(const AppPlan& plan) {
+  for (const auto& g : plan.groups) {
+    if (g.command.empty()) continue;
+    auto argv = SplitCommand(g.command);
+    Status st = CheckMachineCommand(argv ? *argv : std::vector<std::string>{"/bin/sh"}, plan.env);
+    if (!st.ok()) return Status(st.code(), "[processes] " + g.name + ": " + st.message());
+  }
+  return Status::Ok();
 }
 
 Result<AppPlan> DecodePlan(const store::Release& release) {

@@ -20,4 +20,13 @@ Result<AppPlan> DecodePlan(const store::Release& release);
 // globs, `;`, `&&`...): the caller then runs it with /bin/sh -c.
 std::optional<std::vector<std::string>> SplitCommand(const std::string& command);
 
+// Can a machine exec argv[0] with this environment (PATH may be among `env`)? Refused with
+// the reason (supervisor::CheckProgramInMachine): a command outside what a machine sees,
+// missing, not executable or not in PATH. Checks the host's filesystem: call it off the data path.
+Status CheckMachineCommand(const std::vector<std::string>& argv,
+                           const std::vector<std::pair<std::string, std::string>>& env);
+// Every process group's command (a shell command: /bin/sh), before a deploy stores it; the
+// first failure, prefixed "[processes] <group>: ". Groups without a command are not checked here.
+Status CheckPlanCommands(const AppPlan& plan);
+
 }  // namespace privcast::daemon

@@ -151,8 +151,10 @@ Status LinuxRuntime::SyncFirewall(const store::StateView& state, const FlycastPo
   netns::FirewallState fs;
   for (const auto& n : state.networks) fs.networks.insert(n.net32);
   for (const auto& m : state.machines)
-    if (m.host_id == impl_->opts.host_id)
+    if (m.host_id == impl_->opts.host_id) {
       fs.machine_ifs[netns::MachineNetwork::HostIfName(m.link_slot)] = m.net32;
+      fs.networks.insert(m.net32);  // a network created since the state was loaded
+    }
   for (const auto& ip : state.ips)
     if (auto a = Ip6::Parse(ip.address)) fs.flycast.insert(*a);
   for (const auto& [ip, ranges] : ports)

@@ -17,7 +17,8 @@ MachineRunState ToRunState(store::MachineState s) {
     case S::kCreated:
     case S::kStopped: return MachineRunState::kStopped;
     case S::kDestroying:
-    case S::kDestroyed: return MachineRunState::kOther;
+    case S::kDestroyed:
+    case S::kFailed: return MachineRunState::kOther;  // never woken: a start just failed
   }
   return MachineRunState::kOther;
 }
@@ -73,6 +74,7 @@ Snapshot BuildSnapshot(const store::StateView& state, uint32_t local_host_id,
     mv.app_index = app->second;
     mv.region = m.region;
     mv.process_group = m.process_group;
+    mv.carries_services = m.carries_services;
     mv.state = ToRunState(m.state);
     mv.host_id = m.host_id;
     mv.six_pn = addr::SixPnAddress(m.net32, m.host_id, m.machine32);

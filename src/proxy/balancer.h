@@ -50,7 +50,8 @@ template <typename StatusFn>
 Choice ChooseMachine(const Snapshot& snap, const AppView& app, const ServiceSpec& svc, StatusFn&& status,
                      const RoutingHints& hints, uint64_t random, const std::vector<uint32_t>& exclude = {});
 
-// Does machine `m` serve `svc` (processes empty = all)?
+// Does machine `m` serve `svc`? It must carry the app's services, in one of `svc.processes`
+// (empty = every group).
 bool ServesService(const MachineView& m, const ServiceSpec& svc);
 
 // Tier of a machine for routing: 0 preferred instance, 1 preferred region, 2 local region,

@@ -10,6 +10,7 @@
 #include <set>
 
 #include "common/log.h"
+#include "proxy/balancer.h"
 #include "proxy/proxy_impl.h"
 #include "proxy/worker.h"
 
@@ -19,6 +20,8 @@ struct HealthChecker::Check final : EventHandler {
   HealthChecker* hc = nullptr;
   std::shared_ptr<MachineState> st;
   std::string key;
+  std::string name;  // CheckNamesFor
+  bool checked = false;  // completed at least once
   uint32_t link_v4 = 0;
   uint16_t port = 0;
   bool http = false;
@@ -89,7 +92,9 @@ struct HealthChecker::Check final : EventHandler {
       why += " (in grace period)";
     }
     output = std::move(why);
-    if (ok != passing) {
+    checked = true;
+    bool changed = ok != passing;
+    if (changed) {
       passing = ok;
       log::Info("proxy", ok ? "health check passing" : "health check failing",
                 {{"app", st->app}, {"machine", st->id}, {"check", key}});
@@ -131,6 +136,30 @@ void HealthChecker::Update(RoutingStatePtr rs) {
   w_->loop().Post([this, rs] { Apply(rs); });
 }
 
+std::vector<std::string> CheckNamesFor(const Snapshot& snap, const MachineView& m) {
+  std::vector<std::string> names;
+  for (const ServiceSpec& svc : snap.apps[m.app_index].services) {
+    if (!ServesService(m, svc)) continue;
+    size_t n = svc.tcp_checks.size() + svc.http_checks.size();
+    for (size_t ci = 0; ci < n; ++ci) {
+      char buf[64];
+      std::snprintf(buf, sizeof buf, "servicecheck-%02zu-%s-%u", names.size(), ci < svc.tcp_checks.size() ? "tcp" : "http",
+                    static_cast<unsigned>(svc.internal_port));
+      names.push_back(buf);
+    }
+  }
+  return names;
+}
+
+std::vector<CheckResult> HealthChecker::Statuses() const {
+  std::vector<CheckResult> out;
+  out.reserve(checks_.size());
+  for (const auto& [key, c] : checks_)
+    out.push_back({c->st->id, c->st->app, c->name, !c->checked ? "pending" : c->passing ? "passing" : "critical",
+                   c->output});
+  return out;
+}
+
 void HealthChecker::Apply(RoutingStatePtr rs) {
   std::map<std::string, std::unique_ptr<Check>> next;
   const Snapshot& snap = *rs->snap;
@@ -138,15 +167,16 @@ void HealthChecker::Apply(RoutingStatePtr rs) {
     const MachineState& ms = *rs->machines[m.index];
     if (!EffectivelyStarted(m, ms, snap.revision)) continue;
     const AppView& app = snap.apps[m.app_index];
+    const std::vector<std::string> names = CheckNamesFor(snap, m);
+    size_t name_index = 0;
     for (size_t si = 0; si < app.services.size(); ++si) {
       const ServiceSpec& svc = app.services[si];
-      if (!svc.processes.empty() &&
-          std::find(svc.processes.begin(), svc.processes.end(), m.process_group) == svc.processes.end())
-        continue;
+      if (!ServesService(m, svc)) continue;
       size_t n = svc.tcp_checks.size() + svc.http_checks.size();
       for (size_t ci = 0; ci < n; ++ci) {
         bool http = ci >= svc.tcp_checks.size();
         std::string key = m.id + "/" + std::to_string(si) + (http ? "/http" : "/tcp") + std::to_string(ci);
+        const std::string& name = names[name_index++];
         // A check that already runs keeps its socket, timer and verdict: its node moves to
         // `next`, so what stays in checks_ afterwards is exactly what this snapshot dropped.
         if (auto node = checks_.extract(key)) {
@@ -157,6 +187,7 @@ void HealthChecker::Apply(RoutingStatePtr rs) {
         c->hc = this;
         c->st = rs->machines[m.index];
         c->key = key;
+        c->name = name;
         c->link_v4 = m.link_v4;
         c->port = svc.internal_port;
         c->http = http;
@@ -194,22 +225,6 @@ void HealthChecker::Apply(RoutingStatePtr rs) {
   checks_.swap(next);
   for (MachineState* st : recompute) Recompute(st);
   Retire(std::move(dropped));
-}
-
-std::vector<HealthCheckStatus> HealthChecker::Statuses() const {
-  std::vector<HealthCheckStatus> out;
-  out.reserve(checks_.size());
-  for (auto& [key, c] : checks_) {
-    HealthCheckStatus s;
-    s.machine_id = c->st->id;
-    s.app = c->st->app;
-    s.name = key.substr(key.find('/') + 1);
-    s.http = c->http;
-    s.passing = c->passing;
-    s.output = c->output;
-    out.push_back(std::move(s));
-  }
-  return out;
 }
 
 void HealthChecker::Retire(std::map<std::string, std::unique_ptr<Check>> dead) {

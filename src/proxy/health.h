@@ -5,7 +5,12 @@
 // checked are ignored).
 //
 // Threads: Update() from the control thread posts to worker 0's loop; all checks run there as
-// non-blocking sockets with a timer per check. Destroyed before the workers stop.
+// non-blocking sockets with a timer per check. Statuses() runs on that loop too
+// (Proxy::HealthChecks posts it there and waits). Destroyed before the workers stop.
+//
+// Each snapshot is diffed against the running checks by key (machine / service / check): a
+// check that stays keeps its socket, timer and verdict; a dropped one is disarmed at once and
+// freed after the event batch.
 #pragma once
 
 #include <map>
@@ -18,6 +23,11 @@
 
 namespace privcast::proxy {
 
+// The checks a machine gets: every tcp_check then http_check of every service it serves, named
+// like Fly's `servicecheck-<NN>-<tcp|http>-<internal port>` (NN counts the machine's checks).
+// Empty: it has none (its app has none, or it carries no services).
+std::vector<std::string> CheckNamesFor(const Snapshot& snap, const MachineView& m);
+
 class ProxyImpl;
 class Worker;
 
@@ -26,8 +36,8 @@ class HealthChecker {
   HealthChecker(ProxyImpl* proxy, Worker* worker);
   ~HealthChecker();
   void Update(RoutingStatePtr rs);  // thread-safe
-  // Every running check's verdict. Loop thread only (Proxy::HealthChecks posts it there).
-  std::vector<HealthCheckStatus> Statuses() const;
+  // Every running check's last result. Loop thread only.
+  std::vector<CheckResult> Statuses() const;
 
   struct Check;
 

@@ -67,8 +67,8 @@ void ProxyImpl::Publish(SnapshotPtr snap) {
   if (health) health->Update(rs);
 }
 
-std::vector<HealthCheckStatus> ProxyImpl::HealthChecks() const {
-  std::promise<std::vector<HealthCheckStatus>> result;
+std::vector<CheckResult> ProxyImpl::HealthChecks() const {
+  std::promise<std::vector<CheckResult>> result;
   auto f = result.get_future();
   {
     std::lock_guard<std::mutex> l(mu);
@@ -355,7 +355,7 @@ int32_t Proxy::MachineLoad(const std::string& id) const {
   return -1;
 }
 
-std::vector<HealthCheckStatus> Proxy::HealthChecks() const { return impl_->HealthChecks(); }
+std::vector<CheckResult> Proxy::HealthChecks() const { return impl_->HealthChecks(); }
 
 bool Proxy::MachineHealthy(const std::string& id) const {
   for (auto& m : impl_->table.Machines())

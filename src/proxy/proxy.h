@@ -68,13 +68,12 @@ struct ProxyEvent {
 };
 using ProxyEventFn = std::function<void(const ProxyEvent&)>;
 
-// One check's last verdict, for `status` and tests.
-struct HealthCheckStatus {
+// The last result of one check of one machine, for `status` and tests.
+struct CheckResult {
   std::string machine_id;
   std::string app;
-  std::string name;  // "<service index>/tcp<n>" or "<service index>/http<n>"
-  bool http = false;
-  bool passing = true;
+  std::string name;    // Fly's: servicecheck-<NN>-<tcp|http>-<internal port> (health.h CheckNamesFor)
+  std::string status;  // passing | critical | pending (not completed once yet)
   std::string output;  // "connected", "HTTP 200", "connect: Connection refused", "timed out", …
 };
 
@@ -112,9 +111,10 @@ class Proxy {
   int64_t OpenConnections() const;
   int32_t MachineLoad(const std::string& machine_id) const;
   bool MachineHealthy(const std::string& machine_id) const;
-  // Every running health check's last verdict (empty without checks or before Start). Asks the
-  // checker's loop and waits for it, so it also orders after every earlier Publish. Not from a worker thread.
-  std::vector<HealthCheckStatus> HealthChecks() const;
+  // Every running health check's last result (empty without checks or before Start), named like
+  // Fly's (CheckNamesFor). Asks the checker's loop and waits, so it also orders after every
+  // earlier Publish. Not from a worker thread.
+  std::vector<CheckResult> HealthChecks() const;
 
  private:
   std::unique_ptr<ProxyImpl> impl_;

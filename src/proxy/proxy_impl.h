@@ -44,7 +44,7 @@ class ProxyImpl {
   void Shutdown();
   int RunAutostopPass();
   std::string RenderMetrics() const;
-  std::vector<HealthCheckStatus> HealthChecks() const;  // waits for the checker's loop
+  std::vector<CheckResult> HealthChecks() const;  // waits for the checker's loop
 
   std::vector<std::unique_ptr<Worker>> workers;
   std::unique_ptr<HealthChecker> health;

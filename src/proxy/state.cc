@@ -50,6 +50,11 @@ RoutingStatePtr StateTable::Build(SnapshotPtr snap, int64_t now_ns, TlsContextPr
       st->app_state = rs->apps[m.app_index];
       st->idle_since_ns.store(now_ns);
     }
+    // Started again (start or resume) since the last snapshot: idle counts from now, not from
+    // when its load last dropped before it stopped.
+    const bool started = m.state == MachineRunState::kStarted;
+    if (started && !st->started_in_snapshot) st->idle_since_ns.store(now_ns);
+    st->started_in_snapshot = started;
     machines.emplace(m.id, st);
     rs->machines.push_back(st);
   }

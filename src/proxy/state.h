@@ -46,8 +46,12 @@ struct MachineState {
   // A wake completed while the snapshot still said stopped: route to it as started while the
   // published snapshot revision is <= this value (until a newer snapshot says otherwise).
   std::atomic<int64_t> woken_through_revision{-1};
-  // Idle tracking for autostop: steady-clock ns when load last dropped to 0 (or first seen).
+  // Idle tracking for autostop: steady-clock ns when load last dropped to 0, or when the
+  // machine was first seen, or when a snapshot first showed it started again (a start or a
+  // resume restarts the idle clock: a machine pre-warmed by DNS gets the whole idle window).
   std::atomic<int64_t> idle_since_ns{0};
+  // The last snapshot built for it said started (StateTable::Build only, under its mutex).
+  bool started_in_snapshot = false;
   // Autostop asked to stop it at this snapshot revision (no repeat until the snapshot moves).
   std::atomic<int64_t> stop_requested_revision{-1};
 

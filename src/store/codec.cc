@@ -179,6 +179,7 @@ json RecordToJson(const Machine& v) {
           {"cmd", v.cmd},
           {"env", env},
           {"auto_destroy", v.auto_destroy},
+          {"carries_services", v.carries_services},
           {"created_at", v.created_at},
           {"updated_at", v.updated_at},
           {"last_event", v.last_event}};
@@ -200,6 +201,8 @@ Status RecordFromJson(const json& j, Machine* o) {
   r.StrList("cmd", &o->cmd);
   r.Pairs("env", &o->env);
   r.Bool("auto_destroy", &o->auto_destroy);
+  o->carries_services = o->release_version != 0 && !o->auto_destroy;  // records from before the key
+  r.Bool("carries_services", &o->carries_services);
   r.I64("created_at", &o->created_at);
   r.I64("updated_at", &o->updated_at);
   r.Str("last_event", &o->last_event);

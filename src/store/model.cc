@@ -13,12 +13,13 @@ const char* MachineStateName(MachineState s) {
     case MachineState::kSuspended: return "suspended";
     case MachineState::kDestroying: return "destroying";
     case MachineState::kDestroyed: return "destroyed";
+    case MachineState::kFailed: return "failed";
   }
   return "unknown";
 }
 
 std::optional<MachineState> ParseMachineState(std::string_view s) {
-  for (int i = 0; i <= static_cast<int>(MachineState::kDestroyed); ++i) {
+  for (int i = 0; i <= static_cast<int>(MachineState::kFailed); ++i) {
     auto st = static_cast<MachineState>(i);
     if (s == MachineStateName(st)) return st;
   }
@@ -26,14 +27,15 @@ std::optional<MachineState> ParseMachineState(std::string_view s) {
 }
 
 // Fly's machine state machine (docs/store.md). Transitional states are intent written by the
-// API or the proxy; the supervisor answers with the resting state (or stopped when a start
-// fails or the process exits on its own).
+// API or the proxy; the supervisor answers with the resting state (failed when a start fails,
+// stopped when the process exits on its own).
 bool IsLegalTransition(MachineState from, MachineState to) {
   using S = MachineState;
   switch (from) {
     case S::kCreated: return to == S::kStarting || to == S::kDestroying;
     case S::kStarting:
-      return to == S::kStarted || to == S::kStopped || to == S::kStopping || to == S::kDestroying;
+      return to == S::kStarted || to == S::kStopped || to == S::kStopping || to == S::kDestroying ||
+             to == S::kFailed;
     case S::kStarted:
       return to == S::kStopping || to == S::kSuspending || to == S::kDestroying || to == S::kStopped;
     case S::kStopping: return to == S::kStopped || to == S::kDestroying;
@@ -44,6 +46,7 @@ bool IsLegalTransition(MachineState from, MachineState to) {
       return to == S::kStarting || to == S::kStopping || to == S::kDestroying;
     case S::kDestroying: return to == S::kDestroyed;
     case S::kDestroyed: return false;
+    case S::kFailed: return to == S::kStarting || to == S::kDestroying;
   }
   return false;
 }

@@ -57,6 +57,7 @@ struct App {
 enum class MachineState {
   kCreated, kStarting, kStarted, kStopping, kStopped, kSuspending, kSuspended,
   kDestroying, kDestroyed,
+  kFailed,  // the start failed (no process); last_event says why. Started again by a deploy or `machine start`.
 };
 const char* MachineStateName(MachineState s);
 std::optional<MachineState> ParseMachineState(std::string_view s);
@@ -79,6 +80,12 @@ struct Machine {
   std::vector<std::string> cmd; // argv; empty = release's process command
   std::vector<std::pair<std::string, std::string>> env;  // extra env (ad-hoc machines)
   bool auto_destroy = false;    // --rm: destroyed when it exits
+  // Carries the app's services for its process group (Fly: a machine's config lists its
+  // services): only such machines take the services' traffic, are probed for their internal
+  // ports, health-checked and autostopped. Deploy and scale create machines that carry them;
+  // `machine run` only with --services. A record without the key: release_version != 0 &&
+  // !auto_destroy (what deploy and scale created before the key existed).
+  bool carries_services = false;
   int64_t created_at = 0;
   int64_t updated_at = 0;
   std::string last_event;       // human text of the last transition ("started by proxy", "exited 1")

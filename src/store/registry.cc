@@ -393,7 +393,7 @@ Status Registry::DestroyApp(const std::string& name) {
     std::vector<std::string> busy;
     for (const KeyValue& kv : machines.kvs) {
       PC_ASSIGN_OR_RETURN(Machine m, DecodeKv<Machine>(kv));
-      if (m.state != MachineState::kStopped && m.state != MachineState::kDestroyed)
+      if (m.state != MachineState::kStopped && m.state != MachineState::kDestroyed && m.state != MachineState::kFailed)
         busy.push_back(m.id + " (" + MachineStateName(m.state) + ")");
       ms.push_back(std::move(m));
     }
@@ -513,6 +513,7 @@ Result<Machine> Registry::CreateMachine(const MachineSpec& spec) {
     m.cmd = spec.cmd;
     m.env = spec.env;
     m.auto_destroy = spec.auto_destroy;
+    m.carries_services = spec.carries_services;
     m.created_at = now;
     m.updated_at = now;
     m.last_event = std::string("created ") + MachineStateName(m.state);

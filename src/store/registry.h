@@ -53,6 +53,7 @@ struct MachineSpec {
   std::vector<std::string> cmd;
   std::vector<std::pair<std::string, std::string>> env;
   bool auto_destroy = false;
+  bool carries_services = false;       // Machine::carries_services
   std::optional<std::string> org;      // machine run --org: that org's default network
   std::optional<std::string> network;  // machine run --network: a named network of the app's org
   MachineState initial_state = MachineState::kCreated;

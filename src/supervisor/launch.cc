@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <climits>
 #include <cstring>
 
 #include "common/ids.h"
@@ -340,6 +341,65 @@ Result<std::string> ResolveProgram(const std::string& argv0, const std::vector<s
     start = end + 1;
   }
   return NotFound("program '" + argv0 + "' not found in PATH " + path);
+}
+
+namespace {
+
+// Is `path` (absolute, normalised) under a host directory the machine sees?
+bool UnderHostDir(const std::string& path) {
+  for (const char* d : kMachineHostDirs) {
+    size_t n = std::strlen(d);
+    if (path.compare(0, n, d) == 0 && (path.size() == n || path[n] == '/')) return true;
+  }
+  return false;
+}
+
+constexpr const char* kNotVisible =
+    "does not exist inside the machine: a machine sees only the host's /usr (read-only; /bin, /sbin "
+    "and /lib* as the host links them) and its own /etc, /tmp, /run and /var (docs/security.md); "
+    "install the program under /usr/local, e.g. /usr/local/libexec/<app>/";
+
+// Why the machine cannot exec the file at host path `path` ("" = it can).
+std::string WhyNotExecutable(const std::string& path) {
+  std::string lexical = path.front() == '/' ? path : "/" + path;  // working directory "/"
+  char real[PATH_MAX];
+  if (!UnderHostDir(lexical) || (::realpath(lexical.c_str(), real) && !UnderHostDir(real))) return kNotVisible;
+  struct stat st;
+  if (::stat(lexical.c_str(), &st) != 0) return "does not exist inside the machine (" + std::string(std::strerror(errno)) + ")";
+  if (!S_ISREG(st.st_mode) || ::access(lexical.c_str(), X_OK) != 0) return "is not an executable file";
+  return "";
+}
+
+}  // namespace
+
+Status CheckProgramInMachine(const std::string& argv0, const std::vector<std::string>& env) {
+  if (argv0.empty()) return InvalidArgument("the command is empty");
+  if (argv0.find('/') != std::string::npos) {
+    std::string why = WhyNotExecutable(argv0);
+    if (why.empty()) return Status::Ok();
+    return InvalidArgument("command \"" + argv0 + "\" " + why);
+  }
+  std::string path = kDefaultPath;
+  for (const auto& e : env)
+    if (e.rfind("PATH=", 0) == 0) path = e.substr(5);
+  std::string hidden;  // a private directory of PATH that has it on the host
+  size_t start = 0;
+  while (start <= path.size()) {
+    size_t end = path.find(':', start);
+    if (end == std::string::npos) end = path.size();
+    std::string dir = path.substr(start, end - start);
+    start = end + 1;
+    if (dir.empty()) dir = "/";  // "" is the working directory
+    std::string cand = (dir.back() == '/' ? dir : dir + "/") + argv0;
+    std::string why = WhyNotExecutable(cand);
+    if (why.empty()) return Status::Ok();
+    if (hidden.empty() && why.rfind("does not exist inside the machine: ", 0) == 0 && ::access(cand.c_str(), X_OK) == 0)
+      hidden = cand;
+  }
+  if (!hidden.empty())
+    return InvalidArgument("command \"" + argv0 + "\" is found only at " + hidden + ", which " +
+                           WhyNotExecutable(hidden));
+  return InvalidArgument("command \"" + argv0 + "\" is not found in the machine's PATH (" + path + ")");
 }
 
 Result<Spawned> Spawn(const SpawnPlan& p) {

@@ -162,4 +162,19 @@ Result<Spawned> Spawn(const SpawnPlan& plan);
 // Resolve argv[0] through PATH from env (or kDefaultPath) when it has no '/'.
 Result<std::string> ResolveProgram(const std::string& argv0, const std::vector<std::string>& env);
 
+// The host directories a sandboxed machine without an image sees, read-only (supervisor/
+// sandbox.h): /usr and the top-level bin, sbin and lib* the host has (links into /usr on a
+// merged-/usr host). Everything else it sees is its own (/etc, /tmp, /run, /var, /dev, /proc).
+inline constexpr const char* kMachineHostDirs[] = {"/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32"};
+
+// Can a machine exec `argv0`? Checked before a machine is created (deploy, machine run), so a
+// command that cannot work is refused with the reason instead of failing at every start.
+// A machine sees the host's files only under kMachineHostDirs (the path and, symlinks
+// resolved, its target); its working directory is "/". `argv0` without '/' is looked up in
+// env's PATH (or kDefaultPath), skipping directories the machine does not see. InvalidArgument
+// naming the command and why: outside what the machine sees, does not exist, is not an
+// executable file, not in PATH. (Machines running OCI images will check against the image's
+// root instead.)
+Status CheckProgramInMachine(const std::string& argv0, const std::vector<std::string>& env);
+
 }  // namespace privcast::supervisor

@@ -182,6 +182,19 @@ TEST_F(ApiTest, DeployStoresReleaseWarnsAndCallsBackend) {
   EXPECT_EQ(a["current_release"], 1);
 }
 
+TEST_F(ApiTest, DeployWhoseMachinesCannotStartFailsWith422NamingTheReason) {
+  ASSERT_EQ(Post("/v1/apps", {{"app_name", "web"}}).first, 201);
+  h_.backend->deploy_failed = 2;
+  h_.backend->deploy_errors = {"machine setup: execve /opt/x: No such file or directory (machines a, b)"};
+  auto [st, r] = Post("/v1/apps/web/releases", {{"source", kToml}});
+  EXPECT_EQ(st, 422) << r.dump();
+  EXPECT_EQ(Err(r),
+            "release v1 of web did not start: 2 of 2 machines failed to start: machine setup: execve /opt/x: No such "
+            "file or directory (machines a, b)");
+  EXPECT_EQ(r["release"]["version"], 1);  // stored: a fixed config deployed again starts them
+  EXPECT_EQ(r["machines"].size(), 2u);
+}
+
 TEST_F(ApiTest, BadFlyTomlIsRefusedWithPositionAndNothingChanges) {
   ASSERT_EQ(Post("/v1/apps", {{"app_name", "web"}}).first, 201);
   std::string bad = "app = \"web\"\n[http_service]\n  internal_port = \"eighty\"\n";

@@ -52,6 +52,8 @@ class FakeBackend : public api::Backend {
     if (!all.ok()) return all.status();
     r.machines = *all;
     r.warnings.push_back("backend says hi");
+    r.errors = deploy_errors;
+    r.failed = deploy_failed;
     return r;
   }
 
@@ -129,6 +131,9 @@ class FakeBackend : public api::Backend {
   std::atomic<int> deploys{0};
   std::atomic<bool> last_ha{true};
   std::atomic<bool> last_tty{false};
+  // What Deploy reports as machines that failed to start (set before the request).
+  std::vector<std::string> deploy_errors;
+  int deploy_failed = 0;
   std::atomic<bool> following{false};
   std::atomic<int> follow_ended{0};
 

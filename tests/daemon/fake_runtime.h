@@ -22,9 +22,11 @@ class FakeRuntime final : public MachineRuntime {
     flycast.erase(a.ToString());
     return Status::Ok();
   }
-  Status SyncFirewall(const store::StateView&, const FlycastPortMap& ports) override {
+  Status SyncFirewall(const store::StateView& state, const FlycastPortMap& ports) override {
     flycast_ports = ports;
     ++firewall_syncs;
+    admitted.clear();
+    for (const auto& m : state.machines) admitted.insert(m.id);
     return Status::Ok();
   }
   Status EnsureNetwork(const store::Machine& m) override {
@@ -35,6 +37,7 @@ class FakeRuntime final : public MachineRuntime {
   Status Launch(const LaunchPlan& plan) override {
     ++launches[plan.machine.id];
     last_plan = plan;
+    if (!admitted.count(plan.machine.id)) launched_unadmitted.insert(plan.machine.id);
     if (fail_launch) return Internal("injected launch failure");
     running.insert(plan.machine.id);
     if (listen_on_launch) listeners[plan.machine.id] = {{"0.0.0.0", listen_port, true}};
@@ -99,6 +102,8 @@ class FakeRuntime final : public MachineRuntime {
   int firewall_syncs = 0, resumes = 0, probes = 0, last_stop_signal = 0;
   FlycastPortMap flycast_ports;  // from the last SyncFirewall
   std::set<std::string> flycast, networks, running, suspended, destroyed, adoptable;
+  std::set<std::string> admitted;             // machines in the last firewall state
+  std::set<std::string> launched_unadmitted;  // launched while the firewall did not admit them
   std::map<std::string, int> launches;
   std::map<std::string, std::vector<Listener>> listeners;
   std::vector<std::string> stops;

@@ -254,6 +254,86 @@ TEST_F(ManagerTest, ThrowawayMachinesAreNotProbedForServicePorts) {
   EXPECT_EQ(after, before);
 }
 
+TEST_F(ManagerTest, MachineRunMachinesCarryNoServicesUnlessAsked) {
+  // Issue 20, item 9: `machine run -- sleep 600` in an app with an [http_service] got its
+  // traffic (and a 30 s wait for it to listen). Only machines that carry the services do.
+  auto app = MakeApp("pool");
+  auto out = manager_->Deploy(app, Release("pool"), /*ha=*/false);
+  ASSERT_TRUE(out.ok()) << out.status().ToString();
+  ASSERT_EQ(out->machines.size(), 1u);
+  EXPECT_TRUE(out->machines[0].carries_services);
+  int before = 0;
+  loop_.RunSync([&] { before = rt_.probes; });
+  rt_.listen_on_launch = false;  // like `sleep 600`
+  store::MachineSpec spec;
+  spec.app = "pool";
+  spec.cmd = {"/bin/sleep", "600"};
+  auto sleeper = manager_->RunMachine(spec);
+  ASSERT_TRUE(sleeper.ok()) << sleeper.status().ToString();
+  spec.carries_services = true;  // machine run --services
+  auto member = manager_->RunMachine(spec);
+  ASSERT_TRUE(member.ok()) << member.status().ToString();
+  ASSERT_TRUE(Until([&] { return rt_.probes > before; })) << "the --services machine is probed for its port";
+  manager_->NotifyStoreChanged();  // what the store watcher does after an API write
+  SnapshotPtr s;
+  ASSERT_TRUE(Until([&] {
+    s = manager_->snapshot();
+    return s->machine_by_id.count(sleeper->id) && s->machine_by_id.count(member->id);
+  }));
+  auto view = [&](const std::string& id) { return s->machines.at(s->machine_by_id.at(id)); };
+  EXPECT_TRUE(view(out->machines[0].id).carries_services);
+  EXPECT_FALSE(view(sleeper->id).carries_services);
+  EXPECT_EQ(view(sleeper->id).state, MachineRunState::kStarted) << "ready at once: nothing to listen on";
+  EXPECT_TRUE(view(member->id).carries_services);
+  EXPECT_EQ(view(member->id).state, MachineRunState::kStarting) << "waits for its service port";
+  // A redeploy manages only its own machines: the machine run ones are left alone.
+  auto again = manager_->Deploy(app, Release("pool"), /*ha=*/false);
+  ASSERT_TRUE(again.ok());
+  ASSERT_EQ(again->machines.size(), 1u);
+  EXPECT_EQ(again->machines[0].id, out->machines[0].id);
+  EXPECT_EQ(Get(sleeper->id).state, MachineState::kStarted);
+}
+
+TEST_F(ManagerTest, EveryMachineIsAdmittedByTheFirewallBeforeItsProcessStarts) {
+  // Its first packet (a DNS query) would otherwise be dropped as spoofed (issue 20, item 5).
+  auto app = MakeApp("adm");
+  auto out = manager_->Deploy(app, Release("adm"), /*ha=*/true);
+  ASSERT_TRUE(out.ok()) << out.status().ToString();
+  store::MachineSpec spec;
+  spec.app = "adm";
+  spec.cmd = {"/bin/true"};
+  auto adhoc = manager_->RunMachine(spec);
+  ASSERT_TRUE(adhoc.ok()) << adhoc.status().ToString();
+  spec.auto_destroy = true;
+  auto throwaway = manager_->RunMachine(spec);
+  ASSERT_TRUE(throwaway.ok()) << throwaway.status().ToString();
+  loop_.RunSync([&] {
+    EXPECT_EQ(rt_.launches.size(), 4u);
+    EXPECT_TRUE(rt_.launched_unadmitted.empty()) << *rt_.launched_unadmitted.begin() << " ran before it was admitted";
+  });
+}
+
+TEST_F(ManagerTest, MachineRunRefusesACommandTheMachineCannotSee) {
+  // Issue 20, item 2: refused before any machine exists, saying why.
+  MakeApp("run");
+  store::MachineSpec spec;
+  spec.app = "run";
+  spec.cmd = {"/tmp/privcast-checkout/scripts/demo/hello-nginx"};
+  auto m = manager_->RunMachine(spec);
+  ASSERT_FALSE(m.ok());
+  EXPECT_EQ(m.status().code(), Code::kInvalidArgument);
+  EXPECT_NE(m.status().message().find("does not exist inside the machine: a machine sees only the host's /usr"),
+            std::string::npos)
+      << m.status().message();
+  auto code = manager_->RunAttached(spec, -1, -1, -1, false, [] { return false; }, [](const store::Machine&) {});
+  ASSERT_FALSE(code.ok());
+  EXPECT_EQ(code.status().message(), m.status().message());
+  auto all = registry_->ListMachines("run");
+  ASSERT_TRUE(all.ok());
+  EXPECT_TRUE(all->empty());
+  EXPECT_TRUE(rt_.launches.empty());
+}
+
 TEST_F(ManagerTest, WakeStartsStoppedMachineAndCoalescesConcurrentWakes) {
   auto app = MakeApp("wake");
   auto out = manager_->Deploy(app, Release("wake"), false);
@@ -297,7 +377,7 @@ TEST_F(ManagerTest, WakeOfReadyMachineAnswersAtOnce) {
   EXPECT_EQ(ok, 1);
 }
 
-TEST_F(ManagerTest, FailedLaunchFailsWaitersAndLeavesMachineStopped) {
+TEST_F(ManagerTest, FailedLaunchFailsWaitersAndLeavesMachineFailed) {
   std::string id = DeployOne("broken");
   ASSERT_FALSE(id.empty());
   manager_->Stop(id, false, "idle");
@@ -315,7 +395,50 @@ TEST_F(ManagerTest, FailedLaunchFailsWaitersAndLeavesMachineStopped) {
   ASSERT_TRUE(Until([&] { return poster.Drain() > 0 || called; }));
   EXPECT_FALSE(got.ok());
   EXPECT_NE(got.message().find("injected launch failure"), std::string::npos);
-  EXPECT_EQ(Get(id).state, MachineState::kStopped);
+  EXPECT_EQ(Get(id).state, MachineState::kFailed);
+  EXPECT_EQ(Get(id).last_event, "failed to start: injected launch failure");
+  // The proxy never wakes a failed machine again by itself: it is not wakeable.
+  SnapshotPtr s = manager_->snapshot();
+  EXPECT_EQ(s->machines.at(s->machine_by_id.at(id)).state, MachineRunState::kOther);
+}
+
+TEST_F(ManagerTest, DeployWhoseMachinesCannotStartFailsNamingEachReasonOnce) {
+  // Issue 20, item 3: `Release v1 ... deployed: 2 machines` with none started.
+  rt_.fail_launch = true;
+  auto app = MakeApp("nostart");
+  auto out = manager_->Deploy(app, Release("nostart"), /*ha=*/true);
+  ASSERT_TRUE(out.ok()) << out.status().ToString();
+  ASSERT_EQ(out->machines.size(), 2u);
+  EXPECT_EQ(out->failed, 2);
+  ASSERT_EQ(out->errors.size(), 1u) << "one distinct reason";
+  const std::string& e = out->errors[0];
+  EXPECT_EQ(e.find("injected launch failure (machines "), 0u) << e;
+  for (const auto& m : out->machines) {
+    EXPECT_EQ(m.state, MachineState::kFailed);
+    EXPECT_NE(e.find(m.id), std::string::npos) << e;
+  }
+  EXPECT_TRUE(out->warnings.empty()) << "the reason is an error, not also a warning: " << out->warnings[0];
+  // A deploy that can start them (the config fixed) starts the failed machines again.
+  rt_.fail_launch = false;
+  auto again = manager_->Deploy(app, Release("nostart"), /*ha=*/true);
+  ASSERT_TRUE(again.ok()) << again.status().ToString();
+  EXPECT_EQ(again->failed, 0);
+  EXPECT_TRUE(again->errors.empty());
+  ASSERT_EQ(again->machines.size(), 2u);
+  for (const auto& m : again->machines) EXPECT_EQ(m.state, MachineState::kStarted);
+}
+
+TEST_F(ManagerTest, DeployOfAGroupWithoutServicesFailsToo) {
+  // Nothing to listen on is "ready at once" only for a machine that started.
+  plan_ = TestPlan(/*services=*/false);
+  rt_.fail_launch = true;
+  auto app = MakeApp("worker");
+  auto out = manager_->Deploy(app, Release("worker"), /*ha=*/true);
+  ASSERT_TRUE(out.ok()) << out.status().ToString();
+  ASSERT_EQ(out->machines.size(), 1u);
+  EXPECT_EQ(out->failed, 1);
+  ASSERT_EQ(out->errors.size(), 1u);
+  EXPECT_EQ(out->errors[0], "injected launch failure (machine " + out->machines[0].id + ")");
 }
 
 TEST_F(ManagerTest, WakeTimesOutWhenAppNeverListens) {

@@ -31,5 +31,36 @@ TEST(SplitCommandTest, ShellSyntaxNeedsAShell) {
   EXPECT_FALSE(SplitCommand("   "));
 }
 
+// Issue 20, item 2: deploy refuses a [processes] command a machine cannot exec, saying why.
+TEST(CheckPlanCommandsTest, RefusesACommandUnderTheHostsTmp) {
+  AppPlan plan;
+  AppPlan::Group web;
+  web.name = "web";
+  web.command = "sh -c 'exec sleep 1'";
+  AppPlan::Group demo;
+  demo.name = "app";
+  demo.command = "/tmp/x/scripts/demo/hello-nginx --port 80";
+  AppPlan::Group none;  // no command: reported when its machine starts, not here
+  none.name = "worker";
+  plan.groups = {web, none};
+  EXPECT_TRUE(CheckPlanCommands(plan).ok());
+  plan.groups.push_back(demo);
+  Status st = CheckPlanCommands(plan);
+  EXPECT_EQ(st.code(), Code::kInvalidArgument);
+  EXPECT_EQ(st.message().rfind("[processes] app: command \"/tmp/x/scripts/demo/hello-nginx\" does not exist inside "
+                               "the machine: a machine sees only the host's /usr",
+                               0),
+            0u)
+      << st.message();
+  // A shell command needs /bin/sh only; [env] PATH is the machine's PATH.
+  plan.groups = {web};
+  plan.groups[0].command = "echo $HOME | cat";
+  EXPECT_TRUE(CheckPlanCommands(plan).ok());
+  plan.groups[0].command = "sleep 1";
+  plan.env = {{"PATH", "/nonexistent"}};
+  EXPECT_EQ(CheckPlanCommands(plan).message(),
+            "[processes] web: command \"sleep\" is not found in the machine's PATH (/nonexistent)");
+}
+
 }  // namespace
 }  // namespace privcast::daemon

@@ -257,6 +257,7 @@ _APP_SOURCES = {
     "postgres-machine": os.path.join(REPO, "tests", "e2e", "apps", "postgres-machine"),
     "tls_backend.py": os.path.join(REPO, "tests", "e2e", "apps", "tls_backend.py"),
     "health_app.py": os.path.join(REPO, "tests", "e2e", "apps", "health_app.py"),
+    "bad-interpreter": os.path.join(REPO, "tests", "e2e", "apps", "bad-interpreter"),
 }
 _installed = [False]
 

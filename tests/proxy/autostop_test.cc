@@ -4,6 +4,9 @@
 #include <gtest/gtest.h>
 
 #include <map>
+#include <mutex>
+
+#include "proxy/proxy.h"
 
 namespace privcast::proxy {
 namespace {
@@ -133,6 +136,83 @@ TEST(Autostop, StoppedMachinesIgnoredAndPendingNotRepeated) {
   uint32_t b = f.Add("b", "ams", 0, minutes(100));
   f.st[b].stop_pending = true;
   EXPECT_TRUE(f.Plan().empty());
+}
+
+TEST(Autostop, MachinesWithoutTheServicesAreNotTheirsToStop) {
+  Fixture f;
+  uint32_t a = f.Add("adhoc", "ams", 0, minutes(100));
+  f.snap.machines[a].carries_services = false;
+  EXPECT_TRUE(f.Plan().empty());
+}
+
+// The idle clock restarts when a machine starts (or resumes): a machine pre-warmed by a DNS
+// lookup right after it was stopped is not stopped again before its request arrives (issue 20,
+// item 4). Driven through Proxy::Publish / RunAutostopPass on a FakeClock; no sockets.
+struct RecordingStopper final : MachineStopper {
+  std::mutex mu;
+  std::vector<std::string> stops;
+  void Stop(const std::string& id, bool, const std::string& reason) override {
+    std::lock_guard<std::mutex> l(mu);
+    stops.push_back(id + " " + reason);
+  }
+};
+
+SnapshotPtr OneMachine(int64_t revision, MachineRunState state) {
+  Fixture f;
+  f.Add("m1", "ams", 0, Duration(0), state == MachineRunState::kStarted);
+  f.snap.machines[0].state = state;
+  f.snap.revision = revision;
+  f.snap.Index();
+  return std::make_shared<const Snapshot>(f.snap);
+}
+
+// No autostop thread, no health checks: the test runs every pass by hand.
+ProxyOptions ManualAutostop(Duration idle) {
+  ProxyOptions o;
+  o.workers = 1;
+  o.autostop_thread = false;
+  o.health_checks = false;
+  o.autostop_idle = idle;
+  return o;
+}
+
+TEST(Autostop, IdleClockStartsWhenTheMachineStartsAgain) {
+  FakeClock clock;
+  RecordingStopper stopper;
+  Proxy p(ManualAutostop(seconds(5)), nullptr, &stopper, &clock);
+  p.Publish(OneMachine(1, MachineRunState::kStarted));
+  clock.Advance(seconds(6));
+  ASSERT_EQ(p.RunAutostopPass(), 1);  // idle 6 s ≥ 5 s: stopped
+  p.Publish(OneMachine(2, MachineRunState::kStopping));
+  p.Publish(OneMachine(3, MachineRunState::kStopped));
+  clock.Advance(seconds(11));
+  // Pre-warmed by a DNS lookup: starting, then started (8 ms later on the real host).
+  p.Publish(OneMachine(4, MachineRunState::kStarting));
+  clock.Advance(std::chrono::milliseconds(8));
+  p.Publish(OneMachine(5, MachineRunState::kStarted));
+  clock.Advance(std::chrono::milliseconds(53));
+  EXPECT_EQ(p.RunAutostopPass(), 0) << "stopped 53 ms after it started";
+  clock.Advance(seconds(4));
+  EXPECT_EQ(p.RunAutostopPass(), 0);  // still inside the idle window
+  clock.Advance(seconds(1));
+  EXPECT_EQ(p.RunAutostopPass(), 1);  // idle window over: stopped again
+  std::lock_guard<std::mutex> l(stopper.mu);
+  ASSERT_EQ(stopper.stops.size(), 2u);
+  EXPECT_EQ(stopper.stops[1], "m1 idle 5s");
+}
+
+TEST(Autostop, ResumeRestartsTheIdleClock) {
+  FakeClock clock;
+  RecordingStopper stopper;
+  Proxy p(ManualAutostop(seconds(5)), nullptr, &stopper, &clock);
+  p.Publish(OneMachine(1, MachineRunState::kStarted));
+  clock.Advance(seconds(6));
+  p.Publish(OneMachine(2, MachineRunState::kSuspended));
+  clock.Advance(minutes(1));
+  p.Publish(OneMachine(3, MachineRunState::kStarted));  // resumed
+  EXPECT_EQ(p.RunAutostopPass(), 0);
+  clock.Advance(seconds(5));
+  EXPECT_EQ(p.RunAutostopPass(), 1);
 }
 
 }  // namespace

@@ -214,5 +214,24 @@ TEST(Balancer, ExcludeTried) {
   EXPECT_EQ(c.machine, b);
 }
 
+// Issue 20, item 9: a machine that does not carry the app's services (machine run) is a
+// member of the app, not of its service pool: never routed to, never woken for it.
+TEST(Balancer, MachinesWithoutTheServicesTakeNoTraffic) {
+  Fixture f;
+  uint32_t adhoc = f.Add("sleeper", "ams", true, 0);
+  f.snap.machines[adhoc].carries_services = false;
+  EXPECT_FALSE(ServesService(f.snap.machines[adhoc], f.svc));
+  EXPECT_EQ(f.Choose().kind, Choice::kReject);
+  uint32_t stopped = f.Add("stopped-adhoc", "ams", false);
+  f.snap.machines[stopped].carries_services = false;
+  EXPECT_EQ(f.Choose().kind, Choice::kReject) << "woke a machine without the services";
+  uint32_t web = f.Add("web", "ams", true, 1);
+  for (uint64_t rnd = 0; rnd < 16; ++rnd) {
+    Choice c = f.Choose({}, rnd);
+    EXPECT_EQ(c.kind, Choice::kRoute);
+    EXPECT_EQ(c.machine, web);
+  }
+}
+
 }  // namespace
 }  // namespace privcast::proxy

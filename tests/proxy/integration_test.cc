@@ -18,6 +18,7 @@
 #include <fstream>
 #include <map>
 #include <future>
+#include <map>
 #include <random>
 #include <sstream>
 #include <tuple>
@@ -710,10 +711,15 @@ TEST_P(ProxyIT, HealthCheckFailureRemovesMachineFromRotation) {
   tc.interval_ms = 50;
   tc.timeout_ms = 200;
   svc.tcp_checks.push_back(tc);
+  // A machine of the app that carries no services (machine run) gets neither checks nor traffic,
+  // even though it listens on the internal port (issue 20, item 9).
+  HttpBackend adhoc(kLo2, bp, "adhoc");
   ProxyOptions o;
   o.health_checks = true;
   auto p = Make(o);
-  ASSERT_TRUE(Up(*p, MakeSnapshot(1, svc, {{"m-bad", kLo3}, {"m-good", kLo1}}), 80));
+  auto snap = std::make_shared<Snapshot>(*MakeSnapshot(1, svc, {{"m-bad", kLo3}, {"m-good", kLo1}, {"m-adhoc", kLo2}}));
+  snap->machines[2].carries_services = false;
+  ASSERT_TRUE(Up(*p, snap, 80));
   ASSERT_TRUE(WaitFor([&] { return !p->MachineHealthy("m-bad"); }));
   EXPECT_TRUE(p->MachineHealthy("m-good"));
   for (int i = 0; i < 10; ++i) {
@@ -721,6 +727,17 @@ TEST_P(ProxyIT, HealthCheckFailureRemovesMachineFromRotation) {
     EXPECT_EQ(BodyOf(Request(kClientNet1, 80, kGet, &st)), "good");
   }
   EXPECT_NE(p->RenderMetrics().find("privcast_proxy_machine_healthy{app=\"web\",machine=\"m-bad\"} 0"), std::string::npos);
+  // What `status` shows: each check's last result, by machine (exposed through the API).
+  std::map<std::string, std::string> got;
+  ASSERT_TRUE(WaitFor([&] {
+    got.clear();
+    for (const auto& r : p->HealthChecks()) got[r.machine_id + " " + r.name] = r.status;
+    return got.size() == 2 && got.begin()->second != "pending" && std::next(got.begin())->second != "pending";
+  }));
+  std::string name = "servicecheck-00-tcp-" + std::to_string(bp);
+  EXPECT_EQ(got["m-bad " + name], "critical");
+  EXPECT_EQ(got["m-good " + name], "passing");
+  EXPECT_EQ(got.count("m-adhoc " + name), 0u);
 }
 
 // Issue 20 item 0: every snapshot after the first used to crash the checker (it read entries it
@@ -746,8 +763,9 @@ TEST_P(ProxyIT, HealthChecksSurviveManySnapshots) {
   ASSERT_TRUE(Up(*p, MakeSnapshot(1, svc, both), 80));
   ASSERT_TRUE(WaitFor([&] { return !p->MachineHealthy("m-bad"); }));
   auto verdicts = [&] {
-    std::map<std::string, std::string> v;  // "machine name" → output
-    for (const HealthCheckStatus& c : p->HealthChecks()) v[c.machine_id + " " + c.name] = c.output;
+    std::map<std::string, std::string> v;  // "machine tcp|http" → output
+    for (const CheckResult& c : p->HealthChecks())
+      v[c.machine_id + (c.name.find("-tcp-") != std::string::npos ? " tcp" : " http")] = c.output;
     return v;
   };
   for (int rev = 2; rev <= 40; ++rev) {
@@ -759,7 +777,7 @@ TEST_P(ProxyIT, HealthChecksSurviveManySnapshots) {
     int st = 0;
     EXPECT_EQ(BodyOf(Request(kClientNet1, 80, kGet, &st)), "good");
   }
-  EXPECT_EQ(verdicts()["m-good 0/tcp0"], "connected");
+  EXPECT_EQ(verdicts()["m-good tcp"], "connected");
   // m-bad stops: its checks go and it is no longer held unhealthy.
   p->Publish(MakeSnapshot(41, svc, {{"m-bad", kLo3, MachineRunState::kStopped}, {"m-good", kLo1}}));
   EXPECT_EQ(verdicts().size(), 2u);
@@ -774,7 +792,7 @@ TEST_P(ProxyIT, HealthChecksSurviveManySnapshots) {
   p->Publish(MakeSnapshot(43, tcp_only, both));
   auto v = verdicts();
   EXPECT_EQ(v.size(), 2u);
-  EXPECT_EQ(v.count("m-bad 0/tcp0"), 1u);
+  EXPECT_EQ(v.count("m-bad tcp"), 1u);
   EXPECT_FALSE(p->MachineHealthy("m-bad"));
   // No checks at all: every machine healthy.
   p->Publish(MakeSnapshot(44, HttpService(80, bp), both));

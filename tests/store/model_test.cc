@@ -12,7 +12,7 @@ namespace {
 
 using S = MachineState;
 constexpr S kAll[] = {S::kCreated,  S::kStarting,   S::kStarted,   S::kStopping,   S::kStopped,
-                      S::kSuspending, S::kSuspended, S::kDestroying, S::kDestroyed};
+                      S::kSuspending, S::kSuspended, S::kDestroying, S::kDestroyed, S::kFailed};
 
 TEST(MachineState, NamesRoundTrip) {
   for (S s : kAll) {
@@ -21,6 +21,7 @@ TEST(MachineState, NamesRoundTrip) {
     EXPECT_EQ(*p, s);
   }
   EXPECT_STREQ(MachineStateName(S::kSuspended), "suspended");
+  EXPECT_STREQ(MachineStateName(S::kFailed), "failed");
   EXPECT_FALSE(ParseMachineState("running").has_value());
   EXPECT_FALSE(ParseMachineState("").has_value());
   EXPECT_FALSE(ParseMachineState("Started").has_value());
@@ -36,6 +37,7 @@ TEST(MachineState, TransitionsAreExactlyFlys) {
       {S::kSuspending, S::kSuspended}, {S::kSuspending, S::kStopped},   {S::kSuspending, S::kDestroying},
       {S::kSuspended, S::kStarting},   {S::kSuspended, S::kStopping},   {S::kSuspended, S::kDestroying},
       {S::kDestroying, S::kDestroyed},
+      {S::kStarting, S::kFailed},      {S::kFailed, S::kStarting},      {S::kFailed, S::kDestroying},
   };
   for (S from : kAll)
     for (S to : kAll)
@@ -150,6 +152,22 @@ TEST(Codec, MissingOptionalFieldsTakeDefaults) {
   EXPECT_EQ(m.process_group, "app");
   EXPECT_EQ(m.state, S::kCreated);
   EXPECT_TRUE(m.cmd.empty());
+  EXPECT_FALSE(m.carries_services);
+}
+
+TEST(Codec, MachinesFromBeforeCarriesServicesKeepWhatDeployMeant) {
+  // Deploy and scale machines (a release, not --rm) carried the services; machine run ones not.
+  Machine deployed, adhoc, throwaway, explicit_off;
+  ASSERT_TRUE(Decode(R"({"id":"0123456789abcd","app":"web","release_version":3})", &deployed).ok());
+  EXPECT_TRUE(deployed.carries_services);
+  ASSERT_TRUE(Decode(R"({"id":"0123456789abcd","app":"web","release_version":0})", &adhoc).ok());
+  EXPECT_FALSE(adhoc.carries_services);
+  ASSERT_TRUE(Decode(R"({"id":"0123456789abcd","app":"web","release_version":3,"auto_destroy":true})", &throwaway).ok());
+  EXPECT_FALSE(throwaway.carries_services);
+  ASSERT_TRUE(Decode(R"({"id":"0123456789abcd","app":"web","release_version":3,"carries_services":false})",
+                     &explicit_off)
+                  .ok());
+  EXPECT_FALSE(explicit_off.carries_services);
 }
 
 TEST(Codec, BadInputIsAStatusNeverAThrow) {

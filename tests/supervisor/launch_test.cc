@@ -1,5 +1,10 @@
 // Pure parts of launching: environment, generated files, runtime record, /proc parsing.
 #include <gtest/gtest.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <fstream>
 
 #include "supervisor/launch.h"
 #include "supervisor/record.h"
@@ -32,6 +37,45 @@ TEST(MachineFiles, ResolvAndHosts) {
   EXPECT_NE(h.find("127.0.0.1\tlocalhost\n"), std::string::npos);
   EXPECT_NE(h.find("fdaa:1:2:3::2\tfly-local-6pn\n"), std::string::npos);
   EXPECT_NE(h.find("fdaa:1:2:3::2\t0123456789abcd\n"), std::string::npos);
+}
+
+// Issue 20, item 2: a command under the host's /tmp (a checkout cloned there) does not exist
+// inside a sandboxed machine, which sees only the host's /usr; it is refused up front, saying why.
+TEST(ProgramInMachine, RefusesWhatTheMachineCannotSeeOrRun) {
+  char dir[] = "/tmp/pc-prog-XXXXXX";
+  ASSERT_NE(::mkdtemp(dir), nullptr);
+  std::string prog = std::string(dir) + "/hello";
+  std::ofstream(prog) << "#!/bin/sh\necho hi\n";
+  ASSERT_EQ(::chmod(prog.c_str(), 0755), 0);
+
+  EXPECT_TRUE(CheckProgramInMachine("/bin/sh", {}).ok());
+  EXPECT_TRUE(CheckProgramInMachine("sh", {}).ok());  // kDefaultPath
+  EXPECT_TRUE(CheckProgramInMachine("bin/sh", {}).ok());  // relative to the working directory "/"
+
+  Status st = CheckProgramInMachine(prog, {});
+  EXPECT_EQ(st.code(), Code::kInvalidArgument);
+  const std::string not_visible =
+      "does not exist inside the machine: a machine sees only the host's /usr (read-only; /bin, /sbin "
+      "and /lib* as the host links them) and its own /etc, /tmp, /run and /var (docs/security.md); "
+      "install the program under /usr/local, e.g. /usr/local/libexec/<app>/";
+  EXPECT_EQ(st.message(), "command \"" + prog + "\" " + not_visible);
+  // The host's /etc and /opt are not the machine's either.
+  EXPECT_EQ(CheckProgramInMachine("/etc/passwd", {}).message(), "command \"/etc/passwd\" " + not_visible);
+  st = CheckProgramInMachine("hello", {"PATH=" + std::string(dir) + ":/usr/bin"});
+  EXPECT_NE(st.message().find("is found only at " + prog + ", which does not exist inside the machine"),
+            std::string::npos)
+      << st.message();
+  st = CheckProgramInMachine("/usr/nonexistent/privcast-prog", {});
+  EXPECT_EQ(st.message(),
+            "command \"/usr/nonexistent/privcast-prog\" does not exist inside the machine (No such file or directory)");
+  st = CheckProgramInMachine("/usr/include/stdio.h", {});
+  EXPECT_EQ(st.message(), "command \"/usr/include/stdio.h\" is not an executable file");
+  st = CheckProgramInMachine("privcast-no-such-program", {"PATH=/usr/bin:/bin"});
+  EXPECT_EQ(st.message(), "command \"privcast-no-such-program\" is not found in the machine's PATH (/usr/bin:/bin)");
+  EXPECT_FALSE(CheckProgramInMachine("", {}).ok());
+
+  ::unlink(prog.c_str());
+  ::rmdir(dir);
 }
 
 TEST(Spec, Validation) {
