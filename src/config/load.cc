@@ -499,8 +499,9 @@ class Loader {
     Expected(*n, path, "one of " + EnumChoices(kAutoStop) + " (or true/false)");
   }
 
-  void Common(const toml::table& t, const std::string& p, bool coerce_port, ServiceCommon* c);
+  void Common(const toml::table& t, const std::string& p, bool legacy, ServiceCommon* c);
   void Concurrency(const toml::table& t, const std::string& p, ConcurrencyConfig* c);
+  void LegacyConcurrency(const toml::node& n, const std::string& p, ConcurrencyConfig* c);
   void Check(const toml::table& t, const std::string& p, bool http, CheckConfig* c);
   void CheckFields(const toml::table& t, const std::string& p, bool http, CheckConfig* c);
   void HttpOpts(const toml::table& t, const std::string& p, HttpOptions* o);
@@ -612,18 +613,43 @@ void Loader::Processes(const toml::table& t, const std::string& p) {
   std::sort(cfg_->processes.begin(), cfg_->processes.end());
 }
 
-void Loader::Common(const toml::table& t, const std::string& p, bool coerce_port,
+void Loader::Common(const toml::table& t, const std::string& p, bool legacy,
                     ServiceCommon* c) {
-  // flyctl coerces [[services]] internal_port only: [http_service]'s is a plain integer.
-  Port(t, "internal_port", p, &c->internal_port, coerce_port);
+  // flyctl patches the legacy shapes of [[services]] only (a string internal_port, a
+  // "soft,hard" concurrency): [http_service] is decoded as it is.
+  Port(t, "internal_port", p, &c->internal_port, legacy);
   AutoStopKey(t, p, &c->auto_stop);
   Bool(t, "auto_start_machines", p, &c->auto_start);
   U32(t, "min_machines_running", p, false, &c->min_machines_running);
   StrArray(t, "processes", p, &c->processes);
   std::string path;
-  if (const toml::table* ct = SubTable(t, "concurrency", p, &path)) {
-    Concurrency(*ct, path, &c->concurrency);
+  const toml::node* n = Get(t, "concurrency", p, &path);
+  if (n == nullptr) return;
+  if (n->is_table()) {
+    Concurrency(*n->as_table(), path, &c->concurrency);
+  } else if (legacy && n->is_string()) {
+    LegacyConcurrency(*n, path, &c->concurrency);
+  } else {
+    Expected(*n, path, legacy ? "a table, or limits \"soft,hard\" like \"20,25\"" : "a table");
   }
+}
+
+// `concurrency = "20,25"`: soft and hard limits of requests (flyctl's _patchService).
+void Loader::LegacyConcurrency(const toml::node& n, const std::string& p, ConcurrencyConfig* c) {
+  std::string_view v = n.as_string()->get();
+  size_t comma = v.find(',');
+  std::optional<int64_t> soft, hard;
+  if (comma != std::string_view::npos) {
+    soft = GoAtoi(v.substr(0, comma));
+    hard = GoAtoi(v.substr(comma + 1));
+  }
+  if (!soft || !hard || *soft < 1 || *hard < 1 || *soft > UINT32_MAX || *hard > UINT32_MAX) {
+    Expected(n, p, "a table, or limits \"soft,hard\" like \"20,25\"");
+    return;
+  }
+  c->type = ConcurrencyType::kRequests;
+  c->soft_limit = static_cast<uint32_t>(*soft);
+  c->hard_limit = static_cast<uint32_t>(*hard);
 }
 
 void Loader::Concurrency(const toml::table& t, const std::string& p, ConcurrencyConfig* c) {
@@ -679,7 +705,9 @@ void Loader::CheckFields(const toml::table& t, const std::string& p, bool http,
   Bool(t, "tls_skip_verify", p, &c->tls_skip_verify);
   Str(t, "tls_server_name", p, &c->tls_server_name);
   if (const toml::node* h = Get(t, "headers", p, &path)) {
-    StrMap(*h, path, MapValues::kStrings, &c->headers);
+    // `headers = []` is what older exports write for none; flyctl drops it (_patchCheck).
+    bool none = h->is_array() && h->as_array()->empty();
+    if (!none) StrMap(*h, path, MapValues::kStrings, &c->headers);
   }
 }
 
@@ -846,7 +874,7 @@ void Loader::HttpService(const toml::table& t, const std::string& p) {
         "tls_options"},
        {{"machine_checks", kNoMachineChecks}});
   HttpServiceConfig hs;
-  Common(t, p, /*coerce_port=*/false, &hs.common);
+  Common(t, p, /*legacy=*/false, &hs.common);
   Bool(t, "force_https", p, &hs.force_https);
   Tables(t, "checks", p, [&](const toml::table& ct, const std::string& cp) {
     hs.checks.emplace_back();
@@ -877,7 +905,7 @@ void Loader::Service(const toml::table& t, const std::string& p, ServiceConfig* 
                   "listener");
     }
   }
-  Common(t, p, /*coerce_port=*/true, &s->common);
+  Common(t, p, /*legacy=*/true, &s->common);
   Tables(t, "ports", p, [&](const toml::table& pt, const std::string& pp) {
     s->ports.emplace_back();
     PortEntry(pt, pp, &s->ports.back());

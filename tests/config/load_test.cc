@@ -178,6 +178,23 @@ TEST(ConfigValues, PortsAsFlyctlCoercesThem) {
   EXPECT_FALSE(ParseFlyToml("[http_service]\ninternal_port = \"8080\"\n", "fly.toml").ok());
 }
 
+TEST(ConfigValues, LegacyShapesFlyctlPatches) {
+  // [[services]] concurrency = "soft,hard" (requests), check headers = [] (none).
+  AppConfig c = MustParse(
+      "[[services]]\nconcurrency = \"20,25\"\n[[services.ports]]\nport = 80\n"
+      "[[services.http_checks]]\nheaders = []\n");
+  const ConcurrencyConfig& cc = c.services.at(0).common.concurrency;
+  EXPECT_EQ(cc.type, ConcurrencyType::kRequests);
+  EXPECT_EQ(cc.soft_limit, 20u);
+  EXPECT_EQ(cc.hard_limit.value_or(0), 25u);
+  EXPECT_TRUE(c.services[0].http_checks.at(0).headers.empty());
+  EXPECT_EQ(ErrorOf("[[services]]\nconcurrency = \"20\"\n"),
+            "fly.toml:2:15: services[0].concurrency: expected a table, or limits \"soft,hard\" "
+            "like \"20,25\", got \"20\"");
+  // Not patched in [http_service] (flyctl decodes it as it is).
+  EXPECT_FALSE(ParseFlyToml("[http_service]\nconcurrency = \"20,25\"\n", "fly.toml").ok());
+}
+
 TEST(ConfigValues, ProcessesArrayIsNoGroups) {
   EXPECT_TRUE(MustParse("processes = []\n[http_service]\nprocesses = [\"app\"]\n").processes.empty());
   auto r = ParseFlyToml("processes = [\"web\"]\n", "fly.toml");
