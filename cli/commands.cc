@@ -16,6 +16,7 @@
 #include <functional>
 #include <nlohmann/json.hpp>
 #include <optional>
+#include <sstream>
 #include <vector>
 
 #include "api/client.h"
@@ -28,6 +29,7 @@
 #include "common/addr.h"
 #include "common/ids.h"
 #include "config/launch.h"
+#include "config/load.h"
 
 namespace privcast::cli {
 namespace {
@@ -353,6 +355,14 @@ class Cli {
     return Deploy(name, "fly.toml", a.flycast, a.ha);
   }
 
+  // A refused fly.toml: every error on a line of its own, each "Error: file:line:col: ...".
+  int PrintConfigErrors(const Status& st) {
+    out_.flush();
+    std::istringstream lines(st.message());
+    for (std::string line; std::getline(lines, line);) err_ << "Error: " << line << "\n";
+    return 1;
+  }
+
   int Deploy(const std::string& app_flag, const std::string& config, bool flycast, bool ha) {
     std::string path = config.empty() ? "fly.toml" : config;
     auto text = ReadFile(path);
@@ -361,12 +371,13 @@ class Cli {
         throw Failure{path + " not found: run privcast launch first, or pass -c FILE"};
       throw Failure{text.status().message()};
     }
-    std::string app = app_flag;
-    if (app.empty()) {
-      auto a = AppFromFlyTomlText(*text);
-      if (!a) throw Failure{path + " does not set app = \"...\": pass -a APP or add it to the file"};
-      app = *a;
-    }
+    // The file first, here and offline: a broken file is reported as what it is (every
+    // error with its position), never as whatever the app it seems to name turns out to be.
+    // The daemon validates it again.
+    auto loaded = config::ParseFlyToml(*text, path, config::LoadOptions{app_flag});
+    if (!loaded.ok()) return PrintConfigErrors(loaded.status());
+    std::string app = loaded->config.app;
+    if (app.empty()) throw Failure{path + " does not set app = \"...\": pass -a APP or add it to the file"};
     out_ << "==> Deploying " << app << " from " << path << "\n";
     json r = api().Post("/v1/apps/" + Enc(app) + "/releases",
                         {{"source", *text}, {"path", path}, {"flycast", flycast}, {"ha", ha}});
@@ -380,6 +391,19 @@ class Cli {
     for (auto& m : ms)
       out_ << "  Machine " << S(m, "id") << " [" << S(m, "process_group") << "] " << S(m, "state") << " "
            << S(m, "private_ip") << "\n";
+    return 0;
+  }
+
+  // `config validate`: what deploy would say about the file, without a daemon. Warnings go
+  // to stderr; exit 1 with every error.
+  int ConfigValidate(const AppOpts& o) {
+    std::string path = o.config.empty() ? "fly.toml" : o.config;
+    auto loaded = config::LoadFlyToml(path, config::LoadOptions{o.app});
+    if (!loaded.ok()) return PrintConfigErrors(loaded.status());
+    std::vector<config::Diagnostic> warnings = loaded->warnings;
+    for (auto& w : config::DeployWarnings(loaded->config, /*has_public_ips=*/false)) warnings.push_back(w);
+    for (auto& w : warnings) err_ << "Warning: " << w.ToString() << "\n";
+    out_ << "Configuration is valid (" << path << ")\n";
     return 0;
   }
 
@@ -801,6 +825,14 @@ int Cli::Run(int argc, const char* const* argv) {
   AddApp(dc, &dep_app);
   dc->add_flag("--flycast", dep_flycast, "Make sure the app has a flycast address");
   dc->add_flag("--ha", dep_ha, "2 machines per process group with services (--ha=false: 1)");
+
+  // config
+  auto* cfg = app.add_subcommand("config", "Check the app's fly.toml")->require_subcommand(1);
+  AppOpts cv_app;
+  auto* cv = Sub(cfg, "validate", "Validate fly.toml offline (no daemon): warnings, and every error",
+                 [&] { return ConfigValidate(cv_app); });
+  cv->add_option("-a,--app", cv_app.app, "App name (overrides app in the file, as deploy -a does)");
+  cv->add_option("-c,--config", cv_app.config, "Path to fly.toml (default ./fly.toml)");
 
   // ips
   auto* ips = app.add_subcommand("ips", "Manage flycast addresses")->require_subcommand(1);

@@ -1,5 +1,5 @@
-// Fuzzes the fly.toml loader: any bytes must give a config or a one-line error, never a
-// crash; a config that loads must survive ToJson → FromJson unchanged, and its derived
+// Fuzzes the fly.toml loader: any bytes must give a config or errors (one line each,
+// each naming the file), never a crash; a config that loads must survive ToJson → FromJson unchanged, and its derived
 // ServiceSpecs, warnings and launch helpers must not crash either.
 #include <cstdint>
 #include <cstdio>
@@ -14,11 +14,21 @@
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   using namespace privcast::config;
   std::string_view text(reinterpret_cast<const char*>(data), size);
+  // With -a too: the app it names replaces the file's before validation.
+  (void)ParseFlyToml(text, "fly.toml", LoadOptions{"fuzz-app"});
   auto r = ParseFlyToml(text, "fly.toml");
   if (!r.ok()) {
-    if (r.status().message().find('\n') != std::string::npos) {
-      std::fprintf(stderr, "multi-line error: %s\n", r.status().message().c_str());
-      std::abort();
+    // Every error on a line of its own, each naming the file.
+    const std::string& msg = r.status().message();
+    size_t start = 0;
+    while (start <= msg.size()) {
+      size_t end = msg.find('\n', start);
+      if (end == std::string::npos) end = msg.size();
+      if (msg.compare(start, 8, "fly.toml") != 0) {
+        std::fprintf(stderr, "error line without the file name: %s\n", msg.c_str());
+        std::abort();
+      }
+      start = end + 1;
     }
     return 0;
   }

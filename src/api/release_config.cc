@@ -10,10 +10,11 @@ namespace privcast::api {
 
 Result<ValidatedConfig> ValidateFlyToml(std::string_view source, std::string_view path,
                                         const std::string& app) {
-  auto loaded = config::ParseFlyToml(source, path);
+  // `-a APP` wins over the file's `app` (as in flyctl), before validation: a template's
+  // `app = "{APP_NAME}"` deploys with -a. The stored config names the app.
+  auto loaded = config::ParseFlyToml(source, path, config::LoadOptions{app});
   if (!loaded.ok()) return InvalidArgument(loaded.status().message());
   config::AppConfig cfg = loaded->config;
-  // `-a APP` wins over the file's `app` (as in flyctl); the stored config names the app.
   cfg.app = app;
   ValidatedConfig out;
   for (auto& d : loaded->warnings) out.warnings.push_back(d.ToString());

@@ -17,7 +17,8 @@ struct ValidatedConfig {
   std::vector<std::string> warnings;  // one line each, "fly.toml:3:1: key: message"
 };
 
-// kInvalidArgument with the config module's one-line "file:line:col: path: message".
+// kInvalidArgument with the config module's "file:line:col: path: message" lines (one per
+// error).
 Result<ValidatedConfig> ValidateFlyToml(std::string_view source, std::string_view path,
                                         const std::string& app);
 

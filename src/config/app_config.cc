@@ -8,13 +8,16 @@
 namespace privcast::config {
 
 std::string Diagnostic::ToString() const {
+  // Appended piece by piece: `":" + std::to_string(n)` builds temporaries whose inlined
+  // copies GCC 12 at -O3 reports as overlapping (a false -Wrestrict, GCC bug 105651).
   std::string out = file;
   if (!file.empty() && pos.line > 0) {
-    out += ":" + std::to_string(pos.line) + ":" + std::to_string(pos.column);
+    out.append(":").append(std::to_string(pos.line));
+    out.append(":").append(std::to_string(pos.column));
   }
-  if (!out.empty()) out += ": ";
-  if (!path.empty()) out += path + ": ";
-  out += message;
+  if (!out.empty()) out.append(": ");
+  if (!path.empty()) out.append(path).append(": ");
+  out.append(message);
   return out;
 }
 

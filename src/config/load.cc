@@ -7,12 +7,14 @@
 #include <cerrno>
 #include <charconv>
 #include <climits>
+#include <cmath>
 #include <cstdint>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <initializer_list>
 #include <iterator>
+#include <optional>
 
 #include <toml++/toml.h>
 
@@ -51,6 +53,21 @@ std::string Printable(std::string_view s) {
 }
 
 std::string Quoted(std::string_view s) { return "\"" + Printable(s) + "\""; }
+
+// Go's strconv.Atoi, which flyctl applies to ports written as strings: an optional sign,
+// then decimal digits only (no spaces, no underscores, no base prefix).
+std::optional<int64_t> GoAtoi(std::string_view s) {
+  bool neg = false;
+  if (!s.empty() && (s[0] == '+' || s[0] == '-')) {
+    neg = s[0] == '-';
+    s.remove_prefix(1);
+  }
+  if (s.empty() || s[0] < '0' || s[0] > '9') return std::nullopt;
+  int64_t v = 0;
+  auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
+  if (ec != std::errc() || end != s.data() + s.size()) return std::nullopt;
+  return neg ? -v : v;
+}
 
 std::string Join(const std::string& parent, std::string_view key) {
   std::string k = IsBareKey(key) ? std::string(key) : Quoted(key);
@@ -118,6 +135,17 @@ constexpr EnumName<int> kProxyProto[] = {{"v1", 1}, {"v2", 2}};
 constexpr EnumName<int> kCpuKind[] = {{"shared", 0}, {"performance", 1}};
 constexpr EnumName<int> kTlsVersion[] = {{"TLSv1.2", 0}, {"TLSv1.3", 1}};
 
+// A key privcast accepts (flyctl knows it) but does not act on, and why: every one of them
+// is named in a warning, so nobody believes a setting took effect when it did not.
+struct Ignored {
+  std::string_view key;
+  std::string_view why;
+};
+
+constexpr std::string_view kNoVolumes = "volumes are not attached to machines yet";
+constexpr std::string_view kNoMachineChecks = "machine checks (run before a deploy) are not run";
+constexpr Ignored kRestartLimit = {"restart_limit", "a failing check never restarts a machine"};
+
 class Loader {
  public:
   Loader(std::string file, AppConfig* cfg) : file_(std::move(file)), cfg_(cfg) {
@@ -127,11 +155,24 @@ class Loader {
   void Root(const toml::table& root);
 
   std::vector<Diagnostic> errors;
+  // Errors about a key that is absent from its table ("missing key"). Kept apart because
+  // when the file has a syntax error, the part before it is checked for errors too, and
+  // there a key may only be missing because it comes after the cut.
+  std::vector<Diagnostic> absence_errors;
   std::vector<Diagnostic> warnings;
 
  private:
   void Err(const toml::source_region& at, const std::string& path, std::string msg) {
     errors.push_back(Diagnostic{file_, PosOf(at), path, std::move(msg)});
+  }
+  void Missing(const toml::source_region& at, const std::string& path, std::string msg) {
+    absence_errors.push_back(Diagnostic{file_, PosOf(at), path, std::move(msg)});
+  }
+  void Warn(const toml::source_region& at, const std::string& path, std::string msg) {
+    warnings.push_back(Diagnostic{file_, PosOf(at), path, std::move(msg)});
+  }
+  void IgnoredWarn(const toml::source_region& at, const std::string& path, std::string_view why) {
+    Warn(at, path, "accepted and ignored: " + std::string(why));
   }
   void Expected(const toml::node& n, const std::string& path, const std::string& what) {
     Err(n.source(), path, "expected " + what + ", got " + Describe(n));
@@ -140,16 +181,21 @@ class Loader {
     cfg_->source.values[path] = PosOf(n.source());
   }
 
-  // Warn about keys of `t` that are neither known nor known-and-ignored.
+  // Warn about every key of `t` that privcast does not act on: the known-but-ignored ones
+  // with their reason, the rest as unknown.
   void Keys(const toml::table& t, const std::string& path,
             std::initializer_list<std::string_view> known,
-            std::initializer_list<std::string_view> ignored = {}) {
+            std::initializer_list<Ignored> ignored = {}) {
     for (auto&& [k, v] : t) {
       std::string_view name = k.str();
       if (std::find(known.begin(), known.end(), name) != known.end()) continue;
-      if (std::find(ignored.begin(), ignored.end(), name) != ignored.end()) continue;
-      warnings.push_back(Diagnostic{file_, PosOf(k.source()), Join(path, name),
-                                    "unknown key, ignored"});
+      auto ig = std::find_if(ignored.begin(), ignored.end(),
+                             [&](const Ignored& i) { return i.key == name; });
+      if (ig != ignored.end()) {
+        IgnoredWarn(k.source(), Join(path, name), ig->why);
+      } else {
+        Warn(k.source(), Join(path, name), "unknown key, ignored");
+      }
     }
   }
 
@@ -215,11 +261,28 @@ class Loader {
     return true;
   }
 
+  // A port number. `coerce`: also as flyctl reads `port` and `internal_port` of
+  // [[services]] (castToInt in its internal/appconfig/patches.go): a decimal string ("443")
+  // or a float truncated toward zero, like Go's int().
   bool Port(const toml::table& t, std::string_view key, const std::string& parent,
-            uint16_t* out) {
-    int64_t v = 0;
-    if (!Int(t, key, parent, 1, 65535, "a port number (1-65535)", &v)) return false;
-    *out = static_cast<uint16_t>(v);
+            uint16_t* out, bool coerce = false) {
+    std::string path;
+    const toml::node* n = Get(t, key, parent, &path);
+    if (n == nullptr) return false;
+    std::optional<int64_t> v;
+    if (n->is_integer()) {
+      v = n->as_integer()->get();
+    } else if (coerce && n->is_string()) {
+      v = GoAtoi(n->as_string()->get());
+    } else if (coerce && n->is_floating_point()) {
+      double d = n->as_floating_point()->get();
+      if (std::isfinite(d) && d > -1e9 && d < 1e9) v = static_cast<int64_t>(d);
+    }
+    if (!v || *v < 1 || *v > 65535) {
+      Expected(*n, path, "a port number (1-65535)");
+      return false;
+    }
+    *out = static_cast<uint16_t>(*v);
     return true;
   }
 
@@ -307,9 +370,59 @@ class Loader {
     return ok;
   }
 
-  // A table of name → string (scalars_ok: numbers and booleans are turned into strings,
-  // as Fly does for [env]).
-  bool StrMap(const toml::node& n, const std::string& path, bool scalars_ok,
+  // What a table of name → string accepts besides strings.
+  enum class MapValues {
+    kStrings,  // only strings (check headers)
+    kScalars,  // numbers and booleans become strings, as Fly does for [env]
+    // flyctl takes any value (HTTPResponseOptions.Headers is a map[string]any in its
+    // api/machine_types.go): numbers become their decimal text, an array of strings its
+    // values joined by ", " (one field line, RFC 9110 5.3); a boolean is accepted and
+    // ignored with a warning (privcast does not remove headers).
+    kResponseHeaders,
+  };
+
+  // One value of such a table as text; nullopt when it is ignored or refused (*ok = false).
+  std::optional<std::string> MapValue(const toml::node& val, const std::string& path,
+                                      MapValues rule, bool* ok) {
+    if (val.is_string()) return std::string(val.as_string()->get());
+    if (rule != MapValues::kStrings && val.is_integer()) {
+      return std::to_string(val.as_integer()->get());
+    }
+    if (rule != MapValues::kStrings && val.is_floating_point()) {
+      return FormatDouble(val.as_floating_point()->get());
+    }
+    if (rule == MapValues::kScalars && val.is_boolean()) {
+      return std::string(val.as_boolean()->get() ? "true" : "false");
+    }
+    if (rule == MapValues::kResponseHeaders && val.is_boolean()) {
+      IgnoredWarn(val.source(), path, "a boolean header value neither sets nor removes a header");
+      return std::nullopt;
+    }
+    if (rule == MapValues::kResponseHeaders && val.is_array() && val.as_array()->empty()) {
+      IgnoredWarn(val.source(), path, "an empty array sets no value");
+      return std::nullopt;
+    }
+    if (rule == MapValues::kResponseHeaders && val.is_array()) {
+      std::string joined;
+      const toml::array& arr = *val.as_array();
+      for (size_t i = 0; i < arr.size(); ++i) {
+        if (!arr[i].is_string()) {
+          Expected(arr[i], At(path, i), "a string");
+          *ok = false;
+          return std::nullopt;
+        }
+        joined.append(i == 0 ? "" : ", ").append(arr[i].as_string()->get());
+      }
+      return joined;
+    }
+    Expected(val, path,
+             rule == MapValues::kResponseHeaders ? "a string, a number or an array of strings"
+                                                 : "a string");
+    *ok = false;
+    return std::nullopt;
+  }
+
+  bool StrMap(const toml::node& n, const std::string& path, MapValues rule,
               std::vector<std::pair<std::string, std::string>>* out) {
     if (!n.is_table()) {
       Expected(n, path, "a table");
@@ -320,21 +433,9 @@ class Loader {
     for (auto&& [k, val] : *n.as_table()) {
       std::string kp = Join(path, k.str());
       Mark(val, kp);
-      std::string s;
-      if (val.is_string()) {
-        s = val.as_string()->get();
-      } else if (scalars_ok && val.is_integer()) {
-        s = std::to_string(val.as_integer()->get());
-      } else if (scalars_ok && val.is_floating_point()) {
-        s = FormatDouble(val.as_floating_point()->get());
-      } else if (scalars_ok && val.is_boolean()) {
-        s = val.as_boolean()->get() ? "true" : "false";
-      } else {
-        Expected(val, kp, "a string");
-        ok = false;
-        continue;
+      if (auto s = MapValue(val, kp, rule, &ok)) {
+        v.emplace_back(std::string(k.str()), std::move(*s));
       }
-      v.emplace_back(std::string(k.str()), std::move(s));
     }
     std::sort(v.begin(), v.end());
     if (ok) *out = std::move(v);
@@ -398,8 +499,9 @@ class Loader {
     Expected(*n, path, "one of " + EnumChoices(kAutoStop) + " (or true/false)");
   }
 
-  void Common(const toml::table& t, const std::string& p, ServiceCommon* c);
+  void Common(const toml::table& t, const std::string& p, bool legacy, ServiceCommon* c);
   void Concurrency(const toml::table& t, const std::string& p, ConcurrencyConfig* c);
+  void LegacyConcurrency(const toml::node& n, const std::string& p, ConcurrencyConfig* c);
   void Check(const toml::table& t, const std::string& p, bool http, CheckConfig* c);
   void CheckFields(const toml::table& t, const std::string& p, bool http, CheckConfig* c);
   void HttpOpts(const toml::table& t, const std::string& p, HttpOptions* o);
@@ -420,8 +522,20 @@ void Loader::Root(const toml::table& root) {
   Keys(root, "",
        {"app", "primary_region", "kill_signal", "kill_timeout", "env", "processes", "vm",
         "restart", "http_service", "services", "checks"},
-       {"build", "deploy", "mounts", "statics", "metrics", "files", "experimental",
-        "console_command", "swap_size_mb", "host_dedication_id", "machine_checks"});
+       {{"build", "deploy neither builds an image nor uses [build].image"},
+        {"deploy", "privcast has no release_command or deploy strategies"},
+        {"mounts", kNoVolumes},
+        // flyctl reads a singular [mount] as [[mounts]] (patchMounts in its appconfig).
+        {"mount", kNoVolumes},
+        {"statics", "privcast's proxy does not serve static files: the app must serve these "
+                    "paths itself"},
+        {"metrics", "privcast does not scrape metrics"},
+        {"files", "privcast does not write files into machines"},
+        {"experimental", "experimental settings are not supported"},
+        {"console_command", "ssh console runs a shell"},
+        {"swap_size_mb", "machines get no swap"},
+        {"host_dedication_id", "privcast has no dedicated hosts"},
+        {"machine_checks", kNoMachineChecks}});
   AppConfig& c = *cfg_;
   Str(root, "app", "", &c.app);
   Str(root, "primary_region", "", &c.primary_region);
@@ -447,8 +561,24 @@ void Loader::Root(const toml::table& root) {
       c.kill_timeout_ms = kill_ms;
     }
   }
-  if (const toml::node* n = Get(root, "env", "", &path)) StrMap(*n, path, true, &c.env);
-  if (const toml::table* t = SubTable(root, "processes", "", &path)) Processes(*t, path);
+  if (const toml::node* n = Get(root, "env", "", &path)) {
+    StrMap(*n, path, MapValues::kScalars, &c.env);
+  }
+  if (const toml::node* n = Get(root, "processes", "", &path)) {
+    if (n->is_table()) {
+      Processes(*n->as_table(), path);
+    } else if (n->is_array()) {
+      // flyctl drops an array here (patchProcesses: its API answers [] for an app without
+      // groups, and `fly config save` writes that as `processes = []`): one group, "app".
+      if (!n->as_array()->empty()) {
+        IgnoredWarn(n->source(), path,
+                    "an array defines no process groups (flyctl drops it too): use a "
+                    "[processes] table");
+      }
+    } else {
+      Expected(*n, path, "a table ([processes])");
+    }
+  }
   Tables(root, "vm", "", [&](const toml::table& t, const std::string& p) {
     c.vm.emplace_back();
     Vm(t, p, &c.vm.back());
@@ -469,31 +599,57 @@ void Loader::Processes(const toml::table& t, const std::string& p) {
   for (auto&& [k, v] : t) {
     std::string kp = Join(p, k.str());
     Mark(v, kp);
+    // A bad group is still recorded (with whatever command it has), so that the services
+    // naming it are not also reported as naming a group that does not exist.
+    std::string cmd = v.is_string() ? std::string(v.as_string()->get()) : std::string();
+    cfg_->processes.emplace_back(std::string(k.str()), cmd);
     if (!ids::IsDnsLabel(k.str())) {
-      errors.push_back(Diagnostic{file_, PosOf(k.source()), kp,
-                                  "a process group name must be 1-63 lowercase letters, digits "
-                                  "or '-' (a DNS label)"});
-      continue;
-    }
-    if (!v.is_string() || v.as_string()->get().empty()) {
+      Err(k.source(), kp,
+          "a process group name must be 1-63 lowercase letters, digits or '-' (a DNS label)");
+    } else if (cmd.empty()) {
       Expected(v, kp, "a non-empty command string");
-      continue;
     }
-    cfg_->processes.emplace_back(std::string(k.str()), v.as_string()->get());
   }
   std::sort(cfg_->processes.begin(), cfg_->processes.end());
 }
 
-void Loader::Common(const toml::table& t, const std::string& p, ServiceCommon* c) {
-  Port(t, "internal_port", p, &c->internal_port);
+void Loader::Common(const toml::table& t, const std::string& p, bool legacy,
+                    ServiceCommon* c) {
+  // flyctl patches the legacy shapes of [[services]] only (a string internal_port, a
+  // "soft,hard" concurrency): [http_service] is decoded as it is.
+  Port(t, "internal_port", p, &c->internal_port, legacy);
   AutoStopKey(t, p, &c->auto_stop);
   Bool(t, "auto_start_machines", p, &c->auto_start);
   U32(t, "min_machines_running", p, false, &c->min_machines_running);
   StrArray(t, "processes", p, &c->processes);
   std::string path;
-  if (const toml::table* ct = SubTable(t, "concurrency", p, &path)) {
-    Concurrency(*ct, path, &c->concurrency);
+  const toml::node* n = Get(t, "concurrency", p, &path);
+  if (n == nullptr) return;
+  if (n->is_table()) {
+    Concurrency(*n->as_table(), path, &c->concurrency);
+  } else if (legacy && n->is_string()) {
+    LegacyConcurrency(*n, path, &c->concurrency);
+  } else {
+    Expected(*n, path, legacy ? "a table, or limits \"soft,hard\" like \"20,25\"" : "a table");
   }
+}
+
+// `concurrency = "20,25"`: soft and hard limits of requests (flyctl's _patchService).
+void Loader::LegacyConcurrency(const toml::node& n, const std::string& p, ConcurrencyConfig* c) {
+  std::string_view v = n.as_string()->get();
+  size_t comma = v.find(',');
+  std::optional<int64_t> soft, hard;
+  if (comma != std::string_view::npos) {
+    soft = GoAtoi(v.substr(0, comma));
+    hard = GoAtoi(v.substr(comma + 1));
+  }
+  if (!soft || !hard || *soft < 1 || *hard < 1 || *soft > UINT32_MAX || *hard > UINT32_MAX) {
+    Expected(n, p, "a table, or limits \"soft,hard\" like \"20,25\"");
+    return;
+  }
+  c->type = ConcurrencyType::kRequests;
+  c->soft_limit = static_cast<uint32_t>(*soft);
+  c->hard_limit = static_cast<uint32_t>(*hard);
 }
 
 void Loader::Concurrency(const toml::table& t, const std::string& p, ConcurrencyConfig* c) {
@@ -548,17 +704,21 @@ void Loader::CheckFields(const toml::table& t, const std::string& p, bool http,
   if (Enum(t, "protocol", p, kCheckProtocol, &proto)) c->protocol = proto == 1 ? "https" : "http";
   Bool(t, "tls_skip_verify", p, &c->tls_skip_verify);
   Str(t, "tls_server_name", p, &c->tls_server_name);
-  if (const toml::node* h = Get(t, "headers", p, &path)) StrMap(*h, path, false, &c->headers);
+  if (const toml::node* h = Get(t, "headers", p, &path)) {
+    // `headers = []` is what older exports write for none; flyctl drops it (_patchCheck).
+    bool none = h->is_array() && h->as_array()->empty();
+    if (!none) StrMap(*h, path, MapValues::kStrings, &c->headers);
+  }
 }
 
 void Loader::Check(const toml::table& t, const std::string& p, bool http, CheckConfig* c) {
   if (http) {
     Keys(t, p,
          {"grace_period", "interval", "timeout", "method", "path", "protocol",
-          "tls_skip_verify", "tls_server_name", "headers"},
-         {"restart_limit", "type"});
+          "tls_skip_verify", "tls_server_name", "headers", "type"},
+         {kRestartLimit});
   } else {
-    Keys(t, p, {"grace_period", "interval", "timeout"}, {"restart_limit", "type"});
+    Keys(t, p, {"grace_period", "interval", "timeout", "type"}, {kRestartLimit});
   }
   CheckFields(t, p, http, c);
 }
@@ -577,7 +737,7 @@ void Loader::NamedChecks(const toml::table& t, const std::string& p) {
     std::string path;
     const toml::node* type = Get(ct, "type", kp, &path);
     if (type == nullptr) {
-      Err(v.source(), kp, "missing key \"type\" (\"tcp\" or \"http\")");
+      Missing(v.source(), kp, "missing key \"type\" (\"tcp\" or \"http\")");
       continue;
     }
     if (!Enum(*type, path, kCheckType, &nc.type)) continue;
@@ -586,10 +746,10 @@ void Loader::NamedChecks(const toml::table& t, const std::string& p) {
       Keys(ct, kp,
            {"type", "port", "processes", "grace_period", "interval", "timeout", "method", "path",
             "protocol", "tls_skip_verify", "tls_server_name", "headers"},
-           {"restart_limit"});
+           {kRestartLimit});
     } else {
       Keys(ct, kp, {"type", "port", "processes", "grace_period", "interval", "timeout"},
-           {"restart_limit"});
+           {kRestartLimit});
     }
     uint16_t port = 0;
     if (Port(ct, "port", kp, &port)) nc.port = port;
@@ -602,21 +762,27 @@ void Loader::NamedChecks(const toml::table& t, const std::string& p) {
 }
 
 void Loader::HttpOpts(const toml::table& t, const std::string& p, HttpOptions* o) {
-  Keys(t, p, {"h2_backend", "response"}, {"compress", "idle_timeout"});
-  Bool(t, "h2_backend", p, &o->h2_backend);
+  Keys(t, p, {"h2_backend", "response"},
+       {{"compress", "the proxy does not compress responses"},
+        {"idle_timeout", "the proxy's idle timeout is not set per service"}});
+  if (Bool(t, "h2_backend", p, &o->h2_backend) && o->h2_backend) {
+    IgnoredWarn(t.get("h2_backend")->source(), Join(p, "h2_backend"),
+                "the proxy speaks HTTP/1.1 to the app (h2c is not implemented yet)");
+  }
   std::string path;
   if (const toml::table* r = SubTable(t, "response", p, &path)) {
     Keys(*r, path, {"pristine", "headers"});
     Bool(*r, "pristine", path, &o->response_pristine);
     std::string hp;
     if (const toml::node* h = Get(*r, "headers", path, &hp)) {
-      StrMap(*h, hp, false, &o->response_headers);
+      StrMap(*h, hp, MapValues::kResponseHeaders, &o->response_headers);
     }
   }
 }
 
 void Loader::TlsOpts(const toml::table& t, const std::string& p, TlsOptions* o) {
-  Keys(t, p, {"alpn", "versions"}, {"default_self_signed"});
+  Keys(t, p, {"alpn", "versions"},
+       {{"default_self_signed", "privcast's TLS termination does not use it"}});
   StrArray(t, "alpn", p, &o->alpn);
   std::vector<std::string> versions;
   if (StrArray(t, "versions", p, &versions)) {
@@ -644,15 +810,15 @@ void Loader::PortEntry(const toml::table& t, const std::string& p, PortConfig* p
         "use either port or start_port/end_port, not both");
   } else if (single != nullptr) {
     uint16_t v = 0;
-    if (Port(t, "port", p, &v)) port->start_port = port->end_port = v;
+    if (Port(t, "port", p, &v, /*coerce=*/true)) port->start_port = port->end_port = v;
   } else if (start != nullptr || end != nullptr) {
     uint16_t s = 0, e = 0;
     bool ok_s = Port(t, "start_port", p, &s);
     bool ok_e = Port(t, "end_port", p, &e);
     if (start == nullptr) {
-      Err(end->source(), Join(p, "end_port"), "end_port needs start_port");
+      Missing(end->source(), Join(p, "end_port"), "end_port needs start_port");
     } else if (end == nullptr) {
-      Err(start->source(), Join(p, "start_port"), "start_port needs end_port");
+      Missing(start->source(), Join(p, "start_port"), "start_port needs end_port");
     } else if (ok_s && ok_e) {
       if (s > e) {
         Err(start->source(), Join(p, "start_port"),
@@ -664,7 +830,7 @@ void Loader::PortEntry(const toml::table& t, const std::string& p, PortConfig* p
       }
     }
   } else {
-    Err(t.source(), p, "missing key \"port\" (or \"start_port\" and \"end_port\")");
+    Missing(t.source(), p, "missing key \"port\" (or \"start_port\" and \"end_port\")");
   }
 
   std::vector<std::string> handlers;
@@ -706,9 +872,9 @@ void Loader::HttpService(const toml::table& t, const std::string& p) {
        {"internal_port", "force_https", "auto_stop_machines", "auto_start_machines",
         "min_machines_running", "processes", "concurrency", "checks", "http_options",
         "tls_options"},
-       {"machine_checks"});
+       {{"machine_checks", kNoMachineChecks}});
   HttpServiceConfig hs;
-  Common(t, p, &hs.common);
+  Common(t, p, /*legacy=*/false, &hs.common);
   Bool(t, "force_https", p, &hs.force_https);
   Tables(t, "checks", p, [&](const toml::table& ct, const std::string& cp) {
     hs.checks.emplace_back();
@@ -729,10 +895,17 @@ void Loader::Service(const toml::table& t, const std::string& p, ServiceConfig* 
        {"protocol", "internal_port", "auto_stop_machines", "auto_start_machines",
         "min_machines_running", "processes", "ports", "concurrency", "tcp_checks",
         "http_checks"},
-       {"script_checks", "machine_checks"});
+       {{"script_checks", "script checks are not run"}, {"machine_checks", kNoMachineChecks}});
   int proto = 0;
-  if (Enum(t, "protocol", p, kProtocol, &proto)) s->protocol = proto == 1 ? "udp" : "tcp";
-  Common(t, p, &s->common);
+  if (Enum(t, "protocol", p, kProtocol, &proto)) {
+    s->protocol = proto == 1 ? "udp" : "tcp";
+    if (proto == 1) {
+      IgnoredWarn(t.get("protocol")->source(), Join(p, "protocol"),
+                  "privcast's proxy forwards TCP only: this service's ports get no UDP "
+                  "listener");
+    }
+  }
+  Common(t, p, /*legacy=*/true, &s->common);
   Tables(t, "ports", p, [&](const toml::table& pt, const std::string& pp) {
     s->ports.emplace_back();
     PortEntry(pt, pp, &s->ports.back());
@@ -749,7 +922,11 @@ void Loader::Service(const toml::table& t, const std::string& p, ServiceConfig* 
 
 void Loader::Vm(const toml::table& t, const std::string& p, VmConfig* vm) {
   Keys(t, p, {"size", "memory", "memory_mb", "cpus", "cpu_kind", "processes"},
-       {"gpus", "gpu_kind", "kernel_args", "host_dedication_id", "persist_rootfs"});
+       {{"gpus", "machines get no GPUs"},
+        {"gpu_kind", "machines get no GPUs"},
+        {"kernel_args", "machines share the host's kernel"},
+        {"host_dedication_id", "privcast has no dedicated hosts"},
+        {"persist_rootfs", "a machine's root filesystem is fresh from its image on every start"}});
   std::string size;
   if (Str(t, "size", p, &size)) vm->size = size;
   std::string path;
@@ -802,7 +979,65 @@ bool PosLess(const Diagnostic& a, const Diagnostic& b) {
   return a.pos.column < b.pos.column;
 }
 
-Result<LoadedConfig> ParseImpl(std::string_view text, const std::string& file) {
+// Every error, one line each, in file order: the Status message of a refused file.
+Status Refused(std::vector<Diagnostic> errors) {
+  std::stable_sort(errors.begin(), errors.end(), PosLess);
+  std::string msg;
+  for (const Diagnostic& d : errors) msg.append(msg.empty() ? "" : "\n").append(d.ToString());
+  return InvalidArgument(msg);
+}
+
+// The errors of the lines before a syntax error at `error_line`, so that a file with a
+// syntax error still gets all its errors at once. Only errors in the values found there:
+// a key may be missing, and a cross-field rule broken, only because the rest of the file
+// is cut off. Nothing when the part before does not parse on its own (a multi-line value
+// that the cut splits).
+std::vector<Diagnostic> ErrorsBefore(std::string_view text, int error_line,
+                                     const std::string& file) {
+  size_t end = 0;
+  for (int line = 1; line < error_line; ++line) {
+    end = text.find('\n', end);
+    if (end == std::string_view::npos) return {};
+    ++end;
+  }
+  toml::table root;
+  try {
+    root = toml::parse(text.substr(0, end), file);
+  } catch (const toml::parse_error&) {
+    return {};
+  }
+  AppConfig scratch;
+  Loader loader(file, &scratch);
+  loader.Root(root);
+  return std::move(loader.errors);
+}
+
+// The table a key path is in: "services[0].ports[1]" for "services[0].ports[1].port".
+std::string_view TableOf(std::string_view path) {
+  size_t dot = path.rfind('.');
+  return dot == std::string_view::npos ? std::string_view() : path.substr(0, dot);
+}
+
+bool Within(std::string_view path, std::string_view table) {
+  return path.size() > table.size() && path.compare(0, table.size(), table) == 0 &&
+         (path[table.size()] == '.' || path[table.size()] == '[');
+}
+
+// Whether a model-level error follows from one the loader reported: about the same key, a
+// key inside a table the loader refused, or a key beside one it refused (the loader left
+// those at their defaults, so `start_port` refused reads as port 0 there).
+bool FollowsFrom(const Diagnostic& d, const std::vector<Diagnostic>& loader_errors) {
+  for (const Diagnostic& e : loader_errors) {
+    if (e.path.empty()) continue;
+    if (d.path == e.path || Within(d.path, e.path)) return true;
+    std::string_view table = TableOf(e.path);
+    if (!table.empty() && TableOf(d.path) == table) return true;
+  }
+  return false;
+}
+
+Result<LoadedConfig> ParseImpl(std::string_view text, const std::string& file,
+                               const LoadOptions& options) {
   if (text.size() > kMaxFlyTomlBytes) {
     return InvalidArgument(file + ": file is too large (" + std::to_string(text.size()) +
                            " bytes; the limit is " + std::to_string(kMaxFlyTomlBytes) + ")");
@@ -815,19 +1050,23 @@ Result<LoadedConfig> ParseImpl(std::string_view text, const std::string& file) {
     std::string desc(e.description());
     // toml++ descriptions are one line already; keep the contract if that ever changes.
     std::replace(desc.begin(), desc.end(), '\n', ' ');
-    Diagnostic d{file, pos, "", "syntax error: " + desc};
-    return InvalidArgument(d.ToString());
+    std::vector<Diagnostic> errors = ErrorsBefore(text, pos.line, file);
+    errors.push_back(Diagnostic{file, pos, "", "syntax error: " + desc});
+    return Refused(std::move(errors));
   }
 
   LoadedConfig out;
   Loader loader(file, &out.config);
   loader.Root(root);
-  if (!loader.errors.empty()) {
-    std::stable_sort(loader.errors.begin(), loader.errors.end(), PosLess);
-    return InvalidArgument(loader.errors.front().ToString());
+  // -a APP wins over the file's app, as in flyctl (a templated `app = "{APP_NAME}"` is
+  // then never looked at).
+  if (!options.app.empty()) out.config.app = options.app;
+  std::vector<Diagnostic> errors = loader.errors;
+  errors.insert(errors.end(), loader.absence_errors.begin(), loader.absence_errors.end());
+  for (Diagnostic& d : ValidateAppConfig(out.config)) {
+    if (!FollowsFrom(d, errors)) errors.push_back(std::move(d));
   }
-  std::vector<Diagnostic> errs = ValidateAppConfig(out.config);
-  if (!errs.empty()) return InvalidArgument(errs.front().ToString());
+  if (!errors.empty()) return Refused(std::move(errors));
 
   out.warnings = std::move(loader.warnings);
   for (auto& w : ConfigWarnings(out.config)) out.warnings.push_back(std::move(w));
@@ -837,10 +1076,11 @@ Result<LoadedConfig> ParseImpl(std::string_view text, const std::string& file) {
 
 }  // namespace
 
-Result<LoadedConfig> ParseFlyToml(std::string_view text, std::string_view filename) {
+Result<LoadedConfig> ParseFlyToml(std::string_view text, std::string_view filename,
+                                  const LoadOptions& options) {
   std::string file = filename.empty() ? std::string("fly.toml") : std::string(filename);
   try {
-    return ParseImpl(text, file);
+    return ParseImpl(text, file, options);
   } catch (const std::exception& e) {
     // bad_alloc or a toml++ surprise: still an answer, never an escape.
     return Internal(file + ": cannot load: " + e.what());
@@ -849,7 +1089,7 @@ Result<LoadedConfig> ParseFlyToml(std::string_view text, std::string_view filena
   }
 }
 
-Result<LoadedConfig> LoadFlyToml(const std::string& path) {
+Result<LoadedConfig> LoadFlyToml(const std::string& path, const LoadOptions& options) {
   std::error_code ec;
   if (std::filesystem::is_directory(path, ec)) {
     return InvalidArgument(path + ": is a directory, not a fly.toml (use -c FILE)");
@@ -865,7 +1105,7 @@ Result<LoadedConfig> LoadFlyToml(const std::string& path) {
     if (text.size() > kMaxFlyTomlBytes) break;  // ParseFlyToml refuses it with a clear message
   }
   if (in.bad()) return ErrnoStatus(path + ": read", errno);
-  return ParseFlyToml(text, path);
+  return ParseFlyToml(text, path, options);
 }
 
 }  // namespace privcast::config

@@ -1,11 +1,13 @@
-// Loading fly.toml: text → validated AppConfig, or one error line naming file:line:col and
-// the key path. The only code in privcast that sees toml++ (load.cc).
+// Loading fly.toml: text → validated AppConfig, or every error, one line each naming
+// file:line:col and the key path. The only code in privcast that sees toml++ (load.cc).
 //
 // Error policy: nothing here throws or crashes on any input (the loader is fuzzed). A file
-// is refused with the first error in file order, e.g.
-//   fly.toml:12:17: http_service.concurrency.soft_limit: expected a positive integer, got -3
-//   fly.toml:4:9: syntax error: <toml++'s description>
-// Warnings (unknown keys, auto_stop without auto_start) do not refuse the file; the caller
+// is refused with all its errors in file order, one per line of the Status message, e.g.
+//   fly.toml:3:17: http_service.internal_port: expected a port number (1-65535), got "x"
+//   fly.toml:4:1: syntax error: <toml++'s description>
+// (with a syntax error, the errors of the lines before it are found too). Values are read
+// as flyctl reads them, coercions included (docs/fly-toml.md). Warnings (unknown keys, keys
+// accepted and ignored, auto_stop without auto_start) do not refuse the file; the caller
 // prints them and proceeds. Stateless and thread-safe.
 #pragma once
 
@@ -26,12 +28,19 @@ struct LoadedConfig {
 // Files larger than this are refused before parsing.
 inline constexpr size_t kMaxFlyTomlBytes = 1 << 20;
 
+struct LoadOptions {
+  // The app the command is about (the CLI's -a). When set it replaces the file's `app`
+  // before validation, as in flyctl, so a template's `app = "{APP_NAME}"` deploys with -a.
+  std::string app;
+};
+
 // Parse and validate. `filename` is used only in messages ("fly.toml" when empty).
-// Errors are Code::kInvalidArgument with the one-line message.
-Result<LoadedConfig> ParseFlyToml(std::string_view text, std::string_view filename);
+// Errors are Code::kInvalidArgument with one line per error (no trailing newline).
+Result<LoadedConfig> ParseFlyToml(std::string_view text, std::string_view filename,
+                                  const LoadOptions& options = {});
 // Read `path` and ParseFlyToml it, naming it `path` in messages. A missing or unreadable
 // file is Code::kNotFound / kIo.
-Result<LoadedConfig> LoadFlyToml(const std::string& path);
+Result<LoadedConfig> LoadFlyToml(const std::string& path, const LoadOptions& options = {});
 
 // Semantic checks on a model, whatever its origin (ParseFlyToml runs them; FromJson too):
 // names, ranges, enums, soft_limit <= hard_limit, handlers, process groups referenced by

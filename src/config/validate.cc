@@ -116,9 +116,13 @@ void Checker::Ports() {
 
 std::vector<Diagnostic> Checker::Run() {
   if (!c_.app.empty() && !ids::IsDnsLabel(c_.app)) {
+    // Templates (fly-apps examples, scaffolding tools) write `app = "{APP_NAME}"` or
+    // similar and expect -a to name the app.
+    bool placeholder = c_.app.find_first_of("{}$<>%") != std::string::npos;
     Add("app", "invalid app name \"" + c_.app +
                    "\": app names are DNS labels (1-63 lowercase letters, digits and '-', not "
-                   "starting or ending with '-')");
+                   "starting or ending with '-')" +
+                   (placeholder ? "; this looks like a template's placeholder: pass -a APP" : ""));
   }
   if (!c_.primary_region.empty() && !ids::IsRegionCode(c_.primary_region)) {
     Add("primary_region", "expected a region code of 3 lowercase letters like \"ams\", got \"" +

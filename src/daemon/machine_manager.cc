@@ -626,7 +626,9 @@ void MachineManager::ProbeTick() {
         }
       }
     }
-    bool ready = std::all_of(want.begin(), want.end(), [&](uint16_t p) { return rt.ready_ports.count(p) > 0; });
+    // Captures the set, not `rt`: clang 14 cannot capture a structured binding (C++20 allows it).
+    bool ready = std::all_of(want.begin(), want.end(),
+                             [&ports = rt.ready_ports](uint16_t p) { return ports.count(p) > 0; });
     if (ready) {
       rt.probing = false;
       if (rt.wake_started != MonoTime{}) {

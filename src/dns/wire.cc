@@ -444,8 +444,8 @@ bool Builder::AddRecord(Section s, const Name& owner, uint16_t type, uint16_t kl
 
 bool Builder::AddAaaaAtQuestion(const uint8_t addr[16], uint32_t ttl) {
   if (!Fits(2 + 10 + 16)) return false;
-  size_t rdlen_at;
-  RecordHead(Section::kAnswer, nullptr, kTypeAAAA, kClassIN, ttl, &rdlen_at);
+  size_t rdlen_at = 0;
+  if (!RecordHead(Section::kAnswer, nullptr, kTypeAAAA, kClassIN, ttl, &rdlen_at)) return false;
   Put16(rdlen_at, 16);
   std::memcpy(buf_ + pos_, addr, 16);
   pos_ += 16;

@@ -328,6 +328,109 @@ TEST_F(CliTest, AppDefaulting) {
   EXPECT_EQ(bad.err.rfind("Error: bad.toml:3:", 0), 0u) << bad.err;
 }
 
+// Issue 20 (6): a broken fly.toml used to come back as `Error: unknown app "broken"` (the
+// daemon looked the app up before it read the file). The file is validated first, in the
+// CLI, and every error comes back with its position; the daemon is not asked.
+TEST_F(CliTest, DeployReportsABrokenFileBeforeTheUnknownApp) {
+  {
+    std::ofstream f("fly.toml");
+    f << "app = \"broken\"\n[http_service]\ninternal_port = \"eighty\"\n[[services\n";
+  }
+  auto d = C({"deploy"});
+  EXPECT_EQ(d.rc, 1);
+  EXPECT_EQ(d.err,
+            "Error: fly.toml:3:17: http_service.internal_port: expected a port number (1-65535), got \"eighty\"\n"
+            "Error: fly.toml:4:11: syntax error: Error while parsing table header: expected ']', saw '\\n'\n");
+  EXPECT_EQ(d.out, "") << "nothing deployed, not even announced";
+  EXPECT_EQ(h_.backend->deploys.load(), 0);
+  // A valid file for an app that does not exist still says so.
+  {
+    std::ofstream f("fly.toml");
+    f << "app = \"broken\"\n[http_service]\ninternal_port = 80\n";
+  }
+  auto unknown = C({"deploy"});
+  EXPECT_EQ(unknown.rc, 1);
+  EXPECT_NE(unknown.err.find("broken"), std::string::npos) << unknown.err;
+}
+
+// Issue 20 (8): `-a APP` overrides a template's `app = "{APP_NAME}"`, in the CLI and in the
+// daemon's own validation.
+TEST_F(CliTest, DeployTemplatedAppNameWithDashA) {
+  {
+    std::ofstream f("fly.toml");
+    f << "app = \"{APP_NAME}\"\n[http_service]\ninternal_port = 8080\nforce_https = false\n";
+  }
+  auto without = C({"deploy"});
+  EXPECT_EQ(without.rc, 1);
+  EXPECT_NE(without.err.find("fly.toml:1:7: app: invalid app name \"{APP_NAME}\""), std::string::npos)
+      << without.err;
+  EXPECT_NE(without.err.find("pass -a APP"), std::string::npos) << without.err;
+  ASSERT_EQ(C({"apps", "create", "tmpl-web"}).rc, 0);
+  auto with = C({"deploy", "-a", "tmpl-web"});
+  EXPECT_EQ(with.rc, 0) << with.err;
+  EXPECT_EQ(h_.backend->deploys.load(), 1);
+}
+
+// `config validate` runs offline: no daemon anywhere (the API address goes nowhere).
+class ConfigValidateTest : public ::testing::Test {
+ protected:
+  ConfigValidateTest() {
+    old_cwd_ = fs::current_path();
+    dir_ = fs::temp_directory_path() / ("privcast-cfgval-" + std::to_string(::getpid()));
+    fs::create_directories(dir_);
+    fs::current_path(dir_);
+  }
+  ~ConfigValidateTest() override {
+    fs::current_path(old_cwd_);
+    fs::remove_all(dir_);
+  }
+  static void Write(const std::string& path, const std::string& text) { std::ofstream(path) << text; }
+  static CliRun V(std::vector<std::string> args) {
+    args.insert(args.begin(), {"config", "validate"});
+    return Cli(std::move(args), "unix:/nonexistent/privcastd.sock");
+  }
+  fs::path old_cwd_, dir_;
+};
+
+TEST_F(ConfigValidateTest, ValidWithWarnings) {
+  Write("fly.toml",
+        "app = \"shop\"\nprocesses = []\n[http_service]\ninternal_port = 3000\nforce_https = false\n"
+        "[[statics]]\nguest_path = \"/app/public\"\nurl_prefix = \"/static/\"\n"
+        "[[services]]\ninternal_port = \"9000\"\n[[services.ports]]\nport = \"9000\"\n");
+  auto r = V({});
+  EXPECT_EQ(r.rc, 0) << r.err;
+  EXPECT_EQ(r.out, "Configuration is valid (fly.toml)\n");
+  EXPECT_EQ(r.err,
+            "Warning: fly.toml:6:3: statics: accepted and ignored: privcast's proxy does not serve static "
+            "files: the app must serve these paths itself\n");
+}
+
+TEST_F(ConfigValidateTest, EveryErrorWithItsPosition) {
+  Write("other.toml", "app = \"x\"\nkill_timeout = 900\n[http_service]\ninternal_port = 0\n");
+  auto r = V({"-c", "other.toml"});
+  EXPECT_EQ(r.rc, 1);
+  EXPECT_EQ(r.out, "");
+  EXPECT_EQ(r.err,
+            "Error: other.toml:2:16: kill_timeout: expected at most 300s, got 15m\n"
+            "Error: other.toml:4:17: http_service.internal_port: expected a port number (1-65535), got 0\n");
+  auto missing = V({"-c", "nope.toml"});
+  EXPECT_EQ(missing.rc, 1);
+  EXPECT_EQ(missing.err.rfind("Error: nope.toml: cannot open", 0), 0u) << missing.err;
+}
+
+TEST_F(ConfigValidateTest, DashAOverridesATemplatedName) {
+  Write("fly.toml", "app = \"{APP_NAME}\"\n[http_service]\nforce_https = true\n");
+  auto without = V({});
+  EXPECT_EQ(without.rc, 1);
+  EXPECT_NE(without.err.find("pass -a APP"), std::string::npos) << without.err;
+  auto with = V({"-a", "web"});
+  EXPECT_EQ(with.rc, 0) << with.err;
+  // What deploy would warn about, too: every privcast address is private.
+  EXPECT_NE(with.err.find("Warning: fly.toml:3:15: http_service.force_https: force_https = true"),
+            std::string::npos)
+      << with.err;
+}
+
 #ifdef PRIVCAST_BIN
 TEST_F(CliTest, ShellPassesStdioAndPropagatesExitCode) {
   ASSERT_EQ(C({"apps", "create", "web"}).rc, 0);

@@ -126,10 +126,95 @@ TEST(ConfigErrors, FilenameAndPositionInEveryMessage) {
   EXPECT_EQ(ParseFlyToml("x = [", "").status().message().rfind("fly.toml:1:", 0), 0u);
 }
 
-TEST(ConfigErrors, FirstErrorInFileOrder) {
-  // The later error in the file (kill_timeout) is found first while walking; the earlier
-  // one (app) is reported.
-  EXPECT_EQ(ErrorOf("app = 5\nkill_timeout = \"x\"\n"), "fly.toml:1:7: app: expected a string, got 5");
+TEST(ConfigErrors, EveryErrorInFileOrder) {
+  // Every error, one line each, in file order, whatever order the loader found them in; a
+  // model-level error that follows from a loader error (the refused start_port reads as
+  // port 0) is not repeated.
+  EXPECT_EQ(ErrorOf("app = 5\nkill_timeout = \"x\"\n[[services]]\n[[services.ports]]\n"
+                    "start_port = 0\nend_port = 1\n[processes]\napp = \"\"\n"),
+            "fly.toml:1:7: app: expected a string, got 5\n"
+            "fly.toml:2:16: kill_timeout: expected a duration like \"10s\" or an integer number "
+            "of seconds, got \"x\"\n"
+            "fly.toml:5:14: services[0].ports[0].start_port: expected a port number (1-65535), "
+            "got 0\n"
+            "fly.toml:8:7: processes.app: expected a non-empty command string, got \"\"");
+  // Errors of the model (here a process group that does not exist) come with the others.
+  EXPECT_EQ(ErrorOf("kill_signal = 1\n[http_service]\nprocesses = [\"web\"]\n"),
+            "fly.toml:1:15: kill_signal: expected a signal name (SIGINT, SIGTERM, SIGQUIT, "
+            "SIGUSR1, SIGUSR2, SIGKILL, SIGSTOP or SIGHUP), got 1\n"
+            "fly.toml:3:14: http_service.processes[0]: process group \"web\" does not exist: "
+            "without [processes] the only group is \"app\"");
+}
+
+TEST(ConfigErrors, SyntaxErrorComesWithTheErrorsBeforeIt) {
+  // The errors of the lines before a syntax error are reported too; a key missing there
+  // (a port whose number would come after the cut) is not.
+  EXPECT_EQ(ErrorOf("app = \"broken\"\n[http_service]\ninternal_port = \"eighty\"\n"
+                    "[[services]]\n[[services.ports]]\n[[services\n"),
+            "fly.toml:3:17: http_service.internal_port: expected a port number (1-65535), got "
+            "\"eighty\"\n"
+            "fly.toml:6:11: syntax error: Error while parsing table header: expected ']', saw "
+            "'\\n'");
+  // Before a syntax error inside a multi-line array, the cut text does not parse: only the
+  // syntax error.
+  EXPECT_EQ(ErrorOf("app = 5\nx = [\n1,\n=\n]\n").rfind("fly.toml:4:", 0), 0u);
+}
+
+TEST(ConfigValues, PortsAsFlyctlCoercesThem) {
+  // [[services]] port and internal_port: integers, decimal strings (Go's strconv.Atoi) and
+  // floats truncated toward zero, as flyctl's castToInt.
+  AppConfig c = MustParse(
+      "[[services]]\ninternal_port = \"+8080\"\n[[services.ports]]\nport = \"80\"\n"
+      "[[services.ports]]\nport = 443.9\n");
+  EXPECT_EQ(c.services.at(0).common.internal_port, 8080);
+  EXPECT_EQ(c.services.at(0).ports.at(0).start_port, 80);
+  EXPECT_EQ(c.services.at(0).ports.at(1).start_port, 443);
+  EXPECT_EQ(ErrorOf("[[services]]\n[[services.ports]]\nport = \"0x50\"\n"),
+            "fly.toml:3:8: services[0].ports[0].port: expected a port number (1-65535), got "
+            "\"0x50\"");
+  // flyctl coerces neither start_port/end_port nor [http_service]'s internal_port.
+  EXPECT_FALSE(ParseFlyToml("[[services]]\n[[services.ports]]\nstart_port = \"1\"\nend_port = 2\n",
+                            "fly.toml").ok());
+  EXPECT_FALSE(ParseFlyToml("[http_service]\ninternal_port = \"8080\"\n", "fly.toml").ok());
+}
+
+TEST(ConfigValues, LegacyShapesFlyctlPatches) {
+  // [[services]] concurrency = "soft,hard" (requests), check headers = [] (none).
+  AppConfig c = MustParse(
+      "[[services]]\nconcurrency = \"20,25\"\n[[services.ports]]\nport = 80\n"
+      "[[services.http_checks]]\nheaders = []\n");
+  const ConcurrencyConfig& cc = c.services.at(0).common.concurrency;
+  EXPECT_EQ(cc.type, ConcurrencyType::kRequests);
+  EXPECT_EQ(cc.soft_limit, 20u);
+  EXPECT_EQ(cc.hard_limit.value_or(0), 25u);
+  EXPECT_TRUE(c.services[0].http_checks.at(0).headers.empty());
+  EXPECT_EQ(ErrorOf("[[services]]\nconcurrency = \"20\"\n"),
+            "fly.toml:2:15: services[0].concurrency: expected a table, or limits \"soft,hard\" "
+            "like \"20,25\", got \"20\"");
+  // Not patched in [http_service] (flyctl decodes it as it is).
+  EXPECT_FALSE(ParseFlyToml("[http_service]\nconcurrency = \"20,25\"\n", "fly.toml").ok());
+}
+
+TEST(ConfigValues, ProcessesArrayIsNoGroups) {
+  EXPECT_TRUE(MustParse("processes = []\n[http_service]\nprocesses = [\"app\"]\n").processes.empty());
+  auto r = ParseFlyToml("processes = [\"web\"]\n", "fly.toml");
+  ASSERT_TRUE(r.ok()) << r.status().message();
+  ASSERT_EQ(r->warnings.size(), 1u);
+  EXPECT_EQ(r->warnings[0].ToString(),
+            "fly.toml:1:13: processes: accepted and ignored: an array defines no process groups "
+            "(flyctl drops it too): use a [processes] table");
+  EXPECT_EQ(ErrorOf("processes = \"web\"\n"),
+            "fly.toml:1:13: processes: expected a table ([processes]), got \"web\"");
+}
+
+TEST(ConfigWarnings, H2BackendTrueIsNotActedOn) {
+  auto on = ParseFlyToml("[http_service.http_options]\nh2_backend = true\n", "fly.toml");
+  ASSERT_TRUE(on.ok());
+  ASSERT_EQ(on->warnings.size(), 1u);
+  EXPECT_EQ(on->warnings[0].path, "http_service.http_options.h2_backend");
+  auto off = ParseFlyToml("[http_service.http_options]\nh2_backend = false\n", "fly.toml");
+  ASSERT_TRUE(off.ok());
+  EXPECT_TRUE(off->warnings.empty());
 }
 
 TEST(ConfigErrors, TooLarge) {
@@ -181,8 +266,13 @@ TEST(ConfigWarnings, UnknownKeysOnlyForTrulyUnknown) {
   auto r = ParseFlyToml("app = \"a\"\n[deploy]\nstrategy = \"x\"\nfoo = 1\n[build.args]\nbar = 2\n",
                         "fly.toml");
   ASSERT_TRUE(r.ok());
-  // `foo` sits inside [deploy] (accepted and ignored as a whole): no warning for it.
-  EXPECT_TRUE(r->warnings.empty());
+  // [deploy] and [build] are accepted and ignored as a whole: one warning each saying so,
+  // none for `foo` inside.
+  ASSERT_EQ(r->warnings.size(), 2u);
+  EXPECT_EQ(r->warnings[0].ToString(),
+            "fly.toml:2:2: deploy: accepted and ignored: privcast has no release_command or "
+            "deploy strategies");
+  EXPECT_EQ(r->warnings[1].path, "build");
   auto w = ParseFlyToml("[http_service]\nforce_http = true\n", "fly.toml");
   ASSERT_TRUE(w.ok());
   ASSERT_EQ(w->warnings.size(), 1u);
