@@ -187,6 +187,10 @@ Status Daemon::Start() {
     }
     dopt.resolv_conf = d.opts.upstream_resolv_conf;
     dopt.prewarm = d.opts.prewarm;
+    dopt.forward_inflight_per_network = d.opts.dns_forward_inflight;
+    dopt.forward_qps_per_network = d.opts.dns_forward_qps;
+    dopt.negative_cache_max_ttl = std::chrono::duration_cast<std::chrono::seconds>(d.opts.dns_negative_cache_max_ttl);
+    dopt.servfail_cache_ttl = std::chrono::duration_cast<std::chrono::seconds>(d.opts.dns_servfail_cache_ttl);
     d.prewarm.m = d.manager.get();
     auto dns = dns::Server::Create(dopt, &d.prewarm);
     if (!dns.ok()) return Status(dns.status().code(), "dns: " + dns.status().message());

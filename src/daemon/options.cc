@@ -28,6 +28,7 @@ std::optional<DaemonOptions> ParseDaemonArgs(int argc, char** argv, int* exit_co
   CLI::App app{"privcastd: the privcast daemon (store, API, machines, flycast proxy, internal DNS)"};
   app.name("privcastd");
   std::string autostop_interval = "60s", autostop_idle = "5m", wake_timeout = "30s", drain = "10s";
+  std::string dns_neg_ttl = "300s", dns_servfail_ttl = "5s";
   bool no_dns = false, no_prewarm = false, no_firewall = false, no_io_uring = false;
   app.add_option("--data-dir", o.data_dir, "state directory (store, machine logs)")->capture_default_str();
   app.add_option("--region", o.region, "this host's region code (3 lowercase letters)")->capture_default_str();
@@ -41,6 +42,16 @@ std::optional<DaemonOptions> ParseDaemonArgs(int argc, char** argv, int* exit_co
   app.add_flag("--no-dns", no_dns, "do not run the internal DNS server");
   app.add_option("--dns-listen", o.dns_listen, "extra DNS listener [addr]:port (for the host's own use)");
   app.add_option("--upstream-resolv-conf", o.upstream_resolv_conf, "resolv.conf with the upstream resolvers")->capture_default_str();
+  app.add_option("--dns-forward-inflight", o.dns_forward_inflight,
+                 "forwarded DNS queries each network may have waiting for an upstream (0 = no limit)")
+      ->capture_default_str();
+  app.add_option("--dns-forward-qps", o.dns_forward_qps,
+                 "forwarded DNS queries each network may start per second (0 = no limit)")
+      ->capture_default_str();
+  app.add_option("--dns-negative-cache-max-ttl", dns_neg_ttl,
+                 "cap on caching upstream NXDOMAIN/NODATA answers (0 = off)")->capture_default_str();
+  app.add_option("--dns-servfail-cache-ttl", dns_servfail_ttl,
+                 "how long an upstream failure is cached per name (0 = off)")->capture_default_str();
   app.add_flag("--no-prewarm", no_prewarm, "do not wake machines on <app>.flycast lookups");
   app.add_flag("--no-firewall", no_firewall, "do not install the nftables isolation table (testing only)");
   app.add_option("--log-level", o.log_level, "debug|info|warn|error")->capture_default_str();
@@ -64,7 +75,9 @@ std::optional<DaemonOptions> ParseDaemonArgs(int argc, char** argv, int* exit_co
   if (!ids::IsRegionCode(o.region)) return bad("--region must be 3 lowercase letters, e.g. ams");
   if (o.api.rfind("unix:", 0) != 0 || o.api.size() <= 5) return bad("--api must be unix:PATH");
   for (auto [text, out] : {std::pair{&autostop_interval, &o.autostop_interval}, {&autostop_idle, &o.autostop_idle},
-                           {&wake_timeout, &o.wake_timeout}, {&drain, &o.drain_timeout}}) {
+                           {&wake_timeout, &o.wake_timeout}, {&drain, &o.drain_timeout},
+                           {&dns_neg_ttl, &o.dns_negative_cache_max_ttl},
+                           {&dns_servfail_ttl, &o.dns_servfail_cache_ttl}}) {
     auto d = ParseDuration(*text);
     if (!d.ok()) return bad(d.status().message());
     *out = *d;

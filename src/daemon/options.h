@@ -29,6 +29,11 @@ struct DaemonOptions {
   bool dns = true;
   std::vector<std::string> dns_listen;      // extra "addr:port" listeners (host use)
   std::string upstream_resolv_conf = "/etc/resolv.conf";
+  // Fair forwarding per client network (docs/dns.md "Fair forwarding"); 0 = no limit.
+  size_t dns_forward_inflight = 256;
+  uint32_t dns_forward_qps = 1000;
+  std::chrono::milliseconds dns_negative_cache_max_ttl{300'000};  // 0 = off
+  std::chrono::milliseconds dns_servfail_cache_ttl{5'000};        // 0 = off
   bool prewarm = true;
   bool firewall = true;
   std::string log_level = "info";
