@@ -213,6 +213,8 @@ Status Daemon::Start() {
                                               [raw](const store::App& a) { return raw->Live(a); });
   api::ServerOptions ao;
   ao.socket_path = d.opts.api_socket_path();
+  ao.request_timeout = d.opts.api_request_timeout;
+  ao.max_connections_per_uid = d.opts.api_max_connections_per_uid;
   d.api = std::make_unique<api::Server>(d.registry.get(), d.backend.get(), ao);
   PC_RETURN_IF_ERROR(d.api->Start());
   d.watcher = std::thread([raw] { raw->WatchStore(); });

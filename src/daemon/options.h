@@ -20,6 +20,8 @@ struct DaemonOptions {
   std::string region = kDefaultRegion;
   std::string api = kDefaultApi;            // "unix:PATH"
   std::string api_socket_path() const { return api.substr(5); }
+  std::chrono::milliseconds api_request_timeout{10'000};  // a whole API request, head and body
+  int api_max_connections_per_uid = 32;                   // uids other than root and the daemon's
   int proxy_workers = 0;                    // 0 = one per core
   bool proxy_batch_writes = true;           // HTTP writes of a turn in one io_uring_enter (ADR 0006)
   std::chrono::milliseconds autostop_interval{60'000};

@@ -38,6 +38,12 @@ TEST(OptionsTest, DefaultsAndFlags) {
   EXPECT_EQ(o->dns_forward_qps, 0u);
   EXPECT_EQ(o->dns_negative_cache_max_ttl.count(), 60000);
   EXPECT_EQ(o->dns_servfail_cache_ttl.count(), 0);
+  o = Parse({"--api-request-timeout", "3s", "--api-max-connections-per-uid", "4"}, &code);
+  ASSERT_TRUE(o);
+  EXPECT_EQ(o->api_request_timeout.count(), 3000);
+  EXPECT_EQ(o->api_max_connections_per_uid, 4);
+  EXPECT_FALSE(Parse({"--api-request-timeout", "0"}, &code));
+  EXPECT_EQ(code, 2);
 }
 
 TEST(OptionsTest, UsageErrorsExit2) {
