@@ -14,21 +14,45 @@ std::string NegativeCache::Key(const Query& q) {
   return k;
 }
 
+bool NegativeCache::DropOldest(View& v) {
+  while (!v.order.empty()) {
+    auto [old, seq] = std::move(v.order.front());
+    v.order.pop_front();
+    auto o = v.map.find(old);
+    if (o != v.map.end() && o->second.seq == seq) {
+      v.map.erase(o);
+      --total_;
+      return true;
+    }
+  }
+  return false;
+}
+
 void NegativeCache::Put(uint32_t view, std::string key, Entry e) {
-  if (opts_.entries_per_view == 0) return;
+  if (opts_.entries_per_view == 0 || opts_.entries_total == 0) return;
   View& v = views_[view];
   e.seq = ++seq_;
   auto it = v.map.find(key);
   if (it != v.map.end()) {
     it->second = std::move(e);
   } else {
-    while (v.map.size() >= opts_.entries_per_view && !v.order.empty()) {
-      auto [old, seq] = std::move(v.order.front());
-      v.order.pop_front();
-      auto o = v.map.find(old);
-      if (o != v.map.end() && o->second.seq == seq) v.map.erase(o);
+    if (total_ >= opts_.entries_total) {
+      size_t share = opts_.entries_total / views_.size();
+      if (v.map.size() >= share) {
+        if (!DropOldest(v)) return;  // at or over its share: pays with its own entries
+      } else {
+        // Under its share: take the room from the largest view (a scan, but only for the
+        // views that are not flooding, so rare).
+        View* big = nullptr;
+        for (auto& [k, other] : views_)
+          if (!big || other.map.size() > big->map.size()) big = &other;
+        if (!big || big == &v || big->map.size() <= share || !DropOldest(*big)) return;
+      }
+    }
+    while (v.map.size() >= opts_.entries_per_view && DropOldest(v)) {
     }
     it = v.map.emplace(key, std::move(e)).first;
+    ++total_;
   }
   v.order.emplace_back(std::move(key), it->second.seq);
   // Re-stored keys leave stale (key, seq) pairs behind; keep the queue bounded too.
@@ -90,6 +114,7 @@ size_t NegativeCache::Answer(uint32_t view, const Query& q, const uint8_t* msg, 
   const Entry& e = it->second;
   if (e.expires <= now) {
     vit->second.map.erase(it);
+    --total_;
     return 0;
   }
   Builder b(out, cap, limit);
@@ -119,12 +144,6 @@ size_t NegativeCache::Answer(uint32_t view, const Query& q, const uint8_t* msg, 
   ++hits_;
   *rcode = e.rcode;
   return b.size();
-}
-
-size_t NegativeCache::size() const {
-  size_t n = 0;
-  for (const auto& [view, v] : views_) n += v.map.size();
-  return n;
 }
 
 }  // namespace privcast::dns

@@ -14,6 +14,9 @@
 // Views never share entries: what org B asked is not visible to org A through the cache
 // (no cache snooping across networks), and each view has its own bound (`entries_per_view`,
 // oldest dropped first), so one network's flood of random names cannot evict another's.
+// All views together hold at most `entries_total`: at that bound a view holding its share
+// (entries_total / views) or more drops its own oldest for each new entry, and a view under
+// its share takes the room from the largest view's oldest.
 //
 // Owned by the DNS loop thread; no locks, no clock of its own (callers pass `now`).
 #pragma once
@@ -37,6 +40,7 @@ class NegativeCache {
     std::chrono::seconds negative_max_ttl{300};  // 0: negative answers are not cached
     std::chrono::seconds servfail_ttl{5};        // 0: SERVFAIL is not cached
     size_t entries_per_view = 4096;
+    size_t entries_total = 65536;  // all views together (memory bound with many networks)
   };
   explicit NegativeCache(Options o) : opts_(o) {}
 
@@ -52,7 +56,7 @@ class NegativeCache {
   size_t Answer(uint32_t view, const Query& q, const uint8_t* msg, size_t len, size_t limit,
                 uint16_t edns_udp_size, uint8_t* out, size_t cap, MonoTime now, uint8_t* rcode);
 
-  size_t size() const;
+  size_t size() const { return total_; }
   uint64_t hits() const { return hits_; }
 
  private:
@@ -70,10 +74,12 @@ class NegativeCache {
   static bool Cacheable(const Query& q) { return q.have_question && !q.do_bit; }
   static std::string Key(const Query& q);
   void Put(uint32_t view, std::string key, Entry e);
+  bool DropOldest(View& v);  // false when v is empty
 
   Options opts_;
   std::unordered_map<uint32_t, View> views_;
   uint64_t seq_ = 0;
+  size_t total_ = 0;
   uint64_t hits_ = 0;
 };
 

@@ -919,7 +919,7 @@ Result<std::unique_ptr<Server>> Server::Create(ServerOptions opts, PrewarmHook* 
   if (impl->opts.listen.empty()) return InvalidArgument("dns: no listen address");
   impl->quota = ForwardQuota({impl->opts.forward_inflight_per_network, impl->opts.forward_qps_per_network});
   impl->cache = NegativeCache({impl->opts.negative_cache_max_ttl, impl->opts.servfail_cache_ttl,
-                               impl->opts.cache_entries_per_network});
+                               impl->opts.cache_entries_per_network, impl->opts.cache_entries_total});
   PC_RETURN_IF_ERROR(impl->Bind());
   return std::unique_ptr<Server>(new Server(std::move(impl)));
 }

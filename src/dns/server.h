@@ -72,6 +72,7 @@ struct ServerOptions {
   std::chrono::seconds negative_cache_max_ttl{300};
   std::chrono::seconds servfail_cache_ttl{5};
   size_t cache_entries_per_network = 4096;
+  size_t cache_entries_total = 65536;              // all networks together (dns/neg_cache.h)
   bool prewarm = true;
   std::chrono::milliseconds prewarm_interval{2000};  // per app
   std::chrono::milliseconds tcp_idle_timeout{10000};

@@ -207,6 +207,26 @@ TEST(NegativeCacheTest, OneNetworkCannotEvictAnother) {
   EXPECT_EQ(Lookup(c, kBeta, MakeQuery("r0.example", kTypeA), kT0).size, 0u);  // oldest went
 }
 
+TEST(NegativeCacheTest, AllNetworksTogetherAreBoundedAndShareFairly) {
+  NegativeCache c({seconds(300), seconds(5), /*entries_per_view=*/10, /*entries_total=*/10});
+  auto nx = [&](uint32_t view, const std::string& name) {
+    auto q = MakeQuery(name, kTypeA);
+    Store(c, view, q, Reply(q, kNxDomain, 60, 60), kT0);
+    return Lookup(c, view, q, kT0).size > 0;
+  };
+  for (int i = 0; i < 100; ++i) nx(kBeta, "b" + std::to_string(i) + ".example");
+  EXPECT_EQ(c.size(), 10u);              // beta alone may use everything
+  EXPECT_TRUE(nx(kAcme, "a0.example"));   // at the bound: acme, under its share, takes beta's oldest
+  EXPECT_EQ(c.size(), 10u);
+  for (int i = 0; i < 50; ++i) nx(kBeta, "c" + std::to_string(i) + ".example");
+  EXPECT_EQ(c.size(), 10u);               // beta, over its share, pays with its own
+  EXPECT_TRUE(nx(kAcme, "a1.example"));
+  EXPECT_TRUE(nx(kAcme, "a0.example"));   // still there
+  for (int i = 2; i < 9; ++i) nx(kAcme, "a" + std::to_string(i) + ".example");
+  EXPECT_EQ(c.size(), 10u);
+  EXPECT_TRUE(nx(kBeta, "d.example"));    // beta keeps at least its share's worth of room
+}
+
 uint32_t SoaSerial(const Zone& z, ClientView v) {
   Answer a = Ask(&z, v, "flycast", kTypeSOA);
   EXPECT_TRUE(a.parsed);
