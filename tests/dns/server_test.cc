@@ -131,6 +131,7 @@ class DnsServerTest : public ::testing::Test {
     return ParseDig(Shell("dig -b " + src + " @fdaa::3 -p " + std::to_string(port_) +
                         " +tries=1 +time=3 +nocookie " + extra + " " + name + " " + type));
   }
+  FakeClock clock_;  // for tests that freeze time; outlives server_ (declared before it)
   std::unique_ptr<Server> server_;
   uint16_t port_ = 0;
   uint16_t port4_ = 0;  // the 127.0.0.1 listener
@@ -613,7 +614,7 @@ std::string WaitMetrics(Server& s, const std::string& needle, FakeClock* clock =
 // to beta's in-flight quota (REFUSED beyond it) and acme keeps resolving.
 TEST_F(DnsServerTest, FloodingNetworkSpendsOnlyItsOwnForwardBudget) {
   FakeUpstream up;
-  FakeClock clock;  // frozen: nothing times out, so in-flight counts are exact
+  FakeClock& clock = clock_;  // frozen: nothing times out, so in-flight counts are exact
   ServerOptions o = ForwardingTo(up, std::chrono::seconds(60));
   o.max_pending_forwards = 8;
   o.forward_inflight_per_network = 4;
@@ -646,7 +647,7 @@ TEST_F(DnsServerTest, FloodingNetworkSpendsOnlyItsOwnForwardBudget) {
 
 TEST_F(DnsServerTest, ForwardRateLimitPerNetwork) {
   FakeUpstream up;
-  FakeClock clock;
+  FakeClock& clock = clock_;
   ServerOptions o;
   o.upstreams = {{"127.0.0.1", up.port()}};
   o.forward_qps_per_network = 5;
