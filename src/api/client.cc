@@ -82,6 +82,7 @@ Status Client::Send(std::string_view method, std::string_view target, std::strin
   req += "Content-Length: " + std::to_string(body.size()) + "\r\n\r\n";
   req.append(body);
   int err = SendWithFds(fd_.get(), req, fds);
+  peer_closed_ = err == EPIPE || err == ECONNRESET;
   if (err != 0) return ErrnoStatus("sending to privcastd", err);
   return Status::Ok();
 }
@@ -118,7 +119,10 @@ Result<int> Client::Stream(std::string_view method, std::string_view target, std
   bool fresh = !fd_.valid();
   PC_RETURN_IF_ERROR(Connect());
   Status st = Send(method, target, body, fds);
-  auto head = st.ok() ? ReadHead() : Result<http::ResponseHead>(st);
+  // A server that turned the connection away (e.g. too many API connections) may have
+  // answered and closed before our request went out: that answer is still there to read.
+  auto head = st.ok() || peer_closed_ ? ReadHead() : Result<http::ResponseHead>(st);
+  if (!st.ok() && !head.ok()) head = st;
   if (!head.ok() && !fresh && fds.empty()) {
     // A kept-alive connection the server closed meanwhile: retry once on a new one.
     fd_.reset();

@@ -50,6 +50,7 @@ class Client {
 
   std::string path_;
   UniqueFd fd_;
+  bool peer_closed_ = false;  // the last Send failed because privcastd had closed the connection
   std::string buf_;
 };
 

@@ -42,6 +42,16 @@ bool In(MachineState s, std::initializer_list<MachineState> set) {
 
 }  // namespace
 
+bool RouteTakesFds(std::string_view line) {
+  size_t sp1 = line.find(' ');
+  if (sp1 == std::string_view::npos || line.substr(0, sp1) != "POST") return false;
+  size_t sp2 = line.find(' ', sp1 + 1);
+  std::string_view target = line.substr(sp1 + 1, sp2 == std::string_view::npos ? sp2 : sp2 - sp1 - 1);
+  auto parts = http::SplitPath(target.substr(0, target.find('?')));
+  return parts && parts->size() == 5 && (*parts)[0] == "v1" && (*parts)[1] == "apps" &&
+         (*parts)[3] == "machines" && (*parts)[4] == "run";
+}
+
 int HttpStatusFor(Code code) {
   switch (code) {
     case Code::kOk: return 200;
@@ -354,6 +364,8 @@ class Handler {
       return Fail(ex_, 400, "app '" + app + "' has no release yet: deploy it first, or give field 'cmd'");
     auto spec = SpecFrom(*a, *q, run);
     if (!q->shell) {
+      if (!ex_.TakeFds().empty())
+        return Fail(ex_, 400, "file descriptors are taken only with \"shell\": true (machine run --shell)");
       auto m = backend_->RunMachine(spec);
       if (!m.ok()) return Fail(ex_, m.status());
       return Reply(ex_, 201, ToJson(*m));
@@ -363,15 +375,15 @@ class Handler {
 
   void RunAttached(const store::MachineSpec& spec, const MachineRequest& q) {
     auto fds = ex_.TakeFds();
-    if (fds.size() != 3 && fds.size() != 4)
+    if (fds.size() != 3 && !(fds.size() == 4 && q.tty))
       return Fail(ex_, 400, "field 'shell': the request must carry stdin, stdout and stderr (3 file descriptors by "
                             "SCM_RIGHTS, and with 'tty' optionally a 4th: the read end of a window-resize pipe), got " +
-                                std::to_string(fds.size()));
+                                std::to_string(fds.size()) + (fds.size() == 4 ? " without 'tty'" : ""));
     AttachedStdio io;
     io.in = std::move(fds[0]);
     io.out = std::move(fds[1]);
     io.err = std::move(fds[2]);
-    if (fds.size() == 4 && q.tty) io.resize = std::move(fds[3]);  // without a tty: unused, closed here
+    if (fds.size() == 4) io.resize = std::move(fds[3]);
     io.tty = q.tty;
     io.rows = q.rows;
     io.cols = q.cols;

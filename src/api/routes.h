@@ -19,6 +19,11 @@
 
 namespace privcast::api {
 
+// Whether a request line ("POST /v1/apps/web/machines/run HTTP/1.1") names the one route
+// that takes file descriptors (machine run --shell). The server refuses descriptors on
+// every other request before routing it.
+bool RouteTakesFds(std::string_view request_line);
+
 // The one place privcast::Code becomes an HTTP status.
 int HttpStatusFor(Code code);
 

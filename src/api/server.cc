@@ -14,8 +14,8 @@
 #include <cstring>
 #include <filesystem>
 #include <mutex>
-#include <set>
 #include <thread>
+#include <unordered_map>
 
 #include "api/codec.h"
 #include "api/routes.h"
@@ -26,6 +26,15 @@ namespace privcast::api {
 namespace {
 
 constexpr const char* kComp = "api";
+
+// A request carries at most this many descriptors (machine run --shell: stdin, stdout,
+// stderr and, with a tty, the resize pipe). recvmsg's control buffer holds no more: the
+// kernel closes any extra ones at once (MSG_CTRUNC), and the request is refused.
+constexpr size_t kMaxRequestFds = 4;
+
+constexpr const char* kFdsRefused =
+    "file descriptors (SCM_RIGHTS) are accepted only by POST /v1/apps/{app}/machines/run with "
+    "\"shell\": true, at most 4, on the first bytes of the request";
 
 bool WriteAll(int fd, std::string_view data) {
   while (!data.empty()) {
@@ -51,8 +60,16 @@ class Server::Impl {
   const std::string& path() const { return opts_.socket_path; }
 
  private:
+  // One accepted connection (guarded by mu_). A connection is "waiting" while it has no
+  // request being handled (idle keep-alive, or a request still arriving): only waiting
+  // connections may be evicted to make room for a new one (Admit).
   struct Conn {
     int fd = -1;
+    uid_t uid = 0;
+    bool privileged = false;  // root or the daemon's own uid: may use the reserved slots
+    bool busy = false;
+    bool evicted = false;     // shut down to make room; no longer counted
+    MonoTime waiting_since{};
   };
 
   class Watch final : public ClientWatch {
@@ -120,10 +137,19 @@ class Server::Impl {
   };
 
   void AcceptLoop();
-  void Serve(int fd);
-  // Reads more bytes into *buf, collecting passed fds. 1: got data, 0: EOF/stop, -1: timeout,
-  // -2: error.
-  int ReadSome(int fd, std::string* buf, std::vector<UniqueFd>* fds);
+  void Serve(uint64_t id, int fd);
+  // Admits a connection of `uid` (mu_ held), evicting the longest-waiting connection of
+  // that uid (or, for root and the daemon's uid, of anyone) when a limit is reached.
+  // Returns "" when admitted, else why not.
+  std::string Admit(uid_t uid, bool privileged);
+  // Marks the connection busy (a request is being handled) or waiting again. false: it was
+  // evicted meanwhile (then the request is dropped).
+  bool SetBusy(uint64_t id, bool busy);
+  // Reads more bytes into *buf until `deadline`, collecting passed fds when `fds_allowed`
+  // (else any that arrive are closed at once and *fd_violation is set).
+  // 1: got data, 0: EOF/stop, -1: deadline, -2: error.
+  int ReadSome(int fd, std::string* buf, std::vector<UniqueFd>* fds, bool fds_allowed, MonoTime deadline,
+               bool* fd_violation);
 
   ServerOptions opts_;
   Routes routes_;
@@ -135,8 +161,10 @@ class Server::Impl {
 
   std::mutex mu_;
   std::condition_variable cv_;
-  std::set<int> conns_;  // fds of live connections (guarded by mu_)
+  std::unordered_map<uint64_t, Conn> conns_;  // live connection threads (guarded by mu_)
+  uint64_t next_id_ = 1;                       // guarded by mu_
   int active_ = 0;       // connection threads alive (guarded by mu_)
+  const uid_t self_uid_ = ::geteuid();
 };
 
 Status Server::Impl::Start() {
@@ -203,7 +231,7 @@ void Server::Impl::Stop() {
     std::unique_lock<std::mutex> l(mu_);
     // Wake every reader: idle connections see EOF at once; in-flight requests finish and
     // write their response (the write side stays open); streams see ClientWatch::Gone().
-    for (int fd : conns_) ::shutdown(fd, SHUT_RD);
+    for (auto& [id, c] : conns_) ::shutdown(c.fd, SHUT_RD);
     cv_.wait(l, [&] { return active_ == 0; });
   }
   wake_fd_.reset();
@@ -228,39 +256,105 @@ void Server::Impl::AcceptLoop() {
       }
       continue;
     }
+    struct ucred cred {};
+    socklen_t clen = sizeof cred;
+    uid_t uid = static_cast<uid_t>(-1);  // unknown: treated as an unprivileged uid of its own
+    if (::getsockopt(cfd, SOL_SOCKET, SO_PEERCRED, &cred, &clen) == 0) uid = cred.uid;
+    bool privileged = uid == 0 || uid == self_uid_;
     std::unique_lock<std::mutex> l(mu_);
-    if (active_ >= opts_.max_connections) {
+    std::string refused = Admit(uid, privileged);
+    if (!refused.empty()) {
       l.unlock();
-      WriteAll(cfd, http::SerializeResponse(503, "application/json",
-                                            ErrorBody("too many API connections; try again"), false));
+      log::Info(kComp, "API connection refused", {{"uid", static_cast<int64_t>(uid)}, {"why", refused}});
+      // Small enough for an empty socket buffer; never wait on a client that does not read.
+      std::string resp = http::SerializeResponse(503, "application/json", ErrorBody(refused), false);
+      (void)!::send(cfd, resp.data(), resp.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
       ::close(cfd);
       continue;
     }
+    uint64_t id = next_id_++;
+    Conn c;
+    c.fd = cfd;
+    c.uid = uid;
+    c.privileged = privileged;
+    c.waiting_since = std::chrono::steady_clock::now();
+    conns_.emplace(id, c);
     ++active_;
-    conns_.insert(cfd);
     l.unlock();
-    std::thread([this, cfd] {
-      Serve(cfd);
+    std::thread([this, id, cfd] {
+      Serve(id, cfd);
       std::lock_guard<std::mutex> g(mu_);
-      conns_.erase(cfd);
+      conns_.erase(id);
       ::close(cfd);
       if (--active_ == 0) cv_.notify_all();
     }).detach();
   }
 }
 
-int Server::Impl::ReadSome(int fd, std::string* buf, std::vector<UniqueFd>* fds) {
+std::string Server::Impl::Admit(uid_t uid, bool privileged) {
+  int total = 0, mine = 0, unprivileged = 0;
+  for (const auto& [id, c] : conns_) {
+    if (c.evicted) continue;
+    ++total;
+    if (c.uid == uid) ++mine;
+    if (!c.privileged) ++unprivileged;
+  }
+  const int uid_limit = privileged ? opts_.max_connections : opts_.max_connections_per_uid;
+  const int shared = opts_.max_connections - opts_.reserved_connections;  // what other uids may use
+  bool over_uid = mine >= uid_limit;
+  bool over_all = total >= opts_.max_connections || (!privileged && unprivileged >= shared);
+  if (!over_uid && !over_all) return "";
+  // Make room: the connection of this uid that has waited longest without a request being
+  // handled (idle keep-alive, or a request that is still trickling in). Root and the
+  // daemon's uid may also take the slot of any uid's waiting connection when all are used:
+  // slow or idle connections can never keep the operator out.
+  auto oldest = [&](auto pred) -> Conn* {
+    Conn* v = nullptr;
+    for (auto& [id, c] : conns_)
+      if (!c.evicted && !c.busy && pred(c) && (!v || c.waiting_since < v->waiting_since)) v = &c;
+    return v;
+  };
+  Conn* victim = oldest([&](const Conn& c) { return c.uid == uid; });
+  if (!victim && privileged && !over_uid) victim = oldest([](const Conn&) { return true; });
+  if (victim) {
+    victim->evicted = true;
+    ::shutdown(victim->fd, SHUT_RDWR);  // its thread sees EOF and ends
+    log::Debug(kComp, "API connection evicted to make room",
+               {{"uid", static_cast<int64_t>(victim->uid)}, {"for_uid", static_cast<int64_t>(uid)}});
+    return "";
+  }
+  std::string why = "too many API connections from uid " + std::to_string(uid) + ": it has " +
+                    std::to_string(mine) + " open (at most " + std::to_string(uid_limit) + "), " +
+                    std::to_string(total) + " in all (at most " + std::to_string(opts_.max_connections) + ", " +
+                    std::to_string(opts_.reserved_connections) + " of them kept for root and uid " +
+                    std::to_string(self_uid_) +
+                    "), every one busy with a request; end some (e.g. a `privcast logs -f`) and retry";
+  return why;
+}
+
+bool Server::Impl::SetBusy(uint64_t id, bool busy) {
+  std::lock_guard<std::mutex> g(mu_);
+  auto it = conns_.find(id);
+  if (it == conns_.end() || it->second.evicted) return false;
+  it->second.busy = busy;
+  if (!busy) it->second.waiting_since = std::chrono::steady_clock::now();
+  return true;
+}
+
+int Server::Impl::ReadSome(int fd, std::string* buf, std::vector<UniqueFd>* fds, bool fds_allowed,
+                           MonoTime deadline, bool* fd_violation) {
   struct pollfd p {fd, POLLIN, 0};
-  auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(opts_.idle_timeout).count();
   for (;;) {
-    int n = ::poll(&p, 1, static_cast<int>(std::min<int64_t>(ms, 1 << 30)));
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+    if (left.count() <= 0) return -1;
+    int n = ::poll(&p, 1, static_cast<int>(std::min<int64_t>(left.count() + 1, 1 << 30)));
     if (n < 0 && errno == EINTR) continue;
     if (n < 0) return -2;
-    if (n == 0) return -1;
+    if (n == 0) continue;  // the loop re-checks the deadline
     break;
   }
   char data[16384];
-  alignas(struct cmsghdr) char cbuf[CMSG_SPACE(sizeof(int) * 8)];
+  alignas(struct cmsghdr) char cbuf[CMSG_SPACE(sizeof(int) * kMaxRequestFds)];
   struct iovec iov {data, sizeof data};
   struct msghdr msg {};
   msg.msg_iov = &iov;
@@ -271,13 +365,19 @@ int Server::Impl::ReadSome(int fd, std::string* buf, std::vector<UniqueFd>* fds)
   do {
     r = ::recvmsg(fd, &msg, MSG_CMSG_CLOEXEC);
   } while (r < 0 && errno == EINTR);
+  if (r >= 0 && (msg.msg_flags & MSG_CTRUNC)) *fd_violation = true;  // the kernel closed the excess
   for (struct cmsghdr* c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c)) {
     if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) continue;
     size_t count = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
     for (size_t i = 0; i < count; ++i) {
       int pfd;
       std::memcpy(&pfd, CMSG_DATA(c) + i * sizeof(int), sizeof(int));
-      fds->emplace_back(pfd);  // owned now; closed unless a route takes it
+      UniqueFd owned(pfd);  // closed right here unless this request may carry it
+      if (!fds_allowed) {
+        *fd_violation = true;
+        continue;
+      }
+      fds->push_back(std::move(owned));
     }
   }
   if (r < 0) return -2;
@@ -286,21 +386,49 @@ int Server::Impl::ReadSome(int fd, std::string* buf, std::vector<UniqueFd>* fds)
   return 1;
 }
 
-void Server::Impl::Serve(int fd) {
+void Server::Impl::Serve(uint64_t id, int fd) {
+  using Clock = std::chrono::steady_clock;
   std::string buf;
   std::vector<UniqueFd> fds;
   http::ParseLimits limits{opts_.max_header_bytes, opts_.max_body_bytes};
   Watch watch(fd, &stopping_);
+  auto refuse = [&](int status, std::string_view why) {
+    WriteAll(fd, http::SerializeResponse(status, "application/json", ErrorBody(why), false));
+  };
+  // When the request being received began (its first byte); max(): none yet (idle).
+  MonoTime started = buf.empty() ? MonoTime::max() : Clock::now();
   for (;;) {
     http::Request req;
     auto pr = http::ParseRequest(buf, limits, &req);
+    if (!fds.empty() && pr.kind != http::ParseResult::Kind::kError) {
+      // Descriptors are for the one route that takes them: decided as soon as the request
+      // line is in, so a request that should not carry any does not hold them a moment longer.
+      size_t eol = buf.find("\r\n");
+      if (eol != std::string::npos && !RouteTakesFds(std::string_view(buf).substr(0, eol))) {
+        fds.clear();
+        return refuse(400, kFdsRefused);
+      }
+    }
     if (pr.kind == http::ParseResult::Kind::kIncomplete) {
+      // The idle timeout while nothing of a request has come; then one deadline for the
+      // whole request (head and body), however the bytes trickle in.
+      MonoTime deadline = started == MonoTime::max() ? Clock::now() + opts_.idle_timeout
+                                                     : started + opts_.request_timeout;
+      bool violation = false;
+      int r = ReadSome(fd, &buf, &fds, /*fds_allowed=*/buf.empty() && fds.empty(), deadline, &violation);
+      if (violation) {
+        fds.clear();
+        return refuse(400, kFdsRefused);
+      }
+      if (r == 1) {
+        if (started == MonoTime::max()) started = Clock::now();
+        continue;
+      }
       // A stop lets a half-received request fail fast; an idle connection just closes.
-      int r = ReadSome(fd, &buf, &fds);
-      if (r == 1) continue;
       if (r == -1 && !buf.empty())
-        WriteAll(fd, http::SerializeResponse(408, "application/json",
-                                             ErrorBody("request not completed in time"), false));
+        refuse(408, "request not completed within " +
+                        std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(opts_.request_timeout).count()) +
+                        " ms (head and body)");
       return;
     }
     if (pr.kind == http::ParseResult::Kind::kError) {
@@ -309,12 +437,15 @@ void Server::Impl::Serve(int fd) {
       return;
     }
     buf.erase(0, pr.consumed);
+    if (!SetBusy(id, true)) return;  // evicted while the last bytes arrived
     bool keep = req.keep_alive && !stopping_;
     Ex ex(fd, keep, &fds, &watch);
     routes_.Handle(req, ex);
     if (!ex.responded()) ex.Respond(500, "application/json", ErrorBody("internal error: no response"));
     fds.clear();
     if (!ex.reusable() || stopping_) return;
+    if (!SetBusy(id, false)) return;
+    started = buf.empty() ? MonoTime::max() : Clock::now();  // pipelined bytes start the next one
   }
 }
 

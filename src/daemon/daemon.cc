@@ -215,6 +215,10 @@ Status Daemon::Start() {
     }
     dopt.resolv_conf = d.opts.upstream_resolv_conf;
     dopt.prewarm = d.opts.prewarm;
+    dopt.forward_inflight_per_network = d.opts.dns_forward_inflight;
+    dopt.forward_qps_per_network = d.opts.dns_forward_qps;
+    dopt.negative_cache_max_ttl = std::chrono::duration_cast<std::chrono::seconds>(d.opts.dns_negative_cache_max_ttl);
+    dopt.servfail_cache_ttl = std::chrono::duration_cast<std::chrono::seconds>(d.opts.dns_servfail_cache_ttl);
     d.prewarm.m = d.manager.get();
     auto dns = dns::Server::Create(dopt, &d.prewarm);
     if (!dns.ok()) return Status(dns.status().code(), "dns: " + dns.status().message());
@@ -237,6 +241,8 @@ Status Daemon::Start() {
                                               [raw](const store::App& a) { return raw->Live(a); });
   api::ServerOptions ao;
   ao.socket_path = d.opts.api_socket_path();
+  ao.request_timeout = d.opts.api_request_timeout;
+  ao.max_connections_per_uid = d.opts.api_max_connections_per_uid;
   d.api = std::make_unique<api::Server>(d.registry.get(), d.backend.get(), ao);
   PC_RETURN_IF_ERROR(d.api->Start());
   d.watcher = std::thread([raw] { raw->WatchStore(); });

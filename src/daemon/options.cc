@@ -28,10 +28,15 @@ std::optional<DaemonOptions> ParseDaemonArgs(int argc, char** argv, int* exit_co
   CLI::App app{"privcastd: the privcast daemon (store, API, machines, flycast proxy, internal DNS)"};
   app.name("privcastd");
   std::string autostop_interval = "60s", autostop_idle = "5m", wake_timeout = "30s", drain = "10s";
+  std::string dns_neg_ttl = "300s", dns_servfail_ttl = "5s", api_request_timeout = "10s";
   bool no_dns = false, no_prewarm = false, no_firewall = false, no_io_uring = false;
   app.add_option("--data-dir", o.data_dir, "state directory (store, machine logs)")->capture_default_str();
   app.add_option("--region", o.region, "this host's region code (3 lowercase letters)")->capture_default_str();
   app.add_option("--api", o.api, "API endpoint, unix:PATH")->capture_default_str();
+  app.add_option("--api-request-timeout", api_request_timeout,
+                 "API: deadline for a whole request (head and body) from its first byte")->capture_default_str();
+  app.add_option("--api-max-connections-per-uid", o.api_max_connections_per_uid,
+                 "API: connections one uid other than root and the daemon's may hold")->capture_default_str();
   app.add_option("--proxy-workers", o.proxy_workers, "proxy worker threads (0 = one per core)");
   app.add_flag("--no-proxy-io-uring", no_io_uring, "proxy: one send() per HTTP write instead of batching them through io_uring");
   app.add_option("--autostop-interval", autostop_interval, "how often the autostop pass runs")->capture_default_str();
@@ -41,6 +46,16 @@ std::optional<DaemonOptions> ParseDaemonArgs(int argc, char** argv, int* exit_co
   app.add_flag("--no-dns", no_dns, "do not run the internal DNS server");
   app.add_option("--dns-listen", o.dns_listen, "extra DNS listener [addr]:port (for the host's own use)");
   app.add_option("--upstream-resolv-conf", o.upstream_resolv_conf, "resolv.conf with the upstream resolvers")->capture_default_str();
+  app.add_option("--dns-forward-inflight", o.dns_forward_inflight,
+                 "forwarded DNS queries each network may have waiting for an upstream (0 = no limit)")
+      ->capture_default_str();
+  app.add_option("--dns-forward-qps", o.dns_forward_qps,
+                 "forwarded DNS queries each network may start per second (0 = no limit)")
+      ->capture_default_str();
+  app.add_option("--dns-negative-cache-max-ttl", dns_neg_ttl,
+                 "cap on caching upstream NXDOMAIN/NODATA answers (0 = off)")->capture_default_str();
+  app.add_option("--dns-servfail-cache-ttl", dns_servfail_ttl,
+                 "how long an upstream failure is cached per name (0 = off)")->capture_default_str();
   app.add_flag("--no-prewarm", no_prewarm, "do not wake machines on <app>.flycast lookups");
   app.add_flag("--no-firewall", no_firewall, "do not install the nftables isolation table (testing only)");
   app.add_option("--log-level", o.log_level, "debug|info|warn|error")->capture_default_str();
@@ -71,11 +86,16 @@ std::optional<DaemonOptions> ParseDaemonArgs(int argc, char** argv, int* exit_co
   if (o.id_base < 65536 || o.id_base > 0x7FFF0000u)
     return bad("--id-base must be within 65536..2147418112 (machines get 65536 ids each above it)");
   for (auto [text, out] : {std::pair{&autostop_interval, &o.autostop_interval}, {&autostop_idle, &o.autostop_idle},
-                           {&wake_timeout, &o.wake_timeout}, {&drain, &o.drain_timeout}}) {
+                           {&wake_timeout, &o.wake_timeout}, {&drain, &o.drain_timeout},
+                           {&dns_neg_ttl, &o.dns_negative_cache_max_ttl},
+                           {&dns_servfail_ttl, &o.dns_servfail_cache_ttl},
+                           {&api_request_timeout, &o.api_request_timeout}}) {
     auto d = ParseDuration(*text);
     if (!d.ok()) return bad(d.status().message());
     *out = *d;
   }
+  if (o.api_request_timeout.count() <= 0) return bad("--api-request-timeout must be more than 0");
+  if (o.api_max_connections_per_uid < 1) return bad("--api-max-connections-per-uid must be at least 1");
   o.dns = !no_dns;
   o.prewarm = !no_prewarm;
   o.firewall = !no_firewall;

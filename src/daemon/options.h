@@ -21,6 +21,8 @@ struct DaemonOptions {
   std::string region = kDefaultRegion;
   std::string api = kDefaultApi;            // "unix:PATH"
   std::string api_socket_path() const { return api.substr(5); }
+  std::chrono::milliseconds api_request_timeout{10'000};  // a whole API request, head and body
+  int api_max_connections_per_uid = 32;                   // uids other than root and the daemon's
   int proxy_workers = 0;                    // 0 = one per core
   bool proxy_batch_writes = true;           // HTTP writes of a turn in one io_uring_enter (ADR 0006)
   std::chrono::milliseconds autostop_interval{60'000};
@@ -30,6 +32,11 @@ struct DaemonOptions {
   bool dns = true;
   std::vector<std::string> dns_listen;      // extra "addr:port" listeners (host use)
   std::string upstream_resolv_conf = "/etc/resolv.conf";
+  // Fair forwarding per client network (docs/dns.md "Fair forwarding"); 0 = no limit.
+  size_t dns_forward_inflight = 256;
+  uint32_t dns_forward_qps = 1000;
+  std::chrono::milliseconds dns_negative_cache_max_ttl{300'000};  // 0 = off
+  std::chrono::milliseconds dns_servfail_cache_ttl{5'000};        // 0 = off
   bool prewarm = true;
   bool firewall = true;
   std::string log_level = "info";

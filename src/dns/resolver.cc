@@ -211,7 +211,7 @@ size_t Resolve(const Zone* zone, const ClientView& view, ParseStatus status, con
       const Name& zname = zid == ZoneId::kFlycast ? s.flycast : s.internal;
       const Name& mname = zid == ZoneId::kFlycast ? s.mname_flycast : s.mname_internal;
       const Name& rname = zid == ZoneId::kFlycast ? s.rname_flycast : s.rname_internal;
-      uint32_t serial = static_cast<uint32_t>(zone->revision());
+      uint32_t serial = zone->Serial(view);
       Verdict verdict;
       if (nl == 1 && (q.qtype == kTypeSOA || q.qtype == kTypeANY)) {
         if (!b.AddSoa(Section::kAnswer, q.qname, mname, rname, serial, 3600, 600, 86400, kTtlNegative,

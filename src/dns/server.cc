@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <algorithm>
 #include <cstring>
 #include <deque>
 #include <fstream>
@@ -19,6 +20,9 @@
 #include "common/fd.h"
 #include "common/ids.h"
 #include "common/log.h"
+#include "common/addr.h"
+#include "dns/neg_cache.h"
+#include "dns/quota.h"
 #include "dns/resolver.h"
 #include "dns/wire.h"
 #include "dns/zone.h"
@@ -164,6 +168,8 @@ struct Server::Impl {
   ZonePtr pending_zone;      // set by Publish, taken by the loop
   ZonePtr zone;              // loop thread only
   std::atomic<int64_t> revision{-1};
+  ForwardQuota quota{ForwardQuota::Options{}};
+  NegativeCache cache{NegativeCache::Options{}};
 
   // UDP batch buffers (loop thread).
   alignas(64) uint8_t rx[kBatch][kRxCap];
@@ -201,6 +207,7 @@ struct Server::Impl {
     Sock client;
     std::vector<uint8_t> query;  // with our id
     size_t question_end = 0;
+    uint32_t view = 0;      // ForwardQuota / NegativeCache key of the client's view
   };
   std::vector<Pending> pending = std::vector<Pending>(65536);
   size_t npending = 0;
@@ -219,8 +226,14 @@ struct Server::Impl {
   // Metrics.
   Counter queries[kNTypes][kNRcodes];
   Counter forwarded, forward_failures, forward_timeouts, prewarms, prewarms_suppressed, malformed,
-      truncated, tcp_accepted, tcp_rejected, tcp_idle_closed, send_errors;
+      truncated, tcp_accepted, tcp_rejected, tcp_idle_closed, send_errors, forward_refused,
+      cache_hits;
   std::atomic<uint64_t> tcp_open{0};
+  std::atomic<uint64_t> cache_entries{0};
+  // Per-view refusals, copied from `quota` by the loop when they move (guarded by mu).
+  std::vector<ForwardQuota::Refusals> refusals_public;
+  uint64_t refusals_published = 0;  // loop thread
+  void PublishRefusals();
 
   // ------------------------------------------------------------------------------------
   Status Bind();
@@ -251,13 +264,32 @@ struct Server::Impl {
   void UpdateConnEvents(Conn& c);
   void Count(const Outcome& o, ParseStatus st);
   void Prewarm(int32_t app_index);
+  // A query the resolver wants forwarded: answered from the negative cache, refused by
+  // its view's quota, or handed to an upstream (o->action stays kForward, returns 0).
+  // Otherwise returns the reply's size in out[0..cap) and sets *o to what was answered.
+  size_t ForwardOrAnswer(const uint8_t* msg, size_t len, const Query& q, const ClientView& view, bool tcp,
+                         int li, uint32_t conn_id, const Sock& client, uint8_t* out, size_t cap, Outcome* o);
   // Starts forwarding; false when it cannot (caller answers SERVFAIL).
   bool Forward(const uint8_t* msg, size_t len, const Query& q, bool tcp, int li, uint32_t conn_id,
-               const Sock& client);
+               const Sock& client, uint32_t view);
   bool SendToUpstream(uint16_t id);
-  void FailPending(uint16_t id);
+  // Answers a pending forward SERVFAIL; `remember`: every upstream failed for it (the
+  // negative cache keeps that), as opposed to a reload or shutdown.
+  void FailPending(uint16_t id, bool remember);
+  void FinishPending(Pending& p);
   void ReplyPending(Pending& p, const uint8_t* msg, size_t len);
-  size_t ServFail(const uint8_t* msg, size_t len, bool tcp, uint8_t* out, size_t cap);
+  size_t ErrorReply(uint8_t rcode, const uint8_t* msg, size_t len, bool tcp, uint8_t* out, size_t cap);
+  size_t ServFail(const uint8_t* msg, size_t len, bool tcp, uint8_t* out, size_t cap) {
+    return ErrorReply(kServFail, msg, len, tcp, out, cap);
+  }
+  size_t ReplyLimit(const Query& q, bool tcp) const {
+    if (tcp) return kMaxMessage;
+    return q.has_edns ? std::max<size_t>(kMinUdpPayload, std::min<size_t>(q.udp_size, opts.edns_udp_size))
+                      : kMinUdpPayload;
+  }
+  static uint32_t ViewKey(const ClientView& v) {
+    return v.kind == ClientView::kNetwork ? v.net32 : ForwardQuota::kHostKey;
+  }
   uint64_t Rand() {
     rng ^= rng << 13;
     rng ^= rng >> 7;
@@ -294,7 +326,7 @@ std::vector<Endpoint> Server::Impl::ReadResolvConf() {
 // indices would be stale). Upstreams equal to one of our own endpoints are skipped (loops).
 Status Server::Impl::SetUpstreams(const std::vector<Endpoint>& up) {
   for (size_t id = 0; id < pending.size(); ++id)
-    if (pending[id].used) FailPending(static_cast<uint16_t>(id));
+    if (pending[id].used) FailPending(static_cast<uint16_t>(id), false);
   deadlines.clear();
   for (auto& u : ups) epoll_ctl(epfd.get(), EPOLL_CTL_DEL, u.fd.get(), nullptr);
   ups.clear();
@@ -510,13 +542,8 @@ void Server::Impl::HandleUdp(int li) {
       ParseStatus st = ParseQuery(rx[i], len, &q);
       Outcome o;
       size_t sz = Resolve(zone.get(), view, st, q, rx[i], len, ro, tx[k], kTxCap, &o);
-      if (o.action == Outcome::kForward) {
-        if (!Forward(rx[i], len, q, false, li, 0, client)) {
-          sz = ServFail(rx[i], len, false, tx[k], kTxCap);
-          o.action = Outcome::kReply;
-          o.rcode = kServFail;
-        }
-      }
+      if (o.action == Outcome::kForward)
+        sz = ForwardOrAnswer(rx[i], len, q, view, false, li, 0, client, tx[k], kTxCap, &o);
       Count(o, st);
       if (o.prewarm_app >= 0) Prewarm(o.prewarm_app);
       if (o.action != Outcome::kReply || sz == 0) continue;
@@ -539,13 +566,12 @@ void Server::Impl::HandleUdp(int li) {
   }
 }
 
-size_t Server::Impl::ServFail(const uint8_t* msg, size_t len, bool tcp, uint8_t* out, size_t cap) {
+size_t Server::Impl::ErrorReply(uint8_t rcode, const uint8_t* msg, size_t len, bool tcp, uint8_t* out, size_t cap) {
   Query q;
   ParseStatus st = ParseQuery(msg, len, &q);
   if (st == ParseStatus::kDrop) return 0;
-  size_t limit = tcp ? kMaxMessage : (q.has_edns ? std::min<size_t>(q.udp_size, opts.edns_udp_size) : 512);
-  Builder b(out, cap, limit);
-  b.SetHeader(q.header.id, static_cast<uint16_t>(kFlagQR | kFlagRA | (q.header.flags & (kFlagRD | kFlagCD)) | kServFail));
+  Builder b(out, cap, ReplyLimit(q, tcp));
+  b.SetHeader(q.header.id, static_cast<uint16_t>(kFlagQR | kFlagRA | (q.header.flags & (kFlagRD | kFlagCD)) | rcode));
   if (q.have_question) b.AddQuestion(q.qname, q.qtype, q.qclass);
   if (q.has_edns) b.AddOpt(opts.edns_udp_size, 0, q.do_bit);
   return b.size();
@@ -554,8 +580,42 @@ size_t Server::Impl::ServFail(const uint8_t* msg, size_t len, bool tcp, uint8_t*
 // ---------------------------------------------------------------------------------------
 // Forwarding
 
+size_t Server::Impl::ForwardOrAnswer(const uint8_t* msg, size_t len, const Query& q, const ClientView& view,
+                                     bool tcp, int li, uint32_t conn_id, const Sock& client, uint8_t* out,
+                                     size_t cap, Outcome* o) {
+  const uint32_t key = ViewKey(view);
+  const MonoTime now = clock->Now();
+  uint8_t rcode = 0;
+  size_t sz = cache.Answer(key, q, msg, len, ReplyLimit(q, tcp), opts.edns_udp_size, out, cap, now, &rcode);
+  if (sz) {
+    cache_hits.Inc();
+    o->action = Outcome::kReply;
+    o->rcode = rcode;
+    return sz;
+  }
+  o->action = Outcome::kReply;
+  if (ups.empty()) {  // a reload emptied the set since the resolver looked
+    o->rcode = kServFail;
+    return ServFail(msg, len, tcp, out, cap);
+  }
+  if (quota.Acquire(key, now) != ForwardQuota::Verdict::kOk) {
+    // REFUSED, like CoreDNS's forward max_concurrent: a policy answer the stub takes at once
+    // (it may try its next nameserver) and that no cache keeps as "the name is broken".
+    forward_refused.Inc();
+    o->rcode = kRefused;
+    return ErrorReply(kRefused, msg, len, tcp, out, cap);
+  }
+  if (!Forward(msg, len, q, tcp, li, conn_id, client, key)) {
+    quota.Release(key);
+    o->rcode = kServFail;
+    return ServFail(msg, len, tcp, out, cap);
+  }
+  o->action = Outcome::kForward;
+  return 0;
+}
+
 bool Server::Impl::Forward(const uint8_t* msg, size_t len, const Query& q, bool tcp, int li,
-                           uint32_t conn_id, const Sock& client) {
+                           uint32_t conn_id, const Sock& client, uint32_t view) {
   if (ups.empty() || npending >= opts.max_pending_forwards || npending >= 60000) return false;
   uint16_t id = 0;
   for (int tries = 0;; ++tries) {
@@ -577,6 +637,7 @@ bool Server::Impl::Forward(const uint8_t* msg, size_t len, const Query& q, bool 
   p.query[0] = static_cast<uint8_t>(id >> 8);
   p.query[1] = static_cast<uint8_t>(id);
   p.question_end = q.question_end;
+  p.view = view;
   ++npending;
   forwarded.Inc();
   if (!SendToUpstream(id)) {
@@ -602,9 +663,21 @@ bool Server::Impl::SendToUpstream(uint16_t id) {
   return true;
 }
 
-void Server::Impl::FailPending(uint16_t id) {
+void Server::Impl::FinishPending(Pending& p) {
+  quota.Release(p.view);
+  p.used = false;
+  p.query.clear();
+  --npending;
+}
+
+void Server::Impl::FailPending(uint16_t id, bool remember) {
   Pending& p = pending[id];
   forward_failures.Inc();
+  if (remember) {
+    Query q;
+    if (ParseQuery(p.query.data(), p.query.size(), &q) == ParseStatus::kOk)
+      cache.StoreServFail(p.view, q, clock->Now());
+  }
   size_t n = ServFail(p.query.data(), p.query.size(), p.tcp, big.data(), big.size());
   if (n >= 2) {
     big[0] = static_cast<uint8_t>(p.client_id >> 8);
@@ -617,9 +690,7 @@ void Server::Impl::FailPending(uint16_t id) {
   o.rcode = kServFail;
   Count(o, ParseStatus::kOk);
   ReplyPending(p, big.data(), n);
-  p.used = false;
-  p.query.clear();
-  --npending;
+  FinishPending(p);
 }
 
 void Server::Impl::ReplyPending(Pending& p, const uint8_t* msg, size_t len) {
@@ -658,10 +729,11 @@ void Server::Impl::HandleUpstream(int ui) {
     o.qtype = static_cast<uint16_t>(p.query[qe - 4] << 8 | p.query[qe - 3]);
     o.rcode = big[3] & 0xf;
     Count(o, ParseStatus::kOk);
+    Query cq;
+    if (ParseQuery(p.query.data(), p.query.size(), &cq) == ParseStatus::kOk)
+      cache.StoreReply(p.view, cq, big.data(), static_cast<size_t>(n), clock->Now());
     ReplyPending(p, big.data(), static_cast<size_t>(n));
-    p.used = false;
-    p.query.clear();
-    --npending;
+    FinishPending(p);
   }
 }
 
@@ -678,11 +750,12 @@ void Server::Impl::Tick() {
       p.upstream = (p.upstream + 1) % static_cast<int>(ups.size());
       resent = SendToUpstream(d.id);
     }
-    if (!resent) FailPending(d.id);
+    if (!resent) FailPending(d.id, true);
   }
   if (now < next_housekeeping) return;
   next_housekeeping = now + std::chrono::milliseconds(100);
   MaybeReloadResolvConf(now);
+  PublishRefusals();
   // Idle TCP connections.
   std::vector<uint32_t> idle;
   for (auto& [id, c] : conns)
@@ -775,11 +848,8 @@ void Server::Impl::ProcessTcp(Conn& c) {
     ParseStatus st = ParseQuery(m, flen, &q);
     Outcome o;
     size_t sz = Resolve(zone.get(), view, st, q, m, flen, ro, big.data(), big.size(), &o);
-    if (o.action == Outcome::kForward && !Forward(m, flen, q, true, 0, c.id, c.peer)) {
-      sz = ServFail(m, flen, true, big.data(), big.size());
-      o.action = Outcome::kReply;
-      o.rcode = kServFail;
-    }
+    if (o.action == Outcome::kForward)
+      sz = ForwardOrAnswer(m, flen, q, view, true, 0, c.id, c.peer, big.data(), big.size(), &o);
     Count(o, st);
     if (o.prewarm_app >= 0) Prewarm(o.prewarm_app);
     if (o.action == Outcome::kReply && sz) QueueTcp(c, big.data(), sz);
@@ -821,10 +891,20 @@ void Server::Impl::HandleConn(uint32_t id, uint32_t events) {
 
 void Server::Impl::Drain() {
   for (size_t id = 0; id < pending.size(); ++id)
-    if (pending[id].used) FailPending(static_cast<uint16_t>(id));
+    if (pending[id].used) FailPending(static_cast<uint16_t>(id), false);
   deadlines.clear();
   for (auto& [id, c] : conns) FlushTcp(*c);
   while (!conns.empty()) CloseConn(conns.begin()->first);
+  PublishRefusals();
+}
+
+void Server::Impl::PublishRefusals() {
+  cache_entries.store(cache.size(), std::memory_order_relaxed);
+  if (quota.refusals() == refusals_published) return;
+  refusals_published = quota.refusals();
+  auto r = quota.RefusalCounts();
+  std::lock_guard<std::mutex> g(mu);
+  refusals_public = std::move(r);
 }
 
 // ---------------------------------------------------------------------------------------
@@ -837,6 +917,9 @@ Result<std::unique_ptr<Server>> Server::Create(ServerOptions opts, PrewarmHook* 
   if (impl->opts.edns_udp_size < kMinUdpPayload) impl->opts.edns_udp_size = kMinUdpPayload;
   if (impl->opts.edns_udp_size > kTxCap) impl->opts.edns_udp_size = kTxCap;
   if (impl->opts.listen.empty()) return InvalidArgument("dns: no listen address");
+  impl->quota = ForwardQuota({impl->opts.forward_inflight_per_network, impl->opts.forward_qps_per_network});
+  impl->cache = NegativeCache({impl->opts.negative_cache_max_ttl, impl->opts.servfail_cache_ttl,
+                               impl->opts.cache_entries_per_network, impl->opts.cache_entries_total});
   PC_RETURN_IF_ERROR(impl->Bind());
   return std::unique_ptr<Server>(new Server(std::move(impl)));
 }
@@ -915,6 +998,32 @@ std::string Server::MetricsText() const {
   line("forwarded_total", "counter", "Queries forwarded to an upstream resolver.", m.forwarded.Get());
   line("forward_timeouts_total", "counter", "Upstream tries that timed out.", m.forward_timeouts.Get());
   line("forward_failures_total", "counter", "Forwarded queries answered SERVFAIL.", m.forward_failures.Get());
+  line("forward_refused_total", "counter", "Queries refused by their network's forwarding quota.",
+       m.forward_refused.Get());
+  line("cache_hits_total", "counter", "Forwardable queries answered from the negative/SERVFAIL cache.",
+       m.cache_hits.Get());
+  line("cache_entries", "gauge", "Entries in the negative/SERVFAIL cache (all networks).",
+       m.cache_entries.load(std::memory_order_relaxed));
+  {
+    std::vector<ForwardQuota::Refusals> r;
+    {
+      std::lock_guard<std::mutex> g(m.mu);
+      r = m.refusals_public;
+    }
+    std::sort(r.begin(), r.end(), [](const auto& a, const auto& b) { return a.view < b.view; });
+    s += "# HELP privcast_dns_forward_refused_by_network_total Queries refused by the forwarding quota, "
+         "by client network (host: the daemon's own namespace) and limit.\n";
+    s += "# TYPE privcast_dns_forward_refused_by_network_total counter\n";
+    for (const auto& x : r) {
+      std::string net = x.view == ForwardQuota::kHostKey ? "host" : addr::NetworkCidr(x.view);
+      for (auto [reason, v] : {std::pair{"inflight", x.inflight}, {"rate", x.rate}}) {
+        if (!v) continue;
+        s += "privcast_dns_forward_refused_by_network_total{network=\"" + net + "\",limit=\"";
+        s += reason;
+        s += "\"} " + std::to_string(v) + "\n";
+      }
+    }
+  }
   line("prewarms_total", "counter", "Pre-warm hook calls for <app>.flycast lookups.", m.prewarms.Get());
   line("prewarms_suppressed_total", "counter", "Pre-warms skipped by the per-app rate limit.",
        m.prewarms_suppressed.Get());

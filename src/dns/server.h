@@ -15,7 +15,9 @@
 //
 // The loop never blocks: sockets are non-blocking, forwarding is asynchronous (one connected
 // UDP socket per upstream, timeout then the next upstream, then SERVFAIL), TCP connections
-// have an idle timeout and a cap. The PrewarmHook is called on the loop thread and must
+// have an idle timeout and a cap. Forwarding is shared fairly: each client network has its
+// own quota of queries in flight and per second (dns/quota.h) and its own cache of negative
+// and failed answers (dns/neg_cache.h), so one network's flood spends only its own budget. The PrewarmHook is called on the loop thread and must
 // return at once (post the work elsewhere).
 //
 // Thread-safety: Publish, MetricsText, Stop and the accessors are safe from any thread;
@@ -59,6 +61,18 @@ struct ServerOptions {
   bool forward = true;                             // false: no upstream, REFUSED at once
   std::chrono::milliseconds forward_timeout{1500}; // per upstream try; then next, then SERVFAIL
   size_t max_pending_forwards = 4096;              // beyond: SERVFAIL at once
+  // Fair forwarding, per client network (the host view counts as one): queries waiting
+  // for an upstream, and queries started per second; beyond either, REFUSED at once.
+  // 0 = no limit. See docs/dns.md "Fair forwarding".
+  size_t forward_inflight_per_network = 256;
+  uint32_t forward_qps_per_network = 1000;
+  // Caching of forwarded answers, per network (never shared between networks): NXDOMAIN
+  // and NODATA for min(SOA TTL, MINIMUM) capped here (RFC 2308 §5), SERVFAIL and upstream
+  // timeouts for servfail_cache_ttl (§7). 0 disables either.
+  std::chrono::seconds negative_cache_max_ttl{300};
+  std::chrono::seconds servfail_cache_ttl{5};
+  size_t cache_entries_per_network = 4096;
+  size_t cache_entries_total = 65536;              // all networks together (dns/neg_cache.h)
   bool prewarm = true;
   std::chrono::milliseconds prewarm_interval{2000};  // per app
   std::chrono::milliseconds tcp_idle_timeout{10000};

@@ -25,6 +25,35 @@ void AppendInstances(const Zone& z, const ZoneApp& a, std::string* out) {
   }
 }
 
+// FNV-1a, fed field by field (lengths included, so "ab"+"c" ≠ "a"+"bc").
+struct Fnv {
+  uint64_t h = 1469598103934665603ull;
+  void Bytes(const void* p, size_t n) {
+    const auto* b = static_cast<const unsigned char*>(p);
+    for (size_t i = 0; i < n; ++i) h = (h ^ b[i]) * 1099511628211ull;
+  }
+  void U64(uint64_t v) { Bytes(&v, sizeof v); }
+  void Str(std::string_view s) {
+    U64(s.size());
+    Bytes(s.data(), s.size());
+  }
+};
+
+// What `.internal` answers about an app depend on: its name and its machines.
+uint64_t InternalHash(const Zone& z, const ZoneApp& a) {
+  Fnv f;
+  f.Str(a.name);
+  for (uint32_t mi : a.machines) {
+    const ZoneMachine& m = z.machines[mi];
+    f.Str(m.id);
+    f.Str(m.region);
+    f.Str(m.group);
+    f.Bytes(m.six_pn.b.data(), 16);
+    f.U64(m.started);
+  }
+  return f.h;
+}
+
 }  // namespace
 
 size_t StringViewHash::operator()(std::string_view s) const noexcept {
@@ -102,6 +131,26 @@ std::shared_ptr<const Zone> Zone::Build(const SnapshotPtr& snap) {
     z->apps_txt_.emplace_back();
     z->instances_txt_.emplace_back();
   }
+  // Serials: each view hashes what it can see, apps in name order.
+  std::vector<Fnv> net_hash(z->apps_txt_.size());
+  Fnv host_hash;
+  for (uint32_t i : order) {
+    const ZoneApp& a = z->apps[i];
+    uint64_t ih = InternalHash(*z, a);
+    host_hash.U64(ih);
+    for (const auto& [net, address] : a.flycast) {
+      Fnv fl;
+      fl.Str(a.name);
+      fl.U64(net);
+      fl.Bytes(address.b.data(), 16);
+      host_hash.U64(fl.h);
+      if (auto it = z->networks_.find(net); it != z->networks_.end()) net_hash[it->second].U64(fl.h);
+    }
+    if (auto it = z->networks_.find(a.net32); it != z->networks_.end()) net_hash[it->second].U64(ih);
+  }
+  for (const Fnv& f : net_hash) z->serials_.push_back(f.h);
+  z->host_serial_ = host_hash.h;
+
   for (uint32_t i : order) {
     const ZoneApp& a = z->apps[i];
     if (!z->host_apps_txt_.empty()) z->host_apps_txt_.push_back(',');
@@ -126,6 +175,16 @@ const std::string& Zone::AppsTxt(const ClientView& v) const {
   if (v.kind == ClientView::kHost) return host_apps_txt_;
   auto it = networks_.find(v.net32);
   return (v.kind == ClientView::kNetwork && it != networks_.end()) ? apps_txt_[it->second] : empty_;
+}
+
+uint32_t Zone::Serial(const ClientView& v) const {
+  uint64_t h = 0;
+  if (v.kind == ClientView::kHost) {
+    h = host_serial_;
+  } else if (auto it = networks_.find(v.net32); v.kind == ClientView::kNetwork && it != networks_.end()) {
+    h = serials_[it->second];
+  }
+  return static_cast<uint32_t>(h ^ (h >> 32));
 }
 
 const std::string& Zone::InstancesTxt(const ClientView& v) const {

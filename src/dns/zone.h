@@ -7,6 +7,8 @@
 // machines (MachineRunState::kStarted) ordered nearest region first (relative to the
 // snapshot's local region), then by region code, then by machine id.
 //
+// SOA serials are per view (Serial()), hashes of what that view can see.
+//
 // Views: a client is either on a privcast network (net32 of its source address), on the
 // host itself (loopback or fdaa:0:0::/48, privcast's own prefix), or nowhere. A network
 // client sees `.internal` names of the apps whose own network is its network and
@@ -62,6 +64,12 @@ class Zone {
   static std::shared_ptr<const Zone> Build(const SnapshotPtr& snap);
 
   int64_t revision() const { return revision_; }
+  // The SOA serial a view sees: a 32-bit hash of that view's own answers (its apps'
+  // names, flycast addresses on its network, machines and their states). It moves when
+  // and only when what the view can resolve changes, and says nothing about other
+  // networks (org B cannot watch org A's activity through it). Not monotonic: we serve
+  // no zone transfers, so nothing compares serials (docs/dns.md "SOA").
+  uint32_t Serial(const ClientView& v) const;
   const ZoneApp* FindApp(std::string_view lower_name) const;
   bool KnownNetwork(uint32_t net32) const { return networks_.count(net32) != 0; }
   // `_apps.internal` and `_instances.internal` texts for a view.
@@ -80,6 +88,8 @@ class Zone {
   std::unordered_map<uint32_t, uint32_t> networks_;  // net32 → index into the texts below
   std::vector<std::string> apps_txt_, instances_txt_;
   std::string host_apps_txt_, host_instances_txt_;
+  std::vector<uint64_t> serials_;  // per network, same index as the texts
+  uint64_t host_serial_ = 0;
   std::string empty_;
 };
 

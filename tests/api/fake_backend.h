@@ -10,6 +10,7 @@
 #include <atomic>
 #include <chrono>
 #include <filesystem>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -181,7 +182,8 @@ class FakeSupervisor {
 
 // A temp dir, a SQLite store, a bootstrapped Registry, a fake backend and an API server.
 struct ApiHarness {
-  explicit ApiHarness(bool with_supervisor = true) {
+  explicit ApiHarness(bool with_supervisor = true,
+                      const std::function<void(api::ServerOptions&)>& adjust = nullptr) {
     char tmpl[] = "/tmp/pcapi-XXXXXX";
     dir = ::mkdtemp(tmpl);
     store::SqliteOptions so;
@@ -198,6 +200,7 @@ struct ApiHarness {
     opts.socket_path = dir + "/api.sock";
     opts.idle_timeout = std::chrono::seconds(5);
     opts.max_body_bytes = 64 * 1024;
+    if (adjust) adjust(opts);
     server = std::make_unique<api::Server>(reg.get(), backend.get(), opts);
     Status started = server->Start();
     PC_CHECK_MSG(started.ok(), started.ToString());

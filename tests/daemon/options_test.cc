@@ -30,6 +30,20 @@ TEST(OptionsTest, DefaultsAndFlags) {
   EXPECT_EQ(o->api_socket_path(), "/tmp/a.sock");
   EXPECT_EQ(o->autostop_idle.count(), 2000);
   EXPECT_EQ(o->autostop_interval.count(), 250);
+  o = Parse({"--dns-forward-inflight", "32", "--dns-forward-qps", "0", "--dns-negative-cache-max-ttl", "1m",
+             "--dns-servfail-cache-ttl", "0"},
+            &code);
+  ASSERT_TRUE(o);
+  EXPECT_EQ(o->dns_forward_inflight, 32u);
+  EXPECT_EQ(o->dns_forward_qps, 0u);
+  EXPECT_EQ(o->dns_negative_cache_max_ttl.count(), 60000);
+  EXPECT_EQ(o->dns_servfail_cache_ttl.count(), 0);
+  o = Parse({"--api-request-timeout", "3s", "--api-max-connections-per-uid", "4"}, &code);
+  ASSERT_TRUE(o);
+  EXPECT_EQ(o->api_request_timeout.count(), 3000);
+  EXPECT_EQ(o->api_max_connections_per_uid, 4);
+  EXPECT_FALSE(Parse({"--api-request-timeout", "0"}, &code));
+  EXPECT_EQ(code, 2);
 }
 
 TEST(OptionsTest, SandboxIdBaseAndInit) {

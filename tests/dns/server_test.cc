@@ -131,6 +131,7 @@ class DnsServerTest : public ::testing::Test {
     return ParseDig(Shell("dig -b " + src + " @fdaa::3 -p " + std::to_string(port_) +
                         " +tries=1 +time=3 +nocookie " + extra + " " + name + " " + type));
   }
+  FakeClock clock_;  // for tests that freeze time; outlives server_ (declared before it)
   std::unique_ptr<Server> server_;
   uint16_t port_ = 0;
   uint16_t port4_ = 0;  // the 127.0.0.1 listener
@@ -175,7 +176,10 @@ TEST_F(DnsServerTest, EveryNameFormPerOrg) {
   auto nodata = Dig(a, "web.flycast", "A");
   EXPECT_EQ(nodata.status, "NOERROR");
   EXPECT_TRUE(nodata.answers.empty());
-  EXPECT_THAT(nodata.raw, HasSubstr("flycast.\t\t5\tIN\tSOA\tns.flycast. hostmaster.flycast. 7 "));
+  // The serial is acme's view's own (docs/dns.md "SOA"), never the store revision (7).
+  ZonePtr z = Zone::Build(TwoOrgs());
+  EXPECT_THAT(nodata.raw, HasSubstr("flycast.\t\t5\tIN\tSOA\tns.flycast. hostmaster.flycast. " +
+                                    std::to_string(z->Serial(Net(kAcme))) + " "));
   // Case-insensitive.
   EXPECT_THAT(Dig(a, "WEB.FlyCast", "AAAA").answers, ElementsAre("fdaa:0:10:0:1::1"));
   // The host (loopback) view sees every app.
@@ -206,7 +210,8 @@ TEST_F(DnsServerTest, PublishChangesAnswers) {
   EXPECT_THAT(got, ElementsAre("fdaa:0:10:0:2:0:301:2"));
 }
 
-// A fake upstream on 127.0.0.1: A 192.0.2.1 for every name except slow.example (no reply).
+// A fake upstream on 127.0.0.1: A 192.0.2.1 for every name except slow.example and
+// slow*.example (no reply) and nx*.example (NXDOMAIN with a SOA: TTL 60, MINIMUM 30).
 class FakeUpstream {
  public:
   explicit FakeUpstream(uint16_t port = 0) {
@@ -241,11 +246,22 @@ class FakeUpstream {
       Query q;
       if (n <= 0 || ParseQuery(buf, static_cast<size_t>(n), &q) != ParseStatus::kOk) continue;
       ++queries_;
-      if (q.qname.ToText() == "slow.example.") continue;
+      std::string name = q.qname.ToText();
+      if (name.rfind("slow", 0) == 0) continue;
       uint8_t out[512];
       Builder b(out, sizeof out, sizeof out);
       b.SetHeader(q.header.id, kFlagQR | kFlagRD | kFlagRA);
       b.AddQuestion(q.qname, q.qtype, q.qclass);
+      if (name.rfind("nx", 0) == 0) {
+        Name zone, mname, rname;
+        zone.FromText("example.");
+        mname.FromText("ns.example.");
+        rname.FromText("hostmaster.example.");
+        b.AddSoa(Section::kAuthority, zone, mname, rname, 1, 3600, 600, 86400, 30, 60);
+        b.SetRcode(kNxDomain);
+        sendto(fd_.get(), out, b.size(), 0, reinterpret_cast<sockaddr*>(&from), fl);
+        continue;
+      }
       uint8_t a4[4] = {192, 0, 2, 1};
       if (q.qtype == kTypeA) b.AddRecord(Section::kAnswer, q.qname, kTypeA, kClassIN, 300, a4, 4);
       sendto(fd_.get(), out, b.size(), 0, reinterpret_cast<sockaddr*>(&from), fl);
@@ -556,6 +572,121 @@ TEST_F(DnsServerTest, ResolvConfChangeIsPickedUp) {
   EXPECT_THAT(Dig(kAcmeClient, "c.example", "A").answers, ElementsAre("192.0.2.1"));
   unlink(path.c_str());
   rmdir(dir);
+}
+
+ServerOptions ForwardingTo(const FakeUpstream& up, std::chrono::milliseconds timeout) {
+  ServerOptions o;
+  o.upstreams = {{"127.0.0.1", up.port()}};
+  o.forward_timeout = timeout;
+  return o;
+}
+
+// Sends `name` from `c` and returns the reply with that id (other replies are skipped);
+// the socket's 2 s receive timeout bounds the wait. rcode -1: no reply.
+int AskRcode(int c, uint16_t port, const std::string& name, uint16_t id) {
+  sockaddr_in6 srv = ServerAddr(port);
+  auto q = MakeQuery(name, kTypeA, false, 0, id);
+  sendto(c, q.data(), q.size(), 0, reinterpret_cast<sockaddr*>(&srv), sizeof srv);
+  for (;;) {
+    uint8_t buf[1500];
+    ssize_t n = recv(c, buf, sizeof buf, 0);
+    if (n <= 0) return -1;
+    Message m;
+    if (ParseMessage(buf, static_cast<size_t>(n), &m) && m.header.id == id) return m.header.rcode();
+  }
+}
+
+// Waits (bounded) until the metrics contain `needle`; returns the last text.
+std::string WaitMetrics(Server& s, const std::string& needle, FakeClock* clock = nullptr) {
+  std::string m;
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  while (std::chrono::steady_clock::now() < deadline) {
+    m = s.MetricsText();
+    if (m.find(needle) != std::string::npos) break;
+    if (clock) clock->Advance(std::chrono::milliseconds(200));  // lets the loop's housekeeping run
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  return m;
+}
+
+// Issue 14 item 4: one network flooding names whose upstream never answers used to fill
+// the shared pending table, and every other network got SERVFAIL. Now beta's flood is held
+// to beta's in-flight quota (REFUSED beyond it) and acme keeps resolving.
+TEST_F(DnsServerTest, FloodingNetworkSpendsOnlyItsOwnForwardBudget) {
+  FakeUpstream up;
+  FakeClock& clock = clock_;  // frozen: nothing times out, so in-flight counts are exact
+  ServerOptions o = ForwardingTo(up, std::chrono::seconds(60));
+  o.max_pending_forwards = 8;
+  o.forward_inflight_per_network = 4;
+  o.forward_qps_per_network = 0;
+  o.clock = &clock;
+  StartServer(TwoOrgs(), o);
+  UniqueFd b = UdpClient(kBetaClient);
+  sockaddr_in6 srv = ServerAddr(port_);
+  for (int i = 0; i < 10; ++i) {
+    auto q = MakeQuery("slow" + std::to_string(i) + ".example", kTypeA, false, 0, static_cast<uint16_t>(100 + i));
+    sendto(b.get(), q.data(), q.size(), 0, reinterpret_cast<sockaddr*>(&srv), sizeof srv);
+  }
+  int refused = 0;
+  for (int i = 0; i < 6; ++i) {
+    uint8_t buf[1500];
+    ssize_t n = recv(b.get(), buf, sizeof buf, 0);
+    Message m;
+    if (n > 0 && ParseMessage(buf, static_cast<size_t>(n), &m) && m.header.rcode() == kRefused) ++refused;
+  }
+  EXPECT_EQ(refused, 6);
+  UniqueFd a = UdpClient(kAcmeClient);
+  EXPECT_EQ(AskRcode(a.get(), port_, "www.example", 0x4141), kNoError);
+  EXPECT_EQ(up.queries(), 5);  // beta's 4 in flight and acme's one
+  std::string m = WaitMetrics(*server_, "limit=\"inflight\"", &clock);
+  EXPECT_THAT(m, HasSubstr("privcast_dns_forward_refused_by_network_total{network=\"fdaa:0:20::/48\",limit=\"inflight\"} 6"));
+  EXPECT_THAT(m, HasSubstr("privcast_dns_forward_refused_total 6"));
+  EXPECT_THAT(m, HasSubstr("privcast_dns_queries_total{type=\"A\",rcode=\"REFUSED\"} 6"));
+  EXPECT_THAT(m, ::testing::Not(HasSubstr("fdaa:0:10::/48")));
+}
+
+TEST_F(DnsServerTest, ForwardRateLimitPerNetwork) {
+  FakeUpstream up;
+  FakeClock& clock = clock_;
+  ServerOptions o;
+  o.upstreams = {{"127.0.0.1", up.port()}};
+  o.forward_qps_per_network = 5;
+  o.clock = &clock;
+  StartServer(TwoOrgs(), o);
+  UniqueFd b = UdpClient(kBetaClient);
+  int ok = 0, refused = 0;
+  for (int i = 0; i < 8; ++i) {
+    int r = AskRcode(b.get(), port_, "b" + std::to_string(i) + ".example", static_cast<uint16_t>(200 + i));
+    if (r == kNoError) ++ok;
+    if (r == kRefused) ++refused;
+  }
+  EXPECT_EQ(ok, 5);
+  EXPECT_EQ(refused, 3);
+  UniqueFd a = UdpClient(kAcmeClient);
+  EXPECT_EQ(AskRcode(a.get(), port_, "a.example", 0x4242), kNoError);  // acme's own bucket
+  clock.Advance(std::chrono::seconds(1));
+  EXPECT_EQ(AskRcode(b.get(), port_, "b-later.example", 0x4343), kNoError);
+  EXPECT_THAT(WaitMetrics(*server_, "limit=\"rate\"", &clock),
+              HasSubstr("privcast_dns_forward_refused_by_network_total{network=\"fdaa:0:20::/48\",limit=\"rate\"} 3"));
+}
+
+TEST_F(DnsServerTest, NegativeAndServFailAnswersCachedPerNetwork) {
+  FakeUpstream up;
+  StartServer(TwoOrgs(), ForwardingTo(up, std::chrono::milliseconds(200)));
+  UniqueFd a = UdpClient(kAcmeClient);
+  EXPECT_EQ(AskRcode(a.get(), port_, "nx1.example", 1), kNxDomain);
+  int seen = up.queries();
+  EXPECT_EQ(AskRcode(a.get(), port_, "NX1.example", 2), kNxDomain);
+  EXPECT_EQ(up.queries(), seen);  // from the cache
+  UniqueFd b = UdpClient(kBetaClient);
+  EXPECT_EQ(AskRcode(b.get(), port_, "nx1.example", 3), kNxDomain);
+  EXPECT_EQ(up.queries(), seen + 1);  // beta never sees acme's cache
+  EXPECT_EQ(AskRcode(a.get(), port_, "slow.example", 4), kServFail);  // timed out
+  seen = up.queries();
+  EXPECT_EQ(AskRcode(a.get(), port_, "slow.example", 5), kServFail);
+  EXPECT_EQ(up.queries(), seen);
+  std::string m = server_->MetricsText();
+  EXPECT_THAT(m, HasSubstr("privcast_dns_cache_hits_total 2"));
 }
 
 TEST(DnsResolvConfTest, Parse) {
