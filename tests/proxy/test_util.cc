@@ -16,10 +16,31 @@
 #include <fstream>
 #include <map>
 #include <sstream>
+#include <thread>
+#include <vector>
 
 #include "common/addr.h"
 
 namespace privcast::proxy::testing {
+
+// True once `ip -6 route show table local` lists every address (bounded: 10 s).
+static bool WaitForLocalRoutes(const std::vector<std::string>& addrs) {
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  for (auto delay = std::chrono::milliseconds(1);; delay = std::min(delay * 2, std::chrono::milliseconds(100))) {
+    std::string out;
+    if (FILE* f = ::popen("ip -6 route show table local", "r")) {
+      char buf[512];
+      while (std::fgets(buf, sizeof buf, f)) out += buf;
+      ::pclose(f);
+    }
+    bool all = true;
+    for (const auto& a : addrs)
+      if (out.find("local " + a + " ") == std::string::npos) all = false;
+    if (all) return true;
+    if (std::chrono::steady_clock::now() > deadline) return false;
+    std::this_thread::sleep_for(delay);
+  }
+}
 
 bool EnterTestNetns(std::string* why) {
   static int state = 0;  // 0 unknown, 1 ok, 2 failed
@@ -46,6 +67,13 @@ bool EnterTestNetns(std::string* why) {
           state = 2;
           reason = std::string("failed: ") + c;
         }
+      // The kernel inserts an address's local route from its DAD work item, also with nodad:
+      // on a loaded host a connect() can meet ENETUNREACH until it ran. Wait for the routes.
+      if (state == 1 && !WaitForLocalRoutes({"fdaa:0:1:0:1::5", "fdaa:0:1:0:2:0:3:2", "fdaa:0:2:0:2:0:3:2",
+                                             "fdaa:0:1:0:1::99"})) {
+        state = 2;
+        reason = "the test addresses' local routes did not appear within 10 s";
+      }
     }
   }
   if (why) *why = reason;
