@@ -22,6 +22,9 @@ constexpr const char* kFailedToStart = "failed to start: ";
 
 // Deploy and scale manage (count, update, replace, destroy) the machines of a release that
 // carry its services; machines from `machine run` are the user's.
+// The last_event of a machine a deploy stops to start it again with the new release.
+constexpr const char* kDeployReplacing = "deploy: replacing config";
+
 bool IsDeployManaged(const Machine& m) { return m.release_version != 0 && m.carries_services && !m.auto_destroy; }
 
 std::string Ms(Duration d) {
@@ -78,9 +81,22 @@ Status MachineManager::Start() {
       case S::kSuspended: {
         auto plan = BuildPlan(m);
         Result<bool> alive = plan.ok() ? runtime_->Adopt(plan.value()) : Result<bool>(false);
+        // A deploy stopping this machine to replace its config was interrupted: the start that
+        // would have followed the stop is owed (rt_.restart_after_stop lived only in memory).
+        bool deploy_owed = m.state == S::kStopping && m.last_event == kDeployReplacing;
         if (alive.ok() && *alive) {
           log::Info("daemon", "adopted machine", {{"machine", m.id}, {"app", m.app}, {"state", store::MachineStateName(m.state)}});
           if (m.state == S::kStarted) StartProbing(m.id);
+          if (deploy_owed) rt_[m.id].restart_after_stop = true;
+        } else if (m.auto_destroy) {
+          // A throwaway machine (machine run --rm / --shell) that ended while nobody watched.
+          log::Info("daemon", "throwaway machine ended while privcastd was down", {{"machine", m.id}, {"app", m.app}});
+          auto t = Transition(m.id, {}, S::kDestroying, "ended while privcastd was down");
+          if (t.ok()) machines_[m.id] = t.value();
+        } else if (deploy_owed) {
+          NoteEvent(m.app, "deploy", "resuming the interrupted deploy: starting " + m.id);
+          auto t = Transition(m.id, {}, S::kStopped, "stopped while privcastd was down");
+          if (t.ok()) (void)Transition(m.id, {S::kStopped}, S::kStarting, "deploy resumed after privcastd restart");
         } else {
           log::Warn("daemon", "machine exited while privcastd was down", {{"machine", m.id}, {"app", m.app}});
           NoteEvent(m.app, "machine " + m.id, "exited while privcastd was down");
@@ -99,8 +115,41 @@ Status MachineManager::Start() {
         break;
     }
   }
+  ResumeInterruptedDeploys();
   Reconcile();
   return Status::Ok();
+}
+
+void MachineManager::ResumeInterruptedDeploys() {
+  // A deploy moves an app's machines to its new release one by one; one that a daemon stop
+  // cut short leaves some on the old release. Finish it now, with as many machines per
+  // process group as the app has.
+  std::map<std::string, std::map<std::string, int>> groups;  // app → process group → machines
+  std::set<std::string> behind;
+  for (const auto& [id, m] : machines_) {
+    if (!IsDeployManaged(m) || m.state == S::kDestroying || m.state == S::kDestroyed) continue;
+    ++groups[m.app][m.process_group];
+    for (const auto& r : state_.current_releases)
+      if (r.app == m.app && r.version != m.release_version) behind.insert(m.app);
+  }
+  for (const auto& name : behind) {
+    const store::App* app = nullptr;
+    const store::Release* release = nullptr;
+    for (const auto& a : state_.apps)
+      if (a.name == name) app = &a;
+    for (const auto& r : state_.current_releases)
+      if (r.app == name) release = &r;
+    if (!app || !release) continue;
+    int count = 1;
+    for (const auto& [group, n] : groups[name]) count = std::max(count, n);
+    NoteEvent(name, "deploy", "resuming the interrupted deploy of release v" + std::to_string(release->version));
+    log::Info("daemon", "resuming an interrupted deploy", {{"app", name}, {"version", release->version}});
+    store::App a = *app;  // ReconcileAppMachines reloads state_
+    store::Release r = *release;
+    auto out = ReconcileAppMachines(a, r, count);
+    if (!out.ok())
+      log::Error("daemon", "cannot resume the interrupted deploy", {{"app", name}, {"error", out.status().message()}});
+  }
 }
 
 void MachineManager::Shutdown() {
@@ -864,7 +913,7 @@ Result<DeployOutcome> MachineManager::ReconcileAppMachines(const store::App& app
       machines_[m.id] = u.value();
       if (m.state == S::kStarted || m.state == S::kStarting) {
         rt_[m.id].restart_after_stop = true;
-        auto t = Transition(m.id, {}, S::kStopping, "deploy: replacing config");
+        auto t = Transition(m.id, {}, S::kStopping, kDeployReplacing);
         if (t.ok()) Act(t.value());
       } else if (m.state == S::kStopped || m.state == S::kCreated || m.state == S::kFailed) {
         auto t = Transition(m.id, {m.state}, S::kStarting, "deploy");

@@ -169,6 +169,9 @@ class MachineManager final : public proxy::MachineWaker, public proxy::MachineSt
   void AnswerWaiters(const std::string& id);
   void Publish();
   void SyncHost();
+  // Start(): apps whose machines are not all on the current release (a deploy was cut short by
+  // a daemon stop) are brought to it, as the deploy would have.
+  void ResumeInterruptedDeploys();
   // Each flycast address → the TCP ports of its app's current services (the firewall admits only those).
   FlycastPortMap FlycastPorts();
   // nftables from the networks, this host's machines (machines_) and flycast addresses;

@@ -74,18 +74,34 @@ class ManagerTest : public ::testing::Test {
     mo.wake_timeout = std::chrono::seconds(5);
     mo.deploy_wait = std::chrono::milliseconds(500);
     mo.probe_interval = std::chrono::microseconds(100);
+    mo_ = mo;
+    loop_.Start();
+    NewManager();
+  }
+  // A manager on the fixture's store and runtime, started (as privcastd does at start).
+  void NewManager() {
     manager_ = std::make_unique<MachineManager>(
-        registry_.get(), &rt_, &loop_, nullptr, &clock_, mo,
+        registry_.get(), &rt_, &loop_, nullptr, &clock_, mo_,
         [this](const store::Release&) -> Result<AppPlan> { return plan_; },
         [this](SnapshotPtr s) {
           std::lock_guard<std::mutex> l(mu_);
           last_ = s;
           ++publishes_;
         });
-    loop_.Start();
     Status s;
     loop_.RunSync([&] { s = manager_->Start(); });
     ASSERT_TRUE(s.ok()) << s.ToString();
+  }
+  // privcastd stops (machines keep running unless `gone` says they died meanwhile) and a new
+  // one starts on the same store.
+  void RestartDaemon(const std::set<std::string>& gone = {}) {
+    loop_.RunSync([&] { manager_->Shutdown(); });
+    rt_.adoptable = rt_.running;
+    for (const auto& id : gone) {
+      rt_.adoptable.erase(id);
+      rt_.running.erase(id);
+    }
+    NewManager();
   }
   void TearDown() override {
     loop_.RunSync([&] { manager_->Shutdown(); });
@@ -132,6 +148,7 @@ class ManagerTest : public ::testing::Test {
   store::Host host_;
   FakeRuntime rt_;
   ControlLoop loop_;
+  ManagerOptions mo_;
   AppPlan plan_ = TestPlan();
   std::unique_ptr<MachineManager> manager_;
   std::mutex mu_;
@@ -608,6 +625,43 @@ TEST_F(ManagerTest, FirewallAdmitsOnlyTheServicePortsOfEachFlycastAddress) {
   ASSERT_TRUE(Until([&] { return rt_.flycast_ports.count(ip->address) && rt_.flycast_ports.count(bare->address); }));
   EXPECT_EQ(rt_.flycast_ports[ip->address], (Ranges{{80, 80}, {8000, 8010}}));
   EXPECT_EQ(rt_.flycast_ports[bare->address], Ranges{});
+}
+
+// Issue 14 item 6: a deploy that a daemon stop cut short is finished by the next daemon.
+TEST_F(ManagerTest, AnInterruptedDeployResumesOnTheNextStart) {
+  auto app = MakeApp("web");
+  auto v1 = manager_->Deploy(app, Release("web"), /*ha=*/true);
+  ASSERT_TRUE(v1.ok()) << v1.status().ToString();
+  ASSERT_EQ(v1->machines.size(), 2u);
+  const std::string a = v1->machines[0].id, b = v1->machines[1].id;
+  // v2 is stored; the deploy had moved `a` to it and was stopping it when privcastd died.
+  store::Release v2 = Release("web");
+  ASSERT_TRUE(registry_->UpdateMachineRelease(a, v2.version).ok());
+  ASSERT_TRUE(registry_->TransitionMachine(a, {}, MachineState::kStopping, "deploy: replacing config").ok());
+  RestartDaemon({a});
+  // `b` was still on v1: the resumed deploy stops it (the test delivers its exit) and starts it on v2.
+  ASSERT_TRUE(Until([&] { return Get(b).state == MachineState::kStopping; })) << store::MachineStateName(Get(b).state);
+  EXPECT_EQ(Get(b).release_version, v2.version);
+  loop_.RunSync([&] { rt_.Exit(b, 0); });
+  ASSERT_TRUE(Until([&] { return Get(a).state == MachineState::kStarted && Get(b).state == MachineState::kStarted; }))
+      << store::MachineStateName(Get(a).state) << " " << Get(a).last_event << " / " << store::MachineStateName(Get(b).state);
+  EXPECT_EQ(Get(a).release_version, v2.version);
+  EXPECT_EQ(registry_->ListMachines("web")->size(), 2u);  // resumed, not re-created
+}
+
+// Issue 14 item 6: a --rm / --shell machine that ended while no daemon ran is not left listed.
+TEST_F(ManagerTest, ThrowawayMachinesThatEndedWhileTheDaemonWasDownAreDestroyed) {
+  MakeApp("tool");
+  store::MachineSpec spec;
+  spec.app = "tool";
+  spec.cmd = {"sleep", "1000"};
+  spec.auto_destroy = true;
+  auto gone = manager_->RunMachine(spec);
+  auto alive = manager_->RunMachine(spec);
+  ASSERT_TRUE(gone.ok() && alive.ok());
+  RestartDaemon({gone->id});
+  ASSERT_TRUE(Until([&] { return rt_.destroyed.count(gone->id) > 0 && !registry_->GetMachine(gone->id).ok(); }));
+  EXPECT_EQ(Get(alive->id).state, MachineState::kStarted);  // adopted, untouched
 }
 
 }  // namespace
