@@ -179,6 +179,8 @@ Status Daemon::Start() {
   mo.region = d.opts.region;
   mo.wake_timeout = d.opts.wake_timeout;
   mo.firewall = d.opts.firewall;
+  mo.log_limits.max_bytes = d.opts.machine_log_max_bytes;
+  mo.log_limits.keep = d.opts.machine_log_files;
   Impl* raw = &d;
   d.manager = std::make_unique<MachineManager>(d.registry.get(), d.runtime.get(), &d.loop, d.events.get(),
                                                RealClock::Get(), mo, DecodePlan,

@@ -117,7 +117,25 @@ Status MachineManager::Start() {
   }
   ResumeInterruptedDeploys();
   Reconcile();
+  if (opts_.log_limits.max_bytes > 0) ScheduleLogCheck();
   return Status::Ok();
+}
+
+void MachineManager::CheckLogs() {
+  if (shut_down_) return;
+  for (const auto& [id, m] : machines_) {
+    if (m.state == S::kDestroyed || m.state == S::kDestroying) continue;
+    auto r = supervisor::RotateLogIfLarge(runtime_->LogPath(id), opts_.log_limits);
+    if (!r.ok()) log::Warn("daemon", "machine log rotation", {{"machine", id}, {"error", r.status().message()}});
+    else if (*r) log::Debug("daemon", "machine log rotated", {{"machine", id}, {"app", m.app}});
+  }
+  ScheduleLogCheck();
+}
+
+void MachineManager::ScheduleLogCheck() {
+  loop_->PostAfter(opts_.log_check_interval, [this, life = std::weak_ptr<char>(life_)] {
+    if (!life.expired()) CheckLogs();
+  });
 }
 
 void MachineManager::ResumeInterruptedDeploys() {
@@ -728,7 +746,8 @@ void MachineManager::ProbeTick() {
   if (changed) Publish();
   if (next != 0 && !probe_scheduled_) {
     probe_scheduled_ = true;
-    loop_->PostAfter(opts_.probe_interval * next, [this, next] {
+    loop_->PostAfter(opts_.probe_interval * next, [this, next, life = std::weak_ptr<char>(life_)] {
+      if (life.expired()) return;  // this manager is gone (a new one runs on the loop)
       probe_scheduled_ = false;
       probe_tick_step_ = next;
       if (!shut_down_) ProbeTick();

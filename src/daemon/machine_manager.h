@@ -40,6 +40,7 @@
 #include "daemon/snapshot_builder.h"
 #include "proxy/waker.h"
 #include "store/registry.h"
+#include "supervisor/log_rotate.h"
 
 namespace privcast::daemon {
 
@@ -69,6 +70,9 @@ struct ManagerOptions {
   Duration deploy_wait = std::chrono::seconds(10);  // how long deploy waits for listeners
   Duration probe_interval = std::chrono::microseconds(250);  // while a connection waits
   bool firewall = true;
+  // Machine logs: size limit and rotated copies (supervisor/log_rotate.h), checked this often.
+  supervisor::LogLimits log_limits;
+  Duration log_check_interval = std::chrono::milliseconds(500);
 };
 
 struct DeployOutcome {
@@ -172,6 +176,9 @@ class MachineManager final : public proxy::MachineWaker, public proxy::MachineSt
   // Start(): apps whose machines are not all on the current release (a deploy was cut short by
   // a daemon stop) are brought to it, as the deploy would have.
   void ResumeInterruptedDeploys();
+  // Every log_check_interval: rotates the logs of this host's machines that outgrew the limit.
+  void CheckLogs();
+  void ScheduleLogCheck();
   // Each flycast address → the TCP ports of its app's current services (the firewall admits only those).
   FlycastPortMap FlycastPorts();
   // nftables from the networks, this host's machines (machines_) and flycast addresses;
@@ -210,6 +217,9 @@ class MachineManager final : public proxy::MachineWaker, public proxy::MachineSt
   uint64_t probe_tick_ = 0;       // probe intervals elapsed (advanced by each ProbeTick)
   uint64_t probe_tick_step_ = 1;  // intervals the next ProbeTick stands for
   bool shut_down_ = false;
+  // Delayed closures hold a weak reference: one due after this manager is destroyed (only on
+  // the loop thread, as tests that restart the manager do) does nothing.
+  std::shared_ptr<char> life_ = std::make_shared<char>();
 
   int64_t seen_revision_ = 0;          // store revision the manager's view reflects
   std::set<int64_t> own_revisions_;    // revisions of its own writes not yet seen as notified

@@ -23,6 +23,21 @@ Result<std::chrono::milliseconds> ParseDuration(const std::string& text) {
   return std::chrono::milliseconds(ms);
 }
 
+Result<uint64_t> ParseSize(const std::string& text) {
+  size_t i = 0;
+  while (i < text.size() && text[i] >= '0' && text[i] <= '9') ++i;
+  if (i == 0 || i > 15) return InvalidArgument("bad size \"" + text + "\" (use e.g. 16M, 512k, 1G)");
+  uint64_t n = std::stoull(text.substr(0, i));
+  std::string unit = text.substr(i);
+  int shift = 0;
+  if (unit.empty() || unit == "b" || unit == "B") shift = 0;
+  else if (unit == "k" || unit == "K") shift = 10;
+  else if (unit == "m" || unit == "M") shift = 20;
+  else if (unit == "g" || unit == "G") shift = 30;
+  else return InvalidArgument("bad size unit in \"" + text + "\" (use k, M or G)");
+  return n << shift;
+}
+
 std::optional<DaemonOptions> ParseDaemonArgs(int argc, char** argv, int* exit_code) {
   DaemonOptions o;
   CLI::App app{"privcastd: the privcast daemon (store, API, machines, flycast proxy, internal DNS)"};
@@ -59,6 +74,12 @@ std::optional<DaemonOptions> ParseDaemonArgs(int argc, char** argv, int* exit_co
   app.add_flag("--no-prewarm", no_prewarm, "do not wake machines on <app>.flycast lookups");
   app.add_flag("--no-firewall", no_firewall, "do not install the nftables isolation table (testing only)");
   app.add_option("--log-level", o.log_level, "debug|info|warn|error")->capture_default_str();
+  std::string log_max = "16M";
+  app.add_option("--machine-log-max-size", log_max, "rotate a machine's log past this size (0 = never)")
+      ->capture_default_str();
+  app.add_option("--machine-log-files", o.machine_log_files, "rotated copies of a machine's log kept")
+      ->capture_default_str()
+      ->check(CLI::Range(0, 100));
   app.add_flag("--reset-store", o.reset_store,
                "start as a new host even though the store is empty or missing and the data dir shows earlier state");
   app.add_flag("--uninstall", o.uninstall,
@@ -96,6 +117,9 @@ std::optional<DaemonOptions> ParseDaemonArgs(int argc, char** argv, int* exit_co
   }
   if (o.api_request_timeout.count() <= 0) return bad("--api-request-timeout must be more than 0");
   if (o.api_max_connections_per_uid < 1) return bad("--api-max-connections-per-uid must be at least 1");
+  auto size = ParseSize(log_max);
+  if (!size.ok()) return bad("--machine-log-max-size: " + size.status().message());
+  o.machine_log_max_bytes = *size;
   o.dns = !no_dns;
   o.prewarm = !no_prewarm;
   o.firewall = !no_firewall;

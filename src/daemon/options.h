@@ -41,6 +41,8 @@ struct DaemonOptions {
   bool firewall = true;
   std::string log_level = "info";
   std::string instance;                     // cgroup/netns naming; default from data dir
+  uint64_t machine_log_max_bytes = 16ull << 20;  // a machine's log is rotated past this (0 = never)
+  int machine_log_files = 2;                // rotated copies kept per machine
   bool reset_store = false;                 // start as a new host although the data dir shows earlier state
   bool uninstall = false;                   // remove the isolation table and exit (daemon/uninstall.h)
   uint32_t id_base = 524288;                // first host uid/gid of machines' user namespaces
@@ -50,6 +52,9 @@ struct DaemonOptions {
 // Parses argv; on --help prints usage and returns exit code 0 via `exit_code`.
 // Usage errors print to stderr and set exit_code 2.
 std::optional<DaemonOptions> ParseDaemonArgs(int argc, char** argv, int* exit_code);
+
+// "16M", "512k", "1G" (powers of 1024) or a bare number of bytes.
+Result<uint64_t> ParseSize(const std::string& text);
 
 // "90s", "5m", "250ms", "2h", or a bare integer (seconds).
 Result<std::chrono::milliseconds> ParseDuration(const std::string& text);

@@ -95,7 +95,10 @@ class ManagerTest : public ::testing::Test {
   // privcastd stops (machines keep running unless `gone` says they died meanwhile) and a new
   // one starts on the same store.
   void RestartDaemon(const std::set<std::string>& gone = {}) {
-    loop_.RunSync([&] { manager_->Shutdown(); });
+    loop_.RunSync([&] {
+      manager_->Shutdown();
+      manager_.reset();  // on the loop: its delayed closures then find it gone
+    });
     rt_.adoptable = rt_.running;
     for (const auto& id : gone) {
       rt_.adoptable.erase(id);

@@ -63,6 +63,24 @@ TEST(OptionsTest, SandboxIdBaseAndInit) {
   }
 }
 
+TEST(OptionsTest, MachineLogLimits) {
+  int code = -1;
+  auto o = Parse({}, &code);
+  ASSERT_TRUE(o);
+  EXPECT_EQ(o->machine_log_max_bytes, 16ull << 20);
+  EXPECT_EQ(o->machine_log_files, 2);
+  o = Parse({"--machine-log-max-size", "512k", "--machine-log-files", "0"}, &code);
+  ASSERT_TRUE(o);
+  EXPECT_EQ(o->machine_log_max_bytes, 512u * 1024);
+  EXPECT_EQ(o->machine_log_files, 0);
+  EXPECT_EQ(*ParseSize("0"), 0u);
+  EXPECT_EQ(*ParseSize("1G"), 1ull << 30);
+  EXPECT_FALSE(ParseSize("lots").ok());
+  EXPECT_FALSE(ParseSize("5T").ok());
+  EXPECT_FALSE(Parse({"--machine-log-max-size", "big"}, &code));
+  EXPECT_EQ(code, 2);
+}
+
 TEST(OptionsTest, UsageErrorsExit2) {
   int code = 0;
   EXPECT_FALSE(Parse({"--region", "AMSTERDAM"}, &code));

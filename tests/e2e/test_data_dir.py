@@ -5,6 +5,7 @@ The next start must refuse (a new host id would orphan the machines still runnin
 how to recover; `--reset-store` is the deliberate way to begin again.
 """
 import os
+import re
 import stat
 
 import harness
@@ -45,6 +46,35 @@ class DataDir(harness.HostTestCase):
         self.h.start_daemon()
         with open(os.path.join(d, "host-id")) as f:
             self.assertNotEqual(f.read().strip(), host_id)  # a new host, deliberately
+
+
+WRITER = ("i=0; while [ $i -lt 60 ]; do head -c 16000 /dev/zero | tr '\\0' x; echo; i=$((i+1)); "
+          "sleep 0.05; done; echo DONE; sleep 600")
+
+
+@require_root
+class MachineLogs(harness.HostTestCase):
+    """A machine's log is rotated past --machine-log-max-size, keeping --machine-log-files copies."""
+    HOST_ARGS = ["--machine-log-max-size", "64k", "--machine-log-files", "2"]
+
+    @classmethod
+    def setUpHost(cls):
+        cls.h.cli(["apps", "create", "chatty"])
+
+    def test_log_is_bounded_and_rotated(self):
+        out = self.h.cli(["machine", "run", "-a", "chatty", "--", "sh", "-c", WRITER]).stdout
+        mid = re.search(r"\b([0-9a-f]{14})\b", out).group(1)
+        log = os.path.join(self.h.data_dir, "logs", mid + ".log")
+        harness.wait_for(lambda: "DONE" in open(log).read(), timeout=60, what="the writer to finish")
+        harness.wait_for(lambda: os.path.getsize(log) <= 64 * 1024, timeout=10, what="the last rotation")
+        # ~960 kB written; on disk: the log and two rotated copies, each at most the limit plus
+        # what was written during one check interval (0.5 s, ~160 kB here).
+        self.assertTrue(os.path.exists(log + ".1") and os.path.exists(log + ".2"))
+        self.assertFalse(os.path.exists(log + ".3"))
+        total = sum(os.path.getsize(p) for p in (log, log + ".1", log + ".2"))
+        self.assertLess(total, 3 * (64 + 200) * 1024, total)
+        lines = self.h.cli(["logs", "-a", "chatty", "-n", "1000"]).stdout
+        self.assertIn("DONE", lines)
 
 
 if __name__ == "__main__":
