@@ -23,6 +23,14 @@ struct DaemonOptions {
   std::string api_socket_path() const { return api.substr(5); }
   int proxy_workers = 0;                    // 0 = one per core
   bool proxy_batch_writes = true;           // HTTP writes of a turn in one io_uring_enter (ADR 0006)
+  // Fair sharing of the proxy (issue 14; docs/proxy.md "Fair sharing"). 0 = unlimited.
+  uint32_t proxy_max_conns_per_network = 1024;
+  double proxy_conn_rate_per_network = 1000;   // new connections per second (token bucket)
+  uint32_t proxy_conn_burst_per_network = 2000;
+  int64_t proxy_fd_budget = -1;                // -1 = DefaultProxyFdBudget(RLIMIT_NOFILE), 0 = none
+  std::chrono::milliseconds proxy_header_timeout{10'000};  // absolute, from a head's first byte
+  std::chrono::milliseconds proxy_body_timeout{10'000};    // grace before body_min_rate applies
+  uint32_t proxy_body_min_rate = 1024;                     // bytes/s
   std::chrono::milliseconds autostop_interval{60'000};
   std::chrono::milliseconds autostop_idle{300'000};
   std::chrono::milliseconds wake_timeout{30'000};
@@ -43,6 +51,12 @@ struct DaemonOptions {
 // Parses argv; on --help prints usage and returns exit code 0 via `exit_code`.
 // Usage errors print to stderr and set exit_code 2.
 std::optional<DaemonOptions> ParseDaemonArgs(int argc, char** argv, int* exit_code);
+
+// The proxy's share of the process's descriptor limit `nofile` (the soft RLIMIT_NOFILE, which
+// privcastd raises to the hard one): everything but a reserve of nofile/5, at least 1024 and at
+// most 8192, kept for the API, DNS, the store and the machines' pidfds, logs and probes. Below
+// 2048 the proxy gets half.
+int64_t DefaultProxyFdBudget(uint64_t nofile);
 
 // "90s", "5m", "250ms", "2h", or a bare integer (seconds).
 Result<std::chrono::milliseconds> ParseDuration(const std::string& text);
