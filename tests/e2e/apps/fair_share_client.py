@@ -6,14 +6,16 @@
   fair_share_client.py slowloris IP C S    holds up to C connections with unfinished request
                                            heads (a header line every 2 s each, reopened when
                                            the proxy ends one, at most 500 opened a second)
-                                           for S seconds; prints JSON counts
-  fair_share_client.py rate IP R S         new connections at up to R per second for S seconds
-                                           (connect, a request, close without reading);
-                                           prints JSON counts
+                                           for S seconds; prints "ramped" once C were tried,
+                                           then JSON counts
+  fair_share_client.py rate IP R S         new connections at up to R per second for S seconds,
+                                           each half-open (an unfinished head) for HOLD_S
+                                           seconds, then closed; prints JSON counts
 
 Every run is bounded in time and count; traffic goes only to IP (a flycast address on the
 daemon's host), port 80.
 """
+import collections
 import json
 import resource
 import selectors
@@ -23,6 +25,7 @@ import time
 
 PORT = 80
 TOP_UP = 100
+HOLD_S = 2
 REQ = b"GET / HTTP/1.1\r\nHost: fair\r\nConnection: close\r\n\r\n"
 
 
@@ -62,12 +65,14 @@ def measure(ip, n):
 def slowloris(ip, count, seconds):
     raise_nofile()
     sel = selectors.DefaultSelector()
-    opened = reset = ended = 0
+    opened = reset = ended = attempts = 0
+    ramped = False
     conns = {}  # socket -> next send time
     end = time.monotonic() + seconds
 
     def open_one():
-        nonlocal opened, reset
+        nonlocal opened, reset, attempts
+        attempts += 1
         s = socket.socket(socket.AF_INET6, socket.SOCK_STREAM)
         s.settimeout(2)
         try:
@@ -89,6 +94,9 @@ def slowloris(ip, count, seconds):
         tick += 0.2
         for _ in range(min(count - len(conns), TOP_UP)):
             open_one()
+        if not ramped and attempts >= count:
+            print("ramped", flush=True)  # every connection tried once: the attack is at full strength
+            ramped = True
         for key, _ in sel.select(timeout=max(0, tick - time.monotonic())):  # answered (408) or reset
             s = key.fileobj
             sel.unregister(s)
@@ -118,21 +126,27 @@ def slowloris(ip, count, seconds):
 def rate(ip, per_second, seconds):
     raise_nofile()
     done = refused = 0
+    held = collections.deque()  # (close time, socket): each connection is half-open for HOLD_S
     start = time.monotonic()
     end = start + seconds
     while time.monotonic() < end:
         due = start + done / per_second if per_second else 0
-        wait = due - time.monotonic()
-        if wait > 0:
-            time.sleep(wait)
+        now = time.monotonic()
+        while held and held[0][0] <= now:
+            held.popleft()[1].close()
+        if due > now:
+            time.sleep(due - now)
         done += 1
         s = socket.socket(socket.AF_INET6, socket.SOCK_STREAM)
         s.settimeout(1)
         try:
             s.connect((ip, PORT))
-            s.sendall(REQ)
+            s.sendall(b"GET / HTTP/1.1\r\nHost: fair\r\n")  # never finished
+            held.append((time.monotonic() + HOLD_S, s))
         except OSError:
             refused += 1
+            s.close()
+    for _, s in held:
         s.close()
     print(json.dumps({"attempts": done, "refused": refused}))
 
