@@ -3,15 +3,18 @@
 Org A (`alpha`, the default org) and org B (`borg`, app `beta`) each have an nginx machine
 behind a flycast address on one real daemon, with privcastd's default limits. The daemon runs
 with RLIMIT_NOFILE 4096 (hard), the issue's situation scaled down: 20 000 descriptors and
-21 000 half-open connections there, 4096 and 6000 + 3000 here. A client machine of A measures A's
-success rate and p99 (fresh connection per request, one at a time) while nothing else runs,
-then again while three machines of B attack B's own flycast address: two hold up to 3000
+21 000 half-open connections there, 4096 and 6000 + 3000 here. A client machine of A measures
+A's success rate and p99 (fresh connection per request, one at a time) while nothing else
+runs, then while three machines of B attack B's own flycast address — two hold up to 3000
 slowloris connections each (unfinished request heads, a header line every 2 s, reopened
 whenever the proxy ends one, ≤ 500 opened a second each), the third opens new half-open
-connections at 1500/s (an unfinished head each, closed after 2 s). Fails if A loses a request, if A's p99 exceeds twice the quiet p99, or if the mechanism
-is not the one claimed: B's refusals counted per network (and A's zero), B's open connections
-held at its limit, B's slow heads ended by 408. Without the limits B's connections use up
-the daemon's descriptors and A's requests (and `machine run`, through the API) wait or fail.
+connections at 1500/s (an unfinished head each, closed after 2 s) — then quiet again.
+
+Fails if A loses a request, if A's p99 exceeds twice the quiet p99 (the worse of the two quiet
+runs), or if the mechanism is not the one claimed: DNS over TCP and the API answer A
+meanwhile, B's refusals are counted under B's network (and A has none), B's open connections
+stay at its limit, B's slow heads end in 408. Without the limits B's connections use up the
+daemon's descriptors and A's requests (and `machine run`, through the API) wait or fail.
 
 Bounded: the attack runs ATTACK_S seconds from machines that stop by themselves; all traffic
 stays inside the test's namespaces. The figures are printed (docs/security.md, issue 14).
@@ -97,6 +100,8 @@ class FairShare(harness.HostTestCase):
             t0 = time.monotonic()
             attack = self.measure("under attack")
             during = self.metrics()
+            # DNS over TCP and the API (this `machine run`) share the daemon's descriptors too.
+            dns = shell(self.h, "alpha", "dig +tcp +short +time=5 AAAA alpha.flycast", timeout=60)
             elapsed = time.monotonic() - t0
         finally:
             outs = []
@@ -108,6 +113,9 @@ class FairShare(harness.HostTestCase):
                     out, err = a.communicate()
                 outs.append((out.strip(), err.strip()[-500:]))
         after = self.metrics()
+        # Quiet again: the machine's own load drifts (other jobs, builds); the baseline is the
+        # worse of the two quiet runs around the attack.
+        quiet_after = self.measure("quiet again")
         print(f"B attackers: {outs}", flush=True)
         b_open = metric(during, "privcast_proxy_network_open_connections", source_network=self.b_net)
         refused = {(net, r): metric(after, "privcast_proxy_network_refused_total", source_network=net, reason=r)
@@ -121,8 +129,9 @@ class FairShare(harness.HostTestCase):
         # A: every request served, p99 within 2× of the quiet run.
         self.assertEqual(quiet["failed"], 0, quiet)
         self.assertEqual(attack["failed"], 0, attack)
-        bound = 2 * max(quiet["p99_ms"], FLOOR_MS)
-        self.assertLessEqual(attack["p99_ms"], bound, (quiet, attack))
+        bound = 2 * max(quiet["p99_ms"], quiet_after["p99_ms"], FLOOR_MS)
+        self.assertLessEqual(attack["p99_ms"], bound, (quiet, attack, quiet_after))
+        self.assertEqual(dns.stdout.strip(), self.a_ip, ("DNS over TCP under attack", dns.stdout, dns.stderr))
         # The mechanism: B refused and counted under its network, A never; B held at its limit;
         # B's slow heads ended by the absolute head deadline (10 s < ATTACK_S).
         self.assertGreater(refused[(self.b_net, "connections")] + refused[(self.b_net, "rate")], 0)
