@@ -139,6 +139,11 @@ def main():
     harness.use_build_dir(a.build_dir)
     if a.privcastd:
         harness.PRIVCASTD = os.path.abspath(a.privcastd)
+    # One client network makes every connection, far past the default per-network connection rate
+    # (issue 14): lift that limit where this privcastd has it (the check itself stays on the path).
+    if "--proxy-conn-rate-per-network" in subprocess.run([harness.PRIVCASTD, "--help"], capture_output=True,
+                                                         text=True).stdout:
+        a.daemon_arg += ["--proxy-conn-rate-per-network", "0"]
     ha_pid = None
     client = None
     with harness.Host(daemon_prefix=["taskset", "-c", "1"], extra_args=a.daemon_arg) as h:

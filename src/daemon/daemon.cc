@@ -1,5 +1,6 @@
 #include "daemon/daemon.h"
 
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <cstdlib>
@@ -192,6 +193,22 @@ Status Daemon::Start() {
   po.wake_timeout = d.opts.wake_timeout;
   po.autostop_interval = d.opts.autostop_interval;
   po.autostop_idle = d.opts.autostop_idle;
+  po.max_conns_per_network = d.opts.proxy_max_conns_per_network;
+  po.conn_rate_per_network = d.opts.proxy_conn_rate_per_network;
+  po.conn_burst_per_network = d.opts.proxy_conn_burst_per_network;
+  po.header_timeout = d.opts.proxy_header_timeout;
+  po.body_timeout = d.opts.proxy_body_timeout;
+  po.body_min_rate = d.opts.proxy_body_min_rate;
+  po.fd_budget = d.opts.proxy_fd_budget;
+  if (po.fd_budget < 0) {
+    // The soft limit, already raised to the hard one (main.cc).
+    rlimit nofile{};
+    po.fd_budget = ::getrlimit(RLIMIT_NOFILE, &nofile) == 0 && nofile.rlim_cur != RLIM_INFINITY
+                       ? DefaultProxyFdBudget(nofile.rlim_cur)
+                       : 0;
+    log::Info("daemon", "proxy descriptor budget",
+              {{"nofile", static_cast<int64_t>(nofile.rlim_cur)}, {"proxy", po.fd_budget}});
+  }
   {
     std::lock_guard<std::mutex> l(d.publish_mu);
     d.proxy = std::make_unique<proxy::Proxy>(po, d.manager.get(), d.manager.get());

@@ -1,5 +1,7 @@
 #include "daemon/options.h"
 
+#include <algorithm>
+
 #include <CLI/CLI.hpp>
 #include <cstdio>
 
@@ -38,12 +40,19 @@ Result<uint64_t> ParseSize(const std::string& text) {
   return n << shift;
 }
 
+int64_t DefaultProxyFdBudget(uint64_t nofile) {
+  if (nofile < 2048) return static_cast<int64_t>(nofile / 2);
+  uint64_t reserve = std::clamp<uint64_t>(nofile / 5, 1024, 8192);
+  return static_cast<int64_t>(nofile - reserve);
+}
+
 std::optional<DaemonOptions> ParseDaemonArgs(int argc, char** argv, int* exit_code) {
   DaemonOptions o;
   CLI::App app{"privcastd: the privcast daemon (store, API, machines, flycast proxy, internal DNS)"};
   app.name("privcastd");
   std::string autostop_interval = "60s", autostop_idle = "5m", wake_timeout = "30s", drain = "10s";
   std::string dns_neg_ttl = "300s", dns_servfail_ttl = "5s", api_request_timeout = "10s";
+  std::string header_timeout = "10s", body_timeout = "10s";
   bool no_dns = false, no_prewarm = false, no_firewall = false, no_io_uring = false;
   app.add_option("--data-dir", o.data_dir, "state directory (store, machine logs)")->capture_default_str();
   app.add_option("--region", o.region, "this host's region code (3 lowercase letters)")->capture_default_str();
@@ -54,6 +63,24 @@ std::optional<DaemonOptions> ParseDaemonArgs(int argc, char** argv, int* exit_co
                  "API: connections one uid other than root and the daemon's may hold")->capture_default_str();
   app.add_option("--proxy-workers", o.proxy_workers, "proxy worker threads (0 = one per core)");
   app.add_flag("--no-proxy-io-uring", no_io_uring, "proxy: one send() per HTTP write instead of batching them through io_uring");
+  app.add_option("--proxy-max-conns-per-network", o.proxy_max_conns_per_network,
+                 "proxy: open client connections per source network; more are reset (0 = unlimited)")
+      ->capture_default_str();
+  app.add_option("--proxy-conn-rate-per-network", o.proxy_conn_rate_per_network,
+                 "proxy: new connections per second per source network; faster ones are reset (0 = unlimited)")
+      ->capture_default_str();
+  app.add_option("--proxy-conn-burst-per-network", o.proxy_conn_burst_per_network,
+                 "proxy: burst of the per-network connection rate (token bucket size)")
+      ->capture_default_str();
+  app.add_option("--proxy-fd-budget", o.proxy_fd_budget,
+                 "proxy: descriptors it may hold before it stops accepting (-1 = from RLIMIT_NOFILE, 0 = none)")
+      ->capture_default_str();
+  app.add_option("--proxy-header-timeout", header_timeout, "proxy: a request head must be complete this long after its first byte")
+      ->capture_default_str();
+  app.add_option("--proxy-body-timeout", body_timeout, "proxy: grace for a request body before the minimum rate applies")
+      ->capture_default_str();
+  app.add_option("--proxy-body-min-rate", o.proxy_body_min_rate, "proxy: minimum average request body rate, bytes/s (0 = off)")
+      ->capture_default_str();
   app.add_option("--autostop-interval", autostop_interval, "how often the autostop pass runs")->capture_default_str();
   app.add_option("--autostop-idle", autostop_idle, "idle time before a machine may be stopped")->capture_default_str();
   app.add_option("--wake-timeout", wake_timeout, "how long a request waits for a machine to start")->capture_default_str();
@@ -100,6 +127,8 @@ std::optional<DaemonOptions> ParseDaemonArgs(int argc, char** argv, int* exit_co
     *exit_code = 2;
     return std::nullopt;
   };
+  if (o.proxy_conn_rate_per_network < 0) return bad("--proxy-conn-rate-per-network must be ≥ 0");
+  if (o.proxy_fd_budget < -1) return bad("--proxy-fd-budget must be -1 (automatic), 0 (none) or a count");
   if (!ids::IsRegionCode(o.region)) return bad("--region must be 3 lowercase letters, e.g. ams");
   if (o.api.rfind("unix:", 0) != 0 || o.api.size() <= 5) return bad("--api must be unix:PATH");
   // Machine ids must never be host users' (< 65536) and the last slot's range must end below
@@ -110,7 +139,8 @@ std::optional<DaemonOptions> ParseDaemonArgs(int argc, char** argv, int* exit_co
                            {&wake_timeout, &o.wake_timeout}, {&drain, &o.drain_timeout},
                            {&dns_neg_ttl, &o.dns_negative_cache_max_ttl},
                            {&dns_servfail_ttl, &o.dns_servfail_cache_ttl},
-                           {&api_request_timeout, &o.api_request_timeout}}) {
+                           {&api_request_timeout, &o.api_request_timeout},
+                           {&header_timeout, &o.proxy_header_timeout}, {&body_timeout, &o.proxy_body_timeout}}) {
     auto d = ParseDuration(*text);
     if (!d.ok()) return bad(d.status().message());
     *out = *d;

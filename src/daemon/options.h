@@ -25,6 +25,14 @@ struct DaemonOptions {
   int api_max_connections_per_uid = 32;                   // uids other than root and the daemon's
   int proxy_workers = 0;                    // 0 = one per core
   bool proxy_batch_writes = true;           // HTTP writes of a turn in one io_uring_enter (ADR 0006)
+  // Fair sharing of the proxy (issue 14; docs/proxy.md "Fair sharing"). 0 = unlimited.
+  uint32_t proxy_max_conns_per_network = 1024;
+  double proxy_conn_rate_per_network = 10000;   // new connections per second (token bucket)
+  uint32_t proxy_conn_burst_per_network = 20000;
+  int64_t proxy_fd_budget = -1;                // -1 = DefaultProxyFdBudget(RLIMIT_NOFILE), 0 = none
+  std::chrono::milliseconds proxy_header_timeout{10'000};  // absolute, from a head's first byte
+  std::chrono::milliseconds proxy_body_timeout{10'000};    // grace before body_min_rate applies
+  uint32_t proxy_body_min_rate = 1024;                     // bytes/s
   std::chrono::milliseconds autostop_interval{60'000};
   std::chrono::milliseconds autostop_idle{300'000};
   std::chrono::milliseconds wake_timeout{30'000};
@@ -55,6 +63,12 @@ std::optional<DaemonOptions> ParseDaemonArgs(int argc, char** argv, int* exit_co
 
 // "16M", "512k", "1G" (powers of 1024) or a bare number of bytes.
 Result<uint64_t> ParseSize(const std::string& text);
+
+// The proxy's share of the process's descriptor limit `nofile` (the soft RLIMIT_NOFILE, which
+// privcastd raises to the hard one): everything but a reserve of nofile/5, at least 1024 and at
+// most 8192, kept for the API, DNS, the store and the machines' pidfds, logs and probes. Below
+// 2048 the proxy gets half.
+int64_t DefaultProxyFdBudget(uint64_t nofile);
 
 // "90s", "5m", "250ms", "2h", or a bare integer (seconds).
 Result<std::chrono::milliseconds> ParseDuration(const std::string& text);

@@ -95,7 +95,7 @@ void HttpSession::Start() {
     WatchClient();
     return SetDeadline(w->loop().Now() + w->opts().tls_handshake_timeout);
   }
-  SetDeadline(w->loop().Now() + w->opts().header_timeout);
+  StartHeadClock();
   // Speculative first read (HAProxy's speculative I/O): an HTTP client speaks first, and by the
   // time the worker has woken and accepted, its request is usually there. Reading it before
   // registering saves the loop turn the registration's readiness would cost; whatever is still
@@ -221,8 +221,10 @@ void HttpSession::ReadClient() {
     case Phase::kHead:
       return ProcessHead();
     case Phase::kExchange:
+      if (body_clock_) body_bytes_ += static_cast<uint64_t>(n);
       FrameRequestBody();
       if (dead) return;
+      if (body_clock_) BodyDeadline();
       if (!FlushUpstream()) return;
       return MaybeFinishExchange();
     case Phase::kTunnel:
@@ -251,7 +253,9 @@ void HttpSession::ProcessHead() {
   codec::ParseResult r = req_parser_.Parse(cin_.view(), &h);
   w->req_head_owner = r.done() ? this : nullptr;
   if (r.incomplete()) {
-    SetDeadline(w->loop().Now() + w->opts().header_timeout);
+    // Absolute: the clock starts with the head's first byte (or the accept) and later bytes do
+    // not restart it, so a head trickled a line at a time still ends in a 408 (issue 14).
+    if (!head_clock_) StartHeadClock();
     if (cin_eof_) return Close(false);
     return;
   }
@@ -294,6 +298,7 @@ void HttpSession::ProcessHead() {
                       .count();
   w->NewRequestId(req_id_);
   ClearDeadline();
+  head_clock_ = false;
 
   if (port->force_https && !io.tls) {
     w->http_301.fetch_add(1, std::memory_order_relaxed);
@@ -320,7 +325,7 @@ void HttpSession::ProcessHead() {
       return;
     }
     if (!FlushClient()) return;
-    SetDeadline(w->loop().Now() + w->opts().idle_timeout);
+    SetDeadline(w->loop().Now() + w->opts().idle_timeout);  // head_clock_ is off: the next byte starts it
     return ProcessHead();
   }
 
@@ -403,6 +408,12 @@ void HttpSession::SendRequest() {
   uout_written_ = 0;
   FrameRequestBody();
   if (dead) return;
+  if (!req_done_) {  // a body still to come: it must keep up the minimum rate
+    body_clock_ = true;
+    body_start_ = w->loop().Now();
+    body_bytes_ = 0;
+    BodyDeadline();
+  }
   if (!FlushUpstream()) return;
   MaybeFinishExchange();
 }
@@ -716,7 +727,8 @@ void HttpSession::MaybeFinishExchange() {
   if (client_closes) return Close(false);
   phase_ = Phase::kHead;
   resp_head_done_ = resp_done_ = resp_started_ = false;
-  SetDeadline(w->loop().Now() + (cin_.empty() ? w->opts().idle_timeout : w->opts().header_timeout));
+  if (cin_.empty()) SetDeadline(w->loop().Now() + w->opts().idle_timeout);  // the next byte starts the head clock
+  else StartHeadClock();
   ProcessHead();
 }
 
@@ -839,6 +851,17 @@ void HttpSession::OnDeadline() {
       return;
     case Phase::kConnecting:
       return UpstreamFailed(true);
+    case Phase::kExchange:
+      if (!body_clock_ || req_done_) return;
+      if (uout_.size() > uout_written_ || req_ready_ > 0) {
+        // The proxy is holding the body back (the app is not reading): not the client's time.
+        body_start_ = w->loop().Now();
+        body_bytes_ = 0;
+        return BodyDeadline();
+      }
+      w->http_408.fetch_add(1, std::memory_order_relaxed);
+      if (!resp_started_ && cout_.empty()) return SendError(408);
+      return Close(true);
     case Phase::kClosing:
       return Close(false);
     default:
@@ -885,6 +908,22 @@ void HttpSession::Close(bool reset) {
   w->Unregister(this);
 }
 
+void HttpSession::StartHeadClock() {
+  head_clock_ = true;
+  SetDeadline(w->loop().Now() + w->opts().header_timeout);
+}
+
+void HttpSession::BodyDeadline() {
+  if (req_done_) {
+    body_clock_ = false;
+    return ClearDeadline();
+  }
+  const ProxyOptions& o = w->opts();
+  if (o.body_min_rate == 0) return SetDeadline(w->loop().Now() + o.body_timeout);  // between reads only
+  auto allowance = std::chrono::nanoseconds(static_cast<int64_t>(static_cast<double>(body_bytes_) * 1e9 / o.body_min_rate));
+  SetDeadline(body_start_ + o.body_timeout + allowance);
+}
+
 // ---------------------------------------------------------------------------------------------
 // TLS handshake (before the first request head)
 
@@ -892,7 +931,7 @@ void HttpSession::ContinueHandshake() {
   switch (ContinueTlsHandshake(*this)) {
     case TlsProgress::kDone:
       phase_ = Phase::kHead;
-      SetDeadline(w->loop().Now() + w->opts().header_timeout);
+      StartHeadClock();
       c_readable_ = true;  // the request may have come with the handshake's last flight
       return Drive();
     case TlsProgress::kWantRead:

@@ -14,7 +14,9 @@
 // Failure before the app saw a byte of a body-less request (connect error, reset of a reused
 // connection with no response byte) → retried on another machine (max_attempts); otherwise
 // 502 if the client has seen nothing, else the client connection is closed.
-// Errors of the client: malformed → 400, head too large → 431, stalled mid-head → 408; each
+// Errors of the client: malformed → 400, head too large → 431, a head not complete within
+// header_timeout of its first byte (absolute: trickled bytes do not restart it) → 408, a body
+// slower than body_min_rate after body_timeout → 408 (reset once the response has begun); each
 // closes after the response (lingering close).
 //
 // I/O: both sockets are registered once, edge-triggered (EPOLLIN|EPOLLRDHUP, and EPOLLOUT), so
@@ -118,6 +120,8 @@ class HttpSession final : public Session {
   void SendError(int status, const char* extra_headers = "");
   void Close(bool reset);
   void StartTunnel();
+  void StartHeadClock();  // the head's absolute deadline starts now
+  void BodyDeadline();    // while a request body comes: body_start_ + body_timeout + bytes / min rate
   bool WantsReqLease() const { return svc->concurrency == ConcurrencyType::kRequests; }
 
   End cend_{};
@@ -147,6 +151,10 @@ class HttpSession final : public Session {
   bool resp_started_ = false, resp_head_done_ = false, resp_done_ = false, resp_ka_ = true;
   bool client_ka_ = true, reused_ = false, draining_ = false;
   bool cin_eof_ = false, uin_eof_ = false, c_shut_ = false, u_shut_ = false;
+  bool head_clock_ = false;  // the current head's deadline is running (restarted by nothing but a new head)
+  bool body_clock_ = false;  // a request body is coming and its minimum rate is enforced
+  uint64_t body_bytes_ = 0;  // client bytes read since body_start_
+  MonoTime body_start_{};
   int64_t req_start_us_ = 0;
   uint32_t up_gen_ = 0;  // changes whenever up_ does
   uint32_t uw_gen_ = 0;  // up_gen_ when uw_ last prepared a write

@@ -18,7 +18,12 @@ namespace privcast::proxy {
 // ProxyImpl
 
 ProxyImpl::ProxyImpl(ProxyOptions o, MachineWaker* wk, MachineStopper* st, Clock* c)
-    : opts(std::move(o)), waker(wk), stopper(st), clock(c) {
+    : opts(std::move(o)),
+      waker(wk),
+      stopper(st),
+      clock(c),
+      net_limits(NetLimitOptions{opts.max_conns_per_network, opts.conn_rate_per_network, opts.conn_burst_per_network,
+                                 opts.refusal_log_interval.count()}) {
   if (opts.workers <= 0) opts.workers = std::max(1, static_cast<int>(::sysconf(_SC_NPROCESSORS_ONLN)));
 }
 
@@ -209,12 +214,14 @@ std::string ProxyImpl::RenderMetrics() const {
   std::ostringstream o;
   auto apps = table.Apps();
   auto machines = table.Machines();
+  uint64_t budget_pauses = 0;
   uint64_t accepted = 0, accept_errors = 0, refused = 0, refused_unknown = 0, reqs = 0, retries = 0;
   uint64_t st[6] = {0, 0, 0, 0, 0, 0};  // 301 400 408 431 502 503
   int64_t open = 0;
   for (auto& w : workers) {
     accepted += w->accepted.load();
     accept_errors += w->accept_errors.load();
+    budget_pauses += w->budget_pauses.load();
     refused += w->refused.load();
     refused_unknown += w->refused_unknown.load();
     reqs += w->http_requests.load();
@@ -254,6 +261,27 @@ std::string ProxyImpl::RenderMetrics() const {
         << n << "\n";
     }
   }
+  o << "# HELP privcast_proxy_network_refused_total Connections reset because their source network was over "
+       "its limit (reason: connections = open connections, rate = new connections per second).\n"
+       "# TYPE privcast_proxy_network_refused_total counter\n";
+  std::ostringstream open_by_net;
+  net_limits.ForEach([&](const NetLimits::Net& n) {
+    char buf[16];
+    std::snprintf(buf, sizeof buf, "%x", n.net32);
+    o << "privcast_proxy_network_refused_total{source_network=\"" << buf << "\",reason=\"connections\"} "
+      << n.refused_conns.load() << "\n";
+    o << "privcast_proxy_network_refused_total{source_network=\"" << buf << "\",reason=\"rate\"} "
+      << n.refused_rate.load() << "\n";
+    open_by_net << "privcast_proxy_network_open_connections{source_network=\"" << buf << "\"} " << n.open.load()
+                << "\n";
+  });
+  o << "# TYPE privcast_proxy_network_open_connections gauge\n" << open_by_net.str();
+  o << "# HELP privcast_proxy_fds Descriptors the proxy holds, and its budget (0 = none).\n"
+       "# TYPE privcast_proxy_fds gauge\nprivcast_proxy_fds " << FdsInUse() << "\n"
+    << "# TYPE privcast_proxy_fd_budget gauge\nprivcast_proxy_fd_budget " << opts.fd_budget << "\n";
+  o << "# HELP privcast_proxy_budget_pauses_total Listener pauses because the proxy's descriptor budget was used.\n"
+       "# TYPE privcast_proxy_budget_pauses_total counter\nprivcast_proxy_budget_pauses_total " << budget_pauses
+    << "\n";
   auto per_app = [&](const char* name, const char* type, const char* help, auto get) {
     o << "# HELP " << name << " " << help << "\n# TYPE " << name << " " << type << "\n";
     for (auto& a : apps) o << name << "{app=\"" << Esc(a->name) << "\"} " << get(*a) << "\n";

@@ -39,7 +39,15 @@ struct ProxyOptions {
   Duration queue_timeout = std::chrono::seconds(10);   // then 503 (http) / close (tcp)
   Duration wake_timeout = std::chrono::seconds(30);    // a wake taking longer fails over
   Duration connect_timeout = std::chrono::seconds(5);  // to a machine's internal port
-  Duration header_timeout = std::chrono::seconds(10);  // client stalls mid-head → 408
+  // A request head must be complete within header_timeout of its first byte (of the accept
+  // for a connection's first request), however the bytes trickle → 408 (issue 14).
+  Duration header_timeout = std::chrono::seconds(10);
+  // A request body must arrive at body_min_rate bytes/s on average after a grace of
+  // body_timeout (Apache's mod_reqtimeout rule: the deadline is body_timeout after the head,
+  // plus one second per body_min_rate bytes received) → 408, or a reset once the response has
+  // begun. Time the proxy itself holds the body back (the app not reading) is not counted.
+  Duration body_timeout = std::chrono::seconds(10);
+  uint32_t body_min_rate = 1024;                       // bytes/s; 0 = body_timeout between reads only
   Duration idle_timeout = std::chrono::seconds(60);    // idle keep-alive client connection
   Duration tls_handshake_timeout = std::chrono::seconds(10);  // `tls` ports: accept → handshake done
   Duration upstream_idle_timeout = std::chrono::seconds(30);  // pooled app connection
@@ -57,6 +65,16 @@ struct ProxyOptions {
   // Health checks (tcp/http checks in ServiceSpec), run by worker 0.
   bool health_checks = true;
   Duration refusal_log_interval = std::chrono::seconds(1);  // ≤ 5 refusal lines per app per interval
+  // Fair sharing between source networks (net_limits.h; issue 14): open client connections and
+  // new connections per second (token bucket of conn_burst_per_network) per network; over
+  // either → TCP reset, counted per network. 0 = unlimited.
+  uint32_t max_conns_per_network = 1024;
+  double conn_rate_per_network = 10000;
+  uint32_t conn_burst_per_network = 20000;
+  // Descriptors the proxy may hold (client and app sockets, splice pipes, pooled connections).
+  // At the budget the listeners pause as on EMFILE, before the process limit, so the API, DNS
+  // and machines keep what is left. 0 = no budget (the daemon derives one from RLIMIT_NOFILE).
+  int64_t fd_budget = 0;
 };
 
 // Events for the app's log ("Starting machine <id>", "machine <id> started in <ms> ms",

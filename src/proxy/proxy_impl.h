@@ -6,6 +6,7 @@
 #include <thread>
 #include <vector>
 
+#include "proxy/net_limits.h"
 #include "proxy/proxy.h"
 #include "proxy/state.h"
 #include "proxy/worker.h"
@@ -26,6 +27,14 @@ class ProxyImpl {
   ProxyEventFn event_fn;
   TlsContextProvider* tls = nullptr;  // set before the first Publish
   StateTable table;
+  NetLimits net_limits;  // per source network, shared by the workers (net_limits.h)
+
+  // Descriptors the workers hold now (their gauges summed; fd_budget in proxy.h).
+  int64_t FdsInUse() const {
+    int64_t n = 0;
+    for (auto& w : workers) n += w->fds_in_use();
+    return n;
+  }
 
   void Emit(const std::string& app, const std::string& machine, const std::string& msg) {
     if (event_fn) event_fn(ProxyEvent{app, machine, msg});

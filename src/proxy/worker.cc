@@ -226,6 +226,13 @@ void Worker::ReconcileListeners() {
 }
 
 bool Worker::AcceptOne(Listener* l) {
+  // The proxy's descriptor budget (ProxyOptions::fd_budget): stop short of it by the most one
+  // connection can take (client, app, two splice pipes), as if the kernel had said EMFILE, so
+  // what is left of the process limit stays the API's, DNS's and the machines'.
+  if (opts().fd_budget > 0 && proxy_->FdsInUse() + 6 > opts().fd_budget) {
+    PauseListener(l, 0);
+    return false;
+  }
   sockaddr_in6 peer{};
   socklen_t len = sizeof peer;
   int fd = ::accept4(l->fd.get(), reinterpret_cast<sockaddr*>(&peer), &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
@@ -256,12 +263,17 @@ void Worker::PauseListener(Listener* l, int err) {
   // Out of descriptors or memory: a level-triggered listener would report the same full queue
   // on every turn and spin the worker. Stop watching it for a moment (nginx does the same);
   // connections wait in the kernel's queue meanwhile.
-  accept_errors.fetch_add(1, std::memory_order_relaxed);
+  (err ? accept_errors : budget_pauses).fetch_add(1, std::memory_order_relaxed);
   if (l->paused) return;
   l->paused = true;
   loop_.Modify(l->fd.get(), 0, l);
-  log::Warn("proxy", "accept failed, listener paused", {{"port", static_cast<int>(l->port)},
-                                                         {"error", std::strerror(err)}, {"worker", index_}});
+  if (err) {
+    log::Warn("proxy", "accept failed, listener paused", {{"port", static_cast<int>(l->port)},
+                                                           {"error", std::strerror(err)}, {"worker", index_}});
+  } else if (budget_pauses.load(std::memory_order_relaxed) % 64 == 1) {  // rate-limited: one line per 64 pauses
+    log::Warn("proxy", "descriptor budget used, listener paused",
+              {{"port", static_cast<int>(l->port)}, {"budget", opts().fd_budget}, {"worker", index_}});
+  }
   uint16_t port = l->port;
   loop_.AddTimer(loop_.Now() + std::chrono::milliseconds(100), [this, port] {
     auto it = listeners_.find(port);
@@ -298,6 +310,19 @@ void Worker::Refuse(int fd, const AppView* app, uint32_t src_net, const sockaddr
   }
 }
 
+void Worker::RefuseOverLimit(int fd, const AppView& app, uint32_t src_net, const sockaddr_in6& peer,
+                             NetLimits::Verdict v, bool log_it) {
+  // A reset, like an admission refusal: nothing read, no descriptor kept, no machine woken — a
+  // 503 would first need the request head, i.e. the very descriptor a flood is holding.
+  ResetClose(fd);
+  if (!log_it) return;
+  char net[16];
+  std::snprintf(net, sizeof net, "%x", src_net);
+  log::Warn("proxy", "source network over its limit, connection reset",
+            {{"app", app.name}, {"client", PeerIp(peer)}, {"client_network", net},
+             {"limit", v == NetLimits::Verdict::kTooFast ? "rate" : "connections"}});
+}
+
 void Worker::Admit(int fd, const sockaddr_in6& peer, const sockaddr_in6& local) {
   accepted.fetch_add(1, std::memory_order_relaxed);
   if (!rs_) return ResetClose(fd);
@@ -320,12 +345,22 @@ void Worker::Admit(int fd, const sockaddr_in6& peer, const sockaddr_in6& local) 
     if (svc) break;
   }
   if (!svc) return Refuse(fd, &app, *net, peer);
+  NetLimits::Net* slot = nullptr;
+  bool log_it = false;
+  NetLimits::Verdict v = proxy_->net_limits.Admit(*net, NowNs(), &slot, &log_it);
+  if (v != NetLimits::Verdict::kOk) return RefuseOverLimit(fd, app, *net, peer, v, log_it);
   std::unique_ptr<TlsStream> tls;
-  if (ps->tls && !(tls = AcceptTls(*this, app.index, *ps, fd, peer))) return;  // closed, counted, logged
+  if (ps->tls && !(tls = AcceptTls(*this, app.index, *ps, fd, peer))) {  // closed, counted, logged
+    NetLimits::Release(slot);
+    return;
+  }
   Session* s;
   if (ps->http) s = new HttpSession(this, rs_, app.index, svc, ps, fd, peer, local);
   else s = new TcpSession(this, rs_, app.index, svc, ps, fd, peer, local);
   s->io.tls = std::move(tls);
+  s->net_slot = slot;
+  // Client + app socket, and a raw TCP relay's two splice pipes.
+  s->fd_charge = 2 + (!ps->http && opts().splice && !s->io.tls ? 4 : 0);
   Register(s);
   if (draining_ && !s->dead) s->OnDrain();
 }
@@ -335,6 +370,7 @@ void Worker::Register(Session* s) {
   if (sessions_) sessions_->prev = s;
   sessions_ = s;
   open_sessions_.fetch_add(1, std::memory_order_relaxed);
+  ChargeFds(s->fd_charge);
   if (auto* h = dynamic_cast<HttpSession*>(s)) h->Start();
   else static_cast<TcpSession*>(s)->Start();
 }
@@ -347,6 +383,9 @@ void Worker::Unregister(Session* s) {
   else sessions_ = s->next;
   if (s->next) s->next->prev = s->prev;
   open_sessions_.fetch_sub(1, std::memory_order_relaxed);
+  ChargeFds(-s->fd_charge);
+  if (s->net_slot) NetLimits::Release(s->net_slot);
+  s->net_slot = nullptr;
   loop_.Defer([s] { delete s; });
 }
 
@@ -361,6 +400,7 @@ void Worker::BeginDrain() {
     for (UpConn* c : v) {
       c->owner = nullptr;
       DropUpConn(c);
+      ChargeFds(-1);
     }
   upool_.clear();
 }
@@ -606,7 +646,9 @@ void UpConn::OnEvents(uint32_t ev) {
   auto it = w->upool_.find(st.get());
   if (it != w->upool_.end()) {
     auto& v = it->second;
-    v.erase(std::remove(v.begin(), v.end(), this), v.end());
+    auto end = std::remove(v.begin(), v.end(), this);
+    if (end != v.end()) w->ChargeFds(-1);
+    v.erase(end, v.end());
   }
   w->DropUpConn(this);
 }
@@ -637,6 +679,7 @@ UpConn* Worker::TakePooled(MachineState* st, HttpSession* owner) {
   if (it == upool_.end() || it->second.empty()) return nullptr;
   UpConn* c = it->second.back();
   it->second.pop_back();
+  ChargeFds(-1);
   c->owner = owner;
   return c;
 }
@@ -647,6 +690,7 @@ void Worker::PutPooled(UpConn* c) {
   if (draining_ || c->readable || v.size() >= opts().upstream_pool_per_machine) return DropUpConn(c);
   c->since = loop_.Now();
   v.push_back(c);
+  ChargeFds(1);
   if (!pool_sweep_timer_) pool_sweep_timer_ = loop_.AddTimerAfter(opts().upstream_idle_timeout, [this] { SweepPool(); });
 }
 
@@ -659,6 +703,7 @@ void Worker::SweepPool() {
     for (auto p = v.begin(); p != v.end();) {
       if ((*p)->since <= cutoff) {
         DropUpConn(*p);
+        ChargeFds(-1);
         p = v.erase(p);
       } else {
         ++p;
@@ -678,6 +723,7 @@ bool Worker::TakePipe(int fds[2]) {
     fds[0] = pipes_.back().first;
     fds[1] = pipes_.back().second;
     pipes_.pop_back();
+    ChargeFds(-2);
     return true;
   }
   if (::pipe2(fds, O_NONBLOCK | O_CLOEXEC) < 0) return false;
@@ -688,6 +734,7 @@ bool Worker::TakePipe(int fds[2]) {
 void Worker::PutPipe(int fds[2]) {
   if (pipes_.size() < 64) {
     pipes_.emplace_back(fds[0], fds[1]);
+    ChargeFds(2);
   } else {
     ::close(fds[0]);
     ::close(fds[1]);

@@ -28,6 +28,7 @@
 #include "proxy/buffer.h"
 #include "proxy/codec/http1.h"
 #include "proxy/event_loop.h"
+#include "proxy/net_limits.h"
 #include "proxy/proxy.h"
 #include "proxy/state.h"
 #include "proxy/transport.h"
@@ -102,6 +103,8 @@ class Session {
   // Worker bookkeeping (intrusive list of live sessions).
   Session* prev = nullptr;
   Session* next = nullptr;
+  NetLimits::Net* net_slot = nullptr;  // the source network's connection slot (given back on close)
+  int fd_charge = 0;                   // descriptors counted against the proxy's fd budget
   bool dead = false;
 
  protected:
@@ -144,6 +147,9 @@ class Worker {
   void BeginDrain();
   void AbortAll();
   int64_t open_sessions() const { return open_sessions_.load(std::memory_order_relaxed); }
+  // Descriptors this worker holds (sessions' charges, pooled app connections and pipes):
+  // written by the worker only, read by any worker's accept against ProxyOptions::fd_budget.
+  int64_t fds_in_use() const { return fds_.load(std::memory_order_relaxed); }
 
   // Route a session (its app/svc/hints/tried). Completes synchronously (OnRouted/OnRouteFailed)
   // or later (wake, queue). A waiting session that closes must call CancelWait.
@@ -189,6 +195,7 @@ class Worker {
   std::atomic<uint64_t> accepted{0}, accept_errors{0}, refused{0}, refused_unknown{0}, http_requests{0};
   std::atomic<uint64_t> http_400{0}, http_408{0}, http_431{0}, http_502{0}, http_503{0}, http_301{0};
   std::atomic<uint64_t> retries{0};
+  std::atomic<uint64_t> budget_pauses{0};  // listener paused: the proxy's fd budget was used
 
  private:
   friend class ProxyImpl;
@@ -205,7 +212,10 @@ class Worker {
 
   void OnAccept(Listener* l);
   bool AcceptOne(Listener* l);  // false once the queue is empty (or accepting failed)
-  void PauseListener(Listener* l, int err);
+  void PauseListener(Listener* l, int err);  // err 0: the fd budget, not the kernel
+  void RefuseOverLimit(int fd, const AppView& app, uint32_t src_net, const sockaddr_in6& peer, NetLimits::Verdict v,
+                       bool log_it);
+  void ChargeFds(int64_t d) { fds_.store(fds_.load(std::memory_order_relaxed) + d, std::memory_order_relaxed); }
   void Admit(int fd, const sockaddr_in6& peer, const sockaddr_in6& local);
   void Refuse(int fd, const AppView* app, uint32_t src_net, const sockaddr_in6& peer);
   void ReconcileListeners();
@@ -226,6 +236,7 @@ class Worker {
   std::map<uint16_t, std::unique_ptr<Listener>> listeners_;
   Session* sessions_ = nullptr;
   std::atomic<int64_t> open_sessions_{0};
+  std::atomic<int64_t> fds_{0};  // see fds_in_use()
   std::unordered_map<std::string, WakeGroup> wakes_;  // by machine id
   uint64_t wake_gen_ = 0;
   std::unordered_map<std::string, std::deque<Session*>> queues_;  // by app name

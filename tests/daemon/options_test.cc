@@ -46,6 +46,35 @@ TEST(OptionsTest, DefaultsAndFlags) {
   EXPECT_EQ(code, 2);
 }
 
+TEST(OptionsTest, ProxyFairSharingFlagsAndDescriptorBudget) {
+  int code = -1;
+  auto o = Parse({}, &code);
+  ASSERT_TRUE(o);
+  EXPECT_EQ(o->proxy_max_conns_per_network, 1024u);
+  EXPECT_EQ(o->proxy_conn_rate_per_network, 10000);
+  EXPECT_EQ(o->proxy_fd_budget, -1);
+  EXPECT_EQ(o->proxy_header_timeout.count(), 10000);
+  o = Parse({"--proxy-max-conns-per-network", "0", "--proxy-conn-rate-per-network", "50", "--proxy-conn-burst-per-network",
+             "60", "--proxy-fd-budget", "5000", "--proxy-header-timeout", "3s", "--proxy-body-timeout", "2s",
+             "--proxy-body-min-rate", "100"},
+            &code);
+  ASSERT_TRUE(o);
+  EXPECT_EQ(o->proxy_max_conns_per_network, 0u);
+  EXPECT_EQ(o->proxy_conn_rate_per_network, 50);
+  EXPECT_EQ(o->proxy_conn_burst_per_network, 60u);
+  EXPECT_EQ(o->proxy_fd_budget, 5000);
+  EXPECT_EQ(o->proxy_header_timeout.count(), 3000);
+  EXPECT_EQ(o->proxy_body_timeout.count(), 2000);
+  EXPECT_EQ(o->proxy_body_min_rate, 100u);
+  EXPECT_FALSE(Parse({"--proxy-fd-budget", "-2"}, &code));
+  EXPECT_EQ(code, 2);
+  // The split: this VM's hard limit (20000) leaves 4000 to the rest of the daemon.
+  EXPECT_EQ(DefaultProxyFdBudget(20000), 16000);
+  EXPECT_EQ(DefaultProxyFdBudget(4096), 3072);        // reserve at least 1024
+  EXPECT_EQ(DefaultProxyFdBudget(1048576), 1040384);  // at most 8192
+  EXPECT_EQ(DefaultProxyFdBudget(1024), 512);
+}
+
 TEST(OptionsTest, SandboxIdBaseAndInit) {
   int code = -1;
   auto o = Parse({}, &code);

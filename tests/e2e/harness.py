@@ -212,14 +212,16 @@ class Host:
 
 
 class HostTestCase(unittest.TestCase):
-    """A suite sharing one Host (cls.h): HOST_ARGS are privcastd's extra flags; setUpHost()
+    """A suite sharing one Host (cls.h): HOST_ARGS are privcastd's extra flags (DAEMON_PREFIX what
+    execs it); setUpHost()
     (a classmethod to override) prepares it once. The Host is cleaned up on every path,
     including a setUpHost that fails."""
     HOST_ARGS = ()
+    DAEMON_PREFIX = ()  # argv that execs privcastd (Host's daemon_prefix)
 
     @classmethod
     def setUpClass(cls):
-        cls.h = Host(extra_args=cls.HOST_ARGS).__enter__()
+        cls.h = Host(extra_args=cls.HOST_ARGS, daemon_prefix=cls.DAEMON_PREFIX).__enter__()
         cls.addClassCleanup(cls.h.cleanup)
         cls.setUpHost()
 
@@ -258,6 +260,7 @@ _APP_SOURCES = {
     "tls_backend.py": os.path.join(REPO, "tests", "e2e", "apps", "tls_backend.py"),
     "health_app.py": os.path.join(REPO, "tests", "e2e", "apps", "health_app.py"),
     "bad-interpreter": os.path.join(REPO, "tests", "e2e", "apps", "bad-interpreter"),
+    "fair_share_client.py": os.path.join(REPO, "tests", "e2e", "apps", "fair_share_client.py"),
 }
 _installed = [False]
 

@@ -6,6 +6,7 @@
 #include <linux/if_ether.h>
 #include <linux/if_packet.h>
 #include <net/if.h>
+#include <poll.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -887,6 +888,211 @@ TEST_P(ProxyIT, OutOfDescriptorsPausesTheListenerThenServes) {
   EXPECT_EQ(st, 200) << r;
   EXPECT_EQ(BodyOf(r), "m1");
   ::close(fd);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Fair sharing (issue 14, item 3): slow heads and bodies end, a network over its limits is reset
+// while another network is served, and the proxy stops accepting at its descriptor budget.
+
+// True once the peer has sent something (or closed): poll without waiting.
+bool Answered(int fd) {
+  pollfd p{fd, POLLIN, 0};
+  return ::poll(&p, 1, 0) > 0;
+}
+
+// Dials the app and sends `head`, then piece(i) every 20 ms (the client's pace, not a
+// synchronisation) until the proxy answers or `max` pieces went out. Returns how many went out;
+// *status gets the answer's status (0 for none).
+int TrickleUntilAnswered(const std::string& head, const std::function<std::string(int)>& piece, int max, int* status) {
+  *status = 0;
+  int fd = Dial(kClientNet1, kFlycast, 80);
+  if (fd < 0 || !SendAll(fd, head)) return -1;
+  int n = 0;
+  for (; n < max && !Answered(fd); ++n) {
+    if (!SendAll(fd, piece(n))) break;
+    std::this_thread::sleep_for(20ms);
+  }
+  ReadResponse(fd, status);
+  ::close(fd);
+  return n;
+}
+
+TEST_P(ProxyIT, AHeadTrickledALineAtATimeStillGets408) {
+  uint16_t bp = FreePort(kLo1);
+  HttpBackend be(kLo1, bp, "m1");
+  ProxyOptions o;
+  o.header_timeout = 300ms;
+  auto p = Make(o);
+  ASSERT_TRUE(Up(*p, MakeSnapshot(1, HttpService(80, bp), {{"m1", kLo1}}), 80));
+  // A header line every 20 ms, far more often than the timeout: the attack of issue 14. A
+  // deadline that each read restarts never fires while it goes on (200 lines = 4 s).
+  int st = 0;
+  int lines = TrickleUntilAnswered("GET / HTTP/1.1\r\nHost: a\r\n",
+                                   [](int i) { return "X-Slow: " + std::to_string(i) + "\r\n"; }, 200, &st);
+  ASSERT_GE(lines, 0);
+  EXPECT_EQ(st, 408);
+  EXPECT_LT(lines, 200) << "the 408 came only once the client stopped sending";
+  EXPECT_EQ(be.requests.load(), 0);
+  // A head that is complete in time is served.
+  st = 0;
+  EXPECT_EQ(BodyOf(Request(kClientNet1, 80, kGet, &st)), "m1");
+}
+
+TEST_P(ProxyIT, ABodyBelowTheMinimumRateGets408) {
+  uint16_t bp = FreePort(kLo1);
+  HttpBackend be(kLo1, bp, "m1");
+  ProxyOptions o;
+  o.body_timeout = 300ms;
+  o.body_min_rate = 1000;  // bytes/s
+  auto p = Make(o);
+  ASSERT_TRUE(Up(*p, MakeSnapshot(1, HttpService(80, bp), {{"m1", kLo1}}), 80));
+  // 4 bytes every 20 ms (≤ 200 bytes/s, a fifth of the minimum) for up to 4 s: bytes keep
+  // coming, so only a rate (not a gap between reads) can end it.
+  int st = 0;
+  int sent = TrickleUntilAnswered("POST /echo HTTP/1.1\r\nHost: a\r\nContent-Length: 100000\r\n\r\n",
+                                  [](int) { return std::string("abcd"); }, 200, &st);
+  ASSERT_GE(sent, 0);
+  EXPECT_EQ(st, 408);
+  EXPECT_LT(sent, 200) << "the body was never timed out";
+  // A body that comes at once is served whole.
+  std::string body(100000, 'x');
+  st = 0;
+  std::string r = Request(kClientNet1, 80, "POST /echo HTTP/1.1\r\nHost: a\r\nContent-Length: 100000\r\n\r\n" + body, &st);
+  EXPECT_EQ(st, 200);
+  EXPECT_EQ(BodyOf(r).size(), body.size());
+}
+
+// The test snapshot plus a second flycast address of "web", allocated on network 2.
+SnapshotPtr TwoNetworkSnapshot(uint16_t bp) {
+  auto s = std::make_shared<Snapshot>(*MakeSnapshot(1, HttpService(80, bp), {{"m1", kLo1}}));
+  FlycastEntry fe;
+  fe.address = *Ip6::Parse(kFlycastUnknown);
+  fe.net32 = 2;
+  fe.app_index = 0;
+  s->apps[0].flycast.push_back(static_cast<uint32_t>(s->flycast.size()));
+  s->flycast.push_back(fe);
+  s->Index();
+  return s;
+}
+
+// One request from network 2 to its own address of "web"; the status, 0 when none came.
+int RequestFromNet2() {
+  int fd = Dial(kClientNet2, kFlycastUnknown, 80);
+  if (fd < 0) return 0;
+  int st = 0;
+  if (SendAll(fd, kGet)) ReadResponse(fd, &st);
+  ::close(fd);
+  return st;
+}
+
+const char* kRefusedNet1Conns = "privcast_proxy_network_refused_total{source_network=\"1\",reason=\"connections\"}";
+const char* kRefusedNet1Rate = "privcast_proxy_network_refused_total{source_network=\"1\",reason=\"rate\"}";
+const char* kRefusedNet2Conns = "privcast_proxy_network_refused_total{source_network=\"2\",reason=\"connections\"}";
+const char* kRefusedNet2Rate = "privcast_proxy_network_refused_total{source_network=\"2\",reason=\"rate\"}";
+
+TEST_P(ProxyIT, ANetworkAtItsConnectionLimitIsResetOthersAreServed) {
+  uint16_t bp = FreePort(kLo1);
+  HttpBackend be(kLo1, bp, "m1");
+  ProxyOptions o;
+  o.max_conns_per_network = 3;
+  o.conn_rate_per_network = 0;
+  auto p = Make(o);
+  ASSERT_TRUE(Up(*p, TwoNetworkSnapshot(bp), 80));
+  std::vector<int> held;
+  for (int i = 0; i < 3; ++i) {  // served and kept open (keep-alive)
+    int fd = Dial(kClientNet1, kFlycast, 80);
+    ASSERT_GE(fd, 0);
+    int st = 0;
+    ASSERT_TRUE(SendAll(fd, kGet));
+    ReadResponse(fd, &st);
+    EXPECT_EQ(st, 200);
+    held.push_back(fd);
+  }
+  EXPECT_TRUE(GotReset(Dial(kClientNet1, kFlycast, 80))) << "a fourth connection of network 1";
+  EXPECT_EQ(RequestFromNet2(), 200) << "network 2 is not network 1's limit";
+  std::string m = p->RenderMetrics();
+  EXPECT_EQ(Metric(m, kRefusedNet1Conns), 1) << m;
+  EXPECT_EQ(Metric(m, kRefusedNet2Conns), 0) << m;
+  EXPECT_EQ(Metric(m, "privcast_proxy_network_open_connections{source_network=\"1\"}"), 3) << m;
+  // A slot comes back when its connection closes.
+  ::close(held.back());
+  held.pop_back();
+  ASSERT_TRUE(WaitFor([&] {
+    return Metric(p->RenderMetrics(), "privcast_proxy_network_open_connections{source_network=\"1\"}") == 2;
+  }));
+  int st = 0;
+  EXPECT_EQ(BodyOf(Request(kClientNet1, 80, kGet, &st)), "m1");
+  for (int fd : held) ::close(fd);
+}
+
+TEST_P(ProxyIT, ANetworkOverItsConnectionRateIsResetUntilTokensRefill) {
+  uint16_t bp = FreePort(kLo1);
+  HttpBackend be(kLo1, bp, "m1");
+  FakeClock clock;  // the bucket refills only when the test says time passed
+  ProxyOptions o;
+  o.workers = 2;
+  o.autostop_thread = false;
+  o.batch_sends = GetParam();
+  o.max_conns_per_network = 0;
+  o.conn_rate_per_network = 1;
+  o.conn_burst_per_network = 2;
+  Proxy p(o, &waker_, &stopper_, &clock);
+  ASSERT_TRUE(Up(p, TwoNetworkSnapshot(bp), 80));
+  int st = 0;
+  for (int i = 0; i < 2; ++i) {
+    st = 0;
+    EXPECT_EQ(BodyOf(Request(kClientNet1, 80, kGet, &st)), "m1") << "burst " << i;
+  }
+  EXPECT_TRUE(GotReset(Dial(kClientNet1, kFlycast, 80))) << "a third new connection in the same instant";
+  EXPECT_EQ(RequestFromNet2(), 200) << "network 2 has its own bucket";
+  EXPECT_EQ(RequestFromNet2(), 200);
+  std::string m = p.RenderMetrics();
+  EXPECT_EQ(Metric(m, kRefusedNet1Rate), 1) << m;
+  EXPECT_EQ(Metric(m, kRefusedNet2Rate), 0) << m;
+  clock.Advance(1s);  // one token back
+  st = 0;
+  EXPECT_EQ(BodyOf(Request(kClientNet1, 80, kGet, &st)), "m1");
+  EXPECT_TRUE(GotReset(Dial(kClientNet1, kFlycast, 80)));
+  EXPECT_EQ(Metric(p.RenderMetrics(), kRefusedNet1Rate), 2);
+}
+
+TEST_P(ProxyIT, AtItsDescriptorBudgetTheProxyStopsAcceptingThenResumes) {
+  uint16_t bp = FreePort(kLo1);
+  HttpBackend be(kLo1, bp, "m1");
+  ProxyOptions o;
+  // Two HTTP connections (2 descriptors each) fit: an accept needs room for the most one
+  // connection can take (6); with 4 in use a third does not, until one closes (its app
+  // connection goes to the pool: 3 in use).
+  o.fd_budget = 9;
+  auto p = Make(o);
+  auto svc = HttpService(80, bp);
+  svc.concurrency = ConcurrencyType::kConnections;  // each client keeps its app connection: 2 per client
+  ASSERT_TRUE(Up(*p, MakeSnapshot(1, svc, {{"m1", kLo1}}), 80));
+  std::vector<int> held;
+  for (int i = 0; i < 2; ++i) {
+    int fd = Dial(kClientNet1, kFlycast, 80);
+    ASSERT_GE(fd, 0);
+    int st = 0;
+    ASSERT_TRUE(SendAll(fd, kGet));
+    ReadResponse(fd, &st);
+    EXPECT_EQ(st, 200);
+    held.push_back(fd);
+  }
+  EXPECT_EQ(Metric(p->RenderMetrics(), "privcast_proxy_fds"), 4);
+  int third = Dial(kClientNet1, kFlycast, 80);  // the kernel completes the handshake
+  ASSERT_GE(third, 0);
+  ASSERT_TRUE(SendAll(third, kGet));
+  // Paused, and still paused after its 100 ms re-check: the request waits in the kernel.
+  ASSERT_TRUE(WaitFor([&] { return Metric(p->RenderMetrics(), "privcast_proxy_budget_pauses_total") >= 2; }))
+      << p->RenderMetrics();
+  EXPECT_FALSE(Answered(third));
+  EXPECT_EQ(Metric(p->RenderMetrics(), "privcast_proxy_accept_errors_total"), 0);
+  ::close(held[0]);
+  int st = 0;
+  std::string r = ReadResponse(third, &st);
+  EXPECT_EQ(st, 200) << r;
+  ::close(third);
+  ::close(held[1]);
 }
 
 TEST_P(ProxyIT, AListenerClosedWithAnEventPendingIsFreedAfterTheBatch) {

@@ -2,6 +2,7 @@
 // network namespace (test_util.h) with a certificate from the daemon's CA code; clients are
 // curl and the tests' OpenSSL client, bound to 6PN-style source addresses.
 #include <arpa/inet.h>
+#include <poll.h>
 #include <openssl/ssl.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -11,6 +12,7 @@
 #include <atomic>
 #include <cstdlib>
 #include <regex>
+#include <thread>
 
 #include "proxy/proxy.h"
 #include "test_util.h"
@@ -333,6 +335,29 @@ TEST_F(TlsIT, AStalledHandshakeTimesOut) {
   ASSERT_GE(fd, 0);
   char c;
   EXPECT_EQ(::recv(fd, &c, 1, 0), 0);  // closed by the proxy (the socket's 5 s timeout would say -1)
+  ::close(fd);
+  EXPECT_TRUE(WaitFor([&] { return Metric(*p, kFailures) == 1 && p->OpenConnections() == 0; }));
+}
+
+TEST_F(TlsIT, AHandshakeTrickledAByteAtATimeStillTimesOut) {
+  // Issue 14: the handshake's deadline runs from the accept, whatever bytes arrive meanwhile.
+  ProxyOptions o;
+  o.tls_handshake_timeout = 300ms;
+  auto p = Start(HttpAndHttps(), o);
+  ASSERT_NE(p, nullptr);
+  int fd = Dial(kClientNet1, kFlycast, 443);
+  ASSERT_GE(fd, 0);
+  // A handshake record announcing 512 bytes, then its body one byte every 20 ms (10 s in all).
+  ASSERT_TRUE(SendAll(fd, std::string("\x16\x03\x01\x02\x00", 5)));
+  int sent = 0;
+  for (; sent < 512; ++sent) {
+    pollfd pf{fd, POLLIN, 0};
+    if (::poll(&pf, 1, 0) > 0) break;  // closed by the proxy
+    if (!SendAll(fd, std::string(1, '\x01'))) break;
+    std::this_thread::sleep_for(20ms);  // the client's pace, not a synchronisation
+  }
+  EXPECT_LT(sent, 512) << "the handshake outlived its deadline while bytes trickled";
+  EXPECT_GT(sent, 2) << "closed at once: the partial record was refused, the deadline untested";
   ::close(fd);
   EXPECT_TRUE(WaitFor([&] { return Metric(*p, kFailures) == 1 && p->OpenConnections() == 0; }));
 }
