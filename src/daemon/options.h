@@ -27,8 +27,8 @@ struct DaemonOptions {
   bool proxy_batch_writes = true;           // HTTP writes of a turn in one io_uring_enter (ADR 0006)
   // Fair sharing of the proxy (issue 14; docs/proxy.md "Fair sharing"). 0 = unlimited.
   uint32_t proxy_max_conns_per_network = 1024;
-  double proxy_conn_rate_per_network = 10000;   // new connections per second (token bucket)
-  uint32_t proxy_conn_burst_per_network = 20000;
+  double proxy_conn_rate_per_network = 50000;   // new connections per second (token bucket)
+  uint32_t proxy_conn_burst_per_network = 100000;
   int64_t proxy_fd_budget = -1;                // -1 = DefaultProxyFdBudget(RLIMIT_NOFILE), 0 = none
   std::chrono::milliseconds proxy_header_timeout{10'000};  // absolute, from a head's first byte
   std::chrono::milliseconds proxy_body_timeout{10'000};    // grace before body_min_rate applies

@@ -69,8 +69,8 @@ struct ProxyOptions {
   // new connections per second (token bucket of conn_burst_per_network) per network; over
   // either → TCP reset, counted per network. 0 = unlimited.
   uint32_t max_conns_per_network = 1024;
-  double conn_rate_per_network = 10000;
-  uint32_t conn_burst_per_network = 20000;
+  double conn_rate_per_network = 50000;
+  uint32_t conn_burst_per_network = 100000;
   // Descriptors the proxy may hold (client and app sockets, splice pipes, pooled connections).
   // At the budget the listeners pause as on EMFILE, before the process limit, so the API, DNS
   // and machines keep what is left. 0 = no budget (the daemon derives one from RLIMIT_NOFILE).

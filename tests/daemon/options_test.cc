@@ -51,7 +51,7 @@ TEST(OptionsTest, ProxyFairSharingFlagsAndDescriptorBudget) {
   auto o = Parse({}, &code);
   ASSERT_TRUE(o);
   EXPECT_EQ(o->proxy_max_conns_per_network, 1024u);
-  EXPECT_EQ(o->proxy_conn_rate_per_network, 10000);
+  EXPECT_EQ(o->proxy_conn_rate_per_network, 50000);
   EXPECT_EQ(o->proxy_fd_budget, -1);
   EXPECT_EQ(o->proxy_header_timeout.count(), 10000);
   o = Parse({"--proxy-max-conns-per-network", "0", "--proxy-conn-rate-per-network", "50", "--proxy-conn-burst-per-network",
