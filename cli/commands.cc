@@ -241,6 +241,52 @@ class Cli {
     return c;
   }
 
+  // ---- images ----
+  static std::string HumanSize(uint64_t b) {
+    char buf[32];
+    if (b >= (1ull << 20)) std::snprintf(buf, sizeof buf, "%.1f MB", static_cast<double>(b) / 1e6);
+    else std::snprintf(buf, sizeof buf, "%.1f kB", static_cast<double>(b) / 1e3);
+    return buf;
+  }
+  static std::string ShortImageId(const std::string& id) {
+    auto c = id.find(':');
+    return id.substr(c == std::string::npos ? 0 : c + 1, 12);
+  }
+  std::vector<Row> ImageRows(const json& a) {
+    std::vector<Row> rows;
+    for (auto& i : AsArray(a)) {
+      std::string refs;
+      if (i.contains("refs"))
+        for (auto& r : i["refs"]) refs += (refs.empty() ? "" : ", ") + r.get<std::string>();
+      rows.push_back({ShortImageId(S(i, "id")), Dash(refs), HumanSize(i.value("size", uint64_t{0})),
+                      std::to_string(i.value("layers", 0)), i.value("in_use", false) ? "yes" : "no",
+                      Dash(S(i, "created_at"))});
+    }
+    return rows;
+  }
+  int ImagesList(bool as_json) {
+    json a = api().Get("/v1/images");
+    if (as_json) return PrintJson(a), 0;
+    out_ << FormatTable({"ID", "REFERENCES", "SIZE", "LAYERS", "IN USE", "PULLED AT"}, ImageRows(a));
+    return 0;
+  }
+  int ImagesPull(const std::string& ref) {
+    json i = api().Post("/v1/images", {{"ref", AbsoluteImageRef(ref)}});
+    out_ << "Pulled " << ShortImageId(S(i, "id")) << " (" << HumanSize(i.value("size", uint64_t{0})) << ")\n";
+    return 0;
+  }
+  int ImagesRm(const std::string& ref) {
+    api().Post("/v1/images/remove", {{"ref", AbsoluteImageRef(ref)}});
+    out_ << "Removed " << ref << "\n";
+    return 0;
+  }
+  int ImagesPrune(bool as_json) {
+    json a = api().Post("/v1/images/prune", json::object());
+    if (as_json) return PrintJson(a), 0;
+    out_ << "Removed " << AsArray(a).size() << " image(s)\n";
+    return 0;
+  }
+
   // ---- orgs / networks / apps ----
   int OrgsCreate(const std::string& slug) {
     json o = api().Post("/v1/orgs", {{"slug", slug}});
@@ -510,9 +556,25 @@ class Cli {
     std::string region, org, network;
     bool shell = false, rm = false;
     std::vector<std::string> cmd;
+    std::string image;
   };
 
-  int MachineRun(const RunArgs& r) {
+  // oci:DIR[:TAG], oci-archive:FILE, docker-archive:FILE name paths of this shell: the daemon
+  // gets them absolute.
+  static std::string AbsoluteImageRef(const std::string& ref) {
+    for (const char* p : {"oci:", "oci-archive:", "docker-archive:"}) {
+      std::string prefix = p;
+      if (ref.rfind(prefix, 0) != 0 || ref.size() == prefix.size() || ref[prefix.size()] == '/') continue;
+      char* cwd = ::getcwd(nullptr, 0);
+      std::string abs = std::string(cwd ? cwd : ".") + "/" + ref.substr(prefix.size());
+      ::free(cwd);
+      return prefix + std::filesystem::path(abs).lexically_normal().string();
+    }
+    return ref;
+  }
+
+  int MachineRun(RunArgs r) {
+    r.cmd = after_dashdash_;  // flyctl's shape: machine run [IMAGE] [-- CMD ARGS...]
     std::string app = r.app.Resolve();
     if (!r.org.empty() && !r.network.empty())
       throw Failure{"--org and --network are exclusive: pass one (--org uses that org's default network)"};
@@ -521,9 +583,10 @@ class Cli {
     if (!r.org.empty()) body["org"] = r.org;
     if (!r.network.empty()) body["network"] = r.network;
     if (!r.cmd.empty()) body["cmd"] = r.cmd;
+    if (!r.image.empty()) body["image"] = AbsoluteImageRef(r.image);
     body["rm"] = r.rm;
     if (!r.shell) {
-      if (r.cmd.empty()) throw Failure{"machine run needs a command: privcast machine run -- CMD ARGS... (or --shell)"};
+      if (r.cmd.empty() && r.image.empty()) throw Failure{"machine run needs a command: privcast machine run -- CMD ARGS... (or --shell)"};
       json m = api().Post("/v1/apps/" + Enc(app) + "/machines/run", body);
       std::string id = S(m, "id");
       out_ << "Machine " << id << " created in app " << app << " (" << S(m, "private_ip") << ")\n";
@@ -708,6 +771,9 @@ class Cli {
   Globals g_;
   std::unique_ptr<Api> api_;
   std::function<int()> action_;
+  std::vector<std::string> after_dashdash_;  // machine run [IMAGE] -- CMD: what came after "--"
+  bool saw_dashdash_ = false;
+
 };
 
 int Cli::Run(int argc, const char* const* argv) {
@@ -812,6 +878,27 @@ int Cli::Run(int argc, const char* const* argv) {
   AddApp(ip, &ipp_app);
   ip->add_flag("--json", ipp_json, "JSON output");
 
+  // images
+  auto* imgs = app.add_subcommand("images", "Manage the local image store")->require_subcommand(1);
+  imgs->alias("image");
+  bool il_json = false;
+  auto* img_list = Sub(imgs, "list", "List images", [&] { return ImagesList(il_json); });
+  img_list->alias("ls");
+  img_list->add_flag("--json", il_json, "JSON output");
+  std::string img_ref;
+  Sub(imgs, "pull", "Fetch an image into the store (REF: registry reference, oci:DIR[:TAG], oci-archive:FILE, docker-archive:FILE)",
+      [&] { return ImagesPull(img_ref); })
+      ->add_option("ref", img_ref, "Image reference")
+      ->required();
+  std::string irm_ref;
+  Sub(imgs, "rm", "Remove an image (a reference untags; an id removes it), never one a machine uses",
+      [&] { return ImagesRm(irm_ref); })
+      ->add_option("ref", irm_ref, "Image reference or id")
+      ->required();
+  bool ip_json = false;
+  Sub(imgs, "prune", "Remove every image no machine uses", [&] { return ImagesPrune(ip_json); })
+      ->add_flag("--json", ip_json, "JSON output");
+
   // machine
   auto* mach = app.add_subcommand("machine", "Manage machines")->require_subcommand(1);
   mach->alias("machines");
@@ -823,7 +910,7 @@ int Cli::Run(int argc, const char* const* argv) {
   mr->add_option("--network", ra.network, "On this named network of the app's org")->excludes(mr_org);
   mr->add_flag("--shell", ra.shell, "Interactive shell (or CMD) in the network; exit code propagated");
   mr->add_flag("--rm", ra.rm, "Destroy the machine when it exits");
-  mr->add_option("cmd", ra.cmd, "Command and arguments (after --)");
+  mr->add_option("image", ra.image, "Image reference (none: the host-/usr base); the command goes after --");
   AppOpts ml_app;
   bool ml_json = false;
   auto* ml = Sub(mach, "list", "List the app's machines", [&] { return MachineList(ml_app, ml_json); });
@@ -894,8 +981,18 @@ int Cli::Run(int argc, const char* const* argv) {
   pxc->add_option("host", px_host, "Target (default <app>.flycast; an IP or <app>.flycast)");
   pxc->add_option("-b,--bind-addr", px_bind, "Local address to listen on (default 127.0.0.1)");
 
+  // What follows "--" is a command line of its own (machine run [IMAGE] -- CMD ARGS...):
+  // kept aside, so CLI11 never mixes it with the positionals before it.
+  int end = argc;
+  for (int i = 1; i < argc; ++i)
+    if (std::string(argv[i]) == "--") {
+      end = i;
+      after_dashdash_.assign(argv + i + 1, argv + argc);
+      saw_dashdash_ = true;
+      break;
+    }
   std::vector<std::string> args;
-  for (int i = argc - 1; i > 0; --i) args.emplace_back(argv[i]);
+  for (int i = end - 1; i > 0; --i) args.emplace_back(argv[i]);
   try {
     app.parse(args);
   } catch (const CLI::CallForHelp& e) {

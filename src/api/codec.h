@@ -43,6 +43,7 @@ struct MachineRequest {          // POST /machines and POST /machines/run
   std::string process_group = "app";
   std::vector<std::string> cmd;
   std::vector<std::pair<std::string, std::string>> env;
+  std::string image;             // OCI image reference; "" = the app's image, else host /usr
   bool rm = false;               // auto_destroy
   std::optional<std::string> org;
   std::optional<std::string> network;
@@ -77,6 +78,9 @@ nlohmann::json ToJson(const store::App& a);
 nlohmann::json ToJson(const store::Machine& m);
 nlohmann::json ToJson(const store::IpAssignment& ip);
 nlohmann::json ToJson(const store::Release& r);  // without the config json (see docs)
+nlohmann::json ToJson(const struct ImageView& i);
+// {"ref": "..."} of POST /v1/images and /v1/images/remove.
+Result<std::string> DecodeImageRef(std::string_view body);
 std::string SixPnOf(const store::Machine& m);
 
 // {"error": message}

@@ -85,6 +85,15 @@ class Handler {
       if (!Method({"GET", "POST"})) return;
       return m == "GET" ? ListNetworks() : CreateNetwork();
     }
+    if (s[1] == "images") {
+      if (n == 2) {
+        if (!Method({"GET", "POST"})) return;
+        return m == "GET" ? ListImages() : PullImage();
+      }
+      if (n == 3 && s[2] == "remove") return Method({"POST"}) ? RemoveImage() : void();
+      if (n == 3 && s[2] == "prune") return Method({"POST"}) ? PruneImages() : void();
+      return NotFoundRoute();
+    }
     if (s[1] != "apps") return NotFoundRoute();
     if (n == 2) {
       if (!Method({"GET", "POST"})) return;
@@ -303,6 +312,30 @@ class Handler {
     return std::nullopt;
   }
 
+  void ListImages() {
+    auto r = backend_->ListImages();
+    if (!r.ok()) return Fail(ex_, r.status());
+    Reply(ex_, 200, List(*r));
+  }
+  void PullImage() {
+    auto ref = DecodeImageRef(req_.body);
+    if (!ref.ok()) return Fail(ex_, ref.status());
+    auto r = backend_->PullImage(*ref);
+    if (!r.ok()) return Fail(ex_, r.status());
+    Reply(ex_, 201, ToJson(*r));
+  }
+  void RemoveImage() {
+    auto ref = DecodeImageRef(req_.body);
+    if (!ref.ok()) return Fail(ex_, ref.status());
+    if (Status st = backend_->RemoveImage(*ref); !st.ok()) return Fail(ex_, st);
+    Reply(ex_, 200, json{{"removed", *ref}});
+  }
+  void PruneImages() {
+    auto r = backend_->PruneImages();
+    if (!r.ok()) return Fail(ex_, r.status());
+    Reply(ex_, 200, List(*r));
+  }
+
   void ListMachines(const std::string& app) {
     if (!App(app)) return;
     auto r = reg_->ListMachines(app);
@@ -338,9 +371,17 @@ class Handler {
     if (!q.ok()) return Fail(ex_, q.status());
     if (!q->region.empty() && !ids::IsRegionCode(q->region))
       return Fail(ex_, 400, "field 'region': '" + q->region + "' is not a region code (3 lowercase letters, e.g. ams)");
-    if (!run && q->cmd.empty() && a->current_release == 0)
+    if (!run && q->cmd.empty() && q->image.empty() && a->current_release == 0)
       return Fail(ex_, 400, "app '" + app + "' has no release yet: deploy it first, or give field 'cmd'");
     auto spec = SpecFrom(*a, *q, run);
+    if (!q->image.empty()) {
+      auto img = backend_->EnsureImage(q->image);
+      if (!img.ok()) return Fail(ex_, img.status());
+      spec.image = img->refs.empty() ? img->id : img->refs.front();
+      for (const auto& r : img->refs)
+        if (r.find(q->image) != std::string::npos) spec.image = r;
+      spec.image_id = img->id;
+    }
     if (!q->shell) {
       auto m = backend_->RunMachine(spec);
       if (!m.ok()) return Fail(ex_, m.status());

@@ -29,6 +29,63 @@ Result<std::vector<store::Machine>> DaemonBackend::Scale(const store::App& app, 
   return manager_->Scale(app, count);
 }
 
+Result<std::set<std::string>> DaemonBackend::ImagesInUse() {
+  PC_ASSIGN_OR_RETURN(auto machines, registry_->ListMachines(std::nullopt));
+  std::set<std::string> ids;
+  for (const auto& m : machines)
+    if (!m.image_id.empty()) ids.insert(m.image_id);
+  return ids;
+}
+
+api::ImageView DaemonBackend::View(const images::Image& i, const std::set<std::string>& in_use) const {
+  api::ImageView v;
+  v.id = i.id;
+  v.refs = i.refs;
+  v.size = i.size;
+  v.layers = i.layers.size();
+  v.created_at = i.created_at;
+  v.exposed_tcp_ports = i.config.exposed_tcp_ports;
+  v.in_use = in_use.count(i.id) > 0;
+  return v;
+}
+
+Result<api::ImageView> DaemonBackend::PullImage(const std::string& ref) {
+  if (!images_) return api::Backend::PullImage(ref);
+  PC_ASSIGN_OR_RETURN(images::Image img, images_->Pull(ref));
+  PC_ASSIGN_OR_RETURN(auto used, ImagesInUse());
+  return View(img, used);
+}
+
+Result<api::ImageView> DaemonBackend::EnsureImage(const std::string& ref) {
+  if (!images_) return api::Backend::EnsureImage(ref);
+  PC_ASSIGN_OR_RETURN(images::Image img, images_->Ensure(ref));
+  PC_ASSIGN_OR_RETURN(auto used, ImagesInUse());
+  return View(img, used);
+}
+
+Result<std::vector<api::ImageView>> DaemonBackend::ListImages() {
+  if (!images_) return api::Backend::ListImages();
+  PC_ASSIGN_OR_RETURN(auto used, ImagesInUse());
+  std::vector<api::ImageView> out;
+  for (const auto& i : images_->List()) out.push_back(View(i, used));
+  return out;
+}
+
+Status DaemonBackend::RemoveImage(const std::string& ref) {
+  if (!images_) return api::Backend::RemoveImage(ref);
+  PC_ASSIGN_OR_RETURN(auto used, ImagesInUse());
+  return images_->Remove(ref, used);
+}
+
+Result<std::vector<api::ImageView>> DaemonBackend::PruneImages() {
+  if (!images_) return api::Backend::PruneImages();
+  PC_ASSIGN_OR_RETURN(auto used, ImagesInUse());
+  PC_ASSIGN_OR_RETURN(auto gone, images_->Prune(used));
+  std::vector<api::ImageView> out;
+  for (const auto& i : gone) out.push_back(View(i, {}));
+  return out;
+}
+
 Result<store::Machine> DaemonBackend::RunMachine(const store::MachineSpec& spec) { return manager_->RunMachine(spec); }
 
 Result<int> DaemonBackend::RunAttached(const store::MachineSpec& spec, api::AttachedStdio stdio,

@@ -69,6 +69,9 @@ struct ManagerOptions {
   Duration deploy_wait = std::chrono::seconds(10);  // how long deploy waits for listeners
   Duration probe_interval = std::chrono::microseconds(250);  // while a connection waits
   bool firewall = true;
+  // The image a machine was created with (store::Machine::image_id) → its layers and config.
+  // Unset: machines with an image cannot start (tests without an image store).
+  std::function<Result<ImagePlan>(const std::string& image_id)> resolve_image;
 };
 
 struct DeployOutcome {

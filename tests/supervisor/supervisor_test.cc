@@ -737,6 +737,13 @@ TEST_P(SupervisorTest, ImageRootIsTheImageFreshOnEveryStart) {
   std::string expect_start = "33\n34\n/app\n0\n0\nno-motd\n" + s.hosts;
   // Runs the machine again (same id, same log) and returns this run's output.
   auto run = [&] {
+    // The exit event can be seen before the supervisor has settled the entry: wait for it.
+    auto deadline = std::chrono::steady_clock::now() + 10s;
+    for (auto d = sup_->Describe(s.machine_id); d && d->state != RunState::kExited &&
+                                                std::chrono::steady_clock::now() < deadline;
+         d = sup_->Describe(s.machine_id)) {
+      std::this_thread::sleep_for(1ms);
+    }
     EXPECT_EQ(Sh("truncate -s 0 " + s.log_path), 0);
     (void)RunInNetns(s);
     EXPECT_TRUE(WaitLogLine(s.log_path, "no-host-usr"));
