@@ -344,7 +344,7 @@ class Cli {
 
   // ---- launch / deploy ----
   struct LaunchArgs {
-    std::string name, org, region, command;
+    std::string name, org, region, command, image;
     bool flycast = false, no_deploy = false, ha = true;
     int internal_port = 8080;
   };
@@ -380,6 +380,7 @@ class Cli {
     lo.internal_port = static_cast<uint16_t>(a.internal_port);
     lo.flycast = a.flycast;
     lo.command = a.command;
+    lo.image = AbsoluteImageRef(a.image);
     std::string toml = config::RenderLaunchToml(lo);
     {
       std::ofstream f("fly.toml", std::ios::binary | std::ios::trunc);
@@ -396,10 +397,11 @@ class Cli {
       out_ << "Your app is ready! Deploy with `privcast deploy`\n";
       return 0;
     }
-    return Deploy(name, "fly.toml", a.flycast, a.ha);
+    return Deploy(name, "fly.toml", a.flycast, a.ha, "");
   }
 
-  int Deploy(const std::string& app_flag, const std::string& config, bool flycast, bool ha) {
+  int Deploy(const std::string& app_flag, const std::string& config, bool flycast, bool ha,
+             const std::string& image) {
     std::string path = config.empty() ? "fly.toml" : config;
     auto text = ReadFile(path);
     if (!text.ok()) {
@@ -414,8 +416,9 @@ class Cli {
       app = *a;
     }
     out_ << "==> Deploying " << app << " from " << path << "\n";
-    json r = api().Post("/v1/apps/" + Enc(app) + "/releases",
-                        {{"source", *text}, {"path", path}, {"flycast", flycast}, {"ha", ha}});
+    json body = {{"source", *text}, {"path", path}, {"flycast", flycast}, {"ha", ha}};
+    if (!image.empty()) body["image"] = AbsoluteImageRef(image);
+    json r = api().Post("/v1/apps/" + Enc(app) + "/releases", body);
     for (auto& w : Arr(r, "warnings"))
       if (w.is_string()) err_ << "Warning: " << w.get<std::string>() << "\n";
     if (r.contains("flycast") && r["flycast"].is_object())
@@ -839,15 +842,18 @@ int Cli::Run(int argc, const char* const* argv) {
   lc->add_flag("--flycast", la.flycast, "Private app: force_https = false and a flycast address");
   lc->add_option("--internal-port", la.internal_port, "Port the app listens on")->check(CLI::Range(1, 65535));
   lc->add_option("--command", la.command, "The app's command ([processes] app)");
+  lc->add_option("--image", la.image, "The OCI image machines run ([build] image)");
   lc->add_flag("--no-deploy", la.no_deploy, "Only write fly.toml and create the app");
   lc->add_flag("--ha", la.ha, "2 machines per process group with services (--ha=false: 1)");
 
   // deploy
   AppOpts dep_app;
   bool dep_flycast = false, dep_ha = true;
+  std::string dep_image;
   auto* dc = Sub(&app, "deploy", "Validate fly.toml and create or update the app's machines",
-                 [&] { return Deploy(dep_app.app, dep_app.config, dep_flycast, dep_ha); });
+                 [&] { return Deploy(dep_app.app, dep_app.config, dep_flycast, dep_ha, dep_image); });
   AddApp(dc, &dep_app);
+  dc->add_option("-i,--image", dep_image, "The OCI image to deploy (replaces [build] image)");
   dc->add_flag("--flycast", dep_flycast, "Make sure the app has a flycast address");
   dc->add_flag("--ha", dep_ha, "2 machines per process group with services (--ha=false: 1)");
 

@@ -180,13 +180,14 @@ Result<CreateAppRequest> DecodeCreateApp(std::string_view body) {
 Result<ReleaseRequest> DecodeRelease(std::string_view body) {
   PC_ASSIGN_OR_RETURN(json j, ParseJsonObject(body));
   Fields f(j);
-  PC_RETURN_IF_ERROR(f.Allow({"source", "path", "flycast", "ha"}));
+  PC_RETURN_IF_ERROR(f.Allow({"source", "path", "flycast", "ha", "image"}));
   ReleaseRequest r;
   PC_RETURN_IF_ERROR(f.String("source", true, &r.source));
   PC_RETURN_IF_ERROR(f.String("path", false, &r.path));
   if (r.path.empty()) r.path = "fly.toml";
   PC_RETURN_IF_ERROR(f.Bool("flycast", &r.flycast));
   PC_RETURN_IF_ERROR(f.Bool("ha", &r.ha));
+  PC_RETURN_IF_ERROR(f.String("image", false, &r.image));
   return r;
 }
 

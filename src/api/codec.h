@@ -37,6 +37,7 @@ struct ReleaseRequest {
   std::string path = "fly.toml"; // for diagnostics
   bool flycast = false;
   bool ha = true;
+  std::string image;             // deploy --image: replaces [build] image
 };
 struct MachineRequest {          // POST /machines and POST /machines/run
   std::string region;

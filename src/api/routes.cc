@@ -1,5 +1,7 @@
 #include "api/routes.h"
 
+#include "config/json.h"
+
 #include <algorithm>
 #include <chrono>
 #include <mutex>
@@ -255,6 +257,18 @@ class Handler {
     if (!v.ok()) {
       json j = {{"error", v.status().message()}};
       return ex_.Respond(400, kJson, Dump(j));
+    }
+    // The image (deploy --image, else [build] image) must be in the store before the release
+    // is: fetched now (the request blocks meanwhile); a bad reference changes nothing.
+    auto cfg = config::FromJson(v->config_json);
+    if (!cfg.ok()) return Fail(ex_, cfg.status());
+    if (!q->image.empty()) {
+      cfg->image = q->image;
+      v->config_json = config::ToJson(*cfg);
+    }
+    if (!cfg->image.empty()) {
+      auto img = backend_->EnsureImage(cfg->image);
+      if (!img.ok()) return Fail(ex_, img.status());
     }
     json out;
     json warnings = json::array();

@@ -419,8 +419,8 @@ class Loader {
 void Loader::Root(const toml::table& root) {
   Keys(root, "",
        {"app", "primary_region", "kill_signal", "kill_timeout", "env", "processes", "vm",
-        "restart", "http_service", "services", "checks"},
-       {"build", "deploy", "mounts", "statics", "metrics", "files", "experimental",
+        "restart", "http_service", "services", "checks", "build"},
+       {"deploy", "mounts", "statics", "metrics", "files", "experimental",
         "console_command", "swap_size_mb", "host_dedication_id", "machine_checks"});
   AppConfig& c = *cfg_;
   Str(root, "app", "", &c.app);
@@ -449,6 +449,13 @@ void Loader::Root(const toml::table& root) {
   }
   if (const toml::node* n = Get(root, "env", "", &path)) StrMap(*n, path, true, &c.env);
   if (const toml::table* t = SubTable(root, "processes", "", &path)) Processes(*t, path);
+  if (const toml::table* t = SubTable(root, "build", "", &path)) {
+    // Only a prebuilt image: privcast builds nothing (docs/images.md).
+    Keys(*t, path, {"image"},
+         {"dockerfile", "builder", "buildpacks", "args", "build-target", "ignorefile", "image_label",
+          "builtin", "settings", "buildpacks_docker_host", "compress", "compression", "dockerignorefile"});
+    Str(*t, "image", path, &c.image);
+  }
   Tables(root, "vm", "", [&](const toml::table& t, const std::string& p) {
     c.vm.emplace_back();
     Vm(t, p, &c.vm.back());
@@ -748,8 +755,9 @@ void Loader::Service(const toml::table& t, const std::string& p, ServiceConfig* 
 }
 
 void Loader::Vm(const toml::table& t, const std::string& p, VmConfig* vm) {
-  Keys(t, p, {"size", "memory", "memory_mb", "cpus", "cpu_kind", "processes"},
-       {"gpus", "gpu_kind", "kernel_args", "host_dedication_id", "persist_rootfs"});
+  Keys(t, p, {"size", "memory", "memory_mb", "cpus", "cpu_kind", "processes", "persist_rootfs"},
+       {"gpus", "gpu_kind", "kernel_args", "host_dedication_id"});
+  Bool(t, "persist_rootfs", p, &vm->persist_rootfs);
   std::string size;
   if (Str(t, "size", p, &size)) vm->size = size;
   std::string path;

@@ -9,6 +9,7 @@
 #include <map>
 
 #include "common/log.h"
+#include "config/json.h"
 #include "daemon/attach_pty.h"
 
 namespace privcast::daemon {
@@ -34,6 +35,17 @@ Result<std::set<std::string>> DaemonBackend::ImagesInUse() {
   std::set<std::string> ids;
   for (const auto& m : machines)
     if (!m.image_id.empty()) ids.insert(m.image_id);
+  // A release's [build] image is in use while the release is current (its machines start
+  // from it, also when none exists right now).
+  PC_ASSIGN_OR_RETURN(auto apps, registry_->ListApps());
+  for (const auto& a : apps) {
+    if (a.current_release == 0) continue;
+    auto rel = registry_->GetRelease(a.name, a.current_release);
+    if (!rel.ok()) continue;
+    auto cfg = config::FromJson(rel->config_json);
+    if (!cfg.ok() || cfg->image.empty()) continue;
+    if (auto img = images_->Find(cfg->image); img.ok()) ids.insert(img->id);
+  }
   return ids;
 }
 

@@ -55,8 +55,10 @@ struct AppPlan {
     double cpus = 0;
     std::string restart_policy = "on-failure";
     int restart_retries = 10;
+    bool persist_rootfs = false;       // [[vm]] persist_rootfs
   };
   std::vector<Group> groups;
+  std::string image;                   // [build] image (reference); "" = host /usr
   std::vector<std::pair<std::string, std::string>> env;
   const Group* FindGroup(const std::string& name) const;
 };
@@ -69,7 +71,8 @@ struct ManagerOptions {
   Duration deploy_wait = std::chrono::seconds(10);  // how long deploy waits for listeners
   Duration probe_interval = std::chrono::microseconds(250);  // while a connection waits
   bool firewall = true;
-  // The image a machine was created with (store::Machine::image_id) → its layers and config.
+  // An image (the id a machine was created with, or a release's [build] image reference) →
+  // its layers and config; never pulls (the API made sure the store has it).
   // Unset: machines with an image cannot start (tests without an image store).
   std::function<Result<ImagePlan>(const std::string& image_id)> resolve_image;
 };

@@ -69,7 +69,6 @@ constexpr const char* kRootfsDir = "rootfs";
 void RemoveStateFiles(const std::string& dir) {
   for (const char* f : kStateFiles) ::unlink((dir + "/" + f).c_str());
   ::rmdir((dir + "/" + kRootfsDir).c_str());
-  RemoveImageRoot(dir);
 }
 
 // privcast-init's report on the pipe (launch.h): "ok" once the program exec'd, "E<errno>"
@@ -251,8 +250,10 @@ struct Supervisor::Impl {
 
     PC_STEP(SetupStep::kStateDir);
     if (::mkdir(dir.c_str(), 0755) != 0 && errno != EEXIST) return fail(ErrnoStatus("mkdir " + dir, errno));
-    undo.push_back([dir] {
+    // A failed start keeps a persisted writable layer (persist_rootfs: the machine's data).
+    undo.push_back([dir, keep_root = s.image && s.image->persist] {
       RemoveStateFiles(dir);
+      if (!keep_root) RemoveImageRoot(dir);
       ::rmdir(dir.c_str());
     });
     if (s.sandbox) {
@@ -644,6 +645,7 @@ struct Supervisor::Impl {
   Status RemoveStateDir(const std::string& id) {
     std::string dir = StateDir(id);
     RemoveStateFiles(dir);
+    RemoveImageRoot(dir);
     if (::rmdir(dir.c_str()) != 0 && errno != ENOENT) return ErrnoStatus("rmdir " + dir, errno);
     return Status::Ok();
   }

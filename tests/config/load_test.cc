@@ -8,6 +8,8 @@
 #include <gtest/gtest.h>
 
 #include "config/load.h"
+#include "config/services.h"
+#include "config/json.h"
 
 namespace privcast::config {
 namespace {
@@ -175,6 +177,22 @@ TEST(ConfigLoad, ReadsFileAndNamesItInMessages) {
   ASSERT_TRUE(ok.ok()) << ok.status().message();
   EXPECT_EQ(ok->config.app, "web");
   std::filesystem::remove_all(dir);
+}
+
+TEST(ConfigImages, BuildImageAndPersistRootfs) {
+  AppConfig c = MustParse(
+      "[build]\n  image = \"registry.local:5000/team/app:v1\"\n  dockerfile = \"Dockerfile\"\n"
+      "[processes]\n  app = \"srv\"\n  worker = \"w\"\n"
+      "[[vm]]\n  persist_rootfs = true\n  processes = [\"app\"]\n");
+  EXPECT_EQ(c.image, "registry.local:5000/team/app:v1");
+  EXPECT_TRUE(PersistRootfsFor(c, "app"));
+  EXPECT_FALSE(PersistRootfsFor(c, "worker"));
+  auto back = FromJson(ToJson(c));
+  ASSERT_TRUE(back.ok()) << back.status().message();
+  EXPECT_EQ(back->image, c.image);
+  EXPECT_TRUE(PersistRootfsFor(*back, "app"));
+  EXPECT_FALSE(ParseFlyToml("[[vm]]\npersist_rootfs = 1\n", "fly.toml").ok());
+  EXPECT_FALSE(ParseFlyToml("[build]\nimage = 3\n", "fly.toml").ok());
 }
 
 TEST(ConfigWarnings, UnknownKeysOnlyForTrulyUnknown) {

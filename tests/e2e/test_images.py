@@ -189,6 +189,37 @@ class ImagesTest(HostTestCase):
         self.assertIn("used by a machine", p.stderr)
         h.cli(["machine", "destroy", "-a", "img", "--force", mid], timeout=60)
 
+    def test_6_deploy_an_image_through_flycast_with_persist_rootfs(self):
+        h = self.h
+        d = os.path.join(h.workdir, "img-app")
+        os.makedirs(d)
+        # launch --image writes [build] image (relative oci: paths are made absolute).
+        p = h.cli(["launch", "--name", "imgweb", "--image", self.ref, "--flycast", "--internal-port", "8080",
+                   "--no-deploy"], cwd=d)
+        with open(os.path.join(d, "fly.toml")) as f:
+            toml = f.read()
+        self.assertIn(f'[build]\n  image = "{self.ref}"', toml)
+        # [processes] replaces Cmd (the Entrypoint stays); persist_rootfs keeps the root.
+        toml = toml.replace("[http_service]",
+                            "[processes]\n  app = \"sh -c 'test -e /www/mark && echo kept > /www/state || "
+                            "echo fresh > /www/state; touch /www/mark; exec httpd -f -p 8080 -h /www'\"\n\n"
+                            "[http_service]").replace("[[vm]]\n", "[[vm]]\n  persist_rootfs = true\n")
+        with open(os.path.join(d, "fly.toml"), "w") as f:
+            f.write(toml)
+        h.cli(["deploy", "--flycast", "--ha=false"], cwd=d, timeout=180)
+        self.assertEqual(wait_for(lambda: fetch(h, "imgweb", "http://imgweb.flycast/index.html"), 30,
+                                  "the image app through flycast"), oci_image.INDEX)
+        self.assertEqual(fetch(h, "imgweb", "http://imgweb.flycast/state"), "fresh\n")
+        mid = harness.machines(h, "imgweb")[0]["id"]
+        h.cli(["machine", "stop", "-a", "imgweb", mid], timeout=60)
+        h.cli(["machine", "start", "-a", "imgweb", mid], timeout=60)
+        self.assertEqual(wait_for(lambda: fetch(h, "imgweb", "http://imgweb.flycast/state"), 30, "restart"),
+                         "kept\n", "persist_rootfs keeps the writable layer")
+        # The release's image counts as in use.
+        gone = [r for i in h.cli_json(["images", "prune"]) for r in i["refs"]]
+        self.assertNotIn(self.ref, gone)
+        h.cli(["apps", "destroy", "imgweb"], check=False, timeout=60)
+
     def test_5_bad_references_say_so_in_one_line(self):
         h = self.h
         for ref, words in (("Not/A Ref", "invalid image reference"),
