@@ -6,7 +6,9 @@ starts Debian's docker-registry on loopback inside a test netns, pushes the imag
 and times `privcast images pull` into an empty store N times (images rm + prune between runs,
 so every pull is a first pull). Then times machine starts from the cached image: `machine run
 IMAGE -- true` end to end through the CLI, and the supervisor's own start-to-exec from the
-daemon's debug log ("machine exec'd" latency_us).
+daemon's debug log ("machine exec'd" latency_us). Last, the cold flycast request: an app
+deployed from the image (`[build] image`, busybox httpd on 8080, --ha=false) is stopped, and a
+client machine curls its flycast address (by IP); curl's time_starttransfer is the first byte.
 
   PRIVCASTD=... PRIVCAST=... python3 bench/images/pull_bench.py [--runs 5] [--starts 30]
 """
@@ -35,6 +37,7 @@ def main():
     ap.add_argument("--runs", type=int, default=5)
     ap.add_argument("--starts", type=int, default=30)
     ap.add_argument("--mb", type=int, default=30)
+    ap.add_argument("--wakes", type=int, default=15)
     a = ap.parse_args()
     with harness.Host() as h:
         d = tempfile.mkdtemp(prefix="privcast-pullbench-", dir=h.tmp)
@@ -78,6 +81,24 @@ def main():
             if lat:
                 print(f"supervisor start → app exec (daemon log), n={len(lat)}: p50={statistics.median(lat):.2f} ms  "
                       f"p99={pct(lat, 0.99):.2f} ms  max={max(lat):.2f} ms")
+            app_dir = os.path.join(h.workdir, "cold")
+            harness.write_fly_toml(app_dir, "cold", "httpd -f -p 8080 -h /www", 8080,
+                                   extra=f'\n[build]\n  image = "{ref}"\n')
+            h.cli(["apps", "create", "cold"])
+            h.cli(["deploy", "--flycast", "--ha=false"], cwd=app_dir, timeout=120)
+            ip = harness.flycast_ip(h, "cold")
+            mid = harness.machines(h, "cold")[0]["id"]
+            cold = []
+            for _ in range(a.wakes):
+                h.cli(["machine", "stop", "-a", "cold", mid], timeout=60)
+                out = harness.shell(h, "cold", f"curl -s -o /dev/null -w '%{{time_starttransfer}}' http://[{ip}]/").stdout
+                try:
+                    cold.append(float(out) * 1000)
+                except ValueError:
+                    pass
+            if cold:
+                print(f"cold flycast request to a stopped image machine (busybox httpd), n={len(cold)}: "
+                      f"p50={statistics.median(cold):.1f} ms  p90={pct(cold, 0.9):.1f} ms  max={max(cold):.1f} ms")
         finally:
             reg.kill()
             reg.wait()
