@@ -347,6 +347,7 @@ class Cli {
     std::string name, org, region, command, image;
     bool flycast = false, no_deploy = false, ha = true;
     int internal_port = 8080;
+    const CLI::Option* internal_port_opt = nullptr;  // given explicitly?
   };
   int Launch(const LaunchArgs& a) {
     std::string name = a.name;
@@ -369,6 +370,17 @@ class Cli {
     if (fs::exists("fly.toml"))
       throw Failure{"fly.toml already exists in " + fs::current_path().string() +
                     ": deploy it with privcast deploy, or remove it to launch a new app"};
+    int internal_port = a.internal_port;
+    if (!a.image.empty()) {
+      // The image first (a bad reference changes nothing); its ExposedPorts suggest the
+      // internal port when --internal-port is not given (the lowest TCP port).
+      json img = api().Post("/v1/images", {{"ref", AbsoluteImageRef(a.image)}});
+      auto ports = Arr(img, "exposed_tcp_ports");
+      if ((!a.internal_port_opt || a.internal_port_opt->count() == 0) && !ports.empty() && ports[0].is_number()) {
+        internal_port = ports[0].get<int>();
+        out_ << "Using internal port " << internal_port << " (the image's ExposedPorts)\n";
+      }
+    }
     json body = {{"app_name", name}};
     if (!a.org.empty()) body["org"] = a.org;
     json app = api().Post("/v1/apps", body);
@@ -377,7 +389,7 @@ class Cli {
     config::LaunchOptions lo;
     lo.app = name;
     lo.primary_region = a.region;
-    lo.internal_port = static_cast<uint16_t>(a.internal_port);
+    lo.internal_port = static_cast<uint16_t>(internal_port);
     lo.flycast = a.flycast;
     lo.command = a.command;
     lo.image = AbsoluteImageRef(a.image);
@@ -840,7 +852,9 @@ int Cli::Run(int argc, const char* const* argv) {
   lc->add_option("--org", la.org, "Org (default: personal)");
   lc->add_option("--region", la.region, "Primary region");
   lc->add_flag("--flycast", la.flycast, "Private app: force_https = false and a flycast address");
-  lc->add_option("--internal-port", la.internal_port, "Port the app listens on")->check(CLI::Range(1, 65535));
+  la.internal_port_opt =
+      lc->add_option("--internal-port", la.internal_port, "Port the app listens on (default: the image's lowest ExposedPorts TCP port, else 8080)")
+          ->check(CLI::Range(1, 65535));
   lc->add_option("--command", la.command, "The app's command ([processes] app)");
   lc->add_option("--image", la.image, "The OCI image machines run ([build] image)");
   lc->add_flag("--no-deploy", la.no_deploy, "Only write fly.toml and create the app");

@@ -55,9 +55,10 @@ def _blob(layout, data):
     return "sha256:" + d, len(data)
 
 
-def build_hello(layout, tag="v1", extra_layer_bytes=0):
+def build_hello(layout, tag="v1", extra_layer_bytes=0, port=8080):
     """Writes the layout; extra_layer_bytes > 0 adds a third layer of that much incompressible
-    data (/data/blob) to make an image of a given size (benchmarks)."""
+    data (/data/blob) to make an image of a given size (benchmarks); `port` is where its httpd
+    listens (Cmd) and what it exposes."""
     os.makedirs(os.path.join(layout, "blobs", "sha256"), exist_ok=True)
     with open(BUSYBOX, "rb") as f:
         busybox = f.read()
@@ -87,9 +88,9 @@ def build_hello(layout, tag="v1", extra_layer_bytes=0):
         diff_ids.append("sha256:" + hashlib.sha256(tar).hexdigest())
     config = {
         "architecture": "amd64", "os": "linux",
-        "config": {"Entrypoint": ["/bin/entry"], "Cmd": ["httpd", "-f", "-p", "8080", "-h", "/www"],
+        "config": {"Entrypoint": ["/bin/entry"], "Cmd": ["httpd", "-f", "-p", str(port), "-h", "/www"],
                    "Env": ["PATH=/bin", "GREETING=hello-from-image"], "WorkingDir": "/www", "User": "www",
-                   "ExposedPorts": {"8080/tcp": {}}},
+                   "ExposedPorts": {f"{port}/tcp": {}}},
         "rootfs": {"type": "layers", "diff_ids": diff_ids},
     }
     cdigest, csize = _blob(layout, json.dumps(config, sort_keys=True).encode())

@@ -56,7 +56,7 @@ class ImagesTest(HostTestCase):
         cls.layout = os.path.join(cls.dir, "layout")
         oci_image.build_hello(cls.layout)
         cls.other = os.path.join(cls.dir, "other")
-        oci_image.build_hello(cls.other, extra_layer_bytes=4096)
+        oci_image.build_hello(cls.other, extra_layer_bytes=4096, port=9090)
         cls.oci_archive = os.path.join(cls.dir, "hello-oci.tar")
         cls.docker_archive = os.path.join(cls.dir, "hello-docker.tar")
         run(["skopeo", "--insecure-policy", "copy", "-q", f"oci:{cls.layout}:v1", f"oci-archive:{cls.oci_archive}"])
@@ -219,6 +219,24 @@ class ImagesTest(HostTestCase):
         gone = [r for i in h.cli_json(["images", "prune"]) for r in i["refs"]]
         self.assertNotIn(self.ref, gone)
         h.cli(["apps", "destroy", "imgweb"], check=False, timeout=60)
+
+    def test_7_launch_takes_the_internal_port_from_exposed_ports(self):
+        h = self.h
+        d = os.path.join(h.workdir, "img-port")
+        os.makedirs(d)
+        p = h.cli(["launch", "--name", "imgport", "--image", f"oci:{self.other}:v1", "--flycast", "--no-deploy"],
+                  cwd=d, timeout=120)
+        self.assertIn("Using internal port 9090", p.stdout)
+        with open(os.path.join(d, "fly.toml")) as f:
+            self.assertIn("internal_port = 9090", f.read())
+        bad = os.path.join(h.workdir, "img-bad")
+        os.makedirs(bad)
+        p = h.cli(["launch", "--name", "imgbad", "--image", "Not A Ref", "--no-deploy"], cwd=bad, check=False)
+        self.assertEqual(p.returncode, 1)
+        self.assertIn("invalid image reference", p.stderr)
+        self.assertFalse(os.path.exists(os.path.join(bad, "fly.toml")))
+        self.assertNotIn("imgbad", h.app_names(), "a bad image creates nothing")
+        h.cli(["apps", "destroy", "imgport"], check=False, timeout=60)
 
     def test_5_bad_references_say_so_in_one_line(self):
         h = self.h
