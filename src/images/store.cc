@@ -271,7 +271,9 @@ Result<std::string> ImageStore::RunSkopeo(const std::vector<std::string>& args) 
 
 Result<Image> ImageStore::Pull(const std::string& ref) {
   PC_ASSIGN_OR_RETURN(ImageSource src, ParseImageSource(ref, o_.insecure_registries));
-  std::lock_guard<std::mutex> l(mu_);
+  // Writers (pulls, removals) one at a time; readers (Find, List: every machine start) only
+  // wait for the record update at the end, never for skopeo or the unpacking.
+  std::lock_guard<std::mutex> writer(write_mu_);
   const std::string layout = o_.root + "/oci";
   char tagbuf[32];
   std::snprintf(tagbuf, sizeof tagbuf, "pull-%016llx", static_cast<unsigned long long>(ids::RandomU64()));
@@ -334,6 +336,7 @@ Result<Image> ImageStore::Pull(const std::string& ref) {
   }
 
   // The reference now names this image only (a tag moves).
+  std::lock_guard<std::mutex> records(mu_);
   for (Image other : ListLocked()) {
     auto it = std::find(other.refs.begin(), other.refs.end(), src.canonical);
     if (it == other.refs.end() || other.id == img.id) continue;
@@ -416,6 +419,7 @@ std::vector<std::string> ImageStore::LayerDirs(const Image& img) const {
 }
 
 Status ImageStore::Remove(const std::string& ref, const std::set<std::string>& in_use) {
+  std::lock_guard<std::mutex> writer(write_mu_);
   std::lock_guard<std::mutex> l(mu_);
   PC_ASSIGN_OR_RETURN(Image img, FindLocked(ref));
   auto it = std::find(img.refs.begin(), img.refs.end(), ref);
@@ -434,6 +438,7 @@ Status ImageStore::Remove(const std::string& ref, const std::set<std::string>& i
 }
 
 Result<std::vector<Image>> ImageStore::Prune(const std::set<std::string>& in_use) {
+  std::lock_guard<std::mutex> writer(write_mu_);
   std::lock_guard<std::mutex> l(mu_);
   std::vector<Image> gone;
   for (const auto& img : ListLocked()) {

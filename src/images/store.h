@@ -13,9 +13,11 @@
 // the layers not unpacked yet. The records are the truth: index.json of the layout is only
 // skopeo's scratch (a pull tags there under a temporary name, read once and dropped).
 //
-// Thread-safety: every method may be called from any thread; pulls, removals and prunes are
-// serialised by one mutex (a pull blocks the caller for as long as skopeo runs), lookups
-// take it briefly.
+// Thread-safety: every method may be called from any thread. Pulls, removals and prunes are
+// serialised by write_mu_ (a pull blocks its caller for as long as skopeo runs); the records
+// are guarded by mu_, which lookups (Find, List, LayerDirs: the control thread at every
+// machine start) take briefly and a pull only for its final record update, so a long pull
+// never delays a start. Lock order: write_mu_, then mu_.
 #pragma once
 
 #include <cstdint>
@@ -91,7 +93,8 @@ class ImageStore {
   Result<std::string> RunSkopeo(const std::vector<std::string>& args) const;
 
   ImageStoreOptions o_;
-  mutable std::mutex mu_;
+  std::mutex write_mu_;      // pulls, removals, prunes
+  mutable std::mutex mu_;   // the records (images/*.json); index.json is write_mu_'s
 };
 
 // Pure helpers (tests): the OCI image config JSON → ImageConfig; a passwd/group lookup.
