@@ -520,6 +520,7 @@ class Cli {
                              {"Org", S(m, "org")},
                              {"Network", S(m, "network")},
                              {"Release", v > 0 ? "v" + std::to_string(v) : "-"},
+                             {"Image", S(m, "image").empty() ? "(release's image, or host /usr)" : S(m, "image")},
                              {"Command", cmd.empty() ? "(release's process command)" : cmd},
                              {"Auto Destroy", S(m, "auto_destroy")},
                              {"Created", S(m, "created_at")},
