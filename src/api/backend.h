@@ -83,6 +83,7 @@ struct ImageView {
   int64_t created_at = 0;                  // unix seconds of its first pull
   std::vector<uint16_t> exposed_tcp_ports;
   bool in_use = false;                     // a machine was created from it
+  std::string ref;                         // Pull/Ensure: the canonical form of the reference asked for
 };
 
 class Backend {

@@ -391,9 +391,7 @@ class Handler {
     if (!q->image.empty()) {
       auto img = backend_->EnsureImage(q->image);
       if (!img.ok()) return Fail(ex_, img.status());
-      spec.image = img->refs.empty() ? img->id : img->refs.front();
-      for (const auto& r : img->refs)
-        if (r.find(q->image) != std::string::npos) spec.image = r;
+      spec.image = img->ref.empty() ? img->id : img->ref;
       spec.image_id = img->id;
     }
     if (!q->shell) {

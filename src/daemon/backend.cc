@@ -11,6 +11,7 @@
 #include "common/log.h"
 #include "config/json.h"
 #include "daemon/attach_pty.h"
+#include "images/reference.h"
 
 namespace privcast::daemon {
 
@@ -49,8 +50,14 @@ Result<std::set<std::string>> DaemonBackend::ImagesInUse() {
   return ids;
 }
 
-api::ImageView DaemonBackend::View(const images::Image& i, const std::set<std::string>& in_use) const {
+api::ImageView DaemonBackend::View(const images::Image& i, const std::set<std::string>& in_use,
+                                   const std::string& asked) const {
   api::ImageView v;
+  // The name a machine records: the canonical form of what was asked for (an id stays an id).
+  if (!asked.empty()) {
+    auto src = images::ParseImageSource(asked, images_->insecure_registries());
+    v.ref = src.ok() && std::find(i.refs.begin(), i.refs.end(), src->canonical) != i.refs.end() ? src->canonical : i.id;
+  }
   v.id = i.id;
   v.refs = i.refs;
   v.size = i.size;
@@ -65,14 +72,14 @@ Result<api::ImageView> DaemonBackend::PullImage(const std::string& ref) {
   if (!images_) return api::Backend::PullImage(ref);
   PC_ASSIGN_OR_RETURN(images::Image img, images_->Pull(ref));
   PC_ASSIGN_OR_RETURN(auto used, ImagesInUse());
-  return View(img, used);
+  return View(img, used, ref);
 }
 
 Result<api::ImageView> DaemonBackend::EnsureImage(const std::string& ref) {
   if (!images_) return api::Backend::EnsureImage(ref);
   PC_ASSIGN_OR_RETURN(images::Image img, images_->Ensure(ref));
   PC_ASSIGN_OR_RETURN(auto used, ImagesInUse());
-  return View(img, used);
+  return View(img, used, ref);
 }
 
 Result<std::vector<api::ImageView>> DaemonBackend::ListImages() {

@@ -51,7 +51,8 @@ class DaemonBackend final : public api::Backend {
   images::ImageStore* images_;
 
   Result<std::set<std::string>> ImagesInUse();
-  api::ImageView View(const images::Image& i, const std::set<std::string>& in_use) const;
+  api::ImageView View(const images::Image& i, const std::set<std::string>& in_use,
+                      const std::string& asked = "") const;
 };
 
 }  // namespace privcast::daemon

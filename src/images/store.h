@@ -83,6 +83,7 @@ class ImageStore {
   Result<std::pair<uint32_t, uint32_t>> ResolveUser(const Image& img) const;
 
   const std::string& root() const { return o_.root; }
+  const std::vector<std::string>& insecure_registries() const { return o_.insecure_registries; }
 
  private:
   explicit ImageStore(ImageStoreOptions o) : o_(std::move(o)) {}

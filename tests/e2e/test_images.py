@@ -129,6 +129,9 @@ class ImagesTest(HostTestCase):
         script = ("test -e /www/mark && echo kept > /www/state || echo fresh > /www/state; touch /www/mark; "
                   "exec httpd -f -p 8080 -h /www")
         mid = run_machine(h, "img", [self.ref, "--", "sh", "-c", script])
+        rec = [m for m in h.cli_json(["machine", "list", "-a", "img"]) if m["id"] == mid][0]
+        self.assertEqual(rec["image"], self.ref)  # canonical form, as asked
+        self.assertEqual(rec["image_id"], [i for i in self.images() if self.ref in i["refs"]][0]["id"])
         ip = machine_ip(h, "img", mid)
         url = f"http://[{ip}]:8080"
         self.assertEqual(wait_for(lambda: fetch(h, "img", url + "/index.html"), 30, "the image's httpd"),
