@@ -242,6 +242,8 @@ Result<std::string> ImageStore::RunSkopeo(const std::vector<std::string>& args) 
   // skopeo's temporary files stay inside the store (same file system as the blobs).
   std::vector<std::string> env = {"TMPDIR=" + o_.root + "/tmp", "HOME=" + o_.root + "/tmp",
                                   "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"};
+  // Registry credentials are the operator's: the auth file privcastd was started with.
+  if (const char* auth = ::getenv("REGISTRY_AUTH_FILE")) env.push_back(std::string("REGISTRY_AUTH_FILE=") + auth);
   std::vector<char*> cenv;
   for (auto& e : env) cenv.push_back(e.data());
   cenv.push_back(nullptr);

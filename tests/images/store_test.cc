@@ -61,6 +61,17 @@ TEST_F(StoreTest, PullErrorIsSkopeosMessageInOneLine) {
   EXPECT_FALSE(store->Pull("Bad Ref").ok());
 }
 
+TEST_F(StoreTest, SkopeoGetsTheOperatorsAuthFileAndNothingOfRootsHome) {
+  auto store = Open(FakeSkopeo("echo \"level=fatal msg=\\\"auth=$REGISTRY_AUTH_FILE home=$HOME\\\"\" >&2; exit 1"));
+  ASSERT_TRUE(store);
+  ::setenv("REGISTRY_AUTH_FILE", "/etc/privcast/auth.json", 1);
+  auto r = store->Pull("registry.local:5000/x:v1");
+  ::unsetenv("REGISTRY_AUTH_FILE");
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().message(),
+            "pull registry.local:5000/x:v1: auth=/etc/privcast/auth.json home=" + dir_ + "/images/tmp");
+}
+
 TEST_F(StoreTest, MissingSkopeoSaysHowToInstallIt) {
   auto store = Open(dir_ + "/no-such-skopeo");
   ASSERT_TRUE(store);
