@@ -243,6 +243,52 @@ class Cli {
     return c;
   }
 
+  // ---- images ----
+  static std::string HumanSize(uint64_t b) {
+    char buf[32];
+    if (b >= (1ull << 20)) std::snprintf(buf, sizeof buf, "%.1f MB", static_cast<double>(b) / 1e6);
+    else std::snprintf(buf, sizeof buf, "%.1f kB", static_cast<double>(b) / 1e3);
+    return buf;
+  }
+  static std::string ShortImageId(const std::string& id) {
+    auto c = id.find(':');
+    return id.substr(c == std::string::npos ? 0 : c + 1, 12);
+  }
+  std::vector<Row> ImageRows(const json& a) {
+    std::vector<Row> rows;
+    for (auto& i : AsArray(a)) {
+      std::string refs;
+      if (i.contains("refs"))
+        for (auto& r : i["refs"]) refs += (refs.empty() ? "" : ", ") + r.get<std::string>();
+      rows.push_back({ShortImageId(S(i, "id")), Dash(refs), HumanSize(i.value("size", uint64_t{0})),
+                      std::to_string(i.value("layers", 0)), i.value("in_use", false) ? "yes" : "no",
+                      Dash(S(i, "created_at"))});
+    }
+    return rows;
+  }
+  int ImagesList(bool as_json) {
+    json a = api().Get("/v1/images");
+    if (as_json) return PrintJson(a), 0;
+    out_ << FormatTable({"ID", "REFERENCES", "SIZE", "LAYERS", "IN USE", "PULLED AT"}, ImageRows(a));
+    return 0;
+  }
+  int ImagesPull(const std::string& ref) {
+    json i = api().Post("/v1/images", {{"ref", AbsoluteImageRef(ref)}});
+    out_ << "Pulled " << ShortImageId(S(i, "id")) << " (" << HumanSize(i.value("size", uint64_t{0})) << ")\n";
+    return 0;
+  }
+  int ImagesRm(const std::string& ref) {
+    api().Post("/v1/images/remove", {{"ref", AbsoluteImageRef(ref)}});
+    out_ << "Removed " << ref << "\n";
+    return 0;
+  }
+  int ImagesPrune(bool as_json) {
+    json a = api().Post("/v1/images/prune", json::object());
+    if (as_json) return PrintJson(a), 0;
+    out_ << "Removed " << AsArray(a).size() << " image(s)\n";
+    return 0;
+  }
+
   // ---- orgs / networks / apps ----
   int OrgsCreate(const std::string& slug) {
     json o = api().Post("/v1/orgs", {{"slug", slug}});
@@ -300,9 +346,10 @@ class Cli {
 
   // ---- launch / deploy ----
   struct LaunchArgs {
-    std::string name, org, region, command;
+    std::string name, org, region, command, image;
     bool flycast = false, no_deploy = false, ha = true;
     int internal_port = 8080;
+    const CLI::Option* internal_port_opt = nullptr;  // given explicitly?
   };
   int Launch(const LaunchArgs& a) {
     std::string name = a.name;
@@ -325,6 +372,17 @@ class Cli {
     if (fs::exists("fly.toml"))
       throw Failure{"fly.toml already exists in " + fs::current_path().string() +
                     ": deploy it with privcast deploy, or remove it to launch a new app"};
+    int internal_port = a.internal_port;
+    if (!a.image.empty()) {
+      // The image first (a bad reference changes nothing); its ExposedPorts suggest the
+      // internal port when --internal-port is not given (the lowest TCP port).
+      json img = api().Post("/v1/images", {{"ref", AbsoluteImageRef(a.image)}});
+      auto ports = Arr(img, "exposed_tcp_ports");
+      if ((!a.internal_port_opt || a.internal_port_opt->count() == 0) && !ports.empty() && ports[0].is_number()) {
+        internal_port = ports[0].get<int>();
+        out_ << "Using internal port " << internal_port << " (the image's ExposedPorts)\n";
+      }
+    }
     json body = {{"app_name", name}};
     if (!a.org.empty()) body["org"] = a.org;
     json app = api().Post("/v1/apps", body);
@@ -333,9 +391,10 @@ class Cli {
     config::LaunchOptions lo;
     lo.app = name;
     lo.primary_region = a.region;
-    lo.internal_port = static_cast<uint16_t>(a.internal_port);
+    lo.internal_port = static_cast<uint16_t>(internal_port);
     lo.flycast = a.flycast;
     lo.command = a.command;
+    lo.image = AbsoluteImageRef(a.image);
     std::string toml = config::RenderLaunchToml(lo);
     {
       std::ofstream f("fly.toml", std::ios::binary | std::ios::trunc);
@@ -352,7 +411,7 @@ class Cli {
       out_ << "Your app is ready! Deploy with `privcast deploy`\n";
       return 0;
     }
-    return Deploy(name, "fly.toml", a.flycast, a.ha);
+    return Deploy(name, "fly.toml", a.flycast, a.ha, "");
   }
 
   // A refused fly.toml: every error on a line of its own, each "Error: file:line:col: ...".
@@ -363,7 +422,8 @@ class Cli {
     return 1;
   }
 
-  int Deploy(const std::string& app_flag, const std::string& config, bool flycast, bool ha) {
+  int Deploy(const std::string& app_flag, const std::string& config, bool flycast, bool ha,
+             const std::string& image) {
     std::string path = config.empty() ? "fly.toml" : config;
     auto text = ReadFile(path);
     if (!text.ok()) {
@@ -379,8 +439,9 @@ class Cli {
     std::string app = loaded->config.app;
     if (app.empty()) throw Failure{path + " does not set app = \"...\": pass -a APP or add it to the file"};
     out_ << "==> Deploying " << app << " from " << path << "\n";
-    json r = api().Post("/v1/apps/" + Enc(app) + "/releases",
-                        {{"source", *text}, {"path", path}, {"flycast", flycast}, {"ha", ha}});
+    json body = {{"source", *text}, {"path", path}, {"flycast", flycast}, {"ha", ha}};
+    if (!image.empty()) body["image"] = AbsoluteImageRef(image);
+    json r = api().Post("/v1/apps/" + Enc(app) + "/releases", body);
     for (auto& w : Arr(r, "warnings"))
       if (w.is_string()) err_ << "Warning: " << w.get<std::string>() << "\n";
     if (r.contains("flycast") && r["flycast"].is_object())
@@ -483,6 +544,7 @@ class Cli {
                              {"Org", S(m, "org")},
                              {"Network", S(m, "network")},
                              {"Release", v > 0 ? "v" + std::to_string(v) : "-"},
+                             {"Image", S(m, "image").empty() ? "(release's image, or host /usr)" : S(m, "image")},
                              {"Command", cmd.empty() ? "(release's process command)" : cmd},
                              {"Auto Destroy", S(m, "auto_destroy")},
                              {"Created", S(m, "created_at")},
@@ -541,9 +603,25 @@ class Cli {
     std::string region, org, network;
     bool shell = false, rm = false, services = false;
     std::vector<std::string> cmd;
+    std::string image;
   };
 
-  int MachineRun(const RunArgs& r) {
+  // oci:DIR[:TAG], oci-archive:FILE, docker-archive:FILE name paths of this shell: the daemon
+  // gets them absolute.
+  static std::string AbsoluteImageRef(const std::string& ref) {
+    for (const char* p : {"oci:", "oci-archive:", "docker-archive:"}) {
+      std::string prefix = p;
+      if (ref.rfind(prefix, 0) != 0 || ref.size() == prefix.size() || ref[prefix.size()] == '/') continue;
+      char* cwd = ::getcwd(nullptr, 0);
+      std::string abs = std::string(cwd ? cwd : ".") + "/" + ref.substr(prefix.size());
+      ::free(cwd);
+      return prefix + std::filesystem::path(abs).lexically_normal().string();
+    }
+    return ref;
+  }
+
+  int MachineRun(RunArgs r) {
+    r.cmd = after_dashdash_;  // flyctl's shape: machine run [IMAGE] [-- CMD ARGS...]
     std::string app = r.app.Resolve();
     if (!r.org.empty() && !r.network.empty())
       throw Failure{"--org and --network are exclusive: pass one (--org uses that org's default network)"};
@@ -552,10 +630,11 @@ class Cli {
     if (!r.org.empty()) body["org"] = r.org;
     if (!r.network.empty()) body["network"] = r.network;
     if (!r.cmd.empty()) body["cmd"] = r.cmd;
+    if (!r.image.empty()) body["image"] = AbsoluteImageRef(r.image);
     body["rm"] = r.rm;
     if (r.services) body["services"] = true;
     if (!r.shell) {
-      if (r.cmd.empty()) throw Failure{"machine run needs a command: privcast machine run -- CMD ARGS... (or --shell)"};
+      if (r.cmd.empty() && r.image.empty()) throw Failure{"machine run needs a command: privcast machine run -- CMD ARGS... (or --shell)"};
       json m = api().Post("/v1/apps/" + Enc(app) + "/machines/run", body);
       std::string id = S(m, "id");
       out_ << "Machine " << id << " created in app " << app << " (" << S(m, "private_ip") << ")\n";
@@ -749,6 +828,9 @@ class Cli {
   Globals g_;
   std::unique_ptr<Api> api_;
   std::function<int()> action_;
+  std::vector<std::string> after_dashdash_;  // machine run [IMAGE] -- CMD: what came after "--"
+  bool saw_dashdash_ = false;
+
 };
 
 int Cli::Run(int argc, const char* const* argv) {
@@ -812,17 +894,22 @@ int Cli::Run(int argc, const char* const* argv) {
   lc->add_option("--org", la.org, "Org (default: personal)");
   lc->add_option("--region", la.region, "Primary region");
   lc->add_flag("--flycast", la.flycast, "Private app: force_https = false and a flycast address");
-  lc->add_option("--internal-port", la.internal_port, "Port the app listens on")->check(CLI::Range(1, 65535));
+  la.internal_port_opt =
+      lc->add_option("--internal-port", la.internal_port, "Port the app listens on (default: the image's lowest ExposedPorts TCP port, else 8080)")
+          ->check(CLI::Range(1, 65535));
   lc->add_option("--command", la.command, "The app's command ([processes] app)");
+  lc->add_option("--image", la.image, "The OCI image machines run ([build] image)");
   lc->add_flag("--no-deploy", la.no_deploy, "Only write fly.toml and create the app");
   lc->add_flag("--ha", la.ha, "2 machines per process group with services (--ha=false: 1)");
 
   // deploy
   AppOpts dep_app;
   bool dep_flycast = false, dep_ha = true;
+  std::string dep_image;
   auto* dc = Sub(&app, "deploy", "Validate fly.toml and create or update the app's machines",
-                 [&] { return Deploy(dep_app.app, dep_app.config, dep_flycast, dep_ha); });
+                 [&] { return Deploy(dep_app.app, dep_app.config, dep_flycast, dep_ha, dep_image); });
   AddApp(dc, &dep_app);
+  dc->add_option("-i,--image", dep_image, "The OCI image to deploy (replaces [build] image)");
   dc->add_flag("--flycast", dep_flycast, "Make sure the app has a flycast address");
   dc->add_flag("--ha", dep_ha, "2 machines per process group with services (--ha=false: 1)");
 
@@ -861,6 +948,27 @@ int Cli::Run(int argc, const char* const* argv) {
   AddApp(ip, &ipp_app);
   ip->add_flag("--json", ipp_json, "JSON output");
 
+  // images
+  auto* imgs = app.add_subcommand("images", "Manage the local image store")->require_subcommand(1);
+  imgs->alias("image");
+  bool il_json = false;
+  auto* img_list = Sub(imgs, "list", "List images", [&] { return ImagesList(il_json); });
+  img_list->alias("ls");
+  img_list->add_flag("--json", il_json, "JSON output");
+  std::string img_ref;
+  Sub(imgs, "pull", "Fetch an image into the store (REF: registry reference, oci:DIR[:TAG], oci-archive:FILE, docker-archive:FILE)",
+      [&] { return ImagesPull(img_ref); })
+      ->add_option("ref", img_ref, "Image reference")
+      ->required();
+  std::string irm_ref;
+  Sub(imgs, "rm", "Remove an image (a reference untags; an id removes it), never one a machine uses",
+      [&] { return ImagesRm(irm_ref); })
+      ->add_option("ref", irm_ref, "Image reference or id")
+      ->required();
+  bool ip_json = false;
+  Sub(imgs, "prune", "Remove every image no machine uses", [&] { return ImagesPrune(ip_json); })
+      ->add_flag("--json", ip_json, "JSON output");
+
   // machine
   auto* mach = app.add_subcommand("machine", "Manage machines")->require_subcommand(1);
   mach->alias("machines");
@@ -874,7 +982,7 @@ int Cli::Run(int argc, const char* const* argv) {
   mr->add_flag("--rm", ra.rm, "Destroy the machine when it exits");
   mr->add_flag("--services", ra.services,
                "Carry the app's services (of its process group): take their traffic (default: none)");
-  mr->add_option("cmd", ra.cmd, "Command and arguments (after --)");
+  mr->add_option("image", ra.image, "Image reference (none: the host-/usr base); the command goes after --");
   AppOpts ml_app;
   bool ml_json = false;
   auto* ml = Sub(mach, "list", "List the app's machines", [&] { return MachineList(ml_app, ml_json); });
@@ -945,8 +1053,18 @@ int Cli::Run(int argc, const char* const* argv) {
   pxc->add_option("host", px_host, "Target (default <app>.flycast; an IP or <app>.flycast)");
   pxc->add_option("-b,--bind-addr", px_bind, "Local address to listen on (default 127.0.0.1)");
 
+  // What follows "--" is a command line of its own (machine run [IMAGE] -- CMD ARGS...):
+  // kept aside, so CLI11 never mixes it with the positionals before it.
+  int end = argc;
+  for (int i = 1; i < argc; ++i)
+    if (std::string(argv[i]) == "--") {
+      end = i;
+      after_dashdash_.assign(argv + i + 1, argv + argc);
+      saw_dashdash_ = true;
+      break;
+    }
   std::vector<std::string> args;
-  for (int i = argc - 1; i > 0; --i) args.emplace_back(argv[i]);
+  for (int i = end - 1; i > 0; --i) args.emplace_back(argv[i]);
   try {
     app.parse(args);
   } catch (const CLI::CallForHelp& e) {

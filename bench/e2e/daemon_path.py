@@ -139,17 +139,13 @@ def main():
     harness.use_build_dir(a.build_dir)
     if a.privcastd:
         harness.PRIVCASTD = os.path.abspath(a.privcastd)
-    # One client network makes every connection, far past the default per-network connection rate
-    # (issue 14): lift that limit where this privcastd has it (the check itself stays on the path).
-    if "--proxy-conn-rate-per-network" in subprocess.run([harness.PRIVCASTD, "--help"], capture_output=True,
-                                                         text=True).stdout:
-        a.daemon_arg += ["--proxy-conn-rate-per-network", "0"]
     ha_pid = None
     client = None
     with harness.Host(daemon_prefix=["taskset", "-c", "1"], extra_args=a.daemon_arg) as h:
         try:
             extra = f'\n[env]\nPORT = "{APP_PORT}"\n'
-            harness.deploy(h, "web", os.path.join(HERE, "bench_nginx"), APP_PORT, ha=False, auto_stop="off",
+            nginx = harness.install_app("bench_nginx", os.path.join(HERE, "bench_nginx"))  # sandboxed machines see /usr only
+            harness.deploy(h, "web", nginx, APP_PORT, ha=False, auto_stop="off",
                            min_running=1, extra=extra)
             ip = harness.flycast_ip(h, "web")
             # The machine's IPv4 link address: the host side of its /31 is on the daemon's side

@@ -3,8 +3,13 @@
 all, through a real privcastd in its own network namespace; report wall times and the
 daemon's memory (VmRSS) before and with N machines.
 
-  bench/e2e/many_machines.py --build-dir build [-n 1000]
+  bench/e2e/many_machines.py --build-dir build [-n 1000] [--image]
+
+--image: the machines run the e2e test image (tests/e2e/oci_image.py, busybox; `[build] image =
+"oci:..."`); then the disk the image store and the machines' writable layers use is reported
+too (issue 13: N machines of one image ≈ one image plus their writable layers).
 """
+import subprocess
 import argparse
 import concurrent.futures
 import os
@@ -13,6 +18,12 @@ import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "..", "tests", "e2e"))
 import harness  # noqa: E402
+import oci_image  # noqa: E402
+
+
+def du_bytes(path):
+    out = subprocess.run(["du", "-sb", path], capture_output=True, text=True).stdout.split()
+    return int(out[0]) if out else 0
 
 
 def rss_kib(pid):
@@ -27,13 +38,19 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--build-dir", default="build")
     ap.add_argument("-n", type=int, default=1000)
+    ap.add_argument("--image", action="store_true")
     a = ap.parse_args()
     b = harness.use_build_dir(a.build_dir)
     with harness.Host() as h:
         pid = int(open(os.path.join(h.data_dir, "lock")).read().split()[0])
         rss0 = rss_kib(pid)
         d = os.path.join(h.workdir, "many")
-        harness.write_fly_toml(d, "many", "sleep 100000", http_service=False)
+        extra = ""
+        if a.image:
+            layout = os.path.join(h.tmp, "image-layout")
+            oci_image.build_hello(layout)
+            extra = f'\n[build]\n  image = "oci:{layout}:v1"\n'
+        harness.write_fly_toml(d, "many", "sleep 100000", http_service=False, extra=extra)
         h.cli(["apps", "create", "many"])
         h.cli(["deploy", "--ha=false"], cwd=d, timeout=120)
         t = time.monotonic()
@@ -56,6 +73,11 @@ def main():
               f"({t_start / a.n * 1000:.1f} ms per machine)")
         print(f"list ({len(ms)} machines, privcast machine list --json): {t_list * 1000:.0f} ms")
         print(f"stop all (8 CLI clients in parallel): {t_stop:.1f} s")
+        if a.image:
+            img = du_bytes(os.path.join(h.data_dir, "images"))
+            mach = du_bytes(os.path.join(h.data_dir, "machines"))
+            print(f"disk: image store {img / 1e6:.2f} MB (blobs + unpacked layers, once), machines' state dirs "
+                  f"with their writable layers {mach / 1e6:.2f} MB ({mach / a.n / 1024:.1f} KiB per machine)")
         print(f"privcastd VmRSS: {rss0 / 1024:.1f} MiB idle, {rss1 / 1024:.1f} MiB with {a.n} machines "
               f"({(rss1 - rss0) / a.n:.1f} KiB per machine)")
         h.cli(["scale", "count", "0", "-a", "many"], cwd=d, timeout=3600)

@@ -1,8 +1,11 @@
 // supervisor_bench: latency of machine start, stop, destroy, suspend and resume over N
 // iterations (default 200), p50/p99/max. Needs root. Figures go to docs/supervisor.md.
 //
-//   supervisor_bench [--iterations N] [--v2] [--no-netns] [--no-sandbox]
+//   supervisor_bench [--iterations N] [--v2] [--no-netns] [--no-sandbox] [--image LAYER[,LAYER...]]
 //
+// --image: the machines run an OCI image's unpacked layers (lowest first; e.g. the layer
+// dirs of <data-dir>/images/layers, or a dir with busybox as bin/sh and bin/sleep): an overlay
+// of idmapped layers and a fresh writable layer per start (ADR 0009).
 // Machines are sandboxed as the daemon's are (own user/PID/mount/... namespaces, built root,
 // privcast-init, seccomp); --no-sandbox measures the plain launch for comparison.
 //
@@ -66,13 +69,22 @@ bool MakeNetns(const std::string& file) {
 int main(int argc, char** argv) {
   int iterations = 200;
   bool v2 = false, netns = true, sandbox = true;
+  std::vector<std::string> layers;
   for (int i = 1; i < argc; ++i) {
     if (!std::strcmp(argv[i], "--iterations") && i + 1 < argc) iterations = std::atoi(argv[++i]);
     else if (!std::strcmp(argv[i], "--v2")) v2 = true;
     else if (!std::strcmp(argv[i], "--no-netns")) netns = false;
     else if (!std::strcmp(argv[i], "--no-sandbox")) sandbox = false;
-    else {
-      std::fprintf(stderr, "usage: %s [--iterations N] [--v2] [--no-netns] [--no-sandbox]\n", argv[0]);
+    else if (!std::strcmp(argv[i], "--image") && i + 1 < argc) {
+      std::string list = argv[++i];
+      for (size_t a = 0; a <= list.size();) {
+        size_t b = list.find(',', a);
+        if (b == std::string::npos) b = list.size();
+        if (b > a) layers.push_back(list.substr(a, b - a));
+        a = b + 1;
+      }
+    } else {
+      std::fprintf(stderr, "usage: %s [--iterations N] [--v2] [--no-netns] [--no-sandbox] [--image LAYER,...]\n", argv[0]);
       return 2;
     }
   }
@@ -128,6 +140,7 @@ int main(int argc, char** argv) {
     s.restart.mode = RestartMode::kNever;
     // Far above the daemon's default range (systemd's container range starts at 524288).
     if (sandbox) s.sandbox = SandboxSpec{IdRange{1u << 30, kIdsPerMachine}};
+    if (sandbox && !layers.empty()) s.image = ImageRootfs{layers, false, 0, 0};
     int p[2];
     if (::pipe2(p, O_CLOEXEC) != 0) return 1;
     s.stdio = StdioFds{-1, p[1], p[1]};
@@ -165,8 +178,9 @@ int main(int argc, char** argv) {
     if ((*sup)->Destroy(s.machine_id, true).ok()) destroy.push_back(Us(SteadyClock::now() - t6));
     else ++failures;
   }
-  std::printf("supervisor_bench: %d iterations, cgroup %s, netns %s, sandbox %s, failures %d\n", iterations,
-              v2 ? "v2 (unified)" : "v1", netns ? "yes" : "no", sandbox ? "yes" : "no", failures);
+  std::printf("supervisor_bench: %d iterations, cgroup %s, netns %s, sandbox %s, image %s, failures %d\n",
+              iterations, v2 ? "v2 (unified)" : "v1", netns ? "yes" : "no", sandbox ? "yes" : "no",
+              layers.empty() ? "no" : (std::to_string(layers.size()) + " layers").c_str(), failures);
   Report("start (to execve)", start);
   Report("start (to first byte)", first);
   Report("suspend", suspend);

@@ -87,9 +87,30 @@ struct LogOptions {
   int64_t tail = 100;                // lines of history before following (0 = none)
 };
 
+// An image of the local store (docs/images.md), as the API shows it.
+struct ImageView {
+  std::string id;                          // "sha256:<config digest>"
+  std::vector<std::string> refs;           // canonical references naming it
+  uint64_t size = 0;                       // bytes of its layers as fetched
+  size_t layers = 0;
+  int64_t created_at = 0;                  // unix seconds of its first pull
+  std::vector<uint16_t> exposed_tcp_ports;
+  bool in_use = false;                     // a machine was created from it
+  std::string ref;                         // Pull/Ensure: the canonical form of the reference asked for
+};
+
 class Backend {
  public:
   virtual ~Backend() = default;
+
+  // The image store. Pull always fetches; Ensure fetches only what the store lacks (both
+  // block for as long as the transfer takes). Remove untags, or removes an image no
+  // machine uses; Prune removes every image no machine uses.
+  virtual Result<ImageView> PullImage(const std::string&) { return FailedPrecondition("no image store"); }
+  virtual Result<ImageView> EnsureImage(const std::string&) { return FailedPrecondition("no image store"); }
+  virtual Result<std::vector<ImageView>> ListImages() { return std::vector<ImageView>{}; }
+  virtual Status RemoveImage(const std::string&) { return FailedPrecondition("no image store"); }
+  virtual Result<std::vector<ImageView>> PruneImages() { return std::vector<ImageView>{}; }
 
   // A release was stored and became the app's current one: create/update/replace the app's
   // machines to match it (2 per process group with services, 1 without ha). May block until

@@ -4,6 +4,7 @@
 #include <limits>
 #include <set>
 
+#include "api/backend.h"
 #include "common/addr.h"
 
 namespace privcast::api {
@@ -179,13 +180,14 @@ Result<CreateAppRequest> DecodeCreateApp(std::string_view body) {
 Result<ReleaseRequest> DecodeRelease(std::string_view body) {
   PC_ASSIGN_OR_RETURN(json j, ParseJsonObject(body));
   Fields f(j);
-  PC_RETURN_IF_ERROR(f.Allow({"source", "path", "flycast", "ha"}));
+  PC_RETURN_IF_ERROR(f.Allow({"source", "path", "flycast", "ha", "image"}));
   ReleaseRequest r;
   PC_RETURN_IF_ERROR(f.String("source", true, &r.source));
   PC_RETURN_IF_ERROR(f.String("path", false, &r.path));
   if (r.path.empty()) r.path = "fly.toml";
   PC_RETURN_IF_ERROR(f.Bool("flycast", &r.flycast));
   PC_RETURN_IF_ERROR(f.Bool("ha", &r.ha));
+  PC_RETURN_IF_ERROR(f.String("image", false, &r.image));
   return r;
 }
 
@@ -194,10 +196,10 @@ Result<MachineRequest> DecodeMachine(std::string_view body, bool run) {
   Fields f(j);
   if (run) {
     PC_RETURN_IF_ERROR(f.Allow({"region", "process_group", "cmd", "env", "rm", "auto_destroy", "services", "org",
-                                "org_slug", "network", "shell", "tty", "rows", "cols"}));
+                                "org_slug", "network", "shell", "tty", "rows", "cols", "image"}));
   } else {
     PC_RETURN_IF_ERROR(f.Allow({"region", "process_group", "cmd", "env", "rm", "auto_destroy", "services", "org",
-                                "org_slug", "network"}));
+                                "org_slug", "network", "image"}));
   }
   MachineRequest r;
   PC_RETURN_IF_ERROR(f.String("region", false, &r.region));
@@ -205,6 +207,7 @@ Result<MachineRequest> DecodeMachine(std::string_view body, bool run) {
   if (r.process_group.empty()) r.process_group = "app";
   PC_RETURN_IF_ERROR(f.StringArray("cmd", &r.cmd));
   PC_RETURN_IF_ERROR(f.StringMap("env", &r.env));
+  PC_RETURN_IF_ERROR(f.String("image", false, &r.image));
   PC_RETURN_IF_ERROR(f.Bool("rm", &r.rm));
   bool ad = false;
   PC_RETURN_IF_ERROR(f.Bool("auto_destroy", &ad));
@@ -298,11 +301,28 @@ json ToJson(const store::Machine& m) {
           {"release_version", m.release_version},
           {"cmd", m.cmd},
           {"env", env},
+          {"image", m.image},
+          {"image_id", m.image_id},
           {"auto_destroy", m.auto_destroy},
           {"services", m.carries_services},
           {"created_at", FormatTime(m.created_at)},
           {"updated_at", FormatTime(m.updated_at)},
           {"last_event", m.last_event}};
+}
+
+json ToJson(const ImageView& i) {
+  return {{"id", i.id},          {"refs", i.refs},   {"size", i.size},
+          {"layers", i.layers},  {"created_at", FormatTime(i.created_at)},
+          {"exposed_tcp_ports", i.exposed_tcp_ports}, {"in_use", i.in_use}};
+}
+
+Result<std::string> DecodeImageRef(std::string_view body) {
+  PC_ASSIGN_OR_RETURN(json j, ParseJsonObject(body));
+  Fields f(j);
+  PC_RETURN_IF_ERROR(f.Allow({"ref"}));
+  std::string ref;
+  PC_RETURN_IF_ERROR(f.String("ref", true, &ref));
+  return ref;
 }
 
 json ToJson(const store::IpAssignment& ip) {

@@ -37,12 +37,14 @@ struct ReleaseRequest {
   std::string path = "fly.toml"; // for diagnostics
   bool flycast = false;
   bool ha = true;
+  std::string image;             // deploy --image: replaces [build] image
 };
 struct MachineRequest {          // POST /machines and POST /machines/run
   std::string region;
   std::string process_group = "app";
   std::vector<std::string> cmd;
   std::vector<std::pair<std::string, std::string>> env;
+  std::string image;             // OCI image reference; "" = the app's image, else host /usr
   bool rm = false;               // auto_destroy
   bool services = false;         // carries the app's services of its process group
   std::optional<std::string> org;
@@ -78,6 +80,9 @@ nlohmann::json ToJson(const store::App& a);
 nlohmann::json ToJson(const store::Machine& m);
 nlohmann::json ToJson(const store::IpAssignment& ip);
 nlohmann::json ToJson(const store::Release& r);  // without the config json (see docs)
+nlohmann::json ToJson(const struct ImageView& i);
+// {"ref": "..."} of POST /v1/images and /v1/images/remove.
+Result<std::string> DecodeImageRef(std::string_view body);
 std::string SixPnOf(const store::Machine& m);
 
 // {"error": message}

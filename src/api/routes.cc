@@ -1,5 +1,7 @@
 #include "api/routes.h"
 
+#include "config/json.h"
+
 #include <algorithm>
 #include <chrono>
 #include <mutex>
@@ -94,6 +96,15 @@ class Handler {
     if (n == 2 && s[1] == "networks") {
       if (!Method({"GET", "POST"})) return;
       return m == "GET" ? ListNetworks() : CreateNetwork();
+    }
+    if (s[1] == "images") {
+      if (n == 2) {
+        if (!Method({"GET", "POST"})) return;
+        return m == "GET" ? ListImages() : PullImage();
+      }
+      if (n == 3 && s[2] == "remove") return Method({"POST"}) ? RemoveImage() : void();
+      if (n == 3 && s[2] == "prune") return Method({"POST"}) ? PruneImages() : void();
+      return NotFoundRoute();
     }
     if (s[1] != "apps") return NotFoundRoute();
     if (n == 2) {
@@ -257,7 +268,22 @@ class Handler {
       json j = {{"error", v.status().message()}};
       return ex_.Respond(400, kJson, Dump(j));
     }
-    if (Status c = backend_->CheckConfig(*a, v->config_json); !c.ok()) return Fail(ex_, c);
+    // The image (deploy --image, else [build] image) must be in the store before the release
+    // is: fetched now (the request blocks meanwhile); a bad reference changes nothing.
+    auto cfg = config::FromJson(v->config_json);
+    if (!cfg.ok()) return Fail(ex_, cfg.status());
+    if (!q->image.empty()) {
+      cfg->image = q->image;
+      v->config_json = config::ToJson(*cfg);
+    }
+    if (!cfg->image.empty()) {
+      auto img = backend_->EnsureImage(cfg->image);
+      if (!img.ok()) return Fail(ex_, img.status());
+    }
+    // Commands of an image app live in the image; the others must exist in the host's view.
+    if (cfg->image.empty()) {
+      if (Status c = backend_->CheckConfig(*a, v->config_json); !c.ok()) return Fail(ex_, c);
+    }
     json out;
     json warnings = json::array();
     for (auto& w : v->warnings) warnings.push_back(w);
@@ -324,6 +350,30 @@ class Handler {
     return std::nullopt;
   }
 
+  void ListImages() {
+    auto r = backend_->ListImages();
+    if (!r.ok()) return Fail(ex_, r.status());
+    Reply(ex_, 200, List(*r));
+  }
+  void PullImage() {
+    auto ref = DecodeImageRef(req_.body);
+    if (!ref.ok()) return Fail(ex_, ref.status());
+    auto r = backend_->PullImage(*ref);
+    if (!r.ok()) return Fail(ex_, r.status());
+    Reply(ex_, 201, ToJson(*r));
+  }
+  void RemoveImage() {
+    auto ref = DecodeImageRef(req_.body);
+    if (!ref.ok()) return Fail(ex_, ref.status());
+    if (Status st = backend_->RemoveImage(*ref); !st.ok()) return Fail(ex_, st);
+    Reply(ex_, 200, json{{"removed", *ref}});
+  }
+  void PruneImages() {
+    auto r = backend_->PruneImages();
+    if (!r.ok()) return Fail(ex_, r.status());
+    Reply(ex_, 200, List(*r));
+  }
+
   void ListMachines(const std::string& app) {
     if (!App(app)) return;
     auto r = reg_->ListMachines(app);
@@ -360,9 +410,15 @@ class Handler {
     if (!q.ok()) return Fail(ex_, q.status());
     if (!q->region.empty() && !ids::IsRegionCode(q->region))
       return Fail(ex_, 400, "field 'region': '" + q->region + "' is not a region code (3 lowercase letters, e.g. ams)");
-    if (!run && q->cmd.empty() && a->current_release == 0)
+    if (!run && q->cmd.empty() && q->image.empty() && a->current_release == 0)
       return Fail(ex_, 400, "app '" + app + "' has no release yet: deploy it first, or give field 'cmd'");
     auto spec = SpecFrom(*a, *q, run);
+    if (!q->image.empty()) {
+      auto img = backend_->EnsureImage(q->image);
+      if (!img.ok()) return Fail(ex_, img.status());
+      spec.image = img->ref.empty() ? img->id : img->ref;
+      spec.image_id = img->id;
+    }
     if (!q->shell) {
       if (!ex_.TakeFds().empty())
         return Fail(ex_, 400, "file descriptors are taken only with \"shell\": true (machine run --shell)");

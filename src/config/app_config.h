@@ -149,6 +149,7 @@ struct VmConfig {
   std::optional<uint32_t> cpus;
   std::string cpu_kind;              // shared | performance; empty = not given
   std::vector<std::string> processes;  // empty: every process group
+  bool persist_rootfs = false;       // keep the machine's writable root layer across starts
   bool operator==(const VmConfig&) const = default;
 };
 
@@ -171,6 +172,7 @@ struct AppConfig {
   std::optional<HttpServiceConfig> http_service;
   std::vector<ServiceConfig> services;
   std::vector<NamedCheck> checks;  // sorted by name
+  std::string image;               // [build] image: the OCI image machines run; "" = host /usr
 
   SourceMap source;  // not compared, not serialized
 

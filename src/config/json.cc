@@ -286,6 +286,7 @@ class Reader {
       return;
     }
     Str(o, "app", "", &c->app);
+    if (o.contains("image")) Str(o, "image", "", &c->image);
     Str(o, "primary_region", "", &c->primary_region);
     if (const json* v = Field(o, "kill_signal")) {
       int signo = v->is_string() ? SignalFromName(v->get<std::string>()) : 0;
@@ -303,6 +304,7 @@ class Reader {
       if (Int(e, "cpus", p, 1, 128, &n)) vm.cpus = n;
       Str(e, "cpu_kind", p, &vm.cpu_kind);
       StrVec(e, "processes", p, &vm.processes);
+      if (e.contains("persist_rootfs")) Bool(e, "persist_rootfs", p, &vm.persist_rootfs);
       c->vm.push_back(std::move(vm));
     });
     Objects(o, "restart", "", [&](const json& e, const std::string& p) {
@@ -361,6 +363,7 @@ class Reader {
 std::string ToJson(const AppConfig& c) {
   ojson o;
   o["app"] = c.app;
+  if (!c.image.empty()) o["image"] = c.image;  // absent = no image (releases stored before it)
   o["primary_region"] = c.primary_region;
   std::string sig = SignalName(c.kill_signal);
   o["kill_signal"] = sig.empty() ? std::to_string(c.kill_signal) : sig;
@@ -375,6 +378,7 @@ std::string ToJson(const AppConfig& c) {
     v["cpus"] = vm.cpus ? ojson(*vm.cpus) : ojson(nullptr);
     v["cpu_kind"] = vm.cpu_kind;
     v["processes"] = Strings(vm.processes);
+    if (vm.persist_rootfs) v["persist_rootfs"] = true;  // absent = false (releases stored before it)
     vms.push_back(v);
   }
   o["vm"] = vms;

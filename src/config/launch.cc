@@ -38,6 +38,11 @@ std::string RenderLaunchToml(const LaunchOptions& o) {
   if (!o.app.empty()) t += "app = " + TomlQuote(o.app) + "\n";
   if (!o.primary_region.empty()) t += "primary_region = " + TomlQuote(o.primary_region) + "\n";
   t += "\n";
+  if (!o.image.empty()) {
+    t += "# The OCI image machines run (docs/images.md).\n";
+    t += "[build]\n";
+    t += "  image = " + TomlQuote(o.image) + "\n\n";
+  }
   if (!o.command.empty()) {
     t += "# The command each machine of a process group runs.\n";
     t += "[processes]\n";

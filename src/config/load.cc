@@ -521,9 +521,8 @@ class Loader {
 void Loader::Root(const toml::table& root) {
   Keys(root, "",
        {"app", "primary_region", "kill_signal", "kill_timeout", "env", "processes", "vm",
-        "restart", "http_service", "services", "checks"},
-       {{"build", "deploy neither builds an image nor uses [build].image"},
-        {"deploy", "privcast has no release_command or deploy strategies"},
+        "restart", "http_service", "services", "checks", "build"},
+       {{"deploy", "privcast has no release_command or deploy strategies"},
         {"mounts", kNoVolumes},
         // flyctl reads a singular [mount] as [[mounts]] (patchMounts in its appconfig).
         {"mount", kNoVolumes},
@@ -578,6 +577,16 @@ void Loader::Root(const toml::table& root) {
     } else {
       Expected(*n, path, "a table ([processes])");
     }
+  }
+  if (const toml::table* t = SubTable(root, "build", "", &path)) {
+    // Only a prebuilt image: privcast builds nothing (docs/images.md).
+    constexpr std::string_view kNoBuild = "privcast builds no image: give a prebuilt one as [build] image";
+    Keys(*t, path, {"image"},
+         {{"dockerfile", kNoBuild}, {"builder", kNoBuild}, {"buildpacks", kNoBuild}, {"args", kNoBuild},
+          {"build-target", kNoBuild}, {"ignorefile", kNoBuild}, {"image_label", kNoBuild}, {"builtin", kNoBuild},
+          {"settings", kNoBuild}, {"buildpacks_docker_host", kNoBuild}, {"compress", kNoBuild},
+          {"compression", kNoBuild}, {"dockerignorefile", kNoBuild}});
+    Str(*t, "image", path, &c.image);
   }
   Tables(root, "vm", "", [&](const toml::table& t, const std::string& p) {
     c.vm.emplace_back();
@@ -921,12 +930,12 @@ void Loader::Service(const toml::table& t, const std::string& p, ServiceConfig* 
 }
 
 void Loader::Vm(const toml::table& t, const std::string& p, VmConfig* vm) {
-  Keys(t, p, {"size", "memory", "memory_mb", "cpus", "cpu_kind", "processes"},
+  Keys(t, p, {"size", "memory", "memory_mb", "cpus", "cpu_kind", "processes", "persist_rootfs"},
        {{"gpus", "machines get no GPUs"},
         {"gpu_kind", "machines get no GPUs"},
         {"kernel_args", "machines share the host's kernel"},
-        {"host_dedication_id", "privcast has no dedicated hosts"},
-        {"persist_rootfs", "a machine's root filesystem is fresh from its image on every start"}});
+        {"host_dedication_id", "privcast has no dedicated hosts"}});
+  Bool(t, "persist_rootfs", p, &vm->persist_rootfs);
   std::string size;
   if (Str(t, "size", p, &size)) vm->size = size;
   std::string path;

@@ -188,6 +188,11 @@ uint32_t MemoryMbFor(const AppConfig& c, const std::string& group) {
 
 uint32_t CpusFor(const AppConfig& c, const std::string& group) { return VmFor(c, group).cpus; }
 
+bool PersistRootfsFor(const AppConfig& c, const std::string& group) {
+  int i = Pick(c.vm, group);
+  return i >= 0 && c.vm[static_cast<size_t>(i)].persist_rootfs;
+}
+
 RestartConfig RestartFor(const AppConfig& c, const std::string& group) {
   int i = Pick(c.restart, group);
   if (i < 0) return RestartConfig{};

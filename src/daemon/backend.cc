@@ -9,8 +9,10 @@
 #include <map>
 
 #include "common/log.h"
+#include "config/json.h"
 #include "daemon/attach_pty.h"
 #include "daemon/plan.h"
+#include "images/reference.h"
 
 namespace privcast::daemon {
 
@@ -41,6 +43,80 @@ Status DaemonBackend::CheckConfig(const store::App& app, const std::string& conf
 
 Result<std::vector<store::Machine>> DaemonBackend::Scale(const store::App& app, int count) {
   return manager_->Scale(app, count);
+}
+
+Result<std::set<std::string>> DaemonBackend::ImagesInUse() {
+  PC_ASSIGN_OR_RETURN(auto machines, registry_->ListMachines(std::nullopt));
+  std::set<std::string> ids;
+  for (const auto& m : machines)
+    if (!m.image_id.empty()) ids.insert(m.image_id);
+  // A release's [build] image is in use while the release is current (its machines start
+  // from it, also when none exists right now).
+  PC_ASSIGN_OR_RETURN(auto apps, registry_->ListApps());
+  for (const auto& a : apps) {
+    if (a.current_release == 0) continue;
+    auto rel = registry_->GetRelease(a.name, a.current_release);
+    if (!rel.ok()) continue;
+    auto cfg = config::FromJson(rel->config_json);
+    if (!cfg.ok() || cfg->image.empty()) continue;
+    if (auto img = images_->Find(cfg->image); img.ok()) ids.insert(img->id);
+  }
+  return ids;
+}
+
+api::ImageView DaemonBackend::View(const images::Image& i, const std::set<std::string>& in_use,
+                                   const std::string& asked) const {
+  api::ImageView v;
+  // The name a machine records: the canonical form of what was asked for (an id stays an id).
+  if (!asked.empty()) {
+    auto src = images::ParseImageSource(asked, images_->insecure_registries());
+    v.ref = src.ok() && std::find(i.refs.begin(), i.refs.end(), src->canonical) != i.refs.end() ? src->canonical : i.id;
+  }
+  v.id = i.id;
+  v.refs = i.refs;
+  v.size = i.size;
+  v.layers = i.layers.size();
+  v.created_at = i.created_at;
+  v.exposed_tcp_ports = i.config.exposed_tcp_ports;
+  v.in_use = in_use.count(i.id) > 0;
+  return v;
+}
+
+Result<api::ImageView> DaemonBackend::PullImage(const std::string& ref) {
+  if (!images_) return api::Backend::PullImage(ref);
+  PC_ASSIGN_OR_RETURN(images::Image img, images_->Pull(ref));
+  PC_ASSIGN_OR_RETURN(auto used, ImagesInUse());
+  return View(img, used, ref);
+}
+
+Result<api::ImageView> DaemonBackend::EnsureImage(const std::string& ref) {
+  if (!images_) return api::Backend::EnsureImage(ref);
+  PC_ASSIGN_OR_RETURN(images::Image img, images_->Ensure(ref));
+  PC_ASSIGN_OR_RETURN(auto used, ImagesInUse());
+  return View(img, used, ref);
+}
+
+Result<std::vector<api::ImageView>> DaemonBackend::ListImages() {
+  if (!images_) return api::Backend::ListImages();
+  PC_ASSIGN_OR_RETURN(auto used, ImagesInUse());
+  std::vector<api::ImageView> out;
+  for (const auto& i : images_->List()) out.push_back(View(i, used));
+  return out;
+}
+
+Status DaemonBackend::RemoveImage(const std::string& ref) {
+  if (!images_) return api::Backend::RemoveImage(ref);
+  PC_ASSIGN_OR_RETURN(auto used, ImagesInUse());
+  return images_->Remove(ref, used);
+}
+
+Result<std::vector<api::ImageView>> DaemonBackend::PruneImages() {
+  if (!images_) return api::Backend::PruneImages();
+  PC_ASSIGN_OR_RETURN(auto used, ImagesInUse());
+  PC_ASSIGN_OR_RETURN(auto gone, images_->Prune(used));
+  std::vector<api::ImageView> out;
+  for (const auto& i : gone) out.push_back(View(i, {}));
+  return out;
 }
 
 Result<store::Machine> DaemonBackend::RunMachine(const store::MachineSpec& spec) { return manager_->RunMachine(spec); }

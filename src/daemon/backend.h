@@ -6,11 +6,13 @@
 #pragma once
 
 #include <functional>
+#include <set>
 #include <string>
 
 #include "api/backend.h"
 #include "daemon/app_events.h"
 #include "daemon/machine_manager.h"
+#include "images/store.h"
 
 namespace privcast::daemon {
 
@@ -18,8 +20,16 @@ class DaemonBackend final : public api::Backend {
  public:
   DaemonBackend(store::Registry* registry, MachineManager* manager, AppEvents* events,
                 std::function<std::string()> metrics,
-                std::function<std::map<std::string, api::MachineLive>(const store::App&)> live)
-      : registry_(registry), manager_(manager), events_(events), metrics_(std::move(metrics)), live_(std::move(live)) {}
+                std::function<std::map<std::string, api::MachineLive>(const store::App&)> live,
+                images::ImageStore* images = nullptr)
+      : registry_(registry), manager_(manager), events_(events), metrics_(std::move(metrics)), live_(std::move(live)),
+        images_(images) {}
+
+  Result<api::ImageView> PullImage(const std::string& ref) override;
+  Result<api::ImageView> EnsureImage(const std::string& ref) override;
+  Result<std::vector<api::ImageView>> ListImages() override;
+  Status RemoveImage(const std::string& ref) override;
+  Result<std::vector<api::ImageView>> PruneImages() override;
 
   Result<api::DeployResult> Deploy(const store::App& app, const store::Release& release,
                                    const api::DeployOptions& opts) override;
@@ -40,6 +50,11 @@ class DaemonBackend final : public api::Backend {
   AppEvents* events_;
   std::function<std::string()> metrics_;
   std::function<std::map<std::string, api::MachineLive>(const store::App&)> live_;
+  images::ImageStore* images_;
+
+  Result<std::set<std::string>> ImagesInUse();
+  api::ImageView View(const images::Image& i, const std::set<std::string>& in_use,
+                      const std::string& asked = "") const;
 };
 
 }  // namespace privcast::daemon

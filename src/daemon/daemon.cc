@@ -15,6 +15,7 @@
 #include "daemon/backend.h"
 #include "daemon/control_loop.h"
 #include "daemon/data_dir.h"
+#include "images/store.h"
 #include "daemon/machine_manager.h"
 #include "daemon/plan.h"
 #include "daemon/runtime_linux.h"
@@ -36,6 +37,7 @@ struct Daemon::Impl {
   ControlLoop loop;
   std::unique_ptr<AppEvents> events;
   std::unique_ptr<LinuxRuntime> runtime;
+  std::unique_ptr<images::ImageStore> images;
   std::unique_ptr<MachineManager> manager;
   std::unique_ptr<DaemonBackend> backend;
   std::unique_ptr<api::Server> api;
@@ -175,7 +177,28 @@ Status Daemon::Start() {
   if (!rt.ok()) return Status(rt.status().code(), "machine runtime: " + rt.status().message());
   d.runtime = std::move(rt).value();
 
+  images::ImageStoreOptions io;
+  io.root = d.dir->path() + "/images";
+  io.skopeo = d.opts.skopeo;
+  io.insecure_registries = d.opts.insecure_registries;
+  auto is = images::ImageStore::Open(io);
+  if (!is.ok()) return Status(is.status().code(), "image store: " + is.status().message());
+  d.images = std::move(is).value();
+
   ManagerOptions mo;
+  mo.resolve_image = [store = d.images.get()](const std::string& id) -> Result<ImagePlan> {
+    PC_ASSIGN_OR_RETURN(images::Image img, store->Find(id));
+    ImagePlan p;
+    p.layers = store->LayerDirs(img);
+    p.entrypoint = img.config.entrypoint;
+    p.cmd = img.config.cmd;
+    p.env = img.config.env;
+    p.working_dir = img.config.working_dir;
+    PC_ASSIGN_OR_RETURN(auto ids, store->ResolveUser(img));
+    p.uid = ids.first;
+    p.gid = ids.second;
+    return p;
+  };
   mo.host_id = d.host.id;
   mo.region = d.opts.region;
   mo.wake_timeout = d.opts.wake_timeout;
@@ -257,7 +280,7 @@ Status Daemon::Start() {
   }
   d.backend = std::make_unique<DaemonBackend>(d.registry.get(), d.manager.get(), d.events.get(),
                                               [raw] { return raw->Metrics(); },
-                                              [raw](const store::App& a) { return raw->Live(a); });
+                                              [raw](const store::App& a) { return raw->Live(a); }, d.images.get());
   api::ServerOptions ao;
   ao.socket_path = d.opts.api_socket_path();
   ao.request_timeout = d.opts.api_request_timeout;

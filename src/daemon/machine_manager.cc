@@ -368,7 +368,33 @@ Result<LaunchPlan> MachineManager::BuildPlan(const Machine& m) {
   plan.machine = m;
   const AppPlan* ap = PlanFor(m.app);
   const AppPlan::Group* g = ap ? ap->FindGroup(m.process_group) : nullptr;
-  if (!m.cmd.empty()) {
+  // A machine created from an image keeps it; a release's machine runs the release's [build]
+  // image (an ad-hoc machine without one runs on the host's /usr, as flyctl's needs an image).
+  std::string image = m.image_id;
+  if (image.empty() && m.release_version != 0 && ap) image = ap->image;
+  if (!image.empty()) {
+    // Fly's rule: the image's Entrypoint stays; [processes] or `machine run -- CMD` replace
+    // its Cmd (docs/images.md#command).
+    if (!opts_.resolve_image) return FailedPrecondition("machine " + m.id + " runs an image but there is no image store");
+    auto img = opts_.resolve_image(image);
+    if (!img.ok()) return Status(img.status().code(), "machine " + m.id + ": image " + image + ": " + img.status().message());
+    std::vector<std::string> cmd = img->cmd;
+    if (!m.cmd.empty()) {
+      cmd = m.cmd;
+    } else if (g && !g->command.empty()) {
+      if (auto argv = SplitCommand(g->command)) cmd = std::move(*argv);
+      else cmd = {"/bin/sh", "-c", g->command};
+    }
+    plan.argv = img->entrypoint;
+    plan.argv.insert(plan.argv.end(), cmd.begin(), cmd.end());
+    if (plan.argv.empty())
+      return FailedPrecondition("image " + image + " has neither Entrypoint nor Cmd: give a command (machine run IMAGE -- CMD, or [processes])");
+    for (const auto& kv : img->env) {
+      auto eq = kv.find('=');
+      if (eq != std::string::npos && eq > 0) plan.env.emplace_back(kv.substr(0, eq), kv.substr(eq + 1));
+    }
+    plan.image = std::move(*img);
+  } else if (!m.cmd.empty()) {
     plan.argv = m.cmd;
   } else if (g && !g->command.empty()) {
     // Fly execs the command itself (so it gets kill_signal); a shell only when it needs one.
@@ -379,7 +405,7 @@ Result<LaunchPlan> MachineManager::BuildPlan(const Machine& m) {
                               " has no command: set [processes] in fly.toml or pass -- CMD to machine run");
   }
   if (ap) {
-    plan.env = ap->env;
+    plan.env.insert(plan.env.end(), ap->env.begin(), ap->env.end());
     plan.kill_signal = ap->info.kill_signal;
     plan.kill_timeout = std::chrono::milliseconds(ap->info.kill_timeout_ms);
     plan.primary_region = ap->info.primary_region;
@@ -389,6 +415,7 @@ Result<LaunchPlan> MachineManager::BuildPlan(const Machine& m) {
     plan.cpus = g->cpus;
     plan.restart_policy = g->restart_policy;
     plan.restart_retries = g->restart_retries;
+    plan.persist_rootfs = g->persist_rootfs && plan.image.has_value();
   }
   if (m.auto_destroy || m.release_version == 0) plan.restart_policy = "never";
   for (const auto& kv : m.env) plan.env.push_back(kv);

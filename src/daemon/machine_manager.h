@@ -56,8 +56,10 @@ struct AppPlan {
     double cpus = 0;
     std::string restart_policy = "on-failure";
     int restart_retries = 10;
+    bool persist_rootfs = false;       // [[vm]] persist_rootfs
   };
   std::vector<Group> groups;
+  std::string image;                   // [build] image (reference); "" = host /usr
   std::vector<std::pair<std::string, std::string>> env;
   const Group* FindGroup(const std::string& name) const;
 };
@@ -73,6 +75,10 @@ struct ManagerOptions {
   // Machine logs: size limit and rotated copies (supervisor/log_rotate.h), checked this often.
   supervisor::LogLimits log_limits;
   Duration log_check_interval = std::chrono::milliseconds(500);
+  // An image (the id a machine was created with, or a release's [build] image reference) →
+  // its layers and config; never pulls (the API made sure the store has it).
+  // Unset: machines with an image cannot start (tests without an image store).
+  std::function<Result<ImagePlan>(const std::string& image_id)> resolve_image;
 };
 
 struct DeployOutcome {

@@ -55,6 +55,8 @@ struct DaemonOptions {
   bool uninstall = false;                   // remove the isolation table and exit (daemon/uninstall.h)
   uint32_t id_base = 524288;                // first host uid/gid of machines' user namespaces
   std::string init_path;                    // privcast-init; default: next to privcastd
+  std::vector<std::string> insecure_registries;  // HOST[:PORT] pulled over plain HTTP (docs/images.md)
+  std::string skopeo = "skopeo";            // the image transport (ADR 0009)
 };
 
 // Parses argv; on --help prints usage and returns exit code 0 via `exit_code`.

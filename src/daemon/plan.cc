@@ -108,6 +108,7 @@ Result<AppPlan> DecodePlan(const store::Release& release) {
   plan.info.kill_signal = c.kill_signal;
   plan.info.kill_timeout_ms = c.kill_timeout_ms;
   plan.env = c.env;
+  plan.image = c.image;
   for (const auto& name : config::ProcessGroups(c)) {
     AppPlan::Group g;
     g.name = name;
@@ -125,6 +126,7 @@ Result<AppPlan> DecodePlan(const store::Release& release) {
       case config::RestartPolicy::kOnFailure: g.restart_policy = "on-failure"; break;
     }
     g.restart_retries = static_cast<int>(r.retries);
+    g.persist_rootfs = config::PersistRootfsFor(c, name);
     plan.groups.push_back(std::move(g));
   }
   return plan;

@@ -26,6 +26,17 @@
 
 namespace privcast::daemon {
 
+// What an OCI image gives a machine (docs/images.md#machines): its unpacked layers and the
+// config that drives the program.
+struct ImagePlan {
+  std::vector<std::string> layers;      // unpacked layer directories, lowest first
+  std::vector<std::string> entrypoint;  // Entrypoint
+  std::vector<std::string> cmd;         // Cmd (replaced by [processes] / machine run -- CMD)
+  std::vector<std::string> env;         // Env, "K=V", before [env] and the FLY_* variables
+  std::string working_dir;              // "" = /
+  uint32_t uid = 0, gid = 0;            // User, resolved in the image's /etc/passwd
+};
+
 struct LaunchPlan {
   store::Machine machine;
   std::vector<std::string> argv;   // empty → command from shell_command
@@ -39,6 +50,8 @@ struct LaunchPlan {
   int restart_retries = 10;
   std::string primary_region;
   // Attached stdio (machine run --shell); invalid fds → the machine's log file.
+  std::optional<ImagePlan> image;  // set: the machine runs this image (argv already composed)
+  bool persist_rootfs = false;     // [[vm]] persist_rootfs: keep the writable layer
   int stdin_fd = -1, stdout_fd = -1, stderr_fd = -1;
   // stdin is the slave of a pty the daemon allocated (AttachPty): it becomes the main
   // process's controlling terminal, in a session of its own.

@@ -178,6 +178,8 @@ json RecordToJson(const Machine& v) {
           {"release_version", v.release_version},
           {"cmd", v.cmd},
           {"env", env},
+          {"image", v.image},
+          {"image_id", v.image_id},
           {"auto_destroy", v.auto_destroy},
           {"carries_services", v.carries_services},
           {"created_at", v.created_at},
@@ -200,6 +202,8 @@ Status RecordFromJson(const json& j, Machine* o) {
   r.I64("release_version", &o->release_version);
   r.StrList("cmd", &o->cmd);
   r.Pairs("env", &o->env);
+  if (j.contains("image")) r.Str("image", &o->image);
+  if (j.contains("image_id")) r.Str("image_id", &o->image_id);
   r.Bool("auto_destroy", &o->auto_destroy);
   o->carries_services = o->release_version != 0 && !o->auto_destroy;  // records from before the key
   r.Bool("carries_services", &o->carries_services);

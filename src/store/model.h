@@ -79,6 +79,8 @@ struct Machine {
   int64_t release_version = 0;  // config version the machine runs (0 = ad hoc, e.g. machine run)
   std::vector<std::string> cmd; // argv; empty = release's process command
   std::vector<std::pair<std::string, std::string>> env;  // extra env (ad-hoc machines)
+  std::string image;            // OCI image reference (canonical) it runs; "" = host-/usr root
+  std::string image_id;         // the image it was created with ("sha256:<config digest>")
   bool auto_destroy = false;    // --rm: destroyed when it exits
   // Carries the app's services for its process group (Fly: a machine's config lists its
   // services): only such machines take the services' traffic, are probed for their internal

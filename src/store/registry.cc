@@ -512,6 +512,8 @@ Result<Machine> Registry::CreateMachine(const MachineSpec& spec) {
     m.release_version = spec.release_version;
     m.cmd = spec.cmd;
     m.env = spec.env;
+    m.image = spec.image;
+    m.image_id = spec.image_id;
     m.auto_destroy = spec.auto_destroy;
     m.carries_services = spec.carries_services;
     m.created_at = now;

@@ -52,6 +52,8 @@ struct MachineSpec {
   int64_t release_version = 0;
   std::vector<std::string> cmd;
   std::vector<std::pair<std::string, std::string>> env;
+  std::string image;                   // canonical reference; "" = host-/usr root
+  std::string image_id;
   bool auto_destroy = false;
   bool carries_services = false;       // Machine::carries_services
   std::optional<std::string> org;      // machine run --org: that org's default network

@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <pthread.h>
 #include <sched.h>
+#include <linux/mount.h>
 #include <linux/seccomp.h>
 #include <sys/ioctl.h>
 #include <sys/resource.h>
@@ -121,6 +122,8 @@ PC_CHILD_CODE bool RunRootfsOp(const RootfsOp& o, uid_t owner) {
       if (::stat(path, &st) != 0) return errno == ENOENT;
       if (S_ISDIR(st.st_mode)) return ::mount("tmpfs", path, "tmpfs", MS_RDONLY, "size=0") == 0;
       return ::mount("/dev/null", path, nullptr, MS_BIND, nullptr) == 0;
+    case RootfsOp::kMoveMount:
+      return ::syscall(SYS_move_mount, o.fd, "", AT_FDCWD, path, MOVE_MOUNT_F_EMPTY_PATH) == 0;
     case RootfsOp::kReadOnly:
       if (::stat(path, &st) != 0) return errno == ENOENT;
       if (::mount(path, path, nullptr, MS_BIND | MS_REC, nullptr) != 0) return false;

@@ -42,6 +42,7 @@
 #include "common/fd.h"
 #include "common/result.h"
 #include "supervisor/cgroup.h"
+#include "supervisor/image_root.h"
 #include "supervisor/restart.h"
 #include "supervisor/sandbox.h"
 
@@ -79,6 +80,9 @@ struct LaunchSpec {
   // cgroup, UTS and IPC namespaces, its own root, privcast-init as PID 1, seccomp. Unset: the
   // plain launch (private mount/UTS namespaces on the host's root; tests of process handling).
   std::optional<SandboxSpec> sandbox;
+  // Set (with sandbox): the machine's root is this OCI image's layers plus a writable layer
+  // of its own (image_root.h); argv is run as the image's user. Unset: the host-/usr root.
+  std::optional<ImageRootfs> image;
 };
 
 Status ValidateSpec(const LaunchSpec& s);

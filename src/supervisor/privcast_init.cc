@@ -1,6 +1,6 @@
 // privcast-init: PID 1 of every sandboxed machine (docs/supervisor.md#sandbox).
 //
-//   privcast-init [-t] -- PROGRAM [ARGS...]
+//   privcast-init [-t] [-u UID:GID] -- PROGRAM [ARGS...]
 //
 // The supervisor execs this (statically linked, by file descriptor: it is not inside the
 // machine's root) as the last step of a machine's setup, with the machine's environment,
@@ -10,7 +10,8 @@
 //      handlers kill_signal (SIGINT by default) would never arrive;
 //   2. vforks the program (PATH lookup with the machine's PATH): with -t it gets a session of
 //      its own with stdin (a pty slave) as controlling terminal, so Ctrl-C is SIGINT to its
-//      foreground job; without it it stays in init's process group;
+//      foreground job; without it it stays in init's process group; with -u it runs as that
+//      user and group (an image's User; its capabilities go with the uid change);
 //   3. reports on fd 3 to the supervisor: "ok" once the program has exec'd, or "E<errno>" if
 //      execvp failed (then exits 127); fd 3 is closed afterwards;
 //   4. forwards every signal it receives to the program (SIGCHLD excepted), reaps every
@@ -26,6 +27,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/prctl.h>
+#include <grp.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -44,10 +46,21 @@ void Report(const char* msg) {
 
 int main(int argc, char** argv) {
   volatile bool tty = false;
+  volatile bool as_user = false;
+  volatile unsigned long uid = 0, gid = 0;
   int i = 1;
   for (; i < argc; ++i) {
     if (strcmp(argv[i], "-t") == 0) {
       tty = true;
+    } else if (strcmp(argv[i], "-u") == 0 && i + 1 < argc) {
+      char* end = nullptr;
+      uid = strtoul(argv[++i], &end, 10);
+      if (*end != ':') {
+        Report("E22");
+        return 127;
+      }
+      gid = strtoul(end + 1, nullptr, 10);
+      as_user = true;
     } else if (strcmp(argv[i], "--") == 0) {
       ++i;
       break;
@@ -80,6 +93,13 @@ int main(int argc, char** argv) {
   if (child == 0) {
     if (tty) {
       if (setsid() < 0 || ioctl(0, TIOCSCTTY, 0) != 0) {
+        exec_errno = errno;
+        _exit(127);
+      }
+    }
+    if (as_user) {
+      gid_t g = static_cast<gid_t>(gid);
+      if (setgroups(1, &g) != 0 || setresgid(g, g, g) != 0 || setresuid(static_cast<uid_t>(uid), static_cast<uid_t>(uid), static_cast<uid_t>(uid)) != 0) {
         exec_errno = errno;
         _exit(127);
       }

@@ -300,56 +300,63 @@ RootfsPlan BuildRootfsPlan(const RootfsInputs& in) {
   };
   auto simple = [&](RootfsOp::Kind k, const std::string& p) { add(k, p); };
 
-  // The root itself: a fresh tmpfs owned by the machine's root, gone with the machine.
-  mount("tmpfs", "", MS_NOSUID | MS_NODEV, "mode=755," + own);
-  // Host /usr read-only, and the top-level links (or dirs) into it as the host has them.
-  mkdir("/usr", 0755, false);
-  bind(hr + "/usr", "/usr", true, MS_NOSUID | MS_NODEV);
-  for (const char* top : {"bin", "sbin", "lib", "lib32", "lib64", "libx32"}) {
-    std::string hp = hr + "/" + top, target;
-    if (IsSymlink(hp, &target)) {
-      symlink(std::string("/") + top, target);
-    } else if (IsDir(hp)) {
-      mkdir(std::string("/") + top, 0755, false);
-      bind(hp, std::string("/") + top, true, MS_NOSUID | MS_NODEV);
-    }
-  }
-  if (!in.init_path.empty()) {
-    file(kInitInRoot, "", 0755);
-    bind(in.init_path, kInitInRoot, true, MS_NOSUID | MS_NODEV);
-  }
-  for (const char* d : {"/root", "/home", "/mnt", "/opt", "/srv", "/media"}) {
-    mkdir(d, std::string(d) == "/root" ? 0700 : 0755);
-  }
-
-  // /etc: generated, writable by the machine's root; the CA bundle and alternatives bound.
-  mkdir("/etc");
-  if (in.etc) {
-    file("/etc/passwd", in.etc->passwd);
-    file("/etc/group", in.etc->group);
-    for (const auto& [name, data] : in.etc->files) file("/etc/" + name, data);
-    for (const auto& [name, target] : in.etc->symlinks) symlink("/etc/" + name, target);
-    for (const auto& d : in.etc->ro_dirs) {
-      std::string sub;
-      for (const auto& part : Split(d, '/')) {
-        sub += "/" + part;
-        mkdir("/etc" + sub);
+  const bool image = in.image_mount_fd >= 0;
+  if (image) {
+    // An image's overlay; the mount points and /etc files are in its writable layer.
+    add(RootfsOp::kMoveMount, "").fd = in.image_mount_fd;
+    if (!in.init_path.empty()) bind(in.init_path, kInitInRoot, true, MS_NOSUID | MS_NODEV);
+  } else {
+    // The root itself: a fresh tmpfs owned by the machine's root, gone with the machine.
+    mount("tmpfs", "", MS_NOSUID | MS_NODEV, "mode=755," + own);
+    // Host /usr read-only, and the top-level links (or dirs) into it as the host has them.
+    mkdir("/usr", 0755, false);
+    bind(hr + "/usr", "/usr", true, MS_NOSUID | MS_NODEV);
+    for (const char* top : {"bin", "sbin", "lib", "lib32", "lib64", "libx32"}) {
+      std::string hp = hr + "/" + top, target;
+      if (IsSymlink(hp, &target)) {
+        symlink(std::string("/") + top, target);
+      } else if (IsDir(hp)) {
+        mkdir(std::string("/") + top, 0755, false);
+        bind(hp, std::string("/") + top, true, MS_NOSUID | MS_NODEV);
       }
-      bind(hr + "/etc/" + d, "/etc/" + d, true, MS_NOSUID | MS_NODEV | MS_NOEXEC);
     }
+    if (!in.init_path.empty()) {
+      file(kInitInRoot, "", 0755);
+      bind(in.init_path, kInitInRoot, true, MS_NOSUID | MS_NODEV);
+    }
+    for (const char* d : {"/root", "/home", "/mnt", "/opt", "/srv", "/media"}) {
+      mkdir(d, std::string(d) == "/root" ? 0700 : 0755);
+    }
+
+    // /etc: generated, writable by the machine's root; the CA bundle and alternatives bound.
+    mkdir("/etc");
+    if (in.etc) {
+      file("/etc/passwd", in.etc->passwd);
+      file("/etc/group", in.etc->group);
+      for (const auto& [name, data] : in.etc->files) file("/etc/" + name, data);
+      for (const auto& [name, target] : in.etc->symlinks) symlink("/etc/" + name, target);
+      for (const auto& d : in.etc->ro_dirs) {
+        std::string sub;
+        for (const auto& part : Split(d, '/')) {
+          sub += "/" + part;
+          mkdir("/etc" + sub);
+        }
+        bind(hr + "/etc/" + d, "/etc/" + d, true, MS_NOSUID | MS_NODEV | MS_NOEXEC);
+      }
+    }
+    file("/etc/hostname", in.hostname + "\n");
+    file("/etc/hosts", in.hosts);
+    file("/etc/resolv.conf", in.resolv_conf);
+    file("/etc/nsswitch.conf",
+         "passwd: files\ngroup: files\nshadow: files\nhosts: files dns\nnetworks: files\n"
+         "protocols: files\nservices: files\nethers: files\nrpc: files\n");
   }
-  file("/etc/hostname", in.hostname + "\n");
-  file("/etc/hosts", in.hosts);
-  file("/etc/resolv.conf", in.resolv_conf);
-  file("/etc/nsswitch.conf",
-       "passwd: files\ngroup: files\nshadow: files\nhosts: files dns\nnetworks: files\n"
-       "protocols: files\nservices: files\nethers: files\nrpc: files\n");
 
   // Fresh /proc of the machine's PID namespace, kernel paths masked or read-only.
-  mkdir("/proc", 0555, false);
+  if (!image) mkdir("/proc", 0555, false);
   mount("proc", "/proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, "");
   // Read-only /sys of the machine's network namespace.
-  mkdir("/sys", 0555, false);
+  if (!image) mkdir("/sys", 0555, false);
   mount("sysfs", "/sys", MS_NOSUID | MS_NODEV | MS_NOEXEC | MS_RDONLY, "");
   // Its own cgroups, read-only (the tmpfs holding the v1 mount points belongs to host root,
   // so nothing can be created there either).
@@ -368,7 +375,7 @@ RootfsPlan BuildRootfsPlan(const RootfsInputs& in) {
 
   // Minimal /dev: the harmless character devices bound from the host, its own devpts
   // (ptys for `--shell` inside and tools that open one), shm.
-  mkdir("/dev", 0755, false);
+  if (!image) mkdir("/dev", 0755, false);
   mount("tmpfs", "/dev", MS_NOSUID | MS_NOEXEC, "mode=755,size=64k");
   for (const char* d : kDevices) {
     file(std::string("/dev/") + d, "", 0666);
@@ -394,6 +401,7 @@ RootfsPlan BuildRootfsPlan(const RootfsInputs& in) {
   symlink("/dev/stdout", "/proc/self/fd/1");
   symlink("/dev/stderr", "/proc/self/fd/2");
 
+  if (image) return plan;  // the image's own /tmp, /run and /var are writable
   // Private writable /tmp, /run and /var (nginx, PostgreSQL and friends want /var/lib, /var/log).
   mkdir("/tmp", 01777, false);
   mount("tmpfs", "/tmp", MS_NOSUID | MS_NODEV, "mode=1777," + own);

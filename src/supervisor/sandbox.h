@@ -9,7 +9,7 @@
 //     into (a helper task is cloned into a new user namespace, its maps written, its ns
 //     file opened, and the helper killed).
 //   - RootfsPlan / BuildRootfsPlan: the ordered mount/mkdir/write steps that assemble a
-//     machine's root under a directory: tmpfs root, read-only host /usr (+ the /bin, /lib*,
+//     machine's root under a directory: an image's overlay (image_root.h), or a tmpfs root with read-only host /usr (+ the /bin, /lib*,
 //     /sbin links or dirs as the host has them), generated /etc, fresh /proc with the OCI
 //     default masked and read-only paths, read-only /sys, minimal /dev with its own devpts,
 //     tmpfs /tmp, /run, /var, /dev/shm. Everything the machine can write is owned by its
@@ -77,6 +77,7 @@ struct RootfsOp {
     kBind,       // source -> path, then read-only (flags: extra MS_* for the remount) when ro
     kMask,       // path: a directory gets a read-only tmpfs, a file /dev/null; absent: skip
     kReadOnly,   // path bound on itself and remounted read-only; absent: skip
+    kMoveMount,  // the detached mount `fd` (an image's overlay, image_root.h) moved onto path
   };
   Kind kind = kMkdir;
   std::string path;
@@ -86,6 +87,7 @@ struct RootfsOp {
   uint32_t mode = 0755;
   bool ro = false;             // kBind: remount read-only
   bool chown = true;           // kMkdir/kSymlink/kFile: owned by the machine's root
+  int fd = -1;                 // kMoveMount: borrowed from the caller until the spawn returns
 };
 
 struct RootfsPlan {
@@ -125,6 +127,12 @@ struct RootfsInputs {
   // one per controller; v2: ("", ".../<id>") at /sys/fs/cgroup itself. Nothing else of the
   // hierarchy is visible (and /proc/self/cgroup says "/": own cgroup namespace).
   std::vector<std::pair<std::string, std::string>> cgroups;
+  // >= 0: the machine runs an OCI image and this detached overlay (PrepareImageRoot) is its
+  // root, with /etc/hostname, hosts, resolv.conf and the mount points already in its
+  // writable layer. The plan then has no host /usr, generated /etc, nor tmpfs /tmp, /run,
+  // /var (the image's own are writable); /proc, /sys, /dev and the masks are as for every
+  // machine.
+  int image_mount_fd = -1;
 };
 
 // Where privcast-init is inside every machine (a read-only bind, like Docker's

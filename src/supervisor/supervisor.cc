@@ -250,8 +250,10 @@ struct Supervisor::Impl {
 
     PC_STEP(SetupStep::kStateDir);
     if (::mkdir(dir.c_str(), 0755) != 0 && errno != EEXIST) return fail(ErrnoStatus("mkdir " + dir, errno));
-    undo.push_back([dir] {
+    // A failed start keeps a persisted writable layer (persist_rootfs: the machine's data).
+    undo.push_back([dir, keep_root = s.image && s.image->persist] {
       RemoveStateFiles(dir);
+      if (!keep_root) RemoveImageRoot(dir);
       ::rmdir(dir.c_str());
     });
     if (s.sandbox) {
@@ -335,6 +337,7 @@ struct Supervisor::Impl {
     plan.working_dir = s.working_dir;
     RootfsPlan rootfs;
     UniqueFd report_rd, report_wr;
+    UniqueFd image_mount;  // the image's overlay until the child has moved it onto its root
     if (s.sandbox) {
       if (opt.init_path.empty()) return fail(FailedPrecondition("sandboxed machine but no privcast-init (SupervisorOptions::init_path)"));
       if (!e.userns || !(e.userns_ids == s.sandbox->ids)) {
@@ -363,7 +366,24 @@ struct Supervisor::Impl {
         ssize_t n = ::readlink(("/proc/self/fd/" + std::to_string(s.stdio->in)).c_str(), link, sizeof link - 1);
         if (n > 0) ri.tty_slave.assign(link, static_cast<size_t>(n));
       }
+      UniqueFd image_mnt;
+      if (s.image) {
+        ImageRootInputs ii;
+        ii.image = &*s.image;
+        ii.dir = dir;
+        ii.ids = s.sandbox->ids;
+        ii.userns_fd = e.userns.get();
+        ii.hostname = plan.hostname;
+        ii.hosts = s.hosts;
+        ii.resolv_conf = s.resolv_conf;
+        ii.working_dir = s.working_dir;
+        auto mnt = PrepareImageRoot(ii);
+        if (!mnt.ok()) return fail(mnt.status());
+        image_mnt = std::move(*mnt);
+        ri.image_mount_fd = image_mnt.get();
+      }
       rootfs = BuildRootfsPlan(ri);
+      image_mount = std::move(image_mnt);
       int fds[2];
       if (::pipe2(fds, O_CLOEXEC) != 0) return fail(ErrnoStatus("pipe2", errno));
       report_rd.reset(fds[0]);
@@ -399,6 +419,10 @@ struct Supervisor::Impl {
       }
       std::vector<std::string> init_argv = {"privcast-init"};
       if (plan.controlling_tty) init_argv.push_back("-t");
+      if (s.image && (s.image->uid != 0 || s.image->gid != 0)) {
+        init_argv.push_back("-u");
+        init_argv.push_back(std::to_string(s.image->uid) + ":" + std::to_string(s.image->gid));
+      }
       init_argv.push_back("--");
       init_argv.insert(init_argv.end(), plan.argv.begin(), plan.argv.end());
       plan.argv = std::move(init_argv);
@@ -621,6 +645,7 @@ struct Supervisor::Impl {
   Status RemoveStateDir(const std::string& id) {
     std::string dir = StateDir(id);
     RemoveStateFiles(dir);
+    RemoveImageRoot(dir);
     if (::rmdir(dir.c_str()) != 0 && errno != ENOENT) return ErrnoStatus("rmdir " + dir, errno);
     return Status::Ok();
   }

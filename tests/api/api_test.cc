@@ -67,6 +67,31 @@ class ApiTest : public ::testing::Test {
   api::Client client_;
 };
 
+TEST_F(ApiTest, ImagesAreEnsuredBeforeAnythingIsStored) {
+  ASSERT_EQ(Post("/v1/apps", {{"app_name", "img"}}).first, 201);
+  // A machine from an image records the canonical reference and the id.
+  auto [st, m] = Post("/v1/apps/img/machines", {{"image", "good/hello"}, {"cmd", {"sleep", "1"}}});
+  ASSERT_EQ(st, 201) << m.dump();
+  EXPECT_EQ(m["image"], "docker.io/good/hello:latest");
+  EXPECT_EQ(m["image_id"], "sha256:" + std::string(64, 'a'));
+  // An image that cannot be pulled creates nothing: 503 with the pull's one line.
+  auto [st2, e] = Post("/v1/apps/img/machines", {{"image", "bad/x"}});
+  EXPECT_EQ(st2, 503);
+  EXPECT_EQ(Err(e), "pull bad/x: manifest unknown");
+  auto [st3, list] = Do("GET", "/v1/apps/img/machines");
+  EXPECT_EQ(st3, 200);
+  EXPECT_EQ(list.size(), 1u);
+  // deploy --image replaces [build] image and is ensured before the release is stored.
+  auto [st4, r] = Post("/v1/apps/img/releases", {{"source", std::string(kToml) + "[build]\n  image = \"good/a\"\n"},
+                                                 {"image", "bad/b"}});
+  EXPECT_EQ(st4, 503) << r.dump();
+  auto [st5, app] = Do("GET", "/v1/apps/img");
+  EXPECT_EQ(app["current_release"], 0) << "a release whose image cannot be pulled is not stored";
+  auto [st6, r2] = Post("/v1/apps/img/releases", {{"source", std::string(kToml) + "[build]\n  image = \"good/a\"\n"}});
+  EXPECT_EQ(st6, 201) << r2.dump();
+  EXPECT_EQ(h_.backend->ensured, (std::vector<std::string>{"good/hello", "bad/x", "bad/b", "good/a"}));
+}
+
 TEST_F(ApiTest, SocketIsPrivate) {
   struct stat st {};
   ASSERT_EQ(::stat(h_.socket().c_str(), &st), 0);

@@ -75,6 +75,18 @@ class FakeBackend : public api::Backend {
     return reg_->ListMachines(app.name);
   }
 
+  // Images: "good/..." references exist (id sha256:<64 × 'a'>), everything else fails to pull.
+  Result<api::ImageView> EnsureImage(const std::string& ref) override {
+    ensured.push_back(ref);
+    if (ref.rfind("good/", 0) != 0) return Unavailable("pull " + ref + ": manifest unknown");
+    api::ImageView v;
+    v.id = "sha256:" + std::string(64, 'a');
+    v.ref = "docker.io/" + ref + ":latest";
+    v.refs = {v.ref};
+    return v;
+  }
+  std::vector<std::string> ensured;
+
   Result<store::Machine> RunMachine(const store::MachineSpec& spec) override {
     store::MachineSpec s = spec;
     s.initial_state = store::MachineState::kStarting;

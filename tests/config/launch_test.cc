@@ -58,5 +58,16 @@ TEST(ConfigLaunch, CommandWithQuotesAndControlCharsSurvives) {
   EXPECT_EQ(CommandFor(r->config, "app"), o.command);
 }
 
+TEST(ConfigLaunch, ImageGoesToBuild) {
+  LaunchOptions o;
+  o.app = "img";
+  o.flycast = true;
+  o.image = "nginxdemos/hello";
+  auto r = ParseFlyToml(RenderLaunchToml(o), "fly.toml");
+  ASSERT_TRUE(r.ok()) << r.status().message();
+  EXPECT_EQ(r->config.image, "nginxdemos/hello");
+  EXPECT_TRUE(r->warnings.empty());
+}
+
 }  // namespace
 }  // namespace privcast::config

@@ -8,6 +8,8 @@
 #include <gtest/gtest.h>
 
 #include "config/load.h"
+#include "config/services.h"
+#include "config/json.h"
 
 namespace privcast::config {
 namespace {
@@ -262,17 +264,33 @@ TEST(ConfigLoad, ReadsFileAndNamesItInMessages) {
   std::filesystem::remove_all(dir);
 }
 
+TEST(ConfigImages, BuildImageAndPersistRootfs) {
+  AppConfig c = MustParse(
+      "[build]\n  image = \"registry.local:5000/team/app:v1\"\n  dockerfile = \"Dockerfile\"\n"
+      "[processes]\n  app = \"srv\"\n  worker = \"w\"\n"
+      "[[vm]]\n  persist_rootfs = true\n  processes = [\"app\"]\n");
+  EXPECT_EQ(c.image, "registry.local:5000/team/app:v1");
+  EXPECT_TRUE(PersistRootfsFor(c, "app"));
+  EXPECT_FALSE(PersistRootfsFor(c, "worker"));
+  auto back = FromJson(ToJson(c));
+  ASSERT_TRUE(back.ok()) << back.status().message();
+  EXPECT_EQ(back->image, c.image);
+  EXPECT_TRUE(PersistRootfsFor(*back, "app"));
+  EXPECT_FALSE(ParseFlyToml("[[vm]]\npersist_rootfs = 1\n", "fly.toml").ok());
+  EXPECT_FALSE(ParseFlyToml("[build]\nimage = 3\n", "fly.toml").ok());
+}
+
 TEST(ConfigWarnings, UnknownKeysOnlyForTrulyUnknown) {
   auto r = ParseFlyToml("app = \"a\"\n[deploy]\nstrategy = \"x\"\nfoo = 1\n[build.args]\nbar = 2\n",
                         "fly.toml");
   ASSERT_TRUE(r.ok());
-  // [deploy] and [build] are accepted and ignored as a whole: one warning each saying so,
-  // none for `foo` inside.
+  // [deploy] is accepted and ignored as a whole (one warning, none for `foo` inside); of
+  // [build] only `image` is used, so [build.args] gets its own warning.
   ASSERT_EQ(r->warnings.size(), 2u);
   EXPECT_EQ(r->warnings[0].ToString(),
             "fly.toml:2:2: deploy: accepted and ignored: privcast has no release_command or "
             "deploy strategies");
-  EXPECT_EQ(r->warnings[1].path, "build");
+  EXPECT_EQ(r->warnings[1].path, "build.args");
   auto w = ParseFlyToml("[http_service]\nforce_http = true\n", "fly.toml");
   ASSERT_TRUE(w.ok());
   ASSERT_EQ(w->warnings.size(), 1u);

@@ -110,6 +110,20 @@ TEST(OptionsTest, MachineLogLimits) {
   EXPECT_EQ(code, 2);
 }
 
+TEST(OptionsTest, ImageTransport) {
+  int code = -1;
+  auto o = Parse({}, &code);
+  ASSERT_TRUE(o);
+  EXPECT_TRUE(o->insecure_registries.empty()) << "only loopback registries over plain HTTP by default";
+  EXPECT_EQ(o->skopeo, "skopeo");
+  o = Parse({"--insecure-registry", "registry.local:5000", "--insecure-registry", "10.0.0.5", "--skopeo",
+             "/opt/bin/skopeo"},
+            &code);
+  ASSERT_TRUE(o);
+  EXPECT_EQ(o->insecure_registries, (std::vector<std::string>{"registry.local:5000", "10.0.0.5"}));
+  EXPECT_EQ(o->skopeo, "/opt/bin/skopeo");
+}
+
 TEST(OptionsTest, UsageErrorsExit2) {
   int code = 0;
   EXPECT_FALSE(Parse({"--region", "AMSTERDAM"}, &code));

@@ -712,6 +712,59 @@ TEST_P(SupervisorTest, WaitingCallsFromTheCallbackAreRefusedNotDeadlocked) {
   EXPECT_EQ(seen->code(), Code::kFailedPrecondition);
 }
 
+// An OCI image's machine: its layers (here two made by hand, the upper one whiting out a
+// file of the lower) under an overlay, uid 0 of the image = root of the machine, the image's
+// User for the program, generated /etc files over the image's, a fresh writable layer on
+// every start unless persisted.
+TEST_P(SupervisorTest, ImageRootIsTheImageFreshOnEveryStart) {
+  if (!Exists("/bin/busybox")) GTEST_SKIP() << "needs busybox-static (scripts/install-deps)";
+  std::string l0 = dir_ + "/layers/0", l1 = dir_ + "/layers/1";
+  ASSERT_EQ(Sh("mkdir -p " + l0 + "/bin " + l0 + "/etc " + l0 + "/tmp " + l1 + "/etc " + l1 + "/app && "
+               "cp /bin/busybox " + l0 + "/bin/ && for c in sh id stat cat ls echo test; do ln -s busybox " + l0 +
+               "/bin/$c; done && chmod 1777 " + l0 + "/tmp && "
+               "printf 'root:x:0:0::/root:/bin/sh\\nwww:x:33:34::/app:/bin/sh\\n' > " + l0 + "/etc/passwd && "
+               "echo motd > " + l0 + "/etc/motd && echo image > " + l0 + "/etc/hosts && mknod " + l1 +
+               "/etc/motd c 0 0 && chown 33:34 " + l1 + "/app"),
+            0);
+  LaunchSpec s = Spec("");
+  s.shell_command.clear();
+  s.argv = {"/bin/sh", "-c",
+            "id -u; id -g; pwd; stat -c %u /etc/passwd /bin/busybox; test -e /etc/motd && echo motd || echo no-motd; "
+            "cat /etc/hosts; test -e /app/mark && echo persisted || echo fresh; echo x > /app/mark; "
+            "test -e /usr/bin && echo host-usr || echo no-host-usr"};
+  s.working_dir = "/app";
+  s.image = ImageRootfs{{l0, l1}, false, 33, 34};
+  std::string expect_start = "33\n34\n/app\n0\n0\nno-motd\n" + s.hosts;
+  // Runs the machine again (same id, same log) and returns this run's output.
+  auto run = [&] {
+    // The exit event can be seen before the supervisor has settled the entry: wait for it.
+    auto deadline = std::chrono::steady_clock::now() + 10s;
+    for (auto d = sup_->Describe(s.machine_id); d && d->state != RunState::kExited &&
+                                                std::chrono::steady_clock::now() < deadline;
+         d = sup_->Describe(s.machine_id)) {
+      std::this_thread::sleep_for(1ms);
+    }
+    EXPECT_EQ(Sh("truncate -s 0 " + s.log_path), 0);
+    (void)RunInNetns(s);
+    EXPECT_TRUE(WaitLogLine(s.log_path, "no-host-usr"));
+    return Slurp(s.log_path);
+  };
+  std::string out = run();
+  EXPECT_EQ(out, expect_start + "fresh\nno-host-usr\n");
+  // The layers are untouched: what the machine wrote is in its own writable layer, with
+  // the host ids of its range.
+  EXPECT_FALSE(Exists(l0 + "/app/mark") || Exists(l1 + "/app/mark"));
+  struct stat st;
+  ASSERT_EQ(::stat((sup_->StateDir(s.machine_id) + "/image/upper/app/mark").c_str(), &st), 0);
+  EXPECT_EQ(st.st_uid, s.sandbox->ids.base + 33);
+  out = run();
+  EXPECT_EQ(out, expect_start + "fresh\nno-host-usr\n") << "a restart starts from the image again";
+  s.image->persist = true;
+  (void)run();
+  out = run();
+  EXPECT_EQ(out, expect_start + "persisted\nno-host-usr\n") << "persist_rootfs keeps the writable layer";
+}
+
 INSTANTIATE_TEST_SUITE_P(Cgroups, SupervisorTest,
                          ::testing::Values(Param{CgroupVersion::kV1}, Param{CgroupVersion::kV2}),
                          [](const auto& info) { return info.param.version == CgroupVersion::kV1 ? "v1" : "v2"; });

@@ -1,0 +1,107 @@
+// ImageStore with a fake skopeo (a shell script): pull failures surface skopeo's own message in
+// one line, and lookups never wait for a pull in progress (the control thread resolves images
+// at every machine start).
+#include "images/store.h"
+
+#include <gtest/gtest.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <future>
+#include <thread>
+
+namespace privcast::images {
+namespace {
+
+namespace fs = std::filesystem;
+
+class StoreTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    char tmpl[] = "/tmp/pc-imgstore-XXXXXX";
+    ASSERT_NE(::mkdtemp(tmpl), nullptr);
+    dir_ = tmpl;
+  }
+  void TearDown() override { fs::remove_all(dir_); }
+
+  std::string FakeSkopeo(const std::string& body) {
+    std::string p = dir_ + "/skopeo";
+    std::ofstream(p) << "#!/bin/sh\n" << body << "\n";
+    ::chmod(p.c_str(), 0755);
+    return p;
+  }
+
+  std::unique_ptr<ImageStore> Open(const std::string& skopeo) {
+    ImageStoreOptions o;
+    o.root = dir_ + "/images";
+    o.skopeo = skopeo;
+    auto s = ImageStore::Open(o);
+    EXPECT_TRUE(s.ok()) << s.status().message();
+    return s.ok() ? std::move(*s) : nullptr;
+  }
+
+  std::string dir_;
+};
+
+TEST_F(StoreTest, PullErrorIsSkopeosMessageInOneLine) {
+  auto store = Open(FakeSkopeo(
+      "echo 'time=\"2026-12-06T00:00:00Z\" level=fatal msg=\"initializing source docker://127.0.0.1:5000/x:v1: "
+      "reading manifest v1 in 127.0.0.1:5000/x: manifest unknown\"' >&2; exit 1"));
+  ASSERT_TRUE(store);
+  auto r = store->Pull("127.0.0.1:5000/x:v1");
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().message(),
+            "pull 127.0.0.1:5000/x:v1: initializing source docker://127.0.0.1:5000/x:v1: reading manifest v1 in "
+            "127.0.0.1:5000/x: manifest unknown");
+  EXPECT_TRUE(store->List().empty());
+  EXPECT_FALSE(store->Pull("Bad Ref").ok());
+}
+
+TEST_F(StoreTest, SkopeoGetsTheOperatorsAuthFileAndNothingOfRootsHome) {
+  auto store = Open(FakeSkopeo("echo \"level=fatal msg=\\\"auth=$REGISTRY_AUTH_FILE home=$HOME\\\"\" >&2; exit 1"));
+  ASSERT_TRUE(store);
+  ::setenv("REGISTRY_AUTH_FILE", "/etc/privcast/auth.json", 1);
+  auto r = store->Pull("registry.local:5000/x:v1");
+  ::unsetenv("REGISTRY_AUTH_FILE");
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().message(),
+            "pull registry.local:5000/x:v1: auth=/etc/privcast/auth.json home=" + dir_ + "/images/tmp");
+}
+
+TEST_F(StoreTest, MissingSkopeoSaysHowToInstallIt) {
+  auto store = Open(dir_ + "/no-such-skopeo");
+  ASSERT_TRUE(store);
+  auto r = store->Pull("nginx");
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.status().message().find("skopeo"), std::string::npos) << r.status().message();
+}
+
+TEST_F(StoreTest, LookupsDoNotWaitForAPull) {
+  std::string flag = dir_ + "/go";
+  // The fake transfer waits (bounded) until the test lets it go, then fails.
+  auto store = Open(FakeSkopeo("i=0; while [ ! -e " + flag + " ] && [ $i -lt 200 ]; do sleep 0.05; i=$((i+1)); done; "
+                               "echo 'level=fatal msg=\"done\"' >&2; exit 1"));
+  ASSERT_TRUE(store);
+  auto pull = std::async(std::launch::async, [&] { return store->Pull("127.0.0.1:5000/slow:v1"); });
+  // Give the pull its lock (its skopeo runs for up to 10 s unless released).
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  auto t0 = std::chrono::steady_clock::now();
+  auto found = store->Find("127.0.0.1:5000/slow:v1");
+  auto listed = store->List();
+  auto waited = std::chrono::steady_clock::now() - t0;
+  EXPECT_FALSE(found.ok());
+  EXPECT_EQ(found.status().code(), Code::kNotFound);
+  EXPECT_TRUE(listed.empty());
+  EXPECT_EQ(pull.wait_for(std::chrono::seconds(0)), std::future_status::timeout) << "the pull must still be running";
+  std::ofstream(flag) << "";
+  auto r = pull.get();
+  EXPECT_FALSE(r.ok());
+  EXPECT_LT(waited, std::chrono::seconds(5));
+}
+
+}  // namespace
+}  // namespace privcast::images
