@@ -157,6 +157,10 @@ def main():
             o = [int(x) for x in host_side[0].split(".")]
             link = f"172.19.{o[2]}.{o[3] + 1}"
             h.nsexec(["sysctl", "-qw", "net.ipv6.ip_nonlocal_bind=1"])
+            # A flycast address admits only its services' ports (issue 14): open HAProxy's 81 on
+            # it, at the head of the machines' input chain, for this benchmark only.
+            h.nsexec(["nft", "insert", "rule", "inet", "privcast", "machine_input", "ip6", "daddr", ip,
+                      "tcp", "dport", "81", "accept"])
             cfg = os.path.join(h.tmp, "haproxy.cfg")
             with open(cfg, "w") as f:
                 f.write(f"""global
@@ -184,7 +188,7 @@ backend be
             targets = {"privcastd": (f"http://[{ip}]:80/", h.proc.pid), "HAProxy": (f"http://[{ip}]:81/", ha_pid)}
             for name, (url, _) in targets.items():
                 try:
-                    harness.wait_for(lambda: client.run(f"curl -sf -o /dev/null {url}")[0] == 0, 30, f"{name} answering")
+                    harness.wait_for(lambda: client.run(f"curl -sf -m 2 -o /dev/null {url}")[0] == 0, 30, f"{name} answering")
                 except AssertionError:
                     ha_log.flush()
                     print(open(ha_log.name).read(), client.run(f"curl -sv {url}")[1], file=sys.stderr)
