@@ -157,10 +157,10 @@ def main():
             o = [int(x) for x in host_side[0].split(".")]
             link = f"172.19.{o[2]}.{o[3] + 1}"
             h.nsexec(["sysctl", "-qw", "net.ipv6.ip_nonlocal_bind=1"])
-            # A flycast address admits only its services' ports (issue 14): open HAProxy's 81 on
-            # it, at the head of the machines' input chain, for this benchmark only.
-            h.nsexec(["nft", "insert", "rule", "inet", "privcast", "machine_input", "ip6", "daddr", ip,
-                      "tcp", "dport", "81", "accept"])
+            # A flycast address admits only its services' ports (issue 14): admit HAProxy's 81 on
+            # it through the same set and rule as privcastd's 80 (the same packet path for both),
+            # for this benchmark only.
+            h.nsexec(["nft", "add", "element", "inet", "privcast", "flycast_tcp", "{", f"{ip} . 81", "}"])
             cfg = os.path.join(h.tmp, "haproxy.cfg")
             with open(cfg, "w") as f:
                 f.write(f"""global
