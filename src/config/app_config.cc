@@ -175,6 +175,33 @@ std::optional<uint64_t> ParseMemoryMb(std::string_view s) {
   return mb;
 }
 
+bool IsVolumeName(std::string_view s) {
+  if (s.empty() || s.size() > 30) return false;
+  return std::all_of(s.begin(), s.end(), [](char c) { return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_'; });
+}
+
+std::string CheckMountDestination(std::string_view dest) {
+  if (dest.empty() || dest[0] != '/') return "must be an absolute path like \"/data\"";
+  if (dest.find_first_not_of('/') == std::string_view::npos) return "cannot be \"/\": a volume is mounted on a directory of the root";
+  if (dest.find('\0') != std::string_view::npos) return "contains a NUL byte";
+  size_t i = 0;
+  bool first = true;
+  while (i < dest.size()) {
+    size_t j = dest.find('/', i);
+    if (j == std::string_view::npos) j = dest.size();
+    std::string_view part = dest.substr(i, j - i);
+    if (part == "." || part == "..") return "cannot contain \".\" or \"..\"";
+    if (first && !part.empty()) {
+      if (part == "proc" || part == "sys" || part == "dev")
+        return "cannot be under /" + std::string(part) + " (the kernel's file systems are mounted there)";
+      if (part == ".privcast-init") return "cannot be privcast-init";
+      first = false;
+    }
+    i = j + 1;
+  }
+  return "";
+}
+
 const char* AutoStopName(AutoStop a) {
   switch (a) {
     case AutoStop::kOff: return "off";

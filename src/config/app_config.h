@@ -153,6 +153,16 @@ struct VmConfig {
   bool operator==(const VmConfig&) const = default;
 };
 
+// [[mounts]] / [mounts] (and flyctl's singular [mount]): a volume named `source` mounted at
+// `destination` in every machine of `processes` (docs/volumes.md).
+struct MountConfig {
+  std::string source;                     // volume name: 1-30 of [a-z0-9_]
+  std::string destination;                // absolute path, not "/", nothing under /proc /sys /dev
+  std::optional<uint32_t> initial_size_gb;  // a volume deploy creates gets this (default 1)
+  std::vector<std::string> processes;     // empty: every process group
+  bool operator==(const MountConfig&) const = default;
+};
+
 struct RestartConfig {
   RestartPolicy policy = RestartPolicy::kOnFailure;
   uint32_t retries = 10;
@@ -173,6 +183,7 @@ struct AppConfig {
   std::vector<ServiceConfig> services;
   std::vector<NamedCheck> checks;  // sorted by name
   std::string image;               // [build] image: the OCI image machines run; "" = host /usr
+  std::vector<MountConfig> mounts;  // at most one per process group
 
   SourceMap source;  // not compared, not serialized
 
@@ -196,6 +207,12 @@ std::optional<int64_t> ParseDurationMs(std::string_view s);
 std::string FormatDurationMs(int64_t ms);
 // "256mb", "1gb", "512MiB", "2g", "1024" → MB. nullopt on bad syntax or overflow.
 std::optional<uint64_t> ParseMemoryMb(std::string_view s);
+
+// Fly's volume names: 1-30 lowercase letters, digits and '_'.
+bool IsVolumeName(std::string_view s);
+// "" when `dest` may be a mount's destination, else why not (absolute, not "/", no "." or
+// ".." components, not under /proc, /sys or /dev, nor privcast-init's /.privcast-init).
+std::string CheckMountDestination(std::string_view dest);
 
 const char* AutoStopName(AutoStop a);        // off | stop | suspend
 const char* ConcurrencyTypeName(ConcurrencyType t);  // connections | requests

@@ -307,6 +307,17 @@ class Reader {
       if (e.contains("persist_rootfs")) Bool(e, "persist_rootfs", p, &vm.persist_rootfs);
       c->vm.push_back(std::move(vm));
     });
+    if (o.contains("mounts")) {
+      Objects(o, "mounts", "", [&](const json& e, const std::string& p) {
+        MountConfig m;
+        Str(e, "source", p, &m.source);
+        Str(e, "destination", p, &m.destination);
+        uint32_t n = 0;
+        if (e.contains("initial_size_gb") && Int(e, "initial_size_gb", p, 1, 500, &n)) m.initial_size_gb = n;
+        StrVec(e, "processes", p, &m.processes);
+        c->mounts.push_back(std::move(m));
+      });
+    }
     Objects(o, "restart", "", [&](const json& e, const std::string& p) {
       RestartConfig r;
       Enum(e, "policy", p, &r.policy, RestartPolicyName,
@@ -382,6 +393,18 @@ std::string ToJson(const AppConfig& c) {
     vms.push_back(v);
   }
   o["vm"] = vms;
+  if (!c.mounts.empty()) {  // absent = none (releases stored before volumes)
+    ojson ms = ojson::array();
+    for (const MountConfig& m : c.mounts) {
+      ojson v;
+      v["source"] = m.source;
+      v["destination"] = m.destination;
+      if (m.initial_size_gb) v["initial_size_gb"] = *m.initial_size_gb;
+      v["processes"] = Strings(m.processes);
+      ms.push_back(v);
+    }
+    o["mounts"] = ms;
+  }
   ojson restarts = ojson::array();
   for (const RestartConfig& r : c.restart) {
     ojson v;

@@ -142,7 +142,6 @@ struct Ignored {
   std::string_view why;
 };
 
-constexpr std::string_view kNoVolumes = "volumes are not attached to machines yet";
 constexpr std::string_view kNoMachineChecks = "machine checks (run before a deploy) are not run";
 constexpr Ignored kRestartLimit = {"restart_limit", "a failing check never restarts a machine"};
 
@@ -511,6 +510,7 @@ class Loader {
   void Service(const toml::table& t, const std::string& p, ServiceConfig* s);
   void Vm(const toml::table& t, const std::string& p, VmConfig* vm);
   void Restart(const toml::table& t, const std::string& p, RestartConfig* r);
+  void Mount(const toml::table& t, const std::string& p, MountConfig* m);
   void Processes(const toml::table& t, const std::string& p);
   void NamedChecks(const toml::table& t, const std::string& p);
 
@@ -521,11 +521,8 @@ class Loader {
 void Loader::Root(const toml::table& root) {
   Keys(root, "",
        {"app", "primary_region", "kill_signal", "kill_timeout", "env", "processes", "vm",
-        "restart", "http_service", "services", "checks", "build"},
+        "restart", "http_service", "services", "checks", "build", "mounts", "mount"},
        {{"deploy", "privcast has no release_command or deploy strategies"},
-        {"mounts", kNoVolumes},
-        // flyctl reads a singular [mount] as [[mounts]] (patchMounts in its appconfig).
-        {"mount", kNoVolumes},
         {"statics", "privcast's proxy does not serve static files: the app must serve these "
                     "paths itself"},
         {"metrics", "privcast does not scrape metrics"},
@@ -592,6 +589,13 @@ void Loader::Root(const toml::table& root) {
     c.vm.emplace_back();
     Vm(t, p, &c.vm.back());
   });
+  // flyctl reads a singular [mount] as [[mounts]] (patchMounts in its appconfig).
+  for (const char* key : {"mounts", "mount"}) {
+    Tables(root, key, "", [&](const toml::table& t, const std::string& p) {
+      c.mounts.emplace_back();
+      Mount(t, p, &c.mounts.back());
+    });
+  }
   Tables(root, "restart", "", [&](const toml::table& t, const std::string& p) {
     c.restart.emplace_back();
     Restart(t, p, &c.restart.back());
@@ -927,6 +931,46 @@ void Loader::Service(const toml::table& t, const std::string& p, ServiceConfig* 
     s->http_checks.emplace_back();
     Check(ct, cp, true, &s->http_checks.back());
   });
+}
+
+void Loader::Mount(const toml::table& t, const std::string& p, MountConfig* m) {
+  constexpr std::string_view kNoExtend = "volumes are not extended automatically";
+  constexpr std::string_view kNoSnapshots = "privcast takes no volume snapshots";
+  Keys(t, p, {"source", "destination", "initial_size", "processes"},
+       {{"auto_extend_size_threshold", kNoExtend}, {"auto_extend_size_increment", kNoExtend},
+        {"auto_extend_size_limit", kNoExtend}, {"snapshot_retention", kNoSnapshots},
+        {"scheduled_snapshots", kNoSnapshots}});
+  std::string path;
+  const toml::node* src = Get(t, "source", p, &path);
+  if (src == nullptr) {
+    Err(t.source(), p, "missing source: the name of the volume to mount (privcast volumes create NAME)");
+  } else if (!src->is_string() || !IsVolumeName(src->as_string()->get())) {
+    Expected(*src, path, "a volume name: 1-30 lowercase letters, digits and '_'");
+  } else {
+    m->source = src->as_string()->get();
+  }
+  const toml::node* dst = Get(t, "destination", p, &path);
+  if (dst == nullptr) {
+    Err(t.source(), p, "missing destination: where the volume appears in the machine, e.g. \"/data\"");
+  } else if (!dst->is_string()) {
+    Expected(*dst, path, "an absolute path like \"/data\"");
+  } else if (std::string why = CheckMountDestination(dst->as_string()->get()); !why.empty()) {
+    Err(dst->source(), path, "destination " + why);
+  } else {
+    m->destination = dst->as_string()->get();
+  }
+  if (const toml::node* n = Get(t, "initial_size", p, &path)) {
+    // flyctl: an integer counts GB, a string is a size ("10gb", "500mb" rounds up to 1 GB).
+    std::optional<uint64_t> mb;
+    if (n->is_integer() && n->as_integer()->get() > 0) mb = static_cast<uint64_t>(n->as_integer()->get()) * 1024;
+    else if (n->is_string()) mb = ParseMemoryMb(n->as_string()->get());
+    if (!mb || *mb == 0 || *mb > 500 * 1024) {
+      Expected(*n, path, "a size like \"10gb\" or an integer number of GB (at most 500)");
+    } else {
+      m->initial_size_gb = static_cast<uint32_t>((*mb + 1023) / 1024);
+    }
+  }
+  StrArray(t, "processes", p, &m->processes);
 }
 
 void Loader::Vm(const toml::table& t, const std::string& p, VmConfig* vm) {

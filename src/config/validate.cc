@@ -3,6 +3,7 @@
 // positions, when known, come from AppConfig::source.
 #include <algorithm>
 #include <cstdint>
+#include <map>
 #include <set>
 #include <string>
 #include <vector>
@@ -154,6 +155,29 @@ std::vector<Diagnostic> Checker::Run() {
       Add(p + ".cpu_kind", "expected one of \"shared\" or \"performance\"");
     }
     Groups(vm.processes, p + ".processes");
+  }
+  // A machine mounts at most one volume (as on Fly): one mount per process group.
+  std::map<std::string, size_t> mounted;  // group ("" = every group) → mount index
+  for (size_t i = 0; i < c_.mounts.size(); ++i) {
+    const MountConfig& m = c_.mounts[i];
+    std::string p = At("mounts", i);
+    if (!IsVolumeName(m.source)) Add(p + ".source", "expected a volume name: 1-30 lowercase letters, digits and '_'");
+    if (std::string why = CheckMountDestination(m.destination); !why.empty()) Add(p + ".destination", "destination " + why);
+    Groups(m.processes, p + ".processes");
+    std::vector<std::string> gs = m.processes;
+    if (gs.empty()) gs.push_back("");
+    for (const auto& g : gs) {
+      for (const auto& [other, j] : mounted) {
+        if (other == g || other.empty() || g.empty()) {
+          Add(p, "a machine mounts one volume: process group" +
+                     (g.empty() && other.empty() ? "s" : " \"" + (g.empty() ? other : g) + "\"") +
+                     " already mount" + (g.empty() && other.empty() ? "" : "s") + " " + At("mounts", j) +
+                     " (give each mount its own processes)");
+          break;
+        }
+      }
+      mounted.emplace(g, i);
+    }
   }
   for (size_t i = 0; i < c_.restart.size(); ++i) {
     Groups(c_.restart[i].processes, At("restart", i) + ".processes");
