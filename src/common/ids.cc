@@ -22,6 +22,25 @@ std::string NewMachineId() {
   return id;
 }
 
+std::string NewVolumeId() {
+  static const char kAlnum[] = "0123456789abcdefghijklmnopqrstuvwxyz";
+  std::string id = "vol_";
+  uint64_t a = RandomU64(), b = RandomU64();
+  for (int i = 0; i < 16; ++i) {
+    uint64_t& r = i < 8 ? a : b;
+    id += kAlnum[r % 36];
+    r /= 36;
+  }
+  return id;
+}
+
+bool IsVolumeId(std::string_view s) {
+  if (s.size() != 20 || s.substr(0, 4) != "vol_") return false;
+  for (char c : s.substr(4))
+    if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'z'))) return false;
+  return true;
+}
+
 bool IsMachineId(std::string_view s) {
   if (s.size() != 14) return false;
   for (char c : s)

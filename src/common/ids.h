@@ -9,6 +9,8 @@ namespace privcast::ids {
 
 std::string NewMachineId();          // 14 hex chars from the OS random source
 bool IsMachineId(std::string_view s);
+std::string NewVolumeId();           // "vol_" + 16 of [a-z0-9] (Fly's shape)
+bool IsVolumeId(std::string_view s);
 std::string NewRequestId();          // 26 chars, sortable-ish (time prefix + random)
 // A DNS label: 1..63 chars of [a-z0-9-], not starting or ending with '-'.
 bool IsDnsLabel(std::string_view s);

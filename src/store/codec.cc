@@ -267,4 +267,29 @@ Status RecordFromJson(const json& j, ReleasedAddress* o) {
   return r.status();
 }
 
+json RecordToJson(const Volume& v) {
+  return {{"id", v.id},
+          {"name", v.name},
+          {"app", v.app},
+          {"region", v.region},
+          {"size_gb", v.size_gb},
+          {"attached_machine_id", v.attached_machine_id},
+          {"attached_path", v.attached_path},
+          {"created_at", v.created_at}};
+}
+Status RecordFromJson(const json& j, Volume* o) {
+  Reader r(j, "volume");
+  r.Str("id", &o->id);
+  r.Str("name", &o->name);
+  r.Str("app", &o->app);
+  r.Str("region", &o->region);
+  r.U32("size_gb", &o->size_gb);
+  r.Str("attached_machine_id", &o->attached_machine_id);
+  r.Str("attached_path", &o->attached_path);
+  r.I64("created_at", &o->created_at);
+  r.Require(!o->id.empty(), "id");
+  r.Require(!o->app.empty(), "app");
+  return r.status();
+}
+
 }  // namespace privcast::store

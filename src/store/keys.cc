@@ -37,6 +37,10 @@ std::string Machine(const std::string& app, const std::string& id) { return "/ma
 std::string MachinePrefix(const std::string& app) { return "/machines/" + app + "/"; }
 std::string MachinePrefix() { return "/machines/"; }
 std::string MachineId(const std::string& id) { return "/machineids/" + id; }
+std::string Volume(const std::string& app, const std::string& id) { return "/volumes/" + app + "/" + id; }
+std::string VolumePrefix(const std::string& app) { return "/volumes/" + app + "/"; }
+std::string VolumePrefix() { return "/volumes/"; }
+std::string VolumeId(const std::string& id) { return "/volumeids/" + id; }
 std::string Machine32(uint32_t host, uint32_t machine32) {
   return "/machine32/" + Hex32(host) + "/" + Hex32(machine32);
 }

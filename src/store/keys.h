@@ -12,6 +12,8 @@
 //   /machineids/<id>                   app                    id → app index
 //   /machine32/<host32>/<machine32>    id                     unique machine32 per host
 //   /linkslots/<host32>/<slot %05u>    id                     IPv4 link slots in use per host
+//   /volumes/<app>/<id>                Volume
+//   /volumeids/<id>                    app                    id → app index
 //   /ips/<address>                     IpAssignment
 //   /flycast/<app>/<net32>             address                an app's address on a network
 //   /released/<net32>/<n %010u>        ReleasedAddress        cooldown list
@@ -47,6 +49,10 @@ std::string MachineId(const std::string& id);
 std::string Machine32(uint32_t host, uint32_t machine32);
 std::string LinkSlot(uint32_t host, uint32_t slot);
 std::string LinkSlotPrefix(uint32_t host);
+std::string Volume(const std::string& app, const std::string& id);
+std::string VolumePrefix(const std::string& app);
+std::string VolumePrefix();
+std::string VolumeId(const std::string& id);
 std::string Ip(const std::string& address);
 std::string IpPrefix();
 std::string FlycastIndex(const std::string& app, uint32_t net32);

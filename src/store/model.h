@@ -7,6 +7,7 @@
 //   /apps/<name>                   App
 //   /releases/<app>/<version %08d> Release
 //   /machines/<app>/<id>           Machine        (/machineids/<id> → app index)
+//   /volumes/<app>/<id>            Volume         (/volumeids/<id> → app index)
 //   /ips/<address>                 IpAssignment
 //   /released/<net32 hex>/<n %010u> cooldown record of a released flycast address
 //   /seq/...                       counters
@@ -92,6 +93,20 @@ struct Machine {
   int64_t updated_at = 0;
   std::string last_event;       // human text of the last transition ("started by proxy", "exited 1")
   int64_t mod_revision = 0;     // store revision of this record (for compare-and-set)
+};
+
+// A volume (docs/volumes.md): persistent storage of one app, attached to at most one machine
+// at a time. Names are not unique (as on Fly); ids are "vol_" + 16 of [a-z0-9].
+struct Volume {
+  std::string id;
+  std::string name;             // [a-z0-9_]{1,30}
+  std::string app;
+  std::string region;
+  uint32_t size_gb = 1;         // recorded; not enforced (ADR 0010)
+  std::string attached_machine_id;  // "" = unattached
+  std::string attached_path;    // where that machine mounts it ("/data")
+  int64_t created_at = 0;       // unix ms
+  int64_t mod_revision = 0;     // store revision of this record (not encoded)
 };
 
 struct IpAssignment {

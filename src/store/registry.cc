@@ -178,6 +178,41 @@ Result<Loaded<Machine>> RequireMachine(Store* s, const std::string& id) {
 // The network an app's address or machine goes on: neither → the app's own network;
 // org → that org's default network; network → that named network of the app's org (of `org`
 // when both are given).
+Result<Loaded<Volume>> RequireVolume(Store* s, const std::string& id) {
+  PC_ASSIGN_OR_RETURN(std::optional<KeyValue> idx, s->Get(keys::VolumeId(id)));
+  std::optional<Loaded<Volume>> v;
+  if (idx) {
+    PC_ASSIGN_OR_RETURN(v, Load<Volume>(s, keys::Volume(idx->value, id)));
+  }
+  if (!v) return NotFound("unknown volume " + Q(id) + " (privcast volumes list)");
+  return std::move(*v);
+}
+
+// A volume may be attached to `m` when it belongs to m's app and is unattached (or already
+// attached to m).
+Status CheckAttachable(const Volume& v, const Machine& m) {
+  if (v.app != m.app)
+    return InvalidArgument("volume " + v.id + " belongs to app " + Q(v.app) + ", not to " + Q(m.app));
+  if (!v.attached_machine_id.empty() && v.attached_machine_id != m.id)
+    return FailedPrecondition("volume " + v.id + " (" + v.name + ") is attached to machine " + v.attached_machine_id +
+                              "; a volume is attached to one machine at a time");
+  return Status::Ok();
+}
+
+// Detaches every volume attached to `m` (its record is being deleted).
+Status AddDetachOps(Store* s, const Machine& m, TxnRequest* t) {
+  PC_ASSIGN_OR_RETURN(RangeResult vols, s->Range(keys::VolumePrefix(m.app)));
+  for (const KeyValue& kv : vols.kvs) {
+    PC_ASSIGN_OR_RETURN(Volume v, DecodeKv<Volume>(kv));
+    if (v.attached_machine_id != m.id) continue;
+    v.attached_machine_id.clear();
+    v.attached_path.clear();
+    t->compares.push_back(ModRevEq(kv.key, kv.mod_revision));
+    t->success.push_back(Op::Put(kv.key, Encode(v)));
+  }
+  return Status::Ok();
+}
+
 Result<Loaded<Network>> ResolveNetwork(Store* s, const App& app, const std::optional<std::string>& org,
                                        const std::optional<std::string>& network) {
   if (org) {
@@ -414,6 +449,11 @@ Status Registry::DestroyApp(const std::string& name) {
     t.success.push_back(Op::DeletePrefix(keys::ReleasePrefix(name)));
     t.success.push_back(Op::DeletePrefix(keys::MachinePrefix(name)));
     t.success.push_back(Op::DeletePrefix(keys::FlycastIndexPrefix(name)));
+    // Its volumes go with it (their storage is removed by the daemon when the records are gone).
+    PC_ASSIGN_OR_RETURN(RangeResult vols, store_->Range(keys::VolumePrefix(name)));
+    t.compares.push_back(PrefixUnchanged(keys::VolumePrefix(name), vols.revision));
+    for (const KeyValue& kv : vols.kvs) t.success.push_back(Op::Delete(keys::VolumeId(kv.key.substr(keys::VolumePrefix(name).size()))));
+    t.success.push_back(Op::DeletePrefix(keys::VolumePrefix(name)));
     PC_ASSIGN_OR_RETURN(TxnResponse resp, store_->Txn(t));
     if (!resp.succeeded) return std::optional<bool>();
     return std::optional<bool>(true);
@@ -524,6 +564,14 @@ Result<Machine> Registry::CreateMachine(const MachineSpec& spec) {
       t.compares.push_back(NotExists(k));
     t.success = {Op::Put(keys::Machine(m.app, m.id), Encode(m)), Op::Put(keys::MachineId(m.id), m.app),
                  Op::Put(keys::Machine32(host.id, m.machine32), m.id), Op::Put(keys::LinkSlot(host.id, slot), m.id)};
+    if (!spec.volume_id.empty()) {
+      PC_ASSIGN_OR_RETURN(Loaded<Volume> vol, RequireVolume(store_, spec.volume_id));
+      PC_RETURN_IF_ERROR(CheckAttachable(vol.v, m));
+      vol.v.attached_machine_id = m.id;
+      vol.v.attached_path = spec.volume_path;
+      t.compares.push_back(ModRevEq(keys::Volume(vol.v.app, vol.v.id), vol.rev));
+      t.success.push_back(Op::Put(keys::Volume(vol.v.app, vol.v.id), Encode(vol.v)));
+    }
     PC_ASSIGN_OR_RETURN(TxnResponse r, store_->Txn(t));
     if (!r.succeeded) return std::optional<Machine>();
     m.mod_revision = r.revision;
@@ -609,6 +657,7 @@ Status Registry::DeleteMachine(const std::string& id) {
            TxnRequest t;
            t.compares.push_back(ModRevEq(keys::Machine(lm.v.app, id), lm.rev));
            PC_RETURN_IF_ERROR(AddFreeIndexOps(store_, lm.v, &t));
+           PC_RETURN_IF_ERROR(AddDetachOps(store_, lm.v, &t));
            t.success.push_back(Op::Delete(keys::Machine(lm.v.app, id)));
            t.success.push_back(Op::Delete(keys::MachineId(id)));
            PC_ASSIGN_OR_RETURN(TxnResponse r, store_->Txn(t));
@@ -731,6 +780,104 @@ Status Registry::ReleaseIp(const std::string& app, const std::string& address) {
 // ---------------------------------------------------------------------------------------------
 // Everything at one revision
 
+// ---------------------------------------------------------------------------------------------
+// Volumes
+
+Result<Volume> Registry::CreateVolume(const std::string& app, const std::string& name, const std::string& region,
+                                      uint32_t size_gb) {
+  bool name_ok = !name.empty() && name.size() <= 30 &&
+                 std::all_of(name.begin(), name.end(), [](char c) { return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_'; });
+  if (!name_ok)
+    return InvalidArgument("invalid volume name " + Q(name) + ": use 1-30 lowercase letters, digits and '_'");
+  if (size_gb < 1 || size_gb > 500) return InvalidArgument("volume size must be 1-500 GB, got " + std::to_string(size_gb));
+  if (!region.empty()) PC_RETURN_IF_ERROR(CheckRegion(region));
+  return WithRetries<Volume>(opts_.max_cas_retries, "create volume", [&]() -> Result<std::optional<Volume>> {
+    PC_ASSIGN_OR_RETURN(Loaded<App> a, RequireApp(store_, app));
+    PC_ASSIGN_OR_RETURN(Host host, GetLocalHost());
+    Volume v;
+    for (;;) {
+      v.id = ids::NewVolumeId();
+      PC_ASSIGN_OR_RETURN(std::optional<KeyValue> taken, store_->Get(keys::VolumeId(v.id)));
+      if (!taken) break;
+    }
+    v.name = name;
+    v.app = app;
+    v.region = region.empty() ? host.region : region;
+    v.size_gb = size_gb;
+    v.created_at = clock_->WallUnixMillis();
+    TxnRequest t;
+    t.compares = {ModRevEq(keys::App(app), a.rev), NotExists(keys::VolumeId(v.id))};
+    t.success = {Op::Put(keys::Volume(app, v.id), Encode(v)), Op::Put(keys::VolumeId(v.id), app)};
+    PC_ASSIGN_OR_RETURN(TxnResponse r, store_->Txn(t));
+    if (!r.succeeded) return std::optional<Volume>();
+    v.mod_revision = r.revision;
+    return std::optional<Volume>(std::move(v));
+  });
+}
+
+Result<Volume> Registry::GetVolume(const std::string& id) {
+  PC_ASSIGN_OR_RETURN(Loaded<Volume> v, RequireVolume(store_, id));
+  v.v.mod_revision = v.rev;
+  return v.v;
+}
+
+Result<std::vector<Volume>> Registry::ListVolumes(const std::optional<std::string>& app) {
+  if (app) PC_RETURN_IF_ERROR(RequireApp(store_, *app).status());
+  PC_ASSIGN_OR_RETURN(RangeResult r, store_->Range(app ? keys::VolumePrefix(*app) : keys::VolumePrefix()));
+  std::vector<Volume> out;
+  for (const KeyValue& kv : r.kvs) {
+    PC_ASSIGN_OR_RETURN(Volume v, DecodeKv<Volume>(kv));
+    v.mod_revision = kv.mod_revision;
+    out.push_back(std::move(v));
+  }
+  std::sort(out.begin(), out.end(), [](const Volume& a, const Volume& b) {
+    return a.created_at != b.created_at ? a.created_at < b.created_at : a.id < b.id;
+  });
+  return out;
+}
+
+Result<Volume> Registry::AttachVolume(const std::string& id, const std::string& machine_id, const std::string& path) {
+  return WithRetries<Volume>(opts_.max_cas_retries, "attach volume", [&]() -> Result<std::optional<Volume>> {
+    PC_ASSIGN_OR_RETURN(Loaded<Volume> v, RequireVolume(store_, id));
+    PC_ASSIGN_OR_RETURN(Loaded<Machine> m, RequireMachine(store_, machine_id));
+    PC_RETURN_IF_ERROR(CheckAttachable(v.v, m.v));
+    // The machine mounts one volume (as on Fly).
+    PC_ASSIGN_OR_RETURN(RangeResult vols, store_->Range(keys::VolumePrefix(m.v.app)));
+    for (const KeyValue& kv : vols.kvs) {
+      PC_ASSIGN_OR_RETURN(Volume o, DecodeKv<Volume>(kv));
+      if (o.id != id && o.attached_machine_id == machine_id)
+        return FailedPrecondition("machine " + machine_id + " already mounts volume " + o.id + " (" + o.name +
+                                  "); a machine mounts one volume");
+    }
+    v.v.attached_machine_id = machine_id;
+    v.v.attached_path = path;
+    TxnRequest t;
+    t.compares = {ModRevEq(keys::Volume(v.v.app, id), v.rev), ModRevEq(keys::Machine(m.v.app, machine_id), m.rev),
+                  PrefixUnchanged(keys::VolumePrefix(m.v.app), vols.revision)};
+    t.success = {Op::Put(keys::Volume(v.v.app, id), Encode(v.v))};
+    PC_ASSIGN_OR_RETURN(TxnResponse r, store_->Txn(t));
+    if (!r.succeeded) return std::optional<Volume>();
+    v.v.mod_revision = r.revision;
+    return std::optional<Volume>(std::move(v.v));
+  });
+}
+
+Status Registry::DestroyVolume(const std::string& id) {
+  return WithRetries<bool>(opts_.max_cas_retries, "destroy volume", [&]() -> Result<std::optional<bool>> {
+           PC_ASSIGN_OR_RETURN(Loaded<Volume> v, RequireVolume(store_, id));
+           if (!v.v.attached_machine_id.empty())
+             return FailedPrecondition("volume " + id + " (" + v.v.name + ") is attached to machine " +
+                                       v.v.attached_machine_id + "; destroy that machine first");
+           TxnRequest t;
+           t.compares = {ModRevEq(keys::Volume(v.v.app, id), v.rev)};
+           t.success = {Op::Delete(keys::Volume(v.v.app, id)), Op::Delete(keys::VolumeId(id))};
+           PC_ASSIGN_OR_RETURN(TxnResponse r, store_->Txn(t));
+           if (!r.succeeded) return std::optional<bool>();
+           return std::optional<bool>(true);
+         })
+      .status();
+}
+
 Result<StateView> Registry::LoadState() {
   PC_ASSIGN_OR_RETURN(RangeResult all, store_->Range(""));
   StateView v;
@@ -759,6 +906,10 @@ Result<StateView> Registry::LoadState() {
       v.ips.push_back(std::move(ip));
     } else if (starts(kv.key, keys::ReleasePrefix())) {
       releases[kv.key] = &kv;
+    } else if (starts(kv.key, keys::VolumePrefix())) {
+      PC_ASSIGN_OR_RETURN(Volume vol, DecodeKv<Volume>(kv));
+      vol.mod_revision = kv.mod_revision;
+      v.volumes.push_back(std::move(vol));
     }
   }
   for (const App& a : v.apps) {

@@ -43,6 +43,7 @@ struct StateView {
   std::vector<Machine> machines;
   std::vector<IpAssignment> ips;
   std::vector<Release> current_releases;  // each app's current release (if deployed)
+  std::vector<Volume> volumes;
 };
 
 struct MachineSpec {
@@ -59,6 +60,9 @@ struct MachineSpec {
   std::optional<std::string> org;      // machine run --org: that org's default network
   std::optional<std::string> network;  // machine run --network: a named network of the app's org
   MachineState initial_state = MachineState::kCreated;
+  // Attach this volume (of the same app, unattached) at `volume_path`, in the same Txn.
+  std::string volume_id;
+  std::string volume_path;
 };
 
 class Registry {
@@ -107,6 +111,19 @@ class Registry {
   // Replace the machine's release/cmd (deploy updates machines in place).
   Result<Machine> UpdateMachineRelease(const std::string& id, int64_t release_version);
   Status DeleteMachine(const std::string& id);  // the record; teardown is the supervisor's
+
+  // Volumes (docs/volumes.md). A volume belongs to one app and is attached to at most one
+  // machine (of that app) at a time; DeleteMachine detaches, DestroyApp destroys them.
+  Result<Volume> CreateVolume(const std::string& app, const std::string& name, const std::string& region,
+                              uint32_t size_gb);
+  Result<Volume> GetVolume(const std::string& id);  // by id, any app
+  Result<std::vector<Volume>> ListVolumes(const std::optional<std::string>& app);
+  // Attaches (or moves the path of) volume `id` to machine `machine_id` of the same app.
+  // FailedPrecondition when it is attached to another machine; InvalidArgument when the
+  // machine belongs to another app.
+  Result<Volume> AttachVolume(const std::string& id, const std::string& machine_id, const std::string& path);
+  // FailedPrecondition while attached (destroy the machine first, as on Fly).
+  Status DestroyVolume(const std::string& id);
 
   // IP assignments (flycast addresses). With neither org nor network: the app's network.
   // org: that org's default network. network: a named network of the app's org.
