@@ -1,5 +1,7 @@
 #include "supervisor/image_root.h"
 
+#include "supervisor/idmap.h"
+
 #include <fcntl.h>
 #include <linux/mount.h>
 #include <sys/stat.h>
@@ -36,17 +38,6 @@ bool InSomeLayer(const std::vector<std::string>& layers, const std::string& rel)
     if (::lstat((l + "/" + rel).c_str(), &st) == 0 && S_ISDIR(st.st_mode)) return true;
   }
   return false;
-}
-
-Result<UniqueFd> IdmappedLayer(const std::string& dir, int userns_fd) {
-  UniqueFd fd(static_cast<int>(::syscall(SYS_open_tree, AT_FDCWD, dir.c_str(), OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC)));
-  if (!fd) return ErrnoStatus("open_tree " + dir, errno);
-  struct mount_attr a = {};
-  a.attr_set = MOUNT_ATTR_IDMAP | MOUNT_ATTR_RDONLY | MOUNT_ATTR_NODEV;
-  a.userns_fd = static_cast<uint64_t>(userns_fd);
-  if (::syscall(SYS_mount_setattr, fd.get(), "", AT_EMPTY_PATH, &a, sizeof a) != 0)
-    return ErrnoStatus("idmapped mount of " + dir, errno);
-  return fd;
 }
 
 Status FsConfigFd(int fs, const char* key, int fd) {
@@ -102,7 +93,7 @@ Result<UniqueFd> PrepareImageRoot(const ImageRootInputs& in) {
   // detached mount dissolves it, and overlayfs then cannot clone it.
   std::vector<UniqueFd> layers;
   for (auto it = img.layers.rbegin(); it != img.layers.rend(); ++it) {
-    PC_ASSIGN_OR_RETURN(UniqueFd layer, IdmappedLayer(*it, in.userns_fd));
+    PC_ASSIGN_OR_RETURN(UniqueFd layer, IdmappedTree(*it, in.userns_fd, MOUNT_ATTR_RDONLY | MOUNT_ATTR_NODEV));
     PC_RETURN_IF_ERROR(FsConfigFd(fs.get(), "lowerdir+", layer.get()));
     layers.push_back(std::move(layer));
   }

@@ -4,6 +4,7 @@
 #include <pthread.h>
 #include <sched.h>
 #include <linux/mount.h>
+#include <linux/openat2.h>
 #include <linux/seccomp.h>
 #include <sys/ioctl.h>
 #include <sys/resource.h>
@@ -93,6 +94,58 @@ PC_CHILD_CODE bool WriteSysctl(const char* path, const char* value) {
   return ok;
 }
 
+// RootfsOp::kVolume: creates the mount point `o.data` (relative, components owned by the
+// machine's root) inside the root `o.target`, each prefix resolved with RESOLVE_IN_ROOT (a
+// symlink of the image or of a persisted writable layer resolves inside the root, never to
+// the host's files), and moves the volume's detached mount there.
+PC_CHILD_CODE bool MountVolume(const RootfsOp& o, uid_t owner) {
+  char buf[PATH_MAX];
+  const size_t n = o.data.size();
+  if (n == 0 || n >= sizeof buf) {
+    errno = ENAMETOOLONG;
+    return false;
+  }
+  std::memcpy(buf, o.data.data(), n);
+  buf[n] = '\0';
+  int root = ::open(o.target.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC);
+  if (root < 0) return false;
+  int dir = ::openat(root, ".", O_PATH | O_DIRECTORY | O_CLOEXEC);
+  bool ok = dir >= 0;
+  size_t i = 0;
+  while (ok && i < n) {
+    size_t j = i;
+    while (j < n && buf[j] != '/') ++j;
+    if (j == i) {  // "//"
+      ++i;
+      continue;
+    }
+    const char saved = buf[j];
+    buf[j] = '\0';
+    struct open_how how = {};
+    how.flags = O_PATH | O_DIRECTORY | O_CLOEXEC;
+    how.resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS;
+    int next = static_cast<int>(::syscall(SYS_openat2, root, buf, &how, sizeof how));
+    if (next < 0 && errno == ENOENT) {
+      // `dir` is the resolved parent (inside the root); buf + i is a plain name.
+      if (::mkdirat(dir, buf + i, 0755) == 0 || errno == EEXIST) {
+        if (::fchownat(dir, buf + i, owner, owner, AT_SYMLINK_NOFOLLOW) == 0)
+          next = ::openat(dir, buf + i, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+      }
+    }
+    buf[j] = saved;
+    ::close(dir);
+    dir = next;
+    ok = dir >= 0;
+    i = j + 1;
+  }
+  if (ok) ok = ::syscall(SYS_move_mount, o.fd, "", dir, "", MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH) == 0;
+  int saved_errno = errno;
+  if (dir >= 0) ::close(dir);
+  ::close(root);
+  errno = saved_errno;
+  return ok;
+}
+
 // One step of building the machine's root (RootfsOp), as host root in the new mount ns.
 PC_CHILD_CODE bool RunRootfsOp(const RootfsOp& o, uid_t owner) {
   const char* path = o.path.c_str();
@@ -124,6 +177,8 @@ PC_CHILD_CODE bool RunRootfsOp(const RootfsOp& o, uid_t owner) {
       return ::mount("/dev/null", path, nullptr, MS_BIND, nullptr) == 0;
     case RootfsOp::kMoveMount:
       return ::syscall(SYS_move_mount, o.fd, "", AT_FDCWD, path, MOVE_MOUNT_F_EMPTY_PATH) == 0;
+    case RootfsOp::kVolume:
+      return MountVolume(o, owner);
     case RootfsOp::kReadOnly:
       if (::stat(path, &st) != 0) return errno == ENOENT;
       if (::mount(path, path, nullptr, MS_BIND | MS_REC, nullptr) != 0) return false;
@@ -280,6 +335,11 @@ Status ValidateSpec(const LaunchSpec& s) {
     return InvalidArgument("kill_timeout must be within 0..300 s");
   }
   if (s.working_dir.empty() || s.working_dir.front() != '/') return InvalidArgument("working dir must be absolute");
+  if (!s.volumes.empty() && !s.sandbox) return InvalidArgument("volumes need the sandbox");
+  for (const auto& v : s.volumes) {
+    if (v.destination.size() < 2 || v.destination.front() != '/' || v.destination.find("/..") != std::string::npos)
+      return InvalidArgument("bad volume destination '" + v.destination + "'");
+  }
   return Status::Ok();
 }
 

@@ -45,6 +45,7 @@
 #include "supervisor/image_root.h"
 #include "supervisor/restart.h"
 #include "supervisor/sandbox.h"
+#include "supervisor/volume.h"
 
 namespace privcast::supervisor {
 
@@ -83,6 +84,8 @@ struct LaunchSpec {
   // Set (with sandbox): the machine's root is this OCI image's layers plus a writable layer
   // of its own (image_root.h); argv is run as the image's user. Unset: the host-/usr root.
   std::optional<ImageRootfs> image;
+  // With sandbox: volumes mounted read-write at their destinations (volume.h).
+  std::vector<VolumeMount> volumes;
 };
 
 Status ValidateSpec(const LaunchSpec& s);

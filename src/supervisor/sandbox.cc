@@ -401,22 +401,32 @@ RootfsPlan BuildRootfsPlan(const RootfsInputs& in) {
   symlink("/dev/stdout", "/proc/self/fd/1");
   symlink("/dev/stderr", "/proc/self/fd/2");
 
-  if (image) return plan;  // the image's own /tmp, /run and /var are writable
-  // Private writable /tmp, /run and /var (nginx, PostgreSQL and friends want /var/lib, /var/log).
-  mkdir("/tmp", 01777, false);
-  mount("tmpfs", "/tmp", MS_NOSUID | MS_NODEV, "mode=1777," + own);
-  mkdir("/run", 0755, false);
-  mount("tmpfs", "/run", MS_NOSUID | MS_NODEV, "mode=755," + own);
-  mkdir("/run/lock", 01777);
-  mkdir("/var", 0755, false);
-  mount("tmpfs", "/var", MS_NOSUID | MS_NODEV, "mode=755," + own);
-  for (const char* d : {"/var/lib", "/var/log", "/var/cache", "/var/spool", "/var/mail", "/var/local", "/var/opt",
-                        "/var/backups"}) {
-    mkdir(d);
+  // Private writable /tmp, /run and /var (nginx, PostgreSQL and friends want /var/lib,
+  // /var/log); an image's own are writable.
+  if (!image) {
+    mkdir("/tmp", 01777, false);
+    mount("tmpfs", "/tmp", MS_NOSUID | MS_NODEV, "mode=1777," + own);
+    mkdir("/run", 0755, false);
+    mount("tmpfs", "/run", MS_NOSUID | MS_NODEV, "mode=755," + own);
+    mkdir("/run/lock", 01777);
+    mkdir("/var", 0755, false);
+    mount("tmpfs", "/var", MS_NOSUID | MS_NODEV, "mode=755," + own);
+    for (const char* d : {"/var/lib", "/var/log", "/var/cache", "/var/spool", "/var/mail", "/var/local", "/var/opt",
+                          "/var/backups"}) {
+      mkdir(d);
+    }
+    mkdir("/var/tmp", 01777);
+    symlink("/var/run", "/run");
+    symlink("/var/lock", "/run/lock");
   }
-  mkdir("/var/tmp", 01777);
-  symlink("/var/run", "/run");
-  symlink("/var/lock", "/run/lock");
+  // Volumes last: over the root's own mounts (/var of a host-/usr machine, ...).
+  for (const auto& [dest, fd] : in.volumes) {
+    RootfsOp& v = add(RootfsOp::kVolume, "");
+    v.path = dest;
+    v.target = in.root;
+    v.data = dest.substr(dest.find_first_not_of('/'));
+    v.fd = fd;
+  }
   return plan;
 }
 

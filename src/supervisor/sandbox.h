@@ -78,6 +78,8 @@ struct RootfsOp {
     kMask,       // path: a directory gets a read-only tmpfs, a file /dev/null; absent: skip
     kReadOnly,   // path bound on itself and remounted read-only; absent: skip
     kMoveMount,  // the detached mount `fd` (an image's overlay, image_root.h) moved onto path
+    kVolume,     // the detached mount `fd` (a volume, volume.h) moved onto `data` (relative to
+                 // the root `target`, created as needed, resolved inside the root); path: for errors
   };
   Kind kind = kMkdir;
   std::string path;
@@ -133,6 +135,9 @@ struct RootfsInputs {
   // /var (the image's own are writable); /proc, /sys, /dev and the masks are as for every
   // machine.
   int image_mount_fd = -1;
+  // Volumes: destination (absolute inside the machine) → detached mount (PrepareVolumeMount),
+  // mounted last, over whatever the root has there.
+  std::vector<std::pair<std::string, int>> volumes;
 };
 
 // Where privcast-init is inside every machine (a read-only bind, like Docker's

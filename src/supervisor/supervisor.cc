@@ -338,6 +338,7 @@ struct Supervisor::Impl {
     RootfsPlan rootfs;
     UniqueFd report_rd, report_wr;
     UniqueFd image_mount;  // the image's overlay until the child has moved it onto its root
+    std::vector<UniqueFd> volume_mounts;  // the volumes' idmapped mounts, likewise
     if (s.sandbox) {
       if (opt.init_path.empty()) return fail(FailedPrecondition("sandboxed machine but no privcast-init (SupervisorOptions::init_path)"));
       if (!e.userns || !(e.userns_ids == s.sandbox->ids)) {
@@ -381,6 +382,12 @@ struct Supervisor::Impl {
         if (!mnt.ok()) return fail(mnt.status());
         image_mnt = std::move(*mnt);
         ri.image_mount_fd = image_mnt.get();
+      }
+      for (const VolumeMount& v : s.volumes) {
+        auto mnt = PrepareVolumeMount(v, e.userns.get());
+        if (!mnt.ok()) return fail(mnt.status());
+        ri.volumes.emplace_back(v.destination, mnt->get());
+        volume_mounts.push_back(std::move(*mnt));
       }
       rootfs = BuildRootfsPlan(ri);
       image_mount = std::move(image_mnt);

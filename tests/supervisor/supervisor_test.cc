@@ -765,6 +765,40 @@ TEST_P(SupervisorTest, ImageRootIsTheImageFreshOnEveryStart) {
   EXPECT_EQ(out, expect_start + "persisted\nno-host-usr\n") << "persist_rootfs keeps the writable layer";
 }
 
+// A volume is stored with canonical ids (uid 0 on disk) and mounted read-write through an
+// idmapped mount: root of whichever machine mounts it owns it, so it can move to a machine
+// with another id range; the mount point is created inside the root, also under a tmpfs of
+// the root (/var/lib), and nothing is left on the host's mount tree.
+TEST_P(SupervisorTest, VolumeIsIdmappedAndMovesBetweenMachines) {
+  std::string vol = dir_ + "/vol";
+  ASSERT_EQ(Sh("mkdir -m 0755 " + vol + " && chown 0:0 " + vol), 0);
+  LaunchSpec a = Spec("id -u; stat -c '%u %g' /var/lib/data; echo from-a > /var/lib/data/file; "
+                      "mkdir /var/lib/data/sub; chown 33:33 /var/lib/data/sub; echo done");
+  a.volumes = {VolumeMount{vol, "/var/lib/data"}};
+  EXPECT_EQ(RunInNetns(a), "0\n0 0\ndone\n");
+  struct stat st;
+  ASSERT_EQ(::stat((vol + "/file").c_str(), &st), 0);
+  EXPECT_EQ(st.st_uid, 0u) << "stored with canonical ids, not the machine's host range";
+  ASSERT_EQ(::stat((vol + "/sub").c_str(), &st), 0);
+  EXPECT_EQ(st.st_uid, 33u);
+  LaunchSpec b = Spec("cat /data/file; stat -c '%u' /data/file /data/sub; echo from-b >> /data/file; echo done");
+  ASSERT_NE(a.sandbox->ids.base, b.sandbox->ids.base);
+  b.volumes = {VolumeMount{vol, "/data"}};
+  EXPECT_EQ(RunInNetns(b), "from-a\n0\n33\ndone\n");
+  EXPECT_EQ(Slurp(vol + "/file"), "from-a\nfrom-b\n");
+  EXPECT_NE(Sh("grep -q '" + vol + "' /proc/self/mountinfo"), 0) << "no mount on the host";
+  // A destination under a read-only host directory cannot be created: the start fails
+  // naming the volume's path.
+  LaunchSpec c = Spec("true");
+  c.volumes = {VolumeMount{vol, "/usr/data"}};
+  ScopedNetns ns(1);
+  ASSERT_TRUE(ns.ok());
+  c.netns_path = ns.path();
+  auto st2 = sup_->Start(c);
+  ASSERT_FALSE(st2.ok());
+  EXPECT_NE(st2.status().message().find("/usr/data"), std::string::npos) << st2.status().message();
+}
+
 INSTANTIATE_TEST_SUITE_P(Cgroups, SupervisorTest,
                          ::testing::Values(Param{CgroupVersion::kV1}, Param{CgroupVersion::kV2}),
                          [](const auto& info) { return info.param.version == CgroupVersion::kV1 ? "v1" : "v2"; });
