@@ -26,6 +26,7 @@
 #include "cli/flytoml.h"
 #include "cli/forward.h"
 #include "cli/table.h"
+#include "cli/volumes.h"
 #include "common/addr.h"
 #include "common/ids.h"
 #include "config/launch.h"
@@ -604,6 +605,7 @@ class Cli {
     bool shell = false, rm = false, services = false;
     std::vector<std::string> cmd;
     std::string image;
+    std::string volume;  // -v NAME_OR_ID:/path
   };
 
   // oci:DIR[:TAG], oci-archive:FILE, docker-archive:FILE name paths of this shell: the daemon
@@ -633,6 +635,7 @@ class Cli {
     if (!r.image.empty()) body["image"] = AbsoluteImageRef(r.image);
     body["rm"] = r.rm;
     if (r.services) body["services"] = true;
+    if (!r.volume.empty()) body["mounts"] = VolumeMountArg(r.volume);
     if (!r.shell) {
       if (r.cmd.empty() && r.image.empty()) throw Failure{"machine run needs a command: privcast machine run -- CMD ARGS... (or --shell)"};
       json m = api().Post("/v1/apps/" + Enc(app) + "/machines/run", body);
@@ -969,6 +972,12 @@ int Cli::Run(int argc, const char* const* argv) {
   Sub(imgs, "prune", "Remove every image no machine uses", [&] { return ImagesPrune(ip_json); })
       ->add_flag("--json", ip_json, "JSON output");
 
+  // volumes (cli/volumes.cc)
+  RegisterVolumeCommands(&app, CommandContext{
+      &out_, [this](const std::string& m, const std::string& t, const json& b) { return api().Call(m, t, b.is_null() ? "" : Api::Dump(b)); },
+      [](const std::string& a, const std::string& c) { return AppOpts{a, c}.Resolve(); },
+      [this](CLI::App* p, const std::string& n, const std::string& d, std::function<int()> f) { return Sub(p, n, d, std::move(f)); }});
+
   // machine
   auto* mach = app.add_subcommand("machine", "Manage machines")->require_subcommand(1);
   mach->alias("machines");
@@ -982,6 +991,7 @@ int Cli::Run(int argc, const char* const* argv) {
   mr->add_flag("--rm", ra.rm, "Destroy the machine when it exits");
   mr->add_flag("--services", ra.services,
                "Carry the app's services (of its process group): take their traffic (default: none)");
+  mr->add_option("-v,--volume", ra.volume, "Mount a volume of the app: NAME_OR_ID:/path (docs/volumes.md)");
   mr->add_option("image", ra.image, "Image reference (none: the host-/usr base); the command goes after --");
   AppOpts ml_app;
   bool ml_json = false;

@@ -196,10 +196,10 @@ Result<MachineRequest> DecodeMachine(std::string_view body, bool run) {
   Fields f(j);
   if (run) {
     PC_RETURN_IF_ERROR(f.Allow({"region", "process_group", "cmd", "env", "rm", "auto_destroy", "services", "org",
-                                "org_slug", "network", "shell", "tty", "rows", "cols", "image"}));
+                                "org_slug", "network", "shell", "tty", "rows", "cols", "image", "mounts"}));
   } else {
     PC_RETURN_IF_ERROR(f.Allow({"region", "process_group", "cmd", "env", "rm", "auto_destroy", "services", "org",
-                                "org_slug", "network", "image"}));
+                                "org_slug", "network", "image", "mounts"}));
   }
   MachineRequest r;
   PC_RETURN_IF_ERROR(f.String("region", false, &r.region));
@@ -228,7 +228,49 @@ Result<MachineRequest> DecodeMachine(std::string_view body, bool run) {
   }
   for (auto& a : r.cmd)
     if (a.find('\0') != std::string::npos) return InvalidArgument("field 'cmd' contains a NUL byte");
+  if (auto it = j.find("mounts"); it != j.end() && !it->is_null()) {
+    constexpr const char* kShape = "field 'mounts': expected [{\"volume\": \"vol_…\" or a name, \"path\": \"/data\"}]";
+    if (!it->is_array()) return InvalidArgument(kShape);
+    if (it->size() > 1) return InvalidArgument("field 'mounts': a machine mounts one volume");
+    for (const json& m : *it) {
+      if (!m.is_object() || !m.contains("volume") || !m["volume"].is_string() || !m.contains("path") ||
+          !m["path"].is_string())
+        return InvalidArgument(kShape);
+      r.volume = m["volume"].get<std::string>();
+      r.volume_path = m["path"].get<std::string>();
+    }
+  }
   return r;
+}
+
+Result<VolumeRequest> DecodeVolume(std::string_view body) {
+  PC_ASSIGN_OR_RETURN(json j, ParseJsonObject(body));
+  Fields f(j);
+  PC_RETURN_IF_ERROR(f.Allow({"name", "region", "size_gb", "encrypted", "require_unique_zone"}));
+  VolumeRequest r;
+  PC_RETURN_IF_ERROR(f.String("name", true, &r.name));
+  PC_RETURN_IF_ERROR(f.String("region", false, &r.region));
+  int64_t v = 1;
+  PC_RETURN_IF_ERROR(f.Int("size_gb", false, 1, 500, &v));
+  r.size_gb = static_cast<uint32_t>(v);
+  return r;
+}
+
+json ToJson(const store::Volume& v) {
+  // flyctl's field names (fly volumes list --json); app and path are privcast's.
+  return {{"id", v.id},
+          {"name", v.name},
+          {"state", "created"},
+          {"size_gb", v.size_gb},
+          {"region", v.region},
+          {"zone", ""},
+          {"encrypted", false},
+          {"attached_machine_id", v.attached_machine_id.empty() ? json(nullptr) : json(v.attached_machine_id)},
+          {"attached_alloc_id", nullptr},
+          {"created_at", FormatTime(v.created_at)},
+          {"host_status", "ok"},
+          {"app", v.app},
+          {"path", v.attached_path.empty() ? json(nullptr) : json(v.attached_path)}};
 }
 
 Result<ScaleRequest> DecodeScale(std::string_view body) {

@@ -52,6 +52,14 @@ struct MachineRequest {          // POST /machines and POST /machines/run
   bool shell = false;            // run only: attach the fds passed with the request
   bool tty = false;
   uint16_t rows = 0, cols = 0;
+  // Fly's config.mounts: [{"volume": "vol_…" or a volume name, "path": "/data"}] (at most one).
+  std::string volume;
+  std::string volume_path;
+};
+struct VolumeRequest {             // POST /v1/apps/<app>/volumes (Fly's CreateVolumeRequest)
+  std::string name;
+  std::string region;
+  uint32_t size_gb = 1;
 };
 struct ScaleRequest {
   int count = 0;
@@ -69,6 +77,8 @@ Result<CreateAppRequest> DecodeCreateApp(std::string_view body);
 Result<ReleaseRequest> DecodeRelease(std::string_view body);
 Result<MachineRequest> DecodeMachine(std::string_view body, bool run);
 Result<ScaleRequest> DecodeScale(std::string_view body);
+Result<VolumeRequest> DecodeVolume(std::string_view body);
+nlohmann::json ToJson(const store::Volume& v);
 Result<IpRequest> DecodeIp(std::string_view body);
 
 // Unix ms → "2026-11-22T03:17:19Z" (UTC, seconds).

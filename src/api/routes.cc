@@ -1,5 +1,6 @@
 #include "api/routes.h"
 
+#include "config/app_config.h"
 #include "config/json.h"
 
 #include <algorithm>
@@ -10,6 +11,7 @@
 
 #include "api/codec.h"
 #include "api/release_config.h"
+#include "api/volume_routes.h"
 #include "common/addr.h"
 #include "common/ids.h"
 #include "common/log.h"
@@ -106,6 +108,7 @@ class Handler {
       if (n == 3 && s[2] == "prune") return Method({"POST"}) ? PruneImages() : void();
       return NotFoundRoute();
     }
+    if (s[1] == "volumes") return HandleVolumes(reg_, req_, ex_, s, nullptr);
     if (s[1] != "apps") return NotFoundRoute();
     if (n == 2) {
       if (!Method({"GET", "POST"})) return;
@@ -117,6 +120,7 @@ class Handler {
       return m == "GET" ? GetApp(app) : DestroyApp(app);
     }
     const std::string& what = s[3];
+    if (what == "volumes") return App(app) ? HandleVolumes(reg_, req_, ex_, s, &app) : void();
     if (n == 4) {
       if (what == "releases") return Method({"POST"}) ? Deploy(app) : void();
       if (what == "machines") {
@@ -413,6 +417,14 @@ class Handler {
     if (!run && q->cmd.empty() && q->image.empty() && a->current_release == 0)
       return Fail(ex_, 400, "app '" + app + "' has no release yet: deploy it first, or give field 'cmd'");
     auto spec = SpecFrom(*a, *q, run);
+    if (!q->volume.empty()) {
+      if (std::string why = config::CheckMountDestination(q->volume_path); !why.empty())
+        return Fail(ex_, 400, "field 'mounts': path '" + q->volume_path + "': destination " + why);
+      auto vol = ResolveMachineVolume(reg_, app, q->volume);
+      if (!vol.ok()) return Fail(ex_, vol.status());
+      spec.volume_id = *vol;
+      spec.volume_path = q->volume_path;
+    }
     if (!q->image.empty()) {
       auto img = backend_->EnsureImage(q->image);
       if (!img.ok()) return Fail(ex_, img.status());

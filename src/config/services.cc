@@ -193,6 +193,11 @@ bool PersistRootfsFor(const AppConfig& c, const std::string& group) {
   return i >= 0 && c.vm[static_cast<size_t>(i)].persist_rootfs;
 }
 
+const MountConfig* MountFor(const AppConfig& c, const std::string& group) {
+  int i = Pick(c.mounts, group);
+  return i < 0 ? nullptr : &c.mounts[static_cast<size_t>(i)];
+}
+
 RestartConfig RestartFor(const AppConfig& c, const std::string& group) {
   int i = Pick(c.restart, group);
   if (i < 0) return RestartConfig{};

@@ -43,6 +43,8 @@ uint32_t MemoryMbFor(const AppConfig& config, const std::string& group);
 uint32_t CpusFor(const AppConfig& config, const std::string& group);
 // [[vm]] persist_rootfs for a group (chosen like VmFor).
 bool PersistRootfsFor(const AppConfig& config, const std::string& group);
+// The [mounts] entry of a process group (one naming it, else one for every group), or null.
+const MountConfig* MountFor(const AppConfig& config, const std::string& group);
 
 // Restart policy for a group, chosen like VmFor. Default: on-failure with 10 retries.
 RestartConfig RestartFor(const AppConfig& config, const std::string& group);

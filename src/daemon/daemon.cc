@@ -200,6 +200,7 @@ Status Daemon::Start() {
     return p;
   };
   mo.host_id = d.host.id;
+  mo.volume_root = d.dir->path() + "/volumes";
   mo.region = d.opts.region;
   mo.wake_timeout = d.opts.wake_timeout;
   mo.firewall = d.opts.firewall;

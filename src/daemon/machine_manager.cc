@@ -67,6 +67,7 @@ Status MachineManager::Start() {
   auto st = registry_->LoadState();
   if (!st.ok()) return st.status();
   state_ = std::move(st).value();
+  SyncVolumes();
   // Adopt: machines of this host that should have processes. Iterate a copy: probing an
   // adopted machine may Publish(), which refreshes state_.machines.
   const std::vector<Machine> stored = state_.machines;
@@ -271,6 +272,7 @@ void MachineManager::Reconcile() {
     return;
   }
   state_ = std::move(st).value();
+  SyncVolumes();
   seen_revision_ = std::max(seen_revision_, state_.revision);
   own_revisions_.erase(own_revisions_.begin(), own_revisions_.upper_bound(seen_revision_));
   std::unordered_map<std::string, Machine> now;
@@ -419,6 +421,7 @@ Result<LaunchPlan> MachineManager::BuildPlan(const Machine& m) {
   }
   if (m.auto_destroy || m.release_version == 0) plan.restart_policy = "never";
   for (const auto& kv : m.env) plan.env.push_back(kv);
+  PC_ASSIGN_OR_RETURN(plan.volumes, VolumesFor(m));
   return plan;
 }
 
@@ -915,6 +918,7 @@ Result<DeployOutcome> MachineManager::ReconcileAppMachines(const store::App& app
   auto st = registry_->LoadState();
   if (!st.ok()) return st.status();
   state_ = std::move(st).value();
+  SyncVolumes();
   plans_.erase(app.name);
   const AppPlan* plan = PlanFor(app.name);
   if (!plan) return InvalidArgument("release " + std::to_string(release.version) + " of " + app.name + " does not decode");
@@ -938,6 +942,9 @@ Result<DeployOutcome> MachineManager::ReconcileAppMachines(const store::App& app
       if (m.app == app.name && m.process_group == g.name && IsDeployManaged(m) &&
           m.state != S::kDestroying && m.state != S::kDestroyed)
         have.push_back(m);
+    // A group with [mounts]: no HA pair (Fly creates one machine with a volume), and a deploy
+    // never destroys a machine that holds one (docs/volumes.md).
+    if (!count && g.mount) want = std::max<int>(1, static_cast<int>(have.size()));
     std::sort(have.begin(), have.end(), [](const Machine& a, const Machine& b) { return a.created_at < b.created_at; });
     for (size_t i = 0; i < have.size(); ++i) {
       const Machine& m = have[i];
@@ -947,6 +954,7 @@ Result<DeployOutcome> MachineManager::ReconcileAppMachines(const store::App& app
         continue;
       }
       touched.push_back(m.id);
+      if (Status vs = GiveVolume(app, g, m.id, nullptr); !vs.ok()) return vs;
       if (m.release_version == release.version) {
         if (m.state == S::kStopped || m.state == S::kCreated || m.state == S::kFailed) {
           auto t = Transition(m.id, {m.state}, S::kStarting, "deploy");
@@ -974,8 +982,10 @@ Result<DeployOutcome> MachineManager::ReconcileAppMachines(const store::App& app
       spec.release_version = release.version;
       spec.carries_services = true;  // the group's services, like Fly Launch's machines
       spec.initial_state = S::kStarting;
+      if (Status vs = GiveVolume(app, g, "", &spec); !vs.ok()) return vs;
       auto m = registry_->CreateMachine(spec);
       if (!m.ok()) return m.status();
+      NoteAttached(spec, m->id);
       machines_[m->id] = m.value();
       NoteEvent(app.name, "deploy", "created machine " + m->id + " (" + g.name + ")");
       touched.push_back(m->id);
@@ -1096,6 +1106,7 @@ Result<Machine> MachineManager::RunMachine(const store::MachineSpec& spec_in) {
       p.set_value(m.status());
       return;
     }
+    NoteAttached(spec, m->id);
     machines_[m->id] = m.value();
     LaunchMachine(m.value());
     p.set_value(machines_[m->id]);
@@ -1121,6 +1132,7 @@ Result<int> MachineManager::RunAttached(const store::MachineSpec& spec_in, int i
       started.set_value(m.status());
       return;
     }
+    NoteAttached(spec, m->id);
     machines_[m->id] = m.value();
     Rt& rt = rt_[m->id];
     rt.has_stdio = true;

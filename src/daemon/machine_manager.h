@@ -47,6 +47,10 @@ namespace privcast::daemon {
 // What the manager needs to know about an app's current release (decoded from its config).
 struct AppPlan {
   ReleaseInfo info;
+  struct Mount {
+    std::string source, destination;   // volume name, path in the machine
+    uint32_t initial_size_gb = 1;      // a volume the deploy creates
+  };
   struct Group {
     std::string name;
     std::string command;               // [processes] command; empty = none
@@ -57,6 +61,7 @@ struct AppPlan {
     std::string restart_policy = "on-failure";
     int restart_retries = 10;
     bool persist_rootfs = false;       // [[vm]] persist_rootfs
+    std::optional<Mount> mount;        // [mounts] of this group
   };
   std::vector<Group> groups;
   std::string image;                   // [build] image (reference); "" = host /usr
@@ -79,6 +84,9 @@ struct ManagerOptions {
   // its layers and config; never pulls (the API made sure the store has it).
   // Unset: machines with an image cannot start (tests without an image store).
   std::function<Result<ImagePlan>(const std::string& image_id)> resolve_image;
+  // Where volumes keep their files (daemon/volume_storage.h); empty: machines with a volume
+  // cannot start (tests without a data dir).
+  std::string volume_root;
 };
 
 struct DeployOutcome {
@@ -202,6 +210,15 @@ class MachineManager final : public proxy::MachineWaker, public proxy::MachineSt
   Result<DeployOutcome> ReconcileAppMachines(const store::App& app, const store::Release& release,
                                              std::optional<int> count);
   void NoteEvent(const std::string& app, const std::string& source, const std::string& text);
+  // Volumes (daemon/volume_deploy.cc): the attachment view from state_, storage of destroyed
+  // volumes removed; a deploy's machine of a group with [mounts] gets its volume.
+  void SyncVolumes();
+  Status GiveVolume(const store::App& app, const AppPlan::Group& g, const std::string& machine_id,
+                    store::MachineSpec* spec);
+  // A machine was created with spec.volume_id attached: record it in the view.
+  void NoteAttached(const store::MachineSpec& spec, const std::string& machine_id);
+  // The machine's attached volume as the runtime mounts it (storage created if missing).
+  Result<std::vector<LaunchPlan::Volume>> VolumesFor(const store::Machine& m);
 
   store::Registry* registry_;
   MachineRuntime* runtime_;
@@ -216,6 +233,9 @@ class MachineManager final : public proxy::MachineWaker, public proxy::MachineSt
   store::StateView state_;
   std::unordered_map<std::string, store::Machine> machines_;  // by id (this host's view)
   std::unordered_map<std::string, Rt> rt_;
+  std::unordered_map<std::string, store::Volume> volumes_;  // by attached machine id (this host's view)
+  std::set<std::string> volume_ids_;                        // every volume the store has (storage sweep)
+  bool volumes_synced_ = false;
   std::unordered_map<std::string, std::pair<int64_t, std::shared_ptr<AppPlan>>> plans_;  // app → (version, plan)
   std::set<std::string> flycast_applied_;
   std::string firewall_key_;

@@ -127,6 +127,8 @@ Result<AppPlan> DecodePlan(const store::Release& release) {
     }
     g.restart_retries = static_cast<int>(r.retries);
     g.persist_rootfs = config::PersistRootfsFor(c, name);
+    if (const config::MountConfig* m = config::MountFor(c, name))
+      g.mount = AppPlan::Mount{m->source, m->destination, m->initial_size_gb.value_or(1)};
     plan.groups.push_back(std::move(g));
   }
   return plan;

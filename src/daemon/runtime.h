@@ -52,6 +52,11 @@ struct LaunchPlan {
   // Attached stdio (machine run --shell); invalid fds → the machine's log file.
   std::optional<ImagePlan> image;  // set: the machine runs this image (argv already composed)
   bool persist_rootfs = false;     // [[vm]] persist_rootfs: keep the writable layer
+  struct Volume {
+    std::string dir;   // its files on the host (volume_storage.h)
+    std::string path;  // where the machine sees them
+  };
+  std::vector<Volume> volumes;     // the machine's attached volume (at most one)
   int stdin_fd = -1, stdout_fd = -1, stderr_fd = -1;
   // stdin is the slave of a pty the daemon allocated (AttachPty): it becomes the main
   // process's controlling terminal, in a session of its own.

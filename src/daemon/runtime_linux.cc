@@ -90,6 +90,7 @@ struct LinuxRuntime::Impl {
     s.log_path = opts.logs_dir + "/" + m.id + ".log";
     if (p.stdin_fd >= 0 || p.stdout_fd >= 0 || p.stderr_fd >= 0)
       s.stdio = supervisor::StdioFds{p.stdin_fd, p.stdout_fd, p.stderr_fd, p.tty};
+    for (const auto& v : p.volumes) s.volumes.push_back(supervisor::VolumeMount{v.dir, v.path});
     if (p.image) {
       s.image = supervisor::ImageRootfs{p.image->layers, p.persist_rootfs, p.image->uid, p.image->gid};
       if (!p.image->working_dir.empty()) s.working_dir = p.image->working_dir;
