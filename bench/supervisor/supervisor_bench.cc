@@ -1,7 +1,7 @@
 // supervisor_bench: latency of machine start, stop, destroy, suspend and resume over N
 // iterations (default 200), p50/p99/max. Needs root. Figures go to docs/supervisor.md.
 //
-//   supervisor_bench [--iterations N] [--v2] [--no-netns] [--no-sandbox] [--image LAYER[,LAYER...]]
+//   supervisor_bench [--iterations N] [--v2] [--no-netns] [--no-sandbox] [--image LAYER[,LAYER...]] [--volume DIR]
 //
 // --image: the machines run an OCI image's unpacked layers (lowest first; e.g. the layer
 // dirs of <data-dir>/images/layers, or a dir with busybox as bin/sh and bin/sleep): an overlay
@@ -70,11 +70,13 @@ int main(int argc, char** argv) {
   int iterations = 200;
   bool v2 = false, netns = true, sandbox = true;
   std::vector<std::string> layers;
+  std::string volume;  // --volume DIR: every machine mounts DIR at /data (idmapped, ADR 0010)
   for (int i = 1; i < argc; ++i) {
     if (!std::strcmp(argv[i], "--iterations") && i + 1 < argc) iterations = std::atoi(argv[++i]);
     else if (!std::strcmp(argv[i], "--v2")) v2 = true;
     else if (!std::strcmp(argv[i], "--no-netns")) netns = false;
     else if (!std::strcmp(argv[i], "--no-sandbox")) sandbox = false;
+    else if (!std::strcmp(argv[i], "--volume") && i + 1 < argc) volume = argv[++i];
     else if (!std::strcmp(argv[i], "--image") && i + 1 < argc) {
       std::string list = argv[++i];
       for (size_t a = 0; a <= list.size();) {
@@ -84,7 +86,7 @@ int main(int argc, char** argv) {
         a = b + 1;
       }
     } else {
-      std::fprintf(stderr, "usage: %s [--iterations N] [--v2] [--no-netns] [--no-sandbox] [--image LAYER,...]\n", argv[0]);
+      std::fprintf(stderr, "usage: %s [--iterations N] [--v2] [--no-netns] [--no-sandbox] [--image LAYER,...] [--volume DIR]\n", argv[0]);
       return 2;
     }
   }
@@ -141,6 +143,7 @@ int main(int argc, char** argv) {
     // Far above the daemon's default range (systemd's container range starts at 524288).
     if (sandbox) s.sandbox = SandboxSpec{IdRange{1u << 30, kIdsPerMachine}};
     if (sandbox && !layers.empty()) s.image = ImageRootfs{layers, false, 0, 0};
+    if (sandbox && !volume.empty()) s.volumes = {VolumeMount{volume, "/data"}};
     int p[2];
     if (::pipe2(p, O_CLOEXEC) != 0) return 1;
     s.stdio = StdioFds{-1, p[1], p[1]};
@@ -178,9 +181,10 @@ int main(int argc, char** argv) {
     if ((*sup)->Destroy(s.machine_id, true).ok()) destroy.push_back(Us(SteadyClock::now() - t6));
     else ++failures;
   }
-  std::printf("supervisor_bench: %d iterations, cgroup %s, netns %s, sandbox %s, image %s, failures %d\n",
+  std::printf("supervisor_bench: %d iterations, cgroup %s, netns %s, sandbox %s, image %s, volume %s, failures %d\n",
               iterations, v2 ? "v2 (unified)" : "v1", netns ? "yes" : "no", sandbox ? "yes" : "no",
-              layers.empty() ? "no" : (std::to_string(layers.size()) + " layers").c_str(), failures);
+              layers.empty() ? "no" : (std::to_string(layers.size()) + " layers").c_str(),
+              volume.empty() ? "no" : "yes", failures);
   Report("start (to execve)", start);
   Report("start (to first byte)", first);
   Report("suspend", suspend);

@@ -799,6 +799,32 @@ TEST_P(SupervisorTest, VolumeIsIdmappedAndMovesBetweenMachines) {
   EXPECT_NE(st2.status().message().find("/usr/data"), std::string::npos) << st2.status().message();
 }
 
+// An image may point the mount point elsewhere with a symlink (data -> /etc, up -> ../..):
+// the path resolves inside the machine's root, never on the host's files.
+TEST_P(SupervisorTest, VolumeMountPointResolvesInsideAnImageRoot) {
+  if (!Exists("/bin/busybox")) GTEST_SKIP() << "needs busybox-static (scripts/install-deps)";
+  std::string l0 = dir_ + "/layers/0", vol = dir_ + "/vol";
+  ASSERT_EQ(Sh("mkdir -p " + l0 + "/bin " + l0 + "/etc " + vol + " && cp /bin/busybox " + l0 +
+               "/bin/ && for c in sh cat ls; do ln -s busybox " + l0 + "/bin/$c; done && "
+               "ln -s /etc " + l0 + "/data && ln -s ../../../../../.. " + l0 + "/up && echo vol > " + vol + "/hello"),
+            0);
+  struct stat host_etc_before;
+  ASSERT_EQ(::stat("/etc", &host_etc_before), 0);
+  for (const char* dest : {"/data", "/up/srv"}) {
+    LaunchSpec s = Spec("");
+    s.shell_command.clear();
+    s.argv = {"/bin/sh", "-c", std::string("cat ") + (dest[1] == 'd' ? "/etc/hello" : "/srv/hello")};
+    s.image = ImageRootfs{{l0}, false, 0, 0};
+    s.volumes = {VolumeMount{vol, dest}};
+    EXPECT_EQ(RunInNetns(s), "vol\n") << dest;
+  }
+  struct stat host_etc_after;
+  ASSERT_EQ(::stat("/etc", &host_etc_after), 0);
+  EXPECT_EQ(host_etc_after.st_uid, host_etc_before.st_uid);
+  EXPECT_EQ(host_etc_after.st_mode, host_etc_before.st_mode);
+  EXPECT_FALSE(Exists("/srv/hello"));
+}
+
 INSTANTIATE_TEST_SUITE_P(Cgroups, SupervisorTest,
                          ::testing::Values(Param{CgroupVersion::kV1}, Param{CgroupVersion::kV2}),
                          [](const auto& info) { return info.param.version == CgroupVersion::kV1 ? "v1" : "v2"; });
