@@ -97,6 +97,7 @@ struct ImageView {
   std::vector<uint16_t> exposed_tcp_ports;
   bool in_use = false;                     // a machine was created from it
   std::string ref;                         // Pull/Ensure: the canonical form of the reference asked for
+  std::string manifest_digest;             // "sha256:..." of the manifest it was pulled as
 };
 
 class Backend {
@@ -108,6 +109,9 @@ class Backend {
   // machine uses; Prune removes every image no machine uses.
   virtual Result<ImageView> PullImage(const std::string&) { return FailedPrecondition("no image store"); }
   virtual Result<ImageView> EnsureImage(const std::string&) { return FailedPrecondition("no image store"); }
+  // Deploys: the image the reference names now at its source (a tag that moved is fetched;
+  // a digest reference is Ensured). See images::ImageStore::Resolve.
+  virtual Result<ImageView> ResolveImage(const std::string& ref) { return EnsureImage(ref); }
   virtual Result<std::vector<ImageView>> ListImages() { return std::vector<ImageView>{}; }
   virtual Status RemoveImage(const std::string&) { return FailedPrecondition("no image store"); }
   virtual Result<std::vector<ImageView>> PruneImages() { return std::vector<ImageView>{}; }

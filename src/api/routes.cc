@@ -44,6 +44,16 @@ bool In(MachineState s, std::initializer_list<MachineState> set) {
   return std::find(set.begin(), set.end(), s) != set.end();
 }
 
+// A registry reference by tag (the canonical form an image view reports): a deploy pins it to
+// its manifest digest. Digest references are pinned already; local layouts and archives have
+// no registry to ask again (their machines follow what `images pull` last read).
+bool PinnableRef(const std::string& canonical) {
+  if (canonical.empty() || canonical.find('@') != std::string::npos) return false;
+  for (const char* p : {"oci:", "oci-archive:", "docker-archive:", "sha256:"})
+    if (canonical.rfind(p, 0) == 0) return false;
+  return true;
+}
+
 }  // namespace
 
 bool RouteTakesFds(std::string_view line) {
@@ -281,8 +291,15 @@ class Handler {
       v->config_json = config::ToJson(*cfg);
     }
     if (!cfg->image.empty()) {
-      auto img = backend_->EnsureImage(cfg->image);
+      // As Fly's deploy: the tag is resolved in its registry now (a moved tag is pulled), and
+      // the release is pinned to that manifest (REF@sha256:…), so its machines keep running
+      // this image whatever the tag does later (docs/images.md#apps-from-images).
+      auto img = backend_->ResolveImage(cfg->image);
       if (!img.ok()) return Fail(ex_, img.status());
+      if (PinnableRef(img->ref) && !img->manifest_digest.empty()) {
+        cfg->image = img->ref + "@" + img->manifest_digest;
+        v->config_json = config::ToJson(*cfg);
+      }
     }
     // Commands of an image app live in the image; the others must exist in the host's view.
     if (cfg->image.empty()) {

@@ -78,6 +78,7 @@ api::ImageView DaemonBackend::View(const images::Image& i, const std::set<std::s
   v.layers = i.layers.size();
   v.created_at = i.created_at;
   v.exposed_tcp_ports = i.config.exposed_tcp_ports;
+  v.manifest_digest = i.manifest_digest;
   v.in_use = in_use.count(i.id) > 0;
   return v;
 }
@@ -92,6 +93,13 @@ Result<api::ImageView> DaemonBackend::PullImage(const std::string& ref) {
 Result<api::ImageView> DaemonBackend::EnsureImage(const std::string& ref) {
   if (!images_) return api::Backend::EnsureImage(ref);
   PC_ASSIGN_OR_RETURN(images::Image img, images_->Ensure(ref));
+  PC_ASSIGN_OR_RETURN(auto used, ImagesInUse());
+  return View(img, used, ref);
+}
+
+Result<api::ImageView> DaemonBackend::ResolveImage(const std::string& ref) {
+  if (!images_) return api::Backend::ResolveImage(ref);
+  PC_ASSIGN_OR_RETURN(images::Image img, images_->Resolve(ref));
   PC_ASSIGN_OR_RETURN(auto used, ImagesInUse());
   return View(img, used, ref);
 }

@@ -27,6 +27,7 @@ class DaemonBackend final : public api::Backend {
 
   Result<api::ImageView> PullImage(const std::string& ref) override;
   Result<api::ImageView> EnsureImage(const std::string& ref) override;
+  Result<api::ImageView> ResolveImage(const std::string& ref) override;
   Result<std::vector<api::ImageView>> ListImages() override;
   Status RemoveImage(const std::string& ref) override;
   Result<std::vector<api::ImageView>> PruneImages() override;

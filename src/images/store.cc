@@ -385,12 +385,21 @@ std::vector<Image> ImageStore::List() const {
 
 Result<Image> ImageStore::FindLocked(const std::string& ref) const {
   std::vector<Image> all = ListLocked();
-  std::string canonical;
-  if (auto src = ParseImageSource(ref, o_.insecure_registries); src.ok()) canonical = src->canonical;
+  std::string canonical, digest;
+  if (auto src = ParseImageSource(ref, o_.insecure_registries); src.ok()) {
+    canonical = src->canonical;
+    if (auto at = canonical.find('@'); src->kind == ImageSource::kRegistry && at != std::string::npos)
+      digest = canonical.substr(at + 1);
+  }
   for (const auto& i : all) {
     for (const auto& r : i.refs)
       if (r == ref || (!canonical.empty() && r == canonical)) return i;
   }
+  // A digest names content: the image pulled by a tag that had this manifest then (a deploy
+  // pins its release so, docs/images.md#apps-from-images).
+  if (!digest.empty())
+    for (const auto& i : all)
+      if (i.manifest_digest == digest) return i;
   std::string hex = ref.rfind("sha256:", 0) == 0 ? ref.substr(7) : ref;
   if (hex.size() >= 4 && std::all_of(hex.begin(), hex.end(), [](char c) { return std::isxdigit(static_cast<unsigned char>(c)); })) {
     const Image* hit = nullptr;
@@ -411,6 +420,12 @@ Result<Image> ImageStore::Find(const std::string& ref) const {
 
 Result<Image> ImageStore::Ensure(const std::string& ref) {
   if (auto f = Find(ref); f.ok()) return f;
+  return Pull(ref);
+}
+
+Result<Image> ImageStore::Resolve(const std::string& ref) {
+  PC_ASSIGN_OR_RETURN(ImageSource src, ParseImageSource(ref, o_.insecure_registries));
+  if (src.kind == ImageSource::kRegistry && src.canonical.find('@') != std::string::npos) return Ensure(ref);
   return Pull(ref);
 }
 

@@ -65,11 +65,17 @@ class ImageStore {
   // Fetches `ref` (every form of reference.h) and unpacks its new layers; the image then
   // answers to the reference's canonical name (a tag moves from any image that had it).
   Result<Image> Pull(const std::string& ref);
-  // The image `ref` names without fetching: a reference (as typed or canonical), an id,
+  // The image `ref` names without fetching: a reference (as typed or canonical; one with a
+  // digest also names the image whose manifest has that digest, whatever its tags), an id,
   // "sha256:<hex>" or a prefix of at least 4 hex digits of an id.
   Result<Image> Find(const std::string& ref) const;
-  // Find, else Pull.
+  // Find, else Pull (docker's --pull=missing: `machine run IMAGE`).
   Result<Image> Ensure(const std::string& ref);
+  // The image `ref` names now at its source, as Fly's deploy resolves one: a reference with a
+  // digest is immutable (Ensure); any other (a tag, a local layout or archive) is fetched
+  // again (Pull: skopeo reads the manifest and copies only blobs the store lacks), so a tag
+  // that moved in its registry brings the new image. Fails when the source cannot be read.
+  Result<Image> Resolve(const std::string& ref);
   std::vector<Image> List() const;
   // Unpacked layer directories of `img`, lowest first.
   std::vector<std::string> LayerDirs(const Image& img) const;

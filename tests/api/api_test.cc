@@ -90,6 +90,11 @@ TEST_F(ApiTest, ImagesAreEnsuredBeforeAnythingIsStored) {
   auto [st6, r2] = Post("/v1/apps/img/releases", {{"source", std::string(kToml) + "[build]\n  image = \"good/a\"\n"}});
   EXPECT_EQ(st6, 201) << r2.dump();
   EXPECT_EQ(h_.backend->ensured, (std::vector<std::string>{"good/hello", "bad/x", "bad/b", "good/a"}));
+  // The release is pinned to the manifest the tag named at deploy time (as Fly's releases).
+  auto rel = h_.reg->GetRelease("img", r2["release"]["version"].get<int64_t>());
+  ASSERT_TRUE(rel.ok()) << rel.status().ToString();
+  EXPECT_NE(rel->config_json.find("docker.io/good/a:latest@sha256:" + std::string(64, 'b')), std::string::npos)
+      << rel->config_json;
 }
 
 TEST_F(ApiTest, SocketIsPrivate) {

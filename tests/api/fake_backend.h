@@ -83,6 +83,7 @@ class FakeBackend : public api::Backend {
     v.id = "sha256:" + std::string(64, 'a');
     v.ref = "docker.io/" + ref + ":latest";
     v.refs = {v.ref};
+    v.manifest_digest = "sha256:" + std::string(64, 'b');
     return v;
   }
   std::vector<std::string> ensured;

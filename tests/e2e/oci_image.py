@@ -55,10 +55,10 @@ def _blob(layout, data):
     return "sha256:" + d, len(data)
 
 
-def build_hello(layout, tag="v1", extra_layer_bytes=0, port=8080):
+def build_hello(layout, tag="v1", extra_layer_bytes=0, port=8080, index=INDEX):
     """Writes the layout; extra_layer_bytes > 0 adds a third layer of that much incompressible
     data (/data/blob) to make an image of a given size (benchmarks); `port` is where its httpd
-    listens (Cmd) and what it exposes."""
+    listens (Cmd) and what it exposes; `index` is /www/index.html (another text, another image)."""
     os.makedirs(os.path.join(layout, "blobs", "sha256"), exist_ok=True)
     with open(BUSYBOX, "rb") as f:
         busybox = f.read()
@@ -75,7 +75,7 @@ def build_hello(layout, tag="v1", extra_layer_bytes=0, port=8080):
         ("www", "dir", None, 0o755, 33, 33),
     ]
     app = [("etc", "dir", None, 0o755, 0, 0), ("etc/.wh.motd", "file", b"", 0o644, 0, 0),
-           ("www", "dir", None, 0o755, 33, 33), ("www/index.html", "file", INDEX.encode(), 0o644, 33, 33)]
+           ("www", "dir", None, 0o755, 33, 33), ("www/index.html", "file", index.encode(), 0o644, 33, 33)]
     layers = [_tar_layer(sorted(base)), _tar_layer(app)]
     if extra_layer_bytes:
         layers.append(_tar_layer([("data", "dir", None, 0o755, 0, 0),

@@ -241,6 +241,51 @@ class ImagesTest(HostTestCase):
         self.assertNotIn("imgbad", h.app_names(), "a bad image creates nothing")
         h.cli(["apps", "destroy", "imgport"], check=False, timeout=60)
 
+    def test_8_deploy_follows_a_moved_tag_and_pins_its_release(self):
+        h = self.h
+        ref = f"127.0.0.1:{self.port}/test/moving:v1"
+        versions = {}
+        for n in (1, 2, 3):
+            layout = os.path.join(self.dir, f"moving{n}")
+            versions[n] = oci_image.build_hello(layout, index=f"version {n}\n")
+
+        def push(n):
+            h.nsexec(["skopeo", "--insecure-policy", "copy", "-q", "--dest-tls-verify=false",
+                      f"oci:{os.path.join(self.dir, f'moving{n}')}:v1", f"docker://{ref}"], timeout=120)
+
+        def page():
+            return fetch(h, "imgmove", "http://imgmove.flycast/index.html")
+
+        push(1)
+        d = harness.write_fly_toml(os.path.join(h.workdir, "imgmove"), "imgmove", "httpd -f -p 8080 -h /www", 8080,
+                                   extra=f'\n[build]\n  image = "{ref}"\n')
+        d = os.path.dirname(d)
+        h.cli(["apps", "create", "imgmove"])
+        h.cli(["deploy", "--flycast", "--ha=false"], cwd=d, timeout=180)
+        self.assertEqual(wait_for(page, 30, "v1 through flycast"), "version 1\n")
+        # Someone pushes another image under the same tag: the next deploy resolves the tag in
+        # the registry (as Fly's does) and its machines run the new image.
+        push(2)
+        h.cli(["deploy", "--flycast", "--ha=false"], cwd=d, timeout=180)
+        self.assertEqual(wait_for(lambda: page() == "version 2\n" and page(), 30, "v2 after the redeploy"),
+                         "version 2\n")
+        # The release is pinned to the manifest it deployed: the tag moving again (pulled into
+        # the store) changes nothing for its machines until the next deploy.
+        push(3)
+        h.cli(["images", "pull", ref], timeout=120)
+        mid = harness.machines(h, "imgmove")[0]["id"]
+        h.cli(["machine", "stop", "-a", "imgmove", mid], timeout=60)
+        h.cli(["machine", "start", "-a", "imgmove", mid], timeout=60)
+        self.assertEqual(wait_for(page, 30, "the pinned image after a restart"), "version 2\n")
+        # The pinned image counts as in use though no tag names it any more.
+        ids = {i["id"] for i in self.images()}
+        h.cli_json(["images", "prune"])
+        self.assertIn(versions[2], {i["id"] for i in self.images()}, ids)
+        # machine run IMAGE is docker's --pull=missing: the store's copy (now version 3).
+        p = h.cli(["machine", "run", "-a", "img", ref, "--shell", "--", "cat", "/www/index.html"], timeout=120)
+        self.assertIn("version 3", p.stdout)
+        h.cli(["apps", "destroy", "imgmove"], check=False, timeout=60)
+
     def test_5_bad_references_say_so_in_one_line(self):
         h = self.h
         for ref, words in (("Not/A Ref", "invalid image reference"),

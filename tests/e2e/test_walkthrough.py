@@ -1,5 +1,6 @@
 """Issue 6: the README's main job (scripts/quickstart) runs as an e2e test, so the README can
-never rot. It reuses this build (--no-install --no-build) and must exit 0 with every step."""
+never rot. It reuses this build (--no-install --no-build) and must exit 0 with every step.
+Issue 13: its app is the demo OCI image, built offline into <build>/demo once (mmdebstrap)."""
 import os
 import subprocess
 import unittest
@@ -21,6 +22,10 @@ class Walkthrough(unittest.TestCase):
                      "== 4. reach it from a machine in the same org", "== 5. scale to zero and wake",
                      "== 6. another org", "All steps passed"):
             self.assertIn(step, out)
+        # The demo runs from its OCI image (built offline, pushed to the local registry).
+        self.assertIn("launch --image 127.0.0.1:5000/demo/hello-nginx:v1", out)
+        self.assertIn('image = "127.0.0.1:5000/demo/hello-nginx:v1"', out)
+        self.assertIn("Hello from flycast-demo", out)
         self.assertIn("Server name:", out)
         self.assertIn("cold request", out)
         self.assertIn("Starting machine", out)
