@@ -372,7 +372,8 @@ void Worker::Register(Session* s) {
   open_sessions_.fetch_add(1, std::memory_order_relaxed);
   ChargeFds(s->fd_charge);
   if (auto* h = dynamic_cast<HttpSession*>(s)) h->Start();
-  else static_cast<TcpSession*>(s)->Start();
+  else if (auto* t = dynamic_cast<TcpSession*>(s)) t->Start();
+  // An H2Session is started by H2Session::TakeOver, which registers it.
 }
 
 void Worker::Unregister(Session* s) {
@@ -653,7 +654,7 @@ void UpConn::OnEvents(uint32_t ev) {
   w->DropUpConn(this);
 }
 
-UpConn* Worker::NewUpConn(std::shared_ptr<MachineState> st, int fd, HttpSession* owner) {
+UpConn* Worker::NewUpConn(std::shared_ptr<MachineState> st, int fd, UpConnOwner* owner) {
   auto* c = new UpConn();
   c->w = this;
   c->st = std::move(st);
@@ -674,7 +675,7 @@ void Worker::DropUpConn(UpConn* c, bool orderly) {
   loop_.Defer([c] { delete c; });
 }
 
-UpConn* Worker::TakePooled(MachineState* st, HttpSession* owner) {
+UpConn* Worker::TakePooled(MachineState* st, UpConnOwner* owner) {
   auto it = upool_.find(st);
   if (it == upool_.end() || it->second.empty()) return nullptr;
   UpConn* c = it->second.back();

@@ -39,6 +39,15 @@ class ProxyImpl;
 class Worker;
 class HttpSession;
 
+// Whoever uses an app connection now (an HttpSession, an HTTP/2 stream): gets its events.
+class UpConnOwner {
+ public:
+  virtual void OnUpstream(uint32_t ev) = 0;
+
+ protected:
+  ~UpConnOwner() = default;
+};
+
 // One connection to a machine's internal port, for the http handler. Registered in epoll once
 // (edge-triggered, EPOLLIN|EPOLLOUT|EPOLLRDHUP) for its whole life, so handing it between a
 // session and the worker's idle pool costs no epoll_ctl. Events go to `owner`, or while idle in
@@ -47,7 +56,7 @@ struct UpConn final : EventHandler {
   Worker* w = nullptr;
   std::shared_ptr<MachineState> st;
   int fd = -1;
-  HttpSession* owner = nullptr;
+  UpConnOwner* owner = nullptr;
   bool readable = false;  // an EPOLLIN edge not yet drained
   bool closed = false;
   MonoTime since{};
@@ -63,7 +72,8 @@ struct Lease {
   bool valid() const { return st != nullptr; }
 };
 
-// Base of client-side sessions (TcpSession, HttpSession).
+// Base of client-side sessions (TcpSession, HttpSession, H2Session) and of HTTP/2 streams
+// (H2Stream: routed like a session, but no socket of its own and not in the worker's list).
 class Session {
  public:
   Session(Worker* w, RoutingStatePtr rs, uint32_t app_index, const ServiceSpec* svc, const PortSpec* port, int fd,
@@ -172,8 +182,8 @@ class Worker {
   // TIME-WAIT, where it would hold one of the ~28k ephemeral ports towards that machine for
   // 60 s (docs/adr/0008-upstream-connections-outlive-clients.md). `orderly`: a plain close, for
   // a tunnel that both sides have shut down.
-  UpConn* NewUpConn(std::shared_ptr<MachineState> st, int fd, HttpSession* owner);
-  UpConn* TakePooled(MachineState* st, HttpSession* owner);
+  UpConn* NewUpConn(std::shared_ptr<MachineState> st, int fd, UpConnOwner* owner);
+  UpConn* TakePooled(MachineState* st, UpConnOwner* owner);
   void PutPooled(UpConn* c);
   void DropUpConn(UpConn* c, bool orderly = false);
   // Pipes for splice.
@@ -200,6 +210,7 @@ class Worker {
  private:
   friend class ProxyImpl;
   friend struct UpConn;
+  friend class H2Stream;  // charges the app connections of its streams (ChargeFds)
   struct Listener final : EventHandler {
     Worker* w;
     uint16_t port;
