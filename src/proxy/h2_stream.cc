@@ -7,9 +7,13 @@
 #include <chrono>
 #include <cstdio>
 #include <cstring>
+#include <cctype>
+#include <string>
+#include <vector>
 
 #include "proxy/codec/rewrite.h"
 #include "proxy/h2_session.h"
+#include "proxy/h2_upstream.h"
 
 namespace privcast::proxy {
 
@@ -23,6 +27,39 @@ namespace {
 bool ConnectionSpecific(std::string_view n) {
   return n == "connection" || n == "keep-alive" || n == "proxy-connection" || n == "transfer-encoding" ||
          n == "upgrade";
+}
+
+// The fields of an HTTP/1 head of our own making (rewriter output: CRLF lines, valid tokens),
+// names lowercased, minus the connection-specific ones; the start line is left out.
+std::vector<std::pair<std::string, std::string>> HeadFields(std::string_view text) {
+  std::vector<std::pair<std::string, std::string>> out;
+  size_t pos = text.find("\r\n");
+  while (pos != std::string_view::npos && pos + 2 < text.size()) {
+    size_t start = pos + 2;
+    size_t end = text.find("\r\n", start);
+    if (end == std::string_view::npos || end == start) break;
+    std::string_view line = text.substr(start, end - start);
+    pos = end;
+    size_t colon = line.find(':');
+    if (colon == std::string_view::npos) continue;
+    std::string name(line.substr(0, colon));
+    std::transform(name.begin(), name.end(), name.begin(), [](unsigned char c) { return std::tolower(c); });
+    if (ConnectionSpecific(name)) continue;
+    std::string_view v = line.substr(colon + 1);
+    while (!v.empty() && (v.front() == ' ' || v.front() == '\t')) v.remove_prefix(1);
+    out.emplace_back(std::move(name), std::string(v));
+  }
+  return out;
+}
+
+std::vector<nghttp2_nv> ToNv(const std::vector<std::pair<std::string, std::string>>& fields) {
+  std::vector<nghttp2_nv> nv;
+  nv.reserve(fields.size());
+  for (auto& [n, v] : fields)
+    nv.push_back(nghttp2_nv{reinterpret_cast<uint8_t*>(const_cast<char*>(n.data())),
+                            reinterpret_cast<uint8_t*>(const_cast<char*>(v.data())), n.size(), v.size(),
+                            NGHTTP2_NV_FLAG_NONE});
+  return nv;
 }
 
 std::atomic<uint64_t>* ErrorCounter(Worker* w, int status) {
@@ -74,7 +111,10 @@ void H2Stream::AddHeader(std::string_view name, std::string_view value) {
     if (authority_.empty()) authority_.assign(value);
     return;
   }
-  if (name == "te") return;  // hop-by-hop ("trailers" is all HTTP/2 allows)
+  if (name == "te") {  // hop-by-hop; "trailers" is all HTTP/2 allows, and an h2 app gets it again
+    te_trailers_ = true;
+    return;
+  }
   if (name == "content-length") has_cl_ = true;
   head_.append(name).append(": ").append(value).append("\r\n");
 }
@@ -83,6 +123,7 @@ void H2Stream::OnHead(bool end_stream) {
   w->http_requests.fetch_add(1, std::memory_order_relaxed);
   req_done_ = end_stream;
   bodyless_ = end_stream;
+  h2_ = svc->h2_backend;
   if (bad_) return SendError(431);
   if (method_ == "CONNECT") return SendError(501);
   std::string h;
@@ -91,7 +132,7 @@ void H2Stream::OnHead(bool end_stream) {
   h.append(head_);
   if (!cookies_.empty()) h.append("cookie: ").append(cookies_).append("\r\n");
   if (!has_cl_) {
-    if (!end_stream) {
+    if (!end_stream && !h2_) {
       h.append("transfer-encoding: chunked\r\n");
       chunked_ = true;
     } else if (method_ == "POST" || method_ == "PUT" || method_ == "PATCH") {
@@ -129,6 +170,12 @@ void H2Stream::OnHead(bool end_stream) {
   PC_CHECK(n > 0);
   out.resize(n);
   head_ = std::move(out);
+  if (h2_) {  // the same head as HTTP/2 fields: pseudo-headers first (RFC 9113 §8.3)
+    up_fields_ = {{":method", method_}, {":scheme", "http"}, {":authority", authority_}, {":path", path_}};
+    for (auto& f : HeadFields(head_))
+      if (f.first != "host") up_fields_.push_back(std::move(f));
+    if (te_trailers_) up_fields_.emplace_back("te", "trailers");
+  }
   if (req_done_ && chunked_) uout_.Append(w->pool(), "0\r\n\r\n");
   phase_ = Phase::kRouting;
   w->Route(this);
@@ -183,6 +230,18 @@ void H2Stream::OnRouteFailed(int) { SendError(503); }
 
 void H2Stream::Dispatch() {
   ++attempts_;
+  if (h2_) {  // a stream on a pooled, multiplexed HTTP/2 connection to the machine
+    H2Upstream* u = w->h2_upstreams().Get(lease_.st, lease_.link_v4, lease_.port);
+    if (!u) return UpstreamFailed(true);
+    std::vector<nghttp2_nv> nv = ToNv(up_fields_);
+    int32_t id = u->Open(this, nv.data(), nv.size(), !bodyless_);
+    if (id < 0) return UpstreamFailed(true);
+    up2_ = u;
+    up2_id_ = id;
+    up_deferred_ = false;
+    phase_ = Phase::kExchange;
+    return;
+  }
   if (UpConn* c = w->TakePooled(lease_.st.get(), this)) {
     up_ = c;
     w->ChargeFds(1);
@@ -219,6 +278,13 @@ void H2Stream::OnUpstream(uint32_t ev) {
 }
 
 void H2Stream::SendUp() {
+  if (h2_) {  // the app's stream pulls through UpReadBody
+    if (up2_ && up_deferred_ && (!uout_.empty() || req_done_)) {
+      up_deferred_ = false;
+      up2_->Resume(up2_id_);
+    }
+    return ConsumeWindow();
+  }
   while (!dead && up_ && phase_ == Phase::kExchange) {
     size_t n1 = head_.size() - head_written_;
     size_t n2 = uout_.size();
@@ -356,20 +422,22 @@ void H2Stream::DecodeBody() {
       break;
   }
   uin_.ReleaseIfEmpty(w->pool());
-  if (deferred_ && (body_.size() > before || resp_done_)) {
-    deferred_ = false;
-    nghttp2_session_resume_data(conn_->ng(), id_);
-    conn_->ScheduleFlush();
-  }
+  if (body_.size() > before || resp_done_) ResumeClientData();
 }
 
 ssize_t H2Stream::ReadBody(uint8_t* buf, size_t len, uint32_t* flags) {
   size_t n = std::min(len, body_.size());
   if (n) std::memcpy(buf, body_.data(), n);
   body_.Consume(n);
+  if (up2_ && n) up2_->Consume(up2_id_, n);  // the app may send as much again
   if (resp_done_ && body_.empty()) {
     *flags |= NGHTTP2_DATA_FLAG_EOF;
     body_.ReleaseIfEmpty(w->pool());
+    if (!trailers_.empty()) {  // the app's trailers (grpc-status...) end the stream instead
+      *flags |= NGHTTP2_DATA_FLAG_NO_END_STREAM;
+      std::vector<nghttp2_nv> nv = ToNv(trailers_);
+      nghttp2_submit_trailer(conn_->ng(), id_, nv.data(), nv.size());
+    }
     return static_cast<ssize_t>(n);
   }
   if (n == 0) {
@@ -385,44 +453,142 @@ ssize_t H2Stream::ReadBody(uint8_t* buf, size_t len, uint32_t* flags) {
 }
 
 void H2Stream::Respond(int status, const std::string& text, bool has_body) {
-  // text: an HTTP/1 head of our own making (rewriter or ErrorResponse): trusted, CRLF lines.
-  std::string names;  // lowercased names, one after another
-  names.reserve(text.size());
-  struct Field { size_t name_at, name_len; std::string_view value; };
-  std::vector<Field> fields;
-  size_t pos = text.find("\r\n");
-  while (pos != std::string::npos && pos + 2 < text.size()) {
-    size_t start = pos + 2;
-    size_t end = text.find("\r\n", start);
-    if (end == std::string::npos || end == start) break;
-    std::string_view line(text.data() + start, end - start);
-    size_t colon = line.find(':');
-    pos = end;
-    if (colon == std::string_view::npos) continue;
-    std::string lname(line.substr(0, colon));
-    std::transform(lname.begin(), lname.end(), lname.begin(), [](unsigned char c) { return std::tolower(c); });
-    if (ConnectionSpecific(lname)) continue;
-    std::string_view v = line.substr(colon + 1);
-    while (!v.empty() && (v.front() == ' ' || v.front() == '\t')) v.remove_prefix(1);
-    fields.push_back(Field{names.size(), lname.size(), v});
-    names += lname;
-  }
+  RespondFields(status, HeadFields(text), has_body);
+}
+
+void H2Stream::RespondFields(int status, const Fields& fields, bool has_body) {
   char st[4];
   std::snprintf(st, sizeof st, "%03d", status);
-  std::vector<nghttp2_nv> nv;
-  nv.reserve(fields.size() + 1);
-  auto mk = [](const char* n, size_t nl, const char* v, size_t vl) {
-    return nghttp2_nv{reinterpret_cast<uint8_t*>(const_cast<char*>(n)), reinterpret_cast<uint8_t*>(const_cast<char*>(v)),
-                      nl, vl, NGHTTP2_NV_FLAG_NONE};
-  };
-  nv.push_back(mk(":status", 7, st, 3));
-  for (const Field& f : fields) nv.push_back(mk(names.data() + f.name_at, f.name_len, f.value.data(), f.value.size()));
+  Fields all;
+  all.reserve(fields.size() + 1);
+  all.emplace_back(":status", st);
+  for (auto& f : fields) all.push_back(f);
+  std::vector<nghttp2_nv> nv = ToNv(all);
   nghttp2_data_provider prd{};
   prd.source.ptr = this;
   prd.read_callback = H2ReadBody;
   nghttp2_submit_response(conn_->ng(), id_, nv.data(), nv.size(), has_body ? &prd : nullptr);
   submitted_ = true;
   conn_->ScheduleFlush();
+}
+
+void H2Stream::ResumeClientData() {
+  if (!deferred_) return;
+  deferred_ = false;
+  nghttp2_session_resume_data(conn_->ng(), id_);
+  conn_->ScheduleFlush();
+}
+
+// ---------------------------------------------------------------------------------------------
+// App side over HTTP/2 (h2_backend)
+
+void H2Stream::UpHeader(std::string_view name, std::string_view value) {
+  if (resp_head_done_) {
+    if (!ConnectionSpecific(name)) trailers_.emplace_back(std::string(name), std::string(value));
+  } else if (name == ":status") {
+    resp_status_ = 0;
+    for (char c : value) resp_status_ = resp_status_ * 10 + (c - '0');  // nghttp2 checked: 3 digits
+  } else if (!name.empty() && name[0] != ':') {
+    resp_fields_.emplace_back(std::string(name), std::string(value));
+  }
+}
+
+// The app's head as an HTTP/1 head text through the HTTP/1 parser and rewriter: the same
+// decoration (Fly-Request-Id, Server, overrides) as every other response.
+bool H2Stream::RewriteH2Response() {
+  std::string h1 = "HTTP/1.1 " + std::to_string(resp_status_) + " -\r\n";
+  for (auto& [n, v] : resp_fields_) h1.append(n).append(": ").append(v).append("\r\n");
+  h1 += "\r\n";
+  codec::ResponseParser parser(codec::ParseLimits{w->opts().max_head_bytes + 256, codec::kMaxHeaders});
+  codec::ResponseHead& h = w->resp_head;
+  codec::ResponseContext ctx;
+  ctx.request_method = req_method_;
+  if (!parser.Parse(h1, ctx, &h).done()) return false;
+  codec::HeaderOverride ov[32];
+  size_t nov = 0;
+  for (auto& [k, v] : svc->response_headers) {
+    if (nov == 32) break;
+    ov[nov++] = codec::HeaderOverride{k, v, false};
+  }
+  codec::ResponseFacts f;
+  f.request_id = std::string_view(req_id_, 26);
+  f.pristine = svc->response_pristine;
+  f.overrides = std::span<const codec::HeaderOverride>(ov, nov);
+  if (preference_unavailable) f.extra_fields = "Fly-Preferred-Instance-Unavailable: true\r\n";
+  std::string text(codec::MaxRewrittenResponseSize(h, f), '\0');
+  text.resize(codec::RewriteResponse(h, f, std::span<char>(text.data(), text.size())));
+  resp_fields_ = HeadFields(text);
+  return true;
+}
+
+void H2Stream::UpHeadersDone(bool end_stream) {
+  if (resp_head_done_) {  // trailers: they end the stream after the last DATA
+    resp_done_ = true;
+    return ResumeClientData();
+  }
+  if (resp_status_ >= 100 && resp_status_ < 200) {  // interim: the final head follows
+    resp_fields_.clear();
+    return;
+  }
+  resp_started_ = resp_head_done_ = true;
+  if (lease_.st)
+    lease_.st->requests_by_class[std::min<int>(resp_status_ / 100, kStatusClasses - 1)].fetch_add(
+        1, std::memory_order_relaxed);
+  if (!RewriteH2Response()) {
+    w->http_502.fetch_add(1, std::memory_order_relaxed);
+    return SendError(502);
+  }
+  resp_done_ = end_stream;
+  // A trailers-only response (gRPC errors: grpc-status in the head) ends with the head.
+  RespondFields(resp_status_, resp_fields_, !end_stream);
+  resp_fields_.clear();
+}
+
+void H2Stream::UpData(const uint8_t* p, size_t n) {
+  body_.Append(w->pool(), std::string_view(reinterpret_cast<const char*>(p), n));
+  ResumeClientData();
+}
+
+void H2Stream::UpEnd() {
+  resp_done_ = true;
+  ResumeClientData();
+}
+
+ssize_t H2Stream::UpReadBody(uint8_t* buf, size_t len, uint32_t* flags) {
+  size_t n = std::min(len, uout_.size());
+  if (n) std::memcpy(buf, uout_.data(), n);
+  uout_.Consume(n);
+  if (req_done_ && uout_.empty()) {
+    *flags |= NGHTTP2_DATA_FLAG_EOF;
+  } else if (n == 0) {
+    up_deferred_ = true;
+    return NGHTTP2_ERR_DEFERRED;
+  }
+  uout_.ReleaseIfEmpty(w->pool());
+  ConsumeWindow();  // the client may send as much again
+  return static_cast<ssize_t>(n);
+}
+
+void H2Stream::UpClosed(uint32_t code, bool connect_error) {
+  up2_ = nullptr;
+  if (dead) return;
+  if (resp_done_) {  // complete: the app's stream is over, the client's follows from nghttp2
+    ReleaseLease();
+    phase_ = Phase::kDone;
+    ConsumeWindow();
+    return ResumeClientData();
+  }
+  if (connect_error) return UpstreamFailed(true);
+  if (code == NGHTTP2_REFUSED_STREAM && !resp_started_) {  // never processed: like a stale reuse
+    reused_ = true;
+    return UpstreamFailed(false);
+  }
+  if (!submitted_) {
+    w->http_502.fetch_add(1, std::memory_order_relaxed);
+    return SendError(502);
+  }
+  // The app reset its stream (or the connection broke) mid-response: the client sees the same.
+  Reset(code == NGHTTP2_NO_ERROR ? static_cast<uint32_t>(NGHTTP2_INTERNAL_ERROR) : code);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -436,14 +602,15 @@ void H2Stream::FinishUpstream() {
   ReleaseLease();
   phase_ = Phase::kDone;
   ConsumeWindow();
-  if (deferred_) {
-    deferred_ = false;
-    nghttp2_session_resume_data(conn_->ng(), id_);
-  }
+  ResumeClientData();
   conn_->ScheduleFlush();
 }
 
 void H2Stream::DropUp(bool reuse) {
+  if (up2_) {  // the app's stream is cancelled (RST_STREAM CANCEL): the client went away
+    up2_->Cancel(up2_id_);
+    up2_ = nullptr;
+  }
   if (!up_) return;
   UpConn* c = up_;
   up_ = nullptr;

@@ -30,6 +30,8 @@
 #include <nghttp2/nghttp2.h>
 
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "proxy/codec/chunked.h"
 #include "proxy/codec/http1.h"
@@ -38,6 +40,7 @@
 namespace privcast::proxy {
 
 class H2Session;
+class H2Upstream;
 
 class H2Stream final : public Session, public UpConnOwner {
  public:
@@ -52,6 +55,14 @@ class H2Stream final : public Session, public UpConnOwner {
   void OnClosed(uint32_t error_code);  // nghttp2 closed the stream (any reason)
   ssize_t ReadBody(uint8_t* buf, size_t len, uint32_t* flags);
   void Abort() override;  // the connection is going away
+
+  // App side over HTTP/2 (h2_backend): H2Upstream's callbacks.
+  void UpHeader(std::string_view name, std::string_view value);
+  void UpHeadersDone(bool end_stream);  // the response head, or its trailers
+  void UpData(const uint8_t* p, size_t n);
+  void UpEnd();
+  void UpClosed(uint32_t code, bool connect_error);  // the app's stream is over (detached)
+  ssize_t UpReadBody(uint8_t* buf, size_t len, uint32_t* flags);  // request DATA for the app
 
   void OnRouted(Lease lease) override;
   void OnRouteFailed(int status) override;
@@ -79,7 +90,11 @@ class H2Stream final : public Session, public UpConnOwner {
   void DropUp(bool reuse);
   void ReleaseLease();
   void SendError(int status);  // codec::ErrorResponse's head, no body; a reset once HEADERS went out
-  void Respond(int status, const std::string& fields, bool has_body);
+  using Fields = std::vector<std::pair<std::string, std::string>>;
+  void Respond(int status, const std::string& head_text, bool has_body);  // an HTTP/1 head of ours
+  void RespondFields(int status, const Fields& fields, bool has_body);
+  void ResumeClientData();
+  bool RewriteH2Response();  // resp_fields_ → the client's response head (codec rules); false: 502
   void Reset(uint32_t code);  // RST_STREAM towards the client
   void ConsumeWindow();
   void Drive();
@@ -109,6 +124,15 @@ class H2Stream final : public Session, public UpConnOwner {
   uint64_t resp_remaining_ = 0;
   bool resp_started_ = false, resp_head_done_ = false, resp_done_ = false, resp_ka_ = true;
   bool submitted_ = false, deferred_ = false, uin_eof_ = false, closed_ = false;
+  // App side over HTTP/2.
+  bool h2_ = false;           // the service has h2_backend (decided when the head came)
+  bool te_trailers_ = false;  // the client sent "te: trailers" (gRPC): the app gets it too
+  H2Upstream* up2_ = nullptr;
+  int32_t up2_id_ = 0;
+  bool up_deferred_ = false;  // the app's request data provider waits for client DATA
+  int resp_status_ = 0;
+  Fields up_fields_;          // request fields for the app (pseudo-headers first)
+  Fields resp_fields_, trailers_;
 };
 
 }  // namespace privcast::proxy

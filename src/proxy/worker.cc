@@ -13,6 +13,7 @@
 #include "common/addr.h"
 #include "common/ids.h"
 #include "common/log.h"
+#include "proxy/h2_upstream.h"
 #include "proxy/http_session.h"
 #include "proxy/proxy_impl.h"
 #include "proxy/tcp_session.h"
@@ -112,6 +113,8 @@ Worker::Worker(ProxyImpl* proxy, int index) : proxy_(proxy), index_(index) {
 Worker::~Worker() {
   AbortAll();
   loop_.FlushDeferred();  // the loop is not running anymore: free what Abort deferred
+  h2pool_.reset();
+  loop_.FlushDeferred();
   listeners_.clear();
   for (auto& [st, v] : upool_)
     for (UpConn* c : v) {
@@ -126,6 +129,11 @@ Worker::~Worker() {
 }
 
 const ProxyOptions& Worker::opts() const { return proxy_->opts; }
+
+H2UpstreamPool& Worker::h2_upstreams() {
+  if (!h2pool_) h2pool_ = std::make_unique<H2UpstreamPool>(this);
+  return *h2pool_;
+}
 
 Status Worker::Init() { return loop_.Init(opts().batch_sends); }
 
@@ -404,6 +412,7 @@ void Worker::BeginDrain() {
       ChargeFds(-1);
     }
   upool_.clear();
+  if (h2pool_) h2pool_->CloseAll();
 }
 
 void Worker::AbortAll() {

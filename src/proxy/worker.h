@@ -38,6 +38,7 @@ namespace privcast::proxy {
 class ProxyImpl;
 class Worker;
 class HttpSession;
+class H2UpstreamPool;
 
 // Whoever uses an app connection now (an HttpSession, an HTTP/2 stream): gets its events.
 class UpConnOwner {
@@ -200,6 +201,8 @@ class Worker {
   codec::ResponseHead resp_head;
   const void* req_head_owner = nullptr;  // session whose head req_head currently describes
   bool draining() const { return draining_; }
+  // HTTP/2 connections to machines (h2_backend services), made on first use (h2_upstream.h).
+  H2UpstreamPool& h2_upstreams();
 
   // Metrics (worker-local, summed by Proxy).
   std::atomic<uint64_t> accepted{0}, accept_errors{0}, refused{0}, refused_unknown{0}, http_requests{0};
@@ -211,6 +214,7 @@ class Worker {
   friend class ProxyImpl;
   friend struct UpConn;
   friend class H2Stream;  // charges the app connections of its streams (ChargeFds)
+  friend class H2UpstreamPool;
   struct Listener final : EventHandler {
     Worker* w;
     uint16_t port;
@@ -252,6 +256,7 @@ class Worker {
   uint64_t wake_gen_ = 0;
   std::unordered_map<std::string, std::deque<Session*>> queues_;  // by app name
   std::unordered_map<MachineState*, std::vector<UpConn*>> upool_;
+  std::unique_ptr<H2UpstreamPool> h2pool_;
   EventLoop::TimerId pool_sweep_timer_ = 0;
   std::vector<std::pair<int, int>> pipes_;
   uint64_t rng_;
