@@ -73,6 +73,7 @@ struct ServiceSpec {
   std::vector<HttpCheckSpec> http_checks;
   bool response_pristine = false;
   std::vector<std::pair<std::string, std::string>> response_headers;  // set/override
+  bool h2_backend = false;  // http_options.h2_backend: HTTP/2 cleartext to the app (proxy/h2_upstream.h)
 };
 
 struct MachineView {

@@ -778,10 +778,7 @@ void Loader::HttpOpts(const toml::table& t, const std::string& p, HttpOptions* o
   Keys(t, p, {"h2_backend", "response"},
        {{"compress", "the proxy does not compress responses"},
         {"idle_timeout", "the proxy's idle timeout is not set per service"}});
-  if (Bool(t, "h2_backend", p, &o->h2_backend) && o->h2_backend) {
-    IgnoredWarn(t.get("h2_backend")->source(), Join(p, "h2_backend"),
-                "the proxy speaks HTTP/1.1 to the app (h2c is not implemented yet)");
-  }
+  Bool(t, "h2_backend", p, &o->h2_backend);  // h2c to the app (docs/proxy.md, HTTP/2)
   std::string path;
   if (const toml::table* r = SubTable(t, "response", p, &path)) {
     Keys(*r, path, {"pristine", "headers"});

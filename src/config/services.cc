@@ -104,6 +104,7 @@ std::vector<ServiceSpec> ToServiceSpecs(const AppConfig& c) {
     for (const CheckConfig& ck : h.checks) s.http_checks.push_back(ToHttpCheck(ck));
     s.response_pristine = h.http_options.response_pristine;
     s.response_headers = h.http_options.response_headers;
+    s.h2_backend = h.http_options.h2_backend;
     out.push_back(std::move(s));
   }
   for (const ServiceConfig& sc : c.services) {
@@ -127,6 +128,7 @@ std::vector<ServiceSpec> ToServiceSpecs(const AppConfig& c) {
         have_http_options = true;
         s.response_pristine = pc.http_options.response_pristine;
         s.response_headers = pc.http_options.response_headers;
+        s.h2_backend = pc.http_options.h2_backend;
       }
     }
     for (const CheckConfig& ck : sc.tcp_checks) s.tcp_checks.push_back(ToTcpCheck(ck));

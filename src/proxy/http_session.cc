@@ -13,6 +13,7 @@
 
 #include "proxy/codec/ip_text.h"
 #include "proxy/codec/rewrite.h"
+#include "proxy/h2_session.h"
 
 namespace privcast::proxy {
 
@@ -70,6 +71,14 @@ bool AdvanceBody(codec::Framing framing, std::string_view buffered, size_t& read
       done = true;
       return true;
   }
+}
+
+// The HTTP/2 connection preface (RFC 9113 §3.4), whole or as much of it as came: the HTTP/1
+// parser rejects its first line ("PRI * HTTP/2.0"), so this is only looked at on that error.
+bool IsH2Preface(std::string_view in) {
+  static constexpr std::string_view kPreface = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+  size_t n = std::min(in.size(), kPreface.size());
+  return n >= 16 && in.substr(0, n) == kPreface.substr(0, n);
 }
 
 }  // namespace
@@ -260,6 +269,7 @@ void HttpSession::ProcessHead() {
     return;
   }
   if (r.error()) {
+    if (IsH2Preface(cin_.view())) return SwitchToH2();  // h2c with prior knowledge
     if (r.error_status == 431) w->http_431.fetch_add(1, std::memory_order_relaxed);
     else w->http_400.fetch_add(1, std::memory_order_relaxed);
     return SendError(r.error_status);
@@ -925,11 +935,25 @@ void HttpSession::BodyDeadline() {
 }
 
 // ---------------------------------------------------------------------------------------------
+// HTTP/2: the connection becomes an H2Session (h2_session.h), which takes the socket, the TLS
+// stream and what was read; this session ends without closing anything.
+
+void HttpSession::SwitchToH2() {
+  ClearDeadline();
+  w->req_head_owner = nullptr;
+  H2Session::TakeOver(*this, cin_.view(), c_watched_);
+  cin_.Consume(cin_.size());
+  c_watched_ = false;
+  w->Unregister(this);
+}
+
+// ---------------------------------------------------------------------------------------------
 // TLS handshake (before the first request head)
 
 void HttpSession::ContinueHandshake() {
   switch (ContinueTlsHandshake(*this)) {
     case TlsProgress::kDone:
+      if (io.tls->alpn() == "h2") return SwitchToH2();
       phase_ = Phase::kHead;
       StartHeadClock();
       c_readable_ = true;  // the request may have come with the handshake's last flight

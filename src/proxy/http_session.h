@@ -46,7 +46,7 @@
 
 namespace privcast::proxy {
 
-class HttpSession final : public Session {
+class HttpSession final : public Session, public UpConnOwner {
  public:
   using Session::Session;
   ~HttpSession() override;
@@ -57,7 +57,7 @@ class HttpSession final : public Session {
   void Abort() override { Close(true); }
   void OnDrain() override;
   void OnDeadline() override;
-  void OnUpstream(uint32_t ev);  // events of up_ (UpConn forwards them)
+  void OnUpstream(uint32_t ev) override;  // events of up_ (UpConn forwards them)
 
  private:
   struct End final : EventHandler {
@@ -86,6 +86,7 @@ class HttpSession final : public Session {
 
   void OnClient(uint32_t ev);
   void ContinueHandshake();
+  void SwitchToH2();  // HTTP/2 preface or ALPN h2: an H2Session takes the connection over
   // Edge-triggered: read while a side is known readable and the phase wants its bytes.
   void Drive();
   bool WantClientRead() const;

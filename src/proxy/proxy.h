@@ -55,6 +55,7 @@ struct ProxyOptions {
   int max_attempts = 3;                                // machines tried before giving up
   uint32_t retry_after_seconds = 1;                    // Retry-After on queue 503s
   size_t upstream_pool_per_machine = 64;               // idle app connections kept per worker
+  uint32_t h2_max_concurrent_streams = 100;            // HTTP/2 SETTINGS_MAX_CONCURRENT_STREAMS (h2_session.h)
   bool splice = true;                                  // raw TCP through pipes (zero-copy)
   bool batch_sends = true;                             // http writes of a turn in one io_uring_enter (send_batch.h)
   size_t pipe_size = 1 << 20;                          // F_SETPIPE_SZ for splice pipes (0 = kernel default 64 KiB)

@@ -80,9 +80,12 @@ int AlpnCallback(SSL* ssl, const unsigned char** out, unsigned char* outlen, con
   auto* s = static_cast<TlsStream*>(SSL_get_app_data(ssl));
   if (!s || !s->port_) return SSL_TLSEXT_ERR_NOACK;
   const PortSpec& p = *s->port_;
-  // We speak HTTP/1.1 to clients: an h2-only client is told so (RFC 7301 §3.2) rather than
-  // handed a connection whose first bytes our parser would reject.
-  if (p.http) return Offered("http/1.1", in, inlen, out, outlen) ? SSL_TLSEXT_ERR_OK : SSL_TLSEXT_ERR_ALERT_FATAL;
+  // The http handler speaks HTTP/2 (preferred, like Fly's edge) and HTTP/1.1; a client that
+  // offers neither is told so (RFC 7301 §3.2) rather than handed a connection it cannot use.
+  if (p.http)
+    return Offered("h2", in, inlen, out, outlen) || Offered("http/1.1", in, inlen, out, outlen)
+               ? SSL_TLSEXT_ERR_OK
+               : SSL_TLSEXT_ERR_ALERT_FATAL;
   if (p.tls_alpn.empty()) return SSL_TLSEXT_ERR_NOACK;
   for (const std::string& proto : p.tls_alpn)
     if (Offered(proto, in, inlen, out, outlen)) return SSL_TLSEXT_ERR_OK;

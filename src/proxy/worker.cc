@@ -13,6 +13,7 @@
 #include "common/addr.h"
 #include "common/ids.h"
 #include "common/log.h"
+#include "proxy/h2_upstream.h"
 #include "proxy/http_session.h"
 #include "proxy/proxy_impl.h"
 #include "proxy/tcp_session.h"
@@ -112,6 +113,8 @@ Worker::Worker(ProxyImpl* proxy, int index) : proxy_(proxy), index_(index) {
 Worker::~Worker() {
   AbortAll();
   loop_.FlushDeferred();  // the loop is not running anymore: free what Abort deferred
+  h2pool_.reset();
+  loop_.FlushDeferred();
   listeners_.clear();
   for (auto& [st, v] : upool_)
     for (UpConn* c : v) {
@@ -126,6 +129,11 @@ Worker::~Worker() {
 }
 
 const ProxyOptions& Worker::opts() const { return proxy_->opts; }
+
+H2UpstreamPool& Worker::h2_upstreams() {
+  if (!h2pool_) h2pool_ = std::make_unique<H2UpstreamPool>(this);
+  return *h2pool_;
+}
 
 Status Worker::Init() { return loop_.Init(opts().batch_sends); }
 
@@ -372,7 +380,8 @@ void Worker::Register(Session* s) {
   open_sessions_.fetch_add(1, std::memory_order_relaxed);
   ChargeFds(s->fd_charge);
   if (auto* h = dynamic_cast<HttpSession*>(s)) h->Start();
-  else static_cast<TcpSession*>(s)->Start();
+  else if (auto* t = dynamic_cast<TcpSession*>(s)) t->Start();
+  // An H2Session is started by H2Session::TakeOver, which registers it.
 }
 
 void Worker::Unregister(Session* s) {
@@ -403,6 +412,7 @@ void Worker::BeginDrain() {
       ChargeFds(-1);
     }
   upool_.clear();
+  if (h2pool_) h2pool_->CloseAll();
 }
 
 void Worker::AbortAll() {
@@ -653,7 +663,7 @@ void UpConn::OnEvents(uint32_t ev) {
   w->DropUpConn(this);
 }
 
-UpConn* Worker::NewUpConn(std::shared_ptr<MachineState> st, int fd, HttpSession* owner) {
+UpConn* Worker::NewUpConn(std::shared_ptr<MachineState> st, int fd, UpConnOwner* owner) {
   auto* c = new UpConn();
   c->w = this;
   c->st = std::move(st);
@@ -674,7 +684,7 @@ void Worker::DropUpConn(UpConn* c, bool orderly) {
   loop_.Defer([c] { delete c; });
 }
 
-UpConn* Worker::TakePooled(MachineState* st, HttpSession* owner) {
+UpConn* Worker::TakePooled(MachineState* st, UpConnOwner* owner) {
   auto it = upool_.find(st);
   if (it == upool_.end() || it->second.empty()) return nullptr;
   UpConn* c = it->second.back();

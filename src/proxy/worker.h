@@ -38,6 +38,16 @@ namespace privcast::proxy {
 class ProxyImpl;
 class Worker;
 class HttpSession;
+class H2UpstreamPool;
+
+// Whoever uses an app connection now (an HttpSession, an HTTP/2 stream): gets its events.
+class UpConnOwner {
+ public:
+  virtual void OnUpstream(uint32_t ev) = 0;
+
+ protected:
+  ~UpConnOwner() = default;
+};
 
 // One connection to a machine's internal port, for the http handler. Registered in epoll once
 // (edge-triggered, EPOLLIN|EPOLLOUT|EPOLLRDHUP) for its whole life, so handing it between a
@@ -47,7 +57,7 @@ struct UpConn final : EventHandler {
   Worker* w = nullptr;
   std::shared_ptr<MachineState> st;
   int fd = -1;
-  HttpSession* owner = nullptr;
+  UpConnOwner* owner = nullptr;
   bool readable = false;  // an EPOLLIN edge not yet drained
   bool closed = false;
   MonoTime since{};
@@ -63,7 +73,8 @@ struct Lease {
   bool valid() const { return st != nullptr; }
 };
 
-// Base of client-side sessions (TcpSession, HttpSession).
+// Base of client-side sessions (TcpSession, HttpSession, H2Session) and of HTTP/2 streams
+// (H2Stream: routed like a session, but no socket of its own and not in the worker's list).
 class Session {
  public:
   Session(Worker* w, RoutingStatePtr rs, uint32_t app_index, const ServiceSpec* svc, const PortSpec* port, int fd,
@@ -172,8 +183,8 @@ class Worker {
   // TIME-WAIT, where it would hold one of the ~28k ephemeral ports towards that machine for
   // 60 s (docs/adr/0008-upstream-connections-outlive-clients.md). `orderly`: a plain close, for
   // a tunnel that both sides have shut down.
-  UpConn* NewUpConn(std::shared_ptr<MachineState> st, int fd, HttpSession* owner);
-  UpConn* TakePooled(MachineState* st, HttpSession* owner);
+  UpConn* NewUpConn(std::shared_ptr<MachineState> st, int fd, UpConnOwner* owner);
+  UpConn* TakePooled(MachineState* st, UpConnOwner* owner);
   void PutPooled(UpConn* c);
   void DropUpConn(UpConn* c, bool orderly = false);
   // Pipes for splice.
@@ -190,6 +201,8 @@ class Worker {
   codec::ResponseHead resp_head;
   const void* req_head_owner = nullptr;  // session whose head req_head currently describes
   bool draining() const { return draining_; }
+  // HTTP/2 connections to machines (h2_backend services), made on first use (h2_upstream.h).
+  H2UpstreamPool& h2_upstreams();
 
   // Metrics (worker-local, summed by Proxy).
   std::atomic<uint64_t> accepted{0}, accept_errors{0}, refused{0}, refused_unknown{0}, http_requests{0};
@@ -200,6 +213,8 @@ class Worker {
  private:
   friend class ProxyImpl;
   friend struct UpConn;
+  friend class H2Stream;  // charges the app connections of its streams (ChargeFds)
+  friend class H2UpstreamPool;
   struct Listener final : EventHandler {
     Worker* w;
     uint16_t port;
@@ -241,6 +256,7 @@ class Worker {
   uint64_t wake_gen_ = 0;
   std::unordered_map<std::string, std::deque<Session*>> queues_;  // by app name
   std::unordered_map<MachineState*, std::vector<UpConn*>> upool_;
+  std::unique_ptr<H2UpstreamPool> h2pool_;
   EventLoop::TimerId pool_sweep_timer_ = 0;
   std::vector<std::pair<int, int>> pipes_;
   uint64_t rng_;

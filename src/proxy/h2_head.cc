@@ -1,0 +1,84 @@
+#include "proxy/h2_head.h"
+
+#include <algorithm>
+#include <cctype>
+
+namespace privcast::proxy {
+
+bool H2ConnectionSpecific(std::string_view n) {
+  return n == "connection" || n == "keep-alive" || n == "proxy-connection" || n == "transfer-encoding" ||
+         n == "upgrade";
+}
+
+void H2RequestFields::Add(std::string_view name, std::string_view value, size_t max_list_bytes) {
+  list_bytes += name.size() + value.size() + 32;
+  if (too_large || list_bytes > max_list_bytes) {
+    too_large = true;
+    return;
+  }
+  if (!name.empty() && name[0] == ':') {
+    if (name == ":method") method.assign(value);
+    else if (name == ":path") path.assign(value);
+    else if (name == ":authority") authority.assign(value);
+    else if (name == ":scheme") scheme.assign(value);
+    return;
+  }
+  if (name == "cookie") {
+    if (!cookies.empty()) cookies += "; ";
+    cookies.append(value);
+    return;
+  }
+  if (name == "host") {  // :authority wins (RFC 9113 §8.3.1)
+    if (authority.empty()) authority.assign(value);
+    return;
+  }
+  if (name == "te") {  // hop-by-hop; "trailers" is all HTTP/2 allows, and an h2 app gets it again
+    te_trailers = true;
+    return;
+  }
+  if (name == "content-length") has_content_length = true;
+  fields.append(name).append(": ").append(value).append("\r\n");
+}
+
+std::string H2RequestFields::ToHttp1(bool end_stream, bool chunk_body, bool* chunked) const {
+  std::string h;
+  h.reserve(fields.size() + method.size() + path.size() + authority.size() + cookies.size() + 64);
+  h.append(method).append(" ").append(path).append(" HTTP/1.1\r\nhost: ").append(authority).append("\r\n");
+  h.append(fields);
+  if (!cookies.empty()) h.append("cookie: ").append(cookies).append("\r\n");
+  *chunked = false;
+  if (!has_content_length) {
+    if (!end_stream && chunk_body) {
+      h.append("transfer-encoding: chunked\r\n");
+      *chunked = true;
+    } else if (end_stream && (method == "POST" || method == "PUT" || method == "PATCH")) {
+      h.append("content-length: 0\r\n");
+    }
+  }
+  h.append("\r\n");
+  return h;
+}
+
+H2Fields HeadFields(std::string_view text) {
+  H2Fields out;
+  size_t pos = text.find("\r\n");
+  while (pos != std::string_view::npos && pos + 2 < text.size()) {
+    size_t start = pos + 2;
+    size_t end = text.find("\r\n", start);
+    if (end == std::string_view::npos || end == start) break;
+    std::string_view line = text.substr(start, end - start);
+    pos = end;
+    size_t colon = line.find(':');
+    if (colon == std::string_view::npos) continue;
+    std::string name(line.substr(0, colon));
+    std::transform(name.begin(), name.end(), name.begin(), [](unsigned char c) { return std::tolower(c); });
+    if (H2ConnectionSpecific(name)) continue;
+    std::string_view v = line.substr(colon + 1);
+    while (!v.empty() && (v.front() == ' ' || v.front() == '\t')) v.remove_prefix(1);
+    while (!v.empty() && (v.back() == ' ' || v.back() == '\t')) v.remove_suffix(1);
+    out.emplace_back(std::move(name), std::string(v));
+  }
+  return out;
+}
+
+}  // namespace privcast::proxy

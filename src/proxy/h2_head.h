@@ -1,0 +1,42 @@
+// HTTP/2 ↔ HTTP/1 head conversion for the HTTP/2 sessions (docs/adr/0011-http2.md, item 4): an
+// HTTP/2 request's fields become an HTTP/1.1 head text for the codec (parser + rewriter), and an
+// HTTP/1 head text of ours becomes HTTP/2 fields. Pure functions and a plain value; no nghttp2,
+// no sockets (the HTTP/2 fuzzer drives them behind a real nghttp2 session).
+#pragma once
+
+#include <cstddef>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+namespace privcast::proxy {
+
+using H2Fields = std::vector<std::pair<std::string, std::string>>;
+
+// Fields of an HTTP/1 message that mean nothing (or are forbidden) in HTTP/2 (RFC 9113 §8.2.2).
+bool H2ConnectionSpecific(std::string_view lowercase_name);
+
+// One request's HEADERS block, as nghttp2 hands it over (validated: lowercase names, no
+// connection-specific fields but `te: trailers`, pseudo-headers first).
+struct H2RequestFields {
+  std::string method, path, authority, scheme, cookies;
+  std::string fields;         // "name: value\r\n" lines of the regular fields
+  size_t list_bytes = 0;      // header list size so far (name + value + 32 per field, RFC 9113 §6.5.2)
+  bool has_content_length = false;
+  bool te_trailers = false;   // the client sent "te: trailers" (gRPC)
+  bool too_large = false;     // over max_list_bytes: answer 431
+
+  void Add(std::string_view name, std::string_view value, size_t max_list_bytes);
+  // The HTTP/1.1 head text: ":method :path HTTP/1.1", Host from :authority (or host), cookie
+  // crumbs joined with "; " (RFC 9113 §8.2.3), the fields; without content-length, a body that
+  // follows goes up chunked when `chunk_body` (*chunked set), and POST/PUT/PATCH without one get
+  // "content-length: 0".
+  std::string ToHttp1(bool end_stream, bool chunk_body, bool* chunked) const;
+};
+
+// The fields of an HTTP/1 head text of our own making (CRLF lines), names lowercased, minus the
+// connection-specific ones; the start line is left out.
+H2Fields HeadFields(std::string_view http1_head);
+
+}  // namespace privcast::proxy

@@ -1,0 +1,288 @@
+#include "proxy/h2_session.h"
+
+#include <sys/socket.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "common/log.h"
+#include "proxy/h2_stream.h"
+#include "proxy/http_session.h"
+
+namespace privcast::proxy {
+
+namespace {
+
+constexpr size_t kMaxSettings = 32;          // entries in one SETTINGS frame
+constexpr uint32_t kStreamWindow = 256 * 1024;
+constexpr int32_t kConnectionWindow = 16 * 1024 * 1024;
+
+H2Stream* StreamOf(nghttp2_session* ng, int32_t id) {
+  return static_cast<H2Stream*>(nghttp2_session_get_stream_user_data(ng, id));
+}
+
+}  // namespace
+
+// nghttp2's callbacks: thin trampolines into the session and its streams.
+struct H2Callbacks {
+  static int BeginHeaders(nghttp2_session* ng, const nghttp2_frame* f, void* ud) {
+    auto* s = static_cast<H2Session*>(ud);
+    if (f->hd.type != NGHTTP2_HEADERS || f->headers.cat != NGHTTP2_HCAT_REQUEST) return 0;
+    auto* st = new H2Stream(s, f->hd.stream_id);
+    nghttp2_session_set_stream_user_data(ng, f->hd.stream_id, st);
+    st->next_s = s->streams_;
+    if (s->streams_) s->streams_->prev_s = st;
+    s->streams_ = st;
+    ++s->nstreams_;
+    s->ClearDeadline();
+    return 0;
+  }
+  static int Header(nghttp2_session* ng, const nghttp2_frame* f, const uint8_t* name, size_t namelen,
+                    const uint8_t* value, size_t valuelen, uint8_t, void*) {
+    if (f->hd.type != NGHTTP2_HEADERS || f->headers.cat != NGHTTP2_HCAT_REQUEST) return 0;  // trailers: dropped
+    if (H2Stream* st = StreamOf(ng, f->hd.stream_id))
+      st->AddHeader({reinterpret_cast<const char*>(name), namelen}, {reinterpret_cast<const char*>(value), valuelen});
+    return 0;
+  }
+  static int FrameRecv(nghttp2_session* ng, const nghttp2_frame* f, void*) {
+    if (f->hd.type != NGHTTP2_HEADERS && f->hd.type != NGHTTP2_DATA) return 0;
+    H2Stream* st = StreamOf(ng, f->hd.stream_id);
+    if (!st) return 0;
+    bool end = f->hd.flags & NGHTTP2_FLAG_END_STREAM;
+    if (f->hd.type == NGHTTP2_HEADERS && f->headers.cat == NGHTTP2_HCAT_REQUEST) st->OnHead(end);
+    else if (end) st->OnRequestEnd();
+    return 0;
+  }
+  static int DataChunk(nghttp2_session* ng, uint8_t, int32_t id, const uint8_t* data, size_t len, void*) {
+    if (H2Stream* st = StreamOf(ng, id)) st->OnData(data, len);
+    else nghttp2_session_consume_connection(ng, len);  // a stream we no longer relay
+    return 0;
+  }
+  static int StreamClose(nghttp2_session* ng, int32_t id, uint32_t code, void* ud) {
+    H2Stream* st = StreamOf(ng, id);
+    if (!st) return 0;
+    nghttp2_session_set_stream_user_data(ng, id, nullptr);
+    st->OnClosed(code);
+    static_cast<H2Session*>(ud)->Unlink(st);
+    return 0;
+  }
+  static ssize_t ReadBody(nghttp2_session*, int32_t, uint8_t* buf, size_t len, uint32_t* flags,
+                          nghttp2_data_source* src, void*) {
+    return static_cast<H2Stream*>(src->ptr)->ReadBody(buf, len, flags);
+  }
+
+  static nghttp2_session_callbacks* Get() {
+    static nghttp2_session_callbacks* cbs = [] {
+      nghttp2_session_callbacks* c = nullptr;
+      PC_CHECK(nghttp2_session_callbacks_new(&c) == 0);
+      nghttp2_session_callbacks_set_on_begin_headers_callback(c, BeginHeaders);
+      nghttp2_session_callbacks_set_on_header_callback(c, Header);
+      nghttp2_session_callbacks_set_on_frame_recv_callback(c, FrameRecv);
+      nghttp2_session_callbacks_set_on_data_chunk_recv_callback(c, DataChunk);
+      nghttp2_session_callbacks_set_on_stream_close_callback(c, StreamClose);
+      return c;
+    }();
+    return cbs;
+  }
+  static nghttp2_option* Options() {
+    static nghttp2_option* opt = [] {
+      nghttp2_option* o = nullptr;
+      PC_CHECK(nghttp2_option_new(&o) == 0);
+      nghttp2_option_set_no_auto_window_update(o, 1);  // the window follows the app (h2_stream.h)
+      nghttp2_option_set_max_settings(o, kMaxSettings);
+      nghttp2_option_set_max_outbound_ack(o, 1000);
+      nghttp2_option_set_stream_reset_rate_limit(o, 1000, 33);  // rapid reset (CVE-2023-44487)
+      nghttp2_option_set_max_continuations(o, 8);
+      return o;
+    }();
+    return opt;
+  }
+};
+
+ssize_t H2ReadBody(nghttp2_session* ng, int32_t id, uint8_t* buf, size_t len, uint32_t* flags,
+                   nghttp2_data_source* src, void* ud) {
+  return H2Callbacks::ReadBody(ng, id, buf, len, flags, src, ud);
+}
+
+void H2Session::TakeOver(Session& from, std::string_view initial, bool watched) {
+  Worker* w = from.w;
+  auto* s = new H2Session(w, from.rs, from.app_index, from.svc, from.port, from.cfd.release(), from.peer, from.local);
+  s->io.tls = std::move(from.io.tls);
+  s->net_slot = from.net_slot;
+  from.net_slot = nullptr;
+  s->fd_charge = from.fd_charge;
+  w->Register(s);
+  s->Start(initial, watched);
+}
+
+H2Session::~H2Session() {
+  cout_.Release(w->pool());
+  if (ng_) nghttp2_session_del(ng_);
+}
+
+void H2Session::Start(std::string_view initial, bool watched) {
+  cend_.s = this;
+  if (nghttp2_session_server_new2(&ng_, H2Callbacks::Get(), this, H2Callbacks::Options()) != 0) return Close(true);
+  nghttp2_settings_entry iv[] = {
+      {NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS, w->opts().h2_max_concurrent_streams},
+      {NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, kStreamWindow},
+      {NGHTTP2_SETTINGS_MAX_HEADER_LIST_SIZE, static_cast<uint32_t>(w->opts().max_head_bytes)},
+  };
+  nghttp2_submit_settings(ng_, NGHTTP2_FLAG_NONE, iv, sizeof iv / sizeof iv[0]);
+  nghttp2_session_set_local_window_size(ng_, NGHTTP2_FLAG_NONE, 0, kConnectionWindow);
+  uint32_t ev = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET;
+  if (watched) w->loop().Modify(cfd.get(), ev, &cend_);
+  else w->loop().Add(cfd.get(), ev, &cend_);
+  c_watched_ = true;
+  SetDeadline(w->loop().Now() + w->opts().idle_timeout);
+  if (!Feed(initial.data(), initial.size())) return;
+  c_readable_ = true;  // more may be there already (and TLS may hold decrypted bytes)
+  Drive();
+}
+
+void H2Session::OnClient(uint32_t ev) {
+  if (dead) return;
+  if (ev & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) c_readable_ = true;
+  if ((ev & EPOLLOUT) && io.tls && io.tls->read_wants_write()) c_readable_ = true;
+  if ((ev & (EPOLLOUT | EPOLLERR)) && !Flush()) return;
+  Drive();
+}
+
+void H2Session::Drive() {
+  for (int i = 0; i < 16 && !dead; ++i) {
+    if (!c_readable_ || cin_eof_ || cout_.size() >= kMaxPendingOut) break;
+    char buf[16384];
+    ssize_t n = io.Recv(buf, sizeof buf);
+    if (n < 0) {
+      if (errno == EAGAIN || errno == EINTR) {
+        c_readable_ = false;
+        break;
+      }
+      return Close(true);
+    }
+    if (io.Drained(n, sizeof buf)) c_readable_ = false;
+    if (n == 0) {
+      cin_eof_ = true;
+      break;
+    }
+    if (!Feed(buf, static_cast<size_t>(n))) return;
+  }
+  if (dead) return;
+  if (c_readable_ && !cin_eof_ && cout_.size() < kMaxPendingOut) {
+    w->loop().Defer([this] {
+      if (!dead) Drive();
+    });
+  }
+  if (!Flush()) return;
+  AfterIo();
+}
+
+bool H2Session::Feed(const char* p, size_t n) {
+  ssize_t r = nghttp2_session_mem_recv(ng_, reinterpret_cast<const uint8_t*>(p), n);
+  if (r < 0) {
+    // nghttp2 has queued the GOAWAY with the right code (PROTOCOL_ERROR, FLOW_CONTROL_ERROR,
+    // ENHANCE_YOUR_CALM for floods...): send it, then close.
+    log::Info("proxy", "http/2 connection error", {{"client", PeerIp(peer)}, {"error", nghttp2_strerror(static_cast<int>(r))}});
+    closing_ = true;
+    if (r == NGHTTP2_ERR_BAD_CLIENT_MAGIC) {
+      Close(true);
+      return false;
+    }
+    Flush();
+    if (!dead) Close(false);
+    return false;
+  }
+  ScheduleFlush();
+  return true;
+}
+
+void H2Session::ScheduleFlush() {
+  if (flush_queued_ || dead) return;
+  flush_queued_ = true;
+  w->loop().Defer([this] {
+    flush_queued_ = false;
+    if (dead) return;
+    if (Flush()) AfterIo();
+  });
+}
+
+bool H2Session::Flush() {
+  if (dead) return false;
+  while (cout_.size() < kMaxPendingOut) {
+    const uint8_t* data = nullptr;
+    ssize_t n = nghttp2_session_mem_send(ng_, &data);
+    if (n < 0) {
+      Close(true);
+      return false;
+    }
+    if (n == 0) break;
+    cout_.Append(w->pool(), std::string_view(reinterpret_cast<const char*>(data), static_cast<size_t>(n)));
+  }
+  while (!cout_.empty()) {
+    ssize_t n = io.Send(cout_.data(), cout_.size());
+    if (n < 0) {
+      if (errno == EAGAIN || errno == EINTR) return true;  // EPOLLOUT edge resumes
+      Close(true);
+      return false;
+    }
+    cout_.Consume(static_cast<size_t>(n));
+  }
+  cout_.ReleaseIfEmpty(w->pool());
+  // Room again below the cap: more frames may be waiting in nghttp2.
+  if (nghttp2_session_want_write(ng_) && cout_.empty()) ScheduleFlush();
+  return true;
+}
+
+void H2Session::AfterIo() {
+  if (dead) return;
+  // Done: nothing left to write, and nothing more to read (EOF, or a GOAWAY sent or received
+  // and no stream left).
+  if (cout_.empty() && !nghttp2_session_want_write(ng_) && (cin_eof_ || !nghttp2_session_want_read(ng_)))
+    return Close(false);
+  if (nstreams_ == 0) SetDeadline(w->loop().Now() + w->opts().idle_timeout);
+}
+
+void H2Session::Unlink(H2Stream* s) {
+  if (s->prev_s) s->prev_s->next_s = s->next_s;
+  else streams_ = s->next_s;
+  if (s->next_s) s->next_s->prev_s = s->prev_s;
+  --nstreams_;
+  w->loop().Defer([s] { delete s; });
+  ScheduleFlush();
+}
+
+void H2Session::OnDrain() {
+  if (dead || closing_) return;
+  closing_ = true;
+  nghttp2_submit_goaway(ng_, NGHTTP2_FLAG_NONE, nghttp2_session_get_last_proc_stream_id(ng_), NGHTTP2_NO_ERROR,
+                        nullptr, 0);
+  // Streams in flight finish; the close follows once nghttp2 has nothing left to do (AfterIo).
+  ScheduleFlush();
+}
+
+void H2Session::OnDeadline() {
+  if (nstreams_ > 0) return;
+  OnDrain();  // idle: GOAWAY NO_ERROR, then close
+}
+
+void H2Session::Close(bool reset) {
+  if (dead) return;
+  // Streams still open: their app connections are reset, their leases released.
+  while (streams_) {
+    H2Stream* st = streams_;
+    nghttp2_session_set_stream_user_data(ng_, st->id(), nullptr);
+    st->Abort();
+    Unlink(st);
+  }
+  if (c_watched_) w->loop().Del(cfd.get());
+  if (reset) {
+    ResetClose(cfd.release());
+  } else {
+    io.CloseNotify();
+    cfd.reset();
+  }
+  cout_.Release(w->pool());
+  w->Unregister(this);
+}
+
+}  // namespace privcast::proxy

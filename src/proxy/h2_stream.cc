@@ -1,0 +1,695 @@
+#include "proxy/h2_stream.h"
+
+#include <sys/socket.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <cctype>
+#include <string>
+#include <vector>
+
+#include "proxy/codec/rewrite.h"
+#include "proxy/h2_session.h"
+#include "proxy/h2_upstream.h"
+
+namespace privcast::proxy {
+
+// h2_session.cc: nghttp2's data-provider trampoline.
+ssize_t H2ReadBody(nghttp2_session* ng, int32_t id, uint8_t* buf, size_t len, uint32_t* flags,
+                   nghttp2_data_source* src, void* ud);
+
+namespace {
+
+// Fields of an HTTP/1 response that mean nothing (or are forbidden) in HTTP/2 (RFC 9113 §8.2.2).
+bool ConnectionSpecific(std::string_view n) {
+  return n == "connection" || n == "keep-alive" || n == "proxy-connection" || n == "transfer-encoding" ||
+         n == "upgrade";
+}
+
+// The fields of an HTTP/1 head of our own making (rewriter output: CRLF lines, valid tokens),
+// names lowercased, minus the connection-specific ones; the start line is left out.
+std::vector<std::pair<std::string, std::string>> HeadFields(std::string_view text) {
+  std::vector<std::pair<std::string, std::string>> out;
+  size_t pos = text.find("\r\n");
+  while (pos != std::string_view::npos && pos + 2 < text.size()) {
+    size_t start = pos + 2;
+    size_t end = text.find("\r\n", start);
+    if (end == std::string_view::npos || end == start) break;
+    std::string_view line = text.substr(start, end - start);
+    pos = end;
+    size_t colon = line.find(':');
+    if (colon == std::string_view::npos) continue;
+    std::string name(line.substr(0, colon));
+    std::transform(name.begin(), name.end(), name.begin(), [](unsigned char c) { return std::tolower(c); });
+    if (ConnectionSpecific(name)) continue;
+    std::string_view v = line.substr(colon + 1);
+    while (!v.empty() && (v.front() == ' ' || v.front() == '\t')) v.remove_prefix(1);
+    out.emplace_back(std::move(name), std::string(v));
+  }
+  return out;
+}
+
+std::vector<nghttp2_nv> ToNv(const std::vector<std::pair<std::string, std::string>>& fields) {
+  std::vector<nghttp2_nv> nv;
+  nv.reserve(fields.size());
+  for (auto& [n, v] : fields)
+    nv.push_back(nghttp2_nv{reinterpret_cast<uint8_t*>(const_cast<char*>(n.data())),
+                            reinterpret_cast<uint8_t*>(const_cast<char*>(v.data())), n.size(), v.size(),
+                            NGHTTP2_NV_FLAG_NONE});
+  return nv;
+}
+
+std::atomic<uint64_t>* ErrorCounter(Worker* w, int status) {
+  switch (status) {
+    case 400: return &w->http_400;
+    case 408: return &w->http_408;
+    case 431: return &w->http_431;
+    case 502: return &w->http_502;
+    case 503: return &w->http_503;
+    default: return nullptr;
+  }
+}
+
+}  // namespace
+
+H2Stream::H2Stream(H2Session* c, int32_t id)
+    : Session(c->w, c->rs, c->app_index, c->svc, c->port, -1, c->peer, c->local), conn_(c), id_(id) {
+  resp_parser_ = codec::ResponseParser(codec::ParseLimits{w->opts().max_head_bytes, codec::kMaxHeaders});
+}
+
+H2Stream::~H2Stream() {
+  uout_.Release(w->pool());
+  uin_.Release(w->pool());
+  body_.Release(w->pool());
+}
+
+// ---------------------------------------------------------------------------------------------
+// Request
+
+void H2Stream::AddHeader(std::string_view name, std::string_view value) {
+  head_bytes_ += name.size() + value.size() + 32;  // RFC 9113 §6.5.2's accounting
+  if (bad_ || head_bytes_ > w->opts().max_head_bytes) {
+    bad_ = true;
+    return;
+  }
+  if (!name.empty() && name[0] == ':') {
+    if (name == ":method") method_.assign(value);
+    else if (name == ":path") path_.assign(value);
+    else if (name == ":authority") authority_.assign(value);
+    else if (name == ":scheme") scheme_.assign(value);
+    return;
+  }
+  if (name == "cookie") {  // crumbs are joined for HTTP/1 (RFC 9113 §8.2.3)
+    if (!cookies_.empty()) cookies_ += "; ";
+    cookies_.append(value);
+    return;
+  }
+  if (name == "host") {
+    if (authority_.empty()) authority_.assign(value);
+    return;
+  }
+  if (name == "te") {  // hop-by-hop; "trailers" is all HTTP/2 allows, and an h2 app gets it again
+    te_trailers_ = true;
+    return;
+  }
+  if (name == "content-length") has_cl_ = true;
+  head_.append(name).append(": ").append(value).append("\r\n");
+}
+
+void H2Stream::OnHead(bool end_stream) {
+  w->http_requests.fetch_add(1, std::memory_order_relaxed);
+  req_done_ = end_stream;
+  bodyless_ = end_stream;
+  h2_ = svc->h2_backend;
+  if (bad_) return SendError(431);
+  if (method_ == "CONNECT") return SendError(501);
+  std::string h;
+  h.reserve(head_.size() + method_.size() + path_.size() + authority_.size() + cookies_.size() + 64);
+  h.append(method_).append(" ").append(path_).append(" HTTP/1.1\r\nhost: ").append(authority_).append("\r\n");
+  h.append(head_);
+  if (!cookies_.empty()) h.append("cookie: ").append(cookies_).append("\r\n");
+  if (!has_cl_) {
+    if (!end_stream && !h2_) {
+      h.append("transfer-encoding: chunked\r\n");
+      chunked_ = true;
+    } else if (method_ == "POST" || method_ == "PUT" || method_ == "PATCH") {
+      h.append("content-length: 0\r\n");
+    }
+  }
+  h.append("\r\n");
+  // The HTTP/1 parser and rewriter make it the head an HTTP/1 client's request would give.
+  codec::RequestParser parser(codec::ParseLimits{w->opts().max_head_bytes + 256, codec::kMaxHeaders});
+  codec::RequestHead& rh = w->req_head;
+  w->req_head_owner = nullptr;
+  codec::ParseResult r = parser.Parse(h, &rh);
+  if (!r.done()) return SendError(r.error() ? r.error_status : 400);
+  req_method_ = rh.method_id;
+  std::string_view hv[4] = {rh.fly_prefer_region, rh.fly_force_region, rh.fly_prefer_instance_id,
+                            rh.fly_force_instance_id};
+  std::string_view* dst[4] = {&hints.prefer_region, &hints.force_region, &hints.prefer_instance,
+                              &hints.force_instance};
+  for (int i = 0; i < 4; ++i) {
+    hint_storage[i].assign(hv[i]);
+    *dst[i] = hint_storage[i];
+  }
+  w->NewRequestId(req_id_);
+  std::string ip = PeerIp(peer);
+  codec::RequestFacts f;
+  f.client_ip = ip;
+  f.forwarded_port = PortOf(local);
+  f.tls = conn_->io.tls != nullptr;
+  f.region = rs->snap->local_region;
+  f.request_id = std::string_view(req_id_, 26);
+  f.request_start_us =
+      std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+  std::string out(codec::MaxRewrittenRequestSize(rh, f), '\0');
+  size_t n = codec::RewriteRequest(rh, f, std::span<char>(out.data(), out.size()));
+  PC_CHECK(n > 0);
+  out.resize(n);
+  head_ = std::move(out);
+  if (h2_) {  // the same head as HTTP/2 fields: pseudo-headers first (RFC 9113 §8.3)
+    up_fields_ = {{":method", method_}, {":scheme", "http"}, {":authority", authority_}, {":path", path_}};
+    for (auto& f : HeadFields(head_))
+      if (f.first != "host") up_fields_.push_back(std::move(f));
+    if (te_trailers_) up_fields_.emplace_back("te", "trailers");
+  }
+  if (req_done_ && chunked_) uout_.Append(w->pool(), "0\r\n\r\n");
+  phase_ = Phase::kRouting;
+  w->Route(this);
+}
+
+void H2Stream::OnData(const uint8_t* p, size_t n) {
+  std::string_view d(reinterpret_cast<const char*>(p), n);
+  unconsumed_ += n;
+  if (phase_ == Phase::kDone || phase_ == Phase::kHeaders) return ConsumeWindow();  // answered: discarded
+  if (chunked_) {
+    if (n == 0) return;
+    char size[24];
+    int k = std::snprintf(size, sizeof size, "%zx\r\n", n);
+    uout_.Append(w->pool(), std::string_view(size, static_cast<size_t>(k)));
+    uout_.Append(w->pool(), d);
+    uout_.Append(w->pool(), "\r\n");
+  } else {
+    uout_.Append(w->pool(), d);
+  }
+  SendUp();
+  ConsumeWindow();
+}
+
+void H2Stream::OnRequestEnd() {
+  if (req_done_) return;
+  req_done_ = true;
+  if (phase_ == Phase::kDone) return;
+  if (chunked_) uout_.Append(w->pool(), "0\r\n\r\n");
+  SendUp();
+}
+
+// The client's window follows the app: DATA is given back only once little of it waits here.
+void H2Stream::ConsumeWindow() {
+  if (unconsumed_ == 0 || closed_) return;
+  if (phase_ != Phase::kDone && uout_.size() >= kMaxPendingUp) return;
+  nghttp2_session_consume(conn_->ng(), id_, unconsumed_);
+  unconsumed_ = 0;
+  conn_->ScheduleFlush();
+}
+
+// ---------------------------------------------------------------------------------------------
+// Routing and the app connection
+
+void H2Stream::OnRouted(Lease lease) {
+  if (lease.st) lease.st->connections_total.fetch_add(1, std::memory_order_relaxed);
+  lease_ = std::move(lease);
+  Dispatch();
+  if (!dead) Drive();
+}
+
+void H2Stream::OnRouteFailed(int) { SendError(503); }
+
+void H2Stream::Dispatch() {
+  ++attempts_;
+  if (h2_) {  // a stream on a pooled, multiplexed HTTP/2 connection to the machine
+    H2Upstream* u = w->h2_upstreams().Get(lease_.st, lease_.link_v4, lease_.port);
+    if (!u) return UpstreamFailed(true);
+    std::vector<nghttp2_nv> nv = ToNv(up_fields_);
+    int32_t id = u->Open(this, nv.data(), nv.size(), !bodyless_);
+    if (id < 0) return UpstreamFailed(true);
+    up2_ = u;
+    up2_id_ = id;
+    up_deferred_ = false;
+    phase_ = Phase::kExchange;
+    return;
+  }
+  if (UpConn* c = w->TakePooled(lease_.st.get(), this)) {
+    up_ = c;
+    w->ChargeFds(1);
+    reused_ = true;
+    phase_ = Phase::kExchange;
+    return SendUp();
+  }
+  reused_ = false;
+  int err = 0;
+  int fd = ConnectV4(lease_.link_v4, lease_.port, &err);
+  if (fd < 0) return UpstreamFailed(true);
+  up_ = w->NewUpConn(lease_.st, fd, this);
+  w->ChargeFds(1);
+  phase_ = Phase::kConnecting;
+  SetDeadline(w->loop().Now() + w->opts().connect_timeout);
+}
+
+void H2Stream::OnUpstream(uint32_t ev) {
+  if (dead || !up_) return;
+  if (phase_ == Phase::kConnecting) {
+    if (!(ev & (EPOLLOUT | EPOLLERR | EPOLLHUP))) return;
+    int err = 0;
+    socklen_t len = sizeof err;
+    ::getsockopt(up_->fd, SOL_SOCKET, SO_ERROR, &err, &len);
+    if (err != 0 || (ev & (EPOLLERR | EPOLLHUP))) return UpstreamFailed(true);
+    up_->readable = false;
+    ClearDeadline();
+    phase_ = Phase::kExchange;
+    SendUp();
+    return Drive();
+  }
+  if (ev & (EPOLLOUT | EPOLLERR)) SendUp();
+  Drive();
+}
+
+void H2Stream::SendUp() {
+  if (h2_) {  // the app's stream pulls through UpReadBody
+    if (up2_ && up_deferred_ && (!uout_.empty() || req_done_)) {
+      up_deferred_ = false;
+      up2_->Resume(up2_id_);
+    }
+    return ConsumeWindow();
+  }
+  while (!dead && up_ && phase_ == Phase::kExchange) {
+    size_t n1 = head_.size() - head_written_;
+    size_t n2 = uout_.size();
+    if (n1 + n2 == 0) break;
+    ssize_t n = SendV2(up_->fd, head_.data() + head_written_, n1, uout_.data(), n2);
+    if (n < 0) {
+      if (errno == EAGAIN || errno == EINTR) break;  // the EPOLLOUT edge resumes
+      return UpstreamFailed(false);
+    }
+    size_t a = std::min(static_cast<size_t>(n), n1);
+    head_written_ += a;
+    uout_.Consume(static_cast<size_t>(n) - a);
+  }
+  if (dead) return;
+  uout_.ReleaseIfEmpty(w->pool());
+  ConsumeWindow();
+}
+
+void H2Stream::Drive() {
+  for (int i = 0; i < 64; ++i) {
+    if (dead || !up_ || !up_->readable || phase_ != Phase::kExchange || resp_done_ ||
+        body_.size() >= kMaxPendingBody)
+      return conn_->ScheduleFlush();
+    ReadUp();
+  }
+  w->loop().Defer([this] {
+    if (!dead) Drive();
+  });
+}
+
+void H2Stream::ReadUp() {
+  char* p = uin_.Reserve(w->pool(), 4096);
+  size_t room = uin_.tail_room();
+  ssize_t n = ::recv(up_->fd, p, room, 0);
+  if (n < 0 && (errno == EAGAIN || errno == EINTR)) {
+    up_->readable = false;
+    uin_.ReleaseIfEmpty(w->pool());
+    return;
+  }
+  if (n >= 0 && static_cast<size_t>(n) < room) up_->readable = false;
+  if (n <= 0) {
+    uin_eof_ = true;
+    up_->readable = false;
+    if (!resp_started_) return UpstreamFailed(false);
+    if (resp_head_done_ && resp_framing_ == codec::Framing::kCloseDelimited && n == 0) {
+      resp_done_ = true;
+      return FinishUpstream();
+    }
+    return Reset(NGHTTP2_INTERNAL_ERROR);  // truncated response
+  }
+  uin_.Commit(static_cast<size_t>(n));
+  resp_started_ = true;
+  if (ProcessResponse() && resp_done_) FinishUpstream();
+}
+
+bool H2Stream::ProcessResponse() {
+  while (!resp_head_done_) {
+    codec::ResponseHead& h = w->resp_head;
+    codec::ResponseContext ctx;
+    ctx.request_method = req_method_;
+    codec::ParseResult r = resp_parser_.Parse(uin_.view(), ctx, &h);
+    if (r.incomplete()) return true;
+    if (r.error() || h.status == 101 || h.framing == codec::Framing::kTunnel) {
+      w->http_502.fetch_add(1, std::memory_order_relaxed);
+      SendError(502);
+      return false;
+    }
+    if (h.informational()) {  // 100 Continue & co: HTTP/2 clients do not need them
+      uin_.Consume(r.consumed);
+      resp_parser_.Reset();
+      continue;
+    }
+    if (lease_.st)
+      lease_.st->requests_by_class[std::min<int>(h.status / 100, kStatusClasses - 1)].fetch_add(
+          1, std::memory_order_relaxed);
+    codec::HeaderOverride ov[32];
+    size_t nov = 0;
+    for (auto& [k, v] : svc->response_headers) {
+      if (nov == 32) break;
+      ov[nov++] = codec::HeaderOverride{k, v, false};
+    }
+    codec::ResponseFacts f;
+    f.request_id = std::string_view(req_id_, 26);
+    f.pristine = svc->response_pristine;
+    f.overrides = std::span<const codec::HeaderOverride>(ov, nov);
+    if (preference_unavailable) f.extra_fields = "Fly-Preferred-Instance-Unavailable: true\r\n";
+    std::string text(codec::MaxRewrittenResponseSize(h, f), '\0');
+    size_t n = codec::RewriteResponse(h, f, std::span<char>(text.data(), text.size()));
+    text.resize(n);
+    resp_framing_ = h.framing;
+    resp_remaining_ = h.content_length;
+    resp_ka_ = h.keep_alive;
+    int status = h.status;
+    uin_.Consume(r.consumed);
+    resp_parser_.Reset();
+    resp_head_done_ = true;
+    chunks_.Reset();
+    bool has_body = resp_framing_ == codec::Framing::kChunked || resp_framing_ == codec::Framing::kCloseDelimited ||
+                    (resp_framing_ == codec::Framing::kContentLength && resp_remaining_ > 0);
+    if (!has_body) resp_done_ = true;
+    Respond(status, text, has_body);
+  }
+  DecodeBody();
+  return !dead && phase_ != Phase::kDone;
+}
+
+// HTTP/1 body → payload for DATA frames (chunked is de-chunked; its trailers are dropped).
+void H2Stream::DecodeBody() {
+  size_t before = body_.size();
+  switch (resp_framing_) {
+    case codec::Framing::kContentLength: {
+      size_t take = static_cast<size_t>(std::min<uint64_t>(uin_.size(), resp_remaining_));
+      body_.Append(w->pool(), uin_.view().substr(0, take));
+      uin_.Consume(take);
+      resp_remaining_ -= take;
+      if (resp_remaining_ == 0) resp_done_ = true;
+      break;
+    }
+    case codec::Framing::kChunked:
+      while (!uin_.empty() && !chunks_.done()) {
+        uint64_t in_chunk = chunks_.remaining_in_chunk();
+        size_t take = in_chunk ? static_cast<size_t>(std::min<uint64_t>(in_chunk, uin_.size())) : 1;
+        codec::ChunkedFramer::Result r = chunks_.Feed(uin_.view().substr(0, take));
+        if (r.status == codec::ChunkedFramer::Status::kError) return Reset(NGHTTP2_INTERNAL_ERROR);
+        if (r.data_bytes) body_.Append(w->pool(), uin_.view().substr(0, r.data_bytes));
+        uin_.Consume(r.consumed);
+      }
+      if (chunks_.done()) resp_done_ = true;
+      break;
+    case codec::Framing::kCloseDelimited:
+      body_.Append(w->pool(), uin_.view());
+      uin_.Consume(uin_.size());
+      break;
+    default:
+      break;
+  }
+  uin_.ReleaseIfEmpty(w->pool());
+  if (body_.size() > before || resp_done_) ResumeClientData();
+}
+
+ssize_t H2Stream::ReadBody(uint8_t* buf, size_t len, uint32_t* flags) {
+  size_t n = std::min(len, body_.size());
+  if (n) std::memcpy(buf, body_.data(), n);
+  body_.Consume(n);
+  if (up2_ && n) up2_->Consume(up2_id_, n);  // the app may send as much again
+  if (resp_done_ && body_.empty()) {
+    *flags |= NGHTTP2_DATA_FLAG_EOF;
+    body_.ReleaseIfEmpty(w->pool());
+    if (!trailers_.empty()) {  // the app's trailers (grpc-status...) end the stream instead
+      *flags |= NGHTTP2_DATA_FLAG_NO_END_STREAM;
+      std::vector<nghttp2_nv> nv = ToNv(trailers_);
+      nghttp2_submit_trailer(conn_->ng(), id_, nv.data(), nv.size());
+    }
+    return static_cast<ssize_t>(n);
+  }
+  if (n == 0) {
+    deferred_ = true;
+    return NGHTTP2_ERR_DEFERRED;
+  }
+  // Room again: read more of the app's response after this turn (not from inside nghttp2).
+  if (up_ && up_->readable && body_.size() + n >= kMaxPendingBody && body_.size() < kMaxPendingBody)
+    w->loop().Defer([this] {
+      if (!dead) Drive();
+    });
+  return static_cast<ssize_t>(n);
+}
+
+void H2Stream::Respond(int status, const std::string& text, bool has_body) {
+  RespondFields(status, HeadFields(text), has_body);
+}
+
+void H2Stream::RespondFields(int status, const Fields& fields, bool has_body) {
+  char st[4];
+  std::snprintf(st, sizeof st, "%03d", status);
+  Fields all;
+  all.reserve(fields.size() + 1);
+  all.emplace_back(":status", st);
+  for (auto& f : fields) all.push_back(f);
+  std::vector<nghttp2_nv> nv = ToNv(all);
+  nghttp2_data_provider prd{};
+  prd.source.ptr = this;
+  prd.read_callback = H2ReadBody;
+  nghttp2_submit_response(conn_->ng(), id_, nv.data(), nv.size(), has_body ? &prd : nullptr);
+  submitted_ = true;
+  conn_->ScheduleFlush();
+}
+
+void H2Stream::ResumeClientData() {
+  if (!deferred_) return;
+  deferred_ = false;
+  nghttp2_session_resume_data(conn_->ng(), id_);
+  conn_->ScheduleFlush();
+}
+
+// ---------------------------------------------------------------------------------------------
+// App side over HTTP/2 (h2_backend)
+
+void H2Stream::UpHeader(std::string_view name, std::string_view value) {
+  if (resp_head_done_) {
+    if (!ConnectionSpecific(name)) trailers_.emplace_back(std::string(name), std::string(value));
+  } else if (name == ":status") {
+    resp_status_ = 0;
+    for (char c : value) resp_status_ = resp_status_ * 10 + (c - '0');  // nghttp2 checked: 3 digits
+  } else if (!name.empty() && name[0] != ':') {
+    resp_fields_.emplace_back(std::string(name), std::string(value));
+  }
+}
+
+// The app's head as an HTTP/1 head text through the HTTP/1 parser and rewriter: the same
+// decoration (Fly-Request-Id, Server, overrides) as every other response.
+bool H2Stream::RewriteH2Response() {
+  std::string h1 = "HTTP/1.1 " + std::to_string(resp_status_) + " -\r\n";
+  for (auto& [n, v] : resp_fields_) h1.append(n).append(": ").append(v).append("\r\n");
+  h1 += "\r\n";
+  codec::ResponseParser parser(codec::ParseLimits{w->opts().max_head_bytes + 256, codec::kMaxHeaders});
+  codec::ResponseHead& h = w->resp_head;
+  codec::ResponseContext ctx;
+  ctx.request_method = req_method_;
+  if (!parser.Parse(h1, ctx, &h).done()) return false;
+  codec::HeaderOverride ov[32];
+  size_t nov = 0;
+  for (auto& [k, v] : svc->response_headers) {
+    if (nov == 32) break;
+    ov[nov++] = codec::HeaderOverride{k, v, false};
+  }
+  codec::ResponseFacts f;
+  f.request_id = std::string_view(req_id_, 26);
+  f.pristine = svc->response_pristine;
+  f.overrides = std::span<const codec::HeaderOverride>(ov, nov);
+  if (preference_unavailable) f.extra_fields = "Fly-Preferred-Instance-Unavailable: true\r\n";
+  std::string text(codec::MaxRewrittenResponseSize(h, f), '\0');
+  text.resize(codec::RewriteResponse(h, f, std::span<char>(text.data(), text.size())));
+  resp_fields_ = HeadFields(text);
+  return true;
+}
+
+void H2Stream::UpHeadersDone(bool end_stream) {
+  if (resp_head_done_) {  // trailers: they end the stream after the last DATA
+    resp_done_ = true;
+    return ResumeClientData();
+  }
+  if (resp_status_ >= 100 && resp_status_ < 200) {  // interim: the final head follows
+    resp_fields_.clear();
+    return;
+  }
+  resp_started_ = resp_head_done_ = true;
+  if (lease_.st)
+    lease_.st->requests_by_class[std::min<int>(resp_status_ / 100, kStatusClasses - 1)].fetch_add(
+        1, std::memory_order_relaxed);
+  if (!RewriteH2Response()) {
+    w->http_502.fetch_add(1, std::memory_order_relaxed);
+    return SendError(502);
+  }
+  resp_done_ = end_stream;
+  // A trailers-only response (gRPC errors: grpc-status in the head) ends with the head.
+  RespondFields(resp_status_, resp_fields_, !end_stream);
+  resp_fields_.clear();
+}
+
+void H2Stream::UpData(const uint8_t* p, size_t n) {
+  body_.Append(w->pool(), std::string_view(reinterpret_cast<const char*>(p), n));
+  ResumeClientData();
+}
+
+void H2Stream::UpEnd() {
+  resp_done_ = true;
+  ResumeClientData();
+}
+
+ssize_t H2Stream::UpReadBody(uint8_t* buf, size_t len, uint32_t* flags) {
+  size_t n = std::min(len, uout_.size());
+  if (n) std::memcpy(buf, uout_.data(), n);
+  uout_.Consume(n);
+  if (req_done_ && uout_.empty()) {
+    *flags |= NGHTTP2_DATA_FLAG_EOF;
+  } else if (n == 0) {
+    up_deferred_ = true;
+    return NGHTTP2_ERR_DEFERRED;
+  }
+  uout_.ReleaseIfEmpty(w->pool());
+  ConsumeWindow();  // the client may send as much again
+  return static_cast<ssize_t>(n);
+}
+
+void H2Stream::UpClosed(uint32_t code, bool connect_error) {
+  up2_ = nullptr;
+  if (dead) return;
+  if (resp_done_) {  // complete: the app's stream is over, the client's follows from nghttp2
+    ReleaseLease();
+    phase_ = Phase::kDone;
+    ConsumeWindow();
+    return ResumeClientData();
+  }
+  if (connect_error) return UpstreamFailed(true);
+  if (code == NGHTTP2_REFUSED_STREAM && !resp_started_) {  // never processed: like a stale reuse
+    reused_ = true;
+    return UpstreamFailed(false);
+  }
+  if (!submitted_) {
+    w->http_502.fetch_add(1, std::memory_order_relaxed);
+    return SendError(502);
+  }
+  // The app reset its stream (or the connection broke) mid-response: the client sees the same.
+  Reset(code == NGHTTP2_NO_ERROR ? static_cast<uint32_t>(NGHTTP2_INTERNAL_ERROR) : code);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Ends
+
+void H2Stream::FinishUpstream() {
+  // The app's response is complete: its connection is free now, whatever the client does next.
+  bool reusable = resp_ka_ && req_done_ && head_written_ == head_.size() && uout_.empty() && !uin_eof_ &&
+                  uin_.empty() && resp_framing_ != codec::Framing::kCloseDelimited;
+  DropUp(reusable);
+  ReleaseLease();
+  phase_ = Phase::kDone;
+  ConsumeWindow();
+  ResumeClientData();
+  conn_->ScheduleFlush();
+}
+
+void H2Stream::DropUp(bool reuse) {
+  if (up2_) {  // the app's stream is cancelled (RST_STREAM CANCEL): the client went away
+    up2_->Cancel(up2_id_);
+    up2_ = nullptr;
+  }
+  if (!up_) return;
+  UpConn* c = up_;
+  up_ = nullptr;
+  w->ChargeFds(-1);
+  if (reuse) w->PutPooled(c);
+  else w->DropUpConn(c);
+  uin_.Consume(uin_.size());
+  uin_.ReleaseIfEmpty(w->pool());
+  uin_eof_ = false;
+}
+
+void H2Stream::ReleaseLease() {
+  if (lease_.valid()) w->Release(lease_, rs->snap->apps[app_index].name);
+}
+
+void H2Stream::UpstreamFailed(bool connect_error) {
+  if (connect_error && lease_.st) lease_.st->upstream_connect_failures.fetch_add(1, std::memory_order_relaxed);
+  bool stale_reuse = reused_ && !resp_started_ && bodyless_;
+  bool replay = !resp_started_ && (connect_error || stale_reuse);
+  DropUp(false);
+  resp_parser_.Reset();
+  if (replay && attempts_ < w->opts().max_attempts) {
+    w->retries.fetch_add(1, std::memory_order_relaxed);
+    head_written_ = 0;
+    if (stale_reuse && !connect_error) return Dispatch();  // the app had closed a pooled connection
+    tried.push_back(lease_.st.get());
+    ReleaseLease();
+    phase_ = Phase::kRouting;
+    return w->Route(this);
+  }
+  w->http_502.fetch_add(1, std::memory_order_relaxed);
+  SendError(502);
+}
+
+void H2Stream::SendError(int status) {
+  if (waiting) w->CancelWait(this);
+  ClearDeadline();
+  DropUp(false);
+  ReleaseLease();
+  if (submitted_) return Reset(NGHTTP2_INTERNAL_ERROR);
+  if (std::atomic<uint64_t>* c = ErrorCounter(w, status); c && status != 502) c->fetch_add(1, std::memory_order_relaxed);
+  phase_ = Phase::kDone;
+  resp_done_ = true;
+  Respond(status, std::string(codec::ErrorResponse(static_cast<uint16_t>(status), false)), false);
+  ConsumeWindow();
+}
+
+void H2Stream::Reset(uint32_t code) {
+  DropUp(false);
+  ReleaseLease();
+  phase_ = Phase::kDone;
+  if (!closed_) nghttp2_submit_rst_stream(conn_->ng(), NGHTTP2_FLAG_NONE, id_, code);
+  conn_->ScheduleFlush();
+}
+
+void H2Stream::OnDeadline() {
+  if (phase_ == Phase::kRouting && waiting) {
+    w->CancelWait(this);
+    rs->apps[app_index]->queue_timeouts.fetch_add(1, std::memory_order_relaxed);
+    return OnRouteFailed(503);
+  }
+  if (phase_ == Phase::kConnecting) return UpstreamFailed(true);
+}
+
+void H2Stream::OnClosed(uint32_t) {
+  // Closed by nghttp2: done, reset by the client (cancellation) or the connection's end. An
+  // app connection still in use is reset: the app sees the cancellation as a closed connection.
+  closed_ = true;
+  Abort();
+}
+
+void H2Stream::Abort() {
+  closed_ = true;
+  if (waiting) w->CancelWait(this);
+  ClearDeadline();
+  DropUp(false);
+  ReleaseLease();
+  phase_ = Phase::kDone;
+  dead = true;
+}
+
+}  // namespace privcast::proxy
