@@ -79,6 +79,8 @@ struct ManagerOptions {
   // its layers and config; never pulls (the API made sure the store has it).
   // Unset: machines with an image cannot start (tests without an image store).
   std::function<Result<ImagePlan>(const std::string& image_id)> resolve_image;
+  // The app's secrets, opened (ADR 0012): environment variables after [env]. Unset: none.
+  std::function<Result<std::vector<std::pair<std::string, std::string>>>(const std::string& app)> secret_env;
 };
 
 struct DeployOutcome {

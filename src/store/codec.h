@@ -38,6 +38,7 @@ nlohmann::json RecordToJson(const Machine& v);
 nlohmann::json RecordToJson(const IpAssignment& v);
 nlohmann::json RecordToJson(const Release& v);
 nlohmann::json RecordToJson(const ReleasedAddress& v);
+nlohmann::json RecordToJson(const Secret& v);
 
 Status RecordFromJson(const nlohmann::json& j, Host* out);
 Status RecordFromJson(const nlohmann::json& j, Org* out);
@@ -47,6 +48,7 @@ Status RecordFromJson(const nlohmann::json& j, Machine* out);
 Status RecordFromJson(const nlohmann::json& j, IpAssignment* out);
 Status RecordFromJson(const nlohmann::json& j, Release* out);
 Status RecordFromJson(const nlohmann::json& j, ReleasedAddress* out);
+Status RecordFromJson(const nlohmann::json& j, Secret* out);
 
 template <typename T>
 std::string Encode(const T& v) {
