@@ -23,6 +23,7 @@
 #include "api/endpoint.h"
 #include "api/http.h"
 #include "cli/cli.h"
+#include "cli/extend.h"
 #include "cli/flytoml.h"
 #include "cli/forward.h"
 #include "cli/table.h"
@@ -1063,6 +1064,11 @@ int Cli::Run(int argc, const char* const* argv) {
   pxc->add_option("host", px_host, "Target (default <app>.flycast; an IP or <app>.flycast)");
   pxc->add_option("-b,--bind-addr", px_bind, "Local address to listen on (default 127.0.0.1)");
 
+  // Command groups in files of their own (cli/extend.h).
+  Context ext{out_, err_, [this]() -> api::Client& { return api().client(); },
+              [this](std::function<int()> a) { action_ = std::move(a); }};
+  RegisterExtraCommands(app, ext);
+
   // What follows "--" is a command line of its own (machine run [IMAGE] -- CMD ARGS...):
   // kept aside, so CLI11 never mixes it with the positionals before it.
   int end = argc;
@@ -1075,6 +1081,7 @@ int Cli::Run(int argc, const char* const* argv) {
     }
   std::vector<std::string> args;
   for (int i = end - 1; i > 0; --i) args.emplace_back(argv[i]);
+  if (auto rc = CheckUnknownCommand(app, std::vector<std::string>(argv + 1, argv + end), err_)) return *rc;
   try {
     app.parse(args);
   } catch (const CLI::CallForHelp& e) {

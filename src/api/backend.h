@@ -132,6 +132,16 @@ class Backend {
     return Status::Ok();
   }
 
+  // App secrets (ADR 0012): the value sealed under the daemon's key, with its digest. The
+  // API stores only what this returns. Default: this daemon keeps no secrets key.
+  virtual Result<store::Secret> SealSecret(const std::string& app, const std::string& name,
+                                           const std::string& value) {
+    (void)app;
+    (void)name;
+    (void)value;
+    return FailedPrecondition("this privcastd keeps no secrets key");
+  }
+
   // Make the app have `count` machines (per process group of its current release).
   virtual Result<std::vector<store::Machine>> Scale(const store::App& app, int count) = 0;
 

@@ -1,5 +1,6 @@
 #include "api/codec.h"
 
+#include <pwd.h>
 #include <ctime>
 #include <limits>
 #include <set>
@@ -374,7 +375,17 @@ json ToJson(const store::IpAssignment& ip) {
 }
 
 json ToJson(const store::Release& r) {
-  return {{"app", r.app}, {"version", r.version}, {"created_at", FormatTime(r.created_at)}};
+  return {{"app", r.app},         {"version", r.version},         {"created_at", FormatTime(r.created_at)},
+          {"status", r.status},   {"description", r.description}, {"user", r.user}};
+}
+
+std::string UserName(int64_t uid) {
+  if (uid < 0) return "";
+  struct passwd pw {};
+  struct passwd* res = nullptr;
+  char buf[1024];
+  if (::getpwuid_r(static_cast<uid_t>(uid), &pw, buf, sizeof buf, &res) == 0 && res) return pw.pw_name;
+  return "uid " + std::to_string(uid);
 }
 
 std::string ErrorBody(std::string_view message) {

@@ -83,6 +83,8 @@ Result<IpRequest> DecodeIp(std::string_view body);
 
 // Unix ms → "2026-11-22T03:17:19Z" (UTC, seconds).
 std::string FormatTime(int64_t unix_ms);
+// A uid's user name ("root"), "uid N" when it has none, "" for -1 (unknown).
+std::string UserName(int64_t uid);
 
 nlohmann::json ToJson(const store::Org& o);
 nlohmann::json ToJson(const store::Network& n);

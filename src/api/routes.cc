@@ -94,6 +94,7 @@ class Handler {
     const auto& s = *parts;
     const std::string& m = req_.method;
     size_t n = s.size();
+    if (HandleMoreRoutes(reg_, backend_, req_, ex_)) return;
 
     if (n == 1 && s[0] == "metrics") return Method({"GET"}) ? Metrics() : void();
     if (n < 2 || s[0] != "v1") return NotFoundRoute();
@@ -315,7 +316,8 @@ class Handler {
       if (!ip.ok()) return Fail(ex_, ip.status());
       out["flycast"] = ToJson(*ip);
     }
-    auto rel = reg_->CreateRelease(name, v->config_json, q->source);
+    auto rel = reg_->CreateRelease(name, v->config_json, q->source,
+                                   q->image.empty() ? "Deploy" : "Deploy image " + q->image, UserName(ex_.peer_uid()));
     if (!rel.ok()) return Fail(ex_, rel.status());
     auto a2 = reg_->GetApp(name);
     if (!a2.ok()) return Fail(ex_, a2.status());
@@ -323,6 +325,8 @@ class Handler {
     dopts.ha = q->ha;
     dopts.flycast = q->flycast;
     auto d = backend_->Deploy(*a2, *rel, dopts);
+    rel->status = d.ok() && d->errors.empty() ? "complete" : "failed";
+    (void)reg_->SetReleaseStatus(name, rel->version, rel->status);  // history only: best effort
     out["release"] = ToJson(*rel);
     if (!d.ok()) {
       // The release is stored; the reconciler will retry. Say so rather than hide it.

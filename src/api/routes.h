@@ -39,7 +39,13 @@ class Exchange {
   // File descriptors that arrived (SCM_RIGHTS) with this request; the caller owns them.
   virtual std::vector<UniqueFd> TakeFds() = 0;
   virtual const ClientWatch& watch() const = 0;
+  // The caller's uid (SO_PEERCRED), -1 when unknown (releases record who deployed).
+  virtual int64_t peer_uid() const { return -1; }
 };
+
+// Routes that live in files of their own (routes_more.cc: releases, config, regions, org
+// details, secrets); true when `req` was one of theirs and is answered.
+bool HandleMoreRoutes(store::Registry* reg, Backend* backend, const http::Request& req, Exchange& ex);
 
 class Routes {
  public:

@@ -121,6 +121,11 @@ class Server::Impl {
     }
     std::vector<UniqueFd> TakeFds() override { return std::move(*fds_); }
     const ClientWatch& watch() const override { return *watch_; }
+    int64_t peer_uid() const override {
+      struct ucred cred {};
+      socklen_t len = sizeof cred;
+      return ::getsockopt(fd_, SOL_SOCKET, SO_PEERCRED, &cred, &len) == 0 ? cred.uid : -1;
+    }
 
     // Whether the connection can carry another request.
     bool reusable() const {

@@ -16,6 +16,7 @@
 #include <iterator>
 #include <optional>
 
+#include <sstream>
 #include <toml++/toml.h>
 
 #include "common/ids.h"
@@ -1156,6 +1157,17 @@ Result<LoadedConfig> LoadFlyToml(const std::string& path, const LoadOptions& opt
   }
   if (in.bad()) return ErrnoStatus(path + ": read", errno);
   return ParseFlyToml(text, path, options);
+}
+
+Result<std::string> FlyTomlAsJson(std::string_view text) {
+  try {
+    toml::table root = toml::parse(text, std::string_view("fly.toml"));
+    std::ostringstream out;
+    out << toml::json_formatter{root};
+    return out.str();
+  } catch (const std::exception& e) {
+    return InvalidArgument(std::string("fly.toml: syntax error: ") + e.what());
+  }
 }
 
 }  // namespace privcast::config

@@ -42,6 +42,11 @@ Result<LoadedConfig> ParseFlyToml(std::string_view text, std::string_view filena
 // file is Code::kNotFound / kIo.
 Result<LoadedConfig> LoadFlyToml(const std::string& path, const LoadOptions& options = {});
 
+// A fly.toml document as JSON with its own keys and nesting (`privcast config show`, as
+// flyctl prints an app's config): tables are objects, arrays arrays, dates strings.
+// kInvalidArgument on a syntax error.
+Result<std::string> FlyTomlAsJson(std::string_view text);
+
 // Semantic checks on a model, whatever its origin (ParseFlyToml runs them; FromJson too):
 // names, ranges, enums, soft_limit <= hard_limit, handlers, process groups referenced by
 // services, [[vm]], [[restart]] and [checks] exist, no external port used twice per

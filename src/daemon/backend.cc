@@ -229,4 +229,15 @@ std::map<std::string, api::MachineLive> DaemonBackend::Live(const store::App& ap
 
 std::string DaemonBackend::MetricsText() { return metrics_ ? metrics_() : std::string(); }
 
+Result<store::Secret> DaemonBackend::SealSecret(const std::string& app, const std::string& name,
+                                                const std::string& value) {
+  if (!secrets_) return FailedPrecondition("this privcastd keeps no secrets key");
+  store::Secret s;
+  s.app = app;
+  s.name = name;
+  s.digest = secrets_->Digest(value);
+  PC_ASSIGN_OR_RETURN(s.sealed, secrets_->Seal(value, app + "/" + name));
+  return s;
+}
+
 }  // namespace privcast::daemon

@@ -12,6 +12,7 @@
 #include "api/backend.h"
 #include "daemon/app_events.h"
 #include "daemon/machine_manager.h"
+#include "daemon/secret_box.h"
 #include "images/store.h"
 
 namespace privcast::daemon {
@@ -44,6 +45,8 @@ class DaemonBackend final : public api::Backend {
                     const std::function<bool(std::string_view line)>& sink) override;
   std::map<std::string, api::MachineLive> Live(const store::App& app) override;
   std::string MetricsText() override;
+  Result<store::Secret> SealSecret(const std::string& app, const std::string& name, const std::string& value) override;
+  void SetSecretBox(const SecretBox* box) { secrets_ = box; }
 
  private:
   store::Registry* registry_;
@@ -52,6 +55,7 @@ class DaemonBackend final : public api::Backend {
   std::function<std::string()> metrics_;
   std::function<std::map<std::string, api::MachineLive>(const store::App&)> live_;
   images::ImageStore* images_;
+  const SecretBox* secrets_ = nullptr;
 
   Result<std::set<std::string>> ImagesInUse();
   api::ImageView View(const images::Image& i, const std::set<std::string>& in_use,

@@ -19,6 +19,7 @@
 #include "daemon/machine_manager.h"
 #include "daemon/plan.h"
 #include "daemon/runtime_linux.h"
+#include "daemon/secret_box.h"
 #include "daemon/tls_certs.h"
 #include "dns/server.h"
 #include "proxy/health.h"
@@ -38,6 +39,7 @@ struct Daemon::Impl {
   std::unique_ptr<AppEvents> events;
   std::unique_ptr<LinuxRuntime> runtime;
   std::unique_ptr<images::ImageStore> images;
+  std::unique_ptr<SecretBox> secrets;
   std::unique_ptr<MachineManager> manager;
   std::unique_ptr<DaemonBackend> backend;
   std::unique_ptr<api::Server> api;
@@ -185,7 +187,22 @@ Status Daemon::Start() {
   if (!is.ok()) return Status(is.status().code(), "image store: " + is.status().message());
   d.images = std::move(is).value();
 
+  auto box = SecretBox::LoadOrCreate(d.dir->path() + "/secrets.key");
+  if (!box.ok()) return Status(box.status().code(), "secrets: " + box.status().message());
+  d.secrets = std::make_unique<SecretBox>(std::move(box).value());
+
   ManagerOptions mo;
+  mo.secret_env = [reg = d.registry.get(), box = d.secrets.get()](const std::string& app)
+      -> Result<std::vector<std::pair<std::string, std::string>>> {
+    PC_ASSIGN_OR_RETURN(std::vector<store::Secret> all, reg->ListSecrets(app));
+    std::vector<std::pair<std::string, std::string>> env;
+    for (const store::Secret& s : all) {
+      auto v = box->Open(s.sealed, app + "/" + s.name);
+      if (!v.ok()) return Status(v.status().code(), s.name + ": " + v.status().message());  // never the value
+      env.emplace_back(s.name, std::move(v).value());
+    }
+    return env;
+  };
   mo.resolve_image = [store = d.images.get()](const std::string& id) -> Result<ImagePlan> {
     PC_ASSIGN_OR_RETURN(images::Image img, store->Find(id));
     ImagePlan p;
@@ -282,6 +299,7 @@ Status Daemon::Start() {
   d.backend = std::make_unique<DaemonBackend>(d.registry.get(), d.manager.get(), d.events.get(),
                                               [raw] { return raw->Metrics(); },
                                               [raw](const store::App& a) { return raw->Live(a); }, d.images.get());
+  d.backend->SetSecretBox(d.secrets.get());
   api::ServerOptions ao;
   ao.socket_path = d.opts.api_socket_path();
   ao.request_timeout = d.opts.api_request_timeout;

@@ -412,6 +412,12 @@ Result<LaunchPlan> MachineManager::BuildPlan(const Machine& m) {
     plan.kill_timeout = std::chrono::milliseconds(ap->info.kill_timeout_ms);
     plan.primary_region = ap->info.primary_region;
   }
+  if (opts_.secret_env) {
+    // After [env], as on Fly (a secret wins over an [env] key of the same name).
+    auto sec = opts_.secret_env(m.app);
+    if (!sec.ok()) return Status(sec.status().code(), "machine " + m.id + ": secrets: " + sec.status().message());
+    plan.env.insert(plan.env.end(), sec->begin(), sec->end());
+  }
   if (g) {
     plan.memory_mb = g->memory_mb;
     plan.cpus = g->cpus;

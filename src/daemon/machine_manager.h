@@ -87,6 +87,8 @@ struct ManagerOptions {
   // Where volumes keep their files (daemon/volume_storage.h); empty: machines with a volume
   // cannot start (tests without a data dir).
   std::string volume_root;
+  // The app's secrets, opened (ADR 0012): environment variables after [env]. Unset: none.
+  std::function<Result<std::vector<std::pair<std::string, std::string>>>(const std::string& app)> secret_env;
 };
 
 struct DeployOutcome {

@@ -238,7 +238,8 @@ Status RecordFromJson(const json& j, IpAssignment* o) {
 
 json RecordToJson(const Release& v) {
   return {{"app", v.app}, {"version", v.version}, {"config_json", v.config_json},
-          {"source", v.source}, {"created_at", v.created_at}};
+          {"source", v.source}, {"created_at", v.created_at}, {"status", v.status},
+          {"description", v.description}, {"user", v.user}};
 }
 Status RecordFromJson(const json& j, Release* o) {
   Reader r(j, "release");
@@ -247,6 +248,10 @@ Status RecordFromJson(const json& j, Release* o) {
   r.Str("config_json", &o->config_json);
   r.Str("source", &o->source);
   r.I64("created_at", &o->created_at);
+  o->status = "complete";  // a record from before the key existed was deployed
+  r.Str("status", &o->status);
+  r.Str("description", &o->description);
+  r.Str("user", &o->user);
   r.Require(!o->app.empty(), "app");
   r.Require(o->version > 0, "version");
   return r.status();
@@ -289,6 +294,21 @@ Status RecordFromJson(const json& j, Volume* o) {
   r.I64("created_at", &o->created_at);
   r.Require(!o->id.empty(), "id");
   r.Require(!o->app.empty(), "app");
+  return r.status();
+}
+
+json RecordToJson(const Secret& v) {
+  return {{"app", v.app}, {"name", v.name}, {"digest", v.digest}, {"sealed", v.sealed}, {"created_at", v.created_at}};
+}
+Status RecordFromJson(const json& j, Secret* o) {
+  Reader r(j, "secret");
+  r.Str("app", &o->app);
+  r.Str("name", &o->name);
+  r.Str("digest", &o->digest);
+  r.Str("sealed", &o->sealed);
+  r.I64("created_at", &o->created_at);
+  r.Require(!o->app.empty(), "app");
+  r.Require(!o->name.empty(), "name");
   return r.status();
 }
 

@@ -39,6 +39,7 @@ nlohmann::json RecordToJson(const IpAssignment& v);
 nlohmann::json RecordToJson(const Release& v);
 nlohmann::json RecordToJson(const ReleasedAddress& v);
 nlohmann::json RecordToJson(const Volume& v);
+nlohmann::json RecordToJson(const Secret& v);
 
 Status RecordFromJson(const nlohmann::json& j, Host* out);
 Status RecordFromJson(const nlohmann::json& j, Org* out);
@@ -49,6 +50,7 @@ Status RecordFromJson(const nlohmann::json& j, IpAssignment* out);
 Status RecordFromJson(const nlohmann::json& j, Release* out);
 Status RecordFromJson(const nlohmann::json& j, ReleasedAddress* out);
 Status RecordFromJson(const nlohmann::json& j, Volume* out);
+Status RecordFromJson(const nlohmann::json& j, Secret* out);
 
 template <typename T>
 std::string Encode(const T& v) {

@@ -33,6 +33,8 @@ std::string Release(const std::string& app, int64_t version) {
 }
 std::string ReleasePrefix(const std::string& app) { return "/releases/" + app + "/"; }
 std::string ReleasePrefix() { return "/releases/"; }
+std::string Secret(const std::string& app, const std::string& name) { return "/secrets/" + app + "/" + name; }
+std::string SecretPrefix(const std::string& app) { return "/secrets/" + app + "/"; }
 std::string Machine(const std::string& app, const std::string& id) { return "/machines/" + app + "/" + id; }
 std::string MachinePrefix(const std::string& app) { return "/machines/" + app + "/"; }
 std::string MachinePrefix() { return "/machines/"; }

@@ -28,6 +28,8 @@ namespace privcast::store::keys {
 inline constexpr const char* kLocalHost = "/local/host";
 
 std::string Hex32(uint32_t v);  // %08x
+std::string Secret(const std::string& app, const std::string& name);
+std::string SecretPrefix(const std::string& app);
 
 std::string Host(uint32_t id);
 std::string HostPrefix();

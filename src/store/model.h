@@ -9,6 +9,7 @@
 //   /machines/<app>/<id>           Machine        (/machineids/<id> → app index)
 //   /volumes/<app>/<id>            Volume         (/volumeids/<id> → app index)
 //   /ips/<address>                 IpAssignment
+//   /secrets/<app>/<name>          Secret (sealed: the store never holds a secret's value)
 //   /released/<net32 hex>/<n %010u> cooldown record of a released flycast address
 //   /seq/...                       counters
 // Records are JSON (control plane only). Thread-safety: values.
@@ -125,6 +126,22 @@ struct Release {
   int64_t version = 0;
   std::string config_json;      // the parsed, validated config (config::ToJson)
   std::string source;           // the fly.toml text as deployed
+  int64_t created_at = 0;
+  // For `privcast releases` (flyctl's columns): "pending" until the deploy's outcome is
+  // known, then "complete" or "failed"; what made it ("Deploy", "Deploy image REF"); who
+  // (the API caller's user name, from the socket's peer credentials).
+  std::string status = "pending";
+  std::string description;
+  std::string user;
+};
+
+// An app secret (`privcast secrets set`): sealed by the daemon (AES-256-GCM, ADR 0012);
+// the store holds the sealed text and a digest, never the value.
+struct Secret {
+  std::string app;
+  std::string name;             // an environment variable name
+  std::string digest;           // what `secrets list` shows
+  std::string sealed;           // daemon::SecretBox::Seal of the value
   int64_t created_at = 0;
 };
 

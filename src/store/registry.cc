@@ -447,6 +447,7 @@ Status Registry::DestroyApp(const std::string& name) {
     }
     t.success.push_back(Op::Delete(keys::App(name)));
     t.success.push_back(Op::DeletePrefix(keys::ReleasePrefix(name)));
+    t.success.push_back(Op::DeletePrefix(keys::SecretPrefix(name)));
     t.success.push_back(Op::DeletePrefix(keys::MachinePrefix(name)));
     t.success.push_back(Op::DeletePrefix(keys::FlycastIndexPrefix(name)));
     // Its volumes go with it (their storage is removed by the daemon when the records are gone).
@@ -462,10 +463,12 @@ Status Registry::DestroyApp(const std::string& name) {
 }
 
 Result<Release> Registry::CreateRelease(const std::string& app, const std::string& config_json,
-                                        const std::string& source) {
+                                        const std::string& source, const std::string& description,
+                                        const std::string& user) {
   return WithRetries<Release>(opts_.max_cas_retries, "create release", [&]() -> Result<std::optional<Release>> {
     PC_ASSIGN_OR_RETURN(Loaded<App> a, RequireApp(store_, app));
-    Release rel{app, a.v.current_release + 1, config_json, source, clock_->WallUnixMillis()};
+    Release rel{app, a.v.current_release + 1, config_json, source, clock_->WallUnixMillis(), "pending",
+                description, user};
     App updated = a.v;
     updated.current_release = rel.version;
     TxnRequest t;
@@ -487,6 +490,65 @@ Result<Release> Registry::GetRelease(const std::string& app, int64_t version) {
   for (std::string& n : names) n = std::to_string(std::strtoll(n.c_str(), nullptr, 10));
   return NotFound("unknown release " + std::to_string(version) + " of app " + Q(app) +
                   " (releases: " + NameList(names) + ")");
+}
+
+Result<std::vector<Release>> Registry::ListReleases(const std::string& app) {
+  PC_ASSIGN_OR_RETURN(Loaded<App> a, RequireApp(store_, app));
+  (void)a;
+  return LoadAll<Release>(store_, keys::ReleasePrefix(app));  // keys sort by %08d version
+}
+
+Status Registry::SetReleaseStatus(const std::string& app, int64_t version, const std::string& status) {
+  auto r = WithRetries<bool>(opts_.max_cas_retries, "set release status", [&]() -> Result<std::optional<bool>> {
+    PC_ASSIGN_OR_RETURN(std::optional<Loaded<Release>> rel, Load<Release>(store_, keys::Release(app, version)));
+    if (!rel) return NotFound("unknown release " + std::to_string(version) + " of app " + Q(app));
+    rel->v.status = status;
+    TxnRequest t;
+    t.compares = {ModRevEq(keys::Release(app, version), rel->rev)};
+    t.success = {Op::Put(keys::Release(app, version), Encode(rel->v))};
+    PC_ASSIGN_OR_RETURN(TxnResponse resp, store_->Txn(t));
+    if (!resp.succeeded) return std::optional<bool>();
+    return std::optional<bool>(true);
+  });
+  return r.ok() ? Status::Ok() : r.status();
+}
+
+Status Registry::SetSecrets(const std::string& app, const std::vector<Secret>& secrets) {
+  auto r = WithRetries<bool>(opts_.max_cas_retries, "set secrets", [&]() -> Result<std::optional<bool>> {
+    PC_ASSIGN_OR_RETURN(Loaded<App> a, RequireApp(store_, app));
+    TxnRequest t;
+    t.compares = {ModRevEq(keys::App(app), a.rev)};  // not destroyed meanwhile
+    for (const Secret& s : secrets) t.success.push_back(Op::Put(keys::Secret(app, s.name), Encode(s)));
+    PC_ASSIGN_OR_RETURN(TxnResponse resp, store_->Txn(t));
+    if (!resp.succeeded) return std::optional<bool>();
+    return std::optional<bool>(true);
+  });
+  return r.ok() ? Status::Ok() : r.status();
+}
+
+Status Registry::UnsetSecrets(const std::string& app, const std::vector<std::string>& names) {
+  auto r = WithRetries<bool>(opts_.max_cas_retries, "unset secrets", [&]() -> Result<std::optional<bool>> {
+    PC_ASSIGN_OR_RETURN(Loaded<App> a, RequireApp(store_, app));
+    PC_ASSIGN_OR_RETURN(std::vector<std::string> have, NamesUnder(store_, keys::SecretPrefix(app)));
+    TxnRequest t;
+    t.compares = {ModRevEq(keys::App(app), a.rev)};
+    for (const std::string& n : names) {
+      if (std::find(have.begin(), have.end(), n) == have.end())
+        return NotFound("app " + Q(app) + " has no secret " + Q(n) + " (secrets: " + NameList(have) + ")");
+      t.compares.push_back(Exists(keys::Secret(app, n)));
+      t.success.push_back(Op::Delete(keys::Secret(app, n)));
+    }
+    PC_ASSIGN_OR_RETURN(TxnResponse resp, store_->Txn(t));
+    if (!resp.succeeded) return std::optional<bool>();
+    return std::optional<bool>(true);
+  });
+  return r.ok() ? Status::Ok() : r.status();
+}
+
+Result<std::vector<Secret>> Registry::ListSecrets(const std::string& app) {
+  PC_ASSIGN_OR_RETURN(Loaded<App> a, RequireApp(store_, app));
+  (void)a;
+  return LoadAll<Secret>(store_, keys::SecretPrefix(app));
 }
 
 Result<std::optional<Release>> Registry::CurrentRelease(const std::string& app) {

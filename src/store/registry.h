@@ -96,9 +96,20 @@ class Registry {
 
   // Releases: each deploy stores the parsed, validated config; becomes the app's current.
   Result<Release> CreateRelease(const std::string& app, const std::string& config_json,
-                                const std::string& source);
+                                const std::string& source, const std::string& description = "Deploy",
+                                const std::string& user = "");
+  // Every release of the app, oldest first.
+  Result<std::vector<Release>> ListReleases(const std::string& app);
+  // The deploy's outcome ("complete", "failed") on the release record.
+  Status SetReleaseStatus(const std::string& app, int64_t version, const std::string& status);
   Result<Release> GetRelease(const std::string& app, int64_t version);
   Result<std::optional<Release>> CurrentRelease(const std::string& app);
+
+  // Secrets (sealed by the caller). Set replaces same-named ones; Unset fails with kNotFound
+  // (naming the app's secrets) when a name is not set, and then changes nothing.
+  Status SetSecrets(const std::string& app, const std::vector<Secret>& secrets);
+  Status UnsetSecrets(const std::string& app, const std::vector<std::string>& names);
+  Result<std::vector<Secret>> ListSecrets(const std::string& app);  // sorted by name
 
   // Machines.
   Result<Machine> CreateMachine(const MachineSpec& spec);

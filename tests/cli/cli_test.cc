@@ -17,6 +17,7 @@
 
 #include "../api/fake_backend.h"
 #include "cli/cli.h"
+#include "cli/extend.h"
 #include "cli/flytoml.h"
 #include "cli/forward.h"
 #include "cli/table.h"
@@ -116,8 +117,8 @@ CliRun Cli(std::vector<std::string> args, const std::string& api_env = "") {
 TEST(CliUsage, ExitCodes) {
   EXPECT_EQ(Cli({}).rc, 2);
   auto unknown = Cli({"frobnicate"});
-  EXPECT_EQ(unknown.rc, 2);
-  EXPECT_EQ(unknown.err.rfind("Error: ", 0), 0u);
+  EXPECT_EQ(unknown.rc, 1) << "an unknown command exits 1, as flyctl";
+  EXPECT_EQ(unknown.err.rfind("Error: unknown command \"frobnicate\" for \"privcast\"\n", 0), 0u) << unknown.err;
   EXPECT_EQ(Cli({"orgs"}).rc, 2);
   EXPECT_EQ(Cli({"orgs", "create"}).rc, 2);
   EXPECT_EQ(Cli({"networks", "create", "blue"}).rc, 2) << "--org is required";
@@ -133,6 +134,27 @@ TEST(CliUsage, ExitCodes) {
   auto v = Cli({"version"});
   EXPECT_EQ(v.rc, 0);
   EXPECT_EQ(v.out, "privcast 0.1.0\n");
+}
+
+TEST(CliUsage, UnknownCommandsLikeCobra) {
+  auto r = Cli({"secrts", "list"});
+  EXPECT_EQ(r.rc, 1);
+  EXPECT_EQ(r.err, "Error: unknown command \"secrts\" for \"privcast\"\n\nDid you mean this?\n\tsecrets\n\n"
+                   "Run 'privcast --help' for usage.\n");
+  auto sub = Cli({"apps", "--api", "unix:/x", "restrt", "web"});
+  EXPECT_EQ(sub.rc, 1);
+  EXPECT_EQ(sub.err.rfind("Error: unknown command \"restrt\" for \"privcast apps\"\n\nDid you mean this?\n\trestart\n", 0), 0u)
+      << sub.err;
+  auto prefix = Cli({"reg"});
+  EXPECT_NE(prefix.err.find("\tregions\n"), std::string::npos) << prefix.err;
+  auto far = Cli({"zzzzzz"});
+  EXPECT_EQ(far.err.find("Did you mean"), std::string::npos);
+  // Known commands, their arguments and help are not touched.
+  EXPECT_EQ(Cli({"orgs", "create"}).rc, 2) << "a missing argument stays a usage error";
+  EXPECT_EQ(Cli({"secrets", "--help"}).rc, 0);
+  EXPECT_EQ(Levenshtein("secrets", "secrts"), 1u);
+  EXPECT_EQ(Levenshtein("", "abc"), 3u);
+  EXPECT_EQ(Levenshtein("kitten", "sitting"), 3u);
 }
 
 TEST(CliUsage, UnreachableDaemonMessage) {

@@ -1,0 +1,200 @@
+// Routes added for issue 17 (flyctl's everyday verbs), in a file of their own so routes.cc
+// stays the core table: releases history, the current config as JSON, regions, one org's
+// details, and app secrets. Shapes: docs/api.md.
+//
+// Secrets (ADR 0012): values arrive in request bodies over the 0600 socket, are sealed by
+// the Backend (the daemon's key) and only the sealed text and digest reach the store; no
+// response and no log line carries a value.
+#include <cctype>
+#include <chrono>
+#include <map>
+#include <nlohmann/json.hpp>
+
+#include "api/codec.h"
+#include "api/routes.h"
+#include "common/log.h"
+#include "config/load.h"
+
+namespace privcast::api {
+namespace {
+
+using nlohmann::json;
+
+void Send(Exchange& ex, int status, const json& j) {
+  ex.Respond(status, "application/json", j.dump(-1, ' ', false, json::error_handler_t::replace));
+}
+void SendError(Exchange& ex, const Status& st) { Send(ex, HttpStatusFor(st.code()), json{{"error", st.message()}}); }
+
+// An environment variable name, as flyctl accepts secret names.
+bool IsEnvName(const std::string& s) {
+  if (s.empty() || std::isdigit(static_cast<unsigned char>(s[0]))) return false;
+  for (char c : s)
+    if (!std::isalnum(static_cast<unsigned char>(c)) && c != '_') return false;
+  return true;
+}
+
+json SecretView(const store::Secret& s) {
+  return {{"name", s.name}, {"digest", s.digest}, {"created_at", FormatTime(s.created_at)}};
+}
+
+class More {
+ public:
+  More(store::Registry* r, Backend* b, const http::Request& req, Exchange& ex) : reg_(r), backend_(b), req_(req), ex_(ex) {}
+
+  bool Run() {
+    auto parts = http::SplitPath(req_.path);
+    if (!parts) return false;
+    const auto& s = *parts;
+    const std::string& m = req_.method;
+    size_t n = s.size();
+    if (n < 2 || s[0] != "v1") return false;
+    if (n == 2 && s[1] == "regions" && m == "GET") return Regions(), true;
+    if (n == 3 && s[1] == "orgs" && m == "GET") return Org(s[2]), true;
+    if (n < 4 || s[1] != "apps") return false;
+    const std::string& app = s[2];
+    if (n == 4 && s[3] == "releases" && m == "GET") return Releases(app), true;
+    if (n == 4 && s[3] == "config" && m == "GET") return Config(app), true;
+    if (n == 4 && s[3] == "secrets") {
+      if (m == "GET") return ListSecrets(app), true;
+      if (m == "POST") return SetSecrets(app), true;
+      Send(ex_, 405, json{{"error", "method " + m + " not allowed on " + req_.path + " (allowed: GET, POST)"}});
+      return true;
+    }
+    if (n == 5 && s[3] == "secrets" && s[4] == "unset") {
+      if (m == "POST") return UnsetSecrets(app), true;
+      Send(ex_, 405, json{{"error", "method " + m + " not allowed on " + req_.path + " (allowed: POST)"}});
+      return true;
+    }
+    return false;
+  }
+
+ private:
+  void Regions() {
+    auto st = reg_->LoadState();
+    if (!st.ok()) return SendError(ex_, st.status());
+    std::map<std::string, json> by;
+    for (auto& h : st->hosts) {
+      json& r = by[h.region];
+      if (r.is_null()) r = {{"code", h.region}, {"hosts", json::array()}, {"machines", 0}};
+      r["hosts"].push_back(h.hostname);
+    }
+    for (auto& mc : st->machines) {
+      auto it = by.find(mc.region);
+      if (it != by.end()) it->second["machines"] = it->second["machines"].get<int>() + 1;
+    }
+    json out = json::array();
+    for (auto& [_, r] : by) out.push_back(r);
+    Send(ex_, 200, out);
+  }
+
+  void Org(const std::string& slug) {
+    auto o = reg_->GetOrg(slug);
+    if (!o.ok()) return SendError(ex_, o.status());
+    auto nets = reg_->ListNetworks(slug);
+    if (!nets.ok()) return SendError(ex_, nets.status());
+    auto apps = reg_->ListApps();
+    if (!apps.ok()) return SendError(ex_, apps.status());
+    json j = ToJson(*o);
+    j["networks"] = json::array();
+    for (auto& nw : *nets) j["networks"].push_back(ToJson(nw));
+    j["apps"] = json::array();
+    for (auto& a : *apps)
+      if (a.org == slug) j["apps"].push_back(a.name);
+    Send(ex_, 200, j);
+  }
+
+  void Releases(const std::string& app) {
+    auto r = reg_->ListReleases(app);
+    if (!r.ok()) return SendError(ex_, r.status());
+    json out = json::array();
+    for (auto it = r->rbegin(); it != r->rend(); ++it) out.push_back(ToJson(*it));  // newest first, as flyctl
+    Send(ex_, 200, out);
+  }
+
+  void Config(const std::string& app) {
+    auto cur = reg_->CurrentRelease(app);
+    if (!cur.ok()) return SendError(ex_, cur.status());
+    if (!*cur)
+      return Send(ex_, 404, json{{"error", "app '" + app + "' has no release yet: deploy it first (privcast deploy)"}});
+    auto text = config::FlyTomlAsJson((*cur)->source);
+    if (!text.ok()) return SendError(ex_, text.status());
+    json cfg = json::parse(*text, nullptr, false);
+    if (cfg.is_discarded() || !cfg.is_object()) return SendError(ex_, Internal("config of release is not an object"));
+    cfg["app"] = app;  // the URL's app wins, as deploy -a does
+    Send(ex_, 200, {{"version", (*cur)->version}, {"config", cfg}});
+  }
+
+  void ListSecrets(const std::string& app) {
+    auto r = reg_->ListSecrets(app);
+    if (!r.ok()) return SendError(ex_, r.status());
+    json out = json::array();
+    for (auto& s : *r) out.push_back(SecretView(s));
+    Send(ex_, 200, out);
+  }
+
+  // {"secrets": {"NAME": "value", ...}}
+  void SetSecrets(const std::string& app) {
+    json body = json::parse(req_.body, nullptr, false);
+    if (body.is_discarded() || !body.is_object())
+      return Send(ex_, 400, json{{"error", "invalid JSON body: expected {\"secrets\": {\"NAME\": \"value\"}}"}});
+    for (auto& [k, _] : body.items())
+      if (k != "secrets") return Send(ex_, 400, json{{"error", "unknown field '" + k + "'"}});
+    if (!body.contains("secrets") || !body["secrets"].is_object() || body["secrets"].empty())
+      return Send(ex_, 400, json{{"error", "field 'secrets' is required: an object of NAME: value (at least one)"}});
+    if (auto a = reg_->GetApp(app); !a.ok()) return SendError(ex_, a.status());
+    std::vector<store::Secret> sealed;
+    for (auto& [name, v] : body["secrets"].items()) {
+      if (!IsEnvName(name))
+        return Send(ex_, 400, json{{"error", "secret name '" + name +
+                                              "' is not an environment variable name (letters, digits and '_', not starting with a digit)"}});
+      if (!v.is_string()) return Send(ex_, 400, json{{"error", "secret " + name + ": the value must be a string"}});
+      auto s = backend_->SealSecret(app, name, v.get<std::string>());
+      if (!s.ok()) return SendError(ex_, s.status());
+      s->created_at = NowMs();
+      sealed.push_back(std::move(s).value());
+    }
+    if (Status st = reg_->SetSecrets(app, sealed); !st.ok()) return SendError(ex_, st);
+    std::string names;
+    json out = json::array();
+    for (auto& s : sealed) {
+      out.push_back(SecretView(s));
+      names += (names.empty() ? "" : ",") + s.name;
+    }
+    log::Info("api", "secrets set", {{"app", app}, {"names", names}});  // names only
+    Send(ex_, 200, out);
+  }
+
+  // {"names": ["NAME", ...]}
+  void UnsetSecrets(const std::string& app) {
+    json body = json::parse(req_.body, nullptr, false);
+    if (body.is_discarded() || !body.is_object() || !body.contains("names") || !body["names"].is_array() ||
+        body["names"].empty() || body.size() != 1)
+      return Send(ex_, 400, json{{"error", "invalid body: expected {\"names\": [\"NAME\", ...]} (at least one)"}});
+    std::vector<std::string> names;
+    for (auto& n : body["names"]) {
+      if (!n.is_string()) return Send(ex_, 400, json{{"error", "field 'names': expected strings"}});
+      names.push_back(n.get<std::string>());
+    }
+    if (Status st = reg_->UnsetSecrets(app, names); !st.ok()) return SendError(ex_, st);
+    log::Info("api", "secrets unset", {{"app", app}, {"count", static_cast<int64_t>(names.size())}});
+    Send(ex_, 200, {{"unset", names}});
+  }
+
+  static int64_t NowMs() {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+        .count();
+  }
+
+  store::Registry* reg_;
+  Backend* backend_;
+  const http::Request& req_;
+  Exchange& ex_;
+};
+
+}  // namespace
+
+bool HandleMoreRoutes(store::Registry* reg, Backend* backend, const http::Request& req, Exchange& ex) {
+  return More(reg, backend, req, ex).Run();
+}
+
+}  // namespace privcast::api
