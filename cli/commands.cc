@@ -1032,13 +1032,15 @@ class Cli {
     else if (labels.size() != 1) throw Failure{"cannot resolve " + h + ": use <app>.internal, <region>.<app>.internal or <id>.vm.<app>.internal"};
     json ms = api().Get(MPath(app));
     std::string any_state;
-    for (bool started_only : {true, false})
+    // A started machine that serves the app's services first (not a one-off `machine run`).
+    for (int pass = 0; pass < 3; ++pass)
       for (auto& m : AsArray(ms)) {
         if (!id.empty() && S(m, "id") != id) continue;
         if (!region.empty() && S(m, "region") != region) continue;
         if (S(m, "private_ip").empty()) continue;
-        if (!started_only) any_state = S(m, "id") + " is " + S(m, "state");
-        else if (S(m, "state") == "started") return S(m, "private_ip");
+        bool started = S(m, "state") == "started", serves = S(m, "services") == "true";
+        if (pass == 2) any_state = S(m, "id") + " is " + S(m, "state");
+        else if (started && (serves || pass == 1)) return S(m, "private_ip");
       }
     throw Failure{"no started machine answers " + h + (any_state.empty() ? "" : " (machine " + any_state + ")") +
                   ": .internal addresses do not wake machines; use " + app + ".flycast, or start one"};
