@@ -186,7 +186,7 @@ std::string RelativeTime(const std::string& iso, int64_t now_unix) {
   auto t = ParseIsoTime(iso);
   if (!t) return iso;
   int64_t d = now_unix - *t;
-  if (d < 1) return "just now";
+  if (d < 1) return "0s ago";
   if (d < 60) return std::to_string(d) + "s ago";
   if (d < 3600) return std::to_string(d / 60) + "m ago";
   if (d < 86400) {

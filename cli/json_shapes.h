@@ -43,7 +43,7 @@ nlohmann::json FlyLogEntry(const std::string& line);
 // malformed or negative.
 std::optional<int64_t> ParseDurationSeconds(const std::string& s);
 
-// "2026-11-22T03:41:02Z" relative to now_unix (seconds): "just now" (< 1 s or in the future),
+// "2026-11-22T03:41:02Z" relative to now_unix (seconds): "0s ago" (< 1 s or in the future),
 // "42s ago", "2m ago", "3h5m ago", "4d ago" (flyctl's format.RelativeTime style). Returns the
 // input when it is not such a timestamp ("" stays "").
 std::string RelativeTime(const std::string& iso, int64_t now_unix);

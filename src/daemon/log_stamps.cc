@@ -34,34 +34,30 @@ void LogStamper::Mark(const std::string& log_path, int64_t now_ms) {
   uint64_t size = static_cast<uint64_t>(st.st_size);
   auto it = last_.find(log_path);
   bool known = it != last_.end();
-  if (known && it->second == size) return;
+  if (known && it->second.size == size) return;
   std::string ts = MarksPath(log_path);
   std::vector<LogMark> marks;
-  // First sight (daemon start) or a rotated (shrunk) log: the marks on disk may be stale.
-  // A shrunk log was rotated: its marks described the copied-away lines, so they all go.
   if (!known) {
+    // First sight (a daemon start): the marks on disk still hold unless the log shrank.
     marks = ReadLogMarks(log_path);
     if (!marks.empty() && marks.back().size > size) marks.clear();
+  } else if (size > it->second.size && it->second.marks < kMaxMarks) {
+    // The common case: the log grew; append one mark.
+    std::ofstream out(ts, std::ios::app);
+    out << size << " " << now_ms << "\n";
+    it->second = {size, it->second.marks + 1};
+    return;
+  } else if (size > it->second.size) {
+    // Too many marks: drop every other old one (older lines get coarser times).
+    auto all = ReadLogMarks(log_path);
+    for (size_t i = 0; i < all.size(); ++i)
+      if (i % 2 == 1 || i + 1 == all.size()) marks.push_back(all[i]);
   }
-  last_[log_path] = size;
-  if (known && size >= it->second) {
-    // The common case: append one mark. Thin the file when it gets long.
-    struct stat ts_st {};
-    if (::stat(ts.c_str(), &ts_st) == 0 && static_cast<size_t>(ts_st.st_size) > kMaxMarks * 24) {
-      marks = ReadLogMarks(log_path);
-      std::vector<LogMark> thin;
-      for (size_t i = 0; i < marks.size(); ++i)
-        if (i % 2 == 1 || i + 1 == marks.size()) thin.push_back(marks[i]);
-      marks = std::move(thin);
-    } else {
-      std::ofstream out(ts, std::ios::app);
-      out << size << " " << now_ms << "\n";
-      return;
-    }
-  }
+  // (A known log that shrank was rotated: its marks described the copied-away lines; none kept.)
   marks.push_back({size, now_ms});
   std::ofstream out(ts, std::ios::trunc);
   for (const auto& m : marks) out << m.size << " " << m.unix_ms << "\n";
+  last_[log_path] = {size, marks.size()};
 }
 
 }  // namespace privcast::daemon

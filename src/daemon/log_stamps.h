@@ -35,7 +35,11 @@ class LogStamper {
   void Retain(const std::set<std::string>& log_paths);
 
  private:
-  std::map<std::string, uint64_t> last_;  // log path → size at its last mark
+  struct Seen {
+    uint64_t size = 0;  // at the last mark
+    size_t marks = 0;   // in the sidecar
+  };
+  std::map<std::string, Seen> last_;  // by log path
 };
 
 std::string MarksPath(const std::string& log_path);
