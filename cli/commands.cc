@@ -782,7 +782,7 @@ class Cli {
   struct RunArgs {
     AppOpts app;
     std::string region, org, network, name, restart;
-    bool shell = false, rm = false, services = false;
+    bool shell = false, rm = false, services = false, detach = false;
     std::vector<std::string> cmd, env, ports;
     std::string image;
   };
@@ -839,7 +839,7 @@ class Cli {
       std::string id = S(m, "id");
       out_ << "Machine " << id << " created in app " << app << " (" << S(m, "private_ip") << ")\n";
       if (!r.name.empty()) out_ << "Note: --name: privcast names machines by their id (" << id << ")\n";
-      std::string got = S(m, "state") == "started" ? "started" : WaitState(app, id, "started", 30);
+      std::string got = S(m, "state") == "started" ? "started" : WaitState(app, id, "started", r.detach ? 0 : 30);
       if (S(m, "state") == "failed" || got == "failed") ThrowFailedStart(app, id);
       out_ << "Machine " << id << " is " << (got.empty() ? S(m, "state") : got) << "\n";
       return 0;
@@ -1247,7 +1247,8 @@ int Cli::Run(int argc, const char* const* argv) {
   mr->add_option("image", ra.image, "Image reference (none: the host-/usr base)");
   mr->add_option("command", ra.cmd, "Command and arguments (replace the image's Cmd); after -- when they have options");
   mr->add_option("-e,--env", ra.env, "Environment variable NAME=VALUE (repeatable)");
-  mr->add_option("--name", ra.name, "Accepted for flyctl compatibility (privcast names machines by their id)");
+  mr->add_option("-n,--name", ra.name, "Accepted for flyctl compatibility (privcast names machines by their id)");
+  mr->add_flag("-d,--detach", ra.detach, "Return once created, without waiting for the machine to start");
   mr->add_option("-p,--port", ra.ports, "Carry the app's services (privcast's services come from fly.toml; see --services)");
   mr->add_option("--restart", ra.restart, "Restart policy: only \"no\" (machines from machine run are never restarted)");
   AppOpts ml_app;
