@@ -1,9 +1,9 @@
 // The `privcast` command line (BRIEF §3, docs/cli.md): flyctl-shaped commands that talk to
 // privcastd's API over its Unix socket.
 //
-// Exit codes: 0 success; 1 an error (one line "Error: <what and how to fix>" on stderr);
-// 2 a usage error (the message and the command's usage on stderr). `machine run --shell`
-// exits with the machine's exit code.
+// Exit codes: 0 success; 1 an error (one line "Error: <what and how to fix>" on stderr), a
+// usage error included (the message and the command's usage on stderr), as flyctl exits.
+// `machine run --shell` exits with the machine's exit code.
 //
 // RunCli is the whole program minus process setup, so tests can drive it in-process with
 // their own streams. Not thread-safe (parses argv, may touch the terminal).

@@ -17,6 +17,9 @@
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <sstream>
+#include <thread>
+#include <chrono>
+#include <map>
 #include <vector>
 
 #include "api/client.h"
@@ -26,6 +29,7 @@
 #include "cli/extend.h"
 #include "cli/flytoml.h"
 #include "cli/forward.h"
+#include "cli/json_shapes.h"
 #include "cli/table.h"
 #include "cli/volumes.h"
 #include "common/addr.h"
@@ -40,6 +44,21 @@ using nlohmann::json;
 namespace fs = std::filesystem;
 
 std::string Enc(const std::string& s) { return api::http::PercentEncode(s); }
+
+// Usage errors exit like every other error: 1, as flyctl's do (docs/cli.md).
+constexpr int kUsageExit = 1;
+
+// A duration flag as flyctl takes it ("10s", "1m", "1m30s"; a bare number is seconds).
+CLI::Validator DurationCheck(int64_t max_s) {
+  return CLI::Validator(
+      [max_s](std::string& v) -> std::string {
+        auto d = ParseDurationSeconds(v);
+        if (!d) return "expected a duration like 10s, 1m or 1m30s (or a number of seconds), got '" + v + "'";
+        if (*d > max_s) return "expected at most " + std::to_string(max_s) + "s, got " + v;
+        return "";
+      },
+      "DURATION");
+}
 
 // A failed command: its message becomes "Error: <message>" and exit code 1.
 struct Failure {
@@ -106,12 +125,18 @@ const json& AsArray(const json& j) {
   static const json kEmpty = json::array();
   return j.is_array() ? j : kEmpty;
 }
+json MapArray(const json& a, json (*f)(const json&)) {
+  json out = json::array();
+  for (auto& x : AsArray(a)) out.push_back(f(x));
+  return out;
+}
 std::string Dash(std::string s) { return s.empty() ? "-" : s; }
 std::string TypeName(const std::string& t) { return t == "private_v6" ? "private" : t; }
 
+// CREATED AT relative like flyctl's table ("2m ago"); --json keeps the absolute time.
 Row IpRow(const json& ip) {
   return {Dash(S(ip, "version")), S(ip, "ip"), TypeName(S(ip, "type")), Dash(S(ip, "network")),
-          Dash(S(ip, "org")), Dash(S(ip, "region")), Dash(S(ip, "created_at"))};
+          Dash(S(ip, "org")), Dash(S(ip, "region")), Dash(RelativeTime(S(ip, "created_at"), std::time(nullptr)))};
 }
 const Row kIpHeader = {"VERSION", "IP", "TYPE", "NETWORK", "ORG", "REGION", "CREATED AT"};
 
@@ -330,7 +355,7 @@ class Cli {
   }
   int AppsList(const std::string& org, bool as_json) {
     json a = api().Get("/v1/apps" + (org.empty() ? "" : "?org=" + Enc(org)));
-    if (as_json) return PrintJson(a), 0;
+    if (as_json) return PrintJson(MapArray(a, FlyApp)), 0;
     std::vector<Row> rows;
     for (auto& x : AsArray(a)) {
       int64_t v = I(x, "current_release");
@@ -349,11 +374,92 @@ class Cli {
   // ---- launch / deploy ----
   struct LaunchArgs {
     std::string name, org, region, command, image;
-    bool flycast = false, no_deploy = false, ha = true;
+    bool flycast = false, no_deploy = false, ha = true, yes = false, copy_config = false, no_public_ips = false;
     int internal_port = 8080;
     const CLI::Option* internal_port_opt = nullptr;  // given explicitly?
   };
+  // launch --copy-config with a fly.toml here: reuse it as flyctl does (its app, or --name
+  // written into it), create the app and deploy the file.
+  int LaunchFromExisting(const LaunchArgs& a) {
+    auto text = ReadFile("fly.toml");
+    if (!text.ok()) throw Failure{text.status().message()};
+    std::string toml = *text;
+    std::string name = a.name.empty() ? AppFromFlyTomlText(toml).value_or("") : a.name;
+    if (name.empty()) throw Failure{"fly.toml does not set app = \"...\": pass --name NAME"};
+    if (!ids::IsDnsLabel(name))
+      throw Failure{"'" + name + "' is not a valid app name (lowercase letters, digits and '-', at most 63): pass another --name"};
+    if (AppFromFlyTomlText(toml).value_or("") != name) {
+      toml = SetTopLevelKey(toml, "app", name);
+      if (!WriteFlyToml(toml)) throw Failure{"cannot write fly.toml in " + fs::current_path().string() + ": check permissions"};
+    }
+    if (!a.region.empty() && !ids::IsRegionCode(a.region))
+      throw Failure{"'" + a.region + "' is not a region code (3 lowercase letters, e.g. ams): fix --region"};
+    if (!a.region.empty()) {
+      toml = SetTopLevelKey(toml, "primary_region", a.region);
+      if (!WriteFlyToml(toml)) throw Failure{"cannot write fly.toml in " + fs::current_path().string() + ": check permissions"};
+    }
+    out_ << "An existing fly.toml file was found for app " << name << "; copying its configuration\n";
+    // The file first, offline: a broken one creates nothing.
+    auto loaded = config::ParseFlyToml(toml, "fly.toml", config::LoadOptions{name});
+    if (!loaded.ok()) return PrintConfigErrors(loaded.status());
+    json body = {{"app_name", name}};
+    if (!a.org.empty()) body["org"] = a.org;
+    json app = api().Post("/v1/apps", body);
+    out_ << "Created app " << name << " in org " << S(app, "org") << "\n";
+    if (a.flycast) {
+      json ip = api().Post("/v1/apps/" + Enc(name) + "/ip_assignments", {{"type", "private_v6"}});
+      out_ << "Allocated flycast address " << S(ip, "ip") << " (" << name << ".flycast)\n";
+    }
+    if (a.no_deploy) {
+      out_ << "Your app is ready! Deploy with `privcast deploy`\n";
+      return 0;
+    }
+    DeployArgs d;
+    d.app.app = name;
+    d.app.config = "fly.toml";
+    d.flycast = a.flycast;
+    d.ha = a.ha;
+    d.image = a.image;
+    return Deploy(d);
+  }
+  // `key = "value"` at the top level of a fly.toml: the first such line replaced, else one
+  // inserted before the first table.
+  static std::string SetTopLevelKey(const std::string& toml, const std::string& key, const std::string& value) {
+    std::istringstream in(toml);
+    std::string out, line;
+    bool done = false, in_table = false;
+    std::string quoted = json(value).dump();
+    while (std::getline(in, line)) {
+      std::string t = line.substr(std::min(line.find_first_not_of(" \t"), line.size()));
+      if (!done && !in_table && !t.empty() && t[0] == '[') {
+        out += key + " = " + quoted + "\n";
+        done = true;
+      }
+      if (!t.empty() && t[0] == '[') in_table = true;
+      if (!done && !in_table && t.rfind(key, 0) == 0) {
+        std::string r = t.substr(key.size());
+        r = r.substr(std::min(r.find_first_not_of(" \t"), r.size()));
+        if (!r.empty() && r[0] == '=') {
+          out += key + " = " + quoted + "\n";
+          done = true;
+          continue;
+        }
+      }
+      out += line + "\n";
+    }
+    if (!done) out += key + " = " + quoted + "\n";
+    return out;
+  }
+  static bool WriteFlyToml(const std::string& toml) {
+    std::ofstream f("fly.toml", std::ios::binary | std::ios::trunc);
+    f << toml;
+    return static_cast<bool>(f);
+  }
+
   int Launch(const LaunchArgs& a) {
+    if (a.no_public_ips)
+      out_ << "Note: --no-public-ips has nothing to do here: every privcast address is private\n";
+    if (fs::exists("fly.toml") && a.copy_config) return LaunchFromExisting(a);
     std::string name = a.name;
     if (name.empty()) {
       // Like flyctl: default to the folder's name, made into a DNS label.
@@ -373,7 +479,8 @@ class Cli {
       throw Failure{"'" + a.region + "' is not a region code (3 lowercase letters, e.g. ams): fix --region"};
     if (fs::exists("fly.toml"))
       throw Failure{"fly.toml already exists in " + fs::current_path().string() +
-                    ": deploy it with privcast deploy, or remove it to launch a new app"};
+                    ": reuse it with privcast launch --copy-config, deploy it with privcast deploy, or remove it to "
+                    "launch a new app"};
     int internal_port = a.internal_port;
     if (!a.image.empty()) {
       // The image first (a bad reference changes nothing); its ExposedPorts suggest the
@@ -413,7 +520,12 @@ class Cli {
       out_ << "Your app is ready! Deploy with `privcast deploy`\n";
       return 0;
     }
-    return Deploy(name, "fly.toml", a.flycast, a.ha, "");
+    DeployArgs d;
+    d.app.app = name;
+    d.app.config = "fly.toml";
+    d.flycast = a.flycast;
+    d.ha = a.ha;
+    return Deploy(d);
   }
 
   // A refused fly.toml: every error on a line of its own, each "Error: file:line:col: ...".
@@ -424,9 +536,19 @@ class Cli {
     return 1;
   }
 
-  int Deploy(const std::string& app_flag, const std::string& config, bool flycast, bool ha,
-             const std::string& image) {
-    std::string path = config.empty() ? "fly.toml" : config;
+  struct DeployArgs {
+    AppOpts app;
+    bool flycast = false, ha = true, yes = false;
+    std::string image, strategy = "rolling", wait_timeout = "5m";
+  };
+  int Deploy(const DeployArgs& d) {
+    const std::string& app_flag = d.app.app;
+    bool flycast = d.flycast, ha = d.ha;
+    const std::string& image = d.image;
+    if (d.strategy != "rolling" && d.strategy != "immediate")
+      throw Failure{"--strategy " + d.strategy + " is not supported by privcast: use rolling (the default: waits for "
+                    "each machine's health checks) or immediate (does not wait)"};
+    std::string path = d.app.config.empty() ? "fly.toml" : d.app.config;
     auto text = ReadFile(path);
     if (!text.ok()) {
       if (text.status().code() == Code::kNotFound)
@@ -440,6 +562,10 @@ class Cli {
     if (!loaded.ok()) return PrintConfigErrors(loaded.status());
     std::string app = loaded->config.app;
     if (app.empty()) throw Failure{path + " does not set app = \"...\": pass -a APP or add it to the file"};
+    // An app that does not exist: say how to make one (the daemon would only say "unknown app").
+    if (auto [code, j] = api().Raw("GET", "/v1/apps/" + Enc(app), ""); code == 404)
+      throw Failure{"app " + app + " not found: create it with privcast apps create " + app +
+                    ", or run privcast launch"};
     out_ << "==> Deploying " << app << " from " << path << "\n";
     json body = {{"source", *text}, {"path", path}, {"flycast", flycast}, {"ha", ha}};
     if (!image.empty()) body["image"] = AbsoluteImageRef(image);
@@ -454,7 +580,58 @@ class Cli {
     for (auto& m : ms)
       out_ << "  Machine " << S(m, "id") << " [" << S(m, "process_group") << "] " << S(m, "state") << " "
            << S(m, "private_ip") << "\n";
+    if (d.strategy == "rolling") return WaitHealthy(app, ms, *ParseDurationSeconds(d.wait_timeout), d.wait_timeout);
     return 0;
+  }
+
+  // deploy --strategy rolling: wait, machine by machine, until each deployed machine is
+  // started with every health check passing (a machine without checks: once started).
+  // Exit 1 naming the machines that did not get there within the wait timeout.
+  int WaitHealthy(const std::string& app, const json& deployed, int64_t timeout_s, const std::string& shown) {
+    std::vector<std::string> pending;
+    for (auto& m : deployed) pending.push_back(S(m, "id"));
+    if (pending.empty()) return 0;
+    out_ << "Waiting for " << pending.size() << (pending.size() == 1 ? " machine" : " machines")
+         << " to pass health checks (--wait-timeout " << shown << ")\n";
+    out_.flush();
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(timeout_s);
+    std::map<std::string, std::string> last;  // id → "state: checks" when last seen
+    while (true) {
+      json s = api().Get("/v1/apps/" + Enc(app) + "/status");
+      for (auto it = pending.begin(); it != pending.end();) {
+        const json* found = nullptr;
+        for (auto& m : Arr(s, "machines"))
+          if (S(m, "id") == *it) found = &m;
+        if (!found) {  // replaced or destroyed meanwhile: nothing to wait for
+          it = pending.erase(it);
+          continue;
+        }
+        std::string state = S(*found, "state"), checks = S(*found, "checks");
+        bool passing = state == "started";
+        for (auto& c : Arr(*found, "check_results")) passing = passing && S(c, "status") == "passing";
+        if (state == "failed") {
+          out_.flush();
+          throw Failure{"machine " + *it + " " + Dash(S(*found, "last_event")) + " (privcast status -a " + app + ")"};
+        }
+        last[*it] = state + ", checks: " + Dash(checks);
+        if (passing) {
+          out_ << "  Machine " << *it << " is healthy (" << Dash(checks) << ")\n";
+          out_.flush();
+          it = pending.erase(it);
+        } else {
+          ++it;
+        }
+      }
+      if (pending.empty()) return 0;
+      if (std::chrono::steady_clock::now() >= deadline) {
+        std::string list;
+        for (auto& id : pending) list += (list.empty() ? "" : "; ") + id + " (" + last[id] + ")";
+        out_.flush();
+        throw Failure{"machines of " + app + " did not become healthy within " + shown + ": " + list +
+                      " (privcast status -a " + app + ", privcast logs -n -a " + app + ")"};
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(300));
+    }
   }
 
   // `config validate`: what deploy would say about the file, without a daemon. Warnings go
@@ -483,7 +660,7 @@ class Cli {
   int IpsList(const AppOpts& o, bool as_json) {
     std::string app = o.Resolve();
     json a = api().Get("/v1/apps/" + Enc(app) + "/ip_assignments");
-    if (as_json) return PrintJson(a), 0;
+    if (as_json) return PrintJson(MapArray(a, FlyIp)), 0;
     std::vector<Row> rows;
     for (auto& ip : AsArray(a)) rows.push_back(IpRow(ip));
     out_ << FormatTable(kIpHeader, rows);
@@ -519,10 +696,14 @@ class Cli {
     return "/v1/apps/" + Enc(app) + "/machines" + (id.empty() ? "" : "/" + Enc(id));
   }
 
-  int MachineList(const AppOpts& o, bool as_json) {
+  int MachineList(const AppOpts& o, bool as_json, bool quiet) {
     std::string app = o.Resolve();
     json a = api().Get(MPath(app));
-    if (as_json) return PrintJson(a), 0;
+    if (as_json) return PrintJson(MapArray(a, FlyMachine)), 0;
+    if (quiet) {  // flyctl's -q: the ids, one a line
+      for (auto& m : AsArray(a)) out_ << S(m, "id") << "\n";
+      return 0;
+    }
     std::vector<Row> rows;
     for (auto& m : AsArray(a)) rows.push_back(MachineRow(m));
     out_ << AsArray(a).size() << " machines have been retrieved from app " << app << ".\n";
@@ -533,7 +714,7 @@ class Cli {
   int MachineStatus(const AppOpts& o, const std::string& id, bool as_json) {
     std::string app = o.Resolve();
     json m = api().Get(MPath(app, id));
-    if (as_json) return PrintJson(m), 0;
+    if (as_json) return PrintJson(FlyMachine(m)), 0;
     std::string cmd;
     for (auto& c : Arr(m, "cmd")) cmd += (cmd.empty() ? "" : " ") + (c.is_string() ? c.get<std::string>() : c.dump());
     int64_t v = I(m, "release_version");
@@ -602,9 +783,9 @@ class Cli {
 
   struct RunArgs {
     AppOpts app;
-    std::string region, org, network;
-    bool shell = false, rm = false, services = false;
-    std::vector<std::string> cmd;
+    std::string region, org, network, name, restart;
+    bool shell = false, rm = false, services = false, detach = false;
+    std::vector<std::string> cmd, env, ports;
     std::string image;
     std::string volume;  // -v NAME_OR_ID:/path
   };
@@ -624,8 +805,26 @@ class Cli {
   }
 
   int MachineRun(RunArgs r) {
-    r.cmd = after_dashdash_;  // flyctl's shape: machine run [IMAGE] [-- CMD ARGS...]
+    // flyctl's shape: machine run IMAGE [CMD ARGS...]; what follows "--" joins the command
+    // (a command with options of its own: machine run IMAGE -- ls -l).
+    r.cmd.insert(r.cmd.end(), after_dashdash_.begin(), after_dashdash_.end());
     std::string app = r.app.Resolve();
+    json env = json::object();
+    for (auto& kv : r.env) {
+      auto eq = kv.find('=');
+      if (eq == std::string::npos || eq == 0) throw Failure{"-e " + kv + ": expected NAME=VALUE"};
+      env[kv.substr(0, eq)] = kv.substr(eq + 1);
+    }
+    if (!r.restart.empty() && r.restart != "no")
+      throw Failure{"--restart " + r.restart + ": machines from privcast machine run are never restarted (only \"no\"); "
+                    "deploy a process group for restarts on failure"};
+    if (!r.name.empty() && !ids::IsDnsLabel(r.name)) throw Failure{"--name " + r.name + ": expected a DNS label"};
+    if (!r.ports.empty() && !r.services) {
+      // flyctl's -p defines the machine's own services; privcast's services are the app's
+      // (fly.toml), so -p means: carry them (docs/cli.md).
+      err_ << "Note: -p/--port: privcast machines serve the app's services from fly.toml; this machine carries them (--services)\n";
+      r.services = true;
+    }
     if (!r.org.empty() && !r.network.empty())
       throw Failure{"--org and --network are exclusive: pass one (--org uses that org's default network)"};
     json body = json::object();
@@ -633,6 +832,7 @@ class Cli {
     if (!r.org.empty()) body["org"] = r.org;
     if (!r.network.empty()) body["network"] = r.network;
     if (!r.cmd.empty()) body["cmd"] = r.cmd;
+    if (!env.empty()) body["env"] = env;
     if (!r.image.empty()) body["image"] = AbsoluteImageRef(r.image);
     body["rm"] = r.rm;
     if (r.services) body["services"] = true;
@@ -642,7 +842,8 @@ class Cli {
       json m = api().Post("/v1/apps/" + Enc(app) + "/machines/run", body);
       std::string id = S(m, "id");
       out_ << "Machine " << id << " created in app " << app << " (" << S(m, "private_ip") << ")\n";
-      std::string got = S(m, "state") == "started" ? "started" : WaitState(app, id, "started", 30);
+      if (!r.name.empty()) out_ << "Note: --name: privcast names machines by their id (" << id << ")\n";
+      std::string got = S(m, "state") == "started" ? "started" : WaitState(app, id, "started", r.detach ? 0 : 30);
       if (S(m, "state") == "failed" || got == "failed") ThrowFailedStart(app, id);
       out_ << "Machine " << id << " is " << (got.empty() ? S(m, "state") : got) << "\n";
       return 0;
@@ -712,7 +913,7 @@ class Cli {
   int AppStatus(const AppOpts& o, bool as_json) {
     std::string app = o.Resolve();
     json s = api().Get("/v1/apps/" + Enc(app) + "/status");
-    if (as_json) return PrintJson(s), 0;
+    if (as_json) return PrintJson(FlyStatus(s)), 0;
     int64_t v = I(s, "current_release");
     out_ << "App\n"
          << FormatKeyValues({{"Name", S(s, "name")},
@@ -744,21 +945,43 @@ class Cli {
     return 0;
   }
 
-  int Logs(const AppOpts& o, bool follow, const std::string& machine, int tail) {
-    std::string app = o.Resolve();
-    std::string target = "/v1/apps/" + Enc(app) + "/logs?follow=" + (follow ? "1" : "0") + "&tail=" + std::to_string(tail);
-    if (!machine.empty()) target += "&machine=" + Enc(machine);
+  struct LogArgs {
+    AppOpts app;
+    bool no_tail = false, follow = false, json = false;
+    std::string machine, region;
+    int lines = 100;
+  };
+  // Text lines out as they come (or each as flyctl's JSON log entry with --json).
+  void EmitLogText(std::string& pending, bool as_json, bool final) {
+    if (!as_json) {
+      out_ << pending;
+      pending.clear();
+    } else {
+      size_t nl;
+      while ((nl = pending.find('\n')) != std::string::npos) {
+        out_ << FlyLogEntry(pending.substr(0, nl)).dump(-1, ' ', false, json::error_handler_t::replace) << "\n";
+        pending.erase(0, nl + 1);
+      }
+      if (final && !pending.empty()) {
+        out_ << FlyLogEntry(pending).dump(-1, ' ', false, json::error_handler_t::replace) << "\n";
+        pending.clear();
+      }
+    }
+    out_.flush();
+  }
+  int Logs(const LogArgs& a) {
+    std::string app = a.app.Resolve();
+    bool follow = !a.no_tail;
+    std::string target = "/v1/apps/" + Enc(app) + "/logs?follow=" + (follow ? "1" : "0") + "&tail=" + std::to_string(a.lines);
+    if (!a.machine.empty()) target += "&machine=" + Enc(a.machine);
+    if (!a.region.empty()) target += "&region=" + Enc(a.region);
     std::string body;
-    int status = 0;
+    bool text = false;
     auto st = api().client().Stream("GET", target, "", [&](std::string_view d) {
-      if (status == 0) status = 1;
       body.append(d);
       // Text streams go straight out; keep only what could be an error body.
-      if (body.size() > 4096 || body.front() != '{') {
-        out_ << body;
-        out_.flush();
-        body.clear();
-      }
+      if (!text && (body.size() > 4096 || body.front() != '{')) text = true;
+      if (text) EmitLogText(body, a.json, false);
       return true;
     });
     if (!st.ok()) throw Failure{st.status().message()};
@@ -766,7 +989,7 @@ class Cli {
       json j = json::parse(body, nullptr, false);
       throw Failure{Api::ErrorOf(*st, j.is_discarded() ? json() : j)};
     }
-    out_ << body;
+    EmitLogText(body, a.json, true);
     return 0;
   }
 
@@ -796,12 +1019,44 @@ class Cli {
     return 0;
   }
 
+  // <app>.internal, <region>.<app>.internal, <id>.vm.<app>.internal → a machine's 6PN address,
+  // as Fly's internal DNS answers them (through the API: the host is on no private network's
+  // resolver). A started machine first (in id order); like Fly, .internal does not wake a
+  // machine, so with none started this fails and points at <app>.flycast. nullopt: not such a name.
+  std::optional<std::string> ResolveInternal(const std::string& h) {
+    const std::string suffix = ".internal";
+    if (h.size() <= suffix.size() || h.compare(h.size() - suffix.size(), suffix.size(), suffix) != 0) return std::nullopt;
+    std::vector<std::string> labels;
+    std::stringstream ss(h.substr(0, h.size() - suffix.size()));
+    for (std::string l; std::getline(ss, l, '.');) labels.push_back(l);
+    if (labels.empty()) return std::nullopt;
+    std::string app = labels.back(), region, id;
+    if (labels.size() == 2) region = labels[0];
+    else if (labels.size() == 3 && labels[1] == "vm") id = labels[0];
+    else if (labels.size() != 1) throw Failure{"cannot resolve " + h + ": use <app>.internal, <region>.<app>.internal or <id>.vm.<app>.internal"};
+    json ms = api().Get(MPath(app));
+    std::string any_state;
+    // A started machine that serves the app's services first (not a one-off `machine run`).
+    for (int pass = 0; pass < 3; ++pass)
+      for (auto& m : AsArray(ms)) {
+        if (!id.empty() && S(m, "id") != id) continue;
+        if (!region.empty() && S(m, "region") != region) continue;
+        if (S(m, "private_ip").empty()) continue;
+        bool started = S(m, "state") == "started", serves = S(m, "services") == "true";
+        if (pass == 2) any_state = S(m, "id") + " is " + S(m, "state");
+        else if (started && (serves || pass == 1)) return S(m, "private_ip");
+      }
+    throw Failure{"no started machine answers " + h + (any_state.empty() ? "" : " (machine " + any_state + ")") +
+                  ": .internal addresses do not wake machines; use " + app + ".flycast, or start one"};
+  }
+
   // HOST → numeric address: an IP literal as is; <app>.flycast through the API (the app's
   // flycast address on its own network); anything else through the system resolver.
   std::string ResolveHost(const std::string& host) {
     std::string h = host;
     if (h.size() > 2 && h.front() == '[' && h.back() == ']') h = h.substr(1, h.size() - 2);
     if (Ip6::Parse(h) || addr::ParseV4(h)) return h;
+    if (auto internal = ResolveInternal(h)) return *internal;
     const std::string suffix = ".flycast";
     if (h.size() > suffix.size() && h.compare(h.size() - suffix.size(), suffix.size(), suffix) == 0) {
       std::string app = h.substr(0, h.size() - suffix.size());
@@ -845,7 +1100,7 @@ int Cli::Run(int argc, const char* const* argv) {
   app.add_option("--api", g_.api, "privcastd API address, unix:PATH (env PRIVCAST_API; default unix:" +
                                       std::string(api::kDefaultSocketPath) + ")");
   app.set_version_flag("--version", std::string("privcast ") + kVersion);
-  app.footer("Docs: docs/cli.md. Errors print `Error: ...` and exit 1; usage errors exit 2.");
+  app.footer("Docs: docs/cli.md. Errors print `Error: ...` and exit 1 (usage errors too, like flyctl).");
 
   Sub(&app, "version", "Print the version", [this] {
     out_ << "privcast " << kVersion << "\n";
@@ -884,7 +1139,7 @@ int Cli::Run(int argc, const char* const* argv) {
   std::string apps_org;
   auto* al = Sub(apps, "list", "List apps", [&] { return AppsList(apps_org, apps_json); });
   al->add_option("--org", apps_org, "Only this org's apps");
-  al->add_flag("--json", apps_json, "JSON output");
+  al->add_flag("-j,--json", apps_json, "JSON output (flyctl's fields: ID, Name, Status, Organization.Slug, ...; plus privcast's)");
   std::string destroy_name;
   bool destroy_yes = false;
   auto* ad = Sub(apps, "destroy", "Destroy an app, its machines and addresses", [&] { return AppsDestroy(destroy_name); });
@@ -905,17 +1160,22 @@ int Cli::Run(int argc, const char* const* argv) {
   lc->add_option("--image", la.image, "The OCI image machines run ([build] image)");
   lc->add_flag("--no-deploy", la.no_deploy, "Only write fly.toml and create the app");
   lc->add_flag("--ha", la.ha, "2 machines per process group with services (--ha=false: 1)");
+  lc->add_flag("-y,--yes", la.yes, "Accept the defaults (privcast never prompts)");
+  lc->add_flag("--copy-config", la.copy_config, "Reuse the fly.toml found here (its app, or --name)");
+  lc->add_flag("--no-public-ips", la.no_public_ips, "Accepted for flyctl compatibility (privcast has only private addresses)");
 
   // deploy
-  AppOpts dep_app;
-  bool dep_flycast = false, dep_ha = true;
-  std::string dep_image;
-  auto* dc = Sub(&app, "deploy", "Validate fly.toml and create or update the app's machines",
-                 [&] { return Deploy(dep_app.app, dep_app.config, dep_flycast, dep_ha, dep_image); });
-  AddApp(dc, &dep_app);
-  dc->add_option("-i,--image", dep_image, "The OCI image to deploy (replaces [build] image)");
-  dc->add_flag("--flycast", dep_flycast, "Make sure the app has a flycast address");
-  dc->add_flag("--ha", dep_ha, "2 machines per process group with services (--ha=false: 1)");
+  DeployArgs dep;
+  auto* dc = Sub(&app, "deploy", "Validate fly.toml and create or update the app's machines", [&] { return Deploy(dep); });
+  AddApp(dc, &dep.app);
+  dc->add_option("-i,--image", dep.image, "The OCI image to deploy (replaces [build] image)");
+  dc->add_flag("--flycast", dep.flycast, "Make sure the app has a flycast address");
+  dc->add_flag("--ha", dep.ha, "2 machines per process group with services (--ha=false: 1)");
+  dc->add_option("--strategy", dep.strategy,
+                 "rolling (default: wait for each machine's health checks) or immediate (don't wait)");
+  dc->add_option("--wait-timeout", dep.wait_timeout, "How long rolling waits for health checks (default 5m)")
+      ->check(DurationCheck(24 * 3600));
+  dc->add_flag("-y,--yes", dep.yes, "Accepted for flyctl compatibility (privcast does not prompt)");
 
   // config
   auto* cfg = app.add_subcommand("config", "Check the app's fly.toml")->require_subcommand(1);
@@ -940,12 +1200,14 @@ int Cli::Run(int argc, const char* const* argv) {
   bool ipl_json = false;
   auto* il = Sub(ips, "list", "List the app's addresses", [&] { return IpsList(ipl_app, ipl_json); });
   AddApp(il, &ipl_app);
-  il->add_flag("--json", ipl_json, "JSON output");
+  il->add_flag("-j,--json", ipl_json, "JSON output (flyctl's fields: Address, Type, Network.Name, ...; plus privcast's)");
   AppOpts ipr_app;
   std::vector<std::string> ipr_ips;
   auto* ir = Sub(ips, "release", "Release addresses", [&] { return IpsRelease(ipr_app, ipr_ips); });
   AddApp(ir, &ipr_app);
   ir->add_option("ip", ipr_ips, "Addresses to release")->required();
+  bool ipr_yes = false;
+  ir->add_flag("-y,--yes", ipr_yes, "Accepted for flyctl compatibility (privcast does not prompt)");
   AppOpts ipp_app;
   bool ipp_json = false;
   auto* ip = Sub(ips, "private", "List each machine's 6PN address", [&] { return IpsPrivate(ipp_app, ipp_json); });
@@ -992,26 +1254,33 @@ int Cli::Run(int argc, const char* const* argv) {
   mr->add_flag("--rm", ra.rm, "Destroy the machine when it exits");
   mr->add_flag("--services", ra.services,
                "Carry the app's services (of its process group): take their traffic (default: none)");
+  mr->add_option("image", ra.image, "Image reference (none: the host-/usr base)");
+  mr->add_option("command", ra.cmd, "Command and arguments (replace the image's Cmd); after -- when they have options");
+  mr->add_option("-e,--env", ra.env, "Environment variable NAME=VALUE (repeatable)");
+  mr->add_option("-n,--name", ra.name, "Accepted for flyctl compatibility (privcast names machines by their id)");
+  mr->add_flag("-d,--detach", ra.detach, "Return once created, without waiting for the machine to start");
+  mr->add_option("-p,--port", ra.ports, "Carry the app's services (privcast's services come from fly.toml; see --services)");
+  mr->add_option("--restart", ra.restart, "Restart policy: only \"no\" (machines from machine run are never restarted)");
   mr->add_option("-v,--volume", ra.volume, "Mount a volume of the app: NAME_OR_ID:/path (docs/volumes.md)");
-  mr->add_option("image", ra.image, "Image reference (none: the host-/usr base); the command goes after --");
   AppOpts ml_app;
-  bool ml_json = false;
-  auto* ml = Sub(mach, "list", "List the app's machines", [&] { return MachineList(ml_app, ml_json); });
+  bool ml_json = false, ml_quiet = false;
+  auto* ml = Sub(mach, "list", "List the app's machines", [&] { return MachineList(ml_app, ml_json, ml_quiet); });
   ml->alias("ls");
   AddApp(ml, &ml_app);
-  ml->add_flag("--json", ml_json, "JSON output");
+  ml->add_flag("-j,--json", ml_json, "JSON output (flyctl's machine fields, plus privcast's)");
+  ml->add_flag("-q,--quiet", ml_quiet, "Only list machine ids");
   AppOpts ms_app;
   std::string ms_id;
   bool ms_json = false;
   auto* ms = Sub(mach, "status", "Show a machine", [&] { return MachineStatus(ms_app, ms_id, ms_json); });
   AddApp(ms, &ms_app);
   ms->add_option("id", ms_id, "Machine ID")->required();
-  ms->add_flag("--json", ms_json, "JSON output");
+  ms->add_flag("-j,--json", ms_json, "JSON output (flyctl's machine fields, plus privcast's)");
   struct LifeArgs {
     AppOpts app;
     std::vector<std::string> ids;
-    int wait = 60;
-    bool force = false;
+    std::string wait = "60s";
+    bool force = false, yes = false;
   };
   static const char* kVerbs[] = {"start", "stop", "suspend", "destroy"};
   static const char* kDescs[] = {"Start machines", "Stop machines (kill_signal, then kill_timeout)",
@@ -1021,22 +1290,29 @@ int Cli::Run(int argc, const char* const* argv) {
     std::string verb = kVerbs[i];
     LifeArgs* la_i = &life[i];
     auto* c = Sub(mach, verb, kDescs[i], [this, la_i, verb] {
-      if (verb == "destroy") return MachineDestroy(la_i->app, la_i->ids, la_i->force, la_i->wait);
-      return MachineLifecycle(la_i->app, la_i->ids, verb, la_i->wait);
+      int wait = static_cast<int>(*ParseDurationSeconds(la_i->wait));
+      if (verb == "destroy") return MachineDestroy(la_i->app, la_i->ids, la_i->force, wait);
+      return MachineLifecycle(la_i->app, la_i->ids, verb, wait);
     });
     AddApp(c, &la_i->app);
     c->add_option("id", la_i->ids, "Machine IDs")->required();
-    c->add_option("--wait-timeout", la_i->wait, "Seconds to wait for the machine to get there (0: don't wait)")
-        ->check(CLI::Range(0, 3600));
-    if (verb == "destroy") c->add_flag("-f,--force", la_i->force, "Destroy even if it is running");
+    c->add_option("-w,--wait-timeout", la_i->wait,
+                  "How long to wait for the machine to get there: 10s, 1m, or seconds (0: don't wait; default 60s)")
+        ->check(DurationCheck(3600));
+    if (verb == "destroy") {
+      c->add_flag("-f,--force", la_i->force, "Destroy even if it is running");
+      c->add_flag("-y,--yes", la_i->yes, "Accepted for flyctl compatibility (privcast does not prompt)");
+    }
   }
 
   // scale
   auto* scale = app.add_subcommand("scale", "Scale the app")->require_subcommand(1);
   AppOpts sc_app;
   int sc_count = 0;
+  bool sc_yes = false;
   auto* sc = Sub(scale, "count", "Set the number of machines", [&] { return ScaleCount(sc_app, sc_count); });
   AddApp(sc, &sc_app);
+  sc->add_flag("-y,--yes", sc_yes, "Accepted for flyctl compatibility (privcast does not prompt)");
   sc->add_option("count", sc_count, "Number of machines")->required()->check(CLI::Range(0, 1000));
 
   // status, logs, proxy
@@ -1045,23 +1321,24 @@ int Cli::Run(int argc, const char* const* argv) {
   auto* stc = Sub(&app, "status", "Show the app: addresses, machines with state, region, load",
                   [&] { return AppStatus(st_app, st_json); });
   AddApp(stc, &st_app);
-  stc->add_flag("--json", st_json, "JSON output");
-  AppOpts lg_app;
-  bool lg_follow = false;
-  std::string lg_machine;
-  int lg_tail = 100;
-  auto* lgc = Sub(&app, "logs", "Machine output and proxy events", [&] { return Logs(lg_app, lg_follow, lg_machine, lg_tail); });
-  AddApp(lgc, &lg_app);
-  lgc->add_flag("-f,--follow", lg_follow, "Keep streaming new lines");
-  lgc->add_option("--machine", lg_machine, "Only this machine");
-  lgc->add_option("-n,--lines", lg_tail, "Lines of history")->check(CLI::Range(0, 1000000));
+  stc->add_flag("-j,--json", st_json, "JSON output (flyctl's app fields and Machines, plus privcast's)");
+  LogArgs lg;
+  auto* lgc = Sub(&app, "logs", "Machine output and proxy events, in time order; follows until Ctrl-C (like flyctl)",
+                  [&] { return Logs(lg); });
+  AddApp(lgc, &lg.app);
+  lgc->add_flag("-n,--no-tail", lg.no_tail, "Do not continually stream logs: print the history and exit");
+  lgc->add_flag("-f,--follow", lg.follow, "Keep streaming new lines (the default; accepted for older scripts)");
+  lgc->add_option("-i,--machine,--instance", lg.machine, "Only this machine");
+  lgc->add_option("-r,--region", lg.region, "Only machines in this region");
+  lgc->add_flag("-j,--json", lg.json, "One JSON object a line (flyctl's log entry fields)");
+  lgc->add_option("--lines", lg.lines, "Lines of history (default 100)")->check(CLI::Range(0, 1000000));
   AppOpts px_app;
   std::string px_ports, px_host, px_bind = "127.0.0.1";
   auto* pxc = Sub(&app, "proxy", "Forward a local port into the private network (default HOST <app>.flycast)",
                   [&] { return Proxy(px_app, px_ports, px_host, px_bind); });
   AddApp(pxc, &px_app);
   pxc->add_option("ports", px_ports, "LOCAL[:REMOTE]")->required();
-  pxc->add_option("host", px_host, "Target (default <app>.flycast; an IP or <app>.flycast)");
+  pxc->add_option("host", px_host, "Target (default <app>.flycast, which wakes machines; an IP, <app>.flycast or <app>.internal)");
   pxc->add_option("-b,--bind-addr", px_bind, "Local address to listen on (default 127.0.0.1)");
 
   // Command groups in files of their own (cli/extend.h).
@@ -1091,15 +1368,16 @@ int Cli::Run(int argc, const char* const* argv) {
   } catch (const CLI::CallForVersion& e) {
     return app.exit(e, out_, err_);
   } catch (const CLI::ParseError& e) {
-    // Usage error: say what, show the usage of the command that was being parsed, exit 2.
+    // Usage error: say what, show the usage of the command that was being parsed, exit 1
+    // (flyctl's code for every error; docs/cli.md).
     err_ << "Error: " << e.what() << "\n";
     std::string usage = app.help();  // the selected subcommand's, with its full path
     err_ << usage << (usage.empty() || usage.back() == '\n' ? "" : "\n");
-    return 2;
+    return kUsageExit;
   }
   if (!action_) {
     err_ << app.help();
-    return 2;
+    return kUsageExit;
   }
   try {
     return action_();

@@ -84,6 +84,7 @@ struct MachineLive {
 struct LogOptions {
   bool follow = false;
   std::string machine_id;            // empty: every machine of the app and the proxy's events
+  std::string region;                // non-empty: only machines of this region (no proxy events)
   int64_t tail = 100;                // lines of history before following (0 = none)
 };
 

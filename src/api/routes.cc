@@ -677,6 +677,7 @@ class Handler {
     LogOptions lo;
     lo.follow = Truthy(req_.Query("follow"));
     if (auto* m = req_.Query("machine")) lo.machine_id = *m;
+    if (auto* r = req_.Query("region")) lo.region = *r;
     if (auto* t = req_.Query("tail")) {
       try {
         size_t used = 0;

@@ -20,6 +20,7 @@ class AppEvents {
   // source: "proxy", "machine <id>", "deploy"...
   void Append(const std::string& app, const std::string& source, const std::string& text);
   std::string PathFor(const std::string& app) const { return apps_dir_ + "/" + app + "/events.log"; }
+  int64_t NowMs() const { return clock_->WallUnixMillis(); }  // the events' clock
 
   static std::string IsoTime(int64_t unix_ms);
 

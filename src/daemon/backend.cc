@@ -11,6 +11,7 @@
 #include "common/log.h"
 #include "config/json.h"
 #include "daemon/attach_pty.h"
+#include "daemon/log_merge.h"
 #include "daemon/plan.h"
 #include "images/reference.h"
 
@@ -149,76 +150,45 @@ Result<int> DaemonBackend::RunAttached(const store::MachineSpec& spec, api::Atta
   return r;
 }
 
-namespace {
-
-struct Source {
-  std::string label;   // machine id or "proxy"/"deploy" (already in event lines)
-  std::string path;
-  bool events = false; // lines already carry "<time> <source> <text>"
-  std::streamoff offset = 0;
-};
-
-// Reads whole lines appended since `offset`; keeps a partial last line for later.
-std::vector<std::string> ReadNew(Source& s) {
-  std::vector<std::string> out;
-  std::ifstream in(s.path, std::ios::binary);
-  if (!in) return out;
-  in.seekg(s.offset);
-  std::string line;
-  while (true) {
-    std::streamoff before = in.tellg();
-    if (!std::getline(in, line)) break;
-    if (in.eof()) {  // no trailing newline: partial, read again later
-      s.offset = before;
-      return out;
-    }
-    out.push_back(line);
-    s.offset = in.tellg();
-  }
-  return out;
-}
-
-}  // namespace
-
 Status DaemonBackend::StreamLogs(const store::App& app, const api::LogOptions& opts, const api::ClientWatch& client,
                                  const std::function<bool(std::string_view line)>& sink) {
   auto machines = registry_->ListMachines(app.name);
   if (!machines.ok()) return machines.status();
-  std::vector<Source> sources;
-  if (opts.machine_id.empty()) sources.push_back({"", events_->PathFor(app.name), true});
-  for (const auto& m : machines.value()) {
-    if (!opts.machine_id.empty() && m.id != opts.machine_id) continue;
-    sources.push_back({m.id, manager_->LogPath(m.id), false});
-  }
+  // The proxy's events are the app's, not a machine's or a region's: shown unfiltered only.
+  bool filtered = !opts.machine_id.empty() || !opts.region.empty();
+  auto wanted = [&](const store::Machine& m) {
+    return (opts.machine_id.empty() || m.id == opts.machine_id) && (opts.region.empty() || m.region == opts.region);
+  };
+  std::vector<LogSource> sources;
+  if (!filtered) sources.push_back({"", "", events_->PathFor(app.name), 0});
+  for (const auto& m : machines.value())
+    if (wanted(m)) sources.push_back({m.id, m.region, manager_->LogPath(m.id), 0});
   if (!opts.machine_id.empty() && sources.empty())
     return NotFound("unknown machine " + opts.machine_id + " in app " + app.name);
-  // History: the last `tail` lines over all sources (events first, then each machine).
-  std::vector<std::string> history;
-  for (auto& s : sources) {
-    for (auto& l : ReadNew(s)) history.push_back(s.events ? l : "app[" + s.label + "] " + l);
-  }
-  size_t start = opts.tail > 0 && history.size() > static_cast<size_t>(opts.tail) ? history.size() - opts.tail : 0;
-  if (opts.tail == 0) start = history.size();
-  for (size_t i = start; i < history.size(); ++i)
-    if (!sink(history[i])) return Status::Ok();
+  // History: the last `tail` lines of all sources, in time order.
+  for (const auto& l : MergedHistory(sources, opts.tail, events_->NowMs()))
+    if (!sink(l.text)) return Status::Ok();
   if (!opts.follow) return Status::Ok();
   // Follow: inotify on the files' directories would miss new machines; poll sizes on a
   // short interval instead (control plane, one thread per follower) and wake early when
-  // the client goes away.
+  // the client goes away. New lines are stamped when read (within the interval).
   while (!client.Gone()) {
     pollfd p{client.fd(), POLLIN | POLLRDHUP, 0};
     ::poll(&p, 1, 200);
     auto now = registry_->ListMachines(app.name);
     if (now.ok()) {
       for (const auto& m : now.value()) {
-        if (!opts.machine_id.empty() && m.id != opts.machine_id) continue;
-        bool known = std::any_of(sources.begin(), sources.end(), [&](const Source& s) { return s.label == m.id; });
-        if (!known) sources.push_back({m.id, manager_->LogPath(m.id), false});
+        if (!wanted(m)) continue;
+        bool known = std::any_of(sources.begin(), sources.end(), [&](const LogSource& s) { return s.machine_id == m.id; });
+        if (!known) sources.push_back({m.id, m.region, manager_->LogPath(m.id), 0});
       }
     }
+    std::vector<LogLine> fresh;
     for (auto& s : sources)
-      for (auto& l : ReadNew(s))
-        if (!sink(s.events ? l : "app[" + s.label + "] " + l)) return Status::Ok();
+      for (auto& l : ReadNewLines(s, events_->NowMs())) fresh.push_back(std::move(l));
+    std::stable_sort(fresh.begin(), fresh.end(), [](const LogLine& a, const LogLine& b) { return a.unix_ms < b.unix_ms; });
+    for (const auto& l : fresh)
+      if (!sink(l.text)) return Status::Ok();
   }
   return Status::Ok();
 }

@@ -118,18 +118,23 @@ Status MachineManager::Start() {
   }
   ResumeInterruptedDeploys();
   Reconcile();
-  if (opts_.log_limits.max_bytes > 0) ScheduleLogCheck();
+  ScheduleLogCheck();  // rotation (when limited) and the write-time marks of `privcast logs`
   return Status::Ok();
 }
 
 void MachineManager::CheckLogs() {
   if (shut_down_) return;
+  std::set<std::string> live;
   for (const auto& [id, m] : machines_) {
     if (m.state == S::kDestroyed || m.state == S::kDestroying) continue;
-    auto r = supervisor::RotateLogIfLarge(runtime_->LogPath(id), opts_.log_limits);
+    std::string path = runtime_->LogPath(id);
+    live.insert(path);
+    auto r = supervisor::RotateLogIfLarge(path, opts_.log_limits);
     if (!r.ok()) log::Warn("daemon", "machine log rotation", {{"machine", id}, {"error", r.status().message()}});
     else if (*r) log::Debug("daemon", "machine log rotated", {{"machine", id}, {"app", m.app}});
+    log_stamper_.Mark(path, clock_->WallUnixMillis());
   }
+  log_stamper_.Retain(live);
   ScheduleLogCheck();
 }
 

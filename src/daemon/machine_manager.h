@@ -33,6 +33,7 @@
 #include <vector>
 
 #include "common/clock.h"
+#include "daemon/log_stamps.h"
 #include "common/snapshot.h"
 #include "daemon/app_events.h"
 #include "daemon/control_loop.h"
@@ -192,7 +193,8 @@ class MachineManager final : public proxy::MachineWaker, public proxy::MachineSt
   // Start(): apps whose machines are not all on the current release (a deploy was cut short by
   // a daemon stop) are brought to it, as the deploy would have.
   void ResumeInterruptedDeploys();
-  // Every log_check_interval: rotates the logs of this host's machines that outgrew the limit.
+  // Every log_check_interval: rotates the logs of this host's machines that outgrew the limit,
+  // and records when each log grew (LogStamper: the times of `privcast logs` machine lines).
   void CheckLogs();
   void ScheduleLogCheck();
   // Each flycast address → the TCP ports of its app's current services (the firewall admits only those).
@@ -227,6 +229,7 @@ class MachineManager final : public proxy::MachineWaker, public proxy::MachineSt
   ControlLoop* loop_;
   AppEvents* events_;
   const Clock* clock_;
+  LogStamper log_stamper_;  // control loop only
   ManagerOptions opts_;
   PlanDecoder decode_;
   std::function<void(SnapshotPtr)> publish_;

@@ -114,18 +114,23 @@ CliRun Cli(std::vector<std::string> args, const std::string& api_env = "") {
   return {rc, out.str(), err.str()};
 }
 
+// Usage errors exit 1, like every flyctl error (issue 17 item 8; docs/cli.md).
 TEST(CliUsage, ExitCodes) {
-  EXPECT_EQ(Cli({}).rc, 2);
+  EXPECT_EQ(Cli({}).rc, 1);
   auto unknown = Cli({"frobnicate"});
-  EXPECT_EQ(unknown.rc, 1) << "an unknown command exits 1, as flyctl";
+  EXPECT_EQ(unknown.rc, 1);
   EXPECT_EQ(unknown.err.rfind("Error: unknown command \"frobnicate\" for \"privcast\"\n", 0), 0u) << unknown.err;
-  EXPECT_EQ(Cli({"orgs"}).rc, 2);
-  EXPECT_EQ(Cli({"orgs", "create"}).rc, 2);
-  EXPECT_EQ(Cli({"networks", "create", "blue"}).rc, 2) << "--org is required";
-  EXPECT_EQ(Cli({"apps", "list", "--bogus"}).rc, 2);
-  EXPECT_EQ(Cli({"scale", "count", "many"}).rc, 2);
-  EXPECT_EQ(Cli({"ips", "allocate-v6", "-a", "x"}).rc, 2) << "--private is required";
-  EXPECT_EQ(Cli({"ips", "allocate-v6", "--private", "--org", "a", "--network", "b"}).rc, 2);
+  EXPECT_EQ(Cli({"orgs"}).rc, 1);
+  EXPECT_EQ(Cli({"orgs", "create"}).rc, 1);
+  EXPECT_EQ(Cli({"networks", "create", "blue"}).rc, 1) << "--org is required";
+  EXPECT_EQ(Cli({"apps", "list", "--bogus"}).rc, 1);
+  EXPECT_EQ(Cli({"scale", "count", "many"}).rc, 1);
+  EXPECT_EQ(Cli({"ips", "allocate-v6", "-a", "x"}).rc, 1) << "--private is required";
+  EXPECT_EQ(Cli({"ips", "allocate-v6", "--private", "--org", "a", "--network", "b"}).rc, 1);
+  auto dur = Cli({"machine", "stop", "x", "-w", "soon"});
+  EXPECT_EQ(dur.rc, 1);
+  EXPECT_NE(dur.err.find("expected a duration like 10s"), std::string::npos) << dur.err;
+  EXPECT_EQ(Cli({"deploy", "--wait-timeout", "1y"}).rc, 1);
   auto help = Cli({"machine", "run", "--help"});
   EXPECT_EQ(help.rc, 0);
   EXPECT_NE(help.out.find("--shell"), std::string::npos);
@@ -246,13 +251,14 @@ TEST_F(CliTest, LaunchFlycastNoDeployThenDeployThenIps) {
   EXPECT_EQ(hw, (std::vector<std::string>{"VERSION", "IP", "TYPE", "NETWORK", "ORG", "REGION", "CREATED", "AT"}));
   std::istringstream rs(row);
   std::vector<std::string> rw((std::istream_iterator<std::string>(rs)), std::istream_iterator<std::string>());
-  ASSERT_EQ(rw.size(), 7u) << row;
+  ASSERT_EQ(rw.size(), 8u) << row;  // CREATED AT is relative: "0s ago"
   EXPECT_EQ(rw[0], "v6");
   EXPECT_EQ(rw[1].rfind("fdaa:", 0), 0u);
   EXPECT_EQ(rw[2], "private");
   EXPECT_EQ(rw[3], "default");
   EXPECT_EQ(rw[4], "personal");
   EXPECT_EQ(rw[5], "global");
+  EXPECT_EQ(rw[7], "ago") << row;
   // Column alignment: every field starts where its header does.
   EXPECT_EQ(header.find("TYPE"), row.find("private"));
 
@@ -318,10 +324,25 @@ TEST_F(CliTest, MachinesScaleStatusLogs) {
   EXPECT_NE(s.out.find("Hostname = web.flycast"), std::string::npos) << s.out;
   EXPECT_NE(s.out.find("LOAD"), std::string::npos);
   EXPECT_EQ(nlohmann::json::parse(C({"status", "--json"}).out)["machines"].size(), 3u);
-  auto lg = C({"logs"});
+  auto lg = C({"logs", "-n"});  // -n/--no-tail: the history, then exit (logs follows by default)
   EXPECT_EQ(lg.rc, 0);
   EXPECT_NE(lg.out.find("web line 2\n"), std::string::npos);
-  EXPECT_EQ(C({"logs", "-a", "nope"}).rc, 1);
+  EXPECT_EQ(C({"logs", "-a", "nope", "--no-tail"}).rc, 1);
+  auto lj = C({"logs", "--no-tail", "--json"});
+  EXPECT_EQ(lj.rc, 0) << lj.err;
+  std::istringstream lines(lj.out);
+  int n = 0;
+  for (std::string line; std::getline(lines, line); ++n) {
+    auto e = nlohmann::json::parse(line);
+    EXPECT_EQ(e["timestamp"], "2026-11-22T03:00:0" + std::to_string(n) + "Z");
+    EXPECT_EQ(e["message"], "web line " + std::to_string(n));
+    EXPECT_EQ(e["source"], "proxy");
+  }
+  EXPECT_EQ(n, 3);
+  auto q = C({"machine", "list", "-q"});
+  EXPECT_EQ(q.rc, 0);
+  EXPECT_EQ(std::count(q.out.begin(), q.out.end(), '\n'), 3) << q.out;
+  EXPECT_EQ(q.out.find("ID"), std::string::npos) << "ids only";
   auto run = C({"machine", "run", "--", "sleep", "5"});
   EXPECT_EQ(run.rc, 0) << run.err;
   EXPECT_NE(run.out.find("is started"), std::string::npos) << run.out;

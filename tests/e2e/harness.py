@@ -317,12 +317,14 @@ def write_fly_toml(dirpath, app, command, internal_port=80, extra="", http_servi
     return os.path.join(dirpath, "fly.toml")
 
 
-def deploy(host, app, command, internal_port=80, ha=True, **kw):
-    """Creates the app, writes its fly.toml and deploys with a flycast address; returns its dir."""
+def deploy(host, app, command, internal_port=80, ha=True, strategy="immediate", **kw):
+    """Creates the app, writes its fly.toml and deploys with a flycast address; returns its dir.
+    strategy "immediate" (the default here) returns once the machines started, as deploy did
+    before it waited for health checks; "rolling" is privcast deploy's own default."""
     d = os.path.join(host.workdir, app)
     write_fly_toml(d, app, command, internal_port, **kw)
     host.cli(["apps", "create", app], check=False)
-    args = ["deploy", "--flycast"] + ([] if ha else ["--ha=false"])
+    args = ["deploy", "--flycast", "--strategy", strategy] + ([] if ha else ["--ha=false"])
     host.cli(args, cwd=d, timeout=120)
     return d
 

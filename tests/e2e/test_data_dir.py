@@ -77,7 +77,7 @@ class MachineLogs(harness.HostTestCase):
         # newest copy (a rotation may have run after them), and `privcast logs` still reads it.
         with open(log) as cur, open(log + ".1") as prev:
             self.assertIn("DONE", cur.read() + prev.read())
-        self.h.cli(["logs", "-a", "chatty", "-n", "1000"])
+        self.h.cli(["logs", "-a", "chatty", "--no-tail", "--lines", "1000"])
 
 
 if __name__ == "__main__":

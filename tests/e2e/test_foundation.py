@@ -98,11 +98,12 @@ class Commands(unittest.TestCase):
         h.cli(["apps", "destroy", "apps-two", "--yes"])
         self.assertNotIn("apps-two", [a["name"] for a in h.cli_json(["apps", "list"])])
 
-    def test_usage_errors_exit_2_and_help_exits_0(self):
+    def test_usage_errors_exit_1_and_help_exits_0(self):
+        # Usage errors exit 1 like flyctl's (issue 17 item 8).
         h = self.host
-        self.assertEqual(h.cli(["no-such-command"], check=False).returncode, 2)
-        self.assertEqual(h.cli(["apps", "create"], check=False).returncode, 2)
-        self.assertEqual(h.cli(["ips", "allocate-v6", "--bogus"], check=False).returncode, 2)
+        self.assertEqual(h.cli(["no-such-command"], check=False).returncode, 1)
+        self.assertEqual(h.cli(["apps", "create"], check=False).returncode, 1)
+        self.assertEqual(h.cli(["ips", "allocate-v6", "--bogus"], check=False).returncode, 1)
         for args in (["--help"], ["apps", "--help"], ["ips", "list", "--help"], ["machine", "run", "--help"]):
             self.assertEqual(h.cli(args, check=False).returncode, 0, args)
 

@@ -49,7 +49,7 @@ class HealthChecks(harness.HostTestCase):
         self.flip(bad, "recover")
         harness.wait_for(lambda: self.served_by()[0] == ids, timeout=60,
                          what="the recovered machine back in the rotation")
-        log = self.h.cli(["logs", "-a", "hc", "-n", "100000"], check=False).stdout
+        log = self.h.cli(["logs", "-a", "hc", "--no-tail", "--lines", "100000"], check=False).stdout
         self.assertRegex(log, rf"health check {bad['id']}\S* failing", log)
         self.assertRegex(log, rf"health check {bad['id']}\S* passing", log)
         # A second deploy while checks run (it replaces the machines: checks dropped and

@@ -4,6 +4,7 @@
   GET /healthz  → 200 "ok", or 500 while failing
   GET /fail     → starts failing;  GET /recover → stops failing
   anything else → 200 "<FLY_MACHINE_ID>"
+Usage: health_app.py [PORT [failing]] ("failing": start failing, for deploys that never get healthy).
 Binds [::]:PORT dual-stack (flycast connects over IPv4 to the link address; the test reaches a
 single machine over its 6PN address to flip it).
 """
@@ -12,7 +13,7 @@ import os
 import socket
 import sys
 
-FAILING = [False]
+FAILING = [len(sys.argv) > 2 and sys.argv[2] == "failing"]
 MACHINE = os.environ.get("FLY_MACHINE_ID", "?")
 
 
