@@ -81,7 +81,7 @@ def cold_requests(h, wakes, app, ref, port, what, command=None):
             cold.append(float(out) * 1000)
         except ValueError:
             pass
-    logs = h.cli(["logs", "-a", app], check=False).stdout
+    logs = h.cli(["logs", "-a", app, "--no-tail"], check=False).stdout
     started = [float(x) for x in re.findall(r"machine " + mid + r" started in ([0-9.]+) ms", logs)]
     if cold:
         print(f"cold flycast request to a stopped image machine ({what}), n={len(cold)}: "
