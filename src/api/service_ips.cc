@@ -32,7 +32,9 @@ Status CheckServiceName(store::Registry* reg, const std::string& app, const std:
 Result<std::vector<store::IpAssignment>> EnsureGroupFlycast(store::Registry* reg, const std::string& app,
                                                             const config::AppConfig& config) {
   std::vector<store::IpAssignment> out;
-  if (config.processes.empty()) return out;
+  // One group: the app's own address already reaches exactly that group's machines, and
+  // `ips list` of a one-group app stays one row (`ips allocate-v6 --service` still works).
+  if (config.processes.size() < 2) return out;
   const std::vector<ServiceSpec> specs = config::ToServiceSpecs(config);
   for (const auto& [group, command] : config.processes) {
     const std::string& g = group;

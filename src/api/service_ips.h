@@ -22,9 +22,9 @@ std::vector<std::string> ServiceNamesOf(const config::AppConfig& config);
 // app's services (or saying it has no release yet).
 Status CheckServiceName(store::Registry* reg, const std::string& app, const std::string& name);
 
-// `deploy --flycast`: a per-service address on the app's own network for every explicit
-// [processes] group that some service serves (an app without [processes] has one group,
-// whose address is the app's). Idempotent: existing addresses are returned.
+// `deploy --flycast`: a per-service address on the app's own network for every [processes]
+// group that some service serves, when the app has two groups or more (with one group the
+// app's address is that group's). Idempotent: existing addresses are returned.
 Result<std::vector<store::IpAssignment>> EnsureGroupFlycast(store::Registry* reg, const std::string& app,
                                                             const config::AppConfig& config);
 
