@@ -119,8 +119,9 @@ class ServiceNames(harness.HostTestCase):
                   "echo ==web; for i in 1 2 3 4 5 6; do curl -sS --max-time 30 http://web.svc.shop.flycast/; done; echo; "
                   "echo ==metrics; curl -sS --max-time 30 http://metrics.svc.shop.flycast:9100/; echo; "
                   "echo ==app; for i in $(seq 12); do curl -sS --max-time 30 http://shop.flycast/; done; echo; "
-                  # Ports outside the service: api.svc does not admit the metrics port, metrics.svc not 80.
-                  "echo ==refused; curl -sS --max-time 3 http://api.svc.shop.flycast:9100/ && echo REACHED-9100; "
+                  # Ports outside the service: web.svc does not admit the metrics port (metrics serves
+                  # api only; api.svc does, as the api group is served by both), metrics.svc not 80.
+                  "echo ==refused; curl -sS --max-time 3 http://web.svc.shop.flycast:9100/ && echo REACHED-9100; "
                   "curl -sS --max-time 3 http://metrics.svc.shop.flycast/ && echo REACHED-80; echo ==end")
         p = shell(self.h, "shop", script, timeout=240)
         self.assertEqual(p.returncode, 0, p.stderr)
@@ -133,6 +134,7 @@ class ServiceNames(harness.HostTestCase):
         self.assertEqual(web.count("Server name:"), 6, web)
         self.assertEqual(self.served_by(web), {"web"})
         self.assertEqual(self.served_by(metrics), {"api"})
+        self.assertEqual(self.served_by(refused.split("REACHED")[0]), set(), refused)
         self.assertEqual(app.count("Server name:"), 12, app)
         self.assertNotIn("REACHED", refused)
         m = self.h.cli(["status", "-a", "shop"], check=False)
