@@ -136,9 +136,11 @@ std::string TypeName(const std::string& t) { return t == "private_v6" ? "private
 // CREATED AT relative like flyctl's table ("2m ago"); --json keeps the absolute time.
 Row IpRow(const json& ip) {
   return {Dash(S(ip, "version")), S(ip, "ip"), TypeName(S(ip, "type")), Dash(S(ip, "network")),
-          Dash(S(ip, "org")), Dash(S(ip, "region")), Dash(RelativeTime(S(ip, "created_at"), std::time(nullptr)))};
+          Dash(S(ip, "org")), Dash(S(ip, "region")), Dash(RelativeTime(S(ip, "created_at"), std::time(nullptr))),
+          Dash(S(ip, "service"))};
 }
-const Row kIpHeader = {"VERSION", "IP", "TYPE", "NETWORK", "ORG", "REGION", "CREATED AT"};
+// SERVICE: the service of a per-service address (<service>.svc.<app>.flycast), "-" = the app's.
+const Row kIpHeader = {"VERSION", "IP", "TYPE", "NETWORK", "ORG", "REGION", "CREATED AT", "SERVICE"};
 
 const Row kMachineHeader = {"ID", "STATE", "REGION", "PROCESS GROUP", "IP ADDRESS", "RELEASE", "CREATED",
                             "LAST UPDATED"};
@@ -574,6 +576,8 @@ class Cli {
       if (w.is_string()) err_ << "Warning: " << w.get<std::string>() << "\n";
     if (r.contains("flycast") && r["flycast"].is_object())
       out_ << "Flycast address: " << S(r["flycast"], "ip") << " (" << app << ".flycast)\n";
+    for (auto& ip : Arr(r, "flycast_services"))
+      out_ << "Flycast address: " << S(ip, "ip") << " (" << S(ip, "service") << ".svc." << app << ".flycast)\n";
     const json& ms = Arr(r, "machines");
     out_ << "Release v" << I(r.value("release", json::object()), "version") << " of " << app << " deployed: "
          << ms.size() << (ms.size() == 1 ? " machine" : " machines") << "\n";
@@ -648,11 +652,13 @@ class Cli {
   }
 
   // ---- ips ----
-  int IpsAllocate(const AppOpts& o, const std::string& org, const std::string& network) {
+  int IpsAllocate(const AppOpts& o, const std::string& org, const std::string& network,
+                  const std::string& service) {
     std::string app = o.Resolve();
     json body = {{"type", "private_v6"}};
     if (!org.empty()) body["org"] = org;
     if (!network.empty()) body["network"] = network;
+    if (!service.empty()) body["service"] = service;
     json ip = api().Post("/v1/apps/" + Enc(app) + "/ip_assignments", body);
     out_ << FormatTable(kIpHeader, {IpRow(ip)});
     return 0;
@@ -1060,10 +1066,16 @@ class Cli {
     const std::string suffix = ".flycast";
     if (h.size() > suffix.size() && h.compare(h.size() - suffix.size(), suffix.size(), suffix) == 0) {
       std::string app = h.substr(0, h.size() - suffix.size());
+      std::string service;  // <service>.svc.<app>.flycast: that service's address (ADR 0013)
+      if (auto dot = app.find(".svc."); dot != std::string::npos) {
+        service = app.substr(0, dot);
+        app = app.substr(dot + 5);
+      }
       json a = api().Get("/v1/apps/" + Enc(app));
       json ips = api().Get("/v1/apps/" + Enc(app) + "/ip_assignments");
       std::string first;
       for (auto& ip : AsArray(ips)) {
+        if (S(ip, "service") != service) continue;
         if (first.empty()) first = S(ip, "ip");
         if (S(ip, "org") == S(a, "org") && S(ip, "network") == S(a, "network")) return S(ip, "ip");
       }
@@ -1189,9 +1201,12 @@ int Cli::Run(int argc, const char* const* argv) {
   auto* ips = app.add_subcommand("ips", "Manage flycast addresses")->require_subcommand(1);
   AppOpts ipa_app;
   bool ipa_private = false;
-  std::string ipa_org, ipa_net;
+  std::string ipa_org, ipa_net, ipa_service;
   auto* ia = Sub(ips, "allocate-v6", "Allocate a flycast (private IPv6) address",
-                 [&] { return IpsAllocate(ipa_app, ipa_org, ipa_net); });
+                 [&] { return IpsAllocate(ipa_app, ipa_org, ipa_net, ipa_service); });
+  ia->add_option("--service", ipa_service,
+                 "For one service only (a process group with a service, or a named [[services]]): "
+                 "<service>.svc.<app>.flycast");
   AddApp(ia, &ipa_app);
   ia->add_flag("--private", ipa_private, "A private (flycast) address: the only kind privcast has")->required();
   auto* ipa_org_opt = ia->add_option("--org", ipa_org, "On this org's default network");

@@ -7,6 +7,7 @@
 
 #include "api/backend.h"
 #include "common/addr.h"
+#include "common/ids.h"
 
 namespace privcast::api {
 namespace {
@@ -286,7 +287,7 @@ Result<ScaleRequest> DecodeScale(std::string_view body) {
 Result<IpRequest> DecodeIp(std::string_view body) {
   PC_ASSIGN_OR_RETURN(json j, ParseJsonObject(body));
   Fields f(j);
-  PC_RETURN_IF_ERROR(f.Allow({"type", "org", "org_slug", "network"}));
+  PC_RETURN_IF_ERROR(f.Allow({"type", "org", "org_slug", "network", "service"}));
   IpRequest r;
   PC_RETURN_IF_ERROR(f.String("type", false, &r.type));
   if (r.type.empty()) r.type = "private_v6";
@@ -295,6 +296,11 @@ Result<IpRequest> DecodeIp(std::string_view body) {
   PC_RETURN_IF_ERROR(OrgField(f, &r.org));
   PC_RETURN_IF_ERROR(f.OptString("network", &r.network));
   if (r.org && r.network) return InvalidArgument("fields 'org' and 'network' are exclusive: give one");
+  std::optional<std::string> service;
+  PC_RETURN_IF_ERROR(f.OptString("service", &service));
+  if (service && !ids::IsDnsLabel(*service))
+    return InvalidArgument("field 'service' must be a service name (a DNS label), got '" + *service + "'");
+  r.service = service.value_or("");
   return r;
 }
 
@@ -369,9 +375,9 @@ Result<std::string> DecodeImageRef(std::string_view body) {
 }
 
 json ToJson(const store::IpAssignment& ip) {
-  return {{"ip", ip.address},   {"app", ip.app},         {"type", ip.type},
-          {"version", "v6"},    {"org", ip.org},         {"network", ip.network},
-          {"region", ip.region}, {"created_at", FormatTime(ip.created_at)}};
+  return {{"ip", ip.address},    {"app", ip.app},         {"type", ip.type},
+          {"version", "v6"},     {"org", ip.org},         {"network", ip.network},
+          {"region", ip.region}, {"service", ip.service}, {"created_at", FormatTime(ip.created_at)}};
 }
 
 json ToJson(const store::Release& r) {

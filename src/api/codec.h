@@ -68,6 +68,7 @@ struct IpRequest {
   std::string type = "private_v6";
   std::optional<std::string> org;
   std::optional<std::string> network;
+  std::string service;  // a per-service address (ADR 0013); "" = the app's
 };
 
 Result<nlohmann::json> ParseJsonObject(std::string_view body);  // "" → {}

@@ -11,6 +11,7 @@
 
 #include "api/codec.h"
 #include "api/release_config.h"
+#include "api/service_ips.h"
 #include "api/volume_routes.h"
 #include "common/addr.h"
 #include "common/ids.h"
@@ -315,6 +316,9 @@ class Handler {
       auto ip = EnsureFlycast(*a);
       if (!ip.ok()) return Fail(ex_, ip.status());
       out["flycast"] = ToJson(*ip);
+      auto per_group = EnsureGroupFlycast(reg_, name, *cfg);  // <group>.svc.<app>.flycast
+      if (!per_group.ok()) return Fail(ex_, per_group.status());
+      out["flycast_services"] = List(*per_group);
     }
     auto rel = reg_->CreateRelease(name, v->config_json, q->source,
                                    q->image.empty() ? "Deploy" : "Deploy image " + q->image, UserName(ex_.peer_uid()));
@@ -354,7 +358,7 @@ class Handler {
     auto ips = reg_->ListIps(a.name);
     if (!ips.ok()) return ips.status();
     for (auto& ip : *ips)
-      if (ip.org == a.org && ip.network == a.network) return ip;
+      if (ip.org == a.org && ip.network == a.network && ip.service.empty()) return ip;
     return reg_->AllocateFlycast(a.name, std::nullopt, std::nullopt);
   }
 
@@ -618,7 +622,9 @@ class Handler {
     if (!App(app)) return;
     auto q = DecodeIp(req_.body);
     if (!q.ok()) return Fail(ex_, q.status());
-    auto r = reg_->AllocateFlycast(app, q->org, q->network);
+    if (!q->service.empty())
+      if (Status st = CheckServiceName(reg_, app, q->service); !st.ok()) return Fail(ex_, st);
+    auto r = reg_->AllocateFlycast(app, q->org, q->network, q->service);
     if (!r.ok()) return Fail(ex_, r.status());
     Reply(ex_, 201, ToJson(*r));
   }

@@ -2,6 +2,10 @@
 
 namespace privcast {
 
+const std::vector<ServiceSpec>& FlycastEntry::Services(const AppView& app) const {
+  return service.empty() ? app.services : services;
+}
+
 const AppView* Snapshot::FindApp(std::string_view name) const {
   auto it = app_by_name.find(std::string(name));
   return it == app_by_name.end() ? nullptr : &apps[it->second];

@@ -59,6 +59,7 @@ struct TcpCheckSpec {
 };
 
 struct ServiceSpec {
+  std::string name;  // [[services]] name = "…" (privcast addition; "" = unnamed), ADR 0013
   std::string protocol = "tcp";
   uint16_t internal_port = 8080;
   std::vector<PortSpec> ports;
@@ -92,10 +93,19 @@ struct MachineView {
   int64_t created_at = 0;
 };
 
+struct AppView;
+
 struct FlycastEntry {
   Ip6 address;
   uint32_t net32 = 0;        // the network the address was allocated on (admission)
   uint32_t app_index = 0;
+  // A per-service address (`<service>.svc.<app>.flycast`, ADR 0013): the service's name, and
+  // the app's services it reaches narrowed to the service's machines (common/service_scope.h).
+  // An unknown service reaches nothing (empty `services`). "" = the whole app.
+  std::string service;
+  std::vector<ServiceSpec> services;
+  // The services this address admits and routes to.
+  const std::vector<ServiceSpec>& Services(const AppView& app) const;
 };
 
 struct AppView {
@@ -105,6 +115,7 @@ struct AppView {
   uint32_t net32 = 0;        // the app's own network (6PN addresses)
   std::string primary_region;
   std::vector<ServiceSpec> services;
+  std::vector<std::string> process_groups;  // sorted: [processes] keys, or {"app"}
   std::vector<uint32_t> machines;         // indices into Snapshot::machines
   std::vector<uint32_t> flycast;          // indices into Snapshot::flycast
 };

@@ -135,6 +135,9 @@ struct HttpServiceConfig {
 };
 
 struct ServiceConfig {
+  // privcast addition: names the service for `<name>.svc.<app>.flycast` (ADR 0013); a DNS
+  // label, unique among the app's services. "" = unnamed.
+  std::string name;
   std::string protocol = "tcp";  // tcp | udp
   ServiceCommon common;
   std::vector<PortConfig> ports;

@@ -337,6 +337,7 @@ class Reader {
     }
     Objects(o, "services", "", [&](const json& e, const std::string& p) {
       ServiceConfig s;
+      Str(e, "name", p, &s.name);
       Str(e, "protocol", p, &s.protocol);
       Common(e, p, &s.common);
       Objects(e, "ports", p, [&](const json& pe, const std::string& pp) {
@@ -429,6 +430,7 @@ std::string ToJson(const AppConfig& c) {
   ojson services = ojson::array();
   for (const ServiceConfig& s : c.services) {
     ojson v;
+    if (!s.name.empty()) v["name"] = s.name;  // absent for unnamed services (older releases too)
     v["protocol"] = s.protocol;
     CommonJ(s.common, &v);
     ojson ports = ojson::array();

@@ -903,10 +903,11 @@ void Loader::HttpService(const toml::table& t, const std::string& p) {
 
 void Loader::Service(const toml::table& t, const std::string& p, ServiceConfig* s) {
   Keys(t, p,
-       {"protocol", "internal_port", "auto_stop_machines", "auto_start_machines",
+       {"name", "protocol", "internal_port", "auto_stop_machines", "auto_start_machines",
         "min_machines_running", "processes", "ports", "concurrency", "tcp_checks",
         "http_checks"},
        {{"script_checks", "script checks are not run"}, {"machine_checks", kNoMachineChecks}});
+  Str(t, "name", p, &s->name);  // privcast addition (ADR 0013); checked in validate.cc
   int proto = 0;
   if (Enum(t, "protocol", p, kProtocol, &proto)) {
     s->protocol = proto == 1 ? "udp" : "tcp";

@@ -109,6 +109,7 @@ std::vector<ServiceSpec> ToServiceSpecs(const AppConfig& c) {
   }
   for (const ServiceConfig& sc : c.services) {
     ServiceSpec s;
+    s.name = sc.name;
     s.protocol = sc.protocol;
     FillCommon(sc.common, &s);
     bool have_http_options = false;

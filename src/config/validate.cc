@@ -34,6 +34,7 @@ class Checker {
   void Common(const ServiceCommon& s, const std::string& p);
   void Check(const CheckConfig& c, const std::string& p, bool http);
   void Ports();
+  void ServiceName(size_t i);
 
   const AppConfig& c_;
   std::set<std::string> groups_;
@@ -112,6 +113,35 @@ void Checker::Ports() {
       }
       used.push_back({s.protocol, pc.start_port, pc.end_port, pp});
     }
+  }
+}
+
+// `name` of [[services]] (privcast addition, ADR 0013): it becomes the first label of
+// `<name>.svc.<app>.flycast`, so a DNS label; unique among the app's named services; and a
+// name that is also a process group must mean the same machines (serve exactly that group),
+// else `<name>.svc.<app>.flycast` would be ambiguous.
+void Checker::ServiceName(size_t i) {
+  const ServiceConfig& s = c_.services[i];
+  if (s.name.empty() && c_.source.Find(At("services", i) + ".name").line == 0) return;
+  const std::string path = At("services", i) + ".name";
+  if (!ids::IsDnsLabel(s.name)) {
+    Add(path, "invalid service name \"" + s.name +
+                  "\": service names are DNS labels (1-63 lowercase letters, digits and '-', not "
+                  "starting or ending with '-')");
+    return;
+  }
+  if (s.name == "svc") {
+    Add(path, "service name \"svc\" is reserved (it is the label of <service>.svc.<app>.flycast)");
+    return;
+  }
+  for (size_t k = 0; k < i; ++k)
+    if (c_.services[k].name == s.name) {
+      Add(path, "service name \"" + s.name + "\" is already used by services[" + std::to_string(k) + "]");
+      return;
+    }
+  if (groups_.count(s.name) != 0 && !(s.common.processes.size() == 1 && s.common.processes[0] == s.name)) {
+    Add(path, "service name \"" + s.name + "\" is also a process group: give this service processes = [\"" +
+                  s.name + "\"] or another name (<name>.svc.<app>.flycast must mean one set of machines)");
   }
 }
 
@@ -196,6 +226,7 @@ std::vector<Diagnostic> Checker::Run() {
       Add(p + ".protocol", "expected one of \"tcp\" or \"udp\"");
     }
     Common(s.common, p);
+    ServiceName(i);
     for (size_t j = 0; j < s.ports.size(); ++j) {
       const PortConfig& pc = s.ports[j];
       std::string pp = At(p + ".ports", j);

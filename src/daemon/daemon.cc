@@ -48,7 +48,7 @@ struct Daemon::Impl {
   std::unique_ptr<dns::Server> dns;
   struct Prewarm final : dns::PrewarmHook {
     MachineManager* m = nullptr;
-    void OnFlycastLookup(const std::string& app) override { m->Prewarm(app); }
+    void OnFlycastLookup(const std::string& app, const std::string& service) override { m->Prewarm(app, service); }
   } prewarm;
   std::thread watcher;
   std::atomic<bool> stopping{false};

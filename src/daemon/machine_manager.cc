@@ -6,6 +6,7 @@
 #include <future>
 
 #include "common/log.h"
+#include "common/service_scope.h"
 #include "daemon/plan.h"
 
 namespace privcast::daemon {
@@ -616,17 +617,26 @@ void MachineManager::Stop(const std::string& machine_id, bool suspend, const std
   loop_->Post([this, machine_id, suspend, reason] { HandleStop(machine_id, suspend, reason); });
 }
 
-void MachineManager::Prewarm(const std::string& app) {
-  loop_->Post([this, app] {
+void MachineManager::Prewarm(const std::string& app, const std::string& service) {
+  loop_->Post([this, app, service] {
     if (shut_down_) return;
     const AppPlan* plan = PlanFor(app);
     if (!plan) return;
+    // <service>.svc.<app>.flycast wakes only that service's machines (ADR 0013).
+    std::vector<ServiceSpec> scope = plan->info.services;
+    if (!service.empty()) {
+      auto s = ServiceScope(plan->info.services, plan->info.process_groups, service);
+      if (!s) return;
+      scope = std::move(*s);
+    }
     bool auto_start = false;
-    for (const auto& svc : plan->info.services) auto_start |= svc.auto_start;
+    for (const auto& svc : scope) auto_start |= svc.auto_start;
     if (!auto_start) return;
     const Machine* pick = nullptr;
     for (const auto& [id, m] : machines_) {
       if (m.app != app || !m.carries_services) continue;
+      if (!std::any_of(scope.begin(), scope.end(), [&](const ServiceSpec& s) { return ServesGroup(s, m.process_group); }))
+        continue;
       if (m.state == S::kStarted || m.state == S::kStarting) return;  // something runs already
       if (m.state == S::kStopped || m.state == S::kSuspended || m.state == S::kCreated) {
         if (!pick || (m.region == opts_.region && pick->region != opts_.region) ||
@@ -638,7 +648,9 @@ void MachineManager::Prewarm(const std::string& app) {
     ++prewarms_;
     Machine m = *pick;
     rt_[m.id].wake_started = clock_->Now();
-    NoteEvent(app, "proxy", "Starting machine " + m.id + " (pre-warmed by a DNS lookup)");
+    NoteEvent(app, "proxy",
+              "Starting machine " + m.id + " (pre-warmed by a DNS lookup" +
+                  (service.empty() ? std::string() : " of " + service + ".svc." + app + ".flycast") + ")");
     auto t = Transition(m.id, {m.state}, S::kStarting, "pre-warmed by DNS lookup");
     if (t.ok()) LaunchMachine(t.value());
   });
@@ -864,7 +876,12 @@ FlycastPortMap MachineManager::FlycastPorts() {
     auto& ranges = out[ip.address];  // an app without a release or services: no port at all
     const AppPlan* plan = PlanFor(ip.app);
     if (!plan) continue;
-    for (const ServiceSpec& svc : plan->info.services) {
+    // A per-service address admits only its service's ports (none for an unknown service).
+    const std::vector<ServiceSpec> scoped =
+        ip.service.empty() ? std::vector<ServiceSpec>{}
+                           : ServiceScope(plan->info.services, plan->info.process_groups, ip.service)
+                                 .value_or(std::vector<ServiceSpec>{});
+    for (const ServiceSpec& svc : ip.service.empty() ? plan->info.services : scoped) {
       if (svc.protocol != "tcp") continue;
       for (const PortSpec& p : svc.ports) ranges.emplace_back(p.start_port, p.end_port);
     }

@@ -124,7 +124,9 @@ class MachineManager final : public proxy::MachineWaker, public proxy::MachineSt
   void Stop(const std::string& machine_id, bool suspend, const std::string& reason) override;
   // DNS pre-warm: `<app>.flycast` was resolved and nothing runs: start the nearest stopped or
   // suspended machine now (any thread; returns at once).
-  void Prewarm(const std::string& app);
+  // A DNS lookup of <app>.flycast (service "") or <service>.svc.<app>.flycast: wake the
+  // nearest machine of the app (of that service) when none runs. Never blocks.
+  void Prewarm(const std::string& app, const std::string& service = "");
 
   // Blocking calls for the API backend (any thread except the control thread).
   Result<DeployOutcome> Deploy(const store::App& app, const store::Release& release, bool ha);

@@ -105,6 +105,7 @@ Result<AppPlan> DecodePlan(const store::Release& release) {
   AppPlan plan;
   plan.info.primary_region = c.primary_region;
   plan.info.services = config::ToServiceSpecs(c);
+  plan.info.process_groups = config::ProcessGroups(c);
   plan.info.kill_signal = c.kill_signal;
   plan.info.kill_timeout_ms = c.kill_timeout_ms;
   plan.env = c.env;

@@ -3,6 +3,7 @@
 #include <unordered_map>
 
 #include "common/log.h"
+#include "common/service_scope.h"
 
 namespace privcast::daemon {
 
@@ -52,6 +53,7 @@ Snapshot BuildSnapshot(const store::StateView& state, uint32_t local_host_id,
       if (info.ok()) {
         if (!info->primary_region.empty()) v.primary_region = info->primary_region;
         v.services = info->services;
+        v.process_groups = info->process_groups;
         info_of.emplace(a.name, std::move(info).value());
       } else {
         log::Error("daemon", "release does not decode; app has no services",
@@ -97,7 +99,12 @@ Snapshot BuildSnapshot(const store::StateView& state, uint32_t local_host_id,
       log::Error("daemon", "stored ip assignment is not an IPv6 address", {{"app", ip.app}, {"ip", ip.address}});
       continue;
     }
-    FlycastEntry e{*a, ip.net32, app->second};
+    FlycastEntry e{*a, ip.net32, app->second, ip.service, {}};
+    if (!ip.service.empty()) {
+      // A service the current release does not have reaches nothing (fail closed).
+      const AppView& av = s.apps[app->second];
+      e.services = ServiceScope(av.services, av.process_groups, ip.service).value_or(std::vector<ServiceSpec>{});
+    }
     s.apps[app->second].flycast.push_back(static_cast<uint32_t>(s.flycast.size()));
     s.flycast.push_back(e);
   }

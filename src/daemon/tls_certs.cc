@@ -143,7 +143,8 @@ Result<Certified> IssueServerCert(const Certified& ca, const std::string& app, c
   X509* x = leaf.cert.get();
   if (X509_set_issuer_name(x, X509_get_subject_name(ca.cert.get())) != 1) return SslError("leaf issuer");
   // App names are DNS labels (validated by the API), so they cannot inject list separators.
-  std::string san = "DNS:" + app + ".flycast,DNS:" + app + ".internal";
+  // *.svc.<app>.flycast: the app's per-service names (ADR 0013), served by the same context.
+  std::string san = "DNS:" + app + ".flycast,DNS:*.svc." + app + ".flycast,DNS:" + app + ".internal";
   for (const Ip6& a : addresses) san += ",IP:" + a.ToString();
   X509V3_CTX ctx;
   X509V3_set_ctx(&ctx, ca.cert.get(), x, nullptr, nullptr, 0);

@@ -80,9 +80,40 @@ Verdict MachineSet(const Zone& z, const ZoneApp& a, Writer& w, size_t limit_n, P
   return w.answers ? Verdict::kAnswered : Verdict::kNoData;
 }
 
+// <service>.svc.<app>.flycast (n == 3) and the empty non-terminal svc.<app>.flycast (n == 2):
+// visible exactly where the service's address was allocated, like <app>.flycast (ADR 0013).
+Verdict ResolveServiceFlycast(const Zone& z, const ClientView& v, std::string_view* labels, int n, Writer& w,
+                              Outcome* o) {
+  const ZoneApp* a = z.FindApp(labels[n - 1]);
+  if (!a) return Verdict::kNxDomain;
+  auto sees = [&](const ZoneService& s) {
+    for (const auto& [net, address] : s.flycast)
+      if (v.kind != ClientView::kNetwork || net == v.net32) return true;
+    return false;
+  };
+  if (n == 2) {  // svc.<app>.flycast
+    for (const ZoneService& s : a->services)
+      if (sees(s)) return Verdict::kNoData;
+    return Verdict::kNxDomain;
+  }
+  const ZoneService* s = Zone::FindService(*a, labels[0]);
+  if (!s || !sees(*s)) return Verdict::kNxDomain;  // org B learns nothing of org A's services
+  for (const auto& [net, address] : s->flycast) {
+    if (v.kind == ClientView::kNetwork && net != v.net32) continue;
+    if (WantsAaaa(w.q.qtype)) w.Aaaa(address, kTtlFlycast);
+  }
+  if (!s->waking_or_started) {
+    o->prewarm_app = static_cast<int32_t>(a - z.apps.data());
+    o->prewarm_service = static_cast<int32_t>(s - a->services.data());
+  }
+  return w.answers ? Verdict::kAnswered : Verdict::kNoData;
+}
+
 Verdict ResolveFlycast(const Zone& z, const ClientView& v, std::string_view* labels, int n, Writer& w,
                        Outcome* o) {
   if (n == 0) return Verdict::kNoData;  // the apex (SOA handled by the caller)
+  if ((n == 2 && labels[0] == "svc") || (n == 3 && labels[1] == "svc"))
+    return ResolveServiceFlycast(z, v, labels, n, w, o);
   if (n != 1) return Verdict::kNxDomain;
   const ZoneApp* a = z.FindApp(labels[0]);
   if (!a) return Verdict::kNxDomain;
@@ -110,8 +141,9 @@ Verdict ResolveInternal(const Zone& z, const ClientView& v, std::string_view* L,
   std::string_view l = L[n - 2];
   if (n == 2) {
     if (l == "global") return MachineSet(z, *a, w, SIZE_MAX, all, true);
-    if (l == "regions" || l == "vms") {
-      if (WantsTxt(w.q.qtype)) w.Txt(l == "vms" ? a->vms_txt : a->regions_txt, kTtlMachines);
+    if (l == "regions" || l == "vms" || l == "_services") {
+      const std::string& txt = l == "vms" ? a->vms_txt : l == "regions" ? a->regions_txt : a->services_txt;
+      if (WantsTxt(w.q.qtype)) w.Txt(txt, kTtlMachines);
       return w.answers ? Verdict::kAnswered : Verdict::kNoData;
     }
     if (l == "vm" || l == "process" || l == "of") return Verdict::kNoData;  // empty non-terminals

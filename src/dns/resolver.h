@@ -34,6 +34,7 @@ struct Outcome {
   bool truncated = false;
   uint16_t qtype = 0;
   int32_t prewarm_app = -1;  // index into Zone::apps: <app>.flycast looked up, nothing started
+  int32_t prewarm_service = -1;  // with prewarm_app: index into its ZoneApp::services (<service>.svc.<app>.flycast)
 };
 
 // `status` is ParseQuery's verdict on msg[0..len). Returns the reply size (0 for

@@ -263,7 +263,7 @@ struct Server::Impl {
   void FlushTcp(Conn& c);
   void UpdateConnEvents(Conn& c);
   void Count(const Outcome& o, ParseStatus st);
-  void Prewarm(int32_t app_index);
+  void Prewarm(int32_t app_index, int32_t service_index);
   // A query the resolver wants forwarded: answered from the negative cache, refused by
   // its view's quota, or handed to an upstream (o->action stays kForward, returns 0).
   // Otherwise returns the reply's size in out[0..cap) and sets *o to what was answered.
@@ -503,11 +503,15 @@ void Server::Impl::Count(const Outcome& o, ParseStatus st) {
   }
 }
 
-void Server::Impl::Prewarm(int32_t app_index) {
+void Server::Impl::Prewarm(int32_t app_index, int32_t service_index) {
   if (!opts.prewarm || !hook || !zone || app_index < 0 ||
       static_cast<size_t>(app_index) >= zone->apps.size())
     return;
-  const std::string& name = zone->apps[app_index].name;
+  const ZoneApp& app = zone->apps[app_index];
+  const std::string* service = nullptr;  // <service>.svc.<app>.flycast: rate-limited on its own
+  if (service_index >= 0 && static_cast<size_t>(service_index) < app.services.size())
+    service = &app.services[service_index].name;
+  const std::string name = service ? *service + ".svc." + app.name : app.name;
   MonoTime now = clock->Now();
   auto it = last_prewarm.find(name);
   if (it != last_prewarm.end() && now - it->second < opts.prewarm_interval) {
@@ -517,7 +521,7 @@ void Server::Impl::Prewarm(int32_t app_index) {
   if (last_prewarm.size() > 100000) last_prewarm.clear();
   last_prewarm[name] = now;
   prewarms.Inc();
-  hook->OnFlycastLookup(name);
+  hook->OnFlycastLookup(app.name, service ? *service : std::string());
 }
 
 void Server::Impl::HandleUdp(int li) {
@@ -545,7 +549,7 @@ void Server::Impl::HandleUdp(int li) {
       if (o.action == Outcome::kForward)
         sz = ForwardOrAnswer(rx[i], len, q, view, false, li, 0, client, tx[k], kTxCap, &o);
       Count(o, st);
-      if (o.prewarm_app >= 0) Prewarm(o.prewarm_app);
+      if (o.prewarm_app >= 0) Prewarm(o.prewarm_app, o.prewarm_service);
       if (o.action != Outcome::kReply || sz == 0) continue;
       tx_iov[k].iov_len = sz;
       tx_msgs[k].msg_hdr.msg_name = &rx_addr[i];
@@ -851,7 +855,7 @@ void Server::Impl::ProcessTcp(Conn& c) {
     if (o.action == Outcome::kForward)
       sz = ForwardOrAnswer(m, flen, q, view, true, 0, c.id, c.peer, big.data(), big.size(), &o);
     Count(o, st);
-    if (o.prewarm_app >= 0) Prewarm(o.prewarm_app);
+    if (o.prewarm_app >= 0) Prewarm(o.prewarm_app, o.prewarm_service);
     if (o.action == Outcome::kReply && sz) QueueTcp(c, big.data(), sz);
     off += 2 + flen;
   }

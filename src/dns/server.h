@@ -45,7 +45,8 @@ namespace privcast::dns {
 class PrewarmHook {
  public:
   virtual ~PrewarmHook() = default;
-  virtual void OnFlycastLookup(const std::string& app) = 0;
+  // `service` is "" for <app>.flycast, the service's name for <service>.svc.<app>.flycast.
+  virtual void OnFlycastLookup(const std::string& app, const std::string& service) = 0;
 };
 
 struct Endpoint {

@@ -4,6 +4,7 @@
 #include <map>
 #include <tuple>
 
+#include "common/service_scope.h"
 #include "dns/regions.h"
 
 namespace privcast::dns {
@@ -43,6 +44,7 @@ struct Fnv {
 uint64_t InternalHash(const Zone& z, const ZoneApp& a) {
   Fnv f;
   f.Str(a.name);
+  f.Str(a.services_txt);
   for (uint32_t mi : a.machines) {
     const ZoneMachine& m = z.machines[mi];
     f.Str(m.id);
@@ -94,9 +96,36 @@ std::shared_ptr<const Zone> Zone::Build(const SnapshotPtr& snap) {
     ZoneApp& a = z->apps[i];
     a.name = Lower(av.name);
     a.net32 = av.net32;
-    for (uint32_t fi : av.flycast)
-      if (fi < s.flycast.size()) a.flycast.emplace_back(s.flycast[fi].net32, s.flycast[fi].address);
+    for (uint32_t fi : av.flycast) {
+      if (fi >= s.flycast.size()) continue;
+      const FlycastEntry& fe = s.flycast[fi];
+      if (fe.service.empty()) {
+        a.flycast.emplace_back(fe.net32, fe.address);
+        continue;
+      }
+      // A per-service address: answered as <service>.svc.<app>.flycast, never as <app>.flycast.
+      std::string sname = Lower(fe.service);
+      auto it = std::find_if(a.services.begin(), a.services.end(),
+                             [&](const ZoneService& z) { return z.name == sname; });
+      if (it == a.services.end()) {
+        a.services.push_back(ZoneService{sname, {}, false});
+        it = a.services.end() - 1;
+      }
+      it->flycast.emplace_back(fe.net32, fe.address);
+      for (uint32_t mi : av.machines) {
+        if (mi >= s.machines.size() || !InScope(s.machines[mi], fe.services)) continue;
+        MachineRunState st = s.machines[mi].state;
+        if (st == MachineRunState::kStarted || st == MachineRunState::kStarting) it->waking_or_started = true;
+      }
+    }
     std::sort(a.flycast.begin(), a.flycast.end());
+    std::sort(a.services.begin(), a.services.end(),
+              [](const ZoneService& x, const ZoneService& y) { return x.name < y.name; });
+    for (ZoneService& zs : a.services) std::sort(zs.flycast.begin(), zs.flycast.end());
+    for (const std::string& n : ServiceNames(av.services, av.process_groups)) {
+      if (!a.services_txt.empty()) a.services_txt.push_back(',');
+      a.services_txt.append(Lower(n));
+    }
     for (uint32_t mi : av.machines) {
       if (mi >= s.machines.size()) continue;
       a.machines.push_back(mi);
@@ -146,6 +175,16 @@ std::shared_ptr<const Zone> Zone::Build(const SnapshotPtr& snap) {
       host_hash.U64(fl.h);
       if (auto it = z->networks_.find(net); it != z->networks_.end()) net_hash[it->second].U64(fl.h);
     }
+    for (const ZoneService& zs : a.services)
+      for (const auto& [net, address] : zs.flycast) {
+        Fnv fl;
+        fl.Str(a.name);
+        fl.Str(zs.name);
+        fl.U64(net);
+        fl.Bytes(address.b.data(), 16);
+        host_hash.U64(fl.h);
+        if (auto it = z->networks_.find(net); it != z->networks_.end()) net_hash[it->second].U64(fl.h);
+      }
     if (auto it = z->networks_.find(a.net32); it != z->networks_.end()) net_hash[it->second].U64(ih);
   }
   for (const Fnv& f : net_hash) z->serials_.push_back(f.h);
@@ -169,6 +208,12 @@ std::shared_ptr<const Zone> Zone::Build(const SnapshotPtr& snap) {
 const ZoneApp* Zone::FindApp(std::string_view lower_name) const {
   auto it = apps_by_name_.find(lower_name);
   return it == apps_by_name_.end() ? nullptr : &apps[it->second];
+}
+
+const ZoneService* Zone::FindService(const ZoneApp& a, std::string_view lower_name) {
+  for (const ZoneService& s : a.services)
+    if (s.name == lower_name) return &s;
+  return nullptr;
 }
 
 const std::string& Zone::AppsTxt(const ClientView& v) const {

@@ -13,7 +13,8 @@
 // host itself (loopback or fdaa:0:0::/48, privcast's own prefix), or nowhere. A network
 // client sees `.internal` names of the apps whose own network is its network and
 // `<app>.flycast` for apps with a flycast address allocated on its network. The host sees
-// every app. "Nowhere" sees nothing (see docs/dns.md).
+// every app. "Nowhere" sees nothing (see docs/dns.md). `<service>.svc.<app>.flycast` follows
+// the same rule per address: visible where that service's address was allocated.
 #pragma once
 
 #include <cstdint>
@@ -43,10 +44,19 @@ struct ZoneMachine {
   uint32_t app = 0;
 };
 
+// A service that has per-service flycast addresses (`<service>.svc.<app>.flycast`, ADR 0013).
+struct ZoneService {
+  std::string name;                               // lower-case
+  std::vector<std::pair<uint32_t, Ip6>> flycast;  // (network, flycast address), sorted
+  bool waking_or_started = false;                 // some machine of the service starting or started
+};
+
 struct ZoneApp {
   std::string name;  // lower-case; the key of Zone::apps_by_name
   uint32_t net32 = 0;
   std::vector<std::pair<uint32_t, Ip6>> flycast;  // (network, flycast address), sorted
+  std::vector<ZoneService> services;              // services with an address, by name
+  std::string services_txt;                       // `_services.<app>.internal`: "api,web" (every service)
   std::vector<uint32_t> machines;                 // every machine, nearest first
   std::vector<uint32_t> started;                  // started machines, nearest first
   bool waking_or_started = false;                 // some machine starting or started
@@ -71,6 +81,7 @@ class Zone {
   // no zone transfers, so nothing compares serials (docs/dns.md "SOA").
   uint32_t Serial(const ClientView& v) const;
   const ZoneApp* FindApp(std::string_view lower_name) const;
+  static const ZoneService* FindService(const ZoneApp& a, std::string_view lower_name);
   bool KnownNetwork(uint32_t net32) const { return networks_.count(net32) != 0; }
   // `_apps.internal` and `_instances.internal` texts for a view.
   const std::string& AppsTxt(const ClientView& v) const;

@@ -1,13 +1,14 @@
 #include "proxy/balancer.h"
 
+#include "common/service_scope.h"
+
 #include <algorithm>
 
 namespace privcast::proxy {
 
 bool ServesService(const MachineView& m, const ServiceSpec& svc) {
   if (!m.carries_services) return false;  // e.g. from machine run: a member of the app, not of its services
-  if (svc.processes.empty()) return true;
-  return std::find(svc.processes.begin(), svc.processes.end(), m.process_group) != svc.processes.end();
+  return ServesGroup(svc, m.process_group);
 }
 
 int TierOf(const Snapshot& snap, const MachineView& m, const RoutingHints& hints) {

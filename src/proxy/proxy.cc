@@ -322,6 +322,23 @@ std::string ProxyImpl::RenderMetrics() const {
       << static_cast<double>(a->wake_ms_sum_us.load()) / 1e6 << "\n";
     o << "privcast_proxy_wake_seconds_count{app=\"" << Esc(a->name) << "\"} " << a->wake_count.load() << "\n";
   }
+  // Per-service addresses (<service>.svc.<app>.flycast, ADR 0013): their own share of the above.
+  auto services = table.Services();
+  auto per_service = [&](const char* name, const char* help, auto get) {
+    o << "# HELP " << name << " " << help << "\n# TYPE " << name << " counter\n";
+    for (auto& s : services)
+      o << name << "{app=\"" << Esc(s->app) << "\",service=\"" << Esc(s->service) << "\"} " << get(*s) << "\n";
+  };
+  per_service("privcast_proxy_service_connections_total", "Connections admitted through a service's flycast addresses.",
+              [](const ServiceState& s) { return s.connections_total.load(); });
+  per_service("privcast_proxy_service_admission_refused_total",
+              "Connections refused by admission on a service's flycast addresses.",
+              [](const ServiceState& s) { return s.refused_total.load(); });
+  per_service("privcast_proxy_service_cold_starts_total", "Machines woken for a service's flycast addresses.",
+              [](const ServiceState& s) { return s.cold_starts.load(); });
+  per_service("privcast_proxy_service_no_machine_total",
+              "Connections through a service's flycast addresses with no machine to serve them.",
+              [](const ServiceState& s) { return s.rejected_no_machine.load(); });
   o << "# HELP privcast_proxy_machine_connections_total Connections (or requests) routed to a machine.\n"
        "# TYPE privcast_proxy_machine_connections_total counter\n";
   for (auto& m : machines)

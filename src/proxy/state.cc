@@ -22,6 +22,7 @@ RoutingStatePtr StateTable::Build(SnapshotPtr snap, int64_t now_ns, TlsContextPr
     // Only apps reachable through a flycast address need listeners.
     if (a.flycast.empty()) continue;
     bool has_tls = false;
+    // Per-service addresses admit a subset of these ports (ADR 0013): the union is the same.
     for (const ServiceSpec& s : a.services)
       for (const PortSpec& p : s.ports) {
         has_tls |= p.tls;
@@ -58,6 +59,21 @@ RoutingStatePtr StateTable::Build(SnapshotPtr snap, int64_t now_ns, TlsContextPr
     machines.emplace(m.id, st);
     rs->machines.push_back(st);
   }
+  std::map<std::pair<std::string, std::string>, std::shared_ptr<ServiceState>> services;
+  rs->services.resize(snap->flycast.size());
+  for (uint32_t i = 0; i < snap->flycast.size(); ++i) {
+    const FlycastEntry& fe = snap->flycast[i];
+    if (fe.service.empty()) continue;
+    auto key = std::make_pair(snap->apps[fe.app_index].name, fe.service);
+    auto it = services.find(key);
+    if (it == services.end()) {
+      auto old = services_.find(key);
+      it = services.emplace(key, old != services_.end() ? old->second
+                                                        : std::make_shared<ServiceState>(key.first, key.second)).first;
+    }
+    rs->services[i] = it->second;
+  }
+  services_.swap(services);
   apps_.swap(apps);
   machines_.swap(machines);
   rs->ports.assign(ports.begin(), ports.end());
@@ -69,6 +85,13 @@ std::vector<std::shared_ptr<AppState>> StateTable::Apps() const {
   std::lock_guard<std::mutex> l(mu_);
   std::vector<std::shared_ptr<AppState>> v;
   for (auto& [k, a] : apps_) v.push_back(a);
+  return v;
+}
+
+std::vector<std::shared_ptr<ServiceState>> StateTable::Services() const {
+  std::lock_guard<std::mutex> l(mu_);
+  std::vector<std::shared_ptr<ServiceState>> v;
+  for (auto& [k, s] : services_) v.push_back(s);
   return v;
 }
 

@@ -113,6 +113,18 @@ struct AppState {
   }
 };
 
+// Counters of one service that has per-service flycast addresses (`<service>.svc.<app>.flycast`,
+// ADR 0013): the traffic that came in through those addresses. Shared by all workers.
+struct ServiceState {
+  ServiceState(std::string a, std::string s) : app(std::move(a)), service(std::move(s)) {}
+  const std::string app;
+  const std::string service;
+  std::atomic<uint64_t> connections_total{0};  // admitted through the service's addresses
+  std::atomic<uint64_t> refused_total{0};      // refused by admission (wrong network, port not the service's)
+  std::atomic<uint64_t> cold_starts{0};        // machines woken for it
+  std::atomic<uint64_t> rejected_no_machine{0};
+};
+
 // The per-snapshot routing view that workers consume: the immutable Snapshot plus the
 // shared state objects resolved by index. Built once per Publish on the control thread.
 struct RoutingState {
@@ -121,6 +133,7 @@ struct RoutingState {
   std::vector<std::shared_ptr<AppState>> apps;          // by AppView::index
   std::vector<uint16_t> ports;                          // sorted, unique external ports
   std::vector<TlsContextPtr> tls;                       // by AppView::index; null: no tls port / certificate
+  std::vector<std::shared_ptr<ServiceState>> services;  // by Snapshot::flycast index; null: an app address
 };
 using RoutingStatePtr = std::shared_ptr<const RoutingState>;
 
@@ -134,11 +147,13 @@ class StateTable {
   // Copies of the current entries (metrics, autostop). Thread-safe.
   std::vector<std::shared_ptr<AppState>> Apps() const;
   std::vector<std::shared_ptr<MachineState>> Machines() const;
+  std::vector<std::shared_ptr<ServiceState>> Services() const;
 
  private:
   mutable std::mutex mu_;
   std::map<std::string, std::shared_ptr<MachineState>> machines_;
   std::map<std::string, std::shared_ptr<AppState>> apps_;
+  std::map<std::pair<std::string, std::string>, std::shared_ptr<ServiceState>> services_;  // (app, service)
 };
 
 // Effective run state for routing, with the wake override applied.

@@ -338,12 +338,17 @@ void Worker::Admit(int fd, const sockaddr_in6& peer, const sockaddr_in6& local) 
   const FlycastEntry* fe = snap.FindFlycast(ToIp6(local));
   if (!fe) return Refuse(fd, nullptr, 0, peer);
   const AppView& app = snap.apps[fe->app_index];
+  // A per-service address (ADR 0013) admits and routes by its own services only.
+  const std::shared_ptr<ServiceState>& svc_state = rs_->services[static_cast<size_t>(fe - snap.flycast.data())];
   auto net = addr::NetworkOf(ToIp6(peer));
-  if (!net || *net != fe->net32) return Refuse(fd, &app, net.value_or(0), peer);
+  if (!net || *net != fe->net32) {
+    if (svc_state) svc_state->refused_total.fetch_add(1, std::memory_order_relaxed);
+    return Refuse(fd, &app, net.value_or(0), peer);
+  }
   uint16_t lport = PortOf(local);
   const ServiceSpec* svc = nullptr;
   const PortSpec* ps = nullptr;
-  for (const ServiceSpec& s : app.services) {
+  for (const ServiceSpec& s : fe->Services(app)) {
     for (const PortSpec& p : s.ports)
       if (lport >= p.start_port && lport <= p.end_port) {
         svc = &s;
@@ -352,7 +357,10 @@ void Worker::Admit(int fd, const sockaddr_in6& peer, const sockaddr_in6& local) 
       }
     if (svc) break;
   }
-  if (!svc) return Refuse(fd, &app, *net, peer);
+  if (!svc) {
+    if (svc_state) svc_state->refused_total.fetch_add(1, std::memory_order_relaxed);
+    return Refuse(fd, &app, *net, peer);
+  }
   NetLimits::Net* slot = nullptr;
   bool log_it = false;
   NetLimits::Verdict v = proxy_->net_limits.Admit(*net, NowNs(), &slot, &log_it);
@@ -367,6 +375,10 @@ void Worker::Admit(int fd, const sockaddr_in6& peer, const sockaddr_in6& local) 
   else s = new TcpSession(this, rs_, app.index, svc, ps, fd, peer, local);
   s->io.tls = std::move(tls);
   s->net_slot = slot;
+  if (svc_state) {
+    s->svc_state = svc_state;
+    svc_state->connections_total.fetch_add(1, std::memory_order_relaxed);
+  }
   // Client + app socket, and a raw TCP relay's two splice pipes.
   s->fd_charge = 2 + (!ps->http && opts().splice && !s->io.tls ? 4 : 0);
   Register(s);
@@ -427,8 +439,15 @@ bool Worker::ResolveApp(Session* s) {
   const std::string& name = s->rs->snap->apps[s->app_index].name;
   const AppView* app = rs_->snap->FindApp(name);
   if (!app) return false;
+  const std::vector<ServiceSpec>* services = &app->services;
+  if (s->svc_state) {
+    // A per-service address: its scope in the new snapshot (gone or moved: no route).
+    const FlycastEntry* fe = rs_->snap->FindFlycast(ToIp6(s->local));
+    if (!fe || fe->app_index != app->index || fe->service != s->svc_state->service) return false;
+    services = &fe->services;
+  }
   uint16_t lport = PortOf(s->local);
-  for (const ServiceSpec& svc : app->services)
+  for (const ServiceSpec& svc : *services)
     for (const PortSpec& p : svc.ports)
       if (lport >= p.start_port && lport <= p.end_port) {
         s->rs = rs_;
@@ -488,6 +507,7 @@ void Worker::Route(Session* s) {
         return Enqueue(s, app);
       case Choice::kReject:
         rs.apps[s->app_index]->rejected_no_machine.fetch_add(1, std::memory_order_relaxed);
+        if (s->svc_state) s->svc_state->rejected_no_machine.fetch_add(1, std::memory_order_relaxed);
         return s->OnRouteFailed(503);
     }
   }
@@ -603,6 +623,7 @@ void Worker::StartWake(uint32_t machine_index, Session* waiter) {
     WakeDone(id, gen, Unavailable("wake timeout"));
   });
   rs_->apps[m.app_index]->cold_starts.fetch_add(1, std::memory_order_relaxed);
+  if (waiter && waiter->svc_state) waiter->svc_state->cold_starts.fetch_add(1, std::memory_order_relaxed);
   wakes_.emplace(id, std::move(g));
   proxy_->Emit(snap.apps[m.app_index].name, id, "Starting machine " + id);
   log::Info("proxy", "waking machine", {{"app", snap.apps[m.app_index].name}, {"machine", id}});

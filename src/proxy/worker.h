@@ -99,7 +99,8 @@ class Session {
   Worker* w;
   RoutingStatePtr rs;          // the state app/svc point into
   uint32_t app_index;
-  const ServiceSpec* svc;
+  const ServiceSpec* svc;      // in the app's services, or a per-service address's (FlycastEntry::services)
+  std::shared_ptr<ServiceState> svc_state;  // counters of a per-service address (ADR 0013); null: the app's
   const PortSpec* port;
   UniqueFd cfd;
   ClientTransport io;  // client I/O over cfd: plain, or TLS on `tls` ports (transport.h)

@@ -217,9 +217,11 @@ Status RecordFromJson(const json& j, Machine* o) {
 }
 
 json RecordToJson(const IpAssignment& v) {
-  return {{"address", v.address}, {"app", v.app},         {"type", v.type},
-          {"org", v.org},         {"network", v.network}, {"net32", v.net32},
-          {"region", v.region},   {"created_at", v.created_at}};
+  json j = {{"address", v.address}, {"app", v.app},         {"type", v.type},
+            {"org", v.org},         {"network", v.network}, {"net32", v.net32},
+            {"region", v.region},   {"created_at", v.created_at}};
+  if (!v.service.empty()) j["service"] = v.service;
+  return j;
 }
 Status RecordFromJson(const json& j, IpAssignment* o) {
   Reader r(j, "ip assignment");
@@ -230,6 +232,7 @@ Status RecordFromJson(const json& j, IpAssignment* o) {
   r.Str("network", &o->network);
   r.U32("net32", &o->net32);
   r.Str("region", &o->region);
+  r.Str("service", &o->service);  // absent in records from before ADR 0013: the whole app
   r.I64("created_at", &o->created_at);
   r.Require(!o->address.empty(), "address");
   r.Require(!o->app.empty(), "app");

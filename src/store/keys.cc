@@ -50,7 +50,9 @@ std::string LinkSlot(uint32_t host, uint32_t slot) { return "/linkslots/" + Hex3
 std::string LinkSlotPrefix(uint32_t host) { return "/linkslots/" + Hex32(host) + "/"; }
 std::string Ip(const std::string& address) { return "/ips/" + address; }
 std::string IpPrefix() { return "/ips/"; }
-std::string FlycastIndex(const std::string& app, uint32_t net32) { return "/flycast/" + app + "/" + Hex32(net32); }
+std::string FlycastIndex(const std::string& app, uint32_t net32, const std::string& service) {
+  return "/flycast/" + app + "/" + Hex32(net32) + (service.empty() ? "" : "/" + service);
+}
 std::string FlycastIndexPrefix(const std::string& app) { return "/flycast/" + app + "/"; }
 std::string Released(uint32_t net32, uint32_t n) { return "/released/" + Hex32(net32) + "/" + Dec(n, 10); }
 std::string ReleasedPrefix(uint32_t net32) { return "/released/" + Hex32(net32) + "/"; }

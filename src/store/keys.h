@@ -16,6 +16,7 @@
 //   /volumeids/<id>                    app                    id → app index
 //   /ips/<address>                     IpAssignment
 //   /flycast/<app>/<net32>             address                an app's address on a network
+//   /flycast/<app>/<net32>/<service>   address                a service's address on a network (ADR 0013)
 //   /released/<net32>/<n %010u>        ReleasedAddress        cooldown list
 //   /seq/flycast/<net32>               next n (decimal)       per-network flycast counter
 #pragma once
@@ -57,7 +58,7 @@ std::string VolumePrefix();
 std::string VolumeId(const std::string& id);
 std::string Ip(const std::string& address);
 std::string IpPrefix();
-std::string FlycastIndex(const std::string& app, uint32_t net32);
+std::string FlycastIndex(const std::string& app, uint32_t net32, const std::string& service = "");
 std::string FlycastIndexPrefix(const std::string& app);
 std::string Released(uint32_t net32, uint32_t n);
 std::string ReleasedPrefix(uint32_t net32);

@@ -118,6 +118,8 @@ struct IpAssignment {
   std::string network;          // network name in that org
   uint32_t net32 = 0;
   std::string region = "global";
+  // A per-service address (`<service>.svc.<app>.flycast`, ADR 0013); "" = the whole app.
+  std::string service;
   int64_t created_at = 0;
 };
 

@@ -733,14 +733,15 @@ Status Registry::DeleteMachine(const std::string& id) {
 // Flycast addresses
 
 Result<IpAssignment> Registry::AllocateFlycast(const std::string& app, const std::optional<std::string>& org,
-                                               const std::optional<std::string>& network) {
+                                               const std::optional<std::string>& network,
+                                               const std::string& service) {
   return WithRetries<IpAssignment>(opts_.max_cas_retries, "allocate flycast address",
                                    [&]() -> Result<std::optional<IpAssignment>> {
     PC_ASSIGN_OR_RETURN(Loaded<App> a, RequireApp(store_, app));
     PC_ASSIGN_OR_RETURN(Loaded<Network> net, ResolveNetwork(store_, a.v, org, network));
     const uint32_t net32 = net.v.net32;
     // At most one flycast address per app and network: allocating again returns it.
-    PC_ASSIGN_OR_RETURN(std::optional<KeyValue> idx, store_->Get(keys::FlycastIndex(app, net32)));
+    PC_ASSIGN_OR_RETURN(std::optional<KeyValue> idx, store_->Get(keys::FlycastIndex(app, net32, service)));
     if (idx) {
       PC_ASSIGN_OR_RETURN(std::optional<Loaded<IpAssignment>> ip, Load<IpAssignment>(store_, keys::Ip(idx->value)));
       if (ip) return std::optional<IpAssignment>(ip->v);
@@ -748,7 +749,7 @@ Result<IpAssignment> Registry::AllocateFlycast(const std::string& app, const std
     }
     TxnRequest t;
     t.compares = {ModRevEq(keys::App(app), a.rev), ModRevEq(keys::Network(net.v.org, net.v.name), net.rev),
-                  NotExists(keys::FlycastIndex(app, net32))};
+                  NotExists(keys::FlycastIndex(app, net32, service))};
     int64_t now = clock_->WallUnixMillis();
     const int64_t cooldown_ms =
         std::chrono::duration_cast<std::chrono::milliseconds>(opts_.released_cooldown).count();
@@ -791,10 +792,11 @@ Result<IpAssignment> Registry::AllocateFlycast(const std::string& app, const std
     ip.org = net.v.org;
     ip.network = net.v.name;
     ip.net32 = net32;
+    ip.service = service;
     ip.created_at = now;
     t.compares.push_back(NotExists(keys::Ip(ip.address)));
     t.success.push_back(Op::Put(keys::Ip(ip.address), Encode(ip)));
-    t.success.push_back(Op::Put(keys::FlycastIndex(app, net32), ip.address));
+    t.success.push_back(Op::Put(keys::FlycastIndex(app, net32, service), ip.address));
     PC_ASSIGN_OR_RETURN(TxnResponse r, store_->Txn(t));
     if (!r.succeeded) return std::optional<IpAssignment>();
     return std::optional<IpAssignment>(std::move(ip));
@@ -829,7 +831,7 @@ Status Registry::ReleaseIp(const std::string& app, const std::string& address) {
            TxnRequest t;
            t.compares.push_back(ModRevEq(keys::App(app), a.rev));
            AddReleaseIpOps(ip->v, ip->rev, clock_->WallUnixMillis(), &t);
-           const std::string idx = keys::FlycastIndex(app, ip->v.net32);
+           const std::string idx = keys::FlycastIndex(app, ip->v.net32, ip->v.service);
            t.compares.push_back(ValueEq(idx, canonical));
            t.success.push_back(Op::Delete(idx));
            PC_ASSIGN_OR_RETURN(TxnResponse r, store_->Txn(t));

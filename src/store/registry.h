@@ -138,8 +138,12 @@ class Registry {
 
   // IP assignments (flycast addresses). With neither org nor network: the app's network.
   // org: that org's default network. network: a named network of the app's org.
+  // service: a per-service address (ADR 0013; the caller checks the name against the app's
+  // release); "" = the app's. At most one address per (app, network, service): allocating
+  // again returns it.
   Result<IpAssignment> AllocateFlycast(const std::string& app, const std::optional<std::string>& org,
-                                       const std::optional<std::string>& network);
+                                       const std::optional<std::string>& network,
+                                       const std::string& service = "");
   Result<std::vector<IpAssignment>> ListIps(const std::optional<std::string>& app);
   Status ReleaseIp(const std::string& app, const std::string& address);
 

@@ -70,3 +70,49 @@ TEST(SnapshotBuilderTest, BadReleaseKeepsAddressesButNoServices) {
 
 }  // namespace
 }  // namespace privcast::daemon
+
+namespace privcast::daemon {
+namespace {
+
+// A per-service address (ADR 0013) carries its service's scope: the app's services that serve
+// the group, narrowed to it; a service the release does not have reaches nothing.
+TEST(SnapshotBuilderTest, ServiceAddressesCarryTheirScope) {
+  store::StateView st;
+  st.networks.push_back({"personal", "default", 0x11, true, 0});
+  st.apps.push_back({"shop", "personal", "default", 0, 1});
+  auto ip = [&](uint32_t n, const std::string& service) {
+    store::IpAssignment a;
+    a.address = addr::FlycastAddress(0x11, n).ToString();
+    a.app = "shop";
+    a.net32 = 0x11;
+    a.service = service;
+    st.ips.push_back(a);
+  };
+  ip(1, "");
+  ip(2, "api");
+  ip(3, "gone");
+  st.current_releases.push_back({"shop", 1, "{}", "", 0});
+  Snapshot s = BuildSnapshot(st, 5, "ams", [](const store::Release&) -> Result<ReleaseInfo> {
+    ReleaseInfo i;
+    ServiceSpec all;
+    all.ports.push_back(PortSpec{80, 80});
+    i.services.push_back(all);
+    i.process_groups = {"api", "web"};
+    return i;
+  });
+  const FlycastEntry* app = s.FindFlycast(addr::FlycastAddress(0x11, 1));
+  const FlycastEntry* api = s.FindFlycast(addr::FlycastAddress(0x11, 2));
+  const FlycastEntry* gone = s.FindFlycast(addr::FlycastAddress(0x11, 3));
+  ASSERT_TRUE(app && api && gone);
+  const AppView& shop = *s.FindApp("shop");
+  EXPECT_EQ(shop.process_groups, (std::vector<std::string>{"api", "web"}));
+  EXPECT_EQ(&app->Services(shop), &shop.services);
+  ASSERT_EQ(api->Services(shop).size(), 1u);
+  EXPECT_EQ(api->service, "api");
+  EXPECT_EQ(api->Services(shop)[0].processes, std::vector<std::string>{"api"});
+  EXPECT_EQ(gone->service, "gone");
+  EXPECT_TRUE(gone->Services(shop).empty());  // fail closed
+}
+
+}  // namespace
+}  // namespace privcast::daemon

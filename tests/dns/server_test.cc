@@ -350,9 +350,9 @@ TEST_F(DnsServerTest, TruncatedUdpRetriedOverTcp) {
 
 class CountingHook : public PrewarmHook {
  public:
-  void OnFlycastLookup(const std::string& app) override {
+  void OnFlycastLookup(const std::string& app, const std::string& service) override {
     std::lock_guard<std::mutex> g(mu);
-    apps.push_back(app);
+    apps.push_back(service.empty() ? app : service + ".svc." + app);
   }
   std::vector<std::string> Apps() {
     std::lock_guard<std::mutex> g(mu);

@@ -353,8 +353,9 @@ def machines(host, app):
     return [m for m in host.cli_json(["machine", "list", "-a", app]) if not m.get("auto_destroy")]
 
 
-def flycast_ip(host, app, org=None):
+def flycast_ip(host, app, org=None, service=""):
+    """The app's flycast address (or, with `service`, that service's: <service>.svc.<app>.flycast)."""
     for ip in host.cli_json(["ips", "list", "-a", app]):
-        if org is None or ip.get("org") == org:
+        if (org is None or ip.get("org") == org) and (ip.get("service") or "") == service:
             return ip.get("ip") or ip.get("address")
     return None
