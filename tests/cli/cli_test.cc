@@ -155,7 +155,7 @@ TEST(CliUsage, UnknownCommandsLikeCobra) {
   auto far = Cli({"zzzzzz"});
   EXPECT_EQ(far.err.find("Did you mean"), std::string::npos);
   // Known commands, their arguments and help are not touched.
-  EXPECT_EQ(Cli({"orgs", "create"}).rc, 2) << "a missing argument stays a usage error";
+  EXPECT_EQ(Cli({"orgs", "create"}).rc, 1) << "a missing argument stays a usage error (exit 1, as flyctl)";
   EXPECT_EQ(Cli({"secrets", "--help"}).rc, 0);
   EXPECT_EQ(Levenshtein("secrets", "secrts"), 1u);
   EXPECT_EQ(Levenshtein("", "abc"), 3u);
@@ -248,10 +248,10 @@ TEST_F(CliTest, LaunchFlycastNoDeployThenDeployThenIps) {
   EXPECT_FALSE(std::getline(lines, extra)) << "exactly one address: " << ips.out;
   std::istringstream hs(header);
   std::vector<std::string> hw((std::istream_iterator<std::string>(hs)), std::istream_iterator<std::string>());
-  EXPECT_EQ(hw, (std::vector<std::string>{"VERSION", "IP", "TYPE", "NETWORK", "ORG", "REGION", "CREATED", "AT"}));
+  EXPECT_EQ(hw, (std::vector<std::string>{"VERSION", "IP", "TYPE", "NETWORK", "ORG", "REGION", "CREATED", "AT", "SERVICE"}));
   std::istringstream rs(row);
   std::vector<std::string> rw((std::istream_iterator<std::string>(rs)), std::istream_iterator<std::string>());
-  ASSERT_EQ(rw.size(), 8u) << row;  // CREATED AT is relative: "0s ago"
+  ASSERT_EQ(rw.size(), 9u) << row;  // CREATED AT is relative: "0s ago"; SERVICE "-"
   EXPECT_EQ(rw[0], "v6");
   EXPECT_EQ(rw[1].rfind("fdaa:", 0), 0u);
   EXPECT_EQ(rw[2], "private");
