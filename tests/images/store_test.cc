@@ -1,6 +1,7 @@
 // ImageStore with a fake skopeo (a shell script): pull failures surface skopeo's own message in
-// one line, and lookups never wait for a pull in progress (the control thread resolves images
-// at every machine start).
+// one line, lookups never wait for a pull in progress (the control thread resolves images at
+// every machine start), the operator's auth file reaches skopeo, and a deploy's Resolve reads
+// a tag again but not a digest the store has (which Find matches by manifest).
 #include "images/store.h"
 
 #include <gtest/gtest.h>
@@ -107,6 +108,28 @@ TEST_F(StoreTest, RegistryAuthFileIsCheckedAtOpenAndGivenToSkopeo) {
   ::unsetenv("REGISTRY_AUTH_FILE");
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(r.status().message(), "pull registry.local:5000/x:v1: auth=" + o.auth_file);
+}
+
+TEST_F(StoreTest, ADigestReferenceFindsTheImagePulledByTagAndResolveReadsTagsAgain) {
+  // skopeo counts its runs and fails (nothing is reachable): Resolve of a tag must ask it,
+  // Resolve of a digest the store has must not.
+  auto store = Open(FakeSkopeo("echo run >> " + dir_ + "/runs; echo 'level=fatal msg=\"unreachable\"' >&2; exit 1"));
+  ASSERT_TRUE(store);
+  const std::string id = "sha256:" + std::string(64, 'c'), manifest = "sha256:" + std::string(64, 'd');
+  std::ofstream(dir_ + "/images/images/" + std::string(64, 'c') + ".json")
+      << R"({"id": ")" << id << R"(", "manifest_digest": ")" << manifest
+      << R"(", "refs": ["registry.local:5000/team/app:v1"], "layers": [], "config": {}})";
+  auto by_digest = store->Find("registry.local:5000/team/app:v1@" + manifest);
+  ASSERT_TRUE(by_digest.ok()) << by_digest.status().message();
+  EXPECT_EQ(by_digest->id, id);
+  EXPECT_TRUE(store->Find("registry.local:5000/team/app@" + manifest).ok());
+  EXPECT_FALSE(store->Find("registry.local:5000/team/app@sha256:" + std::string(64, 'e')).ok());
+  EXPECT_TRUE(store->Resolve("registry.local:5000/team/app@" + manifest).ok());
+  EXPECT_FALSE(fs::exists(dir_ + "/runs")) << "a digest the store has is not fetched again";
+  auto tag = store->Resolve("registry.local:5000/team/app:v1");
+  ASSERT_FALSE(tag.ok()) << "a tag is read again at its source";
+  EXPECT_EQ(tag.status().message(), "pull registry.local:5000/team/app:v1: unreachable");
+  EXPECT_TRUE(fs::exists(dir_ + "/runs"));
 }
 
 TEST_F(StoreTest, MissingSkopeoSaysHowToInstallIt) {
