@@ -38,7 +38,7 @@ def nginx_layout():
     """The walkthrough's nginx image (scripts/demo/build-hello-image), built offline once per
     build directory, as the quickstart does (<build>/demo/hello-nginx.oci)."""
     build = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(harness.PRIVCASTD))))
-    layout = os.path.join(build, "demo", "hello-nginx.oci")
+    layout = os.environ.get("PRIVCAST_DEMO_IMAGE") or os.path.join(build, "demo", "hello-nginx.oci")
     script = os.path.join(harness.REPO, "scripts", "demo", "build-hello-image")
     want = subprocess.run([script, "--recipe-hash"], capture_output=True, text=True, check=True).stdout.strip()
     try:

@@ -183,6 +183,8 @@ Status Daemon::Start() {
   io.root = d.dir->path() + "/images";
   io.skopeo = d.opts.skopeo;
   io.insecure_registries = d.opts.insecure_registries;
+  if (!d.opts.registry_auth_file.empty())
+    io.auth_file = std::filesystem::absolute(d.opts.registry_auth_file).lexically_normal().string();
   auto is = images::ImageStore::Open(io);
   if (!is.ok()) return Status(is.status().code(), "image store: " + is.status().message());
   d.images = std::move(is).value();

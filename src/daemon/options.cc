@@ -117,6 +117,9 @@ std::optional<DaemonOptions> ParseDaemonArgs(int argc, char** argv, int* exit_co
   app.add_option("--init", o.init_path, "privcast-init, PID 1 of every machine (default: next to privcastd)");
   app.add_option("--insecure-registry", o.insecure_registries,
                  "a registry HOST[:PORT] pulled over plain HTTP (loopback registries always are); repeatable");
+  app.add_option("--registry-auth-file", o.registry_auth_file,
+                 "registry credentials for pulls: docker's config.json shape ({\"auths\": {\"HOST[:PORT]\": {\"auth\": base64(user:password)}}})")
+      ->check(CLI::ExistingFile);
   app.add_option("--skopeo", o.skopeo, "the skopeo binary images are pulled with")->capture_default_str();
   try {
     app.parse(argc, argv);

@@ -57,6 +57,7 @@ struct DaemonOptions {
   std::string init_path;                    // privcast-init; default: next to privcastd
   std::vector<std::string> insecure_registries;  // HOST[:PORT] pulled over plain HTTP (docs/images.md)
   std::string skopeo = "skopeo";            // the image transport (ADR 0009)
+  std::string registry_auth_file;           // registry credentials, docker's config.json shape
 };
 
 // Parses argv; on --help prints usage and returns exit code 0 via `exit_code`.

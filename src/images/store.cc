@@ -128,9 +128,18 @@ std::string SkopeoError(const std::string& err) {
   if (m != std::string::npos) {
     last = last.substr(m + 5);
     if (!last.empty() && last.back() == '"') last.pop_back();
+    // logfmt's escapes; an escaped newline (registries' error lists) joins as "; ", and the
+    // message stays one line.
     std::string unq;
     for (size_t i = 0; i < last.size(); ++i) {
-      if (last[i] == '\\' && i + 1 < last.size()) ++i;
+      if (last[i] == '\\' && i + 1 < last.size()) {
+        if (last[++i] == 'n') {
+          while (!unq.empty() && unq.back() == ' ') unq.pop_back();
+          if (!unq.empty() && unq.back() != ':' && i + 1 < last.size()) unq += ";";
+          if (i + 1 < last.size()) unq += " ";
+          continue;
+        }
+      }
       unq += last[i];
     }
     last = unq;
@@ -219,6 +228,16 @@ Result<std::unique_ptr<ImageStore>> ImageStore::Open(ImageStoreOptions o) {
   for (const std::string& d : {o.root, o.root + "/layers", o.root + "/images", o.root + "/oci", o.root + "/tmp"}) {
     if (::mkdir(d.c_str(), 0700) != 0 && errno != EEXIST) return ErrnoStatus("mkdir " + d, errno);
   }
+  if (!o.auth_file.empty()) {
+    // Checked now: a typo would otherwise surface as "authentication required" at some pull.
+    if (o.auth_file.front() != '/') return InvalidArgument("registry auth file " + o.auth_file + ": path must be absolute");
+    auto text = Slurp(o.auth_file);
+    if (!text.ok()) return Status(text.status().code(), "registry auth file " + o.auth_file + ": " + text.status().message());
+    json j = json::parse(*text, nullptr, false);
+    if (!j.is_object() || !j.contains("auths") || !j["auths"].is_object())
+      return InvalidArgument("registry auth file " + o.auth_file +
+                             ": expected docker's config.json shape {\"auths\": {\"HOST[:PORT]\": {\"auth\": \"<base64 user:password>\"}}}");
+  }
   // Leftovers of an interrupted pull: partial layer trees.
   std::error_code ec;
   for (const auto& de : std::filesystem::directory_iterator(o.root + "/layers", ec))
@@ -242,8 +261,10 @@ Result<std::string> ImageStore::RunSkopeo(const std::vector<std::string>& args) 
   // skopeo's temporary files stay inside the store (same file system as the blobs).
   std::vector<std::string> env = {"TMPDIR=" + o_.root + "/tmp", "HOME=" + o_.root + "/tmp",
                                   "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"};
-  // Registry credentials are the operator's: the auth file privcastd was started with.
-  if (const char* auth = ::getenv("REGISTRY_AUTH_FILE")) env.push_back(std::string("REGISTRY_AUTH_FILE=") + auth);
+  // Registry credentials are the operator's: --registry-auth-file, else the REGISTRY_AUTH_FILE
+  // privcastd was started with.
+  if (!o_.auth_file.empty()) env.push_back("REGISTRY_AUTH_FILE=" + o_.auth_file);
+  else if (const char* auth = ::getenv("REGISTRY_AUTH_FILE")) env.push_back(std::string("REGISTRY_AUTH_FILE=") + auth);
   std::vector<char*> cenv;
   for (auto& e : env) cenv.push_back(e.data());
   cenv.push_back(nullptr);

@@ -56,6 +56,10 @@ struct ImageStoreOptions {
   std::string root;                            // <data-dir>/images (created 0700)
   std::string skopeo = "skopeo";               // looked up in PATH
   std::vector<std::string> insecure_registries;  // HOST[:PORT] reached over plain HTTP
+  // Registry credentials (privcastd --registry-auth-file): docker's config.json shape,
+  // {"auths": {"HOST[:PORT]": {"auth": base64("user:password")}}}, read by skopeo as its
+  // REGISTRY_AUTH_FILE. Empty: the REGISTRY_AUTH_FILE privcastd was started with, if any.
+  std::string auth_file;
 };
 
 class ImageStore {

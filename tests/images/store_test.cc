@@ -1,6 +1,7 @@
 // ImageStore with a fake skopeo (a shell script): pull failures surface skopeo's own message in
-// one line, and lookups never wait for a pull in progress (the control thread resolves images
-// at every machine start).
+// one line, lookups never wait for a pull in progress (the control thread resolves images at
+// every machine start), the operator's auth file reaches skopeo, and a deploy's Resolve reads
+// a tag again but not a digest the store has (which Find matches by manifest).
 #include "images/store.h"
 
 #include <gtest/gtest.h>
@@ -61,6 +62,18 @@ TEST_F(StoreTest, PullErrorIsSkopeosMessageInOneLine) {
   EXPECT_FALSE(store->Pull("Bad Ref").ok());
 }
 
+TEST_F(StoreTest, RegistryErrorListsStayOneReadableLine) {
+  auto store = Open(FakeSkopeo(
+      "printf '%s\\n' 'time=\"2026-12-06T00:00:00Z\" level=fatal msg=\"reading manifest v1 in r/x: errors:\\ndenied: "
+      "requested access to the resource is denied\\nunauthorized: authentication required\\n\"' >&2; exit 1"));
+  ASSERT_TRUE(store);
+  auto r = store->Pull("127.0.0.1:5000/x:v1");
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().message(),
+            "pull 127.0.0.1:5000/x:v1: reading manifest v1 in r/x: errors: denied: requested access to the resource "
+            "is denied; unauthorized: authentication required");
+}
+
 TEST_F(StoreTest, SkopeoGetsTheOperatorsAuthFileAndNothingOfRootsHome) {
   auto store = Open(FakeSkopeo("echo \"level=fatal msg=\\\"auth=$REGISTRY_AUTH_FILE home=$HOME\\\"\" >&2; exit 1"));
   ASSERT_TRUE(store);
@@ -70,6 +83,53 @@ TEST_F(StoreTest, SkopeoGetsTheOperatorsAuthFileAndNothingOfRootsHome) {
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(r.status().message(),
             "pull registry.local:5000/x:v1: auth=/etc/privcast/auth.json home=" + dir_ + "/images/tmp");
+}
+
+TEST_F(StoreTest, RegistryAuthFileIsCheckedAtOpenAndGivenToSkopeo) {
+  ImageStoreOptions o;
+  o.root = dir_ + "/images";
+  o.skopeo = FakeSkopeo("echo \"level=fatal msg=\\\"auth=$REGISTRY_AUTH_FILE\\\"\" >&2; exit 1");
+  o.auth_file = dir_ + "/missing.json";
+  auto missing = ImageStore::Open(o);
+  ASSERT_FALSE(missing.ok());
+  EXPECT_NE(missing.status().message().find("registry auth file " + o.auth_file), std::string::npos);
+  o.auth_file = dir_ + "/bad.json";
+  std::ofstream(o.auth_file) << "{\"user\": \"x\"}";
+  auto bad = ImageStore::Open(o);
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.status().message().find("config.json shape"), std::string::npos) << bad.status().message();
+  o.auth_file = dir_ + "/auth.json";
+  std::ofstream(o.auth_file) << R"({"auths": {"registry.local:5000": {"auth": "dTpw"}}})";
+  auto store = ImageStore::Open(o);
+  ASSERT_TRUE(store.ok()) << store.status().message();
+  // The flag wins over the environment privcastd was started with.
+  ::setenv("REGISTRY_AUTH_FILE", "/etc/privcast/other.json", 1);
+  auto r = (*store)->Pull("registry.local:5000/x:v1");
+  ::unsetenv("REGISTRY_AUTH_FILE");
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().message(), "pull registry.local:5000/x:v1: auth=" + o.auth_file);
+}
+
+TEST_F(StoreTest, ADigestReferenceFindsTheImagePulledByTagAndResolveReadsTagsAgain) {
+  // skopeo counts its runs and fails (nothing is reachable): Resolve of a tag must ask it,
+  // Resolve of a digest the store has must not.
+  auto store = Open(FakeSkopeo("echo run >> " + dir_ + "/runs; echo 'level=fatal msg=\"unreachable\"' >&2; exit 1"));
+  ASSERT_TRUE(store);
+  const std::string id = "sha256:" + std::string(64, 'c'), manifest = "sha256:" + std::string(64, 'd');
+  std::ofstream(dir_ + "/images/images/" + std::string(64, 'c') + ".json")
+      << R"({"id": ")" << id << R"(", "manifest_digest": ")" << manifest
+      << R"(", "refs": ["registry.local:5000/team/app:v1"], "layers": [], "config": {}})";
+  auto by_digest = store->Find("registry.local:5000/team/app:v1@" + manifest);
+  ASSERT_TRUE(by_digest.ok()) << by_digest.status().message();
+  EXPECT_EQ(by_digest->id, id);
+  EXPECT_TRUE(store->Find("registry.local:5000/team/app@" + manifest).ok());
+  EXPECT_FALSE(store->Find("registry.local:5000/team/app@sha256:" + std::string(64, 'e')).ok());
+  EXPECT_TRUE(store->Resolve("registry.local:5000/team/app@" + manifest).ok());
+  EXPECT_FALSE(fs::exists(dir_ + "/runs")) << "a digest the store has is not fetched again";
+  auto tag = store->Resolve("registry.local:5000/team/app:v1");
+  ASSERT_FALSE(tag.ok()) << "a tag is read again at its source";
+  EXPECT_EQ(tag.status().message(), "pull registry.local:5000/team/app:v1: unreachable");
+  EXPECT_TRUE(fs::exists(dir_ + "/runs"));
 }
 
 TEST_F(StoreTest, MissingSkopeoSaysHowToInstallIt) {
