@@ -37,6 +37,16 @@ Status EnsureVolumeStorage(const std::string& root, const std::string& volume_id
   return MkdirOwned(VolumeDataDir(root, volume_id), 0755);
 }
 
+std::set<std::string> UnknownVolumeStorage(const std::string& root, const std::set<std::string>& known) {
+  std::set<std::string> out;
+  std::error_code ec;
+  for (const auto& e : std::filesystem::directory_iterator(root, ec)) {
+    std::string name = e.path().filename().string();
+    if (ids::IsVolumeId(name) && !known.count(name)) out.insert(name);
+  }
+  return out;
+}
+
 int SweepVolumeStorage(const std::string& root, const std::set<std::string>& keep) {
   std::error_code ec;
   std::filesystem::directory_iterator it(root, ec);
