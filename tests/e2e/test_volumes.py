@@ -103,6 +103,10 @@ class Volumes(harness.HostTestCase):
 
     def test_3_attach_rules_and_errors(self):
         h, vid = self.h, self.vol["id"]
+        # No volume name: a usage error.
+        p = h.cli(["volumes", "create", "-a", "notes"], check=False)
+        self.assertEqual(p.returncode, 2)
+        self.assertIn("name is required", p.stderr)
         # Missing volume by name.
         p = h.cli(["machine", "run", "-a", "notes", "-v", "nope:/data", "--", "true"], check=False)
         self.assertEqual(p.returncode, 1)
