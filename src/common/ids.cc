@@ -41,6 +41,13 @@ bool IsVolumeId(std::string_view s) {
   return true;
 }
 
+bool IsVolumeName(std::string_view s) {
+  if (s.empty() || s.size() > 30) return false;
+  for (char c : s)
+    if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_')) return false;
+  return true;
+}
+
 bool IsMachineId(std::string_view s) {
   if (s.size() != 14) return false;
   for (char c : s)

@@ -5,6 +5,8 @@
 #include <csignal>
 #include <cstdint>
 
+#include "common/ids.h"
+
 namespace privcast::config {
 
 std::string Diagnostic::ToString() const {
@@ -175,10 +177,7 @@ std::optional<uint64_t> ParseMemoryMb(std::string_view s) {
   return mb;
 }
 
-bool IsVolumeName(std::string_view s) {
-  if (s.empty() || s.size() > 30) return false;
-  return std::all_of(s.begin(), s.end(), [](char c) { return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_'; });
-}
+bool IsVolumeName(std::string_view s) { return ids::IsVolumeName(s); }
 
 std::string CheckMountDestination(std::string_view dest) {
   if (dest.empty() || dest[0] != '/') return "must be an absolute path like \"/data\"";

@@ -15,10 +15,16 @@ void MachineManager::SyncVolumes() {
     ids.insert(v.id);
     if (!v.attached_machine_id.empty()) volumes_[v.attached_machine_id] = v;
   }
-  // Storage of volumes whose records are gone (volumes destroy, apps destroy, or while the
-  // daemon was down: the first sync sweeps everything unknown).
-  bool gone = !volumes_synced_;
+  // Storage of volumes whose records went while this daemon watched (volumes destroy, apps
+  // destroy). Not at the first sync: storage the store does not know (a store reset with
+  // --reset-store, a crash between the record's deletion and the sweep) is kept for the
+  // operator, never deleted on a guess.
+  bool gone = false;
   for (const auto& id : volume_ids_) gone = gone || !ids.count(id);
+  if (!volumes_synced_ && !opts_.volume_root.empty()) {
+    for (const auto& id : UnknownVolumeStorage(opts_.volume_root, ids))
+      log::Warn("daemon", "volume storage without a volume record is kept", {{"volume", id}, {"root", opts_.volume_root}});
+  }
   volume_ids_ = std::move(ids);
   volumes_synced_ = true;
   if (gone && !opts_.volume_root.empty()) (void)SweepVolumeStorage(opts_.volume_root, volume_ids_);

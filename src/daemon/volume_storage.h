@@ -20,7 +20,10 @@ namespace privcast::daemon {
 std::string VolumeDataDir(const std::string& root, const std::string& volume_id);
 // Creates root, root/<id> and root/<id>/data as above (existing ones are kept as they are).
 Status EnsureVolumeStorage(const std::string& root, const std::string& volume_id);
-// Removes root/<id> for every volume-id-shaped entry not in `keep`; returns how many.
+// Removes root/<id> for every volume-id-shaped entry not in `keep` (renamed aside to
+// root/.trash-<id> at once, deleted by a detached thread); returns how many.
 int SweepVolumeStorage(const std::string& root, const std::set<std::string>& keep);
+// The volume ids under root that are not in `known`.
+std::set<std::string> UnknownVolumeStorage(const std::string& root, const std::set<std::string>& known);
 
 }  // namespace privcast::daemon

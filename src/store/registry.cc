@@ -849,9 +849,7 @@ Status Registry::ReleaseIp(const std::string& app, const std::string& address) {
 
 Result<Volume> Registry::CreateVolume(const std::string& app, const std::string& name, const std::string& region,
                                       uint32_t size_gb) {
-  bool name_ok = !name.empty() && name.size() <= 30 &&
-                 std::all_of(name.begin(), name.end(), [](char c) { return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_'; });
-  if (!name_ok)
+  if (!ids::IsVolumeName(name))
     return InvalidArgument("invalid volume name " + Q(name) + ": use 1-30 lowercase letters, digits and '_'");
   if (size_gb < 1 || size_gb > 500) return InvalidArgument("volume size must be 1-500 GB, got " + std::to_string(size_gb));
   if (!region.empty()) PC_RETURN_IF_ERROR(CheckRegion(region));

@@ -220,6 +220,50 @@ TEST_F(CliTest, OrgsNetworksApps) {
   EXPECT_NE(gone.err.find("web"), std::string::npos);
 }
 
+TEST_F(CliTest, Volumes) {
+  ASSERT_EQ(C({"apps", "create", "notes"}).rc, 0);
+  ASSERT_EQ(C({"apps", "create", "other"}).rc, 0);
+  auto cr = C({"volumes", "create", "data", "-a", "notes", "--size", "3", "-y", "--json"});
+  ASSERT_EQ(cr.rc, 0) << cr.err;
+  auto v = nlohmann::json::parse(cr.out);
+  std::string id = v["id"];
+  EXPECT_EQ(id.rfind("vol_", 0), 0u);
+  EXPECT_EQ(v["size_gb"], 3);
+  EXPECT_TRUE(v["attached_machine_id"].is_null());
+  auto human = C({"volumes", "create", "data", "-a", "notes"});
+  EXPECT_NE(human.out.find("Size GB          = 1"), std::string::npos) << human.out;
+  auto ls = C({"volumes", "list", "-a", "notes"});
+  EXPECT_EQ(ls.out.rfind("ID  ", 0), 0u) << ls.out;
+  EXPECT_NE(ls.out.find("ATTACHED VM"), std::string::npos);
+  EXPECT_NE(ls.out.find("3GB"), std::string::npos);
+  EXPECT_EQ(nlohmann::json::parse(C({"volumes", "list", "-a", "notes", "--json"}).out).size(), 2u);
+  EXPECT_EQ(nlohmann::json::parse(C({"volumes", "ls", "-a", "other", "--json"}).out).size(), 0u);
+  // machine run -v: by id, then the name picks the other (unattached) one.
+  auto run = C({"machine", "run", "-a", "notes", "-v", id + ":/data", "--", "sleep", "1"});
+  EXPECT_EQ(run.rc, 0) << run.err;
+  auto shown = nlohmann::json::parse(C({"volumes", "show", id, "--json"}).out);
+  EXPECT_FALSE(shown["attached_machine_id"].is_null());
+  EXPECT_EQ(shown["path"], "/data");
+  EXPECT_EQ(C({"machine", "run", "-a", "notes", "-v", "data:/srv", "--", "sleep", "1"}).rc, 0);
+  auto none = C({"machine", "run", "-a", "notes", "-v", "data:/srv", "--", "sleep", "1"});
+  EXPECT_EQ(none.rc, 1);
+  EXPECT_NE(none.err.find("every volume named \"data\" of app \"notes\" is attached"), std::string::npos) << none.err;
+  auto other = C({"machine", "run", "-a", "other", "-v", id + ":/data", "--", "sleep", "1"});
+  EXPECT_NE(other.err.find("belongs to app \"notes\""), std::string::npos) << other.err;
+  auto badpath = C({"machine", "run", "-a", "notes", "-v", "data:/proc/x", "--", "sleep", "1"});
+  EXPECT_NE(badpath.err.find("under /proc"), std::string::npos) << badpath.err;
+  auto busy = C({"volumes", "destroy", id, "-y"});
+  EXPECT_EQ(busy.rc, 1);
+  EXPECT_NE(busy.err.find("destroy that machine first"), std::string::npos) << busy.err;
+  EXPECT_EQ(C({"volumes", "create", "Bad-Name", "-a", "notes"}).rc, 1);
+  EXPECT_EQ(C({"volumes", "create", "x", "-a", "notes", "--size", "0"}).rc, 2) << "usage error: size range";
+  auto spare = nlohmann::json::parse(C({"volumes", "create", "spare", "-a", "notes", "--json"}).out);
+  auto d = C({"volumes", "destroy", spare["id"].get<std::string>(), "-y"});
+  EXPECT_EQ(d.rc, 0) << d.err;
+  EXPECT_EQ(d.out, "Destroyed volume ID: " + spare["id"].get<std::string>() + " name: spare\n");
+  EXPECT_EQ(C({"volumes", "show", spare["id"].get<std::string>()}).rc, 1);
+}
+
 TEST_F(CliTest, LaunchFlycastNoDeployThenDeployThenIps) {
   auto l = C({"launch", "--name", "flycast-demo", "--flycast", "--internal-port", "80", "--no-deploy", "--command",
               "nginx -g 'daemon off;'"});

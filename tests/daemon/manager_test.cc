@@ -4,7 +4,10 @@
 
 #include <gtest/gtest.h>
 
+#include <sys/stat.h>
+
 #include <deque>
+#include <filesystem>
 #include <future>
 #include <mutex>
 
@@ -551,6 +554,79 @@ TEST_F(ManagerTest, PrewarmStartsOneStoppedMachine) {
   int started = 0;
   for (const auto& m : out->machines) started += Get(m.id).state == MachineState::kStarted;
   EXPECT_EQ(started, 1);
+}
+
+// [mounts] on deploy: each machine of the group gets the app's unattached volume of that
+// name, else a new one of initial_size; one machine (no HA pair); the machine starts with its
+// volume's storage at the destination; the volume follows the machine across a redeploy and a
+// daemon restart; the storage goes once the record does.
+TEST_F(ManagerTest, DeployGivesEachMachineItsVolume) {
+  char tmpl[] = "/tmp/pcs-mgr-vol-XXXXXX";
+  ASSERT_NE(::mkdtemp(tmpl), nullptr);
+  std::string root = std::string(tmpl) + "/volumes";
+  struct Rm {
+    std::string d;
+    ~Rm() {
+      std::error_code ec;  // the daemon's deleting thread may be at it too
+      for (int i = 0; i < 100 && std::filesystem::exists(d, ec); ++i) std::filesystem::remove_all(d, ec);
+    }
+  } rm{tmpl};
+  mo_.volume_root = root;
+  NewManager();
+  plan_.groups[0].mount = AppPlan::Mount{"data", "/data", 3};
+
+  // A volume created beforehand is the one used.
+  auto app = MakeApp("notes");
+  auto pre = registry_->CreateVolume("notes", "data", "", 1);
+  ASSERT_TRUE(pre.ok());
+  auto out = manager_->Deploy(app, Release("notes"), /*ha=*/true);
+  ASSERT_TRUE(out.ok()) << out.status().ToString();
+  ASSERT_EQ(out->machines.size(), 1u) << "a group with [mounts] gets one machine";
+  std::string id = out->machines[0].id;
+  EXPECT_EQ(registry_->GetVolume(pre->id)->attached_machine_id, id);
+  EXPECT_EQ(registry_->ListVolumes(std::string("notes"))->size(), 1u);
+  ASSERT_EQ(rt_.last_plan.volumes.size(), 1u);
+  EXPECT_EQ(rt_.last_plan.volumes[0].dir, root + "/" + pre->id + "/data");
+  EXPECT_EQ(rt_.last_plan.volumes[0].path, "/data");
+  struct stat st;
+  ASSERT_EQ(::stat(rt_.last_plan.volumes[0].dir.c_str(), &st), 0);
+  EXPECT_EQ(st.st_uid, 0u);
+  ASSERT_EQ(::stat(root.c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0700u);
+
+  // A redeploy keeps the machine and its volume; none is created.
+  ASSERT_TRUE(manager_->Deploy(app, Release("notes"), true).ok());
+  EXPECT_EQ(registry_->ListVolumes(std::string("notes"))->size(), 1u);
+  EXPECT_EQ(registry_->GetVolume(pre->id)->attached_machine_id, id);
+
+  // No volume left: the deploy creates one of initial_size for a new machine.
+  auto fresh = MakeApp("fresh");
+  auto out2 = manager_->Deploy(fresh, Release("fresh"), true);
+  ASSERT_TRUE(out2.ok()) << out2.status().ToString();
+  auto vols = registry_->ListVolumes(std::string("fresh"));
+  ASSERT_EQ(vols->size(), 1u);
+  EXPECT_EQ((*vols)[0].size_gb, 3u);
+  EXPECT_EQ((*vols)[0].attached_machine_id, out2->machines[0].id);
+
+  // After a daemon restart the machine starts with its volume again.
+  rt_.last_plan = LaunchPlan{};
+  RestartDaemon({id});
+  if (Get(id).state != MachineState::kStarted) {
+    ASSERT_TRUE(registry_->TransitionMachine(id, {}, MachineState::kStarting, "test").ok());
+    manager_->NotifyStoreChanged();
+  }
+  ASSERT_TRUE(Until([&] { return rt_.last_plan.machine.id == id && rt_.running.count(id) > 0; }));
+  ASSERT_EQ(rt_.last_plan.volumes.size(), 1u);
+  EXPECT_EQ(rt_.last_plan.volumes[0].dir, root + "/" + pre->id + "/data");
+
+  // Destroyed machine: the volume is free; destroyed volume: its storage goes.
+  ASSERT_TRUE(registry_->TransitionMachine(id, {}, MachineState::kDestroying, "test").ok());
+  manager_->NotifyStoreChanged();
+  ASSERT_TRUE(Until([&] { return !registry_->GetMachine(id).ok(); }));
+  EXPECT_EQ(registry_->GetVolume(pre->id)->attached_machine_id, "");
+  ASSERT_TRUE(registry_->DestroyVolume(pre->id).ok());
+  manager_->NotifyStoreChanged();
+  ASSERT_TRUE(Until([&] { return !std::filesystem::exists(root + "/" + pre->id); }));
 }
 
 TEST_F(ManagerTest, DestroyRemovesRuntimeAndRecord) {

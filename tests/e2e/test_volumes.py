@@ -35,8 +35,17 @@ class Volumes(harness.HostTestCase):
         except OSError:
             return 0
 
-    def wait_boots(self, vol_id, n):
+    def wait_boots(self, vol_id, n, machine_id=None):
         wait_for(lambda: self.boots(vol_id) == n, 30, f"{n} boots on the volume")
+        if machine_id:  # and the start's last line is out (a stop right after could cut it)
+            wait_for(lambda: self.log(machine_id).count("root-boots=") == n, 30, f"{n} starts in the log")
+
+    def log(self, machine_id):
+        try:
+            with open(os.path.join(self.h.data_dir, "logs", machine_id + ".log")) as f:
+                return f.read()
+        except OSError:
+            return ""
 
     def the_machine(self):
         ms = machines(self.h, "notes")
@@ -65,38 +74,39 @@ class Volumes(harness.HostTestCase):
         vols = h.cli_json(["volumes", "list", "-a", "notes"])
         self.assertEqual(len(vols), 1, "the existing volume is used, none created")
         self.assertEqual(vols[0]["attached_machine_id"], m["id"])
-        self.wait_boots(vid, 1)
+        self.wait_boots(vid, 1, m["id"])
         st = os.stat(os.path.join(self.storage(vid), "boots"))
         self.assertEqual((st.st_uid, st.st_gid), (0, 0), "canonical ids on disk (idmapped mount)")
         self.assertEqual(os.stat(os.path.join(h.data_dir, "volumes")).st_mode & 0o777, 0o700)
 
         h.cli(["machine", "stop", m["id"], "-a", "notes"])
         h.cli(["machine", "start", m["id"], "-a", "notes"])
-        self.wait_boots(vid, 2)
+        self.wait_boots(vid, 2, m["id"])
 
         # A new release: the machine is replaced in place and keeps its volume.
         write_fly_toml(self.dir, "notes", CMD, http_service=False, extra=MOUNTS + '\n[env]\nREV = "2"\n')
         h.cli(["deploy"], cwd=self.dir, timeout=120)
-        self.wait_boots(vid, 3)
+        self.wait_boots(vid, 3, m["id"])
         self.assertEqual(self.the_machine()["id"], m["id"])
 
         h.stop_daemon()
         h.start_daemon()
         h.cli(["machine", "stop", m["id"], "-a", "notes"])
         h.cli(["machine", "start", m["id"], "-a", "notes"])
-        self.wait_boots(vid, 4)
+        self.wait_boots(vid, 4, m["id"])
         self.assertEqual(h.cli_json(["volumes", "show", vid])["attached_machine_id"], m["id"])
 
         # The root stays ephemeral: the machine's own file had one line at every start.
-        with open(os.path.join(h.data_dir, "logs", m["id"] + ".log")) as f:
-            log = f.read()
-        self.assertEqual(log.count("root-boots=1"), 4, log)
-        self.assertNotIn("root-boots=2", log)
+        self.assertEqual(self.log(m["id"]).count("root-boots=1"), 4, self.log(m["id"]))
         p = h.cli(["machine", "run", "--shell", "-a", "notes", "--", "sh", "-c", "test -e /data && echo has-data || echo no-data"])
         self.assertEqual(p.stdout.strip(), "no-data", "a machine without a mount sees nothing of the volume")
 
     def test_3_attach_rules_and_errors(self):
         h, vid = self.h, self.vol["id"]
+        # No volume name: a usage error.
+        p = h.cli(["volumes", "create", "-a", "notes"], check=False)
+        self.assertEqual(p.returncode, 2)
+        self.assertIn("name is required", p.stderr)
         # Missing volume by name.
         p = h.cli(["machine", "run", "-a", "notes", "-v", "nope:/data", "--", "true"], check=False)
         self.assertEqual(p.returncode, 1)
