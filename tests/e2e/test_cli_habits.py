@@ -142,6 +142,9 @@ class CliHabits(harness.HostTestCase):
         self.assertEqual(p.returncode, 0, p.stdout + p.stderr + self.h.cli(["logs", "-n", "-a", "roll"]).stdout)
         self.assertEqual(len(re.findall(r"Machine [0-9a-f]{14} is healthy \(1 total, 1 passing\)", p.stdout)), 2,
                          p.stdout)
+        # A redeploy replaces them (stop, start on the new release) and waits again.
+        p = self.h.cli(["deploy", "--wait-timeout", "30s"], cwd=good, timeout=120, check=False)
+        self.assertEqual(p.returncode, 0, p.stdout + p.stderr + self.h.cli(["logs", "-n", "-a", "roll"]).stdout)
         harness.write_fly_toml(good, "roll", f"python3 {APP} 8080 failing", 8080, auto_stop="off", extra=CHECKS)
         t0 = time.time()
         p = self.h.cli(["deploy", "--wait-timeout", "3s"], cwd=good, check=False, timeout=120)
