@@ -29,6 +29,7 @@
 #include "cli/extend.h"
 #include "cli/flytoml.h"
 #include "cli/forward.h"
+#include "cli/internal_names.h"
 #include "cli/json_shapes.h"
 #include "cli/table.h"
 #include "cli/volumes.h"
@@ -423,34 +424,6 @@ class Cli {
     d.ha = a.ha;
     d.image = a.image;
     return Deploy(d);
-  }
-  // `key = "value"` at the top level of a fly.toml: the first such line replaced, else one
-  // inserted before the first table.
-  static std::string SetTopLevelKey(const std::string& toml, const std::string& key, const std::string& value) {
-    std::istringstream in(toml);
-    std::string out, line;
-    bool done = false, in_table = false;
-    std::string quoted = json(value).dump();
-    while (std::getline(in, line)) {
-      std::string t = line.substr(std::min(line.find_first_not_of(" \t"), line.size()));
-      if (!done && !in_table && !t.empty() && t[0] == '[') {
-        out += key + " = " + quoted + "\n";
-        done = true;
-      }
-      if (!t.empty() && t[0] == '[') in_table = true;
-      if (!done && !in_table && t.rfind(key, 0) == 0) {
-        std::string r = t.substr(key.size());
-        r = r.substr(std::min(r.find_first_not_of(" \t"), r.size()));
-        if (!r.empty() && r[0] == '=') {
-          out += key + " = " + quoted + "\n";
-          done = true;
-          continue;
-        }
-      }
-      out += line + "\n";
-    }
-    if (!done) out += key + " = " + quoted + "\n";
-    return out;
   }
   static bool WriteFlyToml(const std::string& toml) {
     std::ofstream f("fly.toml", std::ios::binary | std::ios::trunc);
@@ -1025,35 +998,14 @@ class Cli {
     return 0;
   }
 
-  // <app>.internal, <region>.<app>.internal, <id>.vm.<app>.internal → a machine's 6PN address,
-  // as Fly's internal DNS answers them (through the API: the host is on no private network's
-  // resolver). A started machine first (in id order); like Fly, .internal does not wake a
-  // machine, so with none started this fails and points at <app>.flycast. nullopt: not such a name.
+  // <app>.internal names (cli/internal_names.h) through the API; nullopt: not such a name.
   std::optional<std::string> ResolveInternal(const std::string& h) {
-    const std::string suffix = ".internal";
-    if (h.size() <= suffix.size() || h.compare(h.size() - suffix.size(), suffix.size(), suffix) != 0) return std::nullopt;
-    std::vector<std::string> labels;
-    std::stringstream ss(h.substr(0, h.size() - suffix.size()));
-    for (std::string l; std::getline(ss, l, '.');) labels.push_back(l);
-    if (labels.empty()) return std::nullopt;
-    std::string app = labels.back(), region, id;
-    if (labels.size() == 2) region = labels[0];
-    else if (labels.size() == 3 && labels[1] == "vm") id = labels[0];
-    else if (labels.size() != 1) throw Failure{"cannot resolve " + h + ": use <app>.internal, <region>.<app>.internal or <id>.vm.<app>.internal"};
-    json ms = api().Get(MPath(app));
-    std::string any_state;
-    // A started machine that serves the app's services first (not a one-off `machine run`).
-    for (int pass = 0; pass < 3; ++pass)
-      for (auto& m : AsArray(ms)) {
-        if (!id.empty() && S(m, "id") != id) continue;
-        if (!region.empty() && S(m, "region") != region) continue;
-        if (S(m, "private_ip").empty()) continue;
-        bool started = S(m, "state") == "started", serves = S(m, "services") == "true";
-        if (pass == 2) any_state = S(m, "id") + " is " + S(m, "state");
-        else if (started && (serves || pass == 1)) return S(m, "private_ip");
-      }
-    throw Failure{"no started machine answers " + h + (any_state.empty() ? "" : " (machine " + any_state + ")") +
-                  ": .internal addresses do not wake machines; use " + app + ".flycast, or start one"};
+    auto name = ParseInternalName(h);
+    if (!name.ok()) throw Failure{name.status().message()};
+    if (!name->has_value()) return std::nullopt;
+    auto ip = PickInternalAddress(**name, api().Get(MPath((*name)->app)), h);
+    if (!ip.ok()) throw Failure{ip.status().message()};
+    return *ip;
   }
 
   // HOST → numeric address: an IP literal as is; <app>.flycast through the API (the app's

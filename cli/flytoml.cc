@@ -1,5 +1,6 @@
 #include "cli/flytoml.h"
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <fstream>
@@ -66,6 +67,40 @@ Result<std::string> ResolveApp(const std::string& flag_app, const std::string& c
   auto app = AppFromFlyTomlText(*text);
   if (!app) return InvalidArgument(path + " does not set app = \"...\": pass -a APP or add it to the file");
   return *app;
+}
+
+std::string SetTopLevelKey(const std::string& toml, const std::string& key, const std::string& value) {
+  std::string quoted = "\"";
+  for (char ch : value) {
+    if (ch == '"' || ch == '\\') quoted += '\\';
+    quoted += ch;
+  }
+  quoted += "\"";
+  const std::string assignment = key + " = " + quoted + "\n";
+  std::istringstream in(toml);
+  std::string out, line;
+  bool done = false, in_table = false;
+  while (std::getline(in, line)) {
+    std::string t = line.substr(std::min(line.find_first_not_of(" \t"), line.size()));
+    bool table = !t.empty() && t[0] == '[';
+    if (table && !done && !in_table) {
+      out += assignment;  // the key was not there: before the first table
+      done = true;
+    }
+    in_table = in_table || table;
+    if (!done && !in_table && t.rfind(key, 0) == 0) {
+      std::string r = t.substr(key.size());
+      r = r.substr(std::min(r.find_first_not_of(" \t"), r.size()));
+      if (!r.empty() && r[0] == '=') {
+        out += assignment;
+        done = true;
+        continue;
+      }
+    }
+    out += line + "\n";
+  }
+  if (!done) out += assignment;
+  return out;
 }
 
 }  // namespace privcast::cli

@@ -527,6 +527,11 @@ void MachineManager::OnExit(const ExitInfo& e) {
       Act(t.value());  // a pending wake restarts it at once
       if (m.state == S::kStopping) NoteEvent(m.app, "proxy", "machine " + m.id + " stopped");
     }
+  } else if (m.state == S::kStopped) {
+    // A reconcile saw the process gone before this event and recorded `stopped` itself
+    // (Act, kStopping); a restart owed (a deploy's) or a wake waiting happens now that the
+    // exit is handled — not there, where this old process's exit was still to come.
+    Act(m);
   }
   for (auto& f : on_exit) f(e.code);
   Publish();

@@ -46,6 +46,15 @@ TEST(FlyToml, AppFromText) {
   EXPECT_EQ(AppFromFlyTomlText(""), std::nullopt);
 }
 
+TEST(FlyToml, SetTopLevelKey) {
+  std::string t = "# c\napp = \"old\"  # was\n\n[http_service]\n  app = \"not this\"\n";
+  EXPECT_EQ(SetTopLevelKey(t, "app", "new"), "# c\napp = \"new\"\n\n[http_service]\n  app = \"not this\"\n");
+  EXPECT_EQ(SetTopLevelKey(t, "primary_region", "ams"),
+            "# c\napp = \"old\"  # was\n\nprimary_region = \"ams\"\n[http_service]\n  app = \"not this\"\n");
+  EXPECT_EQ(SetTopLevelKey("application = \"x\"\n", "app", "y"), "application = \"x\"\napp = \"y\"\n");
+  EXPECT_EQ(SetTopLevelKey("", "app", "q\"b"), "app = \"q\\\"b\"\n");
+}
+
 TEST(Forward, ParsePortPair) {
   EXPECT_EQ(ParsePortPair("8080")->remote, 8080);
   auto p = ParsePortPair("5432:80");

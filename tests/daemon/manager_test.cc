@@ -498,6 +498,27 @@ TEST_F(ManagerTest, WakeWhileStoppingStartsAgainAfterExit) {
   EXPECT_EQ(Get(id).state, MachineState::kStarted);
 }
 
+// Issue 17 (a rolling deploy's health wait found it): a redeploy stops a machine to restart it
+// on the new release. When a reconcile runs after its process ended but before the exit event
+// is handled, Act(stopping) records `stopped` itself; the exit event must still restart it.
+TEST_F(ManagerTest, RedeployRestartsAMachineWhoseExitAReconcileSawFirst) {
+  auto app = MakeApp("redeploy");
+  auto first = manager_->Deploy(app, Release("redeploy"), false);
+  ASSERT_TRUE(first.ok() && !first->machines.empty());
+  std::string id = first->machines[0].id;
+  ASSERT_TRUE(Until([&] { return Get(id).state == MachineState::kStarted; }));
+  ASSERT_TRUE(manager_->Deploy(app, Release("redeploy"), false).ok());  // stops it to restart it
+  ASSERT_TRUE(Until([&] { return Get(id).state == MachineState::kStopping; }));
+  loop_.RunSync([&] { rt_.running.erase(id); });  // the process is gone; its exit not handled yet
+  ASSERT_TRUE(registry_->CreateApp("poke", std::nullopt, std::nullopt).ok());  // a reconcile
+  auto rev = store_->Revision();
+  ASSERT_TRUE(rev.ok());
+  manager_->NotifyStoreChanged(*rev);
+  ASSERT_TRUE(Until([&] { return Get(id).state == MachineState::kStopped; }));
+  rt_.Exit(id, 130);
+  EXPECT_TRUE(Until([&] { return Get(id).state == MachineState::kStarted; })) << store::MachineStateName(Get(id).state);
+}
+
 TEST_F(ManagerTest, AutostopNeverStopsAMachineSomeoneWaitsFor) {
   auto app = MakeApp("busy");
   rt_.listen_on_launch = false;
