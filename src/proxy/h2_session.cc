@@ -84,20 +84,29 @@ struct H2Callbacks {
     }();
     return cbs;
   }
-  static nghttp2_option* Options() {
-    static nghttp2_option* opt = [] {
-      nghttp2_option* o = nullptr;
-      PC_CHECK(nghttp2_option_new(&o) == 0);
-      nghttp2_option_set_no_auto_window_update(o, 1);  // the window follows the app (h2_stream.h)
-      nghttp2_option_set_max_settings(o, kMaxSettings);
-      nghttp2_option_set_max_outbound_ack(o, 1000);
-      nghttp2_option_set_stream_reset_rate_limit(o, 1000, 33);  // rapid reset (CVE-2023-44487)
-      nghttp2_option_set_max_continuations(o, 8);
-      return o;
-    }();
-    return opt;
-  }
 };
+
+nghttp2_option* H2ServerOptions() {
+  static nghttp2_option* opt = [] {
+    nghttp2_option* o = nullptr;
+    PC_CHECK(nghttp2_option_new(&o) == 0);
+    nghttp2_option_set_no_auto_window_update(o, 1);  // the window follows the app (h2_stream.h)
+    nghttp2_option_set_max_settings(o, kMaxSettings);
+    nghttp2_option_set_max_outbound_ack(o, 1000);
+    nghttp2_option_set_stream_reset_rate_limit(o, 1000, 33);  // rapid reset (CVE-2023-44487)
+    nghttp2_option_set_max_continuations(o, 8);
+    return o;
+  }();
+  return opt;
+}
+
+std::vector<nghttp2_settings_entry> H2ServerSettings(uint32_t max_concurrent_streams, size_t max_header_list) {
+  return {
+      {NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS, max_concurrent_streams},
+      {NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, kStreamWindow},
+      {NGHTTP2_SETTINGS_MAX_HEADER_LIST_SIZE, static_cast<uint32_t>(max_header_list)},
+  };
+}
 
 ssize_t H2ReadBody(nghttp2_session* ng, int32_t id, uint8_t* buf, size_t len, uint32_t* flags,
                    nghttp2_data_source* src, void* ud) {
@@ -122,13 +131,9 @@ H2Session::~H2Session() {
 
 void H2Session::Start(std::string_view initial, bool watched) {
   cend_.s = this;
-  if (nghttp2_session_server_new2(&ng_, H2Callbacks::Get(), this, H2Callbacks::Options()) != 0) return Close(true);
-  nghttp2_settings_entry iv[] = {
-      {NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS, w->opts().h2_max_concurrent_streams},
-      {NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, kStreamWindow},
-      {NGHTTP2_SETTINGS_MAX_HEADER_LIST_SIZE, static_cast<uint32_t>(w->opts().max_head_bytes)},
-  };
-  nghttp2_submit_settings(ng_, NGHTTP2_FLAG_NONE, iv, sizeof iv / sizeof iv[0]);
+  if (nghttp2_session_server_new2(&ng_, H2Callbacks::Get(), this, H2ServerOptions()) != 0) return Close(true);
+  std::vector<nghttp2_settings_entry> iv = H2ServerSettings(w->opts().h2_max_concurrent_streams, w->opts().max_head_bytes);
+  nghttp2_submit_settings(ng_, NGHTTP2_FLAG_NONE, iv.data(), iv.size());
   nghttp2_session_set_local_window_size(ng_, NGHTTP2_FLAG_NONE, 0, kConnectionWindow);
   uint32_t ev = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET;
   if (watched) w->loop().Modify(cfd.get(), ev, &cend_);

@@ -29,12 +29,18 @@
 #include <nghttp2/nghttp2.h>
 
 #include <string_view>
+#include <vector>
 
 #include "proxy/worker.h"
 
 namespace privcast::proxy {
 
 class H2Stream;
+
+// The server session's nghttp2 options (the limits above) and first SETTINGS; shared with the
+// HTTP/2 fuzzer (fuzz/proxy/h2_frames_fuzz.cc) so it drives the same configuration.
+nghttp2_option* H2ServerOptions();
+std::vector<nghttp2_settings_entry> H2ServerSettings(uint32_t max_concurrent_streams, size_t max_header_list);
 
 class H2Session final : public Session {
  public:
