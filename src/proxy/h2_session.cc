@@ -2,10 +2,13 @@
 
 #include <sys/socket.h>
 
+#include <algorithm>
+#include <cctype>
 #include <cerrno>
 #include <cstring>
 
 #include "common/log.h"
+#include "proxy/h2_head.h"
 #include "proxy/h2_stream.h"
 #include "proxy/http_session.h"
 
@@ -25,16 +28,10 @@ H2Stream* StreamOf(nghttp2_session* ng, int32_t id) {
 
 // nghttp2's callbacks: thin trampolines into the session and its streams.
 struct H2Callbacks {
-  static int BeginHeaders(nghttp2_session* ng, const nghttp2_frame* f, void* ud) {
+  static int BeginHeaders(nghttp2_session*, const nghttp2_frame* f, void* ud) {
     auto* s = static_cast<H2Session*>(ud);
     if (f->hd.type != NGHTTP2_HEADERS || f->headers.cat != NGHTTP2_HCAT_REQUEST) return 0;
-    auto* st = new H2Stream(s, f->hd.stream_id);
-    nghttp2_session_set_stream_user_data(ng, f->hd.stream_id, st);
-    st->next_s = s->streams_;
-    if (s->streams_) s->streams_->prev_s = st;
-    s->streams_ = st;
-    ++s->nstreams_;
-    s->ClearDeadline();
+    s->NewStream(f->hd.stream_id);
     return 0;
   }
   static int Header(nghttp2_session* ng, const nghttp2_frame* f, const uint8_t* name, size_t namelen,
@@ -113,7 +110,8 @@ ssize_t H2ReadBody(nghttp2_session* ng, int32_t id, uint8_t* buf, size_t len, ui
   return H2Callbacks::ReadBody(ng, id, buf, len, flags, src, ud);
 }
 
-void H2Session::TakeOver(Session& from, std::string_view initial, bool watched) {
+void H2Session::TakeOver(Session& from, std::string_view initial, bool watched, const codec::RequestHead* upgrade,
+                         std::string_view settings) {
   Worker* w = from.w;
   auto* s = new H2Session(w, from.rs, from.app_index, from.svc, from.port, from.cfd.release(), from.peer, from.local);
   s->io.tls = std::move(from.io.tls);
@@ -121,7 +119,46 @@ void H2Session::TakeOver(Session& from, std::string_view initial, bool watched) 
   from.net_slot = nullptr;
   s->fd_charge = from.fd_charge;
   w->Register(s);
-  s->Start(initial, watched);
+  s->Start(initial, watched, upgrade, settings);
+}
+
+H2Stream* H2Session::NewStream(int32_t id) {
+  auto* st = new H2Stream(this, id);
+  nghttp2_session_set_stream_user_data(ng_, id, st);
+  st->next_s = streams_;
+  if (streams_) streams_->prev_s = st;
+  streams_ = st;
+  ++nstreams_;
+  ClearDeadline();
+  return st;
+}
+
+bool H2Session::StartUpgrade(const codec::RequestHead& h, std::string_view settings) {
+  std::string payload;
+  if (!Base64UrlDecode(settings, &payload) ||
+      nghttp2_session_upgrade2(ng_, reinterpret_cast<const uint8_t*>(payload.data()), payload.size(),
+                               h.method_id == codec::Method::kHead, nullptr) != 0) {
+    Close(true);
+    return false;
+  }
+  cout_.Append(w->pool(), "HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: h2c\r\n\r\n");
+  // Stream 1 is the request itself, half-closed from the client's side.
+  H2Stream* st = NewStream(1);
+  st->AddHeader(":method", h.method);
+  st->AddHeader(":scheme", "http");
+  st->AddHeader(":authority", h.host);
+  st->AddHeader(":path", h.target);
+  std::string name;
+  for (size_t i = 0; i < h.header_count; ++i) {
+    const codec::Header& f = h.headers[i];
+    if (f.hop_by_hop || f.kind == codec::HeaderKind::kHost) continue;
+    name.assign(f.name);
+    std::transform(name.begin(), name.end(), name.begin(), [](unsigned char c) { return std::tolower(c); });
+    if (name == "http2-settings") continue;
+    st->AddHeader(name, f.value);
+  }
+  st->OnHead(true);
+  return !dead;
 }
 
 H2Session::~H2Session() {
@@ -129,7 +166,8 @@ H2Session::~H2Session() {
   if (ng_) nghttp2_session_del(ng_);
 }
 
-void H2Session::Start(std::string_view initial, bool watched) {
+void H2Session::Start(std::string_view initial, bool watched, const codec::RequestHead* upgrade,
+                      std::string_view settings) {
   cend_.s = this;
   if (nghttp2_session_server_new2(&ng_, H2Callbacks::Get(), this, H2ServerOptions()) != 0) return Close(true);
   std::vector<nghttp2_settings_entry> iv = H2ServerSettings(w->opts().h2_max_concurrent_streams, w->opts().max_head_bytes);
@@ -140,6 +178,7 @@ void H2Session::Start(std::string_view initial, bool watched) {
   else w->loop().Add(cfd.get(), ev, &cend_);
   c_watched_ = true;
   SetDeadline(w->loop().Now() + w->opts().idle_timeout);
+  if (upgrade && !StartUpgrade(*upgrade, settings)) return;
   if (!Feed(initial.data(), initial.size())) return;
   c_readable_ = true;  // more may be there already (and TLS may hold decrypted bytes)
   Drive();

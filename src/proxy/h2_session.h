@@ -31,6 +31,7 @@
 #include <string_view>
 #include <vector>
 
+#include "proxy/codec/http1.h"
 #include "proxy/worker.h"
 
 namespace privcast::proxy {
@@ -50,7 +51,10 @@ class H2Session final : public Session {
   // Replaces `from` (an HttpSession that saw the preface or negotiated "h2"): takes its socket,
   // transport, network slot and the bytes it already read; `watched`: the socket is in the
   // epoll set (under from's handler). The caller unregisters `from` without closing the socket.
-  static void TakeOver(Session& from, std::string_view initial, bool watched);
+  // `upgrade`: an HTTP/1.1 request with Upgrade: h2c and HTTP2-Settings `settings` (base64url):
+  // answered 101, and served as stream 1 (RFC 7540 §3.2).
+  static void TakeOver(Session& from, std::string_view initial, bool watched,
+                       const codec::RequestHead* upgrade = nullptr, std::string_view settings = {});
 
   void OnRouted(Lease) override {}     // streams route, never the connection
   void OnRouteFailed(int) override {}
@@ -73,7 +77,9 @@ class H2Session final : public Session {
   };
   friend struct H2Callbacks;
 
-  void Start(std::string_view initial, bool watched);
+  void Start(std::string_view initial, bool watched, const codec::RequestHead* upgrade, std::string_view settings);
+  bool StartUpgrade(const codec::RequestHead& h, std::string_view settings);  // false: closed
+  H2Stream* NewStream(int32_t id);
   void OnClient(uint32_t ev);
   void Drive();
   bool Feed(const char* p, size_t n);  // into nghttp2; false when the session ended
