@@ -169,6 +169,7 @@ H2Session::~H2Session() {
 void H2Session::Start(std::string_view initial, bool watched, const codec::RequestHead* upgrade,
                       std::string_view settings) {
   cend_.s = this;
+  client_ip_ = PeerIp(peer);
   if (nghttp2_session_server_new2(&ng_, H2Callbacks::Get(), this, H2ServerOptions()) != 0) return Close(true);
   std::vector<nghttp2_settings_entry> iv = H2ServerSettings(w->opts().h2_max_concurrent_streams, w->opts().max_head_bytes);
   nghttp2_submit_settings(ng_, NGHTTP2_FLAG_NONE, iv.data(), iv.size());

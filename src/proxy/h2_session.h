@@ -28,6 +28,7 @@
 
 #include <nghttp2/nghttp2.h>
 
+#include <string>
 #include <string_view>
 #include <vector>
 
@@ -67,6 +68,7 @@ class H2Session final : public Session {
   void ScheduleFlush();            // produce and write pending frames after this batch
   void Unlink(H2Stream* s);        // the stream is gone from nghttp2 (deleted after the batch)
   bool closing() const { return dead || closing_; }
+  const std::string& client_ip() const { return client_ip_; }  // Fly-Client-IP text, formatted once
 
   static constexpr size_t kMaxPendingOut = 1 << 20;
 
@@ -88,6 +90,7 @@ class H2Session final : public Session {
   void Close(bool reset);
 
   End cend_{};
+  std::string client_ip_;
   nghttp2_session* ng_ = nullptr;
   Buffer cout_;
   H2Stream* streams_ = nullptr;  // intrusive list of open streams

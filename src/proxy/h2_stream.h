@@ -92,7 +92,7 @@ class H2Stream final : public Session, public UpConnOwner {
   void ReleaseLease();
   void SendError(int status);  // codec::ErrorResponse's head, no body; a reset once HEADERS went out
   using Fields = H2Fields;
-  void Respond(int status, const std::string& head_text, bool has_body);  // an HTTP/1 head of ours
+  void Respond(int status, std::string_view head_text, bool has_body);  // an HTTP/1 head of ours
   void RespondFields(int status, const Fields& fields, bool has_body);
   void ResumeClientData();
   bool RewriteH2Response();  // resp_fields_ → the client's response head (codec rules); false: 502
