@@ -63,9 +63,11 @@ struct H2Callbacks {
     static_cast<H2Session*>(ud)->Unlink(st);
     return 0;
   }
-  static ssize_t ReadBody(nghttp2_session*, int32_t, uint8_t* buf, size_t len, uint32_t* flags,
-                          nghttp2_data_source* src, void*) {
-    return static_cast<H2Stream*>(src->ptr)->ReadBody(buf, len, flags);
+  static ssize_t ReadBody(nghttp2_session* ng, int32_t id, uint8_t* buf, size_t len, uint32_t* flags,
+                          nghttp2_data_source*, void*) {
+    H2Stream* st = StreamOf(ng, id);  // by id: a stream the session dropped has no user data
+    if (!st) return NGHTTP2_ERR_DEFERRED;
+    return st->ReadBody(buf, len, flags);
   }
 
   static nghttp2_session_callbacks* Get() {
