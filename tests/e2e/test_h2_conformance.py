@@ -39,6 +39,7 @@ EXPECTED = {
     # nghttp2's rapid-reset limit (1000 burst, 33/s) sends GOAWAY INTERNAL_ERROR (its choice).
     "rapid_reset": {"goaway 2", f"goaway {ENHANCE_YOUR_CALM}"},
     "settings_flood": {f"goaway {ENHANCE_YOUR_CALM}"},
+    "ping_flood_other_client": {"status 200"},
     "max_concurrent_streams": {f"rst {REFUSED_STREAM}", f"goaway {PROTOCOL_ERROR}", f"rst {PROTOCOL_ERROR}"},
 }
 
@@ -58,7 +59,10 @@ class H2Conformance(harness.HostTestCase):
         for name, want in EXPECTED.items():
             with self.subTest(case=name):
                 self.assertIn(got.get(name), want, p.stdout)
+        self.assertTrue(got.get("ping_flood_bounded", "").startswith("True"), p.stdout)
         self.assertTrue(p.stdout.rstrip().endswith("ok /after"), p.stdout)
+        if os.environ.get("H2_CONFORMANCE_SHOW"):
+            print(p.stdout)
 
 
 if __name__ == "__main__":

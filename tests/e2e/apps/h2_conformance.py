@@ -183,3 +183,22 @@ s.sendall(opens)
 print("max_concurrent_streams", read_frames(s, lambda t, fl, sid, p: outcome(t, fl, sid, p) if t in (RST, GOAWAY)
                                             else None), flush=True)
 s.close()
+# PING flood (CVE-2019-9512) from a client that never reads: the proxy stops reading it once 1 MiB
+# of acks wait (and nghttp2 caps queued acks), so it costs bounded memory, and another client
+# on the same worker is still served at once.
+flood = connect()
+flood.setblocking(False)
+ping = frame(PING, 0, 0, b"floodflo") * 4096
+sent, end = 0, time.time() + 3
+while time.time() < end:
+    try:
+        sent += flood.send(ping)
+    except BlockingIOError:
+        time.sleep(0.01)
+    except OSError:
+        break
+t0 = time.time()
+case("ping_flood_other_client", [H(1, request())])
+print("ping_flood_bounded", sent < 64 << 20, "other_served_in_s %.1f" % (time.time() - t0), flush=True)
+flood.close()
+
