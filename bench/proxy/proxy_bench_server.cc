@@ -67,6 +67,7 @@ int main(int argc, char** argv) {
   std::string tls_cert, tls_key;
   bool splice = true;
   bool batch_sends = true;
+  bool h2_backend = false;  // --h2-backend 1: h2c to the backend (ONLY=h2 in run.sh)
   size_t pipe_size = 1 << 20;
   for (int i = 1; i + 1 < argc; i += 2) {
     std::string k = argv[i], v = argv[i + 1];
@@ -84,6 +85,7 @@ int main(int argc, char** argv) {
     else if (k == "--tls-port") tls_port = std::stoi(v);
     else if (k == "--tls-cert") tls_cert = v;
     else if (k == "--tls-key") tls_key = v;
+    else if (k == "--h2-backend") h2_backend = v != "0";
     else {
       std::fprintf(stderr, "unknown flag %s\n", k.c_str());
       return 2;
@@ -104,6 +106,7 @@ int main(int argc, char** argv) {
   http.internal_port = static_cast<uint16_t>(internal_port);
   http.concurrency = ConcurrencyType::kRequests;
   http.soft_limit = 1000000;
+  http.h2_backend = h2_backend;
   PortSpec hp;
   hp.start_port = hp.end_port = static_cast<uint16_t>(http_port);
   hp.http = true;

@@ -21,6 +21,11 @@
 # HOLD=N: set everything up, print the namespaces and pids, wait N seconds, tear down.
 # ALT=path/to/privcast_proxy_bench_server adds a row privcast-alt (:88): another build (an older
 # commit, say) measured in the same run.
+# ONLY=h2 (issue 16): h2load -c50 -m10 against nginx's h2c listener (:8081 in the machine netns)
+# directly, through privcast with h2_backend (:85), HAProxy h2 both sides (:86, `proto h2` on bind
+# and server), and HTTP/2 client → HTTP/1.1 backend through privcast (:80) and HAProxy (:89);
+# then sequential gRPC unary calls (python3-grpcio, bench/proxy/grpc_latency.py) to the
+# tests/e2e/apps/grpc_echo.py server directly and through privcast (:90, h2_backend): added p50.
 set -euo pipefail
 ulimit -n 65536 2>/dev/null || true
 BUILD=${1:?build dir}
@@ -73,7 +78,9 @@ worker_rlimit_nofile 65536;
 events { worker_connections 16384; }
 http { access_log off; keepalive_requests 100000000; client_body_temp_path $TMP/be; proxy_temp_path $TMP/be;
   fastcgi_temp_path $TMP/be; uwsgi_temp_path $TMP/be; scgi_temp_path $TMP/be;
-  server { listen 10.77.2.2:8080 backlog=4096 reuseport; location / { return 200 "$BODY"; } } }
+  server { listen 10.77.2.2:8080 backlog=4096 reuseport; location / { return 200 "$BODY"; } }
+  server { listen 10.77.2.2:8081 http2 backlog=4096 reuseport; http2_max_requests 100000000;
+    location / { return 200 "$BODY"; } } }
 CONF
 cat > $TMP/ng/nginx.conf <<CONF
 daemon off; master_process off; worker_processes 1; pid $TMP/ng/pid; error_log $TMP/ng/err.log;
@@ -110,6 +117,22 @@ backend be_tcp
   mode tcp
   server app 10.77.2.2:5201
 CONF
+if [ "${ONLY:-}" = h2 ]; then
+  cat >> $TMP/ha/haproxy.cfg <<CONF
+frontend fe_h2
+  mode http
+  bind [fdaa:0:1:0:1::5]:86 proto h2
+  default_backend be_h2
+backend be_h2
+  mode http
+  http-reuse always
+  server app 10.77.2.2:8081 proto h2
+frontend fe_h2_h1
+  mode http
+  bind [fdaa:0:1:0:1::5]:89 proto h2
+  default_backend be_http
+CONF
+fi
 TLS_ARGS=()
 if [ "${ONLY:-}" = tls ]; then
   openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 -subj /CN=bench.flycast \
@@ -154,6 +177,15 @@ if [ -n "${ALT:-}" ]; then  # another build of the bench server, for A/B in the 
   start $NP $TMP/alt.log "$ALT" --flycast fdaa:0:1:0:1::5 --net32 1 --backend 10.77.2.2 --internal-port 8080 \
     --http-port 88 --tcp-port 5204 --tcp-internal-port 5201 --workers 1 ${PC_ARGS:-}
   ALT_PID=${PIDS[-1]}
+fi
+if [ "${ONLY:-}" = h2 ]; then
+  start $NP $TMP/pc2.log $SERVER --flycast fdaa:0:1:0:1::5 --net32 1 --backend 10.77.2.2 --internal-port 8081 \
+    --http-port 85 --tcp-port 5205 --tcp-internal-port 5201 --workers 1 --h2-backend 1 ${PC_ARGS:-}
+  PC2_PID=${PIDS[-1]}
+  start $NM $TMP/grpc.log /usr/bin/python3 "$(dirname "$0")/../../tests/e2e/apps/grpc_echo.py" 50051
+  start $NP $TMP/pc3.log $SERVER --flycast fdaa:0:1:0:1::5 --net32 1 --backend 10.77.2.2 --internal-port 50051 \
+    --http-port 90 --tcp-port 5206 --tcp-internal-port 5201 --workers 1 --h2-backend 1 ${PC_ARGS:-}
+  PC3_PID=${PIDS[-1]}
 fi
 sleep 1
 for t in "http://10.77.2.2:8080/" "http://[fdaa:0:1:0:1::5]:80/" "http://[fdaa:0:1:0:1::5]:81/" "http://[fdaa:0:1:0:1::5]:82/"; do
@@ -289,6 +321,70 @@ for spec in "privcast 80 $PC_PID" "haproxy 81 $HA_PID" "nginx 82 $NG_PID"; do
   exec {IDLE[1]}>&-; wait $IDLE_PID 2>/dev/null || true
   echo "| $name | $(awk -v a=$r0 -v b=$r1 'BEGIN{printf "%.2f", (b-a)/2000}') |"
 done
+fi
+if [ "${ONLY:-}" = h2 ]; then
+for t in "http://10.77.2.2:8081/" "http://[fdaa:0:1:0:1::5]:85/" "http://[fdaa:0:1:0:1::5]:86/" "http://[fdaa:0:1:0:1::5]:89/"; do
+  ip netns exec $NC curl -sf --http2-prior-knowledge -o /dev/null "$t" || { echo "target $t not answering" >&2; cat $TMP/*.log $TMP/*/*.log >&2; exit 1; }
+done
+# run_h2load URL PID → "reqs rps proxy_cpu_us_per_req backend_cpu_us_per_req"
+run_h2load() {
+  ip netns exec $NC taskset -c 0 h2load -c50 -m10 -t1 -D 1 "$1" >/dev/null 2>&1 || true
+  local t0=0 b0; [ "$2" != 0 ] && t0=$(cpu_ticks $2)
+  b0=$(cpu_ticks $BE_PID)
+  local out; out=$(ip netns exec $NC taskset -c 0 h2load -c50 -m10 -t1 -D $DUR "$1" 2>&1)
+  local t1=0 b1; [ "$2" != 0 ] && t1=$(cpu_ticks $2)
+  b1=$(cpu_ticks $BE_PID)
+  local reqs; reqs=$(echo "$out" | awk '/^requests:/{print $8}')
+  local rps; rps=$(echo "$out" | awk '/^finished in/{print $4}')
+  local cpu="-"; [ "$2" != 0 ] && cpu=$(awk -v d=$((t1-t0)) -v hz=$HZ -v r=$reqs 'BEGIN{printf "%.1f", d*1e6/hz/r}')
+  local be; be=$(awk -v d=$((b1-b0)) -v hz=$HZ -v r=$reqs 'BEGIN{printf "%.1f", d*1e6/hz/r}')
+  echo "$reqs $rps $cpu $be"
+}
+echo
+echo "### HTTP/2, h2load -c50 -m10 -t1 (${DUR}s × $REP, interleaved, medians)"
+echo
+echo "| target | req/s | ratio to HAProxy h2→h2 | proxy CPU µs/req | backend CPU µs/req |"
+echo "|---|---:|---:|---:|---:|"
+H2ORDER="direct-h2c privcast-h2-h2c haproxy-h2-h2 privcast-h2-h1 haproxy-h2-h1"
+declare -A H2URL=( [direct-h2c]="http://10.77.2.2:8081/" [privcast-h2-h2c]="http://[fdaa:0:1:0:1::5]:85/"
+  [haproxy-h2-h2]="http://[fdaa:0:1:0:1::5]:86/" [privcast-h2-h1]="http://[fdaa:0:1:0:1::5]:80/"
+  [haproxy-h2-h1]="http://[fdaa:0:1:0:1::5]:89/" )
+declare -A H2PID=( [direct-h2c]=0 [privcast-h2-h2c]=$PC2_PID [haproxy-h2-h2]=$HA_PID [privcast-h2-h1]=$PC_PID
+  [haproxy-h2-h1]=$HA_PID )
+declare -A HR HC HB
+for i in $(seq $REP); do
+  for name in $H2ORDER; do
+    read -r _ a b c < <(run_h2load "${H2URL[$name]}" "${H2PID[$name]}")
+    HR[$name]+="$a "; HC[$name]+="$b "; HB[$name]+="$c "
+  done
+done
+ha=$(tr ' ' '\n' <<<"${HR[haproxy-h2-h2]}" | grep . | median)
+for name in $H2ORDER; do
+  r=$(tr ' ' '\n' <<<"${HR[$name]}" | grep . | median)
+  c=$(tr ' ' '\n' <<<"${HC[$name]}" | grep . | median)
+  b=$(tr ' ' '\n' <<<"${HB[$name]}" | grep . | median)
+  echo "| $name | $r | $(awk -v x=$r -v y=$ha 'BEGIN{printf "%.2f×", x/y}') | $c | $b |"
+done
+echo
+echo "### gRPC unary, sequential calls (python3-grpcio client on CPU 0, server on CPU 1; 2000 calls × $REP)"
+echo
+echo "| target | p50 µs | p99 µs |"
+echo "|---|---:|---:|"
+GL="$(dirname "$0")/grpc_latency.py"
+declare -A G50 G99
+for i in $(seq $REP); do
+  for spec in "direct 10.77.2.2:50051" "privcast [fdaa:0:1:0:1::5]:90"; do
+    read -r name tgt <<<"$spec"
+    read -r a b _ < <(ip netns exec $NC taskset -c 0 /usr/bin/python3 "$GL" "$tgt" 2000)
+    G50[$name]+="$a "; G99[$name]+="$b "
+  done
+done
+for name in direct privcast; do
+  echo "| $name | $(tr ' ' '\n' <<<"${G50[$name]}" | grep . | median) | $(tr ' ' '\n' <<<"${G99[$name]}" | grep . | median) |"
+done
+d=$(tr ' ' '\n' <<<"${G50[direct]}" | grep . | median); p=$(tr ' ' '\n' <<<"${G50[privcast]}" | grep . | median)
+echo
+echo "Added p50 through privcast: $((p - d)) µs"
 fi
 if [ "${ONLY:-}" = tls ]; then
 # TLS termination: the same backend behind privcast :443 (http+tls) and HAProxy :444 (ssl crt),

@@ -39,4 +39,8 @@ struct H2RequestFields {
 // connection-specific ones; the start line is left out.
 H2Fields HeadFields(std::string_view http1_head);
 
+// HTTP2-Settings (RFC 7540 §3.2.1): base64url without padding. False on a character outside
+// the alphabet or an impossible length.
+bool Base64UrlDecode(std::string_view in, std::string* out);
+
 }  // namespace privcast::proxy

@@ -2,10 +2,13 @@
 
 #include <sys/socket.h>
 
+#include <algorithm>
+#include <cctype>
 #include <cerrno>
 #include <cstring>
 
 #include "common/log.h"
+#include "proxy/h2_head.h"
 #include "proxy/h2_stream.h"
 #include "proxy/http_session.h"
 
@@ -25,16 +28,10 @@ H2Stream* StreamOf(nghttp2_session* ng, int32_t id) {
 
 // nghttp2's callbacks: thin trampolines into the session and its streams.
 struct H2Callbacks {
-  static int BeginHeaders(nghttp2_session* ng, const nghttp2_frame* f, void* ud) {
+  static int BeginHeaders(nghttp2_session*, const nghttp2_frame* f, void* ud) {
     auto* s = static_cast<H2Session*>(ud);
     if (f->hd.type != NGHTTP2_HEADERS || f->headers.cat != NGHTTP2_HCAT_REQUEST) return 0;
-    auto* st = new H2Stream(s, f->hd.stream_id);
-    nghttp2_session_set_stream_user_data(ng, f->hd.stream_id, st);
-    st->next_s = s->streams_;
-    if (s->streams_) s->streams_->prev_s = st;
-    s->streams_ = st;
-    ++s->nstreams_;
-    s->ClearDeadline();
+    s->NewStream(f->hd.stream_id);
     return 0;
   }
   static int Header(nghttp2_session* ng, const nghttp2_frame* f, const uint8_t* name, size_t namelen,
@@ -66,9 +63,11 @@ struct H2Callbacks {
     static_cast<H2Session*>(ud)->Unlink(st);
     return 0;
   }
-  static ssize_t ReadBody(nghttp2_session*, int32_t, uint8_t* buf, size_t len, uint32_t* flags,
-                          nghttp2_data_source* src, void*) {
-    return static_cast<H2Stream*>(src->ptr)->ReadBody(buf, len, flags);
+  static ssize_t ReadBody(nghttp2_session* ng, int32_t id, uint8_t* buf, size_t len, uint32_t* flags,
+                          nghttp2_data_source*, void*) {
+    H2Stream* st = StreamOf(ng, id);  // by id: a stream the session dropped has no user data
+    if (!st) return NGHTTP2_ERR_DEFERRED;
+    return st->ReadBody(buf, len, flags);
   }
 
   static nghttp2_session_callbacks* Get() {
@@ -84,27 +83,37 @@ struct H2Callbacks {
     }();
     return cbs;
   }
-  static nghttp2_option* Options() {
-    static nghttp2_option* opt = [] {
-      nghttp2_option* o = nullptr;
-      PC_CHECK(nghttp2_option_new(&o) == 0);
-      nghttp2_option_set_no_auto_window_update(o, 1);  // the window follows the app (h2_stream.h)
-      nghttp2_option_set_max_settings(o, kMaxSettings);
-      nghttp2_option_set_max_outbound_ack(o, 1000);
-      nghttp2_option_set_stream_reset_rate_limit(o, 1000, 33);  // rapid reset (CVE-2023-44487)
-      nghttp2_option_set_max_continuations(o, 8);
-      return o;
-    }();
-    return opt;
-  }
 };
+
+nghttp2_option* H2ServerOptions() {
+  static nghttp2_option* opt = [] {
+    nghttp2_option* o = nullptr;
+    PC_CHECK(nghttp2_option_new(&o) == 0);
+    nghttp2_option_set_no_auto_window_update(o, 1);  // the window follows the app (h2_stream.h)
+    nghttp2_option_set_max_settings(o, kMaxSettings);
+    nghttp2_option_set_max_outbound_ack(o, 1000);
+    nghttp2_option_set_stream_reset_rate_limit(o, 1000, 33);  // rapid reset (CVE-2023-44487)
+    nghttp2_option_set_max_continuations(o, 8);
+    return o;
+  }();
+  return opt;
+}
+
+std::vector<nghttp2_settings_entry> H2ServerSettings(uint32_t max_concurrent_streams, size_t max_header_list) {
+  return {
+      {NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS, max_concurrent_streams},
+      {NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, kStreamWindow},
+      {NGHTTP2_SETTINGS_MAX_HEADER_LIST_SIZE, static_cast<uint32_t>(max_header_list)},
+  };
+}
 
 ssize_t H2ReadBody(nghttp2_session* ng, int32_t id, uint8_t* buf, size_t len, uint32_t* flags,
                    nghttp2_data_source* src, void* ud) {
   return H2Callbacks::ReadBody(ng, id, buf, len, flags, src, ud);
 }
 
-void H2Session::TakeOver(Session& from, std::string_view initial, bool watched) {
+void H2Session::TakeOver(Session& from, std::string_view initial, bool watched, const codec::RequestHead* upgrade,
+                         std::string_view settings) {
   Worker* w = from.w;
   auto* s = new H2Session(w, from.rs, from.app_index, from.svc, from.port, from.cfd.release(), from.peer, from.local);
   s->io.tls = std::move(from.io.tls);
@@ -112,7 +121,46 @@ void H2Session::TakeOver(Session& from, std::string_view initial, bool watched) 
   from.net_slot = nullptr;
   s->fd_charge = from.fd_charge;
   w->Register(s);
-  s->Start(initial, watched);
+  s->Start(initial, watched, upgrade, settings);
+}
+
+H2Stream* H2Session::NewStream(int32_t id) {
+  auto* st = new H2Stream(this, id);
+  nghttp2_session_set_stream_user_data(ng_, id, st);
+  st->next_s = streams_;
+  if (streams_) streams_->prev_s = st;
+  streams_ = st;
+  ++nstreams_;
+  ClearDeadline();
+  return st;
+}
+
+bool H2Session::StartUpgrade(const codec::RequestHead& h, std::string_view settings) {
+  std::string payload;
+  if (!Base64UrlDecode(settings, &payload) ||
+      nghttp2_session_upgrade2(ng_, reinterpret_cast<const uint8_t*>(payload.data()), payload.size(),
+                               h.method_id == codec::Method::kHead, nullptr) != 0) {
+    Close(true);
+    return false;
+  }
+  cout_.Append(w->pool(), "HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: h2c\r\n\r\n");
+  // Stream 1 is the request itself, half-closed from the client's side.
+  H2Stream* st = NewStream(1);
+  st->AddHeader(":method", h.method);
+  st->AddHeader(":scheme", "http");
+  st->AddHeader(":authority", h.host);
+  st->AddHeader(":path", h.target);
+  std::string name;
+  for (size_t i = 0; i < h.header_count; ++i) {
+    const codec::Header& f = h.headers[i];
+    if (f.hop_by_hop || f.kind == codec::HeaderKind::kHost) continue;
+    name.assign(f.name);
+    std::transform(name.begin(), name.end(), name.begin(), [](unsigned char c) { return std::tolower(c); });
+    if (name == "http2-settings") continue;
+    st->AddHeader(name, f.value);
+  }
+  st->OnHead(true);
+  return !dead;
 }
 
 H2Session::~H2Session() {
@@ -120,21 +168,20 @@ H2Session::~H2Session() {
   if (ng_) nghttp2_session_del(ng_);
 }
 
-void H2Session::Start(std::string_view initial, bool watched) {
+void H2Session::Start(std::string_view initial, bool watched, const codec::RequestHead* upgrade,
+                      std::string_view settings) {
   cend_.s = this;
-  if (nghttp2_session_server_new2(&ng_, H2Callbacks::Get(), this, H2Callbacks::Options()) != 0) return Close(true);
-  nghttp2_settings_entry iv[] = {
-      {NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS, w->opts().h2_max_concurrent_streams},
-      {NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, kStreamWindow},
-      {NGHTTP2_SETTINGS_MAX_HEADER_LIST_SIZE, static_cast<uint32_t>(w->opts().max_head_bytes)},
-  };
-  nghttp2_submit_settings(ng_, NGHTTP2_FLAG_NONE, iv, sizeof iv / sizeof iv[0]);
+  client_ip_ = PeerIp(peer);
+  if (nghttp2_session_server_new2(&ng_, H2Callbacks::Get(), this, H2ServerOptions()) != 0) return Close(true);
+  std::vector<nghttp2_settings_entry> iv = H2ServerSettings(w->opts().h2_max_concurrent_streams, w->opts().max_head_bytes);
+  nghttp2_submit_settings(ng_, NGHTTP2_FLAG_NONE, iv.data(), iv.size());
   nghttp2_session_set_local_window_size(ng_, NGHTTP2_FLAG_NONE, 0, kConnectionWindow);
   uint32_t ev = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET;
   if (watched) w->loop().Modify(cfd.get(), ev, &cend_);
   else w->loop().Add(cfd.get(), ev, &cend_);
   c_watched_ = true;
   SetDeadline(w->loop().Now() + w->opts().idle_timeout);
+  if (upgrade && !StartUpgrade(*upgrade, settings)) return;
   if (!Feed(initial.data(), initial.size())) return;
   c_readable_ = true;  // more may be there already (and TLS may hold decrypted bytes)
   Drive();

@@ -28,13 +28,21 @@
 
 #include <nghttp2/nghttp2.h>
 
+#include <string>
 #include <string_view>
+#include <vector>
 
+#include "proxy/codec/http1.h"
 #include "proxy/worker.h"
 
 namespace privcast::proxy {
 
 class H2Stream;
+
+// The server session's nghttp2 options (the limits above) and first SETTINGS; shared with the
+// HTTP/2 fuzzer (fuzz/proxy/h2_frames_fuzz.cc) so it drives the same configuration.
+nghttp2_option* H2ServerOptions();
+std::vector<nghttp2_settings_entry> H2ServerSettings(uint32_t max_concurrent_streams, size_t max_header_list);
 
 class H2Session final : public Session {
  public:
@@ -44,7 +52,10 @@ class H2Session final : public Session {
   // Replaces `from` (an HttpSession that saw the preface or negotiated "h2"): takes its socket,
   // transport, network slot and the bytes it already read; `watched`: the socket is in the
   // epoll set (under from's handler). The caller unregisters `from` without closing the socket.
-  static void TakeOver(Session& from, std::string_view initial, bool watched);
+  // `upgrade`: an HTTP/1.1 request with Upgrade: h2c and HTTP2-Settings `settings` (base64url):
+  // answered 101, and served as stream 1 (RFC 7540 §3.2).
+  static void TakeOver(Session& from, std::string_view initial, bool watched,
+                       const codec::RequestHead* upgrade = nullptr, std::string_view settings = {});
 
   void OnRouted(Lease) override {}     // streams route, never the connection
   void OnRouteFailed(int) override {}
@@ -57,6 +68,7 @@ class H2Session final : public Session {
   void ScheduleFlush();            // produce and write pending frames after this batch
   void Unlink(H2Stream* s);        // the stream is gone from nghttp2 (deleted after the batch)
   bool closing() const { return dead || closing_; }
+  const std::string& client_ip() const { return client_ip_; }  // Fly-Client-IP text, formatted once
 
   static constexpr size_t kMaxPendingOut = 1 << 20;
 
@@ -67,7 +79,9 @@ class H2Session final : public Session {
   };
   friend struct H2Callbacks;
 
-  void Start(std::string_view initial, bool watched);
+  void Start(std::string_view initial, bool watched, const codec::RequestHead* upgrade, std::string_view settings);
+  bool StartUpgrade(const codec::RequestHead& h, std::string_view settings);  // false: closed
+  H2Stream* NewStream(int32_t id);
   void OnClient(uint32_t ev);
   void Drive();
   bool Feed(const char* p, size_t n);  // into nghttp2; false when the session ended
@@ -76,6 +90,7 @@ class H2Session final : public Session {
   void Close(bool reset);
 
   End cend_{};
+  std::string client_ip_;
   nghttp2_session* ng_ = nullptr;
   Buffer cout_;
   H2Stream* streams_ = nullptr;  // intrusive list of open streams

@@ -7,11 +7,13 @@
 #include <chrono>
 #include <cstdio>
 #include <cstring>
+#include <span>
 #include <cctype>
 #include <string>
 #include <vector>
 
 #include "proxy/codec/rewrite.h"
+#include "proxy/h2_head.h"
 #include "proxy/h2_session.h"
 #include "proxy/h2_upstream.h"
 
@@ -23,36 +25,7 @@ ssize_t H2ReadBody(nghttp2_session* ng, int32_t id, uint8_t* buf, size_t len, ui
 
 namespace {
 
-// Fields of an HTTP/1 response that mean nothing (or are forbidden) in HTTP/2 (RFC 9113 §8.2.2).
-bool ConnectionSpecific(std::string_view n) {
-  return n == "connection" || n == "keep-alive" || n == "proxy-connection" || n == "transfer-encoding" ||
-         n == "upgrade";
-}
-
-// The fields of an HTTP/1 head of our own making (rewriter output: CRLF lines, valid tokens),
-// names lowercased, minus the connection-specific ones; the start line is left out.
-std::vector<std::pair<std::string, std::string>> HeadFields(std::string_view text) {
-  std::vector<std::pair<std::string, std::string>> out;
-  size_t pos = text.find("\r\n");
-  while (pos != std::string_view::npos && pos + 2 < text.size()) {
-    size_t start = pos + 2;
-    size_t end = text.find("\r\n", start);
-    if (end == std::string_view::npos || end == start) break;
-    std::string_view line = text.substr(start, end - start);
-    pos = end;
-    size_t colon = line.find(':');
-    if (colon == std::string_view::npos) continue;
-    std::string name(line.substr(0, colon));
-    std::transform(name.begin(), name.end(), name.begin(), [](unsigned char c) { return std::tolower(c); });
-    if (ConnectionSpecific(name)) continue;
-    std::string_view v = line.substr(colon + 1);
-    while (!v.empty() && (v.front() == ' ' || v.front() == '\t')) v.remove_prefix(1);
-    out.emplace_back(std::move(name), std::string(v));
-  }
-  return out;
-}
-
-std::vector<nghttp2_nv> ToNv(const std::vector<std::pair<std::string, std::string>>& fields) {
+std::vector<nghttp2_nv> ToNv(const H2Fields& fields) {
   std::vector<nghttp2_nv> nv;
   nv.reserve(fields.size());
   for (auto& [n, v] : fields)
@@ -60,6 +33,14 @@ std::vector<nghttp2_nv> ToNv(const std::vector<std::pair<std::string, std::strin
                             reinterpret_cast<uint8_t*>(const_cast<char*>(v.data())), n.size(), v.size(),
                             NGHTTP2_NV_FLAG_NONE});
   return nv;
+}
+
+// Room for a head the rewriter writes, kept per thread: the bound (MaxRewritten*Size) is a few
+// KiB, and a fresh allocation of it per stream showed in the profile (malloc_consolidate).
+std::span<char> Scratch(size_t n) {
+  static thread_local std::vector<char> buf;
+  if (buf.size() < n) buf.resize(n);
+  return std::span<char>(buf.data(), n);
 }
 
 std::atomic<uint64_t>* ErrorCounter(Worker* w, int status) {
@@ -90,33 +71,7 @@ H2Stream::~H2Stream() {
 // Request
 
 void H2Stream::AddHeader(std::string_view name, std::string_view value) {
-  head_bytes_ += name.size() + value.size() + 32;  // RFC 9113 §6.5.2's accounting
-  if (bad_ || head_bytes_ > w->opts().max_head_bytes) {
-    bad_ = true;
-    return;
-  }
-  if (!name.empty() && name[0] == ':') {
-    if (name == ":method") method_.assign(value);
-    else if (name == ":path") path_.assign(value);
-    else if (name == ":authority") authority_.assign(value);
-    else if (name == ":scheme") scheme_.assign(value);
-    return;
-  }
-  if (name == "cookie") {  // crumbs are joined for HTTP/1 (RFC 9113 §8.2.3)
-    if (!cookies_.empty()) cookies_ += "; ";
-    cookies_.append(value);
-    return;
-  }
-  if (name == "host") {
-    if (authority_.empty()) authority_.assign(value);
-    return;
-  }
-  if (name == "te") {  // hop-by-hop; "trailers" is all HTTP/2 allows, and an h2 app gets it again
-    te_trailers_ = true;
-    return;
-  }
-  if (name == "content-length") has_cl_ = true;
-  head_.append(name).append(": ").append(value).append("\r\n");
+  req_.Add(name, value, w->opts().max_head_bytes);
 }
 
 void H2Stream::OnHead(bool end_stream) {
@@ -124,22 +79,9 @@ void H2Stream::OnHead(bool end_stream) {
   req_done_ = end_stream;
   bodyless_ = end_stream;
   h2_ = svc->h2_backend;
-  if (bad_) return SendError(431);
-  if (method_ == "CONNECT") return SendError(501);
-  std::string h;
-  h.reserve(head_.size() + method_.size() + path_.size() + authority_.size() + cookies_.size() + 64);
-  h.append(method_).append(" ").append(path_).append(" HTTP/1.1\r\nhost: ").append(authority_).append("\r\n");
-  h.append(head_);
-  if (!cookies_.empty()) h.append("cookie: ").append(cookies_).append("\r\n");
-  if (!has_cl_) {
-    if (!end_stream && !h2_) {
-      h.append("transfer-encoding: chunked\r\n");
-      chunked_ = true;
-    } else if (method_ == "POST" || method_ == "PUT" || method_ == "PATCH") {
-      h.append("content-length: 0\r\n");
-    }
-  }
-  h.append("\r\n");
+  if (req_.too_large) return SendError(431);
+  if (req_.method == "CONNECT") return SendError(501);
+  std::string h = req_.ToHttp1(end_stream, !h2_, &chunked_);
   // The HTTP/1 parser and rewriter make it the head an HTTP/1 client's request would give.
   codec::RequestParser parser(codec::ParseLimits{w->opts().max_head_bytes + 256, codec::kMaxHeaders});
   codec::RequestHead& rh = w->req_head;
@@ -156,26 +98,25 @@ void H2Stream::OnHead(bool end_stream) {
     *dst[i] = hint_storage[i];
   }
   w->NewRequestId(req_id_);
-  std::string ip = PeerIp(peer);
   codec::RequestFacts f;
-  f.client_ip = ip;
+  f.client_ip = conn_->client_ip();
   f.forwarded_port = PortOf(local);
   f.tls = conn_->io.tls != nullptr;
   f.region = rs->snap->local_region;
   f.request_id = std::string_view(req_id_, 26);
   f.request_start_us =
       std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::system_clock::now().time_since_epoch()).count();
-  std::string out(codec::MaxRewrittenRequestSize(rh, f), '\0');
-  size_t n = codec::RewriteRequest(rh, f, std::span<char>(out.data(), out.size()));
+  std::span<char> out = Scratch(codec::MaxRewrittenRequestSize(rh, f));
+  size_t n = codec::RewriteRequest(rh, f, out);
   PC_CHECK(n > 0);
-  out.resize(n);
-  head_ = std::move(out);
+  head_.assign(out.data(), n);
   if (h2_) {  // the same head as HTTP/2 fields: pseudo-headers first (RFC 9113 §8.3)
-    up_fields_ = {{":method", method_}, {":scheme", "http"}, {":authority", authority_}, {":path", path_}};
+    up_fields_ = {{":method", req_.method}, {":scheme", "http"}, {":authority", req_.authority}, {":path", req_.path}};
     for (auto& f : HeadFields(head_))
       if (f.first != "host") up_fields_.push_back(std::move(f));
-    if (te_trailers_) up_fields_.emplace_back("te", "trailers");
+    if (req_.te_trailers) up_fields_.emplace_back("te", "trailers");
   }
+  req_ = H2RequestFields{};  // done with it: the head text is all that is kept
   if (req_done_ && chunked_) uout_.Append(w->pool(), "0\r\n\r\n");
   phase_ = Phase::kRouting;
   w->Route(this);
@@ -371,9 +312,8 @@ bool H2Stream::ProcessResponse() {
     f.pristine = svc->response_pristine;
     f.overrides = std::span<const codec::HeaderOverride>(ov, nov);
     if (preference_unavailable) f.extra_fields = "Fly-Preferred-Instance-Unavailable: true\r\n";
-    std::string text(codec::MaxRewrittenResponseSize(h, f), '\0');
-    size_t n = codec::RewriteResponse(h, f, std::span<char>(text.data(), text.size()));
-    text.resize(n);
+    std::span<char> out = Scratch(codec::MaxRewrittenResponseSize(h, f));
+    std::string_view text(out.data(), codec::RewriteResponse(h, f, out));
     resp_framing_ = h.framing;
     resp_remaining_ = h.content_length;
     resp_ka_ = h.keep_alive;
@@ -452,18 +392,18 @@ ssize_t H2Stream::ReadBody(uint8_t* buf, size_t len, uint32_t* flags) {
   return static_cast<ssize_t>(n);
 }
 
-void H2Stream::Respond(int status, const std::string& text, bool has_body) {
+void H2Stream::Respond(int status, std::string_view text, bool has_body) {
   RespondFields(status, HeadFields(text), has_body);
 }
 
 void H2Stream::RespondFields(int status, const Fields& fields, bool has_body) {
   char st[4];
   std::snprintf(st, sizeof st, "%03d", status);
-  Fields all;
-  all.reserve(fields.size() + 1);
-  all.emplace_back(":status", st);
-  for (auto& f : fields) all.push_back(f);
-  std::vector<nghttp2_nv> nv = ToNv(all);
+  std::vector<nghttp2_nv> nv;
+  nv.reserve(fields.size() + 1);
+  nv.push_back(nghttp2_nv{(uint8_t*)":status", (uint8_t*)st, 7, 3, NGHTTP2_NV_FLAG_NONE});
+  for (auto& [n, v] : fields)
+    nv.push_back(nghttp2_nv{(uint8_t*)n.data(), (uint8_t*)v.data(), n.size(), v.size(), NGHTTP2_NV_FLAG_NONE});
   nghttp2_data_provider prd{};
   prd.source.ptr = this;
   prd.read_callback = H2ReadBody;
@@ -484,7 +424,7 @@ void H2Stream::ResumeClientData() {
 
 void H2Stream::UpHeader(std::string_view name, std::string_view value) {
   if (resp_head_done_) {
-    if (!ConnectionSpecific(name)) trailers_.emplace_back(std::string(name), std::string(value));
+    if (!H2ConnectionSpecific(name)) trailers_.emplace_back(std::string(name), std::string(value));
   } else if (name == ":status") {
     resp_status_ = 0;
     for (char c : value) resp_status_ = resp_status_ * 10 + (c - '0');  // nghttp2 checked: 3 digits
@@ -515,9 +455,8 @@ bool H2Stream::RewriteH2Response() {
   f.pristine = svc->response_pristine;
   f.overrides = std::span<const codec::HeaderOverride>(ov, nov);
   if (preference_unavailable) f.extra_fields = "Fly-Preferred-Instance-Unavailable: true\r\n";
-  std::string text(codec::MaxRewrittenResponseSize(h, f), '\0');
-  text.resize(codec::RewriteResponse(h, f, std::span<char>(text.data(), text.size())));
-  resp_fields_ = HeadFields(text);
+  std::span<char> out = Scratch(codec::MaxRewrittenResponseSize(h, f));
+  resp_fields_ = HeadFields(std::string_view(out.data(), codec::RewriteResponse(h, f, out)));
   return true;
 }
 
@@ -654,7 +593,7 @@ void H2Stream::SendError(int status) {
   if (std::atomic<uint64_t>* c = ErrorCounter(w, status); c && status != 502) c->fetch_add(1, std::memory_order_relaxed);
   phase_ = Phase::kDone;
   resp_done_ = true;
-  Respond(status, std::string(codec::ErrorResponse(static_cast<uint16_t>(status), false)), false);
+  Respond(status, codec::ErrorResponse(static_cast<uint16_t>(status), false), false);
   ConsumeWindow();
 }
 

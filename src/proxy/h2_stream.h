@@ -35,6 +35,7 @@
 
 #include "proxy/codec/chunked.h"
 #include "proxy/codec/http1.h"
+#include "proxy/h2_head.h"
 #include "proxy/worker.h"
 
 namespace privcast::proxy {
@@ -90,8 +91,8 @@ class H2Stream final : public Session, public UpConnOwner {
   void DropUp(bool reuse);
   void ReleaseLease();
   void SendError(int status);  // codec::ErrorResponse's head, no body; a reset once HEADERS went out
-  using Fields = std::vector<std::pair<std::string, std::string>>;
-  void Respond(int status, const std::string& head_text, bool has_body);  // an HTTP/1 head of ours
+  using Fields = H2Fields;
+  void Respond(int status, std::string_view head_text, bool has_body);  // an HTTP/1 head of ours
   void RespondFields(int status, const Fields& fields, bool has_body);
   void ResumeClientData();
   bool RewriteH2Response();  // resp_fields_ → the client's response head (codec rules); false: 502
@@ -105,10 +106,9 @@ class H2Stream final : public Session, public UpConnOwner {
   UpConn* up_ = nullptr;
   Lease lease_;
   // Request.
-  std::string head_;         // HTTP/1.1 head text while headers arrive, then the rewritten head
-  std::string method_, path_, authority_, scheme_, cookies_;
-  size_t head_bytes_ = 0;    // header list size so far (name + value + 32 per field, RFC 9113 §6.5.2)
-  bool has_cl_ = false, chunked_ = false, req_done_ = false, bodyless_ = false, bad_ = false;
+  H2RequestFields req_;      // the HEADERS block while it arrives (h2_head.h)
+  std::string head_;         // the rewritten HTTP/1.1 head (sent to an HTTP/1.1 app, kept for a replay)
+  bool chunked_ = false, req_done_ = false, bodyless_ = false;
   size_t head_written_ = 0;
   Buffer uout_;              // body bytes (chunk-framed when chunked_) not yet written to the app
   size_t unconsumed_ = 0;    // DATA payload not yet given back to the client's window
@@ -126,7 +126,6 @@ class H2Stream final : public Session, public UpConnOwner {
   bool submitted_ = false, deferred_ = false, uin_eof_ = false, closed_ = false;
   // App side over HTTP/2.
   bool h2_ = false;           // the service has h2_backend (decided when the head came)
-  bool te_trailers_ = false;  // the client sent "te: trailers" (gRPC): the app gets it too
   H2Upstream* up2_ = nullptr;
   int32_t up2_id_ = 0;
   bool up_deferred_ = false;  // the app's request data provider waits for client DATA

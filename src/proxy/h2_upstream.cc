@@ -58,9 +58,13 @@ struct H2UpCallbacks {
     s->UpClosed(code, false);
     return 0;
   }
-  static ssize_t ReadBody(nghttp2_session*, int32_t, uint8_t* buf, size_t len, uint32_t* flags,
-                          nghttp2_data_source* src, void*) {
-    return static_cast<H2Stream*>(src->ptr)->UpReadBody(buf, len, flags);
+  static ssize_t ReadBody(nghttp2_session* ng, int32_t id, uint8_t* buf, size_t len, uint32_t* flags,
+                          nghttp2_data_source*, void* ud) {
+    // By id, not the provider's pointer: a cancelled stream's H2Stream may be gone while its
+    // RST_STREAM still waits to be sent.
+    H2Stream* s = StreamOf(ng, id, ud);
+    if (!s) return NGHTTP2_ERR_DEFERRED;
+    return s->UpReadBody(buf, len, flags);
   }
   static nghttp2_session_callbacks* Get() {
     static nghttp2_session_callbacks* cbs = [] {

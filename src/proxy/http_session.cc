@@ -339,6 +339,13 @@ void HttpSession::ProcessHead() {
     return ProcessHead();
   }
 
+  // Upgrade: h2c (RFC 7540 §3.2) on a body-less plaintext request: 101, then HTTP/2 with this
+  // request as stream 1. Only upgrade requests pay for the look-up.
+  if (req_upgrade_ && !io.tls && req_framing_ == codec::Framing::kNone) {
+    const codec::Header* up = h.Find("upgrade");
+    const codec::Header* settings = h.Find("http2-settings");
+    if (up && settings && codec::ListContainsToken(up->value, "h2c")) return SwitchToH2(&h, settings->value);
+  }
   phase_ = Phase::kRouting;
   if (!WantsReqLease() && conn_lease_.valid()) return Dispatch();
   w->Route(this);
@@ -938,10 +945,11 @@ void HttpSession::BodyDeadline() {
 // HTTP/2: the connection becomes an H2Session (h2_session.h), which takes the socket, the TLS
 // stream and what was read; this session ends without closing anything.
 
-void HttpSession::SwitchToH2() {
+void HttpSession::SwitchToH2(const codec::RequestHead* upgrade, std::string_view settings) {
   ClearDeadline();
+  if (upgrade) cin_.Consume(req_head_len_);  // the request becomes stream 1; what follows is HTTP/2
+  H2Session::TakeOver(*this, cin_.view(), c_watched_, upgrade, settings);
   w->req_head_owner = nullptr;
-  H2Session::TakeOver(*this, cin_.view(), c_watched_);
   cin_.Consume(cin_.size());
   c_watched_ = false;
   w->Unregister(this);

@@ -86,7 +86,9 @@ class HttpSession final : public Session, public UpConnOwner {
 
   void OnClient(uint32_t ev);
   void ContinueHandshake();
-  void SwitchToH2();  // HTTP/2 preface or ALPN h2: an H2Session takes the connection over
+  // HTTP/2 preface, ALPN h2 or Upgrade: h2c (`upgrade`: that request, `settings` its
+  // HTTP2-Settings): an H2Session takes the connection over.
+  void SwitchToH2(const codec::RequestHead* upgrade = nullptr, std::string_view settings = {});
   // Edge-triggered: read while a side is known readable and the phase wants its bytes.
   void Drive();
   bool WantClientRead() const;

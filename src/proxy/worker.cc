@@ -116,8 +116,8 @@ Worker::~Worker() {
   h2pool_.reset();
   loop_.FlushDeferred();
   listeners_.clear();
-  for (auto& [st, v] : upool_)
-    for (UpConn* c : v) {
+  for (auto& [st, p] : upool_)
+    for (UpConn* c : p.idle) {
       ResetClose(c->fd);  // DropUpConn's rule, without the loop that is gone
       delete c;
     }
@@ -417,13 +417,14 @@ void Worker::BeginDrain() {
     s->OnDrain();
     s = n;
   }
-  for (auto& [st, v] : upool_)
-    for (UpConn* c : v) {
+  for (auto& [st, p] : upool_) {
+    for (UpConn* c : p.idle) {
       c->owner = nullptr;
       DropUpConn(c);
       ChargeFds(-1);
     }
-  upool_.clear();
+    p.idle.clear();
+  }
   if (h2pool_) h2pool_->CloseAll();
 }
 
@@ -676,7 +677,7 @@ void UpConn::OnEvents(uint32_t ev) {
   if (!readable) return;
   auto it = w->upool_.find(st.get());
   if (it != w->upool_.end()) {
-    auto& v = it->second;
+    auto& v = it->second.idle;
     auto end = std::remove(v.begin(), v.end(), this);
     if (end != v.end()) w->ChargeFds(-1);
     v.erase(end, v.end());
@@ -691,12 +692,20 @@ UpConn* Worker::NewUpConn(std::shared_ptr<MachineState> st, int fd, UpConnOwner*
   c->fd = fd;
   c->owner = owner;
   loop_.Add(fd, EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET, c);
+  UpPool& p = upool_[c->st.get()];
+  if (++p.busy > p.peak) p.peak = p.busy;
   return c;
+}
+
+void Worker::Unbusy(MachineState* st) {
+  auto it = upool_.find(st);
+  if (it != upool_.end() && it->second.busy > 0) --it->second.busy;
 }
 
 void Worker::DropUpConn(UpConn* c, bool orderly) {
   if (c->closed) return;
   c->closed = true;
+  if (c->owner) Unbusy(c->st.get());  // a session's connection (pooled ones have no owner)
   c->owner = nullptr;
   loop_.Del(c->fd);  // close() alone may not leave the set: a forking child can hold the fd
   if (orderly) ::close(c->fd);
@@ -707,20 +716,24 @@ void Worker::DropUpConn(UpConn* c, bool orderly) {
 
 UpConn* Worker::TakePooled(MachineState* st, UpConnOwner* owner) {
   auto it = upool_.find(st);
-  if (it == upool_.end() || it->second.empty()) return nullptr;
-  UpConn* c = it->second.back();
-  it->second.pop_back();
+  if (it == upool_.end() || it->second.idle.empty()) return nullptr;
+  UpPool& p = it->second;
+  UpConn* c = p.idle.back();
+  p.idle.pop_back();
   ChargeFds(-1);
   c->owner = owner;
+  if (++p.busy > p.peak) p.peak = p.busy;
   return c;
 }
 
 void Worker::PutPooled(UpConn* c) {
+  UpPool& p = upool_[c->st.get()];
+  if (c->owner && p.busy > 0) --p.busy;
   c->owner = nullptr;
-  auto& v = upool_[c->st.get()];
-  if (draining_ || c->readable || v.size() >= opts().upstream_pool_per_machine) return DropUpConn(c);
+  if (draining_ || c->readable || p.idle.size() >= std::max<size_t>(opts().upstream_pool_per_machine, p.peak))
+    return DropUpConn(c);
   c->since = loop_.Now();
-  v.push_back(c);
+  p.idle.push_back(c);
   ChargeFds(1);
   if (!pool_sweep_timer_) pool_sweep_timer_ = loop_.AddTimerAfter(opts().upstream_idle_timeout, [this] { SweepPool(); });
 }
@@ -730,7 +743,7 @@ void Worker::SweepPool() {
   MonoTime cutoff = loop_.Now() - opts().upstream_idle_timeout;
   bool any = false;
   for (auto it = upool_.begin(); it != upool_.end();) {
-    auto& v = it->second;
+    auto& v = it->second.idle;
     for (auto p = v.begin(); p != v.end();) {
       if ((*p)->since <= cutoff) {
         DropUpConn(*p);
@@ -740,9 +753,11 @@ void Worker::SweepPool() {
         ++p;
       }
     }
-    if (v.empty()) it = upool_.erase(it);
-    else {
-      any = true;
+    it->second.peak = it->second.busy;  // the peak decays: it lasts one idle interval at most
+    if (v.empty() && it->second.busy == 0) {
+      it = upool_.erase(it);
+    } else {
+      any = any || !v.empty();
       ++it;
     }
   }

@@ -179,7 +179,8 @@ class Worker {
   // The pool outlives client connections: an app connection goes back to it after every
   // exchange (requests concurrency) or when its client connection ends (connections), whatever
   // the client's Connection header, and is dropped past `upstream_pool_per_machine` idle ones
-  // per machine, after `upstream_idle_timeout` idle, or when the app closes it.
+  // per machine (or past the most in use at once since the last idle sweep, when that is more),
+  // after `upstream_idle_timeout` idle, or when the app closes it.
   // Dropping is a reset (SO_LINGER {1, 0}): the proxy never leaves an app connection in
   // TIME-WAIT, where it would hold one of the ~28k ephemeral ports towards that machine for
   // 60 s (docs/adr/0008-upstream-connections-outlive-clients.md). `orderly`: a plain close, for
@@ -256,7 +257,17 @@ class Worker {
   std::unordered_map<std::string, WakeGroup> wakes_;  // by machine id
   uint64_t wake_gen_ = 0;
   std::unordered_map<std::string, std::deque<Session*>> queues_;  // by app name
-  std::unordered_map<MachineState*, std::vector<UpConn*>> upool_;
+  // App connections per machine: the idle ones, and how many this worker's sessions use now and
+  // at most since the last sweep. Idle ones are kept up to max(upstream_pool_per_machine, that
+  // peak): a burst wider than the cap (HTTP/2 clients: one app connection per stream) comes back
+  // to connections it already has, instead of a connect() and a reset per request.
+  struct UpPool {
+    std::vector<UpConn*> idle;
+    uint32_t busy = 0;
+    uint32_t peak = 0;
+  };
+  void Unbusy(MachineState* st);
+  std::unordered_map<MachineState*, UpPool> upool_;
   std::unique_ptr<H2UpstreamPool> h2pool_;
   EventLoop::TimerId pool_sweep_timer_ = 0;
   std::vector<std::pair<int, int>> pipes_;

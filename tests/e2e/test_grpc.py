@@ -3,7 +3,8 @@ client (in a machine of the org's network) and a gRPC server app deployed with
 [http_service.http_options] h2_backend = true — the proxy speaks h2c to it over pooled,
 multiplexed connections. All four call types, trailers (grpc-status / grpc-message), deadlines
 (grpc-timeout), cancellation (RST_STREAM from the client reaches the server), 8 MiB messages,
-200 concurrent calls on one channel, and a stopped app woken by calls with zero errors."""
+200 concurrent calls on one channel, a stream the client does not read that does not stall
+the others (flow control per stream), and a stopped app woken by calls with zero errors."""
 import os
 import re
 
@@ -53,6 +54,7 @@ class Grpc(harness.HostTestCase):
         self.assertEqual(lines.get("large"), "True")
         self.assertEqual(lines.get("large_stream"), "3 %d" % (3 * (8 << 20)))
         self.assertEqual(lines.get("cancel"), "2 yes")
+        self.assertEqual(lines.get("flow_control"), "50 True")
         self.assertEqual(lines.get("concurrent"), "200")
         # Per-stream metrics: every call counted against the machine.
         mid = machines(self.h, "greeter")[0]["id"]

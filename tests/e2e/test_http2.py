@@ -72,6 +72,19 @@ class Http2(harness.HostTestCase):
         self.assertIn("x-forwarded-proto: https", out)
         self.assertEqual(p.stdout.split()[-2:], ["2", "1.1"], p.stdout)
 
+    def test_upgrade_h2c_serves_the_request_as_stream_1_then_more_streams(self):
+        # curl --http2 on http:// sends Upgrade: h2c + HTTP2-Settings; the second URL reuses the
+        # upgraded connection as HTTP/2.
+        p = shell(self.h, "web", "curl -sS --max-time 60 --http2 -w '\\n%{http_version} %{num_connects}\\n' "
+                                 "http://web.flycast/head http://web.flycast/head")
+        self.assertEqual(p.returncode, 0, p.stderr)
+        out = p.stdout.lower()
+        self.assertEqual(out.count("get /head http/1.1"), 2, p.stdout)
+        self.assertNotIn("http2-settings", out)
+        self.assertNotIn("upgrade:", out)
+        self.assertIn("fly-request-id: ", out)
+        self.assertEqual(re.findall(r"^(2|1\.1) (\d)$", p.stdout, re.M), [("2", "1"), ("2", "0")], p.stdout)
+
     def test_a_stopped_app_is_woken_by_http2_streams_with_zero_errors(self):
         mid = machines(self.h, "web")[0]["id"]
         self.h.cli(["machine", "stop", mid, "-a", "web"])

@@ -132,7 +132,7 @@ std::string Pattern(size_t n) {
 
 TEST_F(TlsStreamTest, HandshakeSelectsHttp11AndCarriesBytesBothWays) {
   std::promise<std::string> got;
-  RunClient(Verified(), [&](TlsClient* c) {
+  RunClient(Verified({"http/1.1"}), [&](TlsClient* c) {
     if (!c) return got.set_value("handshake failed: " + client_error_);
     c->WriteAll("ping");
     char buf[4];
@@ -298,9 +298,22 @@ TEST_F(TlsStreamTest, GarbageInsteadOfAClientHelloFailsCleanly) {
   ::close(sv_[1]);
 }
 
-TEST_F(TlsStreamTest, ClientOfferingOnlyH2IsRefusedOnHttpPorts) {
+TEST_F(TlsStreamTest, HttpPortsPreferH2) {
+  std::promise<std::string> got;
+  RunClient(Verified({"http/1.1", "h2"}), [&](TlsClient* c) {
+    got.set_value(c ? c->alpn() : "failed: " + client_error_);
+    if (c) c->CloseNotify();
+  });
+  auto s = Server();
+  ASSERT_NE(s, nullptr);
+  ASSERT_EQ(Handshake(*s), TlsStream::Step::kDone) << s->error();
+  EXPECT_EQ(s->alpn(), "h2");  // the session then becomes an H2Session (h2_session.h)
+  EXPECT_EQ(got.get_future().get(), "h2");
+}
+
+TEST_F(TlsStreamTest, ClientOfferingNeitherH2NorHttp11IsRefusedOnHttpPorts) {
   std::promise<bool> ok;
-  RunClient(Verified({"h2"}), [&](TlsClient* c) { ok.set_value(c != nullptr); });
+  RunClient(Verified({"spdy/3.1"}), [&](TlsClient* c) { ok.set_value(c != nullptr); });
   auto s = Server();
   EXPECT_EQ(Handshake(*s), TlsStream::Step::kFailed);
   EXPECT_NE(s->error().find("application protocol"), std::string::npos) << s->error();

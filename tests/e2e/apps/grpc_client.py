@@ -61,6 +61,11 @@ call = sstream(b"forever", timeout=30)
 got = [next(call), next(call)]
 call.cancel()
 print("cancel", len(got), cancelled(b"?", timeout=30).decode())
+# Flow control: a stream whose 16 MiB the client does not read yet must not stall the others
+# on the same connection (per-stream windows on both sides of the proxy).
+slow = sstream(b"big", timeout=60)
+quick = sum(unary(b"q%d" % i, timeout=10) == b"q%d" % i for i in range(50))
+print("flow_control", quick, sum(len(m) for m in slow) == 16 << 20)
 # Many concurrent calls on the one channel (one HTTP/2 connection): multiplexed both sides.
 fs = [unary.future(b"c%d" % i, timeout=30) for i in range(200)]
 print("concurrent", sum(f.result() == b"c%d" % i for i, f in enumerate(fs)))

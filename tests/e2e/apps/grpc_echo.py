@@ -3,7 +3,8 @@
 python3-grpcio. Service test.Echo, raw bytes (no protobuf), insecure (h2c) on argv[1]:
 
   Unary         echoes; b"fail:<msg>" aborts INVALID_ARGUMENT with <msg>; b"sleep" sleeps 5 s
-  ServerStream  b"<n>": n messages b"m<i>"; b"forever": one every 50 ms until cancelled
+  ServerStream  b"<n>": n messages b"m<i>"; b"forever": one every 50 ms until cancelled;
+                b"big": 16 messages of 1 MiB
   ClientStream  b"<count> <total bytes>" of what the client sent
   Bidi          echoes each message as it comes
   Cancelled     b"yes" once a ServerStream "forever" call saw its client cancel
@@ -35,6 +36,10 @@ def server_stream(req, ctx):
             i += 1
             time.sleep(0.05)
         cancelled.set()
+        return
+    if req == b"big":
+        for i in range(16):
+            yield bytes([65 + i]) * (1 << 20)
         return
     for i in range(int(req)):
         yield b"m%d" % i
