@@ -265,7 +265,7 @@ TEST_F(CliTest, Volumes) {
   EXPECT_EQ(busy.rc, 1);
   EXPECT_NE(busy.err.find("destroy that machine first"), std::string::npos) << busy.err;
   EXPECT_EQ(C({"volumes", "create", "Bad-Name", "-a", "notes"}).rc, 1);
-  EXPECT_EQ(C({"volumes", "create", "x", "-a", "notes", "--size", "0"}).rc, 2) << "usage error: size range";
+  EXPECT_EQ(C({"volumes", "create", "x", "-a", "notes", "--size", "0"}).rc, 1) << "usage error (exit 1, as flyctl): size range";
   auto spare = nlohmann::json::parse(C({"volumes", "create", "spare", "-a", "notes", "--json"}).out);
   auto d = C({"volumes", "destroy", spare["id"].get<std::string>(), "-y"});
   EXPECT_EQ(d.rc, 0) << d.err;
