@@ -120,9 +120,10 @@ struct Prepared {
   pid_t child = ::fork();
   if (child < 0) Fail(p, kFork);
   if (child == 0) Program(p);
-  // R keeps no terminal or report end: P's exec (or failure) alone closes the report pipe.
-  ::close(p.report_fd);
-  for (int fd = 0; fd <= 2; ++fd) ::close(fd);
+  // R keeps no descriptor at all: it is a copy of the daemon, whose sockets and files must
+  // not stay open in it (clients would miss EOFs), and P's exec (or failure) alone must
+  // close the report pipe.
+  (void)::syscall(SYS_close_range, 0U, ~0U, 0U);
   int status = 0;
   while (::waitpid(child, &status, 0) < 0 && errno == EINTR) {
   }

@@ -86,6 +86,38 @@ class Console(HostTestCase):
         p = self.ssh("mount -t tmpfs x /mnt")
         self.assertNotEqual(p.returncode, 0)
 
+    def test_relay_holds_no_daemon_descriptor(self):
+        # The host-side relay is a fork of privcastd: it must keep none of the daemon's sockets
+        # and files open (clients would miss EOFs), only wait for the program.
+        proc = subprocess.Popen([harness.PRIVCAST, "ssh", "console", "-a", APP, "-C", "sleep 30"],
+                                stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                env=self.h.env(), cwd=self.h.workdir)
+        try:
+            def relays():
+                out = []
+                for pid in harness.cgroup_pids(self.h.instance, self.mid):
+                    try:
+                        with open(f"/proc/{pid}/comm") as f:
+                            if f.read().strip() == "privcastd":
+                                out.append(pid)
+                    except OSError:
+                        pass
+                return out
+            pids = harness.wait_for(relays, HANG, "the console's relay in the machine's cgroup")
+            self.assertEqual(len(pids), 1, pids)
+            # Once the program runs (it is what R waits for), R holds nothing.
+            harness.wait_for(lambda: any(open(f"/proc/{p}/comm").read().strip() == "sleep"
+                                         for p in harness.cgroup_pids(self.h.instance, self.mid)
+                                         if os.path.exists(f"/proc/{p}/comm")), HANG, "the program running")
+            harness.wait_for(lambda: os.listdir(f"/proc/{pids[0]}/fd") == [], 10, "the relay without descriptors")
+        finally:
+            proc.kill()
+            proc.wait(HANG)
+        # The client gone, the program is killed with its relay.
+        harness.wait_for(lambda: not any("sleep" in open(f"/proc/{p}/comm").read()
+                                         for p in harness.cgroup_pids(self.h.instance, self.mid)
+                                         if os.path.exists(f"/proc/{p}/comm")), HANG, "sleep killed")
+
     def test_with_a_terminal(self):
         master, slave = pty.openpty()
         harness_env = self.h.env()
