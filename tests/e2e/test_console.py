@@ -92,31 +92,27 @@ class Console(HostTestCase):
         proc = subprocess.Popen([harness.PRIVCAST, "ssh", "console", "-a", APP, "-C", "sleep 30"],
                                 stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                 env=self.h.env(), cwd=self.h.workdir)
+        def comms():
+            out = {}
+            for pid in harness.cgroup_pids(self.h.instance, self.mid):
+                try:
+                    with open(f"/proc/{pid}/comm") as f:
+                        out[pid] = f.read().strip()
+                except OSError:
+                    pass
+            return out
         try:
-            def relays():
-                out = []
-                for pid in harness.cgroup_pids(self.h.instance, self.mid):
-                    try:
-                        with open(f"/proc/{pid}/comm") as f:
-                            if f.read().strip() == "privcastd":
-                                out.append(pid)
-                    except OSError:
-                        pass
-                return out
-            pids = harness.wait_for(relays, HANG, "the console's relay in the machine's cgroup")
+            # Once the program runs (it is what R waits for; until its exec it is a privcastd
+            # too), R is the one privcastd in the machine's cgroup, and it holds nothing.
+            harness.wait_for(lambda: "sleep" in comms().values(), HANG, "the program running")
+            pids = [p for p, c in comms().items() if c == "privcastd"]
             self.assertEqual(len(pids), 1, pids)
-            # Once the program runs (it is what R waits for), R holds nothing.
-            harness.wait_for(lambda: any(open(f"/proc/{p}/comm").read().strip() == "sleep"
-                                         for p in harness.cgroup_pids(self.h.instance, self.mid)
-                                         if os.path.exists(f"/proc/{p}/comm")), HANG, "the program running")
             harness.wait_for(lambda: os.listdir(f"/proc/{pids[0]}/fd") == [], 10, "the relay without descriptors")
         finally:
             proc.kill()
             proc.wait(HANG)
         # The client gone, the program is killed with its relay.
-        harness.wait_for(lambda: not any("sleep" in open(f"/proc/{p}/comm").read()
-                                         for p in harness.cgroup_pids(self.h.instance, self.mid)
-                                         if os.path.exists(f"/proc/{p}/comm")), HANG, "sleep killed")
+        harness.wait_for(lambda: "sleep" not in comms().values(), HANG, "sleep killed")
 
     def test_with_a_terminal(self):
         master, slave = pty.openpty()
