@@ -13,8 +13,8 @@ namespace privcast::daemon {
 
 namespace {
 
-// Waits for the entered program; kills it (its relay, which takes the program with it) when
-// the client goes away. Returns its status.
+// Waits for the entered program; when the client goes away, kills the program's process
+// group (what it started too, as sshd's hang-up would) and its relay. Returns its status.
 int WaitEntered(Entered& e, const api::ClientWatch& client) {
   bool killed = false;
   for (;;) {
@@ -23,6 +23,7 @@ int WaitEntered(Entered& e, const api::ClientWatch& client) {
     if (n < 0 && errno != EINTR) break;
     if (fds[0].revents) break;
     if (!killed && (fds[1].revents || client.Gone()) && client.Gone()) {
+      if (e.program > 0) ::kill(-e.program, SIGKILL);
       ::kill(e.pid, SIGKILL);
       killed = true;
     }

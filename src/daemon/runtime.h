@@ -81,8 +81,9 @@ struct EnterRequest {
   bool tty = false;                                        // `in` is a pty slave: make it the controlling terminal
 };
 struct Entered {
-  pid_t pid = -1;
-  UniqueFd pidfd;  // waitid(P_PIDFD): the program's exit code, or 128 + signal
+  pid_t pid = -1;      // what to wait for (a child of the daemon)
+  UniqueFd pidfd;      // waitid(P_PIDFD): the program's exit code, or 128 + signal
+  pid_t program = -1;  // the program's process group (host pid): kill(-program) ends the session
 };
 
 class MachineRuntime {

@@ -327,8 +327,9 @@ Result<Entered> LinuxRuntime::Enter(const std::string& id, const EnterRequest& r
   auto r = supervisor::EnterMachine(p);
   if (!r.ok()) return Status(r.status().code(), "machine " + id + ": " + r.status().message());
   Entered e;
-  e.pid = r->pid;
-  e.pidfd = std::move(r->pidfd);
+  e.pid = r->relay;
+  e.pidfd = std::move(r->relay_fd);
+  e.program = r->program;
   return e;
 }
 

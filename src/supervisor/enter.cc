@@ -34,9 +34,10 @@ constexpr const char* kStepNames[] = {
 };
 
 struct Report {
-  int32_t step;
+  int32_t step;  // kStarted: `err` is P's pid (R's view: the host's PID namespace)
   int32_t err;
 };
+constexpr int32_t kStarted = -1;
 
 // The namespaces, in the order they are joined: the user namespace last (the others belong
 // to the host's user namespace, whose root we still are until then).
@@ -120,6 +121,8 @@ struct Prepared {
   pid_t child = ::fork();
   if (child < 0) Fail(p, kFork);
   if (child == 0) Program(p);
+  Report started{kStarted, child};
+  (void)!::write(p.report_fd, &started, sizeof started);
   // R keeps no descriptor at all: it is a copy of the daemon, whose sockets and files must
   // not stay open in it (clients would miss EOFs), and P's exec (or failure) alone must
   // close the report pipe.
@@ -140,7 +143,7 @@ std::vector<char*> CStrings(const std::vector<std::string>& v) {
 
 }  // namespace
 
-Result<Spawned> EnterMachine(const EnterPlan& plan) {
+Result<EnteredProcess> EnterMachine(const EnterPlan& plan) {
   if (plan.target <= 0) return InvalidArgument("enter machine: no process to enter");
   if (plan.argv.empty() || plan.argv[0].empty() || plan.argv[0][0] != '/')
     return InvalidArgument("enter machine: the program must be an absolute path");
@@ -167,12 +170,18 @@ Result<Spawned> EnterMachine(const EnterPlan& plan) {
   if (pid < 0) return ErrnoStatus("enter machine: fork", errno);
   if (pid == 0) Relay(p);
   wr.reset();
-  Spawned out;
-  out.pid = pid;
-  out.pidfd.reset(static_cast<int>(::syscall(SYS_pidfd_open, pid, 0)));
+  EnteredProcess out;
+  out.relay = pid;
+  out.relay_fd.reset(static_cast<int>(::syscall(SYS_pidfd_open, pid, 0)));
+  // R reports P's pid once it forked it, then either P's failure or nothing (its exec closed
+  // the pipe: EOF).
   Report r{};
   ssize_t n;
-  while ((n = ::read(rd.get(), &r, sizeof r)) < 0 && errno == EINTR) {
+  for (;;) {
+    while ((n = ::read(rd.get(), &r, sizeof r)) < 0 && errno == EINTR) {
+    }
+    if (n != static_cast<ssize_t>(sizeof r) || r.step != kStarted) break;
+    out.program = r.err;
   }
   if (n == static_cast<ssize_t>(sizeof r)) {
     int status = 0;
@@ -180,8 +189,8 @@ Result<Spawned> EnterMachine(const EnterPlan& plan) {
     const char* step = r.step >= 0 && static_cast<size_t>(r.step) < std::size(kStepNames) ? kStepNames[r.step] : "?";
     return ErrnoStatus(std::string("enter machine: ") + step, r.err);
   }
-  if (!out.pidfd) {
-    int err = errno;
+  if (!out.relay_fd || out.program <= 0) {
+    int err = out.relay_fd ? ECHILD : errno;
     ::kill(pid, SIGKILL);
     ::waitpid(pid, nullptr, 0);
     return ErrnoStatus("enter machine: pidfd_open", err);

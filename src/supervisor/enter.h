@@ -14,7 +14,8 @@
 // takes effect for children only, so R forks the program (P), which is in the machine's PID
 // namespace, dies with R (PR_SET_PDEATHSIG), and execs. R waits for P and exits with P's
 // status (its exit code, or 128 + signal), so the caller waits for R through the returned
-// pidfd; killing R kills P. Both are in the machine's cgroups: stopping or destroying the
+// pidfd; killing R kills P, and P leads a process group of its own (a session with a pty)
+// whose host-side id R reports, so the caller can end what P started too. Both are in the machine's cgroups: stopping or destroying the
 // machine kills them with it. Failures before the execve are reported as {step, errno}
 // through a pipe and become a Status; the children only make raw system calls (the daemon
 // is multi-threaded).
@@ -45,8 +46,14 @@ struct EnterPlan {
   std::string working_dir = "/";
 };
 
-// Returns the relay R (pid and pidfd) once the program exec'd. Reap R with waitid(P_PIDFD)
-// for the program's status (WEXITSTATUS = code, or 128 + signal).
-Result<Spawned> EnterMachine(const EnterPlan& plan);
+struct EnteredProcess {
+  pid_t relay = -1;     // R, a child of the caller
+  UniqueFd relay_fd;    // R's pidfd: waitid(P_PIDFD) gives the program's status (code, or 128 + signal)
+  pid_t program = -1;   // P's pid in the caller's PID namespace: its process group and session
+};
+
+// Returns once the program exec'd. To end a session, kill P's process group (-program:
+// what the program started in it too) and R.
+Result<EnteredProcess> EnterMachine(const EnterPlan& plan);
 
 }  // namespace privcast::supervisor
