@@ -25,6 +25,7 @@
 #include "api/client.h"
 #include "api/endpoint.h"
 #include "api/http.h"
+#include "cli/attach.h"
 #include "cli/cli.h"
 #include "cli/extend.h"
 #include "cli/flytoml.h"
@@ -151,81 +152,6 @@ Row MachineRow(const json& m) {
           Dash(S(m, "private_ip")), v > 0 ? "v" + std::to_string(v) : "-", Dash(S(m, "created_at")),
           Dash(S(m, "updated_at"))};
 }
-
-// machine run --shell on a terminal: the terminal is in raw mode for the session (every
-// key, Ctrl-C and Ctrl-D included, goes to the machine's pty, whose line discipline gives
-// them their meaning), and its modes are restored whatever happens: destructor (normal
-// return, Failure), and SIGTERM/SIGHUP/SIGINT/SIGQUIT, whose handlers restore, then
-// re-raise with the default action. SIGWINCH writes a byte to a pipe whose read end goes
-// to the daemon, which then copies this terminal's size to the machine's pty.
-// One at a time (signal handlers reach it through these globals).
-struct termios g_saved_termios;
-volatile sig_atomic_t g_raw_active = 0;
-volatile sig_atomic_t g_winch_fd = -1;
-
-extern "C" void RestoreAndReraise(int sig) {
-  if (g_raw_active) ::tcsetattr(0, TCSANOW, &g_saved_termios);
-  ::signal(sig, SIG_DFL);
-  ::raise(sig);  // blocked while we run: delivered, with the default action, on return
-}
-
-extern "C" void PokeResize(int) {
-  int saved = errno;
-  char c = 0;
-  if (g_winch_fd >= 0) (void)!::write(g_winch_fd, &c, 1);  // non-blocking: a full pipe already says it
-  errno = saved;
-}
-
-class RawTerminal {
- public:
-  static constexpr int kSignals[] = {SIGTERM, SIGHUP, SIGINT, SIGQUIT, SIGWINCH};
-
-  RawTerminal() {
-    if (::tcgetattr(0, &g_saved_termios) != 0)
-      throw Failure{std::string("cannot read the terminal's modes: ") + std::strerror(errno)};
-    int p[2];
-    if (::pipe2(p, O_CLOEXEC) != 0) throw Failure{std::string("cannot create a pipe: ") + std::strerror(errno)};
-    resize_rd_.reset(p[0]);
-    resize_wr_.reset(p[1]);
-    ::fcntl(p[1], F_SETFL, ::fcntl(p[1], F_GETFL) | O_NONBLOCK);
-    g_winch_fd = p[1];
-    for (size_t i = 0; i < std::size(kSignals); ++i) {
-      struct sigaction sa {};
-      sigfillset(&sa.sa_mask);
-      if (kSignals[i] == SIGWINCH) {
-        sa.sa_handler = PokeResize;
-        sa.sa_flags = SA_RESTART;
-      } else {
-        sa.sa_handler = RestoreAndReraise;
-      }
-      ::sigaction(kSignals[i], &sa, &old_[i]);
-    }
-    struct termios raw = g_saved_termios;
-    ::cfmakeraw(&raw);
-    g_raw_active = 1;
-    if (::tcsetattr(0, TCSANOW, &raw) != 0) {
-      int err = errno;
-      Restore();
-      throw Failure{std::string("cannot put the terminal in raw mode: ") + std::strerror(err)};
-    }
-  }
-  ~RawTerminal() { Restore(); }
-  RawTerminal(const RawTerminal&) = delete;
-  RawTerminal& operator=(const RawTerminal&) = delete;
-
-  int resize_fd() const { return resize_rd_.get(); }
-
- private:
-  void Restore() {
-    if (g_raw_active) ::tcsetattr(0, TCSANOW, &g_saved_termios);
-    g_raw_active = 0;
-    for (size_t i = 0; i < std::size(kSignals); ++i) ::sigaction(kSignals[i], &old_[i], nullptr);
-    g_winch_fd = -1;
-  }
-
-  struct sigaction old_[std::size(kSignals)] = {};
-  UniqueFd resize_rd_, resize_wr_;
-};
 
 struct Globals {
   std::string api;
@@ -830,52 +756,12 @@ class Cli {
     return Shell(app, body);
   }
 
-  // machine run --shell: hand our stdio to the daemon (SCM_RIGHTS) and wait for the exit code.
+  // machine run --shell: hand our stdio to the daemon (SCM_RIGHTS) and wait for the exit code
+  // (cli/attach.h, shared with ssh console).
   int Shell(const std::string& app, json body) {
-    // On a terminal the machine gets a pty of its own that the daemon relays to ours, which
-    // is raw meanwhile (RawTerminal); otherwise our fds (pipes, files) go to it as they are.
-    bool tty = ::isatty(0) && ::isatty(1);
     body["shell"] = true;
-    body["tty"] = tty;
     if (!body.contains("cmd")) body["cmd"] = json::array({"/bin/sh"});
-    std::optional<RawTerminal> raw;
-    std::vector<int> fds = {0, 1, 2};
-    if (tty) {
-      raw.emplace();  // before reading the size: a resize from now on reaches the pipe
-      fds.push_back(raw->resize_fd());
-      struct winsize ws {};
-      if (::ioctl(1, TIOCGWINSZ, &ws) == 0) {
-        body["rows"] = ws.ws_row;
-        body["cols"] = ws.ws_col;
-      }
-      if (const char* term = std::getenv("TERM"); term && *term && !body["env"].contains("TERM"))
-        body["env"]["TERM"] = term;
-    }
-    int exit_code = -1;
-    std::string error, pending;
-    auto on_data = [&](std::string_view d) {
-      pending.append(d);
-      size_t nl;
-      while ((nl = pending.find('\n')) != std::string::npos) {
-        json ev = json::parse(pending.substr(0, nl), nullptr, false);
-        pending.erase(0, nl + 1);
-        if (!ev.is_object()) continue;
-        std::string e = S(ev, "event");
-        if (e == "exit") exit_code = static_cast<int>(I(ev, "exit_code"));
-        if (e == "error") error = S(ev, "error");
-      }
-      return true;
-    };
-    api::Client& c = api().client();
-    auto st = c.Stream("POST", "/v1/apps/" + Enc(app) + "/machines/run", Api::Dump(body), on_data, fds);
-    if (!st.ok()) throw Failure{st.status().message()};
-    if (*st != 200) {
-      json j = json::parse(pending, nullptr, false);
-      throw Failure{Api::ErrorOf(*st, j.is_discarded() ? json() : j)};
-    }
-    if (!error.empty()) throw Failure{error};
-    if (exit_code < 0) throw Failure{"privcastd ended the shell without an exit code: see privcast logs -a " + app};
-    return exit_code;
+    return RunAttachedStream(api().client(), "/v1/apps/" + Enc(app) + "/machines/run", std::move(body), app);
   }
 
   // ---- scale / status / logs ----

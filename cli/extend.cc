@@ -59,6 +59,7 @@ namespace privcast::cli {
 void RegisterExtraCommands(CLI::App& root, Context& ctx) {
   RegisterEveryday(root, ctx);
   RegisterSecrets(root, ctx);
+  RegisterConsole(root, ctx);
 }
 
 }  // namespace privcast::cli

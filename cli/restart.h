@@ -18,5 +18,6 @@ int RestartApp(Context& ctx, const std::string& app, int wait_s);
 
 void RegisterEveryday(CLI::App& root, Context& ctx);
 void RegisterSecrets(CLI::App& root, Context& ctx);
+void RegisterConsole(CLI::App& root, Context& ctx);
 
 }  // namespace privcast::cli

@@ -27,11 +27,11 @@ std::string Trim(std::string s) {
   return b == std::string::npos ? "" : s.substr(b, e - b + 1);
 }
 
-// NAME=VALUE (the value may contain '=' and be empty).
+// NAME=VALUE (the value may contain '=' and be empty). The argument is never echoed: it
+// may be a value typed without its name.
 std::pair<std::string, std::string> SplitPair(const std::string& arg, const std::string& where) {
   auto eq = arg.find('=');
-  if (eq == std::string::npos || eq == 0)
-    throw CommandFailure(where + ": expected NAME=VALUE, got \"" + arg.substr(0, arg.find('=')) + "\"");
+  if (eq == std::string::npos || eq == 0) throw CommandFailure(where + ": expected NAME=VALUE");
   return {arg.substr(0, eq), arg.substr(eq + 1)};
 }
 
@@ -102,7 +102,8 @@ void RegisterSecrets(CLI::App& root, Context& ctx) {
   auto set = std::make_shared<State>();
   auto* sc = AddCommand(ctx, secrets, "set", "Set secrets: NAME=VALUE ...", [&ctx, set] {
     std::vector<std::pair<std::string, std::string>> pairs;
-    for (auto& a : set->args) pairs.push_back(SplitPair(a, "argument"));
+    for (size_t i = 0; i < set->args.size(); ++i)
+      pairs.push_back(SplitPair(set->args[i], "argument " + std::to_string(i + 1)));
     return Set(ctx, *set, pairs);
   });
   AddAppFlags(sc, &set->app, &set->config);

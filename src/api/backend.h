@@ -143,6 +143,22 @@ class Backend {
     return FailedPrecondition("this privcastd keeps no secrets key");
   }
 
+  // ssh console: run `cmd` inside the running machine `m` (its namespaces, cgroups and
+  // sandbox; no server in the image), with `stdio` as for RunAttached (tty: a pty relayed to
+  // the user's terminal), `env` on top of the machine's environment. Blocks until the program
+  // exits (or client.Gone(): then kills it) and returns its status (0..255; 128+signal).
+  // FailedPrecondition when the machine is not running.
+  virtual Result<int> Console(const store::Machine& m, const std::vector<std::string>& cmd,
+                              const std::vector<std::pair<std::string, std::string>>& env, AttachedStdio stdio,
+                              const ClientWatch& client) {
+    (void)m;
+    (void)cmd;
+    (void)env;
+    (void)stdio;
+    (void)client;
+    return FailedPrecondition("this privcastd cannot enter machines");
+  }
+
   // Make the app have `count` machines (per process group of its current release).
   virtual Result<std::vector<store::Machine>> Scale(const store::App& app, int count) = 0;
 

@@ -63,8 +63,10 @@ bool RouteTakesFds(std::string_view line) {
   size_t sp2 = line.find(' ', sp1 + 1);
   std::string_view target = line.substr(sp1 + 1, sp2 == std::string_view::npos ? sp2 : sp2 - sp1 - 1);
   auto parts = http::SplitPath(target.substr(0, target.find('?')));
-  return parts && parts->size() == 5 && (*parts)[0] == "v1" && (*parts)[1] == "apps" &&
-         (*parts)[3] == "machines" && (*parts)[4] == "run";
+  if (!parts || parts->size() < 5 || (*parts)[0] != "v1" || (*parts)[1] != "apps" || (*parts)[3] != "machines")
+    return false;
+  // machine run --shell, and ssh console (POST .../machines/{id}/console, routes_more.cc).
+  return (parts->size() == 5 && (*parts)[4] == "run") || (parts->size() == 6 && (*parts)[5] == "console");
 }
 
 int HttpStatusFor(Code code) {

@@ -5,6 +5,7 @@
 // Secrets (ADR 0012): values arrive in request bodies over the 0600 socket, are sealed by
 // the Backend (the daemon's key) and only the sealed text and digest reach the store; no
 // response and no log line carries a value.
+#include <algorithm>
 #include <cctype>
 #include <chrono>
 #include <map>
@@ -54,6 +55,11 @@ class More {
     const std::string& app = s[2];
     if (n == 4 && s[3] == "releases" && m == "GET") return Releases(app), true;
     if (n == 4 && s[3] == "config" && m == "GET") return Config(app), true;
+    if (n == 6 && s[3] == "machines" && s[5] == "console") {
+      if (m == "POST") return Console(app, s[4]), true;
+      Send(ex_, 405, json{{"error", "method " + m + " not allowed on " + req_.path + " (allowed: POST)"}});
+      return true;
+    }
     if (n == 4 && s[3] == "secrets") {
       if (m == "GET") return ListSecrets(app), true;
       if (m == "POST") return SetSecrets(app), true;
@@ -122,6 +128,70 @@ class More {
     if (cfg.is_discarded() || !cfg.is_object()) return SendError(ex_, Internal("config of release is not an object"));
     cfg["app"] = app;  // the URL's app wins, as deploy -a does
     Send(ex_, 200, {{"version", (*cur)->version}, {"config", cfg}});
+  }
+
+  // ssh console: {"cmd": [..], "env": {..}, "tty": bool, "rows": N, "cols": N} with the
+  // caller's stdio by SCM_RIGHTS (3, or 4 with tty: the resize pipe), as machines/run
+  // --shell takes them; answers the same ndjson stream (started, then exit or error).
+  void Console(const std::string& app, const std::string& id) {
+    auto fds = ex_.TakeFds();  // owned here from now on: closed on every error path
+    json body = json::parse(req_.body, nullptr, false);
+    if (body.is_discarded() || !body.is_object()) return Send(ex_, 400, json{{"error", "invalid JSON body"}});
+    for (auto& [k, _] : body.items())
+      if (k != "cmd" && k != "env" && k != "tty" && k != "rows" && k != "cols")
+        return Send(ex_, 400, json{{"error", "unknown field '" + k + "'"}});
+    std::vector<std::string> cmd = {"/bin/sh"};
+    if (body.contains("cmd")) {
+      if (!body["cmd"].is_array() || body["cmd"].empty())
+        return Send(ex_, 400, json{{"error", "field 'cmd' must be a non-empty array of strings"}});
+      cmd.clear();
+      for (auto& c : body["cmd"]) {
+        if (!c.is_string()) return Send(ex_, 400, json{{"error", "field 'cmd' must be a non-empty array of strings"}});
+        cmd.push_back(c.get<std::string>());
+      }
+      if (cmd[0].empty() || cmd[0][0] != '/')
+        return Send(ex_, 400, json{{"error", "field 'cmd': the program must be an absolute path inside the machine"}});
+    }
+    std::vector<std::pair<std::string, std::string>> env;
+    if (body.contains("env")) {
+      if (!body["env"].is_object()) return Send(ex_, 400, json{{"error", "field 'env' must be an object of strings"}});
+      for (auto& [k, v] : body["env"].items()) {
+        if (!v.is_string() || k.empty() || k.find('=') != std::string::npos)
+          return Send(ex_, 400, json{{"error", "field 'env' must be an object of strings"}});
+        env.emplace_back(k, v.get<std::string>());
+      }
+    }
+    AttachedStdio io;
+    io.tty = body.value("tty", false);
+    io.rows = static_cast<uint16_t>(std::clamp(body.value("rows", 0), 0, 65535));
+    io.cols = static_cast<uint16_t>(std::clamp(body.value("cols", 0), 0, 65535));
+    if (fds.size() != 3 && !(fds.size() == 4 && io.tty))
+      return Send(ex_, 400, json{{"error", "the console request must carry stdin, stdout and stderr (3 file descriptors by "
+                                           "SCM_RIGHTS, and with 'tty' optionally a 4th: the read end of a window-resize pipe), got " +
+                                               std::to_string(fds.size())}});
+    io.in = std::move(fds[0]);
+    io.out = std::move(fds[1]);
+    io.err = std::move(fds[2]);
+    if (fds.size() == 4) io.resize = std::move(fds[3]);
+    auto mach = reg_->GetMachine(id);
+    if (!mach.ok() || mach->app != app) {
+      if (auto a = reg_->GetApp(app); !a.ok()) return SendError(ex_, a.status());
+      return Send(ex_, 404, json{{"error", "unknown machine '" + id + "' in app '" + app + "'"}});
+    }
+    if (mach->state != store::MachineState::kStarted)
+      return Send(ex_, 409, json{{"error", "machine " + id + " is " + store::MachineStateName(mach->state) +
+                                               ": ssh console needs a started machine (privcast machine start " + id + ")"}});
+    if (!ex_.BeginStream(200, "application/x-ndjson")) return;
+    ex_.WriteChunk(json{{"event", "started"}, {"machine", ToJson(*mach)}}.dump() + "\n");
+    auto r = backend_->Console(*mach, cmd, env, std::move(io), ex_.watch());
+    if (r.ok()) {
+      ex_.WriteChunk(json{{"event", "exit"}, {"exit_code", *r}}.dump() + "\n");
+    } else {
+      ex_.WriteChunk(json{{"event", "error"}, {"status", HttpStatusFor(r.status().code())}, {"error", r.status().message()}}
+                         .dump(-1, ' ', false, json::error_handler_t::replace) +
+                     "\n");
+    }
+    ex_.EndStream();
   }
 
   void ListSecrets(const std::string& app) {

@@ -27,15 +27,29 @@ bool Transient(int err) { return err == EINTR || err == EAGAIN || err == EWOULDB
 
 }  // namespace
 
-Result<std::unique_ptr<AttachPty>> AttachPty::Open(uint16_t rows, uint16_t cols) {
-  UniqueFd master(::posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC));
-  if (!master) return ErrnoStatus("posix_openpt", errno);
-  if (::grantpt(master.get()) != 0) return ErrnoStatus("grantpt", errno);
-  if (::unlockpt(master.get()) != 0) return ErrnoStatus("unlockpt", errno);
+Result<std::unique_ptr<AttachPty>> AttachPty::Open(uint16_t rows, uint16_t cols, const std::string& ptmx) {
+  UniqueFd master, slave;
   char name[128];
-  if (int err = ::ptsname_r(master.get(), name, sizeof name); err != 0) return ErrnoStatus("ptsname", err);
-  UniqueFd slave(::open(name, O_RDWR | O_NOCTTY | O_CLOEXEC));
-  if (!slave) return ErrnoStatus(std::string("open ") + name, errno);
+  if (ptmx.empty()) {
+    master.reset(::posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC));
+    if (!master) return ErrnoStatus("posix_openpt", errno);
+    if (::grantpt(master.get()) != 0) return ErrnoStatus("grantpt", errno);
+    if (::unlockpt(master.get()) != 0) return ErrnoStatus("unlockpt", errno);
+    if (int err = ::ptsname_r(master.get(), name, sizeof name); err != 0) return ErrnoStatus("ptsname", err);
+    slave.reset(::open(name, O_RDWR | O_NOCTTY | O_CLOEXEC));
+    if (!slave) return ErrnoStatus(std::string("open ") + name, errno);
+  } else {
+    // The slave through the master (TIOCGPTPEER): its path is only meaningful in the other
+    // instance's mount namespace.
+    master.reset(::open(ptmx.c_str(), O_RDWR | O_NOCTTY | O_CLOEXEC));
+    if (!master) return ErrnoStatus("open " + ptmx, errno);
+    if (::unlockpt(master.get()) != 0) return ErrnoStatus("unlockpt", errno);
+    unsigned int n = 0;
+    if (::ioctl(master.get(), TIOCGPTN, &n) != 0) return ErrnoStatus("TIOCGPTN", errno);
+    std::snprintf(name, sizeof name, "/dev/pts/%u", n);
+    slave.reset(::ioctl(master.get(), TIOCGPTPEER, O_RDWR | O_NOCTTY | O_CLOEXEC));
+    if (!slave) return ErrnoStatus("TIOCGPTPEER", errno);
+  }
   if (rows > 0 && cols > 0) {
     struct winsize ws {};
     ws.ws_row = rows;

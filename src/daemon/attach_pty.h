@@ -45,7 +45,9 @@ namespace privcast::daemon {
 class AttachPty {
  public:
   // A new pty pair (both ends O_CLOEXEC | O_NOCTTY), window rows×cols (0×0: kernel default).
-  static Result<std::unique_ptr<AttachPty>> Open(uint16_t rows, uint16_t cols);
+  // `ptmx`: another devpts instance's ptmx (ssh console: the machine's own, reached through
+  // /proc/<its init>/root, so `tty` inside names a device the machine sees); "" = ours.
+  static Result<std::unique_ptr<AttachPty>> Open(uint16_t rows, uint16_t cols, const std::string& ptmx = "");
   ~AttachPty();
   AttachPty(const AttachPty&) = delete;
   AttachPty& operator=(const AttachPty&) = delete;

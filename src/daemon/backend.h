@@ -47,6 +47,10 @@ class DaemonBackend final : public api::Backend {
   std::string MetricsText() override;
   Result<store::Secret> SealSecret(const std::string& app, const std::string& name, const std::string& value) override;
   void SetSecretBox(const SecretBox* box) { secrets_ = box; }
+  // daemon/console.cc
+  Result<int> Console(const store::Machine& m, const std::vector<std::string>& cmd,
+                      const std::vector<std::pair<std::string, std::string>>& env, api::AttachedStdio stdio,
+                      const api::ClientWatch& client) override;
 
  private:
   store::Registry* registry_;

@@ -107,6 +107,8 @@ class MachineManager final : public proxy::MachineWaker, public proxy::MachineSt
                  const Clock* clock, ManagerOptions opts, PlanDecoder decode,
                  std::function<void(SnapshotPtr)> publish);
   ~MachineManager() override;
+  // The runtime (thread-safe methods only from other threads: Enter, LogPath).
+  MachineRuntime* runtime() const { return runtime_; }
 
   // Control thread: adopt running machines, set up the host, first reconcile.
   Status Start();

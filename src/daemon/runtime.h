@@ -78,6 +78,19 @@ struct ExitInfo {
 // Flycast address (text) → TCP port ranges [first, last] the proxy serves there.
 using FlycastPortMap = std::map<std::string, std::vector<std::pair<uint16_t, uint16_t>>>;
 
+// ssh console: a program to run inside a running machine (supervisor/enter.h).
+struct EnterRequest {
+  std::vector<std::string> argv;                           // argv[0] absolute, in the machine's root
+  std::vector<std::pair<std::string, std::string>> env;    // on top of the machine's own environment
+  int in = -1, out = -1, err = -1;                         // borrowed
+  bool tty = false;                                        // `in` is a pty slave: make it the controlling terminal
+};
+struct Entered {
+  pid_t pid = -1;      // what to wait for (a child of the daemon)
+  UniqueFd pidfd;      // waitid(P_PIDFD): the program's exit code, or 128 + signal
+  pid_t program = -1;  // the program's process group (host pid): kill(-program) ends the session
+};
+
 class MachineRuntime {
  public:
   virtual ~MachineRuntime() = default;
@@ -112,6 +125,18 @@ class MachineRuntime {
   virtual void SetExitCallback(std::function<void(const ExitInfo&)> cb) = 0;
   // Stop watching (daemon shutdown) without touching running machines.
   virtual void Detach() = 0;
+  // A program inside the running machine `id`, in its namespaces, cgroups and sandbox.
+  // Thread-safe (API threads call it). Default: not supported (test runtimes).
+  virtual Result<Entered> Enter(const std::string& id, const EnterRequest& req) {
+    (void)id;
+    (void)req;
+    return FailedPrecondition("this runtime cannot enter machines");
+  }
+  // The ptmx of the running machine's own devpts, as the host reaches it; "" = none.
+  virtual std::string PtmxPath(const std::string& id) {
+    (void)id;
+    return "";
+  }
 };
 
 }  // namespace privcast::daemon

@@ -1,9 +1,14 @@
 #include "daemon/runtime_linux.h"
 
+#include <fcntl.h>
+
+#include <fstream>
+
 #include <sys/stat.h>
 #include <sys/statfs.h>
 
 #include <filesystem>
+#include <fstream>
 
 #include "common/log.h"
 #include "daemon/cgroup_mounts.h"
@@ -13,6 +18,7 @@
 #include "netns/netns.h"
 #include "netns/machine_network.h"
 #include "netns/net_ops.h"
+#include "supervisor/enter.h"
 #include "supervisor/launch.h"
 #include "supervisor/supervisor.h"
 
@@ -281,6 +287,57 @@ std::string LinuxRuntime::LogPath(const std::string& id) { return impl_->opts.lo
 void LinuxRuntime::SetExitCallback(std::function<void(const ExitInfo&)> cb) {
   std::lock_guard<std::mutex> l(impl_->cb_mu);
   impl_->exit_cb = std::move(cb);
+}
+
+Result<Entered> LinuxRuntime::Enter(const std::string& id, const EnterRequest& req) {
+  auto st = impl_->sup->Describe(id);
+  if (!st || st->state != supervisor::RunState::kRunning || st->pid <= 0)
+    return FailedPrecondition("machine " + id + " is not running: start it first (privcast machine start " + id + ")");
+  // The machine's own environment (its init's), then the request's (TERM).
+  std::vector<std::string> env;
+  {
+    std::ifstream f("/proc/" + std::to_string(st->pid) + "/environ", std::ios::binary);
+    for (std::string kv; std::getline(f, kv, '\0');)
+      if (!kv.empty()) env.push_back(kv);
+  }
+  for (const auto& [k, v] : req.env) {
+    std::string prefix = k + "=";
+    std::erase_if(env, [&](const std::string& e) { return e.rfind(prefix, 0) == 0; });
+    env.push_back(prefix + v);
+  }
+  auto seccomp = supervisor::DefaultSeccomp();
+  if (!seccomp.ok()) return seccomp.status();
+  supervisor::MachineCgroup cg = impl_->sup->CgroupOf(id);
+  const char* attach = cg.version() == supervisor::CgroupVersion::kV1 ? "/tasks" : "/cgroup.procs";
+  std::vector<UniqueFd> attach_fds;
+  supervisor::EnterPlan p;
+  for (const auto& d : cg.dirs()) {
+    UniqueFd fd(::open((d + attach).c_str(), O_WRONLY | O_CLOEXEC));
+    if (!fd) return ErrnoStatus("open " + d + attach, errno);
+    p.cgroup_attach_fds.push_back(fd.get());
+    attach_fds.push_back(std::move(fd));
+  }
+  p.target = st->pid;
+  p.argv = req.argv;
+  p.env = std::move(env);
+  p.stdin_fd = req.in;
+  p.stdout_fd = req.out;
+  p.stderr_fd = req.err;
+  p.controlling_tty = req.tty;
+  p.seccomp = *seccomp;
+  auto r = supervisor::EnterMachine(p);
+  if (!r.ok()) return Status(r.status().code(), "machine " + id + ": " + r.status().message());
+  Entered e;
+  e.pid = r->relay;
+  e.pidfd = std::move(r->relay_fd);
+  e.program = r->program;
+  return e;
+}
+
+std::string LinuxRuntime::PtmxPath(const std::string& id) {
+  auto st = impl_->sup->Describe(id);
+  if (!st || st->pid <= 0) return "";
+  return "/proc/" + std::to_string(st->pid) + "/root/dev/pts/ptmx";
 }
 
 void LinuxRuntime::Detach() {

@@ -53,6 +53,8 @@ class LinuxRuntime final : public MachineRuntime {
   std::string LogPath(const std::string& id) override;
   void SetExitCallback(std::function<void(const ExitInfo&)> cb) override;
   void Detach() override;
+  Result<Entered> Enter(const std::string& id, const EnterRequest& req) override;
+  std::string PtmxPath(const std::string& id) override;
 
   struct Impl;
 

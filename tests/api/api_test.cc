@@ -97,6 +97,68 @@ TEST_F(ApiTest, ImagesAreEnsuredBeforeAnythingIsStored) {
       << rel->config_json;
 }
 
+TEST_F(ApiTest, SecretsAreSealedByTheBackendAndNeverEchoed) {
+  Deploy("web");
+  auto [st, j] = Post("/v1/apps/web/secrets", {{"secrets", {{"DB_PASSWORD", "hunter2"}, {"API_KEY", "k"}}}});
+  ASSERT_EQ(st, 200) << j.dump();
+  EXPECT_EQ(j.dump().find("hunter2"), std::string::npos);
+  auto [gs, list] = Do("GET", "/v1/apps/web/secrets");
+  ASSERT_EQ(gs, 200);
+  ASSERT_EQ(list.size(), 2u);
+  EXPECT_EQ(list[0]["name"], "API_KEY");
+  EXPECT_EQ(list[1]["digest"], "digest-7");
+  EXPECT_FALSE(list[1].contains("sealed"));
+  auto stored = h_.reg->ListSecrets("web");
+  ASSERT_TRUE(stored.ok());
+  EXPECT_EQ((*stored)[1].sealed, "sealed-7") << "the store holds what the backend sealed";
+  EXPECT_EQ(Post("/v1/apps/web/secrets", {{"secrets", {{"1BAD", "x"}}}}).first, 400);
+  EXPECT_EQ(Post("/v1/apps/web/secrets", {{"secrets", {{"OK", 1}}}}).first, 400);
+  EXPECT_EQ(Post("/v1/apps/web/secrets", {{"secrets", json::object()}}).first, 400);
+  EXPECT_EQ(Post("/v1/apps/web/secrets", {{"values", {{"A", "b"}}}}).first, 400);
+  EXPECT_EQ(Post("/v1/apps/nope/secrets", {{"secrets", {{"A", "b"}}}}).first, 404);
+  auto [us, ue] = Post("/v1/apps/web/secrets/unset", {{"names", {"API_KEY", "NOPE"}}});
+  EXPECT_EQ(us, 404);
+  EXPECT_NE(Err(ue).find("NOPE"), std::string::npos);
+  EXPECT_EQ(h_.reg->ListSecrets("web")->size(), 2u) << "nothing changes";
+  EXPECT_EQ(Post("/v1/apps/web/secrets/unset", {{"names", {"API_KEY"}}}).first, 200);
+  EXPECT_EQ(h_.reg->ListSecrets("web")->size(), 1u);
+  EXPECT_EQ(Do("DELETE", "/v1/apps/web/secrets").first, 405);
+}
+
+TEST_F(ApiTest, ReleasesConfigRegionsOrgAndConsoleRoutes) {
+  Deploy("web");
+  auto [rs, rels] = Do("GET", "/v1/apps/web/releases");
+  ASSERT_EQ(rs, 200);
+  ASSERT_EQ(rels.size(), 1u);
+  EXPECT_EQ(rels[0]["version"], 1);
+  EXPECT_EQ(rels[0]["status"], "complete");
+  EXPECT_EQ(rels[0]["description"], "Deploy");
+  EXPECT_FALSE(rels[0]["user"].get<std::string>().empty());
+  auto [cs, cfg] = Do("GET", "/v1/apps/web/config");
+  ASSERT_EQ(cs, 200) << cfg.dump();
+  EXPECT_EQ(cfg["version"], 1);
+  EXPECT_EQ(cfg["config"]["app"], "web");
+  EXPECT_EQ(cfg["config"]["http_service"]["internal_port"], 8080);
+  ASSERT_EQ(Post("/v1/apps", {{"app_name", "fresh"}}).first, 201);
+  EXPECT_EQ(Do("GET", "/v1/apps/fresh/config").first, 404);
+  auto [gs, regions] = Do("GET", "/v1/regions");
+  ASSERT_EQ(gs, 200);
+  ASSERT_EQ(regions.size(), 1u);
+  EXPECT_EQ(regions[0]["code"].get<std::string>().size(), 3u);
+  auto [os, org] = Do("GET", "/v1/orgs/personal");
+  ASSERT_EQ(os, 200);
+  EXPECT_EQ(org["default_network"], "default");
+  EXPECT_EQ(org["apps"], json({"fresh", "web"}));
+  EXPECT_EQ(Do("GET", "/v1/orgs/nope").first, 404);
+  // ssh console without the caller's stdio is refused before anything runs.
+  auto ms = h_.reg->ListMachines("web");
+  ASSERT_TRUE(ms.ok() && !ms->empty());
+  auto [ks, ke] = Post("/v1/apps/web/machines/" + (*ms)[0].id + "/console", {{"cmd", {"/bin/sh"}}});
+  EXPECT_EQ(ks, 400);
+  EXPECT_NE(Err(ke).find("stdin, stdout and stderr"), std::string::npos) << ke.dump();
+  EXPECT_EQ(Post("/v1/apps/web/machines/" + (*ms)[0].id + "/console", {{"cmd", {"sh"}}}).first, 400);
+}
+
 TEST_F(ApiTest, SocketIsPrivate) {
   struct stat st {};
   ASSERT_EQ(::stat(h_.socket().c_str(), &st), 0);

@@ -128,6 +128,12 @@ class Everyday(HostTestCase):
         self.assertIn("has no secret", p.stderr)
         names = [s["Name"] for s in self.h.cli_json(["secrets", "list", "-a", APP])]
         self.assertEqual(names, ["EV_EQ", "EV_ML"])
+        p = self.cli(["secrets", "set", "OK=1", VALUE, "-a", APP])  # a value without its name
+        self.assertEqual(p.returncode, 1)
+        self.assertEqual(p.stderr, "Error: argument 2: expected NAME=VALUE\n")
+        p = self.cli(["secrets", "import", "-a", APP], input=f"{VALUE}\n")
+        self.assertEqual(p.returncode, 1)
+        self.assertNotIn(VALUE, p.stderr)
         p = self.cli(["secrets", "set", "1BAD=x", "-a", APP])
         self.assertEqual(p.returncode, 1)
         self.assertIn("not an environment variable name", p.stderr)
