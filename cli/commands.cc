@@ -141,8 +141,22 @@ Row IpRow(const json& ip) {
           Dash(S(ip, "org")), Dash(S(ip, "region")), Dash(RelativeTime(S(ip, "created_at"), std::time(nullptr))),
           Dash(S(ip, "service"))};
 }
-// SERVICE: the service of a per-service address (<service>.svc.<app>.flycast), "-" = the app's.
 const Row kIpHeader = {"VERSION", "IP", "TYPE", "NETWORK", "ORG", "REGION", "CREATED AT", "SERVICE"};
+// The ips table: flyctl's columns, plus SERVICE (the service of a per-service address,
+// <service>.svc.<app>.flycast; "-" = the app's) only when some row has one, so the table of an
+// app without per-service addresses stays exactly flyctl's.
+std::string IpTable(const std::vector<json>& ips) {
+  bool any_service = false;
+  for (const json& ip : ips) any_service |= !S(ip, "service").empty();
+  Row header = kIpHeader;
+  std::vector<Row> rows;
+  for (const json& ip : ips) {
+    rows.push_back(IpRow(ip));
+    if (!any_service) rows.back().pop_back();
+  }
+  if (!any_service) header.pop_back();
+  return FormatTable(header, rows);
+}
 
 const Row kMachineHeader = {"ID", "STATE", "REGION", "PROCESS GROUP", "IP ADDRESS", "RELEASE", "CREATED",
                             "LAST UPDATED"};
@@ -559,16 +573,16 @@ class Cli {
     if (!network.empty()) body["network"] = network;
     if (!service.empty()) body["service"] = service;
     json ip = api().Post("/v1/apps/" + Enc(app) + "/ip_assignments", body);
-    out_ << FormatTable(kIpHeader, {IpRow(ip)});
+    out_ << IpTable({ip});
     return 0;
   }
   int IpsList(const AppOpts& o, bool as_json) {
     std::string app = o.Resolve();
     json a = api().Get("/v1/apps/" + Enc(app) + "/ip_assignments");
     if (as_json) return PrintJson(MapArray(a, FlyIp)), 0;
-    std::vector<Row> rows;
-    for (auto& ip : AsArray(a)) rows.push_back(IpRow(ip));
-    out_ << FormatTable(kIpHeader, rows);
+    std::vector<json> ips;
+    for (auto& ip : AsArray(a)) ips.push_back(ip);
+    out_ << IpTable(ips);
     return 0;
   }
   int IpsRelease(const AppOpts& o, const std::vector<std::string>& ips) {
@@ -787,10 +801,10 @@ class Cli {
                              {"Hostname", S(s, "hostname")},
                              {"Release", v > 0 ? "v" + std::to_string(v) : "- (not deployed)"}})
          << "\nAddresses\n";
+    std::vector<json> ips;
+    for (auto& ip : Arr(s, "ips")) ips.push_back(ip);
+    out_ << IpTable(ips) << "\nMachines\n";
     std::vector<Row> rows;
-    for (auto& ip : Arr(s, "ips")) rows.push_back(IpRow(ip));
-    out_ << FormatTable(kIpHeader, rows) << "\nMachines\n";
-    rows.clear();
     for (auto& m : Arr(s, "machines")) {
       int64_t rv = I(m, "release_version");
       rows.push_back({Dash(S(m, "process_group")), S(m, "id"), rv > 0 ? "v" + std::to_string(rv) : "-",

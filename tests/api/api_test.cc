@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include <nlohmann/json.hpp>
+#include <set>
 #include <thread>
 
 #include "api/client.h"
@@ -565,6 +566,70 @@ TEST_F(ApiTest, StopEndsIdleConnectionsAndStreams) {
   auto r = client_.Call("GET", "/v1/orgs");
   EXPECT_FALSE(r.ok());
   EXPECT_EQ(r.status().code(), Code::kUnavailable);
+}
+
+}  // namespace
+}  // namespace privcast
+
+namespace privcast {
+namespace {
+
+// Per-service addresses (ADR 0013): checked against the current release, one per service and
+// network, listed with their service; deploy --flycast adds one per group with a service.
+constexpr const char* kShopToml = R"(app = "shop"
+[processes]
+web = "/bin/true"
+api = "/bin/true"
+worker = "/bin/true"
+[[services]]
+internal_port = 80
+processes = ["web", "api"]
+[[services.ports]]
+port = 80
+[[services]]
+name = "metrics"
+internal_port = 9100
+processes = ["api"]
+[[services.ports]]
+port = 9100
+)";
+
+TEST_F(ApiTest, ServiceAddressesNeedAServiceOfTheCurrentRelease) {
+  ASSERT_EQ(Post("/v1/apps", {{"app_name", "shop"}}).first, 201);
+  auto [st0, e0] = Post("/v1/apps/shop/ip_assignments", {{"service", "api"}});
+  EXPECT_EQ(st0, 400);
+  EXPECT_NE(Err(e0).find("has no release yet"), std::string::npos) << e0.dump();
+  auto [bad, be] = Post("/v1/apps/shop/ip_assignments", {{"service", "Not A Label"}});
+  EXPECT_EQ(bad, 400);
+  EXPECT_NE(Err(be).find("field 'service'"), std::string::npos) << be.dump();
+
+  auto [st, r] = Post("/v1/apps/shop/releases", {{"source", kShopToml}, {"flycast", true}, {"ha", false}});
+  ASSERT_EQ(st, 201) << r.dump();
+  ASSERT_TRUE(r["flycast"].is_object());
+  EXPECT_EQ(r["flycast"]["service"], "");
+  ASSERT_EQ(r["flycast_services"].size(), 2u) << r.dump();  // api and web; worker has no service
+  EXPECT_EQ(r["flycast_services"][0]["service"], "api");
+  EXPECT_EQ(r["flycast_services"][1]["service"], "web");
+
+  auto [st1, e1] = Post("/v1/apps/shop/ip_assignments", {{"service", "worker"}});
+  EXPECT_EQ(st1, 400);
+  EXPECT_EQ(Err(e1), "app 'shop' has no service 'worker' (services: api, metrics, web)");
+  auto [st2, m1] = Post("/v1/apps/shop/ip_assignments", {{"service", "metrics"}});
+  ASSERT_EQ(st2, 201) << m1.dump();
+  EXPECT_EQ(m1["service"], "metrics");
+  auto [st3, m2] = Post("/v1/apps/shop/ip_assignments", {{"service", "metrics"}});
+  ASSERT_EQ(st3, 201);
+  EXPECT_EQ(m1["ip"], m2["ip"]);  // one per service and network
+  // A second deploy allocates nothing new; the app's own address is still the app's.
+  ASSERT_EQ(Post("/v1/apps/shop/releases", {{"source", kShopToml}, {"flycast", true}, {"ha", false}}).first, 201);
+  auto [l, ips] = Do("GET", "/v1/apps/shop/ip_assignments");
+  ASSERT_EQ(ips.size(), 4u) << ips.dump();
+  std::set<std::string> services;
+  for (auto& ip : ips) services.insert(ip["service"].get<std::string>());
+  EXPECT_EQ(services, (std::set<std::string>{"", "api", "metrics", "web"}));
+  std::string addr = m1["ip"];
+  EXPECT_EQ(Do("DELETE", "/v1/apps/shop/ip_assignments/" + addr).first, 200);
+  EXPECT_EQ(Do("GET", "/v1/apps/shop/ip_assignments").second.size(), 3u);
 }
 
 }  // namespace

@@ -301,10 +301,10 @@ TEST_F(CliTest, LaunchFlycastNoDeployThenDeployThenIps) {
   EXPECT_FALSE(std::getline(lines, extra)) << "exactly one address: " << ips.out;
   std::istringstream hs(header);
   std::vector<std::string> hw((std::istream_iterator<std::string>(hs)), std::istream_iterator<std::string>());
-  EXPECT_EQ(hw, (std::vector<std::string>{"VERSION", "IP", "TYPE", "NETWORK", "ORG", "REGION", "CREATED", "AT", "SERVICE"}));
+  EXPECT_EQ(hw, (std::vector<std::string>{"VERSION", "IP", "TYPE", "NETWORK", "ORG", "REGION", "CREATED", "AT"}));
   std::istringstream rs(row);
   std::vector<std::string> rw((std::istream_iterator<std::string>(rs)), std::istream_iterator<std::string>());
-  ASSERT_EQ(rw.size(), 9u) << row;  // CREATED AT is relative: "0s ago"; SERVICE "-"
+  ASSERT_EQ(rw.size(), 8u) << row;  // CREATED AT is relative: "0s ago"; no SERVICE column without a per-service address
   EXPECT_EQ(rw[0], "v6");
   EXPECT_EQ(rw[1].rfind("fdaa:", 0), 0u);
   EXPECT_EQ(rw[2], "private");

@@ -727,6 +727,34 @@ TEST_F(ManagerTest, FirewallAdmitsOnlyTheServicePortsOfEachFlycastAddress) {
   EXPECT_EQ(rt_.flycast_ports[bare->address], Ranges{});
 }
 
+// ADR 0013: a per-service address admits only its service's ports; an unknown service none.
+TEST_F(ManagerTest, FirewallAdmitsOnlyTheServicesPortsOfAPerServiceAddress) {
+  PortSpec http;
+  http.start_port = http.end_port = 80;
+  plan_.info.services[0].ports = {http};
+  ServiceSpec admin = plan_.info.services[0];
+  admin.name = "admin";
+  admin.processes = {"app"};
+  admin.ports[0].start_port = admin.ports[0].end_port = 9000;
+  plan_.info.services.push_back(admin);
+  plan_.info.process_groups = {"app"};
+  MakeApp("fly");
+  Release("fly");
+  auto whole = registry_->AllocateFlycast("fly", std::nullopt, std::nullopt);
+  auto named = registry_->AllocateFlycast("fly", std::nullopt, std::nullopt, "admin");
+  auto group = registry_->AllocateFlycast("fly", std::nullopt, std::nullopt, "app");
+  auto gone = registry_->AllocateFlycast("fly", std::nullopt, std::nullopt, "gone");
+  ASSERT_TRUE(whole.ok() && named.ok() && group.ok() && gone.ok());
+  EXPECT_EQ(named->service, "admin");
+  manager_->NotifyStoreChanged();
+  using Ranges = std::vector<std::pair<uint16_t, uint16_t>>;
+  ASSERT_TRUE(Until([&] { return rt_.flycast_ports.count(gone->address) != 0; }));
+  EXPECT_EQ(rt_.flycast_ports[whole->address], (Ranges{{80, 80}, {9000, 9000}}));
+  EXPECT_EQ(rt_.flycast_ports[named->address], (Ranges{{9000, 9000}}));
+  EXPECT_EQ(rt_.flycast_ports[group->address], (Ranges{{80, 80}, {9000, 9000}}));  // both serve group app
+  EXPECT_EQ(rt_.flycast_ports[gone->address], Ranges{});
+}
+
 // Issue 14 item 6: a deploy that a daemon stop cut short is finished by the next daemon.
 TEST_F(ManagerTest, AnInterruptedDeployResumesOnTheNextStart) {
   auto app = MakeApp("web");

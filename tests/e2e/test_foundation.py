@@ -155,7 +155,7 @@ class Commands(unittest.TestCase):
         self.assertRegex(addr, r"^fdaa:[0-9a-f]{1,4}:[0-9a-f]{1,4}:0:1::[0-9a-f:]+$")
         out = h.cli(["ips", "list", "-a", "ips-app"]).stdout
         header = out.splitlines()[0].split()
-        self.assertEqual(header, ["VERSION", "IP", "TYPE", "NETWORK", "ORG", "REGION", "CREATED", "AT", "SERVICE"])
+        self.assertEqual(header, ["VERSION", "IP", "TYPE", "NETWORK", "ORG", "REGION", "CREATED", "AT"])
         row = [l for l in out.splitlines() if addr in l][0].split()
         self.assertEqual(row[0], "v6")
         self.assertEqual(row[2], "private")

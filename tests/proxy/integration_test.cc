@@ -24,6 +24,7 @@
 #include <sstream>
 #include <tuple>
 
+#include "common/service_scope.h"
 #include "proxy/http_session.h"
 #include "proxy/proxy.h"
 #include "test_util.h"
@@ -155,6 +156,43 @@ TEST_P(ProxyIT, AdmitsOwnNetworkRefusesOthersWithReset) {
            std::string::npos;
   })) << p->RenderMetrics();
   EXPECT_EQ(be.requests.load(), 1);
+}
+
+// A per-service address (ADR 0013): routed only to its service's machines, admitting only its
+// service's ports, counted per service.
+TEST_P(ProxyIT, PerServiceAddressRoutesOnlyToThatServicesMachines) {
+  uint16_t bp = FreePort(kLo1);
+  HttpBackend web(kLo1, bp, "web");
+  HttpBackend api(kLo2, bp, "api");
+  ASSERT_TRUE(web.ok() && api.ok());
+  ServiceSpec both = HttpService(80, bp);  // serves every group
+  ServiceSpec web_only = HttpService(81, bp);
+  web_only.processes = {"web"};
+  auto snap = std::make_shared<Snapshot>(*MakeSnapshot(1, both, {{"m-web", kLo1}, {"m-api", kLo2}}));
+  snap->machines[0].process_group = "web";
+  snap->machines[1].process_group = "api";
+  snap->apps[0].services.push_back(web_only);
+  snap->apps[0].process_groups = {"api", "web"};
+  snap->flycast[0].service = "api";
+  snap->flycast[0].services = *ServiceScope(snap->apps[0].services, snap->apps[0].process_groups, "api");
+  auto p = Make();
+  ASSERT_TRUE(Up(*p, snap, 80));
+  for (int i = 0; i < 10; ++i) {
+    int st = 0;
+    EXPECT_EQ(BodyOf(Request(kClientNet1, 80, kGet, &st)), "api");
+    EXPECT_EQ(st, 200);
+  }
+  // Port 81 belongs to a service of the app that does not serve api: reset on this address.
+  EXPECT_TRUE(WaitFor([&] {
+    int fd = Dial(kClientNet1, kFlycast, 81);
+    bool reset = GotReset(fd);
+    if (fd >= 0) ::close(fd);
+    return reset;
+  }));
+  EXPECT_EQ(web.requests.load(), 0);
+  const std::string m = p->RenderMetrics();
+  EXPECT_NE(m.find("privcast_proxy_service_connections_total{app=\"web\",service=\"api\"} 10"), std::string::npos) << m;
+  EXPECT_NE(m.find("privcast_proxy_service_admission_refused_total{app=\"web\",service=\"api\"} "), std::string::npos) << m;
 }
 
 TEST_P(ProxyIT, ReleasingTheAddressStopsNewConnections) {
