@@ -43,7 +43,7 @@ class Console(HostTestCase):
         self.assertIn(harness.HELLO, argv, "PID 1 is the machine's init running its app")
         self.assertIn("privcast-init", argv[0])
         # Its own files (private /tmp written by the app), hostname, environment, network.
-        p = self.ssh("cat /tmp/nginx/nginx.conf; hostname; echo $FLY_MACHINE_ID; grep -c eth0 /proc/net/dev")
+        p = self.ssh("cat /tmp/hello-nginx.conf; hostname; echo $FLY_MACHINE_ID; grep -c eth0 /proc/net/dev")
         self.assertEqual(p.returncode, 0, p.stderr)
         self.assertIn("daemon off;", p.stdout)
         lines = p.stdout.strip().splitlines()

@@ -152,7 +152,7 @@ class ServiceNames(harness.HostTestCase):
         api_id = [m["id"] for m in machines(self.h, "shop") if m["process_group"] == "api"][0]
         harness.wait_for(lambda: all(m["state"] == "stopped" for m in machines(self.h, "shop")), 60,
                          "autostop of the woken api machine")
-        logs = self.h.cli(["logs", "-a", "shop"]).stdout
+        logs = self.h.cli(["logs", "-a", "shop", "--no-tail"]).stdout
         self.assertIn(f"Starting machine {api_id}", logs)
         self.assertIn(f"stopping {api_id} (idle", logs)
         metrics = self.h.nsexec(["curl", "-sS", "--max-time", "10", "--unix-socket", self.h.sock, "http://x/metrics"],

@@ -105,7 +105,7 @@ class Volumes(harness.HostTestCase):
         h, vid = self.h, self.vol["id"]
         # No volume name: a usage error.
         p = h.cli(["volumes", "create", "-a", "notes"], check=False)
-        self.assertEqual(p.returncode, 2)
+        self.assertEqual(p.returncode, 1)  # usage errors exit 1, as flyctl
         self.assertIn("name is required", p.stderr)
         # Missing volume by name.
         p = h.cli(["machine", "run", "-a", "notes", "-v", "nope:/data", "--", "true"], check=False)
