@@ -221,6 +221,14 @@ Status Daemon::Start() {
   mo.firewall = d.opts.firewall;
   mo.log_limits.max_bytes = d.opts.machine_log_max_bytes;
   mo.log_limits.keep = d.opts.machine_log_files;
+  if (d.etcd) {
+    mo.live_hosts = [st = d.store.get()]() -> Result<std::vector<std::pair<uint32_t, std::string>>> {
+      PC_ASSIGN_OR_RETURN(auto live, store::LiveHosts(st));
+      std::vector<std::pair<uint32_t, std::string>> out;
+      for (const auto& h : live) out.emplace_back(h.id, h.region);
+      return out;
+    };
+  }
   Impl* raw = &d;
   d.manager = std::make_unique<MachineManager>(d.registry.get(), d.runtime.get(), &d.loop, d.events.get(),
                                                RealClock::Get(), mo, DecodePlan,

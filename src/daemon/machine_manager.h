@@ -79,6 +79,11 @@ struct ManagerOptions {
   // its layers and config; never pulls (the API made sure the store has it).
   // Unset: machines with an image cannot start (tests without an image store).
   std::function<Result<ImagePlan>(const std::string& image_id)> resolve_image;
+  // Several hosts (etcd store, docs/cluster.md): the hosts alive now as (host id, region).
+  // Set: `machine run --region R` for another region is placed on a live host of R (the one
+  // with the fewest machines) and started by that host's daemon. Unset (one host): a region
+  // is only a label, as before.
+  std::function<Result<std::vector<std::pair<uint32_t, std::string>>>()> live_hosts;
 };
 
 struct DeployOutcome {
@@ -129,6 +134,8 @@ class MachineManager final : public proxy::MachineWaker, public proxy::MachineSt
   std::string MetricsText() const;
 
  private:
+  // A live host of `region` with the fewest machines (opts_.live_hosts set); loop thread.
+  Result<uint32_t> PlaceInRegion(const std::string& region);
   struct Waiter {
     uint16_t port;
     proxy::Poster* poster;

@@ -59,6 +59,7 @@ struct MachineSpec {
   std::optional<std::string> org;      // machine run --org: that org's default network
   std::optional<std::string> network;  // machine run --network: a named network of the app's org
   MachineState initial_state = MachineState::kCreated;
+  std::optional<uint32_t> host_id;     // placed on this host (cluster); empty = the local host
 };
 
 class Registry {

@@ -7,11 +7,12 @@ import re
 import unittest
 
 import harness
-from cluster import ClusterHost, EtcdMember, Fabric, etcd_url
+from cluster import ETCD, ClusterHost, EtcdMember, Fabric, etcd_url
 from harness import HELLO, deploy, flycast_ip, require_root, run, shell, wait_for
 
 
 @require_root
+@unittest.skipUnless(os.access(ETCD, os.X_OK), "needs etcd-server (scripts/install-deps)")
 class EtcdStoreTest(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
