@@ -734,11 +734,11 @@ class Cli {
     for (auto& m : Arr(s, "machines")) {
       int64_t rv = I(m, "release_version");
       rows.push_back({Dash(S(m, "process_group")), S(m, "id"), rv > 0 ? "v" + std::to_string(rv) : "-",
-                      Dash(S(m, "region")), S(m, "state"), Dash(S(m, "checks")), std::to_string(I(m, "load")),
-                      Dash(S(m, "private_ip")), Dash(S(m, "updated_at"))});
+                      Dash(S(m, "region")), HostOf(m), S(m, "state"), Dash(S(m, "checks")),
+                      std::to_string(I(m, "load")), Dash(S(m, "private_ip")), Dash(S(m, "updated_at"))});
     }
-    out_ << FormatTable({"PROCESS", "ID", "VERSION", "REGION", "STATE", "CHECKS", "LOAD", "IP ADDRESS", "LAST UPDATED"},
-                        rows);
+    out_ << FormatTable(
+        {"PROCESS", "ID", "VERSION", "REGION", "HOST", "STATE", "CHECKS", "LOAD", "IP ADDRESS", "LAST UPDATED"}, rows);
     // Why each failed machine failed (its last event): the reason a deploy reported.
     bool header = false;
     for (auto& m : Arr(s, "machines")) {

@@ -121,7 +121,9 @@ class ClusterTest(unittest.TestCase):
         wait_for(lambda: "syd" not in [h["region"] for h in self.live()], TTL + 10, "syd's lease to expire")
         down_after = time.monotonic() - t0
         print(f"\nhost down after {down_after:.2f} s (TTL {TTL} s)")
-        self.assertLessEqual(down_after, TTL + 1.5)
+        # The bar is TTL + 1 s (measured 1.75-2.14 s here, docs/benchmarks.md); the assertion
+        # leaves a second more for a loaded CI machine (etcd checks expiry every 500 ms).
+        self.assertLessEqual(down_after, TTL + 2)
         syd.stop_daemon()
         syd.start_daemon()
         wait_for(lambda: "syd" in [h["region"] for h in self.live()], 20, "syd registered again")
