@@ -109,6 +109,11 @@ class ClusterTest(unittest.TestCase):
         # The syd daemon runs it: its process is in syd's cgroups, not ams's.
         self.assertTrue(harness.cgroup_pids(self.hosts["syd"].instance, mid))
         self.assertFalse(harness.cgroup_pids(ams.instance, mid))
+        # DNS on the ams host answers for the syd machine (the Snapshot holds every host's
+        # machines): by region and as the nearest instance.
+        six_pn = next(m["private_ip"] for m in ams.cli_json(["machine", "list", "-a", "geo"]) if m["id"] == mid)
+        p = harness.shell(ams, "geo", "dig +short AAAA syd.geo.internal; dig +short AAAA top1.nearest.of.geo.internal")
+        self.assertEqual(p.stdout.split(), [six_pn, six_pn], p.stdout + p.stderr)
         p = ams.cli(["machine", "run", "-a", "geo", "--region", "nrt", "--", "true"], check=False)
         self.assertNotEqual(p.returncode, 0)
         self.assertIn("no live host in region nrt", p.stdout + p.stderr)
