@@ -50,6 +50,35 @@ TEST_F(EtcdStoreTest, LocalKeysBelongToOneHostOnASharedKeyspace) {
   EXPECT_EQ(b->Range("/apps/")->kvs.size(), 1u);
 }
 
+TEST(EtcdStoreTls, ClientCertificateIsUsedAndRequired) {
+  std::string why;
+  auto srv = EtcdServer::NewTls(&why);
+  if (!srv) GTEST_SKIP() << why;
+  auto s = srv->Open(EtcdServer::NextPrefix());
+  ASSERT_TRUE(s);
+  MustPut(s.get(), "/k", "over tls");
+  EXPECT_EQ((*s->Get("/k"))->value, "over tls");
+  // Without the client certificate the server refuses the handshake.
+  EtcdOptions no_cert = srv->Options();
+  no_cert.cert_file.clear();
+  no_cert.key_file.clear();
+  no_cert.timeout = std::chrono::milliseconds(1000);
+  auto refused = OpenEtcdStore(no_cert);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.status().code(), Code::kUnavailable);
+  // Plaintext to a TLS port fails too.
+  EtcdOptions plain;
+  plain.endpoints = no_cert.endpoints;
+  plain.timeout = std::chrono::milliseconds(1000);
+  EXPECT_FALSE(OpenEtcdStore(plain).ok());
+  // A missing file is a clear error before any connection.
+  EtcdOptions missing = srv->Options();
+  missing.cacert_file = srv->dir() + "/nope.crt";
+  auto m = OpenEtcdStore(missing);
+  ASSERT_FALSE(m.ok());
+  EXPECT_NE(m.status().message().find("nope.crt"), std::string::npos);
+}
+
 TEST_F(EtcdStoreTest, WritesFailClearlyWhileEtcdIsDownAndWorkAfter) {
   auto s = srv_->Open(prefix_);
   int64_t rev = MustPut(s.get(), "/k", "1");
