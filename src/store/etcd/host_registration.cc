@@ -2,7 +2,6 @@
 
 #include <cstdio>
 #include <nlohmann/json.hpp>
-#include <thread>
 
 #include "common/log.h"
 
@@ -48,46 +47,57 @@ Result<std::unique_ptr<HostRegistration>> HostRegistration::Start(EtcdStore* etc
   r->etcd_ = etcd;
   r->host_ = std::move(host);
   r->ttl_ = ttl;
-  PC_ASSIGN_OR_RETURN(int64_t lease, etcd->GrantLease(ttl));
-  PC_RETURN_IF_ERROR(etcd->PutWithLease(LiveKey(r->host_.id), EncodeLiveHost(r->host_), lease).status());
-  r->lease_->store(lease);
-  r->Renew();
+  PC_RETURN_IF_ERROR(r->Register());
+  r->renewer_ = std::thread([p = r.get()] { p->RenewLoop(); });
   return r;
 }
 
-void HostRegistration::Renew() {
-  // On loss (etcd was unreachable for longer than the TTL), register again from a fresh
-  // thread: the keep-alive thread that reports the loss is about to end.
-  EtcdStore* etcd = etcd_;
-  LiveHost host = host_;
-  int64_t ttl = ttl_;
-  auto lease = lease_;
-  auto alive = alive_;
-  std::function<void()> on_lost;
-  on_lost = [etcd, host, ttl, lease, alive]() {
-    std::thread([etcd, host, ttl, lease, alive]() {
-      log::Warn("store", "host lease lost; registering again", {{"host_id", static_cast<uint64_t>(host.id)}});
-      while (alive->load()) {
-        auto l = etcd->GrantLease(ttl);
-        if (l.ok() && etcd->PutWithLease(LiveKey(host.id), EncodeLiveHost(host), *l).ok()) {
-          lease->store(*l);
-          // The next loss is handled by a new registration the daemon makes; keep it simple:
-          // keep this lease alive without a loss handler (a second loss logs only).
-          etcd->KeepAlive(*l, ttl, [id = host.id] {
-            log::Error("store", "host lease lost again", {{"host_id", static_cast<uint64_t>(id)}});
-          });
-          return;
-        }
-        std::this_thread::sleep_for(std::chrono::milliseconds(500));
-      }
-    }).detach();
-  };
-  etcd->KeepAlive(lease->load(), ttl, on_lost);
+Status HostRegistration::Register() {
+  PC_ASSIGN_OR_RETURN(int64_t lease, etcd_->GrantLease(ttl_));
+  PC_RETURN_IF_ERROR(etcd_->PutWithLease(LiveKey(host_.id), EncodeLiveHost(host_), lease).status());
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    lease_ = lease;
+    lost_ = false;
+  }
+  // The loss (the lease expired during an etcd outage longer than the TTL) is reported on the
+  // keep-alive thread, which is about to end: hand it to renewer_.
+  etcd_->KeepAlive(lease, ttl_, [this] {
+    {
+      std::lock_guard<std::mutex> l(mu_);
+      lost_ = true;
+    }
+    cv_.notify_all();
+  });
+  return Status();
+}
+
+void HostRegistration::RenewLoop() {
+  std::unique_lock<std::mutex> l(mu_);
+  while (!stop_) {
+    cv_.wait(l, [&] { return stop_ || lost_; });
+    if (stop_) return;
+    l.unlock();
+    log::Warn("store", "host lease lost; registering again", {{"host_id", static_cast<uint64_t>(host_.id)}});
+    Status st = Register();
+    l.lock();
+    if (!st.ok()) cv_.wait_for(l, std::chrono::milliseconds(500), [&] { return stop_; });
+  }
+}
+
+int64_t HostRegistration::lease() const {
+  std::lock_guard<std::mutex> l(mu_);
+  return lease_;
 }
 
 HostRegistration::~HostRegistration() {
-  alive_->store(false);
-  (void)etcd_->RevokeLease(lease_->load());
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    stop_ = true;
+  }
+  cv_.notify_all();
+  if (renewer_.joinable()) renewer_.join();
+  (void)etcd_->RevokeLease(lease());
 }
 
 }  // namespace privcast::store

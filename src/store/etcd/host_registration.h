@@ -8,13 +8,16 @@
 //
 // LiveHosts reads the set from any Store (on SQLite there is no /live/: callers treat the
 // local host as live). Thread-safety: HostRegistration's methods are called from one thread;
-// its keep-alive runs on the EtcdStore's thread.
+// its keep-alive runs on the EtcdStore's thread, its re-registration on its own thread, which
+// the destructor stops and joins.
 #pragma once
 
-#include <atomic>
+#include <condition_variable>
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "common/result.h"
@@ -40,19 +43,25 @@ std::string EncodeLiveHost(const LiveHost& h);
 class HostRegistration {
  public:
   // Grants the lease and writes the key; the keep-alive runs until destruction (which revokes
-  // the lease, so a clean stop is seen at once) or until the EtcdStore is destroyed.
+  // the lease, so a clean stop is seen at once). Must be destroyed before `etcd`.
   [[nodiscard]] static Result<std::unique_ptr<HostRegistration>> Start(EtcdStore* etcd, LiveHost host, int64_t ttl_seconds);
   ~HostRegistration();
-  int64_t lease() const { return lease_->load(); }
+  int64_t lease() const;
 
  private:
   HostRegistration() = default;
-  void Renew();
+  Status Register();  // grant a lease, write the key, keep it alive (loss → renewer_ wakes)
+  void RenewLoop();   // renewer_: registers again after each loss until stopped
+
   EtcdStore* etcd_ = nullptr;
   LiveHost host_;
   int64_t ttl_ = 0;
-  std::shared_ptr<std::atomic<int64_t>> lease_ = std::make_shared<std::atomic<int64_t>>(0);
-  std::shared_ptr<std::atomic<bool>> alive_ = std::make_shared<std::atomic<bool>>(true);
+  mutable std::mutex mu_;
+  std::condition_variable cv_;
+  int64_t lease_ = 0;  // guarded by mu_
+  bool lost_ = false;  // guarded by mu_
+  bool stop_ = false;  // guarded by mu_
+  std::thread renewer_;
 };
 
 }  // namespace privcast::store
