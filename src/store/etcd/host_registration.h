@@ -3,8 +3,9 @@
 // `ttl` seconds that it keeps alive. When the daemon (or its host) dies the lease expires and
 // etcd deletes the key: every host's watcher sees the delete at once, so a host is down for
 // everyone within TTL (+ the keep-alive period's slack, well under 1 s) after it stopped.
-// If the lease is lost while the host is alive (an etcd outage longer than the TTL), a new
-// lease is granted and the key written again.
+// If the lease is lost while the host is alive (cut off from a working etcd for longer than
+// the TTL; etcd extends leases after a whole-cluster outage), a new lease is granted and the
+// key written again.
 //
 // LiveHosts reads the set from any Store (on SQLite there is no /live/: callers treat the
 // local host as live). Thread-safety: HostRegistration's methods are called from one thread;
