@@ -158,11 +158,20 @@ std::string IpTable(const std::vector<json>& ips) {
   return FormatTable(header, rows);
 }
 
-const Row kMachineHeader = {"ID", "STATE", "REGION", "PROCESS GROUP", "IP ADDRESS", "RELEASE", "CREATED",
+const Row kMachineHeader = {"ID", "STATE", "REGION", "HOST", "PROCESS GROUP", "IP ADDRESS", "RELEASE", "CREATED",
                             "LAST UPDATED"};
+// The host a machine is placed on (its host32, as in /hosts/ and the 6PN address): with several
+// hosts (docs/cluster.md) this says where it runs.
+std::string HostOf(const json& m) {
+  int64_t h = I(m, "host_id");
+  if (h <= 0) return "-";
+  char buf[32];
+  snprintf(buf, sizeof buf, "%08llx", static_cast<unsigned long long>(h));
+  return buf;
+}
 Row MachineRow(const json& m) {
   int64_t v = I(m, "release_version");
-  return {S(m, "id"), S(m, "state"), Dash(S(m, "region")), Dash(S(m, "process_group")),
+  return {S(m, "id"), S(m, "state"), Dash(S(m, "region")), HostOf(m), Dash(S(m, "process_group")),
           Dash(S(m, "private_ip")), v > 0 ? "v" + std::to_string(v) : "-", Dash(S(m, "created_at")),
           Dash(S(m, "updated_at"))};
 }
@@ -641,6 +650,7 @@ class Cli {
          << FormatKeyValues({{"App", S(m, "app")},
                              {"State", S(m, "state")},
                              {"Region", S(m, "region")},
+                             {"Host", HostOf(m)},
                              {"Process Group", S(m, "process_group")},
                              {"Private IP", S(m, "private_ip")},
                              {"Org", S(m, "org")},
@@ -808,11 +818,11 @@ class Cli {
     for (auto& m : Arr(s, "machines")) {
       int64_t rv = I(m, "release_version");
       rows.push_back({Dash(S(m, "process_group")), S(m, "id"), rv > 0 ? "v" + std::to_string(rv) : "-",
-                      Dash(S(m, "region")), S(m, "state"), Dash(S(m, "checks")), std::to_string(I(m, "load")),
-                      Dash(S(m, "private_ip")), Dash(S(m, "updated_at"))});
+                      Dash(S(m, "region")), HostOf(m), S(m, "state"), Dash(S(m, "checks")),
+                      std::to_string(I(m, "load")), Dash(S(m, "private_ip")), Dash(S(m, "updated_at"))});
     }
-    out_ << FormatTable({"PROCESS", "ID", "VERSION", "REGION", "STATE", "CHECKS", "LOAD", "IP ADDRESS", "LAST UPDATED"},
-                        rows);
+    out_ << FormatTable(
+        {"PROCESS", "ID", "VERSION", "REGION", "HOST", "STATE", "CHECKS", "LOAD", "IP ADDRESS", "LAST UPDATED"}, rows);
     // Why each failed machine failed (its last event): the reason a deploy reported.
     bool header = false;
     for (auto& m : Arr(s, "machines")) {

@@ -2,7 +2,7 @@
 """HTTP through the real privcastd beside HAProxy 2.6 in the same run (issue 20 item 7;
 method: ../shared/PERF-ANCHORS.md, "Through the real daemon").
 
-  bench/e2e/daemon_path.py --build-dir build [--runs 3] [--dur 5] [--long 60] [--privcastd PATH]
+  bench/e2e/daemon_path.py --build-dir build [--runs 3] [--dur 5] [--long 60] [--privcastd PATH] [--etcd]
 
 Layout: privcastd in its own netns (harness.Host), pinned to CPU 1; one nginx machine as the
 backend (bench/e2e/bench_nginx, inherits CPU 1); HAProxy 2.6 (`nbthread 1`, `http-reuse always`,
@@ -23,6 +23,7 @@ are counted (`ss`), i.e. upstream connections the proxy closed first.
 Markdown on stdout. Cleans up everything (namespaces, cgroups, HAProxy by pid) on every path.
 """
 import argparse
+import contextlib
 import glob
 import os
 import re
@@ -126,6 +127,21 @@ def fmt(x):
     return f"{x:,.0f}".replace(",", " ")
 
 
+def make_host(a, stack):
+    """The daemon's Host: plain (SQLite store), or with --etcd attached to a fabric netns with one
+    etcd member and started with --store etcd://... (tests/e2e/cluster.py); torn down by `stack`."""
+    if not a.etcd:
+        return harness.Host(daemon_prefix=["taskset", "-c", "1"], extra_args=a.daemon_arg)
+    from cluster import ClusterHost, EtcdMember, Fabric, etcd_url
+    fab = stack.enter_context(Fabric())
+    member = EtcdMember(fab, "e1", "fd00:77::e1", {"e1": "fd00:77::e1"}).start()
+    stack.callback(member.cleanup)
+    harness.wait_for(member.healthy, 30, "etcd healthy")
+    h = ClusterHost(fab, "fd00:77::11", extra_args=a.daemon_arg + ["--store", etcd_url([member])])
+    h.daemon_prefix = ["taskset", "-c", "1"]
+    return h
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--build-dir", default="build")
@@ -135,13 +151,15 @@ def main():
     ap.add_argument("--long", type=int, default=60, help="seconds of the long close run (0: skip)")
     ap.add_argument("--segment", type=int, default=10)
     ap.add_argument("--daemon-arg", action="append", default=[], help="extra privcastd flag (repeatable)")
+    ap.add_argument("--etcd", action="store_true",
+                    help="privcastd on the etcd store: a one-member etcd in a fabric netns (issue 15)")
     a = ap.parse_args()
     harness.use_build_dir(a.build_dir)
     if a.privcastd:
         harness.PRIVCASTD = os.path.abspath(a.privcastd)
     ha_pid = None
     client = None
-    with harness.Host(daemon_prefix=["taskset", "-c", "1"], extra_args=a.daemon_arg) as h:
+    with contextlib.ExitStack() as stack, make_host(a, stack) as h:
         try:
             extra = f'\n[env]\nPORT = "{APP_PORT}"\n'
             nginx = harness.install_app("bench_nginx", os.path.join(HERE, "bench_nginx"))  # sandboxed machines see /usr only

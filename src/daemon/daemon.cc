@@ -24,6 +24,8 @@
 #include "dns/server.h"
 #include "proxy/health.h"
 #include "proxy/proxy.h"
+#include "daemon/store_open.h"
+#include "store/etcd/host_registration.h"
 #include "store/registry.h"
 #include "store/store.h"
 
@@ -33,6 +35,8 @@ struct Daemon::Impl {
   DaemonOptions opts;
   std::optional<DataDir> dir;
   std::unique_ptr<store::Store> store;
+  store::EtcdStore* etcd = nullptr;  // the store, when it is etcd (--store etcd://...)
+  std::unique_ptr<store::HostRegistration> registration;  // etcd only; before `store` goes
   std::unique_ptr<store::Registry> registry;
   store::Host host;
   ControlLoop loop;
@@ -134,19 +138,25 @@ Status Daemon::Start() {
     d.opts.instance = std::to_string(std::hash<std::string>{}(d.dir->path()) % 1000000007ull);
   }
   std::string prior = d.dir->PriorState();  // before the store file is (re)created
-  PC_RETURN_IF_ERROR(d.dir->SecureStoreFiles());
-  auto st = store::OpenSqliteStore({d.dir->store_path()});
-  if (!st.ok()) return Status(st.status().code(), "cannot open store " + d.dir->store_path() + ": " + st.status().message());
-  d.store = std::move(st).value();
-  PC_RETURN_IF_ERROR(d.dir->SecureStoreFiles());  // the -wal and -shm SQLite just made
+  const bool default_store = d.opts.store.empty();
+  if (default_store) PC_RETURN_IF_ERROR(d.dir->SecureStoreFiles());
+  auto st = OpenDaemonStore(d.opts, d.dir->path(), d.dir->store_path());
+  if (!st.ok()) return st.status();
+  d.store = std::move(st->store);
+  d.etcd = st->etcd;
+  if (default_store) PC_RETURN_IF_ERROR(d.dir->SecureStoreFiles());  // the -wal and -shm SQLite just made
   d.registry = std::make_unique<store::Registry>(d.store.get(), RealClock::Get());
   // An empty or missing store next to earlier state is a lost store, not a first start: a new
   // host id would orphan every machine still running from the old one (issue 14).
   if (!d.registry->GetLocalHost().ok() && !prior.empty()) {
     if (!d.opts.reset_store)
-      return FailedPrecondition("the store " + d.dir->store_path() + " is empty or missing, but the data dir " +
-                                "shows earlier state (" + prior + "); restore store.db from a backup, or start " +
-                                "with --reset-store to begin again as a new host");
+      return FailedPrecondition(
+          "the store " + (default_store ? d.dir->store_path() : st->description) +
+          " is empty or missing, but the data dir shows earlier state (" + prior + "); " +
+          (default_store ? "restore store.db from a backup"
+                         : "move this host's state there with `privcastd migrate --from sqlite:" + d.dir->store_path() +
+                               " --to " + d.opts.store + "`") +
+          ", or start with --reset-store to begin again as a new host");
     log::Warn("daemon", "--reset-store: starting a new host on a data dir with earlier state",
               {{"data_dir", d.dir->path()}, {"earlier", prior}});
   }
@@ -156,8 +166,14 @@ Status Daemon::Start() {
   if (!host.ok()) return host.status();
   d.host = host.value();
   PC_RETURN_IF_ERROR(d.dir->RecordHostId(d.host.id));
+  if (d.etcd) {
+    store::LiveHost live{d.host.id, d.host.region, d.opts.underlay, d.host.hostname};
+    auto reg = store::HostRegistration::Start(d.etcd, live, d.opts.host_ttl);
+    if (!reg.ok()) return Status(reg.status().code(), "register host in etcd: " + reg.status().message());
+    d.registration = std::move(reg).value();
+  }
   log::Info("daemon", "store ready", {{"data_dir", d.dir->path()}, {"host_id", static_cast<uint64_t>(d.host.id)},
-                                      {"region", d.host.region}});
+                                      {"region", d.host.region}, {"store", st->description}});
 
   d.events = std::make_unique<AppEvents>(d.dir->apps_dir(), RealClock::Get());
   LinuxRuntimeOptions ro;
@@ -225,6 +241,14 @@ Status Daemon::Start() {
   mo.firewall = d.opts.firewall;
   mo.log_limits.max_bytes = d.opts.machine_log_max_bytes;
   mo.log_limits.keep = d.opts.machine_log_files;
+  if (d.etcd) {
+    mo.live_hosts = [st = d.store.get()]() -> Result<std::vector<std::pair<uint32_t, std::string>>> {
+      PC_ASSIGN_OR_RETURN(auto live, store::LiveHosts(st));
+      std::vector<std::pair<uint32_t, std::string>> out;
+      for (const auto& h : live) out.emplace_back(h.id, h.region);
+      return out;
+    };
+  }
   Impl* raw = &d;
   d.manager = std::make_unique<MachineManager>(d.registry.get(), d.runtime.get(), &d.loop, d.events.get(),
                                                RealClock::Get(), mo, DecodePlan,

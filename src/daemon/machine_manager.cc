@@ -1,6 +1,7 @@
 #include "daemon/machine_manager.h"
 
 #include <algorithm>
+#include <tuple>
 #include <cstdio>
 #include <cstring>
 #include <future>
@@ -8,6 +9,7 @@
 #include "common/log.h"
 #include "common/service_scope.h"
 #include "daemon/plan.h"
+#include "store/keys.h"
 
 namespace privcast::daemon {
 
@@ -1126,6 +1128,24 @@ Status MachineManager::CheckRunCommand(const store::MachineSpec& spec) {
   return CheckMachineCommand(spec.cmd, env);
 }
 
+Result<uint32_t> MachineManager::PlaceInRegion(const std::string& region) {
+  PC_ASSIGN_OR_RETURN(auto live, opts_.live_hosts());
+  std::map<uint32_t, size_t> load;
+  std::string seen;
+  for (const auto& [id, r] : live) {
+    seen += (seen.empty() ? "" : ", ") + r + " " + store::keys::Hex32(id);
+    if (r == region) load[id] = 0;
+  }
+  if (load.empty())
+    return FailedPrecondition("no live host in region " + region + " (live hosts: " + (seen.empty() ? "none" : seen) + ")");
+  for (const auto& m : state_.machines)
+    if (load.count(m.host_id) && m.state != S::kDestroyed) load[m.host_id]++;
+  auto best = std::min_element(load.begin(), load.end(), [](const auto& a, const auto& b) {
+    return std::tie(a.second, a.first) < std::tie(b.second, b.first);
+  });
+  return best->first;
+}
+
 Result<Machine> MachineManager::RunMachine(const store::MachineSpec& spec_in) {
   PC_CHECK(!loop_->InLoop());
   store::MachineSpec spec = spec_in;
@@ -1134,12 +1154,18 @@ Result<Machine> MachineManager::RunMachine(const store::MachineSpec& spec_in) {
   std::promise<Result<Machine>> p;
   loop_->Post([&] {
     if (Status c = CheckRunCommand(spec); !c.ok()) return p.set_value(c);
+    if (opts_.live_hosts && spec.region != opts_.region && !spec.host_id) {
+      auto host = PlaceInRegion(spec.region);
+      if (!host.ok()) return p.set_value(host.status());
+      spec.host_id = *host;
+    }
     auto m = registry_->CreateMachine(spec);
     if (!m.ok()) {
       p.set_value(m.status());
       return;
     }
     NoteAttached(spec, m->id);
+    if (m->host_id != opts_.host_id) return p.set_value(m.value());  // its host's daemon starts it
     machines_[m->id] = m.value();
     LaunchMachine(m.value());
     p.set_value(machines_[m->id]);

@@ -90,6 +90,11 @@ struct ManagerOptions {
   std::string volume_root;
   // The app's secrets, opened (ADR 0012): environment variables after [env]. Unset: none.
   std::function<Result<std::vector<std::pair<std::string, std::string>>>(const std::string& app)> secret_env;
+  // Several hosts (etcd store, docs/cluster.md): the hosts alive now as (host id, region).
+  // Set: `machine run --region R` for another region is placed on a live host of R (the one
+  // with the fewest machines) and started by that host's daemon. Unset (one host): a region
+  // is only a label, as before.
+  std::function<Result<std::vector<std::pair<uint32_t, std::string>>>()> live_hosts;
 };
 
 struct DeployOutcome {
@@ -144,6 +149,8 @@ class MachineManager final : public proxy::MachineWaker, public proxy::MachineSt
   std::string MetricsText() const;
 
  private:
+  // A live host of `region` with the fewest machines (opts_.live_hosts set); loop thread.
+  Result<uint32_t> PlaceInRegion(const std::string& region);
   struct Waiter {
     uint16_t port;
     proxy::Poster* poster;

@@ -7,12 +7,14 @@
 
 #include "common/log.h"
 #include "daemon/daemon.h"
+#include "daemon/migrate.h"
 #include "daemon/options.h"
 #include "daemon/uninstall.h"
 
 int main(int argc, char** argv) {
   using namespace privcast;
   int code = 0;
+  if (argc > 1 && std::strcmp(argv[1], "migrate") == 0) return daemon::RunMigrate(argc - 1, argv + 1);
   auto opts = daemon::ParseDaemonArgs(argc, argv, &code);
   if (!opts) return code;
   if (opts->log_level == "debug") log::SetMinLevel(log::Level::kDebug);

@@ -6,6 +6,7 @@
 #include <cstdio>
 
 #include "common/ids.h"
+#include "store/etcd/etcd_endpoints.h"
 
 namespace privcast::daemon {
 
@@ -121,6 +122,15 @@ std::optional<DaemonOptions> ParseDaemonArgs(int argc, char** argv, int* exit_co
                  "registry credentials for pulls: docker's config.json shape ({\"auths\": {\"HOST[:PORT]\": {\"auth\": base64(user:password)}}})")
       ->check(CLI::ExistingFile);
   app.add_option("--skopeo", o.skopeo, "the skopeo binary images are pulled with")->capture_default_str();
+  app.add_option("--store", o.store,
+                 "shared state: sqlite:PATH (default: store.db in --data-dir) or etcd://h1:2379,h2:2379,[fd00::e]:2379");
+  app.add_option("--etcd-cacert", o.etcd_cacert, "etcd: CA certificate (PEM) to verify the members with (TLS)");
+  app.add_option("--etcd-cert", o.etcd_cert, "etcd: client certificate (PEM)");
+  app.add_option("--etcd-key", o.etcd_key, "etcd: client key (PEM)");
+  app.add_option("--host-ttl", o.host_ttl, "etcd: seconds of this host's lease; it is down TTL + 1 s after it stops")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 3600));
+  app.add_option("--underlay", o.underlay, "this host's address on the network between hosts (cluster)");
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -151,6 +161,13 @@ std::optional<DaemonOptions> ParseDaemonArgs(int argc, char** argv, int* exit_co
     if (!d.ok()) return bad(d.status().message());
     *out = *d;
   }
+  if (!o.store.empty()) {
+    auto u = store::ParseStoreUrl(o.store);
+    if (!u.ok()) return bad("--store: " + u.status().message());
+    if (u->kind != store::StoreUrl::Kind::kEtcd && !(o.etcd_cacert.empty() && o.etcd_cert.empty() && o.etcd_key.empty()))
+      return bad("--etcd-cacert/--etcd-cert/--etcd-key need --store etcd://...");
+  }
+  if (o.etcd_cert.empty() != o.etcd_key.empty()) return bad("--etcd-cert and --etcd-key go together");
   if (o.api_request_timeout.count() <= 0) return bad("--api-request-timeout must be more than 0");
   if (o.api_max_connections_per_uid < 1) return bad("--api-max-connections-per-uid must be at least 1");
   auto size = ParseSize(log_max);

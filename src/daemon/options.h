@@ -58,6 +58,12 @@ struct DaemonOptions {
   std::vector<std::string> insecure_registries;  // HOST[:PORT] pulled over plain HTTP (docs/images.md)
   std::string skopeo = "skopeo";            // the image transport (ADR 0009)
   std::string registry_auth_file;           // registry credentials, docker's config.json shape
+  // Shared state (issue 15, docs/cluster.md): "" = the SQLite file in the data dir; else a
+  // store URL, "sqlite:PATH" or "etcd://h1:2379,h2:2379" (store/etcd/etcd_endpoints.h).
+  std::string store;
+  std::string etcd_cacert, etcd_cert, etcd_key;  // PEM files; TLS to etcd when any is set
+  int host_ttl = 5;                         // seconds: the host's etcd lease (down after TTL + 1 s)
+  std::string underlay;                     // this host's address on the underlay network
 };
 
 // Parses argv; on --help prints usage and returns exit code 0 via `exit_code`.

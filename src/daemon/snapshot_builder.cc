@@ -76,7 +76,11 @@ Snapshot BuildSnapshot(const store::StateView& state, uint32_t local_host_id,
     mv.app_index = app->second;
     mv.region = m.region;
     mv.process_group = m.process_group;
-    mv.carries_services = m.carries_services;
+    // With a shared store (etcd) the state holds other hosts' machines too. This host's proxy
+    // reaches a machine through its link address, which is only meaningful on the machine's own
+    // host (the same slot on this host is another machine), so remote machines are never
+    // backends here; DNS still lists them. On one host every machine is local.
+    mv.carries_services = m.carries_services && m.host_id == local_host_id;
     mv.state = ToRunState(m.state);
     mv.host_id = m.host_id;
     mv.six_pn = addr::SixPnAddress(m.net32, m.host_id, m.machine32);

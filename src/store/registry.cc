@@ -570,7 +570,15 @@ Result<Machine> Registry::CreateMachine(const MachineSpec& spec) {
   return WithRetries<Machine>(opts_.max_cas_retries, "create machine", [&]() -> Result<std::optional<Machine>> {
     PC_ASSIGN_OR_RETURN(Loaded<App> app, RequireApp(store_, spec.app));
     PC_ASSIGN_OR_RETURN(Loaded<Network> net, ResolveNetwork(store_, app.v, spec.org, spec.network));
-    PC_ASSIGN_OR_RETURN(Host host, GetLocalHost());
+    Host host;
+    if (spec.host_id) {
+      // Placed on another host (docs/cluster.md): its record must exist; its daemon starts it.
+      PC_ASSIGN_OR_RETURN(std::optional<Loaded<Host>> h, Load<Host>(store_, keys::Host(*spec.host_id)));
+      if (!h) return NotFound("unknown host " + keys::Hex32(*spec.host_id));
+      host = h->v;
+    } else {
+      PC_ASSIGN_OR_RETURN(host, GetLocalHost());
+    }
     TxnRequest t;
     t.compares = {ModRevEq(keys::App(spec.app), app.rev),
                   ModRevEq(keys::Network(net.v.org, net.v.name), net.rev)};

@@ -63,6 +63,7 @@ struct MachineSpec {
   // Attach this volume (of the same app, unattached) at `volume_path`, in the same Txn.
   std::string volume_id;
   std::string volume_path;
+  std::optional<uint32_t> host_id;     // placed on this host (cluster); empty = the local host
 };
 
 class Registry {

@@ -12,6 +12,7 @@
 #include <chrono>
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
 #include <thread>
 #include <vector>
 
@@ -56,18 +57,10 @@ EtcdServer* EtcdServer::Get(std::string* why_not) {
     return nullptr;
   }
   auto* s = new EtcdServer();
-  const char* base = std::getenv("TMPDIR");
-  std::string tmpl = std::string(base && *base ? base : "/tmp") + "/privcast-etcd-XXXXXX";
-  char* p = mkdtemp(tmpl.data());
-  if (!p) {
-    *why_not = "mkdtemp failed";
+  if (!s->Init(why_not)) {
     delete s;
     return nullptr;
   }
-  s->dir_ = p;
-  s->client_port_ = FreePort();
-  s->peer_port_ = FreePort();
-  s->endpoint_ = "127.0.0.1:" + std::to_string(s->client_port_);
   if (!s->Start()) {
     *why_not = "etcd did not come up on " + s->endpoint_ + " (log: " + s->dir_ + "/etcd.log)";
     delete s;
@@ -78,8 +71,67 @@ EtcdServer* EtcdServer::Get(std::string* why_not) {
   return g_server;
 }
 
+bool EtcdServer::Init(std::string* why_not) {
+  const char* base = std::getenv("TMPDIR");
+  std::string tmpl = std::string(base && *base ? base : "/tmp") + "/privcast-etcd-XXXXXX";
+  char* p = mkdtemp(tmpl.data());
+  if (!p) {
+    *why_not = "mkdtemp failed";
+    return false;
+  }
+  dir_ = p;
+  client_port_ = FreePort();
+  peer_port_ = FreePort();
+  endpoint_ = "127.0.0.1:" + std::to_string(client_port_);
+  return true;
+}
+
+std::unique_ptr<EtcdServer> EtcdServer::NewTls(std::string* why_not) {
+  if (EtcdBinary().empty() || access("/usr/bin/openssl", X_OK) != 0) {
+    *why_not = "needs etcd and the openssl CLI";
+    return nullptr;
+  }
+  std::unique_ptr<EtcdServer> s(new EtcdServer());
+  if (!s->Init(why_not)) return nullptr;
+  s->tls_ = true;
+  // A CA, a server certificate for 127.0.0.1 and a client certificate, each valid for a day.
+  std::string d = s->dir_;
+  std::string script = "set -e; cd '" + d + "'; exec >openssl.log 2>&1\n"
+      "openssl req -x509 -newkey rsa:2048 -nodes -keyout ca.key -out ca.crt -days 1 -subj /CN=privcast-test-ca\n"
+      "printf 'subjectAltName=IP:127.0.0.1\\nextendedKeyUsage=serverAuth,clientAuth\\n' > ext\n"
+      "for n in server client; do\n"
+      "  openssl req -newkey rsa:2048 -nodes -keyout $n.key -out $n.csr -subj /CN=$n\n"
+      "  openssl x509 -req -in $n.csr -CA ca.crt -CAkey ca.key -CAcreateserial -out $n.crt -days 1 -extfile ext\n"
+      "done\n";
+  {
+    std::ofstream f(d + "/make-certs.sh");
+    f << script;
+  }
+  std::string cmd = "/bin/sh '" + d + "/make-certs.sh'";
+  if (std::system(cmd.c_str()) != 0) {
+    *why_not = "openssl failed (" + d + "/openssl.log)";
+    return nullptr;
+  }
+  if (!s->Start()) {
+    *why_not = "TLS etcd did not come up on " + s->endpoint_ + " (log: " + d + "/etcd.log)";
+    return nullptr;
+  }
+  return s;
+}
+
+EtcdOptions EtcdServer::Options() const {
+  EtcdOptions o;
+  o.endpoints.push_back({"127.0.0.1", client_port_});
+  if (tls_) {
+    o.cacert_file = dir_ + "/ca.crt";
+    o.cert_file = dir_ + "/client.crt";
+    o.key_file = dir_ + "/client.key";
+  }
+  return o;
+}
+
 bool EtcdServer::Start() {
-  std::string client = "http://" + endpoint_;
+  std::string client = (tls_ ? "https://" : "http://") + endpoint_;
   std::string peer = "http://127.0.0.1:" + std::to_string(peer_port_);
   std::string bin = EtcdBinary();
   // Everything the child needs is built before fork: only async-signal-safe calls after it.
@@ -87,7 +139,13 @@ bool EtcdServer::Start() {
   std::vector<const char*> argv = {bin.c_str(), "--name", "t", "--data-dir", data.c_str(), "--listen-client-urls",
                                    client.c_str(), "--advertise-client-urls", client.c_str(), "--listen-peer-urls",
                                    peer.c_str(), "--initial-advertise-peer-urls", peer.c_str(), "--initial-cluster",
-                                   cluster.c_str(), nullptr};
+                                   cluster.c_str()};
+  std::string cert = dir_ + "/server.crt", key = dir_ + "/server.key", ca = dir_ + "/ca.crt";
+  if (tls_)
+    for (const char* a : {"--cert-file", cert.c_str(), "--key-file", key.c_str(), "--trusted-ca-file", ca.c_str(),
+                          "--client-cert-auth"})
+      argv.push_back(a);
+  argv.push_back(nullptr);
   pid_t pid = fork();
   if (pid == 0) {
     int fd = open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
@@ -101,8 +159,7 @@ bool EtcdServer::Start() {
   pid_ = pid;
   auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
   while (std::chrono::steady_clock::now() < deadline) {
-    EtcdOptions o;
-    o.endpoints.push_back({"127.0.0.1", client_port_});
+    EtcdOptions o = Options();
     o.timeout = std::chrono::milliseconds(500);
     auto st = OpenEtcdStore(o);
     if (st.ok()) return true;
@@ -136,8 +193,7 @@ std::string EtcdServer::NextPrefix() {
 }
 
 std::unique_ptr<EtcdStore> EtcdServer::Open(const std::string& prefix, const std::string& local_id) {
-  EtcdOptions o;
-  o.endpoints.push_back({"127.0.0.1", client_port_});
+  EtcdOptions o = Options();
   o.key_prefix = prefix;
   o.local_id = local_id;
   auto st = OpenEtcdStore(o);

@@ -79,8 +79,10 @@ class EtcdStoreImpl : public EtcdStore {
       // Fail fast while an endpoint is down instead of backing off for up to 2 minutes.
       args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 100);
       args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 1000);
-      args.SetInt(GRPC_ARG_KEEPALIVE_TIME_MS, 2000);
-      args.SetInt(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, 2000);
+      // Find a dead member behind an idle connection; etcd refuses pings more often than every
+      // 5 s (--grpc-keepalive-min-time) with GOAWAY "too_many_pings".
+      args.SetInt(GRPC_ARG_KEEPALIVE_TIME_MS, 10000);
+      args.SetInt(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, 3000);
       args.SetInt(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
       Conn c;
       c.channel = grpc::CreateCustomChannel(ep.Target(), creds, args);
