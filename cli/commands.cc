@@ -332,6 +332,14 @@ class Cli {
   };
   // launch --copy-config with a fly.toml here: reuse it as flyctl does (its app, or --name
   // written into it), create the app and deploy the file.
+  // flyctl writes primary_region on every launch (the nearest region). Here: the region the
+  // hosts report when there is exactly one; with several, the user says which (--region).
+  std::string HostRegion() {
+    json regions = api().Get("/v1/regions");
+    const json& list = AsArray(regions);
+    return list.size() == 1 ? S(list[0], "code") : std::string();
+  }
+
   int LaunchFromExisting(const LaunchArgs& a) {
     auto text = ReadFile("fly.toml");
     if (!text.ok()) throw Failure{text.status().message()};
@@ -423,7 +431,7 @@ class Cli {
 
     config::LaunchOptions lo;
     lo.app = name;
-    lo.primary_region = a.region;
+    lo.primary_region = a.region.empty() ? HostRegion() : a.region;
     lo.internal_port = static_cast<uint16_t>(internal_port);
     lo.flycast = a.flycast;
     lo.command = a.command;

@@ -125,6 +125,10 @@ class CliHabits(harness.HostTestCase):
         d2 = tempfile.mkdtemp(dir=self.h.workdir)
         self.h.cli(["launch", "--name", "fresh", "--region", "ams", "--no-deploy", "--yes"], cwd=d2)
         self.assertRegex(open(os.path.join(d2, "fly.toml")).read(), r'(?m)^primary_region = "ams"$')
+        d3 = tempfile.mkdtemp(dir=self.h.workdir)
+        self.h.cli(["launch", "--name", "plain", "--no-deploy"], cwd=d3)
+        self.assertRegex(open(os.path.join(d3, "fly.toml")).read(), r'(?m)^primary_region = "ams"$',
+                         "without --region, the one region the host reports (flyctl always writes one)")
 
     def test_deploy_of_an_unknown_app_says_how_to_create_it(self):
         p = self.h.cli(["deploy", "-a", "nosuchapp"], cwd=self.dir, check=False)
