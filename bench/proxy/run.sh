@@ -26,6 +26,7 @@
 # and server), and HTTP/2 client → HTTP/1.1 backend through privcast (:80) and HAProxy (:89);
 # then sequential gRPC unary calls (python3-grpcio, bench/proxy/grpc_latency.py) to the
 # tests/e2e/apps/grpc_echo.py server directly and through privcast (:90, h2_backend): added p50.
+# With ALT= too, the other build also serves h2c (:91, row alt-h2-h2c) and gRPC (:92, row alt).
 set -euo pipefail
 ulimit -n 65536 2>/dev/null || true
 BUILD=${1:?build dir}
@@ -186,6 +187,13 @@ if [ "${ONLY:-}" = h2 ]; then
   start $NP $TMP/pc3.log $SERVER --flycast fdaa:0:1:0:1::5 --net32 1 --backend 10.77.2.2 --internal-port 50051 \
     --http-port 90 --tcp-port 5206 --tcp-internal-port 5201 --workers 1 --h2-backend 1 ${PC_ARGS:-}
   PC3_PID=${PIDS[-1]}
+  if [ -n "${ALT:-}" ]; then  # the other build with h2_backend too: rows alt-h2-h2c (:91), gRPC alt (:92)
+    start $NP $TMP/alt2.log "$ALT" --flycast fdaa:0:1:0:1::5 --net32 1 --backend 10.77.2.2 --internal-port 8081 \
+      --http-port 91 --tcp-port 5207 --tcp-internal-port 5201 --workers 1 --h2-backend 1 ${PC_ARGS:-}
+    ALT2_PID=${PIDS[-1]}
+    start $NP $TMP/alt3.log "$ALT" --flycast fdaa:0:1:0:1::5 --net32 1 --backend 10.77.2.2 --internal-port 50051 \
+      --http-port 92 --tcp-port 5208 --tcp-internal-port 5201 --workers 1 --h2-backend 1 ${PC_ARGS:-}
+  fi
 fi
 sleep 1
 for t in "http://10.77.2.2:8080/" "http://[fdaa:0:1:0:1::5]:80/" "http://[fdaa:0:1:0:1::5]:81/" "http://[fdaa:0:1:0:1::5]:82/"; do
@@ -351,6 +359,10 @@ declare -A H2URL=( [direct-h2c]="http://10.77.2.2:8081/" [privcast-h2-h2c]="http
   [haproxy-h2-h1]="http://[fdaa:0:1:0:1::5]:89/" )
 declare -A H2PID=( [direct-h2c]=0 [privcast-h2-h2c]=$PC2_PID [haproxy-h2-h2]=$HA_PID [privcast-h2-h1]=$PC_PID
   [haproxy-h2-h1]=$HA_PID )
+if [ -n "${ALT:-}" ]; then
+  H2ORDER="direct-h2c privcast-h2-h2c alt-h2-h2c haproxy-h2-h2 privcast-h2-h1 haproxy-h2-h1"
+  H2URL[alt-h2-h2c]="http://[fdaa:0:1:0:1::5]:91/"; H2PID[alt-h2-h2c]=$ALT2_PID
+fi
 declare -A HR HC HB
 for i in $(seq $REP); do
   for name in $H2ORDER; do
@@ -372,19 +384,25 @@ echo "| target | p50 µs | p99 µs |"
 echo "|---|---:|---:|"
 GL="$(dirname "$0")/grpc_latency.py"
 declare -A G50 G99
+GSPECS=("direct 10.77.2.2:50051" "privcast [fdaa:0:1:0:1::5]:90")
+[ -n "${ALT:-}" ] && GSPECS+=("alt [fdaa:0:1:0:1::5]:92")
 for i in $(seq $REP); do
-  for spec in "direct 10.77.2.2:50051" "privcast [fdaa:0:1:0:1::5]:90"; do
+  for spec in "${GSPECS[@]}"; do
     read -r name tgt <<<"$spec"
     read -r a b _ < <(ip netns exec $NC taskset -c 0 /usr/bin/python3 "$GL" "$tgt" 2000)
     G50[$name]+="$a "; G99[$name]+="$b "
   done
 done
-for name in direct privcast; do
+for spec in "${GSPECS[@]}"; do
+  name=${spec%% *}
   echo "| $name | $(tr ' ' '\n' <<<"${G50[$name]}" | grep . | median) | $(tr ' ' '\n' <<<"${G99[$name]}" | grep . | median) |"
 done
 d=$(tr ' ' '\n' <<<"${G50[direct]}" | grep . | median); p=$(tr ' ' '\n' <<<"${G50[privcast]}" | grep . | median)
 echo
 echo "Added p50 through privcast: $((p - d)) µs"
+if [ -n "${ALT:-}" ]; then
+  a=$(tr ' ' '\n' <<<"${G50[alt]}" | grep . | median); echo "Added p50 through the ALT build: $((a - d)) µs"
+fi
 fi
 if [ "${ONLY:-}" = tls ]; then
 # TLS termination: the same backend behind privcast :443 (http+tls) and HAProxy :444 (ssl crt),

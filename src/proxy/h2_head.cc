@@ -62,6 +62,7 @@ std::string H2RequestFields::ToHttp1(bool end_stream, bool chunk_body, bool* chu
 
 H2Fields HeadFields(std::string_view text) {
   H2Fields out;
+  out.reserve(static_cast<size_t>(std::count(text.begin(), text.end(), '\n')));  // one growth, not log2(n)
   size_t pos = text.find("\r\n");
   while (pos != std::string_view::npos && pos + 2 < text.size()) {
     size_t start = pos + 2;
@@ -72,7 +73,7 @@ H2Fields HeadFields(std::string_view text) {
     size_t colon = line.find(':');
     if (colon == std::string_view::npos) continue;
     std::string name(line.substr(0, colon));
-    std::transform(name.begin(), name.end(), name.begin(), [](unsigned char c) { return std::tolower(c); });
+    std::transform(name.begin(), name.end(), name.begin(), [](unsigned char c) { return static_cast<char>(c >= 'A' && c <= 'Z' ? c + 32 : c); });
     if (H2ConnectionSpecific(name)) continue;
     std::string_view v = line.substr(colon + 1);
     while (!v.empty() && (v.front() == ' ' || v.front() == '\t')) v.remove_prefix(1);

@@ -9,6 +9,7 @@
 
 #include "common/log.h"
 #include "proxy/h2_head.h"
+#include "proxy/h2_mem.h"
 #include "proxy/h2_stream.h"
 #include "proxy/http_session.h"
 
@@ -155,7 +156,7 @@ bool H2Session::StartUpgrade(const codec::RequestHead& h, std::string_view setti
     const codec::Header& f = h.headers[i];
     if (f.hop_by_hop || f.kind == codec::HeaderKind::kHost) continue;
     name.assign(f.name);
-    std::transform(name.begin(), name.end(), name.begin(), [](unsigned char c) { return std::tolower(c); });
+    std::transform(name.begin(), name.end(), name.begin(), [](unsigned char c) { return static_cast<char>(c >= 'A' && c <= 'Z' ? c + 32 : c); });
     if (name == "http2-settings") continue;
     st->AddHeader(name, f.value);
   }
@@ -172,7 +173,7 @@ void H2Session::Start(std::string_view initial, bool watched, const codec::Reque
                       std::string_view settings) {
   cend_.s = this;
   client_ip_ = PeerIp(peer);
-  if (nghttp2_session_server_new2(&ng_, H2Callbacks::Get(), this, H2ServerOptions()) != 0) return Close(true);
+  if (nghttp2_session_server_new3(&ng_, H2Callbacks::Get(), this, H2ServerOptions(), H2Mem()) != 0) return Close(true);
   std::vector<nghttp2_settings_entry> iv = H2ServerSettings(w->opts().h2_max_concurrent_streams, w->opts().max_head_bytes);
   nghttp2_submit_settings(ng_, NGHTTP2_FLAG_NONE, iv.data(), iv.size());
   nghttp2_session_set_local_window_size(ng_, NGHTTP2_FLAG_NONE, 0, kConnectionWindow);

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cerrno>
 
+#include "proxy/h2_mem.h"
 #include "proxy/h2_stream.h"
 #include "proxy/worker.h"
 
@@ -91,7 +92,7 @@ struct H2UpCallbacks {
 };
 
 H2Upstream::H2Upstream(Worker* w, std::shared_ptr<MachineState> st, int fd) : w_(w), st_(std::move(st)), fd_(fd) {
-  PC_CHECK(nghttp2_session_client_new2(&ng_, H2UpCallbacks::Get(), this, H2UpCallbacks::Options()) == 0);
+  PC_CHECK(nghttp2_session_client_new3(&ng_, H2UpCallbacks::Get(), this, H2UpCallbacks::Options(), H2Mem()) == 0);
   nghttp2_settings_entry iv[] = {
       {NGHTTP2_SETTINGS_ENABLE_PUSH, 0},
       {NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, kStreamWindow},
