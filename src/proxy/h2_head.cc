@@ -1,7 +1,6 @@
 #include "proxy/h2_head.h"
 
 #include <algorithm>
-#include <cctype>
 #include <cstdint>
 
 namespace privcast::proxy {
@@ -60,9 +59,8 @@ std::string H2RequestFields::ToHttp1(bool end_stream, bool chunk_body, bool* chu
   return h;
 }
 
-H2Fields HeadFields(std::string_view text) {
-  H2Fields out;
-  out.reserve(static_cast<size_t>(std::count(text.begin(), text.end(), '\n')));  // one growth, not log2(n)
+void HeadNv(std::span<char> head, std::vector<nghttp2_nv>* out, std::string_view skip) {
+  std::string_view text(head.data(), head.size());
   size_t pos = text.find("\r\n");
   while (pos != std::string_view::npos && pos + 2 < text.size()) {
     size_t start = pos + 2;
@@ -72,14 +70,29 @@ H2Fields HeadFields(std::string_view text) {
     pos = end;
     size_t colon = line.find(':');
     if (colon == std::string_view::npos) continue;
-    std::string name(line.substr(0, colon));
-    std::transform(name.begin(), name.end(), name.begin(), [](unsigned char c) { return static_cast<char>(c >= 'A' && c <= 'Z' ? c + 32 : c); });
-    if (H2ConnectionSpecific(name)) continue;
+    char* name = head.data() + start;
+    for (size_t i = 0; i < colon; ++i)  // ASCII only: the field-name grammar (RFC 9110 §5.1)
+      if (name[i] >= 'A' && name[i] <= 'Z') name[i] = static_cast<char>(name[i] + 32);
+    std::string_view n(name, colon);
+    if (H2ConnectionSpecific(n) || (!skip.empty() && n == skip)) continue;
     std::string_view v = line.substr(colon + 1);
     while (!v.empty() && (v.front() == ' ' || v.front() == '\t')) v.remove_prefix(1);
     while (!v.empty() && (v.back() == ' ' || v.back() == '\t')) v.remove_suffix(1);
-    out.emplace_back(std::move(name), std::string(v));
+    out->push_back(nghttp2_nv{reinterpret_cast<uint8_t*>(name),
+                              reinterpret_cast<uint8_t*>(const_cast<char*>(v.data())), n.size(), v.size(),
+                              NGHTTP2_NV_FLAG_NONE});
   }
+}
+
+H2Fields HeadFields(std::string_view text) {
+  std::string copy(text);
+  std::vector<nghttp2_nv> nv;
+  HeadNv(std::span<char>(copy.data(), copy.size()), &nv);
+  H2Fields out;
+  out.reserve(nv.size());
+  for (const nghttp2_nv& f : nv)
+    out.emplace_back(std::string(reinterpret_cast<const char*>(f.name), f.namelen),
+                     std::string(reinterpret_cast<const char*>(f.value), f.valuelen));
   return out;
 }
 

@@ -1,10 +1,14 @@
 // HTTP/2 ↔ HTTP/1 head conversion for the HTTP/2 sessions (docs/adr/0011-http2.md, item 4): an
 // HTTP/2 request's fields become an HTTP/1.1 head text for the codec (parser + rewriter), and an
-// HTTP/1 head text of ours becomes HTTP/2 fields. Pure functions and a plain value; no nghttp2,
-// no sockets (the HTTP/2 fuzzer drives them behind a real nghttp2 session).
+// HTTP/1 head text of ours becomes HTTP/2 fields. Pure functions and a plain value; no nghttp2
+// session (only its nghttp2_nv type), no sockets (the HTTP/2 fuzzer drives them behind a real
+// nghttp2 session).
 #pragma once
 
+#include <nghttp2/nghttp2.h>
+
 #include <cstddef>
+#include <span>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -35,8 +39,14 @@ struct H2RequestFields {
   std::string ToHttp1(bool end_stream, bool chunk_body, bool* chunked) const;
 };
 
-// The fields of an HTTP/1 head text of our own making (CRLF lines), names lowercased, minus the
-// connection-specific ones; the start line is left out.
+// The fields of an HTTP/1 head text of our own making (CRLF lines) as nghttp2 pairs appended to
+// *out, pointing into `head` — whose field names are lowercased in place — so they live as long
+// as `head` is neither freed nor changed; minus the connection-specific fields and `skip` (a
+// lowercase name, empty: none); the start line is left out. No allocation but *out's growth:
+// the per-stream path (nghttp2 copies the pairs when a HEADERS frame is submitted).
+void HeadNv(std::span<char> head, std::vector<nghttp2_nv>* out, std::string_view skip = {});
+
+// The same as owned strings (tests, the fuzzer).
 H2Fields HeadFields(std::string_view http1_head);
 
 // HTTP2-Settings (RFC 7540 §3.2.1): base64url without padding. False on a character outside

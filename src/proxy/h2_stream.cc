@@ -25,6 +25,11 @@ ssize_t H2ReadBody(nghttp2_session* ng, int32_t id, uint8_t* buf, size_t len, ui
 
 namespace {
 
+nghttp2_nv Nv(std::string_view n, std::string_view v) {
+  return nghttp2_nv{reinterpret_cast<uint8_t*>(const_cast<char*>(n.data())),
+                    reinterpret_cast<uint8_t*>(const_cast<char*>(v.data())), n.size(), v.size(), NGHTTP2_NV_FLAG_NONE};
+}
+
 std::vector<nghttp2_nv> ToNv(const H2Fields& fields) {
   std::vector<nghttp2_nv> nv;
   nv.reserve(fields.size());
@@ -111,12 +116,18 @@ void H2Stream::OnHead(bool end_stream) {
   PC_CHECK(n > 0);
   head_.assign(out.data(), n);
   if (h2_) {  // the same head as HTTP/2 fields: pseudo-headers first (RFC 9113 §8.3)
-    up_fields_ = {{":method", req_.method}, {":scheme", "http"}, {":authority", req_.authority}, {":path", req_.path}};
-    for (auto& f : HeadFields(head_))
-      if (f.first != "host") up_fields_.push_back(std::move(f));
-    if (req_.te_trailers) up_fields_.emplace_back("te", "trailers");
+    // The pairs point into req_ and head_ (names lowercased in place: head_ is not sent as
+    // HTTP/1 on this path), both kept unchanged until the stream ends: no copy per field.
+    up_nv_.clear();
+    up_nv_.push_back(Nv(":method", req_.method));
+    up_nv_.push_back(Nv(":scheme", "http"));
+    up_nv_.push_back(Nv(":authority", req_.authority));
+    up_nv_.push_back(Nv(":path", req_.path));
+    HeadNv(std::span<char>(head_.data(), head_.size()), &up_nv_, "host");
+    if (req_.te_trailers) up_nv_.push_back(Nv("te", "trailers"));
+  } else {
+    req_ = H2RequestFields{};  // done with it: the head text is all that is kept
   }
-  req_ = H2RequestFields{};  // done with it: the head text is all that is kept
   if (req_done_ && chunked_) uout_.Append(w->pool(), "0\r\n\r\n");
   phase_ = Phase::kRouting;
   w->Route(this);
@@ -174,8 +185,7 @@ void H2Stream::Dispatch() {
   if (h2_) {  // a stream on a pooled, multiplexed HTTP/2 connection to the machine
     H2Upstream* u = w->h2_upstreams().Get(lease_.st, lease_.link_v4, lease_.port);
     if (!u) return UpstreamFailed(true);
-    std::vector<nghttp2_nv> nv = ToNv(up_fields_);
-    int32_t id = u->Open(this, nv.data(), nv.size(), !bodyless_);
+    int32_t id = u->Open(this, up_nv_.data(), up_nv_.size(), !bodyless_);
     if (id < 0) return UpstreamFailed(true);
     up2_ = u;
     up2_id_ = id;
@@ -313,7 +323,7 @@ bool H2Stream::ProcessResponse() {
     f.overrides = std::span<const codec::HeaderOverride>(ov, nov);
     if (preference_unavailable) f.extra_fields = "Fly-Preferred-Instance-Unavailable: true\r\n";
     std::span<char> out = Scratch(codec::MaxRewrittenResponseSize(h, f));
-    std::string_view text(out.data(), codec::RewriteResponse(h, f, out));
+    std::span<char> text = out.first(codec::RewriteResponse(h, f, out));
     resp_framing_ = h.framing;
     resp_remaining_ = h.content_length;
     resp_ka_ = h.keep_alive;
@@ -392,18 +402,14 @@ ssize_t H2Stream::ReadBody(uint8_t* buf, size_t len, uint32_t* flags) {
   return static_cast<ssize_t>(n);
 }
 
-void H2Stream::Respond(int status, std::string_view text, bool has_body) {
-  RespondFields(status, HeadFields(text), has_body);
-}
-
-void H2Stream::RespondFields(int status, const Fields& fields, bool has_body) {
+void H2Stream::Respond(int status, std::span<char> head, bool has_body) {
   char st[4];
   std::snprintf(st, sizeof st, "%03d", status);
-  std::vector<nghttp2_nv> nv;
-  nv.reserve(fields.size() + 1);
-  nv.push_back(nghttp2_nv{(uint8_t*)":status", (uint8_t*)st, 7, 3, NGHTTP2_NV_FLAG_NONE});
-  for (auto& [n, v] : fields)
-    nv.push_back(nghttp2_nv{(uint8_t*)n.data(), (uint8_t*)v.data(), n.size(), v.size(), NGHTTP2_NV_FLAG_NONE});
+  // Per thread, reused: nghttp2_submit_response copies the pairs, which point into `head`.
+  static thread_local std::vector<nghttp2_nv> nv;
+  nv.clear();
+  nv.push_back(Nv(":status", std::string_view(st, 3)));
+  HeadNv(head, &nv);
   nghttp2_data_provider prd{};
   prd.source.ptr = this;
   prd.read_callback = H2ReadBody;
@@ -429,16 +435,22 @@ void H2Stream::UpHeader(std::string_view name, std::string_view value) {
     resp_status_ = 0;
     for (char c : value) resp_status_ = resp_status_ * 10 + (c - '0');  // nghttp2 checked: 3 digits
   } else if (!name.empty() && name[0] != ':') {
-    resp_fields_.emplace_back(std::string(name), std::string(value));
+    // Straight into the HTTP/1 text the codec reads (RewriteH2Response); the status line's
+    // digits are filled in at the end (pseudo-headers came first, but keep it simple).
+    if (resp_h1_.empty()) resp_h1_.assign(kStatusLine);
+    resp_h1_.append(name).append(": ").append(value).append("\r\n");
   }
 }
 
 // The app's head as an HTTP/1 head text through the HTTP/1 parser and rewriter: the same
 // decoration (Fly-Request-Id, Server, overrides) as every other response.
-bool H2Stream::RewriteH2Response() {
-  std::string h1 = "HTTP/1.1 " + std::to_string(resp_status_) + " -\r\n";
-  for (auto& [n, v] : resp_fields_) h1.append(n).append(": ").append(v).append("\r\n");
-  h1 += "\r\n";
+bool H2Stream::RewriteH2Response(std::span<char>* head) {
+  if (resp_h1_.empty()) resp_h1_.assign(kStatusLine);
+  resp_h1_[9] = static_cast<char>('0' + resp_status_ / 100 % 10);  // 3 digits: nghttp2 checked
+  resp_h1_[10] = static_cast<char>('0' + resp_status_ / 10 % 10);
+  resp_h1_[11] = static_cast<char>('0' + resp_status_ % 10);
+  resp_h1_ += "\r\n";
+  std::string_view h1 = resp_h1_;
   codec::ResponseParser parser(codec::ParseLimits{w->opts().max_head_bytes + 256, codec::kMaxHeaders});
   codec::ResponseHead& h = w->resp_head;
   codec::ResponseContext ctx;
@@ -456,7 +468,7 @@ bool H2Stream::RewriteH2Response() {
   f.overrides = std::span<const codec::HeaderOverride>(ov, nov);
   if (preference_unavailable) f.extra_fields = "Fly-Preferred-Instance-Unavailable: true\r\n";
   std::span<char> out = Scratch(codec::MaxRewrittenResponseSize(h, f));
-  resp_fields_ = HeadFields(std::string_view(out.data(), codec::RewriteResponse(h, f, out)));
+  *head = out.first(codec::RewriteResponse(h, f, out));
   return true;
 }
 
@@ -466,21 +478,22 @@ void H2Stream::UpHeadersDone(bool end_stream) {
     return ResumeClientData();
   }
   if (resp_status_ >= 100 && resp_status_ < 200) {  // interim: the final head follows
-    resp_fields_.clear();
+    resp_h1_.clear();
     return;
   }
   resp_started_ = resp_head_done_ = true;
   if (lease_.st)
     lease_.st->requests_by_class[std::min<int>(resp_status_ / 100, kStatusClasses - 1)].fetch_add(
         1, std::memory_order_relaxed);
-  if (!RewriteH2Response()) {
+  std::span<char> head;
+  if (!RewriteH2Response(&head)) {
     w->http_502.fetch_add(1, std::memory_order_relaxed);
     return SendError(502);
   }
   resp_done_ = end_stream;
   // A trailers-only response (gRPC errors: grpc-status in the head) ends with the head.
-  RespondFields(resp_status_, resp_fields_, !end_stream);
-  resp_fields_.clear();
+  Respond(resp_status_, head, !end_stream);
+  resp_h1_ = std::string();  // done: its memory goes
 }
 
 void H2Stream::UpData(const uint8_t* p, size_t n) {
@@ -593,7 +606,10 @@ void H2Stream::SendError(int status) {
   if (std::atomic<uint64_t>* c = ErrorCounter(w, status); c && status != 502) c->fetch_add(1, std::memory_order_relaxed);
   phase_ = Phase::kDone;
   resp_done_ = true;
-  Respond(status, codec::ErrorResponse(static_cast<uint16_t>(status), false), false);
+  std::string_view text = codec::ErrorResponse(static_cast<uint16_t>(status), false);
+  std::span<char> head = Scratch(text.size());
+  std::memcpy(head.data(), text.data(), text.size());
+  Respond(status, head, false);
   ConsumeWindow();
 }
 

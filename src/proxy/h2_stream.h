@@ -29,6 +29,7 @@
 
 #include <nghttp2/nghttp2.h>
 
+#include <span>
 #include <string>
 #include <utility>
 #include <vector>
@@ -92,10 +93,11 @@ class H2Stream final : public Session, public UpConnOwner {
   void ReleaseLease();
   void SendError(int status);  // codec::ErrorResponse's head, no body; a reset once HEADERS went out
   using Fields = H2Fields;
-  void Respond(int status, std::string_view head_text, bool has_body);  // an HTTP/1 head of ours
-  void RespondFields(int status, const Fields& fields, bool has_body);
+  // An HTTP/1 head of ours (writable: its names are lowercased in place) as the HEADERS.
+  void Respond(int status, std::span<char> head, bool has_body);
   void ResumeClientData();
-  bool RewriteH2Response();  // resp_fields_ → the client's response head (codec rules); false: 502
+  // resp_h1_ → the client's response head (codec rules) in the thread's scratch; false: 502.
+  bool RewriteH2Response(std::span<char>* head);
   void Reset(uint32_t code);  // RST_STREAM towards the client
   void ConsumeWindow();
   void Drive();
@@ -106,7 +108,7 @@ class H2Stream final : public Session, public UpConnOwner {
   UpConn* up_ = nullptr;
   Lease lease_;
   // Request.
-  H2RequestFields req_;      // the HEADERS block while it arrives (h2_head.h)
+  H2RequestFields req_;      // the HEADERS block while it arrives (h2_head.h); kept when h2_
   std::string head_;         // the rewritten HTTP/1.1 head (sent to an HTTP/1.1 app, kept for a replay)
   bool chunked_ = false, req_done_ = false, bodyless_ = false;
   size_t head_written_ = 0;
@@ -130,8 +132,10 @@ class H2Stream final : public Session, public UpConnOwner {
   int32_t up2_id_ = 0;
   bool up_deferred_ = false;  // the app's request data provider waits for client DATA
   int resp_status_ = 0;
-  Fields up_fields_;          // request fields for the app (pseudo-headers first)
-  Fields resp_fields_, trailers_;
+  std::vector<nghttp2_nv> up_nv_;  // request fields for the app (pseudo-headers first), into req_/head_
+  static constexpr std::string_view kStatusLine = "HTTP/1.1 000 -\r\n";  // digits set at the end
+  std::string resp_h1_;       // the app's response head as HTTP/1 text while it arrives
+  Fields trailers_;
 };
 
 }  // namespace privcast::proxy
