@@ -25,7 +25,8 @@
 # directly, through privcast with h2_backend (:85), HAProxy h2 both sides (:86, `proto h2` on bind
 # and server), and HTTP/2 client → HTTP/1.1 backend through privcast (:80) and HAProxy (:89);
 # then sequential gRPC unary calls (python3-grpcio, bench/proxy/grpc_latency.py) to the
-# tests/e2e/apps/grpc_echo.py server directly and through privcast (:90, h2_backend): added p50.
+# tests/e2e/apps/grpc_echo.py server directly, through privcast (:90, h2_backend) and through
+# HAProxy (:93, `proto h2` both sides): added p50.
 # With ALT= too, the other build also serves h2c (:91, row alt-h2-h2c) and gRPC (:92, row alt).
 set -euo pipefail
 ulimit -n 65536 2>/dev/null || true
@@ -132,6 +133,14 @@ frontend fe_h2_h1
   mode http
   bind [fdaa:0:1:0:1::5]:89 proto h2
   default_backend be_http
+frontend fe_grpc
+  mode http
+  bind [fdaa:0:1:0:1::5]:93 proto h2
+  default_backend be_grpc
+backend be_grpc
+  mode http
+  http-reuse always
+  server app 10.77.2.2:50051 proto h2
 CONF
 fi
 TLS_ARGS=()
@@ -384,7 +393,7 @@ echo "| target | p50 µs | p99 µs |"
 echo "|---|---:|---:|"
 GL="$(dirname "$0")/grpc_latency.py"
 declare -A G50 G99
-GSPECS=("direct 10.77.2.2:50051" "privcast [fdaa:0:1:0:1::5]:90")
+GSPECS=("direct 10.77.2.2:50051" "privcast [fdaa:0:1:0:1::5]:90" "haproxy [fdaa:0:1:0:1::5]:93")
 [ -n "${ALT:-}" ] && GSPECS+=("alt [fdaa:0:1:0:1::5]:92")
 for i in $(seq $REP); do
   for spec in "${GSPECS[@]}"; do
@@ -399,7 +408,8 @@ for spec in "${GSPECS[@]}"; do
 done
 d=$(tr ' ' '\n' <<<"${G50[direct]}" | grep . | median); p=$(tr ' ' '\n' <<<"${G50[privcast]}" | grep . | median)
 echo
-echo "Added p50 through privcast: $((p - d)) µs"
+h=$(tr ' ' '\n' <<<"${G50[haproxy]}" | grep . | median)
+echo "Added p50 through privcast: $((p - d)) µs; through HAProxy (h2 both sides, :93): $((h - d)) µs"
 if [ -n "${ALT:-}" ]; then
   a=$(tr ' ' '\n' <<<"${G50[alt]}" | grep . | median); echo "Added p50 through the ALT build: $((a - d)) µs"
 fi

@@ -71,6 +71,20 @@ TEST(H2Head, HeadFieldsLowercaseAndDropConnectionSpecificOnes) {
   EXPECT_EQ(f[1], (std::pair<std::string, std::string>{"x-thing", "v"}));
 }
 
+TEST(H2Head, HeadNvPointsIntoTheLowercasedTextAndSkipsOneName) {
+  std::string head = "GET / HTTP/1.1\r\nHost: a\r\nX-Fly-Thing: 1\r\nConnection: close\r\nAccept:  */* \r\n\r\n";
+  std::vector<nghttp2_nv> nv;
+  HeadNv(std::span<char>(head.data(), head.size()), &nv, "host");
+  ASSERT_EQ(nv.size(), 2u);
+  auto str = [](const uint8_t* p, size_t n) { return std::string(reinterpret_cast<const char*>(p), n); };
+  EXPECT_EQ(str(nv[0].name, nv[0].namelen), "x-fly-thing");
+  EXPECT_EQ(str(nv[0].value, nv[0].valuelen), "1");
+  EXPECT_EQ(str(nv[1].name, nv[1].namelen), "accept");
+  EXPECT_EQ(str(nv[1].value, nv[1].valuelen), "*/*");
+  EXPECT_EQ(reinterpret_cast<char*>(nv[1].name), head.data() + head.find("accept"));  // no copy
+  EXPECT_EQ(head.substr(0, 16), "GET / HTTP/1.1\r\n");                                 // start line as it was
+}
+
 TEST(H2Head, Base64UrlOfHttp2Settings) {
   std::string out;
   ASSERT_TRUE(Base64UrlDecode("AAMAAABkAAQAoAAAAAIAAAAA", &out));  // curl's: 3=100, 4=10485760, 2=0
