@@ -37,11 +37,19 @@ void H2RequestFields::Add(std::string_view name, std::string_view value, size_t 
     return;
   }
   if (name == "content-length") has_content_length = true;
+  if (fields.empty()) fields.reserve(256);  // one allocation for a usual head, not a doubling series
   fields.append(name).append(": ").append(value).append("\r\n");
 }
 
 std::string H2RequestFields::ToHttp1(bool end_stream, bool chunk_body, bool* chunked) const {
   std::string h;
+  ToHttp1(end_stream, chunk_body, chunked, &h);
+  return h;
+}
+
+void H2RequestFields::ToHttp1(bool end_stream, bool chunk_body, bool* chunked, std::string* out) const {
+  std::string& h = *out;
+  h.clear();
   h.reserve(fields.size() + method.size() + path.size() + authority.size() + cookies.size() + 64);
   h.append(method).append(" ").append(path).append(" HTTP/1.1\r\nhost: ").append(authority).append("\r\n");
   h.append(fields);
@@ -56,7 +64,6 @@ std::string H2RequestFields::ToHttp1(bool end_stream, bool chunk_body, bool* chu
     }
   }
   h.append("\r\n");
-  return h;
 }
 
 void HeadNv(std::span<char> head, std::vector<nghttp2_nv>* out, std::string_view skip) {

@@ -37,6 +37,7 @@ struct H2RequestFields {
   // follows goes up chunked when `chunk_body` (*chunked set), and POST/PUT/PATCH without one get
   // "content-length: 0".
   std::string ToHttp1(bool end_stream, bool chunk_body, bool* chunked) const;
+  void ToHttp1(bool end_stream, bool chunk_body, bool* chunked, std::string* out) const;  // reuses *out
 };
 
 // The fields of an HTTP/1 head text of our own making (CRLF lines) as nghttp2 pairs appended to

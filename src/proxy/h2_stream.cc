@@ -86,7 +86,8 @@ void H2Stream::OnHead(bool end_stream) {
   h2_ = svc->h2_backend;
   if (req_.too_large) return SendError(431);
   if (req_.method == "CONNECT") return SendError(501);
-  std::string h = req_.ToHttp1(end_stream, !h2_, &chunked_);
+  static thread_local std::string h;  // parsed and rewritten below, then done with
+  req_.ToHttp1(end_stream, !h2_, &chunked_, &h);
   // The HTTP/1 parser and rewriter make it the head an HTTP/1 client's request would give.
   codec::RequestParser parser(codec::ParseLimits{w->opts().max_head_bytes + 256, codec::kMaxHeaders});
   codec::RequestHead& rh = w->req_head;
@@ -119,6 +120,7 @@ void H2Stream::OnHead(bool end_stream) {
     // The pairs point into req_ and head_ (names lowercased in place: head_ is not sent as
     // HTTP/1 on this path), both kept unchanged until the stream ends: no copy per field.
     up_nv_.clear();
+    up_nv_.reserve(5 + static_cast<size_t>(std::count(head_.begin(), head_.end(), '\n')));
     up_nv_.push_back(Nv(":method", req_.method));
     up_nv_.push_back(Nv(":scheme", "http"));
     up_nv_.push_back(Nv(":authority", req_.authority));
@@ -437,7 +439,10 @@ void H2Stream::UpHeader(std::string_view name, std::string_view value) {
   } else if (!name.empty() && name[0] != ':') {
     // Straight into the HTTP/1 text the codec reads (RewriteH2Response); the status line's
     // digits are filled in at the end (pseudo-headers came first, but keep it simple).
-    if (resp_h1_.empty()) resp_h1_.assign(kStatusLine);
+    if (resp_h1_.empty()) {
+      resp_h1_.reserve(512);
+      resp_h1_.assign(kStatusLine);
+    }
     resp_h1_.append(name).append(": ").append(value).append("\r\n");
   }
 }
