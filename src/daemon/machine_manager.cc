@@ -958,7 +958,8 @@ void MachineManager::SyncPeers() {
     return;
   }
   peers_key_ = key;
-  firewall_key_.clear();  // the peers are part of the ruleset
+  if (peers != peers_applied_) firewall_key_.clear();  // the peers are part of the ruleset
+  peers_applied_ = std::move(peers);
   log::Info("daemon", "cluster peers", {{"hosts", static_cast<int64_t>(hosts.size())},
                                         {"routes", static_cast<int64_t>(routes.size())}});
 }

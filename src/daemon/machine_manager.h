@@ -264,6 +264,7 @@ class MachineManager final : public proxy::MachineWaker, public proxy::MachineSt
   std::string firewall_key_;
   std::set<uint32_t> live_peers_;  // other live hosts (SyncPeers); empty on one host
   std::string peers_key_;          // what SyncPeers last applied
+  std::set<Ip6> peers_applied_;    // the underlay addresses in it
   bool probe_scheduled_ = false;
   uint64_t probe_tick_ = 0;       // probe intervals elapsed (advanced by each ProbeTick)
   uint64_t probe_tick_step_ = 1;  // intervals the next ProbeTick stands for

@@ -212,7 +212,7 @@ class ClusterTest(unittest.TestCase):
         def lines():
             try:
                 with open(log) as f:
-                    return [ln.split(None, 2)[1:] for ln in f if ln.startswith("T ") and len(ln.split()) == 3]
+                    return [ln.split()[1:] for ln in f if ln.startswith("T ") and len(ln.split()) == 3]
             except OSError:
                 return []
         wait_for(lambda: [t for t, r in lines() if r == "fra"], 30, "the poller served by fra")
@@ -232,6 +232,8 @@ class ClusterTest(unittest.TestCase):
         self.assertLessEqual(first_syd - t_expired, 1.0)
         # Fail-back: fra returns (its machine never stopped; the daemon adopts it).
         run(["ip", "netns", "exec", fra.name, "ip", "link", "set", "fab0", "up"])
+        # (a link going down drops its IPv6 addresses)
+        run(["ip", "netns", "exec", fra.name, "ip", "-6", "addr", "replace", f"{fra.addr}/64", "dev", "fab0", "nodad"])
         fra.stop_daemon()
         fra.start_daemon()
         t_back = time.time()
