@@ -555,6 +555,7 @@ void MachineManager::HandleWake(const std::string& id, Waiter w) {
   }
   auto it = machines_.find(id);
   if (it == machines_.end()) {
+    if (WakeRemote(id, w)) return;
     auto done = std::move(w.done);
     w.poster->Post([done, id] { done(NotFound("no machine " + id + " on this host")); });
     return;

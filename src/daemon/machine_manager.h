@@ -203,6 +203,11 @@ class MachineManager final : public proxy::MachineWaker, public proxy::MachineSt
   void StartProbing(const std::string& id);
   void ProbeTick();
   void FailWaiters(const std::string& id, const Status& st);
+  // Wake across hosts (machine_wake_remote.cc): a machine of another live host is asked to
+  // start through the store (its host's daemon starts it); the waiter is held until the
+  // machine listens on its 6PN address over the underlay, or its deadline passes.
+  bool WakeRemote(const std::string& id, Waiter& w);
+  void PollRemoteWake(const std::string& id, Waiter w);
   void AnswerWaiters(const std::string& id);
   void Publish();
   void SyncHost();

@@ -497,9 +497,7 @@ void Worker::Route(Session* s) {
       bool failed = std::find(s->tried.begin(), s->tried.end(), &st) != s->tried.end();
       bool stopping = st.stop_requested_revision.load(std::memory_order_relaxed) >= rev;
       ms.started = !failed && !stopping && EffectivelyStarted(m, st, rev);
-      // A machine on another host is started by its own host's daemon; this one cannot wake it
-      // (wake across hosts is not done: docs/cluster.md), so it is never a wake candidate here.
-      ms.wakeable = !failed && !ms.started && !m.remote &&
+      ms.wakeable = !failed && !ms.started &&
                     (m.state == MachineRunState::kStopped || m.state == MachineRunState::kSuspended ||
                      m.state == MachineRunState::kStopping || m.state == MachineRunState::kStarting || stopping);
       ms.starting = ms.wakeable && (m.state == MachineRunState::kStarting || wakes_.count(m.id) > 0);
