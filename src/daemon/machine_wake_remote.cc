@@ -50,7 +50,13 @@ bool MachineManager::WakeRemote(const std::string& id, Waiter& w) {
     if (x.id == id) m = &x;
   if (!m || !live_peers_.count(m->host_id)) return false;
   using S = store::MachineState;
-  if (m->state == S::kStopped || m->state == S::kCreated || m->state == S::kSuspended) {
+  if (m->state == S::kSuspended || m->state == S::kSuspending) {
+    // Thawing is its own host's job (ResumeFirst); a store write cannot ask for it yet.
+    auto done = std::move(w.done);
+    w.poster->Post([done, id] { done(Unavailable("machine " + id + " is suspended on another host")); });
+    return true;
+  }
+  if (m->state == S::kStopped || m->state == S::kCreated) {
     auto t = registry_->TransitionMachine(id, {m->state}, S::kStarting, "started by proxy on another host");
     if (!t.ok() && t.status().code() != Code::kConflict) {  // lost a race: someone else started it
       auto done = std::move(w.done);
