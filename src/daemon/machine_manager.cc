@@ -961,7 +961,7 @@ void MachineManager::SyncPeers() {
   peers_key_ = key;
   if (peers != peers_applied_) firewall_key_.clear();  // the peers are part of the ruleset
   peers_applied_ = std::move(peers);
-  log::Info("daemon", "cluster peers", {{"hosts", static_cast<int64_t>(hosts.size())},
+  log::Debug("daemon", "cluster peers", {{"hosts", static_cast<int64_t>(hosts.size())},
                                         {"routes", static_cast<int64_t>(routes.size())}});
 }
 
