@@ -88,6 +88,12 @@ struct MachineView {
   uint32_t host_id = 0;
   Ip6 six_pn;
   uint32_t link_v4 = 0;      // the address the proxy connects to (host byte order)
+  // On another (live) host of the cluster (docs/cluster.md): the proxy connects to six_pn over
+  // the underlay instead, since link_v4 only means something on the machine's own host.
+  bool remote = false;
+  // Cluster only: great-circle km from this host's region to the machine's (the proxy's
+  // "nearest region first" across hosts; 0 on one host, where other regions tie as before).
+  uint32_t distance_km = 0;
   int kill_signal = 2;       // for autostop
   int64_t kill_timeout_ms = 5000;
   int64_t created_at = 0;

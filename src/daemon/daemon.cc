@@ -248,6 +248,12 @@ Status Daemon::Start() {
       for (const auto& h : live) out.emplace_back(h.id, h.region);
       return out;
     };
+    mo.live_underlays = [st = d.store.get()]() -> Result<std::map<uint32_t, std::string>> {
+      PC_ASSIGN_OR_RETURN(auto live, store::LiveHosts(st));
+      std::map<uint32_t, std::string> out;
+      for (const auto& h : live) out[h.id] = h.underlay;
+      return out;
+    };
   }
   Impl* raw = &d;
   d.manager = std::make_unique<MachineManager>(d.registry.get(), d.runtime.get(), &d.loop, d.events.get(),

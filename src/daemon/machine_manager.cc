@@ -295,6 +295,7 @@ void MachineManager::Reconcile() {
     }
   }
   machines_ = std::move(now);
+  SyncPeers();
   SyncHost();
   std::vector<Machine> todo;
   for (const auto& [id, m] : machines_) todo.push_back(m);
@@ -554,6 +555,7 @@ void MachineManager::HandleWake(const std::string& id, Waiter w) {
   }
   auto it = machines_.find(id);
   if (it == machines_.end()) {
+    if (WakeRemote(id, w)) return;
     auto done = std::move(w.done);
     w.poster->Post([done, id] { done(NotFound("no machine " + id + " on this host")); });
     return;
@@ -852,11 +854,14 @@ void MachineManager::Publish() {
   for (const auto& [id, m] : machines_) merged.push_back(m);
   std::sort(merged.begin(), merged.end(), [](const Machine& a, const Machine& b) { return a.id < b.id; });
   state_.machines = std::move(merged);
-  Snapshot s = BuildSnapshot(state_, opts_.host_id, opts_.region, [this](const store::Release& r) -> Result<ReleaseInfo> {
-    const AppPlan* p = PlanFor(r.app);
-    if (!p) return InvalidArgument("release " + std::to_string(r.version) + " does not decode");
-    return p->info;
-  });
+  Snapshot s = BuildSnapshot(
+      state_, opts_.host_id, opts_.region,
+      [this](const store::Release& r) -> Result<ReleaseInfo> {
+        const AppPlan* p = PlanFor(r.app);
+        if (!p) return InvalidArgument("release " + std::to_string(r.version) + " does not decode");
+        return p->info;
+      },
+      live_peers_);
   // The store says `started` once the process runs; routing wants "accepts connections".
   for (auto& mv : s.machines) {
     auto it = machines_.find(mv.id);
@@ -916,6 +921,48 @@ void MachineManager::SyncHost() {
     it = flycast_applied_.erase(it);
   }
   SyncFirewall();
+}
+
+void MachineManager::SyncPeers() {
+  if (!opts_.live_underlays) return;
+  auto live = opts_.live_underlays();
+  if (!live.ok()) {
+    log::Warn("daemon", "cannot read live hosts; keeping the last known", {{"error", live.status().message()}});
+    return;
+  }
+  std::set<uint32_t> hosts;
+  std::map<uint32_t, Ip6> underlay;
+  std::string key;
+  for (const auto& [id, text] : live.value()) {
+    if (id == opts_.host_id) continue;
+    auto a = Ip6::Parse(text);
+    if (!a) continue;  // registered without --underlay (or IPv4): not reachable from here
+    hosts.insert(id);
+    underlay[id] = *a;
+    key += std::to_string(id) + "=" + text + ",";
+  }
+  // One route per (network, host) with machines there: fdaa:<net32>:<host32>::/80.
+  std::map<Ip6, Ip6> routes;
+  for (const auto& m : state_.machines) {
+    auto u = underlay.find(m.host_id);
+    if (u == underlay.end()) continue;
+    routes[addr::MachinePrefix(m.net32, m.host_id, 0)] = u->second;
+  }
+  for (const auto& [p, via] : routes) key += p.ToString() + ">" + via.ToString() + ",";
+  live_peers_ = hosts;
+  if (key == peers_key_) return;
+  std::set<Ip6> peers;
+  for (const auto& [id, a] : underlay) peers.insert(a);
+  Status st = runtime_->SyncPeers(routes, peers);
+  if (!st.ok()) {
+    log::Error("daemon", "cluster routes sync failed", {{"error", st.message()}});
+    return;
+  }
+  peers_key_ = key;
+  if (peers != peers_applied_) firewall_key_.clear();  // the peers are part of the ruleset
+  peers_applied_ = std::move(peers);
+  log::Debug("daemon", "cluster peers", {{"hosts", static_cast<int64_t>(hosts.size())},
+                                        {"routes", static_cast<int64_t>(routes.size())}});
 }
 
 void MachineManager::SyncFirewall() {

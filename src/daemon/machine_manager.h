@@ -95,6 +95,11 @@ struct ManagerOptions {
   // with the fewest machines) and started by that host's daemon. Unset (one host): a region
   // is only a label, as before.
   std::function<Result<std::vector<std::pair<uint32_t, std::string>>>()> live_hosts;
+  // Several hosts: every live host's underlay address (id → address). Set: on each reload the
+  // manager routes the other live hosts' 6PN prefixes over the underlay, admits their proxies
+  // in the firewall and makes their machines backends (SyncPeers). A failed read keeps the
+  // last known set (the data path serves from the last snapshot while etcd is away).
+  std::function<Result<std::map<uint32_t, std::string>>()> live_underlays;
 };
 
 struct DeployOutcome {
@@ -198,6 +203,11 @@ class MachineManager final : public proxy::MachineWaker, public proxy::MachineSt
   void StartProbing(const std::string& id);
   void ProbeTick();
   void FailWaiters(const std::string& id, const Status& st);
+  // Wake across hosts (machine_wake_remote.cc): a machine of another live host is asked to
+  // start through the store (its host's daemon starts it); the waiter is held until the
+  // machine listens on its 6PN address over the underlay, or its deadline passes.
+  bool WakeRemote(const std::string& id, Waiter& w);
+  void PollRemoteWake(const std::string& id, Waiter w);
   void AnswerWaiters(const std::string& id);
   void Publish();
   void SyncHost();
@@ -213,6 +223,8 @@ class MachineManager final : public proxy::MachineWaker, public proxy::MachineSt
   // nftables from the networks, this host's machines (machines_) and flycast addresses;
   // nothing when they are as last applied.
   void SyncFirewall();
+  // Cluster: reads the live hosts (opts_.live_underlays), syncs peer routes; loop thread.
+  void SyncPeers();
   Result<store::Machine> Transition(const std::string& id, std::vector<store::MachineState> from,
                                     store::MachineState to, const std::string& event);
   const AppPlan* PlanFor(const std::string& app);
@@ -255,6 +267,9 @@ class MachineManager final : public proxy::MachineWaker, public proxy::MachineSt
   std::unordered_map<std::string, std::pair<int64_t, std::shared_ptr<AppPlan>>> plans_;  // app → (version, plan)
   std::set<std::string> flycast_applied_;
   std::string firewall_key_;
+  std::set<uint32_t> live_peers_;  // other live hosts (SyncPeers); empty on one host
+  std::string peers_key_;          // what SyncPeers last applied
+  std::set<Ip6> peers_applied_;    // the underlay addresses in it
   bool probe_scheduled_ = false;
   uint64_t probe_tick_ = 0;       // probe intervals elapsed (advanced by each ProbeTick)
   uint64_t probe_tick_step_ = 1;  // intervals the next ProbeTick stands for

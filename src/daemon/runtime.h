@@ -12,6 +12,7 @@
 #include <chrono>
 #include <functional>
 #include <map>
+#include <set>
 #include <optional>
 #include <string>
 #include <utility>
@@ -104,6 +105,14 @@ class MachineRuntime {
   // Rebuild the isolation rules from the whole state (atomic). `ports`: for each flycast
   // address, the TCP port ranges of its app's services — the only ports admitted to it.
   virtual Status SyncFirewall(const store::StateView& state, const FlycastPortMap& ports) = 0;
+  // Cluster (docs/cluster.md): the routes to other hosts' 6PN prefixes (prefix /80 → that
+  // host's underlay address) and the underlay addresses the firewall admits as peers. Called
+  // before SyncFirewall; the set given replaces the previous one. Default: one host, nothing.
+  virtual Status SyncPeers(const std::map<Ip6, Ip6>& routes, const std::set<Ip6>& peers) {
+    (void)routes;
+    (void)peers;
+    return Status::Ok();
+  }
 
   // Machines. Network setup is idempotent and kept while the machine is stopped (fast wakes).
   virtual Status EnsureNetwork(const store::Machine& m) = 0;

@@ -42,6 +42,8 @@ struct LinuxRuntime::Impl {
   std::set<std::string> networks_ready;  // machine ids whose netns exists
   std::unique_ptr<netns::Firewall> firewall;
   std::unordered_map<std::string, uint32_t> slots;  // machine id → link slot
+  std::map<Ip6, Ip6> peer_routes;  // applied by SyncPeers: prefix /80 → underlay address
+  std::set<Ip6> peers;             // other live hosts' underlay addresses (firewall)
   std::unordered_map<std::string, std::pair<netns::ListenerProbe, uint32_t>> probes;  // id → (probe, link slot)
 
   void OnEvent(const supervisor::MachineEvent& ev) {
@@ -166,12 +168,35 @@ Status LinuxRuntime::SyncFirewall(const store::StateView& state, const FlycastPo
       fs.machine_ifs[netns::MachineNetwork::HostIfName(m.link_slot)] = m.net32;
       fs.networks.insert(m.net32);  // a network created since the state was loaded
     }
+  fs.peers = impl_->peers;
   for (const auto& ip : state.ips)
     if (auto a = Ip6::Parse(ip.address)) fs.flycast.insert(*a);
   for (const auto& [ip, ranges] : ports)
     if (auto a = Ip6::Parse(ip))
       for (const auto& [first, last] : ranges) fs.flycast_tcp.insert({*a, first, last});
   return impl_->firewall->Apply(fs);
+}
+
+Status LinuxRuntime::SyncPeers(const std::map<Ip6, Ip6>& routes, const std::set<Ip6>& peers) {
+  Status first;
+  for (auto it = impl_->peer_routes.begin(); it != impl_->peer_routes.end();) {
+    if (routes.count(it->first)) {
+      ++it;
+      continue;
+    }
+    Status st = impl_->host->RemovePeerRoute(it->first);
+    if (!st.ok() && first.ok()) first = st;
+    it = impl_->peer_routes.erase(it);
+  }
+  for (const auto& [prefix, via] : routes) {
+    auto it = impl_->peer_routes.find(prefix);
+    if (it != impl_->peer_routes.end() && it->second == via) continue;
+    Status st = impl_->host->SetPeerRoute(prefix, via);
+    if (st.ok()) impl_->peer_routes[prefix] = via;
+    else if (first.ok()) first = st;
+  }
+  impl_->peers = peers;
+  return first;
 }
 
 Status LinuxRuntime::EnsureNetwork(const store::Machine& m) {

@@ -39,6 +39,7 @@ class LinuxRuntime final : public MachineRuntime {
   Status AddFlycast(const Ip6& a) override;
   Status RemoveFlycast(const Ip6& a) override;
   Status SyncFirewall(const store::StateView& state, const FlycastPortMap& ports) override;
+  Status SyncPeers(const std::map<Ip6, Ip6>& routes, const std::set<Ip6>& peers) override;
   Status EnsureNetwork(const store::Machine& m) override;
   Status Launch(const LaunchPlan& plan) override;
   Status Stop(const std::string& id, int sig, Duration timeout) override;

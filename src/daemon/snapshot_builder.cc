@@ -2,7 +2,10 @@
 
 #include <unordered_map>
 
+#include <algorithm>
+
 #include "common/log.h"
+#include "dns/regions.h"
 #include "common/service_scope.h"
 
 namespace privcast::daemon {
@@ -25,7 +28,8 @@ MachineRunState ToRunState(store::MachineState s) {
 }
 
 Snapshot BuildSnapshot(const store::StateView& state, uint32_t local_host_id,
-                       const std::string& local_region, const ReleaseDecoder& decode) {
+                       const std::string& local_region, const ReleaseDecoder& decode,
+                       const std::set<uint32_t>& live_peers) {
   Snapshot s;
   s.revision = state.revision;
   s.local_host_id = local_host_id;
@@ -76,13 +80,17 @@ Snapshot BuildSnapshot(const store::StateView& state, uint32_t local_host_id,
     mv.app_index = app->second;
     mv.region = m.region;
     mv.process_group = m.process_group;
-    // With a shared store (etcd) the state holds other hosts' machines too. This host's proxy
-    // reaches a machine through its link address, which is only meaningful on the machine's own
-    // host (the same slot on this host is another machine), so remote machines are never
-    // backends here; DNS still lists them. On one host every machine is local.
-    mv.carries_services = m.carries_services && m.host_id == local_host_id;
+    // With a shared store (etcd) the state holds other hosts' machines too. A machine of a live
+    // peer is a backend reached at its 6PN address over the underlay (its link address only
+    // means something on its own host); a machine of a host that is down is never routed to
+    // (its lease ended: docs/cluster.md); DNS still lists both. On one host every machine is local.
+    bool local = m.host_id == local_host_id;
+    mv.remote = !local;
+    mv.carries_services = m.carries_services && (local || live_peers.count(m.host_id) != 0);
     mv.state = ToRunState(m.state);
     mv.host_id = m.host_id;
+    if (!live_peers.empty())
+      mv.distance_km = static_cast<uint32_t>(std::min(dns::RegionDistanceKm(local_region, m.region), 40000.0));
     mv.six_pn = addr::SixPnAddress(m.net32, m.host_id, m.machine32);
     mv.link_v4 = addr::LinkV4Machine(m.link_slot);
     mv.created_at = m.created_at;

@@ -85,6 +85,7 @@ std::string Firewall::Render(const FirewallState& s) {
   t += "  chain from_machine {\n"
        "    meta nfproto ipv4 counter name \"fwd4_drop\" drop\n"
        "    iifname . ip6 saddr != @machine_src counter name \"spoof_drop\" drop\n";
+  if (!s.peers.empty()) t += "    ct state established,related accept\n";
   for (uint32_t n : s.networks) {
     std::string c = NetCidr(n);
     t += "    ip6 saddr " + c + " ip6 daddr " + c + " accept\n";
@@ -93,8 +94,22 @@ std::string Firewall::Render(const FirewallState& s) {
   t += "    counter name \"fwd_drop\" drop\n"
        "  }\n";
   t += "  chain to_machine {\n"
-       "    meta nfproto ipv4 counter name \"fwd4_drop\" drop\n"
-       "    counter name \"fwd_drop\" drop\n"
+       "    meta nfproto ipv4 counter name \"fwd4_drop\" drop\n";
+  if (!s.peers.empty()) {
+    t += "    ct state established,related accept\n";
+    t += "    ip6 saddr { ";
+    bool first = true;
+    for (const Ip6& p : s.peers) {
+      t += (first ? "" : ", ") + p.ToString();
+      first = false;
+    }
+    t += " } meta l4proto tcp accept\n";
+    for (uint32_t n : s.networks) {
+      std::string c = NetCidr(n);
+      t += "    ip6 saddr " + c + " ip6 daddr " + c + " accept\n";
+    }
+  }
+  t += "    counter name \"fwd_drop\" drop\n"
        "  }\n";
   t += "  chain input {\n"
        "    type filter hook input priority filter; policy accept;\n"
@@ -268,7 +283,7 @@ Status Firewall::Apply(const FirewallState& state) {
   for (uint32_t n : state.networks)
     if (n == 0) return InvalidArgument("network 0 is privcast's own, not a network");
   std::lock_guard<std::mutex> lock(mu_);
-  if (applied_ && applied_->networks == state.networks) {
+  if (applied_ && applied_->networks == state.networks && applied_->peers == state.peers) {
     std::string delta = RenderDelta(*applied_, state);
     if (delta.empty()) return Status::Ok();
     if (Run(delta).ok()) {

@@ -20,6 +20,12 @@
 //     same /48 network as the destination     accept
 //     any other destination                   drop, counter xnet_<net32 as 8 hex digits>
 //   forward, to a machine interface from elsewhere: drop, counter fwd_drop (fwd4_drop for v4)
+//   cluster only (peers non-empty), before those drops: from a machine, replies
+//   (established/related) accept; to a machine, established/related accept, TCP from a peer
+//   host's underlay address (its proxy and health checks) accept, and a source in the
+//   machine's own /48 network (a machine of that network on another host) accept. A machine
+//   of another network stays dropped on both hosts: at its own host's from_machine (xnet) and
+//   at the destination host's to_machine (fwd_drop).
 //   input, from a machine interface:
 //     established/related; ICMPv6 ND (NS/NA/RS) accept
 //     spoofed source                          drop, counter spoof_drop
@@ -73,6 +79,9 @@ struct FirewallState {
   std::map<std::string, uint32_t> machine_ifs;  // "pcv<slot>" -> net32
   std::set<Ip6> flycast;                        // flycast addresses local to this host
   std::set<FlycastPorts> flycast_tcp;           // the only TCP ports admitted to them
+  // Cluster (docs/cluster.md): the underlay addresses of the other live hosts. Non-empty adds
+  // the cross-host rules (empty = one host, the ruleset exactly as before).
+  std::set<Ip6> peers;
 };
 
 class Firewall {

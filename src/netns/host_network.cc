@@ -59,4 +59,19 @@ Status HostNetwork::RemoveFlycastAddress(const Ip6& a) {
   return OkIfAbsent(ops_.DelAddress(kHost, kIfName, IpPrefix::V6(a, 128)));
 }
 
+Status HostNetwork::SetPeerRoute(const Ip6& prefix80, const Ip6& via) {
+  std::lock_guard<std::mutex> lock(mu_);
+  Route r{Route::Kind::kUnicast, IpPrefix::V6(prefix80, 80), IpAddr::V6(via), ""};
+  Status st = ops_.AddRoute(kHost, r);
+  if (st.code() != Code::kAlreadyExists) return st;
+  // Left by an earlier daemon, perhaps via another address: replace it.
+  PC_RETURN_IF_ERROR(OkIfAbsent(ops_.DelRoute(kHost, Route{Route::Kind::kUnicast, r.dst, std::nullopt, ""})));
+  return ops_.AddRoute(kHost, r);
+}
+
+Status HostNetwork::RemovePeerRoute(const Ip6& prefix80) {
+  std::lock_guard<std::mutex> lock(mu_);
+  return OkIfAbsent(ops_.DelRoute(kHost, Route{Route::Kind::kUnicast, IpPrefix::V6(prefix80, 80), std::nullopt, ""}));
+}
+
 }  // namespace privcast::netns

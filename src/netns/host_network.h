@@ -35,6 +35,11 @@ class HostNetwork {
   Status Teardown();
   Status AddFlycastAddress(const Ip6& a);     // Ok if already there
   Status RemoveFlycastAddress(const Ip6& a);  // Ok if absent
+  // Cluster (docs/cluster.md): another host's 6PN prefix of one network,
+  // fdaa:<net32>:<host32>::/80, routed via that host's underlay address (replacing a route
+  // left by an earlier daemon); removed when the host is down (then fdaa::/16 is unreachable).
+  Status SetPeerRoute(const Ip6& prefix80, const Ip6& via);
+  Status RemovePeerRoute(const Ip6& prefix80);  // Ok if absent
 
  private:
   std::mutex mu_;

@@ -7,7 +7,8 @@
 //     (machines already tried for this request); fly-force-instance-id / fly-force-region
 //     narrow them (nothing else is ever used when forced).
 //  2. Started (or wake-completed), healthy machines below hard_limit, by tier: preferred
-//     instance, preferred region, local region, then every other region. Within the first tier
+//     instance, preferred region, local region, then every other region (nearest first in a
+//     cluster: MachineView::distance_km). Within the first tier
 //     that has any: machines below soft_limit first, least loaded, ties at random.
 //  3. If every started machine is at or over soft_limit (or none is started) and a stopped or
 //     suspended machine exists and auto_start is on: wake the nearest one. When a started machine
@@ -55,7 +56,7 @@ Choice ChooseMachine(const Snapshot& snap, const AppView& app, const ServiceSpec
 bool ServesService(const MachineView& m, const ServiceSpec& svc);
 
 // Tier of a machine for routing: 0 preferred instance, 1 preferred region, 2 local region,
-// 3 others. Lower is nearer.
+// 3+ others (3 + distance_km / 100: nearer regions first across hosts). Lower is nearer.
 int TierOf(const Snapshot& snap, const MachineView& m, const RoutingHints& hints);
 
 }  // namespace privcast::proxy

@@ -245,12 +245,12 @@ H2UpstreamPool::~H2UpstreamPool() {
     }
 }
 
-H2Upstream* H2UpstreamPool::Get(const std::shared_ptr<MachineState>& st, uint32_t link_v4, uint16_t port) {
+H2Upstream* H2UpstreamPool::Get(const std::shared_ptr<MachineState>& st, const UpstreamAddr& up, uint16_t port) {
   auto& v = by_machine_[st.get()];
   for (H2Upstream* u : v)
     if (u->HasRoom()) return u;
   int err = 0;
-  int fd = ConnectV4(link_v4, port, &err);
+  int fd = ConnectUpstream(up, port, &err);
   if (fd < 0) return nullptr;
   auto* u = new H2Upstream(w_, st, fd);
   v.push_back(u);

@@ -31,6 +31,7 @@ namespace privcast::proxy {
 
 class H2Stream;
 class Worker;
+struct UpstreamAddr;
 
 class H2Upstream final : public EventHandler {
  public:
@@ -75,7 +76,7 @@ class H2UpstreamPool {
   explicit H2UpstreamPool(Worker* w) : w_(w) {}
   ~H2UpstreamPool();
   // One with room for a stream, or a new connection (nullptr when connect() failed at once).
-  H2Upstream* Get(const std::shared_ptr<MachineState>& st, uint32_t link_v4, uint16_t port);
+  H2Upstream* Get(const std::shared_ptr<MachineState>& st, const UpstreamAddr& up, uint16_t port);
   void Gone(H2Upstream* u);  // closed: forget it (freed after the batch)
   void Idle(H2Upstream* u);  // no stream left: the idle sweep may close it
   void CloseAll();           // draining

@@ -22,7 +22,7 @@ struct HealthChecker::Check final : EventHandler {
   std::string key;
   std::string name;  // CheckNamesFor
   bool checked = false;  // completed at least once
-  uint32_t link_v4 = 0;
+  UpstreamAddr up;
   uint16_t port = 0;
   bool http = false;
   std::string request;  // http check request bytes
@@ -44,7 +44,7 @@ struct HealthChecker::Check final : EventHandler {
   }
   void Run() {
     int err = 0;
-    fd = ConnectV4(link_v4, port, &err);
+    fd = ConnectUpstream(up, port, &err);
     if (fd < 0) return Done(false, std::string("connect: ") + std::strerror(err));
     connected = false;
     resp.clear();
@@ -188,7 +188,7 @@ void HealthChecker::Apply(RoutingStatePtr rs) {
         c->st = rs->machines[m.index];
         c->key = key;
         c->name = name;
-        c->link_v4 = m.link_v4;
+        c->up = UpstreamAddr::Of(m);
         c->port = svc.internal_port;
         c->http = http;
         if (http) {

@@ -50,6 +50,28 @@ int ConnectV4(uint32_t addr, uint16_t port, int* err) {
   return fd;
 }
 
+int ConnectUpstream(const UpstreamAddr& a, uint16_t port, int* err) {
+  if (!a.remote) return ConnectV4(a.link_v4, port, err);
+  int fd = ::socket(AF_INET6, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0) {
+    *err = errno;
+    return -1;
+  }
+  int one = 1;
+  ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  sockaddr_in6 sa{};
+  sa.sin6_family = AF_INET6;
+  sa.sin6_port = htons(port);
+  std::memcpy(&sa.sin6_addr, a.six_pn.b.data(), 16);
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&sa), sizeof sa) < 0 && errno != EINPROGRESS) {
+    *err = errno;
+    ::close(fd);
+    return -1;
+  }
+  *err = 0;
+  return fd;
+}
+
 std::string PeerIp(const sockaddr_in6& a) {
   char buf[INET6_ADDRSTRLEN];
   if (IN6_IS_ADDR_V4MAPPED(&a.sin6_addr)) {
@@ -498,7 +520,7 @@ void Worker::Route(Session* s) {
         if (c.also_wake >= 0) StartWake(static_cast<uint32_t>(c.also_wake), nullptr);
         Lease lease;
         lease.st = st;
-        lease.link_v4 = snap.machines[c.machine].link_v4;
+        lease.up = UpstreamAddr::Of(snap.machines[c.machine]);
         lease.port = s->svc->internal_port;
         return s->OnRouted(std::move(lease));
       }

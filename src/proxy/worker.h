@@ -66,9 +66,18 @@ struct UpConn final : EventHandler {
 
 // One unit of machine load (and one open connection to it), held while a connection (or a
 // request, with `requests` concurrency) uses a machine. Worker::Route takes it, Release gives it back.
+// Where the proxy connects to a machine: its IPv4 link address on this host, or its 6PN
+// address over the underlay when it runs on another host of the cluster (MachineView::remote).
+struct UpstreamAddr {
+  uint32_t link_v4 = 0;
+  bool remote = false;
+  Ip6 six_pn;
+  static UpstreamAddr Of(const MachineView& m) { return {m.link_v4, m.remote, m.six_pn}; }
+};
+
 struct Lease {
   std::shared_ptr<MachineState> st;
-  uint32_t link_v4 = 0;
+  UpstreamAddr up;
   uint16_t port = 0;
   bool valid() const { return st != nullptr; }
 };
@@ -278,6 +287,7 @@ class Worker {
 // Helpers shared by the sessions.
 void ResetClose(int fd);  // SO_LINGER 0 + close: TCP RST
 int ConnectV4(uint32_t addr_host_order, uint16_t port, int* err);
+int ConnectUpstream(const UpstreamAddr& a, uint16_t port, int* err);  // non-blocking connect
 std::string PeerIp(const sockaddr_in6& a);
 uint16_t PortOf(const sockaddr_in6& a);
 

@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <tuple>
+
 namespace privcast::daemon {
 namespace {
 
@@ -48,6 +50,39 @@ TEST(SnapshotBuilderTest, IndexesAppsMachinesAndFlycast) {
   ASSERT_NE(f, nullptr);
   EXPECT_EQ(f->net32, 0x22u);  // admitted from the network it was allocated on
   EXPECT_EQ(s.apps[f->app_index].name, "web");
+}
+
+TEST(SnapshotBuilderTest, MachinesOfLivePeersAreRemoteBackendsOthersOnlyListed) {
+  store::StateView st;
+  st.networks.push_back({"personal", "default", 0x11, true, 0});
+  st.apps.push_back({"web", "personal", "default", 0, 1});
+  for (auto [id, host, region] : {std::tuple{"aaaaaaaaaaaaaa", 5u, "ams"}, std::tuple{"bbbbbbbbbbbbbb", 7u, "syd"},
+                                  std::tuple{"cccccccccccccc", 9u, "fra"}}) {
+    store::Machine m;
+    m.id = id;
+    m.app = "web";
+    m.net32 = 0x11;
+    m.host_id = host;
+    m.machine32 = 1;
+    m.region = region;
+    m.carries_services = true;
+    m.state = store::MachineState::kStarted;
+    st.machines.push_back(m);
+  }
+  auto decode = [](const store::Release&) -> Result<ReleaseInfo> { return ReleaseInfo{}; };
+  Snapshot one = BuildSnapshot(st, 5, "ams", decode);  // no live peer: local machines only
+  EXPECT_TRUE(one.machines[0].carries_services);
+  EXPECT_FALSE(one.machines[1].carries_services);
+  EXPECT_FALSE(one.machines[2].carries_services);
+  EXPECT_EQ(one.machines[1].distance_km, 0u);
+  Snapshot s = BuildSnapshot(st, 5, "ams", decode, {7});  // host 7 live, host 9 down
+  EXPECT_FALSE(s.machines[0].remote);
+  EXPECT_TRUE(s.machines[1].remote);
+  EXPECT_TRUE(s.machines[1].carries_services);
+  EXPECT_FALSE(s.machines[2].carries_services);
+  EXPECT_EQ(s.machines[0].distance_km, 0u);
+  EXPECT_GT(s.machines[1].distance_km, 16000u);  // ams → syd
+  EXPECT_LT(s.machines[2].distance_km, 500u);    // ams → fra
 }
 
 TEST(SnapshotBuilderTest, BadReleaseKeepsAddressesButNoServices) {

@@ -32,6 +32,26 @@ TEST(FirewallRender, WholeTableHasEveryElement) {
   EXPECT_EQ(t.find("meta l4proto tcp accept"), std::string::npos) << t;
 }
 
+TEST(FirewallRender, ClusterPeersAddCrossHostRulesOnlyWhenPresent) {
+  std::string one = Firewall::Render(Base());
+  EXPECT_EQ(one.find("ct state established,related accept\n    ip6 saddr fdaa:0:1::/48"), std::string::npos) << one;
+  FirewallState s = Base();
+  s.peers = {*Ip6::Parse("fd00:77::a2"), *Ip6::Parse("fd00:77::a3")};
+  std::string t = Firewall::Render(s);
+  EXPECT_NE(t.find("  chain to_machine {\n"
+                   "    meta nfproto ipv4 counter name \"fwd4_drop\" drop\n"
+                   "    ct state established,related accept\n"
+                   "    ip6 saddr { fd00:77::a2, fd00:77::a3 } meta l4proto tcp accept\n"
+                   "    ip6 saddr fdaa:0:1::/48 ip6 daddr fdaa:0:1::/48 accept\n"
+                   "    ip6 saddr fdaa:0:2::/48 ip6 daddr fdaa:0:2::/48 accept\n"
+                   "    counter name \"fwd_drop\" drop\n"),
+            std::string::npos)
+      << t;
+  // The single-host table is exactly what it was without peers.
+  s.peers.clear();
+  EXPECT_EQ(Firewall::Render(s), one);
+}
+
 TEST(FirewallRender, DeltaIsEmptyWhenNothingChanged) {
   EXPECT_EQ(Firewall::RenderDelta(Base(), Base()), "");
 }

@@ -50,6 +50,20 @@ TEST(Balancer, LocalRegionFirst) {
   EXPECT_EQ(c.machine, near);
 }
 
+TEST(Balancer, NearestOtherRegionFirstInACluster) {
+  // distance_km (BuildSnapshot fills it with several hosts): fra before syd, though fra is
+  // busier; on one host (distance 0 everywhere) the least loaded would win.
+  Fixture f;
+  uint32_t syd = f.Add("syd", "syd", true, 0);
+  uint32_t fra = f.Add("fra", "fra", true, 1);
+  f.snap.machines[syd].distance_km = 16600;
+  f.snap.machines[fra].distance_km = 360;
+  EXPECT_EQ(f.Choose().machine, fra);
+  f.snap.machines[fra].distance_km = 0;
+  f.snap.machines[syd].distance_km = 0;
+  EXPECT_EQ(f.Choose().machine, syd);
+}
+
 TEST(Balancer, BelowSoftLimitBeforeLeastLoadedOverIt) {
   Fixture f;
   f.Add("a", "ams", true, 2);  // at soft limit
