@@ -185,7 +185,7 @@ void H2Stream::OnRouteFailed(int) { SendError(503); }
 void H2Stream::Dispatch() {
   ++attempts_;
   if (h2_) {  // a stream on a pooled, multiplexed HTTP/2 connection to the machine
-    H2Upstream* u = w->h2_upstreams().Get(lease_.st, lease_.up, lease_.port);
+    H2Upstream* u = w->h2_upstreams().Get(lease_.st, lease_.up(), lease_.port);
     if (!u) return UpstreamFailed(true);
     int32_t id = u->Open(this, up_nv_.data(), up_nv_.size(), !bodyless_);
     if (id < 0) return UpstreamFailed(true);
@@ -204,7 +204,7 @@ void H2Stream::Dispatch() {
   }
   reused_ = false;
   int err = 0;
-  int fd = ConnectUpstream(lease_.up, lease_.port, &err);
+  int fd = ConnectUpstream(lease_.up(), lease_.port, &err);
   if (fd < 0) return UpstreamFailed(true);
   up_ = w->NewUpConn(lease_.st, fd, this);
   w->ChargeFds(1);

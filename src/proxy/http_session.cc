@@ -385,7 +385,7 @@ void HttpSession::Dispatch() {
   }
   reused_ = false;
   int err = 0;
-  int fd = ConnectUpstream(L.up, L.port, &err);
+  int fd = ConnectUpstream(L.up(), L.port, &err);
   if (fd < 0) return UpstreamFailed(true);
   up_ = w->NewUpConn(L.st, fd, this);
   ++up_gen_;

@@ -49,6 +49,7 @@ RoutingStatePtr StateTable::Build(SnapshotPtr snap, int64_t now_ns, TlsContextPr
     } else {
       st = std::make_shared<MachineState>(m.id, snap->apps[m.app_index].name);
       st->app_state = rs->apps[m.app_index];
+      st->six_pn = m.six_pn;
       st->idle_since_ns.store(now_ns);
     }
     // Started again (start or resume) since the last snapshot: idle counts from now, not from

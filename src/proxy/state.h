@@ -36,6 +36,7 @@ struct MachineState {
   const std::string id;
   const std::string app;
   std::shared_ptr<AppState> app_state;  // set when created (StateTable::Build), never changed
+  Ip6 six_pn{};  // set when created, never changed (a machine keeps its 6PN address): remote leases
 
   // Routing load: open connections or in-flight requests (per the service's concurrency type).
   std::atomic<int32_t> load{0};

@@ -39,7 +39,7 @@ void TcpSession::OnRouted(Lease lease) {
   lease_.st->connections_total.fetch_add(1, std::memory_order_relaxed);
   ++attempts_;
   int err = 0;
-  int fd = ConnectUpstream(lease_.up, lease_.port, &err);
+  int fd = ConnectUpstream(lease_.up(), lease_.port, &err);
   if (fd < 0) return ConnectFailed(err);
   ufd_.reset(fd);
   state_ = State::kConnecting;

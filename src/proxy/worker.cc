@@ -520,7 +520,8 @@ void Worker::Route(Session* s) {
         if (c.also_wake >= 0) StartWake(static_cast<uint32_t>(c.also_wake), nullptr);
         Lease lease;
         lease.st = st;
-        lease.up = UpstreamAddr::Of(snap.machines[c.machine]);
+        lease.link_v4 = snap.machines[c.machine].link_v4;
+        lease.remote = snap.machines[c.machine].remote;
         lease.port = s->svc->internal_port;
         return s->OnRouted(std::move(lease));
       }

@@ -75,11 +75,16 @@ struct UpstreamAddr {
   static UpstreamAddr Of(const MachineView& m) { return {m.link_v4, m.remote, m.six_pn}; }
 };
 
+// Kept as small as before the cluster (24 bytes: two per HttpSession, which
+// ProxyMemory.IdleKeepAliveSessionIsSmall bounds): a remote machine's 6PN address is read from
+// its MachineState, where it never changes.
 struct Lease {
   std::shared_ptr<MachineState> st;
-  UpstreamAddr up;
+  uint32_t link_v4 = 0;
   uint16_t port = 0;
+  bool remote = false;
   bool valid() const { return st != nullptr; }
+  UpstreamAddr up() const { return {link_v4, remote, remote ? st->six_pn : Ip6{}}; }
 };
 
 // Base of client-side sessions (TcpSession, HttpSession, H2Session) and of HTTP/2 streams
