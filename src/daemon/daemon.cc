@@ -147,7 +147,7 @@ Status Daemon::Start() {
   if (default_store) PC_RETURN_IF_ERROR(d.dir->SecureStoreFiles());  // the -wal and -shm SQLite just made
   d.registry = std::make_unique<store::Registry>(d.store.get(), RealClock::Get());
   // An empty or missing store next to earlier state is a lost store, not a first start: a new
-  // host id would orphan every machine still running from the old one (issue 14).
+  // host id would orphan every machine still running from the old one.
   if (!d.registry->GetLocalHost().ok() && !prior.empty()) {
     if (!d.opts.reset_store)
       return FailedPrecondition(
