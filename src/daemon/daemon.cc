@@ -11,6 +11,7 @@
 
 #include "api/server.h"
 #include "common/log.h"
+#include "common/strings.h"
 #include "daemon/app_events.h"
 #include "daemon/backend.h"
 #include "daemon/control_loop.h"
@@ -134,8 +135,9 @@ Status Daemon::Start() {
   if (!dir.ok()) return dir.status();
   d.dir.emplace(std::move(dir).value());
   if (d.opts.instance.empty()) {
-    // Stable per data dir, short enough for cgroup names.
-    d.opts.instance = std::to_string(std::hash<std::string>{}(d.dir->path()) % 1000000007ull);
+    // Stable per data dir, short enough for cgroup names. FNV-1a, not std::hash: the name must
+    // be the same for every build of privcastd, or a restart would not find its machines.
+    d.opts.instance = std::to_string(Fnv1a64(d.dir->path()) % 1000000007ull);
   }
   std::string prior = d.dir->PriorState();  // before the store file is (re)created
   const bool default_store = d.opts.store.empty();

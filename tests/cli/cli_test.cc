@@ -277,7 +277,7 @@ TEST_F(CliTest, LaunchFlycastNoDeployThenDeployThenIps) {
   auto l = C({"launch", "--name", "flycast-demo", "--flycast", "--internal-port", "80", "--no-deploy", "--command",
               "nginx -g 'daemon off;'"});
   ASSERT_EQ(l.rc, 0) << l.err;
-  std::string toml = ReadFile("fly.toml").value();
+  std::string toml = ReadFlyToml("fly.toml").value();
   EXPECT_NE(toml.find("force_https = false"), std::string::npos) << toml;
   EXPECT_NE(toml.find("internal_port = 80"), std::string::npos) << toml;
   EXPECT_EQ(AppFromFlyTomlText(toml), "flycast-demo");
