@@ -8,7 +8,9 @@
 // keeps the argument alive while using the result.
 #pragma once
 
+#include <charconv>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -26,6 +28,18 @@ inline constexpr std::string_view kOws = " \t";
   if (b == std::string_view::npos) return {};
   size_t e = s.find_last_not_of(chars);
   return s.substr(b, e - b + 1);
+}
+
+// The integer `s` spells in decimal, the whole of it: nullopt when empty, when anything but
+// digits (and a leading '-' for signed T) is there, or when the value does not fit T. No
+// whitespace, no '+', no exceptions (std::from_chars).
+template <typename T>
+[[nodiscard]] std::optional<T> ParseDecimal(std::string_view s) {
+  T v{};
+  const char* end = s.data() + s.size();
+  auto [p, ec] = std::from_chars(s.data(), end, v);
+  if (ec != std::errc() || p != end || s.empty()) return std::nullopt;
+  return v;
 }
 
 // 64-bit FNV-1a of the bytes of `s`: the same value on every build, machine and run (unlike

@@ -295,11 +295,8 @@ Status Daemon::Start() {
     dns::ServerOptions dopt;
     dopt.listen.push_back({addr::DnsAddress().ToString(), 53});
     for (const auto& l : d.opts.dns_listen) {
-      auto colon = l.rfind(':');
-      if (colon == std::string::npos) return InvalidArgument("--dns-listen wants [addr]:port, got " + l);
-      std::string ip = l.substr(0, colon);
-      if (ip.size() >= 2 && ip.front() == '[' && ip.back() == ']') ip = ip.substr(1, ip.size() - 2);
-      dopt.listen.push_back({ip, static_cast<uint16_t>(std::atoi(l.c_str() + colon + 1))});
+      PC_ASSIGN_OR_RETURN(HostPort hp, ParseHostPort("--dns-listen", l));
+      dopt.listen.push_back({hp.host, hp.port});
     }
     dopt.resolv_conf = d.opts.upstream_resolv_conf;
     dopt.prewarm = d.opts.prewarm;

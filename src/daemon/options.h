@@ -82,4 +82,12 @@ int64_t DefaultProxyFdBudget(uint64_t nofile);
 // "90s", "5m", "250ms", "2h", or a bare integer (seconds).
 Result<std::chrono::milliseconds> ParseDuration(const std::string& text);
 
+// A listener flag's "addr:port" / "[v6]:port" (addr may be empty: any). The port is a whole
+// decimal number 0-65535 (0: the kernel picks); anything else is an error naming `flag`.
+struct HostPort {
+  std::string host;  // without brackets
+  uint16_t port = 0;
+};
+Result<HostPort> ParseHostPort(const std::string& flag, const std::string& text);
+
 }  // namespace privcast::daemon

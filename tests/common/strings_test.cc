@@ -29,6 +29,22 @@ TEST(StringsTest, TrimWithOwnSet) {
   static_assert(Trim("  k  ") == "k");
 }
 
+TEST(StringsTest, ParseDecimalTakesOnlyWholeNumbersThatFit) {
+  EXPECT_EQ(ParseDecimal<uint16_t>("53"), 53);
+  EXPECT_EQ(ParseDecimal<uint16_t>("65535"), 65535);
+  EXPECT_EQ(ParseDecimal<uint16_t>("0"), 0);
+  EXPECT_EQ(ParseDecimal<uint16_t>("70000"), std::nullopt);  // would wrap to 4464
+  EXPECT_EQ(ParseDecimal<uint16_t>("abc"), std::nullopt);
+  EXPECT_EQ(ParseDecimal<uint16_t>(""), std::nullopt);
+  EXPECT_EQ(ParseDecimal<uint16_t>("53x"), std::nullopt);
+  EXPECT_EQ(ParseDecimal<uint16_t>(" 53"), std::nullopt);
+  EXPECT_EQ(ParseDecimal<uint16_t>("+53"), std::nullopt);
+  EXPECT_EQ(ParseDecimal<uint16_t>("-1"), std::nullopt);
+  EXPECT_EQ(ParseDecimal<int64_t>("-12"), -12);
+  EXPECT_EQ(ParseDecimal<int64_t>("9223372036854775807"), INT64_MAX);
+  EXPECT_EQ(ParseDecimal<int64_t>("9223372036854775808"), std::nullopt);
+}
+
 TEST(StringsTest, Fnv1a64MatchesTheReferenceVectors) {
   // Published FNV-1a 64 test vectors: they pin the value forever (names derived from it
   // must not change between builds).
