@@ -1,4 +1,4 @@
-// The `privcast` command line (BRIEF §3, docs/cli.md): flyctl-shaped commands that talk to
+// The `privcast` command line (docs/cli.md): flyctl-shaped commands that talk to
 // privcastd's API over its Unix socket.
 //
 // Exit codes: 0 success; 1 an error (one line "Error: <what and how to fix>" on stderr), a

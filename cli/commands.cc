@@ -341,7 +341,7 @@ class Cli {
   }
 
   int LaunchFromExisting(const LaunchArgs& a) {
-    auto text = ReadFile("fly.toml");
+    auto text = ReadFlyToml("fly.toml");
     if (!text.ok()) throw Failure{text.status().message()};
     std::string toml = *text;
     std::string name = a.name.empty() ? AppFromFlyTomlText(toml).value_or("") : a.name;
@@ -481,7 +481,7 @@ class Cli {
       throw Failure{"--strategy " + d.strategy + " is not supported by privcast: use rolling (the default: waits for "
                     "each machine's health checks) or immediate (does not wait)"};
     std::string path = d.app.config.empty() ? "fly.toml" : d.app.config;
-    auto text = ReadFile(path);
+    auto text = ReadFlyToml(path);
     if (!text.ok()) {
       if (text.status().code() == Code::kNotFound)
         throw Failure{path + " not found: run privcast launch first, or pass -c FILE"};

@@ -1,4 +1,4 @@
-// flyctl's everyday verbs that privcast lacked (issue 17): config show, releases, regions
+// flyctl's everyday verbs that privcast lacked: config show, releases, regions
 // list, orgs show, scale show, machine restart, apps restart. Each is a few API calls and
 // some formatting; docs/cli.md sets them beside their flyctl counterparts.
 #include <map>

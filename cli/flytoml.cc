@@ -1,19 +1,16 @@
 #include "cli/flytoml.h"
 
 #include <algorithm>
-#include <cerrno>
-#include <cstring>
-#include <fstream>
 #include <sstream>
+
+#include "common/file.h"
+#include "common/strings.h"
 
 namespace privcast::cli {
 namespace {
 
-std::string_view Trim(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t' || s.front() == '\r')) s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t' || s.back() == '\r')) s.remove_suffix(1);
-  return s;
-}
+// Blanks of a TOML line (CR: files written on Windows).
+std::string_view TrimLine(std::string_view s) { return Trim(s, " \t\r"); }
 
 }  // namespace
 
@@ -22,16 +19,16 @@ std::optional<std::string> AppFromFlyTomlText(std::string_view text) {
   while (pos < text.size()) {
     size_t eol = text.find('\n', pos);
     if (eol == std::string_view::npos) eol = text.size();
-    std::string_view line = Trim(text.substr(pos, eol - pos));
+    std::string_view line = TrimLine(text.substr(pos, eol - pos));
     pos = eol + 1;
     if (line.empty() || line.front() == '#') continue;
     if (line.front() == '[') return std::nullopt;  // tables start: no top-level app
     std::string_view key = line;
     size_t eq = line.find('=');
     if (eq == std::string_view::npos) continue;
-    key = Trim(line.substr(0, eq));
+    key = TrimLine(line.substr(0, eq));
     if (key != "app" && key != "\"app\"" && key != "'app'") continue;
-    std::string_view v = Trim(line.substr(eq + 1));
+    std::string_view v = TrimLine(line.substr(eq + 1));
     if (v.size() < 2) return std::nullopt;
     char q = v.front();
     if (q != '"' && q != '\'') return std::nullopt;
@@ -44,21 +41,16 @@ std::optional<std::string> AppFromFlyTomlText(std::string_view text) {
   return std::nullopt;
 }
 
-Result<std::string> ReadFile(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) {
-    if (errno == ENOENT) return NotFound(path + " not found");
-    return Status(Code::kIo, "cannot read " + path + ": " + std::strerror(errno));
-  }
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
+Result<std::string> ReadFlyToml(const std::string& path) {
+  auto text = ReadFile(path);
+  if (!text.ok() && text.status().code() == Code::kNotFound) return NotFound(path + " not found");
+  return text;
 }
 
 Result<std::string> ResolveApp(const std::string& flag_app, const std::string& config_path) {
   if (!flag_app.empty()) return flag_app;
   std::string path = config_path.empty() ? "fly.toml" : config_path;
-  auto text = ReadFile(path);
+  auto text = ReadFlyToml(path);
   if (!text.ok()) {
     if (text.status().code() == Code::kNotFound && config_path.empty())
       return InvalidArgument("no app given: pass -a APP, or run in a folder whose fly.toml sets app (or -c FILE)");

@@ -28,7 +28,7 @@ Result<std::string> ResolveApp(const std::string& flag_app, const std::string& c
 // first [table] (or at the end). Every other line is kept as it was.
 std::string SetTopLevelKey(const std::string& toml, const std::string& key, const std::string& value);
 
-// Reads a whole file (kNotFound when missing).
-Result<std::string> ReadFile(const std::string& path);
+// Reads a whole fly.toml (kNotFound "PATH not found" when missing; else common/file.h's errors).
+Result<std::string> ReadFlyToml(const std::string& path);
 
 }  // namespace privcast::cli

@@ -1,5 +1,5 @@
 // `privcast proxy ... <app>.internal`: Fly's internal DNS names resolved as Fly's resolver
-// answers them (issue 17 item 10), from the app's machines as the API lists them.
+// answers them, from the app's machines as the API lists them.
 //
 //   <app>.internal              any machine of the app
 //   <region>.<app>.internal     the app's machines in that region

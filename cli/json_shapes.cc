@@ -5,6 +5,8 @@
 #include <ctime>
 #include <sstream>
 
+#include "common/strings.h"
+
 namespace privcast::cli {
 namespace {
 
@@ -145,7 +147,7 @@ std::optional<int64_t> ParseDurationSeconds(const std::string& s) {
   if (s.empty()) return std::nullopt;
   bool bare = true;
   for (char c : s) bare = bare && std::isdigit(static_cast<unsigned char>(c));
-  if (bare) return s.size() > 9 ? std::nullopt : std::optional<int64_t>(std::stoll(s));
+  if (bare) return s.size() > 9 ? std::nullopt : ParseDecimal<int64_t>(s);
   // Go's time.ParseDuration units that make sense for waits.
   int64_t ms = 0;
   size_t i = 0;
@@ -153,7 +155,7 @@ std::optional<int64_t> ParseDurationSeconds(const std::string& s) {
     size_t j = i;
     while (j < s.size() && std::isdigit(static_cast<unsigned char>(s[j]))) ++j;
     if (j == i || j - i > 9) return std::nullopt;
-    int64_t n = std::stoll(s.substr(i, j - i));
+    int64_t n = ParseDecimal<int64_t>(std::string_view(s).substr(i, j - i)).value();  // ≤ 9 digits
     size_t k = j;
     while (k < s.size() && std::isalpha(static_cast<unsigned char>(s[k]))) ++k;
     std::string unit = s.substr(j, k - j);

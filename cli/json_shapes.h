@@ -1,4 +1,4 @@
-// flyctl's JSON shapes for privcast's `--json` output (issue 17, docs/cli.md "JSON shapes").
+// flyctl's JSON shapes for privcast's `--json` output (docs/cli.md "JSON shapes").
 //
 // Each function takes the object as privcastd's API returns it (docs/api.md) and returns it
 // with flyctl's field names and nesting ADDED beside privcast's own: `ips list --json` rows get

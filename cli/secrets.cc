@@ -6,6 +6,7 @@
 #include <memory>
 
 #include "cli/extend.h"
+#include "common/strings.h"
 #include "cli/restart.h"
 #include "cli/table.h"
 
@@ -21,11 +22,8 @@ struct State {
   int wait = 60;
 };
 
-std::string Trim(std::string s) {
-  size_t b = s.find_first_not_of(" \t\r");
-  size_t e = s.find_last_not_of(" \t\r");
-  return b == std::string::npos ? "" : s.substr(b, e - b + 1);
-}
+// Blanks around an import line and its name (CR: files written on Windows).
+std::string TrimLine(std::string_view s) { return std::string(Trim(s, " \t\r")); }
 
 // NAME=VALUE (the value may contain '=' and be empty). The argument is never echoed: it
 // may be a value typed without its name.
@@ -65,10 +63,10 @@ std::vector<std::pair<std::string, std::string>> ParseImport(std::istream& in) {
   int lineno = 0;
   while (std::getline(in, line)) {
     ++lineno;
-    std::string t = Trim(line);
+    std::string t = TrimLine(line);
     if (t.empty() || t[0] == '#') continue;
     auto [k, v] = SplitPair(t, "stdin:" + std::to_string(lineno));
-    k = Trim(k);
+    k = TrimLine(k);
     if (v.rfind("\"\"\"", 0) == 0) {
       std::string val = v.substr(3);
       int start = lineno;

@@ -5,14 +5,10 @@
 #include <cctype>
 
 #include "cli/extend.h"
+#include "common/strings.h"
 
 namespace privcast::cli {
 namespace {
-
-std::string Lower(std::string s) {
-  for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return s;
-}
 
 bool HasPositionals(const CLI::App* c) {
   for (const CLI::Option* o : c->get_options())

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # compare.sh: dnsperf against privcast's DNS server and unbound 1.17 in the same run, same
-# pinning (PERF-ANCHORS.md): dnsperf on CPU 0, each server alone on CPU 1, 100 queries in
+# pinning (docs/benchmarks.md): dnsperf on CPU 0, each server alone on CPU 1, 100 queries in
 # flight, loopback of a network namespace this script creates (pcdns-bench-<pid>) and always
 # deletes. Reports q/s, average latency and server CPU µs/query (/proc/PID/stat utime+stime).
 #

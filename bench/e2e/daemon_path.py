@@ -1,6 +1,5 @@
 #!/usr/bin/env python3
-"""HTTP through the real privcastd beside HAProxy 2.6 in the same run (issue 20 item 7;
-method: ../shared/PERF-ANCHORS.md, "Through the real daemon").
+"""HTTP through the real privcastd beside HAProxy 2.6 in the same run (method: docs/benchmarks.md, "HTTP through privcastd").
 
   bench/e2e/daemon_path.py --build-dir build [--runs 3] [--dur 5] [--long 60] [--privcastd PATH] [--etcd]
 
@@ -152,7 +151,7 @@ def main():
     ap.add_argument("--segment", type=int, default=10)
     ap.add_argument("--daemon-arg", action="append", default=[], help="extra privcastd flag (repeatable)")
     ap.add_argument("--etcd", action="store_true",
-                    help="privcastd on the etcd store: a one-member etcd in a fabric netns (issue 15)")
+                    help="privcastd on the etcd store: a one-member etcd in a fabric netns")
     a = ap.parse_args()
     harness.use_build_dir(a.build_dir)
     if a.privcastd:
@@ -175,7 +174,7 @@ def main():
             o = [int(x) for x in host_side[0].split(".")]
             link = f"172.19.{o[2]}.{o[3] + 1}"
             h.nsexec(["sysctl", "-qw", "net.ipv6.ip_nonlocal_bind=1"])
-            # A flycast address admits only its services' ports (issue 14): admit HAProxy's 81 on
+            # A flycast address admits only its services' ports: admit HAProxy's 81 on
             # it through the same set and rule as privcastd's 80 (the same packet path for both),
             # for this benchmark only.
             h.nsexec(["nft", "add", "element", "inet", "privcast", "flycast_tcp", "{", f"{ip} . 81", "}"])

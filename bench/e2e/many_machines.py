@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Many machines on one host (issue 3): start N small machines (`sleep`), list them, stop them
+"""Many machines on one host: start N small machines (`sleep`), list them, stop them
 all, through a real privcastd in its own network namespace; report wall times and the
 daemon's memory (VmRSS) before and with N machines.
 
@@ -7,7 +7,7 @@ daemon's memory (VmRSS) before and with N machines.
 
 --image: the machines run the e2e test image (tests/e2e/oci_image.py, busybox; `[build] image =
 "oci:..."`); then the disk the image store and the machines' writable layers use is reported
-too (issue 13: N machines of one image ≈ one image plus their writable layers).
+too (N machines of one image ≈ one image plus their writable layers).
 """
 import subprocess
 import argparse

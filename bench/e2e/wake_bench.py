@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Wake benchmark (issue 4): first byte from a stopped / suspended machine through flycast,
+"""Wake benchmark: first byte from a stopped / suspended machine through flycast,
 minus the app's own listen time, through a real privcastd in its own network namespace.
 
   bench/e2e/wake_bench.py --build-dir build [--runs 20]

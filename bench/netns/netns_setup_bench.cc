@@ -4,7 +4,7 @@
 // netns/machine_network.h) set up and torn down N times by MachineNetwork (rtnetlink), then N
 // times by the equivalent `ip` commands (one exec per command, no shell). Prints p50/p99/max.
 //
-// Safety (BRIEF §9): everything happens inside a "host" netns this program creates
+// Safety (docs/engineering.md "Safety"): everything happens inside a "host" netns this program creates
 // (/tmp/pcnb-<pid>/ns/host for the library run, /run/netns/pcnb-<pid>-host for the ip run,
 // since `ip -n` only knows /run/netns); both are removed on exit, signals included. No
 // traffic is sent.

@@ -1,4 +1,4 @@
-// Google Benchmark: the routing snapshot at scale (issue 4: 10 000 apps, 100 000 machines):
+// Google Benchmark: the routing snapshot at scale (10 000 apps, 100 000 machines):
 // per-connection lookup (flycast address → app → machine choice) and rebuilding the
 // proxy's RoutingState after one change.
 #include <benchmark/benchmark.h>

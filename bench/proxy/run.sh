@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Side-by-side proxy benchmark (issue 4, method of ../shared/PERF-ANCHORS.md).
+# Side-by-side proxy benchmark (method of docs/benchmarks.md).
 #
 # Topology (all namespaces created here, named pc-bench-<pid>-*, deleted on every exit path):
 #   client netns ──veth── proxy netns ──veth── machine netns
@@ -21,7 +21,7 @@
 # HOLD=N: set everything up, print the namespaces and pids, wait N seconds, tear down.
 # ALT=path/to/privcast_proxy_bench_server adds a row privcast-alt (:88): another build (an older
 # commit, say) measured in the same run.
-# ONLY=h2 (issue 16): h2load -c50 -m10 against nginx's h2c listener (:8081 in the machine netns)
+# ONLY=h2: h2load -c50 -m10 against nginx's h2c listener (:8081 in the machine netns)
 # directly, through privcast with h2_backend (:85), HAProxy h2 both sides (:86, `proto h2` on bind
 # and server), and HTTP/2 client → HTTP/1.1 backend through privcast (:80) and HAProxy (:89);
 # then sequential gRPC unary calls (python3-grpcio, bench/proxy/grpc_latency.py) to the
@@ -66,7 +66,7 @@ ip -n $NM addr add 10.77.2.2/24 dev m0
 ip -n $NC route add 10.77.2.0/24 via 10.77.1.1
 ip -n $NM route add 10.77.1.0/24 via 10.77.2.1
 ip netns exec $NP sysctl -qw net.ipv4.ip_forward=1
-# Nothing may leave towards a default route (BRIEF §9).
+# Nothing may leave towards a default route (docs/engineering.md "Safety").
 for n in $NC $NP $NM; do ip -n $n -6 route add unreachable fdaa::/16 metric 4096 2>/dev/null || true; done
 for n in $NC $NP $NM; do ip netns exec $n sysctl -qw net.ipv4.ip_local_port_range="1024 65000"; \
   ip netns exec $n sysctl -qw net.ipv4.tcp_tw_reuse=1; done

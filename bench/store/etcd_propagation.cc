@@ -1,4 +1,4 @@
-// How fast a change written on one host is seen by the others through etcd (issue 15's bar
+// How fast a change written on one host is seen by the others through etcd (the bar
 // "a change visible in every host's routing"), at the store level: N hosts, each its own
 // EtcdStore + Registry (own "/local/" namespace) on one etcd cluster. Each round, host 0 flips a
 // machine's state (one CAS Txn, as `machine start/stop` does); every other host's watcher wakes

@@ -51,7 +51,7 @@ int SendWithFds(int sock, std::string_view data, const std::vector<int>& fds) {
 
 Status Client::Connect() {
   if (fd_.valid()) return Status::Ok();
-  // The exact wording is part of the CLI's contract (BRIEF §3, docs/cli.md).
+  // The exact wording is part of the CLI's contract (docs/cli.md).
   auto unreachable = [&](const std::string&) {
     return Unavailable("cannot reach privcastd at unix:" + path_ +
                        " (is it running? set --api or PRIVCAST_API)");

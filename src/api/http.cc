@@ -5,6 +5,8 @@
 #include <charconv>
 #include <cstdio>
 
+#include "common/strings.h"
+
 namespace privcast::api::http {
 namespace {
 
@@ -17,18 +19,6 @@ bool IsTchar(char c) {
     default:
       return false;
   }
-}
-
-std::string Lower(std::string_view s) {
-  std::string r(s);
-  for (auto& c : r) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return r;
-}
-
-std::string_view Trim(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
-  return s;
 }
 
 bool ContainsToken(std::string_view list, std::string_view token) {

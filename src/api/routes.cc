@@ -16,6 +16,7 @@
 #include "common/addr.h"
 #include "common/ids.h"
 #include "common/log.h"
+#include "common/strings.h"
 
 namespace privcast::api {
 namespace {
@@ -590,13 +591,9 @@ class Handler {
     if (!m) return;
     int64_t secs = 60;
     if (auto* t = req_.Query("timeout")) {
-      try {
-        size_t used = 0;
-        secs = std::stoll(*t, &used);
-        if (used != t->size() || secs < 0) throw std::invalid_argument("x");
-      } catch (...) {
-        return Fail(ex_, 400, "query 'timeout': expected whole seconds, got '" + *t + "'");
-      }
+      auto n = ParseDecimal<int64_t>(*t);
+      if (!n || *n < 0) return Fail(ex_, 400, "query 'timeout': expected whole seconds, got '" + *t + "'");
+      secs = *n;
     }
     Duration timeout = std::min<Duration>(std::chrono::seconds(secs), opts_->max_wait);
     // Waiting for `started` ends at `failed` too: the start failed and nothing will retry it.
@@ -687,13 +684,9 @@ class Handler {
     if (auto* m = req_.Query("machine")) lo.machine_id = *m;
     if (auto* r = req_.Query("region")) lo.region = *r;
     if (auto* t = req_.Query("tail")) {
-      try {
-        size_t used = 0;
-        lo.tail = std::stoll(*t, &used);
-        if (used != t->size() || lo.tail < 0) throw std::invalid_argument("x");
-      } catch (...) {
-        return Fail(ex_, 400, "query 'tail': expected a number of lines, got '" + *t + "'");
-      }
+      auto n = ParseDecimal<int64_t>(*t);
+      if (!n || *n < 0) return Fail(ex_, 400, "query 'tail': expected a number of lines, got '" + *t + "'");
+      lo.tail = *n;
     }
     bool started = false;
     bool alive = true;

@@ -1,4 +1,4 @@
-// Routes added for issue 17 (flyctl's everyday verbs), in a file of their own so routes.cc
+// Routes for flyctl's everyday verbs, in a file of their own so routes.cc
 // stays the core table: releases history, the current config as JSON, regions, one org's
 // details, and app secrets. Shapes: docs/api.md.
 //

@@ -5,7 +5,7 @@
 // its listening socket, the socket file and one thread per connection (control plane: long
 // streams such as `logs -f` and `machine run --shell` hold their thread).
 //
-// One local client cannot pin it (issue 14 item 5): a request must arrive whole within
+// One local client cannot pin it: a request must arrive whole within
 // request_timeout; descriptors passed by SCM_RIGHTS are accepted only on the first bytes of
 // a `machines/run` request, at most 4, and any other is closed at once with a 400;
 // connections are limited per uid with slots reserved for root and the daemon's uid, and

@@ -6,6 +6,9 @@
 // and none are thrown on the data path (proxy, DNS). Third-party libraries that throw
 // (toml++, nlohmann::json) are wrapped at the call site.
 //
+// Both types are [[nodiscard]]: an ignored error is a compile error under PRIVCAST_WERROR.
+// Where dropping one is right, cast to (void) and say why in a comment.
+//
 // Thread-safety: plain values, copy freely.
 #pragma once
 
@@ -32,7 +35,7 @@ enum class Code {
 
 const char* CodeName(Code c);
 
-class Status {
+class [[nodiscard]] Status {
  public:
   Status() = default;
   Status(Code code, std::string message) : code_(code), message_(std::move(message)) {}

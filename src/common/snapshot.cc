@@ -16,16 +16,10 @@ const FlycastEntry* Snapshot::FindFlycast(const Ip6& a) const {
   return it == flycast_by_address.end() ? nullptr : &flycast[it->second];
 }
 
-const NetworkView* Snapshot::FindNetwork(uint32_t net32) const {
-  auto it = network_by_net32.find(net32);
-  return it == network_by_net32.end() ? nullptr : &networks[it->second];
-}
-
 void Snapshot::Index() {
   app_by_name.clear();
   machine_by_id.clear();
   flycast_by_address.clear();
-  network_by_net32.clear();
   for (uint32_t i = 0; i < apps.size(); ++i) {
     apps[i].index = i;
     app_by_name.emplace(apps[i].name, i);
@@ -35,7 +29,6 @@ void Snapshot::Index() {
     machine_by_id.emplace(machines[i].id, i);
   }
   for (uint32_t i = 0; i < flycast.size(); ++i) flycast_by_address.emplace(flycast[i].address, i);
-  for (uint32_t i = 0; i < networks.size(); ++i) network_by_net32.emplace(networks[i].net32, i);
 }
 
 }  // namespace privcast

@@ -144,11 +144,9 @@ struct Snapshot {
   std::unordered_map<std::string, uint32_t> app_by_name;
   std::unordered_map<std::string, uint32_t> machine_by_id;
   std::unordered_map<Ip6, uint32_t, Ip6Hash> flycast_by_address;  // → index into flycast
-  std::unordered_map<uint32_t, uint32_t> network_by_net32;          // → index into networks
 
   const AppView* FindApp(std::string_view name) const;
   const FlycastEntry* FindFlycast(const Ip6& a) const;
-  const NetworkView* FindNetwork(uint32_t net32) const;
   // Recompute the lookup maps from the vectors (the builder calls it once).
   void Index();
 };

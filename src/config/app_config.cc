@@ -6,6 +6,7 @@
 #include <cstdint>
 
 #include "common/ids.h"
+#include "common/strings.h"
 
 namespace privcast::config {
 
@@ -43,18 +44,6 @@ constexpr SignalEntry kSignals[] = {
     {"SIGINT", SIGINT},   {"SIGTERM", SIGTERM}, {"SIGQUIT", SIGQUIT}, {"SIGUSR1", SIGUSR1},
     {"SIGUSR2", SIGUSR2}, {"SIGKILL", SIGKILL}, {"SIGSTOP", SIGSTOP}, {"SIGHUP", SIGHUP},
 };
-
-std::string Upper(std::string_view s) {
-  std::string out(s);
-  for (char& c : out) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
-  return out;
-}
-
-std::string Lower(std::string_view s) {
-  std::string out(s);
-  for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return out;
-}
 
 bool IsDigit(char c) { return c >= '0' && c <= '9'; }
 

@@ -1,4 +1,4 @@
-// AppConfig: the typed model of an app's fly.toml (BRIEF §4), with Fly's defaults applied.
+// AppConfig: the typed model of an app's fly.toml (docs/fly-toml.md), with Fly's defaults applied.
 //
 // Produced by ParseFlyToml (config/load.h) from a file, or by FromJson (config/json.h) from
 // a stored release; turned into the proxy's ServiceSpecs by config/services.h. Every field

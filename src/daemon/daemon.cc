@@ -11,6 +11,7 @@
 
 #include "api/server.h"
 #include "common/log.h"
+#include "common/strings.h"
 #include "daemon/app_events.h"
 #include "daemon/backend.h"
 #include "daemon/control_loop.h"
@@ -134,8 +135,9 @@ Status Daemon::Start() {
   if (!dir.ok()) return dir.status();
   d.dir.emplace(std::move(dir).value());
   if (d.opts.instance.empty()) {
-    // Stable per data dir, short enough for cgroup names.
-    d.opts.instance = std::to_string(std::hash<std::string>{}(d.dir->path()) % 1000000007ull);
+    // Stable per data dir, short enough for cgroup names. FNV-1a, not std::hash: the name must
+    // be the same for every build of privcastd, or a restart would not find its machines.
+    d.opts.instance = std::to_string(Fnv1a64(d.dir->path()) % 1000000007ull);
   }
   std::string prior = d.dir->PriorState();  // before the store file is (re)created
   const bool default_store = d.opts.store.empty();
@@ -147,7 +149,7 @@ Status Daemon::Start() {
   if (default_store) PC_RETURN_IF_ERROR(d.dir->SecureStoreFiles());  // the -wal and -shm SQLite just made
   d.registry = std::make_unique<store::Registry>(d.store.get(), RealClock::Get());
   // An empty or missing store next to earlier state is a lost store, not a first start: a new
-  // host id would orphan every machine still running from the old one (issue 14).
+  // host id would orphan every machine still running from the old one.
   if (!d.registry->GetLocalHost().ok() && !prior.empty()) {
     if (!d.opts.reset_store)
       return FailedPrecondition(
@@ -299,11 +301,8 @@ Status Daemon::Start() {
     dns::ServerOptions dopt;
     dopt.listen.push_back({addr::DnsAddress().ToString(), 53});
     for (const auto& l : d.opts.dns_listen) {
-      auto colon = l.rfind(':');
-      if (colon == std::string::npos) return InvalidArgument("--dns-listen wants [addr]:port, got " + l);
-      std::string ip = l.substr(0, colon);
-      if (ip.size() >= 2 && ip.front() == '[' && ip.back() == ']') ip = ip.substr(1, ip.size() - 2);
-      dopt.listen.push_back({ip, static_cast<uint16_t>(std::atoi(l.c_str() + colon + 1))});
+      PC_ASSIGN_OR_RETURN(HostPort hp, ParseHostPort("--dns-listen", l));
+      dopt.listen.push_back({hp.host, hp.port});
     }
     dopt.resolv_conf = d.opts.upstream_resolv_conf;
     dopt.prewarm = d.opts.prewarm;

@@ -8,7 +8,7 @@
 //   <dir>/run/netns/<id>       bind-mounted machine network namespaces
 //   <dir>/tls/ca.crt, ca.key   the local CA of `tls` ports (daemon/tls_certs.h), made on first need
 // The directory is 0700 (tightened when found looser) and the store files 0600: the store
-// holds app [env] values and the CA key lives here (issue 14).
+// holds app [env] values and the CA key lives here.
 // Not thread-safe; created once by main.
 #pragma once
 

@@ -1,5 +1,5 @@
 // The lines of `privcast logs` (GET /v1/apps/{app}/logs): the app's event log and its machines'
-// logs, read incrementally and merged in time order (issue 17).
+// logs, read incrementally and merged in time order.
 //
 // Event lines already read "<iso time> <source> <text>" (AppEvents). A machine's lines are its
 // program's bytes; they are shown as flyctl shows them,

@@ -1,4 +1,4 @@
-// LogStamps: when each line of a machine's log was written, for `privcast logs` (issue 17:
+// LogStamps: when each line of a machine's log was written, for `privcast logs` (its
 // machine lines carry a timestamp and interleave in time with the proxy's events).
 //
 // A machine writes its log file itself (O_APPEND, nothing of the daemon in its write path,

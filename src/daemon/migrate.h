@@ -1,4 +1,4 @@
-// `privcastd migrate --from sqlite:PATH --to etcd://h1:2379,...` (issue 15, docs/cluster.md):
+// `privcastd migrate --from sqlite:PATH --to etcd://h1:2379,...` (docs/cluster.md):
 // copies a single host's state from its SQLite store into an empty etcd cluster, so the host
 // can restart with `--store etcd://...` and keep its id, apps, machines and addresses.
 //

@@ -6,6 +6,7 @@
 #include <cstdio>
 
 #include "common/ids.h"
+#include "common/strings.h"
 #include "store/etcd/etcd_endpoints.h"
 
 namespace privcast::daemon {
@@ -15,7 +16,7 @@ Result<std::chrono::milliseconds> ParseDuration(const std::string& text) {
   size_t i = 0;
   while (i < text.size() && text[i] >= '0' && text[i] <= '9') ++i;
   if (i == 0 || i > 12) return InvalidArgument("bad duration \"" + text + "\" (use e.g. 250ms, 30s, 5m)");
-  long long n = std::stoll(text.substr(0, i));
+  long long n = ParseDecimal<long long>(std::string_view(text).substr(0, i)).value();  // ≤ 12 digits
   std::string unit = text.substr(i);
   long long ms;
   if (unit.empty() || unit == "s") ms = n * 1000;
@@ -30,7 +31,7 @@ Result<uint64_t> ParseSize(const std::string& text) {
   size_t i = 0;
   while (i < text.size() && text[i] >= '0' && text[i] <= '9') ++i;
   if (i == 0 || i > 15) return InvalidArgument("bad size \"" + text + "\" (use e.g. 16M, 512k, 1G)");
-  uint64_t n = std::stoull(text.substr(0, i));
+  uint64_t n = ParseDecimal<uint64_t>(std::string_view(text).substr(0, i)).value();  // ≤ 15 digits
   std::string unit = text.substr(i);
   int shift = 0;
   if (unit.empty() || unit == "b" || unit == "B") shift = 0;
@@ -39,6 +40,20 @@ Result<uint64_t> ParseSize(const std::string& text) {
   else if (unit == "g" || unit == "G") shift = 30;
   else return InvalidArgument("bad size unit in \"" + text + "\" (use k, M or G)");
   return n << shift;
+}
+
+Result<HostPort> ParseHostPort(const std::string& flag, const std::string& text) {
+  auto colon = text.rfind(':');
+  if (colon == std::string::npos) return InvalidArgument(flag + " wants [addr]:port, got \"" + text + "\"");
+  HostPort hp;
+  hp.host = text.substr(0, colon);
+  if (hp.host.size() >= 2 && hp.host.front() == '[' && hp.host.back() == ']') hp.host = hp.host.substr(1, hp.host.size() - 2);
+  auto port = ParseDecimal<uint16_t>(std::string_view(text).substr(colon + 1));
+  if (!port)
+    return InvalidArgument(flag + " \"" + text + "\": the port must be a number from 0 to 65535, got \"" +
+                           text.substr(colon + 1) + "\"");
+  hp.port = *port;
+  return hp;
 }
 
 int64_t DefaultProxyFdBudget(uint64_t nofile) {

@@ -1,4 +1,4 @@
-// DaemonOptions: privcastd's command line (BRIEF §3), parsed with CLI11.
+// DaemonOptions: privcastd's command line (docs/cli.md), parsed with CLI11.
 // Defaults are documented in docs/daemon.md. Values only.
 #pragma once
 
@@ -25,7 +25,7 @@ struct DaemonOptions {
   int api_max_connections_per_uid = 32;                   // uids other than root and the daemon's
   int proxy_workers = 0;                    // 0 = one per core
   bool proxy_batch_writes = true;           // HTTP writes of a turn in one io_uring_enter (ADR 0006)
-  // Fair sharing of the proxy (issue 14; docs/proxy.md "Fair sharing"). 0 = unlimited.
+  // Fair sharing of the proxy (docs/proxy.md "Fair sharing"). 0 = unlimited.
   uint32_t proxy_max_conns_per_network = 1024;
   double proxy_conn_rate_per_network = 50000;   // new connections per second (token bucket)
   uint32_t proxy_conn_burst_per_network = 100000;
@@ -58,7 +58,7 @@ struct DaemonOptions {
   std::vector<std::string> insecure_registries;  // HOST[:PORT] pulled over plain HTTP (docs/images.md)
   std::string skopeo = "skopeo";            // the image transport (ADR 0009)
   std::string registry_auth_file;           // registry credentials, docker's config.json shape
-  // Shared state (issue 15, docs/cluster.md): "" = the SQLite file in the data dir; else a
+  // Shared state (docs/cluster.md): "" = the SQLite file in the data dir; else a
   // store URL, "sqlite:PATH" or "etcd://h1:2379,h2:2379" (store/etcd/etcd_endpoints.h).
   std::string store;
   std::string etcd_cacert, etcd_cert, etcd_key;  // PEM files; TLS to etcd when any is set
@@ -81,5 +81,13 @@ int64_t DefaultProxyFdBudget(uint64_t nofile);
 
 // "90s", "5m", "250ms", "2h", or a bare integer (seconds).
 Result<std::chrono::milliseconds> ParseDuration(const std::string& text);
+
+// A listener flag's "addr:port" / "[v6]:port" (addr may be empty: any). The port is a whole
+// decimal number 0-65535 (0: the kernel picks); anything else is an error naming `flag`.
+struct HostPort {
+  std::string host;  // without brackets
+  uint16_t port = 0;
+};
+Result<HostPort> ParseHostPort(const std::string& flag, const std::string& text);
 
 }  // namespace privcast::daemon

@@ -1,4 +1,4 @@
-// Opening the daemon's Store from its options (issue 15): the SQLite file in the data dir (the
+// Opening the daemon's Store from its options: the SQLite file in the data dir (the
 // default, unchanged) or an etcd cluster (`--store etcd://...`, TLS from --etcd-*), and, with
 // etcd, registering this host under a lease (store/etcd/host_registration.h).
 //

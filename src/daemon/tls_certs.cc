@@ -15,6 +15,7 @@
 #include <cerrno>
 #include <ctime>
 
+#include "common/file.h"
 #include "common/log.h"
 
 namespace privcast::daemon {
@@ -70,28 +71,6 @@ Result<X509Ptr> NewCert(const std::string& cn, EVP_PKEY* key, int64_t now_s, int
                                   -1, 0) == 1;
   if (!ok) return SslError("building certificate " + cn);
   return x;
-}
-
-// Writes `data` to `path` with `mode`, atomically (temp file, fsync, rename).
-Status WriteFileAtomic(const std::string& path, const std::string& data, mode_t mode) {
-  std::string tmp = path + ".tmp";
-  ::unlink(tmp.c_str());
-  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode);
-  if (fd < 0) return ErrnoStatus("create " + tmp, errno);
-  size_t off = 0;
-  while (off < data.size()) {
-    ssize_t n = ::write(fd, data.data() + off, data.size() - off);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) {
-      int e = errno;
-      ::close(fd);
-      return ErrnoStatus("write " + tmp, e);
-    }
-    off += static_cast<size_t>(n);
-  }
-  if (::fsync(fd) != 0 || ::close(fd) != 0) return ErrnoStatus("sync " + tmp, errno);
-  if (::rename(tmp.c_str(), path.c_str()) != 0) return ErrnoStatus("rename " + tmp, errno);
-  return Status::Ok();
 }
 
 std::string Pem(X509* cert) {

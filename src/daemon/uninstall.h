@@ -1,5 +1,5 @@
 // Uninstall: `privcastd --uninstall`, the one explicit step that removes privcast's isolation
-// rules from a host (issue 14: the nftables table outlives the daemon on purpose, so that
+// rules from a host (the nftables table outlives the daemon on purpose, so that
 // stopping, crashing or upgrading privcastd never opens the networks to each other).
 //
 // It takes the data dir's lock (so no daemon runs on it), refuses while any machine recorded in

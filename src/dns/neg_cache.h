@@ -1,5 +1,5 @@
 // NegativeCache: remembers negative and failed answers of forwarded queries, per view
-// (issue 14 item 4; RFC 2308).
+// (RFC 2308).
 //
 // What is kept, per (view, qname case-insensitively, qtype, qclass):
 //   * NXDOMAIN and NODATA (NOERROR, no answer records) answers that carry a SOA in the

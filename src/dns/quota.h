@@ -1,4 +1,4 @@
-// ForwardQuota: per-network fairness for forwarded queries (issue 14 item 4).
+// ForwardQuota: per-network fairness for forwarded queries.
 //
 // Every forwarded query belongs to the view of the client that asked: a privcast network
 // (its net32) or the host (kHostKey). A view may have at most `inflight` queries waiting for

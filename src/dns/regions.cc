@@ -31,8 +31,6 @@ const RegionCoord* Find(std::string_view code) {
 
 }  // namespace
 
-bool IsKnownRegion(std::string_view code) { return Find(code) != nullptr; }
-
 double RegionDistanceKm(std::string_view a, std::string_view b) {
   if (a == b) return 0;
   const RegionCoord* x = Find(a);

@@ -13,6 +13,5 @@ namespace privcast::dns {
 // Great-circle distance in km between two known region codes; a large constant when one is
 // unknown (and 0 for equal codes, known or not).
 double RegionDistanceKm(std::string_view a, std::string_view b);
-bool IsKnownRegion(std::string_view code);
 
 }  // namespace privcast::dns

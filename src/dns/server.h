@@ -1,4 +1,4 @@
-// Server: privcast's internal DNS server (BRIEF §7), one epoll thread serving UDP and TCP
+// Server: privcast's internal DNS server (docs/dns.md), one epoll thread serving UDP and TCP
 // on the addresses it was given (fdaa::3:53 in the daemon's namespace, optionally more).
 //
 // Lifecycle (the daemon's control thread):

@@ -453,10 +453,6 @@ bool Builder::AddAaaaAtQuestion(const uint8_t addr[16], uint32_t ttl) {
   return true;
 }
 
-bool Builder::AddAaaa(Section s, const Name& owner, const uint8_t addr[16], uint32_t ttl) {
-  return AddRecord(s, owner, kTypeAAAA, kClassIN, ttl, addr, 16);
-}
-
 bool Builder::AddTxt(Section s, const Name& owner, std::string_view text, uint32_t ttl) {
   size_t save = pos_;
   int save_t = ntargets_;

@@ -173,7 +173,6 @@ class Builder {
                  const uint8_t* rdata, size_t rdlen);
   // A record whose owner is the question name (pointer to offset 12).
   bool AddAaaaAtQuestion(const uint8_t addr[16], uint32_t ttl);
-  bool AddAaaa(Section s, const Name& owner, const uint8_t addr[16], uint32_t ttl);
   // TXT with `text` split into character-strings of at most 255 bytes each, one after the
   // other, in one record (empty text → one empty string).
   bool AddTxt(Section s, const Name& owner, std::string_view text, uint32_t ttl);

@@ -5,17 +5,11 @@
 #include <tuple>
 
 #include "common/service_scope.h"
+#include "common/strings.h"
 #include "dns/regions.h"
 
 namespace privcast::dns {
 namespace {
-
-std::string Lower(std::string_view s) {
-  std::string r(s);
-  for (auto& c : r)
-    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c + 32);
-  return r;
-}
 
 void AppendInstances(const Zone& z, const ZoneApp& a, std::string* out) {
   for (uint32_t mi : a.started) {
@@ -60,8 +54,7 @@ uint64_t InternalHash(const Zone& z, const ZoneApp& a) {
 
 size_t StringViewHash::operator()(std::string_view s) const noexcept {
   // FNV-1a: names are short; this beats std::hash's out-of-line call on the hot path.
-  uint64_t h = 1469598103934665603ull;
-  for (unsigned char c : s) h = (h ^ c) * 1099511628211ull;
+  uint64_t h = Fnv1a64(s);
   return static_cast<size_t>(h ^ (h >> 32));
 }
 

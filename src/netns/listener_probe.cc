@@ -36,12 +36,6 @@ Result<ListenerProbe> ListenerProbe::Open(int nsfd) {
   return ListenerProbe(std::move(fd));
 }
 
-Result<ListenerProbe> ListenerProbe::OpenHere() {
-  int fd = ::socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_SOCK_DIAG);
-  if (fd < 0) return ErrnoStatus("socket(NETLINK_SOCK_DIAG)", errno);
-  return ListenerProbe(UniqueFd(fd));
-}
-
 Status ListenerProbe::Dump(uint8_t family, std::vector<Listener>* out) {
   struct {
     nlmsghdr nlh;

@@ -37,7 +37,6 @@ struct Listener {
 class ListenerProbe {
  public:
   static Result<ListenerProbe> Open(int nsfd);  // inside nsfd's netns
-  static Result<ListenerProbe> OpenHere();      // in the calling thread's netns
 
   // All TCP listeners, IPv4 and IPv6.
   Result<std::vector<Listener>> List();

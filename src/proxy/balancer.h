@@ -1,6 +1,6 @@
 // Machine choice for one connection or request: a pure function of the snapshot, a per-machine
 // status view, the routing headers and a random number. No I/O, no clock, no locks, so every
-// rule of BRIEF §6 is unit-tested directly (tests/proxy/balancer_test.cc).
+// balancing rule (docs/proxy.md) is unit-tested directly (tests/proxy/balancer_test.cc).
 //
 // Rules, in order:
 //  1. Candidates: the app's machines that serve the service's process groups, minus `exclude`

@@ -1,5 +1,5 @@
 // Buffer and BufferPool: per-worker I/O buffers handed out on demand, so an idle keep-alive
-// connection holds no buffer at all (issue 4: <= 8 KiB per idle client connection).
+// connection holds no buffer at all (<= 8 KiB per idle client connection).
 //
 // Ownership: a Buffer owns its block until Release() returns it to the pool it came from.
 // Thread-safety: a pool and its buffers belong to one worker thread.

@@ -15,7 +15,7 @@
 //
 // Timers: a binary heap keyed by deadline drives the epoll timeout. Cancel is O(1) (lazy: the
 // entry is dropped when it reaches the top). Connection timeouts that re-arm per request use
-// their own deadline field and one heap entry (see Conn), so the heap sees no per-request churn.
+// their own deadline field and one heap entry (Session::SetDeadline in worker.h), so the heap sees no per-request churn.
 #pragma once
 
 #include <sys/epoll.h>

@@ -263,7 +263,7 @@ void HttpSession::ProcessHead() {
   w->req_head_owner = r.done() ? this : nullptr;
   if (r.incomplete()) {
     // Absolute: the clock starts with the head's first byte (or the accept) and later bytes do
-    // not restart it, so a head trickled a line at a time still ends in a 408 (issue 14).
+    // not restart it, so a head trickled a line at a time still ends in a 408.
     if (!head_clock_) StartHeadClock();
     if (cin_eof_) return Close(false);
     return;

@@ -1,4 +1,4 @@
-// NetLimits: fair sharing of the proxy between source networks (issue 14, item 3).
+// NetLimits: fair sharing of the proxy between source networks.
 //
 // Every admitted client connection takes a slot of its source network (fdaa:<net32>, the network
 // the connecting machine is on; 0 for anything that is not a privcast network): at most

@@ -383,11 +383,6 @@ bool Proxy::Drain(Duration deadline) { return impl_->Drain(deadline); }
 std::string Proxy::RenderMetrics() const { return impl_->RenderMetrics(); }
 int Proxy::RunAutostopPass() { return impl_->RunAutostopPass(); }
 
-void Proxy::SetMachineHealthy(const std::string& id, bool healthy) {
-  for (auto& m : impl_->table.Machines())
-    if (m->id == id) m->healthy.store(healthy);
-}
-
 int64_t Proxy::OpenConnections() const {
   int64_t n = 0;
   for (auto& w : impl_->workers) n += w->open_sessions();

@@ -1,4 +1,4 @@
-// Proxy: the flycast proxy engine (BRIEF §6, issue 4). The daemon constructs one, publishes
+// Proxy: the flycast proxy engine (docs/proxy.md). The daemon constructs one, publishes
 // Snapshots to it, and implements MachineWaker / MachineStopper (proxy/waker.h).
 //
 //   ProxyOptions o;  o.workers = 0 (one per core); ...
@@ -40,7 +40,7 @@ struct ProxyOptions {
   Duration wake_timeout = std::chrono::seconds(30);    // a wake taking longer fails over
   Duration connect_timeout = std::chrono::seconds(5);  // to a machine's internal port
   // A request head must be complete within header_timeout of its first byte (of the accept
-  // for a connection's first request), however the bytes trickle → 408 (issue 14).
+  // for a connection's first request), however the bytes trickle → 408.
   Duration header_timeout = std::chrono::seconds(10);
   // A request body must arrive at body_min_rate bytes/s on average after a grace of
   // body_timeout (Apache's mod_reqtimeout rule: the deadline is body_timeout after the head,
@@ -59,14 +59,14 @@ struct ProxyOptions {
   bool splice = true;                                  // raw TCP through pipes (zero-copy)
   bool batch_sends = true;                             // http writes of a turn in one io_uring_enter (send_batch.h)
   size_t pipe_size = 1 << 20;                          // F_SETPIPE_SZ for splice pipes (0 = kernel default 64 KiB)
-  // Autostop (BRIEF §6): pass every interval, machines idle at least `autostop_idle`.
+  // Autostop (docs/proxy.md): pass every interval, machines idle at least `autostop_idle`.
   bool autostop_thread = true;
   Duration autostop_interval = std::chrono::seconds(60);
   Duration autostop_idle = std::chrono::minutes(5);
   // Health checks (tcp/http checks in ServiceSpec), run by worker 0.
   bool health_checks = true;
   Duration refusal_log_interval = std::chrono::seconds(1);  // ≤ 5 refusal lines per app per interval
-  // Fair sharing between source networks (net_limits.h; issue 14): open client connections and
+  // Fair sharing between source networks (net_limits.h): open client connections and
   // new connections per second (token bucket of conn_burst_per_network) per network; over
   // either → TCP reset, counted per network. 0 = unlimited.
   uint32_t max_conns_per_network = 1024;
@@ -123,8 +123,6 @@ class Proxy {
   std::string RenderMetrics() const;
   // One autostop pass now (the thread calls it every autostop_interval). Returns machines asked to stop.
   int RunAutostopPass();
-  // Health overrides from outside (e.g. the daemon's own checks); the built-in checker uses it too.
-  void SetMachineHealthy(const std::string& machine_id, bool healthy);
 
   // Observability for tests and status: open client connections, listening ports of worker 0.
   int64_t OpenConnections() const;

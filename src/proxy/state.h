@@ -47,7 +47,7 @@ struct MachineState {
   // A wake completed while the snapshot still said stopped: route to it as started while the
   // published snapshot revision is <= this value (until a newer snapshot says otherwise).
   std::atomic<int64_t> woken_through_revision{-1};
-  // Idle tracking for autostop: steady-clock ns when load last dropped to 0, or when the
+  // Idle tracking for autostop: the proxy Clock's ns (Worker::NowNs; a FakeClock in tests) when load last dropped to 0, or when the
   // machine was first seen, or when a snapshot first showed it started again (a start or a
   // resume restarts the idle clock: a machine pre-warmed by DNS gets the whole idle window).
   std::atomic<int64_t> idle_since_ns{0};
@@ -61,10 +61,6 @@ struct MachineState {
   std::array<std::atomic<uint64_t>, kStatusClasses> requests_by_class{};
   std::atomic<uint64_t> upstream_connect_failures{0};
 
-  void AddLoad(int64_t now_ns) {
-    (void)now_ns;
-    load.fetch_add(1, std::memory_order_relaxed);
-  }
   void SubLoad(int64_t now_ns) {
     if (load.fetch_sub(1, std::memory_order_relaxed) == 1) idle_since_ns.store(now_ns, std::memory_order_relaxed);
   }

@@ -11,11 +11,11 @@
 #include <cerrno>
 #include <cmath>
 #include <cstring>
-#include <fstream>
 #include <sstream>
 #include <thread>
 
 #include "common/fd.h"
+#include "common/file.h"
 #include "common/log.h"
 
 namespace privcast::supervisor {
@@ -105,32 +105,6 @@ Status Mkdir(const std::string& p) {
 }
 
 }  // namespace
-
-Status WriteFile(const std::string& path, std::string_view data) {
-  UniqueFd fd(::open(path.c_str(), O_WRONLY | O_CLOEXEC));
-  if (!fd) return ErrnoStatus("open " + path, errno);
-  ssize_t n = ::write(fd.get(), data.data(), data.size());
-  if (n < 0) return ErrnoStatus("write " + path, errno);
-  if (static_cast<size_t>(n) != data.size()) return Internal("short write to " + path);
-  return Status::Ok();
-}
-
-Result<std::string> ReadFile(const std::string& path) {
-  UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
-  if (!fd) return ErrnoStatus("open " + path, errno);
-  std::string out;
-  char buf[4096];
-  for (;;) {
-    ssize_t n = ::read(fd.get(), buf, sizeof buf);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      return ErrnoStatus("read " + path, errno);
-    }
-    if (n == 0) break;
-    out.append(buf, static_cast<size_t>(n));
-  }
-  return out;
-}
 
 // ---- MachineCgroup ----
 

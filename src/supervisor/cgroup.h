@@ -112,8 +112,4 @@ inline constexpr const char* kFreezerPin = ".freezer-pin";
 // v1 controllers privcast uses, in the order of MachineCgroup::dirs(): freezer is last.
 inline constexpr const char* kV1Controllers[] = {"memory", "cpu", "pids", "freezer"};
 
-// Small file helpers shared by the supervisor (whole-file read/write, no partial writes).
-Status WriteFile(const std::string& path, std::string_view data);
-Result<std::string> ReadFile(const std::string& path);
-
 }  // namespace privcast::supervisor

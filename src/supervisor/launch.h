@@ -107,7 +107,7 @@ inline constexpr const char* kDefaultPath =
 // `extra` in order. A later key replaces an earlier one in place (so [env] may set PATH, but
 // cannot hide FLY_MACHINE_ID: the FLY_* keys and PRIMARY_REGION are re-applied last).
 std::vector<std::string> BuildMachineEnv(const MachineEnvInputs& in);
-// "nameserver fdaa::3\n" (the internal DNS, BRIEF §7).
+// "nameserver fdaa::3\n" (the internal DNS, docs/dns.md).
 std::string RenderResolvConf();
 // localhost lines, then "<6pn> fly-local-6pn" and "<6pn> <machine id>".
 std::string RenderHosts(const std::string& six_pn, const std::string& machine_id);

@@ -1,4 +1,4 @@
-// Size limit and rotation of a machine's log file (issue 14: one tenant's stdout filled the
+// Size limit and rotation of a machine's log file (one tenant's stdout filled the
 // data disk).
 //
 // A machine's stdout and stderr are that file, opened O_APPEND by the machine itself before its

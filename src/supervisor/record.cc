@@ -8,6 +8,7 @@
 #include <sstream>
 
 #include "common/fd.h"
+#include "common/file.h"
 #include "supervisor/cgroup.h"
 
 namespace privcast::supervisor {

@@ -16,6 +16,7 @@
 #include <mutex>
 #include <sstream>
 
+#include "common/file.h"
 #include "supervisor/cgroup.h"
 
 namespace privcast::supervisor {

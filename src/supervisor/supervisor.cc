@@ -21,6 +21,7 @@
 #include <unordered_map>
 
 #include "common/fd.h"
+#include "common/file.h"
 #include "common/log.h"
 #include "supervisor/record.h"
 
@@ -51,15 +52,6 @@ void ArmTimer(int tfd, Duration d) {
 void DisarmTimer(int tfd) {
   struct itimerspec its = {};
   ::timerfd_settime(tfd, 0, &its, nullptr);
-}
-
-Status WriteNewFile(const std::string& path, const std::string& data) {
-  UniqueFd fd(::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
-  if (!fd) return ErrnoStatus("open " + path, errno);
-  if (::write(fd.get(), data.data(), data.size()) != static_cast<ssize_t>(data.size())) {
-    return ErrnoStatus("write " + path, errno);
-  }
-  return Status::Ok();
 }
 
 constexpr const char* kStateFiles[] = {"resolv.conf", "hosts", "runtime", "runtime.tmp"};

@@ -1,4 +1,4 @@
-// Supervisor: machines as supervised process trees (BRIEF §5, docs/supervisor.md).
+// Supervisor: machines as supervised process trees (docs/supervisor.md).
 //
 // The daemon owns one Supervisor. Its control thread calls Start/Stop/Suspend/Resume/
 // Destroy/Adopt; an internal event-loop thread (epoll on pidfds and timerfds) watches main

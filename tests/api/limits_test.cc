@@ -1,4 +1,4 @@
-// The API server against one hostile local client (issue 14 item 5): descriptors passed
+// The API server against one hostile local client: descriptors passed
 // by SCM_RIGHTS are taken only by `machines/run` with shell, at most 4, only on a request's
 // first bytes (any other is closed at once and the request refused); a whole request has
 // one deadline however slowly it trickles; waiting connections give way so that slow or

@@ -123,7 +123,7 @@ CliRun Cli(std::vector<std::string> args, const std::string& api_env = "") {
   return {rc, out.str(), err.str()};
 }
 
-// Usage errors exit 1, like every flyctl error (issue 17 item 8; docs/cli.md).
+// Usage errors exit 1, like every flyctl error (docs/cli.md).
 TEST(CliUsage, ExitCodes) {
   EXPECT_EQ(Cli({}).rc, 1);
   auto unknown = Cli({"frobnicate"});
@@ -277,7 +277,7 @@ TEST_F(CliTest, LaunchFlycastNoDeployThenDeployThenIps) {
   auto l = C({"launch", "--name", "flycast-demo", "--flycast", "--internal-port", "80", "--no-deploy", "--command",
               "nginx -g 'daemon off;'"});
   ASSERT_EQ(l.rc, 0) << l.err;
-  std::string toml = ReadFile("fly.toml").value();
+  std::string toml = ReadFlyToml("fly.toml").value();
   EXPECT_NE(toml.find("force_https = false"), std::string::npos) << toml;
   EXPECT_NE(toml.find("internal_port = 80"), std::string::npos) << toml;
   EXPECT_EQ(AppFromFlyTomlText(toml), "flycast-demo");
@@ -424,7 +424,7 @@ TEST_F(CliTest, AppDefaulting) {
   EXPECT_EQ(bad.err.rfind("Error: bad.toml:3:", 0), 0u) << bad.err;
 }
 
-// Issue 20 (6): a broken fly.toml used to come back as `Error: unknown app "broken"` (the
+// A broken fly.toml used to come back as `Error: unknown app "broken"` (the
 // daemon looked the app up before it read the file). The file is validated first, in the
 // CLI, and every error comes back with its position; the daemon is not asked.
 TEST_F(CliTest, DeployReportsABrokenFileBeforeTheUnknownApp) {
@@ -449,7 +449,7 @@ TEST_F(CliTest, DeployReportsABrokenFileBeforeTheUnknownApp) {
   EXPECT_NE(unknown.err.find("broken"), std::string::npos) << unknown.err;
 }
 
-// Issue 20 (8): `-a APP` overrides a template's `app = "{APP_NAME}"`, in the CLI and in the
+// `-a APP` overrides a template's `app = "{APP_NAME}"`, in the CLI and in the
 // daemon's own validation.
 TEST_F(CliTest, DeployTemplatedAppNameWithDashA) {
   {

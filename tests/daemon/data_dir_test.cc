@@ -1,5 +1,5 @@
 // DataDir: modes of the directory and the store files, and the evidence of earlier state that
-// keeps a lost store from being taken for a first start (issue 14 item 6).
+// keeps a lost store from being taken for a first start.
 #include "daemon/data_dir.h"
 
 #include <gtest/gtest.h>

@@ -278,7 +278,7 @@ TEST_F(ManagerTest, ThrowawayMachinesAreNotProbedForServicePorts) {
 }
 
 TEST_F(ManagerTest, MachineRunMachinesCarryNoServicesUnlessAsked) {
-  // Issue 20, item 9: `machine run -- sleep 600` in an app with an [http_service] got its
+  // `machine run -- sleep 600` in an app with an [http_service] got its
   // traffic (and a 30 s wait for it to listen). Only machines that carry the services do.
   auto app = MakeApp("pool");
   auto out = manager_->Deploy(app, Release("pool"), /*ha=*/false);
@@ -318,7 +318,7 @@ TEST_F(ManagerTest, MachineRunMachinesCarryNoServicesUnlessAsked) {
 }
 
 TEST_F(ManagerTest, EveryMachineIsAdmittedByTheFirewallBeforeItsProcessStarts) {
-  // Its first packet (a DNS query) would otherwise be dropped as spoofed (issue 20, item 5).
+  // Its first packet (a DNS query) would otherwise be dropped as spoofed.
   auto app = MakeApp("adm");
   auto out = manager_->Deploy(app, Release("adm"), /*ha=*/true);
   ASSERT_TRUE(out.ok()) << out.status().ToString();
@@ -337,7 +337,7 @@ TEST_F(ManagerTest, EveryMachineIsAdmittedByTheFirewallBeforeItsProcessStarts) {
 }
 
 TEST_F(ManagerTest, MachineRunRefusesACommandTheMachineCannotSee) {
-  // Issue 20, item 2: refused before any machine exists, saying why.
+  // Refused before any machine exists, saying why.
   MakeApp("run");
   store::MachineSpec spec;
   spec.app = "run";
@@ -426,7 +426,7 @@ TEST_F(ManagerTest, FailedLaunchFailsWaitersAndLeavesMachineFailed) {
 }
 
 TEST_F(ManagerTest, DeployWhoseMachinesCannotStartFailsNamingEachReasonOnce) {
-  // Issue 20, item 3: `Release v1 ... deployed: 2 machines` with none started.
+  // `Release v1 ... deployed: 2 machines` with none started.
   rt_.fail_launch = true;
   auto app = MakeApp("nostart");
   auto out = manager_->Deploy(app, Release("nostart"), /*ha=*/true);
@@ -498,7 +498,7 @@ TEST_F(ManagerTest, WakeWhileStoppingStartsAgainAfterExit) {
   EXPECT_EQ(Get(id).state, MachineState::kStarted);
 }
 
-// Issue 17 (a rolling deploy's health wait found it): a redeploy stops a machine to restart it
+// A rolling deploy's health wait found it: a redeploy stops a machine to restart it
 // on the new release. When a reconcile runs after its process ended but before the exit event
 // is handled, Act(stopping) records `stopped` itself; the exit event must still restart it.
 TEST_F(ManagerTest, RedeployRestartsAMachineWhoseExitAReconcileSawFirst) {
@@ -700,7 +700,7 @@ TEST_F(ManagerTest, FlycastAddressesFollowTheStore) {
   EXPECT_GT(rt_.firewall_syncs, 0);
 }
 
-// Issue 14 item 2: the firewall admits only the TCP ports of the address's app's services.
+// The firewall admits only the TCP ports of the address's app's services.
 TEST_F(ManagerTest, FirewallAdmitsOnlyTheServicePortsOfEachFlycastAddress) {
   PortSpec http;
   http.start_port = http.end_port = 80;
@@ -755,7 +755,7 @@ TEST_F(ManagerTest, FirewallAdmitsOnlyTheServicesPortsOfAPerServiceAddress) {
   EXPECT_EQ(rt_.flycast_ports[gone->address], Ranges{});
 }
 
-// Issue 14 item 6: a deploy that a daemon stop cut short is finished by the next daemon.
+// A deploy that a daemon stop cut short is finished by the next daemon.
 TEST_F(ManagerTest, AnInterruptedDeployResumesOnTheNextStart) {
   auto app = MakeApp("web");
   auto v1 = manager_->Deploy(app, Release("web"), /*ha=*/true);
@@ -777,7 +777,7 @@ TEST_F(ManagerTest, AnInterruptedDeployResumesOnTheNextStart) {
   EXPECT_EQ(registry_->ListMachines("web")->size(), 2u);  // resumed, not re-created
 }
 
-// Issue 14 item 6: a --rm / --shell machine that ended while no daemon ran is not left listed.
+// A --rm / --shell machine that ended while no daemon ran is not left listed.
 TEST_F(ManagerTest, ThrowawayMachinesThatEndedWhileTheDaemonWasDownAreDestroyed) {
   MakeApp("tool");
   store::MachineSpec spec;

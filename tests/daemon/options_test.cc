@@ -145,5 +145,29 @@ TEST(OptionsTest, Durations) {
   EXPECT_FALSE(ParseDuration("99999999999999s").ok());
 }
 
+TEST(OptionsTest, HostPortWantsAWholePortThatFits) {
+  auto v4 = ParseHostPort("--dns-listen", "127.0.0.1:5353");
+  ASSERT_TRUE(v4.ok()) << v4.status().ToString();
+  EXPECT_EQ(v4->host, "127.0.0.1");
+  EXPECT_EQ(v4->port, 5353);
+  auto v6 = ParseHostPort("--dns-listen", "[::1]:0");
+  ASSERT_TRUE(v6.ok());
+  EXPECT_EQ(v6->host, "::1");
+  EXPECT_EQ(v6->port, 0);
+  auto any = ParseHostPort("--dns-listen", ":53");
+  ASSERT_TRUE(any.ok());
+  EXPECT_EQ(any->host, "");
+  // Used to mean "any port" (atoi → 0) and to wrap (70000 → 4464).
+  auto abc = ParseHostPort("--dns-listen", ":abc");
+  ASSERT_FALSE(abc.ok());
+  EXPECT_EQ(abc.status().code(), Code::kInvalidArgument);
+  EXPECT_EQ(abc.status().message(),
+            "--dns-listen \":abc\": the port must be a number from 0 to 65535, got \"abc\"");
+  EXPECT_FALSE(ParseHostPort("--dns-listen", ":70000").ok());
+  EXPECT_FALSE(ParseHostPort("--dns-listen", ":").ok());
+  EXPECT_FALSE(ParseHostPort("--dns-listen", ":-1").ok());
+  EXPECT_FALSE(ParseHostPort("--dns-listen", "127.0.0.1").ok());
+}
+
 }  // namespace
 }  // namespace privcast::daemon

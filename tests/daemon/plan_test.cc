@@ -31,7 +31,7 @@ TEST(SplitCommandTest, ShellSyntaxNeedsAShell) {
   EXPECT_FALSE(SplitCommand("   "));
 }
 
-// Issue 20, item 2: deploy refuses a [processes] command a machine cannot exec, saying why.
+// Deploy refuses a [processes] command a machine cannot exec, saying why.
 TEST(CheckPlanCommandsTest, RefusesACommandUnderTheHostsTmp) {
   AppPlan plan;
   AppPlan::Group web;

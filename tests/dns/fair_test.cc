@@ -1,4 +1,4 @@
-// Fair forwarding building blocks (issue 14 item 4), without sockets: ForwardQuota (per
+// Fair forwarding building blocks, without sockets: ForwardQuota (per
 // network in-flight and per-second limits), NegativeCache (RFC 2308 negative and SERVFAIL
 // caching, per network) and the per-view SOA serial of Zone.
 #include <gmock/gmock.h>

@@ -609,7 +609,7 @@ std::string WaitMetrics(Server& s, const std::string& needle, FakeClock* clock =
   return m;
 }
 
-// Issue 14 item 4: one network flooding names whose upstream never answers used to fill
+// One network flooding names whose upstream never answers used to fill
 // the shared pending table, and every other network got SERVFAIL. Now beta's flood is held
 // to beta's in-flight quota (REFUSED beyond it) and acme keeps resolving.
 TEST_F(DnsServerTest, FloodingNetworkSpendsOnlyItsOwnForwardBudget) {

@@ -1,4 +1,4 @@
-"""Cluster pieces for the e2e suites (issue 15, docs/cluster.md): an underlay "fabric" netns with
+"""Cluster pieces for the e2e suites (docs/cluster.md): an underlay "fabric" netns with
 a bridge, etcd members on it, and privcastd hosts attached to it.
 
   Fabric:      netns `pcfab-<pid>-<n>` with bridge `br0` (fd00:77::1/64, no DAD);

@@ -90,7 +90,7 @@ class Host:
             install_apps()
             run(["ip", "netns", "add", self.name])
             self.nsexec(["ip", "link", "set", "lo", "up"])
-            # BRIEF §9: nothing for privcast's prefixes may follow a default route out.
+            # docs/engineering.md "Safety": nothing for privcast's prefixes may follow a default route out.
             self.nsexec(["ip", "-6", "route", "add", "unreachable", "fdaa::/16"], check=False)
             self.nsexec(["ip", "route", "add", "unreachable", "172.19.0.0/16"], check=False)
             self.start_daemon()

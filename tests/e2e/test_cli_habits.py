@@ -1,4 +1,4 @@
-"""Issue 17 items 2-10 end to end: a flyctl user's everyday habits, through the real CLI and
+"""End to end: a flyctl user's everyday habits, through the real CLI and
 the real daemon — logs (follows by default; -n, -i, -r, --json; machine lines with time,
 machine and region, in time order with the daemon's events), launch (--copy-config, --yes,
 --no-public-ips, primary_region), deploy (unknown app, --strategy rolling waiting for health

@@ -1,4 +1,4 @@
-"""Several hosts on one etcd cluster (issue 15): a 3-member etcd and 3 privcastd hosts in regions
+"""Several hosts on one etcd cluster: a 3-member etcd and 3 privcastd hosts in regions
 ams, fra and syd on an underlay "fabric" netns with a bridge (tests/e2e/cluster.py).
 
 Proves: every host registers under a lease (id, region, underlay); allocation from all hosts at

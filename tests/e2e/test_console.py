@@ -1,4 +1,4 @@
-"""Issue 17 item 1: `privcast ssh console` runs a shell or -C CMD inside a running machine —
+"""`privcast ssh console` runs a shell or -C CMD inside a running machine —
 its PID, mount, network, UTS, IPC, cgroup and user namespaces, its cgroups, capabilities,
 no_new_privs and seccomp filter — with no server in the image; exit codes pass through;
 on a terminal it gets a pty with the window size. `privcast console` runs a throwaway machine."""

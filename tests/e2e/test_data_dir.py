@@ -1,4 +1,4 @@
-"""Issue 14 item 6 end to end: the data dir is private, and a lost store is not a first start.
+"""End to end: the data dir is private, and a lost store is not a first start.
 
 A daemon that ran machines is stopped; its store.db is emptied (a disk mishap, a bad restore).
 The next start must refuse (a new host id would orphan the machines still running) and say

@@ -1,4 +1,4 @@
-"""Issue 20, items 2 and 3: what a deploy says when its machines cannot run.
+"""What a deploy says when its machines cannot run.
 
 Item 2: a command a machine cannot see (a checkout under the host's /tmp; sandboxed machines see
 only the host's /usr) is refused at deploy and at `machine run`, saying why, and nothing is created.

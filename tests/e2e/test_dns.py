@@ -1,4 +1,4 @@
-"""Issue 5 end to end: the internal DNS at fdaa::3 answers per client network, from inside
+"""End to end: the internal DNS at fdaa::3 answers per client network, from inside
 real machines, with dig and kdig."""
 import re
 

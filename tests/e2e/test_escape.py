@@ -1,4 +1,4 @@
-"""Issue 13, the escape suite: every attack the issue lists, run from a machine of org B
+"""The escape suite: every attack the issue lists, run from a machine of org B
 against org A's running machine, the daemon and the host, as root inside the machine. Each
 must fail, and the host must show it did (A's files, state and cgroup untouched). Then what
 a machine user needs still works inside the sandbox (ping, a low port as root, DNS, the

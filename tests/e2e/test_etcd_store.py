@@ -1,4 +1,4 @@
-"""privcastd on etcd (issue 15): `--store etcd://[fd00:77::e1]:2379` on a one-member etcd in a
+"""privcastd on etcd: `--store etcd://[fd00:77::e1]:2379` on a one-member etcd in a
 fabric netns; the data path keeps serving while etcd is down and writes fail with a clear
 error; `privcastd migrate` moves a SQLite host's state to etcd and the host comes back with its
 apps. Bounded: about a minute."""

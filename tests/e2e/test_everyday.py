@@ -1,4 +1,4 @@
-"""Issue 17 item 1: a Fly user's everyday verbs, driven through the real CLI against a real
+"""A Fly user's everyday verbs, driven through the real CLI against a real
 privcastd: unknown commands (cobra's wording, suggestions, exit 1), secrets (encrypted at
 rest, given to machines as env, never printed or logged; --stage does not restart),
 config show, releases, regions list, orgs show, scale show, machine restart, apps restart."""

@@ -1,4 +1,4 @@
-"""Issue 14 items 1 and 2 end to end: isolation never depends on the daemon running, and a
+"""End to end: isolation never depends on the daemon running, and a
 flycast address admits only the ports of its app's services.
 
 A machine of org B probes a machine of org A over A's 6PN address every 200 ms and writes one

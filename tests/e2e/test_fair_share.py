@@ -1,4 +1,4 @@
-"""Issue 14, item 3: one org cannot take the proxy down for another.
+"""One org cannot take the proxy down for another.
 
 Org A (`alpha`, the default org) and org B (`borg`, app `beta`) each have an nginx machine
 behind a flycast address on one real daemon, with privcastd's default limits. The daemon runs
@@ -17,7 +17,7 @@ stay at its limit, B's slow heads end in 408. Without the limits B's connections
 daemon's descriptors and A's requests (and `machine run`, through the API) wait or fail.
 
 Bounded: the attack runs ATTACK_S seconds from machines that stop by themselves; all traffic
-stays inside the test's namespaces. The figures are printed (docs/security.md, issue 14).
+stays inside the test's namespaces. The figures are printed (docs/security.md).
 """
 import ipaddress
 import json

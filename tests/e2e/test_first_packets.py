@@ -1,4 +1,4 @@
-"""Issue 20, item 5: a machine's first packets are not dropped. Its source address must be
+"""A machine's first packets are not dropped. Its source address must be
 admitted by the firewall (`machine_src`) before its process starts; when the element was added
 after, the machine's first DNS query counted in `spoof_drop` and timed out (glibc retries after
 5 s). 200 throwaway machines each send one DNS query as their very first action, with a single

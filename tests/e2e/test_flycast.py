@@ -1,4 +1,4 @@
-"""Issue 4 end to end: flycast admission, routing to real machines, scale to zero and back,
+"""End to end: flycast admission, routing to real machines, scale to zero and back,
 Fly headers, raw TCP to PostgreSQL, hard-limit queueing."""
 import concurrent.futures
 import os

@@ -1,4 +1,4 @@
-"""Issue 2 end to end: a real privcastd (in its own netns) driven by the real CLI.
+"""End to end: a real privcastd (in its own netns) driven by the real CLI.
 
 Covers the daemon lifecycle (first start, lock, SIGTERM), orgs, networks, apps, launch,
 deploy (and a refused broken fly.toml that changes nothing), ips, usage errors and --json.
@@ -99,7 +99,7 @@ class Commands(unittest.TestCase):
         self.assertNotIn("apps-two", [a["name"] for a in h.cli_json(["apps", "list"])])
 
     def test_usage_errors_exit_1_and_help_exits_0(self):
-        # Usage errors exit 1 like flyctl's (issue 17 item 8).
+        # Usage errors exit 1 like flyctl's.
         h = self.host
         self.assertEqual(h.cli(["no-such-command"], check=False).returncode, 1)
         self.assertEqual(h.cli(["apps", "create"], check=False).returncode, 1)

@@ -1,4 +1,4 @@
-"""Issue 16, gRPC end to end through flycast: a real privcastd between Debian's python3-grpcio
+"""gRPC end to end through flycast: a real privcastd between Debian's python3-grpcio
 client (in a machine of the org's network) and a gRPC server app deployed with
 [http_service.http_options] h2_backend = true — the proxy speaks h2c to it over pooled,
 multiplexed connections. All four call types, trailers (grpc-status / grpc-message), deadlines

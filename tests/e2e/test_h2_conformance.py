@@ -1,4 +1,4 @@
-"""Issue 16: h2spec-style HTTP/2 conformance cases written from RFC 9113 (and the 2019–2023
+"""h2spec-style HTTP/2 conformance cases written from RFC 9113 (and the 2019–2023
 floods), raw frames from a machine of the org's network against a real privcastd's `http` port
 (tests/e2e/apps/h2_conformance.py builds the frames; this file pins the expected answers).
 Connection errors must be GOAWAY with the RFC's code, stream errors RST_STREAM, and the port must

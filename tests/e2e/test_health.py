@@ -1,4 +1,4 @@
-"""Issue 20 item 0 end to end: an app with health checks, through the real daemon.
+"""End to end: an app with health checks, through the real daemon.
 
 Before the fix, the first routing update after checks started (a `machine run`, a deploy,
 autostop) crashed privcastd in HealthChecker::Apply. Here one machine's check fails and

@@ -1,4 +1,4 @@
-"""Issue 14 items 4 and 5 end to end: org B (and a local client) attack, org A and the
+"""End to end: org B (and a local client) attack, org A and the
 operator must not notice.
 
 One privcastd in a netns of this test; its upstream resolver is dns_upstream.py, run by

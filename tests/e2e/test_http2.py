@@ -1,4 +1,4 @@
-"""Issue 16, HTTP/2 on `http` ports end to end: a real privcastd between real HTTP/2 clients
+"""HTTP/2 on `http` ports end to end: a real privcastd between real HTTP/2 clients
 (curl, h2load from nghttp2-client) in machines of the org's network and an HTTP/1.1 app.
 
 h2c with prior knowledge on port 80, ALPN h2 on 443 (http + tls); each stream is relayed to

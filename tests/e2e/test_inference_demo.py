@@ -1,4 +1,4 @@
-"""Issue 19: the scoped internal inference endpoint (scripts/demo-inference, docs/inference.md)
+"""The scoped internal inference endpoint (scripts/demo-inference, docs/inference.md)
 runs as an e2e test, so the page can never rot. It reuses this build and a short idle window,
 and must pass every step: the model wakes for the front end, answers, is stopped after the
 idle window, `privcast logs` shows both, and another org can neither resolve nor reach it."""

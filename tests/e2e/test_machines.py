@@ -1,4 +1,4 @@
-"""Issue 3 end to end: machines are real process trees in their own namespaces on their
+"""End to end: machines are real process trees in their own namespaces on their
 org's network, isolated from other networks, adopted across a daemon restart, and destroy
 leaves nothing behind."""
 import glob

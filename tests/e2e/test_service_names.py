@@ -1,4 +1,4 @@
-"""Issue 19 end to end: per-service flycast names (`<service>.svc.<app>.flycast`, ADR 0013).
+"""End to end: per-service flycast names (`<service>.svc.<app>.flycast`, ADR 0013).
 
 App `shop` has two process groups, `web` and `api`, both running hello-nginx, one [[services]]
 on port 80 that serves both groups, and a named service `metrics` (port 9100) that serves `api`

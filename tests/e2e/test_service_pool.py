@@ -1,4 +1,4 @@
-"""Issue 20, item 9: only machines that carry the app's services take their traffic, and
+"""Only machines that carry the app's services take their traffic, and
 `status` shows real health-check results.
 
 `machine run -a web2 -- sleep 600` in an app with an [http_service] got the next request (30 s,

@@ -1,4 +1,4 @@
-"""Issue 3, `privcast machine run --shell`: on a terminal the machine gets a pty of its own
+"""`privcast machine run --shell`: on a terminal the machine gets a pty of its own
 (tty, window size and resizes, Ctrl-C to its foreground job, exit code propagated), the
 user's terminal modes come back after the CLI exits (also when it is killed), and the
 throwaway machine is gone afterwards. Piped stdio still works as is.

@@ -1,4 +1,4 @@
-"""Issue 4, the `tls` handler end to end: a real privcastd terminates TLS for an app deployed with
+"""The `tls` handler end to end: a real privcastd terminates TLS for an app deployed with
 [http_service] (port 443 = http + tls) and a raw [[services]] port with handlers = ["tls"], with
 certificates from its local CA (<data-dir>/tls/ca.crt). Clients are curl and Python's ssl
 module inside machines of the org's network."""
@@ -57,7 +57,7 @@ class Tls(harness.HostTestCase):
         self.assertIn("x-forwarded-proto: https", out)
         self.assertIn("x-forwarded-ssl: on", out)
         self.assertIn("x-forwarded-port: 443", out)
-        # curl offers h2 first and the http handler takes it (issue 16, ALPN h2): HTTP/2 from the
+        # curl offers h2 first and the http handler takes it (ALPN h2): HTTP/2 from the
         # client, HTTP/1.1 to the app.
         self.assertTrue(p.stdout.rstrip().endswith("200 2"), p.stdout)
 

@@ -1,4 +1,4 @@
-"""Issue 13, volumes, end to end through the CLI and a real privcastd: volumes create/list/
+"""Volumes, end to end through the CLI and a real privcastd: volumes create/list/
 show/destroy; deploy with [mounts] attaches the app's volume (and creates a missing one); what
 the machine writes survives stop/start, a redeploy and a daemon restart while its root stays
 ephemeral; the attach rules (missing volume, attached elsewhere, another app's) and destroy

@@ -1,6 +1,6 @@
-"""Issue 6: the README's main job (scripts/quickstart) runs as an e2e test, so the README can
+"""The README's main job (scripts/quickstart) runs as an e2e test, so the README can
 never rot. It reuses this build (--no-install --no-build) and must exit 0 with every step.
-Issue 13: its app is the demo OCI image, built offline into <build>/demo once (mmdebstrap)."""
+Its app is the demo OCI image, built offline into <build>/demo once (mmdebstrap)."""
 import os
 import subprocess
 import unittest

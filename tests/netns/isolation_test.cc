@@ -205,7 +205,7 @@ TEST_F(IsolationTest, FlycastAddressLocalThenGone) {
   uint16_t port = 0;
   auto l = ListenTcp(host_.nsfd(), IpAddr::V6(Ip6{}), &port);
   ASSERT_TRUE(l.ok());
-  // Issue 14 item 2: a host service on another [::] port (the daemon's API, a socat…) is not
+  // A host service on another [::] port (the daemon's API, a socat…) is not
   // reachable through a flycast address: only the ports of its app's services are.
   uint16_t other = 0;
   auto ol = ListenTcp(host_.nsfd(), IpAddr::V6(Ip6{}), &other);

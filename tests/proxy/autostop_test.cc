@@ -146,8 +146,8 @@ TEST(Autostop, MachinesWithoutTheServicesAreNotTheirsToStop) {
 }
 
 // The idle clock restarts when a machine starts (or resumes): a machine pre-warmed by a DNS
-// lookup right after it was stopped is not stopped again before its request arrives (issue 20,
-// item 4). Driven through Proxy::Publish / RunAutostopPass on a FakeClock; no sockets.
+// lookup right after it was stopped is not stopped again before its request arrives.
+// Driven through Proxy::Publish / RunAutostopPass on a FakeClock; no sockets.
 struct RecordingStopper final : MachineStopper {
   std::mutex mu;
   std::vector<std::string> stops;

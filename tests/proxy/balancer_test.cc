@@ -228,7 +228,7 @@ TEST(Balancer, ExcludeTried) {
   EXPECT_EQ(c.machine, b);
 }
 
-// Issue 20, item 9: a machine that does not carry the app's services (machine run) is a
+// A machine that does not carry the app's services (machine run) is a
 // member of the app, not of its service pool: never routed to, never woken for it.
 TEST(Balancer, MachinesWithoutTheServicesTakeNoTraffic) {
   Fixture f;

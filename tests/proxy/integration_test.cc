@@ -395,7 +395,7 @@ TEST_P(ProxyIT, ALastResponseLeavesWithTheFin) {
   ::close(cap);
 }
 
-// Issue 20 item 7: a client's `Connection: close` (or HTTP/1.0, or a keep-alive client that
+// A client's `Connection: close` (or HTTP/1.0, or a keep-alive client that
 // hangs up) ends the client connection, not the app connection. In both concurrency modes the
 // app connection goes back to the pool, the app never sees the client's close, and the proxy
 // never leaves an app connection in TIME-WAIT (the daemon ran out of ephemeral ports with
@@ -751,7 +751,7 @@ TEST_P(ProxyIT, HealthCheckFailureRemovesMachineFromRotation) {
   tc.timeout_ms = 200;
   svc.tcp_checks.push_back(tc);
   // A machine of the app that carries no services (machine run) gets neither checks nor traffic,
-  // even though it listens on the internal port (issue 20, item 9).
+  // even though it listens on the internal port.
   HttpBackend adhoc(kLo2, bp, "adhoc");
   ProxyOptions o;
   o.health_checks = true;
@@ -779,7 +779,7 @@ TEST_P(ProxyIT, HealthCheckFailureRemovesMachineFromRotation) {
   EXPECT_EQ(got.count("m-adhoc " + name), 0u);
 }
 
-// Issue 20 item 0: every snapshot after the first used to crash the checker (it read entries it
+// Every snapshot after the first used to crash the checker (it read entries it
 // had just moved out). Publish many snapshots while tcp and http checks run: the checks that
 // stay keep their verdict, dropped ones go, re-added ones start over, traffic follows.
 TEST_P(ProxyIT, HealthChecksSurviveManySnapshots) {
@@ -929,7 +929,7 @@ TEST_P(ProxyIT, OutOfDescriptorsPausesTheListenerThenServes) {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Fair sharing (issue 14, item 3): slow heads and bodies end, a network over its limits is reset
+// Fair sharing: slow heads and bodies end, a network over its limits is reset
 // while another network is served, and the proxy stops accepting at its descriptor budget.
 
 // True once the peer has sent something (or closed): poll without waiting.
@@ -962,7 +962,7 @@ TEST_P(ProxyIT, AHeadTrickledALineAtATimeStillGets408) {
   o.header_timeout = 300ms;
   auto p = Make(o);
   ASSERT_TRUE(Up(*p, MakeSnapshot(1, HttpService(80, bp), {{"m1", kLo1}}), 80));
-  // A header line every 20 ms, far more often than the timeout: the attack of issue 14. A
+  // A header line every 20 ms, far more often than the timeout: a slow-head attack. A
   // deadline that each read restarts never fires while it goes on (200 lines = 4 s).
   int st = 0;
   int lines = TrickleUntilAnswered("GET / HTTP/1.1\r\nHost: a\r\n",
@@ -1183,7 +1183,7 @@ TEST_P(ProxyIT, AListenerClosedWithAnEventPendingIsFreedAfterTheBatch) {
 
 TEST(ProxyMemory, IdleKeepAliveSessionIsSmall) {
   // An idle keep-alive client connection holds its HttpSession and no buffer (buffers go back
-  // to the worker pool when empty). Budget: 8 KiB per idle connection (issue 4).
+  // to the worker pool when empty). Budget: 8 KiB per idle connection.
   EXPECT_LE(sizeof(HttpSession), 1024u) << sizeof(HttpSession);
   RecordProperty("http_session_bytes", static_cast<int>(sizeof(HttpSession)));
 }

@@ -341,7 +341,7 @@ TEST_F(TlsIT, AStalledHandshakeTimesOut) {
 }
 
 TEST_F(TlsIT, AHandshakeTrickledAByteAtATimeStillTimesOut) {
-  // Issue 14: the handshake's deadline runs from the accept, whatever bytes arrive meanwhile.
+  // The handshake's deadline runs from the accept, whatever bytes arrive meanwhile.
   ProxyOptions o;
   o.tls_handshake_timeout = 300ms;
   auto p = Start(HttpAndHttps(), o);

@@ -32,9 +32,8 @@ struct Base {
   std::string web_ip;      // web's address on its own network
 };
 
-Status Check(const Status& st) {
+void Check(const Status& st) {
   if (!st.ok()) ADD_FAILURE() << st.ToString();
-  return st;
 }
 template <typename T>
 T Must(Result<T> r) {

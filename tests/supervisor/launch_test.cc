@@ -39,7 +39,7 @@ TEST(MachineFiles, ResolvAndHosts) {
   EXPECT_NE(h.find("fdaa:1:2:3::2\t0123456789abcd\n"), std::string::npos);
 }
 
-// Issue 20, item 2: a command under the host's /tmp (a checkout cloned there) does not exist
+// A command under the host's /tmp (a checkout cloned there) does not exist
 // inside a sandboxed machine, which sees only the host's /usr; it is refused up front, saying why.
 TEST(ProgramInMachine, RefusesWhatTheMachineCannotSeeOrRun) {
   char dir[] = "/tmp/pc-prog-XXXXXX";

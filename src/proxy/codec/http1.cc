@@ -6,6 +6,8 @@
 
 #include <cstring>
 
+#include "common/strings.h"
+
 namespace privcast::codec {
 namespace {
 
@@ -138,18 +140,12 @@ HeaderKind Classify(std::string_view n) {
   return K::kOther;
 }
 
-std::string_view TrimOws(std::string_view s) {
-  while (!s.empty() && IsOws(s.front())) s.remove_prefix(1);
-  while (!s.empty() && IsOws(s.back())) s.remove_suffix(1);
-  return s;
-}
-
 // Calls f(element) for each non-empty, OWS-trimmed element of a comma-separated list.
 template <typename F>
 void ForEachListElement(std::string_view v, F&& f) {
   while (true) {
     size_t comma = v.find(',');
-    std::string_view el = TrimOws(v.substr(0, comma));
+    std::string_view el = Trim(v.substr(0, comma));
     if (!el.empty()) f(el);
     if (comma == std::string_view::npos) return;
     v.remove_prefix(comma + 1);

@@ -5,12 +5,11 @@
 #include <algorithm>
 #include <atomic>
 #include <condition_variable>
-#include <fstream>
 #include <map>
 #include <mutex>
-#include <sstream>
 #include <thread>
 
+#include "common/file.h"
 #include "store/etcd/etcd_rpc.grpc.pb.h"
 
 namespace privcast::store {
@@ -35,12 +34,11 @@ using Clock = std::chrono::system_clock;  // gRPC deadlines are system_clock tim
 
 constexpr std::string_view kLocal = "/local/";
 
-Result<std::string> ReadFile(const std::string& path, const char* what) {
-  std::ifstream f(path, std::ios::binary);
-  if (!f) return InvalidArgument(std::string("cannot read etcd ") + what + " file " + path);
-  std::stringstream ss;
-  ss << f.rdbuf();
-  return ss.str();
+// A TLS file named on the command line: a bad path is the user's input error.
+Result<std::string> ReadTlsFile(const std::string& path, const char* what) {
+  auto text = ReadFile(path);
+  if (!text.ok()) return InvalidArgument(std::string("cannot read etcd ") + what + " file " + path);
+  return text;
 }
 
 // grpc status → our Status; the message names the endpoints when etcd cannot be reached.
@@ -549,11 +547,11 @@ Result<std::unique_ptr<EtcdStore>> OpenEtcdStore(const EtcdOptions& opts) {
       return InvalidArgument("etcd TLS: --etcd-cert and --etcd-key go together");
     grpc::SslCredentialsOptions so;
     if (!opts.cacert_file.empty()) {
-      PC_ASSIGN_OR_RETURN(so.pem_root_certs, ReadFile(opts.cacert_file, "CA certificate"));
+      PC_ASSIGN_OR_RETURN(so.pem_root_certs, ReadTlsFile(opts.cacert_file, "CA certificate"));
     }
     if (!opts.cert_file.empty()) {
-      PC_ASSIGN_OR_RETURN(so.pem_cert_chain, ReadFile(opts.cert_file, "client certificate"));
-      PC_ASSIGN_OR_RETURN(so.pem_private_key, ReadFile(opts.key_file, "client key"));
+      PC_ASSIGN_OR_RETURN(so.pem_cert_chain, ReadTlsFile(opts.cert_file, "client certificate"));
+      PC_ASSIGN_OR_RETURN(so.pem_private_key, ReadTlsFile(opts.key_file, "client key"));
     }
     creds = grpc::SslCredentials(so);
   }

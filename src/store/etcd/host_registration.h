@@ -1,4 +1,4 @@
-// Host liveness on etcd (issue 15, docs/cluster.md): each daemon keeps
+// Host liveness on etcd (docs/cluster.md): each daemon keeps
 // `/live/<host32 %08x>` = {"id","region","underlay","hostname"} attached to an etcd lease of
 // `ttl` seconds that it keeps alive. When the daemon (or its host) dies the lease expires and
 // etcd deletes the key: every host's watcher sees the delete at once, so a host is down for

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""A machine app whose health check can be made to fail and recover (issue 20, item 0).
+"""A machine app whose health check can be made to fail and recover.
 
   GET /healthz  → 200 "ok", or 500 while failing
   GET /fail     → starts failing;  GET /recover → stops failing
