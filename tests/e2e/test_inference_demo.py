@@ -15,9 +15,20 @@ class InferenceDemo(unittest.TestCase):
     def test_demo_inference_passes_every_step(self):
         build_dir = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(harness.PRIVCASTD))))
         script = os.path.join(harness.REPO, "scripts", "demo-inference")
-        p = subprocess.run([script, "--build-dir", build_dir, "--idle", "3s"],
-                           capture_output=True, text=True, timeout=300)
-        out = p.stdout + p.stderr
+        p = subprocess.Popen([script, "--build-dir", build_dir, "--idle", "3s"],
+                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        try:
+            out, _ = p.communicate(timeout=300)
+        except subprocess.TimeoutExpired:
+            # SIGTERM first: the script's EXIT trap stops its daemon, machines and namespace
+            # (a SIGKILL would leave them behind).
+            p.terminate()
+            try:
+                out, _ = p.communicate(timeout=60)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                out, _ = p.communicate()
+            self.fail("demo-inference did not finish within 300 s:\n" + out[-6000:])
         self.assertEqual(p.returncode, 0, out[-6000:])
         for step in ("== 1. start privcastd", "== 4. the model sleeps while idle",
                      "== 5. the front end asks; the model wakes and answers",
