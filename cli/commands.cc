@@ -340,6 +340,26 @@ class Cli {
     return list.size() == 1 ? S(list[0], "code") : std::string();
   }
 
+  // Both launch paths end alike: the flycast address now (so a later plain `privcast deploy`
+  // finds it), then a deploy of fly.toml unless --no-deploy. `image`: deploy --image's value.
+  int FinishLaunch(const LaunchArgs& a, const std::string& name, const std::string& image) {
+    if (a.flycast) {
+      json ip = api().Post("/v1/apps/" + Enc(name) + "/ip_assignments", {{"type", "private_v6"}});
+      out_ << "Allocated flycast address " << S(ip, "ip") << " (" << name << ".flycast)\n";
+    }
+    if (a.no_deploy) {
+      out_ << "Your app is ready! Deploy with `privcast deploy`\n";
+      return 0;
+    }
+    DeployArgs d;
+    d.app.app = name;
+    d.app.config = "fly.toml";
+    d.flycast = a.flycast;
+    d.ha = a.ha;
+    d.image = image;
+    return Deploy(d);
+  }
+
   int LaunchFromExisting(const LaunchArgs& a) {
     auto text = ReadFlyToml("fly.toml");
     if (!text.ok()) throw Failure{text.status().message()};
@@ -366,21 +386,7 @@ class Cli {
     if (!a.org.empty()) body["org"] = a.org;
     json app = api().Post("/v1/apps", body);
     out_ << "Created app " << name << " in org " << S(app, "org") << "\n";
-    if (a.flycast) {
-      json ip = api().Post("/v1/apps/" + Enc(name) + "/ip_assignments", {{"type", "private_v6"}});
-      out_ << "Allocated flycast address " << S(ip, "ip") << " (" << name << ".flycast)\n";
-    }
-    if (a.no_deploy) {
-      out_ << "Your app is ready! Deploy with `privcast deploy`\n";
-      return 0;
-    }
-    DeployArgs d;
-    d.app.app = name;
-    d.app.config = "fly.toml";
-    d.flycast = a.flycast;
-    d.ha = a.ha;
-    d.image = a.image;
-    return Deploy(d);
+    return FinishLaunch(a, name, a.image);
   }
   static bool WriteFlyToml(const std::string& toml) {
     std::ofstream f("fly.toml", std::ios::binary | std::ios::trunc);
@@ -443,21 +449,7 @@ class Cli {
       if (!f) throw Failure{"cannot write fly.toml in " + fs::current_path().string() + ": check permissions"};
     }
     out_ << "Wrote config file fly.toml\n";
-    if (a.flycast) {
-      // The flycast address is allocated now, so a later plain `privcast deploy` finds it.
-      json ip = api().Post("/v1/apps/" + Enc(name) + "/ip_assignments", {{"type", "private_v6"}});
-      out_ << "Allocated flycast address " << S(ip, "ip") << " (" << name << ".flycast)\n";
-    }
-    if (a.no_deploy) {
-      out_ << "Your app is ready! Deploy with `privcast deploy`\n";
-      return 0;
-    }
-    DeployArgs d;
-    d.app.app = name;
-    d.app.config = "fly.toml";
-    d.flycast = a.flycast;
-    d.ha = a.ha;
-    return Deploy(d);
+    return FinishLaunch(a, name, "");
   }
 
   // A refused fly.toml: every error on a line of its own, each "Error: file:line:col: ...".
