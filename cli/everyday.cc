@@ -5,6 +5,7 @@
 #include <memory>
 
 #include "cli/extend.h"
+#include "cli/groups.h"
 #include "cli/restart.h"
 #include "cli/table.h"
 #include "config/app_config.h"
