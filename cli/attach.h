@@ -1,7 +1,7 @@
 // Attaching this terminal (or these pipes) to a process in a machine: `machine run --shell`
 // and `ssh console`. Our stdin/stdout/stderr go to the daemon by SCM_RIGHTS with the request;
-// on a terminal it is put in raw mode for the session (restored on every exit path and on
-// SIGTERM/SIGHUP/SIGINT/SIGQUIT), the window size and TERM are sent, and SIGWINCH is passed
+// on a terminal it is put in raw mode for the session (cli/terminal.h: restored on every exit
+// path and on SIGTERM/SIGHUP/SIGINT/SIGQUIT), the window size and TERM are sent, and SIGWINCH is passed
 // on through a pipe whose read end is the 4th fd (docs/cli.md, docs/api.md).
 //
 // Not thread-safe (signal handlers reach the terminal state through globals; one at a time).

@@ -8,6 +8,7 @@
 
 #include "cli/attach.h"
 #include "cli/extend.h"
+#include "cli/groups.h"
 #include "cli/restart.h"
 
 namespace privcast::cli {

@@ -5,6 +5,8 @@
 #include <memory>
 
 #include "cli/extend.h"
+#include "cli/groups.h"
+#include "cli/json_fields.h"
 #include "cli/restart.h"
 #include "cli/table.h"
 #include "config/app_config.h"
@@ -14,10 +16,6 @@ namespace {
 
 using nlohmann::json;
 
-std::string Str(const json& j, const char* k) {
-  if (!j.is_object() || !j.contains(k) || j[k].is_null()) return "";
-  return j[k].is_string() ? j[k].get<std::string>() : j[k].dump();
-}
 std::string Or(std::string s, const char* dash = "-") { return s.empty() ? dash : s; }
 
 // The [[vm]] section that applies to a process group (flyctl: the first whose `processes`
@@ -92,17 +90,17 @@ void RegisterEveryday(CLI::App& root, Context& ctx) {
         json out = json::array();
         for (auto& r : a)
           out.push_back({{"Version", r.value("version", 0)},
-                         {"Status", Str(r, "status")},
-                         {"Description", Str(r, "description")},
-                         {"User", {{"Email", Str(r, "user")}}},
-                         {"CreatedAt", Str(r, "created_at")}});
+                         {"Status", S(r, "status")},
+                         {"Description", S(r, "description")},
+                         {"User", {{"Email", S(r, "user")}}},
+                         {"CreatedAt", S(r, "created_at")}});
         PrintJson(ctx, out);
         return 0;
       }
       std::vector<Row> rows;
       for (auto& r : a)
-        rows.push_back({"v" + std::to_string(r.value("version", 0)), Or(Str(r, "status")), Or(Str(r, "description")),
-                        Or(Str(r, "user")), Or(Str(r, "created_at"))});
+        rows.push_back({"v" + std::to_string(r.value("version", 0)), Or(S(r, "status")), Or(S(r, "description")),
+                        Or(S(r, "user")), Or(S(r, "created_at"))});
       ctx.out << FormatTable({"VERSION", "STATUS", "DESCRIPTION", "USER", "DATE"}, rows);
       return 0;
     });
@@ -122,7 +120,7 @@ void RegisterEveryday(CLI::App& root, Context& ctx) {
       for (auto& r : a) {
         std::string hosts;
         for (auto& h : r.value("hosts", json::array())) hosts += (hosts.empty() ? "" : ", ") + h.get<std::string>();
-        rows.push_back({Str(r, "code"), Or(hosts), std::to_string(r.value("machines", 0))});
+        rows.push_back({S(r, "code"), Or(hosts), std::to_string(r.value("machines", 0))});
       }
       ctx.out << FormatTable({"CODE", "HOSTS", "MACHINES"}, rows);
       return 0;
@@ -140,16 +138,16 @@ void RegisterEveryday(CLI::App& root, Context& ctx) {
       std::string apps;
       for (auto& a : o.value("apps", json::array())) apps += (apps.empty() ? "" : ", ") + a.get<std::string>();
       ctx.out << "Organization\n"
-              << FormatKeyValues({{"Name", Str(o, "name")},
-                                  {"Slug", Str(o, "slug")},
-                                  {"Default Network", Or(Str(o, "default_network"))},
-                                  {"Created At", Or(Str(o, "created_at"))},
+              << FormatKeyValues({{"Name", S(o, "name")},
+                                  {"Slug", S(o, "slug")},
+                                  {"Default Network", Or(S(o, "default_network"))},
+                                  {"Created At", Or(S(o, "created_at"))},
                                   {"Apps", Or(apps)}})
               << "\nNetworks\n";
       std::vector<Row> rows;
       for (auto& n : o.value("networks", json::array()))
-        rows.push_back({Str(n, "name"), Or(Str(n, "prefix")), Str(n, "default") == "true" ? "yes" : "no",
-                        Or(Str(n, "created_at"))});
+        rows.push_back({S(n, "name"), Or(S(n, "prefix")), S(n, "default") == "true" ? "yes" : "no",
+                        Or(S(n, "created_at"))});
       ctx.out << FormatTable({"NAME", "PREFIX", "DEFAULT", "CREATED AT"}, rows);
       return 0;
     });
@@ -169,8 +167,8 @@ void RegisterEveryday(CLI::App& root, Context& ctx) {
       // The machines deploy and scale manage (those carrying services), per process group.
       std::map<std::string, std::map<std::string, int>> groups;
       for (auto& m : ms) {
-        if (!m.value("services", false) || Str(m, "state") == "destroyed" || Str(m, "state") == "destroying") continue;
-        groups[Or(Str(m, "process_group"), "app")][Or(Str(m, "region"), "")]++;
+        if (!m.value("services", false) || S(m, "state") == "destroyed" || S(m, "state") == "destroying") continue;
+        groups[Or(S(m, "process_group"), "app")][Or(S(m, "region"), "")]++;
       }
       json out = json::array();
       std::vector<Row> rows;

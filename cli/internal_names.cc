@@ -4,16 +4,9 @@
 #include <sstream>
 #include <vector>
 
+#include "cli/json_fields.h"
+
 namespace privcast::cli {
-namespace {
-
-std::string Str(const nlohmann::json& j, const char* k) {
-  auto it = j.find(k);
-  if (it == j.end() || it->is_null()) return "";
-  return it->is_string() ? it->get<std::string>() : it->dump();
-}
-
-}  // namespace
 
 Result<std::optional<InternalName>> ParseInternalName(const std::string& host) {
   const std::string suffix = ".internal";
@@ -38,15 +31,15 @@ Result<std::string> PickInternalAddress(const InternalName& name, const nlohmann
   if (machines.is_array())
     for (int pass = 0; pass < 2; ++pass)  // serving the app's services first, then any
       for (const auto& m : machines) {
-        if (!m.is_object() || Str(m, "private_ip").empty()) continue;
-        if (!name.machine_id.empty() && Str(m, "id") != name.machine_id) continue;
-        if (!name.region.empty() && Str(m, "region") != name.region) continue;
-        if (Str(m, "state") != "started") {
-          seen = Str(m, "id") + " is " + Str(m, "state");
+        if (!m.is_object() || S(m, "private_ip").empty()) continue;
+        if (!name.machine_id.empty() && S(m, "id") != name.machine_id) continue;
+        if (!name.region.empty() && S(m, "region") != name.region) continue;
+        if (S(m, "state") != "started") {
+          seen = S(m, "id") + " is " + S(m, "state");
           continue;
         }
-        if (pass == 0 && Str(m, "services") != "true") continue;
-        return Str(m, "private_ip");
+        if (pass == 0 && S(m, "services") != "true") continue;
+        return S(m, "private_ip");
       }
   return FailedPrecondition("no started machine answers " + host + (seen.empty() ? "" : " (machine " + seen + ")") +
                             ": .internal addresses do not wake machines; use " + name.app + ".flycast, or start one");

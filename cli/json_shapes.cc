@@ -5,19 +5,13 @@
 #include <ctime>
 #include <sstream>
 
+#include "cli/json_fields.h"
 #include "common/strings.h"
 
 namespace privcast::cli {
 namespace {
 
 using nlohmann::json;
-
-std::string Str(const json& j, const char* k) {
-  if (!j.is_object()) return "";
-  auto it = j.find(k);
-  if (it == j.end() || it->is_null()) return "";
-  return it->is_string() ? it->get<std::string>() : it->dump();
-}
 
 // A canonical image reference → flyctl's image_ref. "registry/repo[:tag][@digest]"; the first
 // component is a registry when it has a '.' or ':' or is "localhost" (Docker's rule).
@@ -54,21 +48,21 @@ json ImageRef(const std::string& ref) {
 
 json FlyIp(const json& ip) {
   json out = ip.is_object() ? ip : json::object();
-  std::string type = Str(ip, "type");
-  out["ID"] = Str(ip, "ip");  // privcast's addresses have no other id: the address is it
-  out["Address"] = Str(ip, "ip");
+  std::string type = S(ip, "type");
+  out["ID"] = S(ip, "ip");  // privcast's addresses have no other id: the address is it
+  out["Address"] = S(ip, "ip");
   out["Type"] = type;  // "private_v6", flyctl's word for a flycast address
-  out["Region"] = Str(ip, "region");
-  out["CreatedAt"] = Str(ip, "created_at");
-  out["Network"] = {{"Name", Str(ip, "network")}, {"Organization", {{"Slug", Str(ip, "org")}}}};
+  out["Region"] = S(ip, "region");
+  out["CreatedAt"] = S(ip, "created_at");
+  out["Network"] = {{"Name", S(ip, "network")}, {"Organization", {{"Slug", S(ip, "org")}}}};
   out["ServiceName"] = "";
   return out;
 }
 
 json FlyMachine(const json& m) {
   json out = m.is_object() ? m : json::object();
-  std::string id = Str(m, "id");
-  std::string image = Str(m, "image");
+  std::string id = S(m, "id");
+  std::string image = S(m, "image");
   if (!out.contains("name")) out["name"] = id;  // privcast machines are named by their id
   int64_t release = m.is_object() && m.contains("release_version") && m["release_version"].is_number_integer()
                         ? m["release_version"].get<int64_t>()
@@ -76,7 +70,7 @@ json FlyMachine(const json& m) {
   // instance_id changes on every update of a Fly machine; here the release (or creation) it runs.
   out["instance_id"] = id + "-v" + std::to_string(release);
   out["image_ref"] = ImageRef(image);
-  json metadata = {{"fly_process_group", Str(m, "process_group")},
+  json metadata = {{"fly_process_group", S(m, "process_group")},
                    {"fly_platform_version", "v2"},
                    {"fly_release_version", std::to_string(release)}};
   json env = m.is_object() && m.contains("env") && m["env"].is_object() ? m["env"] : json::object();
@@ -91,17 +85,17 @@ json FlyMachine(const json& m) {
 
 json FlyApp(const json& a) {
   json out = a.is_object() ? a : json::object();
-  std::string name = Str(a, "name");
+  std::string name = S(a, "name");
   int64_t version = a.is_object() && a.contains("current_release") && a["current_release"].is_number_integer()
                         ? a["current_release"].get<int64_t>()
                         : 0;
   out["ID"] = name;
   out["Name"] = name;
-  out["Status"] = Str(a, "status");
+  out["Status"] = S(a, "status");
   out["Deployed"] = version > 0;
   out["Version"] = version;
-  out["Hostname"] = a.is_object() && a.contains("hostname") ? Str(a, "hostname") : name + ".flycast";
-  out["Organization"] = {{"Slug", Str(a, "org")}, {"Name", Str(a, "org")}};
+  out["Hostname"] = a.is_object() && a.contains("hostname") ? S(a, "hostname") : name + ".flycast";
+  out["Organization"] = {{"Slug", S(a, "org")}, {"Name", S(a, "org")}};
   out["PlatformVersion"] = "machines";
   return out;
 }

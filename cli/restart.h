@@ -16,8 +16,4 @@ void RestartMachine(Context& ctx, const std::string& app, const std::string& id,
 // returns how many. Others are left as they are (they read the new state on their next start).
 int RestartApp(Context& ctx, const std::string& app, int wait_s);
 
-void RegisterEveryday(CLI::App& root, Context& ctx);
-void RegisterSecrets(CLI::App& root, Context& ctx);
-void RegisterConsole(CLI::App& root, Context& ctx);
-
 }  // namespace privcast::cli

@@ -6,6 +6,7 @@
 #include <memory>
 
 #include "cli/extend.h"
+#include "cli/groups.h"
 #include "common/strings.h"
 #include "cli/restart.h"
 #include "cli/table.h"

@@ -4,7 +4,9 @@
 #include <stdexcept>
 #include <vector>
 
-#include "api/http.h"
+#include "cli/extend.h"
+#include "cli/groups.h"
+#include "cli/json_fields.h"
 #include "cli/table.h"
 
 namespace privcast::cli {
@@ -12,12 +14,7 @@ namespace {
 
 using nlohmann::json;
 
-std::string Str(const json& j, const char* k) {
-  if (!j.is_object() || !j.contains(k) || j[k].is_null()) return "";
-  return j[k].is_string() ? j[k].get<std::string>() : j[k].dump();
-}
-std::string Dash(const std::string& s) { return s.empty() ? "-" : s; }
-std::string Size(const json& v) { return Str(v, "size_gb") + "GB"; }
+std::string Size(const json& v) { return S(v, "size_gb") + "GB"; }
 
 struct State {
   std::string app, config, name, region, show_id;
@@ -27,16 +24,16 @@ struct State {
 };
 
 std::vector<std::pair<std::string, std::string>> Details(const json& v) {
-  return {{"ID", Str(v, "id")},
-          {"Name", Str(v, "name")},
-          {"App", Str(v, "app")},
-          {"Region", Str(v, "region")},
-          {"Zone", Dash(Str(v, "zone"))},
-          {"Size GB", Str(v, "size_gb")},
-          {"Encrypted", Str(v, "encrypted")},
-          {"Attached machine", Dash(Str(v, "attached_machine_id"))},
-          {"Mounted at", Dash(Str(v, "path"))},
-          {"Created at", Str(v, "created_at")}};
+  return {{"ID", S(v, "id")},
+          {"Name", S(v, "name")},
+          {"App", S(v, "app")},
+          {"Region", S(v, "region")},
+          {"Zone", Dash(S(v, "zone"))},
+          {"Size GB", S(v, "size_gb")},
+          {"Encrypted", S(v, "encrypted")},
+          {"Attached machine", Dash(S(v, "attached_machine_id"))},
+          {"Mounted at", Dash(S(v, "path"))},
+          {"Created at", S(v, "created_at")}};
 }
 
 }  // namespace
@@ -48,25 +45,21 @@ json VolumeMountArg(const std::string& spec) {
   return json::array({json{{"volume", spec.substr(0, colon)}, {"path", spec.substr(colon + 1)}}});
 }
 
-void RegisterVolumeCommands(CLI::App* root, const CommandContext& c) {
+void RegisterVolumes(CLI::App& root, Context& ctx) {
   auto st = std::make_shared<State>();
-  auto* vols = root->add_subcommand("volumes", "Manage an app's volumes (persistent storage)")->require_subcommand(1);
+  auto* vols = root.add_subcommand("volumes", "Manage an app's volumes (persistent storage)")->require_subcommand(1);
   vols->alias("volume");
   vols->alias("vol");
-  auto add_app = [st](CLI::App* cmd) {
-    cmd->add_option("-a,--app", st->app, "App name (default: app in ./fly.toml)");
-    cmd->add_option("-c,--config", st->config, "Path to fly.toml (for the app name)");
-  };
 
-  auto* cr = c.sub(vols, "create", "Create a volume for an app", [c, st] {
-    std::string app = c.resolve_app(st->app, st->config);
+  auto* cr = AddCommand(ctx, vols, "create", "Create a volume for an app", [&ctx, st] {
+    std::string app = AppName(st->app, st->config);
     json body = {{"name", st->name}, {"size_gb", st->size}};
     if (!st->region.empty()) body["region"] = st->region;
-    json v = c.call("POST", "/v1/apps/" + api::http::PercentEncode(app) + "/volumes", body);
+    json v = CallJson(ctx, "POST", "/v1/apps/" + UrlEnc(app) + "/volumes", body);
     if (st->json_out) {
-      *c.out << v.dump(2) << "\n";
+      ctx.out << v.dump(2) << "\n";
     } else {
-      *c.out << FormatKeyValues(Details(v));
+      ctx.out << FormatKeyValues(Details(v));
     }
     return 0;
   });
@@ -75,43 +68,43 @@ void RegisterVolumeCommands(CLI::App* root, const CommandContext& c) {
   cr->add_option("-r,--region", st->region, "Region (default: the host's)");
   cr->add_flag("-y,--yes", st->yes, "Accepted for flyctl compatibility (privcast does not prompt)");
   cr->add_flag("--json", st->json_out, "JSON output");
-  add_app(cr);
+  AddAppFlags(cr, &st->app, &st->config);
 
-  auto* ls = c.sub(vols, "list", "List an app's volumes", [c, st] {
-    std::string app = c.resolve_app(st->app, st->config);
-    json a = c.call("GET", "/v1/apps/" + api::http::PercentEncode(app) + "/volumes", json());
+  auto* ls = AddCommand(ctx, vols, "list", "List an app's volumes", [&ctx, st] {
+    std::string app = AppName(st->app, st->config);
+    json a = CallJson(ctx, "GET", "/v1/apps/" + UrlEnc(app) + "/volumes");
     if (st->list_json) {
-      *c.out << a.dump(2) << "\n";
+      ctx.out << a.dump(2) << "\n";
       return 0;
     }
     std::vector<Row> rows;
     for (const auto& v : a.is_array() ? a : json::array())
-      rows.push_back({Str(v, "id"), Str(v, "state"), Str(v, "name"), Size(v), Str(v, "region"), Dash(Str(v, "zone")),
-                      Str(v, "encrypted"), Dash(Str(v, "attached_machine_id")), Str(v, "created_at")});
-    *c.out << FormatTable({"ID", "STATE", "NAME", "SIZE", "REGION", "ZONE", "ENCRYPTED", "ATTACHED VM", "CREATED AT"},
+      rows.push_back({S(v, "id"), S(v, "state"), S(v, "name"), Size(v), S(v, "region"), Dash(S(v, "zone")),
+                      S(v, "encrypted"), Dash(S(v, "attached_machine_id")), S(v, "created_at")});
+    ctx.out << FormatTable({"ID", "STATE", "NAME", "SIZE", "REGION", "ZONE", "ENCRYPTED", "ATTACHED VM", "CREATED AT"},
                           rows);
     return 0;
   });
   ls->alias("ls");
   ls->add_flag("--json", st->list_json, "JSON output");
-  add_app(ls);
+  AddAppFlags(ls, &st->app, &st->config);
 
-  auto* sh = c.sub(vols, "show", "Show a volume", [c, st] {
-    json v = c.call("GET", "/v1/volumes/" + api::http::PercentEncode(st->show_id), json());
-    if (st->show_json) *c.out << v.dump(2) << "\n";
-    else *c.out << FormatKeyValues(Details(v));
+  auto* sh = AddCommand(ctx, vols, "show", "Show a volume", [&ctx, st] {
+    json v = CallJson(ctx, "GET", "/v1/volumes/" + UrlEnc(st->show_id));
+    if (st->show_json) ctx.out << v.dump(2) << "\n";
+    else ctx.out << FormatKeyValues(Details(v));
     return 0;
   });
   sh->add_option("id", st->show_id, "Volume ID (vol_…)")->required();
   sh->add_flag("--json", st->show_json, "JSON output");
 
-  auto* de = c.sub(vols, "destroy", "Destroy volumes (refused while attached to a machine: destroy the machine first)",
-                   [c, st] {
+  auto* de = AddCommand(ctx, vols, "destroy", "Destroy volumes (refused while attached to a machine: destroy the machine first)",
+                   [&ctx, st] {
                      for (const auto& id : st->ids) {
-                       std::string target = "/v1/volumes/" + api::http::PercentEncode(id);
-                       if (!st->app.empty()) target = "/v1/apps/" + api::http::PercentEncode(st->app) + "/volumes/" + api::http::PercentEncode(id);
-                       json v = c.call("DELETE", target, json());
-                       *c.out << "Destroyed volume ID: " << id << " name: " << Str(v, "name") << "\n";
+                       std::string target = "/v1/volumes/" + UrlEnc(id);
+                       if (!st->app.empty()) target = "/v1/apps/" + UrlEnc(st->app) + "/volumes/" + UrlEnc(id);
+                       json v = CallJson(ctx, "DELETE", target);
+                       ctx.out << "Destroyed volume ID: " << id << " name: " << S(v, "name") << "\n";
                      }
                      return 0;
                    });
