@@ -10,6 +10,8 @@
 #include <nlohmann/json.hpp>
 
 #include "api/codec.h"
+#include "api/machine_wait.h"
+#include "api/route_table.h"
 #include "api/release_config.h"
 #include "api/service_ips.h"
 #include "api/volume_routes.h"
@@ -87,98 +89,12 @@ int HttpStatusFor(Code code) {
 
 namespace {
 
+// The core routes' handlers: one member per route, each a move of the request into the
+// Registry or the Backend and the answer out. The table below says which runs when.
 class Handler {
  public:
-  Handler(store::Registry* r, Backend* b, const ServerOptions* o, const http::Request& req, Exchange& ex)
-      : reg_(r), backend_(b), opts_(o), req_(req), ex_(ex) {}
-
-  void Run() {
-    auto parts = http::SplitPath(req_.path);
-    if (!parts) return Fail(ex_, 400, "malformed path '" + req_.path + "'");
-    const auto& s = *parts;
-    const std::string& m = req_.method;
-    size_t n = s.size();
-    if (HandleMoreRoutes(reg_, backend_, req_, ex_)) return;
-
-    if (n == 1 && s[0] == "metrics") return Method({"GET"}) ? Metrics() : void();
-    if (n < 2 || s[0] != "v1") return NotFoundRoute();
-    if (n == 2 && s[1] == "version") {
-      if (!Method({"GET"})) return;
-      return Reply(ex_, 200, {{"version", opts_->version}});
-    }
-    if (n == 2 && s[1] == "orgs") {
-      if (!Method({"GET", "POST"})) return;
-      return m == "GET" ? ListOrgs() : CreateOrg();
-    }
-    if (n == 2 && s[1] == "networks") {
-      if (!Method({"GET", "POST"})) return;
-      return m == "GET" ? ListNetworks() : CreateNetwork();
-    }
-    if (s[1] == "images") {
-      if (n == 2) {
-        if (!Method({"GET", "POST"})) return;
-        return m == "GET" ? ListImages() : PullImage();
-      }
-      if (n == 3 && s[2] == "remove") return Method({"POST"}) ? RemoveImage() : void();
-      if (n == 3 && s[2] == "prune") return Method({"POST"}) ? PruneImages() : void();
-      return NotFoundRoute();
-    }
-    if (s[1] == "volumes") return HandleVolumes(reg_, req_, ex_, s, nullptr);
-    if (s[1] != "apps") return NotFoundRoute();
-    if (n == 2) {
-      if (!Method({"GET", "POST"})) return;
-      return m == "GET" ? ListApps() : CreateApp();
-    }
-    const std::string& app = s[2];
-    if (n == 3) {
-      if (!Method({"GET", "DELETE"})) return;
-      return m == "GET" ? GetApp(app) : DestroyApp(app);
-    }
-    const std::string& what = s[3];
-    if (what == "volumes") return App(app) ? HandleVolumes(reg_, req_, ex_, s, &app) : void();
-    if (n == 4) {
-      if (what == "releases") return Method({"POST"}) ? Deploy(app) : void();
-      if (what == "machines") {
-        if (!Method({"GET", "POST"})) return;
-        return m == "GET" ? ListMachines(app) : CreateMachine(app, false);
-      }
-      if (what == "ip_assignments") {
-        if (!Method({"GET", "POST"})) return;
-        return m == "GET" ? ListIps(app) : AllocateIp(app);
-      }
-      if (what == "status") return Method({"GET"}) ? AppStatus(app) : void();
-      if (what == "logs") return Method({"GET"}) ? Logs(app) : void();
-      if (what == "scale") return Method({"POST"}) ? Scale(app) : void();
-      return NotFoundRoute();
-    }
-    if (n == 5 && what == "ip_assignments") return Method({"DELETE"}) ? ReleaseIp(app, s[4]) : void();
-    if (what != "machines") return NotFoundRoute();
-    if (n == 5 && s[4] == "run") return Method({"POST"}) ? CreateMachine(app, true) : void();
-    const std::string& id = s[4];
-    if (n == 5) {
-      if (!Method({"GET", "DELETE"})) return;
-      return m == "GET" ? GetMachine(app, id) : DestroyMachine(app, id);
-    }
-    if (n == 6) {
-      const std::string& verb = s[5];
-      if (verb == "start" || verb == "stop" || verb == "suspend")
-        return Method({"POST"}) ? Lifecycle(app, id, verb) : void();
-      if (verb == "wait") return Method({"GET"}) ? Wait(app, id) : void();
-    }
-    return NotFoundRoute();
-  }
-
- private:
-  bool Method(std::initializer_list<const char*> allowed) {
-    for (const char* a : allowed)
-      if (req_.method == a) return true;
-    std::string list;
-    for (const char* a : allowed) list += std::string(list.empty() ? "" : ", ") + a;
-    ex_.Respond(405, kJson, ErrorBody("method " + req_.method + " not allowed on " + req_.path + " (allowed: " + list + ")"));
-    return false;
-  }
-
-  void NotFoundRoute() { Fail(ex_, 404, "no such route: " + req_.method + " " + req_.path + " (see docs/api.md)"); }
+  explicit Handler(RouteCall& c)
+      : reg_(c.registry), backend_(c.backend), opts_(c.opts), req_(c.req), ex_(c.ex) {}
 
   void Metrics() { ex_.Respond(200, "text/plain; version=0.0.4", backend_->MetricsText()); }
 
@@ -252,28 +168,11 @@ class Handler {
     Reply(ex_, 200, j);
   }
 
+  // The daemon tears the app down (its machines first, waiting for them): api::Backend.
   void DestroyApp(const std::string& name) {
     auto a = App(name);
     if (!a) return;
-    auto ms = reg_->ListMachines(name);
-    if (!ms.ok()) return Fail(ex_, ms.status());
-    // Machines first: record the intent, then wait for the daemon to tear them down.
-    for (auto& m : *ms) {
-      if (m.state == MachineState::kDestroyed || m.state == MachineState::kDestroying) continue;
-      auto t = reg_->TransitionMachine(m.id, {}, MachineState::kDestroying, "destroy requested (app destroyed)");
-      if (!t.ok() && t.status().code() != Code::kNotFound) return Fail(ex_, t.status());
-    }
-    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
-    for (auto& m : *ms) {
-      auto left = std::chrono::duration_cast<Duration>(deadline - std::chrono::steady_clock::now());
-      auto w = WaitFor(m.id, {MachineState::kDestroyed}, std::max(left, Duration(0)));
-      if (!w.ok() && w.status().code() != Code::kNotFound) {
-        return Fail(ex_, 503, "app '" + name + "': machine " + m.id + " is still being destroyed (" +
-                                  w.status().message() + "); try again");
-      }
-    }
-    Status st = reg_->DestroyApp(name);
-    if (!st.ok()) return Fail(ex_, st);
+    if (Status st = backend_->DestroyApp(*a, ex_.watch()); !st.ok()) return Fail(ex_, st);
     Reply(ex_, 200, {{"destroyed", name}});
   }
 
@@ -551,27 +450,6 @@ class Handler {
     Reply(ex_, 200, ToJson(*t));
   }
 
-  // Waits until machine `id` is in one of `states`; NotFound when its record is gone,
-  // Unavailable("timed out ...") on timeout or when the client left.
-  Result<store::Machine> WaitFor(const std::string& id, std::vector<MachineState> states, Duration timeout) {
-    auto deadline = std::chrono::steady_clock::now() + timeout;
-    store::Store* st = reg_->store();
-    for (;;) {
-      auto rev = st->Revision();
-      if (!rev.ok()) return rev.status();
-      auto m = reg_->GetMachine(id);
-      if (!m.ok()) return m.status();
-      if (std::find(states.begin(), states.end(), m->state) != states.end()) return *m;
-      auto now = std::chrono::steady_clock::now();
-      if (now >= deadline || ex_.watch().Gone())
-        return Unavailable("timed out waiting for machine " + id + " (it is " +
-                           store::MachineStateName(m->state) + ")");
-      auto left = std::chrono::duration_cast<Duration>(deadline - now);
-      auto w = st->WaitForRevision(*rev, std::min<Duration>(left, std::chrono::milliseconds(500)));
-      if (!w.ok()) return w.status();
-    }
-  }
-
   void Wait(const std::string& app, const std::string& id) {
     if (!App(app)) return;
     std::string state = "started";
@@ -599,7 +477,7 @@ class Handler {
     // Waiting for `started` ends at `failed` too: the start failed and nothing will retry it.
     std::vector<MachineState> states = {*target};
     if (*target == MachineState::kStarted) states.push_back(MachineState::kFailed);
-    auto r = WaitFor(id, states, timeout);
+    auto r = WaitForMachineState(reg_, id, states, timeout, ex_.watch());
     if (r.ok()) return Reply(ex_, 200, ToJson(*r));
     if (r.status().code() == Code::kNotFound && *target == MachineState::kDestroyed) {
       json j = ToJson(*m);
@@ -708,6 +586,7 @@ class Handler {
     ex_.EndStream();
   }
 
+ private:
   store::Registry* reg_;
   Backend* backend_;
   const ServerOptions* opts_;
@@ -715,11 +594,82 @@ class Handler {
   Exchange& ex_;
 };
 
+// The table: one line a route, in matching order (route_table.h). {params} arrive in order.
+const std::vector<Route> kRoutes = {
+    {"GET", "/metrics", [](RouteCall& c) { Handler(c).Metrics(); }},
+    {"GET", "/v1/version", [](RouteCall& c) { Reply(c.ex, 200, {{"version", c.opts->version}}); }},
+    {"GET", "/v1/orgs", [](RouteCall& c) { Handler(c).ListOrgs(); }},
+    {"POST", "/v1/orgs", [](RouteCall& c) { Handler(c).CreateOrg(); }},
+    {"GET", "/v1/orgs/{org}", OrgRoute},
+    {"GET", "/v1/networks", [](RouteCall& c) { Handler(c).ListNetworks(); }},
+    {"POST", "/v1/networks", [](RouteCall& c) { Handler(c).CreateNetwork(); }},
+    {"GET", "/v1/regions", RegionsRoute},
+    {"GET", "/v1/images", [](RouteCall& c) { Handler(c).ListImages(); }},
+    {"POST", "/v1/images", [](RouteCall& c) { Handler(c).PullImage(); }},
+    {"POST", "/v1/images/remove", [](RouteCall& c) { Handler(c).RemoveImage(); }},
+    {"POST", "/v1/images/prune", [](RouteCall& c) { Handler(c).PruneImages(); }},
+    {"GET", "/v1/volumes", [](RouteCall& c) { ListVolumesRoute(c, nullptr); }},
+    {"GET", "/v1/volumes/{id}", [](RouteCall& c) { GetVolumeRoute(c, nullptr, c.params[0]); }},
+    {"DELETE", "/v1/volumes/{id}", [](RouteCall& c) { DestroyVolumeRoute(c, nullptr, c.params[0]); }},
+    {"GET", "/v1/apps", [](RouteCall& c) { Handler(c).ListApps(); }},
+    {"POST", "/v1/apps", [](RouteCall& c) { Handler(c).CreateApp(); }},
+    {"GET", "/v1/apps/{app}", [](RouteCall& c) { Handler(c).GetApp(c.params[0]); }},
+    {"DELETE", "/v1/apps/{app}", [](RouteCall& c) { Handler(c).DestroyApp(c.params[0]); }},
+    {"GET", "/v1/apps/{app}/volumes",
+     [](RouteCall& c) { Handler(c).App(c.params[0]) ? ListVolumesRoute(c, &c.params[0]) : void(); }},
+    {"POST", "/v1/apps/{app}/volumes",
+     [](RouteCall& c) { Handler(c).App(c.params[0]) ? CreateVolumeRoute(c, c.params[0]) : void(); }},
+    {"GET", "/v1/apps/{app}/volumes/{id}",
+     [](RouteCall& c) { Handler(c).App(c.params[0]) ? GetVolumeRoute(c, &c.params[0], c.params[1]) : void(); }},
+    {"DELETE", "/v1/apps/{app}/volumes/{id}",
+     [](RouteCall& c) { Handler(c).App(c.params[0]) ? DestroyVolumeRoute(c, &c.params[0], c.params[1]) : void(); }},
+    {"GET", "/v1/apps/{app}/releases", ReleasesRoute},
+    {"POST", "/v1/apps/{app}/releases", [](RouteCall& c) { Handler(c).Deploy(c.params[0]); }},
+    {"GET", "/v1/apps/{app}/config", ConfigRoute},
+    {"GET", "/v1/apps/{app}/machines", [](RouteCall& c) { Handler(c).ListMachines(c.params[0]); }},
+    {"POST", "/v1/apps/{app}/machines", [](RouteCall& c) { Handler(c).CreateMachine(c.params[0], false); }},
+    {"GET", "/v1/apps/{app}/ip_assignments", [](RouteCall& c) { Handler(c).ListIps(c.params[0]); }},
+    {"POST", "/v1/apps/{app}/ip_assignments", [](RouteCall& c) { Handler(c).AllocateIp(c.params[0]); }},
+    {"DELETE", "/v1/apps/{app}/ip_assignments/{ip}", [](RouteCall& c) { Handler(c).ReleaseIp(c.params[0], c.params[1]); }},
+    {"GET", "/v1/apps/{app}/status", [](RouteCall& c) { Handler(c).AppStatus(c.params[0]); }},
+    {"GET", "/v1/apps/{app}/logs", [](RouteCall& c) { Handler(c).Logs(c.params[0]); }},
+    {"POST", "/v1/apps/{app}/scale", [](RouteCall& c) { Handler(c).Scale(c.params[0]); }},
+    {"GET", "/v1/apps/{app}/secrets", ListSecretsRoute},
+    {"POST", "/v1/apps/{app}/secrets", SetSecretsRoute},
+    {"POST", "/v1/apps/{app}/secrets/unset", UnsetSecretsRoute},
+    // Before /machines/{id}: "run" is not a machine id.
+    {"POST", "/v1/apps/{app}/machines/run", [](RouteCall& c) { Handler(c).CreateMachine(c.params[0], true); }},
+    {"GET", "/v1/apps/{app}/machines/{id}", [](RouteCall& c) { Handler(c).GetMachine(c.params[0], c.params[1]); }},
+    {"DELETE", "/v1/apps/{app}/machines/{id}", [](RouteCall& c) { Handler(c).DestroyMachine(c.params[0], c.params[1]); }},
+    {"POST", "/v1/apps/{app}/machines/{id}/start", [](RouteCall& c) { Handler(c).Lifecycle(c.params[0], c.params[1], "start"); }},
+    {"POST", "/v1/apps/{app}/machines/{id}/stop", [](RouteCall& c) { Handler(c).Lifecycle(c.params[0], c.params[1], "stop"); }},
+    {"POST", "/v1/apps/{app}/machines/{id}/suspend",
+     [](RouteCall& c) { Handler(c).Lifecycle(c.params[0], c.params[1], "suspend"); }},
+    {"GET", "/v1/apps/{app}/machines/{id}/wait", [](RouteCall& c) { Handler(c).Wait(c.params[0], c.params[1]); }},
+    {"POST", "/v1/apps/{app}/machines/{id}/console", ConsoleRoute},
+};
+
 }  // namespace
 
+const std::vector<Route>& ApiRoutes() { return kRoutes; }
+
 void Routes::Handle(const http::Request& req, Exchange& ex) {
-  Handler h(registry_, backend_, opts_, req, ex);
-  h.Run();
+  auto parts = http::SplitPath(req.path);
+  if (!parts) return Fail(ex, 400, "malformed path '" + req.path + "'");
+  RouteMatch m = MatchRoute(ApiRoutes(), req.method, *parts);
+  switch (m.kind) {
+    case RouteMatch::kFound: {
+      RouteCall call{registry_, backend_, opts_, req, ex, std::move(m.params)};
+      return m.route->handler(call);
+    }
+    case RouteMatch::kMethodNotAllowed:
+      return ex.Respond(405, kJson,
+                        ErrorBody("method " + req.method + " not allowed on " + req.path + " (allowed: " + m.allow + ")"),
+                        {{"Allow", m.allow}});
+    case RouteMatch::kNotFound:
+      break;
+  }
+  Fail(ex, 404, "no such route: " + req.method + " " + req.path + " (see docs/api.md)");
 }
 
 }  // namespace privcast::api

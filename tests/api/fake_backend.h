@@ -63,6 +63,16 @@ class FakeBackend : public api::Backend {
     return r;
   }
 
+  // The daemon marks machines destroying and waits for them; here they simply go.
+  Status DestroyApp(const store::App& app, const api::ClientWatch&) override {
+    ++destroy_app_calls;
+    auto ms = reg_->ListMachines(app.name);
+    if (!ms.ok()) return ms.status();
+    for (auto& m : *ms)
+      if (Status s = reg_->DeleteMachine(m.id); !s.ok() && s.code() != Code::kNotFound) return s;
+    return reg_->DestroyApp(app.name);
+  }
+
   Result<std::vector<store::Machine>> Scale(const store::App& app, int count) override {
     auto ms = reg_->ListMachines(app.name);
     if (!ms.ok()) return ms.status();
@@ -148,6 +158,7 @@ class FakeBackend : public api::Backend {
   std::string MetricsText() override { return "# TYPE privcast_up gauge\nprivcast_up 1\n"; }
 
   std::atomic<int> deploys{0};
+  std::atomic<int> destroy_app_calls{0};
   std::atomic<bool> last_ha{true};
   std::atomic<bool> last_tty{false};
   // What Deploy reports as machines that failed to start (set before the request).
