@@ -4,11 +4,15 @@
 // deleted) by watching the Store's revisions. Shared by tests/api and tests/cli.
 #pragma once
 
+#include <gtest/gtest.h>
 #include <poll.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include <atomic>
 #include <chrono>
+#include <cstring>
 #include <filesystem>
 #include <functional>
 #include <memory>
@@ -244,6 +248,22 @@ struct ApiHarness {
     std::filesystem::remove_all(dir, ec);
   }
   std::string socket() const { return dir + "/api.sock"; }
+
+  // Raw bytes on a fresh connection; returns everything until the server closes.
+  std::string RawExchange(const std::string& bytes) const {
+    int fd = ::socket(AF_UNIX, SOCK_STREAM, 0);
+    struct sockaddr_un sa {};
+    sa.sun_family = AF_UNIX;
+    std::strcpy(sa.sun_path, socket().c_str());
+    EXPECT_EQ(::connect(fd, reinterpret_cast<sockaddr*>(&sa), sizeof sa), 0);
+    (void)!::write(fd, bytes.data(), bytes.size());
+    std::string out;
+    char buf[4096];
+    ssize_t n;
+    while ((n = ::read(fd, buf, sizeof buf)) > 0) out.append(buf, static_cast<size_t>(n));
+    ::close(fd);
+    return out;
+  }
 
   std::string dir;
   std::unique_ptr<store::Store> st;

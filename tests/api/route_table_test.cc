@@ -2,11 +2,7 @@
 // API's real table through the server — unknown paths are 404, a wrong method is a 405 with
 // Allow, and every route in the table reaches its handler.
 #include <gtest/gtest.h>
-#include <sys/socket.h>
-#include <sys/un.h>
-#include <unistd.h>
 
-#include <cstring>
 #include <nlohmann/json.hpp>
 #include <set>
 
@@ -85,20 +81,7 @@ class ApiRoutingTest : public ::testing::Test {
   }
 
   // The raw response (head and body) to one request on a fresh connection.
-  std::string Raw(const std::string& request) {
-    int fd = ::socket(AF_UNIX, SOCK_STREAM, 0);
-    struct sockaddr_un sa {};
-    sa.sun_family = AF_UNIX;
-    std::strcpy(sa.sun_path, h_.socket().c_str());
-    EXPECT_EQ(::connect(fd, reinterpret_cast<sockaddr*>(&sa), sizeof sa), 0);
-    (void)!::write(fd, request.data(), request.size());
-    std::string out;
-    char buf[4096];
-    ssize_t n;
-    while ((n = ::read(fd, buf, sizeof buf)) > 0) out.append(buf, static_cast<size_t>(n));
-    ::close(fd);
-    return out;
-  }
+  std::string Raw(const std::string& request) { return h_.RawExchange(request); }
 
   testing::ApiHarness h_;
   api::Client client_;
