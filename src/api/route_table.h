@@ -56,6 +56,17 @@ RouteMatch MatchRoute(const std::vector<Route>& table, std::string_view method, 
 // Every route of privcastd's API, in matching order (routes.cc). docs/api.md describes them.
 const std::vector<Route>& ApiRoutes();
 
+// Handlers of machine_routes.cc.
+void ListMachinesRoute(RouteCall& c);     // GET    /v1/apps/{app}/machines
+void CreateMachineRoute(RouteCall& c);    // POST   /v1/apps/{app}/machines
+void RunMachineRoute(RouteCall& c);       // POST   /v1/apps/{app}/machines/run
+void GetMachineRoute(RouteCall& c);       // GET    /v1/apps/{app}/machines/{id}
+void DestroyMachineRoute(RouteCall& c);   // DELETE /v1/apps/{app}/machines/{id}
+void StartMachineRoute(RouteCall& c);     // POST   /v1/apps/{app}/machines/{id}/start
+void StopMachineRoute(RouteCall& c);      // POST   /v1/apps/{app}/machines/{id}/stop
+void SuspendMachineRoute(RouteCall& c);   // POST   /v1/apps/{app}/machines/{id}/suspend
+void WaitMachineRoute(RouteCall& c);      // GET    /v1/apps/{app}/machines/{id}/wait
+
 // Handlers of routes_more.cc (releases, config, regions, org details, ssh console, secrets).
 void RegionsRoute(RouteCall& c);        // GET  /v1/regions
 void OrgRoute(RouteCall& c);            // GET  /v1/orgs/{org}

@@ -1,52 +1,27 @@
+// The core routes (orgs, networks, apps, images, deploys, addresses, status, scale, logs)
+// and the route table of the whole API (ApiRoutes), with the one dispatch (Routes::Handle).
 #include "api/routes.h"
-
-#include "config/app_config.h"
-#include "config/json.h"
-
-#include <algorithm>
-#include <chrono>
-#include <mutex>
 
 #include <nlohmann/json.hpp>
 
 #include "api/codec.h"
-#include "api/machine_wait.h"
-#include "api/route_table.h"
 #include "api/release_config.h"
+#include "api/route_base.h"
+#include "api/route_table.h"
 #include "api/service_ips.h"
 #include "api/volume_routes.h"
 #include "common/addr.h"
 #include "common/ids.h"
 #include "common/log.h"
 #include "common/strings.h"
+#include "config/app_config.h"
+#include "config/json.h"
 
 namespace privcast::api {
 namespace {
 
 using nlohmann::json;
 using store::MachineState;
-
-std::string Dump(const json& j) { return j.dump(-1, ' ', false, json::error_handler_t::replace); }
-
-constexpr std::string_view kJson = "application/json";
-
-
-void Reply(Exchange& ex, int status, const json& j) { ex.Respond(status, kJson, Dump(j)); }
-void Fail(Exchange& ex, const Status& st) { ex.Respond(HttpStatusFor(st.code()), kJson, ErrorBody(st.message())); }
-void Fail(Exchange& ex, int status, std::string_view msg) { ex.Respond(status, kJson, ErrorBody(msg)); }
-
-template <typename T>
-json List(const std::vector<T>& v) {
-  json a = json::array();
-  for (auto& x : v) a.push_back(ToJson(x));
-  return a;
-}
-
-bool Truthy(const std::string* v) { return v && (*v == "1" || *v == "true" || *v == "yes"); }
-
-bool In(MachineState s, std::initializer_list<MachineState> set) {
-  return std::find(set.begin(), set.end(), s) != set.end();
-}
 
 // A registry reference by tag (the canonical form an image view reports): a deploy pins it to
 // its manifest digest. Digest references are pinned already; local layouts and archives have
@@ -91,10 +66,9 @@ namespace {
 
 // The core routes' handlers: one member per route, each a move of the request into the
 // Registry or the Backend and the answer out. The table below says which runs when.
-class Handler {
+class Handler : public RouteBase {
  public:
-  explicit Handler(RouteCall& c)
-      : reg_(c.registry), backend_(c.backend), opts_(c.opts), req_(c.req), ex_(c.ex) {}
+  using RouteBase::RouteBase;
 
   void Metrics() { ex_.Respond(200, "text/plain; version=0.0.4", backend_->MetricsText()); }
 
@@ -147,16 +121,6 @@ class Handler {
     auto r = reg_->CreateApp(q->name, q->org, q->network);
     if (!r.ok()) return Fail(ex_, r.status());
     Reply(ex_, 201, ToJson(*r));
-  }
-
-  // The app, or a 404 response already sent.
-  std::optional<store::App> App(const std::string& name) {
-    auto r = reg_->GetApp(name);
-    if (!r.ok()) {
-      Fail(ex_, r.status());
-      return std::nullopt;
-    }
-    return *r;
   }
 
   void GetApp(const std::string& name) {
@@ -264,23 +228,6 @@ class Handler {
     return reg_->AllocateFlycast(a.name, std::nullopt, std::nullopt);
   }
 
-  // Machine `id` of app `app`, or a 404 naming the app's machines (already sent).
-  std::optional<store::Machine> MachineOf(const std::string& app, const std::string& id) {
-    auto m = reg_->GetMachine(id);
-    if (m.ok() && m->app == app) return *m;
-    if (!m.ok() && m.status().code() != Code::kNotFound) {
-      Fail(ex_, m.status());
-      return std::nullopt;
-    }
-    auto all = reg_->ListMachines(app);
-    std::string names;
-    if (all.ok())
-      for (auto& x : *all) names += (names.empty() ? "" : ", ") + x.id;
-    Fail(ex_, 404, "unknown machine '" + id + "' in app '" + app + "' (machines: " +
-                       (names.empty() ? "none" : names) + ")");
-    return std::nullopt;
-  }
-
   void ListImages() {
     auto r = backend_->ListImages();
     if (!r.ok()) return Fail(ex_, r.status());
@@ -303,189 +250,6 @@ class Handler {
     auto r = backend_->PruneImages();
     if (!r.ok()) return Fail(ex_, r.status());
     Reply(ex_, 200, List(*r));
-  }
-
-  void ListMachines(const std::string& app) {
-    if (!App(app)) return;
-    auto r = reg_->ListMachines(app);
-    if (!r.ok()) return Fail(ex_, r.status());
-    Reply(ex_, 200, List(*r));
-  }
-
-  void GetMachine(const std::string& app, const std::string& id) {
-    if (!App(app)) return;
-    auto m = MachineOf(app, id);
-    if (!m) return;
-    Reply(ex_, 200, ToJson(*m));
-  }
-
-  store::MachineSpec SpecFrom(const store::App& a, const MachineRequest& q, bool adhoc) {
-    store::MachineSpec spec;
-    spec.app = a.name;
-    spec.region = q.region;
-    spec.process_group = q.process_group;
-    spec.release_version = (adhoc || !q.cmd.empty()) ? 0 : a.current_release;
-    spec.cmd = q.cmd;
-    spec.env = q.env;
-    spec.auto_destroy = q.rm || q.shell;
-    spec.carries_services = q.services && !spec.auto_destroy;  // a throwaway machine is a client
-    spec.org = q.org;
-    spec.network = q.network;
-    return spec;
-  }
-
-  void CreateMachine(const std::string& app, bool run) {
-    auto a = App(app);
-    if (!a) return;
-    auto q = DecodeMachine(req_.body, run);
-    if (!q.ok()) return Fail(ex_, q.status());
-    if (!q->region.empty() && !ids::IsRegionCode(q->region))
-      return Fail(ex_, 400, "field 'region': '" + q->region + "' is not a region code (3 lowercase letters, e.g. ams)");
-    if (!run && q->cmd.empty() && q->image.empty() && a->current_release == 0)
-      return Fail(ex_, 400, "app '" + app + "' has no release yet: deploy it first, or give field 'cmd'");
-    auto spec = SpecFrom(*a, *q, run);
-    if (!q->volume.empty()) {
-      if (std::string why = config::CheckMountDestination(q->volume_path); !why.empty())
-        return Fail(ex_, 400, "field 'mounts': path '" + q->volume_path + "': destination " + why);
-      auto vol = ResolveMachineVolume(reg_, app, q->volume);
-      if (!vol.ok()) return Fail(ex_, vol.status());
-      spec.volume_id = *vol;
-      spec.volume_path = q->volume_path;
-    }
-    if (!q->image.empty()) {
-      auto img = backend_->EnsureImage(q->image);
-      if (!img.ok()) return Fail(ex_, img.status());
-      spec.image = img->ref.empty() ? img->id : img->ref;
-      spec.image_id = img->id;
-    }
-    if (!q->shell) {
-      if (!ex_.TakeFds().empty())
-        return Fail(ex_, 400, "file descriptors are taken only with \"shell\": true (machine run --shell)");
-      auto m = backend_->RunMachine(spec);
-      if (!m.ok()) return Fail(ex_, m.status());
-      return Reply(ex_, 201, ToJson(*m));
-    }
-    RunAttached(spec, *q);
-  }
-
-  void RunAttached(const store::MachineSpec& spec, const MachineRequest& q) {
-    auto fds = ex_.TakeFds();
-    if (fds.size() != 3 && !(fds.size() == 4 && q.tty))
-      return Fail(ex_, 400, "field 'shell': the request must carry stdin, stdout and stderr (3 file descriptors by "
-                            "SCM_RIGHTS, and with 'tty' optionally a 4th: the read end of a window-resize pipe), got " +
-                                std::to_string(fds.size()) + (fds.size() == 4 ? " without 'tty'" : ""));
-    AttachedStdio io;
-    io.in = std::move(fds[0]);
-    io.out = std::move(fds[1]);
-    io.err = std::move(fds[2]);
-    if (fds.size() == 4) io.resize = std::move(fds[3]);
-    io.tty = q.tty;
-    io.rows = q.rows;
-    io.cols = q.cols;
-    std::mutex mu;
-    bool streaming = false;
-    auto on_started = [&](const store::Machine& m) {
-      std::lock_guard<std::mutex> l(mu);
-      if (streaming) return;
-      streaming = ex_.BeginStream(200, "application/x-ndjson");
-      if (streaming) ex_.WriteChunk(Dump(json{{"event", "started"}, {"machine", ToJson(m)}}) + "\n");
-    };
-    auto r = backend_->RunAttached(spec, std::move(io), ex_.watch(), on_started);
-    std::lock_guard<std::mutex> l(mu);
-    if (!streaming) {
-      if (!r.ok()) return Fail(ex_, r.status());
-      streaming = ex_.BeginStream(200, "application/x-ndjson");
-    }
-    if (r.ok()) {
-      ex_.WriteChunk(Dump(json{{"event", "exit"}, {"exit_code", *r}}) + "\n");
-    } else {
-      ex_.WriteChunk(Dump(json{{"event", "error"}, {"status", HttpStatusFor(r.status().code())},
-                               {"error", r.status().message()}}) + "\n");
-    }
-    ex_.EndStream();
-  }
-
-  void Lifecycle(const std::string& app, const std::string& id, const std::string& verb) {
-    if (!App(app)) return;
-    auto m = MachineOf(app, id);
-    if (!m) return;
-    MachineState to;
-    std::string event;
-    if (verb == "start") {
-      if (In(m->state, {MachineState::kStarted, MachineState::kStarting})) return Reply(ex_, 200, ToJson(*m));
-      to = MachineState::kStarting;
-      event = "start requested";
-    } else if (verb == "stop") {
-      if (In(m->state, {MachineState::kStopped, MachineState::kStopping})) return Reply(ex_, 200, ToJson(*m));
-      to = MachineState::kStopping;
-      event = "stop requested";
-    } else {
-      if (In(m->state, {MachineState::kSuspended, MachineState::kSuspending})) return Reply(ex_, 200, ToJson(*m));
-      if (m->state != MachineState::kStarted)
-        return Fail(ex_, 409, "machine " + id + " is " + store::MachineStateName(m->state) +
-                                  ": only a started machine can be suspended (start it first)");
-      to = MachineState::kSuspending;
-      event = "suspend requested";
-    }
-    if (In(m->state, {MachineState::kDestroying, MachineState::kDestroyed}))
-      return Fail(ex_, 409, "machine " + id + " is " + store::MachineStateName(m->state) + ": cannot " + verb + " it");
-    auto t = reg_->TransitionMachine(id, {m->state}, to, event);
-    if (!t.ok()) return Fail(ex_, t.status());
-    Reply(ex_, 200, ToJson(*t));
-  }
-
-  void DestroyMachine(const std::string& app, const std::string& id) {
-    if (!App(app)) return;
-    auto m = MachineOf(app, id);
-    if (!m) return;
-    bool force = Truthy(req_.Query("force"));
-    if (In(m->state, {MachineState::kDestroying, MachineState::kDestroyed})) return Reply(ex_, 200, ToJson(*m));
-    if (!force && !In(m->state, {MachineState::kStopped, MachineState::kCreated, MachineState::kSuspended,
-                                 MachineState::kFailed}))
-      return Fail(ex_, 409, "machine " + id + " is " + store::MachineStateName(m->state) +
-                                ": stop it first, or destroy with force (privcast machine destroy --force)");
-    auto t = reg_->TransitionMachine(id, {m->state}, MachineState::kDestroying,
-                                     force ? "destroy requested (force)" : "destroy requested");
-    if (!t.ok()) return Fail(ex_, t.status());
-    Reply(ex_, 200, ToJson(*t));
-  }
-
-  void Wait(const std::string& app, const std::string& id) {
-    if (!App(app)) return;
-    std::string state = "started";
-    if (auto* s = req_.Query("state")) state = *s;
-    auto target = store::ParseMachineState(state);
-    if (!target) return Fail(ex_, 400, "query 'state': unknown machine state '" + state + "'");
-    std::optional<store::Machine> m;
-    if (*target == MachineState::kDestroyed) {
-      // A destroyed machine's record may already be gone: that is the state reached. Use this
-      // one read (a second lookup could race with the daemon deleting the record).
-      auto g = reg_->GetMachine(id);
-      if (!g.ok() && g.status().code() == Code::kNotFound)
-        return Reply(ex_, 200, {{"id", id}, {"app", app}, {"state", "destroyed"}});
-      if (g.ok() && g->app == app) m = *g;
-    }
-    if (!m) m = MachineOf(app, id);
-    if (!m) return;
-    int64_t secs = 60;
-    if (auto* t = req_.Query("timeout")) {
-      auto n = ParseDecimal<int64_t>(*t);
-      if (!n || *n < 0) return Fail(ex_, 400, "query 'timeout': expected whole seconds, got '" + *t + "'");
-      secs = *n;
-    }
-    Duration timeout = std::min<Duration>(std::chrono::seconds(secs), opts_->max_wait);
-    // Waiting for `started` ends at `failed` too: the start failed and nothing will retry it.
-    std::vector<MachineState> states = {*target};
-    if (*target == MachineState::kStarted) states.push_back(MachineState::kFailed);
-    auto r = WaitForMachineState(reg_, id, states, timeout, ex_.watch());
-    if (r.ok()) return Reply(ex_, 200, ToJson(*r));
-    if (r.status().code() == Code::kNotFound && *target == MachineState::kDestroyed) {
-      json j = ToJson(*m);
-      j["state"] = "destroyed";
-      return Reply(ex_, 200, j);
-    }
-    if (r.status().code() == Code::kUnavailable) return Fail(ex_, 408, r.status().message());
-    Fail(ex_, r.status());
   }
 
   void ListIps(const std::string& app) {
@@ -586,12 +350,6 @@ class Handler {
     ex_.EndStream();
   }
 
- private:
-  store::Registry* reg_;
-  Backend* backend_;
-  const ServerOptions* opts_;
-  const http::Request& req_;
-  Exchange& ex_;
 };
 
 // The table: one line a route, in matching order (route_table.h). {params} arrive in order.
@@ -626,8 +384,8 @@ const std::vector<Route> kRoutes = {
     {"GET", "/v1/apps/{app}/releases", ReleasesRoute},
     {"POST", "/v1/apps/{app}/releases", [](RouteCall& c) { Handler(c).Deploy(c.params[0]); }},
     {"GET", "/v1/apps/{app}/config", ConfigRoute},
-    {"GET", "/v1/apps/{app}/machines", [](RouteCall& c) { Handler(c).ListMachines(c.params[0]); }},
-    {"POST", "/v1/apps/{app}/machines", [](RouteCall& c) { Handler(c).CreateMachine(c.params[0], false); }},
+    {"GET", "/v1/apps/{app}/machines", ListMachinesRoute},
+    {"POST", "/v1/apps/{app}/machines", CreateMachineRoute},
     {"GET", "/v1/apps/{app}/ip_assignments", [](RouteCall& c) { Handler(c).ListIps(c.params[0]); }},
     {"POST", "/v1/apps/{app}/ip_assignments", [](RouteCall& c) { Handler(c).AllocateIp(c.params[0]); }},
     {"DELETE", "/v1/apps/{app}/ip_assignments/{ip}", [](RouteCall& c) { Handler(c).ReleaseIp(c.params[0], c.params[1]); }},
@@ -638,14 +396,13 @@ const std::vector<Route> kRoutes = {
     {"POST", "/v1/apps/{app}/secrets", SetSecretsRoute},
     {"POST", "/v1/apps/{app}/secrets/unset", UnsetSecretsRoute},
     // Before /machines/{id}: "run" is not a machine id.
-    {"POST", "/v1/apps/{app}/machines/run", [](RouteCall& c) { Handler(c).CreateMachine(c.params[0], true); }},
-    {"GET", "/v1/apps/{app}/machines/{id}", [](RouteCall& c) { Handler(c).GetMachine(c.params[0], c.params[1]); }},
-    {"DELETE", "/v1/apps/{app}/machines/{id}", [](RouteCall& c) { Handler(c).DestroyMachine(c.params[0], c.params[1]); }},
-    {"POST", "/v1/apps/{app}/machines/{id}/start", [](RouteCall& c) { Handler(c).Lifecycle(c.params[0], c.params[1], "start"); }},
-    {"POST", "/v1/apps/{app}/machines/{id}/stop", [](RouteCall& c) { Handler(c).Lifecycle(c.params[0], c.params[1], "stop"); }},
-    {"POST", "/v1/apps/{app}/machines/{id}/suspend",
-     [](RouteCall& c) { Handler(c).Lifecycle(c.params[0], c.params[1], "suspend"); }},
-    {"GET", "/v1/apps/{app}/machines/{id}/wait", [](RouteCall& c) { Handler(c).Wait(c.params[0], c.params[1]); }},
+    {"POST", "/v1/apps/{app}/machines/run", RunMachineRoute},
+    {"GET", "/v1/apps/{app}/machines/{id}", GetMachineRoute},
+    {"DELETE", "/v1/apps/{app}/machines/{id}", DestroyMachineRoute},
+    {"POST", "/v1/apps/{app}/machines/{id}/start", StartMachineRoute},
+    {"POST", "/v1/apps/{app}/machines/{id}/stop", StopMachineRoute},
+    {"POST", "/v1/apps/{app}/machines/{id}/suspend", SuspendMachineRoute},
+    {"GET", "/v1/apps/{app}/machines/{id}/wait", WaitMachineRoute},
     {"POST", "/v1/apps/{app}/machines/{id}/console", ConsoleRoute},
 };
 

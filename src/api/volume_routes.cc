@@ -3,17 +3,13 @@
 #include <nlohmann/json.hpp>
 
 #include "api/codec.h"
+#include "api/route_base.h"
 #include "common/ids.h"
 
 namespace privcast::api {
 namespace {
 
 using nlohmann::json;
-
-void Reply(Exchange& ex, int status, const json& j) {
-  ex.Respond(status, "application/json", j.dump(-1, ' ', false, json::error_handler_t::replace));
-}
-void Fail(Exchange& ex, const Status& st) { ex.Respond(HttpStatusFor(st.code()), "application/json", ErrorBody(st.message())); }
 
 // The volume `id`, checked to belong to `app` when one is given.
 Result<store::Volume> Lookup(store::Registry* reg, const std::string& id, const std::string* app) {
