@@ -159,6 +159,12 @@ class Backend {
     return FailedPrecondition("this privcastd cannot enter machines");
   }
 
+  // apps destroy: tear the app down — its machines first (each marked destroying, then
+  // waited for until destroyed, within 60 s all together; a client that leaves ends the
+  // wait), then the app's record. Blocks meanwhile. Unavailable ("... still being destroyed
+  // ...; try again") when a machine is not gone by then: the app stays, retrying is safe.
+  virtual Status DestroyApp(const store::App& app, const ClientWatch& client) = 0;
+
   // Make the app have `count` machines (per process group of its current release).
   virtual Result<std::vector<store::Machine>> Scale(const store::App& app, int count) = 0;
 

@@ -1,50 +1,27 @@
+// The core routes (orgs, networks, apps, images, deploys, addresses, status, scale, logs)
+// and the route table of the whole API (ApiRoutes), with the one dispatch (Routes::Handle).
 #include "api/routes.h"
-
-#include "config/app_config.h"
-#include "config/json.h"
-
-#include <algorithm>
-#include <chrono>
-#include <mutex>
 
 #include <nlohmann/json.hpp>
 
 #include "api/codec.h"
 #include "api/release_config.h"
+#include "api/route_base.h"
+#include "api/route_table.h"
 #include "api/service_ips.h"
 #include "api/volume_routes.h"
 #include "common/addr.h"
 #include "common/ids.h"
 #include "common/log.h"
 #include "common/strings.h"
+#include "config/app_config.h"
+#include "config/json.h"
 
 namespace privcast::api {
 namespace {
 
 using nlohmann::json;
 using store::MachineState;
-
-std::string Dump(const json& j) { return j.dump(-1, ' ', false, json::error_handler_t::replace); }
-
-constexpr std::string_view kJson = "application/json";
-
-
-void Reply(Exchange& ex, int status, const json& j) { ex.Respond(status, kJson, Dump(j)); }
-void Fail(Exchange& ex, const Status& st) { ex.Respond(HttpStatusFor(st.code()), kJson, ErrorBody(st.message())); }
-void Fail(Exchange& ex, int status, std::string_view msg) { ex.Respond(status, kJson, ErrorBody(msg)); }
-
-template <typename T>
-json List(const std::vector<T>& v) {
-  json a = json::array();
-  for (auto& x : v) a.push_back(ToJson(x));
-  return a;
-}
-
-bool Truthy(const std::string* v) { return v && (*v == "1" || *v == "true" || *v == "yes"); }
-
-bool In(MachineState s, std::initializer_list<MachineState> set) {
-  return std::find(set.begin(), set.end(), s) != set.end();
-}
 
 // A registry reference by tag (the canonical form an image view reports): a deploy pins it to
 // its manifest digest. Digest references are pinned already; local layouts and archives have
@@ -87,98 +64,11 @@ int HttpStatusFor(Code code) {
 
 namespace {
 
-class Handler {
+// The core routes' handlers: one member per route, each a move of the request into the
+// Registry or the Backend and the answer out. The table below says which runs when.
+class Handler : public RouteBase {
  public:
-  Handler(store::Registry* r, Backend* b, const ServerOptions* o, const http::Request& req, Exchange& ex)
-      : reg_(r), backend_(b), opts_(o), req_(req), ex_(ex) {}
-
-  void Run() {
-    auto parts = http::SplitPath(req_.path);
-    if (!parts) return Fail(ex_, 400, "malformed path '" + req_.path + "'");
-    const auto& s = *parts;
-    const std::string& m = req_.method;
-    size_t n = s.size();
-    if (HandleMoreRoutes(reg_, backend_, req_, ex_)) return;
-
-    if (n == 1 && s[0] == "metrics") return Method({"GET"}) ? Metrics() : void();
-    if (n < 2 || s[0] != "v1") return NotFoundRoute();
-    if (n == 2 && s[1] == "version") {
-      if (!Method({"GET"})) return;
-      return Reply(ex_, 200, {{"version", opts_->version}});
-    }
-    if (n == 2 && s[1] == "orgs") {
-      if (!Method({"GET", "POST"})) return;
-      return m == "GET" ? ListOrgs() : CreateOrg();
-    }
-    if (n == 2 && s[1] == "networks") {
-      if (!Method({"GET", "POST"})) return;
-      return m == "GET" ? ListNetworks() : CreateNetwork();
-    }
-    if (s[1] == "images") {
-      if (n == 2) {
-        if (!Method({"GET", "POST"})) return;
-        return m == "GET" ? ListImages() : PullImage();
-      }
-      if (n == 3 && s[2] == "remove") return Method({"POST"}) ? RemoveImage() : void();
-      if (n == 3 && s[2] == "prune") return Method({"POST"}) ? PruneImages() : void();
-      return NotFoundRoute();
-    }
-    if (s[1] == "volumes") return HandleVolumes(reg_, req_, ex_, s, nullptr);
-    if (s[1] != "apps") return NotFoundRoute();
-    if (n == 2) {
-      if (!Method({"GET", "POST"})) return;
-      return m == "GET" ? ListApps() : CreateApp();
-    }
-    const std::string& app = s[2];
-    if (n == 3) {
-      if (!Method({"GET", "DELETE"})) return;
-      return m == "GET" ? GetApp(app) : DestroyApp(app);
-    }
-    const std::string& what = s[3];
-    if (what == "volumes") return App(app) ? HandleVolumes(reg_, req_, ex_, s, &app) : void();
-    if (n == 4) {
-      if (what == "releases") return Method({"POST"}) ? Deploy(app) : void();
-      if (what == "machines") {
-        if (!Method({"GET", "POST"})) return;
-        return m == "GET" ? ListMachines(app) : CreateMachine(app, false);
-      }
-      if (what == "ip_assignments") {
-        if (!Method({"GET", "POST"})) return;
-        return m == "GET" ? ListIps(app) : AllocateIp(app);
-      }
-      if (what == "status") return Method({"GET"}) ? AppStatus(app) : void();
-      if (what == "logs") return Method({"GET"}) ? Logs(app) : void();
-      if (what == "scale") return Method({"POST"}) ? Scale(app) : void();
-      return NotFoundRoute();
-    }
-    if (n == 5 && what == "ip_assignments") return Method({"DELETE"}) ? ReleaseIp(app, s[4]) : void();
-    if (what != "machines") return NotFoundRoute();
-    if (n == 5 && s[4] == "run") return Method({"POST"}) ? CreateMachine(app, true) : void();
-    const std::string& id = s[4];
-    if (n == 5) {
-      if (!Method({"GET", "DELETE"})) return;
-      return m == "GET" ? GetMachine(app, id) : DestroyMachine(app, id);
-    }
-    if (n == 6) {
-      const std::string& verb = s[5];
-      if (verb == "start" || verb == "stop" || verb == "suspend")
-        return Method({"POST"}) ? Lifecycle(app, id, verb) : void();
-      if (verb == "wait") return Method({"GET"}) ? Wait(app, id) : void();
-    }
-    return NotFoundRoute();
-  }
-
- private:
-  bool Method(std::initializer_list<const char*> allowed) {
-    for (const char* a : allowed)
-      if (req_.method == a) return true;
-    std::string list;
-    for (const char* a : allowed) list += std::string(list.empty() ? "" : ", ") + a;
-    ex_.Respond(405, kJson, ErrorBody("method " + req_.method + " not allowed on " + req_.path + " (allowed: " + list + ")"));
-    return false;
-  }
-
-  void NotFoundRoute() { Fail(ex_, 404, "no such route: " + req_.method + " " + req_.path + " (see docs/api.md)"); }
+  using RouteBase::RouteBase;
 
   void Metrics() { ex_.Respond(200, "text/plain; version=0.0.4", backend_->MetricsText()); }
 
@@ -233,16 +123,6 @@ class Handler {
     Reply(ex_, 201, ToJson(*r));
   }
 
-  // The app, or a 404 response already sent.
-  std::optional<store::App> App(const std::string& name) {
-    auto r = reg_->GetApp(name);
-    if (!r.ok()) {
-      Fail(ex_, r.status());
-      return std::nullopt;
-    }
-    return *r;
-  }
-
   void GetApp(const std::string& name) {
     auto a = App(name);
     if (!a) return;
@@ -252,28 +132,11 @@ class Handler {
     Reply(ex_, 200, j);
   }
 
+  // The daemon tears the app down (its machines first, waiting for them): api::Backend.
   void DestroyApp(const std::string& name) {
     auto a = App(name);
     if (!a) return;
-    auto ms = reg_->ListMachines(name);
-    if (!ms.ok()) return Fail(ex_, ms.status());
-    // Machines first: record the intent, then wait for the daemon to tear them down.
-    for (auto& m : *ms) {
-      if (m.state == MachineState::kDestroyed || m.state == MachineState::kDestroying) continue;
-      auto t = reg_->TransitionMachine(m.id, {}, MachineState::kDestroying, "destroy requested (app destroyed)");
-      if (!t.ok() && t.status().code() != Code::kNotFound) return Fail(ex_, t.status());
-    }
-    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
-    for (auto& m : *ms) {
-      auto left = std::chrono::duration_cast<Duration>(deadline - std::chrono::steady_clock::now());
-      auto w = WaitFor(m.id, {MachineState::kDestroyed}, std::max(left, Duration(0)));
-      if (!w.ok() && w.status().code() != Code::kNotFound) {
-        return Fail(ex_, 503, "app '" + name + "': machine " + m.id + " is still being destroyed (" +
-                                  w.status().message() + "); try again");
-      }
-    }
-    Status st = reg_->DestroyApp(name);
-    if (!st.ok()) return Fail(ex_, st);
+    if (Status st = backend_->DestroyApp(*a, ex_.watch()); !st.ok()) return Fail(ex_, st);
     Reply(ex_, 200, {{"destroyed", name}});
   }
 
@@ -365,23 +228,6 @@ class Handler {
     return reg_->AllocateFlycast(a.name, std::nullopt, std::nullopt);
   }
 
-  // Machine `id` of app `app`, or a 404 naming the app's machines (already sent).
-  std::optional<store::Machine> MachineOf(const std::string& app, const std::string& id) {
-    auto m = reg_->GetMachine(id);
-    if (m.ok() && m->app == app) return *m;
-    if (!m.ok() && m.status().code() != Code::kNotFound) {
-      Fail(ex_, m.status());
-      return std::nullopt;
-    }
-    auto all = reg_->ListMachines(app);
-    std::string names;
-    if (all.ok())
-      for (auto& x : *all) names += (names.empty() ? "" : ", ") + x.id;
-    Fail(ex_, 404, "unknown machine '" + id + "' in app '" + app + "' (machines: " +
-                       (names.empty() ? "none" : names) + ")");
-    return std::nullopt;
-  }
-
   void ListImages() {
     auto r = backend_->ListImages();
     if (!r.ok()) return Fail(ex_, r.status());
@@ -404,210 +250,6 @@ class Handler {
     auto r = backend_->PruneImages();
     if (!r.ok()) return Fail(ex_, r.status());
     Reply(ex_, 200, List(*r));
-  }
-
-  void ListMachines(const std::string& app) {
-    if (!App(app)) return;
-    auto r = reg_->ListMachines(app);
-    if (!r.ok()) return Fail(ex_, r.status());
-    Reply(ex_, 200, List(*r));
-  }
-
-  void GetMachine(const std::string& app, const std::string& id) {
-    if (!App(app)) return;
-    auto m = MachineOf(app, id);
-    if (!m) return;
-    Reply(ex_, 200, ToJson(*m));
-  }
-
-  store::MachineSpec SpecFrom(const store::App& a, const MachineRequest& q, bool adhoc) {
-    store::MachineSpec spec;
-    spec.app = a.name;
-    spec.region = q.region;
-    spec.process_group = q.process_group;
-    spec.release_version = (adhoc || !q.cmd.empty()) ? 0 : a.current_release;
-    spec.cmd = q.cmd;
-    spec.env = q.env;
-    spec.auto_destroy = q.rm || q.shell;
-    spec.carries_services = q.services && !spec.auto_destroy;  // a throwaway machine is a client
-    spec.org = q.org;
-    spec.network = q.network;
-    return spec;
-  }
-
-  void CreateMachine(const std::string& app, bool run) {
-    auto a = App(app);
-    if (!a) return;
-    auto q = DecodeMachine(req_.body, run);
-    if (!q.ok()) return Fail(ex_, q.status());
-    if (!q->region.empty() && !ids::IsRegionCode(q->region))
-      return Fail(ex_, 400, "field 'region': '" + q->region + "' is not a region code (3 lowercase letters, e.g. ams)");
-    if (!run && q->cmd.empty() && q->image.empty() && a->current_release == 0)
-      return Fail(ex_, 400, "app '" + app + "' has no release yet: deploy it first, or give field 'cmd'");
-    auto spec = SpecFrom(*a, *q, run);
-    if (!q->volume.empty()) {
-      if (std::string why = config::CheckMountDestination(q->volume_path); !why.empty())
-        return Fail(ex_, 400, "field 'mounts': path '" + q->volume_path + "': destination " + why);
-      auto vol = ResolveMachineVolume(reg_, app, q->volume);
-      if (!vol.ok()) return Fail(ex_, vol.status());
-      spec.volume_id = *vol;
-      spec.volume_path = q->volume_path;
-    }
-    if (!q->image.empty()) {
-      auto img = backend_->EnsureImage(q->image);
-      if (!img.ok()) return Fail(ex_, img.status());
-      spec.image = img->ref.empty() ? img->id : img->ref;
-      spec.image_id = img->id;
-    }
-    if (!q->shell) {
-      if (!ex_.TakeFds().empty())
-        return Fail(ex_, 400, "file descriptors are taken only with \"shell\": true (machine run --shell)");
-      auto m = backend_->RunMachine(spec);
-      if (!m.ok()) return Fail(ex_, m.status());
-      return Reply(ex_, 201, ToJson(*m));
-    }
-    RunAttached(spec, *q);
-  }
-
-  void RunAttached(const store::MachineSpec& spec, const MachineRequest& q) {
-    auto fds = ex_.TakeFds();
-    if (fds.size() != 3 && !(fds.size() == 4 && q.tty))
-      return Fail(ex_, 400, "field 'shell': the request must carry stdin, stdout and stderr (3 file descriptors by "
-                            "SCM_RIGHTS, and with 'tty' optionally a 4th: the read end of a window-resize pipe), got " +
-                                std::to_string(fds.size()) + (fds.size() == 4 ? " without 'tty'" : ""));
-    AttachedStdio io;
-    io.in = std::move(fds[0]);
-    io.out = std::move(fds[1]);
-    io.err = std::move(fds[2]);
-    if (fds.size() == 4) io.resize = std::move(fds[3]);
-    io.tty = q.tty;
-    io.rows = q.rows;
-    io.cols = q.cols;
-    std::mutex mu;
-    bool streaming = false;
-    auto on_started = [&](const store::Machine& m) {
-      std::lock_guard<std::mutex> l(mu);
-      if (streaming) return;
-      streaming = ex_.BeginStream(200, "application/x-ndjson");
-      if (streaming) ex_.WriteChunk(Dump(json{{"event", "started"}, {"machine", ToJson(m)}}) + "\n");
-    };
-    auto r = backend_->RunAttached(spec, std::move(io), ex_.watch(), on_started);
-    std::lock_guard<std::mutex> l(mu);
-    if (!streaming) {
-      if (!r.ok()) return Fail(ex_, r.status());
-      streaming = ex_.BeginStream(200, "application/x-ndjson");
-    }
-    if (r.ok()) {
-      ex_.WriteChunk(Dump(json{{"event", "exit"}, {"exit_code", *r}}) + "\n");
-    } else {
-      ex_.WriteChunk(Dump(json{{"event", "error"}, {"status", HttpStatusFor(r.status().code())},
-                               {"error", r.status().message()}}) + "\n");
-    }
-    ex_.EndStream();
-  }
-
-  void Lifecycle(const std::string& app, const std::string& id, const std::string& verb) {
-    if (!App(app)) return;
-    auto m = MachineOf(app, id);
-    if (!m) return;
-    MachineState to;
-    std::string event;
-    if (verb == "start") {
-      if (In(m->state, {MachineState::kStarted, MachineState::kStarting})) return Reply(ex_, 200, ToJson(*m));
-      to = MachineState::kStarting;
-      event = "start requested";
-    } else if (verb == "stop") {
-      if (In(m->state, {MachineState::kStopped, MachineState::kStopping})) return Reply(ex_, 200, ToJson(*m));
-      to = MachineState::kStopping;
-      event = "stop requested";
-    } else {
-      if (In(m->state, {MachineState::kSuspended, MachineState::kSuspending})) return Reply(ex_, 200, ToJson(*m));
-      if (m->state != MachineState::kStarted)
-        return Fail(ex_, 409, "machine " + id + " is " + store::MachineStateName(m->state) +
-                                  ": only a started machine can be suspended (start it first)");
-      to = MachineState::kSuspending;
-      event = "suspend requested";
-    }
-    if (In(m->state, {MachineState::kDestroying, MachineState::kDestroyed}))
-      return Fail(ex_, 409, "machine " + id + " is " + store::MachineStateName(m->state) + ": cannot " + verb + " it");
-    auto t = reg_->TransitionMachine(id, {m->state}, to, event);
-    if (!t.ok()) return Fail(ex_, t.status());
-    Reply(ex_, 200, ToJson(*t));
-  }
-
-  void DestroyMachine(const std::string& app, const std::string& id) {
-    if (!App(app)) return;
-    auto m = MachineOf(app, id);
-    if (!m) return;
-    bool force = Truthy(req_.Query("force"));
-    if (In(m->state, {MachineState::kDestroying, MachineState::kDestroyed})) return Reply(ex_, 200, ToJson(*m));
-    if (!force && !In(m->state, {MachineState::kStopped, MachineState::kCreated, MachineState::kSuspended,
-                                 MachineState::kFailed}))
-      return Fail(ex_, 409, "machine " + id + " is " + store::MachineStateName(m->state) +
-                                ": stop it first, or destroy with force (privcast machine destroy --force)");
-    auto t = reg_->TransitionMachine(id, {m->state}, MachineState::kDestroying,
-                                     force ? "destroy requested (force)" : "destroy requested");
-    if (!t.ok()) return Fail(ex_, t.status());
-    Reply(ex_, 200, ToJson(*t));
-  }
-
-  // Waits until machine `id` is in one of `states`; NotFound when its record is gone,
-  // Unavailable("timed out ...") on timeout or when the client left.
-  Result<store::Machine> WaitFor(const std::string& id, std::vector<MachineState> states, Duration timeout) {
-    auto deadline = std::chrono::steady_clock::now() + timeout;
-    store::Store* st = reg_->store();
-    for (;;) {
-      auto rev = st->Revision();
-      if (!rev.ok()) return rev.status();
-      auto m = reg_->GetMachine(id);
-      if (!m.ok()) return m.status();
-      if (std::find(states.begin(), states.end(), m->state) != states.end()) return *m;
-      auto now = std::chrono::steady_clock::now();
-      if (now >= deadline || ex_.watch().Gone())
-        return Unavailable("timed out waiting for machine " + id + " (it is " +
-                           store::MachineStateName(m->state) + ")");
-      auto left = std::chrono::duration_cast<Duration>(deadline - now);
-      auto w = st->WaitForRevision(*rev, std::min<Duration>(left, std::chrono::milliseconds(500)));
-      if (!w.ok()) return w.status();
-    }
-  }
-
-  void Wait(const std::string& app, const std::string& id) {
-    if (!App(app)) return;
-    std::string state = "started";
-    if (auto* s = req_.Query("state")) state = *s;
-    auto target = store::ParseMachineState(state);
-    if (!target) return Fail(ex_, 400, "query 'state': unknown machine state '" + state + "'");
-    std::optional<store::Machine> m;
-    if (*target == MachineState::kDestroyed) {
-      // A destroyed machine's record may already be gone: that is the state reached. Use this
-      // one read (a second lookup could race with the daemon deleting the record).
-      auto g = reg_->GetMachine(id);
-      if (!g.ok() && g.status().code() == Code::kNotFound)
-        return Reply(ex_, 200, {{"id", id}, {"app", app}, {"state", "destroyed"}});
-      if (g.ok() && g->app == app) m = *g;
-    }
-    if (!m) m = MachineOf(app, id);
-    if (!m) return;
-    int64_t secs = 60;
-    if (auto* t = req_.Query("timeout")) {
-      auto n = ParseDecimal<int64_t>(*t);
-      if (!n || *n < 0) return Fail(ex_, 400, "query 'timeout': expected whole seconds, got '" + *t + "'");
-      secs = *n;
-    }
-    Duration timeout = std::min<Duration>(std::chrono::seconds(secs), opts_->max_wait);
-    // Waiting for `started` ends at `failed` too: the start failed and nothing will retry it.
-    std::vector<MachineState> states = {*target};
-    if (*target == MachineState::kStarted) states.push_back(MachineState::kFailed);
-    auto r = WaitFor(id, states, timeout);
-    if (r.ok()) return Reply(ex_, 200, ToJson(*r));
-    if (r.status().code() == Code::kNotFound && *target == MachineState::kDestroyed) {
-      json j = ToJson(*m);
-      j["state"] = "destroyed";
-      return Reply(ex_, 200, j);
-    }
-    if (r.status().code() == Code::kUnavailable) return Fail(ex_, 408, r.status().message());
-    Fail(ex_, r.status());
   }
 
   void ListIps(const std::string& app) {
@@ -708,18 +350,83 @@ class Handler {
     ex_.EndStream();
   }
 
-  store::Registry* reg_;
-  Backend* backend_;
-  const ServerOptions* opts_;
-  const http::Request& req_;
-  Exchange& ex_;
+};
+
+// The table: one line a route, in matching order (route_table.h). {params} arrive in order.
+const std::vector<Route> kRoutes = {
+    {"GET", "/metrics", [](RouteCall& c) { Handler(c).Metrics(); }},
+    {"GET", "/v1/version", [](RouteCall& c) { Reply(c.ex, 200, {{"version", c.opts->version}}); }},
+    {"GET", "/v1/orgs", [](RouteCall& c) { Handler(c).ListOrgs(); }},
+    {"POST", "/v1/orgs", [](RouteCall& c) { Handler(c).CreateOrg(); }},
+    {"GET", "/v1/orgs/{org}", OrgRoute},
+    {"GET", "/v1/networks", [](RouteCall& c) { Handler(c).ListNetworks(); }},
+    {"POST", "/v1/networks", [](RouteCall& c) { Handler(c).CreateNetwork(); }},
+    {"GET", "/v1/regions", RegionsRoute},
+    {"GET", "/v1/images", [](RouteCall& c) { Handler(c).ListImages(); }},
+    {"POST", "/v1/images", [](RouteCall& c) { Handler(c).PullImage(); }},
+    {"POST", "/v1/images/remove", [](RouteCall& c) { Handler(c).RemoveImage(); }},
+    {"POST", "/v1/images/prune", [](RouteCall& c) { Handler(c).PruneImages(); }},
+    {"GET", "/v1/volumes", [](RouteCall& c) { ListVolumesRoute(c, nullptr); }},
+    {"GET", "/v1/volumes/{id}", [](RouteCall& c) { GetVolumeRoute(c, nullptr, c.params[0]); }},
+    {"DELETE", "/v1/volumes/{id}", [](RouteCall& c) { DestroyVolumeRoute(c, nullptr, c.params[0]); }},
+    {"GET", "/v1/apps", [](RouteCall& c) { Handler(c).ListApps(); }},
+    {"POST", "/v1/apps", [](RouteCall& c) { Handler(c).CreateApp(); }},
+    {"GET", "/v1/apps/{app}", [](RouteCall& c) { Handler(c).GetApp(c.params[0]); }},
+    {"DELETE", "/v1/apps/{app}", [](RouteCall& c) { Handler(c).DestroyApp(c.params[0]); }},
+    {"GET", "/v1/apps/{app}/volumes",
+     [](RouteCall& c) { Handler(c).App(c.params[0]) ? ListVolumesRoute(c, &c.params[0]) : void(); }},
+    {"POST", "/v1/apps/{app}/volumes",
+     [](RouteCall& c) { Handler(c).App(c.params[0]) ? CreateVolumeRoute(c, c.params[0]) : void(); }},
+    {"GET", "/v1/apps/{app}/volumes/{id}",
+     [](RouteCall& c) { Handler(c).App(c.params[0]) ? GetVolumeRoute(c, &c.params[0], c.params[1]) : void(); }},
+    {"DELETE", "/v1/apps/{app}/volumes/{id}",
+     [](RouteCall& c) { Handler(c).App(c.params[0]) ? DestroyVolumeRoute(c, &c.params[0], c.params[1]) : void(); }},
+    {"GET", "/v1/apps/{app}/releases", ReleasesRoute},
+    {"POST", "/v1/apps/{app}/releases", [](RouteCall& c) { Handler(c).Deploy(c.params[0]); }},
+    {"GET", "/v1/apps/{app}/config", ConfigRoute},
+    {"GET", "/v1/apps/{app}/machines", ListMachinesRoute},
+    {"POST", "/v1/apps/{app}/machines", CreateMachineRoute},
+    {"GET", "/v1/apps/{app}/ip_assignments", [](RouteCall& c) { Handler(c).ListIps(c.params[0]); }},
+    {"POST", "/v1/apps/{app}/ip_assignments", [](RouteCall& c) { Handler(c).AllocateIp(c.params[0]); }},
+    {"DELETE", "/v1/apps/{app}/ip_assignments/{ip}", [](RouteCall& c) { Handler(c).ReleaseIp(c.params[0], c.params[1]); }},
+    {"GET", "/v1/apps/{app}/status", [](RouteCall& c) { Handler(c).AppStatus(c.params[0]); }},
+    {"GET", "/v1/apps/{app}/logs", [](RouteCall& c) { Handler(c).Logs(c.params[0]); }},
+    {"POST", "/v1/apps/{app}/scale", [](RouteCall& c) { Handler(c).Scale(c.params[0]); }},
+    {"GET", "/v1/apps/{app}/secrets", ListSecretsRoute},
+    {"POST", "/v1/apps/{app}/secrets", SetSecretsRoute},
+    {"POST", "/v1/apps/{app}/secrets/unset", UnsetSecretsRoute},
+    // Before /machines/{id}: "run" is not a machine id.
+    {"POST", "/v1/apps/{app}/machines/run", RunMachineRoute},
+    {"GET", "/v1/apps/{app}/machines/{id}", GetMachineRoute},
+    {"DELETE", "/v1/apps/{app}/machines/{id}", DestroyMachineRoute},
+    {"POST", "/v1/apps/{app}/machines/{id}/start", StartMachineRoute},
+    {"POST", "/v1/apps/{app}/machines/{id}/stop", StopMachineRoute},
+    {"POST", "/v1/apps/{app}/machines/{id}/suspend", SuspendMachineRoute},
+    {"GET", "/v1/apps/{app}/machines/{id}/wait", WaitMachineRoute},
+    {"POST", "/v1/apps/{app}/machines/{id}/console", ConsoleRoute},
 };
 
 }  // namespace
 
+const std::vector<Route>& ApiRoutes() { return kRoutes; }
+
 void Routes::Handle(const http::Request& req, Exchange& ex) {
-  Handler h(registry_, backend_, opts_, req, ex);
-  h.Run();
+  auto parts = http::SplitPath(req.path);
+  if (!parts) return Fail(ex, 400, "malformed path '" + req.path + "'");
+  RouteMatch m = MatchRoute(ApiRoutes(), req.method, *parts);
+  switch (m.kind) {
+    case RouteMatch::kFound: {
+      RouteCall call{registry_, backend_, opts_, req, ex, std::move(m.params)};
+      return m.route->handler(call);
+    }
+    case RouteMatch::kMethodNotAllowed:
+      return ex.Respond(405, kJson,
+                        ErrorBody("method " + req.method + " not allowed on " + req.path + " (allowed: " + m.allow + ")"),
+                        {{"Allow", m.allow}});
+    case RouteMatch::kNotFound:
+      break;
+  }
+  Fail(ex, 404, "no such route: " + req.method + " " + req.path + " (see docs/api.md)");
 }
 
 }  // namespace privcast::api

@@ -1,6 +1,7 @@
 // The API's routes: one HTTP request in, one response (or one chunked stream) out, through
 // the Registry and the Backend. Transport-free so the server owns sockets and threads and
-// this file owns meaning. The route table and payloads are in docs/api.md.
+// this file owns meaning. Routing (which handler, 404, 405 with Allow) is the table of
+// api/route_table.h; routes and payloads are in docs/api.md.
 //
 // Thread-safety: Handle() may run on many connection threads at once; Routes holds no
 // mutable state of its own.
@@ -31,7 +32,12 @@ int HttpStatusFor(Code code);
 class Exchange {
  public:
   virtual ~Exchange() = default;
-  virtual void Respond(int status, std::string_view content_type, std::string_view body) = 0;
+  // `extra`: headers beyond Content-Type/Length (a 405's Allow).
+  virtual void Respond(int status, std::string_view content_type, std::string_view body,
+                       const http::Headers& extra) = 0;
+  void Respond(int status, std::string_view content_type, std::string_view body) {
+    Respond(status, content_type, body, {});
+  }
   // A chunked response: BeginStream once, WriteChunk (false when the client is gone), EndStream.
   virtual bool BeginStream(int status, std::string_view content_type) = 0;
   virtual bool WriteChunk(std::string_view data) = 0;
@@ -42,10 +48,6 @@ class Exchange {
   // The caller's uid (SO_PEERCRED), -1 when unknown (releases record who deployed).
   virtual int64_t peer_uid() const { return -1; }
 };
-
-// Routes that live in files of their own (routes_more.cc: releases, config, regions, org
-// details, secrets); true when `req` was one of theirs and is answered.
-bool HandleMoreRoutes(store::Registry* reg, Backend* backend, const http::Request& req, Exchange& ex);
 
 class Routes {
  public:

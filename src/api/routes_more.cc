@@ -1,5 +1,5 @@
-// Routes for flyctl's everyday verbs, in a file of their own so routes.cc
-// stays the core table: releases history, the current config as JSON, regions, one org's
+// Handlers for flyctl's everyday verbs, in a file of their own so routes.cc stays the core
+// (the table in routes.cc routes to them; route_table.h declares them): releases history, the current config as JSON, regions, one org's
 // details, and app secrets. Shapes: docs/api.md.
 //
 // Secrets (ADR 0012): values arrive in request bodies over the 0600 socket, are sealed by
@@ -12,6 +12,7 @@
 #include <nlohmann/json.hpp>
 
 #include "api/codec.h"
+#include "api/route_table.h"
 #include "api/routes.h"
 #include "common/log.h"
 #include "config/load.h"
@@ -40,41 +41,8 @@ json SecretView(const store::Secret& s) {
 
 class More {
  public:
-  More(store::Registry* r, Backend* b, const http::Request& req, Exchange& ex) : reg_(r), backend_(b), req_(req), ex_(ex) {}
+  explicit More(RouteCall& c) : reg_(c.registry), backend_(c.backend), req_(c.req), ex_(c.ex) {}
 
-  bool Run() {
-    auto parts = http::SplitPath(req_.path);
-    if (!parts) return false;
-    const auto& s = *parts;
-    const std::string& m = req_.method;
-    size_t n = s.size();
-    if (n < 2 || s[0] != "v1") return false;
-    if (n == 2 && s[1] == "regions" && m == "GET") return Regions(), true;
-    if (n == 3 && s[1] == "orgs" && m == "GET") return Org(s[2]), true;
-    if (n < 4 || s[1] != "apps") return false;
-    const std::string& app = s[2];
-    if (n == 4 && s[3] == "releases" && m == "GET") return Releases(app), true;
-    if (n == 4 && s[3] == "config" && m == "GET") return Config(app), true;
-    if (n == 6 && s[3] == "machines" && s[5] == "console") {
-      if (m == "POST") return Console(app, s[4]), true;
-      Send(ex_, 405, json{{"error", "method " + m + " not allowed on " + req_.path + " (allowed: POST)"}});
-      return true;
-    }
-    if (n == 4 && s[3] == "secrets") {
-      if (m == "GET") return ListSecrets(app), true;
-      if (m == "POST") return SetSecrets(app), true;
-      Send(ex_, 405, json{{"error", "method " + m + " not allowed on " + req_.path + " (allowed: GET, POST)"}});
-      return true;
-    }
-    if (n == 5 && s[3] == "secrets" && s[4] == "unset") {
-      if (m == "POST") return UnsetSecrets(app), true;
-      Send(ex_, 405, json{{"error", "method " + m + " not allowed on " + req_.path + " (allowed: POST)"}});
-      return true;
-    }
-    return false;
-  }
-
- private:
   void Regions() {
     auto st = reg_->LoadState();
     if (!st.ok()) return SendError(ex_, st.status());
@@ -250,6 +218,7 @@ class More {
     Send(ex_, 200, {{"unset", names}});
   }
 
+ private:
   static int64_t NowMs() {
     return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
         .count();
@@ -263,8 +232,13 @@ class More {
 
 }  // namespace
 
-bool HandleMoreRoutes(store::Registry* reg, Backend* backend, const http::Request& req, Exchange& ex) {
-  return More(reg, backend, req, ex).Run();
-}
+void RegionsRoute(RouteCall& c) { More(c).Regions(); }
+void OrgRoute(RouteCall& c) { More(c).Org(c.params[0]); }
+void ReleasesRoute(RouteCall& c) { More(c).Releases(c.params[0]); }
+void ConfigRoute(RouteCall& c) { More(c).Config(c.params[0]); }
+void ConsoleRoute(RouteCall& c) { More(c).Console(c.params[0], c.params[1]); }
+void ListSecretsRoute(RouteCall& c) { More(c).ListSecrets(c.params[0]); }
+void SetSecretsRoute(RouteCall& c) { More(c).SetSecrets(c.params[0]); }
+void UnsetSecretsRoute(RouteCall& c) { More(c).UnsetSecrets(c.params[0]); }
 
 }  // namespace privcast::api

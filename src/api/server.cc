@@ -96,10 +96,11 @@ class Server::Impl {
    public:
     Ex(int fd, bool keep_alive, std::vector<UniqueFd>* fds, const Watch* watch)
         : fd_(fd), keep_alive_(keep_alive), fds_(fds), watch_(watch) {}
-    void Respond(int status, std::string_view ct, std::string_view body) override {
+    using Exchange::Respond;
+    void Respond(int status, std::string_view ct, std::string_view body, const http::Headers& extra) override {
       if (responded_) return;
       responded_ = true;
-      if (!WriteAll(fd_, http::SerializeResponse(status, ct, body, keep_alive_))) broken_ = true;
+      if (!WriteAll(fd_, http::SerializeResponse(status, ct, body, keep_alive_, extra))) broken_ = true;
     }
     bool BeginStream(int status, std::string_view ct) override {
       if (responded_) return false;

@@ -14,15 +14,17 @@
 #include <vector>
 
 #include "api/http.h"
-#include "api/routes.h"
+#include "api/route_table.h"
 #include "store/registry.h"
 
 namespace privcast::api {
 
-// s: the path's parts ("v1", "apps", app, "volumes", ...) or ("v1", "volumes", ...); app:
-// the app of an /apps/<app>/ path, else null.
-void HandleVolumes(store::Registry* reg, const http::Request& req, Exchange& ex, const std::vector<std::string>& s,
-                   const std::string* app);
+// The routes' handlers (the table in routes.cc). `app`: the app of an /apps/{app}/ route,
+// whose 404 the caller has answered already; null for the routes by id alone (/v1/volumes).
+void ListVolumesRoute(RouteCall& c, const std::string* app);
+void CreateVolumeRoute(RouteCall& c, const std::string& app);
+void GetVolumeRoute(RouteCall& c, const std::string* app, const std::string& id);
+void DestroyVolumeRoute(RouteCall& c, const std::string* app, const std::string& id);
 
 // `machine run --volume NAME_OR_ID:/path`: the id of a volume of `app` that may be attached
 // (an id: that volume; a name: the oldest unattached volume with that name). Errors name what

@@ -43,20 +43,7 @@ class ApiTest : public ::testing::Test {
   std::string Err(const json& j) { return j.is_object() && j.contains("error") ? j["error"].get<std::string>() : ""; }
 
   // Raw bytes on a fresh connection; returns everything until the server closes.
-  std::string RawExchange(const std::string& bytes) {
-    int fd = ::socket(AF_UNIX, SOCK_STREAM, 0);
-    struct sockaddr_un sa {};
-    sa.sun_family = AF_UNIX;
-    std::strcpy(sa.sun_path, h_.socket().c_str());
-    EXPECT_EQ(::connect(fd, reinterpret_cast<sockaddr*>(&sa), sizeof sa), 0);
-    (void)!::write(fd, bytes.data(), bytes.size());
-    std::string out;
-    char buf[4096];
-    ssize_t n;
-    while ((n = ::read(fd, buf, sizeof buf)) > 0) out.append(buf, static_cast<size_t>(n));
-    ::close(fd);
-    return out;
-  }
+  std::string RawExchange(const std::string& bytes) { return h_.RawExchange(bytes); }
 
   void Deploy(const std::string& app, bool flycast = false) {
     ASSERT_EQ(Post("/v1/apps", {{"app_name", app}}).first, 201);

@@ -4,11 +4,15 @@
 // deleted) by watching the Store's revisions. Shared by tests/api and tests/cli.
 #pragma once
 
+#include <gtest/gtest.h>
 #include <poll.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include <atomic>
 #include <chrono>
+#include <cstring>
 #include <filesystem>
 #include <functional>
 #include <memory>
@@ -61,6 +65,16 @@ class FakeBackend : public api::Backend {
     r.errors = deploy_errors;
     r.failed = deploy_failed;
     return r;
+  }
+
+  // The daemon marks machines destroying and waits for them; here they simply go.
+  Status DestroyApp(const store::App& app, const api::ClientWatch&) override {
+    ++destroy_app_calls;
+    auto ms = reg_->ListMachines(app.name);
+    if (!ms.ok()) return ms.status();
+    for (auto& m : *ms)
+      if (Status s = reg_->DeleteMachine(m.id); !s.ok() && s.code() != Code::kNotFound) return s;
+    return reg_->DestroyApp(app.name);
   }
 
   Result<std::vector<store::Machine>> Scale(const store::App& app, int count) override {
@@ -148,6 +162,7 @@ class FakeBackend : public api::Backend {
   std::string MetricsText() override { return "# TYPE privcast_up gauge\nprivcast_up 1\n"; }
 
   std::atomic<int> deploys{0};
+  std::atomic<int> destroy_app_calls{0};
   std::atomic<bool> last_ha{true};
   std::atomic<bool> last_tty{false};
   // What Deploy reports as machines that failed to start (set before the request).
@@ -233,6 +248,22 @@ struct ApiHarness {
     std::filesystem::remove_all(dir, ec);
   }
   std::string socket() const { return dir + "/api.sock"; }
+
+  // Raw bytes on a fresh connection; returns everything until the server closes.
+  std::string RawExchange(const std::string& bytes) const {
+    int fd = ::socket(AF_UNIX, SOCK_STREAM, 0);
+    struct sockaddr_un sa {};
+    sa.sun_family = AF_UNIX;
+    std::strcpy(sa.sun_path, socket().c_str());
+    EXPECT_EQ(::connect(fd, reinterpret_cast<sockaddr*>(&sa), sizeof sa), 0);
+    (void)!::write(fd, bytes.data(), bytes.size());
+    std::string out;
+    char buf[4096];
+    ssize_t n;
+    while ((n = ::read(fd, buf, sizeof buf)) > 0) out.append(buf, static_cast<size_t>(n));
+    ::close(fd);
+    return out;
+  }
 
   std::string dir;
   std::unique_ptr<store::Store> st;
