@@ -193,6 +193,7 @@ void Worker::NewRequestId(char out[26]) {
 
 void Worker::Apply(RoutingStatePtr rs) {
   rs_ = std::move(rs);
+  if (!suspects_.empty()) suspects_.Retain(*rs_->snap, loop_.Now());
   ReconcileListeners();
   // A new snapshot may make queued sessions routable (new machines) — try them.
   std::vector<std::string> apps;
@@ -494,7 +495,8 @@ void Worker::Route(Session* s) {
       const MachineView& m = snap.machines[i];
       const MachineState& st = *rs.machines[i];
       MachineStatus ms;
-      bool failed = std::find(s->tried.begin(), s->tried.end(), &st) != s->tried.end();
+      bool failed = std::find(s->tried.begin(), s->tried.end(), &st) != s->tried.end() ||
+                    (m.remote && suspects_.Suspect(m.host_id, loop_.Now()));
       bool stopping = st.stop_requested_revision.load(std::memory_order_relaxed) >= rev;
       ms.started = !failed && !stopping && EffectivelyStarted(m, st, rev);
       ms.wakeable = !failed && !ms.started &&
@@ -594,6 +596,18 @@ void Worker::DispatchQueue(const std::string& app) {
     // Still no capacity: Route re-queued it at the tail; the rest would fare the same.
     if (s->waiting && !q->second.empty() && q->second.back() == s) break;
   }
+}
+
+void Worker::ConnectFailed(const Lease& l) {
+  if (!l.st) return;
+  l.st->upstream_connect_failures.fetch_add(1, std::memory_order_relaxed);
+  if (!l.remote) return;
+  if (auto host = addr::HostOf(l.st->six_pn)) suspects_.Mark(*host, loop_.Now());
+}
+
+Duration Worker::ConnectTimeout(const Lease& l) const {
+  Duration d = opts().connect_timeout;
+  return l.remote ? std::min(d, kRemoteConnectTimeout) : d;
 }
 
 void Worker::Release(Lease& lease, const std::string& app) {
