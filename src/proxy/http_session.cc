@@ -782,6 +782,9 @@ void HttpSession::DropUpstream(bool reuse) {
 
 void HttpSession::UpstreamFailed(bool connect_error) {
   Lease& L = WantsReqLease() ? up_lease_ : conn_lease_;
+  // A remote host that stopped acknowledging (host_suspects.h): like a connect error for a
+  // body-less request, which may go to the next candidate.
+  if (up_ && up_->host_down && req_framing_ == codec::Framing::kNone) connect_error = true;
   if (connect_error) w->ConnectFailed(L);
   bool stale_reuse = reused_ && !resp_started_ && req_framing_ == codec::Framing::kNone;
   bool replay = !resp_started_ && (connect_error || stale_reuse);

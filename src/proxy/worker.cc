@@ -59,6 +59,12 @@ int ConnectUpstream(const UpstreamAddr& a, uint16_t port, int* err) {
   }
   int one = 1;
   ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  // A host that dies mid-request (or while this connection idles in the pool) answers nothing:
+  // bytes it does not acknowledge in time end the connection with ETIMEDOUT instead of
+  // hanging until the client gives up (UpConn::host_down; host_suspects.h).
+  unsigned user_timeout_ms =
+      static_cast<unsigned>(std::chrono::duration_cast<std::chrono::milliseconds>(kRemoteConnectTimeout).count());
+  ::setsockopt(fd, IPPROTO_TCP, TCP_USER_TIMEOUT, &user_timeout_ms, sizeof user_timeout_ms);
   sockaddr_in6 sa{};
   sa.sin6_family = AF_INET6;
   sa.sin6_port = htons(port);
@@ -602,7 +608,18 @@ void Worker::ConnectFailed(const Lease& l) {
   if (!l.st) return;
   l.st->upstream_connect_failures.fetch_add(1, std::memory_order_relaxed);
   if (!l.remote) return;
-  if (auto host = addr::HostOf(l.st->six_pn)) suspects_.Mark(*host, loop_.Now());
+  auto host = addr::HostOf(l.st->six_pn);
+  if (!host) return;
+  suspects_.Mark(*host, loop_.Now());
+  // Its pooled connections would only hang the next requests when it is back in routing.
+  for (auto& [st, pool] : upool_) {
+    if (addr::HostOf(st->six_pn) != host) continue;
+    for (UpConn* c : pool.idle) {
+      DropUpConn(c);
+      ChargeFds(-1);
+    }
+    pool.idle.clear();
+  }
 }
 
 Duration Worker::ConnectTimeout(const Lease& l) const {
@@ -709,6 +726,11 @@ void Worker::WakeDone(const std::string& id, uint64_t gen, Status st) {
 void UpConn::OnEvents(uint32_t ev) {
   if (closed) return;
   if (ev & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) readable = true;
+  if ((ev & EPOLLERR) && !host_down) {  // only remote sockets have TCP_USER_TIMEOUT
+    int err = 0;
+    socklen_t len = sizeof err;
+    if (::getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) == 0 && err == ETIMEDOUT) host_down = true;
+  }
   if (owner) return owner->OnUpstream(ev);
   // Idle in the pool: any input (EOF, reset, stray bytes) makes it unusable.
   if (!readable) return;

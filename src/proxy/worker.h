@@ -61,6 +61,9 @@ struct UpConn final : EventHandler {
   UpConnOwner* owner = nullptr;
   bool readable = false;  // an EPOLLIN edge not yet drained
   bool closed = false;
+  // A remote connection whose sent bytes went unacknowledged for kRemoteConnectTimeout
+  // (TCP_USER_TIMEOUT): its host stopped answering (host_suspects.h).
+  bool host_down = false;
   MonoTime since{};
   void OnEvents(uint32_t ev) override;
 };
