@@ -591,7 +591,7 @@ void H2Stream::ReleaseLease() {
 
 void H2Stream::UpstreamFailed(bool connect_error) {
   if (up_ && up_->host_down && bodyless_) connect_error = true;  // its host stopped answering (host_suspects.h)
-  if (connect_error) w->ConnectFailed(lease_);
+  if (connect_error) w->ConnectFailed(lease_, up_ ? up_->so_error : h2_ ? ECONNREFUSED : EHOSTUNREACH);
   bool stale_reuse = reused_ && !resp_started_ && bodyless_;
   bool replay = !resp_started_ && (connect_error || stale_reuse);
   DropUp(false);

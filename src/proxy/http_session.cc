@@ -785,7 +785,7 @@ void HttpSession::UpstreamFailed(bool connect_error) {
   // A remote host that stopped acknowledging (host_suspects.h): like a connect error for a
   // body-less request, which may go to the next candidate.
   if (up_ && up_->host_down && req_framing_ == codec::Framing::kNone) connect_error = true;
-  if (connect_error) w->ConnectFailed(L);
+  if (connect_error) w->ConnectFailed(L, up_ ? up_->so_error : EHOSTUNREACH);
   bool stale_reuse = reused_ && !resp_started_ && req_framing_ == codec::Framing::kNone;
   bool replay = !resp_started_ && (connect_error || stale_reuse);
   DropUpstream(false);

@@ -49,8 +49,7 @@ void TcpSession::OnRouted(Lease lease) {
 }
 
 void TcpSession::ConnectFailed(int err) {
-  (void)err;
-  w->ConnectFailed(lease_);
+  w->ConnectFailed(lease_, err);
   tried.push_back(lease_.st.get());
   if (ufd_) {
     w->loop().Del(ufd_.get());

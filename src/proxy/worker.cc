@@ -604,10 +604,11 @@ void Worker::DispatchQueue(const std::string& app) {
   }
 }
 
-void Worker::ConnectFailed(const Lease& l) {
+void Worker::ConnectFailed(const Lease& l, int err) {
   if (!l.st) return;
   l.st->upstream_connect_failures.fetch_add(1, std::memory_order_relaxed);
-  if (!l.remote) return;
+  bool silent = err == 0 || err == ETIMEDOUT || err == EHOSTUNREACH || err == ENETUNREACH || err == EHOSTDOWN;
+  if (!l.remote || !silent) return;
   auto host = addr::HostOf(l.st->six_pn);
   if (!host) return;
   suspects_.Mark(*host, loop_.Now());
@@ -729,7 +730,8 @@ void UpConn::OnEvents(uint32_t ev) {
   if ((ev & EPOLLERR) && !host_down) {  // only remote sockets have TCP_USER_TIMEOUT
     int err = 0;
     socklen_t len = sizeof err;
-    if (::getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) == 0 && err == ETIMEDOUT) host_down = true;
+    if (::getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) == 0) so_error = err;
+    host_down = err == ETIMEDOUT;
   }
   if (owner) return owner->OnUpstream(ev);
   // Idle in the pool: any input (EOF, reset, stray bytes) makes it unusable.

@@ -64,6 +64,7 @@ struct UpConn final : EventHandler {
   // A remote connection whose sent bytes went unacknowledged for kRemoteConnectTimeout
   // (TCP_USER_TIMEOUT): its host stopped answering (host_suspects.h).
   bool host_down = false;
+  int so_error = 0;  // the socket's error when an EPOLLERR came (read once, here)
   MonoTime since{};
   void OnEvents(uint32_t ev) override;
 };
@@ -190,9 +191,11 @@ class Worker {
   void Release(Lease& lease, const std::string& app);
   // Kick this worker's queue for `app` (posted by other workers).
   void DispatchQueue(const std::string& app);
-  // Cluster failover (host_suspects.h): connecting to `l`'s machine failed or timed out (a
-  // remote one marks its host suspect), and how long a connect to it may take.
-  void ConnectFailed(const Lease& l);
+  // Cluster failover (host_suspects.h): connecting to `l`'s machine failed with `err` (0 or
+  // ETIMEDOUT: timed out). A remote one that timed out or was unreachable marks its host
+  // suspect; a refusal does not (the host answered: its app is not listening). And how long a
+  // connect to it may take.
+  void ConnectFailed(const Lease& l, int err);
   Duration ConnectTimeout(const Lease& l) const;
 
   void Register(Session* s);

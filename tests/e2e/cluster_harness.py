@@ -5,6 +5,7 @@ test_cluster.py has the same setup inline (it predates this module)."""
 import json
 import os
 import shutil
+import signal
 import tempfile
 import time
 import unittest
@@ -49,6 +50,10 @@ class ClusterCase(unittest.TestCase):
             h.__enter__()
             cls.addClassCleanup(h.cleanup)
             cls.hosts[region] = h
+        # Runs before the hosts' own cleanups: with every daemon stopped first, none of them
+        # tries to destroy the cluster's apps one by one (a machine on a host a test killed
+        # would hold each `apps destroy` for its whole timeout); cgroups and netns go anyway.
+        cls.addClassCleanup(lambda: [h.stop_daemon(signal.SIGTERM, timeout=10) for h in cls.hosts.values()])
         print(f"\ncluster up in {time.monotonic() - t0:.1f} s")
         cls.setUpCluster()
 
