@@ -3,6 +3,8 @@
 
 #include <gtest/gtest.h>
 
+#include "proxy/codec/http1.h"
+#include "proxy/codec/rewrite.h"
 #include "proxy/host_suspects.h"
 #include "proxy/worker.h"
 
@@ -52,6 +54,22 @@ TEST(ReplaySource, AddedToTheHeadReplacingAnEarlierOne) {
   // The request line is never taken for a field, whatever it contains.
   EXPECT_EQ(WithReplaySource("GET /fly-replay-src: HTTP/1.1\r\n\r\n", "y"),
             "GET /fly-replay-src: HTTP/1.1\r\nfly-replay-src: y\r\n\r\n");
+}
+
+TEST(ReplaySource, AClientsOwnCopyIsDropped) {
+  // Only the proxy says where a replay came from: the rewriter drops a client's fly-replay-src.
+  std::string req = "GET / HTTP/1.1\r\nHost: a\r\nFly-Replay-Src: instance=spoof\r\nX-A: 1\r\n\r\n";
+  codec::RequestParser parser;
+  auto head = std::make_unique<codec::RequestHead>();
+  ASSERT_TRUE(parser.Parse(req, head.get()).done());
+  codec::RequestFacts f;
+  f.client_ip = "10.0.0.1";
+  f.region = "ams";
+  f.request_id = "01234567890123456789012345";
+  std::string out(codec::MaxRewrittenRequestSize(*head, f), '\0');
+  out.resize(codec::RewriteRequest(*head, f, std::span<char>(out.data(), out.size())));
+  EXPECT_EQ(out.find("spoof"), std::string::npos) << out;
+  EXPECT_NE(out.find("X-A: 1"), std::string::npos) << out;
 }
 
 // A session with a snapshot of three apps: web and api in org "a", evil in org "b".
