@@ -1,4 +1,4 @@
-// Wake across hosts (docs/cluster.md): this host's proxy chose a stopped machine of another
+// Wake across hosts (docs/cluster.md): this host's proxy chose a stopped or suspended machine of another
 // live host. The machine's own daemon starts it when the store says `starting`; this host only
 // writes that intent and holds the request until the machine accepts a TCP connection on its
 // 6PN address (the same path the proxy then takes), polling every 20 ms on the control thread.
@@ -50,21 +50,20 @@ bool MachineManager::WakeRemote(const std::string& id, Waiter& w) {
     if (x.id == id) m = &x;
   if (!m || !live_peers_.count(m->host_id)) return false;
   using S = store::MachineState;
-  if (m->state == S::kSuspended || m->state == S::kSuspending) {
-    // Thawing is its own host's job (ResumeFirst); a store write cannot ask for it yet.
-    auto done = std::move(w.done);
-    w.poster->Post([done, id] { done(Unavailable("machine " + id + " is suspended on another host")); });
-    return true;
-  }
-  if (m->state == S::kStopped || m->state == S::kCreated) {
-    auto t = registry_->TransitionMachine(id, {m->state}, S::kStarting, "started by proxy on another host");
+  // A suspended machine is asked for the same way: its own daemon's LaunchMachine thaws a
+  // suspended runtime when the store says `starting` (a resume, not a cold start). One being
+  // suspended right now is asked once it is (PollRemoteWake).
+  if (m->state == S::kStopped || m->state == S::kCreated || m->state == S::kSuspended) {
+    bool resume = m->state == S::kSuspended;
+    auto t = registry_->TransitionMachine(id, {m->state}, S::kStarting,
+                                          resume ? "resumed by proxy on another host" : "started by proxy on another host");
     if (!t.ok() && t.status().code() != Code::kConflict) {  // lost a race: someone else started it
       auto done = std::move(w.done);
       w.poster->Post([done, st = t.status()] { done(st); });
       return true;
     }
-    log::Info("proxy", "starting machine on another host", {{"machine", id}, {"app", m->app},
-                                                             {"host", static_cast<uint64_t>(m->host_id)}});
+    log::Info("proxy", resume ? "resuming machine on another host" : "starting machine on another host",
+              {{"machine", id}, {"app", m->app}, {"host", static_cast<uint64_t>(m->host_id)}});
   }
   PollRemoteWake(id, std::move(w));
   return true;
@@ -89,6 +88,8 @@ void MachineManager::PollRemoteWake(const std::string& id, Waiter w) {
     w.poster->Post([done] { done(Status::Ok()); });
     return;
   }
+  if (m->state == store::MachineState::kSuspended)  // it was being suspended when the wake came
+    (void)registry_->TransitionMachine(id, {m->state}, store::MachineState::kStarting, "resumed by proxy on another host");
   if (clock_->Now() >= w.deadline) return fail(Unavailable("machine " + id + " did not start listening in time"));
   loop_->PostAfter(std::chrono::milliseconds(20), [this, id, w = std::move(w)]() mutable { PollRemoteWake(id, std::move(w)); });
 }

@@ -16,6 +16,7 @@
 #include "proxy/h2_head.h"
 #include "proxy/h2_session.h"
 #include "proxy/h2_upstream.h"
+#include "proxy/replay.h"
 
 namespace privcast::proxy {
 
@@ -116,6 +117,7 @@ void H2Stream::OnHead(bool end_stream) {
   size_t n = codec::RewriteRequest(rh, f, out);
   PC_CHECK(n > 0);
   head_.assign(out.data(), n);
+  replay_keep_ = !h2_;
   if (h2_) {  // the same head as HTTP/2 fields: pseudo-headers first (RFC 9113 §8.3)
     // The pairs point into req_ and head_ (names lowercased in place: head_ is not sent as
     // HTTP/1 on this path), both kept unchanged until the stream ends: no copy per field.
@@ -209,7 +211,7 @@ void H2Stream::Dispatch() {
   up_ = w->NewUpConn(lease_.st, fd, this);
   w->ChargeFds(1);
   phase_ = Phase::kConnecting;
-  SetDeadline(w->loop().Now() + w->opts().connect_timeout);
+  SetDeadline(w->loop().Now() + w->ConnectTimeout(lease_));
 }
 
 void H2Stream::OnUpstream(uint32_t ev) {
@@ -249,7 +251,9 @@ void H2Stream::SendUp() {
     }
     size_t a = std::min(static_cast<size_t>(n), n1);
     head_written_ += a;
-    uout_.Consume(static_cast<size_t>(n) - a);
+    size_t b = static_cast<size_t>(n) - a;
+    if (replay_keep_ && b) KeepForReplay(b);
+    uout_.Consume(b);
   }
   if (dead) return;
   uout_.ReleaseIfEmpty(w->pool());
@@ -310,6 +314,8 @@ bool H2Stream::ProcessResponse() {
       resp_parser_.Reset();
       continue;
     }
+    if (const codec::Header* fr = h.Find(kFlyReplay)) return Replay(fr->value);
+    replay_keep_ = false;
     if (lease_.st)
       lease_.st->requests_by_class[std::min<int>(h.status / 100, kStatusClasses - 1)].fetch_add(
           1, std::memory_order_relaxed);
@@ -584,7 +590,8 @@ void H2Stream::ReleaseLease() {
 }
 
 void H2Stream::UpstreamFailed(bool connect_error) {
-  if (connect_error && lease_.st) lease_.st->upstream_connect_failures.fetch_add(1, std::memory_order_relaxed);
+  if (up_ && up_->host_down && bodyless_) connect_error = true;  // its host stopped answering (host_suspects.h)
+  if (connect_error) w->ConnectFailed(lease_, up_ ? up_->so_error : h2_ ? ECONNREFUSED : EHOSTUNREACH);
   bool stale_reuse = reused_ && !resp_started_ && bodyless_;
   bool replay = !resp_started_ && (connect_error || stale_reuse);
   DropUp(false);

@@ -86,6 +86,8 @@ class H2Stream final : public Session, public UpConnOwner {
   void SendUp();       // head + body bytes to the app
   void ReadUp();
   bool ProcessResponse();
+  bool Replay(std::string_view value);
+  void KeepForReplay(size_t n);  // the first n bytes of uout_ were sent: keep them in head_  // the response carries fly-replay (proxy/replay.h); false
   void DecodeBody();   // uin_ → body_ per the response framing
   void FinishUpstream();
   void UpstreamFailed(bool connect_error);
@@ -112,6 +114,7 @@ class H2Stream final : public Session, public UpConnOwner {
   std::string head_;         // the rewritten HTTP/1.1 head (sent to an HTTP/1.1 app, kept for a replay)
   bool chunked_ = false, req_done_ = false, bodyless_ = false;
   size_t head_written_ = 0;
+  bool replay_keep_ = false;  // body bytes sent are appended to head_ until the response head (fly-replay)
   Buffer uout_;              // body bytes (chunk-framed when chunked_) not yet written to the app
   size_t unconsumed_ = 0;    // DATA payload not yet given back to the client's window
   codec::Method req_method_ = codec::Method::kGet;

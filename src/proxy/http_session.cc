@@ -14,6 +14,7 @@
 #include "proxy/codec/ip_text.h"
 #include "proxy/codec/rewrite.h"
 #include "proxy/h2_session.h"
+#include "proxy/replay.h"
 
 namespace privcast::proxy {
 
@@ -289,6 +290,7 @@ void HttpSession::ProcessHead() {
   resp_ready_ = 0;
   uout_written_ = 0;
   attempts_ = 0;
+  replays = 0;
   tried.clear();
   preference_unavailable = false;
   std::string_view hv[4] = {h.fly_prefer_region, h.fly_force_region, h.fly_prefer_instance_id,
@@ -390,7 +392,7 @@ void HttpSession::Dispatch() {
   up_ = w->NewUpConn(L.st, fd, this);
   ++up_gen_;
   phase_ = Phase::kConnecting;
-  SetDeadline(w->loop().Now() + w->opts().connect_timeout);
+  SetDeadline(w->loop().Now() + w->ConnectTimeout(L));
 }
 
 void HttpSession::SendRequest() {
@@ -421,6 +423,7 @@ void HttpSession::SendRequest() {
     cin_.Consume(req_head_len_);
     w->req_head_owner = nullptr;
     req_parser_.Reset();
+    replay_keep_ = !req_upgrade_ && (req_framing_ != codec::Framing::kContentLength || req_remaining_ <= kReplayBodyLimit);
   }
   uout_written_ = 0;
   FrameRequestBody();
@@ -500,12 +503,19 @@ void HttpSession::WroteUpstream(size_t k) {
   uout_written_ += a;
   k -= a;
   if (k) {
+    if (replay_keep_ && uout_.size() + k <= kReplayBodyLimit + 64 * 1024) {  // body bytes kept for a fly-replay
+      uout_.Append(w->pool(), cin_.view().substr(0, k));
+      uout_written_ += k;
+    } else {
+      replay_keep_ = false;  // too large to replay
+    }
     cin_.Consume(k);
     req_ready_ -= k;
   }
   // Keep the head of a body-less request until the response starts (replay on a stale
-  // pooled connection); otherwise drop what was written.
-  if (uout_written_ == uout_.size() && (req_framing_ != codec::Framing::kNone || resp_started_ || phase_ == Phase::kTunnel)) {
+  // pooled connection), or all that was sent until the response head (fly-replay); otherwise
+  // drop what was written.
+  if (uout_written_ == uout_.size() && !replay_keep_ && (req_framing_ != codec::Framing::kNone || resp_started_ || phase_ == Phase::kTunnel)) {
     uout_.Consume(uout_.size());
     uout_written_ = 0;
   }
@@ -571,7 +581,7 @@ void HttpSession::ReadUpstream() {
   uin_.Commit(static_cast<size_t>(n));
   if (!resp_started_) {
     resp_started_ = true;
-    if (uout_written_ == uout_.size()) {  // the kept head is no longer needed
+    if (uout_written_ == uout_.size() && !replay_keep_) {  // the kept head is no longer needed
       uout_.Consume(uout_.size());
       uout_written_ = 0;
     }
@@ -599,6 +609,14 @@ bool HttpSession::ProcessResponse() {
       uin_.Consume(r.consumed);
       resp_parser_.Reset();
       continue;
+    }
+    if (const codec::Header* fr = h.Find(kFlyReplay)) return Replay(fr->value);
+    if (replay_keep_) {  // not replayed: what was kept is no longer needed once written
+      replay_keep_ = false;
+      if (uout_written_ == uout_.size()) {
+        uout_.Consume(uout_.size());
+        uout_written_ = 0;
+      }
     }
     Lease& L = WantsReqLease() ? up_lease_ : conn_lease_;
     if (L.st) L.st->requests_by_class[std::min<int>(h.status / 100, kStatusClasses - 1)].fetch_add(1, std::memory_order_relaxed);
@@ -764,7 +782,10 @@ void HttpSession::DropUpstream(bool reuse) {
 
 void HttpSession::UpstreamFailed(bool connect_error) {
   Lease& L = WantsReqLease() ? up_lease_ : conn_lease_;
-  if (connect_error && L.st) L.st->upstream_connect_failures.fetch_add(1, std::memory_order_relaxed);
+  // A remote host that stopped acknowledging (host_suspects.h): like a connect error for a
+  // body-less request, which may go to the next candidate.
+  if (up_ && up_->host_down && req_framing_ == codec::Framing::kNone) connect_error = true;
+  if (connect_error) w->ConnectFailed(L, up_ ? up_->so_error : EHOSTUNREACH);
   bool stale_reuse = reused_ && !resp_started_ && req_framing_ == codec::Framing::kNone;
   bool replay = !resp_started_ && (connect_error || stale_reuse);
   DropUpstream(false);

@@ -100,6 +100,9 @@ class HttpSession final : public Session, public UpConnOwner {
   void SendRequest();       // app connection ready: write head + body
   void ReadUpstream();
   bool ProcessResponse();   // false when the session ended
+  // The response head carries fly-replay (proxy/replay.h): route the kept request again, or
+  // answer an error. Always false (the response is not the client's).
+  bool Replay(std::string_view value);
   void FrameRequestBody();
   void FrameResponseBody();
   bool FlushUpstream();     // false on a write error (handled)
@@ -155,7 +158,10 @@ class HttpSession final : public Session, public UpConnOwner {
   bool client_ka_ = true, reused_ = false, draining_ = false;
   bool cin_eof_ = false, uin_eof_ = false, c_shut_ = false, u_shut_ = false;
   bool head_clock_ = false;  // the current head's deadline is running (restarted by nothing but a new head)
-  bool body_clock_ = false;  // a request body is coming and its minimum rate is enforced
+  bool body_clock_ = false;
+  // uout_ keeps every byte of the request sent so far (head + body up to kReplayBodyLimit) until
+  // the response head arrives, for a fly-replay (proxy/replay.h).
+  bool replay_keep_ = false;  // a request body is coming and its minimum rate is enforced
   uint64_t body_bytes_ = 0;  // client bytes read since body_start_
   MonoTime body_start_{};
   int64_t req_start_us_ = 0;

@@ -215,7 +215,7 @@ std::string ProxyImpl::RenderMetrics() const {
   auto apps = table.Apps();
   auto machines = table.Machines();
   uint64_t budget_pauses = 0;
-  uint64_t accepted = 0, accept_errors = 0, refused = 0, refused_unknown = 0, reqs = 0, retries = 0;
+  uint64_t accepted = 0, accept_errors = 0, refused = 0, refused_unknown = 0, reqs = 0, retries = 0, replays = 0;
   uint64_t st[6] = {0, 0, 0, 0, 0, 0};  // 301 400 408 431 502 503
   int64_t open = 0;
   for (auto& w : workers) {
@@ -226,6 +226,7 @@ std::string ProxyImpl::RenderMetrics() const {
     refused_unknown += w->refused_unknown.load();
     reqs += w->http_requests.load();
     retries += w->retries.load();
+    replays += w->replays.load();
     st[0] += w->http_301.load();
     st[1] += w->http_400.load();
     st[2] += w->http_408.load();
@@ -244,6 +245,7 @@ std::string ProxyImpl::RenderMetrics() const {
   o << "# TYPE privcast_proxy_open_connections gauge\nprivcast_proxy_open_connections " << open << "\n";
   o << "# TYPE privcast_proxy_http_requests_total counter\nprivcast_proxy_http_requests_total " << reqs << "\n";
   o << "# TYPE privcast_proxy_retries_total counter\nprivcast_proxy_retries_total " << retries << "\n";
+  o << "# TYPE privcast_proxy_replays_total counter\nprivcast_proxy_replays_total " << replays << "\n";
   o << "# HELP privcast_proxy_generated_responses_total Responses written by the proxy itself.\n"
        "# TYPE privcast_proxy_generated_responses_total counter\n";
   const int codes[6] = {301, 400, 408, 431, 502, 503};

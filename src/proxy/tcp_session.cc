@@ -45,12 +45,11 @@ void TcpSession::OnRouted(Lease lease) {
   state_ = State::kConnecting;
   umask_ = EPOLLOUT;
   w->loop().Add(fd, umask_, &uend_);
-  SetDeadline(w->loop().Now() + w->opts().connect_timeout);
+  SetDeadline(w->loop().Now() + w->ConnectTimeout(lease_));
 }
 
 void TcpSession::ConnectFailed(int err) {
-  (void)err;
-  lease_.st->upstream_connect_failures.fetch_add(1, std::memory_order_relaxed);
+  w->ConnectFailed(lease_, err);
   tried.push_back(lease_.st.get());
   if (ufd_) {
     w->loop().Del(ufd_.get());

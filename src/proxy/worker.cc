@@ -59,6 +59,12 @@ int ConnectUpstream(const UpstreamAddr& a, uint16_t port, int* err) {
   }
   int one = 1;
   ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  // A host that dies mid-request (or while this connection idles in the pool) answers nothing:
+  // bytes it does not acknowledge in time end the connection with ETIMEDOUT instead of
+  // hanging until the client gives up (UpConn::host_down; host_suspects.h).
+  unsigned user_timeout_ms =
+      static_cast<unsigned>(std::chrono::duration_cast<std::chrono::milliseconds>(kRemoteConnectTimeout).count());
+  ::setsockopt(fd, IPPROTO_TCP, TCP_USER_TIMEOUT, &user_timeout_ms, sizeof user_timeout_ms);
   sockaddr_in6 sa{};
   sa.sin6_family = AF_INET6;
   sa.sin6_port = htons(port);
@@ -193,6 +199,7 @@ void Worker::NewRequestId(char out[26]) {
 
 void Worker::Apply(RoutingStatePtr rs) {
   rs_ = std::move(rs);
+  if (!suspects_.empty()) suspects_.Retain(*rs_->snap, loop_.Now());
   ReconcileListeners();
   // A new snapshot may make queued sessions routable (new machines) — try them.
   std::vector<std::string> apps;
@@ -494,7 +501,8 @@ void Worker::Route(Session* s) {
       const MachineView& m = snap.machines[i];
       const MachineState& st = *rs.machines[i];
       MachineStatus ms;
-      bool failed = std::find(s->tried.begin(), s->tried.end(), &st) != s->tried.end();
+      bool failed = std::find(s->tried.begin(), s->tried.end(), &st) != s->tried.end() ||
+                    (m.remote && suspects_.Suspect(m.host_id, loop_.Now()));
       bool stopping = st.stop_requested_revision.load(std::memory_order_relaxed) >= rev;
       ms.started = !failed && !stopping && EffectivelyStarted(m, st, rev);
       ms.wakeable = !failed && !ms.started &&
@@ -596,6 +604,30 @@ void Worker::DispatchQueue(const std::string& app) {
   }
 }
 
+void Worker::ConnectFailed(const Lease& l, int err) {
+  if (!l.st) return;
+  l.st->upstream_connect_failures.fetch_add(1, std::memory_order_relaxed);
+  bool silent = err == 0 || err == ETIMEDOUT || err == EHOSTUNREACH || err == ENETUNREACH || err == EHOSTDOWN;
+  if (!l.remote || !silent) return;
+  auto host = addr::HostOf(l.st->six_pn);
+  if (!host) return;
+  suspects_.Mark(*host, loop_.Now());
+  // Its pooled connections would only hang the next requests when it is back in routing.
+  for (auto& [st, pool] : upool_) {
+    if (addr::HostOf(st->six_pn) != host) continue;
+    for (UpConn* c : pool.idle) {
+      DropUpConn(c);
+      ChargeFds(-1);
+    }
+    pool.idle.clear();
+  }
+}
+
+Duration Worker::ConnectTimeout(const Lease& l) const {
+  Duration d = opts().connect_timeout;
+  return l.remote ? std::min(d, kRemoteConnectTimeout) : d;
+}
+
 void Worker::Release(Lease& lease, const std::string& app) {
   if (!lease.st) return;
   lease.st->open_conns.fetch_sub(1, std::memory_order_relaxed);
@@ -695,6 +727,12 @@ void Worker::WakeDone(const std::string& id, uint64_t gen, Status st) {
 void UpConn::OnEvents(uint32_t ev) {
   if (closed) return;
   if (ev & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) readable = true;
+  if ((ev & EPOLLERR) && !host_down) {  // only remote sockets have TCP_USER_TIMEOUT
+    int err = 0;
+    socklen_t len = sizeof err;
+    if (::getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) == 0) so_error = err;
+    host_down = err == ETIMEDOUT;
+  }
   if (owner) return owner->OnUpstream(ev);
   // Idle in the pool: any input (EOF, reset, stray bytes) makes it unusable.
   if (!readable) return;

@@ -28,6 +28,7 @@
 #include "proxy/buffer.h"
 #include "proxy/codec/http1.h"
 #include "proxy/event_loop.h"
+#include "proxy/host_suspects.h"
 #include "proxy/net_limits.h"
 #include "proxy/proxy.h"
 #include "proxy/state.h"
@@ -60,6 +61,10 @@ struct UpConn final : EventHandler {
   UpConnOwner* owner = nullptr;
   bool readable = false;  // an EPOLLIN edge not yet drained
   bool closed = false;
+  // A remote connection whose sent bytes went unacknowledged for kRemoteConnectTimeout
+  // (TCP_USER_TIMEOUT): its host stopped answering (host_suspects.h).
+  bool host_down = false;
+  int so_error = 0;  // the socket's error when an EPOLLERR came (read once, here)
   MonoTime since{};
   void OnEvents(uint32_t ev) override;
 };
@@ -126,6 +131,7 @@ class Session {
   MonoTime queued_at{};
   bool waiting = false;                     // in a wake group or the queue
   bool preference_unavailable = false;
+  uint8_t replays = 0;                      // fly-replay hops of this request (proxy/replay.h)
   // Worker bookkeeping (intrusive list of live sessions).
   Session* prev = nullptr;
   Session* next = nullptr;
@@ -185,6 +191,12 @@ class Worker {
   void Release(Lease& lease, const std::string& app);
   // Kick this worker's queue for `app` (posted by other workers).
   void DispatchQueue(const std::string& app);
+  // Cluster failover (host_suspects.h): connecting to `l`'s machine failed with `err` (0 or
+  // ETIMEDOUT: timed out). A remote one that timed out or was unreachable marks its host
+  // suspect; a refusal does not (the host answered: its app is not listening). And how long a
+  // connect to it may take.
+  void ConnectFailed(const Lease& l, int err);
+  Duration ConnectTimeout(const Lease& l) const;
 
   void Register(Session* s);
   void Unregister(Session* s);  // and delete after the batch
@@ -224,6 +236,7 @@ class Worker {
   std::atomic<uint64_t> accepted{0}, accept_errors{0}, refused{0}, refused_unknown{0}, http_requests{0};
   std::atomic<uint64_t> http_400{0}, http_408{0}, http_431{0}, http_502{0}, http_503{0}, http_301{0};
   std::atomic<uint64_t> retries{0};
+  std::atomic<uint64_t> replays{0};  // requests replayed for a fly-replay response (proxy/replay.h)
   std::atomic<uint64_t> budget_pauses{0};  // listener paused: the proxy's fd budget was used
 
  private:
@@ -269,6 +282,7 @@ class Worker {
   std::atomic<int64_t> open_sessions_{0};
   std::atomic<int64_t> fds_{0};  // see fds_in_use()
   std::unordered_map<std::string, WakeGroup> wakes_;  // by machine id
+  SuspectHosts suspects_;  // other hosts whose machines did not accept a connect lately
   uint64_t wake_gen_ = 0;
   std::unordered_map<std::string, std::deque<Session*>> queues_;  // by app name
   // App connections per machine: the idle ones, and how many this worker's sessions use now and

@@ -609,6 +609,39 @@ TEST_P(ProxyIT, ConnectFailureRetriesAnotherMachine) {
   }
 }
 
+// Fly-Replay (proxy/replay.h): the answer asking for a replay never reaches the client; the
+// request (with its body) does reach the other machine, with fly-replay-src.
+TEST_P(ProxyIT, FlyReplayResendsTheRequestElsewhere) {
+  uint16_t bp = FreePort(kLo1);
+  HttpBackend a(kLo1, bp, "a");
+  HttpBackend b(kLo2, bp, "b");
+  ASSERT_TRUE(a.ok() && b.ok());
+  auto p = Make();
+  ASSERT_TRUE(Up(*p, MakeSnapshot(1, HttpService(80, bp), {{"m-a", kLo1}, {"m-b", kLo2}}), 80));
+  for (int i = 0; i < 6; ++i) {
+    int st = 0;
+    std::string r = Request(kClientNet1, 80,
+                            "POST /replay HTTP/1.1\r\nHost: web.flycast\r\nx-replay: elsewhere=true;state=s\r\n"
+                            "Content-Length: 5\r\n\r\nhello",
+                            &st);
+    EXPECT_EQ(st, 200) << r;
+    std::string body = BodyOf(r);
+    ASSERT_GE(body.size(), 2u) << r;
+    std::string other = body[0] == 'a' ? "m-b" : "m-a";  // the machine that asked
+    EXPECT_EQ(body.find(body.substr(0, 1) + "|instance=" + other + ";region="), 0u) << body;
+    EXPECT_NE(body.find(";state=s|hello"), std::string::npos) << body;
+    EXPECT_EQ(r.find("fly-replay:"), std::string::npos) << r;
+    EXPECT_EQ(r.find("asked"), std::string::npos) << r;
+  }
+  int st = 0;
+  std::string r = Request(kClientNet1, 80,
+                          "GET /replay HTTP/1.1\r\nHost: web.flycast\r\nx-replay: instance=m-a\r\nx-replay-always: 1\r\n\r\n",
+                          &st);
+  EXPECT_EQ(st, 502) << r;  // a loop ends
+  EXPECT_NE(r.find("Privcast-Replay-Error: too many replays"), std::string::npos) << r;
+  EXPECT_NE(p->RenderMetrics().find("privcast_proxy_replays_total 11\n"), std::string::npos);  // 6 + 5 (the loop)
+}
+
 TEST_P(ProxyIT, WebSocketUpgradeTunnels) {
   uint16_t bp = FreePort(kLo1);
   HttpBackend be(kLo1, bp, "m1");

@@ -250,6 +250,23 @@ void HttpBackend::Serve(int fd) {
       SendAll(fd, "1\r\n \r\n6\r\nworld!\r\n0\r\n\r\n");
       continue;
     }
+    if (path == "/replay") {  // fly-replay: <x-replay> unless replayed; then "<tag>|<src>|<body>"
+      auto field = [&](const std::string& name) {
+        size_t p = lower.find("\r\n" + name + ":");
+        if (p == std::string::npos) return std::string("-");
+        size_t v = p + 3 + name.size(), e = head.find("\r\n", v);
+        std::string s = head.substr(v, e - v);
+        return s.substr(s.find_first_not_of(' '));
+      };
+      std::string src = field("fly-replay-src");
+      if (src == "-" || lower.find("\r\nx-replay-always:") != std::string::npos) {
+        resp = "HTTP/1.1 200 OK\r\nfly-replay: " + field("x-replay") + "\r\nContent-Length: 5\r\n\r\nasked";
+        if (!SendAll(fd, resp)) return;
+        continue;
+      }
+      body = tag_ + "|" + src + "|" + body;
+      path = "/echo";
+    }
     std::string out = path == "/echo" ? body : path == "/headers" ? head : tag_;
     if (path.rfind("/big/", 0) == 0) {  // /big/N: N bytes of a repeating alphabet
       out.resize(std::strtoul(path.c_str() + 5, nullptr, 10));

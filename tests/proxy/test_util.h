@@ -42,6 +42,8 @@ inline constexpr uint32_t kNet1 = 1;
 //   GET /ws         → 101 then echoes bytes until EOF
 //   GET /headers    → 200, body = the request head as received
 //   GET /big/N      → 200, body = N bytes "abc…zabc…"
+//   any /replay     → 200 with `fly-replay: <its x-replay field>` (body "asked") when the request
+//                     has no fly-replay-src (or has x-replay-always); else body "<tag>|<src>|<body>"
 class HttpBackend {
  public:
   HttpBackend(uint32_t v4, uint16_t port, std::string tag);

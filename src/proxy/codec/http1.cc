@@ -109,6 +109,7 @@ HeaderKind Classify(std::string_view n) {
     case 14:
       if (NameIs(n, "content-length")) return K::kContentLength;
       if (NameIs(n, "fly-request-id")) return K::kFlyRequestId;
+      if (NameIs(n, "fly-replay-src")) return K::kFlyReplaySrc;
       break;
     case 15:
       if (NameIs(n, "x-forwarded-for")) return K::kXForwardedFor;

@@ -78,6 +78,7 @@ enum class HeaderKind : uint8_t {
   kFlyForceRegion,
   kFlyPreferInstanceId,
   kFlyForceInstanceId,
+  kFlyReplaySrc,  // set by the proxy on a replayed request (proxy/replay.h): a client's copy is dropped
 };
 
 struct Header {

@@ -51,6 +51,7 @@ bool IsProxyOwnedRequestField(HeaderKind k) {
     case HeaderKind::kFlyForwardedPort:
     case HeaderKind::kFlyRegion:
     case HeaderKind::kFlyRequestId:
+    case HeaderKind::kFlyReplaySrc:
     case HeaderKind::kXForwardedProto:
     case HeaderKind::kXForwardedPort:
     case HeaderKind::kXForwardedSsl:
