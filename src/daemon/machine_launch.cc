@@ -66,11 +66,11 @@ Result<LaunchPlan> MachineManager::BuildPlan(const Machine& m) {
   if (g) {
     plan.memory_mb = g->memory_mb;
     plan.cpus = g->cpus;
-    plan.restart_policy = g->restart_policy;
+    plan.restart_mode = g->restart;
     plan.restart_retries = g->restart_retries;
     plan.persist_rootfs = g->persist_rootfs && plan.image.has_value();
   }
-  if (m.auto_destroy || m.release_version == 0) plan.restart_policy = "never";
+  if (m.auto_destroy || m.release_version == 0) plan.restart_mode = supervisor::RestartMode::kNever;
   for (const auto& kv : m.env) plan.env.push_back(kv);
   PC_ASSIGN_OR_RETURN(plan.volumes, VolumesFor(m));
   return plan;

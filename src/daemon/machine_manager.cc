@@ -104,8 +104,9 @@ Status MachineManager::Start() {
           if (t.ok() && (m.state == S::kStarted || m.state == S::kStarting)) {
             const AppPlan* plan = PlanFor(m.app);
             const AppPlan::Group* g = plan ? plan->FindGroup(m.process_group) : nullptr;
-            std::string policy = g ? g->restart_policy : (m.release_version ? "on-failure" : "never");
-            if (policy != "never" && !m.auto_destroy)
+            supervisor::RestartMode policy = g ? g->restart : (m.release_version ? supervisor::RestartMode::kOnFailure
+                                                                                  : supervisor::RestartMode::kNever);
+            if (policy != supervisor::RestartMode::kNever && !m.auto_destroy)
               (void)Transition(m.id, {S::kStopped}, S::kStarting, "restarted after privcastd restart");
           }
         }
@@ -278,7 +279,7 @@ void MachineManager::Act(const Machine& m) {
         if (!runtime_->IsRunning(m.id)) (void)Transition(m.id, {S::kStopping}, S::kStopped, "stopped");
       } else {
         const AppPlan* plan = PlanFor(m.app);
-        int sig = plan ? plan->info.kill_signal : kDefaultKillSignal;
+        KillSignal sig = plan ? plan->info.kill_signal : KillSignal::Interrupt();
         auto timeout = std::chrono::milliseconds(plan ? plan->info.kill_timeout_ms : 5000);
         if (runtime_->IsSuspended(m.id)) (void)runtime_->Resume(m.id);
         auto st = runtime_->Stop(m.id, sig, timeout);

@@ -60,7 +60,7 @@ struct AppPlan {
     std::vector<uint16_t> internal_ports;
     uint64_t memory_mb = 0;
     double cpus = 0;
-    std::string restart_policy = "on-failure";
+    supervisor::RestartMode restart = supervisor::RestartMode::kOnFailure;
     int restart_retries = 10;
     bool persist_rootfs = false;       // [[vm]] persist_rootfs
     std::optional<Mount> mount;        // [mounts] of this group
@@ -172,8 +172,6 @@ class MachineManager final : public proxy::MachineWaker, public proxy::MachineSt
   static constexpr const char* kDeployReplacing = "deploy: replacing config";
   // The last_event of a failed machine: this prefix, then the error.
   static constexpr const char* kFailedToStart = "failed to start: ";
-  // A release that does not decode (no kill_signal known): SIGINT, fly.toml's default.
-  static constexpr int kDefaultKillSignal = 2;
 
   // ---- machine_manager.cc: the reconciler core
   Readiness::Hooks ReadinessHooks();

@@ -57,7 +57,7 @@ AppPlan TestPlan(bool services = true) {
   s.internal_port = 8080;
   s.auto_start = true;
   if (services) p.info.services.push_back(s);
-  p.info.kill_signal = 15;
+  p.info.kill_signal = KillSignal::Terminate();
   return p;
 }
 
