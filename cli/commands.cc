@@ -357,6 +357,7 @@ class Cli {
     d.flycast = a.flycast;
     d.ha = a.ha;
     d.image = image;
+    d.region = a.region;  // the first machines go to the region given (flyctl: the primary)
     return Deploy(d);
   }
 
@@ -464,7 +465,25 @@ class Cli {
     AppOpts app;
     bool flycast = false, ha = true, yes = false;
     std::string image, strategy = "rolling", wait_timeout = "5m";
+    std::string region;  // --region ams,syd: machines per group in each (placement)
   };
+  // --region ams,syd → ["ams", "syd"]; a code that is not one is refused here (exit 1).
+  static json RegionList(const std::string& csv) {
+    json out = json::array();
+    std::string::size_type start = 0;
+    while (start <= csv.size()) {
+      auto comma = csv.find(',', start);
+      std::string r = csv.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
+      while (!r.empty() && r.front() == ' ') r.erase(r.begin());
+      while (!r.empty() && r.back() == ' ') r.pop_back();
+      if (!ids::IsRegionCode(r))
+        throw Failure{"--region " + csv + ": '" + r + "' is not a region code (3 lowercase letters, e.g. ams)"};
+      out.push_back(r);
+      if (comma == std::string::npos) break;
+      start = comma + 1;
+    }
+    return out;
+  }
   int Deploy(const DeployArgs& d) {
     const std::string& app_flag = d.app.app;
     bool flycast = d.flycast, ha = d.ha;
@@ -492,6 +511,7 @@ class Cli {
                     ", or run privcast launch"};
     out_ << "==> Deploying " << app << " from " << path << "\n";
     json body = {{"source", *text}, {"path", path}, {"flycast", flycast}, {"ha", ha}};
+    if (!d.region.empty()) body["regions"] = RegionList(d.region);
     if (!image.empty()) body["image"] = AbsoluteImageRef(image);
     json r = api().Post("/v1/apps/" + Enc(app) + "/releases", body);
     for (auto& w : Arr(r, "warnings"))
@@ -789,10 +809,13 @@ class Cli {
   }
 
   // ---- scale / status / logs ----
-  int ScaleCount(const AppOpts& o, int count) {
+  int ScaleCount(const AppOpts& o, int count, const std::string& region) {
     std::string app = o.Resolve();
-    json r = api().Post("/v1/apps/" + Enc(app) + "/scale", {{"count", count}});
-    out_ << "Scaled " << app << " to " << count << (count == 1 ? " machine" : " machines") << "\n";
+    json body = {{"count", count}};
+    if (!region.empty()) body["regions"] = RegionList(region);
+    json r = api().Post("/v1/apps/" + Enc(app) + "/scale", body);
+    out_ << "Scaled " << app << " to " << count << (count == 1 ? " machine" : " machines")
+         << (region.empty() ? std::string() : " in each of " + region) << "\n";
     std::vector<Row> rows;
     for (auto& m : Arr(r, "machines")) rows.push_back(MachineRow(m));
     if (!rows.empty()) out_ << FormatTable(kMachineHeader, rows);
@@ -1025,7 +1048,7 @@ int Cli::Run(int argc, const char* const* argv) {
   auto* lc = Sub(&app, "launch", "Write fly.toml here, create the app and deploy it", [&] { return Launch(la); });
   lc->add_option("--name", la.name, "App name (default: this folder's name)");
   lc->add_option("--org", la.org, "Org (default: personal)");
-  lc->add_option("--region", la.region, "Primary region");
+  lc->add_option("--region", la.region, "Primary region; the first machines go there");
   lc->add_flag("--flycast", la.flycast, "Private app: force_https = false and a flycast address");
   la.internal_port_opt =
       lc->add_option("--internal-port", la.internal_port, "Port the app listens on (default: the image's lowest ExposedPorts TCP port, else 8080)")
@@ -1050,6 +1073,8 @@ int Cli::Run(int argc, const char* const* argv) {
   dc->add_option("--wait-timeout", dep.wait_timeout, "How long rolling waits for health checks (default 5m)")
       ->check(DurationCheck(24 * 3600));
   dc->add_flag("-y,--yes", dep.yes, "Accepted for flyctl compatibility (privcast does not prompt)");
+  dc->add_option("-r,--region,--regions", dep.region,
+                 "Comma-separated regions: the machines per process group go to hosts of each (cluster)");
 
   // config
   auto* cfg = app.add_subcommand("config", "Check the app's fly.toml")->require_subcommand(1);
@@ -1187,7 +1212,9 @@ int Cli::Run(int argc, const char* const* argv) {
   AppOpts sc_app;
   int sc_count = 0;
   bool sc_yes = false;
-  auto* sc = Sub(scale, "count", "Set the number of machines", [&] { return ScaleCount(sc_app, sc_count); });
+  std::string sc_region;
+  auto* sc = Sub(scale, "count", "Set the number of machines", [&] { return ScaleCount(sc_app, sc_count, sc_region); });
+  sc->add_option("-r,--region", sc_region, "Comma-separated regions: COUNT machines in each, on hosts there");
   AddApp(sc, &sc_app);
   sc->add_flag("-y,--yes", sc_yes, "Accepted for flyctl compatibility (privcast does not prompt)");
   sc->add_option("count", sc_count, "Number of machines")->required()->check(CLI::Range(0, 1000));

@@ -274,6 +274,8 @@ void MachineManager::Act(const Machine& m) {
       }
       break;
     case S::kStopping:
+      // A deploy (maybe on another host) stops it to start it again on the new release.
+      if (m.last_event == kDeployReplacing) rt.restart_after_stop = true;
       if (!runtime_->IsRunning(m.id)) {
         if (runtime_->IsSuspended(m.id)) (void)runtime_->Resume(m.id);
         if (!runtime_->IsRunning(m.id)) (void)Transition(m.id, {S::kStopping}, S::kStopped, "stopped");

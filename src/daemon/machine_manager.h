@@ -142,8 +142,14 @@ class MachineManager final : public proxy::MachineWaker, public proxy::MachineSt
   void Prewarm(const std::string& app, const std::string& service = "");
 
   // Blocking calls for the API backend (any thread except the control thread).
-  Result<DeployOutcome> Deploy(const store::App& app, const store::Release& release, bool ha);
-  Result<std::vector<store::Machine>> Scale(const store::App& app, int count);
+  // regions (deploy --region, scale count N --region ams,syd): the machines per process group
+  // in each region listed, placed on a host of that region (this host for its own region; in a
+  // cluster the live host of the region with the fewest machines; one host: another region is
+  // FailedPrecondition); the other regions' machines keep their number. Empty: as before.
+  Result<DeployOutcome> Deploy(const store::App& app, const store::Release& release, bool ha,
+                               const std::vector<std::string>& regions = {});
+  Result<std::vector<store::Machine>> Scale(const store::App& app, int count,
+                                            const std::vector<std::string>& regions = {});
   Result<store::Machine> RunMachine(const store::MachineSpec& spec);
   // Runs an attached machine to completion; returns its exit status.
   Result<int> RunAttached(const store::MachineSpec& spec, int in_fd, int out_fd, int err_fd, bool tty,
@@ -233,7 +239,24 @@ class MachineManager final : public proxy::MachineWaker, public proxy::MachineSt
   // count: machines per process group; nullopt = Fly's HA default (2 when the app has
   // services, else 1).
   Result<DeployOutcome> ReconcileAppMachines(const store::App& app, const store::Release& release,
-                                             std::optional<int> count);
+                                             std::optional<int> count, const std::vector<std::string>& regions);
+  // The deploy-managed machines of one process group a ReconcileGroup acts on.
+  struct GroupScope {
+    std::function<bool(const store::Machine&)> contains;
+    std::optional<int> want;  // how many; nullopt: as many as there are (release update only)
+    std::string region;       // where new ones go ("" = this host's region)
+  };
+  // Count (destroy extras, create missing), move to `release`, start: one group, one scope.
+  Status ReconcileGroup(const store::App& app, const store::Release& release, const AppPlan::Group& g,
+                        const GroupScope& scope, std::vector<std::string>* touched);
+  int CountManaged(const std::string& app, const std::string& group,
+                   const std::function<bool(const store::Machine&)>& pred) const;
+  // This host for its own region; else a live host of `region` (cluster) or FailedPrecondition.
+  Result<uint32_t> HostForRegion(const std::string& region);
+  // Records `to` for m: on this host acts at once (Transition, then Act or LaunchMachine); a
+  // machine of another host only gets the store write (its daemon acts on it).
+  void Intend(const store::Machine& m, std::vector<store::MachineState> from, store::MachineState to,
+              const std::string& why);
 
   // ---- machine_run.cc
   // machine run with a command: refused (InvalidArgument, why) when a machine cannot exec it.
