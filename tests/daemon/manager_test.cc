@@ -163,6 +163,9 @@ class ManagerTest : public ::testing::Test {
   std::mutex mu_;
   SnapshotPtr last_;
   int publishes_ = 0;
+
+  // A cluster of this host (ams) and a live syd host; the manager restarted to see it. Its id.
+  uint32_t WithSydHost();
 };
 
 TEST_F(ManagerTest, DeployCreatesTwoMachinesPerServiceGroupAndStartsThem) {
@@ -812,6 +815,15 @@ uint32_t AddHost(store::Store* st, store::Registry* reg, const std::string& regi
   return other.ok() ? other->id : 0;
 }
 
+uint32_t ManagerTest::WithSydHost() {
+  const uint32_t syd = AddHost(store_.get(), registry_.get(), "syd");
+  mo_.live_hosts = [this, syd]() -> Result<std::vector<std::pair<uint32_t, std::string>>> {
+    return std::vector<std::pair<uint32_t, std::string>>{{host_.id, "ams"}, {syd, "syd"}};
+  };
+  RestartDaemon();
+  return syd;
+}
+
 TEST_F(ManagerTest, ScaleInThisHostsRegionWorksAnotherRegionIsAClearErrorOnOneHost) {
   auto app = MakeApp("oneregion");
   ASSERT_TRUE(manager_->Deploy(app, Release("oneregion"), false).ok());
@@ -830,11 +842,7 @@ TEST_F(ManagerTest, ScaleInThisHostsRegionWorksAnotherRegionIsAClearErrorOnOneHo
 }
 
 TEST_F(ManagerTest, ScaleCountPerRegionPlacesOnThatRegionsHostAndLeavesOthersAlone) {
-  const uint32_t syd_host = AddHost(store_.get(), registry_.get(), "syd");
-  mo_.live_hosts = [&]() -> Result<std::vector<std::pair<uint32_t, std::string>>> {
-    return std::vector<std::pair<uint32_t, std::string>>{{host_.id, "ams"}, {syd_host, "syd"}};
-  };
-  RestartDaemon();
+  const uint32_t syd_host = WithSydHost();
   auto app = MakeApp("geo");
   ASSERT_TRUE(manager_->Deploy(app, Release("geo"), false).ok());  // one machine, here (ams)
   auto r = manager_->Scale(app, 2, {"syd"});
@@ -859,11 +867,7 @@ TEST_F(ManagerTest, ScaleCountPerRegionPlacesOnThatRegionsHostAndLeavesOthersAlo
 }
 
 TEST_F(ManagerTest, DeployWithRegionsPutsTheCountInEachRegion) {
-  const uint32_t syd_host = AddHost(store_.get(), registry_.get(), "syd");
-  mo_.live_hosts = [&]() -> Result<std::vector<std::pair<uint32_t, std::string>>> {
-    return std::vector<std::pair<uint32_t, std::string>>{{host_.id, "ams"}, {syd_host, "syd"}};
-  };
-  RestartDaemon();
+  (void)WithSydHost();
   auto app = MakeApp("twin");
   auto out = manager_->Deploy(app, Release("twin"), false, {"ams", "syd"});
   ASSERT_TRUE(out.ok()) << out.status().ToString();
