@@ -4,21 +4,30 @@
 // the manager, on the control thread, acts through MachineRuntime and writes the resting
 // state (`started`, `stopped`, `suspended`, record deleted). It also:
 //   - implements proxy::MachineWaker: wake a stopped/suspended machine and answer once the
-//     app accepts on its internal port (readiness = sock_diag listeners in the machine's
-//     netns, polled every 250 µs while someone waits; no fixed back-off), coalescing
-//     concurrent wakes of a machine into one start;
+//     app accepts on its internal port, coalescing concurrent wakes of a machine into one
+//     start. When a machine is ready is the Readiness unit's job (daemon/readiness.h: the
+//     prober, the waiters, the signal a deploy waits on); the manager drives its Tick() on
+//     the control loop and publishes routing when readiness changes;
 //   - implements proxy::MachineStopper (autostop);
-//   - reconciles deploys and scale (machines per process group) and ad-hoc machines;
+//   - reconciles deploys and scale (machines per process group, per region with --region,
+//     placed on other live hosts in a cluster) and ad-hoc machines;
 //   - publishes a fresh routing Snapshot after every change (store or readiness);
 //   - keeps host plumbing in sync: flycast addresses local to the host, nftables rules.
+// One class, a file per job: machine_manager.cc (reconciler core), machine_launch.cc,
+// machine_wake.cc + machine_wake_remote.cc, host_sync.cc, machine_deploy.cc, machine_run.cc,
+// volume_deploy.cc (the private section below is grouped the same way).
 //
 // Invariant: the manager acts on every transition it writes itself, at once. The store
 // watcher's notifications skip bursts made only of its own writes (NotifyStoreChanged), so
-// nothing else would pick such a transition up.
+// nothing else would pick such a transition up. A machine of another host is never acted on
+// here: only its intent is written (Intend), and its host's daemon acts.
 //
-// Threading: every private member is touched on the control thread only. Public methods
-// are safe from any thread: they post to the control loop (and the blocking ones — Deploy,
-// Scale, RunAttached — wait on the caller's thread, never on the control thread).
+// Ownership: borrows the registry, runtime, loop, events and clock (all outlive it); owns the
+// Readiness unit and the ReadinessSignal.
+// Threading: every private member is touched on the control thread only (signal_ and the
+// metrics counters excepted: thread-safe). Public methods are safe from any thread: they post
+// to the control loop (and the blocking ones — Deploy, Scale, RunMachine, RunAttached — wait
+// on the caller's thread, never on the control thread).
 #pragma once
 
 #include <condition_variable>
