@@ -13,6 +13,8 @@
 #include "cli/json_fields.h"
 #include "cli/json_shapes.h"
 #include "config/launch.h"
+#include "common/ids.h"
+#include "common/strings.h"
 #include "config/load.h"
 
 namespace privcast::cli {
@@ -96,6 +98,21 @@ int PrintConfigErrors(Context& ctx, const Status& st) {
   return 1;
 }
 
+nlohmann::json RegionList(const std::string& csv) {
+  nlohmann::json out = nlohmann::json::array();
+  std::string::size_type start = 0;
+  while (start <= csv.size()) {
+    auto comma = csv.find(',', start);
+    std::string r(Trim(std::string_view(csv).substr(start, comma == std::string::npos ? std::string::npos : comma - start)));
+    if (!ids::IsRegionCode(r))
+      throw CommandFailure("--region " + csv + ": '" + r + "' is not a region code (3 lowercase letters, e.g. ams)");
+    out.push_back(r);
+    if (comma == std::string::npos) break;
+    start = comma + 1;
+  }
+  return out;
+}
+
 int Deploy(Context& ctx, const DeployArgs& d) {
   const std::string& app_flag = d.app;
   bool flycast = d.flycast, ha = d.ha;
@@ -123,6 +140,7 @@ int Deploy(Context& ctx, const DeployArgs& d) {
                          ", or run privcast launch");
   ctx.out << "==> Deploying " << app << " from " << path << "\n";
   json body = {{"source", *text}, {"path", path}, {"flycast", flycast}, {"ha", ha}};
+  if (!d.region.empty()) body["regions"] = RegionList(d.region);
   if (!image.empty()) body["image"] = AbsoluteImageRef(image);
   json r = CallJson(ctx, "POST", "/v1/apps/" + UrlEnc(app) + "/releases", body);
   for (auto& w : Arr(r, "warnings"))
@@ -154,6 +172,8 @@ void RegisterDeploy(CLI::App& root, Context& ctx) {
   dc->add_option("--wait-timeout", dep->wait_timeout, "How long rolling waits for health checks (default 5m)")
       ->check(DurationCheck(24 * 3600));
   dc->add_flag("-y,--yes", dep->yes, "Accepted for flyctl compatibility (privcast does not prompt)");
+  dc->add_option("-r,--region,--regions", dep->region,
+                 "Comma-separated regions: the machines per process group go to hosts of each (cluster)");
 
   auto* cfg = root.add_subcommand("config", "Check the app's fly.toml")->require_subcommand(1);
   auto cv = std::make_shared<AppFlags>();

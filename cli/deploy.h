@@ -8,6 +8,7 @@
 
 #include "cli/extend.h"
 #include "common/result.h"
+#include <nlohmann/json.hpp>
 
 namespace privcast::cli {
 
@@ -15,7 +16,11 @@ struct DeployArgs {
   std::string app, config;  // -a, -c
   bool flycast = false, ha = true, yes = false;
   std::string image, strategy = "rolling", wait_timeout = "5m";
+  std::string region;  // --region ams,syd: machines per group in each (placement)
 };
+
+// --region ams,syd → ["ams", "syd"]; a code that is not one throws CommandFailure (exit 1).
+nlohmann::json RegionList(const std::string& csv);
 
 int Deploy(Context& ctx, const DeployArgs& d);
 

@@ -52,6 +52,7 @@ int FinishLaunch(Context& ctx, const LaunchArgs& a, const std::string& name, con
   d.flycast = a.flycast;
   d.ha = a.ha;
   d.image = image;
+  d.region = a.region;  // the first machines go to the region given (flyctl: the primary)
   return Deploy(ctx, d);
 }
 
@@ -156,7 +157,7 @@ void RegisterLaunch(CLI::App& root, Context& ctx) {
                         [&ctx, la] { return Launch(ctx, *la); });
   lc->add_option("--name", la->name, "App name (default: this folder's name)");
   lc->add_option("--org", la->org, "Org (default: personal)");
-  lc->add_option("--region", la->region, "Primary region");
+  lc->add_option("--region", la->region, "Primary region; the first machines go there");
   lc->add_flag("--flycast", la->flycast, "Private app: force_https = false and a flycast address");
   la->internal_port_opt =
       lc->add_option("--internal-port", la->internal_port,

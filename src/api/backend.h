@@ -42,6 +42,9 @@ class ClientWatch {
 struct DeployOptions {
   bool ha = true;        // 2 machines per process group with services; false: 1
   bool flycast = false;  // the API has already made sure a flycast address exists
+  // deploy --region: the machines per process group are in each of these regions (placed on
+  // their hosts); empty: the daemon's region, as before.
+  std::vector<std::string> regions;
 };
 
 struct DeployResult {
@@ -165,8 +168,10 @@ class Backend {
   // ...; try again") when a machine is not gone by then: the app stays, retrying is safe.
   virtual Status DestroyApp(const store::App& app, const ClientWatch& client) = 0;
 
-  // Make the app have `count` machines (per process group of its current release).
-  virtual Result<std::vector<store::Machine>> Scale(const store::App& app, int count) = 0;
+  // Make the app have `count` machines (per process group of its current release); with
+  // `regions`, `count` in each of them (placed on their hosts), other regions untouched.
+  virtual Result<std::vector<store::Machine>> Scale(const store::App& app, int count,
+                                                    const std::vector<std::string>& regions) = 0;
 
   // Create and start an ad-hoc machine (machine run without --shell). Returns it created.
   virtual Result<store::Machine> RunMachine(const store::MachineSpec& spec) = 0;

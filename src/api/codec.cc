@@ -1,6 +1,8 @@
 #include "api/codec.h"
 
 #include <pwd.h>
+
+#include <algorithm>
 #include <ctime>
 #include <limits>
 #include <set>
@@ -179,10 +181,23 @@ Result<CreateAppRequest> DecodeCreateApp(std::string_view body) {
   return r;
 }
 
+// "regions": region codes (3 lowercase letters), each once.
+static Status RegionsField(const Fields& f, std::vector<std::string>* out) {
+  PC_RETURN_IF_ERROR(f.StringArray("regions", out));
+  for (size_t i = 0; i < out->size(); ++i) {
+    const std::string& r = (*out)[i];
+    if (!ids::IsRegionCode(r))
+      return InvalidArgument("field 'regions': '" + r + "' is not a region code (3 lowercase letters, e.g. ams)");
+    if (std::find(out->begin(), out->begin() + static_cast<std::ptrdiff_t>(i), r) != out->begin() + static_cast<std::ptrdiff_t>(i))
+      return InvalidArgument("field 'regions': " + r + " is listed twice");
+  }
+  return Status::Ok();
+}
+
 Result<ReleaseRequest> DecodeRelease(std::string_view body) {
   PC_ASSIGN_OR_RETURN(json j, ParseJsonObject(body));
   Fields f(j);
-  PC_RETURN_IF_ERROR(f.Allow({"source", "path", "flycast", "ha", "image"}));
+  PC_RETURN_IF_ERROR(f.Allow({"source", "path", "flycast", "ha", "image", "regions"}));
   ReleaseRequest r;
   PC_RETURN_IF_ERROR(f.String("source", true, &r.source));
   PC_RETURN_IF_ERROR(f.String("path", false, &r.path));
@@ -190,6 +205,7 @@ Result<ReleaseRequest> DecodeRelease(std::string_view body) {
   PC_RETURN_IF_ERROR(f.Bool("flycast", &r.flycast));
   PC_RETURN_IF_ERROR(f.Bool("ha", &r.ha));
   PC_RETURN_IF_ERROR(f.String("image", false, &r.image));
+  PC_RETURN_IF_ERROR(RegionsField(f, &r.regions));
   return r;
 }
 
@@ -278,10 +294,12 @@ json ToJson(const store::Volume& v) {
 Result<ScaleRequest> DecodeScale(std::string_view body) {
   PC_ASSIGN_OR_RETURN(json j, ParseJsonObject(body));
   Fields f(j);
-  PC_RETURN_IF_ERROR(f.Allow({"count"}));
+  PC_RETURN_IF_ERROR(f.Allow({"count", "regions"}));
   int64_t n = 0;
   PC_RETURN_IF_ERROR(f.Int("count", true, 0, 1000, &n));
-  return ScaleRequest{static_cast<int>(n)};
+  ScaleRequest r{static_cast<int>(n), {}};
+  PC_RETURN_IF_ERROR(RegionsField(f, &r.regions));
+  return r;
 }
 
 Result<IpRequest> DecodeIp(std::string_view body) {

@@ -38,6 +38,7 @@ struct ReleaseRequest {
   bool flycast = false;
   bool ha = true;
   std::string image;             // deploy --image: replaces [build] image
+  std::vector<std::string> regions;  // deploy --region ams,syd: machines per group in each
 };
 struct MachineRequest {          // POST /machines and POST /machines/run
   std::string region;
@@ -63,6 +64,7 @@ struct VolumeRequest {             // POST /v1/apps/<app>/volumes (Fly's CreateV
 };
 struct ScaleRequest {
   int count = 0;
+  std::vector<std::string> regions;  // scale count N --region ams,syd: N in each; empty = as before
 };
 struct IpRequest {
   std::string type = "private_v6";

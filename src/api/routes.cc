@@ -194,6 +194,7 @@ class Handler : public RouteBase {
     DeployOptions dopts;
     dopts.ha = q->ha;
     dopts.flycast = q->flycast;
+    dopts.regions = q->regions;
     auto d = backend_->Deploy(*a2, *rel, dopts);
     rel->status = d.ok() && d->errors.empty() ? "complete" : "failed";
     (void)reg_->SetReleaseStatus(name, rel->version, rel->status);  // history only: best effort
@@ -313,7 +314,7 @@ class Handler : public RouteBase {
     if (!q.ok()) return Fail(ex_, q.status());
     if (a->current_release == 0)
       return Fail(ex_, 409, "app '" + app + "' has no release yet: deploy it first (privcast deploy)");
-    auto r = backend_->Scale(*a, q->count);
+    auto r = backend_->Scale(*a, q->count, q->regions);
     if (!r.ok()) return Fail(ex_, r.status());
     Reply(ex_, 200, {{"count", q->count}, {"machines", List(*r)}});
   }

@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "common/addr.h"
+#include "common/signal.h"
 
 namespace privcast {
 
@@ -94,7 +95,7 @@ struct MachineView {
   // Cluster only: great-circle km from this host's region to the machine's (the proxy's
   // "nearest region first" across hosts; 0 on one host, where other regions tie as before).
   uint32_t distance_km = 0;
-  int kill_signal = 2;       // for autostop
+  KillSignal kill_signal;    // for autostop
   int64_t kill_timeout_ms = 5000;
   int64_t created_at = 0;
 };

@@ -35,33 +35,9 @@ bool PortConfig::HasHandler(const std::string& h) const {
 
 namespace {
 
-struct SignalEntry {
-  const char* name;
-  int signo;
-};
-// The set Fly documents for kill_signal, plus SIGHUP which init systems commonly use.
-constexpr SignalEntry kSignals[] = {
-    {"SIGINT", SIGINT},   {"SIGTERM", SIGTERM}, {"SIGQUIT", SIGQUIT}, {"SIGUSR1", SIGUSR1},
-    {"SIGUSR2", SIGUSR2}, {"SIGKILL", SIGKILL}, {"SIGSTOP", SIGSTOP}, {"SIGHUP", SIGHUP},
-};
-
 bool IsDigit(char c) { return c >= '0' && c <= '9'; }
 
 }  // namespace
-
-int SignalFromName(std::string_view name) {
-  std::string up = Upper(name);
-  if (up.rfind("SIG", 0) != 0) up = "SIG" + up;
-  for (const auto& e : kSignals)
-    if (up == e.name) return e.signo;
-  return 0;
-}
-
-std::string SignalName(int signo) {
-  for (const auto& e : kSignals)
-    if (e.signo == signo) return e.name;
-  return "";
-}
 
 std::optional<int64_t> ParseDurationMs(std::string_view s) {
   if (s.empty()) return std::nullopt;

@@ -21,6 +21,7 @@
 #include <utility>
 #include <vector>
 
+#include "common/signal.h"
 #include "common/snapshot.h"
 
 namespace privcast::config {
@@ -176,7 +177,7 @@ struct RestartConfig {
 struct AppConfig {
   std::string app;             // empty when fly.toml has no `app` (the CLI's -a supplies it)
   std::string primary_region;  // empty when not given
-  int kill_signal = 2;         // SIGINT
+  KillSignal kill_signal;      // SIGINT unless set
   int64_t kill_timeout_ms = 5000;
   std::vector<std::pair<std::string, std::string>> env;        // sorted by name
   std::vector<std::pair<std::string, std::string>> processes;  // group → command, sorted
@@ -198,11 +199,7 @@ inline constexpr int64_t kMaxKillTimeoutMs = 300'000;
 // ---- value grammar shared by the TOML and JSON readers (pure functions, no allocation
 // ---- beyond the result; never throw).
 
-// Signal names as Fly accepts them: "SIGINT", "SIGTERM", "SIGQUIT", "SIGUSR1", ... (the
-// "SIG" prefix is optional, case-insensitive). Returns 0 for an unknown name.
-int SignalFromName(std::string_view name);
-// "SIGINT" for 2; empty for a signal outside the accepted set.
-std::string SignalName(int signo);
+// Signal names (kill_signal): KillSignal::FromName in common/signal.h.
 // Go-style duration ("5s", "1m30s", "500ms", "1.5h") → milliseconds (sub-millisecond
 // remainders truncate). nullopt on bad syntax, negative values or overflow.
 std::optional<int64_t> ParseDurationMs(std::string_view s);

@@ -289,9 +289,9 @@ class Reader {
     if (o.contains("image")) Str(o, "image", "", &c->image);
     Str(o, "primary_region", "", &c->primary_region);
     if (const json* v = Field(o, "kill_signal")) {
-      int signo = v->is_string() ? SignalFromName(v->get<std::string>()) : 0;
-      if (signo == 0) Fail("kill_signal", "a signal name like \"SIGINT\"");
-      else c->kill_signal = signo;
+      std::optional<KillSignal> sig = v->is_string() ? KillSignal::FromName(v->get<std::string>()) : std::nullopt;
+      if (!sig) Fail("kill_signal", "a signal name like \"SIGINT\"");
+      else c->kill_signal = *sig;
     }
     Int(o, "kill_timeout_ms", "", 0, kMaxKillTimeoutMs, &c->kill_timeout_ms);
     PairVec(o, "env", "", &c->env);
@@ -377,8 +377,7 @@ std::string ToJson(const AppConfig& c) {
   o["app"] = c.app;
   if (!c.image.empty()) o["image"] = c.image;  // absent = no image (releases stored before it)
   o["primary_region"] = c.primary_region;
-  std::string sig = SignalName(c.kill_signal);
-  o["kill_signal"] = sig.empty() ? std::to_string(c.kill_signal) : sig;
+  o["kill_signal"] = c.kill_signal.name();
   o["kill_timeout_ms"] = c.kill_timeout_ms;
   o["env"] = Pairs(c.env);
   o["processes"] = Pairs(c.processes);

@@ -539,13 +539,13 @@ void Loader::Root(const toml::table& root) {
 
   std::string path;
   if (const toml::node* n = Get(root, "kill_signal", "", &path)) {
-    int signo = n->is_string() ? SignalFromName(n->as_string()->get()) : 0;
-    if (signo == 0) {
+    std::optional<KillSignal> sig = n->is_string() ? KillSignal::FromName(n->as_string()->get()) : std::nullopt;
+    if (!sig) {
       Expected(*n, path,
                "a signal name (SIGINT, SIGTERM, SIGQUIT, SIGUSR1, SIGUSR2, SIGKILL, SIGSTOP "
                "or SIGHUP)");
     } else {
-      c.kill_signal = signo;
+      c.kill_signal = *sig;
     }
   }
   const toml::node* kt = nullptr;

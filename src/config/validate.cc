@@ -159,9 +159,6 @@ std::vector<Diagnostic> Checker::Run() {
     Add("primary_region", "expected a region code of 3 lowercase letters like \"ams\", got \"" +
                               c_.primary_region + "\"");
   }
-  if (SignalName(c_.kill_signal).empty()) {
-    Add("kill_signal", "unsupported signal " + std::to_string(c_.kill_signal));
-  }
   if (c_.kill_timeout_ms < 0 || c_.kill_timeout_ms > kMaxKillTimeoutMs) {
     Add("kill_timeout", "expected at most 300s, got " + FormatDurationMs(c_.kill_timeout_ms));
   }

@@ -19,7 +19,7 @@ namespace privcast::daemon {
 
 Result<api::DeployResult> DaemonBackend::Deploy(const store::App& app, const store::Release& release,
                                                 const api::DeployOptions& opts) {
-  auto r = manager_->Deploy(app, release, opts.ha);
+  auto r = manager_->Deploy(app, release, opts.ha, opts.regions);
   if (!r.ok()) return r.status();
   api::DeployResult out;
   out.warnings = r->warnings;
@@ -42,8 +42,9 @@ Status DaemonBackend::CheckConfig(const store::App& app, const std::string& conf
   return CheckPlanCommands(*plan);
 }
 
-Result<std::vector<store::Machine>> DaemonBackend::Scale(const store::App& app, int count) {
-  return manager_->Scale(app, count);
+Result<std::vector<store::Machine>> DaemonBackend::Scale(const store::App& app, int count,
+                                                         const std::vector<std::string>& regions) {
+  return manager_->Scale(app, count, regions);
 }
 
 Result<std::set<std::string>> DaemonBackend::ImagesInUse() {

@@ -37,7 +37,8 @@ class DaemonBackend final : public api::Backend {
                                    const api::DeployOptions& opts) override;
   // Every process group's command exists inside a machine (CheckPlanCommands).
   Status CheckConfig(const store::App& app, const std::string& config_json) override;
-  Result<std::vector<store::Machine>> Scale(const store::App& app, int count) override;
+  Result<std::vector<store::Machine>> Scale(const store::App& app, int count,
+                                            const std::vector<std::string>& regions) override;
   Status DestroyApp(const store::App& app, const api::ClientWatch& client) override;  // daemon/app_teardown.cc
   Result<store::Machine> RunMachine(const store::MachineSpec& spec) override;
   Result<int> RunAttached(const store::MachineSpec& spec, api::AttachedStdio stdio, const api::ClientWatch& client,

@@ -4,21 +4,30 @@
 // the manager, on the control thread, acts through MachineRuntime and writes the resting
 // state (`started`, `stopped`, `suspended`, record deleted). It also:
 //   - implements proxy::MachineWaker: wake a stopped/suspended machine and answer once the
-//     app accepts on its internal port (readiness = sock_diag listeners in the machine's
-//     netns, polled every 250 µs while someone waits; no fixed back-off), coalescing
-//     concurrent wakes of a machine into one start;
+//     app accepts on its internal port, coalescing concurrent wakes of a machine into one
+//     start. When a machine is ready is the Readiness unit's job (daemon/readiness.h: the
+//     prober, the waiters, the signal a deploy waits on); the manager drives its Tick() on
+//     the control loop and publishes routing when readiness changes;
 //   - implements proxy::MachineStopper (autostop);
-//   - reconciles deploys and scale (machines per process group) and ad-hoc machines;
+//   - reconciles deploys and scale (machines per process group, per region with --region,
+//     placed on other live hosts in a cluster) and ad-hoc machines;
 //   - publishes a fresh routing Snapshot after every change (store or readiness);
 //   - keeps host plumbing in sync: flycast addresses local to the host, nftables rules.
+// One class, a file per job: machine_manager.cc (reconciler core), machine_launch.cc,
+// machine_wake.cc + machine_wake_remote.cc, host_sync.cc, machine_deploy.cc, machine_run.cc,
+// volume_deploy.cc (the private section below is grouped the same way).
 //
 // Invariant: the manager acts on every transition it writes itself, at once. The store
 // watcher's notifications skip bursts made only of its own writes (NotifyStoreChanged), so
-// nothing else would pick such a transition up.
+// nothing else would pick such a transition up. A machine of another host is never acted on
+// here: only its intent is written (Intend), and its host's daemon acts.
 //
-// Threading: every private member is touched on the control thread only. Public methods
-// are safe from any thread: they post to the control loop (and the blocking ones — Deploy,
-// Scale, RunAttached — wait on the caller's thread, never on the control thread).
+// Ownership: borrows the registry, runtime, loop, events and clock (all outlive it); owns the
+// Readiness unit and the ReadinessSignal.
+// Threading: every private member is touched on the control thread only (signal_ and the
+// metrics counters excepted: thread-safe). Public methods are safe from any thread: they post
+// to the control loop (and the blocking ones — Deploy, Scale, RunMachine, RunAttached — wait
+// on the caller's thread, never on the control thread).
 #pragma once
 
 #include <condition_variable>
@@ -37,6 +46,7 @@
 #include "common/snapshot.h"
 #include "daemon/app_events.h"
 #include "daemon/control_loop.h"
+#include "daemon/readiness.h"
 #include "daemon/runtime.h"
 #include "daemon/snapshot_builder.h"
 #include "proxy/waker.h"
@@ -59,7 +69,7 @@ struct AppPlan {
     std::vector<uint16_t> internal_ports;
     uint64_t memory_mb = 0;
     double cpus = 0;
-    std::string restart_policy = "on-failure";
+    supervisor::RestartMode restart = supervisor::RestartMode::kOnFailure;
     int restart_retries = 10;
     bool persist_rootfs = false;       // [[vm]] persist_rootfs
     std::optional<Mount> mount;        // [mounts] of this group
@@ -141,8 +151,14 @@ class MachineManager final : public proxy::MachineWaker, public proxy::MachineSt
   void Prewarm(const std::string& app, const std::string& service = "");
 
   // Blocking calls for the API backend (any thread except the control thread).
-  Result<DeployOutcome> Deploy(const store::App& app, const store::Release& release, bool ha);
-  Result<std::vector<store::Machine>> Scale(const store::App& app, int count);
+  // regions (deploy --region, scale count N --region ams,syd): the machines per process group
+  // in each region listed, placed on a host of that region (this host for its own region; in a
+  // cluster the live host of the region with the fewest machines; one host: another region is
+  // FailedPrecondition); the other regions' machines keep their number. Empty: as before.
+  Result<DeployOutcome> Deploy(const store::App& app, const store::Release& release, bool ha,
+                               const std::vector<std::string>& regions = {});
+  Result<std::vector<store::Machine>> Scale(const store::App& app, int count,
+                                            const std::vector<std::string>& regions = {});
   Result<store::Machine> RunMachine(const store::MachineSpec& spec);
   // Runs an attached machine to completion; returns its exit status.
   Result<int> RunAttached(const store::MachineSpec& spec, int in_fd, int out_fd, int err_fd, bool tty,
@@ -154,70 +170,69 @@ class MachineManager final : public proxy::MachineWaker, public proxy::MachineSt
   std::string MetricsText() const;
 
  private:
-  // A live host of `region` with the fewest machines (opts_.live_hosts set); loop thread.
-  Result<uint32_t> PlaceInRegion(const std::string& region);
-  struct Waiter {
-    uint16_t port;
-    proxy::Poster* poster;
-    std::function<void(Status)> done;
-    MonoTime deadline;
-  };
-  struct Rt {  // runtime facts the store does not hold
-    std::set<uint16_t> ready_ports;
-    std::vector<Waiter> waiters;
-    bool probing = false;
-    uint32_t probe_ticks = 0;
-    MonoTime probe_deadline{};
-    uint64_t next_idle_tick = 0;      // nobody waits: not before this probe tick
-    uint64_t idle_gap = 1;            // nobody waits: next gap in ticks (doubles)
-    MonoTime wake_started{};
+  using Waiter = WakeWaiter;
+  // Per machine facts the store does not hold, of the reconciler and attached runs (the
+  // readiness facts live in readiness_).
+  struct Rt {
     bool wake_pending = false;        // a wake arrived while stopping: start again after
     bool restart_after_stop = false;  // deploy replaced the config of a running machine
-    bool warned_6pn = false;
-    bool not_listening = false;       // probing gave up
-    std::string listener_warning;
-    std::vector<std::function<void(int)>> on_exit;  // RunAttached
+    std::vector<std::function<void(int)>> on_exit;  // RunAttached: told the exit status
     LaunchPlan pending_plan_stdio;    // attached stdio for the next launch
     bool has_stdio = false;
   };
+  // Deploy and scale manage (count, update, replace, destroy) the machines of a release that
+  // carry its services; machines from `machine run` are the user's.
+  static bool IsDeployManaged(const store::Machine& m);
+  // The last_event of a machine a deploy stops to start it again with the new release.
+  static constexpr const char* kDeployReplacing = "deploy: replacing config";
+  // The last_event of a failed machine: this prefix, then the error.
+  static constexpr const char* kFailedToStart = "failed to start: ";
 
-  // Probing a machine nobody waits for (deploy, restart) backs off to one probe per this
-  // many probe intervals (80 × 250 µs = 20 ms).
-  static constexpr uint64_t kIdleProbeGapMax = 80;
-
+  // ---- machine_manager.cc: the reconciler core
+  Readiness::Hooks ReadinessHooks();
   void Reconcile();
   // True when every store revision in (seen_revision_, rev] is one of own_revisions_.
   bool OnlyOwnWritesThrough(int64_t rev);
   void Act(const store::Machine& m);
+  void OnExit(const ExitInfo& e);
+  void Publish();
+  Result<store::Machine> Transition(const std::string& id, std::vector<store::MachineState> from,
+                                    store::MachineState to, const std::string& event);
+  const AppPlan* PlanFor(const std::string& app);
+  std::vector<uint16_t> PortsFor(const store::Machine& m);
+  bool IsReady(const store::Machine& m);
+  void NoteEvent(const std::string& app, const std::string& source, const std::string& text);
+  // Every log_check_interval: rotates the logs of this host's machines that outgrew the limit,
+  // and records when each log grew (LogStamper: the times of `privcast logs` machine lines).
+  void CheckLogs();
+  void ScheduleLogCheck();
+
+  // ---- machine_launch.cc
   void LaunchMachine(const store::Machine& m);
   // What a machine runs: its command, env, limits, signals, restart policy.
   Result<LaunchPlan> BuildPlan(const store::Machine& m);
   // The start of `m` failed: record `failed` with the reason, fail waiters and attached runs.
   void FailLaunch(const store::Machine& m, const Status& st);
-  void OnExit(const ExitInfo& e);
+
+  // ---- machine_wake.cc (+ machine_wake_remote.cc): the proxy's requests, readiness probing
   void HandleWake(const std::string& id, Waiter w);
   void HandleStop(const std::string& id, bool suspend, const std::string& reason);
   // Wake of a suspended machine: thaw, answer the waiters, then record. False: not frozen
   // here or the thaw failed (the caller takes the start path).
   bool ResumeFirst(const store::Machine& m);
+  // Readiness::Start, then a first probe round when there is something to wait for.
   void StartProbing(const std::string& id);
-  void ProbeTick();
-  void FailWaiters(const std::string& id, const Status& st);
-  // Wake across hosts (machine_wake_remote.cc): a machine of another live host is asked to
-  // start through the store (its host's daemon starts it); the waiter is held until the
-  // machine listens on its 6PN address over the underlay, or its deadline passes.
+  // One Readiness round (step: probe intervals it stands for); publishes when a machine became
+  // ready; schedules the next round on the loop.
+  void ProbeTick(uint64_t step);
+  // Wake across hosts: a machine of another live host is asked to start through the store
+  // (its host's daemon starts it); the waiter is held until the machine listens on its 6PN
+  // address over the underlay, or its deadline passes.
   bool WakeRemote(const std::string& id, Waiter& w);
   void PollRemoteWake(const std::string& id, Waiter w);
-  void AnswerWaiters(const std::string& id);
-  void Publish();
+
+  // ---- host_sync.cc
   void SyncHost();
-  // Start(): apps whose machines are not all on the current release (a deploy was cut short by
-  // a daemon stop) are brought to it, as the deploy would have.
-  void ResumeInterruptedDeploys();
-  // Every log_check_interval: rotates the logs of this host's machines that outgrew the limit,
-  // and records when each log grew (LogStamper: the times of `privcast logs` machine lines).
-  void CheckLogs();
-  void ScheduleLogCheck();
   // Each flycast address → the TCP ports of its app's current services (the firewall admits only those).
   FlycastPortMap FlycastPorts();
   // nftables from the networks, this host's machines (machines_) and flycast addresses;
@@ -225,20 +240,41 @@ class MachineManager final : public proxy::MachineWaker, public proxy::MachineSt
   void SyncFirewall();
   // Cluster: reads the live hosts (opts_.live_underlays), syncs peer routes; loop thread.
   void SyncPeers();
-  Result<store::Machine> Transition(const std::string& id, std::vector<store::MachineState> from,
-                                    store::MachineState to, const std::string& event);
-  const AppPlan* PlanFor(const std::string& app);
-  std::vector<uint16_t> PortsFor(const store::Machine& m);
-  bool IsReady(const store::Machine& m);
+
+  // ---- machine_deploy.cc
+  // Start(): apps whose machines are not all on the current release (a deploy was cut short by
+  // a daemon stop) are brought to it, as the deploy would have.
+  void ResumeInterruptedDeploys();
   // count: machines per process group; nullopt = Fly's HA default (2 when the app has
   // services, else 1).
+  Result<DeployOutcome> ReconcileAppMachines(const store::App& app, const store::Release& release,
+                                             std::optional<int> count, const std::vector<std::string>& regions);
+  // The deploy-managed machines of one process group a ReconcileGroup acts on.
+  struct GroupScope {
+    std::function<bool(const store::Machine&)> contains;
+    std::optional<int> want;  // how many; nullopt: as many as there are (release update only)
+    std::string region;       // where new ones go ("" = this host's region)
+  };
+  // Count (destroy extras, create missing), move to `release`, start: one group, one scope.
+  Status ReconcileGroup(const store::App& app, const store::Release& release, const AppPlan::Group& g,
+                        const GroupScope& scope, std::vector<std::string>* touched);
+  int CountManaged(const std::string& app, const std::string& group,
+                   const std::function<bool(const store::Machine&)>& pred) const;
+  // This host for its own region; else a live host of `region` (cluster) or FailedPrecondition.
+  Result<uint32_t> HostForRegion(const std::string& region);
+  // Records `to` for m: on this host acts at once (Transition, then Act or LaunchMachine); a
+  // machine of another host only gets the store write (its daemon acts on it).
+  void Intend(const store::Machine& m, std::vector<store::MachineState> from, store::MachineState to,
+              const std::string& why);
+
+  // ---- machine_run.cc
   // machine run with a command: refused (InvalidArgument, why) when a machine cannot exec it.
   Status CheckRunCommand(const store::MachineSpec& spec);
-  Result<DeployOutcome> ReconcileAppMachines(const store::App& app, const store::Release& release,
-                                             std::optional<int> count);
-  void NoteEvent(const std::string& app, const std::string& source, const std::string& text);
-  // Volumes (daemon/volume_deploy.cc): the attachment view from state_, storage of destroyed
-  // volumes removed; a deploy's machine of a group with [mounts] gets its volume.
+  // A live host of `region` with the fewest machines (opts_.live_hosts set); loop thread.
+  Result<uint32_t> PlaceInRegion(const std::string& region);
+
+  // ---- volume_deploy.cc: the attachment view from state_, storage of destroyed volumes
+  // removed; a deploy's machine of a group with [mounts] gets its volume.
   void SyncVolumes();
   Status GiveVolume(const store::App& app, const AppPlan::Group& g, const std::string& machine_id,
                     store::MachineSpec* spec);
@@ -256,6 +292,8 @@ class MachineManager final : public proxy::MachineWaker, public proxy::MachineSt
   ManagerOptions opts_;
   PlanDecoder decode_;
   std::function<void(SnapshotPtr)> publish_;
+  ReadinessSignal signal_;  // Deploy (API thread) waits on it
+  Readiness readiness_;     // control thread
 
   // control thread
   store::StateView state_;
@@ -270,9 +308,7 @@ class MachineManager final : public proxy::MachineWaker, public proxy::MachineSt
   std::set<uint32_t> live_peers_;  // other live hosts (SyncPeers); empty on one host
   std::string peers_key_;          // what SyncPeers last applied
   std::set<Ip6> peers_applied_;    // the underlay addresses in it
-  bool probe_scheduled_ = false;
-  uint64_t probe_tick_ = 0;       // probe intervals elapsed (advanced by each ProbeTick)
-  uint64_t probe_tick_step_ = 1;  // intervals the next ProbeTick stands for
+  bool probe_scheduled_ = false;  // a ProbeTick is posted on the loop
   bool shut_down_ = false;
   // Delayed closures hold a weak reference: one due after this manager is destroyed (only on
   // the loop thread, as tests that restart the manager do) does nothing.
@@ -287,12 +323,9 @@ class MachineManager final : public proxy::MachineWaker, public proxy::MachineSt
   bool notify_force_ = false;
   mutable std::mutex snap_mu_;
   SnapshotPtr snapshot_;
-  mutable std::mutex readiness_mu_;   // for Deploy waiting on readiness from an API thread
-  std::condition_variable readiness_cv_;
-  std::map<std::string, std::string> readiness_;  // machine id → "ready" | warning text
 
   // metrics (control thread writes, any thread reads)
-  std::atomic<uint64_t> wakes_{0}, wake_failures_{0}, autostops_{0}, starts_{0}, prewarms_{0};
+  std::atomic<uint64_t> wakes_{0}, autostops_{0}, starts_{0}, prewarms_{0};
 };
 
 }  // namespace privcast::daemon

@@ -98,6 +98,18 @@ Status CheckPlanCommands(const AppPlan& plan) {
   return Status::Ok();
 }
 
+supervisor::RestartMode ToRestartMode(config::RestartPolicy p) {
+  // Exhaustive (no default): a policy added to the config is a compile error here, never a
+  // silent fallback.
+  switch (p) {
+    case config::RestartPolicy::kAlways: return supervisor::RestartMode::kAlways;
+    case config::RestartPolicy::kNever: return supervisor::RestartMode::kNever;
+    case config::RestartPolicy::kOnFailure: return supervisor::RestartMode::kOnFailure;
+  }
+  PC_CHECK(false);  // unreachable: p is one of the enumerators above
+  return supervisor::RestartMode::kOnFailure;
+}
+
 Result<AppPlan> DecodePlan(const store::Release& release) {
   auto cfg = config::FromJson(release.config_json);
   if (!cfg.ok()) return cfg.status();
@@ -121,11 +133,7 @@ Result<AppPlan> DecodePlan(const store::Release& release) {
     g.memory_mb = config::MemoryMbFor(c, name);
     g.cpus = config::CpusFor(c, name);
     auto r = config::RestartFor(c, name);
-    switch (r.policy) {
-      case config::RestartPolicy::kAlways: g.restart_policy = "always"; break;
-      case config::RestartPolicy::kNever: g.restart_policy = "never"; break;
-      case config::RestartPolicy::kOnFailure: g.restart_policy = "on-failure"; break;
-    }
+    g.restart = ToRestartMode(r.policy);
     g.restart_retries = static_cast<int>(r.retries);
     g.persist_rootfs = config::PersistRootfsFor(c, name);
     if (const config::MountConfig* m = config::MountFor(c, name))

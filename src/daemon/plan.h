@@ -8,11 +8,15 @@
 #include <vector>
 
 #include "daemon/machine_manager.h"
+#include "config/app_config.h"
 #include "store/model.h"
+#include "supervisor/restart.h"
 
 namespace privcast::daemon {
 
 Result<AppPlan> DecodePlan(const store::Release& release);
+// [[restart]] policy → the supervisor's restart mode (total: every policy has one).
+supervisor::RestartMode ToRestartMode(config::RestartPolicy p);
 
 // A [processes] command as Fly runs it: split into argv with shell quoting rules (quotes and
 // backslashes), so the program itself is the machine's main process and receives

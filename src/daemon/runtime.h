@@ -20,10 +20,12 @@
 
 #include "common/addr.h"
 #include "common/clock.h"
+#include "common/signal.h"
 #include "common/fd.h"
 #include "common/result.h"
 #include "store/model.h"
 #include "store/registry.h"
+#include "supervisor/restart.h"
 
 namespace privcast::daemon {
 
@@ -45,9 +47,9 @@ struct LaunchPlan {
   std::vector<std::pair<std::string, std::string>> env;
   uint64_t memory_mb = 0;          // 0 = no limit
   double cpus = 0;                 // 0 = no limit
-  int kill_signal = 2;
+  KillSignal kill_signal;
   Duration kill_timeout = std::chrono::seconds(5);
-  std::string restart_policy = "on-failure";  // always | on-failure | never
+  supervisor::RestartMode restart_mode = supervisor::RestartMode::kOnFailure;
   int restart_retries = 10;
   std::string primary_region;
   // Attached stdio (machine run --shell); invalid fds → the machine's log file.
@@ -117,7 +119,7 @@ class MachineRuntime {
   // Machines. Network setup is idempotent and kept while the machine is stopped (fast wakes).
   virtual Status EnsureNetwork(const store::Machine& m) = 0;
   virtual Status Launch(const LaunchPlan& plan) = 0;                // running on return
-  virtual Status Stop(const std::string& id, int sig, Duration timeout) = 0;  // exit via callback
+  virtual Status Stop(const std::string& id, KillSignal sig, Duration timeout) = 0;  // exit via callback
   virtual Status Suspend(const std::string& id) = 0;
   virtual Status Resume(const std::string& id) = 0;
   virtual bool IsRunning(const std::string& id) = 0;

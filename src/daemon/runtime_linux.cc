@@ -105,8 +105,7 @@ struct LinuxRuntime::Impl {
     }
     s.kill_signal = p.kill_signal;
     s.kill_timeout = p.kill_timeout;
-    auto mode = supervisor::ParseRestartMode(p.restart_policy);
-    s.restart.mode = mode ? *mode : supervisor::RestartMode::kOnFailure;
+    s.restart.mode = p.restart_mode;
     s.restart.max_retries = p.restart_retries;
     return s;
   }
@@ -227,8 +226,8 @@ Status LinuxRuntime::Launch(const LaunchPlan& plan) {
   return Status::Ok();
 }
 
-Status LinuxRuntime::Stop(const std::string& id, int sig, Duration timeout) {
-  return impl_->sup->Stop(id, sig, timeout);
+Status LinuxRuntime::Stop(const std::string& id, KillSignal sig, Duration timeout) {
+  return impl_->sup->Stop(id, sig.number(), timeout);
 }
 Status LinuxRuntime::Suspend(const std::string& id) { return impl_->sup->Suspend(id); }
 Status LinuxRuntime::Resume(const std::string& id) { return impl_->sup->Resume(id); }

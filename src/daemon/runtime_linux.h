@@ -42,7 +42,7 @@ class LinuxRuntime final : public MachineRuntime {
   Status SyncPeers(const std::map<Ip6, Ip6>& routes, const std::set<Ip6>& peers) override;
   Status EnsureNetwork(const store::Machine& m) override;
   Status Launch(const LaunchPlan& plan) override;
-  Status Stop(const std::string& id, int sig, Duration timeout) override;
+  Status Stop(const std::string& id, KillSignal sig, Duration timeout) override;
   Status Suspend(const std::string& id) override;
   Status Resume(const std::string& id) override;
   bool IsRunning(const std::string& id) override;

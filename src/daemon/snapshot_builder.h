@@ -23,7 +23,7 @@ struct ReleaseInfo {
   std::string primary_region;
   std::vector<ServiceSpec> services;
   std::vector<std::string> process_groups;  // sorted ([processes] keys, or {"app"})
-  int kill_signal = 2;
+  KillSignal kill_signal;
   int64_t kill_timeout_ms = 5000;
 };
 

@@ -330,7 +330,6 @@ Status ValidateSpec(const LaunchSpec& s) {
   if (s.log_path.empty() && !s.stdio) return InvalidArgument("machine has no log path");
   if (s.stdio && s.stdio->controlling_tty && s.stdio->in < 0)
     return InvalidArgument("a controlling terminal needs stdin (the pty slave)");
-  if (s.kill_signal <= 0 || s.kill_signal >= NSIG) return InvalidArgument("bad kill_signal");
   if (s.kill_timeout < Duration::zero() || s.kill_timeout > std::chrono::seconds(300)) {
     return InvalidArgument("kill_timeout must be within 0..300 s");
   }

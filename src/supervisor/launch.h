@@ -39,6 +39,7 @@
 #include <vector>
 
 #include "common/clock.h"
+#include "common/signal.h"
 #include "common/fd.h"
 #include "common/result.h"
 #include "supervisor/cgroup.h"
@@ -74,7 +75,7 @@ struct LaunchSpec {
   std::string log_path;            // stdout+stderr, append; created if missing
   std::optional<StdioFds> stdio;   // instead of /dev/null + log file
   std::string working_dir = "/";
-  int kill_signal = SIGINT;        // fly.toml kill_signal
+  KillSignal kill_signal;          // fly.toml kill_signal (SIGINT unless set)
   Duration kill_timeout = std::chrono::seconds(5);  // fly.toml kill_timeout (max 300 s)
   RestartPolicy restart;           // [[restart]]
   // Set: the machine runs in the sandbox (docs/supervisor.md#sandbox): own user, PID, mount,

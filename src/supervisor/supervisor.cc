@@ -613,7 +613,7 @@ struct Supervisor::Impl {
         }
         [[fallthrough]];
       case RunState::kRunning: {
-        int sig = signal.value_or(e->spec.kill_signal);
+        int sig = signal.value_or(e->spec.kill_signal.number());
         Duration to = timeout.value_or(e->spec.kill_timeout);
         e->stop_requested = true;
         e->state = RunState::kStopping;

@@ -77,7 +77,10 @@ class FakeBackend : public api::Backend {
     return reg_->DestroyApp(app.name);
   }
 
-  Result<std::vector<store::Machine>> Scale(const store::App& app, int count) override {
+  std::vector<std::string> scale_regions;  // what the last Scale was asked
+  Result<std::vector<store::Machine>> Scale(const store::App& app, int count,
+                                            const std::vector<std::string>& regions) override {
+    scale_regions = regions;
     auto ms = reg_->ListMachines(app.name);
     if (!ms.ok()) return ms.status();
     for (int i = static_cast<int>(ms->size()); i < count; ++i) {

@@ -113,6 +113,22 @@ TEST(Codec, DecodersNameTheField) {
   EXPECT_EQ(ErrorBody("bad \xff byte").find("{\"error\":"), 0u);  // never throws on bad UTF-8
 }
 
+// --region placement: region codes, each once; a bad one is a 400 where it enters.
+TEST(Codec, ScaleAndReleaseRegions) {
+  auto ok = DecodeScale(R"({"count": 2, "regions": ["ams", "syd"]})");
+  ASSERT_TRUE(ok.ok()) << ok.status().message();
+  EXPECT_EQ(ok->regions, (std::vector<std::string>{"ams", "syd"}));
+  EXPECT_TRUE(DecodeScale(R"({"count": 2})")->regions.empty());
+  EXPECT_EQ(DecodeScale(R"({"count": 1, "regions": ["AMS"]})").status().message(),
+            "field 'regions': 'AMS' is not a region code (3 lowercase letters, e.g. ams)");
+  EXPECT_EQ(DecodeScale(R"({"count": 1, "regions": ["ams", "ams"]})").status().message(),
+            "field 'regions': ams is listed twice");
+  auto rel = DecodeRelease(R"({"source": "app = 'x'", "regions": ["syd"]})");
+  ASSERT_TRUE(rel.ok()) << rel.status().message();
+  EXPECT_EQ(rel->regions, (std::vector<std::string>{"syd"}));
+  EXPECT_EQ(DecodeRelease(R"({"source": "", "regions": "syd"})").status().code(), Code::kInvalidArgument);
+}
+
 TEST(Codec, FormatTime) {
   EXPECT_EQ(FormatTime(1700000000000), "2023-11-14T22:13:20Z");
   EXPECT_EQ(FormatTime(0), "");

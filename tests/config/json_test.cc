@@ -13,7 +13,7 @@ AppConfig Rich() {
   AppConfig c;
   c.app = "rich";
   c.primary_region = "ams";
-  c.kill_signal = 15;
+  c.kill_signal = KillSignal::Terminate();
   c.kill_timeout_ms = 12345;
   c.env = {{"A", "1"}, {"B", "two words \"quoted\"\n"}};
   c.processes = {{"app", "./srv --port 8080"}, {"worker", "./work"}};

@@ -29,7 +29,7 @@ std::string ErrorOf(const std::string& text) {
 TEST(ConfigDefaults, EmptyFileHasFlyDefaults) {
   AppConfig c = MustParse("");
   EXPECT_EQ(c.app, "");
-  EXPECT_EQ(c.kill_signal, SIGINT);
+  EXPECT_EQ(c.kill_signal.number(), SIGINT);
   EXPECT_EQ(c.kill_timeout_ms, 5000);
   EXPECT_FALSE(c.http_service.has_value());
   EXPECT_TRUE(c.services.empty());
@@ -73,11 +73,11 @@ TEST(ConfigDefaults, ServicesAndChecks) {
 }
 
 TEST(ConfigValues, KillSignalNames) {
-  EXPECT_EQ(MustParse("kill_signal = \"SIGTERM\"").kill_signal, SIGTERM);
-  EXPECT_EQ(MustParse("kill_signal = \"SIGQUIT\"").kill_signal, SIGQUIT);
-  EXPECT_EQ(MustParse("kill_signal = \"SIGUSR1\"").kill_signal, SIGUSR1);
-  EXPECT_EQ(MustParse("kill_signal = \"sigusr2\"").kill_signal, SIGUSR2);
-  EXPECT_EQ(MustParse("kill_signal = \"KILL\"").kill_signal, SIGKILL);
+  EXPECT_EQ(MustParse("kill_signal = \"SIGTERM\"").kill_signal.number(), SIGTERM);
+  EXPECT_EQ(MustParse("kill_signal = \"SIGQUIT\"").kill_signal.number(), SIGQUIT);
+  EXPECT_EQ(MustParse("kill_signal = \"SIGUSR1\"").kill_signal.number(), SIGUSR1);
+  EXPECT_EQ(MustParse("kill_signal = \"sigusr2\"").kill_signal.number(), SIGUSR2);
+  EXPECT_EQ(MustParse("kill_signal = \"KILL\"").kill_signal.number(), SIGKILL);
 }
 
 TEST(ConfigValues, KillTimeoutForms) {

@@ -45,15 +45,6 @@ TEST(ConfigMemory, Units) {
   EXPECT_FALSE(ParseMemoryMb("99999999999999999999"));
 }
 
-TEST(ConfigSignals, NamesAndNumbers) {
-  EXPECT_EQ(SignalFromName("SIGINT"), 2);
-  EXPECT_EQ(SignalFromName("term"), 15);
-  EXPECT_EQ(SignalFromName("SIGNOPE"), 0);
-  EXPECT_EQ(SignalFromName(""), 0);
-  EXPECT_EQ(SignalName(15), "SIGTERM");
-  EXPECT_EQ(SignalName(99), "");
-}
-
 TEST(ConfigDiagnostics, Format) {
   EXPECT_EQ((Diagnostic{"fly.toml", {3, 7}, "app", "bad"}).ToString(), "fly.toml:3:7: app: bad");
   EXPECT_EQ((Diagnostic{"fly.toml", {}, "app", "bad"}).ToString(), "fly.toml: app: bad");

@@ -43,8 +43,8 @@ class FakeRuntime final : public MachineRuntime {
     if (listen_on_launch) listeners[plan.machine.id] = {{"0.0.0.0", listen_port, true}};
     return Status::Ok();
   }
-  Status Stop(const std::string& id, int sig, Duration) override {
-    last_stop_signal = sig;
+  Status Stop(const std::string& id, KillSignal sig, Duration) override {
+    last_stop_signal = sig.number();
     stops.push_back(id);
     return Status::Ok();  // the test delivers the exit through Exit()
   }

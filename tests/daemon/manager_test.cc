@@ -9,9 +9,12 @@
 #include <deque>
 #include <filesystem>
 #include <future>
+#include <map>
 #include <mutex>
+#include <set>
 
 #include "fake_runtime.h"
+#include "store/keys.h"
 #include "store/registry.h"
 #include "store/store.h"
 
@@ -57,7 +60,7 @@ AppPlan TestPlan(bool services = true) {
   s.internal_port = 8080;
   s.auto_start = true;
   if (services) p.info.services.push_back(s);
-  p.info.kill_signal = 15;
+  p.info.kill_signal = KillSignal::Terminate();
   return p;
 }
 
@@ -160,6 +163,9 @@ class ManagerTest : public ::testing::Test {
   std::mutex mu_;
   SnapshotPtr last_;
   int publishes_ = 0;
+
+  // A cluster of this host (ams) and a live syd host; the manager restarted to see it. Its id.
+  uint32_t WithSydHost();
 };
 
 TEST_F(ManagerTest, DeployCreatesTwoMachinesPerServiceGroupAndStartsThem) {
@@ -790,6 +796,99 @@ TEST_F(ManagerTest, ThrowawayMachinesThatEndedWhileTheDaemonWasDownAreDestroyed)
   RestartDaemon({gone->id});
   ASSERT_TRUE(Until([&] { return rt_.destroyed.count(gone->id) > 0 && !registry_->GetMachine(gone->id).ok(); }));
   EXPECT_EQ(Get(alive->id).state, MachineState::kStarted);  // adopted, untouched
+}
+
+// ---- --region placement (deploy --region, scale count N --region ams,syd)
+
+// Another host in `region` registered in the fixture's store (as its daemon would); its id.
+uint32_t AddHost(store::Store* st, store::Registry* reg, const std::string& region) {
+  auto local = st->Get(store::keys::kLocalHost);
+  EXPECT_TRUE(local.ok() && local->has_value());
+  store::TxnRequest drop;
+  drop.success.push_back(store::Op::Delete(store::keys::kLocalHost));
+  EXPECT_TRUE(st->Txn(drop).ok());
+  auto other = reg->Bootstrap(region, "other");
+  EXPECT_TRUE(other.ok()) << other.status().ToString();
+  store::TxnRequest back;  // this host stays the local one
+  back.success.push_back(store::Op::Put(store::keys::kLocalHost, (*local)->value));
+  EXPECT_TRUE(st->Txn(back).ok());
+  return other.ok() ? other->id : 0;
+}
+
+uint32_t ManagerTest::WithSydHost() {
+  const uint32_t syd = AddHost(store_.get(), registry_.get(), "syd");
+  mo_.live_hosts = [this, syd]() -> Result<std::vector<std::pair<uint32_t, std::string>>> {
+    return std::vector<std::pair<uint32_t, std::string>>{{host_.id, "ams"}, {syd, "syd"}};
+  };
+  RestartDaemon();
+  return syd;
+}
+
+TEST_F(ManagerTest, ScaleInThisHostsRegionWorksAnotherRegionIsAClearErrorOnOneHost) {
+  auto app = MakeApp("oneregion");
+  ASSERT_TRUE(manager_->Deploy(app, Release("oneregion"), false).ok());
+  auto two = manager_->Scale(app, 2, {"ams"});
+  ASSERT_TRUE(two.ok()) << two.status().ToString();
+  EXPECT_EQ(two->size(), 2u);
+  for (const auto& m : *two) EXPECT_EQ(m.region, "ams");
+  auto syd = manager_->Scale(app, 1, {"ams", "syd"});
+  ASSERT_FALSE(syd.ok());
+  EXPECT_EQ(syd.status().code(), Code::kFailedPrecondition);
+  EXPECT_NE(syd.status().message().find("no host in region syd"), std::string::npos) << syd.status().message();
+  EXPECT_NE(syd.status().message().find("single host in region ams"), std::string::npos) << syd.status().message();
+  auto ms = registry_->ListMachines("oneregion");
+  ASSERT_TRUE(ms.ok());
+  EXPECT_EQ(ms->size(), 2u);  // nothing changed: the regions are checked first
+}
+
+TEST_F(ManagerTest, ScaleCountPerRegionPlacesOnThatRegionsHostAndLeavesOthersAlone) {
+  const uint32_t syd_host = WithSydHost();
+  auto app = MakeApp("geo");
+  ASSERT_TRUE(manager_->Deploy(app, Release("geo"), false).ok());  // one machine, here (ams)
+  auto r = manager_->Scale(app, 2, {"syd"});
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  std::map<std::string, std::vector<store::Machine>> by_region;
+  for (const auto& m : *r) by_region[m.region].push_back(m);
+  ASSERT_EQ(by_region["ams"].size(), 1u);  // not listed: untouched
+  ASSERT_EQ(by_region["syd"].size(), 2u);
+  for (const auto& m : by_region["syd"]) {
+    EXPECT_EQ(m.host_id, syd_host);
+    EXPECT_EQ(m.state, MachineState::kStarting);  // the syd host's daemon starts it
+    EXPECT_EQ(rt_.launches.count(m.id), 0u);      // not this host
+  }
+  // Scale the syd region to 0: the intent is written for the syd host to act on.
+  auto z = manager_->Scale(app, 0, {"syd"});
+  ASSERT_TRUE(z.ok()) << z.status().ToString();
+  for (const auto& m : by_region["syd"]) EXPECT_EQ(Get(m.id).state, MachineState::kDestroying);
+  EXPECT_EQ(Get(by_region["ams"][0].id).state, MachineState::kStarted);
+  auto nrt = manager_->Scale(app, 1, {"nrt"});
+  ASSERT_FALSE(nrt.ok());
+  EXPECT_NE(nrt.status().message().find("no live host in region nrt"), std::string::npos) << nrt.status().message();
+}
+
+TEST_F(ManagerTest, DeployWithRegionsPutsTheCountInEachRegion) {
+  (void)WithSydHost();
+  auto app = MakeApp("twin");
+  auto out = manager_->Deploy(app, Release("twin"), false, {"ams", "syd"});
+  ASSERT_TRUE(out.ok()) << out.status().ToString();
+  std::multiset<std::string> regions;
+  for (const auto& m : out->machines) regions.insert(m.region);
+  EXPECT_EQ(regions, (std::multiset<std::string>{"ams", "syd"}));
+  EXPECT_TRUE(out->warnings.empty()) << out->warnings[0];  // the syd machine is not waited for here
+}
+
+// A deploy on another host stops a machine of this host to replace its config: this host's
+// daemon starts it again once it exited (the intent is in the record's last event).
+TEST_F(ManagerTest, StopToReplaceWrittenByAnotherHostRestartsTheMachine) {
+  std::string id = DeployOne("remote-deploy");
+  ASSERT_TRUE(Until([&] { return Get(id).state == MachineState::kStarted; }));
+  ASSERT_TRUE(registry_->TransitionMachine(id, {}, MachineState::kStopping, "deploy: replacing config").ok());
+  auto rev = store_->Revision();
+  ASSERT_TRUE(rev.ok());
+  manager_->NotifyStoreChanged(*rev);
+  ASSERT_TRUE(Until([&] { return !rt_.stops.empty(); }));
+  rt_.Exit(id, 130);
+  EXPECT_TRUE(Until([&] { return Get(id).state == MachineState::kStarted; })) << store::MachineStateName(Get(id).state);
 }
 
 }  // namespace

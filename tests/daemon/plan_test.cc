@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include "config/json.h"
+
 namespace privcast::daemon {
 namespace {
 
@@ -60,6 +62,37 @@ TEST(CheckPlanCommandsTest, RefusesACommandUnderTheHostsTmp) {
   plan.env = {{"PATH", "/nonexistent"}};
   EXPECT_EQ(CheckPlanCommands(plan).message(),
             "[processes] web: command \"sleep\" is not found in the machine's PATH (/nonexistent)");
+}
+
+// Restart policy and kill signal travel as types from the config to the launch plan.
+TEST(DecodePlanTest, RestartPolicyAndKillSignalAreTyped) {
+  config::AppConfig c;
+  c.app = "typed";
+  c.kill_signal = KillSignal::Terminate();
+  c.processes = {{"app", "./srv"}, {"worker", "./work"}, {"cron", "./cron"}};
+  c.restart.push_back(config::RestartConfig{config::RestartPolicy::kNever, 0, {"worker"}});
+  c.restart.push_back(config::RestartConfig{config::RestartPolicy::kAlways, 3, {"cron"}});
+  store::Release rel;
+  rel.app = "typed";
+  rel.version = 1;
+  rel.config_json = config::ToJson(c);
+  auto plan = DecodePlan(rel);
+  ASSERT_TRUE(plan.ok()) << plan.status().message();
+  EXPECT_EQ(plan->info.kill_signal, KillSignal::Terminate());
+  EXPECT_EQ(plan->FindGroup("app")->restart, supervisor::RestartMode::kOnFailure);
+  EXPECT_EQ(plan->FindGroup("worker")->restart, supervisor::RestartMode::kNever);
+  EXPECT_EQ(plan->FindGroup("cron")->restart, supervisor::RestartMode::kAlways);
+  EXPECT_EQ(plan->FindGroup("cron")->restart_retries, 3);
+}
+
+TEST(DecodePlanTest, UnknownRestartPolicyInAStoredReleaseIsAnError) {
+  store::Release rel;
+  rel.app = "typed";
+  rel.version = 1;
+  rel.config_json = R"({"app":"typed","restart":[{"policy":"sometimes"}]})";
+  auto plan = DecodePlan(rel);
+  ASSERT_FALSE(plan.ok());
+  EXPECT_NE(plan.status().message().find("policy"), std::string::npos) << plan.status().message();
 }
 
 }  // namespace

@@ -32,7 +32,7 @@ TEST(SnapshotBuilderTest, IndexesAppsMachinesAndFlycast) {
   Snapshot s = BuildSnapshot(st, 5, "ams", [](const store::Release&) -> Result<ReleaseInfo> {
     ReleaseInfo i;
     i.services.push_back(ServiceSpec{});
-    i.kill_signal = 15;
+    i.kill_signal = KillSignal::Terminate();
     return i;
   });
   EXPECT_EQ(s.revision, 7);
@@ -44,7 +44,7 @@ TEST(SnapshotBuilderTest, IndexesAppsMachinesAndFlycast) {
   const MachineView& mv = s.machines[app->machines[0]];
   EXPECT_EQ(mv.six_pn, addr::SixPnAddress(0x11, 5, 9));
   EXPECT_EQ(mv.link_v4, addr::LinkV4Machine(3));
-  EXPECT_EQ(mv.kill_signal, 15);
+  EXPECT_EQ(mv.kill_signal.number(), 15);
   EXPECT_EQ(mv.state, MachineRunState::kStarted);
   const FlycastEntry* f = s.FindFlycast(addr::FlycastAddress(0x22, 1));
   ASSERT_NE(f, nullptr);
