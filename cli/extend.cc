@@ -52,6 +52,7 @@ void PrintJson(Context& ctx, const json& j) {
 
 }  // namespace privcast::cli
 
+#include "cli/platform.h"
 #include "cli/restart.h"
 
 namespace privcast::cli {
@@ -60,6 +61,7 @@ void RegisterExtraCommands(CLI::App& root, Context& ctx) {
   RegisterEveryday(root, ctx);
   RegisterSecrets(root, ctx);
   RegisterConsole(root, ctx);
+  RegisterPlatform(root, ctx);
 }
 
 }  // namespace privcast::cli

@@ -12,6 +12,7 @@
 #include "api/server.h"
 #include "common/log.h"
 #include "common/strings.h"
+#include "config/region_file.h"
 #include "daemon/app_events.h"
 #include "daemon/backend.h"
 #include "daemon/control_loop.h"
@@ -25,6 +26,7 @@
 #include "dns/server.h"
 #include "proxy/health.h"
 #include "proxy/proxy.h"
+#include "daemon/region_setup.h"
 #include "daemon/store_open.h"
 #include "store/etcd/host_registration.h"
 #include "store/registry.h"
@@ -131,6 +133,12 @@ Result<std::unique_ptr<Daemon>> Daemon::Create(const DaemonOptions& opts) {
 
 Status Daemon::Start() {
   Impl& d = *impl_;
+  std::shared_ptr<const RegionTable> regions;  // --regions: checked before anything starts
+  if (!d.opts.regions.empty()) {
+    auto t = config::LoadRegionFile(d.opts.regions);
+    if (!t.ok()) return t.status();
+    regions = std::move(t).value();
+  }
   auto dir = DataDir::Open(d.opts.data_dir);
   if (!dir.ok()) return dir.status();
   d.dir.emplace(std::move(dir).value());
@@ -168,6 +176,7 @@ Status Daemon::Start() {
   if (!host.ok()) return host.status();
   d.host = host.value();
   PC_RETURN_IF_ERROR(d.dir->RecordHostId(d.host.id));
+  PC_RETURN_IF_ERROR(ShareRegionTable(d.registry.get(), regions, d.opts.regions, d.host.region));
   if (d.etcd) {
     store::LiveHost live{d.host.id, d.host.region, d.opts.underlay, d.host.hostname};
     auto reg = store::HostRegistration::Start(d.etcd, live, d.opts.host_ttl);
