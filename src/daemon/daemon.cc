@@ -3,6 +3,7 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <cstdlib>
 #include <filesystem>
 #include <functional>
@@ -62,14 +63,25 @@ struct Daemon::Impl {
   bool started = false;
 
   std::mutex publish_mu;
+  // The last Snapshot handed to the proxy and DNS: its store revision and when (wall clock,
+  // µs), for /metrics — bench/cluster/propagation.py measures a change reaching every host.
+  std::atomic<int64_t> published_revision{0}, published_unix_us{0};
   void Publish(SnapshotPtr s) {
     std::lock_guard<std::mutex> l(publish_mu);
     if (proxy) proxy->Publish(s);
     if (dns) dns->Publish(s);
+    if (s) {
+      published_unix_us = std::chrono::duration_cast<std::chrono::microseconds>(
+                              std::chrono::system_clock::now().time_since_epoch()).count();
+      published_revision = s->revision;
+    }
   }
 
   std::string Metrics() {
     std::string out = manager ? manager->MetricsText() : std::string();
+    out += "# TYPE privcast_snapshot_revision gauge\nprivcast_snapshot_revision " +
+           std::to_string(published_revision.load()) + "\n# TYPE privcast_snapshot_published_unix_us gauge\n" +
+           "privcast_snapshot_published_unix_us " + std::to_string(published_unix_us.load()) + "\n";
     if (proxy) out += proxy->RenderMetrics();
     if (dns) out += dns->MetricsText();
     return out;
