@@ -339,8 +339,20 @@ class ClusterTest(unittest.TestCase):
         for m in self.etcd:
             wait_for(m.healthy, 60, f"etcd {m.name} back")
         # Writes work again, and every host is still (or again) registered.
-        wait_for(lambda: self.hosts["fra"].cli(["apps", "create", "after-outage"], check=False).returncode == 0, 30,
-                 "writes succeed once etcd is back")
+        last = []
+
+        def create_works():
+            p = self.hosts["fra"].cli(["apps", "create", "after-outage"], check=False)
+            last[:] = [p.stdout + p.stderr]
+            return p.returncode == 0 or "already exists" in last[0]  # an earlier try's reply was lost
+        try:
+            t_back = time.monotonic()
+            # Measured 46.6 s here (docs/cluster.md "Not done yet": the etcd client's connection
+            # attempts to members that restart together hang for gRPC's 20 s connect timeout).
+            wait_for(create_works, 90, "writes succeed once etcd is back")
+            print(f"\nwrites succeed {time.monotonic() - t_back:.1f} s after every member is healthy again")
+        except AssertionError:
+            raise AssertionError(f"last attempt: {last}\n{self.hosts['fra'].daemon_log()[-3000:]}")
         wait_for(lambda: sorted(h["region"] for h in self.live()) == ["ams", "fra", "syd"], 30, "every host registered")
         ams.cli(["machine", "destroy", "-a", "xweb", "--force", mid])
 
