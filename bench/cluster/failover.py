@@ -20,8 +20,8 @@ import sys
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "scripts", "lib"))
-import harness  # noqa: E402
 from privcast_cluster import Cluster, Poller  # noqa: E402
+import harness  # noqa: E402  (tests/e2e, on the path privcast_cluster sets)
 from harness import wait_for  # noqa: E402
 
 REGION_APP = """#!/bin/sh

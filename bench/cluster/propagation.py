@@ -20,8 +20,8 @@ import threading
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "scripts", "lib"))
-import harness  # noqa: E402
 from privcast_cluster import Api, Cluster, percentiles  # noqa: E402
+import harness  # noqa: E402  (tests/e2e, on the path privcast_cluster sets)
 from harness import wait_for  # noqa: E402
 
 REV, PUB = "privcast_snapshot_revision", "privcast_snapshot_published_unix_us"

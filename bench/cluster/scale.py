@@ -20,8 +20,8 @@ import sys
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "scripts", "lib"))
-import harness  # noqa: E402
 from privcast_cluster import Api, Cluster, rss_kib  # noqa: E402
+import harness  # noqa: E402  (tests/e2e, on the path privcast_cluster sets)
 from harness import wait_for  # noqa: E402
 from propagation import measure  # noqa: E402
 
@@ -64,6 +64,9 @@ def main():
         ams = Api(c.hosts["ams"])
 
         def started():
+            for r, h in c.hosts.items():
+                if h.proc.poll() is not None:
+                    raise SystemExit(f"privcastd {r} exited {h.proc.returncode}:\n{h.daemon_log()[-4000:]}")
             _, text = ams.call("GET", "/v1/apps/many/machines")
             return sum(m["state"] == "started" for m in json.loads(text))
         wait_for(lambda: started() >= 3 * a.n, 3600, f"{3 * a.n} machines started")
