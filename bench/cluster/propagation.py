@@ -86,7 +86,7 @@ def main():
     ap.add_argument("--rounds", type=int, default=50)
     a = ap.parse_args()
     harness.use_build_dir(a.build_dir)
-    with Cluster(["ams", "fra", "syd"], ttl=2, log=lambda *_: None) as c:
+    with Cluster(["ams", "fra", "syd"], ttl=2) as c:
         fra = c.hosts["fra"]
         d = os.path.join(fra.workdir, "prop")
         harness.write_fly_toml(d, "prop", "sleep 100000", http_service=False)

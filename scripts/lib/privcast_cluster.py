@@ -15,6 +15,7 @@ Root only; traffic stays in our namespaces (fd00:77::/64 on the fabric)."""
 import contextlib
 import json
 import os
+import re
 import shutil
 import signal
 import sys
@@ -38,8 +39,8 @@ def _exit_on_signal(signum, _frame):
 class Cluster:
     """etcd x3 + one host per region. host_args: extra privcastd flags for every host."""
 
-    def __init__(self, regions=("ams", "fra", "syd"), ttl=2, host_args=(), log=print):
-        self.regions, self.ttl, self.host_args, self.log = list(regions), ttl, list(host_args), log
+    def __init__(self, regions=("ams", "fra", "syd"), ttl=2, host_args=()):
+        self.regions, self.ttl, self.host_args = list(regions), ttl, list(host_args)
         self.stack = contextlib.ExitStack()
         self.hosts, self.etcd = {}, []
 
@@ -119,7 +120,6 @@ class Poller:
         h = cluster.hosts[region]
         prog = cluster.script("poller.sh", POLLER)
         out = h.cli(["machine", "run", "-a", app, "--", prog, url, str(period)]).stdout
-        import re
         self.host, self.app, self.parse = h, app, parse
         self.id = re.search(r"\b([0-9a-f]{14})\b", out).group(1)
         self.log = os.path.join(h.data_dir, "logs", f"{self.id}.log")

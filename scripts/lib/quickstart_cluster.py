@@ -19,7 +19,6 @@ not. Cleans up on every path (etcd, daemons, machines, namespaces, cgroups).
 import argparse
 import json
 import os
-import re
 import sys
 import time
 
