@@ -70,7 +70,7 @@ void Cli::BuildTree(CLI::App& app) {
   // The order `privcast --help` lists them in (cli/groups.h).
   for (auto* reg : {RegisterOrgs, RegisterNetworks, RegisterApps, RegisterLaunch, RegisterDeploy, RegisterIps,
                     RegisterImages, RegisterVolumes, RegisterMachine, RegisterScale, RegisterStatus, RegisterLogs,
-                    RegisterProxy, RegisterEveryday, RegisterSecrets, RegisterConsole})
+                    RegisterProxy, RegisterEveryday, RegisterSecrets, RegisterConsole, RegisterPlatform})
     reg(app, ctx_);
 }
 

@@ -32,6 +32,7 @@ void RegisterEveryday(CLI::App& root, Context& ctx);  // config show, releases, 
                                                       // show, machine restart, apps restart (cli/everyday.cc)
 void RegisterSecrets(CLI::App& root, Context& ctx);   // secrets set|import|list|unset (cli/secrets.cc)
 void RegisterConsole(CLI::App& root, Context& ctx);   // ssh console, console   (cli/console.cc)
+void RegisterPlatform(CLI::App& root, Context& ctx);  // platform regions       (cli/platform.cc)
 
 // Shared between groups.
 

@@ -69,6 +69,7 @@ void WaitMachineRoute(RouteCall& c);      // GET    /v1/apps/{app}/machines/{id}
 
 // Handlers of routes_more.cc (releases, config, regions, org details, ssh console, secrets).
 void RegionsRoute(RouteCall& c);        // GET  /v1/regions
+void PlatformRegionsRoute(RouteCall& c);  // GET  /v1/platform/regions
 void OrgRoute(RouteCall& c);            // GET  /v1/orgs/{org}
 void ReleasesRoute(RouteCall& c);       // GET  /v1/apps/{app}/releases
 void ConfigRoute(RouteCall& c);         // GET  /v1/apps/{app}/config

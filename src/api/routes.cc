@@ -363,6 +363,7 @@ const std::vector<Route> kRoutes = {
     {"GET", "/v1/networks", [](RouteCall& c) { Handler(c).ListNetworks(); }},
     {"POST", "/v1/networks", [](RouteCall& c) { Handler(c).CreateNetwork(); }},
     {"GET", "/v1/regions", RegionsRoute},
+    {"GET", "/v1/platform/regions", PlatformRegionsRoute},
     {"GET", "/v1/images", [](RouteCall& c) { Handler(c).ListImages(); }},
     {"POST", "/v1/images", [](RouteCall& c) { Handler(c).PullImage(); }},
     {"POST", "/v1/images/remove", [](RouteCall& c) { Handler(c).RemoveImage(); }},

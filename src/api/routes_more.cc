@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <cctype>
 #include <chrono>
+#include <cmath>
 #include <map>
 #include <nlohmann/json.hpp>
 
@@ -59,6 +60,29 @@ class More {
     json out = json::array();
     for (auto& [_, r] : by) out.push_back(r);
     Send(ex_, 200, out);
+  }
+
+  // The region table in force (ADR 0018): the store's, else Fly's built-in one; with
+  // ?from=CODE each region's distance from CODE, nearest first.
+  void PlatformRegions() {
+    auto st = reg_->LoadState();
+    if (!st.ok()) return SendError(ex_, st.status());
+    const auto table = st->regions ? st->regions : RegionTable::Default();
+    const std::string* from = req_.Query("from");
+    if (from && !table->Find(*from))
+      return Send(ex_, 400, json{{"error", "query 'from': region '" + *from + "' is not in the region table"}});
+    json regions = json::array();
+    for (const Region& r : table->regions()) {
+      json j = {{"code", r.code}, {"name", r.name}, {"latitude", r.latitude}, {"longitude", r.longitude}};
+      if (from) j["km"] = std::round(table->DistanceKm(*from, r.code));
+      regions.push_back(std::move(j));
+    }
+    if (from)
+      std::stable_sort(regions.begin(), regions.end(),
+                       [](const json& a, const json& b) { return a["km"].get<double>() < b["km"].get<double>(); });
+    json distances = json::array();
+    for (const RegionDistance& d : table->distances()) distances.push_back({{"from", d.from}, {"to", d.to}, {"km", d.km}});
+    Send(ex_, 200, json{{"source", st->regions ? "store" : "built-in"}, {"regions", regions}, {"distances", distances}});
   }
 
   void Org(const std::string& slug) {
@@ -233,6 +257,7 @@ class More {
 }  // namespace
 
 void RegionsRoute(RouteCall& c) { More(c).Regions(); }
+void PlatformRegionsRoute(RouteCall& c) { More(c).PlatformRegions(); }
 void OrgRoute(RouteCall& c) { More(c).Org(c.params[0]); }
 void ReleasesRoute(RouteCall& c) { More(c).Releases(c.params[0]); }
 void ConfigRoute(RouteCall& c) { More(c).Config(c.params[0]); }

@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "common/addr.h"
+#include "common/region_table.h"
 #include "common/signal.h"
 
 namespace privcast {
@@ -137,6 +138,8 @@ struct Snapshot {
   int64_t revision = 0;        // store revision it was built from
   uint32_t local_host_id = 0;
   std::string local_region;
+  // The region table distances come from (never null in a built Snapshot; null = the default).
+  std::shared_ptr<const RegionTable> regions;
   std::vector<NetworkView> networks;
   std::vector<AppView> apps;
   std::vector<MachineView> machines;

@@ -1,5 +1,5 @@
 // Loading fly.toml: text → validated AppConfig, or every error, one line each naming
-// file:line:col and the key path. The only code in privcast that sees toml++ (load.cc).
+// file:line:col and the key path. toml++ is seen only by load.cc and region_file.cc.
 //
 // Error policy: nothing here throws or crashes on any input (the loader is fuzzed). A file
 // is refused with all its errors in file order, one per line of the Status message, e.g.

@@ -3,6 +3,7 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <cstdlib>
 #include <filesystem>
 #include <functional>
@@ -12,6 +13,7 @@
 #include "api/server.h"
 #include "common/log.h"
 #include "common/strings.h"
+#include "config/region_file.h"
 #include "daemon/app_events.h"
 #include "daemon/backend.h"
 #include "daemon/control_loop.h"
@@ -25,6 +27,7 @@
 #include "dns/server.h"
 #include "proxy/health.h"
 #include "proxy/proxy.h"
+#include "daemon/region_setup.h"
 #include "daemon/store_open.h"
 #include "store/etcd/host_registration.h"
 #include "store/registry.h"
@@ -60,14 +63,25 @@ struct Daemon::Impl {
   bool started = false;
 
   std::mutex publish_mu;
+  // The last Snapshot handed to the proxy and DNS: its store revision and when (wall clock,
+  // µs), for /metrics — bench/cluster/propagation.py measures a change reaching every host.
+  std::atomic<int64_t> published_revision{0}, published_unix_us{0};
   void Publish(SnapshotPtr s) {
     std::lock_guard<std::mutex> l(publish_mu);
     if (proxy) proxy->Publish(s);
     if (dns) dns->Publish(s);
+    if (s) {
+      published_unix_us = std::chrono::duration_cast<std::chrono::microseconds>(
+                              std::chrono::system_clock::now().time_since_epoch()).count();
+      published_revision = s->revision;
+    }
   }
 
   std::string Metrics() {
     std::string out = manager ? manager->MetricsText() : std::string();
+    out += "# TYPE privcast_snapshot_revision gauge\nprivcast_snapshot_revision " +
+           std::to_string(published_revision.load()) + "\n# TYPE privcast_snapshot_published_unix_us gauge\n" +
+           "privcast_snapshot_published_unix_us " + std::to_string(published_unix_us.load()) + "\n";
     if (proxy) out += proxy->RenderMetrics();
     if (dns) out += dns->MetricsText();
     return out;
@@ -131,6 +145,12 @@ Result<std::unique_ptr<Daemon>> Daemon::Create(const DaemonOptions& opts) {
 
 Status Daemon::Start() {
   Impl& d = *impl_;
+  std::shared_ptr<const RegionTable> regions;  // --regions: checked before anything starts
+  if (!d.opts.regions.empty()) {
+    auto t = config::LoadRegionFile(d.opts.regions);
+    if (!t.ok()) return t.status();
+    regions = std::move(t).value();
+  }
   auto dir = DataDir::Open(d.opts.data_dir);
   if (!dir.ok()) return dir.status();
   d.dir.emplace(std::move(dir).value());
@@ -168,6 +188,7 @@ Status Daemon::Start() {
   if (!host.ok()) return host.status();
   d.host = host.value();
   PC_RETURN_IF_ERROR(d.dir->RecordHostId(d.host.id));
+  PC_RETURN_IF_ERROR(ShareRegionTable(d.registry.get(), regions, d.opts.regions, d.host.region));
   if (d.etcd) {
     store::LiveHost live{d.host.id, d.host.region, d.opts.underlay, d.host.hostname};
     auto reg = store::HostRegistration::Start(d.etcd, live, d.opts.host_ttl);

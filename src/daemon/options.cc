@@ -145,6 +145,9 @@ std::optional<DaemonOptions> ParseDaemonArgs(int argc, char** argv, int* exit_co
   app.add_option("--host-ttl", o.host_ttl, "etcd: seconds of this host's lease; it is down TTL + 1 s after it stops")
       ->capture_default_str()
       ->check(CLI::Range(1, 3600));
+  app.add_option("--regions", o.regions,
+                 "region table file (TOML: codes, coordinates, distances); stored for every host of the cluster")
+      ->check(CLI::ExistingFile);
   app.add_option("--underlay", o.underlay, "this host's address on the network between hosts (cluster)");
   try {
     app.parse(argc, argv);

@@ -64,6 +64,7 @@ struct DaemonOptions {
   std::string etcd_cacert, etcd_cert, etcd_key;  // PEM files; TLS to etcd when any is set
   int host_ttl = 5;                         // seconds: the host's etcd lease (down after TTL + 1 s)
   std::string underlay;                     // this host's address on the underlay network
+  std::string regions;                      // region table file (ADR 0018); "" = the store's, else Fly's
 };
 
 // Parses argv; on --help prints usage and returns exit code 0 via `exit_code`.

@@ -5,7 +5,6 @@
 #include <algorithm>
 
 #include "common/log.h"
-#include "dns/regions.h"
 #include "common/service_scope.h"
 
 namespace privcast::daemon {
@@ -34,6 +33,7 @@ Snapshot BuildSnapshot(const store::StateView& state, uint32_t local_host_id,
   s.revision = state.revision;
   s.local_host_id = local_host_id;
   s.local_region = local_region;
+  s.regions = state.regions ? state.regions : RegionTable::Default();
 
   for (const auto& n : state.networks) s.networks.push_back(NetworkView{n.net32, n.org, n.name});
 
@@ -90,7 +90,7 @@ Snapshot BuildSnapshot(const store::StateView& state, uint32_t local_host_id,
     mv.state = ToRunState(m.state);
     mv.host_id = m.host_id;
     if (!live_peers.empty())
-      mv.distance_km = static_cast<uint32_t>(std::min(dns::RegionDistanceKm(local_region, m.region), 40000.0));
+      mv.distance_km = static_cast<uint32_t>(std::min(s.regions->DistanceKm(local_region, m.region), 40000.0));
     mv.six_pn = addr::SixPnAddress(m.net32, m.host_id, m.machine32);
     mv.link_v4 = addr::LinkV4Machine(m.link_slot);
     mv.created_at = m.created_at;

@@ -6,7 +6,6 @@
 
 #include "common/service_scope.h"
 #include "common/strings.h"
-#include "dns/regions.h"
 
 namespace privcast::dns {
 namespace {
@@ -64,6 +63,7 @@ std::shared_ptr<const Zone> Zone::Build(const SnapshotPtr& snap) {
   const Snapshot& s = *snap;
   z->revision_ = s.revision;
   const std::string local = Lower(s.local_region);
+  const std::shared_ptr<const RegionTable> regions = s.regions ? s.regions : RegionTable::Default();
 
   z->machines.reserve(s.machines.size());
   for (const MachineView& m : s.machines) {
@@ -79,7 +79,7 @@ std::shared_ptr<const Zone> Zone::Build(const SnapshotPtr& snap) {
   auto nearer = [&](uint32_t x, uint32_t y) {
     const ZoneMachine& a = z->machines[x];
     const ZoneMachine& b = z->machines[y];
-    double da = RegionDistanceKm(local, a.region), db = RegionDistanceKm(local, b.region);
+    double da = regions->DistanceKm(local, a.region), db = regions->DistanceKm(local, b.region);
     return std::tie(da, a.region, a.id) < std::tie(db, b.region, b.id);
   };
 

@@ -19,6 +19,7 @@
 //   /flycast/<app>/<net32>/<service>   address                a service's address on a network (ADR 0013)
 //   /released/<net32>/<n %010u>        ReleasedAddress        cooldown list
 //   /seq/flycast/<net32>               next n (decimal)       per-network flycast counter
+//   /config/regions                    RegionTable JSON       the cluster's region table (store/region_record.h)
 #pragma once
 
 #include <cstdint>

@@ -8,8 +8,10 @@
 
 #include "common/addr.h"
 #include "common/ids.h"
+#include "common/log.h"
 #include "store/codec.h"
 #include "store/keys.h"
+#include "store/region_record.h"
 
 namespace privcast::store {
 namespace {
@@ -980,6 +982,10 @@ Result<StateView> Registry::LoadState() {
       PC_ASSIGN_OR_RETURN(Volume vol, DecodeKv<Volume>(kv));
       vol.mod_revision = kv.mod_revision;
       v.volumes.push_back(std::move(vol));
+    } else if (kv.key == kRegionTableKey) {
+      auto t = DecodeRegionTable(kv.value);
+      if (t.ok()) v.regions = std::move(t).value();
+      else log::Error("store", "stored region table does not decode; using the built-in one", {{"error", t.status().message()}});
     }
   }
   for (const App& a : v.apps) {
@@ -990,6 +996,21 @@ Result<StateView> Registry::LoadState() {
     v.current_releases.push_back(std::move(r));
   }
   return v;
+}
+
+Status Registry::PutRegionTable(const RegionTable& table, bool* changed) {
+  *changed = false;
+  PC_ASSIGN_OR_RETURN(std::optional<KeyValue> cur, store_->Get(kRegionTableKey));
+  if (cur) {
+    auto old = DecodeRegionTable(cur->value);
+    if (old.ok() && **old == table) return Status::Ok();
+  }
+  TxnRequest t;
+  t.success.push_back(Op::Put(kRegionTableKey, EncodeRegionTable(table)));
+  PC_ASSIGN_OR_RETURN(TxnResponse r, store_->Txn(t));
+  (void)r;
+  *changed = true;
+  return Status::Ok();
 }
 
 }  // namespace privcast::store

@@ -17,11 +17,13 @@
 #pragma once
 
 #include <chrono>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
 
 #include "common/clock.h"
+#include "common/region_table.h"
 #include "common/result.h"
 #include "store/model.h"
 #include "store/store.h"
@@ -44,6 +46,9 @@ struct StateView {
   std::vector<IpAssignment> ips;
   std::vector<Release> current_releases;  // each app's current release (if deployed)
   std::vector<Volume> volumes;
+  // The cluster's region table (/config/regions, ADR 0018); null = Fly's built-in one. A
+  // stored table that does not decode is logged and ignored (null).
+  std::shared_ptr<const RegionTable> regions;
 };
 
 struct MachineSpec {
@@ -150,6 +155,9 @@ class Registry {
 
   // Everything, at one revision (for the routing snapshot and the reconciler).
   Result<StateView> LoadState();
+  // Stores `table` as the cluster's region table unless the store holds an equal one
+  // already; *changed says whether it wrote (store/region_record.h).
+  Status PutRegionTable(const RegionTable& table, bool* changed);
 
   Store* store() const { return store_; }
 

@@ -133,6 +133,22 @@ TEST_F(ApiTest, ReleasesConfigRegionsOrgAndConsoleRoutes) {
   ASSERT_EQ(gs, 200);
   ASSERT_EQ(regions.size(), 1u);
   EXPECT_EQ(regions[0]["code"].get<std::string>().size(), 3u);
+  // The region table in force (ADR 0018): Fly's until one is stored.
+  auto [ps, table] = Do("GET", "/v1/platform/regions?from=ams");
+  ASSERT_EQ(ps, 200) << table.dump();
+  EXPECT_EQ(table["source"], "built-in");
+  EXPECT_EQ(table["regions"][0]["code"], "ams");  // nearest first
+  EXPECT_EQ(table["regions"][0]["km"], 0.0);
+  EXPECT_EQ(Do("GET", "/v1/platform/regions?from=xyz").first, 400);
+  bool changed = false;
+  ASSERT_TRUE(h_.reg->PutRegionTable(RegionTable({{"ams", "", 52.31, 4.76}, {"syd", "", -33.94, 151.18}}, {{"ams", "syd", 100}}),
+                                     &changed).ok());
+  auto [ps2, stored] = Do("GET", "/v1/platform/regions?from=ams");
+  ASSERT_EQ(ps2, 200);
+  EXPECT_EQ(stored["source"], "store");
+  EXPECT_EQ(stored["regions"].size(), 2u);
+  EXPECT_EQ(stored["regions"][1]["km"], 100.0);
+  EXPECT_EQ(stored["distances"], json::parse(R"([{"from":"ams","to":"syd","km":100.0}])"));
   auto [os, org] = Do("GET", "/v1/orgs/personal");
   ASSERT_EQ(os, 200);
   EXPECT_EQ(org["default_network"], "default");

@@ -83,6 +83,15 @@ TEST(SnapshotBuilderTest, MachinesOfLivePeersAreRemoteBackendsOthersOnlyListed) 
   EXPECT_EQ(s.machines[0].distance_km, 0u);
   EXPECT_GT(s.machines[1].distance_km, 16000u);  // ams → syd
   EXPECT_LT(s.machines[2].distance_km, 500u);    // ams → fra
+  EXPECT_EQ(s.regions, RegionTable::Default());
+  // The cluster's own table (StateView::regions, ADR 0018) orders the tiers instead.
+  st.regions = std::make_shared<const RegionTable>(
+      std::vector<Region>{{"ams", "", 52.31, 4.76}, {"fra", "", 50.03, 8.57}, {"syd", "", -33.94, 151.18}},
+      std::vector<RegionDistance>{{"syd", "ams", 100}});
+  Snapshot custom = BuildSnapshot(st, 5, "ams", decode, {7, 9});
+  EXPECT_EQ(custom.regions, st.regions);
+  EXPECT_EQ(custom.machines[1].distance_km, 100u);  // ams → syd, explicit
+  EXPECT_GT(custom.machines[2].distance_km, 300u);  // ams → fra, great circle
 }
 
 TEST(SnapshotBuilderTest, BadReleaseKeepsAddressesButNoServices) {

@@ -13,6 +13,8 @@ other hosts' machines at their 6PN addresses over the underlay), nearest region 
 and a dead host (daemon SIGKILLed, its underlay link down) leaving routing when its lease ends:
 requests from ams fail over from fra to syd, and come back to fra when it returns.
 
+A region table file (privcastd --regions, stored for every host) changes which region is nearest.
+
 A request on ams wakes a stopped machine on syd (held until it listens).
 
 Not here yet (docs/cluster.md, "Not done"): Fly-Replay."""
@@ -205,6 +207,41 @@ class ClusterTest(unittest.TestCase):
         # Nor through the flycast address: orgb has no xweb.flycast (the proxy admits by network).
         self.assertNotEqual(self.curl("ams", "http://xweb.flycast/", org="orgb")[0], 0)
 
+    def test_fb_a_region_table_file_changes_nearest_routing_on_every_host(self):
+        """privcastd --regions FILE (ADR 0018): a bad file is refused with file:line:col before
+        anything starts; a good one is stored for every host. With ams-syd at 100 km, ams's
+        nearest machine is syd's, not fra's; the fra and syd hosts (started without the flag)
+        show the same table. Deleting the stored table brings Fly's built-in one back everywhere."""
+        ams = self.hosts["ams"]
+        bad = os.path.join(self.fab_tmp, "bad-regions.toml")
+        with open(bad, "w") as f:
+            f.write('base = "fly"\n[[distances]]\nbetween = ["ams", "xyz"]\nkm = 100\n')
+        p = run([harness.PRIVCASTD, "--regions", bad, "--data-dir", os.path.join(self.fab_tmp, "never")], check=False, timeout=30)
+        self.assertNotEqual(p.returncode, 0)
+        self.assertIn(f'{bad}:3:19: distances[0].between: unknown region "xyz"', p.stdout + p.stderr)
+        good = os.path.join(self.fab_tmp, "regions.toml")
+        with open(good, "w") as f:
+            f.write('base = "fly"\n[[distances]]\nbetween = ["ams", "syd"]\nkm = 100\n')
+        served = lambda region: (lambda r: r[1] if r[0] == 0 and r[1] else None)(self.curl(region, "http://xweb.flycast/"))
+        ams.stop_daemon()
+        ams.extra_args += ["--regions", good]
+        try:
+            ams.start_daemon()
+            wait_for(lambda: served("ams") == "syd", 30, "ams served by syd under the file's table")
+            for region in ("fra", "syd"):
+                t = self.hosts[region].cli_json(["platform", "regions", "--from", "ams"])
+                self.assertEqual(t["source"], "store")
+                self.assertEqual([r["code"] for r in t["regions"][:2]], ["ams", "syd"], region)
+                self.assertEqual(t["distances"], [{"from": "ams", "to": "syd", "km": 100.0}])
+            self.assertEqual(served("fra"), "fra")  # its own region first, whatever the table
+            table = self.hosts["syd"].cli(["platform", "regions", "--from", "ams"]).stdout
+            self.assertIn("KM FROM ams", table)
+        finally:
+            ams.extra_args = [a for a in ams.extra_args if a not in ("--regions", good)]
+            etcdctl(self.fab, self.etcd[1], "del", "/config/regions")
+        wait_for(lambda: served("ams") == "fra", 30, "ams served by fra again under the built-in table")
+        self.assertEqual(self.hosts["syd"].cli_json(["platform", "regions"])["source"], "built-in")
+
     def test_g_a_dead_host_leaves_routing_at_lease_end_requests_fail_over_and_back(self):
         ams, fra = self.hosts["ams"], self.hosts["fra"]
         poller = self.script("poller.sh", POLLER)
@@ -254,6 +291,74 @@ class ClusterTest(unittest.TestCase):
         print(f"\nrequest on ams that woke the syd machine: {time.monotonic() - t0:.2f} s (with the client machine's start)")
         self.assertEqual((code, out), (0, "syd"), err)
 
+
+    def test_i_one_etcd_member_down_deploy_and_requests_keep_working(self):
+        """Not only writes: a deploy on one host and requests across hosts while e2 is down."""
+        self.etcd[1].stop()
+        try:
+            app = self.script("region_app.sh", REGION_APP)
+            harness.deploy(self.hosts["syd"], "late", app, internal_port=8080, ha=False)
+            got = wait_for(lambda: (lambda r: r[1] if r[0] == 0 and r[1] else None)(self.curl("ams", "http://late.flycast/")),
+                           30, "late.flycast from ams")
+            self.assertEqual(got, "syd")
+            self.assertEqual(sorted(h["region"] for h in self.live_via(self.etcd[2])), ["ams", "fra", "syd"])
+        finally:
+            self.etcd[1].start()
+        wait_for(self.etcd[1].healthy, 30, "e2 back")
+
+    def test_j_all_etcd_members_down_data_path_serves_writes_fail_clearly_then_recover(self):
+        ams = self.hosts["ams"]
+        poller = self.script("poller.sh", POLLER)
+        out = ams.cli(["machine", "run", "-a", "xweb", "--", poller]).stdout
+        mid = re.search(r"\b([0-9a-f]{14})\b", out).group(1)
+        log = os.path.join(ams.data_dir, "logs", f"{mid}.log")
+
+        def answers(after):
+            try:
+                with open(log) as f:
+                    rows = [ln.split() for ln in f if ln.startswith("T ")]
+            except OSError:
+                return []
+            return [r[2] for r in rows if len(r) == 3 and float(r[1]) > after]
+        wait_for(lambda: [r for r in answers(0) if r != "FAIL"], 30, "the poller answered")
+        for m in self.etcd:
+            m.stop()
+        t_down = time.time()
+        try:
+            # Control-plane writes fail at once, naming the cause, on every host.
+            for args in (["scale", "count", "3", "-a", "xweb", "--yes"], ["machine", "run", "-a", "xweb", "--", "true"]):
+                p = self.hosts["fra"].cli(args, check=False, timeout=60)
+                self.assertNotEqual(p.returncode, 0, args)
+                self.assertIn("etcd unavailable", p.stdout + p.stderr, args)
+            # The data path keeps serving from the last Snapshot (ams → a machine on another host).
+            wait_for(lambda: len([r for r in answers(t_down) if r != "FAIL"]) >= 20, 30, "answers while etcd is down")
+            self.assertEqual([r for r in answers(t_down) if r == "FAIL"], [])
+        finally:
+            for m in self.etcd:
+                m.start()
+        for m in self.etcd:
+            wait_for(m.healthy, 60, f"etcd {m.name} back")
+        # Writes work again, and every host is still (or again) registered.
+        last = []
+
+        def create_works():
+            p = self.hosts["fra"].cli(["apps", "create", "after-outage"], check=False)
+            last[:] = [p.stdout + p.stderr]
+            return p.returncode == 0 or "already exists" in last[0]  # an earlier try's reply was lost
+        try:
+            t_back = time.monotonic()
+            # Measured 46.6 s here (docs/cluster.md "Not done yet": the etcd client's connection
+            # attempts to members that restart together hang for gRPC's 20 s connect timeout).
+            wait_for(create_works, 90, "writes succeed once etcd is back")
+            print(f"\nwrites succeed {time.monotonic() - t_back:.1f} s after every member is healthy again")
+        except AssertionError:
+            raise AssertionError(f"last attempt: {last}\n{self.hosts['fra'].daemon_log()[-3000:]}")
+        wait_for(lambda: sorted(h["region"] for h in self.live()) == ["ams", "fra", "syd"], 30, "every host registered")
+        ams.cli(["machine", "destroy", "-a", "xweb", "--force", mid])
+
+    def live_via(self, member):
+        out = etcdctl(self.fab, member, "get", "--prefix", "/live/", "--print-value-only").stdout
+        return [json.loads(line) for line in out.splitlines() if line.strip().startswith("{")]
 
 if __name__ == "__main__":
     harness.main()

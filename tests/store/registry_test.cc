@@ -7,6 +7,7 @@
 #include "common/addr.h"
 #include "common/ids.h"
 #include "store/keys.h"
+#include "store/region_record.h"
 #include "test_util.h"
 
 namespace privcast::store {
@@ -540,6 +541,46 @@ TEST_F(RegistryTest, CorruptRecordsAreReportedNotCrashed) {
   EXPECT_EQ(v.status().message(), "corrupt record at /apps/bad: record is not valid JSON");
   EXPECT_EQ(reg_->GetApp("bad").status().code(), Code::kInternal);
   EXPECT_TRUE(reg_->GetApp("web").ok());
+}
+
+}  // namespace
+}  // namespace privcast::store
+
+namespace privcast::store {
+namespace {
+
+TEST_F(RegistryTest, RegionTableIsSharedThroughTheStore) {
+  auto st = reg_->LoadState();
+  ASSERT_TRUE(st.ok());
+  EXPECT_EQ(st->regions, nullptr);  // nothing stored: callers use the built-in table
+  RegionTable t({{"ams", "Amsterdam", 52.31, 4.76}, {"syd", "", -33.94, 151.18}}, {{"ams", "syd", 100}});
+  bool changed = false;
+  ASSERT_TRUE(reg_->PutRegionTable(t, &changed).ok());
+  EXPECT_TRUE(changed);
+  ASSERT_TRUE(reg_->PutRegionTable(t, &changed).ok());
+  EXPECT_FALSE(changed);  // an equal table is not written again
+  st = reg_->LoadState();
+  ASSERT_TRUE(st.ok());
+  ASSERT_NE(st->regions, nullptr);
+  EXPECT_TRUE(*st->regions == t);
+  EXPECT_EQ(st->regions->DistanceKm("syd", "ams"), 100);
+  // A damaged record is ignored (built-in table), never a failed load.
+  TxnRequest bad;
+  bad.success.push_back(Op::Put(kRegionTableKey, "{\"regions\":[{\"code\":\"AMS\"}]}"));
+  ASSERT_TRUE(store_->Txn(bad).ok());
+  st = reg_->LoadState();
+  ASSERT_TRUE(st.ok());
+  EXPECT_EQ(st->regions, nullptr);
+}
+
+TEST(RegionRecordTest, RoundTripAndUntrustedInput) {
+  RegionTable t({{"ams", "Amsterdam", 52.31, 4.76}, {"fra", "", 50.03, 8.57}}, {{"fra", "ams", 7.5}});
+  auto back = DecodeRegionTable(EncodeRegionTable(t));
+  ASSERT_TRUE(back.ok()) << back.status().ToString();
+  EXPECT_TRUE(**back == t);
+  for (const char* bad : {"", "[]", "{\"regions\":1}", "{\"regions\":[{\"code\":\"ams\",\"latitude\":95,\"longitude\":0}]}",
+                          "{\"regions\":[],\"distances\":[{\"from\":\"ams\",\"to\":\"fra\",\"km\":-1}]}"})
+    EXPECT_FALSE(DecodeRegionTable(bad).ok()) << bad;
 }
 
 }  // namespace
