@@ -85,9 +85,13 @@ void HeadNv(std::span<char> head, std::vector<nghttp2_nv>* out, std::string_view
     std::string_view v = line.substr(colon + 1);
     while (!v.empty() && (v.front() == ' ' || v.front() == '\t')) v.remove_prefix(1);
     while (!v.empty() && (v.back() == ' ' || v.back() == '\t')) v.remove_suffix(1);
+    // A value new with every message (ours: the request id, the request start) is sent as a
+    // literal never indexed: indexing it would evict a field every message and make the
+    // constant ones (server, content-type, the Fly headers) literals again — HPACK work on
+    // both ends of the connection, per message, for nothing.
+    uint8_t flags = n == "fly-request-id" || n == "x-request-start" ? NGHTTP2_NV_FLAG_NO_INDEX : NGHTTP2_NV_FLAG_NONE;
     out->push_back(nghttp2_nv{reinterpret_cast<uint8_t*>(name),
-                              reinterpret_cast<uint8_t*>(const_cast<char*>(v.data())), n.size(), v.size(),
-                              NGHTTP2_NV_FLAG_NONE});
+                              reinterpret_cast<uint8_t*>(const_cast<char*>(v.data())), n.size(), v.size(), flags});
   }
 }
 

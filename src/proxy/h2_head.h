@@ -43,7 +43,9 @@ struct H2RequestFields {
 // The fields of an HTTP/1 head text of our own making (CRLF lines) as nghttp2 pairs appended to
 // *out, pointing into `head` — whose field names are lowercased in place — so they live as long
 // as `head` is neither freed nor changed; minus the connection-specific fields and `skip` (a
-// lowercase name, empty: none); the start line is left out. No allocation but *out's growth:
+// lowercase name, empty: none); the start line is left out. Fields whose value is new with every
+// message (fly-request-id, x-request-start) carry NGHTTP2_NV_FLAG_NO_INDEX: never entered in
+// HPACK's dynamic table, where each would evict a field every message. No allocation but *out's growth:
 // the per-stream path (nghttp2 copies the pairs when a HEADERS frame is submitted).
 void HeadNv(std::span<char> head, std::vector<nghttp2_nv>* out, std::string_view skip = {});
 

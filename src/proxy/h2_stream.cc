@@ -116,17 +116,9 @@ void H2Stream::OnHead(bool end_stream) {
   size_t n = codec::RewriteRequest(rh, f, out);
   PC_CHECK(n > 0);
   head_.assign(out.data(), n);
-  if (h2_) {  // the same head as HTTP/2 fields: pseudo-headers first (RFC 9113 §8.3)
-    // The pairs point into req_ and head_ (names lowercased in place: head_ is not sent as
-    // HTTP/1 on this path), both kept unchanged until the stream ends: no copy per field.
-    up_nv_.clear();
-    up_nv_.reserve(5 + static_cast<size_t>(std::count(head_.begin(), head_.end(), '\n')));
-    up_nv_.push_back(Nv(":method", req_.method));
-    up_nv_.push_back(Nv(":scheme", "http"));
-    up_nv_.push_back(Nv(":authority", req_.authority));
-    up_nv_.push_back(Nv(":path", req_.path));
-    HeadNv(std::span<char>(head_.data(), head_.size()), &up_nv_, "host");
-    if (req_.te_trailers) up_nv_.push_back(Nv("te", "trailers"));
+  if (h2_) {
+    // head_ is turned into HTTP/2 fields when the stream is dispatched (UpFields): names
+    // lowercased in place, as it is not sent as HTTP/1 on this path.
   } else {
     req_ = H2RequestFields{};  // done with it: the head text is all that is kept
   }
@@ -182,12 +174,28 @@ void H2Stream::OnRouted(Lease lease) {
 
 void H2Stream::OnRouteFailed(int) { SendError(503); }
 
+// The request head as HTTP/2 fields for an h2 app, pseudo-headers first (RFC 9113 §8.3): pairs
+// pointing into req_ and head_, which stay unchanged until the stream ends (a retry builds them
+// again). Per thread, reused: nghttp2_submit_request copies what it keeps.
+const std::vector<nghttp2_nv>& H2Stream::UpFields() {
+  static thread_local std::vector<nghttp2_nv> nv;
+  nv.clear();
+  nv.push_back(Nv(":method", req_.method));
+  nv.push_back(Nv(":scheme", "http"));
+  nv.push_back(Nv(":authority", req_.authority));
+  nv.push_back(Nv(":path", req_.path));
+  HeadNv(std::span<char>(head_.data(), head_.size()), &nv, "host");
+  if (req_.te_trailers) nv.push_back(Nv("te", "trailers"));
+  return nv;
+}
+
 void H2Stream::Dispatch() {
   ++attempts_;
   if (h2_) {  // a stream on a pooled, multiplexed HTTP/2 connection to the machine
     H2Upstream* u = w->h2_upstreams().Get(lease_.st, lease_.up(), lease_.port);
     if (!u) return UpstreamFailed(true);
-    int32_t id = u->Open(this, up_nv_.data(), up_nv_.size(), !bodyless_);
+    const std::vector<nghttp2_nv>& nv = UpFields();
+    int32_t id = u->Open(this, nv.data(), nv.size(), !bodyless_);
     if (id < 0) return UpstreamFailed(true);
     up2_ = u;
     up2_id_ = id;
@@ -405,8 +413,8 @@ ssize_t H2Stream::ReadBody(uint8_t* buf, size_t len, uint32_t* flags) {
 }
 
 void H2Stream::Respond(int status, std::span<char> head, bool has_body) {
-  char st[4];
-  std::snprintf(st, sizeof st, "%03d", status);
+  char st[3] = {static_cast<char>('0' + status / 100 % 10), static_cast<char>('0' + status / 10 % 10),
+                static_cast<char>('0' + status % 10)};
   // Per thread, reused: nghttp2_submit_response copies the pairs, which point into `head`.
   static thread_local std::vector<nghttp2_nv> nv;
   nv.clear();
@@ -437,25 +445,25 @@ void H2Stream::UpHeader(std::string_view name, std::string_view value) {
     resp_status_ = 0;
     for (char c : value) resp_status_ = resp_status_ * 10 + (c - '0');  // nghttp2 checked: 3 digits
   } else if (!name.empty() && name[0] != ':') {
-    // Straight into the HTTP/1 text the codec reads (RewriteH2Response); the status line's
-    // digits are filled in at the end (pseudo-headers came first, but keep it simple).
-    if (resp_h1_.empty()) {
-      resp_h1_.reserve(512);
-      resp_h1_.assign(kStatusLine);
-    }
-    resp_h1_.append(name).append(": ").append(value).append("\r\n");
+    // Straight into the HTTP/1 text the codec reads (RewriteH2Response), the connection's
+    // buffer (H2Upstream::head_text); the status line's digits are filled in at the end
+    // (pseudo-headers came first, but keep it simple).
+    std::string& h1 = up2_->head_text;
+    if (h1.empty()) h1.assign(kStatusLine);
+    h1.append(name).append(": ").append(value).append("\r\n");
   }
 }
 
 // The app's head as an HTTP/1 head text through the HTTP/1 parser and rewriter: the same
 // decoration (Fly-Request-Id, Server, overrides) as every other response.
 bool H2Stream::RewriteH2Response(std::span<char>* head) {
-  if (resp_h1_.empty()) resp_h1_.assign(kStatusLine);
-  resp_h1_[9] = static_cast<char>('0' + resp_status_ / 100 % 10);  // 3 digits: nghttp2 checked
-  resp_h1_[10] = static_cast<char>('0' + resp_status_ / 10 % 10);
-  resp_h1_[11] = static_cast<char>('0' + resp_status_ % 10);
-  resp_h1_ += "\r\n";
-  std::string_view h1 = resp_h1_;
+  std::string& text = up2_->head_text;
+  if (text.empty()) text.assign(kStatusLine);
+  text[9] = static_cast<char>('0' + resp_status_ / 100 % 10);  // 3 digits: nghttp2 checked
+  text[10] = static_cast<char>('0' + resp_status_ / 10 % 10);
+  text[11] = static_cast<char>('0' + resp_status_ % 10);
+  text += "\r\n";
+  std::string_view h1 = text;
   codec::ResponseParser parser(codec::ParseLimits{w->opts().max_head_bytes + 256, codec::kMaxHeaders});
   codec::ResponseHead& h = w->resp_head;
   codec::ResponseContext ctx;
@@ -483,7 +491,7 @@ void H2Stream::UpHeadersDone(bool end_stream) {
     return ResumeClientData();
   }
   if (resp_status_ >= 100 && resp_status_ < 200) {  // interim: the final head follows
-    resp_h1_.clear();
+    up2_->head_text.clear();
     return;
   }
   resp_started_ = resp_head_done_ = true;
@@ -491,14 +499,15 @@ void H2Stream::UpHeadersDone(bool end_stream) {
     lease_.st->requests_by_class[std::min<int>(resp_status_ / 100, kStatusClasses - 1)].fetch_add(
         1, std::memory_order_relaxed);
   std::span<char> head;
-  if (!RewriteH2Response(&head)) {
+  bool ok = RewriteH2Response(&head);
+  up2_->head_text.clear();  // done with it (the rewritten head is in the thread's scratch)
+  if (!ok) {
     w->http_502.fetch_add(1, std::memory_order_relaxed);
     return SendError(502);
   }
   resp_done_ = end_stream;
   // A trailers-only response (gRPC errors: grpc-status in the head) ends with the head.
   Respond(resp_status_, head, !end_stream);
-  resp_h1_ = std::string();  // done: its memory goes
 }
 
 void H2Stream::UpData(const uint8_t* p, size_t n) {

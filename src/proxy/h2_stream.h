@@ -83,6 +83,7 @@ class H2Stream final : public Session, public UpConnOwner {
   enum class Phase : uint8_t { kHeaders, kRouting, kConnecting, kExchange, kDone };
 
   void Dispatch();
+  const std::vector<nghttp2_nv>& UpFields();  // for an h2 app
   void SendUp();       // head + body bytes to the app
   void ReadUp();
   bool ProcessResponse();
@@ -96,7 +97,8 @@ class H2Stream final : public Session, public UpConnOwner {
   // An HTTP/1 head of ours (writable: its names are lowercased in place) as the HEADERS.
   void Respond(int status, std::span<char> head, bool has_body);
   void ResumeClientData();
-  // resp_h1_ → the client's response head (codec rules) in the thread's scratch; false: 502.
+  // The app's head (H2Upstream::head_text) → the client's response head (codec rules) in the
+  // thread's scratch; false: 502.
   bool RewriteH2Response(std::span<char>* head);
   void Reset(uint32_t code);  // RST_STREAM towards the client
   void ConsumeWindow();
@@ -132,9 +134,7 @@ class H2Stream final : public Session, public UpConnOwner {
   int32_t up2_id_ = 0;
   bool up_deferred_ = false;  // the app's request data provider waits for client DATA
   int resp_status_ = 0;
-  std::vector<nghttp2_nv> up_nv_;  // request fields for the app (pseudo-headers first), into req_/head_
   static constexpr std::string_view kStatusLine = "HTTP/1.1 000 -\r\n";  // digits set at the end
-  std::string resp_h1_;       // the app's response head as HTTP/1 text while it arrives
   Fields trailers_;
 };
 

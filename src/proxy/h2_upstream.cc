@@ -20,10 +20,10 @@ constexpr size_t kMaxPendingOut = 1 << 20;
 }  // namespace
 
 struct H2UpCallbacks {
-  static H2Stream* StreamOf(nghttp2_session*, int32_t id, void* ud) {
-    auto& m = static_cast<H2Upstream*>(ud)->streams_;
-    auto it = m.find(id);
-    return it == m.end() ? nullptr : it->second;
+  static H2Stream* StreamOf(nghttp2_session*, int32_t id, void* ud) { return static_cast<H2Upstream*>(ud)->Find(id); }
+  static int BeginHeaders(nghttp2_session*, const nghttp2_frame*, void* ud) {
+    static_cast<H2Upstream*>(ud)->head_text.clear();  // a block cut short may have left its start
+    return 0;
   }
   static int Header(nghttp2_session* ng, const nghttp2_frame* f, const uint8_t* name, size_t namelen,
                     const uint8_t* value, size_t valuelen, uint8_t, void* ud) {
@@ -71,6 +71,7 @@ struct H2UpCallbacks {
     static nghttp2_session_callbacks* cbs = [] {
       nghttp2_session_callbacks* c = nullptr;
       PC_CHECK(nghttp2_session_callbacks_new(&c) == 0);
+      nghttp2_session_callbacks_set_on_begin_headers_callback(c, BeginHeaders);
       nghttp2_session_callbacks_set_on_header_callback(c, Header);
       nghttp2_session_callbacks_set_on_frame_recv_callback(c, FrameRecv);
       nghttp2_session_callbacks_set_on_data_chunk_recv_callback(c, DataChunk);
@@ -117,7 +118,9 @@ int32_t H2Upstream::Open(H2Stream* s, const nghttp2_nv* nv, size_t n, bool has_b
   prd.read_callback = H2UpCallbacks::ReadBody;
   int32_t id = nghttp2_submit_request(ng_, nullptr, nv, n, has_body ? &prd : nullptr, nullptr);
   if (id > 0) {
-    streams_[id] = s;
+    PC_CHECK(streams_.empty() || streams_.back().first < id);  // nghttp2's ids only grow
+    if (streams_.capacity() == 0) streams_.reserve(16);
+    streams_.emplace_back(id, s);
     ScheduleFlush();
   }
   return id;
@@ -142,8 +145,18 @@ void H2Upstream::Cancel(int32_t id) {
   ScheduleFlush();
 }
 
+H2Stream* H2Upstream::Find(int32_t id) const {
+  auto it = std::lower_bound(streams_.begin(), streams_.end(), id,
+                             [](const std::pair<int32_t, H2Stream*>& e, int32_t k) { return e.first < k; });
+  return it != streams_.end() && it->first == id ? it->second : nullptr;
+}
+
 void H2Upstream::Detach(int32_t id) {
-  if (streams_.erase(id) && streams_.empty() && !closed_) w_->h2_upstreams().Idle(this);
+  auto it = std::lower_bound(streams_.begin(), streams_.end(), id,
+                             [](const std::pair<int32_t, H2Stream*>& e, int32_t k) { return e.first < k; });
+  if (it == streams_.end() || it->first != id) return;
+  streams_.erase(it);
+  if (streams_.empty() && !closed_) w_->h2_upstreams().Idle(this);
 }
 
 void H2Upstream::OnEvents(uint32_t ev) {

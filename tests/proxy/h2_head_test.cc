@@ -85,6 +85,19 @@ TEST(H2Head, HeadNvPointsIntoTheLowercasedTextAndSkipsOneName) {
   EXPECT_EQ(head.substr(0, 16), "GET / HTTP/1.1\r\n");                                 // start line as it was
 }
 
+// Values new with every message would churn HPACK's dynamic table (an insert and an eviction per
+// message, and the constant fields pushed out with them): they go as never-indexed literals.
+TEST(H2Head, PerMessageValuesAreNeverIndexed) {
+  std::string head =
+      "HTTP/1.1 200 OK\r\nServer: Fly/1\r\nFly-Request-Id: 01abc-lhr\r\nX-Request-Start: t=123\r\n\r\n";
+  std::vector<nghttp2_nv> nv;
+  HeadNv(std::span<char>(head.data(), head.size()), &nv);
+  ASSERT_EQ(nv.size(), 3u);
+  EXPECT_EQ(nv[0].flags, NGHTTP2_NV_FLAG_NONE);      // server: indexed once, then one byte
+  EXPECT_EQ(nv[1].flags, NGHTTP2_NV_FLAG_NO_INDEX);  // fly-request-id
+  EXPECT_EQ(nv[2].flags, NGHTTP2_NV_FLAG_NO_INDEX);  // x-request-start
+}
+
 TEST(H2Head, Base64UrlOfHttp2Settings) {
   std::string out;
   ASSERT_TRUE(Base64UrlDecode("AAMAAABkAAQAoAAAAAIAAAAA", &out));  // curl's: 3=100, 4=10485760, 2=0
