@@ -41,6 +41,17 @@ void H2RequestFields::Add(std::string_view name, std::string_view value, size_t 
   fields.append(name).append(": ").append(value).append("\r\n");
 }
 
+void H2RequestFields::Clear() {
+  method.clear();
+  path.clear();
+  authority.clear();
+  scheme.clear();
+  cookies.clear();
+  fields.clear();
+  list_bytes = 0;
+  has_content_length = te_trailers = too_large = false;
+}
+
 std::string H2RequestFields::ToHttp1(bool end_stream, bool chunk_body, bool* chunked) const {
   std::string h;
   ToHttp1(end_stream, chunk_body, chunked, &h);

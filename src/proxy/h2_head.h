@@ -32,6 +32,7 @@ struct H2RequestFields {
   bool too_large = false;     // over max_list_bytes: answer 431
 
   void Add(std::string_view name, std::string_view value, size_t max_list_bytes);
+  void Clear();  // for the next block, keeping the strings' memory
   // The HTTP/1.1 head text: ":method :path HTTP/1.1", Host from :authority (or host), cookie
   // crumbs joined with "; " (RFC 9113 §8.2.3), the fields; without content-length, a body that
   // follows goes up chunked when `chunk_body` (*chunked set), and POST/PUT/PATCH without one get

@@ -95,6 +95,10 @@ nghttp2_option* H2ServerOptions() {
     nghttp2_option_set_max_outbound_ack(o, 1000);
     nghttp2_option_set_stream_reset_rate_limit(o, 1000, 33);  // rapid reset (CVE-2023-44487)
     nghttp2_option_set_max_continuations(o, 8);
+    // No closed streams kept for the RFC 7540 priority tree (nghttp2 keeps up to
+    // MAX_CONCURRENT_STREAMS of them per connection by default): we never schedule by it, and
+    // keeping them is bookkeeping on every stream's close.
+    nghttp2_option_set_no_closed_streams(o, 1);
     return o;
   }();
   return opt;
@@ -126,6 +130,7 @@ void H2Session::TakeOver(Session& from, std::string_view initial, bool watched, 
 }
 
 H2Stream* H2Session::NewStream(int32_t id) {
+  fields_.Clear();
   auto* st = new H2Stream(this, id);
   nghttp2_session_set_stream_user_data(ng_, id, st);
   st->next_s = streams_;

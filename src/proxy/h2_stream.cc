@@ -76,7 +76,7 @@ H2Stream::~H2Stream() {
 // Request
 
 void H2Stream::AddHeader(std::string_view name, std::string_view value) {
-  req_.Add(name, value, w->opts().max_head_bytes);
+  conn_->fields().Add(name, value, w->opts().max_head_bytes);
 }
 
 void H2Stream::OnHead(bool end_stream) {
@@ -84,10 +84,12 @@ void H2Stream::OnHead(bool end_stream) {
   req_done_ = end_stream;
   bodyless_ = end_stream;
   h2_ = svc->h2_backend;
-  if (req_.too_large) return SendError(431);
-  if (req_.method == "CONNECT") return SendError(501);
+  const H2RequestFields& req = conn_->fields();
+  te_trailers_ = req.te_trailers;
+  if (req.too_large) return SendError(431);
+  if (req.method == "CONNECT") return SendError(501);
   static thread_local std::string h;  // parsed and rewritten below, then done with
-  req_.ToHttp1(end_stream, !h2_, &chunked_, &h);
+  req.ToHttp1(end_stream, !h2_, &chunked_, &h);
   // The HTTP/1 parser and rewriter make it the head an HTTP/1 client's request would give.
   codec::RequestParser parser(codec::ParseLimits{w->opts().max_head_bytes + 256, codec::kMaxHeaders});
   codec::RequestHead& rh = w->req_head;
@@ -116,12 +118,7 @@ void H2Stream::OnHead(bool end_stream) {
   size_t n = codec::RewriteRequest(rh, f, out);
   PC_CHECK(n > 0);
   head_.assign(out.data(), n);
-  if (h2_) {
-    // head_ is turned into HTTP/2 fields when the stream is dispatched (UpFields): names
-    // lowercased in place, as it is not sent as HTTP/1 on this path.
-  } else {
-    req_ = H2RequestFields{};  // done with it: the head text is all that is kept
-  }
+  // For an h2 app, head_ is turned into HTTP/2 fields when the stream is dispatched (UpFields).
   if (req_done_ && chunked_) uout_.Append(w->pool(), "0\r\n\r\n");
   phase_ = Phase::kRouting;
   w->Route(this);
@@ -174,18 +171,30 @@ void H2Stream::OnRouted(Lease lease) {
 
 void H2Stream::OnRouteFailed(int) { SendError(503); }
 
-// The request head as HTTP/2 fields for an h2 app, pseudo-headers first (RFC 9113 §8.3): pairs
-// pointing into req_ and head_, which stay unchanged until the stream ends (a retry builds them
-// again). Per thread, reused: nghttp2_submit_request copies what it keeps.
+// The request head as HTTP/2 fields for an h2 app, pseudo-headers first (RFC 9113 §8.3), all
+// pointing into head_ (names lowercased in place: it is not sent as HTTP/1 on this path), which
+// stays unchanged until the stream ends (a retry builds them again): :method and :path from its
+// request line, :authority from its Host (the client's :authority, ToHttp1). Per thread,
+// reused: nghttp2_submit_request copies what it keeps.
 const std::vector<nghttp2_nv>& H2Stream::UpFields() {
   static thread_local std::vector<nghttp2_nv> nv;
   nv.clear();
-  nv.push_back(Nv(":method", req_.method));
+  std::string_view line(head_.data(), std::min(head_.size(), head_.find("\r\n")));
+  size_t sp1 = line.find(' ');
+  size_t sp2 = line.find(' ', sp1 + 1);
+  nv.push_back(Nv(":method", line.substr(0, sp1)));
   nv.push_back(Nv(":scheme", "http"));
-  nv.push_back(Nv(":authority", req_.authority));
-  nv.push_back(Nv(":path", req_.path));
-  HeadNv(std::span<char>(head_.data(), head_.size()), &nv, "host");
-  if (req_.te_trailers) nv.push_back(Nv("te", "trailers"));
+  nv.push_back(Nv(":authority", {}));
+  nv.push_back(Nv(":path", line.substr(sp1 + 1, sp2 - sp1 - 1)));
+  HeadNv(std::span<char>(head_.data(), head_.size()), &nv);
+  for (size_t i = 4; i < nv.size(); ++i) {
+    if (std::string_view(reinterpret_cast<const char*>(nv[i].name), nv[i].namelen) != "host") continue;
+    nv[2].value = nv[i].value;
+    nv[2].valuelen = nv[i].valuelen;
+    nv.erase(nv.begin() + static_cast<std::ptrdiff_t>(i));
+    break;
+  }
+  if (te_trailers_) nv.push_back(Nv("te", "trailers"));
   return nv;
 }
 

@@ -110,7 +110,7 @@ class H2Stream final : public Session, public UpConnOwner {
   UpConn* up_ = nullptr;
   Lease lease_;
   // Request.
-  H2RequestFields req_;      // the HEADERS block while it arrives (h2_head.h); kept when h2_
+  bool te_trailers_ = false;  // the client sent "te: trailers" (an h2 app gets it too)
   std::string head_;         // the rewritten HTTP/1.1 head (sent to an HTTP/1.1 app, kept for a replay)
   bool chunked_ = false, req_done_ = false, bodyless_ = false;
   size_t head_written_ = 0;
