@@ -106,6 +106,25 @@ void HeadNv(std::span<char> head, std::vector<nghttp2_nv>* out, std::string_view
   }
 }
 
+void InternNames(std::span<nghttp2_nv> nv) {
+  // Lowercase, as HTTP/2 requires and nghttp2 expects of a name it does not copy.
+  static constexpr std::string_view kNames[] = {
+      ":status", "server", "date", "content-type", "content-length", "fly-request-id", "via",
+      "cache-control", "etag", "last-modified", "vary", "content-encoding", "accept-ranges", "expires",
+      "location", "set-cookie", "grpc-status", "grpc-message", "grpc-encoding", "grpc-accept-encoding",
+      "fly-preferred-instance-unavailable",
+  };
+  for (nghttp2_nv& f : nv) {
+    std::string_view n(reinterpret_cast<const char*>(f.name), f.namelen);
+    for (std::string_view k : kNames) {
+      if (k.size() != n.size() || k != n) continue;
+      f.name = reinterpret_cast<uint8_t*>(const_cast<char*>(k.data()));
+      f.flags |= NGHTTP2_NV_FLAG_NO_COPY_NAME;
+      break;
+    }
+  }
+}
+
 H2Fields HeadFields(std::string_view text) {
   std::string copy(text);
   std::vector<nghttp2_nv> nv;

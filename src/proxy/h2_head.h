@@ -50,6 +50,12 @@ struct H2RequestFields {
 // the per-stream path (nghttp2 copies the pairs when a HEADERS frame is submitted).
 void HeadNv(std::span<char> head, std::vector<nghttp2_nv>* out, std::string_view skip = {});
 
+// Points the names of `nv` that are common response field names (a fixed table: the ones every
+// response carries, ours, gRPC's) at static copies and flags them NGHTTP2_NV_FLAG_NO_COPY_NAME,
+// so nghttp2 neither copies nor lowercases them per message; other names are left as they are
+// (copied). For heads in a buffer that is reused before the frame is sent.
+void InternNames(std::span<nghttp2_nv> nv);
+
 // The same as owned strings (tests, the fuzzer).
 H2Fields HeadFields(std::string_view http1_head);
 

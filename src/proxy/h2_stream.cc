@@ -195,6 +195,11 @@ const std::vector<nghttp2_nv>& H2Stream::UpFields() {
     break;
   }
   if (te_trailers_) nv.push_back(Nv("te", "trailers"));
+  // Not copied by nghttp2 (nor lowercased again): every pair points into head_ or a literal,
+  // and head_ outlives the HEADERS frame — it is packed at the connection's next flush, and a
+  // stream that goes before that cancels it (Cancel → RST_STREAM, which drops a request HEADERS
+  // still queued, RFC 9113 §5.1's idle stream never opened) or loses its connection with it.
+  for (nghttp2_nv& f : nv) f.flags |= NGHTTP2_NV_FLAG_NO_COPY_NAME | NGHTTP2_NV_FLAG_NO_COPY_VALUE;
   return nv;
 }
 
@@ -429,6 +434,7 @@ void H2Stream::Respond(int status, std::span<char> head, bool has_body) {
   nv.clear();
   nv.push_back(Nv(":status", std::string_view(st, 3)));
   HeadNv(head, &nv);
+  InternNames(nv);  // `head` is the thread's scratch: values are copied, common names need not be
   nghttp2_data_provider prd{};
   prd.source.ptr = this;
   prd.read_callback = H2ReadBody;

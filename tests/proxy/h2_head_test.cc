@@ -98,6 +98,22 @@ TEST(H2Head, PerMessageValuesAreNeverIndexed) {
   EXPECT_EQ(nv[2].flags, NGHTTP2_NV_FLAG_NO_INDEX);  // x-request-start
 }
 
+// A response head in a reused scratch: common names go as static copies nghttp2 need not copy
+// (NO_COPY_NAME), the others and every value stay in the scratch, to be copied at submit.
+TEST(H2Head, CommonNamesAreInternedOthersLeftToCopy) {
+  std::string head = "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nX-App: 1\r\n\r\n";
+  std::vector<nghttp2_nv> nv;
+  HeadNv(std::span<char>(head.data(), head.size()), &nv);
+  InternNames(nv);
+  ASSERT_EQ(nv.size(), 2u);
+  EXPECT_EQ(std::string(reinterpret_cast<const char*>(nv[0].name), nv[0].namelen), "content-type");
+  EXPECT_TRUE(nv[0].flags & NGHTTP2_NV_FLAG_NO_COPY_NAME);
+  EXPECT_FALSE(nv[0].flags & NGHTTP2_NV_FLAG_NO_COPY_VALUE);
+  EXPECT_NE(reinterpret_cast<char*>(nv[0].name), head.data() + head.find("content-type"));  // the static copy
+  EXPECT_EQ(nv[1].flags, NGHTTP2_NV_FLAG_NONE);
+  EXPECT_EQ(reinterpret_cast<char*>(nv[1].name), head.data() + head.find("x-app"));
+}
+
 TEST(H2Head, Base64UrlOfHttp2Settings) {
   std::string out;
   ASSERT_TRUE(Base64UrlDecode("AAMAAABkAAQAoAAAAAIAAAAA", &out));  // curl's: 3=100, 4=10485760, 2=0
