@@ -84,7 +84,7 @@ class H2Session final : public Session {
   };
   friend struct H2Callbacks;
 
-  void Start(std::string_view initial, bool watched, const codec::RequestHead* upgrade, std::string_view settings);
+  void Begin(std::string_view initial, bool watched, const codec::RequestHead* upgrade, std::string_view settings);
   bool StartUpgrade(const codec::RequestHead& h, std::string_view settings);  // false: closed
   H2Stream* NewStream(int32_t id);
   void OnClient(uint32_t ev);

@@ -240,7 +240,7 @@ void H2Stream::OnUpstream(uint32_t ev) {
     if (!(ev & (EPOLLOUT | EPOLLERR | EPOLLHUP))) return;
     int err = 0;
     socklen_t len = sizeof err;
-    ::getsockopt(up_->fd, SOL_SOCKET, SO_ERROR, &err, &len);
+    ::getsockopt(up_->fd.get(), SOL_SOCKET, SO_ERROR, &err, &len);
     if (err != 0 || (ev & (EPOLLERR | EPOLLHUP))) return UpstreamFailed(true);
     up_->readable = false;
     ClearDeadline();
@@ -264,7 +264,7 @@ void H2Stream::SendUp() {
     size_t n1 = head_.size() - head_written_;
     size_t n2 = uout_.size();
     if (n1 + n2 == 0) break;
-    ssize_t n = SendV2(up_->fd, head_.data() + head_written_, n1, uout_.data(), n2);
+    ssize_t n = SendV2(up_->fd.get(), head_.data() + head_written_, n1, uout_.data(), n2);
     if (n < 0) {
       if (errno == EAGAIN || errno == EINTR) break;  // the EPOLLOUT edge resumes
       return UpstreamFailed(false);
@@ -293,7 +293,7 @@ void H2Stream::Drive() {
 void H2Stream::ReadUp() {
   char* p = uin_.Reserve(w->pool(), 4096);
   size_t room = uin_.tail_room();
-  ssize_t n = ::recv(up_->fd, p, room, 0);
+  ssize_t n = ::recv(up_->fd.get(), p, room, 0);
   if (n < 0 && (errno == EAGAIN || errno == EINTR)) {
     up_->readable = false;
     uin_.ReleaseIfEmpty(w->pool());

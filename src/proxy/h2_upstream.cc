@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <memory>
 
 #include "proxy/h2_mem.h"
 #include "proxy/h2_stream.h"
@@ -253,8 +254,8 @@ void H2Upstream::Close() {
 H2UpstreamPool::~H2UpstreamPool() {
   for (auto& [m, v] : by_machine_)
     for (H2Upstream* u : v) {
-      if (!u->closed()) ResetClose(u->fd());
-      delete u;
+      std::unique_ptr<H2Upstream> owned(u);  // the pool's: freed here
+      if (!owned->closed()) ResetClose(owned->fd());
     }
 }
 
@@ -265,7 +266,7 @@ H2Upstream* H2UpstreamPool::Get(const std::shared_ptr<MachineState>& st, const U
   int err = 0;
   int fd = ConnectUpstream(up, port, &err);
   if (fd < 0) return nullptr;
-  auto* u = new H2Upstream(w_, st, fd);
+  H2Upstream* u = std::make_unique<H2Upstream>(w_, st, fd).release();  // the pool's, until Gone
   v.push_back(u);
   w_->ChargeFds(1);
   return u;
@@ -279,7 +280,7 @@ void H2UpstreamPool::Gone(H2Upstream* u) {
     if (v.empty()) by_machine_.erase(it);
   }
   w_->ChargeFds(-1);
-  w_->loop().Defer([u] { delete u; });
+  w_->loop().Retire(std::unique_ptr<H2Upstream>(u));  // freed after the batch
 }
 
 void H2UpstreamPool::Idle(H2Upstream* u) {
