@@ -111,7 +111,11 @@ class H2Stream final : public Session, public UpConnOwner {
   Lease lease_;
   // Request.
   bool te_trailers_ = false;  // the client sent "te: trailers" (an h2 app gets it too)
-  std::string head_;         // the rewritten HTTP/1.1 head (sent to an HTTP/1.1 app, kept for a replay)
+  // The rewritten HTTP/1.1 head: sent to an HTTP/1.1 app, kept for a replay; for an h2 app the
+  // source of its request fields, which nghttp2 does not copy (UpFields): not to be changed or
+  // freed while a HEADERS built from it may be queued (until the app's response starts, or
+  // DropUp cancelled the app's stream).
+  std::string head_;
   bool chunked_ = false, req_done_ = false, bodyless_ = false;
   size_t head_written_ = 0;
   Buffer uout_;              // body bytes (chunk-framed when chunked_) not yet written to the app
