@@ -41,6 +41,17 @@ void H2RequestFields::Add(std::string_view name, std::string_view value, size_t 
   fields.append(name).append(": ").append(value).append("\r\n");
 }
 
+void H2RequestFields::Clear() {
+  method.clear();
+  path.clear();
+  authority.clear();
+  scheme.clear();
+  cookies.clear();
+  fields.clear();
+  list_bytes = 0;
+  has_content_length = te_trailers = too_large = false;
+}
+
 std::string H2RequestFields::ToHttp1(bool end_stream, bool chunk_body, bool* chunked) const {
   std::string h;
   ToHttp1(end_stream, chunk_body, chunked, &h);
@@ -85,9 +96,32 @@ void HeadNv(std::span<char> head, std::vector<nghttp2_nv>* out, std::string_view
     std::string_view v = line.substr(colon + 1);
     while (!v.empty() && (v.front() == ' ' || v.front() == '\t')) v.remove_prefix(1);
     while (!v.empty() && (v.back() == ' ' || v.back() == '\t')) v.remove_suffix(1);
+    // A value new with every message (ours: the request id, the request start) is sent as a
+    // literal never indexed: indexing it would evict a field every message and make the
+    // constant ones (server, content-type, the Fly headers) literals again — HPACK work on
+    // both ends of the connection, per message, for nothing.
+    uint8_t flags = n == "fly-request-id" || n == "x-request-start" ? NGHTTP2_NV_FLAG_NO_INDEX : NGHTTP2_NV_FLAG_NONE;
     out->push_back(nghttp2_nv{reinterpret_cast<uint8_t*>(name),
-                              reinterpret_cast<uint8_t*>(const_cast<char*>(v.data())), n.size(), v.size(),
-                              NGHTTP2_NV_FLAG_NONE});
+                              reinterpret_cast<uint8_t*>(const_cast<char*>(v.data())), n.size(), v.size(), flags});
+  }
+}
+
+void InternNames(std::span<nghttp2_nv> nv) {
+  // Lowercase, as HTTP/2 requires and nghttp2 expects of a name it does not copy.
+  static constexpr std::string_view kNames[] = {
+      ":status", "server", "date", "content-type", "content-length", "fly-request-id", "via",
+      "cache-control", "etag", "last-modified", "vary", "content-encoding", "accept-ranges", "expires",
+      "location", "set-cookie", "grpc-status", "grpc-message", "grpc-encoding", "grpc-accept-encoding",
+      "fly-preferred-instance-unavailable",
+  };
+  for (nghttp2_nv& f : nv) {
+    std::string_view n(reinterpret_cast<const char*>(f.name), f.namelen);
+    for (std::string_view k : kNames) {
+      if (k.size() != n.size() || k != n) continue;
+      f.name = reinterpret_cast<uint8_t*>(const_cast<char*>(k.data()));
+      f.flags |= NGHTTP2_NV_FLAG_NO_COPY_NAME;
+      break;
+    }
   }
 }
 

@@ -32,6 +32,7 @@ struct H2RequestFields {
   bool too_large = false;     // over max_list_bytes: answer 431
 
   void Add(std::string_view name, std::string_view value, size_t max_list_bytes);
+  void Clear();  // for the next block, keeping the strings' memory
   // The HTTP/1.1 head text: ":method :path HTTP/1.1", Host from :authority (or host), cookie
   // crumbs joined with "; " (RFC 9113 §8.2.3), the fields; without content-length, a body that
   // follows goes up chunked when `chunk_body` (*chunked set), and POST/PUT/PATCH without one get
@@ -43,9 +44,17 @@ struct H2RequestFields {
 // The fields of an HTTP/1 head text of our own making (CRLF lines) as nghttp2 pairs appended to
 // *out, pointing into `head` — whose field names are lowercased in place — so they live as long
 // as `head` is neither freed nor changed; minus the connection-specific fields and `skip` (a
-// lowercase name, empty: none); the start line is left out. No allocation but *out's growth:
+// lowercase name, empty: none); the start line is left out. Fields whose value is new with every
+// message (fly-request-id, x-request-start) carry NGHTTP2_NV_FLAG_NO_INDEX: never entered in
+// HPACK's dynamic table, where each would evict a field every message. No allocation but *out's growth:
 // the per-stream path (nghttp2 copies the pairs when a HEADERS frame is submitted).
 void HeadNv(std::span<char> head, std::vector<nghttp2_nv>* out, std::string_view skip = {});
+
+// Points the names of `nv` that are common response field names (a fixed table: the ones every
+// response carries, ours, gRPC's) at static copies and flags them NGHTTP2_NV_FLAG_NO_COPY_NAME,
+// so nghttp2 neither copies nor lowercases them per message; other names are left as they are
+// (copied). For heads in a buffer that is reused before the frame is sent.
+void InternNames(std::span<nghttp2_nv> nv);
 
 // The same as owned strings (tests, the fuzzer).
 H2Fields HeadFields(std::string_view http1_head);

@@ -6,6 +6,7 @@
 #include <cctype>
 #include <cerrno>
 #include <cstring>
+#include <memory>
 
 #include "common/log.h"
 #include "proxy/h2_head.h"
@@ -95,6 +96,10 @@ nghttp2_option* H2ServerOptions() {
     nghttp2_option_set_max_outbound_ack(o, 1000);
     nghttp2_option_set_stream_reset_rate_limit(o, 1000, 33);  // rapid reset (CVE-2023-44487)
     nghttp2_option_set_max_continuations(o, 8);
+    // No closed streams kept for the RFC 7540 priority tree (nghttp2 keeps up to
+    // MAX_CONCURRENT_STREAMS of them per connection by default): we never schedule by it, and
+    // keeping them is bookkeeping on every stream's close.
+    nghttp2_option_set_no_closed_streams(o, 1);
     return o;
   }();
   return opt;
@@ -116,17 +121,20 @@ ssize_t H2ReadBody(nghttp2_session* ng, int32_t id, uint8_t* buf, size_t len, ui
 void H2Session::TakeOver(Session& from, std::string_view initial, bool watched, const codec::RequestHead* upgrade,
                          std::string_view settings) {
   Worker* w = from.w;
-  auto* s = new H2Session(w, from.rs, from.app_index, from.svc, from.port, from.cfd.release(), from.peer, from.local);
+  auto owned =
+      std::make_unique<H2Session>(w, from.rs, from.app_index, from.svc, from.port, from.cfd.release(), from.peer, from.local);
+  H2Session* s = owned.get();
   s->io.tls = std::move(from.io.tls);
   s->net_slot = from.net_slot;
   from.net_slot = nullptr;
   s->fd_charge = from.fd_charge;
-  w->Register(s);
-  s->Start(initial, watched, upgrade, settings);
+  w->Register(std::move(owned));  // Session::Start is a no-op here: Begin takes what was handed over
+  s->Begin(initial, watched, upgrade, settings);
 }
 
 H2Stream* H2Session::NewStream(int32_t id) {
-  auto* st = new H2Stream(this, id);
+  fields_.Clear();
+  H2Stream* st = std::make_unique<H2Stream>(this, id).release();  // the list's, until Unlink
   nghttp2_session_set_stream_user_data(ng_, id, st);
   st->next_s = streams_;
   if (streams_) streams_->prev_s = st;
@@ -169,7 +177,7 @@ H2Session::~H2Session() {
   if (ng_) nghttp2_session_del(ng_);
 }
 
-void H2Session::Start(std::string_view initial, bool watched, const codec::RequestHead* upgrade,
+void H2Session::Begin(std::string_view initial, bool watched, const codec::RequestHead* upgrade,
                       std::string_view settings) {
   cend_.s = this;
   client_ip_ = PeerIp(peer);
@@ -295,7 +303,7 @@ void H2Session::Unlink(H2Stream* s) {
   else streams_ = s->next_s;
   if (s->next_s) s->next_s->prev_s = s->prev_s;
   --nstreams_;
-  w->loop().Defer([s] { delete s; });
+  w->loop().Retire(std::unique_ptr<H2Stream>(s));  // freed after the batch
   ScheduleFlush();
 }
 

@@ -33,6 +33,7 @@
 #include <vector>
 
 #include "proxy/codec/http1.h"
+#include "proxy/h2_head.h"
 #include "proxy/worker.h"
 
 namespace privcast::proxy {
@@ -69,6 +70,10 @@ class H2Session final : public Session {
   void Unlink(H2Stream* s);        // the stream is gone from nghttp2 (deleted after the batch)
   bool closing() const { return dead || closing_; }
   const std::string& client_ip() const { return client_ip_; }  // Fly-Client-IP text, formatted once
+  // The request HEADERS block being received (the newest stream's): a connection's blocks
+  // arrive one after the other (RFC 9113 §4.3), so one per connection, cleared by NewStream and
+  // reused, instead of strings allocated per stream. The stream reads it in OnHead.
+  H2RequestFields& fields() { return fields_; }
 
   static constexpr size_t kMaxPendingOut = 1 << 20;
 
@@ -79,7 +84,7 @@ class H2Session final : public Session {
   };
   friend struct H2Callbacks;
 
-  void Start(std::string_view initial, bool watched, const codec::RequestHead* upgrade, std::string_view settings);
+  void Begin(std::string_view initial, bool watched, const codec::RequestHead* upgrade, std::string_view settings);
   bool StartUpgrade(const codec::RequestHead& h, std::string_view settings);  // false: closed
   H2Stream* NewStream(int32_t id);
   void OnClient(uint32_t ev);
@@ -91,6 +96,7 @@ class H2Session final : public Session {
 
   End cend_{};
   std::string client_ip_;
+  H2RequestFields fields_;
   nghttp2_session* ng_ = nullptr;
   Buffer cout_;
   H2Stream* streams_ = nullptr;  // intrusive list of open streams

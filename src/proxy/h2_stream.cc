@@ -77,7 +77,7 @@ H2Stream::~H2Stream() {
 // Request
 
 void H2Stream::AddHeader(std::string_view name, std::string_view value) {
-  req_.Add(name, value, w->opts().max_head_bytes);
+  conn_->fields().Add(name, value, w->opts().max_head_bytes);
 }
 
 void H2Stream::OnHead(bool end_stream) {
@@ -85,10 +85,12 @@ void H2Stream::OnHead(bool end_stream) {
   req_done_ = end_stream;
   bodyless_ = end_stream;
   h2_ = svc->h2_backend;
-  if (req_.too_large) return SendError(431);
-  if (req_.method == "CONNECT") return SendError(501);
+  const H2RequestFields& req = conn_->fields();
+  te_trailers_ = req.te_trailers;
+  if (req.too_large) return SendError(431);
+  if (req.method == "CONNECT") return SendError(501);
   static thread_local std::string h;  // parsed and rewritten below, then done with
-  req_.ToHttp1(end_stream, !h2_, &chunked_, &h);
+  req.ToHttp1(end_stream, !h2_, &chunked_, &h);
   // The HTTP/1 parser and rewriter make it the head an HTTP/1 client's request would give.
   codec::RequestParser parser(codec::ParseLimits{w->opts().max_head_bytes + 256, codec::kMaxHeaders});
   codec::RequestHead& rh = w->req_head;
@@ -117,21 +119,8 @@ void H2Stream::OnHead(bool end_stream) {
   size_t n = codec::RewriteRequest(rh, f, out);
   PC_CHECK(n > 0);
   head_.assign(out.data(), n);
-  replay_keep_ = !h2_;
-  if (h2_) {  // the same head as HTTP/2 fields: pseudo-headers first (RFC 9113 §8.3)
-    // The pairs point into req_ and head_ (names lowercased in place: head_ is not sent as
-    // HTTP/1 on this path), both kept unchanged until the stream ends: no copy per field.
-    up_nv_.clear();
-    up_nv_.reserve(5 + static_cast<size_t>(std::count(head_.begin(), head_.end(), '\n')));
-    up_nv_.push_back(Nv(":method", req_.method));
-    up_nv_.push_back(Nv(":scheme", "http"));
-    up_nv_.push_back(Nv(":authority", req_.authority));
-    up_nv_.push_back(Nv(":path", req_.path));
-    HeadNv(std::span<char>(head_.data(), head_.size()), &up_nv_, "host");
-    if (req_.te_trailers) up_nv_.push_back(Nv("te", "trailers"));
-  } else {
-    req_ = H2RequestFields{};  // done with it: the head text is all that is kept
-  }
+  replay_keep_ = !h2_;  // an h2c app's stream is not replayed (ADR 0017)
+  // For an h2 app, head_ is turned into HTTP/2 fields when the stream is dispatched (UpFields).
   if (req_done_ && chunked_) uout_.Append(w->pool(), "0\r\n\r\n");
   phase_ = Phase::kRouting;
   w->Route(this);
@@ -184,12 +173,45 @@ void H2Stream::OnRouted(Lease lease) {
 
 void H2Stream::OnRouteFailed(int) { SendError(503); }
 
+// The request head as HTTP/2 fields for an h2 app, pseudo-headers first (RFC 9113 §8.3), all
+// pointing into head_ (names lowercased in place: it is not sent as HTTP/1 on this path), which
+// stays unchanged until the stream ends (a retry builds them again): :method and :path from its
+// request line, :authority from its Host (the client's :authority, ToHttp1). Per thread,
+// reused: nghttp2_submit_request copies what it keeps.
+const std::vector<nghttp2_nv>& H2Stream::UpFields() {
+  static thread_local std::vector<nghttp2_nv> nv;
+  nv.clear();
+  std::string_view line(head_.data(), std::min(head_.size(), head_.find("\r\n")));
+  size_t sp1 = line.find(' ');
+  size_t sp2 = line.find(' ', sp1 + 1);
+  nv.push_back(Nv(":method", line.substr(0, sp1)));
+  nv.push_back(Nv(":scheme", "http"));
+  nv.push_back(Nv(":authority", {}));
+  nv.push_back(Nv(":path", line.substr(sp1 + 1, sp2 - sp1 - 1)));
+  HeadNv(std::span<char>(head_.data(), head_.size()), &nv);
+  for (size_t i = 4; i < nv.size(); ++i) {
+    if (std::string_view(reinterpret_cast<const char*>(nv[i].name), nv[i].namelen) != "host") continue;
+    nv[2].value = nv[i].value;
+    nv[2].valuelen = nv[i].valuelen;
+    nv.erase(nv.begin() + static_cast<std::ptrdiff_t>(i));
+    break;
+  }
+  if (te_trailers_) nv.push_back(Nv("te", "trailers"));
+  // Not copied by nghttp2 (nor lowercased again): every pair points into head_ or a literal,
+  // and head_ outlives the HEADERS frame — it is packed at the connection's next flush, and a
+  // stream that goes before that cancels it (Cancel → RST_STREAM, which drops a request HEADERS
+  // still queued, RFC 9113 §5.1's idle stream never opened) or loses its connection with it.
+  for (nghttp2_nv& f : nv) f.flags |= NGHTTP2_NV_FLAG_NO_COPY_NAME | NGHTTP2_NV_FLAG_NO_COPY_VALUE;
+  return nv;
+}
+
 void H2Stream::Dispatch() {
   ++attempts_;
   if (h2_) {  // a stream on a pooled, multiplexed HTTP/2 connection to the machine
     H2Upstream* u = w->h2_upstreams().Get(lease_.st, lease_.up(), lease_.port);
     if (!u) return UpstreamFailed(true);
-    int32_t id = u->Open(this, up_nv_.data(), up_nv_.size(), !bodyless_);
+    const std::vector<nghttp2_nv>& nv = UpFields();
+    int32_t id = u->Open(this, nv.data(), nv.size(), !bodyless_);
     if (id < 0) return UpstreamFailed(true);
     up2_ = u;
     up2_id_ = id;
@@ -220,7 +242,7 @@ void H2Stream::OnUpstream(uint32_t ev) {
     if (!(ev & (EPOLLOUT | EPOLLERR | EPOLLHUP))) return;
     int err = 0;
     socklen_t len = sizeof err;
-    ::getsockopt(up_->fd, SOL_SOCKET, SO_ERROR, &err, &len);
+    ::getsockopt(up_->fd.get(), SOL_SOCKET, SO_ERROR, &err, &len);
     if (err != 0 || (ev & (EPOLLERR | EPOLLHUP))) return UpstreamFailed(true);
     up_->readable = false;
     ClearDeadline();
@@ -244,7 +266,7 @@ void H2Stream::SendUp() {
     size_t n1 = head_.size() - head_written_;
     size_t n2 = uout_.size();
     if (n1 + n2 == 0) break;
-    ssize_t n = SendV2(up_->fd, head_.data() + head_written_, n1, uout_.data(), n2);
+    ssize_t n = SendV2(up_->fd.get(), head_.data() + head_written_, n1, uout_.data(), n2);
     if (n < 0) {
       if (errno == EAGAIN || errno == EINTR) break;  // the EPOLLOUT edge resumes
       return UpstreamFailed(false);
@@ -275,7 +297,7 @@ void H2Stream::Drive() {
 void H2Stream::ReadUp() {
   char* p = uin_.Reserve(w->pool(), 4096);
   size_t room = uin_.tail_room();
-  ssize_t n = ::recv(up_->fd, p, room, 0);
+  ssize_t n = ::recv(up_->fd.get(), p, room, 0);
   if (n < 0 && (errno == EAGAIN || errno == EINTR)) {
     up_->readable = false;
     uin_.ReleaseIfEmpty(w->pool());
@@ -411,13 +433,14 @@ ssize_t H2Stream::ReadBody(uint8_t* buf, size_t len, uint32_t* flags) {
 }
 
 void H2Stream::Respond(int status, std::span<char> head, bool has_body) {
-  char st[4];
-  std::snprintf(st, sizeof st, "%03d", status);
+  char st[3] = {static_cast<char>('0' + status / 100 % 10), static_cast<char>('0' + status / 10 % 10),
+                static_cast<char>('0' + status % 10)};
   // Per thread, reused: nghttp2_submit_response copies the pairs, which point into `head`.
   static thread_local std::vector<nghttp2_nv> nv;
   nv.clear();
   nv.push_back(Nv(":status", std::string_view(st, 3)));
   HeadNv(head, &nv);
+  InternNames(nv);  // `head` is the thread's scratch: values are copied, common names need not be
   nghttp2_data_provider prd{};
   prd.source.ptr = this;
   prd.read_callback = H2ReadBody;
@@ -443,25 +466,25 @@ void H2Stream::UpHeader(std::string_view name, std::string_view value) {
     resp_status_ = 0;
     for (char c : value) resp_status_ = resp_status_ * 10 + (c - '0');  // nghttp2 checked: 3 digits
   } else if (!name.empty() && name[0] != ':') {
-    // Straight into the HTTP/1 text the codec reads (RewriteH2Response); the status line's
-    // digits are filled in at the end (pseudo-headers came first, but keep it simple).
-    if (resp_h1_.empty()) {
-      resp_h1_.reserve(512);
-      resp_h1_.assign(kStatusLine);
-    }
-    resp_h1_.append(name).append(": ").append(value).append("\r\n");
+    // Straight into the HTTP/1 text the codec reads (RewriteH2Response), the connection's
+    // buffer (H2Upstream::head_text); the status line's digits are filled in at the end
+    // (pseudo-headers came first, but keep it simple).
+    std::string& h1 = up2_->head_text;
+    if (h1.empty()) h1.assign(kStatusLine);
+    h1.append(name).append(": ").append(value).append("\r\n");
   }
 }
 
 // The app's head as an HTTP/1 head text through the HTTP/1 parser and rewriter: the same
 // decoration (Fly-Request-Id, Server, overrides) as every other response.
 bool H2Stream::RewriteH2Response(std::span<char>* head) {
-  if (resp_h1_.empty()) resp_h1_.assign(kStatusLine);
-  resp_h1_[9] = static_cast<char>('0' + resp_status_ / 100 % 10);  // 3 digits: nghttp2 checked
-  resp_h1_[10] = static_cast<char>('0' + resp_status_ / 10 % 10);
-  resp_h1_[11] = static_cast<char>('0' + resp_status_ % 10);
-  resp_h1_ += "\r\n";
-  std::string_view h1 = resp_h1_;
+  std::string& text = up2_->head_text;
+  if (text.empty()) text.assign(kStatusLine);
+  text[9] = static_cast<char>('0' + resp_status_ / 100 % 10);  // 3 digits: nghttp2 checked
+  text[10] = static_cast<char>('0' + resp_status_ / 10 % 10);
+  text[11] = static_cast<char>('0' + resp_status_ % 10);
+  text += "\r\n";
+  std::string_view h1 = text;
   codec::ResponseParser parser(codec::ParseLimits{w->opts().max_head_bytes + 256, codec::kMaxHeaders});
   codec::ResponseHead& h = w->resp_head;
   codec::ResponseContext ctx;
@@ -489,7 +512,7 @@ void H2Stream::UpHeadersDone(bool end_stream) {
     return ResumeClientData();
   }
   if (resp_status_ >= 100 && resp_status_ < 200) {  // interim: the final head follows
-    resp_h1_.clear();
+    up2_->head_text.clear();
     return;
   }
   resp_started_ = resp_head_done_ = true;
@@ -497,14 +520,15 @@ void H2Stream::UpHeadersDone(bool end_stream) {
     lease_.st->requests_by_class[std::min<int>(resp_status_ / 100, kStatusClasses - 1)].fetch_add(
         1, std::memory_order_relaxed);
   std::span<char> head;
-  if (!RewriteH2Response(&head)) {
+  bool ok = RewriteH2Response(&head);
+  up2_->head_text.clear();  // done with it (the rewritten head is in the thread's scratch)
+  if (!ok) {
     w->http_502.fetch_add(1, std::memory_order_relaxed);
     return SendError(502);
   }
   resp_done_ = end_stream;
   // A trailers-only response (gRPC errors: grpc-status in the head) ends with the head.
   Respond(resp_status_, head, !end_stream);
-  resp_h1_ = std::string();  // done: its memory goes
 }
 
 void H2Stream::UpData(const uint8_t* p, size_t n) {

@@ -83,11 +83,12 @@ class H2Stream final : public Session, public UpConnOwner {
   enum class Phase : uint8_t { kHeaders, kRouting, kConnecting, kExchange, kDone };
 
   void Dispatch();
+  const std::vector<nghttp2_nv>& UpFields();  // for an h2 app
   void SendUp();       // head + body bytes to the app
   void ReadUp();
   bool ProcessResponse();
-  bool Replay(std::string_view value);
-  void KeepForReplay(size_t n);  // the first n bytes of uout_ were sent: keep them in head_  // the response carries fly-replay (proxy/replay.h); false
+  bool Replay(std::string_view value);  // the response carries fly-replay (proxy/replay.h)
+  void KeepForReplay(size_t n);  // the first n bytes of uout_ were sent: keep them in head_
   void DecodeBody();   // uin_ → body_ per the response framing
   void FinishUpstream();
   void UpstreamFailed(bool connect_error);
@@ -98,7 +99,8 @@ class H2Stream final : public Session, public UpConnOwner {
   // An HTTP/1 head of ours (writable: its names are lowercased in place) as the HEADERS.
   void Respond(int status, std::span<char> head, bool has_body);
   void ResumeClientData();
-  // resp_h1_ → the client's response head (codec rules) in the thread's scratch; false: 502.
+  // The app's head (H2Upstream::head_text) → the client's response head (codec rules) in the
+  // thread's scratch; false: 502.
   bool RewriteH2Response(std::span<char>* head);
   void Reset(uint32_t code);  // RST_STREAM towards the client
   void ConsumeWindow();
@@ -110,8 +112,12 @@ class H2Stream final : public Session, public UpConnOwner {
   UpConn* up_ = nullptr;
   Lease lease_;
   // Request.
-  H2RequestFields req_;      // the HEADERS block while it arrives (h2_head.h); kept when h2_
-  std::string head_;         // the rewritten HTTP/1.1 head (sent to an HTTP/1.1 app, kept for a replay)
+  bool te_trailers_ = false;  // the client sent "te: trailers" (an h2 app gets it too)
+  // The rewritten HTTP/1.1 head: sent to an HTTP/1.1 app, kept for a replay; for an h2 app the
+  // source of its request fields, which nghttp2 does not copy (UpFields): not to be changed or
+  // freed while a HEADERS built from it may be queued (until the app's response starts, or
+  // DropUp cancelled the app's stream).
+  std::string head_;
   bool chunked_ = false, req_done_ = false, bodyless_ = false;
   size_t head_written_ = 0;
   bool replay_keep_ = false;  // body bytes sent are appended to head_ until the response head (fly-replay)
@@ -135,9 +141,7 @@ class H2Stream final : public Session, public UpConnOwner {
   int32_t up2_id_ = 0;
   bool up_deferred_ = false;  // the app's request data provider waits for client DATA
   int resp_status_ = 0;
-  std::vector<nghttp2_nv> up_nv_;  // request fields for the app (pseudo-headers first), into req_/head_
   static constexpr std::string_view kStatusLine = "HTTP/1.1 000 -\r\n";  // digits set at the end
-  std::string resp_h1_;       // the app's response head as HTTP/1 text while it arrives
   Fields trailers_;
 };
 

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <memory>
 
 #include "proxy/h2_mem.h"
 #include "proxy/h2_stream.h"
@@ -20,10 +21,10 @@ constexpr size_t kMaxPendingOut = 1 << 20;
 }  // namespace
 
 struct H2UpCallbacks {
-  static H2Stream* StreamOf(nghttp2_session*, int32_t id, void* ud) {
-    auto& m = static_cast<H2Upstream*>(ud)->streams_;
-    auto it = m.find(id);
-    return it == m.end() ? nullptr : it->second;
+  static H2Stream* StreamOf(nghttp2_session*, int32_t id, void* ud) { return static_cast<H2Upstream*>(ud)->Find(id); }
+  static int BeginHeaders(nghttp2_session*, const nghttp2_frame*, void* ud) {
+    static_cast<H2Upstream*>(ud)->head_text.clear();  // a block cut short may have left its start
+    return 0;
   }
   static int Header(nghttp2_session* ng, const nghttp2_frame* f, const uint8_t* name, size_t namelen,
                     const uint8_t* value, size_t valuelen, uint8_t, void* ud) {
@@ -71,6 +72,7 @@ struct H2UpCallbacks {
     static nghttp2_session_callbacks* cbs = [] {
       nghttp2_session_callbacks* c = nullptr;
       PC_CHECK(nghttp2_session_callbacks_new(&c) == 0);
+      nghttp2_session_callbacks_set_on_begin_headers_callback(c, BeginHeaders);
       nghttp2_session_callbacks_set_on_header_callback(c, Header);
       nghttp2_session_callbacks_set_on_frame_recv_callback(c, FrameRecv);
       nghttp2_session_callbacks_set_on_data_chunk_recv_callback(c, DataChunk);
@@ -117,7 +119,9 @@ int32_t H2Upstream::Open(H2Stream* s, const nghttp2_nv* nv, size_t n, bool has_b
   prd.read_callback = H2UpCallbacks::ReadBody;
   int32_t id = nghttp2_submit_request(ng_, nullptr, nv, n, has_body ? &prd : nullptr, nullptr);
   if (id > 0) {
-    streams_[id] = s;
+    PC_CHECK(streams_.empty() || streams_.back().first < id);  // nghttp2's ids only grow
+    if (streams_.capacity() == 0) streams_.reserve(16);
+    streams_.emplace_back(id, s);
     ScheduleFlush();
   }
   return id;
@@ -142,8 +146,18 @@ void H2Upstream::Cancel(int32_t id) {
   ScheduleFlush();
 }
 
+H2Stream* H2Upstream::Find(int32_t id) const {
+  auto it = std::lower_bound(streams_.begin(), streams_.end(), id,
+                             [](const std::pair<int32_t, H2Stream*>& e, int32_t k) { return e.first < k; });
+  return it != streams_.end() && it->first == id ? it->second : nullptr;
+}
+
 void H2Upstream::Detach(int32_t id) {
-  if (streams_.erase(id) && streams_.empty() && !closed_) w_->h2_upstreams().Idle(this);
+  auto it = std::lower_bound(streams_.begin(), streams_.end(), id,
+                             [](const std::pair<int32_t, H2Stream*>& e, int32_t k) { return e.first < k; });
+  if (it == streams_.end() || it->first != id) return;
+  streams_.erase(it);
+  if (streams_.empty() && !closed_) w_->h2_upstreams().Idle(this);
 }
 
 void H2Upstream::OnEvents(uint32_t ev) {
@@ -240,8 +254,8 @@ void H2Upstream::Close() {
 H2UpstreamPool::~H2UpstreamPool() {
   for (auto& [m, v] : by_machine_)
     for (H2Upstream* u : v) {
-      if (!u->closed()) ResetClose(u->fd());
-      delete u;
+      std::unique_ptr<H2Upstream> owned(u);  // the pool's: freed here
+      if (!owned->closed()) ResetClose(owned->fd());
     }
 }
 
@@ -252,7 +266,7 @@ H2Upstream* H2UpstreamPool::Get(const std::shared_ptr<MachineState>& st, const U
   int err = 0;
   int fd = ConnectUpstream(up, port, &err);
   if (fd < 0) return nullptr;
-  auto* u = new H2Upstream(w_, st, fd);
+  H2Upstream* u = std::make_unique<H2Upstream>(w_, st, fd).release();  // the pool's, until Gone
   v.push_back(u);
   w_->ChargeFds(1);
   return u;
@@ -266,7 +280,7 @@ void H2UpstreamPool::Gone(H2Upstream* u) {
     if (v.empty()) by_machine_.erase(it);
   }
   w_->ChargeFds(-1);
-  w_->loop().Defer([u] { delete u; });
+  w_->loop().Retire(std::unique_ptr<H2Upstream>(u));  // freed after the batch
 }
 
 void H2UpstreamPool::Idle(H2Upstream* u) {

@@ -20,7 +20,9 @@
 #include <nghttp2/nghttp2.h>
 
 #include <memory>
+#include <string>
 #include <unordered_map>
+#include <utility>
 #include <vector>
 
 #include "proxy/buffer.h"
@@ -54,11 +56,16 @@ class H2Upstream final : public EventHandler {
   int fd() const { return fd_; }
   MonoTime idle_since{};
   bool closed() const { return closed_; }
+  // The response head of the stream whose HEADERS block is being received, as HTTP/1 text
+  // (H2Stream::UpHeader): a connection's header blocks arrive one after the other (RFC 9113
+  // §4.3), so one buffer per connection, reused, instead of one string per stream.
+  std::string head_text;
 
  private:
   friend struct H2UpCallbacks;
   void Drive();
   bool Flush();
+  H2Stream* Find(int32_t id) const;
   void Detach(int32_t id);
 
   Worker* w_;
@@ -66,7 +73,11 @@ class H2Upstream final : public EventHandler {
   int fd_;
   nghttp2_session* ng_ = nullptr;
   Buffer out_;
-  std::unordered_map<int32_t, H2Stream*> streams_;  // open streams with a client behind them
+  // Open streams with a client behind them, by id. Ours, not nghttp2's stream user data: a
+  // stream cancelled before its HEADERS left is not a stream nghttp2 can label yet. Sorted
+  // (nghttp2 gives increasing ids) and at most SETTINGS_MAX_CONCURRENT_STREAMS long: a binary
+  // search, and no node to allocate per stream as a hash map does.
+  std::vector<std::pair<int32_t, H2Stream*>> streams_;
   bool connected_ = false, readable_ = false, flush_queued_ = false, closed_ = false, goaway_ = false;
 };
 

@@ -453,7 +453,7 @@ bool HttpSession::FlushUpstream() {
     w->loop().sends().Queue(&uw_);
     return true;  // as if the socket were full: UpstreamSent goes on
   }
-  ssize_t n = SendV2(up_->fd, uout_.data() + uout_written_, n1, cin_.data(), n2);
+  ssize_t n = SendV2(up_->fd.get(), uout_.data() + uout_written_, n1, cin_.data(), n2);
   if (n < 0) return UpstreamWriteFailed(errno);
   WroteUpstream(static_cast<size_t>(n));
   return true;
@@ -474,7 +474,7 @@ bool HttpSession::PrepareUpstreamWrite(int* fd, iovec iov[2]) {
   size_t n1 = uout_.size() - uout_written_;
   size_t n2 = req_ready_;
   if (n1 + n2 == 0) return false;
-  *fd = up_->fd;
+  *fd = up_->fd.get();
   iov[0] = {const_cast<char*>(uout_.data()) + uout_written_, n1};
   iov[1] = {const_cast<char*>(cin_.data()), n2};
   uw_gen_ = up_gen_;
@@ -527,7 +527,7 @@ void HttpSession::OnUpstream(uint32_t ev) {
     if (!(ev & (EPOLLOUT | EPOLLERR | EPOLLHUP))) return;
     int err = 0;
     socklen_t len = sizeof err;
-    ::getsockopt(up_->fd, SOL_SOCKET, SO_ERROR, &err, &len);
+    ::getsockopt(up_->fd.get(), SOL_SOCKET, SO_ERROR, &err, &len);
     if (err != 0 || (ev & (EPOLLERR | EPOLLHUP))) return UpstreamFailed(true);
     up_->readable = false;
     SendRequest();
@@ -549,7 +549,7 @@ void HttpSession::AfterUpstreamWrite() {
 void HttpSession::ReadUpstream() {
   char* p = uin_.Reserve(w->pool(), 2048);
   size_t room = uin_.tail_room();
-  ssize_t n = ::recv(up_->fd, p, room, 0);
+  ssize_t n = ::recv(up_->fd.get(), p, room, 0);
   if (n < 0 && (errno == EAGAIN || errno == EINTR)) {
     up_->readable = false;
     uin_.ReleaseIfEmpty(w->pool());
@@ -825,7 +825,7 @@ void HttpSession::StartTunnel() {
 void HttpSession::TunnelCheck() {
   if (dead) return;
   if (cin_eof_ && !u_shut_ && uout_.empty() && req_ready_ == 0 && up_) {
-    ::shutdown(up_->fd, SHUT_WR);
+    ::shutdown(up_->fd.get(), SHUT_WR);
     u_shut_ = true;
   }
   if (uin_eof_ && !c_shut_ && cout_.empty() && resp_ready_ == 0) {

@@ -51,7 +51,7 @@ class HttpSession final : public Session, public UpConnOwner {
   using Session::Session;
   ~HttpSession() override;
 
-  void Start();
+  void Start() override;
   void OnRouted(Lease lease) override;
   void OnRouteFailed(int status) override;
   void Abort() override { Close(true); }

@@ -22,7 +22,7 @@ class TcpSession final : public Session {
   using Session::Session;
   ~TcpSession() override;
 
-  void Start();
+  void Start() override;
   void OnRouted(Lease lease) override;
   void OnRouteFailed(int status) override;
   void Abort() override;

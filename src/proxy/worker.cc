@@ -146,8 +146,8 @@ Worker::~Worker() {
   listeners_.clear();
   for (auto& [st, p] : upool_)
     for (UpConn* c : p.idle) {
-      ResetClose(c->fd);  // DropUpConn's rule, without the loop that is gone
-      delete c;
+      std::unique_ptr<UpConn> owned(c);  // the pool's: freed here
+      ResetClose(owned->fd.release());   // DropUpConn's rule, without the loop that is gone
     }
   upool_.clear();
   for (auto& p : pipes_) {
@@ -399,9 +399,10 @@ void Worker::Admit(int fd, const sockaddr_in6& peer, const sockaddr_in6& local) 
     NetLimits::Release(slot);
     return;
   }
-  Session* s;
-  if (ps->http) s = new HttpSession(this, rs_, app.index, svc, ps, fd, peer, local);
-  else s = new TcpSession(this, rs_, app.index, svc, ps, fd, peer, local);
+  std::unique_ptr<Session> owned;
+  if (ps->http) owned = std::make_unique<HttpSession>(this, rs_, app.index, svc, ps, fd, peer, local);
+  else owned = std::make_unique<TcpSession>(this, rs_, app.index, svc, ps, fd, peer, local);
+  Session* s = owned.get();
   s->io.tls = std::move(tls);
   s->net_slot = slot;
   if (svc_state) {
@@ -410,19 +411,18 @@ void Worker::Admit(int fd, const sockaddr_in6& peer, const sockaddr_in6& local) 
   }
   // Client + app socket, and a raw TCP relay's two splice pipes.
   s->fd_charge = 2 + (!ps->http && opts().splice && !s->io.tls ? 4 : 0);
-  Register(s);
+  Register(std::move(owned));
   if (draining_ && !s->dead) s->OnDrain();
 }
 
-void Worker::Register(Session* s) {
+void Worker::Register(std::unique_ptr<Session> owned) {
+  Session* s = owned.release();  // the list's now, until Unregister
   s->next = sessions_;
   if (sessions_) sessions_->prev = s;
   sessions_ = s;
   open_sessions_.fetch_add(1, std::memory_order_relaxed);
   ChargeFds(s->fd_charge);
-  if (auto* h = dynamic_cast<HttpSession*>(s)) h->Start();
-  else if (auto* t = dynamic_cast<TcpSession*>(s)) t->Start();
-  // An H2Session is started by H2Session::TakeOver, which registers it.
+  s->Start();
 }
 
 void Worker::Unregister(Session* s) {
@@ -436,7 +436,7 @@ void Worker::Unregister(Session* s) {
   ChargeFds(-s->fd_charge);
   if (s->net_slot) NetLimits::Release(s->net_slot);
   s->net_slot = nullptr;
-  loop_.Defer([s] { delete s; });
+  loop_.Retire(std::unique_ptr<Session>(s));  // out of the list: owned again, freed after the batch
 }
 
 void Worker::BeginDrain() {
@@ -730,7 +730,7 @@ void UpConn::OnEvents(uint32_t ev) {
   if ((ev & EPOLLERR) && !host_down) {  // only remote sockets have TCP_USER_TIMEOUT
     int err = 0;
     socklen_t len = sizeof err;
-    if (::getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) == 0) so_error = err;
+    if (::getsockopt(fd.get(), SOL_SOCKET, SO_ERROR, &err, &len) == 0) so_error = err;
     host_down = err == ETIMEDOUT;
   }
   if (owner) return owner->OnUpstream(ev);
@@ -747,12 +747,12 @@ void UpConn::OnEvents(uint32_t ev) {
 }
 
 UpConn* Worker::NewUpConn(std::shared_ptr<MachineState> st, int fd, UpConnOwner* owner) {
-  auto* c = new UpConn();
+  auto* c = std::make_unique<UpConn>().release();  // its owner's, or the pool's; DropUpConn frees it
   c->w = this;
   c->st = std::move(st);
-  c->fd = fd;
+  c->fd.reset(fd);
   c->owner = owner;
-  loop_.Add(fd, EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET, c);
+  loop_.Add(c->fd.get(), EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET, c);
   UpPool& p = upool_[c->st.get()];
   if (++p.busy > p.peak) p.peak = p.busy;
   return c;
@@ -768,11 +768,10 @@ void Worker::DropUpConn(UpConn* c, bool orderly) {
   c->closed = true;
   if (c->owner) Unbusy(c->st.get());  // a session's connection (pooled ones have no owner)
   c->owner = nullptr;
-  loop_.Del(c->fd);  // close() alone may not leave the set: a forking child can hold the fd
-  if (orderly) ::close(c->fd);
-  else ResetClose(c->fd);
-  c->fd = -1;
-  loop_.Defer([c] { delete c; });
+  loop_.Del(c->fd.get());  // close() alone may not leave the set: a forking child can hold the fd
+  if (orderly) c->fd.reset();
+  else ResetClose(c->fd.release());
+  loop_.Retire(std::unique_ptr<UpConn>(c));
 }
 
 UpConn* Worker::TakePooled(MachineState* st, UpConnOwner* owner) {

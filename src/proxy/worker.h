@@ -57,7 +57,7 @@ class UpConnOwner {
 struct UpConn final : EventHandler {
   Worker* w = nullptr;
   std::shared_ptr<MachineState> st;
-  int fd = -1;
+  UniqueFd fd;  // closed by Worker::DropUpConn (reset or orderly), or with the UpConn
   UpConnOwner* owner = nullptr;
   bool readable = false;  // an EPOLLIN edge not yet drained
   bool closed = false;
@@ -110,6 +110,10 @@ class Session {
   virtual void OnDrain() = 0;
   // The session's timer fired (deadline reached).
   virtual void OnDeadline() = 0;
+  // Called by Worker::Register once the session is in the worker's list: an HTTP/1 or TCP
+  // session begins here (reads, arms its clocks; it may close at once). An H2Session is begun by
+  // its hand-over (H2Session::TakeOver, with what it took over); a stream is never registered.
+  virtual void Start() {}
 
   // Deadline with lazy re-arming: moving a deadline later costs nothing.
   void SetDeadline(MonoTime t);
@@ -198,8 +202,11 @@ class Worker {
   void ConnectFailed(const Lease& l, int err);
   Duration ConnectTimeout(const Lease& l) const;
 
-  void Register(Session* s);
-  void Unregister(Session* s);  // and delete after the batch
+  // The worker's session list owns its sessions: Register takes one and starts it (it may be
+  // closed, `dead`, on return: still valid until the end of the batch), Unregister takes it out
+  // and hands it to the loop, which frees it after the batch (a stale event may still name it).
+  void Register(std::unique_ptr<Session> s);
+  void Unregister(Session* s);
 
   // App connections (HTTP): create (registered), pool, drop (closed, freed after the batch).
   // The pool outlives client connections: an app connection goes back to it after every

@@ -85,6 +85,35 @@ TEST(H2Head, HeadNvPointsIntoTheLowercasedTextAndSkipsOneName) {
   EXPECT_EQ(head.substr(0, 16), "GET / HTTP/1.1\r\n");                                 // start line as it was
 }
 
+// Values new with every message would churn HPACK's dynamic table (an insert and an eviction per
+// message, and the constant fields pushed out with them): they go as never-indexed literals.
+TEST(H2Head, PerMessageValuesAreNeverIndexed) {
+  std::string head =
+      "HTTP/1.1 200 OK\r\nServer: Fly/1\r\nFly-Request-Id: 01abc-lhr\r\nX-Request-Start: t=123\r\n\r\n";
+  std::vector<nghttp2_nv> nv;
+  HeadNv(std::span<char>(head.data(), head.size()), &nv);
+  ASSERT_EQ(nv.size(), 3u);
+  EXPECT_EQ(nv[0].flags, NGHTTP2_NV_FLAG_NONE);      // server: indexed once, then one byte
+  EXPECT_EQ(nv[1].flags, NGHTTP2_NV_FLAG_NO_INDEX);  // fly-request-id
+  EXPECT_EQ(nv[2].flags, NGHTTP2_NV_FLAG_NO_INDEX);  // x-request-start
+}
+
+// A response head in a reused scratch: common names go as static copies nghttp2 need not copy
+// (NO_COPY_NAME), the others and every value stay in the scratch, to be copied at submit.
+TEST(H2Head, CommonNamesAreInternedOthersLeftToCopy) {
+  std::string head = "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nX-App: 1\r\n\r\n";
+  std::vector<nghttp2_nv> nv;
+  HeadNv(std::span<char>(head.data(), head.size()), &nv);
+  InternNames(nv);
+  ASSERT_EQ(nv.size(), 2u);
+  EXPECT_EQ(std::string(reinterpret_cast<const char*>(nv[0].name), nv[0].namelen), "content-type");
+  EXPECT_TRUE(nv[0].flags & NGHTTP2_NV_FLAG_NO_COPY_NAME);
+  EXPECT_FALSE(nv[0].flags & NGHTTP2_NV_FLAG_NO_COPY_VALUE);
+  EXPECT_NE(reinterpret_cast<char*>(nv[0].name), head.data() + head.find("content-type"));  // the static copy
+  EXPECT_EQ(nv[1].flags, NGHTTP2_NV_FLAG_NONE);
+  EXPECT_EQ(reinterpret_cast<char*>(nv[1].name), head.data() + head.find("x-app"));
+}
+
 TEST(H2Head, Base64UrlOfHttp2Settings) {
   std::string out;
   ASSERT_TRUE(Base64UrlDecode("AAMAAABkAAQAoAAAAAIAAAAA", &out));  // curl's: 3=100, 4=10485760, 2=0
