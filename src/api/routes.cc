@@ -91,6 +91,8 @@ class Handler {
  public:
   Handler(store::Registry* r, Backend* b, const ServerOptions* o, const http::Request& req, Exchange& ex)
       : reg_(r), backend_(b), opts_(o), req_(req), ex_(ex) {}
+  // Deadlines read the API's Clock (ServerOptions::clock; FakeClock in tests).
+  MonoTime Now() const { return (opts_->clock ? opts_->clock : RealClock::Get())->Now(); }
 
   void Run() {
     auto parts = http::SplitPath(req_.path);
@@ -263,9 +265,9 @@ class Handler {
       auto t = reg_->TransitionMachine(m.id, {}, MachineState::kDestroying, "destroy requested (app destroyed)");
       if (!t.ok() && t.status().code() != Code::kNotFound) return Fail(ex_, t.status());
     }
-    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+    auto deadline = Now() + std::chrono::seconds(60);
     for (auto& m : *ms) {
-      auto left = std::chrono::duration_cast<Duration>(deadline - std::chrono::steady_clock::now());
+      auto left = std::chrono::duration_cast<Duration>(deadline - Now());
       auto w = WaitFor(m.id, {MachineState::kDestroyed}, std::max(left, Duration(0)));
       if (!w.ok() && w.status().code() != Code::kNotFound) {
         return Fail(ex_, 503, "app '" + name + "': machine " + m.id + " is still being destroyed (" +
@@ -554,7 +556,7 @@ class Handler {
   // Waits until machine `id` is in one of `states`; NotFound when its record is gone,
   // Unavailable("timed out ...") on timeout or when the client left.
   Result<store::Machine> WaitFor(const std::string& id, std::vector<MachineState> states, Duration timeout) {
-    auto deadline = std::chrono::steady_clock::now() + timeout;
+    auto deadline = Now() + timeout;
     store::Store* st = reg_->store();
     for (;;) {
       auto rev = st->Revision();
@@ -562,7 +564,7 @@ class Handler {
       auto m = reg_->GetMachine(id);
       if (!m.ok()) return m.status();
       if (std::find(states.begin(), states.end(), m->state) != states.end()) return *m;
-      auto now = std::chrono::steady_clock::now();
+      auto now = Now();
       if (now >= deadline || ex_.watch().Gone())
         return Unavailable("timed out waiting for machine " + id + " (it is " +
                            store::MachineStateName(m->state) + ")");

@@ -10,9 +10,13 @@
 
 namespace privcast::loop {
 
-EventLoop::EventLoop(Clock* clock) : clock_(clock), now_(clock->Now()) { posted_handler_.loop = this; }
+EventLoop::EventLoop(Clock* clock) : clock_(clock), now_(clock->Now()) {
+  posted_handler_.loop = this;
+  // A FakeClock that moves wakes the loop (an empty closure), which then reads the new time.
+  watch_ = clock_->Watch([this] { Post([] {}); });
+}
 
-EventLoop::~EventLoop() = default;
+EventLoop::~EventLoop() { clock_->Unwatch(watch_); }
 
 Status EventLoop::Init() {
   epfd_.reset(::epoll_create1(EPOLL_CLOEXEC));

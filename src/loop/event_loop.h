@@ -20,9 +20,9 @@
 // Time: the loop reads its Clock (common/clock.h) once per wakeup; Now() is that reading.
 // Timers are a binary heap keyed by deadline that drives the epoll timeout. Cancel is O(1)
 // (lazy: the entry is dropped when it reaches the top). Timeouts that re-arm per request keep
-// their own deadline field and one heap entry, so the heap sees no per-request churn. With a
-// FakeClock, a test advances the clock and then Post()s anything (even an empty closure): the
-// loop wakes, reads the new time and runs what is due; no test sleeps for a timer.
+// their own deadline field and one heap entry, so the heap sees no per-request churn. The loop
+// watches its clock (Clock::Watch): when a test advances a FakeClock, the loop wakes, reads the
+// new time and runs what is due; no test sleeps for a timer.
 #pragma once
 
 #include <sys/epoll.h>
@@ -156,6 +156,7 @@ class EventLoop : public Poster {
   std::vector<std::function<void()>> deferred_;
   MonoTime now_;
   std::atomic<uint64_t> thread_id_{0};  // pthread_self() of Run(), 0 while not running
+  uint64_t watch_ = 0;                  // clock_->Watch handle
 };
 
 }  // namespace privcast::loop
