@@ -125,7 +125,6 @@ bool EventLoop::InLoopThreadOrIdle() const {
 
 void EventLoop::Run() {
   thread_id_.store(static_cast<uint64_t>(pthread_self()));
-  stop_.store(false);
   OnRunStart();
   epoll_event events[256];
   RefreshNow();
@@ -143,6 +142,8 @@ void EventLoop::Run() {
     EndOfTurn();
   }
   OnRunEnd();
+  // Re-armed here, not at the start: a Stop() that came before this Run() began still counts.
+  stop_.store(false);
   thread_id_.store(0);
 }
 

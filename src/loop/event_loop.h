@@ -111,7 +111,8 @@ class EventLoop : public Poster {
 
   // Runs until Stop(). Loop thread.
   void Run();
-  // Thread-safe.
+  // Thread-safe. A Stop() before Run() makes that Run() return at once; the next Run() after
+  // it returned runs again.
   void Stop();
   bool InLoopThread() const;
   // True on the loop thread, or from any thread while Run() is not running (setup, teardown).

@@ -135,6 +135,21 @@ TEST(LoopEventLoop, KnowsItsThread) {
   EXPECT_FALSE(loop.InLoopThreadOrIdle());
 }
 
+TEST(LoopEventLoop, StopBeforeRunStillStopsIt) {
+  EventLoop loop;
+  ASSERT_TRUE(loop.Init().ok());
+  loop.Stop();
+  std::thread t([&] { loop.Run(); });  // returns at once: a hang here is the bug
+  t.join();
+  bool ran = false;  // and the loop can run again afterwards
+  loop.Post([&] {
+    ran = true;
+    loop.Stop();
+  });
+  loop.Run();
+  EXPECT_TRUE(ran);
+}
+
 #ifndef NDEBUG
 TEST(LoopEventLoopDeathTest, TimerFromAnotherThreadWhileRunningDies) {
   EXPECT_DEATH(
