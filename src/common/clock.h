@@ -3,11 +3,17 @@
 // can drive it with FakeClock in microseconds instead of sleeping.
 //
 // RealClock is thread-safe. FakeClock is thread-safe (atomic), advanced by the test.
+//
+// Watch: whoever sleeps until a deadline on a Clock (an event loop, the control loop) watches
+// it, so that a FakeClock's Advance wakes it to read the new time; a RealClock never calls.
 #pragma once
 
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <functional>
+#include <map>
+#include <mutex>
 
 namespace privcast {
 
@@ -19,6 +25,14 @@ class Clock {
   virtual ~Clock() = default;
   virtual MonoTime Now() const = 0;            // monotonic
   virtual int64_t WallUnixMillis() const = 0;  // for timestamps shown to people
+  // Calls `moved` (from the thread that moves the clock; it must not block) whenever the
+  // clock jumps other than by real time passing. Returns a handle for Unwatch, which waits
+  // for a running call to end. The default clock never jumps.
+  virtual uint64_t Watch(std::function<void()> moved) {
+    (void)moved;  // real time wakes the sleepers by itself
+    return 0;
+  }
+  virtual void Unwatch(uint64_t handle) { (void)handle; }
 };
 
 class RealClock final : public Clock {
@@ -33,10 +47,27 @@ class FakeClock final : public Clock {
   explicit FakeClock(int64_t wall_ms = 1'700'000'000'000) : wall_ms_(wall_ms) {}
   MonoTime Now() const override { return MonoTime(Duration(ns_.load())); }
   int64_t WallUnixMillis() const override { return wall_ms_ + ns_.load() / 1'000'000; }
-  void Advance(Duration d) { ns_ += d.count(); }
+  // Moves time on, then wakes the watchers.
+  void Advance(Duration d) {
+    ns_ += d.count();
+    std::lock_guard<std::mutex> l(mu_);
+    for (auto& [h, fn] : watchers_) fn();
+  }
+  uint64_t Watch(std::function<void()> moved) override {
+    std::lock_guard<std::mutex> l(mu_);
+    watchers_.emplace(++next_, std::move(moved));
+    return next_;
+  }
+  void Unwatch(uint64_t handle) override {
+    std::lock_guard<std::mutex> l(mu_);
+    watchers_.erase(handle);
+  }
 
  private:
   int64_t wall_ms_;
+  std::mutex mu_;
+  std::map<uint64_t, std::function<void()>> watchers_;  // guarded by mu_
+  uint64_t next_ = 0;                                   // guarded by mu_
   std::atomic<int64_t> ns_{1'000'000'000};
 };
 

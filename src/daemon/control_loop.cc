@@ -31,12 +31,19 @@ void ControlLoop::Post(std::function<void()> fn) {
   cv_.notify_one();
 }
 
-void ControlLoop::PostAfter(std::chrono::steady_clock::duration d, std::function<void()> fn) {
+void ControlLoop::PostAfter(Duration d, std::function<void()> fn) {
   {
     std::lock_guard<std::mutex> l(mu_);
-    delayed_.emplace(std::chrono::steady_clock::now() + d, std::move(fn));
+    delayed_.emplace(clock_->Now() + d, std::move(fn));
   }
   cv_.notify_one();
+}
+
+void ControlLoop::Kick() {
+  // Under the lock: the loop is either before its clock read or already waiting, never in
+  // between (where a bare notify would be lost).
+  { std::lock_guard<std::mutex> l(mu_); }
+  cv_.notify_all();
 }
 
 void ControlLoop::RunSync(const std::function<void()>& fn) {
@@ -52,7 +59,7 @@ void ControlLoop::RunSync(const std::function<void()>& fn) {
 void ControlLoop::Run() {
   std::unique_lock<std::mutex> l(mu_);
   for (;;) {
-    auto now = std::chrono::steady_clock::now();
+    const MonoTime now = clock_->Now();
     // Due timers jump the queue: they are the latency-critical work (readiness probes while
     // a request is held); a queued reconcile can wait a tick.
     while (!delayed_.empty() && delayed_.begin()->first <= now) {
@@ -71,7 +78,8 @@ void ControlLoop::Run() {
     if (delayed_.empty()) {
       cv_.wait(l);
     } else {
-      cv_.wait_until(l, delayed_.begin()->first);
+      // The wait is real time, the due time is the Clock's: a FakeClock's owner Kick()s.
+      cv_.wait_for(l, delayed_.begin()->first - now);
     }
   }
 }

@@ -4,13 +4,14 @@
 //
 // Ordering: Post() is FIFO; a PostAfter() closure that is due runs before queued Post()s
 // (timers are the latency-critical work: readiness probes while a request is held).
-// Thread-safety: Post/PostAfter from any thread. Closures run on the loop thread only.
+// Time: delays are measured on the loop's Clock (common/clock.h), which the loop watches: when
+// a test advances a FakeClock, what became due runs; nothing waits in real time.
+// Thread-safety: Post/PostAfter/Kick from any thread. Closures run on the loop thread only.
 // Lifecycle: Start() spawns the thread; Stop() runs what is queued, drops delayed closures
 // that are not yet due, and joins. Closures must not block for long (they may do control-
 // plane I/O: store, netlink, cgroups — never wait for an app).
 #pragma once
 
-#include <chrono>
 #include <condition_variable>
 #include <deque>
 #include <functional>
@@ -18,19 +19,28 @@
 #include <mutex>
 #include <thread>
 
+#include "common/clock.h"
+
 namespace privcast::daemon {
 
 class ControlLoop {
  public:
-  ControlLoop() = default;
-  ~ControlLoop() { Stop(); }
+  explicit ControlLoop(Clock* clock = RealClock::Get()) : clock_(clock) {
+    watch_ = clock_->Watch([this] { Kick(); });
+  }
+  ~ControlLoop() {
+    clock_->Unwatch(watch_);
+    Stop();
+  }
   ControlLoop(const ControlLoop&) = delete;
   ControlLoop& operator=(const ControlLoop&) = delete;
 
   void Start();
   void Stop();
   void Post(std::function<void()> fn);
-  void PostAfter(std::chrono::steady_clock::duration d, std::function<void()> fn);
+  void PostAfter(Duration d, std::function<void()> fn);
+  // Makes the loop read its clock again (the clock's watch calls it when a FakeClock moves).
+  void Kick();
   bool InLoop() const { return std::this_thread::get_id() == thread_.get_id(); }
   // Runs fn on the loop and waits for it (never call from the loop itself).
   void RunSync(const std::function<void()>& fn);
@@ -38,10 +48,12 @@ class ControlLoop {
  private:
   void Run();
 
+  Clock* clock_;
+  uint64_t watch_ = 0;
   std::mutex mu_;
   std::condition_variable cv_;
   std::deque<std::function<void()>> queue_;
-  std::multimap<std::chrono::steady_clock::time_point, std::function<void()>> delayed_;
+  std::multimap<MonoTime, std::function<void()>> delayed_;
   bool stopping_ = false;
   bool started_ = false;
   std::thread thread_;

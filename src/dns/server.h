@@ -1,5 +1,7 @@
-// Server: privcast's internal DNS server (docs/dns.md), one epoll thread serving UDP and TCP
-// on the addresses it was given (fdaa::3:53 in the daemon's namespace, optionally more).
+// Server: privcast's internal DNS server (docs/dns.md), one thread running a loop::EventLoop
+// (src/loop) that serves UDP and TCP on the addresses it was given (fdaa::3:53 in the daemon's
+// namespace, optionally more); queries for other names go to its dns::Forwarder
+// (dns/forwarder.h). Its timers run on ServerOptions::clock.
 //
 // Lifecycle (the daemon's control thread):
 //   auto s = dns::Server::Create(opts, &hook);   // binds every socket, reads resolv.conf
@@ -13,14 +15,15 @@
 // so a query is answered entirely from one Snapshot. Before the first Publish, names in
 // `flycast.`/`internal.` get SERVFAIL.
 //
-// The loop never blocks: sockets are non-blocking, forwarding is asynchronous (one connected
-// UDP socket per upstream, timeout then the next upstream, then SERVFAIL), TCP connections
-// have an idle timeout and a cap. Forwarding is shared fairly: each client network has its
+// The loop never blocks: sockets are non-blocking, forwarding is asynchronous (dns/forwarder.h:
+// one connected UDP socket per upstream, timeout then the next upstream, then SERVFAIL), TCP
+// connections have an idle timeout and a cap. Forwarding is shared fairly: each client network has its
 // own quota of queries in flight and per second (dns/quota.h) and its own cache of negative
 // and failed answers (dns/neg_cache.h), so one network's flood spends only its own budget. The PrewarmHook is called on the loop thread and must
 // return at once (post the work elsewhere).
 //
-// Thread-safety: Publish, MetricsText, Stop and the accessors are safe from any thread;
+// Thread-safety: Publish, MetricsText, Stop and the accessors are safe from any thread
+// (MetricsText waits, at most a second, for the loop to publish its forwarding figures);
 // Start and Stop must not race each other.
 #pragma once
 

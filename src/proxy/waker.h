@@ -13,15 +13,12 @@
 #include <string>
 
 #include "common/result.h"
+#include "loop/poster.h"
 
 namespace privcast::proxy {
 
 // Runs a closure on a specific worker's event loop (thread-safe to call from anywhere).
-class Poster {
- public:
-  virtual ~Poster() = default;
-  virtual void Post(std::function<void()> fn) = 0;
-};
+using Poster = loop::Poster;
 
 class MachineWaker {
  public:

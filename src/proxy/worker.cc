@@ -134,7 +134,7 @@ void Session::FireTimer() {
 // ---------------------------------------------------------------------------------------------
 // Worker
 
-Worker::Worker(ProxyImpl* proxy, int index) : proxy_(proxy), index_(index) {
+Worker::Worker(ProxyImpl* proxy, int index) : proxy_(proxy), index_(index), loop_(proxy->clock) {
   rng_ = ids::RandomU64() | 1;
 }
 

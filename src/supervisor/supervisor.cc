@@ -3,11 +3,9 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <sys/epoll.h>
-#include <sys/eventfd.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
-#include <sys/timerfd.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -23,14 +21,13 @@
 #include "common/fd.h"
 #include "common/file.h"
 #include "common/log.h"
+#include "loop/event_loop.h"
 #include "supervisor/record.h"
 
 namespace privcast::supervisor {
 namespace {
 
 constexpr const char* kComp = "supervisor";
-constexpr uint64_t kWakeToken = 0;
-constexpr uint64_t kPidfdKind = 0, kTimerKind = 1;
 
 int PidfdOpen(pid_t pid) { return static_cast<int>(::syscall(SYS_pidfd_open, pid, 0)); }
 int PidfdSignal(int pidfd, int sig) {
@@ -40,18 +37,6 @@ int PidfdSignal(int pidfd, int sig) {
 bool PidfdReadable(int pidfd) {
   struct pollfd p = {pidfd, POLLIN, 0};
   return ::poll(&p, 1, 0) == 1 && (p.revents & POLLIN);
-}
-
-void ArmTimer(int tfd, Duration d) {
-  struct itimerspec its = {};
-  if (d <= Duration::zero()) d = Duration(1);  // 0 would disarm
-  its.it_value.tv_sec = std::chrono::duration_cast<std::chrono::seconds>(d).count();
-  its.it_value.tv_nsec = (d - std::chrono::seconds(its.it_value.tv_sec)).count();
-  ::timerfd_settime(tfd, 0, &its, nullptr);
-}
-void DisarmTimer(int tfd) {
-  struct itimerspec its = {};
-  ::timerfd_settime(tfd, 0, &its, nullptr);
 }
 
 constexpr const char* kStateFiles[] = {"resolv.conf", "hosts", "runtime", "runtime.tmp"};
@@ -132,7 +117,7 @@ struct Entry {
   RunState state = RunState::kExited;
   pid_t pid = -1;
   UniqueFd pidfd;
-  UniqueFd timer;
+  uint64_t timer_gen = 0;        // the armed timer (kill timeout, back-off) is the one of this generation
   UniqueFd userns;               // sandbox: the machine's user namespace (kept across restarts)
   IdRange userns_ids;
   bool adopted = false;
@@ -149,10 +134,16 @@ struct Supervisor::Impl {
   CgroupManager cgm;
   HostEtc host_etc;                   // what machines' /etc is generated from
   const SeccompProgram* seccomp = nullptr;
-  UniqueFd epoll;
-  UniqueFd wake;
-  std::thread loop;
-  std::atomic<bool> quit{false};
+  std::unique_ptr<loop::EventLoop> loop;  // pidfds and timers (on `clock`); its thread is `thread`
+  std::thread thread;
+  // The loop's handler of each entry's pidfd, by serial (loop thread only): an event names the
+  // serial, never the entry, so one for a forgotten entry finds nothing.
+  struct PidfdWatch final : loop::EventHandler {
+    Impl* impl = nullptr;
+    uint64_t serial = 0;
+    void OnEvents(uint32_t) override { impl->OnPidfd(serial); }
+  };
+  std::unordered_map<uint64_t, std::unique_ptr<PidfdWatch>> watches;
 
   mutable std::mutex mu;
   std::condition_variable cv;
@@ -176,14 +167,6 @@ struct Supervisor::Impl {
     if (!e) {
       auto up = std::make_unique<Entry>();
       up->serial = next_serial++;
-      up->timer.reset(::timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC));
-      if (!up->timer) return ErrnoStatus("timerfd_create", errno);
-      struct epoll_event ev = {};
-      ev.events = EPOLLIN;
-      ev.data.u64 = up->serial << 2 | kTimerKind;
-      if (::epoll_ctl(epoll.get(), EPOLL_CTL_ADD, up->timer.get(), &ev) != 0) {
-        return ErrnoStatus("epoll_ctl timer", errno);
-      }
       e = up.get();
       by_serial[e->serial] = spec.machine_id;
       machines[spec.machine_id] = std::move(up);
@@ -197,16 +180,80 @@ struct Supervisor::Impl {
     auto it = machines.find(id);
     if (it == machines.end()) return;
     Entry& e = *it->second;
-    if (e.pidfd) ::epoll_ctl(epoll.get(), EPOLL_CTL_DEL, e.pidfd.get(), nullptr);
-    if (e.timer) ::epoll_ctl(epoll.get(), EPOLL_CTL_DEL, e.timer.get(), nullptr);
-    by_serial.erase(e.serial);
-    machines.erase(it);
+    const uint64_t serial = e.serial;
+    by_serial.erase(serial);
+    machines.erase(it);  // closes the pidfd, which takes it out of the epoll set
+    loop->Post([this, serial] {
+      auto w = watches.find(serial);
+      if (w == watches.end()) return;
+      loop->Retire(std::move(w->second));  // an event of this batch may still name it
+      watches.erase(w);
+    });
   }
 
+  // Queues an event for on_event; the loop delivers queued events in order, outside `mu`.
+  // Caller holds mu.
   void Post(MachineEvent ev) {
     pending.push_back(std::move(ev));
-    uint64_t one = 1;
-    (void)!::write(wake.get(), &one, sizeof one);
+    loop->Post([this] { DeliverEvents(); });
+  }
+
+  void DeliverEvents() {
+    std::vector<MachineEvent> out;
+    {
+      std::lock_guard<std::mutex> lock(mu);
+      out.swap(pending);
+    }
+    for (const auto& ev : out) {
+      if (opt.on_event) opt.on_event(ev);
+    }
+  }
+
+  // Watches e's pidfd on the loop (registration is the loop's; this runs on any thread under mu).
+  void WatchPidfd(const Entry& e) {
+    loop->Post([this, serial = e.serial, fd = e.pidfd.get()] {
+      std::lock_guard<std::mutex> lock(mu);
+      auto it = by_serial.find(serial);
+      Entry* cur = it == by_serial.end() ? nullptr : Find(it->second);
+      if (!cur || cur->pidfd.get() != fd) return;  // exited, restarted or forgotten meanwhile
+      auto& w = watches[serial];
+      if (!w) {
+        w = std::make_unique<PidfdWatch>();
+        w->impl = this;
+        w->serial = serial;
+      }
+      if (!loop->Add(fd, EPOLLIN, w.get()))
+        log::Error(kComp, "cannot watch a machine's pidfd", {{"machine", it->second}, {"errno", errno}});
+    });
+  }
+
+  // Arms e's one timer `d` from now on the Clock (replacing what was armed). Caller holds mu.
+  void ArmTimer(Entry& e, Duration d) {
+    const uint64_t gen = ++e.timer_gen;
+    const MonoTime when = clock->Now() + d;
+    loop->Post([this, serial = e.serial, gen, when] {
+      loop->AddTimer(when, [this, serial, gen] { OnTimer(serial, gen); });
+    });
+  }
+  // A timer of an older generation finds nothing to do when it fires. Caller holds mu.
+  static void DisarmTimer(Entry& e) { ++e.timer_gen; }
+
+  void OnPidfd(uint64_t serial) {
+    std::lock_guard<std::mutex> lock(mu);
+    auto it = by_serial.find(serial);
+    if (it == by_serial.end()) return;
+    std::string id = it->second;
+    Entry* e = Find(id);
+    if (e && e->pidfd) HandleExit(id, *e);
+  }
+
+  void OnTimer(uint64_t serial, uint64_t gen) {
+    std::lock_guard<std::mutex> lock(mu);
+    auto it = by_serial.find(serial);
+    if (it == by_serial.end()) return;
+    std::string id = it->second;
+    Entry* e = Find(id);
+    if (e && e->timer_gen == gen) HandleTimer(id, *e);
   }
 
   // Runs every OS step of bringing the machine up; on failure undoes the earlier ones.
@@ -453,12 +500,7 @@ struct Supervisor::Impl {
     if (Status s2 = SaveRecord(RecordPath(s.machine_id), rec); !s2.ok()) return fail(s2);
 #undef PC_STEP
 
-    struct epoll_event ev = {};
-    ev.events = EPOLLIN;
-    ev.data.u64 = e.serial << 2 | kPidfdKind;
-    if (::epoll_ctl(epoll.get(), EPOLL_CTL_ADD, e.pidfd.get(), &ev) != 0) {
-      return fail(ErrnoStatus("epoll_ctl pidfd", errno));
-    }
+    WatchPidfd(e);
     e.state = RunState::kRunning;
     e.adopted = false;
     e.stop_requested = false;
@@ -482,11 +524,11 @@ struct Supervisor::Impl {
     } else if (!PidfdReadable(e.pidfd.get())) {
       return;  // not our child and not exited yet
     }
-    ::epoll_ctl(epoll.get(), EPOLL_CTL_DEL, e.pidfd.get(), nullptr);
+    loop->Del(e.pidfd.get());  // on the loop thread: HandleExit runs from OnPidfd
     e.pidfd.reset();
     pid_t old_pid = e.pid;
     e.pid = -1;
-    DisarmTimer(e.timer.get());
+    DisarmTimer(e);
     // A machine is its whole process tree: nothing outlives its main process.
     if (Status st = e.cg.KillAll(opt.kernel_wait); !st.ok()) {
       log::Warn(kComp, "leftover processes not killed", {{"machine", id}, {"error", st.ToString()}});
@@ -504,7 +546,7 @@ struct Supervisor::Impl {
     ev.killed_after_timeout = e.killed_after_timeout;
     if (d.restart) {
       e.state = RunState::kBackoff;
-      ArmTimer(e.timer.get(), d.delay);
+      ArmTimer(e, d.delay);
       ev.kind = EventKind::kRestartScheduled;
       ev.attempt = d.attempt;
       ev.delay = d.delay;
@@ -521,8 +563,6 @@ struct Supervisor::Impl {
   }
 
   void HandleTimer(const std::string& id, Entry& e) {
-    uint64_t n;
-    if (::read(e.timer.get(), &n, sizeof n) != sizeof n) return;  // stale
     if (e.state == RunState::kStopping) {
       e.killed_after_timeout = true;
       log::Info(kComp, "kill_timeout passed, killing cgroup", {{"machine", id}});
@@ -546,45 +586,6 @@ struct Supervisor::Impl {
     }
   }
 
-  void Loop() {
-    struct epoll_event evs[32];
-    while (!quit.load()) {
-      int n = ::epoll_wait(epoll.get(), evs, 32, -1);
-      if (n < 0) {
-        if (errno == EINTR) continue;
-        log::Error(kComp, "epoll_wait failed", {{"errno", errno}});
-        return;
-      }
-      for (int i = 0; i < n; ++i) {
-        uint64_t tok = evs[i].data.u64;
-        if (tok == kWakeToken) {
-          uint64_t v;
-          (void)!::read(wake.get(), &v, sizeof v);
-          continue;
-        }
-        std::lock_guard<std::mutex> lock(mu);
-        auto it = by_serial.find(tok >> 2);
-        if (it == by_serial.end()) continue;
-        std::string id = it->second;
-        Entry* e = Find(id);
-        if (!e) continue;
-        if ((tok & 3) == kPidfdKind) {
-          if (e->pidfd) HandleExit(id, *e);
-        } else {
-          HandleTimer(id, *e);
-        }
-      }
-      std::vector<MachineEvent> out;
-      {
-        std::lock_guard<std::mutex> lock(mu);
-        out.swap(pending);
-      }
-      for (const auto& ev : out) {
-        if (opt.on_event) opt.on_event(ev);
-      }
-    }
-  }
-
   Status StopLocked(const std::string& id, std::optional<int> signal, std::optional<Duration> timeout) {
     Entry* e = Find(id);
     if (!e) return Status::Ok();
@@ -592,7 +593,7 @@ struct Supervisor::Impl {
       case RunState::kExited:
         return Status::Ok();
       case RunState::kBackoff: {
-        DisarmTimer(e->timer.get());
+        DisarmTimer(*e);
         e->state = RunState::kExited;
         MachineEvent ev;
         ev.machine_id = id;
@@ -624,7 +625,7 @@ struct Supervisor::Impl {
           e->killed_after_timeout = sig != SIGKILL;
           (void)e->cg.KillAll(opt.kernel_wait);
         } else {
-          ArmTimer(e->timer.get(), to);
+          ArmTimer(*e, to);
         }
         return Status::Ok();
       }
@@ -668,26 +669,16 @@ Result<std::unique_ptr<Supervisor>> Supervisor::Create(SupervisorOptions o) {
     impl->host_etc = ReadHostEtc();
   }
   impl->opt = std::move(o);
-  impl->epoll.reset(::epoll_create1(EPOLL_CLOEXEC));
-  if (!impl->epoll) return ErrnoStatus("epoll_create1", errno);
-  impl->wake.reset(::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC));
-  if (!impl->wake) return ErrnoStatus("eventfd", errno);
-  struct epoll_event ev = {};
-  ev.events = EPOLLIN;
-  ev.data.u64 = kWakeToken;
-  if (::epoll_ctl(impl->epoll.get(), EPOLL_CTL_ADD, impl->wake.get(), &ev) != 0) {
-    return ErrnoStatus("epoll_ctl eventfd", errno);
-  }
+  impl->loop = std::make_unique<loop::EventLoop>(impl->clock);
+  PC_RETURN_IF_ERROR(impl->loop->Init());
   Impl* raw = impl.get();
-  impl->loop = std::thread([raw] { raw->Loop(); });
+  impl->thread = std::thread([raw] { raw->loop->Run(); });
   return std::unique_ptr<Supervisor>(new Supervisor(std::move(impl)));
 }
 
 Supervisor::~Supervisor() {
-  impl_->quit = true;
-  uint64_t one = 1;
-  (void)!::write(impl_->wake.get(), &one, sizeof one);
-  impl_->loop.join();
+  impl_->loop->Stop();
+  impl_->thread.join();
   // Entries (pidfds, timers) close here; the processes keep running.
 }
 
@@ -700,7 +691,7 @@ Result<StartInfo> Supervisor::Start(const LaunchSpec& spec) {
     return Conflict("machine " + spec.machine_id + " is " + RunStateName(existing->state));
   }
   PC_ASSIGN_OR_RETURN(Entry * e, impl_->GetOrCreate(spec));
-  DisarmTimer(e->timer.get());
+  Impl::DisarmTimer(*e);
   e->attempts = 0;
   Status st = impl_->Setup(*e);
   if (!st.ok()) {
@@ -724,7 +715,7 @@ Status Supervisor::Stop(const std::string& id, std::optional<int> signal, std::o
 
 Status Supervisor::StopAndWait(const std::string& id, Duration max_wait, std::optional<int> signal,
                                std::optional<Duration> timeout) {
-  if (std::this_thread::get_id() == impl_->loop.get_id()) {
+  if (std::this_thread::get_id() == impl_->thread.get_id()) {
     return FailedPrecondition("StopAndWait called from on_event would wait for itself");
   }
   std::unique_lock<std::mutex> lock(impl_->mu);
@@ -759,7 +750,7 @@ Status Supervisor::Resume(const std::string& id) {
 }
 
 Status Supervisor::Destroy(const std::string& id, bool force) {
-  if (std::this_thread::get_id() == impl_->loop.get_id()) {
+  if (std::this_thread::get_id() == impl_->thread.get_id()) {
     return FailedPrecondition("Destroy called from on_event would wait for itself");
   }
   std::unique_lock<std::mutex> lock(impl_->mu);
@@ -771,7 +762,7 @@ Status Supervisor::Destroy(const std::string& id, bool force) {
                                          force ? std::optional<Duration>(Duration::zero()) : std::nullopt));
     PC_RETURN_IF_ERROR(impl_->WaitSettled(lock, id, wait));
     e = impl_->Find(id);
-    if (e) DisarmTimer(e->timer.get());
+    if (e) Impl::DisarmTimer(*e);
   }
   Status first;
   if (Status st = cg.KillAll(impl_->opt.kernel_wait); !st.ok()) first = st;
@@ -825,12 +816,7 @@ Result<AdoptResult> Supervisor::Adopt(const LaunchSpec& spec) {
   PC_ASSIGN_OR_RETURN(Entry * e, impl_->GetOrCreate(spec));
   e->pid = rec->pid;
   e->pidfd = std::move(pidfd);
-  struct epoll_event ev = {};
-  ev.events = EPOLLIN;
-  ev.data.u64 = e->serial << 2 | kPidfdKind;
-  if (::epoll_ctl(impl_->epoll.get(), EPOLL_CTL_ADD, e->pidfd.get(), &ev) != 0) {
-    return ErrnoStatus("epoll_ctl pidfd", errno);
-  }
+  impl_->WatchPidfd(*e);
   auto frozen = cg.Frozen();
   e->state = frozen.ok() && *frozen ? RunState::kSuspended : RunState::kRunning;
   e->adopted = true;
