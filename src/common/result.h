@@ -101,6 +101,23 @@ class [[nodiscard]] Result {
     if (!(cond)) ::privcast::CheckFailed(__FILE__, __LINE__, #cond, (msg)); \
   } while (0)
 
+// PC_DCHECK: an invariant too costly to test in a release build (a walk over a container on a
+// hot path, say). Checked like PC_CHECK in debug builds (no NDEBUG: Debug, the ASan build);
+// under NDEBUG the condition is never evaluated, yet still compiled, so it cannot rot.
+#ifdef NDEBUG
+#define PC_DCHECK(cond)            \
+  do {                             \
+    if (false) (void)(cond);       \
+  } while (0)
+#define PC_DCHECK_MSG(cond, msg)   \
+  do {                             \
+    if (false) (void)(cond), (void)(msg); \
+  } while (0)
+#else
+#define PC_DCHECK(cond) PC_CHECK(cond)
+#define PC_DCHECK_MSG(cond, msg) PC_CHECK_MSG(cond, msg)
+#endif
+
 // PC_RETURN_IF_ERROR(expr): propagate a non-ok Status.
 #define PC_RETURN_IF_ERROR(expr)            \
   do {                                      \

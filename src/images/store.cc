@@ -296,7 +296,7 @@ Result<Image> ImageStore::Pull(const std::string& ref) {
   PC_ASSIGN_OR_RETURN(ImageSource src, ParseImageSource(ref, o_.insecure_registries));
   // Writers (pulls, removals) one at a time; readers (Find, List: every machine start) only
   // wait for the record update at the end, never for skopeo or the unpacking.
-  std::lock_guard<std::mutex> writer(write_mu_);
+  MutexLock writer(&write_mu_);
   const std::string layout = o_.root + "/oci";
   char tagbuf[32];
   std::snprintf(tagbuf, sizeof tagbuf, "pull-%016llx", static_cast<unsigned long long>(ids::RandomU64()));
@@ -359,7 +359,7 @@ Result<Image> ImageStore::Pull(const std::string& ref) {
   }
 
   // The reference now names this image only (a tag moves).
-  std::lock_guard<std::mutex> records(mu_);
+  MutexLock records(&mu_);
   for (Image other : ListLocked()) {
     auto it = std::find(other.refs.begin(), other.refs.end(), src.canonical);
     if (it == other.refs.end() || other.id == img.id) continue;
@@ -400,7 +400,7 @@ std::vector<Image> ImageStore::ListLocked() const {
 }
 
 std::vector<Image> ImageStore::List() const {
-  std::lock_guard<std::mutex> l(mu_);
+  MutexLock l(&mu_);
   return ListLocked();
 }
 
@@ -435,7 +435,7 @@ Result<Image> ImageStore::FindLocked(const std::string& ref) const {
 }
 
 Result<Image> ImageStore::Find(const std::string& ref) const {
-  std::lock_guard<std::mutex> l(mu_);
+  MutexLock l(&mu_);
   return FindLocked(ref);
 }
 
@@ -457,8 +457,8 @@ std::vector<std::string> ImageStore::LayerDirs(const Image& img) const {
 }
 
 Status ImageStore::Remove(const std::string& ref, const std::set<std::string>& in_use) {
-  std::lock_guard<std::mutex> writer(write_mu_);
-  std::lock_guard<std::mutex> l(mu_);
+  MutexLock writer(&write_mu_);
+  MutexLock l(&mu_);
   PC_ASSIGN_OR_RETURN(Image img, FindLocked(ref));
   auto it = std::find(img.refs.begin(), img.refs.end(), ref);
   if (it == img.refs.end())
@@ -476,8 +476,8 @@ Status ImageStore::Remove(const std::string& ref, const std::set<std::string>& i
 }
 
 Result<std::vector<Image>> ImageStore::Prune(const std::set<std::string>& in_use) {
-  std::lock_guard<std::mutex> writer(write_mu_);
-  std::lock_guard<std::mutex> l(mu_);
+  MutexLock writer(&write_mu_);
+  MutexLock l(&mu_);
   std::vector<Image> gone;
   for (const auto& img : ListLocked()) {
     if (in_use.count(img.id)) continue;
