@@ -7,6 +7,7 @@
 #include "cli/extend.h"
 #include "cli/restart.h"
 #include "cli/table.h"
+#include "common/strings.h"
 #include "config/app_config.h"
 
 namespace privcast::cli {
@@ -44,7 +45,7 @@ Vm VmFor(const json& cfg, const std::string& group) {
       if (size.rfind("performance-", 0) == 0) vm.kind = "performance";
       auto dash = size.rfind('-');
       if (dash != std::string::npos && size.size() > dash + 2 && size.back() == 'x')
-        vm.cpus = std::atoi(size.substr(dash + 1, size.size() - dash - 2).c_str());
+        if (auto n = ParseDecimal<int>(std::string_view(size).substr(dash + 1, size.size() - dash - 2))) vm.cpus = *n;
     }
     for (const char* k : {"memory", "memory_mb"}) {
       if (!v.contains(k)) continue;

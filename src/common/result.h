@@ -129,7 +129,10 @@ class [[nodiscard]] Result {
 #define PC_CONCAT(a, b) PC_CONCAT_INNER(a, b)
 // PC_ASSIGN_OR_RETURN(lhs, expr): lhs = value of a Result, or return its Status.
 #define PC_ASSIGN_OR_RETURN(lhs, expr) PC_ASSIGN_OR_RETURN_IMPL(PC_CONCAT(_res_, __LINE__), lhs, expr)
+// NOLINTBEGIN(bugprone-macro-parentheses): tmp and lhs are declarations (`auto tmp`,
+// `int64_t v`): parentheses would not compile.
 #define PC_ASSIGN_OR_RETURN_IMPL(tmp, lhs, expr) \
   auto tmp = (expr);                             \
   if (!tmp.ok()) return tmp.status();            \
   lhs = std::move(tmp).value()
+// NOLINTEND(bugprone-macro-parentheses)

@@ -17,6 +17,7 @@
 #include <sstream>
 
 #include "common/ids.h"
+#include "common/strings.h"
 #include "images/reference.h"
 #include "images/unpack.h"
 
@@ -167,8 +168,8 @@ Result<ImageConfig> ParseImageConfig(const std::string& text) {
       auto slash = port.find('/');
       std::string proto = slash == std::string::npos ? "tcp" : port.substr(slash + 1);
       if (proto != "tcp") continue;
-      unsigned long n = std::strtoul(port.c_str(), nullptr, 10);
-      if (n > 0 && n < 65536) c.exposed_tcp_ports.push_back(static_cast<uint16_t>(n));
+      std::optional<uint16_t> n = ParseDecimal<uint16_t>(std::string_view(port).substr(0, slash));
+      if (n && *n > 0) c.exposed_tcp_ports.push_back(*n);
     }
     std::sort(c.exposed_tcp_ports.begin(), c.exposed_tcp_ports.end());
   }
@@ -183,11 +184,9 @@ Result<std::pair<uint32_t, uint32_t>> LookupUser(const std::string& user, const 
     g = user.substr(c + 1);
   }
   auto numeric = [](const std::string& s, uint32_t* out) {
-    if (s.empty() || !std::all_of(s.begin(), s.end(), [](char ch) { return std::isdigit(static_cast<unsigned char>(ch)); }))
-      return false;
-    unsigned long v = std::strtoul(s.c_str(), nullptr, 10);
-    if (v > 65535) return false;
-    *out = static_cast<uint32_t>(v);
+    std::optional<uint16_t> v = s.empty() || s[0] == '-' ? std::nullopt : ParseDecimal<uint16_t>(s);
+    if (!v) return false;
+    *out = *v;
     return true;
   };
   // The fields of the line of `file` whose field `key_field` is `key`.
@@ -203,7 +202,8 @@ Result<std::pair<uint32_t, uint32_t>> LookupUser(const std::string& user, const 
     }
     return std::vector<std::string>{};
   };
-  auto num = [](const std::string& s) { return static_cast<uint32_t>(std::strtoul(s.c_str(), nullptr, 10)); };
+  // A number field of /etc/passwd or /etc/group; 0 (root) when it is not one.
+  auto num = [](const std::string& s) { return ParseDecimal<uint32_t>(s).value_or(0); };
   uint32_t uid = 0, gid = 0;
   if (!u.empty() && !numeric(u, &uid)) {
     auto f = line_where(passwd, 0, u);

@@ -319,7 +319,11 @@ Result<uint64_t> Firewall::CounterPackets(const std::string& name) {
   if (!r.ok()) return NotFound("counter " + name + ": " + r.status().message());
   size_t p = r->find("packets ");
   if (p == std::string::npos) return Internal("unexpected nft output: " + *r);
-  return std::strtoull(r->c_str() + p + 8, nullptr, 10);
+  std::string_view digits = std::string_view(*r).substr(p + 8);
+  digits = digits.substr(0, digits.find_first_not_of("0123456789"));
+  std::optional<uint64_t> n = ParseDecimal<uint64_t>(digits);
+  if (!n) return Internal("counter " + name + ": no packet count in nft's answer");
+  return *n;
 }
 
 }  // namespace privcast::netns
