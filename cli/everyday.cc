@@ -19,7 +19,7 @@ std::string Str(const json& j, const char* k) {
   if (!j.is_object() || !j.contains(k) || j[k].is_null()) return "";
   return j[k].is_string() ? j[k].get<std::string>() : j[k].dump();
 }
-std::string Or(std::string s, const char* dash = "-") { return s.empty() ? dash : s; }
+std::string Or(const std::string& s, const char* dash = "-") { return s.empty() ? dash : s; }
 
 // The [[vm]] section that applies to a process group (flyctl: the first whose `processes`
 // is empty or names it), with Fly's defaults: shared, 1 CPU, 256 MB.
@@ -67,9 +67,8 @@ struct State {
 
 void AddJson(CLI::App* c, bool* flag) { c->add_flag("--json", *flag, "JSON output"); }
 
-}  // namespace
-
-void RegisterEveryday(CLI::App& root, Context& ctx) {
+// config show, releases, regions list.
+void RegisterConfigAndReleases(CLI::App& root, Context& ctx) {
   // config show
   if (CLI::App* cfg = FindSubcommand(&root, "config")) {
     auto st = std::make_shared<State>();
@@ -131,7 +130,10 @@ void RegisterEveryday(CLI::App& root, Context& ctx) {
     c->alias("ls");
     AddJson(c, &st->json_out);
   }
+}
 
+// orgs show, scale show.
+void RegisterOrgsAndScale(CLI::App& root, Context& ctx) {
   // orgs show
   if (CLI::App* orgs = FindSubcommand(&root, "orgs")) {
     auto st = std::make_shared<State>();
@@ -198,7 +200,10 @@ void RegisterEveryday(CLI::App& root, Context& ctx) {
     AddAppFlags(c, &st->app, &st->config);
     AddJson(c, &st->json_out);
   }
+}
 
+// machine restart, apps restart.
+void RegisterRestarts(CLI::App& root, Context& ctx) {
   // machine restart ID...
   if (CLI::App* mach = FindSubcommand(&root, "machine")) {
     auto st = std::make_shared<State>();
@@ -222,6 +227,14 @@ void RegisterEveryday(CLI::App& root, Context& ctx) {
     c->add_option("app", st->id, "App name")->required();
     c->add_option("--wait-timeout", st->wait, "Seconds to wait for each state (default 60)")->check(CLI::Range(1, 3600));
   }
+}
+
+}  // namespace
+
+void RegisterEveryday(CLI::App& root, Context& ctx) {
+  RegisterConfigAndReleases(root, ctx);
+  RegisterOrgsAndScale(root, ctx);
+  RegisterRestarts(root, ctx);
 }
 
 }  // namespace privcast::cli

@@ -184,7 +184,7 @@ Result<std::pair<uint32_t, uint32_t>> LookupUser(const std::string& user, const 
     g = user.substr(c + 1);
   }
   auto numeric = [](const std::string& s, uint32_t* out) {
-    std::optional<uint16_t> v = s.empty() || s[0] == '-' ? std::nullopt : ParseDecimal<uint16_t>(s);
+    std::optional<uint16_t> v = ParseDecimal<uint16_t>(s);
     if (!v) return false;
     *out = *v;
     return true;

@@ -13,6 +13,7 @@
 #include <cstdio>
 #include <cstdlib>
 
+#include "common/strings.h"
 #include "netns/netns.h"
 
 namespace privcast::netns {
