@@ -249,6 +249,7 @@ Result<std::string> ImageStore::RunSkopeo(const std::vector<std::string>& args) 
   std::vector<std::string> argv = {o_.skopeo};
   argv.insert(argv.end(), args.begin(), args.end());
   std::vector<char*> cargv;
+  cargv.reserve(argv.size() + 1);
   for (auto& a : argv) cargv.push_back(a.data());
   cargv.push_back(nullptr);
   int err_pipe[2];
@@ -266,6 +267,7 @@ Result<std::string> ImageStore::RunSkopeo(const std::vector<std::string>& args) 
   if (!o_.auth_file.empty()) env.push_back("REGISTRY_AUTH_FILE=" + o_.auth_file);
   else if (const char* auth = ::getenv("REGISTRY_AUTH_FILE")) env.push_back(std::string("REGISTRY_AUTH_FILE=") + auth);
   std::vector<char*> cenv;
+  cenv.reserve(env.size() + 1);
   for (auto& e : env) cenv.push_back(e.data());
   cenv.push_back(nullptr);
   pid_t pid = -1;

@@ -136,7 +136,7 @@ HealthChecker::~HealthChecker() {
 }
 
 void HealthChecker::Update(RoutingStatePtr rs) {
-  w_->loop().Post([this, rs] { Apply(rs); });
+  w_->loop().Post([this, rs = std::move(rs)] { Apply(rs); });
 }
 
 std::vector<std::string> CheckNamesFor(const Snapshot& snap, const MachineView& m) {
@@ -163,7 +163,7 @@ std::vector<CheckResult> HealthChecker::Statuses() const {
   return out;
 }
 
-void HealthChecker::Apply(RoutingStatePtr rs) {
+void HealthChecker::Apply(const RoutingStatePtr& rs) {
   std::map<std::string, std::unique_ptr<Check>> next;
   const Snapshot& snap = *rs->snap;
   for (const MachineView& m : snap.machines) {
@@ -230,6 +230,8 @@ void HealthChecker::Apply(RoutingStatePtr rs) {
   Retire(std::move(dropped));
 }
 
+// NOLINTNEXTLINE(performance-unnecessary-value-param): takes ownership, the checks are moved
+// out into the loop's retire list (clang-tidy 14 misses a move through a structured binding).
 void HealthChecker::Retire(std::map<std::string, std::unique_ptr<Check>> dead) {
   for (auto& [key, c] : dead) {
     c->Disarm();

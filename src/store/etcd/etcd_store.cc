@@ -49,7 +49,6 @@ Status FromGrpc(const grpc::Status& s, const std::string& endpoints, const char*
     case grpc::StatusCode::OK:
       return Status();
     case grpc::StatusCode::INVALID_ARGUMENT:
-      return InvalidArgument(std::string("etcd ") + what + ": " + msg);
     case grpc::StatusCode::OUT_OF_RANGE:  // "required revision is a future revision"
       return InvalidArgument(std::string("etcd ") + what + ": " + msg);
     case grpc::StatusCode::FAILED_PRECONDITION:
@@ -69,7 +68,7 @@ bool Retryable(const grpc::Status& s) {
 
 class EtcdStoreImpl : public EtcdStore {
  public:
-  EtcdStoreImpl(EtcdOptions opts, std::shared_ptr<grpc::ChannelCredentials> creds)
+  EtcdStoreImpl(EtcdOptions opts, const std::shared_ptr<grpc::ChannelCredentials>& creds)
       : opts_(std::move(opts)), describe_(DescribeEndpoints(opts_.endpoints)) {
     for (const EtcdEndpoint& ep : opts_.endpoints) {
       grpc::ChannelArguments args;
