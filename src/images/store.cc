@@ -346,6 +346,14 @@ Result<Image> ImageStore::Pull(const std::string& ref) {
   PC_ASSIGN_OR_RETURN(std::string config_text, Slurp(blob(img.id)));
   PC_ASSIGN_OR_RETURN(img.config, ParseImageConfig(config_text));
 
+  PC_RETURN_IF_ERROR(UnpackLayers(img, src.canonical));
+  MutexLock records(&mu_);
+  return SavePulledLocked(std::move(img), src.canonical);
+}
+
+Status ImageStore::UnpackLayers(const Image& img, const std::string& canonical) const {
+  const std::string layout = o_.root + "/oci";
+  auto blob = [&](const std::string& d) { return layout + "/blobs/sha256/" + Hex(d); };
   for (const auto& d : img.layers) {
     std::string dir = o_.root + "/layers/" + Hex(d);
     struct stat st;
@@ -355,15 +363,17 @@ Result<Image> ImageStore::Pull(const std::string& ref) {
     std::filesystem::remove_all(tmp, ec);
     if (Status s = UnpackLayer(blob(d), tmp); !s.ok()) {
       std::filesystem::remove_all(tmp, ec);
-      return Status(s.code(), "pull " + src.canonical + ": layer " + d.substr(0, 19) + ": " + s.message());
+      return Status(s.code(), "pull " + canonical + ": layer " + d.substr(0, 19) + ": " + s.message());
     }
     if (::rename(tmp.c_str(), dir.c_str()) != 0) return ErrnoStatus("rename " + tmp, errno);
   }
+  return Status::Ok();
+}
 
+Result<Image> ImageStore::SavePulledLocked(Image img, const std::string& canonical) const {
   // The reference now names this image only (a tag moves).
-  MutexLock records(&mu_);
   for (Image other : ListLocked()) {
-    auto it = std::find(other.refs.begin(), other.refs.end(), src.canonical);
+    auto it = std::find(other.refs.begin(), other.refs.end(), canonical);
     if (it == other.refs.end() || other.id == img.id) continue;
     other.refs.erase(it);
     PC_RETURN_IF_ERROR(SaveLocked(other));
@@ -374,7 +384,7 @@ Result<Image> ImageStore::Pull(const std::string& ref) {
       img.created_at = prev->created_at;
     }
   }
-  if (std::find(img.refs.begin(), img.refs.end(), src.canonical) == img.refs.end()) img.refs.push_back(src.canonical);
+  if (std::find(img.refs.begin(), img.refs.end(), canonical) == img.refs.end()) img.refs.push_back(canonical);
   if (img.created_at == 0)
     img.created_at = std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
   PC_RETURN_IF_ERROR(SaveLocked(img));

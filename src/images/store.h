@@ -100,6 +100,10 @@ class ImageStore {
   Result<Image> FindLocked(const std::string& ref) const REQUIRES(mu_);
   std::vector<Image> ListLocked() const REQUIRES(mu_);
   Status SaveLocked(const Image& img) const REQUIRES(mu_);
+  // Pull's steps: unpack the layers not unpacked yet; record the image under `canonical`
+  // (which then names it only: a tag moves).
+  Status UnpackLayers(const Image& img, const std::string& canonical) const;
+  Result<Image> SavePulledLocked(Image img, const std::string& canonical) const REQUIRES(mu_);
   void CollectGarbageLocked() const REQUIRES(mu_);
   Result<std::string> RunSkopeo(const std::vector<std::string>& args) const;
 
