@@ -230,8 +230,9 @@ void HealthChecker::Apply(const RoutingStatePtr& rs) {
   Retire(std::move(dropped));
 }
 
-// NOLINTNEXTLINE(performance-unnecessary-value-param): takes ownership, the checks are moved
-// out into the loop's retire list (clang-tidy 14 misses a move through a structured binding).
+// Takes ownership: the checks are moved out into the loop's retire list (clang-tidy 14 misses
+// a move through a structured binding).
+// NOLINTNEXTLINE(performance-unnecessary-value-param): see above
 void HealthChecker::Retire(std::map<std::string, std::unique_ptr<Check>> dead) {
   for (auto& [key, c] : dead) {
     c->Disarm();
