@@ -14,8 +14,8 @@ Route Unreachable4() {
   return Route{Route::Kind::kUnreachable, IpPrefix::V4(addr::kLinkV4Base, addr::kLinkV4PrefixLen),
                std::nullopt, ""};
 }
-Status OkIfExists(Status st) { return st.code() == Code::kAlreadyExists ? Status::Ok() : st; }
-Status OkIfAbsent(Status st) { return st.code() == Code::kNotFound ? Status::Ok() : st; }
+Status OkIfExists(const Status& st) { return st.code() == Code::kAlreadyExists ? Status::Ok() : st; }
+Status OkIfAbsent(const Status& st) { return st.code() == Code::kNotFound ? Status::Ok() : st; }
 
 }  // namespace
 
@@ -41,7 +41,7 @@ Status HostNetwork::Setup() {
 Status HostNetwork::Teardown() {
   MutexLock lock(&mu_);
   Status first;
-  for (Status st : {OkIfAbsent(ops_.DelRoute(kHost, Unreachable6())),
+  for (const Status& st : {OkIfAbsent(ops_.DelRoute(kHost, Unreachable6())),
                     OkIfAbsent(ops_.DelRoute(kHost, Unreachable4())),
                     OkIfAbsent(ops_.DeleteLink(kHost, kIfName))}) {
     if (!st.ok() && first.ok()) first = st;

@@ -45,7 +45,7 @@ Status MachineNetwork::SetupWith(NetOps& ops, const MachineNetSpec& s) {
     return failed;
   };
   // Each step: do it, or roll back everything done so far; on success remember its undo.
-  auto step = [&](Status st, std::function<Status()> u) -> bool {
+  auto step = [&](const Status& st, std::function<Status()> u) -> bool {
     if (!st.ok()) return false;
     undo.push_back(std::move(u));
     return true;
