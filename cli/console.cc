@@ -7,6 +7,7 @@
 #include <memory>
 
 #include "cli/attach.h"
+#include "common/strings.h"
 #include "cli/extend.h"
 #include "cli/groups.h"
 #include "cli/restart.h"
@@ -50,7 +51,7 @@ json PickMachine(Context& ctx, const std::string& app, const State& st) {
     ctx.err.flush();
     std::string line;
     std::getline(std::cin, line);
-    size_t k = line.empty() ? 1 : static_cast<size_t>(std::atoi(line.c_str()));
+    size_t k = line.empty() ? 1 : ParseDecimal<size_t>(Trim(line, " \t\r")).value_or(0);
     if (k < 1 || k > started.size()) throw CommandFailure("no machine number " + line + ": pick 1-" + std::to_string(started.size()));
     return started[k - 1];
   }

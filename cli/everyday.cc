@@ -9,6 +9,7 @@
 #include "cli/json_fields.h"
 #include "cli/restart.h"
 #include "cli/table.h"
+#include "common/strings.h"
 #include "config/app_config.h"
 
 namespace privcast::cli {
@@ -16,7 +17,7 @@ namespace {
 
 using nlohmann::json;
 
-std::string Or(std::string s, const char* dash = "-") { return s.empty() ? dash : s; }
+std::string Or(const std::string& s, const char* dash = "-") { return s.empty() ? dash : s; }
 
 // The [[vm]] section that applies to a process group (flyctl: the first whose `processes`
 // is empty or names it), with Fly's defaults: shared, 1 CPU, 256 MB.
@@ -42,7 +43,7 @@ Vm VmFor(const json& cfg, const std::string& group) {
       if (size.rfind("performance-", 0) == 0) vm.kind = "performance";
       auto dash = size.rfind('-');
       if (dash != std::string::npos && size.size() > dash + 2 && size.back() == 'x')
-        vm.cpus = std::atoi(size.substr(dash + 1, size.size() - dash - 2).c_str());
+        if (auto n = ParseDecimal<int>(std::string_view(size).substr(dash + 1, size.size() - dash - 2))) vm.cpus = *n;
     }
     for (const char* k : {"memory", "memory_mb"}) {
       if (!v.contains(k)) continue;
@@ -64,9 +65,8 @@ struct State {
 
 void AddJson(CLI::App* c, bool* flag) { c->add_flag("--json", *flag, "JSON output"); }
 
-}  // namespace
-
-void RegisterEveryday(CLI::App& root, Context& ctx) {
+// config show, releases, regions list.
+void RegisterConfigAndReleases(CLI::App& root, Context& ctx) {
   // config show
   if (CLI::App* cfg = FindSubcommand(&root, "config")) {
     auto st = std::make_shared<State>();
@@ -128,7 +128,10 @@ void RegisterEveryday(CLI::App& root, Context& ctx) {
     c->alias("ls");
     AddJson(c, &st->json_out);
   }
+}
 
+// orgs show, scale show.
+void RegisterOrgsAndScale(CLI::App& root, Context& ctx) {
   // orgs show
   if (CLI::App* orgs = FindSubcommand(&root, "orgs")) {
     auto st = std::make_shared<State>();
@@ -195,7 +198,10 @@ void RegisterEveryday(CLI::App& root, Context& ctx) {
     AddAppFlags(c, &st->app, &st->config);
     AddJson(c, &st->json_out);
   }
+}
 
+// machine restart, apps restart.
+void RegisterRestarts(CLI::App& root, Context& ctx) {
   // machine restart ID...
   if (CLI::App* mach = FindSubcommand(&root, "machine")) {
     auto st = std::make_shared<State>();
@@ -219,6 +225,14 @@ void RegisterEveryday(CLI::App& root, Context& ctx) {
     c->add_option("app", st->id, "App name")->required();
     c->add_option("--wait-timeout", st->wait, "Seconds to wait for each state (default 60)")->check(CLI::Range(1, 3600));
   }
+}
+
+}  // namespace
+
+void RegisterEveryday(CLI::App& root, Context& ctx) {
+  RegisterConfigAndReleases(root, ctx);
+  RegisterOrgsAndScale(root, ctx);
+  RegisterRestarts(root, ctx);
 }
 
 }  // namespace privcast::cli

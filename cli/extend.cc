@@ -12,7 +12,7 @@ using nlohmann::json;
 CLI::App* AddCommand(Context& ctx, CLI::App* parent, const std::string& name, const std::string& desc,
                      std::function<int()> action) {
   auto* c = parent->add_subcommand(name, desc);
-  c->callback([&ctx, action] { ctx.set_action(action); });
+  c->callback([&ctx, action = std::move(action)] { ctx.set_action(action); });
   return c;
 }
 

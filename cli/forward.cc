@@ -103,7 +103,7 @@ void Forwarder::Stop() {
   accept_thread_.join();
   std::vector<std::thread> relays;
   {
-    std::lock_guard<std::mutex> l(mu_);
+    MutexLock l(&mu_);
     relays.swap(relays_);
   }
   for (auto& t : relays) t.join();
@@ -127,7 +127,7 @@ void Forwarder::AcceptLoop() {
                    remote_port_, std::strerror(errno));
       continue;  // closing the client tells it
     }
-    std::lock_guard<std::mutex> l(mu_);
+    MutexLock l(&mu_);
     relays_.emplace_back(&Forwarder::Relay, std::move(client), std::move(up), &stop_);
   }
 }

@@ -8,13 +8,13 @@
 
 #include <atomic>
 #include <cstdint>
-#include <mutex>
 #include <string>
 #include <string_view>
 #include <thread>
 #include <vector>
 
 #include "common/fd.h"
+#include "common/mutex.h"
 #include "common/result.h"
 
 namespace privcast::cli {
@@ -49,8 +49,8 @@ class Forwarder {
   uint16_t local_port_ = 0;
   std::atomic<bool> stop_{false};
   std::thread accept_thread_;
-  std::mutex mu_;
-  std::vector<std::thread> relays_;
+  Mutex mu_;
+  std::vector<std::thread> relays_ GUARDED_BY(mu_);
 };
 
 }  // namespace privcast::cli

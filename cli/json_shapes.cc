@@ -164,18 +164,8 @@ std::optional<int64_t> ParseDurationSeconds(const std::string& s) {
 }
 
 std::optional<int64_t> ParseIsoTime(const std::string& iso) {
-  struct tm tm {};
-  int y, mo, d, h, mi, se;
-  char tail = 0;
-  if (std::sscanf(iso.c_str(), "%4d-%2d-%2dT%2d:%2d:%2d%c", &y, &mo, &d, &h, &mi, &se, &tail) != 7) return std::nullopt;
-  if (tail != 'Z' && tail != '.') return std::nullopt;
-  tm.tm_year = y - 1900;
-  tm.tm_mon = mo - 1;
-  tm.tm_mday = d;
-  tm.tm_hour = h;
-  tm.tm_min = mi;
-  tm.tm_sec = se;
-  return static_cast<int64_t>(timegm(&tm));
+  if (iso.size() < 20 || (iso[19] != 'Z' && iso[19] != '.')) return std::nullopt;
+  return ParseIsoSeconds(iso);
 }
 
 std::string RelativeTime(const std::string& iso, int64_t now_unix) {

@@ -40,7 +40,7 @@ std::string FormatKeyValues(const std::vector<std::pair<std::string, std::string
   size_t w = 0;
   for (auto& [k, v] : kvs) w = std::max(w, Width(k));
   std::string out;
-  for (auto& [k, v] : kvs) out += "  " + k + std::string(w - Width(k), ' ') + " = " + v + "\n";
+  for (auto& [k, v] : kvs) out.append("  ").append(k).append(w - Width(k), ' ').append(" = ").append(v).append("\n");
   return out;
 }
 

@@ -148,6 +148,38 @@ std::optional<std::vector<std::string>> SplitPath(std::string_view path) {
   return parts;
 }
 
+// `qs` (after '?') as decoded key/value pairs; false when a part does not decode.
+static bool ParseQuery(std::string_view qs, std::vector<std::pair<std::string, std::string>>* out) {
+  size_t pos = 0;
+  while (pos <= qs.size()) {
+    size_t amp = qs.find('&', pos);
+    if (amp == std::string_view::npos) amp = qs.size();
+    std::string_view kv = qs.substr(pos, amp - pos);
+    if (!kv.empty()) {
+      size_t eq = kv.find('=');
+      auto k = PercentDecode(kv.substr(0, eq), true);
+      auto v = PercentDecode(eq == std::string_view::npos ? std::string_view() : kv.substr(eq + 1), true);
+      if (!k || !v) return false;
+      out->emplace_back(std::move(*k), std::move(*v));
+    }
+    pos = amp + 1;
+  }
+  return true;
+}
+
+// The body length the headers announce (0 without Content-Length); "" or why it is malformed.
+static std::string ContentLength(const Headers& headers, size_t* len) {
+  int count = 0;
+  for (auto& [k, v] : headers) {
+    if (k != "content-length") continue;
+    if (++count > 1) return "more than one Content-Length";
+    auto n = ParseSize(v);
+    if (!n) return "malformed Content-Length";
+    *len = *n;
+  }
+  return "";
+}
+
 ParseResult ParseRequest(std::string_view buf, const ParseLimits& limits, Request* out) {
   // Tolerate (and skip) empty lines before a request line, as RFC 9112 allows.
   size_t start = 0;
@@ -187,23 +219,8 @@ ParseResult ParseRequest(std::string_view buf, const ParseLimits& limits, Reques
   r.target = std::string(target);
   size_t q = target.find('?');
   r.path = std::string(target.substr(0, q));
-  if (q != std::string_view::npos) {
-    std::string_view qs = target.substr(q + 1);
-    size_t pos = 0;
-    while (pos <= qs.size()) {
-      size_t amp = qs.find('&', pos);
-      if (amp == std::string_view::npos) amp = qs.size();
-      std::string_view kv = qs.substr(pos, amp - pos);
-      if (!kv.empty()) {
-        size_t eq = kv.find('=');
-        auto k = PercentDecode(kv.substr(0, eq), true);
-        auto v = PercentDecode(eq == std::string_view::npos ? std::string_view() : kv.substr(eq + 1), true);
-        if (!k || !v) return Error(400, "malformed query string");
-        r.query.emplace_back(std::move(*k), std::move(*v));
-      }
-      pos = amp + 1;
-    }
-  }
+  if (q != std::string_view::npos && !ParseQuery(target.substr(q + 1), &r.query))
+    return Error(400, "malformed query string");
   std::string herr = ParseHeaderLines(head.substr(eol + 2), &r.headers);
   if (!herr.empty()) return Error(400, herr);
 
@@ -220,14 +237,7 @@ ParseResult ParseRequest(std::string_view buf, const ParseLimits& limits, Reques
     return Error(501, "chunked request bodies are not supported; send Content-Length");
 
   size_t body_len = 0;
-  int cl_count = 0;
-  for (auto& [k, v] : r.headers) {
-    if (k != "content-length") continue;
-    if (++cl_count > 1) return Error(400, "more than one Content-Length");
-    auto n = ParseSize(v);
-    if (!n) return Error(400, "malformed Content-Length");
-    body_len = *n;
-  }
+  if (std::string err = ContentLength(r.headers, &body_len); !err.empty()) return Error(400, err);
   if (body_len > limits.max_body_bytes)
     return Error(413, "request body exceeds " + std::to_string(limits.max_body_bytes) + " bytes");
   size_t body_start = head_end + 4;
@@ -274,7 +284,7 @@ std::string SerializeResponse(int status, std::string_view content_type, std::st
     out += content_type;
     out += "\r\n";
   }
-  for (auto& [k, v] : extra) out += k + ": " + v + "\r\n";
+  for (auto& [k, v] : extra) out.append(k).append(": ").append(v).append("\r\n");
   out += "Content-Length: " + std::to_string(body.size()) + "\r\n";
   if (!keep_alive) out += "Connection: close\r\n";
   out += "\r\n";

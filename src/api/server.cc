@@ -10,10 +10,8 @@
 #include <unistd.h>
 
 #include <atomic>
-#include <condition_variable>
 #include <cstring>
 #include <filesystem>
-#include <mutex>
 #include <thread>
 #include <unordered_map>
 
@@ -21,6 +19,7 @@
 #include "api/routes.h"
 #include "common/fd.h"
 #include "common/log.h"
+#include "common/mutex.h"
 
 namespace privcast::api {
 namespace {
@@ -60,7 +59,7 @@ class Server::Impl {
   const std::string& path() const { return opts_.socket_path; }
 
  private:
-  // One accepted connection (guarded by mu_). A connection is "waiting" while it has no
+  // One accepted connection (in conns_, under mu_). A connection is "waiting" while it has no
   // request being handled (idle keep-alive, or a request still arriving): only waiting
   // connections may be evicted to make room for a new one (Admit).
   struct Conn {
@@ -147,10 +146,10 @@ class Server::Impl {
   // Admits a connection of `uid` (mu_ held), evicting the longest-waiting connection of
   // that uid (or, for root and the daemon's uid, of anyone) when a limit is reached.
   // Returns "" when admitted, else why not.
-  std::string Admit(uid_t uid, bool privileged);
+  std::string Admit(uid_t uid, bool privileged) REQUIRES(mu_);
   // Marks the connection busy (a request is being handled) or waiting again. false: it was
   // evicted meanwhile (then the request is dropped).
-  bool SetBusy(uint64_t id, bool busy);
+  bool SetBusy(uint64_t id, bool busy) EXCLUDES(mu_);
   // Reads more bytes into *buf until `deadline`, collecting passed fds when `fds_allowed`
   // (else any that arrive are closed at once and *fd_violation is set).
   // 1: got data, 0: EOF/stop, -1: deadline, -2: error.
@@ -165,11 +164,11 @@ class Server::Impl {
   std::atomic<bool> stopping_{false};
   bool started_ = false;
 
-  std::mutex mu_;
-  std::condition_variable cv_;
-  std::unordered_map<uint64_t, Conn> conns_;  // live connection threads (guarded by mu_)
-  uint64_t next_id_ = 1;                       // guarded by mu_
-  int active_ = 0;       // connection threads alive (guarded by mu_)
+  Mutex mu_;
+  CondVar cv_;
+  std::unordered_map<uint64_t, Conn> conns_ GUARDED_BY(mu_);  // live connection threads
+  uint64_t next_id_ GUARDED_BY(mu_) = 1;
+  int active_ GUARDED_BY(mu_) = 0;  // connection threads alive
   const uid_t self_uid_ = ::geteuid();
 };
 
@@ -234,11 +233,11 @@ void Server::Impl::Stop() {
   listen_fd_.reset();
   ::unlink(opts_.socket_path.c_str());
   {
-    std::unique_lock<std::mutex> l(mu_);
+    MutexLock l(&mu_);
     // Wake every reader: idle connections see EOF at once; in-flight requests finish and
     // write their response (the write side stays open); streams see ClientWatch::Gone().
     for (auto& [id, c] : conns_) ::shutdown(c.fd, SHUT_RD);
-    cv_.wait(l, [&] { return active_ == 0; });
+    while (active_ != 0) cv_.Wait(&mu_);
   }
   wake_fd_.reset();
   log::Info(kComp, "API stopped", {{"socket", opts_.socket_path}});
@@ -267,10 +266,10 @@ void Server::Impl::AcceptLoop() {
     uid_t uid = static_cast<uid_t>(-1);  // unknown: treated as an unprivileged uid of its own
     if (::getsockopt(cfd, SOL_SOCKET, SO_PEERCRED, &cred, &clen) == 0) uid = cred.uid;
     bool privileged = uid == 0 || uid == self_uid_;
-    std::unique_lock<std::mutex> l(mu_);
+    MutexLock l(&mu_);
     std::string refused = Admit(uid, privileged);
     if (!refused.empty()) {
-      l.unlock();
+      l.Unlock();
       log::Info(kComp, "API connection refused", {{"uid", static_cast<int64_t>(uid)}, {"why", refused}});
       // Small enough for an empty socket buffer; never wait on a client that does not read.
       std::string resp = http::SerializeResponse(503, "application/json", ErrorBody(refused), false);
@@ -286,13 +285,13 @@ void Server::Impl::AcceptLoop() {
     c.waiting_since = std::chrono::steady_clock::now();
     conns_.emplace(id, c);
     ++active_;
-    l.unlock();
+    l.Unlock();
     std::thread([this, id, cfd] {
       Serve(id, cfd);
-      std::lock_guard<std::mutex> g(mu_);
+      MutexLock g(&mu_);
       conns_.erase(id);
       ::close(cfd);
-      if (--active_ == 0) cv_.notify_all();
+      if (--active_ == 0) cv_.NotifyAll();
     }).detach();
   }
 }
@@ -315,6 +314,7 @@ std::string Server::Impl::Admit(uid_t uid, bool privileged) {
   // daemon's uid may also take the slot of any uid's waiting connection when all are used:
   // slow or idle connections can never keep the operator out.
   auto oldest = [&](auto pred) -> Conn* {
+    mu_.AssertHeld();  // called from here only: the analysis does not follow into lambdas
     Conn* v = nullptr;
     for (auto& [id, c] : conns_)
       if (!c.evicted && !c.busy && pred(c) && (!v || c.waiting_since < v->waiting_since)) v = &c;
@@ -339,7 +339,7 @@ std::string Server::Impl::Admit(uid_t uid, bool privileged) {
 }
 
 bool Server::Impl::SetBusy(uint64_t id, bool busy) {
-  std::lock_guard<std::mutex> g(mu_);
+  MutexLock g(&mu_);
   auto it = conns_.find(id);
   if (it == conns_.end() || it->second.evicted) return false;
   it->second.busy = busy;

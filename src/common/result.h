@@ -101,6 +101,23 @@ class [[nodiscard]] Result {
     if (!(cond)) ::privcast::CheckFailed(__FILE__, __LINE__, #cond, (msg)); \
   } while (0)
 
+// PC_DCHECK: an invariant too costly to test in a release build (a walk over a container on a
+// hot path, say). Checked like PC_CHECK in debug builds (no NDEBUG: Debug, the ASan build);
+// under NDEBUG the condition is never evaluated, yet still compiled, so it cannot rot.
+#ifdef NDEBUG
+#define PC_DCHECK(cond)            \
+  do {                             \
+    if (false) (void)(cond);       \
+  } while (0)
+#define PC_DCHECK_MSG(cond, msg)   \
+  do {                             \
+    if (false) (void)(cond), (void)(msg); \
+  } while (0)
+#else
+#define PC_DCHECK(cond) PC_CHECK(cond)
+#define PC_DCHECK_MSG(cond, msg) PC_CHECK_MSG(cond, msg)
+#endif
+
 // PC_RETURN_IF_ERROR(expr): propagate a non-ok Status.
 #define PC_RETURN_IF_ERROR(expr)            \
   do {                                      \
@@ -112,7 +129,10 @@ class [[nodiscard]] Result {
 #define PC_CONCAT(a, b) PC_CONCAT_INNER(a, b)
 // PC_ASSIGN_OR_RETURN(lhs, expr): lhs = value of a Result, or return its Status.
 #define PC_ASSIGN_OR_RETURN(lhs, expr) PC_ASSIGN_OR_RETURN_IMPL(PC_CONCAT(_res_, __LINE__), lhs, expr)
+// NOLINTBEGIN(bugprone-macro-parentheses): tmp and lhs are declarations (`auto tmp`,
+// `int64_t v`): parentheses would not compile.
 #define PC_ASSIGN_OR_RETURN_IMPL(tmp, lhs, expr) \
   auto tmp = (expr);                             \
   if (!tmp.ok()) return tmp.status();            \
   lhs = std::move(tmp).value()
+// NOLINTEND(bugprone-macro-parentheses)

@@ -33,14 +33,25 @@ inline constexpr std::string_view kOws = " \t";
 // The integer `s` spells in decimal, the whole of it: nullopt when empty, when anything but
 // digits (and a leading '-' for signed T) is there, or when the value does not fit T. No
 // whitespace, no '+', no exceptions (std::from_chars).
+// The one way privcast reads a number from text (no atoi/strtol/sscanf/stoi: they accept
+// junk, wrap or throw). ParseInteger takes the base (16: hex digits, no "0x").
 template <typename T>
-[[nodiscard]] std::optional<T> ParseDecimal(std::string_view s) {
+[[nodiscard]] std::optional<T> ParseInteger(std::string_view s, int base) {
   T v{};
   const char* end = s.data() + s.size();
-  auto [p, ec] = std::from_chars(s.data(), end, v);
+  auto [p, ec] = std::from_chars(s.data(), end, v, base);
   if (ec != std::errc() || p != end || s.empty()) return std::nullopt;
   return v;
 }
+template <typename T>
+[[nodiscard]] std::optional<T> ParseDecimal(std::string_view s) {
+  return ParseInteger<T>(s, 10);
+}
+
+// "YYYY-MM-DDTHH:MM:SS" at the start of `s` (RFC 3339 as privcast writes it, UTC): seconds
+// since the Unix epoch, nullopt when the digits or separators are not there or a field is out
+// of range. What follows (fraction, 'Z') is the caller's.
+[[nodiscard]] std::optional<int64_t> ParseIsoSeconds(std::string_view s);
 
 // 64-bit FNV-1a of the bytes of `s`: the same value on every build, machine and run (unlike
 // std::hash), so it may name things that outlive the process (the daemon's cgroup root).

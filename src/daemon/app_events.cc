@@ -7,6 +7,7 @@
 #include <ctime>
 #include <filesystem>
 
+#include "common/mutex.h"
 #include "common/log.h"
 
 namespace privcast::daemon {
@@ -23,7 +24,7 @@ std::string AppEvents::IsoTime(int64_t unix_ms) {
 
 void AppEvents::Append(const std::string& app, const std::string& source, const std::string& text) {
   std::string line = IsoTime(clock_->WallUnixMillis()) + " " + source + " " + text + "\n";
-  std::lock_guard<std::mutex> l(mu_);
+  MutexLock l(&mu_);
   std::string path = PathFor(app);
   std::error_code ec;
   std::filesystem::create_directories(apps_dir_ + "/" + app, ec);

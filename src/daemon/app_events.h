@@ -7,9 +7,9 @@
 // Thread-safe (a mutex around the append; each line is one write).
 #pragma once
 
-#include <mutex>
 #include <string>
 
+#include "common/mutex.h"
 #include "common/clock.h"
 
 namespace privcast::daemon {
@@ -27,7 +27,7 @@ class AppEvents {
  private:
   std::string apps_dir_;
   const Clock* clock_;
-  std::mutex mu_;
+  Mutex mu_;
 };
 
 }  // namespace privcast::daemon

@@ -8,8 +8,8 @@
 #include <filesystem>
 #include <functional>
 #include <map>
-#include <mutex>
 
+#include "common/mutex.h"
 #include "api/server.h"
 #include "common/log.h"
 #include "common/strings.h"
@@ -62,12 +62,12 @@ struct Daemon::Impl {
   std::atomic<bool> stopping{false};
   bool started = false;
 
-  std::mutex publish_mu;
+  Mutex publish_mu;
   // The last Snapshot handed to the proxy and DNS: its store revision and when (wall clock,
   // µs), for /metrics — bench/cluster/propagation.py measures a change reaching every host.
   std::atomic<int64_t> published_revision{0}, published_unix_us{0};
   void Publish(SnapshotPtr s) {
-    std::lock_guard<std::mutex> l(publish_mu);
+    MutexLock l(&publish_mu);
     if (proxy) proxy->Publish(s);
     if (dns) dns->Publish(s);
     if (s) {
@@ -306,7 +306,7 @@ Status Daemon::Start() {
               {{"nofile", static_cast<int64_t>(nofile.rlim_cur)}, {"proxy", po.fd_budget}});
   }
   {
-    std::lock_guard<std::mutex> l(d.publish_mu);
+    MutexLock l(&d.publish_mu);
     d.proxy = std::make_unique<proxy::Proxy>(po, d.manager.get(), d.manager.get());
   }
   d.certs = std::make_unique<TlsCertificates>(d.dir->tls_dir(), std::string("privcast CA ") + hostname);
@@ -334,7 +334,7 @@ Status Daemon::Start() {
     d.prewarm.m = d.manager.get();
     auto dns = dns::Server::Create(dopt, &d.prewarm);
     if (!dns.ok()) return Status(dns.status().code(), "dns: " + dns.status().message());
-    std::lock_guard<std::mutex> l(d.publish_mu);
+    MutexLock l(&d.publish_mu);
     d.dns = std::move(dns).value();
   }
   d.loop.Start();
@@ -383,7 +383,7 @@ void Daemon::Stop(bool drain) {
   }
   d.loop.Stop();
   {
-    std::lock_guard<std::mutex> l(d.publish_mu);
+    MutexLock l(&d.publish_mu);
     d.proxy.reset();
     d.dns.reset();
   }

@@ -8,22 +8,19 @@
 #include <ctime>
 #include <fstream>
 
+#include "common/strings.h"
 #include "daemon/app_events.h"
 #include "daemon/log_stamps.h"
 
 namespace privcast::daemon {
 
 int64_t LeadingTimeMs(const std::string& line) {
-  int y, mo, d, h, mi, s, ms = 0;
-  if (std::sscanf(line.c_str(), "%4d-%2d-%2dT%2d:%2d:%2d.%3dZ", &y, &mo, &d, &h, &mi, &s, &ms) < 6) return -1;
-  std::tm tm{};
-  tm.tm_year = y - 1900;
-  tm.tm_mon = mo - 1;
-  tm.tm_mday = d;
-  tm.tm_hour = h;
-  tm.tm_min = mi;
-  tm.tm_sec = s;
-  return static_cast<int64_t>(timegm(&tm)) * 1000 + ms;
+  std::optional<int64_t> secs = ParseIsoSeconds(line);
+  if (!secs) return -1;
+  // Milliseconds when ".mmm" follows (three digits), else 0.
+  std::optional<int> ms;
+  if (line.size() >= 23 && line[19] == '.') ms = ParseDecimal<int>(std::string_view(line).substr(20, 3));
+  return *secs * 1000 + ms.value_or(0);
 }
 
 std::vector<LogLine> ReadNewLines(LogSource& s, int64_t now_ms) {

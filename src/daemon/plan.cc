@@ -84,6 +84,7 @@ Status CheckMachineCommand(const std::vector<std::string>& argv,
                            const std::vector<std::pair<std::string, std::string>>& env) {
   if (argv.empty()) return InvalidArgument("the command is empty");
   std::vector<std::string> kv;
+  kv.reserve(env.size());
   for (const auto& [k, v] : env) kv.push_back(k + "=" + v);
   return supervisor::CheckProgramInMachine(argv[0], kv);
 }

@@ -10,6 +10,7 @@
 #include <filesystem>
 #include <fstream>
 
+#include "common/mutex.h"
 #include "common/log.h"
 #include "daemon/cgroup_mounts.h"
 #include "netns/firewall.h"
@@ -37,7 +38,7 @@ struct LinuxRuntime::Impl {
   std::unique_ptr<netns::HostNetwork> host;
   std::unique_ptr<netns::MachineNetwork> machines;
   std::unique_ptr<supervisor::Supervisor> sup;
-  std::mutex cb_mu;
+  Mutex cb_mu;
   std::function<void(const ExitInfo&)> exit_cb;
   std::set<std::string> networks_ready;  // machine ids whose netns exists
   std::unique_ptr<netns::Firewall> firewall;
@@ -63,7 +64,7 @@ struct LinuxRuntime::Impl {
     if (ev.exit.known) e.code = ev.exit.signal ? 128 + ev.exit.signal : ev.exit.code;
     std::function<void(const ExitInfo&)> cb;
     {
-      std::lock_guard<std::mutex> l(cb_mu);
+      MutexLock l(&cb_mu);
       cb = exit_cb;
     }
     if (cb) cb(e);
@@ -309,7 +310,7 @@ Result<std::vector<Listener>> LinuxRuntime::Listeners(const std::string& id, boo
 std::string LinuxRuntime::LogPath(const std::string& id) { return impl_->opts.logs_dir + "/" + id + ".log"; }
 
 void LinuxRuntime::SetExitCallback(std::function<void(const ExitInfo&)> cb) {
-  std::lock_guard<std::mutex> l(impl_->cb_mu);
+  MutexLock l(&impl_->cb_mu);
   impl_->exit_cb = std::move(cb);
 }
 
@@ -365,7 +366,7 @@ std::string LinuxRuntime::PtmxPath(const std::string& id) {
 }
 
 void LinuxRuntime::Detach() {
-  std::lock_guard<std::mutex> l(impl_->cb_mu);
+  MutexLock l(&impl_->cb_mu);
   impl_->exit_cb = nullptr;
 }
 

@@ -144,7 +144,7 @@ TlsCertificates::TlsCertificates(std::string dir, std::string ca_name, Clock* cl
 TlsCertificates::~TlsCertificates() = default;
 
 Status TlsCertificates::EnsureCa() {
-  std::lock_guard<std::mutex> l(mu_);
+  MutexLock l(&mu_);
   return EnsureCaLocked();
 }
 
@@ -181,7 +181,7 @@ Status TlsCertificates::EnsureCaLocked() {
 }
 
 proxy::TlsContextPtr TlsCertificates::ForApp(const std::string& app, const std::vector<Ip6>& addresses) {
-  std::lock_guard<std::mutex> l(mu_);
+  MutexLock l(&mu_);
   const int64_t now_s = clock_->WallUnixMillis() / 1000;
   auto it = leaves_.find(app);
   if (it != leaves_.end() && it->second.addresses == addresses && now_s < it->second.not_after_s - kRenewDays * kDay)
@@ -217,12 +217,12 @@ proxy::TlsContextPtr TlsCertificates::ForApp(const std::string& app, const std::
 }
 
 void TlsCertificates::ForgetAllBut(const std::vector<std::string>& apps) {
-  std::lock_guard<std::mutex> l(mu_);
+  MutexLock l(&mu_);
   std::erase_if(leaves_, [&](const auto& e) { return !std::binary_search(apps.begin(), apps.end(), e.first); });
 }
 
 std::string TlsCertificates::LeafPem(const std::string& app) const {
-  std::lock_guard<std::mutex> l(mu_);
+  MutexLock l(&mu_);
   auto it = leaves_.find(app);
   return it == leaves_.end() ? "" : Pem(it->second.cert.get());
 }

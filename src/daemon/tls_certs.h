@@ -24,10 +24,10 @@
 #include <cstdint>
 #include <map>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <vector>
 
+#include "common/mutex.h"
 #include "common/addr.h"
 #include "common/clock.h"
 #include "common/result.h"
@@ -77,15 +77,15 @@ class TlsCertificates final : public proxy::TlsContextProvider {
     X509Ptr cert;
     proxy::TlsContextPtr ctx;
   };
-  Status EnsureCaLocked();
+  Status EnsureCaLocked() REQUIRES(mu_);
 
   const std::string dir_;
   const std::string ca_name_;
   Clock* clock_;
-  mutable std::mutex mu_;
-  Certified ca_;                      // guarded by mu_
-  std::string ca_error_;              // guarded by mu_; logged once
-  std::map<std::string, Leaf> leaves_;  // guarded by mu_; by app
+  mutable Mutex mu_;
+  Certified ca_ GUARDED_BY(mu_);
+  std::string ca_error_ GUARDED_BY(mu_);  // logged once
+  std::map<std::string, Leaf> leaves_ GUARDED_BY(mu_);  // by app
 };
 
 }  // namespace privcast::daemon

@@ -17,6 +17,7 @@
 #include <sstream>
 
 #include "common/ids.h"
+#include "common/strings.h"
 #include "images/reference.h"
 #include "images/unpack.h"
 
@@ -167,8 +168,8 @@ Result<ImageConfig> ParseImageConfig(const std::string& text) {
       auto slash = port.find('/');
       std::string proto = slash == std::string::npos ? "tcp" : port.substr(slash + 1);
       if (proto != "tcp") continue;
-      unsigned long n = std::strtoul(port.c_str(), nullptr, 10);
-      if (n > 0 && n < 65536) c.exposed_tcp_ports.push_back(static_cast<uint16_t>(n));
+      std::optional<uint16_t> n = ParseDecimal<uint16_t>(std::string_view(port).substr(0, slash));
+      if (n && *n > 0) c.exposed_tcp_ports.push_back(*n);
     }
     std::sort(c.exposed_tcp_ports.begin(), c.exposed_tcp_ports.end());
   }
@@ -183,11 +184,9 @@ Result<std::pair<uint32_t, uint32_t>> LookupUser(const std::string& user, const 
     g = user.substr(c + 1);
   }
   auto numeric = [](const std::string& s, uint32_t* out) {
-    if (s.empty() || !std::all_of(s.begin(), s.end(), [](char ch) { return std::isdigit(static_cast<unsigned char>(ch)); }))
-      return false;
-    unsigned long v = std::strtoul(s.c_str(), nullptr, 10);
-    if (v > 65535) return false;
-    *out = static_cast<uint32_t>(v);
+    std::optional<uint16_t> v = ParseDecimal<uint16_t>(s);
+    if (!v) return false;
+    *out = *v;
     return true;
   };
   // The fields of the line of `file` whose field `key_field` is `key`.
@@ -203,7 +202,8 @@ Result<std::pair<uint32_t, uint32_t>> LookupUser(const std::string& user, const 
     }
     return std::vector<std::string>{};
   };
-  auto num = [](const std::string& s) { return static_cast<uint32_t>(std::strtoul(s.c_str(), nullptr, 10)); };
+  // A number field of /etc/passwd or /etc/group; 0 (root) when it is not one.
+  auto num = [](const std::string& s) { return ParseDecimal<uint32_t>(s).value_or(0); };
   uint32_t uid = 0, gid = 0;
   if (!u.empty() && !numeric(u, &uid)) {
     auto f = line_where(passwd, 0, u);
@@ -249,6 +249,7 @@ Result<std::string> ImageStore::RunSkopeo(const std::vector<std::string>& args) 
   std::vector<std::string> argv = {o_.skopeo};
   argv.insert(argv.end(), args.begin(), args.end());
   std::vector<char*> cargv;
+  cargv.reserve(argv.size() + 1);
   for (auto& a : argv) cargv.push_back(a.data());
   cargv.push_back(nullptr);
   int err_pipe[2];
@@ -266,6 +267,7 @@ Result<std::string> ImageStore::RunSkopeo(const std::vector<std::string>& args) 
   if (!o_.auth_file.empty()) env.push_back("REGISTRY_AUTH_FILE=" + o_.auth_file);
   else if (const char* auth = ::getenv("REGISTRY_AUTH_FILE")) env.push_back(std::string("REGISTRY_AUTH_FILE=") + auth);
   std::vector<char*> cenv;
+  cenv.reserve(env.size() + 1);
   for (auto& e : env) cenv.push_back(e.data());
   cenv.push_back(nullptr);
   pid_t pid = -1;
@@ -296,7 +298,7 @@ Result<Image> ImageStore::Pull(const std::string& ref) {
   PC_ASSIGN_OR_RETURN(ImageSource src, ParseImageSource(ref, o_.insecure_registries));
   // Writers (pulls, removals) one at a time; readers (Find, List: every machine start) only
   // wait for the record update at the end, never for skopeo or the unpacking.
-  std::lock_guard<std::mutex> writer(write_mu_);
+  MutexLock writer(&write_mu_);
   const std::string layout = o_.root + "/oci";
   char tagbuf[32];
   std::snprintf(tagbuf, sizeof tagbuf, "pull-%016llx", static_cast<unsigned long long>(ids::RandomU64()));
@@ -344,6 +346,14 @@ Result<Image> ImageStore::Pull(const std::string& ref) {
   PC_ASSIGN_OR_RETURN(std::string config_text, Slurp(blob(img.id)));
   PC_ASSIGN_OR_RETURN(img.config, ParseImageConfig(config_text));
 
+  PC_RETURN_IF_ERROR(UnpackLayers(img, src.canonical));
+  MutexLock records(&mu_);
+  return SavePulledLocked(std::move(img), src.canonical);
+}
+
+Status ImageStore::UnpackLayers(const Image& img, const std::string& canonical) const {
+  const std::string layout = o_.root + "/oci";
+  auto blob = [&](const std::string& d) { return layout + "/blobs/sha256/" + Hex(d); };
   for (const auto& d : img.layers) {
     std::string dir = o_.root + "/layers/" + Hex(d);
     struct stat st;
@@ -353,15 +363,17 @@ Result<Image> ImageStore::Pull(const std::string& ref) {
     std::filesystem::remove_all(tmp, ec);
     if (Status s = UnpackLayer(blob(d), tmp); !s.ok()) {
       std::filesystem::remove_all(tmp, ec);
-      return Status(s.code(), "pull " + src.canonical + ": layer " + d.substr(0, 19) + ": " + s.message());
+      return Status(s.code(), "pull " + canonical + ": layer " + d.substr(0, 19) + ": " + s.message());
     }
     if (::rename(tmp.c_str(), dir.c_str()) != 0) return ErrnoStatus("rename " + tmp, errno);
   }
+  return Status::Ok();
+}
 
+Result<Image> ImageStore::SavePulledLocked(Image img, const std::string& canonical) const {
   // The reference now names this image only (a tag moves).
-  std::lock_guard<std::mutex> records(mu_);
   for (Image other : ListLocked()) {
-    auto it = std::find(other.refs.begin(), other.refs.end(), src.canonical);
+    auto it = std::find(other.refs.begin(), other.refs.end(), canonical);
     if (it == other.refs.end() || other.id == img.id) continue;
     other.refs.erase(it);
     PC_RETURN_IF_ERROR(SaveLocked(other));
@@ -372,7 +384,7 @@ Result<Image> ImageStore::Pull(const std::string& ref) {
       img.created_at = prev->created_at;
     }
   }
-  if (std::find(img.refs.begin(), img.refs.end(), src.canonical) == img.refs.end()) img.refs.push_back(src.canonical);
+  if (std::find(img.refs.begin(), img.refs.end(), canonical) == img.refs.end()) img.refs.push_back(canonical);
   if (img.created_at == 0)
     img.created_at = std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
   PC_RETURN_IF_ERROR(SaveLocked(img));
@@ -400,7 +412,7 @@ std::vector<Image> ImageStore::ListLocked() const {
 }
 
 std::vector<Image> ImageStore::List() const {
-  std::lock_guard<std::mutex> l(mu_);
+  MutexLock l(&mu_);
   return ListLocked();
 }
 
@@ -435,7 +447,7 @@ Result<Image> ImageStore::FindLocked(const std::string& ref) const {
 }
 
 Result<Image> ImageStore::Find(const std::string& ref) const {
-  std::lock_guard<std::mutex> l(mu_);
+  MutexLock l(&mu_);
   return FindLocked(ref);
 }
 
@@ -457,8 +469,8 @@ std::vector<std::string> ImageStore::LayerDirs(const Image& img) const {
 }
 
 Status ImageStore::Remove(const std::string& ref, const std::set<std::string>& in_use) {
-  std::lock_guard<std::mutex> writer(write_mu_);
-  std::lock_guard<std::mutex> l(mu_);
+  MutexLock writer(&write_mu_);
+  MutexLock l(&mu_);
   PC_ASSIGN_OR_RETURN(Image img, FindLocked(ref));
   auto it = std::find(img.refs.begin(), img.refs.end(), ref);
   if (it == img.refs.end())
@@ -476,8 +488,8 @@ Status ImageStore::Remove(const std::string& ref, const std::set<std::string>& i
 }
 
 Result<std::vector<Image>> ImageStore::Prune(const std::set<std::string>& in_use) {
-  std::lock_guard<std::mutex> writer(write_mu_);
-  std::lock_guard<std::mutex> l(mu_);
+  MutexLock writer(&write_mu_);
+  MutexLock l(&mu_);
   std::vector<Image> gone;
   for (const auto& img : ListLocked()) {
     if (in_use.count(img.id)) continue;

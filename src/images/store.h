@@ -22,11 +22,11 @@
 
 #include <cstdint>
 #include <memory>
-#include <mutex>
 #include <set>
 #include <string>
 #include <vector>
 
+#include "common/mutex.h"
 #include "common/result.h"
 
 namespace privcast::images {
@@ -97,15 +97,19 @@ class ImageStore {
 
  private:
   explicit ImageStore(ImageStoreOptions o) : o_(std::move(o)) {}
-  Result<Image> FindLocked(const std::string& ref) const;
-  std::vector<Image> ListLocked() const;
-  Status SaveLocked(const Image& img) const;
-  void CollectGarbageLocked() const;
+  Result<Image> FindLocked(const std::string& ref) const REQUIRES(mu_);
+  std::vector<Image> ListLocked() const REQUIRES(mu_);
+  Status SaveLocked(const Image& img) const REQUIRES(mu_);
+  // Pull's steps: unpack the layers not unpacked yet; record the image under `canonical`
+  // (which then names it only: a tag moves).
+  Status UnpackLayers(const Image& img, const std::string& canonical) const;
+  Result<Image> SavePulledLocked(Image img, const std::string& canonical) const REQUIRES(mu_);
+  void CollectGarbageLocked() const REQUIRES(mu_);
   Result<std::string> RunSkopeo(const std::vector<std::string>& args) const;
 
   ImageStoreOptions o_;
-  std::mutex write_mu_;      // pulls, removals, prunes
-  mutable std::mutex mu_;   // the records (images/*.json); index.json is write_mu_'s
+  Mutex write_mu_ ACQUIRED_BEFORE(mu_);  // pulls, removals, prunes
+  mutable Mutex mu_;  // the records (images/*.json); index.json is write_mu_'s
 };
 
 // Pure helpers (tests): the OCI image config JSON → ImageConfig; a passwd/group lookup.

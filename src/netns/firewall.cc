@@ -13,6 +13,7 @@
 #include <cstdio>
 #include <cstdlib>
 
+#include "common/strings.h"
 #include "netns/netns.h"
 
 namespace privcast::netns {
@@ -151,6 +152,7 @@ std::string Firewall::RenderDelta(const FirewallState& from, const FirewallState
 Result<std::unique_ptr<Firewall>> Firewall::Create() {
   PC_ASSIGN_OR_RETURN(UniqueFd ns, OpenCurrent());
   std::unique_ptr<Firewall> fw(new Firewall(std::move(ns)));
+  MutexLock lock(&fw->mu_);
   fw->OpenNft();
   return fw;
 }
@@ -159,6 +161,7 @@ Result<std::unique_ptr<Firewall>> Firewall::CreateFor(int nsfd) {
   int fd = ::fcntl(nsfd, F_DUPFD_CLOEXEC, 0);
   if (fd < 0) return ErrnoStatus("dup netns fd", errno);
   std::unique_ptr<Firewall> fw(new Firewall(UniqueFd(fd)));
+  MutexLock lock(&fw->mu_);
   fw->OpenNft();
   return fw;
 }
@@ -236,7 +239,7 @@ void Firewall::NftCtxFree::operator()(nft_ctx* c) const { nft_ctx_free(c); }
 Firewall::~Firewall() = default;
 
 bool Firewall::in_process() {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   return nft_ != nullptr;
 }
 
@@ -244,6 +247,7 @@ void Firewall::OpenNft() {
   if (nft_ || LowFdsExhausted()) return;
   // The context's netlink socket is opened here, inside ns_, at a low fd number (header).
   Status st = RunIn(ns_.get(), [&]() -> Status {
+    mu_.AssertHeld();  // by our caller, blocked until this helper thread is done
     nft_.reset(nft_ctx_new(NFT_CTX_DEFAULT));
     if (!nft_) return Internal("nft_ctx_new failed");
     nft_ctx_buffer_output(nft_.get());
@@ -259,6 +263,7 @@ Result<std::string> Firewall::Run(const std::string& script) {
   std::string out, err;
   int rc = -1;
   Status st = RunIn(ns_.get(), [&]() -> Status {
+    mu_.AssertHeld();  // by our caller, blocked until this helper thread is done
     rc = nft_run_cmd_from_buffer(nft_.get(), script.c_str());
     if (const char* o = nft_ctx_get_output_buffer(nft_.get())) out = o;
     if (const char* e = nft_ctx_get_error_buffer(nft_.get())) err = e;
@@ -282,7 +287,7 @@ Status Firewall::Apply(const FirewallState& state) {
   }
   for (uint32_t n : state.networks)
     if (n == 0) return InvalidArgument("network 0 is privcast's own, not a network");
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   if (applied_ && applied_->networks == state.networks && applied_->peers == state.peers) {
     std::string delta = RenderDelta(*applied_, state);
     if (delta.empty()) return Status::Ok();
@@ -300,7 +305,7 @@ Status Firewall::Apply(const FirewallState& state) {
 }
 
 Status Firewall::Remove() {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   applied_.reset();
   Result<std::string> r = Run("table inet privcast {}\ndelete table inet privcast\n");
   return r.ok() ? Status::Ok() : r.status();
@@ -310,12 +315,16 @@ Result<uint64_t> Firewall::CounterPackets(const std::string& name) {
   for (char c : name)
     if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '_'))
       return InvalidArgument("bad counter name '" + name + "'");
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   Result<std::string> r = Run("list counter inet privcast " + name + "\n");
   if (!r.ok()) return NotFound("counter " + name + ": " + r.status().message());
   size_t p = r->find("packets ");
   if (p == std::string::npos) return Internal("unexpected nft output: " + *r);
-  return std::strtoull(r->c_str() + p + 8, nullptr, 10);
+  std::string_view digits = std::string_view(*r).substr(p + 8);
+  digits = digits.substr(0, digits.find_first_not_of("0123456789"));
+  std::optional<uint64_t> n = ParseDecimal<uint64_t>(digits);
+  if (!n) return Internal("counter " + name + ": no packet count in nft's answer");
+  return *n;
 }
 
 }  // namespace privcast::netns

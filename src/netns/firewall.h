@@ -53,13 +53,13 @@
 #include <cstdint>
 #include <map>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <set>
 #include <string>
 
 #include "common/addr.h"
 #include "common/fd.h"
+#include "common/mutex.h"
 #include "common/result.h"
 
 struct nft_ctx;
@@ -112,19 +112,19 @@ class Firewall {
  private:
   explicit Firewall(UniqueFd ns) : ns_(std::move(ns)) {}
   // Runs an nft script inside ns_; returns its output or the error text.
-  Result<std::string> Run(const std::string& script);
-  // Creates nft_ unless it exists or fd numbers are already too high. Callers hold mu_ (or
-  // own the only reference, in the factories).
-  void OpenNft();
+  Result<std::string> Run(const std::string& script) REQUIRES(mu_);
+  // Creates nft_ unless it exists or fd numbers are already too high. The factories take mu_
+  // too, for the analysis: they own the only reference.
+  void OpenNft() REQUIRES(mu_);
 
   struct NftCtxFree {
     void operator()(nft_ctx* c) const;
   };
 
-  std::mutex mu_;
+  Mutex mu_;
   UniqueFd ns_;
-  std::unique_ptr<nft_ctx, NftCtxFree> nft_;  // guarded by mu_; see above
-  std::optional<FirewallState> applied_;  // what the table holds after our last Apply; guarded by mu_
+  std::unique_ptr<nft_ctx, NftCtxFree> nft_ GUARDED_BY(mu_);  // see above
+  std::optional<FirewallState> applied_ GUARDED_BY(mu_);  // what the table holds after our last Apply
 };
 
 }  // namespace privcast::netns

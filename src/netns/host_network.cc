@@ -14,13 +14,13 @@ Route Unreachable4() {
   return Route{Route::Kind::kUnreachable, IpPrefix::V4(addr::kLinkV4Base, addr::kLinkV4PrefixLen),
                std::nullopt, ""};
 }
-Status OkIfExists(Status st) { return st.code() == Code::kAlreadyExists ? Status::Ok() : st; }
-Status OkIfAbsent(Status st) { return st.code() == Code::kNotFound ? Status::Ok() : st; }
+Status OkIfExists(const Status& st) { return st.code() == Code::kAlreadyExists ? Status::Ok() : st; }
+Status OkIfAbsent(const Status& st) { return st.code() == Code::kNotFound ? Status::Ok() : st; }
 
 }  // namespace
 
 Status HostNetwork::Setup() {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   Status st = ops_.CreateLink(kHost, kIfName, "dummy");
   if (!st.ok() && st.code() != Code::kAlreadyExists) {
     // Kernels built without CONFIG_DUMMY: a bridge with no ports behaves the same here
@@ -39,9 +39,9 @@ Status HostNetwork::Setup() {
 }
 
 Status HostNetwork::Teardown() {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   Status first;
-  for (Status st : {OkIfAbsent(ops_.DelRoute(kHost, Unreachable6())),
+  for (const Status& st : {OkIfAbsent(ops_.DelRoute(kHost, Unreachable6())),
                     OkIfAbsent(ops_.DelRoute(kHost, Unreachable4())),
                     OkIfAbsent(ops_.DeleteLink(kHost, kIfName))}) {
     if (!st.ok() && first.ok()) first = st;
@@ -50,17 +50,17 @@ Status HostNetwork::Teardown() {
 }
 
 Status HostNetwork::AddFlycastAddress(const Ip6& a) {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   return OkIfExists(ops_.AddAddress(kHost, kIfName, IpPrefix::V6(a, 128)));
 }
 
 Status HostNetwork::RemoveFlycastAddress(const Ip6& a) {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   return OkIfAbsent(ops_.DelAddress(kHost, kIfName, IpPrefix::V6(a, 128)));
 }
 
 Status HostNetwork::SetPeerRoute(const Ip6& prefix80, const Ip6& via) {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   Route r{Route::Kind::kUnicast, IpPrefix::V6(prefix80, 80), IpAddr::V6(via), ""};
   Status st = ops_.AddRoute(kHost, r);
   if (st.code() != Code::kAlreadyExists) return st;
@@ -70,7 +70,7 @@ Status HostNetwork::SetPeerRoute(const Ip6& prefix80, const Ip6& via) {
 }
 
 Status HostNetwork::RemovePeerRoute(const Ip6& prefix80) {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   return OkIfAbsent(ops_.DelRoute(kHost, Route{Route::Kind::kUnicast, IpPrefix::V6(prefix80, 80), std::nullopt, ""}));
 }
 

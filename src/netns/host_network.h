@@ -18,8 +18,8 @@
 // Thread-safe: calls are serialised on an internal mutex. The NetOps must outlive this.
 #pragma once
 
-#include <mutex>
 
+#include "common/mutex.h"
 #include "common/addr.h"
 #include "common/result.h"
 #include "netns/net_ops.h"
@@ -42,7 +42,7 @@ class HostNetwork {
   Status RemovePeerRoute(const Ip6& prefix80);  // Ok if absent
 
  private:
-  std::mutex mu_;
+  Mutex mu_;
   NetOps& ops_;
 };
 

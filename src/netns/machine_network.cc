@@ -17,7 +17,7 @@ Status MachineNetwork::SetupWith(NetOps& ops, const MachineNetSpec& s) {
   if (s.net32 == 0 || s.host32 < addr::kFirstHostId)
     return InvalidArgument("net32 must be != 0 and host32 >= 2");
 
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   const std::string ns = NetnsPath(s.machine_id);
   const std::string host_if = HostIfName(s.slot);
   const std::string eth0 = kMachineIfName;
@@ -45,7 +45,7 @@ Status MachineNetwork::SetupWith(NetOps& ops, const MachineNetSpec& s) {
     return failed;
   };
   // Each step: do it, or roll back everything done so far; on success remember its undo.
-  auto step = [&](Status st, std::function<Status()> u) -> bool {
+  auto step = [&](const Status& st, std::function<Status()> u) -> bool {
     if (!st.ok()) return false;
     undo.push_back(std::move(u));
     return true;
@@ -77,7 +77,7 @@ Status MachineNetwork::SetupWith(NetOps& ops, const MachineNetSpec& s) {
 Status MachineNetwork::Teardown(const std::string& machine_id, uint32_t slot) {
   if (machine_id.empty() || machine_id.find('/') != std::string::npos)
     return InvalidArgument("bad machine id '" + machine_id + "'");
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   Status first;
   Status st = ops_.DeleteLink(kHost, HostIfName(slot));
   if (!st.ok() && st.code() != Code::kNotFound) first = st;

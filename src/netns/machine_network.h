@@ -20,9 +20,9 @@
 #pragma once
 
 #include <cstdint>
-#include <mutex>
 #include <string>
 
+#include "common/mutex.h"
 #include "common/result.h"
 #include "netns/net_ops.h"
 
@@ -54,7 +54,7 @@ class MachineNetwork {
   Status SetupWith(NetOps& ops, const MachineNetSpec& spec);
 
  private:
-  std::mutex mu_;
+  Mutex mu_;
   NetOps& ops_;
   std::string dir_;
 };

@@ -55,7 +55,7 @@ Result<Rtnl*> KernelNetOps::RtnlFor(const std::string& where) {
 }
 
 Status KernelNetOps::CreateNetns(const std::string& path) {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   std::string dir, name;
   SplitPath(path, &dir, &name);
   // One helper thread does it all: unshare, bind-mount, sysctls, and opening the
@@ -82,7 +82,7 @@ Status KernelNetOps::CreateNetns(const std::string& path) {
 }
 
 Status KernelNetOps::DeleteNetns(const std::string& path) {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   named_.erase(path);
   return netns::Delete(path);
 }
@@ -90,61 +90,61 @@ Status KernelNetOps::DeleteNetns(const std::string& path) {
 
 
 void KernelNetOps::Forget(const std::string& path) {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   named_.erase(path);
 }
 
 Status KernelNetOps::CreateVeth(const std::string& ifname, const std::string& peer_path,
                                 const std::string& peer_ifname) {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   PC_ASSIGN_OR_RETURN(Ns * ns, Named(peer_path));
   return host_.CreateVeth(ifname, ns->fd.get(), peer_ifname);
 }
 
 Status KernelNetOps::CreateLink(const std::string& where, const std::string& ifname, const std::string& kind) {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   PC_ASSIGN_OR_RETURN(Rtnl * r, RtnlFor(where));
   return r->CreateLink(ifname, kind);
 }
 
 Status KernelNetOps::DeleteLink(const std::string& where, const std::string& ifname) {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   PC_ASSIGN_OR_RETURN(Rtnl * r, RtnlFor(where));
   return r->DeleteLink(ifname);
 }
 
 Status KernelNetOps::SetLinkUp(const std::string& where, const std::string& ifname, bool up) {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   PC_ASSIGN_OR_RETURN(Rtnl * r, RtnlFor(where));
   return r->SetLinkUp(ifname, up);
 }
 
 Status KernelNetOps::AddAddress(const std::string& where, const std::string& ifname, const IpPrefix& p) {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   PC_ASSIGN_OR_RETURN(Rtnl * r, RtnlFor(where));
   return r->AddAddress(ifname, p);
 }
 
 Status KernelNetOps::DelAddress(const std::string& where, const std::string& ifname, const IpPrefix& p) {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   PC_ASSIGN_OR_RETURN(Rtnl * r, RtnlFor(where));
   return r->DelAddress(ifname, p);
 }
 
 Status KernelNetOps::AddRoute(const std::string& where, const Route& rt) {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   PC_ASSIGN_OR_RETURN(Rtnl * r, RtnlFor(where));
   return r->AddRoute(rt);
 }
 
 Status KernelNetOps::DelRoute(const std::string& where, const Route& rt) {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   PC_ASSIGN_OR_RETURN(Rtnl * r, RtnlFor(where));
   return r->DelRoute(rt);
 }
 
 Status KernelNetOps::WriteSysctl(const std::string& where, const std::string& key, const std::string& value) {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   if (where.empty()) return RunIn(host_ns_.get(), [&] { return netns::WriteSysctl(key, value); });
   PC_ASSIGN_OR_RETURN(Ns * ns, Named(where));
   return RunIn(ns->fd.get(), [&] { return netns::WriteSysctl(key, value); });

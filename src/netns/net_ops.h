@@ -15,10 +15,10 @@
 #pragma once
 
 #include <map>
-#include <mutex>
 #include <memory>
 #include <string>
 
+#include "common/mutex.h"
 #include "common/fd.h"
 #include "common/result.h"
 #include "netns/ip.h"
@@ -81,13 +81,13 @@ class KernelNetOps : public NetOps {
     Rtnl rtnl;
   };
   KernelNetOps(UniqueFd host_ns, Rtnl host) : host_ns_(std::move(host_ns)), host_(std::move(host)) {}
-  Result<Ns*> Named(const std::string& path);
-  Result<Rtnl*> RtnlFor(const std::string& where);
+  Result<Ns*> Named(const std::string& path) REQUIRES(mu_);
+  Result<Rtnl*> RtnlFor(const std::string& where) REQUIRES(mu_);
 
-  std::mutex mu_;
+  Mutex mu_;
   UniqueFd host_ns_;
-  Rtnl host_;
-  std::map<std::string, Ns> named_;
+  Rtnl host_ GUARDED_BY(mu_);
+  std::map<std::string, Ns> named_ GUARDED_BY(mu_);
 };
 
 // Forwards to `inner`, except that call number `fail_at` (1-based, counting every call)

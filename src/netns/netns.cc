@@ -9,9 +9,10 @@
 #include <unistd.h>
 
 #include <cerrno>
-#include <mutex>
 #include <set>
 #include <thread>
+
+#include "common/mutex.h"
 
 #ifndef NSFS_MAGIC
 #define NSFS_MAGIC 0x6e736673
@@ -34,13 +35,13 @@ Status MkdirP(const std::string& dir) {
   return Status::Ok();
 }
 
-std::mutex g_dirs_mu;
-std::set<std::string> g_prepared_dirs;
+Mutex g_dirs_mu;
+std::set<std::string> g_prepared_dirs GUARDED_BY(g_dirs_mu);
 
 }  // namespace
 
 Status PrepareDir(const std::string& dir) {
-  std::lock_guard<std::mutex> lock(g_dirs_mu);
+  MutexLock lock(&g_dirs_mu);
   if (g_prepared_dirs.count(dir)) return Status::Ok();
   PC_RETURN_IF_ERROR(MkdirP(dir));
   // Like iproute2: make the directory a shared mount point so umounts propagate.
@@ -56,7 +57,7 @@ Status PrepareDir(const std::string& dir) {
 }
 
 Status ReleaseDir(const std::string& dir) {
-  std::lock_guard<std::mutex> lock(g_dirs_mu);
+  MutexLock lock(&g_dirs_mu);
   g_prepared_dirs.erase(dir);
   if (::umount2(dir.c_str(), MNT_DETACH) != 0 && errno != EINVAL && errno != ENOENT)
     return ErrnoStatus("umount " + dir, errno);

@@ -42,7 +42,7 @@ class HealthChecker {
   struct Check;
 
  private:
-  void Apply(RoutingStatePtr rs);  // loop thread
+  void Apply(const RoutingStatePtr& rs);  // loop thread
   void Recompute(MachineState* st);
   // Checks dropped inside an event batch: disarmed now, freed after the batch (a stale event
   // for one may still be in it).

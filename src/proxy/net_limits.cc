@@ -6,7 +6,7 @@ namespace privcast::proxy {
 
 NetLimits::Verdict NetLimits::Admit(uint32_t net32, int64_t now_ns, Net** slot, bool* log_it) {
   *log_it = false;
-  std::lock_guard<std::mutex> g(mu_);
+  MutexLock g(&mu_);
   auto& e = nets_[net32];
   double burst = o_.burst ? static_cast<double>(o_.burst) : std::max(1.0, o_.rate);
   if (!e) {
@@ -44,7 +44,7 @@ NetLimits::Verdict NetLimits::Admit(uint32_t net32, int64_t now_ns, Net** slot, 
 }
 
 void NetLimits::ForEach(const std::function<void(const Net&)>& fn) const {
-  std::lock_guard<std::mutex> g(mu_);
+  MutexLock g(&mu_);
   for (auto& [net, e] : nets_) fn(*e);
 }
 

@@ -19,8 +19,9 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
-#include <mutex>
 #include <unordered_map>
+
+#include "common/mutex.h"
 
 namespace privcast::proxy {
 
@@ -58,8 +59,8 @@ class NetLimits {
 
  private:
   NetLimitOptions o_;
-  mutable std::mutex mu_;
-  std::unordered_map<uint32_t, std::unique_ptr<Net>> nets_;  // guarded by mu_
+  mutable Mutex mu_;
+  std::unordered_map<uint32_t, std::unique_ptr<Net>> nets_ GUARDED_BY(mu_);
 };
 
 }  // namespace privcast::proxy

@@ -30,7 +30,7 @@ ProxyImpl::ProxyImpl(ProxyOptions o, MachineWaker* wk, MachineStopper* st, Clock
 ProxyImpl::~ProxyImpl() { Shutdown(); }
 
 Status ProxyImpl::Start() {
-  std::unique_lock<std::mutex> l(mu);
+  MutexLock l(&mu);
   if (started) return FailedPrecondition("proxy already started");
   for (int i = 0; i < opts.workers; ++i) {
     auto w = std::make_unique<Worker>(this, i);
@@ -49,11 +49,11 @@ Status ProxyImpl::Start() {
   }
   started = true;
   if (opts.autostop_thread) autostop_thread = std::thread([this] { AutostopLoop(); });
-  l.unlock();
+  l.Unlock();
   // Built unlocked (Publish calls health->Update under mu), then fed the current state.
   if (opts.health_checks) {
     auto h = std::make_unique<HealthChecker>(this, workers[0].get());
-    std::lock_guard<std::mutex> g(mu);
+    MutexLock g(&mu);
     health = std::move(h);
     if (current) health->Update(current);
   }
@@ -63,7 +63,7 @@ Status ProxyImpl::Start() {
 void ProxyImpl::Publish(SnapshotPtr snap) {
   int64_t now_ns = clock->Now().time_since_epoch().count();
   RoutingStatePtr rs = table.Build(std::move(snap), now_ns, tls);
-  std::lock_guard<std::mutex> l(mu);
+  MutexLock l(&mu);
   current = rs;
   for (auto& w : workers) {
     Worker* wp = w.get();
@@ -76,7 +76,7 @@ std::vector<CheckResult> ProxyImpl::HealthChecks() const {
   std::promise<std::vector<CheckResult>> result;
   auto f = result.get_future();
   {
-    std::lock_guard<std::mutex> l(mu);
+    MutexLock l(&mu);
     if (!health) return {};
     HealthChecker* h = health.get();
     workers[0]->loop().Post([h, &result] { result.set_value(h->Statuses()); });
@@ -93,7 +93,7 @@ void ProxyImpl::KickQueues(int from, const std::string& app) {
 }
 
 void ProxyImpl::StopAccepting() {
-  std::lock_guard<std::mutex> l(mu);
+  MutexLock l(&mu);
   accepting = false;
   for (auto& w : workers) {
     Worker* wp = w.get();
@@ -103,7 +103,7 @@ void ProxyImpl::StopAccepting() {
 
 bool ProxyImpl::Drain(Duration deadline) {
   {
-    std::lock_guard<std::mutex> l(mu);
+    MutexLock l(&mu);
     for (auto& w : workers) {
       Worker* wp = w.get();
       wp->loop().Post([wp] { wp->BeginDrain(); });
@@ -134,10 +134,10 @@ bool ProxyImpl::Drain(Duration deadline) {
 
 void ProxyImpl::Shutdown() {
   {
-    std::lock_guard<std::mutex> l(stop_mu);
+    MutexLock l(&stop_mu);
     stopping = true;
   }
-  stop_cv.notify_all();
+  stop_cv.NotifyAll();
   if (autostop_thread.joinable()) autostop_thread.join();
   health.reset();
   for (auto& w : workers) w->Join();
@@ -145,13 +145,13 @@ void ProxyImpl::Shutdown() {
 }
 
 void ProxyImpl::AutostopLoop() {
-  std::unique_lock<std::mutex> l(stop_mu);
+  MutexLock l(&stop_mu);
   while (!stopping) {
-    stop_cv.wait_for(l, opts.autostop_interval);
+    (void)stop_cv.WaitFor(&stop_mu, opts.autostop_interval);  // woken early only to stop
     if (stopping) break;
-    l.unlock();
+    l.Unlock();
     RunAutostopPass();
-    l.lock();
+    l.Lock();
   }
 }
 
@@ -215,14 +215,13 @@ std::string ProxyImpl::RenderMetrics() const {
   auto apps = table.Apps();
   auto machines = table.Machines();
   uint64_t budget_pauses = 0;
-  uint64_t accepted = 0, accept_errors = 0, refused = 0, refused_unknown = 0, reqs = 0, retries = 0, replays = 0;
+  uint64_t accepted = 0, accept_errors = 0, refused_unknown = 0, reqs = 0, retries = 0, replays = 0;
   uint64_t st[6] = {0, 0, 0, 0, 0, 0};  // 301 400 408 431 502 503
   int64_t open = 0;
   for (auto& w : workers) {
     accepted += w->accepted.load();
     accept_errors += w->accept_errors.load();
     budget_pauses += w->budget_pauses.load();
-    refused += w->refused.load();
     refused_unknown += w->refused_unknown.load();
     reqs += w->http_requests.load();
     retries += w->retries.load();

@@ -1,11 +1,10 @@
 // ProxyImpl: the state behind Proxy (proxy.h). Internal to privcast_proxy.
 #pragma once
 
-#include <condition_variable>
-#include <mutex>
 #include <thread>
 #include <vector>
 
+#include "common/mutex.h"
 #include "proxy/net_limits.h"
 #include "proxy/proxy.h"
 #include "proxy/state.h"
@@ -39,8 +38,8 @@ class ProxyImpl {
   void Emit(const std::string& app, const std::string& machine, const std::string& msg) {
     if (event_fn) event_fn(ProxyEvent{app, machine, msg});
   }
-  RoutingStatePtr Current() const {
-    std::lock_guard<std::mutex> l(mu);
+  RoutingStatePtr Current() const EXCLUDES(mu) {
+    MutexLock l(&mu);
     return current;
   }
   // Post a queue kick for `app` to every worker but `from`.
@@ -61,14 +60,14 @@ class ProxyImpl {
  private:
   void AutostopLoop();
 
-  mutable std::mutex mu;
-  RoutingStatePtr current;  // guarded by mu
+  mutable Mutex mu;
+  RoutingStatePtr current GUARDED_BY(mu);
   bool started = false;
   bool accepting = true;
   std::thread autostop_thread;
-  std::mutex stop_mu;
-  std::condition_variable stop_cv;
-  bool stopping = false;  // guarded by stop_mu
+  Mutex stop_mu;
+  CondVar stop_cv;
+  bool stopping GUARDED_BY(stop_mu) = false;
   std::atomic<uint64_t> autostops_total{0};
 };
 

@@ -7,7 +7,7 @@ namespace privcast::proxy {
 
 RoutingStatePtr StateTable::Build(SnapshotPtr snap, int64_t now_ns, TlsContextProvider* tls) {
   auto rs = std::make_shared<RoutingState>();
-  std::lock_guard<std::mutex> l(mu_);
+  MutexLock l(&mu_);
   std::map<std::string, std::shared_ptr<AppState>> apps;
   std::map<std::string, std::shared_ptr<MachineState>> machines;
   std::set<uint16_t> ports;
@@ -83,21 +83,21 @@ RoutingStatePtr StateTable::Build(SnapshotPtr snap, int64_t now_ns, TlsContextPr
 }
 
 std::vector<std::shared_ptr<AppState>> StateTable::Apps() const {
-  std::lock_guard<std::mutex> l(mu_);
+  MutexLock l(&mu_);
   std::vector<std::shared_ptr<AppState>> v;
   for (auto& [k, a] : apps_) v.push_back(a);
   return v;
 }
 
 std::vector<std::shared_ptr<ServiceState>> StateTable::Services() const {
-  std::lock_guard<std::mutex> l(mu_);
+  MutexLock l(&mu_);
   std::vector<std::shared_ptr<ServiceState>> v;
   for (auto& [k, s] : services_) v.push_back(s);
   return v;
 }
 
 std::vector<std::shared_ptr<MachineState>> StateTable::Machines() const {
-  std::lock_guard<std::mutex> l(mu_);
+  MutexLock l(&mu_);
   std::vector<std::shared_ptr<MachineState>> v;
   for (auto& [k, m] : machines_) v.push_back(m);
   return v;

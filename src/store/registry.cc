@@ -9,6 +9,7 @@
 #include "common/addr.h"
 #include "common/ids.h"
 #include "common/log.h"
+#include "common/strings.h"
 #include "store/codec.h"
 #include "store/keys.h"
 #include "store/region_record.h"
@@ -275,11 +276,10 @@ Result<Host> Registry::Bootstrap(const std::string& region, const std::string& h
     Host host;
     int64_t host_rev = 0;
     if (local) {
-      char* end = nullptr;
-      unsigned long id = std::strtoul(local->value.c_str(), &end, 16);
-      if (local->value.empty() || *end != '\0' || id < addr::kFirstHostId || id > 0xffffffffUL)
+      std::optional<uint32_t> id = ParseInteger<uint32_t>(local->value, 16);
+      if (!id || *id < addr::kFirstHostId)
         return Internal("corrupt record at " + std::string(keys::kLocalHost) + ": " + Q(local->value));
-      host.id = static_cast<uint32_t>(id);
+      host.id = *id;
       PC_ASSIGN_OR_RETURN(std::optional<Loaded<Host>> h, Load<Host>(store_, keys::Host(host.id)));
       if (h) {
         host = h->v;
@@ -321,12 +321,10 @@ Result<Host> Registry::Bootstrap(const std::string& region, const std::string& h
 Result<Host> Registry::GetLocalHost() {
   PC_ASSIGN_OR_RETURN(std::optional<KeyValue> local, store_->Get(keys::kLocalHost));
   if (!local) return FailedPrecondition("this host is not bootstrapped yet (no " + std::string(keys::kLocalHost) + ")");
-  char* end = nullptr;
-  unsigned long id = std::strtoul(local->value.c_str(), &end, 16);
-  if (local->value.empty() || *end != '\0' || id > 0xffffffffUL)
-    return Internal("corrupt record at " + std::string(keys::kLocalHost));
-  PC_ASSIGN_OR_RETURN(std::optional<Loaded<Host>> h, Load<Host>(store_, keys::Host(static_cast<uint32_t>(id))));
-  if (!h) return Internal("host record " + keys::Host(static_cast<uint32_t>(id)) + " is missing");
+  std::optional<uint32_t> id = ParseInteger<uint32_t>(local->value, 16);
+  if (!id) return Internal("corrupt record at " + std::string(keys::kLocalHost));
+  PC_ASSIGN_OR_RETURN(std::optional<Loaded<Host>> h, Load<Host>(store_, keys::Host(*id)));
+  if (!h) return Internal("host record " + keys::Host(*id) + " is missing");
   return h->v;
 }
 
@@ -489,7 +487,7 @@ Result<Release> Registry::GetRelease(const std::string& app, int64_t version) {
     if (rel) return rel->v;
   }
   PC_ASSIGN_OR_RETURN(std::vector<std::string> names, NamesUnder(store_, keys::ReleasePrefix(app)));
-  for (std::string& n : names) n = std::to_string(std::strtoll(n.c_str(), nullptr, 10));
+  for (std::string& n : names) n = std::to_string(ParseDecimal<int64_t>(n).value_or(0));
   return NotFound("unknown release " + std::to_string(version) + " of app " + Q(app) +
                   " (releases: " + NameList(names) + ")");
 }
@@ -604,8 +602,10 @@ Result<Machine> Registry::CreateMachine(const MachineSpec& spec) {
     PC_ASSIGN_OR_RETURN(RangeResult slots, store_->Range(keys::LinkSlotPrefix(host.id)));
     uint32_t slot = 0;
     for (const KeyValue& kv : slots.kvs) {
-      auto used = static_cast<uint32_t>(std::strtoul(kv.key.c_str() + keys::LinkSlotPrefix(host.id).size(), nullptr, 10));
-      if (used != slot) break;
+      std::optional<uint32_t> used =
+          ParseDecimal<uint32_t>(std::string_view(kv.key).substr(keys::LinkSlotPrefix(host.id).size()));
+      if (!used) return Internal("corrupt link slot key " + Q(kv.key));
+      if (*used != slot) break;
       ++slot;
     }
     if (slot >= addr::kMaxLinkSlots)
@@ -784,9 +784,8 @@ Result<IpAssignment> Registry::AllocateFlycast(const std::string& app, const std
       PC_ASSIGN_OR_RETURN(std::optional<KeyValue> seq, store_->Get(keys::FlycastSeq(net32)));
       uint64_t next = 1;  // n = 0 would be the /80's subnet-router anycast address
       if (seq) {
-        char* end = nullptr;
-        next = std::strtoull(seq->value.c_str(), &end, 10);
-        if (seq->value.empty() || *end != '\0' || next == 0)
+        next = ParseDecimal<uint64_t>(seq->value).value_or(0);
+        if (next == 0)
           return Internal("corrupt record at " + seq->key + ": " + Q(seq->value));
       }
       if (next > 0xffffffffULL)

@@ -4,12 +4,11 @@
 
 #include <algorithm>
 #include <chrono>
-#include <condition_variable>
-#include <mutex>
 #include <set>
 #include <utility>
 
 #include "common/log.h"
+#include "common/mutex.h"
 
 namespace privcast::store {
 namespace {
@@ -151,6 +150,7 @@ class SqliteStoreImpl final : public SqliteStore {
   }
 
   Status Init(bool sync_full, const std::string& path) {
+    MutexLock l(&mu_);  // no other thread has the store yet: for the analysis
     sqlite3_busy_timeout(db_, 5000);
     {
       Stmt s;
@@ -166,33 +166,34 @@ class SqliteStoreImpl final : public SqliteStore {
     stmts_ = std::make_unique<Stmts>();
     PC_RETURN_IF_ERROR(stmts_->Prepare(db_));
     PC_ASSIGN_OR_RETURN(int64_t rev, QueryInt(db_, "SELECT revision FROM meta WHERE id = 0"));
+    MutexLock w(&wait_mu_);
     last_rev_ = rev;
     return Status::Ok();
   }
 
   void SetStepHook(StepHook hook) override {
-    std::lock_guard<std::mutex> l(mu_);
+    MutexLock l(&mu_);
     hook_ = std::move(hook);
   }
 
   Result<int> SchemaVersion() override {
-    std::lock_guard<std::mutex> l(mu_);
+    MutexLock l(&mu_);
     PC_ASSIGN_OR_RETURN(int64_t v, QueryInt(db_, "PRAGMA user_version"));
     return static_cast<int>(v);
   }
 
   Result<int64_t> CompactRevision() override {
-    std::lock_guard<std::mutex> l(mu_);
+    MutexLock l(&mu_);
     return ReadCompactRevision();
   }
 
   Result<std::optional<KeyValue>> Get(const std::string& key) override {
-    std::lock_guard<std::mutex> l(mu_);
+    MutexLock l(&mu_);
     return GetLocked(key);
   }
 
   Result<RangeResult> Range(const std::string& prefix) override {
-    std::lock_guard<std::mutex> l(mu_);
+    MutexLock l(&mu_);
     // A read transaction so the rows and the revision come from one snapshot even if
     // another process writes.
     PC_RETURN_IF_ERROR(ExecSql(db_, "BEGIN"));
@@ -210,7 +211,7 @@ class SqliteStoreImpl final : public SqliteStore {
   Result<int64_t> Revision() override {
     int64_t rev;
     {
-      std::lock_guard<std::mutex> l(mu_);
+      MutexLock l(&mu_);
       PC_ASSIGN_OR_RETURN(rev, ReadRevision());
     }
     Publish(rev);
@@ -218,7 +219,7 @@ class SqliteStoreImpl final : public SqliteStore {
   }
 
   Result<std::vector<Event>> Changes(int64_t after_revision, size_t limit) override {
-    std::lock_guard<std::mutex> l(mu_);
+    MutexLock l(&mu_);
     PC_RETURN_IF_ERROR(ExecSql(db_, "BEGIN"));
     Result<std::vector<Event>> r = ChangesLocked(after_revision, limit);
     (void)ExecSql(db_, r.ok() ? "COMMIT" : "ROLLBACK");
@@ -229,11 +230,13 @@ class SqliteStoreImpl final : public SqliteStore {
     auto deadline = std::chrono::steady_clock::now() + timeout;
     for (;;) {
       {
-        std::unique_lock<std::mutex> l(wait_mu_);
+        MutexLock l(&wait_mu_);
         auto now = std::chrono::steady_clock::now();
         if (last_rev_ > after_revision || now >= deadline) return last_rev_;
-        auto slice = std::min<std::chrono::steady_clock::duration>(deadline - now, kPollInterval);
-        if (cv_.wait_for(l, slice, [&] { return last_rev_ > after_revision; })) return last_rev_;
+        auto slice_end = now + std::min<std::chrono::steady_clock::duration>(deadline - now, kPollInterval);
+        while (last_rev_ <= after_revision && cv_.WaitUntil(&wait_mu_, slice_end)) {
+        }
+        if (last_rev_ > after_revision) return last_rev_;
       }
       // Another process may have written: look at the file.
       PC_ASSIGN_OR_RETURN(int64_t rev, Revision());
@@ -242,7 +245,7 @@ class SqliteStoreImpl final : public SqliteStore {
   }
 
   Status Compact(int64_t revision) override {
-    std::lock_guard<std::mutex> l(mu_);
+    MutexLock l(&mu_);
     PC_RETURN_IF_ERROR(ExecSql(db_, "BEGIN IMMEDIATE"));
     Status st = CompactLocked(revision);
     if (st.ok()) st = Hook("commit", 0);
@@ -317,21 +320,21 @@ class SqliteStoreImpl final : public SqliteStore {
     return Status::Ok();
   }
 
-  Status Hook(std::string_view step, int index) {
+  Status Hook(std::string_view step, int index) REQUIRES(mu_) {
     if (!hook_) return Status::Ok();
     return hook_(step, index);
   }
 
   void Publish(int64_t rev) {
     {
-      std::lock_guard<std::mutex> l(wait_mu_);
+      MutexLock l(&wait_mu_);
       if (rev <= last_rev_) return;
       last_rev_ = rev;
     }
-    cv_.notify_all();
+    cv_.NotifyAll();
   }
 
-  Result<int64_t> ReadRevision() {
+  Result<int64_t> ReadRevision() REQUIRES(mu_) {
     Stmt& s = stmts_->revision;
     s.Begin();
     PC_ASSIGN_OR_RETURN(bool row, s.Step());
@@ -341,7 +344,7 @@ class SqliteStoreImpl final : public SqliteStore {
     return v;
   }
 
-  Result<int64_t> ReadCompactRevision() {
+  Result<int64_t> ReadCompactRevision() REQUIRES(mu_) {
     Stmt& s = stmts_->compact_revision;
     s.Begin();
     PC_ASSIGN_OR_RETURN(bool row, s.Step());
@@ -351,7 +354,7 @@ class SqliteStoreImpl final : public SqliteStore {
     return v;
   }
 
-  Result<std::optional<KeyValue>> GetLocked(const std::string& key) {
+  Result<std::optional<KeyValue>> GetLocked(const std::string& key) REQUIRES(mu_) {
     Stmt& s = stmts_->get;
     s.Begin();
     s.Text(1, key);
@@ -362,7 +365,7 @@ class SqliteStoreImpl final : public SqliteStore {
     return std::optional<KeyValue>(std::move(kv));
   }
 
-  Result<RangeResult> RangeLocked(const std::string& prefix) {
+  Result<RangeResult> RangeLocked(const std::string& prefix) REQUIRES(mu_) {
     RangeResult out;
     PC_ASSIGN_OR_RETURN(out.revision, ReadRevision());
     std::optional<std::string> end = PrefixEnd(prefix);
@@ -379,7 +382,7 @@ class SqliteStoreImpl final : public SqliteStore {
     return out;
   }
 
-  Result<int64_t> MaxModRevision(const std::string& prefix) {
+  Result<int64_t> MaxModRevision(const std::string& prefix) REQUIRES(mu_) {
     std::optional<std::string> end = PrefixEnd(prefix);
     Stmt& s = end ? stmts_->max_mod_between : stmts_->max_mod_from;
     s.Begin();
@@ -391,7 +394,7 @@ class SqliteStoreImpl final : public SqliteStore {
     return v;
   }
 
-  Result<std::vector<std::string>> KeysWithPrefix(const std::string& prefix) {
+  Result<std::vector<std::string>> KeysWithPrefix(const std::string& prefix) REQUIRES(mu_) {
     std::optional<std::string> end = PrefixEnd(prefix);
     Stmt& s = end ? stmts_->keys_between : stmts_->keys_from;
     s.Begin();
@@ -407,7 +410,7 @@ class SqliteStoreImpl final : public SqliteStore {
     return keys;
   }
 
-  Result<bool> Evaluate(const Compare& c) {
+  Result<bool> Evaluate(const Compare& c) REQUIRES(mu_) {
     if (c.kind == Compare::Kind::kPrefixModRevisionLe) {
       PC_ASSIGN_OR_RETURN(int64_t max, MaxModRevision(c.key));
       return max <= c.revision;
@@ -441,7 +444,7 @@ class SqliteStoreImpl final : public SqliteStore {
     return Status::Ok();
   }
 
-  Status AddEvent(int64_t rev, int seq, Event::Type type, const KeyValue& kv) {
+  Status AddEvent(int64_t rev, int seq, Event::Type type, const KeyValue& kv) REQUIRES(mu_) {
     Stmt& s = stmts_->event;
     s.Begin();
     s.Int(1, rev);
@@ -456,7 +459,7 @@ class SqliteStoreImpl final : public SqliteStore {
   }
 
   // Deletes one existing key at revision rev, recording the event. false = key was absent.
-  Result<bool> DeleteKey(const std::string& key, int64_t rev, int* seq) {
+  Result<bool> DeleteKey(const std::string& key, int64_t rev, int* seq) REQUIRES(mu_) {
     Stmt& s = stmts_->del;
     s.Begin();
     s.Text(1, key);
@@ -470,7 +473,7 @@ class SqliteStoreImpl final : public SqliteStore {
   }
 
   // Inside BEGIN IMMEDIATE. Returns whether anything changed.
-  Result<bool> Apply(const std::vector<Op>& ops, int64_t rev) {
+  Result<bool> Apply(const std::vector<Op>& ops, int64_t rev) REQUIRES(mu_) {
     int seq = 0;
     bool changed = false;
     int index = 0;
@@ -514,7 +517,7 @@ class SqliteStoreImpl final : public SqliteStore {
   Result<TxnResponse> TxnImpl(const TxnRequest& txn) {
     PC_RETURN_IF_ERROR(ValidateOps(txn.success));
     PC_RETURN_IF_ERROR(ValidateOps(txn.failure));
-    std::lock_guard<std::mutex> l(mu_);
+    MutexLock l(&mu_);
     PC_RETURN_IF_ERROR(ExecSql(db_, "BEGIN IMMEDIATE"));
     Result<TxnResponse> r = TxnLocked(txn);
     Status st = r.status();
@@ -527,7 +530,7 @@ class SqliteStoreImpl final : public SqliteStore {
     return r;
   }
 
-  Result<TxnResponse> TxnLocked(const TxnRequest& txn) {
+  Result<TxnResponse> TxnLocked(const TxnRequest& txn) REQUIRES(mu_) {
     PC_RETURN_IF_ERROR(Hook("begin", 0));
     PC_ASSIGN_OR_RETURN(int64_t rev, ReadRevision());
     bool ok = true;
@@ -552,7 +555,7 @@ class SqliteStoreImpl final : public SqliteStore {
     return TxnResponse{ok, rev};
   }
 
-  Result<std::vector<Event>> ChangesLocked(int64_t after, size_t limit) {
+  Result<std::vector<Event>> ChangesLocked(int64_t after, size_t limit) REQUIRES(mu_) {
     PC_ASSIGN_OR_RETURN(int64_t compacted, ReadCompactRevision());
     if (after < compacted)
       return FailedPrecondition("change feed compacted: revision " + std::to_string(after) +
@@ -590,7 +593,7 @@ class SqliteStoreImpl final : public SqliteStore {
     return out;
   }
 
-  Status CompactLocked(int64_t revision) {
+  Status CompactLocked(int64_t revision) REQUIRES(mu_) {
     PC_RETURN_IF_ERROR(Hook("begin", 0));
     PC_ASSIGN_OR_RETURN(int64_t current, ReadRevision());
     PC_ASSIGN_OR_RETURN(int64_t compacted, ReadCompactRevision());
@@ -612,13 +615,13 @@ class SqliteStoreImpl final : public SqliteStore {
   }
 
   sqlite3* db_;
-  std::mutex mu_;  // guards the connection, stmts_, hook_
-  std::unique_ptr<Stmts> stmts_;
-  StepHook hook_;
+  Mutex mu_;  // guards the connection too (sqlite3 calls on db_)
+  std::unique_ptr<Stmts> stmts_ GUARDED_BY(mu_);
+  StepHook hook_ GUARDED_BY(mu_);
 
-  std::mutex wait_mu_;  // guards last_rev_
-  std::condition_variable cv_;
-  int64_t last_rev_ = 0;
+  Mutex wait_mu_;
+  CondVar cv_;
+  int64_t last_rev_ GUARDED_BY(wait_mu_) = 0;
 };
 
 }  // namespace

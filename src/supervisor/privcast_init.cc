@@ -29,6 +29,8 @@
 #include <sys/prctl.h>
 #include <grp.h>
 #include <sys/wait.h>
+
+#include <charconv>
 #include <unistd.h>
 
 namespace {
@@ -53,13 +55,22 @@ int main(int argc, char** argv) {
     if (strcmp(argv[i], "-t") == 0) {
       tty = true;
     } else if (strcmp(argv[i], "-u") == 0 && i + 1 < argc) {
-      char* end = nullptr;
-      uid = strtoul(argv[++i], &end, 10);
-      if (*end != ':') {
+      // UID:GID, both decimal, nothing else (std::from_chars: no locale, no allocation).
+      const char* s = argv[++i];
+      const char* end = s + strlen(s);
+      unsigned long u = 0, g = 0;
+      auto [colon, e1] = std::from_chars(s, end, u);
+      if (e1 != std::errc() || colon == s || colon == end || *colon != ':') {
         Report("E22");
         return 127;
       }
-      gid = strtoul(end + 1, nullptr, 10);
+      auto [last, e2] = std::from_chars(colon + 1, end, g);
+      if (e2 != std::errc() || last == colon + 1 || last != end) {
+        Report("E22");
+        return 127;
+      }
+      uid = u;
+      gid = g;
       as_user = true;
     } else if (strcmp(argv[i], "--") == 0) {
       ++i;

@@ -17,6 +17,7 @@
 #include <sstream>
 
 #include "common/file.h"
+#include "common/strings.h"
 #include "supervisor/cgroup.h"
 
 namespace privcast::supervisor {
@@ -52,10 +53,9 @@ std::string FilterIds(const std::string& text, size_t id_field, size_t min_field
     if (line.empty() || line[0] == '#' || line[0] == '+' || line[0] == '-') continue;
     auto f = Split(line, ':');
     if (f.size() < min_fields) continue;
-    char* end = nullptr;
-    unsigned long id = std::strtoul(f[id_field].c_str(), &end, 10);
-    if (f[id_field].empty() || *end != '\0') continue;
-    if (id >= 1000 && id != 65534) continue;
+    std::optional<unsigned long> id = ParseDecimal<unsigned long>(f[id_field]);
+    if (!id) continue;
+    if (*id >= 1000 && *id != 65534) continue;
     f[1] = "x";  // never a hash, even where the host keeps one in passwd
     std::string joined;
     for (size_t i = 0; i < f.size(); ++i) joined += (i ? ":" : "") + f[i];

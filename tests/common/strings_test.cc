@@ -54,5 +54,26 @@ TEST(StringsTest, Fnv1a64MatchesTheReferenceVectors) {
   static_assert(Fnv1a64("a") == 0xaf63dc4c8601ec8cull);
 }
 
+TEST(StringsTest, ParseIntegerTakesTheBase) {
+  EXPECT_EQ(ParseInteger<uint32_t>("ffffffff", 16), 0xffffffffu);
+  EXPECT_EQ(ParseInteger<uint32_t>("A1", 16), 0xa1u);
+  EXPECT_EQ(ParseInteger<uint32_t>("100000000", 16), std::nullopt);  // does not fit
+  EXPECT_EQ(ParseInteger<uint32_t>("0x10", 16), std::nullopt);       // no prefix
+  EXPECT_EQ(ParseInteger<uint32_t>("", 16), std::nullopt);
+  EXPECT_EQ(ParseInteger<uint32_t>("12g", 16), std::nullopt);
+}
+
+TEST(StringsTest, ParseIsoSecondsReadsTheLeadingUtcTime) {
+  EXPECT_EQ(ParseIsoSeconds("1970-01-01T00:00:00Z"), 0);
+  EXPECT_EQ(ParseIsoSeconds("2026-11-22T03:41:02.123Z rest"), 1795318862);
+  EXPECT_EQ(ParseIsoSeconds("2026-11-22T03:41:02"), 1795318862);
+  EXPECT_EQ(ParseIsoSeconds("2026-11-22 03:41:02Z"), std::nullopt);  // 'T'
+  EXPECT_EQ(ParseIsoSeconds("2026-13-22T03:41:02Z"), std::nullopt);  // month
+  EXPECT_EQ(ParseIsoSeconds("2026-11-22T24:00:00Z"), std::nullopt);  // hour
+  EXPECT_EQ(ParseIsoSeconds("2026-1-22T03:41:02Z"), std::nullopt);   // width
+  EXPECT_EQ(ParseIsoSeconds("+026-11-22T03:41:02Z"), std::nullopt);
+  EXPECT_EQ(ParseIsoSeconds("2026-11-22T03:41"), std::nullopt);     // short
+}
+
 }  // namespace
 }  // namespace privcast

@@ -233,6 +233,7 @@ size_t WriteProxyV1(const sockaddr_storage& client, const sockaddr_storage& dest
     n = kUnknown.size();
   } else {
     const bool v4 = ap.family == AF_INET;
+    // NOLINTNEXTLINE(bugprone-not-null-terminated-result): header bytes, not a C string
     std::memcpy(buf, v4 ? "PROXY TCP4 " : "PROXY TCP6 ", 11);
     n = 11;
     if (v4) {

@@ -4,12 +4,11 @@
 
 #include <algorithm>
 #include <atomic>
-#include <condition_variable>
 #include <map>
-#include <mutex>
 #include <thread>
 
 #include "common/file.h"
+#include "common/mutex.h"
 #include "store/etcd/etcd_rpc.grpc.pb.h"
 
 namespace privcast::store {
@@ -50,7 +49,6 @@ Status FromGrpc(const grpc::Status& s, const std::string& endpoints, const char*
     case grpc::StatusCode::OK:
       return Status();
     case grpc::StatusCode::INVALID_ARGUMENT:
-      return InvalidArgument(std::string("etcd ") + what + ": " + msg);
     case grpc::StatusCode::OUT_OF_RANGE:  // "required revision is a future revision"
       return InvalidArgument(std::string("etcd ") + what + ": " + msg);
     case grpc::StatusCode::FAILED_PRECONDITION:
@@ -70,7 +68,7 @@ bool Retryable(const grpc::Status& s) {
 
 class EtcdStoreImpl : public EtcdStore {
  public:
-  EtcdStoreImpl(EtcdOptions opts, std::shared_ptr<grpc::ChannelCredentials> creds)
+  EtcdStoreImpl(EtcdOptions opts, const std::shared_ptr<grpc::ChannelCredentials>& creds)
       : opts_(std::move(opts)), describe_(DescribeEndpoints(opts_.endpoints)) {
     for (const EtcdEndpoint& ep : opts_.endpoints) {
       grpc::ChannelArguments args;
@@ -93,17 +91,17 @@ class EtcdStoreImpl : public EtcdStore {
 
   ~EtcdStoreImpl() override {
     {
-      std::lock_guard<std::mutex> l(mu_);
+      MutexLock l(&mu_);
       stopping_ = true;
       if (watch_ctx_) watch_ctx_->TryCancel();
       for (auto& [id, ka] : keepalives_)
         if (ka->ctx) ka->ctx->TryCancel();
     }
-    cv_.notify_all();
+    cv_.NotifyAll();
     if (watcher_.joinable()) watcher_.join();
     std::map<int64_t, std::shared_ptr<KeepAliveState>> kas;
     {
-      std::lock_guard<std::mutex> l(mu_);
+      MutexLock l(&mu_);
       kas.swap(keepalives_);
     }
     for (auto& [id, ka] : kas)
@@ -113,7 +111,7 @@ class EtcdStoreImpl : public EtcdStore {
   Status Start() {
     PC_ASSIGN_OR_RETURN(int64_t rev, Revision());
     {
-      std::lock_guard<std::mutex> l(mu_);
+      MutexLock l(&mu_);
       known_ = rev;
     }
     watcher_ = std::thread([this] { WatchLoop(); });
@@ -179,11 +177,11 @@ class EtcdStoreImpl : public EtcdStore {
 
   void SeeRevision(int64_t rev) {
     {
-      std::lock_guard<std::mutex> l(mu_);
+      MutexLock l(&mu_);
       if (rev <= known_) return;
       known_ = rev;
     }
-    cv_.notify_all();
+    cv_.NotifyAll();
   }
 
   // --- Store ---
@@ -353,8 +351,10 @@ class EtcdStoreImpl : public EtcdStore {
   }
 
   Result<int64_t> WaitForRevision(int64_t after, Duration timeout) override {
-    std::unique_lock<std::mutex> l(mu_);
-    cv_.wait_for(l, timeout, [&] { return known_ > after || stopping_; });
+    auto deadline = std::chrono::steady_clock::now() + timeout;
+    MutexLock l(&mu_);
+    while (known_ <= after && !stopping_ && cv_.WaitUntil(&mu_, deadline)) {
+    }
     return known_;
   }
 
@@ -389,12 +389,12 @@ class EtcdStoreImpl : public EtcdStore {
 
   struct KeepAliveState {
     std::thread thread;
-    std::unique_ptr<grpc::ClientContext> ctx;  // guarded by mu_
+    std::unique_ptr<grpc::ClientContext> ctx;  // guarded by EtcdStoreImpl::mu_ (not expressible here)
   };
 
   void KeepAlive(int64_t lease, int64_t ttl, std::function<void()> on_lost) override {
     auto st = std::make_shared<KeepAliveState>();
-    std::lock_guard<std::mutex> l(mu_);
+    MutexLock l(&mu_);
     if (stopping_) return;
     keepalives_[lease] = st;
     st->thread = std::thread([this, lease, ttl, st, on_lost = std::move(on_lost)] {
@@ -404,7 +404,7 @@ class EtcdStoreImpl : public EtcdStore {
         auto ctx = std::make_unique<grpc::ClientContext>();
         grpc::ClientContext* raw = ctx.get();
         {
-          std::lock_guard<std::mutex> l2(mu_);
+          MutexLock l2(&mu_);
           if (stopping_ || !keepalives_.count(lease)) return;
           st->ctx = std::move(ctx);
         }
@@ -419,9 +419,12 @@ class EtcdStoreImpl : public EtcdStore {
             (void)stream->Finish();
             return;
           }
-          std::unique_lock<std::mutex> l2(mu_);
-          if (cv_.wait_for(l2, period, [&] { return stopping_ || !keepalives_.count(lease); })) {
-            l2.unlock();
+          auto next = std::chrono::steady_clock::now() + period;
+          MutexLock l2(&mu_);
+          while (!stopping_ && keepalives_.count(lease) && cv_.WaitUntil(&mu_, next)) {
+          }
+          if (stopping_ || !keepalives_.count(lease)) {
+            l2.Unlock();
             raw->TryCancel();
             (void)stream->Finish();
             return;
@@ -429,8 +432,7 @@ class EtcdStoreImpl : public EtcdStore {
         }
         (void)stream->Finish();
         ++idx;  // next endpoint
-        std::unique_lock<std::mutex> l2(mu_);
-        if (cv_.wait_for(l2, std::chrono::milliseconds(200), [&] { return stopping_; })) return;
+        if (SleepUnlessStopping(std::chrono::milliseconds(200))) return;
       }
     });
   }
@@ -438,7 +440,7 @@ class EtcdStoreImpl : public EtcdStore {
   Status RevokeLease(int64_t lease) override {
     std::shared_ptr<KeepAliveState> st;
     {
-      std::lock_guard<std::mutex> l(mu_);
+      MutexLock l(&mu_);
       auto it = keepalives_.find(lease);
       if (it != keepalives_.end()) {
         st = it->second;
@@ -446,7 +448,7 @@ class EtcdStoreImpl : public EtcdStore {
         if (st->ctx) st->ctx->TryCancel();
       }
     }
-    cv_.notify_all();
+    cv_.NotifyAll();
     if (st && st->thread.joinable()) st->thread.join();
     pb::LeaseRevokeRequest req;
     req.set_id(lease);
@@ -465,6 +467,15 @@ class EtcdStoreImpl : public EtcdStore {
   };
 
   // The background watcher: every event in the namespace advances `known_` and wakes waiters.
+  // Waits `d`, or less when stopping; true when stopping.
+  bool SleepUnlessStopping(std::chrono::milliseconds d) EXCLUDES(mu_) {
+    auto until = std::chrono::steady_clock::now() + d;
+    MutexLock l(&mu_);
+    while (!stopping_ && cv_.WaitUntil(&mu_, until)) {
+    }
+    return stopping_;
+  }
+
   void WatchLoop() {
     size_t idx = current_.load();
     while (true) {
@@ -472,7 +483,7 @@ class EtcdStoreImpl : public EtcdStore {
       grpc::ClientContext* raw = ctx.get();
       int64_t from;
       {
-        std::lock_guard<std::mutex> l(mu_);
+        MutexLock l(&mu_);
         if (stopping_) return;
         watch_ctx_ = std::move(ctx);
         from = known_ + 1;
@@ -501,23 +512,21 @@ class EtcdStoreImpl : public EtcdStore {
       raw->TryCancel();
       (void)stream->Finish();
       {
-        std::lock_guard<std::mutex> l(mu_);
+        MutexLock l(&mu_);
         if (stopping_) return;
       }
       if (compacted) {
         // What we missed is gone: jump to now (waiters re-read everything when they wake).
         auto rev = Revision();
         if (rev.ok()) {
-          std::lock_guard<std::mutex> l(mu_);
+          MutexLock l(&mu_);
           known_ = std::max(known_, *rev);
         }
-        cv_.notify_all();
+        cv_.NotifyAll();
         continue;
       }
       ++idx;
-      std::unique_lock<std::mutex> l(mu_);
-      cv_.wait_for(l, std::chrono::milliseconds(200), [&] { return stopping_; });
-      if (stopping_) return;
+      if (SleepUnlessStopping(std::chrono::milliseconds(200))) return;
     }
   }
 
@@ -526,12 +535,12 @@ class EtcdStoreImpl : public EtcdStore {
   std::vector<Conn> conns_;
   std::atomic<size_t> current_{0};
 
-  std::mutex mu_;
-  std::condition_variable cv_;
-  int64_t known_ = 0;  // newest revision seen
-  bool stopping_ = false;
-  std::unique_ptr<grpc::ClientContext> watch_ctx_;
-  std::map<int64_t, std::shared_ptr<KeepAliveState>> keepalives_;
+  Mutex mu_;
+  CondVar cv_;
+  int64_t known_ GUARDED_BY(mu_) = 0;  // newest revision seen
+  bool stopping_ GUARDED_BY(mu_) = false;
+  std::unique_ptr<grpc::ClientContext> watch_ctx_ GUARDED_BY(mu_);
+  std::map<int64_t, std::shared_ptr<KeepAliveState>> keepalives_ GUARDED_BY(mu_);
   std::thread watcher_;
 };
 

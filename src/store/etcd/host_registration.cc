@@ -56,7 +56,7 @@ Status HostRegistration::Register() {
   PC_ASSIGN_OR_RETURN(int64_t lease, etcd_->GrantLease(ttl_));
   PC_RETURN_IF_ERROR(etcd_->PutWithLease(LiveKey(host_.id), EncodeLiveHost(host_), lease).status());
   {
-    std::lock_guard<std::mutex> l(mu_);
+    MutexLock l(&mu_);
     lease_ = lease;
     lost_ = false;
   }
@@ -64,38 +64,41 @@ Status HostRegistration::Register() {
   // keep-alive thread, which is about to end: hand it to renewer_.
   etcd_->KeepAlive(lease, ttl_, [this] {
     {
-      std::lock_guard<std::mutex> l(mu_);
+      MutexLock l(&mu_);
       lost_ = true;
     }
-    cv_.notify_all();
+    cv_.NotifyAll();
   });
   return Status();
 }
 
 void HostRegistration::RenewLoop() {
-  std::unique_lock<std::mutex> l(mu_);
+  MutexLock l(&mu_);
   while (!stop_) {
-    cv_.wait(l, [&] { return stop_ || lost_; });
+    while (!stop_ && !lost_) cv_.Wait(&mu_);
     if (stop_) return;
-    l.unlock();
+    l.Unlock();
     log::Warn("store", "host lease lost; registering again", {{"host_id", static_cast<uint64_t>(host_.id)}});
     Status st = Register();
-    l.lock();
-    if (!st.ok()) cv_.wait_for(l, std::chrono::milliseconds(500), [&] { return stop_; });
+    l.Lock();
+    if (st.ok()) continue;
+    auto retry_at = std::chrono::steady_clock::now() + std::chrono::milliseconds(500);
+    while (!stop_ && cv_.WaitUntil(&mu_, retry_at)) {
+    }
   }
 }
 
 int64_t HostRegistration::lease() const {
-  std::lock_guard<std::mutex> l(mu_);
+  MutexLock l(&mu_);
   return lease_;
 }
 
 HostRegistration::~HostRegistration() {
   {
-    std::lock_guard<std::mutex> l(mu_);
+    MutexLock l(&mu_);
     stop_ = true;
   }
-  cv_.notify_all();
+  cv_.NotifyAll();
   if (renewer_.joinable()) renewer_.join();
   (void)etcd_->RevokeLease(lease());
 }

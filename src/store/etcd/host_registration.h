@@ -13,15 +13,14 @@
 // the destructor stops and joins.
 #pragma once
 
-#include <condition_variable>
 #include <cstdint>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "common/result.h"
+#include "common/mutex.h"
 #include "store/etcd/etcd_store.h"
 
 namespace privcast::store {
@@ -57,11 +56,11 @@ class HostRegistration {
   EtcdStore* etcd_ = nullptr;
   LiveHost host_;
   int64_t ttl_ = 0;
-  mutable std::mutex mu_;
-  std::condition_variable cv_;
-  int64_t lease_ = 0;  // guarded by mu_
-  bool lost_ = false;  // guarded by mu_
-  bool stop_ = false;  // guarded by mu_
+  mutable Mutex mu_;
+  CondVar cv_;
+  int64_t lease_ GUARDED_BY(mu_) = 0;
+  bool lost_ GUARDED_BY(mu_) = false;
+  bool stop_ GUARDED_BY(mu_) = false;
   std::thread renewer_;
 };
 
