@@ -56,7 +56,8 @@ int RunAttachedStream(api::Client& client, const std::string& target, json body,
     throw CommandFailure(ErrorOf(*st, j.is_discarded() ? json() : j));
   }
   if (!error.empty()) throw CommandFailure(error);
-  if (exit_code < 0) throw CommandFailure("privcastd ended the session without an exit code: see privcast logs -a " + app);
+  if (exit_code < 0)
+    throw CommandFailure("privcastd ended the session without an exit code: see privcast logs -a " + app);
   return exit_code;
 }
 

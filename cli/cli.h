@@ -17,7 +17,6 @@ namespace privcast::cli {
 inline constexpr const char* kVersion = "0.1.0";
 
 // `api_env` is the value of PRIVCAST_API ("" when unset).
-int RunCli(int argc, const char* const* argv, std::ostream& out, std::ostream& err,
-           const std::string& api_env);
+int RunCli(int argc, const char* const* argv, std::ostream& out, std::ostream& err, const std::string& api_env);
 
 }  // namespace privcast::cli

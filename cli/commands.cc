@@ -24,8 +24,11 @@ class Cli {
  public:
   Cli(std::ostream& out, std::ostream& err, std::string api_env)
       : api_env_(std::move(api_env)),
-        ctx_{out, err, [this]() -> api::Client& { return client(); },
-             [this](std::function<int()> a) { action_ = std::move(a); }, {}} {}
+        ctx_{out,
+             err,
+             [this]() -> api::Client& { return client(); },
+             [this](std::function<int()> a) { action_ = std::move(a); },
+             {}} {}
 
   int Run(int argc, const char* const* argv);
 
@@ -33,12 +36,13 @@ class Cli {
   // --api, else PRIVCAST_API, else the default socket; connects on first use.
   api::Client& client() {
     if (!client_) {
-      std::string spec = !api_flag_.empty() ? api_flag_
+      std::string spec = !api_flag_.empty()  ? api_flag_
                          : !api_env_.empty() ? api_env_
                                              : std::string("unix:") + api::kDefaultSocketPath;
       auto path = api::ParseApiEndpoint(spec);
       if (!path)
-        throw CommandFailure("'" + spec + "' is not an API address: use unix:/path/to/privcastd.sock (--api or PRIVCAST_API)");
+        throw CommandFailure("'" + spec +
+                             "' is not an API address: use unix:/path/to/privcastd.sock (--api or PRIVCAST_API)");
       client_ = std::make_unique<api::Client>(*path);
     }
     return *client_;
@@ -59,8 +63,9 @@ void Cli::BuildTree(CLI::App& app) {
   app.name("privcast");
   app.require_subcommand(1);
   app.fallthrough();
-  app.add_option("--api", api_flag_, "privcastd API address, unix:PATH (env PRIVCAST_API; default unix:" +
-                                         std::string(api::kDefaultSocketPath) + ")");
+  app.add_option("--api", api_flag_,
+                 "privcastd API address, unix:PATH (env PRIVCAST_API; default unix:" +
+                     std::string(api::kDefaultSocketPath) + ")");
   app.set_version_flag("--version", std::string("privcast ") + kVersion);
   app.footer("Docs: docs/cli.md. Errors print `Error: ...` and exit 1 (usage errors too, like flyctl).");
   AddCommand(ctx_, &app, "version", "Print the version", [this] {

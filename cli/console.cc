@@ -7,10 +7,10 @@
 #include <memory>
 
 #include "cli/attach.h"
-#include "common/strings.h"
 #include "cli/extend.h"
 #include "cli/groups.h"
 #include "cli/restart.h"
+#include "common/strings.h"
 
 namespace privcast::cli {
 namespace {
@@ -32,11 +32,13 @@ json PickMachine(Context& ctx, const std::string& app, const State& st) {
   if (!st.machine.empty()) {
     for (auto& m : ms)
       if (m.value("id", "") == st.machine) return m;
-    throw CommandFailure("unknown machine '" + st.machine + "' in app '" + app + "' (privcast machine list -a " + app + ")");
+    throw CommandFailure("unknown machine '" + st.machine + "' in app '" + app + "' (privcast machine list -a " + app +
+                         ")");
   }
   if (started.empty())
-    throw CommandFailure("app " + app + " has no started machine to connect to: start one (privcast machine start ID -a " +
-                         app + ") or deploy");
+    throw CommandFailure("app " + app +
+                         " has no started machine to connect to: start one (privcast machine start ID -a " + app +
+                         ") or deploy");
   if (st.select && started.size() > 1) {
     if (!::isatty(0) || !::isatty(2)) {
       ctx.err << "No terminal to choose on: connecting to the first started machine, " << started[0].value("id", "")
@@ -52,7 +54,8 @@ json PickMachine(Context& ctx, const std::string& app, const State& st) {
     std::string line;
     std::getline(std::cin, line);
     size_t k = line.empty() ? 1 : ParseDecimal<size_t>(Trim(line, " \t\r")).value_or(0);
-    if (k < 1 || k > started.size()) throw CommandFailure("no machine number " + line + ": pick 1-" + std::to_string(started.size()));
+    if (k < 1 || k > started.size())
+      throw CommandFailure("no machine number " + line + ": pick 1-" + std::to_string(started.size()));
     return started[k - 1];
   }
   return started[0];

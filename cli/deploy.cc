@@ -12,9 +12,9 @@
 #include "cli/groups.h"
 #include "cli/json_fields.h"
 #include "cli/json_shapes.h"
-#include "config/launch.h"
 #include "common/ids.h"
 #include "common/strings.h"
+#include "config/launch.h"
 #include "config/load.h"
 
 namespace privcast::cli {
@@ -25,7 +25,8 @@ using nlohmann::json;
 // deploy --strategy rolling: wait, machine by machine, until each deployed machine is
 // started with every health check passing (a machine without checks: once started).
 // Exit 1 naming the machines that did not get there within the wait timeout.
-int WaitHealthy(Context& ctx, const std::string& app, const json& deployed, int64_t timeout_s, const std::string& shown) {
+int WaitHealthy(Context& ctx, const std::string& app, const json& deployed, int64_t timeout_s,
+                const std::string& shown) {
   std::vector<std::string> pending;
   for (auto& m : deployed) pending.push_back(S(m, "id"));
   if (pending.empty()) return 0;
@@ -49,7 +50,8 @@ int WaitHealthy(Context& ctx, const std::string& app, const json& deployed, int6
       for (auto& c : Arr(*found, "check_results")) passing = passing && S(c, "status") == "passing";
       if (state == "failed") {
         ctx.out.flush();
-        throw CommandFailure("machine " + *it + " " + Dash(S(*found, "last_event")) + " (privcast status -a " + app + ")");
+        throw CommandFailure("machine " + *it + " " + Dash(S(*found, "last_event")) + " (privcast status -a " + app +
+                             ")");
       }
       last[*it] = state + ", checks: " + Dash(checks);
       if (passing) {
@@ -103,7 +105,8 @@ nlohmann::json RegionList(const std::string& csv) {
   std::string::size_type start = 0;
   while (start <= csv.size()) {
     auto comma = csv.find(',', start);
-    std::string r(Trim(std::string_view(csv).substr(start, comma == std::string::npos ? std::string::npos : comma - start)));
+    std::string r(
+        Trim(std::string_view(csv).substr(start, comma == std::string::npos ? std::string::npos : comma - start)));
     if (!ids::IsRegionCode(r))
       throw CommandFailure("--region " + csv + ": '" + r + "' is not a region code (3 lowercase letters, e.g. ams)");
     out.push_back(r);
@@ -118,7 +121,8 @@ int Deploy(Context& ctx, const DeployArgs& d) {
   bool flycast = d.flycast, ha = d.ha;
   const std::string& image = d.image;
   if (d.strategy != "rolling" && d.strategy != "immediate")
-    throw CommandFailure("--strategy " + d.strategy + " is not supported by privcast: use rolling (the default: waits for "
+    throw CommandFailure("--strategy " + d.strategy +
+                         " is not supported by privcast: use rolling (the default: waits for "
                          "each machine's health checks) or immediate (does not wait)");
   std::string path = d.config.empty() ? "fly.toml" : d.config;
   auto text = ReadFlyToml(path);
@@ -150,8 +154,8 @@ int Deploy(Context& ctx, const DeployArgs& d) {
   for (auto& ip : Arr(r, "flycast_services"))
     ctx.out << "Flycast address: " << S(ip, "ip") << " (" << S(ip, "service") << ".svc." << app << ".flycast)\n";
   const json& ms = Arr(r, "machines");
-  ctx.out << "Release v" << I(r.value("release", json::object()), "version") << " of " << app << " deployed: "
-          << ms.size() << (ms.size() == 1 ? " machine" : " machines") << "\n";
+  ctx.out << "Release v" << I(r.value("release", json::object()), "version") << " of " << app
+          << " deployed: " << ms.size() << (ms.size() == 1 ? " machine" : " machines") << "\n";
   for (auto& m : ms)
     ctx.out << "  Machine " << S(m, "id") << " [" << S(m, "process_group") << "] " << S(m, "state") << " "
             << S(m, "private_ip") << "\n";

@@ -149,8 +149,8 @@ void RegisterOrgsAndScale(CLI::App& root, Context& ctx) {
               << "\nNetworks\n";
       std::vector<Row> rows;
       for (auto& n : o.value("networks", json::array()))
-        rows.push_back({S(n, "name"), Or(S(n, "prefix")), S(n, "default") == "true" ? "yes" : "no",
-                        Or(S(n, "created_at"))});
+        rows.push_back(
+            {S(n, "name"), Or(S(n, "prefix")), S(n, "default") == "true" ? "yes" : "no", Or(S(n, "created_at"))});
       ctx.out << FormatTable({"NAME", "PREFIX", "DEFAULT", "CREATED AT"}, rows);
       return 0;
     });
@@ -161,40 +161,45 @@ void RegisterOrgsAndScale(CLI::App& root, Context& ctx) {
   // scale show
   if (CLI::App* scale = FindSubcommand(&root, "scale")) {
     auto st = std::make_shared<State>();
-    auto* c = AddCommand(ctx, scale, "show", "Show the app's machines per process group: count, size, regions", [&ctx, st] {
-      std::string app = AppName(st->app, st->config);
-      json ms = CallJson(ctx, "GET", "/v1/apps/" + UrlEnc(app) + "/machines");
-      json cfg = json::object();
-      auto r = ctx.client().Call("GET", "/v1/apps/" + UrlEnc(app) + "/config");
-      if (r.ok() && r->status == 200) cfg = json::parse(r->body, nullptr, false).value("config", json::object());
-      // The machines deploy and scale manage (those carrying services), per process group.
-      std::map<std::string, std::map<std::string, int>> groups;
-      for (auto& m : ms) {
-        if (!m.value("services", false) || S(m, "state") == "destroyed" || S(m, "state") == "destroying") continue;
-        groups[Or(S(m, "process_group"), "app")][Or(S(m, "region"), "")]++;
-      }
-      json out = json::array();
-      std::vector<Row> rows;
-      for (auto& [g, regions] : groups) {
-        int count = 0;
-        std::string rtext;
-        json rj = json::object();
-        for (auto& [reg, n] : regions) {
-          count += n;
-          rtext += (rtext.empty() ? "" : ",") + reg + "(" + std::to_string(n) + ")";
-          rj[reg] = n;
-        }
-        Vm vm = VmFor(cfg, g);
-        out.push_back({{"Process", g}, {"Count", count}, {"CPUKind", vm.kind}, {"CPUs", vm.cpus},
-                       {"Memory", vm.memory_mb}, {"Regions", rj}});
-        rows.push_back({g, std::to_string(count), vm.kind, std::to_string(vm.cpus),
-                        std::to_string(vm.memory_mb) + " MB", rtext});
-      }
-      if (st->json_out) return PrintJson(ctx, out), 0;
-      ctx.out << "VM Resources for app: " << app << "\n\nGroups\n"
-              << FormatTable({"PROCESS", "COUNT", "KIND", "CPUS", "MEMORY", "REGIONS"}, rows);
-      return 0;
-    });
+    auto* c =
+        AddCommand(ctx, scale, "show", "Show the app's machines per process group: count, size, regions", [&ctx, st] {
+          std::string app = AppName(st->app, st->config);
+          json ms = CallJson(ctx, "GET", "/v1/apps/" + UrlEnc(app) + "/machines");
+          json cfg = json::object();
+          auto r = ctx.client().Call("GET", "/v1/apps/" + UrlEnc(app) + "/config");
+          if (r.ok() && r->status == 200) cfg = json::parse(r->body, nullptr, false).value("config", json::object());
+          // The machines deploy and scale manage (those carrying services), per process group.
+          std::map<std::string, std::map<std::string, int>> groups;
+          for (auto& m : ms) {
+            if (!m.value("services", false) || S(m, "state") == "destroyed" || S(m, "state") == "destroying") continue;
+            groups[Or(S(m, "process_group"), "app")][Or(S(m, "region"), "")]++;
+          }
+          json out = json::array();
+          std::vector<Row> rows;
+          for (auto& [g, regions] : groups) {
+            int count = 0;
+            std::string rtext;
+            json rj = json::object();
+            for (auto& [reg, n] : regions) {
+              count += n;
+              rtext += (rtext.empty() ? "" : ",") + reg + "(" + std::to_string(n) + ")";
+              rj[reg] = n;
+            }
+            Vm vm = VmFor(cfg, g);
+            out.push_back({{"Process", g},
+                           {"Count", count},
+                           {"CPUKind", vm.kind},
+                           {"CPUs", vm.cpus},
+                           {"Memory", vm.memory_mb},
+                           {"Regions", rj}});
+            rows.push_back({g, std::to_string(count), vm.kind, std::to_string(vm.cpus),
+                            std::to_string(vm.memory_mb) + " MB", rtext});
+          }
+          if (st->json_out) return PrintJson(ctx, out), 0;
+          ctx.out << "VM Resources for app: " << app << "\n\nGroups\n"
+                  << FormatTable({"PROCESS", "COUNT", "KIND", "CPUS", "MEMORY", "REGIONS"}, rows);
+          return 0;
+        });
     AddAppFlags(c, &st->app, &st->config);
     AddJson(c, &st->json_out);
   }
@@ -212,7 +217,8 @@ void RegisterRestarts(CLI::App& root, Context& ctx) {
     });
     AddAppFlags(c, &st->app, &st->config);
     c->add_option("id", st->ids, "Machine IDs")->required();
-    c->add_option("--wait-timeout", st->wait, "Seconds to wait for each state (default 60)")->check(CLI::Range(1, 3600));
+    c->add_option("--wait-timeout", st->wait, "Seconds to wait for each state (default 60)")
+        ->check(CLI::Range(1, 3600));
   }
 
   // apps restart APP
@@ -223,7 +229,8 @@ void RegisterRestarts(CLI::App& root, Context& ctx) {
       return 0;
     });
     c->add_option("app", st->id, "App name")->required();
-    c->add_option("--wait-timeout", st->wait, "Seconds to wait for each state (default 60)")->check(CLI::Range(1, 3600));
+    c->add_option("--wait-timeout", st->wait, "Seconds to wait for each state (default 60)")
+        ->check(CLI::Range(1, 3600));
   }
 }
 

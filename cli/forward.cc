@@ -11,8 +11,8 @@
 
 #include <charconv>
 #include <cstdio>
-#include <optional>
 #include <cstring>
+#include <optional>
 
 namespace privcast::cli {
 namespace {
@@ -123,8 +123,8 @@ void Forwarder::AcceptLoop() {
     ToSockaddr(target_host_, remote_port_, &ss, &len);
     UniqueFd up(::socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0));
     if (!up.valid() || ::connect(up.get(), reinterpret_cast<sockaddr*>(&ss), len) < 0) {
-      std::fprintf(stderr, "proxy: connecting to [%s]:%u failed: %s\n", target_host_.c_str(),
-                   remote_port_, std::strerror(errno));
+      std::fprintf(stderr, "proxy: connecting to [%s]:%u failed: %s\n", target_host_.c_str(), remote_port_,
+                   std::strerror(errno));
       continue;  // closing the client tells it
     }
     MutexLock l(&mu_);

@@ -33,8 +33,7 @@ class Forwarder {
 
   // Binds bind_host:local_port (numeric IPv4/IPv6 or "localhost"); target_host is a numeric
   // address. Starts accepting on a background thread.
-  Status Start(const std::string& bind_host, uint16_t local_port, const std::string& target_host,
-               uint16_t remote_port);
+  Status Start(const std::string& bind_host, uint16_t local_port, const std::string& target_host, uint16_t remote_port);
   uint16_t local_port() const { return local_port_; }
   void Stop();
 

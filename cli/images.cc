@@ -95,9 +95,10 @@ void RegisterImages(CLI::App& root, Context& ctx) {
   img_list->alias("ls");
   img_list->add_flag("--json", ls->json_out, "JSON output");
   auto pull = std::make_shared<State>();
-  AddCommand(ctx, imgs, "pull",
-             "Fetch an image into the store (REF: registry reference, oci:DIR[:TAG], oci-archive:FILE, docker-archive:FILE)",
-             [&ctx, pull] { return ImagesPull(ctx, pull->ref); })
+  AddCommand(
+      ctx, imgs, "pull",
+      "Fetch an image into the store (REF: registry reference, oci:DIR[:TAG], oci-archive:FILE, docker-archive:FILE)",
+      [&ctx, pull] { return ImagesPull(ctx, pull->ref); })
       ->add_option("ref", pull->ref, "Image reference")
       ->required();
   auto rm = std::make_shared<State>();
@@ -106,8 +107,9 @@ void RegisterImages(CLI::App& root, Context& ctx) {
       ->add_option("ref", rm->ref, "Image reference or id")
       ->required();
   auto prune = std::make_shared<State>();
-  AddCommand(ctx, imgs, "prune", "Remove every image no machine uses", [&ctx, prune] { return ImagesPrune(ctx, prune->json_out); })
-      ->add_flag("--json", prune->json_out, "JSON output");
+  AddCommand(ctx, imgs, "prune", "Remove every image no machine uses", [&ctx, prune] {
+    return ImagesPrune(ctx, prune->json_out);
+  })->add_flag("--json", prune->json_out, "JSON output");
 }
 
 }  // namespace privcast::cli

@@ -58,8 +58,11 @@ int IpsPrivate(Context& ctx, const State& st) {
   if (st.json_out) {
     json out = json::array();
     for (auto& m : AsArray(a))
-      out.push_back({{"id", S(m, "id")}, {"region", S(m, "region")}, {"process_group", S(m, "process_group")},
-                     {"state", S(m, "state")}, {"private_ip", S(m, "private_ip")}});
+      out.push_back({{"id", S(m, "id")},
+                     {"region", S(m, "region")},
+                     {"process_group", S(m, "process_group")},
+                     {"state", S(m, "state")},
+                     {"private_ip", S(m, "private_ip")}});
     return PrintJson(ctx, out), 0;
   }
   std::vector<Row> rows;
@@ -87,7 +90,8 @@ void RegisterIps(CLI::App& root, Context& ctx) {
   auto ls = std::make_shared<State>();
   auto* il = AddCommand(ctx, ips, "list", "List the app's addresses", [&ctx, ls] { return IpsList(ctx, *ls); });
   AddAppFlags(il, &ls->app, &ls->config);
-  il->add_flag("-j,--json", ls->json_out, "JSON output (flyctl's fields: Address, Type, Network.Name, ...; plus privcast's)");
+  il->add_flag("-j,--json", ls->json_out,
+               "JSON output (flyctl's fields: Address, Type, Network.Name, ...; plus privcast's)");
 
   auto rel = std::make_shared<State>();
   auto* ir = AddCommand(ctx, ips, "release", "Release addresses", [&ctx, rel] { return IpsRelease(ctx, *rel); });
@@ -96,7 +100,8 @@ void RegisterIps(CLI::App& root, Context& ctx) {
   ir->add_flag("-y,--yes", rel->yes, "Accepted for flyctl compatibility (privcast does not prompt)");
 
   auto pr = std::make_shared<State>();
-  auto* ip = AddCommand(ctx, ips, "private", "List each machine's 6PN address", [&ctx, pr] { return IpsPrivate(ctx, *pr); });
+  auto* ip = AddCommand(ctx, ips, "private", "List each machine's 6PN address",
+                        [&ctx, pr] { return IpsPrivate(ctx, *pr); });
   AddAppFlags(ip, &pr->app, &pr->config);
   ip->add_flag("--json", pr->json_out, "JSON output");
 }

@@ -75,7 +75,9 @@ json FlyMachine(const json& m) {
                    {"fly_release_version", std::to_string(release)}};
   json env = m.is_object() && m.contains("env") && m["env"].is_object() ? m["env"] : json::object();
   json cmd = m.is_object() && m.contains("cmd") && m["cmd"].is_array() ? m["cmd"] : json::array();
-  json config = {{"image", image}, {"env", env}, {"metadata", metadata},
+  json config = {{"image", image},
+                 {"env", env},
+                 {"metadata", metadata},
                  {"auto_destroy", m.is_object() && m.value("auto_destroy", false)}};
   if (!cmd.empty()) config["init"] = {{"cmd", cmd}};
   out["config"] = config;

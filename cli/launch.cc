@@ -71,16 +71,19 @@ int LaunchFromExisting(Context& ctx, const LaunchArgs& a) {
   std::string name = a.name.empty() ? AppFromFlyTomlText(toml).value_or("") : a.name;
   if (name.empty()) throw CommandFailure("fly.toml does not set app = \"...\": pass --name NAME");
   if (!ids::IsDnsLabel(name))
-    throw CommandFailure("'" + name + "' is not a valid app name (lowercase letters, digits and '-', at most 63): pass another --name");
+    throw CommandFailure(
+        "'" + name + "' is not a valid app name (lowercase letters, digits and '-', at most 63): pass another --name");
   if (AppFromFlyTomlText(toml).value_or("") != name) {
     toml = SetTopLevelKey(toml, "app", name);
-    if (!WriteFlyToml(toml)) throw CommandFailure("cannot write fly.toml in " + fs::current_path().string() + ": check permissions");
+    if (!WriteFlyToml(toml))
+      throw CommandFailure("cannot write fly.toml in " + fs::current_path().string() + ": check permissions");
   }
   if (!a.region.empty() && !ids::IsRegionCode(a.region))
     throw CommandFailure("'" + a.region + "' is not a region code (3 lowercase letters, e.g. ams): fix --region");
   if (!a.region.empty()) {
     toml = SetTopLevelKey(toml, "primary_region", a.region);
-    if (!WriteFlyToml(toml)) throw CommandFailure("cannot write fly.toml in " + fs::current_path().string() + ": check permissions");
+    if (!WriteFlyToml(toml))
+      throw CommandFailure("cannot write fly.toml in " + fs::current_path().string() + ": check permissions");
   }
   ctx.out << "An existing fly.toml file was found for app " << name << "; copying its configuration\n";
   // The file first, offline: a broken one creates nothing.
@@ -108,18 +111,19 @@ std::string NameFromFolder() {
 }
 
 int Launch(Context& ctx, const LaunchArgs& a) {
-  if (a.no_public_ips)
-    ctx.out << "Note: --no-public-ips has nothing to do here: every privcast address is private\n";
+  if (a.no_public_ips) ctx.out << "Note: --no-public-ips has nothing to do here: every privcast address is private\n";
   if (fs::exists("fly.toml") && a.copy_config) return LaunchFromExisting(ctx, a);
   std::string name = a.name.empty() ? NameFromFolder() : a.name;
   if (!ids::IsDnsLabel(name))
-    throw CommandFailure("'" + name + "' is not a valid app name (lowercase letters, digits and '-', at most 63): pass another --name");
+    throw CommandFailure(
+        "'" + name + "' is not a valid app name (lowercase letters, digits and '-', at most 63): pass another --name");
   if (!a.region.empty() && !ids::IsRegionCode(a.region))
     throw CommandFailure("'" + a.region + "' is not a region code (3 lowercase letters, e.g. ams): fix --region");
   if (fs::exists("fly.toml"))
-    throw CommandFailure("fly.toml already exists in " + fs::current_path().string() +
-                         ": reuse it with privcast launch --copy-config, deploy it with privcast deploy, or remove it to "
-                         "launch a new app");
+    throw CommandFailure(
+        "fly.toml already exists in " + fs::current_path().string() +
+        ": reuse it with privcast launch --copy-config, deploy it with privcast deploy, or remove it to "
+        "launch a new app");
   int internal_port = a.internal_port;
   if (!a.image.empty()) {
     // The image first (a bad reference changes nothing); its ExposedPorts suggest the

@@ -40,8 +40,8 @@ void EmitLogText(Context& ctx, std::string& pending, bool as_json, bool final) {
 int Logs(Context& ctx, const LogArgs& a) {
   std::string app = AppName(a.app, a.config);
   bool follow = !a.no_tail;
-  std::string target =
-      "/v1/apps/" + UrlEnc(app) + "/logs?follow=" + (follow ? "1" : "0") + "&tail=" + std::to_string(a.lines);
+  std::string target = "/v1/apps/" + UrlEnc(app) + "/logs?follow=" + (follow ? "1" : "0") +
+                       "&tail=" + std::to_string(a.lines);
   if (!a.machine.empty()) target += "&machine=" + UrlEnc(a.machine);
   if (!a.region.empty()) target += "&region=" + UrlEnc(a.region);
   std::string body;

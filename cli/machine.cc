@@ -76,11 +76,10 @@ int MachineLifecycle(Context& ctx, const State& st, const std::string& verb, int
     ctx.out << gerund << " machine " << id << "\n";
     std::string got = S(m, "state") == target ? target : WaitState(ctx, app, id, target, wait_timeout);
     if (got == "failed") ThrowFailedStart(ctx, app, id);
-    if (got == target)
-      ctx.out << "Machine " << id << " is " << target << "\n";
+    if (got == target) ctx.out << "Machine " << id << " is " << target << "\n";
     else
-      ctx.out << "Machine " << id << " is " << (wait_timeout > 0 ? "still " : "") << S(m, "state")
-              << " (requested " << verb << ")\n";
+      ctx.out << "Machine " << id << " is " << (wait_timeout > 0 ? "still " : "") << S(m, "state") << " (requested "
+              << verb << ")\n";
   }
   return 0;
 }
@@ -104,8 +103,8 @@ std::string MachinePath(const std::string& app, const std::string& id) {
 std::string WaitState(Context& ctx, const std::string& app, const std::string& id, const std::string& state,
                       int timeout_s) {
   if (timeout_s <= 0) return "";
-  auto [status, j] = CallRaw(ctx, "GET",
-                             MachinePath(app, id) + "/wait?state=" + state + "&timeout=" + std::to_string(timeout_s), "");
+  auto [status, j] =
+      CallRaw(ctx, "GET", MachinePath(app, id) + "/wait?state=" + state + "&timeout=" + std::to_string(timeout_s), "");
   if (status == 200) return S(j, "state");
   if (status == 408) return "";
   throw CommandFailure(ErrorOf(status, j));

@@ -51,7 +51,8 @@ int MachineRun(Context& ctx, RunArgs r) {
   if (!r.ports.empty() && !r.services) {
     // flyctl's -p defines the machine's own services; privcast's services are the app's
     // (fly.toml), so -p means: carry them (docs/cli.md).
-    ctx.err << "Note: -p/--port: privcast machines serve the app's services from fly.toml; this machine carries them (--services)\n";
+    ctx.err
+        << "Note: -p/--port: privcast machines serve the app's services from fly.toml; this machine carries them (--services)\n";
     r.services = true;
   }
   if (!r.org.empty() && !r.network.empty())
@@ -94,12 +95,15 @@ void AddMachineRun(CLI::App* mach, Context& ctx) {
   mr->add_flag("--services", ra->services,
                "Carry the app's services (of its process group): take their traffic (default: none)");
   mr->add_option("image", ra->image, "Image reference (none: the host-/usr base)");
-  mr->add_option("command", ra->cmd, "Command and arguments (replace the image's Cmd); after -- when they have options");
+  mr->add_option("command", ra->cmd,
+                 "Command and arguments (replace the image's Cmd); after -- when they have options");
   mr->add_option("-e,--env", ra->env, "Environment variable NAME=VALUE (repeatable)");
   mr->add_option("-n,--name", ra->name, "Accepted for flyctl compatibility (privcast names machines by their id)");
   mr->add_flag("-d,--detach", ra->detach, "Return once created, without waiting for the machine to start");
-  mr->add_option("-p,--port", ra->ports, "Carry the app's services (privcast's services come from fly.toml; see --services)");
-  mr->add_option("--restart", ra->restart, "Restart policy: only \"no\" (machines from machine run are never restarted)");
+  mr->add_option("-p,--port", ra->ports,
+                 "Carry the app's services (privcast's services come from fly.toml; see --services)");
+  mr->add_option("--restart", ra->restart,
+                 "Restart policy: only \"no\" (machines from machine run are never restarted)");
   mr->add_option("-v,--volume", ra->volume, "Mount a volume of the app: NAME_OR_ID:/path (docs/volumes.md)");
 }
 

@@ -55,8 +55,7 @@ int AppsCreate(Context& ctx, const std::string& name, const std::string& org, co
   if (!org.empty()) body["org"] = org;
   if (!network.empty()) body["network"] = network;
   json a = CallJson(ctx, "POST", "/v1/apps", body);
-  ctx.out << "New app created: " << S(a, "name") << " (org " << S(a, "org") << ", network " << S(a, "network")
-          << ")\n";
+  ctx.out << "New app created: " << S(a, "name") << " (org " << S(a, "org") << ", network " << S(a, "network") << ")\n";
   return 0;
 }
 
@@ -84,12 +83,14 @@ int AppsDestroy(Context& ctx, const std::string& name) {
 void RegisterOrgs(CLI::App& root, Context& ctx) {
   auto* orgs = root.add_subcommand("orgs", "Manage orgs")->require_subcommand(1);
   auto cr = std::make_shared<State>();
-  AddCommand(ctx, orgs, "create", "Create an org (with its default network)", [&ctx, cr] { return OrgsCreate(ctx, cr->name); })
+  AddCommand(ctx, orgs, "create", "Create an org (with its default network)",
+             [&ctx, cr] { return OrgsCreate(ctx, cr->name); })
       ->add_option("slug", cr->name, "Org slug (a DNS label)")
       ->required();
   auto ls = std::make_shared<State>();
-  AddCommand(ctx, orgs, "list", "List orgs", [&ctx, ls] { return OrgsList(ctx, ls->json_out); })
-      ->add_flag("--json", ls->json_out, "JSON output");
+  AddCommand(ctx, orgs, "list", "List orgs", [&ctx, ls] {
+    return OrgsList(ctx, ls->json_out);
+  })->add_flag("--json", ls->json_out, "JSON output");
 }
 
 void RegisterNetworks(CLI::App& root, Context& ctx) {
@@ -100,7 +101,8 @@ void RegisterNetworks(CLI::App& root, Context& ctx) {
   nc->add_option("name", cr->name, "Network name (a DNS label)")->required();
   nc->add_option("--org", cr->org, "Org that owns the network")->required();
   auto ls = std::make_shared<State>();
-  auto* nl = AddCommand(ctx, nets, "list", "List networks", [&ctx, ls] { return NetworksList(ctx, ls->org, ls->json_out); });
+  auto* nl = AddCommand(ctx, nets, "list", "List networks",
+                        [&ctx, ls] { return NetworksList(ctx, ls->org, ls->json_out); });
   nl->add_option("--org", ls->org, "Only this org's networks");
   nl->add_flag("--json", ls->json_out, "JSON output");
 }
@@ -108,14 +110,16 @@ void RegisterNetworks(CLI::App& root, Context& ctx) {
 void RegisterApps(CLI::App& root, Context& ctx) {
   auto* apps = root.add_subcommand("apps", "Manage apps")->require_subcommand(1);
   auto cr = std::make_shared<State>();
-  auto* ac = AddCommand(ctx, apps, "create", "Create an app", [&ctx, cr] { return AppsCreate(ctx, cr->name, cr->org, cr->network); });
+  auto* ac = AddCommand(ctx, apps, "create", "Create an app",
+                        [&ctx, cr] { return AppsCreate(ctx, cr->name, cr->org, cr->network); });
   ac->add_option("name", cr->name, "App name (a DNS label)")->required();
   ac->add_option("--org", cr->org, "Org (default: personal)");
   ac->add_option("--network", cr->network, "Network of the org (default: the org's default network)");
   auto ls = std::make_shared<State>();
   auto* al = AddCommand(ctx, apps, "list", "List apps", [&ctx, ls] { return AppsList(ctx, ls->org, ls->json_out); });
   al->add_option("--org", ls->org, "Only this org's apps");
-  al->add_flag("-j,--json", ls->json_out, "JSON output (flyctl's fields: ID, Name, Status, Organization.Slug, ...; plus privcast's)");
+  al->add_flag("-j,--json", ls->json_out,
+               "JSON output (flyctl's fields: ID, Name, Status, Organization.Slug, ...; plus privcast's)");
   auto de = std::make_shared<State>();
   auto* ad = AddCommand(ctx, apps, "destroy", "Destroy an app, its machines and addresses",
                         [&ctx, de] { return AppsDestroy(ctx, de->name); });

@@ -86,8 +86,8 @@ int Proxy(Context& ctx, const State& st) {
   Forwarder f;
   Status started = f.Start(st.bind, pp->local, target, pp->remote);
   if (!started.ok()) throw CommandFailure(started.message());
-  ctx.out << "Proxying " << st.bind << ":" << f.local_port() << " to [" << target << "]:" << pp->remote << " ("
-          << host << ")\n";
+  ctx.out << "Proxying " << st.bind << ":" << f.local_port() << " to [" << target << "]:" << pp->remote << " (" << host
+          << ")\n";
   ctx.out.flush();
   signals.Wait();
   f.Stop();
@@ -98,7 +98,8 @@ int Proxy(Context& ctx, const State& st) {
 
 void RegisterProxy(CLI::App& root, Context& ctx) {
   auto st = std::make_shared<State>();
-  auto* pxc = AddCommand(ctx, &root, "proxy", "Forward a local port into the private network (default HOST <app>.flycast)",
+  auto* pxc = AddCommand(ctx, &root, "proxy",
+                         "Forward a local port into the private network (default HOST <app>.flycast)",
                          [&ctx, st] { return Proxy(ctx, *st); });
   AddAppFlags(pxc, &st->app, &st->config);
   pxc->add_option("ports", st->ports, "LOCAL[:REMOTE]")->required();

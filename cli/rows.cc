@@ -15,8 +15,13 @@ std::string TypeName(const std::string& t) { return t == "private_v6" ? "private
 
 // CREATED AT relative like flyctl's table ("2m ago"); --json keeps the absolute time.
 Row IpRow(const json& ip) {
-  return {Dash(S(ip, "version")), S(ip, "ip"), TypeName(S(ip, "type")), Dash(S(ip, "network")),
-          Dash(S(ip, "org")), Dash(S(ip, "region")), Dash(RelativeTime(S(ip, "created_at"), std::time(nullptr))),
+  return {Dash(S(ip, "version")),
+          S(ip, "ip"),
+          TypeName(S(ip, "type")),
+          Dash(S(ip, "network")),
+          Dash(S(ip, "org")),
+          Dash(S(ip, "region")),
+          Dash(RelativeTime(S(ip, "created_at"), std::time(nullptr))),
           Dash(S(ip, "service"))};
 }
 const Row kIpHeader = {"VERSION", "IP", "TYPE", "NETWORK", "ORG", "REGION", "CREATED AT", "SERVICE"};
@@ -36,8 +41,8 @@ std::string IpTable(const std::vector<json>& ips) {
   return FormatTable(header, rows);
 }
 
-const Row kMachineHeader = {"ID", "STATE", "REGION", "HOST", "PROCESS GROUP", "IP ADDRESS", "RELEASE", "CREATED",
-                            "LAST UPDATED"};
+const Row kMachineHeader = {"ID",         "STATE",   "REGION",  "HOST",        "PROCESS GROUP",
+                            "IP ADDRESS", "RELEASE", "CREATED", "LAST UPDATED"};
 
 std::string HostOf(const json& m) {
   int64_t h = I(m, "host_id");
@@ -49,8 +54,14 @@ std::string HostOf(const json& m) {
 
 Row MachineRow(const json& m) {
   int64_t v = I(m, "release_version");
-  return {S(m, "id"), S(m, "state"), Dash(S(m, "region")), HostOf(m), Dash(S(m, "process_group")),
-          Dash(S(m, "private_ip")), v > 0 ? "v" + std::to_string(v) : "-", Dash(S(m, "created_at")),
+  return {S(m, "id"),
+          S(m, "state"),
+          Dash(S(m, "region")),
+          HostOf(m),
+          Dash(S(m, "process_group")),
+          Dash(S(m, "private_ip")),
+          v > 0 ? "v" + std::to_string(v) : "-",
+          Dash(S(m, "created_at")),
           Dash(S(m, "updated_at"))};
 }
 

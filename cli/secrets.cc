@@ -7,9 +7,9 @@
 
 #include "cli/extend.h"
 #include "cli/groups.h"
-#include "common/strings.h"
 #include "cli/restart.h"
 #include "cli/table.h"
+#include "common/strings.h"
 
 namespace privcast::cli {
 namespace {
@@ -37,7 +37,8 @@ std::pair<std::string, std::string> SplitPair(const std::string& arg, const std:
 void AfterChange(Context& ctx, const std::string& app, const State& st) {
   if (st.stage) {
     ctx.out << "Secrets have been staged, but not set on machines. Deploy or restart the app's machines "
-               "(privcast apps restart " << app << ") for them to take effect.\n";
+               "(privcast apps restart "
+            << app << ") for them to take effect.\n";
     return;
   }
   RestartApp(ctx, app, st.wait);
@@ -112,7 +113,8 @@ void RegisterSecrets(CLI::App& root, Context& ctx) {
       ->check(CLI::Range(1, 3600));
 
   auto imp = std::make_shared<State>();
-  auto* ic = AddCommand(ctx, secrets, "import", "Set secrets read from stdin (NAME=VALUE lines, \"\"\"multi-line\"\"\" values)",
+  auto* ic = AddCommand(ctx, secrets, "import",
+                        "Set secrets read from stdin (NAME=VALUE lines, \"\"\"multi-line\"\"\" values)",
                         [&ctx, imp] { return Set(ctx, *imp, ParseImport(std::cin)); });
   AddAppFlags(ic, &imp->app, &imp->config);
   ic->add_flag("--stage", imp->stage, stage_help);
@@ -126,7 +128,9 @@ void RegisterSecrets(CLI::App& root, Context& ctx) {
     if (ls->json_out) {
       json out = json::array();  // flyctl's field names
       for (auto& s : a)
-        out.push_back({{"Name", s.value("name", "")}, {"Digest", s.value("digest", "")}, {"CreatedAt", s.value("created_at", "")}});
+        out.push_back({{"Name", s.value("name", "")},
+                       {"Digest", s.value("digest", "")},
+                       {"CreatedAt", s.value("created_at", "")}});
       return PrintJson(ctx, out), 0;
     }
     std::vector<Row> rows;

@@ -49,11 +49,12 @@ int AppStatus(Context& ctx, const State& st) {
   for (auto& m : Arr(s, "machines")) {
     int64_t rv = I(m, "release_version");
     rows.push_back({Dash(S(m, "process_group")), S(m, "id"), rv > 0 ? "v" + std::to_string(rv) : "-",
-                    Dash(S(m, "region")), HostOf(m), S(m, "state"), Dash(S(m, "checks")),
-                    std::to_string(I(m, "load")), Dash(S(m, "private_ip")), Dash(S(m, "updated_at"))});
+                    Dash(S(m, "region")), HostOf(m), S(m, "state"), Dash(S(m, "checks")), std::to_string(I(m, "load")),
+                    Dash(S(m, "private_ip")), Dash(S(m, "updated_at"))});
   }
-  ctx.out << FormatTable(
-      {"PROCESS", "ID", "VERSION", "REGION", "HOST", "STATE", "CHECKS", "LOAD", "IP ADDRESS", "LAST UPDATED"}, rows);
+  ctx.out << FormatTable({"PROCESS", "ID", "VERSION", "REGION", "HOST", "STATE", "CHECKS", "LOAD", "IP ADDRESS",
+                          "LAST UPDATED"},
+                         rows);
   PrintFailed(ctx, s);
   return 0;
 }

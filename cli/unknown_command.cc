@@ -38,8 +38,7 @@ size_t Levenshtein(const std::string& a, const std::string& b) {
   return prev[b.size()];
 }
 
-std::optional<int> CheckUnknownCommand(const CLI::App& root, const std::vector<std::string>& args,
-                                       std::ostream& err) {
+std::optional<int> CheckUnknownCommand(const CLI::App& root, const std::vector<std::string>& args, std::ostream& err) {
   const CLI::App* cur = &root;
   std::string path = root.get_name();
   for (size_t i = 0; i < args.size(); ++i) {

@@ -82,7 +82,7 @@ void RegisterVolumes(CLI::App& root, Context& ctx) {
       rows.push_back({S(v, "id"), S(v, "state"), S(v, "name"), Size(v), S(v, "region"), Dash(S(v, "zone")),
                       S(v, "encrypted"), Dash(S(v, "attached_machine_id")), S(v, "created_at")});
     ctx.out << FormatTable({"ID", "STATE", "NAME", "SIZE", "REGION", "ZONE", "ENCRYPTED", "ATTACHED VM", "CREATED AT"},
-                          rows);
+                           rows);
     return 0;
   });
   ls->alias("ls");
@@ -98,16 +98,16 @@ void RegisterVolumes(CLI::App& root, Context& ctx) {
   sh->add_option("id", st->show_id, "Volume ID (vol_…)")->required();
   sh->add_flag("--json", st->show_json, "JSON output");
 
-  auto* de = AddCommand(ctx, vols, "destroy", "Destroy volumes (refused while attached to a machine: destroy the machine first)",
-                   [&ctx, st] {
-                     for (const auto& id : st->ids) {
-                       std::string target = "/v1/volumes/" + UrlEnc(id);
-                       if (!st->app.empty()) target = "/v1/apps/" + UrlEnc(st->app) + "/volumes/" + UrlEnc(id);
-                       json v = CallJson(ctx, "DELETE", target);
-                       ctx.out << "Destroyed volume ID: " << id << " name: " << S(v, "name") << "\n";
-                     }
-                     return 0;
-                   });
+  auto* de = AddCommand(ctx, vols, "destroy",
+                        "Destroy volumes (refused while attached to a machine: destroy the machine first)", [&ctx, st] {
+                          for (const auto& id : st->ids) {
+                            std::string target = "/v1/volumes/" + UrlEnc(id);
+                            if (!st->app.empty()) target = "/v1/apps/" + UrlEnc(st->app) + "/volumes/" + UrlEnc(id);
+                            json v = CallJson(ctx, "DELETE", target);
+                            ctx.out << "Destroyed volume ID: " << id << " name: " << S(v, "name") << "\n";
+                          }
+                          return 0;
+                        });
   de->alias("delete");
   de->alias("rm");
   de->add_option("id", st->ids, "Volume IDs (vol_…)")->required();

@@ -12,8 +12,8 @@
 #include <signal.h>
 #include <spawn.h>
 #include <sys/stat.h>
-#include <time.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -99,8 +99,8 @@ struct Stats {
   void Print(const char* what) {
     std::sort(ms.begin(), ms.end());
     auto q = [&](double p) { return ms[std::min(ms.size() - 1, static_cast<size_t>(p * ms.size()))]; };
-    std::printf("%-28s n=%zu  p50 %7.3f ms  p99 %7.3f ms  max %7.3f ms\n", what, ms.size(), q(0.50),
-                q(0.99), ms.back());
+    std::printf("%-28s n=%zu  p50 %7.3f ms  p99 %7.3f ms  max %7.3f ms\n", what, ms.size(), q(0.50), q(0.99),
+                ms.back());
   }
 };
 
@@ -123,10 +123,10 @@ class TimingNetOps : public NetOps {
     for (size_t k = 0; k < names_.size(); ++k)
       std::printf("    step %2zu %-12s mean %7.3f ms\n", k + 1, names_[k].c_str(), total_[k] / runs);
   }
-#define T(name, call)                                           \
-  auto t0 = std::chrono::steady_clock::now();                   \
-  Status st = call;                                             \
-  Add(name, Ms(t0, std::chrono::steady_clock::now()));          \
+#define T(name, call)                                  \
+  auto t0 = std::chrono::steady_clock::now();          \
+  Status st = call;                                    \
+  Add(name, Ms(t0, std::chrono::steady_clock::now())); \
   return st
   Status CreateNetns(const std::string& p) override { T("CreateNetns", in_.CreateNetns(p)); }
   Status DeleteNetns(const std::string& p) override { T("DeleteNetns", in_.DeleteNetns(p)); }

@@ -138,15 +138,15 @@ void FlushBatch(int ep) {
     }
     io_uring_cq_advance(&g_send_ring, seen);
   } else {
-    for (Side* s : g_flush) if (!s->closed) Flush(ep, s);
+    for (Side* s : g_flush)
+      if (!s->closed) Flush(ep, s);
   }
   for (Side* s : g_flush) s->queued = false;
   g_flush.clear();
 }
 
 int RunEpoll(int lfd) {
-  if (g_send_mode == SendMode::kUring &&
-      io_uring_queue_init(1024, &g_send_ring, IORING_SETUP_SINGLE_ISSUER) < 0) {
+  if (g_send_mode == SendMode::kUring && io_uring_queue_init(1024, &g_send_ring, IORING_SETUP_SINGLE_ISSUER) < 0) {
     Die("io_uring_queue_init");
   }
   int ep = epoll_create1(0);
@@ -233,8 +233,7 @@ struct Uring {
     io_uring_sqe_set_data64(s, Tag(kRecv, fd));
   }
   void Recycle(unsigned bid) {
-    io_uring_buf_ring_add(br, bufs + size_t{bid} * kBufSize, kBufSize, bid,
-                          io_uring_buf_ring_mask(kBufs), 0);
+    io_uring_buf_ring_add(br, bufs + size_t{bid} * kBufSize, kBufSize, bid, io_uring_buf_ring_mask(kBufs), 0);
     io_uring_buf_ring_advance(br, 1);
   }
   void ClosePair(int fd) {
@@ -353,7 +352,8 @@ int RunUring(int lfd) {
 
 int main(int argc, char** argv) {
   if (argc != 6) {
-    std::fprintf(stderr, "usage: %s epoll|epoll-defer|epoll-usend|uring LISTEN_V6 PORT BACKEND_V4 BACKEND_PORT\n", argv[0]);
+    std::fprintf(stderr, "usage: %s epoll|epoll-defer|epoll-usend|uring LISTEN_V6 PORT BACKEND_V4 BACKEND_PORT\n",
+                 argv[0]);
     return 2;
   }
   g_backend.sin_family = AF_INET;

@@ -28,8 +28,7 @@ namespace {
 using namespace privcast::codec;
 
 // What `curl http://app.flycast/` sends.
-const std::string kCurl =
-    "GET / HTTP/1.1\r\nHost: app.flycast\r\nUser-Agent: curl/7.88.1\r\nAccept: */*\r\n\r\n";
+const std::string kCurl = "GET / HTTP/1.1\r\nHost: app.flycast\r\nUser-Agent: curl/7.88.1\r\nAccept: */*\r\n\r\n";
 // What `wrk -c50 http://[fdaa:...]:80/` sends (wrk 4.x: request line + Host only).
 const std::string kWrk = "GET / HTTP/1.1\r\nHost: [fdaa:0:1:0:1::3]:80\r\n\r\n";
 // A browser navigation (~520 bytes, 10 fields).

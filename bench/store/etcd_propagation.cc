@@ -62,7 +62,8 @@ int main(int argc, char** argv) {
     if (!s.ok()) return std::fprintf(stderr, "%s\n", s.status().ToString().c_str()), 1;
     stores.push_back(std::move(s).value());
     regs.push_back(std::make_unique<Registry>(stores.back().get(), RealClock::Get()));
-    if (auto b = regs.back()->Bootstrap("ams", "h"); !b.ok()) return std::fprintf(stderr, "%s\n", b.status().ToString().c_str()), 1;
+    if (auto b = regs.back()->Bootstrap("ams", "h"); !b.ok())
+      return std::fprintf(stderr, "%s\n", b.status().ToString().c_str()), 1;
   }
   if (!regs[0]->CreateApp("web", std::nullopt, std::nullopt).ok()) return 1;
   std::vector<std::string> ids;
@@ -79,7 +80,8 @@ int main(int argc, char** argv) {
       if (!regs[0]->TransitionMachine(id, {}, s, "bench").ok()) return 1;
 
   std::vector<double> txn, visible, load;
-  MachineState next[] = {MachineState::kStopping, MachineState::kStopped, MachineState::kStarting, MachineState::kStarted};
+  MachineState next[] = {MachineState::kStopping, MachineState::kStopped, MachineState::kStarting,
+                         MachineState::kStarted};
   for (int r = 0; r < rounds; ++r) {
     int64_t before = *stores[0]->Revision();
     std::atomic<int> ready{0};
@@ -108,7 +110,8 @@ int main(int argc, char** argv) {
     for (int h = 1; h < hosts; ++h) last = std::max(last, seen[h]), load.push_back(load_us[h]);
     visible.push_back(Us(last - t0));
   }
-  std::printf("etcd %s, %d hosts, %d machines, %d rounds\n", DescribeEndpoints(url->endpoints).c_str(), hosts, machines, rounds);
+  std::printf("etcd %s, %d hosts, %d machines, %d rounds\n", DescribeEndpoints(url->endpoints).c_str(), hosts, machines,
+              rounds);
   Report("CAS Txn (TransitionMachine) on host 0", txn);
   Report("change re-read by every other host", visible);
   Report("LoadState on a watching host", load);
@@ -119,6 +122,7 @@ int main(int argc, char** argv) {
     auto r = regs[0]->TransitionMachine(ids[k % ids.size()], {}, next[(k / ids.size()) % 4], "rate");
     if (!r.ok()) return std::fprintf(stderr, "%s\n", r.status().ToString().c_str()), 1;
   }
-  std::printf("sequential CAS Txns from one host: %.0f/s\n", n / std::chrono::duration<double>(Clk::now() - t0).count());
+  std::printf("sequential CAS Txns from one host: %.0f/s\n",
+              n / std::chrono::duration<double>(Clk::now() - t0).count());
   return 0;
 }

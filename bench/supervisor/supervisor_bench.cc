@@ -48,7 +48,8 @@ void Report(const char* name, std::vector<double> v) {
   if (v.empty()) return;
   std::sort(v.begin(), v.end());
   auto pct = [&](double p) { return v[std::min(v.size() - 1, static_cast<size_t>(p * (v.size() - 1) + 0.5))]; };
-  std::printf("%-22s n=%-4zu p50=%9.1f us  p99=%9.1f us  max=%9.1f us\n", name, v.size(), pct(0.5), pct(0.99), v.back());
+  std::printf("%-22s n=%-4zu p50=%9.1f us  p99=%9.1f us  max=%9.1f us\n", name, v.size(), pct(0.5), pct(0.99),
+              v.back());
 }
 
 bool MakeNetns(const std::string& file) {
@@ -86,7 +87,9 @@ int main(int argc, char** argv) {
         a = b + 1;
       }
     } else {
-      std::fprintf(stderr, "usage: %s [--iterations N] [--v2] [--no-netns] [--no-sandbox] [--image LAYER,...] [--volume DIR]\n", argv[0]);
+      std::fprintf(stderr,
+                   "usage: %s [--iterations N] [--v2] [--no-netns] [--no-sandbox] [--image LAYER,...] [--volume DIR]\n",
+                   argv[0]);
       return 2;
     }
   }

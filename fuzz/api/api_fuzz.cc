@@ -55,15 +55,33 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     }
   };
   switch (data[0] % 9) {
-    case 0: expect(DecodeCreateOrg(body)); break;
-    case 1: expect(DecodeCreateNetwork(body)); break;
-    case 2: expect(DecodeCreateApp(body)); break;
-    case 3: expect(DecodeRelease(body)); break;
-    case 4: expect(DecodeMachine(body, false)); break;
-    case 5: expect(DecodeMachine(body, true)); break;
-    case 6: expect(DecodeScale(body)); break;
-    case 7: expect(DecodeIp(body)); break;
-    default: (void)ErrorBody(body); break;
+    case 0:
+      expect(DecodeCreateOrg(body));
+      break;
+    case 1:
+      expect(DecodeCreateNetwork(body));
+      break;
+    case 2:
+      expect(DecodeCreateApp(body));
+      break;
+    case 3:
+      expect(DecodeRelease(body));
+      break;
+    case 4:
+      expect(DecodeMachine(body, false));
+      break;
+    case 5:
+      expect(DecodeMachine(body, true));
+      break;
+    case 6:
+      expect(DecodeScale(body));
+      break;
+    case 7:
+      expect(DecodeIp(body));
+      break;
+    default:
+      (void)ErrorBody(body);
+      break;
   }
   return 0;
 }

@@ -36,13 +36,11 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   std::string js = ToJson(c);
   auto back = FromJson(js);
   if (!back.ok()) {
-    std::fprintf(stderr, "FromJson refused ToJson output: %s\n%s\n",
-                 back.status().message().c_str(), js.c_str());
+    std::fprintf(stderr, "FromJson refused ToJson output: %s\n%s\n", back.status().message().c_str(), js.c_str());
     std::abort();
   }
   if (!(*back == c) || ToJson(*back) != js) {
-    std::fprintf(stderr, "JSON round trip changed the config:\n%s\n%s\n", js.c_str(),
-                 ToJson(*back).c_str());
+    std::fprintf(stderr, "JSON round trip changed the config:\n%s\n%s\n", js.c_str(), ToJson(*back).c_str());
     std::abort();
   }
   (void)ToServiceSpecs(c);

@@ -26,8 +26,9 @@ struct Input {
 };
 
 Name RandomName(Input& in) {
-  static const char* kLabels[] = {"web", "flycast", "internal", "vm", "WEB", "a", "_apps", "top3",
-                                  "nearest", "of", "fra", "x-y", "148e123a1b2c01", "process"};
+  static const char* kLabels[] = {"web", "flycast", "internal",       "vm",      "WEB",
+                                  "a",   "_apps",   "top3",           "nearest", "of",
+                                  "fra", "x-y",     "148e123a1b2c01", "process"};
   std::string text;
   int nl = in.Byte() % 6;
   for (int i = 0; i < nl; ++i) {
@@ -91,8 +92,8 @@ Record RandomRecord(Input& in) {
       break;
     default:
       r.type = in.U16();
-      if (r.type == kTypeNS || r.type == kTypeCNAME || r.type == kTypePTR || r.type == kTypeMX ||
-          r.type == kTypeSOA || r.type == kTypeSRV)
+      if (r.type == kTypeNS || r.type == kTypeCNAME || r.type == kTypePTR || r.type == kTypeMX || r.type == kTypeSOA ||
+          r.type == kTypeSRV)
         r.type = 99;
       for (int i = in.Byte() % 32; i > 0; --i) r.rdata.push_back(in.Byte());
   }

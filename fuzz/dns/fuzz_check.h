@@ -2,10 +2,10 @@
 #pragma once
 #include <cstdio>
 #include <cstdlib>
-#define FUZZ_CHECK(c)                                                          \
-  do {                                                                         \
-    if (!(c)) {                                                                \
+#define FUZZ_CHECK(c)                                                                  \
+  do {                                                                                 \
+    if (!(c)) {                                                                        \
       std::fprintf(stderr, "FUZZ_CHECK failed: %s (%s:%d)\n", #c, __FILE__, __LINE__); \
-      std::abort();                                                            \
-    }                                                                          \
+      std::abort();                                                                    \
+    }                                                                                  \
   } while (0)

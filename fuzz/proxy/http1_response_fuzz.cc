@@ -20,10 +20,18 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (size < 2) return 0;
   ResponseContext ctx;
   switch (data[0] & 3) {
-    case 0: ctx.request_method = Method::kGet; break;
-    case 1: ctx.request_method = Method::kHead; break;
-    case 2: ctx.request_method = Method::kConnect; break;
-    default: ctx.request_method = Method::kPost; break;
+    case 0:
+      ctx.request_method = Method::kGet;
+      break;
+    case 1:
+      ctx.request_method = Method::kHead;
+      break;
+    case 2:
+      ctx.request_method = Method::kConnect;
+      break;
+    default:
+      ctx.request_method = Method::kPost;
+      break;
   }
   ParseLimits limits;
   if (data[0] & 4) limits.max_head_bytes = 64 + data[0] * 2;

@@ -48,8 +48,8 @@ struct DeployOptions {
 };
 
 struct DeployResult {
-  std::vector<std::string> warnings;        // appended to the config's own warnings
-  std::vector<store::Machine> machines;     // the app's machines after reconciling
+  std::vector<std::string> warnings;     // appended to the config's own warnings
+  std::vector<store::Machine> machines;  // the app's machines after reconciling
   // Machines that could not start (state `failed`) and each distinct reason once, naming its
   // machines. Any failure fails the deploy (like flyctl): the API answers 422.
   int failed = 0;
@@ -71,13 +71,13 @@ struct AttachedStdio {
 
 // One health check of a machine, as the proxy's checker last saw it.
 struct MachineCheck {
-  std::string name;                  // servicecheck-00-tcp-8080
-  std::string status;                // passing | critical | pending (no result yet) | not running
+  std::string name;    // servicecheck-00-tcp-8080
+  std::string status;  // passing | critical | pending (no result yet) | not running
 };
 
 // Live, non-stored facts about a machine (for `status`).
 struct MachineLive {
-  int64_t load = 0;                  // open connections or in-flight requests
+  int64_t load = 0;  // open connections or in-flight requests
   // "no checks" (its services have none, or it carries no services), "2 total, 1 passing,
   // 1 critical", "1 total, not running"; empty: unknown.
   std::string checks;
@@ -86,22 +86,22 @@ struct MachineLive {
 
 struct LogOptions {
   bool follow = false;
-  std::string machine_id;            // empty: every machine of the app and the proxy's events
-  std::string region;                // non-empty: only machines of this region (no proxy events)
-  int64_t tail = 100;                // lines of history before following (0 = none)
+  std::string machine_id;  // empty: every machine of the app and the proxy's events
+  std::string region;      // non-empty: only machines of this region (no proxy events)
+  int64_t tail = 100;      // lines of history before following (0 = none)
 };
 
 // An image of the local store (docs/images.md), as the API shows it.
 struct ImageView {
-  std::string id;                          // "sha256:<config digest>"
-  std::vector<std::string> refs;           // canonical references naming it
-  uint64_t size = 0;                       // bytes of its layers as fetched
+  std::string id;                 // "sha256:<config digest>"
+  std::vector<std::string> refs;  // canonical references naming it
+  uint64_t size = 0;              // bytes of its layers as fetched
   size_t layers = 0;
-  int64_t created_at = 0;                  // unix seconds of its first pull
+  int64_t created_at = 0;  // unix seconds of its first pull
   std::vector<uint16_t> exposed_tcp_ports;
-  bool in_use = false;                     // a machine was created from it
-  std::string ref;                         // Pull/Ensure: the canonical form of the reference asked for
-  std::string manifest_digest;             // "sha256:..." of the manifest it was pulled as
+  bool in_use = false;          // a machine was created from it
+  std::string ref;              // Pull/Ensure: the canonical form of the reference asked for
+  std::string manifest_digest;  // "sha256:..." of the manifest it was pulled as
 };
 
 class Backend {
@@ -138,8 +138,7 @@ class Backend {
 
   // App secrets (ADR 0012): the value sealed under the daemon's key, with its digest. The
   // API stores only what this returns. Default: this daemon keeps no secrets key.
-  virtual Result<store::Secret> SealSecret(const std::string& app, const std::string& name,
-                                           const std::string& value) {
+  virtual Result<store::Secret> SealSecret(const std::string& app, const std::string& name, const std::string& value) {
     (void)app;
     (void)name;
     (void)value;
@@ -179,8 +178,7 @@ class Backend {
   // machine run --shell: create a machine with spec (auto_destroy set), attach `stdio`,
   // start it, call `on_started` once it runs, block until it exits (or client.Gone(): then
   // kill it), destroy it, and return its exit status (0..255; 128+signal when killed).
-  virtual Result<int> RunAttached(const store::MachineSpec& spec, AttachedStdio stdio,
-                                  const ClientWatch& client,
+  virtual Result<int> RunAttached(const store::MachineSpec& spec, AttachedStdio stdio, const ClientWatch& client,
                                   const std::function<void(const store::Machine&)>& on_started) = 0;
 
   // Write log lines (each without its trailing newline, formatted for people:

@@ -53,8 +53,7 @@ Status Client::Connect() {
   if (fd_.valid()) return Status::Ok();
   // The exact wording is part of the CLI's contract (docs/cli.md).
   auto unreachable = [&](const std::string&) {
-    return Unavailable("cannot reach privcastd at unix:" + path_ +
-                       " (is it running? set --api or PRIVCAST_API)");
+    return Unavailable("cannot reach privcastd at unix:" + path_ + " (is it running? set --api or PRIVCAST_API)");
   };
   UniqueFd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
   if (!fd.valid()) return ErrnoStatus("socket", errno);
@@ -107,15 +106,13 @@ Result<http::ResponseHead> Client::ReadHead() {
       buf_.erase(0, r.consumed);
       return head;
     }
-    if (r.kind == http::ParseResult::Kind::kError)
-      return Status(Code::kIo, "bad response from privcastd: " + r.error);
+    if (r.kind == http::ParseResult::Kind::kError) return Status(Code::kIo, "bad response from privcastd: " + r.error);
     PC_RETURN_IF_ERROR(ReadMore());
   }
 }
 
 Result<int> Client::Stream(std::string_view method, std::string_view target, std::string_view body,
-                           const std::function<bool(std::string_view)>& on_data,
-                           const std::vector<int>& fds) {
+                           const std::function<bool(std::string_view)>& on_data, const std::vector<int>& fds) {
   bool fresh = !fd_.valid();
   PC_RETURN_IF_ERROR(Connect());
   Status st = Send(method, target, body, fds);
@@ -192,15 +189,16 @@ Result<int> Client::Stream(std::string_view method, std::string_view target, std
   return head->status;
 }
 
-Result<Client::Response> Client::Call(std::string_view method, std::string_view target,
-                                      std::string_view body, const std::vector<int>& fds) {
+Result<Client::Response> Client::Call(std::string_view method, std::string_view target, std::string_view body,
+                                      const std::vector<int>& fds) {
   Response resp;
-  auto st = Stream(method, target, body,
-                   [&](std::string_view d) {
-                     resp.body.append(d);
-                     return true;
-                   },
-                   fds);
+  auto st = Stream(
+      method, target, body,
+      [&](std::string_view d) {
+        resp.body.append(d);
+        return true;
+      },
+      fds);
   if (!st.ok()) return st.status();
   resp.status = *st;
   return resp;

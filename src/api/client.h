@@ -36,15 +36,13 @@ class Client {
   // streams: logs -f, machine run --shell). on_data returning false stops reading and closes
   // the connection. Returns the status code.
   Result<int> Stream(std::string_view method, std::string_view target, std::string_view body,
-                     const std::function<bool(std::string_view)>& on_data,
-                     const std::vector<int>& fds = {});
+                     const std::function<bool(std::string_view)>& on_data, const std::vector<int>& fds = {});
 
   const std::string& socket_path() const { return path_; }
 
  private:
   Status Connect();
-  Status Send(std::string_view method, std::string_view target, std::string_view body,
-              const std::vector<int>& fds);
+  Status Send(std::string_view method, std::string_view target, std::string_view body, const std::vector<int>& fds);
   Result<http::ResponseHead> ReadHead();
   Status ReadMore();  // appends to buf_; kIo on error, kUnavailable on EOF
 

@@ -63,8 +63,7 @@ class Fields {
   Status Int(const char* name, bool required, int64_t lo, int64_t hi, int64_t* out) const {
     const json* v = Find(name);
     if (!v) return required ? InvalidArgument(std::string("field '") + name + "' is required") : Status::Ok();
-    if (!v->is_number_integer())
-      return InvalidArgument(std::string("field '") + name + "' must be an integer");
+    if (!v->is_number_integer()) return InvalidArgument(std::string("field '") + name + "' must be an integer");
     int64_t x;
     if (v->is_number_unsigned()) {
       uint64_t u = v->get<uint64_t>();
@@ -75,8 +74,8 @@ class Fields {
       x = v->get<int64_t>();
     }
     if (x < lo || x > hi)
-      return InvalidArgument(std::string("field '") + name + "' must be between " + std::to_string(lo) +
-                             " and " + std::to_string(hi));
+      return InvalidArgument(std::string("field '") + name + "' must be between " + std::to_string(lo) + " and " +
+                             std::to_string(hi));
     *out = x;
     return Status::Ok();
   }
@@ -96,8 +95,7 @@ class Fields {
   Status StringMap(const char* name, std::vector<std::pair<std::string, std::string>>* out) const {
     const json* v = Find(name);
     if (!v) return Status::Ok();
-    if (!v->is_object())
-      return InvalidArgument(std::string("field '") + name + "' must be an object of strings");
+    if (!v->is_object()) return InvalidArgument(std::string("field '") + name + "' must be an object of strings");
     out->clear();
     for (auto it = v->begin(); it != v->end(); ++it) {
       if (!it->is_string())
@@ -188,7 +186,8 @@ static Status RegionsField(const Fields& f, std::vector<std::string>* out) {
     const std::string& r = (*out)[i];
     if (!ids::IsRegionCode(r))
       return InvalidArgument("field 'regions': '" + r + "' is not a region code (3 lowercase letters, e.g. ams)");
-    if (std::find(out->begin(), out->begin() + static_cast<std::ptrdiff_t>(i), r) != out->begin() + static_cast<std::ptrdiff_t>(i))
+    if (std::find(out->begin(), out->begin() + static_cast<std::ptrdiff_t>(i), r) !=
+        out->begin() + static_cast<std::ptrdiff_t>(i))
       return InvalidArgument("field 'regions': " + r + " is listed twice");
   }
   return Status::Ok();
@@ -333,18 +332,26 @@ std::string FormatTime(int64_t unix_ms) {
 }
 
 json ToJson(const store::Org& o) {
-  return {{"slug", o.slug}, {"name", o.name.empty() ? o.slug : o.name},
-          {"default_network", o.default_network}, {"created_at", FormatTime(o.created_at)}};
+  return {{"slug", o.slug},
+          {"name", o.name.empty() ? o.slug : o.name},
+          {"default_network", o.default_network},
+          {"created_at", FormatTime(o.created_at)}};
 }
 
 json ToJson(const store::Network& n) {
-  return {{"org", n.org}, {"name", n.name}, {"default", n.is_default},
-          {"prefix", addr::NetworkCidr(n.net32)}, {"created_at", FormatTime(n.created_at)}};
+  return {{"org", n.org},
+          {"name", n.name},
+          {"default", n.is_default},
+          {"prefix", addr::NetworkCidr(n.net32)},
+          {"created_at", FormatTime(n.created_at)}};
 }
 
 json ToJson(const store::App& a) {
-  return {{"name", a.name}, {"org", a.org}, {"network", a.network},
-          {"current_release", a.current_release}, {"created_at", FormatTime(a.created_at)},
+  return {{"name", a.name},
+          {"org", a.org},
+          {"network", a.network},
+          {"current_release", a.current_release},
+          {"created_at", FormatTime(a.created_at)},
           {"status", a.current_release > 0 ? "deployed" : "pending"}};
 }
 
@@ -378,9 +385,13 @@ json ToJson(const store::Machine& m) {
 }
 
 json ToJson(const ImageView& i) {
-  return {{"id", i.id},          {"refs", i.refs},   {"size", i.size},
-          {"layers", i.layers},  {"created_at", FormatTime(i.created_at)},
-          {"exposed_tcp_ports", i.exposed_tcp_ports}, {"in_use", i.in_use}};
+  return {{"id", i.id},
+          {"refs", i.refs},
+          {"size", i.size},
+          {"layers", i.layers},
+          {"created_at", FormatTime(i.created_at)},
+          {"exposed_tcp_ports", i.exposed_tcp_ports},
+          {"in_use", i.in_use}};
 }
 
 Result<std::string> DecodeImageRef(std::string_view body) {
@@ -399,8 +410,8 @@ json ToJson(const store::IpAssignment& ip) {
 }
 
 json ToJson(const store::Release& r) {
-  return {{"app", r.app},         {"version", r.version},         {"created_at", FormatTime(r.created_at)},
-          {"status", r.status},   {"description", r.description}, {"user", r.user}};
+  return {{"app", r.app},       {"version", r.version},         {"created_at", FormatTime(r.created_at)},
+          {"status", r.status}, {"description", r.description}, {"user", r.user}};
 }
 
 std::string UserName(int64_t uid) {

@@ -33,31 +33,31 @@ struct CreateAppRequest {
   std::optional<std::string> network;
 };
 struct ReleaseRequest {
-  std::string source;            // fly.toml text
-  std::string path = "fly.toml"; // for diagnostics
+  std::string source;             // fly.toml text
+  std::string path = "fly.toml";  // for diagnostics
   bool flycast = false;
   bool ha = true;
-  std::string image;             // deploy --image: replaces [build] image
+  std::string image;                 // deploy --image: replaces [build] image
   std::vector<std::string> regions;  // deploy --region ams,syd: machines per group in each
 };
-struct MachineRequest {          // POST /machines and POST /machines/run
+struct MachineRequest {  // POST /machines and POST /machines/run
   std::string region;
   std::string process_group = "app";
   std::vector<std::string> cmd;
   std::vector<std::pair<std::string, std::string>> env;
-  std::string image;             // OCI image reference; "" = the app's image, else host /usr
-  bool rm = false;               // auto_destroy
-  bool services = false;         // carries the app's services of its process group
+  std::string image;      // OCI image reference; "" = the app's image, else host /usr
+  bool rm = false;        // auto_destroy
+  bool services = false;  // carries the app's services of its process group
   std::optional<std::string> org;
   std::optional<std::string> network;
-  bool shell = false;            // run only: attach the fds passed with the request
+  bool shell = false;  // run only: attach the fds passed with the request
   bool tty = false;
   uint16_t rows = 0, cols = 0;
   // Fly's config.mounts: [{"volume": "vol_…" or a volume name, "path": "/data"}] (at most one).
   std::string volume;
   std::string volume_path;
 };
-struct VolumeRequest {             // POST /v1/apps/<app>/volumes (Fly's CreateVolumeRequest)
+struct VolumeRequest {  // POST /v1/apps/<app>/volumes (Fly's CreateVolumeRequest)
   std::string name;
   std::string region;
   uint32_t size_gb = 1;

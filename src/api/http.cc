@@ -13,8 +13,21 @@ namespace {
 bool IsTchar(char c) {
   if (std::isalnum(static_cast<unsigned char>(c))) return true;
   switch (c) {
-    case '!': case '#': case '$': case '%': case '&': case '\'': case '*': case '+': case '-':
-    case '.': case '^': case '_': case '`': case '|': case '~':
+    case '!':
+    case '#':
+    case '$':
+    case '%':
+    case '&':
+    case '\'':
+    case '*':
+    case '+':
+    case '-':
+    case '.':
+    case '^':
+    case '_':
+    case '`':
+    case '|':
+    case '~':
       return true;
     default:
       return false;
@@ -56,8 +69,7 @@ std::string ParseHeaderLines(std::string_view block, Headers* out) {
     if (!std::all_of(name.begin(), name.end(), IsTchar)) return "invalid header name";
     std::string_view value = Trim(line.substr(colon + 1));
     for (char c : value)
-      if ((static_cast<unsigned char>(c) < 0x20 && c != '\t') || c == 0x7f)
-        return "control character in header value";
+      if ((static_cast<unsigned char>(c) < 0x20 && c != '\t') || c == 0x7f) return "control character in header value";
     out->emplace_back(Lower(name), std::string(value));
   }
   return "";
@@ -204,8 +216,7 @@ ParseResult ParseRequest(std::string_view buf, const ParseLimits& limits, Reques
   std::string_view method = line.substr(0, sp1);
   std::string_view target = line.substr(sp1 + 1, sp2 - sp1 - 1);
   std::string_view version = line.substr(sp2 + 1);
-  if (method.empty() || !std::all_of(method.begin(), method.end(), IsTchar))
-    return Error(400, "malformed method");
+  if (method.empty() || !std::all_of(method.begin(), method.end(), IsTchar)) return Error(400, "malformed method");
   if (target.empty() || target.front() != '/') return Error(400, "request target must be a path");
   for (char c : target)
     if (static_cast<unsigned char>(c) <= 0x20 || c == 0x7f) return Error(400, "malformed request target");
@@ -233,8 +244,7 @@ ParseResult ParseRequest(std::string_view buf, const ParseLimits& limits, Reques
   if (version == "HTTP/1.1" && !r.Header("host")) {
     // Unix-socket clients often omit Host; we accept that (no virtual hosting here).
   }
-  if (r.Header("transfer-encoding"))
-    return Error(501, "chunked request bodies are not supported; send Content-Length");
+  if (r.Header("transfer-encoding")) return Error(501, "chunked request bodies are not supported; send Content-Length");
 
   size_t body_len = 0;
   if (std::string err = ContentLength(r.headers, &body_len); !err.empty()) return Error(400, err);
@@ -252,31 +262,51 @@ ParseResult ParseRequest(std::string_view buf, const ParseLimits& limits, Reques
 
 const char* ReasonPhrase(int status) {
   switch (status) {
-    case 100: return "Continue";
-    case 200: return "OK";
-    case 201: return "Created";
-    case 202: return "Accepted";
-    case 204: return "No Content";
-    case 400: return "Bad Request";
-    case 404: return "Not Found";
-    case 405: return "Method Not Allowed";
-    case 408: return "Request Timeout";
-    case 409: return "Conflict";
-    case 412: return "Precondition Failed";
-    case 413: return "Content Too Large";
-    case 415: return "Unsupported Media Type";
-    case 422: return "Unprocessable Content";
-    case 431: return "Request Header Fields Too Large";
-    case 500: return "Internal Server Error";
-    case 501: return "Not Implemented";
-    case 503: return "Service Unavailable";
-    case 505: return "HTTP Version Not Supported";
-    default: return "Unknown";
+    case 100:
+      return "Continue";
+    case 200:
+      return "OK";
+    case 201:
+      return "Created";
+    case 202:
+      return "Accepted";
+    case 204:
+      return "No Content";
+    case 400:
+      return "Bad Request";
+    case 404:
+      return "Not Found";
+    case 405:
+      return "Method Not Allowed";
+    case 408:
+      return "Request Timeout";
+    case 409:
+      return "Conflict";
+    case 412:
+      return "Precondition Failed";
+    case 413:
+      return "Content Too Large";
+    case 415:
+      return "Unsupported Media Type";
+    case 422:
+      return "Unprocessable Content";
+    case 431:
+      return "Request Header Fields Too Large";
+    case 500:
+      return "Internal Server Error";
+    case 501:
+      return "Not Implemented";
+    case 503:
+      return "Service Unavailable";
+    case 505:
+      return "HTTP Version Not Supported";
+    default:
+      return "Unknown";
   }
 }
 
-std::string SerializeResponse(int status, std::string_view content_type, std::string_view body,
-                              bool keep_alive, const Headers& extra) {
+std::string SerializeResponse(int status, std::string_view content_type, std::string_view body, bool keep_alive,
+                              const Headers& extra) {
   std::string out = "HTTP/1.1 " + std::to_string(status) + " " + ReasonPhrase(status) + "\r\n";
   out += "Server: privcastd\r\n";
   if (!content_type.empty()) {
@@ -318,8 +348,7 @@ ParseResult ParseResponseHead(std::string_view buf, size_t max_header_bytes, Res
   std::string_view head = buf.substr(0, head_end + 2);
   size_t eol = head.find("\r\n");
   std::string_view line = head.substr(0, eol);
-  if (line.size() < 12 || line.substr(0, 5) != "HTTP/" || line[8] != ' ')
-    return Error(502, "malformed status line");
+  if (line.size() < 12 || line.substr(0, 5) != "HTTP/" || line[8] != ' ') return Error(502, "malformed status line");
   auto code = ParseSize(line.substr(9, 3));
   if (!code || *code < 100 || *code > 599) return Error(502, "malformed status code");
   ResponseHead r;

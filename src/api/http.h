@@ -23,8 +23,8 @@ using Headers = std::vector<std::pair<std::string, std::string>>;  // names lowe
 
 struct Request {
   std::string method;
-  std::string target;                       // as sent
-  std::string path;                         // target before '?', not decoded
+  std::string target;                                      // as sent
+  std::string path;                                        // target before '?', not decoded
   std::vector<std::pair<std::string, std::string>> query;  // decoded
   Headers headers;
   std::string body;
@@ -42,9 +42,9 @@ struct ParseLimits {
 struct ParseResult {
   enum class Kind { kIncomplete, kOk, kError };
   Kind kind = Kind::kIncomplete;
-  size_t consumed = 0;   // kOk: bytes of buf that made up the request
-  int status = 0;        // kError: the HTTP status to answer (400, 413, 431, 501, 505)
-  std::string error;     // kError: what was wrong
+  size_t consumed = 0;  // kOk: bytes of buf that made up the request
+  int status = 0;       // kError: the HTTP status to answer (400, 413, 431, 501, 505)
+  std::string error;    // kError: what was wrong
 };
 
 // Parses one request from the front of `buf`. kIncomplete: read more and call again with
@@ -61,8 +61,8 @@ std::optional<std::vector<std::string>> SplitPath(std::string_view path);
 const char* ReasonPhrase(int status);
 
 // A complete response with Content-Length.
-std::string SerializeResponse(int status, std::string_view content_type, std::string_view body,
-                              bool keep_alive, const Headers& extra = {});
+std::string SerializeResponse(int status, std::string_view content_type, std::string_view body, bool keep_alive,
+                              const Headers& extra = {});
 // The head of a chunked response; then EncodeChunk(...) per piece and EncodeChunk("") last.
 std::string SerializeChunkedHead(int status, std::string_view content_type);
 std::string EncodeChunk(std::string_view data);

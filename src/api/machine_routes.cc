@@ -90,9 +90,10 @@ class MachineRoutes : public RouteBase {
   void RunAttached(const store::MachineSpec& spec, const MachineRequest& q) {
     auto fds = ex_.TakeFds();
     if (fds.size() != 3 && !(fds.size() == 4 && q.tty))
-      return Fail(ex_, 400, "field 'shell': the request must carry stdin, stdout and stderr (3 file descriptors by "
-                            "SCM_RIGHTS, and with 'tty' optionally a 4th: the read end of a window-resize pipe), got " +
-                                std::to_string(fds.size()) + (fds.size() == 4 ? " without 'tty'" : ""));
+      return Fail(ex_, 400,
+                  "field 'shell': the request must carry stdin, stdout and stderr (3 file descriptors by "
+                  "SCM_RIGHTS, and with 'tty' optionally a 4th: the read end of a window-resize pipe), got " +
+                      std::to_string(fds.size()) + (fds.size() == 4 ? " without 'tty'" : ""));
     AttachedStdio io;
     io.in = std::move(fds[0]);
     io.out = std::move(fds[1]);
@@ -118,8 +119,10 @@ class MachineRoutes : public RouteBase {
     if (r.ok()) {
       ex_.WriteChunk(Dump(json{{"event", "exit"}, {"exit_code", *r}}) + "\n");
     } else {
-      ex_.WriteChunk(Dump(json{{"event", "error"}, {"status", HttpStatusFor(r.status().code())},
-                               {"error", r.status().message()}}) + "\n");
+      ex_.WriteChunk(
+          Dump(
+              json{{"event", "error"}, {"status", HttpStatusFor(r.status().code())}, {"error", r.status().message()}}) +
+          "\n");
     }
     ex_.EndStream();
   }
@@ -141,8 +144,9 @@ class MachineRoutes : public RouteBase {
     } else {
       if (In(m->state, {MachineState::kSuspended, MachineState::kSuspending})) return Reply(ex_, 200, ToJson(*m));
       if (m->state != MachineState::kStarted)
-        return Fail(ex_, 409, "machine " + id + " is " + store::MachineStateName(m->state) +
-                                  ": only a started machine can be suspended (start it first)");
+        return Fail(ex_, 409,
+                    "machine " + id + " is " + store::MachineStateName(m->state) +
+                        ": only a started machine can be suspended (start it first)");
       to = MachineState::kSuspending;
       event = "suspend requested";
     }
@@ -161,8 +165,9 @@ class MachineRoutes : public RouteBase {
     if (In(m->state, {MachineState::kDestroying, MachineState::kDestroyed})) return Reply(ex_, 200, ToJson(*m));
     if (!force && !In(m->state, {MachineState::kStopped, MachineState::kCreated, MachineState::kSuspended,
                                  MachineState::kFailed}))
-      return Fail(ex_, 409, "machine " + id + " is " + store::MachineStateName(m->state) +
-                                ": stop it first, or destroy with force (privcast machine destroy --force)");
+      return Fail(ex_, 409,
+                  "machine " + id + " is " + store::MachineStateName(m->state) +
+                      ": stop it first, or destroy with force (privcast machine destroy --force)");
     auto t = reg_->TransitionMachine(id, {m->state}, MachineState::kDestroying,
                                      force ? "destroy requested (force)" : "destroy requested");
     if (!t.ok()) return Fail(ex_, t.status());

@@ -8,8 +8,7 @@
 
 namespace privcast::api {
 
-Result<ValidatedConfig> ValidateFlyToml(std::string_view source, std::string_view path,
-                                        const std::string& app) {
+Result<ValidatedConfig> ValidateFlyToml(std::string_view source, std::string_view path, const std::string& app) {
   // `-a APP` wins over the file's `app` (as in flyctl), before validation: a template's
   // `app = "{APP_NAME}"` deploys with -a. The stored config names the app.
   auto loaded = config::ParseFlyToml(source, path, config::LoadOptions{app});

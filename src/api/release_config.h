@@ -19,7 +19,6 @@ struct ValidatedConfig {
 
 // kInvalidArgument with the config module's "file:line:col: path: message" lines (one per
 // error).
-Result<ValidatedConfig> ValidateFlyToml(std::string_view source, std::string_view path,
-                                        const std::string& app);
+Result<ValidatedConfig> ValidateFlyToml(std::string_view source, std::string_view path, const std::string& app);
 
 }  // namespace privcast::api

@@ -34,8 +34,8 @@ std::optional<store::Machine> RouteBase::MachineOf(const std::string& app, const
   std::string names;
   if (all.ok())
     for (auto& x : *all) names += (names.empty() ? "" : ", ") + x.id;
-  Fail(ex_, 404, "unknown machine '" + id + "' in app '" + app + "' (machines: " +
-                     (names.empty() ? "none" : names) + ")");
+  Fail(ex_, 404,
+       "unknown machine '" + id + "' in app '" + app + "' (machines: " + (names.empty() ? "none" : names) + ")");
   return std::nullopt;
 }
 

@@ -35,8 +35,7 @@ bool Truthy(const std::string* v);
 
 class RouteBase {
  public:
-  explicit RouteBase(RouteCall& c)
-      : reg_(c.registry), backend_(c.backend), opts_(c.opts), req_(c.req), ex_(c.ex) {}
+  explicit RouteBase(RouteCall& c) : reg_(c.registry), backend_(c.backend), opts_(c.opts), req_(c.req), ex_(c.ex) {}
 
   // The app, or a 404 response already sent.
   std::optional<store::App> App(const std::string& name);

@@ -57,25 +57,25 @@ RouteMatch MatchRoute(const std::vector<Route>& table, std::string_view method, 
 const std::vector<Route>& ApiRoutes();
 
 // Handlers of machine_routes.cc.
-void ListMachinesRoute(RouteCall& c);     // GET    /v1/apps/{app}/machines
-void CreateMachineRoute(RouteCall& c);    // POST   /v1/apps/{app}/machines
-void RunMachineRoute(RouteCall& c);       // POST   /v1/apps/{app}/machines/run
-void GetMachineRoute(RouteCall& c);       // GET    /v1/apps/{app}/machines/{id}
-void DestroyMachineRoute(RouteCall& c);   // DELETE /v1/apps/{app}/machines/{id}
-void StartMachineRoute(RouteCall& c);     // POST   /v1/apps/{app}/machines/{id}/start
-void StopMachineRoute(RouteCall& c);      // POST   /v1/apps/{app}/machines/{id}/stop
-void SuspendMachineRoute(RouteCall& c);   // POST   /v1/apps/{app}/machines/{id}/suspend
-void WaitMachineRoute(RouteCall& c);      // GET    /v1/apps/{app}/machines/{id}/wait
+void ListMachinesRoute(RouteCall& c);    // GET    /v1/apps/{app}/machines
+void CreateMachineRoute(RouteCall& c);   // POST   /v1/apps/{app}/machines
+void RunMachineRoute(RouteCall& c);      // POST   /v1/apps/{app}/machines/run
+void GetMachineRoute(RouteCall& c);      // GET    /v1/apps/{app}/machines/{id}
+void DestroyMachineRoute(RouteCall& c);  // DELETE /v1/apps/{app}/machines/{id}
+void StartMachineRoute(RouteCall& c);    // POST   /v1/apps/{app}/machines/{id}/start
+void StopMachineRoute(RouteCall& c);     // POST   /v1/apps/{app}/machines/{id}/stop
+void SuspendMachineRoute(RouteCall& c);  // POST   /v1/apps/{app}/machines/{id}/suspend
+void WaitMachineRoute(RouteCall& c);     // GET    /v1/apps/{app}/machines/{id}/wait
 
 // Handlers of routes_more.cc (releases, config, regions, org details, ssh console, secrets).
-void RegionsRoute(RouteCall& c);        // GET  /v1/regions
+void RegionsRoute(RouteCall& c);          // GET  /v1/regions
 void PlatformRegionsRoute(RouteCall& c);  // GET  /v1/platform/regions
-void OrgRoute(RouteCall& c);            // GET  /v1/orgs/{org}
-void ReleasesRoute(RouteCall& c);       // GET  /v1/apps/{app}/releases
-void ConfigRoute(RouteCall& c);         // GET  /v1/apps/{app}/config
-void ConsoleRoute(RouteCall& c);        // POST /v1/apps/{app}/machines/{id}/console
-void ListSecretsRoute(RouteCall& c);    // GET  /v1/apps/{app}/secrets
-void SetSecretsRoute(RouteCall& c);     // POST /v1/apps/{app}/secrets
-void UnsetSecretsRoute(RouteCall& c);   // POST /v1/apps/{app}/secrets/unset
+void OrgRoute(RouteCall& c);              // GET  /v1/orgs/{org}
+void ReleasesRoute(RouteCall& c);         // GET  /v1/apps/{app}/releases
+void ConfigRoute(RouteCall& c);           // GET  /v1/apps/{app}/config
+void ConsoleRoute(RouteCall& c);          // POST /v1/apps/{app}/machines/{id}/console
+void ListSecretsRoute(RouteCall& c);      // GET  /v1/apps/{app}/secrets
+void SetSecretsRoute(RouteCall& c);       // POST /v1/apps/{app}/secrets
+void UnsetSecretsRoute(RouteCall& c);     // POST /v1/apps/{app}/secrets/unset
 
 }  // namespace privcast::api

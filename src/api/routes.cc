@@ -49,15 +49,24 @@ bool RouteTakesFds(std::string_view line) {
 
 int HttpStatusFor(Code code) {
   switch (code) {
-    case Code::kOk: return 200;
-    case Code::kInvalidArgument: return 400;
-    case Code::kNotFound: return 404;
-    case Code::kAlreadyExists: return 409;
-    case Code::kConflict: return 409;
-    case Code::kFailedPrecondition: return 409;
-    case Code::kUnavailable: return 503;
-    case Code::kInternal: return 500;
-    case Code::kIo: return 500;
+    case Code::kOk:
+      return 200;
+    case Code::kInvalidArgument:
+      return 400;
+    case Code::kNotFound:
+      return 404;
+    case Code::kAlreadyExists:
+      return 409;
+    case Code::kConflict:
+      return 409;
+    case Code::kFailedPrecondition:
+      return 409;
+    case Code::kUnavailable:
+      return 503;
+    case Code::kInternal:
+      return 500;
+    case Code::kIo:
+      return 500;
   }
   return 500;
 }
@@ -81,7 +90,9 @@ class Handler : public RouteBase {
     auto q = DecodeCreateOrg(req_.body);
     if (!q.ok()) return Fail(ex_, q.status());
     if (!ids::IsDnsLabel(q->slug))
-      return Fail(ex_, 400, "field 'slug': '" + q->slug + "' is not a valid org slug (lowercase letters, digits and '-', at most 63)");
+      return Fail(ex_, 400,
+                  "field 'slug': '" + q->slug +
+                      "' is not a valid org slug (lowercase letters, digits and '-', at most 63)");
     auto r = reg_->CreateOrg(q->slug);
     if (!r.ok()) return Fail(ex_, r.status());
     Reply(ex_, 201, ToJson(*r));
@@ -98,7 +109,9 @@ class Handler : public RouteBase {
     auto q = DecodeCreateNetwork(req_.body);
     if (!q.ok()) return Fail(ex_, q.status());
     if (!ids::IsDnsLabel(q->name))
-      return Fail(ex_, 400, "field 'name': '" + q->name + "' is not a valid network name (lowercase letters, digits and '-', at most 63)");
+      return Fail(ex_, 400,
+                  "field 'name': '" + q->name +
+                      "' is not a valid network name (lowercase letters, digits and '-', at most 63)");
     auto r = reg_->CreateNetwork(q->org, q->name);
     if (!r.ok()) return Fail(ex_, r.status());
     Reply(ex_, 201, ToJson(*r));
@@ -117,7 +130,9 @@ class Handler : public RouteBase {
     auto q = DecodeCreateApp(req_.body);
     if (!q.ok()) return Fail(ex_, q.status());
     if (!ids::IsDnsLabel(q->name))
-      return Fail(ex_, 400, "field 'app_name': '" + q->name + "' is not a valid app name (lowercase letters, digits and '-', at most 63)");
+      return Fail(ex_, 400,
+                  "field 'app_name': '" + q->name +
+                      "' is not a valid app name (lowercase letters, digits and '-', at most 63)");
     auto r = reg_->CreateApp(q->name, q->org, q->network);
     if (!r.ok()) return Fail(ex_, r.status());
     Reply(ex_, 201, ToJson(*r));
@@ -202,8 +217,7 @@ class Handler : public RouteBase {
     if (!d.ok()) {
       // The release is stored; the reconciler will retry. Say so rather than hide it.
       return Fail(ex_, Status(d.status().code(), "release v" + std::to_string(rel->version) +
-                                                     " stored but machines were not updated: " +
-                                                     d.status().message()));
+                                                     " stored but machines were not updated: " + d.status().message()));
     }
     for (auto& w : d->warnings) warnings.push_back(w);
     out["warnings"] = warnings;
@@ -213,9 +227,9 @@ class Handler : public RouteBase {
       // fixed config deployed again starts them).
       std::string why;
       for (auto& e : d->errors) why += (why.empty() ? "" : "; ") + e;
-      out["error"] = "release v" + std::to_string(rel->version) + " of " + name + " did not start: " +
-                     std::to_string(d->failed) + " of " + std::to_string(d->machines.size()) + " machine" +
-                     (d->machines.size() == 1 ? "" : "s") + " failed to start: " + why;
+      out["error"] = "release v" + std::to_string(rel->version) + " of " + name +
+                     " did not start: " + std::to_string(d->failed) + " of " + std::to_string(d->machines.size()) +
+                     " machine" + (d->machines.size() == 1 ? "" : "s") + " failed to start: " + why;
       return ex_.Respond(422, kJson, Dump(out));
     }
     Reply(ex_, 201, out);
@@ -350,13 +364,15 @@ class Handler : public RouteBase {
     }
     ex_.EndStream();
   }
-
 };
 
 // The table: one line a route, in matching order (route_table.h). {params} arrive in order.
 const std::vector<Route> kRoutes = {
     {"GET", "/metrics", [](RouteCall& c) { Handler(c).Metrics(); }},
-    {"GET", "/v1/version", [](RouteCall& c) { Reply(c.ex, 200, {{"version", c.opts->version}}); }},
+    {"GET", "/v1/version",
+     [](RouteCall& c) {
+       Reply(c.ex, 200, {{"version", c.opts->version}});
+     }},
     {"GET", "/v1/orgs", [](RouteCall& c) { Handler(c).ListOrgs(); }},
     {"POST", "/v1/orgs", [](RouteCall& c) { Handler(c).CreateOrg(); }},
     {"GET", "/v1/orgs/{org}", OrgRoute},
@@ -390,7 +406,8 @@ const std::vector<Route> kRoutes = {
     {"POST", "/v1/apps/{app}/machines", CreateMachineRoute},
     {"GET", "/v1/apps/{app}/ip_assignments", [](RouteCall& c) { Handler(c).ListIps(c.params[0]); }},
     {"POST", "/v1/apps/{app}/ip_assignments", [](RouteCall& c) { Handler(c).AllocateIp(c.params[0]); }},
-    {"DELETE", "/v1/apps/{app}/ip_assignments/{ip}", [](RouteCall& c) { Handler(c).ReleaseIp(c.params[0], c.params[1]); }},
+    {"DELETE", "/v1/apps/{app}/ip_assignments/{ip}",
+     [](RouteCall& c) { Handler(c).ReleaseIp(c.params[0], c.params[1]); }},
     {"GET", "/v1/apps/{app}/status", [](RouteCall& c) { Handler(c).AppStatus(c.params[0]); }},
     {"GET", "/v1/apps/{app}/logs", [](RouteCall& c) { Handler(c).Logs(c.params[0]); }},
     {"POST", "/v1/apps/{app}/scale", [](RouteCall& c) { Handler(c).Scale(c.params[0]); }},
@@ -423,7 +440,8 @@ void Routes::Handle(const http::Request& req, Exchange& ex) {
     }
     case RouteMatch::kMethodNotAllowed:
       return ex.Respond(405, kJson,
-                        ErrorBody("method " + req.method + " not allowed on " + req.path + " (allowed: " + m.allow + ")"),
+                        ErrorBody("method " + req.method + " not allowed on " + req.path + " (allowed: " + m.allow +
+                                  ")"),
                         {{"Allow", m.allow}});
     case RouteMatch::kNotFound:
       break;

@@ -81,8 +81,10 @@ class More {
       std::stable_sort(regions.begin(), regions.end(),
                        [](const json& a, const json& b) { return a["km"].get<double>() < b["km"].get<double>(); });
     json distances = json::array();
-    for (const RegionDistance& d : table->distances()) distances.push_back({{"from", d.from}, {"to", d.to}, {"km", d.km}});
-    Send(ex_, 200, json{{"source", st->regions ? "store" : "built-in"}, {"regions", regions}, {"distances", distances}});
+    for (const RegionDistance& d : table->distances())
+      distances.push_back({{"from", d.from}, {"to", d.to}, {"km", d.km}});
+    Send(ex_, 200,
+         json{{"source", st->regions ? "store" : "built-in"}, {"regions", regions}, {"distances", distances}});
   }
 
   void Org(const std::string& slug) {
@@ -158,9 +160,11 @@ class More {
     io.rows = static_cast<uint16_t>(std::clamp(body.value("rows", 0), 0, 65535));
     io.cols = static_cast<uint16_t>(std::clamp(body.value("cols", 0), 0, 65535));
     if (fds.size() != 3 && !(fds.size() == 4 && io.tty))
-      return Send(ex_, 400, json{{"error", "the console request must carry stdin, stdout and stderr (3 file descriptors by "
-                                           "SCM_RIGHTS, and with 'tty' optionally a 4th: the read end of a window-resize pipe), got " +
-                                               std::to_string(fds.size())}});
+      return Send(ex_, 400,
+                  json{{"error",
+                        "the console request must carry stdin, stdout and stderr (3 file descriptors by "
+                        "SCM_RIGHTS, and with 'tty' optionally a 4th: the read end of a window-resize pipe), got " +
+                            std::to_string(fds.size())}});
     io.in = std::move(fds[0]);
     io.out = std::move(fds[1]);
     io.err = std::move(fds[2]);
@@ -171,17 +175,19 @@ class More {
       return Send(ex_, 404, json{{"error", "unknown machine '" + id + "' in app '" + app + "'"}});
     }
     if (mach->state != store::MachineState::kStarted)
-      return Send(ex_, 409, json{{"error", "machine " + id + " is " + store::MachineStateName(mach->state) +
-                                               ": ssh console needs a started machine (privcast machine start " + id + ")"}});
+      return Send(ex_, 409,
+                  json{{"error", "machine " + id + " is " + store::MachineStateName(mach->state) +
+                                     ": ssh console needs a started machine (privcast machine start " + id + ")"}});
     if (!ex_.BeginStream(200, "application/x-ndjson")) return;
     ex_.WriteChunk(json{{"event", "started"}, {"machine", ToJson(*mach)}}.dump() + "\n");
     auto r = backend_->Console(*mach, cmd, env, std::move(io), ex_.watch());
     if (r.ok()) {
       ex_.WriteChunk(json{{"event", "exit"}, {"exit_code", *r}}.dump() + "\n");
     } else {
-      ex_.WriteChunk(json{{"event", "error"}, {"status", HttpStatusFor(r.status().code())}, {"error", r.status().message()}}
-                         .dump(-1, ' ', false, json::error_handler_t::replace) +
-                     "\n");
+      ex_.WriteChunk(
+          json{{"event", "error"}, {"status", HttpStatusFor(r.status().code())}, {"error", r.status().message()}}.dump(
+              -1, ' ', false, json::error_handler_t::replace) +
+          "\n");
     }
     ex_.EndStream();
   }
@@ -207,8 +213,11 @@ class More {
     std::vector<store::Secret> sealed;
     for (auto& [name, v] : body["secrets"].items()) {
       if (!IsEnvName(name))
-        return Send(ex_, 400, json{{"error", "secret name '" + name +
-                                              "' is not an environment variable name (letters, digits and '_', not starting with a digit)"}});
+        return Send(
+            ex_, 400,
+            json{{"error",
+                  "secret name '" + name +
+                      "' is not an environment variable name (letters, digits and '_', not starting with a digit)"}});
       if (!v.is_string()) return Send(ex_, 400, json{{"error", "secret " + name + ": the value must be a string"}});
       auto s = backend_->SealSecret(app, name, v.get<std::string>());
       if (!s.ok()) return SendError(ex_, s.status());

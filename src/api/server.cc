@@ -67,7 +67,7 @@ class Server::Impl {
     uid_t uid = 0;
     bool privileged = false;  // root or the daemon's own uid: may use the reserved slots
     bool busy = false;
-    bool evicted = false;     // shut down to make room; no longer counted
+    bool evicted = false;  // shut down to make room; no longer counted
     MonoTime waiting_since{};
   };
 
@@ -76,7 +76,9 @@ class Server::Impl {
     Watch(int fd, const std::atomic<bool>* stopping) : fd_(fd), stopping_(stopping) {}
     bool Gone() const override {
       if (stopping_->load()) return true;
-      struct pollfd p {fd_, POLLIN | POLLRDHUP, 0};
+      struct pollfd p {
+        fd_, POLLIN | POLLRDHUP, 0
+      };
       int n = ::poll(&p, 1, 0);
       if (n <= 0) return false;
       if (p.revents & (POLLRDHUP | POLLHUP | POLLERR | POLLNVAL)) return true;
@@ -128,9 +130,7 @@ class Server::Impl {
     }
 
     // Whether the connection can carry another request.
-    bool reusable() const {
-      return keep_alive_ && responded_ && !broken_ && (!streaming_ || ended_);
-    }
+    bool reusable() const { return keep_alive_ && responded_ && !broken_ && (!streaming_ || ended_); }
     bool responded() const { return responded_; }
 
    private:
@@ -194,7 +194,8 @@ Status Server::Impl::Start() {
   struct stat st {};
   if (::lstat(path.c_str(), &st) == 0) {
     if (!S_ISSOCK(st.st_mode))
-      return AlreadyExists("API socket path " + path + " exists and is not a socket; remove it or choose another --api");
+      return AlreadyExists("API socket path " + path +
+                           " exists and is not a socket; remove it or choose another --api");
     UniqueFd probe(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
     if (::connect(probe.get(), reinterpret_cast<struct sockaddr*>(&sa), sizeof sa) == 0)
       return AlreadyExists("another privcastd is already serving " + path);
@@ -256,7 +257,9 @@ void Server::Impl::AcceptLoop() {
       log::Warn(kComp, "accept failed", {{"err", std::strerror(errno)}});
       if (errno == EMFILE || errno == ENFILE) {
         // Out of descriptors: back off briefly instead of spinning.
-        struct pollfd w {wake_fd_.get(), POLLIN, 0};
+        struct pollfd w {
+          wake_fd_.get(), POLLIN, 0
+        };
         ::poll(&w, 1, 100);
       }
       continue;
@@ -329,9 +332,9 @@ std::string Server::Impl::Admit(uid_t uid, bool privileged) {
                {{"uid", static_cast<int64_t>(victim->uid)}, {"for_uid", static_cast<int64_t>(uid)}});
     return "";
   }
-  std::string why = "too many API connections from uid " + std::to_string(uid) + ": it has " +
-                    std::to_string(mine) + " open (at most " + std::to_string(uid_limit) + "), " +
-                    std::to_string(total) + " in all (at most " + std::to_string(opts_.max_connections) + ", " +
+  std::string why = "too many API connections from uid " + std::to_string(uid) + ": it has " + std::to_string(mine) +
+                    " open (at most " + std::to_string(uid_limit) + "), " + std::to_string(total) +
+                    " in all (at most " + std::to_string(opts_.max_connections) + ", " +
                     std::to_string(opts_.reserved_connections) + " of them kept for root and uid " +
                     std::to_string(self_uid_) +
                     "), every one busy with a request; end some (e.g. a `privcast logs -f`) and retry";
@@ -347,9 +350,11 @@ bool Server::Impl::SetBusy(uint64_t id, bool busy) {
   return true;
 }
 
-int Server::Impl::ReadSome(int fd, std::string* buf, std::vector<UniqueFd>* fds, bool fds_allowed,
-                           MonoTime deadline, bool* fd_violation) {
-  struct pollfd p {fd, POLLIN, 0};
+int Server::Impl::ReadSome(int fd, std::string* buf, std::vector<UniqueFd>* fds, bool fds_allowed, MonoTime deadline,
+                           bool* fd_violation) {
+  struct pollfd p {
+    fd, POLLIN, 0
+  };
   for (;;) {
     auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
     if (left.count() <= 0) return -1;
@@ -361,7 +366,9 @@ int Server::Impl::ReadSome(int fd, std::string* buf, std::vector<UniqueFd>* fds,
   }
   char data[16384];
   alignas(struct cmsghdr) char cbuf[CMSG_SPACE(sizeof(int) * kMaxRequestFds)];
-  struct iovec iov {data, sizeof data};
+  struct iovec iov {
+    data, sizeof data
+  };
   struct msghdr msg {};
   msg.msg_iov = &iov;
   msg.msg_iovlen = 1;
@@ -433,7 +440,8 @@ void Server::Impl::Serve(uint64_t id, int fd) {
       // A stop lets a half-received request fail fast; an idle connection just closes.
       if (r == -1 && !buf.empty())
         refuse(408, "request not completed within " +
-                        std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(opts_.request_timeout).count()) +
+                        std::to_string(
+                            std::chrono::duration_cast<std::chrono::milliseconds>(opts_.request_timeout).count()) +
                         " ms (head and body)");
       return;
     }

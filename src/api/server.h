@@ -31,9 +31,9 @@
 namespace privcast::api {
 
 struct ServerOptions {
-  std::string socket_path;                 // e.g. api::kDefaultSocketPath (api/endpoint.h)
-  size_t max_header_bytes = 16 * 1024;     // request line + headers; over → 431
-  size_t max_body_bytes = 1024 * 1024;     // over → 413
+  std::string socket_path;              // e.g. api::kDefaultSocketPath (api/endpoint.h)
+  size_t max_header_bytes = 16 * 1024;  // request line + headers; over → 431
+  size_t max_body_bytes = 1024 * 1024;  // over → 413
   // Connection limits (docs/api.md "Limits"): every uid (SO_PEERCRED) may hold at most
   // max_connections_per_uid, all of them together max_connections, of which
   // reserved_connections only root and the daemon's own uid may use. At a limit, the
@@ -41,13 +41,13 @@ struct ServerOptions {
   // the daemon's uid, of any uid — is closed to make room; only when every one is busy is
   // the new connection refused (503, "too many API connections from uid N ...").
   int max_connections = 256;
-  int max_connections_per_uid = 32;        // uids other than root and the daemon's own
+  int max_connections_per_uid = 32;  // uids other than root and the daemon's own
   int reserved_connections = 16;
-  Duration idle_timeout = std::chrono::seconds(120);   // keep-alive idle (no byte of a request yet)
-  Duration request_timeout = std::chrono::seconds(10); // a whole request, head and body, from its first byte → 408
-  Duration max_wait = std::chrono::seconds(300);       // cap for ?timeout= of the wait route
-  std::string version = "0.1.0";          // reported by GET /v1/version
-  Clock* clock = nullptr;                 // routes' deadlines (wait, app destroy); nullptr: RealClock
+  Duration idle_timeout = std::chrono::seconds(120);    // keep-alive idle (no byte of a request yet)
+  Duration request_timeout = std::chrono::seconds(10);  // a whole request, head and body, from its first byte → 408
+  Duration max_wait = std::chrono::seconds(300);        // cap for ?timeout= of the wait route
+  std::string version = "0.1.0";                        // reported by GET /v1/version
+  Clock* clock = nullptr;                               // routes' deadlines (wait, app destroy); nullptr: RealClock
 };
 
 class Server {

@@ -25,8 +25,8 @@ Status CheckServiceName(store::Registry* reg, const std::string& app, const std:
   if (std::find(names.begin(), names.end(), name) != names.end()) return Status::Ok();
   std::string list;
   for (const auto& n : names) list += (list.empty() ? "" : ", ") + n;
-  return InvalidArgument("app '" + app + "' has no service '" + name + "' (services: " +
-                         (list.empty() ? "none" : list) + ")");
+  return InvalidArgument("app '" + app + "' has no service '" + name +
+                         "' (services: " + (list.empty() ? "none" : list) + ")");
 }
 
 Result<std::vector<store::IpAssignment>> EnsureGroupFlycast(store::Registry* reg, const std::string& app,

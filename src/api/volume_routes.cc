@@ -14,7 +14,8 @@ using nlohmann::json;
 // The volume `id`, checked to belong to `app` when one is given.
 Result<store::Volume> Lookup(store::Registry* reg, const std::string& id, const std::string* app) {
   PC_ASSIGN_OR_RETURN(store::Volume v, reg->GetVolume(id));
-  if (app && v.app != *app) return NotFound("app \"" + *app + "\" has no volume " + id + " (privcast volumes list -a " + *app + ")");
+  if (app && v.app != *app)
+    return NotFound("app \"" + *app + "\" has no volume " + id + " (privcast volumes list -a " + *app + ")");
   return v;
 }
 
@@ -64,10 +65,11 @@ Result<std::string> ResolveMachineVolume(store::Registry* reg, const std::string
     attached += (attached.empty() ? "" : ", ") + v.id + " (machine " + v.attached_machine_id + ")";
   }
   if (!attached.empty())
-    return FailedPrecondition("every volume named \"" + name_or_id + "\" of app \"" + app + "\" is attached: " + attached +
-                              "; create another (privcast volumes create " + name_or_id + " -a " + app + ")");
-  return NotFound("app \"" + app + "\" has no volume named \"" + name_or_id + "\" (privcast volumes create " + name_or_id +
-                  " -a " + app + ")");
+    return FailedPrecondition("every volume named \"" + name_or_id + "\" of app \"" + app +
+                              "\" is attached: " + attached + "; create another (privcast volumes create " +
+                              name_or_id + " -a " + app + ")");
+  return NotFound("app \"" + app + "\" has no volume named \"" + name_or_id + "\" (privcast volumes create " +
+                  name_or_id + " -a " + app + ")");
 }
 
 }  // namespace privcast::api

@@ -45,9 +45,7 @@ void Set32(Ip6& a, int group, uint32_t v) {
   a.SetGroup(group, static_cast<uint16_t>(v >> 16));
   a.SetGroup(group + 1, static_cast<uint16_t>(v));
 }
-uint32_t Get32(const Ip6& a, int group) {
-  return static_cast<uint32_t>(a.Group(group)) << 16 | a.Group(group + 1);
-}
+uint32_t Get32(const Ip6& a, int group) { return static_cast<uint32_t>(a.Group(group)) << 16 | a.Group(group + 1); }
 }  // namespace
 
 Ip6 NetworkPrefix(uint32_t net32) {

@@ -43,24 +43,24 @@ struct Ip6Hash {
 
 namespace addr {
 
-inline constexpr uint32_t kFirstHostId = 2;  // host ids 0 and 1 are reserved (see above)
+inline constexpr uint32_t kFirstHostId = 2;          // host ids 0 and 1 are reserved (see above)
 inline constexpr uint32_t kLinkV4Base = 0xAC130000;  // 172.19.0.0
 inline constexpr int kLinkV4PrefixLen = 16;
 inline constexpr uint32_t kMaxLinkSlots = 1u << 15;  // /31 per slot in a /16
 
-Ip6 NetworkPrefix(uint32_t net32);                       // fdaa:<net32>::
-std::string NetworkCidr(uint32_t net32);                 // "fdaa:<net32>::/48"
-Ip6 FlycastAddress(uint32_t net32, uint32_t n);          // fdaa:<net32>:0:1::<n>
-Ip6 FlycastPrefix(uint32_t net32);                       // fdaa:<net32>:0:1::  (/80)
-bool IsFlycast(const Ip6& a);                            // in some fdaa:<net32>:0:1::/80
+Ip6 NetworkPrefix(uint32_t net32);                                       // fdaa:<net32>::
+std::string NetworkCidr(uint32_t net32);                                 // "fdaa:<net32>::/48"
+Ip6 FlycastAddress(uint32_t net32, uint32_t n);                          // fdaa:<net32>:0:1::<n>
+Ip6 FlycastPrefix(uint32_t net32);                                       // fdaa:<net32>:0:1::  (/80)
+bool IsFlycast(const Ip6& a);                                            // in some fdaa:<net32>:0:1::/80
 Ip6 MachinePrefix(uint32_t net32, uint32_t host32, uint32_t machine32);  // the /112
 Ip6 SixPnAddress(uint32_t net32, uint32_t host32, uint32_t machine32);   // ...::2
 Ip6 SixPnGateway(uint32_t net32, uint32_t host32, uint32_t machine32);   // ...::1
-Ip6 DnsAddress();                                        // fdaa::3
+Ip6 DnsAddress();                                                        // fdaa::3
 // net32 of an address inside a privcast network, nullopt outside fdaa::/16 or for net32 0.
 std::optional<uint32_t> NetworkOf(const Ip6& a);
-std::optional<uint32_t> HostOf(const Ip6& a);      // host32 of a 6PN address
-std::optional<uint32_t> MachineOf(const Ip6& a);   // machine32 of a 6PN address
+std::optional<uint32_t> HostOf(const Ip6& a);     // host32 of a 6PN address
+std::optional<uint32_t> MachineOf(const Ip6& a);  // machine32 of a 6PN address
 
 // IPv4 link addresses of machine slot s (host byte order).
 uint32_t LinkV4Host(uint32_t slot);

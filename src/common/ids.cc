@@ -57,9 +57,9 @@ bool IsMachineId(std::string_view s) {
 
 std::string NewRequestId() {
   static const char kAlpha[] = "0123456789ABCDEFGHJKMNPQRSTVWXYZ";  // Crockford base32
-  uint64_t ms = static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
-                                          std::chrono::system_clock::now().time_since_epoch())
-                                          .count());
+  uint64_t ms = static_cast<uint64_t>(
+      std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+          .count());
   std::string id(26, '0');
   for (int i = 9; i >= 0; --i) {
     id[i] = kAlpha[ms & 31];

@@ -13,10 +13,14 @@ std::atomic<int> g_min_level{static_cast<int>(Level::kInfo)};
 
 const char* LevelName(Level l) {
   switch (l) {
-    case Level::kDebug: return "debug";
-    case Level::kInfo: return "info";
-    case Level::kWarn: return "warn";
-    case Level::kError: return "error";
+    case Level::kDebug:
+      return "debug";
+    case Level::kInfo:
+      return "info";
+    case Level::kWarn:
+      return "warn";
+    case Level::kError:
+      return "error";
   }
   return "info";
 }
@@ -59,16 +63,15 @@ Field::Field(std::string_view k, double v) : key(k) {
 void SetMinLevel(Level l) { g_min_level.store(static_cast<int>(l), std::memory_order_relaxed); }
 Level MinLevel() { return static_cast<Level>(g_min_level.load(std::memory_order_relaxed)); }
 
-std::string Format(Level l, std::string_view comp, std::string_view msg,
-                   std::initializer_list<Field> fields) {
+std::string Format(Level l, std::string_view comp, std::string_view msg, std::initializer_list<Field> fields) {
   auto now = std::chrono::system_clock::now();
   auto secs = std::chrono::system_clock::to_time_t(now);
   auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count() % 1000;
   std::tm tm{};
   gmtime_r(&secs, &tm);
   char ts[96];
-  std::snprintf(ts, sizeof ts, "%04d-%02d-%02dT%02d:%02d:%02d.%03lldZ", tm.tm_year + 1900, tm.tm_mon + 1,
-                tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, static_cast<long long>(ms));
+  std::snprintf(ts, sizeof ts, "%04d-%02d-%02dT%02d:%02d:%02d.%03lldZ", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
+                tm.tm_hour, tm.tm_min, tm.tm_sec, static_cast<long long>(ms));
   std::string out;
   out.reserve(128);
   out.append("ts=").append(ts).append(" level=").append(LevelName(l)).append(" comp=");

@@ -31,10 +31,8 @@ struct Field {
 void SetMinLevel(Level l);
 Level MinLevel();
 // Format one logfmt line (no trailing newline). Exposed for tests.
-std::string Format(Level l, std::string_view comp, std::string_view msg,
-                   std::initializer_list<Field> fields);
-void Write(Level l, std::string_view comp, std::string_view msg,
-           std::initializer_list<Field> fields = {});
+std::string Format(Level l, std::string_view comp, std::string_view msg, std::initializer_list<Field> fields);
+void Write(Level l, std::string_view comp, std::string_view msg, std::initializer_list<Field> fields = {});
 
 inline void Debug(std::string_view c, std::string_view m, std::initializer_list<Field> f = {}) {
   if (MinLevel() <= Level::kDebug) Write(Level::kDebug, c, m, f);

@@ -23,14 +23,14 @@ namespace privcast {
 
 enum class Code {
   kOk = 0,
-  kInvalidArgument,   // bad input from a user or peer: 400 / exit 1
-  kNotFound,          // 404
-  kAlreadyExists,     // 409
-  kConflict,          // 409: compare-and-set lost, wrong state
+  kInvalidArgument,  // bad input from a user or peer: 400 / exit 1
+  kNotFound,         // 404
+  kAlreadyExists,    // 409
+  kConflict,         // 409: compare-and-set lost, wrong state
   kFailedPrecondition,
-  kUnavailable,       // transient; retry may succeed
-  kInternal,          // a bug or an OS failure we cannot explain
-  kIo,                // OS call failed (errno in message)
+  kUnavailable,  // transient; retry may succeed
+  kInternal,     // a bug or an OS failure we cannot explain
+  kIo,           // OS call failed (errno in message)
 };
 
 const char* CodeName(Code c);
@@ -65,9 +65,9 @@ Status ErrnoStatus(const std::string& what, int err);
 template <typename T>
 class [[nodiscard]] Result {
  public:
-  Result(T value) : v_(std::move(value)) {}          // NOLINT: implicit by design
-  Result(Status status) : v_(std::move(status)) {    // NOLINT
-    if (std::get<Status>(v_).ok()) std::abort();     // an ok Status carries no value
+  Result(T value) : v_(std::move(value)) {}        // NOLINT: implicit by design
+  Result(Status status) : v_(std::move(status)) {  // NOLINT
+    if (std::get<Status>(v_).ok()) std::abort();   // an ok Status carries no value
   }
 
   bool ok() const { return std::holds_alternative<T>(v_); }
@@ -92,12 +92,12 @@ class [[nodiscard]] Result {
 }  // namespace privcast
 
 // PC_CHECK: an invariant of our own code. Failing means a bug: crash loudly with context.
-#define PC_CHECK(cond)                                                    \
-  do {                                                                    \
+#define PC_CHECK(cond)                                                   \
+  do {                                                                   \
     if (!(cond)) ::privcast::CheckFailed(__FILE__, __LINE__, #cond, ""); \
   } while (0)
-#define PC_CHECK_MSG(cond, msg)                                              \
-  do {                                                                       \
+#define PC_CHECK_MSG(cond, msg)                                             \
+  do {                                                                      \
     if (!(cond)) ::privcast::CheckFailed(__FILE__, __LINE__, #cond, (msg)); \
   } while (0)
 
@@ -105,12 +105,12 @@ class [[nodiscard]] Result {
 // hot path, say). Checked like PC_CHECK in debug builds (no NDEBUG: Debug, the ASan build);
 // under NDEBUG the condition is never evaluated, yet still compiled, so it cannot rot.
 #ifdef NDEBUG
-#define PC_DCHECK(cond)            \
-  do {                             \
-    if (false) (void)(cond);       \
+#define PC_DCHECK(cond)      \
+  do {                       \
+    if (false) (void)(cond); \
   } while (0)
-#define PC_DCHECK_MSG(cond, msg)   \
-  do {                             \
+#define PC_DCHECK_MSG(cond, msg)          \
+  do {                                    \
     if (false) (void)(cond), (void)(msg); \
   } while (0)
 #else
@@ -119,10 +119,10 @@ class [[nodiscard]] Result {
 #endif
 
 // PC_RETURN_IF_ERROR(expr): propagate a non-ok Status.
-#define PC_RETURN_IF_ERROR(expr)            \
-  do {                                      \
-    ::privcast::Status _st = (expr);        \
-    if (!_st.ok()) return _st;              \
+#define PC_RETURN_IF_ERROR(expr)     \
+  do {                               \
+    ::privcast::Status _st = (expr); \
+    if (!_st.ok()) return _st;       \
   } while (0)
 
 #define PC_CONCAT_INNER(a, b) a##b

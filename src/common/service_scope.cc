@@ -23,8 +23,7 @@ std::vector<std::string> ServiceNames(const std::vector<ServiceSpec>& services,
 }
 
 std::optional<std::vector<ServiceSpec>> ServiceScope(const std::vector<ServiceSpec>& services,
-                                                     const std::vector<std::string>& groups,
-                                                     std::string_view name) {
+                                                     const std::vector<std::string>& groups, std::string_view name) {
   if (name.empty()) return std::nullopt;
   for (const ServiceSpec& s : services)
     if (s.name == name) return std::vector<ServiceSpec>{s};

@@ -27,14 +27,12 @@ namespace privcast {
 
 // Every service name of an app, sorted and unique: the named services and the process
 // groups (`groups`, the app's process groups) that some service serves.
-std::vector<std::string> ServiceNames(const std::vector<ServiceSpec>& services,
-                                      const std::vector<std::string>& groups);
+std::vector<std::string> ServiceNames(const std::vector<ServiceSpec>& services, const std::vector<std::string>& groups);
 
 // The services a scoped address named `name` reaches, narrowed to its machines; nullopt when
 // the app has no such service (an address for it then reaches nothing: fail closed).
 std::optional<std::vector<ServiceSpec>> ServiceScope(const std::vector<ServiceSpec>& services,
-                                                     const std::vector<std::string>& groups,
-                                                     std::string_view name);
+                                                     const std::vector<std::string>& groups, std::string_view name);
 
 // Is `group` served by `svc` (empty `processes` = every group)?
 bool ServesGroup(const ServiceSpec& svc, std::string_view group);

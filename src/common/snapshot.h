@@ -80,7 +80,7 @@ struct ServiceSpec {
 };
 
 struct MachineView {
-  uint32_t index = 0;        // position in Snapshot::machines; stable only within a Snapshot
+  uint32_t index = 0;  // position in Snapshot::machines; stable only within a Snapshot
   std::string id;
   uint32_t app_index = 0;
   std::string region;
@@ -89,14 +89,14 @@ struct MachineView {
   MachineRunState state = MachineRunState::kStopped;
   uint32_t host_id = 0;
   Ip6 six_pn;
-  uint32_t link_v4 = 0;      // the address the proxy connects to (host byte order)
+  uint32_t link_v4 = 0;  // the address the proxy connects to (host byte order)
   // On another (live) host of the cluster (docs/cluster.md): the proxy connects to six_pn over
   // the underlay instead, since link_v4 only means something on the machine's own host.
   bool remote = false;
   // Cluster only: great-circle km from this host's region to the machine's (the proxy's
   // "nearest region first" across hosts; 0 on one host, where other regions tie as before).
   uint32_t distance_km = 0;
-  KillSignal kill_signal;    // for autostop
+  KillSignal kill_signal;  // for autostop
   int64_t kill_timeout_ms = 5000;
   int64_t created_at = 0;
 };
@@ -105,7 +105,7 @@ struct AppView;
 
 struct FlycastEntry {
   Ip6 address;
-  uint32_t net32 = 0;        // the network the address was allocated on (admission)
+  uint32_t net32 = 0;  // the network the address was allocated on (admission)
   uint32_t app_index = 0;
   // A per-service address (`<service>.svc.<app>.flycast`, ADR 0013): the service's name, and
   // the app's services it reaches narrowed to the service's machines (common/service_scope.h).
@@ -120,12 +120,12 @@ struct AppView {
   uint32_t index = 0;
   std::string name;
   std::string org;
-  uint32_t net32 = 0;        // the app's own network (6PN addresses)
+  uint32_t net32 = 0;  // the app's own network (6PN addresses)
   std::string primary_region;
   std::vector<ServiceSpec> services;
   std::vector<std::string> process_groups;  // sorted: [processes] keys, or {"app"}
-  std::vector<uint32_t> machines;         // indices into Snapshot::machines
-  std::vector<uint32_t> flycast;          // indices into Snapshot::flycast
+  std::vector<uint32_t> machines;           // indices into Snapshot::machines
+  std::vector<uint32_t> flycast;            // indices into Snapshot::flycast
 };
 
 struct NetworkView {
@@ -135,7 +135,7 @@ struct NetworkView {
 };
 
 struct Snapshot {
-  int64_t revision = 0;        // store revision it was built from
+  int64_t revision = 0;  // store revision it was built from
   uint32_t local_host_id = 0;
   std::string local_region;
   // The region table distances come from (never null in a built Snapshot; null = the default).

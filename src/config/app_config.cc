@@ -146,7 +146,8 @@ bool IsVolumeName(std::string_view s) { return ids::IsVolumeName(s); }
 
 std::string CheckMountDestination(std::string_view dest) {
   if (dest.empty() || dest[0] != '/') return "must be an absolute path like \"/data\"";
-  if (dest.find_first_not_of('/') == std::string_view::npos) return "cannot be \"/\": a volume is mounted on a directory of the root";
+  if (dest.find_first_not_of('/') == std::string_view::npos)
+    return "cannot be \"/\": a volume is mounted on a directory of the root";
   if (dest.find('\0') != std::string_view::npos) return "contains a NUL byte";
   size_t i = 0;
   bool first = true;
@@ -168,9 +169,12 @@ std::string CheckMountDestination(std::string_view dest) {
 
 const char* AutoStopName(AutoStop a) {
   switch (a) {
-    case AutoStop::kOff: return "off";
-    case AutoStop::kStop: return "stop";
-    case AutoStop::kSuspend: return "suspend";
+    case AutoStop::kOff:
+      return "off";
+    case AutoStop::kStop:
+      return "stop";
+    case AutoStop::kSuspend:
+      return "suspend";
   }
   return "off";
 }
@@ -181,9 +185,12 @@ const char* ConcurrencyTypeName(ConcurrencyType t) {
 
 const char* RestartPolicyName(RestartPolicy p) {
   switch (p) {
-    case RestartPolicy::kAlways: return "always";
-    case RestartPolicy::kNever: return "never";
-    case RestartPolicy::kOnFailure: return "on-failure";
+    case RestartPolicy::kAlways:
+      return "always";
+    case RestartPolicy::kNever:
+      return "never";
+    case RestartPolicy::kOnFailure:
+      return "on-failure";
   }
   return "on-failure";
 }

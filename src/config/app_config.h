@@ -148,22 +148,22 @@ struct ServiceConfig {
 };
 
 struct VmConfig {
-  std::string size;                  // e.g. "shared-cpu-1x"; empty = not given
+  std::string size;  // e.g. "shared-cpu-1x"; empty = not given
   std::optional<uint32_t> memory_mb;
   std::optional<uint32_t> cpus;
-  std::string cpu_kind;              // shared | performance; empty = not given
+  std::string cpu_kind;                // shared | performance; empty = not given
   std::vector<std::string> processes;  // empty: every process group
-  bool persist_rootfs = false;       // keep the machine's writable root layer across starts
+  bool persist_rootfs = false;         // keep the machine's writable root layer across starts
   bool operator==(const VmConfig&) const = default;
 };
 
 // [[mounts]] / [mounts] (and flyctl's singular [mount]): a volume named `source` mounted at
 // `destination` in every machine of `processes` (docs/volumes.md).
 struct MountConfig {
-  std::string source;                     // volume name: 1-30 of [a-z0-9_]
-  std::string destination;                // absolute path, not "/", nothing under /proc /sys /dev
+  std::string source;                       // volume name: 1-30 of [a-z0-9_]
+  std::string destination;                  // absolute path, not "/", nothing under /proc /sys /dev
   std::optional<uint32_t> initial_size_gb;  // a volume deploy creates gets this (default 1)
-  std::vector<std::string> processes;     // empty: every process group
+  std::vector<std::string> processes;       // empty: every process group
   bool operator==(const MountConfig&) const = default;
 };
 
@@ -185,8 +185,8 @@ struct AppConfig {
   std::vector<RestartConfig> restart;
   std::optional<HttpServiceConfig> http_service;
   std::vector<ServiceConfig> services;
-  std::vector<NamedCheck> checks;  // sorted by name
-  std::string image;               // [build] image: the OCI image machines run; "" = host /usr
+  std::vector<NamedCheck> checks;   // sorted by name
+  std::string image;                // [build] image: the OCI image machines run; "" = host /usr
   std::vector<MountConfig> mounts;  // at most one per process group
 
   SourceMap source;  // not compared, not serialized
@@ -214,7 +214,7 @@ bool IsVolumeName(std::string_view s);
 // ".." components, not under /proc, /sys or /dev, nor privcast-init's /.privcast-init).
 std::string CheckMountDestination(std::string_view dest);
 
-const char* AutoStopName(AutoStop a);        // off | stop | suspend
+const char* AutoStopName(AutoStop a);                // off | stop | suspend
 const char* ConcurrencyTypeName(ConcurrencyType t);  // connections | requests
 const char* RestartPolicyName(RestartPolicy p);      // always | never | on-failure
 const char* CheckTypeName(CheckType t);              // tcp | http

@@ -98,9 +98,7 @@ class Reader {
   static std::string Join(const std::string& p, const char* key) {
     return p.empty() ? std::string(key) : p + "." + key;
   }
-  static std::string At(const std::string& p, size_t i) {
-    return p + "[" + std::to_string(i) + "]";
-  }
+  static std::string At(const std::string& p, size_t i) { return p + "[" + std::to_string(i) + "]"; }
 
   void Str(const json& o, const char* key, const std::string& p, std::string* out) {
     const json* v = Field(o, key);
@@ -123,8 +121,7 @@ class Reader {
   }
 
   template <typename T>
-  bool Int(const json& o, const char* key, const std::string& p, int64_t min, int64_t max,
-           T* out) {
+  bool Int(const json& o, const char* key, const std::string& p, int64_t min, int64_t max, T* out) {
     const json* v = Field(o, key);
     if (v == nullptr) return false;
     bool in_range = false;
@@ -182,8 +179,7 @@ class Reader {
   }
 
   template <typename E, typename F>
-  void Enum(const json& o, const char* key, const std::string& p, E* out, F name_of,
-            std::initializer_list<E> values) {
+  void Enum(const json& o, const char* key, const std::string& p, E* out, F name_of, std::initializer_list<E> values) {
     const json* v = Field(o, key);
     if (v == nullptr) return;
     if (v->is_string()) {

@@ -13,9 +13,9 @@ struct LaunchOptions {
   std::string app;             // omitted from the file when empty
   std::string primary_region;  // omitted when empty
   uint16_t internal_port = 8080;
-  bool flycast = false;        // --flycast: force_https = false (no certificate on private IPs)
-  std::string command;         // --command: [processes] app = "<command>"; none when empty
-  std::string image;           // --image: [build] image = "<ref>"; none when empty
+  bool flycast = false;  // --flycast: force_https = false (no certificate on private IPs)
+  std::string command;   // --command: [processes] app = "<command>"; none when empty
+  std::string image;     // --image: [build] image = "<ref>"; none when empty
 };
 
 std::string RenderLaunchToml(const LaunchOptions& options);

@@ -27,8 +27,7 @@ namespace {
 bool IsBareKey(std::string_view k) {
   if (k.empty()) return false;
   for (char c : k)
-    if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-          c == '_' || c == '-'))
+    if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' || c == '-'))
       return false;
   return true;
 }
@@ -75,9 +74,7 @@ std::string Join(const std::string& parent, std::string_view key) {
   return parent.empty() ? k : parent + "." + k;
 }
 
-std::string At(const std::string& parent, size_t i) {
-  return parent + "[" + std::to_string(i) + "]";
-}
+std::string At(const std::string& parent, size_t i) { return parent + "[" + std::to_string(i) + "]"; }
 
 SourcePos PosOf(const toml::source_region& r) {
   return SourcePos{static_cast<int>(r.begin.line), static_cast<int>(r.begin.column)};
@@ -93,16 +90,26 @@ std::string FormatDouble(double d) {
 // What a value is, for "expected X, got Y".
 std::string Describe(const toml::node& n) {
   switch (n.type()) {
-    case toml::node_type::string: return Quoted(n.as_string()->get());
-    case toml::node_type::integer: return std::to_string(n.as_integer()->get());
-    case toml::node_type::floating_point: return FormatDouble(n.as_floating_point()->get());
-    case toml::node_type::boolean: return n.as_boolean()->get() ? "true" : "false";
-    case toml::node_type::array: return "an array";
-    case toml::node_type::table: return "a table";
-    case toml::node_type::date: return "a date";
-    case toml::node_type::time: return "a time";
-    case toml::node_type::date_time: return "a date-time";
-    default: return "nothing";
+    case toml::node_type::string:
+      return Quoted(n.as_string()->get());
+    case toml::node_type::integer:
+      return std::to_string(n.as_integer()->get());
+    case toml::node_type::floating_point:
+      return FormatDouble(n.as_floating_point()->get());
+    case toml::node_type::boolean:
+      return n.as_boolean()->get() ? "true" : "false";
+    case toml::node_type::array:
+      return "an array";
+    case toml::node_type::table:
+      return "a table";
+    case toml::node_type::date:
+      return "a date";
+    case toml::node_type::time:
+      return "a time";
+    case toml::node_type::date_time:
+      return "a date-time";
+    default:
+      return "nothing";
   }
 }
 
@@ -122,10 +129,11 @@ std::string EnumChoices(const EnumName<E> (&names)[N]) {
   return out;
 }
 
-constexpr EnumName<AutoStop> kAutoStop[] = {
-    {"off", AutoStop::kOff}, {"stop", AutoStop::kStop}, {"suspend", AutoStop::kSuspend}};
-constexpr EnumName<ConcurrencyType> kConcurrency[] = {
-    {"connections", ConcurrencyType::kConnections}, {"requests", ConcurrencyType::kRequests}};
+constexpr EnumName<AutoStop> kAutoStop[] = {{"off", AutoStop::kOff},
+                                            {"stop", AutoStop::kStop},
+                                            {"suspend", AutoStop::kSuspend}};
+constexpr EnumName<ConcurrencyType> kConcurrency[] = {{"connections", ConcurrencyType::kConnections},
+                                                      {"requests", ConcurrencyType::kRequests}};
 constexpr EnumName<RestartPolicy> kRestart[] = {{"always", RestartPolicy::kAlways},
                                                 {"never", RestartPolicy::kNever},
                                                 {"on-failure", RestartPolicy::kOnFailure}};
@@ -148,9 +156,7 @@ constexpr Ignored kRestartLimit = {"restart_limit", "a failing check never resta
 
 class Loader {
  public:
-  Loader(std::string file, AppConfig* cfg) : file_(std::move(file)), cfg_(cfg) {
-    cfg_->source.file = file_;
-  }
+  Loader(std::string file, AppConfig* cfg) : file_(std::move(file)), cfg_(cfg) { cfg_->source.file = file_; }
 
   void Root(const toml::table& root);
 
@@ -177,20 +183,16 @@ class Loader {
   void Expected(const toml::node& n, const std::string& path, const std::string& what) {
     Err(n.source(), path, "expected " + what + ", got " + Describe(n));
   }
-  void Mark(const toml::node& n, const std::string& path) {
-    cfg_->source.values[path] = PosOf(n.source());
-  }
+  void Mark(const toml::node& n, const std::string& path) { cfg_->source.values[path] = PosOf(n.source()); }
 
   // Warn about every key of `t` that privcast does not act on: the known-but-ignored ones
   // with their reason, the rest as unknown.
-  void Keys(const toml::table& t, const std::string& path,
-            std::initializer_list<std::string_view> known,
+  void Keys(const toml::table& t, const std::string& path, std::initializer_list<std::string_view> known,
             std::initializer_list<Ignored> ignored = {}) {
     for (auto&& [k, v] : t) {
       std::string_view name = k.str();
       if (std::find(known.begin(), known.end(), name) != known.end()) continue;
-      auto ig = std::find_if(ignored.begin(), ignored.end(),
-                             [&](const Ignored& i) { return i.key == name; });
+      auto ig = std::find_if(ignored.begin(), ignored.end(), [&](const Ignored& i) { return i.key == name; });
       if (ig != ignored.end()) {
         IgnoredWarn(k.source(), Join(path, name), ig->why);
       } else {
@@ -199,8 +201,7 @@ class Loader {
     }
   }
 
-  const toml::node* Get(const toml::table& t, std::string_view key, const std::string& parent,
-                        std::string* path) {
+  const toml::node* Get(const toml::table& t, std::string_view key, const std::string& parent, std::string* path) {
     const toml::node* n = t.get(key);
     if (n == nullptr) return nullptr;
     *path = Join(parent, key);
@@ -208,8 +209,7 @@ class Loader {
     return n;
   }
 
-  bool Str(const toml::table& t, std::string_view key, const std::string& parent,
-           std::string* out) {
+  bool Str(const toml::table& t, std::string_view key, const std::string& parent, std::string* out) {
     std::string path;
     const toml::node* n = Get(t, key, parent, &path);
     if (n == nullptr) return false;
@@ -233,8 +233,8 @@ class Loader {
     return true;
   }
 
-  bool IntNode(const toml::node& n, const std::string& path, int64_t min, int64_t max,
-               const std::string& what, int64_t* out) {
+  bool IntNode(const toml::node& n, const std::string& path, int64_t min, int64_t max, const std::string& what,
+               int64_t* out) {
     if (!n.is_integer() || n.as_integer()->get() < min || n.as_integer()->get() > max) {
       Expected(n, path, what);
       return false;
@@ -243,19 +243,18 @@ class Loader {
     return true;
   }
 
-  bool Int(const toml::table& t, std::string_view key, const std::string& parent, int64_t min,
-           int64_t max, const std::string& what, int64_t* out) {
+  bool Int(const toml::table& t, std::string_view key, const std::string& parent, int64_t min, int64_t max,
+           const std::string& what, int64_t* out) {
     std::string path;
     const toml::node* n = Get(t, key, parent, &path);
     if (n == nullptr) return false;
     return IntNode(*n, path, min, max, what, out);
   }
 
-  bool U32(const toml::table& t, std::string_view key, const std::string& parent, bool positive,
-           uint32_t* out) {
+  bool U32(const toml::table& t, std::string_view key, const std::string& parent, bool positive, uint32_t* out) {
     int64_t v = 0;
-    if (!Int(t, key, parent, positive ? 1 : 0, UINT32_MAX,
-             positive ? "a positive integer" : "a non-negative integer", &v))
+    if (!Int(t, key, parent, positive ? 1 : 0, UINT32_MAX, positive ? "a positive integer" : "a non-negative integer",
+             &v))
       return false;
     *out = static_cast<uint32_t>(v);
     return true;
@@ -264,8 +263,7 @@ class Loader {
   // A port number. `coerce`: also as flyctl reads `port` and `internal_port` of
   // [[services]] (castToInt in its internal/appconfig/patches.go): a decimal string ("443")
   // or a float truncated toward zero, like Go's int().
-  bool Port(const toml::table& t, std::string_view key, const std::string& parent,
-            uint16_t* out, bool coerce = false) {
+  bool Port(const toml::table& t, std::string_view key, const std::string& parent, uint16_t* out, bool coerce = false) {
     std::string path;
     const toml::node* n = Get(t, key, parent, &path);
     if (n == nullptr) return false;
@@ -288,8 +286,8 @@ class Loader {
 
   // A duration: a Go-style string ("10s", "1m30s") or an integer in `int_unit_ms` units
   // (kill_timeout counts seconds, legacy check timings count milliseconds).
-  bool Duration(const toml::table& t, std::string_view key, const std::string& parent,
-                int64_t int_unit_ms, int64_t* out, const toml::node** node = nullptr) {
+  bool Duration(const toml::table& t, std::string_view key, const std::string& parent, int64_t int_unit_ms,
+                int64_t* out, const toml::node** node = nullptr) {
     std::string path;
     const toml::node* n = Get(t, key, parent, &path);
     if (n == nullptr) return false;
@@ -319,8 +317,7 @@ class Loader {
   }
 
   template <typename E, size_t N>
-  bool Enum(const toml::node& n, const std::string& path, const EnumName<E> (&names)[N],
-            E* out) {
+  bool Enum(const toml::node& n, const std::string& path, const EnumName<E> (&names)[N], E* out) {
     if (n.is_string()) {
       for (const auto& e : names) {
         if (n.as_string()->get() == e.name) {
@@ -334,8 +331,8 @@ class Loader {
   }
 
   template <typename E, size_t N>
-  bool Enum(const toml::table& t, std::string_view key, const std::string& parent,
-            const EnumName<E> (&names)[N], E* out) {
+  bool Enum(const toml::table& t, std::string_view key, const std::string& parent, const EnumName<E> (&names)[N],
+            E* out) {
     std::string path;
     const toml::node* n = Get(t, key, parent, &path);
     if (n == nullptr) return false;
@@ -343,8 +340,7 @@ class Loader {
   }
 
   // An array of strings; each element's position is recorded as path[i].
-  bool StrArray(const toml::table& t, std::string_view key, const std::string& parent,
-                std::vector<std::string>* out) {
+  bool StrArray(const toml::table& t, std::string_view key, const std::string& parent, std::vector<std::string>* out) {
     std::string path;
     const toml::node* n = Get(t, key, parent, &path);
     if (n == nullptr) return false;
@@ -382,8 +378,7 @@ class Loader {
   };
 
   // One value of such a table as text; nullopt when it is ignored or refused (*ok = false).
-  std::optional<std::string> MapValue(const toml::node& val, const std::string& path,
-                                      MapValues rule, bool* ok) {
+  std::optional<std::string> MapValue(const toml::node& val, const std::string& path, MapValues rule, bool* ok) {
     if (val.is_string()) return std::string(val.as_string()->get());
     if (rule != MapValues::kStrings && val.is_integer()) {
       return std::to_string(val.as_integer()->get());
@@ -415,9 +410,7 @@ class Loader {
       }
       return joined;
     }
-    Expected(val, path,
-             rule == MapValues::kResponseHeaders ? "a string, a number or an array of strings"
-                                                 : "a string");
+    Expected(val, path, rule == MapValues::kResponseHeaders ? "a string, a number or an array of strings" : "a string");
     *ok = false;
     return std::nullopt;
   }
@@ -442,8 +435,8 @@ class Loader {
     return ok;
   }
 
-  const toml::table* SubTable(const toml::table& t, std::string_view key,
-                              const std::string& parent, std::string* path) {
+  const toml::table* SubTable(const toml::table& t, std::string_view key, const std::string& parent,
+                              std::string* path) {
     const toml::node* n = Get(t, key, parent, path);
     if (n == nullptr) return nullptr;
     if (!n->is_table()) {
@@ -521,11 +514,12 @@ class Loader {
 
 void Loader::Root(const toml::table& root) {
   Keys(root, "",
-       {"app", "primary_region", "kill_signal", "kill_timeout", "env", "processes", "vm",
-        "restart", "http_service", "services", "checks", "build", "mounts", "mount"},
+       {"app", "primary_region", "kill_signal", "kill_timeout", "env", "processes", "vm", "restart", "http_service",
+        "services", "checks", "build", "mounts", "mount"},
        {{"deploy", "privcast has no release_command or deploy strategies"},
-        {"statics", "privcast's proxy does not serve static files: the app must serve these "
-                    "paths itself"},
+        {"statics",
+         "privcast's proxy does not serve static files: the app must serve these "
+         "paths itself"},
         {"metrics", "privcast does not scrape metrics"},
         {"files", "privcast does not write files into machines"},
         {"experimental", "experimental settings are not supported"},
@@ -552,8 +546,7 @@ void Loader::Root(const toml::table& root) {
   int64_t kill_ms = 0;
   if (Duration(root, "kill_timeout", "", 1000, &kill_ms, &kt)) {
     if (kill_ms > kMaxKillTimeoutMs) {
-      Err(kt->source(), "kill_timeout",
-          "expected at most 300s, got " + FormatDurationMs(kill_ms));
+      Err(kt->source(), "kill_timeout", "expected at most 300s, got " + FormatDurationMs(kill_ms));
     } else {
       c.kill_timeout_ms = kill_ms;
     }
@@ -580,10 +573,19 @@ void Loader::Root(const toml::table& root) {
     // Only a prebuilt image: privcast builds nothing (docs/images.md).
     constexpr std::string_view kNoBuild = "privcast builds no image: give a prebuilt one as [build] image";
     Keys(*t, path, {"image"},
-         {{"dockerfile", kNoBuild}, {"builder", kNoBuild}, {"buildpacks", kNoBuild}, {"args", kNoBuild},
-          {"build-target", kNoBuild}, {"ignorefile", kNoBuild}, {"image_label", kNoBuild}, {"builtin", kNoBuild},
-          {"settings", kNoBuild}, {"buildpacks_docker_host", kNoBuild}, {"compress", kNoBuild},
-          {"compression", kNoBuild}, {"dockerignorefile", kNoBuild}});
+         {{"dockerfile", kNoBuild},
+          {"builder", kNoBuild},
+          {"buildpacks", kNoBuild},
+          {"args", kNoBuild},
+          {"build-target", kNoBuild},
+          {"ignorefile", kNoBuild},
+          {"image_label", kNoBuild},
+          {"builtin", kNoBuild},
+          {"settings", kNoBuild},
+          {"buildpacks_docker_host", kNoBuild},
+          {"compress", kNoBuild},
+          {"compression", kNoBuild},
+          {"dockerignorefile", kNoBuild}});
     Str(*t, "image", path, &c.image);
   }
   Tables(root, "vm", "", [&](const toml::table& t, const std::string& p) {
@@ -618,8 +620,7 @@ void Loader::Processes(const toml::table& t, const std::string& p) {
     std::string cmd = v.is_string() ? std::string(v.as_string()->get()) : std::string();
     cfg_->processes.emplace_back(std::string(k.str()), cmd);
     if (!ids::IsDnsLabel(k.str())) {
-      Err(k.source(), kp,
-          "a process group name must be 1-63 lowercase letters, digits or '-' (a DNS label)");
+      Err(k.source(), kp, "a process group name must be 1-63 lowercase letters, digits or '-' (a DNS label)");
     } else if (cmd.empty()) {
       Expected(v, kp, "a non-empty command string");
     }
@@ -627,8 +628,7 @@ void Loader::Processes(const toml::table& t, const std::string& p) {
   std::sort(cfg_->processes.begin(), cfg_->processes.end());
 }
 
-void Loader::Common(const toml::table& t, const std::string& p, bool legacy,
-                    ServiceCommon* c) {
+void Loader::Common(const toml::table& t, const std::string& p, bool legacy, ServiceCommon* c) {
   // flyctl patches the legacy shapes of [[services]] only (a string internal_port, a
   // "soft,hard" concurrency): [http_service] is decoded as it is.
   Port(t, "internal_port", p, &c->internal_port, legacy);
@@ -674,8 +674,7 @@ void Loader::Concurrency(const toml::table& t, const std::string& p, Concurrency
   if (U32(t, "hard_limit", p, true, &hard)) c->hard_limit = hard;
 }
 
-void Loader::CheckFields(const toml::table& t, const std::string& p, bool http,
-                         CheckConfig* c) {
+void Loader::CheckFields(const toml::table& t, const std::string& p, bool http, CheckConfig* c) {
   Duration(t, "grace_period", p, 1, &c->grace_period_ms);
   const toml::node* n = nullptr;
   int64_t v = 0;
@@ -690,8 +689,7 @@ void Loader::CheckFields(const toml::table& t, const std::string& p, bool http,
   if (!http) return;
   std::string path;
   if (const toml::node* m = Get(t, "method", p, &path)) {
-    bool ok = m->is_string() && !m->as_string()->get().empty() &&
-              m->as_string()->get().size() <= 16;
+    bool ok = m->is_string() && !m->as_string()->get().empty() && m->as_string()->get().size() <= 16;
     if (ok) {
       for (char ch : m->as_string()->get())
         if (!((ch >= 'A' && ch <= 'Z') || (ch >= 'a' && ch <= 'z'))) ok = false;
@@ -705,8 +703,7 @@ void Loader::CheckFields(const toml::table& t, const std::string& p, bool http,
     }
   }
   if (const toml::node* m = Get(t, "path", p, &path)) {
-    bool ok = m->is_string() && !m->as_string()->get().empty() &&
-              m->as_string()->get()[0] == '/';
+    bool ok = m->is_string() && !m->as_string()->get().empty() && m->as_string()->get()[0] == '/';
     if (ok) {
       for (char ch : m->as_string()->get())
         if (static_cast<unsigned char>(ch) <= 0x20 || ch == 0x7f) ok = false;
@@ -728,8 +725,8 @@ void Loader::CheckFields(const toml::table& t, const std::string& p, bool http,
 void Loader::Check(const toml::table& t, const std::string& p, bool http, CheckConfig* c) {
   if (http) {
     Keys(t, p,
-         {"grace_period", "interval", "timeout", "method", "path", "protocol",
-          "tls_skip_verify", "tls_server_name", "headers", "type"},
+         {"grace_period", "interval", "timeout", "method", "path", "protocol", "tls_skip_verify", "tls_server_name",
+          "headers", "type"},
          {kRestartLimit});
   } else {
     Keys(t, p, {"grace_period", "interval", "timeout", "type"}, {kRestartLimit});
@@ -758,12 +755,11 @@ void Loader::NamedChecks(const toml::table& t, const std::string& p) {
     bool http = nc.type == CheckType::kHttp;
     if (http) {
       Keys(ct, kp,
-           {"type", "port", "processes", "grace_period", "interval", "timeout", "method", "path",
-            "protocol", "tls_skip_verify", "tls_server_name", "headers"},
+           {"type", "port", "processes", "grace_period", "interval", "timeout", "method", "path", "protocol",
+            "tls_skip_verify", "tls_server_name", "headers"},
            {kRestartLimit});
     } else {
-      Keys(ct, kp, {"type", "port", "processes", "grace_period", "interval", "timeout"},
-           {kRestartLimit});
+      Keys(ct, kp, {"type", "port", "processes", "grace_period", "interval", "timeout"}, {kRestartLimit});
     }
     uint16_t port = 0;
     if (Port(ct, "port", kp, &port)) nc.port = port;
@@ -792,8 +788,7 @@ void Loader::HttpOpts(const toml::table& t, const std::string& p, HttpOptions* o
 }
 
 void Loader::TlsOpts(const toml::table& t, const std::string& p, TlsOptions* o) {
-  Keys(t, p, {"alpn", "versions"},
-       {{"default_self_signed", "privcast's TLS termination does not use it"}});
+  Keys(t, p, {"alpn", "versions"}, {{"default_self_signed", "privcast's TLS termination does not use it"}});
   StrArray(t, "alpn", p, &o->alpn);
   std::vector<std::string> versions;
   if (StrArray(t, "versions", p, &versions)) {
@@ -810,8 +805,8 @@ void Loader::TlsOpts(const toml::table& t, const std::string& p, TlsOptions* o) 
 
 void Loader::PortEntry(const toml::table& t, const std::string& p, PortConfig* port) {
   Keys(t, p,
-       {"port", "start_port", "end_port", "handlers", "force_https", "proxy_proto_options",
-        "tls_options", "http_options"});
+       {"port", "start_port", "end_port", "handlers", "force_https", "proxy_proto_options", "tls_options",
+        "http_options"});
   const toml::node* single = t.get("port");
   const toml::node* start = t.get("start_port");
   const toml::node* end = t.get("end_port");
@@ -833,8 +828,7 @@ void Loader::PortEntry(const toml::table& t, const std::string& p, PortConfig* p
     } else if (ok_s && ok_e) {
       if (s > e) {
         Err(start->source(), Join(p, "start_port"),
-            "start_port (" + std::to_string(s) + ") is greater than end_port (" +
-                std::to_string(e) + ")");
+            "start_port (" + std::to_string(s) + ") is greater than end_port (" + std::to_string(e) + ")");
       } else {
         port->start_port = s;
         port->end_port = e;
@@ -853,8 +847,9 @@ void Loader::PortEntry(const toml::table& t, const std::string& p, PortConfig* p
       const std::string& h = handlers[i];
       if (h != "http" && h != "tls" && h != "proxy_proto") {
         Err(e.source(), At(hp, i),
-            "unknown handler " + Quoted(h) + "; expected any of \"http\", \"tls\", "
-            "\"proxy_proto\" (none for raw TCP)");
+            "unknown handler " + Quoted(h) +
+                "; expected any of \"http\", \"tls\", "
+                "\"proxy_proto\" (none for raw TCP)");
         ok = false;
       } else if (std::find(handlers.begin(), handlers.begin() + static_cast<long>(i), h) !=
                  handlers.begin() + static_cast<long>(i)) {
@@ -880,9 +875,8 @@ void Loader::PortEntry(const toml::table& t, const std::string& p, PortConfig* p
 
 void Loader::HttpService(const toml::table& t, const std::string& p) {
   Keys(t, p,
-       {"internal_port", "force_https", "auto_stop_machines", "auto_start_machines",
-        "min_machines_running", "processes", "concurrency", "checks", "http_options",
-        "tls_options"},
+       {"internal_port", "force_https", "auto_stop_machines", "auto_start_machines", "min_machines_running",
+        "processes", "concurrency", "checks", "http_options", "tls_options"},
        {{"machine_checks", kNoMachineChecks}});
   HttpServiceConfig hs;
   Common(t, p, /*legacy=*/false, &hs.common);
@@ -903,9 +897,8 @@ void Loader::HttpService(const toml::table& t, const std::string& p) {
 
 void Loader::Service(const toml::table& t, const std::string& p, ServiceConfig* s) {
   Keys(t, p,
-       {"name", "protocol", "internal_port", "auto_stop_machines", "auto_start_machines",
-        "min_machines_running", "processes", "ports", "concurrency", "tcp_checks",
-        "http_checks"},
+       {"name", "protocol", "internal_port", "auto_stop_machines", "auto_start_machines", "min_machines_running",
+        "processes", "ports", "concurrency", "tcp_checks", "http_checks"},
        {{"script_checks", "script checks are not run"}, {"machine_checks", kNoMachineChecks}});
   Str(t, "name", p, &s->name);  // privcast addition (ADR 0013); checked in validate.cc
   int proto = 0;
@@ -936,8 +929,10 @@ void Loader::Mount(const toml::table& t, const std::string& p, MountConfig* m) {
   constexpr std::string_view kNoExtend = "volumes are not extended automatically";
   constexpr std::string_view kNoSnapshots = "privcast takes no volume snapshots";
   Keys(t, p, {"source", "destination", "initial_size", "processes"},
-       {{"auto_extend_size_threshold", kNoExtend}, {"auto_extend_size_increment", kNoExtend},
-        {"auto_extend_size_limit", kNoExtend}, {"snapshot_retention", kNoSnapshots},
+       {{"auto_extend_size_threshold", kNoExtend},
+        {"auto_extend_size_increment", kNoExtend},
+        {"auto_extend_size_limit", kNoExtend},
+        {"snapshot_retention", kNoSnapshots},
         {"scheduled_snapshots", kNoSnapshots}});
   std::string path;
   const toml::node* src = Get(t, "source", p, &path);
@@ -1044,8 +1039,7 @@ Status Refused(std::vector<Diagnostic> errors) {
 // a key may be missing, and a cross-field rule broken, only because the rest of the file
 // is cut off. Nothing when the part before does not parse on its own (a multi-line value
 // that the cut splits).
-std::vector<Diagnostic> ErrorsBefore(std::string_view text, int error_line,
-                                     const std::string& file) {
+std::vector<Diagnostic> ErrorsBefore(std::string_view text, int error_line, const std::string& file) {
   size_t end = 0;
   for (int line = 1; line < error_line; ++line) {
     end = text.find('\n', end);
@@ -1088,11 +1082,10 @@ bool FollowsFrom(const Diagnostic& d, const std::vector<Diagnostic>& loader_erro
   return false;
 }
 
-Result<LoadedConfig> ParseImpl(std::string_view text, const std::string& file,
-                               const LoadOptions& options) {
+Result<LoadedConfig> ParseImpl(std::string_view text, const std::string& file, const LoadOptions& options) {
   if (text.size() > kMaxFlyTomlBytes) {
-    return InvalidArgument(file + ": file is too large (" + std::to_string(text.size()) +
-                           " bytes; the limit is " + std::to_string(kMaxFlyTomlBytes) + ")");
+    return InvalidArgument(file + ": file is too large (" + std::to_string(text.size()) + " bytes; the limit is " +
+                           std::to_string(kMaxFlyTomlBytes) + ")");
   }
   toml::table root;
   try {
@@ -1128,8 +1121,7 @@ Result<LoadedConfig> ParseImpl(std::string_view text, const std::string& file,
 
 }  // namespace
 
-Result<LoadedConfig> ParseFlyToml(std::string_view text, std::string_view filename,
-                                  const LoadOptions& options) {
+Result<LoadedConfig> ParseFlyToml(std::string_view text, std::string_view filename, const LoadOptions& options) {
   std::string file = filename.empty() ? std::string("fly.toml") : std::string(filename);
   try {
     return ParseImpl(text, file, options);

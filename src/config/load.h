@@ -36,8 +36,7 @@ struct LoadOptions {
 
 // Parse and validate. `filename` is used only in messages ("fly.toml" when empty).
 // Errors are Code::kInvalidArgument with one line per error (no trailing newline).
-Result<LoadedConfig> ParseFlyToml(std::string_view text, std::string_view filename,
-                                  const LoadOptions& options = {});
+Result<LoadedConfig> ParseFlyToml(std::string_view text, std::string_view filename, const LoadOptions& options = {});
 // Read `path` and ParseFlyToml it, naming it `path` in messages. A missing or unreadable
 // file is Code::kNotFound / kIo.
 Result<LoadedConfig> LoadFlyToml(const std::string& path, const LoadOptions& options = {});

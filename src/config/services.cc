@@ -7,8 +7,7 @@ namespace privcast::config {
 namespace {
 
 bool Serves(const std::vector<std::string>& processes, const std::string& group) {
-  return processes.empty() ||
-         std::find(processes.begin(), processes.end(), group) != processes.end();
+  return processes.empty() || std::find(processes.begin(), processes.end(), group) != processes.end();
 }
 
 HttpCheckSpec ToHttpCheck(const CheckConfig& c) {
@@ -63,10 +62,10 @@ struct Preset {
 };
 // Fly's machine size presets (default memory per size).
 constexpr Preset kPresets[] = {
-    {"shared-cpu-1x", 1, 256, "shared"},      {"shared-cpu-2x", 2, 512, "shared"},
-    {"shared-cpu-4x", 4, 1024, "shared"},     {"shared-cpu-8x", 8, 2048, "shared"},
-    {"performance-1x", 1, 2048, "performance"}, {"performance-2x", 2, 4096, "performance"},
-    {"performance-4x", 4, 8192, "performance"}, {"performance-8x", 8, 16384, "performance"},
+    {"shared-cpu-1x", 1, 256, "shared"},           {"shared-cpu-2x", 2, 512, "shared"},
+    {"shared-cpu-4x", 4, 1024, "shared"},          {"shared-cpu-8x", 8, 2048, "shared"},
+    {"performance-1x", 1, 2048, "performance"},    {"performance-2x", 2, 4096, "performance"},
+    {"performance-4x", 4, 8192, "performance"},    {"performance-8x", 8, 16384, "performance"},
     {"performance-16x", 16, 32768, "performance"},
 };
 
@@ -185,9 +184,7 @@ VmSize VmFor(const AppConfig& c, const std::string& group) {
   return out;
 }
 
-uint32_t MemoryMbFor(const AppConfig& c, const std::string& group) {
-  return VmFor(c, group).memory_mb;
-}
+uint32_t MemoryMbFor(const AppConfig& c, const std::string& group) { return VmFor(c, group).memory_mb; }
 
 uint32_t CpusFor(const AppConfig& c, const std::string& group) { return VmFor(c, group).cpus; }
 

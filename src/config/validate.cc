@@ -47,14 +47,12 @@ void Checker::Groups(const std::vector<std::string>& groups, const std::string& 
   for (size_t i = 0; i < groups.size(); ++i) {
     if (groups_.count(groups[i]) != 0) continue;
     if (c_.processes.empty()) {
-      Add(At(path, i), "process group \"" + groups[i] +
-                           "\" does not exist: without [processes] the only group is \"app\"");
+      Add(At(path, i),
+          "process group \"" + groups[i] + "\" does not exist: without [processes] the only group is \"app\"");
     } else {
       std::string names;
       for (const auto& g : groups_) names += (names.empty() ? "" : ", ") + g;
-      Add(At(path, i),
-          "process group \"" + groups[i] + "\" is not defined in [processes] (groups: " + names +
-              ")");
+      Add(At(path, i), "process group \"" + groups[i] + "\" is not defined in [processes] (groups: " + names + ")");
     }
   }
 }
@@ -65,9 +63,9 @@ void Checker::Common(const ServiceCommon& s, const std::string& p) {
     Add(p + ".concurrency.soft_limit", "expected a positive integer, got 0");
   }
   if (s.concurrency.hard_limit && *s.concurrency.hard_limit < s.concurrency.soft_limit) {
-    Add(p + ".concurrency.hard_limit",
-        "hard_limit (" + std::to_string(*s.concurrency.hard_limit) + ") is lower than soft_limit (" +
-            std::to_string(s.concurrency.soft_limit) + ")");
+    Add(p + ".concurrency.hard_limit", "hard_limit (" + std::to_string(*s.concurrency.hard_limit) +
+                                           ") is lower than soft_limit (" + std::to_string(s.concurrency.soft_limit) +
+                                           ")");
   }
   Groups(s.processes, p + ".processes");
 }
@@ -107,8 +105,7 @@ void Checker::Ports() {
       for (const Used& u : used) {
         if (u.protocol != s.protocol || pc.end_port < u.start || pc.start_port > u.end) continue;
         uint32_t clash = std::max<uint32_t>(pc.start_port, u.start);
-        Add(key, "external port " + std::to_string(clash) + "/" + s.protocol +
-                     " is already used by " + u.owner);
+        Add(key, "external port " + std::to_string(clash) + "/" + s.protocol + " is already used by " + u.owner);
         break;
       }
       used.push_back({s.protocol, pc.start_port, pc.end_port, pp});
@@ -140,8 +137,8 @@ void Checker::ServiceName(size_t i) {
       return;
     }
   if (groups_.count(s.name) != 0 && !(s.common.processes.size() == 1 && s.common.processes[0] == s.name)) {
-    Add(path, "service name \"" + s.name + "\" is also a process group: give this service processes = [\"" +
-                  s.name + "\"] or another name (<name>.svc.<app>.flycast must mean one set of machines)");
+    Add(path, "service name \"" + s.name + "\" is also a process group: give this service processes = [\"" + s.name +
+                  "\"] or another name (<name>.svc.<app>.flycast must mean one set of machines)");
   }
 }
 
@@ -156,8 +153,8 @@ std::vector<Diagnostic> Checker::Run() {
                    (placeholder ? "; this looks like a template's placeholder: pass -a APP" : ""));
   }
   if (!c_.primary_region.empty() && !ids::IsRegionCode(c_.primary_region)) {
-    Add("primary_region", "expected a region code of 3 lowercase letters like \"ams\", got \"" +
-                              c_.primary_region + "\"");
+    Add("primary_region",
+        "expected a region code of 3 lowercase letters like \"ams\", got \"" + c_.primary_region + "\"");
   }
   if (c_.kill_timeout_ms < 0 || c_.kill_timeout_ms > kMaxKillTimeoutMs) {
     Add("kill_timeout", "expected at most 300s, got " + FormatDurationMs(c_.kill_timeout_ms));
@@ -189,7 +186,8 @@ std::vector<Diagnostic> Checker::Run() {
     const MountConfig& m = c_.mounts[i];
     std::string p = At("mounts", i);
     if (!IsVolumeName(m.source)) Add(p + ".source", "expected a volume name: 1-30 lowercase letters, digits and '_'");
-    if (std::string why = CheckMountDestination(m.destination); !why.empty()) Add(p + ".destination", "destination " + why);
+    if (std::string why = CheckMountDestination(m.destination); !why.empty())
+      Add(p + ".destination", "destination " + why);
     Groups(m.processes, p + ".processes");
     std::vector<std::string> gs = m.processes;
     if (gs.empty()) gs.push_back("");
@@ -197,8 +195,8 @@ std::vector<Diagnostic> Checker::Run() {
       for (const auto& [other, j] : mounted) {
         if (other == g || other.empty() || g.empty()) {
           Add(p, "a machine mounts one volume: process group" +
-                     (g.empty() && other.empty() ? "s" : " \"" + (g.empty() ? other : g) + "\"") +
-                     " already mount" + (g.empty() && other.empty() ? "" : "s") + " " + At("mounts", j) +
+                     (g.empty() && other.empty() ? "s" : " \"" + (g.empty() ? other : g) + "\"") + " already mount" +
+                     (g.empty() && other.empty() ? "" : "s") + " " + At("mounts", j) +
                      " (give each mount its own processes)");
           break;
         }
@@ -229,8 +227,7 @@ std::vector<Diagnostic> Checker::Run() {
       std::string pp = At(p + ".ports", j);
       if (pc.start_port == 0) Add(pp + ".port", "expected a port number (1-65535), got 0");
       if (pc.start_port > pc.end_port) {
-        Add(pp + ".start_port", "start_port (" + std::to_string(pc.start_port) +
-                                    ") is greater than end_port (" +
+        Add(pp + ".start_port", "start_port (" + std::to_string(pc.start_port) + ") is greater than end_port (" +
                                     std::to_string(pc.end_port) + ")");
       }
       std::set<std::string> seen;
@@ -278,9 +275,7 @@ std::vector<Diagnostic> Checker::Run() {
 
 }  // namespace
 
-std::vector<Diagnostic> ValidateAppConfig(const AppConfig& config) {
-  return Checker(config).Run();
-}
+std::vector<Diagnostic> ValidateAppConfig(const AppConfig& config) { return Checker(config).Run(); }
 
 std::vector<Diagnostic> ConfigWarnings(const AppConfig& c) {
   std::vector<Diagnostic> out;
@@ -303,9 +298,7 @@ std::vector<Diagnostic> DeployWarnings(const AppConfig& c, bool has_public_ips) 
   const std::string msg =
       "force_https = true on an app whose only addresses are private: private clients will get "
       "a 301 to an https URL with no certificate; set force_https = false";
-  auto add = [&](const std::string& path) {
-    out.push_back(Diagnostic{c.source.file, c.source.Find(path), path, msg});
-  };
+  auto add = [&](const std::string& path) { out.push_back(Diagnostic{c.source.file, c.source.Find(path), path, msg}); };
   if (c.http_service && c.http_service->force_https) add("http_service.force_https");
   for (size_t i = 0; i < c.services.size(); ++i) {
     for (size_t j = 0; j < c.services[i].ports.size(); ++j) {

@@ -9,8 +9,8 @@
 
 #include <string>
 
-#include "common/mutex.h"
 #include "common/clock.h"
+#include "common/mutex.h"
 
 namespace privcast::daemon {
 

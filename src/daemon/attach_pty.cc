@@ -17,7 +17,7 @@
 namespace privcast::daemon {
 namespace {
 
-constexpr size_t kCap = 64 * 1024;   // bytes buffered per direction before we stop reading
+constexpr size_t kCap = 64 * 1024;  // bytes buffered per direction before we stop reading
 constexpr size_t kChunk = 16 * 1024;
 // Writes to the user's (blocking) fd after POLLOUT: a pipe with room takes PIPE_BUF bytes
 // without blocking; a terminal takes what its reader drains.
@@ -61,12 +61,14 @@ Result<std::unique_ptr<AttachPty>> AttachPty::Open(uint16_t rows, uint16_t cols,
   if (fl < 0 || ::fcntl(master.get(), F_SETFL, fl | O_NONBLOCK) != 0) return ErrnoStatus("pty O_NONBLOCK", errno);
   UniqueFd stop(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
   if (!stop) return ErrnoStatus("eventfd", errno);
-  return std::unique_ptr<AttachPty>(
-      new AttachPty(std::move(master), std::move(slave), name, std::move(stop)));
+  return std::unique_ptr<AttachPty>(new AttachPty(std::move(master), std::move(slave), name, std::move(stop)));
 }
 
 AttachPty::AttachPty(UniqueFd master, UniqueFd slave, std::string slave_name, UniqueFd stop)
-    : master_(std::move(master)), slave_(std::move(slave)), slave_name_(std::move(slave_name)), stop_(std::move(stop)) {}
+    : master_(std::move(master)),
+      slave_(std::move(slave)),
+      slave_name_(std::move(slave_name)),
+      stop_(std::move(stop)) {}
 
 AttachPty::~AttachPty() {
   Stop();
@@ -97,12 +99,12 @@ void AttachPty::Relay(Fds f, const std::function<bool()>& gone) {
   const int master = master_.get();
   std::string to_master, to_user;
   bool in_open = f.user_in >= 0;
-  bool out_ok = f.user_out >= 0;     // false: output is dropped (the user cannot take it)
+  bool out_ok = f.user_out >= 0;  // false: output is dropped (the user cannot take it)
   bool resize_open = f.resize >= 0;
   bool watch = f.gone_fd >= 0;
-  bool stray = false;                // the client sent bytes (not ours to read): watch hang-ups only
-  bool hup = false;                  // every slave closed: only draining is left
-  bool eof = false;                  // the master read EIO/EOF: nothing more will come
+  bool stray = false;  // the client sent bytes (not ours to read): watch hang-ups only
+  bool hup = false;    // every slave closed: only draining is left
+  bool eof = false;    // the master read EIO/EOF: nothing more will come
   const char* why = "drained";
   char buf[kChunk];
   auto client_gone = [&] { return watch && (!gone || gone()); };

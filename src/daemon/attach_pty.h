@@ -60,10 +60,10 @@ class AttachPty {
   void CloseSlave() { slave_.reset(); }
 
   struct Fds {
-    int user_in = -1;    // the user's terminal (input); -1: nothing to send to the machine
-    int user_out = -1;   // the user's terminal (output, window size source)
-    int resize = -1;     // read end of the CLI's resize pipe; -1: size fixed at Open
-    int gone_fd = -1;    // readable/hang-up when the client may be gone; -1: not watched
+    int user_in = -1;   // the user's terminal (input); -1: nothing to send to the machine
+    int user_out = -1;  // the user's terminal (output, window size source)
+    int resize = -1;    // read end of the CLI's resize pipe; -1: size fixed at Open
+    int gone_fd = -1;   // readable/hang-up when the client may be gone; -1: not watched
   };
   // Starts the relay thread. `gone` (thread-safe, non-blocking; null: any report counts)
   // confirms gone_fd's report; bytes the client sent are left alone (they are not ours).

@@ -1,7 +1,7 @@
 #include "daemon/backend.h"
 
-#include <sys/inotify.h>
 #include <poll.h>
+#include <sys/inotify.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -180,14 +180,16 @@ Status DaemonBackend::StreamLogs(const store::App& app, const api::LogOptions& o
     if (now.ok()) {
       for (const auto& m : now.value()) {
         if (!wanted(m)) continue;
-        bool known = std::any_of(sources.begin(), sources.end(), [&](const LogSource& s) { return s.machine_id == m.id; });
+        bool known = std::any_of(sources.begin(), sources.end(),
+                                 [&](const LogSource& s) { return s.machine_id == m.id; });
         if (!known) sources.push_back({m.id, m.region, manager_->LogPath(m.id), 0});
       }
     }
     std::vector<LogLine> fresh;
     for (auto& s : sources)
       for (auto& l : ReadNewLines(s, events_->NowMs())) fresh.push_back(std::move(l));
-    std::stable_sort(fresh.begin(), fresh.end(), [](const LogLine& a, const LogLine& b) { return a.unix_ms < b.unix_ms; });
+    std::stable_sort(fresh.begin(), fresh.end(),
+                     [](const LogLine& a, const LogLine& b) { return a.unix_ms < b.unix_ms; });
     for (const auto& l : fresh)
       if (!sink(l.text)) return Status::Ok();
   }

@@ -23,7 +23,11 @@ class DaemonBackend final : public api::Backend {
                 std::function<std::string()> metrics,
                 std::function<std::map<std::string, api::MachineLive>(const store::App&)> live,
                 images::ImageStore* images = nullptr)
-      : registry_(registry), manager_(manager), events_(events), metrics_(std::move(metrics)), live_(std::move(live)),
+      : registry_(registry),
+        manager_(manager),
+        events_(events),
+        metrics_(std::move(metrics)),
+        live_(std::move(live)),
         images_(images) {}
 
   Result<api::ImageView> PullImage(const std::string& ref) override;
@@ -64,8 +68,7 @@ class DaemonBackend final : public api::Backend {
   const SecretBox* secrets_ = nullptr;
 
   Result<std::set<std::string>> ImagesInUse();
-  api::ImageView View(const images::Image& i, const std::set<std::string>& in_use,
-                      const std::string& asked = "") const;
+  api::ImageView View(const images::Image& i, const std::set<std::string>& in_use, const std::string& asked = "") const;
 };
 
 }  // namespace privcast::daemon

@@ -34,7 +34,8 @@ bool IsMountPoint(const std::string& path) {
 
 Status MountOne(const char* source, const std::string& target, const char* type, const std::string& data) {
   ::mkdir(target.c_str(), 0755);
-  if (::mount(source, target.c_str(), type, MS_NOSUID | MS_NODEV | MS_NOEXEC, data.empty() ? nullptr : data.c_str()) != 0) {
+  if (::mount(source, target.c_str(), type, MS_NOSUID | MS_NODEV | MS_NOEXEC, data.empty() ? nullptr : data.c_str()) !=
+      0) {
     if (errno == EBUSY) return Status::Ok();
     return ErrnoStatus("mount " + std::string(type) + " (" + data + ") on " + target, errno);
   }
@@ -83,7 +84,8 @@ Status EnsureCgroupMounts(const std::string& root) {
         if (!Exists(root + "/" + part)) (void)!::symlink(c.c_str(), (root + "/" + part).c_str());
     }
   }
-  if (has_v2_line && !Exists(root + "/unified/cgroup.procs")) (void)MountOne("cgroup2", root + "/unified", "cgroup2", "");
+  if (has_v2_line && !Exists(root + "/unified/cgroup.procs"))
+    (void)MountOne("cgroup2", root + "/unified", "cgroup2", "");
   return Status::Ok();
 }
 

@@ -9,26 +9,26 @@
 #include <functional>
 #include <map>
 
-#include "common/mutex.h"
 #include "api/server.h"
 #include "common/log.h"
+#include "common/mutex.h"
 #include "common/strings.h"
 #include "config/region_file.h"
 #include "daemon/app_events.h"
 #include "daemon/backend.h"
 #include "daemon/control_loop.h"
 #include "daemon/data_dir.h"
-#include "images/store.h"
 #include "daemon/machine_manager.h"
 #include "daemon/plan.h"
+#include "daemon/region_setup.h"
 #include "daemon/runtime_linux.h"
 #include "daemon/secret_box.h"
+#include "daemon/store_open.h"
 #include "daemon/tls_certs.h"
 #include "dns/server.h"
+#include "images/store.h"
 #include "proxy/health.h"
 #include "proxy/proxy.h"
-#include "daemon/region_setup.h"
-#include "daemon/store_open.h"
 #include "store/etcd/host_registration.h"
 #include "store/registry.h"
 #include "store/store.h"
@@ -39,7 +39,7 @@ struct Daemon::Impl {
   DaemonOptions opts;
   std::optional<DataDir> dir;
   std::unique_ptr<store::Store> store;
-  store::EtcdStore* etcd = nullptr;  // the store, when it is etcd (--store etcd://...)
+  store::EtcdStore* etcd = nullptr;                       // the store, when it is etcd (--store etcd://...)
   std::unique_ptr<store::HostRegistration> registration;  // etcd only; before `store` goes
   std::unique_ptr<store::Registry> registry;
   store::Host host;
@@ -72,7 +72,8 @@ struct Daemon::Impl {
     if (dns) dns->Publish(s);
     if (s) {
       published_unix_us = std::chrono::duration_cast<std::chrono::microseconds>(
-                              std::chrono::system_clock::now().time_since_epoch()).count();
+                              std::chrono::system_clock::now().time_since_epoch())
+                              .count();
       published_revision = s->revision;
     }
   }
@@ -172,13 +173,12 @@ Status Daemon::Start() {
   // host id would orphan every machine still running from the old one.
   if (!d.registry->GetLocalHost().ok() && !prior.empty()) {
     if (!d.opts.reset_store)
-      return FailedPrecondition(
-          "the store " + (default_store ? d.dir->store_path() : st->description) +
-          " is empty or missing, but the data dir shows earlier state (" + prior + "); " +
-          (default_store ? "restore store.db from a backup"
-                         : "move this host's state there with `privcastd migrate --from sqlite:" + d.dir->store_path() +
-                               " --to " + d.opts.store + "`") +
-          ", or start with --reset-store to begin again as a new host");
+      return FailedPrecondition("the store " + (default_store ? d.dir->store_path() : st->description) +
+                                " is empty or missing, but the data dir shows earlier state (" + prior + "); " +
+                                (default_store ? "restore store.db from a backup"
+                                               : "move this host's state there with `privcastd migrate --from sqlite:" +
+                                                     d.dir->store_path() + " --to " + d.opts.store + "`") +
+                                ", or start with --reset-store to begin again as a new host");
     log::Warn("daemon", "--reset-store: starting a new host on a data dir with earlier state",
               {{"data_dir", d.dir->path()}, {"earlier", prior}});
   }
@@ -195,8 +195,11 @@ Status Daemon::Start() {
     if (!reg.ok()) return Status(reg.status().code(), "register host in etcd: " + reg.status().message());
     d.registration = std::move(reg).value();
   }
-  log::Info("daemon", "store ready", {{"data_dir", d.dir->path()}, {"host_id", static_cast<uint64_t>(d.host.id)},
-                                      {"region", d.host.region}, {"store", st->description}});
+  log::Info("daemon", "store ready",
+            {{"data_dir", d.dir->path()},
+             {"host_id", static_cast<uint64_t>(d.host.id)},
+             {"region", d.host.region},
+             {"store", st->description}});
 
   d.events = std::make_unique<AppEvents>(d.dir->apps_dir(), RealClock::Get());
   LinuxRuntimeOptions ro;
@@ -233,8 +236,8 @@ Status Daemon::Start() {
   d.secrets = std::make_unique<SecretBox>(std::move(box).value());
 
   ManagerOptions mo;
-  mo.secret_env = [reg = d.registry.get(), box = d.secrets.get()](const std::string& app)
-      -> Result<std::vector<std::pair<std::string, std::string>>> {
+  mo.secret_env = [reg = d.registry.get(), box = d.secrets.get()](
+                      const std::string& app) -> Result<std::vector<std::pair<std::string, std::string>>> {
     PC_ASSIGN_OR_RETURN(std::vector<store::Secret> all, reg->ListSecrets(app));
     std::vector<std::pair<std::string, std::string>> env;
     for (const store::Secret& s : all) {
@@ -348,9 +351,9 @@ Status Daemon::Start() {
     d.dns->Publish(d.manager->snapshot());
     PC_RETURN_IF_ERROR(d.dns->Start());
   }
-  d.backend = std::make_unique<DaemonBackend>(d.registry.get(), d.manager.get(), d.events.get(),
-                                              [raw] { return raw->Metrics(); },
-                                              [raw](const store::App& a) { return raw->Live(a); }, d.images.get());
+  d.backend = std::make_unique<DaemonBackend>(
+      d.registry.get(), d.manager.get(), d.events.get(), [raw] { return raw->Metrics(); },
+      [raw](const store::App& a) { return raw->Live(a); }, d.images.get());
   d.backend->SetSecretBox(d.secrets.get());
   api::ServerOptions ao;
   ao.socket_path = d.opts.api_socket_path();

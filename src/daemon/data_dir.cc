@@ -18,7 +18,7 @@ Result<DataDir> DataDir::Open(const std::string& path) {
   std::error_code ec;
   std::filesystem::create_directories(path, ec);
   if (ec) return Status(Code::kIo, "cannot create data dir " + path + ": " + ec.message());
-  struct stat sb{};
+  struct stat sb {};
   if (::stat(path.c_str(), &sb) != 0) return ErrnoStatus("stat " + path, errno);
   if ((sb.st_mode & 077) != 0 && ::chmod(path.c_str(), 0700) != 0) return ErrnoStatus("chmod 0700 " + path, errno);
   DataDir d;
@@ -63,8 +63,8 @@ std::string DataDir::PriorState() const {
   if (id >> hex) seen.push_back("host-id " + hex);
   std::error_code ec;
   size_t machines = 0;
-  for (auto it = std::filesystem::directory_iterator(machines_dir(), ec); !ec && it != std::filesystem::directory_iterator();
-       it.increment(ec))
+  for (auto it = std::filesystem::directory_iterator(machines_dir(), ec);
+       !ec && it != std::filesystem::directory_iterator(); it.increment(ec))
     ++machines;
   if (machines) seen.push_back(std::to_string(machines) + " machine director" + (machines == 1 ? "y" : "ies"));
   if (std::filesystem::exists(tls_dir() + "/ca.key", ec)) seen.push_back("a TLS CA");

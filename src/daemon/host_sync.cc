@@ -20,10 +20,10 @@ FlycastPortMap MachineManager::FlycastPorts() {
     const AppPlan* plan = PlanFor(ip.app);
     if (!plan) continue;
     // A per-service address admits only its service's ports (none for an unknown service).
-    const std::vector<ServiceSpec> scoped =
-        ip.service.empty() ? std::vector<ServiceSpec>{}
-                           : ServiceScope(plan->info.services, plan->info.process_groups, ip.service)
-                                 .value_or(std::vector<ServiceSpec>{});
+    const std::vector<ServiceSpec> scoped = ip.service.empty() ? std::vector<ServiceSpec>{}
+                                                               : ServiceScope(plan->info.services,
+                                                                              plan->info.process_groups, ip.service)
+                                                                     .value_or(std::vector<ServiceSpec>{});
     for (const ServiceSpec& svc : ip.service.empty() ? plan->info.services : scoped) {
       if (svc.protocol != "tcp") continue;
       for (const PortSpec& p : svc.ports) ranges.emplace_back(p.start_port, p.end_port);
@@ -92,8 +92,8 @@ void MachineManager::SyncPeers() {
   peers_key_ = key;
   if (peers != peers_applied_) firewall_key_.clear();  // the peers are part of the ruleset
   peers_applied_ = std::move(peers);
-  log::Debug("daemon", "cluster peers", {{"hosts", static_cast<int64_t>(hosts.size())},
-                                        {"routes", static_cast<int64_t>(routes.size())}});
+  log::Debug("daemon", "cluster peers",
+             {{"hosts", static_cast<int64_t>(hosts.size())}, {"routes", static_cast<int64_t>(routes.size())}});
 }
 
 void MachineManager::SyncFirewall() {
@@ -104,8 +104,7 @@ void MachineManager::SyncFirewall() {
   fw.networks = state_.networks;
   fw.ips = state_.ips;
   for (const auto& [id, m] : machines_) fw.machines.push_back(m);
-  std::sort(fw.machines.begin(), fw.machines.end(),
-            [](const Machine& a, const Machine& b) { return a.id < b.id; });
+  std::sort(fw.machines.begin(), fw.machines.end(), [](const Machine& a, const Machine& b) { return a.id < b.id; });
   std::string key;
   for (const auto& n : fw.networks) key += std::to_string(n.net32) + ",";
   key += "|";

@@ -21,7 +21,7 @@ struct LogSource {
   std::string machine_id;  // "" for the app's event log
   std::string region;      // the machine's
   std::string path;
-  uint64_t offset = 0;     // bytes consumed so far (whole lines)
+  uint64_t offset = 0;  // bytes consumed so far (whole lines)
 };
 
 struct LogLine {

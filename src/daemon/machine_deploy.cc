@@ -135,8 +135,9 @@ Status MachineManager::ReconcileGroup(const store::App& app, const store::Releas
     touched->push_back(m.id);
     if (!local) {
       state_.machines.push_back(m);  // counts for the next placement; its host starts it
-      NoteEvent(app.name, "deploy", "created machine " + m.id + " (" + g.name + ") in " + spec.region + " on host " +
-                                        store::keys::Hex32(host));
+      NoteEvent(app.name, "deploy",
+                "created machine " + m.id + " (" + g.name + ") in " + spec.region + " on host " +
+                    store::keys::Hex32(host));
       continue;
     }
     NoteAttached(spec, m.id);
@@ -157,7 +158,8 @@ Result<DeployOutcome> MachineManager::ReconcileAppMachines(const store::App& app
   SyncVolumes();
   plans_.erase(app.name);
   const AppPlan* plan = PlanFor(app.name);
-  if (!plan) return InvalidArgument("release " + std::to_string(release.version) + " of " + app.name + " does not decode");
+  if (!plan)
+    return InvalidArgument("release " + std::to_string(release.version) + " of " + app.name + " does not decode");
   // Every region has a host before anything changes.
   for (const auto& r : regions) PC_RETURN_IF_ERROR(HostForRegion(r).status());
   int per_group = count.value_or(1);
@@ -173,23 +175,28 @@ Result<DeployOutcome> MachineManager::ReconcileAppMachines(const store::App& app
       if (m.app == app.name) ids.push_back(m.id);
     signal_.Forget(ids);
   }
-  auto in = [&regions](const Machine& m) { return std::find(regions.begin(), regions.end(), m.region) != regions.end(); };
+  auto in = [&regions](const Machine& m) {
+    return std::find(regions.begin(), regions.end(), m.region) != regions.end();
+  };
   for (const auto& g : plan->groups) {
     // A group with [mounts]: no HA pair (Fly creates one machine with a volume), and a deploy
     // never destroys a machine that holds one (docs/volumes.md).
     auto want = [&](int have) { return !count && g.mount ? std::max(1, have) : per_group; };
     if (regions.empty()) {
       auto all = [](const Machine&) { return true; };
-      PC_RETURN_IF_ERROR(ReconcileGroup(app, release, g, {all, want(CountManaged(app.name, g.name, all)), ""}, &touched));
+      PC_RETURN_IF_ERROR(
+          ReconcileGroup(app, release, g, {all, want(CountManaged(app.name, g.name, all)), ""}, &touched));
       continue;
     }
     // --region: the count in each region listed; the other regions' machines get the release,
     // their number unchanged (flyctl scale count --region acts on the regions listed only).
     for (const auto& r : regions) {
       auto here = [&r](const Machine& m) { return m.region == r; };
-      PC_RETURN_IF_ERROR(ReconcileGroup(app, release, g, {here, want(CountManaged(app.name, g.name, here)), r}, &touched));
+      PC_RETURN_IF_ERROR(
+          ReconcileGroup(app, release, g, {here, want(CountManaged(app.name, g.name, here)), r}, &touched));
     }
-    PC_RETURN_IF_ERROR(ReconcileGroup(app, release, g, {[&in](const Machine& m) { return !in(m); }, std::nullopt, ""}, &touched));
+    PC_RETURN_IF_ERROR(
+        ReconcileGroup(app, release, g, {[&in](const Machine& m) { return !in(m); }, std::nullopt, ""}, &touched));
   }
   DeployOutcome out;
   for (const auto& id : touched) {
@@ -211,7 +218,8 @@ Result<DeployOutcome> MachineManager::Deploy(const store::App& app, const store:
                                              const std::vector<std::string>& regions) {
   PC_CHECK(!loop_->InLoop());
   std::promise<Result<DeployOutcome>> p;
-  loop_->Post([&] { p.set_value(ReconcileAppMachines(app, release, ha ? std::nullopt : std::optional<int>(1), regions)); });
+  loop_->Post(
+      [&] { p.set_value(ReconcileAppMachines(app, release, ha ? std::nullopt : std::optional<int>(1), regions)); });
   auto r = p.get_future().get();
   if (!r.ok()) return r;
   DeployOutcome out = std::move(r).value();
@@ -245,7 +253,7 @@ Result<DeployOutcome> MachineManager::Deploy(const store::App& app, const store:
   for (const auto& m : out.machines) {
     if (!failed.count(m.id) || m.state != S::kFailed) continue;
     std::string why = m.last_event.rfind(kFailedToStart, 0) == 0 ? m.last_event.substr(std::strlen(kFailedToStart))
-                                                                  : m.last_event;
+                                                                 : m.last_event;
     auto r = std::find_if(reasons.begin(), reasons.end(), [&](const auto& x) { return x.first == why; });
     if (r == reasons.end()) reasons.push_back({why, {m.id}});
     else r->second.push_back(m.id);
@@ -265,7 +273,8 @@ Result<std::vector<Machine>> MachineManager::Scale(const store::App& app, int co
   if (count < 0 || count > 1000) return InvalidArgument("count must be between 0 and 1000");
   auto rel = registry_->CurrentRelease(app.name);
   if (!rel.ok()) return rel.status();
-  if (!rel->has_value()) return FailedPrecondition("app " + app.name + " has no release yet; run privcast deploy first");
+  if (!rel->has_value())
+    return FailedPrecondition("app " + app.name + " has no release yet; run privcast deploy first");
   store::Release release = **rel;
   std::promise<Result<DeployOutcome>> p;
   loop_->Post([&] {
@@ -274,7 +283,8 @@ Result<std::vector<Machine>> MachineManager::Scale(const store::App& app, int co
       auto st = registry_->LoadState();
       if (st.ok()) state_ = std::move(st).value();
       for (const auto& m : state_.machines)
-        if (m.app == app.name && IsDeployManaged(m) && m.state != S::kDestroying) Intend(m, {}, S::kDestroying, "scaled to 0");
+        if (m.app == app.name && IsDeployManaged(m) && m.state != S::kDestroying)
+          Intend(m, {}, S::kDestroying, "scaled to 0");
       p.set_value(DeployOutcome{});
       return;
     }

@@ -22,9 +22,11 @@ Result<LaunchPlan> MachineManager::BuildPlan(const Machine& m) {
   if (!image.empty()) {
     // Fly's rule: the image's Entrypoint stays; [processes] or `machine run -- CMD` replace
     // its Cmd (docs/images.md#command).
-    if (!opts_.resolve_image) return FailedPrecondition("machine " + m.id + " runs an image but there is no image store");
+    if (!opts_.resolve_image)
+      return FailedPrecondition("machine " + m.id + " runs an image but there is no image store");
     auto img = opts_.resolve_image(image);
-    if (!img.ok()) return Status(img.status().code(), "machine " + m.id + ": image " + image + ": " + img.status().message());
+    if (!img.ok())
+      return Status(img.status().code(), "machine " + m.id + ": image " + image + ": " + img.status().message());
     std::vector<std::string> cmd = img->cmd;
     if (!m.cmd.empty()) {
       cmd = m.cmd;
@@ -35,7 +37,9 @@ Result<LaunchPlan> MachineManager::BuildPlan(const Machine& m) {
     plan.argv = img->entrypoint;
     plan.argv.insert(plan.argv.end(), cmd.begin(), cmd.end());
     if (plan.argv.empty())
-      return FailedPrecondition("image " + image + " has neither Entrypoint nor Cmd: give a command (machine run IMAGE -- CMD, or [processes])");
+      return FailedPrecondition(
+          "image " + image +
+          " has neither Entrypoint nor Cmd: give a command (machine run IMAGE -- CMD, or [processes])");
     for (const auto& kv : img->env) {
       auto eq = kv.find('=');
       if (eq != std::string::npos && eq > 0) plan.env.emplace_back(kv.substr(0, eq), kv.substr(eq + 1));
@@ -117,7 +121,8 @@ void MachineManager::LaunchMachine(const Machine& m) {
   ++starts_;
   readiness_.Launched(m.id);
   (void)Transition(m.id, {S::kStarting}, S::kStarted, readiness_.HasWaiters(m.id) ? "started by proxy" : "started");
-  log::Info("daemon", "machine started", {{"machine", m.id}, {"app", m.app}, {"launch_ms", MillisText(clock_->Now() - t0)}});
+  log::Info("daemon", "machine started",
+            {{"machine", m.id}, {"app", m.app}, {"launch_ms", MillisText(clock_->Now() - t0)}});
   StartProbing(m.id);
 }
 

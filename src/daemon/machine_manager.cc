@@ -19,8 +19,8 @@ const AppPlan::Group* AppPlan::FindGroup(const std::string& name) const {
   return nullptr;
 }
 
-MachineManager::MachineManager(store::Registry* registry, MachineRuntime* runtime, ControlLoop* loop,
-                               AppEvents* events, const Clock* clock, ManagerOptions opts, PlanDecoder decode,
+MachineManager::MachineManager(store::Registry* registry, MachineRuntime* runtime, ControlLoop* loop, AppEvents* events,
+                               const Clock* clock, ManagerOptions opts, PlanDecoder decode,
                                std::function<void(SnapshotPtr)> publish)
     : registry_(registry),
       runtime_(runtime),
@@ -40,7 +40,8 @@ Readiness::Hooks MachineManager::ReadinessHooks() {
   Readiness::Hooks h;
   h.target = [this](const std::string& id) -> std::optional<Readiness::Target> {
     auto it = machines_.find(id);
-    if (it == machines_.end() || (it->second.state != S::kStarted && it->second.state != S::kStarting)) return std::nullopt;
+    if (it == machines_.end() || (it->second.state != S::kStarted && it->second.state != S::kStarting))
+      return std::nullopt;
     return Readiness::Target{it->second.app, PortsFor(it->second)};
   };
   h.accepts = [this](const std::string& id, uint16_t port) { return runtime_->Accepts(id, port); };
@@ -85,7 +86,8 @@ Status MachineManager::Start() {
         // would have followed the stop is owed (rt_.restart_after_stop lived only in memory).
         bool deploy_owed = m.state == S::kStopping && m.last_event == kDeployReplacing;
         if (alive.ok() && *alive) {
-          log::Info("daemon", "adopted machine", {{"machine", m.id}, {"app", m.app}, {"state", store::MachineStateName(m.state)}});
+          log::Info("daemon", "adopted machine",
+                    {{"machine", m.id}, {"app", m.app}, {"state", store::MachineStateName(m.state)}});
           if (m.state == S::kStarted) StartProbing(m.id);
           if (deploy_owed) rt_[m.id].restart_after_stop = true;
         } else if (m.auto_destroy) {
@@ -104,8 +106,9 @@ Status MachineManager::Start() {
           if (t.ok() && (m.state == S::kStarted || m.state == S::kStarting)) {
             const AppPlan* plan = PlanFor(m.app);
             const AppPlan::Group* g = plan ? plan->FindGroup(m.process_group) : nullptr;
-            supervisor::RestartMode policy = g ? g->restart : (m.release_version ? supervisor::RestartMode::kOnFailure
-                                                                                  : supervisor::RestartMode::kNever);
+            supervisor::RestartMode policy = g ? g->restart
+                                               : (m.release_version ? supervisor::RestartMode::kOnFailure
+                                                                    : supervisor::RestartMode::kNever);
             if (policy != supervisor::RestartMode::kNever && !m.auto_destroy)
               (void)Transition(m.id, {S::kStopped}, S::kStarting, "restarted after privcastd restart");
           }
@@ -224,9 +227,7 @@ std::vector<uint16_t> MachineManager::PortsFor(const Machine& m) {
   return g ? g->internal_ports : std::vector<uint16_t>{};
 }
 
-bool MachineManager::IsReady(const Machine& m) {
-  return readiness_.AllReady(m.id, PortsFor(m));
-}
+bool MachineManager::IsReady(const Machine& m) { return readiness_.AllReady(m.id, PortsFor(m)); }
 
 void MachineManager::Reconcile() {
   auto st = registry_->LoadState();
@@ -415,7 +416,8 @@ std::string MachineManager::MetricsText() const {
   out += "# TYPE privcast_wakes_total counter\nprivcast_wakes_total " + std::to_string(wakes_.load()) + "\n";
   out += "# TYPE privcast_wake_failures_total counter\nprivcast_wake_failures_total " +
          std::to_string(readiness_.failures()) + "\n";
-  out += "# TYPE privcast_autostops_total counter\nprivcast_autostops_total " + std::to_string(autostops_.load()) + "\n";
+  out += "# TYPE privcast_autostops_total counter\nprivcast_autostops_total " + std::to_string(autostops_.load()) +
+         "\n";
   out += "# TYPE privcast_dns_prewarm_starts_total counter\nprivcast_dns_prewarm_starts_total " +
          std::to_string(prewarms_.load()) + "\n";
   out += "# TYPE privcast_machine_starts_total counter\nprivcast_machine_starts_total " +

@@ -42,10 +42,10 @@
 #include <vector>
 
 #include "common/clock.h"
-#include "daemon/log_stamps.h"
 #include "common/snapshot.h"
 #include "daemon/app_events.h"
 #include "daemon/control_loop.h"
+#include "daemon/log_stamps.h"
 #include "daemon/readiness.h"
 #include "daemon/runtime.h"
 #include "daemon/snapshot_builder.h"
@@ -59,23 +59,23 @@ namespace privcast::daemon {
 struct AppPlan {
   ReleaseInfo info;
   struct Mount {
-    std::string source, destination;   // volume name, path in the machine
-    uint32_t initial_size_gb = 1;      // a volume the deploy creates
+    std::string source, destination;  // volume name, path in the machine
+    uint32_t initial_size_gb = 1;     // a volume the deploy creates
   };
   struct Group {
     std::string name;
-    std::string command;               // [processes] command; empty = none
+    std::string command;  // [processes] command; empty = none
     bool has_services = false;
     std::vector<uint16_t> internal_ports;
     uint64_t memory_mb = 0;
     double cpus = 0;
     supervisor::RestartMode restart = supervisor::RestartMode::kOnFailure;
     int restart_retries = 10;
-    bool persist_rootfs = false;       // [[vm]] persist_rootfs
-    std::optional<Mount> mount;        // [mounts] of this group
+    bool persist_rootfs = false;  // [[vm]] persist_rootfs
+    std::optional<Mount> mount;   // [mounts] of this group
   };
   std::vector<Group> groups;
-  std::string image;                   // [build] image (reference); "" = host /usr
+  std::string image;  // [build] image (reference); "" = host /usr
   std::vector<std::pair<std::string, std::string>> env;
   const Group* FindGroup(const std::string& name) const;
 };
@@ -85,7 +85,7 @@ struct ManagerOptions {
   uint32_t host_id = 0;
   std::string region;
   Duration wake_timeout = std::chrono::seconds(30);
-  Duration deploy_wait = std::chrono::seconds(10);  // how long deploy waits for listeners
+  Duration deploy_wait = std::chrono::seconds(10);           // how long deploy waits for listeners
   Duration probe_interval = std::chrono::microseconds(250);  // while a connection waits
   bool firewall = true;
   // Machine logs: size limit and rotated copies (supervisor/log_rotate.h), checked this often.
@@ -124,8 +124,7 @@ struct DeployOutcome {
 class MachineManager final : public proxy::MachineWaker, public proxy::MachineStopper {
  public:
   MachineManager(store::Registry* registry, MachineRuntime* runtime, ControlLoop* loop, AppEvents* events,
-                 const Clock* clock, ManagerOptions opts, PlanDecoder decode,
-                 std::function<void(SnapshotPtr)> publish);
+                 const Clock* clock, ManagerOptions opts, PlanDecoder decode, std::function<void(SnapshotPtr)> publish);
   ~MachineManager() override;
   // The runtime (thread-safe methods only from other threads: Enter, LogPath).
   MachineRuntime* runtime() const { return runtime_; }
@@ -174,10 +173,10 @@ class MachineManager final : public proxy::MachineWaker, public proxy::MachineSt
   // Per machine facts the store does not hold, of the reconciler and attached runs (the
   // readiness facts live in readiness_).
   struct Rt {
-    bool wake_pending = false;        // a wake arrived while stopping: start again after
-    bool restart_after_stop = false;  // deploy replaced the config of a running machine
+    bool wake_pending = false;                      // a wake arrived while stopping: start again after
+    bool restart_after_stop = false;                // deploy replaced the config of a running machine
     std::vector<std::function<void(int)>> on_exit;  // RunAttached: told the exit status
-    LaunchPlan pending_plan_stdio;    // attached stdio for the next launch
+    LaunchPlan pending_plan_stdio;                  // attached stdio for the next launch
     bool has_stdio = false;
   };
   // Deploy and scale manage (count, update, replace, destroy) the machines of a release that
@@ -308,14 +307,14 @@ class MachineManager final : public proxy::MachineWaker, public proxy::MachineSt
   std::set<uint32_t> live_peers_;  // other live hosts (SyncPeers); empty on one host
   std::string peers_key_;          // what SyncPeers last applied
   std::set<Ip6> peers_applied_;    // the underlay addresses in it
-  bool probe_scheduled_ = false;  // a ProbeTick is posted on the loop
+  bool probe_scheduled_ = false;   // a ProbeTick is posted on the loop
   bool shut_down_ = false;
   // Delayed closures hold a weak reference: one due after this manager is destroyed (only on
   // the loop thread, as tests that restart the manager do) does nothing.
   std::shared_ptr<char> life_ = std::make_shared<char>();
 
-  int64_t seen_revision_ = 0;          // store revision the manager's view reflects
-  std::set<int64_t> own_revisions_;    // revisions of its own writes not yet seen as notified
+  int64_t seen_revision_ = 0;        // store revision the manager's view reflects
+  std::set<int64_t> own_revisions_;  // revisions of its own writes not yet seen as notified
 
   std::atomic<bool> reconcile_pending_{false};
   std::mutex notify_mu_;

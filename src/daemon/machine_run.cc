@@ -33,7 +33,8 @@ Result<uint32_t> MachineManager::PlaceInRegion(const std::string& region) {
     if (r == region) load[id] = 0;
   }
   if (load.empty())
-    return FailedPrecondition("no live host in region " + region + " (live hosts: " + (seen.empty() ? "none" : seen) + ")");
+    return FailedPrecondition("no live host in region " + region + " (live hosts: " + (seen.empty() ? "none" : seen) +
+                              ")");
   for (const auto& m : state_.machines)
     if (load.count(m.host_id) && m.state != S::kDestroyed) load[m.host_id]++;
   auto best = std::min_element(load.begin(), load.end(), [](const auto& a, const auto& b) {

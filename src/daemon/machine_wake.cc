@@ -73,7 +73,7 @@ void MachineManager::HandleWake(const std::string& id, Waiter w) {
       break;
     default:
       readiness_.Fail(id, FailedPrecondition("machine " + id + " is " + store::MachineStateName(m.state) +
-                                         (m.last_event.empty() ? "" : " (" + m.last_event + ")")));
+                                             (m.last_event.empty() ? "" : " (" + m.last_event + ")")));
   }
 }
 
@@ -89,7 +89,8 @@ bool MachineManager::ResumeFirst(const Machine& m) {
   readiness_.Answer(m.id, PortsFor(m));
   auto t = Transition(m.id, {S::kSuspended}, S::kStarting, "resumed by proxy");
   if (t.ok()) t = Transition(m.id, {S::kStarting}, S::kStarted, "resumed");
-  if (!t.ok()) log::Warn("daemon", "resumed machine not recorded", {{"machine", m.id}, {"error", t.status().message()}});
+  if (!t.ok())
+    log::Warn("daemon", "resumed machine not recorded", {{"machine", m.id}, {"error", t.status().message()}});
   NoteEvent(m.app, "proxy", "machine " + m.id + " resumed in " + MillisText(clock_->Now() - t0) + " ms");
   Publish();
   return true;
@@ -117,7 +118,8 @@ void MachineManager::Prewarm(const std::string& app, const std::string& service)
     const Machine* pick = nullptr;
     for (const auto& [id, m] : machines_) {
       if (m.app != app || !m.carries_services) continue;
-      if (!std::any_of(scope.begin(), scope.end(), [&](const ServiceSpec& s) { return ServesGroup(s, m.process_group); }))
+      if (!std::any_of(scope.begin(), scope.end(),
+                       [&](const ServiceSpec& s) { return ServesGroup(s, m.process_group); }))
         continue;
       if (m.state == S::kStarted || m.state == S::kStarting) return;  // something runs already
       if (m.state == S::kStopped || m.state == S::kSuspended || m.state == S::kCreated) {

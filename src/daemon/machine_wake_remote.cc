@@ -56,7 +56,8 @@ bool MachineManager::WakeRemote(const std::string& id, Waiter& w) {
   if (m->state == S::kStopped || m->state == S::kCreated || m->state == S::kSuspended) {
     bool resume = m->state == S::kSuspended;
     auto t = registry_->TransitionMachine(id, {m->state}, S::kStarting,
-                                          resume ? "resumed by proxy on another host" : "started by proxy on another host");
+                                          resume ? "resumed by proxy on another host"
+                                                 : "started by proxy on another host");
     if (!t.ok() && t.status().code() != Code::kConflict) {  // lost a race: someone else started it
       auto done = std::move(w.done);
       w.poster->Post([done, st = t.status()] { done(st); });
@@ -89,9 +90,11 @@ void MachineManager::PollRemoteWake(const std::string& id, Waiter w) {
     return;
   }
   if (m->state == store::MachineState::kSuspended)  // it was being suspended when the wake came
-    (void)registry_->TransitionMachine(id, {m->state}, store::MachineState::kStarting, "resumed by proxy on another host");
+    (void)registry_->TransitionMachine(id, {m->state}, store::MachineState::kStarting,
+                                       "resumed by proxy on another host");
   if (clock_->Now() >= w.deadline) return fail(Unavailable("machine " + id + " did not start listening in time"));
-  loop_->PostAfter(std::chrono::milliseconds(20), [this, id, w = std::move(w)]() mutable { PollRemoteWake(id, std::move(w)); });
+  loop_->PostAfter(std::chrono::milliseconds(20),
+                   [this, id, w = std::move(w)]() mutable { PollRemoteWake(id, std::move(w)); });
 }
 
 }  // namespace privcast::daemon

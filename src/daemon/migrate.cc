@@ -21,18 +21,19 @@ Status Migrate(const std::string& from, const DaemonOptions& to) {
   if (src_url.kind != store::StoreUrl::Kind::kSqlite) return InvalidArgument("--from must be sqlite:PATH");
   PC_ASSIGN_OR_RETURN(store::StoreUrl dst_url, store::ParseStoreUrl(to.store));
   if (dst_url.kind != store::StoreUrl::Kind::kEtcd) return InvalidArgument("--to must be etcd://host:port,...");
-  struct stat sb{};
+  struct stat sb {};
   if (stat(src_url.sqlite_path.c_str(), &sb) != 0) return NotFound("no SQLite store at " + src_url.sqlite_path);
   // The daemon must not run meanwhile: take its data dir's lock.
   PC_ASSIGN_OR_RETURN(DataDir dir, DataDir::Open(to.data_dir));
   auto src = store::OpenSqliteStore({src_url.sqlite_path});
-  if (!src.ok()) return Status(src.status().code(), "cannot open " + src_url.sqlite_path + ": " + src.status().message());
+  if (!src.ok())
+    return Status(src.status().code(), "cannot open " + src_url.sqlite_path + ": " + src.status().message());
   PC_ASSIGN_OR_RETURN(OpenedStore dst, OpenDaemonStore(to, dir.path(), ""));
   PC_ASSIGN_OR_RETURN(store::RangeResult all, (*src)->Range(""));
   PC_ASSIGN_OR_RETURN(store::RangeResult there, dst.store->Range(""));
   if (!there.kvs.empty())
-    return FailedPrecondition(dst.description + " already holds " + std::to_string(there.kvs.size()) + " keys (first: " +
-                              there.kvs.front().key + "); migrate into an empty cluster");
+    return FailedPrecondition(dst.description + " already holds " + std::to_string(there.kvs.size()) +
+                              " keys (first: " + there.kvs.front().key + "); migrate into an empty cluster");
   int64_t rev = 0;
   for (size_t i = 0; i < all.kvs.size(); i += kBatch) {
     store::TxnRequest t;

@@ -47,7 +47,8 @@ Result<HostPort> ParseHostPort(const std::string& flag, const std::string& text)
   if (colon == std::string::npos) return InvalidArgument(flag + " wants [addr]:port, got \"" + text + "\"");
   HostPort hp;
   hp.host = text.substr(0, colon);
-  if (hp.host.size() >= 2 && hp.host.front() == '[' && hp.host.back() == ']') hp.host = hp.host.substr(1, hp.host.size() - 2);
+  if (hp.host.size() >= 2 && hp.host.front() == '[' && hp.host.back() == ']')
+    hp.host = hp.host.substr(1, hp.host.size() - 2);
   auto port = ParseDecimal<uint16_t>(std::string_view(text).substr(colon + 1));
   if (!port)
     return InvalidArgument(flag + " \"" + text + "\": the port must be a number from 0 to 65535, got \"" +
@@ -74,11 +75,14 @@ std::optional<DaemonOptions> ParseDaemonArgs(int argc, char** argv, int* exit_co
   app.add_option("--region", o.region, "this host's region code (3 lowercase letters)")->capture_default_str();
   app.add_option("--api", o.api, "API endpoint, unix:PATH")->capture_default_str();
   app.add_option("--api-request-timeout", api_request_timeout,
-                 "API: deadline for a whole request (head and body) from its first byte")->capture_default_str();
+                 "API: deadline for a whole request (head and body) from its first byte")
+      ->capture_default_str();
   app.add_option("--api-max-connections-per-uid", o.api_max_connections_per_uid,
-                 "API: connections one uid other than root and the daemon's may hold")->capture_default_str();
+                 "API: connections one uid other than root and the daemon's may hold")
+      ->capture_default_str();
   app.add_option("--proxy-workers", o.proxy_workers, "proxy worker threads (0 = one per core)");
-  app.add_flag("--no-proxy-io-uring", no_io_uring, "proxy: one send() per HTTP write instead of batching them through io_uring");
+  app.add_flag("--no-proxy-io-uring", no_io_uring,
+               "proxy: one send() per HTTP write instead of batching them through io_uring");
   app.add_option("--proxy-max-conns-per-network", o.proxy_max_conns_per_network,
                  "proxy: open client connections per source network; more are reset (0 = unlimited)")
       ->capture_default_str();
@@ -91,19 +95,24 @@ std::optional<DaemonOptions> ParseDaemonArgs(int argc, char** argv, int* exit_co
   app.add_option("--proxy-fd-budget", o.proxy_fd_budget,
                  "proxy: descriptors it may hold before it stops accepting (-1 = from RLIMIT_NOFILE, 0 = none)")
       ->capture_default_str();
-  app.add_option("--proxy-header-timeout", header_timeout, "proxy: a request head must be complete this long after its first byte")
+  app.add_option("--proxy-header-timeout", header_timeout,
+                 "proxy: a request head must be complete this long after its first byte")
       ->capture_default_str();
-  app.add_option("--proxy-body-timeout", body_timeout, "proxy: grace for a request body before the minimum rate applies")
+  app.add_option("--proxy-body-timeout", body_timeout,
+                 "proxy: grace for a request body before the minimum rate applies")
       ->capture_default_str();
-  app.add_option("--proxy-body-min-rate", o.proxy_body_min_rate, "proxy: minimum average request body rate, bytes/s (0 = off)")
+  app.add_option("--proxy-body-min-rate", o.proxy_body_min_rate,
+                 "proxy: minimum average request body rate, bytes/s (0 = off)")
       ->capture_default_str();
   app.add_option("--autostop-interval", autostop_interval, "how often the autostop pass runs")->capture_default_str();
   app.add_option("--autostop-idle", autostop_idle, "idle time before a machine may be stopped")->capture_default_str();
-  app.add_option("--wake-timeout", wake_timeout, "how long a request waits for a machine to start")->capture_default_str();
+  app.add_option("--wake-timeout", wake_timeout, "how long a request waits for a machine to start")
+      ->capture_default_str();
   app.add_option("--drain-timeout", drain, "SIGTERM: how long open connections may finish")->capture_default_str();
   app.add_flag("--no-dns", no_dns, "do not run the internal DNS server");
   app.add_option("--dns-listen", o.dns_listen, "extra DNS listener [addr]:port (for the host's own use)");
-  app.add_option("--upstream-resolv-conf", o.upstream_resolv_conf, "resolv.conf with the upstream resolvers")->capture_default_str();
+  app.add_option("--upstream-resolv-conf", o.upstream_resolv_conf, "resolv.conf with the upstream resolvers")
+      ->capture_default_str();
   app.add_option("--dns-forward-inflight", o.dns_forward_inflight,
                  "forwarded DNS queries each network may have waiting for an upstream (0 = no limit)")
       ->capture_default_str();
@@ -111,9 +120,11 @@ std::optional<DaemonOptions> ParseDaemonArgs(int argc, char** argv, int* exit_co
                  "forwarded DNS queries each network may start per second (0 = no limit)")
       ->capture_default_str();
   app.add_option("--dns-negative-cache-max-ttl", dns_neg_ttl,
-                 "cap on caching upstream NXDOMAIN/NODATA answers (0 = off)")->capture_default_str();
+                 "cap on caching upstream NXDOMAIN/NODATA answers (0 = off)")
+      ->capture_default_str();
   app.add_option("--dns-servfail-cache-ttl", dns_servfail_ttl,
-                 "how long an upstream failure is cached per name (0 = off)")->capture_default_str();
+                 "how long an upstream failure is cached per name (0 = off)")
+      ->capture_default_str();
   app.add_flag("--no-prewarm", no_prewarm, "do not wake machines on <app>.flycast lookups");
   app.add_flag("--no-firewall", no_firewall, "do not install the nftables isolation table (testing only)");
   app.add_option("--log-level", o.log_level, "debug|info|warn|error")->capture_default_str();
@@ -133,12 +144,14 @@ std::optional<DaemonOptions> ParseDaemonArgs(int argc, char** argv, int* exit_co
   app.add_option("--init", o.init_path, "privcast-init, PID 1 of every machine (default: next to privcastd)");
   app.add_option("--insecure-registry", o.insecure_registries,
                  "a registry HOST[:PORT] pulled over plain HTTP (loopback registries always are); repeatable");
-  app.add_option("--registry-auth-file", o.registry_auth_file,
-                 "registry credentials for pulls: docker's config.json shape ({\"auths\": {\"HOST[:PORT]\": {\"auth\": base64(user:password)}}})")
+  app.add_option(
+         "--registry-auth-file", o.registry_auth_file,
+         "registry credentials for pulls: docker's config.json shape ({\"auths\": {\"HOST[:PORT]\": {\"auth\": base64(user:password)}}})")
       ->check(CLI::ExistingFile);
   app.add_option("--skopeo", o.skopeo, "the skopeo binary images are pulled with")->capture_default_str();
-  app.add_option("--store", o.store,
-                 "shared state: sqlite:PATH (default: store.db in --data-dir) or etcd://h1:2379,h2:2379,[fd00::e]:2379");
+  app.add_option(
+      "--store", o.store,
+      "shared state: sqlite:PATH (default: store.db in --data-dir) or etcd://h1:2379,h2:2379,[fd00::e]:2379");
   app.add_option("--etcd-cacert", o.etcd_cacert, "etcd: CA certificate (PEM) to verify the members with (TLS)");
   app.add_option("--etcd-cert", o.etcd_cert, "etcd: client certificate (PEM)");
   app.add_option("--etcd-key", o.etcd_key, "etcd: client key (PEM)");
@@ -169,12 +182,15 @@ std::optional<DaemonOptions> ParseDaemonArgs(int argc, char** argv, int* exit_co
   // (uid_t)-1: id_base + 2^15 × 65536 ≤ 2^32 - 1.
   if (o.id_base < 65536 || o.id_base > 0x7FFF0000u)
     return bad("--id-base must be within 65536..2147418112 (machines get 65536 ids each above it)");
-  for (auto [text, out] : {std::pair{&autostop_interval, &o.autostop_interval}, {&autostop_idle, &o.autostop_idle},
-                           {&wake_timeout, &o.wake_timeout}, {&drain, &o.drain_timeout},
+  for (auto [text, out] : {std::pair{&autostop_interval, &o.autostop_interval},
+                           {&autostop_idle, &o.autostop_idle},
+                           {&wake_timeout, &o.wake_timeout},
+                           {&drain, &o.drain_timeout},
                            {&dns_neg_ttl, &o.dns_negative_cache_max_ttl},
                            {&dns_servfail_ttl, &o.dns_servfail_cache_ttl},
                            {&api_request_timeout, &o.api_request_timeout},
-                           {&header_timeout, &o.proxy_header_timeout}, {&body_timeout, &o.proxy_body_timeout}}) {
+                           {&header_timeout, &o.proxy_header_timeout},
+                           {&body_timeout, &o.proxy_body_timeout}}) {
     auto d = ParseDuration(*text);
     if (!d.ok()) return bad(d.status().message());
     *out = *d;
@@ -182,7 +198,8 @@ std::optional<DaemonOptions> ParseDaemonArgs(int argc, char** argv, int* exit_co
   if (!o.store.empty()) {
     auto u = store::ParseStoreUrl(o.store);
     if (!u.ok()) return bad("--store: " + u.status().message());
-    if (u->kind != store::StoreUrl::Kind::kEtcd && !(o.etcd_cacert.empty() && o.etcd_cert.empty() && o.etcd_key.empty()))
+    if (u->kind != store::StoreUrl::Kind::kEtcd &&
+        !(o.etcd_cacert.empty() && o.etcd_cert.empty() && o.etcd_key.empty()))
       return bad("--etcd-cacert/--etcd-cert/--etcd-key need --store etcd://...");
   }
   if (o.etcd_cert.empty() != o.etcd_key.empty()) return bad("--etcd-cert and --etcd-key go together");

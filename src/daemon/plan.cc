@@ -23,7 +23,8 @@ std::optional<std::vector<std::string>> SplitCommand(const std::string& command)
     if (quote == kDouble) {
       if (c == '"') {
         quote = kNone;
-      } else if (c == '\\' && i + 1 < command.size() && std::string_view("\"\\$`").find(command[i + 1]) != std::string_view::npos) {
+      } else if (c == '\\' && i + 1 < command.size() &&
+                 std::string_view("\"\\$`").find(command[i + 1]) != std::string_view::npos) {
         cur.push_back(command[++i]);
       } else if (c == '$' || c == '`') {
         return std::nullopt;  // expansion: needs a shell
@@ -52,8 +53,24 @@ std::optional<std::vector<std::string>> SplitCommand(const std::string& command)
         cur.push_back(command[++i]);
         in_word = true;
         break;
-      case '|': case '&': case ';': case '<': case '>': case '(': case ')': case '$': case '`':
-      case '*': case '?': case '[': case '#': case '~': case '\n': case '{': case '}': case '=':
+      case '|':
+      case '&':
+      case ';':
+      case '<':
+      case '>':
+      case '(':
+      case ')':
+      case '$':
+      case '`':
+      case '*':
+      case '?':
+      case '[':
+      case '#':
+      case '~':
+      case '\n':
+      case '{':
+      case '}':
+      case '=':
         if (c == '=' && in_word) {  // VAR=x prefix needs a shell; '=' inside an argument is fine
           if (!argv.empty()) {
             cur.push_back(c);
@@ -103,9 +120,12 @@ supervisor::RestartMode ToRestartMode(config::RestartPolicy p) {
   // Exhaustive (no default): a policy added to the config is a compile error here, never a
   // silent fallback.
   switch (p) {
-    case config::RestartPolicy::kAlways: return supervisor::RestartMode::kAlways;
-    case config::RestartPolicy::kNever: return supervisor::RestartMode::kNever;
-    case config::RestartPolicy::kOnFailure: return supervisor::RestartMode::kOnFailure;
+    case config::RestartPolicy::kAlways:
+      return supervisor::RestartMode::kAlways;
+    case config::RestartPolicy::kNever:
+      return supervisor::RestartMode::kNever;
+    case config::RestartPolicy::kOnFailure:
+      return supervisor::RestartMode::kOnFailure;
   }
   PC_CHECK(false);  // unreachable: p is one of the enumerators above
   return supervisor::RestartMode::kOnFailure;

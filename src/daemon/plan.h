@@ -7,8 +7,8 @@
 #include <string>
 #include <vector>
 
-#include "daemon/machine_manager.h"
 #include "config/app_config.h"
+#include "daemon/machine_manager.h"
 #include "store/model.h"
 #include "supervisor/restart.h"
 

@@ -95,7 +95,8 @@ void Readiness::ProbeOne(const std::string& id, State& s, MonoTime now, TickResu
   if (std::all_of(want.begin(), want.end(), [&s](uint16_t p) { return s.ready_ports.count(p) > 0; })) {
     s.probing = false;
     if (s.wake_started != MonoTime{}) {
-      hooks_.note(t->app, "proxy", "machine " + id + " started in " + MillisText(now - s.wake_started) + " ms (pre-warmed)");
+      hooks_.note(t->app, "proxy",
+                  "machine " + id + " started in " + MillisText(now - s.wake_started) + " ms (pre-warmed)");
       s.wake_started = MonoTime{};
     }
     Answer(id, t->ports);
@@ -130,7 +131,8 @@ void Readiness::Check6pn(const std::string& id, const Target& t, State& s, uint1
   if (only6pn.empty()) return;
   s.warned_6pn = true;
   s.warning = "app " + t.app + " machine " + id + " listens on " + only6pn +
-              " only; flycast cannot reach it: bind 0.0.0.0:" + std::to_string(port) + " or [::]:" + std::to_string(port);
+              " only; flycast cannot reach it: bind 0.0.0.0:" + std::to_string(port) +
+              " or [::]:" + std::to_string(port);
   log::Warn("daemon", "app listens only on its 6PN address", {{"app", t.app}, {"machine", id}, {"listener", only6pn}});
   hooks_.note(t.app, "machine " + id, s.warning);
   signal_->Warn(id, s.warning);

@@ -13,7 +13,8 @@ Status ShareRegionTable(store::Registry* registry, const std::shared_ptr<const R
     Status s = registry->PutRegionTable(*table, &changed);
     if (!s.ok()) return Status(s.code(), "store the region table of " + file + ": " + s.message());
     log::Info("daemon", changed ? "region table stored for every host" : "region table unchanged",
-              {{"file", file}, {"regions", static_cast<uint64_t>(table->regions().size())},
+              {{"file", file},
+               {"regions", static_cast<uint64_t>(table->regions().size())},
                {"distances", static_cast<uint64_t>(table->distances().size())}});
   } else {
     auto st = registry->LoadState();

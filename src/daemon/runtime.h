@@ -12,17 +12,17 @@
 #include <chrono>
 #include <functional>
 #include <map>
-#include <set>
 #include <optional>
+#include <set>
 #include <string>
 #include <utility>
 #include <vector>
 
 #include "common/addr.h"
 #include "common/clock.h"
-#include "common/signal.h"
 #include "common/fd.h"
 #include "common/result.h"
+#include "common/signal.h"
 #include "store/model.h"
 #include "store/registry.h"
 #include "supervisor/restart.h"
@@ -42,11 +42,11 @@ struct ImagePlan {
 
 struct LaunchPlan {
   store::Machine machine;
-  std::vector<std::string> argv;   // empty → command from shell_command
-  std::string shell_command;       // run with /bin/sh -c
+  std::vector<std::string> argv;  // empty → command from shell_command
+  std::string shell_command;      // run with /bin/sh -c
   std::vector<std::pair<std::string, std::string>> env;
-  uint64_t memory_mb = 0;          // 0 = no limit
-  double cpus = 0;                 // 0 = no limit
+  uint64_t memory_mb = 0;  // 0 = no limit
+  double cpus = 0;         // 0 = no limit
   KillSignal kill_signal;
   Duration kill_timeout = std::chrono::seconds(5);
   supervisor::RestartMode restart_mode = supervisor::RestartMode::kOnFailure;
@@ -59,7 +59,7 @@ struct LaunchPlan {
     std::string dir;   // its files on the host (volume_storage.h)
     std::string path;  // where the machine sees them
   };
-  std::vector<Volume> volumes;     // the machine's attached volume (at most one)
+  std::vector<Volume> volumes;  // the machine's attached volume (at most one)
   int stdin_fd = -1, stdout_fd = -1, stderr_fd = -1;
   // stdin is the slave of a pty the daemon allocated (AttachPty): it becomes the main
   // process's controlling terminal, in a session of its own.
@@ -67,14 +67,14 @@ struct LaunchPlan {
 };
 
 struct Listener {
-  std::string address;     // "0.0.0.0", "::", "fdaa:…"
+  std::string address;  // "0.0.0.0", "::", "fdaa:…"
   uint16_t port = 0;
   bool reachable = false;  // the proxy (over the machine's IPv4 link) can connect to it
 };
 
 struct ExitInfo {
   std::string machine_id;
-  int code = -1;        // exit status, 128+signal, or -1 unknown (adopted process)
+  int code = -1;            // exit status, 128+signal, or -1 unknown (adopted process)
   bool restarting = false;  // the supervisor's restart policy will start it again
 };
 
@@ -83,10 +83,10 @@ using FlycastPortMap = std::map<std::string, std::vector<std::pair<uint16_t, uin
 
 // ssh console: a program to run inside a running machine (supervisor/enter.h).
 struct EnterRequest {
-  std::vector<std::string> argv;                           // argv[0] absolute, in the machine's root
-  std::vector<std::pair<std::string, std::string>> env;    // on top of the machine's own environment
-  int in = -1, out = -1, err = -1;                         // borrowed
-  bool tty = false;                                        // `in` is a pty slave: make it the controlling terminal
+  std::vector<std::string> argv;                         // argv[0] absolute, in the machine's root
+  std::vector<std::pair<std::string, std::string>> env;  // on top of the machine's own environment
+  int in = -1, out = -1, err = -1;                       // borrowed
+  bool tty = false;                                      // `in` is a pty slave: make it the controlling terminal
 };
 struct Entered {
   pid_t pid = -1;      // what to wait for (a child of the daemon)
@@ -118,7 +118,7 @@ class MachineRuntime {
 
   // Machines. Network setup is idempotent and kept while the machine is stopped (fast wakes).
   virtual Status EnsureNetwork(const store::Machine& m) = 0;
-  virtual Status Launch(const LaunchPlan& plan) = 0;                // running on return
+  virtual Status Launch(const LaunchPlan& plan) = 0;                                 // running on return
   virtual Status Stop(const std::string& id, KillSignal sig, Duration timeout) = 0;  // exit via callback
   virtual Status Suspend(const std::string& id) = 0;
   virtual Status Resume(const std::string& id) = 0;

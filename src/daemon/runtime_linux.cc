@@ -10,15 +10,15 @@
 #include <filesystem>
 #include <fstream>
 
-#include "common/mutex.h"
 #include "common/log.h"
+#include "common/mutex.h"
 #include "daemon/cgroup_mounts.h"
 #include "netns/firewall.h"
 #include "netns/host_network.h"
 #include "netns/listener_probe.h"
-#include "netns/netns.h"
 #include "netns/machine_network.h"
 #include "netns/net_ops.h"
+#include "netns/netns.h"
 #include "supervisor/enter.h"
 #include "supervisor/launch.h"
 #include "supervisor/supervisor.h"
@@ -43,8 +43,8 @@ struct LinuxRuntime::Impl {
   std::set<std::string> networks_ready;  // machine ids whose netns exists
   std::unique_ptr<netns::Firewall> firewall;
   std::unordered_map<std::string, uint32_t> slots;  // machine id → link slot
-  std::map<Ip6, Ip6> peer_routes;  // applied by SyncPeers: prefix /80 → underlay address
-  std::set<Ip6> peers;             // other live hosts' underlay addresses (firewall)
+  std::map<Ip6, Ip6> peer_routes;                   // applied by SyncPeers: prefix /80 → underlay address
+  std::set<Ip6> peers;                              // other live hosts' underlay addresses (firewall)
   std::unordered_map<std::string, std::pair<netns::ListenerProbe, uint32_t>> probes;  // id → (probe, link slot)
 
   void OnEvent(const supervisor::MachineEvent& ev) {
@@ -222,8 +222,10 @@ Status LinuxRuntime::EnsureNetwork(const store::Machine& m) {
 Status LinuxRuntime::Launch(const LaunchPlan& plan) {
   auto r = impl_->sup->Start(impl_->SpecFor(plan));
   if (!r.ok()) return r.status();
-  log::Debug("supervisor", "machine exec'd", {{"machine", plan.machine.id}, {"pid", static_cast<int64_t>(r->pid)},
-                                              {"latency_us", static_cast<int64_t>(r->latency.count() / 1000)}});
+  log::Debug("supervisor", "machine exec'd",
+             {{"machine", plan.machine.id},
+              {"pid", static_cast<int64_t>(r->pid)},
+              {"latency_us", static_cast<int64_t>(r->latency.count() / 1000)}});
   return Status::Ok();
 }
 
@@ -262,7 +264,8 @@ Result<bool> LinuxRuntime::Adopt(const LaunchPlan& plan) {
     std::string path = impl_->machines->NetnsPath(plan.machine.id);
     if (!IsNetnsMount(path)) {
       auto st = netns::Adopt(impl_->machines->netns_dir(), plan.machine.id, r->pid);
-      if (!st.ok()) log::Warn("daemon", "cannot re-attach machine netns", {{"machine", plan.machine.id}, {"error", st.message()}});
+      if (!st.ok())
+        log::Warn("daemon", "cannot re-attach machine netns", {{"machine", plan.machine.id}, {"error", st.message()}});
     }
     impl_->networks_ready.insert(plan.machine.id);
     return true;

@@ -18,15 +18,15 @@
 namespace privcast::daemon {
 
 struct LinuxRuntimeOptions {
-  std::string state_root;    // supervisor state dirs: <data-dir>/machines
-  std::string netns_dir;     // <data-dir>/run/netns
-  std::string logs_dir;      // <data-dir>/logs
-  std::string instance;      // cgroup root "privcast-<instance>"
+  std::string state_root;  // supervisor state dirs: <data-dir>/machines
+  std::string netns_dir;   // <data-dir>/run/netns
+  std::string logs_dir;    // <data-dir>/logs
+  std::string instance;    // cgroup root "privcast-<instance>"
   uint32_t host_id = 0;
   std::string region;
   bool firewall = true;
-  uint32_t id_base = 524288;   // machine uid/gid ranges: id_base + link_slot × 65536
-  std::string init_path;       // privcast-init
+  uint32_t id_base = 524288;  // machine uid/gid ranges: id_base + link_slot × 65536
+  std::string init_path;      // privcast-init
 };
 
 class LinuxRuntime final : public MachineRuntime {

@@ -12,23 +12,28 @@ namespace privcast::daemon {
 MachineRunState ToRunState(store::MachineState s) {
   using S = store::MachineState;
   switch (s) {
-    case S::kStarted: return MachineRunState::kStarted;
-    case S::kStarting: return MachineRunState::kStarting;
-    case S::kStopping: return MachineRunState::kStopping;
+    case S::kStarted:
+      return MachineRunState::kStarted;
+    case S::kStarting:
+      return MachineRunState::kStarting;
+    case S::kStopping:
+      return MachineRunState::kStopping;
     case S::kSuspended:
-    case S::kSuspending: return MachineRunState::kSuspended;
+    case S::kSuspending:
+      return MachineRunState::kSuspended;
     case S::kCreated:
-    case S::kStopped: return MachineRunState::kStopped;
+    case S::kStopped:
+      return MachineRunState::kStopped;
     case S::kDestroying:
     case S::kDestroyed:
-    case S::kFailed: return MachineRunState::kOther;  // never woken: a start just failed
+    case S::kFailed:
+      return MachineRunState::kOther;  // never woken: a start just failed
   }
   return MachineRunState::kOther;
 }
 
-Snapshot BuildSnapshot(const store::StateView& state, uint32_t local_host_id,
-                       const std::string& local_region, const ReleaseDecoder& decode,
-                       const std::set<uint32_t>& live_peers) {
+Snapshot BuildSnapshot(const store::StateView& state, uint32_t local_host_id, const std::string& local_region,
+                       const ReleaseDecoder& decode, const std::set<uint32_t>& live_peers) {
   Snapshot s;
   s.revision = state.revision;
   s.local_host_id = local_host_id;

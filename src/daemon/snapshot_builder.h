@@ -32,9 +32,8 @@ using ReleaseDecoder = std::function<Result<ReleaseInfo>(const store::Release&)>
 // live_peers: the other hosts of a cluster alive now (docs/cluster.md); their machines are
 // backends reached over the underlay (MachineView::remote). Machines of hosts not in it (down,
 // or no cluster) are listed (DNS) but never routed to.
-Snapshot BuildSnapshot(const store::StateView& state, uint32_t local_host_id,
-                       const std::string& local_region, const ReleaseDecoder& decode,
-                       const std::set<uint32_t>& live_peers = {});
+Snapshot BuildSnapshot(const store::StateView& state, uint32_t local_host_id, const std::string& local_region,
+                       const ReleaseDecoder& decode, const std::set<uint32_t>& live_peers = {});
 
 MachineRunState ToRunState(store::MachineState s);
 

@@ -43,7 +43,8 @@ Result<OpenedStore> OpenDaemonStore(const DaemonOptions& opts, const std::string
   }
   if (url.kind == store::StoreUrl::Kind::kSqlite) {
     auto st = store::OpenSqliteStore({url.sqlite_path});
-    if (!st.ok()) return Status(st.status().code(), "cannot open store " + url.sqlite_path + ": " + st.status().message());
+    if (!st.ok())
+      return Status(st.status().code(), "cannot open store " + url.sqlite_path + ": " + st.status().message());
     out.store = std::move(st).value();
     out.description = "sqlite " + url.sqlite_path;
     return out;

@@ -27,9 +27,9 @@ namespace {
 
 constexpr int64_t kDay = 86400;
 constexpr int64_t kCaDays = 3650;
-constexpr int64_t kLeafDays = 397;    // within what every client accepts for a server certificate
-constexpr int64_t kRenewDays = 30;    // reissue a leaf with less left than this
-constexpr int64_t kBackdate = 3600;   // tolerate clients whose clock is a little behind
+constexpr int64_t kLeafDays = 397;   // within what every client accepts for a server certificate
+constexpr int64_t kRenewDays = 30;   // reissue a leaf with less left than this
+constexpr int64_t kBackdate = 3600;  // tolerate clients whose clock is a little behind
 
 Status SslError(const std::string& what) {
   std::string e = proxy::TakeOpenSslError();
@@ -65,10 +65,11 @@ Result<X509Ptr> NewCert(const std::string& cn, EVP_PKEY* key, int64_t now_s, int
        ASN1_TIME_set(X509_getm_notAfter(x.get()), static_cast<time_t>(now_s + days * kDay)) != nullptr &&
        X509_set_pubkey(x.get(), key) == 1;
   X509_NAME* name = X509_get_subject_name(x.get());
-  ok = ok && X509_NAME_add_entry_by_txt(name, "O", MBSTRING_UTF8, reinterpret_cast<const unsigned char*>("privcast"),
-                                        -1, -1, 0) == 1 &&
-       X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_UTF8, reinterpret_cast<const unsigned char*>(cn.c_str()), -1,
-                                  -1, 0) == 1;
+  ok = ok &&
+       X509_NAME_add_entry_by_txt(name, "O", MBSTRING_UTF8, reinterpret_cast<const unsigned char*>("privcast"), -1, -1,
+                                  0) == 1 &&
+       X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_UTF8, reinterpret_cast<const unsigned char*>(cn.c_str()), -1, -1,
+                                  0) == 1;
   if (!ok) return SslError("building certificate " + cn);
   return x;
 }
@@ -129,10 +130,8 @@ Result<Certified> IssueServerCert(const Certified& ca, const std::string& app, c
   X509V3_set_ctx(&ctx, ca.cert.get(), x, nullptr, nullptr, 0);
   bool ok = AddExt(x, &ctx, NID_basic_constraints, "critical,CA:FALSE") &&
             AddExt(x, &ctx, NID_key_usage, "critical,digitalSignature") &&
-            AddExt(x, &ctx, NID_ext_key_usage, "serverAuth") &&
-            AddExt(x, &ctx, NID_subject_key_identifier, "hash") &&
-            AddExt(x, &ctx, NID_authority_key_identifier, "keyid:always") &&
-            AddExt(x, &ctx, NID_subject_alt_name, san);
+            AddExt(x, &ctx, NID_ext_key_usage, "serverAuth") && AddExt(x, &ctx, NID_subject_key_identifier, "hash") &&
+            AddExt(x, &ctx, NID_authority_key_identifier, "keyid:always") && AddExt(x, &ctx, NID_subject_alt_name, san);
   if (!ok) return SslError("certificate extensions for " + app);
   if (X509_sign(x, ca.key.get(), EVP_sha256()) == 0) return SslError("signing the certificate of " + app);
   return leaf;
@@ -163,8 +162,7 @@ Status TlsCertificates::EnsureCaLocked() {
     if (!pkey)
       return InvalidArgument(SslError("cannot read " + key).message() + "; restore it or remove " + crt +
                              " to create a new CA");
-    if (X509_check_private_key(cert.get(), pkey.get()) != 1)
-      return InvalidArgument(key + " does not match " + crt);
+    if (X509_check_private_key(cert.get(), pkey.get()) != 1) return InvalidArgument(key + " does not match " + crt);
     ca_.cert = std::move(cert);
     ca_.key = std::move(pkey);
     return Status::Ok();
@@ -175,8 +173,7 @@ Status TlsCertificates::EnsureCaLocked() {
   PC_RETURN_IF_ERROR(WriteFileAtomic(key, Pem(ca.key.get()), 0600));
   PC_RETURN_IF_ERROR(WriteFileAtomic(crt, Pem(ca.cert.get()), 0644));
   ca_ = std::move(ca);
-  log::Info("daemon", "created the local TLS certificate authority; clients trust it with --cacert",
-            {{"ca", crt}});
+  log::Info("daemon", "created the local TLS certificate authority; clients trust it with --cacert", {{"ca", crt}});
   return Status::Ok();
 }
 

@@ -27,9 +27,9 @@
 #include <string>
 #include <vector>
 
-#include "common/mutex.h"
 #include "common/addr.h"
 #include "common/clock.h"
+#include "common/mutex.h"
 #include "common/result.h"
 #include "proxy/tls_context.h"
 
@@ -84,7 +84,7 @@ class TlsCertificates final : public proxy::TlsContextProvider {
   Clock* clock_;
   mutable Mutex mu_;
   Certified ca_ GUARDED_BY(mu_);
-  std::string ca_error_ GUARDED_BY(mu_);  // logged once
+  std::string ca_error_ GUARDED_BY(mu_);                // logged once
   std::map<std::string, Leaf> leaves_ GUARDED_BY(mu_);  // by app
 };
 

@@ -17,8 +17,7 @@ std::vector<std::string> RunningMachines(const std::string& machines_dir) {
     if (!rec.ok() || rec->pid <= 0) continue;
     auto st = supervisor::ReadProcStat(rec->pid);
     // The same process (pid + start time, so a reused pid does not count) and not a zombie.
-    if (st.ok() && st->start_time == rec->start_time && st->state != 'Z')
-      out.push_back(e.path().filename().string());
+    if (st.ok() && st->start_time == rec->start_time && st->state != 'Z') out.push_back(e.path().filename().string());
   }
   std::sort(out.begin(), out.end());
   return out;
@@ -37,8 +36,8 @@ Result<std::string> Uninstall(const std::string& data_dir) {
   }
   PC_ASSIGN_OR_RETURN(auto fw, netns::Firewall::Create());
   PC_RETURN_IF_ERROR(fw->Remove());
-  return "removed the nftables table inet " + std::string(netns::Firewall::kTable) +
-         "; the data dir " + dir.path() + " is left in place";
+  return "removed the nftables table inet " + std::string(netns::Firewall::kTable) + "; the data dir " + dir.path() +
+         " is left in place";
 }
 
 }  // namespace privcast::daemon

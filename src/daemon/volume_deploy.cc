@@ -23,7 +23,8 @@ void MachineManager::SyncVolumes() {
   for (const auto& id : volume_ids_) gone = gone || !ids.count(id);
   if (!volumes_synced_ && !opts_.volume_root.empty()) {
     for (const auto& id : UnknownVolumeStorage(opts_.volume_root, ids))
-      log::Warn("daemon", "volume storage without a volume record is kept", {{"volume", id}, {"root", opts_.volume_root}});
+      log::Warn("daemon", "volume storage without a volume record is kept",
+                {{"volume", id}, {"root", opts_.volume_root}});
   }
   volume_ids_ = std::move(ids);
   volumes_synced_ = true;
@@ -49,14 +50,18 @@ Status MachineManager::GiveVolume(const store::App& app, const AppPlan::Group& g
   }
   store::Volume* pick = nullptr;
   for (auto& v : state_.volumes) {
-    if (v.app != app.name || v.name != mt.source || !v.attached_machine_id.empty() || v.region != opts_.region) continue;
+    if (v.app != app.name || v.name != mt.source || !v.attached_machine_id.empty() || v.region != opts_.region)
+      continue;
     if (!pick || v.created_at < pick->created_at) pick = &v;
   }
   if (!pick) {
     auto v = registry_->CreateVolume(app.name, mt.source, opts_.region, mt.initial_size_gb);
-    if (!v.ok()) return Status(v.status().code(), "create volume " + mt.source + " for group " + g.name + ": " + v.status().message());
+    if (!v.ok())
+      return Status(v.status().code(),
+                    "create volume " + mt.source + " for group " + g.name + ": " + v.status().message());
     NoteEvent(app.name, "deploy",
-              "created volume " + v->id + " (" + mt.source + ", " + std::to_string(mt.initial_size_gb) + "GB) for group " + g.name);
+              "created volume " + v->id + " (" + mt.source + ", " + std::to_string(mt.initial_size_gb) +
+                  "GB) for group " + g.name);
     volume_ids_.insert(v->id);
     state_.volumes.push_back(*v);
     pick = &state_.volumes.back();
@@ -93,7 +98,8 @@ Result<std::vector<LaunchPlan::Volume>> MachineManager::VolumesFor(const store::
   std::vector<LaunchPlan::Volume> out;
   auto it = volumes_.find(m.id);
   if (it == volumes_.end()) return out;
-  if (opts_.volume_root.empty()) return FailedPrecondition("machine " + m.id + " has a volume but the daemon has no volume storage");
+  if (opts_.volume_root.empty())
+    return FailedPrecondition("machine " + m.id + " has a volume but the daemon has no volume storage");
   PC_RETURN_IF_ERROR(EnsureVolumeStorage(opts_.volume_root, it->second.id));
   out.push_back(LaunchPlan::Volume{VolumeDataDir(opts_.volume_root, it->second.id), it->second.attached_path});
   return out;

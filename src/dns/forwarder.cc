@@ -41,8 +41,7 @@ std::vector<Endpoint> ParseResolvConf(const std::string& text) {
 
 size_t ReplyLimit(const Query& q, bool tcp, uint16_t edns_udp_size) {
   if (tcp) return kMaxMessage;
-  return q.has_edns ? std::max<size_t>(kMinUdpPayload, std::min<size_t>(q.udp_size, edns_udp_size))
-                    : kMinUdpPayload;
+  return q.has_edns ? std::max<size_t>(kMinUdpPayload, std::min<size_t>(q.udp_size, edns_udp_size)) : kMinUdpPayload;
 }
 
 size_t ErrorReply(uint8_t rcode, const uint8_t* msg, size_t len, bool tcp, uint16_t edns_udp_size, uint8_t* out,
@@ -181,8 +180,8 @@ size_t Forwarder::ForwardOrAnswer(const uint8_t* msg, size_t len, const Query& q
   const MonoTime now = clock_->Now();
   const bool tcp = to.tcp;
   uint8_t rcode = 0;
-  size_t sz = cache_.Answer(key, q, msg, len, ReplyLimit(q, tcp, opts_.edns_udp_size), opts_.edns_udp_size, out,
-                            cap, now, &rcode);
+  size_t sz = cache_.Answer(key, q, msg, len, ReplyLimit(q, tcp, opts_.edns_udp_size), opts_.edns_udp_size, out, cap,
+                            now, &rcode);
   if (sz) {
     cache_hits_.Inc();
     o->action = Outcome::kReply;
@@ -332,8 +331,7 @@ void Forwarder::OnUpstream(int ui) {
     size_t qe = p.question_end;
     if (static_cast<size_t>(n) < qe || std::memcmp(buf_.data() + 4, p.query.data() + 4, 2) != 0) continue;
     bool same = true;
-    for (size_t i = kHeaderSize; i < qe && same; ++i)
-      same = ToLowerAscii(buf_[i]) == ToLowerAscii(p.query[i]);
+    for (size_t i = kHeaderSize; i < qe && same; ++i) same = ToLowerAscii(buf_[i]) == ToLowerAscii(p.query[i]);
     if (!same) continue;
     buf_[0] = static_cast<uint8_t>(p.client_id >> 8);
     buf_[1] = static_cast<uint8_t>(p.client_id);
@@ -380,8 +378,9 @@ void Forwarder::AppendMetrics(std::string* s) const {
     r = refusals_public_;
   }
   std::sort(r.begin(), r.end(), [](const auto& a, const auto& b) { return a.view < b.view; });
-  *s += "# HELP privcast_dns_forward_refused_by_network_total Queries refused by the forwarding quota, "
-        "by client network (host: the daemon's own namespace) and limit.\n";
+  *s +=
+      "# HELP privcast_dns_forward_refused_by_network_total Queries refused by the forwarding quota, "
+      "by client network (host: the daemon's own namespace) and limit.\n";
   *s += "# TYPE privcast_dns_forward_refused_by_network_total counter\n";
   for (const auto& x : r) {
     std::string net = x.view == ForwardQuota::kHostKey ? "host" : addr::NetworkCidr(x.view);

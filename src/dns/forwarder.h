@@ -57,8 +57,7 @@ class Forwarder {
  public:
   // Called on the loop thread with each answer to a forwarded query (the upstream's, or our
   // SERVFAIL), with the client's query id; qtype and rcode are for the server's counters.
-  using Deliver =
-      std::function<void(const ReplyTo& to, const uint8_t* msg, size_t len, uint16_t qtype, uint8_t rcode)>;
+  using Deliver = std::function<void(const ReplyTo& to, const uint8_t* msg, size_t len, uint16_t qtype, uint8_t rcode)>;
 
   // `opts` (the server's) must outlive the forwarder; `loop` and `clock` too.
   Forwarder(const ServerOptions& opts, loop::EventLoop* loop, Clock* clock, Deliver deliver);

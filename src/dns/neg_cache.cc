@@ -104,8 +104,7 @@ void NegativeCache::StoreServFail(uint32_t view, const Query& q, MonoTime now) {
 }
 
 size_t NegativeCache::Answer(uint32_t view, const Query& q, const uint8_t* msg, size_t len, size_t limit,
-                             uint16_t edns_udp_size, uint8_t* out, size_t cap, MonoTime now,
-                             uint8_t* rcode) {
+                             uint16_t edns_udp_size, uint8_t* out, size_t cap, MonoTime now, uint8_t* rcode) {
   if (!Cacheable(q) || q.question_end > len) return 0;
   auto vit = views_.find(view);
   if (vit == views_.end()) return 0;

@@ -53,8 +53,8 @@ class NegativeCache {
   // Writes the cached answer for `q` (msg/len: the query's bytes) into out[0..cap) and
   // returns its size, or 0 on a miss. `limit`: the reply size limit for this client;
   // `edns_udp_size`: what we advertise in OPT. *rcode gets the answer's rcode.
-  size_t Answer(uint32_t view, const Query& q, const uint8_t* msg, size_t len, size_t limit,
-                uint16_t edns_udp_size, uint8_t* out, size_t cap, MonoTime now, uint8_t* rcode);
+  size_t Answer(uint32_t view, const Query& q, const uint8_t* msg, size_t len, size_t limit, uint16_t edns_udp_size,
+                uint8_t* out, size_t cap, MonoTime now, uint8_t* rcode);
 
   size_t size() const { return total_; }
   uint64_t hits() const { return hits_; }
@@ -64,7 +64,7 @@ class NegativeCache {
     uint8_t rcode = 0;
     MonoTime expires{};
     uint64_t seq = 0;
-    Name soa_owner;              // len 0 for SERVFAIL
+    Name soa_owner;  // len 0 for SERVFAIL
     std::vector<uint8_t> soa_rdata;
   };
   struct View {

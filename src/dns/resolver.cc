@@ -60,8 +60,7 @@ enum class Verdict : uint8_t { kAnswered, kNoData, kNxDomain };
 
 // Machine-set answers: AAAA of `set` filtered by `pred`; NODATA if the name exists anyway.
 template <typename Pred>
-Verdict MachineSet(const Zone& z, const ZoneApp& a, Writer& w, size_t limit_n, Pred pred,
-                   bool name_exists) {
+Verdict MachineSet(const Zone& z, const ZoneApp& a, Writer& w, size_t limit_n, Pred pred, bool name_exists) {
   size_t n = 0;
   bool any = false;
   for (uint32_t mi : a.started) {
@@ -109,8 +108,7 @@ Verdict ResolveServiceFlycast(const Zone& z, const ClientView& v, std::string_vi
   return w.answers ? Verdict::kAnswered : Verdict::kNoData;
 }
 
-Verdict ResolveFlycast(const Zone& z, const ClientView& v, std::string_view* labels, int n, Writer& w,
-                       Outcome* o) {
+Verdict ResolveFlycast(const Zone& z, const ClientView& v, std::string_view* labels, int n, Writer& w, Outcome* o) {
   if (n == 0) return Verdict::kNoData;  // the apex (SOA handled by the caller)
   if ((n == 2 && labels[0] == "svc") || (n == 3 && labels[1] == "svc"))
     return ResolveServiceFlycast(z, v, labels, n, w, o);
@@ -147,13 +145,17 @@ Verdict ResolveInternal(const Zone& z, const ClientView& v, std::string_view* L,
       return w.answers ? Verdict::kAnswered : Verdict::kNoData;
     }
     if (l == "vm" || l == "process" || l == "of") return Verdict::kNoData;  // empty non-terminals
-    return MachineSet(z, *a, w, SIZE_MAX, [&](const ZoneMachine& m) { return m.region == l; }, false);
+    return MachineSet(
+        z, *a, w, SIZE_MAX, [&](const ZoneMachine& m) { return m.region == l; }, false);
   }
   if (n == 3) {
     std::string_view x = L[0];
-    if (l == "vm") return MachineSet(z, *a, w, 1, [&](const ZoneMachine& m) { return m.id == x; }, false);
+    if (l == "vm")
+      return MachineSet(
+          z, *a, w, 1, [&](const ZoneMachine& m) { return m.id == x; }, false);
     if (l == "process")
-      return MachineSet(z, *a, w, SIZE_MAX, [&](const ZoneMachine& m) { return m.group == x; }, false);
+      return MachineSet(
+          z, *a, w, SIZE_MAX, [&](const ZoneMachine& m) { return m.group == x; }, false);
     if (l == "of" && x == "nearest") return Verdict::kNoData;
     return Verdict::kNxDomain;
   }
@@ -167,9 +169,8 @@ Verdict ResolveInternal(const Zone& z, const ClientView& v, std::string_view* L,
 
 }  // namespace
 
-size_t Resolve(const Zone* zone, const ClientView& view, ParseStatus status, const Query& q,
-               const uint8_t* msg, size_t len, const ResolveOptions& opt, uint8_t* out, size_t cap,
-               Outcome* o) {
+size_t Resolve(const Zone* zone, const ClientView& view, ParseStatus status, const Query& q, const uint8_t* msg,
+               size_t len, const ResolveOptions& opt, uint8_t* out, size_t cap, Outcome* o) {
   *o = Outcome();
   o->qtype = q.qtype;
   if (q.have_question && q.question_end > len) status = ParseStatus::kDrop;  // not from msg
@@ -232,8 +233,8 @@ size_t Resolve(const Zone* zone, const ClientView& view, ParseStatus status, con
         rcode = kServFail;
         break;
       }
-      if (view.kind == ClientView::kNone || (q.qclass != kClassIN && q.qclass != kClassANY) ||
-          q.qtype == kTypeAXFR || q.qtype == kTypeIXFR) {
+      if (view.kind == ClientView::kNone || (q.qclass != kClassIN && q.qclass != kClassANY) || q.qtype == kTypeAXFR ||
+          q.qtype == kTypeIXFR) {
         rcode = kRefused;
         break;
       }
@@ -246,8 +247,7 @@ size_t Resolve(const Zone* zone, const ClientView& view, ParseStatus status, con
       uint32_t serial = zone->Serial(view);
       Verdict verdict;
       if (nl == 1 && (q.qtype == kTypeSOA || q.qtype == kTypeANY)) {
-        if (!b.AddSoa(Section::kAnswer, q.qname, mname, rname, serial, 3600, 600, 86400, kTtlNegative,
-                      kTtlNegative))
+        if (!b.AddSoa(Section::kAnswer, q.qname, mname, rname, serial, 3600, 600, 86400, kTtlNegative, kTtlNegative))
           w.overflow = true;
         verdict = Verdict::kAnswered;
       } else if (zid == ZoneId::kFlycast) {
@@ -258,8 +258,7 @@ size_t Resolve(const Zone* zone, const ClientView& view, ParseStatus status, con
       overflow = w.overflow;
       if (verdict == Verdict::kNxDomain) rcode = kNxDomain;
       if (verdict != Verdict::kAnswered && !overflow) {
-        if (!b.AddSoa(Section::kAuthority, zname, mname, rname, serial, 3600, 600, 86400, kTtlNegative,
-                      kTtlNegative))
+        if (!b.AddSoa(Section::kAuthority, zname, mname, rname, serial, 3600, 600, 86400, kTtlNegative, kTtlNegative))
           overflow = true;
       }
     }

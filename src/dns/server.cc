@@ -24,8 +24,8 @@ namespace privcast::dns {
 namespace {
 
 constexpr int kBatch = 64;
-constexpr size_t kRxCap = 4096;      // larger UDP queries are malformed for us (MSG_TRUNC)
-constexpr size_t kTxCap = 4096;      // ≥ every UDP reply limit we use (edns_udp_size ≤ 4096)
+constexpr size_t kRxCap = 4096;             // larger UDP queries are malformed for us (MSG_TRUNC)
+constexpr size_t kTxCap = 4096;             // ≥ every UDP reply limit we use (edns_udp_size ≤ 4096)
 constexpr size_t kTcpOutHigh = 256 * 1024;  // stop reading a connection above this backlog
 constexpr auto kHousekeeping = std::chrono::milliseconds(100);  // idle TCP connections
 
@@ -34,19 +34,28 @@ constexpr const char* kTypeNames[] = {"A", "AAAA", "TXT", "SOA", "NS", "SRV", "P
 constexpr int kNTypes = 9;
 int TypeBucket(uint16_t t) {
   switch (t) {
-    case kTypeA: return 0;
-    case kTypeAAAA: return 1;
-    case kTypeTXT: return 2;
-    case kTypeSOA: return 3;
-    case kTypeNS: return 4;
-    case kTypeSRV: return 5;
-    case kTypePTR: return 6;
-    case kTypeANY: return 7;
-    default: return 8;
+    case kTypeA:
+      return 0;
+    case kTypeAAAA:
+      return 1;
+    case kTypeTXT:
+      return 2;
+    case kTypeSOA:
+      return 3;
+    case kTypeNS:
+      return 4;
+    case kTypeSRV:
+      return 5;
+    case kTypePTR:
+      return 6;
+    case kTypeANY:
+      return 7;
+    default:
+      return 8;
   }
 }
-constexpr const char* kRcodeNames[] = {"NOERROR", "FORMERR", "SERVFAIL", "NXDOMAIN", "NOTIMP",
-                                       "REFUSED", "BADVERS", "other"};
+constexpr const char* kRcodeNames[] = {"NOERROR", "FORMERR", "SERVFAIL", "NXDOMAIN",
+                                       "NOTIMP",  "REFUSED", "BADVERS",  "other"};
 constexpr int kNRcodes = 8;
 int RcodeBucket(int r) {
   if (r >= 0 && r <= 5) return r;
@@ -72,9 +81,15 @@ struct Server::Impl {
     Handler(Impl* i, Kind k, uint32_t idx) : impl(i), kind(k), index(idx) {}
     void OnEvents(uint32_t ev) override {
       switch (kind) {
-        case kUdp: impl->HandleUdp(static_cast<int>(index)); break;
-        case kTcpListen: impl->HandleAccept(static_cast<int>(index)); break;
-        case kTcpConn: impl->HandleConn(index, ev); break;
+        case kUdp:
+          impl->HandleUdp(static_cast<int>(index));
+          break;
+        case kTcpListen:
+          impl->HandleAccept(static_cast<int>(index));
+          break;
+        case kTcpConn:
+          impl->HandleConn(index, ev);
+          break;
       }
     }
   };
@@ -87,9 +102,9 @@ struct Server::Impl {
   std::thread thread;
   bool started = false;
   std::atomic<bool> running{false};  // the loop thread is in Run()
-  mutable std::mutex mu;     // guards pending_zone
-  ZonePtr pending_zone;      // set by Publish, taken by the loop
-  ZonePtr zone;              // loop thread only
+  mutable std::mutex mu;             // guards pending_zone
+  ZonePtr pending_zone;              // set by Publish, taken by the loop
+  ZonePtr zone;                      // loop thread only
   std::atomic<int64_t> revision{-1};
 
   explicit Impl(Clock* c) : clock(c), loop(c) {}
@@ -124,8 +139,7 @@ struct Server::Impl {
 
   // Metrics.
   Counter queries[kNTypes][kNRcodes];
-  Counter prewarms, prewarms_suppressed, malformed, truncated, tcp_accepted, tcp_rejected, tcp_idle_closed,
-      send_errors;
+  Counter prewarms, prewarms_suppressed, malformed, truncated, tcp_accepted, tcp_rejected, tcp_idle_closed, send_errors;
   std::atomic<uint64_t> tcp_open{0};
 
   // ------------------------------------------------------------------------------------
@@ -243,9 +257,7 @@ void Server::Impl::Count(const Outcome& o, ParseStatus st) {
 }
 
 void Server::Impl::Prewarm(int32_t app_index, int32_t service_index) {
-  if (!opts.prewarm || !hook || !zone || app_index < 0 ||
-      static_cast<size_t>(app_index) >= zone->apps.size())
-    return;
+  if (!opts.prewarm || !hook || !zone || app_index < 0 || static_cast<size_t>(app_index) >= zone->apps.size()) return;
   const ZoneApp& app = zone->apps[app_index];
   const std::string* service = nullptr;  // <service>.svc.<app>.flycast: rate-limited on its own
   if (service_index >= 0 && static_cast<size_t>(service_index) < app.services.size())
@@ -579,8 +591,7 @@ std::string Server::MetricsText() const {
   line("truncated_total", "counter", "UDP answers sent with TC=1.", m.truncated.Get());
   line("tcp_connections_total", "counter", "TCP connections accepted.", m.tcp_accepted.Get());
   line("tcp_rejected_total", "counter", "TCP connections closed at once (connection cap).", m.tcp_rejected.Get());
-  line("tcp_idle_closed_total", "counter", "TCP connections closed after the idle timeout.",
-       m.tcp_idle_closed.Get());
+  line("tcp_idle_closed_total", "counter", "TCP connections closed after the idle timeout.", m.tcp_idle_closed.Get());
   line("send_errors_total", "counter", "Replies the socket refused.", m.send_errors.Get());
   line("tcp_open_connections", "gauge", "Open TCP connections.", m.tcp_open.load(std::memory_order_relaxed));
   line("upstreams", "gauge", "Upstream resolvers in use.", m.fwd->upstreams().size());

@@ -53,18 +53,18 @@ class PrewarmHook {
 };
 
 struct Endpoint {
-  std::string ip;     // "fdaa::3", "::1", "127.0.0.1" (a link-local may carry "%iface")
-  uint16_t port = 53; // 0 = any free port (tests); see Server::udp_endpoints()
+  std::string ip;      // "fdaa::3", "::1", "127.0.0.1" (a link-local may carry "%iface")
+  uint16_t port = 53;  // 0 = any free port (tests); see Server::udp_endpoints()
 };
 
 struct ServerOptions {
-  std::vector<Endpoint> listen;                    // UDP and TCP on each (same port)
-  std::string resolv_conf = "/etc/resolv.conf";    // upstreams: its `nameserver` lines (≤ 3)
+  std::vector<Endpoint> listen;                                // UDP and TCP on each (same port)
+  std::string resolv_conf = "/etc/resolv.conf";                // upstreams: its `nameserver` lines (≤ 3)
   std::chrono::milliseconds resolv_conf_check_interval{5000};  // re-read when it changes
-  std::vector<Endpoint> upstreams;                 // if non-empty, used instead of resolv_conf
-  bool forward = true;                             // false: no upstream, REFUSED at once
-  std::chrono::milliseconds forward_timeout{1500}; // per upstream try; then next, then SERVFAIL
-  size_t max_pending_forwards = 4096;              // beyond: SERVFAIL at once
+  std::vector<Endpoint> upstreams;                             // if non-empty, used instead of resolv_conf
+  bool forward = true;                                         // false: no upstream, REFUSED at once
+  std::chrono::milliseconds forward_timeout{1500};             // per upstream try; then next, then SERVFAIL
+  size_t max_pending_forwards = 4096;                          // beyond: SERVFAIL at once
   // Fair forwarding, per client network (the host view counts as one): queries waiting
   // for an upstream, and queries started per second; beyond either, REFUSED at once.
   // 0 = no limit. See docs/dns.md "Fair forwarding".
@@ -76,15 +76,15 @@ struct ServerOptions {
   std::chrono::seconds negative_cache_max_ttl{300};
   std::chrono::seconds servfail_cache_ttl{5};
   size_t cache_entries_per_network = 4096;
-  size_t cache_entries_total = 65536;              // all networks together (dns/neg_cache.h)
+  size_t cache_entries_total = 65536;  // all networks together (dns/neg_cache.h)
   bool prewarm = true;
   std::chrono::milliseconds prewarm_interval{2000};  // per app
   std::chrono::milliseconds tcp_idle_timeout{10000};
-  size_t max_tcp_connections = 256;                // beyond: new connections are closed
-  uint16_t edns_udp_size = 1232;                   // advertised; our UDP reply ceiling
-  bool freebind = true;                            // bind fdaa::3 before the address is up
-  bool outside_clients_see_host_view = false;      // see docs/dns.md "Views"
-  Clock* clock = nullptr;                          // nullptr: RealClock
+  size_t max_tcp_connections = 256;            // beyond: new connections are closed
+  uint16_t edns_udp_size = 1232;               // advertised; our UDP reply ceiling
+  bool freebind = true;                        // bind fdaa::3 before the address is up
+  bool outside_clients_see_host_view = false;  // see docs/dns.md "Views"
+  Clock* clock = nullptr;                      // nullptr: RealClock
 };
 
 class Server {

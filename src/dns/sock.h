@@ -71,9 +71,7 @@ inline void SetPort(sockaddr_storage* ss, uint16_t port) {
   else reinterpret_cast<sockaddr_in*>(ss)->sin_port = htons(port);
 }
 
-inline bool SameSock(const Sock& a, const Sock& b) {
-  return a.len == b.len && std::memcmp(&a.ss, &b.ss, a.len) == 0;
-}
+inline bool SameSock(const Sock& a, const Sock& b) { return a.len == b.len && std::memcmp(&a.ss, &b.ss, a.len) == 0; }
 
 // A counter written by the loop thread only, read by anyone: no locked instructions.
 struct Counter {

@@ -7,8 +7,8 @@ namespace {
 
 inline uint16_t Get16(const uint8_t* p) { return static_cast<uint16_t>(p[0] << 8 | p[1]); }
 inline uint32_t Get32(const uint8_t* p) {
-  return static_cast<uint32_t>(p[0]) << 24 | static_cast<uint32_t>(p[1]) << 16 |
-         static_cast<uint32_t>(p[2]) << 8 | p[3];
+  return static_cast<uint32_t>(p[0]) << 24 | static_cast<uint32_t>(p[1]) << 16 | static_cast<uint32_t>(p[2]) << 8 |
+         p[3];
 }
 
 bool ReadHeader(const uint8_t* m, size_t n, Header* h) {
@@ -178,9 +178,7 @@ int Name::LabelCount() const {
   return k;
 }
 
-bool Name::operator==(const Name& o) const {
-  return len == o.len && std::memcmp(data, o.data, len) == 0;
-}
+bool Name::operator==(const Name& o) const { return len == o.len && std::memcmp(data, o.data, len) == 0; }
 
 bool Name::EqualsIgnoreCase(const Name& o) const {
   if (len != o.len) return false;
@@ -260,8 +258,7 @@ bool ParseMessage(const uint8_t* m, size_t n, Message* out) {
 // ---------------------------------------------------------------------------------------
 // Builder
 
-Builder::Builder(uint8_t* buf, size_t cap, size_t limit)
-    : buf_(buf), cap_(cap), limit_(limit < cap ? limit : cap) {
+Builder::Builder(uint8_t* buf, size_t cap, size_t limit) : buf_(buf), cap_(cap), limit_(limit < cap ? limit : cap) {
   if (limit_ > kMaxMessage) limit_ = kMaxMessage;
   std::memset(buf_, 0, kHeaderSize);
 }
@@ -274,9 +271,7 @@ uint16_t Builder::flags() const { return Get16(buf_ + 2); }
 void Builder::SetFlags(uint16_t f) { Put16(2, f); }
 void Builder::SetRcode(uint8_t rcode) { Put16(2, static_cast<uint16_t>((flags() & ~0xf) | (rcode & 0xf))); }
 
-uint16_t Builder::count(Section s) const {
-  return Get16(buf_ + 6 + 2 * static_cast<int>(s));
-}
+uint16_t Builder::count(Section s) const { return Get16(buf_ + 6 + 2 * static_cast<int>(s)); }
 
 void Builder::Bump(Section s) {
   size_t at = 6 + 2 * static_cast<int>(s);
@@ -364,8 +359,7 @@ bool Builder::AddRawQuestion(const uint8_t* raw, size_t len) {
   return true;
 }
 
-bool Builder::RecordHead(Section, const Name* owner, uint16_t type, uint16_t klass, uint32_t ttl,
-                         size_t* rdlen_at) {
+bool Builder::RecordHead(Section, const Name* owner, uint16_t type, uint16_t klass, uint32_t ttl, size_t* rdlen_at) {
   if (owner) {
     if (!WriteName(*owner)) return false;
   } else {
@@ -383,8 +377,8 @@ bool Builder::RecordHead(Section, const Name* owner, uint16_t type, uint16_t kla
   return true;
 }
 
-bool Builder::AddRecord(Section s, const Name& owner, uint16_t type, uint16_t klass, uint32_t ttl,
-                        const uint8_t* rdata, size_t rdlen) {
+bool Builder::AddRecord(Section s, const Name& owner, uint16_t type, uint16_t klass, uint32_t ttl, const uint8_t* rdata,
+                        size_t rdlen) {
   size_t save = pos_;
   int save_t = ntargets_;
   auto fail = [&] {
@@ -477,9 +471,8 @@ bool Builder::AddTxt(Section s, const Name& owner, std::string_view text, uint32
   return true;
 }
 
-bool Builder::AddSoa(Section s, const Name& zone, const Name& mname, const Name& rname,
-                     uint32_t serial, uint32_t refresh, uint32_t retry, uint32_t expire,
-                     uint32_t minimum, uint32_t ttl) {
+bool Builder::AddSoa(Section s, const Name& zone, const Name& mname, const Name& rname, uint32_t serial,
+                     uint32_t refresh, uint32_t retry, uint32_t expire, uint32_t minimum, uint32_t ttl) {
   uint8_t rd[2 * kMaxNameLen + 20];
   size_t k = 0;
   std::memcpy(rd, mname.data, mname.len);
@@ -529,8 +522,7 @@ bool BuildMessage(const Message& m, std::vector<uint8_t>* out) {
   const std::vector<Record>* secs[3] = {&m.answers, &m.authority, &m.additional};
   for (int s = 0; s < 3; ++s)
     for (const auto& r : *secs[s])
-      if (!b.AddRecord(static_cast<Section>(s), r.name, r.type, r.klass, r.ttl, r.rdata.data(),
-                       r.rdata.size()))
+      if (!b.AddRecord(static_cast<Section>(s), r.name, r.type, r.klass, r.ttl, r.rdata.data(), r.rdata.size()))
         return false;
   out->resize(b.size());
   return true;

@@ -50,7 +50,7 @@ inline constexpr uint8_t kRefused = 5;
 inline constexpr uint16_t kBadVers = 16;  // extended rcode, needs OPT
 
 inline constexpr size_t kHeaderSize = 12;
-inline constexpr size_t kMaxNameLen = 255;   // wire length including the root label
+inline constexpr size_t kMaxNameLen = 255;  // wire length including the root label
 inline constexpr size_t kMaxLabelLen = 63;
 inline constexpr size_t kMaxMessage = 65535;
 inline constexpr uint16_t kMinUdpPayload = 512;
@@ -104,11 +104,11 @@ enum class ParseStatus : uint8_t {
 // The part of a query the server needs.
 struct Query {
   Header header;
-  Name qname;                // as sent (case preserved)
+  Name qname;  // as sent (case preserved)
   uint16_t qtype = 0;
   uint16_t qclass = 0;
   bool have_question = false;
-  size_t question_end = 0;   // offset just past the question (== 12 + question bytes)
+  size_t question_end = 0;           // offset just past the question (== 12 + question bytes)
   bool question_compressed = false;  // qname used a pointer: the question cannot be copied raw
   bool has_edns = false;
   uint16_t udp_size = kMinUdpPayload;  // the client's limit (512 without EDNS, never less)
@@ -169,16 +169,16 @@ class Builder {
   bool AddRawQuestion(const uint8_t* raw, size_t len);
 
   // A record with the given rdata; names inside rdata of known types are compressed.
-  bool AddRecord(Section s, const Name& owner, uint16_t type, uint16_t klass, uint32_t ttl,
-                 const uint8_t* rdata, size_t rdlen);
+  bool AddRecord(Section s, const Name& owner, uint16_t type, uint16_t klass, uint32_t ttl, const uint8_t* rdata,
+                 size_t rdlen);
   // A record whose owner is the question name (pointer to offset 12).
   bool AddAaaaAtQuestion(const uint8_t addr[16], uint32_t ttl);
   // TXT with `text` split into character-strings of at most 255 bytes each, one after the
   // other, in one record (empty text → one empty string).
   bool AddTxt(Section s, const Name& owner, std::string_view text, uint32_t ttl);
   // SOA: serial/refresh/retry/expire/minimum as given.
-  bool AddSoa(Section s, const Name& zone, const Name& mname, const Name& rname, uint32_t serial,
-              uint32_t refresh, uint32_t retry, uint32_t expire, uint32_t minimum, uint32_t ttl);
+  bool AddSoa(Section s, const Name& zone, const Name& mname, const Name& rname, uint32_t serial, uint32_t refresh,
+              uint32_t retry, uint32_t expire, uint32_t minimum, uint32_t ttl);
   // OPT pseudo-record: payload size, extended rcode (upper 8 bits of a 12-bit rcode), DO.
   bool AddOpt(uint16_t udp_size, uint8_t ext_rcode, bool do_bit);
 
@@ -196,8 +196,7 @@ class Builder {
     buf_[at] = static_cast<uint8_t>(v >> 8);
     buf_[at + 1] = static_cast<uint8_t>(v);
   }
-  bool RecordHead(Section s, const Name* owner, uint16_t type, uint16_t klass, uint32_t ttl,
-                  size_t* rdlen_at);
+  bool RecordHead(Section s, const Name* owner, uint16_t type, uint16_t klass, uint32_t ttl, size_t* rdlen_at);
   void Bump(Section s);
 
   uint8_t* buf_;

@@ -246,8 +246,8 @@ ClientView ViewOf(const Zone& z, const Ip6& a, bool outside_is_host) {
     return x;
   }();
   bool own_prefix = a.Group(0) == 0xfdaa && a.Group(1) == 0 && a.Group(2) == 0;  // fdaa:0:0::/48
-  bool v4_loop = a.Group(0) == 0 && a.Group(1) == 0 && a.Group(2) == 0 && a.Group(3) == 0 &&
-                 a.Group(4) == 0 && a.Group(5) == 0xffff && a.b[12] == 127;
+  bool v4_loop = a.Group(0) == 0 && a.Group(1) == 0 && a.Group(2) == 0 && a.Group(3) == 0 && a.Group(4) == 0 &&
+                 a.Group(5) == 0xffff && a.b[12] == 127;
   if (a == kLoop6 || own_prefix || v4_loop || outside_is_host) v.kind = ClientView::kHost;
   return v;
 }

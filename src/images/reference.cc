@@ -26,7 +26,9 @@ bool IsPathComponent(const std::string& c) {
 
 bool IsTag(const std::string& t) {
   if (t.empty() || t.size() > 128 || t.front() == '.' || t.front() == '-') return false;
-  return std::all_of(t.begin(), t.end(), [](char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '.' || c == '-'; });
+  return std::all_of(t.begin(), t.end(), [](char c) {
+    return std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '.' || c == '-';
+  });
 }
 
 std::string HostOf(const std::string& host_port) {

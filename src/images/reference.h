@@ -20,10 +20,10 @@ namespace privcast::images {
 struct ImageSource {
   enum Kind { kRegistry, kOciLayout, kOciArchive, kDockerArchive };
   Kind kind = kRegistry;
-  std::string canonical;   // "docker.io/library/nginx:1.25", "oci:/abs/dir:tag", ...
-  std::string registry;    // kRegistry: "docker.io", "registry.local:5000"
-  std::string transport;   // what skopeo reads: "docker://docker.io/library/nginx:1.25", ...
-  bool plain_http = false; // kRegistry: no TLS (loopback, or listed as insecure)
+  std::string canonical;    // "docker.io/library/nginx:1.25", "oci:/abs/dir:tag", ...
+  std::string registry;     // kRegistry: "docker.io", "registry.local:5000"
+  std::string transport;    // what skopeo reads: "docker://docker.io/library/nginx:1.25", ...
+  bool plain_http = false;  // kRegistry: no TLS (loopback, or listed as insecure)
 };
 
 // `ref` as typed; `insecure` are the operator's HOST[:PORT] entries allowed over plain HTTP.

@@ -230,13 +230,16 @@ Result<std::unique_ptr<ImageStore>> ImageStore::Open(ImageStoreOptions o) {
   }
   if (!o.auth_file.empty()) {
     // Checked now: a typo would otherwise surface as "authentication required" at some pull.
-    if (o.auth_file.front() != '/') return InvalidArgument("registry auth file " + o.auth_file + ": path must be absolute");
+    if (o.auth_file.front() != '/')
+      return InvalidArgument("registry auth file " + o.auth_file + ": path must be absolute");
     auto text = Slurp(o.auth_file);
-    if (!text.ok()) return Status(text.status().code(), "registry auth file " + o.auth_file + ": " + text.status().message());
+    if (!text.ok())
+      return Status(text.status().code(), "registry auth file " + o.auth_file + ": " + text.status().message());
     json j = json::parse(*text, nullptr, false);
     if (!j.is_object() || !j.contains("auths") || !j["auths"].is_object())
-      return InvalidArgument("registry auth file " + o.auth_file +
-                             ": expected docker's config.json shape {\"auths\": {\"HOST[:PORT]\": {\"auth\": \"<base64 user:password>\"}}}");
+      return InvalidArgument(
+          "registry auth file " + o.auth_file +
+          ": expected docker's config.json shape {\"auths\": {\"HOST[:PORT]\": {\"auth\": \"<base64 user:password>\"}}}");
   }
   // Leftovers of an interrupted pull: partial layer trees.
   std::error_code ec;
@@ -316,7 +319,8 @@ Result<Image> ImageStore::Pull(const std::string& ref) {
   json kept = json::array();
   try {
     for (const auto& m : index.at("manifests")) {
-      std::string name = m.contains("annotations") ? m["annotations"].value("org.opencontainers.image.ref.name", "") : "";
+      std::string name = m.contains("annotations") ? m["annotations"].value("org.opencontainers.image.ref.name", "")
+                                                   : "";
       if (name == tag) manifest_digest = m.at("digest").get<std::string>();
       else if (name.rfind("pull-", 0) != 0) kept.push_back(m);  // a crashed pull's scratch tag goes too
     }
@@ -386,7 +390,8 @@ Result<Image> ImageStore::SavePulledLocked(Image img, const std::string& canonic
   }
   if (std::find(img.refs.begin(), img.refs.end(), canonical) == img.refs.end()) img.refs.push_back(canonical);
   if (img.created_at == 0)
-    img.created_at = std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+    img.created_at =
+        std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
   PC_RETURN_IF_ERROR(SaveLocked(img));
   return img;
 }
@@ -434,7 +439,8 @@ Result<Image> ImageStore::FindLocked(const std::string& ref) const {
     for (const auto& i : all)
       if (i.manifest_digest == digest) return i;
   std::string hex = ref.rfind("sha256:", 0) == 0 ? ref.substr(7) : ref;
-  if (hex.size() >= 4 && std::all_of(hex.begin(), hex.end(), [](char c) { return std::isxdigit(static_cast<unsigned char>(c)); })) {
+  if (hex.size() >= 4 &&
+      std::all_of(hex.begin(), hex.end(), [](char c) { return std::isxdigit(static_cast<unsigned char>(c)); })) {
     const Image* hit = nullptr;
     for (const auto& i : all) {
       if (Hex(i.id).rfind(hex, 0) != 0) continue;
@@ -493,7 +499,8 @@ Result<std::vector<Image>> ImageStore::Prune(const std::set<std::string>& in_use
   std::vector<Image> gone;
   for (const auto& img : ListLocked()) {
     if (in_use.count(img.id)) continue;
-    if (::unlink((o_.root + "/images/" + Hex(img.id) + ".json").c_str()) != 0) return ErrnoStatus("remove image", errno);
+    if (::unlink((o_.root + "/images/" + Hex(img.id) + ".json").c_str()) != 0)
+      return ErrnoStatus("remove image", errno);
     gone.push_back(img);
   }
   CollectGarbageLocked();

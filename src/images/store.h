@@ -34,27 +34,27 @@ namespace privcast::images {
 struct ImageConfig {
   std::vector<std::string> entrypoint;
   std::vector<std::string> cmd;
-  std::vector<std::string> env;          // "K=V"
-  std::string working_dir;               // "" = /
-  std::string user;                      // "" = root; "name", "uid", "name:group", "uid:gid"
+  std::vector<std::string> env;  // "K=V"
+  std::string working_dir;       // "" = /
+  std::string user;              // "" = root; "name", "uid", "name:group", "uid:gid"
   std::vector<uint16_t> exposed_tcp_ports;
 };
 
 struct Image {
-  std::string id;                        // "sha256:<config digest>"
-  std::string manifest_digest;           // "sha256:..."
-  std::vector<std::string> refs;         // canonical references naming it (may be empty)
-  std::vector<std::string> layers;       // layer blob digests, lowest first
-  uint64_t size = 0;                     // bytes of the layer blobs (as fetched)
-  int64_t created_at = 0;                // unix seconds of the first pull
+  std::string id;                   // "sha256:<config digest>"
+  std::string manifest_digest;      // "sha256:..."
+  std::vector<std::string> refs;    // canonical references naming it (may be empty)
+  std::vector<std::string> layers;  // layer blob digests, lowest first
+  uint64_t size = 0;                // bytes of the layer blobs (as fetched)
+  int64_t created_at = 0;           // unix seconds of the first pull
   ImageConfig config;
 
-  std::string ShortId() const;           // 12 hex digits, as docker shows
+  std::string ShortId() const;  // 12 hex digits, as docker shows
 };
 
 struct ImageStoreOptions {
-  std::string root;                            // <data-dir>/images (created 0700)
-  std::string skopeo = "skopeo";               // looked up in PATH
+  std::string root;                              // <data-dir>/images (created 0700)
+  std::string skopeo = "skopeo";                 // looked up in PATH
   std::vector<std::string> insecure_registries;  // HOST[:PORT] reached over plain HTTP
   // Registry credentials (privcastd --registry-auth-file): docker's config.json shape,
   // {"auths": {"HOST[:PORT]": {"auth": base64("user:password")}}}, read by skopeo as its
@@ -109,7 +109,7 @@ class ImageStore {
 
   ImageStoreOptions o_;
   Mutex write_mu_ ACQUIRED_BEFORE(mu_);  // pulls, removals, prunes
-  mutable Mutex mu_;  // the records (images/*.json); index.json is write_mu_'s
+  mutable Mutex mu_;                     // the records (images/*.json); index.json is write_mu_'s
 };
 
 // Pure helpers (tests): the OCI image config JSON → ImageConfig; a passwd/group lookup.

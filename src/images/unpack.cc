@@ -86,7 +86,8 @@ Status UnpackLayer(const std::string& blob, const std::string& dir) {
     if (r == ARCHIVE_EOF) break;
     if (r < ARCHIVE_WARN) return InvalidArgument("layer " + blob + ": " + archive_error_string(in.get()));
     const char* name = archive_entry_pathname(e);
-    if (!name || !CleanPath(name, &rel)) return InvalidArgument(std::string("layer: refused path ") + (name ? name : "?"));
+    if (!name || !CleanPath(name, &rel))
+      return InvalidArgument(std::string("layer: refused path ") + (name ? name : "?"));
     if (rel.empty()) continue;  // the root itself: the layer dir keeps 0755 root
     std::string parent = Dirname(rel);
     std::string base = rel.substr(parent.empty() ? 0 : parent.size() + 1);
@@ -129,7 +130,8 @@ Status UnpackLayer(const std::string& blob, const std::string& dir) {
     if (archive_write_finish_entry(out.get()) < ARCHIVE_WARN)
       return Internal("unpack " + rel + ": " + archive_error_string(out.get()));
   }
-  if (archive_write_close(out.get()) < ARCHIVE_WARN) return Internal(std::string("unpack: ") + archive_error_string(out.get()));
+  if (archive_write_close(out.get()) < ARCHIVE_WARN)
+    return Internal(std::string("unpack: ") + archive_error_string(out.get()));
   return Status::Ok();
 }
 

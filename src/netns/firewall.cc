@@ -20,7 +20,9 @@ namespace privcast::netns {
 namespace {
 
 std::string NetCidr(uint32_t net32) { return addr::NetworkCidr(net32); }
-std::string MachineSrcElement(const std::string& ifname, uint32_t net) { return "\"" + ifname + "\" . " + NetCidr(net); }
+std::string MachineSrcElement(const std::string& ifname, uint32_t net) {
+  return "\"" + ifname + "\" . " + NetCidr(net);
+}
 std::string FlycastTcpElement(const FlycastPorts& p) {
   std::string e = p.address.ToString() + " . " + std::to_string(p.first);
   if (p.last != p.first) e += "-" + std::to_string(p.last);
@@ -144,7 +146,8 @@ std::string Firewall::RenderDelta(const FirewallState& from, const FirewallState
     if (it == from.machine_ifs.end() || it->second != net)
       add += "add element inet privcast machine_src { " + MachineSrcElement(ifname, net) + " }\n";
   }
-  DeltaOf(from.flycast, to.flycast, "flycast", [](const Ip6& a) { return a.ToString(); }, &del, &add);
+  DeltaOf(
+      from.flycast, to.flycast, "flycast", [](const Ip6& a) { return a.ToString(); }, &del, &add);
   DeltaOf(from.flycast_tcp, to.flycast_tcp, "flycast_tcp", FlycastTcpElement, &del, &add);
   return del + add;
 }

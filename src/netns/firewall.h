@@ -86,8 +86,8 @@ struct FirewallState {
 
 class Firewall {
  public:
-  static constexpr const char* kTable = "privcast";  // family inet
-  static Result<std::unique_ptr<Firewall>> Create();           // calling thread's netns
+  static constexpr const char* kTable = "privcast";   // family inet
+  static Result<std::unique_ptr<Firewall>> Create();  // calling thread's netns
   static Result<std::unique_ptr<Firewall>> CreateFor(int nsfd);
   ~Firewall();
 
@@ -124,7 +124,7 @@ class Firewall {
   Mutex mu_;
   UniqueFd ns_;
   std::unique_ptr<nft_ctx, NftCtxFree> nft_ GUARDED_BY(mu_);  // see above
-  std::optional<FirewallState> applied_ GUARDED_BY(mu_);  // what the table holds after our last Apply
+  std::optional<FirewallState> applied_ GUARDED_BY(mu_);      // what the table holds after our last Apply
 };
 
 }  // namespace privcast::netns

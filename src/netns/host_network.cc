@@ -11,8 +11,7 @@ Route Unreachable6() {
   return Route{Route::Kind::kUnreachable, IpPrefix::V6(p, 16), std::nullopt, ""};
 }
 Route Unreachable4() {
-  return Route{Route::Kind::kUnreachable, IpPrefix::V4(addr::kLinkV4Base, addr::kLinkV4PrefixLen),
-               std::nullopt, ""};
+  return Route{Route::Kind::kUnreachable, IpPrefix::V4(addr::kLinkV4Base, addr::kLinkV4PrefixLen), std::nullopt, ""};
 }
 Status OkIfExists(const Status& st) { return st.code() == Code::kAlreadyExists ? Status::Ok() : st; }
 Status OkIfAbsent(const Status& st) { return st.code() == Code::kNotFound ? Status::Ok() : st; }
@@ -41,9 +40,9 @@ Status HostNetwork::Setup() {
 Status HostNetwork::Teardown() {
   MutexLock lock(&mu_);
   Status first;
-  for (const Status& st : {OkIfAbsent(ops_.DelRoute(kHost, Unreachable6())),
-                    OkIfAbsent(ops_.DelRoute(kHost, Unreachable4())),
-                    OkIfAbsent(ops_.DeleteLink(kHost, kIfName))}) {
+  for (const Status& st :
+       {OkIfAbsent(ops_.DelRoute(kHost, Unreachable6())), OkIfAbsent(ops_.DelRoute(kHost, Unreachable4())),
+        OkIfAbsent(ops_.DeleteLink(kHost, kIfName))}) {
     if (!st.ok() && first.ok()) first = st;
   }
   return first;

@@ -18,9 +18,8 @@
 // Thread-safe: calls are serialised on an internal mutex. The NetOps must outlive this.
 #pragma once
 
-
-#include "common/mutex.h"
 #include "common/addr.h"
+#include "common/mutex.h"
 #include "common/result.h"
 #include "netns/net_ops.h"
 

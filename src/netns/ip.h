@@ -17,8 +17,8 @@
 namespace privcast::netns {
 
 struct IpAddr {
-  uint8_t family = AF_INET6;      // AF_INET or AF_INET6
-  std::array<uint8_t, 16> b{};    // network byte order; IPv4 uses the first 4 bytes
+  uint8_t family = AF_INET6;    // AF_INET or AF_INET6
+  std::array<uint8_t, 16> b{};  // network byte order; IPv4 uses the first 4 bytes
 
   static IpAddr V6(const Ip6& a);
   static IpAddr V4(uint32_t host_order);  // as common/addr.h returns them

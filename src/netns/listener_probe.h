@@ -25,7 +25,7 @@
 namespace privcast::netns {
 
 struct Listener {
-  IpAddr addr;          // bound address (0.0.0.0 / :: = wildcard)
+  IpAddr addr;  // bound address (0.0.0.0 / :: = wildcard)
   uint16_t port = 0;
   bool v6only = false;  // AF_INET6 socket with IPV6_V6ONLY
   // True when a connection over the machine's IPv4 link (the proxy's path) would reach it:

@@ -14,8 +14,7 @@ Status MachineNetwork::SetupWith(NetOps& ops, const MachineNetSpec& s) {
   if (s.machine_id.empty() || s.machine_id.find('/') != std::string::npos)
     return InvalidArgument("bad machine id '" + s.machine_id + "'");
   if (s.slot >= addr::kMaxLinkSlots) return InvalidArgument("link slot out of range");
-  if (s.net32 == 0 || s.host32 < addr::kFirstHostId)
-    return InvalidArgument("net32 must be != 0 and host32 >= 2");
+  if (s.net32 == 0 || s.host32 < addr::kFirstHostId) return InvalidArgument("net32 must be != 0 and host32 >= 2");
 
   MutexLock lock(&mu_);
   const std::string ns = NetnsPath(s.machine_id);
@@ -51,9 +50,9 @@ Status MachineNetwork::SetupWith(NetOps& ops, const MachineNetSpec& s) {
     return true;
   };
   Status st;
-#define PC_STEP(expr, undo_expr)                            \
-  do {                                                      \
-    st = (expr);                                            \
+#define PC_STEP(expr, undo_expr)                                     \
+  do {                                                               \
+    st = (expr);                                                     \
     if (!step(st, [&] { return (undo_expr); })) return rollback(st); \
   } while (0)
 

@@ -33,7 +33,7 @@ struct MachineNetSpec {
   uint32_t net32 = 0;
   uint32_t host32 = 0;
   uint32_t machine32 = 0;
-  uint32_t slot = 0;       // link slot: pcv<slot>, IPv4 /31 number; < addr::kMaxLinkSlots
+  uint32_t slot = 0;  // link slot: pcv<slot>, IPv4 /31 number; < addr::kMaxLinkSlots
 };
 
 class MachineNetwork {

@@ -87,8 +87,6 @@ Status KernelNetOps::DeleteNetns(const std::string& path) {
   return netns::Delete(path);
 }
 
-
-
 void KernelNetOps::Forget(const std::string& path) {
   MutexLock lock(&mu_);
   named_.erase(path);
@@ -161,9 +159,8 @@ bool FaultInjectingNetOps::Fail(const char*) {
   return false;
 }
 
-#define PC_FAULT(op)                                                                 \
-  if (Fail(op)) return Status(Code::kIo, std::string("injected fault at step ") +   \
-                                             std::to_string(calls_) + " (" op ")")
+#define PC_FAULT(op) \
+  if (Fail(op)) return Status(Code::kIo, std::string("injected fault at step ") + std::to_string(calls_) + " (" op ")")
 
 Status FaultInjectingNetOps::CreateNetns(const std::string& path) {
   PC_FAULT("CreateNetns");
@@ -178,8 +175,7 @@ Status FaultInjectingNetOps::CreateVeth(const std::string& ifname, const std::st
   PC_FAULT("CreateVeth");
   return inner_.CreateVeth(ifname, peer_path, peer_ifname);
 }
-Status FaultInjectingNetOps::CreateLink(const std::string& where, const std::string& ifname,
-                                        const std::string& kind) {
+Status FaultInjectingNetOps::CreateLink(const std::string& where, const std::string& ifname, const std::string& kind) {
   PC_FAULT("CreateLink");
   return inner_.CreateLink(where, ifname, kind);
 }
@@ -207,8 +203,7 @@ Status FaultInjectingNetOps::DelRoute(const std::string& where, const Route& r) 
   PC_FAULT("DelRoute");
   return inner_.DelRoute(where, r);
 }
-Status FaultInjectingNetOps::WriteSysctl(const std::string& where, const std::string& key,
-                                         const std::string& value) {
+Status FaultInjectingNetOps::WriteSysctl(const std::string& where, const std::string& key, const std::string& value) {
   PC_FAULT("WriteSysctl");
   return inner_.WriteSysctl(where, key, value);
 }

@@ -18,8 +18,8 @@
 #include <memory>
 #include <string>
 
-#include "common/mutex.h"
 #include "common/fd.h"
+#include "common/mutex.h"
 #include "common/result.h"
 #include "netns/ip.h"
 #include "netns/rtnl.h"
@@ -38,8 +38,7 @@ class NetOps {
   // veth: `ifname` in the host netns, peer created inside the netns at peer_path as peer_ifname.
   virtual Status CreateVeth(const std::string& ifname, const std::string& peer_path,
                             const std::string& peer_ifname) = 0;
-  virtual Status CreateLink(const std::string& where, const std::string& ifname,
-                            const std::string& kind) = 0;
+  virtual Status CreateLink(const std::string& where, const std::string& ifname, const std::string& kind) = 0;
   virtual Status DeleteLink(const std::string& where, const std::string& ifname) = 0;
   virtual Status SetLinkUp(const std::string& where, const std::string& ifname, bool up) = 0;
   virtual Status AddAddress(const std::string& where, const std::string& ifname, const IpPrefix& p) = 0;
@@ -61,8 +60,7 @@ class KernelNetOps : public NetOps {
 
   Status CreateNetns(const std::string& path) override;
   Status DeleteNetns(const std::string& path) override;
-  Status CreateVeth(const std::string& ifname, const std::string& peer_path,
-                    const std::string& peer_ifname) override;
+  Status CreateVeth(const std::string& ifname, const std::string& peer_path, const std::string& peer_ifname) override;
   Status CreateLink(const std::string& where, const std::string& ifname, const std::string& kind) override;
   Status DeleteLink(const std::string& where, const std::string& ifname) override;
   Status SetLinkUp(const std::string& where, const std::string& ifname, bool up) override;
@@ -101,8 +99,7 @@ class FaultInjectingNetOps : public NetOps {
 
   Status CreateNetns(const std::string& path) override;
   Status DeleteNetns(const std::string& path) override;
-  Status CreateVeth(const std::string& ifname, const std::string& peer_path,
-                    const std::string& peer_ifname) override;
+  Status CreateVeth(const std::string& ifname, const std::string& peer_path, const std::string& peer_ifname) override;
   Status CreateLink(const std::string& where, const std::string& ifname, const std::string& kind) override;
   Status DeleteLink(const std::string& where, const std::string& ifname) override;
   Status SetLinkUp(const std::string& where, const std::string& ifname, bool up) override;

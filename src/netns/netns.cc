@@ -64,8 +64,7 @@ Status ReleaseDir(const std::string& dir) {
   return Status::Ok();
 }
 
-Status Create(const std::string& dir, const std::string& name,
-              const std::function<Status()>& init) {
+Status Create(const std::string& dir, const std::string& name, const std::function<Status()>& init) {
   if (name.empty() || name.find('/') != std::string::npos || name == "." || name == "..")
     return InvalidArgument("bad netns name '" + name + "'");
   PC_RETURN_IF_ERROR(PrepareDir(dir));

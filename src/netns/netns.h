@@ -36,8 +36,7 @@ Status ReleaseDir(const std::string& dir);
 // Creates <dir>/<name> holding a fresh network namespace. `init`, if given, runs on the helper
 // thread while it is inside the new namespace (sysctls, opening sockets), before Create
 // returns; its failure deletes the namespace again. AlreadyExists if the file exists.
-Status Create(const std::string& dir, const std::string& name,
-              const std::function<Status()>& init = nullptr);
+Status Create(const std::string& dir, const std::string& name, const std::function<Status()>& init = nullptr);
 // Re-creates <dir>/<name> from the netns of a running process (/proc/<pid>/ns/net): how a
 // restarted daemon (whose old mount namespace, and so its bind mounts, died with it) gets
 // its running machines' namespaces back. Ok if <dir>/<name> already is a netns.

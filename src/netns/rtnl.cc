@@ -54,9 +54,12 @@ std::string ExtAckMessage(const nlmsghdr* nlh) {
 
 const char* KindName(Route::Kind k) {
   switch (k) {
-    case Route::Kind::kUnicast: return "";
-    case Route::Kind::kUnreachable: return "unreachable ";
-    case Route::Kind::kLocal: return "local ";
+    case Route::Kind::kUnicast:
+      return "";
+    case Route::Kind::kUnreachable:
+      return "unreachable ";
+    case Route::Kind::kLocal:
+      return "local ";
   }
   return "";
 }

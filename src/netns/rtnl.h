@@ -31,16 +31,16 @@ namespace privcast::netns {
 struct Route {
   enum class Kind { kUnicast, kUnreachable, kLocal };
   Kind kind = Kind::kUnicast;
-  IpPrefix dst;                 // len 0 = default route; family of the route
-  std::optional<IpAddr> via;    // gateway (kUnicast)
-  std::string dev;              // output interface; required for kLocal and for on-link routes
+  IpPrefix dst;               // len 0 = default route; family of the route
+  std::optional<IpAddr> via;  // gateway (kUnicast)
+  std::string dev;            // output interface; required for kLocal and for on-link routes
   std::string ToString() const;
 };
 
 class Rtnl {
  public:
-  static Result<Rtnl> Open();            // in the calling thread's netns
-  static Result<Rtnl> OpenIn(int nsfd);  // in nsfd's netns
+  static Result<Rtnl> Open();               // in the calling thread's netns
+  static Result<Rtnl> OpenIn(int nsfd);     // in nsfd's netns
   static Result<Rtnl> FromFd(UniqueFd fd);  // an AF_NETLINK/NETLINK_ROUTE socket
   Rtnl(Rtnl&&) noexcept;
   Rtnl& operator=(Rtnl&&) noexcept;

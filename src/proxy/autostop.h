@@ -31,7 +31,7 @@ struct AutostopMachine {
   bool started = false;
   int32_t load = 0;
   int32_t open_conns = 0;
-  Duration idle_for{0};  // time since load last dropped to zero (0 while loaded)
+  Duration idle_for{0};       // time since load last dropped to zero (0 while loaded)
   bool stop_pending = false;  // already asked at this snapshot revision
 };
 

@@ -41,8 +41,8 @@ struct RoutingHints {
 
 struct Choice {
   enum Kind { kRoute, kWake, kQueue, kReject } kind = kReject;
-  uint32_t machine = 0;         // kRoute: machine to use; kWake: machine to wake
-  int64_t also_wake = -1;       // kRoute: a machine to wake in background (>= 0) as capacity is short
+  uint32_t machine = 0;    // kRoute: machine to use; kWake: machine to wake
+  int64_t also_wake = -1;  // kRoute: a machine to wake in background (>= 0) as capacity is short
   bool preference_unavailable = false;
 };
 

@@ -101,17 +101,34 @@ void HeadNv(std::span<char> head, std::vector<nghttp2_nv>* out, std::string_view
     // constant ones (server, content-type, the Fly headers) literals again — HPACK work on
     // both ends of the connection, per message, for nothing.
     uint8_t flags = n == "fly-request-id" || n == "x-request-start" ? NGHTTP2_NV_FLAG_NO_INDEX : NGHTTP2_NV_FLAG_NONE;
-    out->push_back(nghttp2_nv{reinterpret_cast<uint8_t*>(name),
-                              reinterpret_cast<uint8_t*>(const_cast<char*>(v.data())), n.size(), v.size(), flags});
+    out->push_back(nghttp2_nv{reinterpret_cast<uint8_t*>(name), reinterpret_cast<uint8_t*>(const_cast<char*>(v.data())),
+                              n.size(), v.size(), flags});
   }
 }
 
 void InternNames(std::span<nghttp2_nv> nv) {
   // Lowercase, as HTTP/2 requires and nghttp2 expects of a name it does not copy.
   static constexpr std::string_view kNames[] = {
-      ":status", "server", "date", "content-type", "content-length", "fly-request-id", "via",
-      "cache-control", "etag", "last-modified", "vary", "content-encoding", "accept-ranges", "expires",
-      "location", "set-cookie", "grpc-status", "grpc-message", "grpc-encoding", "grpc-accept-encoding",
+      ":status",
+      "server",
+      "date",
+      "content-type",
+      "content-length",
+      "fly-request-id",
+      "via",
+      "cache-control",
+      "etag",
+      "last-modified",
+      "vary",
+      "content-encoding",
+      "accept-ranges",
+      "expires",
+      "location",
+      "set-cookie",
+      "grpc-status",
+      "grpc-message",
+      "grpc-encoding",
+      "grpc-accept-encoding",
       "fly-preferred-instance-unavailable",
   };
   for (nghttp2_nv& f : nv) {

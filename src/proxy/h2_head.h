@@ -25,11 +25,11 @@ bool H2ConnectionSpecific(std::string_view lowercase_name);
 // connection-specific fields but `te: trailers`, pseudo-headers first).
 struct H2RequestFields {
   std::string method, path, authority, scheme, cookies;
-  std::string fields;         // "name: value\r\n" lines of the regular fields
-  size_t list_bytes = 0;      // header list size so far (name + value + 32 per field, RFC 9113 §6.5.2)
+  std::string fields;     // "name: value\r\n" lines of the regular fields
+  size_t list_bytes = 0;  // header list size so far (name + value + 32 per field, RFC 9113 §6.5.2)
   bool has_content_length = false;
-  bool te_trailers = false;   // the client sent "te: trailers" (gRPC)
-  bool too_large = false;     // over max_list_bytes: answer 431
+  bool te_trailers = false;  // the client sent "te: trailers" (gRPC)
+  bool too_large = false;    // over max_list_bytes: answer 431
 
   void Add(std::string_view name, std::string_view value, size_t max_list_bytes);
   void Clear();  // for the next block, keeping the strings' memory

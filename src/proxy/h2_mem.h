@@ -21,8 +21,8 @@
 
 namespace privcast::proxy {
 
-inline constexpr size_t kH2MemMaxSmall = 4096;             // larger blocks bypass the lists
-inline constexpr size_t kH2MemMaxCachedBytes = 8u << 20;   // free bytes kept per thread
+inline constexpr size_t kH2MemMaxSmall = 4096;            // larger blocks bypass the lists
+inline constexpr size_t kH2MemMaxCachedBytes = 8u << 20;  // free bytes kept per thread
 
 // The allocator to pass to nghttp2_session_{server,client}_new3 (a static; mem_user_data unused).
 nghttp2_mem* H2Mem();

@@ -18,7 +18,7 @@ namespace privcast::proxy {
 
 namespace {
 
-constexpr size_t kMaxSettings = 32;          // entries in one SETTINGS frame
+constexpr size_t kMaxSettings = 32;  // entries in one SETTINGS frame
 constexpr uint32_t kStreamWindow = 256 * 1024;
 constexpr int32_t kConnectionWindow = 16 * 1024 * 1024;
 
@@ -113,16 +113,16 @@ std::vector<nghttp2_settings_entry> H2ServerSettings(uint32_t max_concurrent_str
   };
 }
 
-ssize_t H2ReadBody(nghttp2_session* ng, int32_t id, uint8_t* buf, size_t len, uint32_t* flags,
-                   nghttp2_data_source* src, void* ud) {
+ssize_t H2ReadBody(nghttp2_session* ng, int32_t id, uint8_t* buf, size_t len, uint32_t* flags, nghttp2_data_source* src,
+                   void* ud) {
   return H2Callbacks::ReadBody(ng, id, buf, len, flags, src, ud);
 }
 
 void H2Session::TakeOver(Session& from, std::string_view initial, bool watched, const codec::RequestHead* upgrade,
                          std::string_view settings) {
   Worker* w = from.w;
-  auto owned =
-      std::make_unique<H2Session>(w, from.rs, from.app_index, from.svc, from.port, from.cfd.release(), from.peer, from.local);
+  auto owned = std::make_unique<H2Session>(w, from.rs, from.app_index, from.svc, from.port, from.cfd.release(),
+                                           from.peer, from.local);
   H2Session* s = owned.get();
   s->io.tls = std::move(from.io.tls);
   s->net_slot = from.net_slot;
@@ -164,7 +164,8 @@ bool H2Session::StartUpgrade(const codec::RequestHead& h, std::string_view setti
     const codec::Header& f = h.headers[i];
     if (f.hop_by_hop || f.kind == codec::HeaderKind::kHost) continue;
     name.assign(f.name);
-    std::transform(name.begin(), name.end(), name.begin(), [](unsigned char c) { return static_cast<char>(c >= 'A' && c <= 'Z' ? c + 32 : c); });
+    std::transform(name.begin(), name.end(), name.begin(),
+                   [](unsigned char c) { return static_cast<char>(c >= 'A' && c <= 'Z' ? c + 32 : c); });
     if (name == "http2-settings") continue;
     st->AddHeader(name, f.value);
   }
@@ -182,7 +183,8 @@ void H2Session::Begin(std::string_view initial, bool watched, const codec::Reque
   cend_.s = this;
   client_ip_ = PeerIp(peer);
   if (nghttp2_session_server_new3(&ng_, H2Callbacks::Get(), this, H2ServerOptions(), H2Mem()) != 0) return Close(true);
-  std::vector<nghttp2_settings_entry> iv = H2ServerSettings(w->opts().h2_max_concurrent_streams, w->opts().max_head_bytes);
+  std::vector<nghttp2_settings_entry> iv = H2ServerSettings(w->opts().h2_max_concurrent_streams,
+                                                            w->opts().max_head_bytes);
   nghttp2_submit_settings(ng_, NGHTTP2_FLAG_NONE, iv.data(), iv.size());
   nghttp2_session_set_local_window_size(ng_, NGHTTP2_FLAG_NONE, 0, kConnectionWindow);
   uint32_t ev = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET;
@@ -238,7 +240,8 @@ bool H2Session::Feed(const char* p, size_t n) {
   if (r < 0) {
     // nghttp2 has queued the GOAWAY with the right code (PROTOCOL_ERROR, FLOW_CONTROL_ERROR,
     // ENHANCE_YOUR_CALM for floods...): send it, then close.
-    log::Info("proxy", "http/2 connection error", {{"client", PeerIp(peer)}, {"error", nghttp2_strerror(static_cast<int>(r))}});
+    log::Info("proxy", "http/2 connection error",
+              {{"client", PeerIp(peer)}, {"error", nghttp2_strerror(static_cast<int>(r))}});
     closing_ = true;
     if (r == NGHTTP2_ERR_BAD_CLIENT_MAGIC) {
       Close(true);
@@ -310,8 +313,8 @@ void H2Session::Unlink(H2Stream* s) {
 void H2Session::OnDrain() {
   if (dead || closing_) return;
   closing_ = true;
-  nghttp2_submit_goaway(ng_, NGHTTP2_FLAG_NONE, nghttp2_session_get_last_proc_stream_id(ng_), NGHTTP2_NO_ERROR,
-                        nullptr, 0);
+  nghttp2_submit_goaway(ng_, NGHTTP2_FLAG_NONE, nghttp2_session_get_last_proc_stream_id(ng_), NGHTTP2_NO_ERROR, nullptr,
+                        0);
   // Streams in flight finish; the close follows once nghttp2 has nothing left to do (AfterIo).
   ScheduleFlush();
 }

@@ -58,7 +58,7 @@ class H2Session final : public Session {
   static void TakeOver(Session& from, std::string_view initial, bool watched,
                        const codec::RequestHead* upgrade = nullptr, std::string_view settings = {});
 
-  void OnRouted(Lease) override {}     // streams route, never the connection
+  void OnRouted(Lease) override {}  // streams route, never the connection
   void OnRouteFailed(int) override {}
   void Abort() override { Close(true); }
   void OnDrain() override;
@@ -66,8 +66,8 @@ class H2Session final : public Session {
 
   // For streams.
   nghttp2_session* ng() { return ng_; }
-  void ScheduleFlush();            // produce and write pending frames after this batch
-  void Unlink(H2Stream* s);        // the stream is gone from nghttp2 (deleted after the batch)
+  void ScheduleFlush();      // produce and write pending frames after this batch
+  void Unlink(H2Stream* s);  // the stream is gone from nghttp2 (deleted after the batch)
   bool closing() const { return dead || closing_; }
   const std::string& client_ip() const { return client_ip_; }  // Fly-Client-IP text, formatted once
   // The request HEADERS block being received (the newest stream's): a connection's blocks

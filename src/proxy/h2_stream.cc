@@ -3,12 +3,12 @@
 #include <sys/socket.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cerrno>
 #include <chrono>
 #include <cstdio>
 #include <cstring>
 #include <span>
-#include <cctype>
 #include <string>
 #include <vector>
 
@@ -21,8 +21,8 @@
 namespace privcast::proxy {
 
 // h2_session.cc: nghttp2's data-provider trampoline.
-ssize_t H2ReadBody(nghttp2_session* ng, int32_t id, uint8_t* buf, size_t len, uint32_t* flags,
-                   nghttp2_data_source* src, void* ud);
+ssize_t H2ReadBody(nghttp2_session* ng, int32_t id, uint8_t* buf, size_t len, uint32_t* flags, nghttp2_data_source* src,
+                   void* ud);
 
 namespace {
 
@@ -51,12 +51,18 @@ std::span<char> Scratch(size_t n) {
 
 std::atomic<uint64_t>* ErrorCounter(Worker* w, int status) {
   switch (status) {
-    case 400: return &w->http_400;
-    case 408: return &w->http_408;
-    case 431: return &w->http_431;
-    case 502: return &w->http_502;
-    case 503: return &w->http_503;
-    default: return nullptr;
+    case 400:
+      return &w->http_400;
+    case 408:
+      return &w->http_408;
+    case 431:
+      return &w->http_431;
+    case 502:
+      return &w->http_502;
+    case 503:
+      return &w->http_503;
+    default:
+      return nullptr;
   }
 }
 
@@ -100,8 +106,7 @@ void H2Stream::OnHead(bool end_stream) {
   req_method_ = rh.method_id;
   std::string_view hv[4] = {rh.fly_prefer_region, rh.fly_force_region, rh.fly_prefer_instance_id,
                             rh.fly_force_instance_id};
-  std::string_view* dst[4] = {&hints.prefer_region, &hints.force_region, &hints.prefer_instance,
-                              &hints.force_instance};
+  std::string_view* dst[4] = {&hints.prefer_region, &hints.force_region, &hints.prefer_instance, &hints.force_instance};
   for (int i = 0; i < 4; ++i) {
     hint_storage[i].assign(hv[i]);
     *dst[i] = hint_storage[i];
@@ -113,8 +118,9 @@ void H2Stream::OnHead(bool end_stream) {
   f.tls = conn_->io.tls != nullptr;
   f.region = rs->snap->local_region;
   f.request_id = std::string_view(req_id_, 26);
-  f.request_start_us =
-      std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+  f.request_start_us = std::chrono::duration_cast<std::chrono::microseconds>(
+                           std::chrono::system_clock::now().time_since_epoch())
+                           .count();
   std::span<char> out = Scratch(codec::MaxRewrittenRequestSize(rh, f));
   size_t n = codec::RewriteRequest(rh, f, out);
   PC_CHECK(n > 0);
@@ -284,8 +290,7 @@ void H2Stream::SendUp() {
 
 void H2Stream::Drive() {
   for (int i = 0; i < 64; ++i) {
-    if (dead || !up_ || !up_->readable || phase_ != Phase::kExchange || resp_done_ ||
-        body_.size() >= kMaxPendingBody)
+    if (dead || !up_ || !up_->readable || phase_ != Phase::kExchange || resp_done_ || body_.size() >= kMaxPendingBody)
       return conn_->ScheduleFlush();
     ReadUp();
   }
@@ -639,7 +644,8 @@ void H2Stream::SendError(int status) {
   DropUp(false);
   ReleaseLease();
   if (submitted_) return Reset(NGHTTP2_INTERNAL_ERROR);
-  if (std::atomic<uint64_t>* c = ErrorCounter(w, status); c && status != 502) c->fetch_add(1, std::memory_order_relaxed);
+  if (std::atomic<uint64_t>* c = ErrorCounter(w, status); c && status != 502)
+    c->fetch_add(1, std::memory_order_relaxed);
   phase_ = Phase::kDone;
   resp_done_ = true;
   std::string_view text = codec::ErrorResponse(static_cast<uint16_t>(status), false);

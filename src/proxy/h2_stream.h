@@ -63,7 +63,7 @@ class H2Stream final : public Session, public UpConnOwner {
   void UpHeadersDone(bool end_stream);  // the response head, or its trailers
   void UpData(const uint8_t* p, size_t n);
   void UpEnd();
-  void UpClosed(uint32_t code, bool connect_error);  // the app's stream is over (detached)
+  void UpClosed(uint32_t code, bool connect_error);               // the app's stream is over (detached)
   ssize_t UpReadBody(uint8_t* buf, size_t len, uint32_t* flags);  // request DATA for the app
 
   void OnRouted(Lease lease) override;
@@ -84,12 +84,12 @@ class H2Stream final : public Session, public UpConnOwner {
 
   void Dispatch();
   const std::vector<nghttp2_nv>& UpFields();  // for an h2 app
-  void SendUp();       // head + body bytes to the app
+  void SendUp();                              // head + body bytes to the app
   void ReadUp();
   bool ProcessResponse();
   bool Replay(std::string_view value);  // the response carries fly-replay (proxy/replay.h)
-  void KeepForReplay(size_t n);  // the first n bytes of uout_ were sent: keep them in head_
-  void DecodeBody();   // uin_ → body_ per the response framing
+  void KeepForReplay(size_t n);         // the first n bytes of uout_ were sent: keep them in head_
+  void DecodeBody();                    // uin_ → body_ per the response framing
   void FinishUpstream();
   void UpstreamFailed(bool connect_error);
   void DropUp(bool reuse);
@@ -121,8 +121,8 @@ class H2Stream final : public Session, public UpConnOwner {
   bool chunked_ = false, req_done_ = false, bodyless_ = false;
   size_t head_written_ = 0;
   bool replay_keep_ = false;  // body bytes sent are appended to head_ until the response head (fly-replay)
-  Buffer uout_;              // body bytes (chunk-framed when chunked_) not yet written to the app
-  size_t unconsumed_ = 0;    // DATA payload not yet given back to the client's window
+  Buffer uout_;               // body bytes (chunk-framed when chunked_) not yet written to the app
+  size_t unconsumed_ = 0;     // DATA payload not yet given back to the client's window
   codec::Method req_method_ = codec::Method::kGet;
   char req_id_[26];
   int attempts_ = 0;
@@ -136,7 +136,7 @@ class H2Stream final : public Session, public UpConnOwner {
   bool resp_started_ = false, resp_head_done_ = false, resp_done_ = false, resp_ka_ = true;
   bool submitted_ = false, deferred_ = false, uin_eof_ = false, closed_ = false;
   // App side over HTTP/2.
-  bool h2_ = false;           // the service has h2_backend (decided when the head came)
+  bool h2_ = false;  // the service has h2_backend (decided when the head came)
   H2Upstream* up2_ = nullptr;
   int32_t up2_id_ = 0;
   bool up_deferred_ = false;  // the app's request data provider waits for client DATA

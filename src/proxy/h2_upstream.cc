@@ -110,7 +110,8 @@ H2Upstream::~H2Upstream() {
 }
 
 bool H2Upstream::HasRoom() const {
-  return !closed_ && !goaway_ && streams_.size() < nghttp2_session_get_remote_settings(ng_, NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS);
+  return !closed_ && !goaway_ &&
+         streams_.size() < nghttp2_session_get_remote_settings(ng_, NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS);
 }
 
 int32_t H2Upstream::Open(H2Stream* s, const nghttp2_nv* nv, size_t n, bool has_body) {

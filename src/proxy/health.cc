@@ -21,7 +21,7 @@ struct HealthChecker::Check final : EventHandler {
   HealthChecker* hc = nullptr;
   std::shared_ptr<MachineState> st;
   std::string key;
-  std::string name;  // CheckNamesFor
+  std::string name;      // CheckNamesFor
   bool checked = false;  // completed at least once
   UpstreamAddr up;
   uint16_t port = 0;
@@ -61,7 +61,8 @@ struct HealthChecker::Check final : EventHandler {
       int err = 0;
       socklen_t len = sizeof err;
       ::getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len);
-      if (err || (ev & EPOLLERR)) return Done(false, std::string("connect: ") + std::strerror(err ? err : ECONNREFUSED));
+      if (err || (ev & EPOLLERR))
+        return Done(false, std::string("connect: ") + std::strerror(err ? err : ECONNREFUSED));
       connected = true;
       if (!http) return Done(true, "connected");
       if (::send(fd, request.data(), request.size(), MSG_NOSIGNAL) != static_cast<ssize_t>(request.size()))
@@ -146,8 +147,8 @@ std::vector<std::string> CheckNamesFor(const Snapshot& snap, const MachineView& 
     size_t n = svc.tcp_checks.size() + svc.http_checks.size();
     for (size_t ci = 0; ci < n; ++ci) {
       char buf[64];
-      std::snprintf(buf, sizeof buf, "servicecheck-%02zu-%s-%u", names.size(), ci < svc.tcp_checks.size() ? "tcp" : "http",
-                    static_cast<unsigned>(svc.internal_port));
+      std::snprintf(buf, sizeof buf, "servicecheck-%02zu-%s-%u", names.size(),
+                    ci < svc.tcp_checks.size() ? "tcp" : "http", static_cast<unsigned>(svc.internal_port));
       names.push_back(buf);
     }
   }
@@ -158,7 +159,10 @@ std::vector<CheckResult> HealthChecker::Statuses() const {
   std::vector<CheckResult> out;
   out.reserve(checks_.size());
   for (const auto& [key, c] : checks_)
-    out.push_back({c->st->id, c->st->app, c->name, !c->checked ? "pending" : c->passing ? "passing" : "critical",
+    out.push_back({c->st->id, c->st->app, c->name,
+                   !c->checked  ? "pending"
+                   : c->passing ? "passing"
+                                : "critical",
                    c->output});
   return out;
 }

@@ -22,15 +22,24 @@ namespace {
 
 const char* Reason(int status) {
   switch (status) {
-    case 301: return "Moved Permanently";
-    case 400: return "Bad Request";
-    case 408: return "Request Timeout";
-    case 431: return "Request Header Fields Too Large";
-    case 501: return "Not Implemented";
-    case 502: return "Bad Gateway";
-    case 503: return "Service Unavailable";
-    case 505: return "HTTP Version Not Supported";
-    default: return "Error";
+    case 301:
+      return "Moved Permanently";
+    case 400:
+      return "Bad Request";
+    case 408:
+      return "Request Timeout";
+    case 431:
+      return "Request Header Fields Too Large";
+    case 501:
+      return "Not Implemented";
+    case 502:
+      return "Bad Gateway";
+    case 503:
+      return "Service Unavailable";
+    case 505:
+      return "HTTP Version Not Supported";
+    default:
+      return "Error";
   }
 }
 
@@ -172,7 +181,8 @@ void HttpSession::Drive() {
   }
   // Out of turns with bytes still to move: go on after this batch. An edge-triggered wakeup
   // for them will not come again (TLS makes this common: reads end at record boundaries).
-  if (!dead) w->loop().Defer([this] {
+  if (!dead)
+    w->loop().Defer([this] {
       if (!dead) Drive();
     });
 }
@@ -293,10 +303,8 @@ void HttpSession::ProcessHead() {
   replays = 0;
   tried.clear();
   preference_unavailable = false;
-  std::string_view hv[4] = {h.fly_prefer_region, h.fly_force_region, h.fly_prefer_instance_id,
-                            h.fly_force_instance_id};
-  std::string_view* dst[4] = {&hints.prefer_region, &hints.force_region, &hints.prefer_instance,
-                              &hints.force_instance};
+  std::string_view hv[4] = {h.fly_prefer_region, h.fly_force_region, h.fly_prefer_instance_id, h.fly_force_instance_id};
+  std::string_view* dst[4] = {&hints.prefer_region, &hints.force_region, &hints.prefer_instance, &hints.force_instance};
   for (int i = 0; i < 4; ++i) {
     if (hv[i].empty()) {
       *dst[i] = {};
@@ -423,7 +431,8 @@ void HttpSession::SendRequest() {
     cin_.Consume(req_head_len_);
     w->req_head_owner = nullptr;
     req_parser_.Reset();
-    replay_keep_ = !req_upgrade_ && (req_framing_ != codec::Framing::kContentLength || req_remaining_ <= kReplayBodyLimit);
+    replay_keep_ = !req_upgrade_ &&
+                   (req_framing_ != codec::Framing::kContentLength || req_remaining_ <= kReplayBodyLimit);
   }
   uout_written_ = 0;
   FrameRequestBody();
@@ -515,7 +524,8 @@ void HttpSession::WroteUpstream(size_t k) {
   // Keep the head of a body-less request until the response starts (replay on a stale
   // pooled connection), or all that was sent until the response head (fly-replay); otherwise
   // drop what was written.
-  if (uout_written_ == uout_.size() && !replay_keep_ && (req_framing_ != codec::Framing::kNone || resp_started_ || phase_ == Phase::kTunnel)) {
+  if (uout_written_ == uout_.size() && !replay_keep_ &&
+      (req_framing_ != codec::Framing::kNone || resp_started_ || phase_ == Phase::kTunnel)) {
     uout_.Consume(uout_.size());
     uout_written_ = 0;
   }
@@ -619,7 +629,9 @@ bool HttpSession::ProcessResponse() {
       }
     }
     Lease& L = WantsReqLease() ? up_lease_ : conn_lease_;
-    if (L.st) L.st->requests_by_class[std::min<int>(h.status / 100, kStatusClasses - 1)].fetch_add(1, std::memory_order_relaxed);
+    if (L.st)
+      L.st->requests_by_class[std::min<int>(h.status / 100, kStatusClasses - 1)].fetch_add(1,
+                                                                                           std::memory_order_relaxed);
     if (h.status == 101 || h.framing == codec::Framing::kTunnel) {
       // The upgrade's own Connection/Upgrade fields must reach the client: forward the head as is.
       cout_.Append(w->pool(), uin_.view().substr(0, r.consumed));
@@ -958,7 +970,8 @@ void HttpSession::BodyDeadline() {
   }
   const ProxyOptions& o = w->opts();
   if (o.body_min_rate == 0) return SetDeadline(w->loop().Now() + o.body_timeout);  // between reads only
-  auto allowance = std::chrono::nanoseconds(static_cast<int64_t>(static_cast<double>(body_bytes_) * 1e9 / o.body_min_rate));
+  auto allowance = std::chrono::nanoseconds(
+      static_cast<int64_t>(static_cast<double>(body_bytes_) * 1e9 / o.body_min_rate));
   SetDeadline(body_start_ + o.body_timeout + allowance);
 }
 

@@ -96,27 +96,27 @@ class HttpSession final : public Session, public UpConnOwner {
   void TunnelCheck();
   void ReadClient();
   void ProcessHead();
-  void Dispatch();          // have a machine (lease): get an app connection
-  void SendRequest();       // app connection ready: write head + body
+  void Dispatch();     // have a machine (lease): get an app connection
+  void SendRequest();  // app connection ready: write head + body
   void ReadUpstream();
-  bool ProcessResponse();   // false when the session ended
+  bool ProcessResponse();  // false when the session ended
   // The response head carries fly-replay (proxy/replay.h): route the kept request again, or
   // answer an error. Always false (the response is not the client's).
   bool Replay(std::string_view value);
   void FrameRequestBody();
   void FrameResponseBody();
-  bool FlushUpstream();     // false on a write error (handled)
-  bool FlushClient();       // false on a write error (handled)
+  bool FlushUpstream();  // false on a write error (handled)
+  bool FlushClient();    // false on a write error (handled)
   bool PrepareClientWrite(int* fd, iovec iov[2], int* flags);
   int LastWriteFlags() const;  // MSG_MORE when this write ends the connection (its FIN joins it)
   bool PrepareUpstreamWrite(int* fd, iovec iov[2]);
-  void WroteClient(size_t n);    // n bytes of cout_ + response body went to the client
-  void WroteUpstream(size_t n);  // n bytes of uout_ + request body went to the app
+  void WroteClient(size_t n);         // n bytes of cout_ + response body went to the client
+  void WroteUpstream(size_t n);       // n bytes of uout_ + request body went to the app
   bool ClientWriteFailed(int err);    // false when the session ended
   void WatchClient();                 // registers cfd (once)
   void ArmClientOut();                // EPOLLOUT from now on: a client write left bytes behind
   bool UpstreamWriteFailed(int err);  // false when the session ended
-  void ClientSent(ssize_t r);    // a batched write's result, then what an EPOLLOUT edge does
+  void ClientSent(ssize_t r);         // a batched write's result, then what an EPOLLOUT edge does
   void UpstreamSent(ssize_t r);
   void AfterClientWrite();
   void AfterUpstreamWrite();
@@ -134,15 +134,15 @@ class HttpSession final : public Session, public UpConnOwner {
   ClientWriter cw_{};
   UpstreamWriter uw_{};
   Phase phase_ = Phase::kHead;
-  UpConn* up_ = nullptr;   // the app connection in use (owner == this)
-  bool c_readable_ = false;  // client EPOLLIN edge not yet drained
-  bool c_watched_ = false;   // cfd is in the loop's epoll set
+  UpConn* up_ = nullptr;      // the app connection in use (owner == this)
+  bool c_readable_ = false;   // client EPOLLIN edge not yet drained
+  bool c_watched_ = false;    // cfd is in the loop's epoll set
   bool c_out_armed_ = false;  // ... with EPOLLOUT (TLS: from the start; plain: after a short write)
-  Lease up_lease_;    // per request (requests concurrency)
-  Lease conn_lease_;  // per connection (connections concurrency)
+  Lease up_lease_;            // per request (requests concurrency)
+  Lease conn_lease_;          // per connection (connections concurrency)
   Buffer cin_, uin_, uout_, cout_;
-  size_t req_ready_ = 0;   // framed body bytes at the front of cin_ not yet sent up
-  size_t resp_ready_ = 0;  // framed body bytes at the front of uin_ not yet sent down
+  size_t req_ready_ = 0;     // framed body bytes at the front of cin_ not yet sent up
+  size_t resp_ready_ = 0;    // framed body bytes at the front of uin_ not yet sent down
   size_t uout_written_ = 0;  // bytes of uout_ already written (kept for a replay)
   codec::RequestParser req_parser_;
   codec::ResponseParser resp_parser_;
@@ -162,7 +162,7 @@ class HttpSession final : public Session, public UpConnOwner {
   // uout_ keeps every byte of the request sent so far (head + body up to kReplayBodyLimit) until
   // the response head arrives, for a fly-replay (proxy/replay.h).
   bool replay_keep_ = false;  // a request body is coming and its minimum rate is enforced
-  uint64_t body_bytes_ = 0;  // client bytes read since body_start_
+  uint64_t body_bytes_ = 0;   // client bytes read since body_start_
   MonoTime body_start_{};
   int64_t req_start_us_ = 0;
   uint32_t up_gen_ = 0;  // changes whenever up_ does

@@ -26,9 +26,9 @@
 namespace privcast::proxy {
 
 struct NetLimitOptions {
-  uint32_t max_conns = 0;    // open client connections per network (0 = unlimited)
-  double rate = 0;           // new connections per second per network (0 = unlimited)
-  uint32_t burst = 0;        // bucket size (0 = max(1, rate))
+  uint32_t max_conns = 0;                   // open client connections per network (0 = unlimited)
+  double rate = 0;                          // new connections per second per network (0 = unlimited)
+  uint32_t burst = 0;                       // bucket size (0 = max(1, rate))
   int64_t log_interval_ns = 1'000'000'000;  // ≤ 5 refusal lines per network per interval
 };
 

@@ -185,8 +185,11 @@ int ProxyImpl::RunAutostopPass() {
     std::string reason = "idle " + std::to_string(secs) + "s";
     std::string app = snap.apps[m.app_index].name;
     Emit(app, m.id, (d.suspend ? "suspending " : "stopping ") + m.id + " (" + reason + ")");
-    log::Info("proxy", "autostop", {{"app", app}, {"machine", m.id}, {"idle_s", static_cast<int64_t>(secs)},
-                                    {"action", d.suspend ? "suspend" : "stop"}});
+    log::Info("proxy", "autostop",
+              {{"app", app},
+               {"machine", m.id},
+               {"idle_s", static_cast<int64_t>(secs)},
+               {"action", d.suspend ? "suspend" : "stop"}});
     if (stopper) stopper->Stop(m.id, d.suspend, reason);
   }
   return static_cast<int>(plan.size());
@@ -278,11 +281,12 @@ std::string ProxyImpl::RenderMetrics() const {
   });
   o << "# TYPE privcast_proxy_network_open_connections gauge\n" << open_by_net.str();
   o << "# HELP privcast_proxy_fds Descriptors the proxy holds, and its budget (0 = none).\n"
-       "# TYPE privcast_proxy_fds gauge\nprivcast_proxy_fds " << FdsInUse() << "\n"
+       "# TYPE privcast_proxy_fds gauge\nprivcast_proxy_fds "
+    << FdsInUse() << "\n"
     << "# TYPE privcast_proxy_fd_budget gauge\nprivcast_proxy_fd_budget " << opts.fd_budget << "\n";
   o << "# HELP privcast_proxy_budget_pauses_total Listener pauses because the proxy's descriptor budget was used.\n"
-       "# TYPE privcast_proxy_budget_pauses_total counter\nprivcast_proxy_budget_pauses_total " << budget_pauses
-    << "\n";
+       "# TYPE privcast_proxy_budget_pauses_total counter\nprivcast_proxy_budget_pauses_total "
+    << budget_pauses << "\n";
   auto per_app = [&](const char* name, const char* type, const char* help, auto get) {
     o << "# HELP " << name << " " << help << "\n# TYPE " << name << " " << type << "\n";
     for (auto& a : apps) o << name << "{app=\"" << Esc(a->name) << "\"} " << get(*a) << "\n";

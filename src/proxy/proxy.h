@@ -47,18 +47,18 @@ struct ProxyOptions {
   // plus one second per body_min_rate bytes received) → 408, or a reset once the response has
   // begun. Time the proxy itself holds the body back (the app not reading) is not counted.
   Duration body_timeout = std::chrono::seconds(10);
-  uint32_t body_min_rate = 1024;                       // bytes/s; 0 = body_timeout between reads only
-  Duration idle_timeout = std::chrono::seconds(60);    // idle keep-alive client connection
+  uint32_t body_min_rate = 1024;                              // bytes/s; 0 = body_timeout between reads only
+  Duration idle_timeout = std::chrono::seconds(60);           // idle keep-alive client connection
   Duration tls_handshake_timeout = std::chrono::seconds(10);  // `tls` ports: accept → handshake done
   Duration upstream_idle_timeout = std::chrono::seconds(30);  // pooled app connection
-  size_t max_head_bytes = 16 * 1024;                   // over → 431
-  int max_attempts = 3;                                // machines tried before giving up
-  uint32_t retry_after_seconds = 1;                    // Retry-After on queue 503s
-  size_t upstream_pool_per_machine = 64;               // idle app connections kept per worker
-  uint32_t h2_max_concurrent_streams = 100;            // HTTP/2 SETTINGS_MAX_CONCURRENT_STREAMS (h2_session.h)
-  bool splice = true;                                  // raw TCP through pipes (zero-copy)
-  bool batch_sends = true;                             // http writes of a turn in one io_uring_enter (send_batch.h)
-  size_t pipe_size = 1 << 20;                          // F_SETPIPE_SZ for splice pipes (0 = kernel default 64 KiB)
+  size_t max_head_bytes = 16 * 1024;                          // over → 431
+  int max_attempts = 3;                                       // machines tried before giving up
+  uint32_t retry_after_seconds = 1;                           // Retry-After on queue 503s
+  size_t upstream_pool_per_machine = 64;                      // idle app connections kept per worker
+  uint32_t h2_max_concurrent_streams = 100;                   // HTTP/2 SETTINGS_MAX_CONCURRENT_STREAMS (h2_session.h)
+  bool splice = true;                                         // raw TCP through pipes (zero-copy)
+  bool batch_sends = true;     // http writes of a turn in one io_uring_enter (send_batch.h)
+  size_t pipe_size = 1 << 20;  // F_SETPIPE_SZ for splice pipes (0 = kernel default 64 KiB)
   // Autostop (docs/proxy.md): pass every interval, machines idle at least `autostop_idle`.
   bool autostop_thread = true;
   Duration autostop_interval = std::chrono::seconds(60);

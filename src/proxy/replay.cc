@@ -200,9 +200,9 @@ ReplayFailure ApplyReplay(Session* s, const ReplayDirective& d, const MachineSta
       if (first.empty()) first = r;
       if (chosen.empty() && HasMachineIn(snap, *app, *s->svc, r)) chosen = r;
     }
-    if (!chosen.empty()) set(1, chosen, &s->hints.force_region);       // the first listed region that has one
+    if (!chosen.empty()) set(1, chosen, &s->hints.force_region);             // the first listed region that has one
     else if (any && !first.empty()) set(0, first, &s->hints.prefer_region);  // else anywhere
-    else if (!first.empty()) set(1, first, &s->hints.force_region);    // none: routing answers 503
+    else if (!first.empty()) set(1, first, &s->hints.force_region);          // none: routing answers 503
   }
   if (!d.instance.empty()) set(3, d.instance, &s->hints.force_instance);
   if (!d.prefer_instance.empty()) set(2, d.prefer_instance, &s->hints.prefer_instance);

@@ -22,7 +22,8 @@ bool HttpSession::Replay(std::string_view value) {
   DropUpstream(false);  // the rest of the app's answer is not wanted
   w->Release(L, rs->snap->apps[app_index].name);
   std::string src;
-  ReplayFailure f = kept ? PrepareReplay(this, v, answered.get(), &src) : ReplayFailure{502, "request too large to replay"};
+  ReplayFailure f = kept ? PrepareReplay(this, v, answered.get(), &src)
+                         : ReplayFailure{502, "request too large to replay"};
   if (f.status) {
     w->http_502.fetch_add(1, std::memory_order_relaxed);
     char extra[96];
@@ -54,7 +55,8 @@ bool H2Stream::Replay(std::string_view value) {
   ReleaseLease();
   resp_parser_.Reset();
   std::string src;
-  ReplayFailure f = kept ? PrepareReplay(this, v, answered.get(), &src) : ReplayFailure{502, "request too large to replay"};
+  ReplayFailure f = kept ? PrepareReplay(this, v, answered.get(), &src)
+                         : ReplayFailure{502, "request too large to replay"};
   if (!f.status && svc->h2_backend) f = {502, "replay to an h2_backend service"};
   if (f.status) {
     w->http_502.fetch_add(1, std::memory_order_relaxed);

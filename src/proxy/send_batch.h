@@ -81,12 +81,12 @@ class SendBatch {
   io_uring ring_{};
   bool ring_ok_ = false;
   unsigned entries_ = 0;
-  std::vector<BatchedWriter*> queue_;     // for the next Flush; null = cancelled
-  size_t live_ = 0;                       // non-null entries in queue_
-  std::vector<BatchedWriter*> flushing_;  // taken by the running Flush, not prepared yet
-  std::vector<BatchedWriter*> inflight_;  // submitted, result not delivered yet
-  std::vector<msghdr> msgs_;              // per inflight slot (two-buffer sends)
-  std::vector<iovec> iovs_;               // 2 per inflight slot
+  std::vector<BatchedWriter*> queue_;            // for the next Flush; null = cancelled
+  size_t live_ = 0;                              // non-null entries in queue_
+  std::vector<BatchedWriter*> flushing_;         // taken by the running Flush, not prepared yet
+  std::vector<BatchedWriter*> inflight_;         // submitted, result not delivered yet
+  std::vector<msghdr> msgs_;                     // per inflight slot (two-buffer sends)
+  std::vector<iovec> iovs_;                      // 2 per inflight slot
   std::vector<std::pair<size_t, int>> results_;  // (inflight slot, cqe res) of one chunk
 };
 

@@ -26,7 +26,8 @@ RoutingStatePtr StateTable::Build(SnapshotPtr snap, int64_t now_ns, TlsContextPr
     for (const ServiceSpec& s : a.services)
       for (const PortSpec& p : s.ports) {
         has_tls |= p.tls;
-        for (uint32_t port = p.start_port; port <= p.end_port && port != 0; ++port) ports.insert(static_cast<uint16_t>(port));
+        for (uint32_t port = p.start_port; port <= p.end_port && port != 0; ++port)
+          ports.insert(static_cast<uint16_t>(port));
       }
     if (has_tls && tls) {
       std::vector<Ip6> addrs;
@@ -69,8 +70,10 @@ RoutingStatePtr StateTable::Build(SnapshotPtr snap, int64_t now_ns, TlsContextPr
     auto it = services.find(key);
     if (it == services.end()) {
       auto old = services_.find(key);
-      it = services.emplace(key, old != services_.end() ? old->second
-                                                        : std::make_shared<ServiceState>(key.first, key.second)).first;
+      it = services
+               .emplace(key,
+                        old != services_.end() ? old->second : std::make_shared<ServiceState>(key.first, key.second))
+               .first;
     }
     rs->services[i] = it->second;
   }

@@ -99,10 +99,10 @@ struct AppState {
   // second pass moves them to common/mutex.h.
   std::mutex mu;
   std::map<uint32_t, uint64_t> refused_by_net;  // guarded by mu; source net32 (0 = not a privcast network)
-  int64_t refused_log_window_ns = 0;             // guarded by mu; log rate limiting
-  int refused_logged_in_window = 0;              // guarded by mu
-  int64_t tls_log_window_ns = 0;                 // guarded by mu; handshake-failure log limiting
-  int tls_logged_in_window = 0;                  // guarded by mu
+  int64_t refused_log_window_ns = 0;            // guarded by mu; log rate limiting
+  int refused_logged_in_window = 0;             // guarded by mu
+  int64_t tls_log_window_ns = 0;                // guarded by mu; handshake-failure log limiting
+  int tls_logged_in_window = 0;                 // guarded by mu
 
   void ObserveWakeMs(double ms) {
     size_t i = 0;

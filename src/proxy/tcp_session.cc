@@ -178,7 +178,8 @@ bool TcpSession::Pump(Dir& d, int src, int dst) {
       }
       if (d.src_eof) break;
       d.buf.Ensure(w->pool());
-      ssize_t n = d.from_client ? io.Recv(d.buf.tail(), d.buf.tail_room()) : ::recv(src, d.buf.tail(), d.buf.tail_room(), 0);
+      ssize_t n = d.from_client ? io.Recv(d.buf.tail(), d.buf.tail_room())
+                                : ::recv(src, d.buf.tail(), d.buf.tail_room(), 0);
       if (n == 0) {
         d.src_eof = true;
         break;

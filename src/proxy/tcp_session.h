@@ -38,8 +38,8 @@ class TcpSession final : public Session {
   struct Dir {
     bool from_client = false;
     int pipe[2] = {-1, -1};
-    Buffer buf;           // when not splicing
-    size_t pending = 0;   // bytes in the pipe
+    Buffer buf;          // when not splicing
+    size_t pending = 0;  // bytes in the pipe
     bool src_eof = false;
     bool shut = false;
     bool blocked = false;  // dst returned EAGAIN

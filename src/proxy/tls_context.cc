@@ -32,8 +32,7 @@ Result<TlsContextPtr> NewServerTlsContext(X509* cert, EVP_PKEY* key, const std::
   SSL_CTX_set_max_proto_version(raw, TLS1_3_VERSION);
   SSL_CTX_set_options(raw, SSL_OP_NO_RENEGOTIATION | SSL_OP_NO_COMPRESSION | SSL_OP_CIPHER_SERVER_PREFERENCE |
                                SSL_OP_IGNORE_UNEXPECTED_EOF);
-  SSL_CTX_set_mode(raw, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER |
-                            SSL_MODE_RELEASE_BUFFERS);
+  SSL_CTX_set_mode(raw, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER | SSL_MODE_RELEASE_BUFFERS);
   // Read-ahead: one recv fills OpenSSL's record buffer instead of one for each record header
   // and body. Readers therefore stop on EAGAIN only (transport.h), never on a short read.
   SSL_CTX_set_read_ahead(raw, 1);
@@ -44,7 +43,8 @@ Result<TlsContextPtr> NewServerTlsContext(X509* cert, EVP_PKEY* key, const std::
   for (X509* c : chain)
     if (SSL_CTX_add1_chain_cert(raw, c) != 1) return InvalidArgument("certificate chain: " + TakeOpenSslError());
   if (SSL_CTX_use_PrivateKey(raw, key) != 1) return InvalidArgument("private key: " + TakeOpenSslError());
-  if (SSL_CTX_check_private_key(raw) != 1) return InvalidArgument("key does not match the certificate: " + TakeOpenSslError());
+  if (SSL_CTX_check_private_key(raw) != 1)
+    return InvalidArgument("key does not match the certificate: " + TakeOpenSslError());
   return ctx;
 }
 

@@ -42,8 +42,8 @@ inline ssize_t SendV2(int fd, const char* p1, size_t n1, const char* p2, size_t 
 }
 
 struct ClientTransport {
-  int fd = -1;                      // the session's client socket (owned by Session::cfd)
-  std::unique_ptr<TlsStream> tls;   // null: plain TCP
+  int fd = -1;                     // the session's client socket (owned by Session::cfd)
+  std::unique_ptr<TlsStream> tls;  // null: plain TCP
 
   ssize_t Recv(char* p, size_t n) { return tls ? tls->Read(p, n) : ::recv(fd, p, n, 0); }
   ssize_t Send(const char* p, size_t n) { return tls ? tls->Write(p, n) : ::send(fd, p, n, MSG_NOSIGNAL); }

@@ -62,8 +62,8 @@ int ConnectUpstream(const UpstreamAddr& a, uint16_t port, int* err) {
   // A host that dies mid-request (or while this connection idles in the pool) answers nothing:
   // bytes it does not acknowledge in time end the connection with ETIMEDOUT instead of
   // hanging until the client gives up (UpConn::host_down; host_suspects.h).
-  unsigned user_timeout_ms =
-      static_cast<unsigned>(std::chrono::duration_cast<std::chrono::milliseconds>(kRemoteConnectTimeout).count());
+  unsigned user_timeout_ms = static_cast<unsigned>(
+      std::chrono::duration_cast<std::chrono::milliseconds>(kRemoteConnectTimeout).count());
   ::setsockopt(fd, IPPROTO_TCP, TCP_USER_TIMEOUT, &user_timeout_ms, sizeof user_timeout_ms);
   sockaddr_in6 sa{};
   sa.sin6_family = AF_INET6;
@@ -253,8 +253,8 @@ void Worker::ReconcileListeners() {
     sa.sin6_port = htons(port);
     if (::inet_pton(AF_INET6, opts().listen_address.c_str(), &sa.sin6_addr) != 1) sa.sin6_addr = in6addr_any;
     if (::bind(fd, reinterpret_cast<sockaddr*>(&sa), sizeof sa) < 0 || ::listen(fd, 4096) < 0) {
-      log::Warn("proxy", "cannot listen", {{"port", static_cast<int>(port)}, {"error", std::strerror(errno)},
-                                           {"worker", index_}});
+      log::Warn("proxy", "cannot listen",
+                {{"port", static_cast<int>(port)}, {"error", std::strerror(errno)}, {"worker", index_}});
       continue;
     }
     loop_.Add(fd, EPOLLIN, l.get());
@@ -305,8 +305,8 @@ void Worker::PauseListener(Listener* l, int err) {
   l->paused = true;
   loop_.Modify(l->fd.get(), 0, l);
   if (err) {
-    log::Warn("proxy", "accept failed, listener paused", {{"port", static_cast<int>(l->port)},
-                                                           {"error", std::strerror(err)}, {"worker", index_}});
+    log::Warn("proxy", "accept failed, listener paused",
+              {{"port", static_cast<int>(l->port)}, {"error", std::strerror(err)}, {"worker", index_}});
   } else if (budget_pauses.load(std::memory_order_relaxed) % 64 == 1) {  // rate-limited: one line per 64 pauses
     log::Warn("proxy", "descriptor budget used, listener paused",
               {{"port", static_cast<int>(l->port)}, {"budget", opts().fd_budget}, {"worker", index_}});
@@ -356,7 +356,9 @@ void Worker::RefuseOverLimit(int fd, const AppView& app, uint32_t src_net, const
   char net[16];
   std::snprintf(net, sizeof net, "%x", src_net);
   log::Warn("proxy", "source network over its limit, connection reset",
-            {{"app", app.name}, {"client", PeerIp(peer)}, {"client_network", net},
+            {{"app", app.name},
+             {"client", PeerIp(peer)},
+             {"client_network", net},
              {"limit", v == NetLimits::Verdict::kTooFast ? "rate" : "connections"}});
 }
 
@@ -675,9 +677,8 @@ void Worker::StartWake(uint32_t machine_index, Session* waiter) {
   }
   std::string id = m.id;
   uint64_t gen = g.gen;
-  g.timer = loop_.AddTimerAfter(opts().wake_timeout, [this, id, gen] {
-    WakeDone(id, gen, Unavailable("wake timeout"));
-  });
+  g.timer = loop_.AddTimerAfter(opts().wake_timeout,
+                                [this, id, gen] { WakeDone(id, gen, Unavailable("wake timeout")); });
   rs_->apps[m.app_index]->cold_starts.fetch_add(1, std::memory_order_relaxed);
   if (waiter && waiter->svc_state) waiter->svc_state->cold_starts.fetch_add(1, std::memory_order_relaxed);
   wakes_.emplace(id, std::move(g));
@@ -795,7 +796,8 @@ void Worker::PutPooled(UpConn* c) {
   c->since = loop_.Now();
   p.idle.push_back(c);
   ChargeFds(1);
-  if (!pool_sweep_timer_) pool_sweep_timer_ = loop_.AddTimerAfter(opts().upstream_idle_timeout, [this] { SweepPool(); });
+  if (!pool_sweep_timer_)
+    pool_sweep_timer_ = loop_.AddTimerAfter(opts().upstream_idle_timeout, [this] { SweepPool(); });
 }
 
 void Worker::SweepPool() {

@@ -120,22 +120,22 @@ class Session {
   void ClearDeadline() { deadline_ = MonoTime::max(); }
 
   Worker* w;
-  RoutingStatePtr rs;          // the state app/svc point into
+  RoutingStatePtr rs;  // the state app/svc point into
   uint32_t app_index;
-  const ServiceSpec* svc;      // in the app's services, or a per-service address's (FlycastEntry::services)
+  const ServiceSpec* svc;  // in the app's services, or a per-service address's (FlycastEntry::services)
   std::shared_ptr<ServiceState> svc_state;  // counters of a per-service address (ADR 0013); null: the app's
   const PortSpec* port;
   UniqueFd cfd;
   ClientTransport io;  // client I/O over cfd: plain, or TLS on `tls` ports (transport.h)
   sockaddr_in6 peer, local;
   // Routing context.
-  RoutingHints hints;                       // views into hint_storage
+  RoutingHints hints;  // views into hint_storage
   std::string hint_storage[4];
-  std::vector<const MachineState*> tried;   // machines that failed for this request
+  std::vector<const MachineState*> tried;  // machines that failed for this request
   MonoTime queued_at{};
-  bool waiting = false;                     // in a wake group or the queue
+  bool waiting = false;  // in a wake group or the queue
   bool preference_unavailable = false;
-  uint8_t replays = 0;                      // fly-replay hops of this request (proxy/replay.h)
+  uint8_t replays = 0;  // fly-replay hops of this request (proxy/replay.h)
   // Worker bookkeeping (intrusive list of live sessions).
   Session* prev = nullptr;
   Session* next = nullptr;
@@ -243,7 +243,7 @@ class Worker {
   std::atomic<uint64_t> accepted{0}, accept_errors{0}, refused{0}, refused_unknown{0}, http_requests{0};
   std::atomic<uint64_t> http_400{0}, http_408{0}, http_431{0}, http_502{0}, http_503{0}, http_301{0};
   std::atomic<uint64_t> retries{0};
-  std::atomic<uint64_t> replays{0};  // requests replayed for a fly-replay response (proxy/replay.h)
+  std::atomic<uint64_t> replays{0};        // requests replayed for a fly-replay response (proxy/replay.h)
   std::atomic<uint64_t> budget_pauses{0};  // listener paused: the proxy's fd budget was used
 
  private:
@@ -262,7 +262,7 @@ class Worker {
   };
 
   void OnAccept(Listener* l);
-  bool AcceptOne(Listener* l);  // false once the queue is empty (or accepting failed)
+  bool AcceptOne(Listener* l);               // false once the queue is empty (or accepting failed)
   void PauseListener(Listener* l, int err);  // err 0: the fd budget, not the kernel
   void RefuseOverLimit(int fd, const AppView& app, uint32_t src_net, const sockaddr_in6& peer, NetLimits::Verdict v,
                        bool log_it);
@@ -287,9 +287,9 @@ class Worker {
   std::map<uint16_t, std::unique_ptr<Listener>> listeners_;
   Session* sessions_ = nullptr;
   std::atomic<int64_t> open_sessions_{0};
-  std::atomic<int64_t> fds_{0};  // see fds_in_use()
+  std::atomic<int64_t> fds_{0};                       // see fds_in_use()
   std::unordered_map<std::string, WakeGroup> wakes_;  // by machine id
-  SuspectHosts suspects_;  // other hosts whose machines did not accept a connect lately
+  SuspectHosts suspects_;                             // other hosts whose machines did not accept a connect lately
   uint64_t wake_gen_ = 0;
   std::unordered_map<std::string, std::deque<Session*>> queues_;  // by app name
   // App connections per machine: the idle ones, and how many this worker's sessions use now and

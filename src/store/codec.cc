@@ -116,8 +116,7 @@ Status RecordFromJson(const json& j, Host* o) {
 }
 
 json RecordToJson(const Org& v) {
-  return {{"slug", v.slug}, {"name", v.name}, {"default_network", v.default_network},
-          {"created_at", v.created_at}};
+  return {{"slug", v.slug}, {"name", v.name}, {"default_network", v.default_network}, {"created_at", v.created_at}};
 }
 Status RecordFromJson(const json& j, Org* o) {
   Reader r(j, "org");
@@ -130,8 +129,8 @@ Status RecordFromJson(const json& j, Org* o) {
 }
 
 json RecordToJson(const Network& v) {
-  return {{"org", v.org}, {"name", v.name}, {"net32", v.net32}, {"is_default", v.is_default},
-          {"created_at", v.created_at}};
+  return {
+      {"org", v.org}, {"name", v.name}, {"net32", v.net32}, {"is_default", v.is_default}, {"created_at", v.created_at}};
 }
 Status RecordFromJson(const json& j, Network* o) {
   Reader r(j, "network");
@@ -147,7 +146,10 @@ Status RecordFromJson(const json& j, Network* o) {
 }
 
 json RecordToJson(const App& v) {
-  return {{"name", v.name}, {"org", v.org}, {"network", v.network}, {"created_at", v.created_at},
+  return {{"name", v.name},
+          {"org", v.org},
+          {"network", v.network},
+          {"created_at", v.created_at},
           {"current_release", v.current_release}};
 }
 Status RecordFromJson(const json& j, App* o) {
@@ -217,9 +219,8 @@ Status RecordFromJson(const json& j, Machine* o) {
 }
 
 json RecordToJson(const IpAssignment& v) {
-  json j = {{"address", v.address}, {"app", v.app},         {"type", v.type},
-            {"org", v.org},         {"network", v.network}, {"net32", v.net32},
-            {"region", v.region},   {"created_at", v.created_at}};
+  json j = {{"address", v.address}, {"app", v.app},     {"type", v.type},     {"org", v.org},
+            {"network", v.network}, {"net32", v.net32}, {"region", v.region}, {"created_at", v.created_at}};
   if (!v.service.empty()) j["service"] = v.service;
   return j;
 }
@@ -240,9 +241,14 @@ Status RecordFromJson(const json& j, IpAssignment* o) {
 }
 
 json RecordToJson(const Release& v) {
-  return {{"app", v.app}, {"version", v.version}, {"config_json", v.config_json},
-          {"source", v.source}, {"created_at", v.created_at}, {"status", v.status},
-          {"description", v.description}, {"user", v.user}};
+  return {{"app", v.app},
+          {"version", v.version},
+          {"config_json", v.config_json},
+          {"source", v.source},
+          {"created_at", v.created_at},
+          {"status", v.status},
+          {"description", v.description},
+          {"user", v.user}};
 }
 Status RecordFromJson(const json& j, Release* o) {
   Reader r(j, "release");
@@ -261,8 +267,7 @@ Status RecordFromJson(const json& j, Release* o) {
 }
 
 json RecordToJson(const ReleasedAddress& v) {
-  return {{"address", v.address}, {"net32", v.net32}, {"n", v.n}, {"app", v.app},
-          {"released_at", v.released_at}};
+  return {{"address", v.address}, {"net32", v.net32}, {"n", v.n}, {"app", v.app}, {"released_at", v.released_at}};
 }
 Status RecordFromJson(const json& j, ReleasedAddress* o) {
   Reader r(j, "released address");

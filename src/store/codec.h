@@ -24,8 +24,8 @@ struct ReleasedAddress {
   std::string address;
   uint32_t net32 = 0;
   uint32_t n = 0;
-  std::string app;           // the app that held it (for operators reading the store)
-  int64_t released_at = 0;   // unix ms (Clock::WallUnixMillis), persisted across restarts
+  std::string app;          // the app that held it (for operators reading the store)
+  int64_t released_at = 0;  // unix ms (Clock::WallUnixMillis), persisted across restarts
 };
 
 // Named Record* (not ToJson) so they never collide, through argument-dependent lookup, with

@@ -4,8 +4,7 @@
 
 namespace privcast::store {
 
-FaultInjectionStore::FaultInjectionStore(Store* base)
-    : base_(base), sqlite_(dynamic_cast<SqliteStore*>(base)) {
+FaultInjectionStore::FaultInjectionStore(Store* base) : base_(base), sqlite_(dynamic_cast<SqliteStore*>(base)) {
   InstallHook();
 }
 
@@ -21,8 +20,8 @@ void FaultInjectionStore::InstallHook() {
     if (at > 0 && n == at) {
       fired_ = true;
       fail_step_at_ = 0;
-      return Unavailable("injected fault at step " + std::to_string(n) + " (" + std::string(step) +
-                         " " + std::to_string(index) + ")");
+      return Unavailable("injected fault at step " + std::to_string(n) + " (" + std::string(step) + " " +
+                         std::to_string(index) + ")");
     }
     return Status::Ok();
   });

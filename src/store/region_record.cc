@@ -12,7 +12,8 @@ std::string EncodeRegionTable(const RegionTable& t) {
   nlohmann::json j = {{"regions", nlohmann::json::array()}, {"distances", nlohmann::json::array()}};
   for (const Region& r : t.regions())
     j["regions"].push_back({{"code", r.code}, {"name", r.name}, {"latitude", r.latitude}, {"longitude", r.longitude}});
-  for (const RegionDistance& d : t.distances()) j["distances"].push_back({{"from", d.from}, {"to", d.to}, {"km", d.km}});
+  for (const RegionDistance& d : t.distances())
+    j["distances"].push_back({{"from", d.from}, {"to", d.to}, {"km", d.km}});
   return j.dump();
 }
 
@@ -48,7 +49,8 @@ Result<std::shared_ptr<const RegionTable>> DecodeRegionTable(const std::string& 
       if (!d.is_object()) return bad("a distance is not an object");
       auto km = num(d, "km", 0, 1e6);
       RegionDistance x{str(d, "from"), str(d, "to"), km.value_or(0)};
-      if (!ids::IsRegionCode(x.from) || !ids::IsRegionCode(x.to) || !km) return bad("distance " + x.from + "-" + x.to + " is not valid");
+      if (!ids::IsRegionCode(x.from) || !ids::IsRegionCode(x.to) || !km)
+        return bad("distance " + x.from + "-" + x.to + " is not valid");
       distances.push_back(std::move(x));
     }
   }

@@ -104,8 +104,7 @@ Result<R> WithRetries(int max_attempts, const std::string& what, F attempt) {
     if (!r.ok()) return r.status();
     if (r->has_value()) return std::move(**r);
   }
-  return Conflict(what + ": the store kept changing underneath (" + std::to_string(max_attempts) +
-                  " attempts); retry");
+  return Conflict(what + ": the store kept changing underneath (" + std::to_string(max_attempts) + " attempts); retry");
 }
 
 Status CheckLabel(const std::string& what, const std::string& s) {
@@ -194,8 +193,7 @@ Result<Loaded<Volume>> RequireVolume(Store* s, const std::string& id) {
 // A volume may be attached to `m` when it belongs to m's app and is unattached (or already
 // attached to m).
 Status CheckAttachable(const Volume& v, const Machine& m) {
-  if (v.app != m.app)
-    return InvalidArgument("volume " + v.id + " belongs to app " + Q(v.app) + ", not to " + Q(m.app));
+  if (v.app != m.app) return InvalidArgument("volume " + v.id + " belongs to app " + Q(v.app) + ", not to " + Q(m.app));
   if (!v.attached_machine_id.empty() && v.attached_machine_id != m.id)
     return FailedPrecondition("volume " + v.id + " (" + v.name + ") is attached to machine " + v.attached_machine_id +
                               "; a volume is attached to one machine at a time");
@@ -257,8 +255,7 @@ void AddReleaseIpOps(const IpAssignment& ip, int64_t rev, int64_t now_ms, TxnReq
 
 }  // namespace
 
-Registry::Registry(Store* store, const Clock* clock, RegistryOptions opts)
-    : store_(store), clock_(clock), opts_(opts) {
+Registry::Registry(Store* store, const Clock* clock, RegistryOptions opts) : store_(store), clock_(clock), opts_(opts) {
   PC_CHECK(store_ != nullptr);
   PC_CHECK(clock_ != nullptr);
 }
@@ -393,8 +390,7 @@ Result<App> Registry::CreateApp(const std::string& name, const std::optional<std
   PC_RETURN_IF_ERROR(CheckLabel("app name", name));
   return WithRetries<App>(opts_.max_cas_retries, "create app", [&]() -> Result<std::optional<App>> {
     PC_ASSIGN_OR_RETURN(Loaded<Org> o, RequireOrg(store_, org.value_or(kPersonalOrg)));
-    PC_ASSIGN_OR_RETURN(Loaded<Network> n,
-                        RequireNetwork(store_, o.v.slug, network.value_or(o.v.default_network)));
+    PC_ASSIGN_OR_RETURN(Loaded<Network> n, RequireNetwork(store_, o.v.slug, network.value_or(o.v.default_network)));
     PC_ASSIGN_OR_RETURN(std::optional<KeyValue> existing, store_->Get(keys::App(name)));
     if (existing) return AlreadyExists("app " + Q(name) + " already exists");
     App app{name, o.v.slug, n.v.name, clock_->WallUnixMillis(), 0};
@@ -421,8 +417,7 @@ Status Registry::DestroyApp(const std::string& name) {
     PC_ASSIGN_OR_RETURN(RangeResult machines, store_->Range(keys::MachinePrefix(name)));
     PC_ASSIGN_OR_RETURN(RangeResult flycast, store_->Range(keys::FlycastIndexPrefix(name)));
     TxnRequest t;
-    t.compares = {ModRevEq(keys::App(name), app.rev),
-                  PrefixUnchanged(keys::MachinePrefix(name), machines.revision),
+    t.compares = {ModRevEq(keys::App(name), app.rev), PrefixUnchanged(keys::MachinePrefix(name), machines.revision),
                   PrefixUnchanged(keys::FlycastIndexPrefix(name), flycast.revision)};
     std::vector<Machine> ms;
     std::vector<std::string> busy;
@@ -453,7 +448,8 @@ Status Registry::DestroyApp(const std::string& name) {
     // Its volumes go with it (their storage is removed by the daemon when the records are gone).
     PC_ASSIGN_OR_RETURN(RangeResult vols, store_->Range(keys::VolumePrefix(name)));
     t.compares.push_back(PrefixUnchanged(keys::VolumePrefix(name), vols.revision));
-    for (const KeyValue& kv : vols.kvs) t.success.push_back(Op::Delete(keys::VolumeId(kv.key.substr(keys::VolumePrefix(name).size()))));
+    for (const KeyValue& kv : vols.kvs)
+      t.success.push_back(Op::Delete(keys::VolumeId(kv.key.substr(keys::VolumePrefix(name).size()))));
     t.success.push_back(Op::DeletePrefix(keys::VolumePrefix(name)));
     PC_ASSIGN_OR_RETURN(TxnResponse resp, store_->Txn(t));
     if (!resp.succeeded) return std::optional<bool>();
@@ -467,8 +463,8 @@ Result<Release> Registry::CreateRelease(const std::string& app, const std::strin
                                         const std::string& user) {
   return WithRetries<Release>(opts_.max_cas_retries, "create release", [&]() -> Result<std::optional<Release>> {
     PC_ASSIGN_OR_RETURN(Loaded<App> a, RequireApp(store_, app));
-    Release rel{app, a.v.current_release + 1, config_json, source, clock_->WallUnixMillis(), "pending",
-                description, user};
+    Release rel{app, a.v.current_release + 1, config_json, source, clock_->WallUnixMillis(), "pending", description,
+                user};
     App updated = a.v;
     updated.current_release = rel.version;
     TxnRequest t;
@@ -580,8 +576,7 @@ Result<Machine> Registry::CreateMachine(const MachineSpec& spec) {
       PC_ASSIGN_OR_RETURN(host, GetLocalHost());
     }
     TxnRequest t;
-    t.compares = {ModRevEq(keys::App(spec.app), app.rev),
-                  ModRevEq(keys::Network(net.v.org, net.v.name), net.rev)};
+    t.compares = {ModRevEq(keys::App(spec.app), app.rev), ModRevEq(keys::Network(net.v.org, net.v.name), net.rev)};
     if (spec.release_version > 0) {
       PC_ASSIGN_OR_RETURN(std::optional<KeyValue> rel, store_->Get(keys::Release(spec.app, spec.release_version)));
       if (!rel) return GetRelease(spec.app, spec.release_version).status();
@@ -602,8 +597,8 @@ Result<Machine> Registry::CreateMachine(const MachineSpec& spec) {
     PC_ASSIGN_OR_RETURN(RangeResult slots, store_->Range(keys::LinkSlotPrefix(host.id)));
     uint32_t slot = 0;
     for (const KeyValue& kv : slots.kvs) {
-      std::optional<uint32_t> used =
-          ParseDecimal<uint32_t>(std::string_view(kv.key).substr(keys::LinkSlotPrefix(host.id).size()));
+      std::optional<uint32_t> used = ParseDecimal<uint32_t>(
+          std::string_view(kv.key).substr(keys::LinkSlotPrefix(host.id).size()));
       if (!used) return Internal("corrupt link slot key " + Q(kv.key));
       if (*used != slot) break;
       ++slot;
@@ -683,8 +678,7 @@ Result<Machine> Registry::TransitionMachine(const std::string& id, const std::ve
       return Conflict("machine " + id + " is " + MachineStateName(m.state) + ", not " + want);
     }
     if (!IsLegalTransition(m.state, to))
-      return Conflict("machine " + id + " cannot go from " + MachineStateName(m.state) + " to " +
-                      MachineStateName(to));
+      return Conflict("machine " + id + " cannot go from " + MachineStateName(m.state) + " to " + MachineStateName(to));
     TxnRequest t;
     t.compares.push_back(ModRevEq(keys::Machine(m.app, id), lm.rev));
     // A destroyed machine gives back its machine32 and link slot (its /112 and /31 are gone).
@@ -724,18 +718,19 @@ Result<Machine> Registry::UpdateMachineRelease(const std::string& id, int64_t re
 }
 
 Status Registry::DeleteMachine(const std::string& id) {
-  return WithRetries<bool>(opts_.max_cas_retries, "machine " + id, [&]() -> Result<std::optional<bool>> {
-           PC_ASSIGN_OR_RETURN(Loaded<Machine> lm, RequireMachine(store_, id));
-           TxnRequest t;
-           t.compares.push_back(ModRevEq(keys::Machine(lm.v.app, id), lm.rev));
-           PC_RETURN_IF_ERROR(AddFreeIndexOps(store_, lm.v, &t));
-           PC_RETURN_IF_ERROR(AddDetachOps(store_, lm.v, &t));
-           t.success.push_back(Op::Delete(keys::Machine(lm.v.app, id)));
-           t.success.push_back(Op::Delete(keys::MachineId(id)));
-           PC_ASSIGN_OR_RETURN(TxnResponse r, store_->Txn(t));
-           if (!r.succeeded) return std::optional<bool>();
-           return std::optional<bool>(true);
-         })
+  return WithRetries<bool>(opts_.max_cas_retries, "machine " + id,
+                           [&]() -> Result<std::optional<bool>> {
+                             PC_ASSIGN_OR_RETURN(Loaded<Machine> lm, RequireMachine(store_, id));
+                             TxnRequest t;
+                             t.compares.push_back(ModRevEq(keys::Machine(lm.v.app, id), lm.rev));
+                             PC_RETURN_IF_ERROR(AddFreeIndexOps(store_, lm.v, &t));
+                             PC_RETURN_IF_ERROR(AddDetachOps(store_, lm.v, &t));
+                             t.success.push_back(Op::Delete(keys::Machine(lm.v.app, id)));
+                             t.success.push_back(Op::Delete(keys::MachineId(id)));
+                             PC_ASSIGN_OR_RETURN(TxnResponse r, store_->Txn(t));
+                             if (!r.succeeded) return std::optional<bool>();
+                             return std::optional<bool>(true);
+                           })
       .status();
 }
 
@@ -743,73 +738,71 @@ Status Registry::DeleteMachine(const std::string& id) {
 // Flycast addresses
 
 Result<IpAssignment> Registry::AllocateFlycast(const std::string& app, const std::optional<std::string>& org,
-                                               const std::optional<std::string>& network,
-                                               const std::string& service) {
-  return WithRetries<IpAssignment>(opts_.max_cas_retries, "allocate flycast address",
-                                   [&]() -> Result<std::optional<IpAssignment>> {
-    PC_ASSIGN_OR_RETURN(Loaded<App> a, RequireApp(store_, app));
-    PC_ASSIGN_OR_RETURN(Loaded<Network> net, ResolveNetwork(store_, a.v, org, network));
-    const uint32_t net32 = net.v.net32;
-    // At most one flycast address per app and network: allocating again returns it.
-    PC_ASSIGN_OR_RETURN(std::optional<KeyValue> idx, store_->Get(keys::FlycastIndex(app, net32, service)));
-    if (idx) {
-      PC_ASSIGN_OR_RETURN(std::optional<Loaded<IpAssignment>> ip, Load<IpAssignment>(store_, keys::Ip(idx->value)));
-      if (ip) return std::optional<IpAssignment>(ip->v);
-      return Internal("flycast index " + idx->key + " points at missing " + keys::Ip(idx->value));
-    }
-    TxnRequest t;
-    t.compares = {ModRevEq(keys::App(app), a.rev), ModRevEq(keys::Network(net.v.org, net.v.name), net.rev),
-                  NotExists(keys::FlycastIndex(app, net32, service))};
-    int64_t now = clock_->WallUnixMillis();
-    const int64_t cooldown_ms =
-        std::chrono::duration_cast<std::chrono::milliseconds>(opts_.released_cooldown).count();
-    // A released address whose cooldown is over, oldest release first; else a fresh n.
-    PC_ASSIGN_OR_RETURN(RangeResult released, store_->Range(keys::ReleasedPrefix(net32)));
-    std::optional<ReleasedAddress> reuse;
-    int64_t reuse_rev = 0;
-    for (const KeyValue& kv : released.kvs) {
-      PC_ASSIGN_OR_RETURN(ReleasedAddress ra, DecodeKv<ReleasedAddress>(kv));
-      if (now - ra.released_at < cooldown_ms) continue;
-      if (!reuse || ra.released_at < reuse->released_at) {
-        reuse = ra;
-        reuse_rev = kv.mod_revision;
-      }
-    }
-    uint32_t n = 0;
-    if (reuse) {
-      n = reuse->n;
-      t.compares.push_back(ModRevEq(keys::Released(net32, n), reuse_rev));
-      t.success.push_back(Op::Delete(keys::Released(net32, n)));
-    } else {
-      PC_ASSIGN_OR_RETURN(std::optional<KeyValue> seq, store_->Get(keys::FlycastSeq(net32)));
-      uint64_t next = 1;  // n = 0 would be the /80's subnet-router anycast address
-      if (seq) {
-        next = ParseDecimal<uint64_t>(seq->value).value_or(0);
-        if (next == 0)
-          return Internal("corrupt record at " + seq->key + ": " + Q(seq->value));
-      }
-      if (next > 0xffffffffULL)
-        return FailedPrecondition("network " + Q(net.v.name) + " of org " + Q(net.v.org) +
-                                  " has no flycast addresses left; release some and wait for their cooldown");
-      n = static_cast<uint32_t>(next);
-      t.compares.push_back(ModRevEq(keys::FlycastSeq(net32), seq ? seq->mod_revision : 0));
-      t.success.push_back(Op::Put(keys::FlycastSeq(net32), std::to_string(next + 1)));
-    }
-    IpAssignment ip;
-    ip.address = addr::FlycastAddress(net32, n).ToString();
-    ip.app = app;
-    ip.org = net.v.org;
-    ip.network = net.v.name;
-    ip.net32 = net32;
-    ip.service = service;
-    ip.created_at = now;
-    t.compares.push_back(NotExists(keys::Ip(ip.address)));
-    t.success.push_back(Op::Put(keys::Ip(ip.address), Encode(ip)));
-    t.success.push_back(Op::Put(keys::FlycastIndex(app, net32, service), ip.address));
-    PC_ASSIGN_OR_RETURN(TxnResponse r, store_->Txn(t));
-    if (!r.succeeded) return std::optional<IpAssignment>();
-    return std::optional<IpAssignment>(std::move(ip));
-  });
+                                               const std::optional<std::string>& network, const std::string& service) {
+  return WithRetries<IpAssignment>(
+      opts_.max_cas_retries, "allocate flycast address", [&]() -> Result<std::optional<IpAssignment>> {
+        PC_ASSIGN_OR_RETURN(Loaded<App> a, RequireApp(store_, app));
+        PC_ASSIGN_OR_RETURN(Loaded<Network> net, ResolveNetwork(store_, a.v, org, network));
+        const uint32_t net32 = net.v.net32;
+        // At most one flycast address per app and network: allocating again returns it.
+        PC_ASSIGN_OR_RETURN(std::optional<KeyValue> idx, store_->Get(keys::FlycastIndex(app, net32, service)));
+        if (idx) {
+          PC_ASSIGN_OR_RETURN(std::optional<Loaded<IpAssignment>> ip, Load<IpAssignment>(store_, keys::Ip(idx->value)));
+          if (ip) return std::optional<IpAssignment>(ip->v);
+          return Internal("flycast index " + idx->key + " points at missing " + keys::Ip(idx->value));
+        }
+        TxnRequest t;
+        t.compares = {ModRevEq(keys::App(app), a.rev), ModRevEq(keys::Network(net.v.org, net.v.name), net.rev),
+                      NotExists(keys::FlycastIndex(app, net32, service))};
+        int64_t now = clock_->WallUnixMillis();
+        const int64_t cooldown_ms =
+            std::chrono::duration_cast<std::chrono::milliseconds>(opts_.released_cooldown).count();
+        // A released address whose cooldown is over, oldest release first; else a fresh n.
+        PC_ASSIGN_OR_RETURN(RangeResult released, store_->Range(keys::ReleasedPrefix(net32)));
+        std::optional<ReleasedAddress> reuse;
+        int64_t reuse_rev = 0;
+        for (const KeyValue& kv : released.kvs) {
+          PC_ASSIGN_OR_RETURN(ReleasedAddress ra, DecodeKv<ReleasedAddress>(kv));
+          if (now - ra.released_at < cooldown_ms) continue;
+          if (!reuse || ra.released_at < reuse->released_at) {
+            reuse = ra;
+            reuse_rev = kv.mod_revision;
+          }
+        }
+        uint32_t n = 0;
+        if (reuse) {
+          n = reuse->n;
+          t.compares.push_back(ModRevEq(keys::Released(net32, n), reuse_rev));
+          t.success.push_back(Op::Delete(keys::Released(net32, n)));
+        } else {
+          PC_ASSIGN_OR_RETURN(std::optional<KeyValue> seq, store_->Get(keys::FlycastSeq(net32)));
+          uint64_t next = 1;  // n = 0 would be the /80's subnet-router anycast address
+          if (seq) {
+            next = ParseDecimal<uint64_t>(seq->value).value_or(0);
+            if (next == 0) return Internal("corrupt record at " + seq->key + ": " + Q(seq->value));
+          }
+          if (next > 0xffffffffULL)
+            return FailedPrecondition("network " + Q(net.v.name) + " of org " + Q(net.v.org) +
+                                      " has no flycast addresses left; release some and wait for their cooldown");
+          n = static_cast<uint32_t>(next);
+          t.compares.push_back(ModRevEq(keys::FlycastSeq(net32), seq ? seq->mod_revision : 0));
+          t.success.push_back(Op::Put(keys::FlycastSeq(net32), std::to_string(next + 1)));
+        }
+        IpAssignment ip;
+        ip.address = addr::FlycastAddress(net32, n).ToString();
+        ip.app = app;
+        ip.org = net.v.org;
+        ip.network = net.v.name;
+        ip.net32 = net32;
+        ip.service = service;
+        ip.created_at = now;
+        t.compares.push_back(NotExists(keys::Ip(ip.address)));
+        t.success.push_back(Op::Put(keys::Ip(ip.address), Encode(ip)));
+        t.success.push_back(Op::Put(keys::FlycastIndex(app, net32, service), ip.address));
+        PC_ASSIGN_OR_RETURN(TxnResponse r, store_->Txn(t));
+        if (!r.succeeded) return std::optional<IpAssignment>();
+        return std::optional<IpAssignment>(std::move(ip));
+      });
 }
 
 Result<std::vector<IpAssignment>> Registry::ListIps(const std::optional<std::string>& app) {
@@ -823,30 +816,31 @@ Result<std::vector<IpAssignment>> Registry::ListIps(const std::optional<std::str
 }
 
 Status Registry::ReleaseIp(const std::string& app, const std::string& address) {
-  return WithRetries<bool>(opts_.max_cas_retries, "release " + address, [&]() -> Result<std::optional<bool>> {
-           PC_ASSIGN_OR_RETURN(Loaded<App> a, RequireApp(store_, app));
-           auto parsed = Ip6::Parse(address);
-           if (!parsed) return InvalidArgument("invalid IP address " + Q(address));
-           const std::string canonical = parsed->ToString();
-           PC_ASSIGN_OR_RETURN(std::optional<Loaded<IpAssignment>> ip,
-                               Load<IpAssignment>(store_, keys::Ip(canonical)));
-           if (!ip || ip->v.app != app) {
-             PC_ASSIGN_OR_RETURN(RangeResult mine, store_->Range(keys::FlycastIndexPrefix(app)));
-             std::vector<std::string> addrs;
-             for (const KeyValue& kv : mine.kvs) addrs.push_back(kv.value);
-             return NotFound("app " + Q(app) + " has no address " + Q(address) + " (addresses: " +
-                             NameList(addrs) + ")");
-           }
-           TxnRequest t;
-           t.compares.push_back(ModRevEq(keys::App(app), a.rev));
-           AddReleaseIpOps(ip->v, ip->rev, clock_->WallUnixMillis(), &t);
-           const std::string idx = keys::FlycastIndex(app, ip->v.net32, ip->v.service);
-           t.compares.push_back(ValueEq(idx, canonical));
-           t.success.push_back(Op::Delete(idx));
-           PC_ASSIGN_OR_RETURN(TxnResponse r, store_->Txn(t));
-           if (!r.succeeded) return std::optional<bool>();
-           return std::optional<bool>(true);
-         })
+  return WithRetries<bool>(opts_.max_cas_retries, "release " + address,
+                           [&]() -> Result<std::optional<bool>> {
+                             PC_ASSIGN_OR_RETURN(Loaded<App> a, RequireApp(store_, app));
+                             auto parsed = Ip6::Parse(address);
+                             if (!parsed) return InvalidArgument("invalid IP address " + Q(address));
+                             const std::string canonical = parsed->ToString();
+                             PC_ASSIGN_OR_RETURN(std::optional<Loaded<IpAssignment>> ip,
+                                                 Load<IpAssignment>(store_, keys::Ip(canonical)));
+                             if (!ip || ip->v.app != app) {
+                               PC_ASSIGN_OR_RETURN(RangeResult mine, store_->Range(keys::FlycastIndexPrefix(app)));
+                               std::vector<std::string> addrs;
+                               for (const KeyValue& kv : mine.kvs) addrs.push_back(kv.value);
+                               return NotFound("app " + Q(app) + " has no address " + Q(address) +
+                                               " (addresses: " + NameList(addrs) + ")");
+                             }
+                             TxnRequest t;
+                             t.compares.push_back(ModRevEq(keys::App(app), a.rev));
+                             AddReleaseIpOps(ip->v, ip->rev, clock_->WallUnixMillis(), &t);
+                             const std::string idx = keys::FlycastIndex(app, ip->v.net32, ip->v.service);
+                             t.compares.push_back(ValueEq(idx, canonical));
+                             t.success.push_back(Op::Delete(idx));
+                             PC_ASSIGN_OR_RETURN(TxnResponse r, store_->Txn(t));
+                             if (!r.succeeded) return std::optional<bool>();
+                             return std::optional<bool>(true);
+                           })
       .status();
 }
 
@@ -860,7 +854,8 @@ Result<Volume> Registry::CreateVolume(const std::string& app, const std::string&
                                       uint32_t size_gb) {
   if (!ids::IsVolumeName(name))
     return InvalidArgument("invalid volume name " + Q(name) + ": use 1-30 lowercase letters, digits and '_'");
-  if (size_gb < 1 || size_gb > 500) return InvalidArgument("volume size must be 1-500 GB, got " + std::to_string(size_gb));
+  if (size_gb < 1 || size_gb > 500)
+    return InvalidArgument("volume size must be 1-500 GB, got " + std::to_string(size_gb));
   if (!region.empty()) PC_RETURN_IF_ERROR(CheckRegion(region));
   return WithRetries<Volume>(opts_.max_cas_retries, "create volume", [&]() -> Result<std::optional<Volume>> {
     PC_ASSIGN_OR_RETURN(Loaded<App> a, RequireApp(store_, app));
@@ -934,18 +929,20 @@ Result<Volume> Registry::AttachVolume(const std::string& id, const std::string& 
 }
 
 Status Registry::DestroyVolume(const std::string& id) {
-  return WithRetries<bool>(opts_.max_cas_retries, "destroy volume", [&]() -> Result<std::optional<bool>> {
-           PC_ASSIGN_OR_RETURN(Loaded<Volume> v, RequireVolume(store_, id));
-           if (!v.v.attached_machine_id.empty())
-             return FailedPrecondition("volume " + id + " (" + v.v.name + ") is attached to machine " +
-                                       v.v.attached_machine_id + "; destroy that machine first");
-           TxnRequest t;
-           t.compares = {ModRevEq(keys::Volume(v.v.app, id), v.rev)};
-           t.success = {Op::Delete(keys::Volume(v.v.app, id)), Op::Delete(keys::VolumeId(id))};
-           PC_ASSIGN_OR_RETURN(TxnResponse r, store_->Txn(t));
-           if (!r.succeeded) return std::optional<bool>();
-           return std::optional<bool>(true);
-         })
+  return WithRetries<bool>(opts_.max_cas_retries, "destroy volume",
+                           [&]() -> Result<std::optional<bool>> {
+                             PC_ASSIGN_OR_RETURN(Loaded<Volume> v, RequireVolume(store_, id));
+                             if (!v.v.attached_machine_id.empty())
+                               return FailedPrecondition("volume " + id + " (" + v.v.name +
+                                                         ") is attached to machine " + v.v.attached_machine_id +
+                                                         "; destroy that machine first");
+                             TxnRequest t;
+                             t.compares = {ModRevEq(keys::Volume(v.v.app, id), v.rev)};
+                             t.success = {Op::Delete(keys::Volume(v.v.app, id)), Op::Delete(keys::VolumeId(id))};
+                             PC_ASSIGN_OR_RETURN(TxnResponse r, store_->Txn(t));
+                             if (!r.succeeded) return std::optional<bool>();
+                             return std::optional<bool>(true);
+                           })
       .status();
 }
 
@@ -984,7 +981,9 @@ Result<StateView> Registry::LoadState() {
     } else if (kv.key == kRegionTableKey) {
       auto t = DecodeRegionTable(kv.value);
       if (t.ok()) v.regions = std::move(t).value();
-      else log::Error("store", "stored region table does not decode; using the built-in one", {{"error", t.status().message()}});
+      else
+        log::Error("store", "stored region table does not decode; using the built-in one",
+                   {{"error", t.status().message()}});
     }
   }
   for (const App& a : v.apps) {

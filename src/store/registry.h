@@ -53,12 +53,12 @@ struct StateView {
 
 struct MachineSpec {
   std::string app;
-  std::string region;              // empty = the host's region
+  std::string region;  // empty = the host's region
   std::string process_group = "app";
   int64_t release_version = 0;
   std::vector<std::string> cmd;
   std::vector<std::pair<std::string, std::string>> env;
-  std::string image;                   // canonical reference; "" = host-/usr root
+  std::string image;  // canonical reference; "" = host-/usr root
   std::string image_id;
   bool auto_destroy = false;
   bool carries_services = false;       // Machine::carries_services
@@ -68,7 +68,7 @@ struct MachineSpec {
   // Attach this volume (of the same app, unattached) at `volume_path`, in the same Txn.
   std::string volume_id;
   std::string volume_path;
-  std::optional<uint32_t> host_id;     // placed on this host (cluster); empty = the local host
+  std::optional<uint32_t> host_id;  // placed on this host (cluster); empty = the local host
 };
 
 class Registry {
@@ -101,9 +101,8 @@ class Registry {
   Status DestroyApp(const std::string& name);
 
   // Releases: each deploy stores the parsed, validated config; becomes the app's current.
-  Result<Release> CreateRelease(const std::string& app, const std::string& config_json,
-                                const std::string& source, const std::string& description = "Deploy",
-                                const std::string& user = "");
+  Result<Release> CreateRelease(const std::string& app, const std::string& config_json, const std::string& source,
+                                const std::string& description = "Deploy", const std::string& user = "");
   // Every release of the app, oldest first.
   Result<std::vector<Release>> ListReleases(const std::string& app);
   // The deploy's outcome ("complete", "failed") on the release record.
@@ -123,8 +122,8 @@ class Registry {
   Result<std::vector<Machine>> ListMachines(const std::optional<std::string>& app);
   // Compare-and-set state change: fails with kConflict if the machine is not in one of
   // `from` (empty = any) or the transition is illegal. `event` becomes last_event.
-  Result<Machine> TransitionMachine(const std::string& id, const std::vector<MachineState>& from,
-                                    MachineState to, const std::string& event);
+  Result<Machine> TransitionMachine(const std::string& id, const std::vector<MachineState>& from, MachineState to,
+                                    const std::string& event);
   // Replace the machine's release/cmd (deploy updates machines in place).
   Result<Machine> UpdateMachineRelease(const std::string& id, int64_t release_version);
   Status DeleteMachine(const std::string& id);  // the record; teardown is the supervisor's
@@ -148,8 +147,7 @@ class Registry {
   // release); "" = the app's. At most one address per (app, network, service): allocating
   // again returns it.
   Result<IpAssignment> AllocateFlycast(const std::string& app, const std::optional<std::string>& org,
-                                       const std::optional<std::string>& network,
-                                       const std::string& service = "");
+                                       const std::optional<std::string>& network, const std::string& service = "");
   Result<std::vector<IpAssignment>> ListIps(const std::optional<std::string>& app);
   Status ReleaseIp(const std::string& app, const std::string& address);
 

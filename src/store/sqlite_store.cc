@@ -256,9 +256,8 @@ class SqliteStoreImpl final : public SqliteStore {
 
  private:
   struct Stmts {
-    Stmt get, range_from, range_between, put, del, max_mod_from, max_mod_between, keys_from,
-        keys_between, event, revision, set_revision, compact_revision, changes, changes_rest,
-        delete_events, set_compact;
+    Stmt get, range_from, range_between, put, del, max_mod_from, max_mod_between, keys_from, keys_between, event,
+        revision, set_revision, compact_revision, changes, changes_rest, delete_events, set_compact;
     Status Prepare(sqlite3* db) {
       const std::pair<Stmt*, const char*> all[] = {
           {&get, "SELECT value, create_revision, mod_revision, version FROM kv WHERE key = ?1"},
@@ -273,8 +272,7 @@ class SqliteStoreImpl final : public SqliteStore {
            "VALUES (?1, ?2, ?3, ?4, ?5)"},
           {&del, "DELETE FROM kv WHERE key = ?1"},
           {&max_mod_from, "SELECT COALESCE(MAX(mod_revision), 0) FROM kv WHERE key >= ?1"},
-          {&max_mod_between,
-           "SELECT COALESCE(MAX(mod_revision), 0) FROM kv WHERE key >= ?1 AND key < ?2"},
+          {&max_mod_between, "SELECT COALESCE(MAX(mod_revision), 0) FROM kv WHERE key >= ?1 AND key < ?2"},
           {&keys_from, "SELECT key FROM kv WHERE key >= ?1 ORDER BY key"},
           {&keys_between, "SELECT key FROM kv WHERE key >= ?1 AND key < ?2 ORDER BY key"},
           {&event,
@@ -302,8 +300,8 @@ class SqliteStoreImpl final : public SqliteStore {
     int latest = LatestSchemaVersion();
     if (have > latest)
       return FailedPrecondition(path + ": schema version " + std::to_string(have) +
-                                " is newer than this privcast understands (" +
-                                std::to_string(latest) + "); upgrade privcast");
+                                " is newer than this privcast understands (" + std::to_string(latest) +
+                                "); upgrade privcast");
     for (const Migration& m : kMigrations) {
       if (m.version <= have) continue;
       PC_RETURN_IF_ERROR(ExecSql(db_, "BEGIN IMMEDIATE"));
@@ -312,8 +310,8 @@ class SqliteStoreImpl final : public SqliteStore {
       if (st.ok()) st = ExecSql(db_, "COMMIT");
       if (!st.ok()) {
         (void)ExecSql(db_, "ROLLBACK");
-        return Status(st.code(), path + ": migration to schema v" + std::to_string(m.version) +
-                                     " failed: " + st.message());
+        return Status(st.code(),
+                      path + ": migration to schema v" + std::to_string(m.version) + " failed: " + st.message());
       }
       log::Info("store", "schema migrated", {{"path", path}, {"version", m.version}});
     }
@@ -417,11 +415,16 @@ class SqliteStoreImpl final : public SqliteStore {
     }
     PC_ASSIGN_OR_RETURN(std::optional<KeyValue> kv, GetLocked(c.key));
     switch (c.kind) {
-      case Compare::Kind::kExists: return kv.has_value();
-      case Compare::Kind::kNotExists: return !kv.has_value();
-      case Compare::Kind::kModRevisionEq: return (kv ? kv->mod_revision : 0) == c.revision;
-      case Compare::Kind::kValueEq: return kv.has_value() && kv->value == c.value;
-      case Compare::Kind::kPrefixModRevisionLe: break;
+      case Compare::Kind::kExists:
+        return kv.has_value();
+      case Compare::Kind::kNotExists:
+        return !kv.has_value();
+      case Compare::Kind::kModRevisionEq:
+        return (kv ? kv->mod_revision : 0) == c.revision;
+      case Compare::Kind::kValueEq:
+        return kv.has_value() && kv->value == c.value;
+      case Compare::Kind::kPrefixModRevisionLe:
+        break;
     }
     return InvalidArgument("unknown compare kind");
   }
@@ -481,8 +484,7 @@ class SqliteStoreImpl final : public SqliteStore {
       switch (op.kind) {
         case Op::Kind::kPut: {
           PC_ASSIGN_OR_RETURN(std::optional<KeyValue> old, GetLocked(op.key));
-          KeyValue kv{op.key, op.value, old ? old->create_revision : rev, rev,
-                      old ? old->version + 1 : 1};
+          KeyValue kv{op.key, op.value, old ? old->create_revision : rev, rev, old ? old->version + 1 : 1};
           Stmt& s = stmts_->put;
           s.Begin();
           s.Text(1, kv.key);
@@ -559,8 +561,8 @@ class SqliteStoreImpl final : public SqliteStore {
     PC_ASSIGN_OR_RETURN(int64_t compacted, ReadCompactRevision());
     if (after < compacted)
       return FailedPrecondition("change feed compacted: revision " + std::to_string(after) +
-                                " is older than the compaction horizon " +
-                                std::to_string(compacted) + "; re-read with Range");
+                                " is older than the compaction horizon " + std::to_string(compacted) +
+                                "; re-read with Range");
     std::vector<Event> out;
     int64_t last_rev = 0, last_seq = 0;
     auto read = [&](Stmt& s) -> Status {
@@ -598,11 +600,11 @@ class SqliteStoreImpl final : public SqliteStore {
     PC_ASSIGN_OR_RETURN(int64_t current, ReadRevision());
     PC_ASSIGN_OR_RETURN(int64_t compacted, ReadCompactRevision());
     if (revision > current)
-      return InvalidArgument("cannot compact at revision " + std::to_string(revision) +
-                             ": the store is at revision " + std::to_string(current));
+      return InvalidArgument("cannot compact at revision " + std::to_string(revision) + ": the store is at revision " +
+                             std::to_string(current));
     if (revision <= compacted)
-      return FailedPrecondition("revision " + std::to_string(revision) +
-                                " is already compacted (horizon " + std::to_string(compacted) + ")");
+      return FailedPrecondition("revision " + std::to_string(revision) + " is already compacted (horizon " +
+                                std::to_string(compacted) + ")");
     Stmt& d = stmts_->delete_events;
     d.Begin();
     d.Int(1, revision);
@@ -631,8 +633,8 @@ int LatestSchemaVersion() { return kMigrations[std::size(kMigrations) - 1].versi
 Result<std::unique_ptr<SqliteStore>> OpenSqliteStoreConcrete(const SqliteOptions& opts) {
   if (opts.path.empty()) return InvalidArgument("store path is empty");
   sqlite3* db = nullptr;
-  int rc = sqlite3_open_v2(opts.path.c_str(), &db,
-                           SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, nullptr);
+  int rc = sqlite3_open_v2(opts.path.c_str(), &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
+                           nullptr);
   if (rc != SQLITE_OK) {
     std::string m = db ? sqlite3_errmsg(db) : sqlite3_errstr(rc);
     sqlite3_close_v2(db);

@@ -37,10 +37,10 @@ struct KeyValue {
 
 struct Compare {
   enum class Kind {
-    kExists,          // key exists
-    kNotExists,       // key absent
-    kModRevisionEq,   // key's mod_revision == revision (0 means "absent")
-    kValueEq,         // key exists and value == value
+    kExists,         // key exists
+    kNotExists,      // key absent
+    kModRevisionEq,  // key's mod_revision == revision (0 means "absent")
+    kValueEq,        // key exists and value == value
     // Every key starting with `key` has mod_revision <= revision (true for an empty range).
     // etcd: Compare{MOD, LESS, revision + 1, key, range_end = prefix end}. Lets a Txn that
     // read a whole prefix at revision R prove nothing was added or changed under it since.
@@ -104,7 +104,7 @@ class Store {
 };
 
 struct SqliteOptions {
-  std::string path;          // database file; ":memory:" for tests
+  std::string path;               // database file; ":memory:" for tests
   bool synchronous_full = false;  // WAL + synchronous=NORMAL by default
 };
 

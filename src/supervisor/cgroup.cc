@@ -128,8 +128,7 @@ Status MachineCgroup::ApplyLimits(const CgroupLimits& l) const {
     const std::string& d = dirs_.front();
     std::string mem = l.memory_mb > 0 ? std::to_string(l.memory_mb * 1024 * 1024) : "max";
     PC_RETURN_IF_ERROR(warn_or(d + "/memory.max", WriteFile(d + "/memory.max", mem)));
-    std::string cpu = l.cpus > 0 ? std::to_string(std::llround(l.cpus * period)) + " " +
-                                       std::to_string(period)
+    std::string cpu = l.cpus > 0 ? std::to_string(std::llround(l.cpus * period)) + " " + std::to_string(period)
                                  : "max " + std::to_string(period);
     PC_RETURN_IF_ERROR(warn_or(d + "/cpu.max", WriteFile(d + "/cpu.max", cpu)));
     // Weight in proportion to the CPUs asked for (100 = one CPU, the kernel's default).
@@ -144,14 +143,12 @@ Status MachineCgroup::ApplyLimits(const CgroupLimits& l) const {
     const std::string& c = controllers_[i];
     if (c == "memory") {
       std::string mem = l.memory_mb > 0 ? std::to_string(l.memory_mb * 1024 * 1024) : "-1";
-      PC_RETURN_IF_ERROR(warn_or(d + "/memory.limit_in_bytes",
-                                 WriteFile(d + "/memory.limit_in_bytes", mem)));
+      PC_RETURN_IF_ERROR(warn_or(d + "/memory.limit_in_bytes", WriteFile(d + "/memory.limit_in_bytes", mem)));
     } else if (c == "cpu") {
-      PC_RETURN_IF_ERROR(warn_or(d + "/cpu.cfs_period_us",
-                                 WriteFile(d + "/cpu.cfs_period_us", std::to_string(period))));
-      std::string quota = l.cpus > 0 ? std::to_string(std::llround(l.cpus * period)) : "-1";
       PC_RETURN_IF_ERROR(
-          warn_or(d + "/cpu.cfs_quota_us", WriteFile(d + "/cpu.cfs_quota_us", quota)));
+          warn_or(d + "/cpu.cfs_period_us", WriteFile(d + "/cpu.cfs_period_us", std::to_string(period))));
+      std::string quota = l.cpus > 0 ? std::to_string(std::llround(l.cpus * period)) : "-1";
+      PC_RETURN_IF_ERROR(warn_or(d + "/cpu.cfs_quota_us", WriteFile(d + "/cpu.cfs_quota_us", quota)));
       std::string shares = std::to_string(l.cpus > 0 ? std::max<long long>(2, std::llround(l.cpus * 1024)) : 1024);
       PC_RETURN_IF_ERROR(warn_or(d + "/cpu.shares", WriteFile(d + "/cpu.shares", shares)));
     } else if (c == "pids") {
@@ -162,9 +159,7 @@ Status MachineCgroup::ApplyLimits(const CgroupLimits& l) const {
   return Status::Ok();
 }
 
-Result<std::vector<pid_t>> MachineCgroup::Procs() const {
-  return ReadPids(freezer_dir_ + "/cgroup.procs");
-}
+Result<std::vector<pid_t>> MachineCgroup::Procs() const { return ReadPids(freezer_dir_ + "/cgroup.procs"); }
 
 bool MachineCgroup::Contains(pid_t pid) const {
   for (const auto& d : dirs_) {
@@ -197,8 +192,7 @@ Status MachineCgroup::Freeze(Duration timeout) const {
     for (;;) {
       PC_ASSIGN_OR_RETURN(bool frozen, Frozen());
       if (frozen) return Status::Ok();
-      auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
-          deadline - std::chrono::steady_clock::now());
+      auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
       if (left.count() <= 0) return Unavailable("cgroup did not freeze in time: " + freezer_dir_);
       char buf[256];
       ::lseek(fd.get(), 0, SEEK_SET);
@@ -237,8 +231,7 @@ Status MachineCgroup::KillAll(Duration timeout) const {
     for (;;) {
       PC_ASSIGN_OR_RETURN(std::string ev, ReadFile(events));
       if (ev.find("populated 0") != std::string::npos) return Status::Ok();
-      auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
-          deadline - std::chrono::steady_clock::now());
+      auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
       if (left.count() <= 0) return Unavailable("cgroup not empty after kill: " + freezer_dir_);
       char buf[256];
       ::lseek(fd.get(), 0, SEEK_SET);
@@ -283,13 +276,11 @@ Status MachineCgroup::Remove(Duration timeout) const {
 // ---- CgroupManager ----
 
 Result<CgroupManager> CgroupManager::Open(const CgroupOptions& o) {
-  if (o.root_name.empty() || o.root_name.find('/') != std::string::npos || o.root_name == "." ||
-      o.root_name == "..") {
+  if (o.root_name.empty() || o.root_name.find('/') != std::string::npos || o.root_name == "." || o.root_name == "..") {
     return InvalidArgument("cgroup root name must be one path component: '" + o.root_name + "'");
   }
   CgroupManager m;
-  m.version_ = o.version.value_or(Exists(o.mount + "/cgroup.controllers") ? CgroupVersion::kV2
-                                                                           : CgroupVersion::kV1);
+  m.version_ = o.version.value_or(Exists(o.mount + "/cgroup.controllers") ? CgroupVersion::kV2 : CgroupVersion::kV1);
   if (m.version_ == CgroupVersion::kV2) {
     std::string parent;
     if (o.parent) {

@@ -28,19 +28,19 @@ namespace privcast::supervisor {
 enum class CgroupVersion { kV1, kV2 };
 
 struct CgroupOptions {
-  std::string root_name;                   // one path component, e.g. "privcast-<instance>"
-  std::string mount = "/sys/fs/cgroup";    // where the hierarchies are mounted
-  std::optional<std::string> parent;       // e.g. "/" ; unset = own cgroup per hierarchy
+  std::string root_name;                 // one path component, e.g. "privcast-<instance>"
+  std::string mount = "/sys/fs/cgroup";  // where the hierarchies are mounted
+  std::optional<std::string> parent;     // e.g. "/" ; unset = own cgroup per hierarchy
   // Unset: v2 when <mount>/cgroup.controllers exists, else v1. Tests set kV2 with
   // mount=/sys/fs/cgroup/unified to exercise the v2 code on a hybrid host.
   std::optional<CgroupVersion> version;
 };
 
 struct CgroupLimits {
-  int64_t memory_mb = 0;   // 0 = unlimited
-  double cpus = 0;         // 0 = unlimited; 1.5 = one and a half CPUs of CFS quota, and a
-                           // weight of 1.5 CPUs (v1 cpu.shares 1536, v2 cpu.weight 150)
-  int64_t pids_max = 0;    // 0 = unlimited
+  int64_t memory_mb = 0;  // 0 = unlimited
+  double cpus = 0;        // 0 = unlimited; 1.5 = one and a half CPUs of CFS quota, and a
+                          // weight of 1.5 CPUs (v1 cpu.shares 1536, v2 cpu.weight 150)
+  int64_t pids_max = 0;   // 0 = unlimited
 };
 
 // One machine's cgroup directories. A value: copying it copies paths.
@@ -49,7 +49,9 @@ class MachineCgroup {
   MachineCgroup() = default;
   // v1: controllers[i] names the controller of dirs[i]; v2: controllers is empty.
   MachineCgroup(CgroupVersion v, std::vector<std::string> dirs, std::vector<std::string> controllers)
-      : version_(v), dirs_(std::move(dirs)), controllers_(std::move(controllers)),
+      : version_(v),
+        dirs_(std::move(dirs)),
+        controllers_(std::move(controllers)),
         freezer_dir_(dirs_.empty() ? std::string() : dirs_.back()) {}
 
   CgroupVersion version() const { return version_; }
@@ -62,10 +64,10 @@ class MachineCgroup {
   const std::string& freezer_dir() const { return freezer_dir_; }
   bool empty() const { return dirs_.empty(); }
 
-  Status Create() const;                       // mkdir every dir (EEXIST is fine)
+  Status Create() const;  // mkdir every dir (EEXIST is fine)
   Status ApplyLimits(const CgroupLimits& l) const;
-  Result<std::vector<pid_t>> Procs() const;    // members of the freezer (v1) / only (v2) dir
-  bool Contains(pid_t pid) const;              // pid is in every dir
+  Result<std::vector<pid_t>> Procs() const;  // members of the freezer (v1) / only (v2) dir
+  bool Contains(pid_t pid) const;            // pid is in every dir
   // Freeze and wait until the kernel reports frozen (v1 freezer.state FROZEN,
   // v2 cgroup.events "frozen 1"). Thaw returns once the write is accepted.
   Status Freeze(Duration timeout) const;
@@ -99,7 +101,7 @@ class CgroupManager {
 
  private:
   CgroupVersion version_ = CgroupVersion::kV1;
-  std::vector<std::string> root_dirs_;  // v1: per controller, freezer last; v2: one
+  std::vector<std::string> root_dirs_;    // v1: per controller, freezer last; v2: one
   std::vector<std::string> controllers_;  // v1: controller of root_dirs_[i]
 };
 

@@ -22,15 +22,52 @@ namespace privcast::supervisor {
 namespace {
 
 enum Step : int32_t {
-  kSignals, kCgroup, kRlimit, kSetnsNet, kSetnsUts, kSetnsIpc, kSetnsCgroup, kSetnsPid, kSetnsMnt, kSetnsUser,
-  kIds, kFork, kPdeathsig, kSetsid, kStdio, kCtty, kChdir, kCloexec, kCaps, kNoNewPrivs, kSeccomp, kExec,
+  kSignals,
+  kCgroup,
+  kRlimit,
+  kSetnsNet,
+  kSetnsUts,
+  kSetnsIpc,
+  kSetnsCgroup,
+  kSetnsPid,
+  kSetnsMnt,
+  kSetnsUser,
+  kIds,
+  kFork,
+  kPdeathsig,
+  kSetsid,
+  kStdio,
+  kCtty,
+  kChdir,
+  kCloexec,
+  kCaps,
+  kNoNewPrivs,
+  kSeccomp,
+  kExec,
 };
 constexpr const char* kStepNames[] = {
-    "reset signals", "join cgroup", "set RLIMIT_NOFILE", "join network namespace", "join UTS namespace",
-    "join IPC namespace", "join cgroup namespace", "join PID namespace", "join mount namespace",
-    "join user namespace", "become the machine's root", "fork", "set parent-death signal", "setsid",
-    "stdio", "set controlling terminal", "chdir", "mark fds close-on-exec", "drop capabilities",
-    "set no_new_privs", "install seccomp filter", "execve",
+    "reset signals",
+    "join cgroup",
+    "set RLIMIT_NOFILE",
+    "join network namespace",
+    "join UTS namespace",
+    "join IPC namespace",
+    "join cgroup namespace",
+    "join PID namespace",
+    "join mount namespace",
+    "join user namespace",
+    "become the machine's root",
+    "fork",
+    "set parent-death signal",
+    "setsid",
+    "stdio",
+    "set controlling terminal",
+    "chdir",
+    "mark fds close-on-exec",
+    "drop capabilities",
+    "set no_new_privs",
+    "install seccomp filter",
+    "execve",
 };
 
 struct Report {
@@ -46,9 +83,8 @@ constexpr struct {
   int type;
   Step step;
 } kNamespaces[] = {
-    {"net", CLONE_NEWNET, kSetnsNet},       {"uts", CLONE_NEWUTS, kSetnsUts},
-    {"ipc", CLONE_NEWIPC, kSetnsIpc},       {"cgroup", CLONE_NEWCGROUP, kSetnsCgroup},
-    {"pid", CLONE_NEWPID, kSetnsPid},       {"mnt", CLONE_NEWNS, kSetnsMnt},
+    {"net", CLONE_NEWNET, kSetnsNet},          {"uts", CLONE_NEWUTS, kSetnsUts}, {"ipc", CLONE_NEWIPC, kSetnsIpc},
+    {"cgroup", CLONE_NEWCGROUP, kSetnsCgroup}, {"pid", CLONE_NEWPID, kSetnsPid}, {"mnt", CLONE_NEWNS, kSetnsMnt},
     {"user", CLONE_NEWUSER, kSetnsUser},
 };
 constexpr size_t kNs = std::size(kNamespaces);

@@ -35,21 +35,21 @@
 namespace privcast::supervisor {
 
 struct EnterPlan {
-  pid_t target = -1;                     // a process of the machine (its privcast-init)
-  std::vector<int> cgroup_attach_fds;    // v1 `tasks` / v2 `cgroup.procs` of its cgroups (borrowed)
-  std::vector<std::string> argv;         // argv[0] absolute, inside the machine's root
-  std::vector<std::string> env;          // "K=V"
+  pid_t target = -1;                                  // a process of the machine (its privcast-init)
+  std::vector<int> cgroup_attach_fds;                 // v1 `tasks` / v2 `cgroup.procs` of its cgroups (borrowed)
+  std::vector<std::string> argv;                      // argv[0] absolute, inside the machine's root
+  std::vector<std::string> env;                       // "K=V"
   int stdin_fd = -1, stdout_fd = -1, stderr_fd = -1;  // borrowed
-  bool controlling_tty = false;          // setsid + TIOCSCTTY on stdin (a pty slave)
+  bool controlling_tty = false;                       // setsid + TIOCSCTTY on stdin (a pty slave)
   uint64_t capability_bounding = kMachineCapabilities;
   const SeccompProgram* seccomp = nullptr;
   std::string working_dir = "/";
 };
 
 struct EnteredProcess {
-  pid_t relay = -1;     // R, a child of the caller
-  UniqueFd relay_fd;    // R's pidfd: waitid(P_PIDFD) gives the program's status (code, or 128 + signal)
-  pid_t program = -1;   // P's pid in the caller's PID namespace: its process group and session
+  pid_t relay = -1;    // R, a child of the caller
+  UniqueFd relay_fd;   // R's pidfd: waitid(P_PIDFD) gives the program's status (code, or 128 + signal)
+  pid_t program = -1;  // P's pid in the caller's PID namespace: its process group and session
 };
 
 // Returns once the program exec'd. To end a session, kill P's process group (-program:

@@ -41,7 +41,8 @@ bool InSomeLayer(const std::vector<std::string>& layers, const std::string& rel)
 }
 
 Status FsConfigFd(int fs, const char* key, int fd) {
-  if (::syscall(SYS_fsconfig, fs, FSCONFIG_SET_FD, key, nullptr, fd) != 0) return ErrnoStatus(std::string("overlay ") + key, errno);
+  if (::syscall(SYS_fsconfig, fs, FSCONFIG_SET_FD, key, nullptr, fd) != 0)
+    return ErrnoStatus(std::string("overlay ") + key, errno);
   return Status::Ok();
 }
 

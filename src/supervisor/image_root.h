@@ -39,9 +39,9 @@ struct ImageRootfs {
 
 struct ImageRootInputs {
   const ImageRootfs* image = nullptr;
-  std::string dir;                  // the machine's state dir (holds image/upper, image/work)
+  std::string dir;  // the machine's state dir (holds image/upper, image/work)
   IdRange ids;
-  int userns_fd = -1;               // the machine's user namespace (the layers' idmap)
+  int userns_fd = -1;  // the machine's user namespace (the layers' idmap)
   std::string hostname, hosts, resolv_conf;
   std::string working_dir = "/";
 };

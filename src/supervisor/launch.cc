@@ -1,17 +1,17 @@
 #include "supervisor/launch.h"
 
 #include <fcntl.h>
-#include <pthread.h>
-#include <sched.h>
 #include <linux/mount.h>
 #include <linux/openat2.h>
 #include <linux/seccomp.h>
+#include <pthread.h>
+#include <sched.h>
 #include <sys/ioctl.h>
-#include <sys/resource.h>
 #include <sys/mman.h>
 #include <sys/mount.h>
-#include <sys/stat.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -31,20 +31,66 @@ namespace {
 
 // Steps the child reports on failure; names index kStepNames.
 enum ChildStep : int32_t {
-  kStepSignals, kStepSetpgid, kStepCgroup, kStepSetns, kStepUnshare, kStepRslave, kStepTmp,
-  kStepRun, kStepResolv, kStepHosts, kStepHostname, kStepStdio, kStepChdir, kStepCloexec,
-  kStepExec, kStepSetsid, kStepCtty, kStepAffinity, kStepCaps,
-  kStepCgroupns, kStepSysctl, kStepRootfs, kStepPivot, kStepRlimit, kStepUserns, kStepIds,
-  kStepReport, kStepNoNewPrivs, kStepSeccomp,
+  kStepSignals,
+  kStepSetpgid,
+  kStepCgroup,
+  kStepSetns,
+  kStepUnshare,
+  kStepRslave,
+  kStepTmp,
+  kStepRun,
+  kStepResolv,
+  kStepHosts,
+  kStepHostname,
+  kStepStdio,
+  kStepChdir,
+  kStepCloexec,
+  kStepExec,
+  kStepSetsid,
+  kStepCtty,
+  kStepAffinity,
+  kStepCaps,
+  kStepCgroupns,
+  kStepSysctl,
+  kStepRootfs,
+  kStepPivot,
+  kStepRlimit,
+  kStepUserns,
+  kStepIds,
+  kStepReport,
+  kStepNoNewPrivs,
+  kStepSeccomp,
 };
 const char* const kStepNames[] = {
-    "reset signals", "setpgid", "join cgroup", "setns(netns)", "unshare(mount|uts)",
-    "make / rslave", "mount tmpfs /tmp", "mount tmpfs /run", "bind /etc/resolv.conf",
-    "bind /etc/hosts", "sethostname", "stdio", "chdir", "close fds", "execve",
-    "setsid", "set controlling terminal (TIOCSCTTY)", "restore cpu affinity",
-    "drop capabilities", "unshare(cgroup)", "machine netns sysctls", "build the root",
-    "pivot_root", "RLIMIT_NOFILE", "setns(user)", "become root of the user namespace",
-    "report fd", "no_new_privs", "seccomp filter",
+    "reset signals",
+    "setpgid",
+    "join cgroup",
+    "setns(netns)",
+    "unshare(mount|uts)",
+    "make / rslave",
+    "mount tmpfs /tmp",
+    "mount tmpfs /run",
+    "bind /etc/resolv.conf",
+    "bind /etc/hosts",
+    "sethostname",
+    "stdio",
+    "chdir",
+    "close fds",
+    "execve",
+    "setsid",
+    "set controlling terminal (TIOCSCTTY)",
+    "restore cpu affinity",
+    "drop capabilities",
+    "unshare(cgroup)",
+    "machine netns sysctls",
+    "build the root",
+    "pivot_root",
+    "RLIMIT_NOFILE",
+    "setns(user)",
+    "become root of the user namespace",
+    "report fd",
+    "no_new_privs",
+    "seccomp filter",
 };
 
 struct ChildError {
@@ -63,7 +109,7 @@ struct ChildArgs {
   const cpu_set_t* restore_mask = nullptr;  // the parent's CPU mask, restored before exec
   volatile int32_t step = -1;
   volatile int32_t err = 0;
-  volatile int32_t op = -1;                 // kStepRootfs: index of the failed RootfsOp
+  volatile int32_t op = -1;  // kStepRootfs: index of the failed RootfsOp
 };
 
 #define PC_CHILD_CODE __attribute__((no_sanitize("address", "undefined")))
@@ -215,8 +261,8 @@ PC_CHILD_CODE bool RunRootfsOp(const RootfsOp& o, uid_t owner) {
   if (!p.hostname.empty() && ::sethostname(p.hostname.data(), p.hostname.size()) != 0) ChildFail(rep, kStepHostname);
   // pivot_root(".", "."): the old root ends up on top of the new one and is detached at
   // once; nothing of the host's mount tree stays reachable.
-  if (::chdir(rp.root.c_str()) != 0 || ::syscall(SYS_pivot_root, ".", ".") != 0 ||
-      ::umount2(".", MNT_DETACH) != 0 || ::chdir("/") != 0) {
+  if (::chdir(rp.root.c_str()) != 0 || ::syscall(SYS_pivot_root, ".", ".") != 0 || ::umount2(".", MNT_DETACH) != 0 ||
+      ::chdir("/") != 0) {
     ChildFail(rep, kStepPivot);
   }
   // Raising a hard limit needs CAP_SYS_RESOURCE in the host's user namespace: set it now.
@@ -289,7 +335,8 @@ PC_CHILD_CODE bool RunRootfsOp(const RootfsOp& o, uid_t owner) {
     if (::mount(nullptr, "/", nullptr, MS_REC | MS_SLAVE, nullptr) != 0) ChildFail(rep, kStepRslave);
     // Bind the generated files first: their source (the state dir) may be under /tmp, which
     // the tmpfs below hides. Bind mounts hold the file itself, so they stay valid.
-    if (resolv_src && ::mount(resolv_src, "/etc/resolv.conf", nullptr, MS_BIND, nullptr) != 0) ChildFail(rep, kStepResolv);
+    if (resolv_src && ::mount(resolv_src, "/etc/resolv.conf", nullptr, MS_BIND, nullptr) != 0)
+      ChildFail(rep, kStepResolv);
     if (hosts_src && ::mount(hosts_src, "/etc/hosts", nullptr, MS_BIND, nullptr) != 0) ChildFail(rep, kStepHosts);
     if (::mount("tmpfs", "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777") != 0) ChildFail(rep, kStepTmp);
     if (::mount("tmpfs", "/run", "tmpfs", MS_NOSUID | MS_NODEV, "mode=755") != 0) ChildFail(rep, kStepRun);
@@ -354,9 +401,12 @@ std::vector<std::string> BuildMachineEnv(const MachineEnvInputs& in) {
     kv.emplace_back(k, v);
   };
   const std::pair<const char*, const std::string*> fly[] = {
-      {"FLY_APP_NAME", &in.app},           {"FLY_MACHINE_ID", &in.machine_id},
-      {"FLY_REGION", &in.region},          {"FLY_PRIVATE_IP", &in.private_ip},
-      {"FLY_PROCESS_GROUP", &in.process_group}, {"PRIMARY_REGION", &in.primary_region},
+      {"FLY_APP_NAME", &in.app},
+      {"FLY_MACHINE_ID", &in.machine_id},
+      {"FLY_REGION", &in.region},
+      {"FLY_PRIVATE_IP", &in.private_ip},
+      {"FLY_PROCESS_GROUP", &in.process_group},
+      {"PRIMARY_REGION", &in.primary_region},
   };
   set("PATH", kDefaultPath);
   set("HOME", "/root");
@@ -427,7 +477,8 @@ std::string WhyNotExecutable(const std::string& path) {
   char real[PATH_MAX];
   if (!UnderHostDir(lexical) || (::realpath(lexical.c_str(), real) && !UnderHostDir(real))) return kNotVisible;
   struct stat st;
-  if (::stat(lexical.c_str(), &st) != 0) return "does not exist inside the machine (" + std::string(std::strerror(errno)) + ")";
+  if (::stat(lexical.c_str(), &st) != 0)
+    return "does not exist inside the machine (" + std::string(std::strerror(errno)) + ")";
   if (!S_ISREG(st.st_mode) || ::access(lexical.c_str(), X_OK) != 0) return "is not an executable file";
   return "";
 }
@@ -479,8 +530,8 @@ Result<Spawned> Spawn(const SpawnPlan& p) {
   // runs at once. All signals stay blocked across the clone so no handler of ours can run
   // on the child's side; the child resets dispositions, then unblocks.
   constexpr size_t kStack = 256 * 1024;
-  void* stack = ::mmap(nullptr, kStack, PROT_READ | PROT_WRITE,
-                       MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK | MAP_NORESERVE, -1, 0);
+  void* stack = ::mmap(nullptr, kStack, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK | MAP_NORESERVE,
+                       -1, 0);
   if (stack == MAP_FAILED) return ErrnoStatus("mmap child stack", errno);
   ChildArgs ca;
   ca.p = &p;

@@ -39,9 +39,9 @@
 #include <vector>
 
 #include "common/clock.h"
-#include "common/signal.h"
 #include "common/fd.h"
 #include "common/result.h"
+#include "common/signal.h"
 #include "supervisor/cgroup.h"
 #include "supervisor/image_root.h"
 #include "supervisor/restart.h"
@@ -63,21 +63,21 @@ struct StdioFds {
 };
 
 struct LaunchSpec {
-  std::string machine_id;          // 14 hex chars; also the cgroup and state dir name
-  std::string netns_path;          // bind-mounted netns file; empty = the caller's netns
-  std::string hostname;            // empty = machine_id
-  std::vector<std::string> argv;   // argv[0] without '/' is looked up in the env's PATH
-  std::string shell_command;       // non-empty: run `/bin/sh -c shell_command` (argv unused)
-  std::vector<std::string> env;    // complete "K=V" list (BuildMachineEnv)
-  std::string resolv_conf;         // contents of the machine's /etc/resolv.conf
-  std::string hosts;               // contents of the machine's /etc/hosts
-  CgroupLimits limits;             // [[vm]] memory / cpus
-  std::string log_path;            // stdout+stderr, append; created if missing
-  std::optional<StdioFds> stdio;   // instead of /dev/null + log file
+  std::string machine_id;         // 14 hex chars; also the cgroup and state dir name
+  std::string netns_path;         // bind-mounted netns file; empty = the caller's netns
+  std::string hostname;           // empty = machine_id
+  std::vector<std::string> argv;  // argv[0] without '/' is looked up in the env's PATH
+  std::string shell_command;      // non-empty: run `/bin/sh -c shell_command` (argv unused)
+  std::vector<std::string> env;   // complete "K=V" list (BuildMachineEnv)
+  std::string resolv_conf;        // contents of the machine's /etc/resolv.conf
+  std::string hosts;              // contents of the machine's /etc/hosts
+  CgroupLimits limits;            // [[vm]] memory / cpus
+  std::string log_path;           // stdout+stderr, append; created if missing
+  std::optional<StdioFds> stdio;  // instead of /dev/null + log file
   std::string working_dir = "/";
-  KillSignal kill_signal;          // fly.toml kill_signal (SIGINT unless set)
+  KillSignal kill_signal;                           // fly.toml kill_signal (SIGINT unless set)
   Duration kill_timeout = std::chrono::seconds(5);  // fly.toml kill_timeout (max 300 s)
-  RestartPolicy restart;           // [[restart]]
+  RestartPolicy restart;                            // [[restart]]
   // Set: the machine runs in the sandbox (docs/supervisor.md#sandbox): own user, PID, mount,
   // cgroup, UTS and IPC namespaces, its own root, privcast-init as PID 1, seccomp. Unset: the
   // plain launch (private mount/UTS namespaces on the host's root; tests of process handling).
@@ -95,14 +95,13 @@ struct MachineEnvInputs {
   std::string app;
   std::string machine_id;
   std::string region;
-  std::string private_ip;          // the 6PN address, textual
+  std::string private_ip;  // the 6PN address, textual
   std::string process_group;
   std::string primary_region;
   std::vector<std::pair<std::string, std::string>> extra;  // [env] (and machine env)
 };
 
-inline constexpr const char* kDefaultPath =
-    "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+inline constexpr const char* kDefaultPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
 // PATH (kDefaultPath) and HOME=/root first, then the FLY_* variables and PRIMARY_REGION, then
 // `extra` in order. A later key replaces an earlier one in place (so [env] may set PATH, but
@@ -130,27 +129,27 @@ inline constexpr uint64_t kMachineCapabilities =
 // privcast-init (at init_in_root, after pivot_root) with `argv` instead of exec_path.
 struct SpawnSandbox {
   IdRange ids;
-  int userns_fd = -1;                    // joined after pivot_root (CreateUserNamespace)
-  const RootfsPlan* rootfs = nullptr;    // built, then pivot_root into rootfs->root
-  const char* init_in_root = nullptr;    // privcast-init's path inside the root (kInitInRoot)
-  int report_fd = -1;                    // becomes init's fd 3 (its "ok"/"E<errno>" report)
+  int userns_fd = -1;                  // joined after pivot_root (CreateUserNamespace)
+  const RootfsPlan* rootfs = nullptr;  // built, then pivot_root into rootfs->root
+  const char* init_in_root = nullptr;  // privcast-init's path inside the root (kInitInRoot)
+  int report_fd = -1;                  // becomes init's fd 3 (its "ok"/"E<errno>" report)
   const SeccompProgram* seccomp = nullptr;
   uint64_t nofile = kMachineNofile;
-  std::string ping_group_range;          // "<base> <base+count-1>": the machine's groups
+  std::string ping_group_range;  // "<base> <base+count-1>": the machine's groups
 };
 
 struct SpawnPlan {
-  std::string exec_path;                 // resolved program
+  std::string exec_path;  // resolved program
   std::vector<std::string> argv;
   std::vector<std::string> env;
-  int netns_fd = -1;                     // -1: do not setns
+  int netns_fd = -1;  // -1: do not setns
   std::string hostname;
-  bool new_mount_ns = true;              // false only for tests of plain spawning
-  std::string resolv_path;               // generated files to bind; empty = skip
+  bool new_mount_ns = true;  // false only for tests of plain spawning
+  std::string resolv_path;   // generated files to bind; empty = skip
   std::string hosts_path;
   int stdin_fd = -1, stdout_fd = -1, stderr_fd = -1;
-  bool controlling_tty = false;          // setsid + TIOCSCTTY on stdin (a pty slave)
-  std::vector<int> cgroup_procs_fds;     // v1 tasks / v2 cgroup.procs; child writes "0"
+  bool controlling_tty = false;       // setsid + TIOCSCTTY on stdin (a pty slave)
+  std::vector<int> cgroup_procs_fds;  // v1 tasks / v2 cgroup.procs; child writes "0"
   std::string working_dir = "/";
   // Capabilities the program may ever hold: every other one leaves the bounding set just
   // before execve (after our own setns/mount, which need them). Default: kMachineCapabilities.

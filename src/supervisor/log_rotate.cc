@@ -44,7 +44,7 @@ Result<bool> RotateLogIfLarge(const std::string& path, const LogLimits& limits) 
   if (limits.max_bytes == 0) return false;
   UniqueFd fd(::open(path.c_str(), O_RDWR | O_CLOEXEC | O_NOFOLLOW));
   if (!fd) return errno == ENOENT ? Result<bool>(false) : Result<bool>(ErrnoStatus("open " + path, errno));
-  struct stat st{};
+  struct stat st {};
   if (::fstat(fd.get(), &st) != 0) return ErrnoStatus("stat " + path, errno);
   if (static_cast<uint64_t>(st.st_size) <= limits.max_bytes) return false;
   if (limits.keep > 0) {

@@ -45,7 +45,7 @@ class LogTail {
   std::string path_;
   UniqueFd file_;
   UniqueFd inotify_;
-  UniqueFd cancel_;      // eventfd
+  UniqueFd cancel_;  // eventfd
   uint64_t offset_ = 0;
   std::string partial_;
 };

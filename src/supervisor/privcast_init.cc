@@ -21,13 +21,13 @@
 // Only libc system-call wrappers are used: no allocation after start, no C++ runtime.
 #include <errno.h>
 #include <fcntl.h>
+#include <grp.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/prctl.h>
-#include <grp.h>
 #include <sys/wait.h>
 
 #include <charconv>
@@ -110,7 +110,8 @@ int main(int argc, char** argv) {
     }
     if (as_user) {
       gid_t g = static_cast<gid_t>(gid);
-      if (setgroups(1, &g) != 0 || setresgid(g, g, g) != 0 || setresuid(static_cast<uid_t>(uid), static_cast<uid_t>(uid), static_cast<uid_t>(uid)) != 0) {
+      if (setgroups(1, &g) != 0 || setresgid(g, g, g) != 0 ||
+          setresuid(static_cast<uid_t>(uid), static_cast<uid_t>(uid), static_cast<uid_t>(uid)) != 0) {
         exec_errno = errno;
         _exit(127);
       }

@@ -32,8 +32,8 @@ Status SaveRecord(const std::string& path, const RuntimeRecord& r);
 Result<RuntimeRecord> LoadRecord(const std::string& path);
 
 struct ProcStat {
-  char state = '?';          // field 3: R, S, D, Z, X, ...
-  uint64_t start_time = 0;   // field 22
+  char state = '?';         // field 3: R, S, D, Z, X, ...
+  uint64_t start_time = 0;  // field 22
 };
 // Parses /proc/<pid>/stat (the comm field may hold spaces and parentheses).
 Result<ProcStat> ParseProcStat(std::string_view text);

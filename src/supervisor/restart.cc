@@ -4,9 +4,12 @@ namespace privcast::supervisor {
 
 const char* RestartModeName(RestartMode m) {
   switch (m) {
-    case RestartMode::kNever: return "never";
-    case RestartMode::kOnFailure: return "on-failure";
-    case RestartMode::kAlways: return "always";
+    case RestartMode::kNever:
+      return "never";
+    case RestartMode::kOnFailure:
+      return "on-failure";
+    case RestartMode::kAlways:
+      return "always";
   }
   return "never";
 }
@@ -29,18 +32,20 @@ Duration BackoffDelay(const RestartPolicy& p, int attempt) {
   return d < p.max_backoff ? d : p.max_backoff;
 }
 
-RestartDecision DecideRestart(const RestartPolicy& p, const ExitInfo& exit, bool stop_requested,
-                              int attempts, Duration ran_for) {
+RestartDecision DecideRestart(const RestartPolicy& p, const ExitInfo& exit, bool stop_requested, int attempts,
+                              Duration ran_for) {
   RestartDecision d;
   if (ran_for >= p.reset_after) attempts = 0;
   d.attempts_after = attempts;
   if (stop_requested) return d;
   switch (p.mode) {
-    case RestartMode::kNever: return d;
+    case RestartMode::kNever:
+      return d;
     case RestartMode::kOnFailure:
       if (exit.success()) return d;
       break;
-    case RestartMode::kAlways: break;
+    case RestartMode::kAlways:
+      break;
   }
   if (attempts >= p.max_retries) return d;
   d.restart = true;

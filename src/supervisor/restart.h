@@ -42,8 +42,8 @@ struct RestartPolicy {
 // adopted process is not our child: waitid() on its pidfd fails with ECHILD).
 struct ExitInfo {
   bool known = false;
-  int code = -1;     // exit code when exited normally, else -1
-  int signal = 0;    // terminating signal, else 0
+  int code = -1;   // exit code when exited normally, else -1
+  int signal = 0;  // terminating signal, else 0
 
   bool success() const { return known && code == 0 && signal == 0; }
 };
@@ -51,7 +51,7 @@ struct ExitInfo {
 struct RestartDecision {
   bool restart = false;
   Duration delay{0};
-  int attempt = 0;   // the attempt number this restart is (1-based) when restart is true
+  int attempt = 0;         // the attempt number this restart is (1-based) when restart is true
   int attempts_after = 0;  // the counter value to keep for the next exit
 };
 
@@ -61,7 +61,7 @@ Duration BackoffDelay(const RestartPolicy& p, int attempt);
 
 // attempts: restarts already done in the current streak. ran_for: how long the process that
 // just exited ran. stop_requested: the exit follows Stop/Destroy.
-RestartDecision DecideRestart(const RestartPolicy& p, const ExitInfo& exit, bool stop_requested,
-                              int attempts, Duration ran_for);
+RestartDecision DecideRestart(const RestartPolicy& p, const ExitInfo& exit, bool stop_requested, int attempts,
+                              Duration ran_for);
 
 }  // namespace privcast::supervisor

@@ -48,7 +48,7 @@ inline constexpr int64_t kMachinePidsMax = 1024;
 
 // What LaunchSpec::sandbox asks for.
 struct SandboxSpec {
-  IdRange ids;                      // MachineIdRange(id_base, link_slot)
+  IdRange ids;                       // MachineIdRange(id_base, link_slot)
   uint64_t nofile = kMachineNofile;  // RLIMIT_NOFILE, soft = hard
 };
 
@@ -83,27 +83,27 @@ struct RootfsOp {
   };
   Kind kind = kMkdir;
   std::string path;
-  std::string target;          // kSymlink target, kBind source, kMount fstype
-  std::string data;            // kFile contents, kMount options
-  unsigned long flags = 0;     // kMount flags; kBind remount flags
+  std::string target;       // kSymlink target, kBind source, kMount fstype
+  std::string data;         // kFile contents, kMount options
+  unsigned long flags = 0;  // kMount flags; kBind remount flags
   uint32_t mode = 0755;
-  bool ro = false;             // kBind: remount read-only
-  bool chown = true;           // kMkdir/kSymlink/kFile: owned by the machine's root
-  int fd = -1;                 // kMoveMount: borrowed from the caller until the spawn returns
+  bool ro = false;    // kBind: remount read-only
+  bool chown = true;  // kMkdir/kSymlink/kFile: owned by the machine's root
+  int fd = -1;        // kMoveMount: borrowed from the caller until the spawn returns
 };
 
 struct RootfsPlan {
-  std::string root;            // absolute dir the root is built on (becomes "/")
+  std::string root;  // absolute dir the root is built on (becomes "/")
   std::vector<RootfsOp> ops;
 };
 
 // What a machine's /etc is made of on this host (read once, shared by every machine).
 struct HostEtc {
-  std::string passwd;   // system users (uid < 1000, and nobody), password field "x", no shadow
-  std::string group;    // system groups (gid < 1000, and nogroup), members kept
+  std::string passwd;  // system users (uid < 1000, and nobody), password field "x", no shadow
+  std::string group;   // system groups (gid < 1000, and nogroup), members kept
   std::vector<std::pair<std::string, std::string>> files;     // name -> contents (copied)
   std::vector<std::pair<std::string, std::string>> symlinks;  // name -> target
-  std::vector<std::string> ro_dirs;  // /etc subdirs bound read-only (ssl/certs, alternatives)
+  std::vector<std::string> ro_dirs;                           // /etc subdirs bound read-only (ssl/certs, alternatives)
 };
 // Reads the host's /etc under `etc` (tests pass a fake). Missing optional files are skipped.
 HostEtc ReadHostEtc(const std::string& etc = "/etc");
@@ -112,14 +112,14 @@ std::string FilterPasswd(const std::string& text);
 std::string FilterGroup(const std::string& text);
 
 struct RootfsInputs {
-  std::string root;               // mount point for the machine's root (exists)
+  std::string root;  // mount point for the machine's root (exists)
   IdRange ids;
-  std::string hostname;           // /etc/hostname
-  std::string hosts;              // /etc/hosts
-  std::string resolv_conf;        // /etc/resolv.conf
+  std::string hostname;     // /etc/hostname
+  std::string hosts;        // /etc/hosts
+  std::string resolv_conf;  // /etc/resolv.conf
   const HostEtc* etc = nullptr;
-  std::string host_root = "/";    // where host /usr, /bin, ... are read (tests)
-  std::string init_path;          // privcast-init on the host, bound read-only at kInitInRoot
+  std::string host_root = "/";  // where host /usr, /bin, ... are read (tests)
+  std::string init_path;        // privcast-init on the host, bound read-only at kInitInRoot
   // `machine run --shell` on a terminal: the host path of the pty slave the machine gets
   // as stdio ("/dev/pts/N"). It appears at the same path inside, so `tty` names it; the
   // machine's own devpts instance then lives at /dev/pts/.machine (ptmx points there).

@@ -77,35 +77,52 @@ Status ReadInitReport(int fd, Duration wait, const std::string& program) {
 
 const char* SetupStepName(SetupStep s) {
   switch (s) {
-    case SetupStep::kStateDir: return "state_dir";
-    case SetupStep::kCgroupCreate: return "cgroup_create";
-    case SetupStep::kCgroupLimits: return "cgroup_limits";
-    case SetupStep::kFiles: return "files";
-    case SetupStep::kLogFile: return "log_file";
-    case SetupStep::kNetns: return "netns";
-    case SetupStep::kSpawn: return "spawn";
-    case SetupStep::kRecord: return "record";
+    case SetupStep::kStateDir:
+      return "state_dir";
+    case SetupStep::kCgroupCreate:
+      return "cgroup_create";
+    case SetupStep::kCgroupLimits:
+      return "cgroup_limits";
+    case SetupStep::kFiles:
+      return "files";
+    case SetupStep::kLogFile:
+      return "log_file";
+    case SetupStep::kNetns:
+      return "netns";
+    case SetupStep::kSpawn:
+      return "spawn";
+    case SetupStep::kRecord:
+      return "record";
   }
   return "?";
 }
 
 const char* EventKindName(EventKind k) {
   switch (k) {
-    case EventKind::kExited: return "exited";
-    case EventKind::kRestartScheduled: return "restart_scheduled";
-    case EventKind::kRestarted: return "restarted";
-    case EventKind::kRestartFailed: return "restart_failed";
+    case EventKind::kExited:
+      return "exited";
+    case EventKind::kRestartScheduled:
+      return "restart_scheduled";
+    case EventKind::kRestarted:
+      return "restarted";
+    case EventKind::kRestartFailed:
+      return "restart_failed";
   }
   return "?";
 }
 
 const char* RunStateName(RunState s) {
   switch (s) {
-    case RunState::kRunning: return "running";
-    case RunState::kSuspended: return "suspended";
-    case RunState::kStopping: return "stopping";
-    case RunState::kBackoff: return "backoff";
-    case RunState::kExited: return "exited";
+    case RunState::kRunning:
+      return "running";
+    case RunState::kSuspended:
+      return "suspended";
+    case RunState::kStopping:
+      return "stopping";
+    case RunState::kBackoff:
+      return "backoff";
+    case RunState::kExited:
+      return "exited";
   }
   return "?";
 }
@@ -117,8 +134,8 @@ struct Entry {
   RunState state = RunState::kExited;
   pid_t pid = -1;
   UniqueFd pidfd;
-  uint64_t timer_gen = 0;        // the armed timer (kill timeout, back-off) is the one of this generation
-  UniqueFd userns;               // sandbox: the machine's user namespace (kept across restarts)
+  uint64_t timer_gen = 0;  // the armed timer (kill timeout, back-off) is the one of this generation
+  UniqueFd userns;         // sandbox: the machine's user namespace (kept across restarts)
   IdRange userns_ids;
   bool adopted = false;
   bool stop_requested = false;
@@ -132,7 +149,7 @@ struct Supervisor::Impl {
   SupervisorOptions opt;
   Clock* clock = nullptr;
   CgroupManager cgm;
-  HostEtc host_etc;                   // what machines' /etc is generated from
+  HostEtc host_etc;  // what machines' /etc is generated from
   const SeccompProgram* seccomp = nullptr;
   std::unique_ptr<loop::EventLoop> loop;  // pidfds and timers (on `clock`); its thread is `thread`
   std::thread thread;
@@ -231,9 +248,8 @@ struct Supervisor::Impl {
   void ArmTimer(Entry& e, Duration d) {
     const uint64_t gen = ++e.timer_gen;
     const MonoTime when = clock->Now() + d;
-    loop->Post([this, serial = e.serial, gen, when] {
-      loop->AddTimer(when, [this, serial, gen] { OnTimer(serial, gen); });
-    });
+    loop->Post(
+        [this, serial = e.serial, gen, when] { loop->AddTimer(when, [this, serial, gen] { OnTimer(serial, gen); }); });
   }
   // A timer of an older generation finds nothing to do when it fires. Caller holds mu.
   static void DisarmTimer(Entry& e) { ++e.timer_gen; }
@@ -264,10 +280,10 @@ struct Supervisor::Impl {
       for (auto it = undo.rbegin(); it != undo.rend(); ++it) (*it)();
       return st;
     };
-#define PC_STEP(step)                                   \
-  do {                                                  \
-    Status _f = Fault(step);                            \
-    if (!_f.ok()) return fail(_f);                      \
+#define PC_STEP(step)              \
+  do {                             \
+    Status _f = Fault(step);       \
+    if (!_f.ok()) return fail(_f); \
   } while (0)
 
     std::string exec_path;
@@ -376,10 +392,11 @@ struct Supervisor::Impl {
     plan.working_dir = s.working_dir;
     RootfsPlan rootfs;
     UniqueFd report_rd, report_wr;
-    UniqueFd image_mount;  // the image's overlay until the child has moved it onto its root
+    UniqueFd image_mount;                 // the image's overlay until the child has moved it onto its root
     std::vector<UniqueFd> volume_mounts;  // the volumes' idmapped mounts, likewise
     if (s.sandbox) {
-      if (opt.init_path.empty()) return fail(FailedPrecondition("sandboxed machine but no privcast-init (SupervisorOptions::init_path)"));
+      if (opt.init_path.empty())
+        return fail(FailedPrecondition("sandboxed machine but no privcast-init (SupervisorOptions::init_path)"));
       if (!e.userns || !(e.userns_ids == s.sandbox->ids)) {
         auto ns = CreateUserNamespace(s.sandbox->ids);
         if (!ns.ok()) return fail(ns.status());
@@ -555,8 +572,11 @@ struct Supervisor::Impl {
       ev.kind = EventKind::kExited;
     }
     log::Info(kComp, "machine exited",
-              {{"machine", id}, {"pid", static_cast<int64_t>(old_pid)}, {"code", exit.code},
-               {"signal", exit.signal}, {"known", exit.known ? "true" : "false"},
+              {{"machine", id},
+               {"pid", static_cast<int64_t>(old_pid)},
+               {"code", exit.code},
+               {"signal", exit.signal},
+               {"known", exit.known ? "true" : "false"},
                {"next", EventKindName(ev.kind)}});
     Post(std::move(ev));
     cv.notify_all();
@@ -703,7 +723,8 @@ Result<StartInfo> Supervisor::Start(const LaunchSpec& spec) {
   info.pid = e->pid;
   info.latency = std::chrono::steady_clock::now() - t0;
   log::Info(kComp, "machine started",
-            {{"machine", spec.machine_id}, {"pid", static_cast<int64_t>(e->pid)},
+            {{"machine", spec.machine_id},
+             {"pid", static_cast<int64_t>(e->pid)},
              {"ms", std::chrono::duration<double, std::milli>(info.latency).count()}});
   return info;
 }

@@ -45,7 +45,14 @@ namespace privcast::supervisor {
 // The OS steps of setting a machine up, in order. The fault seam is consulted before each;
 // a failure at step k undoes steps < k (and the step itself).
 enum class SetupStep {
-  kStateDir, kCgroupCreate, kCgroupLimits, kFiles, kLogFile, kNetns, kSpawn, kRecord,
+  kStateDir,
+  kCgroupCreate,
+  kCgroupLimits,
+  kFiles,
+  kLogFile,
+  kNetns,
+  kSpawn,
+  kRecord,
 };
 inline constexpr int kSetupStepCount = 8;
 const char* SetupStepName(SetupStep s);
@@ -61,19 +68,19 @@ const char* EventKindName(EventKind k);
 struct MachineEvent {
   std::string machine_id;
   EventKind kind = EventKind::kExited;
-  pid_t pid = -1;               // the process the event is about (new pid for kRestarted)
-  ExitInfo exit;                // kExited / kRestartScheduled
-  bool stop_requested = false;  // the exit follows Stop/Destroy
+  pid_t pid = -1;                     // the process the event is about (new pid for kRestarted)
+  ExitInfo exit;                      // kExited / kRestartScheduled
+  bool stop_requested = false;        // the exit follows Stop/Destroy
   bool killed_after_timeout = false;  // kill_timeout passed: the cgroup was SIGKILLed
-  int attempt = 0;              // restart attempt (1-based)
-  Duration delay{0};            // back-off before the restart
-  std::string error;            // kRestartFailed
+  int attempt = 0;                    // restart attempt (1-based)
+  Duration delay{0};                  // back-off before the restart
+  std::string error;                  // kRestartFailed
 };
 
 struct SupervisorOptions {
-  std::string state_root;       // per-machine state dirs live in <state_root>/<machine id>
-  CgroupOptions cgroups;        // root_name must be unique per daemon ("privcast-<instance>")
-  Clock* clock = nullptr;       // null = RealClock; used for run durations (restart policy)
+  std::string state_root;  // per-machine state dirs live in <state_root>/<machine id>
+  CgroupOptions cgroups;   // root_name must be unique per daemon ("privcast-<instance>")
+  Clock* clock = nullptr;  // null = RealClock; used for run durations (restart policy)
   std::function<void(const MachineEvent&)> on_event;
   // Test seam: called before each setup step; a non-ok Status fails that step.
   std::function<Status(SetupStep)> fault;
@@ -92,20 +99,20 @@ struct MachineStatus {
   RunState state = RunState::kExited;
   pid_t pid = -1;
   bool adopted = false;
-  int restarts = 0;             // attempts in the current streak
+  int restarts = 0;  // attempts in the current streak
   std::optional<ExitInfo> last_exit;
 };
 
 struct StartInfo {
   pid_t pid = -1;
-  Duration latency{0};          // Start() call → execve done
+  Duration latency{0};  // Start() call → execve done
 };
 
 enum class AdoptOutcome { kAdopted, kGone };
 struct AdoptResult {
   AdoptOutcome outcome = AdoptOutcome::kGone;
   pid_t pid = -1;
-  std::string reason;           // why gone (no record, dead, pid reused, not in cgroup)
+  std::string reason;  // why gone (no record, dead, pid reused, not in cgroup)
 };
 
 class Supervisor {
@@ -125,8 +132,7 @@ class Supervisor {
   Status Stop(const std::string& id, std::optional<int> signal = std::nullopt,
               std::optional<Duration> timeout = std::nullopt);
   // Stop and wait (condition variable, not polling) until the exit was handled.
-  Status StopAndWait(const std::string& id, Duration max_wait,
-                     std::optional<int> signal = std::nullopt,
+  Status StopAndWait(const std::string& id, Duration max_wait, std::optional<int> signal = std::nullopt,
                      std::optional<Duration> timeout = std::nullopt);
   // Freeze the cgroup and wait until frozen / thaw it. Resume is one write.
   Status Suspend(const std::string& id);

@@ -70,8 +70,8 @@ TEST_F(ApiTest, ImagesAreEnsuredBeforeAnythingIsStored) {
   EXPECT_EQ(st3, 200);
   EXPECT_EQ(list.size(), 1u);
   // deploy --image replaces [build] image and is ensured before the release is stored.
-  auto [st4, r] = Post("/v1/apps/img/releases", {{"source", std::string(kToml) + "[build]\n  image = \"good/a\"\n"},
-                                                 {"image", "bad/b"}});
+  auto [st4, r] = Post("/v1/apps/img/releases",
+                       {{"source", std::string(kToml) + "[build]\n  image = \"good/a\"\n"}, {"image", "bad/b"}});
   EXPECT_EQ(st4, 503) << r.dump();
   auto [st5, app] = Do("GET", "/v1/apps/img");
   EXPECT_EQ(app["current_release"], 0) << "a release whose image cannot be pulled is not stored";
@@ -141,8 +141,11 @@ TEST_F(ApiTest, ReleasesConfigRegionsOrgAndConsoleRoutes) {
   EXPECT_EQ(table["regions"][0]["km"], 0.0);
   EXPECT_EQ(Do("GET", "/v1/platform/regions?from=xyz").first, 400);
   bool changed = false;
-  ASSERT_TRUE(h_.reg->PutRegionTable(RegionTable({{"ams", "", 52.31, 4.76}, {"syd", "", -33.94, 151.18}}, {{"ams", "syd", 100}}),
-                                     &changed).ok());
+  ASSERT_TRUE(
+      h_.reg
+          ->PutRegionTable(RegionTable({{"ams", "", 52.31, 4.76}, {"syd", "", -33.94, 151.18}}, {{"ams", "syd", 100}}),
+                           &changed)
+          .ok());
   auto [ps2, stored] = Do("GET", "/v1/platform/regions?from=ams");
   ASSERT_EQ(ps2, 200);
   EXPECT_EQ(stored["source"], "store");
@@ -559,7 +562,8 @@ TEST_F(ApiTest, StopEndsIdleConnectionsAndStreams) {
     auto st = follower.Stream("GET", "/v1/apps/web/logs?follow=1", "", [](std::string_view) { return true; });
     (void)st;
   });
-  for (int i = 0; i < 2000 && !h_.backend->following.load(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  for (int i = 0; i < 2000 && !h_.backend->following.load(); ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
   ASSERT_TRUE(h_.backend->following.load());
   h_.server->Stop();
   t.join();

@@ -35,7 +35,8 @@ class FakeBackend : public api::Backend {
 
   // Not encryption: the API tests check what reaches the store is what this returns.
   Result<store::Secret> SealSecret(const std::string& app, const std::string& name, const std::string& value) override {
-    return store::Secret{app, name, "digest-" + std::to_string(value.size()), "sealed-" + std::to_string(value.size()), 0};
+    return store::Secret{app, name, "digest-" + std::to_string(value.size()), "sealed-" + std::to_string(value.size()),
+                         0};
   }
 
   Result<api::DeployResult> Deploy(const store::App& app, const store::Release& release,
@@ -130,7 +131,9 @@ class FakeBackend : public api::Backend {
     char buf[256];
     for (;;) {
       if (client.Gone()) return 130;
-      struct pollfd p {stdio.in.get(), POLLIN, 0};
+      struct pollfd p {
+        stdio.in.get(), POLLIN, 0
+      };
       if (::poll(&p, 1, 50) <= 0) continue;
       ssize_t n = ::read(stdio.in.get(), buf, sizeof buf);
       if (n <= 0) break;
@@ -198,11 +201,20 @@ class FakeSupervisor {
         for (auto& m : *ms) {
           using S = store::MachineState;
           switch (m.state) {
-            case S::kStarting: (void)reg_->TransitionMachine(m.id, {S::kStarting}, S::kStarted, "started"); break;
-            case S::kStopping: (void)reg_->TransitionMachine(m.id, {S::kStopping}, S::kStopped, "stopped"); break;
-            case S::kSuspending: (void)reg_->TransitionMachine(m.id, {S::kSuspending}, S::kSuspended, "suspended"); break;
-            case S::kDestroying: (void)reg_->DeleteMachine(m.id); break;
-            default: break;
+            case S::kStarting:
+              (void)reg_->TransitionMachine(m.id, {S::kStarting}, S::kStarted, "started");
+              break;
+            case S::kStopping:
+              (void)reg_->TransitionMachine(m.id, {S::kStopping}, S::kStopped, "stopped");
+              break;
+            case S::kSuspending:
+              (void)reg_->TransitionMachine(m.id, {S::kSuspending}, S::kSuspended, "suspended");
+              break;
+            case S::kDestroying:
+              (void)reg_->DeleteMachine(m.id);
+              break;
+            default:
+              break;
           }
         }
       }
@@ -218,8 +230,7 @@ class FakeSupervisor {
 
 // A temp dir, a SQLite store, a bootstrapped Registry, a fake backend and an API server.
 struct ApiHarness {
-  explicit ApiHarness(bool with_supervisor = true,
-                      const std::function<void(api::ServerOptions&)>& adjust = nullptr) {
+  explicit ApiHarness(bool with_supervisor = true, const std::function<void(api::ServerOptions&)>& adjust = nullptr) {
     char tmpl[] = "/tmp/pcapi-XXXXXX";
     dir = ::mkdtemp(tmpl);
     store::SqliteOptions so;

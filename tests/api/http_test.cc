@@ -12,7 +12,8 @@ using http::ParseResult;
 
 TEST(HttpParse, CompleteRequestWithBodyAndQuery) {
   http::Request r;
-  std::string raw = "POST /v1/apps/web%2Dx/machines?force=true&x=a+b HTTP/1.1\r\nHost: h\r\nContent-Length: 2\r\n\r\n{}rest";
+  std::string raw =
+      "POST /v1/apps/web%2Dx/machines?force=true&x=a+b HTTP/1.1\r\nHost: h\r\nContent-Length: 2\r\n\r\n{}rest";
   auto p = http::ParseRequest(raw, {}, &r);
   ASSERT_EQ(p.kind, ParseResult::Kind::kOk);
   EXPECT_EQ(p.consumed, raw.size() - 4);

@@ -45,7 +45,9 @@ std::string ReadAll(int fd, int deadline_ms = 10000) {
   for (;;) {
     auto left = std::chrono::duration_cast<milliseconds>(end - std::chrono::steady_clock::now()).count();
     if (left <= 0) break;
-    struct pollfd p {fd, POLLIN, 0};
+    struct pollfd p {
+      fd, POLLIN, 0
+    };
     if (::poll(&p, 1, static_cast<int>(left)) <= 0) break;
     char buf[4096];
     ssize_t n = ::recv(fd, buf, sizeof buf, 0);
@@ -59,7 +61,9 @@ std::string ReadAll(int fd, int deadline_ms = 10000) {
 bool ReadUntil(int fd, const std::string& needle, std::string* got) {
   auto end = std::chrono::steady_clock::now() + std::chrono::seconds(10);
   while (got->find(needle) == std::string::npos && std::chrono::steady_clock::now() < end) {
-    struct pollfd p {fd, POLLIN, 0};
+    struct pollfd p {
+      fd, POLLIN, 0
+    };
     if (::poll(&p, 1, 100) <= 0) continue;
     char buf[4096];
     ssize_t n = ::recv(fd, buf, sizeof buf, 0);
@@ -89,7 +93,9 @@ struct Probe {
   }
   // True once no write end is open anywhere (bounded wait).
   bool WriterGone() const {
-    struct pollfd p {r, POLLIN, 0};
+    struct pollfd p {
+      r, POLLIN, 0
+    };
     if (::poll(&p, 1, 10000) <= 0) return false;
     char c;
     return ::read(r, &c, 1) == 0;
@@ -133,7 +139,8 @@ TEST_F(LimitsTest, UnfinishedRequestCannotPinDescriptors) {
   UniqueFd c = Connect(h_.socket());
   SendFds(c.get(), kRun, {first.w, first.w, first.w});
   first.CloseOurWriteEnd();
-  for (int i = 0; i < 50; ++i) SendFds(c.get(), "X-Pad: " + std::to_string(i) + "\r\n", {later.w, later.w, later.w, later.w});
+  for (int i = 0; i < 50; ++i)
+    SendFds(c.get(), "X-Pad: " + std::to_string(i) + "\r\n", {later.w, later.w, later.w, later.w});
   later.CloseOurWriteEnd();
   std::string resp = ReadAll(c.get());
   EXPECT_EQ(resp.rfind("HTTP/1.1 400 ", 0), 0u) << resp;
@@ -199,7 +206,9 @@ TEST_F(DeadlineTest, WholeRequestHasOneDeadline) {
   for (int i = 0; resp.empty() && std::chrono::steady_clock::now() < end; ++i) {
     std::string h = "X-Slow-" + std::to_string(i) + ": 1\r\n";
     if (::send(c.get(), h.data(), h.size(), MSG_NOSIGNAL) < 0) break;
-    struct pollfd p {c.get(), POLLIN, 0};
+    struct pollfd p {
+      c.get(), POLLIN, 0
+    };
     if (::poll(&p, 1, 20) > 0) resp = ReadAll(c.get(), 2000);  // the wait between two lines
   }
   EXPECT_EQ(resp.rfind("HTTP/1.1 408 ", 0), 0u) << resp;

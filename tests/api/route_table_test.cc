@@ -114,7 +114,8 @@ TEST_F(ApiRoutingTest, EveryRouteReachesItsHandler) {
              {"{app}", "nope"}, {"{id}", "m1"}, {"{org}", "nope"}, {"{ip}", "fdaa::1"}})
       if (auto at = path.find(param); at != std::string::npos) path.replace(at, param.size(), value);
     ASSERT_EQ(path.find('{'), std::string::npos) << "a param the test does not fill: " << r.pattern;
-    auto [st, body] = Do(r.method, path, std::string(r.method) == "GET" || std::string(r.method) == "DELETE" ? "" : "{}");
+    auto [st, body] = Do(r.method, path,
+                         std::string(r.method) == "GET" || std::string(r.method) == "DELETE" ? "" : "{}");
     EXPECT_NE(st, 405) << r.method << " " << path << ": " << body;
     EXPECT_EQ(body.find("no such route"), std::string::npos) << r.method << " " << path << ": " << body;
     EXPECT_NE(st, 0) << r.method << " " << path;

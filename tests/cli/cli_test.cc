@@ -153,11 +153,14 @@ TEST(CliUsage, ExitCodes) {
 TEST(CliUsage, UnknownCommandsLikeCobra) {
   auto r = Cli({"secrts", "list"});
   EXPECT_EQ(r.rc, 1);
-  EXPECT_EQ(r.err, "Error: unknown command \"secrts\" for \"privcast\"\n\nDid you mean this?\n\tsecrets\n\n"
-                   "Run 'privcast --help' for usage.\n");
+  EXPECT_EQ(r.err,
+            "Error: unknown command \"secrts\" for \"privcast\"\n\nDid you mean this?\n\tsecrets\n\n"
+            "Run 'privcast --help' for usage.\n");
   auto sub = Cli({"apps", "--api", "unix:/x", "restrt", "web"});
   EXPECT_EQ(sub.rc, 1);
-  EXPECT_EQ(sub.err.rfind("Error: unknown command \"restrt\" for \"privcast apps\"\n\nDid you mean this?\n\trestart\n", 0), 0u)
+  EXPECT_EQ(sub.err.rfind("Error: unknown command \"restrt\" for \"privcast apps\"\n\nDid you mean this?\n\trestart\n",
+                          0),
+            0u)
       << sub.err;
   auto prefix = Cli({"reg"});
   EXPECT_NE(prefix.err.find("\tregions\n"), std::string::npos) << prefix.err;
@@ -174,7 +177,8 @@ TEST(CliUsage, UnknownCommandsLikeCobra) {
 TEST(CliUsage, UnreachableDaemonMessage) {
   auto r = Cli({"apps", "list", "--api", "unix:/nonexistent/pc.sock"});
   EXPECT_EQ(r.rc, 1);
-  EXPECT_EQ(r.err, "Error: cannot reach privcastd at unix:/nonexistent/pc.sock (is it running? set --api or PRIVCAST_API)\n");
+  EXPECT_EQ(r.err,
+            "Error: cannot reach privcastd at unix:/nonexistent/pc.sock (is it running? set --api or PRIVCAST_API)\n");
   auto e = Cli({"orgs", "list"}, "unix:/nonexistent/env.sock");
   EXPECT_EQ(e.rc, 1);
   EXPECT_NE(e.err.find("unix:/nonexistent/env.sock"), std::string::npos);
@@ -265,7 +269,8 @@ TEST_F(CliTest, Volumes) {
   EXPECT_EQ(busy.rc, 1);
   EXPECT_NE(busy.err.find("destroy that machine first"), std::string::npos) << busy.err;
   EXPECT_EQ(C({"volumes", "create", "Bad-Name", "-a", "notes"}).rc, 1);
-  EXPECT_EQ(C({"volumes", "create", "x", "-a", "notes", "--size", "0"}).rc, 1) << "usage error (exit 1, as flyctl): size range";
+  EXPECT_EQ(C({"volumes", "create", "x", "-a", "notes", "--size", "0"}).rc, 1)
+      << "usage error (exit 1, as flyctl): size range";
   auto spare = nlohmann::json::parse(C({"volumes", "create", "spare", "-a", "notes", "--json"}).out);
   auto d = C({"volumes", "destroy", spare["id"].get<std::string>(), "-y"});
   EXPECT_EQ(d.rc, 0) << d.err;
@@ -458,8 +463,7 @@ TEST_F(CliTest, DeployTemplatedAppNameWithDashA) {
   }
   auto without = C({"deploy"});
   EXPECT_EQ(without.rc, 1);
-  EXPECT_NE(without.err.find("fly.toml:1:7: app: invalid app name \"{APP_NAME}\""), std::string::npos)
-      << without.err;
+  EXPECT_NE(without.err.find("fly.toml:1:7: app: invalid app name \"{APP_NAME}\""), std::string::npos) << without.err;
   EXPECT_NE(without.err.find("pass -a APP"), std::string::npos) << without.err;
   ASSERT_EQ(C({"apps", "create", "tmpl-web"}).rc, 0);
   auto with = C({"deploy", "-a", "tmpl-web"});
@@ -522,8 +526,7 @@ TEST_F(ConfigValidateTest, DashAOverridesATemplatedName) {
   auto with = V({"-a", "web"});
   EXPECT_EQ(with.rc, 0) << with.err;
   // What deploy would warn about, too: every privcast address is private.
-  EXPECT_NE(with.err.find("Warning: fly.toml:3:15: http_service.force_https: force_https = true"),
-            std::string::npos)
+  EXPECT_NE(with.err.find("Warning: fly.toml:3:15: http_service.force_https: force_https = true"), std::string::npos)
       << with.err;
 }
 

@@ -14,9 +14,14 @@ namespace {
 using nlohmann::json;
 
 TEST(JsonShapes, IpAddressIsFlyGosPlusPrivcasts) {
-  json api = {{"ip", "fdaa:a03:5d10:0:1::2"}, {"app", "web"},        {"type", "private_v6"},
-              {"version", "v6"},              {"org", "personal"},   {"network", "default"},
-              {"region", "global"},           {"created_at", "2026-11-22T03:41:02Z"}};
+  json api = {{"ip", "fdaa:a03:5d10:0:1::2"},
+              {"app", "web"},
+              {"type", "private_v6"},
+              {"version", "v6"},
+              {"org", "personal"},
+              {"network", "default"},
+              {"region", "global"},
+              {"created_at", "2026-11-22T03:41:02Z"}};
   json golden = api;
   golden.update({{"ID", "fdaa:a03:5d10:0:1::2"},
                  {"Address", "fdaa:a03:5d10:0:1::2"},
@@ -44,16 +49,16 @@ TEST(JsonShapes, MachineIsTheMachinesApisPlusPrivcasts) {
               {"created_at", "2026-11-22T03:41:05Z"},
               {"updated_at", "2026-11-22T03:47:05Z"}};
   json golden = api;
-  golden.update({{"name", "3d8e0c5f2a1b7c"},
-                 {"instance_id", "3d8e0c5f2a1b7c-v2"},
-                 {"image_ref", {{"registry", "docker.io"}, {"repository", "library/nginx"}, {"tag", "1.25"}, {"digest", ""}}},
-                 {"config",
-                  {{"image", "docker.io/library/nginx:1.25"},
-                   {"env", {{"K", "V"}}},
-                   {"init", {{"cmd", json::array({"nginx", "-g", "daemon off;"})}}},
-                   {"auto_destroy", false},
-                   {"metadata",
-                    {{"fly_process_group", "app"}, {"fly_release_version", "2"}, {"fly_platform_version", "v2"}}}}}});
+  golden.update(
+      {{"name", "3d8e0c5f2a1b7c"},
+       {"instance_id", "3d8e0c5f2a1b7c-v2"},
+       {"image_ref", {{"registry", "docker.io"}, {"repository", "library/nginx"}, {"tag", "1.25"}, {"digest", ""}}},
+       {"config",
+        {{"image", "docker.io/library/nginx:1.25"},
+         {"env", {{"K", "V"}}},
+         {"init", {{"cmd", json::array({"nginx", "-g", "daemon off;"})}}},
+         {"auto_destroy", false},
+         {"metadata", {{"fly_process_group", "app"}, {"fly_release_version", "2"}, {"fly_platform_version", "v2"}}}}}});
   EXPECT_EQ(FlyMachine(api), golden) << FlyMachine(api).dump(2);
   // Check results (status) become flyctl's `checks`; a digest reference keeps its digest.
   json st = api;
@@ -61,15 +66,16 @@ TEST(JsonShapes, MachineIsTheMachinesApisPlusPrivcasts) {
   st["image"] = "127.0.0.1:5000/test/hello@sha256:abcd";
   json m = FlyMachine(st);
   EXPECT_EQ(m["checks"][0]["status"], "passing");
-  EXPECT_EQ(m["image_ref"], json({{"registry", "127.0.0.1:5000"}, {"repository", "test/hello"}, {"tag", ""},
-                                  {"digest", "sha256:abcd"}}));
+  EXPECT_EQ(
+      m["image_ref"],
+      json({{"registry", "127.0.0.1:5000"}, {"repository", "test/hello"}, {"tag", ""}, {"digest", "sha256:abcd"}}));
   // A host-/usr machine (no image) still has the shape, empty.
   EXPECT_EQ(FlyMachine(json{{"id", "x"}})["image_ref"]["repository"], "");
 }
 
 TEST(JsonShapes, AppAndStatus) {
-  json api = {{"name", "web"}, {"org", "acme"}, {"network", "blue"}, {"current_release", 3},
-              {"status", "deployed"}, {"created_at", "2026-11-22T03:40:44Z"}};
+  json api = {{"name", "web"},        {"org", "acme"},        {"network", "blue"},
+              {"current_release", 3}, {"status", "deployed"}, {"created_at", "2026-11-22T03:40:44Z"}};
   json a = FlyApp(api);
   for (auto& [k, v] : api.items()) EXPECT_EQ(a[k], v) << k << ": privcast's fields stay";
   EXPECT_EQ(a["ID"], "web");

@@ -36,7 +36,7 @@ TEST_F(FileTest, WriteNewFileCreatesThenTruncates) {
   ASSERT_TRUE(WriteNewFile(dir_ + "/a", "first, longer", 0600).ok());
   ASSERT_TRUE(WriteNewFile(dir_ + "/a", "second", 0600).ok());
   EXPECT_EQ(ReadFile(dir_ + "/a").value(), "second");
-  struct stat st{};
+  struct stat st {};
   ASSERT_EQ(::stat((dir_ + "/a").c_str(), &st), 0);
   EXPECT_EQ(st.st_mode & 0777, 0600u);
 }

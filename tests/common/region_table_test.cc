@@ -22,11 +22,11 @@ TEST(RegionTableTest, DefaultIsFlysRegionsByGreatCircle) {
 TEST(RegionTableTest, ExplicitDistancesWinBothWays) {
   RegionTable t({{"syd", "", -33.94, 151.18}, {"ams", "", 52.31, 4.76}, {"fra", "", 50.03, 8.57}},
                 {{"syd", "ams", 100}});
-  EXPECT_EQ(t.regions().front().code, "ams");  // sorted
+  EXPECT_EQ(t.regions().front().code, "ams");    // sorted
   EXPECT_EQ(t.distances().front().from, "ams");  // normalised from < to
   EXPECT_EQ(t.DistanceKm("ams", "syd"), 100);
   EXPECT_EQ(t.DistanceKm("syd", "ams"), 100);
-  EXPECT_NEAR(t.DistanceKm("fra", "syd"), 16480, 150);  // no explicit one: great circle
+  EXPECT_NEAR(t.DistanceKm("fra", "syd"), 16480, 150);             // no explicit one: great circle
   EXPECT_EQ(t.DistanceKm("ams", "nrt"), RegionTable::kUnknownKm);  // not in this table
 }
 

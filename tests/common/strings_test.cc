@@ -72,7 +72,7 @@ TEST(StringsTest, ParseIsoSecondsReadsTheLeadingUtcTime) {
   EXPECT_EQ(ParseIsoSeconds("2026-11-22T24:00:00Z"), std::nullopt);  // hour
   EXPECT_EQ(ParseIsoSeconds("2026-1-22T03:41:02Z"), std::nullopt);   // width
   EXPECT_EQ(ParseIsoSeconds("+026-11-22T03:41:02Z"), std::nullopt);
-  EXPECT_EQ(ParseIsoSeconds("2026-11-22T03:41"), std::nullopt);     // short
+  EXPECT_EQ(ParseIsoSeconds("2026-11-22T03:41"), std::nullopt);  // short
 }
 
 }  // namespace

@@ -74,8 +74,7 @@ TEST_P(BadFile, RefusedWithExactMessage) {
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(ConfigCorpus, BadFile, ::testing::ValuesIn(Cases("bad")),
-                         TestName);
+INSTANTIATE_TEST_SUITE_P(ConfigCorpus, BadFile, ::testing::ValuesIn(Cases("bad")), TestName);
 
 class GoodFile : public ::testing::TestWithParam<std::string> {};
 
@@ -103,8 +102,7 @@ TEST_P(GoodFile, LoadsWithExpectedWarningsAndJson) {
   EXPECT_EQ(ToJson(*back), js);
 }
 
-INSTANTIATE_TEST_SUITE_P(ConfigCorpus, GoodFile, ::testing::ValuesIn(Cases("good")),
-                         TestName);
+INSTANTIATE_TEST_SUITE_P(ConfigCorpus, GoodFile, ::testing::ValuesIn(Cases("good")), TestName);
 
 TEST(ConfigCorpusSize, EnoughBadCases) { EXPECT_GE(Cases("bad").size(), 25u); }
 
@@ -128,8 +126,7 @@ TEST(RealWorldShapes, EmptyProcessesArrayMeansTheAppGroup) {
     AppConfig c = MustLoad(name);
     EXPECT_TRUE(c.processes.empty()) << name;
   }
-  EXPECT_EQ(MustLoad("tokenizer").services.at(0).common.processes,
-            std::vector<std::string>{"app"});
+  EXPECT_EQ(MustLoad("tokenizer").services.at(0).common.processes, std::vector<std::string>{"app"});
 }
 
 TEST(RealWorldShapes, PortsWrittenAsStrings) {
@@ -152,7 +149,8 @@ TEST(RealWorldShapes, IgnoredKeysAreWarnedAbout) {
       << WarningsOf("statics");
   EXPECT_NE(WarningsOf("udp").find("services[0].protocol: accepted and ignored"), std::string::npos);
   EXPECT_EQ(WarningsOf("udp").find("services[1]"), std::string::npos) << "tcp is served";
-  EXPECT_NE(WarningsOf("grpc_service").find("build.builder: accepted and ignored: privcast builds no image"), std::string::npos);
+  EXPECT_NE(WarningsOf("grpc_service").find("build.builder: accepted and ignored: privcast builds no image"),
+            std::string::npos);
   EXPECT_EQ(WarningsOf("mount_singular"), "") << "[mount] reads as [[mounts]]";
   EXPECT_EQ(WarningsOf("postgres_flex").find("mounts"), std::string::npos);
 }
@@ -174,8 +172,7 @@ TEST(RealWorldShapes, ResponseHeaderValuesOfEveryType) {
                                                            {"X-Ratio", "1.5"},
                                                            {"X-Retry-After", "30"}};
   EXPECT_EQ(c.http_service->http_options.response_headers, want);
-  EXPECT_NE(WarningsOf("response_header_values").find("fly-request-id: accepted and ignored"),
-            std::string::npos);
+  EXPECT_NE(WarningsOf("response_header_values").find("fly-request-id: accepted and ignored"), std::string::npos);
 }
 
 }  // namespace

@@ -122,16 +122,13 @@ TEST(ConfigJson, BadInputIsAStatusNamingTheField) {
             "app: invalid app name \"Bad_Name\": app names are DNS labels (1-63 lowercase "
             "letters, digits and '-', not starting or ending with '-')");
   EXPECT_EQ(
-      FromJson(R"({"services":[{"ports":[{"start_port":5,"end_port":5,"handlers":["h3"]}]}]})")
-          .status()
-          .message(),
+      FromJson(R"({"services":[{"ports":[{"start_port":5,"end_port":5,"handlers":["h3"]}]}]})").status().message(),
       "services[0].ports[0].handlers[0]: unknown handler \"h3\"");
 }
 
 TEST(ConfigJson, NeverThrowsOnOddInput) {
-  for (const char* s : {"", "null", "1", "\"x\"", "{\"env\":{\"A\":1}}", "{\"vm\":[1]}",
-                        "{\"checks\":[{\"port\":-1}]}", "{\"services\":{}}",
-                        "{\"app\":\"\\ud800\"}", "\xff\xfe"}) {
+  for (const char* s : {"", "null", "1", "\"x\"", "{\"env\":{\"A\":1}}", "{\"vm\":[1]}", "{\"checks\":[{\"port\":-1}]}",
+                        "{\"services\":{}}", "{\"app\":\"\\ud800\"}", "\xff\xfe"}) {
     auto r = FromJson(s);
     EXPECT_FALSE(r.ok()) << s;
   }

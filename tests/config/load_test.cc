@@ -7,9 +7,9 @@
 
 #include <gtest/gtest.h>
 
+#include "config/json.h"
 #include "config/load.h"
 #include "config/services.h"
-#include "config/json.h"
 
 namespace privcast::config {
 namespace {
@@ -86,8 +86,7 @@ TEST(ConfigValues, KillTimeoutForms) {
   EXPECT_EQ(MustParse("kill_timeout = \"1m\"").kill_timeout_ms, 60000);
   EXPECT_EQ(MustParse("kill_timeout = \"300s\"").kill_timeout_ms, 300000);
   EXPECT_EQ(MustParse("kill_timeout = 0").kill_timeout_ms, 0);
-  EXPECT_EQ(ErrorOf("kill_timeout = 301"),
-            "fly.toml:1:16: kill_timeout: expected at most 300s, got 5m1s");
+  EXPECT_EQ(ErrorOf("kill_timeout = 301"), "fly.toml:1:16: kill_timeout: expected at most 300s, got 5m1s");
 }
 
 TEST(ConfigValues, AutoStopSpellings) {
@@ -102,9 +101,7 @@ TEST(ConfigValues, AutoStopSpellings) {
 }
 
 TEST(ConfigValues, MemoryForms) {
-  auto mem = [](const std::string& v) {
-    return MustParse("[[vm]]\nmemory = " + v).vm.at(0).memory_mb.value_or(0);
-  };
+  auto mem = [](const std::string& v) { return MustParse("[[vm]]\nmemory = " + v).vm.at(0).memory_mb.value_or(0); };
   EXPECT_EQ(mem("\"256mb\""), 256u);
   EXPECT_EQ(mem("\"1gb\""), 1024u);
   EXPECT_EQ(mem("\"2GB\""), 2048u);
@@ -175,8 +172,7 @@ TEST(ConfigValues, PortsAsFlyctlCoercesThem) {
             "fly.toml:3:8: services[0].ports[0].port: expected a port number (1-65535), got "
             "\"0x50\"");
   // flyctl coerces neither start_port/end_port nor [http_service]'s internal_port.
-  EXPECT_FALSE(ParseFlyToml("[[services]]\n[[services.ports]]\nstart_port = \"1\"\nend_port = 2\n",
-                            "fly.toml").ok());
+  EXPECT_FALSE(ParseFlyToml("[[services]]\n[[services.ports]]\nstart_port = \"1\"\nend_port = 2\n", "fly.toml").ok());
   EXPECT_FALSE(ParseFlyToml("[http_service]\ninternal_port = \"8080\"\n", "fly.toml").ok());
 }
 
@@ -205,8 +201,7 @@ TEST(ConfigValues, ProcessesArrayIsNoGroups) {
   EXPECT_EQ(r->warnings[0].ToString(),
             "fly.toml:1:13: processes: accepted and ignored: an array defines no process groups "
             "(flyctl drops it too): use a [processes] table");
-  EXPECT_EQ(ErrorOf("processes = \"web\"\n"),
-            "fly.toml:1:13: processes: expected a table ([processes]), got \"web\"");
+  EXPECT_EQ(ErrorOf("processes = \"web\"\n"), "fly.toml:1:13: processes: expected a table ([processes]), got \"web\"");
 }
 
 TEST(ConfigLoad, H2BackendIsActedOnWithoutAWarning) {
@@ -242,20 +237,16 @@ TEST(ConfigLoad, MissingFile) {
 }
 
 TEST(ConfigLoad, ReadsFileAndNamesItInMessages) {
-  auto dir = std::filesystem::temp_directory_path() /
-             ("privcast-config-test-" + std::to_string(::getpid()));
+  auto dir = std::filesystem::temp_directory_path() / ("privcast-config-test-" + std::to_string(::getpid()));
   std::filesystem::create_directories(dir);
   auto path = (dir / "fly.toml").string();
-  {
-    std::ofstream(path) << "app = \"web\"\n[http_service]\ninternal_port = 99999\n";
-  }
+  { std::ofstream(path) << "app = \"web\"\n[http_service]\ninternal_port = 99999\n"; }
   auto r = LoadFlyToml(path);
   ASSERT_FALSE(r.ok());
-  EXPECT_EQ(r.status().message(), path + ":3:17: http_service.internal_port: expected a port "
-                                         "number (1-65535), got 99999");
-  {
-    std::ofstream(path) << "app = \"web\"\n";
-  }
+  EXPECT_EQ(r.status().message(), path +
+                                      ":3:17: http_service.internal_port: expected a port "
+                                      "number (1-65535), got 99999");
+  { std::ofstream(path) << "app = \"web\"\n"; }
   auto dir_err = LoadFlyToml(dir.string());
   ASSERT_FALSE(dir_err.ok());
   EXPECT_EQ(dir_err.status().message(), dir.string() + ": is a directory, not a fly.toml (use -c FILE)");
@@ -282,8 +273,7 @@ TEST(ConfigImages, BuildImageAndPersistRootfs) {
 }
 
 TEST(ConfigWarnings, UnknownKeysOnlyForTrulyUnknown) {
-  auto r = ParseFlyToml("app = \"a\"\n[deploy]\nstrategy = \"x\"\nfoo = 1\n[build.args]\nbar = 2\n",
-                        "fly.toml");
+  auto r = ParseFlyToml("app = \"a\"\n[deploy]\nstrategy = \"x\"\nfoo = 1\n[build.args]\nbar = 2\n", "fly.toml");
   ASSERT_TRUE(r.ok());
   // [deploy] is accepted and ignored as a whole (one warning, none for `foo` inside); of
   // [build] only `image` is used, so [build.args] gets its own warning.
@@ -327,8 +317,7 @@ TEST(ConfigDeployWarnings, ForceHttpsOnPrivateOnlyApp) {
 }
 
 TEST(ConfigDeployWarnings, ForceHttpsOnServicePort) {
-  AppConfig c = MustParse(
-      "[[services]]\n[[services.ports]]\nport = 80\nhandlers = [\"http\"]\nforce_https = true\n");
+  AppConfig c = MustParse("[[services]]\n[[services.ports]]\nport = 80\nhandlers = [\"http\"]\nforce_https = true\n");
   auto w = DeployWarnings(c, false);
   ASSERT_EQ(w.size(), 1u);
   EXPECT_EQ(w[0].path, "services[0].ports[0].force_https");

@@ -44,12 +44,14 @@ TEST(Mounts, TableArrayAndSingular) {
 }
 
 TEST(Mounts, ErrorsPointAtTheValue) {
-  EXPECT_NE(ErrorOf("[mounts]\ndestination = \"/data\"\n").find("fly.toml:1:1: mounts[0]: missing source"), std::string::npos)
+  EXPECT_NE(ErrorOf("[mounts]\ndestination = \"/data\"\n").find("fly.toml:1:1: mounts[0]: missing source"),
+            std::string::npos)
       << ErrorOf("[mounts]\ndestination = \"/data\"\n");
   std::string e = ErrorOf("[mounts]\nsource = \"Bad-Name\"\ndestination = \"/data\"\n");
   EXPECT_NE(e.find("fly.toml:2:10: mounts[0].source: expected a volume name"), std::string::npos) << e;
   e = ErrorOf("[mounts]\nsource = \"data\"\ndestination = \"data\"\n");
-  EXPECT_NE(e.find("fly.toml:3:15: mounts[0].destination: destination must be an absolute path"), std::string::npos) << e;
+  EXPECT_NE(e.find("fly.toml:3:15: mounts[0].destination: destination must be an absolute path"), std::string::npos)
+      << e;
   EXPECT_NE(ErrorOf("[mounts]\nsource = \"data\"\ndestination = \"/\"\n").find("cannot be \"/\""), std::string::npos);
   EXPECT_NE(ErrorOf("[mounts]\nsource = \"data\"\ndestination = \"/proc/x\"\n").find("under /proc"), std::string::npos);
   EXPECT_NE(ErrorOf("[mounts]\nsource = \"data\"\ndestination = \"/a/../etc\"\n").find("\"..\""), std::string::npos);
@@ -71,7 +73,8 @@ TEST(Mounts, OneVolumePerMachine) {
 }
 
 TEST(Mounts, IgnoredKeysWarn) {
-  auto r = ParseFlyToml("[mounts]\nsource = \"data\"\ndestination = \"/data\"\nauto_extend_size_threshold = 80\n", "fly.toml");
+  auto r = ParseFlyToml("[mounts]\nsource = \"data\"\ndestination = \"/data\"\nauto_extend_size_threshold = 80\n",
+                        "fly.toml");
   ASSERT_TRUE(r.ok());
   ASSERT_EQ(r->warnings.size(), 1u);
   EXPECT_NE(r->warnings[0].message.find("not extended automatically"), std::string::npos);

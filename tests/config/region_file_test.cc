@@ -31,9 +31,10 @@ km = 100
 }
 
 TEST(RegionFileTest, BaseFlyAddsAndReplaces) {
-  auto t = ParseRegionFile("base = \"fly\"\n[regions.ams]\nlatitude = 0\nlongitude = 0\n"
-                           "[regions.zrh]\nname = \"Zurich\"\nlatitude = 47.46\nlongitude = 8.55\n",
-                           "r.toml");
+  auto t = ParseRegionFile(
+      "base = \"fly\"\n[regions.ams]\nlatitude = 0\nlongitude = 0\n"
+      "[regions.zrh]\nname = \"Zurich\"\nlatitude = 47.46\nlongitude = 8.55\n",
+      "r.toml");
   ASSERT_TRUE(t.ok()) << t.status().ToString();
   EXPECT_EQ((*t)->regions().size(), RegionTable::Default()->regions().size() + 1);
   EXPECT_EQ((*t)->Find("ams")->latitude, 0);
@@ -83,9 +84,10 @@ TEST(RegionFileTest, SyntaxErrorsDuplicatesAndEmpty) {
   EXPECT_EQ(syntax.status().message().rfind("r.toml:1:", 0), 0u) << syntax.status().message();
   EXPECT_NE(syntax.status().message().find("syntax error"), std::string::npos);
 
-  auto dup = ParseRegionFile("base = \"fly\"\n[[distances]]\nbetween = [\"ams\", \"fra\"]\nkm = 1\n"
-                             "[[distances]]\nbetween = [\"fra\", \"ams\"]\nkm = 2\n",
-                             "r.toml");
+  auto dup = ParseRegionFile(
+      "base = \"fly\"\n[[distances]]\nbetween = [\"ams\", \"fra\"]\nkm = 1\n"
+      "[[distances]]\nbetween = [\"fra\", \"ams\"]\nkm = 2\n",
+      "r.toml");
   ASSERT_FALSE(dup.ok());
   EXPECT_EQ(dup.status().message(), "r.toml:6:11: distances[1].between: a second distance for ams-fra");
 

@@ -61,11 +61,12 @@ TEST(ServiceNames, DuplicateAndAmbiguousNames) {
             "fly.toml:6:8: services[1].name: service name \"a\" is already used by services[0]");
   // A name that is also a process group must serve exactly that group.
   EXPECT_EQ(ErrorOf(std::string(kTwoGroups) + "[[services]]\nname = \"api\"\nprocesses = [\"web\"]\n"
-                                               "[[services.ports]]\nport = 81\n"),
+                                              "[[services.ports]]\nport = 81\n"),
             "fly.toml:11:8: services[1].name: service name \"api\" is also a process group: give this service "
             "processes = [\"api\"] or another name (<name>.svc.<app>.flycast must mean one set of machines)");
-  auto ok = ParseFlyToml(std::string(kTwoGroups) + "[[services]]\nname = \"api\"\nprocesses = [\"api\"]\n"
-                                                    "[[services.ports]]\nport = 81\n",
+  auto ok = ParseFlyToml(std::string(kTwoGroups) +
+                             "[[services]]\nname = \"api\"\nprocesses = [\"api\"]\n"
+                             "[[services.ports]]\nport = 81\n",
                          "fly.toml");
   EXPECT_TRUE(ok.ok()) << ok.status().message();
 }

@@ -23,8 +23,9 @@ class AppTeardownTest : public ::testing::Test {
  protected:
   AppTeardownTest()
       : h_(/*with_supervisor=*/false),
-        backend_(h_.reg.get(), nullptr, nullptr, [] { return std::string(); },
-                 [](const store::App&) { return std::map<std::string, api::MachineLive>(); }) {}
+        backend_(
+            h_.reg.get(), nullptr, nullptr, [] { return std::string(); },
+            [](const store::App&) { return std::map<std::string, api::MachineLive>(); }) {}
 
   store::App AppWithMachines(int n) {
     auto a = h_.reg->CreateApp("web", std::nullopt, std::nullopt);

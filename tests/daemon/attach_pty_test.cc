@@ -44,7 +44,9 @@ std::string ReadN(int fd, size_t want) {
   char buf[8192];
   auto deadline = std::chrono::steady_clock::now() + kHang;
   while (got.size() < want && std::chrono::steady_clock::now() < deadline) {
-    struct pollfd p {fd, POLLIN, 0};
+    struct pollfd p {
+      fd, POLLIN, 0
+    };
     if (::poll(&p, 1, 100) <= 0) continue;
     ssize_t n = ::read(fd, buf, std::min(sizeof buf, want - got.size()));
     if (n <= 0) break;

@@ -24,7 +24,7 @@ TEST(ControlLoop, DelayedWorkRunsWhenTheClockSaysSo) {
     return out;
   };
   EXPECT_TRUE(seen().empty());
-  clock.Advance(seconds(10));  // the loop watches its clock: no Kick needed
+  clock.Advance(seconds(10));               // the loop watches its clock: no Kick needed
   EXPECT_EQ(seen(), std::vector<int>{10});  // due work runs before the queued RunSync
   clock.Advance(seconds(10));
   EXPECT_EQ(seen(), (std::vector<int>{10, 20}));

@@ -22,7 +22,7 @@ class DataDirTest : public ::testing::Test {
   }
   void TearDown() override { std::filesystem::remove_all(root_); }
   static unsigned Mode(const std::string& path) {
-    struct stat sb{};
+    struct stat sb {};
     EXPECT_EQ(::stat(path.c_str(), &sb), 0) << path;
     return sb.st_mode & 07777;
   }

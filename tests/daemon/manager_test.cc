@@ -148,7 +148,9 @@ class ManagerTest : public ::testing::Test {
     }
     return false;
   }
-  void Sync() { loop_.RunSync([] {}); }
+  void Sync() {
+    loop_.RunSync([] {});
+  }
 
   FakeClock clock_;
   QueuePoster poster_;  // outlives TearDown: Shutdown answers pending waiters through it
@@ -354,7 +356,8 @@ TEST_F(ManagerTest, MachineRunRefusesACommandTheMachineCannotSee) {
   EXPECT_NE(m.status().message().find("does not exist inside the machine: a machine sees only the host's /usr"),
             std::string::npos)
       << m.status().message();
-  auto code = manager_->RunAttached(spec, -1, -1, -1, false, [] { return false; }, [](const store::Machine&) {});
+  auto code = manager_->RunAttached(
+      spec, -1, -1, -1, false, [] { return false; }, [](const store::Machine&) {});
   ASSERT_FALSE(code.ok());
   EXPECT_EQ(code.status().message(), m.status().message());
   auto all = registry_->ListMachines("run");
@@ -378,8 +381,7 @@ TEST_F(ManagerTest, WakeStartsStoppedMachineAndCoalescesConcurrentWakes) {
   rt_.listen_on_launch = false;  // the app needs a moment to listen
   QueuePoster& poster = poster_;
   int ok = 0, failed = 0;
-  for (int i = 0; i < 5; ++i)
-    manager_->Wake(id, 8080, &poster, [&](Status st) { st.ok() ? ++ok : ++failed; });
+  for (int i = 0; i < 5; ++i) manager_->Wake(id, 8080, &poster, [&](Status st) { st.ok() ? ++ok : ++failed; });
   ASSERT_TRUE(Until([&] { return rt_.running.count(id) > 0; }));
   Sync();
   poster.Drain();
@@ -778,7 +780,8 @@ TEST_F(ManagerTest, AnInterruptedDeployResumesOnTheNextStart) {
   EXPECT_EQ(Get(b).release_version, v2.version);
   loop_.RunSync([&] { rt_.Exit(b, 0); });
   ASSERT_TRUE(Until([&] { return Get(a).state == MachineState::kStarted && Get(b).state == MachineState::kStarted; }))
-      << store::MachineStateName(Get(a).state) << " " << Get(a).last_event << " / " << store::MachineStateName(Get(b).state);
+      << store::MachineStateName(Get(a).state) << " " << Get(a).last_event << " / "
+      << store::MachineStateName(Get(b).state);
   EXPECT_EQ(Get(a).release_version, v2.version);
   EXPECT_EQ(registry_->ListMachines("web")->size(), 2u);  // resumed, not re-created
 }

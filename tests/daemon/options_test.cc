@@ -54,9 +54,9 @@ TEST(OptionsTest, ProxyFairSharingFlagsAndDescriptorBudget) {
   EXPECT_EQ(o->proxy_conn_rate_per_network, 50000);
   EXPECT_EQ(o->proxy_fd_budget, -1);
   EXPECT_EQ(o->proxy_header_timeout.count(), 10000);
-  o = Parse({"--proxy-max-conns-per-network", "0", "--proxy-conn-rate-per-network", "50", "--proxy-conn-burst-per-network",
-             "60", "--proxy-fd-budget", "5000", "--proxy-header-timeout", "3s", "--proxy-body-timeout", "2s",
-             "--proxy-body-min-rate", "100"},
+  o = Parse({"--proxy-max-conns-per-network", "0", "--proxy-conn-rate-per-network", "50",
+             "--proxy-conn-burst-per-network", "60", "--proxy-fd-budget", "5000", "--proxy-header-timeout", "3s",
+             "--proxy-body-timeout", "2s", "--proxy-body-min-rate", "100"},
             &code);
   ASSERT_TRUE(o);
   EXPECT_EQ(o->proxy_max_conns_per_network, 0u);
@@ -161,8 +161,7 @@ TEST(OptionsTest, HostPortWantsAWholePortThatFits) {
   auto abc = ParseHostPort("--dns-listen", ":abc");
   ASSERT_FALSE(abc.ok());
   EXPECT_EQ(abc.status().code(), Code::kInvalidArgument);
-  EXPECT_EQ(abc.status().message(),
-            "--dns-listen \":abc\": the port must be a number from 0 to 65535, got \"abc\"");
+  EXPECT_EQ(abc.status().message(), "--dns-listen \":abc\": the port must be a number from 0 to 65535, got \"abc\"");
   EXPECT_FALSE(ParseHostPort("--dns-listen", ":70000").ok());
   EXPECT_FALSE(ParseHostPort("--dns-listen", ":").ok());
   EXPECT_FALSE(ParseHostPort("--dns-listen", ":-1").ok());

@@ -19,7 +19,7 @@ class InlinePoster : public proxy::Poster {
 struct Fixture {
   FakeClock clock;
   ReadinessSignal signal;
-  std::map<std::string, Readiness::Target> targets;     // machines started/starting
+  std::map<std::string, Readiness::Target> targets;      // machines started/starting
   std::set<std::pair<std::string, uint16_t>> listening;  // (id, port) that accepts
   std::vector<Listener> listeners;                       // what Listeners() reports
   std::map<std::string, int> probes;                     // accepts() calls per machine

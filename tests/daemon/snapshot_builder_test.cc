@@ -85,9 +85,10 @@ TEST(SnapshotBuilderTest, MachinesOfLivePeersAreRemoteBackendsOthersOnlyListed) 
   EXPECT_LT(s.machines[2].distance_km, 500u);    // ams → fra
   EXPECT_EQ(s.regions, RegionTable::Default());
   // The cluster's own table (StateView::regions, ADR 0018) orders the tiers instead.
-  st.regions = std::make_shared<const RegionTable>(
-      std::vector<Region>{{"ams", "", 52.31, 4.76}, {"fra", "", 50.03, 8.57}, {"syd", "", -33.94, 151.18}},
-      std::vector<RegionDistance>{{"syd", "ams", 100}});
+  st.regions = std::make_shared<const RegionTable>(std::vector<Region>{{"ams", "", 52.31, 4.76},
+                                                                       {"fra", "", 50.03, 8.57},
+                                                                       {"syd", "", -33.94, 151.18}},
+                                                   std::vector<RegionDistance>{{"syd", "ams", 100}});
   Snapshot custom = BuildSnapshot(st, 5, "ams", decode, {7, 9});
   EXPECT_EQ(custom.regions, st.regions);
   EXPECT_EQ(custom.machines[1].distance_km, 100u);  // ams → syd, explicit
@@ -104,9 +105,8 @@ TEST(SnapshotBuilderTest, BadReleaseKeepsAddressesButNoServices) {
   a.net32 = 0x11;
   st.ips.push_back(a);
   st.current_releases.push_back({"web", 1, "garbage", "", 0});
-  Snapshot s = BuildSnapshot(st, 5, "ams", [](const store::Release&) -> Result<ReleaseInfo> {
-    return InvalidArgument("bad");
-  });
+  Snapshot s = BuildSnapshot(st, 5, "ams",
+                             [](const store::Release&) -> Result<ReleaseInfo> { return InvalidArgument("bad"); });
   ASSERT_NE(s.FindApp("web"), nullptr);
   EXPECT_TRUE(s.FindApp("web")->services.empty());
   EXPECT_NE(s.FindFlycast(addr::FlycastAddress(0x11, 1)), nullptr);

@@ -46,8 +46,8 @@ TEST(ForwardQuotaTest, RateIsATokenBucketPerNetwork) {
   }
   EXPECT_EQ(ok, 10);  // one second's burst
   EXPECT_EQ(q.Acquire(kAcme, kT0), V::kOk);
-  EXPECT_EQ(q.Acquire(kBeta, kT0 + milliseconds(50)), V::kRate);   // half a token
-  EXPECT_EQ(q.Acquire(kBeta, kT0 + milliseconds(100)), V::kOk);    // one more token
+  EXPECT_EQ(q.Acquire(kBeta, kT0 + milliseconds(50)), V::kRate);  // half a token
+  EXPECT_EQ(q.Acquire(kBeta, kT0 + milliseconds(100)), V::kOk);   // one more token
   EXPECT_EQ(q.Acquire(kBeta, kT0 + milliseconds(100)), V::kRate);
   ok = 0;
   for (int i = 0; i < 20; ++i)
@@ -138,7 +138,7 @@ TEST(NegativeCacheTest, NxDomainForTheSoaMinimumPerNetwork) {
   ASSERT_EQ(h.msg.authority.size(), 1u);
   EXPECT_EQ(h.msg.authority[0].type, kTypeSOA);
   EXPECT_EQ(h.msg.authority[0].ttl, 20u);  // min(60, 30) - 10 s
-  ASSERT_EQ(h.msg.additional.size(), 1u);   // OPT echoed
+  ASSERT_EQ(h.msg.additional.size(), 1u);  // OPT echoed
   // Never across networks; other types are other keys.
   EXPECT_EQ(Lookup(c, kAcme, again, kT0).size, 0u);
   EXPECT_EQ(Lookup(c, kBeta, MakeQuery("nope.example", kTypeAAAA), kT0).size, 0u);
@@ -156,7 +156,7 @@ TEST(NegativeCacheTest, NoDataCappedAndWhatIsNotKept) {
   EXPECT_TRUE(h.msg.answers.empty());
   EXPECT_EQ(Lookup(c, kAcme, q1, kT0 + seconds(50)).size, 0u);  // capped at 50 s
   auto q2 = MakeQuery("nosoa.example", kTypeA);
-  Store(c, kAcme, q2, Reply(q2, kNxDomain, -1, 0), kT0);        // no SOA: RFC 2308 §5
+  Store(c, kAcme, q2, Reply(q2, kNxDomain, -1, 0), kT0);  // no SOA: RFC 2308 §5
   auto q3 = MakeQuery("positive.example", kTypeA);
   Store(c, kAcme, q3, Reply(q3, kNoError, 60, 60, true), kT0);  // an answer: not ours
   auto q4 = MakeQuery("refused.example", kTypeA);
@@ -216,15 +216,15 @@ TEST(NegativeCacheTest, AllNetworksTogetherAreBoundedAndShareFairly) {
   };
   for (int i = 0; i < 100; ++i) nx(kBeta, "b" + std::to_string(i) + ".example");
   EXPECT_EQ(c.size(), 10u);              // beta alone may use everything
-  EXPECT_TRUE(nx(kAcme, "a0.example"));   // at the bound: acme, under its share, takes beta's oldest
+  EXPECT_TRUE(nx(kAcme, "a0.example"));  // at the bound: acme, under its share, takes beta's oldest
   EXPECT_EQ(c.size(), 10u);
   for (int i = 0; i < 50; ++i) nx(kBeta, "c" + std::to_string(i) + ".example");
-  EXPECT_EQ(c.size(), 10u);               // beta, over its share, pays with its own
+  EXPECT_EQ(c.size(), 10u);  // beta, over its share, pays with its own
   EXPECT_TRUE(nx(kAcme, "a1.example"));
-  EXPECT_TRUE(nx(kAcme, "a0.example"));   // still there
+  EXPECT_TRUE(nx(kAcme, "a0.example"));  // still there
   for (int i = 2; i < 9; ++i) nx(kAcme, "a" + std::to_string(i) + ".example");
   EXPECT_EQ(c.size(), 10u);
-  EXPECT_TRUE(nx(kBeta, "d.example"));    // beta keeps at least its share's worth of room
+  EXPECT_TRUE(nx(kBeta, "d.example"));  // beta keeps at least its share's worth of room
 }
 
 uint32_t SoaSerial(const Zone& z, ClientView v) {

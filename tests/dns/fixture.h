@@ -97,16 +97,15 @@ inline std::shared_ptr<Snapshot> ManyApps(int napps, int machines = 1) {
     for (int m = 0; m < machines; ++m) {
       char id[32];
       std::snprintf(id, sizeof id, "%08x%06x", i, m);
-      AddMachine(*s, a, id, regions[m % 4], "app", MachineRunState::kStarted,
-                 static_cast<uint32_t>(i * 16 + m + 1));
+      AddMachine(*s, a, id, regions[m % 4], "app", MachineRunState::kStarted, static_cast<uint32_t>(i * 16 + m + 1));
     }
   }
   s->Index();
   return s;
 }
 
-inline std::vector<uint8_t> MakeQuery(const std::string& name, uint16_t type, bool edns = true,
-                                      uint16_t udp = 1232, uint16_t id = 0x1234) {
+inline std::vector<uint8_t> MakeQuery(const std::string& name, uint16_t type, bool edns = true, uint16_t udp = 1232,
+                                      uint16_t id = 0x1234) {
   Message m;
   m.header.id = id;
   m.header.flags = kFlagRD;
@@ -156,13 +155,10 @@ struct Answer {
     return r;
   }
   uint8_t rcode() const { return msg.header.rcode(); }
-  bool HasSoaAuthority() const {
-    return msg.authority.size() == 1 && msg.authority[0].type == kTypeSOA;
-  }
+  bool HasSoaAuthority() const { return msg.authority.size() == 1 && msg.authority[0].type == kTypeSOA; }
 };
 
-inline Answer Ask(const Zone* z, ClientView v, const std::vector<uint8_t>& query,
-                  ResolveOptions opt = {}) {
+inline Answer Ask(const Zone* z, ClientView v, const std::vector<uint8_t>& query, ResolveOptions opt = {}) {
   Answer a;
   Query q;
   ParseStatus st = ParseQuery(query.data(), query.size(), &q);
@@ -172,8 +168,7 @@ inline Answer Ask(const Zone* z, ClientView v, const std::vector<uint8_t>& query
   return a;
 }
 
-inline Answer Ask(const Zone* z, ClientView v, const std::string& name, uint16_t type,
-                  ResolveOptions opt = {}) {
+inline Answer Ask(const Zone* z, ClientView v, const std::string& name, uint16_t type, ResolveOptions opt = {}) {
   return Ask(z, v, MakeQuery(name, type), opt);
 }
 

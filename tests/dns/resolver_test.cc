@@ -49,10 +49,9 @@ TEST_F(ResolverTest, OrgBLearnsNothingOfOrgA) {
   EXPECT_TRUE(hidden.HasSoaAuthority());
   EXPECT_EQ(hidden.msg.answers.size(), 0u);
   EXPECT_EQ(hidden.msg.authority, missing.msg.authority);
-  for (const char* n : {"web.internal", "global.web.internal", "ams.web.internal", "vms.web.internal",
-                        "regions.web.internal", "148e123a1b2c01.vm.web.internal",
-                        "app.process.web.internal", "top1.nearest.of.web.internal",
-                        "api.internal"}) {
+  for (const char* n :
+       {"web.internal", "global.web.internal", "ams.web.internal", "vms.web.internal", "regions.web.internal",
+        "148e123a1b2c01.vm.web.internal", "app.process.web.internal", "top1.nearest.of.web.internal", "api.internal"}) {
     auto a = Q(Net(kBeta), n, kTypeAAAA);
     EXPECT_EQ(a.rcode(), kNxDomain) << n;
     auto t = Q(Net(kBeta), n, kTypeTXT);
@@ -87,16 +86,16 @@ TEST_F(ResolverTest, NxDomainVersusNoData) {
     uint16_t type;
     uint8_t rcode;
   } cases[] = {
-      {"web.flycast", kTypeA, kNoError},            // exists, no A
+      {"web.flycast", kTypeA, kNoError},  // exists, no A
       {"web.flycast", kTypeTXT, kNoError},
       {"web.internal", kTypeA, kNoError},
       {"web.internal", kTypeTXT, kNoError},
-      {"idle.internal", kTypeAAAA, kNoError},       // app exists, nothing started
+      {"idle.internal", kTypeAAAA, kNoError},                   // app exists, nothing started
       {"148e123a1b2c03.vm.web.internal", kTypeAAAA, kNoError},  // stopped machine
       {"ffffffffffffff.vm.web.internal", kTypeAAAA, kNxDomain},
-      {"lax.web.internal", kTypeAAAA, kNxDomain},   // no machine there
+      {"lax.web.internal", kTypeAAAA, kNxDomain},  // no machine there
       {"nosuch.process.web.internal", kTypeAAAA, kNxDomain},
-      {"vm.web.internal", kTypeAAAA, kNoError},     // empty non-terminals
+      {"vm.web.internal", kTypeAAAA, kNoError},  // empty non-terminals
       {"nearest.of.web.internal", kTypeAAAA, kNoError},
       {"top0.nearest.of.web.internal", kTypeAAAA, kNxDomain},
       {"topx.nearest.of.web.internal", kTypeAAAA, kNxDomain},
@@ -136,9 +135,14 @@ TEST_F(ResolverTest, TxtRecords) {
   std::string inst = Q(Net(kAcme), "_instances.internal", kTypeTXT).Txt(&nstr);
   EXPECT_EQ(inst,
             "instance=2a2a2a2a2a2a01,app=api,ip=fdaa:0:10:0:2:0:201:2,region=fra;"
-            "instance=148e123a1b2c01,app=web,ip=" + std::string(kWebAms) + ",region=ams;"
-            "instance=148e123a1b2c02,app=web,ip=" + std::string(kWebFra) + ",region=fra;"
-            "instance=148e123a1b2c04,app=web,ip=" + std::string(kWebIad) + ",region=iad");
+            "instance=148e123a1b2c01,app=web,ip=" +
+                std::string(kWebAms) +
+                ",region=ams;"
+                "instance=148e123a1b2c02,app=web,ip=" +
+                std::string(kWebFra) +
+                ",region=fra;"
+                "instance=148e123a1b2c04,app=web,ip=" +
+                std::string(kWebIad) + ",region=iad");
   EXPECT_EQ(nstr, static_cast<int>((inst.size() + 254) / 255));
   EXPECT_GE(nstr, 2);  // long text is split into several ≤255-byte strings
 }
@@ -163,7 +167,7 @@ TEST_F(ResolverTest, TruncationOverUdp) {
   EXPECT_TRUE(noedns.msg.answers.empty());
   auto edns = Ask(z.get(), Net(kAcme), MakeQuery("_instances.internal", kTypeTXT, true, 4096));
   EXPECT_TRUE(edns.msg.header.flags & kFlagTC);
-  EXPECT_LE(edns.size, 1232u);  // our ceiling, whatever the client offers
+  EXPECT_LE(edns.size, 1232u);                // our ceiling, whatever the client offers
   ASSERT_EQ(edns.msg.additional.size(), 1u);  // OPT kept
   EXPECT_EQ(edns.msg.additional[0].klass, 1232);
   ResolveOptions tcp;
@@ -227,7 +231,7 @@ TEST_F(ResolverTest, PrewarmOutcome) {
   EXPECT_THAT(idle.Aaaa(), ElementsAre("fdaa:0:10:0:1::3"));  // answered though all stopped
   ASSERT_GE(idle.outcome.prewarm_app, 0);
   EXPECT_EQ(zone_->apps[idle.outcome.prewarm_app].name, "idle");
-  EXPECT_EQ(Q(Net(kAcme), "web.flycast").outcome.prewarm_app, -1);  // has started machines
+  EXPECT_EQ(Q(Net(kAcme), "web.flycast").outcome.prewarm_app, -1);   // has started machines
   EXPECT_EQ(Q(Net(kBeta), "idle.flycast").outcome.prewarm_app, -1);  // not visible: no hint
   EXPECT_EQ(Q(Net(kAcme), "idle.internal").outcome.prewarm_app, -1);
 }

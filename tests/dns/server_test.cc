@@ -55,10 +55,15 @@ class NetnsEnv : public ::testing::Environment {
       g_netns_error = std::string("unshare(CLONE_NEWNET): ") + strerror(errno);
       return;
     }
-    std::string r = Shell("ip link set lo up && ip -6 addr add fdaa::3/128 dev lo && "
-                        "ip -6 addr add " + std::string(kAcmeClient) + "/128 dev lo && "
-                        "ip -6 addr add " + std::string(kBetaClient) + "/128 dev lo && "
-                        "ip -6 route add unreachable fdaa::/16 && echo OK");
+    std::string r = Shell(
+        "ip link set lo up && ip -6 addr add fdaa::3/128 dev lo && "
+        "ip -6 addr add " +
+        std::string(kAcmeClient) +
+        "/128 dev lo && "
+        "ip -6 addr add " +
+        std::string(kBetaClient) +
+        "/128 dev lo && "
+        "ip -6 route add unreachable fdaa::/16 && echo OK");
     if (r.find("OK") == std::string::npos) {
       g_netns_error = "netns setup: " + r;
       return;
@@ -85,7 +90,8 @@ DigResult ParseDig(const std::string& out) {
     if (auto p = line.find("status: "); p != std::string::npos) {
       r.status = line.substr(p + 8, line.find(',', p) - p - 8);
     }
-    if (auto p = line.find(";; flags: "); p != std::string::npos) r.flags = line.substr(p + 10, line.find(';', p + 3) - p - 10);
+    if (auto p = line.find(";; flags: "); p != std::string::npos)
+      r.flags = line.substr(p + 10, line.find(';', p + 3) - p - 10);
     if (line.rfind(";; ANSWER SECTION:", 0) == 0 || line.rfind(";; Answer section:", 0) == 0) {
       in_answer = true;
       continue;
@@ -128,8 +134,8 @@ class DnsServerTest : public ::testing::Test {
   }
   DigResult Dig(const std::string& src, const std::string& name, const std::string& type,
                 const std::string& extra = "") {
-    return ParseDig(Shell("dig -b " + src + " @fdaa::3 -p " + std::to_string(port_) +
-                        " +tries=1 +time=3 +nocookie " + extra + " " + name + " " + type));
+    return ParseDig(Shell("dig -b " + src + " @fdaa::3 -p " + std::to_string(port_) + " +tries=1 +time=3 +nocookie " +
+                          extra + " " + name + " " + type));
   }
   FakeClock clock_;  // for tests that freeze time; outlives server_ (declared before it)
   std::unique_ptr<Server> server_;
@@ -163,9 +169,9 @@ TEST_F(DnsServerTest, EveryNameFormPerOrg) {
   EXPECT_THAT(inst.answers, ElementsAre("\"instance=4c4c4c4c4c4c01,app=db,ip=fdaa:0:20:0:2:0:401:2,region=ams\""));
   // Org B sees nothing of org A.
   EXPECT_THAT(Dig(b, "_apps.internal", "TXT").answers, ElementsAre("\"db\""));
-  for (std::string n : {"web.flycast", "web.internal", "global.web.internal", "fra.web.internal",
-                        "top1.nearest.of.web.internal", "148e123a1b2c01.vm.web.internal",
-                        "app.process.web.internal", "api.internal"}) {
+  for (std::string n :
+       {"web.flycast", "web.internal", "global.web.internal", "fra.web.internal", "top1.nearest.of.web.internal",
+        "148e123a1b2c01.vm.web.internal", "app.process.web.internal", "api.internal"}) {
     auto x = Dig(b, n, "AAAA");
     EXPECT_EQ(x.status, "NXDOMAIN") << n << x.raw;
     EXPECT_TRUE(x.answers.empty()) << n;
@@ -286,8 +292,8 @@ TEST_F(DnsServerTest, ForwardsToUpstreamWithTimeout) {
   EXPECT_EQ(r.status, "NOERROR") << r.raw;
   EXPECT_THAT(r.answers, ElementsAre("192.0.2.1"));
   EXPECT_THAT(r.flags, HasSubstr("ra"));
-  auto t = ParseDig(Shell("kdig +tcp -b " + std::string(kAcmeClient) + " @fdaa::3 -p " +
-                        std::to_string(port_) + " tcp.example A"));
+  auto t = ParseDig(
+      Shell("kdig +tcp -b " + std::string(kAcmeClient) + " @fdaa::3 -p " + std::to_string(port_) + " tcp.example A"));
   EXPECT_THAT(t.answers, ElementsAre("192.0.2.1")) << t.raw;
   auto start = std::chrono::steady_clock::now();
   auto slow = Dig(kAcmeClient, "slow.example", "A");
@@ -315,11 +321,13 @@ TEST_F(DnsServerTest, UpstreamFromResolvConf) {
   ServerOptions o;
   o.resolv_conf = path;
   o.upstreams.clear();
-  auto s = Server::Create([&] {
-    ServerOptions x = o;
-    x.listen = {{"fdaa::3", 0}};
-    return x;
-  }(), nullptr);
+  auto s = Server::Create(
+      [&] {
+        ServerOptions x = o;
+        x.listen = {{"fdaa::3", 0}};
+        return x;
+      }(),
+      nullptr);
   unlink(path);
   ASSERT_TRUE(s.ok()) << s.status().ToString();
   server_ = std::move(s.value());
@@ -337,8 +345,8 @@ TEST_F(DnsServerTest, TruncatedUdpRetriedOverTcp) {
   auto udp = Dig(src, "_instances.internal", "TXT", "+ignore +noedns");
   EXPECT_THAT(udp.flags, HasSubstr("tc")) << udp.raw;
   EXPECT_TRUE(udp.answers.empty());
-  auto tcp = ParseDig(Shell("kdig +tcp -b " + src + " @fdaa::3 -p " + std::to_string(port_) +
-                          " _instances.internal TXT"));
+  auto tcp = ParseDig(
+      Shell("kdig +tcp -b " + src + " @fdaa::3 -p " + std::to_string(port_) + " _instances.internal TXT"));
   ASSERT_EQ(tcp.answers.size(), 1u) << tcp.raw;
   EXPECT_THAT(tcp.answers[0], HasSubstr("instance=00000000000000,app=app0,ip=fdaa:0:10:0:2:0:1:2,region=ams"));
   EXPECT_THAT(tcp.answers[0], HasSubstr("app=app59"));
@@ -369,7 +377,7 @@ TEST_F(DnsServerTest, PrewarmRateLimitedPerApp) {
   StartServer(TwoOrgs(), o, &hook);
   EXPECT_THAT(Dig(kAcmeClient, "idle.flycast", "AAAA").answers, ElementsAre("fdaa:0:10:0:1::3"));
   EXPECT_THAT(Dig(kAcmeClient, "idle.flycast", "AAAA").answers, ElementsAre("fdaa:0:10:0:1::3"));
-  Dig(kAcmeClient, "web.flycast", "AAAA");  // has started machines: no pre-warm
+  Dig(kAcmeClient, "web.flycast", "AAAA");   // has started machines: no pre-warm
   Dig(kBetaClient, "idle.flycast", "AAAA");  // not visible to beta: no pre-warm
   EXPECT_THAT(hook.Apps(), ElementsAre("idle"));
   std::string m = server_->MetricsText();
@@ -416,12 +424,12 @@ TEST_F(DnsServerTest, MalformedPacketsNeverStall) {
   std::vector<std::vector<uint8_t>> bad = {
       {},
       {1, 2, 3},
-      {0x12, 0x34, 1, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0xC0, 12, 0, 28, 0, 1},  // self-pointer
+      {0x12, 0x34, 1, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0xC0, 12, 0, 28, 0, 1},          // self-pointer
       {0x12, 0x34, 1, 0, 0, 1, 0, 0, 0, 0, 0, 0, 1, 'a', 0xC0, 16, 0, 28, 0, 1},  // forward pointer
-      {0x12, 0x34, 1, 0, 0, 9, 0, 9, 0, 9, 0, 9, 0},   // counts without data
-      {0x12, 0x34, 0x81, 0, 0, 1, 0, 0, 0, 0, 0, 0},   // a response
+      {0x12, 0x34, 1, 0, 0, 9, 0, 9, 0, 9, 0, 9, 0},                              // counts without data
+      {0x12, 0x34, 0x81, 0, 0, 1, 0, 0, 0, 0, 0, 0},                              // a response
   };
-  bad.push_back(std::vector<uint8_t>(5000, 0x3f));    // oversized
+  bad.push_back(std::vector<uint8_t>(5000, 0x3f));  // oversized
   for (const auto& b : bad) send(b);
   // Bad counts get FORMERR (drain replies until the one with the valid id below).
   auto q = MakeQuery("web.flycast", kTypeAAAA, true, 1232, 0x7777);
@@ -636,7 +644,8 @@ TEST_F(DnsServerTest, FloodingNetworkSpendsOnlyItsOwnForwardBudget) {
   EXPECT_EQ(AskRcode(a.get(), port_, "www.example", 0x4141), kNoError);
   EXPECT_EQ(up.queries(), 5);  // beta's 4 in flight and acme's one
   std::string m = WaitMetrics(*server_, "limit=\"inflight\"", &clock);
-  EXPECT_THAT(m, HasSubstr("privcast_dns_forward_refused_by_network_total{network=\"fdaa:0:20::/48\",limit=\"inflight\"} 6"));
+  EXPECT_THAT(m, HasSubstr(
+                     "privcast_dns_forward_refused_by_network_total{network=\"fdaa:0:20::/48\",limit=\"inflight\"} 6"));
   EXPECT_THAT(m, HasSubstr("privcast_dns_forward_refused_total 6"));
   EXPECT_THAT(m, HasSubstr("privcast_dns_queries_total{type=\"A\",rcode=\"REFUSED\"} 6"));
   EXPECT_THAT(m, ::testing::Not(HasSubstr("fdaa:0:10::/48")));
@@ -677,7 +686,7 @@ TEST_F(DnsServerTest, NegativeAndServFailAnswersCachedPerNetwork) {
   EXPECT_EQ(up.queries(), seen);  // from the cache
   UniqueFd b = UdpClient(kBetaClient);
   EXPECT_EQ(AskRcode(b.get(), port_, "nx1.example", 3), kNxDomain);
-  EXPECT_EQ(up.queries(), seen + 1);  // beta never sees acme's cache
+  EXPECT_EQ(up.queries(), seen + 1);                                  // beta never sees acme's cache
   EXPECT_EQ(AskRcode(a.get(), port_, "slow.example", 4), kServFail);  // timed out
   seen = up.queries();
   EXPECT_EQ(AskRcode(a.get(), port_, "slow.example", 5), kServFail);
@@ -687,8 +696,9 @@ TEST_F(DnsServerTest, NegativeAndServFailAnswersCachedPerNetwork) {
 }
 
 TEST(DnsResolvConfTest, Parse) {
-  auto v = ParseResolvConf("# c\nnameserver 10.0.0.1\nnameserver  ::1\nsearch x\nnameserver bogus\n"
-                           "nameserver 10.0.0.2\nnameserver 10.0.0.3\n");
+  auto v = ParseResolvConf(
+      "# c\nnameserver 10.0.0.1\nnameserver  ::1\nsearch x\nnameserver bogus\n"
+      "nameserver 10.0.0.2\nnameserver 10.0.0.3\n");
   ASSERT_EQ(v.size(), 3u);
   EXPECT_EQ(v[0].ip, "10.0.0.1");
   EXPECT_EQ(v[1].ip, "::1");

@@ -107,8 +107,8 @@ TEST(WireTest, BuilderCompressesAndRoundTrips) {
   std::vector<uint8_t> wire;
   ASSERT_TRUE(BuildMessage(m, &wire));
   // Each repeated owner is a 2-byte pointer; SOA owner and rdata names are compressed too.
-  size_t uncompressed = 12 + (q.name.len + 4) + 3 * (q.name.len + 10 + 16) +
-                        (soa.name.len + 10 + soa.rdata.size()) + (txt.name.len + 10 + 5);
+  size_t uncompressed = 12 + (q.name.len + 4) + 3 * (q.name.len + 10 + 16) + (soa.name.len + 10 + soa.rdata.size()) +
+                        (txt.name.len + 10 + 5);
   EXPECT_LT(wire.size(), uncompressed - 3 * (q.name.len - 2) - 20);
   Message back;
   ASSERT_TRUE(ParseMessage(wire.data(), wire.size(), &back));

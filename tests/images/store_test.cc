@@ -143,7 +143,8 @@ TEST_F(StoreTest, MissingSkopeoSaysHowToInstallIt) {
 TEST_F(StoreTest, LookupsDoNotWaitForAPull) {
   std::string flag = dir_ + "/go";
   // The fake transfer waits (bounded) until the test lets it go, then fails.
-  auto store = Open(FakeSkopeo("i=0; while [ ! -e " + flag + " ] && [ $i -lt 200 ]; do sleep 0.05; i=$((i+1)); done; "
+  auto store = Open(FakeSkopeo("i=0; while [ ! -e " + flag +
+                               " ] && [ $i -lt 200 ]; do sleep 0.05; i=$((i+1)); done; "
                                "echo 'level=fatal msg=\"done\"' >&2; exit 1"));
   ASSERT_TRUE(store);
   auto pull = std::async(std::launch::async, [&] { return store->Pull("127.0.0.1:5000/slow:v1"); });

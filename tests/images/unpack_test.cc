@@ -61,7 +61,8 @@ TEST_F(UnpackTest, NothingLandsOutside) {
   // ../escape via a name rewritten by tar's --transform (tar itself refuses to create one).
   std::ofstream(dir_ + "/src/evil") << "x";
   std::string tar = dir_ + "/evil.tar";
-  ASSERT_EQ(std::system(("tar -C " + dir_ + "/src -cf " + tar + " --transform 's,^evil$,../../evil,' evil").c_str()), 0);
+  ASSERT_EQ(std::system(("tar -C " + dir_ + "/src -cf " + tar + " --transform 's,^evil$,../../evil,' evil").c_str()),
+            0);
   EXPECT_FALSE(UnpackLayer(tar, dir_ + "/out2").ok());
   EXPECT_NE(::access((dir_ + "/evil").c_str(), F_OK), 0);
   EXPECT_FALSE(UnpackLayer(dir_ + "/missing.tar", dir_ + "/out3").ok());

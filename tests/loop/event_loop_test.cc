@@ -31,9 +31,7 @@ class Running {
   template <class F>
   auto Call(F fn) {
     std::promise<decltype(fn())> p;
-    loop_->Post([&] {
-      loop_->AddTimer(loop_->Now(), [&] { loop_->Defer([&] { p.set_value(fn()); }); });
-    });
+    loop_->Post([&] { loop_->AddTimer(loop_->Now(), [&] { loop_->Defer([&] { p.set_value(fn()); }); }); });
     return p.get_future().get();
   }
 
@@ -47,10 +45,11 @@ TEST(LoopEventLoop, PostFromOtherThreadsRunsInOrderOnLoop) {
   ASSERT_TRUE(loop.Init().ok());
   std::vector<int> seen;
   std::thread t([&] { loop.Run(); });
-  for (int i = 0; i < 1000; ++i) loop.Post([&seen, i, &loop] {
-    EXPECT_TRUE(loop.InLoopThread());
-    seen.push_back(i);
-  });
+  for (int i = 0; i < 1000; ++i)
+    loop.Post([&seen, i, &loop] {
+      EXPECT_TRUE(loop.InLoopThread());
+      seen.push_back(i);
+    });
   loop.Post([&] { loop.Stop(); });
   t.join();
   ASSERT_EQ(seen.size(), 1000u);

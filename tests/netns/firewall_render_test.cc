@@ -19,7 +19,8 @@ FirewallState Base() {
 TEST(FirewallRender, WholeTableHasEveryElement) {
   std::string t = Firewall::Render(Base());
   EXPECT_EQ(t.rfind("table inet privcast {}\ndelete table inet privcast\n", 0), 0u) << t;
-  EXPECT_NE(t.find("\"pcv1\" . fdaa:0:1::/48, \"pcv2\" . fdaa:0:1::/48, \"pcv3\" . fdaa:0:2::/48"), std::string::npos) << t;
+  EXPECT_NE(t.find("\"pcv1\" . fdaa:0:1::/48, \"pcv2\" . fdaa:0:1::/48, \"pcv3\" . fdaa:0:2::/48"), std::string::npos)
+      << t;
   EXPECT_NE(t.find("counter xnet_00000002 {}"), std::string::npos) << t;
   std::string fc = addr::FlycastAddress(1, 5).ToString();
   EXPECT_NE(t.find("elements = { " + fc + " . 80, " + fc + " . 8000-8010 }"), std::string::npos) << t;
@@ -52,9 +53,7 @@ TEST(FirewallRender, ClusterPeersAddCrossHostRulesOnlyWhenPresent) {
   EXPECT_EQ(Firewall::Render(s), one);
 }
 
-TEST(FirewallRender, DeltaIsEmptyWhenNothingChanged) {
-  EXPECT_EQ(Firewall::RenderDelta(Base(), Base()), "");
-}
+TEST(FirewallRender, DeltaIsEmptyWhenNothingChanged) { EXPECT_EQ(Firewall::RenderDelta(Base(), Base()), ""); }
 
 TEST(FirewallRender, DeltaDeletesBeforeAddingAndTouchesOnlyChangedElements) {
   FirewallState to = Base();
@@ -66,13 +65,22 @@ TEST(FirewallRender, DeltaDeletesBeforeAddingAndTouchesOnlyChangedElements) {
   EXPECT_EQ(Firewall::RenderDelta(Base(), to),
             "delete element inet privcast machine_src { \"pcv2\" . fdaa:0:1::/48 }\n"
             "delete element inet privcast machine_src { \"pcv3\" . fdaa:0:2::/48 }\n"
-            "delete element inet privcast flycast { " + addr::FlycastAddress(1, 5).ToString() + " }\n"
-            "delete element inet privcast flycast_tcp { " + addr::FlycastAddress(1, 5).ToString() + " . 80 }\n"
-            "delete element inet privcast flycast_tcp { " + addr::FlycastAddress(1, 5).ToString() + " . 8000-8010 }\n"
-            "add element inet privcast machine_src { \"pcv3\" . fdaa:0:1::/48 }\n"
-            "add element inet privcast machine_src { \"pcv4\" . fdaa:0:2::/48 }\n"
-            "add element inet privcast flycast { " + addr::FlycastAddress(2, 6).ToString() + " }\n"
-            "add element inet privcast flycast_tcp { " + addr::FlycastAddress(2, 6).ToString() + " . 80 }\n");
+            "delete element inet privcast flycast { " +
+                addr::FlycastAddress(1, 5).ToString() +
+                " }\n"
+                "delete element inet privcast flycast_tcp { " +
+                addr::FlycastAddress(1, 5).ToString() +
+                " . 80 }\n"
+                "delete element inet privcast flycast_tcp { " +
+                addr::FlycastAddress(1, 5).ToString() +
+                " . 8000-8010 }\n"
+                "add element inet privcast machine_src { \"pcv3\" . fdaa:0:1::/48 }\n"
+                "add element inet privcast machine_src { \"pcv4\" . fdaa:0:2::/48 }\n"
+                "add element inet privcast flycast { " +
+                addr::FlycastAddress(2, 6).ToString() +
+                " }\n"
+                "add element inet privcast flycast_tcp { " +
+                addr::FlycastAddress(2, 6).ToString() + " . 80 }\n");
 }
 
 }  // namespace

@@ -110,8 +110,7 @@ TEST_F(IsolationTest, SameNetworkMachinesReachEachOther) {
     const char resp[] = "HTTP/1.0 200 OK\r\nContent-Length: 5\r\n\r\nhello";
     (void)::write(conn->get(), resp, sizeof resp - 1);
   });
-  auto r = host_.In("curl -s -m 5 http://[" + a_.six().ToString() + "]:" + std::to_string(port) + "/",
-                    b_.path);
+  auto r = host_.In("curl -s -m 5 http://[" + a_.six().ToString() + "]:" + std::to_string(port) + "/", b_.path);
   server.join();
   EXPECT_EQ(r.rc, 0);
   EXPECT_EQ(r.out, "hello");
@@ -246,8 +245,7 @@ TEST_F(IsolationTest, StoppedMachineAddressesAreUnreachableNotRoutedOut) {
   // B torn down: its 6PN and link addresses hit the unreachable routes at once.
   ASSERT_TRUE(net_->Teardown(b_.spec.machine_id, b_.spec.slot).ok());
   EXPECT_NE(host_.In("ip -6 route show fdaa::/16").out.find("unreachable fdaa::/16"), std::string::npos);
-  EXPECT_NE(host_.In("ip -4 route show 172.19.0.0/16").out.find("unreachable 172.19.0.0/16"),
-            std::string::npos);
+  EXPECT_NE(host_.In("ip -4 route show 172.19.0.0/16").out.find("unreachable 172.19.0.0/16"), std::string::npos);
   auto r6 = host_.In("ip -6 route get " + b_.six().ToString());
   EXPECT_NE(r6.rc, 0);
   EXPECT_NE(r6.out.find("No route to host"), std::string::npos) << r6.out;

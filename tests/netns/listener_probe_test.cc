@@ -19,9 +19,7 @@ using testing::TestHost;
 TEST(ListenerProbeTest, ListsListenersOfItsNetnsOnly) {
   TestHost host;
   ASSERT_TRUE(host.ok());
-  ASSERT_TRUE(Create(host.ns_dir(), "m", [] {
-                return WriteSysctl("net/ipv6/conf/all/disable_ipv6", "0");
-              }).ok());
+  ASSERT_TRUE(Create(host.ns_dir(), "m", [] { return WriteSysctl("net/ipv6/conf/all/disable_ipv6", "0"); }).ok());
   auto m = Open(host.ns_dir() + "/m");
   ASSERT_TRUE(m.ok());
   ASSERT_EQ(host.In("ip link set lo up", host.ns_dir() + "/m").rc, 0);

@@ -104,8 +104,7 @@ TEST_F(MachineNetworkTest, FaultAtEveryStepRollsBackEverything) {
     Status st = net_->SetupWith(faulty, s);
     EXPECT_FALSE(st.ok());
     EXPECT_TRUE(faulty.injected());
-    EXPECT_NE(st.message().find("injected fault at step " + std::to_string(k)), std::string::npos)
-        << st.message();
+    EXPECT_NE(st.message().find("injected fault at step " + std::to_string(k)), std::string::npos) << st.message();
     EXPECT_EQ(host_.Snapshot(), before);  // checked by listing: links, addrs, routes, netns, mounts
   }
   // After all that, a clean Setup still works.

@@ -138,13 +138,12 @@ TEST(RtnlTest, ErrorsNameTheOperationAndTheKernelText) {
   EXPECT_NE(st.message().find("File exists"), std::string::npos) << st.message();
 
   // A gateway that is not on-link is refused by the kernel: Status, with its reason.
-  Route bad{Route::Kind::kUnicast, IpPrefix::V6(*Ip6::Parse("fdaa:9::"), 48),
-            IpAddr::V6(*Ip6::Parse("fdaa:7::1")), "va0"};
+  Route bad{Route::Kind::kUnicast, IpPrefix::V6(*Ip6::Parse("fdaa:9::"), 48), IpAddr::V6(*Ip6::Parse("fdaa:7::1")),
+            "va0"};
   st = r->AddRoute(bad);
   EXPECT_FALSE(st.ok());
   std::printf("route error: %s\n", st.message().c_str());
-  EXPECT_NE(st.message().find("add route fdaa:9::/48 via fdaa:7::1 dev va0"), std::string::npos)
-      << st.message();
+  EXPECT_NE(st.message().find("add route fdaa:9::/48 via fdaa:7::1 dev va0"), std::string::npos) << st.message();
 
   // Rtnl acts in its own netns only: the link is in the test host, listed there.
   auto links = r->ListLinks();

@@ -49,8 +49,7 @@ void SweepLeftovers() {
   std::vector<std::string> stale;
   while (dirent* e = ::readdir(d)) {
     int pid = 0, n = 0;
-    if (std::sscanf(e->d_name, "pcnt-%d-%d", &pid, &n) == 2 && pid > 0 &&
-        ::kill(pid, 0) != 0 && errno == ESRCH)
+    if (std::sscanf(e->d_name, "pcnt-%d-%d", &pid, &n) == 2 && pid > 0 && ::kill(pid, 0) != 0 && errno == ESRCH)
       stale.push_back(std::string("/tmp/") + e->d_name);
   }
   ::closedir(d);

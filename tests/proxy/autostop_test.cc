@@ -42,7 +42,8 @@ struct Fixture {
   }
   std::vector<AutostopDecision> Plan(Duration idle = minutes(5)) {
     snap.Index();
-    return PlanAutostop(snap, [&](uint32_t i) { return st.at(i); }, idle);
+    return PlanAutostop(
+        snap, [&](uint32_t i) { return st.at(i); }, idle);
   }
 };
 

@@ -22,8 +22,8 @@ struct Fixture {
     svc.soft_limit = 2;
     svc.hard_limit = 4;
   }
-  uint32_t Add(const std::string& id, const std::string& region, bool started, int32_t load = 0,
-               bool healthy = true, const std::string& group = "app") {
+  uint32_t Add(const std::string& id, const std::string& region, bool started, int32_t load = 0, bool healthy = true,
+               const std::string& group = "app") {
     MachineView m;
     m.id = id;
     m.region = region;
@@ -37,7 +37,8 @@ struct Fixture {
   }
   Choice Choose(RoutingHints h = {}, uint64_t rnd = 42) {
     snap.Index();
-    return ChooseMachine(snap, snap.apps[0], svc, [&](uint32_t i) { return st.at(i); }, h, rnd);
+    return ChooseMachine(
+        snap, snap.apps[0], svc, [&](uint32_t i) { return st.at(i); }, h, rnd);
   }
 };
 
@@ -223,8 +224,8 @@ TEST(Balancer, ExcludeTried) {
   uint32_t a = f.Add("a", "ams", true, 0);
   uint32_t b = f.Add("b", "ams", true, 1);
   f.snap.Index();
-  Choice c = ChooseMachine(f.snap, f.snap.apps[0], f.svc, [&](uint32_t i) { return f.st.at(i); }, {}, 1,
-                           std::vector<uint32_t>{a});
+  Choice c = ChooseMachine(
+      f.snap, f.snap.apps[0], f.svc, [&](uint32_t i) { return f.st.at(i); }, {}, 1, std::vector<uint32_t>{a});
   EXPECT_EQ(c.machine, b);
 }
 

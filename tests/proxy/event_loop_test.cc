@@ -14,10 +14,11 @@ TEST(EventLoop, PostFromOtherThreadsRunsInOrderOnLoop) {
   ASSERT_TRUE(loop.Init().ok());
   std::vector<int> seen;
   std::thread t([&] { loop.Run(); });
-  for (int i = 0; i < 1000; ++i) loop.Post([&seen, i, &loop] {
-    EXPECT_TRUE(loop.InLoopThread());
-    seen.push_back(i);
-  });
+  for (int i = 0; i < 1000; ++i)
+    loop.Post([&seen, i, &loop] {
+      EXPECT_TRUE(loop.InLoopThread());
+      seen.push_back(i);
+    });
   loop.Post([&] { loop.Stop(); });
   t.join();
   ASSERT_EQ(seen.size(), 1000u);

@@ -16,8 +16,14 @@ H2RequestFields Request(std::initializer_list<std::pair<const char*, const char*
 }
 
 TEST(H2Head, RequestBecomesAnHttp11HeadTheParserAccepts) {
-  auto r = Request({{":method", "GET"}, {":scheme", "http"}, {":authority", "web.flycast"}, {":path", "/a?b"},
-                    {"cookie", "a=1"}, {"accept", "*/*"}, {"cookie", "b=2"}, {"te", "trailers"}});
+  auto r = Request({{":method", "GET"},
+                    {":scheme", "http"},
+                    {":authority", "web.flycast"},
+                    {":path", "/a?b"},
+                    {"cookie", "a=1"},
+                    {"accept", "*/*"},
+                    {"cookie", "b=2"},
+                    {"te", "trailers"}});
   bool chunked = true;
   std::string h = r.ToHttp1(true, true, &chunked);
   EXPECT_FALSE(chunked);
@@ -82,14 +88,13 @@ TEST(H2Head, HeadNvPointsIntoTheLowercasedTextAndSkipsOneName) {
   EXPECT_EQ(str(nv[1].name, nv[1].namelen), "accept");
   EXPECT_EQ(str(nv[1].value, nv[1].valuelen), "*/*");
   EXPECT_EQ(reinterpret_cast<char*>(nv[1].name), head.data() + head.find("accept"));  // no copy
-  EXPECT_EQ(head.substr(0, 16), "GET / HTTP/1.1\r\n");                                 // start line as it was
+  EXPECT_EQ(head.substr(0, 16), "GET / HTTP/1.1\r\n");                                // start line as it was
 }
 
 // Values new with every message would churn HPACK's dynamic table (an insert and an eviction per
 // message, and the constant fields pushed out with them): they go as never-indexed literals.
 TEST(H2Head, PerMessageValuesAreNeverIndexed) {
-  std::string head =
-      "HTTP/1.1 200 OK\r\nServer: Fly/1\r\nFly-Request-Id: 01abc-lhr\r\nX-Request-Start: t=123\r\n\r\n";
+  std::string head = "HTTP/1.1 200 OK\r\nServer: Fly/1\r\nFly-Request-Id: 01abc-lhr\r\nX-Request-Start: t=123\r\n\r\n";
   std::vector<nghttp2_nv> nv;
   HeadNv(std::span<char>(head.data(), head.size()), &nv);
   ASSERT_EQ(nv.size(), 3u);

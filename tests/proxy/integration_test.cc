@@ -17,7 +17,6 @@
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
-#include <map>
 #include <future>
 #include <map>
 #include <random>
@@ -192,7 +191,8 @@ TEST_P(ProxyIT, PerServiceAddressRoutesOnlyToThatServicesMachines) {
   EXPECT_EQ(web.requests.load(), 0);
   const std::string m = p->RenderMetrics();
   EXPECT_NE(m.find("privcast_proxy_service_connections_total{app=\"web\",service=\"api\"} 10"), std::string::npos) << m;
-  EXPECT_NE(m.find("privcast_proxy_service_admission_refused_total{app=\"web\",service=\"api\"} "), std::string::npos) << m;
+  EXPECT_NE(m.find("privcast_proxy_service_admission_refused_total{app=\"web\",service=\"api\"} "), std::string::npos)
+      << m;
 }
 
 TEST_P(ProxyIT, ReleasingTheAddressStopsNewConnections) {
@@ -266,9 +266,10 @@ TEST_P(ProxyIT, KeepAliveBothSidesReusesAppConnections) {
     EXPECT_EQ(st, 200);
   }
   // Pipelined: three requests in one write, three responses in order.
-  ASSERT_TRUE(SendAll(fd, "GET /echo HTTP/1.1\r\nHost: a\r\nContent-Length: 1\r\n\r\nA"
-                          "GET /echo HTTP/1.1\r\nHost: a\r\nContent-Length: 1\r\n\r\nB"
-                          "GET /echo HTTP/1.1\r\nHost: a\r\nContent-Length: 1\r\n\r\nC"));
+  ASSERT_TRUE(SendAll(fd,
+                      "GET /echo HTTP/1.1\r\nHost: a\r\nContent-Length: 1\r\n\r\nA"
+                      "GET /echo HTTP/1.1\r\nHost: a\r\nContent-Length: 1\r\n\r\nB"
+                      "GET /echo HTTP/1.1\r\nHost: a\r\nContent-Length: 1\r\n\r\nC"));
   EXPECT_EQ(BodyOf(ReadResponse(fd)), "A");
   EXPECT_EQ(BodyOf(ReadResponse(fd)), "B");
   EXPECT_EQ(BodyOf(ReadResponse(fd)), "C");
@@ -528,9 +529,8 @@ TEST_P(ProxyIT, HardLimitQueuesThen503) {
     Request(kClientNet1, 80, kGet, &s);
     return s;
   });
-  ASSERT_TRUE(WaitFor([&] {
-    return p->RenderMetrics().find("privcast_proxy_queue_depth{app=\"web\"} 1") != std::string::npos;
-  }));
+  ASSERT_TRUE(WaitFor(
+      [&] { return p->RenderMetrics().find("privcast_proxy_queue_depth{app=\"web\"} 1") != std::string::npos; }));
   be.Release();
   EXPECT_EQ(slow.get(), 200);
   EXPECT_EQ(queued.get(), 200);
@@ -586,8 +586,9 @@ TEST_P(ProxyIT, WakeFailureFailsOverThen503) {
   waker_.delay = 10ms;
   waker_.on_wake = [](const std::string&) { return false; };
   auto p = Make();
-  ASSERT_TRUE(Up(*p, MakeSnapshot(1, HttpService(80, bp), {{"m1", kLo1, MachineRunState::kStopped},
-                                                          {"m2", kLo2, MachineRunState::kSuspended}}),
+  ASSERT_TRUE(Up(*p,
+                 MakeSnapshot(1, HttpService(80, bp),
+                              {{"m1", kLo1, MachineRunState::kStopped}, {"m2", kLo2, MachineRunState::kSuspended}}),
                  80));
   int st = 0;
   Request(kClientNet1, 80, kGet, &st);
@@ -634,9 +635,9 @@ TEST_P(ProxyIT, FlyReplayResendsTheRequestElsewhere) {
     EXPECT_EQ(r.find("asked"), std::string::npos) << r;
   }
   int st = 0;
-  std::string r = Request(kClientNet1, 80,
-                          "GET /replay HTTP/1.1\r\nHost: web.flycast\r\nx-replay: instance=m-a\r\nx-replay-always: 1\r\n\r\n",
-                          &st);
+  std::string r =
+      Request(kClientNet1, 80,
+              "GET /replay HTTP/1.1\r\nHost: web.flycast\r\nx-replay: instance=m-a\r\nx-replay-always: 1\r\n\r\n", &st);
   EXPECT_EQ(st, 502) << r;  // a loop ends
   EXPECT_NE(r.find("Privcast-Replay-Error: too many replays"), std::string::npos) << r;
   EXPECT_NE(p->RenderMetrics().find("privcast_proxy_replays_total 11\n"), std::string::npos);  // 6 + 5 (the loop)
@@ -798,7 +799,8 @@ TEST_P(ProxyIT, HealthCheckFailureRemovesMachineFromRotation) {
     int st = 0;
     EXPECT_EQ(BodyOf(Request(kClientNet1, 80, kGet, &st)), "good");
   }
-  EXPECT_NE(p->RenderMetrics().find("privcast_proxy_machine_healthy{app=\"web\",machine=\"m-bad\"} 0"), std::string::npos);
+  EXPECT_NE(p->RenderMetrics().find("privcast_proxy_machine_healthy{app=\"web\",machine=\"m-bad\"} 0"),
+            std::string::npos);
   // What `status` shows: each check's last result, by machine (exposed through the API).
   std::map<std::string, std::string> got;
   ASSERT_TRUE(WaitFor([&] {
@@ -940,7 +942,8 @@ TEST_P(ProxyIT, OutOfDescriptorsPausesTheListenerThenServes) {
 
   int connect_error = Connect(fd, kFlycast, 80);  // the kernel's handshake
   bool connected = connect_error == 0;
-  bool paused = connected && WaitFor([&] { return Metric(p->RenderMetrics(), "privcast_proxy_accept_errors_total") >= 1; });
+  bool paused = connected &&
+                WaitFor([&] { return Metric(p->RenderMetrics(), "privcast_proxy_accept_errors_total") >= 1; });
   // While paused the worker does not spin on the full queue: the listener is retried once per
   // 100 ms pause, i.e. one more failed accept each time the clock passes a pause, and none
   // while it stands still.
@@ -1005,8 +1008,8 @@ TEST_P(ProxyIT, AHeadTrickledALineAtATimeStillGets408) {
   // A header line every 20 ms, far more often than the timeout: a slow-head attack. A
   // deadline that each read restarts never fires while it goes on (200 lines = 4 s).
   int st = 0;
-  int lines = TrickleUntilAnswered("GET / HTTP/1.1\r\nHost: a\r\n",
-                                   [](int i) { return "X-Slow: " + std::to_string(i) + "\r\n"; }, 200, &st);
+  int lines = TrickleUntilAnswered(
+      "GET / HTTP/1.1\r\nHost: a\r\n", [](int i) { return "X-Slow: " + std::to_string(i) + "\r\n"; }, 200, &st);
   ASSERT_GE(lines, 0);
   EXPECT_EQ(st, 408);
   EXPECT_LT(lines, 200) << "the 408 came only once the client stopped sending";
@@ -1027,15 +1030,17 @@ TEST_P(ProxyIT, ABodyBelowTheMinimumRateGets408) {
   // 4 bytes every 20 ms (≤ 200 bytes/s, a fifth of the minimum) for up to 4 s: bytes keep
   // coming, so only a rate (not a gap between reads) can end it.
   int st = 0;
-  int sent = TrickleUntilAnswered("POST /echo HTTP/1.1\r\nHost: a\r\nContent-Length: 100000\r\n\r\n",
-                                  [](int) { return std::string("abcd"); }, 200, &st);
+  int sent = TrickleUntilAnswered(
+      "POST /echo HTTP/1.1\r\nHost: a\r\nContent-Length: 100000\r\n\r\n", [](int) { return std::string("abcd"); }, 200,
+      &st);
   ASSERT_GE(sent, 0);
   EXPECT_EQ(st, 408);
   EXPECT_LT(sent, 200) << "the body was never timed out";
   // A body that comes at once is served whole.
   std::string body(100000, 'x');
   st = 0;
-  std::string r = Request(kClientNet1, 80, "POST /echo HTTP/1.1\r\nHost: a\r\nContent-Length: 100000\r\n\r\n" + body, &st);
+  std::string r = Request(kClientNet1, 80, "POST /echo HTTP/1.1\r\nHost: a\r\nContent-Length: 100000\r\n\r\n" + body,
+                          &st);
   EXPECT_EQ(st, 200);
   EXPECT_EQ(BodyOf(r).size(), body.size());
 }

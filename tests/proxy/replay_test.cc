@@ -48,9 +48,10 @@ TEST(ReplaySource, InstanceRegionTimeState) {
 TEST(ReplaySource, AddedToTheHeadReplacingAnEarlierOne) {
   std::string req = "POST /x HTTP/1.1\r\nHost: a\r\nfly-replay-src: old\r\nContent-Length: 3\r\n\r\nabc";
   std::string out = WithReplaySource(req, "instance=m1;region=ams;t=1");
-  EXPECT_EQ(out,
-            "POST /x HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\nfly-replay-src: instance=m1;region=ams;t=1\r\n\r\nabc");
-  EXPECT_EQ(WithReplaySource(out, "x"), "POST /x HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\nfly-replay-src: x\r\n\r\nabc");
+  EXPECT_EQ(
+      out, "POST /x HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\nfly-replay-src: instance=m1;region=ams;t=1\r\n\r\nabc");
+  EXPECT_EQ(WithReplaySource(out, "x"),
+            "POST /x HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\nfly-replay-src: x\r\n\r\nabc");
   // The request line is never taken for a field, whatever it contains.
   EXPECT_EQ(WithReplaySource("GET /fly-replay-src: HTTP/1.1\r\n\r\n", "y"),
             "GET /fly-replay-src: HTTP/1.1\r\nfly-replay-src: y\r\n\r\n");
@@ -202,7 +203,7 @@ TEST(SuspectHosts, MarkedUntilTheBackoffOrTheHostLeavesRouting) {
   m.remote = true;
   live.machines.push_back(m);
   h.Retain(live, t0);
-  EXPECT_TRUE(h.Suspect(7, t0));  // still live: kept
+  EXPECT_TRUE(h.Suspect(7, t0));              // still live: kept
   live.machines[0].carries_services = false;  // its lease ended: out of routing
   h.Retain(live, t0);
   EXPECT_TRUE(h.empty());

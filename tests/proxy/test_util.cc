@@ -69,8 +69,8 @@ bool EnterTestNetns(std::string* why) {
         }
       // The kernel inserts an address's local route from its DAD work item, also with nodad:
       // on a loaded host a connect() can meet ENETUNREACH until it ran. Wait for the routes.
-      if (state == 1 && !WaitForLocalRoutes({"fdaa:0:1:0:1::5", "fdaa:0:1:0:2:0:3:2", "fdaa:0:2:0:2:0:3:2",
-                                             "fdaa:0:1:0:1::99"})) {
+      if (state == 1 &&
+          !WaitForLocalRoutes({"fdaa:0:1:0:1::5", "fdaa:0:1:0:2:0:3:2", "fdaa:0:2:0:2:0:3:2", "fdaa:0:1:0:1::99"})) {
         state = 2;
         reason = "the test addresses' local routes did not appear within 10 s";
       }

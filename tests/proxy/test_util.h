@@ -28,10 +28,10 @@ namespace privcast::proxy::testing {
 bool EnterTestNetns(std::string* why);
 
 // Addresses configured on lo by EnterTestNetns.
-inline constexpr const char* kFlycast = "fdaa:0:1:0:1::5";        // app "web" on network 1
+inline constexpr const char* kFlycast = "fdaa:0:1:0:1::5";          // app "web" on network 1
 inline constexpr const char* kFlycastUnknown = "fdaa:0:1:0:1::99";  // not allocated
-inline constexpr const char* kClientNet1 = "fdaa:0:1:0:2:0:3:2";     // a machine of network 1
-inline constexpr const char* kClientNet2 = "fdaa:0:2:0:2:0:3:2";     // another org's network
+inline constexpr const char* kClientNet1 = "fdaa:0:1:0:2:0:3:2";    // a machine of network 1
+inline constexpr const char* kClientNet2 = "fdaa:0:2:0:2:0:3:2";    // another org's network
 inline constexpr uint32_t kNet1 = 1;
 
 // A tiny threaded HTTP/1.1 server on ip:port (IPv4 loopback addresses) for tests.

@@ -2,8 +2,8 @@
 // network namespace (test_util.h) with a certificate from the daemon's CA code; clients are
 // curl and the tests' OpenSSL client, bound to 6PN-style source addresses.
 #include <arpa/inet.h>
-#include <poll.h>
 #include <openssl/ssl.h>
+#include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -136,8 +136,8 @@ TEST_F(TlsIT, HttpsReachesTheAppWithForwardedHeadersAndKeepsTheConnection) {
   EXPECT_EQ(provider_->last_kept, std::vector<std::string>{"web"});
   int code = -1;
   // HTTP/1.1 asked for (ALPN offers http/1.1 only); curl's default, h2, is test_http2.py's.
-  std::string out = Curl({"--http1.1", "--cacert", pki_->ca_file, "-w", "\n%{http_code} %{http_version} %{num_connects}\n",
-                          Url(443, "/headers"), Url(443, "/")},
+  std::string out = Curl({"--http1.1", "--cacert", pki_->ca_file, "-w",
+                          "\n%{http_code} %{http_version} %{num_connects}\n", Url(443, "/headers"), Url(443, "/")},
                          &code);
   ASSERT_EQ(code, 0) << out;
   std::string lower = out;
@@ -145,7 +145,7 @@ TEST_F(TlsIT, HttpsReachesTheAppWithForwardedHeadersAndKeepsTheConnection) {
   EXPECT_NE(lower.find("x-forwarded-proto: https"), std::string::npos) << out;
   EXPECT_NE(lower.find("x-forwarded-ssl: on"), std::string::npos) << out;
   EXPECT_NE(lower.find("x-forwarded-port: 443"), std::string::npos) << out;
-  EXPECT_NE(out.find("\n200 1.1 1\n"), std::string::npos) << out;  // ALPN http/1.1
+  EXPECT_NE(out.find("\n200 1.1 1\n"), std::string::npos) << out;    // ALPN http/1.1
   EXPECT_NE(out.find("m1\n200 1.1 0\n"), std::string::npos) << out;  // reused the TLS connection
   EXPECT_EQ(backend_->connections.load(), 1);
   // Port 80 of the same service stays plain HTTP.
@@ -165,8 +165,8 @@ TEST_F(TlsIT, TheCertificateNamesTheAppAndUntrustingClientsFail) {
   std::string out = Curl({"--cacert", pki_->ca_file, "--resolve", resolve, "https://web.flycast/"}, &code);
   EXPECT_EQ(code, 0);
   EXPECT_EQ(out, "m1");
-  Curl({"https://web.flycast/", "--resolve", resolve}, &code);  // system trust store: not our CA
-  EXPECT_EQ(code, 60);                                         // CURLE_PEER_FAILED_VERIFICATION
+  Curl({"https://web.flycast/", "--resolve", resolve}, &code);       // system trust store: not our CA
+  EXPECT_EQ(code, 60);                                               // CURLE_PEER_FAILED_VERIFICATION
   EXPECT_TRUE(WaitFor([&] { return Metric(*p, kFailures) == 1; }));  // the client's unknown_ca alert
 }
 
@@ -194,7 +194,8 @@ TEST_F(TlsIT, LargeBodiesStreamBothWaysOverTls) {
   ASSERT_EQ(::write(fd, body.data(), body.size()), static_cast<ssize_t>(body.size()));
   ::close(fd);
   int code = -1;
-  std::string out = Curl({"--cacert", pki_->ca_file, "--data-binary", std::string("@") + path, Url(443, "/echo")}, &code);
+  std::string out = Curl({"--cacert", pki_->ca_file, "--data-binary", std::string("@") + path, Url(443, "/echo")},
+                         &code);
   ::unlink(path);
   EXPECT_EQ(code, 0);
   EXPECT_TRUE(out == body) << out.size();
@@ -206,7 +207,8 @@ TEST_F(TlsIT, WebSocketUpgradeTunnelsOverTlsWithHalfClose) {
   auto c = Connect(443, {"http/1.1"});
   ASSERT_NE(c, nullptr);
   EXPECT_EQ(c->alpn(), "http/1.1");
-  ASSERT_TRUE(c->WriteAll("GET /ws HTTP/1.1\r\nHost: web.flycast\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n"));
+  ASSERT_TRUE(
+      c->WriteAll("GET /ws HTTP/1.1\r\nHost: web.flycast\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n"));
   std::string in;
   char buf[4096];
   while (in.find("\r\n\r\n") == std::string::npos) {

@@ -24,10 +24,10 @@ struct TestPki {
 std::unique_ptr<TestPki> MakeTestPki(const std::vector<std::string>& ips);
 
 struct TlsClientOptions {
-  std::string ca_pem;                 // empty: no verification
-  std::string verify_name;            // host name or IP the certificate must match
-  std::vector<std::string> alpn;      // offered, in order
-  int min_version = 0;                // TLS1_2_VERSION ... (0 = library default)
+  std::string ca_pem;             // empty: no verification
+  std::string verify_name;        // host name or IP the certificate must match
+  std::vector<std::string> alpn;  // offered, in order
+  int min_version = 0;            // TLS1_2_VERSION ... (0 = library default)
   int max_version = 0;
 };
 

@@ -15,9 +15,9 @@
 namespace privcast::store {
 namespace {
 
-using testing::OpenMemory;
 using std::chrono::milliseconds;
 using std::chrono::seconds;
+using testing::OpenMemory;
 
 uint32_t NOf(const std::string& address) {
   auto a = Ip6::Parse(address);
@@ -38,9 +38,15 @@ TEST(FlycastAllocation, HundredThousandAddressesNeverCollide) {
     ASSERT_TRUE(reg.CreateNetwork("personal", nets.back()).ok());
   }
   for (const auto& n : nets) net32[n] = reg.GetNetwork("personal", n)->net32;
-  ASSERT_EQ(std::set<uint32_t>([&] { std::set<uint32_t> s; for (auto& [k, v] : net32) s.insert(v); return s; }()).size(),
+  ASSERT_EQ(std::set<uint32_t>([&] {
+              std::set<uint32_t> s;
+              for (auto& [k, v] : net32) s.insert(v);
+              return s;
+            }())
+                .size(),
             static_cast<size_t>(kNetworks));
-  for (int a = 0; a < kApps; ++a) ASSERT_TRUE(reg.CreateApp("app" + std::to_string(a), std::nullopt, std::nullopt).ok());
+  for (int a = 0; a < kApps; ++a)
+    ASSERT_TRUE(reg.CreateApp("app" + std::to_string(a), std::nullopt, std::nullopt).ok());
 
   std::unordered_set<std::string> seen;
   seen.reserve(kNetworks * kApps);
@@ -75,7 +81,8 @@ class CooldownTest : public ::testing::Test {
     store_ = OpenMemory();
     reg_ = std::make_unique<Registry>(store_.get(), &clock_, RegistryOptions{seconds(60)});
     ASSERT_TRUE(reg_->Bootstrap("ams", "box").ok());
-    for (std::string a : {"a", "b", "c", "d", "e", "f", "g"}) ASSERT_TRUE(reg_->CreateApp(a, std::nullopt, std::nullopt).ok());
+    for (std::string a : {"a", "b", "c", "d", "e", "f", "g"})
+      ASSERT_TRUE(reg_->CreateApp(a, std::nullopt, std::nullopt).ok());
   }
   uint32_t Alloc(const std::string& app) {
     auto ip = reg_->AllocateFlycast(app, std::nullopt, std::nullopt);
@@ -147,8 +154,9 @@ TEST_F(CooldownTest, ExhaustedNetworkSaysSo) {
   EXPECT_EQ(Alloc("a"), 0xffffffffu);
   auto r = reg_->AllocateFlycast("b", std::nullopt, std::nullopt);
   EXPECT_EQ(r.status().code(), Code::kFailedPrecondition);
-  EXPECT_EQ(r.status().message(),
-            "network \"default\" of org \"personal\" has no flycast addresses left; release some and wait for their cooldown");
+  EXPECT_EQ(
+      r.status().message(),
+      "network \"default\" of org \"personal\" has no flycast addresses left; release some and wait for their cooldown");
   Release("a");
   clock_.Advance(seconds(60));
   EXPECT_EQ(Alloc("b"), 0xffffffffu);
@@ -169,7 +177,7 @@ TEST_F(CooldownTest, ChurnKeepsAddressesUniqueAndCooled) {
   };
   const Target targets[] = {{std::nullopt, std::nullopt}, {std::nullopt, "blue"}, {"acme", std::nullopt}};
   std::mt19937 rng(42);
-  std::map<std::string, std::string> live;              // address → app
+  std::map<std::string, std::string> live;                  // address → app
   std::map<std::pair<std::string, int>, std::string> held;  // (app, target) → address
   std::map<std::string, MonoTime> released_at;
   int allocations = 0, reuses = 0;

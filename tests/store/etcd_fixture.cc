@@ -1,7 +1,7 @@
 #include "etcd_fixture.h"
 
-#include <gtest/gtest.h>
 #include <fcntl.h>
+#include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <sys/socket.h>
@@ -96,7 +96,9 @@ std::unique_ptr<EtcdServer> EtcdServer::NewTls(std::string* why_not) {
   s->tls_ = true;
   // A CA, a server certificate for 127.0.0.1 and a client certificate, each valid for a day.
   std::string d = s->dir_;
-  std::string script = "set -e; cd '" + d + "'; exec >openssl.log 2>&1\n"
+  std::string script =
+      "set -e; cd '" + d +
+      "'; exec >openssl.log 2>&1\n"
       "openssl req -x509 -newkey rsa:2048 -nodes -keyout ca.key -out ca.crt -days 1 -subj /CN=privcast-test-ca\n"
       "printf 'subjectAltName=IP:127.0.0.1\\nextendedKeyUsage=serverAuth,clientAuth\\n' > ext\n"
       "for n in server client; do\n"
@@ -136,9 +138,20 @@ bool EtcdServer::Start() {
   std::string bin = EtcdBinary();
   // Everything the child needs is built before fork: only async-signal-safe calls after it.
   std::string log = dir_ + "/etcd.log", data = dir_ + "/data", cluster = "t=" + peer;
-  std::vector<const char*> argv = {bin.c_str(), "--name", "t", "--data-dir", data.c_str(), "--listen-client-urls",
-                                   client.c_str(), "--advertise-client-urls", client.c_str(), "--listen-peer-urls",
-                                   peer.c_str(), "--initial-advertise-peer-urls", peer.c_str(), "--initial-cluster",
+  std::vector<const char*> argv = {bin.c_str(),
+                                   "--name",
+                                   "t",
+                                   "--data-dir",
+                                   data.c_str(),
+                                   "--listen-client-urls",
+                                   client.c_str(),
+                                   "--advertise-client-urls",
+                                   client.c_str(),
+                                   "--listen-peer-urls",
+                                   peer.c_str(),
+                                   "--initial-advertise-peer-urls",
+                                   peer.c_str(),
+                                   "--initial-cluster",
                                    cluster.c_str()};
   std::string cert = dir_ + "/server.crt", key = dir_ + "/server.key", ca = dir_ + "/ca.crt";
   if (tls_)

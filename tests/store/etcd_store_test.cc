@@ -134,8 +134,10 @@ TEST_F(EtcdStoreTest, ALeaseThatIsNoLongerKeptAliveTakesTheHostDown) {
   while (std::chrono::steady_clock::now() < deadline && !LiveHosts(watcher.get())->empty())
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   EXPECT_TRUE(LiveHosts(watcher.get())->empty());
-  RecordProperty("host_down_ms",
-                 std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - start).count()));
+  RecordProperty(
+      "host_down_ms",
+      std::to_string(
+          std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - start).count()));
 }
 
 TEST_F(EtcdStoreTest, ACleanStopRevokesTheLeaseAtOnce) {

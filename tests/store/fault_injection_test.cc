@@ -91,7 +91,8 @@ std::vector<Scenario> Scenarios() {
       {"Bootstrap(new region)", [](Registry& r, const Base&) { return r.Bootstrap("fra", "box2").status(); }},
       {"CreateOrg", [](Registry& r, const Base&) { return r.CreateOrg("newco").status(); }},
       {"CreateNetwork", [](Registry& r, const Base&) { return r.CreateNetwork("acme", "red").status(); }},
-      {"CreateApp", [](Registry& r, const Base&) { return r.CreateApp("api", std::string("acme"), std::nullopt).status(); }},
+      {"CreateApp",
+       [](Registry& r, const Base&) { return r.CreateApp("api", std::string("acme"), std::nullopt).status(); }},
       {"DestroyApp", [](Registry& r, const Base&) { return r.DestroyApp("db"); }},
       {"CreateRelease", [](Registry& r, const Base&) { return r.CreateRelease("web", R"({"v":2})", "x").status(); }},
       {"CreateMachine",
@@ -103,10 +104,15 @@ std::vector<Scenario> Scenarios() {
          return r.CreateMachine(spec).status();
        }},
       {"TransitionMachine(started->stopping)",
-       [](Registry& r, const Base& b) { return r.TransitionMachine(b.started, {S::kStarted}, S::kStopping, "stop").status(); }},
+       [](Registry& r, const Base& b) {
+         return r.TransitionMachine(b.started, {S::kStarted}, S::kStopping, "stop").status();
+       }},
       {"TransitionMachine(destroying->destroyed)",
-       [](Registry& r, const Base& b) { return r.TransitionMachine(b.destroying, {}, S::kDestroyed, "gone").status(); }},
-      {"UpdateMachineRelease", [](Registry& r, const Base& b) { return r.UpdateMachineRelease(b.stopped, 1).status(); }},
+       [](Registry& r, const Base& b) {
+         return r.TransitionMachine(b.destroying, {}, S::kDestroyed, "gone").status();
+       }},
+      {"UpdateMachineRelease",
+       [](Registry& r, const Base& b) { return r.UpdateMachineRelease(b.stopped, 1).status(); }},
       {"DeleteMachine", [](Registry& r, const Base& b) { return r.DeleteMachine(b.stopped); }},
       {"AllocateFlycast(reuse cooled address)",
        [](Registry& r, const Base&) { return r.AllocateFlycast("web", std::string("acme"), std::nullopt).status(); }},

@@ -11,7 +11,7 @@ namespace privcast::store {
 namespace {
 
 using S = MachineState;
-constexpr S kAll[] = {S::kCreated,  S::kStarting,   S::kStarted,   S::kStopping,   S::kStopped,
+constexpr S kAll[] = {S::kCreated,    S::kStarting,  S::kStarted,    S::kStopping,  S::kStopped,
                       S::kSuspending, S::kSuspended, S::kDestroying, S::kDestroyed, S::kFailed};
 
 TEST(MachineState, NamesRoundTrip) {
@@ -29,15 +29,14 @@ TEST(MachineState, NamesRoundTrip) {
 
 TEST(MachineState, TransitionsAreExactlyFlys) {
   const std::set<std::pair<S, S>> legal = {
-      {S::kCreated, S::kStarting},     {S::kCreated, S::kDestroying},
-      {S::kStarting, S::kStarted},     {S::kStarting, S::kStopped},     {S::kStarting, S::kStopping},
-      {S::kStarting, S::kDestroying},  {S::kStarted, S::kStopping},     {S::kStarted, S::kSuspending},
-      {S::kStarted, S::kDestroying},   {S::kStarted, S::kStopped},      {S::kStopping, S::kStopped},
-      {S::kStopping, S::kDestroying},  {S::kStopped, S::kStarting},     {S::kStopped, S::kDestroying},
-      {S::kSuspending, S::kSuspended}, {S::kSuspending, S::kStopped},   {S::kSuspending, S::kDestroying},
-      {S::kSuspended, S::kStarting},   {S::kSuspended, S::kStopping},   {S::kSuspended, S::kDestroying},
-      {S::kDestroying, S::kDestroyed},
-      {S::kStarting, S::kFailed},      {S::kFailed, S::kStarting},      {S::kFailed, S::kDestroying},
+      {S::kCreated, S::kStarting},   {S::kCreated, S::kDestroying},    {S::kStarting, S::kStarted},
+      {S::kStarting, S::kStopped},   {S::kStarting, S::kStopping},     {S::kStarting, S::kDestroying},
+      {S::kStarted, S::kStopping},   {S::kStarted, S::kSuspending},    {S::kStarted, S::kDestroying},
+      {S::kStarted, S::kStopped},    {S::kStopping, S::kStopped},      {S::kStopping, S::kDestroying},
+      {S::kStopped, S::kStarting},   {S::kStopped, S::kDestroying},    {S::kSuspending, S::kSuspended},
+      {S::kSuspending, S::kStopped}, {S::kSuspending, S::kDestroying}, {S::kSuspended, S::kStarting},
+      {S::kSuspended, S::kStopping}, {S::kSuspended, S::kDestroying},  {S::kDestroying, S::kDestroyed},
+      {S::kStarting, S::kFailed},    {S::kFailed, S::kStarting},       {S::kFailed, S::kDestroying},
   };
   for (S from : kAll)
     for (S to : kAll)
@@ -162,11 +161,12 @@ TEST(Codec, MachinesFromBeforeCarriesServicesKeepWhatDeployMeant) {
   EXPECT_TRUE(deployed.carries_services);
   ASSERT_TRUE(Decode(R"({"id":"0123456789abcd","app":"web","release_version":0})", &adhoc).ok());
   EXPECT_FALSE(adhoc.carries_services);
-  ASSERT_TRUE(Decode(R"({"id":"0123456789abcd","app":"web","release_version":3,"auto_destroy":true})", &throwaway).ok());
+  ASSERT_TRUE(
+      Decode(R"({"id":"0123456789abcd","app":"web","release_version":3,"auto_destroy":true})", &throwaway).ok());
   EXPECT_FALSE(throwaway.carries_services);
-  ASSERT_TRUE(Decode(R"({"id":"0123456789abcd","app":"web","release_version":3,"carries_services":false})",
-                     &explicit_off)
-                  .ok());
+  ASSERT_TRUE(
+      Decode(R"({"id":"0123456789abcd","app":"web","release_version":3,"carries_services":false})", &explicit_off)
+          .ok());
   EXPECT_FALSE(explicit_off.carries_services);
 }
 
@@ -183,13 +183,17 @@ TEST(Codec, BadInputIsAStatusNeverAThrow) {
       {R"({"id":"x","app":"web","net32":-1})", "bad machine record: field \"net32\": expected a non-negative integer"},
       {R"({"id":"x","app":"web","net32":4294967296})", "bad machine record: field \"net32\": out of range for 32 bits"},
       {R"({"id":"x","app":"web","net32":1.5})", "bad machine record: field \"net32\": expected a non-negative integer"},
-      {R"({"id":"x","app":"web","state":"running"})", "bad machine record: field \"state\": unknown machine state \"running\""},
+      {R"({"id":"x","app":"web","state":"running"})",
+       "bad machine record: field \"state\": unknown machine state \"running\""},
       {R"({"id":"x","app":"web","state":3})", "bad machine record: field \"state\": expected a machine state name"},
       {R"({"id":"x","app":"web","cmd":"ls"})", "bad machine record: field \"cmd\": expected an array of strings"},
       {R"({"id":"x","app":"web","cmd":["ls",1]})", "bad machine record: field \"cmd\": expected an array of strings"},
-      {R"({"id":"x","app":"web","env":[["A"]]})", "bad machine record: field \"env\": expected an array of [name, value] pairs"},
-      {R"({"id":"x","app":"web","auto_destroy":"yes"})", "bad machine record: field \"auto_destroy\": expected a boolean"},
-      {R"({"id":"x","app":"web","created_at":18446744073709551615})", "bad machine record: field \"created_at\": out of range"},
+      {R"({"id":"x","app":"web","env":[["A"]]})",
+       "bad machine record: field \"env\": expected an array of [name, value] pairs"},
+      {R"({"id":"x","app":"web","auto_destroy":"yes"})",
+       "bad machine record: field \"auto_destroy\": expected a boolean"},
+      {R"({"id":"x","app":"web","created_at":18446744073709551615})",
+       "bad machine record: field \"created_at\": out of range"},
       {R"({"app":"web"})", "bad machine record: field \"id\": missing or empty"},
       {"\"\xff\"", "record is not valid JSON"},
   };

@@ -170,7 +170,8 @@ TEST_F(RegistryTest, Apps) {
   EXPECT_EQ(db.org, "acme");
   EXPECT_EQ(db.network, "blue");
   EXPECT_EQ(reg_->CreateApp("web", "acme", std::nullopt).status().message(), "app \"web\" already exists");
-  EXPECT_EQ(reg_->CreateApp("x", "nope", std::nullopt).status().message(), "unknown org \"nope\" (orgs: acme, personal)");
+  EXPECT_EQ(reg_->CreateApp("x", "nope", std::nullopt).status().message(),
+            "unknown org \"nope\" (orgs: acme, personal)");
   EXPECT_EQ(reg_->CreateApp("x", std::nullopt, "blue").status().message(),
             "unknown network \"blue\" in org \"personal\" (networks: default)");
   EXPECT_EQ(reg_->CreateApp("Web_1", std::nullopt, std::nullopt).status().code(), Code::kInvalidArgument);
@@ -455,8 +456,8 @@ TEST_F(RegistryTest, DestroyAppRefusesWhileMachinesRun) {
   MustTransition(m.id, S::kStarted);
   Status st = reg_->DestroyApp("web");
   EXPECT_EQ(st.code(), Code::kFailedPrecondition);
-  EXPECT_EQ(st.message(), "app \"web\" has machines that are not stopped: " + m.id +
-                              " (started); stop or destroy them first");
+  EXPECT_EQ(st.message(),
+            "app \"web\" has machines that are not stopped: " + m.id + " (started); stop or destroy them first");
   EXPECT_TRUE(reg_->GetApp("web").ok());
   EXPECT_EQ(reg_->DestroyApp("nope").message(), "unknown app \"nope\" (apps: web)");
 }
@@ -578,8 +579,9 @@ TEST(RegionRecordTest, RoundTripAndUntrustedInput) {
   auto back = DecodeRegionTable(EncodeRegionTable(t));
   ASSERT_TRUE(back.ok()) << back.status().ToString();
   EXPECT_TRUE(**back == t);
-  for (const char* bad : {"", "[]", "{\"regions\":1}", "{\"regions\":[{\"code\":\"ams\",\"latitude\":95,\"longitude\":0}]}",
-                          "{\"regions\":[],\"distances\":[{\"from\":\"ams\",\"to\":\"fra\",\"km\":-1}]}"})
+  for (const char* bad :
+       {"", "[]", "{\"regions\":1}", "{\"regions\":[{\"code\":\"ams\",\"latitude\":95,\"longitude\":0}]}",
+        "{\"regions\":[],\"distances\":[{\"from\":\"ams\",\"to\":\"fra\",\"km\":-1}]}"})
     EXPECT_FALSE(DecodeRegionTable(bad).ok()) << bad;
 }
 

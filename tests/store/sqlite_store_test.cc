@@ -182,10 +182,10 @@ TEST(SqliteStore, RejectsTxnsEtcdWouldReject) {
 
 TEST(SqliteStore, ChangesFeedReplaysEverythingInOrder) {
   auto s = OpenMemory();
-  MustPut(s.get(), "/a", "1");       // 1
-  MustPut(s.get(), "/b", "2");       // 2
-  MustPut(s.get(), "/a", "3");       // 3
-  MustDelete(s.get(), "/b");         // 4
+  MustPut(s.get(), "/a", "1");  // 1
+  MustPut(s.get(), "/b", "2");  // 2
+  MustPut(s.get(), "/a", "3");  // 3
+  MustDelete(s.get(), "/b");    // 4
   auto ev = s->Changes(0, 0);
   ASSERT_TRUE(ev.ok());
   ASSERT_EQ(ev->size(), 4u);

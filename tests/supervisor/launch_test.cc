@@ -22,10 +22,14 @@ TEST(MachineEnv, ExactListAndOverrides) {
   in.primary_region = "ams";
   in.extra = {{"FOO", "bar"}, {"PATH", "/opt/bin"}, {"FLY_MACHINE_ID", "spoofed"}, {"A=B", "x"}, {"", "y"}};
   std::vector<std::string> want = {
-      "PATH=/opt/bin",          "HOME=/root",
-      "FLY_APP_NAME=web",       "FLY_MACHINE_ID=0123456789abcd",
-      "FLY_REGION=ams",         "FLY_PRIVATE_IP=fdaa:1:2:3::2",
-      "FLY_PROCESS_GROUP=app",  "PRIMARY_REGION=ams",
+      "PATH=/opt/bin",
+      "HOME=/root",
+      "FLY_APP_NAME=web",
+      "FLY_MACHINE_ID=0123456789abcd",
+      "FLY_REGION=ams",
+      "FLY_PRIVATE_IP=fdaa:1:2:3::2",
+      "FLY_PROCESS_GROUP=app",
+      "PRIMARY_REGION=ams",
       "FOO=bar",
   };
   EXPECT_EQ(BuildMachineEnv(in), want);
@@ -49,7 +53,7 @@ TEST(ProgramInMachine, RefusesWhatTheMachineCannotSeeOrRun) {
   ASSERT_EQ(::chmod(prog.c_str(), 0755), 0);
 
   EXPECT_TRUE(CheckProgramInMachine("/bin/sh", {}).ok());
-  EXPECT_TRUE(CheckProgramInMachine("sh", {}).ok());  // kDefaultPath
+  EXPECT_TRUE(CheckProgramInMachine("sh", {}).ok());      // kDefaultPath
   EXPECT_TRUE(CheckProgramInMachine("bin/sh", {}).ok());  // relative to the working directory "/"
 
   Status st = CheckProgramInMachine(prog, {});

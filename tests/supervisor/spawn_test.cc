@@ -69,7 +69,9 @@ std::string ReadUntil(int fd, const std::string& needle) {
   char buf[512];
   auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
   while (got.find(needle) == std::string::npos && std::chrono::steady_clock::now() < deadline) {
-    struct pollfd p {fd, POLLIN, 0};
+    struct pollfd p {
+      fd, POLLIN, 0
+    };
     if (::poll(&p, 1, 100) <= 0) continue;
     ssize_t n = ::read(fd, buf, sizeof buf);
     if (n <= 0) break;
@@ -92,7 +94,9 @@ Result<Spawned> SpawnOnPty(const std::string& script, int slave, bool ctty) {
 // Waits for the child's exit; one that is still there after the hang guard is killed and
 // reported (its si_status then is SIGKILL, which no test expects).
 siginfo_t Reap(const Spawned& s) {
-  struct pollfd p {s.pidfd.get(), POLLIN, 0};
+  struct pollfd p {
+    s.pidfd.get(), POLLIN, 0
+  };
   if (::poll(&p, 1, 30000) != 1) {
     ADD_FAILURE() << "pid " << s.pid << " did not exit";
     ::kill(s.pid, SIGKILL);

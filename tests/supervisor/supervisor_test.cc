@@ -8,8 +8,8 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <gtest/gtest.h>
-#include <signal.h>
 #include <poll.h>
+#include <signal.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <sys/wait.h>
@@ -235,7 +235,8 @@ class SupervisorTest : public ::testing::TestWithParam<Param> {
     while (std::chrono::steady_clock::now() < deadline) {
       auto lines = t->Read();
       if (!lines.ok()) return false;
-      for (const auto& l : *lines) if (l == want) return true;
+      for (const auto& l : *lines)
+        if (l == want) return true;
       (void)t->Wait(100ms);
     }
     return false;
@@ -300,7 +301,9 @@ TEST_P(SupervisorTest, RootInTheMachineHasOnlyTheDefaultCapabilities) {
   // changing its own addresses; binding low ports and changing user still work.
   LaunchSpec s = Spec(
       "grep CapBnd /proc/self/status; "
-      "nsenter --net=/proc/" + std::to_string(::getpid()) + "/ns/net true 2>/dev/null && echo setns-ok || "
+      "nsenter --net=/proc/" +
+      std::to_string(::getpid()) +
+      "/ns/net true 2>/dev/null && echo setns-ok || "
       "echo setns-refused; "
       "ip -6 addr add fdaa::99/128 dev lo 2>/dev/null && echo addr-ok || echo addr-refused; "
       "setpriv --reuid=65534 --regid=65534 --clear-groups id -u");
@@ -321,19 +324,21 @@ TEST_P(SupervisorTest, TheSandboxHidesTheHostAndLocksTheMachineDown) {
       "grep -qx $$ $p && echo own-cgroup-visible; (echo $$ > $p) 2>/dev/null && echo cgroup-rw || echo cgroup-ro; "
       "ls /sys/fs/cgroup/freezer 2>/dev/null | grep -c '^[0-9a-f]\\{14\\}$' || true");
   std::string base = std::to_string(s.sandbox->ids.base);
-  EXPECT_EQ(RunInNetns(s),
-            "         0 " + std::string(10 - base.size(), ' ') + base + "      65536\n"
-            "2\n"                                   // the program; privcast-init is PID 1
-            "privcast-init -- /bin/sh -c " + s.shell_command + " \n"
-            "NoNewPrivs:1\nSeccomp:2\n"
-            "4\n"                                   // init, sh, ls and grep: nothing of the host
-            "0\n"                                   // every cgroup shows as the machine's root
-            "no-shadow\n"
-            "/home:  /root:  /var/lib: \n"
-            "usr-ro\nsysctl-ro\n"
-            "0\n0\n0\n0\n0\nok\n"              // masked /proc paths; root inside owns its files
-            "0 65535\n0\n"                         // ping for the machine's groups, low ports
-            "own-cgroup-visible\ncgroup-ro\n0\n");  // its own cgroup only, read-only
+  EXPECT_EQ(RunInNetns(s), "         0 " + std::string(10 - base.size(), ' ') + base +
+                               "      65536\n"
+                               "2\n"  // the program; privcast-init is PID 1
+                               "privcast-init -- /bin/sh -c " +
+                               s.shell_command +
+                               " \n"
+                               "NoNewPrivs:1\nSeccomp:2\n"
+                               "4\n"  // init, sh, ls and grep: nothing of the host
+                               "0\n"  // every cgroup shows as the machine's root
+                               "no-shadow\n"
+                               "/home:  /root:  /var/lib: \n"
+                               "usr-ro\nsysctl-ro\n"
+                               "0\n0\n0\n0\n0\nok\n"                   // masked /proc paths; root inside owns its files
+                               "0 65535\n0\n"                          // ping for the machine's groups, low ports
+                               "own-cgroup-visible\ncgroup-ro\n0\n");  // its own cgroup only, read-only
 }
 
 TEST_P(SupervisorTest, InItsCgroupsWithLimitsThenDestroyLeavesNothing) {
@@ -635,7 +640,9 @@ TEST_P(SupervisorTest, PtySlaveBecomesTheControllingTerminal) {
     std::string got;
     char c;
     while (got.find('\n') == std::string::npos) {
-      struct pollfd p {master.get(), POLLIN, 0};
+      struct pollfd p {
+        master.get(), POLLIN, 0
+      };
       if (::poll(&p, 1, 20000) <= 0 || ::read(master.get(), &c, 1) != 1) break;
       got.push_back(c);
     }
@@ -719,11 +726,17 @@ TEST_P(SupervisorTest, WaitingCallsFromTheCallbackAreRefusedNotDeadlocked) {
 TEST_P(SupervisorTest, ImageRootIsTheImageFreshOnEveryStart) {
   if (!Exists("/bin/busybox")) GTEST_SKIP() << "needs busybox-static (scripts/install-deps)";
   std::string l0 = dir_ + "/layers/0", l1 = dir_ + "/layers/1";
-  ASSERT_EQ(Sh("mkdir -p " + l0 + "/bin " + l0 + "/etc " + l0 + "/tmp " + l1 + "/etc " + l1 + "/app && "
-               "cp /bin/busybox " + l0 + "/bin/ && for c in sh id stat cat ls echo test; do ln -s busybox " + l0 +
-               "/bin/$c; done && chmod 1777 " + l0 + "/tmp && "
-               "printf 'root:x:0:0::/root:/bin/sh\\nwww:x:33:34::/app:/bin/sh\\n' > " + l0 + "/etc/passwd && "
-               "echo motd > " + l0 + "/etc/motd && echo image > " + l0 + "/etc/hosts && mknod " + l1 +
+  ASSERT_EQ(Sh("mkdir -p " + l0 + "/bin " + l0 + "/etc " + l0 + "/tmp " + l1 + "/etc " + l1 +
+               "/app && "
+               "cp /bin/busybox " +
+               l0 + "/bin/ && for c in sh id stat cat ls echo test; do ln -s busybox " + l0 +
+               "/bin/$c; done && chmod 1777 " + l0 +
+               "/tmp && "
+               "printf 'root:x:0:0::/root:/bin/sh\\nwww:x:33:34::/app:/bin/sh\\n' > " +
+               l0 +
+               "/etc/passwd && "
+               "echo motd > " +
+               l0 + "/etc/motd && echo image > " + l0 + "/etc/hosts && mknod " + l1 +
                "/etc/motd c 0 0 && chown 33:34 " + l1 + "/app"),
             0);
   LaunchSpec s = Spec("");
@@ -739,8 +752,8 @@ TEST_P(SupervisorTest, ImageRootIsTheImageFreshOnEveryStart) {
   auto run = [&] {
     // The exit event can be seen before the supervisor has settled the entry: wait for it.
     auto deadline = std::chrono::steady_clock::now() + 10s;
-    for (auto d = sup_->Describe(s.machine_id); d && d->state != RunState::kExited &&
-                                                std::chrono::steady_clock::now() < deadline;
+    for (auto d = sup_->Describe(s.machine_id);
+         d && d->state != RunState::kExited && std::chrono::steady_clock::now() < deadline;
          d = sup_->Describe(s.machine_id)) {
       std::this_thread::sleep_for(1ms);
     }
@@ -772,8 +785,9 @@ TEST_P(SupervisorTest, ImageRootIsTheImageFreshOnEveryStart) {
 TEST_P(SupervisorTest, VolumeIsIdmappedAndMovesBetweenMachines) {
   std::string vol = dir_ + "/vol";
   ASSERT_EQ(Sh("mkdir -m 0755 " + vol + " && chown 0:0 " + vol), 0);
-  LaunchSpec a = Spec("id -u; stat -c '%u %g' /var/lib/data; echo from-a > /var/lib/data/file; "
-                      "mkdir /var/lib/data/sub; chown 33:33 /var/lib/data/sub; echo done");
+  LaunchSpec a = Spec(
+      "id -u; stat -c '%u %g' /var/lib/data; echo from-a > /var/lib/data/file; "
+      "mkdir /var/lib/data/sub; chown 33:33 /var/lib/data/sub; echo done");
   a.volumes = {VolumeMount{vol, "/var/lib/data"}};
   EXPECT_EQ(RunInNetns(a), "0\n0 0\ndone\n");
   struct stat st;
@@ -805,8 +819,10 @@ TEST_P(SupervisorTest, VolumeMountPointResolvesInsideAnImageRoot) {
   if (!Exists("/bin/busybox")) GTEST_SKIP() << "needs busybox-static (scripts/install-deps)";
   std::string l0 = dir_ + "/layers/0", vol = dir_ + "/vol";
   ASSERT_EQ(Sh("mkdir -p " + l0 + "/bin " + l0 + "/etc " + vol + " && cp /bin/busybox " + l0 +
-               "/bin/ && for c in sh cat ls; do ln -s busybox " + l0 + "/bin/$c; done && "
-               "ln -s /etc " + l0 + "/data && ln -s ../../../../../.. " + l0 + "/up && echo vol > " + vol + "/hello"),
+               "/bin/ && for c in sh cat ls; do ln -s busybox " + l0 +
+               "/bin/$c; done && "
+               "ln -s /etc " +
+               l0 + "/data && ln -s ../../../../../.. " + l0 + "/up && echo vol > " + vol + "/hello"),
             0);
   struct stat host_etc_before;
   ASSERT_EQ(::stat("/etc", &host_etc_before), 0);

@@ -52,8 +52,7 @@ ChunkedFramer::Result ChunkedFramer::Feed(std::string_view in) {
         if (++line_len_ > limits_.max_line) return Fail(r, "chunk-size line too long");
         int v = HexValue(c);
         if (v >= 0) {
-          if (digits_ == 16 || (digits_ > 0 && remaining_ > (UINT64_MAX >> 4)))
-            return Fail(r, "chunk size too large");
+          if (digits_ == 16 || (digits_ > 0 && remaining_ > (UINT64_MAX >> 4))) return Fail(r, "chunk size too large");
           remaining_ = (remaining_ << 4) | static_cast<uint64_t>(v);
           ++digits_;
           break;

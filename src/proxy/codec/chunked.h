@@ -32,8 +32,8 @@ class ChunkedFramer {
   enum class Status : uint8_t { kMore, kDone, kError };
   struct Result {
     Status status = Status::kMore;
-    size_t consumed = 0;    // bytes of the slice that belong to the body (all of it on kMore)
-    size_t data_bytes = 0;  // of those, chunk payload bytes (the rest is framing)
+    size_t consumed = 0;      // bytes of the slice that belong to the body (all of it on kMore)
+    size_t data_bytes = 0;    // of those, chunk payload bytes (the rest is framing)
     const char* reason = "";  // kError: static text for logs
   };
 

@@ -11,9 +11,9 @@
 namespace privcast::codec {
 namespace {
 
-constexpr uint8_t kTok = 1;   // tchar (RFC 9110 §5.6.2)
-constexpr uint8_t kVal = 2;   // field-value char: HTAB, SP, VCHAR, obs-text
-constexpr uint8_t kTgt = 4;   // request-target char (strict: visible ASCII)
+constexpr uint8_t kTok = 1;  // tchar (RFC 9110 §5.6.2)
+constexpr uint8_t kVal = 2;  // field-value char: HTAB, SP, VCHAR, obs-text
+constexpr uint8_t kTgt = 4;  // request-target char (strict: visible ASCII)
 constexpr uint8_t kDig = 8;
 
 struct CharTable {
@@ -74,8 +74,7 @@ ParseResult Err(uint16_t status, const char* reason) {
 inline bool NameIs(std::string_view name, std::string_view lower_literal) {
   if (name.size() != lower_literal.size()) return false;
   for (size_t i = 0; i < name.size(); ++i)
-    if (kChars.lower[static_cast<unsigned char>(name[i])] != static_cast<unsigned char>(lower_literal[i]))
-      return false;
+    if (kChars.lower[static_cast<unsigned char>(name[i])] != static_cast<unsigned char>(lower_literal[i])) return false;
   return true;
 }
 
@@ -160,13 +159,22 @@ bool MergeContentLength(std::string_view v, bool* have, uint64_t* out) {
   bool any = false;
   ForEachListElement(v, [&](std::string_view el) {
     any = true;
-    if (el.size() > 18) { ok = false; return; }  // < 10^18: no overflow
+    if (el.size() > 18) {
+      ok = false;
+      return;
+    }  // < 10^18: no overflow
     uint64_t n = 0;
     for (char c : el) {
-      if (!Is(c, kDig)) { ok = false; return; }
+      if (!Is(c, kDig)) {
+        ok = false;
+        return;
+      }
       n = n * 10 + static_cast<uint64_t>(c - '0');
     }
-    if (*have && n != *out) { ok = false; return; }
+    if (*have && n != *out) {
+      ok = false;
+      return;
+    }
     *have = true;
     *out = n;
   });
@@ -244,8 +252,8 @@ ParseResult ScanHead(std::string_view d, HeadScanState* st, size_t limit, uint16
 
 // Parses field lines from p; the head ends at e (just after the final CRLF, guaranteed by
 // the scan). Returns kDone or kError; *count set.
-ParseResult ParseFields(const char* p, const char* e, std::array<Header, kMaxHeaders>& hs,
-                        size_t max_headers, uint16_t* count, uint16_t bad) {
+ParseResult ParseFields(const char* p, const char* e, std::array<Header, kMaxHeaders>& hs, size_t max_headers,
+                        uint16_t* count, uint16_t bad) {
   size_t n = 0;
   while (true) {
     if (*p == '\r') {
@@ -406,8 +414,7 @@ ParseResult ParseStatusLine(std::string_view line, ResponseHead* out) {
   if (e - p < 14) return Err(502, "malformed status line");  // "HTTP/1.1 200" CRLF
   int minor = ParseVersion(p);
   if (minor < 0) return Err(502, "unsupported or malformed response version");
-  if (p[8] != ' ' || !Is(p[9], kDig) || !Is(p[10], kDig) || !Is(p[11], kDig))
-    return Err(502, "malformed status line");
+  if (p[8] != ' ' || !Is(p[9], kDig) || !Is(p[10], kDig) || !Is(p[11], kDig)) return Err(502, "malformed status line");
   int status = (p[9] - '0') * 100 + (p[10] - '0') * 10 + (p[11] - '0');
   if (status < 100) return Err(502, "malformed status code");
   const char* r = p + 12;
@@ -433,8 +440,7 @@ ParseResult ParseStatusLine(std::string_view line, ResponseHead* out) {
 bool EqualsIgnoreCase(std::string_view a, std::string_view b) {
   if (a.size() != b.size()) return false;
   for (size_t i = 0; i < a.size(); ++i)
-    if (kChars.lower[static_cast<unsigned char>(a[i])] != kChars.lower[static_cast<unsigned char>(b[i])])
-      return false;
+    if (kChars.lower[static_cast<unsigned char>(a[i])] != kChars.lower[static_cast<unsigned char>(b[i])]) return false;
   return true;
 }
 
@@ -469,8 +475,9 @@ ParseResult RequestParser::Parse(std::string_view data, RequestHead* out) {
   const size_t end = scan.consumed;
   const char* base = data.data();
   const char* line_end = static_cast<const char*>(std::memchr(base + scan_.start, '\n', end - scan_.start));
-  ParseResult r = ParseRequestLine(
-      std::string_view(base + scan_.start, static_cast<size_t>(line_end + 1 - (base + scan_.start))), out);
+  ParseResult r =
+      ParseRequestLine(std::string_view(base + scan_.start, static_cast<size_t>(line_end + 1 - (base + scan_.start))),
+                       out);
   if (r.error()) return r;
   r = ParseFields(line_end + 1, base + end, out->headers, limits_.max_headers, &out->header_count, 400);
   if (r.error()) return r;
@@ -510,10 +517,18 @@ ParseResult RequestParser::Parse(std::string_view data, RequestHead* out) {
       case HeaderKind::kUpgrade:
         upgrade = &f;
         break;
-      case HeaderKind::kFlyPreferRegion: h.fly_prefer_region = f.value; break;
-      case HeaderKind::kFlyForceRegion: h.fly_force_region = f.value; break;
-      case HeaderKind::kFlyPreferInstanceId: h.fly_prefer_instance_id = f.value; break;
-      case HeaderKind::kFlyForceInstanceId: h.fly_force_instance_id = f.value; break;
+      case HeaderKind::kFlyPreferRegion:
+        h.fly_prefer_region = f.value;
+        break;
+      case HeaderKind::kFlyForceRegion:
+        h.fly_force_region = f.value;
+        break;
+      case HeaderKind::kFlyPreferInstanceId:
+        h.fly_prefer_instance_id = f.value;
+        break;
+      case HeaderKind::kFlyForceInstanceId:
+        h.fly_force_instance_id = f.value;
+        break;
       default:
         break;
     }
@@ -560,8 +575,9 @@ ParseResult ResponseParser::Parse(std::string_view data, const ResponseContext& 
   const size_t end = scan.consumed;
   const char* base = data.data();
   const char* line_end = static_cast<const char*>(std::memchr(base + scan_.start, '\n', end - scan_.start));
-  ParseResult r = ParseStatusLine(
-      std::string_view(base + scan_.start, static_cast<size_t>(line_end + 1 - (base + scan_.start))), out);
+  ParseResult r =
+      ParseStatusLine(std::string_view(base + scan_.start, static_cast<size_t>(line_end + 1 - (base + scan_.start))),
+                      out);
   if (r.error()) return r;
   r = ParseFields(line_end + 1, base + end, out->headers, limits_.max_headers, &out->header_count, 502);
   if (r.error()) return r;

@@ -120,15 +120,15 @@ struct ParseLimits {
 enum class Method : uint8_t { kOther, kGet, kHead, kPost, kPut, kDelete, kOptions, kPatch, kConnect, kTrace };
 
 struct RequestHead {
-  std::string_view method;        // token, case-sensitive as received
+  std::string_view method;  // token, case-sensitive as received
   Method method_id = Method::kOther;
   std::string_view target;        // request-target as received (origin/absolute/authority/*)
   std::string_view request_line;  // "GET / HTTP/1.1" without CRLF
   uint8_t version_minor = 1;      // HTTP/1.<minor>, 0 or 1
   uint16_t header_count = 0;
   std::array<Header, kMaxHeaders> headers;
-  size_t head_len = 0;            // same as ParseResult::consumed
-  size_t head_start = 0;          // offset of the request line (after leading empty lines)
+  size_t head_len = 0;    // same as ParseResult::consumed
+  size_t head_start = 0;  // offset of the request line (after leading empty lines)
 
   Framing framing = Framing::kNone;  // kNone, kContentLength or kChunked
   uint64_t content_length = 0;       // when framing == kContentLength
@@ -163,9 +163,9 @@ struct ResponseHead {
 
 // Offsets a parser remembers between kIncomplete calls (never pointers).
 struct HeadScanState {
-  size_t scanned = 0;       // bytes already searched for the end of the head
-  size_t start = 0;         // first byte after leading empty lines
-  bool seen_line = false;   // the start line has been terminated (and checked)
+  size_t scanned = 0;      // bytes already searched for the end of the head
+  size_t start = 0;        // first byte after leading empty lines
+  bool seen_line = false;  // the start line has been terminated (and checked)
 };
 
 class RequestParser {

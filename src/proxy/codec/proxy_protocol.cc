@@ -138,7 +138,8 @@ ProxyParseResult ParseV1(std::string_view data, ProxyHeader* out) {
   if (lfpos < kV1Prefix.size() + 1 || data[lfpos - 1] != '\r') return PErr("v1 line must end in CRLF");
   std::string_view line = data.substr(kV1Prefix.size(), lfpos - 1 - kV1Prefix.size());
   for (char c : line)
-    if (static_cast<unsigned char>(c) < 0x20 || static_cast<unsigned char>(c) > 0x7e) return PErr("v1 invalid character");
+    if (static_cast<unsigned char>(c) < 0x20 || static_cast<unsigned char>(c) > 0x7e)
+      return PErr("v1 invalid character");
   *out = ProxyHeader{};
   out->version = 1;
   out->length = lfpos + 1;
@@ -168,8 +169,7 @@ ProxyParseResult ParseV1(std::string_view data, ProxyHeader* out) {
     }
   }
   uint16_t sport, dport;
-  if (!ParseAddr(f[0], family, &out->client) || !ParseAddr(f[1], family, &out->dest))
-    return PErr("v1 invalid address");
+  if (!ParseAddr(f[0], family, &out->client) || !ParseAddr(f[1], family, &out->dest)) return PErr("v1 invalid address");
   if (!ParsePort(f[2], &sport) || !ParsePort(f[3], &dport)) return PErr("v1 invalid port");
   SetPort(&out->client, sport);
   SetPort(&out->dest, dport);

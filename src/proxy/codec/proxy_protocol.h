@@ -39,12 +39,12 @@ size_t WriteProxyV1(const sockaddr_storage& client, const sockaddr_storage& dest
 size_t WriteProxyV2(const sockaddr_storage& client, const sockaddr_storage& dest, std::span<char> out);
 
 struct ProxyHeader {
-  uint8_t version = 0;       // 1 or 2
-  bool local = false;        // v2 LOCAL command, or v1 UNKNOWN: no client address conveyed
-  int family = AF_UNSPEC;    // AF_INET, AF_INET6 or AF_UNSPEC (UNKNOWN / UNSPEC / UNIX / UDP)
+  uint8_t version = 0;        // 1 or 2
+  bool local = false;         // v2 LOCAL command, or v1 UNKNOWN: no client address conveyed
+  int family = AF_UNSPEC;     // AF_INET, AF_INET6 or AF_UNSPEC (UNKNOWN / UNSPEC / UNIX / UDP)
   sockaddr_storage client{};  // valid when family != AF_UNSPEC (port in network order)
   sockaddr_storage dest{};
-  size_t length = 0;         // bytes of the header; the payload starts at data[length]
+  size_t length = 0;  // bytes of the header; the payload starts at data[length]
 };
 
 struct ProxyParseResult {
@@ -59,7 +59,6 @@ struct ProxyParseLimits {
 
 // data: bytes received so far from the start of the connection. kIncomplete while a valid
 // prefix of a header; kError as soon as it cannot become one.
-ProxyParseResult ParseProxyHeader(std::string_view data, ProxyHeader* out,
-                                  const ProxyParseLimits& limits = {});
+ProxyParseResult ParseProxyHeader(std::string_view data, ProxyHeader* out, const ProxyParseLimits& limits = {});
 
 }  // namespace privcast::codec

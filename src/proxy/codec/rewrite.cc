@@ -74,7 +74,7 @@ void AppendToList(Writer& w, const Header& h, std::string_view extra) {
   w.Put("\r\n");
 }
 
-constexpr size_t kFixedRequestExtra = 320;   // our field names, CRLFs, ports, timestamp
+constexpr size_t kFixedRequestExtra = 320;  // our field names, CRLFs, ports, timestamp
 constexpr size_t kFixedResponseExtra = 160;
 
 }  // namespace
@@ -82,8 +82,8 @@ constexpr size_t kFixedResponseExtra = 160;
 size_t MaxRewrittenRequestSize(const RequestHead& head, const RequestFacts& facts) {
   // Each kept field is rewritten as "name: value\r\n": at most 2 bytes more than received
   // ("name:value\r\n" -> adds one space; trimmed whitespace only shrinks it).
-  return head.head_len + 2 * static_cast<size_t>(head.header_count) + kFixedRequestExtra +
-         2 * facts.client_ip.size() + facts.region.size() + facts.request_id.size() + kViaToken.size();
+  return head.head_len + 2 * static_cast<size_t>(head.header_count) + kFixedRequestExtra + 2 * facts.client_ip.size() +
+         facts.region.size() + facts.request_id.size() + kViaToken.size();
 }
 
 size_t RewriteRequest(const RequestHead& head, const RequestFacts& facts, std::span<char> out) {
@@ -190,13 +190,12 @@ size_t RewriteResponse(const ResponseHead& head, const ResponseFacts& facts, std
   return w.Finish();
 }
 
-#define PC_ERR(code, text, extra)                                                        \
-  case code:                                                                             \
-    return close ? std::string_view("HTTP/1.1 " #code " " text                           \
-                                    "\r\nServer: privcast\r\nContent-Length: 0\r\n" extra   \
-                                    "Connection: close\r\n\r\n")                         \
-                 : std::string_view("HTTP/1.1 " #code " " text                           \
-                                    "\r\nServer: privcast\r\nContent-Length: 0\r\n" extra "\r\n");
+#define PC_ERR(code, text, extra)                                                                                    \
+  case code:                                                                                                         \
+    return close ? std::string_view("HTTP/1.1 " #code " " text "\r\nServer: privcast\r\nContent-Length: 0\r\n" extra \
+                                    "Connection: close\r\n\r\n")                                                     \
+                 : std::string_view("HTTP/1.1 " #code " " text "\r\nServer: privcast\r\nContent-Length: 0\r\n" extra \
+                                    "\r\n");
 
 std::string_view ErrorResponse(uint16_t status, bool close) {
   switch (status) {

@@ -49,12 +49,12 @@ inline constexpr std::string_view kServerName = "privcast";
 
 // Per-connection / per-request facts the proxy knows and the client cannot forge.
 struct RequestFacts {
-  std::string_view client_ip;     // textual, no brackets: "fdaa:0:1::5" or "10.0.0.1"
-  uint16_t forwarded_port = 0;    // the port the client connected to (service external port)
-  bool tls = false;               // client connection was TLS: proto https, ssl on
-  std::string_view region;        // this host's region code, e.g. "ams"
-  std::string_view request_id;    // Fly-Request-Id value
-  int64_t request_start_us = 0;   // wall clock at the first byte of the request, µs since epoch
+  std::string_view client_ip;    // textual, no brackets: "fdaa:0:1::5" or "10.0.0.1"
+  uint16_t forwarded_port = 0;   // the port the client connected to (service external port)
+  bool tls = false;              // client connection was TLS: proto https, ssl on
+  std::string_view region;       // this host's region code, e.g. "ams"
+  std::string_view request_id;   // Fly-Request-Id value
+  int64_t request_start_us = 0;  // wall clock at the first byte of the request, µs since epoch
 };
 
 // Upper bound of RewriteRequest's output for this head and these facts.
@@ -71,8 +71,8 @@ struct ResponseFacts {
   std::string_view request_id;
   bool pristine = false;                      // http_options.response.pristine
   std::span<const HeaderOverride> overrides;  // http_options.response.headers
-  bool client_keep_alive = true;  // false: write "Connection: close" (proxy closes after)
-  bool client_http10 = false;     // client spoke HTTP/1.0: keep-alive must be explicit
+  bool client_keep_alive = true;              // false: write "Connection: close" (proxy closes after)
+  bool client_http10 = false;                 // client spoke HTTP/1.0: keep-alive must be explicit
   // Preformatted "Name: value\r\n" lines the proxy adds itself, written verbatim after the
   // overrides, e.g. "Fly-Preferred-Instance-Unavailable: 1\r\n". Trusted: never client input.
   std::string_view extra_fields;

@@ -31,20 +31,23 @@ Result<EtcdEndpoint> ParseEndpoint(std::string_view part) {
   std::string_view port;
   if (!part.empty() && part.front() == '[') {
     size_t close = part.find(']');
-    if (close == std::string_view::npos) return InvalidArgument("etcd endpoint \"" + std::string(part) + "\": missing ']'");
+    if (close == std::string_view::npos)
+      return InvalidArgument("etcd endpoint \"" + std::string(part) + "\": missing ']'");
     ep.host = std::string(part.substr(1, close - 1));
     in6_addr a6{};
     if (inet_pton(AF_INET6, ep.host.c_str(), &a6) != 1)
       return InvalidArgument("etcd endpoint \"" + std::string(part) + "\": \"" + ep.host + "\" is not an IPv6 address");
     std::string_view rest = part.substr(close + 1);
     if (!rest.empty()) {
-      if (rest.front() != ':') return InvalidArgument("etcd endpoint \"" + std::string(part) + "\": expected ':port' after ']'");
+      if (rest.front() != ':')
+        return InvalidArgument("etcd endpoint \"" + std::string(part) + "\": expected ':port' after ']'");
       port = rest.substr(1);
     }
   } else {
     size_t colon = part.find(':');
     if (colon != std::string_view::npos && part.find(':', colon + 1) != std::string_view::npos)
-      return InvalidArgument("etcd endpoint \"" + std::string(part) + "\": put IPv6 addresses in brackets, e.g. [fd00::e]:2379");
+      return InvalidArgument("etcd endpoint \"" + std::string(part) +
+                             "\": put IPv6 addresses in brackets, e.g. [fd00::e]:2379");
     ep.host = std::string(part.substr(0, colon));
     if (colon != std::string_view::npos) port = part.substr(colon + 1);
     if (!ValidName(ep.host)) return InvalidArgument("etcd endpoint \"" + std::string(part) + "\": bad host name");
@@ -71,7 +74,8 @@ Result<StoreUrl> ParseStoreUrl(std::string_view url) {
   }
   if (!url.starts_with(kEtcd)) {
     if (url.find("://") != std::string_view::npos)
-      return InvalidArgument("store \"" + std::string(url) + "\": unknown scheme (use sqlite:PATH or etcd://host:port,...)");
+      return InvalidArgument("store \"" + std::string(url) +
+                             "\": unknown scheme (use sqlite:PATH or etcd://host:port,...)");
     if (url.empty()) return InvalidArgument("store: empty");
     out.sqlite_path = std::string(url);
     return out;

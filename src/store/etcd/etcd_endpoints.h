@@ -22,7 +22,7 @@ struct EtcdEndpoint {
 struct StoreUrl {
   enum class Kind { kSqlite, kEtcd };
   Kind kind = Kind::kSqlite;
-  std::string sqlite_path;               // kSqlite
+  std::string sqlite_path;              // kSqlite
   std::vector<EtcdEndpoint> endpoints;  // kEtcd, at least one
 };
 

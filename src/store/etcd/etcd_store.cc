@@ -284,7 +284,8 @@ class EtcdStoreImpl : public EtcdStore {
     req.set_key(opts_.key_prefix + std::string(1, '\0'));
     req.set_count_only(true);
     pb::RangeResponse resp;
-    PC_RETURN_IF_ERROR(Call("revision", [&](Conn& c, grpc::ClientContext* ctx) { return c.kv->Range(ctx, req, &resp); }));
+    PC_RETURN_IF_ERROR(
+        Call("revision", [&](Conn& c, grpc::ClientContext* ctx) { return c.kv->Range(ctx, req, &resp); }));
     SeeRevision(resp.header().revision());
     return resp.header().revision();
   }
@@ -370,7 +371,8 @@ class EtcdStoreImpl : public EtcdStore {
     pb::LeaseGrantRequest req;
     req.set_ttl(ttl);
     pb::LeaseGrantResponse resp;
-    PC_RETURN_IF_ERROR(Call("lease grant", [&](Conn& c, grpc::ClientContext* ctx) { return c.lease->LeaseGrant(ctx, req, &resp); }));
+    PC_RETURN_IF_ERROR(
+        Call("lease grant", [&](Conn& c, grpc::ClientContext* ctx) { return c.lease->LeaseGrant(ctx, req, &resp); }));
     if (!resp.error().empty()) return Internal("etcd lease grant: " + resp.error());
     return resp.id();
   }
@@ -453,7 +455,8 @@ class EtcdStoreImpl : public EtcdStore {
     pb::LeaseRevokeRequest req;
     req.set_id(lease);
     pb::LeaseRevokeResponse resp;
-    return Call("lease revoke", [&](Conn& c, grpc::ClientContext* ctx) { return c.lease->LeaseRevoke(ctx, req, &resp); });
+    return Call("lease revoke",
+                [&](Conn& c, grpc::ClientContext* ctx) { return c.lease->LeaseRevoke(ctx, req, &resp); });
   }
 
   std::string Describe() const override { return describe_; }

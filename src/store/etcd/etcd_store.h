@@ -40,8 +40,8 @@ struct EtcdOptions {
   // TLS: all three empty = plaintext; cacert alone = server-authenticated TLS; cert+key add a
   // client certificate. Files are PEM.
   std::string cacert_file, cert_file, key_file;
-  std::string key_prefix;  // prepended to every key ("" in production)
-  std::string local_id;    // this host's "/local/" namespace; empty = "/local/" is shared
+  std::string key_prefix;                      // prepended to every key ("" in production)
+  std::string local_id;                        // this host's "/local/" namespace; empty = "/local/" is shared
   Duration timeout = std::chrono::seconds(5);  // per call
 };
 

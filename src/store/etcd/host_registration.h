@@ -19,8 +19,8 @@
 #include <thread>
 #include <vector>
 
-#include "common/result.h"
 #include "common/mutex.h"
+#include "common/result.h"
 #include "store/etcd/etcd_store.h"
 
 namespace privcast::store {
@@ -44,7 +44,8 @@ class HostRegistration {
  public:
   // Grants the lease and writes the key; the keep-alive runs until destruction (which revokes
   // the lease, so a clean stop is seen at once). Must be destroyed before `etcd`.
-  [[nodiscard]] static Result<std::unique_ptr<HostRegistration>> Start(EtcdStore* etcd, LiveHost host, int64_t ttl_seconds);
+  [[nodiscard]] static Result<std::unique_ptr<HostRegistration>> Start(EtcdStore* etcd, LiveHost host,
+                                                                       int64_t ttl_seconds);
   ~HostRegistration();
   int64_t lease() const;
 

@@ -50,7 +50,9 @@ TEST(Chunked, SimpleBody) {
 TEST(Chunked, ExtensionsTrailersAndHex) {
   const std::string body =
       "A;name=value;x=\"q s\"\r\n0123456789\r\n"
-      "1f  ;ext\r\n" + std::string(31, 'z') + "\r\n"
+      "1f  ;ext\r\n" +
+      std::string(31, 'z') +
+      "\r\n"
       "0\r\nX-Checksum: abc\r\nX-Other: d\r\n\r\n";
   Outcome o = FeedOnce(body);
   EXPECT_EQ(o.status, ChunkedFramer::Status::kDone);
@@ -125,20 +127,20 @@ TEST(Chunked, HugeChunkCountsInBulk) {
 
 TEST(Chunked, Errors) {
   const char* bad[] = {
-      "\r\n",                      // no size
-      "g\r\n",                     // not hex
-      "-1\r\n",                    // sign
+      "\r\n",                       // no size
+      "g\r\n",                      // not hex
+      "-1\r\n",                     // sign
       "0x5\r\nhello\r\n0\r\n\r\n",  // 0x prefix
-      "5\nhello\r\n0\r\n\r\n",     // bare LF
-      "5\rhello\r\n0\r\n\r\n",     // bare CR
-      "5\r\nhelloX\r\n0\r\n\r\n",  // data longer than size
-      "5\r\nhello\n0\r\n\r\n",     // missing CR after data
-      "5 x\r\nhello\r\n",          // junk after size
-      "5;\x01\r\n",                // control char in extension
-      "0\r\nX: a\rb\r\n\r\n",      // bare CR in trailer
-      "0\r\n folded\r\n\r\n",      // obs-fold in trailer
-      "0\r\n\r\r",                 // bad final line
-      "10000000000000000\r\n",     // 17 hex digits
+      "5\nhello\r\n0\r\n\r\n",      // bare LF
+      "5\rhello\r\n0\r\n\r\n",      // bare CR
+      "5\r\nhelloX\r\n0\r\n\r\n",   // data longer than size
+      "5\r\nhello\n0\r\n\r\n",      // missing CR after data
+      "5 x\r\nhello\r\n",           // junk after size
+      "5;\x01\r\n",                 // control char in extension
+      "0\r\nX: a\rb\r\n\r\n",       // bare CR in trailer
+      "0\r\n folded\r\n\r\n",       // obs-fold in trailer
+      "0\r\n\r\r",                  // bad final line
+      "10000000000000000\r\n",      // 17 hex digits
   };
   for (const char* s : bad) {
     Outcome o = FeedOnce(s);

@@ -311,7 +311,8 @@ TEST(Http1Request, SmugglingRejected) {
   // Transfer-Encoding rules.
   EXPECT_EQ(Status("POST / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n"), 400);
   EXPECT_EQ(Status("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked, gzip\r\n\r\n"), 400);
-  EXPECT_EQ(Status("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n"), 400);
+  EXPECT_EQ(Status("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n"),
+            400);
   EXPECT_EQ(Status("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: xchunked\r\n\r\n"), 400);
   EXPECT_EQ(Status("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked;q=1\r\n\r\n"), 400);
   EXPECT_EQ(Status("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding:\r\n\r\n"), 400);
@@ -319,8 +320,7 @@ TEST(Http1Request, SmugglingRejected) {
 
 TEST(Http1Request, UnsupportedCodingIs501) {
   EXPECT_EQ(Status("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip, chunked\r\n\r\n"), 501);
-  EXPECT_EQ(Status("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip\r\nTransfer-Encoding: chunked\r\n\r\n"),
-            501);
+  EXPECT_EQ(Status("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip\r\nTransfer-Encoding: chunked\r\n\r\n"), 501);
 }
 
 TEST(Http1Request, VersionIs505) {
@@ -409,8 +409,9 @@ TEST(Http1Request, WebSocketUpgrade) {
   EXPECT_FALSE(p.head->upgrade);
   EXPECT_TRUE(p.head->Find("upgrade")->hop_by_hop);
   // Other protocols are upgrades but not websocket.
-  p = ParseOnce("GET / HTTP/1.1\r\nHost: a\r\nUpgrade: h2c\r\nConnection: Upgrade, HTTP2-Settings\r\n"
-                "HTTP2-Settings: AAMAAABkAAQAAP__\r\n\r\n");
+  p = ParseOnce(
+      "GET / HTTP/1.1\r\nHost: a\r\nUpgrade: h2c\r\nConnection: Upgrade, HTTP2-Settings\r\n"
+      "HTTP2-Settings: AAMAAABkAAQAAP__\r\n\r\n");
   EXPECT_TRUE(p.head->upgrade);
   EXPECT_FALSE(p.head->websocket);
   EXPECT_TRUE(p.head->Find("HTTP2-Settings")->hop_by_hop);

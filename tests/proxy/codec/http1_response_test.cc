@@ -126,8 +126,7 @@ TEST(Http1Response, BadResponsesAre502) {
 }
 
 TEST(Http1Response, ByteByByteEqualsOneShot) {
-  const std::string resp =
-      "\r\nHTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nX-A: b\r\n\r\n5\r\nhello\r\n0\r\n\r\n";
+  const std::string resp = "\r\nHTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nX-A: b\r\n\r\n5\r\nhello\r\n0\r\n\r\n";
   Parsed one = Parse(resp);
   ASSERT_TRUE(one.r.done());
   ResponseParser parser;

@@ -21,11 +21,25 @@ std::string Libc6(const uint8_t* a) {
 }
 
 TEST(IpText, MatchesInetNtopOnSpecialAddresses) {
-  const char* samples[] = {"::",          "::1",          "1::",          "fdaa::3",
-                           "fdaa:0:1:a7b:5::2", "fdaa:0:1:0:1::3", "::ffff:10.0.0.1", "::1.2.3.4",
-                           "1:0:0:2:0:0:0:3", "1:0:0:2:0:0:3:4", "0:0:1::",  "1:0:1:0:1:0:1:0",
-                           "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff", "::ffff:0:0", "::ffff:0.0.0.0",
-                           "0:0:0:0:0:1:0:0", "2001:db8::ff00:42:8329", "::0.0.0.2", "1:2:3:4:5:6:7:0"};
+  const char* samples[] = {"::",
+                           "::1",
+                           "1::",
+                           "fdaa::3",
+                           "fdaa:0:1:a7b:5::2",
+                           "fdaa:0:1:0:1::3",
+                           "::ffff:10.0.0.1",
+                           "::1.2.3.4",
+                           "1:0:0:2:0:0:0:3",
+                           "1:0:0:2:0:0:3:4",
+                           "0:0:1::",
+                           "1:0:1:0:1:0:1:0",
+                           "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff",
+                           "::ffff:0:0",
+                           "::ffff:0.0.0.0",
+                           "0:0:0:0:0:1:0:0",
+                           "2001:db8::ff00:42:8329",
+                           "::0.0.0.2",
+                           "1:2:3:4:5:6:7:0"};
   for (const char* s : samples) {
     in6_addr a;
     ASSERT_EQ(inet_pton(AF_INET6, s, &a), 1) << s;

@@ -52,8 +52,7 @@ bool SameAddr(const sockaddr_storage& a, const sockaddr_storage& b) {
 }
 
 TEST(ProxyV1, ExactFormat) {
-  EXPECT_EQ(W1(V4("192.168.0.1", 56324), V4("192.168.0.11", 443)),
-            "PROXY TCP4 192.168.0.1 192.168.0.11 56324 443\r\n");
+  EXPECT_EQ(W1(V4("192.168.0.1", 56324), V4("192.168.0.11", 443)), "PROXY TCP4 192.168.0.1 192.168.0.11 56324 443\r\n");
   EXPECT_EQ(W1(V6("fdaa:0:1:a7b:5::2", 40000), V6("fdaa:0:1:0:1::3", 80)),
             "PROXY TCP6 fdaa:0:1:a7b:5::2 fdaa:0:1:0:1::3 40000 80\r\n");
   // Mixed families: the IPv4 side is v4-mapped, written in hex groups (v1 grammar).
@@ -68,8 +67,8 @@ TEST(ProxyV1, ExactFormat) {
   unix_addr.ss_family = AF_UNIX;
   EXPECT_EQ(W1(unix_addr, V4("1.2.3.4", 5)), "PROXY UNKNOWN\r\n");
   // Longest possible line fits the 107-byte bound.
-  std::string longest =
-      W1(V6("ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff", 65535), V6("ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff", 65535));
+  std::string longest = W1(V6("ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff", 65535),
+                           V6("ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff", 65535));
   EXPECT_EQ(longest.size(), 104u);
   EXPECT_LE(longest.size(), kProxyV1MaxLen);
   char tiny[10];
@@ -78,9 +77,8 @@ TEST(ProxyV1, ExactFormat) {
 
 TEST(ProxyV2, ExactFormat) {
   std::string h = W2(V4("192.168.0.1", 56324), V4("192.168.0.11", 443));
-  const unsigned char want[] = {0x0d, 0x0a, 0x0d, 0x0a, 0x00, 0x0d, 0x0a, 0x51, 0x55, 0x49, 0x54, 0x0a,
-                                0x21, 0x11, 0x00, 0x0c, 192,  168,  0,    1,    192,  168,  0,    11,
-                                0xdc, 0x04, 0x01, 0xbb};
+  const unsigned char want[] = {0x0d, 0x0a, 0x0d, 0x0a, 0x00, 0x0d, 0x0a, 0x51, 0x55, 0x49, 0x54, 0x0a, 0x21, 0x11,
+                                0x00, 0x0c, 192,  168,  0,    1,    192,  168,  0,    11,   0xdc, 0x04, 0x01, 0xbb};
   ASSERT_EQ(h.size(), sizeof(want));
   EXPECT_EQ(std::memcmp(h.data(), want, sizeof(want)), 0);
 
@@ -202,7 +200,7 @@ TEST(ProxyProtocol, RejectsMalformed) {
   EXPECT_EQ(ParseProxyHeader(v2(std::string("\x21\x11\x00\x08", 4) + std::string(8, 'a')), &h).status,
             ParseStatus::kError);  // address block too short
   EXPECT_EQ(ParseProxyHeader(v2(std::string("\x21\x21\x00\x0c", 4) + std::string(12, 'a')), &h).status,
-            ParseStatus::kError);  // IPv6 needs 36
+            ParseStatus::kError);                                                                       // IPv6 needs 36
   EXPECT_EQ(ParseProxyHeader(v2(std::string("\x21\x11\xff\xff", 4)), &h).status, ParseStatus::kError);  // too long
   EXPECT_EQ(ParseProxyHeader(std::string("\r\n\r\n\0\r\nQUIX\n", 12), &h).status, ParseStatus::kError);
   EXPECT_EQ(ParseProxyHeader(std::string("\r\n\r\n\0\r\n", 7), &h).status, ParseStatus::kIncomplete);

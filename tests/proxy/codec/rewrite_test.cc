@@ -45,8 +45,8 @@ std::string Rewrite(const std::string& req, const RequestFacts& facts) {
 }
 
 TEST(RewriteRequest, CurlRequestExact) {
-  std::string out = Rewrite(
-      "GET /hello HTTP/1.1\r\nHost: app.flycast\r\nUser-Agent: curl/7.88.1\r\nAccept: */*\r\n\r\n", Facts());
+  std::string out =
+      Rewrite("GET /hello HTTP/1.1\r\nHost: app.flycast\r\nUser-Agent: curl/7.88.1\r\nAccept: */*\r\n\r\n", Facts());
   EXPECT_EQ(out,
             "GET /hello HTTP/1.1\r\n"
             "Host: app.flycast\r\n"
@@ -297,8 +297,9 @@ TEST(ErrorResponse, CannedResponsesParse) {
       EXPECT_EQ(h.Find("Retry-After") != nullptr, code == 503);
     }
   }
-  EXPECT_EQ(ErrorResponse(431), "HTTP/1.1 431 Request Header Fields Too Large\r\nServer: privcast\r\n"
-                                "Content-Length: 0\r\nConnection: close\r\n\r\n");
+  EXPECT_EQ(ErrorResponse(431),
+            "HTTP/1.1 431 Request Header Fields Too Large\r\nServer: privcast\r\n"
+            "Content-Length: 0\r\nConnection: close\r\n\r\n");
 }
 
 TEST(RewriteResponse, Http10ResponseToKeepAliveClientSaysKeepAlive) {
