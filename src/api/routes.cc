@@ -56,15 +56,12 @@ int HttpStatusFor(Code code) {
     case Code::kNotFound:
       return 404;
     case Code::kAlreadyExists:
-      return 409;
     case Code::kConflict:
-      return 409;
     case Code::kFailedPrecondition:
       return 409;
     case Code::kUnavailable:
       return 503;
     case Code::kInternal:
-      return 500;
     case Code::kIo:
       return 500;
   }

@@ -116,7 +116,8 @@ void MachineManager::Prewarm(const std::string& app, const std::string& service)
     for (const auto& svc : scope) auto_start |= svc.auto_start;
     if (!auto_start) return;
     const Machine* pick = nullptr;
-    for (const auto& [id, m] : machines_) {
+    for (const auto& kv : machines_) {
+      const Machine& m = kv.second;  // not a structured binding: clang 14 cannot capture those
       if (m.app != app || !m.carries_services) continue;
       if (!std::any_of(scope.begin(), scope.end(),
                        [&](const ServiceSpec& s) { return ServesGroup(s, m.process_group); }))
