@@ -95,6 +95,7 @@ void AttachPty::ApplySize(int user_out) const {
   (void)::ioctl(master_.get(), TIOCSWINSZ, &ws);  // the kernel signals SIGWINCH on a change
 }
 
+// NOLINTNEXTLINE(readability-function-size): one poll loop over the pty and client fds; its locals are the relay state
 void AttachPty::Relay(Fds f, const std::function<bool()>& gone) {
   const int master = master_.get();
   std::string to_master, to_user;

@@ -125,6 +125,7 @@ Result<std::vector<api::ImageView>> DaemonBackend::PruneImages() {
   PC_ASSIGN_OR_RETURN(auto used, ImagesInUse());
   PC_ASSIGN_OR_RETURN(auto gone, images_->Prune(used));
   std::vector<api::ImageView> out;
+  out.reserve(gone.size());
   for (const auto& i : gone) out.push_back(View(i, {}));
   return out;
 }

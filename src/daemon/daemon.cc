@@ -66,7 +66,7 @@ struct Daemon::Impl {
   // The last Snapshot handed to the proxy and DNS: its store revision and when (wall clock,
   // µs), for /metrics — bench/cluster/propagation.py measures a change reaching every host.
   std::atomic<int64_t> published_revision{0}, published_unix_us{0};
-  void Publish(SnapshotPtr s) {
+  void Publish(const SnapshotPtr& s) {
     MutexLock l(&publish_mu);
     if (proxy) proxy->Publish(s);
     if (dns) dns->Publish(s);
@@ -144,6 +144,7 @@ Result<std::unique_ptr<Daemon>> Daemon::Create(const DaemonOptions& opts) {
   return std::unique_ptr<Daemon>(new Daemon(std::move(impl)));
 }
 
+// NOLINTNEXTLINE(readability-function-size): the daemon wiring in start order; each step uses the ones above (to split by subsystem later)
 Status Daemon::Start() {
   Impl& d = *impl_;
   std::shared_ptr<const RegionTable> regions;  // --regions: checked before anything starts
@@ -240,6 +241,7 @@ Status Daemon::Start() {
                       const std::string& app) -> Result<std::vector<std::pair<std::string, std::string>>> {
     PC_ASSIGN_OR_RETURN(std::vector<store::Secret> all, reg->ListSecrets(app));
     std::vector<std::pair<std::string, std::string>> env;
+    env.reserve(all.size());
     for (const store::Secret& s : all) {
       auto v = box->Open(s.sealed, app + "/" + s.name);
       if (!v.ok()) return Status(v.status().code(), s.name + ": " + v.status().message());  // never the value
@@ -271,6 +273,7 @@ Status Daemon::Start() {
     mo.live_hosts = [st = d.store.get()]() -> Result<std::vector<std::pair<uint32_t, std::string>>> {
       PC_ASSIGN_OR_RETURN(auto live, store::LiveHosts(st));
       std::vector<std::pair<uint32_t, std::string>> out;
+      out.reserve(live.size());
       for (const auto& h : live) out.emplace_back(h.id, h.region);
       return out;
     };

@@ -148,6 +148,7 @@ Status MachineManager::ReconcileGroup(const store::App& app, const store::Releas
   return Status::Ok();
 }
 
+// NOLINTNEXTLINE(readability-function-size): one reconcile pass (keep, replace, create, destroy) reads best top to bottom; to split with tests in a later pass
 Result<DeployOutcome> MachineManager::ReconcileAppMachines(const store::App& app, const store::Release& release,
                                                            std::optional<int> count,
                                                            const std::vector<std::string>& regions) {

@@ -188,8 +188,8 @@ bool MachineManager::OnlyOwnWritesThrough(int64_t rev) {
   return true;
 }
 
-Result<Machine> MachineManager::Transition(const std::string& id, std::vector<MachineState> from, MachineState to,
-                                           const std::string& event) {
+Result<Machine> MachineManager::Transition(const std::string& id, const std::vector<MachineState>& from,
+                                           MachineState to, const std::string& event) {
   auto r = registry_->TransitionMachine(id, from, to, event);
   if (r.ok()) {
     own_revisions_.insert(r->mod_revision);

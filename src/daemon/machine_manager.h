@@ -195,7 +195,7 @@ class MachineManager final : public proxy::MachineWaker, public proxy::MachineSt
   void Act(const store::Machine& m);
   void OnExit(const ExitInfo& e);
   void Publish();
-  Result<store::Machine> Transition(const std::string& id, std::vector<store::MachineState> from,
+  Result<store::Machine> Transition(const std::string& id, const std::vector<store::MachineState>& from,
                                     store::MachineState to, const std::string& event);
   const AppPlan* PlanFor(const std::string& app);
   std::vector<uint16_t> PortsFor(const store::Machine& m);

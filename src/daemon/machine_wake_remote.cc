@@ -74,7 +74,7 @@ void MachineManager::PollRemoteWake(const std::string& id, Waiter w) {
   const Machine* m = nullptr;
   for (const auto& x : state_.machines)
     if (x.id == id) m = &x;
-  auto fail = [&](Status st) {
+  auto fail = [&](const Status& st) {
     readiness_.CountFailure();
     auto done = std::move(w.done);
     w.poster->Post([done, st] { done(st); });

@@ -63,6 +63,7 @@ int64_t DefaultProxyFdBudget(uint64_t nofile) {
   return static_cast<int64_t>(nofile - reserve);
 }
 
+// NOLINTNEXTLINE(readability-function-size): one flag per branch, a flat table in code
 std::optional<DaemonOptions> ParseDaemonArgs(int argc, char** argv, int* exit_code) {
   DaemonOptions o;
   CLI::App app{"privcastd: the privcast daemon (store, API, machines, flycast proxy, internal DNS)"};

@@ -32,6 +32,7 @@ MachineRunState ToRunState(store::MachineState s) {
   return MachineRunState::kOther;
 }
 
+// NOLINTNEXTLINE(readability-function-size): builds the snapshot in one pass over the store view; the index maps are shared by every step
 Snapshot BuildSnapshot(const store::StateView& state, uint32_t local_host_id, const std::string& local_region,
                        const ReleaseDecoder& decode, const std::set<uint32_t>& live_peers) {
   Snapshot s;
