@@ -287,7 +287,7 @@ Status Daemon::Start() {
   Impl* raw = &d;
   d.manager = std::make_unique<MachineManager>(d.registry.get(), d.runtime.get(), &d.loop, d.events.get(),
                                                RealClock::Get(), mo, DecodePlan,
-                                               [raw](SnapshotPtr s) { raw->Publish(std::move(s)); });
+                                               [raw](const SnapshotPtr& s) { raw->Publish(s); });
   // The data path first (so the first Snapshot reaches it), then the manager publishes.
   proxy::ProxyOptions po;
   po.workers = d.opts.proxy_workers;
