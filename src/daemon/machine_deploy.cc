@@ -58,15 +58,16 @@ Result<uint32_t> MachineManager::HostForRegion(const std::string& region) {
   return PlaceInRegion(region);
 }
 
-void MachineManager::Intend(const Machine& m, std::vector<MachineState> from, MachineState to, const std::string& why) {
+void MachineManager::Intend(const Machine& m, const std::vector<MachineState>& from, MachineState to,
+                            const std::string& why) {
   if (m.host_id != opts_.host_id) {
     // Its own host's daemon acts on the store's intent (a deploy's stop-to-replace included:
     // Act reads kDeployReplacing from the record).
-    auto t = registry_->TransitionMachine(m.id, std::move(from), to, why);
+    auto t = registry_->TransitionMachine(m.id, from, to, why);
     if (!t.ok()) log::Warn("daemon", "cannot record intent", {{"machine", m.id}, {"error", t.status().message()}});
     return;
   }
-  auto t = Transition(m.id, std::move(from), to, why);
+  auto t = Transition(m.id, from, to, why);
   if (!t.ok()) return;
   if (to == S::kStarting) LaunchMachine(t.value());
   else Act(t.value());

@@ -263,7 +263,7 @@ class MachineManager final : public proxy::MachineWaker, public proxy::MachineSt
   Result<uint32_t> HostForRegion(const std::string& region);
   // Records `to` for m: on this host acts at once (Transition, then Act or LaunchMachine); a
   // machine of another host only gets the store write (its daemon acts on it).
-  void Intend(const store::Machine& m, std::vector<store::MachineState> from, store::MachineState to,
+  void Intend(const store::Machine& m, const std::vector<store::MachineState>& from, store::MachineState to,
               const std::string& why);
 
   // ---- machine_run.cc
