@@ -260,33 +260,11 @@ void HttpSession::ReadClient() {
   }
 }
 
-void HttpSession::ProcessHead() {
-  if (cin_.empty()) {
-    cin_.ReleaseIfEmpty(w->pool());
-    if (cin_eof_ && cout_.empty()) return Close(false);
-    if (draining_ || w->draining()) {
-      if (cout_.empty()) return Close(false);
-    }
-    return;
-  }
-  codec::RequestHead& h = w->req_head;
-  codec::ParseResult r = req_parser_.Parse(cin_.view(), &h);
-  w->req_head_owner = r.done() ? this : nullptr;
-  if (r.incomplete()) {
-    // Absolute: the clock starts with the head's first byte (or the accept) and later bytes do
-    // not restart it, so a head trickled a line at a time still ends in a 408.
-    if (!head_clock_) StartHeadClock();
-    if (cin_eof_) return Close(false);
-    return;
-  }
-  if (r.error()) {
-    if (IsH2Preface(cin_.view())) return SwitchToH2();  // h2c with prior knowledge
-    if (r.error_status == 431) w->http_431.fetch_add(1, std::memory_order_relaxed);
-    else w->http_400.fetch_add(1, std::memory_order_relaxed);
-    return SendError(r.error_status);
-  }
+// A complete head was parsed: counts the request and resets the per-request state.
+// Inline: it runs once per request on the hot path.
+[[gnu::always_inline]] inline void HttpSession::BeginRequest(const codec::RequestHead& h, size_t consumed) {
   w->http_requests.fetch_add(1, std::memory_order_relaxed);
-  req_head_len_ = r.consumed;
+  req_head_len_ = consumed;
   req_framing_ = h.framing;
   req_remaining_ = h.content_length;
   req_method_ = h.method_id;
@@ -319,35 +297,66 @@ void HttpSession::ProcessHead() {
   w->NewRequestId(req_id_);
   ClearDeadline();
   head_clock_ = false;
+}
 
-  if (port->force_https && !io.tls) {
-    w->http_301.fetch_add(1, std::memory_order_relaxed);
-    if (h.host.empty()) return SendError(400);
-    bool has_body = req_framing_ != codec::Framing::kNone;
-    char* out = cout_.Reserve(w->pool(), 256 + h.host.size() + h.target.size());
-    int n = std::snprintf(out, cout_.tail_room(),
-                          "HTTP/1.1 301 Moved Permanently\r\nLocation: https://%.*s%.*s\r\nContent-Length: 0\r\n"
-                          "Fly-Request-Id: %.*s\r\nServer: privcast\r\n%s\r\n",
-                          static_cast<int>(h.host.size()), h.host.data(), static_cast<int>(h.target.size()),
-                          h.target.data(), 26, req_id_, has_body || !req_ka_ ? "Connection: close\r\n" : "");
-    cout_.Commit(static_cast<size_t>(n));
-    cin_.Consume(req_head_len_);
-    w->req_head_owner = nullptr;
-    req_parser_.Reset();
-    if (has_body || !req_ka_) {
-      phase_ = Phase::kClosing;
-      SetDeadline(w->loop().Now() + std::chrono::seconds(2));
-      if (!FlushClient()) return;
-      if (cout_.empty()) {
-        io.ShutdownWrite();
-        c_shut_ = true;
-      }
-      return;
-    }
+// force_https on plaintext: 301 to the https URL, then the next request (or close).
+void HttpSession::RedirectToHttps(const codec::RequestHead& h) {
+  w->http_301.fetch_add(1, std::memory_order_relaxed);
+  if (h.host.empty()) return SendError(400);
+  bool has_body = req_framing_ != codec::Framing::kNone;
+  char* out = cout_.Reserve(w->pool(), 256 + h.host.size() + h.target.size());
+  int n = std::snprintf(out, cout_.tail_room(),
+                        "HTTP/1.1 301 Moved Permanently\r\nLocation: https://%.*s%.*s\r\nContent-Length: 0\r\n"
+                        "Fly-Request-Id: %.*s\r\nServer: privcast\r\n%s\r\n",
+                        static_cast<int>(h.host.size()), h.host.data(), static_cast<int>(h.target.size()),
+                        h.target.data(), 26, req_id_, has_body || !req_ka_ ? "Connection: close\r\n" : "");
+  cout_.Commit(static_cast<size_t>(n));
+  cin_.Consume(req_head_len_);
+  w->req_head_owner = nullptr;
+  req_parser_.Reset();
+  if (has_body || !req_ka_) {
+    phase_ = Phase::kClosing;
+    SetDeadline(w->loop().Now() + std::chrono::seconds(2));
     if (!FlushClient()) return;
-    SetDeadline(w->loop().Now() + w->opts().idle_timeout);  // head_clock_ is off: the next byte starts it
-    return ProcessHead();
+    if (cout_.empty()) {
+      io.ShutdownWrite();
+      c_shut_ = true;
+    }
+    return;
   }
+  if (!FlushClient()) return;
+  SetDeadline(w->loop().Now() + w->opts().idle_timeout);  // head_clock_ is off: the next byte starts it
+  return ProcessHead();
+}
+
+void HttpSession::ProcessHead() {
+  if (cin_.empty()) {
+    cin_.ReleaseIfEmpty(w->pool());
+    if (cin_eof_ && cout_.empty()) return Close(false);
+    if (draining_ || w->draining()) {
+      if (cout_.empty()) return Close(false);
+    }
+    return;
+  }
+  codec::RequestHead& h = w->req_head;
+  codec::ParseResult r = req_parser_.Parse(cin_.view(), &h);
+  w->req_head_owner = r.done() ? this : nullptr;
+  if (r.incomplete()) {
+    // Absolute: the clock starts with the head's first byte (or the accept) and later bytes do
+    // not restart it, so a head trickled a line at a time still ends in a 408.
+    if (!head_clock_) StartHeadClock();
+    if (cin_eof_) return Close(false);
+    return;
+  }
+  if (r.error()) {
+    if (IsH2Preface(cin_.view())) return SwitchToH2();  // h2c with prior knowledge
+    if (r.error_status == 431) w->http_431.fetch_add(1, std::memory_order_relaxed);
+    else w->http_400.fetch_add(1, std::memory_order_relaxed);
+    return SendError(r.error_status);
+  }
+  BeginRequest(h, r.consumed);
+
+  if (port->force_https && !io.tls) return RedirectToHttps(h);
 
   // Upgrade: h2c (RFC 7540 §3.2) on a body-less plaintext request: 101, then HTTP/2 with this
   // request as stream 1. Only upgrade requests pay for the look-up.

@@ -96,6 +96,8 @@ class HttpSession final : public Session, public UpConnOwner {
   void TunnelCheck();
   void ReadClient();
   void ProcessHead();
+  void BeginRequest(const codec::RequestHead& h, size_t consumed);  // ProcessHead's parts
+  void RedirectToHttps(const codec::RequestHead& h);
   void Dispatch();     // have a machine (lease): get an app connection
   void SendRequest();  // app connection ready: write head + body
   void ReadUpstream();

@@ -213,10 +213,8 @@ std::string Esc(const std::string& s) {
 }
 }  // namespace
 
-std::string ProxyImpl::RenderMetrics() const {
-  std::ostringstream o;
-  auto apps = table.Apps();
-  auto machines = table.Machines();
+// Proxy-wide totals (summed over the workers), admission and per-network refusals, descriptors.
+void ProxyImpl::RenderProxyMetrics(std::ostream& o, const std::vector<std::shared_ptr<AppState>>& apps) const {
   uint64_t budget_pauses = 0;
   uint64_t accepted = 0, accept_errors = 0, refused_unknown = 0, reqs = 0, retries = 0, replays = 0;
   uint64_t st[6] = {0, 0, 0, 0, 0, 0};  // 301 400 408 431 502 503
@@ -287,6 +285,10 @@ std::string ProxyImpl::RenderMetrics() const {
   o << "# HELP privcast_proxy_budget_pauses_total Listener pauses because the proxy's descriptor budget was used.\n"
        "# TYPE privcast_proxy_budget_pauses_total counter\nprivcast_proxy_budget_pauses_total "
     << budget_pauses << "\n";
+}
+
+// Per-app queue/wake/TLS counters and the wake-time histogram.
+void ProxyImpl::RenderAppMetrics(std::ostream& o, const std::vector<std::shared_ptr<AppState>>& apps) const {
   auto per_app = [&](const char* name, const char* type, const char* help, auto get) {
     o << "# HELP " << name << " " << help << "\n# TYPE " << name << " " << type << "\n";
     for (auto& a : apps) o << name << "{app=\"" << Esc(a->name) << "\"} " << get(*a) << "\n";
@@ -327,6 +329,11 @@ std::string ProxyImpl::RenderMetrics() const {
       << static_cast<double>(a->wake_ms_sum_us.load()) / 1e6 << "\n";
     o << "privcast_proxy_wake_seconds_count{app=\"" << Esc(a->name) << "\"} " << a->wake_count.load() << "\n";
   }
+}
+
+// Per-service and per-machine series.
+void ProxyImpl::RenderServiceAndMachineMetrics(std::ostream& o) const {
+  auto machines = table.Machines();
   // Per-service addresses (<service>.svc.<app>.flycast, ADR 0013): their own share of the above.
   auto services = table.Services();
   auto per_service = [&](const char* name, const char* help, auto get) {
@@ -368,6 +375,14 @@ std::string ProxyImpl::RenderMetrics() const {
   for (auto& m : machines)
     o << "privcast_proxy_upstream_connect_failures_total{app=\"" << Esc(m->app) << "\",machine=\"" << m->id << "\"} "
       << m->upstream_connect_failures.load() << "\n";
+}
+
+std::string ProxyImpl::RenderMetrics() const {
+  std::ostringstream o;
+  auto apps = table.Apps();
+  RenderProxyMetrics(o, apps);
+  RenderAppMetrics(o, apps);
+  RenderServiceAndMachineMetrics(o);
   return o.str();
 }
 

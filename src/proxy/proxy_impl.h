@@ -1,6 +1,8 @@
 // ProxyImpl: the state behind Proxy (proxy.h). Internal to privcast_proxy.
 #pragma once
 
+#include <memory>
+#include <ostream>
 #include <thread>
 #include <vector>
 
@@ -59,6 +61,10 @@ class ProxyImpl {
 
  private:
   void AutostopLoop();
+  // RenderMetrics' parts, in the order they are written.
+  void RenderProxyMetrics(std::ostream& o, const std::vector<std::shared_ptr<AppState>>& apps) const;
+  void RenderAppMetrics(std::ostream& o, const std::vector<std::shared_ptr<AppState>>& apps) const;
+  void RenderServiceAndMachineMetrics(std::ostream& o) const;
 
   mutable Mutex mu;
   RoutingStatePtr current GUARDED_BY(mu);

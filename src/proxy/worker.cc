@@ -684,10 +684,11 @@ void Worker::StartWake(uint32_t machine_index, Session* waiter) {
   wakes_.emplace(id, std::move(g));
   proxy_->Emit(snap.apps[m.app_index].name, id, "Starting machine " + id);
   log::Info("proxy", "waking machine", {{"app", snap.apps[m.app_index].name}, {"machine", id}});
-  proxy_->waker->Wake(id, wakes_[id].internal_port, &loop_, [this, id, gen](Status st) { WakeDone(id, gen, st); });
+  proxy_->waker->Wake(id, wakes_[id].internal_port, &loop_,
+                      [this, id, gen](const Status& st) { WakeDone(id, gen, st); });
 }
 
-void Worker::WakeDone(const std::string& id, uint64_t gen, Status st) {
+void Worker::WakeDone(const std::string& id, uint64_t gen, const Status& st) {
   auto it = wakes_.find(id);
   if (it == wakes_.end() || it->second.gen != gen) return;  // late answer after a timeout
   WakeGroup g = std::move(it->second);

@@ -271,7 +271,7 @@ class Worker {
   void Refuse(int fd, const AppView* app, uint32_t src_net, const sockaddr_in6& peer);
   void ReconcileListeners();
   void StartWake(uint32_t machine_index, Session* waiter);
-  void WakeDone(const std::string& machine_id, uint64_t gen, Status st);
+  void WakeDone(const std::string& machine_id, uint64_t gen, const Status& st);
   void Enqueue(Session* s, const AppView& app);
   void SweepPool();
   bool ResolveApp(Session* s);

@@ -44,16 +44,20 @@ void Report(const char* msg) {
   close(kReportFd);
 }
 
-}  // namespace
+// The command line: [-t] [-u UID:GID] [--] PROGRAM ARGS...
+struct InitArgs {
+  bool tty = false;
+  bool as_user = false;
+  unsigned long uid = 0, gid = 0;
+  char** prog = nullptr;
+};
 
-int main(int argc, char** argv) {
-  volatile bool tty = false;
-  volatile bool as_user = false;
-  volatile unsigned long uid = 0, gid = 0;
+// False (and E22 reported) on a malformed command line.
+bool ParseArgs(int argc, char** argv, InitArgs* out) {
   int i = 1;
   for (; i < argc; ++i) {
     if (strcmp(argv[i], "-t") == 0) {
-      tty = true;
+      out->tty = true;
     } else if (strcmp(argv[i], "-u") == 0 && i + 1 < argc) {
       // UID:GID, both decimal, nothing else (std::from_chars: no locale, no allocation).
       const char* s = argv[++i];
@@ -62,16 +66,16 @@ int main(int argc, char** argv) {
       auto [colon, e1] = std::from_chars(s, end, u);
       if (e1 != std::errc() || colon == s || colon == end || *colon != ':') {
         Report("E22");
-        return 127;
+        return false;
       }
       auto [last, e2] = std::from_chars(colon + 1, end, g);
       if (e2 != std::errc() || last == colon + 1 || last != end) {
         Report("E22");
-        return 127;
+        return false;
       }
-      uid = u;
-      gid = g;
-      as_user = true;
+      out->uid = u;
+      out->gid = g;
+      out->as_user = true;
     } else if (strcmp(argv[i], "--") == 0) {
       ++i;
       break;
@@ -79,9 +83,44 @@ int main(int argc, char** argv) {
   }
   if (i >= argc) {
     Report("E22");
-    return 127;
+    return false;
   }
-  char** prog = argv + i;
+  out->prog = argv + i;
+  return true;
+}
+
+// As init: forwards every signal but SIGCHLD to `child`, reaps every orphan, and returns the
+// exit code for `child`'s end (128 + signal when killed).
+int ForwardSignalsAndReap(pid_t child, const sigset_t& all) {
+  for (;;) {
+    siginfo_t si;
+    int sig = sigwaitinfo(&all, &si);
+    if (sig < 0) continue;
+    if (sig != SIGCHLD) {
+      kill(child, sig);
+      continue;
+    }
+    for (;;) {
+      int status = 0;
+      pid_t p = waitpid(-1, &status, WNOHANG);
+      if (p <= 0) break;
+      if (p != child) continue;
+      if (WIFEXITED(status)) return WEXITSTATUS(status);
+      if (WIFSIGNALED(status)) return 128 + WTERMSIG(status);
+    }
+  }
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  InitArgs args;
+  if (!ParseArgs(argc, argv, &args)) return 127;
+  // Read by the vfork child: volatile so the compiler keeps them in memory across vfork.
+  volatile bool tty = args.tty;
+  volatile bool as_user = args.as_user;
+  volatile unsigned long uid = args.uid, gid = args.gid;
+  char** prog = args.prog;
   // It is exec'd as /.privcast-init; show as what it is in ps and /proc/1/comm.
   (void)prctl(PR_SET_NAME, "privcast-init", 0, 0, 0);
   // The program must not inherit the report pipe: the supervisor waits for its EOF.
@@ -138,22 +177,5 @@ int main(int argc, char** argv) {
     return 127;
   }
   Report("ok");
-
-  for (;;) {
-    siginfo_t si;
-    int sig = sigwaitinfo(&all, &si);
-    if (sig < 0) continue;
-    if (sig != SIGCHLD) {
-      kill(child, sig);
-      continue;
-    }
-    for (;;) {
-      int status = 0;
-      pid_t p = waitpid(-1, &status, WNOHANG);
-      if (p <= 0) break;
-      if (p != child) continue;
-      if (WIFEXITED(status)) return WEXITSTATUS(status);
-      if (WIFSIGNALED(status)) return 128 + WTERMSIG(status);
-    }
-  }
+  return ForwardSignalsAndReap(child, all);
 }

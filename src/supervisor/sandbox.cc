@@ -512,164 +512,184 @@ HostEtc ReadHostEtc(const std::string& etc) {
   return h;
 }
 
-RootfsPlan BuildRootfsPlan(const RootfsInputs& in) {
-  RootfsPlan plan;
-  plan.root = in.root;
-  const std::string R = in.root;
-  const std::string hr = in.host_root == "/" ? "" : in.host_root;
-  const std::string own = "uid=" + std::to_string(in.ids.base) + ",gid=" + std::to_string(in.ids.base);
-  auto& ops = plan.ops;
-  // Appends one step; the helpers below only fill in the fields their kind uses.
-  auto add = [&](RootfsOp::Kind k, const std::string& p, std::string target = {}, std::string data = {},
-                 unsigned long flags = 0) -> RootfsOp& {
+namespace {
+
+// Appends the steps of a RootfsPlan; each helper fills in only the fields its kind uses.
+struct RootfsOpsBuilder {
+  RootfsPlan& plan;
+  std::string R;  // the root, prefixed to every path
+
+  RootfsOp& add(RootfsOp::Kind k, const std::string& p, std::string target = {}, std::string data = {},
+                unsigned long flags = 0) {
     RootfsOp o;
     o.kind = k;
     o.path = R + p;
     o.target = std::move(target);
     o.data = std::move(data);
     o.flags = flags;
-    ops.push_back(std::move(o));
-    return ops.back();
-  };
-  auto mkdir = [&](const std::string& p, uint32_t mode = 0755, bool chown = true) {
+    plan.ops.push_back(std::move(o));
+    return plan.ops.back();
+  }
+  void mkdir(const std::string& p, uint32_t mode = 0755, bool chown = true) {
     RootfsOp& o = add(RootfsOp::kMkdir, p);
     o.mode = mode;
     o.chown = chown;
-  };
-  auto mount = [&](const std::string& fstype, const std::string& p, unsigned long flags, const std::string& data) {
+  }
+  void mount(const std::string& fstype, const std::string& p, unsigned long flags, const std::string& data) {
     add(RootfsOp::kMount, p, fstype, data, flags);
-  };
-  auto bind = [&](const std::string& src, const std::string& p, bool ro, unsigned long flags) {
+  }
+  void bind(const std::string& src, const std::string& p, bool ro, unsigned long flags) {
     add(RootfsOp::kBind, p, src, {}, flags).ro = ro;
-  };
-  auto symlink = [&](const std::string& p, const std::string& target) { add(RootfsOp::kSymlink, p, target); };
-  auto file = [&](const std::string& p, const std::string& data, uint32_t mode = 0644) {
+  }
+  void symlink(const std::string& p, const std::string& target) { add(RootfsOp::kSymlink, p, target); }
+  void file(const std::string& p, const std::string& data, uint32_t mode = 0644) {
     add(RootfsOp::kFile, p, {}, data).mode = mode;
-  };
-  auto simple = [&](RootfsOp::Kind k, const std::string& p) { add(k, p); };
+  }
+  void simple(RootfsOp::Kind k, const std::string& p) { add(k, p); }
+};
+
+// A root without an image: tmpfs, the host's /usr read-only, a generated /etc.
+void AddHostRoot(RootfsOpsBuilder& b, const RootfsInputs& in, const std::string& hr, const std::string& own) {
+  // The root itself: a fresh tmpfs owned by the machine's root, gone with the machine.
+  b.mount("tmpfs", "", MS_NOSUID | MS_NODEV, "mode=755," + own);
+  // Host /usr read-only, and the top-level links (or dirs) into it as the host has them.
+  b.mkdir("/usr", 0755, false);
+  b.bind(hr + "/usr", "/usr", true, MS_NOSUID | MS_NODEV);
+  for (const char* top : {"bin", "sbin", "lib", "lib32", "lib64", "libx32"}) {
+    std::string hp = hr + "/" + top, target;
+    if (IsSymlink(hp, &target)) {
+      b.symlink(std::string("/") + top, target);
+    } else if (IsDir(hp)) {
+      b.mkdir(std::string("/") + top, 0755, false);
+      b.bind(hp, std::string("/") + top, true, MS_NOSUID | MS_NODEV);
+    }
+  }
+  if (!in.init_path.empty()) {
+    b.file(kInitInRoot, "", 0755);
+    b.bind(in.init_path, kInitInRoot, true, MS_NOSUID | MS_NODEV);
+  }
+  for (const char* d : {"/root", "/home", "/mnt", "/opt", "/srv", "/media"}) {
+    b.mkdir(d, std::string(d) == "/root" ? 0700 : 0755);
+  }
+
+  // /etc: generated, writable by the machine's root; the CA bundle and alternatives bound.
+  b.mkdir("/etc");
+  if (in.etc) {
+    b.file("/etc/passwd", in.etc->passwd);
+    b.file("/etc/group", in.etc->group);
+    for (const auto& [name, data] : in.etc->files) b.file("/etc/" + name, data);
+    for (const auto& [name, target] : in.etc->symlinks) b.symlink("/etc/" + name, target);
+    for (const auto& d : in.etc->ro_dirs) {
+      std::string sub;
+      for (const auto& part : Split(d, '/')) {
+        sub += "/" + part;
+        b.mkdir("/etc" + sub);
+      }
+      b.bind(hr + "/etc/" + d, "/etc/" + d, true, MS_NOSUID | MS_NODEV | MS_NOEXEC);
+    }
+  }
+  b.file("/etc/hostname", in.hostname + "\n");
+  b.file("/etc/hosts", in.hosts);
+  b.file("/etc/resolv.conf", in.resolv_conf);
+  b.file("/etc/nsswitch.conf",
+         "passwd: files\ngroup: files\nshadow: files\nhosts: files dns\nnetworks: files\n"
+         "protocols: files\nservices: files\nethers: files\nrpc: files\n");
+}
+
+// /dev, its ptys and shm, and the /dev/fd links.
+void AddDev(RootfsOpsBuilder& b, const RootfsInputs& in, const std::string& hr, const std::string& own, bool image) {
+  // Minimal /dev: the harmless character devices bound from the host, its own devpts
+  // (ptys for `--shell` inside and tools that open one), shm.
+  if (!image) b.mkdir("/dev", 0755, false);
+  b.mount("tmpfs", "/dev", MS_NOSUID | MS_NOEXEC, "mode=755,size=64k");
+  for (const char* d : kDevices) {
+    b.file(std::string("/dev/") + d, "", 0666);
+    b.bind(hr + "/dev/" + d, std::string("/dev/") + d, false, 0);
+  }
+  const std::string devpts = "newinstance,ptmxmode=0666,mode=0620,gid=" + std::to_string(in.ids.base + 5);
+  b.mkdir("/dev/pts", 0755, false);
+  if (in.tty_slave.rfind("/dev/pts/", 0) == 0 && in.tty_slave.find('/', 9) == std::string::npos) {
+    b.mount("tmpfs", "/dev/pts", MS_NOSUID | MS_NOEXEC, "mode=755,size=4k");
+    b.file(in.tty_slave, "", 0620);
+    b.bind(hr + in.tty_slave, in.tty_slave, false, 0);
+    b.mkdir("/dev/pts/.machine", 0755, false);
+    b.mount("devpts", "/dev/pts/.machine", MS_NOSUID | MS_NOEXEC, devpts);
+    b.symlink("/dev/ptmx", "pts/.machine/ptmx");
+  } else {
+    b.mount("devpts", "/dev/pts", MS_NOSUID | MS_NOEXEC, devpts);
+    b.symlink("/dev/ptmx", "pts/ptmx");
+  }
+  b.mkdir("/dev/shm", 01777, false);
+  b.mount("tmpfs", "/dev/shm", MS_NOSUID | MS_NODEV, "mode=1777," + own);
+  b.symlink("/dev/fd", "/proc/self/fd");
+  b.symlink("/dev/stdin", "/proc/self/fd/0");
+  b.symlink("/dev/stdout", "/proc/self/fd/1");
+  b.symlink("/dev/stderr", "/proc/self/fd/2");
+}
+
+}  // namespace
+
+RootfsPlan BuildRootfsPlan(const RootfsInputs& in) {
+  RootfsPlan plan;
+  plan.root = in.root;
+  const std::string R = in.root;
+  const std::string hr = in.host_root == "/" ? "" : in.host_root;
+  const std::string own = "uid=" + std::to_string(in.ids.base) + ",gid=" + std::to_string(in.ids.base);
+  RootfsOpsBuilder b{plan, R};
 
   const bool image = in.image_mount_fd >= 0;
   if (image) {
     // An image's overlay; the mount points and /etc files are in its writable layer.
-    add(RootfsOp::kMoveMount, "").fd = in.image_mount_fd;
-    if (!in.init_path.empty()) bind(in.init_path, kInitInRoot, true, MS_NOSUID | MS_NODEV);
+    b.add(RootfsOp::kMoveMount, "").fd = in.image_mount_fd;
+    if (!in.init_path.empty()) b.bind(in.init_path, kInitInRoot, true, MS_NOSUID | MS_NODEV);
   } else {
-    // The root itself: a fresh tmpfs owned by the machine's root, gone with the machine.
-    mount("tmpfs", "", MS_NOSUID | MS_NODEV, "mode=755," + own);
-    // Host /usr read-only, and the top-level links (or dirs) into it as the host has them.
-    mkdir("/usr", 0755, false);
-    bind(hr + "/usr", "/usr", true, MS_NOSUID | MS_NODEV);
-    for (const char* top : {"bin", "sbin", "lib", "lib32", "lib64", "libx32"}) {
-      std::string hp = hr + "/" + top, target;
-      if (IsSymlink(hp, &target)) {
-        symlink(std::string("/") + top, target);
-      } else if (IsDir(hp)) {
-        mkdir(std::string("/") + top, 0755, false);
-        bind(hp, std::string("/") + top, true, MS_NOSUID | MS_NODEV);
-      }
-    }
-    if (!in.init_path.empty()) {
-      file(kInitInRoot, "", 0755);
-      bind(in.init_path, kInitInRoot, true, MS_NOSUID | MS_NODEV);
-    }
-    for (const char* d : {"/root", "/home", "/mnt", "/opt", "/srv", "/media"}) {
-      mkdir(d, std::string(d) == "/root" ? 0700 : 0755);
-    }
-
-    // /etc: generated, writable by the machine's root; the CA bundle and alternatives bound.
-    mkdir("/etc");
-    if (in.etc) {
-      file("/etc/passwd", in.etc->passwd);
-      file("/etc/group", in.etc->group);
-      for (const auto& [name, data] : in.etc->files) file("/etc/" + name, data);
-      for (const auto& [name, target] : in.etc->symlinks) symlink("/etc/" + name, target);
-      for (const auto& d : in.etc->ro_dirs) {
-        std::string sub;
-        for (const auto& part : Split(d, '/')) {
-          sub += "/" + part;
-          mkdir("/etc" + sub);
-        }
-        bind(hr + "/etc/" + d, "/etc/" + d, true, MS_NOSUID | MS_NODEV | MS_NOEXEC);
-      }
-    }
-    file("/etc/hostname", in.hostname + "\n");
-    file("/etc/hosts", in.hosts);
-    file("/etc/resolv.conf", in.resolv_conf);
-    file("/etc/nsswitch.conf",
-         "passwd: files\ngroup: files\nshadow: files\nhosts: files dns\nnetworks: files\n"
-         "protocols: files\nservices: files\nethers: files\nrpc: files\n");
+    AddHostRoot(b, in, hr, own);
   }
 
   // Fresh /proc of the machine's PID namespace, kernel paths masked or read-only.
-  if (!image) mkdir("/proc", 0555, false);
-  mount("proc", "/proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, "");
+  if (!image) b.mkdir("/proc", 0555, false);
+  b.mount("proc", "/proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, "");
   // Read-only /sys of the machine's network namespace.
-  if (!image) mkdir("/sys", 0555, false);
-  mount("sysfs", "/sys", MS_NOSUID | MS_NODEV | MS_NOEXEC | MS_RDONLY, "");
+  if (!image) b.mkdir("/sys", 0555, false);
+  b.mount("sysfs", "/sys", MS_NOSUID | MS_NODEV | MS_NOEXEC | MS_RDONLY, "");
   // Its own cgroups, read-only (the tmpfs holding the v1 mount points belongs to host root,
   // so nothing can be created there either).
   const unsigned long cg_flags = MS_NOSUID | MS_NODEV | MS_NOEXEC;
   if (!in.cgroups.empty() && in.cgroups.front().first.empty()) {
-    bind(in.cgroups.front().second, "/sys/fs/cgroup", true, cg_flags);
+    b.bind(in.cgroups.front().second, "/sys/fs/cgroup", true, cg_flags);
   } else if (!in.cgroups.empty()) {
-    mount("tmpfs", "/sys/fs/cgroup", cg_flags, "mode=755,size=4k");
+    b.mount("tmpfs", "/sys/fs/cgroup", cg_flags, "mode=755,size=4k");
     for (const auto& [name, dir] : in.cgroups) {
-      mkdir("/sys/fs/cgroup/" + name, 0755, false);
-      bind(dir, "/sys/fs/cgroup/" + name, true, cg_flags);
+      b.mkdir("/sys/fs/cgroup/" + name, 0755, false);
+      b.bind(dir, "/sys/fs/cgroup/" + name, true, cg_flags);
     }
   }
-  for (const char* p : kMaskedPaths) simple(RootfsOp::kMask, p);
-  for (const char* p : kReadOnlyPaths) simple(RootfsOp::kReadOnly, p);
+  for (const char* p : kMaskedPaths) b.simple(RootfsOp::kMask, p);
+  for (const char* p : kReadOnlyPaths) b.simple(RootfsOp::kReadOnly, p);
 
-  // Minimal /dev: the harmless character devices bound from the host, its own devpts
-  // (ptys for `--shell` inside and tools that open one), shm.
-  if (!image) mkdir("/dev", 0755, false);
-  mount("tmpfs", "/dev", MS_NOSUID | MS_NOEXEC, "mode=755,size=64k");
-  for (const char* d : kDevices) {
-    file(std::string("/dev/") + d, "", 0666);
-    bind(hr + "/dev/" + d, std::string("/dev/") + d, false, 0);
-  }
-  const std::string devpts = "newinstance,ptmxmode=0666,mode=0620,gid=" + std::to_string(in.ids.base + 5);
-  mkdir("/dev/pts", 0755, false);
-  if (in.tty_slave.rfind("/dev/pts/", 0) == 0 && in.tty_slave.find('/', 9) == std::string::npos) {
-    mount("tmpfs", "/dev/pts", MS_NOSUID | MS_NOEXEC, "mode=755,size=4k");
-    file(in.tty_slave, "", 0620);
-    bind(hr + in.tty_slave, in.tty_slave, false, 0);
-    mkdir("/dev/pts/.machine", 0755, false);
-    mount("devpts", "/dev/pts/.machine", MS_NOSUID | MS_NOEXEC, devpts);
-    symlink("/dev/ptmx", "pts/.machine/ptmx");
-  } else {
-    mount("devpts", "/dev/pts", MS_NOSUID | MS_NOEXEC, devpts);
-    symlink("/dev/ptmx", "pts/ptmx");
-  }
-  mkdir("/dev/shm", 01777, false);
-  mount("tmpfs", "/dev/shm", MS_NOSUID | MS_NODEV, "mode=1777," + own);
-  symlink("/dev/fd", "/proc/self/fd");
-  symlink("/dev/stdin", "/proc/self/fd/0");
-  symlink("/dev/stdout", "/proc/self/fd/1");
-  symlink("/dev/stderr", "/proc/self/fd/2");
+  AddDev(b, in, hr, own, image);
 
   // Private writable /tmp, /run and /var (nginx, PostgreSQL and friends want /var/lib,
   // /var/log); an image's own are writable.
   if (!image) {
-    mkdir("/tmp", 01777, false);
-    mount("tmpfs", "/tmp", MS_NOSUID | MS_NODEV, "mode=1777," + own);
-    mkdir("/run", 0755, false);
-    mount("tmpfs", "/run", MS_NOSUID | MS_NODEV, "mode=755," + own);
-    mkdir("/run/lock", 01777);
-    mkdir("/var", 0755, false);
-    mount("tmpfs", "/var", MS_NOSUID | MS_NODEV, "mode=755," + own);
+    b.mkdir("/tmp", 01777, false);
+    b.mount("tmpfs", "/tmp", MS_NOSUID | MS_NODEV, "mode=1777," + own);
+    b.mkdir("/run", 0755, false);
+    b.mount("tmpfs", "/run", MS_NOSUID | MS_NODEV, "mode=755," + own);
+    b.mkdir("/run/lock", 01777);
+    b.mkdir("/var", 0755, false);
+    b.mount("tmpfs", "/var", MS_NOSUID | MS_NODEV, "mode=755," + own);
     for (const char* d :
          {"/var/lib", "/var/log", "/var/cache", "/var/spool", "/var/mail", "/var/local", "/var/opt", "/var/backups"}) {
-      mkdir(d);
+      b.mkdir(d);
     }
-    mkdir("/var/tmp", 01777);
-    symlink("/var/run", "/run");
-    symlink("/var/lock", "/run/lock");
+    b.mkdir("/var/tmp", 01777);
+    b.symlink("/var/run", "/run");
+    b.symlink("/var/lock", "/run/lock");
   }
   // Volumes last: over the root's own mounts (/var of a host-/usr machine, ...).
   for (const auto& [dest, fd] : in.volumes) {
-    RootfsOp& v = add(RootfsOp::kVolume, "");
+    RootfsOp& v = b.add(RootfsOp::kVolume, "");
     v.path = dest;
     v.target = in.root;
     v.data = dest.substr(dest.find_first_not_of('/'));

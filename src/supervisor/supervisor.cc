@@ -21,6 +21,7 @@
 #include "common/fd.h"
 #include "common/file.h"
 #include "common/log.h"
+#include "common/strings.h"
 #include "loop/event_loop.h"
 #include "supervisor/record.h"
 
@@ -68,7 +69,8 @@ Status ReadInitReport(int fd, Duration wait, const std::string& program) {
   }
   if (got == "ok") return Status::Ok();
   if (got.size() > 1 && got[0] == 'E') {
-    return ErrnoStatus("machine setup: execve " + program, std::atoi(got.c_str() + 1));
+    return ErrnoStatus("machine setup: execve " + program,
+                       ParseDecimal<int>(std::string_view(got).substr(1)).value_or(EIO));
   }
   return Internal("machine setup: privcast-init exited before starting " + program);
 }

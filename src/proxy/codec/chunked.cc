@@ -27,6 +27,8 @@ ChunkedFramer::Result ChunkedFramer::Fail(Result r, const char* why) {
   return r;
 }
 
+// One byte-at-a-time state machine on the per-byte hot path: kept whole, read top to bottom.
+// NOLINTNEXTLINE(readability-function-size): one state machine, read top to bottom
 ChunkedFramer::Result ChunkedFramer::Feed(std::string_view in) {
   Result r;
   if (state_ == State::kDone) {

@@ -468,6 +468,8 @@ RequestParser::RequestParser(const ParseLimits& limits) : limits_(limits) {
   if (limits_.max_headers > kMaxHeaders) limits_.max_headers = kMaxHeaders;
 }
 
+// One request-head state machine that runs per request on the proxy hot path: kept whole.
+// NOLINTNEXTLINE(readability-function-size): one state machine, read top to bottom
 ParseResult RequestParser::Parse(std::string_view data, RequestHead* out) {
   ParseResult scan = ScanHead(data, &scan_, limits_.max_head_bytes, 431,
                               [](std::string_view line) { return ParseRequestLine(line, nullptr); });
