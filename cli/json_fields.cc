@@ -37,6 +37,6 @@ json MapArray(const json& a, json (*f)(const json&)) {
   return out;
 }
 
-std::string Dash(std::string s) { return s.empty() ? "-" : s; }
+std::string Dash(const std::string& s) { return s.empty() ? "-" : s; }
 
 }  // namespace privcast::cli

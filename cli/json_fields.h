@@ -21,6 +21,6 @@ const nlohmann::json& AsArray(const nlohmann::json& j);
 // f applied to each element of AsArray(a).
 nlohmann::json MapArray(const nlohmann::json& a, nlohmann::json (*f)(const nlohmann::json&));
 // A table cell: "-" for an empty value.
-std::string Dash(std::string s);
+std::string Dash(const std::string& s);
 
 }  // namespace privcast::cli

@@ -292,6 +292,18 @@ class Reader {
     Int(o, "kill_timeout_ms", "", 0, kMaxKillTimeoutMs, &c->kill_timeout_ms);
     PairVec(o, "env", "", &c->env);
     PairVec(o, "processes", "", &c->processes);
+    Vms(o, c);
+    if (o.contains("mounts")) Mounts(o, c);
+    Restarts(o, c);
+    if (const json* hs = Object(o, "http_service", "")) HttpService(*hs, c);
+    Services(o, c);
+    NamedChecks(o, c);
+    std::sort(c->checks.begin(), c->checks.end(),
+              [](const NamedCheck& a, const NamedCheck& b) { return a.name < b.name; });
+  }
+
+  // The sections of App, in the order App reads them (the first error wins).
+  void Vms(const json& o, AppConfig* c) {
     Objects(o, "vm", "", [&](const json& e, const std::string& p) {
       VmConfig vm;
       Str(e, "size", p, &vm.size);
@@ -303,17 +315,21 @@ class Reader {
       if (e.contains("persist_rootfs")) Bool(e, "persist_rootfs", p, &vm.persist_rootfs);
       c->vm.push_back(std::move(vm));
     });
-    if (o.contains("mounts")) {
-      Objects(o, "mounts", "", [&](const json& e, const std::string& p) {
-        MountConfig m;
-        Str(e, "source", p, &m.source);
-        Str(e, "destination", p, &m.destination);
-        uint32_t n = 0;
-        if (e.contains("initial_size_gb") && Int(e, "initial_size_gb", p, 1, 500, &n)) m.initial_size_gb = n;
-        StrVec(e, "processes", p, &m.processes);
-        c->mounts.push_back(std::move(m));
-      });
-    }
+  }
+
+  void Mounts(const json& o, AppConfig* c) {
+    Objects(o, "mounts", "", [&](const json& e, const std::string& p) {
+      MountConfig m;
+      Str(e, "source", p, &m.source);
+      Str(e, "destination", p, &m.destination);
+      uint32_t n = 0;
+      if (e.contains("initial_size_gb") && Int(e, "initial_size_gb", p, 1, 500, &n)) m.initial_size_gb = n;
+      StrVec(e, "processes", p, &m.processes);
+      c->mounts.push_back(std::move(m));
+    });
+  }
+
+  void Restarts(const json& o, AppConfig* c) {
     Objects(o, "restart", "", [&](const json& e, const std::string& p) {
       RestartConfig r;
       Enum(e, "policy", p, &r.policy, RestartPolicyName,
@@ -322,35 +338,44 @@ class Reader {
       StrVec(e, "processes", p, &r.processes);
       c->restart.push_back(std::move(r));
     });
-    if (const json* hs = Object(o, "http_service", "")) {
-      HttpServiceConfig h;
-      Common(*hs, "http_service", &h.common);
-      Bool(*hs, "force_https", "http_service", &h.force_https);
-      Checks(*hs, "checks", "http_service", &h.checks);
-      HttpOpts(*hs, "http_options", "http_service", &h.http_options);
-      TlsOpts(*hs, "tls_options", "http_service", &h.tls_options);
-      c->http_service = std::move(h);
-    }
+  }
+
+  void HttpService(const json& hs, AppConfig* c) {
+    HttpServiceConfig h;
+    Common(hs, "http_service", &h.common);
+    Bool(hs, "force_https", "http_service", &h.force_https);
+    Checks(hs, "checks", "http_service", &h.checks);
+    HttpOpts(hs, "http_options", "http_service", &h.http_options);
+    TlsOpts(hs, "tls_options", "http_service", &h.tls_options);
+    c->http_service = std::move(h);
+  }
+
+  void Services(const json& o, AppConfig* c) {
     Objects(o, "services", "", [&](const json& e, const std::string& p) {
       ServiceConfig s;
       Str(e, "name", p, &s.name);
       Str(e, "protocol", p, &s.protocol);
       Common(e, p, &s.common);
-      Objects(e, "ports", p, [&](const json& pe, const std::string& pp) {
-        PortConfig port;
-        Int(pe, "start_port", pp, 0, 65535, &port.start_port);
-        Int(pe, "end_port", pp, 0, 65535, &port.end_port);
-        StrVec(pe, "handlers", pp, &port.handlers);
-        Bool(pe, "force_https", pp, &port.force_https);
-        Int(pe, "proxy_proto_version", pp, 1, 2, &port.proxy_proto_version);
-        TlsOpts(pe, "tls_options", pp, &port.tls_options);
-        HttpOpts(pe, "http_options", pp, &port.http_options);
-        s.ports.push_back(std::move(port));
-      });
+      Objects(e, "ports", p, [&](const json& pe, const std::string& pp) { s.ports.push_back(Port(pe, pp)); });
       Checks(e, "tcp_checks", p, &s.tcp_checks);
       Checks(e, "http_checks", p, &s.http_checks);
       c->services.push_back(std::move(s));
     });
+  }
+
+  PortConfig Port(const json& pe, const std::string& pp) {
+    PortConfig port;
+    Int(pe, "start_port", pp, 0, 65535, &port.start_port);
+    Int(pe, "end_port", pp, 0, 65535, &port.end_port);
+    StrVec(pe, "handlers", pp, &port.handlers);
+    Bool(pe, "force_https", pp, &port.force_https);
+    Int(pe, "proxy_proto_version", pp, 1, 2, &port.proxy_proto_version);
+    TlsOpts(pe, "tls_options", pp, &port.tls_options);
+    HttpOpts(pe, "http_options", pp, &port.http_options);
+    return port;
+  }
+
+  void NamedChecks(const json& o, AppConfig* c) {
     Objects(o, "checks", "", [&](const json& e, const std::string& p) {
       NamedCheck nc;
       Str(e, "name", p, &nc.name);
@@ -361,10 +386,102 @@ class Reader {
       StrVec(e, "processes", p, &nc.processes);
       c->checks.push_back(std::move(nc));
     });
-    std::sort(c->checks.begin(), c->checks.end(),
-              [](const NamedCheck& a, const NamedCheck& b) { return a.name < b.name; });
   }
 };
+
+// The sections of ToJson; ojson keeps insertion order, so each builds its keys in the order
+// the stored JSON has always had.
+ojson VmsJ(const std::vector<VmConfig>& vms_in) {
+  ojson vms = ojson::array();
+  for (const VmConfig& vm : vms_in) {
+    ojson v;
+    v["size"] = vm.size;
+    v["memory_mb"] = vm.memory_mb ? ojson(*vm.memory_mb) : ojson(nullptr);
+    v["cpus"] = vm.cpus ? ojson(*vm.cpus) : ojson(nullptr);
+    v["cpu_kind"] = vm.cpu_kind;
+    v["processes"] = Strings(vm.processes);
+    if (vm.persist_rootfs) v["persist_rootfs"] = true;  // absent = false (releases stored before it)
+    vms.push_back(v);
+  }
+  return vms;
+}
+
+ojson MountsJ(const std::vector<MountConfig>& mounts) {
+  ojson ms = ojson::array();
+  for (const MountConfig& m : mounts) {
+    ojson v;
+    v["source"] = m.source;
+    v["destination"] = m.destination;
+    if (m.initial_size_gb) v["initial_size_gb"] = *m.initial_size_gb;
+    v["processes"] = Strings(m.processes);
+    ms.push_back(v);
+  }
+  return ms;
+}
+
+ojson RestartsJ(const std::vector<RestartConfig>& rs) {
+  ojson restarts = ojson::array();
+  for (const RestartConfig& r : rs) {
+    ojson v;
+    v["policy"] = RestartPolicyName(r.policy);
+    v["retries"] = r.retries;
+    v["processes"] = Strings(r.processes);
+    restarts.push_back(v);
+  }
+  return restarts;
+}
+
+ojson HttpServiceJ(const HttpServiceConfig& h) {
+  ojson hs;
+  CommonJ(h.common, &hs);
+  hs["force_https"] = h.force_https;
+  hs["checks"] = Checks(h.checks);
+  hs["http_options"] = HttpOptionsJ(h.http_options);
+  hs["tls_options"] = TlsOptionsJ(h.tls_options);
+  return hs;
+}
+
+ojson PortJ(const PortConfig& p) {
+  ojson pj;
+  pj["start_port"] = p.start_port;
+  pj["end_port"] = p.end_port;
+  pj["handlers"] = Strings(p.handlers);
+  pj["force_https"] = p.force_https;
+  pj["proxy_proto_version"] = p.proxy_proto_version;
+  pj["tls_options"] = TlsOptionsJ(p.tls_options);
+  pj["http_options"] = HttpOptionsJ(p.http_options);
+  return pj;
+}
+
+ojson ServicesJ(const std::vector<ServiceConfig>& ss) {
+  ojson services = ojson::array();
+  for (const ServiceConfig& s : ss) {
+    ojson v;
+    if (!s.name.empty()) v["name"] = s.name;  // absent for unnamed services (older releases too)
+    v["protocol"] = s.protocol;
+    CommonJ(s.common, &v);
+    ojson ports = ojson::array();
+    for (const PortConfig& p : s.ports) ports.push_back(PortJ(p));
+    v["ports"] = ports;
+    v["tcp_checks"] = Checks(s.tcp_checks);
+    v["http_checks"] = Checks(s.http_checks);
+    services.push_back(v);
+  }
+  return services;
+}
+
+ojson NamedChecksJ(const std::vector<NamedCheck>& ncs) {
+  ojson checks = ojson::array();
+  for (const NamedCheck& nc : ncs) {
+    ojson v = CheckJ(nc.check);
+    v["name"] = nc.name;
+    v["type"] = CheckTypeName(nc.type);
+    v["port"] = nc.port ? ojson(*nc.port) : ojson(nullptr);
+    v["processes"] = Strings(nc.processes);
+    checks.push_back(v);
+  }
+  return checks;
+}
 
 }  // namespace
 
@@ -377,85 +494,13 @@ std::string ToJson(const AppConfig& c) {
   o["kill_timeout_ms"] = c.kill_timeout_ms;
   o["env"] = Pairs(c.env);
   o["processes"] = Pairs(c.processes);
-  ojson vms = ojson::array();
-  for (const VmConfig& vm : c.vm) {
-    ojson v;
-    v["size"] = vm.size;
-    v["memory_mb"] = vm.memory_mb ? ojson(*vm.memory_mb) : ojson(nullptr);
-    v["cpus"] = vm.cpus ? ojson(*vm.cpus) : ojson(nullptr);
-    v["cpu_kind"] = vm.cpu_kind;
-    v["processes"] = Strings(vm.processes);
-    if (vm.persist_rootfs) v["persist_rootfs"] = true;  // absent = false (releases stored before it)
-    vms.push_back(v);
-  }
-  o["vm"] = vms;
-  if (!c.mounts.empty()) {  // absent = none (releases stored before volumes)
-    ojson ms = ojson::array();
-    for (const MountConfig& m : c.mounts) {
-      ojson v;
-      v["source"] = m.source;
-      v["destination"] = m.destination;
-      if (m.initial_size_gb) v["initial_size_gb"] = *m.initial_size_gb;
-      v["processes"] = Strings(m.processes);
-      ms.push_back(v);
-    }
-    o["mounts"] = ms;
-  }
-  ojson restarts = ojson::array();
-  for (const RestartConfig& r : c.restart) {
-    ojson v;
-    v["policy"] = RestartPolicyName(r.policy);
-    v["retries"] = r.retries;
-    v["processes"] = Strings(r.processes);
-    restarts.push_back(v);
-  }
-  o["restart"] = restarts;
-  if (c.http_service) {
-    const HttpServiceConfig& h = *c.http_service;
-    ojson hs;
-    CommonJ(h.common, &hs);
-    hs["force_https"] = h.force_https;
-    hs["checks"] = Checks(h.checks);
-    hs["http_options"] = HttpOptionsJ(h.http_options);
-    hs["tls_options"] = TlsOptionsJ(h.tls_options);
-    o["http_service"] = hs;
-  } else {
-    o["http_service"] = nullptr;
-  }
-  ojson services = ojson::array();
-  for (const ServiceConfig& s : c.services) {
-    ojson v;
-    if (!s.name.empty()) v["name"] = s.name;  // absent for unnamed services (older releases too)
-    v["protocol"] = s.protocol;
-    CommonJ(s.common, &v);
-    ojson ports = ojson::array();
-    for (const PortConfig& p : s.ports) {
-      ojson pj;
-      pj["start_port"] = p.start_port;
-      pj["end_port"] = p.end_port;
-      pj["handlers"] = Strings(p.handlers);
-      pj["force_https"] = p.force_https;
-      pj["proxy_proto_version"] = p.proxy_proto_version;
-      pj["tls_options"] = TlsOptionsJ(p.tls_options);
-      pj["http_options"] = HttpOptionsJ(p.http_options);
-      ports.push_back(pj);
-    }
-    v["ports"] = ports;
-    v["tcp_checks"] = Checks(s.tcp_checks);
-    v["http_checks"] = Checks(s.http_checks);
-    services.push_back(v);
-  }
-  o["services"] = services;
-  ojson checks = ojson::array();
-  for (const NamedCheck& nc : c.checks) {
-    ojson v = CheckJ(nc.check);
-    v["name"] = nc.name;
-    v["type"] = CheckTypeName(nc.type);
-    v["port"] = nc.port ? ojson(*nc.port) : ojson(nullptr);
-    v["processes"] = Strings(nc.processes);
-    checks.push_back(v);
-  }
-  o["checks"] = checks;
+  o["vm"] = VmsJ(c.vm);
+  if (!c.mounts.empty()) o["mounts"] = MountsJ(c.mounts);  // absent = none (releases stored before volumes)
+  o["restart"] = RestartsJ(c.restart);
+  if (c.http_service) o["http_service"] = HttpServiceJ(*c.http_service);
+  else o["http_service"] = nullptr;
+  o["services"] = ServicesJ(c.services);
+  o["checks"] = NamedChecksJ(c.checks);
   // Strings from fly.toml are valid UTF-8 (toml++ checks); replace rather than throw for a
   // model built some other way.
   return o.dump(-1, ' ', false, ojson::error_handler_t::replace);

@@ -159,6 +159,9 @@ class Loader {
   Loader(std::string file, AppConfig* cfg) : file_(std::move(file)), cfg_(cfg) { cfg_->source.file = file_; }
 
   void Root(const toml::table& root);
+  void KillSettings(const toml::table& root);
+  void ProcessesKey(const toml::table& root);
+  void Build(const toml::table& root);
 
   std::vector<Diagnostic> errors;
   // Errors about a key that is absent from its table ("missing key"). Kept apart because
@@ -532,62 +535,12 @@ void Loader::Root(const toml::table& root) {
   Str(root, "primary_region", "", &c.primary_region);
 
   std::string path;
-  if (const toml::node* n = Get(root, "kill_signal", "", &path)) {
-    std::optional<KillSignal> sig = n->is_string() ? KillSignal::FromName(n->as_string()->get()) : std::nullopt;
-    if (!sig) {
-      Expected(*n, path,
-               "a signal name (SIGINT, SIGTERM, SIGQUIT, SIGUSR1, SIGUSR2, SIGKILL, SIGSTOP "
-               "or SIGHUP)");
-    } else {
-      c.kill_signal = *sig;
-    }
-  }
-  const toml::node* kt = nullptr;
-  int64_t kill_ms = 0;
-  if (Duration(root, "kill_timeout", "", 1000, &kill_ms, &kt)) {
-    if (kill_ms > kMaxKillTimeoutMs) {
-      Err(kt->source(), "kill_timeout", "expected at most 300s, got " + FormatDurationMs(kill_ms));
-    } else {
-      c.kill_timeout_ms = kill_ms;
-    }
-  }
+  KillSettings(root);
   if (const toml::node* n = Get(root, "env", "", &path)) {
     StrMap(*n, path, MapValues::kScalars, &c.env);
   }
-  if (const toml::node* n = Get(root, "processes", "", &path)) {
-    if (n->is_table()) {
-      Processes(*n->as_table(), path);
-    } else if (n->is_array()) {
-      // flyctl drops an array here (patchProcesses: its API answers [] for an app without
-      // groups, and `fly config save` writes that as `processes = []`): one group, "app".
-      if (!n->as_array()->empty()) {
-        IgnoredWarn(n->source(), path,
-                    "an array defines no process groups (flyctl drops it too): use a "
-                    "[processes] table");
-      }
-    } else {
-      Expected(*n, path, "a table ([processes])");
-    }
-  }
-  if (const toml::table* t = SubTable(root, "build", "", &path)) {
-    // Only a prebuilt image: privcast builds nothing (docs/images.md).
-    constexpr std::string_view kNoBuild = "privcast builds no image: give a prebuilt one as [build] image";
-    Keys(*t, path, {"image"},
-         {{"dockerfile", kNoBuild},
-          {"builder", kNoBuild},
-          {"buildpacks", kNoBuild},
-          {"args", kNoBuild},
-          {"build-target", kNoBuild},
-          {"ignorefile", kNoBuild},
-          {"image_label", kNoBuild},
-          {"builtin", kNoBuild},
-          {"settings", kNoBuild},
-          {"buildpacks_docker_host", kNoBuild},
-          {"compress", kNoBuild},
-          {"compression", kNoBuild},
-          {"dockerignorefile", kNoBuild}});
-    Str(*t, "image", path, &c.image);
-  }
+  ProcessesKey(root);
+  Build(root);
   Tables(root, "vm", "", [&](const toml::table& t, const std::string& p) {
     c.vm.emplace_back();
     Vm(t, p, &c.vm.back());
@@ -609,6 +562,75 @@ void Loader::Root(const toml::table& root) {
     Service(t, p, &c.services.back());
   });
   if (const toml::table* t = SubTable(root, "checks", "", &path)) NamedChecks(*t, path);
+}
+
+// kill_signal and kill_timeout (part of Root).
+void Loader::KillSettings(const toml::table& root) {
+  AppConfig& c = *cfg_;
+  std::string path;
+  if (const toml::node* n = Get(root, "kill_signal", "", &path)) {
+    std::optional<KillSignal> sig = n->is_string() ? KillSignal::FromName(n->as_string()->get()) : std::nullopt;
+    if (!sig) {
+      Expected(*n, path,
+               "a signal name (SIGINT, SIGTERM, SIGQUIT, SIGUSR1, SIGUSR2, SIGKILL, SIGSTOP "
+               "or SIGHUP)");
+    } else {
+      c.kill_signal = *sig;
+    }
+  }
+  const toml::node* kt = nullptr;
+  int64_t kill_ms = 0;
+  if (Duration(root, "kill_timeout", "", 1000, &kill_ms, &kt)) {
+    if (kill_ms > kMaxKillTimeoutMs) {
+      Err(kt->source(), "kill_timeout", "expected at most 300s, got " + FormatDurationMs(kill_ms));
+    } else {
+      c.kill_timeout_ms = kill_ms;
+    }
+  }
+}
+
+// The top-level `processes` key (part of Root): a table of groups, or flyctl's empty array.
+void Loader::ProcessesKey(const toml::table& root) {
+  std::string path;
+  if (const toml::node* n = Get(root, "processes", "", &path)) {
+    if (n->is_table()) {
+      Processes(*n->as_table(), path);
+    } else if (n->is_array()) {
+      // flyctl drops an array here (patchProcesses: its API answers [] for an app without
+      // groups, and `fly config save` writes that as `processes = []`): one group, "app".
+      if (!n->as_array()->empty()) {
+        IgnoredWarn(n->source(), path,
+                    "an array defines no process groups (flyctl drops it too): use a "
+                    "[processes] table");
+      }
+    } else {
+      Expected(*n, path, "a table ([processes])");
+    }
+  }
+}
+
+// [build] (part of Root).
+void Loader::Build(const toml::table& root) {
+  std::string path;
+  if (const toml::table* t = SubTable(root, "build", "", &path)) {
+    // Only a prebuilt image: privcast builds nothing (docs/images.md).
+    constexpr std::string_view kNoBuild = "privcast builds no image: give a prebuilt one as [build] image";
+    Keys(*t, path, {"image"},
+         {{"dockerfile", kNoBuild},
+          {"builder", kNoBuild},
+          {"buildpacks", kNoBuild},
+          {"args", kNoBuild},
+          {"build-target", kNoBuild},
+          {"ignorefile", kNoBuild},
+          {"image_label", kNoBuild},
+          {"builtin", kNoBuild},
+          {"settings", kNoBuild},
+          {"buildpacks_docker_host", kNoBuild},
+          {"compress", kNoBuild},
+          {"compression", kNoBuild},
+          {"dockerignorefile", kNoBuild}});
+    Str(*t, "image", path, &cfg_->image);
+  }
 }
 
 void Loader::Processes(const toml::table& t, const std::string& p) {

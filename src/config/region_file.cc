@@ -55,6 +55,7 @@ class Loader {
       }
     }
     std::vector<Region> list;
+    list.reserve(regions.size());
     for (auto& [_, r] : regions) list.push_back(r);
     return std::make_shared<const RegionTable>(std::move(list), std::move(distances));
   }

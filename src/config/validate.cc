@@ -35,6 +35,12 @@ class Checker {
   void Check(const CheckConfig& c, const std::string& p, bool http);
   void Ports();
   void ServiceName(size_t i);
+  void TopLevel();
+  void Vms();
+  void Mounts();
+  void Services();
+  void Port(const ServiceConfig& s, const std::string& p, size_t j);
+  void NamedChecks();
 
   const AppConfig& c_;
   std::set<std::string> groups_;
@@ -143,6 +149,33 @@ void Checker::ServiceName(size_t i) {
 }
 
 std::vector<Diagnostic> Checker::Run() {
+  TopLevel();
+  Vms();
+  Mounts();
+  for (size_t i = 0; i < c_.restart.size(); ++i) {
+    Groups(c_.restart[i].processes, At("restart", i) + ".processes");
+  }
+  if (c_.http_service) {
+    const HttpServiceConfig& hs = *c_.http_service;
+    Common(hs.common, "http_service");
+    for (size_t i = 0; i < hs.checks.size(); ++i) {
+      Check(hs.checks[i], At("http_service.checks", i), true);
+    }
+  }
+  Services();
+  NamedChecks();
+  Ports();
+  std::stable_sort(out_.begin(), out_.end(), [](const Diagnostic& a, const Diagnostic& b) {
+    int la = a.pos.line == 0 ? INT32_MAX : a.pos.line;
+    int lb = b.pos.line == 0 ? INT32_MAX : b.pos.line;
+    if (la != lb) return la < lb;
+    return a.pos.column < b.pos.column;
+  });
+  return std::move(out_);
+}
+
+// The sections of Run, in the order Run checks them.
+void Checker::TopLevel() {
   if (!c_.app.empty() && !ids::IsDnsLabel(c_.app)) {
     // Templates (fly-apps examples, scaffolding tools) write `app = "{APP_NAME}"` or
     // similar and expect -a to name the app.
@@ -168,6 +201,9 @@ std::vector<Diagnostic> Checker::Run() {
     if (!ids::IsDnsLabel(g)) Add("processes." + g, "a process group name must be a DNS label");
     if (cmd.empty()) Add("processes." + g, "expected a non-empty command string");
   }
+}
+
+void Checker::Vms() {
   for (size_t i = 0; i < c_.vm.size(); ++i) {
     const VmConfig& vm = c_.vm[i];
     std::string p = At("vm", i);
@@ -180,6 +216,9 @@ std::vector<Diagnostic> Checker::Run() {
     }
     Groups(vm.processes, p + ".processes");
   }
+}
+
+void Checker::Mounts() {
   // A machine mounts at most one volume (as on Fly): one mount per process group.
   std::map<std::string, size_t> mounted;  // group ("" = every group) → mount index
   for (size_t i = 0; i < c_.mounts.size(); ++i) {
@@ -204,16 +243,9 @@ std::vector<Diagnostic> Checker::Run() {
       mounted.emplace(g, i);
     }
   }
-  for (size_t i = 0; i < c_.restart.size(); ++i) {
-    Groups(c_.restart[i].processes, At("restart", i) + ".processes");
-  }
-  if (c_.http_service) {
-    const HttpServiceConfig& hs = *c_.http_service;
-    Common(hs.common, "http_service");
-    for (size_t i = 0; i < hs.checks.size(); ++i) {
-      Check(hs.checks[i], At("http_service.checks", i), true);
-    }
-  }
+}
+
+void Checker::Services() {
   for (size_t i = 0; i < c_.services.size(); ++i) {
     const ServiceConfig& s = c_.services[i];
     std::string p = At("services", i);
@@ -222,30 +254,7 @@ std::vector<Diagnostic> Checker::Run() {
     }
     Common(s.common, p);
     ServiceName(i);
-    for (size_t j = 0; j < s.ports.size(); ++j) {
-      const PortConfig& pc = s.ports[j];
-      std::string pp = At(p + ".ports", j);
-      if (pc.start_port == 0) Add(pp + ".port", "expected a port number (1-65535), got 0");
-      if (pc.start_port > pc.end_port) {
-        Add(pp + ".start_port", "start_port (" + std::to_string(pc.start_port) + ") is greater than end_port (" +
-                                    std::to_string(pc.end_port) + ")");
-      }
-      std::set<std::string> seen;
-      for (size_t k = 0; k < pc.handlers.size(); ++k) {
-        const std::string& h = pc.handlers[k];
-        if (h != "http" && h != "tls" && h != "proxy_proto") {
-          Add(At(pp + ".handlers", k), "unknown handler \"" + h + "\"");
-        } else if (!seen.insert(h).second) {
-          Add(At(pp + ".handlers", k), "duplicate handler \"" + h + "\"");
-        }
-      }
-      if (s.protocol == "udp" && !pc.handlers.empty()) {
-        Add(pp + ".handlers", "udp services take no handlers (they are raw datagrams)");
-      }
-      if (pc.proxy_proto_version != 1 && pc.proxy_proto_version != 2) {
-        Add(pp + ".proxy_proto_options.version", "expected one of \"v1\" or \"v2\"");
-      }
-    }
+    for (size_t j = 0; j < s.ports.size(); ++j) Port(s, p, j);
     for (size_t j = 0; j < s.tcp_checks.size(); ++j) {
       Check(s.tcp_checks[j], At(p + ".tcp_checks", j), false);
     }
@@ -253,6 +262,34 @@ std::vector<Diagnostic> Checker::Run() {
       Check(s.http_checks[j], At(p + ".http_checks", j), true);
     }
   }
+}
+
+void Checker::Port(const ServiceConfig& s, const std::string& p, size_t j) {
+  const PortConfig& pc = s.ports[j];
+  std::string pp = At(p + ".ports", j);
+  if (pc.start_port == 0) Add(pp + ".port", "expected a port number (1-65535), got 0");
+  if (pc.start_port > pc.end_port) {
+    Add(pp + ".start_port", "start_port (" + std::to_string(pc.start_port) + ") is greater than end_port (" +
+                                std::to_string(pc.end_port) + ")");
+  }
+  std::set<std::string> seen;
+  for (size_t k = 0; k < pc.handlers.size(); ++k) {
+    const std::string& h = pc.handlers[k];
+    if (h != "http" && h != "tls" && h != "proxy_proto") {
+      Add(At(pp + ".handlers", k), "unknown handler \"" + h + "\"");
+    } else if (!seen.insert(h).second) {
+      Add(At(pp + ".handlers", k), "duplicate handler \"" + h + "\"");
+    }
+  }
+  if (s.protocol == "udp" && !pc.handlers.empty()) {
+    Add(pp + ".handlers", "udp services take no handlers (they are raw datagrams)");
+  }
+  if (pc.proxy_proto_version != 1 && pc.proxy_proto_version != 2) {
+    Add(pp + ".proxy_proto_options.version", "expected one of \"v1\" or \"v2\"");
+  }
+}
+
+void Checker::NamedChecks() {
   std::set<std::string> check_names;
   for (const NamedCheck& nc : c_.checks) {
     std::string p = "checks." + nc.name;
@@ -263,14 +300,6 @@ std::vector<Diagnostic> Checker::Run() {
     Check(nc.check, p, nc.type == CheckType::kHttp);
     Groups(nc.processes, p + ".processes");
   }
-  Ports();
-  std::stable_sort(out_.begin(), out_.end(), [](const Diagnostic& a, const Diagnostic& b) {
-    int la = a.pos.line == 0 ? INT32_MAX : a.pos.line;
-    int lb = b.pos.line == 0 ? INT32_MAX : b.pos.line;
-    if (la != lb) return la < lb;
-    return a.pos.column < b.pos.column;
-  });
-  return std::move(out_);
 }
 
 }  // namespace

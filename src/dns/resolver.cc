@@ -167,6 +167,62 @@ Verdict ResolveInternal(const Zone& z, const ClientView& v, std::string_view* L,
   return Verdict::kNxDomain;
 }
 
+// The answer to a well-formed query (Resolve's normal case): sets *rcode and *overflow, or
+// returns false when the query is not ours and goes upstream (o->action = kForward).
+bool AnswerName(const Zone* zone, const ClientView& view, const Query& q, const ResolveOptions& opt, Builder& b,
+                Outcome* o, uint8_t* rcode, bool* overflow) {
+  // Lower-case copy of the name, split into labels (at most 127).
+  uint8_t lname[kMaxNameLen];
+  std::string_view labels[128];
+  int nl = 0;
+  for (size_t i = 0; i < q.qname.len; ++i) lname[i] = ToLowerAscii(q.qname.data[i]);
+  for (size_t i = 0; i < q.qname.len && lname[i] != 0 && nl < 128; i += 1 + lname[i])
+    labels[nl++] = std::string_view(reinterpret_cast<const char*>(lname + i + 1), lname[i]);
+  bool ours = nl >= 1 && (labels[nl - 1] == "flycast" || labels[nl - 1] == "internal");
+  if (!ours) {
+    if (view.kind != ClientView::kNone && opt.has_upstream) {
+      o->action = Outcome::kForward;
+      return false;
+    }
+    *rcode = kRefused;
+    return true;
+  }
+  ZoneId zid = labels[nl - 1] == "flycast" ? ZoneId::kFlycast : ZoneId::kInternal;
+  if (!zone) {  // nothing published yet
+    *rcode = kServFail;
+    return true;
+  }
+  if (view.kind == ClientView::kNone || (q.qclass != kClassIN && q.qclass != kClassANY) || q.qtype == kTypeAXFR ||
+      q.qtype == kTypeIXFR) {
+    *rcode = kRefused;
+    return true;
+  }
+  b.SetFlags(static_cast<uint16_t>(b.flags() | kFlagAA));
+  Writer w{b, q};
+  const SoaNames& s = Soa();
+  const Name& zname = zid == ZoneId::kFlycast ? s.flycast : s.internal;
+  const Name& mname = zid == ZoneId::kFlycast ? s.mname_flycast : s.mname_internal;
+  const Name& rname = zid == ZoneId::kFlycast ? s.rname_flycast : s.rname_internal;
+  uint32_t serial = zone->Serial(view);
+  Verdict verdict;
+  if (nl == 1 && (q.qtype == kTypeSOA || q.qtype == kTypeANY)) {
+    if (!b.AddSoa(Section::kAnswer, q.qname, mname, rname, serial, 3600, 600, 86400, kTtlNegative, kTtlNegative))
+      w.overflow = true;
+    verdict = Verdict::kAnswered;
+  } else if (zid == ZoneId::kFlycast) {
+    verdict = ResolveFlycast(*zone, view, labels, nl - 1, w, o);
+  } else {
+    verdict = ResolveInternal(*zone, view, labels, nl - 1, w);
+  }
+  *overflow = w.overflow;
+  if (verdict == Verdict::kNxDomain) *rcode = kNxDomain;
+  if (verdict != Verdict::kAnswered && !*overflow) {
+    if (!b.AddSoa(Section::kAuthority, zname, mname, rname, serial, 3600, 600, 86400, kTtlNegative, kTtlNegative))
+      *overflow = true;
+  }
+  return true;
+}
+
 }  // namespace
 
 size_t Resolve(const Zone* zone, const ClientView& view, ParseStatus status, const Query& q, const uint8_t* msg,
@@ -211,57 +267,9 @@ size_t Resolve(const Zone* zone, const ClientView& view, ParseStatus status, con
     case ParseStatus::kBadVers:
       ext_rcode = kBadVers >> 4;
       break;
-    default: {
-      // Lower-case copy of the name, split into labels (at most 127).
-      uint8_t lname[kMaxNameLen];
-      std::string_view labels[128];
-      int nl = 0;
-      for (size_t i = 0; i < q.qname.len; ++i) lname[i] = ToLowerAscii(q.qname.data[i]);
-      for (size_t i = 0; i < q.qname.len && lname[i] != 0 && nl < 128; i += 1 + lname[i])
-        labels[nl++] = std::string_view(reinterpret_cast<const char*>(lname + i + 1), lname[i]);
-      bool ours = nl >= 1 && (labels[nl - 1] == "flycast" || labels[nl - 1] == "internal");
-      if (!ours) {
-        if (view.kind != ClientView::kNone && opt.has_upstream) {
-          o->action = Outcome::kForward;
-          return 0;
-        }
-        rcode = kRefused;
-        break;
-      }
-      ZoneId zid = labels[nl - 1] == "flycast" ? ZoneId::kFlycast : ZoneId::kInternal;
-      if (!zone) {  // nothing published yet
-        rcode = kServFail;
-        break;
-      }
-      if (view.kind == ClientView::kNone || (q.qclass != kClassIN && q.qclass != kClassANY) || q.qtype == kTypeAXFR ||
-          q.qtype == kTypeIXFR) {
-        rcode = kRefused;
-        break;
-      }
-      b.SetFlags(static_cast<uint16_t>(b.flags() | kFlagAA));
-      Writer w{b, q};
-      const SoaNames& s = Soa();
-      const Name& zname = zid == ZoneId::kFlycast ? s.flycast : s.internal;
-      const Name& mname = zid == ZoneId::kFlycast ? s.mname_flycast : s.mname_internal;
-      const Name& rname = zid == ZoneId::kFlycast ? s.rname_flycast : s.rname_internal;
-      uint32_t serial = zone->Serial(view);
-      Verdict verdict;
-      if (nl == 1 && (q.qtype == kTypeSOA || q.qtype == kTypeANY)) {
-        if (!b.AddSoa(Section::kAnswer, q.qname, mname, rname, serial, 3600, 600, 86400, kTtlNegative, kTtlNegative))
-          w.overflow = true;
-        verdict = Verdict::kAnswered;
-      } else if (zid == ZoneId::kFlycast) {
-        verdict = ResolveFlycast(*zone, view, labels, nl - 1, w, o);
-      } else {
-        verdict = ResolveInternal(*zone, view, labels, nl - 1, w);
-      }
-      overflow = w.overflow;
-      if (verdict == Verdict::kNxDomain) rcode = kNxDomain;
-      if (verdict != Verdict::kAnswered && !overflow) {
-        if (!b.AddSoa(Section::kAuthority, zname, mname, rname, serial, 3600, 600, 86400, kTtlNegative, kTtlNegative))
-          overflow = true;
-      }
-    }
+    default:
+      if (!AnswerName(zone, view, q, opt, b, o, &rcode, &overflow)) return 0;  // forwarded
+      break;
   }
   if (overflow) {
     b.TruncateToQuestion();

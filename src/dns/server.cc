@@ -527,7 +527,7 @@ Status Server::Start() {
   return Status::Ok();
 }
 
-void Server::Publish(SnapshotPtr snap) {
+void Server::Publish(const SnapshotPtr& snap) {
   ZonePtr z = Zone::Build(snap);
   int64_t rev = z->revision();
   {

@@ -95,7 +95,7 @@ class Server {
   Server& operator=(const Server&) = delete;
 
   Status Start();
-  void Publish(SnapshotPtr snap);
+  void Publish(const SnapshotPtr& snap);
   // Stops reading, answers pending forwards with SERVFAIL, flushes what TCP output the
   // sockets take without blocking, closes everything and joins the loop. Idempotent.
   void Stop();

@@ -49,6 +49,94 @@ uint64_t InternalHash(const Zone& z, const ZoneApp& a) {
   return f.h;
 }
 
+ZoneMachine ToZoneMachine(const MachineView& m) {
+  ZoneMachine zm;
+  zm.id = Lower(m.id);
+  zm.region = Lower(m.region);
+  zm.group = Lower(m.process_group);
+  zm.six_pn = m.six_pn;
+  zm.started = m.state == MachineRunState::kStarted;
+  zm.app = m.app_index;
+  return zm;
+}
+
+// The app's flycast addresses: app-wide ones in a->flycast, per-service ones in a->services.
+void AddFlycast(const Snapshot& s, const AppView& av, ZoneApp* a) {
+  for (uint32_t fi : av.flycast) {
+    if (fi >= s.flycast.size()) continue;
+    const FlycastEntry& fe = s.flycast[fi];
+    if (fe.service.empty()) {
+      a->flycast.emplace_back(fe.net32, fe.address);
+      continue;
+    }
+    // A per-service address: answered as <service>.svc.<app>.flycast, never as <app>.flycast.
+    std::string sname = Lower(fe.service);
+    auto it = std::find_if(a->services.begin(), a->services.end(),
+                           [&](const ZoneService& z) { return z.name == sname; });
+    if (it == a->services.end()) {
+      a->services.push_back(ZoneService{sname, {}, false});
+      it = a->services.end() - 1;
+    }
+    it->flycast.emplace_back(fe.net32, fe.address);
+    for (uint32_t mi : av.machines) {
+      if (mi >= s.machines.size() || !InScope(s.machines[mi], fe.services)) continue;
+      MachineRunState st = s.machines[mi].state;
+      if (st == MachineRunState::kStarted || st == MachineRunState::kStarting) it->waking_or_started = true;
+    }
+  }
+  std::sort(a->flycast.begin(), a->flycast.end());
+  std::sort(a->services.begin(), a->services.end(),
+            [](const ZoneService& x, const ZoneService& y) { return x.name < y.name; });
+  for (ZoneService& zs : a->services) std::sort(zs.flycast.begin(), zs.flycast.end());
+}
+
+// `_services.<app>.internal`: every service of the app, "api,web".
+std::string ServicesTxt(const AppView& av) {
+  std::string txt;
+  for (const std::string& n : ServiceNames(av.services, av.process_groups)) {
+    if (!txt.empty()) txt.push_back(',');
+    txt.append(Lower(n));
+  }
+  return txt;
+}
+
+// The app's machines (a->machines) and which are started, unsorted.
+void AddMachines(const Snapshot& s, const AppView& av, ZoneApp* a) {
+  for (uint32_t mi : av.machines) {
+    if (mi >= s.machines.size()) continue;
+    a->machines.push_back(mi);
+    MachineRunState st = s.machines[mi].state;
+    if (st == MachineRunState::kStarted) a->started.push_back(mi);
+    if (st == MachineRunState::kStarted || st == MachineRunState::kStarting) a->waking_or_started = true;
+  }
+}
+
+// regions_txt and vms_txt, from the started machines (a->started already sorted).
+void StartedTexts(const Zone& z, ZoneApp* a) {
+  std::vector<std::string> regions;
+  for (uint32_t mi : a->started) {
+    const ZoneMachine& m = z.machines[mi];
+    if (std::find(regions.begin(), regions.end(), m.region) == regions.end()) regions.push_back(m.region);
+    if (!a->vms_txt.empty()) a->vms_txt.push_back(',');
+    a->vms_txt.append(m.id).append(" ").append(m.region);
+  }
+  std::sort(regions.begin(), regions.end());
+  for (const auto& r : regions) {
+    if (!a->regions_txt.empty()) a->regions_txt.push_back(',');
+    a->regions_txt.append(r);
+  }
+}
+
+// One flycast address in a serial: app, service (app-wide: none), network, address.
+uint64_t FlycastHash(std::string_view app, const std::string* service, uint32_t net, const Ip6& address) {
+  Fnv fl;
+  fl.Str(app);
+  if (service) fl.Str(*service);
+  fl.U64(net);
+  fl.Bytes(address.b.data(), 16);
+  return fl.h;
+}
+
 }  // namespace
 
 size_t StringViewHash::operator()(std::string_view s) const noexcept {
@@ -66,16 +154,7 @@ std::shared_ptr<const Zone> Zone::Build(const SnapshotPtr& snap) {
   const std::shared_ptr<const RegionTable> regions = s.regions ? s.regions : RegionTable::Default();
 
   z->machines.reserve(s.machines.size());
-  for (const MachineView& m : s.machines) {
-    ZoneMachine zm;
-    zm.id = Lower(m.id);
-    zm.region = Lower(m.region);
-    zm.group = Lower(m.process_group);
-    zm.six_pn = m.six_pn;
-    zm.started = m.state == MachineRunState::kStarted;
-    zm.app = m.app_index;
-    z->machines.push_back(std::move(zm));
-  }
+  for (const MachineView& m : s.machines) z->machines.push_back(ToZoneMachine(m));
   auto nearer = [&](uint32_t x, uint32_t y) {
     const ZoneMachine& a = z->machines[x];
     const ZoneMachine& b = z->machines[y];
@@ -89,57 +168,12 @@ std::shared_ptr<const Zone> Zone::Build(const SnapshotPtr& snap) {
     ZoneApp& a = z->apps[i];
     a.name = Lower(av.name);
     a.net32 = av.net32;
-    for (uint32_t fi : av.flycast) {
-      if (fi >= s.flycast.size()) continue;
-      const FlycastEntry& fe = s.flycast[fi];
-      if (fe.service.empty()) {
-        a.flycast.emplace_back(fe.net32, fe.address);
-        continue;
-      }
-      // A per-service address: answered as <service>.svc.<app>.flycast, never as <app>.flycast.
-      std::string sname = Lower(fe.service);
-      auto it = std::find_if(a.services.begin(), a.services.end(),
-                             [&](const ZoneService& z) { return z.name == sname; });
-      if (it == a.services.end()) {
-        a.services.push_back(ZoneService{sname, {}, false});
-        it = a.services.end() - 1;
-      }
-      it->flycast.emplace_back(fe.net32, fe.address);
-      for (uint32_t mi : av.machines) {
-        if (mi >= s.machines.size() || !InScope(s.machines[mi], fe.services)) continue;
-        MachineRunState st = s.machines[mi].state;
-        if (st == MachineRunState::kStarted || st == MachineRunState::kStarting) it->waking_or_started = true;
-      }
-    }
-    std::sort(a.flycast.begin(), a.flycast.end());
-    std::sort(a.services.begin(), a.services.end(),
-              [](const ZoneService& x, const ZoneService& y) { return x.name < y.name; });
-    for (ZoneService& zs : a.services) std::sort(zs.flycast.begin(), zs.flycast.end());
-    for (const std::string& n : ServiceNames(av.services, av.process_groups)) {
-      if (!a.services_txt.empty()) a.services_txt.push_back(',');
-      a.services_txt.append(Lower(n));
-    }
-    for (uint32_t mi : av.machines) {
-      if (mi >= s.machines.size()) continue;
-      a.machines.push_back(mi);
-      MachineRunState st = s.machines[mi].state;
-      if (st == MachineRunState::kStarted) a.started.push_back(mi);
-      if (st == MachineRunState::kStarted || st == MachineRunState::kStarting) a.waking_or_started = true;
-    }
+    AddFlycast(s, av, &a);
+    a.services_txt = ServicesTxt(av);
+    AddMachines(s, av, &a);
     std::sort(a.machines.begin(), a.machines.end(), nearer);
     std::sort(a.started.begin(), a.started.end(), nearer);
-    std::vector<std::string> regions;
-    for (uint32_t mi : a.started) {
-      const ZoneMachine& m = z->machines[mi];
-      if (std::find(regions.begin(), regions.end(), m.region) == regions.end()) regions.push_back(m.region);
-      if (!a.vms_txt.empty()) a.vms_txt.push_back(',');
-      a.vms_txt.append(m.id).append(" ").append(m.region);
-    }
-    std::sort(regions.begin(), regions.end());
-    for (const auto& r : regions) {
-      if (!a.regions_txt.empty()) a.regions_txt.push_back(',');
-      a.regions_txt.append(r);
-    }
+    StartedTexts(*z, &a);
     z->apps_by_name_.emplace(a.name, static_cast<uint32_t>(i));
   }
 
@@ -161,22 +195,15 @@ std::shared_ptr<const Zone> Zone::Build(const SnapshotPtr& snap) {
     uint64_t ih = InternalHash(*z, a);
     host_hash.U64(ih);
     for (const auto& [net, address] : a.flycast) {
-      Fnv fl;
-      fl.Str(a.name);
-      fl.U64(net);
-      fl.Bytes(address.b.data(), 16);
-      host_hash.U64(fl.h);
-      if (auto it = z->networks_.find(net); it != z->networks_.end()) net_hash[it->second].U64(fl.h);
+      uint64_t h = FlycastHash(a.name, nullptr, net, address);
+      host_hash.U64(h);
+      if (auto it = z->networks_.find(net); it != z->networks_.end()) net_hash[it->second].U64(h);
     }
     for (const ZoneService& zs : a.services)
       for (const auto& [net, address] : zs.flycast) {
-        Fnv fl;
-        fl.Str(a.name);
-        fl.Str(zs.name);
-        fl.U64(net);
-        fl.Bytes(address.b.data(), 16);
-        host_hash.U64(fl.h);
-        if (auto it = z->networks_.find(net); it != z->networks_.end()) net_hash[it->second].U64(fl.h);
+        uint64_t h = FlycastHash(a.name, &zs.name, net, address);
+        host_hash.U64(h);
+        if (auto it = z->networks_.find(net); it != z->networks_.end()) net_hash[it->second].U64(h);
       }
     if (auto it = z->networks_.find(a.net32); it != z->networks_.end()) net_hash[it->second].U64(ih);
   }

@@ -253,6 +253,47 @@ void AddReleaseIpOps(const IpAssignment& ip, int64_t rev, int64_t now_ms, TxnReq
   t->success.push_back(Op::Put(keys::Released(r.net32, r.n), Encode(r)));
 }
 
+// Lowest free link slot of a host: the index is ordered by slot.
+Result<uint32_t> LowestFreeLinkSlot(Store* s, uint32_t host_id) {
+  PC_ASSIGN_OR_RETURN(RangeResult slots, s->Range(keys::LinkSlotPrefix(host_id)));
+  uint32_t slot = 0;
+  for (const KeyValue& kv : slots.kvs) {
+    std::optional<uint32_t> used = ParseDecimal<uint32_t>(
+        std::string_view(kv.key).substr(keys::LinkSlotPrefix(host_id).size()));
+    if (!used) return Internal("corrupt link slot key " + Q(kv.key));
+    if (*used != slot) break;
+    ++slot;
+  }
+  if (slot >= addr::kMaxLinkSlots)
+    return FailedPrecondition("host " + keys::Hex32(host_id) + " has no free link slots (" +
+                              std::to_string(addr::kMaxLinkSlots) + " machines); delete destroyed machines");
+  return slot;
+}
+
+// The fields of a new machine other than its ids (id, machine32 are chosen before).
+void FillNewMachine(const MachineSpec& spec, const Network& net, const Host& host, uint32_t slot,
+                    const std::string& group, int64_t now, Machine* m) {
+  m->app = spec.app;
+  m->org = net.org;
+  m->network = net.name;
+  m->net32 = net.net32;
+  m->host_id = host.id;
+  m->link_slot = slot;
+  m->region = spec.region.empty() ? host.region : spec.region;
+  m->process_group = group;
+  m->state = spec.initial_state;
+  m->release_version = spec.release_version;
+  m->cmd = spec.cmd;
+  m->env = spec.env;
+  m->image = spec.image;
+  m->image_id = spec.image_id;
+  m->auto_destroy = spec.auto_destroy;
+  m->carries_services = spec.carries_services;
+  m->created_at = now;
+  m->updated_at = now;
+  m->last_event = std::string("created ") + MachineStateName(m->state);
+}
+
 }  // namespace
 
 Registry::Registry(Store* store, const Clock* clock, RegistryOptions opts) : store_(store), clock_(clock), opts_(opts) {
@@ -593,39 +634,8 @@ Result<Machine> Registry::CreateMachine(const MachineSpec& spec) {
       PC_ASSIGN_OR_RETURN(std::optional<KeyValue> taken, store_->Get(keys::Machine32(host.id, m.machine32)));
       if (!taken) break;
     }
-    // Lowest free link slot: the index is ordered by slot.
-    PC_ASSIGN_OR_RETURN(RangeResult slots, store_->Range(keys::LinkSlotPrefix(host.id)));
-    uint32_t slot = 0;
-    for (const KeyValue& kv : slots.kvs) {
-      std::optional<uint32_t> used = ParseDecimal<uint32_t>(
-          std::string_view(kv.key).substr(keys::LinkSlotPrefix(host.id).size()));
-      if (!used) return Internal("corrupt link slot key " + Q(kv.key));
-      if (*used != slot) break;
-      ++slot;
-    }
-    if (slot >= addr::kMaxLinkSlots)
-      return FailedPrecondition("host " + keys::Hex32(host.id) + " has no free link slots (" +
-                                std::to_string(addr::kMaxLinkSlots) + " machines); delete destroyed machines");
-    int64_t now = clock_->WallUnixMillis();
-    m.app = spec.app;
-    m.org = net.v.org;
-    m.network = net.v.name;
-    m.net32 = net.v.net32;
-    m.host_id = host.id;
-    m.link_slot = slot;
-    m.region = spec.region.empty() ? host.region : spec.region;
-    m.process_group = group;
-    m.state = spec.initial_state;
-    m.release_version = spec.release_version;
-    m.cmd = spec.cmd;
-    m.env = spec.env;
-    m.image = spec.image;
-    m.image_id = spec.image_id;
-    m.auto_destroy = spec.auto_destroy;
-    m.carries_services = spec.carries_services;
-    m.created_at = now;
-    m.updated_at = now;
-    m.last_event = std::string("created ") + MachineStateName(m.state);
+    PC_ASSIGN_OR_RETURN(uint32_t slot, LowestFreeLinkSlot(store_, host.id));
+    FillNewMachine(spec, net.v, host, slot, group, clock_->WallUnixMillis(), &m);
     for (const std::string& k : {keys::MachineId(m.id), keys::Machine32(host.id, m.machine32),
                                  keys::LinkSlot(host.id, slot), keys::Machine(m.app, m.id)})
       t.compares.push_back(NotExists(k));
