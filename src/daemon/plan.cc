@@ -8,6 +8,7 @@
 
 namespace privcast::daemon {
 
+// NOLINTNEXTLINE(readability-function-size): one shell-word tokenizer state machine, read top to bottom
 std::optional<std::vector<std::string>> SplitCommand(const std::string& command) {
   std::vector<std::string> argv;
   std::string cur;
