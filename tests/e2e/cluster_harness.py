@@ -1,7 +1,7 @@
 """The cluster suites' common setup (tests/e2e/cluster.py has the pieces): a 3-member etcd on an
 underlay "fabric" netns and 3 privcastd hosts in regions ams, fra and syd on it, shared by
-every test of a class and cleaned up on every path. test_cluster_replay.py uses it;
-test_cluster.py has the same setup inline (it predates this module)."""
+every test of a class and cleaned up on every path. test_cluster.py and
+test_cluster_replay.py use it."""
 import json
 import os
 import shutil

@@ -22,18 +22,15 @@ import concurrent.futures
 import json
 import os
 import re
-import shutil
 import signal
-import tempfile
 import time
 import unittest
 
 import harness
-from cluster import ETCD, ClusterHost, EtcdMember, Fabric, etcd_url
+from cluster import ETCD
+from cluster_harness import REGIONS, TTL, ClusterCase, etcdctl
 from harness import require_root, run, wait_for
 
-REGIONS = {"ams": "fd00:77::a1", "fra": "fd00:77::a2", "syd": "fd00:77::a3"}
-TTL = 2
 # Serves its region: FLY_REGION as the body; dual-stack (the proxy of another host reaches the
 # machine at its 6PN address, the local proxy at its IPv4 link address).
 REGION_APP = """#!/bin/sh
@@ -46,42 +43,10 @@ while :; do (t=$(date +%s.%N); r=$(curl -s -m 1 http://xweb.flycast/); echo "T $
 """
 
 
-def etcdctl(fab, member, *args):
-    return run(["ip", "netns", "exec", fab.name, "etcdctl", "--endpoints", member.client_url,
-                "--command-timeout=3s"] + list(args), env={**os.environ, "ETCDCTL_API": "3"}, check=False)
-
-
 @require_root
 @unittest.skipUnless(os.access(ETCD, os.X_OK), "needs etcd-server (scripts/install-deps)")
-class ClusterTest(unittest.TestCase):
-    @classmethod
-    def setUpClass(cls):
-        cls.fab = Fabric().__enter__()
-        cls.addClassCleanup(cls.fab.cleanup)
-        members = {f"e{i}": f"fd00:77::e{i}" for i in (1, 2, 3)}
-        cls.etcd = [EtcdMember(cls.fab, n, a, members) for n, a in members.items()]
-        for m in cls.etcd:
-            cls.addClassCleanup(m.cleanup)
-            m.start()
-        for m in cls.etcd:
-            wait_for(m.healthy, 60, f"etcd {m.name} healthy")
-        cls.url = etcd_url(cls.etcd)
-        cls.fab_tmp = tempfile.mkdtemp(prefix="privcast-cluster-")
-        cls.addClassCleanup(shutil.rmtree, cls.fab_tmp, True)
-        cls.hosts = {}
-        for region, addr in REGIONS.items():
-            h = ClusterHost(cls.fab, addr, region=region,
-                            extra_args=["--store", cls.url, "--host-ttl", str(TTL), "--underlay", addr])
-            h.__enter__()
-            cls.addClassCleanup(h.cleanup)
-            cls.hosts[region] = h
-
-    @classmethod
-    def script(cls, name, text):
-        src = os.path.join(cls.fab_tmp, name)
-        with open(src, "w") as f:
-            f.write(text)
-        return harness.install_app(name, src)
+class ClusterTest(ClusterCase):
+    """The cluster of cluster_harness.ClusterCase: 3 etcd members, hosts ams, fra and syd."""
 
     def curl(self, region, url, headers=(), org=None):
         hdr = " ".join(f"-H '{h}'" for h in headers)
@@ -91,10 +56,6 @@ class ClusterTest(unittest.TestCase):
     def host_id(self, region):
         with open(os.path.join(self.hosts[region].data_dir, "host-id")) as f:
             return f.read().strip()
-
-    def live(self):
-        out = etcdctl(self.fab, self.etcd[1], "get", "--prefix", "/live/", "--print-value-only").stdout
-        return [json.loads(line) for line in out.splitlines() if line.strip().startswith("{")]
 
     def test_a_every_host_registers_under_a_lease(self):
         live = {h["region"]: h for h in self.live()}
