@@ -12,11 +12,11 @@
 #include <cmath>
 #include <cstring>
 #include <sstream>
-#include <thread>
 
 #include "common/fd.h"
 #include "common/file.h"
 #include "common/log.h"
+#include "supervisor/kernel_wait.h"
 
 namespace privcast::supervisor {
 namespace {
@@ -27,29 +27,6 @@ bool Exists(const std::string& p) {
   struct stat st;
   return ::stat(p.c_str(), &st) == 0;
 }
-
-// Bounded wait for the kernel to finish something it gives no notification for (v1 freezer
-// state, v1 task removal, rmdir EBUSY). Spins briefly, then sleeps with growing steps.
-class Backoff {
- public:
-  explicit Backoff(Duration timeout) : deadline_(std::chrono::steady_clock::now() + timeout) {}
-  // False once the deadline has passed.
-  bool Next() {
-    if (std::chrono::steady_clock::now() >= deadline_) return false;
-    if (n_++ < 50) {
-      std::this_thread::yield();
-    } else {
-      std::this_thread::sleep_for(step_);
-      if (step_ < std::chrono::milliseconds(5)) step_ *= 2;
-    }
-    return true;
-  }
-
- private:
-  std::chrono::steady_clock::time_point deadline_;
-  int n_ = 0;
-  std::chrono::microseconds step_{50};
-};
 
 Result<std::vector<pid_t>> ReadPids(const std::string& file) {
   PC_ASSIGN_OR_RETURN(std::string text, ReadFile(file));
@@ -188,17 +165,17 @@ Status MachineCgroup::Freeze(Duration timeout) const {
     UniqueFd fd(::open(events.c_str(), O_RDONLY | O_CLOEXEC));
     if (!fd) return ErrnoStatus("open " + events, errno);
     PC_RETURN_IF_ERROR(WriteFile(freezer_dir_ + "/cgroup.freeze", "1"));
-    auto deadline = std::chrono::steady_clock::now() + timeout;
+    KernelDeadline deadline(timeout);
     for (;;) {
       PC_ASSIGN_OR_RETURN(bool frozen, Frozen());
       if (frozen) return Status::Ok();
-      auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
-      if (left.count() <= 0) return Unavailable("cgroup did not freeze in time: " + freezer_dir_);
+      std::optional<int> left = deadline.NextPollMs();
+      if (!left) return Unavailable("cgroup did not freeze in time: " + freezer_dir_);
       char buf[256];
       ::lseek(fd.get(), 0, SEEK_SET);
       (void)!::read(fd.get(), buf, sizeof buf);  // re-arm the notification
       struct pollfd p = {fd.get(), POLLPRI, 0};
-      ::poll(&p, 1, static_cast<int>(left.count()) + 1);
+      ::poll(&p, 1, *left);
     }
   }
   PC_RETURN_IF_ERROR(WriteFile(freezer_dir_ + "/freezer.state", "FROZEN"));
@@ -227,17 +204,17 @@ Status MachineCgroup::KillAll(Duration timeout) const {
       if (ev.find("populated 0") != std::string::npos) return Status::Ok();
     }
     PC_RETURN_IF_ERROR(WriteFile(freezer_dir_ + "/cgroup.kill", "1"));
-    auto deadline = std::chrono::steady_clock::now() + timeout;
+    KernelDeadline deadline(timeout);
     for (;;) {
       PC_ASSIGN_OR_RETURN(std::string ev, ReadFile(events));
       if (ev.find("populated 0") != std::string::npos) return Status::Ok();
-      auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
-      if (left.count() <= 0) return Unavailable("cgroup not empty after kill: " + freezer_dir_);
+      std::optional<int> left = deadline.NextPollMs();
+      if (!left) return Unavailable("cgroup not empty after kill: " + freezer_dir_);
       char buf[256];
       ::lseek(fd.get(), 0, SEEK_SET);
       (void)!::read(fd.get(), buf, sizeof buf);
       struct pollfd p = {fd.get(), POLLPRI, 0};
-      ::poll(&p, 1, static_cast<int>(left.count()) + 1);
+      ::poll(&p, 1, *left);
     }
   }
   // Frozen tasks do not die on v1 until thawed; thawing first also lets v2 tasks run their

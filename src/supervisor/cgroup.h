@@ -11,7 +11,8 @@
 // CgroupManager and MachineCgroup are immutable after creation; their methods only touch
 // the kernel's files, so they are thread-safe as far as the kernel is (callers serialise
 // operations on one machine). Blocking: Freeze, KillAll and Remove wait (bounded by the
-// timeout given) for the kernel to finish; everything else is a few file writes.
+// timeout given, in real time: supervisor/kernel_wait.h) for the kernel to finish;
+// everything else is a few file writes.
 #pragma once
 
 #include <sys/types.h>

@@ -3,26 +3,23 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <sys/epoll.h>
-#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
-#include <atomic>
 #include <cerrno>
-#include <condition_variable>
 #include <map>
-#include <mutex>
 #include <thread>
 #include <unordered_map>
 
 #include "common/fd.h"
-#include "common/file.h"
 #include "common/log.h"
-#include "common/strings.h"
+#include "common/mutex.h"
 #include "loop/event_loop.h"
+#include "supervisor/image_root.h"
+#include "supervisor/machine_setup.h"
 #include "supervisor/record.h"
 
 namespace privcast::supervisor {
@@ -31,48 +28,34 @@ namespace {
 constexpr const char* kComp = "supervisor";
 
 int PidfdOpen(pid_t pid) { return static_cast<int>(::syscall(SYS_pidfd_open, pid, 0)); }
-int PidfdSignal(int pidfd, int sig) {
-  return static_cast<int>(::syscall(SYS_pidfd_send_signal, pidfd, sig, nullptr, 0));
-}
 
 bool PidfdReadable(int pidfd) {
   struct pollfd p = {pidfd, POLLIN, 0};
   return ::poll(&p, 1, 0) == 1 && (p.revents & POLLIN);
 }
 
-constexpr const char* kStateFiles[] = {"resolv.conf", "hosts", "runtime", "runtime.tmp"};
-// The mount point of a sandboxed machine's root (only ever mounted in its own mount ns).
-constexpr const char* kRootfsDir = "rootfs";
-
-void RemoveStateFiles(const std::string& dir) {
-  for (const char* f : kStateFiles) ::unlink((dir + "/" + f).c_str());
-  ::rmdir((dir + "/" + kRootfsDir).c_str());
-}
-
-// privcast-init's report on the pipe (launch.h): "ok" once the program exec'd, "E<errno>"
-// when it could not. Waits at most `wait`.
-Status ReadInitReport(int fd, Duration wait, const std::string& program) {
-  std::string got;
-  auto deadline = std::chrono::steady_clock::now() + wait;
-  for (;;) {
-    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
-    if (left.count() <= 0) return Unavailable("machine setup: program did not start within the exec wait");
-    struct pollfd p = {fd, POLLIN, 0};
-    int n = ::poll(&p, 1, static_cast<int>(left.count()) + 1);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) continue;
-    char buf[32];
-    ssize_t r = ::read(fd, buf, sizeof buf);
-    if (r < 0 && errno == EINTR) continue;
-    if (r <= 0) break;
-    got.append(buf, static_cast<size_t>(r));
+// Adoption: why the process of the runtime record `rec` is not (any more) the machine's main
+// process, or "" when it is; then `pidfd` pins it.
+std::string WhyNotTheMachine(const LaunchSpec& spec, const MachineCgroup& cg, const RuntimeRecord& rec,
+                             UniqueFd* pidfd) {
+  auto a = rec.cgroups, b = cg.dirs();
+  std::sort(a.begin(), a.end());
+  std::sort(b.begin(), b.end());
+  if (a != b) return "cgroup paths differ from the runtime record";
+  auto st = ReadProcStat(rec.pid);
+  if (!st.ok() || st->state == 'Z' || st->state == 'X') return "process exited";
+  if (st->start_time != rec.start_time) return "pid reused by another process";
+  pidfd->reset(PidfdOpen(rec.pid));
+  if (!*pidfd) return "pidfd_open failed: process exited";
+  // Re-check after the pidfd pins the process: the pid could have been reused in between.
+  auto st2 = ReadProcStat(rec.pid);
+  if (!st2.ok() || st2->start_time != rec.start_time || st2->state == 'Z') return "process exited";
+  if (!cg.Contains(rec.pid)) return "process is not in the machine's cgroups";
+  if (spec.sandbox) {
+    auto ids = ProcessIdRange(rec.pid);
+    if (!ids.ok() || !(*ids == spec.sandbox->ids)) return "process runs with another id range than the machine's";
   }
-  if (got == "ok") return Status::Ok();
-  if (got.size() > 1 && got[0] == 'E') {
-    return ErrnoStatus("machine setup: execve " + program,
-                       ParseDecimal<int>(std::string_view(got).substr(1)).value_or(EIO));
-  }
-  return Internal("machine setup: privcast-init exited before starting " + program);
+  return "";
 }
 
 }  // namespace
@@ -137,8 +120,7 @@ struct Entry {
   pid_t pid = -1;
   UniqueFd pidfd;
   uint64_t timer_gen = 0;  // the armed timer (kill timeout, back-off) is the one of this generation
-  UniqueFd userns;         // sandbox: the machine's user namespace (kept across restarts)
-  IdRange userns_ids;
+  MachineUserns userns;    // sandbox: the machine's user namespace (kept across restarts)
   bool adopted = false;
   bool stop_requested = false;
   bool killed_after_timeout = false;
@@ -164,24 +146,24 @@ struct Supervisor::Impl {
   };
   std::unordered_map<uint64_t, std::unique_ptr<PidfdWatch>> watches;
 
-  mutable std::mutex mu;
-  std::condition_variable cv;
-  std::map<std::string, std::unique_ptr<Entry>> machines;
-  std::unordered_map<uint64_t, std::string> by_serial;
-  std::vector<MachineEvent> pending;
-  uint64_t next_serial = 1;
+  // Every entry (and what it holds) is read and written with mu held; cv tells StopAndWait
+  // and Destroy that an exit was handled.
+  mutable Mutex mu;
+  CondVar cv;
+  std::map<std::string, std::unique_ptr<Entry>> machines GUARDED_BY(mu);
+  std::unordered_map<uint64_t, std::string> by_serial GUARDED_BY(mu);
+  std::vector<MachineEvent> pending GUARDED_BY(mu);
+  uint64_t next_serial GUARDED_BY(mu) = 1;
 
   std::string StateDir(const std::string& id) const { return opt.state_root + "/" + id; }
   std::string RecordPath(const std::string& id) const { return StateDir(id) + "/runtime"; }
 
-  Status Fault(SetupStep s) { return opt.fault ? opt.fault(s) : Status::Ok(); }
-
-  Entry* Find(const std::string& id) {
+  Entry* Find(const std::string& id) REQUIRES(mu) {
     auto it = machines.find(id);
     return it == machines.end() ? nullptr : it->second.get();
   }
 
-  Result<Entry*> GetOrCreate(const LaunchSpec& spec) {
+  Result<Entry*> GetOrCreate(const LaunchSpec& spec) REQUIRES(mu) {
     Entry* e = Find(spec.machine_id);
     if (!e) {
       auto up = std::make_unique<Entry>();
@@ -195,7 +177,7 @@ struct Supervisor::Impl {
     return e;
   }
 
-  void Forget(const std::string& id) {
+  void Forget(const std::string& id) REQUIRES(mu) {
     auto it = machines.find(id);
     if (it == machines.end()) return;
     Entry& e = *it->second;
@@ -211,16 +193,15 @@ struct Supervisor::Impl {
   }
 
   // Queues an event for on_event; the loop delivers queued events in order, outside `mu`.
-  // Caller holds mu.
-  void Post(MachineEvent ev) {
+  void Post(MachineEvent ev) REQUIRES(mu) {
     pending.push_back(std::move(ev));
     loop->Post([this] { DeliverEvents(); });
   }
 
-  void DeliverEvents() {
+  void DeliverEvents() EXCLUDES(mu) {
     std::vector<MachineEvent> out;
     {
-      std::lock_guard<std::mutex> lock(mu);
+      MutexLock lock(&mu);
       out.swap(pending);
     }
     for (const auto& ev : out) {
@@ -229,9 +210,9 @@ struct Supervisor::Impl {
   }
 
   // Watches e's pidfd on the loop (registration is the loop's; this runs on any thread under mu).
-  void WatchPidfd(const Entry& e) {
+  void WatchPidfd(const Entry& e) REQUIRES(mu) {
     loop->Post([this, serial = e.serial, fd = e.pidfd.get()] {
-      std::lock_guard<std::mutex> lock(mu);
+      MutexLock lock(&mu);
       auto it = by_serial.find(serial);
       Entry* cur = it == by_serial.end() ? nullptr : Find(it->second);
       if (!cur || cur->pidfd.get() != fd) return;  // exited, restarted or forgotten meanwhile
@@ -246,8 +227,8 @@ struct Supervisor::Impl {
     });
   }
 
-  // Arms e's one timer `d` from now on the Clock (replacing what was armed). Caller holds mu.
-  void ArmTimer(Entry& e, Duration d) {
+  // Arms e's one timer `d` from now on the Clock (replacing what was armed).
+  void ArmTimer(Entry& e, Duration d) REQUIRES(mu) {
     const uint64_t gen = ++e.timer_gen;
     const MonoTime when = clock->Now() + d;
     loop->Post(
@@ -256,8 +237,8 @@ struct Supervisor::Impl {
   // A timer of an older generation finds nothing to do when it fires. Caller holds mu.
   static void DisarmTimer(Entry& e) { ++e.timer_gen; }
 
-  void OnPidfd(uint64_t serial) {
-    std::lock_guard<std::mutex> lock(mu);
+  void OnPidfd(uint64_t serial) EXCLUDES(mu) {
+    MutexLock lock(&mu);
     auto it = by_serial.find(serial);
     if (it == by_serial.end()) return;
     std::string id = it->second;
@@ -265,8 +246,8 @@ struct Supervisor::Impl {
     if (e && e->pidfd) HandleExit(id, *e);
   }
 
-  void OnTimer(uint64_t serial, uint64_t gen) {
-    std::lock_guard<std::mutex> lock(mu);
+  void OnTimer(uint64_t serial, uint64_t gen) EXCLUDES(mu) {
+    MutexLock lock(&mu);
     auto it = by_serial.find(serial);
     if (it == by_serial.end()) return;
     std::string id = it->second;
@@ -274,252 +255,13 @@ struct Supervisor::Impl {
     if (e && e->timer_gen == gen) HandleTimer(id, *e);
   }
 
-  // Runs every OS step of bringing the machine up; on failure undoes the earlier ones.
-  // NOLINTNEXTLINE(readability-function-size): one undo list shared by every step; to split with it
-  Status Setup(Entry& e) {
-    const LaunchSpec& s = e.spec;
-    std::vector<std::function<void()>> undo;
-    auto fail = [&undo](Status st) {
-      for (auto it = undo.rbegin(); it != undo.rend(); ++it) (*it)();
-      return st;
-    };
-#define PC_STEP(step)              \
-  do {                             \
-    Status _f = Fault(step);       \
-    if (!_f.ok()) return fail(_f); \
-  } while (0)
-
-    std::string exec_path;
-    std::vector<std::string> argv;
-    if (!s.shell_command.empty()) {
-      exec_path = "/bin/sh";
-      argv = {"/bin/sh", "-c", s.shell_command};
-    } else if (s.sandbox) {
-      // Looked up inside the machine's root by privcast-init (the machine's PATH).
-      exec_path = s.argv[0];
-      argv = s.argv;
-    } else {
-      auto r = ResolveProgram(s.argv[0], s.env);
-      if (!r.ok()) return r.status();
-      exec_path = *r;
-      argv = s.argv;
-    }
-    const std::string dir = StateDir(s.machine_id);
-
-    PC_STEP(SetupStep::kStateDir);
-    if (::mkdir(dir.c_str(), 0755) != 0 && errno != EEXIST) return fail(ErrnoStatus("mkdir " + dir, errno));
-    // A failed start keeps a persisted writable layer (persist_rootfs: the machine's data).
-    undo.push_back([dir, keep_root = s.image && s.image->persist] {
-      RemoveStateFiles(dir);
-      if (!keep_root) RemoveImageRoot(dir);
-      ::rmdir(dir.c_str());
-    });
-    if (s.sandbox) {
-      std::string root = dir + "/" + kRootfsDir;
-      if (::mkdir(root.c_str(), 0755) != 0 && errno != EEXIST) return fail(ErrnoStatus("mkdir " + root, errno));
-    }
-
-    PC_STEP(SetupStep::kCgroupCreate);
-    undo.push_back([this, cg = e.cg] {
-      (void)cg.KillAll(opt.kernel_wait);
-      (void)cg.Remove(opt.kernel_wait);
-    });
-    if (Status st = e.cg.Create(); !st.ok()) return fail(st);
-
-    PC_STEP(SetupStep::kCgroupLimits);
-    if (Status st = e.cg.ApplyLimits(s.limits); !st.ok()) return fail(st);
-
-    PC_STEP(SetupStep::kFiles);
-    if (Status st = WriteNewFile(dir + "/resolv.conf", s.resolv_conf); !st.ok()) return fail(st);
-    if (Status st = WriteNewFile(dir + "/hosts", s.hosts); !st.ok()) return fail(st);
-
-    PC_STEP(SetupStep::kLogFile);
-    UniqueFd log_fd;
-    if (!s.log_path.empty()) {
-      bool created = ::access(s.log_path.c_str(), F_OK) != 0;
-      log_fd.reset(::open(s.log_path.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640));
-      if (!log_fd) return fail(ErrnoStatus("open log " + s.log_path, errno));
-      if (created) undo.push_back([p = s.log_path] { ::unlink(p.c_str()); });
-    }
-    UniqueFd null_fd(::open("/dev/null", O_RDWR | O_CLOEXEC));
-    if (!null_fd) return fail(ErrnoStatus("open /dev/null", errno));
-
-    PC_STEP(SetupStep::kNetns);
-    UniqueFd netns_fd;
-    if (!s.netns_path.empty()) {
-      netns_fd.reset(::open(s.netns_path.c_str(), O_RDONLY | O_CLOEXEC));
-      if (!netns_fd) return fail(ErrnoStatus("open netns " + s.netns_path, errno));
-    }
-
-    PC_STEP(SetupStep::kSpawn);
-    // Private duplicates >= 3 so the child's dup2 onto 0..2 cannot clobber a source.
-    auto dupfd = [](int fd) { return UniqueFd(::fcntl(fd, F_DUPFD_CLOEXEC, 3)); };
-    UniqueFd in, out, err;
-    if (s.stdio) {
-      in = dupfd(s.stdio->in >= 0 ? s.stdio->in : null_fd.get());
-      out = dupfd(s.stdio->out >= 0 ? s.stdio->out : (log_fd ? log_fd.get() : null_fd.get()));
-      err = dupfd(s.stdio->err >= 0 ? s.stdio->err : (log_fd ? log_fd.get() : null_fd.get()));
-    } else {
-      in = dupfd(null_fd.get());
-      out = dupfd(log_fd.get());
-      err = dupfd(log_fd.get());
-    }
-    if (!in || !out || !err) return fail(ErrnoStatus("dup stdio", errno));
-    std::vector<UniqueFd> procs_fds;
-    SpawnPlan plan;
-    // The child moves itself into every machine cgroup before exec. v1: through `tasks`, not
-    // `cgroup.procs`: the child is a single thread, so that moves the whole process, and a
-    // `cgroup.procs` write takes cgroup_threadgroup_rwsem for writing, i.e. waits for an RCU
-    // grace period (measured 3-30 ms per start on this host, `tasks` 0.1 ms). v2 has only
-    // `cgroup.procs`. Not CLONE_INTO_CGROUP on v2: on the 6.18 kernel here a child cloned into
-    // a cgroup that once received cgroup.kill is SIGKILLed at fork, which broke restarts after
-    // a kill_timeout escalation (docs/supervisor.md#launch).
-    const char* attach_file = e.cg.version() == CgroupVersion::kV1 ? "/tasks" : "/cgroup.procs";
-    for (const auto& d : e.cg.dirs()) {
-      UniqueFd fd(::open((d + attach_file).c_str(), O_WRONLY | O_CLOEXEC));
-      if (!fd) return fail(ErrnoStatus("open " + d + attach_file, errno));
-      plan.cgroup_procs_fds.push_back(fd.get());
-      procs_fds.push_back(std::move(fd));
-    }
-    plan.exec_path = exec_path;
-    plan.argv = std::move(argv);
-    plan.env = s.env;
-    plan.netns_fd = netns_fd.get();
-    plan.hostname = s.hostname.empty() ? s.machine_id : s.hostname;
-    plan.resolv_path = dir + "/resolv.conf";
-    plan.hosts_path = dir + "/hosts";
-    plan.stdin_fd = in.get();
-    plan.stdout_fd = out.get();
-    plan.stderr_fd = err.get();
-    plan.controlling_tty = s.stdio && s.stdio->controlling_tty;
-    plan.working_dir = s.working_dir;
-    RootfsPlan rootfs;
-    UniqueFd report_rd, report_wr;
-    UniqueFd image_mount;                 // the image's overlay until the child has moved it onto its root
-    std::vector<UniqueFd> volume_mounts;  // the volumes' idmapped mounts, likewise
-    if (s.sandbox) {
-      if (opt.init_path.empty())
-        return fail(FailedPrecondition("sandboxed machine but no privcast-init (SupervisorOptions::init_path)"));
-      if (!e.userns || !(e.userns_ids == s.sandbox->ids)) {
-        auto ns = CreateUserNamespace(s.sandbox->ids);
-        if (!ns.ok()) return fail(ns.status());
-        e.userns = std::move(*ns);
-        e.userns_ids = s.sandbox->ids;
-      }
-      RootfsInputs ri;
-      ri.root = dir + "/" + kRootfsDir;
-      ri.ids = s.sandbox->ids;
-      ri.hostname = plan.hostname;
-      ri.hosts = s.hosts;
-      ri.resolv_conf = s.resolv_conf;
-      ri.etc = &host_etc;
-      ri.init_path = opt.init_path;
-      for (size_t i = 0; i < e.cg.dirs().size(); ++i) {
-        if (e.cg.version() == CgroupVersion::kV2) {
-          ri.cgroups.emplace_back("", e.cg.dirs()[i]);
-        } else if (i < e.cg.controllers().size()) {
-          ri.cgroups.emplace_back(e.cg.controllers()[i], e.cg.dirs()[i]);
-        }
-      }
-      if (plan.controlling_tty) {
-        char link[256];
-        ssize_t n = ::readlink(("/proc/self/fd/" + std::to_string(s.stdio->in)).c_str(), link, sizeof link - 1);
-        if (n > 0) ri.tty_slave.assign(link, static_cast<size_t>(n));
-      }
-      UniqueFd image_mnt;
-      if (s.image) {
-        ImageRootInputs ii;
-        ii.image = &*s.image;
-        ii.dir = dir;
-        ii.ids = s.sandbox->ids;
-        ii.userns_fd = e.userns.get();
-        ii.hostname = plan.hostname;
-        ii.hosts = s.hosts;
-        ii.resolv_conf = s.resolv_conf;
-        ii.working_dir = s.working_dir;
-        auto mnt = PrepareImageRoot(ii);
-        if (!mnt.ok()) return fail(mnt.status());
-        image_mnt = std::move(*mnt);
-        ri.image_mount_fd = image_mnt.get();
-      }
-      for (const VolumeMount& v : s.volumes) {
-        auto mnt = PrepareVolumeMount(v, e.userns.get());
-        if (!mnt.ok()) return fail(mnt.status());
-        ri.volumes.emplace_back(v.destination, mnt->get());
-        volume_mounts.push_back(std::move(*mnt));
-      }
-      rootfs = BuildRootfsPlan(ri);
-      image_mount = std::move(image_mnt);
-      int fds[2];
-      if (::pipe2(fds, O_CLOEXEC) != 0) return fail(ErrnoStatus("pipe2", errno));
-      report_rd.reset(fds[0]);
-      report_wr.reset(::fcntl(fds[1], F_DUPFD_CLOEXEC, 10));  // never 3: the child dup2s it to 3
-      ::close(fds[1]);
-      if (!report_wr) return fail(ErrnoStatus("dup report fd", errno));
-      SpawnSandbox sb;
-      sb.ids = s.sandbox->ids;
-      sb.userns_fd = e.userns.get();
-      sb.rootfs = &rootfs;
-      sb.init_in_root = kInitInRoot;
-      sb.report_fd = report_wr.get();
-      sb.seccomp = seccomp;
-      // Never above our own hard limit: raising it needs CAP_SYS_RESOURCE, which a daemon in
-      // a container (this VM's root, for one) may lack.
-      struct rlimit own;
-      sb.nofile = s.sandbox->nofile;
-      sb.ping_group_range = std::to_string(sb.ids.base) + " " + std::to_string(sb.ids.base + sb.ids.count - 1);
-      if (::getrlimit(RLIMIT_NOFILE, &own) == 0 && own.rlim_max < sb.nofile) sb.nofile = own.rlim_max;
-      plan.sandbox = sb;
-      // The machine's root must be able to reopen its own stdio (/dev/stdout, /dev/stderr
-      // are /proc/self/fd links; a reopen checks the file's owner): the ids of its root get
-      // what is the machine's anyway — its log file, the daemon's pty slave and anonymous
-      // pipes and sockets — never a file or terminal of the caller's (runc does the same).
-      for (int fd : {in.get(), out.get(), err.get()}) {
-        struct stat st;
-        if (::fstat(fd, &st) != 0) continue;
-        bool log = log_fd && fd != in.get() && !s.stdio;
-        if (log || plan.controlling_tty || S_ISFIFO(st.st_mode) || S_ISSOCK(st.st_mode)) {
-          if (S_ISCHR(st.st_mode) && !plan.controlling_tty) continue;  // /dev/null
-          (void)::fchown(fd, sb.ids.base, sb.ids.base);
-        }
-      }
-      std::vector<std::string> init_argv = {"privcast-init"};
-      if (plan.controlling_tty) init_argv.push_back("-t");
-      if (s.image && (s.image->uid != 0 || s.image->gid != 0)) {
-        init_argv.push_back("-u");
-        init_argv.push_back(std::to_string(s.image->uid) + ":" + std::to_string(s.image->gid));
-      }
-      init_argv.push_back("--");
-      init_argv.insert(init_argv.end(), plan.argv.begin(), plan.argv.end());
-      plan.argv = std::move(init_argv);
-    }
-    auto spawned = Spawn(plan);
-    if (!spawned.ok()) return fail(spawned.status());
-    e.pid = spawned->pid;
-    e.pidfd = std::move(spawned->pidfd);
-    undo.push_back([&e] {
-      PidfdSignal(e.pidfd.get(), SIGKILL);
-      siginfo_t si;
-      ::waitid(P_PIDFD, static_cast<id_t>(e.pidfd.get()), &si, WEXITED);
-      e.pidfd.reset();
-      e.pid = -1;
-    });
-    if (s.sandbox) {
-      report_wr.reset();  // only privcast-init holds the write end now
-      if (Status st = ReadInitReport(report_rd.get(), opt.exec_wait, exec_path); !st.ok()) return fail(st);
-    }
-
-    PC_STEP(SetupStep::kRecord);
-    auto st = ReadProcStat(e.pid);
-    if (!st.ok()) return fail(st.status());
-    RuntimeRecord rec{e.pid, st->start_time, e.cg.dirs()};
-    // The previous run's record describes a process that is gone. Remove it first: renaming
-    // over an existing file makes ext4 flush the new one (auto_da_alloc), measured 0.5-2.4 ms
-    // per start here against 0.05 ms for a rename onto nothing.
-    ::unlink(RecordPath(s.machine_id).c_str());
-    if (Status s2 = SaveRecord(RecordPath(s.machine_id), rec); !s2.ok()) return fail(s2);
-#undef PC_STEP
-
+  // Sets the machine up (machine_setup.h: on failure every step done is undone) and watches
+  // its new main process.
+  Status Setup(Entry& e) REQUIRES(mu) {
+    SetupEnv env{&opt, &host_etc, seccomp};
+    PC_ASSIGN_OR_RETURN(Spawned main, SetupMachine(env, e.spec, e.cg, StateDir(e.spec.machine_id), &e.userns));
+    e.pid = main.pid;
+    e.pidfd = std::move(main.pidfd);
     WatchPidfd(e);
     e.state = RunState::kRunning;
     e.adopted = false;
@@ -530,7 +272,7 @@ struct Supervisor::Impl {
   }
 
   // The main process of `e` is gone (pidfd readable): collect, clean up, decide.
-  void HandleExit(const std::string& id, Entry& e) {
+  void HandleExit(const std::string& id, Entry& e) REQUIRES(mu) {
     ExitInfo exit;
     siginfo_t si = {};
     if (::waitid(P_PIDFD, static_cast<id_t>(e.pidfd.get()), &si, WEXITED | WNOHANG) == 0) {
@@ -582,10 +324,10 @@ struct Supervisor::Impl {
                {"known", exit.known ? "true" : "false"},
                {"next", EventKindName(ev.kind)}});
     Post(std::move(ev));
-    cv.notify_all();
+    cv.NotifyAll();
   }
 
-  void HandleTimer(const std::string& id, Entry& e) {
+  void HandleTimer(const std::string& id, Entry& e) REQUIRES(mu) {
     if (e.state == RunState::kStopping) {
       e.killed_after_timeout = true;
       log::Info(kComp, "kill_timeout passed, killing cgroup", {{"machine", id}});
@@ -605,11 +347,11 @@ struct Supervisor::Impl {
         ev.error = st.ToString();
       }
       Post(std::move(ev));
-      cv.notify_all();
+      cv.NotifyAll();
     }
   }
 
-  Status StopLocked(const std::string& id, std::optional<int> signal, std::optional<Duration> timeout) {
+  Status StopLocked(const std::string& id, std::optional<int> signal, std::optional<Duration> timeout) REQUIRES(mu) {
     Entry* e = Find(id);
     if (!e) return Status::Ok();
     switch (e->state) {
@@ -624,7 +366,7 @@ struct Supervisor::Impl {
         ev.stop_requested = true;
         if (e->last_exit) ev.exit = *e->last_exit;
         Post(std::move(ev));
-        cv.notify_all();
+        cv.NotifyAll();
         return Status::Ok();
       }
       case RunState::kStopping:
@@ -656,13 +398,35 @@ struct Supervisor::Impl {
     return Status::Ok();
   }
 
-  // Waits (condition variable) until the machine is neither running nor stopping.
-  Status WaitSettled(std::unique_lock<std::mutex>& lock, const std::string& id, Duration max_wait) {
-    bool ok = cv.wait_for(lock, max_wait, [&] {
-      Entry* e = Find(id);
-      return !e || e->state == RunState::kExited || e->state == RunState::kBackoff;
-    });
-    return ok ? Status::Ok() : Unavailable("machine " + id + " did not stop in time");
+  bool Settled(const std::string& id) REQUIRES(mu) {
+    Entry* e = Find(id);
+    return !e || e->state == RunState::kExited || e->state == RunState::kBackoff;
+  }
+
+  // Waits (condition variable) until the machine is neither running nor stopping. The bound
+  // is real time, not `clock`: the exit comes from the kernel (the pidfd), and a kill_timeout
+  // armed on a test's FakeClock fires only when the test advances it, which a waiting caller
+  // cannot do.
+  Status WaitSettled(const std::string& id, Duration max_wait) REQUIRES(mu) {
+    const MonoTime deadline = RealClock::Get()->Now() + max_wait;
+    while (!Settled(id)) {
+      if (!cv.WaitUntil(&mu, deadline) && !Settled(id)) return Unavailable("machine " + id + " did not stop in time");
+    }
+    return Status::Ok();
+  }
+
+  // Adopt's answer when the recorded process is not the machine's any more.
+  Result<AdoptResult> NotAdopted(const LaunchSpec& spec, const MachineCgroup& cg, std::string why) REQUIRES(mu) {
+    // Leftovers of a dead machine would otherwise run on unsupervised.
+    (void)cg.KillAll(opt.kernel_wait);
+    ::unlink(RecordPath(spec.machine_id).c_str());
+    auto r = GetOrCreate(spec);
+    if (r.ok()) (*r)->state = RunState::kExited;
+    AdoptResult res;
+    res.outcome = AdoptOutcome::kGone;
+    res.reason = std::move(why);
+    log::Info(kComp, "machine not adopted", {{"machine", spec.machine_id}, {"reason", res.reason}});
+    return res;
   }
 
   Status RemoveStateDir(const std::string& id) {
@@ -706,9 +470,9 @@ Supervisor::~Supervisor() {
 }
 
 Result<StartInfo> Supervisor::Start(const LaunchSpec& spec) {
-  auto t0 = std::chrono::steady_clock::now();
+  const MonoTime t0 = impl_->clock->Now();
   PC_RETURN_IF_ERROR(ValidateSpec(spec));
-  std::lock_guard<std::mutex> lock(impl_->mu);
+  MutexLock lock(&impl_->mu);
   Entry* existing = impl_->Find(spec.machine_id);
   if (existing && existing->state != RunState::kExited && existing->state != RunState::kBackoff) {
     return Conflict("machine " + spec.machine_id + " is " + RunStateName(existing->state));
@@ -724,7 +488,7 @@ Result<StartInfo> Supervisor::Start(const LaunchSpec& spec) {
   }
   StartInfo info;
   info.pid = e->pid;
-  info.latency = std::chrono::steady_clock::now() - t0;
+  info.latency = impl_->clock->Now() - t0;
   log::Info(kComp, "machine started",
             {{"machine", spec.machine_id},
              {"pid", static_cast<int64_t>(e->pid)},
@@ -733,7 +497,7 @@ Result<StartInfo> Supervisor::Start(const LaunchSpec& spec) {
 }
 
 Status Supervisor::Stop(const std::string& id, std::optional<int> signal, std::optional<Duration> timeout) {
-  std::lock_guard<std::mutex> lock(impl_->mu);
+  MutexLock lock(&impl_->mu);
   return impl_->StopLocked(id, signal, timeout);
 }
 
@@ -742,13 +506,13 @@ Status Supervisor::StopAndWait(const std::string& id, Duration max_wait, std::op
   if (std::this_thread::get_id() == impl_->thread.get_id()) {
     return FailedPrecondition("StopAndWait called from on_event would wait for itself");
   }
-  std::unique_lock<std::mutex> lock(impl_->mu);
+  MutexLock lock(&impl_->mu);
   PC_RETURN_IF_ERROR(impl_->StopLocked(id, signal, timeout));
-  return impl_->WaitSettled(lock, id, max_wait);
+  return impl_->WaitSettled(id, max_wait);
 }
 
 Status Supervisor::Suspend(const std::string& id) {
-  std::lock_guard<std::mutex> lock(impl_->mu);
+  MutexLock lock(&impl_->mu);
   Entry* e = impl_->Find(id);
   if (!e) return NotFound("machine " + id + " is not supervised here");
   if (e->state == RunState::kSuspended) return Status::Ok();
@@ -763,7 +527,7 @@ Status Supervisor::Suspend(const std::string& id) {
 }
 
 Status Supervisor::Resume(const std::string& id) {
-  std::lock_guard<std::mutex> lock(impl_->mu);
+  MutexLock lock(&impl_->mu);
   Entry* e = impl_->Find(id);
   if (!e) return NotFound("machine " + id + " is not supervised here");
   if (e->state == RunState::kRunning) return Status::Ok();
@@ -777,14 +541,14 @@ Status Supervisor::Destroy(const std::string& id, bool force) {
   if (std::this_thread::get_id() == impl_->thread.get_id()) {
     return FailedPrecondition("Destroy called from on_event would wait for itself");
   }
-  std::unique_lock<std::mutex> lock(impl_->mu);
+  MutexLock lock(&impl_->mu);
   Entry* e = impl_->Find(id);
   MachineCgroup cg = impl_->cgm.For(id);
   if (e) {
     Duration wait = e->spec.kill_timeout + 2 * impl_->opt.kernel_wait;
     PC_RETURN_IF_ERROR(impl_->StopLocked(id, force ? std::optional<int>(SIGKILL) : std::nullopt,
                                          force ? std::optional<Duration>(Duration::zero()) : std::nullopt));
-    PC_RETURN_IF_ERROR(impl_->WaitSettled(lock, id, wait));
+    PC_RETURN_IF_ERROR(impl_->WaitSettled(id, wait));
     e = impl_->Find(id);
     if (e) Impl::DisarmTimer(*e);
   }
@@ -798,45 +562,19 @@ Status Supervisor::Destroy(const std::string& id, bool force) {
 
 Result<AdoptResult> Supervisor::Adopt(const LaunchSpec& spec) {
   PC_RETURN_IF_ERROR(ValidateSpec(spec));
-  std::lock_guard<std::mutex> lock(impl_->mu);
+  MutexLock lock(&impl_->mu);
   Entry* existing = impl_->Find(spec.machine_id);
   if (existing && existing->state != RunState::kExited) {
     return Conflict("machine " + spec.machine_id + " is already supervised");
   }
   const std::string& id = spec.machine_id;
   MachineCgroup cg = impl_->cgm.For(id);
-  AdoptResult res;
-  auto gone = [&](std::string why) -> Result<AdoptResult> {
-    // Leftovers of a dead machine would otherwise run on unsupervised.
-    (void)cg.KillAll(impl_->opt.kernel_wait);
-    ::unlink(impl_->RecordPath(id).c_str());
-    auto r = impl_->GetOrCreate(spec);
-    if (r.ok()) (*r)->state = RunState::kExited;
-    res.outcome = AdoptOutcome::kGone;
-    res.reason = std::move(why);
-    log::Info(kComp, "machine not adopted", {{"machine", id}, {"reason", res.reason}});
-    return res;
-  };
   auto rec = LoadRecord(impl_->RecordPath(id));
-  if (!rec.ok()) return gone(rec.status().message());
-  auto a = rec->cgroups, b = cg.dirs();
-  std::sort(a.begin(), a.end());
-  std::sort(b.begin(), b.end());
-  if (a != b) return gone("cgroup paths differ from the runtime record");
-  auto st = ReadProcStat(rec->pid);
-  if (!st.ok() || st->state == 'Z' || st->state == 'X') return gone("process exited");
-  if (st->start_time != rec->start_time) return gone("pid reused by another process");
-  UniqueFd pidfd(PidfdOpen(rec->pid));
-  if (!pidfd) return gone("pidfd_open failed: process exited");
-  // Re-check after the pidfd pins the process: the pid could have been reused in between.
-  auto st2 = ReadProcStat(rec->pid);
-  if (!st2.ok() || st2->start_time != rec->start_time || st2->state == 'Z') return gone("process exited");
-  if (!cg.Contains(rec->pid)) return gone("process is not in the machine's cgroups");
-  if (spec.sandbox) {
-    auto ids = ProcessIdRange(rec->pid);
-    if (!ids.ok() || !(*ids == spec.sandbox->ids)) return gone("process runs with another id range than the machine's");
+  if (!rec.ok()) return impl_->NotAdopted(spec, cg, rec.status().message());
+  UniqueFd pidfd;
+  if (std::string why = WhyNotTheMachine(spec, cg, *rec, &pidfd); !why.empty()) {
+    return impl_->NotAdopted(spec, cg, std::move(why));
   }
-
   PC_ASSIGN_OR_RETURN(Entry * e, impl_->GetOrCreate(spec));
   e->pid = rec->pid;
   e->pidfd = std::move(pidfd);
@@ -848,6 +586,7 @@ Result<AdoptResult> Supervisor::Adopt(const LaunchSpec& spec) {
   e->killed_after_timeout = false;
   e->attempts = 0;
   e->started_at = impl_->clock->Now();  // run time counts from adoption
+  AdoptResult res;
   res.outcome = AdoptOutcome::kAdopted;
   res.pid = e->pid;
   log::Info(kComp, "machine adopted", {{"machine", id}, {"pid", static_cast<int64_t>(e->pid)}});
@@ -855,7 +594,7 @@ Result<AdoptResult> Supervisor::Adopt(const LaunchSpec& spec) {
 }
 
 std::optional<MachineStatus> Supervisor::Describe(const std::string& id) const {
-  std::lock_guard<std::mutex> lock(impl_->mu);
+  MutexLock lock(&impl_->mu);
   auto it = impl_->machines.find(id);
   if (it == impl_->machines.end()) return std::nullopt;
   const Entry& e = *it->second;

@@ -1,8 +1,9 @@
 // Supervisor: machines as supervised process trees (docs/supervisor.md).
 //
 // The daemon owns one Supervisor. Its control thread calls Start/Stop/Suspend/Resume/
-// Destroy/Adopt; an internal event-loop thread (epoll on pidfds and timerfds) watches main
-// processes, enforces kill_timeout, applies [[restart]] and reports through on_event.
+// Destroy/Adopt; an internal event-loop thread (a loop::EventLoop on pidfds, its timers on
+// the Clock) watches main processes, enforces kill_timeout, applies [[restart]] and reports
+// through on_event. Setting a machine up is machine_setup.h.
 //
 // Ownership: the Supervisor owns, per machine, a state dir <state_root>/<machine id>/
 // (resolv.conf, hosts, runtime, and rootfs/: the mount point of a sandboxed machine's root,

@@ -25,6 +25,7 @@
 #include <thread>
 
 #include "common/ids.h"
+#include "common/strings.h"
 #include "supervisor/log_tail.h"
 #include "supervisor/record.h"
 
@@ -46,6 +47,14 @@ std::string Slurp(const std::string& p) {
 }
 
 int Sh(const std::string& cmd) { return std::system(cmd.c_str()); }
+
+// The last line of a counter's output as a number (0 when there is none yet).
+int LastNumber(const std::string& text) {
+  std::istringstream in(text);
+  std::string line, last;
+  while (std::getline(in, line)) last = line;
+  return ParseDecimal<int>(last).value_or(0);
+}
 
 // A throwaway named netns (the test is the only place that may use `ip`).
 class ScopedNetns {
@@ -105,12 +114,19 @@ class Events {
     events_.push_back(e);
     cv_.notify_all();
   }
-  // Waits for an event matching pred; returns it.
-  std::optional<MachineEvent> WaitFor(std::function<bool(const MachineEvent&)> pred, Duration d = 20s) {
+  // How many events arrived so far: a mark for WaitFor(..., since) to skip them.
+  size_t Mark() {
+    std::lock_guard<std::mutex> l(mu_);
+    return events_.size();
+  }
+  // Waits for an event matching pred, among those after the mark `since`; returns it.
+  std::optional<MachineEvent> WaitFor(std::function<bool(const MachineEvent&)> pred, Duration d = 20s,
+                                      size_t since = 0) {
     std::unique_lock<std::mutex> l(mu_);
     std::optional<MachineEvent> out;
     cv_.wait_for(l, d, [&] {
-      for (const auto& e : events_) {
+      for (size_t i = since; i < events_.size(); ++i) {
+        const MachineEvent& e = events_[i];
         if (pred(e)) {
           out = e;
           return true;
@@ -120,8 +136,8 @@ class Events {
     });
     return out;
   }
-  std::optional<MachineEvent> WaitKind(const std::string& id, EventKind k, Duration d = 20s) {
-    return WaitFor([&](const MachineEvent& e) { return e.machine_id == id && e.kind == k; }, d);
+  std::optional<MachineEvent> WaitKind(const std::string& id, EventKind k, Duration d = 20s, size_t since = 0) {
+    return WaitFor([&](const MachineEvent& e) { return e.machine_id == id && e.kind == k; }, d, since);
   }
   std::vector<MachineEvent> All() {
     std::lock_guard<std::mutex> l(mu_);
@@ -211,16 +227,18 @@ class SupervisorTest : public ::testing::TestWithParam<Param> {
   }
 
   // Runs `script` in a sandboxed machine with a netns of its own until it exits 0; returns
-  // its output (empty on failure, with the failure recorded).
+  // its output (empty on failure, with the failure recorded). Once it returned, the machine
+  // is exited (the supervisor settles an entry before it reports the exit).
   std::string RunInNetns(LaunchSpec& s) {
     ScopedNetns ns(1);
     EXPECT_TRUE(ns.ok());
     if (!ns.ok()) return "";
     s.netns_path = ns.path();
+    const size_t mark = events_.Mark();  // a machine run again: its earlier exits do not count
     auto st = sup_->Start(s);
     EXPECT_TRUE(st.ok()) << st.status().ToString();
     if (!st.ok()) return "";
-    auto ev = events_.WaitKind(s.machine_id, EventKind::kExited);
+    auto ev = events_.WaitKind(s.machine_id, EventKind::kExited, 20s, mark);
     EXPECT_TRUE(ev);
     if (!ev) return "";
     EXPECT_EQ(ev->exit.code, 0);
@@ -382,25 +400,26 @@ TEST_P(SupervisorTest, InItsCgroupsWithLimitsThenDestroyLeavesNothing) {
 }
 
 TEST_P(SupervisorTest, SuspendFreezesCounterAndResumeContinues) {
-  LaunchSpec s = Spec("i=0; while :; do i=$((i+1)); echo $i; sleep 0.005; done");
+  const std::string counter = "i=0; while :; do i=$((i+1)); echo $i; sleep 0.005; done";
+  LaunchSpec s = Spec(counter);
+  // A twin that keeps running measures the window in which the frozen one must not move:
+  // the time it takes to count 20 further, however busy the host is (not a fixed sleep).
+  LaunchSpec twin = Spec(counter);
   ASSERT_TRUE(sup_->Start(s).ok());
+  ASSERT_TRUE(sup_->Start(twin).ok());
   ASSERT_TRUE(WaitLogLine(s.log_path, "5"));
   ASSERT_TRUE(sup_->Suspend(s.machine_id).ok());
   EXPECT_EQ(sup_->Describe(s.machine_id)->state, RunState::kSuspended);
   EXPECT_TRUE(*sup_->CgroupOf(s.machine_id).Frozen());
   std::string frozen_at = Slurp(s.log_path);
-  // The observation window itself is the measurement: a running loop writes ~40 lines here.
-  std::this_thread::sleep_for(200ms);
+  ASSERT_TRUE(WaitLogLine(twin.log_path, std::to_string(LastNumber(Slurp(twin.log_path)) + 20)));
   EXPECT_EQ(Slurp(s.log_path), frozen_at) << "counter advanced while frozen";
   auto t0 = std::chrono::steady_clock::now();
   ASSERT_TRUE(sup_->Resume(s.machine_id).ok());
   auto resume = std::chrono::steady_clock::now() - t0;
   RecordProperty("resume_us", std::to_string(std::chrono::duration_cast<std::chrono::microseconds>(resume).count()));
-  // Advances again: the next number after the last one written.
-  std::istringstream in(frozen_at);
-  std::string line, last;
-  while (std::getline(in, line)) last = line;
-  ASSERT_TRUE(WaitLogLine(s.log_path, std::to_string(std::stoi(last) + 3)));
+  // Advances again: the next numbers after the last one written.
+  ASSERT_TRUE(WaitLogLine(s.log_path, std::to_string(LastNumber(frozen_at) + 3)));
   EXPECT_EQ(sup_->Describe(s.machine_id)->state, RunState::kRunning);
 }
 
@@ -750,17 +769,8 @@ TEST_P(SupervisorTest, ImageRootIsTheImageFreshOnEveryStart) {
   std::string expect_start = "33\n34\n/app\n0\n0\nno-motd\n" + s.hosts;
   // Runs the machine again (same id, same log) and returns this run's output.
   auto run = [&] {
-    // The exit event can be seen before the supervisor has settled the entry: wait for it.
-    auto deadline = std::chrono::steady_clock::now() + 10s;
-    for (auto d = sup_->Describe(s.machine_id);
-         d && d->state != RunState::kExited && std::chrono::steady_clock::now() < deadline;
-         d = sup_->Describe(s.machine_id)) {
-      std::this_thread::sleep_for(1ms);
-    }
     EXPECT_EQ(Sh("truncate -s 0 " + s.log_path), 0);
-    (void)RunInNetns(s);
-    EXPECT_TRUE(WaitLogLine(s.log_path, "no-host-usr"));
-    return Slurp(s.log_path);
+    return RunInNetns(s);  // returns once this run exited
   };
   std::string out = run();
   EXPECT_EQ(out, expect_start + "fresh\nno-host-usr\n");
