@@ -8,95 +8,104 @@
 
 namespace privcast::daemon {
 
-// NOLINTNEXTLINE(readability-function-size): one shell-word tokenizer state machine, read top to bottom
-std::optional<std::vector<std::string>> SplitCommand(const std::string& command) {
-  std::vector<std::string> argv;
-  std::string cur;
-  bool in_word = false;
-  enum { kNone, kSingle, kDouble } quote = kNone;
-  for (size_t i = 0; i < command.size(); ++i) {
-    char c = command[i];
-    if (quote == kSingle) {
-      if (c == '\'') quote = kNone;
-      else cur.push_back(c);
-      continue;
+namespace {
+
+// Shell words, one character at a time: one method per quoting state. Each returns false
+// when the command needs a shell.
+class WordSplitter {
+ public:
+  explicit WordSplitter(std::string_view command) : in_(command) {}
+
+  std::optional<std::vector<std::string>> Run() {
+    for (i_ = 0; i_ < in_.size(); ++i_) {
+      const char c = in_[i_];
+      bool ok = quote_ == kSingle ? SingleQuoted(c) : quote_ == kDouble ? DoubleQuoted(c) : Unquoted(c);
+      if (!ok) return std::nullopt;
     }
-    if (quote == kDouble) {
-      if (c == '"') {
-        quote = kNone;
-      } else if (c == '\\' && i + 1 < command.size() &&
-                 std::string_view("\"\\$`").find(command[i + 1]) != std::string_view::npos) {
-        cur.push_back(command[++i]);
-      } else if (c == '$' || c == '`') {
-        return std::nullopt;  // expansion: needs a shell
-      } else {
-        cur.push_back(c);
-      }
-      continue;
+    if (quote_ != kNone) return std::nullopt;
+    if (in_word_) argv_.push_back(std::move(cur_));
+    if (argv_.empty()) return std::nullopt;
+    return std::move(argv_);
+  }
+
+ private:
+  // Everything up to the closing quote is literal.
+  bool SingleQuoted(char c) {
+    if (c == '\'') quote_ = kNone;
+    else cur_.push_back(c);
+    return true;
+  }
+
+  // Literal but for \" \\ \$ \` (escaped) and expansions ($, `), which need a shell.
+  bool DoubleQuoted(char c) {
+    if (c == '"') {
+      quote_ = kNone;
+    } else if (c == '\\' && i_ + 1 < in_.size() &&
+               std::string_view("\"\\$`").find(in_[i_ + 1]) != std::string_view::npos) {
+      cur_.push_back(in_[++i_]);
+    } else if (c == '$' || c == '`') {
+      return false;  // expansion: needs a shell
+    } else {
+      cur_.push_back(c);
     }
+    return true;
+  }
+
+  bool Unquoted(char c) {
     switch (c) {
       case ' ':
       case '\t':
-        if (in_word) argv.push_back(std::move(cur));
-        cur.clear();
-        in_word = false;
-        break;
+        if (in_word_) argv_.push_back(std::move(cur_));
+        cur_.clear();
+        in_word_ = false;
+        return true;
       case '\'':
-        quote = kSingle;
-        in_word = true;
-        break;
+        quote_ = kSingle;
+        in_word_ = true;
+        return true;
       case '"':
-        quote = kDouble;
-        in_word = true;
-        break;
+        quote_ = kDouble;
+        in_word_ = true;
+        return true;
       case '\\':
-        if (i + 1 >= command.size()) return std::nullopt;
-        cur.push_back(command[++i]);
-        in_word = true;
-        break;
-      case '|':
-      case '&':
-      case ';':
-      case '<':
-      case '>':
-      case '(':
-      case ')':
-      case '$':
-      case '`':
-      case '*':
-      case '?':
-      case '[':
-      case '#':
-      case '~':
-      case '\n':
-      case '{':
-      case '}':
-      case '=':
-        if (c == '=' && in_word) {  // VAR=x prefix needs a shell; '=' inside an argument is fine
-          if (!argv.empty()) {
-            cur.push_back(c);
-            break;
-          }
-          return std::nullopt;
-        }
-        if (c == '=' || c == '#' || c == '~') {
-          if (c == '=' || in_word) {
-            cur.push_back(c);
-            in_word = true;
-            break;
-          }
-        }
-        return std::nullopt;
+        if (i_ + 1 >= in_.size()) return false;
+        cur_.push_back(in_[++i_]);
+        in_word_ = true;
+        return true;
       default:
-        cur.push_back(c);
-        in_word = true;
+        if (std::string_view("|&;<>()$`*?[#~\n{}=").find(c) != std::string_view::npos) return Special(c);
+        cur_.push_back(c);
+        in_word_ = true;
+        return true;
     }
   }
-  if (quote != kNone) return std::nullopt;
-  if (in_word) argv.push_back(std::move(cur));
-  if (argv.empty()) return std::nullopt;
-  return argv;
-}
+
+  // A character with a meaning to the shell: most need one; '=', '#' and '~' are literal
+  // where the shell takes them literally.
+  bool Special(char c) {
+    if (c == '=' && in_word_) return !argv_.empty() && Literal(c);  // VAR=x prefix needs a shell
+    if (c == '=' || ((c == '#' || c == '~') && in_word_)) return Literal(c);
+    return false;
+  }
+
+  bool Literal(char c) {
+    cur_.push_back(c);
+    in_word_ = true;
+    return true;
+  }
+
+  enum Quote { kNone, kSingle, kDouble };
+  const std::string_view in_;
+  size_t i_ = 0;
+  std::vector<std::string> argv_;
+  std::string cur_;
+  bool in_word_ = false;
+  Quote quote_ = kNone;
+};
+
+}  // namespace
+
+std::optional<std::vector<std::string>> SplitCommand(const std::string& command) { return WordSplitter(command).Run(); }
 
 Status CheckMachineCommand(const std::vector<std::string>& argv,
                            const std::vector<std::pair<std::string, std::string>>& env) {
