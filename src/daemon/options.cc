@@ -63,26 +63,32 @@ int64_t DefaultProxyFdBudget(uint64_t nofile) {
   return static_cast<int64_t>(nofile - reserve);
 }
 
-// NOLINTNEXTLINE(readability-function-size): one flag per branch, a flat table in code
-std::optional<DaemonOptions> ParseDaemonArgs(int argc, char** argv, int* exit_code) {
-  DaemonOptions o;
-  CLI::App app{"privcastd: the privcast daemon (store, API, machines, flycast proxy, internal DNS)"};
-  app.name("privcastd");
+namespace {
+
+// What a flag holds before it is checked: durations and sizes as text, the --no-* flags.
+struct RawFlags {
   std::string autostop_interval = "60s", autostop_idle = "5m", wake_timeout = "30s", drain = "10s";
   std::string dns_neg_ttl = "300s", dns_servfail_ttl = "5s", api_request_timeout = "10s";
   std::string header_timeout = "10s", body_timeout = "10s";
+  std::string log_max = "16M";
   bool no_dns = false, no_prewarm = false, no_firewall = false, no_io_uring = false;
+};
+
+void AddApiFlags(CLI::App& app, DaemonOptions& o, RawFlags& r) {
   app.add_option("--data-dir", o.data_dir, "state directory (store, machine logs)")->capture_default_str();
   app.add_option("--region", o.region, "this host's region code (3 lowercase letters)")->capture_default_str();
   app.add_option("--api", o.api, "API endpoint, unix:PATH")->capture_default_str();
-  app.add_option("--api-request-timeout", api_request_timeout,
+  app.add_option("--api-request-timeout", r.api_request_timeout,
                  "API: deadline for a whole request (head and body) from its first byte")
       ->capture_default_str();
   app.add_option("--api-max-connections-per-uid", o.api_max_connections_per_uid,
                  "API: connections one uid other than root and the daemon's may hold")
       ->capture_default_str();
+}
+
+void AddProxyFlags(CLI::App& app, DaemonOptions& o, RawFlags& r) {
   app.add_option("--proxy-workers", o.proxy_workers, "proxy worker threads (0 = one per core)");
-  app.add_flag("--no-proxy-io-uring", no_io_uring,
+  app.add_flag("--no-proxy-io-uring", r.no_io_uring,
                "proxy: one send() per HTTP write instead of batching them through io_uring");
   app.add_option("--proxy-max-conns-per-network", o.proxy_max_conns_per_network,
                  "proxy: open client connections per source network; more are reset (0 = unlimited)")
@@ -96,21 +102,28 @@ std::optional<DaemonOptions> ParseDaemonArgs(int argc, char** argv, int* exit_co
   app.add_option("--proxy-fd-budget", o.proxy_fd_budget,
                  "proxy: descriptors it may hold before it stops accepting (-1 = from RLIMIT_NOFILE, 0 = none)")
       ->capture_default_str();
-  app.add_option("--proxy-header-timeout", header_timeout,
+  app.add_option("--proxy-header-timeout", r.header_timeout,
                  "proxy: a request head must be complete this long after its first byte")
       ->capture_default_str();
-  app.add_option("--proxy-body-timeout", body_timeout,
+  app.add_option("--proxy-body-timeout", r.body_timeout,
                  "proxy: grace for a request body before the minimum rate applies")
       ->capture_default_str();
   app.add_option("--proxy-body-min-rate", o.proxy_body_min_rate,
                  "proxy: minimum average request body rate, bytes/s (0 = off)")
       ->capture_default_str();
-  app.add_option("--autostop-interval", autostop_interval, "how often the autostop pass runs")->capture_default_str();
-  app.add_option("--autostop-idle", autostop_idle, "idle time before a machine may be stopped")->capture_default_str();
-  app.add_option("--wake-timeout", wake_timeout, "how long a request waits for a machine to start")
+}
+
+void AddLifecycleFlags(CLI::App& app, DaemonOptions& /*o*/, RawFlags& r) {
+  app.add_option("--autostop-interval", r.autostop_interval, "how often the autostop pass runs")->capture_default_str();
+  app.add_option("--autostop-idle", r.autostop_idle, "idle time before a machine may be stopped")
       ->capture_default_str();
-  app.add_option("--drain-timeout", drain, "SIGTERM: how long open connections may finish")->capture_default_str();
-  app.add_flag("--no-dns", no_dns, "do not run the internal DNS server");
+  app.add_option("--wake-timeout", r.wake_timeout, "how long a request waits for a machine to start")
+      ->capture_default_str();
+  app.add_option("--drain-timeout", r.drain, "SIGTERM: how long open connections may finish")->capture_default_str();
+}
+
+void AddDnsFlags(CLI::App& app, DaemonOptions& o, RawFlags& r) {
+  app.add_flag("--no-dns", r.no_dns, "do not run the internal DNS server");
   app.add_option("--dns-listen", o.dns_listen, "extra DNS listener [addr]:port (for the host's own use)");
   app.add_option("--upstream-resolv-conf", o.upstream_resolv_conf, "resolv.conf with the upstream resolvers")
       ->capture_default_str();
@@ -120,17 +133,19 @@ std::optional<DaemonOptions> ParseDaemonArgs(int argc, char** argv, int* exit_co
   app.add_option("--dns-forward-qps", o.dns_forward_qps,
                  "forwarded DNS queries each network may start per second (0 = no limit)")
       ->capture_default_str();
-  app.add_option("--dns-negative-cache-max-ttl", dns_neg_ttl,
+  app.add_option("--dns-negative-cache-max-ttl", r.dns_neg_ttl,
                  "cap on caching upstream NXDOMAIN/NODATA answers (0 = off)")
       ->capture_default_str();
-  app.add_option("--dns-servfail-cache-ttl", dns_servfail_ttl,
+  app.add_option("--dns-servfail-cache-ttl", r.dns_servfail_ttl,
                  "how long an upstream failure is cached per name (0 = off)")
       ->capture_default_str();
-  app.add_flag("--no-prewarm", no_prewarm, "do not wake machines on <app>.flycast lookups");
-  app.add_flag("--no-firewall", no_firewall, "do not install the nftables isolation table (testing only)");
+  app.add_flag("--no-prewarm", r.no_prewarm, "do not wake machines on <app>.flycast lookups");
+}
+
+void AddHostFlags(CLI::App& app, DaemonOptions& o, RawFlags& r) {
+  app.add_flag("--no-firewall", r.no_firewall, "do not install the nftables isolation table (testing only)");
   app.add_option("--log-level", o.log_level, "debug|info|warn|error")->capture_default_str();
-  std::string log_max = "16M";
-  app.add_option("--machine-log-max-size", log_max, "rotate a machine's log past this size (0 = never)")
+  app.add_option("--machine-log-max-size", r.log_max, "rotate a machine's log past this size (0 = never)")
       ->capture_default_str();
   app.add_option("--machine-log-files", o.machine_log_files, "rotated copies of a machine's log kept")
       ->capture_default_str()
@@ -143,6 +158,9 @@ std::optional<DaemonOptions> ParseDaemonArgs(int argc, char** argv, int* exit_co
   app.add_option("--id-base", o.id_base, "first host uid/gid of machines' user namespaces (65536 per machine)")
       ->capture_default_str();
   app.add_option("--init", o.init_path, "privcast-init, PID 1 of every machine (default: next to privcastd)");
+}
+
+void AddImageFlags(CLI::App& app, DaemonOptions& o, RawFlags& /*r*/) {
   app.add_option("--insecure-registry", o.insecure_registries,
                  "a registry HOST[:PORT] pulled over plain HTTP (loopback registries always are); repeatable");
   app.add_option(
@@ -150,6 +168,9 @@ std::optional<DaemonOptions> ParseDaemonArgs(int argc, char** argv, int* exit_co
          "registry credentials for pulls: docker's config.json shape ({\"auths\": {\"HOST[:PORT]\": {\"auth\": base64(user:password)}}})")
       ->check(CLI::ExistingFile);
   app.add_option("--skopeo", o.skopeo, "the skopeo binary images are pulled with")->capture_default_str();
+}
+
+void AddStoreFlags(CLI::App& app, DaemonOptions& o, RawFlags& /*r*/) {
   app.add_option(
       "--store", o.store,
       "shared state: sqlite:PATH (default: store.db in --data-dir) or etcd://h1:2379,h2:2379,[fd00::e]:2379");
@@ -163,6 +184,63 @@ std::optional<DaemonOptions> ParseDaemonArgs(int argc, char** argv, int* exit_co
                  "region table file (TOML: codes, coordinates, distances); stored for every host of the cluster")
       ->check(CLI::ExistingFile);
   app.add_option("--underlay", o.underlay, "this host's address on the network between hosts (cluster)");
+}
+
+// The flags by group, in the order --help lists them.
+using FlagGroup = void (*)(CLI::App&, DaemonOptions&, RawFlags&);
+constexpr FlagGroup kFlagGroups[] = {AddApiFlags,  AddProxyFlags, AddLifecycleFlags, AddDnsFlags,
+                                     AddHostFlags, AddImageFlags, AddStoreFlags};
+
+// Checks what CLI11 cannot (ranges that depend on each other, durations, URLs) and fills in
+// the values held as text; returns the usage error, if any.
+Status FinishOptions(const RawFlags& r, DaemonOptions& o) {
+  if (o.proxy_conn_rate_per_network < 0) return InvalidArgument("--proxy-conn-rate-per-network must be ≥ 0");
+  if (o.proxy_fd_budget < -1) return InvalidArgument("--proxy-fd-budget must be -1 (automatic), 0 (none) or a count");
+  if (!ids::IsRegionCode(o.region)) return InvalidArgument("--region must be 3 lowercase letters, e.g. ams");
+  if (o.api.rfind("unix:", 0) != 0 || o.api.size() <= 5) return InvalidArgument("--api must be unix:PATH");
+  // Machine ids must never be host users' (< 65536) and the last slot's range must end below
+  // (uid_t)-1: id_base + 2^15 × 65536 ≤ 2^32 - 1.
+  if (o.id_base < 65536 || o.id_base > 0x7FFF0000u)
+    return InvalidArgument("--id-base must be within 65536..2147418112 (machines get 65536 ids each above it)");
+  for (auto [text, out] : {std::pair{&r.autostop_interval, &o.autostop_interval},
+                           {&r.autostop_idle, &o.autostop_idle},
+                           {&r.wake_timeout, &o.wake_timeout},
+                           {&r.drain, &o.drain_timeout},
+                           {&r.dns_neg_ttl, &o.dns_negative_cache_max_ttl},
+                           {&r.dns_servfail_ttl, &o.dns_servfail_cache_ttl},
+                           {&r.api_request_timeout, &o.api_request_timeout},
+                           {&r.header_timeout, &o.proxy_header_timeout},
+                           {&r.body_timeout, &o.proxy_body_timeout}}) {
+    PC_ASSIGN_OR_RETURN(*out, ParseDuration(*text));
+  }
+  if (!o.store.empty()) {
+    auto u = store::ParseStoreUrl(o.store);
+    if (!u.ok()) return InvalidArgument("--store: " + u.status().message());
+    if (u->kind != store::StoreUrl::Kind::kEtcd &&
+        !(o.etcd_cacert.empty() && o.etcd_cert.empty() && o.etcd_key.empty()))
+      return InvalidArgument("--etcd-cacert/--etcd-cert/--etcd-key need --store etcd://...");
+  }
+  if (o.etcd_cert.empty() != o.etcd_key.empty()) return InvalidArgument("--etcd-cert and --etcd-key go together");
+  if (o.api_request_timeout.count() <= 0) return InvalidArgument("--api-request-timeout must be more than 0");
+  if (o.api_max_connections_per_uid < 1) return InvalidArgument("--api-max-connections-per-uid must be at least 1");
+  auto size = ParseSize(r.log_max);
+  if (!size.ok()) return InvalidArgument("--machine-log-max-size: " + size.status().message());
+  o.machine_log_max_bytes = *size;
+  o.dns = !r.no_dns;
+  o.prewarm = !r.no_prewarm;
+  o.firewall = !r.no_firewall;
+  o.proxy_batch_writes = !r.no_io_uring;
+  return Status::Ok();
+}
+
+}  // namespace
+
+std::optional<DaemonOptions> ParseDaemonArgs(int argc, char** argv, int* exit_code) {
+  DaemonOptions o;
+  RawFlags raw;
+  CLI::App app{"privcastd: the privcast daemon (store, API, machines, flycast proxy, internal DNS)"};
+  app.name("privcastd");
+  for (FlagGroup add : kFlagGroups) add(app, o, raw);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -170,49 +248,11 @@ std::optional<DaemonOptions> ParseDaemonArgs(int argc, char** argv, int* exit_co
     if (*exit_code != 0) *exit_code = 2;
     return std::nullopt;
   }
-  auto bad = [&](const std::string& m) {
-    std::fprintf(stderr, "Error: %s\n", m.c_str());
+  if (Status st = FinishOptions(raw, o); !st.ok()) {
+    std::fprintf(stderr, "Error: %s\n", st.message().c_str());
     *exit_code = 2;
     return std::nullopt;
-  };
-  if (o.proxy_conn_rate_per_network < 0) return bad("--proxy-conn-rate-per-network must be ≥ 0");
-  if (o.proxy_fd_budget < -1) return bad("--proxy-fd-budget must be -1 (automatic), 0 (none) or a count");
-  if (!ids::IsRegionCode(o.region)) return bad("--region must be 3 lowercase letters, e.g. ams");
-  if (o.api.rfind("unix:", 0) != 0 || o.api.size() <= 5) return bad("--api must be unix:PATH");
-  // Machine ids must never be host users' (< 65536) and the last slot's range must end below
-  // (uid_t)-1: id_base + 2^15 × 65536 ≤ 2^32 - 1.
-  if (o.id_base < 65536 || o.id_base > 0x7FFF0000u)
-    return bad("--id-base must be within 65536..2147418112 (machines get 65536 ids each above it)");
-  for (auto [text, out] : {std::pair{&autostop_interval, &o.autostop_interval},
-                           {&autostop_idle, &o.autostop_idle},
-                           {&wake_timeout, &o.wake_timeout},
-                           {&drain, &o.drain_timeout},
-                           {&dns_neg_ttl, &o.dns_negative_cache_max_ttl},
-                           {&dns_servfail_ttl, &o.dns_servfail_cache_ttl},
-                           {&api_request_timeout, &o.api_request_timeout},
-                           {&header_timeout, &o.proxy_header_timeout},
-                           {&body_timeout, &o.proxy_body_timeout}}) {
-    auto d = ParseDuration(*text);
-    if (!d.ok()) return bad(d.status().message());
-    *out = *d;
   }
-  if (!o.store.empty()) {
-    auto u = store::ParseStoreUrl(o.store);
-    if (!u.ok()) return bad("--store: " + u.status().message());
-    if (u->kind != store::StoreUrl::Kind::kEtcd &&
-        !(o.etcd_cacert.empty() && o.etcd_cert.empty() && o.etcd_key.empty()))
-      return bad("--etcd-cacert/--etcd-cert/--etcd-key need --store etcd://...");
-  }
-  if (o.etcd_cert.empty() != o.etcd_key.empty()) return bad("--etcd-cert and --etcd-key go together");
-  if (o.api_request_timeout.count() <= 0) return bad("--api-request-timeout must be more than 0");
-  if (o.api_max_connections_per_uid < 1) return bad("--api-max-connections-per-uid must be at least 1");
-  auto size = ParseSize(log_max);
-  if (!size.ok()) return bad("--machine-log-max-size: " + size.status().message());
-  o.machine_log_max_bytes = *size;
-  o.dns = !no_dns;
-  o.prewarm = !no_prewarm;
-  o.firewall = !no_firewall;
-  o.proxy_batch_writes = !no_io_uring;
   *exit_code = 0;
   return o;
 }
