@@ -76,7 +76,6 @@ class AttachPty {
  private:
   AttachPty(UniqueFd master, UniqueFd slave, std::string slave_name, UniqueFd stop);
   void Relay(Fds fds, const std::function<bool()>& gone);
-  void ApplySize(int user_out) const;
 
   UniqueFd master_, slave_;
   std::string slave_name_;
