@@ -455,18 +455,18 @@ TEST_P(SupervisorTest, KillTimeoutSigkillsAProcessIgnoringSigint) {
 }
 
 TEST_P(SupervisorTest, KillSignalEndsACooperativeProcessEarly) {
+  sup_.reset();
+  opts_.clock = &clock_;  // never advanced: kill_timeout cannot pass, only the program can end it
+  MakeSupervisor();
   LaunchSpec s = Spec("trap 'echo got-int; exit 3' INT; echo ready; while :; do sleep 0.05; done");
   s.kill_timeout = 30s;
   ASSERT_TRUE(sup_->Start(s).ok());
   ASSERT_TRUE(WaitLogLine(s.log_path, "ready"));
-  auto t0 = std::chrono::steady_clock::now();
   ASSERT_TRUE(sup_->StopAndWait(s.machine_id, 20s).ok());
-  auto took = std::chrono::steady_clock::now() - t0;
   auto ev = events_.WaitKind(s.machine_id, EventKind::kExited);
   ASSERT_TRUE(ev);
   EXPECT_FALSE(ev->killed_after_timeout);
   EXPECT_EQ(ev->exit.code, 3);
-  EXPECT_LT(took, 10s);
   EXPECT_NE(Slurp(s.log_path).find("got-int"), std::string::npos);
 }
 
