@@ -7,7 +7,7 @@
 
 #include <map>
 
-#include "store/store.h"
+#include "memory_registry.h"
 
 namespace privcast::daemon {
 namespace {
@@ -66,20 +66,17 @@ class FakeHost final : public Deployer::Host {
 class DeployerTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    auto st = store::OpenSqliteStore({":memory:"});
-    ASSERT_TRUE(st.ok()) << st.status().ToString();
-    store_ = std::move(st).value();
-    registry_ = std::make_unique<store::Registry>(store_.get(), &clock_);
-    auto host = registry_->Bootstrap("ams", "test");
-    ASSERT_TRUE(host.ok()) << host.status().ToString();
-    host_ = std::make_unique<FakeHost>(registry_.get(), host->id);
+    MemoryRegistry r = OpenMemoryRegistry(&clock_);
+    store_ = std::move(r.store);
+    registry_ = std::move(r.registry);
+    host_ = std::make_unique<FakeHost>(registry_.get(), r.host.id);
     AppPlan::Group g;
     g.name = "app";
     g.has_services = true;
     g.internal_ports = {8080};
     host_->plan.groups.push_back(g);
     deployer_ = std::make_unique<Deployer>(registry_.get(), &loop_, &signal_, host_.get(),
-                                           Deployer::Options{host->id, "ams", std::chrono::seconds(1)});
+                                           Deployer::Options{r.host.id, "ams", std::chrono::seconds(1)});
     auto app = registry_->CreateApp("web", std::nullopt, std::nullopt);
     ASSERT_TRUE(app.ok()) << app.status().ToString();
     app_ = *app;

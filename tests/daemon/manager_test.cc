@@ -14,6 +14,7 @@
 #include <set>
 
 #include "fake_runtime.h"
+#include "memory_registry.h"
 #include "store/keys.h"
 #include "store/registry.h"
 #include "store/store.h"
@@ -67,13 +68,10 @@ AppPlan TestPlan(bool services = true) {
 class ManagerTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    auto st = store::OpenSqliteStore({":memory:"});
-    ASSERT_TRUE(st.ok()) << st.status().ToString();
-    store_ = std::move(st).value();
-    registry_ = std::make_unique<store::Registry>(store_.get(), &clock_);
-    auto host = registry_->Bootstrap("ams", "test");
-    ASSERT_TRUE(host.ok()) << host.status().ToString();
-    host_ = host.value();
+    MemoryRegistry r = OpenMemoryRegistry(&clock_);
+    store_ = std::move(r.store);
+    registry_ = std::move(r.registry);
+    host_ = r.host;
     ManagerOptions mo;
     mo.host_id = host_.id;
     mo.region = "ams";
