@@ -241,6 +241,7 @@ void MachineManager::Reconcile() {
       readiness_.Fail(id, NotFound("machine " + id + " was destroyed"));
       readiness_.Forget(id);
       rt_.erase(id);
+      attached_.erase(id);
     }
   }
   machines_ = std::move(now);
@@ -313,8 +314,9 @@ void MachineManager::Act(const Machine& m) {
         break;
       }
       NoteEvent(m.app, "machine " + m.id, "destroyed");
-      auto on_exit = std::move(rt.on_exit);
+      auto on_exit = TakeExitListeners(m.id);
       rt_.erase(m.id);
+      attached_.erase(m.id);
       readiness_.Forget(m.id);
       (void)registry_->DeleteMachine(m.id);
       machines_.erase(m.id);
@@ -330,7 +332,6 @@ void MachineManager::OnExit(const ExitInfo& e) {
   auto it = machines_.find(e.machine_id);
   if (it == machines_.end()) return;
   Machine m = it->second;
-  Rt& rt = rt_[m.id];
   readiness_.Exited(m.id);
   std::string what = e.code >= 0 ? "exited with code " + std::to_string(e.code) : "exited";
   NoteEvent(m.app, "machine " + m.id, what + (e.restarting ? " (restarting)" : ""));
@@ -339,8 +340,7 @@ void MachineManager::OnExit(const ExitInfo& e) {
     Publish();
     return;
   }
-  auto on_exit = std::move(rt.on_exit);
-  rt.on_exit.clear();
+  auto on_exit = TakeExitListeners(m.id);
   if (m.state == S::kDestroying) {
     // Whoever recorded `destroying` acted on it already (Act: destroy, delete the record).
   } else if (m.auto_destroy) {

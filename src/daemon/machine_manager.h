@@ -142,15 +142,21 @@ class MachineManager final : public proxy::MachineWaker, public proxy::MachineSt
 
  private:
   using Waiter = WakeWaiter;
-  // Per machine facts the store does not hold: the reconciler's (a start owed after a stop)
-  // and an attached run's (its stdio and exit listeners). Readiness facts live in readiness_,
-  // deploy rules in deployer_.
+  // Per machine facts of the reconciler the store does not hold: a start owed after a stop.
+  // (Readiness facts live in readiness_, attached runs in attached_, deploy rules in deployer_.)
   struct Rt {
-    bool wake_pending = false;                      // a wake arrived while stopping: start again after
-    bool restart_after_stop = false;                // deploy replaced the config of a running machine
-    std::vector<std::function<void(int)>> on_exit;  // RunAttached: told the exit status
-    LaunchPlan pending_plan_stdio;                  // attached stdio for the next launch
-    bool has_stdio = false;
+    bool wake_pending = false;        // a wake arrived while stopping: start again after
+    bool restart_after_stop = false;  // deploy replaced the config of a running machine
+  };
+  // An attached run (RunAttached: machine run --rm / --shell): the caller's stdio for the
+  // machine's next launch, and who is told its exit status.
+  struct Attached {
+    struct Stdio {
+      int in = -1, out = -1, err = -1;
+      bool tty = false;
+    };
+    std::optional<Stdio> stdio;                     // until the launch takes it
+    std::vector<std::function<void(int)>> on_exit;  // each called once, with the exit status
   };
   // ---- machine_manager.cc: the reconciler core
   Readiness::Hooks ReadinessHooks();
@@ -179,6 +185,8 @@ class MachineManager final : public proxy::MachineWaker, public proxy::MachineSt
   Result<LaunchPlan> BuildPlan(const store::Machine& m);
   // The start of `m` failed: record `failed` with the reason, fail waiters and attached runs.
   void FailLaunch(const store::Machine& m, const Status& st);
+  // The exit listeners of m's attached run (none for other machines), taken: call each once.
+  std::vector<std::function<void(int)>> TakeExitListeners(const std::string& id);
 
   // ---- machine_wake.cc (+ machine_wake_remote.cc): the proxy's requests, readiness probing
   void HandleWake(const std::string& id, Waiter w);
@@ -256,6 +264,7 @@ class MachineManager final : public proxy::MachineWaker, public proxy::MachineSt
   store::StateView state_;
   std::unordered_map<std::string, store::Machine> machines_;  // by id (this host's view)
   std::unordered_map<std::string, Rt> rt_;
+  std::unordered_map<std::string, Attached> attached_;      // by machine id: attached runs only
   std::unordered_map<std::string, store::Volume> volumes_;  // by attached machine id (this host's view)
   std::set<std::string> volume_ids_;                        // every volume the store has (storage sweep)
   bool volumes_synced_ = false;
