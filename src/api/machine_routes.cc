@@ -201,7 +201,7 @@ class MachineRoutes : public RouteBase {
     // Waiting for `started` ends at `failed` too: the start failed and nothing will retry it.
     std::vector<MachineState> states = {*target};
     if (*target == MachineState::kStarted) states.push_back(MachineState::kFailed);
-    auto r = WaitForMachineState(reg_, id, states, timeout, ex_.watch());
+    auto r = WaitForMachineState(reg_, id, states, timeout, ex_.watch(), *opts_->clock);
     if (r.ok()) return Reply(ex_, 200, ToJson(*r));
     if (r.status().code() == Code::kNotFound && *target == MachineState::kDestroyed) {
       json j = ToJson(*m);

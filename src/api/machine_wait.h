@@ -14,11 +14,13 @@
 
 namespace privcast::api {
 
-// Waits until machine `id` is in one of `states`, for at most `timeout`. NotFound when its
-// record is gone; Unavailable("timed out waiting for machine ... (it is <state>)") on
-// timeout or when `client` left.
+// Waits until machine `id` is in one of `states`, for at most `timeout` on `clock`. NotFound
+// when its record is gone; Unavailable("timed out waiting for machine ... (it is <state>)") on
+// timeout or when `client` left. Between two store changes it reads the clock (and the
+// client) at least every kMachineWaitRecheck of real time.
+inline constexpr Duration kMachineWaitRecheck = std::chrono::milliseconds(500);
 Result<store::Machine> WaitForMachineState(store::Registry* reg, const std::string& id,
                                            const std::vector<store::MachineState>& states, Duration timeout,
-                                           const ClientWatch& client);
+                                           const ClientWatch& client, const Clock& clock);
 
 }  // namespace privcast::api

@@ -50,7 +50,9 @@ bool WriteAll(int fd, std::string_view data) {
 class Server::Impl {
  public:
   Impl(store::Registry* registry, Backend* backend, ServerOptions opts)
-      : opts_(std::move(opts)), routes_(registry, backend, &opts_) {}
+      : opts_(std::move(opts)), routes_(registry, backend, &opts_) {
+    PC_CHECK(opts_.clock != nullptr);
+  }
 
   ~Impl() { Stop(); }
 
@@ -69,6 +71,9 @@ class Server::Impl {
     bool busy = false;
     bool evicted = false;  // shut down to make room; no longer counted
     MonoTime waiting_since{};
+    // An eventfd the clock's watch writes when the clock jumps (a FakeClock), so a read that
+    // waits for a deadline looks at the clock again; -1 with a clock that never jumps.
+    int kick_fd = -1;
   };
 
   class Watch final : public ClientWatch {
@@ -142,7 +147,9 @@ class Server::Impl {
   };
 
   void AcceptLoop();
-  void Serve(uint64_t id, int fd);
+  void Serve(uint64_t id, int fd, int kick_fd);
+  // The clock moved other than by real time passing: every connection reads it again.
+  void KickAll() EXCLUDES(mu_);
   // Admits a connection of `uid` (mu_ held), evicting the longest-waiting connection of
   // that uid (or, for root and the daemon's uid, of anyone) when a limit is reached.
   // Returns "" when admitted, else why not.
@@ -150,13 +157,16 @@ class Server::Impl {
   // Marks the connection busy (a request is being handled) or waiting again. false: it was
   // evicted meanwhile (then the request is dropped).
   bool SetBusy(uint64_t id, bool busy) EXCLUDES(mu_);
-  // Reads more bytes into *buf until `deadline`, collecting passed fds when `fds_allowed`
-  // (else any that arrive are closed at once and *fd_violation is set).
+  // Reads more bytes into *buf until `deadline` (on the clock; a write to kick_fd makes it
+  // look again), collecting passed fds when `fds_allowed` (else any that arrive are closed at
+  // once and *fd_violation is set).
   // 1: got data, 0: EOF/stop, -1: deadline, -2: error.
-  int ReadSome(int fd, std::string* buf, std::vector<UniqueFd>* fds, bool fds_allowed, MonoTime deadline,
+  int ReadSome(int fd, int kick_fd, std::string* buf, std::vector<UniqueFd>* fds, bool fds_allowed, MonoTime deadline,
                bool* fd_violation);
 
   ServerOptions opts_;
+  Clock* const clock_ = opts_.clock;
+  uint64_t watch_ = 0;  // clock_->Watch handle; 0: the clock never jumps (RealClock)
   Routes routes_;
   UniqueFd listen_fd_;
   UniqueFd wake_fd_;  // eventfd: wakes the accept loop on Stop
@@ -219,6 +229,7 @@ Status Server::Impl::Start() {
   listen_fd_ = std::move(fd);
   stopping_ = false;
   started_ = true;
+  watch_ = clock_->Watch([this] { KickAll(); });
   accept_thread_ = std::thread([this] { AcceptLoop(); });
   log::Info(kComp, "API listening", {{"socket", path}});
   return Status::Ok();
@@ -240,6 +251,8 @@ void Server::Impl::Stop() {
     for (auto& [id, c] : conns_) ::shutdown(c.fd, SHUT_RD);
     while (active_ != 0) cv_.Wait(&mu_);
   }
+  clock_->Unwatch(watch_);  // without mu_: the clock holds its own lock while it calls KickAll
+  watch_ = 0;
   wake_fd_.reset();
   log::Info(kComp, "API stopped", {{"socket", opts_.socket_path}});
 }
@@ -285,15 +298,18 @@ void Server::Impl::AcceptLoop() {
     c.fd = cfd;
     c.uid = uid;
     c.privileged = privileged;
-    c.waiting_since = std::chrono::steady_clock::now();
+    c.waiting_since = clock_->Now();
+    if (watch_ != 0) c.kick_fd = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);  // -1 on failure: no kicks
+    const int kick = c.kick_fd;
     conns_.emplace(id, c);
     ++active_;
     l.Unlock();
-    std::thread([this, id, cfd] {
-      Serve(id, cfd);
+    std::thread([this, id, cfd, kick] {
+      Serve(id, cfd, kick);
       MutexLock g(&mu_);
-      conns_.erase(id);
+      conns_.erase(id);  // before the close: KickAll writes kick_fd under mu_
       ::close(cfd);
+      if (kick >= 0) ::close(kick);
       if (--active_ == 0) cv_.NotifyAll();
     }).detach();
   }
@@ -346,22 +362,31 @@ bool Server::Impl::SetBusy(uint64_t id, bool busy) {
   auto it = conns_.find(id);
   if (it == conns_.end() || it->second.evicted) return false;
   it->second.busy = busy;
-  if (!busy) it->second.waiting_since = std::chrono::steady_clock::now();
+  if (!busy) it->second.waiting_since = clock_->Now();
   return true;
 }
 
-int Server::Impl::ReadSome(int fd, std::string* buf, std::vector<UniqueFd>* fds, bool fds_allowed, MonoTime deadline,
-                           bool* fd_violation) {
-  struct pollfd p {
-    fd, POLLIN, 0
-  };
+void Server::Impl::KickAll() {
+  MutexLock g(&mu_);
+  for (const auto& [id, c] : conns_)
+    if (c.kick_fd >= 0) (void)::eventfd_write(c.kick_fd, 1);  // full counter: a kick is pending anyway
+}
+
+int Server::Impl::ReadSome(int fd, int kick_fd, std::string* buf, std::vector<UniqueFd>* fds, bool fds_allowed,
+                           MonoTime deadline, bool* fd_violation) {
+  struct pollfd p[2] = {{fd, POLLIN, 0}, {kick_fd, POLLIN, 0}};
+  const nfds_t nfds = kick_fd >= 0 ? 2 : 1;
   for (;;) {
-    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - clock_->Now());
     if (left.count() <= 0) return -1;
-    int n = ::poll(&p, 1, static_cast<int>(std::min<int64_t>(left.count() + 1, 1 << 30)));
+    int n = ::poll(p, nfds, static_cast<int>(std::min<int64_t>(left.count() + 1, 1 << 30)));
     if (n < 0 && errno == EINTR) continue;
     if (n < 0) return -2;
-    if (n == 0) continue;  // the loop re-checks the deadline
+    if (nfds == 2 && (p[1].revents & POLLIN)) {
+      eventfd_t moved = 0;
+      (void)::eventfd_read(kick_fd, &moved);  // drained; the loop reads the clock again
+    }
+    if (p[0].revents == 0) continue;  // the loop re-checks the deadline
     break;
   }
   char data[16384];
@@ -399,8 +424,7 @@ int Server::Impl::ReadSome(int fd, std::string* buf, std::vector<UniqueFd>* fds,
   return 1;
 }
 
-void Server::Impl::Serve(uint64_t id, int fd) {
-  using Clock = std::chrono::steady_clock;
+void Server::Impl::Serve(uint64_t id, int fd, int kick_fd) {
   std::string buf;
   std::vector<UniqueFd> fds;
   http::ParseLimits limits{opts_.max_header_bytes, opts_.max_body_bytes};
@@ -409,7 +433,7 @@ void Server::Impl::Serve(uint64_t id, int fd) {
     WriteAll(fd, http::SerializeResponse(status, "application/json", ErrorBody(why), false));
   };
   // When the request being received began (its first byte); max(): none yet (idle).
-  MonoTime started = buf.empty() ? MonoTime::max() : Clock::now();
+  MonoTime started = buf.empty() ? MonoTime::max() : clock_->Now();
   for (;;) {
     http::Request req;
     auto pr = http::ParseRequest(buf, limits, &req);
@@ -425,16 +449,16 @@ void Server::Impl::Serve(uint64_t id, int fd) {
     if (pr.kind == http::ParseResult::Kind::kIncomplete) {
       // The idle timeout while nothing of a request has come; then one deadline for the
       // whole request (head and body), however the bytes trickle in.
-      MonoTime deadline = started == MonoTime::max() ? Clock::now() + opts_.idle_timeout
+      MonoTime deadline = started == MonoTime::max() ? clock_->Now() + opts_.idle_timeout
                                                      : started + opts_.request_timeout;
       bool violation = false;
-      int r = ReadSome(fd, &buf, &fds, /*fds_allowed=*/buf.empty() && fds.empty(), deadline, &violation);
+      int r = ReadSome(fd, kick_fd, &buf, &fds, /*fds_allowed=*/buf.empty() && fds.empty(), deadline, &violation);
       if (violation) {
         fds.clear();
         return refuse(400, kFdsRefused);
       }
       if (r == 1) {
-        if (started == MonoTime::max()) started = Clock::now();
+        if (started == MonoTime::max()) started = clock_->Now();
         continue;
       }
       // A stop lets a half-received request fail fast; an idle connection just closes.
@@ -459,7 +483,7 @@ void Server::Impl::Serve(uint64_t id, int fd) {
     fds.clear();
     if (!ex.reusable() || stopping_) return;
     if (!SetBusy(id, false)) return;
-    started = buf.empty() ? MonoTime::max() : Clock::now();  // pipelined bytes start the next one
+    started = buf.empty() ? MonoTime::max() : clock_->Now();  // pipelined bytes start the next one
   }
 }
 

@@ -47,7 +47,9 @@ struct ServerOptions {
   Duration request_timeout = std::chrono::seconds(10);  // a whole request, head and body, from its first byte → 408
   Duration max_wait = std::chrono::seconds(300);        // cap for ?timeout= of the wait route
   std::string version = "0.1.0";                        // reported by GET /v1/version
-  Clock* clock = nullptr;                               // routes' deadlines (wait, app destroy); nullptr: RealClock
+  // The deadlines' time (requests, idle connections, the wait route); watched, so a FakeClock
+  // that moves wakes connections waiting for bytes.
+  Clock* clock = RealClock::Get();
 };
 
 class Server {

@@ -1,9 +1,8 @@
 // DaemonBackend::DestroyApp (api/backend.h): an app's teardown. The machines are marked
 // destroying in the store — the reconciler on the control thread stops and removes them —
-// and this (API) thread waits for their records to say so, within one 60 s deadline for all
-// of them, before the app's record goes.
+// and this (API) thread waits for their records to say so, within one deadline for all of
+// them (kAppTeardownWait on the backend's clock), before the app's record goes.
 #include <algorithm>
-#include <chrono>
 
 #include "api/machine_wait.h"
 #include "daemon/backend.h"
@@ -22,10 +21,10 @@ Status DaemonBackend::DestroyApp(const store::App& app, const api::ClientWatch& 
     auto t = registry_->TransitionMachine(m.id, {}, MachineState::kDestroying, "destroy requested (app destroyed)");
     if (!t.ok() && t.status().code() != Code::kNotFound) return t.status();
   }
-  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+  const MonoTime deadline = clock_->Now() + kAppTeardownWait;
   for (auto& m : *ms) {
-    auto left = std::chrono::duration_cast<Duration>(deadline - std::chrono::steady_clock::now());
-    auto w = api::WaitForMachineState(registry_, m.id, {MachineState::kDestroyed}, std::max(left, Duration(0)), client);
+    const Duration left = std::max(deadline - clock_->Now(), Duration(0));
+    auto w = api::WaitForMachineState(registry_, m.id, {MachineState::kDestroyed}, left, client, *clock_);
     if (!w.ok() && w.status().code() != Code::kNotFound)
       return Unavailable("app '" + name + "': machine " + m.id + " is still being destroyed (" + w.status().message() +
                          "); try again");

@@ -53,6 +53,10 @@ class DaemonBackend final : public api::Backend {
   std::string MetricsText() override;
   Result<store::Secret> SealSecret(const std::string& app, const std::string& name, const std::string& value) override;
   void SetSecretBox(const SecretBox* box) { secrets_ = box; }
+  // The time DestroyApp's wait is measured on (RealClock unless set; tests: a FakeClock).
+  void SetClock(const Clock* clock) { clock_ = clock; }
+  // How long DestroyApp waits for the app's machines to be torn down.
+  static constexpr Duration kAppTeardownWait = std::chrono::seconds(60);
   // daemon/console.cc
   Result<int> Console(const store::Machine& m, const std::vector<std::string>& cmd,
                       const std::vector<std::pair<std::string, std::string>>& env, api::AttachedStdio stdio,
@@ -66,6 +70,7 @@ class DaemonBackend final : public api::Backend {
   std::function<std::map<std::string, api::MachineLive>(const store::App&)> live_;
   images::ImageStore* images_;
   const SecretBox* secrets_ = nullptr;
+  const Clock* clock_ = RealClock::Get();
 
   Result<std::set<std::string>> ImagesInUse();
   api::ImageView View(const images::Image& i, const std::set<std::string>& in_use, const std::string& asked = "") const;

@@ -1,6 +1,8 @@
 // MachineManager: what a machine runs (BuildPlan) and starting it (LaunchMachine, FailLaunch).
 #include "daemon/machine_manager.h"
 
+#include <utility>
+
 #include "common/log.h"
 #include "daemon/plan.h"
 
@@ -81,7 +83,6 @@ Result<LaunchPlan> MachineManager::BuildPlan(const Machine& m) {
 }
 
 void MachineManager::LaunchMachine(const Machine& m) {
-  Rt& rt = rt_[m.id];
   auto t0 = clock_->Now();
   if (runtime_->IsSuspended(m.id)) {
     auto st = runtime_->Resume(m.id);
@@ -105,18 +106,20 @@ void MachineManager::LaunchMachine(const Machine& m) {
   auto built = BuildPlan(m);
   if (!built.ok()) return FailLaunch(m, built.status());
   LaunchPlan plan = std::move(built).value();
-  if (rt.has_stdio) {
-    plan.stdin_fd = rt.pending_plan_stdio.stdin_fd;
-    plan.stdout_fd = rt.pending_plan_stdio.stdout_fd;
-    plan.stderr_fd = rt.pending_plan_stdio.stderr_fd;
-    plan.tty = rt.pending_plan_stdio.tty;
+  if (auto at = attached_.find(m.id); at != attached_.end() && at->second.stdio) {
+    // An attached run's stdio, for this launch only (a later start runs without it).
+    const Attached::Stdio io = *at->second.stdio;
+    at->second.stdio.reset();
+    plan.stdin_fd = io.in;
+    plan.stdout_fd = io.out;
+    plan.stderr_fd = io.err;
+    plan.tty = io.tty;
   }
   Status st = runtime_->EnsureNetwork(m);
   // Admitted by the firewall before it runs: its first packet (often a DNS query) must not
   // count as spoofed and be dropped (one element update; nothing when already admitted).
   if (st.ok()) SyncFirewall();
   if (st.ok()) st = runtime_->Launch(plan);
-  rt.has_stdio = false;
   if (!st.ok()) return FailLaunch(m, st);
   ++starts_;
   readiness_.Launched(m.id);
@@ -132,9 +135,14 @@ void MachineManager::FailLaunch(const Machine& m, const Status& st) {
   NoteEvent(m.app, "machine " + m.id, "failed to start: " + st.message());
   readiness_.Fail(m.id, Status(st.code(), "machine " + m.id + " failed to start: " + st.message()));
   (void)Transition(m.id, {S::kStarting}, S::kFailed, kFailedToStart + st.message());
-  auto on_exit = std::move(rt_[m.id].on_exit);
-  for (auto& f : on_exit) f(127);
+  for (auto& f : TakeExitListeners(m.id)) f(127);
   Publish();  // not wakeable any more: the proxy must not pick it again
+}
+
+std::vector<std::function<void(int)>> MachineManager::TakeExitListeners(const std::string& id) {
+  auto it = attached_.find(id);
+  if (it == attached_.end()) return {};
+  return std::exchange(it->second.on_exit, {});
 }
 
 }  // namespace privcast::daemon

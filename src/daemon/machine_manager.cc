@@ -13,14 +13,8 @@ using store::Machine;
 using store::MachineState;
 using S = store::MachineState;
 
-const AppPlan::Group* AppPlan::FindGroup(const std::string& name) const {
-  for (const auto& g : groups)
-    if (g.name == name) return &g;
-  return nullptr;
-}
-
 MachineManager::MachineManager(store::Registry* registry, MachineRuntime* runtime, ControlLoop* loop, AppEvents* events,
-                               const Clock* clock, ManagerOptions opts, PlanDecoder decode,
+                               Clock* clock, ManagerOptions opts, PlanDecoder decode,
                                std::function<void(SnapshotPtr)> publish)
     : registry_(registry),
       runtime_(runtime),
@@ -30,9 +24,9 @@ MachineManager::MachineManager(store::Registry* registry, MachineRuntime* runtim
       opts_(std::move(opts)),
       decode_(std::move(decode)),
       publish_(std::move(publish)),
-      readiness_(clock, opts_.wake_timeout, &signal_, ReadinessHooks()) {
-  snapshot_ = std::make_shared<Snapshot>();
-}
+      signal_(clock),
+      readiness_(clock, opts_.wake_timeout, &signal_, ReadinessHooks()),
+      deployer_(registry, loop, &signal_, this, Deployer::Options{opts_.host_id, opts_.region, opts_.deploy_wait}) {}
 
 MachineManager::~MachineManager() = default;
 
@@ -52,10 +46,6 @@ Readiness::Hooks MachineManager::ReadinessHooks() {
   return h;
 }
 
-bool MachineManager::IsDeployManaged(const Machine& m) {
-  return m.release_version != 0 && m.carries_services && !m.auto_destroy;
-}
-
 void MachineManager::NoteEvent(const std::string& app, const std::string& source, const std::string& text) {
   if (events_) events_->Append(app, source, text);
 }
@@ -64,10 +54,7 @@ Status MachineManager::Start() {
   PC_CHECK(loop_->InLoop());
   runtime_->SetExitCallback([this](const ExitInfo& e) { loop_->Post([this, e] { OnExit(e); }); });
   PC_RETURN_IF_ERROR(runtime_->SetupHost());
-  auto st = registry_->LoadState();
-  if (!st.ok()) return st.status();
-  state_ = std::move(st).value();
-  SyncVolumes();
+  PC_RETURN_IF_ERROR(ReloadState());
   // Adopt: machines of this host that should have processes. Iterate a copy: probing an
   // adopted machine may Publish(), which refreshes state_.machines.
   const std::vector<Machine> stored = state_.machines;
@@ -157,7 +144,7 @@ void MachineManager::Shutdown() {
 
 void MachineManager::NotifyStoreChanged(int64_t revision) {
   {
-    std::lock_guard<std::mutex> l(notify_mu_);
+    MutexLock l(&notify_mu_);
     if (revision <= 0) notify_force_ = true;
     notify_revision_ = std::max(notify_revision_, revision);
   }
@@ -167,7 +154,7 @@ void MachineManager::NotifyStoreChanged(int64_t revision) {
     int64_t rev;
     bool force;
     {
-      std::lock_guard<std::mutex> l(notify_mu_);
+      MutexLock l(&notify_mu_);
       rev = notify_revision_;
       force = notify_force_;
       notify_force_ = false;
@@ -229,14 +216,19 @@ std::vector<uint16_t> MachineManager::PortsFor(const Machine& m) {
 
 bool MachineManager::IsReady(const Machine& m) { return readiness_.AllReady(m.id, PortsFor(m)); }
 
-void MachineManager::Reconcile() {
+Status MachineManager::ReloadState() {
   auto st = registry_->LoadState();
-  if (!st.ok()) {
-    log::Error("daemon", "cannot load state", {{"error", st.status().message()}});
-    return;
-  }
+  if (!st.ok()) return st.status();
   state_ = std::move(st).value();
   SyncVolumes();
+  return Status::Ok();
+}
+
+void MachineManager::Reconcile() {
+  if (Status st = ReloadState(); !st.ok()) {
+    log::Error("daemon", "cannot load state", {{"error", st.message()}});
+    return;
+  }
   seen_revision_ = std::max(seen_revision_, state_.revision);
   own_revisions_.erase(own_revisions_.begin(), own_revisions_.upper_bound(seen_revision_));
   std::unordered_map<std::string, Machine> now;
@@ -249,6 +241,7 @@ void MachineManager::Reconcile() {
       readiness_.Fail(id, NotFound("machine " + id + " was destroyed"));
       readiness_.Forget(id);
       rt_.erase(id);
+      attached_.erase(id);
     }
   }
   machines_ = std::move(now);
@@ -321,8 +314,9 @@ void MachineManager::Act(const Machine& m) {
         break;
       }
       NoteEvent(m.app, "machine " + m.id, "destroyed");
-      auto on_exit = std::move(rt.on_exit);
+      auto on_exit = TakeExitListeners(m.id);
       rt_.erase(m.id);
+      attached_.erase(m.id);
       readiness_.Forget(m.id);
       (void)registry_->DeleteMachine(m.id);
       machines_.erase(m.id);
@@ -338,7 +332,6 @@ void MachineManager::OnExit(const ExitInfo& e) {
   auto it = machines_.find(e.machine_id);
   if (it == machines_.end()) return;
   Machine m = it->second;
-  Rt& rt = rt_[m.id];
   readiness_.Exited(m.id);
   std::string what = e.code >= 0 ? "exited with code " + std::to_string(e.code) : "exited";
   NoteEvent(m.app, "machine " + m.id, what + (e.restarting ? " (restarting)" : ""));
@@ -347,8 +340,7 @@ void MachineManager::OnExit(const ExitInfo& e) {
     Publish();
     return;
   }
-  auto on_exit = std::move(rt.on_exit);
-  rt.on_exit.clear();
+  auto on_exit = TakeExitListeners(m.id);
   if (m.state == S::kDestroying) {
     // Whoever recorded `destroying` acted on it already (Act: destroy, delete the record).
   } else if (m.auto_destroy) {
@@ -398,14 +390,14 @@ void MachineManager::Publish() {
   }
   auto sp = std::make_shared<const Snapshot>(std::move(s));
   {
-    std::lock_guard<std::mutex> l(snap_mu_);
+    MutexLock l(&snap_mu_);
     snapshot_ = sp;
   }
   if (publish_) publish_(sp);
 }
 
 SnapshotPtr MachineManager::snapshot() const {
-  std::lock_guard<std::mutex> l(snap_mu_);
+  MutexLock l(&snap_mu_);
   return snapshot_;
 }
 

@@ -9,13 +9,15 @@
 //     prober, the waiters, the signal a deploy waits on); the manager drives its Tick() on
 //     the control loop and publishes routing when readiness changes;
 //   - implements proxy::MachineStopper (autostop);
-//   - reconciles deploys and scale (machines per process group, per region with --region,
-//     placed on other live hosts in a cluster) and ad-hoc machines;
+//   - owns the Deployer (daemon/deployer.h: deploy and scale, machines per process group and
+//     per region with --region, placed on other live hosts in a cluster), which decides and
+//     acts through the manager as its Deployer::Host; runs ad-hoc machines (machine run);
 //   - publishes a fresh routing Snapshot after every change (store or readiness);
 //   - keeps host plumbing in sync: flycast addresses local to the host, nftables rules.
-// One class, a file per job: machine_manager.cc (reconciler core), machine_launch.cc,
-// machine_wake.cc + machine_wake_remote.cc, host_sync.cc, machine_deploy.cc, machine_run.cc,
-// volume_deploy.cc (the private section below is grouped the same way).
+// A file per job: machine_manager.cc (reconciler core), machine_launch.cc, machine_wake.cc +
+// machine_wake_remote.cc, host_sync.cc, machine_deploy.cc (the Deployer's host, resuming an
+// interrupted deploy), machine_run.cc, volume_deploy.cc (the private section below is
+// grouped the same way).
 //
 // Invariant: the manager acts on every transition it writes itself, at once. The store
 // watcher's notifications skip bursts made only of its own writes (NotifyStoreChanged), so
@@ -23,18 +25,18 @@
 // here: only its intent is written (Intend), and its host's daemon acts.
 //
 // Ownership: borrows the registry, runtime, loop, events and clock (all outlive it); owns the
-// Readiness unit and the ReadinessSignal.
-// Threading: every private member is touched on the control thread only (signal_ and the
-// metrics counters excepted: thread-safe). Public methods are safe from any thread: they post
-// to the control loop (and the blocking ones — Deploy, Scale, RunMachine, RunAttached — wait
-// on the caller's thread, never on the control thread).
+// Readiness unit, the ReadinessSignal and the Deployer.
+// Threading: every private member is touched on the control thread only, except the
+// thread-safe ones: signal_, the metrics counters, and what notify_mu_ and snap_mu_ guard.
+// Public methods are safe from any thread: they post to the control loop (and the blocking
+// ones — Deploy, Scale, RunMachine, RunAttached — wait on the caller's thread, never on the
+// control thread).
 #pragma once
 
-#include <condition_variable>
+#include <atomic>
 #include <functional>
 #include <map>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <set>
 #include <string>
@@ -42,9 +44,12 @@
 #include <vector>
 
 #include "common/clock.h"
+#include "common/mutex.h"
 #include "common/snapshot.h"
 #include "daemon/app_events.h"
+#include "daemon/app_plan.h"
 #include "daemon/control_loop.h"
+#include "daemon/deployer.h"
 #include "daemon/log_stamps.h"
 #include "daemon/readiness.h"
 #include "daemon/runtime.h"
@@ -54,32 +59,6 @@
 #include "supervisor/log_rotate.h"
 
 namespace privcast::daemon {
-
-// What the manager needs to know about an app's current release (decoded from its config).
-struct AppPlan {
-  ReleaseInfo info;
-  struct Mount {
-    std::string source, destination;  // volume name, path in the machine
-    uint32_t initial_size_gb = 1;     // a volume the deploy creates
-  };
-  struct Group {
-    std::string name;
-    std::string command;  // [processes] command; empty = none
-    bool has_services = false;
-    std::vector<uint16_t> internal_ports;
-    uint64_t memory_mb = 0;
-    double cpus = 0;
-    supervisor::RestartMode restart = supervisor::RestartMode::kOnFailure;
-    int restart_retries = 10;
-    bool persist_rootfs = false;  // [[vm]] persist_rootfs
-    std::optional<Mount> mount;   // [mounts] of this group
-  };
-  std::vector<Group> groups;
-  std::string image;  // [build] image (reference); "" = host /usr
-  std::vector<std::pair<std::string, std::string>> env;
-  const Group* FindGroup(const std::string& name) const;
-};
-using PlanDecoder = std::function<Result<AppPlan>(const store::Release&)>;
 
 struct ManagerOptions {
   uint32_t host_id = 0;
@@ -112,19 +91,10 @@ struct ManagerOptions {
   std::function<Result<std::map<uint32_t, std::string>>()> live_underlays;
 };
 
-struct DeployOutcome {
-  std::vector<std::string> warnings;
-  std::vector<store::Machine> machines;
-  // Machines that failed to start (state `failed`): how many, and each distinct reason once,
-  // naming its machines ("<error> (machines a, b)"). Non-empty = the deploy failed.
-  int failed = 0;
-  std::vector<std::string> errors;
-};
-
-class MachineManager final : public proxy::MachineWaker, public proxy::MachineStopper {
+class MachineManager final : public proxy::MachineWaker, public proxy::MachineStopper, private Deployer::Host {
  public:
-  MachineManager(store::Registry* registry, MachineRuntime* runtime, ControlLoop* loop, AppEvents* events,
-                 const Clock* clock, ManagerOptions opts, PlanDecoder decode, std::function<void(SnapshotPtr)> publish);
+  MachineManager(store::Registry* registry, MachineRuntime* runtime, ControlLoop* loop, AppEvents* events, Clock* clock,
+                 ManagerOptions opts, PlanDecoder decode, std::function<void(SnapshotPtr)> publish);
   ~MachineManager() override;
   // The runtime (thread-safe methods only from other threads: Enter, LogPath).
   MachineRuntime* runtime() const { return runtime_; }
@@ -143,21 +113,23 @@ class MachineManager final : public proxy::MachineWaker, public proxy::MachineSt
   void Wake(const std::string& machine_id, uint16_t internal_port, proxy::Poster* reply_to,
             std::function<void(Status)> done) override;
   void Stop(const std::string& machine_id, bool suspend, const std::string& reason) override;
-  // DNS pre-warm: `<app>.flycast` was resolved and nothing runs: start the nearest stopped or
-  // suspended machine now (any thread; returns at once).
   // A DNS lookup of <app>.flycast (service "") or <service>.svc.<app>.flycast: wake the
   // nearest machine of the app (of that service) when none runs. Never blocks.
   void Prewarm(const std::string& app, const std::string& service = "");
 
   // Blocking calls for the API backend (any thread except the control thread).
-  // regions (deploy --region, scale count N --region ams,syd): the machines per process group
-  // in each region listed, placed on a host of that region (this host for its own region; in a
-  // cluster the live host of the region with the fewest machines; one host: another region is
-  // FailedPrecondition); the other regions' machines keep their number. Empty: as before.
+  // Deploy and Scale are the Deployer's (deployer.h). regions (deploy --region, scale count N
+  // --region ams,syd): a region is placed on a host of that region (this host for its own
+  // region; in a cluster the live host of the region with the fewest machines; one host:
+  // another region is FailedPrecondition).
   Result<DeployOutcome> Deploy(const store::App& app, const store::Release& release, bool ha,
-                               const std::vector<std::string>& regions = {});
+                               const std::vector<std::string>& regions = {}) {
+    return deployer_.Deploy(app, release, ha, regions);
+  }
   Result<std::vector<store::Machine>> Scale(const store::App& app, int count,
-                                            const std::vector<std::string>& regions = {});
+                                            const std::vector<std::string>& regions = {}) {
+    return deployer_.Scale(app, count, regions);
+  }
   Result<store::Machine> RunMachine(const store::MachineSpec& spec);
   // Runs an attached machine to completion; returns its exit status.
   Result<int> RunAttached(const store::MachineSpec& spec, int in_fd, int out_fd, int err_fd, bool tty,
@@ -170,23 +142,22 @@ class MachineManager final : public proxy::MachineWaker, public proxy::MachineSt
 
  private:
   using Waiter = WakeWaiter;
-  // Per machine facts the store does not hold, of the reconciler and attached runs (the
-  // readiness facts live in readiness_).
+  // Per machine facts of the reconciler the store does not hold: a start owed after a stop.
+  // (Readiness facts live in readiness_, attached runs in attached_, deploy rules in deployer_.)
   struct Rt {
-    bool wake_pending = false;                      // a wake arrived while stopping: start again after
-    bool restart_after_stop = false;                // deploy replaced the config of a running machine
-    std::vector<std::function<void(int)>> on_exit;  // RunAttached: told the exit status
-    LaunchPlan pending_plan_stdio;                  // attached stdio for the next launch
-    bool has_stdio = false;
+    bool wake_pending = false;        // a wake arrived while stopping: start again after
+    bool restart_after_stop = false;  // deploy replaced the config of a running machine
   };
-  // Deploy and scale manage (count, update, replace, destroy) the machines of a release that
-  // carry its services; machines from `machine run` are the user's.
-  static bool IsDeployManaged(const store::Machine& m);
-  // The last_event of a machine a deploy stops to start it again with the new release.
-  static constexpr const char* kDeployReplacing = "deploy: replacing config";
-  // The last_event of a failed machine: this prefix, then the error.
-  static constexpr const char* kFailedToStart = "failed to start: ";
-
+  // An attached run (RunAttached: machine run --rm / --shell): the caller's stdio for the
+  // machine's next launch, and who is told its exit status.
+  struct Attached {
+    struct Stdio {
+      int in = -1, out = -1, err = -1;
+      bool tty = false;
+    };
+    std::optional<Stdio> stdio;                     // until the launch takes it
+    std::vector<std::function<void(int)>> on_exit;  // each called once, with the exit status
+  };
   // ---- machine_manager.cc: the reconciler core
   Readiness::Hooks ReadinessHooks();
   void Reconcile();
@@ -194,13 +165,15 @@ class MachineManager final : public proxy::MachineWaker, public proxy::MachineSt
   bool OnlyOwnWritesThrough(int64_t rev);
   void Act(const store::Machine& m);
   void OnExit(const ExitInfo& e);
-  void Publish();
+  void Publish() override;
   Result<store::Machine> Transition(const std::string& id, const std::vector<store::MachineState>& from,
                                     store::MachineState to, const std::string& event);
   const AppPlan* PlanFor(const std::string& app);
-  std::vector<uint16_t> PortsFor(const store::Machine& m);
+  std::vector<uint16_t> PortsFor(const store::Machine& m) override;
   bool IsReady(const store::Machine& m);
-  void NoteEvent(const std::string& app, const std::string& source, const std::string& text);
+  void NoteEvent(const std::string& app, const std::string& source, const std::string& text) override;
+  // Loads the store's state into state_ (and the volume view from it).
+  Status ReloadState() override;
   // Every log_check_interval: rotates the logs of this host's machines that outgrew the limit,
   // and records when each log grew (LogStamper: the times of `privcast logs` machine lines).
   void CheckLogs();
@@ -212,6 +185,8 @@ class MachineManager final : public proxy::MachineWaker, public proxy::MachineSt
   Result<LaunchPlan> BuildPlan(const store::Machine& m);
   // The start of `m` failed: record `failed` with the reason, fail waiters and attached runs.
   void FailLaunch(const store::Machine& m, const Status& st);
+  // The exit listeners of m's attached run (none for other machines), taken: call each once.
+  std::vector<std::function<void(int)>> TakeExitListeners(const std::string& id);
 
   // ---- machine_wake.cc (+ machine_wake_remote.cc): the proxy's requests, readiness probing
   void HandleWake(const std::string& id, Waiter w);
@@ -240,31 +215,21 @@ class MachineManager final : public proxy::MachineWaker, public proxy::MachineSt
   // Cluster: reads the live hosts (opts_.live_underlays), syncs peer routes; loop thread.
   void SyncPeers();
 
-  // ---- machine_deploy.cc
+  // ---- machine_deploy.cc: the Deployer's host (deployer.h has each method's contract)
   // Start(): apps whose machines are not all on the current release (a deploy was cut short by
   // a daemon stop) are brought to it, as the deploy would have.
   void ResumeInterruptedDeploys();
-  // count: machines per process group; nullopt = Fly's HA default (2 when the app has
-  // services, else 1).
-  Result<DeployOutcome> ReconcileAppMachines(const store::App& app, const store::Release& release,
-                                             std::optional<int> count, const std::vector<std::string>& regions);
-  // The deploy-managed machines of one process group a ReconcileGroup acts on.
-  struct GroupScope {
-    std::function<bool(const store::Machine&)> contains;
-    std::optional<int> want;  // how many; nullopt: as many as there are (release update only)
-    std::string region;       // where new ones go ("" = this host's region)
-  };
-  // Count (destroy extras, create missing), move to `release`, start: one group, one scope.
-  Status ReconcileGroup(const store::App& app, const store::Release& release, const AppPlan::Group& g,
-                        const GroupScope& scope, std::vector<std::string>* touched);
-  int CountManaged(const std::string& app, const std::string& group,
-                   const std::function<bool(const store::Machine&)>& pred) const;
+  std::vector<store::Machine>& StoreMachines() override { return state_.machines; }
+  const AppPlan* FreshPlan(const std::string& app) override;
   // This host for its own region; else a live host of `region` (cluster) or FailedPrecondition.
-  Result<uint32_t> HostForRegion(const std::string& region);
+  Result<uint32_t> HostForRegion(const std::string& region) override;
   // Records `to` for m: on this host acts at once (Transition, then Act or LaunchMachine); a
   // machine of another host only gets the store write (its daemon acts on it).
   void Intend(const store::Machine& m, const std::vector<store::MachineState>& from, store::MachineState to,
-              const std::string& why);
+              const std::string& why) override;
+  void MovedToRelease(const store::Machine& m, bool restart) override;
+  void LaunchCreated(const store::MachineSpec& spec, const store::Machine& m) override;
+  const store::Machine* LocalMachine(const std::string& id) override;
 
   // ---- machine_run.cc
   // machine run with a command: refused (InvalidArgument, why) when a machine cannot exec it.
@@ -276,7 +241,7 @@ class MachineManager final : public proxy::MachineWaker, public proxy::MachineSt
   // removed; a deploy's machine of a group with [mounts] gets its volume.
   void SyncVolumes();
   Status GiveVolume(const store::App& app, const AppPlan::Group& g, const std::string& machine_id,
-                    store::MachineSpec* spec);
+                    store::MachineSpec* spec) override;
   // A machine was created with spec.volume_id attached: record it in the view.
   void NoteAttached(const store::MachineSpec& spec, const std::string& machine_id);
   // The machine's attached volume as the runtime mounts it (storage created if missing).
@@ -286,18 +251,20 @@ class MachineManager final : public proxy::MachineWaker, public proxy::MachineSt
   MachineRuntime* runtime_;
   ControlLoop* loop_;
   AppEvents* events_;
-  const Clock* clock_;
+  Clock* clock_;
   LogStamper log_stamper_;  // control loop only
   ManagerOptions opts_;
   PlanDecoder decode_;
   std::function<void(SnapshotPtr)> publish_;
   ReadinessSignal signal_;  // Deploy (API thread) waits on it
   Readiness readiness_;     // control thread
+  Deployer deployer_;
 
   // control thread
   store::StateView state_;
   std::unordered_map<std::string, store::Machine> machines_;  // by id (this host's view)
   std::unordered_map<std::string, Rt> rt_;
+  std::unordered_map<std::string, Attached> attached_;      // by machine id: attached runs only
   std::unordered_map<std::string, store::Volume> volumes_;  // by attached machine id (this host's view)
   std::set<std::string> volume_ids_;                        // every volume the store has (storage sweep)
   bool volumes_synced_ = false;
@@ -317,11 +284,11 @@ class MachineManager final : public proxy::MachineWaker, public proxy::MachineSt
   std::set<int64_t> own_revisions_;  // revisions of its own writes not yet seen as notified
 
   std::atomic<bool> reconcile_pending_{false};
-  std::mutex notify_mu_;
-  int64_t notify_revision_ = 0;
-  bool notify_force_ = false;
-  mutable std::mutex snap_mu_;
-  SnapshotPtr snapshot_;
+  Mutex notify_mu_;  // NotifyStoreChanged (any thread) → the reconcile it posts
+  int64_t notify_revision_ GUARDED_BY(notify_mu_) = 0;
+  bool notify_force_ GUARDED_BY(notify_mu_) = false;
+  mutable Mutex snap_mu_;  // the last published Snapshot, read by snapshot() on any thread
+  SnapshotPtr snapshot_ GUARDED_BY(snap_mu_) = std::make_shared<const Snapshot>();
 
   // metrics (control thread writes, any thread reads)
   std::atomic<uint64_t> wakes_{0}, autostops_{0}, starts_{0}, prewarms_{0};

@@ -90,14 +90,10 @@ Result<int> MachineManager::RunAttached(const store::MachineSpec& spec_in, int i
     }
     NoteAttached(spec, m->id);
     machines_[m->id] = m.value();
-    Rt& rt = rt_[m->id];
-    rt.has_stdio = true;
-    rt.pending_plan_stdio.stdin_fd = in_fd;
-    rt.pending_plan_stdio.stdout_fd = out_fd;
-    rt.pending_plan_stdio.stderr_fd = err_fd;
-    rt.pending_plan_stdio.tty = tty;
+    Attached& at = attached_[m->id];
+    at.stdio = Attached::Stdio{in_fd, out_fd, err_fd, tty};
     auto once = std::make_shared<std::once_flag>();
-    rt.on_exit.push_back([exit_p, once](int code) { std::call_once(*once, [&] { exit_p->set_value(code); }); });
+    at.on_exit.push_back([exit_p, once](int code) { std::call_once(*once, [&] { exit_p->set_value(code); }); });
     LaunchMachine(m.value());
     auto it = machines_.find(m->id);
     if (it == machines_.end() || it->second.state != S::kStarted) {

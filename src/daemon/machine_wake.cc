@@ -159,7 +159,6 @@ void MachineManager::StartProbing(const std::string& id) {
   if (readiness_.Start(id, PortsFor(it->second))) ProbeTick(1);
 }
 
-// NOLINTNEXTLINE(readability-function-size): one probe round: collect due ports, probe, then apply every outcome under the same manager state; splitting it would spread that state across helpers
 void MachineManager::ProbeTick(uint64_t step) {
   Readiness::TickResult r = readiness_.Tick(step);
   if (r.changed) Publish();

@@ -16,26 +16,42 @@ std::string MillisText(Duration d) {
 // ---- ReadinessSignal ------------------------------------------------------------------------
 
 void ReadinessSignal::Set(const std::string& id, ReadinessOutcome outcome) {
-  std::lock_guard<std::mutex> l(mu_);
+  MutexLock l(&mu_);
   outcomes_[id] = std::move(outcome);
-  cv_.notify_all();
+  cv_.NotifyAll();
 }
 
 void ReadinessSignal::Forget(const std::vector<std::string>& ids) {
-  std::lock_guard<std::mutex> l(mu_);
+  MutexLock l(&mu_);
   for (const auto& id : ids) outcomes_.erase(id);
+}
+
+bool ReadinessSignal::AllKnownLocked(const std::vector<std::string>& ids) const {
+  for (const auto& id : ids)
+    if (!outcomes_.count(id)) return false;
+  return true;
 }
 
 std::map<std::string, ReadinessOutcome> ReadinessSignal::WaitAll(const std::vector<std::string>& ids,
                                                                  Duration timeout) const {
-  auto deadline = std::chrono::steady_clock::now() + timeout;
-  std::unique_lock<std::mutex> l(mu_);
+  const MonoTime deadline = clock_->Now() + timeout;
+  // The condition wait is real time; a clock that jumps (FakeClock) wakes it through its watch.
+  // Watch and Unwatch are called without mu_: the clock calls the watch holding its own lock.
+  const uint64_t watch = clock_->Watch([this] {
+    MutexLock l(&mu_);
+    cv_.NotifyAll();
+  });
   std::map<std::string, ReadinessOutcome> out;
-  for (const auto& id : ids) {
-    cv_.wait_until(l, deadline, [&] { return outcomes_.count(id) > 0; });
-    auto it = outcomes_.find(id);
-    if (it != outcomes_.end()) out[id] = it->second;
+  {
+    MutexLock l(&mu_);
+    for (MonoTime now = clock_->Now(); !AllKnownLocked(ids) && now < deadline; now = clock_->Now())
+      (void)cv_.WaitFor(&mu_, deadline - now);  // woken or not: the loop reads the clock again
+    for (const auto& id : ids) {
+      auto it = outcomes_.find(id);
+      if (it != outcomes_.end()) out[id] = it->second;
+    }
   }
+  clock_->Unwatch(watch);
   return out;
 }
 

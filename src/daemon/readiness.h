@@ -3,7 +3,8 @@
 // Two pieces, split from MachineManager (issue 18):
 //   - ReadinessSignal: the one place a machine's readiness outcome (ready, a listener warning,
 //     failed to start) is published to threads that wait for it (Deploy, on an API thread).
-//     Set() is "lock, record, notify_all" written once.
+//     Set() is "lock, record, notify_all" written once. WaitAll's deadline is on the Clock:
+//     it watches the clock, so a FakeClock's Advance ends a wait as real time would.
 //   - Readiness: the prober. Per machine it keeps the ports found accepting, the proxy's
 //     waiting wakes (Waiter) and the probe schedule. Tick() probes every machine due, answers
 //     or expires waiters, gives up at the probe deadline and says how many probe intervals
@@ -17,20 +18,18 @@
 // from the clock, so back-off is the same on the real and the fake clock; deadlines (waiter,
 // probe) are read from the Clock.
 //
-// Ownership: Readiness borrows the Clock and the ReadinessSignal (both outlive it) and owns
-// its waiters; every waiter's `done` runs exactly once, through its Poster (Answer, Fail,
-// expiry, or FailAll at shutdown).
+// Ownership: ReadinessSignal borrows its Clock; Readiness borrows the Clock and the
+// ReadinessSignal (both outlive it) and owns its waiters; every waiter's `done` runs exactly
+// once, through its Poster (Answer, Fail, expiry, or FailAll at shutdown).
 // Thread-safety: ReadinessSignal is thread-safe. Readiness is single-threaded (the control
 // thread); only failures() may be read from any thread.
 #pragma once
 
 #include <atomic>
 #include <chrono>
-#include <condition_variable>
 #include <cstdint>
 #include <functional>
 #include <map>
-#include <mutex>
 #include <optional>
 #include <set>
 #include <string>
@@ -38,6 +37,7 @@
 #include <vector>
 
 #include "common/clock.h"
+#include "common/mutex.h"
 #include "common/result.h"
 #include "daemon/runtime.h"
 #include "proxy/waker.h"
@@ -56,22 +56,27 @@ struct ReadinessOutcome {
 
 class ReadinessSignal {
  public:
+  explicit ReadinessSignal(Clock* clock) : clock_(clock) {}
+
   // Records the outcome of `id` and wakes every waiter.
-  void Set(const std::string& id, ReadinessOutcome outcome);
+  void Set(const std::string& id, ReadinessOutcome outcome) EXCLUDES(mu_);
   void Ready(const std::string& id) { Set(id, {ReadinessOutcome::Kind::kReady, {}}); }
   void Failed(const std::string& id) { Set(id, {ReadinessOutcome::Kind::kFailed, {}}); }
   void Warn(const std::string& id, std::string text) { Set(id, {ReadinessOutcome::Kind::kWarning, std::move(text)}); }
   // Forgets outcomes (a deploy wants fresh ones for its machines).
-  void Forget(const std::vector<std::string>& ids);
-  // Waits (at most `timeout`, real time: the caller is an API thread) until every id has an
+  void Forget(const std::vector<std::string>& ids) EXCLUDES(mu_);
+  // Waits (at most `timeout` on the Clock; the caller is an API thread) until every id has an
   // outcome; returns the outcomes known then (an id without one is still unknown).
   [[nodiscard]] std::map<std::string, ReadinessOutcome> WaitAll(const std::vector<std::string>& ids,
-                                                                Duration timeout) const;
+                                                                Duration timeout) const EXCLUDES(mu_);
 
  private:
-  mutable std::mutex mu_;
-  mutable std::condition_variable cv_;
-  std::map<std::string, ReadinessOutcome> outcomes_;  // guarded by mu_
+  bool AllKnownLocked(const std::vector<std::string>& ids) const REQUIRES(mu_);
+
+  Clock* const clock_;
+  mutable Mutex mu_;
+  mutable CondVar cv_;
+  std::map<std::string, ReadinessOutcome> outcomes_ GUARDED_BY(mu_);
 };
 
 // A connection held by the proxy until the machine accepts on `port` (0: any started machine).

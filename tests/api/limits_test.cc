@@ -216,6 +216,29 @@ TEST_F(DeadlineTest, WholeRequestHasOneDeadline) {
   EXPECT_EQ(client_.Call("GET", "/v1/version")->status, 200);
 }
 
+// The request deadline is on the server's clock (ServerOptions::clock): when a FakeClock
+// passes it, the request ends with a 408 at once; a real-time deadline of an hour would not.
+TEST(ClockDeadlineTest, RequestDeadlineIsOnTheServersClock) {
+  FakeClock clock;
+  testing::ApiHarness h(true, [&clock](api::ServerOptions& o) {
+    o.clock = &clock;
+    o.request_timeout = std::chrono::hours(1);
+    o.idle_timeout = std::chrono::hours(10000);  // never reached here: only the request's deadline
+  });
+  UniqueFd c = Connect(h.socket());
+  ASSERT_TRUE(c.valid());
+  std::string head = "GET /v1/version HTTP/1.1\r\n";  // and nothing more
+  ASSERT_EQ(::send(c.get(), head.data(), head.size(), MSG_NOSIGNAL), static_cast<ssize_t>(head.size()));
+  std::string resp;
+  // The deadline counts from when the server read the first bytes: move the clock until it answers.
+  for (int i = 0; i < 200 && resp.empty(); ++i) {
+    clock.Advance(std::chrono::minutes(61));
+    resp = ReadAll(c.get(), 50);
+  }
+  EXPECT_EQ(resp.rfind("HTTP/1.1 408 ", 0), 0u) << resp;
+  EXPECT_NE(resp.find("not completed within 3600000 ms"), std::string::npos) << resp;
+}
+
 class ConnLimitTest : public LimitsTest {
  protected:
   ConnLimitTest()

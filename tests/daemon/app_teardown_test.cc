@@ -3,6 +3,8 @@
 // a teardown that cannot finish leaves the app and says to try again.
 #include <gtest/gtest.h>
 
+#include <future>
+
 #include "../api/fake_backend.h"
 #include "daemon/backend.h"
 
@@ -67,6 +69,32 @@ TEST_F(AppTeardownTest, UnfinishedTeardownKeepsTheAppAndSaysTryAgain) {
   ASSERT_TRUE(ms.ok());
   ASSERT_EQ(ms->size(), 1u);
   EXPECT_EQ((*ms)[0].state, store::MachineState::kDestroying) << "the intent is recorded";
+}
+
+// The teardown's wait (60 s) is on the backend's clock: a FakeClock past it ends the wait at
+// once with "try again" (the store write after each move wakes the wait to read the clock).
+TEST_F(AppTeardownTest, TeardownWaitIsOnTheClock) {
+  store::App app = AppWithMachines(1);
+  FakeClock clock;
+  backend_.SetClock(&clock);
+  PresentClient client;  // nobody tears the machine down; the caller stays
+  auto teardown = std::async(std::launch::async, [&] { return backend_.DestroyApp(app, client); });
+  for (int i = 0; i < 100 && teardown.wait_for(std::chrono::milliseconds(100)) != std::future_status::ready; ++i) {
+    clock.Advance(daemon::DaemonBackend::kAppTeardownWait + std::chrono::seconds(1));
+    ASSERT_TRUE(h_.reg->CreateApp("poke" + std::to_string(i), std::nullopt, std::nullopt).ok());
+  }
+  const bool ended = teardown.wait_for(std::chrono::seconds(0)) == std::future_status::ready;
+  if (!ended) {
+    // A wait in real time: let it finish (its machine record gone) so the test can report.
+    auto ms = h_.reg->ListMachines("web");
+    if (ms.ok())
+      for (const auto& m : *ms) (void)h_.reg->DeleteMachine(m.id);
+  }
+  Status st = teardown.get();
+  EXPECT_TRUE(ended) << "the teardown did not end when the clock passed its deadline";
+  EXPECT_EQ(st.code(), Code::kUnavailable) << st.ToString();
+  EXPECT_NE(st.message().find("try again"), std::string::npos) << st.message();
+  EXPECT_TRUE(h_.reg->GetApp("web").ok());
 }
 
 }  // namespace

@@ -14,6 +14,7 @@
 #include <set>
 
 #include "fake_runtime.h"
+#include "memory_registry.h"
 #include "store/keys.h"
 #include "store/registry.h"
 #include "store/store.h"
@@ -67,13 +68,10 @@ AppPlan TestPlan(bool services = true) {
 class ManagerTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    auto st = store::OpenSqliteStore({":memory:"});
-    ASSERT_TRUE(st.ok()) << st.status().ToString();
-    store_ = std::move(st).value();
-    registry_ = std::make_unique<store::Registry>(store_.get(), &clock_);
-    auto host = registry_->Bootstrap("ams", "test");
-    ASSERT_TRUE(host.ok()) << host.status().ToString();
-    host_ = host.value();
+    MemoryRegistry r = OpenMemoryRegistry(&clock_);
+    store_ = std::move(r.store);
+    registry_ = std::move(r.registry);
+    host_ = r.host;
     ManagerOptions mo;
     mo.host_id = host_.id;
     mo.region = "ams";
@@ -151,6 +149,14 @@ class ManagerTest : public ::testing::Test {
   void Sync() {
     loop_.RunSync([] {});
   }
+  // A deploy whose machines never listen waits deploy_wait on the manager's clock (this fake
+  // one): the test moves it, a deploy_wait at a time, until the deploy returns.
+  Result<DeployOutcome> DeployMovingTheClock(const store::App& app, const store::Release& release, bool ha = false) {
+    auto deploy = std::async(std::launch::async, [&] { return manager_->Deploy(app, release, ha); });
+    for (int i = 0; i < 1000 && deploy.wait_for(std::chrono::milliseconds(10)) != std::future_status::ready; ++i)
+      clock_.Advance(mo_.deploy_wait);
+    return deploy.get();
+  }
 
   FakeClock clock_;
   QueuePoster poster_;  // outlives TearDown: Shutdown answers pending waiters through it
@@ -224,16 +230,39 @@ TEST_F(ManagerTest, DeployWarnsWhenAppListensOnlyOn6pn) {
 TEST_F(ManagerTest, ProbingBacksOffWhenNobodyWaits) {
   // A machine that never listens and that no connection waits for: deploy waits
   // deploy_wait (500 ms) for it. Probing every interval (100 µs) would make ~5000 probes;
-  // the back-off (1, 2, 4 … 80 intervals) makes at most 7 + 5000/80 ≈ 70.
-  rt_.listen_on_launch = false;
+  // the back-off (1, 2, 4 … 80 intervals) makes at most 7 + 5000/80 ≈ 70. A manager of its
+  // own on a control loop of the fake clock: the test moves time an interval at a time.
+  ControlLoop loop(&clock_);
+  loop.Start();
+  FakeRuntime rt;
+  rt.listen_on_launch = false;
+  MachineManager manager(
+      registry_.get(), &rt, &loop, nullptr, &clock_, mo_,
+      [this](const store::Release&) -> Result<AppPlan> { return plan_; }, nullptr);
+  Status started;
+  loop.RunSync([&] { started = manager.Start(); });
+  EXPECT_TRUE(started.ok()) << started.ToString();
   auto app = MakeApp("deaf");
-  auto out = manager_->Deploy(app, Release("deaf"), false);
-  ASSERT_TRUE(out.ok());
+  auto release = Release("deaf");
+  auto deploy = std::async(std::launch::async, [&] { return manager.Deploy(app, release, false); });
+  bool launched = false;  // then the deploy waits, from about now
+  for (int i = 0; i < 20000 && !launched; ++i) loop.RunSync([&] { launched = !rt.launches.empty(); });
+  EXPECT_TRUE(launched);
+  for (int i = 0; i < 20000 && deploy.wait_for(std::chrono::seconds(0)) != std::future_status::ready; ++i) {
+    clock_.Advance(mo_.probe_interval);
+    loop.RunSync([] {});  // the probe round that became due
+  }
+  auto out = deploy.get();
+  int probes = 0;
+  loop.RunSync([&] {
+    probes = rt.probes;
+    manager.Shutdown();
+  });
+  loop.Stop();
+  ASSERT_TRUE(out.ok()) << out.status().ToString();
   ASSERT_EQ(out->warnings.size(), 1u);
   EXPECT_NE(out->warnings[0].find("is not listening yet"), std::string::npos) << out->warnings[0];
-  int probes = 0;
-  loop_.RunSync([&] { probes = rt_.probes; });
-  EXPECT_GT(probes, 0);
+  EXPECT_GT(probes, 10);  // it kept probing while the deploy waited
   EXPECT_LT(probes, 200);
 }
 
@@ -318,7 +347,7 @@ TEST_F(ManagerTest, MachineRunMachinesCarryNoServicesUnlessAsked) {
   EXPECT_TRUE(view(member->id).carries_services);
   EXPECT_EQ(view(member->id).state, MachineRunState::kStarting) << "waits for its service port";
   // A redeploy manages only its own machines: the machine run ones are left alone.
-  auto again = manager_->Deploy(app, Release("pool"), /*ha=*/false);
+  auto again = DeployMovingTheClock(app, Release("pool"));  // it replaces (stops) the running one
   ASSERT_TRUE(again.ok());
   ASSERT_EQ(again->machines.size(), 1u);
   EXPECT_EQ(again->machines[0].id, out->machines[0].id);
@@ -475,7 +504,7 @@ TEST_F(ManagerTest, DeployOfAGroupWithoutServicesFailsToo) {
 TEST_F(ManagerTest, WakeTimesOutWhenAppNeverListens) {
   auto app = MakeApp("deaf");
   rt_.listen_on_launch = false;
-  auto out = manager_->Deploy(app, Release("deaf"), false);
+  auto out = DeployMovingTheClock(app, Release("deaf"));
   ASSERT_TRUE(out.ok());
   ASSERT_EQ(out->warnings.size(), 1u);  // deploy says it is not listening
   QueuePoster& poster = poster_;
@@ -515,7 +544,7 @@ TEST_F(ManagerTest, RedeployRestartsAMachineWhoseExitAReconcileSawFirst) {
   ASSERT_TRUE(first.ok() && !first->machines.empty());
   std::string id = first->machines[0].id;
   ASSERT_TRUE(Until([&] { return Get(id).state == MachineState::kStarted; }));
-  ASSERT_TRUE(manager_->Deploy(app, Release("redeploy"), false).ok());  // stops it to restart it
+  ASSERT_TRUE(DeployMovingTheClock(app, Release("redeploy")).ok());  // stops it to restart it
   ASSERT_TRUE(Until([&] { return Get(id).state == MachineState::kStopping; }));
   loop_.RunSync([&] { rt_.running.erase(id); });  // the process is gone; its exit not handled yet
   ASSERT_TRUE(registry_->CreateApp("poke", std::nullopt, std::nullopt).ok());  // a reconcile
@@ -530,7 +559,7 @@ TEST_F(ManagerTest, RedeployRestartsAMachineWhoseExitAReconcileSawFirst) {
 TEST_F(ManagerTest, AutostopNeverStopsAMachineSomeoneWaitsFor) {
   auto app = MakeApp("busy");
   rt_.listen_on_launch = false;
-  auto out = manager_->Deploy(app, Release("busy"), false);
+  auto out = DeployMovingTheClock(app, Release("busy"));
   ASSERT_TRUE(out.ok());
   std::string id = out->machines[0].id;
   QueuePoster& poster = poster_;
@@ -624,7 +653,7 @@ TEST_F(ManagerTest, DeployGivesEachMachineItsVolume) {
   EXPECT_EQ(st.st_mode & 0777, 0700u);
 
   // A redeploy keeps the machine and its volume; none is created.
-  ASSERT_TRUE(manager_->Deploy(app, Release("notes"), true).ok());
+  ASSERT_TRUE(DeployMovingTheClock(app, Release("notes"), true).ok());  // it replaces (stops) the machine
   EXPECT_EQ(registry_->ListVolumes(std::string("notes"))->size(), 1u);
   EXPECT_EQ(registry_->GetVolume(pre->id)->attached_machine_id, id);
 

@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 
+#include <future>
 #include <map>
 #include <set>
 
@@ -18,7 +19,7 @@ class InlinePoster : public proxy::Poster {
 
 struct Fixture {
   FakeClock clock;
-  ReadinessSignal signal;
+  ReadinessSignal signal{&clock};
   std::map<std::string, Readiness::Target> targets;      // machines started/starting
   std::set<std::pair<std::string, uint16_t>> listening;  // (id, port) that accepts
   std::vector<Listener> listeners;                       // what Listeners() reports
@@ -179,7 +180,8 @@ TEST(Readiness, FailAndAnswerReleaseEveryWaiterOnce) {
 }
 
 TEST(ReadinessSignal, WaitAllReturnsWhatIsKnownAtTheTimeout) {
-  ReadinessSignal s;
+  FakeClock clock;
+  ReadinessSignal s(&clock);
   s.Ready("a");
   s.Warn("b", "slow");
   auto m = s.WaitAll({"a", "b", "c"}, Duration::zero());
@@ -187,6 +189,35 @@ TEST(ReadinessSignal, WaitAllReturnsWhatIsKnownAtTheTimeout) {
   EXPECT_EQ(m["b"].warning, "slow");
   s.Forget({"a"});
   EXPECT_EQ(s.WaitAll({"a"}, Duration::zero()).size(), 0u);
+}
+
+// A deploy's wait for its machines' listeners is on the Clock: on a FakeClock it ends when the
+// clock passes the timeout (here an hour, which a real-time wait would sit through).
+TEST(ReadinessSignal, WaitAllEndsWhenTheClockPassesTheTimeout) {
+  FakeClock clock;
+  ReadinessSignal s(&clock);
+  s.Ready("a");
+  auto waiting = std::async(std::launch::async, [&] { return s.WaitAll({"a", "b"}, std::chrono::hours(1)); });
+  // The wait reads its deadline when it begins, whenever that is: move the clock until it ends.
+  for (int i = 0; i < 1000 && waiting.wait_for(std::chrono::milliseconds(10)) != std::future_status::ready; ++i)
+    clock.Advance(std::chrono::hours(1));
+  const bool ended = waiting.wait_for(std::chrono::seconds(0)) == std::future_status::ready;
+  if (!ended) s.Ready("b");  // a wait that ignores the clock: end it so the test can report
+  auto m = waiting.get();
+  EXPECT_TRUE(ended) << "the wait did not end when the clock passed its timeout";
+  EXPECT_EQ(m.size(), 1u);
+  EXPECT_EQ(m.count("a"), 1u);
+}
+
+TEST(ReadinessSignal, WaitAllEndsWhenTheLastOutcomeArrives) {
+  FakeClock clock;  // never moves: only the outcomes end this wait
+  ReadinessSignal s(&clock);
+  auto waiting = std::async(std::launch::async, [&] { return s.WaitAll({"a", "b"}, std::chrono::hours(1)); });
+  s.Ready("a");
+  s.Failed("b");
+  auto m = waiting.get();
+  ASSERT_EQ(m.size(), 2u);
+  EXPECT_EQ(m["b"].kind, ReadinessOutcome::Kind::kFailed);
 }
 
 }  // namespace
