@@ -1,13 +1,14 @@
 // The machine routes' handlers (list, show, create and run — attached with --shell —,
 // start/stop/suspend, destroy, wait); the table in routes.cc routes to them.
 #include <algorithm>
-#include <mutex>
 
 #include "api/machine_wait.h"
 #include "api/route_base.h"
 #include "api/volume_routes.h"
 #include "common/ids.h"
+#include "common/mutex.h"
 #include "common/strings.h"
+#include "common/thread_annotations.h"
 #include "config/app_config.h"
 
 namespace privcast::api {
@@ -102,19 +103,23 @@ class MachineRoutes : public RouteBase {
     io.tty = q.tty;
     io.rows = q.rows;
     io.cols = q.cols;
-    std::mutex mu;
-    bool streaming = false;
+    // on_started may run on another thread (the daemon's) while RunAttached blocks this one:
+    // the stream's start is under a lock (GUARDED_BY needs a member, hence the struct).
+    struct {
+      Mutex mu;
+      bool streaming GUARDED_BY(mu) = false;
+    } out;
     auto on_started = [&](const store::Machine& m) {
-      std::lock_guard<std::mutex> l(mu);
-      if (streaming) return;
-      streaming = ex_.BeginStream(200, "application/x-ndjson");
-      if (streaming) ex_.WriteChunk(Dump(json{{"event", "started"}, {"machine", ToJson(m)}}) + "\n");
+      MutexLock l(&out.mu);
+      if (out.streaming) return;
+      out.streaming = ex_.BeginStream(200, "application/x-ndjson");
+      if (out.streaming) ex_.WriteChunk(Dump(json{{"event", "started"}, {"machine", ToJson(m)}}) + "\n");
     };
     auto r = backend_->RunAttached(spec, std::move(io), ex_.watch(), on_started);
-    std::lock_guard<std::mutex> l(mu);
-    if (!streaming) {
+    MutexLock l(&out.mu);
+    if (!out.streaming) {
       if (!r.ok()) return Fail(ex_, r.status());
-      streaming = ex_.BeginStream(200, "application/x-ndjson");
+      out.streaming = ex_.BeginStream(200, "application/x-ndjson");
     }
     if (r.ok()) {
       ex_.WriteChunk(Dump(json{{"event", "exit"}, {"exit_code", *r}}) + "\n");

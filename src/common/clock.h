@@ -2,7 +2,8 @@
 // wake timeouts, DNS TTL cooldowns, check intervals) reads time through a Clock so tests
 // can drive it with FakeClock in microseconds instead of sleeping.
 //
-// RealClock is thread-safe. FakeClock is thread-safe (atomic), advanced by the test.
+// RealClock is thread-safe. FakeClock is thread-safe (its time is atomic, its watchers are
+// under a Mutex, called with it held), advanced by the test.
 //
 // Watch: whoever sleeps until a deadline on a Clock (an event loop, the control loop) watches
 // it, so that a FakeClock's Advance wakes it to read the new time; a RealClock never calls.
@@ -13,7 +14,9 @@
 #include <cstdint>
 #include <functional>
 #include <map>
-#include <mutex>
+
+#include "common/mutex.h"
+#include "common/thread_annotations.h"
 
 namespace privcast {
 
@@ -50,26 +53,26 @@ class FakeClock final : public Clock {
   MonoTime Now() const override { return MonoTime(Duration(ns_.load())); }
   int64_t WallUnixMillis() const override { return wall_ms_ + ns_.load() / 1'000'000; }
   // Moves time on, then wakes the watchers.
-  void Advance(Duration d) {
+  void Advance(Duration d) EXCLUDES(mu_) {
     ns_ += d.count();
-    std::lock_guard<std::mutex> l(mu_);
+    MutexLock l(&mu_);
     for (auto& [h, fn] : watchers_) fn();
   }
-  uint64_t Watch(std::function<void()> moved) override {
-    std::lock_guard<std::mutex> l(mu_);
+  uint64_t Watch(std::function<void()> moved) EXCLUDES(mu_) override {
+    MutexLock l(&mu_);
     watchers_.emplace(++next_, std::move(moved));
     return next_;
   }
-  void Unwatch(uint64_t handle) override {
-    std::lock_guard<std::mutex> l(mu_);
+  void Unwatch(uint64_t handle) EXCLUDES(mu_) override {
+    MutexLock l(&mu_);
     watchers_.erase(handle);
   }
 
  private:
   int64_t wall_ms_;
-  std::mutex mu_;
-  std::map<uint64_t, std::function<void()>> watchers_;  // guarded by mu_
-  uint64_t next_ = 0;                                   // guarded by mu_
+  Mutex mu_;
+  std::map<uint64_t, std::function<void()>> watchers_ GUARDED_BY(mu_);
+  uint64_t next_ GUARDED_BY(mu_) = 0;
   std::atomic<int64_t> ns_{1'000'000'000};
 };
 

@@ -7,7 +7,7 @@
 namespace privcast::daemon {
 
 void ControlLoop::Start() {
-  std::lock_guard<std::mutex> l(mu_);
+  MutexLock l(&mu_);
   PC_CHECK(!started_);
   started_ = true;
   thread_ = std::thread([this] { Run(); });
@@ -15,35 +15,35 @@ void ControlLoop::Start() {
 
 void ControlLoop::Stop() {
   {
-    std::lock_guard<std::mutex> l(mu_);
+    MutexLock l(&mu_);
     if (!started_ || stopping_) return;
     stopping_ = true;
   }
-  cv_.notify_all();
+  cv_.NotifyAll();
   if (thread_.joinable()) thread_.join();
 }
 
 void ControlLoop::Post(std::function<void()> fn) {
   {
-    std::lock_guard<std::mutex> l(mu_);
+    MutexLock l(&mu_);
     queue_.push_back(std::move(fn));
   }
-  cv_.notify_one();
+  cv_.NotifyOne();
 }
 
 void ControlLoop::PostAfter(Duration d, std::function<void()> fn) {
   {
-    std::lock_guard<std::mutex> l(mu_);
+    MutexLock l(&mu_);
     delayed_.emplace(clock_->Now() + d, std::move(fn));
   }
-  cv_.notify_one();
+  cv_.NotifyOne();
 }
 
 void ControlLoop::Kick() {
   // Under the lock: the loop is either before its clock read or already waiting, never in
   // between (where a bare notify would be lost).
-  { std::lock_guard<std::mutex> l(mu_); }
-  cv_.notify_all();
+  { MutexLock l(&mu_); }
+  cv_.NotifyAll();
 }
 
 void ControlLoop::RunSync(const std::function<void()>& fn) {
@@ -56,30 +56,34 @@ void ControlLoop::RunSync(const std::function<void()>& fn) {
   done.get_future().wait();
 }
 
+void ControlLoop::QueueDueLocked(MonoTime now) {
+  // Due timers jump the queue: they are the latency-critical work (readiness probes while
+  // a request is held); a queued reconcile can wait a tick.
+  while (!delayed_.empty() && delayed_.begin()->first <= now) {
+    queue_.push_front(std::move(delayed_.begin()->second));
+    delayed_.erase(delayed_.begin());
+  }
+}
+
 void ControlLoop::Run() {
-  std::unique_lock<std::mutex> l(mu_);
+  MutexLock l(&mu_);
   for (;;) {
     const MonoTime now = clock_->Now();
-    // Due timers jump the queue: they are the latency-critical work (readiness probes while
-    // a request is held); a queued reconcile can wait a tick.
-    while (!delayed_.empty() && delayed_.begin()->first <= now) {
-      queue_.push_front(std::move(delayed_.begin()->second));
-      delayed_.erase(delayed_.begin());
-    }
+    QueueDueLocked(now);
     if (!queue_.empty()) {
       auto fn = std::move(queue_.front());
       queue_.pop_front();
-      l.unlock();
+      l.Unlock();
       fn();
-      l.lock();
+      l.Lock();
       continue;
     }
     if (stopping_) return;
     if (delayed_.empty()) {
-      cv_.wait(l);
+      cv_.Wait(&mu_);
     } else {
       // The wait is real time, the due time is the Clock's: a FakeClock's owner Kick()s.
-      cv_.wait_for(l, delayed_.begin()->first - now);
+      (void)cv_.WaitFor(&mu_, delayed_.begin()->first - now);
     }
   }
 }

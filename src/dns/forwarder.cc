@@ -137,7 +137,7 @@ Status Forwarder::SetUpstreams(const std::vector<Endpoint>& up) {
   }
   std::vector<Endpoint> pub;
   for (const auto& u : ups_) pub.push_back(u->ep);
-  std::lock_guard<std::mutex> g(mu_);
+  MutexLock g(&mu_);
   ups_public_ = std::move(pub);
   return Status::Ok();
 }
@@ -152,6 +152,7 @@ void Forwarder::ScheduleResolvCheck() {
 }
 
 void Forwarder::MaybeReloadResolvConf() {
+  PC_LOOP_CHECK_THREAD(loop_);
   struct stat st {};
   if (stat(opts_.resolv_conf.c_str(), &st) != 0) return;  // gone: keep what we have
   FileId id{st.st_dev, st.st_ino, st.st_mtim.tv_sec * 1'000'000'000ll + st.st_mtim.tv_nsec,
@@ -177,6 +178,7 @@ void Forwarder::MaybeReloadResolvConf() {
 
 size_t Forwarder::ForwardOrAnswer(const uint8_t* msg, size_t len, const Query& q, uint32_t key, const ReplyTo& to,
                                   uint8_t* out, size_t cap, Outcome* o) {
+  PC_LOOP_DCHECK_THREAD(loop_);  // per query: debug builds only
   const MonoTime now = clock_->Now();
   const bool tcp = to.tcp;
   uint8_t rcode = 0;
@@ -265,6 +267,7 @@ void Forwarder::ArmDeadlineTimer() {
 }
 
 void Forwarder::OnDeadlines() {
+  PC_LOOP_DCHECK_THREAD(loop_);
   const MonoTime now = clock_->Now();
   while (!deadlines_.empty() && deadlines_.front().at <= now) {
     Deadline d = deadlines_.front();
@@ -311,6 +314,7 @@ void Forwarder::FailPending(uint16_t id, bool remember) {
 }
 
 void Forwarder::FailAll() {
+  PC_LOOP_CHECK_THREAD(loop_);
   for (size_t id = 0; id < pending_.size(); ++id)
     if (pending_[id].used) FailPending(static_cast<uint16_t>(id), false);
   deadlines_.clear();
@@ -319,6 +323,7 @@ void Forwarder::FailAll() {
 }
 
 void Forwarder::OnUpstream(int ui) {
+  PC_LOOP_DCHECK_THREAD(loop_);  // per answer: debug builds only
   if (ui < 0 || static_cast<size_t>(ui) >= ups_.size()) return;
   for (int round = 0; round < 64; ++round) {
     ssize_t n = recv(ups_[ui]->fd.get(), buf_.data(), buf_.size(), MSG_DONTWAIT);
@@ -349,16 +354,17 @@ void Forwarder::OnUpstream(int ui) {
 // Metrics
 
 void Forwarder::PublishStats() {
+  PC_LOOP_CHECK_THREAD(loop_);
   cache_entries_.store(cache_.size(), std::memory_order_relaxed);
   if (quota_.refusals() == refusals_published_) return;
   refusals_published_ = quota_.refusals();
   auto r = quota_.RefusalCounts();
-  std::lock_guard<std::mutex> g(mu_);
+  MutexLock g(&mu_);
   refusals_public_ = std::move(r);
 }
 
 std::vector<Endpoint> Forwarder::upstreams() const {
-  std::lock_guard<std::mutex> g(mu_);
+  MutexLock g(&mu_);
   return ups_public_;
 }
 
@@ -374,7 +380,7 @@ void Forwarder::AppendMetrics(std::string* s) const {
                cache_entries_.load(std::memory_order_relaxed));
   std::vector<ForwardQuota::Refusals> r;
   {
-    std::lock_guard<std::mutex> g(mu_);
+    MutexLock g(&mu_);
     r = refusals_public_;
   }
   std::sort(r.begin(), r.end(), [](const auto& a, const auto& b) { return a.view < b.view; });

@@ -13,22 +13,24 @@
 // timeouts are loop timers (one armed at a time: deadlines are FIFO, the timeout is fixed), so
 // with a FakeClock nothing expires until the test advances it.
 //
-// Thread-safety: everything runs on the loop thread (Init also before the loop runs), except
-// upstreams() and AppendMetrics(), which read a copy published under a mutex
-// (PublishStats(), loop thread).
+// Thread-safety: everything runs on the loop thread (Init also before the loop runs; the entry
+// points assert it: ForwardOrAnswer, FailAll, MaybeReloadResolvConf, PublishStats, the upstream
+// sockets' and the timers' callbacks), except upstreams() and AppendMetrics(), which read a copy
+// published under mu_ (GUARDED_BY; by SetUpstreams and PublishStats, loop thread).
 #pragma once
 
 #include <cstdint>
 #include <deque>
 #include <functional>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <vector>
 
 #include "common/clock.h"
 #include "common/fd.h"
+#include "common/mutex.h"
 #include "common/result.h"
+#include "common/thread_annotations.h"
 #include "dns/neg_cache.h"
 #include "dns/quota.h"
 #include "dns/resolver.h"
@@ -82,10 +84,10 @@ class Forwarder {
   void MaybeReloadResolvConf();
 
   // Copies the quota's refusals and the cache size for AppendMetrics (loop thread).
-  void PublishStats();
+  void PublishStats() EXCLUDES(mu_);
   // Any thread.
-  std::vector<Endpoint> upstreams() const;
-  void AppendMetrics(std::string* s) const;  // the forwarding block of privcast_dns_* lines
+  std::vector<Endpoint> upstreams() const EXCLUDES(mu_);
+  void AppendMetrics(std::string* s) const EXCLUDES(mu_);  // the forwarding block of privcast_dns_* lines
 
  private:
   struct Upstream;
@@ -108,7 +110,7 @@ class Forwarder {
 
   bool FromResolvConf() const { return opts_.forward && opts_.upstreams.empty(); }
   std::vector<Endpoint> ReadResolvConf();
-  Status SetUpstreams(const std::vector<Endpoint>& up);
+  Status SetUpstreams(const std::vector<Endpoint>& up) EXCLUDES(mu_);
   bool Start(const uint8_t* msg, size_t len, const Query& q, const ReplyTo& to, uint32_t view);
   bool SendToUpstream(uint16_t id);
   void OnUpstream(int ui);
@@ -147,9 +149,9 @@ class Forwarder {
 
   Counter forwarded_, failures_, timeouts_, refused_, cache_hits_;
   std::atomic<uint64_t> cache_entries_{0};
-  mutable std::mutex mu_;
-  std::vector<ForwardQuota::Refusals> refusals_public_;  // guarded by mu_
-  std::vector<Endpoint> ups_public_;                     // guarded by mu_
+  mutable Mutex mu_;
+  std::vector<ForwardQuota::Refusals> refusals_public_ GUARDED_BY(mu_);
+  std::vector<Endpoint> ups_public_ GUARDED_BY(mu_);
 };
 
 }  // namespace privcast::dns

@@ -13,6 +13,8 @@
 
 #include "common/fd.h"
 #include "common/log.h"
+#include "common/mutex.h"
+#include "common/thread_annotations.h"
 #include "dns/forwarder.h"
 #include "dns/resolver.h"
 #include "dns/sock.h"
@@ -80,6 +82,7 @@ struct Server::Impl {
     Handler() = default;
     Handler(Impl* i, Kind k, uint32_t idx) : impl(i), kind(k), index(idx) {}
     void OnEvents(uint32_t ev) override {
+      PC_LOOP_DCHECK_THREAD(&impl->loop);  // per packet: debug builds only
       switch (kind) {
         case kUdp:
           impl->HandleUdp(static_cast<int>(index));
@@ -102,9 +105,9 @@ struct Server::Impl {
   std::thread thread;
   bool started = false;
   std::atomic<bool> running{false};  // the loop thread is in Run()
-  mutable std::mutex mu;             // guards pending_zone
-  ZonePtr pending_zone;              // set by Publish, taken by the loop
-  ZonePtr zone;                      // loop thread only
+  Mutex mu;
+  ZonePtr pending_zone GUARDED_BY(mu);  // set by Publish, taken by the loop
+  ZonePtr zone;                         // loop thread only
   std::atomic<int64_t> revision{-1};
 
   explicit Impl(Clock* c) : clock(c), loop(c) {}
@@ -150,7 +153,8 @@ struct Server::Impl {
   void Housekeeping();
   void ArmHousekeeping();
   void Drain();
-  void TakeZone();
+  void SetPendingZone(ZonePtr z) EXCLUDES(mu);  // any thread
+  void TakeZone() EXCLUDES(mu);                 // the loop's (or before it starts)
   void CloseConn(uint32_t id);
   void ProcessTcp(Conn& c);
   void QueueTcp(Conn& c, const uint8_t* msg, size_t len);
@@ -243,8 +247,14 @@ Status Server::Impl::Bind() {
   return Status::Ok();
 }
 
+void Server::Impl::SetPendingZone(ZonePtr z) {
+  MutexLock g(&mu);
+  pending_zone = std::move(z);
+}
+
 void Server::Impl::TakeZone() {
-  std::lock_guard<std::mutex> g(mu);
+  PC_LOOP_CHECK_THREAD(&loop);
+  MutexLock g(&mu);
   if (pending_zone) zone = std::move(pending_zone);
 }
 
@@ -326,6 +336,7 @@ void Server::Impl::HandleUdp(int li) {
 }
 
 void Server::Impl::Deliver(const ReplyTo& to, const uint8_t* msg, size_t len, uint16_t qtype, uint8_t rcode) {
+  PC_LOOP_DCHECK_THREAD(&loop);  // per forwarded answer: debug builds only
   Outcome o;
   o.qtype = qtype;
   o.rcode = rcode;
@@ -353,6 +364,7 @@ void Server::Impl::ArmHousekeeping() {
 }
 
 void Server::Impl::Housekeeping() {
+  PC_LOOP_CHECK_THREAD(&loop);
   const MonoTime now = loop.Now();
   std::vector<uint32_t> idle;
   for (auto& [id, c] : conns)
@@ -530,10 +542,7 @@ Status Server::Start() {
 void Server::Publish(const SnapshotPtr& snap) {
   ZonePtr z = Zone::Build(snap);
   int64_t rev = z->revision();
-  {
-    std::lock_guard<std::mutex> g(impl_->mu);
-    impl_->pending_zone = std::move(z);
-  }
+  impl_->SetPendingZone(std::move(z));
   impl_->revision.store(rev, std::memory_order_relaxed);
   if (!impl_->started) impl_->TakeZone();
   else impl_->loop.Post([impl = impl_.get()] { impl->TakeZone(); });

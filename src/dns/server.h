@@ -11,7 +11,7 @@
 //   s.value()->Stop();                            // joins the loop (the destructor also stops)
 //
 // Publish builds the DNS view (Zone) of the Snapshot on the calling thread and hands it to
-// the loop through a mutex-guarded slot plus an eventfd; the loop swaps it between batches,
+// the loop through a slot under a Mutex (GUARDED_BY) plus a posted closure; the loop swaps it between batches,
 // so a query is answered entirely from one Snapshot. Before the first Publish, names in
 // `flycast.`/`internal.` get SERVFAIL.
 //
@@ -24,14 +24,14 @@
 //
 // Thread-safety: Publish, MetricsText, Stop and the accessors are safe from any thread
 // (MetricsText waits, at most a second, for the loop to publish its forwarding figures);
-// Start and Stop must not race each other.
+// Start and Stop must not race each other. Everything else runs on the loop thread, and its
+// entry points (socket events, timers, posted closures, forwarded answers) assert it.
 #pragma once
 
 #include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <thread>
 #include <vector>

@@ -50,7 +50,7 @@ void EventLoop::Del(int fd) {
 
 void EventLoop::Post(std::function<void()> fn) {
   {
-    std::lock_guard<std::mutex> l(mu_);
+    MutexLock l(&mu_);
     posted_.push_back(std::move(fn));
   }
   // One eventfd write per burst: the loop clears wake_pending_ before draining.
@@ -68,7 +68,7 @@ void EventLoop::RunPosted() {
   wake_pending_.store(false, std::memory_order_release);
   std::vector<std::function<void()>> batch;
   {
-    std::lock_guard<std::mutex> l(mu_);
+    MutexLock l(&mu_);
     batch.swap(posted_);
   }
   for (auto& fn : batch) fn();

@@ -10,8 +10,9 @@
 // Thread-safety: everything except Post() and Stop() is loop-thread only while Run() runs
 // (checked in debug builds at the entry points: Add, Modify, Del, AddTimer, CancelTimer, Defer;
 // before Run and after it returns the owner may call them from its own thread). Post() is an
-// eventfd plus a mutex-protected queue; closures run on the loop thread between event batches,
-// in FIFO order.
+// eventfd plus a queue under mu_ (GUARDED_BY); closures run on the loop thread between event
+// batches, in FIFO order. Users assert their own entry points (posted closures, callbacks from
+// other threads' modules) with PC_LOOP_DCHECK_THREAD / PC_LOOP_CHECK_THREAD below.
 //
 // Turn: dispatch one epoll batch, then EndOfTurn (the subclass's output, e.g. the proxy's
 // batched writes, then deferred closures, repeated while either produced more, bounded), then
@@ -31,23 +32,27 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
-#include <mutex>
 #include <queue>
 #include <unordered_map>
 #include <vector>
 
 #include "common/clock.h"
 #include "common/fd.h"
+#include "common/mutex.h"
 #include "common/result.h"
+#include "common/thread_annotations.h"
 #include "loop/poster.h"
 
 // Debug-build check that an entry point runs on the loop's thread (or that the loop is not
-// running). Free in release builds: these entry points are on the proxy's hot path.
+// running). Free in release builds: for entry points on a hot path (per request or packet).
 #ifdef NDEBUG
 #define PC_LOOP_DCHECK_THREAD(loop) ((void)0)
 #else
 #define PC_LOOP_DCHECK_THREAD(loop) PC_CHECK((loop)->InLoopThreadOrIdle())
 #endif
+// The same check in every build, for entry points off the hot path (a snapshot applied, a
+// drain begun, a wake answered): a relaxed load and a pthread_self() per call.
+#define PC_LOOP_CHECK_THREAD(loop) PC_CHECK((loop)->InLoopThreadOrIdle())
 
 namespace privcast::loop {
 
@@ -74,7 +79,7 @@ class EventLoop : public Poster {
 
   // Thread-safe: run fn on the loop thread. Closures posted after Stop() still run if the
   // loop runs again; closures left in the queue when the loop is destroyed are dropped.
-  void Post(std::function<void()> fn) override;
+  void Post(std::function<void()> fn) EXCLUDES(mu_) override;
 
   using TimerId = uint64_t;  // never 0
   TimerId AddTimer(MonoTime when, std::function<void()> fn);
@@ -128,7 +133,7 @@ class EventLoop : public Poster {
   virtual void FlushOutput() {}
 
  private:
-  void RunPosted();
+  void RunPosted() EXCLUDES(mu_);
   void RunTimers();
   void EndOfTurn();
   int TimeoutMs();
@@ -147,8 +152,8 @@ class EventLoop : public Poster {
   UniqueFd epfd_;
   UniqueFd evfd_;
   PostedHandler posted_handler_;
-  std::mutex mu_;
-  std::vector<std::function<void()>> posted_;  // guarded by mu_
+  Mutex mu_;
+  std::vector<std::function<void()>> posted_ GUARDED_BY(mu_);
   std::atomic<bool> stop_{false};
   std::atomic<bool> wake_pending_{false};
   std::priority_queue<TimerEntry, std::vector<TimerEntry>, std::greater<>> timers_;

@@ -10,16 +10,12 @@
 // Among qualifying machines the one idle the longest is stopped (ties: lowest id).
 // A machine served by several services is stopped only if every one of them allows it.
 //
-// Thread-safety: PlanAutostop is pure. AutostopRunner runs on its own thread (or by hand with
-// RunOnce in tests) and reads only atomics.
+// Thread-safety: PlanAutostop is pure (the proxy's autostop thread, ProxyImpl::AutostopLoop,
+// calls it with a status that reads only atomics).
 #pragma once
 
-#include <condition_variable>
 #include <cstdint>
 #include <functional>
-#include <mutex>
-#include <string>
-#include <thread>
 #include <vector>
 
 #include "common/clock.h"

@@ -156,6 +156,7 @@ std::vector<std::string> CheckNamesFor(const Snapshot& snap, const MachineView& 
 }
 
 std::vector<CheckResult> HealthChecker::Statuses() const {
+  PC_LOOP_CHECK_THREAD(&w_->loop());
   std::vector<CheckResult> out;
   out.reserve(checks_.size());
   for (const auto& [key, c] : checks_)
@@ -168,6 +169,7 @@ std::vector<CheckResult> HealthChecker::Statuses() const {
 }
 
 void HealthChecker::Apply(const RoutingStatePtr& rs) {
+  PC_LOOP_CHECK_THREAD(&w_->loop());
   std::map<std::string, std::unique_ptr<Check>> next;
   const Snapshot& snap = *rs->snap;
   for (const MachineView& m : snap.machines) {

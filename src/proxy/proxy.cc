@@ -255,8 +255,7 @@ void ProxyImpl::RenderProxyMetrics(std::ostream& o, const std::vector<std::share
        "# TYPE privcast_proxy_admission_refused_total counter\n";
   o << "privcast_proxy_admission_refused_total{app=\"\",source_network=\"\"} " << refused_unknown << "\n";
   for (auto& a : apps) {
-    std::lock_guard<std::mutex> l(a->mu);
-    for (auto& [net, n] : a->refused_by_net) {
+    for (const auto& [net, n] : a->RefusedByNet()) {
       char buf[16];
       std::snprintf(buf, sizeof buf, "%x", net);
       o << "privcast_proxy_admission_refused_total{app=\"" << Esc(a->name) << "\",source_network=\"" << buf << "\"} "

@@ -7,8 +7,9 @@
 // are held by shared_ptr so a connection that outlives a snapshot keeps its counters valid.
 //
 // Thread-safety: MachineState/AppState fields are atomics (data path: relaxed increments);
-// the few maps inside AppState are guarded by its mutex and touched only on rare paths
-// (refusals). StateTable's own maps are control-thread only plus the metrics renderer under mu_.
+// AppState's refusal counts and log budgets are under its mu_ (GUARDED_BY), taken only inside
+// its methods, by any worker, on rare paths (refusals, failed TLS handshakes) and by the
+// metrics renderer. StateTable's maps are under its mu_ (Build, control thread; the copies).
 #pragma once
 
 #include <array>
@@ -16,13 +17,13 @@
 #include <cstdint>
 #include <map>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <unordered_map>
 #include <vector>
 
 #include "common/mutex.h"
 #include "common/snapshot.h"
+#include "common/thread_annotations.h"
 #include "proxy/tls_context.h"
 
 namespace privcast::proxy {
@@ -30,6 +31,22 @@ namespace privcast::proxy {
 inline constexpr int kStatusClasses = 6;  // index by status/100 (0 = no response / aborted)
 
 struct AppState;
+
+// A log budget: at most kLines lines per window, so a flood or a scanner cannot flood the log.
+// Not thread-safe (its owner's lock guards it).
+struct LogBudget {
+  static constexpr int kLines = 5;
+  int64_t window_start_ns = 0;
+  int logged = 0;
+  // True when one more line may be logged at `now_ns`; a window lasts `window_ns`.
+  bool Take(int64_t now_ns, int64_t window_ns) {
+    if (now_ns - window_start_ns > window_ns) {
+      window_start_ns = now_ns;
+      logged = 0;
+    }
+    return logged++ < kLines;
+  }
+};
 
 struct MachineState {
   explicit MachineState(std::string machine_id, std::string app_name)
@@ -95,15 +112,6 @@ struct AppState {
   std::atomic<uint64_t> wake_ms_sum_us{0};
   std::atomic<uint64_t> wake_count{0};
 
-  // A std::mutex, locked as one by the workers (worker.cc): GUARDED_BY after issue 18's
-  // second pass moves them to common/mutex.h.
-  std::mutex mu;
-  std::map<uint32_t, uint64_t> refused_by_net;  // guarded by mu; source net32 (0 = not a privcast network)
-  int64_t refused_log_window_ns = 0;            // guarded by mu; log rate limiting
-  int refused_logged_in_window = 0;             // guarded by mu
-  int64_t tls_log_window_ns = 0;                // guarded by mu; handshake-failure log limiting
-  int tls_logged_in_window = 0;                 // guarded by mu
-
   void ObserveWakeMs(double ms) {
     size_t i = 0;
     while (i < kWakeBucketsMs.size() && ms > kWakeBucketsMs[i]) ++i;
@@ -111,6 +119,30 @@ struct AppState {
     wake_ms_sum_us.fetch_add(static_cast<uint64_t>(ms * 1000), std::memory_order_relaxed);
     wake_count.fetch_add(1, std::memory_order_relaxed);
   }
+
+  // An admission refusal of a client from `src_net` (its net32; 0: not a privcast network):
+  // counted; true when it may be logged (LogBudget over `window_ns`). Any worker.
+  bool CountRefusal(uint32_t src_net, int64_t now_ns, int64_t window_ns) EXCLUDES(mu_) {
+    MutexLock l(&mu_);
+    ++refused_by_net_[src_net];
+    return refusal_log_.Take(now_ns, window_ns);
+  }
+  // A failed TLS handshake (counted in tls_handshake_failures): true when it may be logged.
+  bool TakeTlsFailureLogLine(int64_t now_ns, int64_t window_ns) EXCLUDES(mu_) {
+    MutexLock l(&mu_);
+    return tls_failure_log_.Take(now_ns, window_ns);
+  }
+  // The refusals by source network so far (metrics).
+  std::map<uint32_t, uint64_t> RefusedByNet() const EXCLUDES(mu_) {
+    MutexLock l(&mu_);
+    return refused_by_net_;
+  }
+
+ private:
+  mutable Mutex mu_;
+  std::map<uint32_t, uint64_t> refused_by_net_ GUARDED_BY(mu_);
+  LogBudget refusal_log_ GUARDED_BY(mu_);
+  LogBudget tls_failure_log_ GUARDED_BY(mu_);
 };
 
 // Counters of one service that has per-service flycast addresses (`<service>.svc.<app>.flycast`,

@@ -2,7 +2,6 @@
 
 #include <unistd.h>
 
-#include <mutex>
 #include <string>
 
 #include "common/log.h"
@@ -19,17 +18,7 @@ void CountFailure(Worker& w, const RoutingState& rs, uint32_t app_index, const s
                   std::string_view reason) {
   AppState& as = *rs.apps[app_index];
   as.tls_handshake_failures.fetch_add(1, std::memory_order_relaxed);
-  bool log_it = false;
-  {
-    std::lock_guard<std::mutex> g(as.mu);
-    int64_t now = w.NowNs();
-    if (now - as.tls_log_window_ns > w.opts().refusal_log_interval.count()) {
-      as.tls_log_window_ns = now;
-      as.tls_logged_in_window = 0;
-    }
-    log_it = as.tls_logged_in_window++ < 5;
-  }
-  if (log_it)
+  if (as.TakeTlsFailureLogLine(w.NowNs(), w.opts().refusal_log_interval.count()))
     log::Warn("proxy", "tls handshake failed", {{"app", as.name}, {"client", PeerIp(peer)}, {"reason", reason}});
 }
 

@@ -198,6 +198,7 @@ void Worker::NewRequestId(char out[26]) {
 }
 
 void Worker::Apply(RoutingStatePtr rs) {
+  PC_LOOP_CHECK_THREAD(&loop_);
   rs_ = std::move(rs);
   if (!suspects_.empty()) suspects_.Retain(*rs_->snap, loop_.Now());
   ReconcileListeners();
@@ -209,6 +210,7 @@ void Worker::Apply(RoutingStatePtr rs) {
 }
 
 void Worker::SetAccepting(bool on) {
+  PC_LOOP_CHECK_THREAD(&loop_);
   accepting_ = on;
   ReconcileListeners();
 }
@@ -289,6 +291,7 @@ bool Worker::AcceptOne(Listener* l) {
 }
 
 void Worker::OnAccept(Listener* l) {
+  PC_LOOP_DCHECK_THREAD(&loop_);  // per connection: debug builds only
   // One connection per readiness event (nginx's `multi_accept off`): the listener is
   // level-triggered, so the next epoll_wait reports it again while its queue is not empty, and
   // no accept4() is spent learning that the queue is empty. The connection's first request is
@@ -326,18 +329,7 @@ void Worker::Refuse(int fd, const AppView* app, uint32_t src_net, const sockaddr
     refused_unknown.fetch_add(1, std::memory_order_relaxed);
     return ResetClose(fd);
   }
-  AppState& as = *rs_->apps[app->index];
-  bool log_it = false;
-  {
-    std::lock_guard<std::mutex> g(as.mu);
-    ++as.refused_by_net[src_net];
-    int64_t now = NowNs();
-    if (now - as.refused_log_window_ns > opts().refusal_log_interval.count()) {
-      as.refused_log_window_ns = now;
-      as.refused_logged_in_window = 0;
-    }
-    log_it = as.refused_logged_in_window++ < 5;
-  }
+  const bool log_it = rs_->apps[app->index]->CountRefusal(src_net, NowNs(), opts().refusal_log_interval.count());
   ResetClose(fd);  // after counting, so whoever saw the reset can see the counter
   if (log_it) {
     char net[16];
@@ -442,6 +434,7 @@ void Worker::Unregister(Session* s) {
 }
 
 void Worker::BeginDrain() {
+  PC_LOOP_CHECK_THREAD(&loop_);
   draining_ = true;
   for (Session* s = sessions_; s;) {
     Session* n = s->next;
@@ -460,6 +453,7 @@ void Worker::BeginDrain() {
 }
 
 void Worker::AbortAll() {
+  PC_LOOP_CHECK_THREAD(&loop_);
   while (sessions_) sessions_->Abort();  // Abort unregisters (and defers the delete)
 }
 
@@ -492,6 +486,7 @@ bool Worker::ResolveApp(Session* s) {
 }
 
 void Worker::Route(Session* s) {
+  PC_LOOP_DCHECK_THREAD(&loop_);  // per request: debug builds only
   if (!ResolveApp(s)) return s->OnRouteFailed(0);
   const RoutingState& rs = *s->rs;
   const Snapshot& snap = *rs.snap;
@@ -585,6 +580,7 @@ void Worker::CancelWait(Session* s) {
 }
 
 void Worker::DispatchQueue(const std::string& app) {
+  PC_LOOP_DCHECK_THREAD(&loop_);  // posted by other workers as load drops: debug builds only
   auto q = queues_.find(app);
   if (q == queues_.end()) return;
   // Route queued sessions in FIFO order while capacity lasts; a session that is queued again
@@ -689,6 +685,7 @@ void Worker::StartWake(uint32_t machine_index, Session* waiter) {
 }
 
 void Worker::WakeDone(const std::string& id, uint64_t gen, const Status& st) {
+  PC_LOOP_CHECK_THREAD(&loop_);  // the waker's answer comes back through the loop's Post
   auto it = wakes_.find(id);
   if (it == wakes_.end() || it->second.gen != gen) return;  // late answer after a timeout
   WakeGroup g = std::move(it->second);

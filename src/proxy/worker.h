@@ -9,7 +9,9 @@
 // it) and re-resolves its app by name when it routes again after a swap.
 //
 // Thread-safety: everything here runs on the worker's thread, except the atomics that
-// Proxy reads (open_sessions_) and Loop().Post().
+// Proxy reads (open_sessions_) and Loop().Post(). The entry points others post or call back
+// assert it: Apply, SetAccepting, BeginDrain, AbortAll, WakeDone in every build; OnAccept,
+// Route, DispatchQueue (per connection or request) in debug builds.
 #pragma once
 
 #include <netinet/in.h>

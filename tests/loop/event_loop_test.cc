@@ -149,6 +149,21 @@ TEST(LoopEventLoop, StopBeforeRunStillStopsIt) {
   EXPECT_TRUE(ran);
 }
 
+// PC_LOOP_CHECK_THREAD (entry points off the hot path: a snapshot applied, a drain) checks in
+// every build, release included.
+TEST(LoopEventLoopDeathTest, CheckedEntryPointFromAnotherThreadWhileRunningDies) {
+  EventLoop loop;
+  ASSERT_TRUE(loop.Init().ok());
+  PC_LOOP_CHECK_THREAD(&loop);  // idle: its owner may call anything
+  EXPECT_DEATH(
+      {
+        Running r(&loop);
+        r.Call([] { return 0; });
+        PC_LOOP_CHECK_THREAD(&loop);
+      },
+      "InLoopThreadOrIdle");
+}
+
 #ifndef NDEBUG
 TEST(LoopEventLoopDeathTest, TimerFromAnotherThreadWhileRunningDies) {
   EXPECT_DEATH(
