@@ -33,8 +33,6 @@ struct Ip6 {
     b[2 * i] = static_cast<uint8_t>(v >> 8);
     b[2 * i + 1] = static_cast<uint8_t>(v);
   }
-  // True when the first `bits` bits equal those of `prefix`.
-  bool InPrefix(const Ip6& prefix, int bits) const;
 };
 
 struct Ip6Hash {
