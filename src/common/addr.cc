@@ -104,11 +104,6 @@ std::optional<uint32_t> HostOf(const Ip6& a) {
   return h;
 }
 
-std::optional<uint32_t> MachineOf(const Ip6& a) {
-  if (!HostOf(a)) return std::nullopt;
-  return Get32(a, 5);
-}
-
 uint32_t LinkV4Host(uint32_t slot) { return kLinkV4Base + 2 * slot; }
 uint32_t LinkV4Machine(uint32_t slot) { return kLinkV4Base + 2 * slot + 1; }
 

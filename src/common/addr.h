@@ -57,8 +57,7 @@ Ip6 SixPnGateway(uint32_t net32, uint32_t host32, uint32_t machine32);   // ...:
 Ip6 DnsAddress();                                                        // fdaa::3
 // net32 of an address inside a privcast network, nullopt outside fdaa::/16 or for net32 0.
 std::optional<uint32_t> NetworkOf(const Ip6& a);
-std::optional<uint32_t> HostOf(const Ip6& a);     // host32 of a 6PN address
-std::optional<uint32_t> MachineOf(const Ip6& a);  // machine32 of a 6PN address
+std::optional<uint32_t> HostOf(const Ip6& a);  // host32 of a 6PN address
 
 // IPv4 link addresses of machine slot s (host byte order).
 uint32_t LinkV4Host(uint32_t slot);
