@@ -2,7 +2,6 @@
 // app, then — unless --no-deploy — deploy it (cli/deploy.h), as flyctl launch does.
 #include <cctype>
 #include <filesystem>
-#include <fstream>
 #include <memory>
 
 #include "cli/deploy.h"
@@ -10,6 +9,7 @@
 #include "cli/flytoml.h"
 #include "cli/groups.h"
 #include "cli/json_fields.h"
+#include "common/file.h"
 #include "common/ids.h"
 #include "config/launch.h"
 #include "config/load.h"
@@ -56,11 +56,7 @@ int FinishLaunch(Context& ctx, const LaunchArgs& a, const std::string& name, con
   return Deploy(ctx, d);
 }
 
-bool WriteFlyToml(const std::string& toml) {
-  std::ofstream f("fly.toml", std::ios::binary | std::ios::trunc);
-  f << toml;
-  return static_cast<bool>(f);
-}
+bool WriteFlyToml(const std::string& toml) { return WriteNewFile("fly.toml", toml).ok(); }
 
 // launch --copy-config with a fly.toml here: reuse it as flyctl does (its app, or --name
 // written into it), create the app and deploy the file.

@@ -52,7 +52,7 @@ def main():
             wait_for(lambda: "fra" not in c.live_regions(), a.ttl + 10, "fra's lease to expire")
             t_exp = time.time()
             first = wait_for(lambda: poller.first_after(t_kill, "syd"), 15, "served by syd")
-            time.sleep(1.5)  # requests in flight at the switch finish (1 s timeout) before counting
+            poller.settled(time.time())  # requests in flight at the switch end (1 s timeout) before counting
             lines = [(t, r) for t, r in poller.lines() if t > t_kill - 0.001]
             lost = sum(1 for t, r in lines if r == "FAIL" and t < first)
             lost_after = sum(1 for t, r in lines if r == "FAIL" and t >= first)

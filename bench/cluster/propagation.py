@@ -20,7 +20,7 @@ import threading
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "scripts", "lib"))
-from privcast_cluster import Api, Cluster, percentiles  # noqa: E402
+from privcast_cluster import Api, Cluster, deploy_idle_app, percentiles  # noqa: E402
 import harness  # noqa: E402  (tests/e2e, on the path privcast_cluster sets)
 from harness import wait_for  # noqa: E402
 
@@ -87,12 +87,7 @@ def main():
     a = ap.parse_args()
     harness.use_build_dir(a.build_dir)
     with Cluster(["ams", "fra", "syd"], ttl=2) as c:
-        fra = c.hosts["fra"]
-        d = os.path.join(fra.workdir, "prop")
-        harness.write_fly_toml(d, "prop", "sleep 100000", http_service=False)
-        fra.cli(["apps", "create", "prop"])
-        fra.cli(["deploy", "--ha=false", "--strategy", "immediate"], cwd=d, timeout=120)
-        mid = harness.machines(fra, "prop")[0]["id"]
+        mid = deploy_idle_app(c.hosts["fra"], "prop")
         measure(c, "prop", mid, a.rounds, "one machine (bench/cluster/scale.py: with 3 x 1 000)")
 
 if __name__ == "__main__":

@@ -20,7 +20,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "scripts", "lib"))
-from privcast_cluster import Api, Cluster, rss_kib  # noqa: E402
+from privcast_cluster import Api, Cluster, deploy_idle_app, rss_kib  # noqa: E402
 import harness  # noqa: E402  (tests/e2e, on the path privcast_cluster sets)
 from harness import wait_for  # noqa: E402
 from propagation import measure  # noqa: E402
@@ -39,12 +39,7 @@ def main():
     a = ap.parse_args()
     harness.use_build_dir(a.build_dir)
     with Cluster(["ams", "fra", "syd"], ttl=5) as c:
-        fra = c.hosts["fra"]
-        d = os.path.join(fra.workdir, "many")
-        harness.write_fly_toml(d, "many", "sleep 100000", http_service=False)
-        fra.cli(["apps", "create", "many"])
-        fra.cli(["deploy", "--ha=false", "--strategy", "immediate"], cwd=d, timeout=120)
-        mid = harness.machines(fra, "many")[0]["id"]
+        mid = deploy_idle_app(c.hosts["fra"], "many")
         rss0 = {r: rss_kib(h.proc.pid) for r, h in c.hosts.items()}
         rev0, t0 = etcd_revision(c), time.monotonic()
 

@@ -7,6 +7,7 @@
 #include <cstdlib>
 #include <string>
 
+#include "common/strings.h"
 #include "dns/server.h"
 #include "tests/dns/fixture.h"
 
@@ -20,8 +21,14 @@ int main(int argc, char** argv) {
   sigaddset(&set, SIGTERM);
   sigaddset(&set, SIGINT);
   pthread_sigmask(SIG_BLOCK, &set, nullptr);  // the loop thread inherits the mask
+  auto port = privcast::ParseDecimal<uint16_t>(argv[2]);
+  auto napps = privcast::ParseDecimal<int>(argv[3]);
+  if (!port || !napps || *napps < 0) {
+    std::fprintf(stderr, "usage: %s <listen-ip> <port 0-65535> <napps>\n", argv[0]);
+    return 2;
+  }
   privcast::dns::ServerOptions o;
-  o.listen = {{argv[1], static_cast<uint16_t>(std::atoi(argv[2]))}};
+  o.listen = {{argv[1], *port}};
   o.forward = false;
   o.prewarm = false;
   auto s = privcast::dns::Server::Create(o, nullptr);
@@ -29,7 +36,7 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "%s\n", s.status().ToString().c_str());
     return 1;
   }
-  s.value()->Publish(privcast::dns::dnstest::ManyApps(std::atoi(argv[3])));
+  s.value()->Publish(privcast::dns::dnstest::ManyApps(*napps));
   if (!s.value()->Start().ok()) return 1;
   std::printf("ready %u\n", s.value()->endpoints()[0].port);
   std::fflush(stdout);

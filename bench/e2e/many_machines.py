@@ -26,14 +26,6 @@ def du_bytes(path):
     return int(out[0]) if out else 0
 
 
-def rss_kib(pid):
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    return 0
-
-
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--build-dir", default="build")
@@ -43,7 +35,7 @@ def main():
     b = harness.use_build_dir(a.build_dir)
     with harness.Host() as h:
         pid = int(open(os.path.join(h.data_dir, "lock")).read().split()[0])
-        rss0 = rss_kib(pid)
+        rss0 = harness.rss_kib(pid)
         d = os.path.join(h.workdir, "many")
         extra = ""
         if a.image:
@@ -61,7 +53,7 @@ def main():
         t = time.monotonic()
         ms = harness.machines(h, "many")
         t_list = time.monotonic() - t
-        rss1 = rss_kib(pid)
+        rss1 = harness.rss_kib(pid)
         t = time.monotonic()
         with concurrent.futures.ThreadPoolExecutor(8) as ex:
             list(ex.map(lambda m: h.cli(["machine", "stop", m["id"], "-a", "many"], timeout=600), ms))

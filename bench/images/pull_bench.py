@@ -98,6 +98,7 @@ def cold_requests(h, wakes, app, ref, port, what, command=None):
 
 def main():
     ap = argparse.ArgumentParser()
+    ap.add_argument("--build-dir", help="a CMake build dir (default: $PRIVCASTD/$PRIVCAST, else ./build)")
     ap.add_argument("--runs", type=int, default=5)
     ap.add_argument("--starts", type=int, default=30)
     ap.add_argument("--mb", type=int, default=30)
@@ -105,6 +106,8 @@ def main():
     ap.add_argument("--no-nginx", action="store_true", help="skip the nginx image's cold requests")
     ap.add_argument("--cold-only", action="store_true", help="only the nginx image's cold requests")
     a = ap.parse_args()
+    if a.build_dir:
+        harness.use_build_dir(a.build_dir)
     with harness.Host() as h:
         d = tempfile.mkdtemp(prefix="privcast-pullbench-", dir=h.tmp)
         layout = os.path.join(d, "layout")

@@ -25,6 +25,7 @@
 #include <vector>
 
 #include "common/addr.h"
+#include "common/strings.h"
 #include "netns/machine_network.h"
 #include "netns/netns.h"
 #include "netns/rtnl.h"
@@ -61,20 +62,29 @@ void Cleanup() {
   if (!g_ip_host.empty()) (void)Delete("/run/netns/" + g_ip_host);
 }
 
+// The pid of a name "pcnb-<pid>..." (with `dash`: "pcnb-<pid>-..."); 0 for any other name.
+int PidIn(std::string_view name, bool dash) {
+  if (name.substr(0, 5) != "pcnb-") return 0;
+  name.remove_prefix(5);
+  size_t end = name.find_first_not_of("0123456789");
+  if (dash && (end == std::string_view::npos || name[end] != '-')) return 0;
+  return ParseDecimal<int>(name.substr(0, end)).value_or(0);
+}
+
 // Leftovers of earlier runs that were SIGKILLed (prefix pcnb-<pid>, pid no longer alive).
 void SweepLeftovers() {
-  auto dead = [](const char* name, const char* fmt) {
-    int pid = 0;
-    return std::sscanf(name, fmt, &pid) == 1 && pid > 0 && kill(pid, 0) != 0 && errno == ESRCH;
+  auto dead = [](const char* name, bool dash) {
+    int pid = PidIn(name, dash);
+    return pid > 0 && kill(pid, 0) != 0 && errno == ESRCH;
   };
   if (DIR* d = opendir("/run/netns")) {
     while (dirent* e = readdir(d))
-      if (dead(e->d_name, "pcnb-%d-")) (void)Delete(std::string("/run/netns/") + e->d_name);
+      if (dead(e->d_name, true)) (void)Delete(std::string("/run/netns/") + e->d_name);
     closedir(d);
   }
   if (DIR* d = opendir("/tmp")) {
     while (dirent* e = readdir(d)) {
-      if (!dead(e->d_name, "pcnb-%d")) continue;
+      if (!dead(e->d_name, false)) continue;
       std::string ns = std::string("/tmp/") + e->d_name + "/ns";
       if (DIR* nd = opendir(ns.c_str())) {
         while (dirent* f = readdir(nd))
@@ -171,7 +181,11 @@ class TimingNetOps : public NetOps {
 }  // namespace
 
 int main(int argc, char** argv) {
-  int n = argc > 1 ? std::atoi(argv[1]) : 200;
+  int n = argc > 1 ? ParseDecimal<int>(argv[1]).value_or(0) : 200;
+  if (n <= 0) {
+    std::fprintf(stderr, "usage: %s [iterations > 0]\n", argv[0]);
+    return 2;
+  }
   if (geteuid() != 0) {
     std::fprintf(stderr, "needs root (network namespaces)\n");
     return 2;

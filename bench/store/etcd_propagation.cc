@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "common/clock.h"
+#include "common/strings.h"
 #include "store/etcd/etcd_endpoints.h"
 #include "store/etcd/etcd_store.h"
 #include "store/registry.h"
@@ -38,15 +39,21 @@ static void Report(const char* what, std::vector<double> v) {
 int main(int argc, char** argv) {
   std::string endpoints;
   int hosts = 3, rounds = 200, machines = 100;
+  bool bad = false;
   for (int i = 1; i + 1 < argc; i += 2) {
     std::string k = argv[i], v = argv[i + 1];
+    auto number = [&](int* out) {
+      auto n = ParseDecimal<int>(v);
+      if (n && *n > 0) *out = *n;
+      else bad = true;
+    };
     if (k == "--endpoints") endpoints = v;
-    else if (k == "--hosts") hosts = std::stoi(v);
-    else if (k == "--rounds") rounds = std::stoi(v);
-    else if (k == "--machines") machines = std::stoi(v);
+    else if (k == "--hosts") number(&hosts);
+    else if (k == "--rounds") number(&rounds);
+    else if (k == "--machines") number(&machines);
   }
   auto url = ParseStoreUrl("etcd://" + endpoints);
-  if (endpoints.empty() || !url.ok() || hosts < 2) {
+  if (bad || endpoints.empty() || !url.ok() || hosts < 2) {
     std::fprintf(stderr, "usage: etcd_propagation --endpoints h:p[,h:p] [--hosts N>=2] [--rounds N] [--machines N]\n");
     return 2;
   }

@@ -34,6 +34,7 @@
 
 #include "common/ids.h"
 #include "common/log.h"
+#include "common/strings.h"
 #include "supervisor/supervisor.h"
 
 using namespace privcast;
@@ -73,8 +74,14 @@ int main(int argc, char** argv) {
   std::vector<std::string> layers;
   std::string volume;  // --volume DIR: every machine mounts DIR at /data (idmapped, ADR 0010)
   for (int i = 1; i < argc; ++i) {
-    if (!std::strcmp(argv[i], "--iterations") && i + 1 < argc) iterations = std::atoi(argv[++i]);
-    else if (!std::strcmp(argv[i], "--v2")) v2 = true;
+    if (!std::strcmp(argv[i], "--iterations") && i + 1 < argc) {
+      auto n = ParseDecimal<int>(argv[++i]);
+      if (!n || *n <= 0) {
+        std::fprintf(stderr, "--iterations wants a whole number above 0, got \"%s\"\n", argv[i]);
+        return 2;
+      }
+      iterations = *n;
+    } else if (!std::strcmp(argv[i], "--v2")) v2 = true;
     else if (!std::strcmp(argv[i], "--no-netns")) netns = false;
     else if (!std::strcmp(argv[i], "--no-sandbox")) sandbox = false;
     else if (!std::strcmp(argv[i], "--volume") && i + 1 < argc) volume = argv[++i];

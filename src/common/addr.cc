@@ -22,15 +22,6 @@ std::string Ip6::ToString() const {
   return buf;
 }
 
-bool Ip6::InPrefix(const Ip6& prefix, int bits) const {
-  int full = bits / 8;
-  if (std::memcmp(b.data(), prefix.b.data(), full) != 0) return false;
-  int rem = bits % 8;
-  if (rem == 0) return true;
-  uint8_t mask = static_cast<uint8_t>(0xff << (8 - rem));
-  return (b[full] & mask) == (prefix.b[full] & mask);
-}
-
 size_t Ip6Hash::operator()(const Ip6& a) const noexcept {
   uint64_t hi, lo;
   std::memcpy(&hi, a.b.data(), 8);
@@ -111,11 +102,6 @@ std::optional<uint32_t> HostOf(const Ip6& a) {
   uint32_t h = Get32(a, 3);
   if (h < kFirstHostId) return std::nullopt;
   return h;
-}
-
-std::optional<uint32_t> MachineOf(const Ip6& a) {
-  if (!HostOf(a)) return std::nullopt;
-  return Get32(a, 5);
 }
 
 uint32_t LinkV4Host(uint32_t slot) { return kLinkV4Base + 2 * slot; }

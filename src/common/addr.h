@@ -33,8 +33,6 @@ struct Ip6 {
     b[2 * i] = static_cast<uint8_t>(v >> 8);
     b[2 * i + 1] = static_cast<uint8_t>(v);
   }
-  // True when the first `bits` bits equal those of `prefix`.
-  bool InPrefix(const Ip6& prefix, int bits) const;
 };
 
 struct Ip6Hash {
@@ -59,8 +57,7 @@ Ip6 SixPnGateway(uint32_t net32, uint32_t host32, uint32_t machine32);   // ...:
 Ip6 DnsAddress();                                                        // fdaa::3
 // net32 of an address inside a privcast network, nullopt outside fdaa::/16 or for net32 0.
 std::optional<uint32_t> NetworkOf(const Ip6& a);
-std::optional<uint32_t> HostOf(const Ip6& a);     // host32 of a 6PN address
-std::optional<uint32_t> MachineOf(const Ip6& a);  // machine32 of a 6PN address
+std::optional<uint32_t> HostOf(const Ip6& a);  // host32 of a 6PN address
 
 // IPv4 link addresses of machine slot s (host byte order).
 uint32_t LinkV4Host(uint32_t slot);

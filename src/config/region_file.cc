@@ -3,13 +3,13 @@
 #include "config/region_file.h"
 
 #include <cmath>
-#include <fstream>
 #include <map>
 #include <set>
 #include <sstream>
 #include <toml++/toml.h>
 #include <vector>
 
+#include "common/file.h"
 #include "common/ids.h"
 #include "config/app_config.h"
 
@@ -207,11 +207,11 @@ Result<std::shared_ptr<const RegionTable>> ParseRegionFile(std::string_view text
 }
 
 Result<std::shared_ptr<const RegionTable>> LoadRegionFile(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return NotFound(path + ": cannot open the region table file");
-  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  if (in.bad()) return Status(Code::kIo, path + ": cannot read the region table file");
-  return ParseRegionFile(text, path);
+  auto text = ReadFile(path);
+  if (!text.ok() && text.status().code() == Code::kNotFound)
+    return NotFound(path + ": cannot open the region table file");
+  if (!text.ok()) return Status(Code::kIo, path + ": cannot read the region table file");
+  return ParseRegionFile(*text, path);
 }
 
 }  // namespace privcast::config

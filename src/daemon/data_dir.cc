@@ -8,9 +8,11 @@
 #include <cerrno>
 #include <cstdio>
 #include <filesystem>
-#include <fstream>
 #include <string>
 #include <vector>
+
+#include "common/file.h"
+#include "common/strings.h"
 
 namespace privcast::daemon {
 
@@ -58,9 +60,10 @@ Status DataDir::SecureStoreFiles() const {
 
 std::string DataDir::PriorState() const {
   std::vector<std::string> seen;
-  std::ifstream id(host_id_path());
-  std::string hex;
-  if (id >> hex) seen.push_back("host-id " + hex);
+  if (auto id = ReadFile(host_id_path()); id.ok()) {
+    std::string_view hex = Trim(*id, " \n");
+    if (!hex.empty()) seen.push_back("host-id " + std::string(hex));
+  }
   std::error_code ec;
   size_t machines = 0;
   for (auto it = std::filesystem::directory_iterator(machines_dir(), ec);
@@ -76,14 +79,7 @@ std::string DataDir::PriorState() const {
 Status DataDir::RecordHostId(uint32_t host_id) const {
   char hex[16];
   std::snprintf(hex, sizeof hex, "%08x\n", host_id);
-  std::string tmp = host_id_path() + ".tmp";
-  {
-    std::ofstream f(tmp, std::ios::trunc);
-    f << hex;
-    if (!f.flush()) return Status(Code::kIo, "cannot write " + tmp);
-  }
-  if (::rename(tmp.c_str(), host_id_path().c_str()) != 0) return ErrnoStatus("rename " + tmp, errno);
-  return Status::Ok();
+  return WriteFileAtomic(host_id_path(), hex, 0644);
 }
 
 }  // namespace privcast::daemon

@@ -28,9 +28,7 @@ class DataDir {
   const std::string& path() const { return path_; }
   std::string store_path() const { return path_ + "/store.db"; }
   std::string machines_dir() const { return path_ + "/machines"; }
-  std::string machine_dir(const std::string& id) const { return machines_dir() + "/" + id; }
   std::string apps_dir() const { return path_ + "/apps"; }
-  std::string app_events_path(const std::string& app) const { return apps_dir() + "/" + app + "/events.log"; }
   std::string run_dir() const { return path_ + "/run"; }
   std::string netns_dir() const { return run_dir() + "/netns"; }
   std::string tls_dir() const { return path_ + "/tls"; }

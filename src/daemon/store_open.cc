@@ -1,11 +1,10 @@
 #include "daemon/store_open.h"
 
-#include <fcntl.h>
-#include <unistd.h>
-
-#include <fstream>
+#include <cstdio>
 #include <random>
 
+#include "common/file.h"
+#include "common/strings.h"
 #include "store/etcd/etcd_endpoints.h"
 #include "store/etcd/etcd_store.h"
 
@@ -13,22 +12,15 @@ namespace privcast::daemon {
 
 Result<std::string> EtcdLocalId(const std::string& data_dir) {
   std::string path = data_dir + "/etcd-local-id";
-  {
-    std::ifstream f(path);
-    std::string id;
-    if (f && std::getline(f, id) && !id.empty()) return id;
+  if (auto text = ReadFile(path); text.ok()) {
+    std::string id(Trim(text->substr(0, text->find('\n'))));
+    if (!id.empty()) return id;
   }
   std::random_device rd;
   char buf[17];
   snprintf(buf, sizeof buf, "%08x%08x", rd(), rd());
   std::string id = buf;
-  std::string tmp = path + ".tmp";
-  int fd = open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-  if (fd < 0) return ErrnoStatus("create " + tmp, errno);
-  std::string line = id + "\n";
-  bool ok = write(fd, line.data(), line.size()) == static_cast<ssize_t>(line.size()) && fsync(fd) == 0;
-  close(fd);
-  if (!ok || rename(tmp.c_str(), path.c_str()) != 0) return ErrnoStatus("write " + path, errno);
+  PC_RETURN_IF_ERROR(WriteFileAtomic(path, id + "\n", 0600));
   return id;
 }
 

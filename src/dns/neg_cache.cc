@@ -140,7 +140,6 @@ size_t NegativeCache::Answer(uint32_t view, const Query& q, const uint8_t* msg, 
   b.SetRcode(e.rcode);
   b.Reserve(0);
   if (q.has_edns && !b.AddOpt(edns_udp_size, 0, false)) return 0;
-  ++hits_;
   *rcode = e.rcode;
   return b.size();
 }

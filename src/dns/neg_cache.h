@@ -57,7 +57,6 @@ class NegativeCache {
                 uint8_t* out, size_t cap, MonoTime now, uint8_t* rcode);
 
   size_t size() const { return total_; }
-  uint64_t hits() const { return hits_; }
 
  private:
   struct Entry {
@@ -80,7 +79,6 @@ class NegativeCache {
   std::unordered_map<uint32_t, View> views_;
   uint64_t seq_ = 0;
   size_t total_ = 0;
-  uint64_t hits_ = 0;
 };
 
 }  // namespace privcast::dns

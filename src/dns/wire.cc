@@ -172,12 +172,6 @@ std::string Name::ToText() const {
   return s;
 }
 
-int Name::LabelCount() const {
-  int k = 0;
-  for (size_t i = 0; i < len && data[i] != 0; i += 1 + data[i]) ++k;
-  return k;
-}
-
 bool Name::operator==(const Name& o) const { return len == o.len && std::memcmp(data, o.data, len) == 0; }
 
 bool Name::EqualsIgnoreCase(const Name& o) const {

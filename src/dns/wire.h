@@ -84,7 +84,6 @@ struct Name {
   // label is empty or longer than 63 bytes or the name longer than 255. No escapes.
   bool FromText(std::string_view text);
   std::string ToText() const;  // "app.flycast." ("." for the root)
-  int LabelCount() const;
   bool operator==(const Name& o) const;
   bool EqualsIgnoreCase(const Name& o) const;
 };

@@ -11,11 +11,11 @@
 #include <cctype>
 #include <chrono>
 #include <filesystem>
-#include <fstream>
 #include <map>
 #include <nlohmann/json.hpp>
 #include <sstream>
 
+#include "common/file.h"
 #include "common/ids.h"
 #include "common/strings.h"
 #include "images/reference.h"
@@ -27,26 +27,6 @@ namespace privcast::images {
 namespace {
 
 using nlohmann::json;
-
-Result<std::string> Slurp(const std::string& path) {
-  std::ifstream f(path, std::ios::binary);
-  if (!f) return NotFound("cannot read " + path);
-  std::ostringstream ss;
-  ss << f.rdbuf();
-  return ss.str();
-}
-
-Status WriteAtomic(const std::string& path, const std::string& data) {
-  std::string tmp = path + ".tmp";
-  {
-    std::ofstream f(tmp, std::ios::binary | std::ios::trunc);
-    if (!f) return ErrnoStatus("open " + tmp, errno);
-    f << data;
-    if (!f.flush()) return ErrnoStatus("write " + tmp, errno);
-  }
-  if (::rename(tmp.c_str(), path.c_str()) != 0) return ErrnoStatus("rename " + tmp, errno);
-  return Status::Ok();
-}
 
 Result<json> ParseJson(const std::string& text, const std::string& what) {
   try {
@@ -232,7 +212,7 @@ Result<std::unique_ptr<ImageStore>> ImageStore::Open(ImageStoreOptions o) {
     // Checked now: a typo would otherwise surface as "authentication required" at some pull.
     if (o.auth_file.front() != '/')
       return InvalidArgument("registry auth file " + o.auth_file + ": path must be absolute");
-    auto text = Slurp(o.auth_file);
+    auto text = ReadFile(o.auth_file);
     if (!text.ok())
       return Status(text.status().code(), "registry auth file " + o.auth_file + ": " + text.status().message());
     json j = json::parse(*text, nullptr, false);
@@ -313,7 +293,7 @@ Result<Image> ImageStore::Pull(const std::string& ref) {
   if (auto r = RunSkopeo(args); !r.ok()) return Unavailable("pull " + src.canonical + ": " + r.status().message());
 
   // Our tag in the layout's index.json → manifest digest; then drop the tag again.
-  PC_ASSIGN_OR_RETURN(std::string index_text, Slurp(layout + "/index.json"));
+  PC_ASSIGN_OR_RETURN(std::string index_text, ReadFile(layout + "/index.json"));
   PC_ASSIGN_OR_RETURN(json index, ParseJson(index_text, "index.json"));
   std::string manifest_digest;
   json kept = json::array();
@@ -328,10 +308,10 @@ Result<Image> ImageStore::Pull(const std::string& ref) {
   } catch (const std::exception& e) {
     return Internal(std::string("index.json: ") + e.what());
   }
-  PC_RETURN_IF_ERROR(WriteAtomic(layout + "/index.json", index.dump()));
+  PC_RETURN_IF_ERROR(WriteFileAtomic(layout + "/index.json", index.dump(), 0644));
   if (!ValidDigest(manifest_digest)) return Internal("pull " + src.canonical + ": skopeo left no manifest");
   auto blob = [&](const std::string& d) { return layout + "/blobs/sha256/" + Hex(d); };
-  PC_ASSIGN_OR_RETURN(std::string manifest_text, Slurp(blob(manifest_digest)));
+  PC_ASSIGN_OR_RETURN(std::string manifest_text, ReadFile(blob(manifest_digest)));
   PC_ASSIGN_OR_RETURN(json manifest, ParseJson(manifest_text, "manifest"));
   Image img;
   img.manifest_digest = manifest_digest;
@@ -347,7 +327,7 @@ Result<Image> ImageStore::Pull(const std::string& ref) {
   if (!ValidDigest(img.id)) return InvalidArgument("pull " + src.canonical + ": bad config digest");
   for (const auto& d : img.layers)
     if (!ValidDigest(d)) return InvalidArgument("pull " + src.canonical + ": bad layer digest");
-  PC_ASSIGN_OR_RETURN(std::string config_text, Slurp(blob(img.id)));
+  PC_ASSIGN_OR_RETURN(std::string config_text, ReadFile(blob(img.id)));
   PC_ASSIGN_OR_RETURN(img.config, ParseImageConfig(config_text));
 
   PC_RETURN_IF_ERROR(UnpackLayers(img, src.canonical));
@@ -382,7 +362,7 @@ Result<Image> ImageStore::SavePulledLocked(Image img, const std::string& canonic
     other.refs.erase(it);
     PC_RETURN_IF_ERROR(SaveLocked(other));
   }
-  if (auto old = Slurp(o_.root + "/images/" + Hex(img.id) + ".json"); old.ok()) {
+  if (auto old = ReadFile(o_.root + "/images/" + Hex(img.id) + ".json"); old.ok()) {
     if (auto prev = FromJson(*old); prev.ok()) {
       img.refs = prev->refs;
       img.created_at = prev->created_at;
@@ -397,7 +377,7 @@ Result<Image> ImageStore::SavePulledLocked(Image img, const std::string& canonic
 }
 
 Status ImageStore::SaveLocked(const Image& img) const {
-  return WriteAtomic(o_.root + "/images/" + Hex(img.id) + ".json", ToJson(img).dump(1));
+  return WriteFileAtomic(o_.root + "/images/" + Hex(img.id) + ".json", ToJson(img).dump(1), 0644);
 }
 
 std::vector<Image> ImageStore::ListLocked() const {
@@ -405,7 +385,7 @@ std::vector<Image> ImageStore::ListLocked() const {
   std::error_code ec;
   for (const auto& de : std::filesystem::directory_iterator(o_.root + "/images", ec)) {
     if (de.path().extension() != ".json") continue;
-    auto text = Slurp(de.path().string());
+    auto text = ReadFile(de.path().string());
     if (!text.ok()) continue;
     auto img = FromJson(*text);
     if (img.ok()) out.push_back(std::move(*img));
@@ -532,9 +512,9 @@ Result<std::pair<uint32_t, uint32_t>> ImageStore::ResolveUser(const Image& img) 
   auto dirs = LayerDirs(img);
   for (auto it = dirs.rbegin(); it != dirs.rend() && !(have_p && have_g); ++it) {
     if (!have_p)
-      if (auto p = Slurp(*it + "/etc/passwd"); p.ok()) passwd = *p, have_p = true;
+      if (auto p = ReadFile(*it + "/etc/passwd"); p.ok()) passwd = *p, have_p = true;
     if (!have_g)
-      if (auto g = Slurp(*it + "/etc/group"); g.ok()) group = *g, have_g = true;
+      if (auto g = ReadFile(*it + "/etc/group"); g.ok()) group = *g, have_g = true;
   }
   return LookupUser(user, passwd, group);
 }

@@ -24,11 +24,6 @@ bool Listener::ReachableOverV4(const IpAddr& link_v4) const {
   return addr == link_v4;
 }
 
-std::string Listener::ToString() const {
-  if (addr.is_v4()) return addr.ToString() + ":" + std::to_string(port);
-  return "[" + addr.ToString() + "]:" + std::to_string(port);
-}
-
 ListenerProbe::ListenerProbe(UniqueFd fd) : fd_(std::move(fd)), buf_(new char[kBufSize]) {}
 
 Result<ListenerProbe> ListenerProbe::Open(int nsfd) {
@@ -140,14 +135,6 @@ Result<std::vector<Listener>> ListenerProbe::List() {
   std::vector<Listener> out;
   PC_RETURN_IF_ERROR(Dump(AF_INET, &out));
   PC_RETURN_IF_ERROR(Dump(AF_INET6, &out));
-  return out;
-}
-
-Result<std::vector<Listener>> ListenerProbe::Find(uint16_t port) {
-  PC_ASSIGN_OR_RETURN(std::vector<Listener> all, List());
-  std::vector<Listener> out;
-  for (const Listener& l : all)
-    if (l.port == port) out.push_back(l);
   return out;
 }
 

@@ -3,9 +3,9 @@
 // The daemon opens one probe per machine it is waking (the socket is created inside the
 // machine's netns and keeps it) and polls Accepts(link address, port) every few hundred µs
 // until the app accepts on its internal port: one exact inet_diag lookup on an open socket
-// (a few µs, docs/netns.md). List()/Find() dump every listener; the kernel walks its whole
+// (a few µs, docs/netns.md). List() dumps every listener; the kernel walks its whole
 // (host-wide) listener hash for a dump, so they cost ~50 µs per family on a large host: use
-// them once, for diagnostics, not in a polling loop. List() is also how privcast warns
+// it once, for diagnostics, not in a polling loop. List() is also how privcast warns
 // about an app that listens only on its 6PN address: the proxy reaches machines over the
 // IPv4 link, so only 0.0.0.0 or a dual-stack [::] (v6only = 0) listener is reachable.
 //
@@ -31,7 +31,6 @@ struct Listener {
   // True when a connection over the machine's IPv4 link (the proxy's path) would reach it:
   // 0.0.0.0, a dual-stack [::], or exactly `link_v4` (the machine's LinkV4Machine address).
   bool ReachableOverV4(const IpAddr& link_v4) const;
-  std::string ToString() const;  // "0.0.0.0:8080", "[fdaa:...::2]:8080"
 };
 
 class ListenerProbe {
@@ -40,8 +39,6 @@ class ListenerProbe {
 
   // All TCP listeners, IPv4 and IPv6.
   Result<std::vector<Listener>> List();
-  // Listeners on `port` only (same cost; filtered here).
-  Result<std::vector<Listener>> Find(uint16_t port);
   // The listener that would accept a TCP connection to addr:port right now, or nullopt.
   // One exact sock_diag lookup (the kernel's own listener hash lookup, O(1)): this is the
   // call to poll during a wake, with addr = the machine's LinkV4Machine address.

@@ -12,6 +12,7 @@
 #include <set>
 #include <thread>
 
+#include "common/file.h"
 #include "common/mutex.h"
 
 #ifndef NSFS_MAGIC
@@ -170,28 +171,6 @@ Result<UniqueFd> SocketIn(int nsfd, int domain, int type, int protocol) {
   return out;
 }
 
-Status WriteSysctl(const std::string& key, const std::string& value) {
-  std::string path = "/proc/sys/" + key;
-  int fd = ::open(path.c_str(), O_WRONLY | O_CLOEXEC);
-  if (fd < 0) return ErrnoStatus("open " + path, errno);
-  UniqueFd u(fd);
-  ssize_t n = ::write(fd, value.data(), value.size());
-  if (n < 0) return ErrnoStatus("write " + path, errno);
-  if (static_cast<size_t>(n) != value.size()) return Internal("short write to " + path);
-  return Status::Ok();
-}
-
-Result<std::string> ReadSysctl(const std::string& key) {
-  std::string path = "/proc/sys/" + key;
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return ErrnoStatus("open " + path, errno);
-  UniqueFd u(fd);
-  char buf[256];
-  ssize_t n = ::read(fd, buf, sizeof buf);
-  if (n < 0) return ErrnoStatus("read " + path, errno);
-  std::string s(buf, static_cast<size_t>(n));
-  while (!s.empty() && (s.back() == '\n' || s.back() == ' ')) s.pop_back();
-  return s;
-}
+Status WriteSysctl(const std::string& key, const std::string& value) { return WriteFile("/proc/sys/" + key, value); }
 
 }  // namespace privcast::netns

@@ -60,6 +60,5 @@ Result<UniqueFd> SocketIn(int nsfd, int domain, int type, int protocol);
 // Writes /proc/sys/<key> (e.g. "net/ipv6/conf/all/forwarding") in the CALLING thread's
 // netns. Use through RunIn for any other netns.
 Status WriteSysctl(const std::string& key, const std::string& value);
-Result<std::string> ReadSysctl(const std::string& key);
 
 }  // namespace privcast::netns

@@ -314,38 +314,4 @@ Status Rtnl::RouteRequest(bool add, const Route& r) {
 Status Rtnl::AddRoute(const Route& r) { return RouteRequest(true, r); }
 Status Rtnl::DelRoute(const Route& r) { return RouteRequest(false, r); }
 
-Result<std::vector<std::string>> Rtnl::ListLinks() {
-  char req[256];
-  nlmsghdr* nlh = mnl_nlmsg_put_header(req);
-  nlh->nlmsg_type = RTM_GETLINK;
-  nlh->nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
-  nlh->nlmsg_seq = ++seq_;
-  auto* ifm = static_cast<ifinfomsg*>(mnl_nlmsg_put_extra_header(nlh, sizeof(ifinfomsg)));
-  ifm->ifi_family = AF_UNSPEC;
-  const uint32_t want = nlh->nlmsg_seq;
-  if (mnl_socket_sendto(nl_, nlh, nlh->nlmsg_len) < 0) return ErrnoStatus("RTM_GETLINK dump", errno);
-  std::vector<std::string> names;
-  auto cb = [](const nlmsghdr* h, void* data) -> int {
-    auto* out = static_cast<std::vector<std::string>*>(data);
-    for (auto* a = static_cast<const nlattr*>(mnl_nlmsg_get_payload_offset(h, sizeof(ifinfomsg)));
-         mnl_attr_ok(a, static_cast<int>(static_cast<const char*>(mnl_nlmsg_get_payload_tail(h)) -
-                                         reinterpret_cast<const char*>(a)));
-         a = mnl_attr_next(a)) {
-      if (mnl_attr_get_type(a) == IFLA_IFNAME) out->push_back(mnl_attr_get_str(a));
-    }
-    return MNL_CB_OK;
-  };
-  for (;;) {
-    ssize_t n = mnl_socket_recvfrom(nl_, buf_.get(), kBufSize);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      return ErrnoStatus("RTM_GETLINK dump: recvfrom", errno);
-    }
-    int rc = mnl_cb_run(buf_.get(), static_cast<size_t>(n), want, portid_, cb, &names);
-    if (rc == MNL_CB_STOP) break;
-    if (rc < 0) return ErrnoStatus("RTM_GETLINK dump", errno);
-  }
-  return names;
-}
-
 }  // namespace privcast::netns

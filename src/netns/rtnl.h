@@ -48,7 +48,6 @@ class Rtnl {
 
   // Index of the named interface; NotFound when absent.
   Result<int> LinkIndex(const std::string& ifname);
-  bool LinkExists(const std::string& ifname) { return LinkIndex(ifname).ok(); }
   // veth pair: `ifname` here, its peer created directly inside peer_nsfd's netns under
   // `peer_ifname` (peer_nsfd < 0: same netns). Both down.
   Status CreateVeth(const std::string& ifname, int peer_nsfd, const std::string& peer_ifname);
@@ -62,9 +61,6 @@ class Rtnl {
   // Routes go to the main table (kLocal: the local table), protocol static.
   Status AddRoute(const Route& r);
   Status DelRoute(const Route& r);
-
-  // Names of all links (for checks and leftovers sweeps).
-  Result<std::vector<std::string>> ListLinks();
 
  private:
   explicit Rtnl(mnl_socket* s);

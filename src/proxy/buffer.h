@@ -25,23 +25,18 @@ class BufferPool {
       free_.pop_back();
       return p;
     }
-    ++allocated_;
     return static_cast<char*>(std::malloc(kBlock));
   }
   void Put(char* p) {
     if (free_.size() < keep_) {
       free_.push_back(p);
     } else {
-      --allocated_;
       std::free(p);
     }
   }
-  size_t allocated() const { return allocated_; }
-  size_t idle() const { return free_.size(); }
 
  private:
   size_t keep_;
-  size_t allocated_ = 0;
   std::vector<char*> free_;
 };
 
@@ -54,7 +49,6 @@ class Buffer {
   Buffer& operator=(const Buffer&) = delete;
   ~Buffer() = default;  // owners Release() before destruction (blocks are pool-owned)
 
-  bool has_block() const { return p_ != nullptr; }
   void Ensure(BufferPool& pool) {
     if (!p_) {
       p_ = pool.Get();

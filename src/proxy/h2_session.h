@@ -68,7 +68,6 @@ class H2Session final : public Session {
   nghttp2_session* ng() { return ng_; }
   void ScheduleFlush();      // produce and write pending frames after this batch
   void Unlink(H2Stream* s);  // the stream is gone from nghttp2 (deleted after the batch)
-  bool closing() const { return dead || closing_; }
   const std::string& client_ip() const { return client_ip_; }  // Fly-Client-IP text, formatted once
   // The request HEADERS block being received (the newest stream's): a connection's blocks
   // arrive one after the other (RFC 9113 §4.3), so one per connection, cleared by NewStream and

@@ -1,27 +1,18 @@
 #include "proxy/replay.h"
 
 #include <algorithm>
-#include <cctype>
 #include <chrono>
 
+#include "common/strings.h"
 #include "proxy/balancer.h"
+#include "proxy/codec/http1.h"
 #include "proxy/state.h"
 #include "proxy/worker.h"
 
 namespace privcast::proxy {
 namespace {
 
-std::string_view Trim(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
-  return s;
-}
-
-bool EqualsNoCase(std::string_view a, std::string_view b) {
-  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
-           return std::tolower(static_cast<unsigned char>(x)) == std::tolower(static_cast<unsigned char>(y));
-         });
-}
+using codec::EqualsIgnoreCase;
 
 // A value must stay one header field: no control characters (CR/LF would split the head).
 bool PlainValue(std::string_view v) {
@@ -79,23 +70,23 @@ bool ParseReplay(std::string_view value, ReplayDirective* out, std::string* erro
       *error = "control character in " + std::string(key);
       return false;
     }
-    if (EqualsNoCase(key, "region")) {
+    if (EqualsIgnoreCase(key, "region")) {
       out->region.assign(v);
       any_target |= !v.empty();
-    } else if (EqualsNoCase(key, "instance")) {
+    } else if (EqualsIgnoreCase(key, "instance")) {
       out->instance.assign(v);
       any_target |= !v.empty();
-    } else if (EqualsNoCase(key, "prefer_instance")) {
+    } else if (EqualsIgnoreCase(key, "prefer_instance")) {
       out->prefer_instance.assign(v);
       any_target |= !v.empty();
-    } else if (EqualsNoCase(key, "app")) {
+    } else if (EqualsIgnoreCase(key, "app")) {
       out->app.assign(v);
       any_target |= !v.empty();
-    } else if (EqualsNoCase(key, "state")) {
+    } else if (EqualsIgnoreCase(key, "state")) {
       out->state.assign(v);
-    } else if (EqualsNoCase(key, "elsewhere")) {
-      if (EqualsNoCase(v, "true")) out->elsewhere = true;
-      else if (!EqualsNoCase(v, "false")) {
+    } else if (EqualsIgnoreCase(key, "elsewhere")) {
+      if (EqualsIgnoreCase(v, "true")) out->elsewhere = true;
+      else if (!EqualsIgnoreCase(v, "false")) {
         *error = "elsewhere must be true or false";
         return false;
       }
@@ -129,7 +120,8 @@ std::string WithReplaySource(std::string_view bytes, std::string_view src) {
     size_t eol = bytes.find("\r\n", pos);
     std::string_view line = bytes.substr(pos, eol + 2 - pos);
     size_t colon = line.find(':');
-    bool drop = pos > 0 && colon != std::string_view::npos && EqualsNoCase(Trim(line.substr(0, colon)), kFlyReplaySrc);
+    bool drop = pos > 0 && colon != std::string_view::npos &&
+                EqualsIgnoreCase(Trim(line.substr(0, colon)), kFlyReplaySrc);
     if (!drop) out.append(line);
     pos = eol + 2;
   }

@@ -10,21 +10,10 @@
 #include "config/json.h"
 #include "config/load.h"
 #include "config/services.h"
+#include "parse_util.h"
 
 namespace privcast::config {
 namespace {
-
-AppConfig MustParse(const std::string& text) {
-  auto r = ParseFlyToml(text, "fly.toml");
-  EXPECT_TRUE(r.ok()) << r.status().message();
-  return r.ok() ? r->config : AppConfig{};
-}
-
-std::string ErrorOf(const std::string& text) {
-  auto r = ParseFlyToml(text, "fly.toml");
-  EXPECT_FALSE(r.ok());
-  return r.ok() ? "" : r.status().message();
-}
 
 TEST(ConfigDefaults, EmptyFileHasFlyDefaults) {
   AppConfig c = MustParse("");

@@ -8,6 +8,7 @@
 #include "config/json.h"
 #include "config/load.h"
 #include "config/services.h"
+#include "parse_util.h"
 
 namespace privcast::config {
 namespace {
@@ -16,12 +17,6 @@ const char* kTwoGroups =
     "[processes]\nweb = \"w\"\napi = \"a\"\nworker = \"k\"\n"
     "[[services]]\ninternal_port = 80\nprocesses = [\"web\", \"api\"]\n"
     "[[services.ports]]\nport = 80\n";
-
-std::string ErrorOf(const std::string& text) {
-  auto r = ParseFlyToml(text, "fly.toml");
-  EXPECT_FALSE(r.ok());
-  return r.ok() ? "" : r.status().message();
-}
 
 TEST(ServiceNames, NamedServiceParsesAndRoundTrips) {
   auto r = ParseFlyToml(std::string(kTwoGroups) +

@@ -5,15 +5,10 @@
 
 #include "config/load.h"
 #include "config/services.h"
+#include "parse_util.h"
 
 namespace privcast::config {
 namespace {
-
-AppConfig MustParse(const std::string& text) {
-  auto r = ParseFlyToml(text, "fly.toml");
-  EXPECT_TRUE(r.ok()) << r.status().message();
-  return r.ok() ? r->config : AppConfig{};
-}
 
 TEST(ConfigServiceSpecs, TlsOptionsReachTheTlsPorts) {
   AppConfig c = MustParse(R"(

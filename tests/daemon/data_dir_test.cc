@@ -61,7 +61,7 @@ TEST_F(DataDirTest, PriorStateNamesWhatShowsAnEarlierDaemon) {
   EXPECT_EQ(d->PriorState(), "");
   ASSERT_TRUE(d->RecordHostId(0x5f3a2b10).ok());
   EXPECT_EQ(d->PriorState(), "host-id 5f3a2b10");
-  std::filesystem::create_directories(d->machine_dir("148e123a1b2c01"));
+  std::filesystem::create_directories(d->machines_dir() + "/148e123a1b2c01");
   std::filesystem::create_directories(d->tls_dir());
   std::ofstream(d->tls_dir() + "/ca.key") << "k";
   EXPECT_EQ(d->PriorState(), "host-id 5f3a2b10, 1 machine directory, a TLS CA");

@@ -22,7 +22,6 @@ TEST(NameTest, TextRoundTrip) {
   Name n;
   ASSERT_TRUE(n.FromText("App.Flycast"));
   EXPECT_EQ(n.ToText(), "App.Flycast.");
-  EXPECT_EQ(n.LabelCount(), 2);
   EXPECT_EQ(n.len, 1 + 3 + 1 + 7 + 1);
   Name lower;
   lower.FromText("app.flycast.");
@@ -208,7 +207,9 @@ TEST(WireMaliciousTest, PointerChainsCannotExceedNameLimit) {
   EXPECT_FALSE(ReadName(m.data(), m.size(), &pos, &n));
   pos = 12 + 1 + 7 * 9;  // a shorter chain (10 labels) decodes
   ASSERT_TRUE(ReadName(m.data(), m.size(), &pos, &n));
-  EXPECT_EQ(n.LabelCount(), 10);
+  std::string ten;
+  for (int i = 0; i < 10; ++i) ten += "abcd.";
+  EXPECT_EQ(n.ToText(), ten);
 }
 
 TEST(WireMaliciousTest, BadCountsAreFormErr) {

@@ -17,6 +17,7 @@ import contextlib
 import glob
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -201,6 +202,19 @@ class Host:
         p = self.cli(args + ["--json"], **kw)
         return json.loads(p.stdout)
 
+    def metric(self, series):
+        """The value of one /metrics series (name with its labels, as printed), 0 when absent."""
+        out = self.nsexec(["curl", "-sS", "--unix-socket", self.sock, "http://privcastd/metrics"]).stdout
+        m = re.search("^" + re.escape(series) + r" (\d+)$", out, re.M)
+        return int(m.group(1)) if m else 0
+
+    def local_ca(self):
+        """The PEM of the daemon's local TLS CA (<data-dir>/tls/ca.crt), once it exists."""
+        path = os.path.join(self.data_dir, "tls", "ca.crt")
+        wait_for(lambda: os.path.exists(path), 30, "the local CA")
+        with open(path) as f:
+            return f.read()
+
     def app_names(self):
         p = self.cli(["apps", "list", "--json"], check=False, timeout=20)
         if p.returncode != 0:
@@ -347,6 +361,20 @@ def cgroup_pids(instance, machine_id):
         with open(procs) as f:
             pids |= {int(x) for x in f.read().split()}
     return pids
+
+
+def rss_kib(pid):
+    """VmRSS of a process (KiB): what the benchmarks report as a daemon's memory."""
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    return 0
+
+
+def with_ca(ca_pem, script):
+    """A shell script for a machine that first writes the CA into its private /tmp/ca.crt."""
+    return f"cat > /tmp/ca.crt <<'PEM'\n{ca_pem}PEM\n{script}"
 
 
 def machines(host, app):

@@ -92,10 +92,11 @@ class CliHabits(harness.HostTestCase):
 
     def test_logs_follows_by_default(self):
         mid = machines(self.h, "habits")[0]["id"]
-        p = subprocess.Popen([harness.PRIVCAST, "logs", "-a", "habits", "--lines", "0", "-i", mid],
+        p = subprocess.Popen([harness.PRIVCAST, "logs", "-a", "habits", "--lines", "1", "-i", mid],
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=self.h.env())
         try:
-            time.sleep(0.5)  # not synchronisation: just not to race the follower's first poll
+            # The one line of history says the stream is up: what comes next is followed.
+            self.assertIn("\n", read_until(p, r"\n", 30), p.stderr.read() if p.poll() is not None else "")
             self.assertIsNone(p.poll(), p.stderr.read() if p.poll() is not None else "")
             self.h.cli(["machine", "stop", mid, "-a", "habits", "-w", "30s"])
             self.h.cli(["machine", "start", mid, "-a", "habits", "--wait-timeout", "1m"])

@@ -19,7 +19,6 @@ A request on ams wakes a stopped machine on syd (held until it listens).
 
 Not here yet (docs/cluster.md, "Not done"): Fly-Replay."""
 import concurrent.futures
-import json
 import os
 import re
 import signal
@@ -27,19 +26,14 @@ import time
 import unittest
 
 import harness
-from cluster import ETCD
-from cluster_harness import REGIONS, TTL, ClusterCase, etcdctl
+from cluster import ETCD, Poller
+from cluster_harness import REGIONS, TTL, ClusterCase
 from harness import require_root, run, wait_for
 
 # Serves its region: FLY_REGION as the body; dual-stack (the proxy of another host reaches the
 # machine at its 6PN address, the local proxy at its IPv4 link address).
 REGION_APP = """#!/bin/sh
 mkdir -p /tmp/w && echo "$FLY_REGION" > /tmp/w/index.html && cd /tmp/w && exec python3 -m http.server --bind :: 8080
-"""
-# A client that asks the app's flycast address 20 times a second (each request on its own, so a
-# slow one delays no other), one line per request stamped with the time it was sent.
-POLLER = """#!/bin/sh
-while :; do (t=$(date +%s.%N); r=$(curl -s -m 1 http://xweb.flycast/); echo "T $t ${r:-FAIL}") & sleep 0.05; done
 """
 
 
@@ -199,46 +193,29 @@ class ClusterTest(ClusterCase):
             self.assertIn("KM FROM ams", table)
         finally:
             ams.extra_args = [a for a in ams.extra_args if a not in ("--regions", good)]
-            etcdctl(self.fab, self.etcd[1], "del", "/config/regions")
+            self.cluster.etcdctl("del", "/config/regions", member=self.etcd[1])
         wait_for(lambda: served("ams") == "fra", 30, "ams served by fra again under the built-in table")
         self.assertEqual(self.hosts["syd"].cli_json(["platform", "regions"])["source"], "built-in")
 
     def test_g_a_dead_host_leaves_routing_at_lease_end_requests_fail_over_and_back(self):
-        ams, fra = self.hosts["ams"], self.hosts["fra"]
-        poller = self.script("poller.sh", POLLER)
-        out = ams.cli(["machine", "run", "-a", "xweb", "--", poller]).stdout
-        mid = re.search(r"\b([0-9a-f]{14})\b", out).group(1)
-        log = os.path.join(ams.data_dir, "logs", f"{mid}.log")
-
-        def lines():
-            try:
-                with open(log) as f:
-                    return [ln.split()[1:] for ln in f if ln.startswith("T ") and len(ln.split()) == 3]
-            except OSError:
-                return []
-        wait_for(lambda: [t for t, r in lines() if r == "fra"], 30, "the poller served by fra")
+        # A client on ams asking xweb 20 times a second, one line per request (cluster.Poller).
+        poller = Poller(self.cluster, "ams", "xweb", "http://xweb.flycast/")
+        wait_for(lambda: poller.first_after(0, "fra"), 30, "the poller served by fra")
         # The fra host dies: its daemon, and its link to the underlay (its machines with it).
-        fra.proc.send_signal(signal.SIGKILL)
-        fra.proc.wait()
-        run(["ip", "netns", "exec", fra.name, "ip", "link", "set", "fab0", "down"])
+        self.cluster.kill_host("fra")
         t_kill = time.time()
         wait_for(lambda: "fra" not in [h["region"] for h in self.live()], TTL + 10, "fra's lease to expire")
         t_expired = time.time()
-        first_syd = wait_for(lambda: min((float(t) for t, r in lines() if r == "syd" and float(t) > t_kill), default=None),
-                             10, "requests served by syd")
-        lost = sum(1 for t, r in lines() if r == "FAIL" and t_kill < float(t) < first_syd)
+        first_syd = wait_for(lambda: poller.first_after(t_kill, "syd"), 10, "requests served by syd")
+        lost = sum(1 for t, r in poller.lines() if r == "FAIL" and t_kill < t < first_syd)
         print(f"\nlease expired {t_expired - t_kill:.2f} s after the kill; the first request served by syd was "
               f"sent {first_syd - t_expired:+.2f} s after expiry; {lost} requests failed before it")
         self.assertLessEqual(first_syd - t_expired, 1.0)
         # Fail-back: fra returns (its machine never stopped; the daemon adopts it).
-        run(["ip", "netns", "exec", fra.name, "ip", "link", "set", "fab0", "up"])
-        # (a link going down drops its IPv6 addresses)
-        run(["ip", "netns", "exec", fra.name, "ip", "-6", "addr", "replace", f"{fra.addr}/64", "dev", "fab0", "nodad"])
-        fra.stop_daemon()
-        fra.start_daemon()
+        self.cluster.revive_host("fra")
         t_back = time.time()
-        wait_for(lambda: [t for t, r in lines() if r == "fra" and float(t) > t_back], 30, "served by fra again")
-        ams.cli(["machine", "destroy", "-a", "xweb", "--force", mid])  # no more load for test_h
+        wait_for(lambda: poller.first_after(t_back, "fra"), 30, "served by fra again")
+        poller.stop()  # no more load for test_h
 
     def test_h_a_request_on_ams_wakes_a_stopped_machine_on_syd(self):
         ams = self.hosts["ams"]
@@ -262,25 +239,16 @@ class ClusterTest(ClusterCase):
             got = wait_for(lambda: (lambda r: r[1] if r[0] == 0 and r[1] else None)(self.curl("ams", "http://late.flycast/")),
                            30, "late.flycast from ams")
             self.assertEqual(got, "syd")
-            self.assertEqual(sorted(h["region"] for h in self.live_via(self.etcd[2])), ["ams", "fra", "syd"])
+            self.assertEqual(sorted(h["region"] for h in self.live(self.etcd[2])), ["ams", "fra", "syd"])
         finally:
             self.etcd[1].start()
         wait_for(self.etcd[1].healthy, 30, "e2 back")
 
     def test_j_all_etcd_members_down_data_path_serves_writes_fail_clearly_then_recover(self):
-        ams = self.hosts["ams"]
-        poller = self.script("poller.sh", POLLER)
-        out = ams.cli(["machine", "run", "-a", "xweb", "--", poller]).stdout
-        mid = re.search(r"\b([0-9a-f]{14})\b", out).group(1)
-        log = os.path.join(ams.data_dir, "logs", f"{mid}.log")
+        poller = Poller(self.cluster, "ams", "xweb", "http://xweb.flycast/")
 
         def answers(after):
-            try:
-                with open(log) as f:
-                    rows = [ln.split() for ln in f if ln.startswith("T ")]
-            except OSError:
-                return []
-            return [r[2] for r in rows if len(r) == 3 and float(r[1]) > after]
+            return [r for t, r in poller.lines() if t > after]
         wait_for(lambda: [r for r in answers(0) if r != "FAIL"], 30, "the poller answered")
         for m in self.etcd:
             m.stop()
@@ -315,11 +283,7 @@ class ClusterTest(ClusterCase):
         except AssertionError:
             raise AssertionError(f"last attempt: {last}\n{self.hosts['fra'].daemon_log()[-3000:]}")
         wait_for(lambda: sorted(h["region"] for h in self.live()) == ["ams", "fra", "syd"], 30, "every host registered")
-        ams.cli(["machine", "destroy", "-a", "xweb", "--force", mid])
-
-    def live_via(self, member):
-        out = etcdctl(self.fab, member, "get", "--prefix", "/live/", "--print-value-only").stdout
-        return [json.loads(line) for line in out.splitlines() if line.strip().startswith("{")]
+        poller.stop()
 
 if __name__ == "__main__":
     harness.main()

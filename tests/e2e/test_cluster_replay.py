@@ -9,19 +9,19 @@ an unknown app; fly-force-region / fly-prefer-region pick other hosts' machines;
 machine on syd is resumed by a request on ams. Then fra dies while a client on ams sends it a
 request every 50 ms (fly-prefer-region: fra): connects to the dead host time out in 500 ms and
 are retried on the next candidate, so no request is lost. Bounded: about a minute."""
-import os
-import re
-import signal
 import time
 
 import harness
 import replay_client
+from cluster import Poller
 from cluster_harness import TTL, ClusterCase
-from harness import run, wait_for
+from harness import wait_for
 
-POLLER = """#!/bin/sh
-while :; do (t=$(date +%s.%N); r=$(curl -s -m 1 -H 'fly-prefer-region: fra' http://rp.flycast/ | cut -d' ' -f2); echo "T $t ${r:-FAIL}") & sleep 0.05; done
-"""
+
+def region_of(body):
+    """The region word of replay_app's answer: `<app> <region> <machine id> ...`."""
+    words = body.split(" ")
+    return words[1] if len(words) > 1 else body
 
 
 class ClusterReplayTest(ClusterCase):
@@ -91,38 +91,26 @@ class ClusterReplayTest(ClusterCase):
         wait_for(lambda: state() == "started", 10, "the syd machine recorded as started")
 
     def test_c_no_request_is_lost_when_a_host_dies(self):
-        ams, fra = self.hosts["ams"], self.hosts["fra"]
-        poller = self.script("poller.sh", POLLER)
-        out = ams.cli(["machine", "run", "-a", "rp", "--", poller]).stdout
-        mid = re.search(r"\b([0-9a-f]{14})\b", out).group(1)
-        log = os.path.join(ams.data_dir, "logs", f"{mid}.log")
-
-        def lines():
-            try:
-                with open(log) as f:
-                    return [ln.split()[1:] for ln in f if ln.startswith("T ") and len(ln.split()) == 3]
-            except OSError:
-                return []
-        wait_for(lambda: [t for t, r in lines() if r == "fra"], 30, "the poller served by fra")
-        fra.proc.send_signal(signal.SIGKILL)
-        fra.proc.wait()
-        run(["ip", "netns", "exec", fra.name, "ip", "link", "set", "fab0", "down"])
+        poller = Poller(self.cluster, "ams", "rp", "http://rp.flycast/", parse=region_of,
+                        header="fly-prefer-region: fra")
+        wait_for(lambda: poller.first_after(0, "fra"), 30, "the poller served by fra")
+        self.cluster.kill_host("fra")
         t_kill = time.time()
         wait_for(lambda: "fra" not in [h["region"] for h in self.live()], TTL + 10, "fra's lease to expire")
         t_expired = time.time()
-        # Requests sent up to a second after the expiry have had their answer (curl -m 1).
-        wait_for(lambda: [t for t, r in lines() if float(t) > t_expired + 1], 10, "requests after the expiry")
-        time.sleep(1.2)  # the last ones' curl timeout, so that a lost one is logged as FAIL
+        # Every request sent up to a second after the expiry has had its answer, or its FAIL
+        # once its curl timed out (-m 1).
+        poller.settled(t_expired + 1)
         # From the moment fra is cut off (its link down: a request sent before may have reached
         # it, and is lost with it) to a second after the lease ended.
-        after = [(float(t), r) for t, r in lines() if t_kill < float(t) < t_expired + 1]
+        after = [(t, r) for t, r in poller.lines() if t_kill < t < t_expired + 1]
         lost = [t for t, r in after if r == "FAIL"]
         served = {r for t, r in after if r != "FAIL"}
         print(f"\nlease expired {t_expired - t_kill:.2f} s after the kill; {len(after)} requests sent from "
               f"the kill to 1 s after the expiry, {len(lost)} lost, served by {sorted(served)}")
         self.assertEqual(lost, [])
         self.assertIn("ams", served)  # the next candidate after the preferred region: the local one
-        ams.cli(["machine", "destroy", "-a", "rp", "--force", mid])
+        poller.stop()
 
 
 if __name__ == "__main__":

@@ -6,7 +6,6 @@ multiplexed connections. All four call types, trailers (grpc-status / grpc-messa
 200 concurrent calls on one channel, a stream the client does not read that does not stall
 the others (flow control per stream), and a stopped app woken by calls with zero errors."""
 import os
-import re
 
 import harness
 from harness import deploy, machines, require_root, shell
@@ -22,11 +21,6 @@ class Grpc(harness.HostTestCase):
     @classmethod
     def setUpHost(cls):
         deploy(cls.h, "greeter", f"/usr/bin/python3 {SERVER} 50051", 50051, ha=False, extra=H2)
-
-    def metric(self, series):
-        out = self.h.nsexec(["curl", "-sS", "--unix-socket", self.h.sock, "http://privcastd/metrics"]).stdout
-        m = re.search("^" + re.escape(series) + r" (\d+)$", out, re.M)
-        return int(m.group(1)) if m else 0
 
     def client(self, which="all"):
         return shell(self.h, "greeter", f"/usr/bin/python3 {CLIENT} greeter.flycast:80 {which}", timeout=240)
@@ -58,7 +52,7 @@ class Grpc(harness.HostTestCase):
         self.assertEqual(lines.get("concurrent"), "200")
         # Per-stream metrics: every call counted against the machine.
         mid = machines(self.h, "greeter")[0]["id"]
-        self.assertGreater(self.metric(f'privcast_proxy_requests_total{{app="greeter",machine="{mid}",status="2xx"}}'),
+        self.assertGreater(self.h.metric(f'privcast_proxy_requests_total{{app="greeter",machine="{mid}",status="2xx"}}'),
                            200)
 
 

@@ -8,13 +8,9 @@ import os
 import re
 
 import harness
-from harness import deploy, machines, require_root, shell
+from harness import deploy, machines, require_root, shell, with_ca
 
 APP = harness.install_app("h1_echo.py", os.path.join(harness.REPO, "tests", "e2e", "apps", "h1_echo.py"))
-
-
-def with_ca(ca_pem, script):
-    return f"cat > /tmp/ca.crt <<'PEM'\n{ca_pem}PEM\n{script}"
 
 
 @require_root
@@ -22,15 +18,7 @@ class Http2(harness.HostTestCase):
     @classmethod
     def setUpHost(cls):
         deploy(cls.h, "web", f"python3 {APP} 8080", 8080, ha=False)
-        cls.ca_path = os.path.join(cls.h.data_dir, "tls", "ca.crt")
-        harness.wait_for(lambda: os.path.exists(cls.ca_path), 30, "the local CA")
-        with open(cls.ca_path) as f:
-            cls.ca = f.read()
-
-    def metric(self, series):
-        out = self.h.nsexec(["curl", "-sS", "--unix-socket", self.h.sock, "http://privcastd/metrics"]).stdout
-        m = re.search("^" + re.escape(series) + r" (\d+)$", out, re.M)
-        return int(m.group(1)) if m else 0
+        cls.ca = cls.h.local_ca()
 
     def test_h2c_prior_knowledge_reaches_the_app_as_http11_with_fly_headers(self):
         p = shell(self.h, "web", "curl -sS --max-time 60 --http2-prior-knowledge -H 'cookie: a=1' -H 'cookie: b=2' "

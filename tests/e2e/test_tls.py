@@ -7,7 +7,7 @@ import re
 import stat
 
 import harness
-from harness import deploy, flycast_ip, require_root, shell
+from harness import deploy, flycast_ip, require_root, shell, with_ca
 
 APP = harness.app_path("tls_backend.py")
 
@@ -22,26 +22,13 @@ RAW_TLS_SERVICE = """
 """
 
 
-def with_ca(ca_pem, script):
-    """A shell script that first writes the CA into the machine's private /tmp."""
-    return f"cat > /tmp/ca.crt <<'PEM'\n{ca_pem}PEM\n{script}"
-
-
 @require_root
 class Tls(harness.HostTestCase):
     @classmethod
     def setUpHost(cls):
         deploy(cls.h, "web", f"python3 {APP}", 8080, extra=RAW_TLS_SERVICE)
         cls.ip = flycast_ip(cls.h, "web")
-        cls.ca_path = os.path.join(cls.h.data_dir, "tls", "ca.crt")
-        harness.wait_for(lambda: os.path.exists(cls.ca_path), 30, "the local CA")
-        with open(cls.ca_path) as f:
-            cls.ca = f.read()
-
-    def metric(self, series):
-        out = self.h.nsexec(["curl", "-sS", "--unix-socket", self.h.sock, "http://privcastd/metrics"]).stdout
-        m = re.search("^" + re.escape(series) + r" (\d+)$", out, re.M)
-        return int(m.group(1)) if m else 0
+        cls.ca = cls.h.local_ca()
 
     def test_ca_files_live_in_the_data_dir_with_a_private_key(self):
         key = os.path.join(self.h.data_dir, "tls", "ca.key")
@@ -62,10 +49,10 @@ class Tls(harness.HostTestCase):
         self.assertTrue(p.stdout.rstrip().endswith("200 2"), p.stdout)
 
     def test_https_without_the_ca_fails_verification_and_is_counted(self):
-        before = self.metric('privcast_proxy_tls_handshake_failures_total{app="web"}')
+        before = self.h.metric('privcast_proxy_tls_handshake_failures_total{app="web"}')
         p = shell(self.h, "web", "curl -sS --max-time 30 https://web.flycast/; echo exit=$?")
         self.assertIn("exit=60", p.stdout, p.stdout + p.stderr)
-        harness.wait_for(lambda: self.metric('privcast_proxy_tls_handshake_failures_total{app="web"}') > before,
+        harness.wait_for(lambda: self.h.metric('privcast_proxy_tls_handshake_failures_total{app="web"}') > before,
                          10, "the failed handshake in the metrics")
         self.assertIn('msg="tls handshake failed" app=web', self.h.daemon_log())
 

@@ -142,14 +142,18 @@ TEST_F(StoreTest, MissingSkopeoSaysHowToInstallIt) {
 
 TEST_F(StoreTest, LookupsDoNotWaitForAPull) {
   std::string flag = dir_ + "/go";
-  // The fake transfer waits (bounded) until the test lets it go, then fails.
-  auto store = Open(FakeSkopeo("i=0; while [ ! -e " + flag +
+  std::string started = dir_ + "/started";
+  // The fake transfer says it runs, waits (bounded) until the test lets it go, then fails.
+  auto store = Open(FakeSkopeo("touch " + started + "; i=0; while [ ! -e " + flag +
                                " ] && [ $i -lt 200 ]; do sleep 0.05; i=$((i+1)); done; "
                                "echo 'level=fatal msg=\"done\"' >&2; exit 1"));
   ASSERT_TRUE(store);
   auto pull = std::async(std::launch::async, [&] { return store->Pull("127.0.0.1:5000/slow:v1"); });
-  // Give the pull its lock (its skopeo runs for up to 10 s unless released).
-  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  // The pull holds its lock while its skopeo runs (up to 10 s unless released): wait for that.
+  auto until = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (::access(started.c_str(), F_OK) != 0 && std::chrono::steady_clock::now() < until)
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  ASSERT_EQ(::access(started.c_str(), F_OK), 0) << "the fake skopeo never ran";
   auto t0 = std::chrono::steady_clock::now();
   auto found = store->Find("127.0.0.1:5000/slow:v1");
   auto listed = store->List();

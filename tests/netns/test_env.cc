@@ -19,6 +19,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "common/strings.h"
 #include "netns/netns.h"
 #include "netns/rtnl.h"
 
@@ -48,9 +49,14 @@ void SweepLeftovers() {
   if (!d) return;
   std::vector<std::string> stale;
   while (dirent* e = ::readdir(d)) {
-    int pid = 0, n = 0;
-    if (std::sscanf(e->d_name, "pcnt-%d-%d", &pid, &n) == 2 && pid > 0 && ::kill(pid, 0) != 0 && errno == ESRCH)
-      stale.push_back(std::string("/tmp/") + e->d_name);
+    // "pcnt-<pid>-<n>": the pid of the test process that made it.
+    std::string_view name = e->d_name;
+    if (name.substr(0, 5) != "pcnt-") continue;
+    name.remove_prefix(5);
+    size_t dash = name.find('-');
+    if (dash == std::string_view::npos || !ParseDecimal<uint32_t>(name.substr(dash + 1))) continue;
+    int pid = ParseDecimal<int>(name.substr(0, dash)).value_or(0);
+    if (pid > 0 && ::kill(pid, 0) != 0 && errno == ESRCH) stale.push_back(std::string("/tmp/") + e->d_name);
   }
   ::closedir(d);
   for (const auto& b : stale) CleanBase(b);

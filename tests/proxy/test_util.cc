@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "common/addr.h"
+#include "common/strings.h"
 
 namespace privcast::proxy::testing {
 
@@ -361,7 +362,7 @@ std::string ReadResponse(int fd, int* status) {
     size_t end;
     while ((end = buf.find("\r\n\r\n")) == std::string::npos)
       if (!ReadMore(fd, buf)) return "";
-    int st = std::atoi(buf.c_str() + 9);
+    int st = buf.size() >= 12 ? ParseDecimal<int>(std::string_view(buf).substr(9, 3)).value_or(0) : 0;
     if (st >= 100 && st < 200 && st != 101) {  // skip informational
       buf.erase(0, end + 4);
       continue;

@@ -9,6 +9,7 @@
 #include <filesystem>
 #include <functional>
 
+#include "common/strings.h"
 #include "store/keys.h"
 #include "store/registry.h"
 #include "test_util.h"
@@ -149,7 +150,9 @@ TEST(FaultInjection, EveryMutationAtEveryStepIsAllOrNothing) {
     // At least begin, one op, the revision and the commit were each failed once.
     EXPECT_GE(k, 5);
     EXPECT_NE(Dump(raw.get()), before);
-    EXPECT_EQ(*raw->Revision(), std::stoll(before.substr(9)) + 1) << "one Txn, one revision";
+    auto was = ParseDecimal<int64_t>(before.substr(9, before.find('\n') - 9));  // "revision N\n..."
+    ASSERT_TRUE(was) << before;
+    EXPECT_EQ(*raw->Revision(), *was + 1) << "one Txn, one revision";
   }
 }
 
