@@ -58,7 +58,6 @@ class Server::Impl {
 
   Status Start();
   void Stop();
-  const std::string& path() const { return opts_.socket_path; }
 
  private:
   // One accepted connection (in conns_, under mu_). A connection is "waiting" while it has no
@@ -492,6 +491,5 @@ Server::Server(store::Registry* registry, Backend* backend, ServerOptions opts)
 Server::~Server() = default;
 Status Server::Start() { return impl_->Start(); }
 void Server::Stop() { impl_->Stop(); }
-const std::string& Server::socket_path() const { return impl_->path(); }
 
 }  // namespace privcast::api

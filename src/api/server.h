@@ -61,7 +61,6 @@ class Server {
 
   Status Start();
   void Stop();
-  const std::string& socket_path() const;
 
   class Impl;
 

@@ -329,6 +329,7 @@ void MachineManager::Act(const Machine& m) {
 }
 
 void MachineManager::OnExit(const ExitInfo& e) {
+  PC_CHECK(loop_->InLoop());  // posted by the exit callback (Start)
   auto it = machines_.find(e.machine_id);
   if (it == machines_.end()) return;
   Machine m = it->second;

@@ -20,6 +20,7 @@ void MachineManager::Wake(const std::string& machine_id, uint16_t internal_port,
 }
 
 void MachineManager::HandleWake(const std::string& id, Waiter w) {
+  PC_CHECK(loop_->InLoop());  // the manager's state is the control thread's alone
   ++wakes_;
   if (shut_down_) {
     auto done = std::move(w.done);
@@ -142,6 +143,7 @@ void MachineManager::Prewarm(const std::string& app, const std::string& service)
 }
 
 void MachineManager::HandleStop(const std::string& id, bool suspend, const std::string& reason) {
+  PC_CHECK(loop_->InLoop());  // the manager's state is the control thread's alone
   if (shut_down_) return;
   auto it = machines_.find(id);
   if (it == machines_.end() || it->second.state != S::kStarted) return;

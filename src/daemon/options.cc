@@ -226,6 +226,8 @@ Status FinishOptions(const RawFlags& r, DaemonOptions& o) {
   auto size = ParseSize(r.log_max);
   if (!size.ok()) return InvalidArgument("--machine-log-max-size: " + size.status().message());
   o.machine_log_max_bytes = *size;
+  // Checked here, not when DNS starts: a typo is a usage error even with --no-dns.
+  for (const auto& l : o.dns_listen) PC_RETURN_IF_ERROR(ParseHostPort("--dns-listen", l).status());
   o.dns = !r.no_dns;
   o.prewarm = !r.no_prewarm;
   o.firewall = !r.no_firewall;

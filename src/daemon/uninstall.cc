@@ -5,6 +5,8 @@
 
 #include "daemon/data_dir.h"
 #include "netns/firewall.h"
+#include "netns/host_network.h"
+#include "netns/net_ops.h"
 #include "supervisor/record.h"
 
 namespace privcast::daemon {
@@ -36,8 +38,13 @@ Result<std::string> Uninstall(const std::string& data_dir) {
   }
   PC_ASSIGN_OR_RETURN(auto fw, netns::Firewall::Create());
   PC_RETURN_IF_ERROR(fw->Remove());
-  return "removed the nftables table inet " + std::string(netns::Firewall::kTable) + "; the data dir " + dir.path() +
-         " is left in place";
+  // The host side of the flycast plumbing (privcast0, the unreachable fdaa::/16 routes) goes
+  // too: a daemon that starts again makes it anew.
+  PC_ASSIGN_OR_RETURN(auto ops, netns::KernelNetOps::Create());
+  netns::HostNetwork host(*ops);
+  PC_RETURN_IF_ERROR(host.Teardown());
+  return "removed the nftables table inet " + std::string(netns::Firewall::kTable) + " and the interface " +
+         netns::HostNetwork::kIfName + "; the data dir " + dir.path() + " is left in place";
 }
 
 }  // namespace privcast::daemon

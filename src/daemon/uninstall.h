@@ -4,7 +4,8 @@
 //
 // It takes the data dir's lock (so no daemon runs on it), refuses while any machine recorded in
 // the data dir still runs (their isolation would go with the table), then deletes the table
-// `inet privcast` of the calling network namespace. The data dir itself is left for the operator.
+// `inet privcast` and the host network (`privcast0`, its unreachable routes) of the calling
+// network namespace. The data dir itself is left for the operator.
 // Blocking; called from main only.
 #pragma once
 

@@ -62,7 +62,6 @@ class MachineCgroup {
   const std::vector<std::string>& controllers() const { return controllers_; }
   // The directory whose cgroup.procs a child writes itself into / the v2 dir for
   // CLONE_INTO_CGROUP.
-  const std::string& freezer_dir() const { return freezer_dir_; }
   bool empty() const { return dirs_.empty(); }
 
   Status Create() const;  // mkdir every dir (EEXIST is fine)

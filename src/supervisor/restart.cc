@@ -2,25 +2,6 @@
 
 namespace privcast::supervisor {
 
-const char* RestartModeName(RestartMode m) {
-  switch (m) {
-    case RestartMode::kNever:
-      return "never";
-    case RestartMode::kOnFailure:
-      return "on-failure";
-    case RestartMode::kAlways:
-      return "always";
-  }
-  return "never";
-}
-
-std::optional<RestartMode> ParseRestartMode(std::string_view s) {
-  if (s == "never" || s == "no") return RestartMode::kNever;
-  if (s == "on-failure" || s == "on_failure") return RestartMode::kOnFailure;
-  if (s == "always") return RestartMode::kAlways;
-  return std::nullopt;
-}
-
 Duration BackoffDelay(const RestartPolicy& p, int attempt) {
   if (attempt < 0) attempt = 0;
   Duration d = p.initial_backoff;

@@ -18,17 +18,12 @@
 #pragma once
 
 #include <chrono>
-#include <optional>
-#include <string_view>
 
 #include "common/clock.h"
 
 namespace privcast::supervisor {
 
 enum class RestartMode { kNever, kOnFailure, kAlways };
-
-const char* RestartModeName(RestartMode m);
-std::optional<RestartMode> ParseRestartMode(std::string_view s);  // "never" | "on-failure" | "always"
 
 struct RestartPolicy {
   RestartMode mode = RestartMode::kOnFailure;

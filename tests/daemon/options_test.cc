@@ -145,6 +145,18 @@ TEST(OptionsTest, Durations) {
   EXPECT_FALSE(ParseDuration("99999999999999s").ok());
 }
 
+TEST(OptionsTest, DnsListenIsAUsageErrorAtParseTimeEvenWithoutDns) {
+  for (const char* bad : {":abc", ":70000", "127.0.0.1"}) {
+    int code = -1;
+    EXPECT_FALSE(Parse({"--no-dns", "--dns-listen", bad}, &code)) << bad;
+    EXPECT_EQ(code, 2) << bad;
+  }
+  int code = -1;
+  auto o = Parse({"--dns-listen", "127.0.0.1:5353"}, &code);
+  ASSERT_TRUE(o);
+  EXPECT_EQ(code, 0);
+}
+
 TEST(OptionsTest, HostPortWantsAWholePortThatFits) {
   auto v4 = ParseHostPort("--dns-listen", "127.0.0.1:5353");
   ASSERT_TRUE(v4.ok()) << v4.status().ToString();

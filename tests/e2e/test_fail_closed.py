@@ -87,6 +87,8 @@ class FailClosed(harness.HostTestCase):
         p = self.h.nsexec(cmd, check=False)
         self.assertEqual(p.returncode, 0, p.stderr)
         self.assertNotEqual(self.nft_table().returncode, 0, "the table is still there after --uninstall")
+        link = self.h.nsexec(["ip", "link", "show", "privcast0"], check=False)
+        self.assertNotEqual(link.returncode, 0, "privcast0 is still there after --uninstall")
         self.h.start_daemon()  # teardown talks to it
 
 

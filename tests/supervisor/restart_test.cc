@@ -91,13 +91,5 @@ TEST(DecideRestart, LongRunResetsTheStreak) {
   EXPECT_FALSE(DecideRestart(p, Code(1), false, 3, seconds(59)).restart);
 }
 
-TEST(RestartMode, ParseAndName) {
-  EXPECT_EQ(ParseRestartMode("always"), RestartMode::kAlways);
-  EXPECT_EQ(ParseRestartMode("on-failure"), RestartMode::kOnFailure);
-  EXPECT_EQ(ParseRestartMode("never"), RestartMode::kNever);
-  EXPECT_FALSE(ParseRestartMode("sometimes"));
-  EXPECT_STREQ(RestartModeName(RestartMode::kOnFailure), "on-failure");
-}
-
 }  // namespace
 }  // namespace privcast::supervisor
