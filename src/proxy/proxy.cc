@@ -109,6 +109,9 @@ bool ProxyImpl::Drain(Duration deadline) {
       wp->loop().Post([wp] { wp->BeginDrain(); });
     }
   }
+  // Real time on purpose (as the supervisor's kernel waits, supervisor/kernel_wait.h): a
+  // shutdown waits for the kernel and the peers to close sockets, which a FakeClock nobody
+  // advances would turn into an endless wait. The sessions count is an atomic the workers keep.
   auto until = std::chrono::steady_clock::now() + deadline;
   auto open = [&] {
     int64_t n = 0;
