@@ -65,6 +65,9 @@ class H2Stream final : public Session, public UpConnOwner {
   void UpEnd();
   void UpClosed(uint32_t code, bool connect_error);               // the app's stream is over (detached)
   ssize_t UpReadBody(uint8_t* buf, size_t len, uint32_t* flags);  // request DATA for the app
+  // The app's DATA received and not yet given back to its window (the client has not taken
+  // it), now forgotten: the app's stream is over, its connection's window gets them back.
+  size_t TakeUpUnconsumed() { return std::exchange(up_unconsumed_, 0); }
 
   void OnRouted(Lease lease) override;
   void OnRouteFailed(int status) override;
@@ -140,6 +143,7 @@ class H2Stream final : public Session, public UpConnOwner {
   H2Upstream* up2_ = nullptr;
   int32_t up2_id_ = 0;
   bool up_deferred_ = false;  // the app's request data provider waits for client DATA
+  size_t up_unconsumed_ = 0;  // the app's DATA in body_, not yet given back to its windows
   int resp_status_ = 0;
   static constexpr std::string_view kStatusLine = "HTTP/1.1 000 -\r\n";  // digits set at the end
   Fields trailers_;

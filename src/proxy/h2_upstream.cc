@@ -57,6 +57,11 @@ struct H2UpCallbacks {
     H2Stream* s = StreamOf(ng, id, ud);
     if (!s) return 0;
     u->Detach(id);
+    // Its DATA the client has not taken yet: nghttp2 gives a closed stream's bytes back to
+    // neither window, and without this each response still buffered at its end (most of
+    // them: the END_STREAM comes in the same read) would shrink the connection's window for
+    // good, until the app could send no DATA at all on it.
+    if (size_t n = s->TakeUpUnconsumed()) nghttp2_session_consume_connection(ng, n);
     s->UpClosed(code, false);
     return 0;
   }
