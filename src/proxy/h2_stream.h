@@ -37,6 +37,7 @@
 #include "proxy/codec/chunked.h"
 #include "proxy/codec/http1.h"
 #include "proxy/h2_head.h"
+#include "proxy/h2_mem.h"
 #include "proxy/worker.h"
 
 namespace privcast::proxy {
@@ -48,6 +49,9 @@ class H2Stream final : public Session, public UpConnOwner {
  public:
   H2Stream(H2Session* conn, int32_t id);
   ~H2Stream() override;
+  // From H2Mem's per-thread lists (h2_mem.h): a stream is allocated and freed per request.
+  static void* operator new(size_t n) { return H2MemAllocator<char>().allocate(n); }
+  static void operator delete(void* p) { H2MemAllocator<char>().deallocate(static_cast<char*>(p), 0); }
 
   // nghttp2 callbacks, via H2Session.
   void AddHeader(std::string_view name, std::string_view value);
@@ -120,7 +124,7 @@ class H2Stream final : public Session, public UpConnOwner {
   // source of its request fields, which nghttp2 does not copy (UpFields): not to be changed or
   // freed while a HEADERS built from it may be queued (until the app's response starts, or
   // DropUp cancelled the app's stream).
-  std::string head_;
+  H2String head_;
   bool chunked_ = false, req_done_ = false, bodyless_ = false;
   size_t head_written_ = 0;
   bool replay_keep_ = false;  // body bytes sent are appended to head_ until the response head (fly-replay)
