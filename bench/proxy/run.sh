@@ -26,8 +26,11 @@
 # and server), and HTTP/2 client → HTTP/1.1 backend through privcast (:80) and HAProxy (:89);
 # then sequential gRPC unary calls (python3-grpcio, bench/proxy/grpc_latency.py) to the
 # tests/e2e/apps/grpc_echo.py server directly, through privcast (:90, h2_backend) and through
-# HAProxy (:93, `proto h2` both sides): added p50.
-# With ALT= too, the other build also serves h2c (:91, row alt-h2-h2c) and gRPC (:92, row alt).
+# HAProxy (:93, `proto h2` both sides): added p50; the same with gRPC C++ on both ends
+# (privcast_grpc_latency → privcast_grpc_echo_server :50052 in the machine netns; privcast :94,
+# HAProxy :95).
+# With ALT= too, the other build also serves h2c (:91, row alt-h2-h2c) and gRPC (:92 Python,
+# :96 C++; rows alt).
 set -euo pipefail
 ulimit -n 65536 2>/dev/null || true
 BUILD=${1:?build dir}
@@ -35,6 +38,11 @@ DUR=${2:-3}
 REP=${3:-3}
 SERVER=$BUILD/bench/proxy/privcast_proxy_bench_server
 [ -x "$SERVER" ] || { echo "missing $SERVER" >&2; exit 1; }
+if [ "${ONLY:-}" = h2 ]; then
+  for b in privcast_grpc_echo_server privcast_grpc_latency; do
+    [ -x "$BUILD/bench/proxy/$b" ] || { echo "missing $BUILD/bench/proxy/$b" >&2; exit 1; }
+  done
+fi
 P=pc-bench-$$
 NC=$P-c; NP=$P-p; NM=$P-m
 TMP=$(mktemp -d /tmp/pc-bench-XXXXXX)
@@ -141,6 +149,14 @@ backend be_grpc
   mode http
   http-reuse always
   server app 10.77.2.2:50051 proto h2
+frontend fe_grpc_cc
+  mode http
+  bind [fdaa:0:1:0:1::5]:95 proto h2
+  default_backend be_grpc_cc
+backend be_grpc_cc
+  mode http
+  http-reuse always
+  server app 10.77.2.2:50052 proto h2
 CONF
 fi
 TLS_ARGS=()
@@ -196,12 +212,18 @@ if [ "${ONLY:-}" = h2 ]; then
   start $NP $TMP/pc3.log $SERVER --flycast fdaa:0:1:0:1::5 --net32 1 --backend 10.77.2.2 --internal-port 50051 \
     --http-port 90 --tcp-port 5206 --tcp-internal-port 5201 --workers 1 --h2-backend 1 ${PC_ARGS:-}
   PC3_PID=${PIDS[-1]}
+  # gRPC C++ on both ends (privcast_grpc_echo_server, privcast_grpc_latency): the same service.
+  start $NM $TMP/grpc_cc.log $BUILD/bench/proxy/privcast_grpc_echo_server 50052
+  start $NP $TMP/pc4.log $SERVER --flycast fdaa:0:1:0:1::5 --net32 1 --backend 10.77.2.2 --internal-port 50052 \
+    --http-port 94 --tcp-port 5209 --tcp-internal-port 5201 --workers 1 --h2-backend 1 ${PC_ARGS:-}
   if [ -n "${ALT:-}" ]; then  # the other build with h2_backend too: rows alt-h2-h2c (:91), gRPC alt (:92)
     start $NP $TMP/alt2.log "$ALT" --flycast fdaa:0:1:0:1::5 --net32 1 --backend 10.77.2.2 --internal-port 8081 \
       --http-port 91 --tcp-port 5207 --tcp-internal-port 5201 --workers 1 --h2-backend 1 ${PC_ARGS:-}
     ALT2_PID=${PIDS[-1]}
     start $NP $TMP/alt3.log "$ALT" --flycast fdaa:0:1:0:1::5 --net32 1 --backend 10.77.2.2 --internal-port 50051 \
       --http-port 92 --tcp-port 5208 --tcp-internal-port 5201 --workers 1 --h2-backend 1 ${PC_ARGS:-}
+    start $NP $TMP/alt4.log "$ALT" --flycast fdaa:0:1:0:1::5 --net32 1 --backend 10.77.2.2 --internal-port 50052 \
+      --http-port 96 --tcp-port 5210 --tcp-internal-port 5201 --workers 1 --h2-backend 1 ${PC_ARGS:-}
   fi
 fi
 sleep 1
@@ -282,7 +304,8 @@ workload() {  # workload TITLE CONNS EXTRA...
 
 if [ -n "${HOLD:-}" ]; then  # keep the topology up for profiling by hand (strace, perf), then exit
   echo "holding ${HOLD}s: client netns $NC, proxy netns $NP; pids privcast=$PC_PID haproxy=$HA_PID" \
-    "nginx=$NG_PID backend=$BE_PID ${PD_PID:+privcast-direct=$PD_PID} ${ALT_PID:+privcast-alt=$ALT_PID}" >&2
+    "nginx=$NG_PID backend=$BE_PID ${PD_PID:+privcast-direct=$PD_PID} ${ALT_PID:+privcast-alt=$ALT_PID}" \
+    "${PC2_PID:+privcast-h2c(:85)=$PC2_PID} ${ALT2_PID:+alt-h2c(:91)=$ALT2_PID}" >&2
   sleep "$HOLD"
   exit 0
 fi
@@ -386,33 +409,40 @@ for name in $H2ORDER; do
   b=$(tr ' ' '\n' <<<"${HB[$name]}" | grep . | median)
   echo "| $name | $r | $(awk -v x=$r -v y=$ha 'BEGIN{printf "%.2f×", x/y}') | $c | $b |"
 done
-echo
-echo "### gRPC unary, sequential calls (python3-grpcio client on CPU 0, server on CPU 1; 2000 calls × $REP)"
-echo
-echo "| target | p50 µs | p99 µs |"
-echo "|---|---:|---:|"
-GL="$(dirname "$0")/grpc_latency.py"
-declare -A G50 G99
+# grpc_rows TITLE CLIENT... : sequential unary calls (2000 × REP, interleaved) to the specs in
+# GSPECS ("name target"), a markdown table of medians, and the p50 each proxy adds to direct's.
+grpc_rows() {
+  local title=$1; shift
+  echo
+  echo "### gRPC unary, sequential calls: $title (client on CPU 0, server on CPU 1; 2000 calls × $REP)"
+  echo
+  echo "| target | p50 µs | p99 µs | added p50 µs |"
+  echo "|---|---:|---:|---:|"
+  declare -A G50 G99
+  local i spec name tgt a b
+  for i in $(seq $REP); do
+    for spec in "${GSPECS[@]}"; do
+      read -r name tgt <<<"$spec"
+      read -r a b _ < <(ip netns exec $NC taskset -c 0 "$@" "$tgt" 2000)
+      G50[$name]+="$a "; G99[$name]+="$b "
+    done
+  done
+  local d; d=$(tr ' ' '\n' <<<"${G50[direct]}" | grep . | median)
+  for spec in "${GSPECS[@]}"; do
+    name=${spec%% *}
+    a=$(tr ' ' '\n' <<<"${G50[$name]}" | grep . | median)
+    b=$(tr ' ' '\n' <<<"${G99[$name]}" | grep . | median)
+    echo "| $name | $a | $b | $([ "$name" = direct ] && echo - || echo $((a - d))) |"
+  done
+}
+# python3-grpcio both ends (bench/proxy/grpc_latency.py → tests/e2e/apps/grpc_echo.py :50051).
 GSPECS=("direct 10.77.2.2:50051" "privcast [fdaa:0:1:0:1::5]:90" "haproxy [fdaa:0:1:0:1::5]:93")
 [ -n "${ALT:-}" ] && GSPECS+=("alt [fdaa:0:1:0:1::5]:92")
-for i in $(seq $REP); do
-  for spec in "${GSPECS[@]}"; do
-    read -r name tgt <<<"$spec"
-    read -r a b _ < <(ip netns exec $NC taskset -c 0 /usr/bin/python3 "$GL" "$tgt" 2000)
-    G50[$name]+="$a "; G99[$name]+="$b "
-  done
-done
-for spec in "${GSPECS[@]}"; do
-  name=${spec%% *}
-  echo "| $name | $(tr ' ' '\n' <<<"${G50[$name]}" | grep . | median) | $(tr ' ' '\n' <<<"${G99[$name]}" | grep . | median) |"
-done
-d=$(tr ' ' '\n' <<<"${G50[direct]}" | grep . | median); p=$(tr ' ' '\n' <<<"${G50[privcast]}" | grep . | median)
-echo
-h=$(tr ' ' '\n' <<<"${G50[haproxy]}" | grep . | median)
-echo "Added p50 through privcast: $((p - d)) µs; through HAProxy (h2 both sides, :93): $((h - d)) µs"
-if [ -n "${ALT:-}" ]; then
-  a=$(tr ' ' '\n' <<<"${G50[alt]}" | grep . | median); echo "Added p50 through the ALT build: $((a - d)) µs"
-fi
+grpc_rows "python3-grpcio client and server" /usr/bin/python3 "$(dirname "$0")/grpc_latency.py"
+# gRPC C++ both ends (privcast_grpc_latency → privcast_grpc_echo_server :50052).
+GSPECS=("direct 10.77.2.2:50052" "privcast [fdaa:0:1:0:1::5]:94" "haproxy [fdaa:0:1:0:1::5]:95")
+[ -n "${ALT:-}" ] && GSPECS+=("alt [fdaa:0:1:0:1::5]:96")
+grpc_rows "gRPC C++ client and server" $BUILD/bench/proxy/privcast_grpc_latency
 fi
 if [ "${ONLY:-}" = tls ]; then
 # TLS termination: the same backend behind privcast :443 (http+tls) and HAProxy :444 (ssl crt),

@@ -28,6 +28,8 @@ H2Stream* StreamOf(nghttp2_session* ng, int32_t id) {
 
 }  // namespace
 
+H2Stream* H2Session::Receiving(int32_t id) const { return receiving_ && receiving_->id() == id ? receiving_ : nullptr; }
+
 // nghttp2's callbacks: thin trampolines into the session and its streams.
 struct H2Callbacks {
   static int BeginHeaders(nghttp2_session*, const nghttp2_frame* f, void* ud) {
@@ -36,19 +38,22 @@ struct H2Callbacks {
     s->NewStream(f->hd.stream_id);
     return 0;
   }
-  static int Header(nghttp2_session* ng, const nghttp2_frame* f, const uint8_t* name, size_t namelen,
-                    const uint8_t* value, size_t valuelen, uint8_t, void*) {
+  static int Header(nghttp2_session*, const nghttp2_frame* f, const uint8_t* name, size_t namelen, const uint8_t* value,
+                    size_t valuelen, uint8_t, void* ud) {
     if (f->hd.type != NGHTTP2_HEADERS || f->headers.cat != NGHTTP2_HCAT_REQUEST) return 0;  // trailers: dropped
-    if (H2Stream* st = StreamOf(ng, f->hd.stream_id))
+    if (H2Stream* st = static_cast<H2Session*>(ud)->Receiving(f->hd.stream_id))
       st->AddHeader({reinterpret_cast<const char*>(name), namelen}, {reinterpret_cast<const char*>(value), valuelen});
     return 0;
   }
-  static int FrameRecv(nghttp2_session* ng, const nghttp2_frame* f, void*) {
+  static int FrameRecv(nghttp2_session* ng, const nghttp2_frame* f, void* ud) {
     if (f->hd.type != NGHTTP2_HEADERS && f->hd.type != NGHTTP2_DATA) return 0;
-    H2Stream* st = StreamOf(ng, f->hd.stream_id);
+    auto* s = static_cast<H2Session*>(ud);
+    bool request = f->hd.type == NGHTTP2_HEADERS && f->headers.cat == NGHTTP2_HCAT_REQUEST;
+    H2Stream* st = request ? s->Receiving(f->hd.stream_id) : StreamOf(ng, f->hd.stream_id);
+    if (request) s->receiving_ = nullptr;  // the block is complete
     if (!st) return 0;
     bool end = f->hd.flags & NGHTTP2_FLAG_END_STREAM;
-    if (f->hd.type == NGHTTP2_HEADERS && f->headers.cat == NGHTTP2_HCAT_REQUEST) st->OnHead(end);
+    if (request) st->OnHead(end);
     else if (end) st->OnRequestEnd();
     return 0;
   }
@@ -60,9 +65,11 @@ struct H2Callbacks {
   static int StreamClose(nghttp2_session* ng, int32_t id, uint32_t code, void* ud) {
     H2Stream* st = StreamOf(ng, id);
     if (!st) return 0;
+    auto* s = static_cast<H2Session*>(ud);
+    if (s->receiving_ == st) s->receiving_ = nullptr;
     nghttp2_session_set_stream_user_data(ng, id, nullptr);
     st->OnClosed(code);
-    static_cast<H2Session*>(ud)->Unlink(st);
+    s->Unlink(st);
     return 0;
   }
   static ssize_t ReadBody(nghttp2_session* ng, int32_t id, uint8_t* buf, size_t len, uint32_t* flags,
@@ -136,6 +143,7 @@ H2Stream* H2Session::NewStream(int32_t id) {
   fields_.Clear();
   H2Stream* st = std::make_unique<H2Stream>(this, id).release();  // the list's, until Unlink
   nghttp2_session_set_stream_user_data(ng_, id, st);
+  receiving_ = st;
   st->next_s = streams_;
   if (streams_) streams_->prev_s = st;
   streams_ = st;
@@ -174,6 +182,7 @@ bool H2Session::StartUpgrade(const codec::RequestHead& h, std::string_view setti
 }
 
 H2Session::~H2Session() {
+  FreeRetired();
   cout_.Release(w->pool());
   if (ng_) nghttp2_session_del(ng_);
 }
@@ -306,8 +315,18 @@ void H2Session::Unlink(H2Stream* s) {
   else streams_ = s->next_s;
   if (s->next_s) s->next_s->prev_s = s->prev_s;
   --nstreams_;
-  w->loop().Retire(std::unique_ptr<H2Stream>(s));  // freed after the batch
+  // Freed after the batch (a stale event may still name it), all of a turn's at once by one
+  // closure: EventLoop::Retire would allocate a shared_ptr and a closure per stream. The closure
+  // is queued before this session can be retired (Close unlinks every stream first), so it
+  // runs while the session is alive.
+  retired_.push_back(s);
+  if (retired_.size() == 1) w->loop().Defer([this] { FreeRetired(); });
   ScheduleFlush();
+}
+
+void H2Session::FreeRetired() {
+  for (H2Stream* s : retired_) delete s;  // ours since Unlink
+  retired_.clear();
 }
 
 void H2Session::OnDrain() {
@@ -327,6 +346,7 @@ void H2Session::OnDeadline() {
 void H2Session::Close(bool reset) {
   if (dead) return;
   // Streams still open: their app connections are reset, their leases released.
+  receiving_ = nullptr;
   while (streams_) {
     H2Stream* st = streams_;
     nghttp2_session_set_stream_user_data(ng_, st->id(), nullptr);

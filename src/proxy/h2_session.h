@@ -86,19 +86,25 @@ class H2Session final : public Session {
   void Begin(std::string_view initial, bool watched, const codec::RequestHead* upgrade, std::string_view settings);
   bool StartUpgrade(const codec::RequestHead& h, std::string_view settings);  // false: closed
   H2Stream* NewStream(int32_t id);
+  // The stream whose request HEADERS block is being received, if it is `id` (else null): set by
+  // NewStream, so that its fields need no stream lookup each.
+  H2Stream* Receiving(int32_t id) const;
   void OnClient(uint32_t ev);
   void Drive();
   bool Feed(const char* p, size_t n);  // into nghttp2; false when the session ended
   bool Flush();                        // false when the session ended
   void AfterIo();                      // close when neither side wants anything, idle timer
   void Close(bool reset);
+  void FreeRetired();  // the streams Unlink retired
 
   End cend_{};
   std::string client_ip_;
   H2RequestFields fields_;
   nghttp2_session* ng_ = nullptr;
   Buffer cout_;
-  H2Stream* streams_ = nullptr;  // intrusive list of open streams
+  H2Stream* streams_ = nullptr;     // intrusive list of open streams
+  std::vector<H2Stream*> retired_;  // unlinked this turn, freed after the batch (FreeRetired)
+  H2Stream* receiving_ = nullptr;   // Receiving(); cleared when its block ends or it closes
   size_t nstreams_ = 0;
   bool c_readable_ = false;
   bool c_watched_ = false;

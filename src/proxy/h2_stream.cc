@@ -159,10 +159,13 @@ void H2Stream::OnRequestEnd() {
 }
 
 // The client's window follows the app: DATA is given back only once little of it waits here.
+// Once the stream is closed, the connection's window still gets its bytes back (nghttp2 does
+// not do it for a closed stream: without this, each stream the client closed with DATA not yet
+// consumed would shrink the connection's window for good).
 void H2Stream::ConsumeWindow() {
-  if (unconsumed_ == 0 || closed_) return;
-  if (phase_ != Phase::kDone && uout_.size() >= kMaxPendingUp) return;
-  nghttp2_session_consume(conn_->ng(), id_, unconsumed_);
+  if (unconsumed_ == 0 || conn_->dead) return;
+  if (!closed_ && phase_ != Phase::kDone && uout_.size() >= kMaxPendingUp) return;
+  nghttp2_session_consume(conn_->ng(), id_, unconsumed_);  // the connection's part even when closed
   unconsumed_ = 0;
   conn_->ScheduleFlush();
 }
@@ -414,7 +417,10 @@ ssize_t H2Stream::ReadBody(uint8_t* buf, size_t len, uint32_t* flags) {
   size_t n = std::min(len, body_.size());
   if (n) std::memcpy(buf, body_.data(), n);
   body_.Consume(n);
-  if (up2_ && n) up2_->Consume(up2_id_, n);  // the app may send as much again
+  if (up2_ && n) {  // the app may send as much again
+    up_unconsumed_ -= std::min(n, up_unconsumed_);
+    up2_->Consume(up2_id_, n);
+  }
   if (resp_done_ && body_.empty()) {
     *flags |= NGHTTP2_DATA_FLAG_EOF;
     body_.ReleaseIfEmpty(w->pool());
@@ -537,6 +543,7 @@ void H2Stream::UpHeadersDone(bool end_stream) {
 }
 
 void H2Stream::UpData(const uint8_t* p, size_t n) {
+  up_unconsumed_ += n;
   body_.Append(w->pool(), std::string_view(reinterpret_cast<const char*>(p), n));
   ResumeClientData();
 }
@@ -600,6 +607,7 @@ void H2Stream::FinishUpstream() {
 
 void H2Stream::DropUp(bool reuse) {
   if (up2_) {  // the app's stream is cancelled (RST_STREAM CANCEL): the client went away
+    up2_->Consume(up2_id_, TakeUpUnconsumed());  // what we held is the connection's again
     up2_->Cancel(up2_id_);
     up2_ = nullptr;
   }
@@ -676,6 +684,7 @@ void H2Stream::OnClosed(uint32_t) {
   // Closed by nghttp2: done, reset by the client (cancellation) or the connection's end. An
   // app connection still in use is reset: the app sees the cancellation as a closed connection.
   closed_ = true;
+  ConsumeWindow();
   Abort();
 }
 

@@ -37,6 +37,7 @@
 #include "proxy/codec/chunked.h"
 #include "proxy/codec/http1.h"
 #include "proxy/h2_head.h"
+#include "proxy/h2_mem.h"
 #include "proxy/worker.h"
 
 namespace privcast::proxy {
@@ -48,6 +49,9 @@ class H2Stream final : public Session, public UpConnOwner {
  public:
   H2Stream(H2Session* conn, int32_t id);
   ~H2Stream() override;
+  // From H2Mem's per-thread lists (h2_mem.h): a stream is allocated and freed per request.
+  static void* operator new(size_t n) { return H2MemAllocator<char>().allocate(n); }
+  static void operator delete(void* p) { H2MemAllocator<char>().deallocate(static_cast<char*>(p), 0); }
 
   // nghttp2 callbacks, via H2Session.
   void AddHeader(std::string_view name, std::string_view value);
@@ -65,6 +69,9 @@ class H2Stream final : public Session, public UpConnOwner {
   void UpEnd();
   void UpClosed(uint32_t code, bool connect_error);               // the app's stream is over (detached)
   ssize_t UpReadBody(uint8_t* buf, size_t len, uint32_t* flags);  // request DATA for the app
+  // The app's DATA received and not yet given back to its window (the client has not taken
+  // it), now forgotten: the app's stream is over, its connection's window gets them back.
+  size_t TakeUpUnconsumed() { return std::exchange(up_unconsumed_, 0); }
 
   void OnRouted(Lease lease) override;
   void OnRouteFailed(int status) override;
@@ -117,7 +124,7 @@ class H2Stream final : public Session, public UpConnOwner {
   // source of its request fields, which nghttp2 does not copy (UpFields): not to be changed or
   // freed while a HEADERS built from it may be queued (until the app's response starts, or
   // DropUp cancelled the app's stream).
-  std::string head_;
+  H2String head_;
   bool chunked_ = false, req_done_ = false, bodyless_ = false;
   size_t head_written_ = 0;
   bool replay_keep_ = false;  // body bytes sent are appended to head_ until the response head (fly-replay)
@@ -140,6 +147,7 @@ class H2Stream final : public Session, public UpConnOwner {
   H2Upstream* up2_ = nullptr;
   int32_t up2_id_ = 0;
   bool up_deferred_ = false;  // the app's request data provider waits for client DATA
+  size_t up_unconsumed_ = 0;  // the app's DATA in body_, not yet given back to its windows
   int resp_status_ = 0;
   static constexpr std::string_view kStatusLine = "HTTP/1.1 000 -\r\n";  // digits set at the end
   Fields trailers_;

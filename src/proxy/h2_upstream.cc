@@ -22,14 +22,21 @@ constexpr size_t kMaxPendingOut = 1 << 20;
 
 struct H2UpCallbacks {
   static H2Stream* StreamOf(nghttp2_session*, int32_t id, void* ud) { return static_cast<H2Upstream*>(ud)->Find(id); }
-  static int BeginHeaders(nghttp2_session*, const nghttp2_frame*, void* ud) {
-    static_cast<H2Upstream*>(ud)->head_text.clear();  // a block cut short may have left its start
+  static int BeginHeaders(nghttp2_session*, const nghttp2_frame* f, void* ud) {
+    auto* u = static_cast<H2Upstream*>(ud);
+    u->head_text.clear();  // a block cut short may have left its start
+    u->receiving_id_ = f->hd.stream_id;
+    u->receiving_ = u->Find(f->hd.stream_id);
     return 0;
   }
-  static int Header(nghttp2_session* ng, const nghttp2_frame* f, const uint8_t* name, size_t namelen,
-                    const uint8_t* value, size_t valuelen, uint8_t, void* ud) {
+  static H2Stream* Receiving(const nghttp2_frame* f, void* ud) {
+    auto* u = static_cast<H2Upstream*>(ud);
+    return f->hd.stream_id == u->receiving_id_ ? u->receiving_ : u->Find(f->hd.stream_id);
+  }
+  static int Header(nghttp2_session*, const nghttp2_frame* f, const uint8_t* name, size_t namelen, const uint8_t* value,
+                    size_t valuelen, uint8_t, void* ud) {
     if (f->hd.type != NGHTTP2_HEADERS) return 0;
-    if (H2Stream* s = StreamOf(ng, f->hd.stream_id, ud))
+    if (H2Stream* s = Receiving(f, ud))
       s->UpHeader({reinterpret_cast<const char*>(name), namelen}, {reinterpret_cast<const char*>(value), valuelen});
     return 0;
   }
@@ -40,7 +47,11 @@ struct H2UpCallbacks {
       return 0;
     }
     if (f->hd.type != NGHTTP2_HEADERS && f->hd.type != NGHTTP2_DATA) return 0;
-    H2Stream* s = StreamOf(ng, f->hd.stream_id, ud);
+    H2Stream* s = f->hd.type == NGHTTP2_HEADERS ? Receiving(f, ud) : StreamOf(ng, f->hd.stream_id, ud);
+    if (f->hd.type == NGHTTP2_HEADERS) {  // the block is complete
+      u->receiving_id_ = 0;
+      u->receiving_ = nullptr;
+    }
     if (!s) return 0;
     bool end = f->hd.flags & NGHTTP2_FLAG_END_STREAM;
     if (f->hd.type == NGHTTP2_HEADERS) s->UpHeadersDone(end);
@@ -57,6 +68,11 @@ struct H2UpCallbacks {
     H2Stream* s = StreamOf(ng, id, ud);
     if (!s) return 0;
     u->Detach(id);
+    // Its DATA the client has not taken yet: nghttp2 gives a closed stream's bytes back to
+    // neither window, and without this each response still buffered at its end (most of
+    // them: the END_STREAM comes in the same read) would shrink the connection's window for
+    // good, until the app could send no DATA at all on it.
+    if (size_t n = s->TakeUpUnconsumed()) nghttp2_session_consume_connection(ng, n);
     s->UpClosed(code, false);
     return 0;
   }
@@ -95,7 +111,12 @@ struct H2UpCallbacks {
 
 H2Upstream::H2Upstream(Worker* w, std::shared_ptr<MachineState> st, int fd) : w_(w), st_(std::move(st)), fd_(fd) {
   PC_CHECK(nghttp2_session_client_new3(&ng_, H2UpCallbacks::Get(), this, H2UpCallbacks::Options(), H2Mem()) == 0);
+  // HEADER_TABLE_SIZE is the default (4096), said explicitly: nginx answers it with a dynamic
+  // table size update to 0 (its encoder never refers to its table; without the update, every
+  // response field comes as a literal our decoder must enter in its table, evicting another —
+  // ≈ 3 % of the proxy's CPU per h2c request). An app that indexes for real sees no change.
   nghttp2_settings_entry iv[] = {
+      {NGHTTP2_SETTINGS_HEADER_TABLE_SIZE, 4096},
       {NGHTTP2_SETTINGS_ENABLE_PUSH, 0},
       {NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, kStreamWindow},
   };
@@ -114,15 +135,56 @@ bool H2Upstream::HasRoom() const {
          streams_.size() < nghttp2_session_get_remote_settings(ng_, NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS);
 }
 
+void H2IdTable::Add(int32_t id, H2Stream* s) {
+  PC_CHECK(v_.size() == front_ || v_.back().first < id);  // nghttp2's ids only grow
+  if (v_.capacity() == 0) v_.reserve(16);
+  v_.emplace_back(id, s);
+  ++live_;
+}
+
+H2Stream* H2IdTable::Find(int32_t id) const {
+  auto it = std::lower_bound(v_.begin() + static_cast<std::ptrdiff_t>(front_), v_.end(), id,
+                             [](const std::pair<int32_t, H2Stream*>& e, int32_t k) { return e.first < k; });
+  return it != v_.end() && it->first == id ? it->second : nullptr;
+}
+
+bool H2IdTable::Remove(int32_t id) {
+  auto it = std::lower_bound(v_.begin() + static_cast<std::ptrdiff_t>(front_), v_.end(), id,
+                             [](const std::pair<int32_t, H2Stream*>& e, int32_t k) { return e.first < k; });
+  if (it == v_.end() || it->first != id || !it->second) return false;
+  it->second = nullptr;
+  --live_;
+  while (front_ < v_.size() && !v_[front_].second) ++front_;
+  if (front_ == v_.size()) {
+    v_.clear();
+    front_ = 0;
+  } else if (v_.size() - front_ > 2 * live_ + 16) {  // holes behind a long stream: squeeze them out
+    auto end = std::remove_if(v_.begin() + static_cast<std::ptrdiff_t>(front_), v_.end(),
+                              [](const std::pair<int32_t, H2Stream*>& e) { return !e.second; });
+    v_.erase(end, v_.end());
+    v_.erase(v_.begin(), v_.begin() + static_cast<std::ptrdiff_t>(front_));
+    front_ = 0;
+  }
+  return true;
+}
+
+std::vector<H2Stream*> H2IdTable::TakeAll() {
+  std::vector<H2Stream*> out;
+  out.reserve(live_);
+  for (size_t i = front_; i < v_.size(); ++i)
+    if (v_[i].second) out.push_back(v_[i].second);
+  v_.clear();
+  front_ = live_ = 0;
+  return out;
+}
+
 int32_t H2Upstream::Open(H2Stream* s, const nghttp2_nv* nv, size_t n, bool has_body) {
   nghttp2_data_provider prd{};
   prd.source.ptr = s;
   prd.read_callback = H2UpCallbacks::ReadBody;
   int32_t id = nghttp2_submit_request(ng_, nullptr, nv, n, has_body ? &prd : nullptr, nullptr);
   if (id > 0) {
-    PC_CHECK(streams_.empty() || streams_.back().first < id);  // nghttp2's ids only grow
-    if (streams_.capacity() == 0) streams_.reserve(16);
-    streams_.emplace_back(id, s);
+    streams_.Add(id, s);
     ScheduleFlush();
   }
   return id;
@@ -147,18 +209,12 @@ void H2Upstream::Cancel(int32_t id) {
   ScheduleFlush();
 }
 
-H2Stream* H2Upstream::Find(int32_t id) const {
-  auto it = std::lower_bound(streams_.begin(), streams_.end(), id,
-                             [](const std::pair<int32_t, H2Stream*>& e, int32_t k) { return e.first < k; });
-  return it != streams_.end() && it->first == id ? it->second : nullptr;
-}
+H2Stream* H2Upstream::Find(int32_t id) const { return streams_.Find(id); }
 
 void H2Upstream::Detach(int32_t id) {
-  auto it = std::lower_bound(streams_.begin(), streams_.end(), id,
-                             [](const std::pair<int32_t, H2Stream*>& e, int32_t k) { return e.first < k; });
-  if (it == streams_.end() || it->first != id) return;
-  streams_.erase(it);
-  if (streams_.empty() && !closed_) w_->h2_upstreams().Idle(this);
+  if (id == receiving_id_) receiving_ = nullptr;
+  if (!streams_.Remove(id)) return;
+  if (streams_.size() == 0 && !closed_) w_->h2_upstreams().Idle(this);
 }
 
 void H2Upstream::OnEvents(uint32_t ev) {
@@ -171,10 +227,9 @@ void H2Upstream::OnEvents(uint32_t ev) {
     if (err != 0 || (ev & (EPOLLERR | EPOLLHUP))) {
       st_->upstream_connect_failures.fetch_add(1, std::memory_order_relaxed);
       // Nothing was sent: every stream may go elsewhere.
-      auto streams = std::move(streams_);
-      streams_.clear();
+      std::vector<H2Stream*> streams = streams_.TakeAll();
       Close();
-      for (auto& [id, s] : streams) s->UpClosed(NGHTTP2_REFUSED_STREAM, true);
+      for (H2Stream* s : streams) s->UpClosed(NGHTTP2_REFUSED_STREAM, true);
       return;
     }
     connected_ = true;
@@ -243,10 +298,10 @@ void H2Upstream::Close() {
   fd_ = -1;
   // Streams still open learn it from nghttp2's close callbacks, which session_del does not
   // call: tell them here (their requests may be retried when the app saw nothing).
-  auto open = std::move(streams_);
-  streams_.clear();
+  receiving_ = nullptr;
+  std::vector<H2Stream*> open = streams_.TakeAll();
   w_->h2_upstreams().Gone(this);
-  for (auto& [id, s] : open) s->UpClosed(NGHTTP2_INTERNAL_ERROR, false);
+  for (H2Stream* s : open) s->UpClosed(NGHTTP2_INTERNAL_ERROR, false);
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -35,6 +35,25 @@ class H2Stream;
 class Worker;
 struct UpstreamAddr;
 
+// An app connection's open streams by id (nghttp2's ids only grow): a sorted vector searched by
+// bisection, with no node to allocate per stream as a hash map would. A removed entry becomes a
+// hole, dropped once it reaches the front — responses end roughly in the order the requests
+// went, so removal costs no shift of the entries after it — and the holes are squeezed out when
+// they outnumber the live entries (a long stream at the front does not let them pile up).
+class H2IdTable {
+ public:
+  void Add(int32_t id, H2Stream* s);  // id above every id added before
+  H2Stream* Find(int32_t id) const;
+  bool Remove(int32_t id);  // false: not there
+  size_t size() const { return live_; }
+  std::vector<H2Stream*> TakeAll();  // the live entries in id order; the table is empty after
+
+ private:
+  std::vector<std::pair<int32_t, H2Stream*>> v_;  // [front_, end) in use, holes have null
+  size_t front_ = 0;
+  size_t live_ = 0;
+};
+
 class H2Upstream final : public EventHandler {
  public:
   H2Upstream(Worker* w, std::shared_ptr<MachineState> st, int fd);
@@ -74,10 +93,11 @@ class H2Upstream final : public EventHandler {
   nghttp2_session* ng_ = nullptr;
   Buffer out_;
   // Open streams with a client behind them, by id. Ours, not nghttp2's stream user data: a
-  // stream cancelled before its HEADERS left is not a stream nghttp2 can label yet. Sorted
-  // (nghttp2 gives increasing ids) and at most SETTINGS_MAX_CONCURRENT_STREAMS long: a binary
-  // search, and no node to allocate per stream as a hash map does.
-  std::vector<std::pair<int32_t, H2Stream*>> streams_;
+  // stream cancelled before its HEADERS left is not a stream nghttp2 can label yet.
+  H2IdTable streams_;
+  // The stream whose HEADERS block is being received (looked up once per block, not per field).
+  int32_t receiving_id_ = 0;
+  H2Stream* receiving_ = nullptr;
   bool connected_ = false, readable_ = false, flush_queued_ = false, closed_ = false, goaway_ = false;
 };
 

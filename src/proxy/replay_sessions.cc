@@ -64,7 +64,7 @@ bool H2Stream::Replay(std::string_view value) {
     return false;
   }
   w->replays.fetch_add(1, std::memory_order_relaxed);
-  head_ = WithReplaySource(head_, src);
+  head_.assign(WithReplaySource(head_, src));
   head_written_ = 0;
   resp_started_ = false;
   attempts_ = 0;

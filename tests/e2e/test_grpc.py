@@ -4,7 +4,8 @@ client (in a machine of the org's network) and a gRPC server app deployed with
 multiplexed connections. All four call types, trailers (grpc-status / grpc-message), deadlines
 (grpc-timeout), cancellation (RST_STREAM from the client reaches the server), 8 MiB messages,
 200 concurrent calls on one channel, a stream the client does not read that does not stall
-the others (flow control per stream), and a stopped app woken by calls with zero errors."""
+the others (flow control per stream), windows given back when streams end (35 MiB of responses
+on one app connection), and a stopped app woken by calls with zero errors."""
 import os
 
 import harness
@@ -50,6 +51,7 @@ class Grpc(harness.HostTestCase):
         self.assertEqual(lines.get("cancel"), "2 yes")
         self.assertEqual(lines.get("flow_control"), "50 True")
         self.assertEqual(lines.get("concurrent"), "200")
+        self.assertEqual(lines.get("window"), "150", p.stdout)  # the app's window never shrinks for good
         # Per-stream metrics: every call counted against the machine.
         mid = machines(self.h, "greeter")[0]["id"]
         self.assertGreater(self.h.metric(f'privcast_proxy_requests_total{{app="greeter",machine="{mid}",status="2xx"}}'),

@@ -91,6 +91,23 @@ TEST(H2Head, HeadNvPointsIntoTheLowercasedTextAndSkipsOneName) {
   EXPECT_EQ(head.substr(0, 16), "GET / HTTP/1.1\r\n");                                // start line as it was
 }
 
+// Names are lowercased eight bytes at a time: every length, the letters only (not '@' '[' '`'
+// '{' next to them), bytes above 0x7F left alone.
+TEST(H2Head, NamesOfEveryLengthAreLowercasedAsciiOnly) {
+  const std::string name = "AZ@[`{az-Q0123456789-\xC3\x84Long-NAME";
+  for (size_t len = 1; len <= name.size(); ++len) {
+    std::string n = name.substr(0, len);
+    std::string head = "HTTP/1.1 200 OK\r\n" + n + ": v\r\n\r\n";
+    std::vector<nghttp2_nv> nv;
+    HeadNv(std::span<char>(head.data(), head.size()), &nv);
+    ASSERT_EQ(nv.size(), 1u) << n;
+    std::string want = n;
+    for (char& c : want)
+      if (c >= 'A' && c <= 'Z') c = static_cast<char>(c + 32);
+    EXPECT_EQ(std::string(reinterpret_cast<const char*>(nv[0].name), nv[0].namelen), want);
+  }
+}
+
 // Values new with every message would churn HPACK's dynamic table (an insert and an eviction per
 // message, and the constant fields pushed out with them): they go as never-indexed literals.
 TEST(H2Head, PerMessageValuesAreNeverIndexed) {

@@ -69,3 +69,14 @@ print("flow_control", quick, sum(len(m) for m in slow) == 16 << 20)
 # Many concurrent calls on the one channel (one HTTP/2 connection): multiplexed both sides.
 fs = [unary.future(b"c%d" % i, timeout=30) for i in range(200)]
 print("concurrent", sum(f.result() == b"c%d" % i for i, f in enumerate(fs)))
+# Windows given back when a stream ends: 150 responses of 240 KiB on one channel whose client
+# window stays small (no BDP probing), so each response is still mostly in the proxy when the
+# app's stream ends — 35 MiB in all, twice the app connection's 16 MiB window.
+small = grpc.insecure_channel(target, options=opts + [("grpc.http2.bdp_probe", 0)])
+echo, msg, ok = small.unary_unary("/test.Echo/Unary"), os.urandom(240 << 10), 0
+try:
+    for i in range(150):
+        ok += echo(msg, timeout=10) == msg
+except grpc.RpcError as e:
+    print("window_error", e.code().name)
+print("window", ok)
