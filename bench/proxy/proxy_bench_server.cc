@@ -67,7 +67,8 @@ int main(int argc, char** argv) {
   std::string tls_cert, tls_key;
   bool splice = true;
   bool batch_sends = true;
-  bool h2_backend = false;  // --h2-backend 1: h2c to the backend (ONLY=h2 in run.sh)
+  bool batch_when_busy = true;  // --batch-when-busy 0: workers stay SCHED_OTHER (ADR 0021)
+  bool h2_backend = false;      // --h2-backend 1: h2c to the backend (ONLY=h2 in run.sh)
   size_t pipe_size = 1 << 20;
   for (int i = 1; i + 1 < argc; i += 2) {
     std::string k = argv[i], v = argv[i + 1];
@@ -81,6 +82,7 @@ int main(int argc, char** argv) {
     else if (k == "--workers") workers = std::stoi(v);
     else if (k == "--splice") splice = v != "0";
     else if (k == "--batch-sends") batch_sends = v != "0";
+    else if (k == "--batch-when-busy") batch_when_busy = v != "0";
     else if (k == "--pipe-size") pipe_size = std::stoul(v);
     else if (k == "--tls-port") tls_port = std::stoi(v);
     else if (k == "--tls-cert") tls_cert = v;
@@ -159,6 +161,7 @@ int main(int argc, char** argv) {
   o.health_checks = false;
   o.splice = splice;
   o.batch_sends = batch_sends;
+  o.batch_when_busy = batch_when_busy;
   o.pipe_size = pipe_size;
   // One client network drives every benchmark, far past the daemon's per-network defaults: keep
   // the per-network check on the path (its cost is part of a fresh connection's) but out of reach.

@@ -23,7 +23,9 @@
 # commit, say) measured in the same run.
 # ONLY=h2: h2load -c50 -m10 against nginx's h2c listener (:8081 in the machine netns)
 # directly, through privcast with h2_backend (:85), HAProxy h2 both sides (:86, `proto h2` on bind
-# and server), and HTTP/2 client → HTTP/1.1 backend through privcast (:80) and HAProxy (:89);
+# and server), the same HAProxy path adding the Fly request/response fields privcast adds (:97,
+# row haproxy-h2-h2-fly: the like-for-like comparison), and HTTP/2 client → HTTP/1.1 backend
+# through privcast (:80) and HAProxy (:89);
 # then sequential gRPC unary calls (python3-grpcio, bench/proxy/grpc_latency.py) to the
 # tests/e2e/apps/grpc_echo.py server directly, through privcast (:90, h2_backend) and through
 # HAProxy (:93, `proto h2` both sides): added p50; the same with gRPC C++ on both ends
@@ -137,6 +139,27 @@ backend be_h2
   mode http
   http-reuse always
   server app 10.77.2.2:8081 proto h2
+# The same h2 path with the work privcast does per request (the BRIEF's Fly request fields and
+# the three response fields): the like-for-like row (haproxy-h2-h2-fly, :97). unique-id gives a
+# per-request id of Fly-Request-Id's length; the rest are the values privcast sends here.
+frontend fe_h2_fly
+  mode http
+  bind [fdaa:0:1:0:1::5]:97 proto h2
+  unique-id-format %{+X}o%Ts%rt%pid%ms
+  http-request set-header Fly-Client-IP %[src]
+  http-request set-header X-Forwarded-For %[src]
+  http-request set-header X-Forwarded-Proto http
+  http-request set-header X-Forwarded-Port %[dst_port]
+  http-request set-header X-Forwarded-SSL off
+  http-request set-header Fly-Forwarded-Port %[dst_port]
+  http-request set-header Fly-Region ams
+  http-request set-header Fly-Request-Id %[unique-id]
+  http-request set-header Via "1.1 haproxy"
+  http-request set-header X-Request-Start t=%[date(0,us)]
+  http-response set-header Fly-Request-Id %[unique-id]
+  http-response set-header Via "1.1 haproxy"
+  http-response set-header Server haproxy
+  default_backend be_h2
 frontend fe_h2_h1
   mode http
   bind [fdaa:0:1:0:1::5]:89 proto h2
@@ -363,7 +386,8 @@ for spec in "privcast 80 $PC_PID" "haproxy 81 $HA_PID" "nginx 82 $NG_PID"; do
 done
 fi
 if [ "${ONLY:-}" = h2 ]; then
-for t in "http://10.77.2.2:8081/" "http://[fdaa:0:1:0:1::5]:85/" "http://[fdaa:0:1:0:1::5]:86/" "http://[fdaa:0:1:0:1::5]:89/"; do
+for t in "http://10.77.2.2:8081/" "http://[fdaa:0:1:0:1::5]:85/" "http://[fdaa:0:1:0:1::5]:86/" "http://[fdaa:0:1:0:1::5]:89/" \
+  "http://[fdaa:0:1:0:1::5]:97/"; do
   ip netns exec $NC curl -sf --http2-prior-knowledge -o /dev/null "$t" || { echo "target $t not answering" >&2; cat $TMP/*.log $TMP/*/*.log >&2; exit 1; }
 done
 # run_h2load URL PID → "reqs rps proxy_cpu_us_per_req backend_cpu_us_per_req"
@@ -385,14 +409,14 @@ echo "### HTTP/2, h2load -c50 -m10 -t1 (${DUR}s × $REP, interleaved, medians)"
 echo
 echo "| target | req/s | ratio to HAProxy h2→h2 | proxy CPU µs/req | backend CPU µs/req |"
 echo "|---|---:|---:|---:|---:|"
-H2ORDER="direct-h2c privcast-h2-h2c haproxy-h2-h2 privcast-h2-h1 haproxy-h2-h1"
+H2ORDER="direct-h2c privcast-h2-h2c haproxy-h2-h2 haproxy-h2-h2-fly privcast-h2-h1 haproxy-h2-h1"
 declare -A H2URL=( [direct-h2c]="http://10.77.2.2:8081/" [privcast-h2-h2c]="http://[fdaa:0:1:0:1::5]:85/"
   [haproxy-h2-h2]="http://[fdaa:0:1:0:1::5]:86/" [privcast-h2-h1]="http://[fdaa:0:1:0:1::5]:80/"
-  [haproxy-h2-h1]="http://[fdaa:0:1:0:1::5]:89/" )
+  [haproxy-h2-h1]="http://[fdaa:0:1:0:1::5]:89/" [haproxy-h2-h2-fly]="http://[fdaa:0:1:0:1::5]:97/" )
 declare -A H2PID=( [direct-h2c]=0 [privcast-h2-h2c]=$PC2_PID [haproxy-h2-h2]=$HA_PID [privcast-h2-h1]=$PC_PID
-  [haproxy-h2-h1]=$HA_PID )
+  [haproxy-h2-h1]=$HA_PID [haproxy-h2-h2-fly]=$HA_PID )
 if [ -n "${ALT:-}" ]; then
-  H2ORDER="direct-h2c privcast-h2-h2c alt-h2-h2c haproxy-h2-h2 privcast-h2-h1 haproxy-h2-h1"
+  H2ORDER="direct-h2c privcast-h2-h2c alt-h2-h2c haproxy-h2-h2 haproxy-h2-h2-fly privcast-h2-h1 haproxy-h2-h1"
   H2URL[alt-h2-h2c]="http://[fdaa:0:1:0:1::5]:91/"; H2PID[alt-h2-h2c]=$ALT2_PID
 fi
 declare -A HR HC HB
@@ -409,6 +433,11 @@ for name in $H2ORDER; do
   b=$(tr ' ' '\n' <<<"${HB[$name]}" | grep . | median)
   echo "| $name | $r | $(awk -v x=$r -v y=$ha 'BEGIN{printf "%.2f×", x/y}') | $c | $b |"
 done
+hf=$(tr ' ' '\n' <<<"${HR[haproxy-h2-h2-fly]}" | grep . | median)
+pc=$(tr ' ' '\n' <<<"${HR[privcast-h2-h2c]}" | grep . | median)
+echo
+echo "privcast-h2-h2c vs haproxy-h2-h2-fly (HAProxy adding the same request and response fields):" \
+  "$(awk -v x=$pc -v y=$hf 'BEGIN{printf "%.2f×", x/y}')"
 # grpc_rows TITLE CLIENT... : sequential unary calls (2000 × REP, interleaved) to the specs in
 # GSPECS ("name target"), a markdown table of medians, and the p50 each proxy adds to direct's.
 grpc_rows() {

@@ -95,6 +95,7 @@ proxy::ProxyOptions ProxyOptionsFrom(const DaemonOptions& o) {
   proxy::ProxyOptions po;
   po.workers = o.proxy_workers;
   po.batch_sends = o.proxy_batch_writes;
+  po.batch_when_busy = o.proxy_batch_when_busy;
   po.wake_timeout = o.wake_timeout;
   po.autostop_interval = o.autostop_interval;
   po.autostop_idle = o.autostop_idle;

@@ -71,7 +71,7 @@ struct RawFlags {
   std::string dns_neg_ttl = "300s", dns_servfail_ttl = "5s", api_request_timeout = "10s";
   std::string header_timeout = "10s", body_timeout = "10s";
   std::string log_max = "16M";
-  bool no_dns = false, no_prewarm = false, no_firewall = false, no_io_uring = false;
+  bool no_dns = false, no_prewarm = false, no_firewall = false, no_io_uring = false, no_batch_when_busy = false;
 };
 
 void AddApiFlags(CLI::App& app, DaemonOptions& o, RawFlags& r) {
@@ -90,6 +90,8 @@ void AddProxyFlags(CLI::App& app, DaemonOptions& o, RawFlags& r) {
   app.add_option("--proxy-workers", o.proxy_workers, "proxy worker threads (0 = one per core)");
   app.add_flag("--no-proxy-io-uring", r.no_io_uring,
                "proxy: one send() per HTTP write instead of batching them through io_uring");
+  app.add_flag("--no-proxy-batch-when-busy", r.no_batch_when_busy,
+               "proxy: workers never switch to SCHED_BATCH under load (ADR 0021)");
   app.add_option("--proxy-max-conns-per-network", o.proxy_max_conns_per_network,
                  "proxy: open client connections per source network; more are reset (0 = unlimited)")
       ->capture_default_str();
@@ -232,6 +234,7 @@ Status FinishOptions(const RawFlags& r, DaemonOptions& o) {
   o.prewarm = !r.no_prewarm;
   o.firewall = !r.no_firewall;
   o.proxy_batch_writes = !r.no_io_uring;
+  o.proxy_batch_when_busy = !r.no_batch_when_busy;
   return Status::Ok();
 }
 

@@ -25,6 +25,7 @@ struct DaemonOptions {
   int api_max_connections_per_uid = 32;                   // uids other than root and the daemon's
   int proxy_workers = 0;                                  // 0 = one per core
   bool proxy_batch_writes = true;                         // HTTP writes of a turn in one io_uring_enter (ADR 0006)
+  bool proxy_batch_when_busy = true;                      // busy workers stop preempting on wakeup (ADR 0021)
   // Fair sharing of the proxy (docs/proxy.md "Fair sharing"). 0 = unlimited.
   uint32_t proxy_max_conns_per_network = 1024;
   double proxy_conn_rate_per_network = 50000;  // new connections per second (token bucket)

@@ -140,6 +140,7 @@ void EventLoop::Run() {
     EndOfTurn();
     RunTimers();
     EndOfTurn();
+    OnTurnEnd();
   }
   OnRunEnd();
   // Re-armed here, not at the start: a Stop() that came before this Run() began still counts.

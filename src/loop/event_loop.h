@@ -131,6 +131,9 @@ class EventLoop : public Poster {
   virtual void OnRunEnd() {}
   virtual bool HasOutput() const { return false; }
   virtual void FlushOutput() {}
+  // Once per wakeup, after the turn's events, output, deferred closures and timers (the proxy's
+  // load governor, proxy/batch_when_busy.h).
+  virtual void OnTurnEnd() {}
 
  private:
   void RunPosted() EXCLUDES(mu_);

@@ -5,7 +5,8 @@
 // loop's contract; this class only adds sends(): sessions queue their writes there
 // (proxy/send_batch.h) and, after each batch of events, the loop issues them all in one
 // io_uring_enter, then runs deferred closures, and repeats while either produced more
-// (bounded), so a turn ends with nothing queued. Timers run on the proxy's Clock.
+// (bounded), so a turn ends with nothing queued. Timers run on the proxy's Clock. Each wakeup
+// ends by telling the worker's load governor (batch_when_busy.h), when it has one.
 //
 // Thread-safety: as loop::EventLoop; sends() is loop-thread only.
 #pragma once
@@ -13,6 +14,7 @@
 #include "common/clock.h"
 #include "common/result.h"
 #include "loop/event_loop.h"
+#include "proxy/batch_when_busy.h"
 #include "proxy/send_batch.h"
 #include "proxy/waker.h"
 
@@ -32,15 +34,21 @@ class EventLoop final : public loop::EventLoop {
     return loop::EventLoop::Init();
   }
   SendBatch& sends() { return sends_; }
+  // The worker's load governor, told of every wakeup (nullptr: none). Set before Run().
+  void set_governor(BatchWhenBusy* g) { governor_ = g; }
 
  private:
   void OnRunStart() override;
   void OnRunEnd() override { sends_.Shutdown(); }  // what is queued goes out; then send() directly
   bool HasOutput() const override { return !sends_.empty(); }
   void FlushOutput() override { sends_.Flush(); }
+  void OnTurnEnd() override {
+    if (governor_ != nullptr) governor_->OnTurn();
+  }
 
   SendBatch sends_;
   bool batch_sends_ = false;
+  BatchWhenBusy* governor_ = nullptr;
 };
 
 }  // namespace privcast::proxy

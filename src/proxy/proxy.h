@@ -57,7 +57,10 @@ struct ProxyOptions {
   size_t upstream_pool_per_machine = 64;                      // idle app connections kept per worker
   uint32_t h2_max_concurrent_streams = 100;                   // HTTP/2 SETTINGS_MAX_CONCURRENT_STREAMS (h2_session.h)
   bool splice = true;                                         // raw TCP through pipes (zero-copy)
-  bool batch_sends = true;     // http writes of a turn in one io_uring_enter (send_batch.h)
+  bool batch_sends = true;  // http writes of a turn in one io_uring_enter (send_batch.h)
+  // A busy worker stops preempting on wakeup (SCHED_BATCH) until its load falls
+  // (batch_when_busy.h, ADR 0021).
+  bool batch_when_busy = true;
   size_t pipe_size = 1 << 20;  // F_SETPIPE_SZ for splice pipes (0 = kernel default 64 KiB)
   // Autostop (docs/proxy.md): pass every interval, machines idle at least `autostop_idle`.
   bool autostop_thread = true;

@@ -163,7 +163,13 @@ H2UpstreamPool& Worker::h2_upstreams() {
   return *h2pool_;
 }
 
-Status Worker::Init() { return loop_.Init(opts().batch_sends); }
+Status Worker::Init() {
+  if (opts().batch_when_busy) {
+    governor_ = std::make_unique<BatchWhenBusy>(&loop_, BatchWhenBusyOptions{});
+    loop_.set_governor(governor_.get());
+  }
+  return loop_.Init(opts().batch_sends);
+}
 
 void Worker::StartThread() {
   thread_ = std::thread([this] { loop_.Run(); });

@@ -173,6 +173,7 @@ class Worker {
   void Join();
 
   EventLoop& loop() { return loop_; }
+  const BatchWhenBusy* governor() const { return governor_.get(); }  // nullptr when off
   BufferPool& pool() { return pool_; }
   const ProxyOptions& opts() const;
   ProxyImpl* proxy() { return proxy_; }
@@ -281,6 +282,7 @@ class Worker {
   ProxyImpl* proxy_;
   int index_;
   EventLoop loop_;
+  std::unique_ptr<BatchWhenBusy> governor_;  // after loop_: its timer is cancelled first
   std::thread thread_;
   BufferPool pool_;
   RoutingStatePtr rs_;

@@ -19,9 +19,15 @@ TEST(OptionsTest, DefaultsAndFlags) {
   EXPECT_EQ(o->data_dir, "/var/lib/privcast");
   EXPECT_EQ(o->api_socket_path(), "/run/privcast/privcastd.sock");
   EXPECT_TRUE(o->proxy_batch_writes);
+  EXPECT_TRUE(o->proxy_batch_when_busy);
   o = Parse({"--no-proxy-io-uring"}, &code);
   ASSERT_TRUE(o);
   EXPECT_FALSE(o->proxy_batch_writes);
+  EXPECT_TRUE(o->proxy_batch_when_busy);
+  o = Parse({"--no-proxy-batch-when-busy"}, &code);
+  ASSERT_TRUE(o);
+  EXPECT_FALSE(o->proxy_batch_when_busy);
+  EXPECT_TRUE(o->proxy_batch_writes);
   o = Parse({"--data-dir", "/tmp/x", "--region", "fra", "--api", "unix:/tmp/a.sock", "--autostop-idle", "2s",
              "--autostop-interval", "250ms"},
             &code);
