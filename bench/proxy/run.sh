@@ -31,6 +31,8 @@
 # HAProxy (:93, `proto h2` both sides): added p50; the same with gRPC C++ on both ends
 # (privcast_grpc_latency → privcast_grpc_echo_server :50052 in the machine netns; privcast :94,
 # HAProxy :95).
+# NEIGHBOUR=1 (with ONLY=h2): then the h2 latency and throughput with a CPU-bound process on the
+# servers' core (the cost of not preempting it, ADR 0021).
 # With ALT= too, the other build also serves h2c (:91, row alt-h2-h2c) and gRPC (:92 Python,
 # :96 C++; rows alt).
 set -euo pipefail
@@ -438,6 +440,30 @@ pc=$(tr ' ' '\n' <<<"${HR[privcast-h2-h2c]}" | grep . | median)
 echo
 echo "privcast-h2-h2c vs haproxy-h2-h2-fly (HAProxy adding the same request and response fields):" \
   "$(awk -v x=$pc -v y=$hf 'BEGIN{printf "%.2f×", x/y}')"
+if [ -n "${NEIGHBOUR:-}" ]; then
+# A CPU-bound neighbour on the servers' core (a machine that spins): what a worker that does not
+# preempt on wakeup (SCHED_BATCH under load, ADR 0021) costs the requests. One request at a
+# time, a moderate paced load, and the saturating one; privcast, ALT's build if given (say the
+# same binary with --batch-when-busy 0), HAProxy.
+setsid taskset -c 1 sh -c 'while :; do :; done' &
+NB_PID=$!; PIDS+=($NB_PID)
+echo
+echo "### With a CPU-bound neighbour on CPU 1 (h2load, ${DUR}s each, one run)"
+echo
+echo "| target | load | req/s | mean µs | sd µs |"
+echo "|---|---|---:|---:|---:|"
+NBORDER="privcast-h2-h2c haproxy-h2-h2"; [ -n "${ALT:-}" ] && NBORDER="privcast-h2-h2c alt-h2-h2c haproxy-h2-h2"
+for load in "-c1 -m1" "-c10 -m1 --rps 500" "-c50 -m10"; do
+  for name in $NBORDER; do
+    # shellcheck disable=SC2086
+    out=$(ip netns exec $NC taskset -c 0 h2load $load -t1 -D $DUR "${H2URL[$name]}" 2>&1)
+    rps=$(echo "$out" | awk '/^finished in/{print $4}')
+    echo "$out" | awk -v n=$name -v l="$load" -v r=$rps 'function us(x){ if (x ~ /ms$/) return x*1000; if (x ~ /us$/) return x+0; return x*1e6 }
+      /^time for request:/{ printf "| %s | %s | %s | %.0f | %.0f |\n", n, l, r, us($6), us($7) }'
+  done
+done
+kill $NB_PID 2>/dev/null || true
+fi
 # grpc_rows TITLE CLIENT... : sequential unary calls (2000 × REP, interleaved) to the specs in
 # GSPECS ("name target"), a markdown table of medians, and the p50 each proxy adds to direct's.
 grpc_rows() {
