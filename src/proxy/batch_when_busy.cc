@@ -4,6 +4,7 @@
 #include <time.h>
 
 #include <cerrno>
+#include <cstdint>
 
 #include "common/log.h"
 
@@ -26,7 +27,8 @@ BatchWhenBusy::Seams BatchWhenBusy::RealSeams() {
   return s;
 }
 
-BatchWhenBusy::Mode BatchWhenBusy::Next(Mode current, double busy, const BatchWhenBusyOptions& o) {
+BatchWhenBusy::Mode BatchWhenBusy::Next(Mode current, double busy, int64_t sessions, const BatchWhenBusyOptions& o) {
+  if (sessions < o.min_sessions) return Mode::kNormal;
   if (current == Mode::kNormal) return busy >= o.enter ? Mode::kBatch : Mode::kNormal;
   return busy < o.leave ? Mode::kNormal : Mode::kBatch;
 }
@@ -52,7 +54,8 @@ void BatchWhenBusy::CloseWindow() {
   const int64_t wall = std::chrono::duration_cast<std::chrono::nanoseconds>(loop_->Now() - window_start_).count();
   const int64_t cpu = seams_.thread_cpu_ns() - cpu_start_ns_;
   const double busy = wall > 0 ? static_cast<double>(cpu) / static_cast<double>(wall) : 0.0;
-  const Mode next = Next(mode_, busy, opts_);
+  const int64_t sessions = seams_.sessions ? seams_.sessions() : INT64_MAX;
+  const Mode next = Next(mode_, busy, sessions, opts_);
   if (next != mode_) {
     if (!seams_.apply(next)) {
       enabled_ = false;  // logged by the seam; the thread keeps the policy it has

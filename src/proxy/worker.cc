@@ -165,7 +165,9 @@ H2UpstreamPool& Worker::h2_upstreams() {
 
 Status Worker::Init() {
   if (opts().batch_when_busy) {
-    governor_ = std::make_unique<BatchWhenBusy>(&loop_, BatchWhenBusyOptions{});
+    BatchWhenBusy::Seams seams = BatchWhenBusy::RealSeams();
+    seams.sessions = [this] { return open_sessions(); };
+    governor_ = std::make_unique<BatchWhenBusy>(&loop_, BatchWhenBusyOptions{}, std::move(seams));
     loop_.set_governor(governor_.get());
   }
   return loop_.Init(opts().batch_sends);

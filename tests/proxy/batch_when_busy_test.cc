@@ -25,22 +25,33 @@ using Mode = BatchWhenBusy::Mode;
 using namespace std::chrono_literals;
 
 TEST(BatchWhenBusy, NextFollowsTheLoadWithHysteresis) {
-  BatchWhenBusyOptions o;  // enter 0.35, leave 0.15
-  EXPECT_EQ(BatchWhenBusy::Next(Mode::kNormal, 0.0, o), Mode::kNormal);
-  EXPECT_EQ(BatchWhenBusy::Next(Mode::kNormal, 0.34, o), Mode::kNormal);
-  EXPECT_EQ(BatchWhenBusy::Next(Mode::kNormal, 0.35, o), Mode::kBatch);
-  EXPECT_EQ(BatchWhenBusy::Next(Mode::kNormal, 1.0, o), Mode::kBatch);
+  BatchWhenBusyOptions o;  // enter 0.35, leave 0.15, min_sessions 8
+  const int64_t many = 50;
+  EXPECT_EQ(BatchWhenBusy::Next(Mode::kNormal, 0.0, many, o), Mode::kNormal);
+  EXPECT_EQ(BatchWhenBusy::Next(Mode::kNormal, 0.34, many, o), Mode::kNormal);
+  EXPECT_EQ(BatchWhenBusy::Next(Mode::kNormal, 0.35, many, o), Mode::kBatch);
+  EXPECT_EQ(BatchWhenBusy::Next(Mode::kNormal, 1.0, many, o), Mode::kBatch);
   // Between the two thresholds each mode keeps itself: no flapping at one load.
-  EXPECT_EQ(BatchWhenBusy::Next(Mode::kBatch, 0.34, o), Mode::kBatch);
-  EXPECT_EQ(BatchWhenBusy::Next(Mode::kBatch, 0.15, o), Mode::kBatch);
-  EXPECT_EQ(BatchWhenBusy::Next(Mode::kBatch, 0.14, o), Mode::kNormal);
-  EXPECT_EQ(BatchWhenBusy::Next(Mode::kNormal, 0.2, o), Mode::kNormal);
+  EXPECT_EQ(BatchWhenBusy::Next(Mode::kBatch, 0.34, many, o), Mode::kBatch);
+  EXPECT_EQ(BatchWhenBusy::Next(Mode::kBatch, 0.15, many, o), Mode::kBatch);
+  EXPECT_EQ(BatchWhenBusy::Next(Mode::kBatch, 0.14, many, o), Mode::kNormal);
+  EXPECT_EQ(BatchWhenBusy::Next(Mode::kNormal, 0.2, many, o), Mode::kNormal);
+}
+
+TEST(BatchWhenBusy, FewClientsStayNormalHoweverBusy) {
+  BatchWhenBusyOptions o;
+  // One client at a time has nothing to batch: waiting would only delay it.
+  EXPECT_EQ(BatchWhenBusy::Next(Mode::kNormal, 0.9, 1, o), Mode::kNormal);
+  EXPECT_EQ(BatchWhenBusy::Next(Mode::kNormal, 0.9, 7, o), Mode::kNormal);
+  EXPECT_EQ(BatchWhenBusy::Next(Mode::kNormal, 0.9, 8, o), Mode::kBatch);
+  EXPECT_EQ(BatchWhenBusy::Next(Mode::kBatch, 0.9, 7, o), Mode::kNormal);  // the clients went
 }
 
 // The seams driven by the test: CPU time it sets, policy changes it records (the loop thread
 // applies them; the test thread waits for them).
 struct Recorder {
   std::atomic<int64_t> cpu_ns{0};
+  std::atomic<int64_t> sessions{50};
   std::mutex mu;
   std::condition_variable cv;
   std::vector<Mode> applied;
@@ -49,6 +60,7 @@ struct Recorder {
   BatchWhenBusy::Seams Seams() {
     BatchWhenBusy::Seams s;
     s.thread_cpu_ns = [this] { return cpu_ns.load(); };
+    s.sessions = [this] { return sessions.load(); };
     s.apply = [this](Mode m) {
       std::lock_guard<std::mutex> l(mu);
       applied.push_back(m);
@@ -131,6 +143,30 @@ TEST(BatchWhenBusy, ALoadBetweenTheThresholdsChangesNothing) {
   lt.t.join();
   EXPECT_TRUE(rec.applied.empty());
   EXPECT_EQ(g.mode(), Mode::kNormal);
+}
+
+TEST(BatchWhenBusy, BusyWithOneClientStaysNormalAndTheLastClientsLeavingEndBatch) {
+  LoopThread lt;
+  Recorder rec;
+  rec.sessions = 1;
+  BatchWhenBusy g(&lt.loop, BatchWhenBusyOptions{}, rec.Seams());
+  lt.loop.set_governor(&g);
+  lt.Start();
+  lt.Sync();
+  rec.cpu_ns += 90'000'000;  // busy, one client: stays normal
+  lt.clock.Advance(100ms);
+  lt.Sync();
+  EXPECT_TRUE(rec.WaitFor(0).empty());
+  rec.sessions = 50;  // busy with many: batch
+  rec.cpu_ns += 90'000'000;
+  lt.clock.Advance(100ms);
+  EXPECT_EQ(rec.WaitFor(1), std::vector<Mode>{Mode::kBatch});
+  rec.sessions = 2;  // still busy, but the clients went: normal
+  rec.cpu_ns += 90'000'000;
+  lt.clock.Advance(100ms);
+  EXPECT_EQ(rec.WaitFor(2), (std::vector<Mode>{Mode::kBatch, Mode::kNormal}));
+  lt.loop.Stop();
+  lt.t.join();
 }
 
 TEST(BatchWhenBusy, APolicyTheKernelRefusesTurnsTheGovernorOff) {
