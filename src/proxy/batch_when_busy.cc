@@ -36,8 +36,11 @@ BatchWhenBusy::Mode BatchWhenBusy::Next(Mode current, double busy, int64_t sessi
 BatchWhenBusy::BatchWhenBusy(loop::EventLoop* loop, BatchWhenBusyOptions o, Seams seams)
     : loop_(loop), opts_(o), seams_(std::move(seams)) {}
 
-BatchWhenBusy::~BatchWhenBusy() {
+BatchWhenBusy::~BatchWhenBusy() { DisarmTimer(); }
+
+void BatchWhenBusy::DisarmTimer() {
   if (timer_ != 0) loop_->CancelTimer(timer_);
+  timer_ = 0;
 }
 
 void BatchWhenBusy::StartWindow() {
@@ -59,9 +62,7 @@ void BatchWhenBusy::CloseWindow() {
   if (next != mode_) {
     if (!seams_.apply(next)) {
       enabled_ = false;  // logged by the seam; the thread keeps the policy it has
-      if (timer_ != 0) loop_->CancelTimer(timer_);
-      timer_ = 0;
-      return;
+      return DisarmTimer();
     }
     mode_ = next;
     ++switches_;
@@ -69,12 +70,11 @@ void BatchWhenBusy::CloseWindow() {
   StartWindow();
   // In batch, a timer closes the next window even if no event comes (an idle worker goes back
   // to normal); in normal, traffic's own turns close it (an idle worker has nothing to decide).
-  if (timer_ != 0) loop_->CancelTimer(timer_);
-  timer_ = 0;
+  DisarmTimer();
   if (mode_ == Mode::kBatch) {
     timer_ = loop_->AddTimerAfter(opts_.window, [this] {
       timer_ = 0;
-      if (enabled_) CloseWindow();
+      CloseWindow();
     });
   }
 }

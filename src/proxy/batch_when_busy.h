@@ -12,7 +12,7 @@
 // policy follows the load, with hysteresis: batch once the thread was on CPU for at least
 // `enter` of a window while at least `min_sessions` client connections are open, normal again
 // below `leave` or with fewer connections (one client at a time has nothing to batch: waiting
-// only delays it; measured −2.7 % req/s for one fresh connection at a time).
+// only delays it).
 //
 // Load = the thread's CPU time (CLOCK_THREAD_CPUTIME_ID) ÷ wall time over a window of the loop's
 // clock. The window is closed by the first loop turn after it ends; while in batch, a timer
@@ -72,6 +72,7 @@ class BatchWhenBusy {
  private:
   void CloseWindow();
   void StartWindow();
+  void DisarmTimer();
 
   loop::EventLoop* loop_;
   BatchWhenBusyOptions opts_;
